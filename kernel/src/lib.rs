@@ -1,0 +1,336 @@
+//! The rump kernel: a userspace kernel that processes call into, in-process
+//! or through a server.
+//!
+//! One kernel is one `Kernel` value; several may live in a process. All
+//! kernel state sits behind one lock, the virtual CPU (as in rump's
+//! uniprocessor mode): code inside uses plain data, and a call that must
+//! wait sleeps on a wait channel that releases the lock.
+//!
+//! Calls arrive through a `Process`, either as raw slots in the process's
+//! emulation (`syscall`) or as typed `rump_sys_*` calls from `rump_abi`.
+
+pub mod compat;
+pub mod cred;
+pub mod file;
+pub mod fs;
+pub mod pipe;
+pub mod proc;
+pub mod slab;
+pub mod syscalls;
+pub mod time;
+pub mod usermem;
+pub mod vfs;
+
+use cred::Cred;
+use file::{FileId, FileKind, OpenFile};
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use pipe::Pipe;
+use proc::{Emulation, FdTable, Pid, Proc};
+use rump_abi::native::errno::{EBADF, ESRCH};
+use rump_abi::{Errno, Slots, SysResult, Syscall};
+use slab::Slab;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+use time::{Clock, HostClock};
+use usermem::{LocalMemory, UserMemory};
+use vfs::mount::{MountTable, Vnode};
+
+/// How to boot a kernel.
+#[derive(Clone)]
+pub struct Config {
+    pub hostname: String,
+    /// Virtual CPUs reported by `hw.ncpu`.
+    pub ncpu: u32,
+    /// Bytes the kernel's memory file systems may hold (ENOSPC past it).
+    pub ram_limit: Option<u64>,
+    /// Highest fd number + 1 a process may use (RLIMIT_NOFILE).
+    pub max_fds: usize,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            hostname: "rump".into(),
+            ncpu: 1,
+            ram_limit: None,
+            max_fds: 1024,
+            clock: Arc::new(HostClock),
+        }
+    }
+}
+
+/// Everything the virtual-CPU lock protects.
+pub struct State {
+    pub mounts: MountTable,
+    pub files: Slab<OpenFile>,
+    pub pipes: Slab<Pipe>,
+    pub procs: HashMap<Pid, Proc>,
+    next_pid: Pid,
+    pub hostname: Vec<u8>,
+    pub halted: bool,
+    /// Pollers sleep here; anything that may change readiness wakes it.
+    pub poll_chan: Arc<Condvar>,
+}
+
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// Signalled when the kernel halts (reboot).
+    halt_chan: Condvar,
+    pub(crate) config: Config,
+}
+
+/// A booted kernel. Cloning gives another handle to the same kernel.
+#[derive(Clone)]
+pub struct Kernel {
+    shared: Arc<Shared>,
+}
+
+impl Kernel {
+    /// Boots a kernel: tmpfs as `/`, devfs on `/dev`.
+    pub fn boot(config: Config) -> Result<Kernel, Errno> {
+        let clock = config.clock.clone();
+        let mut mounts = MountTable::default();
+        let root_fs = fs::tmpfs::Tmpfs::new(clock.clone(), 0o755, 0, 0, config.ram_limit);
+        let root = mounts.add(Box::new(root_fs), None, b"/".to_vec());
+        let root_vn = mounts.root(root);
+        let dev = vfs::NewNode { vtype: vfs::VType::Dir, mode: 0o755, uid: 0, gid: 0, rdev: 0, target: Vec::new() };
+        let dev_node = mounts.fs(root).create(root_vn.node, b"dev", &dev)?;
+        mounts.add(Box::new(fs::devfs::Devfs::new(clock)), Some(Vnode { mnt: root, node: dev_node }), b"/dev".to_vec());
+        let state = State {
+            mounts,
+            files: Slab::default(),
+            pipes: Slab::default(),
+            procs: HashMap::new(),
+            next_pid: 1,
+            hostname: config.hostname.clone().into_bytes(),
+            halted: false,
+            poll_chan: Arc::new(Condvar::new()),
+        };
+        Ok(Kernel { shared: Arc::new(Shared { state: Mutex::new(state), halt_chan: Condvar::new(), config }) })
+    }
+
+    /// A new process with an empty fd table, `/` as cwd and root.
+    pub fn spawn(&self, emul: Emulation, cred: Cred, comm: &str) -> Process {
+        let mut st = self.shared.state.lock();
+        let root = st.mounts.system_root();
+        st.vref(root);
+        st.vref(root);
+        let pid = st.alloc_pid();
+        let p = Proc { pid, ppid: 0, emul, comm: comm.into(), cred, umask: 0o022, cwd: root, root, fds: FdTable::default() };
+        st.procs.insert(pid, p);
+        Process { shared: self.shared.clone(), pid, emul }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    pub fn is_halted(&self) -> bool {
+        self.shared.state.lock().halted
+    }
+
+    /// Blocks until a process halts the kernel with reboot(2).
+    pub fn wait_halt(&self) {
+        let mut st = self.shared.state.lock();
+        while !st.halted {
+            self.shared.halt_chan.wait(&mut st);
+        }
+    }
+
+    /// Runs `f` with the kernel state locked (for tests and tools that
+    /// inspect the kernel without a process).
+    pub fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut self.shared.state.lock())
+    }
+}
+
+/// A process's handle on its kernel: every call goes through one.
+/// Dropping it is the process exiting: its fds close.
+pub struct Process {
+    shared: Arc<Shared>,
+    pid: Pid,
+    emul: Emulation,
+}
+
+impl Process {
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    pub fn emulation(&self) -> Emulation {
+        self.emul
+    }
+
+    pub fn kernel(&self) -> Kernel {
+        Kernel { shared: self.shared.clone() }
+    }
+
+    /// Makes a call in this process's emulation, with `mem` as the caller's
+    /// memory.
+    pub fn syscall_with(&self, num: u32, args: &Slots, mem: &dyn UserMemory) -> SysResult {
+        let mut cx = Cx { st: self.shared.state.lock(), pid: self.pid, mem, shared: &self.shared };
+        match self.emul {
+            Emulation::Native => syscalls::dispatch(&mut cx, num, args),
+            Emulation::Linux => compat::linux::dispatch(&mut cx, num, args),
+        }
+    }
+
+    /// A child process sharing this one's open files (fork).
+    pub fn fork(&self) -> Result<Process, Errno> {
+        let mut st = self.shared.state.lock();
+        let parent = st.procs.get(&self.pid).ok_or(ESRCH)?;
+        let (fds, cwd, root) = (parent.fds.clone(), parent.cwd, parent.root);
+        let (emul, comm, cred, umask) = (parent.emul, parent.comm.clone(), parent.cred.clone(), parent.umask);
+        for (_, slot) in fds.iter() {
+            st.file_ref(slot.file);
+        }
+        st.vref(cwd);
+        st.vref(root);
+        let pid = st.alloc_pid();
+        st.procs.insert(pid, Proc { pid, ppid: self.pid, emul, comm, cred, umask, cwd, root, fds });
+        Ok(Process { shared: self.shared.clone(), pid, emul })
+    }
+
+    /// The process image changes (execve): close-on-exec fds close.
+    pub fn exec(&self, comm: &str) -> Result<(), Errno> {
+        let mut st = self.shared.state.lock();
+        let p = st.procs.get_mut(&self.pid).ok_or(ESRCH)?;
+        p.comm = comm.into();
+        let doomed: Vec<i32> = p.fds.iter().filter(|(_, s)| s.cloexec).map(|(fd, _)| fd).collect();
+        for fd in doomed {
+            st.close_fd(self.pid, fd)?;
+        }
+        Ok(())
+    }
+}
+
+impl Syscall for Process {
+    fn syscall(&self, num: u32, args: &Slots) -> SysResult {
+        self.syscall_with(num, args, &LocalMemory)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let mut st = self.shared.state.lock();
+        st.exit(self.pid);
+    }
+}
+
+/// The context of one call: the locked kernel, the calling process and its
+/// memory. Handlers get `&mut Cx`.
+pub struct Cx<'a> {
+    pub st: MutexGuard<'a, State>,
+    pub pid: Pid,
+    pub mem: &'a dyn UserMemory,
+    shared: &'a Shared,
+}
+
+impl Cx<'_> {
+    pub fn proc(&self) -> &Proc {
+        // The Process handle that made this call keeps the entry alive.
+        &self.st.procs[&self.pid]
+    }
+
+    pub fn proc_mut(&mut self) -> &mut Proc {
+        self.st.procs.get_mut(&self.pid).expect("calling process exists")
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.shared.config.clock.as_ref()
+    }
+
+    /// Sleeps on `chan`, releasing the virtual CPU until woken.
+    pub fn sleep(&mut self, chan: &Condvar) {
+        chan.wait(&mut self.st);
+    }
+
+    /// As `sleep`, but gives up at `deadline`; true if it timed out.
+    pub fn sleep_until(&mut self, chan: &Condvar, deadline: Instant) -> bool {
+        chan.wait_until(&mut self.st, deadline).timed_out()
+    }
+
+    /// Marks the kernel halted and wakes whoever waits for that.
+    pub fn halt(&mut self) {
+        self.st.halted = true;
+        self.shared.halt_chan.notify_all();
+    }
+}
+
+impl State {
+    fn alloc_pid(&mut self) -> Pid {
+        let pid = self.next_pid;
+        self.next_pid += 1;
+        pid
+    }
+
+    /// Takes a reference on a vnode for as long as a file or cwd holds it.
+    pub fn vref(&mut self, vn: Vnode) {
+        self.mounts.fs(vn.mnt).hold(vn.node);
+    }
+
+    pub fn vrele(&mut self, vn: Vnode) {
+        self.mounts.fs(vn.mnt).release(vn.node);
+    }
+
+    pub fn file_ref(&mut self, id: FileId) {
+        if let Some(f) = self.files.get_mut(id) {
+            f.refs += 1;
+        }
+    }
+
+    /// Drops one fd's reference to an open file, closing it on the last.
+    pub fn file_unref(&mut self, id: FileId) {
+        let Some(f) = self.files.get_mut(id) else { return };
+        f.refs -= 1;
+        if f.refs > 0 {
+            return;
+        }
+        let Some(f) = self.files.remove(id) else { return };
+        match f.kind {
+            FileKind::Vnode(vn) => self.vrele(vn),
+            FileKind::PipeRead(p) => self.pipe_end_closed(p, false),
+            FileKind::PipeWrite(p) => self.pipe_end_closed(p, true),
+        }
+    }
+
+    fn pipe_end_closed(&mut self, id: pipe::PipeId, writer: bool) {
+        let Some(p) = self.pipes.get_mut(id) else { return };
+        if writer {
+            p.writers -= 1;
+        } else {
+            p.readers -= 1;
+        }
+        // Wake the other side: readers see EOF, writers see EPIPE.
+        p.rchan.notify_all();
+        p.wchan.notify_all();
+        self.poll_chan.notify_all();
+        if p.readers == 0 && p.writers == 0 {
+            self.pipes.remove(id);
+        }
+    }
+
+    /// Closes `fd` of process `pid`.
+    pub fn close_fd(&mut self, pid: Pid, fd: i32) -> Result<(), Errno> {
+        let p = self.procs.get_mut(&pid).ok_or(ESRCH)?;
+        let slot = p.fds.take(fd).ok_or(EBADF)?;
+        self.file_unref(slot.file);
+        Ok(())
+    }
+
+    /// A process ends: its fds close and its directories are released.
+    fn exit(&mut self, pid: Pid) {
+        let Some(p) = self.procs.remove(&pid) else { return };
+        for (_, slot) in p.fds.iter() {
+            self.file_unref(slot.file);
+        }
+        self.vrele(p.cwd);
+        self.vrele(p.root);
+    }
+}

@@ -1,0 +1,303 @@
+//! Calls that name files: resolving a (dirfd, path) pair, open, and the
+//! namespace changes — mkdir, mknod, symlink, link, unlink, rmdir, rename,
+//! readlink.
+
+use crate::cred::{check_access, Cred, R, W, X};
+use crate::file::{FileKind, OpenFile};
+use crate::vfs::mount::Vnode;
+use crate::vfs::namei::{Parent, WalkFrom};
+use crate::vfs::{Attr, NewNode, SetAttr, VType};
+use crate::Cx;
+use rump_abi::native::errno::*;
+use rump_abi::native::flags::*;
+use rump_abi::Errno;
+
+/// Status flags an open file keeps (F_GETFL shows them).
+const KEPT_FLAGS: u32 = O_ACCMODE | O_APPEND | O_NONBLOCK | O_SYNC | O_DSYNC | O_DIRECT | O_PATH;
+
+impl Cx<'_> {
+    /// The directory a relative path starts from: the cwd for AT_FDCWD,
+    /// else the directory open at `dirfd`.
+    fn start_dir(&mut self, dirfd: i32, path: &[u8]) -> Result<Vnode, Errno> {
+        if dirfd == AT_FDCWD || path.first() == Some(&b'/') {
+            return Ok(self.proc().cwd);
+        }
+        match self.file(dirfd)?.kind {
+            FileKind::Vnode(vn) => {
+                if self.st.mounts.fs(vn.mnt).getattr(vn.node)?.vtype != VType::Dir && !path.is_empty() {
+                    return Err(ENOTDIR);
+                }
+                Ok(vn)
+            }
+            _ => Err(ENOTDIR),
+        }
+    }
+
+    pub fn cred(&self) -> Cred {
+        self.proc().cred.clone()
+    }
+
+    /// Resolves `path` relative to `dirfd`.
+    pub fn lookup_at(&mut self, dirfd: i32, path: &[u8], follow: bool) -> Result<Vnode, Errno> {
+        let start = self.start_dir(dirfd, path)?;
+        let (root, cred) = (self.proc().root, self.cred());
+        self.st.namei(WalkFrom { root, start, cred: &cred }, path, follow)
+    }
+
+    /// Resolves all but the last component of `path` relative to `dirfd`.
+    pub fn parent_at(&mut self, dirfd: i32, path: &[u8]) -> Result<Parent, Errno> {
+        let start = self.start_dir(dirfd, path)?;
+        let (root, cred) = (self.proc().root, self.cred());
+        self.st.namei_parent(WalkFrom { root, start, cred: &cred }, path)
+    }
+
+    pub fn getattr(&mut self, vn: Vnode) -> Result<Attr, Errno> {
+        self.st.mounts.fs(vn.mnt).getattr(vn.node)
+    }
+
+    /// May the caller add or remove names in `dir`?
+    fn check_dir_write(&mut self, dir: Vnode) -> Result<(), Errno> {
+        let a = self.getattr(dir)?;
+        check_access(&self.proc().cred, &a, W | X)
+    }
+
+    /// The sticky-bit rule: in a sticky directory only the owner of the
+    /// entry or of the directory (or root) may remove or rename it.
+    fn check_sticky(&mut self, dir: Vnode, victim: &Attr) -> Result<(), Errno> {
+        let d = self.getattr(dir)?;
+        let cred = &self.proc().cred;
+        if d.mode & S_ISVTX != 0 && !cred.is_root() && cred.uid != d.uid && cred.uid != victim.uid {
+            return Err(EPERM);
+        }
+        Ok(())
+    }
+
+    /// A node for the caller to create: its ids and the umask applied.
+    fn new_node(&mut self, dir: Vnode, vtype: VType, mode: u32, rdev: u64, target: Vec<u8>) -> Result<NewNode, Errno> {
+        let d = self.getattr(dir)?;
+        let p = self.proc();
+        // BSD group semantics where the directory asks for them (setgid).
+        let gid = if d.mode & S_ISGID != 0 { d.gid } else { p.cred.gid };
+        let mode = if vtype == VType::Lnk { 0o777 } else { mode & 0o7777 & !p.umask };
+        Ok(NewNode { vtype, mode, uid: p.cred.uid, gid, rdev, target })
+    }
+
+    fn lookup_in(&mut self, dir: Vnode, name: &[u8]) -> Result<Vnode, Errno> {
+        let node = self.st.mounts.fs(dir.mnt).lookup(dir.node, name)?;
+        Ok(Vnode { mnt: dir.mnt, node })
+    }
+
+    /// open/openat with native flags. Returns the new fd.
+    pub fn open_at(&mut self, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> Result<i32, Errno> {
+        let follow = flags & O_NOFOLLOW == 0;
+        let mut created = false;
+        let vn = if flags & O_CREAT != 0 {
+            let par = self.parent_at(dirfd, path)?;
+            match par.name.as_slice() {
+                b"." | b".." => {
+                    if flags & O_EXCL != 0 {
+                        return Err(EEXIST);
+                    }
+                    self.lookup_at(dirfd, path, true)?
+                }
+                name => match self.lookup_in(par.dir, name) {
+                    Ok(_) if flags & O_EXCL != 0 => return Err(EEXIST),
+                    Ok(found) => {
+                        let found = self.st.mounts.cross_down(found);
+                        if self.getattr(found)?.vtype == VType::Lnk && follow {
+                            self.lookup_at(dirfd, path, true)?
+                        } else {
+                            found
+                        }
+                    }
+                    Err(e) if e == ENOENT => {
+                        if par.trailing_slash {
+                            return Err(EISDIR);
+                        }
+                        self.check_dir_write(par.dir)?;
+                        let new = self.new_node(par.dir, VType::Reg, mode, 0, Vec::new())?;
+                        let node = self.st.mounts.fs(par.dir.mnt).create(par.dir.node, name, &new)?;
+                        created = true;
+                        Vnode { mnt: par.dir.mnt, node }
+                    }
+                    Err(e) => return Err(e),
+                },
+            }
+        } else {
+            self.lookup_at(dirfd, path, follow)?
+        };
+        let attr = self.getattr(vn)?;
+        let file = OpenFile::new(FileKind::Vnode(vn), flags & KEPT_FLAGS);
+        if attr.vtype == VType::Lnk && flags & O_PATH == 0 {
+            return Err(ELOOP);
+        }
+        if flags & O_DIRECTORY != 0 && attr.vtype != VType::Dir {
+            return Err(ENOTDIR);
+        }
+        if flags & O_PATH == 0 {
+            if attr.vtype == VType::Dir && (file.writable() || flags & O_TRUNC != 0 && flags & O_ACCMODE != O_RDONLY) {
+                return Err(EISDIR);
+            }
+            if attr.vtype == VType::Fifo || attr.vtype == VType::Sock {
+                return Err(ENXIO);
+            }
+            if !created {
+                let want = if file.readable() { R } else { 0 } | if file.writable() { W } else { 0 };
+                check_access(&self.proc().cred, &attr, want)?;
+            }
+            if flags & O_TRUNC != 0 && file.writable() && attr.vtype == VType::Reg {
+                self.st.mounts.fs(vn.mnt).setattr(vn.node, &SetAttr { size: Some(0), ..SetAttr::default() })?;
+            }
+        }
+        self.st.vref(vn);
+        match self.install(file, 0, flags & O_CLOEXEC != 0) {
+            Ok(fd) => Ok(fd),
+            Err(e) => {
+                self.st.vrele(vn);
+                Err(e)
+            }
+        }
+    }
+
+    /// Creates a name for a new node of type `vtype` at (dirfd, path).
+    fn make_node(&mut self, dirfd: i32, path: &[u8], vtype: VType, mode: u32, rdev: u64, target: Vec<u8>) -> Result<(), Errno> {
+        let par = self.parent_at(dirfd, path)?;
+        if matches!(par.name.as_slice(), b"." | b"..") {
+            return Err(EEXIST);
+        }
+        if par.trailing_slash && vtype != VType::Dir {
+            // `mknod("x/")` names a directory that cannot be what we make.
+            return match self.lookup_in(par.dir, &par.name) {
+                Ok(_) => Err(EEXIST),
+                Err(_) => Err(ENOENT),
+            };
+        }
+        self.check_dir_write(par.dir)?;
+        let new = self.new_node(par.dir, vtype, mode, rdev, target)?;
+        self.st.mounts.fs(par.dir.mnt).create(par.dir.node, &par.name, &new)?;
+        Ok(())
+    }
+
+    pub fn mkdir_at(&mut self, dirfd: i32, path: &[u8], mode: u32) -> Result<(), Errno> {
+        self.make_node(dirfd, path, VType::Dir, mode & 0o1777, 0, Vec::new())
+    }
+
+    /// mknod with a native st_mode (type bits + permissions).
+    pub fn mknod_at(&mut self, dirfd: i32, path: &[u8], mode: u32, rdev: u64) -> Result<(), Errno> {
+        let vtype = match mode & S_IFMT {
+            0 | S_IFREG => VType::Reg,
+            S_IFIFO => VType::Fifo,
+            S_IFSOCK => VType::Sock,
+            S_IFCHR => VType::Chr,
+            S_IFBLK => VType::Blk,
+            S_IFDIR => return Err(EPERM),
+            _ => return Err(EINVAL),
+        };
+        if matches!(vtype, VType::Chr | VType::Blk) && !self.proc().cred.is_root() {
+            return Err(EPERM);
+        }
+        self.make_node(dirfd, path, vtype, mode & 0o7777, rdev, Vec::new())
+    }
+
+    pub fn symlink_at(&mut self, target: &[u8], dirfd: i32, path: &[u8]) -> Result<(), Errno> {
+        if target.is_empty() {
+            return Err(ENOENT);
+        }
+        self.make_node(dirfd, path, VType::Lnk, 0o777, 0, target.to_vec())
+    }
+
+    pub fn readlink_at(&mut self, dirfd: i32, path: &[u8]) -> Result<Vec<u8>, Errno> {
+        let vn = self.lookup_at(dirfd, path, false)?;
+        self.st.mounts.fs(vn.mnt).readlink(vn.node)
+    }
+
+    pub fn link_at(&mut self, olddirfd: i32, oldpath: &[u8], newdirfd: i32, newpath: &[u8], follow: bool) -> Result<(), Errno> {
+        let old = self.lookup_at(olddirfd, oldpath, follow)?;
+        if self.getattr(old)?.vtype == VType::Dir {
+            return Err(EPERM);
+        }
+        let par = self.parent_at(newdirfd, newpath)?;
+        if matches!(par.name.as_slice(), b"." | b"..") {
+            return Err(EEXIST);
+        }
+        if par.dir.mnt != old.mnt {
+            return Err(EXDEV);
+        }
+        self.check_dir_write(par.dir)?;
+        if par.trailing_slash {
+            return Err(ENOENT);
+        }
+        self.st.mounts.fs(par.dir.mnt).link(par.dir.node, &par.name, old.node)
+    }
+
+    /// unlink (`rmdir` false) or rmdir (`rmdir` true).
+    pub fn unlink_at(&mut self, dirfd: i32, path: &[u8], rmdir: bool) -> Result<(), Errno> {
+        let par = self.parent_at(dirfd, path)?;
+        match (par.name.as_slice(), rmdir) {
+            (b".", true) => return Err(EINVAL),
+            (b"..", true) => return Err(ENOTEMPTY),
+            (b"." | b"..", false) => return Err(EISDIR),
+            _ => {}
+        }
+        self.check_dir_write(par.dir)?;
+        let vn = self.lookup_in(par.dir, &par.name)?;
+        if self.st.mounts.cross_down(vn) != vn {
+            return Err(EBUSY);
+        }
+        let attr = self.getattr(vn)?;
+        self.check_sticky(par.dir, &attr)?;
+        let fs = self.st.mounts.fs(par.dir.mnt);
+        if rmdir {
+            fs.rmdir(par.dir.node, &par.name)
+        } else if attr.vtype == VType::Dir {
+            Err(EISDIR)
+        } else if par.trailing_slash {
+            Err(ENOTDIR)
+        } else {
+            fs.remove(par.dir.node, &par.name)
+        }
+    }
+
+    /// rename/renameat; with `noreplace` an existing target is EEXIST.
+    pub fn rename_at(&mut self, olddirfd: i32, oldpath: &[u8], newdirfd: i32, newpath: &[u8], noreplace: bool) -> Result<(), Errno> {
+        let from = self.parent_at(olddirfd, oldpath)?;
+        let to = self.parent_at(newdirfd, newpath)?;
+        let dots = |n: &[u8]| matches!(n, b"." | b"..");
+        if dots(&from.name) || dots(&to.name) {
+            return Err(EBUSY);
+        }
+        let src = self.lookup_in(from.dir, &from.name)?;
+        if from.dir.mnt != to.dir.mnt {
+            return Err(EXDEV);
+        }
+        let src_attr = self.getattr(src)?;
+        if src_attr.vtype != VType::Dir && (from.trailing_slash || to.trailing_slash) {
+            return Err(ENOTDIR);
+        }
+        self.check_dir_write(from.dir)?;
+        self.check_dir_write(to.dir)?;
+        self.check_sticky(from.dir, &src_attr)?;
+        if self.st.mounts.cross_down(src) != src {
+            return Err(EBUSY);
+        }
+        match self.lookup_in(to.dir, &to.name) {
+            Ok(dst) => {
+                if noreplace {
+                    return Err(EEXIST);
+                }
+                if self.st.mounts.cross_down(dst) != dst {
+                    return Err(EBUSY);
+                }
+                let dst_attr = self.getattr(dst)?;
+                self.check_sticky(to.dir, &dst_attr)?;
+            }
+            Err(e) if e == ENOENT => {}
+            Err(e) => return Err(e),
+        }
+        // Moving a directory to a new parent rewrites its `..`.
+        if src_attr.vtype == VType::Dir && from.dir != to.dir {
+            check_access(&self.proc().cred, &src_attr, W)?;
+        }
+        self.st.mounts.fs(from.dir.mnt).rename(from.dir.node, &from.name, to.dir.node, &to.name)
+    }
+}

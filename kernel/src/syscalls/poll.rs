@@ -1,0 +1,60 @@
+//! poll over kernel fds. Every readiness change notifies the kernel's poll
+//! channel, so a poller re-checks its set whenever anything may have changed.
+
+use crate::file::FileKind;
+use crate::Cx;
+use rump_abi::native::flags::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI, POLLRDNORM, POLLWRNORM};
+use std::time::Instant;
+
+/// One entry of a poll set, in native event bits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PollFd {
+    pub fd: i32,
+    pub events: i16,
+    pub revents: i16,
+}
+
+impl Cx<'_> {
+    /// The events `fd` shows now, limited to `events` plus the ones that
+    /// are always reported.
+    fn poll_one(&self, fd: i32, events: i16) -> i16 {
+        let Ok(f) = self.file(fd) else { return POLLNVAL };
+        let ready = match f.kind {
+            FileKind::Vnode(_) => POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM,
+            FileKind::PipeRead(p) => match self.st.pipes.get(p) {
+                Some(p) if !p.buf.is_empty() => POLLIN | POLLRDNORM | if p.writers == 0 { POLLHUP } else { 0 },
+                Some(p) if p.writers == 0 => POLLHUP,
+                _ => 0,
+            },
+            FileKind::PipeWrite(p) => match self.st.pipes.get(p) {
+                Some(p) if p.readers == 0 => POLLERR,
+                Some(p) if p.space() >= crate::pipe::PIPE_BUF => POLLOUT | POLLWRNORM,
+                _ => 0,
+            },
+        };
+        ready & (events | POLLERR | POLLHUP | POLLNVAL) & !(if events & POLLPRI == 0 { POLLPRI } else { 0 })
+    }
+
+    /// Waits until an fd is ready or `deadline` passes (None: forever).
+    /// Negative fds are skipped. Returns how many entries have events.
+    pub fn poll(&mut self, set: &mut [PollFd], deadline: Option<Instant>) -> usize {
+        loop {
+            let mut n = 0;
+            for p in set.iter_mut() {
+                p.revents = if p.fd < 0 { 0 } else { self.poll_one(p.fd, p.events) };
+                n += (p.revents != 0) as usize;
+            }
+            if n > 0 {
+                return n;
+            }
+            let chan = self.st.poll_chan.clone();
+            match deadline {
+                Some(d) if Instant::now() >= d => return 0,
+                Some(d) => {
+                    self.sleep_until(&chan, d);
+                }
+                None => self.sleep(&chan),
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Access to the caller's memory. Handlers never touch a user address
+//! directly: they go through `UserMemory`, whose implementations are this
+//! process (`LocalMemory`), a request's marshaled buffers, or a remote
+//! client's copy-in/copy-out. A bad address is EFAULT, never a crash.
+
+use rump_abi::native::errno::{EFAULT, ENAMETOOLONG};
+use rump_abi::{Errno, UserAddr};
+
+pub trait UserMemory {
+    /// Copies `buf.len()` bytes in from `addr`.
+    fn copy_in(&self, addr: UserAddr, buf: &mut [u8]) -> Result<(), Errno>;
+    /// Copies `data` out to `addr`.
+    fn copy_out(&self, addr: UserAddr, data: &[u8]) -> Result<(), Errno>;
+    /// Copies in a NUL-terminated string of at most `max` bytes including
+    /// the NUL (ENAMETOOLONG if longer); the NUL is not returned.
+    fn copy_in_str(&self, addr: UserAddr, max: usize) -> Result<Vec<u8>, Errno>;
+
+    /// Lends `f` a writable view of `len` bytes at `addr`; `f` returns how
+    /// many it filled. In-process this is the caller's buffer itself, so a
+    /// read needs no second copy; elsewhere it is a bounce buffer.
+    fn with_out(&self, addr: UserAddr, len: usize, f: &mut dyn FnMut(&mut [u8]) -> Result<usize, Errno>) -> Result<usize, Errno> {
+        if addr.is_null() && len > 0 {
+            return Err(EFAULT);
+        }
+        let mut buf = vec![0u8; len];
+        let n = f(&mut buf)?;
+        self.copy_out(addr, &buf[..n.min(len)])?;
+        Ok(n)
+    }
+
+    /// Lends `f` a read-only view of `len` bytes at `addr`.
+    fn with_in(&self, addr: UserAddr, len: usize, f: &mut dyn FnMut(&[u8]) -> Result<usize, Errno>) -> Result<usize, Errno> {
+        let mut buf = vec![0u8; len];
+        self.copy_in(addr, &mut buf)?;
+        f(&buf)
+    }
+}
+
+/// Reads a plain-old-data struct through a trait object.
+pub fn read_pod<T: rump_abi::pod::Pod>(mem: &dyn UserMemory, addr: UserAddr) -> Result<T, Errno> {
+    let mut v = T::default();
+    mem.copy_in(addr, v.as_bytes_mut())?;
+    Ok(v)
+}
+
+/// Writes a plain-old-data struct through a trait object.
+pub fn write_pod<T: rump_abi::pod::Pod>(mem: &dyn UserMemory, addr: UserAddr, v: &T) -> Result<(), Errno> {
+    mem.copy_out(addr, v.as_bytes())
+}
+
+/// The calling process's own memory, for the in-process kernel.
+///
+/// Addresses are checked the way a kernel checks a user range before it
+/// touches it: NULL, the first page, ranges that wrap and ranges beyond the
+/// user half of the address space are EFAULT.
+pub struct LocalMemory;
+
+/// The lowest address a buffer may start at: the zero page is never mapped.
+const USER_MIN: u64 = 4096;
+/// The end of the x86-64 user address space.
+const USER_END: u64 = 0x0000_8000_0000_0000;
+
+fn check_range(addr: UserAddr, len: usize) -> Result<*mut u8, Errno> {
+    let end = addr.0.checked_add(len as u64).ok_or(EFAULT)?;
+    if addr.0 < USER_MIN || end > USER_END {
+        return Err(EFAULT);
+    }
+    Ok(addr.0 as *mut u8)
+}
+
+impl UserMemory for LocalMemory {
+    fn copy_in(&self, addr: UserAddr, buf: &mut [u8]) -> Result<(), Errno> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let p = check_range(addr, buf.len())?;
+        // SAFETY: the range passed the user-range check; the caller of the
+        // syscall vouches for its own pointers, as with a real kernel call.
+        unsafe { core::ptr::copy(p, buf.as_mut_ptr(), buf.len()) };
+        Ok(())
+    }
+
+    fn copy_out(&self, addr: UserAddr, data: &[u8]) -> Result<(), Errno> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let p = check_range(addr, data.len())?;
+        // SAFETY: as in copy_in.
+        unsafe { core::ptr::copy(data.as_ptr(), p, data.len()) };
+        Ok(())
+    }
+
+    fn copy_in_str(&self, addr: UserAddr, max: usize) -> Result<Vec<u8>, Errno> {
+        let mut out = Vec::new();
+        while out.len() < max {
+            let p = check_range(addr.offset(out.len() as u64).ok_or(EFAULT)?, 1)?;
+            // SAFETY: one byte inside the checked user range.
+            match unsafe { *p } {
+                0 => return Ok(out),
+                b => out.push(b),
+            }
+        }
+        Err(ENAMETOOLONG)
+    }
+
+    fn with_out(&self, addr: UserAddr, len: usize, f: &mut dyn FnMut(&mut [u8]) -> Result<usize, Errno>) -> Result<usize, Errno> {
+        if len == 0 {
+            return f(&mut []);
+        }
+        let p = check_range(addr, len)?;
+        // SAFETY: checked user range; lent to `f` only for this call.
+        let slice = unsafe { core::slice::from_raw_parts_mut(p, len) };
+        f(slice)
+    }
+
+    fn with_in(&self, addr: UserAddr, len: usize, f: &mut dyn FnMut(&[u8]) -> Result<usize, Errno>) -> Result<usize, Errno> {
+        if len == 0 {
+            return f(&[]);
+        }
+        let p = check_range(addr, len)?;
+        // SAFETY: as in with_out.
+        let slice = unsafe { core::slice::from_raw_parts(p as *const u8, len) };
+        f(slice)
+    }
+}

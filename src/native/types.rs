@@ -1,0 +1,99 @@
+//! NetBSD amd64 struct layouts used by the native calls.
+#![allow(non_camel_case_types)]
+
+/// `struct timespec`
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct timespec {
+    pub tv_sec: i64,
+    pub tv_nsec: i64,
+}
+
+/// `struct iovec`, with the base as an address in the caller's memory.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct iovec {
+    pub iov_base: u64,
+    pub iov_len: u64,
+}
+
+/// `struct stat` (NetBSD 5.0 and later, `__stat50`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct stat {
+    pub st_dev: u64,
+    pub st_mode: u32,
+    pub __pad0: u32,
+    pub st_ino: u64,
+    pub st_nlink: u32,
+    pub st_uid: u32,
+    pub st_gid: u32,
+    pub __pad1: u32,
+    pub st_rdev: u64,
+    pub st_atim: timespec,
+    pub st_mtim: timespec,
+    pub st_ctim: timespec,
+    pub st_birthtim: timespec,
+    pub st_size: i64,
+    pub st_blocks: i64,
+    pub st_blksize: u32,
+    pub st_flags: u32,
+    pub st_gen: u32,
+    pub st_spare: [u32; 2],
+    pub __pad2: u32,
+}
+
+/// `struct statvfs` (NetBSD 9).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct statvfs {
+    pub f_flag: u64,
+    pub f_bsize: u64,
+    pub f_frsize: u64,
+    pub f_iosize: u64,
+    pub f_blocks: u64,
+    pub f_bfree: u64,
+    pub f_bavail: u64,
+    pub f_bresvd: u64,
+    pub f_files: u64,
+    pub f_ffree: u64,
+    pub f_favail: u64,
+    pub f_fresvd: u64,
+    pub f_syncreads: u64,
+    pub f_syncwrites: u64,
+    pub f_asyncreads: u64,
+    pub f_asyncwrites: u64,
+    pub f_fsidx: [i32; 2],
+    pub f_fsid: u64,
+    pub f_namemax: u64,
+    pub f_owner: u32,
+    pub f_spare: [u32; 4],
+    pub f_fstypename: [u8; 32],
+    pub f_mntonname: [u8; 1024],
+    pub f_mntfromname: [u8; 1024],
+    pub __pad0: u32,
+}
+
+impl Default for statvfs {
+    fn default() -> Self {
+        // SAFETY: all-integer struct; zero is a valid value.
+        unsafe { core::mem::zeroed() }
+    }
+}
+
+/// `struct pollfd`
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct pollfd {
+    pub fd: i32,
+    pub events: i16,
+    pub revents: i16,
+}
+
+crate::pod! {
+    timespec = 16;
+    iovec = 16;
+    stat = 152;
+    statvfs = 2256;
+    pollfd = 8;
+}

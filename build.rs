@@ -11,9 +11,8 @@ use std::path::Path;
 fn generate(table: &str, out: &str, opts: &emit::EmitOpts) {
     println!("cargo:rerun-if-changed={table}");
     let text = std::fs::read_to_string(table).unwrap_or_else(|e| panic!("{table}: {e}"));
-    let parsed = master::parse(table, &text)
-        .and_then(|t| t.check_max_args(opts.max_args).map(|()| t))
-        .unwrap_or_else(|e| {
+    let parsed =
+        master::parse(table, &text).and_then(|t| t.check_max_args(opts.max_args).map(|()| t)).unwrap_or_else(|e| {
             // Cargo shows a build script's stderr on failure; a bare line is
             // easier to read there than a panic message.
             eprintln!("error: {e}");

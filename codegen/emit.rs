@@ -75,9 +75,9 @@ fn allow_case(name: &str) -> &'static str {
 
 const KEYWORDS: &[&str] = &[
     "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate", "do", "dyn", "else",
-    "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "macro", "match",
-    "mod", "move", "mut", "override", "priv", "pub", "ref", "return", "self", "Self", "static", "struct", "super",
-    "trait", "true", "try", "type", "typeof", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
+    "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "macro", "match", "mod",
+    "move", "mut", "override", "priv", "pub", "ref", "return", "self", "Self", "static", "struct", "super", "trait",
+    "true", "try", "type", "typeof", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
 ];
 
 /// A table name as a Rust identifier.
@@ -121,14 +121,18 @@ fn constants(o: &mut String, table: &Table) {
         }
     }
     let nsysent = table.entries.last().map_or(0, |e| e.number as usize + 1);
-    let _ = writeln!(o, "\n/// Highest number + 1: the size of the dispatch table.\npub const NSYSENT: usize = {nsysent};\n");
+    let _ = writeln!(
+        o,
+        "\n/// Highest number + 1: the size of the dispatch table.\npub const NSYSENT: usize = {nsysent};\n"
+    );
 }
 
 fn arg_structs(o: &mut String, table: &Table) {
     let _ = writeln!(o, "/// One struct per prototype, named after its handler as in NetBSD.\npub mod args {{");
     for (e, p) in protos(table) {
         let Some(name) = e.args_struct() else { continue };
-        let fields: Vec<(usize, &crate::master::Arg)> = p.args.iter().enumerate().filter(|(_, a)| !a.is_pad()).collect();
+        let fields: Vec<(usize, &crate::master::Arg)> =
+            p.args.iter().enumerate().filter(|(_, a)| !a.is_pad()).collect();
         let _ = writeln!(o, "    /// `{}`\n    #[derive(Clone, Copy, Debug)]\n    pub struct {name} {{", c_proto(p));
         for (_, a) in &fields {
             let ty = match &a.ctype {
@@ -234,8 +238,7 @@ fn sysent_macro(o: &mut String, table: &Table, opts: &EmitOpts) {
 macro_rules! {t}_sysent {{
     ($cx:ty, $h:path) => {{{{"
     );
-    let dispatched: Vec<(&Entry, &Proto)> =
-        protos(table).filter(|(e, _)| e.rump || e.kind == Kind::Ignored).collect();
+    let dispatched: Vec<(&Entry, &Proto)> = protos(table).filter(|(e, _)| e.rump || e.kind == Kind::Ignored).collect();
     let uses_handlers = dispatched.iter().any(|(e, _)| e.rump);
     let ignored = table.entries.iter().any(|e| e.kind == Kind::Ignored);
     if uses_handlers {
@@ -261,11 +264,8 @@ macro_rules! {t}_sysent {{
         );
     }
     // Ignored lines without a prototype are dispatched too.
-    let mut slots: Vec<(u32, String)> = dispatched
-        .iter()
-        .filter(|(e, _)| e.rump)
-        .map(|(e, _)| (e.number, e.handler().unwrap_or_default()))
-        .collect();
+    let mut slots: Vec<(u32, String)> =
+        dispatched.iter().filter(|(e, _)| e.rump).map(|(e, _)| (e.number, e.handler().unwrap_or_default())).collect();
     slots.extend(
         table.entries.iter().filter(|e| e.kind == Kind::Ignored).map(|e| (e.number, "ignored_call".to_string())),
     );

@@ -187,7 +187,10 @@ pub enum CType {
     /// Return types only.
     Void,
     Scalar(Scalar),
-    Ptr { is_const: bool, to: Pointee },
+    Ptr {
+        is_const: bool,
+        to: Pointee,
+    },
 }
 
 impl CType {
@@ -204,18 +207,40 @@ pub enum Marshal {
     Pad,
     Opaque,
     InStr,
-    InBytes { len: usize },
-    OutBytes { len: usize },
-    OutBytesToRet { len: usize },
+    InBytes {
+        len: usize,
+    },
+    OutBytes {
+        len: usize,
+    },
+    OutBytesToRet {
+        len: usize,
+    },
     /// `_In_` (`elems` = 1) or `_In_reads_(N)` with a literal N.
-    In { elems: u64 },
-    Out { elems: u64 },
-    InOut { elems: u64 },
-    InArray { count: usize },
-    OutArray { count: usize },
-    InOutArray { count: usize },
-    InIov { count: usize },
-    OutIov { count: usize },
+    In {
+        elems: u64,
+    },
+    Out {
+        elems: u64,
+    },
+    InOut {
+        elems: u64,
+    },
+    InArray {
+        count: usize,
+    },
+    OutArray {
+        count: usize,
+    },
+    InOutArray {
+        count: usize,
+    },
+    InIov {
+        count: usize,
+    },
+    OutIov {
+        count: usize,
+    },
 }
 
 impl Entry {
@@ -327,10 +352,7 @@ pub fn parse(file: &str, text: &str) -> Result<Table, ParseError> {
                 return Err(err(line, format!("duplicate syscall number {}", e.number)));
             }
             if e.number < prev.number {
-                return Err(err(
-                    line,
-                    format!("syscall number {} out of order (after {})", e.number, prev.number),
-                ));
+                return Err(err(line, format!("syscall number {} out of order (after {})", e.number, prev.number)));
             }
         }
         entries.push(e);
@@ -360,15 +382,11 @@ fn check_names(t: &Table) -> Result<(), ParseError> {
     let version = |e: &Entry| e.proto.as_ref().and_then(|p| p.version);
     let calls: Vec<&Entry> = t.entries.iter().filter(|e| e.typed_call()).collect();
     for (i, e) in calls.iter().enumerate() {
-        if let Some(o) = calls[..i]
-            .iter()
-            .find(|o| o.visible_name() == e.visible_name() && version(o) == version(e))
-        {
+        if let Some(o) = calls[..i].iter().find(|o| o.visible_name() == e.visible_name() && version(o) == version(e)) {
             let name = e.visible_name().unwrap_or_default();
-            return Err(t.error(
-                e.line,
-                format!("`rump_sys_{name}` also comes from line {} with the same version", o.line),
-            ));
+            return Err(
+                t.error(e.line, format!("`rump_sys_{name}` also comes from line {} with the same version", o.line))
+            );
         }
     }
     Ok(())
@@ -434,9 +452,7 @@ fn parse_entry(line: usize, text: &str) -> Result<Entry, String> {
     if !num_word.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("syscall number `{num_word}` is not a decimal number"));
     }
-    let number: u32 = num_word
-        .parse()
-        .map_err(|_| format!("syscall number `{num_word}` is too large"))?;
+    let number: u32 = num_word.parse().map_err(|_| format!("syscall number `{num_word}` is too large"))?;
     let kind_word = next_word(&mut rest).ok_or("missing syscall type after the number")?;
     let kind = Kind::from_keyword(&kind_word).ok_or_else(|| format!("unknown syscall type `{kind_word}`"))?;
 
@@ -467,12 +483,10 @@ fn parse_entry(line: usize, text: &str) -> Result<Entry, String> {
     if entry.kind == Kind::Ignored && rump {
         return Err("`RUMP` on an IGNORED line, which succeeds without a handler".to_string());
     }
-    let body = rest
-        .strip_prefix('{')
-        .ok_or_else(|| match rest {
-            "" => format!("missing `{{ prototype; }}` after `{kind_word}`"),
-            _ => format!("expected `{{` before `{rest}`"),
-        })?;
+    let body = rest.strip_prefix('{').ok_or_else(|| match rest {
+        "" => format!("missing `{{ prototype; }}` after `{kind_word}`"),
+        _ => format!("expected `{{` before `{}`", rest.split_whitespace().next().unwrap_or_default()),
+    })?;
     let close = body.find('}').ok_or("missing `}` after the prototype")?;
     let (inner, after) = (body[..close].trim(), body[close + 1..].trim());
     let inner = inner.strip_suffix(';').ok_or("missing `;` before `}`")?.trim_end();
@@ -529,12 +543,7 @@ fn parse_proto(text: &str) -> Result<Proto, String> {
     let args = raw
         .iter()
         .map(|a| {
-            Ok(Arg {
-                name: a.name.clone(),
-                ctype: a.ctype.clone(),
-                ctext: a.ctext.clone(),
-                marshal: resolve(a, &raw)?,
-            })
+            Ok(Arg { name: a.name.clone(), ctype: a.ctype.clone(), ctext: a.ctext.clone(), marshal: resolve(a, &raw)? })
         })
         .collect::<Result<Vec<_>, String>>()?;
     Ok(Proto {
@@ -645,7 +654,7 @@ fn tokens(s: &str) -> Result<Vec<String>, String> {
 fn type_text(toks: &[String]) -> String {
     let mut out = String::new();
     for (i, t) in toks.iter().enumerate() {
-        if i > 0 && (t == "*" || toks[i - 1] != "*") {
+        if i > 0 && toks[i - 1] != "*" {
             out.push(' ');
         }
         out.push_str(t);
@@ -656,8 +665,8 @@ fn type_text(toks: &[String]) -> String {
 fn scalar(name: &str) -> Option<Scalar> {
     Some(match name {
         "int" | "signed" | "signed int" | "int32_t" | "pid_t" | "clockid_t" => Scalar::I32,
-        "u_int" | "unsigned" | "unsigned int" | "uint32_t" | "u_int32_t" | "mode_t" | "umode_t" | "uid_t"
-        | "gid_t" | "socklen_t" => Scalar::U32,
+        "u_int" | "unsigned" | "unsigned int" | "uint32_t" | "u_int32_t" | "mode_t" | "umode_t" | "uid_t" | "gid_t"
+        | "socklen_t" => Scalar::U32,
         "long" | "long int" | "signed long" | "int64_t" | "off_t" | "loff_t" => Scalar::I64,
         "u_long" | "unsigned long" | "unsigned long int" | "uint64_t" | "u_int64_t" | "dev_t" => Scalar::U64,
         "size_t" => Scalar::Usize,
@@ -730,8 +739,8 @@ fn resolve(a: &RawArg, all: &[RawArg]) -> Result<Marshal, String> {
     };
     let nparams = match ann.as_str() {
         "_In_z_" | "_In_" | "_Out_" | "_Inout_" => 0,
-        "_In_reads_bytes_" | "_Out_writes_bytes_" | "_In_reads_" | "_Out_writes_" | "_Inout_updates_"
-        | "_In_iov_" | "_Out_iov_" => 1,
+        "_In_reads_bytes_" | "_Out_writes_bytes_" | "_In_reads_" | "_Out_writes_" | "_Inout_updates_" | "_In_iov_"
+        | "_Out_iov_" => 1,
         "_Out_writes_bytes_to_" => 2,
         _ => return Err(format!("unknown annotation `{ann}`")),
     };

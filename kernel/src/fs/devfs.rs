@@ -27,10 +27,7 @@ const BLKSIZE: u32 = 4096;
 /// rest of the major. Numbers below 256:4096 come out as `major << 8 | minor`.
 pub const fn makedev(major: u32, minor: u32) -> u64 {
     let (major, minor) = (major as u64, minor as u64);
-    ((major & 0xffff_f000) << 32)
-        | ((major & 0xfff) << 8)
-        | ((minor & 0xffff_ff00) << 12)
-        | (minor & 0xff)
+    ((major & 0xffff_f000) << 32) | ((major & 0xfff) << 8) | ((minor & 0xffff_ff00) << 12) | (minor & 0xff)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,15 +61,7 @@ struct Meta {
 
 impl Meta {
     fn new(mode: u32, now: Timespec) -> Meta {
-        Meta {
-            mode,
-            uid: 0,
-            gid: 0,
-            atime: now,
-            mtime: now,
-            ctime: now,
-            btime: now,
-        }
+        Meta { mode, uid: 0, gid: 0, atime: now, mtime: now, ctime: now, btime: now }
     }
 }
 
@@ -121,11 +110,7 @@ impl Devfs {
                 meta: Meta::new(0o666, now),
             })
             .collect();
-        Devfs {
-            clock,
-            root: Meta::new(0o755, now),
-            devs,
-        }
+        Devfs { clock, root: Meta::new(0o755, now), devs }
     }
 
     fn dev(&self, node: NodeId) -> Option<&Dev> {
@@ -137,10 +122,7 @@ impl Devfs {
         if node == ROOT {
             return Ok(&mut self.root);
         }
-        let i = node
-            .checked_sub(ROOT + 1)
-            .and_then(|i| usize::try_from(i).ok())
-            .ok_or(ENOENT)?;
+        let i = node.checked_sub(ROOT + 1).and_then(|i| usize::try_from(i).ok()).ok_or(ENOENT)?;
         self.devs.get_mut(i).map(|d| &mut d.meta).ok_or(ENOENT)
     }
 
@@ -151,11 +133,7 @@ impl Devfs {
     /// The node `name` names in the root, after checking `dir` is the root.
     fn find(&self, dir: NodeId, name: &[u8]) -> Result<Option<NodeId>, Errno> {
         self.check_dir(dir)?;
-        Ok(self
-            .devs
-            .iter()
-            .position(|d| d.name == name)
-            .map(Self::id_of))
+        Ok(self.devs.iter().position(|d| d.name == name).map(Self::id_of))
     }
 
     fn check_dir(&self, dir: NodeId) -> Result<(), Errno> {
@@ -168,20 +146,23 @@ impl Devfs {
         }
     }
 
-    /// Removing or renaming `name`: ENOENT if it does not exist, otherwise
-    /// EPERM because the set of devices is fixed.
-    fn refuse_existing(&self, dir: NodeId, name: &[u8]) -> Result<(), Errno> {
-        match self.find(dir, name)? {
-            Some(_) => Err(EPERM),
-            None => Err(ENOENT),
+    /// Why removing or renaming `name` fails: ENOENT if it does not exist,
+    /// otherwise EPERM because the set of devices is fixed.
+    fn refuse_existing(&self, dir: NodeId, name: &[u8]) -> Errno {
+        match self.find(dir, name) {
+            Ok(Some(_)) => EPERM,
+            Ok(None) => ENOENT,
+            Err(e) => e,
         }
     }
 
-    /// Creating or linking `name`: EEXIST if taken, otherwise EPERM.
-    fn refuse_new(&self, dir: NodeId, name: &[u8]) -> Result<(), Errno> {
-        match self.find(dir, name)? {
-            Some(_) => Err(EEXIST),
-            None => Err(EPERM),
+    /// Why creating or linking `name` fails: EEXIST if taken, otherwise
+    /// EPERM.
+    fn refuse_new(&self, dir: NodeId, name: &[u8]) -> Errno {
+        match self.find(dir, name) {
+            Ok(Some(_)) => EEXIST,
+            Ok(None) => EPERM,
+            Err(e) => e,
         }
     }
 }
@@ -193,13 +174,7 @@ impl FileSystem for Devfs {
 
     fn getattr(&self, node: NodeId) -> Result<Attr, Errno> {
         let (vtype, nlink, size, rdev, m) = if node == ROOT {
-            (
-                VType::Dir,
-                2,
-                DIRENT_SIZE * (2 + self.devs.len() as u64),
-                0,
-                &self.root,
-            )
+            (VType::Dir, 2, DIRENT_SIZE * (2 + self.devs.len() as u64), 0, &self.root)
         } else {
             let d = self.dev(node).ok_or(ENOENT)?;
             (VType::Chr, 1, 0, d.rdev, &d.meta)
@@ -267,7 +242,7 @@ impl FileSystem for Devfs {
     }
 
     fn create(&mut self, dir: NodeId, name: &[u8], _new: &NewNode) -> Result<NodeId, Errno> {
-        self.refuse_new(dir, name).map(|()| ROOT)
+        Err(self.refuse_new(dir, name))
     }
 
     fn readlink(&self, node: NodeId) -> Result<Vec<u8>, Errno> {
@@ -279,11 +254,11 @@ impl FileSystem for Devfs {
     }
 
     fn link(&mut self, dir: NodeId, name: &[u8], _node: NodeId) -> Result<(), Errno> {
-        self.refuse_new(dir, name)
+        Err(self.refuse_new(dir, name))
     }
 
     fn remove(&mut self, dir: NodeId, name: &[u8]) -> Result<(), Errno> {
-        self.refuse_existing(dir, name)
+        Err(self.refuse_existing(dir, name))
     }
 
     fn rmdir(&mut self, dir: NodeId, name: &[u8]) -> Result<(), Errno> {
@@ -293,15 +268,9 @@ impl FileSystem for Devfs {
         }
     }
 
-    fn rename(
-        &mut self,
-        from_dir: NodeId,
-        from: &[u8],
-        to_dir: NodeId,
-        _to: &[u8],
-    ) -> Result<(), Errno> {
+    fn rename(&mut self, from_dir: NodeId, from: &[u8], to_dir: NodeId, _to: &[u8]) -> Result<(), Errno> {
         self.check_dir(to_dir)?;
-        self.refuse_existing(from_dir, from)
+        Err(self.refuse_existing(from_dir, from))
     }
 
     fn read(&mut self, node: NodeId, _offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
@@ -331,20 +300,11 @@ impl FileSystem for Devfs {
         }
     }
 
-    fn readdir(
-        &mut self,
-        dir: NodeId,
-        cookie: u64,
-        out: &mut dyn FnMut(&DirEntry, u64) -> bool,
-    ) -> Result<(), Errno> {
+    fn readdir(&mut self, dir: NodeId, cookie: u64, out: &mut dyn FnMut(&DirEntry, u64) -> bool) -> Result<(), Errno> {
         self.check_dir(dir)?;
         // Positions: 0 is `.`, 1 is `..`, 2 + i is device i. The set never
         // changes, so positions are stable.
-        let mut ent = DirEntry {
-            name: Vec::with_capacity(NAME_MAX),
-            ino: ROOT,
-            vtype: VType::Dir,
-        };
+        let mut ent = DirEntry { name: Vec::with_capacity(NAME_MAX), ino: ROOT, vtype: VType::Dir };
         let mut pos = cookie;
         while let Some(next) = pos.checked_add(1) {
             ent.name.clear();
@@ -417,13 +377,7 @@ mod tests {
         assert_eq!(makedev(1, 3), 0x103);
         assert_eq!(makedev(0, 0), 0);
         assert_eq!(makedev(259, 0x12345), 0x1231_0345);
-        for (major, minor) in [
-            (1, 9),
-            (259, 0x12345),
-            (0x1000, 0),
-            (0, 0x100),
-            (u32::MAX, u32::MAX),
-        ] {
+        for (major, minor) in [(1, 9), (259, 0x12345), (0x1000, 0), (0, 0x100), (u32::MAX, u32::MAX)] {
             assert_eq!(makedev(major, minor), libc::makedev(major, minor));
         }
     }
@@ -433,20 +387,12 @@ mod tests {
         let (mut fs, _) = setup();
         let mut got = Vec::new();
         fs.readdir(ROOT, 0, &mut |e, next| {
-            got.push((
-                String::from_utf8(e.name.clone()).unwrap(),
-                e.ino,
-                e.vtype,
-                next,
-            ));
+            got.push((String::from_utf8(e.name.clone()).unwrap(), e.ino, e.vtype, next));
             true
         })
         .unwrap();
         let names: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
-        assert_eq!(
-            names,
-            [".", "..", "null", "zero", "full", "random", "urandom"]
-        );
+        assert_eq!(names, [".", "..", "null", "zero", "full", "random", "urandom"]);
         assert_eq!((got[1].1, got[1].2), (ROOT, VType::Dir));
         for (i, g) in got.iter().enumerate() {
             assert_eq!(g.3, i as u64 + 1);
@@ -457,29 +403,14 @@ mod tests {
             true
         })
         .unwrap();
-        assert_eq!(
-            rest,
-            [b"full".to_vec(), b"random".to_vec(), b"urandom".to_vec()]
-        );
-        assert_eq!(
-            fs.readdir(ROOT, u64::MAX, &mut |_, _| panic!("past the end")),
-            Ok(())
-        );
+        assert_eq!(rest, [b"full".to_vec(), b"random".to_vec(), b"urandom".to_vec()]);
+        assert_eq!(fs.readdir(ROOT, u64::MAX, &mut |_, _| panic!("past the end")), Ok(()));
 
-        let expect = [
-            ("null", 3),
-            ("zero", 5),
-            ("full", 7),
-            ("random", 8),
-            ("urandom", 9),
-        ];
+        let expect = [("null", 3), ("zero", 5), ("full", 7), ("random", 8), ("urandom", 9)];
         for (name, minor) in expect {
             let n = node(&mut fs, name);
             let a = fs.getattr(n).unwrap();
-            assert_eq!(
-                (a.vtype, a.mode, a.uid, a.gid, a.nlink, a.size),
-                (VType::Chr, 0o666, 0, 0, 1, 0)
-            );
+            assert_eq!((a.vtype, a.mode, a.uid, a.gid, a.nlink, a.size), (VType::Chr, 0o666, 0, 0, 1, 0));
             assert_eq!((a.rdev, a.ino), (makedev(1, minor), n));
             assert_eq!(fs.readdir(n, 0, &mut |_, _| true), Err(ENOTDIR));
             assert_eq!(fs.lookup(n, b"x"), Err(ENOTDIR));
@@ -493,20 +424,13 @@ mod tests {
         assert_eq!(fs.getattr(99), Err(ENOENT));
         assert_eq!(fs.getattr(0), Err(ENOENT));
         let st = fs.statfs();
-        assert_eq!(
-            (st.fstype, st.magic, st.blocks, st.bfree, st.files),
-            ("devfs", 0x1373, 0, 0, 6)
-        );
+        assert_eq!((st.fstype, st.magic, st.blocks, st.bfree, st.files), ("devfs", 0x1373, 0, 0, 6));
     }
 
     #[test]
     fn device_data() {
         let (mut fs, _) = setup();
-        let (null, zero, full) = (
-            node(&mut fs, "null"),
-            node(&mut fs, "zero"),
-            node(&mut fs, "full"),
-        );
+        let (null, zero, full) = (node(&mut fs, "null"), node(&mut fs, "zero"), node(&mut fs, "full"));
         let mut buf = [0xffu8; 64];
         assert_eq!(fs.read(null, 0, &mut buf), Ok(0));
         assert_eq!(fs.write(null, 0, &buf), Ok(64));
@@ -539,14 +463,7 @@ mod tests {
     fn namespace_is_fixed() {
         let (mut fs, _) = setup();
         let null = node(&mut fs, "null");
-        let new = NewNode {
-            vtype: VType::Reg,
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            rdev: 0,
-            target: Vec::new(),
-        };
+        let new = NewNode { vtype: VType::Reg, mode: 0o644, uid: 0, gid: 0, rdev: 0, target: Vec::new() };
         assert_eq!(fs.create(ROOT, b"x", &new), Err(EPERM));
         assert_eq!(fs.create(ROOT, b"null", &new), Err(EEXIST));
         assert_eq!(fs.create(null, b"x", &new), Err(ENOTDIR));
@@ -581,30 +498,18 @@ mod tests {
         };
         fs.setattr(null, &set).unwrap();
         let a = fs.getattr(null).unwrap();
-        assert_eq!(
-            (a.mode, a.uid, a.gid, a.atime, a.mtime),
-            (0o600, 3, 4, when, when)
-        );
+        assert_eq!((a.mode, a.uid, a.gid, a.atime, a.mtime), (0o600, 3, 4, when, when));
         assert_eq!(a.ctime.as_nanos(), t0.as_nanos() + 10);
         assert_eq!(fs.getattr(zero).unwrap().mode, 0o666);
         // Truncating a device succeeds and does nothing.
-        let trunc = SetAttr {
-            size: Some(0),
-            ..SetAttr::default()
-        };
+        let trunc = SetAttr { size: Some(0), ..SetAttr::default() };
         assert_eq!(fs.setattr(zero, &trunc), Ok(()));
         assert_eq!(fs.getattr(zero).unwrap().size, 0);
         assert_eq!(fs.setattr(ROOT, &trunc), Err(EISDIR));
-        let root_mode = SetAttr {
-            mode: Some(0o700),
-            ..SetAttr::default()
-        };
+        let root_mode = SetAttr { mode: Some(0o700), ..SetAttr::default() };
         fs.setattr(ROOT, &root_mode).unwrap();
         assert_eq!(fs.getattr(ROOT).unwrap().mode, 0o700);
-        let bad = SetAttr {
-            atime: Some(Timespec { sec: 0, nsec: -1 }),
-            ..SetAttr::default()
-        };
+        let bad = SetAttr { atime: Some(Timespec { sec: 0, nsec: -1 }), ..SetAttr::default() };
         assert_eq!(fs.setattr(null, &bad), Err(EINVAL));
         assert_eq!(fs.setattr(42, &root_mode), Err(ENOENT));
     }

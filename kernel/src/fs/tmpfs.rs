@@ -20,9 +20,7 @@ use rump_abi::native::errno::{
 use rump_abi::Errno;
 
 use crate::time::{Clock, Timespec};
-use crate::vfs::{
-    Attr, DirEntry, FileSystem, FsStat, NewNode, NodeId, SetAttr, VType, NAME_MAX, PATH_MAX,
-};
+use crate::vfs::{Attr, DirEntry, FileSystem, FsStat, NewNode, NodeId, SetAttr, VType, NAME_MAX, PATH_MAX};
 
 const PAGE_SIZE: usize = 4096;
 const PAGE: u64 = PAGE_SIZE as u64;
@@ -51,8 +49,7 @@ struct Space {
 
 impl Space {
     fn fits(&self, bytes: u64) -> bool {
-        self.max
-            .is_none_or(|max| self.used.saturating_add(bytes) <= max)
+        self.max.is_none_or(|max| self.used.saturating_add(bytes) <= max)
     }
 
     fn charge(&mut self, bytes: u64) -> Result<(), Errno> {
@@ -213,12 +210,7 @@ struct Directory {
 
 impl Directory {
     fn new(parent: NodeId) -> Directory {
-        Directory {
-            parent,
-            by_seq: BTreeMap::new(),
-            by_name: HashMap::new(),
-            next_seq: 2,
-        }
+        Directory { parent, by_seq: BTreeMap::new(), by_name: HashMap::new(), next_seq: 2 }
     }
 
     fn get(&self, name: &[u8]) -> Option<&Slot> {
@@ -237,14 +229,7 @@ impl Directory {
             s
         });
         self.by_name.insert(name.into(), seq);
-        self.by_seq.insert(
-            seq,
-            Slot {
-                name: name.into(),
-                node,
-                vtype,
-            },
-        );
+        self.by_seq.insert(seq, Slot { name: name.into(), node, vtype });
     }
 
     /// Removes a name, returning its position.
@@ -334,13 +319,7 @@ pub struct Tmpfs {
 impl Tmpfs {
     /// A file system holding only its root directory. `max_bytes` bounds
     /// the space charged as the module documentation describes.
-    pub fn new(
-        clock: Arc<dyn Clock>,
-        root_mode: u32,
-        root_uid: u32,
-        root_gid: u32,
-        max_bytes: Option<u64>,
-    ) -> Tmpfs {
+    pub fn new(clock: Arc<dyn Clock>, root_mode: u32, root_uid: u32, root_gid: u32, max_bytes: Option<u64>) -> Tmpfs {
         let now = clock.realtime();
         let root = Node {
             mode: root_mode & 0o7777,
@@ -358,16 +337,8 @@ impl Tmpfs {
         nodes.insert(ROOT, root);
         // The root is charged even if it does not fit: a tiny limit still
         // yields a usable (if full) file system.
-        let space = Space {
-            used: NODE_BYTES,
-            max: max_bytes,
-        };
-        Tmpfs {
-            clock,
-            nodes,
-            next_id: ROOT + 1,
-            space,
-        }
+        let space = Space { used: NODE_BYTES, max: max_bytes };
+        Tmpfs { clock, nodes, next_id: ROOT + 1, space }
     }
 
     fn now(&self) -> Timespec {
@@ -395,10 +366,7 @@ impl Tmpfs {
 
     /// Frees `id` if nothing refers to it any more.
     fn maybe_free(&mut self, id: NodeId) {
-        let unused = self
-            .nodes
-            .get(&id)
-            .is_some_and(|n| n.nlink == 0 && n.holds == 0);
+        let unused = self.nodes.get(&id).is_some_and(|n| n.nlink == 0 && n.holds == 0);
         if unused {
             if let Some(n) = self.nodes.remove(&id) {
                 self.space.refund(n.cost());
@@ -533,14 +501,8 @@ impl FileSystem for Tmpfs {
                 cost += new.target.len() as u64;
                 Data::Lnk(new.target.as_slice().into())
             }
-            VType::Chr | VType::Blk => Data::Special {
-                vtype: new.vtype,
-                rdev: new.rdev,
-            },
-            VType::Fifo | VType::Sock => Data::Special {
-                vtype: new.vtype,
-                rdev: 0,
-            },
+            VType::Chr | VType::Blk => Data::Special { vtype: new.vtype, rdev: new.rdev },
+            VType::Fifo | VType::Sock => Data::Special { vtype: new.vtype, rdev: 0 },
         };
         self.space.charge(cost)?;
         let now = self.now();
@@ -646,13 +608,7 @@ impl FileSystem for Tmpfs {
         Ok(())
     }
 
-    fn rename(
-        &mut self,
-        from_dir: NodeId,
-        from: &[u8],
-        to_dir: NodeId,
-        to: &[u8],
-    ) -> Result<(), Errno> {
+    fn rename(&mut self, from_dir: NodeId, from: &[u8], to_dir: NodeId, to: &[u8]) -> Result<(), Errno> {
         check_name(from)?;
         check_name(to)?;
         let (src, src_type) = {
@@ -713,11 +669,7 @@ impl FileSystem for Tmpfs {
         }
         if let Some((t, t_type)) = target {
             let tn = self.node_mut(t)?;
-            tn.nlink = if t_type == VType::Dir {
-                0
-            } else {
-                tn.nlink.saturating_sub(1)
-            };
+            tn.nlink = if t_type == VType::Dir { 0 } else { tn.nlink.saturating_sub(1) };
             tn.ctime = now;
             self.maybe_free(t);
         }
@@ -756,23 +708,14 @@ impl FileSystem for Tmpfs {
         Ok(count)
     }
 
-    fn readdir(
-        &mut self,
-        dir: NodeId,
-        cookie: u64,
-        out: &mut dyn FnMut(&DirEntry, u64) -> bool,
-    ) -> Result<(), Errno> {
+    fn readdir(&mut self, dir: NodeId, cookie: u64, out: &mut dyn FnMut(&DirEntry, u64) -> bool) -> Result<(), Errno> {
         let n = self.node(dir)?;
         let d = n.dir()?;
         // Linux reports ENOENT for reading a removed directory.
         if n.nlink == 0 {
             return Err(ENOENT);
         }
-        let mut ent = DirEntry {
-            name: Vec::with_capacity(NAME_MAX),
-            ino: dir,
-            vtype: VType::Dir,
-        };
+        let mut ent = DirEntry { name: Vec::with_capacity(NAME_MAX), ino: dir, vtype: VType::Dir };
         let mut more = true;
         if cookie == 0 {
             ent.name.extend_from_slice(b".");
@@ -862,14 +805,7 @@ mod tests {
     }
 
     fn new_node(vtype: VType) -> NewNode {
-        NewNode {
-            vtype,
-            mode: 0o644,
-            uid: 1,
-            gid: 2,
-            rdev: 0,
-            target: Vec::new(),
-        }
+        NewNode { vtype, mode: 0o644, uid: 1, gid: 2, rdev: 0, target: Vec::new() }
     }
 
     fn mk(fs: &mut Tmpfs, dir: NodeId, name: &str, vtype: VType) -> NodeId {
@@ -877,10 +813,7 @@ mod tests {
     }
 
     fn symlink(fs: &mut Tmpfs, dir: NodeId, name: &str, target: &str) -> Result<NodeId, Errno> {
-        let new = NewNode {
-            target: target.as_bytes().to_vec(),
-            ..new_node(VType::Lnk)
-        };
+        let new = NewNode { target: target.as_bytes().to_vec(), ..new_node(VType::Lnk) };
         fs.create(dir, name.as_bytes(), &new)
     }
 
@@ -912,20 +845,14 @@ mod tests {
     }
 
     fn size_only(size: u64) -> SetAttr {
-        SetAttr {
-            size: Some(size),
-            ..SetAttr::default()
-        }
+        SetAttr { size: Some(size), ..SetAttr::default() }
     }
 
     #[test]
     fn root_attributes() {
         let (fs, _) = setup(None);
         let a = fs.getattr(fs.root()).unwrap();
-        assert_eq!(
-            (a.vtype, a.mode, a.nlink, a.ino, a.size),
-            (VType::Dir, 0o755, 2, 2, 40)
-        );
+        assert_eq!((a.vtype, a.mode, a.nlink, a.ino, a.size), (VType::Dir, 0o755, 2, 2, 40));
         let mut fs = fs;
         assert_eq!(fs.parent(2), Ok(2));
         assert_eq!(names(&mut fs, 2), [".", ".."]);
@@ -942,10 +869,7 @@ mod tests {
         assert_eq!(fs.create(2, b"f", &new_node(VType::Reg)), Err(EEXIST));
         assert_eq!(fs.create(f, b"x", &new_node(VType::Reg)), Err(ENOTDIR));
         let a = fs.getattr(f).unwrap();
-        assert_eq!(
-            (a.vtype, a.mode, a.uid, a.gid, a.nlink, a.size, a.blocks),
-            (VType::Reg, 0o644, 1, 2, 1, 0, 0)
-        );
+        assert_eq!((a.vtype, a.mode, a.uid, a.gid, a.nlink, a.size, a.blocks), (VType::Reg, 0o644, 1, 2, 1, 0, 0));
         assert!(a.ino > 2);
         assert_eq!(fs.write(f, 0, b"hello world"), Ok(11));
         assert_eq!(fs.write(f, 6, b"there"), Ok(5));
@@ -971,30 +895,18 @@ mod tests {
     #[test]
     fn node_kinds() {
         let (mut fs, _) = setup(None);
-        let new = NewNode {
-            rdev: 0x103,
-            ..new_node(VType::Chr)
-        };
+        let new = NewNode { rdev: 0x103, ..new_node(VType::Chr) };
         let c = fs.create(2, b"c", &new).unwrap();
-        assert_eq!(
-            (fs.getattr(c).unwrap().vtype, fs.getattr(c).unwrap().rdev),
-            (VType::Chr, 0x103)
-        );
+        assert_eq!((fs.getattr(c).unwrap().vtype, fs.getattr(c).unwrap().rdev), (VType::Chr, 0x103));
         let p = mk(&mut fs, 2, "p", VType::Fifo);
         assert_eq!(fs.getattr(p).unwrap().vtype, VType::Fifo);
         assert_eq!(fs.read(c, 0, &mut [0u8; 4]), Err(EINVAL));
         assert_eq!(fs.setattr(c, &size_only(0)), Err(EINVAL));
-        let mode = NewNode {
-            mode: 0o107_777,
-            ..new_node(VType::Reg)
-        };
+        let mode = NewNode { mode: 0o107_777, ..new_node(VType::Reg) };
         let f = fs.create(2, b"m", &mode).unwrap();
         assert_eq!(fs.getattr(f).unwrap().mode, 0o7777);
         assert_eq!(fs.create(2, b"a/b", &new_node(VType::Reg)), Err(EINVAL));
-        assert_eq!(
-            fs.create(2, &[b'x'; 256], &new_node(VType::Reg)),
-            Err(ENAMETOOLONG)
-        );
+        assert_eq!(fs.create(2, &[b'x'; 256], &new_node(VType::Reg)), Err(ENAMETOOLONG));
         assert_eq!(fs.create(2, b"", &new_node(VType::Reg)), Err(ENOENT));
         assert_eq!(fs.create(2, b"..", &new_node(VType::Reg)), Err(EINVAL));
         assert_eq!(fs.getattr(12345), Err(ENOENT));
@@ -1091,10 +1003,7 @@ mod tests {
         let f = mk(&mut fs, 2, "f", VType::Reg);
         assert_eq!(fs.readlink(f), Err(EINVAL));
         assert_eq!(symlink(&mut fs, 2, "e", ""), Err(ENOENT));
-        assert_eq!(
-            symlink(&mut fs, 2, "long", &"x".repeat(PATH_MAX)),
-            Err(ENAMETOOLONG)
-        );
+        assert_eq!(symlink(&mut fs, 2, "long", &"x".repeat(PATH_MAX)), Err(ENAMETOOLONG));
         assert_eq!(fs.write(l, 0, b"x"), Err(EINVAL));
         fs.remove(2, b"l").unwrap();
         assert_eq!(fs.readlink(l), Err(ENOENT));
@@ -1262,9 +1171,7 @@ mod tests {
                 mk(&mut fs, 2, "new", VType::Reg);
             }
         }
-        let expect = [
-            ".", "..", "f0", "f1", "f3", "f4", "f5", "f6", "f8", "f9", "new",
-        ];
+        let expect = [".", "..", "f0", "f1", "f3", "f4", "f5", "f6", "f8", "f9", "new"];
         assert_eq!(seen, expect);
         // Stopping right away consumes nothing: the same cookie resumes.
         let mut calls = 0;
@@ -1274,10 +1181,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(calls, 1);
-        assert_eq!(
-            fs.readdir(2, u64::MAX, &mut |_, _| panic!("past the end")),
-            Ok(())
-        );
+        assert_eq!(fs.readdir(2, u64::MAX, &mut |_, _| panic!("past the end")), Ok(()));
     }
 
     #[test]
@@ -1291,13 +1195,7 @@ mod tests {
             true
         })
         .unwrap();
-        assert_eq!(
-            got,
-            [
-                (b"d".to_vec(), d, VType::Dir),
-                (b"l".to_vec(), l, VType::Lnk)
-            ]
-        );
+        assert_eq!(got, [(b"d".to_vec(), d, VType::Dir), (b"l".to_vec(), l, VType::Lnk)]);
         assert_eq!(fs.readdir(l, 0, &mut |_, _| true), Err(ENOTDIR));
         assert_eq!(fs.getattr(2).unwrap().size, 4 * DIRENT_SIZE);
     }
@@ -1331,10 +1229,7 @@ mod tests {
         let max = 64 * 1024;
         let (mut fs, _) = setup(Some(max));
         let st = fs.statfs();
-        assert_eq!(
-            (st.fstype, st.magic, st.bsize, st.blocks, st.namemax),
-            ("tmpfs", 0x0102_1994, 4096, 16, 255)
-        );
+        assert_eq!((st.fstype, st.magic, st.bsize, st.blocks, st.namemax), ("tmpfs", 0x0102_1994, 4096, 16, 255));
         let f = mk(&mut fs, 2, "f", VType::Reg);
         // Metadata takes part of a page, so 15 whole pages fit.
         let big = vec![9u8; max as usize];
@@ -1348,9 +1243,7 @@ mod tests {
         let st = fs.statfs();
         assert_eq!(st.bfree, 0);
         assert!(st.bavail <= st.bfree && st.files > 0);
-        let room = NewNode {
-            ..new_node(VType::Reg)
-        };
+        let room = NewNode { ..new_node(VType::Reg) };
         let mut made = 0;
         let err = loop {
             match fs.create(2, format!("n{made}").as_bytes(), &room) {
@@ -1369,9 +1262,7 @@ mod tests {
         symlink(&mut fs, 2, "l", &"t".repeat(1000)).unwrap();
         // Freeing the file returns everything but the names and nodes left.
         fs.remove(2, b"f").unwrap();
-        let names: u64 = (0..made)
-            .map(|i| dirent_cost(format!("n{i}").as_bytes()))
-            .sum();
+        let names: u64 = (0..made).map(|i| dirent_cost(format!("n{i}").as_bytes())).sum();
         let expect = NODE_BYTES * (2 + made) + names + dirent_cost(b"l") + 1000;
         assert_eq!(fs.space.used, expect);
     }
@@ -1429,34 +1320,16 @@ mod tests {
 
         clock.advance(1);
         let t6 = clock.now();
-        let set = SetAttr {
-            mode: Some(0o4755),
-            ..SetAttr::default()
-        };
+        let set = SetAttr { mode: Some(0o4755), ..SetAttr::default() };
         fs.setattr(f, &set).unwrap();
         let a = fs.getattr(f).unwrap();
         assert_eq!((a.mode, a.ctime, a.mtime), (0o4755, t6, t2));
         let when = Timespec { sec: 42, nsec: 7 };
-        let set = SetAttr {
-            atime: Some(when),
-            mtime: Some(when),
-            uid: Some(5),
-            gid: Some(6),
-            ..SetAttr::default()
-        };
+        let set = SetAttr { atime: Some(when), mtime: Some(when), uid: Some(5), gid: Some(6), ..SetAttr::default() };
         fs.setattr(f, &set).unwrap();
         let a = fs.getattr(f).unwrap();
-        assert_eq!(
-            (a.atime, a.mtime, a.ctime, a.uid, a.gid),
-            (when, when, t6, 5, 6)
-        );
-        let bad = SetAttr {
-            mtime: Some(Timespec {
-                sec: 0,
-                nsec: 1_000_000_000,
-            }),
-            ..SetAttr::default()
-        };
+        assert_eq!((a.atime, a.mtime, a.ctime, a.uid, a.gid), (when, when, t6, 5, 6));
+        let bad = SetAttr { mtime: Some(Timespec { sec: 0, nsec: 1_000_000_000 }), ..SetAttr::default() };
         assert_eq!(fs.setattr(f, &bad), Err(EINVAL));
 
         clock.advance(1);
@@ -1477,11 +1350,7 @@ mod tests {
     fn failed_setattr_changes_nothing() {
         let (mut fs, _) = setup(None);
         let d = mk(&mut fs, 2, "d", VType::Dir);
-        let set = SetAttr {
-            mode: Some(0o700),
-            size: Some(0),
-            ..SetAttr::default()
-        };
+        let set = SetAttr { mode: Some(0o700), size: Some(0), ..SetAttr::default() };
         assert_eq!(fs.setattr(d, &set), Err(EISDIR));
         assert_eq!(fs.getattr(d).unwrap().mode, 0o644);
     }

@@ -244,10 +244,6 @@ pub enum Marshal {
 }
 
 impl Entry {
-    pub fn has_proto(&self) -> bool {
-        self.proto.is_some()
-    }
-
     fn compat_prefix(&self) -> String {
         match &self.kind {
             Kind::Compat(v) => format!("compat_{v}_"),

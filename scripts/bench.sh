@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Runs the benchmarks; every figure is printed beside its host baseline.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo bench -p rump-kernel --bench syscall

@@ -10,8 +10,12 @@ pub type FileId = usize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileKind {
     Vnode(Vnode),
-    PipeRead(PipeId),
-    PipeWrite(PipeId),
+    /// One or both ends of a pipe (as the access mode says); `fifo` is the
+    /// named pipe's vnode when it was opened by name.
+    Pipe {
+        id: PipeId,
+        fifo: Option<Vnode>,
+    },
 }
 
 pub struct OpenFile {

@@ -51,13 +51,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            hostname: "rump".into(),
-            ncpu: 1,
-            ram_limit: None,
-            max_fds: 1024,
-            clock: Arc::new(HostClock),
-        }
+        Config { hostname: "rump".into(), ncpu: 1, ram_limit: None, max_fds: 1024, clock: Arc::new(HostClock) }
     }
 }
 
@@ -66,6 +60,8 @@ pub struct State {
     pub mounts: MountTable,
     pub files: Slab<OpenFile>,
     pub pipes: Slab<Pipe>,
+    /// Named pipes with an open end: their vnode → the pipe behind them.
+    pub fifos: HashMap<Vnode, pipe::PipeId>,
     pub procs: HashMap<Pid, Proc>,
     next_pid: Pid,
     pub hostname: Vec<u8>,
@@ -102,6 +98,7 @@ impl Kernel {
             mounts,
             files: Slab::default(),
             pipes: Slab::default(),
+            fifos: HashMap::new(),
             procs: HashMap::new(),
             next_pid: 1,
             hostname: config.hostname.clone().into_bytes(),
@@ -118,7 +115,17 @@ impl Kernel {
         st.vref(root);
         st.vref(root);
         let pid = st.alloc_pid();
-        let p = Proc { pid, ppid: 0, emul, comm: comm.into(), cred, umask: 0o022, cwd: root, root, fds: FdTable::default() };
+        let p = Proc {
+            pid,
+            ppid: 0,
+            emul,
+            comm: comm.into(),
+            cred,
+            umask: 0o022,
+            cwd: root,
+            root,
+            fds: FdTable::default(),
+        };
         st.procs.insert(pid, p);
         Process { shared: self.shared.clone(), pid, emul }
     }
@@ -295,24 +302,28 @@ impl State {
         let Some(f) = self.files.remove(id) else { return };
         match f.kind {
             FileKind::Vnode(vn) => self.vrele(vn),
-            FileKind::PipeRead(p) => self.pipe_end_closed(p, false),
-            FileKind::PipeWrite(p) => self.pipe_end_closed(p, true),
+            FileKind::Pipe { id, fifo } => {
+                self.pipe_ends_closed(id, fifo, f.readable(), f.writable());
+                if let Some(vn) = fifo {
+                    self.vrele(vn);
+                }
+            }
         }
     }
 
-    fn pipe_end_closed(&mut self, id: pipe::PipeId, writer: bool) {
+    pub(crate) fn pipe_ends_closed(&mut self, id: pipe::PipeId, fifo: Option<Vnode>, reader: bool, writer: bool) {
         let Some(p) = self.pipes.get_mut(id) else { return };
-        if writer {
-            p.writers -= 1;
-        } else {
-            p.readers -= 1;
-        }
+        p.readers -= reader as usize;
+        p.writers -= writer as usize;
         // Wake the other side: readers see EOF, writers see EPIPE.
         p.rchan.notify_all();
         p.wchan.notify_all();
         self.poll_chan.notify_all();
         if p.readers == 0 && p.writers == 0 {
             self.pipes.remove(id);
+            if let Some(vn) = fifo {
+                self.fifos.remove(&vn);
+            }
         }
     }
 

@@ -16,6 +16,12 @@ pub struct Pipe {
     pub buf: VecDeque<u8>,
     pub readers: usize,
     pub writers: usize,
+    /// How many times an end was opened. A FIFO opener waiting for the
+    /// other side wakes when the count moves, even if that opener has
+    /// already left again; and a FIFO never opened for writing is not at
+    /// end-of-file for poll.
+    pub reader_opens: u64,
+    pub writer_opens: u64,
     /// Readers sleep here until data arrives or the last writer leaves.
     pub rchan: Arc<Condvar>,
     /// Writers sleep here until space frees or the last reader leaves.
@@ -28,6 +34,8 @@ impl Default for Pipe {
             buf: VecDeque::new(),
             readers: 1,
             writers: 1,
+            reader_opens: 1,
+            writer_opens: 1,
             rchan: Arc::new(Condvar::new()),
             wchan: Arc::new(Condvar::new()),
         }
@@ -35,6 +43,11 @@ impl Default for Pipe {
 }
 
 impl Pipe {
+    /// A named pipe nobody has opened yet.
+    pub fn fifo() -> Pipe {
+        Pipe { readers: 0, writers: 0, reader_opens: 0, writer_opens: 0, ..Pipe::default() }
+    }
+
     pub fn space(&self) -> usize {
         PIPE_CAPACITY.saturating_sub(self.buf.len())
     }

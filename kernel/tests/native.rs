@@ -517,3 +517,44 @@ fn statvfs_reports_the_mount() {
     assert!(v.f_fstypename.starts_with(b"tmpfs\0"));
     assert_eq!(v.f_namemax, 255);
 }
+
+#[test]
+fn fifos_connect_openers() {
+    let (_k, p) = boot();
+    rump_sys_mkfifo(&p, c("/fifo").as_ptr(), 0o600).unwrap();
+    assert_eq!(stat_of(&p, "/fifo").unwrap().st_mode & S_IFMT, S_IFIFO);
+    // A non-blocking writer with no reader: ENXIO. A non-blocking reader
+    // opens at once and reads nothing.
+    assert_eq!(open(&p, "/fifo", O_WRONLY | O_NONBLOCK, 0), Err(ENXIO));
+    let r0 = open(&p, "/fifo", O_RDONLY | O_NONBLOCK, 0).unwrap();
+    assert_eq!(read_n(&p, r0, 10).unwrap(), b"");
+    rump_sys_close(&p, r0).unwrap();
+    // A blocking reader waits for a writer, then they talk.
+    let writer = p.fork().unwrap();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let w = open(&writer, "/fifo", O_WRONLY, 0).unwrap();
+        write_all(&writer, w, b"through the fifo").unwrap();
+    });
+    let r = open(&p, "/fifo", O_RDONLY, 0).unwrap();
+    let mut got = Vec::new();
+    loop {
+        let chunk = read_n(&p, r, 100).unwrap();
+        if chunk.is_empty() {
+            break;
+        }
+        got.extend(chunk);
+    }
+    t.join().unwrap();
+    assert_eq!(got, b"through the fifo");
+    let mut st = stat::default();
+    rump_sys_fstat(&p, r, &mut st).unwrap();
+    assert_eq!(st.st_mode & S_IFMT, S_IFIFO);
+    // Read-write opens never wait.
+    let rw = open(&p, "/fifo", O_RDWR, 0).unwrap();
+    assert_eq!(write_all(&p, rw, b"x"), Ok(1));
+    assert_eq!(read_n(&p, rw, 1).unwrap(), b"x");
+    // A device node outside devfs has no driver.
+    rump_sys_mknod(&p, c("/chr").as_ptr(), S_IFCHR | 0o600, 0x0103).unwrap();
+    assert_eq!(open(&p, "/chr", O_RDONLY, 0), Err(ENXIO));
+}

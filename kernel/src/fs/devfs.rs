@@ -341,6 +341,10 @@ impl FileSystem for Devfs {
         }
     }
 
+    fn drives_devices(&self) -> bool {
+        true
+    }
+
     // Nothing here is ever freed, so references need no counting.
     fn hold(&mut self, _node: NodeId) {}
 

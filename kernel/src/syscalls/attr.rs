@@ -54,7 +54,7 @@ impl Cx<'_> {
             Target::Path(dirfd, path, follow) => self.lookup_at(dirfd, path, follow),
             Target::Fd(AT_FDCWD) => Ok(self.proc().cwd),
             Target::Fd(fd) => match self.file(fd)?.kind {
-                FileKind::Vnode(vn) => Ok(vn),
+                FileKind::Vnode(vn) | FileKind::Pipe { fifo: Some(vn), .. } => Ok(vn),
                 // Pipes have no vnode; they stat as anonymous FIFOs.
                 _ => Err(EBADF),
             },
@@ -77,7 +77,7 @@ impl Cx<'_> {
         if fd == AT_FDCWD {
             return Ok(None);
         }
-        let (FileKind::PipeRead(p) | FileKind::PipeWrite(p)) = self.file(fd)?.kind else { return Ok(None) };
+        let FileKind::Pipe { id: p, fifo: None } = self.file(fd)?.kind else { return Ok(None) };
         let now = self.clock().realtime();
         let cred = &self.proc().cred;
         let attr = Attr {

@@ -14,7 +14,12 @@ impl Cx<'_> {
     /// (which appends one record, or returns false if it would not fit)
     /// and advances the directory's position. EINVAL if not even one
     /// record fits.
-    pub fn getdents(&mut self, fd: i32, size: usize, encode: &mut dyn FnMut(&DirEntry, u64, &mut Vec<u8>, usize) -> bool) -> Result<Vec<u8>, Errno> {
+    pub fn getdents(
+        &mut self,
+        fd: i32,
+        size: usize,
+        encode: &mut dyn FnMut(&DirEntry, u64, &mut Vec<u8>, usize) -> bool,
+    ) -> Result<Vec<u8>, Errno> {
         let id = self.file_of(fd)?;
         let f = self.st.files.get(id).ok_or(EBADF)?;
         if !f.readable() {

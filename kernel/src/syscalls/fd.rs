@@ -6,7 +6,9 @@ use crate::pipe::Pipe;
 use crate::proc::FdSlot;
 use crate::Cx;
 use rump_abi::native::errno::{EBADF, EINVAL};
-use rump_abi::native::flags::{FD_CLOEXEC, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL, F_SETFD, F_SETFL, O_NONBLOCK, O_RDONLY, O_WRONLY};
+use rump_abi::native::flags::{
+    FD_CLOEXEC, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL, F_SETFD, F_SETFL, O_NONBLOCK, O_RDONLY, O_WRONLY,
+};
 use rump_abi::Errno;
 
 impl Cx<'_> {
@@ -93,7 +95,7 @@ impl Cx<'_> {
     pub fn pipe(&mut self, flags: u32, cloexec: bool) -> Result<(i32, i32), Errno> {
         let id = self.st.pipes.insert(Pipe::default());
         let status = flags & O_NONBLOCK;
-        let r = self.install(OpenFile::new(FileKind::PipeRead(id), O_RDONLY | status), 0, cloexec);
+        let r = self.install(OpenFile::new(FileKind::Pipe { id, fifo: None }, O_RDONLY | status), 0, cloexec);
         let r = match r {
             Ok(r) => r,
             Err(e) => {
@@ -101,7 +103,7 @@ impl Cx<'_> {
                 return Err(e);
             }
         };
-        match self.install(OpenFile::new(FileKind::PipeWrite(id), O_WRONLY | status), 0, cloexec) {
+        match self.install(OpenFile::new(FileKind::Pipe { id, fifo: None }, O_WRONLY | status), 0, cloexec) {
             Ok(w) => Ok((r, w)),
             Err(e) => {
                 // The write end never existed: drop its count before closing r.

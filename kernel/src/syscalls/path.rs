@@ -4,6 +4,7 @@
 
 use crate::cred::{check_access, Cred, R, W, X};
 use crate::file::{FileKind, OpenFile};
+use crate::pipe::Pipe;
 use crate::vfs::mount::Vnode;
 use crate::vfs::namei::{Parent, WalkFrom};
 use crate::vfs::{Attr, NewNode, SetAttr, VType};
@@ -138,12 +139,17 @@ impl Cx<'_> {
             if attr.vtype == VType::Dir && (file.writable() || flags & O_TRUNC != 0 && flags & O_ACCMODE != O_RDONLY) {
                 return Err(EISDIR);
             }
-            if attr.vtype == VType::Fifo || attr.vtype == VType::Sock {
-                return Err(ENXIO);
-            }
             if !created {
                 let want = if file.readable() { R } else { 0 } | if file.writable() { W } else { 0 };
                 check_access(&self.proc().cred, &attr, want)?;
+            }
+            match attr.vtype {
+                VType::Fifo => return self.open_fifo(vn, file, flags & O_CLOEXEC != 0),
+                // Sockets are reached with connect; a device node works only
+                // where its file system drives the device.
+                VType::Sock => return Err(ENXIO),
+                VType::Chr | VType::Blk if !self.st.mounts.get(vn.mnt).fs.drives_devices() => return Err(ENXIO),
+                _ => {}
             }
             if flags & O_TRUNC != 0 && file.writable() && attr.vtype == VType::Reg {
                 self.st.mounts.fs(vn.mnt).setattr(vn.node, &SetAttr { size: Some(0), ..SetAttr::default() })?;
@@ -159,8 +165,76 @@ impl Cx<'_> {
         }
     }
 
+    /// Opens a named pipe: attaches to the pipe behind `vn` (made on the
+    /// first open) and, unless non-blocking or read-write, waits for the
+    /// other side as Linux does. A non-blocking writer with no reader gets
+    /// ENXIO.
+    fn open_fifo(&mut self, vn: Vnode, mut file: OpenFile, cloexec: bool) -> Result<i32, Errno> {
+        let (r, w, nonblock) = (file.readable(), file.writable(), file.nonblocking());
+        let id = match self.st.fifos.get(&vn) {
+            Some(&id) => id,
+            None => {
+                let id = self.st.pipes.insert(Pipe::fifo());
+                self.st.fifos.insert(vn, id);
+                id
+            }
+        };
+        file.kind = FileKind::Pipe { id, fifo: Some(vn) };
+        let st = &mut *self.st;
+        let p = st.pipes.get_mut(id).ok_or(ENXIO)?;
+        if w && !r && nonblock && p.readers == 0 {
+            if p.writers == 0 {
+                st.pipes.remove(id);
+                st.fifos.remove(&vn);
+            }
+            return Err(ENXIO);
+        }
+        let (seen_readers, seen_writers) = (p.reader_opens, p.writer_opens);
+        p.readers += r as usize;
+        p.writers += w as usize;
+        p.reader_opens += r as u64;
+        p.writer_opens += w as u64;
+        p.rchan.notify_all();
+        p.wchan.notify_all();
+        st.poll_chan.notify_all();
+        // Counted as an open end from here on: closing the file undoes it.
+        self.st.vref(vn);
+        let fd = match self.install(file, 0, cloexec) {
+            Ok(fd) => fd,
+            Err(e) => {
+                self.st.pipe_ends_closed(id, Some(vn), r, w);
+                self.st.vrele(vn);
+                return Err(e);
+            }
+        };
+        if !nonblock && r != w {
+            loop {
+                let Some(p) = self.st.pipes.get(id) else { break };
+                let other_came = if r {
+                    p.writers > 0 || p.writer_opens != seen_writers
+                } else {
+                    p.readers > 0 || p.reader_opens != seen_readers
+                };
+                if other_came {
+                    break;
+                }
+                let chan = if r { p.rchan.clone() } else { p.wchan.clone() };
+                self.sleep(&chan);
+            }
+        }
+        Ok(fd)
+    }
+
     /// Creates a name for a new node of type `vtype` at (dirfd, path).
-    fn make_node(&mut self, dirfd: i32, path: &[u8], vtype: VType, mode: u32, rdev: u64, target: Vec<u8>) -> Result<(), Errno> {
+    fn make_node(
+        &mut self,
+        dirfd: i32,
+        path: &[u8],
+        vtype: VType,
+        mode: u32,
+        rdev: u64,
+        target: Vec<u8>,
+    ) -> Result<(), Errno> {
         let par = self.parent_at(dirfd, path)?;
         if matches!(par.name.as_slice(), b"." | b"..") {
             return Err(EEXIST);
@@ -211,7 +285,14 @@ impl Cx<'_> {
         self.st.mounts.fs(vn.mnt).readlink(vn.node)
     }
 
-    pub fn link_at(&mut self, olddirfd: i32, oldpath: &[u8], newdirfd: i32, newpath: &[u8], follow: bool) -> Result<(), Errno> {
+    pub fn link_at(
+        &mut self,
+        olddirfd: i32,
+        oldpath: &[u8],
+        newdirfd: i32,
+        newpath: &[u8],
+        follow: bool,
+    ) -> Result<(), Errno> {
         let old = self.lookup_at(olddirfd, oldpath, follow)?;
         if self.getattr(old)?.vtype == VType::Dir {
             return Err(EPERM);
@@ -259,7 +340,14 @@ impl Cx<'_> {
     }
 
     /// rename/renameat; with `noreplace` an existing target is EEXIST.
-    pub fn rename_at(&mut self, olddirfd: i32, oldpath: &[u8], newdirfd: i32, newpath: &[u8], noreplace: bool) -> Result<(), Errno> {
+    pub fn rename_at(
+        &mut self,
+        olddirfd: i32,
+        oldpath: &[u8],
+        newdirfd: i32,
+        newpath: &[u8],
+        noreplace: bool,
+    ) -> Result<(), Errno> {
         let from = self.parent_at(olddirfd, oldpath)?;
         let to = self.parent_at(newdirfd, newpath)?;
         let dots = |n: &[u8]| matches!(n, b"." | b"..");

@@ -21,16 +21,26 @@ impl Cx<'_> {
         let Ok(f) = self.file(fd) else { return POLLNVAL };
         let ready = match f.kind {
             FileKind::Vnode(_) => POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM,
-            FileKind::PipeRead(p) => match self.st.pipes.get(p) {
-                Some(p) if !p.buf.is_empty() => POLLIN | POLLRDNORM | if p.writers == 0 { POLLHUP } else { 0 },
-                Some(p) if p.writers == 0 => POLLHUP,
-                _ => 0,
-            },
-            FileKind::PipeWrite(p) => match self.st.pipes.get(p) {
-                Some(p) if p.readers == 0 => POLLERR,
-                Some(p) if p.space() >= crate::pipe::PIPE_BUF => POLLOUT | POLLWRNORM,
-                _ => 0,
-            },
+            FileKind::Pipe { id, .. } => {
+                let Some(p) = self.st.pipes.get(id) else { return POLLNVAL };
+                let mut r = 0;
+                if f.readable() {
+                    if !p.buf.is_empty() {
+                        r |= POLLIN | POLLRDNORM;
+                    }
+                    if p.writers == 0 && p.writer_opens > 0 {
+                        r |= POLLHUP;
+                    }
+                }
+                if f.writable() {
+                    if p.readers == 0 {
+                        r |= POLLERR;
+                    } else if p.space() >= crate::pipe::PIPE_BUF {
+                        r |= POLLOUT | POLLWRNORM;
+                    }
+                }
+                r
+            }
         };
         ready & (events | POLLERR | POLLHUP | POLLNVAL) & !(if events & POLLPRI == 0 { POLLPRI } else { 0 })
     }

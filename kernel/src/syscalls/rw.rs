@@ -65,9 +65,8 @@ impl Cx<'_> {
                 }
                 Ok(n)
             }
-            FileKind::PipeRead(p) if at.is_none() => self.pipe_read(id, p, buf, len),
-            FileKind::PipeRead(_) => Err(ESPIPE),
-            FileKind::PipeWrite(_) => Err(EBADF),
+            FileKind::Pipe { id: p, .. } if at.is_none() => self.pipe_read(id, p, buf, len),
+            FileKind::Pipe { .. } => Err(ESPIPE),
         }
     }
 
@@ -101,9 +100,8 @@ impl Cx<'_> {
                 }
                 Ok(n)
             }
-            FileKind::PipeWrite(p) if at.is_none() => self.pipe_write(id, p, buf, len),
-            FileKind::PipeWrite(_) => Err(ESPIPE),
-            FileKind::PipeRead(_) => Err(EBADF),
+            FileKind::Pipe { id: p, .. } if at.is_none() => self.pipe_write(id, p, buf, len),
+            FileKind::Pipe { .. } => Err(ESPIPE),
         }
     }
 
@@ -126,7 +124,13 @@ impl Cx<'_> {
 
     /// readv/preadv/writev/pwritev: one buffer after another, stopping at a
     /// short transfer; an error after some bytes moved reports the bytes.
-    pub fn vectored(&mut self, fd: i32, iov: &[(UserAddr, usize)], at: Option<i64>, write: bool) -> Result<usize, Errno> {
+    pub fn vectored(
+        &mut self,
+        fd: i32,
+        iov: &[(UserAddr, usize)],
+        at: Option<i64>,
+        write: bool,
+    ) -> Result<usize, Errno> {
         let mut done = 0usize;
         for &(base, len) in iov {
             let pos = at.map(|o| o + done as i64);
@@ -190,7 +194,7 @@ impl Cx<'_> {
                         }
                         a.size.saturating_sub(offset)
                     }
-                    FileKind::PipeRead(p) | FileKind::PipeWrite(p) => self.st.pipes.get(p).map_or(0, |p| p.buf.len() as u64),
+                    FileKind::Pipe { id: p, .. } => self.st.pipes.get(p).map_or(0, |p| p.buf.len() as u64),
                 };
                 let n = i32::try_from(n).unwrap_or(i32::MAX);
                 self.mem.copy_out(arg, &n.to_ne_bytes())?;

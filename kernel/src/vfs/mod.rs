@@ -140,6 +140,11 @@ pub trait FileSystem: Send {
     /// entries are added and removed.
     fn readdir(&mut self, dir: NodeId, cookie: u64, out: &mut dyn FnMut(&DirEntry, u64) -> bool) -> Result<(), Errno>;
     fn statfs(&self) -> FsStat;
+    /// Do reads and writes of this file system's device nodes reach a
+    /// device? If not, opening one is ENXIO (no driver), as on Linux.
+    fn drives_devices(&self) -> bool {
+        false
+    }
     /// An open file, cwd or other kernel reference now holds `node`.
     fn hold(&mut self, node: NodeId);
     /// Drops a `hold`; a node with no names and no holds is freed.

@@ -38,6 +38,13 @@ impl UserAddr {
 /// Something that executes calls of one emulation: an in-process kernel
 /// process, or later a remote client. The typed `rump_sys_*` functions are
 /// written against this.
+///
+/// Pointer arguments travel as addresses, exactly as with a real system
+/// call: the caller vouches that a non-NULL pointer names live memory of
+/// the size the call implies. The kernel rejects NULL, the zero page and
+/// non-user ranges with EFAULT, but an in-process kernel cannot tell a
+/// dangling user pointer from a good one, any more than Linux can stop a
+/// program from passing one to `read`.
 pub trait Syscall {
     fn syscall(&self, num: u32, args: &Slots) -> SysResult;
 }

@@ -31,13 +31,25 @@ fn show<T: std::fmt::Display>(call: &str, r: Result<T, Errno>) -> Option<T> {
 }
 
 fn write_file(p: &Process, path: &str, text: &str) {
-    let Some(fd) = show(&format!("openat(AT_FDCWD, {path:?}, O_WRONLY|O_CREAT|O_TRUNC, 0644)"), rump_sys_openat(p, -100, c(path).as_ptr(), 0o1101, 0o644)) else { return };
-    show(&format!("write({fd}, {text:?}, {})", text.len()), rump_sys_write(p, fd as u32, text.as_ptr().cast(), text.len()));
+    let Some(fd) = show(
+        &format!("openat(AT_FDCWD, {path:?}, O_WRONLY|O_CREAT|O_TRUNC, 0644)"),
+        rump_sys_openat(p, -100, c(path).as_ptr(), 0o1101, 0o644),
+    ) else {
+        return;
+    };
+    show(
+        &format!("write({fd}, {text:?}, {})", text.len()),
+        rump_sys_write(p, fd as u32, text.as_ptr().cast(), text.len()),
+    );
     show(&format!("close({fd})"), rump_sys_close(p, fd as u32));
 }
 
 fn cat(p: &Process, path: &str) {
-    let Some(fd) = show(&format!("openat(AT_FDCWD, {path:?}, O_RDONLY)"), rump_sys_openat(p, -100, c(path).as_ptr(), 0, 0)) else { return };
+    let Some(fd) =
+        show(&format!("openat(AT_FDCWD, {path:?}, O_RDONLY)"), rump_sys_openat(p, -100, c(path).as_ptr(), 0, 0))
+    else {
+        return;
+    };
     let mut buf = [0u8; 256];
     if let Some(n) = show(&format!("read({fd}, buf, 256)"), rump_sys_read(p, fd as u32, buf.as_mut_ptr().cast(), 256)) {
         print!("    | {}", String::from_utf8_lossy(&buf[..n as usize]));
@@ -46,9 +58,16 @@ fn cat(p: &Process, path: &str) {
 }
 
 fn ls(p: &Process, path: &str) {
-    let Some(fd) = show(&format!("openat(AT_FDCWD, {path:?}, O_RDONLY|O_DIRECTORY)"), rump_sys_openat(p, -100, c(path).as_ptr(), 0o200000, 0)) else { return };
+    let Some(fd) = show(
+        &format!("openat(AT_FDCWD, {path:?}, O_RDONLY|O_DIRECTORY)"),
+        rump_sys_openat(p, -100, c(path).as_ptr(), 0o200000, 0),
+    ) else {
+        return;
+    };
     let mut buf = [0u8; 4096];
-    if let Some(n) = show(&format!("getdents64({fd}, buf, 4096)"), rump_sys_getdents64(p, fd as u32, buf.as_mut_ptr().cast(), 4096)) {
+    if let Some(n) =
+        show(&format!("getdents64({fd}, buf, 4096)"), rump_sys_getdents64(p, fd as u32, buf.as_mut_ptr().cast(), 4096))
+    {
         let mut off = 0;
         let mut names = Vec::new();
         while off < n as usize {
@@ -86,7 +105,12 @@ fn main() {
 
     println!("\n$ stat hello.txt");
     let mut st = stat::default();
-    if show("newfstatat(AT_FDCWD, \"hello.txt\", &st, 0)", rump_sys_newfstatat(&p, -100, c("hello.txt").as_ptr(), &mut st, 0)).is_some() {
+    if show(
+        "newfstatat(AT_FDCWD, \"hello.txt\", &st, 0)",
+        rump_sys_newfstatat(&p, -100, c("hello.txt").as_ptr(), &mut st, 0),
+    )
+    .is_some()
+    {
         println!("    | size {} mode {:o} links {} inode {}", st.st_size, st.st_mode, st.st_nlink, st.st_ino);
     }
 
@@ -101,14 +125,18 @@ fn main() {
         show(&format!("write({w}, \"piped\\n\", 6)"), rump_sys_write(&p, w as u32, b"piped\n".as_ptr().cast(), 6));
         show(&format!("close({w})"), rump_sys_close(&p, w as u32));
         let mut buf = [0u8; 64];
-        if let Some(n) = show(&format!("read({r}, buf, 64)"), rump_sys_read(&p, r as u32, buf.as_mut_ptr().cast(), 64)) {
+        if let Some(n) = show(&format!("read({r}, buf, 64)"), rump_sys_read(&p, r as u32, buf.as_mut_ptr().cast(), 64))
+        {
             print!("    | {}", String::from_utf8_lossy(&buf[..n as usize]));
         }
         show(&format!("read({r}, buf, 64)"), rump_sys_read(&p, r as u32, buf.as_mut_ptr().cast(), 64));
     }
 
     println!("\n$ head -c 8 /dev/urandom | wc -c");
-    let fd = show("openat(AT_FDCWD, \"/dev/urandom\", O_RDONLY)", rump_sys_openat(&p, -100, c("/dev/urandom").as_ptr(), 0, 0));
+    let fd = show(
+        "openat(AT_FDCWD, \"/dev/urandom\", O_RDONLY)",
+        rump_sys_openat(&p, -100, c("/dev/urandom").as_ptr(), 0, 0),
+    );
     if let Some(fd) = fd {
         let mut buf = [0u8; 8];
         show(&format!("read({fd}, buf, 8)"), rump_sys_read(&p, fd as u32, buf.as_mut_ptr().cast(), 8));

@@ -18,7 +18,12 @@ pub trait UserMemory {
     /// Lends `f` a writable view of `len` bytes at `addr`; `f` returns how
     /// many it filled. In-process this is the caller's buffer itself, so a
     /// read needs no second copy; elsewhere it is a bounce buffer.
-    fn with_out(&self, addr: UserAddr, len: usize, f: &mut dyn FnMut(&mut [u8]) -> Result<usize, Errno>) -> Result<usize, Errno> {
+    fn with_out(
+        &self,
+        addr: UserAddr,
+        len: usize,
+        f: &mut dyn FnMut(&mut [u8]) -> Result<usize, Errno>,
+    ) -> Result<usize, Errno> {
         if addr.is_null() && len > 0 {
             return Err(EFAULT);
         }
@@ -29,7 +34,12 @@ pub trait UserMemory {
     }
 
     /// Lends `f` a read-only view of `len` bytes at `addr`.
-    fn with_in(&self, addr: UserAddr, len: usize, f: &mut dyn FnMut(&[u8]) -> Result<usize, Errno>) -> Result<usize, Errno> {
+    fn with_in(
+        &self,
+        addr: UserAddr,
+        len: usize,
+        f: &mut dyn FnMut(&[u8]) -> Result<usize, Errno>,
+    ) -> Result<usize, Errno> {
         let mut buf = vec![0u8; len];
         self.copy_in(addr, &mut buf)?;
         f(&buf)
@@ -103,7 +113,12 @@ impl UserMemory for LocalMemory {
         Err(ENAMETOOLONG)
     }
 
-    fn with_out(&self, addr: UserAddr, len: usize, f: &mut dyn FnMut(&mut [u8]) -> Result<usize, Errno>) -> Result<usize, Errno> {
+    fn with_out(
+        &self,
+        addr: UserAddr,
+        len: usize,
+        f: &mut dyn FnMut(&mut [u8]) -> Result<usize, Errno>,
+    ) -> Result<usize, Errno> {
         if len == 0 {
             return f(&mut []);
         }
@@ -113,7 +128,12 @@ impl UserMemory for LocalMemory {
         f(slice)
     }
 
-    fn with_in(&self, addr: UserAddr, len: usize, f: &mut dyn FnMut(&[u8]) -> Result<usize, Errno>) -> Result<usize, Errno> {
+    fn with_in(
+        &self,
+        addr: UserAddr,
+        len: usize,
+        f: &mut dyn FnMut(&[u8]) -> Result<usize, Errno>,
+    ) -> Result<usize, Errno> {
         if len == 0 {
             return f(&[]);
         }

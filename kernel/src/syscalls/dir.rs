@@ -9,17 +9,16 @@ use crate::Cx;
 use rump_abi::native::errno::{EBADF, EINVAL, ENOENT, ENOTDIR, ERANGE};
 use rump_abi::Errno;
 
+/// Appends one directory record for an entry (given the cookie of the
+/// next entry) to the buffer, or returns false if it would pass `max` bytes.
+pub type DirentEncoder<'e> = dyn FnMut(&DirEntry, u64, &mut Vec<u8>, usize) -> bool + 'e;
+
 impl Cx<'_> {
     /// Fills up to `size` bytes with directory records made by `encode`
     /// (which appends one record, or returns false if it would not fit)
     /// and advances the directory's position. EINVAL if not even one
     /// record fits.
-    pub fn getdents(
-        &mut self,
-        fd: i32,
-        size: usize,
-        encode: &mut dyn FnMut(&DirEntry, u64, &mut Vec<u8>, usize) -> bool,
-    ) -> Result<Vec<u8>, Errno> {
+    pub fn getdents(&mut self, fd: i32, size: usize, encode: &mut DirentEncoder) -> Result<Vec<u8>, Errno> {
         let id = self.file_of(fd)?;
         let f = self.st.files.get(id).ok_or(EBADF)?;
         if !f.readable() {

@@ -208,8 +208,7 @@ impl Cx<'_> {
             }
         };
         if !nonblock && r != w {
-            loop {
-                let Some(p) = self.st.pipes.get(id) else { break };
+            while let Some(p) = self.st.pipes.get(id) {
                 let other_came = if r {
                     p.writers > 0 || p.writer_opens != seen_writers
                 } else {

@@ -17,6 +17,17 @@ pub enum Emulation {
     Linux,
 }
 
+impl Emulation {
+    /// Symlinks one path walk may follow: NetBSD's MAXSYMLINKS is 32,
+    /// Linux's 40.
+    pub fn max_symlinks(self) -> u32 {
+        match self {
+            Emulation::Native => 32,
+            Emulation::Linux => 40,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FdSlot {
     pub file: FileId,

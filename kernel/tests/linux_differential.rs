@@ -19,9 +19,7 @@
 //! - Tests as a non-root user drop the host thread's credentials with the
 //!   raw set*id calls (per thread on Linux) after a root setup, and use a
 //!   kernel process with `Cred::user` for the same body.
-//! - A few Linux behaviours the kernel does not (yet) share are tests
-//!   marked `#[ignore]` with the reason; `--ignored` shows them failing.
-//!   Calls that cannot run on the host (reboot) are checked against
+//! - Calls that cannot run on the host (reboot) are checked against
 //!   Linux's documented behaviour at the end.
 
 use libc::c_long;
@@ -486,7 +484,7 @@ fn open_create_exclusive_truncate_append() {
 /// O_TRUNC needs write permission and truncates whatever the access mode
 /// (Linux; NetBSD's vn_open does the same).
 #[test]
-#[ignore = "core: Cx::open_at truncates and checks W only for writable opens; O_RDONLY|O_TRUNC must too"]
+
 fn open_rdonly_trunc_truncates() {
     let setup = |s: &Side| {
         s.mkfile("f", b"data");
@@ -554,7 +552,7 @@ fn open_applies_umask_and_mode_bits() {
 
 /// Linux refuses O_CREAT on an existing directory even for reading.
 #[test]
-#[ignore = "core: Cx::open_at opens an existing directory under O_CREAT|O_RDONLY (Linux: EISDIR)"]
+
 fn open_creat_on_directory_is_eisdir() {
     differential(|s| {
         s.mkdir("dir", 0o755);
@@ -567,7 +565,7 @@ fn open_creat_on_directory_is_eisdir() {
 
 /// Linux creates the file a dangling symlink points to.
 #[test]
-#[ignore = "core: Cx::open_at does not create through a dangling symlink (Linux does, without O_EXCL)"]
+
 fn open_creat_through_dangling_symlink() {
     differential(|s| {
         s.symlink("target", "link");
@@ -972,7 +970,7 @@ fn chown_clears_setid_bits() {
 /// privilege) when the caller is in the group or has CAP_FSETID, and
 /// clears setuid even when no id changes.
 #[test]
-#[ignore = "core: Cx::chown clears S_ISGID also without S_IXGRP, and nothing when both ids are -1"]
+
 fn chown_setgid_without_group_exec() {
     differential(|s| {
         chown_setid(s, &[0o6745], 5, 5);
@@ -985,7 +983,7 @@ fn chown_setgid_without_group_exec() {
 /// the privilege for device nodes (EACCES over EPERM), and compares mounts
 /// before it looks up the source of a rename (EXDEV over ENOENT).
 #[test]
-#[ignore = "core: Cx::unlink_at checks the directory before the lookup, Cx::mknod_at the privilege before the directory, Cx::rename_at looks up before EXDEV"]
+
 fn error_precedence() {
     differential_as(Some(USER), &|_| {}, &|s| {
         s.step("unlink missing in a root directory", SYS_unlinkat, &[CWD, s.s("none"), 0]);
@@ -1373,7 +1371,7 @@ fn dup_family_and_fcntl() {
 /// Linux's F_GETFL shows O_DIRECTORY and O_NOFOLLOW (and O_NOATIME and
 /// O_ASYNC, which the native ABI lacks) as given to open.
 #[test]
-#[ignore = "core: path.rs KEPT_FLAGS drops O_DIRECTORY and O_NOFOLLOW, so F_GETFL cannot show them"]
+
 fn getfl_shows_open_time_flags() {
     differential(|s| {
         s.mkdir("d", 0o755);
@@ -1547,7 +1545,7 @@ fn path_walk_errors() {
 
 /// Linux's PATH_MAX is 4096: a 2000-byte path that exists resolves.
 #[test]
-#[ignore = "core: vfs::PATH_MAX is 1024, so namei refuses paths of 1024..4095 bytes that Linux resolves"]
+
 fn long_paths_below_linux_path_max() {
     differential(|s| {
         s.mkfile("f", b"");
@@ -1558,7 +1556,7 @@ fn long_paths_below_linux_path_max() {
 
 /// Linux follows 40 symlinks in one walk.
 #[test]
-#[ignore = "core: vfs::namei::MAXSYMLINKS is 32, Linux's is 40"]
+
 fn symlink_chains_up_to_forty() {
     differential(|s| {
         s.mkfile("l0", b"");

@@ -7,7 +7,7 @@ use crate::vfs::mount::Vnode;
 use crate::vfs::{Attr, FsStat, SetAttr, VType};
 use crate::Cx;
 use rump_abi::native::errno::{EBADF, EINVAL, EISDIR, EPERM};
-use rump_abi::native::flags::{AT_FDCWD, S_ISGID, UTIME_NOW, UTIME_OMIT};
+use rump_abi::native::flags::{AT_FDCWD, S_ISGID, S_ISUID, UTIME_NOW, UTIME_OMIT};
 use rump_abi::Errno;
 
 /// What stat reports: the node's attributes and its mount's device.
@@ -143,9 +143,17 @@ impl Cx<'_> {
             }
         }
         let mut set = SetAttr { uid, gid, ..SetAttr::default() };
-        // Changing owners of a non-directory clears setuid/setgid.
-        if (uid.is_some() || gid.is_some()) && attr.vtype != VType::Dir && attr.mode & 0o6000 != 0 {
-            set.mode = Some(attr.mode & !0o6000);
+        // As Linux: chown of a non-directory always drops setuid, and drops
+        // setgid when it is a real setgid (group-executable) or the caller
+        // may not keep it (not root, not in the file's group).
+        if attr.vtype != VType::Dir {
+            let mut mode = attr.mode & !S_ISUID;
+            if attr.mode & 0o010 != 0 || !(cred.is_root() || cred.in_group(gid.unwrap_or(attr.gid))) {
+                mode &= !S_ISGID;
+            }
+            if mode != attr.mode {
+                set.mode = Some(mode);
+            }
         }
         self.setattr(vn, &set)
     }
@@ -174,17 +182,20 @@ impl Cx<'_> {
 
     pub fn truncate(&mut self, t: Target, len: i64) -> Result<(), Errno> {
         let len = u64::try_from(len).map_err(|_| EINVAL)?;
+        if let Target::Fd(fd) = t {
+            // Only files opened for writing can be truncated; pipes never.
+            let f = self.file(fd)?;
+            if !f.writable() || f.vnode().is_none() {
+                return Err(EINVAL);
+            }
+        }
         let vn = self.target(t)?;
         let attr = self.getattr(vn)?;
-        match t {
-            Target::Fd(fd) if !self.file(fd)?.writable() => return Err(EINVAL),
-            Target::Fd(_) => {}
-            Target::Path(..) => {
-                if attr.vtype == VType::Dir {
-                    return Err(EISDIR);
-                }
-                check_access(&self.proc().cred, &attr, W)?;
+        if let Target::Path(..) = t {
+            if attr.vtype == VType::Dir {
+                return Err(EISDIR);
             }
+            check_access(&self.proc().cred, &attr, W)?;
         }
         if attr.vtype != VType::Reg {
             return Err(EINVAL);

@@ -7,18 +7,23 @@ use crate::vfs::mount::Vnode;
 use crate::vfs::{DirEntry, VType};
 use crate::Cx;
 use rump_abi::native::errno::{EBADF, EINVAL, ENOENT, ENOTDIR, ERANGE};
-use rump_abi::Errno;
+use rump_abi::{Errno, UserAddr};
 
 /// Appends one directory record for an entry (given the cookie of the
 /// next entry) to the buffer, or returns false if it would pass `max` bytes.
 pub type DirentEncoder<'e> = dyn FnMut(&DirEntry, u64, &mut Vec<u8>, usize) -> bool + 'e;
 
 impl Cx<'_> {
-    /// Fills up to `size` bytes with directory records made by `encode`
-    /// (which appends one record, or returns false if it would not fit)
-    /// and advances the directory's position. EINVAL if not even one
+    /// Fills up to `size` bytes at `buf` with directory records made by
+    /// `encode` and advances the directory's position past them. EINVAL if not even one
     /// record fits.
-    pub fn getdents(&mut self, fd: i32, size: usize, encode: &mut DirentEncoder) -> Result<Vec<u8>, Errno> {
+    pub fn getdents(
+        &mut self,
+        fd: i32,
+        buf: UserAddr,
+        size: usize,
+        encode: &mut DirentEncoder,
+    ) -> Result<usize, Errno> {
         let id = self.file_of(fd)?;
         let f = self.st.files.get(id).ok_or(EBADF)?;
         if !f.readable() {
@@ -41,10 +46,12 @@ impl Cx<'_> {
         if too_small {
             return Err(EINVAL);
         }
+        // Only records the caller received move the position on.
+        self.mem.copy_out(buf, &out)?;
         if let Some(f) = self.st.files.get_mut(id) {
             f.offset = pos;
         }
-        Ok(out)
+        Ok(out.len())
     }
 
     fn set_cwd(&mut self, vn: Vnode) -> Result<(), Errno> {

@@ -421,12 +421,12 @@ pub fn sys_unlinkat(cx: &mut Cx, a: sys_unlinkat_args) -> SysResult {
 
 pub fn sys_link(cx: &mut Cx, a: sys_link_args) -> SysResult {
     let (from, to) = (path(cx, a.path)?, path(cx, a.link)?);
-    ok(cx.link_at(AT_FDCWD, &from, AT_FDCWD, &to, false))
+    ok(cx.link_at(Target::Path(AT_FDCWD, &from, false), AT_FDCWD, &to))
 }
 
 pub fn sys_linkat(cx: &mut Cx, a: sys_linkat_args) -> SysResult {
     let (from, to) = (path(cx, a.name1)?, path(cx, a.name2)?);
-    ok(cx.link_at(a.fd1, &from, a.fd2, &to, a.flags as u32 & AT_SYMLINK_FOLLOW != 0))
+    ok(cx.link_at(Target::Path(a.fd1, &from, a.flags as u32 & AT_SYMLINK_FOLLOW != 0), a.fd2, &to))
 }
 
 pub fn sys_symlink(cx: &mut Cx, a: sys_symlink_args) -> SysResult {
@@ -471,9 +471,7 @@ pub fn sys_renameat(cx: &mut Cx, a: sys_renameat_args) -> SysResult {
 // ---- directories and cwd ----
 
 pub fn sys___getdents30(cx: &mut Cx, a: sys___getdents30_args) -> SysResult {
-    let recs = cx.getdents(a.fd, a.count, &mut encode_dirent)?;
-    cx.mem.copy_out(a.buf, &recs)?;
-    Ok(recs.len() as i64)
+    cx.getdents(a.fd, a.buf, a.count, &mut encode_dirent).map(|n| n as i64)
 }
 
 pub fn sys_chdir(cx: &mut Cx, a: sys_chdir_args) -> SysResult {

@@ -2,6 +2,7 @@
 //! namespace changes — mkdir, mknod, symlink, link, unlink, rmdir, rename,
 //! readlink.
 
+use super::attr::Target;
 use crate::cred::{check_access, Cred, R, W, X};
 use crate::file::{FileKind, OpenFile};
 use crate::pipe::Pipe;
@@ -14,7 +15,8 @@ use rump_abi::native::flags::*;
 use rump_abi::Errno;
 
 /// Status flags an open file keeps (F_GETFL shows them).
-const KEPT_FLAGS: u32 = O_ACCMODE | O_APPEND | O_NONBLOCK | O_SYNC | O_DSYNC | O_DIRECT | O_PATH;
+const KEPT_FLAGS: u32 =
+    O_ACCMODE | O_APPEND | O_NONBLOCK | O_SYNC | O_DSYNC | O_DIRECT | O_PATH | O_DIRECTORY | O_NOFOLLOW;
 
 impl Cx<'_> {
     /// The directory a relative path starts from: the cwd for AT_FDCWD,
@@ -38,18 +40,24 @@ impl Cx<'_> {
         self.proc().cred.clone()
     }
 
+    /// A walk from `start` with the caller's root, rights and symlink limit.
+    pub fn walk_from(&self, start: Vnode) -> WalkFrom {
+        let p = self.proc();
+        WalkFrom { root: p.root, start, cred: p.cred.clone(), max_symlinks: p.emul.max_symlinks() }
+    }
+
     /// Resolves `path` relative to `dirfd`.
     pub fn lookup_at(&mut self, dirfd: i32, path: &[u8], follow: bool) -> Result<Vnode, Errno> {
         let start = self.start_dir(dirfd, path)?;
-        let (root, cred) = (self.proc().root, self.cred());
-        self.st.namei(WalkFrom { root, start, cred: &cred }, path, follow)
+        let from = self.walk_from(start);
+        self.st.namei(&from, path, follow)
     }
 
     /// Resolves all but the last component of `path` relative to `dirfd`.
     pub fn parent_at(&mut self, dirfd: i32, path: &[u8]) -> Result<Parent, Errno> {
         let start = self.start_dir(dirfd, path)?;
-        let (root, cred) = (self.proc().root, self.cred());
-        self.st.namei_parent(WalkFrom { root, start, cred: &cred }, path)
+        let from = self.walk_from(start);
+        self.st.namei_parent(&from, path)
     }
 
     pub fn getattr(&mut self, vn: Vnode) -> Result<Attr, Errno> {
@@ -91,41 +99,10 @@ impl Cx<'_> {
     /// open/openat with native flags. Returns the new fd.
     pub fn open_at(&mut self, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> Result<i32, Errno> {
         let follow = flags & O_NOFOLLOW == 0;
-        let mut created = false;
-        let vn = if flags & O_CREAT != 0 {
-            let par = self.parent_at(dirfd, path)?;
-            match par.name.as_slice() {
-                b"." | b".." => {
-                    if flags & O_EXCL != 0 {
-                        return Err(EEXIST);
-                    }
-                    self.lookup_at(dirfd, path, true)?
-                }
-                name => match self.lookup_in(par.dir, name) {
-                    Ok(_) if flags & O_EXCL != 0 => return Err(EEXIST),
-                    Ok(found) => {
-                        let found = self.st.mounts.cross_down(found);
-                        if self.getattr(found)?.vtype == VType::Lnk && follow {
-                            self.lookup_at(dirfd, path, true)?
-                        } else {
-                            found
-                        }
-                    }
-                    Err(e) if e == ENOENT => {
-                        if par.trailing_slash {
-                            return Err(EISDIR);
-                        }
-                        self.check_dir_write(par.dir)?;
-                        let new = self.new_node(par.dir, VType::Reg, mode, 0, Vec::new())?;
-                        let node = self.st.mounts.fs(par.dir.mnt).create(par.dir.node, name, &new)?;
-                        created = true;
-                        Vnode { mnt: par.dir.mnt, node }
-                    }
-                    Err(e) => return Err(e),
-                },
-            }
+        let (vn, created) = if flags & O_CREAT != 0 {
+            self.open_create(dirfd, path, flags, mode)?
         } else {
-            self.lookup_at(dirfd, path, follow)?
+            (self.lookup_at(dirfd, path, follow)?, false)
         };
         let attr = self.getattr(vn)?;
         let file = OpenFile::new(FileKind::Vnode(vn), flags & KEPT_FLAGS);
@@ -136,11 +113,13 @@ impl Cx<'_> {
             return Err(ENOTDIR);
         }
         if flags & O_PATH == 0 {
-            if attr.vtype == VType::Dir && (file.writable() || flags & O_TRUNC != 0 && flags & O_ACCMODE != O_RDONLY) {
+            if attr.vtype == VType::Dir && (file.writable() || flags & (O_TRUNC | O_CREAT) != 0) {
                 return Err(EISDIR);
             }
             if !created {
-                let want = if file.readable() { R } else { 0 } | if file.writable() { W } else { 0 };
+                // O_TRUNC needs write permission even on a read-only open.
+                let writes = file.writable() || flags & O_TRUNC != 0;
+                let want = if file.readable() { R } else { 0 } | if writes { W } else { 0 };
                 check_access(&self.proc().cred, &attr, want)?;
             }
             match attr.vtype {
@@ -151,7 +130,7 @@ impl Cx<'_> {
                 VType::Chr | VType::Blk if !self.st.mounts.get(vn.mnt).fs.drives_devices() => return Err(ENXIO),
                 _ => {}
             }
-            if flags & O_TRUNC != 0 && file.writable() && attr.vtype == VType::Reg {
+            if flags & O_TRUNC != 0 && attr.vtype == VType::Reg {
                 self.st.mounts.fs(vn.mnt).setattr(vn.node, &SetAttr { size: Some(0), ..SetAttr::default() })?;
             }
         }
@@ -163,6 +142,45 @@ impl Cx<'_> {
                 Err(e)
             }
         }
+    }
+
+    /// The O_CREAT half of open: finds or creates the file, following a
+    /// final symlink (even a dangling one, whose target is then created)
+    /// unless O_NOFOLLOW or O_EXCL. Returns the vnode and whether it is new.
+    fn open_create(&mut self, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> Result<(Vnode, bool), Errno> {
+        let start = self.start_dir(dirfd, path)?;
+        let mut from = self.walk_from(start);
+        let mut path = path.to_vec();
+        for _ in 0..=from.max_symlinks {
+            let par = self.st.namei_parent(&from, &path)?;
+            let name = match par.name.as_slice() {
+                b"." | b".." if flags & O_EXCL != 0 => return Err(EEXIST),
+                b"." | b".." => return Ok((self.st.namei(&from, &path, true)?, false)),
+                name => name,
+            };
+            match self.lookup_in(par.dir, name) {
+                Ok(_) if flags & O_EXCL != 0 => return Err(EEXIST),
+                Ok(found) => {
+                    let found = self.st.mounts.cross_down(found);
+                    if self.getattr(found)?.vtype != VType::Lnk || flags & O_NOFOLLOW != 0 {
+                        return Ok((found, false));
+                    }
+                    path = self.st.mounts.fs(found.mnt).readlink(found.node)?;
+                    from.start = par.dir;
+                }
+                Err(e) if e == ENOENT => {
+                    if par.trailing_slash {
+                        return Err(EISDIR);
+                    }
+                    self.check_dir_write(par.dir)?;
+                    let new = self.new_node(par.dir, VType::Reg, mode, 0, Vec::new())?;
+                    let node = self.st.mounts.fs(par.dir.mnt).create(par.dir.node, name, &new)?;
+                    return Ok((Vnode { mnt: par.dir.mnt, node }, true));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ELOOP)
     }
 
     /// Opens a named pipe: attaches to the pipe behind `vn` (made on the
@@ -225,6 +243,9 @@ impl Cx<'_> {
     }
 
     /// Creates a name for a new node of type `vtype` at (dirfd, path).
+    /// `allowed` false: the caller may not make this kind of node (EPERM,
+    /// reported after the directory checks, as Linux orders them).
+    #[allow(clippy::too_many_arguments)]
     fn make_node(
         &mut self,
         dirfd: i32,
@@ -233,6 +254,7 @@ impl Cx<'_> {
         mode: u32,
         rdev: u64,
         target: Vec<u8>,
+        allowed: bool,
     ) -> Result<(), Errno> {
         let par = self.parent_at(dirfd, path)?;
         if matches!(par.name.as_slice(), b"." | b"..") {
@@ -246,13 +268,16 @@ impl Cx<'_> {
             };
         }
         self.check_dir_write(par.dir)?;
+        if !allowed {
+            return Err(EPERM);
+        }
         let new = self.new_node(par.dir, vtype, mode, rdev, target)?;
         self.st.mounts.fs(par.dir.mnt).create(par.dir.node, &par.name, &new)?;
         Ok(())
     }
 
     pub fn mkdir_at(&mut self, dirfd: i32, path: &[u8], mode: u32) -> Result<(), Errno> {
-        self.make_node(dirfd, path, VType::Dir, mode & 0o1777, 0, Vec::new())
+        self.make_node(dirfd, path, VType::Dir, mode & 0o1777, 0, Vec::new(), true)
     }
 
     /// mknod with a native st_mode (type bits + permissions).
@@ -266,17 +291,15 @@ impl Cx<'_> {
             S_IFDIR => return Err(EPERM),
             _ => return Err(EINVAL),
         };
-        if matches!(vtype, VType::Chr | VType::Blk) && !self.proc().cred.is_root() {
-            return Err(EPERM);
-        }
-        self.make_node(dirfd, path, vtype, mode & 0o7777, rdev, Vec::new())
+        let privileged = !matches!(vtype, VType::Chr | VType::Blk) || self.proc().cred.is_root();
+        self.make_node(dirfd, path, vtype, mode & 0o7777, rdev, Vec::new(), privileged)
     }
 
     pub fn symlink_at(&mut self, target: &[u8], dirfd: i32, path: &[u8]) -> Result<(), Errno> {
         if target.is_empty() {
             return Err(ENOENT);
         }
-        self.make_node(dirfd, path, VType::Lnk, 0o777, 0, target.to_vec())
+        self.make_node(dirfd, path, VType::Lnk, 0o777, 0, target.to_vec(), true)
     }
 
     pub fn readlink_at(&mut self, dirfd: i32, path: &[u8]) -> Result<Vec<u8>, Errno> {
@@ -284,17 +307,16 @@ impl Cx<'_> {
         self.st.mounts.fs(vn.mnt).readlink(vn.node)
     }
 
-    pub fn link_at(
-        &mut self,
-        olddirfd: i32,
-        oldpath: &[u8],
-        newdirfd: i32,
-        newpath: &[u8],
-        follow: bool,
-    ) -> Result<(), Errno> {
-        let old = self.lookup_at(olddirfd, oldpath, follow)?;
-        if self.getattr(old)?.vtype == VType::Dir {
+    /// A new name (newdirfd, newpath) for the file `old` names.
+    pub fn link_at(&mut self, old: Target, newdirfd: i32, newpath: &[u8]) -> Result<(), Errno> {
+        let old = self.target(old)?;
+        let attr = self.getattr(old)?;
+        if attr.vtype == VType::Dir {
             return Err(EPERM);
+        }
+        // A file whose last name is gone cannot get a new one.
+        if attr.nlink == 0 {
+            return Err(ENOENT);
         }
         let par = self.parent_at(newdirfd, newpath)?;
         if matches!(par.name.as_slice(), b"." | b"..") {
@@ -314,13 +336,15 @@ impl Cx<'_> {
     pub fn unlink_at(&mut self, dirfd: i32, path: &[u8], rmdir: bool) -> Result<(), Errno> {
         let par = self.parent_at(dirfd, path)?;
         match (par.name.as_slice(), rmdir) {
+            // The root itself (a path of slashes) is in use.
+            (b".", true) if path.iter().all(|&b| b == b'/') => return Err(EBUSY),
             (b".", true) => return Err(EINVAL),
             (b"..", true) => return Err(ENOTEMPTY),
             (b"." | b"..", false) => return Err(EISDIR),
             _ => {}
         }
-        self.check_dir_write(par.dir)?;
         let vn = self.lookup_in(par.dir, &par.name)?;
+        self.check_dir_write(par.dir)?;
         if self.st.mounts.cross_down(vn) != vn {
             return Err(EBUSY);
         }
@@ -353,10 +377,10 @@ impl Cx<'_> {
         if dots(&from.name) || dots(&to.name) {
             return Err(EBUSY);
         }
-        let src = self.lookup_in(from.dir, &from.name)?;
         if from.dir.mnt != to.dir.mnt {
             return Err(EXDEV);
         }
+        let src = self.lookup_in(from.dir, &from.name)?;
         let src_attr = self.getattr(src)?;
         if src_attr.vtype != VType::Dir && (from.trailing_slash || to.trailing_slash) {
             return Err(ENOTDIR);

@@ -17,8 +17,9 @@ pub type NodeId = u64;
 
 /// The longest name one path component may have.
 pub const NAME_MAX: usize = 255;
-/// The longest path a call may pass (including the NUL).
-pub const PATH_MAX: usize = 1024;
+/// The longest path a call may pass (including the NUL): Linux's 4096,
+/// since Linux callers pass such paths (NetBSD's own limit is 1024).
+pub const PATH_MAX: usize = 4096;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum VType {

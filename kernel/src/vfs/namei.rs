@@ -9,17 +9,16 @@ use crate::State;
 use rump_abi::native::errno::{ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR};
 use rump_abi::Errno;
 
-/// Symlinks one walk may follow before it fails with ELOOP.
-pub const MAXSYMLINKS: u32 = 32;
-
-/// Where a walk starts and with whose rights.
-#[derive(Clone, Copy)]
-pub struct WalkFrom<'a> {
+/// Where a walk starts, with whose rights, and how many symlinks it may
+/// follow before ELOOP (the caller's emulation decides: NetBSD 32, Linux 40).
+#[derive(Clone)]
+pub struct WalkFrom {
     /// The process's root: absolute paths start here and `..` stops here.
     pub root: Vnode,
     /// Relative paths start here (cwd or a dirfd).
     pub start: Vnode,
-    pub cred: &'a Cred,
+    pub cred: Cred,
+    pub max_symlinks: u32,
 }
 
 /// The directory holding a path's last component, for calls that create,
@@ -53,7 +52,7 @@ fn next_component(rest: &[u8]) -> (&[u8], &[u8]) {
 
 impl State {
     /// Resolves `path` to a vnode, following a final symlink if `follow`.
-    pub fn namei(&mut self, from: WalkFrom, path: &[u8], follow: bool) -> Result<Vnode, Errno> {
+    pub fn namei(&mut self, from: &WalkFrom, path: &[u8], follow: bool) -> Result<Vnode, Errno> {
         match self.walk(from, path, follow, Stop::AtNode)? {
             Walked::Node(vn) => Ok(vn),
             Walked::Parent(_) => Err(ENOENT),
@@ -63,7 +62,7 @@ impl State {
     /// Resolves all but the last component of `path`. A path with no
     /// component of its own (`/`) names no parent: the root stands for
     /// itself with name `.`.
-    pub fn namei_parent(&mut self, from: WalkFrom, path: &[u8]) -> Result<Parent, Errno> {
+    pub fn namei_parent(&mut self, from: &WalkFrom, path: &[u8]) -> Result<Parent, Errno> {
         match self.walk(from, path, false, Stop::AtParent)? {
             Walked::Parent(p) => Ok(p),
             Walked::Node(dir) => Ok(Parent { dir, name: b".".to_vec(), trailing_slash: true }),
@@ -95,7 +94,7 @@ impl State {
         Ok(Vnode { mnt: vn.mnt, node: parent })
     }
 
-    fn walk(&mut self, from: WalkFrom, path: &[u8], follow: bool, stop: Stop) -> Result<Walked, Errno> {
+    fn walk(&mut self, from: &WalkFrom, path: &[u8], follow: bool, stop: Stop) -> Result<Walked, Errno> {
         if path.is_empty() {
             return Err(ENOENT);
         }
@@ -109,13 +108,13 @@ impl State {
             let (comp, after) = next_component(&rest);
             if comp.is_empty() {
                 // Nothing left but slashes: the walk ends at a directory.
-                self.search_dir(cur, from.cred)?;
+                self.search_dir(cur, &from.cred)?;
                 return Ok(Walked::Node(cur));
             }
             if comp.len() > NAME_MAX {
                 return Err(ENAMETOOLONG);
             }
-            self.search_dir(cur, from.cred)?;
+            self.search_dir(cur, &from.cred)?;
             let is_last = after.iter().all(|&b| b == b'/');
             let trailing_slash = is_last && !after.is_empty();
             if is_last && matches!(stop, Stop::AtParent) {
@@ -133,7 +132,7 @@ impl State {
             let attr = self.mounts.fs(next.mnt).getattr(next.node)?;
             if attr.vtype == VType::Lnk && (!is_last || follow || trailing_slash) {
                 links += 1;
-                if links > MAXSYMLINKS {
+                if links > from.max_symlinks {
                     return Err(ELOOP);
                 }
                 let target = self.mounts.fs(next.mnt).readlink(next.node)?;

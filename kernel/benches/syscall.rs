@@ -53,7 +53,7 @@ fn rump_file(p: &Process, len: usize) -> i32 {
 }
 
 fn row(what: &str, rump: f64, host: f64, unit: &str, note: &str) {
-    println!("{what:<34} {rump:>10.1} {unit:<6} {host:>10.1} {unit:<6} {:>8.2}  {note}", rump / host);
+    println!("{what:<34} {rump:>10.1} {unit:<6} {host:>10.1} {unit:<6} {:>8.3}  {note}", rump / host);
 }
 
 fn main() {
@@ -110,15 +110,19 @@ fn main() {
         }
     }
 
-    println!("-- boot --");
+    println!("-- boot: a fresh kernel vs a fresh host process (fork, _exit, waitpid) --");
     let boot = time_ns(200, || {
         std::hint::black_box(Kernel::boot(Config::default()).unwrap());
     });
-    // SAFETY: a trivial host call as the yardstick.
-    let getppid = time_ns(200, || unsafe {
-        std::hint::black_box(libc::getppid());
+    // SAFETY: the child only calls _exit; the parent reaps it.
+    let spawn = time_ns(200, || unsafe {
+        let pid = libc::fork();
+        if pid == 0 {
+            libc::_exit(0);
+        }
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
     });
-    row("Kernel::boot (tmpfs + devfs)", boot / 1000.0, getppid / 1000.0, "us", "host: one getppid (scale only)");
+    row("Kernel::boot (tmpfs + devfs)", boot / 1000.0, spawn / 1000.0, "us", "host: fork+_exit+waitpid");
     // SAFETY: closing and removing our own file.
     unsafe {
         libc::close(hfd);

@@ -91,3 +91,41 @@ pub const POLLWRNORM: i16 = 0x100;
 
 // statfs f_type
 pub const TMPFS_MAGIC: i64 = 0x0102_1994;
+
+// statx sync types
+pub const AT_STATX_FORCE_SYNC: u32 = 0x2000;
+pub const AT_STATX_DONT_SYNC: u32 = 0x4000;
+
+/// fcntl: the capacity of a pipe.
+pub const F_GETPIPE_SZ: i32 = 1032;
+
+// ioctl(2): the generic file ioctls on x86-64
+pub const FIONREAD: u32 = 0x541b;
+pub const FIONBIO: u32 = 0x5421;
+pub const FIONCLEX: u32 = 0x5450;
+pub const FIOCLEX: u32 = 0x5451;
+
+// lseek(2) whence values beyond the classic three.
+pub const SEEK_DATA: u32 = 3;
+pub const SEEK_HOLE: u32 = 4;
+
+// st_mode type bits (d_type is these shifted down by 12).
+pub const S_IFIFO: u32 = 0o010000;
+pub const S_IFCHR: u32 = 0o020000;
+pub const S_IFDIR: u32 = 0o040000;
+pub const S_IFBLK: u32 = 0o060000;
+pub const S_IFREG: u32 = 0o100000;
+pub const S_IFLNK: u32 = 0o120000;
+pub const S_IFSOCK: u32 = 0o140000;
+pub const S_IFMT: u32 = 0o170000;
+
+// reboot(2): the other accepted magic2 values and commands
+pub const LINUX_REBOOT_MAGIC2A: u32 = 85_072_278;
+pub const LINUX_REBOOT_MAGIC2B: u32 = 369_367_448;
+pub const LINUX_REBOOT_MAGIC2C: u32 = 537_993_216;
+pub const LINUX_REBOOT_CMD_CAD_ON: u32 = 0x89ab_cdef;
+pub const LINUX_REBOOT_CMD_CAD_OFF: u32 = 0;
+pub const LINUX_REBOOT_CMD_RESTART2: u32 = 0xa1b2_c3d4;
+
+/// statx: a mask bit reserved for future extension (EINVAL if asked).
+pub const STATX_RESERVED: u32 = 0x8000_0000;

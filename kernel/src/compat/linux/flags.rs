@@ -7,6 +7,12 @@
 use crate::syscalls::rw::Ioctl;
 use crate::vfs::VType;
 use rump_abi::linux::flags as l;
+pub use rump_abi::linux::flags::{
+    AT_STATX_DONT_SYNC, AT_STATX_FORCE_SYNC, FIOCLEX, FIONBIO, FIONCLEX, FIONREAD, F_GETPIPE_SZ,
+    LINUX_REBOOT_CMD_CAD_OFF, LINUX_REBOOT_CMD_CAD_ON, LINUX_REBOOT_CMD_RESTART2, LINUX_REBOOT_MAGIC2A,
+    LINUX_REBOOT_MAGIC2B, LINUX_REBOOT_MAGIC2C, SEEK_DATA, SEEK_HOLE, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK,
+    S_IFMT, S_IFREG, S_IFSOCK,
+};
 use rump_abi::native::errno::EINVAL;
 use rump_abi::native::flags as n;
 use rump_abi::Errno;
@@ -113,8 +119,6 @@ pub fn at_flags(flags: i32, allowed: u32) -> Result<u32, Errno> {
 
 /// statx's sync-type bits, accepted and ignored (nothing is remote), and
 /// AT_NO_AUTOMOUNT (nothing automounts).
-pub const AT_STATX_FORCE_SYNC: u32 = 0x2000;
-pub const AT_STATX_DONT_SYNC: u32 = 0x4000;
 pub const AT_STAT_FLAGS: u32 = l::AT_SYMLINK_NOFOLLOW | l::AT_NO_AUTOMOUNT | l::AT_EMPTY_PATH | l::AT_STATX_SYNC_TYPE;
 
 /// statx flags: the stat set, but asking for both sync types is EINVAL.
@@ -125,15 +129,6 @@ pub fn statx_flags(flags: u32) -> Result<u32, Errno> {
     }
     Ok(flags)
 }
-
-/// fcntl: the capacity of a pipe (EBADF for other files).
-pub const F_GETPIPE_SZ: i32 = 1032;
-
-// ioctl(2) numbers of the generic file ioctls on x86-64.
-pub const FIONREAD: u32 = 0x541b;
-pub const FIONBIO: u32 = 0x5421;
-pub const FIONCLEX: u32 = 0x5450;
-pub const FIOCLEX: u32 = 0x5451;
 
 /// The generic ioctls; terminal ioctls (TCGETS 0x5401 …) and everything
 /// else are ENOTTY: no kernel file is a terminal.
@@ -146,21 +141,6 @@ pub fn ioctl_cmd(cmd: u32) -> Ioctl {
         _ => Ioctl::Other,
     }
 }
-
-// lseek(2) whence values beyond the classic three.
-pub const SEEK_DATA: u32 = 3;
-pub const SEEK_HOLE: u32 = 4;
-
-// st_mode type bits and d_type values (Linux's; equal to NetBSD's, but
-// the emulation should not depend on that).
-pub const S_IFIFO: u32 = 0o010000;
-pub const S_IFCHR: u32 = 0o020000;
-pub const S_IFDIR: u32 = 0o040000;
-pub const S_IFBLK: u32 = 0o060000;
-pub const S_IFREG: u32 = 0o100000;
-pub const S_IFLNK: u32 = 0o120000;
-pub const S_IFSOCK: u32 = 0o140000;
-pub const S_IFMT: u32 = 0o170000;
 
 /// A node type as Linux's `S_IF*` bits.
 pub fn type_bits(t: VType) -> u32 {
@@ -231,12 +211,6 @@ pub fn poll_revents_to_linux(rev: i16, asked: i16) -> i16 {
 }
 
 // reboot(2)
-pub const LINUX_REBOOT_MAGIC2A: u32 = 85_072_278;
-pub const LINUX_REBOOT_MAGIC2B: u32 = 369_367_448;
-pub const LINUX_REBOOT_MAGIC2C: u32 = 537_993_216;
-pub const LINUX_REBOOT_CMD_CAD_ON: u32 = 0x89ab_cdef;
-pub const LINUX_REBOOT_CMD_CAD_OFF: u32 = 0;
-pub const LINUX_REBOOT_CMD_RESTART2: u32 = 0xa1b2_c3d4;
 
 /// What a reboot command does here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,8 +8,7 @@ use crate::vfs::{DirEntry, FsStat};
 use rump_abi::linux::flags::{STATX_BASIC_STATS, STATX_BTIME, STATX_CTIME, STATX_MTIME};
 use rump_abi::linux::types::{stat, statfs, statx, statx_timestamp};
 
-/// A request bit reserved for extending struct statx: EINVAL on Linux.
-pub const STATX_RESERVED: u32 = 0x8000_0000;
+pub use rump_abi::linux::flags::STATX_RESERVED;
 /// f_flags bit saying the other bits are valid (set since Linux 2.6.36).
 const ST_VALID: i64 = 0x20;
 

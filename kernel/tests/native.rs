@@ -558,3 +558,18 @@ fn fifos_connect_openers() {
     rump_sys_mknod(&p, c("/chr").as_ptr(), S_IFCHR | 0o600, 0x0103).unwrap();
     assert_eq!(open(&p, "/chr", O_RDONLY, 0), Err(ENXIO));
 }
+
+#[test]
+fn exiting_processes_leave_no_open_files_or_pipes() {
+    let (k, p) = boot();
+    mkfile(&p, "/f", b"x");
+    let _fd = open(&p, "/f", O_RDONLY, 0).unwrap();
+    let _ends = pipe(&p, 0);
+    let child = p.fork().unwrap();
+    rump_sys_mkfifo(&p, c("/fifo").as_ptr(), 0o600).unwrap();
+    let _rw = open(&child, "/fifo", O_RDWR, 0).unwrap();
+    assert!(k.with_state(|st| st.files.len() >= 4 && !st.pipes.is_empty()));
+    drop(child);
+    drop(p);
+    assert_eq!(k.with_state(|st| (st.files.len(), st.pipes.len(), st.fifos.len(), st.procs.len())), (0, 0, 0, 0));
+}

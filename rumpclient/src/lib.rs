@@ -1,0 +1,24 @@
+//! The client side of remote rump kernels, starting with the wire layer.
+//!
+//! A remote kernel serves programs in other processes over a stream socket,
+//! using NetBSD's sysproxy protocol (see `wire`) plus one extension of ours:
+//! the marshaled syscall (`marshal`), whose request carries the call's
+//! input buffers and whose reply carries its outputs, so that an annotated
+//! call costs one round trip. This crate holds only formats and codecs: no
+//! sockets, no threads, no server loop yet. Every parser bounds-checks what
+//! it reads and returns a `WireError` instead of panicking, and no length
+//! read from the wire sizes an allocation beyond the bytes received.
+
+pub mod marshal;
+pub mod wire;
+
+pub use marshal::{
+    marshal, CallMemory, ClientCall, ClientMemory, MarshaledCall, MreplyPacket, MreplyRepr, MsyscallPacket,
+    MsyscallRepr, OutRepr, ProcessMemory, SegmentRepr,
+};
+pub use wire::banner::BannerRepr;
+pub use wire::error::ErrorCode;
+pub use wire::handshake::{Emulation, ForkPacket, ForkRepr, HandshakeRepr, NameRepr};
+pub use wire::header::{Class, FrameLen, HandshakeKind, HeaderPacket, HeaderRepr, MsgType, HEADER_LEN, MAX_FRAME};
+pub use wire::syscall::{SyscallPacket, SyscallRepr, SyscallRespPacket, SyscallRespRepr};
+pub use wire::WireError;

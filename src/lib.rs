@@ -11,6 +11,7 @@ pub mod linux;
 pub mod native;
 pub mod pod;
 pub mod syscall;
+pub mod usermem;
 
 pub use errno::Errno;
 pub use syscall::{ArgDesc, Marshal, Slots, SysResult, Syscall, SyscallDesc, UserAddr, MAXARGS};

@@ -18,8 +18,10 @@ pub mod proc;
 pub mod slab;
 pub mod syscalls;
 pub mod time;
-pub mod usermem;
 pub mod vfs;
+
+/// The caller-memory layer lives in the ABI crate, shared with the wire.
+pub use rump_abi::usermem;
 
 use cred::Cred;
 use file::{FileId, FileKind, OpenFile};

@@ -13,8 +13,8 @@ pub mod marshal;
 pub mod wire;
 
 pub use marshal::{
-    marshal, CallMemory, ClientCall, ClientMemory, MarshaledCall, MreplyPacket, MreplyRepr, MsyscallPacket,
-    MsyscallRepr, OutRepr, ProcessMemory, SegmentRepr,
+    marshal, ClientCall, ClientMemory, MarshaledCall, MreplyPacket, MreplyRepr, MsyscallPacket, MsyscallRepr, OutRepr,
+    SegmentRepr,
 };
 pub use wire::banner::BannerRepr;
 pub use wire::error::ErrorCode;

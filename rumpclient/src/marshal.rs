@@ -10,7 +10,7 @@
 //!   and writes the outputs back;
 //! - the server: [`MarshaledCall::parse`] validates a request and serves the
 //!   kernel's user-memory accesses from the shipped segments through
-//!   [`CallMemory`]; [`MarshaledCall::reply`] collects what the call wrote.
+//!   [`UserMemory`]; [`MarshaledCall::reply`] collects what the call wrote.
 //!
 //! # Request body
 //!
@@ -74,6 +74,7 @@ use crate::wire::header::MAX_PAYLOAD;
 use crate::wire::WireError;
 use core::cell::RefCell;
 use rump_abi::native::errno::{EFAULT, ENAMETOOLONG};
+use rump_abi::usermem::{LocalMemory, UserMemory};
 use rump_abi::{Errno, Marshal, Slots, SysResult, SyscallDesc, UserAddr, MAXARGS};
 
 /// Longest string shipped, NUL included (Linux's PATH_MAX).
@@ -492,43 +493,19 @@ pub trait ClientMemory {
     fn write(&self, addr: UserAddr, data: &[u8]) -> Result<(), Errno>;
 }
 
-/// This process's memory, with the kernel's user-range checks: NULL, the
-/// first page, wrapping ranges and ranges beyond the x86-64 user half are
-/// EFAULT. Like a system call, it trusts the caller for anything else.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ProcessMemory;
-
-const USER_MIN: u64 = 4096;
-const USER_END: u64 = 0x0000_8000_0000_0000;
-
-fn user_range(addr: UserAddr, len: usize) -> Result<*mut u8, Errno> {
-    let end = addr.0.checked_add(len as u64).ok_or(EFAULT)?;
-    if addr.0 < USER_MIN || end > USER_END {
-        return Err(EFAULT);
-    }
-    Ok(addr.0 as *mut u8)
-}
-
-impl ClientMemory for ProcessMemory {
+/// The calling process's own memory, with the kernel's user-range checks.
+impl ClientMemory for LocalMemory {
     fn read(&self, addr: UserAddr, buf: &mut [u8]) -> Result<(), Errno> {
-        if buf.is_empty() {
-            return Ok(());
-        }
-        let p = user_range(addr, buf.len())?;
-        // SAFETY: a checked user range; the program that passed the pointer
-        // vouches for it, as for a local system call.
-        unsafe { core::ptr::copy(p, buf.as_mut_ptr(), buf.len()) };
-        Ok(())
+        self.copy_in(addr, buf)
     }
 
     fn read_str(&self, addr: UserAddr, max: usize) -> Result<Vec<u8>, Errno> {
         let mut out = Vec::new();
         while out.len() < max {
-            let p = user_range(addr.offset(out.len() as u64).ok_or(EFAULT)?, 1)?;
-            // SAFETY: one byte of a checked user range, as in `read`.
-            let b = unsafe { *p };
-            out.push(b);
-            if b == 0 {
+            let mut b = [0u8];
+            self.copy_in(addr.offset(out.len() as u64).ok_or(EFAULT)?, &mut b)?;
+            out.push(b[0]);
+            if b[0] == 0 {
                 break;
             }
         }
@@ -536,13 +513,7 @@ impl ClientMemory for ProcessMemory {
     }
 
     fn write(&self, addr: UserAddr, data: &[u8]) -> Result<(), Errno> {
-        if data.is_empty() {
-            return Ok(());
-        }
-        let p = user_range(addr, data.len())?;
-        // SAFETY: as in `read`.
-        unsafe { core::ptr::copy(data.as_ptr(), p, data.len()) };
-        Ok(())
+        self.copy_out(addr, data)
     }
 }
 
@@ -773,33 +744,6 @@ impl ClientCall {
 // ---------------------------------------------------------------------------
 // Server side.
 
-/// The caller's memory as a kernel handler reaches it; the same shape as the
-/// kernel's `UserMemory`, so that one can be implemented with the other.
-pub trait CallMemory {
-    /// Copies `buf.len()` bytes in from `addr`.
-    fn copy_in(&self, addr: UserAddr, buf: &mut [u8]) -> Result<(), Errno>;
-    /// Copies `data` out to `addr`.
-    fn copy_out(&self, addr: UserAddr, data: &[u8]) -> Result<(), Errno>;
-    /// Copies in a NUL-terminated string of at most `max` bytes including
-    /// the NUL (ENAMETOOLONG if longer); the NUL is not returned.
-    fn copy_in_str(&self, addr: UserAddr, max: usize) -> Result<Vec<u8>, Errno>;
-    /// Lends `f` a writable view of `len` bytes at `addr`; `f` returns how
-    /// many it filled, and those count as written.
-    fn with_out(
-        &self,
-        addr: UserAddr,
-        len: usize,
-        f: &mut dyn FnMut(&mut [u8]) -> Result<usize, Errno>,
-    ) -> Result<usize, Errno>;
-    /// Lends `f` a read-only view of `len` bytes at `addr`.
-    fn with_in(
-        &self,
-        addr: UserAddr,
-        len: usize,
-        f: &mut dyn FnMut(&[u8]) -> Result<usize, Errno>,
-    ) -> Result<usize, Errno>;
-}
-
 /// Written byte ranges of one segment, merged, at most `MAX_RANGES`.
 #[derive(Debug, Default)]
 struct Written(Vec<(usize, usize)>);
@@ -836,7 +780,7 @@ struct CallSegment {
 }
 
 /// A parsed marshaled request on the server: the argument slots, and the
-/// shipped segments serving the call's memory accesses ([`CallMemory`]).
+/// shipped segments serving the call's memory accesses ([`UserMemory`]).
 /// Reads inside an input segment and writes inside an output segment
 /// succeed; anything else is EFAULT, including every access through an
 /// `Opaque` argument for now (a later step will serve those with COPYIN and
@@ -938,7 +882,7 @@ impl MarshaledCall {
     }
 }
 
-impl CallMemory for MarshaledCall {
+impl UserMemory for MarshaledCall {
     fn copy_in(&self, addr: UserAddr, buf: &mut [u8]) -> Result<(), Errno> {
         if buf.is_empty() {
             return Ok(());

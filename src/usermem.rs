@@ -1,10 +1,10 @@
-//! Access to the caller's memory. Handlers never touch a user address
+//! Access to a caller's memory. Kernel handlers never touch a user address
 //! directly: they go through `UserMemory`, whose implementations are this
 //! process (`LocalMemory`), a request's marshaled buffers, or a remote
 //! client's copy-in/copy-out. A bad address is EFAULT, never a crash.
 
-use rump_abi::native::errno::{EFAULT, ENAMETOOLONG};
-use rump_abi::{Errno, UserAddr};
+use crate::native::errno::{EFAULT, ENAMETOOLONG};
+use crate::{Errno, UserAddr};
 
 pub trait UserMemory {
     /// Copies `buf.len()` bytes in from `addr`.
@@ -47,14 +47,14 @@ pub trait UserMemory {
 }
 
 /// Reads a plain-old-data struct through a trait object.
-pub fn read_pod<T: rump_abi::pod::Pod>(mem: &dyn UserMemory, addr: UserAddr) -> Result<T, Errno> {
+pub fn read_pod<T: crate::pod::Pod>(mem: &dyn UserMemory, addr: UserAddr) -> Result<T, Errno> {
     let mut v = T::default();
     mem.copy_in(addr, v.as_bytes_mut())?;
     Ok(v)
 }
 
 /// Writes a plain-old-data struct through a trait object.
-pub fn write_pod<T: rump_abi::pod::Pod>(mem: &dyn UserMemory, addr: UserAddr, v: &T) -> Result<(), Errno> {
+pub fn write_pod<T: crate::pod::Pod>(mem: &dyn UserMemory, addr: UserAddr, v: &T) -> Result<(), Errno> {
     mem.copy_out(addr, v.as_bytes())
 }
 

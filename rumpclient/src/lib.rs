@@ -4,12 +4,14 @@
 //! using NetBSD's sysproxy protocol (see `wire`) plus one extension of ours:
 //! the marshaled syscall (`marshal`), whose request carries the call's
 //! input buffers and whose reply carries its outputs, so that an annotated
-//! call costs one round trip. This crate holds only formats and codecs: no
-//! sockets, no threads, no server loop yet. Every parser bounds-checks what
+//! call costs one round trip. This crate holds the formats and codecs and
+//! the server's execution of a marshaled call (`serve`); no sockets or
+//! threads yet. Every parser bounds-checks what
 //! it reads and returns a `WireError` instead of panicking, and no length
 //! read from the wire sizes an allocation beyond the bytes received.
 
 pub mod marshal;
+pub mod serve;
 pub mod wire;
 
 pub use marshal::{

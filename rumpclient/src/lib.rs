@@ -4,14 +4,17 @@
 //! using NetBSD's sysproxy protocol (see `wire`) plus one extension of ours:
 //! the marshaled syscall (`marshal`), whose request carries the call's
 //! input buffers and whose reply carries its outputs, so that an annotated
-//! call costs one round trip. This crate holds the formats and codecs and
-//! the server's execution of a marshaled call (`serve`); no sockets or
-//! threads yet. Every parser bounds-checks what
+//! call costs one round trip. `frame` reads and writes whole frames,
+//! `server` is the accept loop with a worker per call, `client` the
+//! thread-safe connection a process's calls share. Every parser bounds-checks what
 //! it reads and returns a `WireError` instead of panicking, and no length
 //! read from the wire sizes an allocation beyond the bytes received.
 
+pub mod client;
+pub mod frame;
 pub mod marshal;
 pub mod serve;
+pub mod server;
 pub mod wire;
 
 pub use marshal::{

@@ -1,0 +1,184 @@
+//! A real server on a temporary unix socket, real clients, real kernel.
+
+use rump_abi::linux::errno::{EAGAIN, ENOENT};
+use rump_abi::linux::sys::*;
+use rump_kernel::{Config, Kernel};
+use rumpclient::client::Client;
+use rumpclient::server::Server;
+use rumpclient::wire::handshake::Emulation;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+fn start() -> (PathBuf, tempdir::Dir) {
+    let dir = tempdir::Dir::new();
+    let path = dir.0.join("sock");
+    let server = Server::bind_unix(Kernel::boot(Config::default()).unwrap(), &path).unwrap();
+    std::thread::spawn(move || server.serve());
+    (path, dir)
+}
+
+/// A private directory removed at the end of the test.
+mod tempdir {
+    pub struct Dir(pub std::path::PathBuf);
+    impl Dir {
+        pub fn new() -> Dir {
+            let n = std::sync::atomic::AtomicU32::new(0);
+            let p = std::env::temp_dir().join(format!(
+                "rumpclient-test-{}-{:?}-{}",
+                std::process::id(),
+                std::thread::current().id(),
+                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&p).unwrap();
+            Dir(p)
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[test]
+fn two_clients_share_one_file_system() {
+    let (path, _dir) = start();
+    let a = Client::connect_unix(&path, Emulation::Linux, "writer").unwrap();
+    let b = Client::connect_unix(&path, Emulation::Linux, "reader").unwrap();
+    let name = b"/shared\0";
+    let fd = rump_sys_openat(&a, -100, name.as_ptr().cast(), 0o101, 0o644).unwrap();
+    assert_eq!(rump_sys_write(&a, fd as u32, b"from a".as_ptr().cast(), 6), Ok(6));
+    let fd = rump_sys_openat(&b, -100, name.as_ptr().cast(), 0, 0).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(rump_sys_read(&b, fd as u32, buf.as_mut_ptr().cast(), 16), Ok(6));
+    assert_eq!(&buf[..6], b"from a");
+    let missing = b"/missing\0";
+    assert_eq!(rump_sys_openat(&b, -100, missing.as_ptr().cast(), 0, 0), Err(ENOENT));
+}
+
+#[test]
+fn sixty_four_threads_block_on_pipes_without_deadlock() {
+    let (path, _dir) = start();
+    let c = Arc::new(Client::connect_unix(&path, Emulation::Linux, "threads").unwrap());
+    let pipes: Vec<[i32; 2]> = (0..32)
+        .map(|_| {
+            let mut fds = [0i32; 2];
+            rump_sys_pipe2(&*c, fds.as_mut_ptr(), 0).unwrap();
+            fds
+        })
+        .collect();
+    let mut threads = Vec::new();
+    for (i, fds) in pipes.iter().copied().enumerate() {
+        let reader = c.clone();
+        threads.push(std::thread::spawn(move || {
+            let mut buf = [0u8; 8];
+            // Blocks in the server until the writer thread below writes.
+            let n = rump_sys_read(&*reader, fds[0] as u32, buf.as_mut_ptr().cast(), 8).unwrap();
+            assert_eq!(&buf[..n as usize], format!("p{i:02}").as_bytes());
+        }));
+        let writer = c.clone();
+        threads.push(std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            let msg = format!("p{i:02}");
+            rump_sys_write(&*writer, fds[1] as u32, msg.as_ptr().cast(), msg.len()).unwrap();
+        }));
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut fds = [0i32; 2];
+    rump_sys_pipe2(&*c, fds.as_mut_ptr(), 0o4000).unwrap();
+    let mut buf = [0u8; 1];
+    assert_eq!(rump_sys_read(&*c, fds[0] as u32, buf.as_mut_ptr().cast(), 1), Err(EAGAIN));
+}
+
+/// Connects by hand and reads the banner, to send frames of our choosing.
+fn raw(path: &std::path::Path) -> UnixStream {
+    let mut s = UnixStream::connect(path).unwrap();
+    let mut byte = [0u8];
+    loop {
+        s.read_exact(&mut byte).unwrap();
+        if byte[0] == b'\n' {
+            return s;
+        }
+    }
+}
+
+/// After `bytes`, the server answers with an ERROR frame or closes; either
+/// way the connection ends.
+fn rejected(path: &std::path::Path, bytes: &[u8]) {
+    let mut s = raw(path);
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    let _ = s.write_all(bytes);
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut reply = Vec::new();
+    match s.read_to_end(&mut reply) {
+        Ok(_) => {}
+        // Closed with our bytes unread: the kernel resets instead.
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return,
+        Err(e) => panic!("the server should end the connection: {e}"),
+    }
+    if !reply.is_empty() {
+        assert!(reply.len() >= 24);
+        assert_eq!(u16::from_ne_bytes([reply[16], reply[17]]), 2, "an ERROR frame");
+    }
+}
+
+fn header(len: u64, class: u16, ty: u16, value: u32) -> Vec<u8> {
+    let mut h = Vec::new();
+    h.extend_from_slice(&len.to_ne_bytes());
+    h.extend_from_slice(&7u64.to_ne_bytes());
+    h.extend_from_slice(&class.to_ne_bytes());
+    h.extend_from_slice(&ty.to_ne_bytes());
+    h.extend_from_slice(&value.to_ne_bytes());
+    h
+}
+
+#[test]
+fn bad_frames_close_one_connection_only() {
+    let (path, _dir) = start();
+    let good = Client::connect_unix(&path, Emulation::Linux, "bystander").unwrap();
+    let ok = || {
+        let mut fds = [0i32; 2];
+        rump_sys_pipe2(&good, fds.as_mut_ptr(), 0).unwrap();
+    };
+    rejected(&path, b"this is not a frame at all, definitely not");
+    ok();
+    rejected(&path, &header(1 << 40, 0, 0, 0));
+    ok();
+    rejected(&path, &header(5, 0, 0, 0));
+    ok();
+    let mut truncated = header(100, 0, 0, 0);
+    truncated.extend_from_slice(b"short");
+    rejected(&path, &truncated);
+    ok();
+    // A syscall before any handshake.
+    rejected(&path, &header(24, 0, 9, 3));
+    ok();
+    // A garbage marshaled call after a proper handshake.
+    let mut s = raw(&path);
+    let mut hello = header(24 + 5, 0, 0, 0);
+    hello.extend_from_slice(b"evil\0");
+    s.write_all(&hello).unwrap();
+    let mut reply = [0u8; 28];
+    s.read_exact(&mut reply).unwrap();
+    let mut call = header(24 + 8, 0, 9, 0);
+    call.extend_from_slice(&[0xff; 8]);
+    s.write_all(&call).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).expect("closed after the error");
+    assert_eq!(u16::from_ne_bytes([rest[16], rest[17]]), 2);
+    ok();
+}
+
+#[test]
+fn a_second_server_on_the_same_path_is_refused() {
+    let (path, _dir) = start();
+    let err = Server::bind_unix(Kernel::boot(Config::default()).unwrap(), &path).err().unwrap();
+    assert!(err.to_string().contains("already exists"), "{err}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+}

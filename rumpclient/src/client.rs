@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 
-type Waiters = Arc<Mutex<HashMap<u64, Sender<Frame>>>>;
+/// Request number → the thread waiting for its reply; `None` once the
+/// connection is gone, so no call can start waiting on a dead reader.
+type Waiters = Arc<Mutex<Option<HashMap<u64, Sender<Frame>>>>>;
 
 pub struct Client {
     out: Mutex<UnixStream>,
@@ -61,17 +63,17 @@ impl Client {
             Ok(Some(f)) if f.header.class == Class::Resp && f.payload == 0i32.to_ne_bytes() => {}
             _ => return Err(bad("handshake refused")),
         }
-        let waiters: Waiters = Arc::default();
+        let waiters: Waiters = Arc::new(Mutex::new(Some(HashMap::new())));
         let (mut input, reader_waiters) = (s.try_clone()?, waiters.clone());
         std::thread::spawn(move || {
             while let Ok(Some(frame)) = read_frame(&mut input) {
-                if let Some(tx) = reader_waiters.lock().remove(&frame.header.reqno) {
+                if let Some(tx) = reader_waiters.lock().as_mut().and_then(|w| w.remove(&frame.header.reqno)) {
                     let _ = tx.send(frame);
                 }
             }
             // The connection is gone: every waiter learns it from its
-            // dropped sender.
-            reader_waiters.lock().clear();
+            // dropped sender, and later calls find no table to wait in.
+            reader_waiters.lock().take();
         });
         Ok(Client { out: Mutex::new(s), waiters, next_reqno: AtomicU64::new(1), emul })
     }
@@ -99,10 +101,15 @@ impl Syscall for Client {
         let call = marshal(desc, args, &LocalMemory);
         let reqno = self.next_reqno.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = channel();
-        self.waiters.lock().insert(reqno, tx);
+        match self.waiters.lock().as_mut() {
+            Some(w) => w.insert(reqno, tx),
+            None => return Err(self.errno(ENOTCONN)),
+        };
         let sent = write_frame(&mut *self.out.lock(), reqno, Class::Req, MsgType::Msyscall, num, call.payload());
         if sent.is_err() {
-            self.waiters.lock().remove(&reqno);
+            if let Some(w) = self.waiters.lock().as_mut() {
+                w.remove(&reqno);
+            }
             return Err(self.errno(ENOTCONN));
         }
         let frame = rx.recv().map_err(|_| self.errno(ENOTCONN))?;

@@ -13,6 +13,7 @@ pub mod compat;
 pub mod cred;
 pub mod file;
 pub mod fs;
+pub mod lwp;
 pub mod pipe;
 pub mod proc;
 pub mod slab;
@@ -25,10 +26,11 @@ pub use rump_abi::usermem;
 
 use cred::Cred;
 use file::{FileId, FileKind, OpenFile};
+use lwp::Lwp;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use pipe::Pipe;
 use proc::{Emulation, FdTable, Pid, Proc};
-use rump_abi::native::errno::{EBADF, ESRCH};
+use rump_abi::native::errno::{EBADF, EINTR, ESRCH};
 use rump_abi::{Errno, Slots, SysResult, Syscall};
 use slab::Slab;
 use std::collections::HashMap;
@@ -148,6 +150,14 @@ impl Kernel {
         }
     }
 
+    /// Interrupts the call running as `lwp`: if it sleeps, or when it next
+    /// would, it returns EINTR. Taking the virtual CPU orders this against
+    /// the call's own check before sleeping, so no wake-up is lost.
+    pub fn cancel(&self, lwp: &Lwp) {
+        let _cpu = self.shared.state.lock();
+        lwp.mark_cancelled();
+    }
+
     /// Runs `f` with the kernel state locked (for tests and tools that
     /// inspect the kernel without a process).
     pub fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
@@ -179,7 +189,13 @@ impl Process {
     /// Makes a call in this process's emulation, with `mem` as the caller's
     /// memory.
     pub fn syscall_with(&self, num: u32, args: &Slots, mem: &dyn UserMemory) -> SysResult {
-        let mut cx = Cx { st: self.shared.state.lock(), pid: self.pid, mem, shared: &self.shared };
+        self.syscall_lwp(num, args, mem, &Lwp::new())
+    }
+
+    /// As `syscall_with`, running as `lwp` so that another thread can
+    /// cancel the call (`Kernel::cancel`) and learn when it blocks.
+    pub fn syscall_lwp(&self, num: u32, args: &Slots, mem: &dyn UserMemory, lwp: &Lwp) -> SysResult {
+        let mut cx = Cx { st: self.shared.state.lock(), pid: self.pid, mem, lwp, shared: &self.shared };
         match self.emul {
             Emulation::Native => syscalls::dispatch(&mut cx, num, args),
             Emulation::Linux => compat::linux::dispatch(&mut cx, num, args),
@@ -234,6 +250,7 @@ pub struct Cx<'a> {
     pub st: MutexGuard<'a, State>,
     pub pid: Pid,
     pub mem: &'a dyn UserMemory,
+    lwp: &'a Lwp,
     shared: &'a Shared,
 }
 
@@ -255,14 +272,34 @@ impl Cx<'_> {
         self.shared.config.clock.as_ref()
     }
 
-    /// Sleeps on `chan`, releasing the virtual CPU until woken.
-    pub fn sleep(&mut self, chan: &Condvar) {
-        chan.wait(&mut self.st);
+    /// Sleeps on `chan`, releasing the virtual CPU until woken; EINTR if
+    /// the call is cancelled before or while it sleeps.
+    pub fn sleep(&mut self, chan: &Arc<Condvar>) -> Result<(), Errno> {
+        self.sleep_inner(chan, None).map(drop)
     }
 
     /// As `sleep`, but gives up at `deadline`; true if it timed out.
-    pub fn sleep_until(&mut self, chan: &Condvar, deadline: Instant) -> bool {
-        chan.wait_until(&mut self.st, deadline).timed_out()
+    pub fn sleep_until(&mut self, chan: &Arc<Condvar>, deadline: Instant) -> Result<bool, Errno> {
+        self.sleep_inner(chan, Some(deadline))
+    }
+
+    fn sleep_inner(&mut self, chan: &Arc<Condvar>, deadline: Option<Instant>) -> Result<bool, Errno> {
+        if self.lwp.is_cancelled() {
+            return Err(EINTR);
+        }
+        self.lwp.will_block(chan);
+        let timed_out = match deadline {
+            Some(d) => chan.wait_until(&mut self.st, d).timed_out(),
+            None => {
+                chan.wait(&mut self.st);
+                false
+            }
+        };
+        self.lwp.woke();
+        if self.lwp.is_cancelled() {
+            return Err(EINTR);
+        }
+        Ok(timed_out)
     }
 
     /// Marks the kernel halted and wakes whoever waits for that.

@@ -6,6 +6,7 @@ use crate::Cx;
 use parking_lot::Condvar;
 use rump_abi::native::errno::{EINVAL, EPERM};
 use rump_abi::Errno;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Which clock a clock_* call reads.
@@ -34,8 +35,8 @@ impl Cx<'_> {
         }
         let deadline = Instant::now() + Duration::new(t.sec as u64, t.nsec as u32);
         // Nothing wakes this channel: only the deadline ends the sleep.
-        let chan = Condvar::new();
-        while !self.sleep_until(&chan, deadline) {}
+        let chan = Arc::new(Condvar::new());
+        while !self.sleep_until(&chan, deadline)? {}
         Ok(())
     }
 

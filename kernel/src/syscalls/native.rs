@@ -560,7 +560,7 @@ fn poll_common(cx: &mut Cx, fds: UserAddr, nfds: u32, deadline: Option<Instant>)
         let p: pollfd = read_pod(cx.mem, fds.offset(8 * i as u64).ok_or(EFAULT)?)?;
         set.push(PollFd { fd: p.fd, events: p.events, revents: 0 });
     }
-    let ready = cx.poll(&mut set, deadline);
+    let ready = cx.poll(&mut set, deadline)?;
     for (i, p) in set.iter().enumerate() {
         let out = pollfd { fd: p.fd, events: p.events, revents: p.revents };
         write_pod(cx.mem, fds.offset(8 * i as u64).ok_or(EFAULT)?, &out)?;

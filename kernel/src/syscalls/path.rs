@@ -236,7 +236,11 @@ impl Cx<'_> {
                     break;
                 }
                 let chan = if r { p.rchan.clone() } else { p.wchan.clone() };
-                self.sleep(&chan);
+                if let Err(e) = self.sleep(&chan) {
+                    // An interrupted open opens nothing.
+                    self.st.close_fd(self.pid, fd)?;
+                    return Err(e);
+                }
             }
         }
         Ok(fd)

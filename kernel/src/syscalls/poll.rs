@@ -4,6 +4,7 @@
 use crate::file::FileKind;
 use crate::Cx;
 use rump_abi::native::flags::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI, POLLRDNORM, POLLWRNORM};
+use rump_abi::Errno;
 use std::time::Instant;
 
 /// One entry of a poll set, in native event bits.
@@ -47,7 +48,7 @@ impl Cx<'_> {
 
     /// Waits until an fd is ready or `deadline` passes (None: forever).
     /// Negative fds are skipped. Returns how many entries have events.
-    pub fn poll(&mut self, set: &mut [PollFd], deadline: Option<Instant>) -> usize {
+    pub fn poll(&mut self, set: &mut [PollFd], deadline: Option<Instant>) -> Result<usize, Errno> {
         loop {
             let mut n = 0;
             for p in set.iter_mut() {
@@ -55,15 +56,15 @@ impl Cx<'_> {
                 n += (p.revents != 0) as usize;
             }
             if n > 0 {
-                return n;
+                return Ok(n);
             }
             let chan = self.st.poll_chan.clone();
             match deadline {
-                Some(d) if Instant::now() >= d => return 0,
+                Some(d) if Instant::now() >= d => return Ok(0),
                 Some(d) => {
-                    self.sleep_until(&chan, d);
+                    self.sleep_until(&chan, d)?;
                 }
-                None => self.sleep(&chan),
+                None => self.sleep(&chan)?,
             }
         }
     }

@@ -245,7 +245,7 @@ impl Cx<'_> {
                 return Err(EAGAIN);
             }
             let chan = p.rchan.clone();
-            self.sleep(&chan);
+            self.sleep(&chan)?;
         }
     }
 
@@ -282,7 +282,7 @@ impl Cx<'_> {
                 return if done > 0 { Ok(done) } else { Err(EAGAIN) };
             }
             let chan = p.wchan.clone();
-            self.sleep(&chan);
+            self.sleep(&chan)?;
         }
     }
 }

@@ -119,7 +119,7 @@ fn poll_set(cx: &mut Cx, fds: UserAddr, nfds: u32, deadline: Option<Instant>) ->
     }
     let mut set: Vec<PollFd> =
         asked.iter().map(|p| PollFd { fd: p.fd, events: flags::poll_events_to_native(p.events), revents: 0 }).collect();
-    let ready = cx.poll(&mut set, deadline);
+    let ready = cx.poll(&mut set, deadline)?;
     for (i, (p, got)) in asked.iter().zip(&set).enumerate() {
         let out = pollfd { revents: flags::poll_revents_to_linux(got.revents, p.events), ..*p };
         write_pod(cx.mem, pollfd_at(fds, i)?, &out)?;

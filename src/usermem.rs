@@ -70,6 +70,13 @@ const USER_MIN: u64 = 4096;
 /// The end of the x86-64 user address space.
 const USER_END: u64 = 0x0000_8000_0000_0000;
 
+/// Whether `len` bytes at `addr` could be user memory at all: not in the
+/// zero page, not past the user half, not wrapping. Callers that reach
+/// memory at a cost (a remote client) check this first.
+pub fn in_user_range(addr: UserAddr, len: usize) -> bool {
+    check_range(addr, len).is_ok()
+}
+
 fn check_range(addr: UserAddr, len: usize) -> Result<*mut u8, Errno> {
     let end = addr.0.checked_add(len as u64).ok_or(EFAULT)?;
     if addr.0 < USER_MIN || end > USER_END {

@@ -6,6 +6,7 @@ use rump_abi::linux::sys::*;
 use rump_kernel::{Config, Kernel};
 use rumpclient::client::Client;
 use rumpclient::server::Server;
+use rumpclient::url::ServerUrl;
 use rumpclient::wire::handshake::Emulation;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -88,11 +89,14 @@ fn main() {
     let server_sock = sock.clone();
     let started = Instant::now();
     let server = fork_child(move || {
-        let s = Server::bind_unix(Kernel::boot(Config::default()).unwrap(), &server_sock).unwrap();
-        s.serve();
+        let url = ServerUrl::Unix(server_sock);
+        let _s = Server::start(Kernel::boot(Config::default()).unwrap(), &url, false).unwrap();
+        loop {
+            std::thread::park();
+        }
     });
     let client = loop {
-        match Client::connect_unix(&sock, Emulation::Linux, "bench") {
+        match Client::connect(&ServerUrl::Unix(sock.clone()), Emulation::Linux, "bench") {
             Ok(c) => break c,
             Err(_) if started.elapsed().as_secs() < 5 => std::thread::sleep(std::time::Duration::from_micros(100)),
             Err(e) => panic!("server did not come up: {e}"),

@@ -1,35 +1,277 @@
 //! The client: one connection to a rump server shared by every thread of
-//! the calling process. Each call is marshaled into one request; a reader
-//! thread hands each reply to the thread waiting for its request number, so
-//! calls from many threads are in flight at once.
+//! the calling process.
+//!
+//! Each call is marshaled into one request. There is no reader thread:
+//! the first waiting thread that finds the connection unread becomes its
+//! reader, hands other threads their replies (waking them through a futex)
+//! and answers the server's copy requests from this process's memory, until
+//! its own reply arrives; then it passes the reading on. A short call from
+//! one thread thus costs one send and one receive, like a bare socket.
+//!
+//! A host signal whose handler returns while a thread waits makes the wait
+//! return EINTR unless the handler was installed with SA_RESTART, as for a
+//! host read; the client then asks the server to cancel the call, which
+//! returns EINTR. With SA_RESTART the wait goes on, as the host's would.
+//!
+//! If the connection is lost, `RUMPHIJACK_RETRYCONNECT` decides (`Retry`):
+//! by default calls fail with ENOTCONN. Fork and exec have their library
+//! calls here (`prefork`, `connect_forked`, `exec_env`, `resume_after_exec`).
 
 use crate::frame::{read_frame, write_frame, Frame};
-use crate::marshal::marshal;
+use crate::marshal::{marshal, ClientMemory};
+use crate::sock::Conn;
+use crate::url::ServerUrl;
 use crate::wire::banner::{BannerRepr, BANNER_MAX};
+use crate::wire::copy::{CopyPacket, CopyRepr};
 use crate::wire::error::ErrorCode;
-use crate::wire::handshake::{Emulation, NameRepr};
-use crate::wire::header::{Class, HandshakeKind, MsgType};
-use parking_lot::Mutex;
+use crate::wire::handshake::{Emulation, ForkPacket, ForkRepr, NameRepr};
+use crate::wire::header::{Class, HandshakeKind, MsgType, MAX_PAYLOAD};
+use parking_lot::{Mutex, RwLock};
 use rump_abi::errno::native_to_linux;
+use rump_abi::native::errno::{EFAULT, ENOSYS, ENOTCONN};
 use rump_abi::usermem::LocalMemory;
-use rump_abi::{Errno, Slots, SysResult, Syscall, SyscallDesc};
+use rump_abi::{Errno, Slots, SysResult, Syscall, SyscallDesc, UserAddr};
 use std::collections::HashMap;
+use std::fmt;
 use std::io::{self, Read};
-use std::os::unix::net::UnixStream;
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{channel, Sender};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-/// Request number → the thread waiting for its reply; `None` once the
-/// connection is gone, so no call can start waiting on a dead reader.
-type Waiters = Arc<Mutex<Option<HashMap<u64, Sender<Frame>>>>>;
+/// What to do when the connection to the server is lost
+/// (`RUMPHIJACK_RETRYCONNECT`). A new connection is a new process: all
+/// kernel state of the old one is gone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Retry {
+    /// Unset: calls fail with ENOTCONN.
+    #[default]
+    Never,
+    /// `die`: the program exits.
+    Die,
+    /// `inftime`: reconnect, however long it takes.
+    Forever,
+    /// `once`: one attempt.
+    Once,
+    /// A number of seconds to keep trying.
+    For(Duration),
+}
 
-pub struct Client {
-    out: Mutex<UnixStream>,
-    waiters: Waiters,
-    next_reqno: AtomicU64,
-    emul: Emulation,
+/// A bad `RUMPHIJACK_RETRYCONNECT` value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadRetry(pub String);
+
+impl fmt::Display for BadRetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RUMPHIJACK_RETRYCONNECT={:?}: expected die, inftime, once or a number of seconds", self.0)
+    }
+}
+
+impl Retry {
+    pub fn parse(v: &str) -> Result<Retry, BadRetry> {
+        match v {
+            "die" => Ok(Retry::Die),
+            "inftime" => Ok(Retry::Forever),
+            "once" => Ok(Retry::Once),
+            n => n.parse::<u64>().map(|s| Retry::For(Duration::from_secs(s))).map_err(|_| BadRetry(v.into())),
+        }
+    }
+
+    pub fn from_env() -> Result<Retry, BadRetry> {
+        std::env::var("RUMPHIJACK_RETRYCONNECT").map_or(Ok(Retry::Never), |v| Retry::parse(&v))
+    }
+}
+
+/// The cookie PREFORK returns, which the child of the host fork presents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ForkCookie(pub [u32; 4]);
+
+/// A thread waiting for its reply (or for its turn to read).
+#[derive(Default)]
+struct Waiter {
+    /// Set to 1 and futex-woken whenever there is something to look at.
+    wake: AtomicU32,
+    reply: Mutex<Option<Frame>>,
+}
+
+impl Waiter {
+    fn wake(&self) {
+        self.wake.store(1, Ordering::Release);
+        unsafe { libc::syscall(libc::SYS_futex, self.wake.as_ptr(), libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, 1) };
+    }
+
+    /// Sleeps until woken; true if a signal handler interrupted the sleep.
+    fn sleep(&self) -> bool {
+        let op = libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG;
+        let r =
+            unsafe { libc::syscall(libc::SYS_futex, self.wake.as_ptr(), op, 0, std::ptr::null::<libc::timespec>()) };
+        r == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+    }
+}
+
+#[derive(Default)]
+struct Inbox {
+    /// Some thread is reading the connection.
+    reading: bool,
+    waiting: HashMap<u64, Arc<Waiter>>,
+    dead: bool,
+}
+
+/// The connection was lost during a call.
+struct Lost;
+
+/// One connection with its readers and waiters.
+struct Link {
+    sock: Conn,
+    send_lock: Mutex<()>,
+    inbox: Mutex<Inbox>,
+}
+
+impl Link {
+    fn send(&self, reqno: u64, class: Class, msg_type: MsgType, value: u32, payload: &[u8]) -> io::Result<()> {
+        let _g = self.send_lock.lock();
+        write_frame(&mut &self.sock, reqno, class, msg_type, value, payload)
+    }
+
+    /// Sends a request and waits for the frame answering it.
+    fn rpc(&self, reqno: u64, msg_type: MsgType, value: u32, payload: &[u8]) -> Result<Frame, Lost> {
+        let w = Arc::new(Waiter::default());
+        {
+            let mut ib = self.inbox.lock();
+            if ib.dead {
+                return Err(Lost);
+            }
+            ib.waiting.insert(reqno, w.clone());
+        }
+        if self.send(reqno, Class::Req, msg_type, value, payload).is_err() {
+            self.inbox.lock().waiting.remove(&reqno);
+            self.kill();
+            return Err(Lost);
+        }
+        self.wait(reqno, &w)
+    }
+
+    fn wait(&self, reqno: u64, w: &Waiter) -> Result<Frame, Lost> {
+        let mut cancelled = false;
+        loop {
+            w.wake.store(0, Ordering::Release);
+            {
+                let mut ib = self.inbox.lock();
+                if let Some(f) = w.reply.lock().take() {
+                    return Ok(f);
+                }
+                if ib.dead {
+                    ib.waiting.remove(&reqno);
+                    return Err(Lost);
+                }
+                if !ib.reading {
+                    ib.reading = true;
+                    drop(ib);
+                    let got = self.read_until(reqno, &mut cancelled);
+                    self.pass_reading();
+                    return got;
+                }
+            }
+            if w.sleep() && !cancelled {
+                cancelled = true;
+                self.cancel(reqno);
+            }
+        }
+    }
+
+    fn cancel(&self, reqno: u64) {
+        let _ = self.send(reqno, Class::Req, MsgType::Cancel, 0, &[]);
+    }
+
+    /// Reads frames as this connection's reader until `reqno`'s reply.
+    fn read_until(&self, reqno: u64, cancelled: &mut bool) -> Result<Frame, Lost> {
+        loop {
+            let mut src = Interruptible { link: self, reqno, cancelled: &mut *cancelled };
+            let Ok(Some(f)) = read_frame(&mut src) else {
+                self.kill();
+                return Err(Lost);
+            };
+            if f.header.class == Class::Req {
+                if self.serve_copy(&f).is_err() {
+                    self.kill();
+                    return Err(Lost);
+                }
+                continue;
+            }
+            let mut ib = self.inbox.lock();
+            let Some(w) = ib.waiting.remove(&f.header.reqno) else { continue };
+            if f.header.reqno == reqno {
+                return Ok(f);
+            }
+            *w.reply.lock() = Some(f);
+            w.wake();
+        }
+    }
+
+    /// Gives up reading; a waiting thread, if any, takes it over.
+    fn pass_reading(&self) {
+        let mut ib = self.inbox.lock();
+        ib.reading = false;
+        if let Some(w) = ib.waiting.values().next() {
+            w.wake();
+        }
+    }
+
+    fn kill(&self) {
+        let mut ib = self.inbox.lock();
+        ib.dead = true;
+        for w in ib.waiting.values() {
+            w.wake();
+        }
+        self.sock.shutdown();
+    }
+
+    /// Answers the server's COPYIN/COPYINSTR/COPYOUT from this process's
+    /// memory; an address we cannot reach is a fault, never a crash.
+    fn serve_copy(&self, f: &Frame) -> Result<(), ()> {
+        let h = f.header;
+        let p = CopyPacket::new_checked(&f.payload[..]).map_err(drop)?;
+        let req = CopyRepr::parse(&p, h.msg_type == MsgType::Copyout).map_err(drop)?;
+        let addr = UserAddr(req.addr);
+        let reply = match h.msg_type {
+            _ if req.len > MAX_PAYLOAD => Vec::new(),
+            MsgType::Copyin => {
+                let mut buf = vec![0u8; req.len];
+                LocalMemory.read(addr, &mut buf).map_or(Vec::new(), |_| buf)
+            }
+            MsgType::Copyinstr => LocalMemory.read_str(addr, req.len).unwrap_or_default(),
+            MsgType::Copyout => {
+                let e = LocalMemory.write(addr, req.data).map_or(EFAULT.raw(), |_| 0);
+                e.to_ne_bytes().to_vec()
+            }
+            _ => return Err(()),
+        };
+        self.send(h.reqno, Class::Resp, h.msg_type, 0, &reply).map_err(drop)
+    }
+}
+
+/// The socket as the reader sees it: a signal that interrupts the wait
+/// cancels the reader's own call, then reading goes on, so a frame is
+/// never torn.
+struct Interruptible<'a> {
+    link: &'a Link,
+    reqno: u64,
+    cancelled: &'a mut bool,
+}
+
+impl Read for Interruptible<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match (&self.link.sock).read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    if !*self.cancelled {
+                        *self.cancelled = true;
+                        self.link.cancel(self.reqno);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
 }
 
 fn bad(what: &str) -> io::Error {
@@ -37,11 +279,11 @@ fn bad(what: &str) -> io::Error {
 }
 
 /// Reads the banner: one line of at most `BANNER_MAX` bytes.
-fn read_banner(s: &mut UnixStream) -> io::Result<()> {
+fn read_banner(s: &Conn) -> io::Result<()> {
     let mut line = Vec::new();
     let mut byte = [0u8];
     while line.last() != Some(&b'\n') {
-        if line.len() >= BANNER_MAX || s.read(&mut byte)? == 0 {
+        if line.len() >= BANNER_MAX || (&*s).read(&mut byte)? == 0 {
             return Err(bad("no rump server banner"));
         }
         line.push(byte[0]);
@@ -49,33 +291,217 @@ fn read_banner(s: &mut UnixStream) -> io::Result<()> {
     BannerRepr::parse(&line).map(|_| ()).map_err(|_| bad("not a rump server banner"))
 }
 
-impl Client {
-    /// Connects to the server at a unix socket path and introduces this
-    /// process as `name` speaking `emul`.
-    pub fn connect_unix(path: &Path, emul: Emulation, name: &str) -> io::Result<Client> {
-        let mut s = UnixStream::connect(path)?;
-        read_banner(&mut s)?;
-        let hello = NameRepr { name: name.as_bytes(), emul };
-        let mut payload = vec![0u8; hello.buffer_len()];
-        hello.emit(&mut payload).map_err(|_| bad("bad process name"))?;
-        write_frame(&mut s, 0, Class::Req, MsgType::Handshake, HandshakeKind::Guest.raw(), &payload)?;
-        match read_frame(&mut s) {
-            Ok(Some(f)) if f.header.class == Class::Resp && f.payload == 0i32.to_ne_bytes() => {}
-            _ => return Err(bad("handshake refused")),
+/// Sends one handshake and waits for its reply, skipping frames that
+/// answer calls of an image that no longer exists (after exec).
+fn handshake(s: &Conn, reqno: u64, kind: HandshakeKind, payload: &[u8]) -> io::Result<()> {
+    write_frame(&mut &*s, reqno, Class::Req, MsgType::Handshake, kind.raw(), payload)?;
+    loop {
+        let f = read_frame(&mut &*s).map_err(|_| bad("connection lost during the handshake"))?;
+        let f = f.ok_or_else(|| bad("server closed the connection during the handshake"))?;
+        if f.header.reqno != reqno || f.header.msg_type != MsgType::Handshake {
+            continue;
         }
-        let waiters: Waiters = Arc::new(Mutex::new(Some(HashMap::new())));
-        let (mut input, reader_waiters) = (s.try_clone()?, waiters.clone());
-        std::thread::spawn(move || {
-            while let Ok(Some(frame)) = read_frame(&mut input) {
-                if let Some(tx) = reader_waiters.lock().as_mut().and_then(|w| w.remove(&frame.header.reqno)) {
-                    let _ = tx.send(frame);
-                }
+        return match f.header.class {
+            Class::Resp if f.payload == 0i32.to_ne_bytes() => Ok(()),
+            Class::Error => {
+                let code = ErrorCode::from_raw(f.header.value).unwrap_or(ErrorCode::Malformed);
+                Err(io::Error::from_raw_os_error(native_to_linux(code.errno()).raw()))
             }
-            // The connection is gone: every waiter learns it from its
-            // dropped sender, and later calls find no table to wait in.
-            reader_waiters.lock().take();
-        });
-        Ok(Client { out: Mutex::new(s), waiters, next_reqno: AtomicU64::new(1), emul })
+            _ => Err(bad("handshake refused")),
+        };
+    }
+}
+
+fn name_payload(name: &str, emul: Emulation) -> io::Result<Vec<u8>> {
+    let hello = NameRepr { name: name.as_bytes(), emul };
+    let mut payload = vec![0u8; hello.buffer_len()];
+    hello.emit(&mut payload).map_err(|_| bad("bad process name"))?;
+    Ok(payload)
+}
+
+fn new_link(sock: Conn) -> Arc<Link> {
+    Arc::new(Link { sock, send_lock: Mutex::new(()), inbox: Mutex::new(Inbox::default()) })
+}
+
+/// Environment variables that carry a connection across exec.
+const ENV_EXECFD: &str = "RUMPCLIENT__EXECFD";
+const ENV_SERVER: &str = "RUMP__PARSEDSERVER";
+const ENV_EMUL: &str = "RUMPCLIENT__EMUL";
+
+pub struct Client {
+    link: RwLock<Arc<Link>>,
+    url: ServerUrl,
+    emul: Emulation,
+    name: String,
+    next_reqno: AtomicU64,
+    retry: Retry,
+}
+
+impl Client {
+    /// Connects to the server at `url` and introduces this process as
+    /// `name` speaking `emul`.
+    pub fn connect(url: &ServerUrl, emul: Emulation, name: &str) -> io::Result<Client> {
+        let sock = Conn::connect(url)?;
+        sock.set_cloexec(true)?;
+        read_banner(&sock)?;
+        handshake(&sock, 0, HandshakeKind::Guest, &name_payload(name, emul)?)?;
+        Ok(Client {
+            link: RwLock::new(new_link(sock)),
+            url: url.clone(),
+            emul,
+            name: name.into(),
+            next_reqno: AtomicU64::new(1),
+            retry: Retry::Never,
+        })
+    }
+
+    /// Connects to `RUMP_SERVER` with the reconnect policy of
+    /// `RUMPHIJACK_RETRYCONNECT`.
+    pub fn from_env(emul: Emulation, name: &str) -> io::Result<Client> {
+        let url = ServerUrl::from_env().map_err(|e| io::Error::new(io::ErrorKind::NotFound, e.to_string()))?;
+        let retry = Retry::from_env().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        Ok(Client { retry, ..Client::connect(&url, emul, name)? })
+    }
+
+    pub fn with_retry(mut self, retry: Retry) -> Client {
+        self.retry = retry;
+        self
+    }
+
+    pub fn url(&self) -> &ServerUrl {
+        &self.url
+    }
+
+    fn reqno(&self) -> u64 {
+        self.next_reqno.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// One request and its answer, reconnecting as the policy says.
+    fn rpc(&self, msg_type: MsgType, value: u32, payload: &[u8]) -> Result<Frame, Errno> {
+        loop {
+            let link = self.link.read().clone();
+            match link.rpc(self.reqno(), msg_type, value, payload) {
+                Ok(f) => return Ok(f),
+                Err(Lost) => self.reconnect(&link)?,
+            }
+        }
+    }
+
+    fn reconnect(&self, lost: &Arc<Link>) -> Result<(), Errno> {
+        let mut link = self.link.write();
+        if !Arc::ptr_eq(&link, lost) {
+            return Ok(()); // another thread already did
+        }
+        let deadline = match self.retry {
+            Retry::Never => return Err(ENOTCONN),
+            Retry::Die => {
+                eprintln!("rumpclient: lost the connection to {}, exiting", self.url);
+                unsafe { libc::_exit(1) };
+            }
+            Retry::Once => Some(Instant::now()),
+            Retry::For(d) => Some(Instant::now() + d),
+            Retry::Forever => None,
+        };
+        eprintln!("rumpclient: lost the connection to {}, reconnecting", self.url);
+        for attempt in 1u64.. {
+            if let Ok(c) = Client::connect(&self.url, self.emul, &self.name) {
+                *link = c.link.into_inner();
+                return Ok(());
+            }
+            let pause = if attempt <= 10 {
+                Duration::from_millis(100 * attempt)
+            } else {
+                Duration::from_secs((attempt - 9).min(10))
+            };
+            if deadline.is_some_and(|d| Instant::now() + pause > d) {
+                break;
+            }
+            std::thread::sleep(pause);
+        }
+        Err(ENOTCONN)
+    }
+
+    /// Before a host fork: the server forks this client's process and
+    /// returns the cookie the child presents (`connect_forked`).
+    pub fn prefork(&self) -> Result<ForkCookie, Errno> {
+        let f = self.rpc(MsgType::Prefork, 0, &[])?;
+        if f.header.class != Class::Resp || f.payload.len() != 16 {
+            return Err(self.errno(ErrorCode::from_raw(f.header.value).map_or(EFAULT, |c| c.errno())));
+        }
+        let word = |i: usize| u32::from_ne_bytes(f.payload[4 * i..4 * i + 4].try_into().unwrap_or_default());
+        Ok(ForkCookie([word(0), word(1), word(2), word(3)]))
+    }
+
+    /// In the child of a host fork: a connection of its own, to the process
+    /// the parent's `prefork` made. With `cancel`, the server drops that
+    /// process instead (the host fork failed) and no client is returned.
+    pub fn connect_forked(&self, cookie: ForkCookie, cancel: bool) -> io::Result<Option<Client>> {
+        let sock = Conn::connect(&self.url)?;
+        sock.set_cloexec(true)?;
+        read_banner(&sock)?;
+        let req = ForkRepr { auth: cookie.0, cancel };
+        let mut payload = vec![0u8; req.buffer_len()];
+        req.emit(&mut ForkPacket::new_unchecked(&mut payload[..]));
+        handshake(&sock, 0, HandshakeKind::Fork, &payload)?;
+        if cancel {
+            return Ok(None);
+        }
+        Ok(Some(Client {
+            link: RwLock::new(new_link(sock)),
+            url: self.url.clone(),
+            emul: self.emul,
+            name: self.name.clone(),
+            next_reqno: AtomicU64::new(1),
+            retry: self.retry,
+        }))
+    }
+
+    /// Before a host exec: lets the connection survive it and returns the
+    /// environment variables the new image needs (`resume_after_exec`).
+    pub fn exec_env(&self) -> io::Result<Vec<(String, String)>> {
+        let link = self.link.read().clone();
+        link.sock.set_cloexec(false)?;
+        let emul = match self.emul {
+            Emulation::Native => "native",
+            Emulation::Linux => "linux",
+        };
+        Ok(vec![
+            (ENV_EXECFD.into(), format!("{},{}", link.sock.raw_fd(), self.next_reqno.load(Ordering::Relaxed))),
+            (ENV_SERVER.into(), self.url.to_string()),
+            (ENV_EMUL.into(), emul.into()),
+        ])
+    }
+
+    /// After a host exec: takes over the inherited connection named in the
+    /// environment (and removes those variables), tells the server the
+    /// image changed (its close-on-exec fds close), and returns the client;
+    /// `None` if this image was not exec'd by a client.
+    pub fn resume_after_exec(name: &str) -> io::Result<Option<Client>> {
+        let Ok(execfd) = std::env::var(ENV_EXECFD) else { return Ok(None) };
+        let url = std::env::var(ENV_SERVER).map_err(|_| bad("RUMP__PARSEDSERVER missing after exec"))?;
+        let emul = match std::env::var(ENV_EMUL).as_deref() {
+            Ok("linux") => Emulation::Linux,
+            _ => Emulation::Native,
+        };
+        for k in [ENV_EXECFD, ENV_SERVER, ENV_EMUL] {
+            std::env::remove_var(k);
+        }
+        let url = ServerUrl::parse(&url).map_err(|e| bad(&e.to_string()))?;
+        let (fd, reqno) = execfd.split_once(',').ok_or_else(|| bad("bad RUMPCLIENT__EXECFD"))?;
+        let fd: i32 = fd.parse().map_err(|_| bad("bad RUMPCLIENT__EXECFD"))?;
+        let reqno: u64 = reqno.parse().map_err(|_| bad("bad RUMPCLIENT__EXECFD"))?;
+        // The fd was made inheritable on purpose for this image.
+        let sock = unsafe { Conn::from_raw_fd(fd) };
+        sock.set_cloexec(true)?;
+        handshake(&sock, reqno, HandshakeKind::Exec, &name_payload(name, emul)?)?;
+        Ok(Some(Client {
+            link: RwLock::new(new_link(sock)),
+            url,
+            emul,
+            name: name.into(),
+            next_reqno: AtomicU64::new(reqno + 1),
+            retry: Retry::from_env().unwrap_or_default(),
+        }))
     }
 
     /// An errno of the native kind in this client's emulation.
@@ -96,23 +522,9 @@ impl Client {
 
 impl Syscall for Client {
     fn syscall(&self, num: u32, args: &Slots) -> SysResult {
-        use rump_abi::native::errno::{ENOSYS, ENOTCONN};
         let Some(desc) = self.desc(num).filter(|d| d.implemented) else { return Err(self.errno(ENOSYS)) };
         let call = marshal(desc, args, &LocalMemory);
-        let reqno = self.next_reqno.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = channel();
-        match self.waiters.lock().as_mut() {
-            Some(w) => w.insert(reqno, tx),
-            None => return Err(self.errno(ENOTCONN)),
-        };
-        let sent = write_frame(&mut *self.out.lock(), reqno, Class::Req, MsgType::Msyscall, num, call.payload());
-        if sent.is_err() {
-            if let Some(w) = self.waiters.lock().as_mut() {
-                w.remove(&reqno);
-            }
-            return Err(self.errno(ENOTCONN));
-        }
-        let frame = rx.recv().map_err(|_| self.errno(ENOTCONN))?;
+        let frame = self.rpc(MsgType::Msyscall, num, call.payload()).map_err(|e| self.errno(e))?;
         match frame.header.class {
             Class::Resp => call.finish(&frame.payload, &LocalMemory).map_err(|_| self.errno(ENOTCONN))?,
             _ => {

@@ -15,6 +15,8 @@ pub mod frame;
 pub mod marshal;
 pub mod serve;
 pub mod server;
+pub mod sock;
+pub mod url;
 pub mod wire;
 
 pub use marshal::{

@@ -65,9 +65,9 @@
 //! to fit travels without a segment. Strings travel up to `STR_MAX` bytes
 //! including the NUL; a longer one is ENAMETOOLONG on the server.
 //!
-//! `Opaque` arguments (ioctl, fcntl) travel as bare addresses. For now a
-//! kernel access to them is EFAULT; a later step serves them with COPYIN and
-//! COPYOUT round trips.
+//! `Opaque` arguments (ioctl, fcntl, sysctl buffers) travel as bare
+//! addresses; the server reaches them, and anything else the request did
+//! not ship, with COPYIN and COPYOUT round trips (`crate::wire::copy`).
 
 use crate::wire::field::{put_u16, put_u32, put_u64, u16_at, u32_at, u64_at};
 use crate::wire::header::MAX_PAYLOAD;
@@ -782,9 +782,10 @@ struct CallSegment {
 /// A parsed marshaled request on the server: the argument slots, and the
 /// shipped segments serving the call's memory accesses ([`UserMemory`]).
 /// Reads inside an input segment and writes inside an output segment
-/// succeed; anything else is EFAULT, including every access through an
-/// `Opaque` argument for now (a later step will serve those with COPYIN and
-/// COPYOUT round trips). An access must lie within one segment.
+/// succeed; anything else is EFAULT here. The server layers the client's
+/// own memory behind it (`serve::CallMemory`), so that accesses through
+/// `Opaque` arguments become COPYIN and COPYOUT round trips. An access must
+/// lie within one segment.
 #[derive(Debug)]
 pub struct MarshaledCall {
     pub slots: Slots,
@@ -818,6 +819,12 @@ impl MarshaledCall {
     /// The shipped segments, in table order.
     pub fn segments(&self) -> impl Iterator<Item = &SegmentRepr> {
         self.segments.iter().map(|s| &s.seg)
+    }
+
+    /// Whether the request shipped `addr..addr+len` for reading (`SEG_IN`)
+    /// or writing (`SEG_OUT`).
+    pub fn ships(&self, addr: UserAddr, len: usize, dir: u8) -> bool {
+        self.find(addr, len, dir).is_ok()
     }
 
     /// The segment with `dir` holding `addr..addr+len`, and the offset.

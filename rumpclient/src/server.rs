@@ -1,128 +1,420 @@
-//! The server loop: accepts clients on a unix socket, sends the banner,
-//! takes the GUEST handshake, and runs each marshaled call on its own
-//! worker thread as the client's kernel process, so a call that blocks
-//! (a pipe read) never stalls the client's other threads. Replies go out
-//! under a per-connection send lock. A malformed frame is answered with an
-//! ERROR and closes that connection only; a closed connection is an exited
-//! process, whose fds close once its last call returns.
+//! The server: accepts clients on a unix or TCP socket, sends the banner,
+//! takes the handshake, and runs each client's calls as its kernel process.
+//!
+//! Threads follow the leader/follower pattern per connection. One thread
+//! reads a frame and handles it itself, so a short call costs no hand-off
+//! between threads; when a call is about to sleep in the kernel (a pipe
+//! read) or waits for the client's memory, a hook makes sure another
+//! thread takes over reading, so a blocked call never stalls the client's
+//! other threads. A thread whose call ends while another reads exits, so
+//! the number of threads follows the number of blocked calls.
+//!
+//! Bounds: `MAX_CLIENTS` connections, `MAX_IN_FLIGHT` calls per connection
+//! (more get TRYAGAIN), frames of at most `MAX_PAYLOAD`. A malformed frame
+//! is answered with an ERROR and closes that connection only. A closed
+//! connection is an exited process: its calls are cancelled, and once the
+//! last returns its fds close.
 
-use crate::frame::{read_frame, write_frame, FrameError};
-use crate::serve::run_marshaled;
+use crate::frame::{read_frame, write_frame, Frame, FrameError};
+use crate::serve::{run_marshaled, run_plain, CopyChannel, RemoteMemory};
+use crate::sock::{rand_u64, Conn, Listener};
+use crate::url::ServerUrl;
 use crate::wire::banner::BannerRepr;
+use crate::wire::copy::CopyRepr;
 use crate::wire::error::ErrorCode;
-use crate::wire::handshake::{Emulation, NameRepr};
+use crate::wire::handshake::{Emulation, ForkPacket, ForkRepr, NameRepr};
 use crate::wire::header::{Class, HandshakeKind, MsgType};
 use parking_lot::Mutex;
+use rump_abi::native::errno::EFAULT;
+use rump_abi::Errno;
 use rump_kernel::cred::Cred;
+use rump_kernel::lwp::Lwp;
 use rump_kernel::proc::Emulation as KernelEmulation;
-use rump_kernel::Kernel;
-use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use rump_kernel::{Kernel, Process};
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
+/// Connections served at once; more are accepted and closed.
+pub const MAX_CLIENTS: usize = 256;
 /// Calls one connection may have running at once; more get TRYAGAIN.
 pub const MAX_IN_FLIGHT: usize = 128;
+/// Processes forked ahead of a host fork and not yet claimed; the oldest
+/// is dropped past this.
+pub const MAX_PREFORKS: usize = 256;
+/// How long a call waits for the client to answer a copy request. The
+/// kernel is held meanwhile, so a client that never answers loses its
+/// connection rather than stalling everyone.
+pub const COPY_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub struct Server {
+/// A PREFORK cookie: 16 random bytes, as NetBSD's.
+pub type Cookie = [u32; 4];
+
+struct Shared {
     kernel: Kernel,
-    listener: UnixListener,
-    path: PathBuf,
+    preforks: Mutex<VecDeque<(Cookie, Process)>>,
+    clients: AtomicUsize,
+    /// Calls running, server-wide, so shutdown can let replies go out.
+    busy: AtomicUsize,
+    verbose: bool,
+}
+
+/// A listening server; dropping it stops accepting and removes the socket.
+pub struct Server {
+    shared: Arc<Shared>,
+    listener: Arc<Listener>,
 }
 
 impl Server {
-    /// Listens on a unix socket at `path`, created mode 0600. A path that
-    /// already exists is refused (another server may be using it).
-    pub fn bind_unix(kernel: Kernel, path: &Path) -> io::Result<Server> {
-        if path.exists() {
-            return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("{} already exists", path.display())));
-        }
-        let listener = UnixListener::bind(path)?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-        Ok(Server { kernel, listener, path: path.to_path_buf() })
+    /// Listens at `url` and starts accepting on a thread of its own. A unix
+    /// socket is created mode 0600; an existing path is refused.
+    pub fn start(kernel: Kernel, url: &ServerUrl, verbose: bool) -> io::Result<Server> {
+        let listener = Arc::new(Listener::bind(url)?);
+        let shared = Arc::new(Shared {
+            kernel,
+            preforks: Mutex::new(VecDeque::new()),
+            clients: AtomicUsize::new(0),
+            busy: AtomicUsize::new(0),
+            verbose,
+        });
+        let (l, s) = (listener.clone(), shared.clone());
+        std::thread::spawn(move || accept_loop(&l, &s));
+        Ok(Server { shared, listener })
     }
 
-    /// Accepts clients until the listener fails, one thread per client.
-    pub fn serve(&self) {
-        for stream in self.listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let kernel = self.kernel.clone();
-            std::thread::spawn(move || {
-                // A client's trouble ends its connection, never the server.
-                let _ = serve_connection(&kernel, stream);
-            });
+    /// Where clients reach this server (a TCP port 0 resolved).
+    pub fn url(&self) -> &ServerUrl {
+        self.listener.url()
+    }
+
+    /// Stops accepting, removes the socket file and gives running calls a
+    /// moment to send their replies (the reboot that halted the kernel).
+    pub fn shutdown(&self) {
+        self.listener.remove_socket_file();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while self.shared.busy.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        self.listener.remove_socket_file();
     }
 }
 
-fn send_error(out: &Mutex<UnixStream>, reqno: u64, code: ErrorCode) -> io::Result<()> {
-    write_frame(&mut *out.lock(), reqno, Class::Error, MsgType::Handshake, code as u32, &[])
-}
-
-fn serve_connection(kernel: &Kernel, mut stream: UnixStream) -> io::Result<()> {
-    let banner = BannerRepr::new("NetBSD", "10.0", "amd64");
-    let mut buf = [0u8; 96];
-    let n = banner.emit(&mut buf).map_err(|e| io::Error::other(format!("{e:?}")))?;
-    stream.write_all(&buf[..n])?;
-    let out = Arc::new(Mutex::new(stream.try_clone()?));
-
-    let first = match read_frame(&mut stream) {
-        Ok(Some(f)) => f,
-        Ok(None) | Err(FrameError::Io(_)) => return Ok(()),
-        Err(FrameError::Wire(_, reqno)) => return send_error(&out, reqno, ErrorCode::Malformed),
-    };
-    let h = first.header;
-    let guest = h.class == Class::Req && h.msg_type == MsgType::Handshake;
-    if !guest || h.handshake_kind().ok() != Some(HandshakeKind::Guest) {
-        return send_error(&out, h.reqno, ErrorCode::Auth);
-    }
-    let Ok(name) = NameRepr::parse(&first.payload) else {
-        return send_error(&out, h.reqno, ErrorCode::Malformed);
-    };
-    let emul = match name.emul {
-        Emulation::Native => KernelEmulation::Native,
-        Emulation::Linux => KernelEmulation::Linux,
-    };
-    let comm = String::from_utf8_lossy(name.name).into_owned();
-    let process = Arc::new(kernel.spawn(emul, Cred::root(), &comm));
-    write_frame(&mut *out.lock(), h.reqno, Class::Resp, MsgType::Handshake, 0, &0i32.to_ne_bytes())?;
-
-    let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+fn accept_loop(listener: &Listener, shared: &Arc<Shared>) {
     loop {
-        let frame = match read_frame(&mut stream) {
-            Ok(Some(f)) => f,
-            Ok(None) | Err(FrameError::Io(_)) => return Ok(()),
-            Err(FrameError::Wire(_, reqno)) => {
-                send_error(&out, reqno, ErrorCode::Malformed)?;
-                return Ok(());
+        let conn = match listener.accept() {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted || e.raw_os_error() == Some(libc::ECONNABORTED) => {
+                continue
             }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)) => {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+            Err(_) => return,
         };
-        let h = frame.header;
-        if h.class != Class::Req || h.msg_type != MsgType::Msyscall {
-            send_error(&out, h.reqno, ErrorCode::Malformed)?;
-            return Ok(());
-        }
-        if in_flight.load(std::sync::atomic::Ordering::Relaxed) >= MAX_IN_FLIGHT {
-            send_error(&out, h.reqno, ErrorCode::TryAgain)?;
+        if shared.clients.fetch_add(1, Ordering::AcqRel) >= MAX_CLIENTS {
+            shared.clients.fetch_sub(1, Ordering::AcqRel);
             continue;
         }
-        in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (process, out, in_flight) = (process.clone(), out.clone(), in_flight.clone());
+        let client = Arc::new(Client::new(conn, shared.clone()));
         std::thread::spawn(move || {
-            // A failed send means the client is gone; its reader sees that.
-            let _ = match run_marshaled(&process, h.value, &frame.payload) {
-                Ok(reply) => write_frame(&mut *out.lock(), h.reqno, Class::Resp, MsgType::Msyscall, h.value, &reply),
-                Err(_) => send_error(&out, h.reqno, ErrorCode::Malformed)
-                    .and_then(|_| out.lock().shutdown(std::net::Shutdown::Both)),
-            };
-            in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            if client.send_banner().is_ok() {
+                client.readers.fetch_add(1, Ordering::AcqRel);
+                serve_thread(client);
+            }
         });
+    }
+}
+
+/// One connection: a client process.
+struct Client {
+    sock: Conn,
+    send_lock: Mutex<()>,
+    /// Held by the thread reading the next frame.
+    reading: Mutex<()>,
+    /// Threads reading or waiting to read.
+    readers: AtomicUsize,
+    process: Mutex<Option<Arc<Process>>>,
+    /// Calls in flight by request number, to cancel them.
+    calls: Mutex<HashMap<u64, Arc<Lwp>>>,
+    /// Our copy requests waiting for the client's reply.
+    copies: Mutex<HashMap<u64, SyncSender<Frame>>>,
+    next_reqno: AtomicU64,
+    dead: AtomicBool,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.shared.clients.fetch_sub(1, Ordering::AcqRel);
+        if self.shared.verbose {
+            eprintln!("rump_server: client {} gone", self.sock.raw_fd());
+        }
+    }
+}
+
+/// Reads and handles frames until another thread reads or the connection
+/// ends. The caller has counted this thread in `readers`.
+fn serve_thread(c: Arc<Client>) {
+    loop {
+        let frame = {
+            let _turn = c.reading.lock();
+            if c.dead.load(Ordering::Acquire) {
+                c.readers.fetch_sub(1, Ordering::AcqRel);
+                return;
+            }
+            read_frame(&mut &c.sock)
+        };
+        c.readers.fetch_sub(1, Ordering::AcqRel);
+        let outcome = match frame {
+            Ok(Some(f)) => c.handle(f),
+            Ok(None) | Err(FrameError::Io(_)) => Err(None),
+            Err(FrameError::Wire(_, reqno)) => Err(Some((reqno, ErrorCode::Malformed))),
+        };
+        if let Err(reply) = outcome {
+            if let Some((reqno, code)) = reply {
+                let _ = c.send(reqno, Class::Error, MsgType::Handshake, code.raw(), &[]);
+            }
+            c.die();
+            return;
+        }
+        // Another thread reads now: this one is not needed.
+        if c.readers.load(Ordering::Acquire) > 0 || c.dead.load(Ordering::Acquire) {
+            return;
+        }
+        c.readers.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// A frame that ends the connection, with the ERROR to send first if any.
+type Fatal = Option<(u64, ErrorCode)>;
+
+impl Client {
+    fn new(sock: Conn, shared: Arc<Shared>) -> Client {
+        Client {
+            sock,
+            send_lock: Mutex::new(()),
+            reading: Mutex::new(()),
+            readers: AtomicUsize::new(0),
+            process: Mutex::new(None),
+            calls: Mutex::new(HashMap::new()),
+            copies: Mutex::new(HashMap::new()),
+            next_reqno: AtomicU64::new(1),
+            dead: AtomicBool::new(false),
+            shared,
+        }
+    }
+
+    fn send_banner(&self) -> io::Result<()> {
+        let banner = BannerRepr::new("NetBSD", "10.0", "amd64");
+        let mut buf = [0u8; 96];
+        let n = banner.emit(&mut buf).map_err(|e| io::Error::other(format!("{e:?}")))?;
+        io::Write::write_all(&mut &self.sock, &buf[..n])
+    }
+
+    fn send(&self, reqno: u64, class: Class, msg_type: MsgType, value: u32, payload: &[u8]) -> io::Result<()> {
+        let _g = self.send_lock.lock();
+        write_frame(&mut &self.sock, reqno, class, msg_type, value, payload)
+    }
+
+    fn reply_handshake(&self, reqno: u64) -> Result<(), Fatal> {
+        self.send(reqno, Class::Resp, MsgType::Handshake, 0, &0i32.to_ne_bytes()).map_err(|_| None)
+    }
+
+    /// The connection ends: calls in flight are cancelled, copy requests
+    /// fail, and the process exits once the last thread lets go.
+    fn die(&self) {
+        if self.dead.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.sock.shutdown();
+        for lwp in self.calls.lock().values() {
+            self.shared.kernel.cancel(lwp);
+        }
+        self.copies.lock().clear();
+    }
+
+    fn process(&self) -> Option<Arc<Process>> {
+        self.process.lock().clone()
+    }
+
+    fn handle(self: &Arc<Self>, f: Frame) -> Result<(), Fatal> {
+        let h = f.header;
+        let fatal = |code| Err(Some((h.reqno, code)));
+        if h.class != Class::Req {
+            // The client answering one of our copy requests.
+            if let Some(tx) = self.copies.lock().remove(&h.reqno) {
+                let _ = tx.send(f);
+            }
+            return Ok(());
+        }
+        let Some(process) = self.process() else {
+            return match (h.msg_type, h.handshake_kind()) {
+                (MsgType::Handshake, Ok(HandshakeKind::Guest)) => self.guest(h.reqno, &f.payload),
+                (MsgType::Handshake, Ok(HandshakeKind::Fork)) => self.fork(h.reqno, &f.payload),
+                _ => fatal(ErrorCode::Auth),
+            };
+        };
+        match h.msg_type {
+            MsgType::Msyscall | MsgType::Syscall => self.call(&process, &f),
+            MsgType::Cancel => {
+                if let Some(lwp) = self.calls.lock().get(&h.reqno) {
+                    self.shared.kernel.cancel(lwp);
+                }
+                Ok(())
+            }
+            MsgType::Prefork => self.prefork(h.reqno, &process),
+            MsgType::Handshake if h.handshake_kind() == Ok(HandshakeKind::Exec) => {
+                self.exec(h.reqno, &process, &f.payload)
+            }
+            _ => fatal(ErrorCode::Malformed),
+        }
+    }
+
+    fn guest(&self, reqno: u64, payload: &[u8]) -> Result<(), Fatal> {
+        let name = NameRepr::parse(payload).map_err(|_| Some((reqno, ErrorCode::Malformed)))?;
+        let emul = match name.emul {
+            Emulation::Native => KernelEmulation::Native,
+            Emulation::Linux => KernelEmulation::Linux,
+        };
+        let comm = String::from_utf8_lossy(name.name).into_owned();
+        if self.shared.verbose {
+            eprintln!("rump_server: client {} is {comm} ({emul:?})", self.sock.raw_fd());
+        }
+        let Ok(p) = self.shared.kernel.spawn(emul, Cred::root(), &comm) else {
+            return Err(Some((reqno, ErrorCode::Nomem)));
+        };
+        *self.process.lock() = Some(Arc::new(p));
+        self.reply_handshake(reqno)
+    }
+
+    /// The child of a host fork claims the process PREFORK made for it.
+    fn fork(&self, reqno: u64, payload: &[u8]) -> Result<(), Fatal> {
+        let req =
+            ForkRepr::parse(&ForkPacket::new_unchecked(payload)).map_err(|_| Some((reqno, ErrorCode::Malformed)))?;
+        let found = {
+            let mut pre = self.shared.preforks.lock();
+            pre.iter().position(|(c, _)| *c == req.auth).and_then(|i| pre.remove(i))
+        };
+        let Some((_, p)) = found else { return Err(Some((reqno, ErrorCode::InvalidPrefork))) };
+        if req.cancel {
+            drop(p);
+            self.reply_handshake(reqno)?;
+            return Err(None);
+        }
+        *self.process.lock() = Some(Arc::new(p));
+        self.reply_handshake(reqno)
+    }
+
+    fn prefork(&self, reqno: u64, process: &Process) -> Result<(), Fatal> {
+        let Ok(child) = process.fork() else {
+            return self
+                .send(reqno, Class::Error, MsgType::Prefork, ErrorCode::RforkFailed.raw(), &[])
+                .map_err(|_| None);
+        };
+        let cookie: Cookie = std::array::from_fn(|_| rand_u64() as u32);
+        {
+            let mut pre = self.shared.preforks.lock();
+            if pre.len() >= MAX_PREFORKS {
+                pre.pop_front();
+            }
+            pre.push_back((cookie, child));
+        }
+        let bytes: Vec<u8> = cookie.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        self.send(reqno, Class::Resp, MsgType::Prefork, 0, &bytes).map_err(|_| None)
+    }
+
+    /// The client's host process exec'd with the connection inherited: the
+    /// old image's threads are gone, so their calls are cancelled, and
+    /// close-on-exec fds close once they have returned.
+    fn exec(&self, reqno: u64, process: &Process, payload: &[u8]) -> Result<(), Fatal> {
+        let name = NameRepr::parse(payload).map_err(|_| Some((reqno, ErrorCode::Malformed)))?;
+        for lwp in self.calls.lock().values() {
+            self.shared.kernel.cancel(lwp);
+        }
+        while !self.calls.lock().is_empty() {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        if process.exec(&String::from_utf8_lossy(name.name)).is_err() {
+            return Err(Some((reqno, ErrorCode::RforkFailed)));
+        }
+        self.reply_handshake(reqno)
+    }
+
+    fn call(self: &Arc<Self>, process: &Process, f: &Frame) -> Result<(), Fatal> {
+        let h = f.header;
+        let weak: Weak<Client> = Arc::downgrade(self);
+        let lwp = Arc::new(Lwp::with_block_hook(move || {
+            if let Some(c) = weak.upgrade() {
+                c.ensure_reader();
+            }
+        }));
+        {
+            let mut calls = self.calls.lock();
+            if calls.len() >= MAX_IN_FLIGHT {
+                drop(calls);
+                return self.send(h.reqno, Class::Error, h.msg_type, ErrorCode::TryAgain.raw(), &[]).map_err(|_| None);
+            }
+            calls.insert(h.reqno, lwp.clone());
+        }
+        self.shared.busy.fetch_add(1, Ordering::AcqRel);
+        let remote = RemoteMemory(self);
+        let reply = match h.msg_type {
+            MsgType::Msyscall => run_marshaled(process, &lwp, h.value, &f.payload, &remote),
+            _ => run_plain(process, &lwp, h.value, &f.payload, &remote),
+        };
+        self.calls.lock().remove(&h.reqno);
+        let sent = match reply {
+            Ok(body) => self.send(h.reqno, Class::Resp, h.msg_type, h.value, &body).map_err(|_| None),
+            Err(_) => Err(Some((h.reqno, ErrorCode::Malformed))),
+        };
+        self.shared.busy.fetch_sub(1, Ordering::AcqRel);
+        sent
+    }
+
+    /// Called before this connection's call blocks: if nobody reads the
+    /// connection, a new thread starts reading.
+    fn ensure_reader(self: &Arc<Self>) {
+        if self.dead.load(Ordering::Acquire) {
+            return;
+        }
+        if self.readers.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            let c = self.clone();
+            std::thread::spawn(move || serve_thread(c));
+        }
+    }
+}
+
+impl CopyChannel for Arc<Client> {
+    fn ask(&self, kind: MsgType, req: &CopyRepr<'_>) -> Result<Vec<u8>, Errno> {
+        if self.dead.load(Ordering::Acquire) {
+            return Err(EFAULT);
+        }
+        let reqno = self.next_reqno.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = sync_channel(1);
+        self.copies.lock().insert(reqno, tx);
+        if self.send(reqno, Class::Req, kind, 0, &req.to_bytes()).is_err() {
+            self.copies.lock().remove(&reqno);
+            return Err(EFAULT);
+        }
+        // The reply comes through whoever reads the connection.
+        self.ensure_reader();
+        match rx.recv_timeout(COPY_TIMEOUT) {
+            Ok(f) if f.header.class == Class::Resp => Ok(f.payload),
+            Ok(_) => Err(EFAULT),
+            Err(_) => {
+                self.copies.lock().remove(&reqno);
+                self.die();
+                Err(EFAULT)
+            }
+        }
     }
 }

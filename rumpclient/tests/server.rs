@@ -5,18 +5,27 @@ use rump_abi::linux::sys::*;
 use rump_kernel::{Config, Kernel};
 use rumpclient::client::Client;
 use rumpclient::server::Server;
+use rumpclient::url::ServerUrl;
 use rumpclient::wire::handshake::Emulation;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-fn start() -> (PathBuf, tempdir::Dir) {
+/// A server on a fresh unix socket; it lives as long as the returned value.
+struct Running {
+    path: PathBuf,
+    url: ServerUrl,
+    _server: Server,
+    _dir: tempdir::Dir,
+}
+
+fn start() -> Running {
     let dir = tempdir::Dir::new();
     let path = dir.0.join("sock");
-    let server = Server::bind_unix(Kernel::boot(Config::default()).unwrap(), &path).unwrap();
-    std::thread::spawn(move || server.serve());
-    (path, dir)
+    let url = ServerUrl::Unix(path.clone());
+    let server = Server::start(Kernel::boot(Config::default()).unwrap(), &url, false).unwrap();
+    Running { path, url, _server: server, _dir: dir }
 }
 
 /// A private directory removed at the end of the test.
@@ -44,9 +53,9 @@ mod tempdir {
 
 #[test]
 fn two_clients_share_one_file_system() {
-    let (path, _dir) = start();
-    let a = Client::connect_unix(&path, Emulation::Linux, "writer").unwrap();
-    let b = Client::connect_unix(&path, Emulation::Linux, "reader").unwrap();
+    let srv = start();
+    let a = Client::connect(&srv.url, Emulation::Linux, "writer").unwrap();
+    let b = Client::connect(&srv.url, Emulation::Linux, "reader").unwrap();
     let name = b"/shared\0";
     let fd = rump_sys_openat(&a, -100, name.as_ptr().cast(), 0o101, 0o644).unwrap();
     assert_eq!(rump_sys_write(&a, fd as u32, b"from a".as_ptr().cast(), 6), Ok(6));
@@ -60,8 +69,8 @@ fn two_clients_share_one_file_system() {
 
 #[test]
 fn sixty_four_threads_block_on_pipes_without_deadlock() {
-    let (path, _dir) = start();
-    let c = Arc::new(Client::connect_unix(&path, Emulation::Linux, "threads").unwrap());
+    let srv = start();
+    let c = Arc::new(Client::connect(&srv.url, Emulation::Linux, "threads").unwrap());
     let pipes: Vec<[i32; 2]> = (0..32)
         .map(|_| {
             let mut fds = [0i32; 2];
@@ -138,27 +147,27 @@ fn header(len: u64, class: u16, ty: u16, value: u32) -> Vec<u8> {
 
 #[test]
 fn bad_frames_close_one_connection_only() {
-    let (path, _dir) = start();
-    let good = Client::connect_unix(&path, Emulation::Linux, "bystander").unwrap();
+    let srv = start();
+    let good = Client::connect(&srv.url, Emulation::Linux, "bystander").unwrap();
     let ok = || {
         let mut fds = [0i32; 2];
         rump_sys_pipe2(&good, fds.as_mut_ptr(), 0).unwrap();
     };
-    rejected(&path, b"this is not a frame at all, definitely not");
+    rejected(&srv.path, b"this is not a frame at all, definitely not");
     ok();
-    rejected(&path, &header(1 << 40, 0, 0, 0));
+    rejected(&srv.path, &header(1 << 40, 0, 0, 0));
     ok();
-    rejected(&path, &header(5, 0, 0, 0));
+    rejected(&srv.path, &header(5, 0, 0, 0));
     ok();
     let mut truncated = header(100, 0, 0, 0);
     truncated.extend_from_slice(b"short");
-    rejected(&path, &truncated);
+    rejected(&srv.path, &truncated);
     ok();
     // A syscall before any handshake.
-    rejected(&path, &header(24, 0, 9, 3));
+    rejected(&srv.path, &header(24, 0, 9, 3));
     ok();
     // A garbage marshaled call after a proper handshake.
-    let mut s = raw(&path);
+    let mut s = raw(&srv.path);
     let mut hello = header(24 + 5, 0, 0, 0);
     hello.extend_from_slice(b"evil\0");
     s.write_all(&hello).unwrap();
@@ -176,9 +185,9 @@ fn bad_frames_close_one_connection_only() {
 
 #[test]
 fn a_second_server_on_the_same_path_is_refused() {
-    let (path, _dir) = start();
-    let err = Server::bind_unix(Kernel::boot(Config::default()).unwrap(), &path).err().unwrap();
+    let srv = start();
+    let err = Server::start(Kernel::boot(Config::default()).unwrap(), &srv.url, false).err().unwrap();
     assert!(err.to_string().contains("already exists"), "{err}");
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&srv.path).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
 }

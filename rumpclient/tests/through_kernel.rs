@@ -7,19 +7,39 @@ use rump_abi::linux::errno::{EBADF, ENOENT};
 use rump_abi::linux::sys::{self, desc};
 use rump_abi::linux::types::stat;
 use rump_abi::usermem::LocalMemory;
+use rump_abi::usermem::UserMemory;
+use rump_abi::{Errno, UserAddr};
 use rump_abi::{Slots, SysResult};
 use rump_kernel::cred::Cred;
+use rump_kernel::lwp::Lwp;
 use rump_kernel::proc::Emulation;
 use rump_kernel::{Config, Kernel, Process};
 use rumpclient::marshal;
 use rumpclient::serve::run_marshaled;
+
+/// No client memory behind the shipped buffers: every call here must be
+/// served by what its request carried.
+struct NothingElse;
+
+impl UserMemory for NothingElse {
+    fn copy_in(&self, _: UserAddr, _: &mut [u8]) -> Result<(), Errno> {
+        panic!("a copy-in round trip for an annotated call")
+    }
+    fn copy_out(&self, _: UserAddr, _: &[u8]) -> Result<(), Errno> {
+        panic!("a copy-out round trip for an annotated call")
+    }
+    fn copy_in_str(&self, _: UserAddr, _: usize) -> Result<Vec<u8>, Errno> {
+        panic!("a copy-in round trip for an annotated call")
+    }
+}
 
 /// One remote call: marshal, run on the kernel, finish. Counts frames.
 fn remote(p: &Process, frames: &mut usize, num: u32, args: &[u64]) -> SysResult {
     let mut slots: Slots = [0; 8];
     slots[..args.len()].copy_from_slice(args);
     let call = marshal(desc(num).expect("declared call"), &slots, &LocalMemory);
-    let reply = run_marshaled(p, call.sysnum(), call.payload()).expect("well-formed request");
+    let reply =
+        run_marshaled(p, &Lwp::new(), call.sysnum(), call.payload(), &NothingElse).expect("well-formed request");
     *frames += 2;
     call.finish(&reply, &LocalMemory).expect("well-formed reply")
 }
@@ -31,7 +51,7 @@ fn addr<T>(p: *const T) -> u64 {
 #[test]
 fn file_calls_take_one_round_trip_each() {
     let k = Kernel::boot(Config::default()).unwrap();
-    let p = k.spawn(Emulation::Linux, Cred::root(), "remote");
+    let p = k.spawn(Emulation::Linux, Cred::root(), "remote").unwrap();
     let mut frames = 0;
     let path = b"/greeting\0";
     let fd = remote(&p, &mut frames, sys::SYS_openat, &[-100i64 as u64, addr(path.as_ptr()), 0o102, 0o644]).unwrap();
@@ -65,7 +85,7 @@ fn file_calls_take_one_round_trip_each() {
 #[test]
 fn a_directory_listing_comes_back_whole() {
     let k = Kernel::boot(Config::default()).unwrap();
-    let p = k.spawn(Emulation::Linux, Cred::root(), "remote");
+    let p = k.spawn(Emulation::Linux, Cred::root(), "remote").unwrap();
     let mut frames = 0;
     for name in [&b"/a\0"[..], b"/b\0", b"/c\0"] {
         remote(&p, &mut frames, sys::SYS_mkdir, &[addr(name.as_ptr()), 0o755]).unwrap();

@@ -103,6 +103,11 @@ pub enum MsgType {
     /// call with annotated arguments costs one round trip. A NetBSD server
     /// answers it with ERROR MALFORMED, as for any unknown type.
     Msyscall = 9,
+    /// Our extension: a REQ whose reqno names a call of the sender still in
+    /// flight, which the server interrupts (EINTR) because a host signal
+    /// reached the waiting thread. No reply; a cancel for a call that has
+    /// already finished is ignored.
+    Cancel = 10,
 }
 
 impl MsgType {
@@ -118,6 +123,7 @@ impl MsgType {
             7 => MsgType::Prefork,
             8 => MsgType::Raise,
             9 => MsgType::Msyscall,
+            10 => MsgType::Cancel,
             other => return Err(WireError::UnknownType(other)),
         })
     }
@@ -360,7 +366,7 @@ mod tests {
         assert_eq!(parse(bytes(MAX_FRAME + 1, 0, 0)), Err(WireError::TooLarge));
         assert!(parse(bytes(MAX_FRAME, 0, 0)).is_ok());
         assert_eq!(parse(bytes(24, 3, 0)), Err(WireError::UnknownClass(3)));
-        assert_eq!(parse(bytes(24, 0, 10)), Err(WireError::UnknownType(10)));
+        assert_eq!(parse(bytes(24, 0, 11)), Err(WireError::UnknownType(11)));
         assert_eq!(parse(bytes(24, 0, 0xffff)), Err(WireError::UnknownType(0xffff)));
         // The raw reqno is still readable for an ERROR reply.
         assert_eq!(HeaderPacket::new_checked(&bytes(24, 0, 77)[..]).unwrap().reqno(), 7);

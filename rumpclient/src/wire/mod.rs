@@ -8,6 +8,7 @@
 //! byte order, as NetBSD sends them (client and server share one ABI).
 
 pub mod banner;
+pub mod copy;
 pub mod error;
 pub mod handshake;
 pub mod header;

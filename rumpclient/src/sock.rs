@@ -1,0 +1,169 @@
+//! The stream sockets under the protocol, unix or TCP alike: a connection
+//! sends with MSG_NOSIGNAL (a dead peer is an error, never SIGPIPE in a
+//! hijacked program) and reports EINTR to its reader instead of hiding it,
+//! because a signal during a wait is how a blocked remote call gets
+//! cancelled. A listener creates its unix socket mode 0600 without a
+//! moment of wider access, and never takes over an existing path.
+
+use crate::url::ServerUrl;
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+fn cvt(r: isize) -> io::Result<usize> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// One connected stream socket.
+#[derive(Debug)]
+pub struct Conn {
+    fd: OwnedFd,
+}
+
+impl Conn {
+    pub fn connect(url: &ServerUrl) -> io::Result<Conn> {
+        let fd: OwnedFd = match url {
+            ServerUrl::Unix(path) => UnixStream::connect(path)?.into(),
+            ServerUrl::Tcp(addr) => {
+                let s = TcpStream::connect(addr)?;
+                s.set_nodelay(true)?;
+                s.into()
+            }
+        };
+        Ok(Conn { fd })
+    }
+
+    /// Takes over an inherited descriptor (after exec).
+    ///
+    /// # Safety
+    /// `fd` must be an open stream socket owned by nobody else.
+    pub unsafe fn from_raw_fd(fd: RawFd) -> Conn {
+        Conn { fd: unsafe { OwnedFd::from_raw_fd(fd) } }
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Whether the descriptor survives exec.
+    pub fn set_cloexec(&self, cloexec: bool) -> io::Result<()> {
+        let flags = if cloexec { libc::FD_CLOEXEC } else { 0 };
+        cvt(unsafe { libc::fcntl(self.raw_fd(), libc::F_SETFD, flags) } as isize).map(drop)
+    }
+
+    /// Ends both directions; a thread blocked reading wakes with EOF.
+    pub fn shutdown(&self) {
+        unsafe { libc::shutdown(self.raw_fd(), libc::SHUT_RDWR) };
+    }
+}
+
+impl Read for &Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        cvt(unsafe { libc::recv(self.raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) })
+    }
+}
+
+impl Write for &Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        cvt(unsafe { libc::send(self.raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A listening socket and the URL it ended up on (TCP port 0 resolved).
+#[derive(Debug)]
+pub struct Listener {
+    fd: OwnedFd,
+    url: ServerUrl,
+}
+
+impl Listener {
+    /// Listens at `url`. A unix path that already exists is refused with
+    /// AddrInUse: it may be another server's.
+    pub fn bind(url: &ServerUrl) -> io::Result<Listener> {
+        match url {
+            ServerUrl::Unix(path) => {
+                let fd = bind_unix_private(path)?;
+                Ok(Listener { fd, url: url.clone() })
+            }
+            ServerUrl::Tcp(addr) => {
+                let l = TcpListener::bind(addr)?;
+                let url = ServerUrl::Tcp(l.local_addr()?);
+                Ok(Listener { fd: l.into(), url })
+            }
+        }
+    }
+
+    pub fn url(&self) -> &ServerUrl {
+        &self.url
+    }
+
+    pub fn accept(&self) -> io::Result<Conn> {
+        let fd = unsafe {
+            libc::accept4(self.fd.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC)
+        };
+        let fd = cvt(fd as isize)? as RawFd;
+        let conn = Conn { fd: unsafe { OwnedFd::from_raw_fd(fd) } };
+        if matches!(self.url, ServerUrl::Tcp(_)) {
+            let one: libc::c_int = 1;
+            let len = std::mem::size_of_val(&one) as libc::socklen_t;
+            let p = (&one as *const libc::c_int).cast();
+            unsafe { libc::setsockopt(conn.raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, p, len) };
+        }
+        Ok(conn)
+    }
+
+    /// Removes the unix socket file, if this listener made one.
+    pub fn remove_socket_file(&self) {
+        if let ServerUrl::Unix(path) = &self.url {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Binds in a fresh 0700 directory beside `path`, makes the socket 0600,
+/// then hard-links it into place: the link fails if `path` exists, and
+/// nobody can connect before the mode is right.
+fn bind_unix_private(path: &Path) -> io::Result<OwnedFd> {
+    let in_use = || io::Error::new(io::ErrorKind::AddrInUse, format!("{} already exists", path.display()));
+    if path.symlink_metadata().is_ok() {
+        return Err(in_use());
+    }
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let private = dir.join(format!(".rump_server.{}.{:x}", std::process::id(), rand_u64()));
+    std::fs::DirBuilder::new().mode(0o700).create(&private)?;
+    let staged: PathBuf = private.join("s");
+    let result = (|| {
+        let l = UnixListener::bind(&staged)?;
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::hard_link(&staged, path).map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                in_use()
+            } else {
+                e
+            }
+        })?;
+        Ok(OwnedFd::from(l))
+    })();
+    let _ = std::fs::remove_file(&staged);
+    let _ = std::fs::remove_dir(&private);
+    result
+}
+
+/// Random bits from the host kernel (cookies, private names).
+pub fn rand_u64() -> u64 {
+    let mut v = 0u64;
+    let p: *mut u64 = &mut v;
+    unsafe { libc::getrandom(p.cast(), 8, 0) };
+    v
+}

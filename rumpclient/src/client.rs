@@ -504,6 +504,22 @@ impl Client {
         }))
     }
 
+    /// Waits up to `timeout` for the server to close the connection, as it
+    /// does when the kernel halts; true if it did.
+    pub fn wait_closed(&self, timeout: Duration) -> bool {
+        let link = self.link.read().clone();
+        let mut pfd = libc::pollfd { fd: link.sock.raw_fd(), events: libc::POLLRDHUP, revents: 0 };
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            // SAFETY: one pollfd on the stack.
+            let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+            if n > 0 && pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
+                return true;
+            }
+        }
+        false
+    }
+
     /// An errno of the native kind in this client's emulation.
     fn errno(&self, native: Errno) -> Errno {
         match self.emul {

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 fn boot() -> (Kernel, Arc<Process>) {
     let k = Kernel::boot(Config::default()).expect("boot");
-    let p = Arc::new(k.spawn(Emulation::Native, Cred::root(), "test"));
+    let p = Arc::new(k.spawn(Emulation::Native, Cred::root(), "test").unwrap());
     (k, p)
 }
 
@@ -70,7 +70,7 @@ fn poll_and_nanosleep_return_eintr() {
     let (k, p) = boot();
     let mut fds = [0i32; 2];
     rump_sys_pipe2(&*p, fds.as_mut_ptr(), 0).unwrap();
-    let set = [pollfd { fd: fds[0], events: POLLIN as i16, revents: 0 }];
+    let set = [pollfd { fd: fds[0], events: POLLIN, revents: 0 }];
     let args = [set.as_ptr() as u64, 1, u64::MAX, 0, 0, 0, 0, 0];
     assert_eq!(cancel_while_blocked(&k, &p, SYS_poll, args), Err(EINTR));
     let t = timespec { tv_sec: 60, tv_nsec: 0 };

@@ -19,6 +19,7 @@
 
 use crate::frame::{read_frame, write_frame, Frame};
 use crate::marshal::{marshal, ClientMemory};
+use crate::selfmem::SelfMemory;
 use crate::sock::Conn;
 use crate::url::ServerUrl;
 use crate::wire::banner::{BannerRepr, BANNER_MAX};
@@ -29,7 +30,6 @@ use crate::wire::header::{Class, HandshakeKind, MsgType, MAX_PAYLOAD};
 use parking_lot::{Mutex, RwLock};
 use rump_abi::errno::native_to_linux;
 use rump_abi::native::errno::{EFAULT, ENOSYS, ENOTCONN};
-use rump_abi::usermem::LocalMemory;
 use rump_abi::{Errno, Slots, SysResult, Syscall, SyscallDesc, UserAddr};
 use std::collections::HashMap;
 use std::fmt;
@@ -236,11 +236,11 @@ impl Link {
             _ if req.len > MAX_PAYLOAD => Vec::new(),
             MsgType::Copyin => {
                 let mut buf = vec![0u8; req.len];
-                LocalMemory.read(addr, &mut buf).map_or(Vec::new(), |_| buf)
+                SelfMemory.read(addr, &mut buf).map_or(Vec::new(), |_| buf)
             }
-            MsgType::Copyinstr => LocalMemory.read_str(addr, req.len).unwrap_or_default(),
+            MsgType::Copyinstr => SelfMemory.read_str(addr, req.len).unwrap_or_default(),
             MsgType::Copyout => {
-                let e = LocalMemory.write(addr, req.data).map_or(EFAULT.raw(), |_| 0);
+                let e = SelfMemory.write(addr, req.data).map_or(EFAULT.raw(), |_| 0);
                 e.to_ne_bytes().to_vec()
             }
             _ => return Err(()),
@@ -539,10 +539,10 @@ impl Client {
 impl Syscall for Client {
     fn syscall(&self, num: u32, args: &Slots) -> SysResult {
         let Some(desc) = self.desc(num).filter(|d| d.implemented) else { return Err(self.errno(ENOSYS)) };
-        let call = marshal(desc, args, &LocalMemory);
+        let call = marshal(desc, args, &SelfMemory);
         let frame = self.rpc(MsgType::Msyscall, num, call.payload()).map_err(|e| self.errno(e))?;
         match frame.header.class {
-            Class::Resp => call.finish(&frame.payload, &LocalMemory).map_err(|_| self.errno(ENOTCONN))?,
+            Class::Resp => call.finish(&frame.payload, &SelfMemory).map_err(|_| self.errno(ENOTCONN))?,
             _ => {
                 let code = ErrorCode::from_raw(frame.header.value).unwrap_or(ErrorCode::Malformed);
                 Err(self.errno(code.errno()))

@@ -74,7 +74,7 @@ use crate::wire::header::MAX_PAYLOAD;
 use crate::wire::WireError;
 use core::cell::RefCell;
 use rump_abi::native::errno::{EFAULT, ENAMETOOLONG};
-use rump_abi::usermem::{LocalMemory, UserMemory};
+use rump_abi::usermem::UserMemory;
 use rump_abi::{Errno, Marshal, Slots, SysResult, SyscallDesc, UserAddr, MAXARGS};
 
 /// Longest string shipped, NUL included (Linux's PATH_MAX).
@@ -491,30 +491,6 @@ pub trait ClientMemory {
     fn read_str(&self, addr: UserAddr, max: usize) -> Result<Vec<u8>, Errno>;
     /// Writes `data` at `addr`.
     fn write(&self, addr: UserAddr, data: &[u8]) -> Result<(), Errno>;
-}
-
-/// The calling process's own memory, with the kernel's user-range checks.
-impl ClientMemory for LocalMemory {
-    fn read(&self, addr: UserAddr, buf: &mut [u8]) -> Result<(), Errno> {
-        self.copy_in(addr, buf)
-    }
-
-    fn read_str(&self, addr: UserAddr, max: usize) -> Result<Vec<u8>, Errno> {
-        let mut out = Vec::new();
-        while out.len() < max {
-            let mut b = [0u8];
-            self.copy_in(addr.offset(out.len() as u64).ok_or(EFAULT)?, &mut b)?;
-            out.push(b[0]);
-            if b[0] == 0 {
-                break;
-            }
-        }
-        Ok(out)
-    }
-
-    fn write(&self, addr: UserAddr, data: &[u8]) -> Result<(), Errno> {
-        self.copy_out(addr, data)
-    }
 }
 
 /// A request built by [`marshal`], kept until its reply arrives.

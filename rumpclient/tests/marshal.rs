@@ -7,9 +7,10 @@ use rump_abi::linux::sys::{self, desc};
 use rump_abi::linux::types::{pollfd, stat, timespec};
 use rump_abi::native::errno::{EBADF, EFAULT, ENAMETOOLONG};
 use rump_abi::pod::Pod;
-use rump_abi::usermem::{LocalMemory, UserMemory};
+use rump_abi::usermem::UserMemory;
 use rump_abi::{Errno, Marshal, Slots, SysResult, UserAddr};
 use rumpclient::marshal::{MAX_CALL_OUT, SEG_IN, SEG_OUT, SEG_STR, SEG_TO_RET, STR_MAX};
+use rumpclient::selfmem::SelfMemory;
 use rumpclient::{
     marshal, Class, ClientCall, ClientMemory, HeaderPacket, HeaderRepr, MarshaledCall, MreplyPacket, MreplyRepr,
     MsgType, OutRepr, WireError, HEADER_LEN,
@@ -36,12 +37,12 @@ fn call(num: u32, args: &[u64], kernel: impl FnOnce(&MarshaledCall) -> SysResult
 
 fn call_keep(num: u32, args: &[u64], kernel: impl FnOnce(&MarshaledCall) -> SysResult) -> (ClientCall, SysResult) {
     let d = desc(num).expect("declared");
-    let c = marshal(d, &slots(args), &LocalMemory);
+    let c = marshal(d, &slots(args), &SelfMemory);
     assert_eq!(c.sysnum(), num);
     let mut server = MarshaledCall::parse(c.payload()).expect("valid request");
     let res = kernel(&server);
     let reply = server.reply_bytes(&res);
-    let out = c.finish(&reply, &LocalMemory).expect("valid reply");
+    let out = c.finish(&reply, &SelfMemory).expect("valid reply");
     (c, out)
 }
 
@@ -341,7 +342,7 @@ fn one_frame_calls_have_no_opaque_args() {
 #[test]
 fn request_travels_in_a_frame() {
     let buf = *b"data";
-    let c = marshal(desc(sys::SYS_write).unwrap(), &slots(&[1, addr(buf.as_ptr()), 4]), &LocalMemory);
+    let c = marshal(desc(sys::SYS_write).unwrap(), &slots(&[1, addr(buf.as_ptr()), 4]), &SelfMemory);
     let h = HeaderRepr::new(c.payload().len(), 9, Class::Req, MsgType::Msyscall, c.sysnum()).unwrap();
     let mut frame = vec![0u8; HEADER_LEN + c.payload().len()];
     h.emit(&mut HeaderPacket::new_checked(&mut frame[..]).unwrap());
@@ -462,7 +463,7 @@ fn valid_requests() -> Vec<Vec<u8>> {
     let a = [0u8; 4];
     let iov = [iovec(addr(a.as_ptr()), 4), iovec(addr(a.as_ptr()), 2)];
     out.push(
-        marshal(desc(sys::SYS_writev).unwrap(), &slots(&[1, addr(iov.as_ptr()), 2]), &LocalMemory).payload().to_vec(),
+        marshal(desc(sys::SYS_writev).unwrap(), &slots(&[1, addr(iov.as_ptr()), 2]), &SelfMemory).payload().to_vec(),
     );
     out
 }

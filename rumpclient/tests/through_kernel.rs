@@ -6,7 +6,6 @@
 use rump_abi::linux::errno::{EBADF, ENOENT};
 use rump_abi::linux::sys::{self, desc};
 use rump_abi::linux::types::stat;
-use rump_abi::usermem::LocalMemory;
 use rump_abi::usermem::UserMemory;
 use rump_abi::{Errno, UserAddr};
 use rump_abi::{Slots, SysResult};
@@ -15,6 +14,7 @@ use rump_kernel::lwp::Lwp;
 use rump_kernel::proc::Emulation;
 use rump_kernel::{Config, Kernel, Process};
 use rumpclient::marshal;
+use rumpclient::selfmem::SelfMemory;
 use rumpclient::serve::run_marshaled;
 
 /// No client memory behind the shipped buffers: every call here must be
@@ -37,11 +37,11 @@ impl UserMemory for NothingElse {
 fn remote(p: &Process, frames: &mut usize, num: u32, args: &[u64]) -> SysResult {
     let mut slots: Slots = [0; 8];
     slots[..args.len()].copy_from_slice(args);
-    let call = marshal(desc(num).expect("declared call"), &slots, &LocalMemory);
+    let call = marshal(desc(num).expect("declared call"), &slots, &SelfMemory);
     let reply =
         run_marshaled(p, &Lwp::new(), call.sysnum(), call.payload(), &NothingElse).expect("well-formed request");
     *frames += 2;
-    call.finish(&reply, &LocalMemory).expect("well-formed reply")
+    call.finish(&reply, &SelfMemory).expect("well-formed reply")
 }
 
 fn addr<T>(p: *const T) -> u64 {

@@ -82,17 +82,22 @@ fn parse(args: &[String]) -> Result<Options, String> {
 
 /// Boots, registers the drives and starts listening.
 fn start(o: &Options) -> Result<(Kernel, Server), String> {
-    let kernel = Kernel::boot(o.config.clone()).map_err(|e| format!("boot: {e:?}"))?;
+    let kernel = Kernel::boot(o.config.clone()).map_err(|e| format!("boot: {}", strerror(e)))?;
     for d in &o.drives {
+        let key = String::from_utf8_lossy(&d.key);
         kernel
             .register_etfs(&d.key, &d.etfs)
-            .map_err(|e| format!("-d {}: {} ({e:?})", String::from_utf8_lossy(&d.key), d.etfs.hostpath.display()))?;
+            .map_err(|e| format!("-d {key}: {}: {}", d.etfs.hostpath.display(), strerror(e)))?;
     }
     let server = Server::start(kernel.clone(), &o.url, o.verbose).map_err(|e| format!("{}: {e}", o.url))?;
     if o.verbose {
         eprintln!("rump_server: listening on {}", server.url());
     }
     Ok((kernel, server))
+}
+
+fn strerror(e: rump_abi::Errno) -> String {
+    std::io::Error::from_raw_os_error(rump_abi::errno::native_to_linux(e).raw()).to_string()
 }
 
 fn halt_signals() -> libc::sigset_t {

@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench -p rump-kernel --bench syscall
-cargo bench -p rumpclient --bench remote
+cargo bench -p rump-tools --bench remote

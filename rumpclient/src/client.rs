@@ -124,6 +124,8 @@ struct Link {
     sock: Conn,
     send_lock: Mutex<()>,
     inbox: Mutex<Inbox>,
+    /// Frames received, for counting round trips.
+    received: AtomicU64,
 }
 
 impl Link {
@@ -190,6 +192,7 @@ impl Link {
                 self.kill();
                 return Err(Lost);
             };
+            self.received.fetch_add(1, Ordering::Relaxed);
             if f.header.class == Class::Req {
                 if self.serve_copy(&f).is_err() {
                     self.kill();
@@ -320,7 +323,7 @@ fn name_payload(name: &str, emul: Emulation) -> io::Result<Vec<u8>> {
 }
 
 fn new_link(sock: Conn) -> Arc<Link> {
-    Arc::new(Link { sock, send_lock: Mutex::new(()), inbox: Mutex::new(Inbox::default()) })
+    Arc::new(Link { sock, send_lock: Mutex::new(()), inbox: Mutex::new(Inbox::default()), received: AtomicU64::new(0) })
 }
 
 /// Environment variables that carry a connection across exec.
@@ -502,6 +505,12 @@ impl Client {
             next_reqno: AtomicU64::new(reqno + 1),
             retry: Retry::from_env().unwrap_or_default(),
         }))
+    }
+
+    /// Frames received from the server on the current connection: one per
+    /// call, plus one per copy request the server had to make.
+    pub fn frames_received(&self) -> u64 {
+        self.link.read().received.load(Ordering::Relaxed)
     }
 
     /// Waits up to `timeout` for the server to close the connection, as it

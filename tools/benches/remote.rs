@@ -74,14 +74,18 @@ fn rss_kib(pid: u32) -> u64 {
 /// Starts `rump_server -s URL` and makes calls until one is answered.
 fn start_server(url: &ServerUrl) -> (Child, Client, Duration) {
     let t = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_rump_server")).args(["-s", &url.to_string()]).spawn().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rump_server")).args(["-s", &url.to_string()]).spawn().unwrap();
     loop {
         if let Ok(c) = Client::connect(url, Emulation::Linux, "bench") {
             if rump_sys_getpid(&c).is_ok() {
                 return (child, c, t.elapsed());
             }
         }
-        assert!(t.elapsed() < Duration::from_secs(5), "the server did not come up");
+        if t.elapsed() > Duration::from_secs(5) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server did not come up");
+        }
         std::thread::sleep(Duration::from_micros(50));
     }
 }

@@ -71,21 +71,27 @@ fn rss_kib(pid: u32) -> u64 {
     line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
+/// A child process killed and reaped when dropped.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `rump_server -s URL` and makes calls until one is answered.
-fn start_server(url: &ServerUrl) -> (Child, Client, Duration) {
+fn start_server(url: &ServerUrl) -> (Reaped, Client, Duration) {
     let t = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rump_server")).args(["-s", &url.to_string()]).spawn().unwrap();
+    let child = Reaped(Command::new(env!("CARGO_BIN_EXE_rump_server")).args(["-s", &url.to_string()]).spawn().unwrap());
     loop {
         if let Ok(c) = Client::connect(url, Emulation::Linux, "bench") {
             if rump_sys_getpid(&c).is_ok() {
                 return (child, c, t.elapsed());
             }
         }
-        if t.elapsed() > Duration::from_secs(5) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the server did not come up");
-        }
+        assert!(t.elapsed() < Duration::from_secs(5), "the server did not come up");
         std::thread::sleep(Duration::from_micros(50));
     }
 }
@@ -108,9 +114,9 @@ fn main() {
     assert!(st.success());
     let halt = Command::new(env!("CARGO_BIN_EXE_rumpctl")).args(["halt", "-s", &daemon_url.to_string()]).status();
     assert!(halt.unwrap().success());
-    let (mut server, client, first_call) = start_server(&url);
+    let (server, client, first_call) = start_server(&url);
     std::thread::sleep(Duration::from_millis(200));
-    let idle_rss = rss_kib(server.id());
+    let idle_rss = rss_kib(server.0.id());
 
     let path = b"/bench\0";
     let fd = rump_sys_openat(&client, -100, path.as_ptr().cast(), 0o102, 0o644).unwrap() as u32;
@@ -182,10 +188,9 @@ fn main() {
     println!("daemonizing start, parent exit once accepting: {:.2} ms", daemon_up.as_secs_f64() * 1e3);
     println!(
         "idle server RSS: {idle_rss} KiB (target <= 2048; NetBSD 700-1500 KB); after the calls above: {} KiB",
-        rss_kib(server.id())
+        rss_kib(server.0.id())
     );
     drop(peers);
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,7 +4,7 @@
 
 use crate::wire::header::{Class, HeaderPacket, HeaderRepr, MsgType, HEADER_LEN};
 use crate::wire::WireError;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 
 #[derive(Debug)]
 pub struct Frame {
@@ -48,8 +48,9 @@ pub fn read_frame(r: &mut impl Read) -> Result<Option<Frame>, FrameError> {
     Ok(Some(Frame { header, payload }))
 }
 
-/// Writes one frame in a single write, so frames from several threads
-/// sharing a locked stream never interleave.
+/// Writes one frame: the header and the payload go out together from
+/// where they are, without copying the payload. Callers sharing a stream
+/// hold its send lock, so frames never interleave.
 pub fn write_frame(
     w: &mut impl Write,
     reqno: u64,
@@ -60,8 +61,17 @@ pub fn write_frame(
 ) -> io::Result<()> {
     let header = HeaderRepr::new(payload.len(), reqno, class, msg_type, value)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e:?}")))?;
-    let mut buf = vec![0u8; HEADER_LEN + payload.len()];
-    header.emit(&mut HeaderPacket::new_unchecked(&mut buf[..HEADER_LEN]));
-    buf[HEADER_LEN..].copy_from_slice(payload);
-    w.write_all(&buf)
+    let mut head = [0u8; HEADER_LEN];
+    header.emit(&mut HeaderPacket::new_unchecked(&mut head[..]));
+    let mut slices = [IoSlice::new(&head), IoSlice::new(payload)];
+    let mut bufs = &mut slices[..];
+    while !bufs.is_empty() {
+        match w.write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

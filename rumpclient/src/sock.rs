@@ -75,6 +75,17 @@ impl Write for &Conn {
         cvt(unsafe { libc::send(self.raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) })
     }
 
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        // SAFETY: an msghdr naming only the caller's buffers; IoSlice has
+        // iovec's layout.
+        let msg = libc::msghdr {
+            msg_iov: bufs.as_ptr() as *mut libc::iovec,
+            msg_iovlen: bufs.len(),
+            ..unsafe { std::mem::zeroed() }
+        };
+        cvt(unsafe { libc::sendmsg(self.raw_fd(), &msg, libc::MSG_NOSIGNAL) })
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }

@@ -58,8 +58,8 @@ fn row(what: &str, rump: f64, host: f64, unit: &str, note: &str) {
 
 fn main() {
     let k = Kernel::boot(Config::default()).unwrap();
-    let linux = k.spawn(Emulation::Linux, Cred::root(), "bench");
-    let native = k.spawn(Emulation::Native, Cred::root(), "bench");
+    let linux = k.spawn(Emulation::Linux, Cred::root(), "bench").unwrap();
+    let native = k.spawn(Emulation::Native, Cred::root(), "bench").unwrap();
 
     println!("{:<34} {:>17} {:>17} {:>8}", "measure", "rump kernel", "host", "ratio");
     println!("-- minimal call: time per call, ratio = rump/host (target <= 0.5; NetBSD rump 0.53) --");

@@ -87,7 +87,7 @@ fn main() {
     let t = std::time::Instant::now();
     let kernel = Kernel::boot(Config::default()).expect("boot");
     println!("booted a rump kernel in {:?}: tmpfs on /, devfs on /dev", t.elapsed());
-    let p = kernel.spawn(Emulation::Linux, Cred::root(), "demo");
+    let p = kernel.spawn(Emulation::Linux, Cred::root(), "demo").expect("spawn");
 
     println!("\n$ mkdir -p /home/demo && cd /home/demo");
     show("mkdir(\"/home\", 0755)", rump_sys_mkdir(&p, c("/home").as_ptr(), 0o755));

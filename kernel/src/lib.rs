@@ -14,10 +14,12 @@ pub mod cred;
 pub mod file;
 pub mod fs;
 pub mod lwp;
+pub mod mem;
 pub mod pipe;
 pub mod proc;
 pub mod slab;
 pub mod syscalls;
+pub mod sysctl;
 pub mod time;
 pub mod vfs;
 
@@ -46,7 +48,7 @@ pub struct Config {
     pub hostname: String,
     /// Virtual CPUs reported by `hw.ncpu`.
     pub ncpu: u32,
-    /// Bytes the kernel's memory file systems may hold (ENOSPC past it).
+    /// The kernel's memory budget in bytes (rump_server `-r`): see `mem`.
     pub ram_limit: Option<u64>,
     /// Highest fd number + 1 a process may use (RLIMIT_NOFILE).
     pub max_fds: usize,
@@ -72,6 +74,8 @@ pub struct State {
     pub halted: bool,
     /// Pollers sleep here; anything that may change readiness wakes it.
     pub poll_chan: Arc<Condvar>,
+    /// The memory budget every kernel object is charged to.
+    pub mem: Arc<mem::Mem>,
 }
 
 pub(crate) struct Shared {
@@ -92,7 +96,8 @@ impl Kernel {
     pub fn boot(config: Config) -> Result<Kernel, Errno> {
         let clock = config.clock.clone();
         let mut mounts = MountTable::default();
-        let root_fs = fs::tmpfs::Tmpfs::new(clock.clone(), 0o755, 0, 0, config.ram_limit);
+        let mem = mem::Mem::new(config.ram_limit);
+        let root_fs = fs::tmpfs::Tmpfs::new(clock.clone(), 0o755, 0, 0, mem.clone());
         let root = mounts.add(Box::new(root_fs), None, b"/".to_vec());
         let root_vn = mounts.root(root);
         let dev = vfs::NewNode { vtype: vfs::VType::Dir, mode: 0o755, uid: 0, gid: 0, rdev: 0, target: Vec::new() };
@@ -108,13 +113,16 @@ impl Kernel {
             hostname: config.hostname.clone().into_bytes(),
             halted: false,
             poll_chan: Arc::new(Condvar::new()),
+            mem,
         };
         Ok(Kernel { shared: Arc::new(Shared { state: Mutex::new(state), halt_chan: Condvar::new(), config }) })
     }
 
-    /// A new process with an empty fd table, `/` as cwd and root.
-    pub fn spawn(&self, emul: Emulation, cred: Cred, comm: &str) -> Process {
+    /// A new process with an empty fd table, `/` as cwd and root; ENOMEM
+    /// past the memory budget.
+    pub fn spawn(&self, emul: Emulation, cred: Cred, comm: &str) -> Result<Process, Errno> {
         let mut st = self.shared.state.lock();
+        st.mem.charge(mem::PROC_BYTES)?;
         let root = st.mounts.system_root();
         st.vref(root);
         st.vref(root);
@@ -131,7 +139,7 @@ impl Kernel {
             fds: FdTable::default(),
         };
         st.procs.insert(pid, p);
-        Process { shared: self.shared.clone(), pid, emul }
+        Ok(Process { shared: self.shared.clone(), pid, emul })
     }
 
     pub fn config(&self) -> &Config {
@@ -148,6 +156,13 @@ impl Kernel {
         while !st.halted {
             self.shared.halt_chan.wait(&mut st);
         }
+    }
+
+    /// Halts the kernel from outside (rump_server on SIGTERM), as reboot(2)
+    /// does from inside.
+    pub fn halt(&self) {
+        self.shared.state.lock().halted = true;
+        self.shared.halt_chan.notify_all();
     }
 
     /// Interrupts the call running as `lwp`: if it sleeps, or when it next
@@ -208,6 +223,7 @@ impl Process {
         let parent = st.procs.get(&self.pid).ok_or(ESRCH)?;
         let (fds, cwd, root) = (parent.fds.clone(), parent.cwd, parent.root);
         let (emul, comm, cred, umask) = (parent.emul, parent.comm.clone(), parent.cred.clone(), parent.umask);
+        st.mem.charge(mem::PROC_BYTES)?;
         for (_, slot) in fds.iter() {
             st.file_ref(slot.file);
         }
@@ -339,6 +355,7 @@ impl State {
             return;
         }
         let Some(f) = self.files.remove(id) else { return };
+        self.mem.uncharge(mem::FILE_BYTES);
         match f.kind {
             FileKind::Vnode(vn) => self.vrele(vn),
             FileKind::Pipe { id, fifo } => {
@@ -359,7 +376,7 @@ impl State {
         p.wchan.notify_all();
         self.poll_chan.notify_all();
         if p.readers == 0 && p.writers == 0 {
-            self.pipes.remove(id);
+            self.free_pipe(id);
             if let Some(vn) = fifo {
                 self.fifos.remove(&vn);
             }
@@ -377,6 +394,7 @@ impl State {
     /// A process ends: its fds close and its directories are released.
     fn exit(&mut self, pid: Pid) {
         let Some(p) = self.procs.remove(&pid) else { return };
+        self.mem.uncharge(mem::PROC_BYTES);
         for (_, slot) in p.fds.iter() {
             self.file_unref(slot.file);
         }

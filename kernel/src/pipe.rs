@@ -1,7 +1,10 @@
 //! Pipes: a bounded byte queue with reader and writer counts and the wait
 //! channels their blocked callers sleep on.
 
+use crate::mem::PIPE_BYTES;
+use crate::State;
 use parking_lot::Condvar;
+use rump_abi::Errno;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -50,5 +53,21 @@ impl Pipe {
 
     pub fn space(&self) -> usize {
         PIPE_CAPACITY.saturating_sub(self.buf.len())
+    }
+}
+
+impl State {
+    /// Makes a pipe, charging it to the memory budget (ENOMEM past it).
+    /// Every pipe made here leaves through `free_pipe`.
+    pub fn alloc_pipe(&mut self, pipe: Pipe) -> Result<PipeId, Errno> {
+        self.mem.charge(PIPE_BYTES)?;
+        Ok(self.pipes.insert(pipe))
+    }
+
+    /// Frees a pipe and gives its memory back.
+    pub fn free_pipe(&mut self, id: PipeId) {
+        if self.pipes.remove(id).is_some() {
+            self.mem.uncharge(PIPE_BYTES);
+        }
     }
 }

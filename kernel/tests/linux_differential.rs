@@ -394,7 +394,7 @@ fn run_host(setup: Body, body: Body, user: Option<(u32, u32)>) -> Vec<String> {
 const KERNEL_BASE: &str = "/diff";
 
 fn guest(k: &Kernel, cred: Cred) -> Box<Guest> {
-    let g = Guest(k.spawn(Emulation::Linux, cred, "linux-differential"));
+    let g = Guest(k.spawn(Emulation::Linux, cred, "linux-differential").unwrap());
     let base = std::ffi::CString::new(KERNEL_BASE).unwrap();
     assert_eq!(g.call(libc::SYS_chdir, &[base.as_ptr() as u64]), Ok(0));
     Box::new(g)
@@ -402,7 +402,7 @@ fn guest(k: &Kernel, cred: Cred) -> Box<Guest> {
 
 fn run_kernel(setup: Body, body: Body, user: Option<(u32, u32)>) -> Vec<String> {
     let k = Kernel::boot(Config::default()).expect("boot");
-    let root = Guest(k.spawn(Emulation::Linux, Cred::root(), "setup"));
+    let root = Guest(k.spawn(Emulation::Linux, Cred::root(), "setup").unwrap());
     let base = std::ffi::CString::new(KERNEL_BASE).unwrap();
     assert_eq!(root.call(libc::SYS_mkdir, &[base.as_ptr() as u64, 0o755]), Ok(0));
     let side = |sys| Side::new(sys, KERNEL_BASE.into(), Some("/dev".into()));
@@ -1639,7 +1639,7 @@ fn permissions_as_a_user() {
 
 fn kernel_process(cred: Cred) -> (Kernel, Guest) {
     let k = Kernel::boot(Config::default()).expect("boot");
-    let p = Guest(k.spawn(Emulation::Linux, cred, "linux-documented"));
+    let p = Guest(k.spawn(Emulation::Linux, cred, "linux-documented").unwrap());
     (k, p)
 }
 
@@ -1650,7 +1650,7 @@ fn reboot_needs_privilege_and_magic() {
     let (k, user) = kernel_process(Cred::user(1, 1));
     assert_eq!(user.call(libc::SYS_reboot, &[m1, m2, halt, 0]), Err(libc::EPERM));
     assert_eq!(user.call(libc::SYS_reboot, &[0, 0, halt, 0]), Err(libc::EPERM), "privilege is checked first");
-    let root = Guest(k.spawn(Emulation::Linux, Cred::root(), "root"));
+    let root = Guest(k.spawn(Emulation::Linux, Cred::root(), "root").unwrap());
     assert_eq!(root.call(libc::SYS_reboot, &[m1, 1, halt, 0]), Err(libc::EINVAL));
     assert_eq!(root.call(libc::SYS_reboot, &[0, m2, halt, 0]), Err(libc::EINVAL));
     assert_eq!(root.call(libc::SYS_reboot, &[m1, m2, 0x1234, 0]), Err(libc::EINVAL));

@@ -15,7 +15,7 @@ use std::ptr::{null, null_mut};
 
 fn boot() -> (Kernel, Process) {
     let k = Kernel::boot(Config::default()).expect("boot");
-    let p = k.spawn(Emulation::Native, Cred::root(), "test");
+    let p = k.spawn(Emulation::Native, Cred::root(), "test").unwrap();
     (k, p)
 }
 
@@ -316,11 +316,11 @@ fn timestamps_and_attributes() {
 #[test]
 fn permissions_for_a_non_root_process() {
     let k = Kernel::boot(Config::default()).unwrap();
-    let root = k.spawn(Emulation::Native, Cred::root(), "root");
+    let root = k.spawn(Emulation::Native, Cred::root(), "root").unwrap();
     rump_sys_mkdir(&root, c("/private").as_ptr(), 0o700).unwrap();
     mkfile(&root, "/private/secret", b"s");
     mkfile(&root, "/public", b"p");
-    let user = k.spawn(Emulation::Native, Cred::user(1000, 1000), "user");
+    let user = k.spawn(Emulation::Native, Cred::user(1000, 1000), "user").unwrap();
     assert_eq!(stat_of(&user, "/private/secret"), Err(EACCES));
     assert_eq!(open(&user, "/public", O_WRONLY, 0), Err(EACCES));
     assert!(open(&user, "/public", O_RDONLY, 0).is_ok());
@@ -489,7 +489,7 @@ fn many_threads_one_kernel() {
         .map(|i| {
             let k = k.clone();
             std::thread::spawn(move || {
-                let p = k.spawn(Emulation::Native, Cred::root(), "worker");
+                let p = k.spawn(Emulation::Native, Cred::root(), "worker").unwrap();
                 for j in 0..200 {
                     let path = format!("/t{i}-{j}");
                     mkfile(&p, &path, path.as_bytes());

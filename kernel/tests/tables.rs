@@ -8,7 +8,7 @@ use rump_kernel::{Config, Kernel};
 
 fn walk(emul: Emulation, table: &[SyscallDesc], nsysent: usize, enosys: Errno) {
     let k = Kernel::boot(Config::default()).unwrap();
-    let p = k.spawn(emul, Cred::root(), "walker");
+    let p = k.spawn(emul, Cred::root(), "walker").unwrap();
     let implemented = table.iter().filter(|d| d.implemented).count();
     let mut unimplemented = 0;
     // One past the table and a far-off number are covered too.

@@ -103,3 +103,72 @@ pub const POLLWRNORM: i16 = POLLOUT;
 pub const POLLERR: i16 = 0x0008;
 pub const POLLHUP: i16 = 0x0010;
 pub const POLLNVAL: i16 = 0x0020;
+
+// sysctl(3), sysctl(7)
+/// Components in a MIB name.
+pub const CTL_MAXNAME: u32 = 24;
+/// Bytes of a node's name, NUL included.
+pub const SYSCTL_NAMELEN: usize = 32;
+// Meta-identifiers: the last component of a name asking about the node
+// before it rather than naming a child.
+pub const CTL_EOL: i32 = -1;
+pub const CTL_QUERY: i32 = -2;
+pub const CTL_CREATE: i32 = -3;
+pub const CTL_CREATESYM: i32 = -4;
+pub const CTL_DESTROY: i32 = -5;
+pub const CTL_MMAP: i32 = -6;
+pub const CTL_DESCRIBE: i32 = -7;
+// Top-level identifiers.
+pub const CTL_UNSPEC: i32 = 0;
+pub const CTL_KERN: i32 = 1;
+pub const CTL_VM: i32 = 2;
+pub const CTL_VFS: i32 = 3;
+pub const CTL_NET: i32 = 4;
+pub const CTL_DEBUG: i32 = 5;
+pub const CTL_HW: i32 = 6;
+pub const CTL_MACHDEP: i32 = 7;
+pub const CTL_USER: i32 = 8;
+pub const CTL_DDB: i32 = 9;
+pub const CTL_PROC: i32 = 10;
+pub const CTL_VENDOR: i32 = 11;
+pub const CTL_EMUL: i32 = 12;
+pub const CTL_SECURITY: i32 = 13;
+// kern.*
+pub const KERN_OSTYPE: i32 = 1;
+pub const KERN_OSRELEASE: i32 = 2;
+pub const KERN_HOSTNAME: i32 = 10;
+// hw.*
+pub const HW_MACHINE: i32 = 1;
+pub const HW_NCPU: i32 = 3;
+// Node types: the low 4 bits of sysctl_flags.
+pub const CTLTYPE_NODE: u32 = 1;
+pub const CTLTYPE_INT: u32 = 2;
+pub const CTLTYPE_STRING: u32 = 3;
+pub const CTLTYPE_QUAD: u32 = 4;
+pub const CTLTYPE_STRUCT: u32 = 5;
+pub const CTLTYPE_BOOL: u32 = 6;
+// Node flags.
+pub const CTLFLAG_READONLY: u32 = 0x0000_0000;
+pub const CTLFLAG_READWRITE: u32 = 0x0000_0070;
+pub const CTLFLAG_ANYWRITE: u32 = 0x0000_0080;
+pub const CTLFLAG_PRIVATE: u32 = 0x0000_0100;
+pub const CTLFLAG_PERMANENT: u32 = 0x0000_0200;
+pub const CTLFLAG_OWNDATA: u32 = 0x0000_0400;
+pub const CTLFLAG_IMMEDIATE: u32 = 0x0000_0800;
+pub const CTLFLAG_HEX: u32 = 0x0000_1000;
+pub const CTLFLAG_ROOT: u32 = 0x0000_2000;
+pub const CTLFLAG_ANYNUMBER: u32 = 0x0000_4000;
+pub const CTLFLAG_HIDDEN: u32 = 0x0000_8000;
+pub const CTLFLAG_ALIAS: u32 = 0x0001_0000;
+pub const CTLFLAG_MMAP: u32 = 0x0002_0000;
+pub const CTLFLAG_OWNDESC: u32 = 0x0004_0000;
+pub const CTLFLAG_UNSIGNED: u32 = 0x0008_0000;
+pub const SYSCTL_TYPEMASK: u32 = 0x0000_000f;
+pub const SYSCTL_FLAGMASK: u32 = 0x00ff_fff0;
+// The sysctlnode layout version, in the top byte of sysctl_flags.
+pub const SYSCTL_VERS_MASK: u32 = 0xff00_0000;
+pub const SYSCTL_VERS_0: u32 = 0x0000_0000;
+pub const SYSCTL_VERS_1: u32 = 0x0100_0000;
+pub const SYSCTL_VERSION: u32 = SYSCTL_VERS_1;
+/// Bytes of kern.hostname, NUL included.
+pub const MAXHOSTNAMELEN: usize = 256;

@@ -90,10 +90,34 @@ pub struct pollfd {
     pub revents: i16,
 }
 
+/// `struct sysctlnode` as NetBSD's sysctl(3) version 1 lays it out on
+/// LP64: what a CTL_QUERY returns, one per child. The kernel pointers it
+/// holds (child array, data, function, parent, description) travel as 0:
+/// they mean nothing outside the kernel.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct sysctlnode {
+    /// `SYSCTL_VERSION`, the `CTLTYPE_*` in the low 4 bits, `CTLFLAG_*`.
+    pub sysctl_flags: u32,
+    pub sysctl_num: i32,
+    /// NUL-terminated, `SYSCTL_NAMELEN` bytes.
+    pub sysctl_name: [u8; 32],
+    pub sysctl_ver: u32,
+    pub __rsvd: u32,
+    /// The 16-byte union: for a node `suc_csize`, `suc_clen` and the child
+    /// pointer; for a leaf its data pointer and offset or immediate value.
+    pub sysctl_un: [u32; 4],
+    pub _sysctl_size: u64,
+    pub _sysctl_func: u64,
+    pub _sysctl_parent: u64,
+    pub _sysctl_desc: u64,
+}
+
 crate::pod! {
     timespec = 16;
     iovec = 16;
     stat = 152;
     statvfs = 2256;
     pollfd = 8;
+    sysctlnode = 96;
 }

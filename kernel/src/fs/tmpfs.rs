@@ -2,13 +2,17 @@
 //! the data of regular files (sparse 4 KiB pages), directory entries with
 //! readdir cookies that survive concurrent changes, and its space budget.
 //!
-//! Space accounting (what `max_bytes` limits and `statfs` reports as used):
-//! every node costs `NODE_BYTES`, every name in a directory `DIRENT_SIZE`
-//! plus the name's length, every allocated data page `PAGE_SIZE`, every
-//! symlink its target's length. Holes cost nothing, so extending a file with
-//! `setattr` never fails for space. A write that needs a page past the limit
-//! stops there with a short count, or fails with ENOSPC if it wrote nothing;
-//! creating a node or a name past the limit fails with ENOSPC.
+//! Space accounting: everything is charged to the kernel's memory budget
+//! (`mem::Mem`), which other kernel objects share, so the file system is
+//! full when the kernel's memory is. Every node costs `NODE_BYTES`, every
+//! name in a directory `DIRENT_SIZE` plus the name's length, every allocated
+//! data page `PAGE_SIZE`, every symlink its target's length. Holes cost
+//! nothing, so extending a file with `setattr` never fails for space. A
+//! write that needs a page past the limit stops there with a short count, or
+//! fails with ENOSPC if it wrote nothing; creating a node or a name past the
+//! limit fails with ENOSPC (Linux's tmpfs answer when full, where the
+//! kernel's own allocations say ENOMEM). `statfs` reports the budget as the
+//! size and the kernel's free memory as the free space.
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -19,6 +23,7 @@ use rump_abi::native::errno::{
 };
 use rump_abi::Errno;
 
+use crate::mem::Mem;
 use crate::time::{Clock, Timespec};
 use crate::vfs::{Attr, DirEntry, FileSystem, FsStat, NewNode, NodeId, SetAttr, VType, NAME_MAX, PATH_MAX};
 
@@ -29,7 +34,7 @@ const TMPFS_MAGIC: i64 = 0x0102_1994;
 /// A directory's size is this much per entry, counting `.` and `..`, like
 /// Linux's tmpfs (an empty directory is 40 bytes).
 const DIRENT_SIZE: u64 = 20;
-/// A rough charge for one node's metadata against `max_bytes`.
+/// A rough charge for one node's metadata against the memory budget.
 const NODE_BYTES: u64 = 256;
 /// The size `statfs` reports when no limit was given.
 const NOMINAL_BYTES: u64 = 1 << 40;
@@ -40,37 +45,43 @@ const MAX_FILE_SIZE: u64 = i64::MAX as u64;
 const LINK_MAX: u64 = u32::MAX as u64;
 const ROOT: NodeId = 2;
 
-/// What `max_bytes` limits; kept apart from the nodes so a file can charge
-/// pages while it is borrowed.
+/// What this file system has charged to the kernel's budget; kept apart
+/// from the nodes so a file can charge pages while it is borrowed.
 struct Space {
     used: u64,
-    max: Option<u64>,
+    mem: Arc<Mem>,
 }
 
 impl Space {
     fn fits(&self, bytes: u64) -> bool {
-        self.max.is_none_or(|max| self.used.saturating_add(bytes) <= max)
+        self.mem.fits(bytes)
     }
 
     fn charge(&mut self, bytes: u64) -> Result<(), Errno> {
-        if !self.fits(bytes) {
-            return Err(ENOSPC);
-        }
+        self.mem.charge(bytes).map_err(|_| ENOSPC)?;
         self.used = self.used.saturating_add(bytes);
         Ok(())
     }
 
+    /// For changes already checked with `fits`, once nothing may fail.
+    fn charge_anyway(&mut self, bytes: u64) {
+        self.mem.charge_anyway(bytes);
+        self.used = self.used.saturating_add(bytes);
+    }
+
     fn refund(&mut self, bytes: u64) {
-        self.used = self.used.saturating_sub(bytes);
+        let bytes = bytes.min(self.used);
+        self.used -= bytes;
+        self.mem.uncharge(bytes);
     }
 
     /// The capacity `statfs` reports.
     fn total(&self) -> u64 {
-        self.max.unwrap_or(NOMINAL_BYTES)
+        self.mem.limit().unwrap_or(NOMINAL_BYTES)
     }
 
     fn free(&self) -> u64 {
-        self.total().saturating_sub(self.used)
+        self.total().saturating_sub(self.mem.used())
     }
 }
 
@@ -317,9 +328,9 @@ pub struct Tmpfs {
 }
 
 impl Tmpfs {
-    /// A file system holding only its root directory. `max_bytes` bounds
-    /// the space charged as the module documentation describes.
-    pub fn new(clock: Arc<dyn Clock>, root_mode: u32, root_uid: u32, root_gid: u32, max_bytes: Option<u64>) -> Tmpfs {
+    /// A file system holding only its root directory, charging `mem` as the
+    /// module documentation describes.
+    pub fn new(clock: Arc<dyn Clock>, root_mode: u32, root_uid: u32, root_gid: u32, mem: Arc<Mem>) -> Tmpfs {
         let now = clock.realtime();
         let root = Node {
             mode: root_mode & 0o7777,
@@ -337,7 +348,8 @@ impl Tmpfs {
         nodes.insert(ROOT, root);
         // The root is charged even if it does not fit: a tiny limit still
         // yields a usable (if full) file system.
-        let space = Space { used: NODE_BYTES, max: max_bytes };
+        let mut space = Space { used: 0, mem };
+        space.charge_anyway(NODE_BYTES);
         Tmpfs { clock, nodes, next_id: ROOT + 1, space }
     }
 
@@ -661,7 +673,7 @@ impl FileSystem for Tmpfs {
         }
         td.touch_modified(now);
         self.space.refund(freed);
-        self.space.used = self.space.used.saturating_add(gained);
+        self.space.charge_anyway(gained);
         let s = self.node_mut(src)?;
         s.ctime = now;
         if let Data::Dir(d) = &mut s.data {
@@ -773,6 +785,14 @@ impl FileSystem for Tmpfs {
     }
 }
 
+/// An unmounted (or dropped) file system gives back all it charged.
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let used = self.space.used;
+        self.space.refund(used);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -801,7 +821,7 @@ mod tests {
 
     fn setup(max: Option<u64>) -> (Tmpfs, Arc<TestClock>) {
         let clock = Arc::new(TestClock(AtomicI64::new(1_000_000_000_123)));
-        (Tmpfs::new(clock.clone(), 0o755, 0, 0, max), clock)
+        (Tmpfs::new(clock.clone(), 0o755, 0, 0, Mem::new(max)), clock)
     }
 
     fn new_node(vtype: VType) -> NewNode {
@@ -1265,6 +1285,25 @@ mod tests {
         let names: u64 = (0..made).map(|i| dirent_cost(format!("n{i}").as_bytes())).sum();
         let expect = NODE_BYTES * (2 + made) + names + dirent_cost(b"l") + 1000;
         assert_eq!(fs.space.used, expect);
+    }
+
+    #[test]
+    fn charges_the_shared_budget_and_gives_it_back() {
+        let clock = Arc::new(TestClock(AtomicI64::new(0)));
+        let mem = Mem::new(Some(64 * 1024));
+        // Someone else holds part of the kernel's memory.
+        mem.charge(32 * 1024).unwrap();
+        let mut fs = Tmpfs::new(clock, 0o755, 0, 0, mem.clone());
+        assert_eq!(mem.used(), 32 * 1024 + NODE_BYTES);
+        let st = fs.statfs();
+        assert_eq!((st.blocks, st.bfree), (16, 7));
+        let f = mk(&mut fs, 2, "f", VType::Reg);
+        assert_eq!(fs.write(f, 0, &[1u8; 64 * 1024]), Ok(7 * PAGE_SIZE));
+        assert_eq!(fs.write(f, 7 * PAGE, b"x"), Err(ENOSPC));
+        mem.uncharge(32 * 1024);
+        assert_eq!(fs.write(f, 7 * PAGE, b"x"), Ok(1));
+        drop(fs);
+        assert_eq!(mem.used(), 0);
     }
 
     #[test]

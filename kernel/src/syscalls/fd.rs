@@ -2,6 +2,7 @@
 //! fcntl, pipes.
 
 use crate::file::{FileId, FileKind, OpenFile, SETFL_MASK};
+use crate::mem;
 use crate::pipe::Pipe;
 use crate::proc::FdSlot;
 use crate::Cx;
@@ -27,10 +28,12 @@ impl Cx<'_> {
         self.st.files.get_mut(id).ok_or(EBADF)
     }
 
-    /// Gives a new open file the lowest free fd ≥ `min`.
+    /// Gives a new open file the lowest free fd ≥ `min`; ENOMEM past the
+    /// memory budget (`file_unref` gives the charge back).
     pub fn install(&mut self, file: OpenFile, min: usize, cloexec: bool) -> Result<i32, Errno> {
         let limit = self.config().max_fds;
         let fd = self.proc().fds.lowest_free(min, limit)?;
+        self.st.mem.charge(mem::FILE_BYTES)?;
         let id = self.st.files.insert(file);
         self.proc_mut().fds.set(fd, FdSlot { file: id, cloexec });
         Ok(fd)
@@ -93,13 +96,13 @@ impl Cx<'_> {
 
     /// A new pipe: (read fd, write fd). `flags` may hold O_NONBLOCK.
     pub fn pipe(&mut self, flags: u32, cloexec: bool) -> Result<(i32, i32), Errno> {
-        let id = self.st.pipes.insert(Pipe::default());
+        let id = self.st.alloc_pipe(Pipe::default())?;
         let status = flags & O_NONBLOCK;
         let r = self.install(OpenFile::new(FileKind::Pipe { id, fifo: None }, O_RDONLY | status), 0, cloexec);
         let r = match r {
             Ok(r) => r,
             Err(e) => {
-                self.st.pipes.remove(id);
+                self.st.free_pipe(id);
                 return Err(e);
             }
         };

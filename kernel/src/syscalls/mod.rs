@@ -11,6 +11,7 @@ pub mod native;
 pub mod path;
 pub mod poll;
 pub mod rw;
+pub mod sysctl;
 
 use crate::Cx;
 use rump_abi::native::errno::ENOSYS;
@@ -20,7 +21,13 @@ use rump_abi::{Slots, SysResult};
 /// A native table entry.
 pub type Handler = for<'a, 'b> fn(&'b mut Cx<'a>, &'b Slots) -> SysResult;
 
-static SYSENT: [Option<Handler>; NSYSENT] = rump_abi::native_sysent!(Cx<'_>, crate::syscalls::native);
+/// Every native handler under the one path the generated table names.
+pub mod handlers {
+    pub use super::native::*;
+    pub use super::sysctl::*;
+}
+
+static SYSENT: [Option<Handler>; NSYSENT] = rump_abi::native_sysent!(Cx<'_>, crate::syscalls::handlers);
 
 /// Runs native call `num`; ENOSYS for numbers the kernel does not implement.
 pub fn dispatch(cx: &mut Cx, num: u32, args: &Slots) -> SysResult {

@@ -5,6 +5,7 @@
 use super::attr::Target;
 use crate::cred::{check_access, Cred, R, W, X};
 use crate::file::{FileKind, OpenFile};
+use crate::mem;
 use crate::pipe::Pipe;
 use crate::vfs::mount::Vnode;
 use crate::vfs::namei::{Parent, WalkFrom};
@@ -98,6 +99,10 @@ impl Cx<'_> {
 
     /// open/openat with native flags. Returns the new fd.
     pub fn open_at(&mut self, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> Result<i32, Errno> {
+        // Room for the open file comes first, as NetBSD's fd_allocfile
+        // precedes vn_open: short of memory, open is ENOMEM and creates
+        // nothing. `install` takes the room over.
+        let room = self.st.mem.reserve(mem::FILE_BYTES)?;
         let follow = flags & O_NOFOLLOW == 0;
         let (vn, created) = if flags & O_CREAT != 0 {
             self.open_create(dirfd, path, flags, mode)?
@@ -123,7 +128,10 @@ impl Cx<'_> {
                 check_access(&self.proc().cred, &attr, want)?;
             }
             match attr.vtype {
-                VType::Fifo => return self.open_fifo(vn, file, flags & O_CLOEXEC != 0),
+                VType::Fifo => {
+                    drop(room);
+                    return self.open_fifo(vn, file, flags & O_CLOEXEC != 0);
+                }
                 // Sockets are reached with connect; a device node works only
                 // where its file system drives the device.
                 VType::Sock => return Err(ENXIO),
@@ -135,6 +143,7 @@ impl Cx<'_> {
             }
         }
         self.st.vref(vn);
+        drop(room);
         match self.install(file, 0, flags & O_CLOEXEC != 0) {
             Ok(fd) => Ok(fd),
             Err(e) => {
@@ -192,7 +201,7 @@ impl Cx<'_> {
         let id = match self.st.fifos.get(&vn) {
             Some(&id) => id,
             None => {
-                let id = self.st.pipes.insert(Pipe::fifo());
+                let id = self.st.alloc_pipe(Pipe::fifo())?;
                 self.st.fifos.insert(vn, id);
                 id
             }
@@ -202,7 +211,7 @@ impl Cx<'_> {
         let p = st.pipes.get_mut(id).ok_or(ENXIO)?;
         if w && !r && nonblock && p.readers == 0 {
             if p.writers == 0 {
-                st.pipes.remove(id);
+                st.free_pipe(id);
                 st.fifos.remove(&vn);
             }
             return Err(ENXIO);

@@ -32,7 +32,9 @@ pub struct MountTable {
 
 impl MountTable {
     /// Adds a mount. The first one becomes the root. The caller has checked
-    /// that `covered` is a directory not already covered.
+    /// that `covered` is not already covered; it is a directory, or the node
+    /// an etfs key names (the walk then ends at a non-directory root, as at
+    /// any file).
     pub fn add(&mut self, fs: Box<dyn FileSystem>, covered: Option<Vnode>, path: Vec<u8>) -> MountId {
         let id = self.mounts.len();
         // Small distinct device numbers, like anonymous Linux mounts (0:N).

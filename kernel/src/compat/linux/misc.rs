@@ -1,8 +1,9 @@
 //! Small calls about the process and the kernel: ids, umask, clocks,
-//! nanosleep, reboot.
+//! nanosleep, reboot, uname and the hostname.
 
 use super::flags::{reboot_cmd, RebootCmd};
 use crate::syscalls::misc::ClockId;
+use crate::sysctl::Value;
 use crate::time::Timespec;
 use crate::usermem::{read_pod, write_pod};
 use crate::Cx;
@@ -10,6 +11,7 @@ use rump_abi::linux::flags::{CLOCK_MONOTONIC, CLOCK_REALTIME};
 use rump_abi::linux::sys::args::*;
 use rump_abi::linux::types::timespec;
 use rump_abi::native::errno::{EINVAL, EPERM};
+use rump_abi::native::flags::{CTL_KERN, KERN_HOSTNAME};
 use rump_abi::{Errno, SysResult};
 
 pub fn linux_sys_getpid(cx: &mut Cx, _a: linux_sys_getpid_args) -> SysResult {
@@ -89,4 +91,35 @@ pub fn linux_sys_reboot(cx: &mut Cx, a: linux_sys_reboot_args) -> SysResult {
         RebootCmd::Halt => cx.reboot().map(|_| 0),
         RebootCmd::Nothing => Ok(0),
     }
+}
+
+/// Linux's `__NEW_UTS_LEN`: a utsname field holds this many bytes and a NUL.
+const UTS_LEN: usize = 64;
+
+/// A Linux process sees a Linux kernel: Linux's names for the system and
+/// the machine, and the kernel's one hostname (what kern.hostname shows),
+/// cut to fit its field as NetBSD's compat_linux does.
+pub fn linux_sys_uname(cx: &mut Cx, a: linux_sys_uname_args) -> SysResult {
+    let mut uts = [0u8; 6 * (UTS_LEN + 1)];
+    let fields: [&[u8]; 6] = [b"Linux", &cx.st.hostname, b"6.1.0-rump", b"#1", b"x86_64", b"(none)"];
+    for (field, value) in uts.chunks_exact_mut(UTS_LEN + 1).zip(fields) {
+        let n = value.len().min(UTS_LEN);
+        field[..n].copy_from_slice(&value[..n]);
+    }
+    cx.mem.copy_out(a.name, &uts)?;
+    Ok(0)
+}
+
+/// Linux checks privilege, then the length, then copies; the name is
+/// stored through kern.hostname, the one place that writes it (so it ends
+/// at its first NUL, as a C string).
+pub fn linux_sys_sethostname(cx: &mut Cx, a: linux_sys_sethostname_args) -> SysResult {
+    if !cx.proc().cred.is_root() {
+        return Err(EPERM);
+    }
+    let len = usize::try_from(a.len).ok().filter(|&n| n <= UTS_LEN).ok_or(EINVAL)?;
+    let mut name = vec![0u8; len];
+    cx.mem.copy_in(a.name, &mut name)?;
+    cx.sysctl_write(&[CTL_KERN, KERN_HOSTNAME], Value::String(name))?;
+    Ok(0)
 }

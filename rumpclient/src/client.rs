@@ -294,6 +294,14 @@ fn read_banner(s: &Conn) -> io::Result<()> {
     BannerRepr::parse(&line).map(|_| ()).map_err(|_| bad("not a rump server banner"))
 }
 
+/// A new connection to `url`, past the banner; not inherited by exec.
+fn dial(url: &ServerUrl) -> io::Result<Conn> {
+    let sock = Conn::connect(url)?;
+    sock.set_cloexec(true)?;
+    read_banner(&sock)?;
+    Ok(sock)
+}
+
 /// Sends one handshake and waits for its reply, skipping frames that
 /// answer calls of an image that no longer exists (after exec).
 fn handshake(s: &Conn, reqno: u64, kind: HandshakeKind, payload: &[u8]) -> io::Result<()> {
@@ -322,10 +330,6 @@ fn name_payload(name: &str, emul: Emulation) -> io::Result<Vec<u8>> {
     Ok(payload)
 }
 
-fn new_link(sock: Conn) -> Arc<Link> {
-    Arc::new(Link { sock, send_lock: Mutex::new(()), inbox: Mutex::new(Inbox::default()), received: AtomicU64::new(0) })
-}
-
 /// Environment variables that carry a connection across exec.
 const ENV_EXECFD: &str = "RUMPCLIENT__EXECFD";
 const ENV_SERVER: &str = "RUMP__PARSEDSERVER";
@@ -344,18 +348,23 @@ impl Client {
     /// Connects to the server at `url` and introduces this process as
     /// `name` speaking `emul`.
     pub fn connect(url: &ServerUrl, emul: Emulation, name: &str) -> io::Result<Client> {
-        let sock = Conn::connect(url)?;
-        sock.set_cloexec(true)?;
-        read_banner(&sock)?;
+        let sock = dial(url)?;
         handshake(&sock, 0, HandshakeKind::Guest, &name_payload(name, emul)?)?;
-        Ok(Client {
-            link: RwLock::new(new_link(sock)),
-            url: url.clone(),
+        Ok(Client::over(sock, url.clone(), emul, name, 1, Retry::Never))
+    }
+
+    /// A client on an established connection whose next request is `reqno`.
+    fn over(sock: Conn, url: ServerUrl, emul: Emulation, name: &str, reqno: u64, retry: Retry) -> Client {
+        let link =
+            Link { sock, send_lock: Mutex::new(()), inbox: Mutex::new(Inbox::default()), received: AtomicU64::new(0) };
+        Client {
+            link: RwLock::new(Arc::new(link)),
+            url,
             emul,
             name: name.into(),
-            next_reqno: AtomicU64::new(1),
-            retry: Retry::Never,
-        })
+            next_reqno: AtomicU64::new(reqno),
+            retry,
+        }
     }
 
     /// Connects to `RUMP_SERVER` with the reconnect policy of
@@ -439,9 +448,7 @@ impl Client {
     /// the parent's `prefork` made. With `cancel`, the server drops that
     /// process instead (the host fork failed) and no client is returned.
     pub fn connect_forked(&self, cookie: ForkCookie, cancel: bool) -> io::Result<Option<Client>> {
-        let sock = Conn::connect(&self.url)?;
-        sock.set_cloexec(true)?;
-        read_banner(&sock)?;
+        let sock = dial(&self.url)?;
         let req = ForkRepr { auth: cookie.0, cancel };
         let mut payload = vec![0u8; req.buffer_len()];
         req.emit(&mut ForkPacket::new_unchecked(&mut payload[..]));
@@ -449,14 +456,7 @@ impl Client {
         if cancel {
             return Ok(None);
         }
-        Ok(Some(Client {
-            link: RwLock::new(new_link(sock)),
-            url: self.url.clone(),
-            emul: self.emul,
-            name: self.name.clone(),
-            next_reqno: AtomicU64::new(1),
-            retry: self.retry,
-        }))
+        Ok(Some(Client::over(sock, self.url.clone(), self.emul, &self.name, 1, self.retry)))
     }
 
     /// Before a host exec: lets the connection survive it and returns the
@@ -497,14 +497,7 @@ impl Client {
         let sock = unsafe { Conn::from_raw_fd(fd) };
         sock.set_cloexec(true)?;
         handshake(&sock, reqno, HandshakeKind::Exec, &name_payload(name, emul)?)?;
-        Ok(Some(Client {
-            link: RwLock::new(new_link(sock)),
-            url,
-            emul,
-            name: name.into(),
-            next_reqno: AtomicU64::new(reqno + 1),
-            retry: Retry::from_env().unwrap_or_default(),
-        }))
+        Ok(Some(Client::over(sock, url, emul, name, reqno + 1, Retry::from_env().unwrap_or_default())))
     }
 
     /// Frames received from the server on the current connection: one per

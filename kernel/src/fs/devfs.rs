@@ -12,7 +12,7 @@ use rump_abi::native::errno::{EEXIST, EINVAL, EIO, EISDIR, ENOENT, ENOSPC, ENOTD
 use rump_abi::Errno;
 
 use crate::time::{Clock, Timespec};
-use crate::vfs::{Attr, DirEntry, FileSystem, FsStat, NewNode, NodeId, SetAttr, VType, NAME_MAX};
+use crate::vfs::{Attr, DirEntry, FileSystem, FsStat, NewNode, NodeId, Owner, SetAttr, VType, NAME_MAX};
 
 /// Linux's DEVFS_SUPER_MAGIC.
 const DEVFS_MAGIC: i64 = 0x1373;
@@ -198,9 +198,7 @@ impl FileSystem for Devfs {
     }
 
     fn setattr(&mut self, node: NodeId, set: &SetAttr) -> Result<(), Errno> {
-        if set.atime.is_some_and(|t| !t.is_valid()) || set.mtime.is_some_and(|t| !t.is_valid()) {
-            return Err(EINVAL);
-        }
+        set.check_times()?;
         // Truncating a device is a no-op (Linux lets `> /dev/null` succeed);
         // a directory has no size to set.
         if set.size.is_some() && node == ROOT {
@@ -208,24 +206,17 @@ impl FileSystem for Devfs {
         }
         let now = self.clock.realtime();
         let m = self.meta_mut(node)?;
-        if let Some(mode) = set.mode {
-            m.mode = mode & 0o7777;
-        }
-        if let Some(uid) = set.uid {
-            m.uid = uid;
-        }
-        if let Some(gid) = set.gid {
-            m.gid = gid;
-        }
-        if let Some(t) = set.atime {
-            m.atime = t;
-        }
-        if let Some(t) = set.mtime {
-            m.mtime = t;
-        }
-        if *set != SetAttr::default() {
-            m.ctime = now;
-        }
+        set.apply(
+            Owner {
+                mode: &mut m.mode,
+                uid: &mut m.uid,
+                gid: &mut m.gid,
+                atime: &mut m.atime,
+                mtime: &mut m.mtime,
+                ctime: &mut m.ctime,
+            },
+            now,
+        );
         Ok(())
     }
 

@@ -44,7 +44,7 @@ use crate::fs::devfs::makedev;
 use crate::time::{Clock, Timespec};
 use crate::vfs::mount::Vnode;
 use crate::vfs::namei::WalkFrom;
-use crate::vfs::{Attr, DirEntry, FileSystem, FsStat, NewNode, NodeId, SetAttr, VType, NAME_MAX, PATH_MAX};
+use crate::vfs::{Attr, DirEntry, FileSystem, FsStat, NewNode, NodeId, Owner, SetAttr, VType, NAME_MAX, PATH_MAX};
 use crate::{Kernel, State};
 
 /// The one node.
@@ -408,9 +408,7 @@ impl FileSystem for Etfs {
 
     fn setattr(&mut self, node: NodeId, set: &SetAttr) -> Result<(), Errno> {
         self.check(node)?;
-        if set.atime.is_some_and(|t| !t.is_valid()) || set.mtime.is_some_and(|t| !t.is_valid()) {
-            return Err(EINVAL);
-        }
+        set.check_times()?;
         let now = self.clock.realtime();
         if let Some(size) = set.size {
             if self.kind.is_device() {
@@ -421,24 +419,17 @@ impl FileSystem for Etfs {
                 self.mtime = now;
             }
         }
-        if let Some(mode) = set.mode {
-            self.mode = mode & 0o7777;
-        }
-        if let Some(uid) = set.uid {
-            self.uid = uid;
-        }
-        if let Some(gid) = set.gid {
-            self.gid = gid;
-        }
-        if let Some(t) = set.atime {
-            self.atime = t;
-        }
-        if let Some(t) = set.mtime {
-            self.mtime = t;
-        }
-        if *set != SetAttr::default() {
-            self.ctime = now;
-        }
+        set.apply(
+            Owner {
+                mode: &mut self.mode,
+                uid: &mut self.uid,
+                gid: &mut self.gid,
+                atime: &mut self.atime,
+                mtime: &mut self.mtime,
+                ctime: &mut self.ctime,
+            },
+            now,
+        );
         Ok(())
     }
 

@@ -25,7 +25,7 @@ use rump_abi::Errno;
 
 use crate::mem::Mem;
 use crate::time::{Clock, Timespec};
-use crate::vfs::{Attr, DirEntry, FileSystem, FsStat, NewNode, NodeId, SetAttr, VType, NAME_MAX, PATH_MAX};
+use crate::vfs::{Attr, DirEntry, FileSystem, FsStat, NewNode, NodeId, Owner, SetAttr, VType, NAME_MAX, PATH_MAX};
 
 const PAGE_SIZE: usize = 4096;
 const PAGE: u64 = PAGE_SIZE as u64;
@@ -102,13 +102,6 @@ fn check_name(name: &[u8]) -> Result<(), Errno> {
         return Err(EINVAL);
     }
     Ok(())
-}
-
-fn check_time(t: Option<Timespec>) -> Result<(), Errno> {
-    match t {
-        Some(t) if !t.is_valid() => Err(EINVAL),
-        _ => Ok(()),
-    }
 }
 
 /// A regular file's data: pages keyed by index. A BTreeMap keeps very
@@ -435,8 +428,7 @@ impl FileSystem for Tmpfs {
     }
 
     fn setattr(&mut self, node: NodeId, set: &SetAttr) -> Result<(), Errno> {
-        check_time(set.atime)?;
-        check_time(set.mtime)?;
+        set.check_times()?;
         let now = self.now();
         let Tmpfs { nodes, space, .. } = self;
         let n = nodes.get_mut(&node).ok_or(ENOENT)?;
@@ -456,24 +448,17 @@ impl FileSystem for Tmpfs {
                 n.mtime = now;
             }
         }
-        if let Some(mode) = set.mode {
-            n.mode = mode & 0o7777;
-        }
-        if let Some(uid) = set.uid {
-            n.uid = uid;
-        }
-        if let Some(gid) = set.gid {
-            n.gid = gid;
-        }
-        if let Some(t) = set.atime {
-            n.atime = t;
-        }
-        if let Some(t) = set.mtime {
-            n.mtime = t;
-        }
-        if *set != SetAttr::default() {
-            n.ctime = now;
-        }
+        set.apply(
+            Owner {
+                mode: &mut n.mode,
+                uid: &mut n.uid,
+                gid: &mut n.gid,
+                atime: &mut n.atime,
+                mtime: &mut n.mtime,
+                ctime: &mut n.ctime,
+            },
+            now,
+        );
         Ok(())
     }
 

@@ -65,6 +65,50 @@ pub struct SetAttr {
     pub mtime: Option<Timespec>,
 }
 
+/// The attributes every file system keeps the same way, borrowed so that
+/// `SetAttr::apply` can change them in place.
+pub struct Owner<'a> {
+    pub mode: &'a mut u32,
+    pub uid: &'a mut u32,
+    pub gid: &'a mut u32,
+    pub atime: &'a mut Timespec,
+    pub mtime: &'a mut Timespec,
+    pub ctime: &'a mut Timespec,
+}
+
+impl SetAttr {
+    /// EINVAL for a timestamp out of range; checked before anything changes.
+    pub fn check_times(&self) -> Result<(), Errno> {
+        if self.atime.is_some_and(|t| !t.is_valid()) || self.mtime.is_some_and(|t| !t.is_valid()) {
+            return Err(rump_abi::native::errno::EINVAL);
+        }
+        Ok(())
+    }
+
+    /// Applies mode, owner and times (the size is the file system's own
+    /// business) and moves ctime to `now` if anything was asked for.
+    pub fn apply(&self, a: Owner<'_>, now: Timespec) {
+        if let Some(mode) = self.mode {
+            *a.mode = mode & 0o7777;
+        }
+        if let Some(uid) = self.uid {
+            *a.uid = uid;
+        }
+        if let Some(gid) = self.gid {
+            *a.gid = gid;
+        }
+        if let Some(t) = self.atime {
+            *a.atime = t;
+        }
+        if let Some(t) = self.mtime {
+            *a.mtime = t;
+        }
+        if *self != SetAttr::default() {
+            *a.ctime = now;
+        }
+    }
+}
+
 /// A node to create in a directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewNode {

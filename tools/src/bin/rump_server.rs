@@ -42,14 +42,11 @@ struct Options {
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let (opts, operands) = getopt(args, "svc:r:d:l:")?;
-    let mut o = Options {
-        foreground: false,
-        verbose: false,
-        config: Config::default(),
-        drives: Vec::new(),
-        url: ServerUrl::Unix("/".into()),
-    };
-    o.config.ncpu = 2; // NetBSD's default, whatever the host has
+    let [url] = &operands[..] else { return Err(USAGE.into()) };
+    let url = ServerUrl::parse(url).map_err(|e| format!("{url}: {e}"))?;
+    // Two CPUs is NetBSD's default, whatever the host has.
+    let config = Config { ncpu: 2, ..Config::default() };
+    let mut o = Options { foreground: false, verbose: false, config, drives: Vec::new(), url };
     for opt in opts {
         let value = opt.value.unwrap_or_default();
         match opt.letter {
@@ -75,8 +72,6 @@ fn parse(args: &[String]) -> Result<Options, String> {
             _ => unreachable!("getopt only returns letters of the spec"),
         }
     }
-    let [url] = &operands[..] else { return Err(USAGE.into()) };
-    o.url = ServerUrl::parse(url).map_err(|e| format!("{url}: {e}"))?;
     Ok(o)
 }
 

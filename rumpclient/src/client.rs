@@ -330,6 +330,13 @@ fn name_payload(name: &str, emul: Emulation) -> io::Result<Vec<u8>> {
     Ok(payload)
 }
 
+fn fork_handshake(sock: &Conn, cookie: ForkCookie, cancel: bool) -> io::Result<()> {
+    let req = ForkRepr { auth: cookie.0, cancel };
+    let mut payload = vec![0u8; req.buffer_len()];
+    req.emit(&mut ForkPacket::new_unchecked(&mut payload[..]));
+    handshake(sock, 0, HandshakeKind::Fork, &payload)
+}
+
 /// Environment variables that carry a connection across exec.
 const ENV_EXECFD: &str = "RUMPCLIENT__EXECFD";
 const ENV_SERVER: &str = "RUMP__PARSEDSERVER";
@@ -449,14 +456,19 @@ impl Client {
     /// process instead (the host fork failed) and no client is returned.
     pub fn connect_forked(&self, cookie: ForkCookie, cancel: bool) -> io::Result<Option<Client>> {
         let sock = dial(&self.url)?;
-        let req = ForkRepr { auth: cookie.0, cancel };
-        let mut payload = vec![0u8; req.buffer_len()];
-        req.emit(&mut ForkPacket::new_unchecked(&mut payload[..]));
-        handshake(&sock, 0, HandshakeKind::Fork, &payload)?;
+        fork_handshake(&sock, cookie, cancel)?;
         if cancel {
             return Ok(None);
         }
         Ok(Some(Client::over(sock, self.url.clone(), self.emul, &self.name, 1, self.retry)))
+    }
+
+    /// Claims a process a server was told to hand over (`Server::adopt`)
+    /// with the cookie it gave.
+    pub fn claim(url: &ServerUrl, emul: Emulation, name: &str, cookie: ForkCookie) -> io::Result<Client> {
+        let sock = dial(url)?;
+        fork_handshake(&sock, cookie, false)?;
+        Ok(Client::over(sock, url.clone(), emul, name, 1, Retry::Never))
     }
 
     /// Before a host exec: lets the connection survive it and returns the
@@ -473,6 +485,12 @@ impl Client {
             (ENV_SERVER.into(), self.url.to_string()),
             (ENV_EMUL.into(), emul.into()),
         ])
+    }
+
+    /// The exec that `exec_env` prepared failed: the connection is again
+    /// closed on exec.
+    pub fn exec_failed(&self) {
+        let _ = self.link.read().sock.set_cloexec(true);
     }
 
     /// After a host exec: takes over the inherited connection named in the

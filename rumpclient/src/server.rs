@@ -90,6 +90,33 @@ impl Server {
         self.listener.url()
     }
 
+    /// Lets a client take over `process` by presenting the returned cookie
+    /// in a FORK handshake, as if PREFORK had made it: how a process that
+    /// ran its kernel in-process hands it to a keeper and stays its owner.
+    pub fn adopt(&self, process: Process) -> Cookie {
+        let cookie: Cookie = std::array::from_fn(|_| rand_u64() as u32);
+        self.shared.preforks.lock().push_back((cookie, process));
+        cookie
+    }
+
+    /// Blocks until the server has nothing left to do: no client
+    /// connected, and no forked process waiting for its child, or `grace`
+    /// passed since the last client left while one still waits.
+    pub fn wait_idle(&self, grace: Duration) {
+        let mut empty_since: Option<Instant> = None;
+        loop {
+            std::thread::sleep(Duration::from_millis(20));
+            if self.shared.clients.load(Ordering::Acquire) > 0 {
+                empty_since = None;
+                continue;
+            }
+            let since = *empty_since.get_or_insert_with(Instant::now);
+            if self.shared.preforks.lock().is_empty() || since.elapsed() >= grace {
+                return;
+            }
+        }
+    }
+
     /// Stops accepting, removes the socket file and gives running calls a
     /// moment to send their replies (the reboot that halted the kernel).
     pub fn shutdown(&self) {

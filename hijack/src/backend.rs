@@ -1,0 +1,146 @@
+//! The kernel this process talks to: an in-process one, booted on the
+//! first rump call when `RUMP_SERVER` is unset, or a remote one.
+//!
+//! Hooks take a handle (`kernel()`) and call it through the typed
+//! `rump_sys_*` functions of the Linux table; both kinds answer with Linux
+//! numbers, flags and errno, so a hook passes results through unchanged.
+//! When a process with an in-process kernel forks or execs, the kernel
+//! moves into a keeper process (`keeper`) and this process becomes its
+//! client, so children and new images share it.
+
+use parking_lot::Mutex;
+use rump_abi::linux::errno::{ENOTCONN, ENXIO};
+use rump_abi::syscall::{Slots, SysResult, Syscall};
+use rump_abi::Errno;
+use rump_kernel::cred::Cred;
+use rump_kernel::proc::Emulation as KernelEmulation;
+use rump_kernel::{Config, Process};
+use rumpclient::client::Client;
+use rumpclient::wire::handshake::Emulation;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+/// An in-process kernel and this program's process in it.
+pub struct Local {
+    pub kernel: rump_kernel::Kernel,
+    pub process: Process,
+}
+
+pub enum Backend {
+    Local(Local),
+    Remote(Client),
+}
+
+impl Syscall for Backend {
+    #[inline]
+    fn syscall(&self, num: u32, args: &Slots) -> SysResult {
+        match self {
+            Backend::Local(l) => l.process.syscall(num, args),
+            Backend::Remote(c) => c.syscall(num, args),
+        }
+    }
+}
+
+/// The kernel handle. Replaced handles are leaked, not freed: another
+/// thread may be in a call on one (the memory is copy-on-write shared with
+/// a keeper, so this costs little); a forked child, being single-threaded,
+/// frees the one it inherited.
+static BACKEND: AtomicPtr<Backend> = AtomicPtr::new(std::ptr::null_mut());
+/// Serialises starting and moving the kernel.
+static START: Mutex<()> = Mutex::new(());
+
+/// The kernel, booting or connecting on first use.
+pub fn kernel() -> Result<&'static Backend, Errno> {
+    if let Some(b) = current() {
+        return Ok(b);
+    }
+    let _g = START.lock();
+    if let Some(b) = current() {
+        return Ok(b);
+    }
+    Ok(install(start()?))
+}
+
+/// The kernel if this process already has one.
+#[inline]
+pub fn current() -> Option<&'static Backend> {
+    // SAFETY: a non-NULL pointer is a leaked Box, never freed while
+    // another thread could hold it.
+    unsafe { BACKEND.load(Ordering::Acquire).as_ref() }
+}
+
+fn install(b: Backend) -> &'static Backend {
+    let b = Box::leak(Box::new(b));
+    BACKEND.store(b, Ordering::Release);
+    b
+}
+
+/// In a freshly forked child (one thread): replaces the inherited handle
+/// and returns it, to be dropped or taken apart.
+pub fn take_in_child(new: Option<Backend>) -> Option<Box<Backend>> {
+    let new = new.map_or(std::ptr::null_mut(), |b| Box::into_raw(Box::new(b)));
+    let old = BACKEND.swap(new, Ordering::AcqRel);
+    // SAFETY: no other thread exists to hold the old handle.
+    (!old.is_null()).then(|| unsafe { Box::from_raw(old) })
+}
+
+/// In a forked child: the start lock may have been held by the forking
+/// thread (a keeper is forked under it); no other thread can hold it now.
+pub fn unlock_in_child() {
+    if START.is_locked() {
+        // SAFETY: single-threaded child; whoever held it is gone or is us.
+        unsafe { START.force_unlock() };
+    }
+}
+
+/// Adopts a client as this process's kernel (after exec).
+pub fn set_remote(c: Client) {
+    install(Backend::Remote(c));
+}
+
+/// The program's short name, as the kernel records it.
+pub fn comm() -> String {
+    extern "C" {
+        static program_invocation_short_name: *const libc::c_char;
+    }
+    // SAFETY: glibc sets this before constructors run; it may be NULL.
+    let p = unsafe { program_invocation_short_name };
+    if p.is_null() {
+        return "rumphijack".into();
+    }
+    // SAFETY: a NUL-terminated string owned by glibc.
+    unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+fn start() -> Result<Backend, Errno> {
+    if std::env::var_os("RUMP_SERVER").is_some() {
+        return match Client::from_env(Emulation::Linux, &comm()) {
+            Ok(c) => Ok(Backend::Remote(c)),
+            Err(e) => {
+                crate::warn_once(&format!("cannot reach the rump server: {e}"));
+                Err(ENOTCONN)
+            }
+        };
+    }
+    let kernel = rump_kernel::Kernel::boot(Config::default()).map_err(|_| ENXIO)?;
+    let process = kernel.spawn(KernelEmulation::Linux, Cred::root(), &comm()).map_err(|_| ENXIO)?;
+    Ok(Backend::Local(Local { kernel, process }))
+}
+
+/// The kernel as one that children and new images can reach: an
+/// in-process kernel moves into a keeper first. `None` if this process
+/// never used a kernel (its children start their own).
+pub fn shareable() -> Result<Option<&'static Backend>, Errno> {
+    let _g = START.lock();
+    let Some(b) = current() else { return Ok(None) };
+    let Backend::Local(local) = b else { return Ok(Some(b)) };
+    let client = crate::keeper::detach(local)?;
+    Ok(Some(install(Backend::Remote(client))))
+}
+
+/// The remote client, if this process's kernel is remote.
+pub fn client(b: &Backend) -> Option<&Client> {
+    match b {
+        Backend::Remote(c) => Some(c),
+        Backend::Local(_) => None,
+    }
+}

@@ -1,0 +1,771 @@
+//! File I/O: the open family (with the `_2` fortify entries and the `64`
+//! names), read and write in all their forms, lseek, close and the dup
+//! family, fcntl, sync and truncate calls, and the calls that copy between
+//! two fds, which fail across kernels so tools fall back to read/write.
+//!
+//! The variadic `open`, `openat` and `fcntl` take their optional argument
+//! as a plain third (fourth) parameter: on the x86-64 and AArch64 Linux
+//! ABIs a variadic argument arrives where that parameter would.
+
+use crate::backend::{self, Backend};
+use crate::fdmap;
+use crate::hooks::host_close;
+use crate::host::{check, guard, sys};
+use crate::route::RumpPath;
+use crate::{by_fd, by_path};
+use libc::{c_char, c_int, c_uint, c_void, iovec, mode_t, off64_t, off_t, size_t, ssize_t};
+use rump_abi::linux::sys as rump;
+use rump_abi::Errno;
+
+crate::real_fns! {
+    fn open(path: *const c_char, flags: c_int, mode: mode_t) -> c_int;
+    fn open64(path: *const c_char, flags: c_int, mode: mode_t) -> c_int;
+    fn __open_2(path: *const c_char, flags: c_int) -> c_int;
+    fn __open64_2(path: *const c_char, flags: c_int) -> c_int;
+    fn openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int;
+    fn openat64(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int;
+    fn __openat_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int;
+    fn __openat64_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int;
+    fn creat(path: *const c_char, mode: mode_t) -> c_int;
+    fn creat64(path: *const c_char, mode: mode_t) -> c_int;
+    fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t;
+    fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) -> ssize_t;
+    fn pread(fd: c_int, buf: *mut c_void, n: size_t, off: off_t) -> ssize_t;
+    fn pread64(fd: c_int, buf: *mut c_void, n: size_t, off: off64_t) -> ssize_t;
+    fn __pread_chk(fd: c_int, buf: *mut c_void, n: size_t, off: off_t, buflen: size_t) -> ssize_t;
+    fn __pread64_chk(fd: c_int, buf: *mut c_void, n: size_t, off: off64_t, buflen: size_t) -> ssize_t;
+    fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t;
+    fn preadv(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t;
+    fn preadv64(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t) -> ssize_t;
+    fn preadv2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t;
+    fn preadv64v2(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t, flags: c_int) -> ssize_t;
+    fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t;
+    fn pwrite(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t;
+    fn pwrite64(fd: c_int, buf: *const c_void, n: size_t, off: off64_t) -> ssize_t;
+    fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t;
+    fn pwritev(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t;
+    fn pwritev64(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t) -> ssize_t;
+    fn pwritev2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t;
+    fn pwritev64v2(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t, flags: c_int) -> ssize_t;
+    fn lseek(fd: c_int, off: off_t, whence: c_int) -> off_t;
+    fn lseek64(fd: c_int, off: off64_t, whence: c_int) -> off64_t;
+    fn close(fd: c_int) -> c_int;
+    fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int;
+    fn closefrom(low: c_int) -> ();
+    fn dup(fd: c_int) -> c_int;
+    fn dup2(old: c_int, new: c_int) -> c_int;
+    fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int;
+    fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int;
+    fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int;
+    fn fsync(fd: c_int) -> c_int;
+    fn fdatasync(fd: c_int) -> c_int;
+    fn syncfs(fd: c_int) -> c_int;
+    fn ftruncate(fd: c_int, len: off_t) -> c_int;
+    fn ftruncate64(fd: c_int, len: off64_t) -> c_int;
+    fn truncate(path: *const c_char, len: off_t) -> c_int;
+    fn truncate64(path: *const c_char, len: off64_t) -> c_int;
+    fn posix_fadvise(fd: c_int, off: off_t, len: off_t, advice: c_int) -> c_int;
+    fn posix_fadvise64(fd: c_int, off: off64_t, len: off64_t, advice: c_int) -> c_int;
+    fn posix_fallocate(fd: c_int, off: off_t, len: off_t) -> c_int;
+    fn posix_fallocate64(fd: c_int, off: off64_t, len: off64_t) -> c_int;
+    fn fallocate(fd: c_int, mode: c_int, off: off_t, len: off_t) -> c_int;
+    fn fallocate64(fd: c_int, mode: c_int, off: off64_t, len: off64_t) -> c_int;
+    fn copy_file_range(fd_in: c_int, off_in: *mut off64_t, fd_out: c_int, off_out: *mut off64_t, len: size_t, flags: c_uint) -> ssize_t;
+    fn sendfile(out: c_int, fd_in: c_int, off: *mut off_t, n: size_t) -> ssize_t;
+    fn sendfile64(out: c_int, fd_in: c_int, off: *mut off64_t, n: size_t) -> ssize_t;
+    fn splice(fd_in: c_int, off_in: *mut off64_t, fd_out: c_int, off_out: *mut off64_t, len: size_t, flags: c_uint) -> ssize_t;
+    fn tee(fd_in: c_int, fd_out: c_int, len: size_t, flags: c_uint) -> ssize_t;
+    fn vmsplice(fd: c_int, iov: *const iovec, cnt: size_t, flags: c_uint) -> ssize_t;
+    fn mmap(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: off_t) -> *mut c_void;
+    fn mmap64(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: off64_t) -> *mut c_void;
+}
+
+// ---- open ----------------------------------------------------------------
+
+/// Opens `p` in the kernel and shows the new fd to the program.
+pub fn open_rump(k: &Backend, p: &RumpPath, flags: c_int, mode: mode_t) -> Result<c_int, Errno> {
+    let r = rump::rump_sys_openat(k, p.dirfd, p.path.as_ptr(), flags, mode)?;
+    show(k, r, flags & libc::O_CLOEXEC != 0)
+}
+
+/// Shows rump fd `r` under a placeholder, closing it if that fails.
+pub fn show(k: &Backend, r: i32, cloexec: bool) -> Result<c_int, Errno> {
+    fdmap::install(r, cloexec).inspect_err(|_| {
+        let _ = rump::rump_sys_close(k, r as u32);
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+    by_path!(libc::AT_FDCWD, path, |k, p| open_rump(k, &p, flags, mode), unsafe { real::open(path, flags, mode) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+    by_path!(libc::AT_FDCWD, path, |k, p| open_rump(k, &p, flags, mode), unsafe { real::open64(path, flags, mode) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
+    by_path!(libc::AT_FDCWD, path, |k, p| open_rump(k, &p, flags, 0), unsafe { real::__open_2(path, flags) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __open64_2(path: *const c_char, flags: c_int) -> c_int {
+    by_path!(libc::AT_FDCWD, path, |k, p| open_rump(k, &p, flags, 0), unsafe { real::__open64_2(path, flags) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+    by_path!(dirfd, path, |k, p| open_rump(k, &p, flags, mode), unsafe { real::openat(dirfd, path, flags, mode) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn openat64(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+    by_path!(dirfd, path, |k, p| open_rump(k, &p, flags, mode), unsafe { real::openat64(dirfd, path, flags, mode) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __openat_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
+    by_path!(dirfd, path, |k, p| open_rump(k, &p, flags, 0), unsafe { real::__openat_2(dirfd, path, flags) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __openat64_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
+    by_path!(dirfd, path, |k, p| open_rump(k, &p, flags, 0), unsafe { real::__openat64_2(dirfd, path, flags) })
+}
+
+const CREAT: c_int = libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC;
+
+#[no_mangle]
+pub unsafe extern "C" fn creat(path: *const c_char, mode: mode_t) -> c_int {
+    by_path!(libc::AT_FDCWD, path, |k, p| open_rump(k, &p, CREAT, mode), unsafe { real::creat(path, mode) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn creat64(path: *const c_char, mode: mode_t) -> c_int {
+    by_path!(libc::AT_FDCWD, path, |k, p| open_rump(k, &p, CREAT, mode), unsafe { real::creat64(path, mode) })
+}
+
+// ---- read and write ------------------------------------------------------
+
+fn chk_fail() -> ! {
+    extern "C" {
+        fn __chk_fail() -> !;
+    }
+    // SAFETY: glibc's fortify failure report; it does not return.
+    unsafe { __chk_fail() }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
+    by_fd!(fd, |k, r| rump::rump_sys_read(k, r as u32, buf.cast(), n), unsafe { real::read(fd, buf, n) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) -> ssize_t {
+    if n > buflen {
+        chk_fail();
+    }
+    by_fd!(fd, |k, r| rump::rump_sys_read(k, r as u32, buf.cast(), n), unsafe { real::__read_chk(fd, buf, n, buflen) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, n: size_t, off: off_t) -> ssize_t {
+    by_fd!(fd, |k, r| rump::rump_sys_pread64(k, r as u32, buf.cast(), n, off), unsafe { real::pread(fd, buf, n, off) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pread64(fd: c_int, buf: *mut c_void, n: size_t, off: off64_t) -> ssize_t {
+    by_fd!(fd, |k, r| rump::rump_sys_pread64(k, r as u32, buf.cast(), n, off), unsafe {
+        real::pread64(fd, buf, n, off)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __pread_chk(fd: c_int, buf: *mut c_void, n: size_t, off: off_t, buflen: size_t) -> ssize_t {
+    if n > buflen {
+        chk_fail();
+    }
+    by_fd!(fd, |k, r| rump::rump_sys_pread64(k, r as u32, buf.cast(), n, off), unsafe {
+        real::__pread_chk(fd, buf, n, off, buflen)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __pread64_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    off: off64_t,
+    buflen: size_t,
+) -> ssize_t {
+    if n > buflen {
+        chk_fail();
+    }
+    by_fd!(fd, |k, r| rump::rump_sys_pread64(k, r as u32, buf.cast(), n, off), unsafe {
+        real::__pread64_chk(fd, buf, n, off, buflen)
+    })
+}
+
+/// readv/preadv/preadv2 on a rump fd: an offset of -1 means the file
+/// position; RWF_* flags are not supported by the kernel.
+fn rump_readv(k: &Backend, r: i32, iov: *const iovec, cnt: c_int, off: i64, flags: c_int) -> Result<isize, Errno> {
+    if flags != 0 {
+        return Err(Errno(libc::EOPNOTSUPP));
+    }
+    let (lo, hi) = (off as u64 as u32, (off as u64 >> 32) as u32);
+    if off == -1 {
+        rump::rump_sys_readv(k, r as u64, iov.cast(), cnt as u64)
+    } else {
+        rump::rump_sys_preadv(k, r as u64, iov.cast(), cnt as u64, lo as u64, hi as u64)
+    }
+}
+
+fn rump_writev(k: &Backend, r: i32, iov: *const iovec, cnt: c_int, off: i64, flags: c_int) -> Result<isize, Errno> {
+    if flags != 0 {
+        return Err(Errno(libc::EOPNOTSUPP));
+    }
+    let (lo, hi) = (off as u64 as u32, (off as u64 >> 32) as u32);
+    if off == -1 {
+        rump::rump_sys_writev(k, r as u64, iov.cast(), cnt as u64)
+    } else {
+        rump::rump_sys_pwritev(k, r as u64, iov.cast(), cnt as u64, lo as u64, hi as u64)
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, -1, 0), unsafe { real::readv(fd, iov, cnt) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn preadv(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t {
+    by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, off.max(0), 0), unsafe { real::preadv(fd, iov, cnt, off) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn preadv64(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t) -> ssize_t {
+    by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, off.max(0), 0), unsafe { real::preadv64(fd, iov, cnt, off) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn preadv2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t {
+    by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, off, flags), unsafe { real::preadv2(fd, iov, cnt, off, flags) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn preadv64v2(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t, flags: c_int) -> ssize_t {
+    by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, off, flags), unsafe { real::preadv64v2(fd, iov, cnt, off, flags) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
+    by_fd!(fd, |k, r| rump::rump_sys_write(k, r as u32, buf.cast(), n), unsafe { real::write(fd, buf, n) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t {
+    by_fd!(fd, |k, r| rump::rump_sys_pwrite64(k, r as u32, buf.cast(), n, off), unsafe {
+        real::pwrite(fd, buf, n, off)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, n: size_t, off: off64_t) -> ssize_t {
+    by_fd!(fd, |k, r| rump::rump_sys_pwrite64(k, r as u32, buf.cast(), n, off), unsafe {
+        real::pwrite64(fd, buf, n, off)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, -1, 0), unsafe { real::writev(fd, iov, cnt) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pwritev(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t {
+    by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, off.max(0), 0), unsafe { real::pwritev(fd, iov, cnt, off) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pwritev64(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t) -> ssize_t {
+    by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, off.max(0), 0), unsafe { real::pwritev64(fd, iov, cnt, off) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pwritev2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t {
+    by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, off, flags), unsafe { real::pwritev2(fd, iov, cnt, off, flags) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pwritev64v2(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t, flags: c_int) -> ssize_t {
+    by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, off, flags), unsafe { real::pwritev64v2(fd, iov, cnt, off, flags) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn lseek(fd: c_int, off: off_t, whence: c_int) -> off_t {
+    by_fd!(fd, |k, r| rump::rump_sys_lseek(k, r as u32, off, whence as u32), unsafe { real::lseek(fd, off, whence) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn lseek64(fd: c_int, off: off64_t, whence: c_int) -> off64_t {
+    by_fd!(fd, |k, r| rump::rump_sys_lseek(k, r as u32, off, whence as u32), unsafe { real::lseek64(fd, off, whence) })
+}
+
+// ---- close and the dup family --------------------------------------------
+
+/// Closes program fd `fd`, shown as rump fd `r`.
+pub fn close_rump(k: &Backend, fd: c_int, r: i32) -> Result<c_int, Errno> {
+    fdmap::forget(fd);
+    host_close(fd);
+    rump::rump_sys_close(k, r as u32)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    by_fd!(fd, |k, r| close_rump(k, fd, r), unsafe { real::close(fd) })
+}
+
+/// Closes (or marks close-on-exec) the rump fds shown in `first..=last`.
+fn close_rump_range(first: u32, last: u32, cloexec: bool) {
+    let Some(k) = backend::current() else { return };
+    for (n, r) in fdmap::entries() {
+        if (first..=last).contains(&(n as u32)) {
+            if cloexec {
+                let _ =
+                    rump::rump_sys_fcntl(k, r as u32, libc::F_SETFD as u32, libc::FD_CLOEXEC as usize as *mut c_void);
+            } else {
+                fdmap::forget(n);
+                let _ = rump::rump_sys_close(k, r as u32);
+            }
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
+    if fdmap::any() && first <= last {
+        close_rump_range(first, last, flags & libc::CLOSE_RANGE_CLOEXEC as c_int != 0);
+    }
+    unsafe { real::close_range(first, last, flags) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn closefrom(low: c_int) {
+    if fdmap::any() && low >= 0 {
+        close_rump_range(low as u32, u32::MAX, false);
+    }
+    unsafe { real::closefrom(low) }
+}
+
+/// Shows a duplicate of rump fd `r` at host number `n`, which the caller
+/// has just made a copy of `old`'s placeholder; `cloexec` as asked.
+fn dup_rump_onto(k: &Backend, r: i32, n: c_int, cloexec: bool) -> Result<c_int, Errno> {
+    let cmd = if cloexec { libc::F_DUPFD_CLOEXEC } else { libc::F_DUPFD };
+    let r2 = match rump::rump_sys_fcntl(k, r as u32, cmd as u32, std::ptr::null_mut()) {
+        Ok(r2) => r2,
+        Err(e) => {
+            host_close(n);
+            return Err(e);
+        }
+    };
+    if let Some(was) = fdmap::set(n, r2) {
+        let _ = rump::rump_sys_close(k, was as u32);
+    }
+    Ok(n)
+}
+
+/// dup/F_DUPFD of a rump fd: the host picks the number, as Linux would.
+fn dup_rump_from(k: &Backend, fd: c_int, r: i32, min: c_int, cloexec: bool) -> Result<c_int, Errno> {
+    let cmd = if cloexec { libc::F_DUPFD_CLOEXEC } else { libc::F_DUPFD };
+    let n = sys(libc::SYS_fcntl, [fd as usize, cmd as usize, min as usize, 0])? as c_int;
+    if n as usize >= fdmap::SLOTS {
+        host_close(n);
+        return Err(Errno(libc::EMFILE));
+    }
+    dup_rump_onto(k, r, n, cloexec)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
+    by_fd!(fd, |k, r| dup_rump_from(k, fd, r, 0, false), unsafe { real::dup(fd) })
+}
+
+/// dup2/dup3 where `old` or `new` is a rump fd.
+fn dup_to(old: c_int, new: c_int, cloexec: bool) -> Result<c_int, Errno> {
+    if new < 0 || new as usize >= fdmap::SLOTS {
+        return Err(Errno(libc::EBADF));
+    }
+    let flags = if cloexec { libc::O_CLOEXEC } else { 0 };
+    match fdmap::rump_fd(old) {
+        Some(r) => {
+            let k = backend::kernel()?;
+            sys(libc::SYS_dup3, [old as usize, new as usize, flags as usize, 0])?;
+            dup_rump_onto(k, r, new, cloexec)
+        }
+        None => {
+            sys(libc::SYS_dup3, [old as usize, new as usize, flags as usize, 0])?;
+            if let Some(was) = fdmap::forget(new) {
+                let _ = rump::rump_sys_close(backend::kernel()?, was as u32);
+            }
+            Ok(new)
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    if old == new {
+        return by_fd!(
+            old,
+            |k, r| rump::rump_sys_fcntl(k, r as u32, libc::F_GETFD as u32, std::ptr::null_mut()).map(|_| new),
+            unsafe { real::dup2(old, new) }
+        );
+    }
+    if fdmap::rump_fd(old).is_none() && fdmap::rump_fd(new).is_none() {
+        return unsafe { real::dup2(old, new) };
+    }
+    guard(|| dup_to(old, new, false))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    if old == new || flags & !libc::O_CLOEXEC != 0 || (fdmap::rump_fd(old).is_none() && fdmap::rump_fd(new).is_none()) {
+        return unsafe { real::dup3(old, new, flags) };
+    }
+    guard(|| dup_to(old, new, flags & libc::O_CLOEXEC != 0))
+}
+
+/// fcntl on a rump fd: dups get a host number; FD_CLOEXEC is kept on both
+/// sides so exec drops the placeholder and the rump fd together.
+fn fcntl_rump(k: &Backend, fd: c_int, r: i32, cmd: c_int, arg: usize) -> Result<c_int, Errno> {
+    match cmd {
+        libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => dup_rump_from(k, fd, r, arg as c_int, cmd == libc::F_DUPFD_CLOEXEC),
+        libc::F_SETFD => {
+            let v = rump::rump_sys_fcntl(k, r as u32, cmd as u32, arg as *mut c_void)?;
+            sys(libc::SYS_fcntl, [fd as usize, cmd as usize, arg, 0])?;
+            Ok(v)
+        }
+        _ => rump::rump_sys_fcntl(k, r as u32, cmd as u32, arg as *mut c_void),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    by_fd!(fd, |k, r| fcntl_rump(k, fd, r, cmd, arg), unsafe { real::fcntl(fd, cmd, arg) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    by_fd!(fd, |k, r| fcntl_rump(k, fd, r, cmd, arg), unsafe { real::fcntl64(fd, cmd, arg) })
+}
+
+// ---- sync, truncate, space -----------------------------------------------
+
+#[no_mangle]
+pub unsafe extern "C" fn fsync(fd: c_int) -> c_int {
+    by_fd!(fd, |k, r| rump::rump_sys_fsync(k, r as u32), unsafe { real::fsync(fd) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fdatasync(fd: c_int) -> c_int {
+    by_fd!(fd, |k, r| rump::rump_sys_fdatasync(k, r as u32), unsafe { real::fdatasync(fd) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn syncfs(fd: c_int) -> c_int {
+    by_fd!(fd, |k, r| rump::rump_sys_fsync(k, r as u32), unsafe { real::syncfs(fd) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn ftruncate(fd: c_int, len: off_t) -> c_int {
+    by_fd!(fd, |k, r| rump::rump_sys_ftruncate(k, r as u32, len), unsafe { real::ftruncate(fd, len) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn ftruncate64(fd: c_int, len: off64_t) -> c_int {
+    by_fd!(fd, |k, r| rump::rump_sys_ftruncate(k, r as u32, len), unsafe { real::ftruncate64(fd, len) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn truncate(path: *const c_char, len: off_t) -> c_int {
+    by_path!(libc::AT_FDCWD, path, |k, p| truncate_rump(k, &p, len), unsafe { real::truncate(path, len) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn truncate64(path: *const c_char, len: off64_t) -> c_int {
+    by_path!(libc::AT_FDCWD, path, |k, p| truncate_rump(k, &p, len), unsafe { real::truncate64(path, len) })
+}
+
+/// truncate by a routed path: the kernel's truncate takes no dirfd, so a
+/// path relative to a rump dirfd goes through an open.
+fn truncate_rump(k: &Backend, p: &RumpPath, len: i64) -> Result<c_int, Errno> {
+    if p.dirfd == libc::AT_FDCWD {
+        return rump::rump_sys_truncate(k, p.path.as_ptr(), len);
+    }
+    let r = rump::rump_sys_openat(k, p.dirfd, p.path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC, 0)?;
+    let res = rump::rump_sys_ftruncate(k, r as u32, len);
+    let _ = rump::rump_sys_close(k, r as u32);
+    res
+}
+
+/// The file type of rump fd `r`.
+fn rump_mode(k: &Backend, r: i32) -> Result<u32, Errno> {
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    rump::rump_sys_fstat(k, r as u32, (&mut st as *mut libc::stat).cast())?;
+    Ok(st.st_mode)
+}
+
+/// posix_fadvise on a rump fd: advice only, after the checks Linux makes.
+fn fadvise_rump(k: &Backend, r: i32, len: i64, advice: c_int) -> c_int {
+    match rump_mode(k, r) {
+        Err(e) => e.0,
+        Ok(m) if m & libc::S_IFMT == libc::S_IFIFO => libc::ESPIPE,
+        Ok(_) if !(0..=5).contains(&advice) || len < 0 => libc::EINVAL,
+        Ok(_) => 0,
+    }
+}
+
+/// Returns an errno value as posix_fadvise does, never setting errno.
+fn errno_value(fd: c_int, rump: impl FnOnce(&Backend, i32) -> c_int, host: impl FnOnce() -> c_int) -> c_int {
+    match fdmap::rump_fd(fd) {
+        None => host(),
+        Some(r) => backend::kernel().map_or_else(|e| e.0, |k| rump(k, r)),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn posix_fadvise(fd: c_int, off: off_t, len: off_t, advice: c_int) -> c_int {
+    errno_value(fd, |k, r| fadvise_rump(k, r, len, advice), || unsafe { real::posix_fadvise(fd, off, len, advice) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn posix_fadvise64(fd: c_int, off: off64_t, len: off64_t, advice: c_int) -> c_int {
+    errno_value(fd, |k, r| fadvise_rump(k, r, len, advice), || unsafe { real::posix_fadvise64(fd, off, len, advice) })
+}
+
+/// Space for `off..off+len` in a rump file: tmpfs allocates on write, so
+/// this only has to make the file long enough (unless `keep_size`).
+fn allocate_rump(k: &Backend, r: i32, off: i64, len: i64, keep_size: bool) -> Result<c_int, Errno> {
+    if off < 0 || len <= 0 {
+        return Err(Errno(libc::EINVAL));
+    }
+    let mode = rump_mode(k, r)?;
+    match mode & libc::S_IFMT {
+        libc::S_IFREG => {}
+        libc::S_IFIFO => return Err(Errno(libc::ESPIPE)),
+        libc::S_IFDIR => return Err(Errno(libc::EISDIR)),
+        _ => return Err(Errno(libc::ENODEV)),
+    }
+    let end = off.checked_add(len).ok_or(Errno(libc::EFBIG))?;
+    let size = rump::rump_sys_lseek(k, r as u32, 0, libc::SEEK_END as u32);
+    let size = size?;
+    // lseek moved the offset; fallocate must not.
+    if !keep_size && end > size {
+        rump::rump_sys_ftruncate(k, r as u32, end)?;
+    }
+    Ok(0)
+}
+
+/// lseek(SEEK_END) moves the offset; run `f` and put it back.
+fn keeping_offset(k: &Backend, r: i32, f: impl FnOnce() -> Result<c_int, Errno>) -> Result<c_int, Errno> {
+    let pos = rump::rump_sys_lseek(k, r as u32, 0, libc::SEEK_CUR as u32)?;
+    let res = f();
+    rump::rump_sys_lseek(k, r as u32, pos, libc::SEEK_SET as u32)?;
+    res
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn posix_fallocate(fd: c_int, off: off_t, len: off_t) -> c_int {
+    errno_value(
+        fd,
+        |k, r| keeping_offset(k, r, || allocate_rump(k, r, off, len, false)).err().map_or(0, |e| e.0),
+        || unsafe { real::posix_fallocate(fd, off, len) },
+    )
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn posix_fallocate64(fd: c_int, off: off64_t, len: off64_t) -> c_int {
+    errno_value(
+        fd,
+        |k, r| keeping_offset(k, r, || allocate_rump(k, r, off, len, false)).err().map_or(0, |e| e.0),
+        || unsafe { real::posix_fallocate64(fd, off, len) },
+    )
+}
+
+fn fallocate_rump(k: &Backend, r: i32, mode: c_int, off: i64, len: i64) -> Result<c_int, Errno> {
+    match mode {
+        0 => keeping_offset(k, r, || allocate_rump(k, r, off, len, false)),
+        libc::FALLOC_FL_KEEP_SIZE => keeping_offset(k, r, || allocate_rump(k, r, off, len, true)),
+        _ => Err(Errno(libc::EOPNOTSUPP)),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fallocate(fd: c_int, mode: c_int, off: off_t, len: off_t) -> c_int {
+    by_fd!(fd, |k, r| fallocate_rump(k, r, mode, off, len), unsafe { real::fallocate(fd, mode, off, len) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fallocate64(fd: c_int, mode: c_int, off: off64_t, len: off64_t) -> c_int {
+    by_fd!(fd, |k, r| fallocate_rump(k, r, mode, off, len), unsafe { real::fallocate64(fd, mode, off, len) })
+}
+
+// ---- copies between fds: fail when a rump fd is involved -------------------
+
+/// Whether either fd is a rump fd; the copy calls then fail with `errno`
+/// (what Linux says when it cannot copy between the two), and the tools
+/// fall back to read and write.
+fn refuse_copy(a: c_int, b: c_int, errno: i32) -> bool {
+    let rump = fdmap::rump_fd(a).is_some() || fdmap::rump_fd(b).is_some();
+    if rump {
+        crate::host::set_errno(errno);
+    }
+    rump
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn copy_file_range(
+    fd_in: c_int,
+    off_in: *mut off64_t,
+    fd_out: c_int,
+    off_out: *mut off64_t,
+    len: size_t,
+    flags: c_uint,
+) -> ssize_t {
+    if refuse_copy(fd_in, fd_out, libc::EXDEV) {
+        return -1;
+    }
+    unsafe { real::copy_file_range(fd_in, off_in, fd_out, off_out, len, flags) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendfile(out: c_int, fd_in: c_int, off: *mut off_t, n: size_t) -> ssize_t {
+    if refuse_copy(out, fd_in, libc::EINVAL) {
+        return -1;
+    }
+    unsafe { real::sendfile(out, fd_in, off, n) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendfile64(out: c_int, fd_in: c_int, off: *mut off64_t, n: size_t) -> ssize_t {
+    if refuse_copy(out, fd_in, libc::EINVAL) {
+        return -1;
+    }
+    unsafe { real::sendfile64(out, fd_in, off, n) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn splice(
+    fd_in: c_int,
+    off_in: *mut off64_t,
+    fd_out: c_int,
+    off_out: *mut off64_t,
+    len: size_t,
+    flags: c_uint,
+) -> ssize_t {
+    if refuse_copy(fd_in, fd_out, libc::EINVAL) {
+        return -1;
+    }
+    unsafe { real::splice(fd_in, off_in, fd_out, off_out, len, flags) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn tee(fd_in: c_int, fd_out: c_int, len: size_t, flags: c_uint) -> ssize_t {
+    if refuse_copy(fd_in, fd_out, libc::EINVAL) {
+        return -1;
+    }
+    unsafe { real::tee(fd_in, fd_out, len, flags) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn vmsplice(fd: c_int, iov: *const iovec, cnt: size_t, flags: c_uint) -> ssize_t {
+    if refuse_copy(fd, fd, libc::EBADF) {
+        return -1;
+    }
+    unsafe { real::vmsplice(fd, iov, cnt, flags) }
+}
+
+// ---- mmap ----------------------------------------------------------------
+
+/// A mapping of a rump file: private (or read-only shared) mappings are
+/// anonymous memory filled by pread; a writable shared mapping cannot be
+/// kept in step with the kernel and fails with ENODEV.
+fn mmap_rump(
+    k: &Backend,
+    r: i32,
+    addr: *mut c_void,
+    len: size_t,
+    prot: c_int,
+    flags: c_int,
+    off: i64,
+) -> Result<*mut c_void, Errno> {
+    if flags & libc::MAP_SHARED != 0 && prot & libc::PROT_WRITE != 0 {
+        return Err(Errno(libc::ENODEV));
+    }
+    let anon = (flags & !(libc::MAP_SHARED | libc::MAP_SHARED_VALIDATE)) | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+    // SAFETY: an anonymous mapping; the caller's address hint as given.
+    let m = unsafe { real::mmap(addr, len, libc::PROT_READ | libc::PROT_WRITE, anon, -1, 0) };
+    if m == libc::MAP_FAILED {
+        return Err(Errno(crate::host::errno()));
+    }
+    let mut done = 0usize;
+    while done < len {
+        let n = rump::rump_sys_pread64(
+            k,
+            r as u32,
+            m.cast::<u8>().wrapping_add(done).cast(),
+            len - done,
+            off + done as i64,
+        );
+        match n {
+            Ok(0) => break,
+            Ok(n) => done += n as usize,
+            Err(e) => {
+                // SAFETY: the mapping made above.
+                unsafe { libc::munmap(m, len) };
+                return Err(e);
+            }
+        }
+    }
+    // SAFETY: the mapping made above.
+    check(unsafe { libc::mprotect(m, len, prot) })?;
+    Ok(m)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn mmap(
+    addr: *mut c_void,
+    len: size_t,
+    prot: c_int,
+    flags: c_int,
+    fd: c_int,
+    off: off_t,
+) -> *mut c_void {
+    if flags & libc::MAP_ANONYMOUS != 0 {
+        return unsafe { real::mmap(addr, len, prot, flags, fd, off) };
+    }
+    match fdmap::rump_fd(fd) {
+        None => unsafe { real::mmap(addr, len, prot, flags, fd, off) },
+        Some(r) => match backend::kernel().and_then(|k| mmap_rump(k, r, addr, len, prot, flags, off)) {
+            Ok(m) => m,
+            Err(e) => {
+                crate::host::set_errno(e.0);
+                libc::MAP_FAILED
+            }
+        },
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn mmap64(
+    addr: *mut c_void,
+    len: size_t,
+    prot: c_int,
+    flags: c_int,
+    fd: c_int,
+    off: off64_t,
+) -> *mut c_void {
+    unsafe { mmap(addr, len, prot, flags, fd, off) }
+}

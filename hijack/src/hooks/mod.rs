@@ -1,0 +1,55 @@
+//! The libc functions this library defines, one module per family (the
+//! families of DESIGN.md §7 and the census). Each hook routes by fd or
+//! path: the host's own function for host objects, the kernel otherwise.
+//!
+//! Rules: a host object goes to `real::*` untouched; a rump fd never
+//! reaches the host; an error is an errno; nothing panics into C
+//! (`host::guard`).
+
+pub mod dir;
+pub mod io;
+pub mod meta;
+pub mod ns;
+pub mod proc;
+pub mod stdio;
+pub mod tty;
+
+/// `by_fd!(fd, |k, r| rump_expr, host_expr)`: runs `rump_expr` with the
+/// kernel `k` and rump fd `r` if `fd` is a rump fd (errors become errno
+/// and the C failure value), `host_expr` otherwise.
+#[macro_export]
+macro_rules! by_fd {
+    ($fd:expr, |$k:ident, $r:ident| $rump:expr, $host:expr) => {
+        match $crate::fdmap::rump_fd($fd) {
+            None => $host,
+            Some($r) => $crate::host::guard(|| {
+                let $k = $crate::backend::kernel()?;
+                $rump
+            }),
+        }
+    };
+}
+
+/// `by_path!(dirfd, path, |k, p| rump_expr, host_expr)`: as `by_fd!` for
+/// a path relative to `dirfd`; `p` is the routed `RumpPath`.
+#[macro_export]
+macro_rules! by_path {
+    ($dirfd:expr, $path:expr, |$k:ident, $p:ident| $rump:expr, $host:expr) => {
+        // SAFETY: the caller's path is NULL or NUL-terminated.
+        match unsafe { $crate::route::at($dirfd, $path) } {
+            None => $host,
+            Some($p) => $crate::host::guard(|| {
+                let $k = $crate::backend::kernel()?;
+                $rump
+            }),
+        }
+    };
+}
+
+/// Closes a host fd with the raw syscall (no hook, no errno change seen
+/// by the program).
+pub fn host_close(fd: i32) {
+    let e = crate::host::errno();
+    let _ = crate::host::sys(libc::SYS_close, [fd as usize, 0, 0, 0]);
+    crate::host::set_errno(e);
+}

@@ -1,0 +1,132 @@
+//! Which kernel a path or a dirfd-relative path belongs to, and the
+//! virtual working directory.
+//!
+//! An absolute path under the `path=` prefix goes to the kernel with the
+//! prefix stripped (`/rump/a` → `/a`, `/rump` → `/`); one under a `blanket=`
+//! entry goes as it is. Matching is literal, as NetBSD's: `..` and symlinks
+//! never switch kernels, so a walk up from `/rump` stays at the kernel's
+//! root. A relative path follows the working directory, which is in the
+//! kernel once the program `chdir`s there; a path relative to a rump dirfd
+//! goes to the kernel by that fd.
+
+use crate::config::Config;
+use crate::fdmap;
+use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
+
+static CONFIG: OnceLock<Config> = OnceLock::new();
+
+/// The configuration, parsed once (normally by the constructor, which
+/// reports a bad one before `main`).
+pub fn config() -> &'static Config {
+    CONFIG.get_or_init(|| Config::from_env().unwrap_or_default())
+}
+
+pub fn set_config(c: Config) {
+    let _ = CONFIG.set(c);
+}
+
+/// Where the working directory is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Cwd {
+    Host = 0,
+    /// In the kernel, entered through the prefix: shown as prefix + path.
+    Prefixed = 1,
+    /// In the kernel, entered through a blanket: shown as it is.
+    Blanket = 2,
+}
+
+static CWD: AtomicU8 = AtomicU8::new(Cwd::Host as u8);
+
+pub fn cwd() -> Cwd {
+    match CWD.load(Ordering::Relaxed) {
+        1 => Cwd::Prefixed,
+        2 => Cwd::Blanket,
+        _ => Cwd::Host,
+    }
+}
+
+pub fn set_cwd(c: Cwd) {
+    CWD.store(c as u8, Ordering::Relaxed);
+}
+
+/// A path routed to the kernel.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RumpPath {
+    /// The kernel's dirfd for a relative path: a rump fd or `AT_FDCWD`.
+    pub dirfd: i32,
+    pub path: CString,
+    /// How the path was matched (so a `chdir` knows how to show the cwd).
+    pub via: Cwd,
+}
+
+/// The kernel's view of `p` if an absolute path is routed there.
+fn absolute(p: &[u8]) -> Option<(Vec<u8>, Cwd)> {
+    let cfg = config();
+    if let Some(prefix) = cfg.prefix.as_deref() {
+        let pb = prefix.as_bytes();
+        if let Some(rest) = p.strip_prefix(pb) {
+            if rest.is_empty() {
+                return Some((b"/".to_vec(), Cwd::Prefixed));
+            }
+            if rest[0] == b'/' || pb.iter().all(|&b| b == b'/') {
+                let mut v = rest.to_vec();
+                if v[0] != b'/' {
+                    v.insert(0, b'/');
+                }
+                return Some((v, Cwd::Prefixed));
+            }
+        }
+    }
+    cfg.blankets.iter().any(|b| p.starts_with(b.as_bytes())).then(|| (p.to_vec(), Cwd::Blanket))
+}
+
+/// Routes `p` relative to `dirfd` (`AT_FDCWD` for the working directory).
+/// `None` means the host; a NULL `p` also means the host, which reports
+/// EFAULT as Linux does.
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string.
+pub unsafe fn at(dirfd: libc::c_int, p: *const libc::c_char) -> Option<RumpPath> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: the caller's string.
+    let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
+    if bytes.first() == Some(&b'/') {
+        let (path, via) = absolute(bytes)?;
+        return Some(RumpPath { dirfd: libc::AT_FDCWD, path: CString::new(path).ok()?, via });
+    }
+    let path = CString::new(bytes).ok()?;
+    if dirfd == libc::AT_FDCWD {
+        let via = cwd();
+        return (via != Cwd::Host).then_some(RumpPath { dirfd, path, via });
+    }
+    let r = fdmap::rump_fd(dirfd)?;
+    Some(RumpPath { dirfd: r, path, via: Cwd::Prefixed })
+}
+
+/// Routes `p` relative to the working directory.
+///
+/// # Safety
+/// As for [`at`].
+pub unsafe fn path(p: *const libc::c_char) -> Option<RumpPath> {
+    unsafe { at(libc::AT_FDCWD, p) }
+}
+
+/// How the working directory is shown to the program: the kernel's path
+/// `kpath` behind the prefix, or as it is for a blanket.
+pub fn shown_cwd(kpath: &[u8]) -> Vec<u8> {
+    match (cwd(), config().prefix.as_deref()) {
+        (Cwd::Prefixed, Some(prefix)) => {
+            let mut v = prefix.as_bytes().to_vec();
+            if kpath != b"/" {
+                v.extend_from_slice(kpath);
+            }
+            v
+        }
+        _ => kpath.to_vec(),
+    }
+}

@@ -20,7 +20,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 #[macro_export]
 macro_rules! real_fns {
     ($(fn $name:ident($($arg:ident: $t:ty),* $(,)?) -> $r:ty;)*) => {
-        #[allow(dead_code, clippy::missing_safety_doc)]
+        #[allow(dead_code, non_snake_case, clippy::missing_safety_doc)]
         pub(crate) mod real {
             #[allow(unused_imports)]
             use libc::*;

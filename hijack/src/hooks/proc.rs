@@ -1,1 +1,755 @@
-//! processes (in progress).
+//! Processes: fork, vfork, `_Fork`, every exec variant, posix_spawn,
+//! system, popen/pclose and daemon keep rump fds and the rump cwd.
+//!
+//! A process that never used a kernel passes straight to libc: its
+//! children start kernels of their own. One that did makes its kernel
+//! shareable first (`backend::shareable`: an in-process kernel moves into
+//! a keeper), then forks with NetBSD's PREFORK/FORK handshakes and execs
+//! with the connection and `state` carried in the environment.
+//!
+//! glibc's posix_spawn, system and popen create the child with an internal
+//! clone and exec internally, out of our reach, so with a kernel in use
+//! they are re-implemented here on fork and exec (the file actions are
+//! recorded as the program adds them). vfork becomes fork: a vfork child
+//! shares our memory, and its fd-map edits would corrupt the parent's.
+
+use crate::backend::{self, Backend};
+use crate::host::{errno, set_errno, sys};
+use crate::state;
+use libc::{c_char, c_int, c_short, pid_t, posix_spawn_file_actions_t, posix_spawnattr_t, FILE};
+use parking_lot::Mutex;
+use rump_abi::Errno;
+use std::collections::HashMap;
+use std::ffi::{CStr, CString};
+
+crate::real_fns! {
+    fn fork() -> pid_t;
+    fn _Fork() -> pid_t;
+    fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
+    fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
+    fn fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
+    fn execveat(dirfd: c_int, path: *const c_char, argv: *const *const c_char, envp: *const *const c_char, flags: c_int) -> c_int;
+    fn posix_spawn(pid: *mut pid_t, path: *const c_char, fa: *const posix_spawn_file_actions_t, attr: *const posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int;
+    fn posix_spawnp(pid: *mut pid_t, file: *const c_char, fa: *const posix_spawn_file_actions_t, attr: *const posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int;
+    fn posix_spawn_file_actions_destroy(fa: *mut posix_spawn_file_actions_t) -> c_int;
+    fn posix_spawn_file_actions_addopen(fa: *mut posix_spawn_file_actions_t, fd: c_int, path: *const c_char, oflag: c_int, mode: mode_t) -> c_int;
+    fn posix_spawn_file_actions_addclose(fa: *mut posix_spawn_file_actions_t, fd: c_int) -> c_int;
+    fn posix_spawn_file_actions_adddup2(fa: *mut posix_spawn_file_actions_t, fd: c_int, newfd: c_int) -> c_int;
+    fn posix_spawn_file_actions_addchdir_np(fa: *mut posix_spawn_file_actions_t, path: *const c_char) -> c_int;
+    fn posix_spawn_file_actions_addfchdir_np(fa: *mut posix_spawn_file_actions_t, fd: c_int) -> c_int;
+    fn posix_spawn_file_actions_addclosefrom_np(fa: *mut posix_spawn_file_actions_t, from: c_int) -> c_int;
+    fn system(cmd: *const c_char) -> c_int;
+    fn popen(cmd: *const c_char, mode: *const c_char) -> *mut FILE;
+    fn pclose(fp: *mut FILE) -> c_int;
+    fn daemon(nochdir: c_int, noclose: c_int) -> c_int;
+    fn fdopen(fd: c_int, mode: *const c_char) -> *mut FILE;
+}
+
+extern "C" {
+    static mut environ: *const *const c_char;
+}
+
+// ---- fork ------------------------------------------------------------------
+
+/// Forks with `host_fork`, giving the child its own connection to the
+/// same kernel (a copy of this process in it, fds shared).
+fn fork_with(host_fork: impl FnOnce() -> pid_t) -> pid_t {
+    let k = match backend::shareable() {
+        Ok(None) => return host_fork(),
+        Ok(Some(k)) => k,
+        Err(e) => {
+            set_errno(e.0);
+            return -1;
+        }
+    };
+    let Some(client) = backend::client(k) else { return host_fork() };
+    let cookie = match client.prefork() {
+        Ok(c) => c,
+        Err(_) => {
+            set_errno(libc::EAGAIN);
+            return -1;
+        }
+    };
+    let pid = host_fork();
+    if pid == 0 {
+        backend::unlock_in_child();
+        let new = match client.connect_forked(cookie, false) {
+            Ok(Some(c)) => Some(Backend::Remote(c)),
+            _ => {
+                crate::warn_once("a forked child could not reach the rump kernel");
+                None
+            }
+        };
+        drop(backend::take_in_child(new));
+    } else if pid < 0 {
+        let e = errno();
+        let _ = client.connect_forked(cookie, true);
+        set_errno(e);
+    }
+    pid
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fork() -> pid_t {
+    fork_with(|| unsafe { real::fork() })
+}
+
+#[no_mangle]
+#[allow(non_snake_case)]
+pub unsafe extern "C" fn _Fork() -> pid_t {
+    fork_with(|| unsafe { real::_Fork() })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn vfork() -> pid_t {
+    unsafe { fork() }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __vfork() -> pid_t {
+    unsafe { fork() }
+}
+
+// ---- exec ------------------------------------------------------------------
+
+/// An environment for a new image: `envp` with `extra` set.
+struct Env {
+    _strings: Vec<CString>,
+    ptrs: Vec<*const c_char>,
+}
+
+impl Env {
+    /// # Safety
+    /// `envp` is NULL or a NULL-terminated array of C strings.
+    unsafe fn new(envp: *const *const c_char, extra: &[(String, String)]) -> Env {
+        let mut strings = Vec::new();
+        let mut i = 0;
+        while !envp.is_null() {
+            // SAFETY: a NULL-terminated array, as the caller promised.
+            let p = unsafe { *envp.add(i) };
+            if p.is_null() {
+                break;
+            }
+            // SAFETY: a C string.
+            let s = unsafe { CStr::from_ptr(p) };
+            let name = s.to_bytes().split(|&b| b == b'=').next().unwrap_or_default();
+            if !extra.iter().any(|(k, _)| k.as_bytes() == name) {
+                strings.push(s.to_owned());
+            }
+            i += 1;
+        }
+        strings.extend(extra.iter().filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok()));
+        let mut ptrs: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        Env { _strings: strings, ptrs }
+    }
+}
+
+/// Runs an exec with the kernel's state added to `envp`; the exec only
+/// returns on failure, after which the connection is closed on exec again.
+fn exec_with(envp: *const *const c_char, exec: impl FnOnce(*const *const c_char) -> c_int) -> c_int {
+    let k = match backend::shareable() {
+        Ok(None) => return exec(envp),
+        Ok(Some(k)) => k,
+        Err(e) => {
+            set_errno(e.0);
+            return -1;
+        }
+    };
+    let extra = match state::exec_env(k) {
+        Ok(v) => v,
+        Err(e) => {
+            set_errno(e.raw_os_error().unwrap_or(libc::EIO));
+            return -1;
+        }
+    };
+    // SAFETY: the caller's environment array.
+    let env = unsafe { Env::new(envp, &extra) };
+    let r = exec(env.ptrs.as_ptr());
+    let e = errno();
+    if let Some(c) = backend::client(k) {
+        c.exec_failed();
+    }
+    set_errno(e);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+    exec_with(envp, |env| unsafe { real::execve(path, argv, env) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
+    unsafe { execve(path, argv, environ) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+    exec_with(envp, |env| unsafe { real::execvpe(file, argv, env) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int {
+    unsafe { execvpe(file, argv, environ) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+    if crate::fdmap::rump_fd(fd).is_some() {
+        // The host's loader cannot read a rump file.
+        set_errno(libc::ENOEXEC);
+        return -1;
+    }
+    exec_with(envp, |env| unsafe { real::fexecve(fd, argv, env) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn execveat(
+    dirfd: c_int,
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    flags: c_int,
+) -> c_int {
+    exec_with(envp, |env| unsafe { real::execveat(dirfd, path, argv, env, flags) })
+}
+
+/// The arguments of an `execl`-style call: the named one, then the
+/// variadic ones up to NULL, five from registers and the rest from the
+/// caller's stack. Returns the argument vector and what follows its NULL
+/// (execle's envp).
+///
+/// # Safety
+/// `regs` holds the five register arguments after `arg0`, `stack` points
+/// at the caller's stack arguments, and the list is NULL-terminated.
+#[cfg(target_arch = "x86_64")]
+unsafe fn collect_args(arg0: *const c_char, regs: *const usize, stack: *const usize) -> (Vec<*const c_char>, usize) {
+    let mut argv = vec![arg0];
+    let mut i = 0usize;
+    let next = |i: usize| if i < 5 { unsafe { *regs.add(i) } } else { unsafe { *stack.add(i - 5) } };
+    if !arg0.is_null() {
+        loop {
+            let a = next(i) as *const c_char;
+            i += 1;
+            argv.push(a);
+            if a.is_null() {
+                break;
+            }
+        }
+    }
+    if arg0.is_null() {
+        argv.clear();
+        argv.push(std::ptr::null());
+    }
+    (argv, next(i))
+}
+
+/// Defines an `execl`-family entry point: the register arguments are
+/// spilled next to a pointer to the stack arguments and handed to `$imp`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! execl_entry {
+    ($name:ident, $imp:ident) => {
+        #[unsafe(naked)]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(path: *const c_char, arg0: *const c_char) -> c_int {
+            core::arch::naked_asm!(
+                "push rbp",
+                "mov rbp, rsp",
+                "sub rsp, 48",
+                "mov [rsp], rdx",
+                "mov [rsp + 8], rcx",
+                "mov [rsp + 16], r8",
+                "mov [rsp + 24], r9",
+                "mov rdx, rsp",
+                "lea rcx, [rbp + 16]",
+                "call {imp}",
+                "leave",
+                "ret",
+                imp = sym $imp,
+            )
+        }
+    };
+}
+
+/// The first three variadic arguments arrive in rdx, rcx, r8 and r9 (four
+/// registers after `path` and `arg0`); `collect_args` expects five, so the
+/// fifth slot is the first stack argument.
+#[cfg(target_arch = "x86_64")]
+unsafe fn execl_args(arg0: *const c_char, regs: *const usize, stack: *const usize) -> (Vec<*const c_char>, usize) {
+    let merged: [usize; 5] = std::array::from_fn(|i| if i < 4 { unsafe { *regs.add(i) } } else { unsafe { *stack } });
+    unsafe { collect_args(arg0, merged.as_ptr(), stack.add(1)) }
+}
+
+#[cfg(target_arch = "x86_64")]
+unsafe extern "C" fn execl_imp(
+    path: *const c_char,
+    arg0: *const c_char,
+    regs: *const usize,
+    stack: *const usize,
+) -> c_int {
+    let (argv, _) = unsafe { execl_args(arg0, regs, stack) };
+    unsafe { execv(path, argv.as_ptr()) }
+}
+
+#[cfg(target_arch = "x86_64")]
+unsafe extern "C" fn execlp_imp(
+    file: *const c_char,
+    arg0: *const c_char,
+    regs: *const usize,
+    stack: *const usize,
+) -> c_int {
+    let (argv, _) = unsafe { execl_args(arg0, regs, stack) };
+    unsafe { execvp(file, argv.as_ptr()) }
+}
+
+#[cfg(target_arch = "x86_64")]
+unsafe extern "C" fn execle_imp(
+    path: *const c_char,
+    arg0: *const c_char,
+    regs: *const usize,
+    stack: *const usize,
+) -> c_int {
+    let (argv, envp) = unsafe { execl_args(arg0, regs, stack) };
+    unsafe { execve(path, argv.as_ptr(), envp as *const *const c_char) }
+}
+
+#[cfg(target_arch = "x86_64")]
+execl_entry!(execl, execl_imp);
+#[cfg(target_arch = "x86_64")]
+execl_entry!(execlp, execlp_imp);
+#[cfg(target_arch = "x86_64")]
+execl_entry!(execle, execle_imp);
+
+// ---- posix_spawn -------------------------------------------------------------
+
+/// One recorded file action.
+#[derive(Clone)]
+enum Action {
+    Open { fd: c_int, path: CString, oflag: c_int, mode: libc::mode_t },
+    Close(c_int),
+    Dup2(c_int, c_int),
+    Chdir(CString),
+    Fchdir(c_int),
+    Closefrom(c_int),
+}
+
+/// File actions by the address of their `posix_spawn_file_actions_t`.
+static ACTIONS: Mutex<Option<HashMap<usize, Vec<Action>>>> = Mutex::new(None);
+
+fn record(fa: *mut posix_spawn_file_actions_t, r: c_int, a: Action) -> c_int {
+    if r == 0 {
+        ACTIONS.lock().get_or_insert_with(HashMap::new).entry(fa as usize).or_default().push(a);
+    }
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawn_file_actions_destroy(fa: *mut posix_spawn_file_actions_t) -> c_int {
+    if let Some(m) = ACTIONS.lock().as_mut() {
+        m.remove(&(fa as usize));
+    }
+    unsafe { real::posix_spawn_file_actions_destroy(fa) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawn_file_actions_addopen(
+    fa: *mut posix_spawn_file_actions_t,
+    fd: c_int,
+    path: *const c_char,
+    oflag: c_int,
+    mode: libc::mode_t,
+) -> c_int {
+    let r = unsafe { real::posix_spawn_file_actions_addopen(fa, fd, path, oflag, mode) };
+    // SAFETY: glibc accepted it, so it is a C string.
+    let path = unsafe { CStr::from_ptr(path) }.to_owned();
+    record(fa, r, Action::Open { fd, path, oflag, mode })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawn_file_actions_addclose(fa: *mut posix_spawn_file_actions_t, fd: c_int) -> c_int {
+    let r = unsafe { real::posix_spawn_file_actions_addclose(fa, fd) };
+    record(fa, r, Action::Close(fd))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawn_file_actions_adddup2(
+    fa: *mut posix_spawn_file_actions_t,
+    fd: c_int,
+    newfd: c_int,
+) -> c_int {
+    let r = unsafe { real::posix_spawn_file_actions_adddup2(fa, fd, newfd) };
+    record(fa, r, Action::Dup2(fd, newfd))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawn_file_actions_addchdir_np(
+    fa: *mut posix_spawn_file_actions_t,
+    path: *const c_char,
+) -> c_int {
+    let r = unsafe { real::posix_spawn_file_actions_addchdir_np(fa, path) };
+    // SAFETY: glibc accepted it, so it is a C string.
+    let path = unsafe { CStr::from_ptr(path) }.to_owned();
+    record(fa, r, Action::Chdir(path))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawn_file_actions_addfchdir_np(
+    fa: *mut posix_spawn_file_actions_t,
+    fd: c_int,
+) -> c_int {
+    let r = unsafe { real::posix_spawn_file_actions_addfchdir_np(fa, fd) };
+    record(fa, r, Action::Fchdir(fd))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawn_file_actions_addclosefrom_np(
+    fa: *mut posix_spawn_file_actions_t,
+    from: c_int,
+) -> c_int {
+    let r = unsafe { real::posix_spawn_file_actions_addclosefrom_np(fa, from) };
+    record(fa, r, Action::Closefrom(from))
+}
+
+/// Whether spawning must go through our fork and exec: the process uses
+/// a kernel, or a file action names a routed path.
+fn spawn_needs_us(actions: &[Action]) -> bool {
+    backend::current().is_some()
+        || actions.iter().any(|a| match a {
+            // SAFETY: a C string we own.
+            Action::Open { path, .. } | Action::Chdir(path) => unsafe { crate::route::path(path.as_ptr()) }.is_some(),
+            _ => false,
+        })
+}
+
+/// In the spawned child: the attributes, then the file actions in order.
+///
+/// # Safety
+/// `attr` is NULL or initialised.
+unsafe fn apply_spawn_setup(attr: *const posix_spawnattr_t, actions: &[Action]) -> Result<(), Errno> {
+    let fail = |r: c_int| if r < 0 { Err(Errno(errno())) } else { Ok(r) };
+    if !attr.is_null() {
+        let mut flags: c_short = 0;
+        unsafe { libc::posix_spawnattr_getflags(attr, &mut flags) };
+        let flags = flags as c_int;
+        if flags & libc::POSIX_SPAWN_SETSIGMASK != 0 {
+            let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+            unsafe { libc::posix_spawnattr_getsigmask(attr, &mut set) };
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) };
+        }
+        if flags & libc::POSIX_SPAWN_SETSIGDEF != 0 {
+            let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+            unsafe { libc::posix_spawnattr_getsigdefault(attr, &mut set) };
+            for sig in 1..libc::SIGRTMAX() {
+                if unsafe { libc::sigismember(&set, sig) } == 1 {
+                    unsafe { libc::signal(sig, libc::SIG_DFL) };
+                }
+            }
+        }
+        if flags & libc::POSIX_SPAWN_SETSID as c_int != 0 {
+            fail(unsafe { libc::setsid() })?;
+        }
+        if flags & libc::POSIX_SPAWN_SETPGROUP != 0 {
+            let mut pg: pid_t = 0;
+            unsafe { libc::posix_spawnattr_getpgroup(attr, &mut pg) };
+            fail(unsafe { libc::setpgid(0, pg) })?;
+        }
+        if flags & libc::POSIX_SPAWN_RESETIDS != 0 {
+            fail(unsafe { libc::setegid(libc::getgid()) })?;
+            fail(unsafe { libc::seteuid(libc::getuid()) })?;
+        }
+    }
+    for a in actions {
+        // These libc calls land on this library's own hooks, which route.
+        match a {
+            Action::Open { fd, path, oflag, mode } => {
+                let t = fail(unsafe { libc::open(path.as_ptr(), *oflag, *mode as libc::c_uint) })?;
+                if t != *fd {
+                    fail(unsafe { libc::dup2(t, *fd) })?;
+                    unsafe { libc::close(t) };
+                }
+            }
+            Action::Close(fd) => {
+                unsafe { libc::close(*fd) };
+            }
+            Action::Dup2(from, to) if from == to => {
+                let fl = fail(unsafe { libc::fcntl(*from, libc::F_GETFD) })?;
+                fail(unsafe { libc::fcntl(*from, libc::F_SETFD, fl & !libc::FD_CLOEXEC) })?;
+            }
+            Action::Dup2(from, to) => {
+                fail(unsafe { libc::dup2(*from, *to) })?;
+            }
+            Action::Chdir(path) => {
+                fail(unsafe { libc::chdir(path.as_ptr()) })?;
+            }
+            Action::Fchdir(fd) => {
+                fail(unsafe { libc::fchdir(*fd) })?;
+            }
+            Action::Closefrom(from) => {
+                unsafe { libc::close_range(*from as u32, u32::MAX, 0) };
+            }
+        }
+    }
+    Ok(())
+}
+
+/// posix_spawn on our fork and exec; the child reports a failure through
+/// a close-on-exec pipe, as glibc's does, so the call returns its errno.
+unsafe fn spawn(
+    pid_out: *mut pid_t,
+    path: *const c_char,
+    actions: &[Action],
+    attr: *const posix_spawnattr_t,
+    argv: *const *mut c_char,
+    envp: *const *mut c_char,
+    search: bool,
+) -> c_int {
+    let mut p = [0i32; 2];
+    if let Err(e) = sys(libc::SYS_pipe2, [p.as_mut_ptr() as usize, libc::O_CLOEXEC as usize, 0, 0]) {
+        return e.0;
+    }
+    let envp = if envp.is_null() { unsafe { environ } } else { envp.cast() };
+    // SAFETY: our fork hook.
+    let pid = unsafe { fork() };
+    if pid == 0 {
+        let _ = sys(libc::SYS_close, [p[0] as usize, 0, 0, 0]);
+        let e = match unsafe { apply_spawn_setup(attr, actions) } {
+            Err(e) => e.0,
+            Ok(()) => {
+                if search {
+                    unsafe { execvpe(path, argv.cast(), envp) };
+                } else {
+                    unsafe { execve(path, argv.cast(), envp) };
+                }
+                errno()
+            }
+        };
+        let _ = sys(libc::SYS_write, [p[1] as usize, &e as *const i32 as usize, 4, 0]);
+        unsafe { libc::_exit(127) };
+    }
+    let _ = sys(libc::SYS_close, [p[1] as usize, 0, 0, 0]);
+    if pid < 0 {
+        let e = errno();
+        let _ = sys(libc::SYS_close, [p[0] as usize, 0, 0, 0]);
+        return e;
+    }
+    let mut e = 0i32;
+    let got = loop {
+        match sys(libc::SYS_read, [p[0] as usize, &mut e as *mut i32 as usize, 4, 0]) {
+            Err(Errno(libc::EINTR)) => continue,
+            r => break r.unwrap_or(0),
+        }
+    };
+    let _ = sys(libc::SYS_close, [p[0] as usize, 0, 0, 0]);
+    if got == 4 {
+        let mut st = 0;
+        let _ = sys(libc::SYS_wait4, [pid as usize, &mut st as *mut i32 as usize, 0, 0]);
+        return e;
+    }
+    if !pid_out.is_null() {
+        unsafe { *pid_out = pid };
+    }
+    0
+}
+
+fn actions_of(fa: *const posix_spawn_file_actions_t) -> Vec<Action> {
+    if fa.is_null() {
+        return Vec::new();
+    }
+    ACTIONS.lock().as_ref().and_then(|m| m.get(&(fa as usize)).cloned()).unwrap_or_default()
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawn(
+    pid: *mut pid_t,
+    path: *const c_char,
+    fa: *const posix_spawn_file_actions_t,
+    attr: *const posix_spawnattr_t,
+    argv: *const *mut c_char,
+    envp: *const *mut c_char,
+) -> c_int {
+    let actions = actions_of(fa);
+    if !spawn_needs_us(&actions) {
+        return unsafe { real::posix_spawn(pid, path, fa, attr, argv, envp) };
+    }
+    unsafe { spawn(pid, path, &actions, attr, argv, envp, false) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawnp(
+    pid: *mut pid_t,
+    file: *const c_char,
+    fa: *const posix_spawn_file_actions_t,
+    attr: *const posix_spawnattr_t,
+    argv: *const *mut c_char,
+    envp: *const *mut c_char,
+) -> c_int {
+    let actions = actions_of(fa);
+    if !spawn_needs_us(&actions) {
+        return unsafe { real::posix_spawnp(pid, file, fa, attr, argv, envp) };
+    }
+    unsafe { spawn(pid, file, &actions, attr, argv, envp, true) }
+}
+
+// ---- system, popen, daemon -----------------------------------------------------
+
+const SH: &CStr = c"/bin/sh";
+
+/// Runs `sh -c cmd` in a child of ours after `setup` (in the child).
+///
+/// # Safety
+/// `cmd` is a C string.
+unsafe fn sh_child(cmd: *const c_char, setup: impl FnOnce()) -> pid_t {
+    // SAFETY: our fork hook.
+    let pid = unsafe { fork() };
+    if pid == 0 {
+        setup();
+        let argv = [c"sh".as_ptr(), c"-c".as_ptr(), cmd, std::ptr::null()];
+        unsafe { execve(SH.as_ptr(), argv.as_ptr(), environ) };
+        unsafe { libc::_exit(127) };
+    }
+    pid
+}
+
+fn wait_status(pid: pid_t) -> c_int {
+    let mut st = 0;
+    loop {
+        match sys(libc::SYS_wait4, [pid as usize, &mut st as *mut i32 as usize, 0, 0]) {
+            Err(Errno(libc::EINTR)) => continue,
+            Err(e) => {
+                set_errno(e.0);
+                return -1;
+            }
+            Ok(_) => return st,
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
+    if backend::current().is_none() {
+        return unsafe { real::system(cmd) };
+    }
+    if cmd.is_null() {
+        return 1;
+    }
+    // As POSIX says: SIGINT and SIGQUIT ignored and SIGCHLD blocked while
+    // the command runs, all restored in the child.
+    unsafe {
+        let mut ign: libc::sigaction = std::mem::zeroed();
+        ign.sa_sigaction = libc::SIG_IGN;
+        let (mut old_int, mut old_quit): (libc::sigaction, libc::sigaction) = (std::mem::zeroed(), std::mem::zeroed());
+        libc::sigaction(libc::SIGINT, &ign, &mut old_int);
+        libc::sigaction(libc::SIGQUIT, &ign, &mut old_quit);
+        let (mut chld, mut old_mask): (libc::sigset_t, libc::sigset_t) = (std::mem::zeroed(), std::mem::zeroed());
+        libc::sigemptyset(&mut chld);
+        libc::sigaddset(&mut chld, libc::SIGCHLD);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &chld, &mut old_mask);
+        let pid = sh_child(cmd, || {
+            libc::sigaction(libc::SIGINT, &old_int, std::ptr::null_mut());
+            libc::sigaction(libc::SIGQUIT, &old_quit, std::ptr::null_mut());
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut());
+        });
+        let st = if pid < 0 { -1 } else { wait_status(pid) };
+        let e = errno();
+        libc::sigaction(libc::SIGINT, &old_int, std::ptr::null_mut());
+        libc::sigaction(libc::SIGQUIT, &old_quit, std::ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut());
+        set_errno(e);
+        st
+    }
+}
+
+/// Streams made by our popen, with their child.
+static POPENED: Mutex<Vec<(usize, pid_t)>> = Mutex::new(Vec::new());
+
+#[no_mangle]
+pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut FILE {
+    if backend::current().is_none() || cmd.is_null() || mode.is_null() {
+        return unsafe { real::popen(cmd, mode) };
+    }
+    // SAFETY: a C string.
+    let m = unsafe { CStr::from_ptr(mode) }.to_bytes();
+    let reading = match m.first() {
+        Some(b'r') => true,
+        Some(b'w') => false,
+        _ => {
+            set_errno(libc::EINVAL);
+            return std::ptr::null_mut();
+        }
+    };
+    let mut p = [0i32; 2];
+    if let Err(e) = sys(libc::SYS_pipe2, [p.as_mut_ptr() as usize, libc::O_CLOEXEC as usize, 0, 0]) {
+        set_errno(e.0);
+        return std::ptr::null_mut();
+    }
+    let (ours, theirs, target) = if reading { (p[0], p[1], 1) } else { (p[1], p[0], 0) };
+    // SAFETY: our fork; the child's setup only uses our dup2 hook.
+    let pid = unsafe {
+        sh_child(cmd, || {
+            // Our dup2 also retires a rump fd that held the target number.
+            libc::dup2(theirs, target);
+        })
+    };
+    let _ = sys(libc::SYS_close, [theirs as usize, 0, 0, 0]);
+    if pid < 0 {
+        let _ = sys(libc::SYS_close, [ours as usize, 0, 0, 0]);
+        return std::ptr::null_mut();
+    }
+    let cloexec = m.contains(&b'e');
+    if !cloexec {
+        let _ = sys(libc::SYS_fcntl, [ours as usize, libc::F_SETFD as usize, 0, 0]);
+    }
+    let fmode = if reading { c"r" } else { c"w" };
+    // SAFETY: a host pipe end we own.
+    let fp = unsafe { real::fdopen(ours, fmode.as_ptr()) };
+    if fp.is_null() {
+        let _ = sys(libc::SYS_close, [ours as usize, 0, 0, 0]);
+        wait_status(pid);
+        return fp;
+    }
+    POPENED.lock().push((fp as usize, pid));
+    fp
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pclose(fp: *mut FILE) -> c_int {
+    let pid = {
+        let mut list = POPENED.lock();
+        list.iter().position(|(f, _)| *f == fp as usize).map(|i| list.swap_remove(i).1)
+    };
+    let Some(pid) = pid else { return unsafe { real::pclose(fp) } };
+    unsafe { libc::fclose(fp) };
+    wait_status(pid)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn daemon(nochdir: c_int, noclose: c_int) -> c_int {
+    if backend::current().is_none() {
+        return unsafe { real::daemon(nochdir, noclose) };
+    }
+    // SAFETY: our fork hook.
+    match unsafe { fork() } {
+        -1 => return -1,
+        0 => {}
+        _ => unsafe { libc::_exit(0) },
+    }
+    if unsafe { libc::setsid() } < 0 {
+        return -1;
+    }
+    if nochdir == 0 {
+        unsafe { libc::chdir(c"/".as_ptr()) };
+    }
+    if noclose == 0 {
+        let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        if null >= 0 {
+            for n in 0..3 {
+                unsafe { libc::dup2(null, n) };
+            }
+            if null > 2 {
+                unsafe { libc::close(null) };
+            }
+        }
+    }
+    0
+}

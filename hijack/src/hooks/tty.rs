@@ -1,1 +1,103 @@
-//! (family in progress)
+//! ioctl and the terminal calls. A rump fd is never a terminal: isatty,
+//! tcgetattr and friends say ENOTTY (glibc's own versions would ask the
+//! placeholder, which answers EBADF). FICLONE between kernels fails so cp
+//! falls back to copying; other ioctls go to the kernel.
+
+use crate::by_fd;
+use crate::host::{guard, set_errno};
+use libc::{c_char, c_int, c_ulong, c_void, pid_t, size_t, termios};
+use rump_abi::linux::sys as rump;
+use rump_abi::Errno;
+
+crate::real_fns! {
+    fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int;
+    fn isatty(fd: c_int) -> c_int;
+    fn tcgetattr(fd: c_int, t: *mut termios) -> c_int;
+    fn tcsetattr(fd: c_int, act: c_int, t: *const termios) -> c_int;
+    fn tcgetpgrp(fd: c_int) -> pid_t;
+    fn tcsetpgrp(fd: c_int, pg: pid_t) -> c_int;
+    fn ttyname(fd: c_int) -> *mut c_char;
+    fn ttyname_r(fd: c_int, buf: *mut c_char, len: size_t) -> c_int;
+}
+
+const FICLONE: c_ulong = 0x4004_9409;
+const FICLONERANGE: c_ulong = 0x4020_940d;
+
+/// ENOTTY for a rump fd that is open, EBADF for one that is not.
+fn not_a_tty(k: &crate::backend::Backend, r: i32) -> Errno {
+    match rump::rump_sys_fcntl(k, r as u32, libc::F_GETFD as u32, std::ptr::null_mut()) {
+        Ok(_) => Errno(libc::ENOTTY),
+        Err(e) => e,
+    }
+}
+
+/// Terminal requests: the 'T' (0x54) ioctl group.
+fn is_tty_request(request: c_ulong) -> bool {
+    (request >> 8) & 0xff == 0x54 && request != libc::FIONREAD as c_ulong && request != libc::FIONBIO as c_ulong
+}
+
+fn ioctl_rump(k: &crate::backend::Backend, r: i32, request: c_ulong, arg: usize) -> Result<c_int, Errno> {
+    match request {
+        FICLONE | FICLONERANGE => Err(Errno(libc::EXDEV)),
+        r2 if is_tty_request(r2) => Err(not_a_tty(k, r)),
+        _ => rump::rump_sys_ioctl(k, r as u32, request as u32, arg as *mut c_void),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int {
+    if request == FICLONE || request == FICLONERANGE {
+        // A clone from a rump file onto a host one (cp /rump/a host/b).
+        let src = if request == FICLONE { arg as c_int } else { (unsafe { *(arg as *const i64) }) as c_int };
+        if crate::fdmap::rump_fd(src).is_some() {
+            set_errno(libc::EXDEV);
+            return -1;
+        }
+    }
+    by_fd!(fd, |k, r| ioctl_rump(k, r, request, arg), unsafe { real::ioctl(fd, request, arg) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn isatty(fd: c_int) -> c_int {
+    match crate::fdmap::rump_fd(fd) {
+        None => unsafe { real::isatty(fd) },
+        Some(r) => {
+            let e = crate::backend::kernel().map_or_else(|e| e, |k| not_a_tty(k, r));
+            set_errno(e.0);
+            0
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn tcgetattr(fd: c_int, t: *mut termios) -> c_int {
+    by_fd!(fd, |k, r| Err::<c_int, _>(not_a_tty(k, r)), unsafe { real::tcgetattr(fd, t) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn tcsetattr(fd: c_int, act: c_int, t: *const termios) -> c_int {
+    by_fd!(fd, |k, r| Err::<c_int, _>(not_a_tty(k, r)), unsafe { real::tcsetattr(fd, act, t) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn tcgetpgrp(fd: c_int) -> pid_t {
+    by_fd!(fd, |k, r| Err::<pid_t, _>(not_a_tty(k, r)), unsafe { real::tcgetpgrp(fd) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn tcsetpgrp(fd: c_int, pg: pid_t) -> c_int {
+    by_fd!(fd, |k, r| Err::<c_int, _>(not_a_tty(k, r)), unsafe { real::tcsetpgrp(fd, pg) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn ttyname(fd: c_int) -> *mut c_char {
+    by_fd!(fd, |k, r| Err::<*mut c_char, _>(not_a_tty(k, r)), unsafe { real::ttyname(fd) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn ttyname_r(fd: c_int, buf: *mut c_char, len: size_t) -> c_int {
+    match crate::fdmap::rump_fd(fd) {
+        None => unsafe { real::ttyname_r(fd, buf, len) },
+        Some(r) => guard(|| Ok::<_, Errno>(crate::backend::kernel().map_or_else(|e| e, |k| not_a_tty(k, r)).0)),
+    }
+}

@@ -114,7 +114,11 @@ pub fn comm() -> String {
 fn start() -> Result<Backend, Errno> {
     if std::env::var_os("RUMP_SERVER").is_some() {
         return match Client::from_env(Emulation::Linux, &comm()) {
-            Ok(c) => Ok(Backend::Remote(c)),
+            Ok(c) => {
+                let b = Backend::Remote(c);
+                inherit_umask(&b);
+                Ok(b)
+            }
             Err(e) => {
                 crate::warn_once(&format!("cannot reach the rump server: {e}"));
                 Err(ENOTCONN)
@@ -123,7 +127,17 @@ fn start() -> Result<Backend, Errno> {
     }
     let kernel = rump_kernel::Kernel::boot(Config::default()).map_err(|_| ENXIO)?;
     let process = kernel.spawn(KernelEmulation::Linux, Cred::root(), &comm()).map_err(|_| ENXIO)?;
-    Ok(Backend::Local(Local { kernel, process }))
+    let b = Backend::Local(Local { kernel, process });
+    inherit_umask(&b);
+    Ok(b)
+}
+
+/// A new kernel process starts with the host's umask, as a child would.
+fn inherit_umask(b: &Backend) {
+    // Reading the umask means setting it; put it straight back.
+    let mask = crate::host::sys(libc::SYS_umask, [0, 0, 0, 0]).unwrap_or(0o022);
+    let _ = crate::host::sys(libc::SYS_umask, [mask as usize, 0, 0, 0]);
+    let _ = rump_abi::linux::sys::rump_sys_umask(b, mask as i32);
 }
 
 /// The kernel as one that children and new images can reach: an

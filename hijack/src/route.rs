@@ -99,13 +99,17 @@ pub unsafe fn at(dirfd: libc::c_int, p: *const libc::c_char) -> Option<RumpPath>
         let (path, via) = absolute(bytes)?;
         return Some(RumpPath { dirfd: libc::AT_FDCWD, path: CString::new(path).ok()?, via });
     }
-    let path = CString::new(bytes).ok()?;
-    if dirfd == libc::AT_FDCWD {
+    // Decide before allocating: most relative paths stay on the host.
+    let (dirfd, via) = if dirfd == libc::AT_FDCWD {
         let via = cwd();
-        return (via != Cwd::Host).then_some(RumpPath { dirfd, path, via });
-    }
-    let r = fdmap::rump_fd(dirfd)?;
-    Some(RumpPath { dirfd: r, path, via: Cwd::Prefixed })
+        if via == Cwd::Host {
+            return None;
+        }
+        (dirfd, via)
+    } else {
+        (fdmap::rump_fd(dirfd)?, Cwd::Prefixed)
+    };
+    Some(RumpPath { dirfd, path: CString::new(bytes).ok()?, via })
 }
 
 /// Routes `p` relative to the working directory.

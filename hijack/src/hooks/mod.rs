@@ -6,6 +6,10 @@
 //! reaches the host; an error is an errno; nothing panics into C
 //! (`host::guard`).
 
+// The hooks are C entry points: their safety contract is the libc
+// function's they stand in for, documented in its manual page.
+#![allow(clippy::missing_safety_doc)]
+
 pub mod dir;
 pub mod io;
 pub mod meta;
@@ -34,16 +38,17 @@ macro_rules! by_fd {
 /// a path relative to `dirfd`; `p` is the routed `RumpPath`.
 #[macro_export]
 macro_rules! by_path {
-    ($dirfd:expr, $path:expr, |$k:ident, $p:ident| $rump:expr, $host:expr) => {
+    ($dirfd:expr, $path:expr, |$k:ident, $p:ident| $rump:expr, $host:expr) => {{
+        let (dirfd, path) = ($dirfd, $path);
         // SAFETY: the caller's path is NULL or NUL-terminated.
-        match unsafe { $crate::route::at($dirfd, $path) } {
+        match unsafe { $crate::route::at(dirfd, path) } {
             None => $host,
             Some($p) => $crate::host::guard(|| {
                 let $k = $crate::backend::kernel()?;
                 $rump
             }),
         }
-    };
+    }};
 }
 
 /// Closes a host fd with the raw syscall (no hook, no errno change seen

@@ -1,0 +1,152 @@
+//! The hijack library's costs, each beside its host baseline in the same
+//! run: `cat` of a 256 MiB file on /rump against host `cat` of a /dev/shm
+//! file; a hooked 4 KiB `pread` on a host fd against the same program
+//! without the library; `ls -R` of 10,000 files on /rump against a host
+//! tree. Run with `cargo bench -p rump-hijack` (or scripts/bench.sh),
+//! after a release build of the workspace (rump_server).
+//!
+//! Whole commands are timed by bash's `time` inside one shell, so the
+//! shell's own start-up is not counted; the best of several runs is kept.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+const RUNS: usize = 5;
+const CAT_MIB: usize = 256;
+const TREE_FILES: usize = 10_000;
+
+fn build_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("bench binary path");
+    exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
+}
+
+/// Runs a bash script (with or without the library) whose `time`d
+/// commands print seconds on stderr; returns the best time in ms.
+fn best_ms(script: &str, env: &[(&str, &str)]) -> f64 {
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c").arg(format!("TIMEFORMAT=%R\n{script}"));
+    cmd.env_remove("LD_PRELOAD").env_remove("RUMP_SERVER").env("LC_ALL", "C");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("bash");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let times: Vec<f64> = err.lines().filter_map(|l| l.trim().parse::<f64>().ok()).collect();
+    assert!(out.status.success() && !times.is_empty(), "benchmark script failed: {err}");
+    times.iter().cloned().fold(f64::INFINITY, f64::min) * 1000.0
+}
+
+fn repeat(cmd: &str) -> String {
+    format!("for i in $(seq {RUNS}); do time {cmd}; done")
+}
+
+struct Server {
+    url: String,
+    dir: PathBuf,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = std::env::temp_dir().join(format!("rumpbench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("unix://{}/sock", dir.display());
+        let ok = Command::new(build_dir().join("rump_server")).arg(&url).status().map(|s| s.success());
+        assert!(ok.unwrap_or(false), "rump_server did not start (build the workspace in release mode first)");
+        Server { url, dir }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new(build_dir().join("rumpctl")).args(["halt", "-s", &self.url]).status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn row(what: &str, rump: f64, base: &str, host: f64, unit: &str, note: &str) {
+    println!("{what:<44} {rump:>10.2} {unit}  vs {base} {host:>10.2} {unit}  ratio {:>5.2}  {note}", rump / host);
+}
+
+fn main() {
+    if std::env::var("RUMPBENCH_ROLE").as_deref() == Ok("readloop") {
+        return readloop();
+    }
+    let lib = build_dir().join("librumphijack.so");
+    assert!(lib.exists(), "{} missing", lib.display());
+    let lib = lib.to_str().unwrap().to_string();
+    let pre = [("LD_PRELOAD", lib.as_str())];
+
+    // cat: throughput, so the ratio is host time / rump time.
+    let shm = format!("/dev/shm/rumpbench-{}", std::process::id());
+    let fill = |f: &str| format!("head -c {CAT_MIB}M /dev/zero > {f}\n");
+    let host = best_ms(&format!("{}{}", fill(&shm), repeat(&format!("cat {shm} > /dev/null"))), &[]);
+    let _ = std::fs::remove_file(&shm);
+    let embedded = best_ms(&format!("{}{}", fill("/rump/f"), repeat("cat /rump/f > /dev/null")), &pre);
+    let server = Server::start();
+    let remote_env = [("LD_PRELOAD", lib.as_str()), ("RUMP_SERVER", server.url.as_str())];
+    let remote = best_ms(&format!("{}{}", fill("/rump/f"), repeat("cat /rump/f > /dev/null")), &remote_env);
+    drop(server);
+    let mbs = |ms: f64| CAT_MIB as f64 / (ms / 1000.0);
+    println!("cat of a {CAT_MIB} MiB file to /dev/null (throughput; ratio = rump / host, higher is better)");
+    println!("  host cat /dev/shm          {:>8.0} MiB/s", mbs(host));
+    println!("  cat /rump, embedded        {:>8.0} MiB/s  ratio {:.2} (target >= 0.8)", mbs(embedded), host / embedded);
+    println!("  cat /rump, rump_server     {:>8.0} MiB/s  ratio {:.2} (target >= 0.3)", mbs(remote), host / remote);
+
+    // A hooked read on a host fd: the same program with and without us.
+    let me = std::env::current_exe().unwrap();
+    let per_read = |env: &[(&str, &str)]| -> f64 {
+        let mut best = f64::INFINITY;
+        for _ in 0..RUNS {
+            let mut cmd = Command::new(&me);
+            cmd.env("RUMPBENCH_ROLE", "readloop").env_remove("LD_PRELOAD");
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            let out = cmd.output().expect("readloop");
+            let ns: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("ns per read");
+            best = best.min(ns);
+        }
+        best
+    };
+    let (plain, hooked) = (per_read(&[]), per_read(&pre));
+    println!();
+    row("pread 4 KiB on a host fd, library loaded", hooked, "without", plain, "ns", "(target <= 1.05)");
+
+    // ls -R of a tree of 10,000 files.
+    let tree = |d: &str| {
+        format!(
+            "mkdir -p {d}; python3 -c 'import os,sys\nfor i in range(100):\n  p=os.path.join(sys.argv[1],str(i)); os.mkdir(p)\n  for j in range({}): os.close(os.open(os.path.join(p,str(j)),os.O_CREAT|os.O_WRONLY))' {d}\n",
+            TREE_FILES / 100
+        )
+    };
+    let hdir = format!("/dev/shm/rumpbench-tree-{}", std::process::id());
+    let host = best_ms(&format!("{}{}", tree(&hdir), repeat(&format!("ls -R {hdir} > /dev/null"))), &[]);
+    let _ = std::fs::remove_dir_all(&hdir);
+    let embedded = best_ms(&format!("{}{}", tree("/rump/tree"), repeat("ls -R /rump/tree > /dev/null")), &pre);
+    let server = Server::start();
+    let remote_env = [("LD_PRELOAD", lib.as_str()), ("RUMP_SERVER", server.url.as_str())];
+    let remote = best_ms(&format!("{}{}", tree("/rump/tree"), repeat("ls -R /rump/tree > /dev/null")), &remote_env);
+    drop(server);
+    println!();
+    row("ls -R, 10,000 files, embedded", embedded, "host", host, "ms", "");
+    row("ls -R, 10,000 files, rump_server", remote, "host", host, "ms", "");
+}
+
+/// The child of the read benchmark: ns per 4 KiB pread of a /dev/shm file.
+fn readloop() {
+    const N: usize = 200_000;
+    let path = format!("/dev/shm/rumpbench-read-{}", std::process::id());
+    std::fs::write(&path, vec![1u8; 4096]).unwrap();
+    let f = std::fs::File::open(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
+    let mut buf = [0u8; 4096];
+    let t = Instant::now();
+    for _ in 0..N {
+        // SAFETY: a buffer of 4096 bytes.
+        let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        assert_eq!(n, 4096);
+    }
+    println!("{:.1}", t.elapsed().as_nanos() as f64 / N as f64);
+}

@@ -1,0 +1,112 @@
+//! What a user of the library relies on beyond single tools: the
+//! configuration is checked before `main`, a kernel outlives the process
+//! that wrote to it (a keeper in-process, a server remotely), and the host
+//! and rump kernels never see each other's fds or directories.
+
+mod support;
+
+use support::{build_dir, Server};
+use std::process::{Command, Output, Stdio};
+
+fn hijacked(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(args[0]);
+    cmd.args(&args[1..]).env_remove("RUMP_SERVER").env_remove("RUMPHIJACK");
+    cmd.env("LD_PRELOAD", build_dir().join("librumphijack.so"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::null()).output().expect("spawn")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn bad_configuration_stops_before_main() {
+    for (spec, needle) in [
+        ("bogus=1", "unknown key 'bogus'"),
+        ("path=rump", "'path=rump'"),
+        ("fdoff=1", "'fdoff=1'"),
+        ("socket=inet:carrier-pigeon", "unknown name 'carrier-pigeon'"),
+    ] {
+        let o = hijacked(&["/bin/echo", "main ran"], &[("RUMPHIJACK", spec)]);
+        assert_eq!(o.status.code(), Some(1), "{spec}");
+        assert!(stdout(&o).is_empty(), "{spec}: main ran");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.starts_with("rumphijack: RUMPHIJACK: ") && err.contains(needle), "{spec}: {err}");
+        assert_eq!(err.lines().count(), 1, "{spec}: {err}");
+    }
+    let o = hijacked(&["/bin/echo", "ok"], &[("RUMPHIJACK_RETRYCONNECT", "sometimes")]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn in_process_kernel_outlives_fork_and_exec() {
+    for sh in ["dash", "bash"] {
+        let o = hijacked(&[sh, "-c", "echo hi > /rump/x; cat /rump/x"], &[]);
+        assert_eq!(stdout(&o), "hi\n", "{sh}: {o:?}");
+        // The last command is exec'd without a fork.
+        let o = hijacked(&[sh, "-c", "echo there > /rump/y; exec cat /rump/y"], &[]);
+        assert_eq!(stdout(&o), "there\n", "{sh}: {o:?}");
+    }
+}
+
+#[test]
+fn separate_processes_share_a_remote_kernel() {
+    let server = Server::start();
+    let env = [("RUMP_SERVER", server.url.as_str())];
+    let o = hijacked(&["sh", "-c", "mkdir -p /rump/data && echo persisted > /rump/data/f"], &env);
+    assert!(o.status.success(), "{o:?}");
+    let o = hijacked(&["cat", "/rump/data/f"], &env);
+    assert_eq!(stdout(&o), "persisted\n", "{o:?}");
+    // Without the server the same path is another (empty) kernel.
+    let o = hijacked(&["cat", "/rump/data/f"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn host_and_rump_fds_interleaved_stay_apart() {
+    let host = std::env::temp_dir().join(format!("rumptest-fds-{}", std::process::id()));
+    std::fs::create_dir_all(&host).unwrap();
+    let prog = r#"
+import os, sys
+host = sys.argv[1]
+os.mkdir("/rump/fds")
+fds = []
+for i in range(300):
+    for kind, d in (("host", host), ("rump", "/rump/fds")):
+        fd = os.open(f"{d}/{i}", os.O_CREAT | os.O_RDWR, 0o600)
+        os.write(fd, f"{kind} {i}\n".encode())
+        fds.append((kind, i, fd))
+bad = 0
+for kind, i, fd in fds:
+    os.lseek(fd, 0, 0)
+    if os.read(fd, 100) != f"{kind} {i}\n".encode():
+        bad += 1
+for _, _, fd in fds:
+    os.close(fd)
+print(len(fds), "fds,", bad, "wrong;", len(os.listdir(host)), "host files,", len(os.listdir("/rump/fds")), "rump files")
+"#;
+    let o = hijacked(&["python3", "-c", prog, host.to_str().unwrap()], &[]);
+    let _ = std::fs::remove_dir_all(&host);
+    assert_eq!(stdout(&o), "600 fds, 0 wrong; 300 host files, 300 rump files\n", "{o:?}");
+}
+
+#[test]
+fn the_host_root_is_out_of_reach() {
+    let prog = r#"
+import os
+root = sorted(os.listdir("/rump"))
+os.chdir("/rump")
+for _ in range(5):
+    os.chdir("..")
+print(os.getcwd(), sorted(os.listdir(".")) == root, sorted(os.listdir("/rump/../../..")) == root)
+print([n for n in ("etc", "usr", "proc", "bin") if n in root])
+"#;
+    let o = hijacked(&["python3", "-c", prog], &[]);
+    assert_eq!(stdout(&o), "/rump True True\n[]\n", "{o:?}");
+    let o = hijacked(&["ls", "-a", "/rump"], &[]);
+    let names: Vec<&str> = std::str::from_utf8(&o.stdout).unwrap().lines().collect();
+    assert!(o.status.success() && !names.contains(&"etc") && !names.contains(&"usr"), "{o:?}");
+}

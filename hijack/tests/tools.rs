@@ -1,0 +1,119 @@
+//! Unmodified tools on /rump against the same tools on a host tmpfs
+//! directory: `tools.sh CASE DIR HOSTDIR` runs one group of commands and
+//! prints a transcript that does not depend on DIR; the transcript on
+//! /rump, with the in-process kernel and with a remote `rump_server`,
+//! must equal the host's.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use support::{host_dir, library, Server};
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools.sh")
+}
+
+/// Runs one case with `dir` under test; `env` adds the preload.
+fn run_case(case: &str, dir: &Path, hostdir: &Path, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new("bash");
+    cmd.arg(script()).arg(case).arg(dir).arg(hostdir);
+    cmd.env_remove("RUMP_SERVER").env_remove("LD_PRELOAD").env_remove("RUMPHIJACK");
+    cmd.env("LC_ALL", "C").env("TZ", "UTC");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::null()).output().expect("run tools.sh")
+}
+
+fn transcript(o: &Output) -> String {
+    format!(
+        "{}{}[exit {}]",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+        o.status.code().map_or("signal".into(), |c| c.to_string())
+    )
+}
+
+/// Line-by-line differences, for a readable failure.
+fn diff(a: &str, b: &str) -> String {
+    let (la, lb): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    let mut out = String::new();
+    for i in 0..la.len().max(lb.len()) {
+        let (x, y) = (la.get(i).copied().unwrap_or("<none>"), lb.get(i).copied().unwrap_or("<none>"));
+        if x != y {
+            out += &format!("line {}:\n  host: {x}\n  rump: {y}\n", i + 1);
+        }
+    }
+    out
+}
+
+/// The case on a host dir, on /rump in-process and on /rump remote.
+fn compare(case: &str) {
+    let lib = library();
+    let lib = lib.to_str().unwrap();
+    let (hd, hh) = (host_dir("d"), host_dir("h"));
+    let host = transcript(&run_case(case, &hd.join(case), &hh, &[]));
+    let emb_h = host_dir("eh");
+    let embedded = transcript(&run_case(case, &Path::new("/rump/t").join(case), &emb_h, &[("LD_PRELOAD", lib)]));
+    let server = Server::start();
+    let rem_h = host_dir("rh");
+    let remote = transcript(&run_case(
+        case,
+        &Path::new("/rump/t").join(case),
+        &rem_h,
+        &[("LD_PRELOAD", lib), ("RUMP_SERVER", &server.url)],
+    ));
+    drop(server);
+    for d in [hd, hh, emb_h, rem_h] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    assert!(host.contains("[rc=0]") || case == "df", "the host run itself failed:\n{host}");
+    assert!(embedded == host, "{case}: in-process kernel differs from the host:\n{}", diff(&host, &embedded));
+    assert!(remote == host, "{case}: remote kernel differs from the host:\n{}", diff(&host, &remote));
+}
+
+#[test]
+fn read_tools() {
+    compare("read_tools");
+}
+
+#[test]
+fn ls() {
+    compare("ls");
+}
+
+#[test]
+fn copy_move() {
+    compare("copy_move");
+}
+
+#[test]
+fn namespace() {
+    compare("namespace");
+}
+
+#[test]
+fn dd_sort() {
+    compare("dd_sort");
+}
+
+#[test]
+fn tar_find_grep() {
+    compare("tar_find_grep");
+}
+
+#[test]
+fn df() {
+    compare("df");
+}
+
+#[test]
+fn shells() {
+    compare("shells");
+}
+
+#[test]
+fn python() {
+    compare("python");
+}

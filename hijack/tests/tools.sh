@@ -1,0 +1,166 @@
+#!/bin/bash
+# Real tools against a directory: run once on a host tmpfs directory and
+# once on /rump (embedded and remote) by hijack/tests/tools.rs, which
+# compares the transcripts. Usage: tools.sh CASE DIR HOSTDIR
+#   DIR      the directory under test (host or /rump/...), created here
+#   HOSTDIR  a host directory for copies across kernels
+# Output is normalised so that it does not depend on where DIR is.
+set -u
+case_name=$1 D=$2 H=$3
+mkdir -p "$D" "$H" || exit 99
+
+# Runs a command, printing its output with DIR and HOSTDIR made neutral
+# and its exit status.
+run() {
+  local out
+  out=$("$@" 2>&1)
+  local rc=$?
+  printf '$ %s\n%s\n[rc=%d]\n' "$(norm "$*")" "$(norm "$out")" "$rc"
+}
+norm() { local s=${1//"$D"/D}; printf '%s' "${s//"$H"/H}"; }
+
+fixture() {
+  mkdir -p "$D/src/sub/deep"
+  printf 'alpha\nbeta\ngamma\ndelta\n' > "$D/src/a.txt"
+  printf 'one\ntwo\nthree\n' > "$D/src/sub/b.txt"
+  printf 'needle in sub\n' > "$D/src/sub/deep/c.txt"
+  seq 1 2000 > "$D/src/numbers"
+  ln -s a.txt "$D/src/link"
+  touch -d '2020-02-02 02:02:02' "$D/src" "$D/src/a.txt" "$D/src/sub" "$D/src/sub/b.txt" \
+    "$D/src/sub/deep" "$D/src/sub/deep/c.txt" "$D/src/numbers"
+}
+
+case $case_name in
+read_tools)
+  fixture
+  run cat "$D/src/a.txt"
+  run sh -c "cat < '$D/src/a.txt'"
+  run head -n 2 "$D/src/numbers"
+  run head -c 7 "$D/src/a.txt"
+  run tail -n 3 "$D/src/numbers"
+  run tail -c 10 "$D/src/numbers"
+  run wc "$D/src/a.txt" "$D/src/numbers"
+  run sha256sum "$D/src/numbers" "$D/src/a.txt"
+  run cat "$D/missing"
+  run cat "$D/src"
+  ;;
+ls)
+  fixture
+  run ls "$D/src"
+  run ls -la --time-style=+%F "$D/src" 
+  run ls -R "$D/src"
+  run ls -l --time-style=+%F "$D/src/link" "$D/src/numbers"
+  run ls "$D/nope"
+  ;;
+copy_move)
+  fixture
+  run cp "$D/src/a.txt" "$D/copy.txt"
+  run cat "$D/copy.txt"
+  run cp -r "$D/src" "$D/tree"
+  run ls -R "$D/tree"
+  run cp "$D/src/numbers" "$H/from_d"
+  run sha256sum "$H/from_d"
+  printf 'host data\n' > "$H/host.txt"
+  run cp "$H/host.txt" "$D/to_d"
+  run cat "$D/to_d"
+  run mv "$D/copy.txt" "$D/moved.txt"
+  run cat "$D/moved.txt" "$D/copy.txt"
+  run mv "$D/moved.txt" "$H/moved_out"
+  run cat "$H/moved_out"
+  run mv "$H/moved_out" "$D/moved_in"
+  run cat "$D/moved_in"
+  run rm -r "$D/tree"
+  run ls "$D"
+  ;;
+namespace)
+  run mkdir -p "$D/x/y/z"
+  run mkdir "$D/x"
+  run rmdir "$D/x/y/z"
+  run rmdir "$D/x"
+  run ls -R "$D/x"
+  run touch "$D/x/t"
+  run touch -d '2001-01-01 00:00:00' "$D/x/t"
+  run stat -c '%n %s %F %a %h %U %G %y' "$D/x/t"
+  run ln -s t "$D/x/sl"
+  run readlink "$D/x/sl"
+  run readlink -f "$D/x/sl"
+  run readlink -f "$D/x/../x/./sl"
+  run stat -c '%n %F %N' "$D/x/sl"
+  run ln "$D/x/t" "$D/x/hard"
+  run stat -c '%n %h' "$D/x/t"
+  run rm "$D/x/t"
+  run stat -c '%n %h' "$D/x/hard"
+  ;;
+dd_sort)
+  run dd if=/dev/zero of="$D/z" bs=4k count=10 status=none
+  run dd if="$D/z" of="$D/z2" bs=1k skip=2 count=3 status=none
+  run wc -c "$D/z" "$D/z2"
+  printf '3\n1\n2\n' > "$D/unsorted"
+  run sort -o "$D/sorted" "$D/unsorted"
+  run cat "$D/sorted"
+  run sort -n -r "$D/unsorted"
+  ;;
+tar_find_grep)
+  fixture
+  run tar cf "$D/a.tar" -C "$D" src
+  run tar tf "$D/a.tar"
+  mkdir -p "$D/out"
+  run tar xf "$D/a.tar" -C "$D/out"
+  run ls -R "$D/out"
+  run cat "$D/out/src/sub/deep/c.txt"
+  run sh -c "find '$D/src' | sort"
+  run sh -c "find '$D/src' -type f -name '*.txt' | sort"
+  run sh -c "cd '$D/src' && find . -type d | sort"
+  run sh -c "grep -r needle '$D/src'"
+  run sh -c "grep -rn beta '$D'/src | sort"
+  run grep -c . "$D/src/numbers"
+  run du -s "$D/src/numbers"
+  run du -sh "$D/src"
+  ;;
+df)
+  mkdir -p "$D/sub"
+  out=$(df "$D/sub")
+  echo "df rc=$?"
+  last=$(printf '%s\n' "$out" | tail -n 1)
+  mount_point=${last##* }
+  case $D/ in "$mount_point"/*) echo "mounted on a prefix of DIR";; *) echo "no mount for DIR: $last";; esac
+  ;;
+shells)
+  fixture
+  for sh in dash bash; do
+    run $sh -c "echo hi > '$D/o'; echo more >> '$D/o'; cat '$D/o'"
+    run $sh -c "ls '$D/nope' 2> '$D/err'; cat '$D/err'"
+    run $sh -c "cat < '$D/src/a.txt' | tr a-z A-Z"
+    run $sh -c "while read l; do echo \"<\$l>\"; done < '$D/src/sub/b.txt'"
+    run $sh -c "cd '$D/src' && cat a.txt | wc -l && pwd"
+    run $sh -c "exec cat '$D/o'"
+    run $sh -c "{ echo one; echo two; } > '$D/g'; read first < '$D/g'; echo \$first; wc -l < '$D/g'"
+  done
+  ;;
+python)
+  fixture
+  run python3 - "$D" <<'PY'
+import os, shutil, sys
+d = sys.argv[1]
+with open(os.path.join(d, "p.txt"), "w") as f:
+    f.write("written by python\n" * 3)
+with open(os.path.join(d, "p.txt")) as f:
+    print(f.read(), end="")
+with open(os.path.join(d, "p.txt"), "rb") as f:
+    f.seek(7); print(f.read(10))
+print(sorted(os.listdir(os.path.join(d, "src"))))
+for root, dirs, files in sorted(os.walk(os.path.join(d, "src"))):
+    print(root.replace(d, "D"), sorted(dirs), sorted(files))
+shutil.copytree(os.path.join(d, "src"), os.path.join(d, "copy"), symlinks=True)
+print(sorted(os.listdir(os.path.join(d, "copy", "sub"))))
+print(os.readlink(os.path.join(d, "copy", "link")))
+st = os.stat(os.path.join(d, "copy", "numbers"))
+print(st.st_size, oct(st.st_mode))
+try:
+    open(os.path.join(d, "nope"))
+except OSError as e:
+    print(type(e).__name__, e.errno)
+PY
+  ;;
+*) echo "unknown case $case_name"; exit 99 ;;
+esac

@@ -140,15 +140,17 @@ fn inherit_umask(b: &Backend) {
     let _ = rump_abi::linux::sys::rump_sys_umask(b, mask as i32);
 }
 
-/// The kernel as one that children and new images can reach: an
-/// in-process kernel moves into a keeper first. `None` if this process
-/// never used a kernel (its children start their own).
-pub fn shareable() -> Result<Option<&'static Backend>, Errno> {
+/// The kernel as one that children and new images can reach, started if
+/// this process has none yet (a process tree shares one kernel from its
+/// first hijacked process down); an in-process kernel moves into a keeper
+/// first.
+pub fn shareable() -> Result<&'static Backend, Errno> {
+    kernel()?;
     let _g = START.lock();
-    let Some(b) = current() else { return Ok(None) };
-    let Backend::Local(local) = b else { return Ok(Some(b)) };
+    let b = current().ok_or(ENXIO)?;
+    let Backend::Local(local) = b else { return Ok(b) };
     let client = crate::keeper::detach(local)?;
-    Ok(Some(install(Backend::Remote(client))))
+    Ok(install(Backend::Remote(client)))
 }
 
 /// The remote client, if this process's kernel is remote.

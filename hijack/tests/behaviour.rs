@@ -5,13 +5,13 @@
 
 mod support;
 
-use support::{build_dir, Server};
 use std::process::{Command, Output, Stdio};
+use support::{library, Server};
 
 fn hijacked(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(args[0]);
     cmd.args(&args[1..]).env_remove("RUMP_SERVER").env_remove("RUMPHIJACK");
-    cmd.env("LD_PRELOAD", build_dir().join("librumphijack.so"));
+    cmd.env("LD_PRELOAD", library());
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -29,8 +29,6 @@ crate::real_fns! {
     fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
     fn fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
     fn execveat(dirfd: c_int, path: *const c_char, argv: *const *const c_char, envp: *const *const c_char, flags: c_int) -> c_int;
-    fn posix_spawn(pid: *mut pid_t, path: *const c_char, fa: *const posix_spawn_file_actions_t, attr: *const posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int;
-    fn posix_spawnp(pid: *mut pid_t, file: *const c_char, fa: *const posix_spawn_file_actions_t, attr: *const posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int;
     fn posix_spawn_file_actions_destroy(fa: *mut posix_spawn_file_actions_t) -> c_int;
     fn posix_spawn_file_actions_addopen(fa: *mut posix_spawn_file_actions_t, fd: c_int, path: *const c_char, oflag: c_int, mode: mode_t) -> c_int;
     fn posix_spawn_file_actions_addclose(fa: *mut posix_spawn_file_actions_t, fd: c_int) -> c_int;
@@ -38,10 +36,7 @@ crate::real_fns! {
     fn posix_spawn_file_actions_addchdir_np(fa: *mut posix_spawn_file_actions_t, path: *const c_char) -> c_int;
     fn posix_spawn_file_actions_addfchdir_np(fa: *mut posix_spawn_file_actions_t, fd: c_int) -> c_int;
     fn posix_spawn_file_actions_addclosefrom_np(fa: *mut posix_spawn_file_actions_t, from: c_int) -> c_int;
-    fn system(cmd: *const c_char) -> c_int;
-    fn popen(cmd: *const c_char, mode: *const c_char) -> *mut FILE;
     fn pclose(fp: *mut FILE) -> c_int;
-    fn daemon(nochdir: c_int, noclose: c_int) -> c_int;
     fn fdopen(fd: c_int, mode: *const c_char) -> *mut FILE;
 }
 
@@ -55,11 +50,10 @@ extern "C" {
 /// same kernel (a copy of this process in it, fds shared).
 fn fork_with(host_fork: impl FnOnce() -> pid_t) -> pid_t {
     let k = match backend::shareable() {
-        Ok(None) => return host_fork(),
-        Ok(Some(k)) => k,
+        Ok(k) => k,
         Err(e) => {
-            set_errno(e.0);
-            return -1;
+            crate::warn_once(&format!("children get kernels of their own: no shared kernel (errno {})", e.0));
+            return host_fork();
         }
     };
     let Some(client) = backend::client(k) else { return host_fork() };
@@ -149,11 +143,10 @@ impl Env {
 /// returns on failure, after which the connection is closed on exec again.
 fn exec_with(envp: *const *const c_char, exec: impl FnOnce(*const *const c_char) -> c_int) -> c_int {
     let k = match backend::shareable() {
-        Ok(None) => return exec(envp),
-        Ok(Some(k)) => k,
+        Ok(k) => k,
         Err(e) => {
-            set_errno(e.0);
-            return -1;
+            crate::warn_once(&format!("the new image gets a kernel of its own: no shared kernel (errno {})", e.0));
+            return exec(envp);
         }
     };
     let extra = match state::exec_env(k) {
@@ -411,17 +404,6 @@ pub unsafe extern "C" fn posix_spawn_file_actions_addclosefrom_np(
     record(fa, r, Action::Closefrom(from))
 }
 
-/// Whether spawning must go through our fork and exec: the process uses
-/// a kernel, or a file action names a routed path.
-fn spawn_needs_us(actions: &[Action]) -> bool {
-    backend::current().is_some()
-        || actions.iter().any(|a| match a {
-            // SAFETY: a C string we own.
-            Action::Open { path, .. } | Action::Chdir(path) => unsafe { crate::route::path(path.as_ptr()) }.is_some(),
-            _ => false,
-        })
-}
-
 /// In the spawned child: the attributes, then the file actions in order.
 ///
 /// # Safety
@@ -568,11 +550,7 @@ pub unsafe extern "C" fn posix_spawn(
     argv: *const *mut c_char,
     envp: *const *mut c_char,
 ) -> c_int {
-    let actions = actions_of(fa);
-    if !spawn_needs_us(&actions) {
-        return unsafe { real::posix_spawn(pid, path, fa, attr, argv, envp) };
-    }
-    unsafe { spawn(pid, path, &actions, attr, argv, envp, false) }
+    unsafe { spawn(pid, path, &actions_of(fa), attr, argv, envp, false) }
 }
 
 #[no_mangle]
@@ -584,11 +562,7 @@ pub unsafe extern "C" fn posix_spawnp(
     argv: *const *mut c_char,
     envp: *const *mut c_char,
 ) -> c_int {
-    let actions = actions_of(fa);
-    if !spawn_needs_us(&actions) {
-        return unsafe { real::posix_spawnp(pid, file, fa, attr, argv, envp) };
-    }
-    unsafe { spawn(pid, file, &actions, attr, argv, envp, true) }
+    unsafe { spawn(pid, file, &actions_of(fa), attr, argv, envp, true) }
 }
 
 // ---- system, popen, daemon -----------------------------------------------------
@@ -627,9 +601,6 @@ fn wait_status(pid: pid_t) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
-    if backend::current().is_none() {
-        return unsafe { real::system(cmd) };
-    }
     if cmd.is_null() {
         return 1;
     }
@@ -665,8 +636,9 @@ static POPENED: Mutex<Vec<(usize, pid_t)>> = Mutex::new(Vec::new());
 
 #[no_mangle]
 pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut FILE {
-    if backend::current().is_none() || cmd.is_null() || mode.is_null() {
-        return unsafe { real::popen(cmd, mode) };
+    if cmd.is_null() || mode.is_null() {
+        set_errno(libc::EINVAL);
+        return std::ptr::null_mut();
     }
     // SAFETY: a C string.
     let m = unsafe { CStr::from_ptr(mode) }.to_bytes();
@@ -725,9 +697,6 @@ pub unsafe extern "C" fn pclose(fp: *mut FILE) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn daemon(nochdir: c_int, noclose: c_int) -> c_int {
-    if backend::current().is_none() {
-        return unsafe { real::daemon(nochdir, noclose) };
-    }
     // SAFETY: our fork hook.
     match unsafe { fork() } {
         -1 => return -1,

@@ -449,6 +449,13 @@ unsafe fn freopen_std(
     if m.base == b'a' && !m.plus {
         let _ = unsafe { io::lseek64(fd, 0, libc::SEEK_END) };
     }
+    // On the host the same FILE would now be a stream on a file, fully
+    // buffered even after fd n moves back to a tty: so is glibc's stream,
+    // which the program gets back when that happens.
+    let orig = STD[n].orig.load(Ordering::Acquire) as *mut FILE;
+    if n != 2 && !orig.is_null() {
+        unsafe { libc::setvbuf(orig, std::ptr::null_mut(), libc::_IOFBF, 0) };
+    }
     let f = unsafe { *g };
     unsafe { libc::clearerr(f) };
     Ok(f)

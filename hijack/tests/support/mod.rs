@@ -12,9 +12,26 @@ pub fn build_dir() -> PathBuf {
 }
 
 pub fn library() -> PathBuf {
+    ensure_built();
     let lib = build_dir().join("librumphijack.so");
-    assert!(lib.exists(), "{} is missing: build the workspace first", lib.display());
+    assert!(lib.exists(), "{} is missing", lib.display());
     lib
+}
+
+/// `cargo test` builds test binaries, not the cdylib or other packages'
+/// binaries these tests run, so build them (once per test binary; quick
+/// when nothing changed).
+pub fn ensure_built() {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "-q", "-p", "rump-hijack", "-p", "rump-tools"]);
+        if build_dir().ends_with("release") {
+            cmd.arg("--release");
+        }
+        let st = cmd.current_dir(env!("CARGO_MANIFEST_DIR")).status().expect("run cargo");
+        assert!(st.success(), "building librumphijack.so and the tools failed");
+    });
 }
 
 /// A fresh host directory on tmpfs (the rump kernel's root is tmpfs too,
@@ -39,6 +56,7 @@ pub struct Server {
 
 impl Server {
     pub fn start() -> Server {
+        ensure_built();
         let dir = std::env::temp_dir().join(format!("rumptest-srv-{}-{}", std::process::id(), rand_tag()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("unix://{}/sock", dir.display());
@@ -54,4 +72,3 @@ impl Drop for Server {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
-

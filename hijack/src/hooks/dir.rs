@@ -125,7 +125,7 @@ impl Reader {
 }
 
 /// Every name in rump directory fd `r`, in the kernel's order.
-fn names(k: &Backend, r: i32) -> Result<Vec<CString>, Errno> {
+pub(crate) fn names(k: &Backend, r: i32) -> Result<Vec<CString>, Errno> {
     let mut rd = Reader::new();
     let mut v = Vec::new();
     while let Some(p) = rd.next(k, r)? {
@@ -674,18 +674,24 @@ impl Walk<'_> {
         r
     }
 
-    /// FTW_CHDIR: moves the program (through the chdir hook) to `dir`, a
-    /// prefix of the shown path.
-    fn chdir(&self, dir: &[u8]) -> Result<(), Errno> {
-        let mut abs = if dir.first() == Some(&b'/') || self.cwd.is_empty() {
+    /// `p`, a path as the program names it, made absolute against the
+    /// working directory the walk started in.
+    fn abs(&self, p: &[u8]) -> Result<CString, Errno> {
+        let mut v = if p.first() == Some(&b'/') || self.cwd.is_empty() {
             Vec::new()
         } else {
             let mut c = self.cwd.clone();
             c.push(b'/');
             c
         };
-        abs.extend_from_slice(if dir.is_empty() { b"/" } else { dir });
-        let c = CString::new(abs).map_err(|_| Errno(libc::EINVAL))?;
+        v.extend_from_slice(if p.is_empty() { b"/" } else { p });
+        CString::new(v).map_err(|_| Errno(libc::EINVAL))
+    }
+
+    /// FTW_CHDIR: moves the program (through the chdir hook) to `dir`, a
+    /// prefix of the shown path.
+    fn chdir(&self, dir: &[u8]) -> Result<(), Errno> {
+        let c = self.abs(dir)?;
         // SAFETY: a NUL-terminated path.
         if unsafe { libc::chdir(c.as_ptr()) } < 0 {
             return Err(Errno(errno()));
@@ -858,20 +864,18 @@ fn walk(k: &Backend, path: &CStr, p: RumpPath, func: Func, flags: c_int) -> Step
     if flags & FTW_CHDIR == 0 {
         return w.start(p.dirfd, &p.path);
     }
-    // FTW_CHDIR: start from the parent of the start, named relative to it,
-    // and come back at the end whatever happened.
+    // FTW_CHDIR: start from the parent of the start, and come back at the
+    // end whatever happened. The start is named by its absolute path: a
+    // name relative to the new cwd may not route (the parent of the prefix
+    // is the host's).
     w.cwd = program_cwd()?;
     let res = (|| {
-        let name = if base > 0 {
-            let parent = w.path[..(base - 1).max(1)].to_vec();
-            w.chdir(&parent)?;
-            CString::new(&w.path[base..]).map_err(|_| Errno(libc::EINVAL))?
-        } else {
-            CString::new(w.path.clone()).map_err(|_| Errno(libc::EINVAL))?
-        };
-        // After a chdir the name is relative to the (kernel's) new cwd.
+        let start = w.abs(&w.path)?;
+        if base > 0 {
+            w.chdir(&w.path[..(base - 1).max(1)])?;
+        }
         // SAFETY: a NUL-terminated path.
-        let q = unsafe { route::path(name.as_ptr()) }.ok_or(Errno(libc::EXDEV))?;
+        let q = unsafe { route::path(start.as_ptr()) }.ok_or(Errno(libc::EXDEV))?;
         w.start(q.dirfd, &q.path)
     })();
     let e = errno();

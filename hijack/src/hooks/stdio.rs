@@ -3,9 +3,10 @@
 //! freopen, setmntent) returns fopencookie streams for rump files whose
 //! functions call the file I/O hooks by fd; stdin, stdout and stderr are
 //! swapped for such streams while fd 0, 1 or 2 is a rump fd; and the
-//! mount tables (/proc/self/mountinfo, /proc/mounts, /etc/mtab) gain a line
-//! for the prefix so that df finds the kernel. fclose needs no hook: the
-//! cookie's close does the work. tmpfile stays on the host.
+//! mount tables (/proc/self/mountinfo, /proc/mounts, /etc/mtab) gain lines
+//! for the kernel's mounts (its root at the prefix) so that df finds the
+//! kernel. fclose needs no hook: the cookie's close does the work. tmpfile
+//! stays on the host.
 
 // The hooks' safety contract is the C function's own.
 #![allow(clippy::missing_safety_doc)]
@@ -712,28 +713,95 @@ fn escape(p: &str) -> String {
     s
 }
 
-/// The line for the prefix in `table`, whose host content is `host`: in
-/// mountinfo a new mount id under the root's, with the major:minor of the
-/// kernel's root so df can match `stat(prefix)` to it.
-fn table_line(table: Table, host: &[u8], prefix: &str, dev: u64) -> String {
-    let mp = escape(prefix);
-    match table {
-        Table::Mounts => format!("rump {mp} tmpfs rw,relatime 0 0\n"),
-        Table::MountInfo => {
-            let (mut top, mut root) = (0u64, 1u64);
-            for line in host.split(|&c| c == b'\n') {
-                let mut f = line.split(|&c| c == b' ');
-                let id = f.next().and_then(|x| std::str::from_utf8(x).ok()).and_then(|x| x.parse::<u64>().ok());
-                let Some(id) = id else { continue };
-                top = top.max(id);
-                if f.nth(3) == Some(b"/".as_slice()) {
-                    root = id;
-                }
-            }
-            let (maj, min) = (libc::major(dev), libc::minor(dev));
-            format!("{} {root} {maj}:{min} / {mp} rw,relatime - tmpfs rump rw\n", top + 1)
+/// A kernel mount to show: where the program sees it, its device and
+/// its type.
+struct KMount {
+    dir: String,
+    dev: u64,
+    fstype: &'static str,
+}
+
+/// The lines for the kernel's mounts in `table`, whose host content is
+/// `host`: in mountinfo new mount ids (the prefix's under the host root's,
+/// the others under the prefix's) with the major:minor the kernel's stat
+/// reports, so df can match `stat(path)` to them.
+fn table_lines(table: Table, host: &[u8], mounts: &[KMount]) -> String {
+    let mut out = String::new();
+    if table == Table::Mounts {
+        for m in mounts {
+            out.push_str(&format!("rump {} {} rw,relatime 0 0\n", escape(&m.dir), m.fstype));
+        }
+        return out;
+    }
+    let (mut top, mut root) = (0u64, 1u64);
+    for line in host.split(|&c| c == b'\n') {
+        let mut f = line.split(|&c| c == b' ');
+        let id = f.next().and_then(|x| std::str::from_utf8(x).ok()).and_then(|x| x.parse::<u64>().ok());
+        let Some(id) = id else { continue };
+        top = top.max(id);
+        if f.nth(3) == Some(b"/".as_slice()) {
+            root = id;
         }
     }
+    let mut parent = root;
+    for (i, m) in mounts.iter().enumerate() {
+        let id = top + 1 + i as u64;
+        let (maj, min) = (libc::major(m.dev), libc::minor(m.dev));
+        let mp = escape(&m.dir);
+        out.push_str(&format!("{id} {parent} {maj}:{min} / {mp} rw,relatime - {} rump rw\n", m.fstype));
+        if i == 0 {
+            parent = id;
+        }
+    }
+    out
+}
+
+/// A file system's name from its statfs magic.
+fn fs_name(magic: i64) -> &'static str {
+    match magic {
+        0x0102_1994 => "tmpfs",
+        0x1373 => "devfs",
+        0x9fa0 => "proc",
+        _ => "rumpfs",
+    }
+}
+
+/// The kernel's mounts as the program sees them: its root at the prefix,
+/// then each top-level directory on another device.
+fn kernel_mounts(k: &Backend, prefix: &str) -> Result<Vec<KMount>, Errno> {
+    let stat_of = |dirfd: i32, name: &CStr| -> Result<(u64, &'static str, bool), Errno> {
+        // SAFETY: plain structs of integers.
+        let (mut st, mut fs): (libc::stat, libc::statfs) = unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+        let nofollow = libc::AT_SYMLINK_NOFOLLOW;
+        rump::rump_sys_newfstatat(k, dirfd, name.as_ptr(), (&mut st as *mut libc::stat).cast(), nofollow)?;
+        let dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+        let fstype = if dir {
+            let fd = rump::rump_sys_openat(k, dirfd, name.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+            let r = rump::rump_sys_fstatfs(k, fd as u32, (&mut fs as *mut libc::statfs).cast());
+            let _ = rump::rump_sys_close(k, fd as u32);
+            r.map_or("rumpfs", |_| fs_name(fs.f_type))
+        } else {
+            "rumpfs"
+        };
+        Ok((st.st_dev, fstype, dir))
+    };
+    let (dev, fstype, _) = stat_of(libc::AT_FDCWD, c"/")?;
+    let mut v = vec![KMount { dir: prefix.to_string(), dev, fstype }];
+    let root = rump::rump_sys_openat(k, libc::AT_FDCWD, c"/".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+    let names = crate::hooks::dir::names(k, root);
+    for n in names.iter().flatten() {
+        if n.as_bytes() == b"." || n.as_bytes() == b".." {
+            continue;
+        }
+        if let Ok((d, t, true)) = stat_of(root, n) {
+            if d != dev {
+                let base = if prefix == "/" { "" } else { prefix };
+                v.push(KMount { dir: format!("{base}/{}", n.to_string_lossy()), dev: d, fstype: t });
+            }
+        }
+    }
+    let _ = rump::rump_sys_close(k, root as u32);
+    Ok(v)
 }
 
 /// A read-only stream over bytes in memory.
@@ -790,18 +858,15 @@ unsafe fn mount_table(path: *const c_char, mode: *const c_char) -> Option<*mut F
     }
     let prefix = route::config().prefix.as_deref()?;
     // SAFETY: the caller's strings.
-    let (p, m) = unsafe { (CStr::from_ptr(path), Mode::parse(mode).ok()?) };
+    let p = unsafe { CStr::from_ptr(path) };
     let table = table_of(p.to_bytes())?;
-    if m.writes() {
+    if unsafe { Mode::parse(mode) }.ok()?.writes() {
         return None;
     }
     let mut data = host_bytes(p).ok()?;
-    let k = backend::kernel().ok()?;
-    // SAFETY: a plain struct of integers.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    rump::rump_sys_newfstatat(k, libc::AT_FDCWD, c"/".as_ptr(), (&mut st as *mut libc::stat).cast(), 0).ok()?;
-    let line = table_line(table, &data, prefix, st.st_dev);
-    data.extend_from_slice(line.as_bytes());
+    let mounts = kernel_mounts(backend::kernel().ok()?, prefix).ok()?;
+    let lines = table_lines(table, &data, &mounts);
+    data.extend_from_slice(lines.as_bytes());
     let mem = Box::into_raw(Box::new(Mem { data, pos: 0 }));
     // SAFETY: a live cookie and our functions.
     let f = unsafe { fopencookie(mem.cast(), c"r".as_ptr(), MEM_IO) };
@@ -838,7 +903,14 @@ mod tests {
         assert_eq!(table_of(b"/proc/1/mountinfo").is_some(), unsafe { libc::getpid() } == 1);
         assert_eq!(table_of(b"/proc/self/status"), None);
         let host = b"21 1 0:20 / / rw - ext4 /dev/sda1 rw\n22 21 0:5 / /dev rw - devtmpfs udev rw\n";
-        let l = table_line(Table::MountInfo, host, "/my rump", libc::makedev(0, 77));
-        assert_eq!(l, "23 21 0:77 / /my\\040rump rw,relatime - tmpfs rump rw\n");
+        let mounts = [
+            KMount { dir: "/my rump".into(), dev: libc::makedev(0, 77), fstype: "tmpfs" },
+            KMount { dir: "/my rump/dev".into(), dev: libc::makedev(0, 78), fstype: "devfs" },
+        ];
+        assert_eq!(
+            table_lines(Table::MountInfo, host, &mounts),
+            "23 21 0:77 / /my\\040rump rw,relatime - tmpfs rump rw\n24 23 0:78 / /my\\040rump/dev rw,relatime - devfs rump rw\n"
+        );
+        assert_eq!(table_lines(Table::Mounts, host, &mounts[..1]), "rump /my\\040rump tmpfs rw,relatime 0 0\n");
     }
 }

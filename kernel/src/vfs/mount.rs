@@ -37,8 +37,10 @@ impl MountTable {
     /// any file).
     pub fn add(&mut self, fs: Box<dyn FileSystem>, covered: Option<Vnode>, path: Vec<u8>) -> MountId {
         let id = self.mounts.len();
-        // Small distinct device numbers, like anonymous Linux mounts (0:N).
-        let dev = 0x20 + id as u64;
+        // Distinct device numbers under a major Linux never hands out
+        // (4095), so a program comparing st_dev with the host's mount
+        // table (df) cannot confuse a rump mount with a host one.
+        let dev = linux_makedev(4095, id as u64);
         self.mounts.push(Mount { fs, covered, path, dev });
         if let Some(c) = covered {
             self.on_top.insert(c, id);
@@ -80,4 +82,9 @@ impl MountTable {
     pub fn iter(&self) -> impl Iterator<Item = (MountId, &Mount)> {
         self.mounts.iter().enumerate()
     }
+}
+
+/// glibc's `makedev` encoding of a Linux device number.
+fn linux_makedev(major: u64, minor: u64) -> u64 {
+    ((major & 0xfff) << 8) | ((major & !0xfff) << 32) | (minor & 0xff) | ((minor & !0xff) << 12)
 }

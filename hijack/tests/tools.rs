@@ -8,7 +8,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use support::{host_dir, library, Server};
+use support::{host_dir, library, rand_tag, Server};
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools.sh")
@@ -19,6 +19,7 @@ fn run_case(case: &str, dir: &Path, hostdir: &Path, env: &[(&str, &str)]) -> Out
     let mut cmd = Command::new("bash");
     cmd.arg(script()).arg(case).arg(dir).arg(hostdir);
     cmd.env_remove("RUMP_SERVER").env_remove("LD_PRELOAD").env_remove("RUMPHIJACK");
+    cmd.env("PYTHONDONTWRITEBYTECODE", "1");
     cmd.env("LC_ALL", "C").env("TZ", "UTC");
     for (k, v) in env {
         cmd.env(k, v);
@@ -48,26 +49,33 @@ fn diff(a: &str, b: &str) -> String {
     out
 }
 
-/// The case on a host dir, on /rump in-process and on /rump remote.
+/// The case on a host dir, on the kernel in-process and on a remote
+/// kernel. The prefix is one the host does not have, and must still not
+/// have afterwards: a call that slipped through to the host would
+/// otherwise compare equal to the host run.
 fn compare(case: &str) {
     let lib = library();
     let lib = lib.to_str().unwrap();
+    let prefix = format!("/rumptest-{}-{}", std::process::id(), rand_tag());
+    let spec = format!("path={prefix},socket=all:nolocal");
+    let dir = Path::new(&prefix).join("t").join(case);
     let (hd, hh) = (host_dir("d"), host_dir("h"));
     let host = transcript(&run_case(case, &hd.join(case), &hh, &[]));
     let emb_h = host_dir("eh");
-    let embedded = transcript(&run_case(case, &Path::new("/rump/t").join(case), &emb_h, &[("LD_PRELOAD", lib)]));
+    let embedded = transcript(&run_case(case, &dir, &emb_h, &[("LD_PRELOAD", lib), ("RUMPHIJACK", &spec)]));
     let server = Server::start();
     let rem_h = host_dir("rh");
     let remote = transcript(&run_case(
         case,
-        &Path::new("/rump/t").join(case),
+        &dir,
         &rem_h,
-        &[("LD_PRELOAD", lib), ("RUMP_SERVER", &server.url)],
+        &[("LD_PRELOAD", lib), ("RUMPHIJACK", &spec), ("RUMP_SERVER", &server.url)],
     ));
     drop(server);
     for d in [hd, hh, emb_h, rem_h] {
         let _ = std::fs::remove_dir_all(d);
     }
+    assert!(!Path::new(&prefix).exists(), "{case}: something reached the host's {prefix}");
     assert!(host.contains("[rc=0]") || case == "df", "the host run itself failed:\n{host}");
     assert!(embedded == host, "{case}: in-process kernel differs from the host:\n{}", diff(&host, &embedded));
     assert!(remote == host, "{case}: remote kernel differs from the host:\n{}", diff(&host, &remote));

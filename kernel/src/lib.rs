@@ -53,11 +53,21 @@ pub struct Config {
     /// Highest fd number + 1 a process may use (RLIMIT_NOFILE).
     pub max_fds: usize,
     pub clock: Arc<dyn Clock>,
+    /// Host directories to mount at boot (rump_server `-m`), in order;
+    /// see `fs::hostfs`.
+    pub hostfs: Vec<fs::hostfs::HostfsSpec>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { hostname: "rump".into(), ncpu: 1, ram_limit: None, max_fds: 1024, clock: Arc::new(HostClock) }
+        Config {
+            hostname: "rump".into(),
+            ncpu: 1,
+            ram_limit: None,
+            max_fds: 1024,
+            clock: Arc::new(HostClock),
+            hostfs: Vec::new(),
+        }
     }
 }
 
@@ -92,7 +102,9 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    /// Boots a kernel: tmpfs as `/`, devfs on `/dev`.
+    /// Boots a kernel: tmpfs as `/`, devfs on `/dev`, then the host
+    /// directories of `config.hostfs` (the first that fails to mount fails
+    /// the boot; `Kernel::mount_hostfs` tells them apart).
     pub fn boot(config: Config) -> Result<Kernel, Errno> {
         let clock = config.clock.clone();
         let mut mounts = MountTable::default();
@@ -103,7 +115,7 @@ impl Kernel {
         let dev = vfs::NewNode { vtype: vfs::VType::Dir, mode: 0o755, uid: 0, gid: 0, rdev: 0, target: Vec::new() };
         let dev_node = mounts.fs(root).create(root_vn.node, b"dev", &dev)?;
         mounts.add(Box::new(fs::devfs::Devfs::new(clock)), Some(Vnode { mnt: root, node: dev_node }), b"/dev".to_vec());
-        let state = State {
+        let mut state = State {
             mounts,
             files: Slab::default(),
             pipes: Slab::default(),
@@ -115,6 +127,10 @@ impl Kernel {
             poll_chan: Arc::new(Condvar::new()),
             mem,
         };
+        for spec in &config.hostfs {
+            let fs = fs::hostfs::Hostfs::open(&spec.hostdir, spec.readonly)?;
+            state.mount_hostfs(&spec.path, fs)?;
+        }
         Ok(Kernel { shared: Arc::new(Shared { state: Mutex::new(state), halt_chan: Condvar::new(), config }) })
     }
 

@@ -1,7 +1,8 @@
 //! getopt(3) as NetBSD's tools use it: single-letter flags that may be
 //! grouped (`-sv`), options whose value is attached or the next argument
 //! (`-c2`, `-c 2`), `--` ending the options, and the first operand ending
-//! them too. Errors name the option.
+//! them too. Long options with values (`--hijack SPEC`, `--hijack=SPEC`)
+//! for the few that have no NetBSD letter. Errors name the option.
 
 /// One parsed option: its letter and, for options taking a value, the value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,6 +14,12 @@ pub struct Opt {
 /// Splits `args` (without the program name) into options and operands.
 /// `spec` lists the letters; a letter followed by `:` takes a value.
 pub fn getopt(args: &[String], spec: &str) -> Result<(Vec<Opt>, Vec<String>), String> {
+    getopt_long(args, spec, &[])
+}
+
+/// As `getopt`, also taking the long options `long` names, each with a
+/// value and reported as the letter it maps to (one not in `spec`).
+pub fn getopt_long(args: &[String], spec: &str, long: &[(&str, char)]) -> Result<(Vec<Opt>, Vec<String>), String> {
     let takes_value = |c: char| -> Option<bool> {
         let i = spec.find(c)?;
         Some(spec[i + c.len_utf8()..].starts_with(':'))
@@ -27,6 +34,24 @@ pub fn getopt(args: &[String], spec: &str) -> Result<(Vec<Opt>, Vec<String>), St
         }
         if !a.starts_with('-') || a == "-" {
             break;
+        }
+        if let Some(body) = a.strip_prefix("--") {
+            let (name, inline) = match body.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (body, None),
+            };
+            let &(_, letter) =
+                long.iter().find(|(n, _)| *n == name).ok_or_else(|| format!("unknown option --{name}"))?;
+            let value = match inline {
+                Some(v) => v,
+                None => {
+                    i += 1;
+                    args.get(i).cloned().ok_or_else(|| format!("option --{name} needs a value"))?
+                }
+            };
+            opts.push(Opt { letter, value: Some(value) });
+            i += 1;
+            continue;
         }
         let letters: Vec<char> = a[1..].chars().collect();
         let mut j = 0;
@@ -77,5 +102,21 @@ mod tests {
     fn errors_name_the_option() {
         assert_eq!(getopt(&v(&["-x"]), "s").unwrap_err(), "unknown option -x");
         assert_eq!(getopt(&v(&["-c"]), "c:").unwrap_err(), "option -c needs a value");
+        assert_eq!(getopt(&v(&["--help"]), "s").unwrap_err(), "unknown option --help");
+        let long = [("hijack", 'j')];
+        assert_eq!(getopt_long(&v(&["--hijack"]), "s", &long).unwrap_err(), "option --hijack needs a value");
+        assert_eq!(getopt_long(&v(&["--hi=x"]), "s", &long).unwrap_err(), "unknown option --hi");
+    }
+
+    #[test]
+    fn long_options_with_values() {
+        let long = [("hijack", 'j')];
+        let args = v(&["-s", "u", "--hijack", "path=/x", "--hijack=", "-m", "a:/b", "--", "ls", "--hijack"]);
+        let (o, rest) = getopt_long(&args, "s:m:", &long).unwrap();
+        let got: Vec<(char, &str)> = o.iter().map(|o| (o.letter, o.value.as_deref().unwrap())).collect();
+        assert_eq!(got, [('s', "u"), ('j', "path=/x"), ('j', ""), ('m', "a:/b")]);
+        assert_eq!(rest, v(&["ls", "--hijack"]));
+        // A long option's letter is not a short one.
+        assert_eq!(getopt_long(&v(&["-j", "x"]), "s", &long).unwrap_err(), "unknown option -j");
     }
 }

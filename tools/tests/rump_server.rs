@@ -5,7 +5,7 @@
 //! single-threaded process, and child roles re-run this binary with
 //! `ROLE=...`. Each scenario prints its name and what it asserted.
 
-use rump_abi::linux::errno::{EBADF, EFAULT, EINTR, ENOMEM, ENOSPC, ENOTCONN, ENXIO};
+use rump_abi::linux::errno::{EBADF, EFAULT, EINTR, ENOMEM, ENOSPC, ENOTCONN, ENXIO, EROFS};
 use rump_abi::linux::sys::*;
 use rumpclient::client::{Client, Retry};
 use rumpclient::url::ServerUrl;
@@ -339,6 +339,23 @@ fn limits_and_drives(dir: &Path) {
     s.halt();
 }
 
+fn host_directories(dir: &Path) {
+    let share = dir.join("share");
+    std::fs::create_dir_all(&share).unwrap();
+    std::fs::write(share.join("file"), b"shared by the host").unwrap();
+    let (ro, rw) = (format!("{}:/ro:ro", share.display()), format!("{}:/mnt/rw", share.display()));
+    let s = Served::start(&format!("unix://{}/hostfs", dir.display()), &["-m", &ro, "-m", &rw]);
+    let k = s.client("hostfs");
+    let fd = open(&k, "/ro/file", O_RDONLY).unwrap();
+    assert_eq!(read_str(&k, fd).unwrap(), "shared by the host");
+    assert_eq!(open(&k, "/ro/new", O_WRONLY | O_CREAT), Err(EROFS));
+    let fd = open(&k, "/mnt/rw/new", O_WRONLY | O_CREAT).unwrap();
+    write_str(&k, fd, "made by a client");
+    assert_eq!(std::fs::read(share.join("new")).unwrap(), b"made by a client");
+    println!("  -m shows a host directory at a kernel path, read-only with :ro; a client's file lands on the host");
+    s.halt();
+}
+
 fn start_stop_and_errors(dir: &Path) {
     let sock = dir.join("daemon");
     let url = format!("unix://{}", sock.display());
@@ -356,9 +373,15 @@ fn start_stop_and_errors(dir: &Path) {
     let st = Command::new(bin("rumpctl")).args(["halt", "-s", &url]).status().unwrap();
     assert!(st.success());
     until("the socket file is removed", || !sock.exists());
-    for bad in
-        [vec!["http://x"], vec!["-x", "unix://y"], vec!["-l", "rumpfoo", "unix://y"], vec!["-d", "key=/a", "unix://y"]]
-    {
+    let missing = format!("{}/missing:/m", dir.display());
+    for bad in [
+        vec!["http://x"],
+        vec!["-x", "unix://y"],
+        vec!["-l", "rumpfoo", "unix://y"],
+        vec!["-d", "key=/a", "unix://y"],
+        vec!["-m", "nocolon", "unix://y"],
+        vec!["-s", "-m", &missing, "unix://y"],
+    ] {
         let out = Command::new(bin("rump_server")).args(&bad).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{bad:?}");
         assert!(String::from_utf8_lossy(&out.stderr).starts_with("rump_server: "), "{bad:?}");
@@ -466,6 +489,7 @@ fn main() {
     signals_interrupt_remote_calls(&s);
     s.halt();
     limits_and_drives(&dir);
+    host_directories(&dir);
     start_stop_and_errors(&dir);
     sysctl_and_signals(&dir);
     reconnect_policy(&dir);

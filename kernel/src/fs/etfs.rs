@@ -34,17 +34,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rump_abi::errno::linux_to_native;
-use rump_abi::native::errno::{
-    EACCES, EEXIST, EFBIG, EINVAL, EIO, EISDIR, ENAMETOOLONG, ENOENT, ENOSPC, ENOTDIR, EPERM, EROFS,
-};
+use rump_abi::native::errno::{EACCES, EEXIST, EFBIG, EINVAL, EIO, EISDIR, ENOENT, ENOSPC, ENOTDIR, EPERM, EROFS};
 use rump_abi::Errno;
 
-use crate::cred::Cred;
 use crate::fs::devfs::makedev;
+use crate::fs::{join_components, mount_path_components};
 use crate::time::{Clock, Timespec};
 use crate::vfs::mount::Vnode;
-use crate::vfs::namei::WalkFrom;
-use crate::vfs::{Attr, DirEntry, FileSystem, FsStat, NewNode, NodeId, Owner, SetAttr, VType, NAME_MAX, PATH_MAX};
+use crate::vfs::{Attr, DirEntry, FileSystem, FsStat, NewNode, NodeId, Owner, SetAttr, VType, NAME_MAX};
 use crate::{Kernel, State};
 
 /// The one node.
@@ -58,8 +55,6 @@ pub const ETFS_MAJOR: u32 = 240;
 const BLKSIZE: u32 = 4096;
 /// Offsets are `off_t` at the system-call boundary.
 const MAX_OFF: u64 = i64::MAX as u64;
-/// Symlinks followed while walking a key's directories (NetBSD's limit).
-const KEY_MAX_SYMLINKS: u32 = 32;
 
 /// What the node shows as.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -558,21 +553,13 @@ impl FileSystem for Etfs {
     fn release(&mut self, _node: NodeId) {}
 }
 
-/// The components of a key: absolute, no `.` or `..`, no NUL, each at most
-/// `NAME_MAX` bytes. A trailing slash would ask for a directory: ENOTDIR.
+/// The components of a key: a mount path (see `fs::mount_path_components`)
+/// with at least one component. A trailing slash would ask for a
+/// directory: ENOTDIR.
 fn key_components(key: &[u8]) -> Result<Vec<&[u8]>, Errno> {
-    if key.first() != Some(&b'/') || key.contains(&0) {
+    let comps = mount_path_components(key)?;
+    if comps.is_empty() {
         return Err(EINVAL);
-    }
-    if key.len() >= PATH_MAX {
-        return Err(ENAMETOOLONG);
-    }
-    let comps: Vec<&[u8]> = key.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
-    if comps.is_empty() || comps.iter().any(|c| matches!(*c, b"." | b"..")) {
-        return Err(EINVAL);
-    }
-    if comps.iter().any(|c| c.len() > NAME_MAX) {
-        return Err(ENAMETOOLONG);
     }
     if key.ends_with(b"/") {
         return Err(ENOTDIR);
@@ -585,27 +572,7 @@ impl State {
     /// and the node it covers; EEXIST if something is already there.
     pub fn mount_etfs(&mut self, key: &[u8], mut fs: Etfs) -> Result<(), Errno> {
         let comps = key_components(key)?;
-        let root = self.mounts.system_root();
-        let from = WalkFrom { root, start: root, cred: Cred::root(), max_symlinks: KEY_MAX_SYMLINKS };
-        let mut path = Vec::with_capacity(key.len());
-        let mut dir = root;
-        for comp in &comps[..comps.len() - 1] {
-            path.push(b'/');
-            path.extend_from_slice(comp);
-            dir = match self.namei(&from, &path, true) {
-                Ok(vn) => vn,
-                Err(e) if e == ENOENT => {
-                    let par = self.namei_parent(&from, &path)?;
-                    let new = NewNode { vtype: VType::Dir, mode: 0o755, uid: 0, gid: 0, rdev: 0, target: Vec::new() };
-                    let node = self.mounts.fs(par.dir.mnt).create(par.dir.node, &par.name, &new)?;
-                    Vnode { mnt: par.dir.mnt, node }
-                }
-                Err(e) => return Err(e),
-            };
-            if self.mounts.fs(dir.mnt).getattr(dir.node)?.vtype != VType::Dir {
-                return Err(ENOTDIR);
-            }
-        }
+        let dir = self.make_dirs(&comps[..comps.len() - 1])?;
         let name = comps[comps.len() - 1];
         match self.mounts.fs(dir.mnt).lookup(dir.node, name) {
             Ok(_) => return Err(EEXIST),
@@ -622,12 +589,7 @@ impl State {
         let covered = Vnode { mnt: dir.mnt, node };
         // The mount holds what it covers, as an open file would.
         self.vref(covered);
-        let mut canon = Vec::with_capacity(key.len());
-        for c in &comps {
-            canon.push(b'/');
-            canon.extend_from_slice(c);
-        }
-        self.mounts.add(Box::new(fs), Some(covered), canon);
+        self.mounts.add(Box::new(fs), Some(covered), join_components(&comps));
         Ok(())
     }
 }
@@ -650,6 +612,7 @@ impl Kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rump_abi::native::errno::ENAMETOOLONG;
 
     fn parse(s: &str) -> Result<Drivespec, DrivespecError> {
         Drivespec::parse(s)

@@ -6,7 +6,7 @@ use crate::file::FileKind;
 use crate::vfs::mount::Vnode;
 use crate::vfs::{Attr, FsStat, SetAttr, VType};
 use crate::Cx;
-use rump_abi::native::errno::{EBADF, EINVAL, EISDIR, EPERM};
+use rump_abi::native::errno::{EBADF, EINVAL, EISDIR, EPERM, EROFS};
 use rump_abi::native::flags::{AT_FDCWD, S_ISGID, S_ISUID, UTIME_NOW, UTIME_OMIT};
 use rump_abi::Errno;
 
@@ -210,6 +210,11 @@ impl Cx<'_> {
         }
         let vn = self.target(t)?;
         let attr = self.getattr(vn)?;
+        // Devices and FIFOs stay writable on a read-only file system.
+        let stored = matches!(attr.vtype, VType::Reg | VType::Dir | VType::Lnk);
+        if mode & W != 0 && stored && self.st.mounts.get(vn.mnt).fs.read_only() {
+            return Err(EROFS);
+        }
         check_access(&self.proc().cred, &attr, mode)
     }
 

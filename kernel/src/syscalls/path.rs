@@ -121,6 +121,13 @@ impl Cx<'_> {
             if attr.vtype == VType::Dir && (file.writable() || flags & (O_TRUNC | O_CREAT) != 0) {
                 return Err(EISDIR);
             }
+            // Before any permission check, as Linux: root gets EROFS too.
+            if (file.writable() || flags & O_TRUNC != 0)
+                && attr.vtype == VType::Reg
+                && self.st.mounts.get(vn.mnt).fs.read_only()
+            {
+                return Err(EROFS);
+            }
             if !created {
                 // O_TRUNC needs write permission even on a read-only open.
                 let writes = file.writable() || flags & O_TRUNC != 0;

@@ -190,6 +190,12 @@ pub trait FileSystem: Send {
     fn drives_devices(&self) -> bool {
         false
     }
+    /// Is the file system mounted read-only? Its changing calls answer
+    /// EROFS themselves; the VFS asks so that opening for writing and
+    /// access(W_OK) fail up front, as on Linux.
+    fn read_only(&self) -> bool {
+        false
+    }
     /// An open file, cwd or other kernel reference now holds `node`.
     fn hold(&mut self, node: NodeId);
     /// Drops a `hold`; a node with no names and no holds is freed.

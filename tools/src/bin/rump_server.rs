@@ -1,20 +1,25 @@
 //! rump_server: boots a rump kernel and serves it at a URL.
 //!
-//! `rump_server [-sv] [-c ncpu] [-r ram] [-d drivespec]... [-l component]... URL`
-//! with NetBSD's meanings. Without `-s` it daemonizes: the parent exits 0
+//! `rump_server [-sv] [-c ncpu] [-r ram] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... [-l component]... URL`
+//! with NetBSD's meanings, and `-m`, ours: a host directory shown at a
+//! kernel path (hostfs, confined to the directory; `:ro` read-only),
+//! mounted after the drives. Without `-s` it daemonizes: the parent exits 0
 //! only once the socket accepts, or 1 with the reason. SIGTERM and SIGINT
 //! halt the kernel, as a reboot call from a client does; either way the
 //! socket file is removed and the server exits 0.
 
 use rump_kernel::fs::etfs::{parse_size, Drivespec};
+use rump_kernel::fs::hostfs::HostfsSpec;
 use rump_kernel::{Config, Kernel};
 use rump_tools::opts::getopt;
+use rump_tools::{attach_storage, parse_drive, parse_mount, strerror};
 use rumpclient::server::Server;
 use rumpclient::url::ServerUrl;
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 
-const USAGE: &str = "usage: rump_server [-sv] [-c ncpu] [-r ram] [-d drivespec]... [-l component]... URL";
+const USAGE: &str =
+    "usage: rump_server [-sv] [-c ncpu] [-r ram] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... [-l component]... URL";
 
 /// Components `-l` accepts (NetBSD's library names, `lib` and `.so`
 /// optional). They name subsystems; the file system ones are always in.
@@ -37,16 +42,17 @@ struct Options {
     verbose: bool,
     config: Config,
     drives: Vec<Drivespec>,
+    mounts: Vec<HostfsSpec>,
     url: ServerUrl,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
-    let (opts, operands) = getopt(args, "svc:r:d:l:")?;
+    let (opts, operands) = getopt(args, "svc:r:d:m:l:")?;
     let [url] = &operands[..] else { return Err(USAGE.into()) };
     let url = ServerUrl::parse(url).map_err(|e| format!("{url}: {e}"))?;
     // Two CPUs is NetBSD's default, whatever the host has.
     let config = Config { ncpu: 2, ..Config::default() };
-    let mut o = Options { foreground: false, verbose: false, config, drives: Vec::new(), url };
+    let mut o = Options { foreground: false, verbose: false, config, drives: Vec::new(), mounts: Vec::new(), url };
     for opt in opts {
         let value = opt.value.unwrap_or_default();
         match opt.letter {
@@ -61,7 +67,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
             'r' => {
                 o.config.ram_limit = Some(parse_size(&value).ok_or(format!("-r {value}: expected a size such as 16m"))?)
             }
-            'd' => o.drives.push(Drivespec::parse(&value).map_err(|e| format!("-d {value}: {e}"))?),
+            'd' => o.drives.push(parse_drive(&value)?),
+            'm' => o.mounts.push(parse_mount(&value)?),
             'l' => {
                 let name = value.strip_prefix("lib").unwrap_or(&value);
                 let name = name.strip_suffix(".so").unwrap_or(name);
@@ -75,24 +82,16 @@ fn parse(args: &[String]) -> Result<Options, String> {
     Ok(o)
 }
 
-/// Boots, registers the drives and starts listening.
+/// Boots, registers the drives, mounts the host directories and starts
+/// listening.
 fn start(o: &Options) -> Result<(Kernel, Server), String> {
     let kernel = Kernel::boot(o.config.clone()).map_err(|e| format!("boot: {}", strerror(e)))?;
-    for d in &o.drives {
-        let key = String::from_utf8_lossy(&d.key);
-        kernel
-            .register_etfs(&d.key, &d.etfs)
-            .map_err(|e| format!("-d {key}: {}: {}", d.etfs.hostpath.display(), strerror(e)))?;
-    }
+    attach_storage(&kernel, &o.drives, &o.mounts)?;
     let server = Server::start(kernel.clone(), &o.url, o.verbose).map_err(|e| format!("{}: {e}", o.url))?;
     if o.verbose {
         eprintln!("rump_server: listening on {}", server.url());
     }
     Ok((kernel, server))
-}
-
-fn strerror(e: rump_abi::Errno) -> String {
-    std::io::Error::from_raw_os_error(rump_abi::errno::native_to_linux(e).raw()).to_string()
 }
 
 fn halt_signals() -> libc::sigset_t {

@@ -1,28 +1,31 @@
-//! rumpctl: controls a rump kernel served by rump_server.
+//! rumpctl: controls a rump kernel served by rump_server, and runs
+//! programs against one.
 //!
+//! `rumpctl run [-s URL] [--hijack SPEC] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... -- CMD [ARGS]...`
+//! runs CMD with librumphijack.so preloaded, against a kernel rumpctl
+//! hosts (or the server at `-s URL`), and exits with CMD's status; see
+//! `rump_tools::run`.
 //! `rumpctl halt [-s URL]` halts the kernel (reboot); the server removes
 //! its socket and exits, and rumpctl returns once it has.
 //! `rumpctl sysctl [-s URL] [-a] [-w] name[=value]...` reads and writes the
 //! kernel's MIB, printing `name = value` as sysctl(8) does.
-//! Without `-s`, the server is `RUMP_SERVER`.
+//! Without `-s`, halt and sysctl talk to the server in `RUMP_SERVER`.
 
 use rump_abi::native::sys::rump_sys_reboot;
-use rump_abi::Errno;
 use rump_tools::opts::getopt;
-use rump_tools::{server_url, sysctl};
+use rump_tools::{run, server_url, strerror, sysctl};
 use rumpclient::client::Client;
 use rumpclient::wire::handshake::Emulation;
 use std::time::Duration;
 
-const USAGE: &str = "usage: rumpctl halt [-s URL]\n       rumpctl sysctl [-s URL] [-a] [-w] name[=value]...";
+const USAGE: &str =
+    "usage: rumpctl run [-s URL] [--hijack SPEC] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... -- CMD [ARGS]...
+       rumpctl halt [-s URL]
+       rumpctl sysctl [-s URL] [-a] [-w] name[=value]...";
 
 fn connect(url: Option<&str>) -> Result<Client, String> {
     let url = server_url(url)?;
     Client::connect(&url, Emulation::Native, "rumpctl").map_err(|e| format!("{url}: {e}"))
-}
-
-fn strerror(e: Errno) -> String {
-    std::io::Error::from_raw_os_error(rump_abi::errno::native_to_linux(e).raw()).to_string()
 }
 
 fn halt(args: &[String]) -> Result<(), String> {
@@ -88,6 +91,7 @@ fn sysctl_cmd(args: &[String]) -> Result<(), String> {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("run") => std::process::exit(run::main(&args[1..])),
         Some("halt") => halt(&args[1..]),
         Some("sysctl") => sysctl_cmd(&args[1..]),
         _ => Err(USAGE.into()),

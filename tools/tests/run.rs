@@ -1,0 +1,244 @@
+//! `rumpctl run`, started as a user would: exit statuses, the environment
+//! the program gets, the private socket directory, signals, and programs
+//! using the kernel through librumphijack.so (host directories with `-m`,
+//! host files with `-d`, another server with `-s`).
+//!
+//! The tests build librumphijack.so beside rumpctl themselves: `cargo
+//! test` builds only what tests link, which a cdylib never is, and this way
+//! the library tested is the current one.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// rumpctl, with the library built beside it (once per test run).
+fn rumpctl() -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_rumpctl"));
+    BUILT.get_or_init(|| {
+        let profile_dir = bin.parent().unwrap();
+        let profile = match profile_dir.file_name().unwrap().to_str().unwrap() {
+            "debug" => "dev",
+            p => p,
+        };
+        let st = Command::new(env!("CARGO"))
+            .args(["build", "-p", "rump-hijack", "--profile", profile])
+            .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap())
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(st.success(), "cargo build -p rump-hijack failed");
+    });
+    let lib = bin.with_file_name("librumphijack.so");
+    assert!(lib.is_file(), "{} is missing after building it", lib.display());
+    bin
+}
+
+/// `rumpctl run ARGS...`, its output collected.
+fn run(args: &[&str]) -> Output {
+    Command::new(rumpctl()).arg("run").args(args).stdin(Stdio::null()).output().expect("rumpctl runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A host temp directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("rumpctl-run-test-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn s(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn exit_statuses_are_the_programs() {
+    assert_eq!(run(&["--", "/bin/true"]).status.code(), Some(0));
+    assert_eq!(run(&["--", "/bin/sh", "-c", "exit 3"]).status.code(), Some(3));
+    // Without `--` too: the first operand starts the command.
+    assert_eq!(run(&["/bin/sh", "-c", "exit 4"]).status.code(), Some(4));
+    // Killed by a signal: 128 + the signal, as a shell says.
+    assert_eq!(run(&["--", "/bin/sh", "-c", "kill -TERM $$"]).status.code(), Some(128 + 15));
+
+    let o = run(&["--", "no-such-command-anywhere"]);
+    assert_eq!(o.status.code(), Some(127));
+    assert!(stderr(&o).contains("no-such-command-anywhere: command not found"), "{}", stderr(&o));
+    let d = TempDir::new("noexec");
+    let script = d.path().join("script");
+    std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = run(&["--", script.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(126), "{}", stderr(&o));
+}
+
+#[test]
+fn the_environment_and_the_private_socket() {
+    let script = r#"echo "$LD_PRELOAD"; echo "$RUMP_SERVER"; echo "${RUMPHIJACK-unset}"; dir=${RUMP_SERVER#unix://}; dir=${dir%/*}; stat -c %a "$dir"; test -S "${RUMP_SERVER#unix://}" && echo socket"#;
+    let o = Command::new(rumpctl())
+        .args(["run", "--hijack", "path=/rump,socket=all:nolocal", "--", "/bin/sh", "-c", script])
+        .env("LD_PRELOAD", "/nonexistent/other.so")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    let lib = PathBuf::from(env!("CARGO_BIN_EXE_rumpctl")).with_file_name("librumphijack.so");
+    assert_eq!(lines[0], format!("{}:/nonexistent/other.so", lib.display()), "the library goes first");
+    let sock = lines[1].strip_prefix("unix://").expect("a unix socket");
+    assert_eq!(lines[2], "path=/rump,socket=all:nolocal");
+    assert_eq!(lines[3], "700", "the socket's directory is private");
+    assert_eq!(lines[4], "socket");
+    assert!(!Path::new(sock).parent().unwrap().exists(), "the private directory is removed afterwards");
+    // Without --hijack, RUMPHIJACK is whatever it was.
+    let o = run(&["--", "/bin/sh", "-c", "echo ${RUMPHIJACK-unset}"]);
+    assert_eq!(stdout(&o), "unset\n");
+}
+
+#[test]
+fn host_directories_through_the_library() {
+    let d = TempDir::new("mounts");
+    std::fs::write(d.path().join("file"), "from the host\n").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", d.path().join("passwd")).unwrap();
+    let ro = format!("{}:/h:ro", d.s());
+    let o = run(&["-m", &ro, "--", "cat", "/rump/h/file"]);
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "from the host\n"), "{}", stderr(&o));
+    let o = run(&["-m", &ro, "--", "ls", "/rump/h"]);
+    assert_eq!(stdout(&o), "file\npasswd\n", "{}", stderr(&o));
+    // Read-only: a write fails and the host is untouched.
+    let o = run(&["-m", &ro, "--", "/bin/sh", "-c", "echo x > /rump/h/new"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("Read-only file system"), "{}", stderr(&o));
+    assert!(!d.path().join("new").exists());
+    // A symlink to a host path names the kernel's path: nothing there.
+    let o = run(&["-m", &ro, "--", "cat", "/rump/h/passwd"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("No such file or directory"), "{}", stderr(&o));
+    // Read-write: what the program makes is on the host.
+    let rw = format!("{}:/w", d.s());
+    let o = run(&["-m", &rw, "--", "/bin/sh", "-c", "echo made in rump > /rump/w/new && mkdir /rump/w/dir"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(d.path().join("new")).unwrap(), "made in rump\n");
+    assert!(d.path().join("dir").is_dir());
+}
+
+#[test]
+fn one_kernel_for_the_whole_process_tree() {
+    // sh writes, a separate cat process reads: both are clients of the
+    // kernel rumpctl hosts.
+    let o = run(&["--", "/bin/sh", "-c", "echo shared > /rump/x && cat /rump/x"]);
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "shared\n"), "{}", stderr(&o));
+    // Each run has a kernel of its own.
+    let o = run(&["--", "cat", "/rump/x"]);
+    assert_ne!(o.status.code(), Some(0));
+}
+
+#[test]
+fn drives_as_rump_server_takes_them() {
+    let d = TempDir::new("drive");
+    let img = d.path().join("img");
+    std::fs::write(&img, "drive bytes\n").unwrap();
+    let spec = format!("key=/disks/one,hostpath={},type=reg", img.display());
+    let o = run(&["-d", &spec, "--", "cat", "/rump/disks/one"]);
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "drive bytes\n"), "{}", stderr(&o));
+    let o = run(&["-d", "key=/k", "--", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("-d key=/k: drivespec"), "{}", stderr(&o));
+    let o = run(&["-m", &format!("{}/missing:/m", d.s()), "--", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("No such file or directory"), "{}", stderr(&o));
+}
+
+#[test]
+fn another_server_with_dash_s() {
+    let d = TempDir::new("server");
+    let url = format!("unix://{}/sock", d.s());
+    let server = PathBuf::from(env!("CARGO_BIN_EXE_rump_server"));
+    assert!(Command::new(&server).arg(&url).status().unwrap().success(), "rump_server starts");
+    let o = run(&["-s", &url, "--", "/bin/sh", "-c", "echo $RUMP_SERVER; echo kept > /rump/kept"]);
+    assert_eq!((o.status.code(), stdout(&o)), (Some(0), format!("{url}\n")), "{}", stderr(&o));
+    // The server's kernel outlives one run.
+    let o = run(&["-s", &url, "--", "cat", "/rump/kept"]);
+    assert_eq!(stdout(&o), "kept\n", "{}", stderr(&o));
+    let o = run(&["-s", &url, "-m", "/tmp:/t", "--", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("-d and -m need rumpctl's own kernel"), "{}", stderr(&o));
+    assert!(Command::new(rumpctl()).args(["halt", "-s", &url]).status().unwrap().success());
+}
+
+#[test]
+fn without_the_library_rumpctl_says_so() {
+    let d = TempDir::new("nolib");
+    let copy = d.path().join("rumpctl");
+    std::fs::copy(rumpctl(), &copy).unwrap();
+    let o = Command::new(&copy).args(["run", "--", "/bin/true"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("librumphijack.so is missing"), "{}", stderr(&o));
+}
+
+/// Starts `rumpctl run -- sh -c SCRIPT` and waits for the script's first
+/// line, so that signals reach a running program.
+fn started(script: &str) -> std::process::Child {
+    let mut child =
+        Command::new(rumpctl()).args(["run", "--", "/bin/sh", "-c", script]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    child
+}
+
+fn wait_within(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let t = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if t.elapsed() > limit {
+            let _ = child.kill();
+            panic!("rumpctl did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn signals() {
+    // SIGINT to rumpctl alone is ignored: the program finishes.
+    let mut c = started("echo ready; sleep 0.5; exit 5");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(c.id() as i32, libc::SIGINT) };
+    assert_eq!(wait_within(&mut c, Duration::from_secs(10)).code(), Some(5));
+    // SIGTERM and SIGHUP are passed on.
+    for sig in [libc::SIGTERM, libc::SIGHUP] {
+        let mut c = started("echo ready; exec sleep 30");
+        unsafe { libc::kill(c.id() as i32, sig) };
+        assert_eq!(wait_within(&mut c, Duration::from_secs(10)).code(), Some(128 + sig));
+    }
+}

@@ -551,6 +551,11 @@ fn allocate_rump(k: &Backend, r: i32, off: i64, len: i64, keep_size: bool) -> Re
     if off < 0 || len <= 0 {
         return Err(Errno(libc::EINVAL));
     }
+    // Linux checks the open mode before the file type.
+    let fl = rump::rump_sys_fcntl(k, r as u32, libc::F_GETFL as u32, std::ptr::null_mut())?;
+    if fl & libc::O_ACCMODE == libc::O_RDONLY {
+        return Err(Errno(libc::EBADF));
+    }
     let mode = rump_mode(k, r)?;
     match mode & libc::S_IFMT {
         libc::S_IFREG => {}

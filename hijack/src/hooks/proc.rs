@@ -169,7 +169,49 @@ fn exec_with(envp: *const *const c_char, exec: impl FnOnce(*const *const c_char)
 
 #[no_mangle]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+    // SAFETY: the caller's path.
+    if let Some(p) = unsafe { crate::route::path(path) } {
+        return match image_from_kernel(&p) {
+            Ok(fd) => {
+                exec_with(envp, |env| unsafe { real::execveat(fd, c"".as_ptr(), argv, env, libc::AT_EMPTY_PATH) })
+            }
+            Err(e) => {
+                set_errno(e.0);
+                -1
+            }
+        };
+    }
     exec_with(envp, |env| unsafe { real::execve(path, argv, env) })
+}
+
+/// A program stored in the kernel, copied into a memfd the host can
+/// execute, after the checks execve makes (ENOENT, EACCES for a file that
+/// is not a regular executable). The memfd is left open across the exec:
+/// a script's interpreter opens it by its /dev/fd name.
+fn image_from_kernel(p: &crate::route::RumpPath) -> Result<c_int, Errno> {
+    use rump_abi::linux::sys as rump;
+    let k = backend::kernel()?;
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    rump::rump_sys_newfstatat(k, p.dirfd, p.path.as_ptr(), (&mut st as *mut libc::stat).cast(), 0)?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(Errno(libc::EACCES));
+    }
+    rump::rump_sys_faccessat(k, p.dirfd, p.path.as_ptr(), libc::X_OK)?;
+    let r = rump::rump_sys_openat(k, p.dirfd, p.path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC, 0)?;
+    let copy = || -> Result<c_int, Errno> {
+        let m = sys(libc::SYS_memfd_create, [c"rump-exec".as_ptr() as usize, 0, 0, 0])? as c_int;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = rump::rump_sys_read(k, r as u32, buf.as_mut_ptr().cast(), buf.len())?;
+            if n == 0 {
+                return Ok(m);
+            }
+            sys(libc::SYS_write, [m as usize, buf.as_ptr() as usize, n as usize, 0])?;
+        }
+    };
+    let res = copy();
+    let _ = rump::rump_sys_close(k, r as u32);
+    res
 }
 
 #[no_mangle]

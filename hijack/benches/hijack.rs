@@ -93,6 +93,35 @@ fn main() {
     println!("  cat /rump, embedded        {:>8.0} MiB/s  ratio {:.2} (target >= 0.8)", mbs(embedded), host / embedded);
     println!("  cat /rump, rump_server     {:>8.0} MiB/s  ratio {:.2} (target >= 0.3)", mbs(remote), host / remote);
 
+    // The in-process data path, which `cat` as a separate process cannot
+    // show (its parent's kernel moved to a keeper): one python3 process
+    // writes the file and reads it back with 128 KiB reads.
+    // The interpreter itself: a wrapper script (pyenv's shims fork) would
+    // hand the kernel to a keeper before python3 even starts.
+    let python = Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().expect("python3");
+    let python = String::from_utf8_lossy(&python.stdout).trim().to_string();
+    let py = |f: &str, env: &[(&str, &str)]| -> f64 {
+        let code = format!(
+            "import os,sys,time\nf=sys.argv[1]\nfd=os.open(f,os.O_CREAT|os.O_WRONLY|os.O_TRUNC,0o600)\nb=bytes(1<<20)\nfor i in range({CAT_MIB}): os.write(fd,b)\nos.close(fd)\nbest=9e9\nfor r in range({RUNS}):\n  fd=os.open(f,os.O_RDONLY); t=time.perf_counter()\n  while os.read(fd,131072): pass\n  best=min(best,time.perf_counter()-t); os.close(fd)\nprint(best*1000)"
+        );
+        let mut cmd = Command::new(&python);
+        cmd.args(["-c", &code, f]).env_remove("LD_PRELOAD").env_remove("RUMP_SERVER");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("python3");
+        String::from_utf8_lossy(&out.stdout).trim().parse().expect("python3 read loop")
+    };
+    let host_py = py(&shm, &[]);
+    let _ = std::fs::remove_file(&shm);
+    let local_py = py("/rump/f", &pre);
+    println!("  python3 read loop, /dev/shm {:>7.0} MiB/s", mbs(host_py));
+    println!(
+        "  same loop on /rump, kernel in the process {:>7.0} MiB/s  ratio {:.2}",
+        mbs(local_py),
+        host_py / local_py
+    );
+
     // A hooked read on a host fd: the same program with and without us.
     let me = std::env::current_exe().unwrap();
     let per_read = |env: &[(&str, &str)]| -> f64 {

@@ -142,6 +142,11 @@ impl Env {
 /// Runs an exec with the kernel's state added to `envp`; the exec only
 /// returns on failure, after which the connection is closed on exec again.
 fn exec_with(envp: *const *const c_char, exec: impl FnOnce(*const *const c_char) -> c_int) -> c_int {
+    // A new image of a process that never used a kernel starts its own:
+    // unlike a fork, nobody else could share this one.
+    if backend::current().is_none() {
+        return exec(envp);
+    }
     let k = match backend::shareable() {
         Ok(k) => k,
         Err(e) => {

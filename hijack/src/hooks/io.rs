@@ -76,6 +76,9 @@ crate::real_fns! {
     fn splice(fd_in: c_int, off_in: *mut off64_t, fd_out: c_int, off_out: *mut off64_t, len: size_t, flags: c_uint) -> ssize_t;
     fn tee(fd_in: c_int, fd_out: c_int, len: size_t, flags: c_uint) -> ssize_t;
     fn vmsplice(fd: c_int, iov: *const iovec, cnt: size_t, flags: c_uint) -> ssize_t;
+    fn flock(fd: c_int, op: c_int) -> c_int;
+    fn lockf(fd: c_int, cmd: c_int, len: off_t) -> c_int;
+    fn lockf64(fd: c_int, cmd: c_int, len: off64_t) -> c_int;
     fn mmap(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: off_t) -> *mut c_void;
     fn mmap64(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: off64_t) -> *mut c_void;
 }
@@ -690,6 +693,30 @@ pub unsafe extern "C" fn vmsplice(fd: c_int, iov: *const iovec, cnt: size_t, fla
         return -1;
     }
     unsafe { real::vmsplice(fd, iov, cnt, flags) }
+}
+
+// ---- locks: the kernel has none yet ----------------------------------------
+
+/// ENOLCK for an open rump fd (no lock table to keep them in), EBADF for
+/// a closed one; never the host's answer about the placeholder.
+fn no_locks(k: &Backend, r: i32) -> Result<c_int, Errno> {
+    rump::rump_sys_fcntl(k, r as u32, libc::F_GETFD as u32, std::ptr::null_mut())?;
+    Err(Errno(libc::ENOLCK))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn flock(fd: c_int, op: c_int) -> c_int {
+    by_fd!(fd, |k, r| no_locks(k, r), unsafe { real::flock(fd, op) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn lockf(fd: c_int, cmd: c_int, len: off_t) -> c_int {
+    by_fd!(fd, |k, r| no_locks(k, r), unsafe { real::lockf(fd, cmd, len) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn lockf64(fd: c_int, cmd: c_int, len: off64_t) -> c_int {
+    by_fd!(fd, |k, r| no_locks(k, r), unsafe { real::lockf64(fd, cmd, len) })
 }
 
 // ---- mmap ----------------------------------------------------------------

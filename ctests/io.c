@@ -61,6 +61,10 @@ int main(int argc, char **argv)
     I(preadv(fd, rv, 2, 11));
     show("preadv[0]", r1, 2);
     show("preadv[1]", r2, 4);
+    /* a negative offset is EINVAL, and one past 4 GiB is not cut to 32 bits */
+    I(preadv(fd, rv, 2, -5));
+    I(pwritev(fd, wv, 2, -2));
+    I(preadv(fd, rv, 2, 0x100000000LL));
     I(lseek(fd, 0, SEEK_CUR));
     I(lseek(fd, 0, SEEK_END));
     I(writev(fd, wv, 0));

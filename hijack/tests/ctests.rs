@@ -4,12 +4,13 @@
 //!
 //! - (a) on the host, in a fresh directory under `/dev/shm` (tmpfs, like
 //!   the rump kernel's root) — Linux is the oracle;
-//! - (b) with `LD_PRELOAD=librumphijack.so` and the base `/rump/t`, served
-//!   by a kernel in the process (`RUMP_SERVER` unset); if the host has a
-//!   `/rump` directory, another prefix is used (`rump_prefix`);
-//! - (c) the same against a fresh `rump_server` (`RUMP_SERVER=unix://…`),
-//!   skipped with a note if the server binary is missing (the tests build
-//!   the library and the tools first, `support::ensure_built`).
+//! - (b) with `LD_PRELOAD=librumphijack.so` and the base `<prefix>/t`,
+//!   served by a kernel in the process (`RUMP_SERVER` unset); the prefix is
+//!   one the host lacks, and must still lack afterwards
+//!   (`support::fresh_prefix`);
+//! - (c) the same against a fresh `rump_server` (`RUMP_SERVER=unix://…`);
+//!   the tests build the library and the tools first
+//!   (`support::ensure_built`).
 //!
 //! Each program takes the base directory as its one argument, creates it,
 //! and prints one normalised line per call (`ctests/check.h`). stdout,
@@ -21,10 +22,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read};
+use support::Server;
+
+use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -33,26 +36,6 @@ use std::time::{Duration, Instant};
 const RUN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long stdout/stderr may stay open after the program exits.
 const PIPE_GRACE: Duration = Duration::from_secs(5);
-/// The rump runs' prefix and base directory, and the `RUMPHIJACK` that
-/// goes with them: the default `/rump` and `/rump/t`, unless the host has a
-/// `/rump` of its own. A call the library fails to route then reaches the
-/// host at a path that does not exist there and fails, instead of quietly
-/// working in a host directory and passing the comparison; so with a host
-/// `/rump` the runs use a prefix the host lacks.
-fn rump_prefix() -> (String, Option<String>) {
-    if !Path::new("/rump").exists() {
-        return ("/rump".into(), None);
-    }
-    let prefix = ["/rump-ctests".to_string(), format!("/rump-ctests-{}", std::process::id())]
-        .into_iter()
-        .find(|p| !Path::new(p).exists())
-        .expect("a prefix the host does not have");
-    static NOTE: std::sync::Once = std::sync::Once::new();
-    NOTE.call_once(|| eprintln!("ctests: the host has a /rump directory, so the rump runs use {prefix}/t"));
-    let hijack = format!("path={prefix},socket=all:nolocal");
-    (prefix, Some(hijack))
-}
-
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("hijack/ is in the workspace").to_path_buf()
 }
@@ -315,74 +298,6 @@ fn diff(a: &str, b: &str, a_name: &str, b_name: &str) -> String {
 }
 
 /// A `rump_server` of our own, halted (or killed) when done.
-struct Server {
-    child: Child,
-    url: String,
-    _dir: Scratch,
-}
-
-impl Server {
-    /// Starts `rump_server -s -v unix://<scratch>/sock`; None (with the
-    /// reason) if the binary is absent or it does not come up.
-    fn start(name: &str) -> Result<Server, String> {
-        let bin = target_dir().join("rump_server");
-        if !bin.exists() {
-            return Err(format!("{} is not built", bin.display()));
-        }
-        let dir = Scratch::new(&std::env::temp_dir(), &format!("{name}-srv"));
-        let url = format!("unix://{}", dir.0.join("sock").display());
-        let mut child = Command::new(&bin)
-            .args(["-s", "-v", &url])
-            .env_remove("RUMP_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("running {}: {e}", bin.display()))?;
-        let stderr: ChildStderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let first = lines.next().and_then(Result::ok).unwrap_or_default();
-        if !first.starts_with("rump_server: listening on ") {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("rump_server did not start: {first:?}"));
-        }
-        // Keep draining its log so it never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Ok(Server { child, url, _dir: dir })
-    }
-
-    /// `rumpctl halt -s URL`, then waits for the server to exit.
-    fn halt(mut self) -> Result<(), String> {
-        let ctl = target_dir().join("rumpctl");
-        let halted = Command::new(&ctl).args(["halt", "-s", &self.url]).output();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(st)) if st.success() => return Ok(()),
-                Ok(Some(st)) => return Err(format!("rump_server exited with {st} after the halt")),
-                _ if Instant::now() > deadline => {
-                    let why = match &halted {
-                        Ok(o) => format!("{}: {}", o.status, String::from_utf8_lossy(&o.stderr).trim()),
-                        Err(e) => format!("{}: {e}", ctl.display()),
-                    };
-                    return Err(format!("rump_server still running 10 s after `rumpctl halt` ({why})"));
-                }
-                _ => std::thread::sleep(Duration::from_millis(10)),
-            }
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 /// Compiles and runs `ctests/<name>.c` on the host, then embedded and
 /// remote through the library, and fails with the diffs if a rump run's
 /// transcript differs from the host's.
@@ -422,26 +337,22 @@ fn differential(name: &str) {
     };
     let mut failures = Vec::new();
 
-    let (prefix, hijack) = rump_prefix();
+    let (prefix, hijack) = support::fresh_prefix();
     let rump_base = format!("{prefix}/t");
-    let mut env = vec![("LD_PRELOAD", lib.as_str())];
-    if let Some(h) = &hijack {
-        env.push(("RUMPHIJACK", h));
-    }
+    let mut env = vec![("LD_PRELOAD", lib.as_str()), ("RUMPHIJACK", hijack.as_str())];
     let local = run(&prog, &rump_base, &work.0, &env, &["RUMP_SERVER"]).normalised(&rump_base);
     failures.extend(compare("embedded", local));
 
-    match Server::start(name) {
-        Err(why) => eprintln!("ctests {name}: remote run skipped: {why}"),
-        Ok(server) => {
-            let url = server.url.clone();
-            env.push(("RUMP_SERVER", &url));
-            let remote = run(&prog, &rump_base, &work.0, &env, &[]).normalised(&rump_base);
-            failures.extend(compare("remote", remote));
-            if let Err(e) = server.halt() {
-                failures.push(format!("{name}: {e}"));
-            }
-        }
+    let server = Server::start();
+    let url = server.url.clone();
+    env.push(("RUMP_SERVER", &url));
+    let remote = run(&prog, &rump_base, &work.0, &env, &[]).normalised(&rump_base);
+    failures.extend(compare("remote", remote));
+    if let Err(e) = server.halt() {
+        failures.push(format!("{name}: {e}"));
+    }
+    if Path::new(&prefix).exists() {
+        failures.push(format!("{name}: a call reached the host's {prefix}"));
     }
 
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));

@@ -8,7 +8,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use support::{host_dir, library, rand_tag, Server};
+use support::{fresh_prefix, host_dir, library, Server};
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools.sh")
@@ -56,8 +56,7 @@ fn diff(a: &str, b: &str) -> String {
 fn compare(case: &str) {
     let lib = library();
     let lib = lib.to_str().unwrap();
-    let prefix = format!("/rumptest-{}-{}", std::process::id(), rand_tag());
-    let spec = format!("path={prefix},socket=all:nolocal");
+    let (prefix, spec) = fresh_prefix();
     let dir = Path::new(&prefix).join("t").join(case);
     let (hd, hh) = (host_dir("d"), host_dir("h"));
     let host = transcript(&run_case(case, &hd.join(case), &hh, &[]));
@@ -71,7 +70,7 @@ fn compare(case: &str) {
         &rem_h,
         &[("LD_PRELOAD", lib), ("RUMPHIJACK", &spec), ("RUMP_SERVER", &server.url)],
     ));
-    drop(server);
+    server.halt().expect("halting rump_server");
     for d in [hd, hh, emb_h, rem_h] {
         let _ = std::fs::remove_dir_all(d);
     }

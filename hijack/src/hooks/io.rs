@@ -211,55 +211,73 @@ pub unsafe extern "C" fn __pread64_chk(
     })
 }
 
-/// readv/preadv/preadv2 on a rump fd: an offset of -1 means the file
-/// position; RWF_* flags are not supported by the kernel.
-fn rump_readv(k: &Backend, r: i32, iov: *const iovec, cnt: c_int, off: i64, flags: c_int) -> Result<isize, Errno> {
-    if flags != 0 {
-        return Err(Errno(libc::EOPNOTSUPP));
-    }
-    let (lo, hi) = (off as u64 as u32, (off as u64 >> 32) as u32);
-    if off == -1 {
-        rump::rump_sys_readv(k, r as u64, iov.cast(), cnt as u64)
-    } else {
-        rump::rump_sys_preadv(k, r as u64, iov.cast(), cnt as u64, lo as u64, hi as u64)
+/// readv/preadv/preadv2 on a rump fd, at `pos` or (`None`) the file
+/// position; RWF_* flags are not supported by the kernel. On x86-64 the
+/// whole offset travels in `pos_l` (a negative one is the kernel's EINVAL).
+fn rump_readv(
+    k: &Backend,
+    r: i32,
+    iov: *const iovec,
+    cnt: c_int,
+    pos: Option<i64>,
+    flags: c_int,
+) -> Result<isize, Errno> {
+    let (fd, iov, cnt) = (r as u64, iov.cast(), cnt as u64);
+    match (flags, pos) {
+        (0, None) => rump::rump_sys_readv(k, fd, iov, cnt),
+        (0, Some(off)) => rump::rump_sys_preadv(k, fd, iov, cnt, off as u64, 0),
+        _ => Err(Errno(libc::EOPNOTSUPP)),
     }
 }
 
-fn rump_writev(k: &Backend, r: i32, iov: *const iovec, cnt: c_int, off: i64, flags: c_int) -> Result<isize, Errno> {
-    if flags != 0 {
-        return Err(Errno(libc::EOPNOTSUPP));
+fn rump_writev(
+    k: &Backend,
+    r: i32,
+    iov: *const iovec,
+    cnt: c_int,
+    pos: Option<i64>,
+    flags: c_int,
+) -> Result<isize, Errno> {
+    let (fd, iov, cnt) = (r as u64, iov.cast(), cnt as u64);
+    match (flags, pos) {
+        (0, None) => rump::rump_sys_writev(k, fd, iov, cnt),
+        (0, Some(off)) => rump::rump_sys_pwritev(k, fd, iov, cnt, off as u64, 0),
+        _ => Err(Errno(libc::EOPNOTSUPP)),
     }
-    let (lo, hi) = (off as u64 as u32, (off as u64 >> 32) as u32);
-    if off == -1 {
-        rump::rump_sys_writev(k, r as u64, iov.cast(), cnt as u64)
-    } else {
-        rump::rump_sys_pwritev(k, r as u64, iov.cast(), cnt as u64, lo as u64, hi as u64)
-    }
+}
+
+/// preadv2/pwritev2's offset: -1 means the file position.
+fn v2_pos(off: i64) -> Option<i64> {
+    (off != -1).then_some(off)
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, -1, 0), unsafe { real::readv(fd, iov, cnt) })
+    by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, None, 0), unsafe { real::readv(fd, iov, cnt) })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn preadv(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t {
-    by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, off.max(0), 0), unsafe { real::preadv(fd, iov, cnt, off) })
+    by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, Some(off), 0), unsafe { real::preadv(fd, iov, cnt, off) })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn preadv64(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t) -> ssize_t {
-    by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, off.max(0), 0), unsafe { real::preadv64(fd, iov, cnt, off) })
+    by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, Some(off), 0), unsafe { real::preadv64(fd, iov, cnt, off) })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn preadv2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t {
-    by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, off, flags), unsafe { real::preadv2(fd, iov, cnt, off, flags) })
+    by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, v2_pos(off), flags), unsafe {
+        real::preadv2(fd, iov, cnt, off, flags)
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn preadv64v2(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t, flags: c_int) -> ssize_t {
-    by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, off, flags), unsafe { real::preadv64v2(fd, iov, cnt, off, flags) })
+    by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, v2_pos(off), flags), unsafe {
+        real::preadv64v2(fd, iov, cnt, off, flags)
+    })
 }
 
 #[no_mangle]
@@ -283,27 +301,31 @@ pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, n: size_t, off:
 
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, -1, 0), unsafe { real::writev(fd, iov, cnt) })
+    by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, None, 0), unsafe { real::writev(fd, iov, cnt) })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn pwritev(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t {
-    by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, off.max(0), 0), unsafe { real::pwritev(fd, iov, cnt, off) })
+    by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, Some(off), 0), unsafe { real::pwritev(fd, iov, cnt, off) })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn pwritev64(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t) -> ssize_t {
-    by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, off.max(0), 0), unsafe { real::pwritev64(fd, iov, cnt, off) })
+    by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, Some(off), 0), unsafe { real::pwritev64(fd, iov, cnt, off) })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn pwritev2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t {
-    by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, off, flags), unsafe { real::pwritev2(fd, iov, cnt, off, flags) })
+    by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, v2_pos(off), flags), unsafe {
+        real::pwritev2(fd, iov, cnt, off, flags)
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn pwritev64v2(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t, flags: c_int) -> ssize_t {
-    by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, off, flags), unsafe { real::pwritev64v2(fd, iov, cnt, off, flags) })
+    by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, v2_pos(off), flags), unsafe {
+        real::pwritev64v2(fd, iov, cnt, off, flags)
+    })
 }
 
 #[no_mangle]

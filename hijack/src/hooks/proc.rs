@@ -278,10 +278,6 @@ unsafe fn collect_args(arg0: *const c_char, regs: *const usize, stack: *const us
             }
         }
     }
-    if arg0.is_null() {
-        argv.clear();
-        argv.push(std::ptr::null());
-    }
     (argv, next(i))
 }
 

@@ -2,8 +2,10 @@
 //! host directories, and a rump_server to run against.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// The build directory holding librumphijack.so, rump_server and rumpctl.
 pub fn build_dir() -> PathBuf {
@@ -48,8 +50,23 @@ pub fn rand_tag() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos() as u64)
 }
 
-/// A rump_server on a private unix socket, halted when dropped.
+/// A prefix the host does not have, and the `RUMPHIJACK` that routes it.
+/// A call the library failed to route would then reach the host at a path
+/// that does not exist there and fail, instead of quietly working in a
+/// host directory and comparing equal; tests check afterwards that the
+/// host still lacks it.
+pub fn fresh_prefix() -> (String, String) {
+    let prefix = format!("/rumptest-{}-{}", std::process::id(), rand_tag());
+    assert!(!Path::new(&prefix).exists(), "the host already has {prefix}");
+    let spec = format!("path={prefix},socket=all:nolocal");
+    (prefix, spec)
+}
+
+/// A foreground `rump_server -s -v` on a private unix socket; `halt`
+/// stops it with `rumpctl halt` and checks that it exited cleanly, and
+/// dropping it kills a server still running.
 pub struct Server {
+    child: Child,
     pub url: String,
     dir: PathBuf,
 }
@@ -60,15 +77,49 @@ impl Server {
         let dir = std::env::temp_dir().join(format!("rumptest-srv-{}-{}", std::process::id(), rand_tag()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("unix://{}/sock", dir.display());
-        let st = Command::new(build_dir().join("rump_server")).arg(&url).status().expect("start rump_server");
-        assert!(st.success(), "rump_server failed to start");
-        Server { url, dir }
+        let mut child = Command::new(build_dir().join("rump_server"))
+            .args(["-s", "-v", &url])
+            .env_remove("LD_PRELOAD")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run rump_server");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        assert!(first.starts_with("rump_server: listening on "), "rump_server did not start: {first:?}");
+        // Keep draining its log so it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Server { child, url, dir }
+    }
+
+    /// `rumpctl halt -s URL`, then waits for the server to exit.
+    pub fn halt(mut self) -> Result<(), String> {
+        let halted = Command::new(build_dir().join("rumpctl")).args(["halt", "-s", &self.url]).output();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(st)) if st.success() => return Ok(()),
+                Ok(Some(st)) => return Err(format!("rump_server exited with {st} after the halt")),
+                _ if Instant::now() > deadline => {
+                    let why = match &halted {
+                        Ok(o) => format!("{}: {}", o.status, String::from_utf8_lossy(&o.stderr).trim()),
+                        Err(e) => e.to_string(),
+                    };
+                    return Err(format!("rump_server still running 10 s after `rumpctl halt` ({why})"));
+                }
+                _ => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = Command::new(build_dir().join("rumpctl")).args(["halt", "-s", &self.url]).status();
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -22,6 +22,7 @@ pub mod syscalls;
 pub mod sysctl;
 pub mod time;
 pub mod vfs;
+pub mod wchan;
 
 /// The caller-memory layer lives in the ABI crate, shared with the wire.
 pub use rump_abi::usermem;
@@ -41,6 +42,7 @@ use std::time::Instant;
 use time::{Clock, HostClock};
 use usermem::{LocalMemory, UserMemory};
 use vfs::mount::{MountTable, Vnode};
+use wchan::{WaitChannel, Woke};
 
 /// How to boot a kernel.
 #[derive(Clone)]
@@ -83,7 +85,7 @@ pub struct State {
     pub hostname: Vec<u8>,
     pub halted: bool,
     /// Pollers sleep here; anything that may change readiness wakes it.
-    pub poll_chan: Arc<Condvar>,
+    pub poll_chan: Arc<WaitChannel>,
     /// The memory budget every kernel object is charged to.
     pub mem: Arc<mem::Mem>,
 }
@@ -124,7 +126,7 @@ impl Kernel {
             next_pid: 1,
             hostname: config.hostname.clone().into_bytes(),
             halted: false,
-            poll_chan: Arc::new(Condvar::new()),
+            poll_chan: Arc::new(WaitChannel::new()),
             mem,
         };
         for spec in &config.hostfs {
@@ -276,6 +278,16 @@ impl Drop for Process {
     }
 }
 
+/// How a poll-like wait ended (`Cx::wait_ready`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waited {
+    /// Something may have changed: look again.
+    Woken,
+    TimedOut,
+    /// The caller's notifier is armed; the call returns as if timed out.
+    Armed,
+}
+
 /// The context of one call: the locked kernel, the calling process and its
 /// memory. Handlers get `&mut Cx`.
 pub struct Cx<'a> {
@@ -305,33 +317,41 @@ impl Cx<'_> {
     }
 
     /// Sleeps on `chan`, releasing the virtual CPU until woken; EINTR if
-    /// the call is cancelled before or while it sleeps.
-    pub fn sleep(&mut self, chan: &Arc<Condvar>) -> Result<(), Errno> {
+    /// the call is cancelled before or while it sleeps, or if a host signal
+    /// interrupts it (see `wchan`).
+    pub fn sleep(&mut self, chan: &Arc<WaitChannel>) -> Result<(), Errno> {
         self.sleep_inner(chan, None).map(drop)
     }
 
     /// As `sleep`, but gives up at `deadline`; true if it timed out.
-    pub fn sleep_until(&mut self, chan: &Arc<Condvar>, deadline: Instant) -> Result<bool, Errno> {
+    pub fn sleep_until(&mut self, chan: &Arc<WaitChannel>, deadline: Instant) -> Result<bool, Errno> {
         self.sleep_inner(chan, Some(deadline))
     }
 
-    fn sleep_inner(&mut self, chan: &Arc<Condvar>, deadline: Option<Instant>) -> Result<bool, Errno> {
+    /// For poll-like waits: sleeps as `sleep_until` does (None: no
+    /// deadline), or, when the caller gave a notifier, arms it on `chan`
+    /// and returns `Waited::Armed` at once.
+    pub fn wait_ready(&mut self, chan: &Arc<WaitChannel>, deadline: Option<Instant>) -> Result<Waited, Errno> {
+        if let Some(n) = self.lwp.notifier() {
+            chan.arm(n);
+            return Ok(Waited::Armed);
+        }
+        Ok(if self.sleep_inner(chan, deadline)? { Waited::TimedOut } else { Waited::Woken })
+    }
+
+    fn sleep_inner(&mut self, chan: &Arc<WaitChannel>, deadline: Option<Instant>) -> Result<bool, Errno> {
         if self.lwp.is_cancelled() {
             return Err(EINTR);
         }
         self.lwp.will_block(chan);
-        let timed_out = match deadline {
-            Some(d) => chan.wait_until(&mut self.st, d).timed_out(),
-            None => {
-                chan.wait(&mut self.st);
-                false
-            }
-        };
+        let word = chan.enqueue();
+        let woke = MutexGuard::unlocked(&mut self.st, || wchan::wait(&word, deadline));
+        chan.dequeue(&word);
         self.lwp.woke();
-        if self.lwp.is_cancelled() {
+        if self.lwp.is_cancelled() || (woke == Woke::Interrupted && self.lwp.host_signals()) {
             return Err(EINTR);
         }
-        Ok(timed_out)
+        Ok(woke == Woke::TimedOut)
     }
 
     /// Marks the kernel halted and wakes whoever waits for that.

@@ -1,33 +1,70 @@
 //! A call in flight, as the kernel's sleep code sees it: whether someone
 //! has cancelled it (a host signal reached the caller, or the caller's
 //! connection died) and which wait channel it sleeps on, so a cancel can
-//! wake it; plus an optional hook run just before it blocks, which lets a
-//! server make sure another thread keeps reading its connection.
+//! wake it; whether a host signal on the sleeping thread interrupts it (the
+//! caller is that thread) or not (a server thread sleeping for a client);
+//! an optional hook run just before it blocks, which lets a server make
+//! sure another thread keeps reading its connection; and an optional
+//! notifier, which a poll-like call arms instead of sleeping.
 
-use parking_lot::{Condvar, Mutex};
+use crate::wchan::{Notify, WaitChannel};
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 type BlockHook = Box<dyn Fn() + Send + Sync>;
 
-#[derive(Default)]
 pub struct Lwp {
     cancelled: AtomicBool,
     /// The channel the call sleeps on; only touched with the virtual CPU
     /// held, so a cancel and a sleep never miss each other.
-    sleeping_on: Mutex<Option<Arc<Condvar>>>,
+    sleeping_on: Mutex<Option<Arc<WaitChannel>>>,
     on_block: Option<BlockHook>,
+    host_signals: bool,
+    notifier: Option<Arc<dyn Notify>>,
+}
+
+impl Default for Lwp {
+    fn default() -> Self {
+        Lwp {
+            cancelled: AtomicBool::new(false),
+            sleeping_on: Mutex::new(None),
+            on_block: None,
+            host_signals: true,
+            notifier: None,
+        }
+    }
 }
 
 impl Lwp {
+    /// A call made by the thread that runs it: a host signal handler that
+    /// runs while it sleeps interrupts it as it would a host syscall.
     pub fn new() -> Lwp {
         Lwp::default()
     }
 
-    /// An lwp whose `hook` runs each time the call is about to sleep. It
-    /// runs with the virtual CPU held, so it must not call into the kernel.
+    /// An lwp run for someone else (a server's client), whose `hook` runs
+    /// each time the call is about to sleep. The hook runs with the virtual
+    /// CPU held, so it must not call into the kernel. Host signals do not
+    /// interrupt it; `Kernel::cancel` does.
     pub fn with_block_hook(hook: impl Fn() + Send + Sync + 'static) -> Lwp {
-        Lwp { on_block: Some(Box::new(hook)), ..Lwp::default() }
+        Lwp { on_block: Some(Box::new(hook)), host_signals: false, ..Lwp::default() }
+    }
+
+    /// This lwp, with poll-like waits arming `n` instead of sleeping: such
+    /// a call returns at once, as if it had timed out, and `n` is told when
+    /// what it waited for may have changed.
+    pub fn notifying(mut self, n: Arc<dyn Notify>) -> Lwp {
+        self.notifier = Some(n);
+        self
+    }
+
+    pub(crate) fn notifier(&self) -> Option<&Arc<dyn Notify>> {
+        self.notifier.as_ref()
+    }
+
+    pub(crate) fn host_signals(&self) -> bool {
+        self.host_signals
     }
 
     pub fn is_cancelled(&self) -> bool {
@@ -42,7 +79,7 @@ impl Lwp {
         }
     }
 
-    pub(crate) fn will_block(&self, chan: &Arc<Condvar>) {
+    pub(crate) fn will_block(&self, chan: &Arc<WaitChannel>) {
         if let Some(hook) = &self.on_block {
             hook();
         }

@@ -2,8 +2,8 @@
 //! channels their blocked callers sleep on.
 
 use crate::mem::PIPE_BYTES;
+use crate::wchan::WaitChannel;
 use crate::State;
-use parking_lot::Condvar;
 use rump_abi::Errno;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -26,9 +26,9 @@ pub struct Pipe {
     pub reader_opens: u64,
     pub writer_opens: u64,
     /// Readers sleep here until data arrives or the last writer leaves.
-    pub rchan: Arc<Condvar>,
+    pub rchan: Arc<WaitChannel>,
     /// Writers sleep here until space frees or the last reader leaves.
-    pub wchan: Arc<Condvar>,
+    pub wchan: Arc<WaitChannel>,
 }
 
 impl Default for Pipe {
@@ -39,8 +39,8 @@ impl Default for Pipe {
             writers: 1,
             reader_opens: 1,
             writer_opens: 1,
-            rchan: Arc::new(Condvar::new()),
-            wchan: Arc::new(Condvar::new()),
+            rchan: Arc::new(WaitChannel::new()),
+            wchan: Arc::new(WaitChannel::new()),
         }
     }
 }

@@ -2,8 +2,8 @@
 //! sleeping, sync, reboot.
 
 use crate::time::Timespec;
+use crate::wchan::WaitChannel;
 use crate::Cx;
-use parking_lot::Condvar;
 use rump_abi::native::errno::{EINVAL, EPERM};
 use rump_abi::Errno;
 use std::sync::Arc;
@@ -35,7 +35,7 @@ impl Cx<'_> {
         }
         let deadline = Instant::now() + Duration::new(t.sec as u64, t.nsec as u32);
         // Nothing wakes this channel: only the deadline ends the sleep.
-        let chan = Arc::new(Condvar::new());
+        let chan = Arc::new(WaitChannel::new());
         while !self.sleep_until(&chan, deadline)? {}
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! channel, so a poller re-checks its set whenever anything may have changed.
 
 use crate::file::FileKind;
-use crate::Cx;
+use crate::{Cx, Waited};
 use rump_abi::native::flags::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI, POLLRDNORM, POLLWRNORM};
 use rump_abi::Errno;
 use std::time::Instant;
@@ -58,13 +58,12 @@ impl Cx<'_> {
             if n > 0 {
                 return Ok(n);
             }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(0);
+            }
             let chan = self.st.poll_chan.clone();
-            match deadline {
-                Some(d) if Instant::now() >= d => return Ok(0),
-                Some(d) => {
-                    self.sleep_until(&chan, d)?;
-                }
-                None => self.sleep(&chan)?,
+            if self.wait_ready(&chan, deadline)? == Waited::Armed {
+                return Ok(0);
             }
         }
     }

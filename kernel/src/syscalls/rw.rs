@@ -282,7 +282,10 @@ impl Cx<'_> {
                 return if done > 0 { Ok(done) } else { Err(EAGAIN) };
             }
             let chan = p.wchan.clone();
-            self.sleep(&chan)?;
+            // Interrupted after some bytes went in: the write returns them.
+            if let Err(e) = self.sleep(&chan) {
+                return if done > 0 { Ok(done) } else { Err(e) };
+            }
         }
     }
 }

@@ -1,0 +1,133 @@
+//! Wait channels: where a call sleeps until something it waits for may
+//! have changed, and where a readiness notifier can be armed instead.
+//!
+//! A sleeping thread waits on a futex word of its own, not on a condition
+//! variable, so a host signal reaches it exactly as it would a host
+//! syscall: an untimed wait is restarted by the host when the handler was
+//! installed with SA_RESTART and fails with EINTR otherwise, and a timed
+//! wait always fails with EINTR (Linux restarts neither poll nor a timed
+//! futex wait). The caller's `Lwp` decides whether that EINTR ends the call.
+//!
+//! A notifier (`Notify`) lets a caller outside the kernel do the waiting:
+//! armed on a channel, it is told once when the channel is next woken, and
+//! the caller then asks again. The hijack library arms one per thread and
+//! waits for it, together with host descriptors, in the host kernel.
+
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Told when a channel it is armed on is woken. Called with the virtual
+/// CPU held, so it must be short and must not call into the kernel.
+pub trait Notify: Send + Sync {
+    fn notify(&self);
+    /// A notifier its owner has replaced; dropped instead of told.
+    fn is_stale(&self) -> bool {
+        false
+    }
+}
+
+enum Waiter {
+    Thread(Arc<AtomicU32>),
+    Notifier(Arc<dyn Notify>),
+}
+
+#[derive(Default)]
+pub struct WaitChannel {
+    waiters: Mutex<Vec<Waiter>>,
+}
+
+/// How a sleep on a channel ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Woke {
+    /// Woken, or a spurious wake-up: look again.
+    Notified,
+    TimedOut,
+    /// A host signal handler ran and the host would not restart the wait.
+    Interrupted,
+}
+
+thread_local! {
+    static WORD: Arc<AtomicU32> = Arc::new(AtomicU32::new(0));
+}
+
+impl WaitChannel {
+    pub fn new() -> WaitChannel {
+        WaitChannel::default()
+    }
+
+    /// Wakes every sleeper and tells every armed notifier, once.
+    pub fn notify_all(&self) {
+        let waiters = std::mem::take(&mut *self.waiters.lock());
+        for w in waiters {
+            match w {
+                Waiter::Thread(word) => {
+                    word.store(1, Ordering::Release);
+                    futex_wake(&word);
+                }
+                Waiter::Notifier(n) if !n.is_stale() => n.notify(),
+                Waiter::Notifier(_) => {}
+            }
+        }
+    }
+
+    /// Arms `n` to be told at the next wake-up. Arming the same notifier
+    /// twice keeps one entry, so a caller that gives up and asks again
+    /// never piles them up.
+    pub fn arm(&self, n: &Arc<dyn Notify>) {
+        let mut waiters = self.waiters.lock();
+        waiters.retain(|w| match w {
+            Waiter::Notifier(m) => !m.is_stale() && !Arc::ptr_eq(m, n),
+            Waiter::Thread(_) => true,
+        });
+        waiters.push(Waiter::Notifier(n.clone()));
+    }
+
+    /// Enqueues the calling thread; the caller then releases the virtual
+    /// CPU and calls `wait`. Enqueuing under the virtual CPU means a wake-up
+    /// after it is never missed.
+    pub(crate) fn enqueue(&self) -> Arc<AtomicU32> {
+        let word = WORD.with(|w| w.clone());
+        word.store(0, Ordering::Release);
+        self.waiters.lock().push(Waiter::Thread(word.clone()));
+        word
+    }
+
+    /// Takes the calling thread off the channel after a wait that ended
+    /// without a wake-up (timeout, signal).
+    pub(crate) fn dequeue(&self, word: &Arc<AtomicU32>) {
+        self.waiters.lock().retain(|w| !matches!(w, Waiter::Thread(x) if Arc::ptr_eq(x, word)));
+    }
+}
+
+/// Waits until `word` is set, `deadline` passes or a signal handler runs.
+pub(crate) fn wait(word: &AtomicU32, deadline: Option<Instant>) -> Woke {
+    let op = libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG;
+    while word.load(Ordering::Acquire) == 0 {
+        let timeout = deadline.map(|d| {
+            let left = d.saturating_duration_since(Instant::now());
+            libc::timespec { tv_sec: left.as_secs() as libc::time_t, tv_nsec: left.subsec_nanos() as libc::c_long }
+        });
+        if timeout.is_some_and(|t| t.tv_sec == 0 && t.tv_nsec == 0) {
+            return Woke::TimedOut;
+        }
+        let tp = timeout.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: a futex wait on a live word with a valid or NULL timeout.
+        let r = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), op, 0, tp) };
+        if r == -1 {
+            match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::ETIMEDOUT) => return Woke::TimedOut,
+                Some(libc::EINTR) => return Woke::Interrupted,
+                _ => {}
+            }
+        }
+    }
+    Woke::Notified
+}
+
+fn futex_wake(word: &AtomicU32) {
+    let op = libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG;
+    // SAFETY: a futex wake on a live word.
+    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), op, 1) };
+}

@@ -17,7 +17,7 @@
 //! by default calls fail with ENOTCONN. Fork and exec have their library
 //! calls here (`prefork`, `connect_forked`, `exec_env`, `resume_after_exec`).
 
-use crate::frame::{read_frame, write_frame, Frame};
+use crate::frame::{read_frame, write_frame, write_frame_passing, Frame};
 use crate::marshal::{marshal, ClientMemory};
 use crate::selfmem::SelfMemory;
 use crate::sock::Conn;
@@ -34,6 +34,7 @@ use rump_abi::{Errno, Slots, SysResult, Syscall, SyscallDesc, UserAddr};
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -134,8 +135,16 @@ impl Link {
         write_frame(&mut &self.sock, reqno, class, msg_type, value, payload)
     }
 
-    /// Sends a request and waits for the frame answering it.
-    fn rpc(&self, reqno: u64, msg_type: MsgType, value: u32, payload: &[u8]) -> Result<Frame, Lost> {
+    /// Sends a request, with `pass` attached if given, and waits for the
+    /// frame answering it.
+    fn rpc(
+        &self,
+        reqno: u64,
+        msg_type: MsgType,
+        value: u32,
+        payload: &[u8],
+        pass: Option<RawFd>,
+    ) -> Result<Frame, Lost> {
         let w = Arc::new(Waiter::default());
         {
             let mut ib = self.inbox.lock();
@@ -144,7 +153,14 @@ impl Link {
             }
             ib.waiting.insert(reqno, w.clone());
         }
-        if self.send(reqno, Class::Req, msg_type, value, payload).is_err() {
+        let sent = match pass {
+            None => self.send(reqno, Class::Req, msg_type, value, payload),
+            Some(fd) => {
+                let _g = self.send_lock.lock();
+                write_frame_passing(&self.sock, fd, reqno, msg_type, value, payload)
+            }
+        };
+        if sent.is_err() {
             self.inbox.lock().waiting.remove(&reqno);
             self.kill();
             return Err(Lost);
@@ -397,9 +413,13 @@ impl Client {
 
     /// One request and its answer, reconnecting as the policy says.
     fn rpc(&self, msg_type: MsgType, value: u32, payload: &[u8]) -> Result<Frame, Errno> {
+        self.rpc_passing(msg_type, value, payload, None)
+    }
+
+    fn rpc_passing(&self, msg_type: MsgType, value: u32, payload: &[u8], pass: Option<RawFd>) -> Result<Frame, Errno> {
         loop {
             let link = self.link.read().clone();
-            match link.rpc(self.reqno(), msg_type, value, payload) {
+            match link.rpc(self.reqno(), msg_type, value, payload, pass) {
                 Ok(f) => return Ok(f),
                 Err(Lost) => self.reconnect(&link)?,
             }
@@ -556,11 +576,31 @@ impl Client {
     }
 }
 
-impl Syscall for Client {
-    fn syscall(&self, num: u32, args: &Slots) -> SysResult {
+impl Client {
+    /// Whether the connection can carry descriptors (`syscall_notifying`).
+    pub fn passes_fds(&self) -> bool {
+        matches!(self.url, ServerUrl::Unix(_))
+    }
+
+    /// A call whose readiness waits arm `eventfd` instead of sleeping (see
+    /// `MsgType::Nsyscall`); `token` names the calling thread's notifier.
+    /// Unix connections only (`passes_fds`).
+    pub fn syscall_notifying(&self, num: u32, args: &Slots, token: u32, eventfd: RawFd) -> SysResult {
+        self.call(num, args, Some((token, eventfd)))
+    }
+
+    fn call(&self, num: u32, args: &Slots, notify: Option<(u32, RawFd)>) -> SysResult {
         let Some(desc) = self.desc(num).filter(|d| d.implemented) else { return Err(self.errno(ENOSYS)) };
         let call = marshal(desc, args, &SelfMemory);
-        let frame = self.rpc(MsgType::Msyscall, num, call.payload()).map_err(|e| self.errno(e))?;
+        let frame = match notify {
+            None => self.rpc(MsgType::Msyscall, num, call.payload()),
+            Some((token, fd)) => {
+                let mut payload = token.to_ne_bytes().to_vec();
+                payload.extend_from_slice(call.payload());
+                self.rpc_passing(MsgType::Nsyscall, num, &payload, Some(fd))
+            }
+        }
+        .map_err(|e| self.errno(e))?;
         match frame.header.class {
             Class::Resp => call.finish(&frame.payload, &SelfMemory).map_err(|_| self.errno(ENOTCONN))?,
             _ => {
@@ -568,5 +608,11 @@ impl Syscall for Client {
                 Err(self.errno(code.errno()))
             }
         }
+    }
+}
+
+impl Syscall for Client {
+    fn syscall(&self, num: u32, args: &Slots) -> SysResult {
+        self.call(num, args, None)
     }
 }

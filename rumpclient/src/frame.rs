@@ -2,9 +2,11 @@
 //! The header alone decides whether a frame is acceptable, so an oversized
 //! claim is refused before any buffer is allocated.
 
+use crate::sock::Conn;
 use crate::wire::header::{Class, HeaderPacket, HeaderRepr, MsgType, HEADER_LEN};
 use crate::wire::WireError;
 use std::io::{self, IoSlice, Read, Write};
+use std::os::fd::RawFd;
 
 #[derive(Debug)]
 pub struct Frame {
@@ -59,12 +61,48 @@ pub fn write_frame(
     value: u32,
     payload: &[u8],
 ) -> io::Result<()> {
+    let head = header_bytes(reqno, class, msg_type, value, payload)?;
+    write_all(w, &mut [IoSlice::new(&head), IoSlice::new(payload)])
+}
+
+/// As `write_frame`, on a unix connection, with the descriptor `fd`
+/// attached to the frame.
+pub fn write_frame_passing(
+    conn: &Conn,
+    fd: RawFd,
+    reqno: u64,
+    msg_type: MsgType,
+    value: u32,
+    payload: &[u8],
+) -> io::Result<()> {
+    let head = header_bytes(reqno, Class::Req, msg_type, value, payload)?;
+    let mut slices = [IoSlice::new(&head), IoSlice::new(payload)];
+    let n = loop {
+        match conn.send_passing(&slices, fd) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => break other?,
+        }
+    };
+    let mut bufs = &mut slices[..];
+    IoSlice::advance_slices(&mut bufs, n);
+    write_all(&mut &*conn, bufs)
+}
+
+fn header_bytes(
+    reqno: u64,
+    class: Class,
+    msg_type: MsgType,
+    value: u32,
+    payload: &[u8],
+) -> io::Result<[u8; HEADER_LEN]> {
     let header = HeaderRepr::new(payload.len(), reqno, class, msg_type, value)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e:?}")))?;
     let mut head = [0u8; HEADER_LEN];
     header.emit(&mut HeaderPacket::new_unchecked(&mut head[..]));
-    let mut slices = [IoSlice::new(&head), IoSlice::new(payload)];
-    let mut bufs = &mut slices[..];
+    Ok(head)
+}
+
+fn write_all(w: &mut impl Write, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
     while !bufs.is_empty() {
         match w.write_vectored(bufs) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

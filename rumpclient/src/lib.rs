@@ -13,6 +13,7 @@
 pub mod client;
 pub mod frame;
 pub mod marshal;
+pub mod notify;
 pub mod selfmem;
 pub mod serve;
 pub mod server;

@@ -16,6 +16,7 @@
 //! last returns its fds close.
 
 use crate::frame::{read_frame, write_frame, Frame, FrameError};
+use crate::notify::EventFdNotifier;
 use crate::serve::{run_marshaled, run_plain, CopyChannel, RemoteMemory};
 use crate::sock::{rand_u64, Conn, Listener};
 use crate::url::ServerUrl;
@@ -30,9 +31,11 @@ use rump_abi::Errno;
 use rump_kernel::cred::Cred;
 use rump_kernel::lwp::Lwp;
 use rump_kernel::proc::Emulation as KernelEmulation;
+use rump_kernel::wchan::Notify;
 use rump_kernel::{Kernel, Process};
 use std::collections::{HashMap, VecDeque};
 use std::io;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Weak};
@@ -42,6 +45,8 @@ use std::time::{Duration, Instant};
 pub const MAX_CLIENTS: usize = 256;
 /// Calls one connection may have running at once; more get TRYAGAIN.
 pub const MAX_IN_FLIGHT: usize = 128;
+/// Notifiers (one per client thread waiting for readiness) per connection.
+pub const MAX_NOTIFIERS: usize = 1024;
 /// Processes forked ahead of a host fork and not yet claimed; the oldest
 /// is dropped past this.
 pub const MAX_PREFORKS: usize = 256;
@@ -174,6 +179,8 @@ struct Client {
     calls: Mutex<HashMap<u64, Arc<Lwp>>>,
     /// Our copy requests waiting for the client's reply.
     copies: Mutex<HashMap<u64, SyncSender<Frame>>>,
+    /// The eventfd each client thread passed with its last NSYSCALL.
+    notifiers: Mutex<HashMap<u32, Arc<EventFdNotifier>>>,
     next_reqno: AtomicU64,
     dead: AtomicBool,
     shared: Arc<Shared>,
@@ -198,11 +205,13 @@ fn serve_thread(c: Arc<Client>) {
                 c.readers.fetch_sub(1, Ordering::AcqRel);
                 return;
             }
-            read_frame(&mut &c.sock)
+            // A descriptor comes with the frame's first bytes: take it
+            // before another thread reads on.
+            read_frame(&mut &c.sock).map(|f| f.map(|f| (c.passed_with(&f), f)))
         };
         c.readers.fetch_sub(1, Ordering::AcqRel);
         let outcome = match frame {
-            Ok(Some(f)) => c.handle(f),
+            Ok(Some((passed, f))) => c.handle(f, passed),
             Ok(None) | Err(FrameError::Io(_)) => Err(None),
             Err(FrameError::Wire(_, reqno)) => Err(Some((reqno, ErrorCode::Malformed))),
         };
@@ -234,6 +243,7 @@ impl Client {
             process: Mutex::new(None),
             calls: Mutex::new(HashMap::new()),
             copies: Mutex::new(HashMap::new()),
+            notifiers: Mutex::new(HashMap::new()),
             next_reqno: AtomicU64::new(1),
             dead: AtomicBool::new(false),
             shared,
@@ -267,13 +277,20 @@ impl Client {
             self.shared.kernel.cancel(lwp);
         }
         self.copies.lock().clear();
+        for n in self.notifiers.lock().drain().map(|(_, n)| n) {
+            n.retire();
+        }
     }
 
     fn process(&self) -> Option<Arc<Process>> {
         self.process.lock().clone()
     }
 
-    fn handle(self: &Arc<Self>, f: Frame) -> Result<(), Fatal> {
+    fn passed_with(&self, f: &Frame) -> Option<OwnedFd> {
+        (f.header.msg_type == MsgType::Nsyscall).then(|| self.sock.take_passed()).flatten()
+    }
+
+    fn handle(self: &Arc<Self>, f: Frame, passed: Option<OwnedFd>) -> Result<(), Fatal> {
         let h = f.header;
         let fatal = |code| Err(Some((h.reqno, code)));
         if h.class != Class::Req {
@@ -291,7 +308,7 @@ impl Client {
             };
         };
         match h.msg_type {
-            MsgType::Msyscall | MsgType::Syscall => self.call(&process, &f),
+            MsgType::Msyscall | MsgType::Syscall | MsgType::Nsyscall => self.call(&process, &f, passed),
             MsgType::Cancel => {
                 if let Some(lwp) = self.calls.lock().get(&h.reqno) {
                     self.shared.kernel.cancel(lwp);
@@ -376,14 +393,20 @@ impl Client {
         self.reply_handshake(reqno)
     }
 
-    fn call(self: &Arc<Self>, process: &Process, f: &Frame) -> Result<(), Fatal> {
+    fn call(self: &Arc<Self>, process: &Process, f: &Frame, passed: Option<OwnedFd>) -> Result<(), Fatal> {
         let h = f.header;
         let weak: Weak<Client> = Arc::downgrade(self);
-        let lwp = Arc::new(Lwp::with_block_hook(move || {
+        let mut lwp = Lwp::with_block_hook(move || {
             if let Some(c) = weak.upgrade() {
                 c.ensure_reader();
             }
-        }));
+        });
+        let mut payload = &f.payload[..];
+        if h.msg_type == MsgType::Nsyscall {
+            let notifier = self.notifier(&mut payload, passed).ok_or(Some((h.reqno, ErrorCode::Malformed)))?;
+            lwp = lwp.notifying(notifier);
+        }
+        let lwp = Arc::new(lwp);
         {
             let mut calls = self.calls.lock();
             if calls.len() >= MAX_IN_FLIGHT {
@@ -395,8 +418,8 @@ impl Client {
         self.shared.busy.fetch_add(1, Ordering::AcqRel);
         let remote = RemoteMemory(self);
         let reply = match h.msg_type {
-            MsgType::Msyscall => run_marshaled(process, &lwp, h.value, &f.payload, &remote),
-            _ => run_plain(process, &lwp, h.value, &f.payload, &remote),
+            MsgType::Syscall => run_plain(process, &lwp, h.value, payload, &remote),
+            _ => run_marshaled(process, &lwp, h.value, payload, &remote),
         };
         self.calls.lock().remove(&h.reqno);
         let sent = match reply {
@@ -405,6 +428,25 @@ impl Client {
         };
         self.shared.busy.fetch_sub(1, Ordering::AcqRel);
         sent
+    }
+
+    /// The notifier an NSYSCALL frame brings: its token (cut from the front
+    /// of `payload`) and the eventfd passed with it, replacing the one
+    /// that thread passed before. None for a frame without them, or past
+    /// `MAX_NOTIFIERS` threads.
+    fn notifier(&self, payload: &mut &[u8], fd: Option<OwnedFd>) -> Option<Arc<dyn Notify>> {
+        let token = u32::from_ne_bytes(payload.get(..4)?.try_into().ok()?);
+        *payload = &payload[4..];
+        let fd = fd?;
+        let n = Arc::new(EventFdNotifier::new(fd));
+        let mut all = self.notifiers.lock();
+        if all.len() >= MAX_NOTIFIERS && !all.contains_key(&token) {
+            return None;
+        }
+        if let Some(old) = all.insert(token, n.clone()) {
+            old.retire();
+        }
+        Some(n)
     }
 
     /// Called before this connection's call blocks: if nobody reads the

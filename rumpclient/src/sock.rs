@@ -2,11 +2,16 @@
 //! sends with MSG_NOSIGNAL (a dead peer is an error, never SIGPIPE in a
 //! hijacked program) and reports EINTR to its reader instead of hiding it,
 //! because a signal during a wait is how a blocked remote call gets
-//! cancelled. A listener creates its unix socket mode 0600 without a
+//! cancelled. A unix connection also carries descriptors (SCM_RIGHTS): a
+//! sender attaches one to a frame's first bytes, and the receiving side
+//! queues whatever arrives for the handler of that frame to take. A
+//! listener creates its unix socket mode 0600 without a
 //! moment of wider access, and never takes over an existing path.
 
 use crate::url::ServerUrl;
-use std::io::{self, Read, Write};
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -21,13 +26,21 @@ fn cvt(r: isize) -> io::Result<usize> {
     }
 }
 
+/// Descriptors received and not yet taken; more are closed on arrival.
+const MAX_PASSED: usize = 8;
+
 /// One connected stream socket.
 #[derive(Debug)]
 pub struct Conn {
     fd: OwnedFd,
+    passed: Mutex<VecDeque<OwnedFd>>,
 }
 
 impl Conn {
+    fn new(fd: OwnedFd) -> Conn {
+        Conn { fd, passed: Mutex::new(VecDeque::new()) }
+    }
+
     pub fn connect(url: &ServerUrl) -> io::Result<Conn> {
         let fd: OwnedFd = match url {
             ServerUrl::Unix(path) => UnixStream::connect(path)?.into(),
@@ -37,7 +50,7 @@ impl Conn {
                 s.into()
             }
         };
-        Ok(Conn { fd })
+        Ok(Conn::new(fd))
     }
 
     /// Takes over an inherited descriptor (after exec).
@@ -45,7 +58,7 @@ impl Conn {
     /// # Safety
     /// `fd` must be an open stream socket owned by nobody else.
     pub unsafe fn from_raw_fd(fd: RawFd) -> Conn {
-        Conn { fd: unsafe { OwnedFd::from_raw_fd(fd) } }
+        Conn::new(unsafe { OwnedFd::from_raw_fd(fd) })
     }
 
     pub fn raw_fd(&self) -> RawFd {
@@ -58,6 +71,54 @@ impl Conn {
         cvt(unsafe { libc::fcntl(self.raw_fd(), libc::F_SETFD, flags) } as isize).map(drop)
     }
 
+    /// The oldest descriptor received and not yet taken.
+    pub fn take_passed(&self) -> Option<OwnedFd> {
+        self.passed.lock().pop_front()
+    }
+
+    /// Sends from `bufs` as `write_vectored` does, with `fd` attached to the
+    /// first byte sent (unix connections only).
+    pub fn send_passing(&self, bufs: &[IoSlice<'_>], fd: RawFd) -> io::Result<usize> {
+        let mut space = [0u64; 4];
+        // SAFETY: CMSG_* walk a buffer big enough for one int's header and
+        // data; the msghdr names only our buffers (IoSlice has iovec's layout).
+        unsafe {
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+            msg.msg_iovlen = bufs.len();
+            msg.msg_control = space.as_mut_ptr().cast();
+            msg.msg_controllen = libc::CMSG_SPACE(4) as usize;
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            (*c).cmsg_level = libc::SOL_SOCKET;
+            (*c).cmsg_type = libc::SCM_RIGHTS;
+            (*c).cmsg_len = libc::CMSG_LEN(4) as usize;
+            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), fd);
+            cvt(libc::sendmsg(self.raw_fd(), &msg, libc::MSG_NOSIGNAL))
+        }
+    }
+
+    /// Queues the descriptors a received control message carried.
+    fn keep_passed(&self, msg: &libc::msghdr) {
+        let mut passed = self.passed.lock();
+        // SAFETY: walking the control buffer the kernel just filled in.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                    let data = libc::CMSG_DATA(c).cast::<RawFd>();
+                    let n = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / 4;
+                    for i in 0..n {
+                        let fd = OwnedFd::from_raw_fd(std::ptr::read_unaligned(data.add(i)));
+                        if passed.len() < MAX_PASSED {
+                            passed.push_back(fd);
+                        }
+                    }
+                }
+                c = libc::CMSG_NXTHDR(msg, c);
+            }
+        }
+    }
+
     /// Ends both directions; a thread blocked reading wakes with EOF.
     pub fn shutdown(&self) {
         unsafe { libc::shutdown(self.raw_fd(), libc::SHUT_RDWR) };
@@ -66,7 +127,19 @@ impl Conn {
 
 impl Read for &Conn {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        cvt(unsafe { libc::recv(self.raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) })
+        let mut space = [0u64; 8];
+        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+        // SAFETY: a msghdr naming our buffer and control space.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = space.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&space);
+        let n = cvt(unsafe { libc::recvmsg(self.raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) })?;
+        if msg.msg_controllen > 0 {
+            self.keep_passed(&msg);
+        }
+        Ok(n)
     }
 }
 
@@ -124,7 +197,7 @@ impl Listener {
             libc::accept4(self.fd.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC)
         };
         let fd = cvt(fd as isize)? as RawFd;
-        let conn = Conn { fd: unsafe { OwnedFd::from_raw_fd(fd) } };
+        let conn = Conn::new(unsafe { OwnedFd::from_raw_fd(fd) });
         if matches!(self.url, ServerUrl::Tcp(_)) {
             let one: libc::c_int = 1;
             let len = std::mem::size_of_val(&one) as libc::socklen_t;

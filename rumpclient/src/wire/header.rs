@@ -108,6 +108,14 @@ pub enum MsgType {
     /// reached the waiting thread. No reply; a cancel for a call that has
     /// already finished is ignored.
     Cancel = 10,
+    /// Our extension: a marshaled call (as MSYSCALL) that must not sleep
+    /// waiting for readiness. Its payload is a 4-byte notifier token, then
+    /// the MSYSCALL payload; an eventfd comes with it (SCM_RIGHTS). Where
+    /// the call would wait (poll, epoll_wait), the server instead arms the
+    /// eventfd, which it writes when readiness may have changed, and the
+    /// call returns as if it had timed out. A later frame with the same
+    /// token replaces the notifier, so a client thread keeps one armed.
+    Nsyscall = 11,
 }
 
 impl MsgType {
@@ -124,6 +132,7 @@ impl MsgType {
             8 => MsgType::Raise,
             9 => MsgType::Msyscall,
             10 => MsgType::Cancel,
+            11 => MsgType::Nsyscall,
             other => return Err(WireError::UnknownType(other)),
         })
     }

@@ -191,3 +191,71 @@ fn a_second_server_on_the_same_path_is_refused() {
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&srv.path).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
 }
+
+fn eventfd() -> i32 {
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    assert!(fd >= 0);
+    fd
+}
+
+fn eventfd_count(fd: i32) -> u64 {
+    let mut v = 0u64;
+    let n = unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
+    if n == 8 {
+        v
+    } else {
+        0
+    }
+}
+
+#[test]
+fn a_notifying_poll_arms_the_passed_eventfd_instead_of_sleeping() {
+    let srv = start();
+    let c = Client::connect(&srv.url, Emulation::Linux, "notified").unwrap();
+    assert!(c.passes_fds());
+    let mut fds = [0i32; 2];
+    rump_sys_pipe2(&c, fds.as_mut_ptr(), 0).unwrap();
+    let efd = eventfd();
+    let mut set = [rump_abi::linux::types::pollfd { fd: fds[0], events: 1, revents: 0 }];
+    let poll = |set: &mut [rump_abi::linux::types::pollfd]| {
+        let args = [set.as_mut_ptr() as u64, 1, -1i64 as u64, 0, 0, 0, 0, 0];
+        c.syscall_notifying(SYS_poll, &args, 1, efd)
+    };
+    // Nothing ready: an infinite poll returns 0 at once, with the eventfd armed.
+    assert_eq!(poll(&mut set), Ok(0));
+    assert_eq!(eventfd_count(efd), 0);
+    rump_sys_write(&c, fds[1] as u32, b"x".as_ptr().cast(), 1).unwrap();
+    assert_eq!(eventfd_count(efd), 1, "the write told the armed notifier");
+    // Ready now: answered as a poll would, nothing armed.
+    assert_eq!(poll(&mut set), Ok(1));
+    assert_eq!(set[0].revents, 1);
+    let mut b = [0u8; 1];
+    rump_sys_read(&c, fds[0] as u32, b.as_mut_ptr().cast(), 1).unwrap();
+    // Arming again from the same thread keeps one notifier: one wake-up.
+    assert_eq!(poll(&mut set), Ok(0));
+    assert_eq!(poll(&mut set), Ok(0));
+    rump_sys_write(&c, fds[1] as u32, b"y".as_ptr().cast(), 1).unwrap();
+    assert_eq!(eventfd_count(efd), 1);
+    unsafe { libc::close(efd) };
+}
+
+#[test]
+fn a_notifying_call_without_a_descriptor_closes_that_connection_only() {
+    let srv = start();
+    let good = Client::connect(&srv.url, Emulation::Linux, "bystander").unwrap();
+    let mut s = raw(&srv.path);
+    let mut hello = header(24 + 5, 0, 0, 0);
+    hello.extend_from_slice(b"evil\0");
+    s.write_all(&hello).unwrap();
+    let mut reply = [0u8; 28];
+    s.read_exact(&mut reply).unwrap();
+    // NSYSCALL (11) with a token but no eventfd attached.
+    let mut frame = header(24 + 4, 0, 11, SYS_getpid);
+    frame.extend_from_slice(&1u32.to_ne_bytes());
+    s.write_all(&frame).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert!(rest.len() >= 24 && u16::from_ne_bytes([rest[16], rest[17]]) == 2, "an ERROR frame, then EOF");
+    assert!(rump_sys_getpid(&good).is_ok());
+}

@@ -6,3 +6,4 @@ cargo build --release --workspace
 cargo bench -p rump-kernel --bench syscall
 cargo bench -p rump-tools --bench remote
 cargo bench -p rump-hijack --bench hijack
+cargo bench -p rump-hijack --bench events

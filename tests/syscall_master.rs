@@ -361,6 +361,8 @@ fn native_numbers_and_lookup() {
     assert_eq!(m(209, 0), Marshal::InOutArray { count: 1, size: 8 });
     assert_eq!(m(439, 1), Marshal::Out { size: size_of::<native::types::stat>() });
     assert_eq!(m(453, 0), Marshal::Out { size: 8 });
+    assert_eq!(m(435, 1), Marshal::InArray { count: 2, size: 40 });
+    assert_eq!(m(435, 3), Marshal::OutArray { count: 4, size: 40 });
     assert_eq!(m(467, 2), Marshal::In { size: 2 * size_of::<native::types::timespec>() });
 
     assert!(!desc(SYS_kill).unwrap().implemented);
@@ -404,7 +406,7 @@ fn linux_numbers_and_calls() {
     assert_eq!(SYS_openat, 257);
     assert_eq!(SYS_newfstatat, 262);
     assert_eq!(SYS_faccessat2, 439);
-    assert_eq!(NSYSENT, 440);
+    assert_eq!(NSYSENT, 442);
     assert_eq!(desc(257).unwrap().handler, "linux_sys_openat");
     assert!(SYSCALLS.iter().all(|d| d.nargs() <= 6));
     assert_eq!(desc(SYS_socket).unwrap().args[1].name, "type");
@@ -413,6 +415,8 @@ fn linux_numbers_and_calls() {
     assert_eq!(m(SYS_ppoll, 2), Marshal::InOut { size: 16 });
     assert_eq!(m(SYS_ppoll, 3), Marshal::InBytes { len: 4 });
     assert_eq!(m(SYS_getcwd, 0), Marshal::OutBytesToRet { len: 1 });
+    assert_eq!(m(SYS_epoll_wait, 1), Marshal::OutArray { count: 2, size: 12 });
+    assert_eq!(m(SYS_epoll_ctl, 3), Marshal::In { size: 12 });
 
     let k = Mock::new(Ok(4));
     let fd = rump_sys_openat(&k, -100, c"/rump/x".as_ptr(), 0o1101, 0o644);

@@ -21,6 +21,7 @@ pub mod fdmap;
 pub mod hooks;
 pub mod host;
 pub mod keeper;
+pub mod notifier;
 pub mod route;
 pub mod state;
 
@@ -38,6 +39,8 @@ extern "C" fn init() {
     }
     route::set_config(cfg);
     state::import();
+    // SAFETY: registers a handler that only bumps an atomic.
+    unsafe { libc::pthread_atfork(None, None, Some(notifier::after_fork)) };
 }
 
 #[used]

@@ -1,6 +1,7 @@
 //! Open files: what an fd refers to, shared by every fd (and every process)
 //! that was dup'ed or forked from the same open.
 
+use crate::event::QueueId;
 use crate::pipe::PipeId;
 use crate::vfs::mount::Vnode;
 use rump_abi::native::flags::{O_ACCMODE, O_APPEND, O_NONBLOCK, O_PATH, O_RDONLY, O_RDWR, O_WRONLY};
@@ -16,6 +17,8 @@ pub enum FileKind {
         id: PipeId,
         fifo: Option<Vnode>,
     },
+    /// An event queue: a kqueue or an epoll instance.
+    Queue(QueueId),
 }
 
 pub struct OpenFile {
@@ -26,6 +29,10 @@ pub struct OpenFile {
     pub offset: u64,
     /// How many fd slots refer to this open file.
     pub refs: usize,
+    /// For a FIFO reader opened non-blocking while no writer was there:
+    /// the pipe's writer-open count then, so that it does not hang up
+    /// before a writer has come and gone (Linux's `f_version`). 0 else.
+    pub hup_from: u64,
 }
 
 /// Status flags F_SETFL may change.
@@ -33,7 +40,7 @@ pub const SETFL_MASK: u32 = O_APPEND | O_NONBLOCK;
 
 impl OpenFile {
     pub fn new(kind: FileKind, flags: u32) -> OpenFile {
-        OpenFile { kind, flags, offset: 0, refs: 1 }
+        OpenFile { kind, flags, offset: 0, refs: 1, hup_from: 0 }
     }
 
     pub fn readable(&self) -> bool {

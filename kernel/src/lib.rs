@@ -11,6 +11,7 @@
 
 pub mod compat;
 pub mod cred;
+pub mod event;
 pub mod file;
 pub mod fs;
 pub mod lwp;
@@ -28,12 +29,14 @@ pub mod wchan;
 pub use rump_abi::usermem;
 
 use cred::Cred;
+use event::{Flavor, Hint, Source, Wake};
 use file::{FileId, FileKind, OpenFile};
 use lwp::Lwp;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use pipe::Pipe;
 use proc::{Emulation, FdTable, Pid, Proc};
 use rump_abi::native::errno::{EBADF, EINTR, ESRCH};
+use rump_abi::native::flags::{NOTE_CLOSE, NOTE_CLOSE_WRITE};
 use rump_abi::{Errno, Slots, SysResult, Syscall};
 use slab::Slab;
 use std::collections::HashMap;
@@ -86,6 +89,8 @@ pub struct State {
     pub halted: bool,
     /// Pollers sleep here; anything that may change readiness wakes it.
     pub poll_chan: Arc<WaitChannel>,
+    /// kqueue and epoll registrations and their queues.
+    pub events: event::Events,
     /// The memory budget every kernel object is charged to.
     pub mem: Arc<mem::Mem>,
 }
@@ -127,6 +132,7 @@ impl Kernel {
             hostname: config.hostname.clone().into_bytes(),
             halted: false,
             poll_chan: Arc::new(WaitChannel::new()),
+            events: event::Events::default(),
             mem,
         };
         for spec in &config.hostfs {
@@ -239,7 +245,12 @@ impl Process {
     pub fn fork(&self) -> Result<Process, Errno> {
         let mut st = self.shared.state.lock();
         let parent = st.procs.get(&self.pid).ok_or(ESRCH)?;
-        let (fds, cwd, root) = (parent.fds.clone(), parent.cwd, parent.root);
+        let (mut fds, cwd, root) = (parent.fds.clone(), parent.cwd, parent.root);
+        // A kqueue stays with its process, as on NetBSD.
+        let kqueues: Vec<i32> = fds.iter().filter(|(_, s)| st.is_kqueue(s.file)).map(|(fd, _)| fd).collect();
+        for fd in kqueues {
+            fds.take(fd);
+        }
         let (emul, comm, cred, umask) = (parent.emul, parent.comm.clone(), parent.cred.clone(), parent.umask);
         st.mem.charge(mem::PROC_BYTES)?;
         for (_, slot) in fds.iter() {
@@ -392,26 +403,40 @@ impl State {
         }
         let Some(f) = self.files.remove(id) else { return };
         self.mem.uncharge(mem::FILE_BYTES);
+        self.file_released(id, f.kind);
         match f.kind {
-            FileKind::Vnode(vn) => self.vrele(vn),
+            FileKind::Vnode(vn) => {
+                self.vnote(vn, if f.writable() { NOTE_CLOSE_WRITE } else { NOTE_CLOSE });
+                self.vrele(vn);
+            }
             FileKind::Pipe { id, fifo } => {
                 self.pipe_ends_closed(id, fifo, f.readable(), f.writable());
                 if let Some(vn) = fifo {
                     self.vrele(vn);
                 }
             }
+            FileKind::Queue(_) => {}
         }
+    }
+
+    fn is_kqueue(&self, id: FileId) -> bool {
+        let Some(FileKind::Queue(q)) = self.files.get(id).map(|f| f.kind) else { return false };
+        matches!(self.events.flavor(q), Some(Flavor::Kqueue { .. }))
     }
 
     pub(crate) fn pipe_ends_closed(&mut self, id: pipe::PipeId, fifo: Option<Vnode>, reader: bool, writer: bool) {
         let Some(p) = self.pipes.get_mut(id) else { return };
         p.readers -= reader as usize;
         p.writers -= writer as usize;
-        // Wake the other side: readers see EOF, writers see EPIPE.
+        // Wake the other side: readers see EOF, writers see EPIPE. Linux
+        // wakes epoll only when one side is newly gone and the other not.
         p.rchan.notify_all();
         p.wchan.notify_all();
+        let (readers, writers) = (p.readers, p.writers);
         self.poll_chan.notify_all();
-        if p.readers == 0 && p.writers == 0 {
+        let wake = if (readers == 0) != (writers == 0) { Wake::All } else { Wake::None };
+        self.knote(Source::Pipe(id), Hint::wake(wake));
+        if readers == 0 && writers == 0 {
             self.free_pipe(id);
             if let Some(vn) = fifo {
                 self.fifos.remove(&vn);
@@ -423,6 +448,7 @@ impl State {
     pub fn close_fd(&mut self, pid: Pid, fd: i32) -> Result<(), Errno> {
         let p = self.procs.get_mut(&pid).ok_or(ESRCH)?;
         let slot = p.fds.take(fd).ok_or(EBADF)?;
+        self.fd_closed(pid, fd);
         self.file_unref(slot.file);
         Ok(())
     }
@@ -431,7 +457,8 @@ impl State {
     fn exit(&mut self, pid: Pid) {
         let Some(p) = self.procs.remove(&pid) else { return };
         self.mem.uncharge(mem::PROC_BYTES);
-        for (_, slot) in p.fds.iter() {
+        for (fd, slot) in p.fds.iter() {
+            self.fd_closed(pid, fd);
             self.file_unref(slot.file);
         }
         self.vrele(p.cwd);

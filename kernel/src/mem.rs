@@ -14,6 +14,8 @@
 //! - pipes and FIFOs with an open end: `PIPE_BYTES`, the whole buffer
 //!   capacity up front, so a write into a pipe never runs out of memory
 //!   halfway; creating one past the limit is ENOMEM.
+//! - event queues (kqueue, epoll) and each registration on one:
+//!   `QUEUE_BYTES` and `NOTE_BYTES`, ENOMEM.
 //!
 //! So with memory nearly exhausted, `pipe2` fails with ENOMEM (kernel
 //! allocation failure, as on NetBSD), while `openat(O_CREAT)` of a new file
@@ -41,6 +43,10 @@ pub const PROC_BYTES: u64 = 4096;
 pub const FILE_BYTES: u64 = 128;
 /// A pipe: its buffer's capacity plus the structure around it.
 pub const PIPE_BYTES: u64 = PIPE_CAPACITY as u64 + 256;
+/// An event queue (NetBSD's `struct kqueue`, Linux's `eventpoll`).
+pub const QUEUE_BYTES: u64 = 256;
+/// One registration on a queue (a knote, an epitem).
+pub const NOTE_BYTES: u64 = 128;
 
 /// The counter. Shared (`Arc`) between the kernel state and the file systems
 /// that charge it; every change happens under the kernel lock, the atomics

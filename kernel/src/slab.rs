@@ -50,3 +50,18 @@ impl<T> Slab<T> {
         self.len() == 0
     }
 }
+
+/// Indexing is for ids the kernel holds itself and knows to be live.
+impl<T> std::ops::Index<usize> for Slab<T> {
+    type Output = T;
+
+    fn index(&self, i: usize) -> &T {
+        self.get(i).expect("live slab entry")
+    }
+}
+
+impl<T> std::ops::IndexMut<usize> for Slab<T> {
+    fn index_mut(&mut self, i: usize) -> &mut T {
+        self.get_mut(i).expect("live slab entry")
+    }
+}

@@ -1,7 +1,9 @@
 //! The kernel's one clock. Everything that needs the time reads it here, so a
 //! virtual clock can replace the host's.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use rump_abi::native::errno::EINVAL;
+use rump_abi::Errno;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A point in time: seconds and nanoseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -24,6 +26,15 @@ impl Timespec {
     /// A caller-supplied timespec is valid when its nanoseconds are in range.
     pub fn is_valid(self) -> bool {
         (0..1_000_000_000).contains(&self.nsec)
+    }
+
+    /// A caller's relative timeout as the instant it ends (None: too far
+    /// off to tell from never); EINVAL when negative or out of range.
+    pub fn deadline(self) -> Result<Option<Instant>, Errno> {
+        if self.sec < 0 || !self.is_valid() {
+            return Err(EINVAL);
+        }
+        Ok(Instant::now().checked_add(Duration::new(self.sec as u64, self.nsec as u32)))
     }
 }
 

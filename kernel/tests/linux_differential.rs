@@ -33,7 +33,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use libc::{
-    SYS_chdir, SYS_close, SYS_dup, SYS_dup2, SYS_dup3, SYS_faccessat, SYS_faccessat2, SYS_fchdir, SYS_fchmod,
+    SYS_chdir, SYS_close, SYS_dup, SYS_dup2, SYS_dup3, SYS_epoll_create, SYS_epoll_create1, SYS_epoll_ctl,
+    SYS_epoll_pwait, SYS_epoll_pwait2, SYS_epoll_wait, SYS_faccessat, SYS_faccessat2, SYS_fchdir, SYS_fchmod,
     SYS_fchmodat, SYS_fchownat, SYS_fcntl, SYS_fstat, SYS_fstatfs, SYS_ftruncate, SYS_getcwd, SYS_getdents64,
     SYS_getuid, SYS_ioctl, SYS_linkat, SYS_lseek, SYS_mkdirat, SYS_mknodat, SYS_newfstatat, SYS_openat, SYS_pipe2,
     SYS_poll, SYS_ppoll, SYS_pread64, SYS_preadv, SYS_pwrite64, SYS_pwritev, SYS_read, SYS_readlinkat, SYS_readv,
@@ -1500,6 +1501,359 @@ fn poll_and_ppoll_on_a_pipe() {
         s.note("revents", closed[0].revents);
         s.step("poll NULL, no fds", SYS_poll, &[NULL, 0, 0]);
         s.step("poll NULL", SYS_poll, &[NULL, 1, 0]);
+    });
+}
+
+// ---- epoll ----
+
+/// epoll_ctl with an event of `events` and `data`.
+fn ep_ctl(s: &Side, what: &str, epfd: i32, op: i32, fd: i32, events: u32, data: u64) {
+    let mut ev = libc::epoll_event { events, u64: data };
+    s.step(&format!("epoll_ctl {what}"), SYS_epoll_ctl, &[int(epfd), int(op), int(fd), ptr(&mut ev)]);
+}
+
+fn ep_add(s: &Side, epfd: i32, fd: i32, events: u32, data: u64) {
+    ep_ctl(s, &format!("ADD {events:#x} {data}"), epfd, libc::EPOLL_CTL_ADD, fd, events, data);
+}
+
+/// Logs what a call that filled `evs` returned, as (events, data) pairs.
+fn note_events(s: &Side, r: Ret, evs: &[libc::epoll_event]) {
+    let n = r.map_or(0, |n| n as usize);
+    let got: Vec<(String, u64)> = evs[..n]
+        .iter()
+        .map(|e| {
+            let (events, data) = (e.events, e.u64);
+            (format!("{events:#x}"), data)
+        })
+        .collect();
+    s.note("events", got);
+}
+
+/// epoll_wait for up to `max` events without waiting.
+fn ep_wait(s: &Side, what: &str, epfd: i32, max: i32) {
+    let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 8];
+    let r = s.call(&format!("epoll_wait {what}"), SYS_epoll_wait, &[int(epfd), evs.as_mut_ptr() as u64, int(max), 0]);
+    note_events(s, r, &evs);
+}
+
+fn pipe_fds(s: &Side, flags: i32) -> (i32, i32) {
+    let mut fds = [0i32; 2];
+    s.step("pipe2", SYS_pipe2, &[ptr(&mut fds), int(flags)]);
+    (fds[0], fds[1])
+}
+
+fn fionread(s: &Side, fd: i32) {
+    let mut n = -1i32;
+    s.step("FIONREAD", SYS_ioctl, &[int(fd), libc::FIONREAD, ptr(&mut n)]);
+    s.note("bytes", n);
+}
+
+const IN: u32 = libc::EPOLLIN as u32;
+const OUT: u32 = libc::EPOLLOUT as u32;
+const ET: u32 = libc::EPOLLET as u32;
+
+#[test]
+fn epoll_level_triggered_on_a_pipe() {
+    differential(|s| {
+        let (r, w) = pipe_fds(s, libc::O_NONBLOCK);
+        let ep = s.fd("epoll_create1", SYS_epoll_create1, &[0]);
+        ep_add(s, ep, r, IN, 1);
+        ep_add(s, ep, w, OUT | libc::EPOLLWRNORM as u32, 2);
+        ep_wait(s, "writable", ep, 8);
+        s.write(w, b"abc");
+        ep_wait(s, "both", ep, 8);
+        ep_wait(s, "both, still", ep, 8);
+        ep_wait(s, "one at a time", ep, 1);
+        ep_wait(s, "the other next", ep, 1);
+        fionread(s, r);
+        s.read(r, 2);
+        ep_wait(s, "data left", ep, 8);
+        s.read(r, 8);
+        ep_wait(s, "drained", ep, 8);
+        ep_ctl(s, "MOD to data 7", ep, libc::EPOLL_CTL_MOD, w, OUT, 7);
+        ep_wait(s, "modified", ep, 8);
+        ep_ctl(s, "DEL", ep, libc::EPOLL_CTL_DEL, w, 0, 0);
+        ep_wait(s, "deleted", ep, 8);
+        s.close(w);
+        ep_wait(s, "writer gone: hangup", ep, 8);
+        s.step("read epoll fd", SYS_read, &[int(ep), s.s("x"), 1]);
+        s.step("F_GETFL epoll fd", SYS_fcntl, &[int(ep), int(libc::F_GETFL)]);
+        let mut n = 0i32;
+        s.step("FIONREAD epoll fd", SYS_ioctl, &[int(ep), libc::FIONREAD, ptr(&mut n)]);
+        s.step("TCGETS epoll fd", SYS_ioctl, &[int(ep), libc::TCGETS, ptr(&mut n)]);
+        s.step("FIONBIO epoll fd", SYS_ioctl, &[int(ep), libc::FIONBIO, ptr(&mut n)]);
+        s.close(r);
+        ep_wait(s, "reader closed: item gone", ep, 8);
+        s.close(ep);
+    });
+}
+
+#[test]
+fn epoll_edge_triggered_follows_linux_wakeups() {
+    differential(|s| {
+        let (r, w) = pipe_fds(s, libc::O_NONBLOCK);
+        let ep = s.fd("epoll_create", SYS_epoll_create, &[1]);
+        ep_add(s, ep, r, IN | ET, 1);
+        ep_add(s, ep, w, OUT | ET, 2);
+        ep_wait(s, "writable once", ep, 8);
+        ep_wait(s, "not again", ep, 8);
+        s.write(w, b"a");
+        ep_wait(s, "readable", ep, 8);
+        ep_wait(s, "not again", ep, 8);
+        s.write(w, b"b");
+        ep_wait(s, "every write wakes the reader", ep, 8);
+        s.read(r, 1);
+        ep_wait(s, "a read of a pipe that was not full wakes nobody", ep, 8);
+        let big = vec![b'z'; 70000];
+        s.step("fill", SYS_write, &[int(w), big.as_ptr() as u64, big.len() as u64]);
+        fionread(s, r);
+        ep_wait(s, "full", ep, 8);
+        s.step("write to a full pipe", SYS_write, &[int(w), s.s("x"), 1]);
+        ep_wait(s, "a failed write wakes the reader too", ep, 8);
+        s.read(r, 1);
+        ep_wait(s, "a byte read frees no page", ep, 8);
+        let mut page = vec![0u8; 4095];
+        s.step("read the rest of the page", SYS_read, &[int(r), buf(&mut page), 4095]);
+        ep_wait(s, "a page read frees one", ep, 8);
+        s.close(r);
+        ep_wait(s, "reader gone", ep, 8);
+        s.close(w);
+        s.close(ep);
+    });
+}
+
+#[test]
+fn epoll_oneshot_until_modified() {
+    differential(|s| {
+        let (r, w) = pipe_fds(s, 0);
+        let ep = s.fd("epoll_create1", SYS_epoll_create1, &[int(libc::EPOLL_CLOEXEC)]);
+        s.step("F_GETFD", SYS_fcntl, &[int(ep), int(libc::F_GETFD)]);
+        ep_add(s, ep, r, IN | libc::EPOLLONESHOT as u32, 5);
+        s.write(w, b"x");
+        ep_wait(s, "once", ep, 8);
+        s.write(w, b"y");
+        ep_wait(s, "disabled", ep, 8);
+        ep_ctl(s, "MOD re-arms", ep, libc::EPOLL_CTL_MOD, r, IN | libc::EPOLLONESHOT as u32, 6);
+        ep_wait(s, "re-armed", ep, 8);
+        ep_wait(s, "disabled again", ep, 8);
+        s.close(w);
+        ep_wait(s, "even a hangup waits for MOD", ep, 8);
+        ep_ctl(s, "MOD", ep, libc::EPOLL_CTL_MOD, r, IN, 7);
+        ep_wait(s, "hangup and data", ep, 8);
+        s.close(r);
+        s.close(ep);
+    });
+}
+
+#[test]
+fn epoll_hangup_and_error_are_always_reported() {
+    differential(|s| {
+        let ep = s.fd("epoll_create1", SYS_epoll_create1, &[0]);
+        let (r, w) = pipe_fds(s, 0);
+        ep_add(s, ep, r, 0, 1);
+        ep_add(s, ep, w, 0, 2);
+        ep_wait(s, "nothing asked, nothing yet", ep, 8);
+        s.close(w);
+        ep_wait(s, "hangup", ep, 8);
+        s.close(r);
+        let (r, w) = pipe_fds(s, 0);
+        ep_add(s, ep, w, OUT, 3);
+        ep_add(s, ep, r, IN | ET, 4);
+        ep_wait(s, "writable", ep, 8);
+        s.close(r);
+        ep_wait(s, "error, still writable", ep, 8);
+        s.close(w);
+        s.close(ep);
+    });
+}
+
+#[test]
+fn epoll_items_belong_to_the_open_file() {
+    differential(|s| {
+        let (r, w) = pipe_fds(s, 0);
+        let ep = s.fd("epoll_create1", SYS_epoll_create1, &[0]);
+        s.step("dup2", SYS_dup2, &[int(r), 900]);
+        ep_add(s, ep, 900, IN, 1);
+        ep_add(s, ep, 900, IN, 1);
+        ep_add(s, ep, r, IN, 2);
+        s.close(900);
+        s.write(w, b"x");
+        ep_wait(s, "the closed fd's item lives on with its file", ep, 8);
+        ep_ctl(s, "DEL closed fd", ep, libc::EPOLL_CTL_DEL, 900, 0, 0);
+        ep_ctl(s, "DEL", ep, libc::EPOLL_CTL_DEL, r, 0, 0);
+        ep_ctl(s, "DEL again", ep, libc::EPOLL_CTL_DEL, r, 0, 0);
+        ep_ctl(s, "MOD deleted", ep, libc::EPOLL_CTL_MOD, r, IN, 3);
+        ep_wait(s, "the other item", ep, 8);
+        s.close(r);
+        ep_wait(s, "last fd closed: gone", ep, 8);
+        s.close(w);
+        s.close(ep);
+    });
+}
+
+#[test]
+fn epoll_errors() {
+    differential(|s| {
+        s.mkfile("f", b"data");
+        s.mkdir("d", 0o755);
+        let f = s.open("f", libc::O_RDONLY, 0);
+        let d = s.open("d", libc::O_RDONLY, 0);
+        let (r, w) = pipe_fds(s, 0);
+        let ep = s.fd("epoll_create1", SYS_epoll_create1, &[0]);
+        s.step("epoll_create 0", SYS_epoll_create, &[0]);
+        s.step("epoll_create -1", SYS_epoll_create, &[int(-1)]);
+        s.step("epoll_create1 bad flag", SYS_epoll_create1, &[int(libc::O_NONBLOCK)]);
+        let closed = s.closed_fd(901);
+        ep_ctl(s, "bad epfd", closed, libc::EPOLL_CTL_ADD, r, IN, 0);
+        ep_ctl(s, "bad fd", ep, libc::EPOLL_CTL_ADD, closed, IN, 0);
+        ep_ctl(s, "regular file", ep, libc::EPOLL_CTL_ADD, f, IN, 0);
+        ep_ctl(s, "directory", ep, libc::EPOLL_CTL_ADD, d, IN, 0);
+        ep_ctl(s, "epfd not an epoll", r, libc::EPOLL_CTL_ADD, w, IN, 0);
+        ep_ctl(s, "itself", ep, libc::EPOLL_CTL_ADD, ep, IN, 0);
+        ep_ctl(s, "bad op", ep, 7, r, IN, 0);
+        s.step("ADD NULL event", SYS_epoll_ctl, &[int(ep), int(libc::EPOLL_CTL_ADD), int(r), NULL]);
+        ep_ctl(s, "DEL missing", ep, libc::EPOLL_CTL_DEL, r, 0, 0);
+        ep_ctl(s, "MOD missing", ep, libc::EPOLL_CTL_MOD, r, IN, 0);
+        let excl = libc::EPOLLEXCLUSIVE as u32;
+        ep_ctl(s, "EXCLUSIVE with RDNORM", ep, libc::EPOLL_CTL_ADD, r, IN | libc::EPOLLRDNORM as u32 | excl, 0);
+        ep_add(s, ep, r, IN | excl, 1);
+        ep_ctl(s, "MOD EXCLUSIVE", ep, libc::EPOLL_CTL_MOD, r, IN | excl, 0);
+        ep_ctl(s, "MOD an exclusive item", ep, libc::EPOLL_CTL_MOD, r, IN, 0);
+        s.step("DEL with NULL event", SYS_epoll_ctl, &[int(ep), int(libc::EPOLL_CTL_DEL), int(r), NULL]);
+        let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 2];
+        let at = evs.as_mut_ptr() as u64;
+        s.step("wait maxevents 0", SYS_epoll_wait, &[int(ep), at, 0, 0]);
+        s.step("wait maxevents -1", SYS_epoll_wait, &[int(ep), at, int(-1), 0]);
+        s.step("wait on a pipe", SYS_epoll_wait, &[int(r), at, 2, 0]);
+        s.step("wait on a closed fd", SYS_epoll_wait, &[int(closed), at, 2, 0]);
+        s.step("wait NULL, nothing ready", SYS_epoll_wait, &[int(ep), NULL, 2, 0]);
+        ep_add(s, ep, w, OUT, 2);
+        s.step("wait NULL, something ready", SYS_epoll_wait, &[int(ep), NULL, 2, 0]);
+        let mut mask = 0u64;
+        s.step("pwait sigsetsize 4", SYS_epoll_pwait, &[int(ep), at, 2, 0, ptr(&mut mask), 4]);
+        let r2 = s.call("pwait with a mask", SYS_epoll_pwait, &[int(ep), at, 2, 0, ptr(&mut mask), 8]);
+        note_events(s, r2, &evs);
+        let mut t = ts(0, 0);
+        let r2 = s.call("pwait2", SYS_epoll_pwait2, &[int(ep), at, 2, ptr(&mut t), NULL, 0]);
+        note_events(s, r2, &evs);
+        let mut bad = ts(0, 1_000_000_000);
+        s.step("pwait2 bad timeout", SYS_epoll_pwait2, &[int(ep), at, 2, ptr(&mut bad), NULL, 0]);
+        s.step("pwait2 bad sigsetsize", SYS_epoll_pwait2, &[int(ep), at, 2, ptr(&mut t), ptr(&mut mask), 16]);
+        for fd in [f, d, r, w, ep] {
+            s.close(fd);
+        }
+    });
+}
+
+#[test]
+fn epoll_in_epoll_and_poll_on_an_epoll_fd() {
+    differential(|s| {
+        let (r, w) = pipe_fds(s, 0);
+        let inner = s.fd("epoll_create1 inner", SYS_epoll_create1, &[0]);
+        let outer = s.fd("epoll_create1 outer", SYS_epoll_create1, &[0]);
+        ep_add(s, inner, r, IN, 1);
+        ep_add(s, outer, inner, IN, 9);
+        ep_ctl(s, "a loop", inner, libc::EPOLL_CTL_ADD, outer, IN, 0);
+        ep_ctl(s, "EXCLUSIVE on an epoll", outer, libc::EPOLL_CTL_ADD, inner, IN | libc::EPOLLEXCLUSIVE as u32, 0);
+        let mut set = [libc::pollfd { fd: inner, events: libc::POLLIN, revents: 0 }];
+        s.step("poll inner", SYS_poll, &[set.as_mut_ptr() as u64, 1, 0]);
+        s.note("revents", set[0].revents);
+        ep_wait(s, "outer", outer, 8);
+        s.write(w, b"x");
+        s.step("poll inner", SYS_poll, &[set.as_mut_ptr() as u64, 1, 0]);
+        s.note("revents", set[0].revents);
+        ep_wait(s, "outer sees inner ready", outer, 8);
+        ep_wait(s, "inner", inner, 8);
+        s.read(r, 1);
+        ep_wait(s, "outer, inner drained", outer, 8);
+        s.step("poll inner", SYS_poll, &[set.as_mut_ptr() as u64, 1, 0]);
+        s.note("revents", set[0].revents);
+        // A chain as deep as Linux allows, then one more.
+        let mut chain = vec![outer];
+        for i in 0..4 {
+            let e = s.fd("epoll_create1", SYS_epoll_create1, &[0]);
+            ep_add(s, e, *chain.last().unwrap(), IN, i);
+            chain.push(e);
+        }
+        for fd in chain.into_iter().chain([inner, r, w]) {
+            s.close(fd);
+        }
+    });
+}
+
+#[test]
+fn epoll_on_a_fifo() {
+    differential(|s| {
+        s.step("mknodat", SYS_mknodat, &[CWD, s.s("fifo"), (libc::S_IFIFO | 0o644) as u64, 0]);
+        let ep = s.fd("epoll_create1", SYS_epoll_create1, &[0]);
+        let r = s.open("fifo", libc::O_RDONLY | libc::O_NONBLOCK, 0);
+        ep_add(s, ep, r, IN, 1);
+        ep_wait(s, "no writer yet: no hangup", ep, 8);
+        let w = s.open("fifo", libc::O_WRONLY, 0);
+        ep_wait(s, "a writer", ep, 8);
+        s.write(w, b"hi");
+        ep_wait(s, "data", ep, 8);
+        s.read(r, 8);
+        s.close(w);
+        ep_wait(s, "writer gone", ep, 8);
+        let late = s.open("fifo", libc::O_RDONLY | libc::O_NONBLOCK, 0);
+        ep_add(s, ep, late, IN, 2);
+        ep_wait(s, "a reader opened after the writer left does not hang up", ep, 8);
+        let w = s.open("fifo", libc::O_WRONLY, 0);
+        s.close(w);
+        ep_wait(s, "until another writer comes and goes", ep, 8);
+        for fd in [r, late, ep] {
+            s.close(fd);
+        }
+    });
+}
+
+#[test]
+fn pipe_writes_fill_pages_as_linux_does() {
+    differential(|s| {
+        let (r, w) = pipe_fds(s, libc::O_NONBLOCK);
+        s.write(w, &[b'a'; 100]);
+        let big = vec![b'b'; 65536];
+        s.step("write 64 KiB after 100 bytes", SYS_write, &[int(w), big.as_ptr() as u64, big.len() as u64]);
+        fionread(s, r);
+        s.step("write 1 more", SYS_write, &[int(w), s.s("x"), 1]);
+        s.read(r, 100);
+        s.step("write 5000 into the freed page", SYS_write, &[int(w), big.as_ptr() as u64, 5000]);
+        s.step("write 4000", SYS_write, &[int(w), big.as_ptr() as u64, 4000]);
+        fionread(s, r);
+        let mut set = [libc::pollfd { fd: w, events: libc::POLLOUT, revents: 0 }];
+        s.step("poll writer", SYS_poll, &[set.as_mut_ptr() as u64, 1, 0]);
+        s.note("revents", set[0].revents);
+        s.close(r);
+        s.step("poll writer without reader", SYS_poll, &[set.as_mut_ptr() as u64, 1, 0]);
+        s.note("revents", set[0].revents);
+        s.close(w);
+    });
+}
+
+#[test]
+fn fionbio_makes_reads_eagain() {
+    differential(|s| {
+        let (r, w) = pipe_fds(s, 0);
+        let mut on: i32 = 1;
+        s.step("FIONBIO on", SYS_ioctl, &[int(r), libc::FIONBIO, ptr(&mut on)]);
+        s.step("F_GETFL", SYS_fcntl, &[int(r), int(libc::F_GETFL)]);
+        s.read(r, 4);
+        s.write(w, b"abcd");
+        fionread(s, r);
+        s.read(r, 2);
+        fionread(s, r);
+        let mut off: i32 = 0;
+        s.step("FIONBIO off", SYS_ioctl, &[int(r), libc::FIONBIO, ptr(&mut off)]);
+        s.step("F_GETFL", SYS_fcntl, &[int(r), int(libc::F_GETFL)]);
+        s.step("FIONBIO NULL", SYS_ioctl, &[int(r), libc::FIONBIO, NULL]);
+        s.mkfile("f", b"0123456789");
+        let f = s.open("f", libc::O_RDONLY, 0);
+        s.step("lseek past the end", SYS_lseek, &[int(f), 15, 0]);
+        fionread(s, f);
+        for fd in [r, w, f] {
+            s.close(fd);
+        }
     });
 }
 

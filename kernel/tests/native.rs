@@ -573,3 +573,35 @@ fn exiting_processes_leave_no_open_files_or_pipes() {
     drop(p);
     assert_eq!(k.with_state(|st| (st.files.len(), st.pipes.len(), st.fifos.len(), st.procs.len())), (0, 0, 0, 0));
 }
+
+#[test]
+fn fionread_and_fionbio() {
+    let (_k, p) = boot();
+    let (r, w) = pipe(&p, 0);
+    let mut n: i32 = -1;
+    let nread = |fd: i32, n: &mut i32| rump_sys_ioctl(&p, fd, FIONREAD, (n as *mut i32).cast());
+    assert_eq!(nread(r, &mut n), Ok(0));
+    assert_eq!(n, 0);
+    assert_eq!(write_all(&p, w, b"hello"), Ok(5));
+    assert_eq!(nread(r, &mut n), Ok(0));
+    assert_eq!(n, 5);
+    let mut on: i32 = 1;
+    assert_eq!(rump_sys_ioctl(&p, r, FIONBIO, (&mut on as *mut i32).cast()), Ok(0));
+    assert_eq!(rump_sys_fcntl(&p, r, F_GETFL, null_mut()), Ok((O_RDONLY | O_NONBLOCK) as i32));
+    assert_eq!(read_n(&p, r, 5).unwrap(), b"hello");
+    assert_eq!(read_n(&p, r, 5), Err(EAGAIN));
+    let mut off: i32 = 0;
+    assert_eq!(rump_sys_ioctl(&p, r, FIONBIO, (&mut off as *mut i32).cast()), Ok(0));
+    assert_eq!(rump_sys_fcntl(&p, r, F_GETFL, null_mut()), Ok(O_RDONLY as i32));
+    // A file: what is left from the offset, negative past the end.
+    mkfile(&p, "/f", b"0123456789");
+    let fd = open(&p, "/f", O_RDONLY, 0).unwrap();
+    assert_eq!(rump_sys_lseek(&p, fd, 3, SEEK_SET), Ok(3));
+    assert_eq!(nread(fd, &mut n), Ok(0));
+    assert_eq!(n, 7);
+    assert_eq!(rump_sys_lseek(&p, fd, 12, SEEK_SET), Ok(12));
+    assert_eq!(nread(fd, &mut n), Ok(0));
+    assert_eq!(n, -2);
+    let dir = open(&p, "/", O_RDONLY, 0).unwrap();
+    assert_eq!(nread(dir, &mut n), Err(ENOTTY));
+}

@@ -84,9 +84,18 @@ pub struct statfs {
     pub f_spare: [i64; 4],
 }
 
+/// `struct epoll_event`, packed on x86-64: `data` sits unaligned at 4.
+#[repr(C, packed)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct epoll_event {
+    pub events: u32,
+    pub data: u64,
+}
+
 crate::pod! {
     stat = 144;
     statx_timestamp = 16;
     statx = 256;
     statfs = 120;
+    epoll_event = 12;
 }

@@ -104,6 +104,42 @@ pub const POLLERR: i16 = 0x0008;
 pub const POLLHUP: i16 = 0x0010;
 pub const POLLNVAL: i16 = 0x0020;
 
+// ioctl(2): the generic file ioctls of <sys/filio.h>
+pub const FIOCLEX: u64 = 0x2000_6601;
+pub const FIONCLEX: u64 = 0x2000_6602;
+pub const FIONBIO: u64 = 0x8004_667e;
+pub const FIONREAD: u64 = 0x4004_667f;
+
+// kqueue(2), kevent(2): filters
+pub const EVFILT_READ: u32 = 0;
+pub const EVFILT_WRITE: u32 = 1;
+pub const EVFILT_VNODE: u32 = 3;
+// kevent flags: actions, then options, then what the kernel reports.
+pub const EV_ADD: u32 = 0x0001;
+pub const EV_DELETE: u32 = 0x0002;
+pub const EV_ENABLE: u32 = 0x0004;
+pub const EV_DISABLE: u32 = 0x0008;
+pub const EV_ONESHOT: u32 = 0x0010;
+pub const EV_CLEAR: u32 = 0x0020;
+pub const EV_RECEIPT: u32 = 0x0040;
+pub const EV_DISPATCH: u32 = 0x0080;
+/// Bits the kernel owns: a caller's are cleared on the way in.
+pub const EV_SYSFLAGS: u32 = 0xf000;
+pub const EV_ERROR: u32 = 0x4000;
+pub const EV_EOF: u32 = 0x8000;
+// EVFILT_VNODE fflags
+pub const NOTE_DELETE: u32 = 0x0001;
+pub const NOTE_WRITE: u32 = 0x0002;
+pub const NOTE_EXTEND: u32 = 0x0004;
+pub const NOTE_ATTRIB: u32 = 0x0008;
+pub const NOTE_LINK: u32 = 0x0010;
+pub const NOTE_RENAME: u32 = 0x0020;
+pub const NOTE_REVOKE: u32 = 0x0040;
+pub const NOTE_OPEN: u32 = 0x0080;
+pub const NOTE_CLOSE: u32 = 0x0100;
+pub const NOTE_CLOSE_WRITE: u32 = 0x0200;
+pub const NOTE_READ: u32 = 0x0400;
+
 // sysctl(3), sysctl(7)
 /// Components in a MIB name.
 pub const CTL_MAXNAME: u32 = 24;

@@ -113,6 +113,21 @@ pub struct sysctlnode {
     pub _sysctl_desc: u64,
 }
 
+/// `struct kevent` as NetBSD 10 lays it out on amd64 (`__kevent50`): what
+/// a filter watches (`ident`, an fd for the filters the kernel has), what
+/// to do or what happened, and the caller's own cookie.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct kevent {
+    pub ident: u64,
+    pub filter: u32,
+    pub flags: u32,
+    pub fflags: u32,
+    pub __pad0: u32,
+    pub data: i64,
+    pub udata: u64,
+}
+
 crate::pod! {
     timespec = 16;
     iovec = 16;
@@ -120,4 +135,5 @@ crate::pod! {
     statvfs = 2256;
     pollfd = 8;
     sysctlnode = 96;
+    kevent = 40;
 }

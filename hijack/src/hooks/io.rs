@@ -152,7 +152,7 @@ pub unsafe extern "C" fn creat64(path: *const c_char, mode: mode_t) -> c_int {
 
 // ---- read and write ------------------------------------------------------
 
-fn chk_fail() -> ! {
+pub(crate) fn chk_fail() -> ! {
     extern "C" {
         fn __chk_fail() -> !;
     }
@@ -280,9 +280,19 @@ pub unsafe extern "C" fn preadv64v2(fd: c_int, iov: *const iovec, cnt: c_int, of
     })
 }
 
+/// A write to a pipe nobody reads raises SIGPIPE at the writing thread
+/// before failing with EPIPE, as Linux's does.
+fn sigpipe<T>(r: Result<T, Errno>) -> Result<T, Errno> {
+    if r.as_ref().is_err_and(|e| e.0 == libc::EPIPE) {
+        // SAFETY: signalling our own thread.
+        unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGPIPE) };
+    }
+    r
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
-    by_fd!(fd, |k, r| rump::rump_sys_write(k, r as u32, buf.cast(), n), unsafe { real::write(fd, buf, n) })
+    by_fd!(fd, |k, r| sigpipe(rump::rump_sys_write(k, r as u32, buf.cast(), n)), unsafe { real::write(fd, buf, n) })
 }
 
 #[no_mangle]
@@ -301,7 +311,7 @@ pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, n: size_t, off:
 
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, None, 0), unsafe { real::writev(fd, iov, cnt) })
+    by_fd!(fd, |k, r| sigpipe(rump_writev(k, r, iov, cnt, None, 0)), unsafe { real::writev(fd, iov, cnt) })
 }
 
 #[no_mangle]
@@ -349,7 +359,10 @@ pub fn close_rump(k: &Backend, fd: c_int, r: i32) -> Result<c_int, Errno> {
 
 #[no_mangle]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
-    by_fd!(fd, |k, r| close_rump(k, fd, r), unsafe { real::close(fd) })
+    by_fd!(fd, |k, r| close_rump(k, fd, r), {
+        super::event::host_fd_closing(fd);
+        unsafe { real::close(fd) }
+    })
 }
 
 /// Closes (or marks close-on-exec) the rump fds shown in `first..=last`.

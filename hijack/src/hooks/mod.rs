@@ -11,6 +11,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod dir;
+pub mod event;
 pub mod io;
 pub mod meta;
 pub mod ns;

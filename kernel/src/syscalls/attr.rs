@@ -7,7 +7,9 @@ use crate::vfs::mount::Vnode;
 use crate::vfs::{Attr, FsStat, SetAttr, VType};
 use crate::Cx;
 use rump_abi::native::errno::{EBADF, EINVAL, EISDIR, EPERM, EROFS};
-use rump_abi::native::flags::{AT_FDCWD, S_ISGID, S_ISUID, UTIME_NOW, UTIME_OMIT};
+use rump_abi::native::flags::{
+    AT_FDCWD, NOTE_ATTRIB, NOTE_EXTEND, NOTE_WRITE, S_ISGID, S_ISUID, UTIME_NOW, UTIME_OMIT,
+};
 use rump_abi::Errno;
 
 /// What stat reports: the node's attributes and its mount's device.
@@ -100,8 +102,11 @@ impl Cx<'_> {
         Ok(Some(Stat { attr, dev: 0x0c }))
     }
 
-    fn setattr(&mut self, vn: Vnode, set: &SetAttr) -> Result<(), Errno> {
-        self.st.mounts.fs(vn.mnt).setattr(vn.node, set)
+    /// Changes attributes and tells vnode notes what changed (`note`).
+    fn setattr(&mut self, vn: Vnode, set: &SetAttr, note: u32) -> Result<(), Errno> {
+        self.st.mounts.fs(vn.mnt).setattr(vn.node, set)?;
+        self.st.vnote(vn, note);
+        Ok(())
     }
 
     /// Is the caller the owner (or root)? chmod and explicit times need it.
@@ -124,7 +129,7 @@ impl Cx<'_> {
         if !cred.is_root() && !cred.in_group(attr.gid) {
             mode &= !S_ISGID;
         }
-        self.setattr(vn, &SetAttr { mode: Some(mode), ..SetAttr::default() })
+        self.setattr(vn, &SetAttr { mode: Some(mode), ..SetAttr::default() }, NOTE_ATTRIB)
     }
 
     /// chown; `u32::MAX` (-1) leaves an id unchanged.
@@ -155,7 +160,7 @@ impl Cx<'_> {
                 set.mode = Some(mode);
             }
         }
-        self.setattr(vn, &set)
+        self.setattr(vn, &set, NOTE_ATTRIB)
     }
 
     /// utimensat/futimens: `times` are (atime, mtime).
@@ -177,7 +182,8 @@ impl Cx<'_> {
             TimeSet::Now => Some(now),
             TimeSet::At(ts) => Some(ts),
         };
-        self.setattr(vn, &SetAttr { atime: pick(times[0]), mtime: pick(times[1]), ..SetAttr::default() })
+        let set = SetAttr { atime: pick(times[0]), mtime: pick(times[1]), ..SetAttr::default() };
+        self.setattr(vn, &set, NOTE_ATTRIB)
     }
 
     pub fn truncate(&mut self, t: Target, len: i64) -> Result<(), Errno> {
@@ -200,7 +206,8 @@ impl Cx<'_> {
         if attr.vtype != VType::Reg {
             return Err(EINVAL);
         }
-        self.setattr(vn, &SetAttr { size: Some(len), ..SetAttr::default() })
+        let extended = if len > attr.size { NOTE_EXTEND } else { 0 };
+        self.setattr(vn, &SetAttr { size: Some(len), ..SetAttr::default() }, NOTE_WRITE | extended)
     }
 
     /// access/faccessat: `mode` is R|W|X bits or 0 for existence.

@@ -69,6 +69,8 @@ impl Cx<'_> {
         }
         self.st.file_ref(file);
         if let Some(old) = self.proc_mut().fds.set(to, FdSlot { file, cloexec }) {
+            let pid = self.pid;
+            self.st.fd_closed(pid, to);
             self.st.file_unref(old.file);
         }
         Ok(to)

@@ -149,10 +149,10 @@ fn at_target(fd: i32, path: &[u8], flag: i32) -> Target<'_> {
 
 fn native_ioctl(com: u64) -> Ioctl {
     match com {
-        0x4004_667f => Ioctl::FionRead,
-        0x8004_667e => Ioctl::FionBio,
-        0x2000_6601 => Ioctl::FioClex,
-        0x2000_6602 => Ioctl::FioNclex,
+        FIONREAD => Ioctl::FionRead,
+        FIONBIO => Ioctl::FionBio,
+        FIOCLEX => Ioctl::FioClex,
+        FIONCLEX => Ioctl::FioNclex,
         _ => Ioctl::Other,
     }
 }
@@ -584,4 +584,18 @@ pub fn sys___pollts50(cx: &mut Cx, a: sys___pollts50_args) -> SysResult {
         Some(Instant::now() + Duration::new(t.tv_sec as u64, t.tv_nsec as u32))
     };
     poll_common(cx, a.fds, a.nfds, deadline)
+}
+
+// ---- event queues ----
+
+pub fn sys_kqueue(cx: &mut Cx, _a: sys_kqueue_args) -> SysResult {
+    cx.kqueue(0).map(i64::from)
+}
+
+pub fn sys_kqueue1(cx: &mut Cx, a: sys_kqueue1_args) -> SysResult {
+    cx.kqueue(a.flags as u32).map(i64::from)
+}
+
+pub fn sys___kevent50(cx: &mut Cx, a: sys___kevent50_args) -> SysResult {
+    cx.kevent(a.fd, a.changelist, a.nchanges, a.eventlist, a.nevents, a.timeout).map(|n| n as i64)
 }

@@ -4,6 +4,7 @@
 
 use super::attr::Target;
 use crate::cred::{check_access, Cred, R, W, X};
+use crate::event::{Hint, Source, Wake};
 use crate::file::{FileKind, OpenFile};
 use crate::mem;
 use crate::pipe::Pipe;
@@ -145,14 +146,18 @@ impl Cx<'_> {
                 VType::Chr | VType::Blk if !self.st.mounts.get(vn.mnt).fs.drives_devices() => return Err(ENXIO),
                 _ => {}
             }
-            if flags & O_TRUNC != 0 && attr.vtype == VType::Reg {
-                self.st.mounts.fs(vn.mnt).setattr(vn.node, &SetAttr { size: Some(0), ..SetAttr::default() })?;
-            }
+        }
+        let truncate = flags & (O_TRUNC | O_PATH) == O_TRUNC && attr.vtype == VType::Reg;
+        if truncate {
+            self.st.mounts.fs(vn.mnt).setattr(vn.node, &SetAttr { size: Some(0), ..SetAttr::default() })?;
         }
         self.st.vref(vn);
         drop(room);
         match self.install(file, 0, flags & O_CLOEXEC != 0) {
-            Ok(fd) => Ok(fd),
+            Ok(fd) => {
+                self.st.vnote(vn, NOTE_OPEN | if truncate { NOTE_WRITE } else { 0 });
+                Ok(fd)
+            }
             Err(e) => {
                 self.st.vrele(vn);
                 Err(e)
@@ -191,6 +196,7 @@ impl Cx<'_> {
                     self.check_dir_write(par.dir)?;
                     let new = self.new_node(par.dir, VType::Reg, mode, 0, Vec::new())?;
                     let node = self.st.mounts.fs(par.dir.mnt).create(par.dir.node, name, &new)?;
+                    self.st.vnote(par.dir, NOTE_WRITE);
                     return Ok((Vnode { mnt: par.dir.mnt, node }, true));
                 }
                 Err(e) => return Err(e),
@@ -224,13 +230,19 @@ impl Cx<'_> {
             return Err(ENXIO);
         }
         let (seen_readers, seen_writers) = (p.reader_opens, p.writer_opens);
+        if r && !w && nonblock && p.writers == 0 {
+            file.hup_from = p.writer_opens;
+        }
         p.readers += r as usize;
         p.writers += w as usize;
         p.reader_opens += r as u64;
         p.writer_opens += w as u64;
         p.rchan.notify_all();
         p.wchan.notify_all();
+        // Linux wakes epoll when the first reader or writer comes.
+        let first = (r && p.readers == 1) || (w && p.writers == 1);
         st.poll_chan.notify_all();
+        st.knote(Source::Pipe(id), Hint::wake(if first { Wake::All } else { Wake::None }));
         // Counted as an open end from here on: closing the file undoes it.
         self.st.vref(vn);
         let fd = match self.install(file, 0, cloexec) {
@@ -293,6 +305,8 @@ impl Cx<'_> {
         }
         let new = self.new_node(par.dir, vtype, mode, rdev, target)?;
         self.st.mounts.fs(par.dir.mnt).create(par.dir.node, &par.name, &new)?;
+        // A new subdirectory's `..` is a new link to its parent.
+        self.st.vnote(par.dir, NOTE_WRITE | if vtype == VType::Dir { NOTE_LINK } else { 0 });
         Ok(())
     }
 
@@ -349,7 +363,17 @@ impl Cx<'_> {
         if par.trailing_slash {
             return Err(ENOENT);
         }
-        self.st.mounts.fs(par.dir.mnt).link(par.dir.node, &par.name, old.node)
+        self.st.mounts.fs(par.dir.mnt).link(par.dir.node, &par.name, old.node)?;
+        self.st.vnote(old, NOTE_LINK);
+        self.st.vnote(par.dir, NOTE_WRITE);
+        Ok(())
+    }
+
+    /// `vn`, with attributes `attr`, lost a name: its link count changed,
+    /// and with its last name (or as a directory) it is gone.
+    fn name_removed(&mut self, vn: Vnode, attr: &Attr) {
+        let gone = attr.vtype == VType::Dir || attr.nlink <= 1;
+        self.st.vnote(vn, NOTE_LINK | if gone { NOTE_DELETE } else { 0 });
     }
 
     /// unlink (`rmdir` false) or rmdir (`rmdir` true).
@@ -372,14 +396,17 @@ impl Cx<'_> {
         self.check_sticky(par.dir, &attr)?;
         let fs = self.st.mounts.fs(par.dir.mnt);
         if rmdir {
-            fs.rmdir(par.dir.node, &par.name)
+            fs.rmdir(par.dir.node, &par.name)?;
         } else if attr.vtype == VType::Dir {
-            Err(EISDIR)
+            return Err(EISDIR);
         } else if par.trailing_slash {
-            Err(ENOTDIR)
+            return Err(ENOTDIR);
         } else {
-            fs.remove(par.dir.node, &par.name)
+            fs.remove(par.dir.node, &par.name)?;
         }
+        self.name_removed(vn, &attr);
+        self.st.vnote(par.dir, NOTE_WRITE | if rmdir { NOTE_LINK } else { 0 });
+        Ok(())
     }
 
     /// rename/renameat; with `noreplace` an existing target is EEXIST.
@@ -411,7 +438,7 @@ impl Cx<'_> {
         if self.st.mounts.cross_down(src) != src {
             return Err(EBUSY);
         }
-        match self.lookup_in(to.dir, &to.name) {
+        let replaced = match self.lookup_in(to.dir, &to.name) {
             Ok(dst) => {
                 if noreplace {
                     return Err(EEXIST);
@@ -421,14 +448,26 @@ impl Cx<'_> {
                 }
                 let dst_attr = self.getattr(dst)?;
                 self.check_sticky(to.dir, &dst_attr)?;
+                (dst != src).then_some((dst, dst_attr))
             }
-            Err(e) if e == ENOENT => {}
+            Err(e) if e == ENOENT => None,
             Err(e) => return Err(e),
-        }
+        };
         // Moving a directory to a new parent rewrites its `..`.
-        if src_attr.vtype == VType::Dir && from.dir != to.dir {
+        let reparented = src_attr.vtype == VType::Dir && from.dir != to.dir;
+        if reparented {
             check_access(&self.proc().cred, &src_attr, W)?;
         }
-        self.st.mounts.fs(from.dir.mnt).rename(from.dir.node, &from.name, to.dir.node, &to.name)
+        self.st.mounts.fs(from.dir.mnt).rename(from.dir.node, &from.name, to.dir.node, &to.name)?;
+        self.st.vnote(src, NOTE_RENAME);
+        if let Some((dst, dst_attr)) = replaced {
+            self.name_removed(dst, &dst_attr);
+        }
+        let dirs = NOTE_WRITE | if reparented { NOTE_LINK } else { 0 };
+        self.st.vnote(from.dir, dirs);
+        if to.dir != from.dir {
+            self.st.vnote(to.dir, dirs);
+        }
+        Ok(())
     }
 }

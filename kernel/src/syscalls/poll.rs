@@ -1,8 +1,9 @@
-//! poll over kernel fds. Every readiness change notifies the kernel's poll
-//! channel, so a poller re-checks its set whenever anything may have changed.
+//! poll over kernel fds, and the readiness of an open file that poll and
+//! epoll share. Every readiness change notifies the kernel's poll channel,
+//! so a poller re-checks its set whenever anything may have changed.
 
-use crate::file::FileKind;
-use crate::{Cx, Waited};
+use crate::file::{FileId, FileKind};
+use crate::{Cx, State, Waited};
 use rump_abi::native::flags::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI, POLLRDNORM, POLLWRNORM};
 use rump_abi::Errno;
 use std::time::Instant;
@@ -15,34 +16,54 @@ pub struct PollFd {
     pub revents: i16,
 }
 
-impl Cx<'_> {
-    /// The events `fd` shows now, limited to `events` plus the ones that
-    /// are always reported.
-    fn poll_one(&self, fd: i32, events: i16) -> i16 {
-        let Ok(f) = self.file(fd) else { return POLLNVAL };
-        let ready = match f.kind {
+impl State {
+    /// The poll events open file `id` shows now, before they are limited
+    /// to what a caller asked for. Pipes answer as Linux's do: readable
+    /// with data, hung up once the last writer is gone, writable while a
+    /// page is free, and in error (still writable) once no reader is left.
+    /// `depth` counts queues polled through queues.
+    pub fn poll_mask(&mut self, id: FileId, depth: u32) -> i16 {
+        let Some(f) = self.files.get(id) else { return POLLNVAL };
+        match f.kind {
             FileKind::Vnode(_) => POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM,
             FileKind::Pipe { id, .. } => {
-                let Some(p) = self.st.pipes.get(id) else { return POLLNVAL };
+                let Some(p) = self.pipes.get(id) else { return POLLNVAL };
                 let mut r = 0;
                 if f.readable() {
-                    if !p.buf.is_empty() {
+                    if !p.is_empty() {
                         r |= POLLIN | POLLRDNORM;
                     }
-                    if p.writers == 0 && p.writer_opens > 0 {
+                    if p.hung_up(f.hup_from) {
                         r |= POLLHUP;
                     }
                 }
                 if f.writable() {
+                    if !p.is_full() {
+                        r |= POLLOUT | POLLWRNORM;
+                    }
                     if p.readers == 0 {
                         r |= POLLERR;
-                    } else if p.space() >= crate::pipe::PIPE_BUF {
-                        r |= POLLOUT | POLLWRNORM;
                     }
                 }
                 r
             }
-        };
+            FileKind::Queue(q) => {
+                if self.queue_ready(q, depth) {
+                    POLLIN | POLLRDNORM
+                } else {
+                    0
+                }
+            }
+        }
+    }
+}
+
+impl Cx<'_> {
+    /// The events `fd` shows now, limited to `events` plus the ones that
+    /// are always reported.
+    fn poll_one(&mut self, fd: i32, events: i16) -> i16 {
+        let Ok(id) = self.file_of(fd) else { return POLLNVAL };
+        let ready = self.st.poll_mask(id, 0);
         ready & (events | POLLERR | POLLHUP | POLLNVAL) & !(if events & POLLPRI == 0 { POLLPRI } else { 0 })
     }
 

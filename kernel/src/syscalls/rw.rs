@@ -1,13 +1,16 @@
 //! Moving bytes: read, write, their positioned and vectored forms, lseek,
 //! fsync and the generic ioctls, for files and pipes.
 
+use crate::event::{Flavor, Hint, QueueId, Source, Wake};
 use crate::file::FileKind;
-use crate::pipe::{PipeId, PIPE_BUF};
+use crate::pipe::PipeId;
 use crate::usermem::read_pod;
 use crate::vfs::VType;
 use crate::Cx;
 use rump_abi::native::errno::{EAGAIN, EBADF, EINVAL, EISDIR, ENOTTY, EPIPE, ESPIPE};
-use rump_abi::native::flags::{O_APPEND, O_NONBLOCK, SEEK_CUR, SEEK_END, SEEK_SET};
+use rump_abi::native::flags::{
+    NOTE_EXTEND, NOTE_READ, NOTE_WRITE, O_APPEND, O_NONBLOCK, POLLIN, POLLOUT, POLLRDNORM, SEEK_CUR, SEEK_END, SEEK_SET,
+};
 use rump_abi::native::types::iovec;
 use rump_abi::{Errno, UserAddr};
 
@@ -30,6 +33,11 @@ pub enum Ioctl {
 }
 
 impl Cx<'_> {
+    /// How an event queue's fd refuses an operation it does not have.
+    fn queue_error(&self, q: QueueId, refuse: fn(Flavor) -> Errno) -> Errno {
+        self.st.events.flavor(q).map_or(EBADF, refuse)
+    }
+
     pub fn read(&mut self, fd: i32, buf: UserAddr, len: usize) -> Result<usize, Errno> {
         self.read_at(fd, buf, len, None)
     }
@@ -63,10 +71,12 @@ impl Cx<'_> {
                         f.offset = off + n as u64;
                     }
                 }
+                self.st.vnote(vn, NOTE_READ);
                 Ok(n)
             }
             FileKind::Pipe { id: p, .. } if at.is_none() => self.pipe_read(id, p, buf, len),
             FileKind::Pipe { .. } => Err(ESPIPE),
+            FileKind::Queue(q) => Err(self.queue_error(q, Flavor::rw_error)),
         }
     }
 
@@ -81,11 +91,14 @@ impl Cx<'_> {
         match f.kind {
             FileKind::Vnode(vn) => {
                 let (append, cur) = (f.flags & O_APPEND != 0, f.offset);
+                // The size before matters only to a note waiting for NOTE_EXTEND.
+                let watched = self.st.events.watched(Source::Vnode(vn));
                 let mem = self.mem;
                 let fs = self.st.mounts.fs(vn.mnt);
+                let size = if append || watched { fs.getattr(vn.node)?.size } else { 0 };
                 // pwrite on an O_APPEND file appends too, as on Linux.
                 let off = if append {
-                    fs.getattr(vn.node)?.size
+                    size
                 } else {
                     match at {
                         Some(o) => u64::try_from(o).map_err(|_| EINVAL)?,
@@ -98,10 +111,14 @@ impl Cx<'_> {
                         f.offset = off + n as u64;
                     }
                 }
+                if watched {
+                    self.st.vnote(vn, NOTE_WRITE | if off + n as u64 > size { NOTE_EXTEND } else { 0 });
+                }
                 Ok(n)
             }
             FileKind::Pipe { id: p, .. } if at.is_none() => self.pipe_write(id, p, buf, len),
             FileKind::Pipe { .. } => Err(ESPIPE),
+            FileKind::Queue(q) => Err(self.queue_error(q, Flavor::rw_error)),
         }
     }
 
@@ -186,17 +203,19 @@ impl Cx<'_> {
         let (kind, offset) = (f.kind, f.offset);
         match cmd {
             Ioctl::FionRead => {
+                // A file read past its end has a negative count, an int
+                // wrapped from the 64-bit difference, as on Linux and NetBSD.
                 let n = match kind {
                     FileKind::Vnode(vn) => {
                         let a = self.st.mounts.fs(vn.mnt).getattr(vn.node)?;
                         if a.vtype != VType::Reg {
                             return Err(ENOTTY);
                         }
-                        a.size.saturating_sub(offset)
+                        (a.size as i64).wrapping_sub(offset as i64) as i32
                     }
-                    FileKind::Pipe { id: p, .. } => self.st.pipes.get(p).map_or(0, |p| p.buf.len() as u64),
+                    FileKind::Pipe { id: p, .. } => self.st.pipes.get(p).map_or(0, |p| p.len() as i32),
+                    FileKind::Queue(q) => return Err(self.queue_error(q, Flavor::ioctl_error)),
                 };
-                let n = i32::try_from(n).unwrap_or(i32::MAX);
                 self.mem.copy_out(arg, &n.to_ne_bytes())?;
                 Ok(0)
             }
@@ -211,10 +230,15 @@ impl Cx<'_> {
                 self.proc_mut().fds.get_mut(fd)?.cloexec = cmd == Ioctl::FioClex;
                 Ok(0)
             }
-            Ioctl::Other => Err(ENOTTY),
+            Ioctl::Other => match kind {
+                FileKind::Queue(q) => Err(self.queue_error(q, Flavor::ioctl_error)),
+                _ => Err(ENOTTY),
+            },
         }
     }
 
+    /// Reads from a pipe. Writers wake when bytes leave; epoll writers
+    /// only when the pipe was full (Linux's `was_full`).
     fn pipe_read(&mut self, file: usize, id: PipeId, buf: UserAddr, len: usize) -> Result<usize, Errno> {
         if len == 0 {
             return Ok(0);
@@ -223,19 +247,15 @@ impl Cx<'_> {
             let nonblock = self.st.files.get(file).ok_or(EBADF)?.nonblocking();
             let st = &mut *self.st;
             let p = st.pipes.get_mut(id).ok_or(EBADF)?;
-            if !p.buf.is_empty() {
-                let n = len.min(p.buf.len());
-                let (a, b) = p.buf.as_slices();
+            if !p.is_empty() {
+                let was_full = p.is_full();
                 let mem = self.mem;
-                mem.with_out(buf, n, &mut |out| {
-                    let k = n.min(a.len());
-                    out[..k].copy_from_slice(&a[..k]);
-                    out[k..n].copy_from_slice(&b[..n - k]);
-                    Ok(n)
-                })?;
-                p.buf.drain(..n);
+                let n = mem.with_out(buf, len.min(p.len()), &mut |out| Ok(p.peek(out)))?;
+                p.consume(n);
                 p.wchan.notify_all();
                 st.poll_chan.notify_all();
+                let wake = if was_full { Wake::Key(POLLOUT) } else { Wake::None };
+                st.knote(Source::Pipe(id), Hint::wake(wake));
                 return Ok(n);
             }
             if p.writers == 0 {
@@ -249,8 +269,22 @@ impl Cx<'_> {
         }
     }
 
+    /// Writes to a pipe, as Linux's page accounting allows (see `pipe`).
+    /// Every write, even one that fails, wakes epoll readers: Linux does
+    /// for pipes anyone polls.
     fn pipe_write(&mut self, file: usize, id: PipeId, buf: UserAddr, len: usize) -> Result<usize, Errno> {
+        if len == 0 {
+            return Ok(0);
+        }
+        let r = self.pipe_write_all(file, id, buf, len);
+        self.st.knote(Source::Pipe(id), Hint::wake(Wake::Key(POLLIN | POLLRDNORM)));
+        r
+    }
+
+    fn pipe_write_all(&mut self, file: usize, id: PipeId, buf: UserAddr, len: usize) -> Result<usize, Errno> {
         let mut done = 0;
+        // Only a write's first try may top up the last page, as on Linux.
+        let mut first = true;
         loop {
             let nonblock = self.st.files.get(file).ok_or(EBADF)?.nonblocking();
             let st = &mut *self.st;
@@ -258,19 +292,16 @@ impl Cx<'_> {
             if p.readers == 0 {
                 return if done > 0 { Ok(done) } else { Err(EPIPE) };
             }
-            let left = len - done;
-            let space = p.space();
-            // Up to PIPE_BUF bytes go in at once or not at all.
-            let fits = if left <= PIPE_BUF { space >= left } else { space > 0 };
-            if fits {
-                let n = left.min(space);
+            let n = p.room_for(len - done, first);
+            if n > 0 {
                 let mem = self.mem;
                 let from = buf.offset(done as u64).ok_or(EINVAL)?;
                 mem.with_in(from, n, &mut |src| {
-                    p.buf.extend(src);
+                    p.push(src, first);
                     Ok(n)
                 })?;
                 done += n;
+                first = false;
                 p.rchan.notify_all();
                 st.poll_chan.notify_all();
                 if done == len {
@@ -281,7 +312,10 @@ impl Cx<'_> {
             if nonblock {
                 return if done > 0 { Ok(done) } else { Err(EAGAIN) };
             }
+            first = false;
             let chan = p.wchan.clone();
+            // Readers must hear of what went in before this writer sleeps.
+            st.knote(Source::Pipe(id), Hint::wake(Wake::Key(POLLIN | POLLRDNORM)));
             // Interrupted after some bytes went in: the write returns them.
             if let Err(e) = self.sleep(&chan) {
                 return if done > 0 { Ok(done) } else { Err(e) };

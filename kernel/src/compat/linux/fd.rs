@@ -53,17 +53,17 @@ pub fn linux_sys_dup3(cx: &mut Cx, a: linux_sys_dup3_args) -> SysResult {
 }
 
 /// F_GETFL in Linux's bits. Only files opened by path (FIFOs included)
-/// have O_LARGEFILE; pipe(2) ends do not.
+/// have O_LARGEFILE; pipe(2) ends and epoll fds do not.
 fn get_fl(cx: &mut Cx, fd: i32) -> SysResult {
     let native = cx.fcntl(fd, n::F_GETFL, 0)? as u32;
-    let by_path = !matches!(cx.file(fd)?.kind, FileKind::Pipe { fifo: None, .. });
+    let by_path = matches!(cx.file(fd)?.kind, FileKind::Vnode(_) | FileKind::Pipe { fifo: Some(_), .. });
     Ok(flags::status_to_linux(native, by_path) as i64)
 }
 
 fn pipe_size(cx: &Cx, fd: i32) -> SysResult {
     match cx.file(fd)?.kind {
         FileKind::Pipe { .. } => Ok(PIPE_CAPACITY as i64),
-        FileKind::Vnode(_) => Err(EBADF),
+        _ => Err(EBADF),
     }
 }
 

@@ -140,17 +140,26 @@ fn read_timeout(cx: &Cx, addr: UserAddr) -> Result<Duration, Errno> {
     Ok(Duration::new(t.tv_sec as u64, t.tv_nsec as u32))
 }
 
-/// Linux's sigset_t is 64 bits; the kernel has no signals, so the mask
-/// is checked and otherwise ignored.
+/// Linux's sigset_t is 64 bits.
 const SIGSET_SIZE: usize = 8;
+
+/// A call's signal mask: the kernel has no signals, so the mask is only
+/// checked (its size, then that it can be read) and otherwise ignored.
+pub(super) fn check_sigmask(cx: &Cx, mask: UserAddr, size: usize) -> Result<(), Errno> {
+    if mask.is_null() {
+        return Ok(());
+    }
+    if size != SIGSET_SIZE {
+        return Err(EINVAL);
+    }
+    read_pod::<u64>(cx.mem, mask).map(drop)
+}
 
 /// ppoll writes the time left back to `tsp` (unless the timeout was zero),
 /// and a failure to do so does not fail the call, as on Linux.
 pub fn linux_sys_ppoll(cx: &mut Cx, a: linux_sys_ppoll_args) -> SysResult {
     let timeout = if a.tsp.is_null() { None } else { Some(read_timeout(cx, a.tsp)?) };
-    if !a.sigmask.is_null() && a.sigsetsize != SIGSET_SIZE {
-        return Err(EINVAL);
-    }
+    check_sigmask(cx, a.sigmask, a.sigsetsize)?;
     let deadline = timeout.map(|t| Instant::now() + t);
     let ready = poll_set(cx, a.ufds, a.nfds, deadline)?;
     if let (Some(t), Some(d)) = (timeout, deadline) {

@@ -9,12 +9,14 @@
 //!   `at` reads paths and `*at` arguments.
 //! - The handlers, one per `RUMP` line of the table, are grouped by
 //!   concern (`fd`, `io`, `attr`, `names`, `misc`); each only translates
-//!   arguments in and results out.
+//!   arguments in and results out. `epoll` also holds epoll's semantics,
+//!   on the kernel's event notes (`crate::event`).
 //!
 //! Handlers return native errno values like the cores they call.
 
 mod at;
 mod attr;
+pub mod epoll;
 mod fd;
 pub mod flags;
 mod io;
@@ -32,6 +34,7 @@ use rump_abi::{Slots, SysResult};
 /// Every handler under the one path the generated table names.
 pub mod handlers {
     pub use super::attr::*;
+    pub use super::epoll::*;
     pub use super::fd::*;
     pub use super::io::*;
     pub use super::misc::*;

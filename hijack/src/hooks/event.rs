@@ -1,0 +1,624 @@
+//! Waiting on many fds: poll, ppoll, select, pselect and the epoll family,
+//! over host fds, rump fds, or both in one set.
+//!
+//! A set with no rump fd is the host's business. Otherwise the rump part
+//! is asked first with the thread's notifier (`notifier`): if something
+//! is ready there the host part is only looked at, with no wait; if not,
+//! the notifier is armed and the thread sleeps in the host kernel on the
+//! host part plus the notifier's eventfd. So a wait costs no thread, and
+//! timeouts, signal masks and EINTR (never restarted, as Linux's waits)
+//! are the host's own.
+//!
+//! epoll: the program's epoll fd is a host one. Rump fds added to it go to
+//! an epoll instance in the rump kernel made for it on first use (its
+//! companion), so edge-triggered and one-shot registrations keep their
+//! kernel semantics; a wait takes events from both.
+
+use crate::backend::{self, Backend};
+use crate::fdmap;
+use crate::host::{check, guard};
+use crate::notifier::{self, Notifying};
+use libc::{c_int, epoll_event, fd_set, nfds_t, pollfd, sigset_t, size_t, timespec, timeval};
+use parking_lot::Mutex;
+use rump_abi::linux::sys as rump;
+use rump_abi::pod::Pod;
+use rump_abi::{Errno, UserAddr};
+use rumpclient::marshal::ClientMemory;
+use rumpclient::selfmem::SelfMemory;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+crate::real_fns! {
+    fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int;
+    fn __poll_chk(fds: *mut pollfd, n: nfds_t, timeout: c_int, fdslen: size_t) -> c_int;
+    fn ppoll(fds: *mut pollfd, n: nfds_t, ts: *const timespec, mask: *const sigset_t) -> c_int;
+    fn __ppoll_chk(fds: *mut pollfd, n: nfds_t, ts: *const timespec, mask: *const sigset_t, fdslen: size_t) -> c_int;
+    fn select(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, tv: *mut timeval) -> c_int;
+    fn pselect(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, ts: *const timespec, mask: *const sigset_t) -> c_int;
+    fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut epoll_event) -> c_int;
+    fn epoll_wait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int) -> c_int;
+    fn epoll_pwait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int, mask: *const sigset_t) -> c_int;
+    fn epoll_pwait2(epfd: c_int, ev: *mut epoll_event, max: c_int, ts: *const timespec, mask: *const sigset_t) -> c_int;
+}
+
+/// How long a wait over a kernel that cannot arm notifiers (a TCP
+/// connection) sleeps in the host before looking at the rump fds again.
+const SLICE: Duration = Duration::from_millis(5);
+
+// ---- the wait -------------------------------------------------------------
+
+/// One wait over a host part and a rump part.
+trait Sides {
+    /// Looks at the rump part: with the notifier armed when nothing is
+    /// ready (`k` is then `Notifying`), or without waiting. Returns how
+    /// many entries are ready.
+    fn rump(&mut self, k: &dyn RumpCall) -> Result<usize, Errno>;
+    /// Sleeps in the host on the host part and `extra` until `until`
+    /// (None: forever) with `mask`; returns how many host entries are
+    /// ready and whether `extra` is.
+    fn host(
+        &mut self,
+        extra: Option<c_int>,
+        until: Option<Instant>,
+        mask: *const sigset_t,
+    ) -> Result<(usize, bool), Errno>;
+    /// Forgets the rump part's results (a timeout).
+    fn clear_rump(&mut self);
+}
+
+/// The two ways of calling the rump kernel a wait uses.
+trait RumpCall {
+    fn poll(&self, set: &mut [rump_abi::linux::types::pollfd], timeout: i32) -> Result<i32, Errno>;
+    fn epoll_wait(&self, epfd: i32, ev: *mut epoll_event, max: i32, timeout: i32) -> Result<i32, Errno>;
+}
+
+impl<S: rump_abi::syscall::Syscall> RumpCall for S {
+    fn poll(&self, set: &mut [rump_abi::linux::types::pollfd], timeout: i32) -> Result<i32, Errno> {
+        rump::rump_sys_poll(self, set.as_mut_ptr(), set.len() as u32, timeout)
+    }
+
+    fn epoll_wait(&self, epfd: i32, ev: *mut epoll_event, max: i32, timeout: i32) -> Result<i32, Errno> {
+        rump::rump_sys_epoll_wait(self, epfd, ev.cast(), max, timeout)
+    }
+}
+
+/// Runs a wait until something is ready, `deadline` passes, or a signal
+/// interrupts the host sleep.
+fn wait(k: &Backend, sides: &mut impl Sides, deadline: Option<Instant>, mask: *const sigset_t) -> Result<usize, Errno> {
+    let efd = if notifier::supported(k) { Some(notifier::eventfd()?) } else { None };
+    loop {
+        let ready = match efd {
+            Some(e) => {
+                notifier::drain(e);
+                // An infinite timeout: the kernel arms instead of sleeping.
+                sides.rump(&NoWaitArm(k))?
+            }
+            None => sides.rump(&NoWait(k))?,
+        };
+        if ready > 0 {
+            let (host, _) = sides.host(None, Some(Instant::now()), std::ptr::null())?;
+            return Ok(ready + host);
+        }
+        let until = match efd {
+            Some(_) => deadline,
+            None => Some(deadline.map_or(Instant::now() + SLICE, |d| d.min(Instant::now() + SLICE))),
+        };
+        let (host, _) = sides.host(efd, until, mask)?;
+        if host > 0 {
+            return Ok(host + sides.rump(&NoWait(k))?);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            sides.clear_rump();
+            return Ok(0);
+        }
+    }
+}
+
+/// The rump kernel asked with a timeout of 0.
+struct NoWait<'a>(&'a Backend);
+/// The rump kernel asked with an infinite timeout and the notifier.
+struct NoWaitArm<'a>(&'a Backend);
+
+impl RumpCall for NoWait<'_> {
+    fn poll(&self, set: &mut [rump_abi::linux::types::pollfd], _: i32) -> Result<i32, Errno> {
+        self.0.poll(set, 0)
+    }
+
+    fn epoll_wait(&self, epfd: i32, ev: *mut epoll_event, max: i32, _: i32) -> Result<i32, Errno> {
+        self.0.epoll_wait(epfd, ev, max, 0)
+    }
+}
+
+impl RumpCall for NoWaitArm<'_> {
+    fn poll(&self, set: &mut [rump_abi::linux::types::pollfd], _: i32) -> Result<i32, Errno> {
+        Notifying(self.0).poll(set, -1)
+    }
+
+    fn epoll_wait(&self, epfd: i32, ev: *mut epoll_event, max: i32, _: i32) -> Result<i32, Errno> {
+        Notifying(self.0).epoll_wait(epfd, ev, max, -1)
+    }
+}
+
+/// Host ppoll over `set` until `until`.
+fn host_ppoll(set: &mut [pollfd], until: Option<Instant>, mask: *const sigset_t) -> Result<usize, Errno> {
+    let ts = until.map(|d| {
+        let left = d.saturating_duration_since(Instant::now());
+        timespec { tv_sec: left.as_secs() as libc::time_t, tv_nsec: left.subsec_nanos() as libc::c_long }
+    });
+    let tp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const timespec);
+    // SAFETY: our own array; the mask is the caller's (NULL or valid).
+    check(unsafe { real::ppoll(set.as_mut_ptr(), set.len() as nfds_t, tp, mask) }).map(|n| n as usize)
+}
+
+fn deadline_ms(ms: c_int) -> Option<Instant> {
+    (ms >= 0).then(|| Instant::now() + Duration::from_millis(ms as u64))
+}
+
+fn deadline_ts(ts: *const timespec) -> Result<Option<Instant>, Errno> {
+    if ts.is_null() {
+        return Ok(None);
+    }
+    let t: [i64; 2] = copy_in(ts.cast(), 1)?.try_into().map_err(|_| Errno(libc::EFAULT))?;
+    if t[0] < 0 || !(0..1_000_000_000).contains(&t[1]) {
+        return Err(Errno(libc::EINVAL));
+    }
+    Ok(Some(Instant::now() + Duration::new(t[0] as u64, t[1] as u32)))
+}
+
+/// `n` values at `addr` in the caller's memory; EFAULT if unreadable.
+fn copy_in<T: Pod>(addr: *const T, n: usize) -> Result<Vec<T>, Errno> {
+    let mut v = vec![T::default(); n];
+    SelfMemory.read(UserAddr(addr as u64), bytes_of(&mut v))?;
+    Ok(v)
+}
+
+fn copy_out<T: Pod>(addr: *mut T, mut v: Vec<T>) -> Result<(), Errno> {
+    SelfMemory.write(UserAddr(addr as u64), bytes_of(&mut v))
+}
+
+fn bytes_of<T: Pod>(v: &mut [T]) -> &mut [u8] {
+    // SAFETY: Pod values have no padding and any bit pattern is valid.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), std::mem::size_of_val(v)) }
+}
+
+// ---- poll and select ------------------------------------------------------
+
+/// A poll set split by kernel, with each entry's place in the caller's.
+struct PollSides {
+    host: Vec<pollfd>,
+    host_at: Vec<usize>,
+    rump: Vec<rump_abi::linux::types::pollfd>,
+    rump_at: Vec<usize>,
+}
+
+impl PollSides {
+    /// None when no entry is a rump fd.
+    fn split(set: &[rump_abi::linux::types::pollfd]) -> Option<PollSides> {
+        let mut s = PollSides { host: Vec::new(), host_at: Vec::new(), rump: Vec::new(), rump_at: Vec::new() };
+        for (i, p) in set.iter().enumerate() {
+            match fdmap::rump_fd(p.fd) {
+                Some(r) => {
+                    s.rump.push(rump_abi::linux::types::pollfd { fd: r, events: p.events, revents: 0 });
+                    s.rump_at.push(i);
+                }
+                None => {
+                    s.host.push(pollfd { fd: p.fd, events: p.events, revents: 0 });
+                    s.host_at.push(i);
+                }
+            }
+        }
+        (!s.rump.is_empty()).then_some(s)
+    }
+
+    fn write_back(&self, set: &mut [rump_abi::linux::types::pollfd]) {
+        for (p, &i) in self.host.iter().zip(&self.host_at) {
+            set[i].revents = p.revents;
+        }
+        for (p, &i) in self.rump.iter().zip(&self.rump_at) {
+            set[i].revents = p.revents;
+        }
+    }
+}
+
+impl Sides for PollSides {
+    fn rump(&mut self, k: &dyn RumpCall) -> Result<usize, Errno> {
+        k.poll(&mut self.rump, -1).map(|n| n as usize)
+    }
+
+    fn host(
+        &mut self,
+        extra: Option<c_int>,
+        until: Option<Instant>,
+        mask: *const sigset_t,
+    ) -> Result<(usize, bool), Errno> {
+        if let Some(fd) = extra {
+            self.host.push(pollfd { fd, events: libc::POLLIN, revents: 0 });
+        }
+        let r = host_ppoll(&mut self.host, until, mask);
+        let woke = extra.is_some() && self.host.pop().is_some_and(|p| p.revents != 0);
+        Ok((r? - woke as usize, woke))
+    }
+
+    fn clear_rump(&mut self) {
+        self.rump.iter_mut().for_each(|p| p.revents = 0);
+    }
+}
+
+/// poll over a set with rump fds; None if it has none (the host's then).
+fn poll_rump(
+    fds: *mut pollfd,
+    n: nfds_t,
+    deadline: Option<Instant>,
+    mask: *const sigset_t,
+) -> Option<Result<c_int, Errno>> {
+    if !fdmap::any() || n == 0 {
+        return None;
+    }
+    let mut set = match copy_in(fds.cast::<rump_abi::linux::types::pollfd>(), n as usize) {
+        Ok(s) => s,
+        Err(e) => return Some(Err(e)),
+    };
+    let mut sides = PollSides::split(&set)?;
+    Some((|| {
+        let k = backend::kernel()?;
+        let ready = wait(k, &mut sides, deadline, mask)?;
+        sides.write_back(&mut set);
+        copy_out(fds.cast(), set)?;
+        Ok(ready as c_int)
+    })())
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
+    if !fdmap::any() {
+        return unsafe { real::poll(fds, n, timeout) };
+    }
+    match poll_rump(fds, n, deadline_ms(timeout), std::ptr::null()) {
+        None => unsafe { real::poll(fds, n, timeout) },
+        Some(r) => guard(|| r),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __poll_chk(fds: *mut pollfd, n: nfds_t, timeout: c_int, fdslen: size_t) -> c_int {
+    if fdslen / std::mem::size_of::<pollfd>() < n as usize {
+        super::io::chk_fail();
+    }
+    unsafe { poll(fds, n, timeout) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn ppoll(fds: *mut pollfd, n: nfds_t, ts: *const timespec, mask: *const sigset_t) -> c_int {
+    if !fdmap::any() {
+        return unsafe { real::ppoll(fds, n, ts, mask) };
+    }
+    let deadline = match deadline_ts(ts) {
+        Ok(d) => d,
+        Err(e) => return guard(|| Err::<c_int, _>(e)),
+    };
+    match poll_rump(fds, n, deadline, mask) {
+        None => unsafe { real::ppoll(fds, n, ts, mask) },
+        Some(r) => guard(|| r),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __ppoll_chk(
+    fds: *mut pollfd,
+    n: nfds_t,
+    ts: *const timespec,
+    mask: *const sigset_t,
+    fdslen: size_t,
+) -> c_int {
+    if fdslen / std::mem::size_of::<pollfd>() < n as usize {
+        super::io::chk_fail();
+    }
+    unsafe { ppoll(fds, n, ts, mask) }
+}
+
+/// Which poll events make an fd count as ready in each of select's sets
+/// (Linux's POLLIN_SET, POLLOUT_SET, POLLEX_SET).
+const SELECT_IN: i16 = libc::POLLIN | libc::POLLRDNORM | libc::POLLRDBAND | libc::POLLHUP | libc::POLLERR;
+const SELECT_OUT: i16 = libc::POLLOUT | libc::POLLWRNORM | libc::POLLWRBAND | libc::POLLERR;
+const SELECT_EX: i16 = libc::POLLPRI;
+
+/// The words of an fd_set that cover `n` fds.
+fn set_words(n: usize) -> usize {
+    n.div_ceil(64)
+}
+
+fn read_set(s: *mut fd_set, n: usize) -> Result<Option<Vec<u64>>, Errno> {
+    if s.is_null() {
+        return Ok(None);
+    }
+    copy_in(s.cast::<u64>(), set_words(n)).map(Some)
+}
+
+fn has(set: &Option<Vec<u64>>, fd: usize) -> bool {
+    set.as_ref().is_some_and(|w| w[fd / 64] & (1 << (fd % 64)) != 0)
+}
+
+/// select over sets with rump fds, done as a poll; None if there are none.
+fn select_rump(
+    n: c_int,
+    sets: [*mut fd_set; 3],
+    deadline: Option<Instant>,
+    mask: *const sigset_t,
+) -> Option<Result<c_int, Errno>> {
+    if !fdmap::any() || n <= 0 {
+        return None;
+    }
+    let n = (n as usize).min(libc::FD_SETSIZE);
+    let mut bits = [None, None, None];
+    for (b, &s) in bits.iter_mut().zip(&sets) {
+        match read_set(s, n) {
+            Ok(v) => *b = v,
+            Err(e) => return Some(Err(e)),
+        }
+    }
+    let mut set = Vec::new();
+    for fd in 0..n {
+        let events = [libc::POLLIN, libc::POLLOUT, libc::POLLPRI]
+            .iter()
+            .zip(&bits)
+            .filter(|(_, b)| has(b, fd))
+            .fold(0, |acc, (e, _)| acc | e);
+        if events != 0 {
+            set.push(rump_abi::linux::types::pollfd { fd: fd as i32, events, revents: 0 });
+        }
+    }
+    let mut sides = PollSides::split(&set)?;
+    Some((|| {
+        let k = backend::kernel()?;
+        wait(k, &mut sides, deadline, mask)?;
+        sides.write_back(&mut set);
+        if set.iter().any(|p| p.revents & libc::POLLNVAL != 0) {
+            return Err(Errno(libc::EBADF));
+        }
+        let mut out: [Vec<u64>; 3] = std::array::from_fn(|_| vec![0u64; set_words(n)]);
+        let mut count = 0;
+        for p in &set {
+            let fd = p.fd as usize;
+            for ((o, b), want) in out.iter_mut().zip(&bits).zip([SELECT_IN, SELECT_OUT, SELECT_EX]) {
+                if has(b, fd) && p.revents & want != 0 {
+                    o[fd / 64] |= 1 << (fd % 64);
+                    count += 1;
+                }
+            }
+        }
+        for (s, o) in sets.iter().zip(out) {
+            if !s.is_null() {
+                copy_out(s.cast::<u64>(), o)?;
+            }
+        }
+        Ok(count)
+    })())
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn select(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, tv: *mut timeval) -> c_int {
+    if !fdmap::any() {
+        return unsafe { real::select(n, r, w, e, tv) };
+    }
+    let deadline = if tv.is_null() {
+        None
+    } else {
+        match copy_in(tv.cast::<i64>(), 2) {
+            Ok(t) if t[0] < 0 || !(0..1_000_000).contains(&t[1]) => {
+                return guard(|| Err::<c_int, _>(Errno(libc::EINVAL)))
+            }
+            Ok(t) => Some(Instant::now() + Duration::new(t[0] as u64, t[1] as u32 * 1000)),
+            Err(e) => return guard(|| Err::<c_int, _>(e)),
+        }
+    };
+    let Some(result) = select_rump(n, [r, w, e], deadline, std::ptr::null()) else {
+        return unsafe { real::select(n, r, w, e, tv) };
+    };
+    // Linux's select leaves the time not slept in the timeout.
+    if let Some(d) = deadline {
+        let left = d.saturating_duration_since(Instant::now());
+        let _ = copy_out(tv.cast::<i64>(), vec![left.as_secs() as i64, left.subsec_micros() as i64]);
+    }
+    guard(|| result)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pselect(
+    n: c_int,
+    r: *mut fd_set,
+    w: *mut fd_set,
+    e: *mut fd_set,
+    ts: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    if !fdmap::any() {
+        return unsafe { real::pselect(n, r, w, e, ts, mask) };
+    }
+    let deadline = match deadline_ts(ts) {
+        Ok(d) => d,
+        Err(err) => return guard(|| Err::<c_int, _>(err)),
+    };
+    match select_rump(n, [r, w, e], deadline, mask) {
+        None => unsafe { real::pselect(n, r, w, e, ts, mask) },
+        Some(res) => guard(|| res),
+    }
+}
+
+// ---- epoll ----------------------------------------------------------------
+
+/// Host epoll fds with a companion in the rump kernel → the companion.
+static COMPANIONS: Mutex<Option<HashMap<c_int, i32>>> = Mutex::new(None);
+/// Whether any companion exists, so other epoll calls skip the lock.
+static ANY_COMPANION: AtomicBool = AtomicBool::new(false);
+
+fn companion(epfd: c_int) -> Option<i32> {
+    if !ANY_COMPANION.load(Ordering::Acquire) {
+        return None;
+    }
+    COMPANIONS.lock().as_ref()?.get(&epfd).copied()
+}
+
+/// Whether host fd `fd` is an epoll instance.
+fn is_host_epoll(fd: c_int) -> bool {
+    let path = format!("/proc/self/fd/{fd}\0");
+    let mut buf = [0u8; 64];
+    let n = crate::host::sys(libc::SYS_readlink, [path.as_ptr() as usize, buf.as_mut_ptr() as usize, buf.len(), 0]);
+    n.is_ok_and(|n| &buf[..n as usize] == b"anon_inode:[eventpoll]")
+}
+
+/// The companion of host epoll fd `epfd`, made if it has none.
+fn companion_or_new(k: &Backend, epfd: c_int) -> Result<i32, Errno> {
+    if let Some(c) = companion(epfd) {
+        return Ok(c);
+    }
+    if fdmap::rump_fd(epfd).is_some() || !is_host_epoll(epfd) {
+        return Err(Errno(if fcntl_ok(epfd) { libc::EINVAL } else { libc::EBADF }));
+    }
+    let mut all = COMPANIONS.lock();
+    let all = all.get_or_insert_with(HashMap::new);
+    if let Some(&c) = all.get(&epfd) {
+        return Ok(c);
+    }
+    let c = rump::rump_sys_epoll_create1(k, libc::EPOLL_CLOEXEC)?;
+    all.insert(epfd, c);
+    ANY_COMPANION.store(true, Ordering::Release);
+    Ok(c)
+}
+
+fn fcntl_ok(fd: c_int) -> bool {
+    crate::host::sys(libc::SYS_fcntl, [fd as usize, libc::F_GETFD as usize, 0, 0]).is_ok()
+}
+
+/// A host fd is being closed: an epoll fd's companion goes with it.
+pub fn host_fd_closing(fd: c_int) {
+    if companion(fd).is_none() {
+        return;
+    }
+    let c = COMPANIONS.lock().as_mut().and_then(|all| all.remove(&fd));
+    if let (Some(c), Some(k)) = (c, backend::current()) {
+        let _ = rump::rump_sys_close(k, c as u32);
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut epoll_event) -> c_int {
+    match fdmap::rump_fd(fd) {
+        None => unsafe { real::epoll_ctl(epfd, op, fd, ev) },
+        Some(r) => guard(|| {
+            let k = backend::kernel()?;
+            let c = companion_or_new(k, epfd)?;
+            rump::rump_sys_epoll_ctl(k, c, op, r, ev.cast())
+        }),
+    }
+}
+
+/// A wait on a host epoll fd and its companion.
+struct EpollSides {
+    epfd: c_int,
+    companion: i32,
+    ev: *mut epoll_event,
+    max: c_int,
+    /// Events already taken from the companion.
+    got: usize,
+}
+
+impl Sides for EpollSides {
+    fn rump(&mut self, k: &dyn RumpCall) -> Result<usize, Errno> {
+        let room = self.max - self.got as c_int;
+        if room <= 0 {
+            return Ok(0);
+        }
+        // SAFETY: inside the caller's array of `max` events.
+        let at = unsafe { self.ev.add(self.got) };
+        let n = k.epoll_wait(self.companion, at, room, -1)? as usize;
+        self.got += n;
+        Ok(n)
+    }
+
+    fn host(
+        &mut self,
+        extra: Option<c_int>,
+        until: Option<Instant>,
+        mask: *const sigset_t,
+    ) -> Result<(usize, bool), Errno> {
+        let room = self.max - self.got as c_int;
+        if room <= 0 {
+            return Ok((0, false));
+        }
+        // SAFETY: inside the caller's array of `max` events.
+        let at = unsafe { self.ev.add(self.got) };
+        let epfd = self.epfd;
+        let take = || check(unsafe { real::epoll_wait(epfd, at, room, 0) }).map(|n| n as usize);
+        let mut set = [
+            pollfd { fd: epfd, events: libc::POLLIN, revents: 0 },
+            pollfd { fd: extra.unwrap_or(-1), events: libc::POLLIN, revents: 0 },
+        ];
+        let waited = until.is_none_or(|d| d > Instant::now());
+        if waited {
+            host_ppoll(&mut set, until, mask)?;
+        }
+        let host = if !waited || set[0].revents != 0 { take()? } else { 0 };
+        self.got += host;
+        Ok((host, set[1].revents != 0))
+    }
+
+    fn clear_rump(&mut self) {
+        self.got = 0;
+    }
+}
+
+fn epoll_rump(
+    epfd: c_int,
+    ev: *mut epoll_event,
+    max: c_int,
+    deadline: Option<Instant>,
+    mask: *const sigset_t,
+) -> Option<c_int> {
+    let companion = companion(epfd)?;
+    Some(guard(|| {
+        if max <= 0 {
+            return Err(Errno(libc::EINVAL));
+        }
+        let k = backend::kernel()?;
+        let mut sides = EpollSides { epfd, companion, ev, max, got: 0 };
+        Ok(wait(k, &mut sides, deadline, mask)? as c_int)
+    }))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_wait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int) -> c_int {
+    epoll_rump(epfd, ev, max, deadline_ms(timeout), std::ptr::null())
+        .unwrap_or_else(|| unsafe { real::epoll_wait(epfd, ev, max, timeout) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_pwait(
+    epfd: c_int,
+    ev: *mut epoll_event,
+    max: c_int,
+    timeout: c_int,
+    mask: *const sigset_t,
+) -> c_int {
+    epoll_rump(epfd, ev, max, deadline_ms(timeout), mask)
+        .unwrap_or_else(|| unsafe { real::epoll_pwait(epfd, ev, max, timeout, mask) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_pwait2(
+    epfd: c_int,
+    ev: *mut epoll_event,
+    max: c_int,
+    ts: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    if companion(epfd).is_none() {
+        return unsafe { real::epoll_pwait2(epfd, ev, max, ts, mask) };
+    }
+    match deadline_ts(ts) {
+        Ok(d) => {
+            epoll_rump(epfd, ev, max, d, mask).unwrap_or_else(|| unsafe { real::epoll_pwait2(epfd, ev, max, ts, mask) })
+        }
+        Err(e) => guard(|| Err::<c_int, _>(e)),
+    }
+}

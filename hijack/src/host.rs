@@ -88,9 +88,15 @@ impl<T> CRet for *const T {
 
 /// Runs a hook body: an error sets errno and returns the C failure value;
 /// a panic (a bug) is reported and becomes EIO instead of unwinding into C.
+/// On success errno is left as the program had it, whatever the library
+/// did on the way (a host call of its own that failed, say).
 pub fn guard<T: CRet>(body: impl FnOnce() -> Result<T, Errno>) -> T {
+    let saved = errno();
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(v)) => v,
+        Ok(Ok(v)) => {
+            set_errno(saved);
+            v
+        }
         Ok(Err(e)) => {
             set_errno(e.0);
             T::FAIL

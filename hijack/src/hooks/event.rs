@@ -159,7 +159,7 @@ fn deadline_ts(ts: *const timespec) -> Result<Option<Instant>, Errno> {
     if ts.is_null() {
         return Ok(None);
     }
-    let t: [i64; 2] = copy_in(ts.cast(), 1)?.try_into().map_err(|_| Errno(libc::EFAULT))?;
+    let t = copy_in(ts.cast::<i64>(), 2)?;
     if t[0] < 0 || !(0..1_000_000_000).contains(&t[1]) {
         return Err(Errno(libc::EINVAL));
     }
@@ -197,27 +197,30 @@ impl PollSides {
     fn split(set: &[rump_abi::linux::types::pollfd]) -> Option<PollSides> {
         let mut s = PollSides { host: Vec::new(), host_at: Vec::new(), rump: Vec::new(), rump_at: Vec::new() };
         for (i, p) in set.iter().enumerate() {
-            match fdmap::rump_fd(p.fd) {
-                Some(r) => {
-                    s.rump.push(rump_abi::linux::types::pollfd { fd: r, events: p.events, revents: 0 });
-                    s.rump_at.push(i);
-                }
-                None => {
-                    s.host.push(pollfd { fd: p.fd, events: p.events, revents: 0 });
-                    s.host_at.push(i);
-                }
+            // An epoll fd with a companion is ready when either is.
+            let rump = fdmap::rump_fd(p.fd).or_else(|| companion(p.fd));
+            if let Some(r) = rump {
+                s.rump.push(rump_abi::linux::types::pollfd { fd: r, events: p.events, revents: 0 });
+                s.rump_at.push(i);
+            }
+            if fdmap::rump_fd(p.fd).is_none() {
+                s.host.push(pollfd { fd: p.fd, events: p.events, revents: 0 });
+                s.host_at.push(i);
             }
         }
         (!s.rump.is_empty()).then_some(s)
     }
 
-    fn write_back(&self, set: &mut [rump_abi::linux::types::pollfd]) {
+    /// The results into the caller's set; the number of entries with events.
+    fn write_back(&self, set: &mut [rump_abi::linux::types::pollfd]) -> usize {
+        set.iter_mut().for_each(|p| p.revents = 0);
         for (p, &i) in self.host.iter().zip(&self.host_at) {
-            set[i].revents = p.revents;
+            set[i].revents |= p.revents;
         }
         for (p, &i) in self.rump.iter().zip(&self.rump_at) {
-            set[i].revents = p.revents;
+            set[i].revents |= p.revents;
         }
+        set.iter().filter(|p| p.revents != 0).count()
     }
 }
 
@@ -262,8 +265,8 @@ fn poll_rump(
     let mut sides = PollSides::split(&set)?;
     Some((|| {
         let k = backend::kernel()?;
-        let ready = wait(k, &mut sides, deadline, mask)?;
-        sides.write_back(&mut set);
+        wait(k, &mut sides, deadline, mask)?;
+        let ready = sides.write_back(&mut set);
         copy_out(fds.cast(), set)?;
         Ok(ready as c_int)
     })())
@@ -503,12 +506,25 @@ pub fn host_fd_closing(fd: c_int) {
 
 #[no_mangle]
 pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut epoll_event) -> c_int {
-    match fdmap::rump_fd(fd) {
-        None => unsafe { real::epoll_ctl(epfd, op, fd, ev) },
-        Some(r) => guard(|| {
+    if fdmap::rump_fd(epfd).is_some() {
+        // A rump fd is never an epoll instance.
+        return guard(|| Err::<c_int, _>(Errno(libc::EINVAL)));
+    }
+    match (fdmap::rump_fd(fd), companion(fd)) {
+        (None, None) => unsafe { real::epoll_ctl(epfd, op, fd, ev) },
+        (Some(r), _) => guard(|| {
             let k = backend::kernel()?;
             let c = companion_or_new(k, epfd)?;
             rump::rump_sys_epoll_ctl(k, c, op, r, ev.cast())
+        }),
+        // An epoll fd with a companion goes in on both sides, so the
+        // outer one wakes for either's events.
+        (None, Some(inner)) => guard(|| {
+            let r = check(unsafe { real::epoll_ctl(epfd, op, fd, ev) })?;
+            let k = backend::kernel()?;
+            let c = companion_or_new(k, epfd)?;
+            rump::rump_sys_epoll_ctl(k, c, op, inner, ev.cast())?;
+            Ok(r)
         }),
     }
 }
@@ -575,6 +591,9 @@ fn epoll_rump(
     deadline: Option<Instant>,
     mask: *const sigset_t,
 ) -> Option<c_int> {
+    if fdmap::rump_fd(epfd).is_some() {
+        return Some(guard(|| Err::<c_int, _>(Errno(libc::EINVAL))));
+    }
     let companion = companion(epfd)?;
     Some(guard(|| {
         if max <= 0 {

@@ -1,6 +1,10 @@
 //! Differential tests (DESIGN.md §9): the C programs in `ctests/`, one per
 //! hook family (io, meta, ns, dir, stdio, proc, and lock for the file locks
-//! of the fcntl family), run three ways and must print the same transcript:
+//! of the fcntl family) plus poll, select, epoll, signal and threads for
+//! event multiplexing, signals and threads over rump FIFOs beside host
+//! pipes, and the Python programs in `ctests/py/` (selectors and asyncio
+//! over both, run with `python3`), run three ways and must print the same
+//! transcript:
 //!
 //! - (a) on the host, in a fresh directory under `/dev/shm` (tmpfs, like
 //!   the rump kernel's root) — Linux is the oracle;
@@ -18,12 +22,15 @@
 //! a unified diff, host run on the `-` side.
 //!
 //! `CTESTS_VERBOSE=1` prints every transcript; `CTESTS_KEEP=1` keeps the
-//! scratch directories (compiled programs, host bases).
+//! scratch directories (compiled programs, host bases). The Python tests
+//! need `python3` (the interpreter it names is run directly, not through
+//! a wrapper such as a pyenv shim) and fail, not skip, without it.
 
 mod support;
 
 use support::Server;
 
+use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -73,13 +80,19 @@ impl Drop for Scratch {
     }
 }
 
+/// A program to run with the base directory as its last argument.
+struct Program {
+    exe: PathBuf,
+    args: Vec<OsString>,
+}
+
 /// Compiles `ctests/<name>.c` into `dir`.
-fn compile(name: &str, dir: &Path) -> PathBuf {
+fn compile(name: &str, dir: &Path) -> Program {
     let src_dir = workspace().join("ctests");
     let src = src_dir.join(format!("{name}.c"));
     let out = dir.join(name);
     let res = Command::new(std::env::var_os("CC").unwrap_or_else(|| "cc".into()))
-        .args(["-O1", "-Wall", "-Werror", "-I"])
+        .args(["-O1", "-Wall", "-Werror", "-pthread", "-I"])
         .arg(&src_dir)
         .arg("-o")
         .arg(&out)
@@ -93,7 +106,41 @@ fn compile(name: &str, dir: &Path) -> PathBuf {
         String::from_utf8_lossy(&res.stdout),
         String::from_utf8_lossy(&res.stderr)
     );
-    out
+    Program { exe: out, args: Vec::new() }
+}
+
+/// The interpreter `python3` on the PATH names (`sys.executable`), so that
+/// a wrapper script in front of it (a pyenv shim) does not run hijacked too.
+fn python3() -> PathBuf {
+    static PYTHON: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    let found = PYTHON.get_or_init(|| {
+        let out = Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running python3: {e}"))?;
+        let exe = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if !out.status.success() || exe.is_empty() {
+            return Err(format!(
+                "python3 -c 'import sys; print(sys.executable)' failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(PathBuf::from(exe))
+    });
+    match found {
+        Ok(exe) => exe.clone(),
+        Err(e) => panic!("the Python ctests need python3 on the PATH (CI installs it): {e}"),
+    }
+}
+
+/// `ctests/<name>` (a `.py` script) run with python3: `-B` so that nothing
+/// is written next to the scripts.
+fn python_program(name: &str) -> Program {
+    let script = workspace().join("ctests").join(name);
+    assert!(script.is_file(), "{} is missing", script.display());
+    Program { exe: python3(), args: vec!["-B".into(), script.into_os_string()] }
 }
 
 /// What a run printed and how it ended.
@@ -175,9 +222,9 @@ fn kill_group(pgid: u32) {
 
 /// Runs `prog base` with `env` set and `unset` removed, stdin from
 /// /dev/null, stdout and stderr on pipes, in its own process group.
-fn run(prog: &Path, base: &str, cwd: &Path, env: &[(&str, &str)], unset: &[&str]) -> Outcome {
-    let mut cmd = Command::new(prog);
-    cmd.arg(base).current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+fn run(prog: &Program, base: &str, cwd: &Path, env: &[(&str, &str)], unset: &[&str]) -> Outcome {
+    let mut cmd = Command::new(&prog.exe);
+    cmd.args(&prog.args).arg(base).current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.process_group(0);
     for v in ["LD_PRELOAD", "RUMP_SERVER", "RUMPHIJACK", "RUMPHIJACK_RETRYCONNECT", "RUMP_LOG"] {
         cmd.env_remove(v);
@@ -187,7 +234,7 @@ fn run(prog: &Path, base: &str, cwd: &Path, env: &[(&str, &str)], unset: &[&str]
     }
     cmd.env("LC_ALL", "C");
     cmd.envs(env.iter().copied());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("running {}: {e}", prog.display()));
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("running {}: {e}", prog.exe.display()));
     let pid = child.id();
     let out = Collector::new(child.stdout.take().unwrap());
     let err = Collector::new(child.stderr.take().unwrap());
@@ -298,8 +345,9 @@ fn diff(a: &str, b: &str, a_name: &str, b_name: &str) -> String {
 }
 
 /// A `rump_server` of our own, halted (or killed) when done.
-/// Compiles and runs `ctests/<name>.c` on the host, then embedded and
-/// remote through the library, and fails with the diffs if a rump run's
+/// Compiles and runs `ctests/<name>.c` (or runs `ctests/<name>` with
+/// python3 if it ends in `.py`) on the host, then embedded and remote
+/// through the library, and fails with the diffs if a rump run's
 /// transcript differs from the host's.
 fn differential(name: &str) {
     let lib = target_dir().join("librumphijack.so");
@@ -307,11 +355,12 @@ fn differential(name: &str) {
     let lib = lib.to_str().expect("a UTF-8 library path").to_owned();
     let verbose = env_flag("CTESTS_VERBOSE");
 
-    let work = Scratch::new(&std::env::temp_dir(), name);
-    let prog = compile(name, &work.0);
+    let tag = name.replace(['/', '.'], "-");
+    let work = Scratch::new(&std::env::temp_dir(), &tag);
+    let prog = if name.ends_with(".py") { python_program(name) } else { compile(name, &work.0) };
 
     let shm = Path::new("/dev/shm");
-    let host_root = Scratch::new(if shm.is_dir() { shm } else { &work.0 }, name);
+    let host_root = Scratch::new(if shm.is_dir() { shm } else { &work.0 }, &tag);
     let host_base = host_root.0.join("t");
     let host_base = host_base.to_str().expect("a UTF-8 scratch path").to_owned();
     let host = run(&prog, &host_base, &work.0, &[], &[]).normalised(&host_base);
@@ -392,6 +441,41 @@ fn proc() {
 #[ignore = "file locks: the kernel has no byte-range locks yet and flock/lockf on rump fds give ENOLCK (issue 4 note)"]
 fn lock() {
     differential("lock");
+}
+
+#[test]
+fn poll() {
+    differential("poll");
+}
+
+#[test]
+fn select() {
+    differential("select");
+}
+
+#[test]
+fn epoll() {
+    differential("epoll");
+}
+
+#[test]
+fn signal() {
+    differential("signal");
+}
+
+#[test]
+fn threads() {
+    differential("threads");
+}
+
+#[test]
+fn py_selectors_mixed() {
+    differential("py/selectors_mixed.py");
+}
+
+#[test]
+fn py_asyncio_mixed() {
+    differential("py/asyncio_mixed.py");
 }
 
 #[test]

@@ -87,8 +87,6 @@ pub struct State {
     next_pid: Pid,
     pub hostname: Vec<u8>,
     pub halted: bool,
-    /// Pollers sleep here; anything that may change readiness wakes it.
-    pub poll_chan: Arc<WaitChannel>,
     /// kqueue and epoll registrations and their queues.
     pub events: event::Events,
     /// The memory budget every kernel object is charged to.
@@ -131,7 +129,6 @@ impl Kernel {
             next_pid: 1,
             hostname: config.hostname.clone().into_bytes(),
             halted: false,
-            poll_chan: Arc::new(WaitChannel::new()),
             events: event::Events::default(),
             mem,
         };
@@ -234,11 +231,13 @@ impl Process {
     /// As `syscall_with`, running as `lwp` so that another thread can
     /// cancel the call (`Kernel::cancel`) and learn when it blocks.
     pub fn syscall_lwp(&self, num: u32, args: &Slots, mem: &dyn UserMemory, lwp: &Lwp) -> SysResult {
-        let mut cx = Cx { st: self.shared.state.lock(), pid: self.pid, mem, lwp, shared: &self.shared };
-        match self.emul {
-            Emulation::Native => syscalls::dispatch(&mut cx, num, args),
-            Emulation::Linux => compat::linux::dispatch(&mut cx, num, args),
-        }
+        wchan::deferring(|| {
+            let mut cx = Cx { st: self.shared.state.lock(), pid: self.pid, mem, lwp, shared: &self.shared };
+            match self.emul {
+                Emulation::Native => syscalls::dispatch(&mut cx, num, args),
+                Emulation::Linux => compat::linux::dispatch(&mut cx, num, args),
+            }
+        })
     }
 
     /// A child process sharing this one's open files (fork).
@@ -343,21 +342,41 @@ impl Cx<'_> {
     /// deadline), or, when the caller gave a notifier, arms it on `chan`
     /// and returns `Waited::Armed` at once.
     pub fn wait_ready(&mut self, chan: &Arc<WaitChannel>, deadline: Option<Instant>) -> Result<Waited, Errno> {
+        self.wait_ready_any(std::slice::from_ref(chan), deadline)
+    }
+
+    /// As `wait_ready`, woken by any of `chans` (poll's set, each fd's own
+    /// channels, so a change elsewhere in the kernel wakes nobody here).
+    pub fn wait_ready_any(&mut self, chans: &[Arc<WaitChannel>], deadline: Option<Instant>) -> Result<Waited, Errno> {
         if let Some(n) = self.lwp.notifier() {
-            chan.arm(n);
+            chans.iter().for_each(|c| c.arm(n));
             return Ok(Waited::Armed);
         }
-        Ok(if self.sleep_inner(chan, deadline)? { Waited::TimedOut } else { Waited::Woken })
+        Ok(if self.sleep_on(chans, deadline)? { Waited::TimedOut } else { Waited::Woken })
     }
 
     fn sleep_inner(&mut self, chan: &Arc<WaitChannel>, deadline: Option<Instant>) -> Result<bool, Errno> {
+        self.sleep_on(std::slice::from_ref(chan), deadline)
+    }
+
+    fn sleep_on(&mut self, chans: &[Arc<WaitChannel>], deadline: Option<Instant>) -> Result<bool, Errno> {
         if self.lwp.is_cancelled() {
             return Err(EINTR);
         }
-        self.lwp.will_block(chan);
-        let word = chan.enqueue();
-        let woke = MutexGuard::unlocked(&mut self.st, || wchan::wait(&word, deadline));
-        chan.dequeue(&word);
+        let Some(first) = chans.first() else { return Ok(false) };
+        // A cancel wakes the first channel, where this thread waits too.
+        self.lwp.will_block(first);
+        let word = wchan::WaitChannel::thread_word();
+        for c in chans {
+            c.enqueue(&word);
+        }
+        let woke = MutexGuard::unlocked(&mut self.st, || {
+            wchan::flush();
+            wchan::wait(&word, deadline)
+        });
+        for c in chans {
+            c.dequeue(&word);
+        }
         self.lwp.woke();
         if self.lwp.is_cancelled() || (woke == Woke::Interrupted && self.lwp.host_signals()) {
             return Err(EINTR);
@@ -433,7 +452,6 @@ impl State {
         p.rchan.notify_all();
         p.wchan.notify_all();
         let (readers, writers) = (p.readers, p.writers);
-        self.poll_chan.notify_all();
         let wake = if (readers == 0) != (writers == 0) { Wake::All } else { Wake::None };
         self.knote(Source::Pipe(id), Hint::wake(wake));
         if readers == 0 && writers == 0 {

@@ -14,6 +14,7 @@
 //! waits for it, together with host descriptors, in the host kernel.
 
 use parking_lot::Mutex;
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,6 +51,46 @@ pub enum Woke {
 
 thread_local! {
     static WORD: Arc<AtomicU32> = Arc::new(AtomicU32::new(0));
+    /// Wake-ups held back while this thread runs a call (`deferring`).
+    static DEFERRED: RefCell<Option<Vec<Waiter>>> = const { RefCell::new(None) };
+}
+
+fn wake(waiters: Vec<Waiter>) {
+    for w in waiters {
+        match w {
+            Waiter::Thread(word) => {
+                word.store(1, Ordering::Release);
+                futex_wake(&word);
+            }
+            Waiter::Notifier(n) if !n.is_stale() => n.notify(),
+            Waiter::Notifier(_) => {}
+        }
+    }
+}
+
+/// Runs `f`, a call that takes the virtual CPU, holding back the wake-ups
+/// it causes until it has returned (and so let go of the CPU).
+pub(crate) fn deferring<R>(f: impl FnOnce() -> R) -> R {
+    struct Flush;
+    impl Drop for Flush {
+        fn drop(&mut self) {
+            if let Some(held) = DEFERRED.with(|d| d.borrow_mut().take()) {
+                wake(held);
+            }
+        }
+    }
+    DEFERRED.with(|d| *d.borrow_mut() = Some(Vec::new()));
+    let _flush = Flush;
+    f()
+}
+
+/// Delivers the wake-ups held so far, for a call about to sleep with the
+/// virtual CPU released.
+pub(crate) fn flush() {
+    let held = DEFERRED.with(|d| d.borrow_mut().as_mut().map(std::mem::take));
+    if let Some(held) = held {
+        wake(held);
+    }
 }
 
 impl WaitChannel {
@@ -57,18 +98,23 @@ impl WaitChannel {
         WaitChannel::default()
     }
 
-    /// Wakes every sleeper and tells every armed notifier, once.
+    /// Wakes every sleeper and tells every armed notifier, once. Inside a
+    /// call (`deferring`) this happens when the call lets go of the virtual
+    /// CPU, so whoever wakes does not run straight into the lock.
     pub fn notify_all(&self) {
         let waiters = std::mem::take(&mut *self.waiters.lock());
-        for w in waiters {
-            match w {
-                Waiter::Thread(word) => {
-                    word.store(1, Ordering::Release);
-                    futex_wake(&word);
-                }
-                Waiter::Notifier(n) if !n.is_stale() => n.notify(),
-                Waiter::Notifier(_) => {}
+        if waiters.is_empty() {
+            return;
+        }
+        let now = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
+            Some(held) => {
+                held.extend(waiters);
+                None
             }
+            None => Some(waiters),
+        });
+        if let Some(waiters) = now {
+            wake(waiters);
         }
     }
 
@@ -84,13 +130,17 @@ impl WaitChannel {
         waiters.push(Waiter::Notifier(n.clone()));
     }
 
-    /// Enqueues the calling thread; the caller then releases the virtual
-    /// CPU and calls `wait`. Enqueuing under the virtual CPU means a wake-up
+    /// Enqueues the calling thread's word (`thread_word`); the caller then
+    /// releases the virtual CPU and calls `wait`. Enqueuing under the virtual CPU means a wake-up
     /// after it is never missed.
-    pub(crate) fn enqueue(&self) -> Arc<AtomicU32> {
+    pub(crate) fn enqueue(&self, word: &Arc<AtomicU32>) {
+        self.waiters.lock().push(Waiter::Thread(word.clone()));
+    }
+
+    /// The calling thread's futex word, cleared for a new sleep.
+    pub(crate) fn thread_word() -> Arc<AtomicU32> {
         let word = WORD.with(|w| w.clone());
         word.store(0, Ordering::Release);
-        self.waiters.lock().push(Waiter::Thread(word.clone()));
         word
     }
 

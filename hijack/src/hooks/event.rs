@@ -89,11 +89,8 @@ fn wait(k: &Backend, sides: &mut impl Sides, deadline: Option<Instant>, mask: *c
     let efd = if notifier::supported(k) { Some(notifier::eventfd()?) } else { None };
     loop {
         let ready = match efd {
-            Some(e) => {
-                notifier::drain(e);
-                // An infinite timeout: the kernel arms instead of sleeping.
-                sides.rump(&NoWaitArm(k))?
-            }
+            // An infinite timeout: the kernel arms instead of sleeping.
+            Some(_) => sides.rump(&NoWaitArm(k))?,
             None => sides.rump(&NoWait(k))?,
         };
         if ready > 0 {
@@ -104,7 +101,12 @@ fn wait(k: &Backend, sides: &mut impl Sides, deadline: Option<Instant>, mask: *c
             Some(_) => deadline,
             None => Some(deadline.map_or(Instant::now() + SLICE, |d| d.min(Instant::now() + SLICE))),
         };
-        let (host, _) = sides.host(efd, until, mask)?;
+        let (host, woke) = sides.host(efd, until, mask)?;
+        if let (true, Some(e)) = (woke, efd) {
+            // Emptied only once it fired: a stale wake-up left from an
+            // earlier wait costs one more round, never a missed one.
+            notifier::drain(e);
+        }
         if host > 0 {
             return Ok(host + sides.rump(&NoWait(k))?);
         }
@@ -408,10 +410,9 @@ pub unsafe extern "C" fn select(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mu
         None
     } else {
         match copy_in(tv.cast::<i64>(), 2) {
-            Ok(t) if t[0] < 0 || !(0..1_000_000).contains(&t[1]) => {
-                return guard(|| Err::<c_int, _>(Errno(libc::EINVAL)))
-            }
-            Ok(t) => Some(Instant::now() + Duration::new(t[0] as u64, t[1] as u32 * 1000)),
+            // glibc carries whole seconds of tv_usec over, as Linux's select does.
+            Ok(t) if t[0] < 0 || t[1] < 0 => return guard(|| Err::<c_int, _>(Errno(libc::EINVAL))),
+            Ok(t) => Some(Instant::now() + Duration::from_secs(t[0] as u64) + Duration::from_micros(t[1] as u64)),
             Err(e) => return guard(|| Err::<c_int, _>(e)),
         }
     };

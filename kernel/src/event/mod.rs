@@ -354,7 +354,6 @@ impl State {
         }
         if newly || always_wake {
             self.events.queues[q].chan.notify_all();
-            self.poll_chan.notify_all();
             if depth < MAX_NEST {
                 self.knote_nested(Source::Queue(q), Hint::wake(Wake::Key(POLLIN | POLLRDNORM)), depth + 1);
             }

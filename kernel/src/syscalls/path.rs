@@ -241,7 +241,6 @@ impl Cx<'_> {
         p.wchan.notify_all();
         // Linux wakes epoll when the first reader or writer comes.
         let first = (r && p.readers == 1) || (w && p.writers == 1);
-        st.poll_chan.notify_all();
         st.knote(Source::Pipe(id), Hint::wake(if first { Wake::All } else { Wake::None }));
         // Counted as an open end from here on: closing the file undoes it.
         self.st.vref(vn);

@@ -1,11 +1,13 @@
 //! poll over kernel fds, and the readiness of an open file that poll and
-//! epoll share. Every readiness change notifies the kernel's poll channel,
-//! so a poller re-checks its set whenever anything may have changed.
+//! epoll share. A poller waits on the channels of the files in its set
+//! (`readiness_channels`), so only a change to one of them wakes it.
 
 use crate::file::{FileId, FileKind};
+use crate::wchan::WaitChannel;
 use crate::{Cx, State, Waited};
 use rump_abi::native::flags::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI, POLLRDNORM, POLLWRNORM};
 use rump_abi::Errno;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// One entry of a poll set, in native event bits.
@@ -58,6 +60,21 @@ impl State {
     }
 }
 
+impl State {
+    /// Where a change of open file `id`'s readiness is announced: a pipe's
+    /// two channels (data and space; both hear an end closing), a queue's
+    /// own. A vnode is always ready and announces nothing.
+    fn readiness_channels(&self, id: FileId) -> Vec<Arc<WaitChannel>> {
+        match self.files.get(id).map(|f| f.kind) {
+            Some(FileKind::Pipe { id, .. }) => {
+                self.pipes.get(id).map_or(Vec::new(), |p| vec![p.rchan.clone(), p.wchan.clone()])
+            }
+            Some(FileKind::Queue(q)) => self.events.queue(q).map_or(Vec::new(), |q| vec![q.chan.clone()]),
+            _ => Vec::new(),
+        }
+    }
+}
+
 impl Cx<'_> {
     /// The events `fd` shows now, limited to `events` plus the ones that
     /// are always reported.
@@ -82,8 +99,13 @@ impl Cx<'_> {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(0);
             }
-            let chan = self.st.poll_chan.clone();
-            if self.wait_ready(&chan, deadline)? == Waited::Armed {
+            let chans: Vec<_> = set
+                .iter()
+                .filter(|p| p.fd >= 0)
+                .filter_map(|p| self.file_of(p.fd).ok())
+                .flat_map(|f| self.st.readiness_channels(f))
+                .collect();
+            if self.wait_ready_any(&chans, deadline)? == Waited::Armed {
                 return Ok(0);
             }
         }

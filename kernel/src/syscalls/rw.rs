@@ -253,7 +253,6 @@ impl Cx<'_> {
                 let n = mem.with_out(buf, len.min(p.len()), &mut |out| Ok(p.peek(out)))?;
                 p.consume(n);
                 p.wchan.notify_all();
-                st.poll_chan.notify_all();
                 let wake = if was_full { Wake::Key(POLLOUT) } else { Wake::None };
                 st.knote(Source::Pipe(id), Hint::wake(wake));
                 return Ok(n);
@@ -303,7 +302,6 @@ impl Cx<'_> {
                 done += n;
                 first = false;
                 p.rchan.notify_all();
-                st.poll_chan.notify_all();
                 if done == len {
                     return Ok(done);
                 }

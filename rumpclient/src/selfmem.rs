@@ -7,6 +7,8 @@ use crate::marshal::ClientMemory;
 use rump_abi::native::errno::EFAULT;
 use rump_abi::usermem::in_user_range;
 use rump_abi::{Errno, UserAddr};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Once;
 
 pub struct SelfMemory;
 
@@ -26,7 +28,7 @@ fn transfer(local: *mut u8, remote: UserAddr, len: usize, write: bool) -> Result
     // SAFETY: `local` is our own buffer of `len` bytes; the host kernel
     // checks `remote` and reports a fault instead of taking it.
     let n = unsafe {
-        let pid = libc::getpid();
+        let pid = own_pid();
         if write {
             libc::process_vm_writev(pid, &l, 1, &r, 1, 0)
         } else {
@@ -38,6 +40,28 @@ fn transfer(local: *mut u8, remote: UserAddr, len: usize, write: bool) -> Result
     } else {
         Err(EFAULT)
     }
+}
+
+/// This process's id, asked once per process image and fork rather than
+/// on every transfer (glibc does not cache getpid).
+fn own_pid() -> libc::pid_t {
+    static PID: AtomicI32 = AtomicI32::new(0);
+    static AT_FORK: Once = Once::new();
+    extern "C" fn forget() {
+        PID.store(0, Ordering::Relaxed);
+    }
+    let pid = PID.load(Ordering::Relaxed);
+    if pid != 0 {
+        return pid;
+    }
+    // SAFETY: registers a handler that only clears an atomic.
+    AT_FORK.call_once(|| unsafe {
+        libc::pthread_atfork(None, None, Some(forget));
+    });
+    // SAFETY: getpid cannot fail.
+    let pid = unsafe { libc::getpid() };
+    PID.store(pid, Ordering::Relaxed);
+    pid
 }
 
 impl ClientMemory for SelfMemory {

@@ -61,16 +61,23 @@ impl State {
 }
 
 impl State {
-    /// Where a change of open file `id`'s readiness is announced: a pipe's
-    /// two channels (data and space; both hear an end closing), a queue's
-    /// own. A vnode is always ready and announces nothing.
-    fn readiness_channels(&self, id: FileId) -> Vec<Arc<WaitChannel>> {
-        match self.files.get(id).map(|f| f.kind) {
-            Some(FileKind::Pipe { id, .. }) => {
-                self.pipes.get(id).map_or(Vec::new(), |p| vec![p.rchan.clone(), p.wchan.clone()])
+    /// Where a change of open file `id`'s readiness for `events` is
+    /// announced: a pipe's data channel for reading and its space channel
+    /// for writing (each also hears the other end close), a queue's own
+    /// channel. A vnode is always ready and announces nothing.
+    fn readiness_channels(&self, id: FileId, events: i16) -> Vec<Arc<WaitChannel>> {
+        let Some(f) = self.files.get(id) else { return Vec::new() };
+        match f.kind {
+            FileKind::Pipe { id, .. } => {
+                let Some(p) = self.pipes.get(id) else { return Vec::new() };
+                // Asked for neither: hang-ups and errors, of the ends it has.
+                let neither = events & (POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM) == 0;
+                let read = events & (POLLIN | POLLRDNORM) != 0 || (neither && f.readable());
+                let write = events & (POLLOUT | POLLWRNORM) != 0 || (neither && f.writable());
+                [(read, &p.rchan), (write, &p.wchan)].into_iter().filter(|(w, _)| *w).map(|(_, c)| c.clone()).collect()
             }
-            Some(FileKind::Queue(q)) => self.events.queue(q).map_or(Vec::new(), |q| vec![q.chan.clone()]),
-            _ => Vec::new(),
+            FileKind::Queue(q) => self.events.queue(q).map_or(Vec::new(), |q| vec![q.chan.clone()]),
+            FileKind::Vnode(_) => Vec::new(),
         }
     }
 }
@@ -102,8 +109,8 @@ impl Cx<'_> {
             let chans: Vec<_> = set
                 .iter()
                 .filter(|p| p.fd >= 0)
-                .filter_map(|p| self.file_of(p.fd).ok())
-                .flat_map(|f| self.st.readiness_channels(f))
+                .filter_map(|p| Some((self.file_of(p.fd).ok()?, p.events)))
+                .flat_map(|(f, events)| self.st.readiness_channels(f, events))
                 .collect();
             if self.wait_ready_any(&chans, deadline)? == Waited::Armed {
                 return Ok(0);

@@ -33,6 +33,11 @@ show env -u LD_PRELOAD ls -d /rump || true
 '
 
 echo
+echo "== one asyncio loop over a FIFO in the rump kernel and a host pipe (in-process kernel)"
+echo "\$ python3 ctests/py/asyncio_mixed.py /rump/loop"
+LD_PRELOAD=$lib python3 ctests/py/asyncio_mixed.py /rump/loop | tail -n 4
+
+echo
 echo "== rumpctl run: a kernel hosted by rumpctl for a whole process tree"
 echo "\$ rumpctl run -- sh -c 'echo hi > /rump/x; cat /rump/x; ls -l /rump'"
 target/release/rumpctl run -- sh -c 'echo hi > /rump/x; cat /rump/x; ls -l --time-style=+ /rump'

@@ -432,8 +432,8 @@ impl Client {
 
     /// The notifier an NSYSCALL frame brings: its token (cut from the front
     /// of `payload`) and the eventfd passed with it, replacing the one
-    /// that thread passed before. None for a frame without them, or past
-    /// `MAX_NOTIFIERS` threads.
+    /// that thread passed before (past `MAX_NOTIFIERS` threads, another's
+    /// goes). None for a frame without them.
     fn notifier(&self, payload: &mut &[u8], fd: Option<OwnedFd>) -> Option<Arc<dyn Notify>> {
         let token = u32::from_ne_bytes(payload.get(..4)?.try_into().ok()?);
         *payload = &payload[4..];
@@ -441,7 +441,10 @@ impl Client {
         let n = Arc::new(EventFdNotifier::new(fd));
         let mut all = self.notifiers.lock();
         if all.len() >= MAX_NOTIFIERS && !all.contains_key(&token) {
-            return None;
+            // Most are threads long gone (a token per thread id): make room.
+            if let Some(n) = all.keys().next().copied().and_then(|old| all.remove(&old)) {
+                n.retire();
+            }
         }
         if let Some(old) = all.insert(token, n.clone()) {
             old.retire();

@@ -92,20 +92,6 @@ struct echo {
     int err;
 };
 
-static int read_full(int fd, void *buf, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, (char *)buf + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return r < 0 ? -1 : (int)got;
-        got += (size_t)r;
-    }
-    return (int)got;
-}
-
 static void *echo_main(void *arg)
 {
     struct echo *e = arg;

@@ -239,4 +239,20 @@ UNUSED static void ticker(long ms)
         die("setitimer");
 }
 
+/* Reads exactly n bytes unless EOF or an error comes first (a signal
+ * in between is retried); returns the bytes read or -1. */
+UNUSED static int read_full(int fd, void *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, (char *)buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return r < 0 ? -1 : (int)got;
+        got += (size_t)r;
+    }
+    return (int)got;
+}
+
 #endif

@@ -330,12 +330,12 @@ impl Cx<'_> {
     /// the call is cancelled before or while it sleeps, or if a host signal
     /// interrupts it (see `wchan`).
     pub fn sleep(&mut self, chan: &Arc<WaitChannel>) -> Result<(), Errno> {
-        self.sleep_inner(chan, None).map(drop)
+        self.sleep_on(std::slice::from_ref(chan), None).map(drop)
     }
 
     /// As `sleep`, but gives up at `deadline`; true if it timed out.
     pub fn sleep_until(&mut self, chan: &Arc<WaitChannel>, deadline: Instant) -> Result<bool, Errno> {
-        self.sleep_inner(chan, Some(deadline))
+        self.sleep_on(std::slice::from_ref(chan), Some(deadline))
     }
 
     /// For poll-like waits: sleeps as `sleep_until` does (None: no
@@ -353,10 +353,6 @@ impl Cx<'_> {
             return Ok(Waited::Armed);
         }
         Ok(if self.sleep_on(chans, deadline)? { Waited::TimedOut } else { Waited::Woken })
-    }
-
-    fn sleep_inner(&mut self, chan: &Arc<WaitChannel>, deadline: Option<Instant>) -> Result<bool, Errno> {
-        self.sleep_on(std::slice::from_ref(chan), deadline)
     }
 
     fn sleep_on(&mut self, chans: &[Arc<WaitChannel>], deadline: Option<Instant>) -> Result<bool, Errno> {

@@ -40,6 +40,15 @@ fn pipe(p: &Process) -> [i32; 2] {
     fds
 }
 
+/// A one-byte read of `fd`, to run on another thread.
+fn read_one(p: &Arc<Process>, fd: i32) -> impl FnOnce() -> rump_abi::SysResult + Send + 'static {
+    let p = p.clone();
+    move || {
+        let mut b = [0u8; 1];
+        rump_sys_read(&*p, fd, b.as_mut_ptr().cast(), 1).map(|n| n as i64)
+    }
+}
+
 /// Runs `call` on a new thread, sends it SIGUSR1 once it has had time to
 /// block, then runs `after` (on this thread) and returns the call's result.
 fn signal_while_blocked<R: Send + 'static>(call: impl FnOnce() -> R + Send + 'static, after: impl FnOnce()) -> R {
@@ -65,14 +74,7 @@ fn a_signal_interrupts_a_blocked_pipe_read() {
     handle_usr1(false);
     let p = boot();
     let fds = pipe(&p);
-    let p2 = p.clone();
-    let r = signal_while_blocked(
-        move || {
-            let mut b = [0u8; 1];
-            rump_sys_read(&*p2, fds[0], b.as_mut_ptr().cast(), 1)
-        },
-        || {},
-    );
+    let r = signal_while_blocked(read_one(&p, fds[0]), || {});
     assert_eq!(r, Err(EINTR));
 }
 
@@ -82,16 +84,9 @@ fn with_sa_restart_the_read_goes_on_and_completes() {
     handle_usr1(true);
     let p = boot();
     let fds = pipe(&p);
-    let p2 = p.clone();
-    let r = signal_while_blocked(
-        move || {
-            let mut b = [0u8; 1];
-            rump_sys_read(&*p2, fds[0], b.as_mut_ptr().cast(), 1)
-        },
-        || {
-            rump_sys_write(&*p, fds[1], b"x".as_ptr().cast(), 1).unwrap();
-        },
-    );
+    let r = signal_while_blocked(read_one(&p, fds[0]), || {
+        rump_sys_write(&*p, fds[1], b"x".as_ptr().cast(), 1).unwrap();
+    });
     assert_eq!(r, Ok(1));
 }
 

@@ -249,9 +249,11 @@ fn a_notifying_call_without_a_descriptor_closes_that_connection_only() {
     s.write_all(&hello).unwrap();
     let mut reply = [0u8; 28];
     s.read_exact(&mut reply).unwrap();
-    // NSYSCALL (11) with a token but no eventfd attached.
-    let mut frame = header(24 + 4, 0, 11, SYS_getpid);
+    // NSYSCALL (11): a token and a well-formed getpid, but no eventfd.
+    let getpid = rumpclient::marshal(desc(SYS_getpid).unwrap(), &[0; 8], &rumpclient::selfmem::SelfMemory);
+    let mut frame = header(24 + 4 + getpid.payload().len() as u64, 0, 11, SYS_getpid);
     frame.extend_from_slice(&1u32.to_ne_bytes());
+    frame.extend_from_slice(getpid.payload());
     s.write_all(&frame).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
     let mut rest = Vec::new();

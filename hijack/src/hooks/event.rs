@@ -50,10 +50,9 @@ const SLICE: Duration = Duration::from_millis(5);
 
 /// One wait over a host part and a rump part.
 trait Sides {
-    /// Looks at the rump part: with the notifier armed when nothing is
-    /// ready (`k` is then `Notifying`), or without waiting. Returns how
-    /// many entries are ready.
-    fn rump(&mut self, k: &dyn RumpCall) -> Result<usize, Errno>;
+    /// Looks at the rump part as `ask` says; returns how many entries are
+    /// ready.
+    fn rump(&mut self, ask: &Ask) -> Result<usize, Errno>;
     /// Sleeps in the host on the host part and `extra` until `until`
     /// (None: forever) with `mask`; returns how many host entries are
     /// ready and whether `extra` is.
@@ -67,19 +66,28 @@ trait Sides {
     fn clear_rump(&mut self);
 }
 
-/// The two ways of calling the rump kernel a wait uses.
-trait RumpCall {
-    fn poll(&self, set: &mut [rump_abi::linux::types::pollfd], timeout: i32) -> Result<i32, Errno>;
-    fn epoll_wait(&self, epfd: i32, ev: *mut epoll_event, max: i32, timeout: i32) -> Result<i32, Errno>;
+/// How a wait asks the rump kernel: without waiting, or (`arm`) with an
+/// infinite timeout and this thread's notifier, which the kernel arms
+/// instead of sleeping when nothing is ready.
+struct Ask<'a> {
+    k: &'a Backend,
+    arm: bool,
 }
 
-impl<S: rump_abi::syscall::Syscall> RumpCall for S {
-    fn poll(&self, set: &mut [rump_abi::linux::types::pollfd], timeout: i32) -> Result<i32, Errno> {
-        rump::rump_sys_poll(self, set.as_mut_ptr(), set.len() as u32, timeout)
+impl Ask<'_> {
+    fn poll(&self, set: &mut [rump_abi::linux::types::pollfd]) -> Result<i32, Errno> {
+        let (ptr, n) = (set.as_mut_ptr(), set.len() as u32);
+        match self.arm {
+            true => rump::rump_sys_poll(&Notifying(self.k), ptr, n, -1),
+            false => rump::rump_sys_poll(self.k, ptr, n, 0),
+        }
     }
 
-    fn epoll_wait(&self, epfd: i32, ev: *mut epoll_event, max: i32, timeout: i32) -> Result<i32, Errno> {
-        rump::rump_sys_epoll_wait(self, epfd, ev.cast(), max, timeout)
+    fn epoll_wait(&self, epfd: i32, ev: *mut epoll_event, max: i32) -> Result<i32, Errno> {
+        match self.arm {
+            true => rump::rump_sys_epoll_wait(&Notifying(self.k), epfd, ev.cast(), max, -1),
+            false => rump::rump_sys_epoll_wait(self.k, epfd, ev.cast(), max, 0),
+        }
     }
 }
 
@@ -88,11 +96,7 @@ impl<S: rump_abi::syscall::Syscall> RumpCall for S {
 fn wait(k: &Backend, sides: &mut impl Sides, deadline: Option<Instant>, mask: *const sigset_t) -> Result<usize, Errno> {
     let efd = if notifier::supported(k) { Some(notifier::eventfd()?) } else { None };
     loop {
-        let ready = match efd {
-            // An infinite timeout: the kernel arms instead of sleeping.
-            Some(_) => sides.rump(&NoWaitArm(k))?,
-            None => sides.rump(&NoWait(k))?,
-        };
+        let ready = sides.rump(&Ask { k, arm: efd.is_some() })?;
         if ready > 0 {
             let (host, _) = sides.host(None, Some(Instant::now()), std::ptr::null())?;
             return Ok(ready + host);
@@ -108,37 +112,12 @@ fn wait(k: &Backend, sides: &mut impl Sides, deadline: Option<Instant>, mask: *c
             notifier::drain(e);
         }
         if host > 0 {
-            return Ok(host + sides.rump(&NoWait(k))?);
+            return Ok(host + sides.rump(&Ask { k, arm: false })?);
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             sides.clear_rump();
             return Ok(0);
         }
-    }
-}
-
-/// The rump kernel asked with a timeout of 0.
-struct NoWait<'a>(&'a Backend);
-/// The rump kernel asked with an infinite timeout and the notifier.
-struct NoWaitArm<'a>(&'a Backend);
-
-impl RumpCall for NoWait<'_> {
-    fn poll(&self, set: &mut [rump_abi::linux::types::pollfd], _: i32) -> Result<i32, Errno> {
-        self.0.poll(set, 0)
-    }
-
-    fn epoll_wait(&self, epfd: i32, ev: *mut epoll_event, max: i32, _: i32) -> Result<i32, Errno> {
-        self.0.epoll_wait(epfd, ev, max, 0)
-    }
-}
-
-impl RumpCall for NoWaitArm<'_> {
-    fn poll(&self, set: &mut [rump_abi::linux::types::pollfd], _: i32) -> Result<i32, Errno> {
-        Notifying(self.0).poll(set, -1)
-    }
-
-    fn epoll_wait(&self, epfd: i32, ev: *mut epoll_event, max: i32, _: i32) -> Result<i32, Errno> {
-        Notifying(self.0).epoll_wait(epfd, ev, max, -1)
     }
 }
 
@@ -199,13 +178,13 @@ impl PollSides {
     fn split(set: &[rump_abi::linux::types::pollfd]) -> Option<PollSides> {
         let mut s = PollSides { host: Vec::new(), host_at: Vec::new(), rump: Vec::new(), rump_at: Vec::new() };
         for (i, p) in set.iter().enumerate() {
+            let own = fdmap::rump_fd(p.fd);
             // An epoll fd with a companion is ready when either is.
-            let rump = fdmap::rump_fd(p.fd).or_else(|| companion(p.fd));
-            if let Some(r) = rump {
+            if let Some(r) = own.or_else(|| companion(p.fd)) {
                 s.rump.push(rump_abi::linux::types::pollfd { fd: r, events: p.events, revents: 0 });
                 s.rump_at.push(i);
             }
-            if fdmap::rump_fd(p.fd).is_none() {
+            if own.is_none() {
                 s.host.push(pollfd { fd: p.fd, events: p.events, revents: 0 });
                 s.host_at.push(i);
             }
@@ -227,8 +206,8 @@ impl PollSides {
 }
 
 impl Sides for PollSides {
-    fn rump(&mut self, k: &dyn RumpCall) -> Result<usize, Errno> {
-        k.poll(&mut self.rump, -1).map(|n| n as usize)
+    fn rump(&mut self, ask: &Ask) -> Result<usize, Errno> {
+        ask.poll(&mut self.rump).map(|n| n as usize)
     }
 
     fn host(
@@ -541,14 +520,14 @@ struct EpollSides {
 }
 
 impl Sides for EpollSides {
-    fn rump(&mut self, k: &dyn RumpCall) -> Result<usize, Errno> {
+    fn rump(&mut self, ask: &Ask) -> Result<usize, Errno> {
         let room = self.max - self.got as c_int;
         if room <= 0 {
             return Ok(0);
         }
         // SAFETY: inside the caller's array of `max` events.
         let at = unsafe { self.ev.add(self.got) };
-        let n = k.epoll_wait(self.companion, at, room, -1)? as usize;
+        let n = ask.epoll_wait(self.companion, at, room)? as usize;
         self.got += n;
         Ok(n)
     }

@@ -239,11 +239,11 @@ fn rump_writev(
     flags: c_int,
 ) -> Result<isize, Errno> {
     let (fd, iov, cnt) = (r as u64, iov.cast(), cnt as u64);
-    match (flags, pos) {
+    sigpipe(match (flags, pos) {
         (0, None) => rump::rump_sys_writev(k, fd, iov, cnt),
         (0, Some(off)) => rump::rump_sys_pwritev(k, fd, iov, cnt, off as u64, 0),
         _ => Err(Errno(libc::EOPNOTSUPP)),
-    }
+    })
 }
 
 /// preadv2/pwritev2's offset: -1 means the file position.
@@ -311,7 +311,7 @@ pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, n: size_t, off:
 
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    by_fd!(fd, |k, r| sigpipe(rump_writev(k, r, iov, cnt, None, 0)), unsafe { real::writev(fd, iov, cnt) })
+    by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, None, 0), unsafe { real::writev(fd, iov, cnt) })
 }
 
 #[no_mangle]

@@ -2,6 +2,7 @@
 //! that was dup'ed or forked from the same open.
 
 use crate::event::QueueId;
+use crate::net::socket::SockId;
 use crate::pipe::PipeId;
 use crate::vfs::mount::Vnode;
 use rump_abi::native::flags::{O_ACCMODE, O_APPEND, O_NONBLOCK, O_PATH, O_RDONLY, O_RDWR, O_WRONLY};
@@ -19,6 +20,8 @@ pub enum FileKind {
     },
     /// An event queue: a kqueue or an epoll instance.
     Queue(QueueId),
+    /// A socket of the network stack.
+    Socket(SockId),
 }
 
 pub struct OpenFile {

@@ -16,6 +16,7 @@ pub mod file;
 pub mod fs;
 pub mod lwp;
 pub mod mem;
+pub mod net;
 pub mod pipe;
 pub mod proc;
 pub mod slab;
@@ -91,12 +92,16 @@ pub struct State {
     pub events: event::Events,
     /// The memory budget every kernel object is charged to.
     pub mem: Arc<mem::Mem>,
+    /// The network stack.
+    pub net: net::Net,
 }
 
 pub(crate) struct Shared {
     state: Mutex<State>,
     /// Signalled when the kernel halts (reboot).
     halt_chan: Condvar,
+    /// Wakes the network timer thread when work needs it sooner.
+    pub(crate) net_timer: Condvar,
     pub(crate) config: Config,
 }
 
@@ -131,12 +136,15 @@ impl Kernel {
             halted: false,
             events: event::Events::default(),
             mem,
+            net: net::Net::new(config.clock.clone()),
         };
         for spec in &config.hostfs {
             let fs = fs::hostfs::Hostfs::open(&spec.hostdir, spec.readonly)?;
             state.mount_hostfs(&spec.path, fs)?;
         }
-        Ok(Kernel { shared: Arc::new(Shared { state: Mutex::new(state), halt_chan: Condvar::new(), config }) })
+        let shared = Arc::new(Shared { state: Mutex::new(state), halt_chan: Condvar::new(), net_timer: Condvar::new(), config });
+        net::softnet::start_timer(Arc::downgrade(&shared));
+        Ok(Kernel { shared })
     }
 
     /// A new process with an empty fd table, `/` as cwd and root; ENOMEM
@@ -431,6 +439,10 @@ impl State {
                 }
             }
             FileKind::Queue(_) => {}
+            FileKind::Socket(s) => {
+                self.net.close(s);
+                self.net_run();
+            }
         }
     }
 

@@ -42,6 +42,14 @@ impl<T> Slab<T> {
         v
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &T)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| Some((i, s.as_ref()?)))
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (usize, &mut T)> {
+        self.slots.iter_mut().enumerate().filter_map(|(i, s)| Some((i, s.as_mut()?)))
+    }
+
     pub fn len(&self) -> usize {
         self.slots.len() - self.free.len()
     }

@@ -46,6 +46,7 @@ pub enum Source {
     Pipe(PipeId),
     Vnode(Vnode),
     Queue(QueueId),
+    Socket(crate::net::socket::SockId),
 }
 
 /// Which epoll items a change wakes. Linux wakes a pipe's waiters with a
@@ -304,6 +305,7 @@ impl State {
             FileKind::Vnode(vn) => Source::Vnode(vn),
             FileKind::Pipe { id, .. } => Source::Pipe(id),
             FileKind::Queue(q) => Source::Queue(q),
+            FileKind::Socket(s) => Source::Socket(s),
         }
     }
 

@@ -11,6 +11,7 @@ pub mod native;
 pub mod path;
 pub mod poll;
 pub mod rw;
+pub mod sock;
 pub mod sysctl;
 
 use crate::Cx;

@@ -599,3 +599,18 @@ pub fn sys_kqueue1(cx: &mut Cx, a: sys_kqueue1_args) -> SysResult {
 pub fn sys___kevent50(cx: &mut Cx, a: sys___kevent50_args) -> SysResult {
     cx.kevent(a.fd, a.changelist, a.nchanges, a.eventlist, a.nevents, a.timeout).map(|n| n as i64)
 }
+
+// ---- sockets ----
+
+/// Native sockets serve interface configuration (rumpctl ifconfig):
+/// NetBSD's AF_INET/AF_INET6 numbers and SOCK_* types.
+pub fn sys___socket30(cx: &mut Cx, a: sys___socket30_args) -> SysResult {
+    const AF_INET: i32 = 2;
+    const AF_INET6: i32 = 24;
+    let v6 = match a.domain {
+        AF_INET => false,
+        AF_INET6 => true,
+        _ => return Err(rump_abi::native::errno::EAFNOSUPPORT),
+    };
+    cx.sock_create(v6, a.type_ & 0xf, a.protocol, false, false).map(i64::from)
+}

@@ -49,6 +49,7 @@ impl State {
                 }
                 r
             }
+            FileKind::Socket(s) => self.net.poll_mask(s),
             FileKind::Queue(q) => {
                 if self.queue_ready(q, depth) {
                     POLLIN | POLLRDNORM
@@ -77,6 +78,7 @@ impl State {
                 [(read, &p.rchan), (write, &p.wchan)].into_iter().filter(|(w, _)| *w).map(|(_, c)| c.clone()).collect()
             }
             FileKind::Queue(q) => self.events.queue(q).map_or(Vec::new(), |q| vec![q.chan.clone()]),
+            FileKind::Socket(s) => self.net.sock(s).map_or(Vec::new(), |s| vec![s.chan.clone()]),
             FileKind::Vnode(_) => Vec::new(),
         }
     }

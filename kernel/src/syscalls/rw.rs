@@ -2,6 +2,7 @@
 //! fsync and the generic ioctls, for files and pipes.
 
 use crate::event::{Flavor, Hint, QueueId, Source, Wake};
+use crate::syscalls::sock::MsgFlags;
 use crate::file::FileKind;
 use crate::pipe::PipeId;
 use crate::usermem::read_pod;
@@ -77,6 +78,12 @@ impl Cx<'_> {
             FileKind::Pipe { id: p, .. } if at.is_none() => self.pipe_read(id, p, buf, len),
             FileKind::Pipe { .. } => Err(ESPIPE),
             FileKind::Queue(q) => Err(self.queue_error(q, Flavor::rw_error)),
+            FileKind::Socket(_) if at.is_some() => Err(ESPIPE),
+            FileKind::Socket(_) => {
+                let r = self.sock_recv(fd, len, MsgFlags::default())?;
+                self.mem.copy_out(buf, &r.data)?;
+                Ok(r.data.len())
+            }
         }
     }
 
@@ -119,6 +126,12 @@ impl Cx<'_> {
             FileKind::Pipe { id: p, .. } if at.is_none() => self.pipe_write(id, p, buf, len),
             FileKind::Pipe { .. } => Err(ESPIPE),
             FileKind::Queue(q) => Err(self.queue_error(q, Flavor::rw_error)),
+            FileKind::Socket(_) if at.is_some() => Err(ESPIPE),
+            FileKind::Socket(_) => {
+                let mut data = vec![0u8; len];
+                self.mem.copy_in(buf, &mut data)?;
+                self.sock_send(fd, &data, None, MsgFlags::default())
+            }
         }
     }
 
@@ -215,6 +228,7 @@ impl Cx<'_> {
                     }
                     FileKind::Pipe { id: p, .. } => self.st.pipes.get(p).map_or(0, |p| p.len() as i32),
                     FileKind::Queue(q) => return Err(self.queue_error(q, Flavor::ioctl_error)),
+                    FileKind::Socket(s) => self.st.net.readable_bytes(s) as i32,
                 };
                 self.mem.copy_out(arg, &n.to_ne_bytes())?;
                 Ok(0)

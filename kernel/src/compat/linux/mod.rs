@@ -22,6 +22,7 @@ pub mod flags;
 mod io;
 mod misc;
 mod names;
+mod socket;
 pub mod stat;
 
 use crate::syscalls::Handler;
@@ -39,6 +40,7 @@ pub mod handlers {
     pub use super::io::*;
     pub use super::misc::*;
     pub use super::names::*;
+    pub use super::socket::*;
 }
 
 static SYSENT: [Option<Handler>; NSYSENT] = rump_abi::linux_sysent!(Cx<'_>, crate::compat::linux::handlers);

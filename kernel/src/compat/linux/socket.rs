@@ -1,0 +1,557 @@
+//! Linux's socket calls: `struct sockaddr_in/in6`, `struct msghdr` with
+//! its control messages, MSG_* and SOCK_* flags and the socket options,
+//! translated onto the kernel's socket calls (`syscalls::sock`).
+
+use crate::net::socket::{Kind, Opts, Tcp, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM};
+use crate::syscalls::sock::{MsgFlags, Received};
+use crate::usermem::{read_pod, write_pod};
+use crate::Cx;
+use rump_abi::linux::sys::args::*;
+use rump_abi::native::errno::*;
+use rump_abi::{Errno, SysResult, UserAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::time::Duration;
+
+const AF_UNSPEC: u16 = 0;
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+const SOCK_NONBLOCK: i32 = 0o4000;
+const SOCK_CLOEXEC: i32 = 0o2000000;
+
+const MSG_PEEK: u32 = 0x2;
+const MSG_CTRUNC: i32 = 0x8;
+const MSG_TRUNC: u32 = 0x20;
+const MSG_DONTWAIT: u32 = 0x40;
+const MSG_WAITALL: u32 = 0x100;
+const MSG_ERRQUEUE: u32 = 0x2000;
+
+const SOL_SOCKET: i32 = 1;
+const IPPROTO_IP: i32 = 0;
+const IPPROTO_TCP: i32 = 6;
+const IPPROTO_IPV6: i32 = 41;
+const IPPROTO_ICMPV6: i32 = 58;
+const SOL_RAW: i32 = 255;
+
+/// Most bytes one send takes from the caller (larger stream writes
+/// return a partial count, which callers loop over).
+const SEND_MAX: usize = 4 << 20;
+
+fn flags(f: u32) -> MsgFlags {
+    MsgFlags { dontwait: f & MSG_DONTWAIT != 0, peek: f & MSG_PEEK != 0, waitall: f & MSG_WAITALL != 0 }
+}
+
+/// Reads a sockaddr of `len` bytes: AF_INET or AF_INET6 (AF_UNSPEC only
+/// where `unspec_ok`, as the all-zero address connect uses to disconnect).
+fn read_sockaddr(cx: &Cx, addr: UserAddr, len: i32, v6: bool) -> Result<SocketAddr, Errno> {
+    if len < 2 {
+        return Err(EINVAL);
+    }
+    let mut b = vec![0u8; (len as usize).min(128)];
+    cx.mem.copy_in(addr, &mut b)?;
+    let family = u16::from_ne_bytes([b[0], b[1]]);
+    match family {
+        AF_INET if b.len() >= 16 => {
+            let port = u16::from_be_bytes([b[2], b[3]]);
+            let ip = Ipv4Addr::new(b[4], b[5], b[6], b[7]);
+            Ok(SocketAddr::new(IpAddr::V4(ip), port))
+        }
+        AF_INET6 if b.len() >= 24 => {
+            let port = u16::from_be_bytes([b[2], b[3]]);
+            let mut o = [0u8; 16];
+            o.copy_from_slice(&b[8..24]);
+            let scope = if b.len() >= 28 { u32::from_ne_bytes([b[24], b[25], b[26], b[27]]) } else { 0 };
+            Ok(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(o), port, 0, scope)))
+        }
+        AF_UNSPEC => Ok(SocketAddr::new(
+            if v6 { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) },
+            0,
+        )),
+        AF_INET | AF_INET6 => Err(EINVAL),
+        _ => Err(EAFNOSUPPORT),
+    }
+}
+
+/// The bytes of a sockaddr for `a`, as a socket of family v6 or not sees
+/// it (a v6 socket shows v4 peers as v4-mapped).
+pub fn sockaddr_bytes(a: SocketAddr, v6: bool) -> Vec<u8> {
+    match (a, v6) {
+        (SocketAddr::V4(v), false) => {
+            let mut b = vec![0u8; 16];
+            b[0..2].copy_from_slice(&AF_INET.to_ne_bytes());
+            b[2..4].copy_from_slice(&v.port().to_be_bytes());
+            b[4..8].copy_from_slice(&v.ip().octets());
+            b
+        }
+        (a, _) => {
+            let (ip, scope) = match a {
+                SocketAddr::V4(v) => (v.ip().to_ipv6_mapped(), 0),
+                SocketAddr::V6(v) => (*v.ip(), v.scope_id()),
+            };
+            let mut b = vec![0u8; 28];
+            b[0..2].copy_from_slice(&AF_INET6.to_ne_bytes());
+            b[2..4].copy_from_slice(&a.port().to_be_bytes());
+            b[8..24].copy_from_slice(&ip.octets());
+            b[24..28].copy_from_slice(&scope.to_ne_bytes());
+            b
+        }
+    }
+}
+
+/// Writes a sockaddr to (addr, *lenp) as Linux does: truncated to the
+/// caller's length, the full length written back. NULL addr: nothing.
+fn write_sockaddr(cx: &Cx, addr: UserAddr, lenp: UserAddr, a: SocketAddr, v6: bool) -> Result<(), Errno> {
+    if addr.is_null() {
+        return Ok(());
+    }
+    let have: i32 = read_pod(cx.mem, lenp)?;
+    if have < 0 {
+        return Err(EINVAL);
+    }
+    let b = sockaddr_bytes(a, v6);
+    cx.mem.copy_out(addr, &b[..b.len().min(have as usize)])?;
+    write_pod(cx.mem, lenp, &(b.len() as i32))
+}
+
+fn is_v6(cx: &Cx, fd: i32) -> Result<bool, Errno> {
+    let (_, s) = cx.sock_of(fd)?;
+    Ok(cx.st.net.sock(s)?.v6)
+}
+
+pub fn linux_sys_socket(cx: &mut Cx, a: linux_sys_socket_args) -> SysResult {
+    let v6 = match a.family as u16 {
+        AF_INET => false,
+        AF_INET6 => true,
+        _ => return Err(EAFNOSUPPORT),
+    };
+    let stype = a.type_ & !(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if !matches!(stype, SOCK_STREAM | SOCK_DGRAM | SOCK_RAW) {
+        return Err(EINVAL);
+    }
+    cx.sock_create(v6, stype, a.protocol, a.type_ & SOCK_NONBLOCK != 0, a.type_ & SOCK_CLOEXEC != 0).map(i64::from)
+}
+
+/// Sockets pairs are AF_LOCAL, which this kernel does not have.
+pub fn linux_sys_socketpair(_cx: &mut Cx, a: linux_sys_socketpair_args) -> SysResult {
+    match a.family as u16 {
+        AF_INET | AF_INET6 => Err(EOPNOTSUPP),
+        _ => Err(EAFNOSUPPORT),
+    }
+}
+
+pub fn linux_sys_bind(cx: &mut Cx, a: linux_sys_bind_args) -> SysResult {
+    let v6 = is_v6(cx, a.fd)?;
+    let addr = read_sockaddr(cx, a.umyaddr, a.addrlen, v6)?;
+    if addr.is_ipv6() != v6 && !v6 {
+        return Err(EAFNOSUPPORT);
+    }
+    cx.sock_bind(a.fd, addr).map(|_| 0)
+}
+
+pub fn linux_sys_listen(cx: &mut Cx, a: linux_sys_listen_args) -> SysResult {
+    cx.sock_listen(a.fd, a.backlog).map(|_| 0)
+}
+
+fn accept(cx: &mut Cx, fd: i32, addr: UserAddr, lenp: UserAddr, fl: i32) -> SysResult {
+    if fl & !(SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
+        return Err(EINVAL);
+    }
+    let v6 = is_v6(cx, fd)?;
+    let (new, peer) = cx.sock_accept(fd, fl & SOCK_NONBLOCK != 0, fl & SOCK_CLOEXEC != 0)?;
+    if let Some(p) = peer {
+        if let Err(e) = write_sockaddr(cx, addr, lenp, p, v6) {
+            let _ = cx.close(new);
+            return Err(e);
+        }
+    }
+    Ok(new as i64)
+}
+
+pub fn linux_sys_accept(cx: &mut Cx, a: linux_sys_accept_args) -> SysResult {
+    accept(cx, a.fd, a.upeer_sockaddr, a.upeer_addrlen, 0)
+}
+
+pub fn linux_sys_accept4(cx: &mut Cx, a: linux_sys_accept4_args) -> SysResult {
+    accept(cx, a.fd, a.upeer_sockaddr, a.upeer_addrlen, a.flags)
+}
+
+pub fn linux_sys_connect(cx: &mut Cx, a: linux_sys_connect_args) -> SysResult {
+    let v6 = is_v6(cx, a.fd)?;
+    let to = read_sockaddr(cx, a.uservaddr, a.addrlen, v6)?;
+    if to.is_ipv6() && !v6 {
+        return Err(EAFNOSUPPORT);
+    }
+    cx.sock_connect(a.fd, to).map(|_| 0)
+}
+
+fn name(cx: &mut Cx, fd: i32, addr: UserAddr, lenp: UserAddr, peer: bool) -> SysResult {
+    let v6 = is_v6(cx, fd)?;
+    let a = match cx.sock_name(fd, peer)? {
+        Some(a) => a,
+        None if peer => return Err(ENOTCONN),
+        None => {
+            SocketAddr::new(if v6 { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) }, 0)
+        }
+    };
+    if addr.is_null() {
+        return Err(EFAULT);
+    }
+    write_sockaddr(cx, addr, lenp, a, v6).map(|_| 0)
+}
+
+pub fn linux_sys_getsockname(cx: &mut Cx, a: linux_sys_getsockname_args) -> SysResult {
+    name(cx, a.fd, a.usockaddr, a.usockaddr_len, false)
+}
+
+pub fn linux_sys_getpeername(cx: &mut Cx, a: linux_sys_getpeername_args) -> SysResult {
+    name(cx, a.fd, a.usockaddr, a.usockaddr_len, true)
+}
+
+pub fn linux_sys_shutdown(cx: &mut Cx, a: linux_sys_shutdown_args) -> SysResult {
+    cx.sock_shutdown(a.fd, a.how).map(|_| 0)
+}
+
+fn send(cx: &mut Cx, fd: i32, data: &[u8], to: Option<SocketAddr>, fl: u32) -> SysResult {
+    cx.sock_send(fd, data, to, flags(fl)).map(|n| n as i64)
+}
+
+fn copy_in_buf(cx: &Cx, addr: UserAddr, len: usize) -> Result<Vec<u8>, Errno> {
+    let mut b = vec![0u8; len.min(SEND_MAX)];
+    cx.mem.copy_in(addr, &mut b)?;
+    Ok(b)
+}
+
+pub fn linux_sys_sendto(cx: &mut Cx, a: linux_sys_sendto_args) -> SysResult {
+    let v6 = is_v6(cx, a.fd)?;
+    let to = if a.addr.is_null() { None } else { Some(read_sockaddr(cx, a.addr, a.addr_len, v6)?) };
+    let data = copy_in_buf(cx, a.buff, a.len)?;
+    send(cx, a.fd, &data, to, a.flags)
+}
+
+fn recv_errqueue(fl: u32) -> Result<(), Errno> {
+    // Nothing reaches an error queue here: errors arrive as socket errors
+    // and, for raw sockets, as ICMP messages.
+    if fl & MSG_ERRQUEUE != 0 {
+        return Err(EAGAIN);
+    }
+    Ok(())
+}
+
+pub fn linux_sys_recvfrom(cx: &mut Cx, a: linux_sys_recvfrom_args) -> SysResult {
+    recv_errqueue(a.flags)?;
+    let v6 = is_v6(cx, a.fd)?;
+    let r = cx.sock_recv(a.fd, a.size, flags(a.flags))?;
+    cx.mem.copy_out(a.ubuf, &r.data)?;
+    if let Some(from) = r.from {
+        write_sockaddr(cx, a.addr, a.addr_len, from, v6)?;
+    }
+    Ok(if a.flags & MSG_TRUNC != 0 { r.full_len } else { r.data.len() } as i64)
+}
+
+/// Linux's struct msghdr on x86-64.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct MsgHdr {
+    name: u64,
+    namelen: u32,
+    _pad: u32,
+    iov: u64,
+    iovlen: u64,
+    control: u64,
+    controllen: u64,
+    flags: i32,
+    _pad2: u32,
+}
+// SAFETY: plain integers, no padding the layout does not name.
+unsafe impl rump_abi::pod::Pod for MsgHdr {}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct IoVec {
+    base: u64,
+    len: u64,
+}
+// SAFETY: as above.
+unsafe impl rump_abi::pod::Pod for IoVec {}
+
+fn iovecs(cx: &Cx, m: &MsgHdr) -> Result<Vec<IoVec>, Errno> {
+    if m.iovlen > 1024 {
+        return Err(EMSGSIZE);
+    }
+    (0..m.iovlen).map(|i| read_pod::<IoVec>(cx.mem, UserAddr(m.iov + 16 * i))).collect()
+}
+
+pub fn linux_sys_sendmsg(cx: &mut Cx, a: linux_sys_sendmsg_args) -> SysResult {
+    let m: MsgHdr = read_pod(cx.mem, a.msg)?;
+    let v6 = is_v6(cx, a.fd)?;
+    let to = if m.name == 0 { None } else { Some(read_sockaddr(cx, UserAddr(m.name), m.namelen as i32, v6)?) };
+    let mut data = Vec::new();
+    for v in iovecs(cx, &m)? {
+        let take = (v.len as usize).min(SEND_MAX - data.len());
+        data.extend_from_slice(&copy_in_buf(cx, UserAddr(v.base), take)?);
+    }
+    send(cx, a.fd, &data, to, a.flags)
+}
+
+pub fn linux_sys_recvmsg(cx: &mut Cx, a: linux_sys_recvmsg_args) -> SysResult {
+    recv_errqueue(a.flags)?;
+    let mut m: MsgHdr = read_pod(cx.mem, a.msg)?;
+    let vecs = iovecs(cx, &m)?;
+    let v6 = is_v6(cx, a.fd)?;
+    let want: usize = vecs.iter().map(|v| v.len as usize).sum();
+    let r = cx.sock_recv(a.fd, want, flags(a.flags))?;
+    let mut off = 0;
+    for v in &vecs {
+        let n = (v.len as usize).min(r.data.len() - off);
+        cx.mem.copy_out(UserAddr(v.base), &r.data[off..off + n])?;
+        off += n;
+    }
+    m.flags = if r.full_len > r.data.len() { MSG_TRUNC as i32 } else { 0 };
+    if m.name != 0 {
+        if let Some(from) = r.from {
+            let b = sockaddr_bytes(from, v6);
+            cx.mem.copy_out(UserAddr(m.name), &b[..b.len().min(m.namelen as usize)])?;
+            m.namelen = b.len() as u32;
+        } else {
+            m.namelen = 0;
+        }
+    }
+    let cmsgs = control_messages(cx, a.fd, &r)?;
+    let mut written = 0usize;
+    for c in cmsgs {
+        if written + c.len() > m.controllen as usize {
+            m.flags |= MSG_CTRUNC;
+            break;
+        }
+        cx.mem.copy_out(UserAddr(m.control + written as u64), &c)?;
+        written += c.len();
+    }
+    m.controllen = written as u64;
+    write_pod(cx.mem, a.msg, &m)?;
+    Ok(if a.flags & MSG_TRUNC != 0 { r.full_len } else { r.data.len() } as i64)
+}
+
+/// One control message: header (len, level, type) and data, padded to 8.
+fn cmsg(level: i32, ty: i32, data: &[u8]) -> Vec<u8> {
+    let len = 16 + data.len();
+    let mut c = Vec::with_capacity((len + 7) & !7);
+    c.extend_from_slice(&(len as u64).to_ne_bytes());
+    c.extend_from_slice(&level.to_ne_bytes());
+    c.extend_from_slice(&ty.to_ne_bytes());
+    c.extend_from_slice(data);
+    c.resize((len + 7) & !7, 0);
+    c
+}
+
+/// The control messages a receive carries for the options set:
+/// SO_TIMESTAMP, IP_RECVTTL, IPV6_RECVHOPLIMIT.
+fn control_messages(cx: &Cx, fd: i32, r: &Received) -> Result<Vec<Vec<u8>>, Errno> {
+    let (_, s) = cx.sock_of(fd)?;
+    let sock = cx.st.net.sock(s)?;
+    let mut out = Vec::new();
+    if let (true, Some((sec, nsec))) = (sock.opts.timestamp, r.at) {
+        let mut tv = sec.to_ne_bytes().to_vec();
+        tv.extend_from_slice(&(nsec / 1000).to_ne_bytes());
+        out.push(cmsg(SOL_SOCKET, SO_TIMESTAMP_OLD, &tv));
+    }
+    if let (true, Some(ttl)) = (sock.opts.recvttl, r.ttl) {
+        let (level, ty) = if sock.v6 { (IPPROTO_IPV6, IPV6_HOPLIMIT) } else { (IPPROTO_IP, IP_TTL) };
+        out.push(cmsg(level, ty, &(ttl as i32).to_ne_bytes()));
+    }
+    Ok(out)
+}
+
+const SO_REUSEADDR: i32 = 2;
+const SO_TYPE: i32 = 3;
+const SO_ERROR: i32 = 4;
+const SO_BROADCAST: i32 = 6;
+const SO_SNDBUF: i32 = 7;
+const SO_RCVBUF: i32 = 8;
+const SO_KEEPALIVE: i32 = 9;
+const SO_LINGER: i32 = 13;
+const SO_REUSEPORT: i32 = 15;
+const SO_RCVTIMEO_OLD: i32 = 20;
+const SO_SNDTIMEO_OLD: i32 = 21;
+const SO_TIMESTAMP_OLD: i32 = 29;
+const SO_ACCEPTCONN: i32 = 30;
+const SO_SNDBUFFORCE: i32 = 32;
+const SO_RCVBUFFORCE: i32 = 33;
+const SO_PROTOCOL: i32 = 38;
+const SO_DOMAIN: i32 = 39;
+const IP_TOS: i32 = 1;
+const IP_TTL: i32 = 2;
+const IP_HDRINCL: i32 = 3;
+const IP_RECVERR: i32 = 11;
+const IP_RECVTTL: i32 = 12;
+const TCP_NODELAY: i32 = 1;
+const TCP_MAXSEG: i32 = 2;
+const IPV6_UNICAST_HOPS: i32 = 16;
+const IPV6_RECVERR: i32 = 25;
+const IPV6_V6ONLY: i32 = 26;
+const IPV6_RECVHOPLIMIT: i32 = 51;
+const IPV6_HOPLIMIT: i32 = 52;
+const ICMP_FILTER: i32 = 1;
+const ICMP6_FILTER: i32 = 1;
+
+/// Integer options that are accepted and read back but change nothing
+/// here (priorities, marks, keep-alive tuning, PMTU discovery modes...).
+fn stored_option(level: i32, name: i32) -> bool {
+    matches!(
+        (level, name),
+        (SOL_SOCKET, 1 | 5 | 10 | 11 | 12 | 16 | 18 | 19 | 36)
+            | (IPPROTO_IP, 8 | 10 | 13 | 32 | 33 | 34)
+            | (IPPROTO_TCP, 4 | 5 | 6 | 9 | 12 | 18 | 23)
+            | (IPPROTO_IPV6, 7 | 17 | 18 | 19 | 23 | 49 | 66 | 67)
+    )
+}
+
+fn timeout(b: &[u8]) -> Result<Option<Duration>, Errno> {
+    if b.len() < 16 {
+        return Err(EINVAL);
+    }
+    let sec = i64::from_ne_bytes(b[0..8].try_into().map_err(|_| EINVAL)?);
+    let usec = i64::from_ne_bytes(b[8..16].try_into().map_err(|_| EINVAL)?);
+    if !(0..1_000_000).contains(&usec) {
+        return Err(EDOM);
+    }
+    Ok(if sec < 0 || (sec == 0 && usec == 0) { None } else { Some(Duration::new(sec as u64, usec as u32 * 1000)) })
+}
+
+pub fn linux_sys_setsockopt(cx: &mut Cx, a: linux_sys_setsockopt_args) -> SysResult {
+    let (_, s) = cx.sock_of(a.fd)?;
+    if a.optlen < 0 {
+        return Err(EINVAL);
+    }
+    let mut b = vec![0u8; (a.optlen as usize).min(256)];
+    cx.mem.copy_in(a.optval, &mut b)?;
+    let int = || -> Result<i32, Errno> {
+        match b.len() {
+            0 => Err(EINVAL),
+            1..=3 => Ok(b[0] as i32),
+            _ => Ok(i32::from_ne_bytes([b[0], b[1], b[2], b[3]])),
+        }
+    };
+    let sock = cx.st.net.sock_mut(s)?;
+    let raw = matches!(sock.kind, Kind::Raw(_));
+    let o: &mut Opts = &mut sock.opts;
+    match (a.level, a.optname) {
+        (SOL_SOCKET, SO_REUSEADDR) => o.reuseaddr = int()? != 0,
+        (SOL_SOCKET, SO_REUSEPORT) => o.reuseport = int()? != 0,
+        (SOL_SOCKET, SO_BROADCAST) => o.broadcast = int()? != 0,
+        (SOL_SOCKET, SO_KEEPALIVE) => o.keepalive = int()? != 0,
+        (SOL_SOCKET, SO_SNDBUF | SO_SNDBUFFORCE) => o.sndbuf = (int()?.max(2304) as usize).min(4 << 20),
+        (SOL_SOCKET, SO_RCVBUF | SO_RCVBUFFORCE) => o.rcvbuf = (int()?.max(1152) as usize).min(4 << 20),
+        (SOL_SOCKET, SO_RCVTIMEO_OLD) => o.rcvtimeo = timeout(&b)?,
+        (SOL_SOCKET, SO_SNDTIMEO_OLD) => o.sndtimeo = timeout(&b)?,
+        (SOL_SOCKET, SO_TIMESTAMP_OLD) => o.timestamp = int()? != 0,
+        (SOL_SOCKET, SO_LINGER) => {
+            if b.len() < 8 {
+                return Err(EINVAL);
+            }
+            let on = i32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+            let secs = i32::from_ne_bytes([b[4], b[5], b[6], b[7]]);
+            o.linger = (on != 0).then_some(secs.max(0) as u32);
+        }
+        (IPPROTO_IP, IP_TTL) => {
+            let v = int()?;
+            o.ttl = match v {
+                -1 => None,
+                1..=255 => Some(v as u8),
+                _ => return Err(EINVAL),
+            }
+        }
+        (IPPROTO_IPV6, IPV6_UNICAST_HOPS) => {
+            let v = int()?;
+            o.ttl = match v {
+                -1 => None,
+                0..=255 => Some(v as u8),
+                _ => return Err(EINVAL),
+            }
+        }
+        (IPPROTO_IP, IP_TOS) => o.tos = int()? as u8,
+        (IPPROTO_IP, IP_HDRINCL) if raw => o.hdrincl = int()? != 0,
+        (IPPROTO_IP, IP_RECVERR) | (IPPROTO_IPV6, IPV6_RECVERR) => o.recverr = int()? != 0,
+        (IPPROTO_IP, IP_RECVTTL) | (IPPROTO_IPV6, IPV6_RECVHOPLIMIT) => o.recvttl = int()? != 0,
+        (IPPROTO_IPV6, IPV6_V6ONLY) => o.v6only = int()? != 0,
+        (IPPROTO_TCP, TCP_NODELAY) => o.nodelay = int()? != 0,
+        (IPPROTO_TCP, TCP_MAXSEG) => {
+            let _ = int()?;
+        }
+        (SOL_RAW, ICMP_FILTER) if raw => o.icmp_filter = int()? as u32,
+        (IPPROTO_ICMPV6, ICMP6_FILTER) if raw => {
+            if b.len() < 32 {
+                return Err(EINVAL);
+            }
+            for (i, w) in o.icmp6_filter.iter_mut().enumerate() {
+                *w = u32::from_ne_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
+            }
+        }
+        (l, n) if stored_option(l, n) => {
+            o.stored.insert((l, n), int()?);
+        }
+        _ => return Err(ENOPROTOOPT),
+    }
+    // TCP_NODELAY on a live connection takes effect at once.
+    if let (IPPROTO_TCP, TCP_NODELAY) = (a.level, a.optname) {
+        let nodelay = cx.st.net.sock(s)?.opts.nodelay;
+        if let Some(h) = cx.st.net.sock(s)?.handle() {
+            cx.st.net.tcp.socket(h).set_nagle_enabled(!nodelay);
+        }
+    }
+    Ok(0)
+}
+
+pub fn linux_sys_getsockopt(cx: &mut Cx, a: linux_sys_getsockopt_args) -> SysResult {
+    let (_, s) = cx.sock_of(a.fd)?;
+    let have: i32 = read_pod(cx.mem, a.optlen)?;
+    if have < 0 {
+        return Err(EINVAL);
+    }
+    let sock = cx.st.net.sock_mut(s)?;
+    let o = &sock.opts;
+    let i = |v: i32| v.to_ne_bytes().to_vec();
+    let tv = |d: Option<Duration>| {
+        let d = d.unwrap_or_default();
+        let mut b = (d.as_secs() as i64).to_ne_bytes().to_vec();
+        b.extend_from_slice(&(d.subsec_micros() as i64).to_ne_bytes());
+        b
+    };
+    let v = match (a.level, a.optname) {
+        (SOL_SOCKET, SO_TYPE) => i(sock.stype),
+        (SOL_SOCKET, SO_ERROR) => i(sock.error.take().map_or(0, |e| rump_abi::errno::native_to_linux(e).0)),
+        (SOL_SOCKET, SO_REUSEADDR) => i(o.reuseaddr as i32),
+        (SOL_SOCKET, SO_REUSEPORT) => i(o.reuseport as i32),
+        (SOL_SOCKET, SO_BROADCAST) => i(o.broadcast as i32),
+        (SOL_SOCKET, SO_KEEPALIVE) => i(o.keepalive as i32),
+        // Linux reports twice what was asked, counting its overhead.
+        (SOL_SOCKET, SO_SNDBUF) => i(o.sndbuf as i32 * 2),
+        (SOL_SOCKET, SO_RCVBUF) => i(o.rcvbuf as i32 * 2),
+        (SOL_SOCKET, SO_RCVTIMEO_OLD) => tv(o.rcvtimeo),
+        (SOL_SOCKET, SO_SNDTIMEO_OLD) => tv(o.sndtimeo),
+        (SOL_SOCKET, SO_TIMESTAMP_OLD) => i(o.timestamp as i32),
+        (SOL_SOCKET, SO_ACCEPTCONN) => i(matches!(sock.kind, Kind::Tcp(Tcp::Listening(_))) as i32),
+        (SOL_SOCKET, SO_PROTOCOL) => i(sock.protocol()),
+        (SOL_SOCKET, SO_DOMAIN) => i(if sock.v6 { AF_INET6 } else { AF_INET } as i32),
+        (SOL_SOCKET, SO_LINGER) => {
+            let mut b = i(o.linger.is_some() as i32);
+            b.extend_from_slice(&(o.linger.unwrap_or(0) as i32).to_ne_bytes());
+            b
+        }
+        (IPPROTO_IP, IP_TTL) | (IPPROTO_IPV6, IPV6_UNICAST_HOPS) => {
+            i(o.ttl.map_or(cx.st.net.knobs.ttl as i32, i32::from))
+        }
+        (IPPROTO_IP, IP_TOS) => i(o.tos as i32),
+        (IPPROTO_IP, IP_HDRINCL) => i(o.hdrincl as i32),
+        (IPPROTO_IP, IP_RECVERR) | (IPPROTO_IPV6, IPV6_RECVERR) => i(o.recverr as i32),
+        (IPPROTO_IP, IP_RECVTTL) | (IPPROTO_IPV6, IPV6_RECVHOPLIMIT) => i(o.recvttl as i32),
+        (IPPROTO_IPV6, IPV6_V6ONLY) => i(o.v6only as i32),
+        (IPPROTO_TCP, TCP_NODELAY) => i(o.nodelay as i32),
+        (IPPROTO_TCP, TCP_MAXSEG) => i(1448),
+        (SOL_RAW, ICMP_FILTER) => i(o.icmp_filter as i32),
+        (l, n) if stored_option(l, n) => i(o.stored.get(&(l, n)).copied().unwrap_or(0)),
+        _ => return Err(ENOPROTOOPT),
+    };
+    let n = v.len().min(have as usize);
+    cx.mem.copy_out(a.optval, &v[..n])?;
+    write_pod(cx.mem, a.optlen, &(n as i32))?;
+    Ok(0)
+}

@@ -1,0 +1,158 @@
+//! ICMP and ICMPv6 as the kernel speaks them: echo replies, and the errors
+//! it sends (unreachable, time exceeded, too big). Every ICMP message that
+//! arrives is also offered to raw sockets (`raw`), which is how ping sees
+//! its replies and the errors routers send it.
+
+use super::iface::IfIndex;
+use super::wire::{IcmpRepr, IpRepr, PROTO_ICMP, PROTO_ICMPV6};
+use super::Net;
+use std::net::IpAddr;
+
+pub const ECHO_REPLY: u8 = 0;
+pub const DEST_UNREACH: u8 = 3;
+pub const ECHO_REQUEST: u8 = 8;
+pub const TIME_EXCEEDED: u8 = 11;
+pub const V6_DEST_UNREACH: u8 = 1;
+pub const V6_TOO_BIG: u8 = 2;
+pub const V6_TIME_EXCEEDED: u8 = 3;
+pub const V6_ECHO_REQUEST: u8 = 128;
+pub const V6_ECHO_REPLY: u8 = 129;
+
+/// The errors the kernel reports to a sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IcmpError {
+    NetUnreachable,
+    HostUnreachable,
+    ProtoUnreachable,
+    PortUnreachable,
+    TtlExceeded,
+    /// Fragmentation needed (v4) / packet too big (v6), with the MTU.
+    TooBig(u32),
+}
+
+impl IcmpError {
+    /// (type, code, rest-of-header) for v4 or v6.
+    fn encode(self, v6: bool) -> (u8, u8, [u8; 4]) {
+        use IcmpError::*;
+        match (self, v6) {
+            (NetUnreachable, false) => (DEST_UNREACH, 0, [0; 4]),
+            (HostUnreachable, false) => (DEST_UNREACH, 1, [0; 4]),
+            (ProtoUnreachable, false) => (DEST_UNREACH, 2, [0; 4]),
+            (PortUnreachable, false) => (DEST_UNREACH, 3, [0; 4]),
+            (TtlExceeded, false) => (TIME_EXCEEDED, 0, [0; 4]),
+            (TooBig(mtu), false) => (DEST_UNREACH, 4, [0, 0, (mtu >> 8) as u8, mtu as u8]),
+            (NetUnreachable, true) => (V6_DEST_UNREACH, 0, [0; 4]),
+            (HostUnreachable, true) => (V6_DEST_UNREACH, 3, [0; 4]),
+            (ProtoUnreachable, true) => (4, 1, [0; 4]),
+            (PortUnreachable, true) => (V6_DEST_UNREACH, 4, [0; 4]),
+            (TtlExceeded, true) => (V6_TIME_EXCEEDED, 0, [0; 4]),
+            (TooBig(mtu), true) => (V6_TOO_BIG, 0, mtu.to_be_bytes()),
+        }
+    }
+}
+
+fn is_error_type(ty: u8, v6: bool) -> bool {
+    if v6 {
+        ty < 128
+    } else {
+        matches!(ty, 3 | 4 | 5 | 11 | 12)
+    }
+}
+
+impl Net {
+    pub(super) fn icmp_input(&mut self, iface: IfIndex, ip: &IpRepr, body: &[u8]) {
+        let v6 = ip.proto == PROTO_ICMPV6;
+        let Some(m) = IcmpRepr::parse(ip, body) else {
+            self.stats.icmp_in_errors += 1;
+            return;
+        };
+        self.stats.icmp_in_msgs += 1;
+        self.raw_input(ip, body);
+        let _ = iface;
+        let echo = if v6 { V6_ECHO_REQUEST } else { ECHO_REQUEST };
+        if m.ty == echo && m.code == 0 && !(ip.dst.is_multicast() && !v6) {
+            let src = if self.ifaces.owner_of(ip.dst).is_some() { ip.dst } else { IpAddr::from([0u8; 4]) };
+            let src = if src.is_unspecified() && v6 { IpAddr::from([0u16; 8]) } else { src };
+            let reply_ip = IpRepr::new(src, ip.src, ip.proto, self.knobs.ttl);
+            let reply =
+                IcmpRepr { ty: if v6 { V6_ECHO_REPLY } else { ECHO_REPLY }, code: 0, rest: m.rest, data: m.data };
+            let mut ip_out = reply_ip;
+            if ip_out.src.is_unspecified() {
+                match self.source_for(ip.src) {
+                    Ok(s) => ip_out.src = s,
+                    Err(_) => return,
+                }
+            }
+            let msg = reply.emit(&ip_out);
+            self.stats.icmp_out_msgs += 1;
+            let _ = self.ip_output(ip_out, &msg);
+        } else if is_error_type(m.ty, v6) {
+            self.icmp_error_input(ip, &m);
+        }
+    }
+
+    /// An ICMP error names the datagram it is about: connected UDP
+    /// sockets with IP_RECVERR hear of it through their error queue.
+    fn icmp_error_input(&mut self, ip: &IpRepr, m: &IcmpRepr) {
+        let Some((orig, payload)) = IpRepr::parse(m.data).or_else(|| truncated_header(m.data)) else { return };
+        self.udp_icmp_error(ip.src, &orig, payload, m.ty, m.code);
+    }
+
+    /// Tells the sender of `ip` about `err`, unless ICMP forbids it (no
+    /// error about an error, a broadcast or a non-first fragment).
+    pub fn icmp_error(&mut self, ip: &IpRepr, payload: &[u8], err: IcmpError) {
+        let v6 = ip.dst.is_ipv6();
+        if ip.frag_off != 0 || ip.dst.is_multicast() || ip.src.is_unspecified() || ip.src.is_multicast() {
+            return;
+        }
+        if let IpAddr::V4(d) = ip.dst {
+            if d.is_broadcast() {
+                return;
+            }
+        }
+        if (ip.proto == PROTO_ICMP || ip.proto == PROTO_ICMPV6)
+            && payload.first().is_some_and(|t| is_error_type(*t, v6))
+        {
+            return;
+        }
+        let (ty, code, rest) = err.encode(v6);
+        // The offending header and as much of its payload as keeps the
+        // error within 576 bytes (v4, as Linux) or 1280 (v6).
+        let keep = if v6 { 1280 - 48 - 40 } else { 576 - 28 - 20 };
+        let hdr = ip.emit_header(payload.len());
+        let mut quoted = hdr;
+        if !v6 {
+            // Keep the original's own header fields (its TTL as received).
+            quoted[8] = ip.ttl;
+            quoted[10..12].fill(0);
+            let c = !smoltcp::wire::checksum::data(&quoted[..20]);
+            quoted[10..12].copy_from_slice(&c.to_be_bytes());
+        }
+        quoted.extend_from_slice(&payload[..payload.len().min(keep)]);
+        let Ok(src) = self.source_for(ip.src) else { return };
+        let out = IpRepr::new(src, ip.src, if v6 { PROTO_ICMPV6 } else { PROTO_ICMP }, self.knobs.ttl);
+        let msg = IcmpRepr { ty, code, rest, data: &quoted }.emit(&out);
+        self.stats.icmp_out_msgs += 1;
+        self.stats.icmp_out_errors += 1;
+        let _ = self.ip_output(out, &msg);
+    }
+}
+
+/// An error's quoted header whose stated length exceeds the quote (v4
+/// quotes only 8 bytes of payload): parse the header alone.
+fn truncated_header(d: &[u8]) -> Option<(IpRepr, &[u8])> {
+    if d.len() < 20 || d[0] >> 4 != 4 {
+        return None;
+    }
+    let ihl = (d[0] & 0xf) as usize * 4;
+    if ihl < 20 || ihl > d.len() {
+        return None;
+    }
+    let mut fixed = d[..ihl].to_vec();
+    fixed[2..4].copy_from_slice(&(d.len() as u16).to_be_bytes());
+    fixed[10..12].fill(0);
+    let c = !smoltcp::wire::checksum::data(&fixed);
+    fixed[10..12].copy_from_slice(&c.to_be_bytes());
+    let (r, _) = IpRepr::parse(&[fixed.as_slice(), &d[ihl..]].concat())?;
+    Some((r, &d[ihl..]))
+}

@@ -1,0 +1,1177 @@
+//! The shmif Ethernet bus: a host file in NetBSD's v3 bus format, mapped
+//! `MAP_SHARED` by every interface (in any process) attached to it, so that
+//! each sees every frame the others send, and so buses stay readable by
+//! NetBSD's own tools. This module owns the file format, the bus lock, the
+//! writer, the readers and the wake-ups; filtering frames by sender id and
+//! MAC is the interface's business (`accepts` helps it).
+//!
+//! # Format (host byte order; x86-64 layout)
+//!
+//! The file is `BUS_SIZE` (1 MiB) long: a 32-byte header (magic
+//! `0xca11d054`, version 3, u64 `gen`, u32 `first`, u32 `last`, u32 `lock`,
+//! u32 `spare`) and a data ring of `DATA_SIZE` bytes. The ring holds
+//! records back to back: a 24-byte record header (u32 len, u32 sec,
+//! u32 usec, 4 bytes of padding, u64 sender id) and `len` frame bytes. A
+//! record (header included) may wrap byte-wise from the end of the ring to
+//! its start. `BusHeader`/`BusHeaderRepr` and `RecordHeader`/`RecordRepr`
+//! are the only code that knows these layouts.
+//!
+//! # Offsets, as NetBSD's if_shmem.c and shmif_busops.c use them
+//!
+//! - `last` is the offset of the newest record; the next record goes right
+//!   after it ("end", `nextpktoff(last)`).
+//! - `gen` counts how often the writer reached the end of the ring: a record
+//!   that ends at or past `DATA_SIZE` bumps it.
+//! - `first` is the offset of the oldest record still intact. If `first` is
+//!   at or past the end offset, the oldest record is from the previous lap
+//!   (generation `gen - 1`); otherwise it is from this one. A new bus has
+//!   `first == DATA_SIZE`, which by that rule means offset 0 of lap 0, where
+//!   a zero-length record (zeroed memory) stands; readers skip it.
+//! - A reader keeps (generation, offset) of the next record it will read.
+//!   It is caught up when that equals (gen, end); it has lost frames when it
+//!   is more than one generation behind or before `first`, and then starts
+//!   again at `first`, dropping what it missed, as NetBSD does.
+//!
+//! This module reasons in "relative" positions: offsets counted from the
+//! start of the writer's current lap, so the previous lap is negative. The
+//! valid window is `[first, end)`, at most one ring long.
+//!
+//! Our writer keeps that window exact: it advances `first` past each record
+//! the new one overlaps before writing any of its bytes, and once the ring
+//! has wrapped it always stores a real offset in `first` (NetBSD keeps the
+//! `DATA_SIZE` sentinel until its first wrap, which makes one exact-fit
+//! case look like an overrun to its readers; ours never produces that).
+//!
+//! # What we do differently, and why
+//!
+//! - Every offset and length read from the file is checked before use:
+//!   the file is shared with other processes that may be buggy or hostile.
+//!   A record longer than `MAX_FRAME` or running past the end of the valid
+//!   window is malformed: the reader counts an error and resyncs at the
+//!   newest record (or, when the newest record is the bad one, at where the
+//!   next record will go, which writers compute treating a malformed length
+//!   as 0). Resyncing at `first` instead would walk into the same bad
+//!   record forever. Records of 1..13 bytes (shorter than an Ethernet
+//!   header) are skipped and counted as errors too; zero-length records are
+//!   skipped silently, because that is how the empty bus looks.
+//! - When the writer, advancing `first`, meets a malformed record, it makes
+//!   the new record the oldest: the chain of lengths cannot be followed
+//!   past the damage, and this puts `first` back on a true boundary.
+//! - Readers take the bus lock, as NetBSD's do, so they see consistent
+//!   headers and frames. A lock held for more than about a second is taken
+//!   over: its holder has almost certainly died (NetBSD's lock comment
+//!   admits it then "will misbehave severely", i.e. hangs every user).
+//! - A lock word that is neither 0 nor 1 is treated as free, as NetBSD's
+//!   lock loop does.
+//! - Version 0 with the right magic is accepted: NetBSD's attach writes the
+//!   magic but not the version, which only its first wake-up write sets.
+//! - A file shorter than `BUS_SIZE` is a new bus only if it is all zeros
+//!   (it is then grown); anything else short is `EINVAL`. NetBSD truncates
+//!   whatever it is given to 1 MiB, which would destroy a file named by
+//!   mistake. A longer file with a good header is used as is: only the first
+//!   `BUS_SIZE` bytes are the bus.
+//!
+//! # Wake-ups
+//!
+//! After each send the writer (1) increments `spare` and does a shared
+//! `FUTEX_WAKE` on it, and (2) `pwrite`s the 4-byte version value at file
+//! offset 4, NetBSD's wake-up, which fires inotify/kqueue for NetBSD readers
+//! (stores through a mapping do not). Using `spare` as a change counter is
+//! our extension: NetBSD leaves it 0 and its readers ignore it. Our readers
+//! `FUTEX_WAIT` on it with a timeout; frames from writers that do not bump
+//! it (NetBSD's) are seen when that timeout expires, so callers should keep
+//! it short (NetBSD polls every 10 ms where it has no file events).
+
+use rump_abi::native::errno::{EINVAL, EMSGSIZE};
+use rump_abi::Errno;
+use std::fmt;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// The size of a bus file, and of the mapping.
+pub const BUS_SIZE: usize = 1 << 20;
+/// The largest frame: 1500 bytes of payload and a 14-byte Ethernet header
+/// (no FCS, no VLAN tag).
+pub const MAX_FRAME: usize = 1514;
+pub const MAGIC: u32 = 0xca11_d054;
+pub const VERSION: u32 = 3;
+pub const HEADER_LEN: usize = 32;
+pub const RECORD_HEADER_LEN: usize = 24;
+/// The size of the data ring that follows the header.
+pub const DATA_SIZE: usize = BUS_SIZE - HEADER_LEN;
+
+const ETHER_HDR_LEN: usize = 14;
+const RING: i64 = DATA_SIZE as i64;
+const RECHDR: i64 = RECORD_HEADER_LEN as i64;
+/// NetBSD's LOCK_COOLDOWN: failed spins before sleeping 1 ms.
+const LOCK_SPINS: u32 = 1001;
+/// 1 ms sleeps after which a held lock is presumed abandoned.
+const LOCK_STALE_SLEEPS: u32 = 1000;
+
+/// Byte offsets of the bus header's fields and of a record header's.
+mod field {
+    pub const MAGIC: usize = 0;
+    pub const VERSION: usize = 4;
+    pub const GEN: usize = 8;
+    pub const FIRST: usize = 16;
+    pub const LAST: usize = 20;
+    pub const LOCK: usize = 24;
+    pub const SPARE: usize = 28;
+
+    pub const LEN: usize = 0;
+    pub const SEC: usize = 4;
+    pub const USEC: usize = 8;
+    pub const SENDER: usize = 16;
+}
+
+fn get_u32(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_ne_bytes(a)
+}
+
+fn get_u64(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_ne_bytes(a)
+}
+
+fn put_u32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+}
+
+fn put_u64(b: &mut [u8], at: usize, v: u64) {
+    b[at..at + 8].copy_from_slice(&v.to_ne_bytes());
+}
+
+/// Why some bytes are not a usable bus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadBus {
+    /// Fewer bytes than a bus has.
+    Short(u64),
+    /// Not a regular file (a FIFO or a device is never a bus).
+    NotRegular,
+    Magic(u32),
+    /// The magic of a bus written by a host of the other byte order.
+    Swapped,
+    Version(u32),
+    First(u32),
+    Last(u32),
+    /// Magic 0 (a new bus) but other bytes are set: not ours to initialise.
+    NotZero,
+}
+
+impl fmt::Display for BadBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            BadBus::Short(n) => write!(f, "not a shmif bus: {n} bytes long, a bus has {BUS_SIZE}"),
+            BadBus::NotRegular => write!(f, "not a regular file"),
+            BadBus::Magic(0) => write!(f, "not a shmif bus: no magic (never attached to)"),
+            BadBus::Magic(m) => write!(f, "not a shmif bus: magic {m:#010x}, expected {MAGIC:#010x}"),
+            BadBus::Swapped => write!(f, "a shmif bus of the other byte order"),
+            BadBus::Version(v) => write!(f, "shmif bus version {v}, expected {VERSION}"),
+            BadBus::First(o) => write!(f, "corrupt shmif bus: first offset {o} outside the ring"),
+            BadBus::Last(o) => write!(f, "corrupt shmif bus: last offset {o} outside the ring"),
+            BadBus::NotZero => write!(f, "not a shmif bus: no magic but not all zeros"),
+        }
+    }
+}
+
+impl std::error::Error for BadBus {}
+
+impl From<BadBus> for Errno {
+    fn from(_: BadBus) -> Errno {
+        EINVAL
+    }
+}
+
+/// Why a record in the ring cannot be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadRecord {
+    /// A length above `MAX_FRAME`.
+    Length(u32),
+    /// A length that runs past the newest record's end.
+    PastEnd(u32),
+}
+
+impl fmt::Display for BadRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            BadRecord::Length(n) => write!(f, "bad length {n} (largest frame is {MAX_FRAME})"),
+            BadRecord::PastEnd(n) => write!(f, "length {n} runs past the newest frame"),
+        }
+    }
+}
+
+/// A view of the 32-byte bus header over some bytes, smoltcp style:
+/// accessors read the fields; `new_checked` makes sure they are there.
+#[derive(Clone, Debug)]
+pub struct BusHeader<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> BusHeader<T> {
+    /// A view whose accessors panic if `buffer` is shorter than a header.
+    pub fn new_unchecked(buffer: T) -> Self {
+        BusHeader { buffer }
+    }
+
+    pub fn new_checked(buffer: T) -> Result<Self, BadBus> {
+        let len = buffer.as_ref().len();
+        if len < HEADER_LEN {
+            return Err(BadBus::Short(len as u64));
+        }
+        Ok(BusHeader { buffer })
+    }
+
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    pub fn magic(&self) -> u32 {
+        get_u32(self.buffer.as_ref(), field::MAGIC)
+    }
+
+    pub fn version(&self) -> u32 {
+        get_u32(self.buffer.as_ref(), field::VERSION)
+    }
+
+    pub fn gen(&self) -> u64 {
+        get_u64(self.buffer.as_ref(), field::GEN)
+    }
+
+    pub fn first(&self) -> u32 {
+        get_u32(self.buffer.as_ref(), field::FIRST)
+    }
+
+    pub fn last(&self) -> u32 {
+        get_u32(self.buffer.as_ref(), field::LAST)
+    }
+
+    pub fn lock(&self) -> u32 {
+        get_u32(self.buffer.as_ref(), field::LOCK)
+    }
+
+    pub fn spare(&self) -> u32 {
+        get_u32(self.buffer.as_ref(), field::SPARE)
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> BusHeader<T> {
+    pub fn set_magic(&mut self, v: u32) {
+        put_u32(self.buffer.as_mut(), field::MAGIC, v)
+    }
+
+    pub fn set_version(&mut self, v: u32) {
+        put_u32(self.buffer.as_mut(), field::VERSION, v)
+    }
+
+    pub fn set_gen(&mut self, v: u64) {
+        put_u64(self.buffer.as_mut(), field::GEN, v)
+    }
+
+    pub fn set_first(&mut self, v: u32) {
+        put_u32(self.buffer.as_mut(), field::FIRST, v)
+    }
+
+    pub fn set_last(&mut self, v: u32) {
+        put_u32(self.buffer.as_mut(), field::LAST, v)
+    }
+
+    pub fn set_lock(&mut self, v: u32) {
+        put_u32(self.buffer.as_mut(), field::LOCK, v)
+    }
+
+    pub fn set_spare(&mut self, v: u32) {
+        put_u32(self.buffer.as_mut(), field::SPARE, v)
+    }
+}
+
+/// A bus header whose fields are known to be usable: the magic is ours,
+/// the version is 3 (or 0: see the module doc), and `first` and `last` are
+/// inside the ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BusHeaderRepr {
+    pub version: u32,
+    pub gen: u64,
+    pub first: u32,
+    pub last: u32,
+    pub lock: u32,
+    pub spare: u32,
+}
+
+impl BusHeaderRepr {
+    /// The header of a freshly initialised bus.
+    pub const fn new() -> Self {
+        BusHeaderRepr { version: VERSION, gen: 0, first: DATA_SIZE as u32, last: 0, lock: 0, spare: 0 }
+    }
+
+    pub fn parse<T: AsRef<[u8]>>(h: &BusHeader<T>) -> Result<Self, BadBus> {
+        match h.magic() {
+            MAGIC => {}
+            m if m == MAGIC.swap_bytes() => return Err(BadBus::Swapped),
+            m => return Err(BadBus::Magic(m)),
+        }
+        let version = h.version();
+        if version != VERSION && version != 0 {
+            return Err(BadBus::Version(version));
+        }
+        let first = h.first();
+        if first as usize > DATA_SIZE {
+            return Err(BadBus::First(first));
+        }
+        let last = h.last();
+        if last as usize >= DATA_SIZE {
+            return Err(BadBus::Last(last));
+        }
+        Ok(BusHeaderRepr { version, gen: h.gen(), first, last, lock: h.lock(), spare: h.spare() })
+    }
+
+    /// Writes every field, the magic included.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, h: &mut BusHeader<T>) {
+        h.set_magic(MAGIC);
+        h.set_version(self.version);
+        h.set_gen(self.gen);
+        h.set_first(self.first);
+        h.set_last(self.last);
+        h.set_lock(self.lock);
+        h.set_spare(self.spare);
+    }
+}
+
+impl Default for BusHeaderRepr {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A view of a 24-byte record header.
+#[derive(Clone, Debug)]
+pub struct RecordHeader<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> RecordHeader<T> {
+    /// A view whose accessors panic if `buffer` is shorter than a header.
+    pub fn new_unchecked(buffer: T) -> Self {
+        RecordHeader { buffer }
+    }
+
+    /// `None` if `buffer` is shorter than a record header.
+    pub fn new_checked(buffer: T) -> Option<Self> {
+        (buffer.as_ref().len() >= RECORD_HEADER_LEN).then_some(RecordHeader { buffer })
+    }
+
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    pub fn len(&self) -> u32 {
+        get_u32(self.buffer.as_ref(), field::LEN)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn sec(&self) -> u32 {
+        get_u32(self.buffer.as_ref(), field::SEC)
+    }
+
+    pub fn usec(&self) -> u32 {
+        get_u32(self.buffer.as_ref(), field::USEC)
+    }
+
+    pub fn sender(&self) -> u64 {
+        get_u64(self.buffer.as_ref(), field::SENDER)
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> RecordHeader<T> {
+    pub fn set_len(&mut self, v: u32) {
+        put_u32(self.buffer.as_mut(), field::LEN, v)
+    }
+
+    pub fn set_sec(&mut self, v: u32) {
+        put_u32(self.buffer.as_mut(), field::SEC, v)
+    }
+
+    pub fn set_usec(&mut self, v: u32) {
+        put_u32(self.buffer.as_mut(), field::USEC, v)
+    }
+
+    pub fn set_sender(&mut self, v: u64) {
+        put_u64(self.buffer.as_mut(), field::SENDER, v)
+    }
+}
+
+/// A record header with a length no frame exceeds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordRepr {
+    pub len: u32,
+    pub sec: u32,
+    pub usec: u32,
+    pub sender: u64,
+}
+
+impl RecordRepr {
+    pub fn parse<T: AsRef<[u8]>>(h: &RecordHeader<T>) -> Result<Self, BadRecord> {
+        let len = h.len();
+        if len as usize > MAX_FRAME {
+            return Err(BadRecord::Length(len));
+        }
+        Ok(RecordRepr { len, sec: h.sec(), usec: h.usec(), sender: h.sender() })
+    }
+
+    /// Writes every field and zeroes the padding.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, h: &mut RecordHeader<T>) {
+        h.set_len(self.len);
+        h.set_sec(self.sec);
+        h.set_usec(self.usec);
+        h.buffer.as_mut()[12..16].fill(0);
+        h.set_sender(self.sender);
+    }
+}
+
+/// Byte access to a data ring, wrapping at its end. Offsets are always
+/// below `DATA_SIZE` and lengths at most `DATA_SIZE`: callers reduce them.
+trait Ring {
+    fn copy_out(&self, off: usize, out: &mut [u8]);
+}
+
+/// Splits `len` bytes at `off` into the part before the ring's end and the
+/// part wrapped to its start.
+fn split(off: usize, len: usize) -> (usize, usize) {
+    let head = len.min(DATA_SIZE - off);
+    (head, len - head)
+}
+
+impl Ring for [u8] {
+    fn copy_out(&self, off: usize, out: &mut [u8]) {
+        let (head, tail) = split(off, out.len());
+        out[..head].copy_from_slice(&self[off..off + head]);
+        out[head..].copy_from_slice(&self[..tail]);
+    }
+}
+
+/// The data ring inside a `Bus` mapping. Its bytes are only touched under
+/// the bus lock, which orders them with other cooperating processes; a
+/// process ignoring the lock can only make us copy garbage, which is
+/// validated after the copy.
+struct MappedRing {
+    data: *mut u8,
+}
+
+impl Ring for MappedRing {
+    fn copy_out(&self, off: usize, out: &mut [u8]) {
+        let (head, tail) = split(off, out.len());
+        // SAFETY: off + head <= DATA_SIZE and tail <= DATA_SIZE, inside the
+        // mapping, which lives as long as the Bus this ring borrows.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.data.add(off), out.as_mut_ptr(), head);
+            std::ptr::copy_nonoverlapping(self.data, out.as_mut_ptr().add(head), tail);
+        }
+    }
+}
+
+impl MappedRing {
+    fn copy_in(&self, off: usize, bytes: &[u8]) {
+        let (head, tail) = split(off, bytes.len());
+        // SAFETY: as in copy_out.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.data.add(off), head);
+            std::ptr::copy_nonoverlapping(bytes.as_ptr().add(head), self.data, tail);
+        }
+    }
+}
+
+/// Ring offset of a relative position (which may be negative: previous lap).
+fn ring_off(rel: i64) -> usize {
+    rel.rem_euclid(RING) as usize
+}
+
+fn read_record_header<R: Ring + ?Sized>(ring: &R, rel: i64) -> RecordHeader<[u8; RECORD_HEADER_LEN]> {
+    let mut b = [0u8; RECORD_HEADER_LEN];
+    ring.copy_out(ring_off(rel), &mut b);
+    RecordHeader::new_unchecked(b)
+}
+
+/// How far the record at `rel` reaches, for finding where the next record
+/// goes: a malformed length counts as 0, so that a garbage newest record
+/// cannot send the writer anywhere far, and readers agree with writers.
+fn stride<R: Ring + ?Sized>(ring: &R, rel: i64) -> i64 {
+    let len = read_record_header(ring, rel).len() as usize;
+    RECHDR + if len > MAX_FRAME { 0 } else { len as i64 }
+}
+
+/// The valid part of the ring at one moment, in positions relative to the
+/// start of the writer's current lap (see the module doc).
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    gen: u64,
+    /// The oldest record, in `[end - RING, end]`.
+    first: i64,
+    /// The newest record.
+    last: i64,
+    /// Where the next record goes, in `[0, RING)`.
+    end: i64,
+}
+
+impl Window {
+    fn new<R: Ring + ?Sized>(h: &BusHeaderRepr, ring: &R) -> Window {
+        let last = i64::from(h.last);
+        let mut end = last + stride(ring, last);
+        let mut last_rel = last;
+        if end >= RING {
+            end -= RING;
+            last_rel -= RING;
+        }
+        let first = i64::from(h.first);
+        let first = if first >= end { first - RING } else { first };
+        Window { gen: h.gen, first, last: last_rel, end }
+    }
+
+    /// The relative position of a reader's (generation, offset); an error
+    /// if it is more than a lap away, Err(true) meaning ahead of the writer.
+    fn rel(&self, gen: u64, pos: u32) -> Result<i64, bool> {
+        match self.gen.wrapping_sub(gen) {
+            0 => Ok(i64::from(pos)),
+            1 => Ok(i64::from(pos) - RING),
+            d => Err(d > u64::MAX / 2),
+        }
+    }
+
+    /// The (generation, offset) of a relative position.
+    fn cursor(&self, rel: i64) -> (u64, u32) {
+        let laps = rel.div_euclid(RING);
+        (self.gen.wrapping_add_signed(laps), ring_off(rel) as u32)
+    }
+
+    /// Reads the header of the record at `rel` (inside the window) and
+    /// checks it fits; returns it and the position after the record.
+    fn record<R: Ring + ?Sized>(&self, ring: &R, rel: i64) -> Result<(RecordRepr, i64), BadRecord> {
+        let rec = RecordRepr::parse(&read_record_header(ring, rel))?;
+        let next = rel + RECHDR + i64::from(rec.len);
+        if next > self.end {
+            return Err(BadRecord::PastEnd(rec.len));
+        }
+        Ok((rec, next))
+    }
+
+    fn frame_bytes<R: Ring + ?Sized>(ring: &R, rel: i64, len: u32) -> Vec<u8> {
+        let mut data = vec![0u8; len as usize];
+        ring.copy_out(ring_off(rel + RECHDR), &mut data);
+        data
+    }
+}
+
+/// One frame off the bus.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub sender: u64,
+    pub sec: u32,
+    pub usec: u32,
+    pub data: Vec<u8>,
+}
+
+/// An open bus: the file and its 1 MiB shared mapping.
+pub struct Bus {
+    path: PathBuf,
+    file: File,
+    map: NonNull<u8>,
+}
+
+// SAFETY: the mapping is shared memory touched only through atomics and
+// under the bus lock; nothing in it is tied to a thread.
+unsafe impl Send for Bus {}
+unsafe impl Sync for Bus {}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        // SAFETY: the mapping was made with this length in `open` and no
+        // reference into it outlives the Bus.
+        unsafe { libc::munmap(self.map.as_ptr().cast(), BUS_SIZE) };
+    }
+}
+
+impl fmt::Debug for Bus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bus").field("path", &self.path).finish()
+    }
+}
+
+fn io_errno(e: &std::io::Error) -> Errno {
+    match e.raw_os_error() {
+        Some(n) => rump_abi::errno::linux_to_native(Errno(n)),
+        None => EINVAL,
+    }
+}
+
+fn last_errno() -> Errno {
+    io_errno(&std::io::Error::last_os_error())
+}
+
+/// Holds the bus lock; unlocks when dropped.
+struct BusLock<'a> {
+    word: &'a AtomicU32,
+}
+
+impl Drop for BusLock<'_> {
+    fn drop(&mut self) {
+        self.word.store(0, Ordering::Release);
+    }
+}
+
+/// Holds an flock on the bus file while `open` looks at and initialises
+/// it, so that two of our openers never both grow or initialise it. It must
+/// be dropped while the fd is still open.
+struct FileLock(libc::c_int);
+
+impl FileLock {
+    fn new(fd: libc::c_int) -> FileLock {
+        // Advisory and best effort: NetBSD does not take it, and the bus
+        // lock still guards the header; a filesystem without flock only
+        // loses the protection of two of our openers against each other.
+        // SAFETY: plain syscall on an fd the caller owns.
+        while unsafe { libc::flock(fd, libc::LOCK_EX) } != 0 {
+            if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                break;
+            }
+        }
+        FileLock(fd)
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        // SAFETY: as in new.
+        unsafe { libc::flock(self.0, libc::LOCK_UN) };
+    }
+}
+
+impl Bus {
+    /// Opens (creating on demand, 0644, sized to BUS_SIZE) a bus file. A file
+    /// that is not a bus (wrong magic, wrong version, too short, first/last
+    /// out of range) is Err(EINVAL), never a crash. A file of size 0 or all
+    /// zeros is a new bus and gets initialised.
+    pub fn open(path: &Path) -> Result<Bus, Errno> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .mode(0o644)
+            // A FIFO must not block the open; it is refused below.
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| io_errno(&e))?;
+        if !file.metadata().map_err(|e| io_errno(&e))?.file_type().is_file() {
+            return Err(BadBus::NotRegular.into());
+        }
+        let flock = FileLock::new(file.as_raw_fd());
+        let size = file.metadata().map_err(|e| io_errno(&e))?.len();
+        if size < BUS_SIZE as u64 {
+            // Only an empty or all-zero file may become a bus: growing
+            // anything else would change a file that is not ours.
+            let mut prefix = Vec::with_capacity(size as usize);
+            (&file).take(size).read_to_end(&mut prefix).map_err(|e| io_errno(&e))?;
+            if prefix.iter().any(|&b| b != 0) {
+                return Err(BadBus::Short(size).into());
+            }
+            file.set_len(BUS_SIZE as u64).map_err(|e| io_errno(&e))?;
+        }
+        // SAFETY: a fresh shared mapping of a file at least BUS_SIZE long;
+        // MAP_POPULATE prefaults it, as NetBSD does by hand, so that the
+        // bus lock is not held across page faults.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                BUS_SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(last_errno());
+        }
+        let map = NonNull::new(p.cast::<u8>()).ok_or(EINVAL)?;
+        let bus = Bus { path: path.to_path_buf(), file, map };
+        let checked = bus.init();
+        drop(flock);
+        checked.map(|()| bus)
+    }
+
+    /// Initialises a new bus or checks an existing one. Everything is
+    /// checked before taking the bus lock, whose word a file that is not a
+    /// bus must not have written into, and again under it (which NetBSD's
+    /// openers take too) before initialising.
+    fn init(&self) -> Result<(), Errno> {
+        self.check_new_or_valid()?;
+        let _l = self.lock();
+        if self.check_new_or_valid()? {
+            self.word(field::VERSION).store(VERSION, Ordering::Relaxed);
+            self.word(field::FIRST).store(DATA_SIZE as u32, Ordering::Relaxed);
+            self.word(field::LAST).store(0, Ordering::Relaxed);
+            // Magic last: it is what says the rest is valid.
+            self.word(field::MAGIC).store(MAGIC, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Ok(true) for a new bus (all zeros but perhaps the lock word), Ok(false)
+    /// for a usable one.
+    fn check_new_or_valid(&self) -> Result<bool, BadBus> {
+        if self.word(field::MAGIC).load(Ordering::Acquire) != 0 {
+            return self.header().map(|_| false);
+        }
+        // SAFETY: BUS_SIZE bytes of our mapping; nobody writes a bus that
+        // has no magic yet (writers check it under the lock).
+        let all = unsafe { std::slice::from_raw_parts(self.map.as_ptr(), BUS_SIZE) };
+        let lock = field::LOCK..field::LOCK + 4;
+        if all.iter().enumerate().any(|(i, &b)| b != 0 && !lock.contains(&i)) {
+            return Err(BadBus::NotZero);
+        }
+        Ok(true)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn word(&self, at: usize) -> &AtomicU32 {
+        // SAFETY: `at` is a 4-aligned field offset inside the page-aligned
+        // mapping, which outlives &self.
+        unsafe { &*self.map.as_ptr().add(at).cast::<AtomicU32>() }
+    }
+
+    fn gen_word(&self) -> &AtomicU64 {
+        // SAFETY: as in word; the field is 8-aligned.
+        unsafe { &*self.map.as_ptr().add(field::GEN).cast::<AtomicU64>() }
+    }
+
+    fn ring(&self) -> MappedRing {
+        // SAFETY: the data area starts HEADER_LEN bytes into the mapping.
+        MappedRing { data: unsafe { self.map.as_ptr().add(HEADER_LEN) } }
+    }
+
+    /// Copies the header out of the mapping, then validates the copy.
+    fn header(&self) -> Result<BusHeaderRepr, BadBus> {
+        let mut b = [0u8; HEADER_LEN];
+        let mut h = BusHeader::new_unchecked(&mut b[..]);
+        h.set_magic(self.word(field::MAGIC).load(Ordering::Acquire));
+        h.set_version(self.word(field::VERSION).load(Ordering::Relaxed));
+        h.set_gen(self.gen_word().load(Ordering::Relaxed));
+        h.set_first(self.word(field::FIRST).load(Ordering::Relaxed));
+        h.set_last(self.word(field::LAST).load(Ordering::Relaxed));
+        h.set_lock(self.word(field::LOCK).load(Ordering::Relaxed));
+        h.set_spare(self.word(field::SPARE).load(Ordering::Relaxed));
+        BusHeaderRepr::parse(&h)
+    }
+
+    /// NetBSD's bus lock: CAS 0→1, spinning, sleeping 1 ms after each
+    /// LOCK_SPINS failures; see the module doc for the takeover.
+    fn lock(&self) -> BusLock<'_> {
+        let word = self.word(field::LOCK);
+        let mut spins = 0;
+        let mut sleeps = 0;
+        loop {
+            match word.compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(0) | Err(1) => {}
+                Err(other) => {
+                    if word.compare_exchange(other, 1, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                        break;
+                    }
+                }
+            }
+            spins += 1;
+            if spins < LOCK_SPINS {
+                std::hint::spin_loop();
+                continue;
+            }
+            spins = 0;
+            sleeps += 1;
+            if sleeps > LOCK_STALE_SLEEPS {
+                word.swap(1, Ordering::Acquire);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        BusLock { word }
+    }
+
+    /// Appends one frame from `sender`; EMSGSIZE above MAX_FRAME, EINVAL if
+    /// empty. Wakes readers.
+    pub fn send(&self, sender: u64, frame: &[u8], sec: u32, usec: u32) -> Result<(), Errno> {
+        if frame.is_empty() {
+            return Err(EINVAL);
+        }
+        if frame.len() > MAX_FRAME {
+            return Err(EMSGSIZE);
+        }
+        {
+            let _l = self.lock();
+            let h = self.header()?;
+            let ring = self.ring();
+            let win = Window::new(&h, &ring);
+            let start = win.end;
+            let total = RECHDR + frame.len() as i64;
+            // Bytes at relative position p are overwritten by a write at
+            // p + RING: every record starting before `reach` loses bytes.
+            let reach = start + total - RING;
+            let mut first = win.first;
+            while first < reach {
+                // A malformed record (or one running past the newest) means
+                // the chain from `first` cannot be trusted: the new record
+                // becomes the oldest, which puts `first` back on a true
+                // record boundary for good.
+                match win.record(&ring, first) {
+                    Ok((_, next)) => first = next,
+                    Err(_) => first = start,
+                }
+            }
+            let wrap = start + total >= RING;
+
+            // `first` moves before any byte is overwritten, so a lock-free
+            // observer (dumpbus) never trusts a record being rewritten.
+            if first != win.first || wrap {
+                self.word(field::FIRST).store(ring_off(first) as u32, Ordering::Relaxed);
+            }
+            let mut rh = [0u8; RECORD_HEADER_LEN];
+            let rec = RecordRepr { len: frame.len() as u32, sec, usec, sender };
+            rec.emit(&mut RecordHeader::new_unchecked(&mut rh[..]));
+            ring.copy_in(start as usize, &rh);
+            ring.copy_in(ring_off(start + RECHDR), frame);
+            self.word(field::LAST).store(start as u32, Ordering::Relaxed);
+            if wrap {
+                self.gen_word().store(h.gen.wrapping_add(1), Ordering::Relaxed);
+            }
+            self.word(field::SPARE).fetch_add(1, Ordering::Release);
+        }
+        self.wake();
+        Ok(())
+    }
+
+    fn wake(&self) {
+        let spare = self.word(field::SPARE);
+        // SAFETY: a futex word inside our shared mapping; without
+        // FUTEX_PRIVATE_FLAG the kernel keys it by file and offset, so
+        // waiters in other processes are found.
+        unsafe {
+            libc::syscall(libc::SYS_futex, spare.as_ptr(), libc::FUTEX_WAKE, i32::MAX, 0usize, 0usize, 0u32);
+        }
+        // NetBSD's wake-up: a write through the file, which mapping stores
+        // are not, for inotify/kqueue watchers. It writes what is there.
+        let _ = self.file.write_at(&VERSION.to_ne_bytes(), field::VERSION as u64);
+    }
+
+    fn new_reader(&self, at_start: bool) -> BusReader {
+        let seen = self.word(field::SPARE).load(Ordering::SeqCst);
+        let _l = self.lock();
+        let mut r = BusReader { gen: 0, pos: 0, seen: if at_start { None } else { Some(seen) }, errors: 0, lost: 0 };
+        if let Ok(h) = self.header() {
+            let win = Window::new(&h, &self.ring());
+            (r.gen, r.pos) = win.cursor(if at_start { win.first } else { win.end });
+        }
+        r
+    }
+
+    /// A reader positioned after the newest frame (it sees only frames sent
+    /// from now on).
+    pub fn reader(&self) -> BusReader {
+        self.new_reader(false)
+    }
+
+    /// A reader positioned at the oldest frame still in the ring.
+    pub fn reader_from_start(&self) -> BusReader {
+        self.new_reader(true)
+    }
+
+    /// Blocks until the bus may have changed since `r` last looked, or
+    /// `timeout` passes. Returns at once if `r` has not yet been found
+    /// caught up by `next` (so a caller that stops draining early is not
+    /// put to sleep with frames waiting).
+    pub fn wait(&self, r: &BusReader, timeout: Duration) {
+        let Some(seen) = r.seen else { return };
+        let spare = self.word(field::SPARE);
+        if spare.load(Ordering::SeqCst) != seen {
+            return;
+        }
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: as in wake; the kernel compares the word with `seen`
+        // atomically against FUTEX_WAKE, so a send after our check wakes us.
+        // EINTR, EAGAIN and ETIMEDOUT all just mean "look again".
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                spare.as_ptr(),
+                libc::FUTEX_WAIT,
+                seen,
+                &ts as *const libc::timespec,
+                0usize,
+                0u32,
+            );
+        }
+    }
+}
+
+/// A reading position on a bus: (generation, offset) of the next record.
+#[derive(Clone, Debug)]
+pub struct BusReader {
+    gen: u64,
+    pos: u32,
+    /// The change counter read before `next` last found nothing new; None
+    /// if it last returned a frame.
+    seen: Option<u32>,
+    errors: u64,
+    lost: u64,
+}
+
+impl BusReader {
+    fn seek(&mut self, win: &Window, rel: i64) {
+        (self.gen, self.pos) = win.cursor(rel);
+    }
+
+    /// The next frame, or None when caught up. A record whose length is 0
+    /// or > MAX_FRAME or runs past the valid window is skipped by resyncing
+    /// (it counts in `self.errors()`; zero-length records are skipped
+    /// silently: see the module doc), never a panic, never an out-of-bounds
+    /// read.
+    pub fn next(&mut self, bus: &Bus) -> Option<Frame> {
+        loop {
+            // Read before looking, so that a send after the look has
+            // changed it by the time `wait` compares.
+            let counter = bus.word(field::SPARE).load(Ordering::SeqCst);
+            let lock = bus.lock();
+            let Ok(h) = bus.header() else {
+                self.seen = Some(counter);
+                return None;
+            };
+            let ring = bus.ring();
+            let win = Window::new(&h, &ring);
+            let rel = match win.rel(self.gen, self.pos) {
+                Ok(r) if r == win.end => {
+                    self.seen = Some(counter);
+                    return None;
+                }
+                Ok(r) if r > win.end => {
+                    // Ahead of the writer: only a rewritten header does
+                    // that. Going back would replay frames; go to the end.
+                    self.errors += 1;
+                    self.seek(&win, win.end);
+                    continue;
+                }
+                Ok(r) if r >= win.first => r,
+                Err(true) => {
+                    self.errors += 1;
+                    self.seek(&win, win.end);
+                    continue;
+                }
+                Ok(_) | Err(false) => {
+                    self.lost += 1;
+                    self.seek(&win, win.first);
+                    continue;
+                }
+            };
+            let (rec, next) = match win.record(&ring, rel) {
+                Ok(r) => r,
+                Err(_) => {
+                    self.errors += 1;
+                    let to = if rel < win.last { win.last } else { win.end };
+                    self.seek(&win, to);
+                    continue;
+                }
+            };
+            let data = Window::frame_bytes(&ring, rel, rec.len);
+            self.seek(&win, next);
+            drop(lock);
+            self.seen = None;
+            if (rec.len as usize) < ETHER_HDR_LEN {
+                if rec.len != 0 {
+                    self.errors += 1;
+                }
+                continue;
+            }
+            return Some(Frame { sender: rec.sender, sec: rec.sec, usec: rec.usec, data });
+        }
+    }
+
+    /// Malformed records seen.
+    pub fn errors(&self) -> u64 {
+        self.errors
+    }
+
+    /// Resyncs because the reader fell behind (frames it never saw).
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+}
+
+/// A copy of a whole bus file, read without the lock, for post-mortem
+/// tools (`rumpctl dumpbus`): it never blocks on a live bus, and a writer
+/// racing with the copy can only make records look malformed.
+#[derive(Clone)]
+pub struct Snapshot {
+    bytes: Vec<u8>,
+    header: BusHeaderRepr,
+}
+
+/// One record of a snapshot, at its ring offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub offset: u32,
+    pub header: RecordRepr,
+    pub data: Vec<u8>,
+}
+
+/// A record of a snapshot that could not be read; nothing after it can.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordError {
+    pub offset: u32,
+    pub error: BadRecord,
+}
+
+impl Snapshot {
+    /// Checks the header of a bus file's bytes (only the first `BUS_SIZE`
+    /// are kept).
+    pub fn from_bytes(mut bytes: Vec<u8>) -> Result<Snapshot, BadBus> {
+        if bytes.len() < BUS_SIZE {
+            return Err(BadBus::Short(bytes.len() as u64));
+        }
+        bytes.truncate(BUS_SIZE);
+        let header = BusHeaderRepr::parse(&BusHeader::new_checked(&bytes[..])?)?;
+        Ok(Snapshot { bytes, header })
+    }
+
+    /// Reads a bus file without blocking (a FIFO is refused, not waited on).
+    pub fn read(path: &Path) -> std::io::Result<Result<Snapshot, BadBus>> {
+        let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+        if !f.metadata()?.file_type().is_file() {
+            return Ok(Err(BadBus::NotRegular));
+        }
+        let mut bytes = Vec::with_capacity(BUS_SIZE);
+        f.take(BUS_SIZE as u64).read_to_end(&mut bytes)?;
+        Ok(Snapshot::from_bytes(bytes))
+    }
+
+    pub fn header(&self) -> &BusHeaderRepr {
+        &self.header
+    }
+
+    fn ring(&self) -> &[u8] {
+        &self.bytes[HEADER_LEN..]
+    }
+
+    /// The records from the oldest to the newest, zero-length ones included.
+    pub fn records(&self) -> Records<'_> {
+        let win = Window::new(&self.header, self.ring());
+        Records { snap: self, win, rel: win.first, done: false }
+    }
+}
+
+/// The iterator of `Snapshot::records`.
+pub struct Records<'a> {
+    snap: &'a Snapshot,
+    win: Window,
+    rel: i64,
+    done: bool,
+}
+
+impl Iterator for Records<'_> {
+    type Item = Result<Record, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.rel >= self.win.end {
+            return None;
+        }
+        let ring = self.snap.ring();
+        let offset = ring_off(self.rel) as u32;
+        match self.win.record(ring, self.rel) {
+            Ok((header, next)) => {
+                let data = Window::frame_bytes(ring, self.rel, header.len);
+                self.rel = next;
+                Some(Ok(Record { offset, header, data }))
+            }
+            Err(error) => {
+                self.done = true;
+                Some(Err(RecordError { offset, error }))
+            }
+        }
+    }
+}
+
+/// Whether an interface with `own_mac` takes `frame`: addressed to it, to
+/// broadcast or a multicast group, or anything when promiscuous. Frames too
+/// short for an Ethernet header are never taken.
+pub fn accepts(own_mac: [u8; 6], promisc: bool, frame: &[u8]) -> bool {
+    if frame.len() < ETHER_HDR_LEN {
+        return false;
+    }
+    promisc || frame[0] & 1 != 0 || frame[..6] == own_mac
+}
+
+fn random_bytes(buf: &mut [u8]) {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let rest = &mut buf[filled..];
+        // SAFETY: writes at most rest.len() bytes into rest.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n > 0 {
+            filled += n as usize;
+        } else if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+    if filled == buf.len() {
+        return;
+    }
+    if let Ok(mut f) = File::open("/dev/urandom") {
+        if f.read_exact(&mut buf[filled..]).is_ok() {
+            return;
+        }
+    }
+    // No kernel randomness at all: ids need only differ between the
+    // interfaces on one bus, which std's per-process hash keys, the time
+    // and the pid make overwhelmingly likely.
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_usize(buf.as_ptr() as usize);
+    h.write_u32(std::process::id());
+    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        h.write_u128(t.as_nanos());
+    }
+    for (i, b) in buf[filled..].iter_mut().enumerate() {
+        h.write_usize(i);
+        *b = h.finish() as u8;
+    }
+}
+
+/// A random 64-bit sender id for a new interface (never 0).
+pub fn random_sender() -> u64 {
+    loop {
+        let mut b = [0u8; 8];
+        random_bytes(&mut b);
+        let id = u64::from_ne_bytes(b);
+        if id != 0 {
+            return id;
+        }
+    }
+}
+
+/// A MAC address for a new interface: `b2:a0` (locally administered,
+/// unicast) and 32 random bits, as NetBSD's shmif makes them.
+pub fn random_mac() -> [u8; 6] {
+    let mut m = [0xb2, 0xa0, 0, 0, 0, 0];
+    random_bytes(&mut m[2..]);
+    m
+}

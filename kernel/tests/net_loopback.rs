@@ -1,0 +1,142 @@
+//! The stack over lo0 through Linux's socket calls: a TCP connection
+//! through listen/accept carrying a megabyte both ways, end of stream,
+//! UDP with source addresses, ICMP port unreachable turned into
+//! ECONNREFUSED, and the errors of calls made in the wrong state.
+
+use rump_abi::Syscall;
+use rump_kernel::cred::Cred;
+use rump_kernel::proc::Emulation;
+use rump_kernel::{Config, Kernel, Process};
+use std::sync::Arc;
+
+fn boot() -> (Kernel, Arc<Process>) {
+    let k = Kernel::boot(Config::default()).expect("boot");
+    let p = Arc::new(k.spawn(Emulation::Linux, Cred::root(), "test").unwrap());
+    (k, p)
+}
+
+fn sc(p: &Process, num: i64, a: &[u64]) -> Result<i64, i32> {
+    let mut s = [0u64; 8];
+    s[..a.len()].copy_from_slice(a);
+    p.syscall(num as u32, &s).map_err(|e| e.0)
+}
+
+fn sin(port: u16) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as u16,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes([127, 0, 0, 1]) },
+        sin_zero: [0; 8],
+    }
+}
+
+fn socket(p: &Process, ty: i32) -> i32 {
+    sc(p, libc::SYS_socket, &[libc::AF_INET as u64, ty as u64, 0]).unwrap() as i32
+}
+
+fn bind(p: &Process, fd: i32, port: u16) -> Result<i64, i32> {
+    let a = sin(port);
+    sc(p, libc::SYS_bind, &[fd as u64, &a as *const _ as u64, 16])
+}
+
+fn local_port(p: &Process, fd: i32) -> u16 {
+    let mut a = sin(0);
+    let mut len: u32 = 16;
+    sc(p, libc::SYS_getsockname, &[fd as u64, &mut a as *mut _ as u64, &mut len as *mut _ as u64]).unwrap();
+    u16::from_be(a.sin_port)
+}
+
+fn send_all(p: &Process, fd: i32, data: &[u8]) {
+    let mut off = 0;
+    while off < data.len() {
+        let n = sc(p, libc::SYS_write, &[fd as u64, data[off..].as_ptr() as u64, (data.len() - off) as u64]).unwrap();
+        off += n as usize;
+    }
+}
+
+fn recv_all(p: &Process, fd: i32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let n = sc(p, libc::SYS_read, &[fd as u64, buf.as_mut_ptr() as u64, buf.len() as u64]).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&buf[..n as usize]);
+    }
+}
+
+#[test]
+fn tcp_megabyte_each_way_over_loopback() {
+    let (_k, p) = boot();
+    let l = socket(&p, libc::SOCK_STREAM);
+    bind(&p, l, 0).unwrap();
+    sc(&p, libc::SYS_listen, &[l as u64, 4]).unwrap();
+    let port = local_port(&p, l);
+    let data: Vec<u8> = (0..1 << 20).map(|i: u32| (i * 7 % 251) as u8).collect();
+    let (p2, d2) = (p.clone(), data.clone());
+    let client = std::thread::spawn(move || {
+        let c = socket(&p2, libc::SOCK_STREAM);
+        let a = sin(port);
+        sc(&p2, libc::SYS_connect, &[c as u64, &a as *const _ as u64, 16]).unwrap();
+        send_all(&p2, c, &d2);
+        sc(&p2, libc::SYS_shutdown, &[c as u64, libc::SHUT_WR as u64]).unwrap();
+        let back = recv_all(&p2, c);
+        sc(&p2, libc::SYS_close, &[c as u64]).unwrap();
+        back
+    });
+    let s = sc(&p, libc::SYS_accept, &[l as u64, 0, 0]).unwrap() as i32;
+    let got = recv_all(&p, s);
+    assert_eq!(got.len(), data.len());
+    assert!(got == data);
+    send_all(&p, s, &got);
+    sc(&p, libc::SYS_close, &[s as u64]).unwrap();
+    assert!(client.join().unwrap() == data);
+}
+
+#[test]
+fn udp_datagrams_carry_their_source_and_refusals_come_back() {
+    let (_k, p) = boot();
+    let a = socket(&p, libc::SOCK_DGRAM);
+    let b = socket(&p, libc::SOCK_DGRAM);
+    bind(&p, b, 0).unwrap();
+    let bport = local_port(&p, b);
+    let to = sin(bport);
+    assert_eq!(
+        sc(&p, libc::SYS_sendto, &[a as u64, b"hello".as_ptr() as u64, 5, 0, &to as *const _ as u64, 16]),
+        Ok(5)
+    );
+    let mut buf = [0u8; 16];
+    let mut from = sin(0);
+    let mut len: u32 = 16;
+    let n = sc(
+        &p,
+        libc::SYS_recvfrom,
+        &[b as u64, buf.as_mut_ptr() as u64, 16, 0, &mut from as *mut _ as u64, &mut len as *mut _ as u64],
+    );
+    assert_eq!(n, Ok(5));
+    assert_eq!(&buf[..5], b"hello");
+    assert_eq!(u16::from_be(from.sin_port), local_port(&p, a));
+    // A connected socket hears the port unreachable as ECONNREFUSED.
+    sc(&p, libc::SYS_close, &[b as u64]).unwrap();
+    sc(&p, libc::SYS_connect, &[a as u64, &to as *const _ as u64, 16]).unwrap();
+    assert_eq!(sc(&p, libc::SYS_write, &[a as u64, b"x".as_ptr() as u64, 1]), Ok(1));
+    assert_eq!(sc(&p, libc::SYS_read, &[a as u64, buf.as_mut_ptr() as u64, 16]), Err(libc::ECONNREFUSED));
+}
+
+#[test]
+fn tcp_errors_in_the_wrong_state() {
+    let (_k, p) = boot();
+    let c = socket(&p, libc::SOCK_STREAM);
+    let closed = sin(9);
+    assert_eq!(sc(&p, libc::SYS_connect, &[c as u64, &closed as *const _ as u64, 16]), Err(libc::ECONNREFUSED));
+    let l = socket(&p, libc::SOCK_STREAM);
+    bind(&p, l, 5555).unwrap();
+    sc(&p, libc::SYS_listen, &[l as u64, 1]).unwrap();
+    let l2 = socket(&p, libc::SOCK_STREAM);
+    assert_eq!(bind(&p, l2, 5555), Err(libc::EADDRINUSE));
+    let mut buf = [0u8; 4];
+    assert_eq!(sc(&p, libc::SYS_read, &[l2 as u64, buf.as_mut_ptr() as u64, 4]), Err(libc::ENOTCONN));
+    let notsock = sc(&p, libc::SYS_getsockname, &[99, 0, 0]);
+    assert_eq!(notsock, Err(libc::EBADF));
+}

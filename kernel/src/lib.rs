@@ -313,7 +313,7 @@ pub struct Cx<'a> {
     pub pid: Pid,
     pub mem: &'a dyn UserMemory,
     lwp: &'a Lwp,
-    shared: &'a Shared,
+    shared: &'a Arc<Shared>,
 }
 
 impl Cx<'_> {
@@ -328,6 +328,11 @@ impl Cx<'_> {
 
     pub fn config(&self) -> &Config {
         &self.shared.config
+    }
+
+    /// The kernel itself, for the threads a call starts (they hold it weakly).
+    pub(crate) fn shared_arc(&self) -> &Arc<Shared> {
+        self.shared
     }
 
     pub fn clock(&self) -> &dyn Clock {

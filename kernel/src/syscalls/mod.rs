@@ -6,6 +6,7 @@
 pub mod attr;
 pub mod dir;
 pub mod fd;
+pub mod ifconfig;
 pub mod misc;
 pub mod native;
 pub mod path;

@@ -1,0 +1,159 @@
+//! What Linux tools cannot say about interfaces, in NetBSD's ioctls on a
+//! native socket: SIOCIFCREATE / SIOCIFDESTROY (`struct ifreq`, 144 bytes)
+//! and SIOCSLINKSTR / SIOCGLINKSTR (`struct ifdrv`), which attach a shmif
+//! interface to its bus file. `rumpctl ifconfig` and `rump_server -i` use
+//! them; the same operations are `Cx` methods for in-kernel callers.
+
+use crate::net::iface::{Link, ShmifLink, IFF_RUNNING};
+use crate::net::shmif::{self, Bus};
+use crate::net::softnet;
+use crate::usermem::read_pod;
+use crate::Cx;
+use rump_abi::native::errno::{EBUSY, EINVAL, ENAMETOOLONG, ENOENT, ENXIO, ERANGE};
+use rump_abi::{Errno, UserAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// _IOW('i', 121/122, struct ifreq), _IOW/_IOWR('i', 137/138, struct ifdrv).
+pub const SIOCIFDESTROY: u64 = 0x8090_6979;
+pub const SIOCIFCREATE: u64 = 0x8090_697a;
+pub const SIOCSLINKSTR: u64 = 0x8028_6989;
+pub const SIOCGLINKSTR: u64 = 0xc028_698a;
+/// ifd_cmd of SIOCSLINKSTR that detaches.
+const IFLINKSTR_UNSET: u64 = 1;
+const IFNAMSIZ: usize = 16;
+const MAXPATHLEN: usize = 1024;
+
+/// NetBSD's struct ifdrv.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct IfDrv {
+    name: [u8; IFNAMSIZ],
+    cmd: u64,
+    len: u64,
+    data: u64,
+}
+// SAFETY: plain bytes and integers, no implicit padding.
+unsafe impl rump_abi::pod::Pod for IfDrv {}
+
+fn if_name(raw: &[u8]) -> Result<String, Errno> {
+    let end = raw.iter().position(|b| *b == 0).ok_or(EINVAL)?;
+    String::from_utf8(raw[..end].to_vec()).map_err(|_| EINVAL)
+}
+
+impl Cx<'_> {
+    pub fn if_create(&mut self, name: &str) -> Result<(), Errno> {
+        self.st.net.ifaces.create(name, shmif::random_mac()).map(|_| ())
+    }
+
+    /// Removes an interface with its addresses, routes and neighbours.
+    pub fn if_destroy(&mut self, name: &str) -> Result<(), Errno> {
+        let index = self.st.net.ifaces.index_of(name)?;
+        if self.st.net.ifaces.get(index).is_some_and(|i| i.is_loopback()) {
+            return Err(EINVAL);
+        }
+        self.if_set_linkstr(name, None)?;
+        let net = &mut self.st.net;
+        net.routes.flush_iface(index);
+        net.neigh.flush_iface(index);
+        net.ifaces.remove(index);
+        self.net_done();
+        Ok(())
+    }
+
+    /// Attaches shmif interface `name` to the bus file at `path` (created
+    /// if missing) or, with None, detaches it. Attaching an attached one
+    /// is EBUSY, as NetBSD.
+    pub fn if_set_linkstr(&mut self, name: &str, path: Option<PathBuf>) -> Result<(), Errno> {
+        let index = self.st.net.ifaces.index_of(name)?;
+        let ifc = self.st.net.ifaces.get_mut(index).ok_or(ENXIO)?;
+        let Link::Shmif(link) = &mut ifc.link else { return Err(EINVAL) };
+        match path {
+            None => {
+                if let Some(old) = link.take() {
+                    old.stop.store(true, Ordering::Release);
+                }
+                ifc.flags &= !IFF_RUNNING;
+            }
+            Some(_) if link.is_some() => return Err(EBUSY),
+            Some(p) => {
+                let bus = Arc::new(Bus::open(&p)?);
+                let sender = shmif::random_sender();
+                let stop = Arc::new(AtomicBool::new(false));
+                *link = Some(ShmifLink { bus: bus.clone(), sender, stop: stop.clone() });
+                if ifc.is_up() {
+                    ifc.flags |= IFF_RUNNING;
+                }
+                softnet::start_reader(Arc::downgrade(self.shared_arc()), index, bus, sender, stop);
+            }
+        }
+        Ok(())
+    }
+
+    /// The bus file an interface is attached to.
+    pub fn if_linkstr(&self, name: &str) -> Result<PathBuf, Errno> {
+        let index = self.st.net.ifaces.index_of(name)?;
+        match &self.st.net.ifaces.get(index).ok_or(ENXIO)?.link {
+            Link::Shmif(Some(l)) => Ok(l.bus.path().to_path_buf()),
+            Link::Shmif(None) => Err(ENOENT),
+            Link::Loopback => Err(EINVAL),
+        }
+    }
+
+    /// The BSD interface ioctls on a native socket; None: not one of them.
+    pub fn if_ioctl(&mut self, com: u64, data: UserAddr) -> Option<Result<i64, Errno>> {
+        let r = match com {
+            SIOCIFCREATE | SIOCIFDESTROY => (|| {
+                let mut name = [0u8; IFNAMSIZ];
+                self.mem.copy_in(data, &mut name)?;
+                let name = if_name(&name)?;
+                if com == SIOCIFCREATE {
+                    self.if_create(&name)
+                } else {
+                    self.if_destroy(&name)
+                }
+            })(),
+            SIOCSLINKSTR => (|| {
+                let d: IfDrv = read_pod(self.mem, data)?;
+                let name = if_name(&d.name)?;
+                if d.cmd == IFLINKSTR_UNSET {
+                    return self.if_set_linkstr(&name, None);
+                }
+                if d.cmd != 0 || d.len == 0 {
+                    return Err(EINVAL);
+                }
+                if d.len as usize > MAXPATHLEN {
+                    return Err(ENAMETOOLONG);
+                }
+                let mut p = vec![0u8; d.len as usize];
+                self.mem.copy_in(UserAddr(d.data), &mut p)?;
+                let end = p.iter().position(|b| *b == 0).unwrap_or(p.len());
+                p.truncate(end);
+                if p.is_empty() {
+                    return Err(EINVAL);
+                }
+                use std::os::unix::ffi::OsStringExt;
+                self.if_set_linkstr(&name, Some(PathBuf::from(std::ffi::OsString::from_vec(p))))
+            })(),
+            SIOCGLINKSTR => (|| {
+                let mut d: IfDrv = read_pod(self.mem, data)?;
+                let name = if_name(&d.name)?;
+                use std::os::unix::ffi::OsStrExt;
+                let path = self.if_linkstr(&name)?;
+                let mut bytes = path.as_os_str().as_bytes().to_vec();
+                bytes.push(0);
+                if d.len == 0 {
+                    d.len = bytes.len() as u64;
+                    return crate::usermem::write_pod(self.mem, data, &d);
+                }
+                if (d.len as usize) < bytes.len() {
+                    return Err(ERANGE);
+                }
+                self.mem.copy_out(UserAddr(d.data), &bytes)
+            })(),
+            _ => return None,
+        };
+        Some(r.map(|_| 0))
+    }
+}

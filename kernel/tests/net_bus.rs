@@ -1,0 +1,144 @@
+//! Two kernels on one shmif bus file: interfaces made and attached with
+//! NetBSD's ioctls, ARP resolution, a UDP exchange, ICMP echo through a
+//! raw socket, and a TCP transfer, all between separate kernels.
+
+use rump_abi::native::sys::{rump_sys_ioctl, rump_sys_socket};
+use rump_abi::Syscall;
+use rump_kernel::cred::Cred;
+use rump_kernel::net::iface::{IfAddr, IFF_UP};
+use rump_kernel::proc::Emulation;
+use rump_kernel::syscalls::ifconfig::{SIOCIFCREATE, SIOCSLINKSTR};
+use rump_kernel::{Config, Kernel, Process};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+fn sc(p: &Process, num: i64, a: &[u64]) -> Result<i64, i32> {
+    let mut s = [0u64; 8];
+    s[..a.len()].copy_from_slice(a);
+    p.syscall(num as u32, &s).map_err(|e| e.0)
+}
+
+/// A kernel with shmif0 on `bus` holding 10.0.0.`host`/24, up.
+fn host(bus: &std::path::Path, host: u8) -> (Kernel, Arc<Process>) {
+    let k = Kernel::boot(Config::default()).unwrap();
+    let native = k.spawn(Emulation::Native, Cred::root(), "ifconfig").unwrap();
+    let s = rump_sys_socket(&native, 2, 2, 0).unwrap();
+    let mut ifr = [0u8; 144];
+    ifr[..7].copy_from_slice(b"shmif0\0");
+    rump_sys_ioctl(&native, s, SIOCIFCREATE as _, ifr.as_mut_ptr().cast()).unwrap();
+    let path = std::ffi::CString::new(bus.as_os_str().as_encoded_bytes()).unwrap();
+    let mut drv = [0u8; 40];
+    drv[..7].copy_from_slice(b"shmif0\0");
+    drv[24..32].copy_from_slice(&(path.as_bytes_with_nul().len() as u64).to_ne_bytes());
+    drv[32..40].copy_from_slice(&(path.as_ptr() as u64).to_ne_bytes());
+    rump_sys_ioctl(&native, s, SIOCSLINKSTR as _, drv.as_mut_ptr().cast()).unwrap();
+    k.with_state(|st| {
+        let i = st.net.ifaces.index_of("shmif0").unwrap();
+        st.net.add_addr(i, IfAddr { addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, host)), prefix: 24 }).unwrap();
+        st.net.set_flags(i, IFF_UP).unwrap();
+    });
+    let p = Arc::new(k.spawn(Emulation::Linux, Cred::root(), "test").unwrap());
+    (k, p)
+}
+
+fn sin(a: [u8; 4], port: u16) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as u16,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a) },
+        sin_zero: [0; 8],
+    }
+}
+
+#[test]
+fn udp_tcp_and_echo_between_two_kernels() {
+    let dir = tempdir();
+    let bus = dir.join("bus1");
+    let (_ka, a) = host(&bus, 1);
+    let (_kb, b) = host(&bus, 2);
+
+    // UDP: B listens on 7000, A sends; B answers to where it came from.
+    let ub = sc(&b, libc::SYS_socket, &[2, 2, 0]).unwrap();
+    let bb = sin([0, 0, 0, 0], 7000);
+    sc(&b, libc::SYS_bind, &[ub as u64, &bb as *const _ as u64, 16]).unwrap();
+    let ua = sc(&a, libc::SYS_socket, &[2, 2, 0]).unwrap();
+    let to = sin([10, 0, 0, 2], 7000);
+    assert_eq!(
+        sc(&a, libc::SYS_sendto, &[ua as u64, b"ping".as_ptr() as u64, 4, 0, &to as *const _ as u64, 16]),
+        Ok(4)
+    );
+    let mut buf = [0u8; 64];
+    let mut from = sin([0; 4], 0);
+    let mut len = 16u32;
+    let n = sc(
+        &b,
+        libc::SYS_recvfrom,
+        &[ub as u64, buf.as_mut_ptr() as u64, 64, 0, &mut from as *mut _ as u64, &mut len as *mut _ as u64],
+    );
+    assert_eq!(n, Ok(4));
+    assert_eq!(from.sin_addr.s_addr.to_ne_bytes(), [10, 0, 0, 1]);
+
+    // ICMP echo through a raw socket: the reply comes with its IP header.
+    let r = sc(&a, libc::SYS_socket, &[2, 3, 1]).unwrap();
+    let mut echo = [8u8, 0, 0, 0, 0x12, 0x34, 0, 1, b'x', b'y'];
+    let sum = !checksum(&echo);
+    echo[2..4].copy_from_slice(&sum.to_be_bytes());
+    let dst = sin([10, 0, 0, 2], 0);
+    sc(&a, libc::SYS_sendto, &[r as u64, echo.as_ptr() as u64, echo.len() as u64, 0, &dst as *const _ as u64, 16])
+        .unwrap();
+    let n = sc(&a, libc::SYS_recvfrom, &[r as u64, buf.as_mut_ptr() as u64, 64, 0, 0, 0]).unwrap() as usize;
+    assert_eq!(n, 20 + echo.len());
+    assert_eq!(buf[20], 0, "echo reply");
+    assert_eq!(&buf[24..26], &[0x12, 0x34]);
+    assert_eq!(&buf[12..16], &[10, 0, 0, 2]);
+
+    // TCP: 4 MiB from A to B.
+    let l = sc(&b, libc::SYS_socket, &[2, 1, 0]).unwrap();
+    let lb = sin([0, 0, 0, 0], 8080);
+    sc(&b, libc::SYS_bind, &[l as u64, &lb as *const _ as u64, 16]).unwrap();
+    sc(&b, libc::SYS_listen, &[l as u64, 8]).unwrap();
+    let data: Vec<u8> = (0..4u32 << 20).map(|i| (i % 253) as u8).collect();
+    let (a2, d2) = (a.clone(), data.clone());
+    let sender = std::thread::spawn(move || {
+        let c = sc(&a2, libc::SYS_socket, &[2, 1, 0]).unwrap();
+        let to = sin([10, 0, 0, 2], 8080);
+        sc(&a2, libc::SYS_connect, &[c as u64, &to as *const _ as u64, 16]).unwrap();
+        let mut off = 0;
+        while off < d2.len() {
+            off += sc(&a2, libc::SYS_write, &[c as u64, d2[off..].as_ptr() as u64, (d2.len() - off) as u64]).unwrap()
+                as usize;
+        }
+        sc(&a2, libc::SYS_close, &[c as u64]).unwrap();
+    });
+    let s = sc(&b, libc::SYS_accept, &[l as u64, 0, 0]).unwrap();
+    let mut got = Vec::new();
+    let mut rb = vec![0u8; 65536];
+    loop {
+        let n = sc(&b, libc::SYS_read, &[s as u64, rb.as_mut_ptr() as u64, rb.len() as u64]).unwrap() as usize;
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&rb[..n]);
+    }
+    sender.join().unwrap();
+    assert_eq!(got.len(), data.len());
+    assert!(got == data);
+}
+
+fn checksum(b: &[u8]) -> u16 {
+    let mut s: u32 = 0;
+    for c in b.chunks(2) {
+        s += u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32;
+    }
+    while s >> 16 != 0 {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("rump-net-bus-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}

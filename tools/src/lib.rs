@@ -2,6 +2,8 @@
 //! server address a command talks to, and the storage options (`-d`, `-m`)
 //! that rump_server and `rumpctl run` both put into a kernel.
 
+pub mod dumpbus;
+pub mod ifconfig;
 pub mod opts;
 pub mod run;
 pub mod sysctl;

@@ -1,6 +1,6 @@
 //! rump_server: boots a rump kernel and serves it at a URL.
 //!
-//! `rump_server [-sv] [-c ncpu] [-r ram] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... [-l component]... URL`
+//! `rump_server [-sv] [-c ncpu] [-r ram] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... [-l component]... [-i "IF create linkstr BUS"]... URL`
 //! with NetBSD's meanings, and `-m`, ours: a host directory shown at a
 //! kernel path (hostfs, confined to the directory; `:ro` read-only),
 //! mounted after the drives. Without `-s` it daemonizes: the parent exits 0
@@ -8,18 +8,20 @@
 //! halt the kernel, as a reboot call from a client does; either way the
 //! socket file is removed and the server exits 0.
 
+use rump_kernel::cred::Cred;
 use rump_kernel::fs::etfs::{parse_size, Drivespec};
 use rump_kernel::fs::hostfs::HostfsSpec;
+use rump_kernel::proc::Emulation;
 use rump_kernel::{Config, Kernel};
 use rump_tools::opts::getopt;
-use rump_tools::{attach_storage, parse_drive, parse_mount, strerror};
+use rump_tools::{attach_storage, ifconfig, parse_drive, parse_mount, strerror};
 use rumpclient::server::Server;
 use rumpclient::url::ServerUrl;
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 
 const USAGE: &str =
-    "usage: rump_server [-sv] [-c ncpu] [-r ram] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... [-l component]... URL";
+    "usage: rump_server [-sv] [-c ncpu] [-r ram] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... [-l component]... [-i 'IF create linkstr BUS']... URL";
 
 /// Components `-l` accepts (NetBSD's library names, `lib` and `.so`
 /// optional). They name subsystems; the file system ones are always in.
@@ -43,16 +45,26 @@ struct Options {
     config: Config,
     drives: Vec<Drivespec>,
     mounts: Vec<HostfsSpec>,
+    /// `-i "IF create linkstr BUS"`: interfaces made before serving.
+    ifaces: Vec<(String, Vec<ifconfig::Op>)>,
     url: ServerUrl,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
-    let (opts, operands) = getopt(args, "svc:r:d:m:l:")?;
+    let (opts, operands) = getopt(args, "svc:r:d:m:l:i:")?;
     let [url] = &operands[..] else { return Err(USAGE.into()) };
     let url = ServerUrl::parse(url).map_err(|e| format!("{url}: {e}"))?;
     // Two CPUs is NetBSD's default, whatever the host has.
     let config = Config { ncpu: 2, ..Config::default() };
-    let mut o = Options { foreground: false, verbose: false, config, drives: Vec::new(), mounts: Vec::new(), url };
+    let mut o = Options {
+        foreground: false,
+        verbose: false,
+        config,
+        drives: Vec::new(),
+        mounts: Vec::new(),
+        ifaces: Vec::new(),
+        url,
+    };
     for opt in opts {
         let value = opt.value.unwrap_or_default();
         match opt.letter {
@@ -69,6 +81,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
             }
             'd' => o.drives.push(parse_drive(&value)?),
             'm' => o.mounts.push(parse_mount(&value)?),
+            'i' => {
+                let words: Vec<String> = value.split_whitespace().map(String::from).collect();
+                o.ifaces.push(ifconfig::parse(&words).map_err(|e| format!("-i {value}: {e}"))?);
+            }
             'l' => {
                 let name = value.strip_prefix("lib").unwrap_or(&value);
                 let name = name.strip_suffix(".so").unwrap_or(name);
@@ -87,6 +103,14 @@ fn parse(args: &[String]) -> Result<Options, String> {
 fn start(o: &Options) -> Result<(Kernel, Server), String> {
     let kernel = Kernel::boot(o.config.clone()).map_err(|e| format!("boot: {}", strerror(e)))?;
     attach_storage(&kernel, &o.drives, &o.mounts)?;
+    if !o.ifaces.is_empty() {
+        let p = kernel
+            .spawn(Emulation::Native, Cred::root(), "ifconfig")
+            .map_err(|e| format!("ifconfig: {}", strerror(e)))?;
+        for (name, ops) in &o.ifaces {
+            ifconfig::apply(&p, name, ops).map_err(|e| format!("-i: {e}"))?;
+        }
+    }
     let server = Server::start(kernel.clone(), &o.url, o.verbose).map_err(|e| format!("{}: {e}", o.url))?;
     if o.verbose {
         eprintln!("rump_server: listening on {}", server.url());

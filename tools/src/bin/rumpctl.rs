@@ -10,10 +10,12 @@
 //! `rumpctl sysctl [-s URL] [-a] [-w] name[=value]...` reads and writes the
 //! kernel's MIB, printing `name = value` as sysctl(8) does.
 //! Without `-s`, halt and sysctl talk to the server in `RUMP_SERVER`.
+//! `rumpctl dumpbus [-h] [-o FILE.pcap] BUS` shows a shmif bus file, or
+//! writes its frames as pcap; see `rump_tools::dumpbus`.
 
 use rump_abi::native::sys::rump_sys_reboot;
 use rump_tools::opts::getopt;
-use rump_tools::{run, server_url, strerror, sysctl};
+use rump_tools::{dumpbus, ifconfig, run, server_url, strerror, sysctl};
 use rumpclient::client::Client;
 use rumpclient::wire::handshake::Emulation;
 use std::time::Duration;
@@ -21,7 +23,8 @@ use std::time::Duration;
 const USAGE: &str =
     "usage: rumpctl run [-s URL] [--hijack SPEC] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... -- CMD [ARGS]...
        rumpctl halt [-s URL]
-       rumpctl sysctl [-s URL] [-a] [-w] name[=value]...";
+       rumpctl sysctl [-s URL] [-a] [-w] name[=value]...
+       rumpctl dumpbus [-h] [-o FILE.pcap] BUS";
 
 fn connect(url: Option<&str>) -> Result<Client, String> {
     let url = server_url(url)?;
@@ -88,12 +91,21 @@ fn sysctl_cmd(args: &[String]) -> Result<(), String> {
     }
 }
 
+fn ifconfig_cmd(args: &[String]) -> Result<(), String> {
+    let (opts, words) = getopt(args, "s:")?;
+    let (name, ops) = ifconfig::parse(&words).map_err(|e| format!("ifconfig: {e}"))?;
+    let c = connect(opts.last().and_then(|o| o.value.as_deref()))?;
+    ifconfig::apply(&c, &name, &ops).map_err(|e| format!("ifconfig: {e}"))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("run") => std::process::exit(run::main(&args[1..])),
         Some("halt") => halt(&args[1..]),
         Some("sysctl") => sysctl_cmd(&args[1..]),
+        Some("ifconfig") => ifconfig_cmd(&args[1..]),
+        Some("dumpbus") => dumpbus::main(&args[1..], USAGE),
         _ => Err(USAGE.into()),
     };
     if let Err(e) = result {

@@ -1,0 +1,116 @@
+//! `rumpctl ifconfig` and `rump_server -i`: the interface operations Linux
+//! tools have no words for, in BSD ifconfig's: `IF create`, `IF destroy`,
+//! `IF linkstr BUS` (attach a shmif interface to a bus file, created on
+//! demand) and `IF -linkstr`, several per command, sent as NetBSD's ioctls
+//! on a native socket. Addresses, flags and routes are Linux ifconfig's
+//! and route's business (through the hijack library).
+
+use crate::strerror;
+use rump_abi::native::sys::{rump_sys_close, rump_sys_ioctl, rump_sys_socket};
+use rump_abi::Syscall;
+use rump_kernel::syscalls::ifconfig::{SIOCIFCREATE, SIOCIFDESTROY, SIOCSLINKSTR};
+use std::ffi::CString;
+use std::path::Path;
+
+/// One operation on an interface.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Op {
+    Create,
+    Destroy,
+    Linkstr(CString),
+    Unlink,
+}
+
+/// Parses `IF word...`; a relative bus path is made absolute here, since
+/// the kernel may run with another working directory.
+pub fn parse(words: &[String]) -> Result<(String, Vec<Op>), String> {
+    let [name, rest @ ..] = words else { return Err("expected an interface name".into()) };
+    if name.is_empty() || name.len() >= 16 {
+        return Err(format!("{name}: bad interface name"));
+    }
+    if rest.is_empty() {
+        return Err(format!("{name}: expected create, destroy, linkstr BUS or -linkstr"));
+    }
+    let mut ops = Vec::new();
+    let mut it = rest.iter();
+    while let Some(w) = it.next() {
+        ops.push(match w.as_str() {
+            "create" => Op::Create,
+            "destroy" => Op::Destroy,
+            "-linkstr" => Op::Unlink,
+            "linkstr" => {
+                let bus = it.next().ok_or("linkstr: expected a bus file")?;
+                let abs = std::path::absolute(Path::new(bus)).map_err(|e| format!("{bus}: {e}"))?;
+                Op::Linkstr(
+                    CString::new(abs.into_os_string().into_encoded_bytes())
+                        .map_err(|_| format!("{bus}: contains NUL"))?,
+                )
+            }
+            other => {
+                return Err(format!("{other}: unknown ifconfig word (known: create, destroy, linkstr BUS, -linkstr)"))
+            }
+        });
+    }
+    Ok((name.clone(), ops))
+}
+
+/// Runs the operations through kernel `k` (a client or an in-process
+/// native process).
+pub fn apply(k: &(impl Syscall + ?Sized), name: &str, ops: &[Op]) -> Result<(), String> {
+    let s = rump_sys_socket(k, 2, 2, 0).map_err(|e| format!("socket: {}", strerror(e)))?;
+    let r = ops.iter().try_for_each(|op| one(k, s, name, op));
+    let _ = rump_sys_close(k, s);
+    r
+}
+
+fn one(k: &(impl Syscall + ?Sized), s: i32, name: &str, op: &Op) -> Result<(), String> {
+    let mut ifname = [0u8; 16];
+    ifname[..name.len()].copy_from_slice(name.as_bytes());
+    let (cmd, what, mut buf) = match op {
+        Op::Create | Op::Destroy => {
+            let mut ifr = vec![0u8; 144];
+            ifr[..16].copy_from_slice(&ifname);
+            let (cmd, what) = if *op == Op::Create { (SIOCIFCREATE, "create") } else { (SIOCIFDESTROY, "destroy") };
+            (cmd, what, ifr)
+        }
+        Op::Linkstr(_) | Op::Unlink => {
+            let mut drv = vec![0u8; 40];
+            drv[..16].copy_from_slice(&ifname);
+            match op {
+                Op::Linkstr(p) => {
+                    drv[24..32].copy_from_slice(&(p.as_bytes_with_nul().len() as u64).to_ne_bytes());
+                    drv[32..40].copy_from_slice(&(p.as_ptr() as u64).to_ne_bytes());
+                }
+                _ => drv[16..24].copy_from_slice(&1u64.to_ne_bytes()),
+            }
+            (SIOCSLINKSTR, if matches!(op, Op::Unlink) { "-linkstr" } else { "linkstr" }, drv)
+        }
+    };
+    rump_sys_ioctl(k, s, cmd as _, buf.as_mut_ptr().cast())
+        .map(|_| ())
+        .map_err(|e| format!("{name} {what}: {}", strerror(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn parses_bsd_words() {
+        let (n, ops) = parse(&words("shmif0 create linkstr /tmp/b -linkstr destroy")).unwrap();
+        assert_eq!(n, "shmif0");
+        assert_eq!(ops, vec![Op::Create, Op::Linkstr(CString::new("/tmp/b").unwrap()), Op::Unlink, Op::Destroy]);
+    }
+
+    #[test]
+    fn rejects_what_it_does_not_know() {
+        assert!(parse(&words("shmif0")).unwrap_err().contains("expected create"));
+        assert!(parse(&words("shmif0 up")).unwrap_err().contains("up: unknown ifconfig word"));
+        assert!(parse(&words("shmif0 linkstr")).unwrap_err().contains("expected a bus file"));
+        assert!(parse(&words("averyveryverylongname create")).unwrap_err().contains("bad interface name"));
+    }
+}

@@ -7,3 +7,4 @@ cargo bench -p rump-kernel --bench syscall
 cargo bench -p rump-tools --bench remote
 cargo bench -p rump-hijack --bench hijack
 cargo bench -p rump-hijack --bench events
+cargo bench -p rump-tools --bench net

@@ -73,12 +73,19 @@ pub struct Server {
 
 impl Server {
     pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// A server started with extra options (e.g. `-i "shmif0 create linkstr BUS"`).
+    pub fn start_with(extra: &[&str]) -> Server {
         ensure_built();
         let dir = std::env::temp_dir().join(format!("rumptest-srv-{}-{}", std::process::id(), rand_tag()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("unix://{}/sock", dir.display());
         let mut child = Command::new(build_dir().join("rump_server"))
-            .args(["-s", "-v", &url])
+            .args(["-s", "-v"])
+            .args(extra)
+            .arg(&url)
             .env_remove("LD_PRELOAD")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

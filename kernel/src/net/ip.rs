@@ -89,6 +89,7 @@ impl Net {
             return;
         };
         self.stats.ip_in_receives += 1;
+        self.learn_scope(ip.src, iface);
         if self.ifaces.is_local(ip.dst) || ip.dst.is_multicast() {
             self.ip_deliver(iface, ip, payload);
         } else if self.ifaces.get(iface).is_some_and(|i| i.is_loopback()) {
@@ -179,13 +180,29 @@ impl Net {
 
     /// Our own addresses are reached through loopback, whatever interface
     /// holds them (Linux's local table).
+    /// A link-local destination goes out of the interface its scope names
+    /// (learnt from the caller's sin6_scope_id or from where it spoke from).
     fn route_local_first(&self, dst: IpAddr) -> Result<super::route::NextHop, Errno> {
         if self.ifaces.owner_of(dst).is_some() {
             if let Some(lo) = self.ifaces.iter().find(|i| i.is_loopback() && i.is_up()) {
                 return Ok(super::route::NextHop { iface: lo.index, via: dst });
             }
         }
+        if let IpAddr::V6(v) = dst {
+            if let Some(&iface) = self.ll_scope.get(&v) {
+                return Ok(super::route::NextHop { iface, via: dst });
+            }
+        }
         self.routes.lookup(&self.ifaces, dst)
+    }
+
+    /// Records the interface a link-local address lives behind.
+    pub fn learn_scope(&mut self, addr: IpAddr, iface: IfIndex) {
+        if let IpAddr::V6(v) = addr {
+            if is_link_local(v) && iface != 0 && self.ifaces.get(iface).is_some() {
+                self.ll_scope.insert(v, iface);
+            }
+        }
     }
 
     /// The source address for a packet to `dst`: the address of the
@@ -194,7 +211,7 @@ impl Net {
         if self.ifaces.is_local(dst) && self.ifaces.owner_of(dst).is_some() {
             return Ok(dst);
         }
-        let hop = self.routes.lookup(&self.ifaces, dst)?;
+        let hop = self.route_local_first(dst)?;
         self.ifaces.get(hop.iface).and_then(|i| i.source_for(dst)).ok_or(EADDRNOTAVAIL)
     }
 
@@ -246,4 +263,9 @@ impl Net {
     pub(super) fn ip_deadline(&self) -> Option<u64> {
         self.reasm.next_deadline()
     }
+}
+
+/// fe80::/10.
+pub fn is_link_local(v: std::net::Ipv6Addr) -> bool {
+    v.segments()[0] & 0xffc0 == 0xfe80
 }

@@ -97,6 +97,8 @@ pub struct Net {
     loopq: VecDeque<(IfIndex, Vec<u8>)>,
     reasm: ip::Reassembly,
     ident: u16,
+    /// Which interface a link-local IPv6 address is behind.
+    pub ll_scope: std::collections::HashMap<Ipv6Addr, IfIndex>,
     /// TCP connections closed by their owners, until the engine is done.
     pub orphans: Vec<smoltcp::iface::SocketHandle>,
     /// When the timer thread next wakes (µs), so that work needing an
@@ -121,6 +123,7 @@ impl Net {
             reasm: ip::Reassembly::default(),
             ident: 0,
             orphans: Vec::new(),
+            ll_scope: Default::default(),
             timer_at: u64::MAX,
         };
         let lo = n.ifaces.create("lo0", [0; 6]).expect("a fresh table has no lo0");

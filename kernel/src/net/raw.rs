@@ -57,6 +57,10 @@ impl Net {
         let s = self.sock(id)?;
         let Kind::Raw(proto) = s.kind else { return Err(EINVAL) };
         let dst = unmap(to.or(s.peer).ok_or(EDESTADDRREQ)?).ip();
+        if let Some(t) = to {
+            self.learn_scope_of(t);
+        }
+        let s = self.sock(id)?;
         if data.len() > 65535 - 40 {
             return Err(EMSGSIZE);
         }

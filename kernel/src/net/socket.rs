@@ -414,6 +414,7 @@ impl Net {
     /// Starts a connection (TCP: EINPROGRESS until `connect_done`) or sets
     /// the peer (UDP, raw).
     pub fn connect(&mut self, id: SockId, to: SocketAddr) -> Result<(), Errno> {
+        self.learn_scope_of(to);
         let to = unmap(to);
         let s = self.sock(id)?;
         match &s.kind {
@@ -465,6 +466,13 @@ impl Net {
         s.peer = Some(to);
         s.kind = Kind::Tcp(Tcp::Conn { h, connecting: true, since });
         Err(EINPROGRESS)
+    }
+
+    /// A v6 link-local address given with a scope id names its interface.
+    pub fn learn_scope_of(&mut self, a: SocketAddr) {
+        if let SocketAddr::V6(v) = a {
+            self.learn_scope(IpAddr::V6(*v.ip()), v.scope_id());
+        }
     }
 
     /// How a TCP connect stands: Ok(true) connected, Ok(false) still

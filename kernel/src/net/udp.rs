@@ -68,6 +68,10 @@ impl Net {
             return Err(EPIPE);
         }
         let dst = unmap(to.or(s.peer).ok_or(EDESTADDRREQ)?);
+        if let Some(t) = to {
+            self.learn_scope_of(t);
+        }
+        let s = self.sock(id)?;
         if data.len() > MAX_PAYLOAD {
             return Err(EMSGSIZE);
         }

@@ -63,3 +63,35 @@ echo "\$ rumpctl halt"
 target/release/rumpctl halt
 if [ -e "$dir/sock" ]; then echo "socket left behind" >&2; exit 1; fi
 echo "(the server has exited and removed its socket)"
+
+# Networking: two kernels joined by a shmif bus (a plain file), configured
+# and exercised with the ordinary tools; no root needed for the kernels.
+echo
+echo "== two kernels on one Ethernet bus file"
+a="unix://$dir/a" b="unix://$dir/b" bus="$dir/bus1"
+echo "\$ rump_server -i 'shmif0 create linkstr $bus' $a   (and the same for $b)"
+target/release/rump_server -i "shmif0 create linkstr $bus" "$a"
+target/release/rump_server -i "shmif0 create linkstr $bus" "$b"
+net() { local url=$1; shift; echo "\$ RUMP_SERVER=${url##*/} $*"; RUMP_SERVER=$url LD_PRELOAD=$lib "$@"; }
+net "$a" ifconfig shmif0 10.0.0.1 netmask 255.255.255.0 up
+net "$b" ifconfig shmif0 10.0.0.2 netmask 255.255.255.0 up
+net "$a" ifconfig -a
+net "$a" route -n
+if [ "$(id -u)" = 0 ] && command -v ping >/dev/null; then
+    net "$a" ping -c 3 -i 0.2 10.0.0.2
+else
+    echo "(ping skipped: it needs root and iputils-ping, as on a real host)"
+fi
+if command -v nc >/dev/null; then
+    head -c 1048576 /dev/urandom > "$dir/payload"
+    RUMP_SERVER=$b LD_PRELOAD=$lib nc -l 5000 > "$dir/received" &
+    sleep 0.5
+    net "$a" nc -N 10.0.0.2 5000 < "$dir/payload"
+    wait
+    echo "sha256 sent:     $(sha256sum < "$dir/payload" | cut -c1-16)"
+    echo "sha256 received: $(sha256sum < "$dir/received" | cut -c1-16)"
+fi
+echo "\$ rumpctl dumpbus -o - $bus | tcpdump -n -r - | head -n 4"
+target/release/rumpctl dumpbus -o - "$bus" | { tcpdump -n -r - 2>/dev/null || echo "(install tcpdump to read it)"; } | head -n 4
+target/release/rumpctl halt -s "$a"
+target/release/rumpctl halt -s "$b"

@@ -4,9 +4,12 @@
 //! its replies and the errors routers send it.
 
 use super::iface::IfIndex;
-use super::wire::{IcmpRepr, IpRepr, PROTO_ICMP, PROTO_ICMPV6};
+use super::socket::{unmap, Kind};
+use super::wire::{rest_u32, IcmpRepr, IpRepr, PROTO_ICMP, PROTO_ICMPV6, PROTO_UDP};
 use super::Net;
-use std::net::IpAddr;
+use rump_abi::native::errno::{EACCES, ECONNREFUSED, EHOSTUNREACH, EMSGSIZE, ENETUNREACH, ENOPROTOOPT, EPROTO};
+use rump_abi::Errno;
+use std::net::{IpAddr, SocketAddr};
 
 pub const ECHO_REPLY: u8 = 0;
 pub const DEST_UNREACH: u8 = 3;
@@ -51,6 +54,50 @@ impl IcmpError {
     }
 }
 
+/// sock_extended_err origins.
+pub const ORIGIN_ICMP: u8 = 2;
+pub const ORIGIN_ICMP6: u8 = 3;
+/// Most entries an error queue holds.
+const MAX_ERRQ: usize = 64;
+
+/// An error a socket with IP_RECVERR reads back with MSG_ERRQUEUE.
+#[derive(Clone, Debug)]
+pub struct ErrMsg {
+    pub errno: Errno,
+    pub origin: u8,
+    pub ty: u8,
+    pub code: u8,
+    pub info: u32,
+    /// Who sent the ICMP error.
+    pub offender: IpAddr,
+    /// Where the offending datagram was going.
+    pub dst: SocketAddr,
+    /// The start of the offending datagram's payload.
+    pub payload: Vec<u8>,
+}
+
+/// The errno an ICMP error stands for (Linux's icmp_err_convert and
+/// icmpv6_err_convert), and whether it is hard (ends a connection).
+fn icmp_errno(v6: bool, ty: u8, code: u8) -> Option<(Errno, bool)> {
+    Some(match (v6, ty, code) {
+        (false, DEST_UNREACH, 0) => (ENETUNREACH, true),
+        (false, DEST_UNREACH, 2) => (ENOPROTOOPT, true),
+        (false, DEST_UNREACH, 3) => (ECONNREFUSED, true),
+        (false, DEST_UNREACH, 4) => (EMSGSIZE, false),
+        (false, DEST_UNREACH, _) => (EHOSTUNREACH, true),
+        (false, TIME_EXCEEDED, _) => (EHOSTUNREACH, false),
+        (false, 12, _) => (EPROTO, true),
+        (true, V6_DEST_UNREACH, 0) => (ENETUNREACH, true),
+        (true, V6_DEST_UNREACH, 1) => (EACCES, true),
+        (true, V6_DEST_UNREACH, 4) => (ECONNREFUSED, true),
+        (true, V6_DEST_UNREACH, _) => (EHOSTUNREACH, true),
+        (true, V6_TOO_BIG, _) => (EMSGSIZE, false),
+        (true, V6_TIME_EXCEEDED, _) => (EHOSTUNREACH, false),
+        (true, 4, _) => (EPROTO, true),
+        _ => return None,
+    })
+}
+
 fn is_error_type(ty: u8, v6: bool) -> bool {
     if v6 {
         ty < 128
@@ -91,11 +138,49 @@ impl Net {
         }
     }
 
-    /// An ICMP error names the datagram it is about: connected UDP
-    /// sockets with IP_RECVERR hear of it through their error queue.
+    /// An ICMP error names the datagram it is about; the socket that sent
+    /// it hears, as on Linux: with IP_RECVERR an entry on its error queue
+    /// (what `ping` prints "Time to live exceeded" from) and a pending
+    /// error; without, a connected UDP socket only of hard errors.
     fn icmp_error_input(&mut self, ip: &IpRepr, m: &IcmpRepr) {
         let Some((orig, payload)) = IpRepr::parse(m.data).or_else(|| truncated_header(m.data)) else { return };
-        self.udp_icmp_error(ip.src, &orig, payload, m.ty, m.code);
+        let v6 = orig.dst.is_ipv6();
+        let Some((errno, hard)) = icmp_errno(v6, m.ty, m.code) else { return };
+        let ports = (payload.len() >= 4)
+            .then(|| (u16::from_be_bytes([payload[0], payload[1]]), u16::from_be_bytes([payload[2], payload[3]])));
+        for (_, s) in self.sockets.iter_mut() {
+            let ours = match s.kind {
+                Kind::Udp => {
+                    orig.proto == PROTO_UDP
+                        && ports.is_some_and(|(sp, _)| s.local.is_some_and(|l| l.port() == sp))
+                        && s.peer.is_none_or(|p| ports.is_some_and(|(_, dp)| unmap(p) == SocketAddr::new(orig.dst, dp)))
+                }
+                Kind::Raw(p) => p == orig.proto && s.v6 == v6,
+                Kind::Tcp(_) => false,
+            };
+            if !ours {
+                continue;
+            }
+            if s.opts.recverr {
+                let dport = ports.map_or(0, |p| p.1);
+                let quoted = if matches!(s.kind, Kind::Udp) { payload.get(8..).unwrap_or(&[]) } else { payload };
+                if s.errq.len() < MAX_ERRQ {
+                    s.errq.push_back(ErrMsg {
+                        errno,
+                        origin: if v6 { ORIGIN_ICMP6 } else { ORIGIN_ICMP },
+                        ty: m.ty,
+                        code: m.code,
+                        info: if matches!(m.ty, DEST_UNREACH | V6_TOO_BIG) { rest_u32(m.rest) } else { 0 },
+                        offender: ip.src,
+                        dst: SocketAddr::new(orig.dst, if matches!(s.kind, Kind::Udp) { dport } else { 0 }),
+                        payload: quoted.to_vec(),
+                    });
+                }
+                s.error = Some(errno);
+            } else if hard && matches!(s.kind, Kind::Udp) && s.peer.is_some() {
+                s.error = Some(errno);
+            }
+        }
     }
 
     /// Tells the sender of `ip` about `err`, unless ICMP forbids it (no

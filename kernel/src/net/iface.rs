@@ -184,7 +184,7 @@ impl Ifaces {
             return Err(EEXIST);
         }
         let (link, flags, mtu, txqlen) = if name == "lo0" {
-            (Link::Loopback, IFF_LOOPBACK | IFF_MULTICAST, 33624, 1000)
+            (Link::Loopback, IFF_LOOPBACK, 33624, 1000)
         } else if name.strip_prefix("shmif").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) {
             (Link::Shmif(None), IFF_BROADCAST | IFF_MULTICAST, 1500, 1000)
         } else {

@@ -138,6 +138,8 @@ pub struct Socket {
     pub rx_bytes: usize,
     /// A pending error for SO_ERROR and the next call.
     pub error: Option<Errno>,
+    /// ICMP errors for MSG_ERRQUEUE (IP_RECVERR).
+    pub errq: VecDeque<super::icmp::ErrMsg>,
     pub opts: Opts,
     pub shut_rd: bool,
     pub shut_wr: bool,
@@ -229,6 +231,7 @@ impl Net {
             rxq: VecDeque::new(),
             rx_bytes: 0,
             error: None,
+            errq: VecDeque::new(),
             opts: Opts::default(),
             shut_rd: false,
             shut_wr: false,
@@ -401,6 +404,7 @@ impl Net {
             rxq: VecDeque::new(),
             rx_bytes: 0,
             error: None,
+            errq: VecDeque::new(),
             opts,
             shut_rd: false,
             shut_wr: false,
@@ -643,7 +647,7 @@ impl Net {
     /// Readiness in native poll bits.
     pub fn poll_mask(&self, id: SockId) -> i16 {
         let Some(s) = self.sockets.get(id) else { return POLLERR };
-        let err = if s.error.is_some() { POLLERR } else { 0 };
+        let err = if s.error.is_some() || !s.errq.is_empty() { POLLERR } else { 0 };
         err | match &s.kind {
             Kind::Tcp(Tcp::Fresh) => POLLOUT | POLLHUP,
             Kind::Tcp(Tcp::Listening(l)) => {

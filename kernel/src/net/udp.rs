@@ -126,30 +126,4 @@ impl Net {
             None => Err(EAGAIN),
         }
     }
-
-    /// An ICMP error about a datagram we sent: a connected socket learns
-    /// it as its pending error (Linux: connected UDP sockets report
-    /// ECONNREFUSED after a port unreachable).
-    pub(super) fn udp_icmp_error(&mut self, _from: IpAddr, orig: &IpRepr, payload: &[u8], ty: u8, code: u8) {
-        if orig.proto != PROTO_UDP || payload.len() < 4 {
-            return;
-        }
-        let sport = u16::from_be_bytes([payload[0], payload[1]]);
-        let dport = u16::from_be_bytes([payload[2], payload[3]]);
-        let v6 = orig.dst.is_ipv6();
-        let err = match (v6, ty, code) {
-            (false, 3, 3) | (true, 1, 4) => ECONNREFUSED,
-            (false, 3, 4) | (true, 2, _) => EMSGSIZE,
-            (false, 3, _) | (true, 1, _) => EHOSTUNREACH,
-            _ => return,
-        };
-        for (_, s) in self.sockets.iter_mut() {
-            let ours = matches!(s.kind, Kind::Udp)
-                && s.local.is_some_and(|l| l.port() == sport)
-                && s.peer.is_some_and(|p| unmap(p) == SocketAddr::new(orig.dst, dport));
-            if ours {
-                s.error = Some(err);
-            }
-        }
-    }
 }

@@ -2,6 +2,7 @@
 //! its control messages, MSG_* and SOCK_* flags and the socket options,
 //! translated onto the kernel's socket calls (`syscalls::sock`).
 
+use crate::net::icmp::ErrMsg;
 use crate::net::socket::{Kind, Opts, Tcp, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM};
 use crate::syscalls::sock::{MsgFlags, Received};
 use crate::usermem::{read_pod, write_pod};
@@ -227,19 +228,42 @@ pub fn linux_sys_sendto(cx: &mut Cx, a: linux_sys_sendto_args) -> SysResult {
     send(cx, a.fd, &data, to, a.flags)
 }
 
-fn recv_errqueue(fl: u32) -> Result<(), Errno> {
-    // Nothing reaches an error queue here: errors arrive as socket errors
-    // and, for raw sockets, as ICMP messages.
-    if fl & MSG_ERRQUEUE != 0 {
-        return Err(EAGAIN);
+/// The next entry of a socket's error queue (MSG_ERRQUEUE never blocks),
+/// as a receive: the offending payload from the original destination.
+fn recv_error(cx: &mut Cx, fd: i32, len: usize) -> Result<(Received, Option<ErrMsg>), Errno> {
+    let (_, s) = cx.sock_of(fd)?;
+    let sock = cx.st.net.sock_mut(s)?;
+    let e = sock.errq.pop_front().ok_or(EAGAIN)?;
+    if sock.errq.is_empty() && sock.error == Some(e.errno) {
+        sock.error = None;
     }
-    Ok(())
+    let mut data = e.payload.clone();
+    let full_len = data.len();
+    data.truncate(len);
+    Ok((Received { data, from: Some(e.dst), full_len, at: None, ttl: None }, Some(e)))
+}
+
+fn receive(cx: &mut Cx, fd: i32, len: usize, fl: u32) -> Result<(Received, Option<ErrMsg>), Errno> {
+    if fl & MSG_ERRQUEUE != 0 {
+        return recv_error(cx, fd, len);
+    }
+    Ok((cx.sock_recv(fd, len, flags(fl))?, None))
+}
+
+/// struct sock_extended_err and the offender's address, as the
+/// IP_RECVERR / IPV6_RECVERR control message carries them.
+fn extended_err(e: &ErrMsg, v6: bool) -> Vec<u8> {
+    let mut b = rump_abi::errno::native_to_linux(e.errno).0.to_ne_bytes().to_vec();
+    b.extend_from_slice(&[e.origin, e.ty, e.code, 0]);
+    b.extend_from_slice(&e.info.to_ne_bytes());
+    b.extend_from_slice(&0u32.to_ne_bytes());
+    b.extend_from_slice(&sockaddr_bytes(SocketAddr::new(e.offender, 0), v6));
+    b
 }
 
 pub fn linux_sys_recvfrom(cx: &mut Cx, a: linux_sys_recvfrom_args) -> SysResult {
-    recv_errqueue(a.flags)?;
     let v6 = is_v6(cx, a.fd)?;
-    let r = cx.sock_recv(a.fd, a.size, flags(a.flags))?;
+    let (r, _) = receive(cx, a.fd, a.size, a.flags)?;
     cx.mem.copy_out(a.ubuf, &r.data)?;
     if let Some(from) = r.from {
         write_sockaddr(cx, a.addr, a.addr_len, from, v6)?;
@@ -293,12 +317,11 @@ pub fn linux_sys_sendmsg(cx: &mut Cx, a: linux_sys_sendmsg_args) -> SysResult {
 }
 
 pub fn linux_sys_recvmsg(cx: &mut Cx, a: linux_sys_recvmsg_args) -> SysResult {
-    recv_errqueue(a.flags)?;
     let mut m: MsgHdr = read_pod(cx.mem, a.msg)?;
     let vecs = iovecs(cx, &m)?;
     let v6 = is_v6(cx, a.fd)?;
     let want: usize = vecs.iter().map(|v| v.len as usize).sum();
-    let r = cx.sock_recv(a.fd, want, flags(a.flags))?;
+    let (r, err) = receive(cx, a.fd, want, a.flags)?;
     let mut off = 0;
     for v in &vecs {
         let n = (v.len as usize).min(r.data.len() - off);
@@ -315,7 +338,12 @@ pub fn linux_sys_recvmsg(cx: &mut Cx, a: linux_sys_recvmsg_args) -> SysResult {
             m.namelen = 0;
         }
     }
-    let cmsgs = control_messages(cx, a.fd, &r)?;
+    let mut cmsgs = control_messages(cx, a.fd, &r)?;
+    if let Some(e) = &err {
+        let (level, ty) = if v6 { (IPPROTO_IPV6, IPV6_RECVERR) } else { (IPPROTO_IP, IP_RECVERR) };
+        cmsgs.push(cmsg(level, ty, &extended_err(e, v6)));
+        m.flags |= MSG_ERRQUEUE as i32;
+    }
     let mut written = 0usize;
     for c in cmsgs {
         if written + c.len() > m.controllen as usize {

@@ -277,3 +277,55 @@ fn a_router_between_two_buses_forwards_only_when_told() {
         s.halt().unwrap();
     }
 }
+
+/// The link-local address of `ifname` in the kernel at `url`, from
+/// /proc/net/if_inet6 as the tools read it.
+fn link_local(url: &str, ifname: &str) -> String {
+    let text = ok(url, Path::new("/bin/cat"), &["/proc/net/if_inet6"]);
+    let hex = text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.len() == 6 && f[5] == ifname && f[0].starts_with("fe80"))
+        .map(|f| f[0].to_string())
+        .expect("a link-local address");
+    let groups: Vec<String> = (0..8).map(|i| hex[4 * i..4 * i + 4].to_string()).collect();
+    let addr: std::net::Ipv6Addr = groups.join(":").parse().unwrap();
+    addr.to_string()
+}
+
+#[test]
+fn ipv6_ping_and_nc_with_link_local_and_global_addresses() {
+    let dir = scratch("six");
+    let a = server(&dir, &[("shmif0", "bus1")]);
+    let b = server(&dir, &[("shmif0", "bus1")]);
+    ok(&a.url, &ifconfig(), &["shmif0", "up"]);
+    ok(&b.url, &ifconfig(), &["shmif0", "up"]);
+    ok(&a.url, &ifconfig(), &["shmif0", "add", "2001:db8::1/64"]);
+    ok(&b.url, &ifconfig(), &["shmif0", "add", "2001:db8::2/64"]);
+    let shown = ok(&a.url, &ifconfig(), &["shmif0"]);
+    assert!(shown.contains("inet6 2001:db8::1  prefixlen 64  scopeid 0x0<global>"), "{shown}");
+    assert!(shown.contains("scopeid 0x20<link>"), "{shown}");
+
+    let ping = tool("ping", "iputils-ping");
+    let out = ok(&a.url, &ping, &["-6", "-c", "2", "-i", "0.2", "2001:db8::2"]);
+    assert!(out.contains("2 received"), "{out}");
+    let ll = format!("{}%shmif0", link_local(&b.url, "shmif0"));
+    let out = ok(&a.url, &ping, &["-6", "-c", "2", "-i", "0.2", &ll]);
+    assert!(out.contains("2 received"), "{out}");
+
+    let nc = tool("nc", "netcat-openbsd");
+    for (port, target) in [("6000", "2001:db8::2".to_string()), ("6001", ll.clone())] {
+        let src = dir.join(format!("src{port}"));
+        let dst = dir.join(format!("dst{port}"));
+        big_file(&src, 1 << 20);
+        let listener = hijacked(&b.url, &nc, &["-6", "-l", port]).stdout(std::fs::File::create(&dst).unwrap()).spawn().unwrap();
+        wait_listening(&b.url, port.parse().unwrap());
+        let sender =
+            hijacked(&a.url, &nc, &["-6", "-N", &target, port]).stdin(std::fs::File::open(&src).unwrap()).spawn().unwrap();
+        assert!(wait_child(sender, "nc -6").success());
+        assert!(wait_child(listener, "nc -6 -l").success());
+        assert_eq!(sha256(&dst), sha256(&src), "1 MiB over IPv6 to {target}");
+    }
+    a.halt().unwrap();
+    b.halt().unwrap();
+}

@@ -94,6 +94,8 @@ pub struct State {
     pub mem: Arc<mem::Mem>,
     /// The network stack.
     pub net: net::Net,
+    /// The /proc mount's view of the kernel (`fs::procfs`).
+    pub procfs: fs::procfs::ProcLink,
 }
 
 pub(crate) struct Shared {
@@ -112,9 +114,9 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    /// Boots a kernel: tmpfs as `/`, devfs on `/dev`, then the host
-    /// directories of `config.hostfs` (the first that fails to mount fails
-    /// the boot; `Kernel::mount_hostfs` tells them apart).
+    /// Boots a kernel: tmpfs as `/`, devfs on `/dev`, procfs on `/proc`,
+    /// then the host directories of `config.hostfs` (the first that fails
+    /// to mount fails the boot; `Kernel::mount_hostfs` tells them apart).
     pub fn boot(config: Config) -> Result<Kernel, Errno> {
         let clock = config.clock.clone();
         let mut mounts = MountTable::default();
@@ -124,7 +126,10 @@ impl Kernel {
         let root_vn = mounts.root(root);
         let dev = vfs::NewNode { vtype: vfs::VType::Dir, mode: 0o755, uid: 0, gid: 0, rdev: 0, target: Vec::new() };
         let dev_node = mounts.fs(root).create(root_vn.node, b"dev", &dev)?;
-        mounts.add(Box::new(fs::devfs::Devfs::new(clock)), Some(Vnode { mnt: root, node: dev_node }), b"/dev".to_vec());
+        let devfs = Box::new(fs::devfs::Devfs::new(clock.clone()));
+        mounts.add(devfs, Some(Vnode { mnt: root, node: dev_node }), b"/dev".to_vec());
+        let proc_node = mounts.fs(root).create(root_vn.node, b"proc", &dev)?;
+        let procfs = fs::procfs::Procfs::mount(&mut mounts, Vnode { mnt: root, node: proc_node }, clock);
         let mut state = State {
             mounts,
             files: Slab::default(),
@@ -137,6 +142,7 @@ impl Kernel {
             events: event::Events::default(),
             mem,
             net: net::Net::new(config.clock.clone()),
+            procfs,
         };
         for spec in &config.hostfs {
             let fs = fs::hostfs::Hostfs::open(&spec.hostdir, spec.readonly)?;
@@ -241,10 +247,12 @@ impl Process {
     pub fn syscall_lwp(&self, num: u32, args: &Slots, mem: &dyn UserMemory, lwp: &Lwp) -> SysResult {
         wchan::deferring(|| {
             let mut cx = Cx { st: self.shared.state.lock(), pid: self.pid, mem, lwp, shared: &self.shared };
-            match self.emul {
+            let r = match self.emul {
                 Emulation::Native => syscalls::dispatch(&mut cx, num, args),
                 Emulation::Linux => compat::linux::dispatch(&mut cx, num, args),
-            }
+            };
+            cx.st.apply_proc_writes();
+            r
         })
     }
 
@@ -408,7 +416,9 @@ impl State {
     }
 
     /// Takes a reference on a vnode for as long as a file or cwd holds it.
+    /// A /proc file's text is made here, as it is opened.
     pub fn vref(&mut self, vn: Vnode) {
+        self.procfs.opened(vn, &self.net);
         self.mounts.fs(vn.mnt).hold(vn.node);
     }
 

@@ -12,7 +12,10 @@
 //!   bytes, and `Cx::sysctl_read`/`sysctl_write` and the name-based
 //!   `Kernel::sysctl_get`/`sysctl_set` serve code inside the kernel.
 //! - Writes need root and a writable node (EPERM), and a value of the
-//!   node's type and size (EINVAL).
+//!   node's type and size, within its range if it has one (EINVAL).
+//! - The network knobs (`net.inet.ip.forwarding`, …) live in
+//!   `State.net.knobs`; Linux's `/proc/sys/net` files (`fs::procfs`)
+//!   write them through these leaves, so both views check alike.
 
 use crate::cred::Cred;
 use crate::{Config, Cx, Kernel, State};
@@ -99,6 +102,8 @@ pub struct Leaf {
     /// it lives in, NUL included (0 for a read-only string sized by its
     /// value).
     pub size: usize,
+    /// The values an Int leaf accepts, inclusive.
+    range: Option<(i32, i32)>,
     get: Getter,
     set: Option<Setter>,
 }
@@ -111,7 +116,7 @@ impl Leaf {
             Type::Bool => 1,
             Type::Node | Type::String => 0,
         };
-        Leaf { name, mib, ty, size, get, set }
+        Leaf { name, mib, ty, size, range: None, get, set }
     }
 
     const fn ro(name: &'static str, mib: &'static [i32], ty: Type, get: Getter) -> Leaf {
@@ -125,6 +130,12 @@ impl Leaf {
     /// A string's buffer, NUL included: a writable string needs one.
     const fn max(mut self, size: usize) -> Leaf {
         self.size = size;
+        self
+    }
+
+    /// The values an Int leaf takes; others are EINVAL.
+    const fn range(mut self, lo: i32, hi: i32) -> Leaf {
+        self.range = Some((lo, hi));
         self
     }
 
@@ -188,15 +199,29 @@ impl Leaf {
         })
     }
 
-    /// Stores `v` (no credential check: see `may_write`).
-    pub fn write(&self, st: &mut State, v: Value) -> Result<(), Errno> {
-        let set = self.set.ok_or(EPERM)?;
+    /// Whether `v` could be stored: a writable leaf, a value of its type,
+    /// size and range. Callers that cannot store at once (procfs) check
+    /// first.
+    pub fn check(&self, v: &Value) -> Result<Value, Errno> {
+        if self.set.is_none() {
+            return Err(EPERM);
+        }
         if v.ty() != self.ty {
             return Err(EINVAL);
         }
         // Through the bytes `__sysctl` would pass, so that both paths
         // accept the same values: a string and its NUL must fit.
         let v = self.parse(&v.to_bytes())?;
+        match (&v, self.range) {
+            (Value::Int(x), Some((lo, hi))) if !(lo..=hi).contains(x) => Err(EINVAL),
+            _ => Ok(v),
+        }
+    }
+
+    /// Stores `v` (no credential check: see `may_write`).
+    pub fn write(&self, st: &mut State, v: Value) -> Result<(), Errno> {
+        let v = self.check(&v)?;
+        let set = self.set.ok_or(EPERM)?;
         set(st, v)
     }
 }
@@ -215,17 +240,91 @@ fn set_hostname(st: &mut State, v: Value) -> Result<(), Errno> {
     }
 }
 
+/// An Int value for a setter (the type is checked before setters run).
+fn int(v: Value) -> Result<i32, Errno> {
+    match v {
+        Value::Int(x) => Ok(x),
+        _ => Err(EINVAL),
+    }
+}
+
+fn set_forwarding(st: &mut State, v: Value) -> Result<(), Errno> {
+    st.net.knobs.forwarding = int(v)? != 0;
+    Ok(())
+}
+
+fn set_forwarding6(st: &mut State, v: Value) -> Result<(), Errno> {
+    st.net.knobs.forwarding6 = int(v)? != 0;
+    Ok(())
+}
+
+fn set_ttl(st: &mut State, v: Value) -> Result<(), Errno> {
+    st.net.knobs.ttl = u8::try_from(int(v)?).map_err(|_| EINVAL)?;
+    Ok(())
+}
+
+fn set_arp_keep(st: &mut State, v: Value) -> Result<(), Errno> {
+    st.net.knobs.arp_keep = u32::try_from(int(v)?).map_err(|_| EINVAL)?;
+    Ok(())
+}
+
+/// NetBSD's numbers below CTL_NET (sys/socket.h, netinet/in.h,
+/// netinet6/in6.h).
+const PF_INET: i32 = 2;
+const PF_INET6: i32 = 24;
+const IPPROTO_IP: i32 = 0;
+const IPPROTO_IPV6: i32 = 41;
+const IPCTL_FORWARDING: i32 = 1;
+const IPCTL_DEFTTL: i32 = 3;
+const IPV6CTL_FORWARDING: i32 = 1;
+/// NetBSD numbers `net.inet.arp` and its variables at boot (CTL_CREATE,
+/// counting from CREATE_BASE = 1024), so they differ between kernels and
+/// callers look them up by name; these are numbers from that range.
+const CREATE_BASE: i32 = 1024;
+const ARP: i32 = CREATE_BASE;
+const ARP_KEEP: i32 = CREATE_BASE + 1;
+
 /// Every variable. Interior nodes are implied by the names; rows sharing
 /// a prefix must agree on its numbers (a test checks). A new variable is
-/// one row, e.g. `Leaf::rw("net.inet.ip.forwarding", &[CTL_NET, PF_INET,
-/// IPPROTO_IP, IPCTL_FORWARDING], Type::Int, getter, setter)`, where the
-/// setter may refuse values out of range with EINVAL.
+/// one row, e.g. `Leaf::rw("net.inet.ip.ttl", &[CTL_NET, PF_INET,
+/// IPPROTO_IP, IPCTL_DEFTTL], Type::Int, getter, setter).range(1, 255)`.
 static LEAVES: &[Leaf] = &[
     Leaf::ro("kern.ostype", &[CTL_KERN, KERN_OSTYPE], Type::String, |_, _| Value::string("NetBSD")),
     Leaf::ro("kern.osrelease", &[CTL_KERN, KERN_OSRELEASE], Type::String, |_, _| Value::string("10.0")),
     Leaf::rw("kern.hostname", &[CTL_KERN, KERN_HOSTNAME], Type::String, hostname, set_hostname).max(MAXHOSTNAMELEN),
     Leaf::ro("hw.machine", &[CTL_HW, HW_MACHINE], Type::String, |_, _| Value::string("amd64")),
     Leaf::ro("hw.ncpu", &[CTL_HW, HW_NCPU], Type::Int, |_, c| Value::Int(c.ncpu.min(i32::MAX as u32) as i32)),
+    // Any value turns forwarding on but 0, as on NetBSD.
+    Leaf::rw(
+        "net.inet.ip.forwarding",
+        &[CTL_NET, PF_INET, IPPROTO_IP, IPCTL_FORWARDING],
+        Type::Int,
+        |st, _| Value::Int(st.net.knobs.forwarding as i32),
+        set_forwarding,
+    ),
+    Leaf::rw(
+        "net.inet.ip.ttl",
+        &[CTL_NET, PF_INET, IPPROTO_IP, IPCTL_DEFTTL],
+        Type::Int,
+        |st, _| Value::Int(st.net.knobs.ttl as i32),
+        set_ttl,
+    )
+    .range(1, 255),
+    Leaf::rw(
+        "net.inet.arp.keep",
+        &[CTL_NET, PF_INET, ARP, ARP_KEEP],
+        Type::Int,
+        |st, _| Value::Int(st.net.knobs.arp_keep.min(i32::MAX as u32) as i32),
+        set_arp_keep,
+    )
+    .range(0, i32::MAX),
+    Leaf::rw(
+        "net.inet6.ip6.forwarding",
+        &[CTL_NET, PF_INET6, IPPROTO_IPV6, IPV6CTL_FORWARDING],
+        Type::Int,
+        |st, _| Value::Int(st.net.knobs.forwarding6 as i32),
+        set_forwarding6,
+    ),
 ];
 
 /// Every variable, in table order.
@@ -474,6 +573,20 @@ mod tests {
         assert!(matches!(locate(&[CTL_KERN, 9999]), Err(ENOENT)));
         assert!(matches!(locate(&[CTL_KERN, CTL_DESCRIBE]), Err(EOPNOTSUPP)));
         assert!(matches!(locate(&[CTL_QUERY]), Ok(Target::Query(_))));
+    }
+
+    #[test]
+    fn int_ranges() {
+        let ttl = leaf(&resolve("net.inet.ip.ttl").unwrap()).unwrap();
+        assert_eq!(ttl.check(&Value::Int(64)), Ok(Value::Int(64)));
+        assert_eq!(ttl.check(&Value::Int(0)), Err(EINVAL));
+        assert_eq!(ttl.check(&Value::Int(256)), Err(EINVAL));
+        assert_eq!(ttl.check(&Value::Bool(true)), Err(EINVAL));
+        let keep = leaf(&resolve("net.inet.arp.keep").unwrap()).unwrap();
+        assert_eq!(keep.check(&Value::Int(-1)), Err(EINVAL));
+        assert_eq!(resolve("net.inet.arp.keep"), Ok(vec![CTL_NET, PF_INET, ARP, ARP_KEEP]));
+        let ostype = leaf(&[CTL_KERN, KERN_OSTYPE]).unwrap();
+        assert_eq!(ostype.check(&Value::string("x")), Err(EPERM));
     }
 
     #[test]

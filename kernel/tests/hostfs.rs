@@ -387,7 +387,7 @@ fn dotdot_and_symlinks_stay_inside_the_kernel() {
     // `..` from the mount root is the kernel's root, not the host's outer.
     let root = p.stat("/").unwrap();
     assert_eq!(p.stat("/h/..").unwrap().st_ino, root.st_ino);
-    assert_eq!(p.names("/h/.."), [".", "..", "dev", "etc", "h", "secret"]);
+    assert_eq!(p.names("/h/.."), [".", "..", "dev", "etc", "h", "proc", "secret"]);
     assert_eq!(p.read_file("/h/../secret").unwrap(), b"rump secret");
     assert_eq!(p.read_file("/h/sub/../../secret").unwrap(), b"rump secret");
     assert_eq!(p.read_file("/h/../../../secret").unwrap(), b"rump secret");
@@ -402,7 +402,7 @@ fn dotdot_and_symlinks_stay_inside_the_kernel() {
     assert_eq!(p.read_file("/h/sibling").unwrap(), b"rump secret");
     assert_eq!(p.read_file("/h/sub/deep").unwrap(), b"rump secret");
     assert_eq!(p.stat("/h/up/").unwrap().st_ino, root.st_ino);
-    assert_eq!(p.names("/h/up/"), [".", "..", "dev", "etc", "h", "secret"]);
+    assert_eq!(p.names("/h/up/"), [".", "..", "dev", "etc", "h", "proc", "secret"]);
     assert_eq!(p.read_file("/h/up/secret").unwrap(), b"rump secret");
     // An absolute host path in a link names nothing in the kernel.
     assert_eq!(p.read_file("/h/outer/secret"), Err(ENOENT));

@@ -4,7 +4,8 @@
 //! - `devfs`: the device nodes on `/dev`;
 //! - `etfs`: a host file at a path of the kernel (rump_server `-d`);
 //! - `hostfs`: a host directory at a path of the kernel, confined to it
-//!   (rump_server and `rumpctl run` `-m`).
+//!   (rump_server and `rumpctl run` `-m`);
+//! - `procfs`: `/proc/net` and `/proc/sys/net` in Linux's formats.
 //!
 //! Also here: what mounting at a path given from outside needs, shared by
 //! etfs and hostfs — checking such a path and making its directories.
@@ -12,6 +13,7 @@
 pub mod devfs;
 pub mod etfs;
 pub mod hostfs;
+pub mod procfs;
 pub mod tmpfs;
 
 use rump_abi::native::errno::{EINVAL, ENAMETOOLONG, ENOENT, ENOTDIR};

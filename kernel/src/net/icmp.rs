@@ -117,7 +117,7 @@ impl Net {
         self.raw_input(ip, body);
         let _ = iface;
         let echo = if v6 { V6_ECHO_REQUEST } else { ECHO_REQUEST };
-        if m.ty == echo && m.code == 0 && !(ip.dst.is_multicast() && !v6) {
+        if m.ty == echo && m.code == 0 && (v6 || !ip.dst.is_multicast()) {
             let src = if self.ifaces.owner_of(ip.dst).is_some() { ip.dst } else { IpAddr::from([0u8; 4]) };
             let src = if src.is_unspecified() && v6 { IpAddr::from([0u16; 8]) } else { src };
             let reply_ip = IpRepr::new(src, ip.src, ip.proto, self.knobs.ttl);

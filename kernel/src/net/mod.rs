@@ -157,19 +157,6 @@ impl Net {
         Ok(())
     }
 
-    /// Sets the v4 address SIOCSIFADDR names: it replaces the first v4
-    /// address, keeping its prefix (or the classful default for a new one,
-    /// as Linux does).
-    pub fn set_v4_addr(&mut self, iface: IfIndex, addr: Ipv4Addr) -> Result<(), Errno> {
-        let ifc = self.ifaces.get(iface).ok_or(EADDRNOTAVAIL)?;
-        let old = ifc.first_v4();
-        let prefix = old.map_or_else(|| classful_prefix(addr), |o| o.prefix);
-        if let Some(o) = old {
-            self.remove_addr(iface, o.addr)?;
-        }
-        self.add_addr(iface, IfAddr { addr: IpAddr::V4(addr), prefix })
-    }
-
     pub fn set_v4_prefix(&mut self, iface: IfIndex, prefix: u8) -> Result<(), Errno> {
         let ifc = self.ifaces.get(iface).ok_or(EADDRNOTAVAIL)?;
         let old = ifc.first_v4().ok_or(EADDRNOTAVAIL)?;
@@ -279,14 +266,5 @@ pub fn masked(a: IpAddr, prefix: u8) -> IpAddr {
             let m = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix.min(128) as u32) };
             IpAddr::V6(Ipv6Addr::from(u128::from(v) & m))
         }
-    }
-}
-
-/// The prefix Linux gives a new address without a netmask (class A/B/C).
-fn classful_prefix(a: Ipv4Addr) -> u8 {
-    match a.octets()[0] {
-        0..=127 => 8,
-        128..=191 => 16,
-        _ => 24,
     }
 }

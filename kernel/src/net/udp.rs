@@ -21,7 +21,7 @@ impl Net {
         };
         let from = SocketAddr::new(ip.src, udp.src_port);
         let group =
-            ip.dst.is_multicast() || matches!(ip.dst, IpAddr::V4(d) if !self.ifaces.owner_of(IpAddr::V4(d)).is_some());
+            ip.dst.is_multicast() || matches!(ip.dst, IpAddr::V4(d) if self.ifaces.owner_of(IpAddr::V4(d)).is_none());
         let matches: Vec<SockId> = self
             .sockets
             .iter()

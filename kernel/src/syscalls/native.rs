@@ -235,7 +235,7 @@ pub fn sys_fcntl(cx: &mut Cx, a: sys_fcntl_args) -> SysResult {
 
 pub fn sys_ioctl(cx: &mut Cx, a: sys_ioctl_args) -> SysResult {
     if cx.sock_of(a.fd).is_ok() {
-        if let Some(r) = cx.if_ioctl(a.com as u64, a.data) {
+        if let Some(r) = cx.if_ioctl(a.com, a.data) {
             return r;
         }
     }

@@ -2,6 +2,7 @@
 //! vectored forms, lseek, ioctl, fsync, poll.
 
 use super::flags::{self, SEEK_DATA, SEEK_HOLE};
+use super::netif;
 use crate::syscalls::poll::PollFd;
 use crate::usermem::{read_pod, write_pod};
 use crate::Cx;
@@ -84,7 +85,14 @@ pub fn linux_sys_lseek(cx: &mut Cx, a: linux_sys_lseek_args) -> SysResult {
     }
 }
 
+/// Network configuration calls on a socket go to `netif`; the rest are
+/// the generic ones.
 pub fn linux_sys_ioctl(cx: &mut Cx, a: linux_sys_ioctl_args) -> SysResult {
+    if netif::is_netif(a.cmd) {
+        if let Ok((_, sock)) = cx.sock_of(a.fd as i32) {
+            return netif::ioctl(cx, sock, a.cmd, a.arg);
+        }
+    }
     cx.ioctl(a.fd as i32, flags::ioctl_cmd(a.cmd), a.arg)
 }
 

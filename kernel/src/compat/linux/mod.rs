@@ -10,7 +10,8 @@
 //! - The handlers, one per `RUMP` line of the table, are grouped by
 //!   concern (`fd`, `io`, `attr`, `names`, `misc`); each only translates
 //!   arguments in and results out. `epoll` also holds epoll's semantics,
-//!   on the kernel's event notes (`crate::event`).
+//!   on the kernel's event notes (`crate::event`); `netif` answers the
+//!   network configuration ioctls on sockets (`ioctl` hands them over).
 //!
 //! Handlers return native errno values like the cores they call.
 
@@ -22,6 +23,7 @@ pub mod flags;
 mod io;
 mod misc;
 mod names;
+mod netif;
 mod socket;
 pub mod stat;
 

@@ -428,7 +428,9 @@ fn stored_option(level: i32, name: i32) -> bool {
         (SOL_SOCKET, 1 | 5 | 10 | 11 | 12 | 16 | 18 | 19 | 36)
             | (IPPROTO_IP, 8 | 10 | 13 | 32 | 33 | 34)
             | (IPPROTO_TCP, 4 | 5 | 6 | 9 | 12 | 18 | 23)
-            | (IPPROTO_IPV6, 7 | 17 | 18 | 19 | 23 | 49 | 66 | 67)
+            | (IPPROTO_IPV6, 17 | 18 | 19 | 23 | 49 | 66 | 67)
+            // IPV6_CHECKSUM: ICMPv6 is always checksummed by the kernel.
+            | (SOL_RAW, 7)
     )
 }
 

@@ -8,6 +8,11 @@
 //! root. A relative path follows the working directory, which is in the
 //! kernel once the program `chdir`s there; a path relative to a rump dirfd
 //! goes to the kernel by that fd.
+//!
+//! While inet sockets are hijacked, the network's files are the kernel's
+//! too, passed as blankets are: `/proc/net`, `/proc/sys/net`, and
+//! `/proc/self/net` (the kernel's `/proc/net`), so netstat, route and
+//! sysctl see the stack the program's sockets live on.
 
 use crate::config::Config;
 use crate::fdmap;
@@ -64,7 +69,24 @@ pub struct RumpPath {
 
 /// The kernel's view of `p` if an absolute path is routed there.
 fn absolute(p: &[u8]) -> Option<(Vec<u8>, Cwd)> {
-    let cfg = config();
+    absolute_in(config(), p)
+}
+
+/// The network's files in `/proc`, and the kernel path each stands for.
+const NET_FILES: &[(&[u8], &[u8])] =
+    &[(b"/proc/net", b"/proc/net"), (b"/proc/self/net", b"/proc/net"), (b"/proc/sys/net", b"/proc/sys/net")];
+
+/// `p` as the kernel's network file if it is one: an entry of `NET_FILES`
+/// or a path below it.
+fn net_file(p: &[u8]) -> Option<Vec<u8>> {
+    NET_FILES.iter().find_map(|(shown, kernel)| {
+        let rest = p.strip_prefix(*shown)?;
+        (rest.is_empty() || rest[0] == b'/').then(|| [*kernel, rest].concat())
+    })
+}
+
+/// [`absolute`] under configuration `cfg`.
+fn absolute_in(cfg: &Config, p: &[u8]) -> Option<(Vec<u8>, Cwd)> {
     if let Some(prefix) = cfg.prefix.as_deref() {
         let pb = prefix.as_bytes();
         if let Some(rest) = p.strip_prefix(pb) {
@@ -78,6 +100,11 @@ fn absolute(p: &[u8]) -> Option<(Vec<u8>, Cwd)> {
                 }
                 return Some((v, Cwd::Prefixed));
             }
+        }
+    }
+    if cfg.hijacks_family(libc::PF_INET) {
+        if let Some(k) = net_file(p) {
+            return Some((k, Cwd::Blanket));
         }
     }
     cfg.blankets.iter().any(|b| p.starts_with(b.as_bytes())).then(|| (p.to_vec(), Cwd::Blanket))
@@ -132,5 +159,40 @@ pub fn shown_cwd(kpath: &[u8]) -> Vec<u8> {
             v
         }
         _ => kpath.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(spec: &str, p: &str) -> Option<(String, Cwd)> {
+        let cfg = Config::parse(spec).unwrap();
+        absolute_in(&cfg, p.as_bytes()).map(|(k, via)| (String::from_utf8(k).unwrap(), via))
+    }
+
+    #[test]
+    fn network_files_follow_inet_sockets() {
+        let spec = "path=/rump,socket=inet";
+        for (p, k) in [
+            ("/proc/net", "/proc/net"),
+            ("/proc/net/dev", "/proc/net/dev"),
+            ("/proc/net/", "/proc/net/"),
+            ("/proc/self/net/tcp6", "/proc/net/tcp6"),
+            ("/proc/self/net", "/proc/net"),
+            ("/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv4/ip_forward"),
+        ] {
+            assert_eq!(route(spec, p), Some((k.into(), Cwd::Blanket)), "{p}");
+        }
+        for p in ["/proc/network", "/proc/self/netx", "/proc/sys/netfilter", "/proc/self/mounts", "/proc/sys/kernel"] {
+            assert_eq!(route(spec, p), None, "{p}");
+        }
+    }
+
+    #[test]
+    fn network_files_stay_on_the_host_without_inet_sockets() {
+        assert_eq!(route("path=/rump,socket=inet6:route", "/proc/net/dev"), None);
+        assert_eq!(route("", "/proc/sys/net/ipv4/ip_forward"), None);
+        assert_eq!(route("path=/rump", "/rump/proc/net/dev"), Some(("/proc/net/dev".into(), Cwd::Prefixed)));
     }
 }

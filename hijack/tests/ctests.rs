@@ -2,9 +2,10 @@
 //! hook family (io, meta, ns, dir, stdio, proc, and lock for the file locks
 //! of the fcntl family) plus poll, select, epoll, signal and threads for
 //! event multiplexing, signals and threads over rump FIFOs beside host
-//! pipes, and the Python programs in `ctests/py/` (selectors and asyncio
-//! over both, run with `python3`), run three ways and must print the same
-//! transcript:
+//! pipes, net for sockets, the resolver and interfaces over the kernel's
+//! TCP/IP stack, and the Python programs in `ctests/py/` (selectors and
+//! asyncio over both, run with `python3`), run three ways and must print
+//! the same transcript:
 //!
 //! - (a) on the host, in a fresh directory under `/dev/shm` (tmpfs, like
 //!   the rump kernel's root) — Linux is the oracle;
@@ -466,6 +467,11 @@ fn signal() {
 #[test]
 fn threads() {
     differential("threads");
+}
+
+#[test]
+fn net() {
+    differential("net");
 }
 
 #[test]

@@ -318,10 +318,13 @@ fn ipv6_ping_and_nc_with_link_local_and_global_addresses() {
         let src = dir.join(format!("src{port}"));
         let dst = dir.join(format!("dst{port}"));
         big_file(&src, 1 << 20);
-        let listener = hijacked(&b.url, &nc, &["-6", "-l", port]).stdout(std::fs::File::create(&dst).unwrap()).spawn().unwrap();
+        let listener =
+            hijacked(&b.url, &nc, &["-6", "-l", port]).stdout(std::fs::File::create(&dst).unwrap()).spawn().unwrap();
         wait_listening(&b.url, port.parse().unwrap());
-        let sender =
-            hijacked(&a.url, &nc, &["-6", "-N", &target, port]).stdin(std::fs::File::open(&src).unwrap()).spawn().unwrap();
+        let sender = hijacked(&a.url, &nc, &["-6", "-N", &target, port])
+            .stdin(std::fs::File::open(&src).unwrap())
+            .spawn()
+            .unwrap();
         assert!(wait_child(sender, "nc -6").success());
         assert!(wait_child(listener, "nc -6 -l").success());
         assert_eq!(sha256(&dst), sha256(&src), "1 MiB over IPv6 to {target}");

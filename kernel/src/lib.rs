@@ -148,7 +148,8 @@ impl Kernel {
             let fs = fs::hostfs::Hostfs::open(&spec.hostdir, spec.readonly)?;
             state.mount_hostfs(&spec.path, fs)?;
         }
-        let shared = Arc::new(Shared { state: Mutex::new(state), halt_chan: Condvar::new(), net_timer: Condvar::new(), config });
+        let shared =
+            Arc::new(Shared { state: Mutex::new(state), halt_chan: Condvar::new(), net_timer: Condvar::new(), config });
         net::softnet::start_timer(Arc::downgrade(&shared));
         Ok(Kernel { shared })
     }

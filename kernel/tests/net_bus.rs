@@ -142,3 +142,62 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// Frames nobody should send — truncated or lying IP headers, bad
+/// checksums, runt ARP, random bytes — put straight on the bus by a third
+/// writer: the kernels count and drop them, and still talk to each other.
+#[test]
+fn malformed_frames_on_the_bus_hurt_nobody() {
+    use rump_kernel::net::shmif::Bus;
+    let dir = tempdir();
+    let bus = dir.join("bus1");
+    let (ka, a) = host(&bus, 1);
+    let (_kb, b) = host(&bus, 2);
+    let mac_b = _kb.with_state(|st| st.net.ifaces.by_name("shmif0").unwrap().mac);
+    let evil = Bus::open(&bus).unwrap();
+    let eth = |ethertype: u16, payload: &[u8]| {
+        let mut f = mac_b.to_vec();
+        f.extend_from_slice(&[2, 0, 0, 0, 0, 9]);
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    };
+    let mut good_v4 = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 9, 10, 0, 0, 2];
+    let sum = !checksum(&good_v4);
+    good_v4[10..12].copy_from_slice(&sum.to_be_bytes());
+    let mut lying = good_v4.clone();
+    lying[2..4].copy_from_slice(&1500u16.to_be_bytes());
+    let mut bad_ihl = good_v4.clone();
+    bad_ihl[0] = 0x4f;
+    let frames: Vec<Vec<u8>> = vec![
+        eth(0x0800, &good_v4[..10]),
+        eth(0x0800, &lying),
+        eth(0x0800, &bad_ihl),
+        eth(
+            0x0800,
+            &[0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0xde, 0xad, 10, 0, 0, 9, 10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0],
+        ),
+        eth(0x0806, &[0, 1, 8, 0, 6]),
+        eth(0x86dd, &[0x60, 0, 0, 0, 0xff, 0xff, 58, 255]),
+        vec![0xff; 13],
+        (0..1514u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect(),
+    ];
+    for f in &frames {
+        evil.send(0xbad, f, 0, 0).unwrap();
+    }
+    // Both kernels still answer each other.
+    let ub = sc(&b, libc::SYS_socket, &[2, 2, 0]).unwrap();
+    let bb = sin([0, 0, 0, 0], 7001);
+    sc(&b, libc::SYS_bind, &[ub as u64, &bb as *const _ as u64, 16]).unwrap();
+    let ua = sc(&a, libc::SYS_socket, &[2, 2, 0]).unwrap();
+    let to = sin([10, 0, 0, 2], 7001);
+    assert_eq!(
+        sc(&a, libc::SYS_sendto, &[ua as u64, b"still".as_ptr() as u64, 5, 0, &to as *const _ as u64, 16]),
+        Ok(5)
+    );
+    let mut buf = [0u8; 16];
+    assert_eq!(sc(&b, libc::SYS_read, &[ub as u64, buf.as_mut_ptr() as u64, 16]), Ok(5));
+    let errors = _kb.with_state(|st| st.net.stats.ip_in_hdr_errors);
+    assert!(errors >= 4, "the bad headers were counted ({errors})");
+    assert!(!ka.is_halted());
+}

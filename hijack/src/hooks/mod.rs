@@ -12,10 +12,13 @@
 
 pub mod dir;
 pub mod event;
+pub mod ifaddrs;
 pub mod io;
 pub mod meta;
+pub mod net;
 pub mod ns;
 pub mod proc;
+pub mod resolve;
 pub mod stdio;
 pub mod tty;
 

@@ -144,6 +144,9 @@ pub struct Socket {
     pub shut_rd: bool,
     pub shut_wr: bool,
     pub chan: Arc<WaitChannel>,
+    /// A connect finished that no connect call has reported yet: the next
+    /// connect returns 0 once, as Linux's does after a non-blocking one.
+    pub connect_unreported: bool,
     /// What was last announced: readiness and queue lengths.
     seen: (i16, usize, usize),
 }
@@ -236,6 +239,7 @@ impl Net {
             shut_rd: false,
             shut_wr: false,
             chan: Arc::new(WaitChannel::new()),
+            connect_unreported: false,
             seen: (0, 0, 0),
         }))
     }
@@ -409,6 +413,7 @@ impl Net {
             shut_rd: false,
             shut_wr: false,
             chan: Arc::new(WaitChannel::new()),
+            connect_unreported: false,
             seen: (0, 0, 0),
         });
         self.refill(id);
@@ -424,6 +429,11 @@ impl Net {
         match &s.kind {
             Kind::Tcp(Tcp::Fresh) => {}
             Kind::Tcp(Tcp::Conn { connecting: true, .. }) => return Err(EALREADY),
+            Kind::Tcp(Tcp::Conn { .. }) if s.connect_unreported => {
+                let s = self.sock_mut(id)?;
+                s.connect_unreported = false;
+                return s.error.take().map_or(Ok(()), Err);
+            }
             Kind::Tcp(Tcp::Conn { .. }) => return Err(EISCONN),
             Kind::Tcp(Tcp::Listening(_)) => return Err(EINVAL),
             Kind::Udp | Kind::Raw(_) => {
@@ -469,6 +479,7 @@ impl Net {
         s.local = Some(SocketAddr::new(src, local.port()));
         s.peer = Some(to);
         s.kind = Kind::Tcp(Tcp::Conn { h, connecting: true, since });
+        s.connect_unreported = true;
         Err(EINPROGRESS)
     }
 
@@ -483,6 +494,7 @@ impl Net {
     /// going, Err the reason it failed (taken from SO_ERROR).
     pub fn connect_done(&mut self, id: SockId) -> Result<bool, Errno> {
         let s = self.sock_mut(id)?;
+        s.connect_unreported = false;
         if let Some(e) = s.error.take() {
             return Err(e);
         }

@@ -2,9 +2,9 @@
 //! fsync and the generic ioctls, for files and pipes.
 
 use crate::event::{Flavor, Hint, QueueId, Source, Wake};
-use crate::syscalls::sock::MsgFlags;
 use crate::file::FileKind;
 use crate::pipe::PipeId;
+use crate::syscalls::sock::MsgFlags;
 use crate::usermem::read_pod;
 use crate::vfs::VType;
 use crate::Cx;

@@ -91,7 +91,8 @@ if command -v nc >/dev/null; then
     echo "sha256 sent:     $(sha256sum < "$dir/payload" | cut -c1-16)"
     echo "sha256 received: $(sha256sum < "$dir/received" | cut -c1-16)"
 fi
-echo "\$ rumpctl dumpbus -o - $bus | tcpdump -n -r - | head -n 4"
-target/release/rumpctl dumpbus -o - "$bus" | { tcpdump -n -r - 2>/dev/null || echo "(install tcpdump to read it)"; } | head -n 4
+echo "\$ rumpctl dumpbus -o bus1.pcap $bus; tcpdump -c 4 -n -r bus1.pcap"
+target/release/rumpctl dumpbus -o "$dir/bus1.pcap" "$bus"
+if command -v tcpdump >/dev/null; then tcpdump -c 4 -n -r "$dir/bus1.pcap" 2>/dev/null; else echo "(install tcpdump to read it)"; fi
 target/release/rumpctl halt -s "$a"
 target/release/rumpctl halt -s "$b"

@@ -75,7 +75,10 @@ pub fn instant(us: u64) -> SmolInstant {
 impl Engine {
     pub fn new(now: u64) -> Engine {
         let mut dev = Tunnel::default();
-        let mut iface = Interface::new(Config::new(HardwareAddress::Ip), &mut dev, instant(now));
+        // The seed makes initial sequence numbers and ports unguessable.
+        let mut config = Config::new(HardwareAddress::Ip);
+        config.random_seed = super::shmif::random_sender();
+        let mut iface = Interface::new(config, &mut dev, instant(now));
         iface.set_any_ip(true);
         // smoltcp sends only where it has a route; every destination is
         // "on link" for it, our L3 decides the rest.

@@ -3,7 +3,6 @@
 //! arrives is also offered to raw sockets (`raw`), which is how ping sees
 //! its replies and the errors routers send it.
 
-use super::iface::IfIndex;
 use super::socket::{unmap, Kind};
 use super::wire::{rest_u32, IcmpRepr, IpRepr, PROTO_ICMP, PROTO_ICMPV6, PROTO_UDP};
 use super::Net;
@@ -107,7 +106,7 @@ fn is_error_type(ty: u8, v6: bool) -> bool {
 }
 
 impl Net {
-    pub(super) fn icmp_input(&mut self, iface: IfIndex, ip: &IpRepr, body: &[u8]) {
+    pub(super) fn icmp_input(&mut self, ip: &IpRepr, body: &[u8]) {
         let v6 = ip.proto == PROTO_ICMPV6;
         let Some(m) = IcmpRepr::parse(ip, body) else {
             self.stats.icmp_in_errors += 1;
@@ -115,7 +114,6 @@ impl Net {
         };
         self.stats.icmp_in_msgs += 1;
         self.raw_input(ip, body);
-        let _ = iface;
         let echo = if v6 { V6_ECHO_REQUEST } else { ECHO_REQUEST };
         if m.ty == echo && m.code == 0 && (v6 || !ip.dst.is_multicast()) {
             let src = if self.ifaces.owner_of(ip.dst).is_some() { ip.dst } else { IpAddr::from([0u8; 4]) };

@@ -122,7 +122,7 @@ impl Iface {
     pub fn source_for(&self, dst: IpAddr) -> Option<IpAddr> {
         let same = |a: &&IfAddr| a.addr.is_ipv4() == dst.is_ipv4();
         let fam = self.addrs.iter().filter(same);
-        let v6_ll = |a: &IpAddr| matches!(a, IpAddr::V6(v) if v.segments()[0] & 0xffc0 == 0xfe80);
+        let v6_ll = |a: &IpAddr| matches!(a, IpAddr::V6(v) if super::ip::is_link_local(*v));
         fam.clone()
             .find(|a| a.contains(dst) && !(dst.is_ipv6() && !v6_ll(&dst) && v6_ll(&a.addr)))
             .or_else(|| fam.clone().find(|a| !v6_ll(&a.addr) || v6_ll(&dst)))

@@ -91,33 +91,33 @@ impl Net {
         self.stats.ip_in_receives += 1;
         self.learn_scope(ip.src, iface);
         if self.ifaces.is_local(ip.dst) || ip.dst.is_multicast() {
-            self.ip_deliver(iface, ip, payload);
+            self.ip_deliver(ip, payload);
         } else if self.ifaces.get(iface).is_some_and(|i| i.is_loopback()) {
             // Martian: loopback traffic to a non-local address goes nowhere.
         } else {
-            self.ip_forward(iface, ip, packet);
+            self.ip_forward(ip, packet);
         }
     }
 
-    fn ip_deliver(&mut self, iface: IfIndex, ip: IpRepr, payload: &[u8]) {
+    fn ip_deliver(&mut self, ip: IpRepr, payload: &[u8]) {
         if ip.more_frags || ip.frag_off != 0 {
             let now = self.now();
             if let Some((whole, data)) = self.reasm.add(&ip, payload, now) {
                 self.stats.ip_reasm_oks += 1;
-                self.ip_deliver(iface, whole, &data);
+                self.ip_deliver(whole, &data);
             }
             return;
         }
         self.stats.ip_in_delivers += 1;
         match ip.proto {
             PROTO_TCP => self.tcp.input(&ip, payload),
-            PROTO_UDP => self.udp_input(iface, &ip, payload),
-            PROTO_ICMP | PROTO_ICMPV6 => self.icmp_input(iface, &ip, payload),
+            PROTO_UDP => self.udp_input(&ip, payload),
+            PROTO_ICMP | PROTO_ICMPV6 => self.icmp_input(&ip, payload),
             _ => self.icmp_error(&ip, payload, IcmpError::ProtoUnreachable),
         }
     }
 
-    fn ip_forward(&mut self, iface: IfIndex, ip: IpRepr, packet: &[u8]) {
+    fn ip_forward(&mut self, ip: IpRepr, packet: &[u8]) {
         let on = if ip.dst.is_ipv4() { self.knobs.forwarding } else { self.knobs.forwarding6 };
         let payload = &packet[ip.header_len.min(packet.len())..];
         if !on {
@@ -132,7 +132,6 @@ impl Net {
             self.icmp_error(&ip, payload, IcmpError::NetUnreachable);
             return;
         };
-        let _ = iface;
         self.stats.ip_forw_datagrams += 1;
         let fwd = IpRepr { ttl: ip.ttl - 1, ..ip };
         let mtu = self.ifaces.get(hop.iface).map_or(1500, |i| i.mtu) as usize;

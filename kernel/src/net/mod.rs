@@ -181,7 +181,7 @@ impl Net {
         }
         if up
             && !ifc.is_loopback()
-            && !ifc.addrs.iter().any(|a| matches!(a.addr, IpAddr::V6(v) if v.segments()[0] == 0xfe80))
+            && !ifc.addrs.iter().any(|a| matches!(a.addr, IpAddr::V6(v) if ip::is_link_local(v)))
         {
             let ll = ifc.link_local();
             let _ = self.add_addr(iface, IfAddr { addr: IpAddr::V6(ll), prefix: 64 });

@@ -330,10 +330,9 @@ impl Net {
             _ => return Err(EOPNOTSUPP),
         }
         let unspec = s.unspecified();
-        let local = self.autobind(id, unspec)?;
+        self.autobind(id, unspec)?;
         let s = self.sock_mut(id)?;
         s.kind = Kind::Tcp(Tcp::Listening(Listener { pool: Vec::new(), ready: VecDeque::new(), backlog }));
-        let _ = local;
         self.refill(id);
         Ok(())
     }

@@ -2,7 +2,6 @@
 //! the socket's receive buffer, and port-unreachable errors for the rest.
 
 use super::icmp::IcmpError;
-use super::iface::IfIndex;
 use super::socket::{unmap, Datagram, Kind, SockId};
 use super::wire::{IpRepr, UdpRepr, PROTO_UDP};
 use super::Net;
@@ -14,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 const MAX_PAYLOAD: usize = 65507;
 
 impl Net {
-    pub(super) fn udp_input(&mut self, _iface: IfIndex, ip: &IpRepr, payload: &[u8]) {
+    pub(super) fn udp_input(&mut self, ip: &IpRepr, payload: &[u8]) {
         let Some((udp, data)) = UdpRepr::parse(ip, payload) else {
             self.stats.udp_in_errors += 1;
             return;

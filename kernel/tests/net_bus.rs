@@ -2,8 +2,9 @@
 //! NetBSD's ioctls, ARP resolution, a UDP exchange, ICMP echo through a
 //! raw socket, and a TCP transfer, all between separate kernels.
 
+mod support;
+
 use rump_abi::native::sys::{rump_sys_ioctl, rump_sys_socket};
-use rump_abi::Syscall;
 use rump_kernel::cred::Cred;
 use rump_kernel::net::iface::{IfAddr, IFF_UP};
 use rump_kernel::proc::Emulation;
@@ -11,12 +12,7 @@ use rump_kernel::syscalls::ifconfig::{SIOCIFCREATE, SIOCSLINKSTR};
 use rump_kernel::{Config, Kernel, Process};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-
-fn sc(p: &Process, num: i64, a: &[u64]) -> Result<i64, i32> {
-    let mut s = [0u64; 8];
-    s[..a.len()].copy_from_slice(a);
-    p.syscall(num as u32, &s).map_err(|e| e.0)
-}
+use support::{inet_sum as checksum, sc, sockaddr_in as sin};
 
 /// A kernel with shmif0 on `bus` holding 10.0.0.`host`/24, up.
 fn host(bus: &std::path::Path, host: u8) -> (Kernel, Arc<Process>) {
@@ -41,15 +37,6 @@ fn host(bus: &std::path::Path, host: u8) -> (Kernel, Arc<Process>) {
     (k, p)
 }
 
-fn sin(a: [u8; 4], port: u16) -> libc::sockaddr_in {
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as u16,
-        sin_port: port.to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a) },
-        sin_zero: [0; 8],
-    }
-}
-
 #[test]
 fn udp_tcp_and_echo_between_two_kernels() {
     let dir = tempdir();
@@ -57,28 +44,11 @@ fn udp_tcp_and_echo_between_two_kernels() {
     let (_ka, a) = host(&bus, 1);
     let (_kb, b) = host(&bus, 2);
 
-    // UDP: B listens on 7000, A sends; B answers to where it came from.
-    let ub = sc(&b, libc::SYS_socket, &[2, 2, 0]).unwrap();
-    let bb = sin([0, 0, 0, 0], 7000);
-    sc(&b, libc::SYS_bind, &[ub as u64, &bb as *const _ as u64, 16]).unwrap();
-    let ua = sc(&a, libc::SYS_socket, &[2, 2, 0]).unwrap();
-    let to = sin([10, 0, 0, 2], 7000);
-    assert_eq!(
-        sc(&a, libc::SYS_sendto, &[ua as u64, b"ping".as_ptr() as u64, 4, 0, &to as *const _ as u64, 16]),
-        Ok(4)
-    );
-    let mut buf = [0u8; 64];
-    let mut from = sin([0; 4], 0);
-    let mut len = 16u32;
-    let n = sc(
-        &b,
-        libc::SYS_recvfrom,
-        &[ub as u64, buf.as_mut_ptr() as u64, 64, 0, &mut from as *mut _ as u64, &mut len as *mut _ as u64],
-    );
-    assert_eq!(n, Ok(4));
-    assert_eq!(from.sin_addr.s_addr.to_ne_bytes(), [10, 0, 0, 1]);
+    // UDP: B hears A's datagram, from A's address.
+    assert_eq!(udp_a_to_b(&a, &b, 7000, b"ping"), [10, 0, 0, 1]);
 
     // ICMP echo through a raw socket: the reply comes with its IP header.
+    let mut buf = [0u8; 64];
     let r = sc(&a, libc::SYS_socket, &[2, 3, 1]).unwrap();
     let mut echo = [8u8, 0, 0, 0, 0x12, 0x34, 0, 1, b'x', b'y'];
     let sum = !checksum(&echo);
@@ -125,15 +95,26 @@ fn udp_tcp_and_echo_between_two_kernels() {
     assert!(got == data);
 }
 
-fn checksum(b: &[u8]) -> u16 {
-    let mut s: u32 = 0;
-    for c in b.chunks(2) {
-        s += u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32;
-    }
-    while s >> 16 != 0 {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    s as u16
+/// Sends `msg` from `a` to 10.0.0.2:`port`, where `b` receives it whole;
+/// returns the source address `b` saw.
+fn udp_a_to_b(a: &Process, b: &Process, port: u16, msg: &[u8]) -> [u8; 4] {
+    let ub = sc(b, libc::SYS_socket, &[2, 2, 0]).unwrap();
+    let bb = sin([0, 0, 0, 0], port);
+    sc(b, libc::SYS_bind, &[ub as u64, &bb as *const _ as u64, 16]).unwrap();
+    let ua = sc(a, libc::SYS_socket, &[2, 2, 0]).unwrap();
+    let to = sin([10, 0, 0, 2], port);
+    let len = msg.len() as u64;
+    assert_eq!(
+        sc(a, libc::SYS_sendto, &[ua as u64, msg.as_ptr() as u64, len, 0, &to as *const _ as u64, 16]),
+        Ok(len as i64)
+    );
+    let mut buf = [0u8; 64];
+    let mut from = sin([0; 4], 0);
+    let mut flen = 16u32;
+    let args = [ub as u64, buf.as_mut_ptr() as u64, 64, 0, &mut from as *mut _ as u64, &mut flen as *mut _ as u64];
+    assert_eq!(sc(b, libc::SYS_recvfrom, &args), Ok(len as i64));
+    assert_eq!(&buf[..msg.len()], msg);
+    from.sin_addr.s_addr.to_ne_bytes()
 }
 
 fn tempdir() -> std::path::PathBuf {
@@ -186,17 +167,7 @@ fn malformed_frames_on_the_bus_hurt_nobody() {
         evil.send(0xbad, f, 0, 0).unwrap();
     }
     // Both kernels still answer each other.
-    let ub = sc(&b, libc::SYS_socket, &[2, 2, 0]).unwrap();
-    let bb = sin([0, 0, 0, 0], 7001);
-    sc(&b, libc::SYS_bind, &[ub as u64, &bb as *const _ as u64, 16]).unwrap();
-    let ua = sc(&a, libc::SYS_socket, &[2, 2, 0]).unwrap();
-    let to = sin([10, 0, 0, 2], 7001);
-    assert_eq!(
-        sc(&a, libc::SYS_sendto, &[ua as u64, b"still".as_ptr() as u64, 5, 0, &to as *const _ as u64, 16]),
-        Ok(5)
-    );
-    let mut buf = [0u8; 16];
-    assert_eq!(sc(&b, libc::SYS_read, &[ub as u64, buf.as_mut_ptr() as u64, 16]), Ok(5));
+    assert_eq!(udp_a_to_b(&a, &b, 7001, b"still"), [10, 0, 0, 1]);
     let errors = _kb.with_state(|st| st.net.stats.ip_in_hdr_errors);
     assert!(errors >= 4, "the bad headers were counted ({errors})");
     assert!(!ka.is_halted());

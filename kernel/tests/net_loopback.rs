@@ -3,11 +3,13 @@
 //! UDP with source addresses, ICMP port unreachable turned into
 //! ECONNREFUSED, and the errors of calls made in the wrong state.
 
-use rump_abi::Syscall;
+mod support;
+
 use rump_kernel::cred::Cred;
 use rump_kernel::proc::Emulation;
 use rump_kernel::{Config, Kernel, Process};
 use std::sync::Arc;
+use support::{sc, sockaddr_in};
 
 fn boot() -> (Kernel, Arc<Process>) {
     let k = Kernel::boot(Config::default()).expect("boot");
@@ -15,19 +17,8 @@ fn boot() -> (Kernel, Arc<Process>) {
     (k, p)
 }
 
-fn sc(p: &Process, num: i64, a: &[u64]) -> Result<i64, i32> {
-    let mut s = [0u64; 8];
-    s[..a.len()].copy_from_slice(a);
-    p.syscall(num as u32, &s).map_err(|e| e.0)
-}
-
 fn sin(port: u16) -> libc::sockaddr_in {
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as u16,
-        sin_port: port.to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes([127, 0, 0, 1]) },
-        sin_zero: [0; 8],
-    }
+    sockaddr_in([127, 0, 0, 1], port)
 }
 
 fn socket(p: &Process, ty: i32) -> i32 {

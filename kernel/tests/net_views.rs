@@ -6,14 +6,16 @@
 //! ones Linux 6.18 gave for the same sequence on a veth in a private
 //! network namespace (noted where used).
 
+mod support;
+
 use rump_abi::native::sys::rump_sys___sysctl;
-use rump_abi::Syscall;
 use rump_kernel::cred::Cred;
 use rump_kernel::proc::Emulation;
 use rump_kernel::sysctl::Value;
 use rump_kernel::{Config, Kernel, Process};
 use std::ffi::CString;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use support::sc;
 
 const SIOCGIFNAME: u64 = 0x8910;
 const SIOCGIFCONF: u64 = 0x8912;
@@ -53,12 +55,6 @@ fn boot() -> (Kernel, Process) {
     let k = Kernel::boot(Config::default()).expect("boot");
     let p = k.spawn(Emulation::Linux, Cred::root(), "net_views").unwrap();
     (k, p)
-}
-
-fn sc(p: &Process, num: i64, a: &[u64]) -> Result<i64, i32> {
-    let mut s = [0u64; 8];
-    s[..a.len()].copy_from_slice(a);
-    p.syscall(num as u32, &s).map_err(|e| e.0)
 }
 
 fn errno() -> i32 {

@@ -264,12 +264,12 @@ impl Net {
         let start = (self.now() as u32).wrapping_mul(2654435761) % span;
         (0..span)
             .map(|i| EPHEMERAL.0 + ((start + i) % span) as u16)
-            .find(|p| !self.port_in_use(me, proto, addr, *p, false) && !self.tcp_port_busy(addr, *p, proto))
+            .find(|p| !self.port_in_use(me, proto, addr, *p, false) && !self.tcp_port_busy(*p, proto))
             .ok_or(EADDRINUSE)
     }
 
     /// TCP connections orphaned by close still own their port.
-    fn tcp_port_busy(&self, _addr: IpAddr, port: u16, proto: i32) -> bool {
+    fn tcp_port_busy(&self, port: u16, proto: i32) -> bool {
         proto == 6 && self.orphan_ports().any(|p| p == port)
     }
 

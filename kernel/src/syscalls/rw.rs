@@ -4,7 +4,7 @@
 use crate::event::{Flavor, Hint, QueueId, Source, Wake};
 use crate::file::FileKind;
 use crate::pipe::PipeId;
-use crate::syscalls::sock::MsgFlags;
+use crate::syscalls::sock::{MsgFlags, SEND_MAX};
 use crate::usermem::read_pod;
 use crate::vfs::VType;
 use crate::Cx;
@@ -128,7 +128,7 @@ impl Cx<'_> {
             FileKind::Queue(q) => Err(self.queue_error(q, Flavor::rw_error)),
             FileKind::Socket(_) if at.is_some() => Err(ESPIPE),
             FileKind::Socket(_) => {
-                let mut data = vec![0u8; len];
+                let mut data = vec![0u8; len.min(SEND_MAX)];
                 self.mem.copy_in(buf, &mut data)?;
                 self.sock_send(fd, &data, None, MsgFlags::default())
             }

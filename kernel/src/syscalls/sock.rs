@@ -14,6 +14,9 @@ use rump_abi::Errno;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+/// Most bytes one send takes from the caller (larger stream writes
+/// return a partial count, which callers loop over).
+pub const SEND_MAX: usize = 4 << 20;
 /// Most bytes one stream receive takes.
 const RECV_MAX: usize = 1 << 20;
 

@@ -4,7 +4,7 @@
 
 use crate::net::icmp::ErrMsg;
 use crate::net::socket::{Kind, Opts, Tcp, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM};
-use crate::syscalls::sock::{MsgFlags, Received};
+use crate::syscalls::sock::{MsgFlags, Received, SEND_MAX};
 use crate::usermem::{read_pod, write_pod};
 use crate::Cx;
 use rump_abi::linux::sys::args::*;
@@ -32,10 +32,6 @@ const IPPROTO_TCP: i32 = 6;
 const IPPROTO_IPV6: i32 = 41;
 const IPPROTO_ICMPV6: i32 = 58;
 const SOL_RAW: i32 = 255;
-
-/// Most bytes one send takes from the caller (larger stream writes
-/// return a partial count, which callers loop over).
-const SEND_MAX: usize = 4 << 20;
 
 fn flags(f: u32) -> MsgFlags {
     MsgFlags { dontwait: f & MSG_DONTWAIT != 0, peek: f & MSG_PEEK != 0, waitall: f & MSG_WAITALL != 0 }

@@ -2,13 +2,16 @@
 //! tools have no words for, in BSD ifconfig's: `IF create`, `IF destroy`,
 //! `IF linkstr BUS` (attach a shmif interface to a bus file, created on
 //! demand) and `IF -linkstr`, several per command, sent as NetBSD's ioctls
-//! on a native socket. Addresses, flags and routes are Linux ifconfig's
+//! on a native socket; and ours, `IF netem WORDS...` (egress impairment,
+//! see `netem`; the words run to the end) and `IF -netem`. Addresses, flags and routes are Linux ifconfig's
 //! and route's business (through the hijack library).
 
+use crate::netem;
 use crate::strerror;
 use rump_abi::native::sys::{rump_sys_close, rump_sys_ioctl, rump_sys_socket};
+use rump_abi::pod::Pod;
 use rump_abi::Syscall;
-use rump_kernel::syscalls::ifconfig::{SIOCIFCREATE, SIOCIFDESTROY, SIOCSLINKSTR};
+use rump_kernel::syscalls::ifconfig::{IfNetem, SIOCIFCREATE, SIOCIFDESTROY, SIOCSIFNETEM, SIOCSLINKSTR};
 use std::ffi::CString;
 use std::path::Path;
 
@@ -19,6 +22,7 @@ pub enum Op {
     Destroy,
     Linkstr(CString),
     Unlink,
+    Netem(Box<IfNetem>),
 }
 
 /// Parses `IF word...`; a relative bus path is made absolute here, since
@@ -29,7 +33,7 @@ pub fn parse(words: &[String]) -> Result<(String, Vec<Op>), String> {
         return Err(format!("{name}: bad interface name"));
     }
     if rest.is_empty() {
-        return Err(format!("{name}: expected create, destroy, linkstr BUS or -linkstr"));
+        return Err(format!("{name}: expected create, destroy, linkstr BUS, -linkstr, netem WORDS or -netem"));
     }
     let mut ops = Vec::new();
     let mut it = rest.iter();
@@ -38,6 +42,8 @@ pub fn parse(words: &[String]) -> Result<(String, Vec<Op>), String> {
             "create" => Op::Create,
             "destroy" => Op::Destroy,
             "-linkstr" => Op::Unlink,
+            "-netem" => Op::Netem(Box::default()),
+            "netem" => Op::Netem(Box::new(netem::parse(&it.by_ref().cloned().collect::<Vec<_>>())?)),
             "linkstr" => {
                 let bus = it.next().ok_or("linkstr: expected a bus file")?;
                 let abs = std::path::absolute(Path::new(bus)).map_err(|e| format!("{bus}: {e}"))?;
@@ -46,9 +52,9 @@ pub fn parse(words: &[String]) -> Result<(String, Vec<Op>), String> {
                         .map_err(|_| format!("{bus}: contains NUL"))?,
                 )
             }
-            other => {
-                return Err(format!("{other}: unknown ifconfig word (known: create, destroy, linkstr BUS, -linkstr)"))
-            }
+            other => return Err(format!(
+                "{other}: unknown ifconfig word (known: create, destroy, linkstr BUS, -linkstr, netem WORDS, -netem)"
+            )),
         });
     }
     Ok((name.clone(), ops))
@@ -85,6 +91,11 @@ fn one(k: &(impl Syscall + ?Sized), s: i32, name: &str, op: &Op) -> Result<(), S
             }
             (SIOCSLINKSTR, if matches!(op, Op::Unlink) { "-linkstr" } else { "linkstr" }, drv)
         }
+        Op::Netem(n) => {
+            let mut n = **n;
+            n.name = ifname;
+            (SIOCSIFNETEM, "netem", n.as_bytes().to_vec())
+        }
     };
     rump_sys_ioctl(k, s, cmd as _, buf.as_mut_ptr().cast())
         .map(|_| ())
@@ -110,6 +121,9 @@ mod tests {
     fn rejects_what_it_does_not_know() {
         assert!(parse(&words("shmif0")).unwrap_err().contains("expected create"));
         assert!(parse(&words("shmif0 up")).unwrap_err().contains("up: unknown ifconfig word"));
+        assert!(parse(&words("shmif0 netem loss 5")).unwrap_err().contains("expected a percentage"));
+        let (_, ops) = parse(&words("shmif0 -netem netem loss 5% seed 1")).unwrap();
+        assert!(matches!(&ops[..], [Op::Netem(off), Op::Netem(on)] if off.flags == 0 && on.loss_ppm == 50_000));
         assert!(parse(&words("shmif0 linkstr")).unwrap_err().contains("expected a bus file"));
         assert!(parse(&words("averyveryverylongname create")).unwrap_err().contains("bad interface name"));
     }

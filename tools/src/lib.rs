@@ -4,6 +4,7 @@
 
 pub mod dumpbus;
 pub mod ifconfig;
+pub mod netem;
 pub mod opts;
 pub mod run;
 pub mod sysctl;

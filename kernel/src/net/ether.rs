@@ -2,13 +2,14 @@
 //! IPv6 neighbour solicitation/advertisement to fill the neighbour cache,
 //! and loopback (packets queued back to our own input).
 
-use super::iface::{IfIndex, Link, IFF_NOARP};
+use super::iface::{IfIndex, Iface, Link, IFF_NOARP};
 use super::shmif;
 use super::wire::{
     ArpRepr, EthernetRepr, IcmpRepr, IpRepr, ARP_REPLY, ARP_REQUEST, BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4,
     ETHERTYPE_IPV6, PROTO_ICMPV6,
 };
 use super::Net;
+use crate::time::Timespec;
 use rump_abi::native::errno::{ENETDOWN, ENXIO};
 use rump_abi::Errno;
 use std::net::{IpAddr, Ipv6Addr};
@@ -75,23 +76,44 @@ impl Net {
         Ok(())
     }
 
-    /// Puts one frame on an interface's bus (nowhere, when it has none).
+    /// Sends one frame out of an interface: through its impairment, if it
+    /// has one, then onto its bus (nowhere, when it has none).
     pub(super) fn send_frame(&mut self, iface: IfIndex, dst: [u8; 6], ethertype: u16, payload: &[u8]) {
+        let now = self.now();
         let ts = self.clock.realtime();
         let Some(ifc) = self.ifaces.get_mut(iface) else { return };
         let frame = EthernetRepr { dst, src: ifc.mac, ethertype }.emit(payload);
-        match &ifc.link {
-            Link::Shmif(Some(l)) if frame.len() <= shmif::MAX_FRAME => {
-                match l.bus.send(l.sender, &frame, ts.sec as u32, (ts.nsec / 1000) as u32) {
-                    Ok(()) => {
-                        ifc.counters.tx_packets += 1;
-                        ifc.counters.tx_bytes += frame.len() as u64;
-                    }
-                    Err(_) => ifc.counters.tx_errors += 1,
-                }
-            }
-            _ => ifc.counters.tx_dropped += 1,
+        let Some(netem) = ifc.netem.as_mut() else { return put_on_bus(ifc, &frame, ts) };
+        let (lost, overlimit) = (netem.counters.lost, netem.counters.overlimit);
+        let mut out = Vec::new();
+        netem.enqueue(now, frame, &mut out);
+        let dropped = netem.counters.lost - lost + netem.counters.overlimit - overlimit;
+        ifc.counters.tx_dropped += dropped;
+        for f in out {
+            put_on_bus(ifc, &f, ts);
         }
+    }
+
+    /// Sends the impaired frames whose delay is over.
+    pub(super) fn netem_tick(&mut self, now: u64) {
+        let ts = self.clock.realtime();
+        for ifc in self.ifaces.iter_mut() {
+            if let Some(due) = ifc.netem.as_mut().map(|n| n.due(now)) {
+                due.iter().for_each(|f| put_on_bus(ifc, f, ts));
+            }
+        }
+    }
+
+    /// Puts frames straight onto an interface's bus, past its impairment.
+    pub(crate) fn put_on_wire(&mut self, iface: IfIndex, frames: Vec<Vec<u8>>) {
+        let ts = self.clock.realtime();
+        if let Some(ifc) = self.ifaces.get_mut(iface) {
+            frames.iter().for_each(|f| put_on_bus(ifc, f, ts));
+        }
+    }
+
+    pub(super) fn netem_deadline(&self) -> Option<u64> {
+        self.ifaces.iter().filter_map(|i| i.netem.as_ref()?.next_deadline()).min()
     }
 
     /// Asks the link who has `ip` (ARP request or neighbour solicitation).
@@ -244,4 +266,20 @@ fn nd_option(mut opts: &[u8], kind: u8) -> Option<[u8; 6]> {
         opts = &opts[len..];
     }
     None
+}
+
+/// Writes a frame to an interface's bus, counting it.
+fn put_on_bus(ifc: &mut Iface, frame: &[u8], ts: Timespec) {
+    match &ifc.link {
+        Link::Shmif(Some(l)) if frame.len() <= shmif::MAX_FRAME => {
+            match l.bus.send(l.sender, frame, ts.sec as u32, (ts.nsec / 1000) as u32) {
+                Ok(()) => {
+                    ifc.counters.tx_packets += 1;
+                    ifc.counters.tx_bytes += frame.len() as u64;
+                }
+                Err(_) => ifc.counters.tx_errors += 1,
+            }
+        }
+        _ => ifc.counters.tx_dropped += 1,
+    }
 }

@@ -101,6 +101,8 @@ pub struct Iface {
     pub addrs: Vec<IfAddr>,
     pub counters: Counters,
     pub link: Link,
+    /// Egress impairment, if any (`rumpctl ifconfig IF netem ...`).
+    pub netem: Option<super::netem::Netem>,
 }
 
 impl Iface {
@@ -202,6 +204,7 @@ impl Ifaces {
             addrs: Vec::new(),
             counters: Counters::default(),
             link,
+            netem: None,
         });
         Ok(index)
     }

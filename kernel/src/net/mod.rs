@@ -6,6 +6,7 @@
 //! - `wire`: the headers, parsed and emitted; `iface`, `route`, `neigh`:
 //!   the tables; `ether`: frames, ARP and neighbour discovery; `ip`:
 //!   input, forwarding, output; `icmp`; `udp`, `raw`, `tcp`: transports;
+//!   `netem`: egress impairment;
 //!   `socket`: socket objects and the calls on them; `shmif`, `pcap`:
 //!   the bus file and its dumps; `softnet`: the threads that read buses
 //!   and run timers.
@@ -20,6 +21,7 @@ pub mod icmp;
 pub mod iface;
 pub mod ip;
 pub mod neigh;
+pub mod netem;
 pub mod pcap;
 pub mod raw;
 pub mod route;
@@ -226,12 +228,16 @@ impl Net {
         let now = self.now();
         self.neigh_tick(now);
         self.ip_tick(now);
+        self.netem_tick(now);
     }
 
     /// When the stack next has timed work (µs on the kernel clock).
     pub fn next_deadline(&mut self) -> Option<u64> {
         let now = self.now();
-        [self.tcp.poll_at(now), self.neigh.next_deadline(), self.ip_deadline()].into_iter().flatten().min()
+        [self.tcp.poll_at(now), self.neigh.next_deadline(), self.ip_deadline(), self.netem_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 

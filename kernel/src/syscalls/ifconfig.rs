@@ -1,10 +1,13 @@
 //! What Linux tools cannot say about interfaces, in NetBSD's ioctls on a
 //! native socket: SIOCIFCREATE / SIOCIFDESTROY (`struct ifreq`, 144 bytes)
 //! and SIOCSLINKSTR / SIOCGLINKSTR (`struct ifdrv`), which attach a shmif
-//! interface to its bus file. `rumpctl ifconfig` and `rump_server -i` use
-//! them; the same operations are `Cx` methods for in-kernel callers.
+//! interface to its bus file, and our own SIOCSIFNETEM / SIOCGIFNETEM
+//! (`struct ifnetem`), which set and read an interface's egress
+//! impairment. `rumpctl ifconfig` and `rump_server -i` use them; the same
+//! operations are `Cx` methods for in-kernel callers.
 
 use crate::net::iface::{Link, ShmifLink, IFF_RUNNING};
+use crate::net::netem::{Netem, Spec, DEFAULT_LIMIT, PPM};
 use crate::net::shmif::{self, Bus};
 use crate::net::softnet;
 use crate::usermem::read_pod;
@@ -20,6 +23,13 @@ pub const SIOCIFDESTROY: u64 = 0x8090_6979;
 pub const SIOCIFCREATE: u64 = 0x8090_697a;
 pub const SIOCSLINKSTR: u64 = 0x8028_6989;
 pub const SIOCGLINKSTR: u64 = 0xc028_698a;
+/// Ours: _IOW/_IOWR('i', 200/201, struct ifnetem), numbers NetBSD leaves free.
+pub const SIOCSIFNETEM: u64 = 0x8070_69c8;
+pub const SIOCGIFNETEM: u64 = 0xc070_69c9;
+/// ifn_flags: an impairment is set (else SIOCSIFNETEM removes it) ...
+pub const IFNETEM_ON: u32 = 1;
+/// ... and its seed is the one given (else the kernel picks one).
+pub const IFNETEM_SEED: u32 = 2;
 /// ifd_cmd of SIOCSLINKSTR that detaches.
 const IFLINKSTR_UNSET: u64 = 1;
 const IFNAMSIZ: usize = 16;
@@ -36,6 +46,57 @@ struct IfDrv {
 }
 // SAFETY: plain bytes and integers, no implicit padding.
 unsafe impl rump_abi::pod::Pod for IfDrv {}
+
+/// An interface's impairment as SIOCSIFNETEM takes it and SIOCGIFNETEM
+/// returns it, with the counters (read only).
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct IfNetem {
+    pub name: [u8; IFNAMSIZ],
+    pub loss_ppm: u32,
+    pub duplicate_ppm: u32,
+    pub reorder_ppm: u32,
+    pub limit: u32,
+    pub delay_us: u64,
+    pub jitter_us: u64,
+    pub rate_bps: u64,
+    pub seed: u64,
+    pub flags: u32,
+    pub queued: u32,
+    pub frames: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub reordered: u64,
+    pub overlimit: u64,
+}
+// SAFETY: plain bytes and integers, no implicit padding.
+unsafe impl rump_abi::pod::Pod for IfNetem {}
+
+impl IfNetem {
+    pub fn spec(&self) -> Spec {
+        Spec {
+            loss_ppm: self.loss_ppm,
+            duplicate_ppm: self.duplicate_ppm,
+            reorder_ppm: self.reorder_ppm,
+            limit: self.limit,
+            delay_us: self.delay_us,
+            jitter_us: self.jitter_us,
+            rate_bps: self.rate_bps,
+            seed: self.seed,
+        }
+    }
+
+    pub fn set_spec(&mut self, s: &Spec) {
+        self.loss_ppm = s.loss_ppm;
+        self.duplicate_ppm = s.duplicate_ppm;
+        self.reorder_ppm = s.reorder_ppm;
+        self.limit = s.limit;
+        self.delay_us = s.delay_us;
+        self.jitter_us = s.jitter_us;
+        self.rate_bps = s.rate_bps;
+        self.seed = s.seed;
+    }
+}
 
 fn if_name(raw: &[u8]) -> Result<String, Errno> {
     let end = raw.iter().position(|b| *b == 0).ok_or(EINVAL)?;
@@ -89,6 +150,41 @@ impl Cx<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Sets (Some) or removes (None) an interface's egress impairment;
+    /// frames still waiting in the old one go out at once. Counters start
+    /// again from zero, as after `tc qdisc replace`.
+    pub fn if_set_netem(&mut self, name: &str, spec: Option<Spec>) -> Result<(), Errno> {
+        if spec.is_some_and(|s| [s.loss_ppm, s.duplicate_ppm, s.reorder_ppm].iter().any(|p| *p > PPM)) {
+            return Err(EINVAL);
+        }
+        let index = self.st.net.ifaces.index_of(name)?;
+        let net = &mut self.st.net;
+        let ifc = net.ifaces.get_mut(index).ok_or(ENXIO)?;
+        if ifc.is_loopback() {
+            return Err(EINVAL);
+        }
+        if let Some(mut old) = std::mem::replace(&mut ifc.netem, spec.map(Netem::new)) {
+            net.put_on_wire(index, old.due(u64::MAX));
+        }
+        self.net_done();
+        Ok(())
+    }
+
+    /// An interface's impairment and its counters (flags 0: none).
+    pub fn if_netem(&self, name: &str) -> Result<IfNetem, Errno> {
+        let index = self.st.net.ifaces.index_of(name)?;
+        let mut r = IfNetem::default();
+        if let Some(n) = &self.st.net.ifaces.get(index).ok_or(ENXIO)?.netem {
+            r.set_spec(&n.spec);
+            r.flags = IFNETEM_ON | IFNETEM_SEED;
+            r.queued = n.queued() as u32;
+            let c = n.counters;
+            (r.frames, r.lost, r.duplicated, r.reordered, r.overlimit) =
+                (c.frames, c.lost, c.duplicated, c.reordered, c.overlimit);
+        }
+        Ok(r)
     }
 
     /// The bus file an interface is attached to.
@@ -151,6 +247,27 @@ impl Cx<'_> {
                     return Err(ERANGE);
                 }
                 self.mem.copy_out(UserAddr(d.data), &bytes)
+            })(),
+            SIOCSIFNETEM => (|| {
+                let n: IfNetem = read_pod(self.mem, data)?;
+                let name = if_name(&n.name)?;
+                if n.flags & IFNETEM_ON == 0 {
+                    return self.if_set_netem(&name, None);
+                }
+                let mut spec = n.spec();
+                if n.flags & IFNETEM_SEED == 0 {
+                    spec.seed = shmif::random_sender();
+                }
+                if spec.limit == 0 {
+                    spec.limit = DEFAULT_LIMIT;
+                }
+                self.if_set_netem(&name, Some(spec))
+            })(),
+            SIOCGIFNETEM => (|| {
+                let n: IfNetem = read_pod(self.mem, data)?;
+                let mut r = self.if_netem(&if_name(&n.name)?)?;
+                r.name = n.name;
+                crate::usermem::write_pod(self.mem, data, &r)
             })(),
             _ => return None,
         };

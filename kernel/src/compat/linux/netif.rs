@@ -141,6 +141,7 @@ pub fn ioctl(cx: &mut Cx, sock: SockId, cmd: u32, arg: UserAddr) -> SysResult {
         // No timestamp is ever recorded for SIOCGSTAMP to report.
         (SIOCGSTAMP | SIOCGSTAMPNS, _) => Err(ENOENT),
         (SIOCADDRT | SIOCDELRT, false) => route(cx, cmd, arg),
+        (SIOCADDRT | SIOCDELRT, true) => route6(cx, cmd, arg),
         (SIOCSARP | SIOCDARP | SIOCGARP, false) => arp(cx, cmd, arg),
         (SIOCSIFADDR | SIOCDIFADDR, true) => addr6(cx, cmd, arg),
         (
@@ -487,6 +488,64 @@ fn route(cx: &mut Cx, cmd: u32, arg: UserAddr) -> Result<(), Errno> {
         (None, None) => return Err(ENODEV),
     };
     net.routes.add(Route { dst: IpAddr::V4(dst), prefix, gateway, iface: index, metric, connected: false })
+}
+
+/// `struct in6_rtmsg`: dst, src, gateway (in6_addr each), u32 type,
+/// u16 dst_len, u16 src_len, u32 metric, unsigned long info, u32 flags,
+/// int ifindex.
+const IN6_RTMSG_LEN: usize = 80;
+const RTMSG_GATEWAY: usize = 32;
+const RTMSG_DST_LEN: usize = 52;
+const RTMSG_METRIC: usize = 56;
+const RTMSG_FLAGS: usize = 72;
+const RTMSG_IFINDEX: usize = 76;
+
+/// SIOCADDRT / SIOCDELRT on an IPv6 socket, with `struct in6_rtmsg` (as
+/// `route -A inet6` sends it): a prefix longer than 128 is EINVAL; an
+/// added route needs an interface (rtmsg_ifindex) or a gateway on a
+/// subnet of an interface that is up (EHOSTUNREACH otherwise, as
+/// Linux's next-hop check); a link-local gateway needs the interface.
+fn route6(cx: &mut Cx, cmd: u32, arg: UserAddr) -> Result<(), Errno> {
+    let mut m = [0u8; IN6_RTMSG_LEN];
+    cx.mem.copy_in(arg, &mut m)?;
+    let addr = |off: usize| Ipv6Addr::from(<[u8; 16]>::try_from(&m[off..off + 16]).unwrap_or_default());
+    let u32_at = |off: usize| u32::from_ne_bytes(m[off..off + 4].try_into().unwrap_or_default());
+    let prefix = u16::from_ne_bytes([m[RTMSG_DST_LEN], m[RTMSG_DST_LEN + 1]]);
+    let flags = u32_at(RTMSG_FLAGS) as u16;
+    if prefix > 128 {
+        return Err(EINVAL);
+    }
+    let prefix = if flags & RTF_HOST != 0 { 128 } else { prefix as u8 };
+    let dst = crate::net::masked(IpAddr::V6(addr(0)), prefix);
+    let gw = Some(IpAddr::V6(addr(RTMSG_GATEWAY))).filter(|g| flags & RTF_GATEWAY != 0 && !g.is_unspecified());
+    let dev = match u32_at(RTMSG_IFINDEX) as i32 {
+        0 => None,
+        i if i < 0 => return Err(ENODEV),
+        i => Some(iface(&cx.st.net, i as IfIndex).map_err(|_| ENODEV)?.index),
+    };
+    let net = &mut cx.st.net;
+    if cmd == SIOCDELRT {
+        return net.routes.delete(dst, prefix, gw).map(drop);
+    }
+    if flags & RTF_GATEWAY != 0 && gw.is_none() {
+        return Err(EINVAL);
+    }
+    let index = match (gw, dev) {
+        (Some(IpAddr::V6(g)), Some(d)) if crate::net::ip::is_link_local(g) => d,
+        (Some(IpAddr::V6(g)), None) if crate::net::ip::is_link_local(g) => return Err(EHOSTUNREACH),
+        (Some(g), _) => net
+            .ifaces
+            .iter()
+            .filter(|i| dev.is_none_or(|d| d == i.index) && i.is_up())
+            .find(|i| i.addrs.iter().any(|a| a.contains(g)))
+            .map(|i| i.index)
+            .ok_or(EHOSTUNREACH)?,
+        (None, Some(d)) if iface(net, d)?.is_up() => d,
+        (None, Some(_)) => return Err(ENETDOWN),
+        (None, None) => return Err(ENODEV),
+    };
+    let metric = u32_at(RTMSG_METRIC);
+    net.routes.add(Route { dst, prefix, gateway: gw, iface: index, metric, connected: false })
 }
 
 /// SIOCSARP / SIOCDARP / SIOCGARP with Linux's `struct arpreq`, on the

@@ -4,6 +4,7 @@
 
 pub mod dumpbus;
 pub mod ifconfig;
+pub mod net;
 pub mod netem;
 pub mod opts;
 pub mod run;

@@ -12,10 +12,14 @@
 //! Without `-s`, halt and sysctl talk to the server in `RUMP_SERVER`.
 //! `rumpctl dumpbus [-h] [-o FILE.pcap] BUS` shows a shmif bus file, or
 //! writes its frames as pcap; see `rump_tools::dumpbus`.
+//! `rumpctl ifconfig [-s URL] IF WORD...` creates, attaches, impairs; see
+//! `rump_tools::ifconfig`.
+//! `rumpctl net up|exec|status|down|capture|url|bus ...` runs a network of
+//! kernels from a topology file; see `rump_tools::net`.
 
 use rump_abi::native::sys::rump_sys_reboot;
 use rump_tools::opts::getopt;
-use rump_tools::{dumpbus, ifconfig, run, server_url, strerror, sysctl};
+use rump_tools::{dumpbus, ifconfig, net, run, server_url, strerror, sysctl};
 use rumpclient::client::Client;
 use rumpclient::wire::handshake::Emulation;
 use std::time::Duration;
@@ -24,7 +28,9 @@ const USAGE: &str =
     "usage: rumpctl run [-s URL] [--hijack SPEC] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... -- CMD [ARGS]...
        rumpctl halt [-s URL]
        rumpctl sysctl [-s URL] [-a] [-w] name[=value]...
-       rumpctl dumpbus [-h] [-o FILE.pcap] BUS";
+       rumpctl ifconfig [-s URL] IF create|destroy|linkstr BUS|-linkstr|netem WORDS...|-netem
+       rumpctl dumpbus [-h] [-o FILE.pcap] BUS
+       rumpctl net up|exec|status|down|capture|url|bus ... (rumpctl net for more)";
 
 fn connect(url: Option<&str>) -> Result<Client, String> {
     let url = server_url(url)?;
@@ -106,6 +112,7 @@ fn main() {
         Some("sysctl") => sysctl_cmd(&args[1..]),
         Some("ifconfig") => ifconfig_cmd(&args[1..]),
         Some("dumpbus") => dumpbus::main(&args[1..], USAGE),
+        Some("net") => net::main(&args[1..]),
         _ => Err(USAGE.into()),
     };
     if let Err(e) = result {

@@ -1,0 +1,80 @@
+//! `rumpctl net capture BUS -o FILE.pcap [-a] [-c COUNT] [-t SECONDS]`:
+//! follows a running bus and writes its frames as pcap as they appear,
+//! with the times their senders put them on the bus (real time, after
+//! any impairment delay), until COUNT frames, SECONDS, SIGINT or SIGTERM.
+//! `-a` starts with the frames already on the bus. Also the snapshot
+//! `net down -c` writes for each bus.
+
+use rump_kernel::net::pcap::PcapWriter;
+use rump_kernel::net::shmif::{Bus, Snapshot};
+use std::io::BufWriter;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+pub struct Follow {
+    pub from_start: bool,
+    pub count: Option<u64>,
+    pub time: Option<Duration>,
+}
+
+fn create(out: &Path) -> Result<PcapWriter<BufWriter<std::fs::File>>, String> {
+    let f = std::fs::File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    PcapWriter::new(BufWriter::new(f)).map_err(|e| format!("{}: {e}", out.display()))
+}
+
+/// The frames on the bus now, as pcap.
+pub fn snapshot(bus: &Path, out: &Path) -> Result<(), String> {
+    let snap = match Snapshot::read(bus) {
+        Ok(Ok(s)) => s,
+        Ok(Err(bad)) => return Err(format!("{}: {bad}", bus.display())),
+        Err(e) => return Err(format!("{}: {e}", bus.display())),
+    };
+    let mut w = create(out)?;
+    for r in snap.records().flatten().filter(|r| !r.data.is_empty()) {
+        w.record(r.header.sec, r.header.usec, &r.data).map_err(|e| format!("{}: {e}", out.display()))?;
+    }
+    w.flush().map_err(|e| format!("{}: {e}", out.display()))
+}
+
+/// Follows `bus` into `out`; returns the number of frames written.
+pub fn follow(bus: &Path, out: &Path, how: &Follow) -> Result<u64, String> {
+    let b = Bus::open(bus).map_err(|e| format!("{}: {}", bus.display(), crate::strerror(e)))?;
+    let mut w = create(out)?;
+    let io = |e: std::io::Error| format!("{}: {e}", out.display());
+    // SAFETY: the handler only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    let mut reader = if how.from_start { b.reader_from_start() } else { b.reader() };
+    let deadline = how.time.map(|t| Instant::now() + t);
+    let mut n = 0;
+    while !STOP.load(Ordering::Relaxed) && how.count.is_none_or(|c| n < c) {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        match reader.next(&b) {
+            Some(f) => {
+                w.record(f.sec, f.usec, &f.data).map_err(io)?;
+                n += 1;
+            }
+            None => {
+                // Readers of the file see everything up to now.
+                w.flush().map_err(io)?;
+                b.wait(&reader, Duration::from_millis(100));
+            }
+        }
+    }
+    w.flush().map_err(io)?;
+    if reader.lost() > 0 {
+        eprintln!("rumpctl: net capture: {} frames were overwritten before they could be read", reader.lost());
+    }
+    Ok(n)
+}

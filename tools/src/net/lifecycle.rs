@@ -1,0 +1,209 @@
+//! `rumpctl net up` and `rumpctl net down`: one rump_server per node,
+//! started all at once and configured in parallel; stopped with SIGTERM
+//! (a halt), then SIGKILL for any that hang, so nothing is left running
+//! — a server that crashed meanwhile only leaves its socket, which goes too.
+
+use super::configure::{configure, iface_ops};
+use super::state::{Dir, State};
+use super::topology::{self, Topology};
+use rumpclient::client::Client;
+use rumpclient::url::ServerUrl;
+use rumpclient::wire::handshake::Emulation;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a server may take to accept its first connection.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long servers get to halt before SIGKILL.
+const HALT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Nodes configured at once.
+const WORKERS: usize = 16;
+/// sun_path's size, less its NUL.
+const SUN_PATH_MAX: usize = 107;
+
+/// Reads and checks a topology file; errors name the file and line.
+pub fn load(file: &str) -> Result<Topology, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+    let topo = topology::parse(&text).map_err(|e| format!("{file}: {e}"))?;
+    // netem words are checked here, before anything starts.
+    for n in &topo.nodes {
+        for i in &n.ifaces {
+            iface_ops(i, Path::new("/"), topo.bus(&i.bus)).map_err(|e| format!("{file}: {e}"))?;
+        }
+    }
+    Ok(topo)
+}
+
+/// The rump_server beside the running rumpctl.
+fn server_binary() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("where is rumpctl? {e}"))?;
+    let s = exe.with_file_name("rump_server");
+    s.is_file().then_some(s.clone()).ok_or(format!("{} is missing (cargo build --workspace)", s.display()))
+}
+
+pub fn up(dir: &Dir, file: &str) -> Result<(), String> {
+    let started = Instant::now();
+    let topo = load(file)?;
+    let server = server_binary()?;
+    let mut state = dir.create()?;
+    let w = |r: std::io::Result<()>| r.map_err(|e| format!("{}: {e}", dir.state_file().display()));
+    for b in &topo.buses {
+        w(state.bus(&b.name, &dir.bus(&b.name)))?;
+    }
+    let mut children = Vec::new();
+    let result = (|| {
+        for n in &topo.nodes {
+            let sock = dir.socket(&n.name);
+            if sock.as_os_str().len() > SUN_PATH_MAX {
+                return Err(format!("{}: too long for a unix socket; use a shorter -d", sock.display()));
+            }
+            let url = format!("unix://{}", sock.display());
+            let child = spawn(&server, &url, &dir.log(&n.name))?;
+            w(state.node(&n.name, child.id(), &url))?;
+            for i in &n.ifaces {
+                w(state.iface(&n.name, &i.name, &i.bus))?;
+            }
+            children.push(Mutex::new(child));
+        }
+        configure_all(dir, &topo, &children)
+    })();
+    if let Err(e) = result {
+        let _ = down(dir, None);
+        return Err(e);
+    }
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    println!(
+        "net up: {} nodes, {} buses in {ms:.0} ms ({}; rumpctl net exec NODE -- CMD)",
+        topo.nodes.len(),
+        topo.buses.len(),
+        dir.root.display()
+    );
+    Ok(())
+}
+
+/// A foreground server in a session of its own, so that a terminal's ^C
+/// for the command that ran `net up` does not reach it.
+fn spawn(server: &Path, url: &str, log: &Path) -> Result<Child, String> {
+    let log = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let mut cmd = Command::new(server);
+    cmd.args(["-s", url]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log).env_remove("LD_PRELOAD");
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    cmd.spawn().map_err(|e| format!("{}: {e}", server.display()))
+}
+
+/// Waits for each server to accept, then configures its node; WORKERS
+/// nodes at a time. The first error wins.
+fn configure_all(dir: &Dir, topo: &Topology, children: &[Mutex<Child>]) -> Result<(), String> {
+    let next = AtomicUsize::new(0);
+    let failed: Mutex<Option<String>> = Mutex::new(None);
+    let bus_of = |name: &str| (dir.bus(name), topo.bus(name).cloned());
+    std::thread::scope(|s| {
+        for _ in 0..WORKERS.min(topo.nodes.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(node) = topo.nodes.get(i) else { return };
+                if failed.lock().map_or(true, |f| f.is_some()) {
+                    return;
+                }
+                let url = ServerUrl::parse(&format!("unix://{}", dir.socket(&node.name).display()));
+                let r = url
+                    .map_err(|e| e.to_string())
+                    .and_then(|url| wait_ready(&url, &children[i], &dir.log(&node.name)).map(|()| url))
+                    .and_then(|url| configure(node, &url, &bus_of));
+                if let Err(e) = r {
+                    failed.lock().map(|mut f| f.get_or_insert(format!("node {}: {e}", node.name)).clone()).ok();
+                }
+            });
+        }
+    });
+    match failed.into_inner() {
+        Ok(None) => Ok(()),
+        Ok(Some(e)) => Err(e),
+        Err(_) => Err("a configuring thread panicked".into()),
+    }
+}
+
+/// Until the server accepts a connection; if it exits first, its log says why.
+fn wait_ready(url: &ServerUrl, child: &Mutex<Child>, log: &Path) -> Result<(), String> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if Client::connect(url, Emulation::Native, "rumpctl-net").is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(st)) = child.lock().map_err(drop).and_then(|mut c| c.try_wait().map_err(drop)) {
+            let why = std::fs::read_to_string(log).unwrap_or_default();
+            return Err(format!("rump_server exited ({st}): {}", why.trim()));
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{url}: no answer after {} s", START_TIMEOUT.as_secs()));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Whether `pid` is still the server listening at `url` (not a process
+/// that reused the number, not a zombie).
+fn is_our_server(pid: i32, url: &str) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+    if matches!(state, Some('Z' | 'X') | None) {
+        return false;
+    }
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    cmdline.split(|b| *b == 0).any(|arg| arg == url.as_bytes())
+}
+
+/// Stops every server (`capture`: first write each bus as CAPDIR/BUS.pcap)
+/// and removes the directory's sockets, buses, logs and state.
+pub fn down(dir: &Dir, capture: Option<&Path>) -> Result<(), String> {
+    let st: State = dir.read()?;
+    if let Some(cap) = capture {
+        std::fs::create_dir_all(cap).map_err(|e| format!("{}: {e}", cap.display()))?;
+        for (name, path) in &st.buses {
+            if path.exists() {
+                let out = cap.join(format!("{name}.pcap"));
+                super::capture::snapshot(path, &out)?;
+            }
+        }
+    }
+    let running: Vec<_> = st.nodes.iter().filter(|n| is_our_server(n.pid, &n.url)).collect();
+    for n in &running {
+        // SAFETY: signalling a process we checked is our server.
+        unsafe { libc::kill(n.pid, libc::SIGTERM) };
+    }
+    let deadline = Instant::now() + HALT_TIMEOUT;
+    let mut killed = 0;
+    while running.iter().any(|n| is_our_server(n.pid, &n.url)) {
+        if Instant::now() > deadline {
+            for n in running.iter().filter(|n| is_our_server(n.pid, &n.url)) {
+                // SAFETY: as above; it ignored the halt.
+                unsafe { libc::kill(n.pid, libc::SIGKILL) };
+                killed += 1;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let gone = st.nodes.len() - running.len();
+    dir.remove();
+    let mut note = String::new();
+    if gone > 0 {
+        note += &format!(", {gone} had already exited");
+    }
+    if killed > 0 {
+        note += &format!(", {killed} killed after {} s", HALT_TIMEOUT.as_secs());
+    }
+    println!("net down: {} servers stopped{note}", running.len());
+    Ok(())
+}

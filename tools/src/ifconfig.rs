@@ -52,9 +52,11 @@ pub fn parse(words: &[String]) -> Result<(String, Vec<Op>), String> {
                         .map_err(|_| format!("{bus}: contains NUL"))?,
                 )
             }
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "{other}: unknown ifconfig word (known: create, destroy, linkstr BUS, -linkstr, netem WORDS, -netem)"
-            )),
+            ))
+            }
         });
     }
     Ok((name.clone(), ops))

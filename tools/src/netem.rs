@@ -122,7 +122,7 @@ pub fn describe(n: &IfNetem) -> String {
         return "none".into();
     }
     let pct = |ppm: u32| format!("{}%", ppm as f64 / 10_000.0);
-    let time = |us: u64| if us % 1000 == 0 { format!("{}ms", us / 1000) } else { format!("{us}us") };
+    let time = |us: u64| if us.is_multiple_of(1000) { format!("{}ms", us / 1000) } else { format!("{us}us") };
     let mut w = Vec::new();
     if n.loss_ppm > 0 {
         w.push(format!("loss {}", pct(n.loss_ppm)));

@@ -111,9 +111,9 @@ impl Netem {
             return;
         }
         let mut due = now + self.delay_for(n);
-        if self.spec.rate_bps > 0 {
+        if let Some(wire_us) = (frame.len() as u64 * 8 * 1_000_000).checked_div(self.spec.rate_bps) {
             due = due.max(self.link_free);
-            self.link_free = due + frame.len() as u64 * 8 * 1_000_000 / self.spec.rate_bps;
+            self.link_free = due + wire_us;
         }
         if let Some(last) = self.queue.back() {
             due = due.max(last.due);

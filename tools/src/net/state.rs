@@ -139,6 +139,7 @@ impl Dir {
 }
 
 /// Appends to the state file, one line per write, as things come up.
+#[derive(Debug)]
 pub struct StateWriter(File);
 
 impl StateWriter {

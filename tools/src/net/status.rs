@@ -7,6 +7,7 @@
 use super::state::{NodeEntry, State};
 use crate::netem;
 use rump_abi::linux::sys::{rump_sys_close, rump_sys_ioctl, rump_sys_open, rump_sys_read, rump_sys_socket};
+use rump_abi::native::sys as native_sys;
 use rump_abi::pod::Pod;
 use rump_kernel::net::shmif::Snapshot;
 use rump_kernel::syscalls::ifconfig::{IfNetem, SIOCGIFNETEM};
@@ -82,6 +83,7 @@ fn ask(n: &NodeEntry, names: &[&str]) -> Result<NodeView, String> {
     let native = connect(n, Emulation::Native)?;
     let mut ifaces: HashMap<String, IfView> = names.iter().map(|i| (i.to_string(), IfView::default())).collect();
     let s = rump_sys_socket(&linux, 2, 2, 0).map_err(|e| format!("socket: errno {}", e.raw()))? as u32;
+    let ns = native_sys::rump_sys_socket(&native, 2, 2, 0).map_err(crate::strerror)?;
     for (name, v) in ifaces.iter_mut() {
         if let Some(r) = ifreq_call(&linux, s, libc::SIOCGIFHWADDR, name) {
             v.mac = r[18..24].iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
@@ -97,15 +99,12 @@ fn ask(n: &NodeEntry, names: &[&str]) -> Result<NodeView, String> {
         }
         let mut q = IfNetem::default();
         q.name[..name.len()].copy_from_slice(name.as_bytes());
-        let ns = rump_abi::native::sys::rump_sys_socket(&native, 2, 2, 0).map_err(|e| crate::strerror(e))?;
-        if rump_abi::native::sys::rump_sys_ioctl(&native, ns, SIOCGIFNETEM as _, q.as_bytes_mut().as_mut_ptr().cast())
-            .is_ok()
-            && q.flags != 0
-        {
+        let asked = native_sys::rump_sys_ioctl(&native, ns, SIOCGIFNETEM as _, q.as_bytes_mut().as_mut_ptr().cast());
+        if asked.is_ok() && q.flags != 0 {
             v.netem = Some(q);
         }
-        let _ = rump_abi::native::sys::rump_sys_close(&native, ns);
     }
+    let _ = native_sys::rump_sys_close(&native, ns);
     let _ = rump_sys_close(&linux, s);
     for line in proc_file(&linux, "/proc/net/if_inet6")?.lines() {
         let w: Vec<&str> = line.split_whitespace().collect();

@@ -54,6 +54,7 @@ impl IcmpError {
 }
 
 /// sock_extended_err origins.
+pub const ORIGIN_LOCAL: u8 = 1;
 pub const ORIGIN_ICMP: u8 = 2;
 pub const ORIGIN_ICMP6: u8 = 3;
 /// Most entries an error queue holds.
@@ -178,6 +179,29 @@ impl Net {
             } else if hard && matches!(s.kind, Kind::Udp) && s.peer.is_some() {
                 s.error = Some(errno);
             }
+        }
+    }
+
+    /// A send that failed here for being too big for its route leaves a
+    /// local error (with the MTU) on a socket that asked for IP_RECVERR,
+    /// as Linux's ip_local_error; that is how `ping -M do` learns the MTU.
+    pub(super) fn local_error(&mut self, id: super::socket::SockId, errno: Errno, dst: SocketAddr, data: &[u8]) {
+        if errno != EMSGSIZE {
+            return;
+        }
+        let mtu = self.route_local_first(dst.ip()).ok().and_then(|h| self.ifaces.get(h.iface)).map_or(0, |i| i.mtu);
+        let Ok(s) = self.sock_mut(id) else { return };
+        if s.opts.recverr && s.errq.len() < MAX_ERRQ {
+            s.errq.push_back(ErrMsg {
+                errno,
+                origin: ORIGIN_LOCAL,
+                ty: 0,
+                code: 0,
+                info: mtu,
+                offender: dst.ip(),
+                dst,
+                payload: data.to_vec(),
+            });
         }
     }
 

@@ -110,7 +110,11 @@ impl Net {
         }
         self.stats.ip_in_delivers += 1;
         match ip.proto {
-            PROTO_TCP => self.tcp.input(&ip, payload),
+            PROTO_TCP => {
+                // The peer's MSS may be more than our way back carries.
+                let clamped = self.clamp_mss(ip, ip.src, payload);
+                self.tcp.input(&ip, clamped.as_deref().unwrap_or(payload))
+            }
             PROTO_UDP => self.udp_input(&ip, payload),
             PROTO_ICMP | PROTO_ICMPV6 => self.icmp_input(&ip, payload),
             _ => self.icmp_error(&ip, payload, IcmpError::ProtoUnreachable),
@@ -155,21 +159,8 @@ impl Net {
             ip.src = self.source_for(ip.dst)?;
         }
         self.stats.ip_out_requests += 1;
-        let mut seg;
-        let mut payload = payload;
-        if ip.proto == PROTO_TCP {
-            // The engine believes in one big MTU; clamp the MSS a SYN
-            // offers to what this route carries (as TCPMSS clamping does).
-            let hdr = if ip.dst.is_ipv4() { 40 } else { 60 };
-            if let Some((at, mss)) = tcp_mss(payload) {
-                if mss as usize + hdr > mtu {
-                    seg = payload.to_vec();
-                    seg[at..at + 2].copy_from_slice(&((mtu - hdr) as u16).to_be_bytes());
-                    ip.fill_transport_sum(&mut seg, 16);
-                    payload = &seg;
-                }
-            }
-        }
+        let clamped = if ip.proto == PROTO_TCP { self.clamp_mss(ip, ip.dst, payload) } else { None };
+        let payload = clamped.as_deref().unwrap_or(payload);
         let hdr = if ip.dst.is_ipv4() { 20 } else { 40 };
         if hdr + payload.len() > mtu && (ip.df || ip.dst.is_ipv6()) {
             return Err(EMSGSIZE);
@@ -177,11 +168,30 @@ impl Net {
         self.send_fragments(hop.iface, hop.via, IpRepr { header_len: hdr, ..ip }, payload, mtu)
     }
 
+    /// The TCP segment `seg` (of datagram `ip`) with the MSS its SYN
+    /// offers lowered to what the route to `peer` carries, or None if it
+    /// needs no change. The engine believes in one big MTU, so both the
+    /// MSS we offer and the one we accept are clamped here, as TCPMSS
+    /// clamping does on a router.
+    fn clamp_mss(&self, ip: IpRepr, peer: IpAddr, seg: &[u8]) -> Option<Vec<u8>> {
+        let (at, mss) = tcp_mss(seg)?;
+        let hop = self.route_local_first(peer).ok()?;
+        let mtu = self.ifaces.get(hop.iface)?.mtu as usize;
+        let hdr = if peer.is_ipv4() { 40 } else { 60 };
+        if mss as usize + hdr <= mtu {
+            return None;
+        }
+        let mut out = seg.to_vec();
+        out[at..at + 2].copy_from_slice(&(mtu.saturating_sub(hdr) as u16).to_be_bytes());
+        ip.fill_transport_sum(&mut out, 16);
+        Some(out)
+    }
+
     /// Our own addresses are reached through loopback, whatever interface
     /// holds them (Linux's local table).
     /// A link-local destination goes out of the interface its scope names
     /// (learnt from the caller's sin6_scope_id or from where it spoke from).
-    fn route_local_first(&self, dst: IpAddr) -> Result<super::route::NextHop, Errno> {
+    pub(super) fn route_local_first(&self, dst: IpAddr) -> Result<super::route::NextHop, Errno> {
         if self.ifaces.owner_of(dst).is_some() {
             if let Some(lo) = self.ifaces.iter().find(|i| i.is_loopback() && i.is_up()) {
                 return Ok(super::route::NextHop { iface: lo.index, via: dst });

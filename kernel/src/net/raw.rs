@@ -71,18 +71,20 @@ impl Net {
         }
         let ttl = s.opts.ttl.unwrap_or(self.knobs.ttl);
         let tos = s.opts.tos;
+        let df = s.opts.dont_fragment() && dst.is_ipv4();
         let src = match s.local {
             Some(l) if !l.ip().is_unspecified() => unmap(l).ip(),
             _ => self.source_for(dst)?,
         };
-        let ip = IpRepr { tos, ..IpRepr::new(src, dst, proto, ttl) };
-        if proto == PROTO_ICMPV6 {
+        let ip = IpRepr { tos, df, ..IpRepr::new(src, dst, proto, ttl) };
+        let sent = if proto == PROTO_ICMPV6 {
             let mut m = data.to_vec();
             fill_icmp_sum(&ip, &mut m);
-            self.ip_output(ip, &m)?;
+            self.ip_output(ip, &m)
         } else {
-            self.ip_output(ip, data)?;
-        }
+            self.ip_output(ip, data)
+        };
+        sent.inspect_err(|e| self.local_error(id, *e, SocketAddr::new(dst, 0), data))?;
         self.stats.icmp_out_msgs += 1;
         Ok(data.len())
     }

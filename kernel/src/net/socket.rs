@@ -72,6 +72,19 @@ pub struct Datagram {
     pub ttl: u8,
 }
 
+/// IP_MTU_DISCOVER's values: never DF; DF when no PMTU is known (we keep
+/// none, so like DONT); always DF, too big is EMSGSIZE (DO, PROBE).
+pub const PMTUDISC_WANT: u8 = 1;
+pub const PMTUDISC_DO: u8 = 2;
+pub const PMTUDISC_PROBE: u8 = 3;
+
+impl Opts {
+    /// Whether datagrams go out with DF set.
+    pub fn dont_fragment(&self) -> bool {
+        matches!(self.pmtudisc, PMTUDISC_DO | PMTUDISC_PROBE)
+    }
+}
+
 /// Options that change behaviour; the Linux layer maps names onto them.
 #[derive(Clone, Debug)]
 pub struct Opts {
@@ -92,6 +105,8 @@ pub struct Opts {
     pub v6only: bool,
     pub recvttl: bool,
     pub linger: Option<u32>,
+    /// IP_MTU_DISCOVER, Linux's IP_PMTUDISC_* value.
+    pub pmtudisc: u8,
     /// ICMP_FILTER: bit n set drops ICMP type n (n < 32).
     pub icmp_filter: u32,
     /// ICMP6_FILTER: Linux's 256-bit "block" map.
@@ -121,6 +136,7 @@ impl Default for Opts {
             v6only: false,
             recvttl: false,
             linger: None,
+            pmtudisc: PMTUDISC_WANT,
             icmp_filter: 0,
             icmp6_filter: [0; 8],
             stored: Default::default(),

@@ -99,9 +99,10 @@ impl Net {
                 self.sock(id)?.local.ok_or(EINVAL)?
             }
         };
-        let ip = IpRepr { tos, ..IpRepr::new(src, dst.ip(), PROTO_UDP, ttl) };
+        let df = self.sock(id)?.opts.dont_fragment() && dst.is_ipv4();
+        let ip = IpRepr { tos, df, ..IpRepr::new(src, dst.ip(), PROTO_UDP, ttl) };
         let dgram = UdpRepr { src_port: local.port(), dst_port: dst.port() }.emit(&ip, data);
-        self.ip_output(ip, &dgram)?;
+        self.ip_output(ip, &dgram).inspect_err(|e| self.local_error(id, *e, dst, data))?;
         self.stats.udp_out_datagrams += 1;
         Ok(data.len())
     }

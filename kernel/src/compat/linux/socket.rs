@@ -406,6 +406,7 @@ const IP_TTL: i32 = 2;
 const IP_HDRINCL: i32 = 3;
 const IP_RECVERR: i32 = 11;
 const IP_RECVTTL: i32 = 12;
+const IP_MTU_DISCOVER: i32 = 10;
 const TCP_NODELAY: i32 = 1;
 const TCP_MAXSEG: i32 = 2;
 const IPV6_UNICAST_HOPS: i32 = 16;
@@ -422,7 +423,7 @@ fn stored_option(level: i32, name: i32) -> bool {
     matches!(
         (level, name),
         (SOL_SOCKET, 1 | 5 | 10 | 11 | 12 | 16 | 18 | 19 | 36)
-            | (IPPROTO_IP, 8 | 10 | 13 | 32 | 33 | 34)
+            | (IPPROTO_IP, 8 | 13 | 32 | 33 | 34)
             | (IPPROTO_TCP, 4 | 5 | 6 | 9 | 12 | 18 | 23)
             | (IPPROTO_IPV6, 17 | 18 | 19 | 23 | 49 | 66 | 67)
             // IPV6_CHECKSUM: ICMPv6 is always checksummed by the kernel.
@@ -495,6 +496,7 @@ pub fn linux_sys_setsockopt(cx: &mut Cx, a: linux_sys_setsockopt_args) -> SysRes
         }
         (IPPROTO_IP, IP_TOS) => o.tos = int()? as u8,
         (IPPROTO_IP, IP_HDRINCL) if raw => o.hdrincl = int()? != 0,
+        (IPPROTO_IP, IP_MTU_DISCOVER) => o.pmtudisc = u8::try_from(int()?).ok().filter(|v| *v <= 5).ok_or(EINVAL)?,
         (IPPROTO_IP, IP_RECVERR) | (IPPROTO_IPV6, IPV6_RECVERR) => o.recverr = int()? != 0,
         (IPPROTO_IP, IP_RECVTTL) | (IPPROTO_IPV6, IPV6_RECVHOPLIMIT) => o.recvttl = int()? != 0,
         (IPPROTO_IPV6, IPV6_V6ONLY) => o.v6only = int()? != 0,
@@ -567,6 +569,7 @@ pub fn linux_sys_getsockopt(cx: &mut Cx, a: linux_sys_getsockopt_args) -> SysRes
         }
         (IPPROTO_IP, IP_TOS) => i(o.tos as i32),
         (IPPROTO_IP, IP_HDRINCL) => i(o.hdrincl as i32),
+        (IPPROTO_IP, IP_MTU_DISCOVER) => i(o.pmtudisc as i32),
         (IPPROTO_IP, IP_RECVERR) | (IPPROTO_IPV6, IPV6_RECVERR) => i(o.recverr as i32),
         (IPPROTO_IP, IP_RECVTTL) | (IPPROTO_IPV6, IPV6_RECVHOPLIMIT) => i(o.recvttl as i32),
         (IPPROTO_IPV6, IPV6_V6ONLY) => i(o.v6only as i32),

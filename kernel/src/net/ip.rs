@@ -113,6 +113,10 @@ impl Net {
             PROTO_TCP => {
                 // The peer's MSS may be more than our way back carries.
                 let clamped = self.clamp_mss(ip, ip.src, payload);
+                let now = self.now();
+                for (ip, seg) in self.recovery.received(&ip, payload, now) {
+                    let _ = self.ip_output(ip, &seg);
+                }
                 self.tcp.input(&ip, clamped.as_deref().unwrap_or(payload))
             }
             PROTO_UDP => self.udp_input(&ip, payload),
@@ -152,7 +156,7 @@ impl Net {
     pub fn ip_output(&mut self, ip: IpRepr, payload: &[u8]) -> Result<(), Errno> {
         let hop = self.route_local_first(ip.dst)?;
         let ifc = self.ifaces.get(hop.iface).ok_or(EADDRNOTAVAIL)?;
-        let mtu = ifc.mtu as usize;
+        let (mtu, on_link) = (ifc.mtu as usize, !ifc.is_loopback());
         let ident = self.next_ident();
         let mut ip = IpRepr { ident, ..ip };
         if ip.src.is_unspecified() {
@@ -161,6 +165,10 @@ impl Net {
         self.stats.ip_out_requests += 1;
         let clamped = if ip.proto == PROTO_TCP { self.clamp_mss(ip, ip.dst, payload) } else { None };
         let payload = clamped.as_deref().unwrap_or(payload);
+        if ip.proto == PROTO_TCP && on_link {
+            let now = self.now();
+            self.recovery.sent(&ip, payload, now);
+        }
         let hdr = if ip.dst.is_ipv4() { 20 } else { 40 };
         if hdr + payload.len() > mtu && (ip.df || ip.dst.is_ipv6()) {
             return Err(EMSGSIZE);

@@ -6,7 +6,7 @@
 //! - `wire`: the headers, parsed and emitted; `iface`, `route`, `neigh`:
 //!   the tables; `ether`: frames, ARP and neighbour discovery; `ip`:
 //!   input, forwarding, output; `icmp`; `udp`, `raw`, `tcp`: transports;
-//!   `netem`: egress impairment;
+//!   `netem`: egress impairment; `recovery`: TCP loss recovery beside smoltcp's;
 //!   `socket`: socket objects and the calls on them; `shmif`, `pcap`:
 //!   the bus file and its dumps; `softnet`: the threads that read buses
 //!   and run timers.
@@ -24,6 +24,7 @@ pub mod neigh;
 pub mod netem;
 pub mod pcap;
 pub mod raw;
+pub mod recovery;
 pub mod route;
 pub mod shmif;
 pub mod socket;
@@ -103,6 +104,8 @@ pub struct Net {
     pub ll_scope: std::collections::HashMap<Ipv6Addr, IfIndex>,
     /// TCP connections closed by their owners, until the engine is done.
     pub orphans: Vec<smoltcp::iface::SocketHandle>,
+    /// Copies of TCP segments in flight on links, for loss recovery.
+    pub recovery: recovery::Recovery,
     /// When the timer thread next wakes (µs), so that work needing an
     /// earlier wake-up can kick it.
     pub timer_at: u64,
@@ -127,6 +130,7 @@ impl Net {
             orphans: Vec::new(),
             ll_scope: Default::default(),
             timer_at: u64::MAX,
+            recovery: Default::default(),
         };
         let lo = n.ifaces.create("lo0", [0; 6]).expect("a fresh table has no lo0");
         let _ = n.add_addr(lo, IfAddr { addr: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), prefix: 8 });
@@ -229,15 +233,24 @@ impl Net {
         self.neigh_tick(now);
         self.ip_tick(now);
         self.netem_tick(now);
+        for (ip, seg) in self.recovery.tick(now) {
+            let _ = self.ip_output(ip, &seg);
+        }
     }
 
     /// When the stack next has timed work (µs on the kernel clock).
     pub fn next_deadline(&mut self) -> Option<u64> {
         let now = self.now();
-        [self.tcp.poll_at(now), self.neigh.next_deadline(), self.ip_deadline(), self.netem_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.tcp.poll_at(now),
+            self.neigh.next_deadline(),
+            self.ip_deadline(),
+            self.netem_deadline(),
+            self.recovery.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 

@@ -1,0 +1,327 @@
+//! Loss recovery for the TCP segments we send over real links, beside
+//! smoltcp's own. smoltcp 0.14 ignores the SACK blocks it is sent, waits
+//! at least 1 s before a retransmission, keeps a backed-off timeout until
+//! a clean RTT sample (which heavy loss rarely allows: at 10% loss its
+//! timeout climbs to 16, 32, 60 s) and then resends everything in flight.
+//! So this layer keeps a copy of each data segment until it is
+//! acknowledged and resends, as Linux would: the holes the peer's SACK
+//! blocks (or three duplicate ACKs) point at, at most once per round
+//! trip, and the oldest segment when it has waited longer than an RTO
+//! computed as RFC 6298's with Linux's 200 ms floor. Duplicates it may
+//! cause are harmless to TCP; smoltcp's own timers stay as a backstop.
+
+use super::wire::IpRepr;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+
+/// Linux's TCP_RTO_MIN and TCP_TIMEOUT_INIT.
+const RTO_MIN_US: u64 = 200_000;
+const RTO_INIT_US: u64 = 1_000_000;
+const RTO_MAX_US: u64 = 60_000_000;
+/// Bytes kept per connection; beyond, segments are left to smoltcp.
+const MAX_KEPT: usize = 8 << 20;
+/// Retransmissions one ACK may cause.
+const BURST: usize = 16;
+/// A connection with nothing in flight is forgotten after this long.
+const IDLE_US: u64 = 120_000_000;
+
+const FIN: u8 = 0x01;
+const SYN: u8 = 0x02;
+const RST: u8 = 0x04;
+const OPT_SACK: u8 = 5;
+
+/// (local address, local port, remote address, remote port)
+type FlowKey = (IpAddr, u16, IpAddr, u16);
+
+struct Seg {
+    seq: u32,
+    end: u32,
+    ip: IpRepr,
+    bytes: Vec<u8>,
+    sent_at: u64,
+    resent: bool,
+    sacked: bool,
+}
+
+#[derive(Default)]
+struct Flow {
+    segs: VecDeque<Seg>,
+    kept: usize,
+    snd_una: u32,
+    dupacks: u32,
+    srtt: u64,
+    rttvar: u64,
+    rto: u64,
+    last_seen: u64,
+}
+
+#[derive(Default)]
+pub struct Recovery {
+    flows: HashMap<FlowKey, Flow>,
+}
+
+/// `a` is before `b` in sequence space.
+fn before(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+
+/// seq, ack, flags, header length of a TCP segment.
+fn header(seg: &[u8]) -> Option<(u32, u32, u8, usize)> {
+    let word = |i: usize| seg.get(i..i + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let hlen = (*seg.get(12)? as usize >> 4) * 4;
+    (hlen >= 20 && hlen <= seg.len()).then_some((word(4)?, word(8)?, *seg.get(13)?, hlen))
+}
+
+fn ports(seg: &[u8]) -> Option<(u16, u16)> {
+    let b = seg.get(0..4)?;
+    Some((u16::from_be_bytes([b[0], b[1]]), u16::from_be_bytes([b[2], b[3]])))
+}
+
+/// The SACK blocks among a segment's options.
+fn sack_blocks(opts: &[u8]) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < opts.len() {
+        match opts[i] {
+            0 => break,
+            1 => i += 1,
+            kind => {
+                let Some(&len) = opts.get(i + 1) else { break };
+                let len = len as usize;
+                if len < 2 || i + len > opts.len() {
+                    break;
+                }
+                if kind == OPT_SACK {
+                    for b in opts[i + 2..i + len].chunks_exact(8) {
+                        let v = |o: usize| u32::from_be_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+                        out.push((v(0), v(4)));
+                    }
+                }
+                i += len;
+            }
+        }
+    }
+    out
+}
+
+impl Flow {
+    fn new(now: u64) -> Flow {
+        Flow { rto: RTO_INIT_US, last_seen: now, ..Flow::default() }
+    }
+
+    /// RFC 6298's estimator, fed with ACKs of segments sent once.
+    fn sample(&mut self, rtt: u64) {
+        if self.srtt == 0 {
+            self.srtt = rtt.max(1);
+            self.rttvar = rtt / 2;
+        } else {
+            self.rttvar = (3 * self.rttvar + self.srtt.abs_diff(rtt)) / 4;
+            self.srtt = (7 * self.srtt + rtt) / 8;
+        }
+        self.rto = (self.srtt + 4 * self.rttvar).clamp(RTO_MIN_US, RTO_MAX_US);
+    }
+
+    fn resend(seg: &mut Seg, now: u64, out: &mut Vec<(IpRepr, Vec<u8>)>) {
+        seg.sent_at = now;
+        seg.resent = true;
+        out.push((seg.ip, seg.bytes.clone()));
+    }
+}
+
+impl Recovery {
+    /// Notes a segment we send over a link (not loopback).
+    pub fn sent(&mut self, ip: &IpRepr, seg: &[u8], now: u64) {
+        let (Some((seq, _, flags, hlen)), Some((sp, dp))) = (header(seg), ports(seg)) else { return };
+        let key = (ip.src, sp, ip.dst, dp);
+        if flags & RST != 0 {
+            self.flows.remove(&key);
+            return;
+        }
+        let len = (seg.len() - hlen) as u32 + u32::from(flags & (SYN | FIN) != 0);
+        if len == 0 || flags & SYN != 0 {
+            return;
+        }
+        let f = self.flows.entry(key).or_insert_with(|| Flow::new(now));
+        f.last_seen = now;
+        if let Some(s) = f.segs.iter_mut().find(|s| s.seq == seq) {
+            // smoltcp's own retransmission.
+            s.sent_at = now;
+            s.resent = true;
+            return;
+        }
+        if f.segs.back().is_some_and(|b| before(seq, b.end)) || f.kept + seg.len() > MAX_KEPT {
+            return;
+        }
+        if f.segs.is_empty() {
+            f.snd_una = seq;
+        }
+        f.kept += seg.len();
+        let end = seq.wrapping_add(len);
+        f.segs.push_back(Seg { seq, end, ip: *ip, bytes: seg.to_vec(), sent_at: now, resent: false, sacked: false });
+    }
+
+    /// Reads an incoming segment's ACK and SACK blocks; returns what to
+    /// send again now.
+    pub fn received(&mut self, ip: &IpRepr, seg: &[u8], now: u64) -> Vec<(IpRepr, Vec<u8>)> {
+        let mut out = Vec::new();
+        let (Some((_, ack, flags, hlen)), Some((sp, dp))) = (header(seg), ports(seg)) else { return out };
+        let key = (ip.dst, dp, ip.src, sp);
+        if flags & RST != 0 {
+            self.flows.remove(&key);
+            return out;
+        }
+        let Some(f) = self.flows.get_mut(&key) else { return out };
+        f.last_seen = now;
+        if before(f.snd_una, ack) {
+            let mut sample = None;
+            while f.segs.front().is_some_and(|s| !before(ack, s.end)) {
+                let s = f.segs.pop_front().expect("checked");
+                f.kept -= s.bytes.len();
+                if !s.resent {
+                    sample = Some(now.saturating_sub(s.sent_at));
+                }
+            }
+            if let Some(rtt) = sample {
+                f.sample(rtt);
+            }
+            f.snd_una = ack;
+            f.dupacks = 0;
+        } else if ack == f.snd_una && seg.len() == hlen && flags & (SYN | FIN) == 0 && !f.segs.is_empty() {
+            f.dupacks += 1;
+        }
+        let blocks = sack_blocks(&seg[20..hlen]);
+        for s in f.segs.iter_mut() {
+            if blocks.iter().any(|&(l, r)| !before(s.seq, l) && !before(r, s.end)) {
+                s.sacked = true;
+            }
+        }
+        // Holes: unacknowledged segments below the highest SACKed one
+        // (or, without SACK, the first after three duplicate ACKs).
+        let highest = f.segs.iter().rposition(|s| s.sacked);
+        let holes_end = match highest {
+            Some(h) => h,
+            None if f.dupacks >= 3 => 1.min(f.segs.len()),
+            None => 0,
+        };
+        let wait = f.srtt.max(RTO_MIN_US / 4);
+        for s in
+            f.segs.iter_mut().take(holes_end).filter(|s| !s.sacked && now.saturating_sub(s.sent_at) >= wait).take(BURST)
+        {
+            Flow::resend(s, now, &mut out);
+        }
+        out
+    }
+
+    /// Resends the oldest segment of each connection whose timeout ran
+    /// out, backing that timeout off; forgets idle connections.
+    pub fn tick(&mut self, now: u64) -> Vec<(IpRepr, Vec<u8>)> {
+        let mut out = Vec::new();
+        self.flows.retain(|_, f| !f.segs.is_empty() || now.saturating_sub(f.last_seen) < IDLE_US);
+        for f in self.flows.values_mut() {
+            let rto = f.rto;
+            if let Some(s) = f.segs.iter_mut().find(|s| !s.sacked) {
+                if now.saturating_sub(s.sent_at) >= rto {
+                    Flow::resend(s, now, &mut out);
+                    f.rto = (f.rto * 2).min(RTO_MAX_US);
+                }
+            }
+        }
+        out
+    }
+
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.flows.values().filter_map(|f| f.segs.iter().find(|s| !s.sacked).map(|s| s.sent_at + f.rto)).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const A: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+
+    fn seg(seq: u32, ack: u32, data: usize, sack: &[(u32, u32)]) -> Vec<u8> {
+        let opts = if sack.is_empty() { 0 } else { 4 + 8 * sack.len() };
+        let hlen = 20 + opts;
+        let mut s = vec![0u8; hlen + data];
+        s[0..2].copy_from_slice(&1000u16.to_be_bytes());
+        s[2..4].copy_from_slice(&80u16.to_be_bytes());
+        s[4..8].copy_from_slice(&seq.to_be_bytes());
+        s[8..12].copy_from_slice(&ack.to_be_bytes());
+        s[12] = (hlen as u8 / 4) << 4;
+        s[13] = 0x10;
+        if !sack.is_empty() {
+            s[20..24].copy_from_slice(&[1, 1, OPT_SACK, 2 + 8 * sack.len() as u8]);
+            for (i, (l, r)) in sack.iter().enumerate() {
+                s[24 + 8 * i..28 + 8 * i].copy_from_slice(&l.to_be_bytes());
+                s[28 + 8 * i..32 + 8 * i].copy_from_slice(&r.to_be_bytes());
+            }
+        }
+        s
+    }
+
+    /// The peer's ACK: from B:80 to A:1000.
+    fn ack(ack: u32, sack: &[(u32, u32)]) -> (IpRepr, Vec<u8>) {
+        let mut s = seg(0, ack, 0, sack);
+        s[0..2].copy_from_slice(&80u16.to_be_bytes());
+        s[2..4].copy_from_slice(&1000u16.to_be_bytes());
+        (IpRepr::new(B, A, 6, 64), s)
+    }
+
+    fn seqs(out: &[(IpRepr, Vec<u8>)]) -> Vec<u32> {
+        out.iter().map(|(_, s)| header(s).unwrap().0).collect()
+    }
+
+    #[test]
+    fn resends_sack_holes_and_times_out() {
+        let mut r = Recovery::default();
+        let ip = IpRepr::new(A, B, 6, 64);
+        for i in 0..5u32 {
+            r.sent(&ip, &seg(1 + 100 * i, 1, 100, &[]), 0);
+        }
+        // Segment 1 (101..201) lost; the peer SACKs 201..501.
+        let (bip, b) = ack(101, &[]);
+        assert!(r.received(&bip, &b, 10_000).is_empty());
+        let (bip, b) = ack(101, &[(201, 501)]);
+        assert_eq!(seqs(&r.received(&bip, &b, 300_000)), vec![101]);
+        // Not again within a round trip ...
+        assert!(r.received(&bip, &b, 301_000).is_empty());
+        // ... and all acknowledged: nothing kept, nothing due.
+        let (bip, b) = ack(501, &[]);
+        assert!(r.received(&bip, &b, 400_000).is_empty());
+        assert_eq!(r.next_deadline(), None);
+        // A lone segment whose ACK never comes is resent after the RTO.
+        r.sent(&ip, &seg(501, 1, 100, &[]), 500_000);
+        let due = r.next_deadline().unwrap();
+        assert!(r.tick(due - 1).is_empty());
+        assert_eq!(seqs(&r.tick(due)), vec![501]);
+        assert!(r.next_deadline().unwrap() > due + (due - 500_000));
+    }
+
+    #[test]
+    fn three_duplicate_acks_without_sack() {
+        let mut r = Recovery::default();
+        let ip = IpRepr::new(A, B, 6, 64);
+        for i in 0..4u32 {
+            r.sent(&ip, &seg(1 + 100 * i, 1, 100, &[]), 0);
+        }
+        let (bip, b) = ack(1, &[]);
+        let mut out = Vec::new();
+        for t in 1..=3 {
+            out = r.received(&bip, &b, 100_000 * t);
+        }
+        assert_eq!(seqs(&out), vec![1]);
+    }
+
+    #[test]
+    fn garbage_is_ignored() {
+        let mut r = Recovery::default();
+        let ip = IpRepr::new(A, B, 6, 64);
+        for junk in [&[][..], &[1, 2, 3], &[0; 12], &[0xff; 40]] {
+            r.sent(&ip, junk, 0);
+            assert!(r.received(&ip, junk, 0).is_empty());
+        }
+    }
+}

@@ -7,7 +7,8 @@
 //! acknowledged and resends, as Linux would: the holes the peer's SACK
 //! blocks (or three duplicate ACKs) point at, at most once per round
 //! trip, and the oldest segment when it has waited longer than an RTO
-//! computed as RFC 6298's with Linux's 200 ms floor. Duplicates it may
+//! computed as RFC 6298's with Linux's 200 ms floor, backed off while
+//! nothing gets through and reset as soon as something does. Duplicates it may
 //! cause are harmless to TCP; smoltcp's own timers stay as a backstop.
 
 use super::wire::IpRepr;
@@ -51,6 +52,8 @@ struct Flow {
     dupacks: u32,
     srtt: u64,
     rttvar: u64,
+    /// RFC 6298's timeout, and the one in force (backed off).
+    base_rto: u64,
     rto: u64,
     last_seen: u64,
 }
@@ -106,7 +109,7 @@ fn sack_blocks(opts: &[u8]) -> Vec<(u32, u32)> {
 
 impl Flow {
     fn new(now: u64) -> Flow {
-        Flow { rto: RTO_INIT_US, last_seen: now, ..Flow::default() }
+        Flow { base_rto: RTO_INIT_US, rto: RTO_INIT_US, last_seen: now, ..Flow::default() }
     }
 
     /// RFC 6298's estimator, fed with ACKs of segments sent once.
@@ -118,7 +121,7 @@ impl Flow {
             self.rttvar = (3 * self.rttvar + self.srtt.abs_diff(rtt)) / 4;
             self.srtt = (7 * self.srtt + rtt) / 8;
         }
-        self.rto = (self.srtt + 4 * self.rttvar).clamp(RTO_MIN_US, RTO_MAX_US);
+        self.base_rto = (self.srtt + 4 * self.rttvar).clamp(RTO_MIN_US, RTO_MAX_US);
     }
 
     fn resend(seg: &mut Seg, now: u64, out: &mut Vec<(IpRepr, Vec<u8>)>) {
@@ -173,27 +176,38 @@ impl Recovery {
         let Some(f) = self.flows.get_mut(&key) else { return out };
         f.last_seen = now;
         if before(f.snd_una, ack) {
+            // Only the segment whose arrival made this ACK times a round
+            // trip, and only if it was sent once and not already SACKed
+            // (the others waited behind a hole).
             let mut sample = None;
             while f.segs.front().is_some_and(|s| !before(ack, s.end)) {
                 let s = f.segs.pop_front().expect("checked");
                 f.kept -= s.bytes.len();
-                if !s.resent {
-                    sample = Some(now.saturating_sub(s.sent_at));
-                }
+                sample = (s.end == ack && !s.resent && !s.sacked).then(|| now.saturating_sub(s.sent_at));
             }
             if let Some(rtt) = sample {
                 f.sample(rtt);
             }
             f.snd_una = ack;
             f.dupacks = 0;
+            // New data got through: the path works, so no more backing
+            // off (as Linux clears its backoff on forward progress).
+            f.rto = f.base_rto;
         } else if ack == f.snd_una && seg.len() == hlen && flags & (SYN | FIN) == 0 && !f.segs.is_empty() {
             f.dupacks += 1;
         }
         let blocks = sack_blocks(&seg[20..hlen]);
-        for s in f.segs.iter_mut() {
+        let mut sack_rtt = None;
+        for s in f.segs.iter_mut().filter(|s| !s.sacked) {
             if blocks.iter().any(|&(l, r)| !before(s.seq, l) && !before(r, s.end)) {
                 s.sacked = true;
+                if !s.resent {
+                    sack_rtt = Some(now.saturating_sub(s.sent_at));
+                }
             }
+        }
+        if let Some(rtt) = sack_rtt {
+            f.sample(rtt);
         }
         // Holes: unacknowledged segments below the highest SACKed one
         // (or, without SACK, the first after three duplicate ACKs).

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# TCP over a lossy bus: `rumpctl ifconfig IF netem loss 10% seed N` on
-# both ends drops a tenth of each side's frames (data and ACKs alike);
-# a 2 MiB nc transfer still arrives intact, and the interfaces' drop
+# TCP over a lossy bus: `rumpctl ifconfig IF netem loss 10% delay 20ms 5ms
+# seed N` on both ends drops a tenth of each side's frames (data and ACKs
+# alike) and delays the rest by 15 to 25 ms; a 10 MiB nc transfer still
+# arrives intact, and the interfaces' drop
 # counters (/proc/net/dev, ifconfig) account for the frames netem threw
 # away. The same seed drops the same frames again.
 # shellcheck source=scripts/net_common.sh
@@ -38,29 +39,30 @@ expect_success "a: -netem" rumpctl ifconfig -s "$(node_url a)" shmif0 -netem
 expect_match "a: without netem, 20 of 20 pings come back" '20 packets transmitted, 20 received' \
 	rump a "$PING" -c 20 -i 0.01 -W 1 10.0.0.2
 
-# 10% each way, then 2 MiB with nc.
+# 10% loss and 20 ms ± 5 ms each way, then 10 MiB with nc.
 drop_a0=$(if_counter a shmif0 tx_drop)
 drop_b0=$(if_counter b shmif0 tx_drop)
 tx_a0=$(if_counter a shmif0 tx_packets)
-expect_success "a: netem loss 10% seed 1" rumpctl ifconfig -s "$(node_url a)" shmif0 netem loss 10% seed 1
-expect_success "b: netem loss 10% seed 1" rumpctl ifconfig -s "$(node_url b)" shmif0 netem loss 10% seed 1
+expect_success "a: netem loss 10% delay 20ms 5ms seed 1" rumpctl ifconfig -s "$(node_url a)" shmif0 netem loss 10% delay 20ms 5ms seed 1
+expect_success "b: netem loss 10% delay 20ms 5ms seed 1" rumpctl ifconfig -s "$(node_url b)" shmif0 \
+	netem loss 10% delay 20ms 5ms seed 1
 
-# A healthy TCP moves 2 MiB through 10% loss in seconds; 60 s is generous.
-size=$((2 * 1024 * 1024))
+# This takes about 10 s here; 120 s is generous.
+size=$((10 * 1024 * 1024))
 make_file "$WORKDIR/src.bin" $size
 start_nc_server b 5000 "$WORKDIR/dst.bin"
 rump_bg a nc -N 10.0.0.2 5000 <"$WORKDIR/src.bin" >"$WORKDIR/nc.out" 2>&1
 sender=$RUMP_BG_PID
-if ! wait_bg "$sender" 60; then
+if ! wait_bg "$sender" 120; then
 	got=$(stat -c %s "$WORKDIR/dst.bin")
 	# The pauses on the bus: a's retransmission timeouts.
 	gaps=$(bus_text bus1 | awk '{ if (p && $1 - p > 0.5) printf "%.1f s ", $1 - p; p = $1 }')
-	fail "a sent 2 MiB to b over the lossy bus within 60 s" \
+	fail "a sent 10 MiB to b over the lossy bus within 120 s" \
 		"b got $got of $size bytes; silences of more than 0.5 s among the last frames on bus1: ${gaps:-none}"
 fi
-ok "a sent 2 MiB to b over the lossy bus"
+ok "a sent 10 MiB to b over the lossy bus"
 wait_nc_server 10
-expect_equal "b received the 2 MiB intact (sha256)" "$(sha256_of "$WORKDIR/src.bin")" "$(sha256_of "$WORKDIR/dst.bin")"
+expect_equal "b received the 10 MiB intact (sha256)" "$(sha256_of "$WORKDIR/src.bin")" "$(sha256_of "$WORKDIR/dst.bin")"
 
 drop_a=$(($(if_counter a shmif0 tx_drop) - drop_a0))
 drop_b=$(($(if_counter b shmif0 tx_drop) - drop_b0))

@@ -8,3 +8,4 @@ cargo bench -p rump-tools --bench remote
 cargo bench -p rump-hijack --bench hijack
 cargo bench -p rump-hijack --bench events
 cargo bench -p rump-tools --bench net
+scripts/bench_chain.sh 255

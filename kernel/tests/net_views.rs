@@ -466,11 +466,21 @@ fn routes_as_route_adds_them() {
     set_flags(&r, fd, "shmif0", f & !IFF_UP).unwrap();
     assert_eq!(add(rtentry(ip(10, 40, 0, 0), net16.1, None, RTF_UP, 0, dev)), Err(libc::ENETDOWN));
     assert!(!read_file(&p, "/proc/net/route").unwrap().contains("shmif0"));
-    // IPv6 sockets do not take struct rtentry.
-    assert_eq!(
-        r.ioctl(r.socket(libc::AF_INET6), SIOCADDRT, ptr(&mut rtentry(net16.0, net16.1, None, 1, 0, dev))),
-        Err(libc::ENOTTY)
-    );
+    // IPv6 sockets take struct in6_rtmsg instead (route -A inet6): a
+    // prefix over 128 is EINVAL, a gateway on no subnet EHOSTUNREACH,
+    // as Linux says.
+    let in6_rtmsg = |dst_len: u16, gw: [u8; 16]| {
+        let mut m = [0u8; 80];
+        m[..2].copy_from_slice(&[0x20, 0x01]);
+        m[32..48].copy_from_slice(&gw);
+        m[52..54].copy_from_slice(&dst_len.to_ne_bytes());
+        m[72..76].copy_from_slice(&3u32.to_ne_bytes());
+        m
+    };
+    let s6 = r.socket(libc::AF_INET6);
+    let gw = [0x20, 0x01, 0x0d, 0xb8, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    assert_eq!(r.ioctl(s6, SIOCADDRT, ptr(&mut in6_rtmsg(129, gw))), Err(libc::EINVAL));
+    assert_eq!(r.ioctl(s6, SIOCADDRT, ptr(&mut in6_rtmsg(64, gw))), Err(libc::EHOSTUNREACH));
 }
 
 /// A Linux `struct arpreq`.

@@ -93,7 +93,9 @@ fn list(snap: &Snapshot, header_only: bool, bus: &str, out: &mut impl Write) -> 
     Ok(())
 }
 
-fn write_pcap<W: Write>(snap: &Snapshot, bus: &str, out: W) -> io::Result<()> {
+/// The snapshot's frames as pcap, with the records' timestamps;
+/// malformed records are reported and skipped.
+pub fn write_pcap<W: Write>(snap: &Snapshot, bus: &str, out: W) -> io::Result<()> {
     let mut w = PcapWriter::new(out)?;
     for r in snap.records() {
         match r {

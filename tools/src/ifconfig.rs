@@ -125,7 +125,7 @@ mod tests {
         assert!(parse(&words("shmif0 up")).unwrap_err().contains("up: unknown ifconfig word"));
         assert!(parse(&words("shmif0 netem loss 5")).unwrap_err().contains("expected a percentage"));
         let (_, ops) = parse(&words("shmif0 -netem netem loss 5% seed 1")).unwrap();
-        assert!(matches!(&ops[..], [Op::Netem(off), Op::Netem(on)] if off.flags == 0 && on.loss_ppm == 50_000));
+        assert!(matches!(&ops[..], [Op::Netem(off), Op::Netem(on)] if off.flags == 0 && on.spec.loss_ppm == 50_000));
         assert!(parse(&words("shmif0 linkstr")).unwrap_err().contains("expected a bus file"));
         assert!(parse(&words("averyveryverylongname create")).unwrap_err().contains("bad interface name"));
     }

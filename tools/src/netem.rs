@@ -59,9 +59,7 @@ pub fn parse(words: &[String]) -> Result<IfNetem, String> {
     if spec.reorder_ppm > 0 && spec.delay_us == 0 {
         return Err("netem reorder: needs a delay (reordered frames are the ones not delayed)".into());
     }
-    let mut r = IfNetem { flags, ..IfNetem::default() };
-    r.set_spec(&spec);
-    Ok(r)
+    Ok(IfNetem { spec, flags, ..IfNetem::default() })
 }
 
 /// `10%`, `0.5%` as parts per million.
@@ -117,10 +115,11 @@ fn rate(v: &str) -> Result<u64, String> {
 }
 
 /// The impairment in the words that set it, then what it did.
-pub fn describe(n: &IfNetem) -> String {
-    if n.flags & IFNETEM_ON == 0 {
+pub fn describe(r: &IfNetem) -> String {
+    if r.flags & IFNETEM_ON == 0 {
         return "none".into();
     }
+    let (n, c) = (&r.spec, &r.counters);
     let pct = |ppm: u32| format!("{}%", ppm as f64 / 10_000.0);
     let time = |us: u64| if us.is_multiple_of(1000) { format!("{}ms", us / 1000) } else { format!("{us}us") };
     let mut w = Vec::new();
@@ -146,12 +145,12 @@ pub fn describe(n: &IfNetem) -> String {
     format!(
         "{} (frames {}, lost {}, duplicated {}, reordered {}, over limit {}, waiting {})",
         w.join(" "),
-        n.frames,
-        n.lost,
-        n.duplicated,
-        n.reordered,
-        n.overlimit,
-        n.queued
+        c.frames,
+        c.lost,
+        c.duplicated,
+        c.reordered,
+        c.overlimit,
+        r.queued
     )
 }
 
@@ -166,7 +165,7 @@ mod tests {
     #[test]
     fn takes_netem_words() {
         let n = p("loss 10% delay 20ms 5ms duplicate 0.5% reorder 25% rate 10mbit limit 50 seed 7").unwrap();
-        let s = n.spec();
+        let s = n.spec;
         assert_eq!(
             s,
             Spec {
@@ -181,9 +180,9 @@ mod tests {
             }
         );
         assert_eq!(n.flags, IFNETEM_ON | IFNETEM_SEED);
-        assert_eq!(p("loss random 1% delay 100us").unwrap().spec().delay_us, 100);
-        assert_eq!(p("delay 1.5s").unwrap().spec().delay_us, 1_500_000);
-        assert_eq!(p("rate 1kbps").unwrap().spec().rate_bps, 8_000);
+        assert_eq!(p("loss random 1% delay 100us").unwrap().spec.delay_us, 100);
+        assert_eq!(p("delay 1.5s").unwrap().spec.delay_us, 1_500_000);
+        assert_eq!(p("rate 1kbps").unwrap().spec.rate_bps, 8_000);
         assert_eq!(p("loss 10%").unwrap().flags, IFNETEM_ON);
         assert!(describe(&p("loss 10% delay 20ms 5ms seed 7").unwrap())
             .starts_with("loss 10% delay 20ms 5ms limit 1000 seed 7"));

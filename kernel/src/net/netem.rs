@@ -14,7 +14,9 @@ use std::collections::VecDeque;
 /// Parts per million, the unit of the probabilities below.
 pub const PPM: u32 = 1_000_000;
 
-/// What the impairment does; all zero is a transparent link.
+/// What the impairment does; all zero is a transparent link. Laid out
+/// as SIOCSIFNETEM carries it.
+#[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Spec {
     /// Chance a frame is dropped.
@@ -37,7 +39,8 @@ pub struct Spec {
 /// netem's default queue limit.
 pub const DEFAULT_LIMIT: u32 = 1000;
 
-/// What happened to the frames so far.
+/// What happened to the frames so far, as SIOCGIFNETEM returns it.
+#[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Frames handed to the impairment.

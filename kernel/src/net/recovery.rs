@@ -146,13 +146,17 @@ impl Recovery {
         }
         let f = self.flows.entry(key).or_insert_with(|| Flow::new(now));
         f.last_seen = now;
-        if let Some(s) = f.segs.iter_mut().find(|s| s.seq == seq) {
-            // smoltcp's own retransmission.
-            s.sent_at = now;
-            s.resent = true;
+        if f.segs.back().is_some_and(|b| before(seq, b.end)) {
+            // smoltcp's own retransmission: the kept segments are in
+            // sequence order, so find it by bisection.
+            let at = f.segs.partition_point(|s| before(s.seq, seq));
+            if let Some(s) = f.segs.get_mut(at).filter(|s| s.seq == seq) {
+                s.sent_at = now;
+                s.resent = true;
+            }
             return;
         }
-        if f.segs.back().is_some_and(|b| before(seq, b.end)) || f.kept + seg.len() > MAX_KEPT {
+        if f.kept + seg.len() > MAX_KEPT {
             return;
         }
         if f.segs.is_empty() {

@@ -7,7 +7,7 @@
 //! operations are `Cx` methods for in-kernel callers.
 
 use crate::net::iface::{Link, ShmifLink, IFF_RUNNING};
-use crate::net::netem::{Netem, Spec, DEFAULT_LIMIT, PPM};
+use crate::net::netem::{Counters, Netem, Spec, DEFAULT_LIMIT, PPM};
 use crate::net::shmif::{self, Bus};
 use crate::net::softnet;
 use crate::usermem::read_pod;
@@ -53,50 +53,16 @@ unsafe impl rump_abi::pod::Pod for IfDrv {}
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 pub struct IfNetem {
     pub name: [u8; IFNAMSIZ],
-    pub loss_ppm: u32,
-    pub duplicate_ppm: u32,
-    pub reorder_ppm: u32,
-    pub limit: u32,
-    pub delay_us: u64,
-    pub jitter_us: u64,
-    pub rate_bps: u64,
-    pub seed: u64,
+    pub spec: Spec,
     pub flags: u32,
     pub queued: u32,
-    pub frames: u64,
-    pub lost: u64,
-    pub duplicated: u64,
-    pub reordered: u64,
-    pub overlimit: u64,
+    pub counters: Counters,
 }
-// SAFETY: plain bytes and integers, no implicit padding.
+// SAFETY: plain bytes and integers (Spec and Counters are repr(C) with
+// their u32s first), no implicit padding.
 unsafe impl rump_abi::pod::Pod for IfNetem {}
-
-impl IfNetem {
-    pub fn spec(&self) -> Spec {
-        Spec {
-            loss_ppm: self.loss_ppm,
-            duplicate_ppm: self.duplicate_ppm,
-            reorder_ppm: self.reorder_ppm,
-            limit: self.limit,
-            delay_us: self.delay_us,
-            jitter_us: self.jitter_us,
-            rate_bps: self.rate_bps,
-            seed: self.seed,
-        }
-    }
-
-    pub fn set_spec(&mut self, s: &Spec) {
-        self.loss_ppm = s.loss_ppm;
-        self.duplicate_ppm = s.duplicate_ppm;
-        self.reorder_ppm = s.reorder_ppm;
-        self.limit = s.limit;
-        self.delay_us = s.delay_us;
-        self.jitter_us = s.jitter_us;
-        self.rate_bps = s.rate_bps;
-        self.seed = s.seed;
-    }
-}
+// The size SIOCSIFNETEM's number carries (0x70).
+const _: () = assert!(std::mem::size_of::<IfNetem>() == 112);
 
 fn if_name(raw: &[u8]) -> Result<String, Errno> {
     let end = raw.iter().position(|b| *b == 0).ok_or(EINVAL)?;
@@ -177,12 +143,10 @@ impl Cx<'_> {
         let index = self.st.net.ifaces.index_of(name)?;
         let mut r = IfNetem::default();
         if let Some(n) = &self.st.net.ifaces.get(index).ok_or(ENXIO)?.netem {
-            r.set_spec(&n.spec);
+            r.spec = n.spec;
             r.flags = IFNETEM_ON | IFNETEM_SEED;
             r.queued = n.queued() as u32;
-            let c = n.counters;
-            (r.frames, r.lost, r.duplicated, r.reordered, r.overlimit) =
-                (c.frames, c.lost, c.duplicated, c.reordered, c.overlimit);
+            r.counters = n.counters;
         }
         Ok(r)
     }
@@ -254,7 +218,7 @@ impl Cx<'_> {
                 if n.flags & IFNETEM_ON == 0 {
                     return self.if_set_netem(&name, None);
                 }
-                let mut spec = n.spec();
+                let mut spec = n.spec;
                 if n.flags & IFNETEM_SEED == 0 {
                     spec.seed = shmif::random_sender();
                 }

@@ -24,30 +24,24 @@ pub struct Follow {
     pub time: Option<Duration>,
 }
 
-fn create(out: &Path) -> Result<PcapWriter<BufWriter<std::fs::File>>, String> {
-    let f = std::fs::File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    PcapWriter::new(BufWriter::new(f)).map_err(|e| format!("{}: {e}", out.display()))
-}
-
-/// The frames on the bus now, as pcap.
+/// The frames on the bus now, as pcap (what `rumpctl dumpbus -o` writes).
 pub fn snapshot(bus: &Path, out: &Path) -> Result<(), String> {
     let snap = match Snapshot::read(bus) {
         Ok(Ok(s)) => s,
         Ok(Err(bad)) => return Err(format!("{}: {bad}", bus.display())),
         Err(e) => return Err(format!("{}: {e}", bus.display())),
     };
-    let mut w = create(out)?;
-    for r in snap.records().flatten().filter(|r| !r.data.is_empty()) {
-        w.record(r.header.sec, r.header.usec, &r.data).map_err(|e| format!("{}: {e}", out.display()))?;
-    }
-    w.flush().map_err(|e| format!("{}: {e}", out.display()))
+    let f = std::fs::File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    crate::dumpbus::write_pcap(&snap, &bus.display().to_string(), BufWriter::new(f))
+        .map_err(|e| format!("{}: {e}", out.display()))
 }
 
 /// Follows `bus` into `out`; returns the number of frames written.
 pub fn follow(bus: &Path, out: &Path, how: &Follow) -> Result<u64, String> {
     let b = Bus::open(bus).map_err(|e| format!("{}: {}", bus.display(), crate::strerror(e)))?;
-    let mut w = create(out)?;
     let io = |e: std::io::Error| format!("{}: {e}", out.display());
+    let f = std::fs::File::create(out).map_err(io)?;
+    let mut w = PcapWriter::new(BufWriter::new(f)).map_err(io)?;
     // SAFETY: the handler only stores to an atomic.
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);

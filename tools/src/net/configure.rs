@@ -9,6 +9,7 @@ use super::topology::{Bus, Iface, Node, Route};
 use crate::{ifconfig, netem, strerror, sysctl};
 use rump_abi::linux::sys::{rump_sys_close, rump_sys_ioctl, rump_sys_socket};
 use rump_abi::Errno;
+use rump_kernel::net::route::{RTF_GATEWAY, RTF_HOST, RTF_UP};
 use rumpclient::client::Client;
 use rumpclient::url::ServerUrl;
 use rumpclient::wire::handshake::Emulation;
@@ -20,10 +21,8 @@ const AF_INET: i32 = 2;
 const AF_INET6: i32 = 10;
 const SOCK_DGRAM: i32 = 2;
 const IFREQ_LEN: usize = 40;
-const IFR_UNION: usize = 16;
-const RTF_UP: u16 = 0x1;
-const RTF_GATEWAY: u16 = 0x2;
-const RTF_HOST: u16 = 0x4;
+/// Where `struct ifreq`'s union starts, after the name.
+pub(super) const IFR_UNION: usize = 16;
 const ATF_COM: i32 = 0x2;
 const ATF_PERM: i32 = 0x4;
 const ARPHRD_ETHER: u16 = 1;
@@ -91,6 +90,13 @@ pub fn configure(
     result
 }
 
+/// A Linux `struct ifreq` naming interface `name`.
+pub(super) fn ifreq(name: &str) -> [u8; IFREQ_LEN] {
+    let mut r = [0u8; IFREQ_LEN];
+    r[..name.len()].copy_from_slice(name.as_bytes());
+    r
+}
+
 /// A Linux-emulation connection with an IPv4 and an IPv6 socket to
 /// carry the ioctls.
 struct Linux<'a> {
@@ -115,17 +121,11 @@ impl Linux<'_> {
             .map_err(|e| format!("{what}: {}", linux_strerror(e)))
     }
 
-    fn ifreq(name: &str) -> [u8; IFREQ_LEN] {
-        let mut r = [0u8; IFREQ_LEN];
-        r[..name.len()].copy_from_slice(name.as_bytes());
-        r
-    }
-
     /// MTU, the IPv4 address and mask, up, then the IPv6 addresses (as
     /// `ifconfig IF mtu N A netmask M up` and `ifconfig IF add A6/P`).
     fn iface(&self, i: &Iface) -> Result<(), String> {
         if let Some(mtu) = i.mtu {
-            let mut r = Self::ifreq(&i.name);
+            let mut r = ifreq(&i.name);
             r[IFR_UNION..IFR_UNION + 4].copy_from_slice(&(mtu as i32).to_ne_bytes());
             self.ioctl(self.s4, libc::SIOCSIFMTU, &mut r, "mtu")?;
         }
@@ -141,19 +141,19 @@ impl Linux<'_> {
             return Err("only one IPv4 address per interface (aliases are not supported)".into());
         }
         for (a, p) in v4 {
-            let mut r = Self::ifreq(&i.name);
+            let mut r = ifreq(&i.name);
             sockaddr_in(&mut r[IFR_UNION..], a);
             self.ioctl(self.s4, libc::SIOCSIFADDR, &mut r, &format!("{a}"))?;
-            let mut r = Self::ifreq(&i.name);
+            let mut r = ifreq(&i.name);
             sockaddr_in(&mut r[IFR_UNION..], v4_mask(p));
             self.ioctl(self.s4, libc::SIOCSIFNETMASK, &mut r, &format!("{a}/{p}"))?;
         }
-        let mut r = Self::ifreq(&i.name);
+        let mut r = ifreq(&i.name);
         self.ioctl(self.s4, libc::SIOCGIFFLAGS, &mut r, "flags")?;
         let flags = i16::from_ne_bytes([r[IFR_UNION], r[IFR_UNION + 1]]) | libc::IFF_UP as i16;
         r[IFR_UNION..IFR_UNION + 2].copy_from_slice(&flags.to_ne_bytes());
         self.ioctl(self.s4, libc::SIOCSIFFLAGS, &mut r, "up")?;
-        let mut r = Self::ifreq(&i.name);
+        let mut r = ifreq(&i.name);
         self.ioctl(self.s4, libc::SIOCGIFINDEX, &mut r, "index")?;
         let index = &r[IFR_UNION..IFR_UNION + 4];
         for (a, p) in &i.addrs {

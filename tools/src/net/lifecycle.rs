@@ -3,7 +3,7 @@
 //! (a halt), then SIGKILL for any that hang, so nothing is left running
 //! — a server that crashed meanwhile only leaves its socket, which goes too.
 
-use super::configure::{configure, iface_ops};
+use super::configure::{configure, netem_words};
 use super::state::{Dir, State};
 use super::topology::{self, Topology};
 use rumpclient::client::Client;
@@ -30,9 +30,9 @@ pub fn load(file: &str) -> Result<Topology, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
     let topo = topology::parse(&text).map_err(|e| format!("{file}: {e}"))?;
     // netem words are checked here, before anything starts.
-    for n in &topo.nodes {
-        for i in &n.ifaces {
-            iface_ops(i, Path::new("/"), topo.bus(&i.bus)).map_err(|e| format!("{file}: {e}"))?;
+    for i in topo.nodes.iter().flat_map(|n| &n.ifaces) {
+        if let Some((words, line)) = netem_words(i, topo.bus(&i.bus)) {
+            crate::netem::parse(words).map_err(|e| format!("{file}: line {line}: {e}"))?;
         }
     }
     Ok(topo)

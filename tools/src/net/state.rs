@@ -37,26 +37,20 @@ pub struct State {
 
 impl State {
     pub fn node(&self, name: &str) -> Result<&NodeEntry, String> {
-        self.nodes.iter().find(|n| n.name == name).ok_or_else(|| {
-            let known: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).take(8).collect();
-            format!(
-                "{name}: no such node (nodes: {}{})",
-                known.join(", "),
-                if self.nodes.len() > 8 { ", ..." } else { "" }
-            )
-        })
+        let found = self.nodes.iter().find(|n| n.name == name);
+        found.ok_or_else(|| no_such("node", name, self.nodes.iter().map(|n| n.name.as_str())))
     }
 
     pub fn bus(&self, name: &str) -> Result<&Path, String> {
-        self.buses.iter().find(|(n, _)| n == name).map(|(_, p)| p.as_path()).ok_or_else(|| {
-            let known: Vec<&str> = self.buses.iter().map(|(n, _)| n.as_str()).take(8).collect();
-            format!(
-                "{name}: no such bus (buses: {}{})",
-                known.join(", "),
-                if self.buses.len() > 8 { ", ..." } else { "" }
-            )
-        })
+        let found = self.buses.iter().find(|(n, _)| n == name).map(|(_, p)| p.as_path());
+        found.ok_or_else(|| no_such("bus", name, self.buses.iter().map(|(n, _)| n.as_str())))
     }
+}
+
+/// "NAME: no such node (nodes: a, b, ...)", with at most eight names.
+fn no_such<'a>(what: &str, name: &str, known: impl ExactSizeIterator<Item = &'a str>) -> String {
+    let more = if known.len() > 8 { ", ..." } else { "" };
+    format!("{name}: no such {what} ({what}s: {}{more})", known.take(8).collect::<Vec<_>>().join(", "))
 }
 
 impl Dir {

@@ -4,6 +4,7 @@
 //! and what the bus file holds. A node whose server is gone is shown as
 //! such; the rest are still asked.
 
+use super::configure::{ifreq, IFR_UNION};
 use super::state::{NodeEntry, State};
 use crate::netem;
 use rump_abi::linux::sys::{rump_sys_close, rump_sys_ioctl, rump_sys_open, rump_sys_read, rump_sys_socket};
@@ -73,8 +74,7 @@ fn hex_v6(hex: &str) -> Option<Ipv6Addr> {
 }
 
 fn ifreq_call(c: &Client, s: u32, cmd: u64, name: &str) -> Option<[u8; 40]> {
-    let mut r = [0u8; 40];
-    r[..name.len()].copy_from_slice(name.as_bytes());
+    let mut r = ifreq(name);
     rump_sys_ioctl(c, s, cmd as u32, r.as_mut_ptr().cast()).ok().map(|_| r)
 }
 
@@ -89,7 +89,7 @@ fn ask(n: &NodeEntry, names: &[&str]) -> Result<NodeView, String> {
             v.mac = r[18..24].iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
         }
         if let Some(r) = ifreq_call(&linux, s, libc::SIOCGIFMTU, name) {
-            v.mtu = i32::from_ne_bytes(r[16..20].try_into().unwrap_or_default());
+            v.mtu = i32::from_ne_bytes(r[IFR_UNION..IFR_UNION + 4].try_into().unwrap_or_default());
         }
         let addr = ifreq_call(&linux, s, libc::SIOCGIFADDR, name);
         let mask = ifreq_call(&linux, s, libc::SIOCGIFNETMASK, name);

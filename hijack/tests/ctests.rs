@@ -439,7 +439,6 @@ fn proc() {
 }
 
 #[test]
-#[ignore = "file locks: the kernel has no byte-range locks yet and flock/lockf on rump fds give ENOLCK (issue 4 note)"]
 fn lock() {
     differential("lock");
 }

@@ -730,28 +730,47 @@ pub unsafe extern "C" fn vmsplice(fd: c_int, iov: *const iovec, cnt: size_t, fla
     unsafe { real::vmsplice(fd, iov, cnt, flags) }
 }
 
-// ---- locks: the kernel has none yet ----------------------------------------
+// ---- locks -----------------------------------------------------------------
 
-/// ENOLCK for an open rump fd (no lock table to keep them in), EBADF for
-/// a closed one; never the host's answer about the placeholder.
-fn no_locks(k: &Backend, r: i32) -> Result<c_int, Errno> {
-    rump::rump_sys_fcntl(k, r as u32, libc::F_GETFD as u32, std::ptr::null_mut())?;
-    Err(Errno(libc::ENOLCK))
-}
+// fcntl's lock commands reach the kernel through `fcntl_rump` with the
+// struct flock's address: in process the kernel reads it there, a remote
+// one copies it in and out.
 
 #[no_mangle]
 pub unsafe extern "C" fn flock(fd: c_int, op: c_int) -> c_int {
-    by_fd!(fd, |k, r| no_locks(k, r), unsafe { real::flock(fd, op) })
+    by_fd!(fd, |k, r| rump::rump_sys_flock(k, r as u32, op as u32), unsafe { real::flock(fd, op) })
+}
+
+/// lockf as glibc builds it on fcntl: `len` bytes from the file offset
+/// (0: to the end, negative: before it), F_TEST answering EACCES only
+/// for another process's lock.
+fn lockf_rump(k: &Backend, r: i32, cmd: c_int, len: off64_t) -> Result<c_int, Errno> {
+    let mut fl = libc::flock64 { l_type: 0, l_whence: libc::SEEK_CUR as i16, l_start: 0, l_len: len, l_pid: 0 };
+    let (fcntl_cmd, l_type) = match cmd {
+        libc::F_TEST => (libc::F_GETLK, libc::F_RDLCK),
+        libc::F_ULOCK => (libc::F_SETLK, libc::F_UNLCK),
+        libc::F_LOCK => (libc::F_SETLKW, libc::F_WRLCK),
+        libc::F_TLOCK => (libc::F_SETLK, libc::F_WRLCK),
+        _ => return Err(Errno(libc::EINVAL)),
+    };
+    fl.l_type = l_type as i16;
+    let arg = (&mut fl as *mut libc::flock64).cast::<c_void>();
+    rump::rump_sys_fcntl(k, r as u32, fcntl_cmd as u32, arg)?;
+    let me = sys(libc::SYS_getpid, [0; 4])? as libc::pid_t;
+    if cmd == libc::F_TEST && fl.l_type != libc::F_UNLCK as i16 && fl.l_pid != me {
+        return Err(Errno(libc::EACCES));
+    }
+    Ok(0)
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn lockf(fd: c_int, cmd: c_int, len: off_t) -> c_int {
-    by_fd!(fd, |k, r| no_locks(k, r), unsafe { real::lockf(fd, cmd, len) })
+    by_fd!(fd, |k, r| lockf_rump(k, r, cmd, len), unsafe { real::lockf(fd, cmd, len) })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn lockf64(fd: c_int, cmd: c_int, len: off64_t) -> c_int {
-    by_fd!(fd, |k, r| no_locks(k, r), unsafe { real::lockf64(fd, cmd, len) })
+    by_fd!(fd, |k, r| lockf_rump(k, r, cmd, len), unsafe { real::lockf64(fd, cmd, len) })
 }
 
 // ---- mmap ----------------------------------------------------------------

@@ -99,6 +99,8 @@ pub struct State {
     pub net: net::Net,
     /// The /proc mount's view of the kernel (`fs::procfs`).
     pub procfs: fs::procfs::ProcLink,
+    /// Woken whenever a process exits (`Cx::wait_child_gone`).
+    pub exits: Arc<WaitChannel>,
 }
 
 pub(crate) struct Shared {
@@ -147,6 +149,7 @@ impl Kernel {
             mem,
             net: net::Net::new(config.clock.clone()),
             procfs,
+            exits: Arc::new(WaitChannel::new()),
         };
         for spec in &config.hostfs {
             let fs = fs::hostfs::Hostfs::open(&spec.hostdir, spec.readonly)?;
@@ -527,5 +530,6 @@ impl State {
         }
         self.vrele(p.cwd);
         self.vrele(p.root);
+        self.exits.notify_all();
     }
 }

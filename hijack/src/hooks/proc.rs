@@ -631,7 +631,8 @@ unsafe fn sh_child(cmd: *const c_char, setup: impl FnOnce()) -> pid_t {
 fn wait_status(pid: pid_t) -> c_int {
     let mut st = 0;
     loop {
-        match super::wait::wait_child(pid, &mut st, 0, std::ptr::null_mut()) {
+        // SAFETY: our own status word, no rusage.
+        match unsafe { super::wait::wait_child(pid, &mut st, 0, std::ptr::null_mut()) } {
             -1 if errno() == libc::EINTR => continue,
             -1 => return -1,
             _ => return st,

@@ -23,13 +23,17 @@ fn reaped(pid: pid_t) {
     let Some(k @ Backend::Remote(_)) = backend::current() else { return };
     let e = errno();
     // ECHILD (it never used the kernel, or has gone already) is fine.
-    let _ = rump::rump_sys_waitid(k, libc::P_PID as i32, pid, std::ptr::null_mut(), libc::WEXITED, std::ptr::null_mut());
+    let _ =
+        rump::rump_sys_waitid(k, libc::P_PID as i32, pid, std::ptr::null_mut(), libc::WEXITED, std::ptr::null_mut());
     set_errno(e);
 }
 
 /// wait4 with the status always collected, so that an exit can be told
 /// from a stop or a continue.
-pub fn wait_child(pid: pid_t, status: *mut c_int, options: c_int, ru: *mut rusage) -> pid_t {
+///
+/// # Safety
+/// `status` and `ru` are NULL or valid for writes, as for wait4.
+pub unsafe fn wait_child(pid: pid_t, status: *mut c_int, options: c_int, ru: *mut rusage) -> pid_t {
     let mut st = 0;
     // SAFETY: libc's wait4 with our status word and the caller's rusage.
     let r = unsafe { real::wait4(pid, &mut st, options, ru) };
@@ -47,22 +51,22 @@ pub fn wait_child(pid: pid_t, status: *mut c_int, options: c_int, ru: *mut rusag
 
 #[no_mangle]
 pub unsafe extern "C" fn wait(status: *mut c_int) -> pid_t {
-    wait_child(-1, status, 0, std::ptr::null_mut())
+    unsafe { wait_child(-1, status, 0, std::ptr::null_mut()) }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn waitpid(pid: pid_t, status: *mut c_int, options: c_int) -> pid_t {
-    wait_child(pid, status, options, std::ptr::null_mut())
+    unsafe { wait_child(pid, status, options, std::ptr::null_mut()) }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn wait3(status: *mut c_int, options: c_int, ru: *mut rusage) -> pid_t {
-    wait_child(-1, status, options, ru)
+    unsafe { wait_child(-1, status, options, ru) }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn wait4(pid: pid_t, status: *mut c_int, options: c_int, ru: *mut rusage) -> pid_t {
-    wait_child(pid, status, options, ru)
+    unsafe { wait_child(pid, status, options, ru) }
 }
 
 /// A child that exited or was killed, reaped (not WNOWAIT), is waited for

@@ -146,7 +146,8 @@ impl Locks {
             kept.retain(|r| {
                 let merge = r.kind == kind && r.range.touches(new.range);
                 if merge {
-                    new.range = Range { start: r.range.start.min(new.range.start), end: r.range.end.max(new.range.end) };
+                    new.range =
+                        Range { start: r.range.start.min(new.range.start), end: r.range.end.max(new.range.end) };
                 }
                 !merge
             });
@@ -176,9 +177,7 @@ impl Locks {
     /// Whether another open file's flock lock stands in the way of one
     /// (exclusive or shared) by `file`.
     pub fn flock_conflict(&self, src: Source, file: FileId, exclusive: bool) -> bool {
-        self.objects
-            .get(&src)
-            .is_some_and(|o| o.flocks.iter().any(|f| f.file != file && (exclusive || f.exclusive)))
+        self.objects.get(&src).is_some_and(|o| o.flocks.iter().any(|f| f.file != file && (exclusive || f.exclusive)))
     }
 
     pub fn add_flock(&mut self, src: Source, file: FileId, exclusive: bool) {

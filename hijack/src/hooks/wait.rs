@@ -18,9 +18,14 @@ crate::real_fns! {
     fn waitid(idtype: idtype_t, id: id_t, info: *mut siginfo_t, options: c_int) -> c_int;
 }
 
-/// Child `pid` was reaped: waits for its kernel process to go.
+/// Child `pid` was reaped: waits for its kernel process to go. Not from a
+/// signal handler (bash reaps in its SIGCHLD handler) that interrupted a
+/// request of this thread's: that would deadlock on the request's locks.
 fn reaped(pid: pid_t) {
     let Some(k @ Backend::Remote(_)) = backend::current() else { return };
+    if rumpclient::client::in_request() {
+        return;
+    }
     let e = errno();
     // ECHILD (it never used the kernel, or has gone already) is fine.
     let _ =

@@ -1,7 +1,8 @@
 //! File I/O: the open family (with the `_2` fortify entries and the `64`
 //! names), read and write in all their forms, lseek, close and the dup
-//! family, fcntl, sync and truncate calls, and the calls that copy between
-//! two fds, which fail across kernels so tools fall back to read/write.
+//! family, fcntl (record locks included), flock and lockf, sync and
+//! truncate calls, and the calls that copy between two fds, which fail
+//! across kernels so tools fall back to read/write.
 //!
 //! The variadic `open`, `openat` and `fcntl` take their optional argument
 //! as a plain third (fourth) parameter: on the x86-64 and AArch64 Linux

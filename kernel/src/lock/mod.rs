@@ -142,15 +142,16 @@ impl Cx<'_> {
     }
 
     /// F_GETLK and F_OFD_GETLK: the first lock that would stand in the
-    /// way of `fl`'s, checked in Linux's order: the type (F_UNLCK is no
-    /// question), the range, then an OFD query's l_pid, which must be 0.
+    /// way of `fl`'s, checked in Linux's order: the fd (O_PATH is EBADF),
+    /// the type (F_UNLCK is no question), the range, then an OFD query's
+    /// l_pid, which must be 0.
     fn fcntl_getlk(&mut self, fd: i32, who: RecordOwner, fl: &mut Flock) -> Result<(), Errno> {
+        let (_, src) = self.lock_target(fd)?;
         let kind = fl.ty.kind()?.ok_or(EINVAL)?;
         let range = self.lock_range(fd, fl.whence, fl.start, fl.len)?;
         if who == RecordOwner::OpenFile && fl.pid != 0 {
             return Err(EINVAL);
         }
-        let (_, src) = self.lock_target(fd)?;
         let owner = self.record_owner(fd, who)?;
         let Some(r) = self.st.locks.record_conflict(src, owner, kind, range) else {
             fl.ty = LockType::Unlock;
@@ -167,9 +168,10 @@ impl Cx<'_> {
     }
 
     /// F_SETLK, F_SETLKW and their OFD forms, checked in Linux's order:
-    /// the range, the type, the access mode, then an OFD lock's l_pid,
-    /// which must be 0.
+    /// the fd, the range, the type, the access mode, then an OFD lock's
+    /// l_pid, which must be 0.
     fn fcntl_setlk(&mut self, fd: i32, who: RecordOwner, wait: bool, fl: &Flock) -> Result<(), Errno> {
+        self.lock_target(fd)?;
         let range = self.lock_range(fd, fl.whence, fl.start, fl.len)?;
         let kind = fl.ty.kind()?;
         self.lock_access(fd, kind)?;
@@ -186,7 +188,7 @@ impl Cx<'_> {
         let allowed = match kind {
             Some(Kind::Read) => f.readable(),
             Some(Kind::Write) => f.writable(),
-            None => f.flags & O_PATH == 0,
+            None => true,
         };
         allowed.then_some(()).ok_or(EBADF)
     }

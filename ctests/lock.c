@@ -223,6 +223,13 @@ int main(int argc, char **argv)
     I(set(fd2, F_OFD_SETLK, F_UNLCK, 0, 0));
     I(set(fd, F_SETLK, F_UNLCK, 0, 0));
 
+    /* an O_PATH fd takes no locks */
+    int path_fd = FD(open(F("f"), O_PATH));
+    I(set(path_fd, F_SETLK, F_UNLCK, 0, 0));
+    I(set(path_fd, F_GETLK, F_WRLCK, 0, 0));
+    I(flock(path_fd, LOCK_SH));
+    I(close(path_fd));
+
     /* splitting, merging and reporting ranges */
     say("ranges\n");
     pid_t me = getpid();

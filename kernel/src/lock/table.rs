@@ -160,12 +160,7 @@ impl Locks {
 
     /// Drops every record lock of `owner` on `src`.
     pub fn release_records(&mut self, src: Source, owner: Owner) {
-        let Some(obj) = self.objects.get_mut(&src) else { return };
-        let before = obj.records.len();
-        obj.records.retain(|r| r.owner != owner);
-        if obj.records.len() != before {
-            self.changed(src);
-        }
+        self.release(src, |o| drop_where(&mut o.records, |r| r.owner == owner));
     }
 
     /// The flock lock `file` holds on `src`: Some(exclusive) or None.
@@ -186,10 +181,12 @@ impl Locks {
 
     /// Drops `file`'s flock lock on `src`, waking waiters.
     pub fn release_flock(&mut self, src: Source, file: FileId) {
-        let Some(obj) = self.objects.get_mut(&src) else { return };
-        let before = obj.flocks.len();
-        obj.flocks.retain(|f| f.file != file);
-        if obj.flocks.len() != before {
+        self.release(src, |o| drop_where(&mut o.flocks, |f| f.file == file));
+    }
+
+    /// Lets `drop` take locks off `src`; waiters wake if it took any.
+    fn release(&mut self, src: Source, drop: impl FnOnce(&mut Object) -> bool) {
+        if self.objects.get_mut(&src).is_some_and(drop) {
             self.changed(src);
         }
     }
@@ -233,4 +230,11 @@ impl Locks {
     pub fn records(&self, src: Source) -> Vec<Record> {
         self.objects.get(&src).map(|o| o.records.clone()).unwrap_or_default()
     }
+}
+
+/// Removes the items `doomed` picks; true if there were any.
+fn drop_where<T>(v: &mut Vec<T>, doomed: impl Fn(&T) -> bool) -> bool {
+    let before = v.len();
+    v.retain(|x| !doomed(x));
+    v.len() != before
 }

@@ -618,8 +618,22 @@ impl Client {
         self.call(num, args, Some((token, eventfd)))
     }
 
+    /// As `syscall`, with `desc` (for call `desc.num`) saying how the
+    /// arguments travel instead of the table: for a pointer the table
+    /// cannot annotate but the caller knows (fcntl's argument is an int or
+    /// a struct depending on the command). What the kernel touches beyond
+    /// what `desc` ships still comes by copy requests.
+    pub fn syscall_as(&self, desc: &SyscallDesc, args: &Slots) -> SysResult {
+        self.call_as(desc, args, None)
+    }
+
     fn call(&self, num: u32, args: &Slots, notify: Option<(u32, RawFd)>) -> SysResult {
         let Some(desc) = self.desc(num).filter(|d| d.implemented) else { return Err(self.errno(ENOSYS)) };
+        self.call_as(desc, args, notify)
+    }
+
+    fn call_as(&self, desc: &SyscallDesc, args: &Slots, notify: Option<(u32, RawFd)>) -> SysResult {
+        let num = desc.num;
         let call = marshal(desc, args, &SelfMemory);
         let frame = match notify {
             None => self.rpc(MsgType::Msyscall, num, call.payload()),

@@ -127,6 +127,7 @@ fn start() -> Result<Backend, Errno> {
     }
     let kernel = rump_kernel::Kernel::boot(Config::default()).map_err(|_| ENXIO)?;
     let process = kernel.spawn(KernelEmulation::Linux, Cred::root(), &comm()).map_err(|_| ENXIO)?;
+    process.set_host_pid(std::process::id() as i32);
     let b = Backend::Local(Local { kernel, process });
     inherit_umask(&b);
     Ok(b)

@@ -110,38 +110,12 @@ fn compile(name: &str, dir: &Path) -> Program {
     Program { exe: out, args: Vec::new() }
 }
 
-/// The interpreter `python3` on the PATH names (`sys.executable`), so that
-/// a wrapper script in front of it (a pyenv shim) does not run hijacked too.
-fn python3() -> PathBuf {
-    static PYTHON: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
-    let found = PYTHON.get_or_init(|| {
-        let out = Command::new("python3")
-            .args(["-c", "import sys; print(sys.executable)"])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("running python3: {e}"))?;
-        let exe = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        if !out.status.success() || exe.is_empty() {
-            return Err(format!(
-                "python3 -c 'import sys; print(sys.executable)' failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(PathBuf::from(exe))
-    });
-    match found {
-        Ok(exe) => exe.clone(),
-        Err(e) => panic!("the Python ctests need python3 on the PATH (CI installs it): {e}"),
-    }
-}
-
 /// `ctests/<name>` (a `.py` script) run with python3: `-B` so that nothing
 /// is written next to the scripts.
 fn python_program(name: &str) -> Program {
     let script = workspace().join("ctests").join(name);
     assert!(script.is_file(), "{} is missing", script.display());
-    Program { exe: python3(), args: vec!["-B".into(), script.into_os_string()] }
+    Program { exe: support::python3(), args: vec!["-B".into(), script.into_os_string()] }
 }
 
 /// What a run printed and how it ended.
@@ -439,7 +413,6 @@ fn proc() {
 }
 
 #[test]
-#[ignore = "file locks: the kernel has no byte-range locks yet and flock/lockf on rump fds give ENOLCK (issue 4 note)"]
 fn lock() {
     differential("lock");
 }

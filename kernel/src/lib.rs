@@ -14,6 +14,7 @@ pub mod cred;
 pub mod event;
 pub mod file;
 pub mod fs;
+pub mod lock;
 pub mod lwp;
 pub mod mem;
 pub mod net;
@@ -90,12 +91,16 @@ pub struct State {
     pub halted: bool,
     /// kqueue and epoll registrations and their queues.
     pub events: event::Events,
+    /// Record, OFD and flock locks.
+    pub locks: lock::Locks,
     /// The memory budget every kernel object is charged to.
     pub mem: Arc<mem::Mem>,
     /// The network stack.
     pub net: net::Net,
     /// The /proc mount's view of the kernel (`fs::procfs`).
     pub procfs: fs::procfs::ProcLink,
+    /// Woken whenever a process exits (`Cx::wait_child_gone`).
+    pub exits: Arc<WaitChannel>,
 }
 
 pub(crate) struct Shared {
@@ -140,9 +145,11 @@ impl Kernel {
             hostname: config.hostname.clone().into_bytes(),
             halted: false,
             events: event::Events::default(),
+            locks: lock::Locks::default(),
             mem,
             net: net::Net::new(config.clock.clone()),
             procfs,
+            exits: Arc::new(WaitChannel::new()),
         };
         for spec in &config.hostfs {
             let fs = fs::hostfs::Hostfs::open(&spec.hostdir, spec.readonly)?;
@@ -165,6 +172,7 @@ impl Kernel {
         let pid = st.alloc_pid();
         let p = Proc {
             pid,
+            host_pid: pid,
             ppid: 0,
             emul,
             comm: comm.into(),
@@ -275,8 +283,17 @@ impl Process {
         st.vref(cwd);
         st.vref(root);
         let pid = st.alloc_pid();
-        st.procs.insert(pid, Proc { pid, ppid: self.pid, emul, comm, cred, umask, cwd, root, fds });
+        let child = Proc { pid, host_pid: pid, ppid: self.pid, emul, comm, cred, umask, cwd, root, fds };
+        st.procs.insert(pid, child);
         Ok(Process { shared: self.shared.clone(), pid, emul })
+    }
+
+    /// Records the pid the host knows this process by (its own pid in
+    /// process, the peer's for a server's client), which F_GETLK reports.
+    pub fn set_host_pid(&self, host_pid: Pid) {
+        if let Some(p) = self.shared.state.lock().procs.get_mut(&self.pid) {
+            p.host_pid = host_pid;
+        }
     }
 
     /// The process image changes (execve): close-on-exec fds close.
@@ -443,6 +460,7 @@ impl State {
         let Some(f) = self.files.remove(id) else { return };
         self.mem.uncharge(mem::FILE_BYTES);
         self.file_released(id, f.kind);
+        self.locks_file_released(id, f.kind);
         match f.kind {
             FileKind::Vnode(vn) => {
                 self.vnote(vn, if f.writable() { NOTE_CLOSE_WRITE } else { NOTE_CLOSE });
@@ -490,9 +508,17 @@ impl State {
     pub fn close_fd(&mut self, pid: Pid, fd: i32) -> Result<(), Errno> {
         let p = self.procs.get_mut(&pid).ok_or(ESRCH)?;
         let slot = p.fds.take(fd).ok_or(EBADF)?;
-        self.fd_closed(pid, fd);
-        self.file_unref(slot.file);
+        self.fd_dropped(pid, fd, slot.file);
         Ok(())
+    }
+
+    /// Fd `fd` of process `pid`, just taken from its table, referred to
+    /// `file`: what was registered through the fd goes, the process's
+    /// POSIX locks on the file go, and the fd's reference is dropped.
+    pub(crate) fn fd_dropped(&mut self, pid: Pid, fd: i32, file: FileId) {
+        self.fd_closed(pid, fd);
+        self.locks_fd_closed(pid, file);
+        self.file_unref(file);
     }
 
     /// A process ends: its fds close and its directories are released.
@@ -500,10 +526,10 @@ impl State {
         let Some(p) = self.procs.remove(&pid) else { return };
         self.mem.uncharge(mem::PROC_BYTES);
         for (fd, slot) in p.fds.iter() {
-            self.fd_closed(pid, fd);
-            self.file_unref(slot.file);
+            self.fd_dropped(pid, fd, slot.file);
         }
         self.vrele(p.cwd);
         self.vrele(p.root);
+        self.exits.notify_all();
     }
 }

@@ -79,6 +79,9 @@ impl FdTable {
 
 pub struct Proc {
     pub pid: Pid,
+    /// The pid the host knows the process by (`Process::set_host_pid`);
+    /// the kernel's own pid until told.
+    pub host_pid: Pid,
     pub ppid: Pid,
     pub emul: Emulation,
     pub comm: String,

@@ -129,6 +129,34 @@ struct Link {
     received: AtomicU64,
 }
 
+thread_local! {
+    /// Whether this thread is inside a request (`Link::rpc`): a signal
+    /// handler that interrupts it must not start another, as the locks the
+    /// request holds are not reentrant.
+    static IN_RPC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the calling thread is in the middle of a request, so that a
+/// signal handler running on it cannot make one (`IN_RPC`).
+pub fn in_request() -> bool {
+    IN_RPC.with(|c| c.get())
+}
+
+/// Marks this thread as inside a request until dropped.
+struct InRpc(bool);
+
+impl InRpc {
+    fn enter() -> InRpc {
+        InRpc(IN_RPC.with(|c| c.replace(true)))
+    }
+}
+
+impl Drop for InRpc {
+    fn drop(&mut self) {
+        IN_RPC.with(|c| c.set(self.0));
+    }
+}
+
 impl Link {
     fn send(&self, reqno: u64, class: Class, msg_type: MsgType, value: u32, payload: &[u8]) -> io::Result<()> {
         let _g = self.send_lock.lock();
@@ -145,6 +173,7 @@ impl Link {
         payload: &[u8],
         pass: Option<RawFd>,
     ) -> Result<Frame, Lost> {
+        let _in_rpc = InRpc::enter();
         let w = Arc::new(Waiter::default());
         {
             let mut ib = self.inbox.lock();
@@ -589,8 +618,22 @@ impl Client {
         self.call(num, args, Some((token, eventfd)))
     }
 
+    /// As `syscall`, with `desc` (for call `desc.num`) saying how the
+    /// arguments travel instead of the table: for a pointer the table
+    /// cannot annotate but the caller knows (fcntl's argument is an int or
+    /// a struct depending on the command). What the kernel touches beyond
+    /// what `desc` ships still comes by copy requests.
+    pub fn syscall_as(&self, desc: &SyscallDesc, args: &Slots) -> SysResult {
+        self.call_as(desc, args, None)
+    }
+
     fn call(&self, num: u32, args: &Slots, notify: Option<(u32, RawFd)>) -> SysResult {
         let Some(desc) = self.desc(num).filter(|d| d.implemented) else { return Err(self.errno(ENOSYS)) };
+        self.call_as(desc, args, notify)
+    }
+
+    fn call_as(&self, desc: &SyscallDesc, args: &Slots, notify: Option<(u32, RawFd)>) -> SysResult {
+        let num = desc.num;
         let call = marshal(desc, args, &SelfMemory);
         let frame = match notify {
             None => self.rpc(MsgType::Msyscall, num, call.payload()),

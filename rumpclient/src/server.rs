@@ -336,8 +336,17 @@ impl Client {
         let Ok(p) = self.shared.kernel.spawn(emul, Cred::root(), &comm) else {
             return Err(Some((reqno, ErrorCode::Nomem)));
         };
-        *self.process.lock() = Some(Arc::new(p));
+        self.become_process(p);
         self.reply_handshake(reqno)
+    }
+
+    /// This connection is `p` from now on; the host pid it connected from
+    /// is `p`'s (the kernel's own pid stands in over TCP).
+    fn become_process(&self, p: Process) {
+        if let Some(pid) = self.sock.peer_pid() {
+            p.set_host_pid(pid);
+        }
+        *self.process.lock() = Some(Arc::new(p));
     }
 
     /// The child of a host fork claims the process PREFORK made for it.
@@ -354,7 +363,7 @@ impl Client {
             self.reply_handshake(reqno)?;
             return Err(None);
         }
-        *self.process.lock() = Some(Arc::new(p));
+        self.become_process(p);
         self.reply_handshake(reqno)
     }
 

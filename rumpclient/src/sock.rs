@@ -71,6 +71,24 @@ impl Conn {
         cvt(unsafe { libc::fcntl(self.raw_fd(), libc::F_SETFD, flags) } as isize).map(drop)
     }
 
+    /// The pid of the process that connected (SO_PEERCRED), for a unix
+    /// connection; None over TCP.
+    pub fn peer_pid(&self) -> Option<i32> {
+        let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+        let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+        // SAFETY: getsockopt into a local of the size it is told.
+        let r = unsafe {
+            libc::getsockopt(
+                self.raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PEERCRED,
+                (&mut cred as *mut libc::ucred).cast(),
+                &mut len,
+            )
+        };
+        (r == 0 && cred.pid > 0).then_some(cred.pid)
+    }
+
     /// The oldest descriptor received and not yet taken.
     pub fn take_passed(&self) -> Option<OwnedFd> {
         self.passed.lock().pop_front()

@@ -47,7 +47,14 @@ pub const F_SETFL: i32 = 4;
 pub const F_GETLK: i32 = 5;
 pub const F_SETLK: i32 = 6;
 pub const F_SETLKW: i32 = 7;
+pub const F_OFD_GETLK: i32 = 36;
+pub const F_OFD_SETLK: i32 = 37;
+pub const F_OFD_SETLKW: i32 = 38;
 pub const F_DUPFD_CLOEXEC: i32 = 1030;
+// struct flock's l_type
+pub const F_RDLCK: i16 = 0;
+pub const F_WRLCK: i16 = 1;
+pub const F_UNLCK: i16 = 2;
 pub const FD_CLOEXEC: u32 = 1;
 
 // dup3/pipe2 flags

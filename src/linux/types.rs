@@ -92,7 +92,21 @@ pub struct epoll_event {
     pub data: u64,
 }
 
+/// `struct flock` (x86-64's is already `flock64`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct flock {
+    pub l_type: i16,
+    pub l_whence: i16,
+    pub __pad0: u32,
+    pub l_start: i64,
+    pub l_len: i64,
+    pub l_pid: i32,
+    pub __pad1: u32,
+}
+
 crate::pod! {
+    flock = 32;
     stat = 144;
     statx_timestamp = 16;
     statx = 256;

@@ -52,6 +52,16 @@ pub const F_CLOSEM: i32 = 10;
 pub const F_MAXFD: i32 = 11;
 pub const F_DUPFD_CLOEXEC: i32 = 12;
 pub const FD_CLOEXEC: u32 = 1;
+// struct flock's l_type
+pub const F_RDLCK: i16 = 1;
+pub const F_UNLCK: i16 = 2;
+pub const F_WRLCK: i16 = 3;
+
+// flock(2) operations (Linux uses the same values)
+pub const LOCK_SH: i32 = 1;
+pub const LOCK_EX: i32 = 2;
+pub const LOCK_NB: i32 = 4;
+pub const LOCK_UN: i32 = 8;
 
 // lseek(2)
 pub const SEEK_SET: i32 = 0;

@@ -128,7 +128,19 @@ pub struct kevent {
     pub udata: u64,
 }
 
+/// `struct flock`, NetBSD's order: offsets first, the type last.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct flock {
+    pub l_start: i64,
+    pub l_len: i64,
+    pub l_pid: i32,
+    pub l_type: i16,
+    pub l_whence: i16,
+}
+
 crate::pod! {
+    flock = 24;
     timespec = 16;
     iovec = 16;
     stat = 152;

@@ -21,6 +21,7 @@ pub mod proc;
 pub mod resolve;
 pub mod stdio;
 pub mod tty;
+pub mod wait;
 
 /// `by_fd!(fd, |k, r| rump_expr, host_expr)`: runs `rump_expr` with the
 /// kernel `k` and rump fd `r` if `fd` is a rump fd (errors become errno

@@ -631,13 +631,11 @@ unsafe fn sh_child(cmd: *const c_char, setup: impl FnOnce()) -> pid_t {
 fn wait_status(pid: pid_t) -> c_int {
     let mut st = 0;
     loop {
-        match sys(libc::SYS_wait4, [pid as usize, &mut st as *mut i32 as usize, 0, 0]) {
-            Err(Errno(libc::EINTR)) => continue,
-            Err(e) => {
-                set_errno(e.0);
-                return -1;
-            }
-            Ok(_) => return st,
+        // SAFETY: our own status word, no rusage.
+        match unsafe { super::wait::wait_child(pid, &mut st, 0, std::ptr::null_mut()) } {
+            -1 if errno() == libc::EINTR => continue,
+            -1 => return -1,
+            _ => return st,
         }
     }
 }

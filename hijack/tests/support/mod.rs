@@ -130,3 +130,29 @@ impl Drop for Server {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// The interpreter `python3` on the PATH names (`sys.executable`), so that
+/// a wrapper script in front of it (a pyenv shim) does not run hijacked too.
+pub fn python3() -> PathBuf {
+    static PYTHON: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    let found = PYTHON.get_or_init(|| {
+        let out = Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running python3: {e}"))?;
+        let exe = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if !out.status.success() || exe.is_empty() {
+            return Err(format!(
+                "python3 -c 'import sys; print(sys.executable)' failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(PathBuf::from(exe))
+    });
+    match found {
+        Ok(exe) => exe.clone(),
+        Err(e) => panic!("the Python tests need python3 on the PATH (CI installs it): {e}"),
+    }
+}

@@ -70,8 +70,7 @@ impl Cx<'_> {
         self.st.file_ref(file);
         if let Some(old) = self.proc_mut().fds.set(to, FdSlot { file, cloexec }) {
             let pid = self.pid;
-            self.st.fd_closed(pid, to);
-            self.st.file_unref(old.file);
+            self.st.fd_dropped(pid, to, old.file);
         }
         Ok(to)
     }

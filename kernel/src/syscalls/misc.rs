@@ -1,13 +1,17 @@
 //! Small calls about the process and the kernel: ids, umask, clocks,
 //! sleeping, sync, reboot.
 
+use crate::proc::Pid;
 use crate::time::Timespec;
 use crate::wchan::WaitChannel;
 use crate::Cx;
-use rump_abi::native::errno::{EINVAL, EPERM};
+use rump_abi::native::errno::{ECHILD, EINVAL, EPERM};
 use rump_abi::Errno;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How long `wait_child_gone` waits for a server to notice an exit.
+const CHILD_EXIT_WAIT: Duration = Duration::from_secs(2);
 
 /// Which clock a clock_* call reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +41,27 @@ impl Cx<'_> {
         // Nothing wakes this channel: only the deadline ends the sleep.
         let chan = Arc::new(WaitChannel::new());
         while !self.sleep_until(&chan, deadline)? {}
+        Ok(())
+    }
+
+    /// Waits until the caller's child known to the host as `host_pid` has
+    /// exited in this kernel too (a remote client's exit is seen when the
+    /// server notices its connection close, a moment after the host has
+    /// reaped it): ECHILD if there is no such child; `nohang` only asks.
+    /// Gives up after `CHILD_EXIT_WAIT`, a bound on a server's delay.
+    pub fn wait_child_gone(&mut self, host_pid: Pid, nohang: bool) -> Result<(), Errno> {
+        let me = self.pid;
+        let deadline = Instant::now() + CHILD_EXIT_WAIT;
+        let exists = |cx: &Self| cx.st.procs.values().any(|p| p.ppid == me && p.host_pid == host_pid);
+        if !exists(self) {
+            return Err(ECHILD);
+        }
+        while !nohang && exists(self) {
+            let chan = self.st.exits.clone();
+            if self.sleep_until(&chan, deadline)? {
+                break;
+            }
+        }
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use super::attr::{Stat, Target, TimeSet};
 use super::misc::ClockId;
 use super::poll::PollFd;
 use super::rw::Ioctl;
+use crate::lock::{Flock, FlockLayout, LockType, RecordOwner};
 use crate::time::Timespec;
 use crate::usermem::{read_pod, write_pod};
 use crate::vfs::{DirEntry, FsStat, VType, PATH_MAX};
@@ -15,7 +16,7 @@ use crate::Cx;
 use rump_abi::native::errno::{EFAULT, EINVAL};
 use rump_abi::native::flags::*;
 use rump_abi::native::sys::args::*;
-use rump_abi::native::types::{pollfd, stat, statvfs, timespec};
+use rump_abi::native::types::{flock, pollfd, stat, statvfs, timespec};
 use rump_abi::{Errno, SysResult, UserAddr};
 use std::time::{Duration, Instant};
 
@@ -229,8 +230,40 @@ pub fn sys_dup3(cx: &mut Cx, a: sys_dup3_args) -> SysResult {
     cx.dup_to(a.from, a.to, flags & O_CLOEXEC != 0).map(i64::from)
 }
 
+impl FlockLayout for flock {
+    fn to_flock(&self) -> Flock {
+        let ty = match self.l_type {
+            F_RDLCK => LockType::Read,
+            F_WRLCK => LockType::Write,
+            F_UNLCK => LockType::Unlock,
+            _ => LockType::Unknown,
+        };
+        Flock { ty, whence: self.l_whence.into(), start: self.l_start, len: self.l_len, pid: self.l_pid }
+    }
+
+    fn set_from(&mut self, f: &Flock) {
+        self.l_type = match f.ty {
+            LockType::Read => F_RDLCK,
+            LockType::Write => F_WRLCK,
+            _ => F_UNLCK,
+        };
+        if f.ty != LockType::Unlock {
+            (self.l_whence, self.l_start, self.l_len, self.l_pid) = (f.whence as i16, f.start, f.len, f.pid);
+        }
+    }
+}
+
+/// NetBSD has no OFD locks: its record locks are the process's.
 pub fn sys_fcntl(cx: &mut Cx, a: sys_fcntl_args) -> SysResult {
-    cx.fcntl(a.fd, a.cmd, a.arg.0)
+    match a.cmd {
+        F_GETLK => cx.getlk_at::<flock>(a.fd, RecordOwner::Process, a.arg),
+        F_SETLK | F_SETLKW => cx.setlk_at::<flock>(a.fd, RecordOwner::Process, a.cmd == F_SETLKW, a.arg),
+        _ => cx.fcntl(a.fd, a.cmd, a.arg.0),
+    }
+}
+
+pub fn sys_flock(cx: &mut Cx, a: sys_flock_args) -> SysResult {
+    ok(cx.flock(a.fd, a.how))
 }
 
 pub fn sys_ioctl(cx: &mut Cx, a: sys_ioctl_args) -> SysResult {

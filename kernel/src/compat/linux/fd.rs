@@ -3,10 +3,12 @@
 use super::at::path;
 use super::flags::{self, F_GETPIPE_SZ};
 use crate::file::FileKind;
+use crate::lock::{Flock, FlockLayout, LockType, RecordOwner};
 use crate::pipe::PIPE_CAPACITY;
 use crate::Cx;
 use rump_abi::linux::flags as l;
 use rump_abi::linux::sys::args::*;
+use rump_abi::linux::types::flock;
 use rump_abi::native::errno::{EBADF, EINVAL};
 use rump_abi::native::flags as n;
 use rump_abi::{SysResult, UserAddr};
@@ -67,9 +69,8 @@ fn pipe_size(cx: &Cx, fd: i32) -> SysResult {
     }
 }
 
-/// Record locks (F_GETLK, F_SETLK, F_SETLKW and the OFD forms) are EINVAL
-/// until the kernel has byte-range locks; leases, owners, signals, notify
-/// and seals are EINVAL as for an unknown command.
+/// Record locks (`crate::lock`) in Linux's struct flock; leases, owners,
+/// signals, notify and seals are EINVAL as for an unknown command.
 pub fn linux_sys_fcntl(cx: &mut Cx, a: linux_sys_fcntl_args) -> SysResult {
     let (fd, cmd, arg) = (a.fd as i32, a.cmd as i32, a.arg.0);
     // A bad fd is EBADF whatever the command, as on Linux.
@@ -84,8 +85,41 @@ pub fn linux_sys_fcntl(cx: &mut Cx, a: linux_sys_fcntl_args) -> SysResult {
         l::F_GETFL => get_fl(cx, fd),
         l::F_SETFL => cx.fcntl(fd, n::F_SETFL, flags::setfl_to_native(arg as u32) as u64),
         F_GETPIPE_SZ => pipe_size(cx, fd),
+        l::F_GETLK => cx.getlk_at::<flock>(fd, RecordOwner::Process, a.arg),
+        l::F_OFD_GETLK => cx.getlk_at::<flock>(fd, RecordOwner::OpenFile, a.arg),
+        l::F_SETLK | l::F_SETLKW => cx.setlk_at::<flock>(fd, RecordOwner::Process, cmd == l::F_SETLKW, a.arg),
+        l::F_OFD_SETLK | l::F_OFD_SETLKW => {
+            cx.setlk_at::<flock>(fd, RecordOwner::OpenFile, cmd == l::F_OFD_SETLKW, a.arg)
+        }
         _ => Err(EINVAL),
     }
+}
+
+impl FlockLayout for flock {
+    fn to_flock(&self) -> Flock {
+        let ty = match self.l_type {
+            l::F_RDLCK => LockType::Read,
+            l::F_WRLCK => LockType::Write,
+            l::F_UNLCK => LockType::Unlock,
+            _ => LockType::Unknown,
+        };
+        Flock { ty, whence: self.l_whence.into(), start: self.l_start, len: self.l_len, pid: self.l_pid }
+    }
+
+    fn set_from(&mut self, f: &Flock) {
+        self.l_type = match f.ty {
+            LockType::Read => l::F_RDLCK,
+            LockType::Write => l::F_WRLCK,
+            _ => l::F_UNLCK,
+        };
+        if f.ty != LockType::Unlock {
+            (self.l_whence, self.l_start, self.l_len, self.l_pid) = (f.whence as i16, f.start, f.len, f.pid);
+        }
+    }
+}
+
+pub fn linux_sys_flock(cx: &mut Cx, a: linux_sys_flock_args) -> SysResult {
+    cx.flock(a.fd as i32, a.cmd as i32).map(|_| 0)
 }
 
 /// Both fds go out as an int[2]; if that faults they are closed again.

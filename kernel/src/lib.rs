@@ -445,7 +445,7 @@ impl State {
         self.file_released(id, f.kind);
         match f.kind {
             FileKind::Vnode(vn) => {
-                self.vnote(vn, if f.writable() { NOTE_CLOSE_WRITE } else { NOTE_CLOSE });
+                self.vnote_linked(vn, f.link.as_deref(), if f.writable() { NOTE_CLOSE_WRITE } else { NOTE_CLOSE });
                 self.vrele(vn);
             }
             FileKind::Pipe { id, fifo } => {

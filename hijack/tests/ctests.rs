@@ -1,6 +1,6 @@
 //! Differential tests (DESIGN.md §9): the C programs in `ctests/`, one per
 //! hook family (io, meta, ns, dir, stdio, proc, and lock for the file locks
-//! of the fcntl family) plus poll, select, epoll, signal and threads for
+//! of the fcntl family, inotify for watches) plus poll, select, epoll, signal and threads for
 //! event multiplexing, signals and threads over rump FIFOs beside host
 //! pipes, net for sockets, the resolver and interfaces over the kernel's
 //! TCP/IP stack, and the Python programs in `ctests/py/` (selectors and
@@ -457,6 +457,11 @@ fn select() {
 #[test]
 fn epoll() {
     differential("epoll");
+}
+
+#[test]
+fn inotify() {
+    differential("inotify");
 }
 
 #[test]

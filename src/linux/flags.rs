@@ -131,6 +131,18 @@ pub const IN_MASK_CREATE: u32 = 0x1000_0000;
 pub const IN_MASK_ADD: u32 = 0x2000_0000;
 pub const IN_ISDIR: u32 = 0x4000_0000;
 pub const IN_ONESHOT: u32 = 0x8000_0000;
+/// Every bit inotify_add_watch knows (Linux's ALL_INOTIFY_BITS).
+pub const IN_ALL_BITS: u32 = IN_ALL_EVENTS
+    | IN_UNMOUNT
+    | IN_Q_OVERFLOW
+    | IN_IGNORED
+    | IN_ONLYDIR
+    | IN_DONT_FOLLOW
+    | IN_EXCL_UNLINK
+    | IN_MASK_ADD
+    | IN_MASK_CREATE
+    | IN_ISDIR
+    | IN_ONESHOT;
 pub const IN_NONBLOCK: u32 = O_NONBLOCK;
 pub const IN_CLOEXEC: u32 = O_CLOEXEC;
 

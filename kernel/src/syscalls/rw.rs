@@ -72,7 +72,10 @@ impl Cx<'_> {
                         f.offset = off + n as u64;
                     }
                 }
-                self.st.vnote_file(id, vn, NOTE_READ);
+                // Only a read that moved bytes counts, as Linux's IN_ACCESS.
+                if n > 0 {
+                    self.st.vnote_file(id, vn, NOTE_READ);
+                }
                 Ok(n)
             }
             FileKind::Pipe { id: p, .. } if at.is_none() => self.pipe_read(id, p, buf, len),
@@ -122,7 +125,7 @@ impl Cx<'_> {
                         f.offset = off + n as u64;
                     }
                 }
-                if watched {
+                if watched && n > 0 {
                     self.st.vnote_file(id, vn, NOTE_WRITE | if off + n as u64 > size { NOTE_EXTEND } else { 0 });
                 }
                 Ok(n)

@@ -31,18 +31,12 @@ use std::collections::VecDeque;
 pub const MAX_QUEUED: usize = 16384;
 /// The fixed part of a record (`struct inotify_event` without its name).
 const HEADER: usize = 16;
-/// Every bit inotify_add_watch knows (Linux's ALL_INOTIFY_BITS).
-const ALL_BITS: u32 = IN_ALL_EVENTS
-    | IN_UNMOUNT
-    | IN_Q_OVERFLOW
-    | IN_IGNORED
-    | IN_ONLYDIR
-    | IN_DONT_FOLLOW
-    | IN_EXCL_UNLINK
-    | IN_MASK_ADD
-    | IN_MASK_CREATE
-    | IN_ISDIR
-    | IN_ONESHOT;
+
+/// Whether inotify_add_watch takes `mask`: some bit it knows, and not
+/// both IN_MASK_ADD and IN_MASK_CREATE.
+pub fn mask_valid(mask: u32) -> bool {
+    mask & IN_ALL_BITS != 0 && mask & (IN_MASK_ADD | IN_MASK_CREATE) != IN_MASK_ADD | IN_MASK_CREATE
+}
 
 /// One watch: its descriptor and what it asked for.
 pub struct Mark {
@@ -179,7 +173,10 @@ impl State {
         let mut ends = false;
         for event in events {
             if want & event != 0 {
-                let mask = event | if isdir { IN_ISDIR } else { 0 };
+                // Linux marks what happened to a directory, but not its own
+                // move or end.
+                let of_dir = isdir && event & (IN_MOVE_SELF | IN_DELETE_SELF) == 0;
+                let mask = event | if of_dir { IN_ISDIR } else { 0 };
                 let r = Record { wd, mask, cookie, name: name.into() };
                 queued |= self.events.queue_mut(q).is_some_and(|queue| queue.inbox.push(r));
                 ends |= want & IN_ONESHOT != 0;
@@ -228,7 +225,7 @@ impl Cx<'_> {
     /// inotify_add_watch, with Linux's checks in Linux's order. Returns
     /// the watch's descriptor (the same one for a vnode already watched).
     pub fn inotify_add_watch(&mut self, fd: i32, path: &[u8], mask: u32) -> Result<i32, Errno> {
-        if mask & ALL_BITS == 0 || mask & (IN_MASK_ADD | IN_MASK_CREATE) == IN_MASK_ADD | IN_MASK_CREATE {
+        if !mask_valid(mask) {
             return Err(EINVAL);
         }
         let (file, q) = self.inotify_of(fd)?;
@@ -316,7 +313,7 @@ pub fn linux_sys_inotify_init(cx: &mut Cx, _a: linux_sys_inotify_init_args) -> S
 
 pub fn linux_sys_inotify_add_watch(cx: &mut Cx, a: linux_sys_inotify_add_watch_args) -> SysResult {
     // The mask is checked before the path is read, as on Linux.
-    if a.mask & ALL_BITS == 0 {
+    if !mask_valid(a.mask) {
         return Err(EINVAL);
     }
     let path = super::at::path(cx, a.pathname)?;

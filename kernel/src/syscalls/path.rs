@@ -156,7 +156,9 @@ impl Cx<'_> {
                 _ => {}
             }
         }
-        let truncate = flags & (O_TRUNC | O_PATH) == O_TRUNC && attr.vtype == VType::Reg;
+        // A file this open made is empty already: no truncation to tell of
+        // (Linux drops O_TRUNC for it).
+        let truncate = flags & (O_TRUNC | O_PATH) == O_TRUNC && attr.vtype == VType::Reg && !created;
         if truncate {
             self.st.mounts.fs(vn.mnt).setattr(vn.node, &SetAttr { size: Some(0), ..SetAttr::default() })?;
         }

@@ -5,7 +5,8 @@
 //! pipes, net for sockets, the resolver and interfaces over the kernel's
 //! TCP/IP stack, and the Python programs in `ctests/py/` (selectors and
 //! asyncio over both, run with `python3`), run three ways and must print
-//! the same transcript:
+//! the same transcript (`py/inotify_raw.py`, inotify through ctypes, also
+//! watches a host directory beside the base on the same fd):
 //!
 //! - (a) on the host, in a fresh directory under `/dev/shm` (tmpfs, like
 //!   the rump kernel's root) — Linux is the oracle;
@@ -482,6 +483,11 @@ fn net() {
 #[test]
 fn py_selectors_mixed() {
     differential("py/selectors_mixed.py");
+}
+
+#[test]
+fn py_inotify_raw() {
+    differential("py/inotify_raw.py");
 }
 
 #[test]

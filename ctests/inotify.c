@@ -147,6 +147,13 @@ int main(int argc, char **argv)
     add(fd, "d", IN_CREATE | IN_MASK_CREATE);
     add(fd, "d/.", IN_ALL_EVENTS);
     add(fd, "d", IN_ALL_EVENTS);
+    /* relative paths follow the working directory, into the kernel too */
+    I(chdir(base));
+    B(inotify_add_watch(fd, "d", IN_ALL_EVENTS) == wd);
+    I(chdir("d"));
+    B(inotify_add_watch(fd, ".", IN_ALL_EVENTS) == wd);
+    I(inotify_add_watch(fd, "nothing", IN_ALL_EVENTS));
+    I(chdir("/"));
     int f = FD(open(F("d/f"), O_WRONLY | O_CREAT, 0644));
     I(write(f, "hello", 5));
     I(write(f, "again", 5));

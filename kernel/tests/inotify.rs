@@ -111,9 +111,16 @@ fn kqueue_and_inotify_hear_one_change() {
     let now = timespec { tv_sec: 0, tv_nsec: 0 };
     let kev = |changes: &[kevent]| {
         let mut out = [kevent::default(); 2];
-        let n =
-            rump_abi::native::sys::rump_sys_kevent(&native, kq, changes.as_ptr(), changes.len(), out.as_mut_ptr(), 2, &now)
-                .unwrap();
+        let n = rump_abi::native::sys::rump_sys_kevent(
+            &native,
+            kq,
+            changes.as_ptr(),
+            changes.len(),
+            out.as_mut_ptr(),
+            2,
+            &now,
+        )
+        .unwrap();
         out[..n as usize].iter().map(|e| (e.ident, e.fflags)).collect::<Vec<_>>()
     };
     assert_eq!(kev(&[ch]), []);
@@ -138,7 +145,11 @@ fn a_file_renamed_while_open_reports_its_new_name() {
     assert_ne!(cookie, 0);
     assert_eq!(
         got,
-        [(wd, IN_MOVED_FROM, cookie, "old".into()), (wd, IN_MOVED_TO, cookie, "new".into()), (wd, IN_MODIFY, 0, "new".into())]
+        [
+            (wd, IN_MOVED_FROM, cookie, "old".into()),
+            (wd, IN_MOVED_TO, cookie, "new".into()),
+            (wd, IN_MODIFY, 0, "new".into())
+        ]
     );
 }
 

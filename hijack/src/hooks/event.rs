@@ -151,13 +151,13 @@ fn deadline_ts(ts: *const timespec) -> Result<Option<Instant>, Errno> {
 }
 
 /// `n` values at `addr` in the caller's memory; EFAULT if unreadable.
-fn copy_in<T: Pod>(addr: *const T, n: usize) -> Result<Vec<T>, Errno> {
+pub(crate) fn copy_in<T: Pod>(addr: *const T, n: usize) -> Result<Vec<T>, Errno> {
     let mut v = vec![T::default(); n];
     SelfMemory.read(UserAddr(addr as u64), bytes_of(&mut v))?;
     Ok(v)
 }
 
-fn copy_out<T: Pod>(addr: *mut T, mut v: Vec<T>) -> Result<(), Errno> {
+pub(crate) fn copy_out<T: Pod>(addr: *mut T, mut v: Vec<T>) -> Result<(), Errno> {
     SelfMemory.write(UserAddr(addr as u64), bytes_of(&mut v))
 }
 

@@ -74,7 +74,9 @@ fn shown_wd(wd: i32) -> Option<i32> {
 #[no_mangle]
 pub unsafe extern "C" fn inotify_rm_watch(fd: c_int, wd: c_int) -> c_int {
     match companion(fd) {
-        Some(c) if wd >= RUMP_WD_BASE => guard(|| rump::rump_sys_inotify_rm_watch(backend::kernel()?, c, wd - RUMP_WD_BASE)),
+        Some(c) if wd >= RUMP_WD_BASE => {
+            guard(|| rump::rump_sys_inotify_rm_watch(backend::kernel()?, c, wd - RUMP_WD_BASE))
+        }
         _ => unsafe { real::inotify_rm_watch(fd, wd) },
     }
 }
@@ -150,13 +152,12 @@ pub fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<ssize_t> {
         }
         let k = backend::kernel()?;
         let mut done = 0usize;
-        for i in 0..cnt as usize {
-            // SAFETY: the caller's array of `cnt` iovecs.
-            let v = unsafe { *iov.add(i) };
-            match read_both(k, fd, c, v.iov_base.cast(), v.iov_len) {
+        for v in event::copy_in(iov.cast::<rump_abi::native::types::iovec>(), cnt as usize)? {
+            let len = v.iov_len as usize;
+            match read_both(k, fd, c, v.iov_base as *mut u8, len) {
                 Ok(n) => {
                     done += n;
-                    if n < v.iov_len {
+                    if n < len {
                         break;
                     }
                 }
@@ -177,11 +178,7 @@ pub fn fionread(fd: c_int, arg: *mut c_int) -> Option<c_int> {
         sys(libc::SYS_ioctl, [fd as usize, libc::FIONREAD as usize, &mut host as *mut c_int as usize, 0])?;
         let mut ours: c_int = 0;
         rump::rump_sys_ioctl(backend::kernel()?, c as u32, libc::FIONREAD as u32, (&mut ours as *mut c_int).cast())?;
-        if arg.is_null() {
-            return Err(Errno(libc::EFAULT));
-        }
-        // SAFETY: checked non-NULL; the caller's int.
-        unsafe { *arg = host + ours };
+        event::copy_out(arg, vec![host + ours])?;
         Ok(0)
     }))
 }

@@ -41,7 +41,10 @@ pub enum Change {
     MovedTo(u32),
     /// Something happened to the file itself (NOTE_* bits); `unlinked`:
     /// it has no name left (IN_EXCL_UNLINK watches ignore it then).
-    Child { bits: u32, unlinked: bool },
+    Child {
+        bits: u32,
+        unlinked: bool,
+    },
 }
 
 impl State {

@@ -34,10 +34,10 @@ pub struct Parent {
 }
 
 enum Stop {
-    AtNode,
+    Node,
     /// At the node, remembering the name it was found by.
-    AtNamedNode,
-    AtParent,
+    NamedNode,
+    Parent,
 }
 
 enum Walked {
@@ -57,7 +57,7 @@ fn next_component(rest: &[u8]) -> (&[u8], &[u8]) {
 impl State {
     /// Resolves `path` to a vnode, following a final symlink if `follow`.
     pub fn namei(&mut self, from: &WalkFrom, path: &[u8], follow: bool) -> Result<Vnode, Errno> {
-        match self.walk(from, path, follow, Stop::AtNode)? {
+        match self.walk(from, path, follow, Stop::Node)? {
             Walked::Node(vn) | Walked::Named(vn, _) => Ok(vn),
             Walked::Parent(_) => Err(ENOENT),
         }
@@ -66,7 +66,7 @@ impl State {
     /// As `namei`, with the name the walk found the vnode by (none for a
     /// path ending in `.`, `..` or only slashes).
     pub fn namei_linked(&mut self, from: &WalkFrom, path: &[u8], follow: bool) -> Result<(Vnode, Option<Link>), Errno> {
-        match self.walk(from, path, follow, Stop::AtNamedNode)? {
+        match self.walk(from, path, follow, Stop::NamedNode)? {
             Walked::Node(vn) => Ok((vn, None)),
             Walked::Named(vn, link) => Ok((vn, Some(link))),
             Walked::Parent(_) => Err(ENOENT),
@@ -77,7 +77,7 @@ impl State {
     /// component of its own (`/`) names no parent: the root stands for
     /// itself with name `.`.
     pub fn namei_parent(&mut self, from: &WalkFrom, path: &[u8]) -> Result<Parent, Errno> {
-        match self.walk(from, path, false, Stop::AtParent)? {
+        match self.walk(from, path, false, Stop::Parent)? {
             Walked::Parent(p) => Ok(p),
             Walked::Node(dir) | Walked::Named(dir, _) => Ok(Parent { dir, name: b".".to_vec(), trailing_slash: true }),
         }
@@ -131,7 +131,7 @@ impl State {
             self.search_dir(cur, &from.cred)?;
             let is_last = after.iter().all(|&b| b == b'/');
             let trailing_slash = is_last && !after.is_empty();
-            if is_last && matches!(stop, Stop::AtParent) {
+            if is_last && matches!(stop, Stop::Parent) {
                 let name = comp.to_vec();
                 return Ok(Walked::Parent(Parent { dir: cur, name, trailing_slash }));
             }
@@ -168,7 +168,7 @@ impl State {
                 if trailing_slash && attr.vtype != VType::Dir {
                     return Err(ENOTDIR);
                 }
-                if matches!(stop, Stop::AtNamedNode) && !matches!(comp, b"." | b"..") {
+                if matches!(stop, Stop::NamedNode) && !matches!(comp, b"." | b"..") {
                     return Ok(Walked::Named(next, Link { dir: cur, name: comp.into() }));
                 }
                 return Ok(Walked::Node(next));

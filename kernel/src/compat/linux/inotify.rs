@@ -102,8 +102,7 @@ impl Inbox {
     fn push(&mut self, r: Record) -> bool {
         let r = if self.records.len() >= MAX_QUEUED { Record::overflow() } else { r };
         if let Some(last) = self.records.back() {
-            let repeats = last.mask & IN_IGNORED == 0
-                && (last.mask, last.wd, &last.name) == (r.mask, r.wd, &r.name);
+            let repeats = last.mask & IN_IGNORED == 0 && (last.mask, last.wd, &last.name) == (r.mask, r.wd, &r.name);
             if repeats {
                 return false;
             }
@@ -245,7 +244,8 @@ impl Cx<'_> {
             return Ok(mark.wd);
         }
         let wd = self.st.events.queue_mut(q).ok_or(EBADF)?.inbox.next_wd();
-        let note = Note::new(q, file, Source::Vnode(vn), Key::Inotify { wd }, Watch::Inotify(Mark { wd, mask: wanted }));
+        let note =
+            Note::new(q, file, Source::Vnode(vn), Key::Inotify { wd }, Watch::Inotify(Mark { wd, mask: wanted }));
         self.st.add_note(note, None)?;
         self.st.vref(vn);
         Ok(wd)

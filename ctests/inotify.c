@@ -5,7 +5,8 @@
  * directory (names, IN_ISDIR, one cookie per rename), FIONREAD, a read
  * too short for the next record (EINVAL), poll and a blocking read woken
  * by another thread, coalescing, IN_ONESHOT, IN_MASK_ADD,
- * IN_DELETE_SELF + IN_IGNORED for a file and for a directory, IN_EXCL_UNLINK.
+ * IN_DELETE_SELF + IN_IGNORED for a file and for a directory, IN_EXCL_UNLINK,
+ * relative paths, and no events at all for an O_PATH open.
  *
  * Watch descriptors differ between kernels, so each prints as the order
  * it was first seen in (w1, w2...); a cookie prints as 0, "c" for a
@@ -168,6 +169,7 @@ int main(int argc, char **argv)
     I(read(f, small, sizeof small));
     I(close(f));
     char tiny[sizeof(struct inotify_event) + 4] __attribute__((aligned(8)));
+    I(close(open(F("d/f"), O_PATH)));
     I(read(fd, tiny, 8));
     I(read(fd, tiny, sizeof tiny));
     drain(fd, "open, read, close");

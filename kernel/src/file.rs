@@ -39,7 +39,7 @@ pub struct OpenFile {
     pub hup_from: u64,
     /// For a vnode opened by name: that name, so changes made through the
     /// file reach its directory's watchers (`event::vnode`).
-    pub link: Option<Box<Link>>,
+    pub link: Option<Link>,
 }
 
 /// Status flags F_SETFL may change.

@@ -66,7 +66,7 @@ impl State {
 
     /// A change of NOTE_* `bits` to `vn`, made through open file `file`.
     pub fn vnote_file(&mut self, file: FileId, vn: Vnode, bits: u32) {
-        let link = self.files.get(file).and_then(|f| f.link.as_deref());
+        let link = self.files.get(file).and_then(|f| f.link.as_ref());
         let link = link.filter(|l| self.events.watched(Source::Vnode(l.dir))).cloned();
         self.vnote_linked(vn, link.as_ref(), bits);
     }
@@ -87,7 +87,7 @@ impl State {
     /// now have the new one, as a dentry moves on Linux.
     pub fn relink_files(&mut self, from: &Parent, to: &Parent) {
         for (_, f) in self.files.iter_mut() {
-            if let Some(link) = f.link.as_deref_mut().filter(|l| l.dir == from.dir && *l.name == *from.name) {
+            if let Some(link) = f.link.as_mut().filter(|l| l.dir == from.dir && *l.name == *from.name) {
                 *link = Link { dir: to.dir, name: to.name.as_slice().into() };
             }
         }

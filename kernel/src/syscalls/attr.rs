@@ -57,7 +57,7 @@ impl Cx<'_> {
         match t {
             Target::Path(dirfd, path, follow) => self.lookup_at_linked(dirfd, path, follow),
             Target::Fd(fd) if fd != AT_FDCWD => {
-                let link = self.file(fd)?.link.as_deref().cloned();
+                let link = self.file(fd)?.link.clone();
                 Ok((self.target(t)?, link))
             }
             Target::Fd(_) => Ok((self.target(t)?, None)),

@@ -165,10 +165,13 @@ impl Cx<'_> {
         self.st.vref(vn);
         drop(room);
         let noted = link.as_ref().filter(|l| self.st.vnode_watched(l.dir, None)).cloned();
-        file.link = link.map(Box::new);
+        file.link = link;
         match self.install(file, 0, flags & O_CLOEXEC != 0) {
             Ok(fd) => {
-                self.st.vnote_linked(vn, noted.as_ref(), NOTE_OPEN | if truncate { NOTE_WRITE } else { 0 });
+                // An O_PATH file is a handle, not an open: nothing to tell.
+                if flags & O_PATH == 0 {
+                    self.st.vnote_linked(vn, noted.as_ref(), NOTE_OPEN | if truncate { NOTE_WRITE } else { 0 });
+                }
                 Ok(fd)
             }
             Err(e) => {

@@ -106,7 +106,7 @@ impl Cx<'_> {
             FileKind::Vnode(vn) => {
                 let (append, cur) = (f.flags & O_APPEND != 0, f.offset);
                 // The size before matters only to a note waiting for NOTE_EXTEND.
-                let watched = self.st.vnode_watched(vn, f.link.as_deref());
+                let watched = self.st.vnode_watched(vn, f.link.as_ref());
                 let mem = self.mem;
                 let fs = self.st.mounts.fs(vn.mnt);
                 let size = if append || watched { fs.getattr(vn.node)?.size } else { 0 };

@@ -12,17 +12,19 @@
 //! (IN_DELETE_SELF) remove the watch, as rm_watch does, and IN_IGNORED
 //! says so; a watch holds its vnode as Linux's mark holds the inode.
 
+use crate::cred::{check_access, R};
 use crate::event::vnode::{Change, Entry};
 use crate::event::{Flavor, Hint, Key, Note, NoteId, QueueId, Source, Watch};
 use crate::file::{FileId, FileKind};
+use crate::vfs::mount::Vnode;
 use crate::vfs::VType;
 use crate::{Cx, State};
 use rump_abi::linux::flags::*;
 use rump_abi::linux::sys::args::*;
-use rump_abi::native::errno::{EACCES, EAGAIN, EBADF, EEXIST, EINVAL, ENOTDIR};
+use rump_abi::native::errno::{EAGAIN, EBADF, EEXIST, EINVAL, ENOTDIR};
 use rump_abi::native::flags::{
-    NOTE_ATTRIB, NOTE_CLOSE, NOTE_CLOSE_WRITE, NOTE_DELETE, NOTE_LINK, NOTE_OPEN, NOTE_READ, NOTE_RENAME, NOTE_WRITE,
-    O_NONBLOCK as NATIVE_NONBLOCK,
+    AT_FDCWD, NOTE_ATTRIB, NOTE_CLOSE, NOTE_CLOSE_WRITE, NOTE_DELETE, NOTE_LINK, NOTE_OPEN, NOTE_READ, NOTE_RENAME,
+    NOTE_WRITE, O_NONBLOCK as NATIVE_NONBLOCK,
 };
 use rump_abi::{Errno, SysResult, UserAddr};
 use std::collections::VecDeque;
@@ -204,7 +206,7 @@ impl State {
     }
 
     /// Instance `q`'s watch on `vn`, if it has one.
-    fn inotify_watch_on(&self, q: QueueId, vn: crate::vfs::mount::Vnode) -> Option<NoteId> {
+    fn inotify_watch_on(&self, q: QueueId, vn: Vnode) -> Option<NoteId> {
         let ev = &self.events;
         ev.watchers_notes(Source::Vnode(vn)).find(|&id| ev.note(id).queue == q)
     }
@@ -228,12 +230,12 @@ impl Cx<'_> {
             return Err(EINVAL);
         }
         let (file, q) = self.inotify_of(fd)?;
-        let vn = self.lookup_at(rump_abi::native::flags::AT_FDCWD, path, mask & IN_DONT_FOLLOW == 0)?;
+        let vn = self.lookup_at(AT_FDCWD, path, mask & IN_DONT_FOLLOW == 0)?;
         let attr = self.getattr(vn)?;
         if mask & IN_ONLYDIR != 0 && attr.vtype != VType::Dir {
             return Err(ENOTDIR);
         }
-        crate::cred::check_access(&self.proc().cred, &attr, crate::cred::R).map_err(|_| EACCES)?;
+        check_access(&self.proc().cred, &attr, R)?;
         let wanted = mask & (IN_ALL_EVENTS | IN_ONESHOT | IN_EXCL_UNLINK);
         if let Some(id) = self.st.inotify_watch_on(q, vn) {
             if mask & IN_MASK_CREATE != 0 {

@@ -237,6 +237,13 @@ int main(int argc, char **argv)
     add(fd, "z", IN_ALL_EVENTS);
     I(unlink(F("z")));
     drain(fd, "unlinked file");
+    put("zo", "");
+    add(fd, "zo", IN_ALL_EVENTS);
+    f = FD(open(F("zo"), O_RDONLY));
+    I(unlink(F("zo")));
+    drain(fd, "unlinked while open");
+    I(close(f));
+    drain(fd, "closed");
     I(mkdir(F("e"), 0755));
     add(fd, "e", IN_ALL_EVENTS);
     I(rmdir(F("e")));

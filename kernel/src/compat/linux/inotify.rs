@@ -44,6 +44,9 @@ pub fn mask_valid(mask: u32) -> bool {
 pub struct Mark {
     wd: i32,
     mask: u32,
+    /// The vnode lost its last name while open: IN_DELETE_SELF waits for
+    /// its last close, as Linux's waits for the last dentry reference.
+    unlinked: bool,
 }
 
 /// One queued `struct inotify_event`.
@@ -167,7 +170,7 @@ impl State {
             },
             None => {
                 let isdir = self.mounts.fs(vn.mnt).getattr(vn.node).is_ok_and(|a| a.vtype == VType::Dir);
-                (events_of(hint.vnode, isdir, false), 0, &[][..], isdir)
+                (self.inotify_self_events(id, vn, hint.vnode, isdir), 0, &[][..], isdir)
             }
         };
         let mut queued = false;
@@ -192,6 +195,26 @@ impl State {
         } else if queued {
             self.wake_queue(q, 0);
         }
+    }
+
+    /// What NOTE_* `bits` on watch `id`'s own vnode `vn` are to it: the
+    /// vnode's end comes once it has neither a name nor an open file.
+    fn inotify_self_events(&mut self, id: NoteId, vn: Vnode, bits: u32, isdir: bool) -> Vec<u32> {
+        let mut events = events_of(bits, isdir, false);
+        let Watch::Inotify(mark) = &self.events.note(id).watch else { return events };
+        let closing = mark.unlinked && bits & (NOTE_CLOSE | NOTE_CLOSE_WRITE) != 0;
+        if !events.contains(&IN_DELETE_SELF) && !closing {
+            return events;
+        }
+        events.retain(|&e| e != IN_DELETE_SELF);
+        let open = self.files.iter().any(|(_, f)| f.vnode() == Some(vn));
+        if !open {
+            events.push(IN_DELETE_SELF);
+        }
+        if let Watch::Inotify(mark) = &mut self.events.note_mut(id).watch {
+            mark.unlinked = open;
+        }
+        events
     }
 
     /// Removes watch `id` of instance `q`, telling the reader (IN_IGNORED).
@@ -246,8 +269,13 @@ impl Cx<'_> {
             return Ok(mark.wd);
         }
         let wd = self.st.events.queue_mut(q).ok_or(EBADF)?.inbox.next_wd();
-        let note =
-            Note::new(q, file, Source::Vnode(vn), Key::Inotify { wd }, Watch::Inotify(Mark { wd, mask: wanted }));
+        let note = Note::new(
+            q,
+            file,
+            Source::Vnode(vn),
+            Key::Inotify { wd },
+            Watch::Inotify(Mark { wd, mask: wanted, unlinked: false }),
+        );
         self.st.add_note(note, None)?;
         self.st.vref(vn);
         Ok(wd)

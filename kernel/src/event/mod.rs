@@ -233,13 +233,13 @@ impl Events {
     }
 
     /// The notes on `src`, oldest first.
-    pub fn watchers_notes(&self, src: Source) -> impl Iterator<Item = NoteId> + '_ {
+    pub fn notes_on(&self, src: Source) -> impl Iterator<Item = NoteId> + '_ {
         self.on_source.get(&src).into_iter().flatten().copied()
     }
 
     /// The queues with a note on `src`.
     pub fn watchers(&self, src: Source) -> impl Iterator<Item = QueueId> + '_ {
-        self.on_source.get(&src).into_iter().flatten().map(|&id| self.notes[id].queue)
+        self.notes_on(src).map(|id| self.notes[id].queue)
     }
 }
 

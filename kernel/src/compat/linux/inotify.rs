@@ -231,7 +231,7 @@ impl State {
     /// Instance `q`'s watch on `vn`, if it has one.
     fn inotify_watch_on(&self, q: QueueId, vn: Vnode) -> Option<NoteId> {
         let ev = &self.events;
-        ev.watchers_notes(Source::Vnode(vn)).find(|&id| ev.note(id).queue == q)
+        ev.notes_on(Source::Vnode(vn)).find(|&id| ev.note(id).queue == q)
     }
 }
 

@@ -8,7 +8,11 @@
 //!   it (a host-only wait);
 //! - an epoll loop over 1,000 FIFOs: write a byte to one, epoll_wait,
 //!   read it; 1,000 /rump FIFOs with the library against 1,000 /dev/shm
-//!   FIFOs without it.
+//!   FIFOs without it;
+//! - inotify: mkdir and rmdir in a watched directory (one of 100 watched),
+//!   then a blocking read of both events; under /rump with the library
+//!   (a host inotify fd whose rump companion holds the watches) against
+//!   /dev/shm without it.
 //!
 //! Each rump figure is taken with the kernel in the process (RUMP_SERVER
 //! unset; the programs never fork, which would move it to a keeper) and
@@ -43,6 +47,8 @@ const PINGPONG: &str = "20000";
 /// FIFOs and iterations of the epoll loop.
 const FIFOS: &str = "1000";
 const LOOPS: &str = "100000";
+/// Watched directories of the inotify loop (one busy, the rest idle).
+const WATCHES: &str = "100";
 /// Seconds a program's timed loop may take before it stops early and
 /// reports what it did (a slow configuration still gives a figure).
 const BUDGET: &str = "10";
@@ -326,10 +332,12 @@ fn main() {
     let runner = Runner { cpu: one_cpu(), lib: lib.to_str().unwrap().to_string(), scratch: scratch.clone(), host_base };
     let pingpong = compile("pingpong", &scratch);
     let epoll_loop = compile("epoll_loop", &scratch);
+    let inotify_loop = compile("inotify_loop", &scratch);
 
     let poll_args: &[&str] = &["poll", PINGPONG, BUDGET];
     let epoll_args: &[&str] = &["epoll", PINGPONG, BUDGET];
     let loop_args: &[&str] = &[FIFOS, LOOPS, BUDGET];
+    let inotify_args: &[&str] = &[WATCHES, LOOPS, BUDGET];
     let mut all = [
         Best::new("poll {host pipe, host FIFO}, no library", &pingpong, poll_args, Kernel::Host, true),
         Best::new("poll {host pipe, rump FIFO}, in-process", &pingpong, poll_args, Kernel::Local, true),
@@ -340,6 +348,9 @@ fn main() {
         Best::new("host FIFOs on /dev/shm, no library", &epoll_loop, loop_args, Kernel::Host, false),
         Best::new("rump FIFOs, in-process", &epoll_loop, loop_args, Kernel::Local, false),
         Best::new("rump FIFOs, rump_server", &epoll_loop, loop_args, Kernel::Remote, false),
+        Best::new("host directory on /dev/shm, no library", &inotify_loop, inotify_args, Kernel::Host, false),
+        Best::new("rump directory, in-process", &inotify_loop, inotify_args, Kernel::Local, false),
+        Best::new("rump directory, rump_server", &inotify_loop, inotify_args, Kernel::Remote, false),
     ];
     for _ in 0..ROUNDS {
         for b in all.iter_mut() {
@@ -348,7 +359,7 @@ fn main() {
     }
     let _ = std::fs::remove_dir_all(&scratch);
 
-    let [host_poll, local_poll, remote_poll, host_epoll, local_epoll, remote_epoll, host_loop, local_loop, remote_loop] =
+    let [host_poll, local_poll, remote_poll, host_epoll, local_epoll, remote_epoll, host_loop, local_loop, remote_loop, host_in, local_in, remote_in] =
         &all;
     let on = if runner.cpu.is_some() { ", all on one CPU" } else { "" };
     println!("wake-up latency: one byte ping-ponged between two threads over two FIFOs, each waiting on");
@@ -367,4 +378,10 @@ fn main() {
     baseline(host_loop, "ns");
     row(local_loop, host_loop, "ns");
     row(remote_loop, host_loop, "ns");
+    println!();
+    println!("inotify: mkdir and rmdir in a watched directory ({WATCHES} watched), blocking read of both events");
+    println!("(ns per iteration; best of {ROUNDS} runs of {LOOPS})");
+    baseline(host_in, "ns");
+    row(local_in, host_in, "ns");
+    row(remote_in, host_in, "ns");
 }

@@ -1,11 +1,12 @@
 //! Differential tests (DESIGN.md §9): the C programs in `ctests/`, one per
-//! hook family (io, meta, ns, dir, stdio, proc, and lock for the file locks
-//! of the fcntl family) plus poll, select, epoll, signal and threads for
-//! event multiplexing, signals and threads over rump FIFOs beside host
-//! pipes, net for sockets, the resolver and interfaces over the kernel's
-//! TCP/IP stack, and the Python programs in `ctests/py/` (selectors and
-//! asyncio over both, run with `python3`), run three ways and must print
-//! the same transcript:
+//! hook family (io, meta, ns, dir, stdio, proc, lock for the file locks
+//! of the fcntl family, inotify for watches) plus poll, select, epoll,
+//! signal and threads for event multiplexing, signals and threads over
+//! rump FIFOs beside host pipes, net for sockets, the resolver and
+//! interfaces over the kernel's TCP/IP stack, and the Python programs in
+//! `ctests/py/` (selectors and asyncio over both; inotify_raw, inotify
+//! through ctypes on the base and a host directory on one fd; run with
+//! `python3`), run three ways and must print the same transcript:
 //!
 //! - (a) on the host, in a fresh directory under `/dev/shm` (tmpfs, like
 //!   the rump kernel's root) — Linux is the oracle;
@@ -433,6 +434,11 @@ fn epoll() {
 }
 
 #[test]
+fn inotify() {
+    differential("inotify");
+}
+
+#[test]
 fn signal() {
     differential("signal");
 }
@@ -450,6 +456,11 @@ fn net() {
 #[test]
 fn py_selectors_mixed() {
     differential("py/selectors_mixed.py");
+}
+
+#[test]
+fn py_inotify_raw() {
+    differential("py/inotify_raw.py");
 }
 
 #[test]

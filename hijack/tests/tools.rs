@@ -1,22 +1,31 @@
 //! Unmodified tools on /rump against the same tools on a host tmpfs
 //! directory: `tools.sh CASE DIR HOSTDIR` runs one group of commands and
 //! prints a transcript that does not depend on DIR; the transcript on
-//! /rump, with the in-process kernel and with a remote `rump_server`,
-//! must equal the host's.
+//! /rump, with the in-process kernel and with a remote `rump_server`
+//! (and, for the cases that need one kernel shared by several processes,
+//! under `rumpctl run`), must equal the host's.
 
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use support::{fresh_prefix, host_dir, library, Server};
+use support::{build_dir, fresh_prefix, host_dir, library, Server};
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools.sh")
 }
 
-/// Runs one case with `dir` under test; `env` adds the preload.
-fn run_case(case: &str, dir: &Path, hostdir: &Path, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new("bash");
+/// Runs one case with `dir` under test; `env` adds the preload; `wrap`
+/// is a command to run the script under (`rumpctl run ... --`).
+fn run_case(case: &str, dir: &Path, hostdir: &Path, env: &[(&str, &str)], wrap: &[&str]) -> Output {
+    let mut cmd = match wrap.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg("bash");
+            c
+        }
+        None => Command::new("bash"),
+    };
     cmd.arg(script()).arg(case).arg(dir).arg(hostdir);
     cmd.env_remove("RUMP_SERVER").env_remove("LD_PRELOAD").env_remove("RUMPHIJACK");
     cmd.env("PYTHONDONTWRITEBYTECODE", "1");
@@ -54,14 +63,19 @@ fn diff(a: &str, b: &str) -> String {
 /// have afterwards: a call that slipped through to the host would
 /// otherwise compare equal to the host run.
 fn compare(case: &str) {
+    compare_modes(case, false);
+}
+
+/// As `compare`, and with `rumpctl_run` also under `rumpctl run`.
+fn compare_modes(case: &str, rumpctl_run: bool) {
     let lib = library();
     let lib = lib.to_str().unwrap();
     let (prefix, spec) = fresh_prefix();
     let dir = Path::new(&prefix).join("t").join(case);
     let (hd, hh) = (host_dir("d"), host_dir("h"));
-    let host = transcript(&run_case(case, &hd.join(case), &hh, &[]));
+    let host = transcript(&run_case(case, &hd.join(case), &hh, &[], &[]));
     let emb_h = host_dir("eh");
-    let embedded = transcript(&run_case(case, &dir, &emb_h, &[("LD_PRELOAD", lib), ("RUMPHIJACK", &spec)]));
+    let embedded = transcript(&run_case(case, &dir, &emb_h, &[("LD_PRELOAD", lib), ("RUMPHIJACK", &spec)], &[]));
     let server = Server::start();
     let rem_h = host_dir("rh");
     let remote = transcript(&run_case(
@@ -69,15 +83,23 @@ fn compare(case: &str) {
         &dir,
         &rem_h,
         &[("LD_PRELOAD", lib), ("RUMPHIJACK", &spec), ("RUMP_SERVER", &server.url)],
+        &[],
     ));
     server.halt().expect("halting rump_server");
-    for d in [hd, hh, emb_h, rem_h] {
+    let run_h = host_dir("runh");
+    let rumpctl = build_dir().join("rumpctl");
+    let wrap = [rumpctl.to_str().unwrap(), "run", "--hijack", &spec, "--"];
+    let under_run = rumpctl_run.then(|| transcript(&run_case(case, &dir, &run_h, &[], &wrap)));
+    for d in [hd, hh, emb_h, rem_h, run_h] {
         let _ = std::fs::remove_dir_all(d);
     }
     assert!(!Path::new(&prefix).exists(), "{case}: something reached the host's {prefix}");
     assert!(host.contains("[rc=0]") || case == "df", "the host run itself failed:\n{host}");
     assert!(embedded == host, "{case}: in-process kernel differs from the host:\n{}", diff(&host, &embedded));
     assert!(remote == host, "{case}: remote kernel differs from the host:\n{}", diff(&host, &remote));
+    if let Some(run) = under_run {
+        assert!(run == host, "{case}: rumpctl run differs from the host:\n{}", diff(&host, &run));
+    }
 }
 
 #[test]
@@ -123,4 +145,11 @@ fn shells() {
 #[test]
 fn python() {
     compare("python");
+}
+
+/// inotifywait -m -r sees what other processes do: they share one kernel
+/// through the keeper, a rump_server, or rumpctl run.
+#[test]
+fn inotifywait() {
+    compare_modes("inotifywait", true);
 }

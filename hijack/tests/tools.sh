@@ -162,5 +162,32 @@ except OSError as e:
     print(type(e).__name__, e.errno)
 PY
   ;;
+inotifywait)
+  # inotifywait -m -r on DIR/w while other processes change the tree; each
+  # step waits until the watcher has printed the step before, so a new
+  # directory is watched before anything happens in it.
+  mkdir -p "$D/w/old"
+  inotifywait -m -r -e create,modify,close_write,moved_from,moved_to,delete \
+    --format '%w%f %e' "$D/w" > "$H/events" 2> "$H/setup" &
+  watcher=$!
+  seen() {
+    for _ in $(seq 250); do grep -qF -- "$1" "$H/$2" && return; sleep 0.02; done
+    echo "no \"$1\" in $2"
+  }
+  seen 'Watches established' setup
+  echo hello > "$D/w/f"
+  mkdir "$D/w/sub"
+  seen 'w/sub CREATE,ISDIR' events
+  echo inner > "$D/w/sub/g"
+  printf more >> "$D/w/f"
+  mv "$D/w/f" "$D/w/sub/f2"
+  mv "$D/w/sub/f2" "$D/w/moved"
+  rm "$D/w/moved" "$D/w/sub/g"
+  rmdir "$D/w/old"
+  seen 'w/old DELETE,ISDIR' events
+  kill "$watcher"
+  wait "$watcher"
+  run cat "$H/events"
+  ;;
 *) echo "unknown case $case_name"; exit 99 ;;
 esac

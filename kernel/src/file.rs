@@ -1,6 +1,7 @@
 //! Open files: what an fd refers to, shared by every fd (and every process)
 //! that was dup'ed or forked from the same open.
 
+use crate::event::vnode::Link;
 use crate::event::QueueId;
 use crate::net::socket::SockId;
 use crate::pipe::PipeId;
@@ -18,7 +19,7 @@ pub enum FileKind {
         id: PipeId,
         fifo: Option<Vnode>,
     },
-    /// An event queue: a kqueue or an epoll instance.
+    /// An event queue: a kqueue, an epoll or an inotify instance.
     Queue(QueueId),
     /// A socket of the network stack.
     Socket(SockId),
@@ -36,6 +37,9 @@ pub struct OpenFile {
     /// the pipe's writer-open count then, so that it does not hang up
     /// before a writer has come and gone (Linux's `f_version`). 0 else.
     pub hup_from: u64,
+    /// For a vnode opened by name: that name, so changes made through the
+    /// file reach its directory's watchers (`event::vnode`).
+    pub link: Option<Link>,
 }
 
 /// Status flags F_SETFL may change.
@@ -43,7 +47,7 @@ pub const SETFL_MASK: u32 = O_APPEND | O_NONBLOCK;
 
 impl OpenFile {
     pub fn new(kind: FileKind, flags: u32) -> OpenFile {
-        OpenFile { kind, flags, offset: 0, refs: 1, hup_from: 0 }
+        OpenFile { kind, flags, offset: 0, refs: 1, hup_from: 0, link: None }
     }
 
     pub fn readable(&self) -> bool {

@@ -38,7 +38,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 use pipe::Pipe;
 use proc::{Emulation, FdTable, Pid, Proc};
 use rump_abi::native::errno::{EBADF, EINTR, ESRCH};
-use rump_abi::native::flags::{NOTE_CLOSE, NOTE_CLOSE_WRITE};
+use rump_abi::native::flags::{NOTE_CLOSE, NOTE_CLOSE_WRITE, O_PATH};
 use rump_abi::{Errno, Slots, SysResult, Syscall};
 use slab::Slab;
 use std::collections::HashMap;
@@ -463,7 +463,9 @@ impl State {
         self.locks_file_released(id, f.kind);
         match f.kind {
             FileKind::Vnode(vn) => {
-                self.vnote(vn, if f.writable() { NOTE_CLOSE_WRITE } else { NOTE_CLOSE });
+                if f.flags & O_PATH == 0 {
+                    self.vnote_linked(vn, f.link.as_ref(), if f.writable() { NOTE_CLOSE_WRITE } else { NOTE_CLOSE });
+                }
                 self.vrele(vn);
             }
             FileKind::Pipe { id, fifo } => {

@@ -12,7 +12,10 @@
 //! epoll: the program's epoll fd is a host one. Rump fds added to it go to
 //! an epoll instance in the rump kernel made for it on first use (its
 //! companion), so edge-triggered and one-shot registrations keep their
-//! kernel semantics; a wait takes events from both.
+//! kernel semantics; a wait takes events from both. A host inotify fd
+//! watching rump paths has a companion too (`inotify`); any host fd with
+//! a companion is ready to poll, select and an outer epoll when either
+//! side is, and its companion closes with it.
 
 use crate::backend::{self, Backend};
 use crate::fdmap;
@@ -148,13 +151,13 @@ fn deadline_ts(ts: *const timespec) -> Result<Option<Instant>, Errno> {
 }
 
 /// `n` values at `addr` in the caller's memory; EFAULT if unreadable.
-fn copy_in<T: Pod>(addr: *const T, n: usize) -> Result<Vec<T>, Errno> {
+pub(crate) fn copy_in<T: Pod>(addr: *const T, n: usize) -> Result<Vec<T>, Errno> {
     let mut v = vec![T::default(); n];
     SelfMemory.read(UserAddr(addr as u64), bytes_of(&mut v))?;
     Ok(v)
 }
 
-fn copy_out<T: Pod>(addr: *mut T, mut v: Vec<T>) -> Result<(), Errno> {
+pub(crate) fn copy_out<T: Pod>(addr: *mut T, mut v: Vec<T>) -> Result<(), Errno> {
     SelfMemory.write(UserAddr(addr as u64), bytes_of(&mut v))
 }
 
@@ -236,7 +239,7 @@ fn poll_rump(
     deadline: Option<Instant>,
     mask: *const sigset_t,
 ) -> Option<Result<c_int, Errno>> {
-    if !fdmap::any() || n == 0 {
+    if !any_rump() || n == 0 {
         return None;
     }
     let mut set = match copy_in(fds.cast::<rump_abi::linux::types::pollfd>(), n as usize) {
@@ -255,7 +258,7 @@ fn poll_rump(
 
 #[no_mangle]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
-    if !fdmap::any() {
+    if !any_rump() {
         return unsafe { real::poll(fds, n, timeout) };
     }
     match poll_rump(fds, n, deadline_ms(timeout), std::ptr::null()) {
@@ -274,7 +277,7 @@ pub unsafe extern "C" fn __poll_chk(fds: *mut pollfd, n: nfds_t, timeout: c_int,
 
 #[no_mangle]
 pub unsafe extern "C" fn ppoll(fds: *mut pollfd, n: nfds_t, ts: *const timespec, mask: *const sigset_t) -> c_int {
-    if !fdmap::any() {
+    if !any_rump() {
         return unsafe { real::ppoll(fds, n, ts, mask) };
     }
     let deadline = match deadline_ts(ts) {
@@ -330,7 +333,7 @@ fn select_rump(
     deadline: Option<Instant>,
     mask: *const sigset_t,
 ) -> Option<Result<c_int, Errno>> {
-    if !fdmap::any() || n <= 0 {
+    if !any_rump() || n <= 0 {
         return None;
     }
     let n = (n as usize).min(libc::FD_SETSIZE);
@@ -382,7 +385,7 @@ fn select_rump(
 
 #[no_mangle]
 pub unsafe extern "C" fn select(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, tv: *mut timeval) -> c_int {
-    if !fdmap::any() {
+    if !any_rump() {
         return unsafe { real::select(n, r, w, e, tv) };
     }
     let deadline = if tv.is_null() {
@@ -415,7 +418,7 @@ pub unsafe extern "C" fn pselect(
     ts: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
-    if !fdmap::any() {
+    if !any_rump() {
         return unsafe { real::pselect(n, r, w, e, ts, mask) };
     }
     let deadline = match deadline_ts(ts) {
@@ -430,56 +433,99 @@ pub unsafe extern "C" fn pselect(
 
 // ---- epoll ----------------------------------------------------------------
 
-/// Host epoll fds with a companion in the rump kernel → the companion.
-static COMPANIONS: Mutex<Option<HashMap<c_int, i32>>> = Mutex::new(None);
-/// Whether any companion exists, so other epoll calls skip the lock.
+/// Whether a wait may involve the rump kernel: a rump fd is shown, or a
+/// host fd has a companion.
+fn any_rump() -> bool {
+    fdmap::any() || ANY_COMPANION.load(Ordering::Acquire)
+}
+
+/// What a host fd's companion is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Epoll,
+    Inotify,
+}
+
+/// Host fds with a companion in the rump kernel → the companion.
+static COMPANIONS: Mutex<Option<HashMap<c_int, (i32, Kind)>>> = Mutex::new(None);
+/// Whether any companion exists, so other calls skip the lock.
 static ANY_COMPANION: AtomicBool = AtomicBool::new(false);
 
-fn companion(epfd: c_int) -> Option<i32> {
+fn companion(fd: c_int) -> Option<i32> {
+    companion_of(fd).map(|(c, _)| c)
+}
+
+/// Host fd `fd`'s companion and its kind, if it has one.
+pub fn companion_of(fd: c_int) -> Option<(i32, Kind)> {
     if !ANY_COMPANION.load(Ordering::Acquire) {
         return None;
     }
-    COMPANIONS.lock().as_ref()?.get(&epfd).copied()
+    COMPANIONS.lock().as_ref()?.get(&fd).copied()
 }
 
-/// Whether host fd `fd` is an epoll instance.
-fn is_host_epoll(fd: c_int) -> bool {
+/// Whether host fd `fd` is an anonymous inode of `name` (`[eventpoll]`,
+/// `inotify`), as /proc shows it.
+fn is_host_anon(fd: c_int, name: &[u8]) -> bool {
     let path = format!("/proc/self/fd/{fd}\0");
     let mut buf = [0u8; 64];
     let n = crate::host::sys(libc::SYS_readlink, [path.as_ptr() as usize, buf.as_mut_ptr() as usize, buf.len(), 0]);
-    n.is_ok_and(|n| &buf[..n as usize] == b"anon_inode:[eventpoll]")
+    n.is_ok_and(|n| buf[..n as usize].strip_prefix(b"anon_inode:") == Some(name))
 }
 
-/// The companion of host epoll fd `epfd`, made if it has none.
-fn companion_or_new(k: &Backend, epfd: c_int) -> Result<i32, Errno> {
-    if let Some(c) = companion(epfd) {
+/// The companion of host fd `fd`, which must be a host object of `kind`
+/// (EBADF if `fd` is not open, EINVAL if it is something else), made
+/// with `create` if it has none.
+pub fn companion_or_new(
+    k: &Backend,
+    fd: c_int,
+    kind: Kind,
+    create: impl FnOnce(&Backend) -> Result<i32, Errno>,
+) -> Result<i32, Errno> {
+    if let Some((c, _)) = companion_of(fd).filter(|&(_, had)| had == kind) {
         return Ok(c);
     }
-    if fdmap::rump_fd(epfd).is_some() || !is_host_epoll(epfd) {
-        return Err(Errno(if fcntl_ok(epfd) { libc::EINVAL } else { libc::EBADF }));
+    let name: &[u8] = match kind {
+        Kind::Epoll => b"[eventpoll]",
+        Kind::Inotify => b"inotify",
+    };
+    if fdmap::rump_fd(fd).is_some() || !is_host_anon(fd, name) {
+        return Err(Errno(if fcntl_ok(fd) { libc::EINVAL } else { libc::EBADF }));
     }
     let mut all = COMPANIONS.lock();
     let all = all.get_or_insert_with(HashMap::new);
-    if let Some(&c) = all.get(&epfd) {
+    if let Some(&(c, _)) = all.get(&fd) {
         return Ok(c);
     }
-    let c = rump::rump_sys_epoll_create1(k, libc::EPOLL_CLOEXEC)?;
-    all.insert(epfd, c);
+    let c = create(k)?;
+    all.insert(fd, (c, kind));
     ANY_COMPANION.store(true, Ordering::Release);
     Ok(c)
+}
+
+/// Waits until host fd `fd` or its companion has something to read (a
+/// blocking read of a host fd with a companion), or a signal comes (EINTR).
+pub fn wait_readable(fd: c_int) -> Result<(), Errno> {
+    let set = [rump_abi::linux::types::pollfd { fd, events: libc::POLLIN, revents: 0 }];
+    let Some(mut sides) = PollSides::split(&set) else { return Ok(()) };
+    wait(backend::kernel()?, &mut sides, None, std::ptr::null()).map(drop)
+}
+
+/// The companion of host epoll fd `epfd`, made if it has none.
+fn epoll_companion(k: &Backend, epfd: c_int) -> Result<i32, Errno> {
+    companion_or_new(k, epfd, Kind::Epoll, |k| rump::rump_sys_epoll_create1(k, libc::EPOLL_CLOEXEC))
 }
 
 fn fcntl_ok(fd: c_int) -> bool {
     crate::host::sys(libc::SYS_fcntl, [fd as usize, libc::F_GETFD as usize, 0, 0]).is_ok()
 }
 
-/// A host fd is being closed: an epoll fd's companion goes with it.
+/// A host fd is being closed: its companion goes with it.
 pub fn host_fd_closing(fd: c_int) {
     if companion(fd).is_none() {
         return;
     }
     let c = COMPANIONS.lock().as_mut().and_then(|all| all.remove(&fd));
-    if let (Some(c), Some(k)) = (c, backend::current()) {
+    if let (Some((c, _)), Some(k)) = (c, backend::current()) {
         let _ = rump::rump_sys_close(k, c as u32);
     }
 }
@@ -494,7 +540,7 @@ pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut e
         (None, None) => unsafe { real::epoll_ctl(epfd, op, fd, ev) },
         (Some(r), _) => guard(|| {
             let k = backend::kernel()?;
-            let c = companion_or_new(k, epfd)?;
+            let c = epoll_companion(k, epfd)?;
             rump::rump_sys_epoll_ctl(k, c, op, r, ev.cast())
         }),
         // An epoll fd with a companion goes in on both sides, so the
@@ -502,7 +548,7 @@ pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut e
         (None, Some(inner)) => guard(|| {
             let r = check(unsafe { real::epoll_ctl(epfd, op, fd, ev) })?;
             let k = backend::kernel()?;
-            let c = companion_or_new(k, epfd)?;
+            let c = epoll_companion(k, epfd)?;
             rump::rump_sys_epoll_ctl(k, c, op, inner, ev.cast())?;
             Ok(r)
         }),

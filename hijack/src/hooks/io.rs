@@ -163,7 +163,9 @@ pub(crate) fn chk_fail() -> ! {
 
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
-    by_fd!(fd, |k, r| rump::rump_sys_read(k, r as u32, buf.cast(), n), unsafe { real::read(fd, buf, n) })
+    by_fd!(fd, |k, r| rump::rump_sys_read(k, r as u32, buf.cast(), n), {
+        super::inotify::read(fd, buf, n).unwrap_or_else(|| unsafe { real::read(fd, buf, n) })
+    })
 }
 
 #[no_mangle]
@@ -171,7 +173,9 @@ pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, bufl
     if n > buflen {
         chk_fail();
     }
-    by_fd!(fd, |k, r| rump::rump_sys_read(k, r as u32, buf.cast(), n), unsafe { real::__read_chk(fd, buf, n, buflen) })
+    by_fd!(fd, |k, r| rump::rump_sys_read(k, r as u32, buf.cast(), n), {
+        super::inotify::read(fd, buf, n).unwrap_or_else(|| unsafe { real::__read_chk(fd, buf, n, buflen) })
+    })
 }
 
 #[no_mangle]
@@ -254,7 +258,9 @@ fn v2_pos(off: i64) -> Option<i64> {
 
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, None, 0), unsafe { real::readv(fd, iov, cnt) })
+    by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, None, 0), {
+        super::inotify::readv(fd, iov, cnt).unwrap_or_else(|| unsafe { real::readv(fd, iov, cnt) })
+    })
 }
 
 #[no_mangle]

@@ -13,6 +13,7 @@
 pub mod dir;
 pub mod event;
 pub mod ifaddrs;
+pub mod inotify;
 pub mod io;
 pub mod meta;
 pub mod net;

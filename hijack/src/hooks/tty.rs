@@ -54,7 +54,10 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int
             return -1;
         }
     }
-    by_fd!(fd, |k, r| ioctl_rump(k, r, request, arg), unsafe { real::ioctl(fd, request, arg) })
+    by_fd!(fd, |k, r| ioctl_rump(k, r, request, arg), {
+        let inotify = (request == libc::FIONREAD).then(|| super::inotify::fionread(fd, arg as *mut c_int)).flatten();
+        inotify.unwrap_or_else(|| unsafe { real::ioctl(fd, request, arg) })
+    })
 }
 
 #[no_mangle]

@@ -10,14 +10,18 @@
 //! whether to report it and whether it stays ready, so a wait costs
 //! O(ready), not O(registered).
 //!
-//! The flavours — `kqueue` (NetBSD's kevent) and `compat::linux::epoll` —
-//! differ in when a note fires and what a report does to it; the rest is
-//! here: attaching and removing notes, the indexes that remove them when
-//! an fd closes (kqueue) or an open file goes (epoll), and waiting.
+//! The flavours — `kqueue` (NetBSD's kevent), `compat::linux::epoll` and
+//! `compat::linux::inotify` — differ in when a note fires and what a
+//! report does to it; the rest is here: attaching and removing notes, the
+//! indexes that remove them when an fd closes (kqueue) or an open file
+//! goes (epoll, inotify), and waiting. What happens to vnodes and
+//! directory entries is told to all flavours through `vnode`.
 
 pub mod kqueue;
+pub mod vnode;
 
 use crate::compat::linux::epoll::Item;
+use crate::compat::linux::inotify::{Inbox, Mark};
 use crate::file::{FileId, FileKind, OpenFile};
 use crate::mem::{NOTE_BYTES, QUEUE_BYTES};
 use crate::pipe::PipeId;
@@ -62,22 +66,20 @@ pub enum Wake {
 
 /// What happened to a source, as the code that changed it tells.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Hint {
+pub struct Hint<'a> {
     pub wake: Wake,
-    /// NOTE_* bits, for vnodes.
+    /// NOTE_* bits, for vnodes: what happened to the vnode itself.
     pub vnode: u32,
+    /// For a directory: the entry the change is about (`vnode::Entry`).
+    pub entry: Option<vnode::Entry<'a>>,
 }
 
-impl Hint {
+impl Hint<'_> {
     /// Nothing new: a note re-checked before it is reported.
-    pub const NONE: Hint = Hint { wake: Wake::None, vnode: 0 };
+    pub const NONE: Hint<'static> = Hint { wake: Wake::None, vnode: 0, entry: None };
 
-    pub const fn wake(wake: Wake) -> Hint {
-        Hint { wake, vnode: 0 }
-    }
-
-    pub const fn vnode(bits: u32) -> Hint {
-        Hint { wake: Wake::None, vnode: bits }
+    pub const fn wake(wake: Wake) -> Hint<'static> {
+        Hint { wake, vnode: 0, entry: None }
     }
 }
 
@@ -85,6 +87,7 @@ impl Hint {
 pub enum Watch {
     Kevent(kqueue::Knote),
     Epoll(Item),
+    Inotify(Mark),
 }
 
 pub struct Note {
@@ -109,11 +112,13 @@ impl Note {
 }
 
 /// How a queue finds its notes: kqueue by (ident, filter), epoll by the
-/// (open file, fd) pair Linux keys its items with.
+/// (open file, fd) pair Linux keys its items with, inotify by watch
+/// descriptor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Key {
     Kevent { ident: u64, filter: u32 },
     Epoll { file: FileId, fd: i32 },
+    Inotify { wd: i32 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,15 +128,19 @@ pub enum Flavor {
         owner: Pid,
     },
     Epoll,
+    /// Linux's inotify: notes are watches on vnodes, and what they see
+    /// waits as records in the queue's inbox until read.
+    Inotify,
 }
 
 impl Flavor {
     /// What read and write of the queue's fd fail with: NetBSD's kqueue
-    /// has neither (ENXIO), nor has Linux's epoll (EINVAL).
+    /// has neither (ENXIO), nor has Linux's epoll (EINVAL); inotify has
+    /// no write (EINVAL).
     pub fn rw_error(self) -> Errno {
         match self {
             Flavor::Kqueue { .. } => ENXIO,
-            Flavor::Epoll => EINVAL,
+            Flavor::Epoll | Flavor::Inotify => EINVAL,
         }
     }
 
@@ -139,7 +148,7 @@ impl Flavor {
     /// Linux's epoll has an ioctl handler of its own that says EINVAL.
     pub fn ioctl_error(self) -> Errno {
         match self {
-            Flavor::Kqueue { .. } => ENOTTY,
+            Flavor::Kqueue { .. } | Flavor::Inotify => ENOTTY,
             Flavor::Epoll => EINVAL,
         }
     }
@@ -149,8 +158,10 @@ pub struct Queue {
     pub flavor: Flavor,
     notes: HashMap<Key, NoteId>,
     ready: VecDeque<NoteId>,
-    /// Waiters in kevent/epoll_wait sleep here.
+    /// Waiters in kevent/epoll_wait and inotify reads sleep here.
     pub chan: Arc<WaitChannel>,
+    /// An inotify instance's records; empty for the other flavours.
+    pub inbox: Inbox,
 }
 
 impl Queue {
@@ -187,11 +198,17 @@ pub struct Events {
     on_file: HashMap<FileId, Vec<NoteId>>,
     /// (process, fd) → the kqueue notes naming that fd.
     on_fd: HashMap<(Pid, i32), Vec<NoteId>>,
+    /// The last rename cookie handed out (Linux's fsnotify_sync_cookie).
+    cookie: u32,
 }
 
 impl Events {
     pub fn queue(&self, q: QueueId) -> Option<&Queue> {
         self.queues.get(q)
+    }
+
+    pub fn queue_mut(&mut self, q: QueueId) -> Option<&mut Queue> {
+        self.queues.get_mut(q)
     }
 
     pub fn flavor(&self, q: QueueId) -> Option<Flavor> {
@@ -215,9 +232,14 @@ impl Events {
         self.on_source.contains_key(&src)
     }
 
+    /// The notes on `src`, oldest first.
+    pub fn notes_on(&self, src: Source) -> impl Iterator<Item = NoteId> + '_ {
+        self.on_source.get(&src).into_iter().flatten().copied()
+    }
+
     /// The queues with a note on `src`.
     pub fn watchers(&self, src: Source) -> impl Iterator<Item = QueueId> + '_ {
-        self.on_source.get(&src).into_iter().flatten().map(|&id| self.notes[id].queue)
+        self.notes_on(src).map(|id| self.notes[id].queue)
     }
 }
 
@@ -234,7 +256,13 @@ impl State {
     /// A new, empty queue; ENOMEM past the memory budget.
     fn new_queue(&mut self, flavor: Flavor) -> Result<QueueId, Errno> {
         self.mem.charge(QUEUE_BYTES)?;
-        let queue = Queue { flavor, notes: HashMap::new(), ready: VecDeque::new(), chan: Arc::new(WaitChannel::new()) };
+        let queue = Queue {
+            flavor,
+            notes: HashMap::new(),
+            ready: VecDeque::new(),
+            chan: Arc::new(WaitChannel::new()),
+            inbox: Inbox::default(),
+        };
         Ok(self.events.queues.insert(queue))
     }
 
@@ -278,6 +306,10 @@ impl State {
         if let (Key::Kevent { ident, .. }, Flavor::Kqueue { owner }) = (n.key, queue.flavor) {
             unlist(&mut ev.on_fd, (owner, ident as i32), id);
         }
+        // An inotify watch holds its vnode, as Linux's mark holds the inode.
+        if let (Watch::Inotify(_), Source::Vnode(vn)) = (&n.watch, n.source) {
+            self.vrele(vn);
+        }
         self.mem.uncharge(NOTE_BYTES);
     }
 
@@ -316,17 +348,18 @@ impl State {
         self.knote_nested(src, hint, 0);
     }
 
-    /// A vnode change of NOTE_* `bits`.
-    pub fn vnote(&mut self, vn: Vnode, bits: u32) {
-        self.knote(Source::Vnode(vn), Hint::vnode(bits));
-    }
-
     fn knote_nested(&mut self, src: Source, hint: Hint, depth: u32) {
         let Some(list) = self.events.on_source.get(&src) else { return };
         for id in list.clone().into_iter().rev() {
-            let fires = match &self.events.notes[id].watch {
+            // An inotify watch may go while the others look (IN_ONESHOT).
+            let Some(n) = self.events.notes.get(id) else { continue };
+            let fires = match &n.watch {
                 Watch::Kevent(_) => self.kevent_filter(id, hint),
                 Watch::Epoll(item) => item.woken_by(hint.wake),
+                Watch::Inotify(_) => {
+                    self.inotify_fire(id, &hint);
+                    false
+                }
             };
             if fires {
                 self.activate_nested(id, depth);
@@ -347,6 +380,8 @@ impl State {
         let (enqueue, always_wake) = match &mut n.watch {
             Watch::Kevent(k) => (k.fire(), false),
             Watch::Epoll(_) => (true, true),
+            // Inotify watches queue records, never themselves.
+            Watch::Inotify(_) => return,
         };
         let newly = enqueue && !n.queued;
         let q = n.queue;
@@ -355,10 +390,16 @@ impl State {
             self.events.queues[q].ready.push_back(id);
         }
         if newly || always_wake {
-            self.events.queues[q].chan.notify_all();
-            if depth < MAX_NEST {
-                self.knote_nested(Source::Queue(q), Hint::wake(Wake::Key(POLLIN | POLLRDNORM)), depth + 1);
-            }
+            self.wake_queue(q, depth);
+        }
+    }
+
+    /// Wakes whoever waits on queue `q`: its readers and pollers, and the
+    /// queues watching it (a wake-up `depth` deep already).
+    pub(crate) fn wake_queue(&mut self, q: QueueId, depth: u32) {
+        self.events.queues[q].chan.notify_all();
+        if depth < MAX_NEST {
+            self.knote_nested(Source::Queue(q), Hint::wake(Wake::Key(POLLIN | POLLRDNORM)), depth + 1);
         }
     }
 
@@ -418,6 +459,7 @@ impl State {
         match self.events.flavor(q) {
             Some(Flavor::Kqueue { .. }) => self.events.queues[q].pending() > 0,
             Some(Flavor::Epoll) => self.epoll_ready(q, depth),
+            Some(Flavor::Inotify) => !self.events.queues[q].inbox.is_empty(),
             None => false,
         }
     }

@@ -2,6 +2,7 @@
 //! statfs.
 
 use crate::cred::{check_access, W};
+use crate::event::vnode::Link;
 use crate::file::FileKind;
 use crate::vfs::mount::Vnode;
 use crate::vfs::{Attr, FsStat, SetAttr, VType};
@@ -50,6 +51,19 @@ pub enum Target<'p> {
 }
 
 impl Cx<'_> {
+    /// The vnode a call acts on, with the name it was reached by (a path's
+    /// last component, or the name an fd was opened by).
+    fn target_linked(&mut self, t: Target) -> Result<(Vnode, Option<Link>), Errno> {
+        match t {
+            Target::Path(dirfd, path, follow) => self.lookup_at_linked(dirfd, path, follow),
+            Target::Fd(fd) if fd != AT_FDCWD => {
+                let link = self.file(fd)?.link.clone();
+                Ok((self.target(t)?, link))
+            }
+            Target::Fd(_) => Ok((self.target(t)?, None)),
+        }
+    }
+
     /// The vnode a call acts on.
     pub fn target(&mut self, t: Target) -> Result<Vnode, Errno> {
         match t {
@@ -102,10 +116,11 @@ impl Cx<'_> {
         Ok(Some(Stat { attr, dev: 0x0c }))
     }
 
-    /// Changes attributes and tells vnode notes what changed (`note`).
-    fn setattr(&mut self, vn: Vnode, set: &SetAttr, note: u32) -> Result<(), Errno> {
+    /// Changes attributes and tells vnode notes what changed (`note`),
+    /// the directory's too when the vnode was reached by name (`link`).
+    fn setattr(&mut self, (vn, link): (Vnode, Option<Link>), set: &SetAttr, note: u32) -> Result<(), Errno> {
         self.st.mounts.fs(vn.mnt).setattr(vn.node, set)?;
-        self.st.vnote(vn, note);
+        self.st.vnote_linked(vn, link.as_ref(), note);
         Ok(())
     }
 
@@ -120,7 +135,8 @@ impl Cx<'_> {
     }
 
     pub fn chmod(&mut self, t: Target, mode: u32) -> Result<(), Errno> {
-        let vn = self.target(t)?;
+        let target = self.target_linked(t)?;
+        let vn = target.0;
         let attr = self.getattr(vn)?;
         self.check_owner(&attr)?;
         let cred = &self.proc().cred;
@@ -129,12 +145,13 @@ impl Cx<'_> {
         if !cred.is_root() && !cred.in_group(attr.gid) {
             mode &= !S_ISGID;
         }
-        self.setattr(vn, &SetAttr { mode: Some(mode), ..SetAttr::default() }, NOTE_ATTRIB)
+        self.setattr(target, &SetAttr { mode: Some(mode), ..SetAttr::default() }, NOTE_ATTRIB)
     }
 
     /// chown; `u32::MAX` (-1) leaves an id unchanged.
     pub fn chown(&mut self, t: Target, uid: u32, gid: u32) -> Result<(), Errno> {
-        let vn = self.target(t)?;
+        let target = self.target_linked(t)?;
+        let vn = target.0;
         let attr = self.getattr(vn)?;
         let cred = self.cred();
         let uid = (uid != u32::MAX).then_some(uid);
@@ -160,12 +177,13 @@ impl Cx<'_> {
                 set.mode = Some(mode);
             }
         }
-        self.setattr(vn, &set, NOTE_ATTRIB)
+        self.setattr(target, &set, NOTE_ATTRIB)
     }
 
     /// utimensat/futimens: `times` are (atime, mtime).
     pub fn utimens(&mut self, t: Target, times: [TimeSet; 2]) -> Result<(), Errno> {
-        let vn = self.target(t)?;
+        let target = self.target_linked(t)?;
+        let vn = target.0;
         let attr = self.getattr(vn)?;
         if times.iter().all(|t| *t == TimeSet::Omit) {
             return Ok(());
@@ -183,7 +201,7 @@ impl Cx<'_> {
             TimeSet::At(ts) => Some(ts),
         };
         let set = SetAttr { atime: pick(times[0]), mtime: pick(times[1]), ..SetAttr::default() };
-        self.setattr(vn, &set, NOTE_ATTRIB)
+        self.setattr(target, &set, NOTE_ATTRIB)
     }
 
     pub fn truncate(&mut self, t: Target, len: i64) -> Result<(), Errno> {
@@ -195,7 +213,8 @@ impl Cx<'_> {
                 return Err(EINVAL);
             }
         }
-        let vn = self.target(t)?;
+        let target = self.target_linked(t)?;
+        let vn = target.0;
         let attr = self.getattr(vn)?;
         if let Target::Path(..) = t {
             if attr.vtype == VType::Dir {
@@ -207,7 +226,7 @@ impl Cx<'_> {
             return Err(EINVAL);
         }
         let extended = if len > attr.size { NOTE_EXTEND } else { 0 };
-        self.setattr(vn, &SetAttr { size: Some(len), ..SetAttr::default() }, NOTE_WRITE | extended)
+        self.setattr(target, &SetAttr { size: Some(len), ..SetAttr::default() }, NOTE_WRITE | extended)
     }
 
     /// access/faccessat: `mode` is R|W|X bits or 0 for existence.

@@ -7,6 +7,7 @@ use crate::vfs::mount::Vnode;
 use crate::vfs::{DirEntry, VType};
 use crate::Cx;
 use rump_abi::native::errno::{EBADF, EINVAL, ENOENT, ENOTDIR, ERANGE};
+use rump_abi::native::flags::NOTE_READ;
 use rump_abi::{Errno, UserAddr};
 
 /// Appends one directory record for an entry (given the cookie of the
@@ -51,6 +52,8 @@ impl Cx<'_> {
         if let Some(f) = self.st.files.get_mut(id) {
             f.offset = pos;
         }
+        // Every listing is an access, even one at the end (Linux's iterate_dir).
+        self.st.vnote_file(id, vn, NOTE_READ);
         Ok(out.len())
     }
 

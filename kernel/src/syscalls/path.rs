@@ -4,6 +4,7 @@
 
 use super::attr::Target;
 use crate::cred::{check_access, Cred, R, W, X};
+use crate::event::vnode::{Change, Entry, Link};
 use crate::event::{Hint, Source, Wake};
 use crate::file::{FileKind, OpenFile};
 use crate::mem;
@@ -53,6 +54,13 @@ impl Cx<'_> {
         let start = self.start_dir(dirfd, path)?;
         let from = self.walk_from(start);
         self.st.namei(&from, path, follow)
+    }
+
+    /// As `lookup_at`, with the name the vnode was found by.
+    pub fn lookup_at_linked(&mut self, dirfd: i32, path: &[u8], follow: bool) -> Result<(Vnode, Option<Link>), Errno> {
+        let start = self.start_dir(dirfd, path)?;
+        let from = self.walk_from(start);
+        self.st.namei_linked(&from, path, follow)
     }
 
     /// Resolves all but the last component of `path` relative to `dirfd`.
@@ -105,13 +113,14 @@ impl Cx<'_> {
         // nothing. `install` takes the room over.
         let room = self.st.mem.reserve(mem::FILE_BYTES)?;
         let follow = flags & O_NOFOLLOW == 0;
-        let (vn, created) = if flags & O_CREAT != 0 {
+        let (vn, created, link) = if flags & O_CREAT != 0 {
             self.open_create(dirfd, path, flags, mode)?
         } else {
-            (self.lookup_at(dirfd, path, follow)?, false)
+            let (vn, link) = self.lookup_at_linked(dirfd, path, follow)?;
+            (vn, false, link)
         };
         let attr = self.getattr(vn)?;
-        let file = OpenFile::new(FileKind::Vnode(vn), flags & KEPT_FLAGS);
+        let mut file = OpenFile::new(FileKind::Vnode(vn), flags & KEPT_FLAGS);
         if attr.vtype == VType::Lnk && flags & O_PATH == 0 {
             return Err(ELOOP);
         }
@@ -147,15 +156,22 @@ impl Cx<'_> {
                 _ => {}
             }
         }
-        let truncate = flags & (O_TRUNC | O_PATH) == O_TRUNC && attr.vtype == VType::Reg;
+        // A file this open made is empty already: no truncation to tell of
+        // (Linux drops O_TRUNC for it).
+        let truncate = flags & (O_TRUNC | O_PATH) == O_TRUNC && attr.vtype == VType::Reg && !created;
         if truncate {
             self.st.mounts.fs(vn.mnt).setattr(vn.node, &SetAttr { size: Some(0), ..SetAttr::default() })?;
         }
         self.st.vref(vn);
         drop(room);
+        let noted = link.as_ref().filter(|l| self.st.vnode_watched(l.dir, None)).cloned();
+        file.link = link;
         match self.install(file, 0, flags & O_CLOEXEC != 0) {
             Ok(fd) => {
-                self.st.vnote(vn, NOTE_OPEN | if truncate { NOTE_WRITE } else { 0 });
+                // An O_PATH file is a handle, not an open: nothing to tell.
+                if flags & O_PATH == 0 {
+                    self.st.vnote_linked(vn, noted.as_ref(), NOTE_OPEN | if truncate { NOTE_WRITE } else { 0 });
+                }
                 Ok(fd)
             }
             Err(e) => {
@@ -167,8 +183,15 @@ impl Cx<'_> {
 
     /// The O_CREAT half of open: finds or creates the file, following a
     /// final symlink (even a dangling one, whose target is then created)
-    /// unless O_NOFOLLOW or O_EXCL. Returns the vnode and whether it is new.
-    fn open_create(&mut self, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> Result<(Vnode, bool), Errno> {
+    /// unless O_NOFOLLOW or O_EXCL. Returns the vnode, whether it is new,
+    /// and the name it has.
+    fn open_create(
+        &mut self,
+        dirfd: i32,
+        path: &[u8],
+        flags: u32,
+        mode: u32,
+    ) -> Result<(Vnode, bool, Option<Link>), Errno> {
         let start = self.start_dir(dirfd, path)?;
         let mut from = self.walk_from(start);
         let mut path = path.to_vec();
@@ -176,7 +199,7 @@ impl Cx<'_> {
             let par = self.st.namei_parent(&from, &path)?;
             let name = match par.name.as_slice() {
                 b"." | b".." if flags & O_EXCL != 0 => return Err(EEXIST),
-                b"." | b".." => return Ok((self.st.namei(&from, &path, true)?, false)),
+                b"." | b".." => return Ok((self.st.namei(&from, &path, true)?, false, None)),
                 name => name,
             };
             match self.lookup_in(par.dir, name) {
@@ -184,7 +207,7 @@ impl Cx<'_> {
                 Ok(found) => {
                     let found = self.st.mounts.cross_down(found);
                     if self.getattr(found)?.vtype != VType::Lnk || flags & O_NOFOLLOW != 0 {
-                        return Ok((found, false));
+                        return Ok((found, false, Some(Link { dir: par.dir, name: name.into() })));
                     }
                     path = self.st.mounts.fs(found.mnt).readlink(found.node)?;
                     from.start = par.dir;
@@ -196,8 +219,10 @@ impl Cx<'_> {
                     self.check_dir_write(par.dir)?;
                     let new = self.new_node(par.dir, VType::Reg, mode, 0, Vec::new())?;
                     let node = self.st.mounts.fs(par.dir.mnt).create(par.dir.node, name, &new)?;
-                    self.st.vnote(par.dir, NOTE_WRITE);
-                    return Ok((Vnode { mnt: par.dir.mnt, node }, true));
+                    let created = Entry { name, change: Change::Created, isdir: false };
+                    self.st.entry_note(par.dir, NOTE_WRITE, created);
+                    let link = Link { dir: par.dir, name: name.into() };
+                    return Ok((Vnode { mnt: par.dir.mnt, node }, true, Some(link)));
                 }
                 Err(e) => return Err(e),
             }
@@ -305,7 +330,9 @@ impl Cx<'_> {
         let new = self.new_node(par.dir, vtype, mode, rdev, target)?;
         self.st.mounts.fs(par.dir.mnt).create(par.dir.node, &par.name, &new)?;
         // A new subdirectory's `..` is a new link to its parent.
-        self.st.vnote(par.dir, NOTE_WRITE | if vtype == VType::Dir { NOTE_LINK } else { 0 });
+        let isdir = vtype == VType::Dir;
+        let created = Entry { name: &par.name, change: Change::Created, isdir };
+        self.st.entry_note(par.dir, NOTE_WRITE | if isdir { NOTE_LINK } else { 0 }, created);
         Ok(())
     }
 
@@ -364,15 +391,15 @@ impl Cx<'_> {
         }
         self.st.mounts.fs(par.dir.mnt).link(par.dir.node, &par.name, old.node)?;
         self.st.vnote(old, NOTE_LINK);
-        self.st.vnote(par.dir, NOTE_WRITE);
+        let created = Entry { name: &par.name, change: Change::Created, isdir: false };
+        self.st.entry_note(par.dir, NOTE_WRITE, created);
         Ok(())
     }
 
-    /// `vn`, with attributes `attr`, lost a name: its link count changed,
-    /// and with its last name (or as a directory) it is gone.
-    fn name_removed(&mut self, vn: Vnode, attr: &Attr) {
-        let gone = attr.vtype == VType::Dir || attr.nlink <= 1;
-        self.st.vnote(vn, NOTE_LINK | if gone { NOTE_DELETE } else { 0 });
+    /// Whether `vn`, with attributes `attr`, is gone once it loses a name:
+    /// with its last name, or as a directory.
+    fn gone_with_name(attr: &Attr) -> bool {
+        attr.vtype == VType::Dir || attr.nlink <= 1
     }
 
     /// unlink (`rmdir` false) or rmdir (`rmdir` true).
@@ -403,8 +430,10 @@ impl Cx<'_> {
         } else {
             fs.remove(par.dir.node, &par.name)?;
         }
-        self.name_removed(vn, &attr);
-        self.st.vnote(par.dir, NOTE_WRITE | if rmdir { NOTE_LINK } else { 0 });
+        let gone = if Self::gone_with_name(&attr) { NOTE_DELETE } else { 0 };
+        self.st.vnote(vn, NOTE_LINK | gone);
+        let removed = Entry { name: &par.name, change: Change::Removed, isdir: attr.vtype == VType::Dir };
+        self.st.entry_note(par.dir, NOTE_WRITE | if rmdir { NOTE_LINK } else { 0 }, removed);
         Ok(())
     }
 
@@ -458,14 +487,21 @@ impl Cx<'_> {
             check_access(&self.proc().cred, &src_attr, W)?;
         }
         self.st.mounts.fs(from.dir.mnt).rename(from.dir.node, &from.name, to.dir.node, &to.name)?;
-        self.st.vnote(src, NOTE_RENAME);
-        if let Some((dst, dst_attr)) = replaced {
-            self.name_removed(dst, &dst_attr);
-        }
+        self.st.relink_files(&from, &to);
+        // In Linux's order: both directories, the replaced file's link
+        // count, the moved file itself, then the replaced file going.
         let dirs = NOTE_WRITE | if reparented { NOTE_LINK } else { 0 };
-        self.st.vnote(from.dir, dirs);
-        if to.dir != from.dir {
-            self.st.vnote(to.dir, dirs);
+        let (cookie, isdir) = (self.st.rename_cookie(), src_attr.vtype == VType::Dir);
+        let moved_from = Entry { name: &from.name, change: Change::MovedFrom(cookie), isdir };
+        self.st.entry_note(from.dir, dirs, moved_from);
+        let moved_to = Entry { name: &to.name, change: Change::MovedTo(cookie), isdir };
+        self.st.entry_note(to.dir, if to.dir != from.dir { dirs } else { 0 }, moved_to);
+        if let Some((dst, _)) = &replaced {
+            self.st.vnote(*dst, NOTE_LINK);
+        }
+        self.st.vnote(src, NOTE_RENAME);
+        if let Some((dst, _)) = replaced.filter(|(_, a)| Self::gone_with_name(a)) {
+            self.st.vnote(dst, NOTE_DELETE);
         }
         Ok(())
     }

@@ -72,11 +72,18 @@ impl Cx<'_> {
                         f.offset = off + n as u64;
                     }
                 }
-                self.st.vnote(vn, NOTE_READ);
+                // Only a read that moved bytes counts, as Linux's IN_ACCESS.
+                if n > 0 {
+                    self.st.vnote_file(id, vn, NOTE_READ);
+                }
                 Ok(n)
             }
             FileKind::Pipe { id: p, .. } if at.is_none() => self.pipe_read(id, p, buf, len),
             FileKind::Pipe { .. } => Err(ESPIPE),
+            FileKind::Queue(q) if self.st.events.flavor(q) == Some(Flavor::Inotify) => match at {
+                None => self.inotify_read(id, q, buf, len),
+                Some(_) => Err(ESPIPE),
+            },
             FileKind::Queue(q) => Err(self.queue_error(q, Flavor::rw_error)),
             FileKind::Socket(_) if at.is_some() => Err(ESPIPE),
             FileKind::Socket(_) => {
@@ -99,7 +106,7 @@ impl Cx<'_> {
             FileKind::Vnode(vn) => {
                 let (append, cur) = (f.flags & O_APPEND != 0, f.offset);
                 // The size before matters only to a note waiting for NOTE_EXTEND.
-                let watched = self.st.events.watched(Source::Vnode(vn));
+                let watched = self.st.vnode_watched(vn, f.link.as_ref());
                 let mem = self.mem;
                 let fs = self.st.mounts.fs(vn.mnt);
                 let size = if append || watched { fs.getattr(vn.node)?.size } else { 0 };
@@ -118,8 +125,8 @@ impl Cx<'_> {
                         f.offset = off + n as u64;
                     }
                 }
-                if watched {
-                    self.st.vnote(vn, NOTE_WRITE | if off + n as u64 > size { NOTE_EXTEND } else { 0 });
+                if watched && n > 0 {
+                    self.st.vnote_file(id, vn, NOTE_WRITE | if off + n as u64 > size { NOTE_EXTEND } else { 0 });
                 }
                 Ok(n)
             }
@@ -227,6 +234,9 @@ impl Cx<'_> {
                         (a.size as i64).wrapping_sub(offset as i64) as i32
                     }
                     FileKind::Pipe { id: p, .. } => self.st.pipes.get(p).map_or(0, |p| p.len() as i32),
+                    FileKind::Queue(q) if self.st.events.flavor(q) == Some(Flavor::Inotify) => {
+                        self.inotify_pending_bytes(q) as i32
+                    }
                     FileKind::Queue(q) => return Err(self.queue_error(q, Flavor::ioctl_error)),
                     FileKind::Socket(s) => self.st.net.readable_bytes(s) as i32,
                 };

@@ -5,6 +5,7 @@
 use super::mount::Vnode;
 use super::{VType, NAME_MAX, PATH_MAX};
 use crate::cred::{check_access, Cred, X};
+use crate::event::vnode::Link;
 use crate::State;
 use rump_abi::native::errno::{ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR};
 use rump_abi::Errno;
@@ -33,12 +34,15 @@ pub struct Parent {
 }
 
 enum Stop {
-    AtNode,
-    AtParent,
+    Node,
+    /// At the node, remembering the name it was found by.
+    NamedNode,
+    Parent,
 }
 
 enum Walked {
     Node(Vnode),
+    Named(Vnode, Link),
     Parent(Parent),
 }
 
@@ -53,8 +57,18 @@ fn next_component(rest: &[u8]) -> (&[u8], &[u8]) {
 impl State {
     /// Resolves `path` to a vnode, following a final symlink if `follow`.
     pub fn namei(&mut self, from: &WalkFrom, path: &[u8], follow: bool) -> Result<Vnode, Errno> {
-        match self.walk(from, path, follow, Stop::AtNode)? {
-            Walked::Node(vn) => Ok(vn),
+        match self.walk(from, path, follow, Stop::Node)? {
+            Walked::Node(vn) | Walked::Named(vn, _) => Ok(vn),
+            Walked::Parent(_) => Err(ENOENT),
+        }
+    }
+
+    /// As `namei`, with the name the walk found the vnode by (none for a
+    /// path ending in `.`, `..` or only slashes).
+    pub fn namei_linked(&mut self, from: &WalkFrom, path: &[u8], follow: bool) -> Result<(Vnode, Option<Link>), Errno> {
+        match self.walk(from, path, follow, Stop::NamedNode)? {
+            Walked::Node(vn) => Ok((vn, None)),
+            Walked::Named(vn, link) => Ok((vn, Some(link))),
             Walked::Parent(_) => Err(ENOENT),
         }
     }
@@ -63,9 +77,9 @@ impl State {
     /// component of its own (`/`) names no parent: the root stands for
     /// itself with name `.`.
     pub fn namei_parent(&mut self, from: &WalkFrom, path: &[u8]) -> Result<Parent, Errno> {
-        match self.walk(from, path, false, Stop::AtParent)? {
+        match self.walk(from, path, false, Stop::Parent)? {
             Walked::Parent(p) => Ok(p),
-            Walked::Node(dir) => Ok(Parent { dir, name: b".".to_vec(), trailing_slash: true }),
+            Walked::Node(dir) | Walked::Named(dir, _) => Ok(Parent { dir, name: b".".to_vec(), trailing_slash: true }),
         }
     }
 
@@ -117,7 +131,7 @@ impl State {
             self.search_dir(cur, &from.cred)?;
             let is_last = after.iter().all(|&b| b == b'/');
             let trailing_slash = is_last && !after.is_empty();
-            if is_last && matches!(stop, Stop::AtParent) {
+            if is_last && matches!(stop, Stop::Parent) {
                 let name = comp.to_vec();
                 return Ok(Walked::Parent(Parent { dir: cur, name, trailing_slash }));
             }
@@ -153,6 +167,9 @@ impl State {
             if is_last {
                 if trailing_slash && attr.vtype != VType::Dir {
                     return Err(ENOTDIR);
+                }
+                if matches!(stop, Stop::NamedNode) && !matches!(comp, b"." | b"..") {
+                    return Ok(Walked::Named(next, Link { dir: cur, name: comp.into() }));
                 }
                 return Ok(Walked::Node(next));
             }

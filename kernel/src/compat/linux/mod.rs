@@ -10,7 +10,8 @@
 //! - The handlers, one per `RUMP` line of the table, are grouped by
 //!   concern (`fd`, `io`, `attr`, `names`, `misc`); each only translates
 //!   arguments in and results out. `epoll` also holds epoll's semantics,
-//!   on the kernel's event notes (`crate::event`); `netif` answers the
+//!   on the kernel's event notes (`crate::event`), and `inotify` its watches
+//!   on the same notes; `netif` answers the
 //!   network configuration ioctls on sockets (`ioctl` hands them over).
 //!
 //! Handlers return native errno values like the cores they call.
@@ -20,6 +21,7 @@ mod attr;
 pub mod epoll;
 mod fd;
 pub mod flags;
+pub mod inotify;
 mod io;
 mod misc;
 mod names;
@@ -39,6 +41,7 @@ pub mod handlers {
     pub use super::attr::*;
     pub use super::epoll::*;
     pub use super::fd::*;
+    pub use super::inotify::*;
     pub use super::io::*;
     pub use super::misc::*;
     pub use super::names::*;

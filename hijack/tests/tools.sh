@@ -69,6 +69,11 @@ copy_move)
   run cat "$H/moved_out"
   run mv "$H/moved_out" "$D/moved_in"
   run cat "$D/moved_in"
+  run cp --reflink=always "$D/src/a.txt" "$D/clone"
+  run cp --reflink=always "$D/src/a.txt" "$H/clone_out"
+  run cp --reflink=always "$H/host.txt" "$D/clone_in"
+  run cp --reflink=auto "$D/src/a.txt" "$D/clone_auto"
+  run cat "$D/clone_auto"
   run rm -r "$D/tree"
   run ls "$D"
   ;;

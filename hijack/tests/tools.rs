@@ -1,22 +1,31 @@
 //! Unmodified tools on /rump against the same tools on a host tmpfs
 //! directory: `tools.sh CASE DIR HOSTDIR` runs one group of commands and
 //! prints a transcript that does not depend on DIR; the transcript on
-//! /rump, with the in-process kernel and with a remote `rump_server`,
+//! /rump, with the in-process kernel and with a remote `rump_server`
+//! (and, for the cases about the library's plumbing, under `rumpctl run`),
 //! must equal the host's.
 
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use support::{fresh_prefix, host_dir, library, Server};
+use support::{build_dir, fresh_prefix, host_dir, library, Server};
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools.sh")
 }
 
-/// Runs one case with `dir` under test; `env` adds the preload.
-fn run_case(case: &str, dir: &Path, hostdir: &Path, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new("bash");
+/// Runs one case with `dir` under test; `env` adds the preload, `wrap`
+/// a command the script runs under (`rumpctl run ... --`).
+fn run_case_in(wrap: &[&str], case: &str, dir: &Path, hostdir: &Path, env: &[(&str, &str)]) -> Output {
+    let mut cmd = match wrap.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg("bash");
+            c
+        }
+        None => Command::new("bash"),
+    };
     cmd.arg(script()).arg(case).arg(dir).arg(hostdir);
     cmd.env_remove("RUMP_SERVER").env_remove("LD_PRELOAD").env_remove("RUMPHIJACK");
     cmd.env("PYTHONDONTWRITEBYTECODE", "1");
@@ -25,6 +34,10 @@ fn run_case(case: &str, dir: &Path, hostdir: &Path, env: &[(&str, &str)]) -> Out
         cmd.env(k, v);
     }
     cmd.stdin(Stdio::null()).output().expect("run tools.sh")
+}
+
+fn run_case(case: &str, dir: &Path, hostdir: &Path, env: &[(&str, &str)]) -> Output {
+    run_case_in(&[], case, dir, hostdir, env)
 }
 
 fn transcript(o: &Output) -> String {
@@ -54,6 +67,12 @@ fn diff(a: &str, b: &str) -> String {
 /// have afterwards: a call that slipped through to the host would
 /// otherwise compare equal to the host run.
 fn compare(case: &str) {
+    compare_modes(case, false);
+}
+
+/// As `compare`, and with `under_run` also under `rumpctl run` (its own
+/// kernel, the library preloaded by rumpctl).
+fn compare_modes(case: &str, under_run: bool) {
     let lib = library();
     let lib = lib.to_str().unwrap();
     let (prefix, spec) = fresh_prefix();
@@ -71,13 +90,22 @@ fn compare(case: &str) {
         &[("LD_PRELOAD", lib), ("RUMPHIJACK", &spec), ("RUMP_SERVER", &server.url)],
     ));
     server.halt().expect("halting rump_server");
-    for d in [hd, hh, emb_h, rem_h] {
+    let run_h = host_dir("uh");
+    let rumpctl = build_dir().join("rumpctl");
+    let run = under_run.then(|| {
+        let wrap = [rumpctl.to_str().unwrap(), "run", "--hijack", &spec, "--"];
+        transcript(&run_case_in(&wrap, case, &dir, &run_h, &[]))
+    });
+    for d in [hd, hh, emb_h, rem_h, run_h] {
         let _ = std::fs::remove_dir_all(d);
     }
     assert!(!Path::new(&prefix).exists(), "{case}: something reached the host's {prefix}");
     assert!(host.contains("[rc=0]") || case == "df", "the host run itself failed:\n{host}");
     assert!(embedded == host, "{case}: in-process kernel differs from the host:\n{}", diff(&host, &embedded));
     assert!(remote == host, "{case}: remote kernel differs from the host:\n{}", diff(&host, &remote));
+    if let Some(run) = run {
+        assert!(run == host, "{case}: `rumpctl run` differs from the host:\n{}", diff(&host, &run));
+    }
 }
 
 #[test]
@@ -123,4 +151,9 @@ fn shells() {
 #[test]
 fn python() {
     compare("python");
+}
+
+#[test]
+fn fds() {
+    compare_modes("fds", true);
 }

@@ -167,5 +167,48 @@ except OSError as e:
     print(type(e).__name__, e.errno)
 PY
   ;;
+fds)
+  # The program's fds 3-9, on files of DIR and of HOSTDIR, held across
+  # children and execs; the library's own fds must stay out of their way.
+  fixture
+  printf 'host data\n' > "$H/host.txt"
+  for sh in dash bash; do
+    run $sh -c 'mkdir "$1/d_'$sh'"; exec 3<"$1/d_'$sh'"; /bin/true; echo "true: $?"' _ "$D"
+    run $sh -c 'exec 3>"$1/f_'$sh'"; echo to3 >&3; /bin/true; cat "$1/f_'$sh'"' _ "$D"
+    run $sh -c '
+      exec 3<"$1/src/a.txt" 4>"$1/out4_'$sh'" 5<"$2/host.txt" 6>"$2/out6_'$sh'" 7<>"$1/rw7_'$sh'" 8<"$1/src" 9>>"$1/out4_'$sh'"
+      read l <&3; echo "3: $l"
+      echo four >&4; echo nine >&9
+      cat <&5; echo six >&6; echo seven >&7
+      /bin/true
+      sh -c "echo child >&4; read m <&3; echo \"child 3: \$m\""
+      (echo subshell >&9; read n <&3; echo "subshell 3: $n")
+      bash -c "exec cat <&3"
+      exec 3<&- 5<&-
+      exec 3>"$2/out3_'$sh'"; echo host3 >&3; exec 3>&-
+      cat "$1/out4_'$sh'" "$2/out6_'$sh'" "$1/rw7_'$sh'" "$2/out3_'$sh'"
+      exec 8>&- 9<&-; ls "$1/src" >&4; exec 4>&-; tail -n 3 "$1/out4_'$sh'"
+    ' _ "$D" "$H"
+    run $sh -c 'exec 3<"$1/src/a.txt"; exec '$sh' -c "head -n 2 <&3; exec cat <&3"' _ "$D"
+  done
+  run python3 - "$D" <<'PY'
+import os, sys
+d = sys.argv[1]
+with open(os.path.join(d, "x"), "w") as f:
+    f.write("before closerange\n")
+os.closerange(3, 100000)
+print(open(os.path.join(d, "x")).read(), end="")
+fd = os.open(os.path.join(d, "src", "a.txt"), os.O_RDONLY)
+for n in (4, 9, 100, 255, 1000, 1001, 1023):
+    os.dup2(fd, n)
+    print(n, os.read(n, 6))
+    os.close(n)
+os.close(fd)
+os.closerange(3, 100000)
+print(sorted(os.listdir(d)))
+r = os.system("cat " + os.path.join(d, "x"))
+print("system", r)
+PY
+  ;;
 *) echo "unknown case $case_name"; exit 99 ;;
 esac

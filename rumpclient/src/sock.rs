@@ -6,8 +6,11 @@
 //! sender attaches one to a frame's first bytes, and the receiving side
 //! queues whatever arrives for the handler of that frame to take. A
 //! listener creates its unix socket mode 0600 without a
-//! moment of wider access, and never takes over an existing path.
+//! moment of wider access, and never takes over an existing path. A
+//! connection's descriptor is an `OwnFd`: inside a hijacked program it
+//! lives high and steps aside when the program names its number.
 
+use crate::ownfd::OwnFd;
 use crate::url::ServerUrl;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -32,13 +35,13 @@ const MAX_PASSED: usize = 8;
 /// One connected stream socket.
 #[derive(Debug)]
 pub struct Conn {
-    fd: OwnedFd,
+    fd: OwnFd,
     passed: Mutex<VecDeque<OwnedFd>>,
 }
 
 impl Conn {
     fn new(fd: OwnedFd) -> Conn {
-        Conn { fd, passed: Mutex::new(VecDeque::new()) }
+        Conn { fd: OwnFd::new(fd), passed: Mutex::new(VecDeque::new()) }
     }
 
     pub fn connect(url: &ServerUrl) -> io::Result<Conn> {
@@ -62,13 +65,14 @@ impl Conn {
     }
 
     pub fn raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.fd.raw()
     }
 
-    /// Whether the descriptor survives exec.
+    /// Whether the descriptor survives exec (a raw fcntl: a hijacked
+    /// program's fcntl would take our number for the program's).
     pub fn set_cloexec(&self, cloexec: bool) -> io::Result<()> {
         let flags = if cloexec { libc::FD_CLOEXEC } else { 0 };
-        cvt(unsafe { libc::fcntl(self.raw_fd(), libc::F_SETFD, flags) } as isize).map(drop)
+        cvt(unsafe { libc::syscall(libc::SYS_fcntl, self.raw_fd(), libc::F_SETFD, flags) } as isize).map(drop)
     }
 
     /// The oldest descriptor received and not yet taken.

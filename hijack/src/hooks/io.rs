@@ -2,6 +2,9 @@
 //! names), read and write in all their forms, lseek, close and the dup
 //! family, fcntl, sync and truncate calls, and the calls that copy between
 //! two fds, which fail across kernels so tools fall back to read/write.
+//! A number the program closes or dups onto is the program's: the
+//! library's own fd there steps aside first (`rumpclient::ownfd`), and a
+//! close_range leaves the library's own out.
 //!
 //! The variadic `open`, `openat` and `fcntl` take their optional argument
 //! as a plain third (fourth) parameter: on the x86-64 and AArch64 Linux
@@ -16,6 +19,7 @@ use crate::{by_fd, by_path};
 use libc::{c_char, c_int, c_uint, c_void, iovec, mode_t, off64_t, off_t, size_t, ssize_t};
 use rump_abi::linux::sys as rump;
 use rump_abi::Errno;
+use rumpclient::ownfd;
 
 crate::real_fns! {
     fn open(path: *const c_char, flags: c_int, mode: mode_t) -> c_int;
@@ -360,6 +364,7 @@ pub fn close_rump(k: &Backend, fd: c_int, r: i32) -> Result<c_int, Errno> {
 #[no_mangle]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     by_fd!(fd, |k, r| close_rump(k, fd, r), {
+        ownfd::step_aside(fd);
         super::event::host_fd_closing(fd);
         unsafe { real::close(fd) }
     })
@@ -381,12 +386,31 @@ fn close_rump_range(first: u32, last: u32, cloexec: bool) {
     }
 }
 
+/// The host's close_range over `first..=last` but the library's own fds.
+fn close_host_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
+    let mut flags = flags;
+    for (a, b) in ownfd::gaps(first, last) {
+        // SAFETY: a range of numbers; flags as the program gave them.
+        let r = unsafe { real::close_range(a, b, flags) };
+        if r < 0 {
+            return r;
+        }
+        // The first call unshared the table if asked; the rest use it.
+        flags &= !(libc::CLOSE_RANGE_UNSHARE as c_int);
+    }
+    0
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
     if fdmap::any() && first <= last {
         close_rump_range(first, last, flags & libc::CLOSE_RANGE_CLOEXEC as c_int != 0);
     }
-    unsafe { real::close_range(first, last, flags) }
+    if first > last {
+        // SAFETY: the host reports EINVAL.
+        return unsafe { real::close_range(first, last, flags) };
+    }
+    close_host_range(first, last, flags)
 }
 
 #[no_mangle]
@@ -394,7 +418,9 @@ pub unsafe extern "C" fn closefrom(low: c_int) {
     if fdmap::any() && low >= 0 {
         close_rump_range(low as u32, u32::MAX, false);
     }
-    unsafe { real::closefrom(low) }
+    if low < 0 || close_host_range(low as c_uint, c_uint::MAX, 0) < 0 {
+        unsafe { real::closefrom(low) }
+    }
 }
 
 /// Shows a duplicate of rump fd `r` at host number `n`, which the caller
@@ -435,6 +461,7 @@ fn dup_to(old: c_int, new: c_int, cloexec: bool) -> Result<c_int, Errno> {
     if new < 0 || new as usize >= fdmap::SLOTS {
         return Err(Errno(libc::EBADF));
     }
+    ownfd::step_aside(new);
     let flags = if cloexec { libc::O_CLOEXEC } else { 0 };
     match fdmap::rump_fd(old) {
         Some(r) => {
@@ -462,6 +489,7 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
         );
     }
     if fdmap::rump_fd(old).is_none() && fdmap::rump_fd(new).is_none() {
+        ownfd::step_aside(new);
         return unsafe { real::dup2(old, new) };
     }
     guard(|| dup_to(old, new, false))
@@ -470,6 +498,9 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     if old == new || flags & !libc::O_CLOEXEC != 0 || (fdmap::rump_fd(old).is_none() && fdmap::rump_fd(new).is_none()) {
+        if old != new {
+            ownfd::step_aside(new);
+        }
         return unsafe { real::dup3(old, new, flags) };
     }
     guard(|| dup_to(old, new, flags & libc::O_CLOEXEC != 0))
@@ -491,12 +522,18 @@ fn fcntl_rump(k: &Backend, fd: c_int, r: i32, cmd: c_int, arg: usize) -> Result<
 
 #[no_mangle]
 pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    by_fd!(fd, |k, r| fcntl_rump(k, fd, r, cmd, arg), unsafe { real::fcntl(fd, cmd, arg) })
+    by_fd!(fd, |k, r| fcntl_rump(k, fd, r, cmd, arg), {
+        ownfd::step_aside(fd);
+        unsafe { real::fcntl(fd, cmd, arg) }
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    by_fd!(fd, |k, r| fcntl_rump(k, fd, r, cmd, arg), unsafe { real::fcntl64(fd, cmd, arg) })
+    by_fd!(fd, |k, r| fcntl_rump(k, fd, r, cmd, arg), {
+        ownfd::step_aside(fd);
+        unsafe { real::fcntl64(fd, cmd, arg) }
+    })
 }
 
 // ---- sync, truncate, space -----------------------------------------------

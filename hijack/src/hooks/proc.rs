@@ -529,15 +529,16 @@ unsafe fn spawn(
     envp: *const *mut c_char,
     search: bool,
 ) -> c_int {
-    let mut p = [0i32; 2];
-    if let Err(e) = sys(libc::SYS_pipe2, [p.as_mut_ptr() as usize, libc::O_CLOEXEC as usize, 0, 0]) {
-        return e.0;
-    }
+    // Our own pipe: high, so the file actions cannot land on it.
+    let (rd, wr) = match rumpclient::ownfd::pipe() {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
     let envp = if envp.is_null() { unsafe { environ } } else { envp.cast() };
     // SAFETY: our fork hook.
     let pid = unsafe { fork() };
     if pid == 0 {
-        let _ = sys(libc::SYS_close, [p[0] as usize, 0, 0, 0]);
+        drop(rd);
         let e = match unsafe { apply_spawn_setup(attr, actions) } {
             Err(e) => e.0,
             Ok(()) => {
@@ -549,23 +550,21 @@ unsafe fn spawn(
                 errno()
             }
         };
-        let _ = sys(libc::SYS_write, [p[1] as usize, &e as *const i32 as usize, 4, 0]);
+        let _ = sys(libc::SYS_write, [wr.raw() as usize, &e as *const i32 as usize, 4, 0]);
         unsafe { libc::_exit(127) };
     }
-    let _ = sys(libc::SYS_close, [p[1] as usize, 0, 0, 0]);
+    drop(wr);
     if pid < 0 {
-        let e = errno();
-        let _ = sys(libc::SYS_close, [p[0] as usize, 0, 0, 0]);
-        return e;
+        return errno();
     }
     let mut e = 0i32;
     let got = loop {
-        match sys(libc::SYS_read, [p[0] as usize, &mut e as *mut i32 as usize, 4, 0]) {
+        match sys(libc::SYS_read, [rd.raw() as usize, &mut e as *mut i32 as usize, 4, 0]) {
             Err(Errno(libc::EINTR)) => continue,
             r => break r.unwrap_or(0),
         }
     };
-    let _ = sys(libc::SYS_close, [p[0] as usize, 0, 0, 0]);
+    drop(rd);
     if got == 4 {
         let mut st = 0;
         let _ = sys(libc::SYS_wait4, [pid as usize, &mut st as *mut i32 as usize, 0, 0]);

@@ -4,10 +4,19 @@
 //! An absolute path under the `path=` prefix goes to the kernel with the
 //! prefix stripped (`/rump/a` → `/a`, `/rump` → `/`); one under a `blanket=`
 //! entry goes as it is. Matching is literal, as NetBSD's: `..` and symlinks
-//! never switch kernels, so a walk up from `/rump` stays at the kernel's
-//! root. A relative path follows the working directory, which is in the
-//! kernel once the program `chdir`s there; a path relative to a rump dirfd
-//! goes to the kernel by that fd.
+//! inside a path never switch kernels, so a walk up from `/rump` stays at
+//! the kernel's root. A relative path follows the working directory, which
+//! is in the kernel once the program `chdir`s there; a path relative to a
+//! rump dirfd goes to the kernel by that fd.
+//!
+//! A path relative to a host dirfd, or to a working directory on the host,
+//! goes where the absolute path would: the directory's host path (the
+//! dirfd's `/proc/self/fd` link, or getcwd) joined with the relative path,
+//! `.` and `..` taken lexically, is matched as above, so `openat(fd of "/",
+//! "rump/dst")`, `fstatat(fd of "/tmp", "../rump")` and `cd /; cat rump/f`
+//! reach the kernel (rsync, `find`, `tar -C /` walk this way). The
+//! directory is only looked up when the relative path names the prefix's
+//! last component, so other host calls cost a scan of their path.
 //!
 //! While inet sockets are hijacked, the network's files are the kernel's
 //! too, passed as blankets are: `/proc/net`, `/proc/sys/net`, and
@@ -130,13 +139,64 @@ pub unsafe fn at(dirfd: libc::c_int, p: *const libc::c_char) -> Option<RumpPath>
     let (dirfd, via) = if dirfd == libc::AT_FDCWD {
         let via = cwd();
         if via == Cwd::Host {
-            return None;
+            return below_host_dir(dirfd, bytes);
         }
         (dirfd, via)
     } else {
-        (fdmap::rump_fd(dirfd)?, Cwd::Prefixed)
+        match fdmap::rump_fd(dirfd) {
+            Some(r) => (r, Cwd::Prefixed),
+            None => return below_host_dir(dirfd, bytes),
+        }
     };
     Some(RumpPath { dirfd, path: CString::new(bytes).ok()?, via })
+}
+
+/// `rel`, relative to host dirfd `dirfd` (or the host working directory),
+/// if it leads into the kernel.
+fn below_host_dir(dirfd: libc::c_int, rel: &[u8]) -> Option<RumpPath> {
+    let prefix = config().prefix.as_deref()?.as_bytes();
+    if let Some(last) = prefix.rsplit(|&b| b == b'/').find(|c| !c.is_empty()) {
+        if !rel.split(|&b| b == b'/').any(|c| c == last) {
+            return None;
+        }
+    }
+    let mut buf = [0u8; libc::PATH_MAX as usize];
+    let (at, len) = (buf.as_mut_ptr() as usize, buf.len());
+    let n = if dirfd == libc::AT_FDCWD {
+        // getcwd's length counts the NUL.
+        crate::host::sys(libc::SYS_getcwd, [at, len, 0, 0]).ok()?.saturating_sub(1)
+    } else {
+        let link = format!("/proc/self/fd/{dirfd}\0");
+        crate::host::sys(libc::SYS_readlinkat, [libc::AT_FDCWD as usize, link.as_ptr() as usize, at, len]).ok()?
+    };
+    let dir = buf.get(..n as usize).filter(|d| d.first() == Some(&b'/'))?;
+    let (path, via) = absolute(&join(dir, rel))?;
+    Some(RumpPath { dirfd: libc::AT_FDCWD, path: CString::new(path).ok()?, via })
+}
+
+/// Absolute `dir` and relative `rel` as one absolute path, `.` and `..`
+/// resolved lexically (`..` at the root stays there, as Linux's does); a
+/// trailing slash of `rel` is kept, since it asks for a directory.
+fn join(dir: &[u8], rel: &[u8]) -> Vec<u8> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for c in dir.split(|&b| b == b'/').chain(rel.split(|&b| b == b'/')) {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let mut out = Vec::with_capacity(dir.len() + rel.len() + 1);
+    for c in &parts {
+        out.push(b'/');
+        out.extend_from_slice(c);
+    }
+    if out.is_empty() || (rel.ends_with(b"/") && !parts.is_empty()) {
+        out.push(b'/');
+    }
+    out
 }
 
 /// Routes `p` relative to the working directory.
@@ -186,6 +246,21 @@ mod tests {
         }
         for p in ["/proc/network", "/proc/self/netx", "/proc/sys/netfilter", "/proc/self/mounts", "/proc/sys/kernel"] {
             assert_eq!(route(spec, p), None, "{p}");
+        }
+    }
+
+    #[test]
+    fn relative_paths_join_lexically() {
+        for (dir, rel, j) in [
+            ("/", "rump/dst", "/rump/dst"),
+            ("/", "./rump", "/rump"),
+            ("/tmp", "../rump/x/", "/rump/x/"),
+            ("/", "../../rump", "/rump"),
+            ("/a/b", "../../rump/./c/../d", "/rump/d"),
+            ("/", ".", "/"),
+            ("/tmp", "..", "/"),
+        ] {
+            assert_eq!(String::from_utf8(join(dir.as_bytes(), rel.as_bytes())).unwrap(), j, "{dir} + {rel}");
         }
     }
 

@@ -157,3 +157,8 @@ fn python() {
 fn fds() {
     compare_modes("fds", true);
 }
+
+#[test]
+fn rsync() {
+    compare_modes("rsync", true);
+}

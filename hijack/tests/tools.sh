@@ -17,7 +17,7 @@ run() {
   local rc=$?
   printf '$ %s\n%s\n[rc=%d]\n' "$(norm "$*")" "$(norm "$out")" "$rc"
 }
-norm() { local s=${1//"$D"/D}; printf '%s' "${s//"$H"/H}"; }
+norm() { local s=${1//"$D"/D}; s=${s//"${D#/}"/D}; printf '%s' "${s//"$H"/H}"; }
 
 fixture() {
   mkdir -p "$D/src/sub/deep"
@@ -209,6 +209,26 @@ print(sorted(os.listdir(d)))
 r = os.system("cat " + os.path.join(d, "x"))
 print("system", r)
 PY
+  ;;
+rsync)
+  # Walks that reach DIR through a directory above it: rsync opens "/"
+  # and descends one component at a time; find and tar from "/".
+  fixture
+  run rsync -a --delete "$D/src/" "$H/from_d/"
+  run diff -r "$D/src" "$H/from_d"
+  run rsync -a --delete "$H/from_d/" "$D/back/"
+  run diff -r "$D/src" "$D/back"
+  touch "$D/back/stale"; mkdir -p "$D/back/stale_dir/x"; rm "$D/back/a.txt"
+  run rsync -a --delete -i "$H/from_d/" "$D/back/"
+  run diff -r "$D/src" "$D/back"
+  run rsync -a --delete "$D/back/" "$D/again/"
+  run diff -r "$D/src" "$D/again"
+  run ls -lR --time-style=+%F "$D/again"
+  run sh -c "cd / && find '${D#/}/src' -name '*.txt' | sort"
+  run sh -c "cd /tmp && cat ../'${D#/}'/src/sub/b.txt"
+  run sh -c "tar -C / -cf - '${D#/}/src/sub' | tar -tf - | sort"
+  run tar -C / -cf "$H/t.tar" "${D#/}/src"
+  run sh -c "tar -tvf '$H/t.tar' | awk '{print \$1, \$2, \$3, \$6, \$7, \$8}' | sort -k4"
   ;;
 *) echo "unknown case $case_name"; exit 99 ;;
 esac

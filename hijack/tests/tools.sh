@@ -229,6 +229,23 @@ rsync)
   run sh -c "tar -C / -cf - '${D#/}/src/sub' | tar -tf - | sort"
   run tar -C / -cf "$H/t.tar" "${D#/}/src"
   run sh -c "tar -tvf '$H/t.tar' | awk '{print \$1, \$2, \$3, \$6, \$7, \$8}' | sort -k4"
+  # `..` past the top of DIR's file system lands on the host's /, and
+  # from there back into DIR: more `..` than DIR is deep, as from a cwd,
+  # a dirfd and an absolute path.
+  up=../../../../../../../..
+  run sh -c "cd '$D/src' && cat $up/etc/hostname >/dev/null && ls -d $up/tmp && cat $up/'${D#/}'/src/a.txt"
+  run sh -c "cd -P '$D/src/$up' && pwd && ls -d etc"
+  run stat -c '%F %a' "$D/$up/etc/hostname" "$D/src/$up/${D#/}/src/a.txt"
+  run cat "$D/$up/${D#/}/src/sub/b.txt"
+  run python3 -c "
+import os, sys
+d = sys.argv[1]
+fd = os.open(os.path.join(d, 'src'), os.O_RDONLY)
+up = os.open('$up', os.O_RDONLY, dir_fd=fd)
+print('etc' in os.listdir(up), os.stat('etc/hostname', dir_fd=up).st_size == os.stat('/etc/hostname').st_size)
+print(open(os.path.join(d, '$up', 'etc', 'hostname')).read() == open('/etc/hostname').read())
+os.chdir(os.path.join(d, 'src')); os.chdir('$up'); print(os.getcwd())
+" "$D"
   ;;
 *) echo "unknown case $case_name"; exit 99 ;;
 esac

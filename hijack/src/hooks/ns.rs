@@ -16,7 +16,7 @@ use crate::backend::{self, Backend};
 use crate::hooks::io;
 use crate::hooks::meta::kernel_cwd;
 use crate::host::{guard, sys, CRet};
-use crate::route::{self, Cwd, RumpPath};
+use crate::route::{self, Cwd, Route, RumpPath};
 use crate::{by_fd, by_path};
 use libc::{c_char, c_int, c_uint, dev_t, mode_t, size_t};
 use rump_abi::linux::sys as rump;
@@ -340,16 +340,18 @@ pub unsafe extern "C" fn linkat(od: c_int, old: *const c_char, nd: c_int, new: *
 
 #[no_mangle]
 pub unsafe extern "C" fn chdir(path: *const c_char) -> c_int {
-    // SAFETY: the caller's path.
-    match unsafe { route::path(path) } {
-        None => {
-            let r = unsafe { real::chdir(path) };
-            if r == 0 {
-                route::set_cwd(Cwd::Host);
-            }
-            r
+    let host = |path| {
+        let r = unsafe { real::chdir(path) };
+        if r == 0 {
+            route::set_cwd(Cwd::Host);
         }
-        Some(p) => guard(|| {
+        r
+    };
+    // SAFETY: the caller's path.
+    match unsafe { route::route(libc::AT_FDCWD, path) } {
+        Route::Host => host(path),
+        Route::HostPath(h) => host(h.as_ptr()),
+        Route::Kernel(p) => guard(|| {
             rump::rump_sys_chdir(backend::kernel()?, p.path.as_ptr())?;
             route::set_cwd(p.via);
             Ok(0)

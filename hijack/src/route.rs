@@ -175,13 +175,13 @@ pub unsafe fn route(dirfd: libc::c_int, p: *const libc::c_char) -> Route {
     let (dirfd, via) = if dirfd == libc::AT_FDCWD {
         let via = cwd();
         if via == Cwd::Host {
-            return below_host_dir(dirfd, bytes).map_or(Route::Host, Route::Kernel);
+            return below_host_dir(dirfd, bytes);
         }
         (dirfd, via)
     } else {
         match fdmap::rump_fd(dirfd) {
             Some(r) => (r, Cwd::Prefixed),
-            None => return below_host_dir(dirfd, bytes).map_or(Route::Host, Route::Kernel),
+            None => return below_host_dir(dirfd, bytes),
         }
     };
     if via == Cwd::Prefixed {
@@ -271,15 +271,28 @@ fn climb_out(depth: usize, rel: &[u8]) -> Option<Route> {
     })
 }
 
-/// `rel`, relative to host dirfd `dirfd` (or the host working directory),
-/// if it leads into the kernel.
-fn below_host_dir(dirfd: libc::c_int, rel: &[u8]) -> Option<RumpPath> {
-    let prefix = config().prefix.as_deref()?.as_bytes();
-    if let Some(last) = prefix.rsplit(|&b| b == b'/').find(|c| !c.is_empty()) {
+/// `rel`, relative to host dirfd `dirfd` (or the host working directory):
+/// the kernel if it leads there; the host at the joined path if it passes
+/// through the prefix and out again by `..` (`rump/..`); else the host.
+fn below_host_dir(dirfd: libc::c_int, rel: &[u8]) -> Route {
+    let Some(prefix) = config().prefix.as_deref() else { return Route::Host };
+    if let Some(last) = prefix.as_bytes().rsplit(|&b| b == b'/').find(|c| !c.is_empty()) {
         if !rel.split(|&b| b == b'/').any(|c| c == last) {
-            return None;
+            return Route::Host;
         }
     }
+    let Some(joined) = host_dir(dirfd).map(|dir| join(&dir, rel)) else { return Route::Host };
+    match absolute(&joined) {
+        Some((path, via)) => kernel_route(libc::AT_FDCWD, path, via),
+        None if rel.split(|&b| b == b'/').any(|c| c == b"..") => {
+            CString::new(joined).map_or(Route::Host, Route::HostPath)
+        }
+        None => Route::Host,
+    }
+}
+
+/// The host path of directory `dirfd` (or of the working directory).
+fn host_dir(dirfd: libc::c_int) -> Option<Vec<u8>> {
     let mut buf = [0u8; libc::PATH_MAX as usize];
     let (at, len) = (buf.as_mut_ptr() as usize, buf.len());
     let n = if dirfd == libc::AT_FDCWD {
@@ -289,9 +302,7 @@ fn below_host_dir(dirfd: libc::c_int, rel: &[u8]) -> Option<RumpPath> {
         let link = format!("/proc/self/fd/{dirfd}\0");
         crate::host::sys(libc::SYS_readlinkat, [libc::AT_FDCWD as usize, link.as_ptr() as usize, at, len]).ok()?
     };
-    let dir = buf.get(..n as usize).filter(|d| d.first() == Some(&b'/'))?;
-    let (path, via) = absolute(&join(dir, rel))?;
-    Some(RumpPath { dirfd: libc::AT_FDCWD, path: CString::new(path).ok()?, via })
+    buf.get(..n as usize).filter(|d| d.first() == Some(&b'/')).map(<[u8]>::to_vec)
 }
 
 /// Absolute `dir` and relative `rel` as one absolute path, `.` and `..`
@@ -386,7 +397,9 @@ mod tests {
 
     #[test]
     fn climbs_count_the_deepest_dotdot() {
-        for (rel, up) in [("a/b", 0), ("..", 1), ("../x", 1), ("a/../..", 1), ("../../a/..", 2), ("./a/./../b/../../..", 2)] {
+        for (rel, up) in
+            [("a/b", 0), ("..", 1), ("../x", 1), ("a/../..", 1), ("../../a/..", 2), ("./a/./../b/../../..", 2)]
+        {
             assert_eq!(climb(rel.as_bytes()), up, "{rel}");
         }
     }

@@ -36,7 +36,7 @@ impl Notify for EventFdNotifier {
         // An eventfd write only fails when the counter would overflow, and
         // then the reader has a wake-up pending anyway.
         // SAFETY: writing 8 bytes from a live u64.
-        unsafe { libc::write(self.fd.raw(), (&one as *const u64).cast(), 8) };
+        unsafe { libc::syscall(libc::SYS_write, self.fd.raw(), &one as *const u64, 8) };
     }
 
     fn is_stale(&self) -> bool {

@@ -12,7 +12,9 @@
 //!
 //! Only a process that [`enable`]s it does this (the hijack library);
 //! elsewhere (rump_server, the keeper) an `OwnFd` is a plain descriptor.
-//! All host calls here are raw syscalls: the libc ones may be the hooks.
+//! All host calls on our descriptors are raw syscalls (here, in `sock` and
+//! `notify`): the libc ones may be the hooks, which would take the number
+//! for the program's.
 
 use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
@@ -73,10 +75,11 @@ pub fn disable() {
 /// the soft fd limit leaves no room there.
 pub fn base() -> i32 {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    let soft = match raw(libc::SYS_getrlimit, [libc::RLIMIT_NOFILE as usize, (&mut lim as *mut libc::rlimit) as usize, 0]) {
-        Ok(_) => lim.rlim_cur.min(i32::MAX as u64) as i32,
-        Err(_) => return PREFERRED_BASE,
-    };
+    let soft =
+        match raw(libc::SYS_getrlimit, [libc::RLIMIT_NOFILE as usize, (&mut lim as *mut libc::rlimit) as usize, 0]) {
+            Ok(_) => lim.rlim_cur.min(i32::MAX as u64) as i32,
+            Err(_) => return PREFERRED_BASE,
+        };
     PREFERRED_BASE.min(soft - HEADROOM).max(3)
 }
 
@@ -109,10 +112,15 @@ fn track(fd: RawFd) -> Option<&'static AtomicI32> {
 /// The program is about to use number `fd`: if it is ours, ours moves to
 /// another high number (keeping its close-on-exec flag) and `fd` is
 /// closed, as it would be had we never held it.
+#[inline]
 pub fn step_aside(fd: RawFd) {
-    if !is_own(fd) {
-        return;
+    if fd >= LOWEST.load(Ordering::Relaxed) {
+        move_away(fd);
     }
+}
+
+#[cold]
+fn move_away(fd: RawFd) {
     let Some(e) = entry(fd) else { return };
     let cloexec = raw(libc::SYS_fcntl, [fd as usize, libc::F_GETFD as usize, 0])
         .map_or(true, |f| f as i32 & libc::FD_CLOEXEC != 0);

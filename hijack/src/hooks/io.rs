@@ -364,7 +364,6 @@ pub fn close_rump(k: &Backend, fd: c_int, r: i32) -> Result<c_int, Errno> {
 #[no_mangle]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     by_fd!(fd, |k, r| close_rump(k, fd, r), {
-        ownfd::step_aside(fd);
         super::event::host_fd_closing(fd);
         unsafe { real::close(fd) }
     })
@@ -522,18 +521,12 @@ fn fcntl_rump(k: &Backend, fd: c_int, r: i32, cmd: c_int, arg: usize) -> Result<
 
 #[no_mangle]
 pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    by_fd!(fd, |k, r| fcntl_rump(k, fd, r, cmd, arg), {
-        ownfd::step_aside(fd);
-        unsafe { real::fcntl(fd, cmd, arg) }
-    })
+    by_fd!(fd, |k, r| fcntl_rump(k, fd, r, cmd, arg), unsafe { real::fcntl(fd, cmd, arg) })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    by_fd!(fd, |k, r| fcntl_rump(k, fd, r, cmd, arg), {
-        ownfd::step_aside(fd);
-        unsafe { real::fcntl64(fd, cmd, arg) }
-    })
+    by_fd!(fd, |k, r| fcntl_rump(k, fd, r, cmd, arg), unsafe { real::fcntl64(fd, cmd, arg) })
 }
 
 // ---- sync, truncate, space -----------------------------------------------

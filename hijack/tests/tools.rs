@@ -67,18 +67,33 @@ fn diff(a: &str, b: &str) -> String {
 /// have afterwards: a call that slipped through to the host would
 /// otherwise compare equal to the host run.
 fn compare(case: &str) {
-    compare_modes(case, false);
+    compare_with(case, Modes::default());
 }
 
-/// As `compare`, and with `under_run` also under `rumpctl run` (its own
-/// kernel, the library preloaded by rumpctl).
-fn compare_modes(case: &str, under_run: bool) {
+/// What a case needs beyond the host, embedded and remote runs.
+#[derive(Default)]
+struct Modes {
+    /// Also run under `rumpctl run` (its own kernel, the library preloaded
+    /// by rumpctl).
+    under_run: bool,
+    /// The host has an empty directory at the prefix, as a mount point has,
+    /// and DIR is `MOUNT/t/CASE` on the host run too, so a walk from the
+    /// mount point's parent meets the same names in every run. It must be
+    /// empty afterwards.
+    mount_point: bool,
+}
+
+fn compare_with(case: &str, modes: Modes) {
     let lib = library();
     let lib = lib.to_str().unwrap();
     let (prefix, spec) = fresh_prefix();
     let dir = Path::new(&prefix).join("t").join(case);
     let (hd, hh) = (host_dir("d"), host_dir("h"));
-    let host = transcript(&run_case(case, &hd.join(case), &hh, &[]));
+    let host_case_dir = if modes.mount_point { hd.join("t").join(case) } else { hd.join(case) };
+    if modes.mount_point {
+        std::fs::create_dir(&prefix).expect("the mount point");
+    }
+    let host = transcript(&run_case(case, &host_case_dir, &hh, &[]));
     let emb_h = host_dir("eh");
     let embedded = transcript(&run_case(case, &dir, &emb_h, &[("LD_PRELOAD", lib), ("RUMPHIJACK", &spec)]));
     let server = Server::start();
@@ -92,12 +107,17 @@ fn compare_modes(case: &str, under_run: bool) {
     server.halt().expect("halting rump_server");
     let run_h = host_dir("uh");
     let rumpctl = build_dir().join("rumpctl");
-    let run = under_run.then(|| {
+    let run = modes.under_run.then(|| {
         let wrap = [rumpctl.to_str().unwrap(), "run", "--hijack", &spec, "--"];
         transcript(&run_case_in(&wrap, case, &dir, &run_h, &[]))
     });
     for d in [hd, hh, emb_h, rem_h, run_h] {
         let _ = std::fs::remove_dir_all(d);
+    }
+    if modes.mount_point {
+        let left = std::fs::read_dir(&prefix).map(Iterator::count);
+        let _ = std::fs::remove_dir(&prefix);
+        assert_eq!(left.ok(), Some(0), "{case}: something reached the host's {prefix}");
     }
     assert!(!Path::new(&prefix).exists(), "{case}: something reached the host's {prefix}");
     assert!(host.contains("[rc=0]") || case == "df", "the host run itself failed:\n{host}");
@@ -155,10 +175,15 @@ fn python() {
 
 #[test]
 fn fds() {
-    compare_modes("fds", true);
+    compare_with("fds", Modes { under_run: true, ..Modes::default() });
 }
 
 #[test]
 fn rsync() {
-    compare_modes("rsync", true);
+    compare_with("rsync", Modes { under_run: true, ..Modes::default() });
+}
+
+#[test]
+fn walks_from_above() {
+    compare_with("walks_from_above", Modes { under_run: true, mount_point: true });
 }

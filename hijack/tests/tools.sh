@@ -19,6 +19,16 @@ run() {
 }
 norm() { local s=${1//"$D"/D}; s=${s//"${D#/}"/D}; printf '%s' "${s//"$H"/H}"; }
 
+# As run, shown as LABEL, its output with the mount point's name MNT made
+# neutral (walks_from_above).
+named() {
+  local label=$1 out
+  shift
+  out=$("$@" 2>&1)
+  local rc=$?
+  printf '$ %s\n%s\n[rc=%d]\n' "$label" "${out//"$mnt"/MNT}" "$rc"
+}
+
 fixture() {
   mkdir -p "$D/src/sub/deep"
   printf 'alpha\nbeta\ngamma\ndelta\n' > "$D/src/a.txt"
@@ -246,6 +256,21 @@ print('etc' in os.listdir(up), os.stat('etc/hostname', dir_fd=up).st_size == os.
 print(open(os.path.join(d, '$up', 'etc', 'hostname')).read() == open('/etc/hostname').read())
 os.chdir(os.path.join(d, 'src')); os.chdir('$up'); print(os.getcwd())
 " "$D"
+  ;;
+walks_from_above)
+  # DIR is MOUNT/t/CASE, MOUNT an empty host directory where /rump has it:
+  # walks from MOUNT's parent list MOUNT and go on into it.
+  fixture
+  M=${D%/t/*} mnt=${D%/t/*}; mnt=${mnt##*/}
+  cd "$M/.." || exit 99
+  named "find the mount point from its parent" \
+    sh -c "find . -mindepth 1 -maxdepth 5 \( -path './$mnt' -o -path './$mnt/t*' \) -print -o -prune | sort"
+  named "find in it by a relative path" sh -c "find '$mnt/t' -name '*.txt' | sort"
+  named "tar -C its parent" tar -C "$M/.." -cf "$H/m.tar" "$mnt/t/$case_name/src/sub"
+  named "tar -t" sh -c "tar -tf '$H/m.tar' | sort"
+  named "du" sh -c "du -a '$mnt/t/$case_name/src/sub' | sort -k2"
+  named "rsync from it by its parent" rsync -a --delete "$M/../$mnt/t/$case_name/src/" "$H/copy/"
+  named "diff -r" diff -r "$D/src" "$H/copy"
   ;;
 *) echo "unknown case $case_name"; exit 99 ;;
 esac

@@ -218,6 +218,14 @@ os.closerange(3, 100000)
 print(sorted(os.listdir(d)))
 r = os.system("cat " + os.path.join(d, "x"))
 print("system", r)
+import subprocess
+r, w = os.pipe()
+os.dup2(w, 1000)
+os.close(w)
+c = subprocess.run(["bash", "-c", 'cat "$1"; echo to1000 >&1000', "_", os.path.join(d, "x")],
+                   capture_output=True, pass_fds=(1000,))
+os.close(1000)
+print(c.returncode, c.stdout, c.stderr, os.read(r, 100))
 PY
   ;;
 rsync)

@@ -90,6 +90,19 @@ fn dup_high(fd: RawFd, cloexec: bool) -> Result<RawFd, i32> {
     raw(libc::SYS_fcntl, [fd as usize, cmd as usize, base() as usize]).map(|n| n as RawFd)
 }
 
+/// Moves `fd` to `base()` or above (a descriptor the library makes for a
+/// new image, such as the copy of a program it execs, which must not take
+/// a low number there); where it is if it cannot.
+pub fn raise(fd: RawFd, cloexec: bool) -> RawFd {
+    match dup_high(fd, cloexec) {
+        Ok(high) => {
+            raw_close(fd);
+            high
+        }
+        Err(_) => fd,
+    }
+}
+
 /// Whether `fd` is one of ours (cheap when it is not).
 #[inline]
 pub fn is_own(fd: RawFd) -> bool {
@@ -176,10 +189,7 @@ impl OwnFd {
             return OwnFd { entry: None, fd };
         }
         if fd < base() {
-            if let Ok(high) = dup_high(fd, true) {
-                raw_close(fd);
-                fd = high;
-            }
+            fd = raise(fd, true);
         }
         OwnFd { entry: track(fd), fd }
     }

@@ -205,6 +205,8 @@ fn image_from_kernel(p: &crate::route::RumpPath) -> Result<c_int, Errno> {
     let r = rump::rump_sys_openat(k, p.dirfd, p.path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC, 0)?;
     let copy = || -> Result<c_int, Errno> {
         let m = sys(libc::SYS_memfd_create, [c"rump-exec".as_ptr() as usize, 0, 0, 0])? as c_int;
+        // High, so the new image finds its low numbers free.
+        let m = rumpclient::ownfd::raise(m, false);
         let mut buf = vec![0u8; 1 << 16];
         loop {
             let n = rump::rump_sys_read(k, r as u32, buf.as_mut_ptr().cast(), buf.len())?;

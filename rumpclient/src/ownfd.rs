@@ -103,23 +103,17 @@ pub fn raise(fd: RawFd, cloexec: bool) -> RawFd {
     }
 }
 
-/// Whether `fd` is one of ours (cheap when it is not).
-#[inline]
-pub fn is_own(fd: RawFd) -> bool {
-    fd >= LOWEST.load(Ordering::Relaxed) && entry(fd).is_some()
-}
-
+/// The table entry holding `fd`, if it is ours.
 fn entry(fd: RawFd) -> Option<&'static AtomicI32> {
     TABLE[..USED.load(Ordering::Acquire)].iter().find(|e| e.load(Ordering::Acquire) == fd + 1)
 }
 
 /// Records `fd` in a free entry; `None` if the table is full.
 fn track(fd: RawFd) -> Option<&'static AtomicI32> {
-    let e = TABLE.iter().find(|e| e.compare_exchange(0, fd + 1, Ordering::AcqRel, Ordering::Relaxed).is_ok())?;
-    let i = (e as *const AtomicI32 as usize - TABLE.as_ptr() as usize) / std::mem::size_of::<AtomicI32>();
+    let i = TABLE.iter().position(|e| e.compare_exchange(0, fd + 1, Ordering::AcqRel, Ordering::Relaxed).is_ok())?;
     USED.fetch_max(i + 1, Ordering::AcqRel);
     LOWEST.fetch_min(fd, Ordering::AcqRel);
-    Some(e)
+    Some(&TABLE[i])
 }
 
 /// The program is about to use number `fd`: if it is ours, ours moves to

@@ -460,6 +460,7 @@ fn dup_to(old: c_int, new: c_int, cloexec: bool) -> Result<c_int, Errno> {
     if new < 0 || new as usize >= fdmap::SLOTS {
         return Err(Errno(libc::EBADF));
     }
+    // `new` may not have been asked of the fd map (which moves ours away).
     ownfd::step_aside(new);
     let flags = if cloexec { libc::O_CLOEXEC } else { 0 };
     match fdmap::rump_fd(old) {
@@ -488,7 +489,6 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
         );
     }
     if fdmap::rump_fd(old).is_none() && fdmap::rump_fd(new).is_none() {
-        ownfd::step_aside(new);
         return unsafe { real::dup2(old, new) };
     }
     guard(|| dup_to(old, new, false))
@@ -497,9 +497,6 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     if old == new || flags & !libc::O_CLOEXEC != 0 || (fdmap::rump_fd(old).is_none() && fdmap::rump_fd(new).is_none()) {
-        if old != new {
-            ownfd::step_aside(new);
-        }
         return unsafe { real::dup3(old, new, flags) };
     }
     guard(|| dup_to(old, new, flags & libc::O_CLOEXEC != 0))

@@ -138,6 +138,16 @@ pub enum Route {
     Kernel(RumpPath),
 }
 
+impl Route {
+    /// The path the host is to see instead of the program's, if any.
+    pub fn host_path(&self) -> Option<*const libc::c_char> {
+        match self {
+            Route::HostPath(h) => Some(h.as_ptr()),
+            _ => None,
+        }
+    }
+}
+
 /// Routes `p` relative to `dirfd` (`AT_FDCWD` for the working directory).
 /// `None` means the host; a NULL `p` also means the host, which reports
 /// EFAULT as Linux does. A path that climbs out of the kernel is `None`

@@ -255,6 +255,10 @@ rsync)
   run sh -c "cd -P '$D/src/$up' && pwd && ls -d etc"
   run stat -c '%F %a' "$D/$up/etc/hostname" "$D/src/$up/${D#/}/src/a.txt"
   run cat "$D/$up/${D#/}/src/sub/b.txt"
+  printf 'moved\n' > "$H/m1"
+  run mv "$D/src/$up$H/m1" "$D/src/$up$H/m2"
+  run ln "$D/src/$up$H/m2" "$H/m3"
+  run cat "$H/m3"
   run python3 -c "
 import os, sys
 d = sys.argv[1]

@@ -259,6 +259,7 @@ rsync)
   run mv "$D/src/$up$H/m1" "$D/src/$up$H/m2"
   run ln "$D/src/$up$H/m2" "$H/m3"
   run cat "$H/m3"
+  run "$D/src/$up/bin/echo" exec through DIR/..
   run python3 -c "
 import os, sys
 d = sys.argv[1]

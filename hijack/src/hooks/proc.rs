@@ -175,8 +175,9 @@ fn exec_with(envp: *const *const c_char, exec: impl FnOnce(*const *const c_char)
 #[no_mangle]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
     // SAFETY: the caller's path.
-    if let Some(p) = unsafe { crate::route::path(path) } {
-        return match image_from_kernel(&p) {
+    let route = unsafe { crate::route::route(libc::AT_FDCWD, path) };
+    if let crate::route::Route::Kernel(p) = &route {
+        return match image_from_kernel(p) {
             Ok(fd) => {
                 exec_with(envp, |env| unsafe { real::execveat(fd, c"".as_ptr(), argv, env, libc::AT_EMPTY_PATH) })
             }
@@ -186,6 +187,7 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char,
             }
         };
     }
+    let path = route.host_path().unwrap_or(path);
     exec_with(envp, |env| unsafe { real::execve(path, argv, env) })
 }
 

@@ -5,8 +5,9 @@
 //! hands that number out and glibc's internal calls on it fail harmlessly
 //! (EBADF for read and write) instead of touching something else. New rump
 //! fds get numbers from `fdoff` up; dup2 and friends may put one anywhere,
-//! 0–2 included. The map is lock-free to read: a host fd costs one load
-//! while no rump fd exists, two afterwards.
+//! 0–2 included. The map is lock-free to read: a host fd costs two loads
+//! while no rump fd exists (one for the library's own fds), three
+//! afterwards.
 
 use crate::host::sys;
 use rump_abi::Errno;
@@ -22,9 +23,13 @@ static COUNT: AtomicUsize = AtomicUsize::new(0);
 /// One past the highest number ever mapped, to bound scans.
 static HIGH: AtomicUsize = AtomicUsize::new(0);
 
-/// The rump fd shown as `fd`, if it is one.
+/// The rump fd shown as `fd`, if it is one. Every hook asks this of each
+/// fd the program names, so here a number that is one of the library's
+/// own steps aside first (`rumpclient::ownfd`): the program then meets the
+/// closed fd it expects, and whatever it does with the number is its own.
 #[inline]
 pub fn rump_fd(fd: libc::c_int) -> Option<i32> {
+    rumpclient::ownfd::step_aside(fd);
     if COUNT.load(Ordering::Relaxed) == 0 {
         return None;
     }

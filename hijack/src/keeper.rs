@@ -36,19 +36,17 @@ pub fn detach(local: &Local) -> Result<Client, Errno> {
     std::fs::create_dir(&dir).map_err(io_errno)?;
     let _ = std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
     let url = ServerUrl::Unix(dir.join("sock"));
-    let mut fds = [0i32; 2];
-    sys(libc::SYS_pipe2, [fds.as_mut_ptr() as usize, libc::O_CLOEXEC as usize, 0, 0])?;
-    let [rd, wr] = fds;
+    let (rd, wr) = rumpclient::ownfd::pipe().map_err(Errno)?;
     // SAFETY: glibc's fork; the kernel lock is held so the copy is whole.
     let pid = local.kernel.with_state(|_| unsafe { real::fork() });
     if pid == 0 {
         // SAFETY: the first child, single-threaded.
-        unsafe { become_keeper(&url, &dir, wr) };
+        unsafe { become_keeper(&url, &dir, wr.raw()) };
     }
-    let _ = sys(libc::SYS_close, [wr as usize, 0, 0, 0]);
+    drop(wr);
     let mut cookie = [0u8; 16];
-    let got = if pid > 0 { read_full(rd, &mut cookie) } else { 0 };
-    let _ = sys(libc::SYS_close, [rd as usize, 0, 0, 0]);
+    let got = if pid > 0 { read_full(rd.raw(), &mut cookie) } else { 0 };
+    drop(rd);
     if pid > 0 {
         let mut status = 0;
         let _ = sys(libc::SYS_wait4, [pid as usize, &mut status as *mut i32 as usize, 0, 0]);
@@ -89,6 +87,7 @@ unsafe fn become_keeper(url: &ServerUrl, dir: &std::path::Path, report: i32) -> 
     let Some(old) = backend::take_in_child(None) else { unsafe { libc::_exit(1) } };
     let Backend::Local(Local { kernel, process }) = *old else { unsafe { libc::_exit(1) } };
     crate::fdmap::clear();
+    rumpclient::ownfd::disable();
     crate::route::set_cwd(crate::route::Cwd::Host);
     // SAFETY: single-threaded; glibc's fork.
     match unsafe { real::fork() } {

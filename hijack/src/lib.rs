@@ -38,6 +38,8 @@ extern "C" fn init() {
         die(&e.to_string());
     }
     route::set_config(cfg);
+    // Before the connection is taken over: it moves out of the program's way.
+    rumpclient::ownfd::enable();
     state::import();
     // SAFETY: registers a handler that only bumps an atomic.
     unsafe { libc::pthread_atfork(None, None, Some(notifier::after_fork)) };

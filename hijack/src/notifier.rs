@@ -29,13 +29,8 @@ use std::sync::Arc;
 /// (the eventfd is shared with it) and are replaced on first use.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 
-/// Where the eventfd goes: out of the way of the low numbers programs
-/// expect open() to hand out.
-const HIGH_FD: usize = 512;
-
 struct Mine {
     epoch: u64,
-    fd: i32,
     notifier: Arc<EventFdNotifier>,
 }
 
@@ -55,25 +50,17 @@ pub extern "C" fn after_fork() {
     EPOCH.fetch_add(1, Ordering::AcqRel);
 }
 
-fn new_eventfd() -> Result<i32, Errno> {
-    let fd = sys(libc::SYS_eventfd2, [0, (libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) as usize, 0, 0])? as i32;
-    let Ok(high) = sys(libc::SYS_fcntl, [fd as usize, libc::F_DUPFD_CLOEXEC as usize, HIGH_FD, 0]) else {
-        return Ok(fd);
-    };
-    let _ = sys(libc::SYS_close, [fd as usize, 0, 0, 0]);
-    Ok(high as i32)
-}
-
 /// The thread's notifier: its eventfd and the kernel-side handle.
 fn with_mine<R>(f: impl FnOnce(&Mine) -> R) -> Result<R, Errno> {
     MINE.with(|m| {
         let mut m = m.borrow_mut();
         let epoch = EPOCH.load(Ordering::Acquire);
         if m.as_ref().is_none_or(|x| x.epoch != epoch) {
-            let fd = new_eventfd()?;
-            // SAFETY: a descriptor we just made and own.
-            let notifier = Arc::new(EventFdNotifier::new(unsafe { OwnedFd::from_raw_fd(fd) }));
-            *m = Some(Mine { epoch, fd, notifier });
+            let fd = sys(libc::SYS_eventfd2, [0, (libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) as usize, 0, 0])?;
+            // SAFETY: a descriptor we just made and own. The notifier keeps
+            // it among the library's own, high and out of the program's way.
+            let notifier = Arc::new(EventFdNotifier::new(unsafe { OwnedFd::from_raw_fd(fd as i32) }));
+            *m = Some(Mine { epoch, notifier });
         }
         Ok(f(m.as_ref().expect("just made")))
     })
@@ -81,7 +68,7 @@ fn with_mine<R>(f: impl FnOnce(&Mine) -> R) -> Result<R, Errno> {
 
 /// The thread's eventfd, to wait on in the host.
 pub fn eventfd() -> Result<i32, Errno> {
-    with_mine(|m| m.fd)
+    with_mine(|m| m.notifier.raw_fd())
 }
 
 /// Empties the eventfd before a new round, so only later news wakes it.
@@ -110,7 +97,7 @@ impl Syscall for Notifying<'_> {
                 l.process.syscall_lwp(num, args, &LocalMemory, &Lwp::new().notifying(n))
             }
             Backend::Remote(c) => {
-                let fd = with_mine(|m| m.fd)?;
+                let fd = with_mine(|m| m.notifier.raw_fd())?;
                 // SAFETY: gettid has no arguments and cannot fail.
                 let token = unsafe { libc::gettid() } as u32;
                 c.syscall_notifying(num, args, token, fd)

@@ -2,8 +2,8 @@
 //! directory: `tools.sh CASE DIR HOSTDIR` runs one group of commands and
 //! prints a transcript that does not depend on DIR; the transcript on
 //! /rump, with the in-process kernel and with a remote `rump_server`
-//! (and, for the cases that need one kernel shared by several processes,
-//! under `rumpctl run`), must equal the host's.
+//! (and, for the cases about the library's plumbing, under `rumpctl run`),
+//! must equal the host's.
 
 mod support;
 
@@ -15,9 +15,9 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools.sh")
 }
 
-/// Runs one case with `dir` under test; `env` adds the preload; `wrap`
-/// is a command to run the script under (`rumpctl run ... --`).
-fn run_case(case: &str, dir: &Path, hostdir: &Path, env: &[(&str, &str)], wrap: &[&str]) -> Output {
+/// Runs one case with `dir` under test; `env` adds the preload, `wrap`
+/// a command the script runs under (`rumpctl run ... --`).
+fn run_case_in(wrap: &[&str], case: &str, dir: &Path, hostdir: &Path, env: &[(&str, &str)]) -> Output {
     let mut cmd = match wrap.split_first() {
         Some((first, rest)) => {
             let mut c = Command::new(first);
@@ -34,6 +34,10 @@ fn run_case(case: &str, dir: &Path, hostdir: &Path, env: &[(&str, &str)], wrap: 
         cmd.env(k, v);
     }
     cmd.stdin(Stdio::null()).output().expect("run tools.sh")
+}
+
+fn run_case(case: &str, dir: &Path, hostdir: &Path, env: &[(&str, &str)]) -> Output {
+    run_case_in(&[], case, dir, hostdir, env)
 }
 
 fn transcript(o: &Output) -> String {
@@ -63,19 +67,35 @@ fn diff(a: &str, b: &str) -> String {
 /// have afterwards: a call that slipped through to the host would
 /// otherwise compare equal to the host run.
 fn compare(case: &str) {
-    compare_modes(case, false);
+    compare_with(case, Modes::default());
 }
 
-/// As `compare`, and with `rumpctl_run` also under `rumpctl run`.
-fn compare_modes(case: &str, rumpctl_run: bool) {
+/// What a case needs beyond the host, embedded and remote runs.
+#[derive(Default)]
+struct Modes {
+    /// Also run under `rumpctl run` (its own kernel, the library preloaded
+    /// by rumpctl).
+    under_run: bool,
+    /// The host has an empty directory at the prefix, as a mount point has,
+    /// and DIR is `MOUNT/t/CASE` on the host run too, so a walk from the
+    /// mount point's parent meets the same names in every run. It must be
+    /// empty afterwards.
+    mount_point: bool,
+}
+
+fn compare_with(case: &str, modes: Modes) {
     let lib = library();
     let lib = lib.to_str().unwrap();
     let (prefix, spec) = fresh_prefix();
     let dir = Path::new(&prefix).join("t").join(case);
     let (hd, hh) = (host_dir("d"), host_dir("h"));
-    let host = transcript(&run_case(case, &hd.join(case), &hh, &[], &[]));
+    let host_case_dir = if modes.mount_point { hd.join("t").join(case) } else { hd.join(case) };
+    if modes.mount_point {
+        std::fs::create_dir(&prefix).expect("the mount point");
+    }
+    let host = transcript(&run_case(case, &host_case_dir, &hh, &[]));
     let emb_h = host_dir("eh");
-    let embedded = transcript(&run_case(case, &dir, &emb_h, &[("LD_PRELOAD", lib), ("RUMPHIJACK", &spec)], &[]));
+    let embedded = transcript(&run_case(case, &dir, &emb_h, &[("LD_PRELOAD", lib), ("RUMPHIJACK", &spec)]));
     let server = Server::start();
     let rem_h = host_dir("rh");
     let remote = transcript(&run_case(
@@ -83,22 +103,28 @@ fn compare_modes(case: &str, rumpctl_run: bool) {
         &dir,
         &rem_h,
         &[("LD_PRELOAD", lib), ("RUMPHIJACK", &spec), ("RUMP_SERVER", &server.url)],
-        &[],
     ));
     server.halt().expect("halting rump_server");
-    let run_h = host_dir("runh");
+    let run_h = host_dir("uh");
     let rumpctl = build_dir().join("rumpctl");
-    let wrap = [rumpctl.to_str().unwrap(), "run", "--hijack", &spec, "--"];
-    let under_run = rumpctl_run.then(|| transcript(&run_case(case, &dir, &run_h, &[], &wrap)));
+    let run = modes.under_run.then(|| {
+        let wrap = [rumpctl.to_str().unwrap(), "run", "--hijack", &spec, "--"];
+        transcript(&run_case_in(&wrap, case, &dir, &run_h, &[]))
+    });
     for d in [hd, hh, emb_h, rem_h, run_h] {
         let _ = std::fs::remove_dir_all(d);
+    }
+    if modes.mount_point {
+        let left = std::fs::read_dir(&prefix).map(Iterator::count);
+        let _ = std::fs::remove_dir(&prefix);
+        assert_eq!(left.ok(), Some(0), "{case}: something reached the host's {prefix}");
     }
     assert!(!Path::new(&prefix).exists(), "{case}: something reached the host's {prefix}");
     assert!(host.contains("[rc=0]") || case == "df", "the host run itself failed:\n{host}");
     assert!(embedded == host, "{case}: in-process kernel differs from the host:\n{}", diff(&host, &embedded));
     assert!(remote == host, "{case}: remote kernel differs from the host:\n{}", diff(&host, &remote));
-    if let Some(run) = under_run {
-        assert!(run == host, "{case}: rumpctl run differs from the host:\n{}", diff(&host, &run));
+    if let Some(run) = run {
+        assert!(run == host, "{case}: `rumpctl run` differs from the host:\n{}", diff(&host, &run));
     }
 }
 
@@ -147,9 +173,24 @@ fn python() {
     compare("python");
 }
 
+#[test]
+fn fds() {
+    compare_with("fds", Modes { under_run: true, ..Modes::default() });
+}
+
+#[test]
+fn rsync() {
+    compare_with("rsync", Modes { under_run: true, ..Modes::default() });
+}
+
+#[test]
+fn walks_from_above() {
+    compare_with("walks_from_above", Modes { under_run: true, mount_point: true });
+}
+
 /// inotifywait -m -r sees what other processes do: they share one kernel
 /// through the keeper, a rump_server, or rumpctl run.
 #[test]
 fn inotifywait() {
-    compare_modes("inotifywait", true);
+    compare_with("inotifywait", Modes { under_run: true, ..Modes::default() });
 }

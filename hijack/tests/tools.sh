@@ -17,7 +17,17 @@ run() {
   local rc=$?
   printf '$ %s\n%s\n[rc=%d]\n' "$(norm "$*")" "$(norm "$out")" "$rc"
 }
-norm() { local s=${1//"$D"/D}; printf '%s' "${s//"$H"/H}"; }
+norm() { local s=${1//"$D"/D}; s=${s//"${D#/}"/D}; printf '%s' "${s//"$H"/H}"; }
+
+# As run, shown as LABEL, its output with the mount point's name MNT made
+# neutral (walks_from_above).
+named() {
+  local label=$1 out
+  shift
+  out=$("$@" 2>&1)
+  local rc=$?
+  printf '$ %s\n%s\n[rc=%d]\n' "$label" "${out//"$mnt"/MNT}" "$rc"
+}
 
 fixture() {
   mkdir -p "$D/src/sub/deep"
@@ -69,6 +79,11 @@ copy_move)
   run cat "$H/moved_out"
   run mv "$H/moved_out" "$D/moved_in"
   run cat "$D/moved_in"
+  run cp --reflink=always "$D/src/a.txt" "$D/clone"
+  run cp --reflink=always "$D/src/a.txt" "$H/clone_out"
+  run cp --reflink=always "$H/host.txt" "$D/clone_in"
+  run cp --reflink=auto "$D/src/a.txt" "$D/clone_auto"
+  run cat "$D/clone_auto"
   run rm -r "$D/tree"
   run ls "$D"
   ;;
@@ -188,6 +203,114 @@ inotifywait)
   kill "$watcher"
   wait "$watcher"
   run cat "$H/events"
+  ;;
+fds)
+  # The program's fds 3-9, on files of DIR and of HOSTDIR, held across
+  # children and execs; the library's own fds must stay out of their way.
+  fixture
+  printf 'host data\n' > "$H/host.txt"
+  for sh in dash bash; do
+    run $sh -c 'mkdir "$1/d_'$sh'"; exec 3<"$1/d_'$sh'"; /bin/true; echo "true: $?"' _ "$D"
+    run $sh -c 'exec 3>"$1/f_'$sh'"; echo to3 >&3; /bin/true; cat "$1/f_'$sh'"' _ "$D"
+    run $sh -c '
+      exec 3<"$1/src/a.txt" 4>"$1/out4_'$sh'" 5<"$2/host.txt" 6>"$2/out6_'$sh'" 7<>"$1/rw7_'$sh'" 8<"$1/src" 9>>"$1/out4_'$sh'"
+      read l <&3; echo "3: $l"
+      echo four >&4; echo nine >&9
+      cat <&5; echo six >&6; echo seven >&7
+      /bin/true
+      sh -c "echo child >&4; read m <&3; echo \"child 3: \$m\""
+      (echo subshell >&9; read n <&3; echo "subshell 3: $n")
+      bash -c "exec cat <&3"
+      exec 3<&- 5<&-
+      exec 3>"$2/out3_'$sh'"; echo host3 >&3; exec 3>&-
+      cat "$1/out4_'$sh'" "$2/out6_'$sh'" "$1/rw7_'$sh'" "$2/out3_'$sh'"
+      exec 8>&- 9<&-; ls "$1/src" >&4; exec 4>&-; tail -n 3 "$1/out4_'$sh'"
+    ' _ "$D" "$H"
+    run $sh -c 'exec 3<"$1/src/a.txt"; exec '$sh' -c "head -n 2 <&3; exec cat <&3"' _ "$D"
+  done
+  run python3 - "$D" <<'PY'
+import os, sys
+d = sys.argv[1]
+with open(os.path.join(d, "x"), "w") as f:
+    f.write("before closerange\n")
+os.closerange(3, 100000)
+print(open(os.path.join(d, "x")).read(), end="")
+fd = os.open(os.path.join(d, "src", "a.txt"), os.O_RDONLY)
+for n in (4, 9, 100, 255, 1000, 1001, 1023):
+    os.dup2(fd, n)
+    print(n, os.read(n, 6))
+    os.close(n)
+os.close(fd)
+os.closerange(3, 100000)
+print(sorted(os.listdir(d)))
+r = os.system("cat " + os.path.join(d, "x"))
+print("system", r)
+import subprocess
+r, w = os.pipe()
+os.dup2(w, 1000)
+os.close(w)
+c = subprocess.run(["bash", "-c", 'cat "$1"; echo to1000 >&1000', "_", os.path.join(d, "x")],
+                   capture_output=True, pass_fds=(1000,))
+os.close(1000)
+print(c.returncode, c.stdout, c.stderr, os.read(r, 100))
+PY
+  ;;
+rsync)
+  # Walks that reach DIR through a directory above it: rsync opens "/"
+  # and descends one component at a time; find and tar from "/".
+  fixture
+  run rsync -a --delete "$D/src/" "$H/from_d/"
+  run diff -r "$D/src" "$H/from_d"
+  run rsync -a --delete "$H/from_d/" "$D/back/"
+  run diff -r "$D/src" "$D/back"
+  touch "$D/back/stale"; mkdir -p "$D/back/stale_dir/x"; rm "$D/back/a.txt"
+  run rsync -a --delete -i "$H/from_d/" "$D/back/"
+  run diff -r "$D/src" "$D/back"
+  run rsync -a --delete "$D/back/" "$D/again/"
+  run diff -r "$D/src" "$D/again"
+  run ls -lR --time-style=+%F "$D/again"
+  run sh -c "cd / && find '${D#/}/src' -name '*.txt' | sort"
+  run sh -c "cd /tmp && cat ../'${D#/}'/src/sub/b.txt"
+  run sh -c "tar -C / -cf - '${D#/}/src/sub' | tar -tf - | sort"
+  run tar -C / -cf "$H/t.tar" "${D#/}/src"
+  run sh -c "tar -tvf '$H/t.tar' | awk '{print \$1, \$2, \$3, \$6, \$7, \$8}' | sort -k4"
+  # `..` past the top of DIR's file system lands on the host's /, and
+  # from there back into DIR: more `..` than DIR is deep, as from a cwd,
+  # a dirfd and an absolute path.
+  up=../../../../../../../..
+  run sh -c "cd '$D/src' && cat $up/etc/hostname >/dev/null && ls -d $up/tmp && cat $up/'${D#/}'/src/a.txt"
+  run sh -c "cd -P '$D/src/$up' && pwd && ls -d etc"
+  run stat -c '%F %a' "$D/$up/etc/hostname" "$D/src/$up/${D#/}/src/a.txt"
+  run cat "$D/$up/${D#/}/src/sub/b.txt"
+  printf 'moved\n' > "$H/m1"
+  run mv "$D/src/$up$H/m1" "$D/src/$up$H/m2"
+  run ln "$D/src/$up$H/m2" "$H/m3"
+  run cat "$H/m3"
+  run "$D/src/$up/bin/echo" exec through DIR/..
+  run python3 -c "
+import os, sys
+d = sys.argv[1]
+fd = os.open(os.path.join(d, 'src'), os.O_RDONLY)
+up = os.open('$up', os.O_RDONLY, dir_fd=fd)
+print('etc' in os.listdir(up), os.stat('etc/hostname', dir_fd=up).st_size == os.stat('/etc/hostname').st_size)
+print(open(os.path.join(d, '$up', 'etc', 'hostname')).read() == open('/etc/hostname').read())
+os.chdir(os.path.join(d, 'src')); os.chdir('$up'); print(os.getcwd())
+" "$D"
+  ;;
+walks_from_above)
+  # DIR is MOUNT/t/CASE, MOUNT an empty host directory where /rump has it:
+  # walks from MOUNT's parent list MOUNT and go on into it.
+  fixture
+  M=${D%/t/*} mnt=${D%/t/*}; mnt=${mnt##*/}
+  cd "$M/.." || exit 99
+  named "find the mount point from its parent" \
+    sh -c "find . -mindepth 1 -maxdepth 5 \( -path './$mnt' -o -path './$mnt/t*' \) -print -o -prune | sort"
+  named "find in it by a relative path" sh -c "find '$mnt/t' -name '*.txt' | sort"
+  named "tar -C its parent" tar -C "$M/.." -cf "$H/m.tar" "$mnt/t/$case_name/src/sub"
+  named "tar -t" sh -c "tar -tf '$H/m.tar' | sort"
+  named "du" sh -c "du -a '$mnt/t/$case_name/src/sub' | sort -k2"
+  named "rsync from it by its parent" rsync -a --delete "$M/../$mnt/t/$case_name/src/" "$H/copy/"
+  named "diff -r" diff -r "$D/src" "$H/copy"
   ;;
 *) echo "unknown case $case_name"; exit 99 ;;
 esac

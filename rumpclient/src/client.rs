@@ -581,7 +581,9 @@ impl Client {
         let deadline = Instant::now() + timeout;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             // SAFETY: one pollfd on the stack.
-            let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+            let ms = left.as_millis().min(i32::MAX as u128) as i32;
+            // SAFETY: as above; raw, since the descriptor is an `OwnFd`.
+            let n = unsafe { libc::syscall(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, ms) };
             if n > 0 && pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
                 return true;
             }

@@ -6,7 +6,8 @@
 //! input buffers and whose reply carries its outputs, so that an annotated
 //! call costs one round trip. `frame` reads and writes whole frames,
 //! `server` is the accept loop with a worker per call, `client` the
-//! thread-safe connection a process's calls share. Every parser bounds-checks what
+//! thread-safe connection a process's calls share, `ownfd` where a client
+//! inside someone else's program keeps its descriptors. Every parser bounds-checks what
 //! it reads and returns a `WireError` instead of panicking, and no length
 //! read from the wire sizes an allocation beyond the bytes received.
 
@@ -14,6 +15,7 @@ pub mod client;
 pub mod frame;
 pub mod marshal;
 pub mod notify;
+pub mod ownfd;
 pub mod selfmem;
 pub mod serve;
 pub mod server;

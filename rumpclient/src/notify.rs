@@ -4,18 +4,24 @@
 //! eventfd a client passed with an NSYSCALL frame. Either way the waiting
 //! side sleeps on the eventfd in the host kernel, next to host fds.
 
+use crate::ownfd::OwnFd;
 use rump_kernel::wchan::Notify;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub struct EventFdNotifier {
-    fd: OwnedFd,
+    fd: OwnFd,
     stale: AtomicBool,
 }
 
 impl EventFdNotifier {
     pub fn new(fd: OwnedFd) -> EventFdNotifier {
-        EventFdNotifier { fd, stale: AtomicBool::new(false) }
+        EventFdNotifier { fd: OwnFd::new(fd), stale: AtomicBool::new(false) }
+    }
+
+    /// The eventfd's number now (it moves when the program names it).
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.raw()
     }
 
     /// Its owner has replaced it: channels drop it instead of writing.
@@ -30,7 +36,7 @@ impl Notify for EventFdNotifier {
         // An eventfd write only fails when the counter would overflow, and
         // then the reader has a wake-up pending anyway.
         // SAFETY: writing 8 bytes from a live u64.
-        unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        unsafe { libc::syscall(libc::SYS_write, self.fd.raw(), &one as *const u64, 8) };
     }
 
     fn is_stale(&self) -> bool {

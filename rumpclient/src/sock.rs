@@ -6,8 +6,12 @@
 //! sender attaches one to a frame's first bytes, and the receiving side
 //! queues whatever arrives for the handler of that frame to take. A
 //! listener creates its unix socket mode 0600 without a
-//! moment of wider access, and never takes over an existing path.
+//! moment of wider access, and never takes over an existing path. A
+//! connection's descriptor is an `OwnFd`: inside a hijacked program it
+//! lives high and steps aside when the program names its number, so every
+//! call on it is a raw syscall (the libc function may be the hook).
 
+use crate::ownfd::OwnFd;
 use crate::url::ServerUrl;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -32,13 +36,13 @@ const MAX_PASSED: usize = 8;
 /// One connected stream socket.
 #[derive(Debug)]
 pub struct Conn {
-    fd: OwnedFd,
+    fd: OwnFd,
     passed: Mutex<VecDeque<OwnedFd>>,
 }
 
 impl Conn {
     fn new(fd: OwnedFd) -> Conn {
-        Conn { fd, passed: Mutex::new(VecDeque::new()) }
+        Conn { fd: OwnFd::new(fd), passed: Mutex::new(VecDeque::new()) }
     }
 
     pub fn connect(url: &ServerUrl) -> io::Result<Conn> {
@@ -62,13 +66,14 @@ impl Conn {
     }
 
     pub fn raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.fd.raw()
     }
 
-    /// Whether the descriptor survives exec.
+    /// Whether the descriptor survives exec (a raw fcntl: a hijacked
+    /// program's fcntl would take our number for the program's).
     pub fn set_cloexec(&self, cloexec: bool) -> io::Result<()> {
         let flags = if cloexec { libc::FD_CLOEXEC } else { 0 };
-        cvt(unsafe { libc::fcntl(self.raw_fd(), libc::F_SETFD, flags) } as isize).map(drop)
+        cvt(unsafe { libc::syscall(libc::SYS_fcntl, self.raw_fd(), libc::F_SETFD, flags) } as isize).map(drop)
     }
 
     /// The pid of the process that connected (SO_PEERCRED), for a unix
@@ -111,7 +116,8 @@ impl Conn {
             (*c).cmsg_type = libc::SCM_RIGHTS;
             (*c).cmsg_len = libc::CMSG_LEN(4) as usize;
             std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), fd);
-            cvt(libc::sendmsg(self.raw_fd(), &msg, libc::MSG_NOSIGNAL))
+            cvt(libc::syscall(libc::SYS_sendmsg, self.raw_fd(), &msg as *const libc::msghdr, libc::MSG_NOSIGNAL)
+                as isize)
         }
     }
 
@@ -139,7 +145,7 @@ impl Conn {
 
     /// Ends both directions; a thread blocked reading wakes with EOF.
     pub fn shutdown(&self) {
-        unsafe { libc::shutdown(self.raw_fd(), libc::SHUT_RDWR) };
+        unsafe { libc::syscall(libc::SYS_shutdown, self.raw_fd(), libc::SHUT_RDWR) };
     }
 }
 
@@ -153,7 +159,9 @@ impl Read for &Conn {
         msg.msg_iovlen = 1;
         msg.msg_control = space.as_mut_ptr().cast();
         msg.msg_controllen = std::mem::size_of_val(&space);
-        let n = cvt(unsafe { libc::recvmsg(self.raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) })?;
+        let n = cvt(unsafe {
+            libc::syscall(libc::SYS_recvmsg, self.raw_fd(), &mut msg as *mut libc::msghdr, libc::MSG_CMSG_CLOEXEC)
+        } as isize)?;
         if msg.msg_controllen > 0 {
             self.keep_passed(&msg);
         }
@@ -163,7 +171,9 @@ impl Read for &Conn {
 
 impl Write for &Conn {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        cvt(unsafe { libc::send(self.raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) })
+        let (p, n) = (buf.as_ptr(), buf.len());
+        cvt(unsafe { libc::syscall(libc::SYS_sendto, self.raw_fd(), p, n, libc::MSG_NOSIGNAL, 0usize, 0usize) }
+            as isize)
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
@@ -174,7 +184,8 @@ impl Write for &Conn {
             msg_iovlen: bufs.len(),
             ..unsafe { std::mem::zeroed() }
         };
-        cvt(unsafe { libc::sendmsg(self.raw_fd(), &msg, libc::MSG_NOSIGNAL) })
+        cvt(unsafe { libc::syscall(libc::SYS_sendmsg, self.raw_fd(), &msg as *const libc::msghdr, libc::MSG_NOSIGNAL) }
+            as isize)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -3,6 +3,9 @@
 //! family, fcntl (record locks included), flock and lockf, sync and
 //! truncate calls, and the calls that copy between two fds, which fail
 //! across kernels so tools fall back to read/write.
+//! A number the program closes or dups onto is the program's: the
+//! library's own fd there steps aside first (`rumpclient::ownfd`), and a
+//! close_range leaves the library's own out.
 //!
 //! The variadic `open`, `openat` and `fcntl` take their optional argument
 //! as a plain third (fourth) parameter: on the x86-64 and AArch64 Linux
@@ -17,6 +20,7 @@ use crate::{by_fd, by_path};
 use libc::{c_char, c_int, c_uint, c_void, iovec, mode_t, off64_t, off_t, size_t, ssize_t};
 use rump_abi::linux::sys as rump;
 use rump_abi::{ArgDesc, Errno, Marshal, SyscallDesc};
+use rumpclient::ownfd;
 
 crate::real_fns! {
     fn open(path: *const c_char, flags: c_int, mode: mode_t) -> c_int;
@@ -388,12 +392,31 @@ fn close_rump_range(first: u32, last: u32, cloexec: bool) {
     }
 }
 
+/// The host's close_range over `first..=last` but the library's own fds.
+fn close_host_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
+    let mut flags = flags;
+    for (a, b) in ownfd::gaps(first, last) {
+        // SAFETY: a range of numbers; flags as the program gave them.
+        let r = unsafe { real::close_range(a, b, flags) };
+        if r < 0 {
+            return r;
+        }
+        // The first call unshared the table if asked; the rest use it.
+        flags &= !(libc::CLOSE_RANGE_UNSHARE as c_int);
+    }
+    0
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
     if fdmap::any() && first <= last {
         close_rump_range(first, last, flags & libc::CLOSE_RANGE_CLOEXEC as c_int != 0);
     }
-    unsafe { real::close_range(first, last, flags) }
+    if first > last {
+        // SAFETY: the host reports EINVAL.
+        return unsafe { real::close_range(first, last, flags) };
+    }
+    close_host_range(first, last, flags)
 }
 
 #[no_mangle]
@@ -401,7 +424,9 @@ pub unsafe extern "C" fn closefrom(low: c_int) {
     if fdmap::any() && low >= 0 {
         close_rump_range(low as u32, u32::MAX, false);
     }
-    unsafe { real::closefrom(low) }
+    if low < 0 || close_host_range(low as c_uint, c_uint::MAX, 0) < 0 {
+        unsafe { real::closefrom(low) }
+    }
 }
 
 /// Shows a duplicate of rump fd `r` at host number `n`, which the caller
@@ -442,6 +467,8 @@ fn dup_to(old: c_int, new: c_int, cloexec: bool) -> Result<c_int, Errno> {
     if new < 0 || new as usize >= fdmap::SLOTS {
         return Err(Errno(libc::EBADF));
     }
+    // `new` may not have been asked of the fd map (which moves ours away).
+    ownfd::step_aside(new);
     let flags = if cloexec { libc::O_CLOEXEC } else { 0 };
     match fdmap::rump_fd(old) {
         Some(r) => {

@@ -154,14 +154,14 @@ pub unsafe extern "C" fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn fstatat(dirfd: c_int, path: *const c_char, buf: *mut libc::stat, flags: c_int) -> c_int {
-    by_path!(dirfd, empty_ok(path, flags), |k, p| stat_at(k, &p, buf.cast(), flags), unsafe {
+    by_path!(dirfd, path = empty_ok(path, flags), |k, p| stat_at(k, &p, buf.cast(), flags), unsafe {
         real::fstatat(dirfd, path, buf, flags)
     })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn fstatat64(dirfd: c_int, path: *const c_char, buf: *mut libc::stat64, flags: c_int) -> c_int {
-    by_path!(dirfd, empty_ok(path, flags), |k, p| stat_at(k, &p, buf.cast(), flags), unsafe {
+    by_path!(dirfd, path = empty_ok(path, flags), |k, p| stat_at(k, &p, buf.cast(), flags), unsafe {
         real::fstatat64(dirfd, path, buf, flags)
     })
 }
@@ -176,7 +176,7 @@ pub unsafe extern "C" fn statx(
 ) -> c_int {
     by_path!(
         dirfd,
-        empty_ok(path, flags),
+        path = empty_ok(path, flags),
         |k, p| rump::rump_sys_statx(k, p.dirfd, p.path.as_ptr(), flags as u32, mask, buf.cast()),
         unsafe { real::statx(dirfd, path, flags, mask, buf) }
     )
@@ -200,7 +200,7 @@ unsafe fn xstat_at(ver: c_int, dirfd: c_int, path: *const c_char, buf: *mut c_vo
     if let Err(e) = stat_ver(ver) {
         return guard(|| Err::<c_int, _>(e));
     }
-    by_path!(dirfd, empty_ok(path, flags), |k, p| stat_at(k, &p, buf, flags), {
+    by_path!(dirfd, path = empty_ok(path, flags), |k, p| stat_at(k, &p, buf, flags), {
         let a = [dirfd as usize, path as usize, buf as usize, flags as usize];
         guard(|| sys(libc::SYS_newfstatat, a).map(|_| 0))
     })

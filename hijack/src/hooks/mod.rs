@@ -41,20 +41,31 @@ macro_rules! by_fd {
 }
 
 /// `by_path!(dirfd, path, |k, p| rump_expr, host_expr)`: as `by_fd!` for
-/// a path relative to `dirfd`; `p` is the routed `RumpPath`.
+/// a path relative to `dirfd`; `p` is the routed `RumpPath`. When the path
+/// climbs out of the kernel (`route::Route::HostPath`), `host_expr` runs
+/// with `path` bound to the host's absolute path instead. The form
+/// `by_path!(dirfd, path = expr, ...)` routes `expr` and binds `path` so.
 #[macro_export]
 macro_rules! by_path {
-    ($dirfd:expr, $path:expr, |$k:ident, $p:ident| $rump:expr, $host:expr) => {{
-        let (dirfd, path) = ($dirfd, $path);
+    ($dirfd:expr, $path:ident = $routed:expr, |$k:ident, $p:ident| $rump:expr, $host:expr) => {{
+        let (dirfd, routed) = ($dirfd, $routed);
         // SAFETY: the caller's path is NULL or NUL-terminated.
-        match unsafe { $crate::route::at(dirfd, path) } {
-            None => $host,
-            Some($p) => $crate::host::guard(|| {
-                let $k = $crate::backend::kernel()?;
-                $rump
-            }),
-        }
+        let host_path = match unsafe { $crate::route::route(dirfd, routed) } {
+            $crate::route::Route::Host => None,
+            $crate::route::Route::HostPath(h) => Some(h),
+            $crate::route::Route::Kernel($p) => {
+                return $crate::host::guard(|| {
+                    let $k = $crate::backend::kernel()?;
+                    $rump
+                })
+            }
+        };
+        let $path = host_path.as_ref().map_or($path, |h| h.as_ptr());
+        $host
     }};
+    ($dirfd:expr, $path:ident, |$k:ident, $p:ident| $rump:expr, $host:expr) => {
+        $crate::by_path!($dirfd, $path = $path, |$k, $p| $rump, $host)
+    };
 }
 
 /// Closes a host fd with the raw syscall (no hook, no errno change seen

@@ -16,7 +16,7 @@ use crate::backend::{self, Backend};
 use crate::hooks::io;
 use crate::hooks::meta::kernel_cwd;
 use crate::host::{guard, sys, CRet};
-use crate::route::{self, Cwd, RumpPath};
+use crate::route::{self, Cwd, Route, RumpPath};
 use crate::{by_fd, by_path};
 use libc::{c_char, c_int, c_uint, dev_t, mode_t, size_t};
 use rump_abi::linux::sys as rump;
@@ -202,7 +202,8 @@ pub unsafe extern "C" fn symlinkat(target: *const c_char, dirfd: c_int, path: *c
 // ---- two paths: rename and link ------------------------------------------
 
 /// Runs a call on two paths: the host's if both are on the host (or one
-/// is NULL, for the host's EFAULT), the kernel's if both are in it, and
+/// is NULL, for the host's EFAULT), given the paths as the host is to see
+/// them (`route::Route::HostPath`); the kernel's if both are in it; and
 /// `cross` with the old path's route when they are split.
 ///
 /// # Safety
@@ -214,16 +215,17 @@ unsafe fn two_paths<T: CRet>(
     np: *const c_char,
     rump: impl FnOnce(&Backend, &RumpPath, &RumpPath) -> Result<T, Errno>,
     cross: impl FnOnce(Option<RumpPath>) -> Result<T, Errno>,
-    host: impl FnOnce() -> T,
+    host: impl FnOnce(*const c_char, *const c_char) -> T,
 ) -> T {
     if op.is_null() || np.is_null() {
-        return host();
+        return host(op, np);
     }
     // SAFETY: the caller's strings.
-    match unsafe { (route::at(od, op), route::at(nd, np)) } {
-        (None, None) => host(),
-        (Some(a), Some(b)) => guard(|| rump(backend::kernel()?, &a, &b)),
-        (a, _) => guard(|| cross(a)),
+    match unsafe { (route::route(od, op), route::route(nd, np)) } {
+        (Route::Kernel(a), Route::Kernel(b)) => guard(|| rump(backend::kernel()?, &a, &b)),
+        (Route::Kernel(a), _) => guard(|| cross(Some(a))),
+        (_, Route::Kernel(_)) => guard(|| cross(None)),
+        (a, b) => host(a.host_path().unwrap_or(op), b.host_path().unwrap_or(np)),
     }
 }
 
@@ -266,7 +268,7 @@ fn link_rump(k: &Backend, a: &RumpPath, b: &RumpPath, flags: c_int) -> Result<c_
 #[no_mangle]
 pub unsafe extern "C" fn rename(old: *const c_char, new: *const c_char) -> c_int {
     let at = libc::AT_FDCWD;
-    unsafe { two_paths(at, old, at, new, |k, a, b| rename_rump(k, a, b, 0), rename_cross, || real::rename(old, new)) }
+    unsafe { two_paths(at, old, at, new, |k, a, b| rename_rump(k, a, b, 0), rename_cross, |o, n| real::rename(o, n)) }
 }
 
 #[no_mangle]
@@ -279,7 +281,7 @@ pub unsafe extern "C" fn renameat(od: c_int, old: *const c_char, nd: c_int, new:
             new,
             |k, a, b| rename_rump(k, a, b, 0),
             rename_cross,
-            || real::renameat(od, old, nd, new),
+            |o, n| real::renameat(od, o, nd, n),
         )
     }
 }
@@ -300,7 +302,7 @@ pub unsafe extern "C" fn renameat2(
             new,
             |k, a, b| rename_rump(k, a, b, flags),
             rename_cross,
-            || real::renameat2(od, old, nd, new, flags),
+            |o, n| real::renameat2(od, o, nd, n, flags),
         )
     }
 }
@@ -316,7 +318,7 @@ pub unsafe extern "C" fn link(old: *const c_char, new: *const c_char) -> c_int {
             new,
             |k, a, b| link_rump(k, a, b, 0),
             |a| link_cross(a, at, old, 0),
-            || real::link(old, new),
+            |o, n| real::link(o, n),
         )
     }
 }
@@ -331,7 +333,7 @@ pub unsafe extern "C" fn linkat(od: c_int, old: *const c_char, nd: c_int, new: *
             new,
             |k, a, b| link_rump(k, a, b, flags),
             |a| link_cross(a, od, old, flags),
-            || real::linkat(od, old, nd, new, flags),
+            |o, n| real::linkat(od, o, nd, n, flags),
         )
     }
 }
@@ -340,16 +342,18 @@ pub unsafe extern "C" fn linkat(od: c_int, old: *const c_char, nd: c_int, new: *
 
 #[no_mangle]
 pub unsafe extern "C" fn chdir(path: *const c_char) -> c_int {
-    // SAFETY: the caller's path.
-    match unsafe { route::path(path) } {
-        None => {
-            let r = unsafe { real::chdir(path) };
-            if r == 0 {
-                route::set_cwd(Cwd::Host);
-            }
-            r
+    let host = |path| {
+        let r = unsafe { real::chdir(path) };
+        if r == 0 {
+            route::set_cwd(Cwd::Host);
         }
-        Some(p) => guard(|| {
+        r
+    };
+    // SAFETY: the caller's path.
+    match unsafe { route::route(libc::AT_FDCWD, path) } {
+        Route::Host => host(path),
+        Route::HostPath(h) => host(h.as_ptr()),
+        Route::Kernel(p) => guard(|| {
             rump::rump_sys_chdir(backend::kernel()?, p.path.as_ptr())?;
             route::set_cwd(p.via);
             Ok(0)

@@ -175,8 +175,9 @@ fn exec_with(envp: *const *const c_char, exec: impl FnOnce(*const *const c_char)
 #[no_mangle]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
     // SAFETY: the caller's path.
-    if let Some(p) = unsafe { crate::route::path(path) } {
-        return match image_from_kernel(&p) {
+    let route = unsafe { crate::route::route(libc::AT_FDCWD, path) };
+    if let crate::route::Route::Kernel(p) = &route {
+        return match image_from_kernel(p) {
             Ok(fd) => {
                 exec_with(envp, |env| unsafe { real::execveat(fd, c"".as_ptr(), argv, env, libc::AT_EMPTY_PATH) })
             }
@@ -186,6 +187,7 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char,
             }
         };
     }
+    let path = route.host_path().unwrap_or(path);
     exec_with(envp, |env| unsafe { real::execve(path, argv, env) })
 }
 
@@ -205,6 +207,8 @@ fn image_from_kernel(p: &crate::route::RumpPath) -> Result<c_int, Errno> {
     let r = rump::rump_sys_openat(k, p.dirfd, p.path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC, 0)?;
     let copy = || -> Result<c_int, Errno> {
         let m = sys(libc::SYS_memfd_create, [c"rump-exec".as_ptr() as usize, 0, 0, 0])? as c_int;
+        // High, so the new image finds its low numbers free.
+        let m = rumpclient::ownfd::raise(m, false);
         let mut buf = vec![0u8; 1 << 16];
         loop {
             let n = rump::rump_sys_read(k, r as u32, buf.as_mut_ptr().cast(), buf.len())?;
@@ -529,15 +533,16 @@ unsafe fn spawn(
     envp: *const *mut c_char,
     search: bool,
 ) -> c_int {
-    let mut p = [0i32; 2];
-    if let Err(e) = sys(libc::SYS_pipe2, [p.as_mut_ptr() as usize, libc::O_CLOEXEC as usize, 0, 0]) {
-        return e.0;
-    }
+    // Our own pipe: high, so the file actions cannot land on it.
+    let (rd, wr) = match rumpclient::ownfd::pipe() {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
     let envp = if envp.is_null() { unsafe { environ } } else { envp.cast() };
     // SAFETY: our fork hook.
     let pid = unsafe { fork() };
     if pid == 0 {
-        let _ = sys(libc::SYS_close, [p[0] as usize, 0, 0, 0]);
+        drop(rd);
         let e = match unsafe { apply_spawn_setup(attr, actions) } {
             Err(e) => e.0,
             Ok(()) => {
@@ -549,23 +554,21 @@ unsafe fn spawn(
                 errno()
             }
         };
-        let _ = sys(libc::SYS_write, [p[1] as usize, &e as *const i32 as usize, 4, 0]);
+        let _ = sys(libc::SYS_write, [wr.raw() as usize, &e as *const i32 as usize, 4, 0]);
         unsafe { libc::_exit(127) };
     }
-    let _ = sys(libc::SYS_close, [p[1] as usize, 0, 0, 0]);
+    drop(wr);
     if pid < 0 {
-        let e = errno();
-        let _ = sys(libc::SYS_close, [p[0] as usize, 0, 0, 0]);
-        return e;
+        return errno();
     }
     let mut e = 0i32;
     let got = loop {
-        match sys(libc::SYS_read, [p[0] as usize, &mut e as *mut i32 as usize, 4, 0]) {
+        match sys(libc::SYS_read, [rd.raw() as usize, &mut e as *mut i32 as usize, 4, 0]) {
             Err(Errno(libc::EINTR)) => continue,
             r => break r.unwrap_or(0),
         }
     };
-    let _ = sys(libc::SYS_close, [p[0] as usize, 0, 0, 0]);
+    drop(rd);
     if got == 4 {
         let mut st = 0;
         let _ = sys(libc::SYS_wait4, [pid as usize, &mut st as *mut i32 as usize, 0, 0]);

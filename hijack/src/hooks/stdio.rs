@@ -15,7 +15,7 @@ use crate::backend::{self, Backend};
 use crate::fdmap;
 use crate::hooks::io;
 use crate::host::{errno, guard, set_errno, sys};
-use crate::route;
+use crate::route::{self, Route};
 use libc::{c_char, c_int, c_void, off64_t, size_t, ssize_t, FILE};
 use parking_lot::Mutex;
 use rump_abi::linux::sys as rump;
@@ -303,25 +303,30 @@ fn fopen_rump(k: &Backend, p: &route::RumpPath, mode: *const c_char) -> Result<*
 
 /// # Safety
 /// As fopen.
-unsafe fn fopen_with(path: *const c_char, mode: *const c_char, host: impl FnOnce() -> *mut FILE) -> *mut FILE {
+unsafe fn fopen_with(
+    path: *const c_char,
+    mode: *const c_char,
+    host: impl FnOnce(*const c_char) -> *mut FILE,
+) -> *mut FILE {
     if let Some(f) = unsafe { mount_table(path, mode) } {
         return f;
     }
     // SAFETY: the caller's path.
-    match unsafe { route::path(path) } {
-        None => host(),
-        Some(p) => guard(|| fopen_rump(backend::kernel()?, &p, mode)),
+    match unsafe { route::route(libc::AT_FDCWD, path) } {
+        Route::Host => host(path),
+        Route::HostPath(h) => host(h.as_ptr()),
+        Route::Kernel(p) => guard(|| fopen_rump(backend::kernel()?, &p, mode)),
     }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn fopen(path: *const c_char, mode: *const c_char) -> *mut FILE {
-    unsafe { fopen_with(path, mode, || real::fopen(path, mode)) }
+    unsafe { fopen_with(path, mode, |p| real::fopen(p, mode)) }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn fopen64(path: *const c_char, mode: *const c_char) -> *mut FILE {
-    unsafe { fopen_with(path, mode, || real::fopen64(path, mode)) }
+    unsafe { fopen_with(path, mode, |p| real::fopen64(p, mode)) }
 }
 
 /// fdopen on a rump fd, with glibc's checks: the fd's access mode must
@@ -502,7 +507,7 @@ pub unsafe extern "C" fn freopen64(path: *const c_char, mode: *const c_char, str
 /// miss both the mount-table line and rump paths.
 #[no_mangle]
 pub unsafe extern "C" fn setmntent(path: *const c_char, mode: *const c_char) -> *mut FILE {
-    let f = unsafe { fopen_with(path, mode, std::ptr::null_mut) };
+    let f = unsafe { fopen_with(path, mode, |_| std::ptr::null_mut()) };
     if f.is_null() {
         // Not ours (or failed in the kernel, errno set): glibc's own when
         // the path is the host's.

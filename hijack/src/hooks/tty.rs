@@ -1,7 +1,9 @@
 //! ioctl and the terminal calls. A rump fd is never a terminal: isatty,
 //! tcgetattr and friends say ENOTTY (glibc's own versions would ask the
-//! placeholder, which answers EBADF). FICLONE between kernels fails so cp
-//! falls back to copying; other ioctls go to the kernel.
+//! placeholder, which answers EBADF). FICLONE and FICLONERANGE with a rump
+//! file on either side fail with EOPNOTSUPP, as Linux answers for a file
+//! system that cannot share extents (tmpfs): `cp --reflink=always` reports
+//! it and `cp --reflink=auto` copies instead. Other ioctls go to the kernel.
 
 use crate::by_fd;
 use crate::host::{guard, set_errno};
@@ -38,7 +40,7 @@ fn is_tty_request(request: c_ulong) -> bool {
 
 fn ioctl_rump(k: &crate::backend::Backend, r: i32, request: c_ulong, arg: usize) -> Result<c_int, Errno> {
     match request {
-        FICLONE | FICLONERANGE => Err(Errno(libc::EXDEV)),
+        FICLONE | FICLONERANGE => Err(Errno(libc::EOPNOTSUPP)),
         r2 if is_tty_request(r2) => Err(not_a_tty(k, r)),
         _ => rump::rump_sys_ioctl(k, r as u32, request as u32, arg as *mut c_void),
     }
@@ -49,8 +51,8 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int
     if request == FICLONE || request == FICLONERANGE {
         // A clone from a rump file onto a host one (cp /rump/a host/b).
         let src = if request == FICLONE { arg as c_int } else { (unsafe { *(arg as *const i64) }) as c_int };
-        if crate::fdmap::rump_fd(src).is_some() {
-            set_errno(libc::EXDEV);
+        if crate::fdmap::rump_fd(src).is_some() && crate::fdmap::rump_fd(fd).is_none() {
+            set_errno(libc::EOPNOTSUPP);
             return -1;
         }
     }

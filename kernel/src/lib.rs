@@ -19,6 +19,7 @@ pub mod mem;
 pub mod net;
 pub mod pipe;
 pub mod proc;
+pub mod shm;
 pub mod slab;
 pub mod syscalls;
 pub mod sysctl;
@@ -277,6 +278,18 @@ impl Process {
         let pid = st.alloc_pid();
         st.procs.insert(pid, Proc { pid, ppid: self.pid, emul, comm, cred, umask, cwd, root, fds });
         Ok(Process { shared: self.shared.clone(), pid, emul })
+    }
+
+    /// A host fd through which this process maps its fd `fd` (mmap) and
+    /// shares the file's memory with the kernel, read-write if the open
+    /// file is, else read-only; errors in this process's emulation. See
+    /// `State::mappable_fd`.
+    pub fn mappable_fd(&self, fd: i32) -> Result<std::os::fd::OwnedFd, Errno> {
+        let r = self.shared.state.lock().mappable_fd(self.pid, fd);
+        r.map_err(|e| match self.emul {
+            Emulation::Native => e,
+            Emulation::Linux => rump_abi::errno::native_to_linux(e),
+        })
     }
 
     /// The process image changes (execve): close-on-exec fds close.

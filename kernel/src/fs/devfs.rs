@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use rump_abi::native::errno::{EEXIST, EINVAL, EIO, EISDIR, ENOENT, ENOSPC, ENOTDIR, EPERM};
+use rump_abi::native::errno::{EEXIST, EINVAL, EIO, EISDIR, ENODEV, ENOENT, ENOSPC, ENOTDIR, EPERM};
 use rump_abi::Errno;
 
 use crate::time::{Clock, Timespec};
@@ -334,6 +334,16 @@ impl FileSystem for Devfs {
 
     fn drives_devices(&self) -> bool {
         true
+    }
+
+    /// Of Linux's memory devices only `zero` can be mapped (shared, it is
+    /// memory shared with the mapper's children): the host's `/dev/zero`
+    /// does exactly that. The others are ENODEV, as on Linux.
+    fn mappable_fd(&mut self, node: NodeId, writable: bool) -> Result<std::os::fd::OwnedFd, Errno> {
+        match self.dev(node).map(|d| d.kind) {
+            Some(Device::Zero) => crate::shm::open_for_mapping(c"/dev/zero", writable).map_err(|_| ENODEV),
+            _ => Err(ENODEV),
+        }
     }
 
     // Nothing here is ever freed, so references need no counting.

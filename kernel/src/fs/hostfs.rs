@@ -45,7 +45,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rump_abi::native::errno::{
-    EBUSY, EINTR, EINVAL, EIO, EISDIR, ENAMETOOLONG, ENOENT, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, EROFS,
+    EBUSY, EINTR, EINVAL, EIO, EISDIR, ENAMETOOLONG, ENODEV, ENOENT, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, EROFS,
 };
 use rump_abi::Errno;
 
@@ -1002,6 +1002,15 @@ impl FileSystem for Hostfs {
             ffree: s.f_ffree,
             namemax: if s.f_namelen > 0 { s.f_namelen as u64 } else { NAME_MAX as u64 },
         }
+    }
+
+    /// A regular file is mapped through a new host open of its inode.
+    fn mappable_fd(&mut self, node: NodeId, writable: bool) -> Result<std::os::fd::OwnedFd, Errno> {
+        let n = self.node(node)?;
+        if n.vtype != VType::Reg {
+            return Err(ENODEV);
+        }
+        crate::shm::reopen_fd(n.fd.raw(), writable)
     }
 
     fn read_only(&self) -> bool {

@@ -1,10 +1,10 @@
 //! Differential tests (DESIGN.md §9): the C programs in `ctests/`, one per
 //! hook family (io, meta, ns, dir, stdio, proc, and lock for the file locks
-//! of the fcntl family) plus poll, select, epoll, signal and threads for
+//! of the fcntl family, mmap for shared file mappings) plus poll, select, epoll, signal and threads for
 //! event multiplexing, signals and threads over rump FIFOs beside host
 //! pipes, net for sockets, the resolver and interfaces over the kernel's
 //! TCP/IP stack, and the Python programs in `ctests/py/` (selectors and
-//! asyncio over both, run with `python3`), run three ways and must print
+//! asyncio over both, shared mmap, run with `python3`), run three ways and must print
 //! the same transcript:
 //!
 //! - (a) on the host, in a fresh directory under `/dev/shm` (tmpfs, like
@@ -445,6 +445,11 @@ fn lock() {
 }
 
 #[test]
+fn mmap() {
+    differential("mmap");
+}
+
+#[test]
 fn poll() {
     differential("poll");
 }
@@ -482,6 +487,11 @@ fn py_selectors_mixed() {
 #[test]
 fn py_asyncio_mixed() {
     differential("py/asyncio_mixed.py");
+}
+
+#[test]
+fn py_mmap_shared() {
+    differential("py/mmap_shared.py");
 }
 
 #[test]

@@ -16,6 +16,7 @@ use crate::{by_fd, by_path};
 use libc::{c_char, c_int, c_uint, c_void, iovec, mode_t, off64_t, off_t, size_t, ssize_t};
 use rump_abi::linux::sys as rump;
 use rump_abi::Errno;
+use std::os::fd::IntoRawFd;
 
 crate::real_fns! {
     fn open(path: *const c_char, flags: c_int, mode: mode_t) -> c_int;
@@ -756,9 +757,25 @@ pub unsafe extern "C" fn lockf64(fd: c_int, cmd: c_int, len: off64_t) -> c_int {
 
 // ---- mmap ----------------------------------------------------------------
 
-/// A mapping of a rump file: private (or read-only shared) mappings are
-/// anonymous memory filled by pread; a writable shared mapping cannot be
-/// kept in step with the kernel and fails with ENODEV.
+/// The checks Linux makes on mmap's arguments before it looks at the file.
+fn check_map_args(len: size_t, flags: c_int, off: i64) -> Result<(), Errno> {
+    let page = 4096;
+    let kind = flags & (libc::MAP_SHARED | libc::MAP_PRIVATE | libc::MAP_SHARED_VALIDATE);
+    if off % page != 0 || len == 0 || !matches!(kind, libc::MAP_SHARED | libc::MAP_PRIVATE | libc::MAP_SHARED_VALIDATE)
+    {
+        return Err(Errno(libc::EINVAL));
+    }
+    Ok(())
+}
+
+/// A mapping of a rump file. The kernel hands out a host descriptor on the
+/// file's memory, which it shares (`rump_kernel::shm`), and the host maps
+/// that with the caller's own arguments: sharing with other processes and
+/// with the kernel's read and write, copy-on-write for MAP_PRIVATE, msync,
+/// mremap, munmap and SIGBUS past the end are then the host's, and so are
+/// its errors (EACCES for a writable shared mapping of a read-only fd).
+/// Where no descriptor can travel (a `tcp://` server), a private mapping is
+/// a copy filled by pread and a shared one fails with ENODEV.
 fn mmap_rump(
     k: &Backend,
     r: i32,
@@ -768,10 +785,36 @@ fn mmap_rump(
     flags: c_int,
     off: i64,
 ) -> Result<*mut c_void, Errno> {
-    if flags & libc::MAP_SHARED != 0 && prot & libc::PROT_WRITE != 0 {
-        return Err(Errno(libc::ENODEV));
+    check_map_args(len, flags, off)?;
+    if !backend::passes_fds(k) {
+        if flags & libc::MAP_PRIVATE == 0 {
+            crate::warn_once(
+                "MAP_SHARED of a rump file needs a unix:// server (memory cannot be shared over tcp://): ENODEV",
+            );
+            return Err(Errno(libc::ENODEV));
+        }
+        return mmap_copy(k, r, addr, len, prot, flags, off);
     }
-    let anon = (flags & !(libc::MAP_SHARED | libc::MAP_SHARED_VALIDATE)) | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+    let fd = backend::mappable_fd(k, r)?.into_raw_fd();
+    // SAFETY: the host maps a descriptor we own, with the caller's arguments.
+    let m = unsafe { real::mmap(addr, len, prot, flags, fd, off) };
+    let res = if m == libc::MAP_FAILED { Err(Errno(crate::host::errno())) } else { Ok(m) };
+    // The mapping holds the file; the descriptor is not needed any more.
+    host_close(fd);
+    res
+}
+
+/// A private mapping as anonymous memory filled by pread.
+fn mmap_copy(
+    k: &Backend,
+    r: i32,
+    addr: *mut c_void,
+    len: size_t,
+    prot: c_int,
+    flags: c_int,
+    off: i64,
+) -> Result<*mut c_void, Errno> {
+    let anon = flags | libc::MAP_ANONYMOUS;
     // SAFETY: an anonymous mapping; the caller's address hint as given.
     let m = unsafe { real::mmap(addr, len, libc::PROT_READ | libc::PROT_WRITE, anon, -1, 0) };
     if m == libc::MAP_FAILED {
@@ -815,13 +858,11 @@ pub unsafe extern "C" fn mmap(
     }
     match fdmap::rump_fd(fd) {
         None => unsafe { real::mmap(addr, len, prot, flags, fd, off) },
-        Some(r) => match backend::kernel().and_then(|k| mmap_rump(k, r, addr, len, prot, flags, off)) {
-            Ok(m) => m,
-            Err(e) => {
-                crate::host::set_errno(e.0);
-                libc::MAP_FAILED
-            }
-        },
+        // MAP_FAILED is -1 as an address: isize's failure value.
+        Some(r) => {
+            guard(|| backend::kernel().and_then(|k| mmap_rump(k, r, addr, len, prot, flags, off)).map(|m| m as isize))
+                as *mut c_void
+        }
     }
 }
 

@@ -116,6 +116,14 @@ pub enum MsgType {
     /// call returns as if it had timed out. A later frame with the same
     /// token replaces the notifier, so a client thread keeps one armed.
     Nsyscall = 11,
+    /// Our extension: asks for a host descriptor through which the client
+    /// maps one of its rump fds (mmap), sharing the file's memory with the
+    /// kernel (`rump_kernel::Process::mappable_fd`). The REQ payload is the
+    /// rump fd (4 bytes); the RESP payload is an errno (4 bytes, in the
+    /// client's emulation), and with 0 exactly one descriptor comes with
+    /// the reply (SCM_RIGHTS). A connection that cannot carry descriptors
+    /// (TCP) gets ENODEV.
+    Mapfd = 12,
 }
 
 impl MsgType {
@@ -133,6 +141,7 @@ impl MsgType {
             9 => MsgType::Msyscall,
             10 => MsgType::Cancel,
             11 => MsgType::Nsyscall,
+            12 => MsgType::Mapfd,
             other => return Err(WireError::UnknownType(other)),
         })
     }

@@ -261,3 +261,82 @@ fn a_notifying_call_without_a_descriptor_closes_that_connection_only() {
     assert!(rest.len() >= 24 && u16::from_ne_bytes([rest[16], rest[17]]) == 2, "an ERROR frame, then EOF");
     assert!(rump_sys_getpid(&good).is_ok());
 }
+
+#[test]
+fn a_mapfd_reply_carries_a_descriptor_sharing_the_file() {
+    let srv = start();
+    let a = Client::connect(&srv.url, Emulation::Linux, "mapper").unwrap();
+    let b = Client::connect(&srv.url, Emulation::Linux, "reader").unwrap();
+    let name = b"/mapped\0";
+    let fd = rump_sys_openat(&a, -100, name.as_ptr().cast(), 0o102, 0o644).unwrap();
+    rump_sys_ftruncate(&a, fd as u32, 4096).unwrap();
+    let host = a.mappable_fd(fd).unwrap();
+    use std::os::fd::AsRawFd;
+    // SAFETY: a shared mapping of a descriptor we own, unmapped below.
+    let m = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            host.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(m, libc::MAP_FAILED);
+    drop(host);
+    // SAFETY: the mapping is 4096 bytes long.
+    let page = unsafe { std::slice::from_raw_parts_mut(m.cast::<u8>(), 4096) };
+    page[10..15].copy_from_slice(b"hello");
+    let rfd = rump_sys_openat(&b, -100, name.as_ptr().cast(), 0, 0).unwrap();
+    let mut buf = [0u8; 5];
+    assert_eq!(rump_sys_pread64(&b, rfd as u32, buf.as_mut_ptr().cast(), 5, 10), Ok(5));
+    assert_eq!(&buf, b"hello");
+    let wfd = rump_sys_openat(&b, -100, name.as_ptr().cast(), 2, 0).unwrap();
+    assert_eq!(rump_sys_pwrite64(&b, wfd as u32, b"world".as_ptr().cast(), 5, 20), Ok(5));
+    assert_eq!(&page[20..25], b"world");
+    // A read-only open gets a read-only descriptor.
+    let ro = b.mappable_fd(rfd).unwrap();
+    // SAFETY: fcntl on our fd.
+    assert_eq!(unsafe { libc::fcntl(ro.as_raw_fd(), libc::F_GETFL) } & libc::O_ACCMODE, libc::O_RDONLY);
+    // Errors come back as the call's errno, with no descriptor.
+    use rump_abi::linux::errno::{EBADF, ENODEV};
+    assert_eq!(a.mappable_fd(999).err(), Some(EBADF));
+    let mut fds = [0i32; 2];
+    rump_sys_pipe2(&a, fds.as_mut_ptr(), 0).unwrap();
+    assert_eq!(a.mappable_fd(fds[0]).err(), Some(ENODEV));
+    // SAFETY: the mapping made above.
+    unsafe { libc::munmap(m, 4096) };
+}
+
+#[test]
+fn a_malformed_mapfd_closes_that_connection_only() {
+    let srv = start();
+    let good = Client::connect(&srv.url, Emulation::Linux, "bystander").unwrap();
+    let mut s = raw(&srv.path);
+    let mut hello = header(24 + 5, 0, 0, 0);
+    hello.extend_from_slice(b"evil\0");
+    s.write_all(&hello).unwrap();
+    let mut reply = [0u8; 28];
+    s.read_exact(&mut reply).unwrap();
+    // MAPFD (12) with three bytes where an fd takes four.
+    let mut frame = header(24 + 3, 0, 12, 0);
+    frame.extend_from_slice(&[1, 2, 3]);
+    s.write_all(&frame).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert!(rest.len() >= 24 && u16::from_ne_bytes([rest[16], rest[17]]) == 2, "an ERROR frame, then EOF");
+    assert!(rump_sys_getpid(&good).is_ok());
+}
+
+#[test]
+fn mapfd_over_tcp_is_enodev() {
+    let url = ServerUrl::parse("tcp://127.0.0.1:0").unwrap();
+    let server = Server::start(Kernel::boot(Config::default()).unwrap(), &url, false).unwrap();
+    let c = Client::connect(server.url(), Emulation::Linux, "far").unwrap();
+    assert!(!c.passes_fds());
+    let name = b"/f\0";
+    let fd = rump_sys_openat(&c, -100, name.as_ptr().cast(), 0o102, 0o644).unwrap();
+    assert_eq!(c.mappable_fd(fd).err(), Some(rump_abi::linux::errno::ENODEV));
+}

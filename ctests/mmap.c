@@ -96,9 +96,10 @@ static void shared_between_processes(void)
         execl("/usr/bin/head", "head", "-c", "6", F("f"), (char *)NULL);
         _exit(127);
     }
-    int st;
-    I(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    int status = -1;
+    pid_t waited = waitpid(pid, &status, 0);
     say("\n");
+    B(waited == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
 
     /* Truncation under the mapping: past the end is SIGBUS; the rest of
      * the last page reads zeros; growing brings pages back as zeros. */
@@ -124,6 +125,15 @@ static void shared_between_processes(void)
         show("old bytes after mremap", q + 5000, 1);
         I(msync(q, 16384, MS_ASYNC));
         I(msync(q + 1, 4096, MS_SYNC));
+        /* A private mapping of the shared file: its writes stay its own. */
+        char *c = PTR(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0));
+        if (c != MAP_FAILED) {
+            show("private view", c, 6);
+            memcpy(c, "mine!!", 6);
+            show("shared view after a private write", q, 6);
+            peek("the file after a private write", "f", 0, 6);
+            I(munmap(c, 4096));
+        }
         I(munmap(q, 16384));
     }
     I(close(fd));

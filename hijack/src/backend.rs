@@ -14,6 +14,7 @@ use rump_abi::syscall::{Slots, SysResult, Syscall};
 use rump_abi::Errno;
 use rump_kernel::cred::Cred;
 use rump_kernel::proc::Emulation as KernelEmulation;
+use rump_kernel::vfs::mapping::MapKind;
 use rump_kernel::{Config, Process};
 use rumpclient::client::Client;
 use rumpclient::wire::handshake::Emulation;
@@ -154,12 +155,13 @@ pub fn shareable() -> Result<&'static Backend, Errno> {
     Ok(install(Backend::Remote(client)))
 }
 
-/// A host descriptor through which this process maps its rump fd `r`
-/// (`rump_kernel::Process::mappable_fd`, or the server's over the wire).
-pub fn mappable_fd(b: &Backend, r: i32) -> Result<OwnedFd, Errno> {
+/// A host descriptor through which this process maps its rump fd `r` as
+/// `kind` says (`rump_kernel::Process::mappable_fd`, or the server's over
+/// the wire); `None` for a private mapping to fill with the file's bytes.
+pub fn mappable_fd(b: &Backend, r: i32, kind: MapKind) -> Result<Option<OwnedFd>, Errno> {
     match b {
-        Backend::Local(l) => l.process.mappable_fd(r),
-        Backend::Remote(c) => c.mappable_fd(r),
+        Backend::Local(l) => l.process.mappable_fd(r, kind),
+        Backend::Remote(c) => c.mappable_fd(r, kind),
     }
 }
 

@@ -280,12 +280,13 @@ impl Process {
         Ok(Process { shared: self.shared.clone(), pid, emul })
     }
 
-    /// A host fd through which this process maps its fd `fd` (mmap) and
-    /// shares the file's memory with the kernel, read-write if the open
-    /// file is, else read-only; errors in this process's emulation. See
+    /// A host fd through which this process maps its fd `fd` (mmap) as
+    /// `kind` says, sharing the file's memory with the kernel; read-write
+    /// if the open file is, else read-only; `None` for a private mapping
+    /// the caller fills itself. Errors in this process's emulation. See
     /// `State::mappable_fd`.
-    pub fn mappable_fd(&self, fd: i32) -> Result<std::os::fd::OwnedFd, Errno> {
-        let r = self.shared.state.lock().mappable_fd(self.pid, fd);
+    pub fn mappable_fd(&self, fd: i32, kind: vfs::mapping::MapKind) -> Result<Option<std::os::fd::OwnedFd>, Errno> {
+        let r = self.shared.state.lock().mappable_fd(self.pid, fd, kind);
         r.map_err(|e| match self.emul {
             Emulation::Native => e,
             Emulation::Linux => rump_abi::errno::native_to_linux(e),

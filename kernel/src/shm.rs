@@ -5,8 +5,9 @@
 //! same regions will back `AF_PACKET` TPACKET rings and the shared-memory
 //! transport between clients and a server.
 //!
-//! Host fds. A region's memfd sits at `KERNEL_FD_BASE` or above,
-//! close-on-exec, out of the way of the numbers programs pick, and is
+//! Host fds. A region's memfd sits at `KERNEL_FD_BASE` or above (where
+//! the fd limit allows), close-on-exec, out of the way of the numbers
+//! programs pick, and is
 //! listed by `owned_fds` while the region lives, so that a process carrying
 //! its kernel into another (the hijack's keeper, which closes every fd it
 //! inherited) knows which host fds are the kernel's own. A process that
@@ -40,7 +41,7 @@ use crate::mem::Mem;
 /// The lowest host fd number the kernel gives its own descriptors: far
 /// above what programs and shells pick (0–9, and the low numbers the host
 /// hands out first).
-pub const KERNEL_FD_BASE: RawFd = 1000;
+pub const KERNEL_FD_BASE: RawFd = 2000;
 
 const PAGE: u64 = 4096;
 
@@ -75,16 +76,17 @@ fn host(mut f: impl FnMut() -> libc::c_long) -> Result<u64, Errno> {
     }
 }
 
-/// A new fd for `fd`'s file at `KERNEL_FD_BASE` or above, close-on-exec;
-/// `fd` is closed either way.
-fn move_high(fd: RawFd) -> Result<OwnedFd, Errno> {
+/// `fd` (a fresh close-on-exec fd) moved to `KERNEL_FD_BASE` or above;
+/// where the fd limit leaves no room there, it stays where it is.
+fn move_high(fd: RawFd) -> OwnedFd {
     // SAFETY: a fresh fd we own, closed when this value drops.
     let low = unsafe { OwnedFd::from_raw_fd(fd) };
     // SAFETY: plain fcntl on an fd we own.
-    let high =
-        host(|| unsafe { libc::syscall(libc::SYS_fcntl, low.as_raw_fd(), libc::F_DUPFD_CLOEXEC, KERNEL_FD_BASE) })?;
-    // SAFETY: fcntl just made this fd for us.
-    Ok(unsafe { OwnedFd::from_raw_fd(high as RawFd) })
+    match host(|| unsafe { libc::syscall(libc::SYS_fcntl, low.as_raw_fd(), libc::F_DUPFD_CLOEXEC, KERNEL_FD_BASE) }) {
+        // SAFETY: fcntl just made this fd for us.
+        Ok(high) => unsafe { OwnedFd::from_raw_fd(high as RawFd) },
+        Err(_) => low,
+    }
 }
 
 /// One region of shared kernel memory; see the module documentation.
@@ -103,7 +105,7 @@ impl SharedMem {
         // SAFETY: a NUL-terminated name.
         let fd = host(|| unsafe { libc::syscall(libc::SYS_memfd_create, name.as_ptr(), libc::MFD_CLOEXEC) })
             .map_err(|_| ENOMEM)?;
-        let fd = move_high(fd as RawFd).map_err(|_| ENOMEM)?;
+        let fd = move_high(fd as RawFd);
         OWNED.lock().insert(fd.as_raw_fd());
         let mut region = SharedMem { fd, mem, charged: 0 };
         region.set_len(len)?;

@@ -12,6 +12,7 @@ use rump_abi::Errno;
 use rump_kernel::cred::Cred;
 use rump_kernel::fs::hostfs::HostfsSpec;
 use rump_kernel::proc::Emulation;
+use rump_kernel::vfs::mapping::MapKind;
 use rump_kernel::{Config, Kernel, Process};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -49,6 +50,14 @@ fn fstat(p: &Process, fd: i32) -> stat {
     st
 }
 
+fn mappable(p: &Process, fd: i32) -> Result<OwnedFd, Errno> {
+    Ok(p.mappable_fd(fd, MapKind::Shared)?.expect("a shared mapping always gets a descriptor"))
+}
+
+fn shared(p: &Process, fd: i32) -> OwnedFd {
+    mappable(p, fd).unwrap()
+}
+
 /// A host mapping of `len` bytes of `fd`, unmapped on drop.
 struct Map(*mut u8, usize);
 
@@ -81,7 +90,7 @@ fn a_mapped_tmpfs_file_is_coherent_with_the_kernel() {
     pwrite(&p, fd, b"before", 0).unwrap();
     pwrite(&p, fd, &[7u8; PAGE], 2 * PAGE as i64).unwrap();
     let blocks = fstat(&p, fd).st_blocks;
-    let host = p.mappable_fd(fd).unwrap();
+    let host = shared(&p, fd);
     let m = Map::shared(&host, 3 * PAGE);
     drop(host);
     assert_eq!(fstat(&p, fd).st_size, 3 * PAGE as i64);
@@ -99,7 +108,7 @@ fn a_mapped_tmpfs_file_is_coherent_with_the_kernel() {
     // Another open of the file sees the same, and so does a second mapping.
     let other = open(&p, "/f", O_RDONLY).unwrap();
     assert_eq!(pread(&p, other, 5, 100), b"store");
-    let again = Map::shared(&p.mappable_fd(fd).unwrap(), PAGE);
+    let again = Map::shared(&shared(&p, fd), PAGE);
     assert_eq!(&again.bytes()[100..105], b"store");
     // Truncation and growth go to the shared memory.
     rump_sys_ftruncate(&p, fd, 50).unwrap();
@@ -124,7 +133,7 @@ fn the_memory_budget_follows_a_file_into_shared_memory() {
     pwrite(&p, fd, &[1u8; 16 * PAGE], 0).unwrap();
     let full = used();
     assert_eq!(full - empty, 16 * PAGE as u64);
-    let host = p.mappable_fd(fd).unwrap();
+    let host = shared(&p, fd);
     assert_eq!(used(), full, "the same pages, charged by the region now");
     // Past the budget a kernel write stops short, then ENOSPC, as tmpfs.
     let big = vec![2u8; 1 << 20];
@@ -145,12 +154,36 @@ fn the_memory_budget_follows_a_file_into_shared_memory() {
 }
 
 #[test]
+fn private_mappings_get_host_memory_only_where_the_data_is_already() {
+    let (_k, p) = boot(Config::default());
+    let fd = open(&p, "/f", O_RDWR | O_CREAT).unwrap();
+    pwrite(&p, fd, b"kernel pages", 0).unwrap();
+    // Still in kernel pages: the caller copies (no host fd per file).
+    assert!(p.mappable_fd(fd, MapKind::Private).unwrap().is_none());
+    // Once shared, a private mapping is copy-on-write over the same memory.
+    let m = Map::shared(&shared(&p, fd), PAGE);
+    let private = p.mappable_fd(fd, MapKind::Private).unwrap().expect("in shared memory now");
+    let prot = libc::PROT_READ | libc::PROT_WRITE;
+    // SAFETY: a private mapping of our fd, unmapped below.
+    let c = unsafe { libc::mmap(std::ptr::null_mut(), PAGE, prot, libc::MAP_PRIVATE, private.as_raw_fd(), 0) };
+    assert_ne!(c, libc::MAP_FAILED);
+    // SAFETY: the mapping is a page long.
+    let copy = unsafe { std::slice::from_raw_parts_mut(c.cast::<u8>(), PAGE) };
+    assert_eq!(&copy[..6], b"kernel");
+    copy[..6].copy_from_slice(b"CHANGE");
+    assert_eq!(&m.bytes()[..6], b"kernel");
+    assert_eq!(pread(&p, fd, 6, 0), b"kernel");
+    // SAFETY: the mapping made above.
+    unsafe { libc::munmap(c, PAGE) };
+}
+
+#[test]
 fn read_only_opens_get_read_only_descriptors() {
     let (_k, p) = boot(Config::default());
     let rw = open(&p, "/f", O_RDWR | O_CREAT).unwrap();
     pwrite(&p, rw, b"abc", 0).unwrap();
     let ro = open(&p, "/f", O_RDONLY).unwrap();
-    let host = p.mappable_fd(ro).unwrap();
+    let host = mappable(&p, ro).unwrap();
     // SAFETY: fcntl on our fd.
     assert_eq!(unsafe { libc::fcntl(host.as_raw_fd(), libc::F_GETFL) } & libc::O_ACCMODE, libc::O_RDONLY);
     let prot = libc::PROT_READ | libc::PROT_WRITE;
@@ -158,7 +191,7 @@ fn read_only_opens_get_read_only_descriptors() {
     let m = unsafe { libc::mmap(std::ptr::null_mut(), PAGE, prot, libc::MAP_SHARED, host.as_raw_fd(), 0) };
     assert_eq!(m, libc::MAP_FAILED);
     assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EACCES));
-    let host = p.mappable_fd(rw).unwrap();
+    let host = mappable(&p, rw).unwrap();
     // SAFETY: fcntl on our fd.
     assert_eq!(unsafe { libc::fcntl(host.as_raw_fd(), libc::F_GETFL) } & libc::O_ACCMODE, libc::O_RDWR);
 }
@@ -167,24 +200,24 @@ fn read_only_opens_get_read_only_descriptors() {
 fn what_cannot_be_mapped_answers_as_linux() {
     let (k, p) = boot(Config::default());
     let wo = open(&p, "/f", O_WRONLY | O_CREAT).unwrap();
-    assert_eq!(p.mappable_fd(wo).err(), Some(EACCES));
+    assert_eq!(mappable(&p, wo).err(), Some(EACCES));
     let path = open(&p, "/f", O_PATH).unwrap();
-    assert_eq!(p.mappable_fd(path).err(), Some(EBADF));
-    assert_eq!(p.mappable_fd(77).err(), Some(EBADF));
+    assert_eq!(mappable(&p, path).err(), Some(EBADF));
+    assert_eq!(mappable(&p, 77).err(), Some(EBADF));
     let dir = open(&p, "/", O_RDONLY | O_DIRECTORY).unwrap();
-    assert_eq!(p.mappable_fd(dir).err(), Some(ENODEV));
+    assert_eq!(mappable(&p, dir).err(), Some(ENODEV));
     let mut fds = [0i32; 2];
     rump_sys_pipe2(&p, fds.as_mut_ptr(), 0).unwrap();
-    assert_eq!(p.mappable_fd(fds[0]).err(), Some(ENODEV));
+    assert_eq!(mappable(&p, fds[0]).err(), Some(ENODEV));
     let null = open(&p, "/dev/null", O_RDWR).unwrap();
-    assert_eq!(p.mappable_fd(null).err(), Some(ENODEV));
+    assert_eq!(mappable(&p, null).err(), Some(ENODEV));
     // /dev/zero maps (the host's): zeros, and private to the mapper.
     let zero = open(&p, "/dev/zero", O_RDWR).unwrap();
-    let m = Map::shared(&p.mappable_fd(zero).unwrap(), PAGE);
+    let m = Map::shared(&mappable(&p, zero).unwrap(), PAGE);
     assert!(m.bytes().iter().all(|&b| b == 0));
     // A Linux process gets Linux's numbers.
     let lp = k.spawn(Emulation::Linux, Cred::root(), "linux").unwrap();
-    assert_eq!(lp.mappable_fd(5).err(), Some(rump_abi::linux::errno::EBADF));
+    assert_eq!(mappable(&lp, 5).err(), Some(rump_abi::linux::errno::EBADF));
 }
 
 #[test]
@@ -195,13 +228,13 @@ fn hostfs_maps_the_host_file() {
     let spec = HostfsSpec::new(&dir, "/mnt", false);
     let (_k, p) = boot(Config { hostfs: vec![spec], ..Config::default() });
     let fd = open(&p, "/mnt/h", O_RDWR).unwrap();
-    let m = Map::shared(&p.mappable_fd(fd).unwrap(), PAGE);
+    let m = Map::shared(&shared(&p, fd), PAGE);
     assert_eq!(&m.bytes()[..10], b"host bytes");
     m.bytes()[..4].copy_from_slice(b"HOST");
     assert_eq!(std::fs::read(dir.join("h")).unwrap(), b"HOST bytes");
     assert_eq!(pread(&p, fd, 4, 0), b"HOST");
     let d = open(&p, "/mnt", O_RDONLY | O_DIRECTORY).unwrap();
-    assert_eq!(p.mappable_fd(d).err(), Some(ENODEV));
+    assert_eq!(mappable(&p, d).err(), Some(ENODEV));
     drop(m);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -31,6 +31,7 @@ use parking_lot::{Mutex, RwLock};
 use rump_abi::errno::native_to_linux;
 use rump_abi::native::errno::{EFAULT, EIO, ENODEV, ENOSYS, ENOTCONN};
 use rump_abi::{Errno, Slots, SysResult, Syscall, SyscallDesc, UserAddr};
+use rump_kernel::vfs::mapping::MapKind;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read};
@@ -614,15 +615,18 @@ impl Client {
 
 impl Client {
     /// A host descriptor through which this process maps its rump fd `fd`
-    /// (`MsgType::Mapfd`); ENODEV where none can travel (TCP).
-    pub fn mappable_fd(&self, fd: i32) -> Result<OwnedFd, Errno> {
+    /// as `kind` says (`MsgType::Mapfd`); `None` for a private mapping to
+    /// fill itself; ENODEV where no descriptor can travel (TCP).
+    pub fn mappable_fd(&self, fd: i32, kind: MapKind) -> Result<Option<OwnedFd>, Errno> {
         if !self.passes_fds() {
             return Err(self.errno(ENODEV));
         }
-        let mut f = self.rpc(MsgType::Mapfd, 0, &fd.to_ne_bytes()).map_err(|e| self.errno(e))?;
+        let mut req = fd.to_ne_bytes().to_vec();
+        req.extend_from_slice(&u32::from(kind == MapKind::Shared).to_ne_bytes());
+        let mut f = self.rpc(MsgType::Mapfd, 0, &req).map_err(|e| self.errno(e))?;
         let errno = <[u8; 4]>::try_from(&f.payload[..]).map(i32::from_ne_bytes);
         match (f.header.class, errno, f.fd.take()) {
-            (Class::Resp, Ok(0), Some(host)) => Ok(host),
+            (Class::Resp, Ok(0), host) => Ok(host),
             (Class::Resp, Ok(e), None) if e > 0 => Err(Errno(e)),
             (Class::Error, _, _) => {
                 let code = ErrorCode::from_raw(f.header.value).unwrap_or(ErrorCode::Malformed);

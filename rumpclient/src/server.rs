@@ -31,6 +31,7 @@ use rump_abi::Errno;
 use rump_kernel::cred::Cred;
 use rump_kernel::lwp::Lwp;
 use rump_kernel::proc::Emulation as KernelEmulation;
+use rump_kernel::vfs::mapping::MapKind;
 use rump_kernel::wchan::Notify;
 use rump_kernel::{Kernel, Process};
 use std::collections::{HashMap, VecDeque};
@@ -380,19 +381,26 @@ impl Client {
     /// MAPFD: a host descriptor for mapping one of the process's fds,
     /// passed with the reply; ours closes once it is sent.
     fn mapfd(&self, reqno: u64, process: &Process, payload: &[u8]) -> Result<(), Fatal> {
-        let fd = <[u8; 4]>::try_from(payload).map_err(|_| Some((reqno, ErrorCode::Malformed)))?;
+        let req = <[u8; 8]>::try_from(payload).map_err(|_| Some((reqno, ErrorCode::Malformed)))?;
+        let word = |i: usize| u32::from_ne_bytes([req[i], req[i + 1], req[i + 2], req[i + 3]]);
+        let kind = match word(4) {
+            0 => MapKind::Private,
+            1 => MapKind::Shared,
+            _ => return Err(Some((reqno, ErrorCode::Malformed))),
+        };
         let answer = if self.sock.passes_fds() {
-            process.mappable_fd(i32::from_ne_bytes(fd))
+            process.mappable_fd(word(0) as i32, kind)
         } else {
             // ENODEV has one number in both emulations.
             Err(ENODEV)
         };
+        let ok = 0i32.to_ne_bytes();
         let sent = match answer {
-            Ok(host) => {
+            Ok(Some(host)) => {
                 let _g = self.send_lock.lock();
-                let ok = 0i32.to_ne_bytes();
                 write_frame_passing(&self.sock, host.as_raw_fd(), reqno, Class::Resp, MsgType::Mapfd, 0, &ok)
             }
+            Ok(None) => self.send(reqno, Class::Resp, MsgType::Mapfd, 0, &ok),
             Err(e) => self.send(reqno, Class::Resp, MsgType::Mapfd, 0, &e.raw().to_ne_bytes()),
         };
         sent.map_err(|_| None)

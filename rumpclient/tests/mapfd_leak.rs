@@ -3,6 +3,7 @@
 //! other test opens fds while this one counts them.
 
 use rump_abi::linux::sys::rump_sys_openat;
+use rump_kernel::vfs::mapping::MapKind;
 use rump_kernel::{Config, Kernel};
 use rumpclient::client::Client;
 use rumpclient::server::Server;
@@ -25,11 +26,11 @@ fn mapfd_descriptors_never_leak() {
     let fd = rump_sys_openat(&c, -100, name.as_ptr().cast(), 0o102, 0o644).unwrap();
     // The first call moves the file into shared memory (one fd more, the
     // kernel's); later ones only pass descriptors.
-    drop(c.mappable_fd(fd).unwrap());
+    drop(c.mappable_fd(fd, MapKind::Shared).unwrap());
     let before = open_fds();
     for _ in 0..200 {
-        drop(c.mappable_fd(fd).unwrap());
-        assert!(c.mappable_fd(12345).is_err());
+        drop(c.mappable_fd(fd, MapKind::Shared).unwrap());
+        assert!(c.mappable_fd(12345, MapKind::Shared).is_err());
     }
     // The server closes its copy just after sending: give it a moment.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);

@@ -2,6 +2,7 @@
 
 use rump_abi::linux::errno::{EAGAIN, ENOENT};
 use rump_abi::linux::sys::*;
+use rump_kernel::vfs::mapping::MapKind;
 use rump_kernel::{Config, Kernel};
 use rumpclient::client::Client;
 use rumpclient::server::Server;
@@ -270,7 +271,7 @@ fn a_mapfd_reply_carries_a_descriptor_sharing_the_file() {
     let name = b"/mapped\0";
     let fd = rump_sys_openat(&a, -100, name.as_ptr().cast(), 0o102, 0o644).unwrap();
     rump_sys_ftruncate(&a, fd as u32, 4096).unwrap();
-    let host = a.mappable_fd(fd).unwrap();
+    let host = a.mappable_fd(fd, MapKind::Shared).unwrap().unwrap();
     use std::os::fd::AsRawFd;
     // SAFETY: a shared mapping of a descriptor we own, unmapped below.
     let m = unsafe {
@@ -296,15 +297,19 @@ fn a_mapfd_reply_carries_a_descriptor_sharing_the_file() {
     assert_eq!(rump_sys_pwrite64(&b, wfd as u32, b"world".as_ptr().cast(), 5, 20), Ok(5));
     assert_eq!(&page[20..25], b"world");
     // A read-only open gets a read-only descriptor.
-    let ro = b.mappable_fd(rfd).unwrap();
+    let ro = b.mappable_fd(rfd, MapKind::Shared).unwrap().unwrap();
     // SAFETY: fcntl on our fd.
     assert_eq!(unsafe { libc::fcntl(ro.as_raw_fd(), libc::F_GETFL) } & libc::O_ACCMODE, libc::O_RDONLY);
+    // A private mapping of a file still in kernel pages: no descriptor.
+    let name2 = b"/private\0";
+    let pfd = rump_sys_openat(&a, -100, name2.as_ptr().cast(), 0o102, 0o644).unwrap();
+    assert!(a.mappable_fd(pfd, MapKind::Private).unwrap().is_none());
     // Errors come back as the call's errno, with no descriptor.
     use rump_abi::linux::errno::{EBADF, ENODEV};
-    assert_eq!(a.mappable_fd(999).err(), Some(EBADF));
+    assert_eq!(a.mappable_fd(999, MapKind::Shared).err(), Some(EBADF));
     let mut fds = [0i32; 2];
     rump_sys_pipe2(&a, fds.as_mut_ptr(), 0).unwrap();
-    assert_eq!(a.mappable_fd(fds[0]).err(), Some(ENODEV));
+    assert_eq!(a.mappable_fd(fds[0], MapKind::Private).err(), Some(ENODEV));
     // SAFETY: the mapping made above.
     unsafe { libc::munmap(m, 4096) };
 }
@@ -319,9 +324,9 @@ fn a_malformed_mapfd_closes_that_connection_only() {
     s.write_all(&hello).unwrap();
     let mut reply = [0u8; 28];
     s.read_exact(&mut reply).unwrap();
-    // MAPFD (12) with three bytes where an fd takes four.
-    let mut frame = header(24 + 3, 0, 12, 0);
-    frame.extend_from_slice(&[1, 2, 3]);
+    // MAPFD (12) with seven bytes where an fd and a kind take eight.
+    let mut frame = header(24 + 7, 0, 12, 0);
+    frame.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7]);
     s.write_all(&frame).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
     let mut rest = Vec::new();
@@ -338,5 +343,5 @@ fn mapfd_over_tcp_is_enodev() {
     assert!(!c.passes_fds());
     let name = b"/f\0";
     let fd = rump_sys_openat(&c, -100, name.as_ptr().cast(), 0o102, 0o644).unwrap();
-    assert_eq!(c.mappable_fd(fd).err(), Some(rump_abi::linux::errno::ENODEV));
+    assert_eq!(c.mappable_fd(fd, MapKind::Shared).err(), Some(rump_abi::linux::errno::ENODEV));
 }

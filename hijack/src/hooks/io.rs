@@ -16,6 +16,7 @@ use crate::{by_fd, by_path};
 use libc::{c_char, c_int, c_uint, c_void, iovec, mode_t, off64_t, off_t, size_t, ssize_t};
 use rump_abi::linux::sys as rump;
 use rump_abi::Errno;
+use rump_kernel::vfs::mapping::MapKind;
 use std::os::fd::IntoRawFd;
 
 crate::real_fns! {
@@ -757,15 +758,18 @@ pub unsafe extern "C" fn lockf64(fd: c_int, cmd: c_int, len: off64_t) -> c_int {
 
 // ---- mmap ----------------------------------------------------------------
 
-/// The checks Linux makes on mmap's arguments before it looks at the file.
-fn check_map_args(len: size_t, flags: c_int, off: i64) -> Result<(), Errno> {
+/// The kind of mapping asked for, after the checks Linux makes on mmap's
+/// arguments before it looks at the file.
+fn map_kind(len: size_t, flags: c_int, off: i64) -> Result<MapKind, Errno> {
     let page = 4096;
-    let kind = flags & (libc::MAP_SHARED | libc::MAP_PRIVATE | libc::MAP_SHARED_VALIDATE);
-    if off % page != 0 || len == 0 || !matches!(kind, libc::MAP_SHARED | libc::MAP_PRIVATE | libc::MAP_SHARED_VALIDATE)
-    {
+    if off % page != 0 || len == 0 {
         return Err(Errno(libc::EINVAL));
     }
-    Ok(())
+    match flags & (libc::MAP_SHARED | libc::MAP_PRIVATE | libc::MAP_SHARED_VALIDATE) {
+        libc::MAP_PRIVATE => Ok(MapKind::Private),
+        libc::MAP_SHARED | libc::MAP_SHARED_VALIDATE => Ok(MapKind::Shared),
+        _ => Err(Errno(libc::EINVAL)),
+    }
 }
 
 /// A mapping of a rump file. The kernel hands out a host descriptor on the
@@ -774,8 +778,9 @@ fn check_map_args(len: size_t, flags: c_int, off: i64) -> Result<(), Errno> {
 /// with the kernel's read and write, copy-on-write for MAP_PRIVATE, msync,
 /// mremap, munmap and SIGBUS past the end are then the host's, and so are
 /// its errors (EACCES for a writable shared mapping of a read-only fd).
-/// Where no descriptor can travel (a `tcp://` server), a private mapping is
-/// a copy filled by pread and a shared one fails with ENODEV.
+/// A private mapping of a file the kernel keeps in its own memory, and any
+/// private mapping where no descriptor can travel (a `tcp://` server), is a
+/// copy filled by pread; a shared one over TCP fails with ENODEV.
 fn mmap_rump(
     k: &Backend,
     r: i32,
@@ -785,9 +790,9 @@ fn mmap_rump(
     flags: c_int,
     off: i64,
 ) -> Result<*mut c_void, Errno> {
-    check_map_args(len, flags, off)?;
+    let kind = map_kind(len, flags, off)?;
     if !backend::passes_fds(k) {
-        if flags & libc::MAP_PRIVATE == 0 {
+        if kind == MapKind::Shared {
             crate::warn_once(
                 "MAP_SHARED of a rump file needs a unix:// server (memory cannot be shared over tcp://): ENODEV",
             );
@@ -795,7 +800,10 @@ fn mmap_rump(
         }
         return mmap_copy(k, r, addr, len, prot, flags, off);
     }
-    let fd = backend::mappable_fd(k, r)?.into_raw_fd();
+    let Some(fd) = backend::mappable_fd(k, r, kind)? else {
+        return mmap_copy(k, r, addr, len, prot, flags, off);
+    };
+    let fd = fd.into_raw_fd();
     // SAFETY: the host maps a descriptor we own, with the caller's arguments.
     let m = unsafe { real::mmap(addr, len, prot, flags, fd, off) };
     let res = if m == libc::MAP_FAILED { Err(Errno(crate::host::errno())) } else { Ok(m) };

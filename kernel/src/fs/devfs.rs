@@ -339,9 +339,14 @@ impl FileSystem for Devfs {
     /// Of Linux's memory devices only `zero` can be mapped (shared, it is
     /// memory shared with the mapper's children): the host's `/dev/zero`
     /// does exactly that. The others are ENODEV, as on Linux.
-    fn mappable_fd(&mut self, node: NodeId, writable: bool) -> Result<std::os::fd::OwnedFd, Errno> {
+    fn mappable_fd(
+        &mut self,
+        node: NodeId,
+        writable: bool,
+        _kind: crate::vfs::mapping::MapKind,
+    ) -> Result<Option<std::os::fd::OwnedFd>, Errno> {
         match self.dev(node).map(|d| d.kind) {
-            Some(Device::Zero) => crate::shm::open_for_mapping(c"/dev/zero", writable).map_err(|_| ENODEV),
+            Some(Device::Zero) => crate::shm::open_for_mapping(c"/dev/zero", writable).map(Some).map_err(|_| ENODEV),
             _ => Err(ENODEV),
         }
     }

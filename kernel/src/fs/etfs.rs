@@ -552,12 +552,17 @@ impl FileSystem for Etfs {
     /// A regular file that is the host file itself (`size=host`, no
     /// offset) is mapped through a new host open of it; a region of a host
     /// file or a device cannot be (the mapping would not keep to it).
-    fn mappable_fd(&mut self, node: NodeId, writable: bool) -> Result<std::os::fd::OwnedFd, Errno> {
+    fn mappable_fd(
+        &mut self,
+        node: NodeId,
+        writable: bool,
+        _kind: crate::vfs::mapping::MapKind,
+    ) -> Result<Option<std::os::fd::OwnedFd>, Errno> {
         self.check(node)?;
         if !(self.follows_host && self.offset == 0) {
             return Err(ENODEV);
         }
-        crate::shm::reopen_fd(std::os::fd::AsRawFd::as_raw_fd(&self.file), writable)
+        crate::shm::reopen_fd(std::os::fd::AsRawFd::as_raw_fd(&self.file), writable).map(Some)
     }
 
     // The node lives as long as the mount: nothing to count.

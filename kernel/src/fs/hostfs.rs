@@ -1005,12 +1005,17 @@ impl FileSystem for Hostfs {
     }
 
     /// A regular file is mapped through a new host open of its inode.
-    fn mappable_fd(&mut self, node: NodeId, writable: bool) -> Result<std::os::fd::OwnedFd, Errno> {
+    fn mappable_fd(
+        &mut self,
+        node: NodeId,
+        writable: bool,
+        _kind: crate::vfs::mapping::MapKind,
+    ) -> Result<Option<std::os::fd::OwnedFd>, Errno> {
         let n = self.node(node)?;
         if n.vtype != VType::Reg {
             return Err(ENODEV);
         }
-        crate::shm::reopen_fd(n.fd.raw(), writable)
+        crate::shm::reopen_fd(n.fd.raw(), writable).map(Some)
     }
 
     fn read_only(&self) -> bool {

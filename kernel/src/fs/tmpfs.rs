@@ -28,6 +28,7 @@ use rump_abi::Errno;
 use crate::mem::Mem;
 use crate::shm::SharedMem;
 use crate::time::{Clock, Timespec};
+use crate::vfs::mapping::MapKind;
 use crate::vfs::{Attr, DirEntry, FileSystem, FsStat, NewNode, NodeId, Owner, SetAttr, VType, NAME_MAX, PATH_MAX};
 
 const PAGE_SIZE: usize = 4096;
@@ -804,11 +805,13 @@ impl FileSystem for Tmpfs {
     }
 
     /// A regular file's data moves into shared kernel memory on its first
-    /// mapping and stays there; other nodes cannot be mapped.
-    fn mappable_fd(&mut self, node: NodeId, writable: bool) -> Result<OwnedFd, Errno> {
+    /// shared mapping and stays there; a private mapping of a file still in
+    /// kernel pages is the caller's copy. Other nodes cannot be mapped.
+    fn mappable_fd(&mut self, node: NodeId, writable: bool, kind: MapKind) -> Result<Option<OwnedFd>, Errno> {
         let Tmpfs { nodes, space, .. } = self;
-        match &mut nodes.get_mut(&node).ok_or(ENOENT)?.data {
-            Data::Reg(f) => f.shared(node, space)?.reopen(writable),
+        match (&mut nodes.get_mut(&node).ok_or(ENOENT)?.data, kind) {
+            (Data::Reg(RegFile::Pages(_)), MapKind::Private) => Ok(None),
+            (Data::Reg(f), _) => f.shared(node, space)?.reopen(writable).map(Some),
             _ => Err(ENODEV),
         }
     }

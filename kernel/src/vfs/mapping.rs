@@ -12,14 +12,27 @@ use crate::file::FileKind;
 use crate::proc::Pid;
 use crate::State;
 
+/// How a process maps a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapKind {
+    /// MAP_SHARED: the mapping and the file are one memory, so data the
+    /// kernel keeps in its own memory moves to shared memory first.
+    Shared,
+    /// MAP_PRIVATE: a copy-on-write view. Data already in host memory is
+    /// mapped; data in the kernel's own memory stays there (no host fd per
+    /// privately mapped file), and the caller copies it.
+    Private,
+}
+
 impl State {
-    /// The host fd process `pid` maps its fd `fd` through: EBADF for a
+    /// The host fd process `pid` maps its fd `fd` through (`None`: copy
+    /// it, see `MapKind::Private`): EBADF for a
     /// closed fd or an `O_PATH` one, EACCES for one not open for reading
     /// (every file mapping reads), ENODEV for what is not a file system
     /// node (pipes, sockets, event queues) or cannot be mapped. The fd is
     /// read-write if the open file is writable: the host then refuses a
     /// writable shared mapping of a read-only open with Linux's EACCES.
-    pub fn mappable_fd(&mut self, pid: Pid, fd: i32) -> Result<OwnedFd, Errno> {
+    pub fn mappable_fd(&mut self, pid: Pid, fd: i32, kind: MapKind) -> Result<Option<OwnedFd>, Errno> {
         let slot = self.procs.get(&pid).ok_or(ESRCH)?.fds.get(fd)?;
         let file = self.files.get(slot.file).ok_or(EBADF)?;
         if file.flags & O_PATH != 0 {
@@ -30,6 +43,6 @@ impl State {
         }
         let writable = file.writable();
         let FileKind::Vnode(vn) = file.kind else { return Err(ENODEV) };
-        self.mounts.fs(vn.mnt).mappable_fd(vn.node, writable)
+        self.mounts.fs(vn.mnt).mappable_fd(vn.node, writable, kind)
     }
 }

@@ -119,10 +119,11 @@ pub enum MsgType {
     /// Our extension: asks for a host descriptor through which the client
     /// maps one of its rump fds (mmap), sharing the file's memory with the
     /// kernel (`rump_kernel::Process::mappable_fd`). The REQ payload is the
-    /// rump fd (4 bytes); the RESP payload is an errno (4 bytes, in the
-    /// client's emulation), and with 0 exactly one descriptor comes with
-    /// the reply (SCM_RIGHTS). A connection that cannot carry descriptors
-    /// (TCP) gets ENODEV.
+    /// rump fd and the kind of mapping (4 bytes each: 1 shared, 0
+    /// private); the RESP payload is an errno (4 bytes, in the client's
+    /// emulation). With 0, one descriptor comes with the reply
+    /// (SCM_RIGHTS), or none for a private mapping the client fills itself.
+    /// A connection that cannot carry descriptors (TCP) gets ENODEV.
     Mapfd = 12,
 }
 

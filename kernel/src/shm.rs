@@ -120,8 +120,8 @@ impl SharedMem {
         Ok(st)
     }
 
-    /// The region's length in bytes.
-    pub fn len(&self) -> Result<u64, Errno> {
+    /// The region's size in bytes.
+    pub fn size(&self) -> Result<u64, Errno> {
         Ok(self.stat()?.st_size as u64)
     }
 
@@ -263,7 +263,7 @@ mod tests {
         assert!(owned_fds().contains(&r.fd.as_raw_fd()));
         assert!(r.fd.as_raw_fd() >= KERNEL_FD_BASE);
         assert_eq!(r.write_at(8192, b"hello"), Ok(5));
-        assert_eq!(r.len(), Ok(8197));
+        assert_eq!(r.size(), Ok(8197));
         let mut buf = [9u8; 16];
         assert_eq!(r.read_at(8190, &mut buf), Ok(7));
         assert_eq!(&buf[..7], b"\0\0hello");
@@ -272,7 +272,7 @@ mod tests {
         r.set_len(1 << 30).unwrap();
         assert_eq!(mem.used(), PAGE);
         r.set_len(100).unwrap();
-        assert_eq!((r.len(), mem.used()), (Ok(100), 0));
+        assert_eq!((r.size(), mem.used()), (Ok(100), 0));
         let raw = r.fd.as_raw_fd();
         drop(r);
         assert!(!owned_fds().contains(&raw));

@@ -70,7 +70,7 @@ impl Map {
         Map(m.cast(), len)
     }
 
-    fn bytes(&self) -> &mut [u8] {
+    fn bytes(&mut self) -> &mut [u8] {
         // SAFETY: the mapping is `self.1` bytes long and lives with `self`.
         unsafe { std::slice::from_raw_parts_mut(self.0, self.1) }
     }
@@ -91,7 +91,7 @@ fn a_mapped_tmpfs_file_is_coherent_with_the_kernel() {
     pwrite(&p, fd, &[7u8; PAGE], 2 * PAGE as i64).unwrap();
     let blocks = fstat(&p, fd).st_blocks;
     let host = shared(&p, fd);
-    let m = Map::shared(&host, 3 * PAGE);
+    let mut m = Map::shared(&host, 3 * PAGE);
     drop(host);
     assert_eq!(fstat(&p, fd).st_size, 3 * PAGE as i64);
     // (Reading a hole through a mapping fills it, as on the host's tmpfs.)
@@ -108,7 +108,7 @@ fn a_mapped_tmpfs_file_is_coherent_with_the_kernel() {
     // Another open of the file sees the same, and so does a second mapping.
     let other = open(&p, "/f", O_RDONLY).unwrap();
     assert_eq!(pread(&p, other, 5, 100), b"store");
-    let again = Map::shared(&shared(&p, fd), PAGE);
+    let mut again = Map::shared(&shared(&p, fd), PAGE);
     assert_eq!(&again.bytes()[100..105], b"store");
     // Truncation and growth go to the shared memory.
     rump_sys_ftruncate(&p, fd, 50).unwrap();
@@ -145,7 +145,7 @@ fn the_memory_budget_follows_a_file_into_shared_memory() {
     assert_eq!(used(), empty + PAGE as u64);
     // A mapping outlives the file's name and fd, as on Linux; the kernel's
     // memory is back once the node goes.
-    let m = Map::shared(&host, PAGE);
+    let mut m = Map::shared(&host, PAGE);
     drop(host);
     rump_sys_unlink(&p, c("/f").as_ptr()).unwrap();
     rump_sys_close(&p, fd).unwrap();
@@ -161,7 +161,7 @@ fn private_mappings_get_host_memory_only_where_the_data_is_already() {
     // Still in kernel pages: the caller copies (no host fd per file).
     assert!(p.mappable_fd(fd, MapKind::Private).unwrap().is_none());
     // Once shared, a private mapping is copy-on-write over the same memory.
-    let m = Map::shared(&shared(&p, fd), PAGE);
+    let mut m = Map::shared(&shared(&p, fd), PAGE);
     let private = p.mappable_fd(fd, MapKind::Private).unwrap().expect("in shared memory now");
     let prot = libc::PROT_READ | libc::PROT_WRITE;
     // SAFETY: a private mapping of our fd, unmapped below.
@@ -213,7 +213,7 @@ fn what_cannot_be_mapped_answers_as_linux() {
     assert_eq!(mappable(&p, null).err(), Some(ENODEV));
     // /dev/zero maps (the host's): zeros, and private to the mapper.
     let zero = open(&p, "/dev/zero", O_RDWR).unwrap();
-    let m = Map::shared(&mappable(&p, zero).unwrap(), PAGE);
+    let mut m = Map::shared(&mappable(&p, zero).unwrap(), PAGE);
     assert!(m.bytes().iter().all(|&b| b == 0));
     // A Linux process gets Linux's numbers.
     let lp = k.spawn(Emulation::Linux, Cred::root(), "linux").unwrap();
@@ -228,7 +228,7 @@ fn hostfs_maps_the_host_file() {
     let spec = HostfsSpec::new(&dir, "/mnt", false);
     let (_k, p) = boot(Config { hostfs: vec![spec], ..Config::default() });
     let fd = open(&p, "/mnt/h", O_RDWR).unwrap();
-    let m = Map::shared(&shared(&p, fd), PAGE);
+    let mut m = Map::shared(&shared(&p, fd), PAGE);
     assert_eq!(&m.bytes()[..10], b"host bytes");
     m.bytes()[..4].copy_from_slice(b"HOST");
     assert_eq!(std::fs::read(dir.join("h")).unwrap(), b"HOST bytes");

@@ -213,7 +213,7 @@ impl RegFile {
     fn size(&self) -> Result<u64, Errno> {
         match self {
             RegFile::Pages(p) => Ok(p.size),
-            RegFile::Shared(m) => m.len(),
+            RegFile::Shared(m) => m.size(),
         }
     }
 

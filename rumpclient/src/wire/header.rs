@@ -359,7 +359,7 @@ mod tests {
 
     #[test]
     fn every_type_and_class() {
-        for t in 0..=9u16 {
+        for t in 0..=12u16 {
             for c in 0..=2u16 {
                 let b = bytes(24, c, t);
                 let r = HeaderRepr::parse(&HeaderPacket::new_checked(&b[..]).unwrap()).unwrap();
@@ -385,7 +385,7 @@ mod tests {
         assert_eq!(parse(bytes(MAX_FRAME + 1, 0, 0)), Err(WireError::TooLarge));
         assert!(parse(bytes(MAX_FRAME, 0, 0)).is_ok());
         assert_eq!(parse(bytes(24, 3, 0)), Err(WireError::UnknownClass(3)));
-        assert_eq!(parse(bytes(24, 0, 12)), Err(WireError::UnknownType(12)));
+        assert_eq!(parse(bytes(24, 0, 13)), Err(WireError::UnknownType(13)));
         assert_eq!(parse(bytes(24, 0, 0xffff)), Err(WireError::UnknownType(0xffff)));
         // The raw reqno is still readable for an ERROR reply.
         assert_eq!(HeaderPacket::new_checked(&bytes(24, 0, 77)[..]).unwrap().reqno(), 7);

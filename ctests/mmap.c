@@ -29,6 +29,14 @@ static void touch(const char *what, volatile char *p)
     say("%s: %d\n", what, c);
 }
 
+/* mmap(...), printed as "what: mapped" or "what: ERRNO". */
+static void *map(const char *what, size_t len, int prot, int flags, int fd, off_t off)
+{
+    void *m = mmap(NULL, len, prot, flags, fd, off);
+    say("%s: %s\n", what, m == MAP_FAILED ? ename(errno) : "mapped");
+    return m;
+}
+
 static void reap(const char *what, pid_t pid)
 {
     int st;
@@ -187,32 +195,20 @@ static void errors(void)
     int path = FD(open(F("e"), O_PATH));
     I(mkfifo(F("fifo"), 0644));
     int fifo = FD(open(F("fifo"), O_RDWR));
-    B(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0) == MAP_FAILED);
-    say("writable shared of O_RDONLY: %s\n", ename(errno));
-    void *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, ro, 0);
-    B(m != MAP_FAILED);
+    map("writable shared of O_RDONLY", 4096, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0);
+    void *m = map("read-only shared of O_RDONLY", 4096, PROT_READ, MAP_SHARED, ro, 0);
     if (m != MAP_FAILED)
-        show("read-only shared of O_RDONLY", m, 10);
-    m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, ro, 0);
-    B(m != MAP_FAILED);
-    B(mmap(NULL, 4096, PROT_READ, MAP_SHARED, wo, 0) == MAP_FAILED);
-    say("shared of O_WRONLY: %s\n", ename(errno));
-    B(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, wo, 0) == MAP_FAILED);
-    say("private of O_WRONLY: %s\n", ename(errno));
-    B(mmap(NULL, 0, PROT_READ, MAP_SHARED, rw, 0) == MAP_FAILED);
-    say("length 0: %s\n", ename(errno));
-    B(mmap(NULL, 4096, PROT_READ, MAP_SHARED, rw, 100) == MAP_FAILED);
-    say("unaligned offset: %s\n", ename(errno));
-    B(mmap(NULL, 4096, PROT_READ, 0, rw, 0) == MAP_FAILED);
-    say("neither shared nor private: %s\n", ename(errno));
-    B(mmap(NULL, 4096, PROT_READ, MAP_SHARED_VALIDATE | MAP_SYNC, rw, 0) == MAP_FAILED);
-    say("MAP_SYNC, validated: %s\n", ename(errno));
-    B(mmap(NULL, 4096, PROT_READ, MAP_SHARED, dir, 0) == MAP_FAILED);
-    say("a directory: %s\n", ename(errno));
-    B(mmap(NULL, 4096, PROT_READ, MAP_SHARED, path, 0) == MAP_FAILED);
-    say("an O_PATH fd: %s\n", ename(errno));
-    B(mmap(NULL, 4096, PROT_READ, MAP_SHARED, fifo, 0) == MAP_FAILED);
-    say("a FIFO: %s\n", ename(errno));
+        show("  its bytes", m, 10);
+    map("writable private of O_RDONLY", 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, ro, 0);
+    map("shared of O_WRONLY", 4096, PROT_READ, MAP_SHARED, wo, 0);
+    map("private of O_WRONLY", 4096, PROT_READ, MAP_PRIVATE, wo, 0);
+    map("length 0", 0, PROT_READ, MAP_SHARED, rw, 0);
+    map("unaligned offset", 4096, PROT_READ, MAP_SHARED, rw, 100);
+    map("neither shared nor private", 4096, PROT_READ, 0, rw, 0);
+    map("MAP_SYNC, validated", 4096, PROT_READ, MAP_SHARED_VALIDATE | MAP_SYNC, rw, 0);
+    map("a directory", 4096, PROT_READ, MAP_SHARED, dir, 0);
+    map("an O_PATH fd", 4096, PROT_READ, MAP_SHARED, path, 0);
+    map("a FIFO", 4096, PROT_READ, MAP_SHARED, fifo, 0);
     /* A mapping past the end of the file: SIGBUS on touch. */
     char *far = PTR(mmap(NULL, 8192, PROT_READ, MAP_SHARED, rw, 0));
     if (far != MAP_FAILED) {

@@ -116,6 +116,17 @@ fn raw(path: &std::path::Path) -> UnixStream {
     }
 }
 
+/// A raw connection past a GUEST handshake as "evil".
+fn raw_guest(path: &std::path::Path) -> UnixStream {
+    let mut s = raw(path);
+    let mut hello = header(24 + 5, 0, 0, 0);
+    hello.extend_from_slice(b"evil\0");
+    s.write_all(&hello).unwrap();
+    let mut reply = [0u8; 28];
+    s.read_exact(&mut reply).unwrap();
+    s
+}
+
 /// After `bytes`, the server answers with an ERROR frame or closes; either
 /// way the connection ends.
 fn rejected(path: &std::path::Path, bytes: &[u8]) {
@@ -168,12 +179,7 @@ fn bad_frames_close_one_connection_only() {
     rejected(&srv.path, &header(24, 0, 9, 3));
     ok();
     // A garbage marshaled call after a proper handshake.
-    let mut s = raw(&srv.path);
-    let mut hello = header(24 + 5, 0, 0, 0);
-    hello.extend_from_slice(b"evil\0");
-    s.write_all(&hello).unwrap();
-    let mut reply = [0u8; 28];
-    s.read_exact(&mut reply).unwrap();
+    let mut s = raw_guest(&srv.path);
     let mut call = header(24 + 8, 0, 9, 0);
     call.extend_from_slice(&[0xff; 8]);
     s.write_all(&call).unwrap();
@@ -240,27 +246,28 @@ fn a_notifying_poll_arms_the_passed_eventfd_instead_of_sleeping() {
     unsafe { libc::close(efd) };
 }
 
-#[test]
-fn a_notifying_call_without_a_descriptor_closes_that_connection_only() {
+/// A handshaken client sending `frame` gets an ERROR frame and loses its
+/// connection; a bystander's carries on.
+fn fatal_after_handshake(frame: &[u8]) {
     let srv = start();
     let good = Client::connect(&srv.url, Emulation::Linux, "bystander").unwrap();
-    let mut s = raw(&srv.path);
-    let mut hello = header(24 + 5, 0, 0, 0);
-    hello.extend_from_slice(b"evil\0");
-    s.write_all(&hello).unwrap();
-    let mut reply = [0u8; 28];
-    s.read_exact(&mut reply).unwrap();
-    // NSYSCALL (11): a token and a well-formed getpid, but no eventfd.
-    let getpid = rumpclient::marshal(desc(SYS_getpid).unwrap(), &[0; 8], &rumpclient::selfmem::SelfMemory);
-    let mut frame = header(24 + 4 + getpid.payload().len() as u64, 0, 11, SYS_getpid);
-    frame.extend_from_slice(&1u32.to_ne_bytes());
-    frame.extend_from_slice(getpid.payload());
-    s.write_all(&frame).unwrap();
+    let mut s = raw_guest(&srv.path);
+    s.write_all(frame).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
     let mut rest = Vec::new();
     let _ = s.read_to_end(&mut rest);
     assert!(rest.len() >= 24 && u16::from_ne_bytes([rest[16], rest[17]]) == 2, "an ERROR frame, then EOF");
     assert!(rump_sys_getpid(&good).is_ok());
+}
+
+#[test]
+fn a_notifying_call_without_a_descriptor_closes_that_connection_only() {
+    // NSYSCALL (11): a token and a well-formed getpid, but no eventfd.
+    let getpid = rumpclient::marshal(desc(SYS_getpid).unwrap(), &[0; 8], &rumpclient::selfmem::SelfMemory);
+    let mut frame = header(24 + 4 + getpid.payload().len() as u64, 0, 11, SYS_getpid);
+    frame.extend_from_slice(&1u32.to_ne_bytes());
+    frame.extend_from_slice(getpid.payload());
+    fatal_after_handshake(&frame);
 }
 
 #[test]
@@ -316,23 +323,15 @@ fn a_mapfd_reply_carries_a_descriptor_sharing_the_file() {
 
 #[test]
 fn a_malformed_mapfd_closes_that_connection_only() {
-    let srv = start();
-    let good = Client::connect(&srv.url, Emulation::Linux, "bystander").unwrap();
-    let mut s = raw(&srv.path);
-    let mut hello = header(24 + 5, 0, 0, 0);
-    hello.extend_from_slice(b"evil\0");
-    s.write_all(&hello).unwrap();
-    let mut reply = [0u8; 28];
-    s.read_exact(&mut reply).unwrap();
     // MAPFD (12) with seven bytes where an fd and a kind take eight.
     let mut frame = header(24 + 7, 0, 12, 0);
     frame.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7]);
-    s.write_all(&frame).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
-    let mut rest = Vec::new();
-    let _ = s.read_to_end(&mut rest);
-    assert!(rest.len() >= 24 && u16::from_ne_bytes([rest[16], rest[17]]) == 2, "an ERROR frame, then EOF");
-    assert!(rump_sys_getpid(&good).is_ok());
+    fatal_after_handshake(&frame);
+    // And a kind that is neither private nor shared.
+    let mut frame = header(24 + 8, 0, 12, 0);
+    frame.extend_from_slice(&0i32.to_ne_bytes());
+    frame.extend_from_slice(&7u32.to_ne_bytes());
+    fatal_after_handshake(&frame);
 }
 
 #[test]

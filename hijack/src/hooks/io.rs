@@ -758,17 +758,41 @@ pub unsafe extern "C" fn lockf64(fd: c_int, cmd: c_int, len: off64_t) -> c_int {
 
 // ---- mmap ----------------------------------------------------------------
 
-/// The kind of mapping asked for, after the checks Linux makes on mmap's
-/// arguments before it looks at the file.
-fn map_kind(len: size_t, flags: c_int, off: i64) -> Result<MapKind, Errno> {
-    let page = 4096;
-    if off % page != 0 || len == 0 {
-        return Err(Errno(libc::EINVAL));
+/// mmap's arguments other than the fd.
+#[derive(Clone, Copy)]
+struct MapArgs {
+    addr: *mut c_void,
+    len: size_t,
+    prot: c_int,
+    flags: c_int,
+    off: i64,
+}
+
+impl MapArgs {
+    /// The kind of mapping asked for, after the checks Linux makes on the
+    /// arguments before it looks at the file.
+    fn kind(&self) -> Result<MapKind, Errno> {
+        let page = 4096;
+        if self.off % page != 0 || self.len == 0 {
+            return Err(Errno(libc::EINVAL));
+        }
+        match self.flags & (libc::MAP_SHARED | libc::MAP_PRIVATE | libc::MAP_SHARED_VALIDATE) {
+            libc::MAP_PRIVATE => Ok(MapKind::Private),
+            libc::MAP_SHARED | libc::MAP_SHARED_VALIDATE => Ok(MapKind::Shared),
+            _ => Err(Errno(libc::EINVAL)),
+        }
     }
-    match flags & (libc::MAP_SHARED | libc::MAP_PRIVATE | libc::MAP_SHARED_VALIDATE) {
-        libc::MAP_PRIVATE => Ok(MapKind::Private),
-        libc::MAP_SHARED | libc::MAP_SHARED_VALIDATE => Ok(MapKind::Shared),
-        _ => Err(Errno(libc::EINVAL)),
+
+    /// The host's mmap of host fd `fd` (-1 for anonymous memory).
+    fn host(&self, fd: c_int) -> Result<*mut c_void, Errno> {
+        // SAFETY: the caller's arguments, or ours for anonymous memory; the
+        // host checks them.
+        let m = unsafe { real::mmap(self.addr, self.len, self.prot, self.flags, fd, self.off) };
+        if m == libc::MAP_FAILED {
+            Err(Errno(crate::host::errno()))
+        } else {
+            Ok(m)
+        }
     }
 }
 
@@ -781,16 +805,8 @@ fn map_kind(len: size_t, flags: c_int, off: i64) -> Result<MapKind, Errno> {
 /// A private mapping of a file the kernel keeps in its own memory, and any
 /// private mapping where no descriptor can travel (a `tcp://` server), is a
 /// copy filled by pread; a shared one over TCP fails with ENODEV.
-fn mmap_rump(
-    k: &Backend,
-    r: i32,
-    addr: *mut c_void,
-    len: size_t,
-    prot: c_int,
-    flags: c_int,
-    off: i64,
-) -> Result<*mut c_void, Errno> {
-    let kind = map_kind(len, flags, off)?;
+fn mmap_rump(k: &Backend, r: i32, args: MapArgs) -> Result<*mut c_void, Errno> {
+    let kind = args.kind()?;
     if !backend::passes_fds(k) {
         if kind == MapKind::Shared {
             crate::warn_once(
@@ -798,36 +814,24 @@ fn mmap_rump(
             );
             return Err(Errno(libc::ENODEV));
         }
-        return mmap_copy(k, r, addr, len, prot, flags, off);
+        return mmap_copy(k, r, args);
     }
     let Some(fd) = backend::mappable_fd(k, r, kind)? else {
-        return mmap_copy(k, r, addr, len, prot, flags, off);
+        return mmap_copy(k, r, args);
     };
     let fd = fd.into_raw_fd();
-    // SAFETY: the host maps a descriptor we own, with the caller's arguments.
-    let m = unsafe { real::mmap(addr, len, prot, flags, fd, off) };
-    let res = if m == libc::MAP_FAILED { Err(Errno(crate::host::errno())) } else { Ok(m) };
+    let res = args.host(fd);
     // The mapping holds the file; the descriptor is not needed any more.
     host_close(fd);
     res
 }
 
 /// A private mapping as anonymous memory filled by pread.
-fn mmap_copy(
-    k: &Backend,
-    r: i32,
-    addr: *mut c_void,
-    len: size_t,
-    prot: c_int,
-    flags: c_int,
-    off: i64,
-) -> Result<*mut c_void, Errno> {
-    let anon = flags | libc::MAP_ANONYMOUS;
-    // SAFETY: an anonymous mapping; the caller's address hint as given.
-    let m = unsafe { real::mmap(addr, len, libc::PROT_READ | libc::PROT_WRITE, anon, -1, 0) };
-    if m == libc::MAP_FAILED {
-        return Err(Errno(crate::host::errno()));
-    }
+fn mmap_copy(k: &Backend, r: i32, args: MapArgs) -> Result<*mut c_void, Errno> {
+    let anon =
+        MapArgs { prot: libc::PROT_READ | libc::PROT_WRITE, flags: args.flags | libc::MAP_ANONYMOUS, off: 0, ..args };
+    let m = anon.host(-1)?;
+    let len = args.len;
     let mut done = 0usize;
     while done < len {
         let n = rump::rump_sys_pread64(
@@ -835,7 +839,7 @@ fn mmap_copy(
             r as u32,
             m.cast::<u8>().wrapping_add(done).cast(),
             len - done,
-            off + done as i64,
+            args.off + done as i64,
         );
         match n {
             Ok(0) => break,
@@ -848,7 +852,7 @@ fn mmap_copy(
         }
     }
     // SAFETY: the mapping made above.
-    check(unsafe { libc::mprotect(m, len, prot) })?;
+    check(unsafe { libc::mprotect(m, len, args.prot) })?;
     Ok(m)
 }
 
@@ -868,8 +872,8 @@ pub unsafe extern "C" fn mmap(
         None => unsafe { real::mmap(addr, len, prot, flags, fd, off) },
         // MAP_FAILED is -1 as an address: isize's failure value.
         Some(r) => {
-            guard(|| backend::kernel().and_then(|k| mmap_rump(k, r, addr, len, prot, flags, off)).map(|m| m as isize))
-                as *mut c_void
+            let args = MapArgs { addr, len, prot, flags, off };
+            guard(|| backend::kernel().and_then(|k| mmap_rump(k, r, args)).map(|m| m as isize)) as *mut c_void
         }
     }
 }

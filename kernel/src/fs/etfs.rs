@@ -29,6 +29,7 @@
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Seek, SeekFrom};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,6 +43,7 @@ use rump_abi::Errno;
 use crate::fs::devfs::makedev;
 use crate::fs::{join_components, mount_path_components};
 use crate::time::{Clock, Timespec};
+use crate::vfs::mapping::MapKind;
 use crate::vfs::mount::Vnode;
 use crate::vfs::{Attr, DirEntry, FileSystem, FsStat, NewNode, NodeId, Owner, SetAttr, VType, NAME_MAX};
 use crate::{Kernel, State};
@@ -552,12 +554,7 @@ impl FileSystem for Etfs {
     /// A regular file that is the host file itself (`size=host`, no
     /// offset) is mapped through a new host open of it; a region of a host
     /// file or a device cannot be (the mapping would not keep to it).
-    fn mappable_fd(
-        &mut self,
-        node: NodeId,
-        writable: bool,
-        _kind: crate::vfs::mapping::MapKind,
-    ) -> Result<Option<std::os::fd::OwnedFd>, Errno> {
+    fn mappable_fd(&mut self, node: NodeId, writable: bool, _kind: MapKind) -> Result<Option<OwnedFd>, Errno> {
         self.check(node)?;
         if !(self.follows_host && self.offset == 0) {
             return Err(ENODEV);

@@ -41,6 +41,7 @@
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::fmt;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -51,6 +52,7 @@ use rump_abi::Errno;
 
 use crate::fs::{join_components, mount_path_components};
 use crate::time::Timespec;
+use crate::vfs::mapping::MapKind;
 use crate::vfs::{Attr, DirEntry, FileSystem, FsStat, NewNode, NodeId, SetAttr, VType, NAME_MAX};
 use crate::{Kernel, State};
 
@@ -1005,12 +1007,7 @@ impl FileSystem for Hostfs {
     }
 
     /// A regular file is mapped through a new host open of its inode.
-    fn mappable_fd(
-        &mut self,
-        node: NodeId,
-        writable: bool,
-        _kind: crate::vfs::mapping::MapKind,
-    ) -> Result<Option<std::os::fd::OwnedFd>, Errno> {
+    fn mappable_fd(&mut self, node: NodeId, writable: bool, _kind: MapKind) -> Result<Option<OwnedFd>, Errno> {
         let n = self.node(node)?;
         if n.vtype != VType::Reg {
             return Err(ENODEV);

@@ -11,7 +11,12 @@
 //!
 //! Bounds: `MAX_CLIENTS` connections, `MAX_IN_FLIGHT` calls per connection
 //! (more get TRYAGAIN), frames of at most `MAX_PAYLOAD`. A malformed frame
-//! is answered with an ERROR and closes that connection only. A closed
+//! is answered with an ERROR and closes that connection only.
+//!
+//! Descriptors travel both ways on a unix connection, at most one with a
+//! frame (any other is closed on arrival): a client's eventfd with an
+//! NSYSCALL, and the host descriptor of a file's shared memory with the
+//! reply to a MAPFD, which the server closes once sent. A closed
 //! connection is an exited process: its calls are cancelled, and once the
 //! last returns its fds close.
 

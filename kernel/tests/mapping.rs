@@ -10,6 +10,7 @@ use rump_abi::native::sys::*;
 use rump_abi::native::types::stat;
 use rump_abi::Errno;
 use rump_kernel::cred::Cred;
+use rump_kernel::fs::etfs::{EtfsKind, EtfsSize, EtfsSpec};
 use rump_kernel::fs::hostfs::HostfsSpec;
 use rump_kernel::proc::Emulation;
 use rump_kernel::vfs::mapping::MapKind;
@@ -235,6 +236,27 @@ fn hostfs_maps_the_host_file() {
     assert_eq!(pread(&p, fd, 4, 0), b"HOST");
     let d = open(&p, "/mnt", O_RDONLY | O_DIRECTORY).unwrap();
     assert_eq!(mappable(&p, d).err(), Some(ENODEV));
+    drop(m);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn etfs_maps_a_host_file_shown_whole() {
+    let dir = std::env::temp_dir().join(format!("rump-mapping-etfs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("whole"), b"etfs bytes").unwrap();
+    std::fs::write(dir.join("disk"), vec![0u8; 8192]).unwrap();
+    let (k, p) = boot(Config::default());
+    k.register_etfs(b"/whole", &EtfsSpec::new(dir.join("whole"), EtfsSize::Host, EtfsKind::Reg)).unwrap();
+    k.register_etfs(b"/disk", &EtfsSpec::new(dir.join("disk"), EtfsSize::Bytes(4096), EtfsKind::Reg)).unwrap();
+    let fd = open(&p, "/whole", O_RDWR).unwrap();
+    let mut m = Map::shared(&shared(&p, fd), PAGE);
+    m.bytes()[..4].copy_from_slice(b"ETFS");
+    assert_eq!(std::fs::read(dir.join("whole")).unwrap(), b"ETFS bytes");
+    // A region of a host file cannot be mapped: the mapping would not
+    // keep to it.
+    let disk = open(&p, "/disk", O_RDWR).unwrap();
+    assert_eq!(mappable(&p, disk).err(), Some(ENODEV));
     drop(m);
     let _ = std::fs::remove_dir_all(&dir);
 }

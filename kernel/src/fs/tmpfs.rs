@@ -1,6 +1,8 @@
 //! tmpfs: a file system held entirely in kernel memory. It owns its nodes,
-//! the data of regular files (sparse 4 KiB pages), directory entries with
-//! readdir cookies that survive concurrent changes, and its space budget.
+//! the data of regular files (sparse 4 KiB pages, moved into shared kernel
+//! memory, `shm`, when a process first maps the file shared), directory
+//! entries with readdir cookies that survive concurrent changes, and its
+//! space budget.
 //!
 //! Space accounting: everything is charged to the kernel's memory budget
 //! (`mem::Mem`), which other kernel objects share, so the file system is

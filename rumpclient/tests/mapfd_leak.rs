@@ -15,6 +15,20 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
+/// The count once the server has closed what it just sent (it does so
+/// right after sending, so a reply can arrive a moment before).
+fn settled_fds() -> usize {
+    let mut last = open_fds();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let now = open_fds();
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+}
+
 #[test]
 fn mapfd_descriptors_never_leak() {
     let dir = std::env::temp_dir().join(format!("rumpclient-mapfd-{}", std::process::id()));
@@ -27,17 +41,12 @@ fn mapfd_descriptors_never_leak() {
     // The first call moves the file into shared memory (one fd more, the
     // kernel's); later ones only pass descriptors.
     drop(c.mappable_fd(fd, MapKind::Shared).unwrap());
-    let before = open_fds();
+    let before = settled_fds();
     for _ in 0..200 {
         drop(c.mappable_fd(fd, MapKind::Shared).unwrap());
         assert!(c.mappable_fd(12345, MapKind::Shared).is_err());
     }
-    // The server closes its copy just after sending: give it a moment.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    while open_fds() != before && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    assert_eq!(open_fds(), before, "both ends closed every descriptor they passed");
+    assert_eq!(settled_fds(), before, "both ends closed every descriptor they passed");
     drop(c);
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);

@@ -18,6 +18,7 @@ pub mod lock;
 pub mod lwp;
 pub mod mem;
 pub mod net;
+pub mod ownfd;
 pub mod pipe;
 pub mod proc;
 pub mod shm;

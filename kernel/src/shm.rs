@@ -5,10 +5,9 @@
 //! same regions will back `AF_PACKET` TPACKET rings and the shared-memory
 //! transport between clients and a server.
 //!
-//! Host fds. A region's memfd sits at `KERNEL_FD_BASE` or above (where
-//! the fd limit allows), close-on-exec, out of the way of the numbers
-//! programs pick, and is
-//! listed by `owned_fds` while the region lives, so that a process carrying
+//! Host fds. A region's memfd is one of the library's own descriptors
+//! (`ownfd`): high, close-on-exec, stepping aside when a program names its
+//! number, and listed by `owned_fds` while the region lives, so that a process carrying
 //! its kernel into another (the hijack's keeper, which closes every fd it
 //! inherited) knows which host fds are the kernel's own. A process that
 //! maps a region gets its own fd (`reopen`), opened for reading or for
@@ -26,10 +25,9 @@
 //! Host calls are raw system calls: the kernel may run inside a program
 //! whose libc is hooked by librumphijack.so.
 
-use std::collections::BTreeSet;
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::Arc;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 use rump_abi::errno::linux_to_native;
@@ -37,23 +35,21 @@ use rump_abi::native::errno::{EINTR, EIO, ENOMEM};
 use rump_abi::Errno;
 
 use crate::mem::Mem;
-
-/// The lowest host fd number the kernel gives its own descriptors: far
-/// above what programs and shells pick (0–9, and the low numbers the host
-/// hands out first).
-pub const KERNEL_FD_BASE: RawFd = 2000;
+use crate::ownfd::OwnFd;
 
 const PAGE: u64 = 4096;
 
-/// Host fds of live regions in this process. Taken only while a region
-/// is made or freed, which happens under a kernel lock, so a process
-/// forked with the kernel locked never inherits it held.
-static OWNED: Mutex<BTreeSet<RawFd>> = Mutex::new(BTreeSet::new());
+/// The memfds of live regions in this process. Taken only while a region
+/// is made or freed or a keeper starts, which happens under a kernel lock,
+/// so a process forked with the kernel locked never inherits it held.
+static OWNED: Mutex<Vec<Weak<OwnFd>>> = Mutex::new(Vec::new());
 
 /// The host fds the kernel code in this process owns (its regions'
-/// memfds), lowest first.
+/// memfds, where they are now), lowest first.
 pub fn owned_fds() -> Vec<RawFd> {
-    OWNED.lock().iter().copied().collect()
+    let mut v: Vec<RawFd> = OWNED.lock().iter().filter_map(Weak::upgrade).map(|f| f.raw()).collect();
+    v.sort_unstable();
+    v
 }
 
 fn host_errno() -> Errno {
@@ -76,23 +72,10 @@ fn host(mut f: impl FnMut() -> libc::c_long) -> Result<u64, Errno> {
     }
 }
 
-/// `fd` (a fresh close-on-exec fd) moved to `KERNEL_FD_BASE` or above;
-/// where the fd limit leaves no room there, it stays where it is.
-fn move_high(fd: RawFd) -> OwnedFd {
-    // SAFETY: a fresh fd we own, closed when this value drops.
-    let low = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: plain fcntl on an fd we own.
-    match host(|| unsafe { libc::syscall(libc::SYS_fcntl, low.as_raw_fd(), libc::F_DUPFD_CLOEXEC, KERNEL_FD_BASE) }) {
-        // SAFETY: fcntl just made this fd for us.
-        Ok(high) => unsafe { OwnedFd::from_raw_fd(high as RawFd) },
-        Err(_) => low,
-    }
-}
-
 /// One region of shared kernel memory; see the module documentation.
 #[derive(Debug)]
 pub struct SharedMem {
-    fd: OwnedFd,
+    fd: Arc<OwnFd>,
     mem: Arc<Mem>,
     /// Bytes charged to `mem` now.
     charged: u64,
@@ -105,8 +88,12 @@ impl SharedMem {
         // SAFETY: a NUL-terminated name.
         let fd = host(|| unsafe { libc::syscall(libc::SYS_memfd_create, name.as_ptr(), libc::MFD_CLOEXEC) })
             .map_err(|_| ENOMEM)?;
-        let fd = move_high(fd as RawFd);
-        OWNED.lock().insert(fd.as_raw_fd());
+        // SAFETY: memfd_create just made this fd for us.
+        let fd = Arc::new(OwnFd::new(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }));
+        let mut owned = OWNED.lock();
+        owned.retain(|w| w.strong_count() > 0);
+        owned.push(Arc::downgrade(&fd));
+        drop(owned);
         let mut region = SharedMem { fd, mem, charged: 0 };
         region.set_len(len)?;
         Ok(region)
@@ -116,7 +103,7 @@ impl SharedMem {
         // SAFETY: an all-zero stat is a valid value to be overwritten.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: fstat into a live struct.
-        host(|| unsafe { libc::syscall(libc::SYS_fstat, self.fd.as_raw_fd(), &mut st as *mut libc::stat) })?;
+        host(|| unsafe { libc::syscall(libc::SYS_fstat, self.fd.raw(), &mut st as *mut libc::stat) })?;
         Ok(st)
     }
 
@@ -149,7 +136,7 @@ impl SharedMem {
             let pos = offset + done as u64;
             // SAFETY: pread into a live, writable slice.
             let n = host(|| unsafe {
-                libc::syscall(libc::SYS_pread64, self.fd.as_raw_fd(), rest.as_mut_ptr(), rest.len(), pos as i64)
+                libc::syscall(libc::SYS_pread64, self.fd.raw(), rest.as_mut_ptr(), rest.len(), pos as i64)
             })?;
             if n == 0 {
                 break;
@@ -166,9 +153,8 @@ impl SharedMem {
         let end = (offset + len as u64).div_ceil(PAGE) * PAGE;
         let start = offset / PAGE * PAGE;
         // SAFETY: lseek on our fd; past the end is ENXIO, all hole.
-        let hole =
-            host(|| unsafe { libc::syscall(libc::SYS_lseek, self.fd.as_raw_fd(), start as i64, libc::SEEK_HOLE) })
-                .unwrap_or(start);
+        let hole = host(|| unsafe { libc::syscall(libc::SYS_lseek, self.fd.raw(), start as i64, libc::SEEK_HOLE) })
+            .unwrap_or(start);
         if hole >= end || self.mem.fits(end - hole.max(start)) {
             return len;
         }
@@ -191,7 +177,7 @@ impl SharedMem {
             let pos = offset + done as u64;
             // SAFETY: pwrite from a live slice.
             let n = host(|| unsafe {
-                libc::syscall(libc::SYS_pwrite64, self.fd.as_raw_fd(), rest.as_ptr(), rest.len(), pos as i64)
+                libc::syscall(libc::SYS_pwrite64, self.fd.raw(), rest.as_ptr(), rest.len(), pos as i64)
             });
             match n {
                 Ok(0) => break,
@@ -215,7 +201,7 @@ impl SharedMem {
     /// adds a hole.
     pub fn set_len(&mut self, len: u64) -> Result<(), Errno> {
         // SAFETY: ftruncate on our fd.
-        host(|| unsafe { libc::syscall(libc::SYS_ftruncate, self.fd.as_raw_fd(), len as i64) })?;
+        host(|| unsafe { libc::syscall(libc::SYS_ftruncate, self.fd.raw(), len as i64) })?;
         self.account();
         Ok(())
     }
@@ -223,7 +209,7 @@ impl SharedMem {
     /// A new host fd for the region, for a process to map: read-only, or
     /// read-write if `writable`; close-on-exec.
     pub fn reopen(&self, writable: bool) -> Result<OwnedFd, Errno> {
-        reopen_fd(self.fd.as_raw_fd(), writable)
+        reopen_fd(self.fd.raw(), writable)
     }
 }
 
@@ -247,7 +233,6 @@ pub fn open_for_mapping(path: &CStr, writable: bool) -> Result<OwnedFd, Errno> {
 
 impl Drop for SharedMem {
     fn drop(&mut self) {
-        OWNED.lock().remove(&self.fd.as_raw_fd());
         self.mem.uncharge(self.charged);
     }
 }
@@ -255,13 +240,13 @@ impl Drop for SharedMem {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
 
     #[test]
     fn reads_writes_and_charges_what_the_host_holds() {
         let mem = Mem::new(Some(1 << 20));
         let mut r = SharedMem::new(c"test", 0, mem.clone()).unwrap();
-        assert!(owned_fds().contains(&r.fd.as_raw_fd()));
-        assert!(r.fd.as_raw_fd() >= KERNEL_FD_BASE);
+        assert!(owned_fds().contains(&r.fd.raw()));
         assert_eq!(r.write_at(8192, b"hello"), Ok(5));
         assert_eq!(r.size(), Ok(8197));
         let mut buf = [9u8; 16];
@@ -273,7 +258,7 @@ mod tests {
         assert_eq!(mem.used(), PAGE);
         r.set_len(100).unwrap();
         assert_eq!((r.size(), mem.used()), (Ok(100), 0));
-        let raw = r.fd.as_raw_fd();
+        let raw = r.fd.raw();
         drop(r);
         assert!(!owned_fds().contains(&raw));
         assert_eq!(mem.used(), 0);

@@ -26,13 +26,14 @@ const WORKERS: usize = 16;
 const SUN_PATH_MAX: usize = 107;
 
 /// Reads and checks a topology file; errors name the file and line.
-pub fn load(file: &str) -> Result<Topology, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
-    let topo = topology::parse(&text).map_err(|e| format!("{file}: {e}"))?;
+pub fn load(file: &Path) -> Result<Topology, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let file = file.display();
+    let topo = topology::parse(&text).map_err(|e| format!("{file}:{e}"))?;
     // netem words are checked here, before anything starts.
     for i in topo.nodes.iter().flat_map(|n| &n.ifaces) {
         if let Some((words, line)) = netem_words(i, topo.bus(&i.bus)) {
-            crate::netem::parse(words).map_err(|e| format!("{file}: line {line}: {e}"))?;
+            crate::netem::parse(words).map_err(|e| format!("{file}:{line}: {e}"))?;
         }
     }
     Ok(topo)
@@ -45,7 +46,7 @@ fn server_binary() -> Result<PathBuf, String> {
     s.is_file().then_some(s.clone()).ok_or(format!("{} is missing (cargo build --workspace)", s.display()))
 }
 
-pub fn up(dir: &Dir, file: &str) -> Result<(), String> {
+pub fn up(dir: &Dir, file: &Path) -> Result<(), String> {
     let started = Instant::now();
     let topo = load(file)?;
     let server = server_binary()?;
@@ -153,7 +154,7 @@ fn wait_ready(url: &ServerUrl, child: &Mutex<Child>, log: &Path) -> Result<(), S
 
 /// Whether `pid` is still the server listening at `url` (not a process
 /// that reused the number, not a zombie).
-fn is_our_server(pid: i32, url: &str) -> bool {
+pub fn is_our_server(pid: i32, url: &str) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
     let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
     if matches!(state, Some('Z' | 'X') | None) {

@@ -266,7 +266,9 @@ fn files_that_are_not_buses_fail_with_one_line() {
     // dumpbus never creates the file it is asked about.
     assert!(!missing.exists());
 
+    // A usage error: status 2 and one line naming what is missing.
     let out = rumpctl(&["dumpbus"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("rumpctl dumpbus [-h] [-o FILE.pcap] BUS"));
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stderr).lines().count(), 1, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("<BUS>"), "{}", text(&out.stderr));
 }

@@ -33,7 +33,12 @@ fn start(o: &ServerArgs) -> Result<(Kernel, Server), String> {
         }
     }
     let server = Server::start(kernel.clone(), &o.url).map_err(|e| format!("{}: {e}", o.url))?;
-    tracing::info!(url = %server.url(), "listening");
+    // -v's first line is a contract: scripts read the URL (a tcp port 0
+    // resolved) from it.
+    if o.verbose {
+        eprintln!("rump_server: listening on {}", server.url());
+    }
+    tracing::debug!("listening on {}", server.url());
     Ok((kernel, server))
 }
 

@@ -22,7 +22,18 @@ pub const EXIT_USAGE: i32 = 2;
 pub fn parse_or_exit<T: Parser>(usage: i32) -> T {
     match T::try_parse() {
         Ok(args) => args,
-        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => e.exit(),
+        // Help asked for goes to stdout (status 0); help for a command
+        // line with nothing in it goes to stderr (status 2).
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            e.exit()
+        }
         Err(e) => {
             let prog = T::command().get_name().to_string();
             eprintln!("{prog}: {} (see {prog} --help)", one_line(&e));
@@ -31,11 +42,13 @@ pub fn parse_or_exit<T: Parser>(usage: i32) -> T {
     }
 }
 
-/// clap's message without its "error: " lead, tips and usage block.
+/// clap's message on one line, without its "error: " lead, tips and
+/// usage block (which follow the first blank line).
 pub fn one_line(e: &clap::Error) -> String {
     let text = e.render().to_string();
-    let first = text.lines().next().unwrap_or_default();
-    first.strip_prefix("error: ").unwrap_or(first).to_string()
+    let message: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+    let line = message.join(" ");
+    line.strip_prefix("error: ").unwrap_or(&line).to_string()
 }
 
 /// A `-d` drivespec, checked.

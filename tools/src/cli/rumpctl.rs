@@ -134,6 +134,7 @@ pub struct DumpbusArgs {
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
+    /// The bus file
     pub bus: String,
 }
 

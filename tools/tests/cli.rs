@@ -232,3 +232,35 @@ fn net_is_found_from_a_subdirectory_and_listed() {
     assert!(!root.exists());
     assert_eq!(net(&sub, &["ls"]), "");
 }
+
+/// The library logs to stderr or RUMP_LOG_FILE, never into the program's
+/// stdout, and says nothing without RUMP_LOG; the same program's output is
+/// the same either way.
+#[test]
+fn the_library_logs_beside_the_program() {
+    let lib = rumpctl().with_file_name("librumphijack.so");
+    let d = TempDir::new("liblog");
+    let file = d.path().join("log");
+    let script = "echo hi > /rump/x; cat /rump/x; cat /rump/missing";
+    let sh = |env: &[(&str, &Path)]| {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script]).env("LD_PRELOAD", &lib).env_remove("RUMP_SERVER").env_remove("RUMP_LOG");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let quiet = sh(&[]);
+    assert_eq!(text(&quiet.stdout), "hi\n");
+    assert_eq!(text(&quiet.stderr), "cat: /rump/missing: No such file or directory\n");
+    let logged = sh(&[("RUMP_LOG", Path::new("rumphijack=trace"))]);
+    assert_eq!(logged.stdout, quiet.stdout);
+    assert_eq!(logged.status.code(), quiet.status.code());
+    let err = text(&logged.stderr);
+    assert!(err.contains("TRACE rumphijack::fd: rump fd") && err.contains("host fd fd=1"), "{err}");
+    assert!(err.contains("cat: /rump/missing"), "{err}");
+    let to_file = sh(&[("RUMP_LOG", Path::new("rumphijack=trace")), ("RUMP_LOG_FILE", &file)]);
+    assert_eq!(to_file.stdout, quiet.stdout);
+    assert_eq!(to_file.stderr, quiet.stderr);
+    assert!(std::fs::read_to_string(&file).unwrap().contains("rumphijack::fd: rump fd"));
+}

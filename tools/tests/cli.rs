@@ -47,7 +47,11 @@ fn usage_errors_are_one_line_and_status_2() {
     for (bin, args, wanted) in [
         (rump_server(), vec!["--bogus", "unix:///x"], "rump_server: unexpected argument '--bogus' found"),
         (rump_server(), vec![], "rump_server: the following required arguments were not provided: <URL>"),
-        (rump_server(), vec!["-c", "0", "unix:///x"], "invalid value '0' for '-c <NCPU>': expected a CPU count or host"),
+        (
+            rump_server(),
+            vec!["-c", "0", "unix:///x"],
+            "invalid value '0' for '-c <NCPU>': expected a CPU count or host",
+        ),
         (rump_server(), vec!["-r", "lots", "unix:///x"], "expected a size such as 16m"),
         (rump_server(), vec!["-l", "rumpfoo", "unix:///x"], "unknown component (known: rumpvfs,"),
         (rump_server(), vec!["-d", "key=/k", "unix:///x"], "for '-d <DRIVESPEC>'"),
@@ -168,7 +172,8 @@ fn completions_and_man_pages() {
     assert!(root.path().join("man1/rumpctl-net-up.1").is_file());
 }
 
-const TOPOLOGY: &str = "node.a = { ifaces = ['shmif0 b1 10.0.0.1/24'] }\n[node.b]\nifaces = ['shmif0 b1 10.0.0.2/24']\n";
+const TOPOLOGY: &str =
+    "node.a = { ifaces = ['shmif0 b1 10.0.0.1/24'] }\n[node.b]\nifaces = ['shmif0 b1 10.0.0.2/24']\n";
 
 #[test]
 fn net_check_names_file_line_and_column() {
@@ -178,8 +183,7 @@ fn net_check_names_file_line_and_column() {
     let o = run(&rumpctl(), &["net", "check", good.to_str().unwrap()]);
     assert_eq!(text(&o.stdout), format!("{}: 2 nodes, 1 buses\n", good.display()));
     let bad = d.path().join("bad.toml");
-    std::fs::write(&bad, "[node.x]\nifaces = ['shmif0 b 10.0.0.1/24',\n  'shmif1 bus2 10.0.2.254/33']\n")
-        .unwrap();
+    std::fs::write(&bad, "[node.x]\nifaces = ['shmif0 b 10.0.0.1/24',\n  'shmif1 bus2 10.0.2.254/33']\n").unwrap();
     let o = run(&rumpctl(), &["net", "check", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(

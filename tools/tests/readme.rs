@@ -60,10 +60,7 @@ const SKIPPED: &[(&str, &str)] = &[
         "RUMP_SERVER=unix:///tmp/b python3 -m http.server 8000 &  RUMP_SERVER=unix:///tmp/a curl http://10.0.0.2:8000/",
         "a race: curl connects before python3 has started listening (refused)",
     ),
-    (
-        "rumpctl net exec a -- ping -6 2001:db8:2::2",
-        "ping without -c never ends",
-    ),
+    ("rumpctl net exec a -- ping -6 2001:db8:2::2", "ping without -c never ends"),
 ];
 
 /// A ```sh block: the heading it is under and its lines.
@@ -180,7 +177,7 @@ fn the_readme_sh_blocks_run() {
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        let last = err.lines().filter(|l| l.starts_with("+ ")).last().unwrap_or("(none)");
+        let last = err.lines().rfind(|l| l.starts_with("+ ")).unwrap_or("(none)");
         assert!(
             out.status.success(),
             "README section {:?}: the line\n  {}\nfailed ({}); stderr:\n{err}\nstdout:\n{}",

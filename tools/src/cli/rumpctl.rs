@@ -87,7 +87,9 @@ pub struct HaltArgs {
 
 /// Read and write the kernel's MIB, printing `name = value` as sysctl(8).
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  rumpctl sysctl kern.hostname hw.ncpu\n  rumpctl sysctl -w kern.hostname=box\n  rumpctl sysctl -a --json")]
+#[command(
+    after_help = "Examples:\n  rumpctl sysctl kern.hostname hw.ncpu\n  rumpctl sysctl -w kern.hostname=box\n  rumpctl sysctl -a --json"
+)]
 pub struct SysctlArgs {
     #[command(flatten)]
     pub server: ServerOpt,
@@ -187,7 +189,9 @@ pub enum NetCommand {
         capture: Option<PathBuf>,
     },
     /// Follow a bus and write its frames as pcap while they appear
-    #[command(after_help = "Examples:\n  rumpctl net capture bus2 -o b2.pcap -t 5\n  rumpctl net capture -a -c 100 -o f.pcap bus1")]
+    #[command(
+        after_help = "Examples:\n  rumpctl net capture bus2 -o b2.pcap -t 5\n  rumpctl net capture -a -c 100 -o f.pcap bus1"
+    )]
     Capture {
         bus: String,
         /// The pcap file to write

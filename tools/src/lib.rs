@@ -9,6 +9,7 @@ pub mod log;
 pub mod net;
 pub mod netem;
 pub mod run;
+pub mod status_line;
 pub mod sysctl;
 
 use rump_abi::Errno;

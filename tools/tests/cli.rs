@@ -218,7 +218,18 @@ fn net_is_found_from_a_subdirectory_and_listed() {
         assert!(o.status.success(), "net {args:?}: {}", text(&o.stderr));
         text(&o.stdout)
     };
-    net(d.path(), &["up", "t.toml"]);
+    // On a terminal (script(1) gives it one) `net up` shows its progress.
+    let up = format!("{} net up t.toml", rumpctl().display());
+    let o = Command::new("script")
+        .args(["-qec", &up, "/dev/null"])
+        .current_dir(d.path())
+        .env_remove("RUMPNET_DIR")
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .output()
+        .unwrap();
+    let shown = text(&o.stdout);
+    assert!(o.status.success() && shown.contains("\rnet up: "), "{shown:?}");
+    assert!(shown.contains("net up: 2 nodes, 1 buses in"), "{shown:?}");
     let root = d.path().join(".rumpnet");
     assert_eq!(net(&sub, &["url", "a"]), format!("unix://{}/sock/a\n", root.display()));
     assert!(net(&sub, &["ls"]).starts_with(&format!("{}  2 nodes, 2 running, 1 buses", root.display())));
@@ -229,8 +240,10 @@ fn net_is_found_from_a_subdirectory_and_listed() {
     assert!(table.lines().next().unwrap().starts_with("NODE  PID"), "{table}");
     // Options around the operand, both ways.
     for args in [["capture", "b1", "-o", "x.pcap", "-t", "0.2"], ["capture", "-o", "x.pcap", "-t", "0.2", "b1"]] {
-        net(&sub, &args);
-        assert!(sub.join("x.pcap").is_file());
+        // Not a terminal: no status line, only the report.
+        let o = Command::new(rumpctl()).arg("net").args(args).current_dir(&sub).output().unwrap();
+        assert!(o.status.success() && sub.join("x.pcap").is_file());
+        assert!(text(&o.stderr).starts_with("net capture: 0 frames from b1 to x.pcap"), "{}", text(&o.stderr));
     }
     net(&sub, &["down"]);
     assert!(!root.exists());

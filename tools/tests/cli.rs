@@ -24,7 +24,7 @@ fn text(b: &[u8]) -> String {
 fn help_goes_to_stdout_with_examples() {
     for (bin, args, wanted) in [
         (rump_server(), vec!["--help"], "rump_server -sv -c 2 -r 16m"),
-        (rump_server(), vec!["-h"], "Usage: rump_server [OPTIONS] <URL>"),
+        (rump_server(), vec!["-h"], "Usage: rump_server [-sv] [-c ncpu] [-r ram] [-d drivespec]..."),
         (rumpctl(), vec!["--help"], "rumpctl net up topology.toml"),
         (rumpctl(), vec!["net", "--help"], "nearest .rumpnet"),
         (rumpctl(), vec!["net", "up", "--help"], "rumpctl net up -d /tmp/n1 topology.toml"),
@@ -75,11 +75,40 @@ fn usage_errors_are_one_line_and_status_2() {
     }
 }
 
-/// Waits for a foreground `rump_server -sv` to print its first line.
-fn listening(child: &mut Child) -> String {
-    let mut line = String::new();
-    BufReader::new(child.stderr.as_mut().unwrap()).read_line(&mut line).unwrap();
-    line
+/// A foreground server, killed if a test fails before halting it.
+struct Foreground(Child);
+
+impl Foreground {
+    /// `rump_server ARGS` with stderr piped.
+    fn start(args: &[&str], env: &[(&str, &Path)]) -> Foreground {
+        let mut cmd = Command::new(rump_server());
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Foreground(cmd.spawn().unwrap())
+    }
+
+    /// Waits for `rump_server -v` to print its first line.
+    fn listening(&mut self) -> String {
+        let mut line = String::new();
+        BufReader::new(self.0.stderr.as_mut().unwrap()).read_line(&mut line).unwrap();
+        line
+    }
+
+    /// Waits for the exit after a halt; its status and the rest of stderr.
+    fn exited(mut self) -> (bool, String) {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(self.0.stderr.as_mut().unwrap(), &mut rest);
+        (self.0.wait().unwrap().success(), rest)
+    }
+}
+
+impl Drop for Foreground {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn halt(url: &str) {
@@ -94,19 +123,22 @@ fn netbsd_flags_group_and_take_values_attached_or_apart() {
     std::fs::write(&img, b"drive contents").unwrap();
     let url = format!("unix://{}/sock", d.s());
     let drive = format!("key=/img,hostpath={},size=host", img.display());
-    let mut child = Command::new(rump_server())
-        .args(["-sv", "-c2", "-r", "16m", "-d", &drive, "-lrumpvfs", "-l", "librumpnet_shmif.so", &url])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert_eq!(listening(&mut child), format!("rump_server: listening on {url}\n"));
+    let mut server = Foreground::start(
+        &["-sv", "-c2", "-r", "16m", "-d", &drive, "-lrumpvfs", "-l", "librumpnet_shmif.so", &url],
+        &[],
+    );
+    assert_eq!(server.listening(), format!("rump_server: listening on {url}\n"));
     let o = run(&rumpctl(), &["sysctl", "-s", &url, "hw.ncpu"]);
     assert_eq!(text(&o.stdout), "hw.ncpu = 2\n", "{}", text(&o.stderr));
     // Options after the operands too.
     let o = run(&rumpctl(), &["sysctl", "hw.ncpu", "-s", &url, "--json"]);
     assert_eq!(text(&o.stdout), "{\n  \"hw.ncpu\": \"2\"\n}\n", "{}", text(&o.stderr));
+    let o = run(&rumpctl(), &["sysctl", "-a", "--json", "-s", &url]);
+    let all: serde_json::Value = serde_json::from_slice(&o.stdout).expect("sysctl -a --json is JSON");
+    assert_eq!(all["hw.ncpu"], "2");
+    assert!(all.as_object().unwrap().len() >= 5 && all["kern.hostname"].is_string(), "{all}");
     halt(&url);
-    assert!(child.wait().unwrap().success());
+    assert!(server.exited().0);
 }
 
 #[test]
@@ -115,22 +147,21 @@ fn rump_log_shows_connections_and_handshakes() {
     let url = format!("unix://{}/sock", d.s());
     let log_file = d.path().join("log");
     for to_file in [false, true] {
-        let mut cmd = Command::new(rump_server());
-        cmd.args(["-s", &url]).env("RUMP_LOG", "debug").stderr(Stdio::piped());
+        let mut env = vec![("RUMP_LOG", Path::new("debug"))];
         if to_file {
-            cmd.env("RUMP_LOG_FILE", &log_file);
+            env.push(("RUMP_LOG_FILE", &log_file));
         }
-        let child = cmd.spawn().unwrap();
+        let server = Foreground::start(&["-s", &url], &env);
         let deadline = Instant::now() + Duration::from_secs(10);
         while !d.path().join("sock").exists() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert!(run(&rumpctl(), &["sysctl", "-s", &url, "kern.ostype"]).status.success());
         halt(&url);
-        let out = child.wait_with_output().unwrap();
+        let (_, stderr) = server.exited();
         let (log, other) = match to_file {
-            false => (text(&out.stderr), String::new()),
-            true => (std::fs::read_to_string(&log_file).unwrap(), text(&out.stderr)),
+            false => (stderr, String::new()),
+            true => (std::fs::read_to_string(&log_file).unwrap(), stderr),
         };
         for wanted in ["connection accepted", "handshake: guest", "comm=rumpctl"] {
             assert!(log.contains(wanted), "log lacks {wanted:?}:\n{log}");

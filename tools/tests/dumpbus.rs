@@ -210,6 +210,23 @@ fn listing_shows_the_header_and_one_line_per_frame() {
     let out = rumpctl(&["dumpbus", "-h", bus.to_str().unwrap()]);
     assert!(out.status.success());
     assert_eq!(text(&out.stdout), format!("{}\n", lines[0]));
+
+    // --json: the same facts, one object.
+    let out = rumpctl(&["dumpbus", "--json", bus.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("dumpbus --json is JSON");
+    assert_eq!((v["version"].as_u64(), v["lastoff"].as_u64()), (Some(3), Some(off3 as u64)));
+    let frames = v["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 3);
+    assert_eq!(
+        (frames[0]["offset"].as_u64(), frames[0]["sender"].as_str()),
+        (Some(off1 as u64), Some("1111222233334444"))
+    );
+    for (frame, line) in frames.iter().zip(&lines[1..]) {
+        assert!(line.ends_with(frame["description"].as_str().unwrap()), "{line} vs {frame}");
+    }
+    let out = rumpctl(&["dumpbus", "-h", "--json", bus.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v.get("frames").is_none() && v["generation"] == 0);
 }
 
 #[test]

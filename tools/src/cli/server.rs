@@ -39,7 +39,13 @@ Environment:
 /// parent exits 0 only once the socket accepts, or 1 with the reason.
 /// SIGTERM and SIGINT halt the kernel, as a reboot call from a client does.
 #[derive(Parser, Debug)]
-#[command(name = "rump_server", version, after_help = EXAMPLES)]
+#[command(
+    name = "rump_server",
+    version,
+    after_help = EXAMPLES,
+    // NetBSD's synopsis, which says more than clap's [OPTIONS].
+    override_usage = "rump_server [-sv] [-c ncpu] [-r ram] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... [-l component]...\n       [-i 'IF create linkstr BUS']... URL"
+)]
 pub struct ServerArgs {
     /// Stay in the foreground (do not daemonize)
     #[arg(short = 's')]

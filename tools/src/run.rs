@@ -22,8 +22,9 @@
 //!
 //! Exit status: CMD's, or 128 + the signal that killed it; 127 if CMD is
 //! not found and 126 if it cannot be run, as a shell says; 125 if rumpctl
-//! itself fails (bad options, no library, a kernel that does not start),
-//! as env(1) does.
+//! itself fails (no library, a kernel that does not start), as env(1)
+//! does; 2 for a bad command line, before anything runs, as every rumpctl
+//! subcommand (see `cli`).
 
 use crate::cli::rumpctl::RunArgs;
 use crate::{attach_storage, strerror};

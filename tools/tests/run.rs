@@ -118,9 +118,11 @@ fn drives_as_rump_server_takes_them() {
     let spec = format!("key=/disks/one,hostpath={},type=reg", img.display());
     let o = run(&["-d", &spec, "--", "cat", "/rump/disks/one"]);
     assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "drive bytes\n"), "{}", stderr(&o));
+    // A bad drivespec is a bad command line (2); a good one naming a
+    // missing directory is rumpctl failing (125).
     let o = run(&["-d", "key=/k", "--", "/bin/true"]);
-    assert_eq!(o.status.code(), Some(125));
-    assert!(stderr(&o).contains("-d key=/k: drivespec"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("invalid value 'key=/k' for '-d <DRIVESPEC>': "), "{}", stderr(&o));
     let o = run(&["-m", &format!("{}/missing:/m", d.s()), "--", "/bin/true"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("No such file or directory"), "{}", stderr(&o));
@@ -137,9 +139,10 @@ fn another_server_with_dash_s() {
     // The server's kernel outlives one run.
     let o = run(&["-s", &url, "--", "cat", "/rump/kept"]);
     assert_eq!(stdout(&o), "kept\n", "{}", stderr(&o));
+    // -d and -m need rumpctl's own kernel.
     let o = run(&["-s", &url, "-m", "/tmp:/t", "--", "/bin/true"]);
-    assert_eq!(o.status.code(), Some(125));
-    assert!(stderr(&o).contains("-d and -m need rumpctl's own kernel"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("'-s <URL>' cannot be used with '-m <HOSTDIR:PATH[:ro]>'"), "{}", stderr(&o));
     assert!(Command::new(rumpctl()).args(["halt", "-s", &url]).status().unwrap().success());
 }
 

@@ -97,7 +97,7 @@ unsafe fn become_keeper(url: &ServerUrl, dir: &std::path::Path, report: i32) -> 
     }
     let _ = sys(libc::SYS_setsid, [0; 4]);
     let report = detach_fds(report);
-    let server = match Server::start(kernel, url, false) {
+    let server = match Server::start(kernel, url) {
         Ok(s) => s,
         Err(_) => unsafe { libc::_exit(1) },
     };

@@ -13,7 +13,8 @@
 //!   kernel into a keeper process when the program forks or execs;
 //! - `state`: what crosses `execve` (the map, the cwd, the connection);
 //! - `hooks`: the libc functions, one module per family;
-//! - `host`: the way back to libc's own definitions.
+//! - `host`: the way back to libc's own definitions;
+//! - `log`: `RUMP_LOG`, to stderr or `RUMP_LOG_FILE`, off by default.
 
 pub mod backend;
 pub mod config;
@@ -21,6 +22,7 @@ pub mod fdmap;
 pub mod hooks;
 pub mod host;
 pub mod keeper;
+pub mod log;
 pub mod notifier;
 pub mod route;
 pub mod state;
@@ -40,6 +42,7 @@ extern "C" fn init() {
     route::set_config(cfg);
     // Before the connection is taken over: it moves out of the program's way.
     rumpclient::ownfd::enable();
+    log::init();
     state::import();
     // SAFETY: registers a handler that only bumps an atomic.
     unsafe { libc::pthread_atfork(None, None, Some(notifier::after_fork)) };

@@ -70,7 +70,6 @@ struct Shared {
     clients: AtomicUsize,
     /// Calls running, server-wide, so shutdown can let replies go out.
     busy: AtomicUsize,
-    verbose: bool,
 }
 
 /// A listening server; dropping it stops accepting and removes the socket.
@@ -82,14 +81,15 @@ pub struct Server {
 impl Server {
     /// Listens at `url` and starts accepting on a thread of its own. A unix
     /// socket is created mode 0600; an existing path is refused.
-    pub fn start(kernel: Kernel, url: &ServerUrl, verbose: bool) -> io::Result<Server> {
+    /// Connections, handshakes and disconnections are logged (`tracing`,
+    /// target `rumpclient::server`).
+    pub fn start(kernel: Kernel, url: &ServerUrl) -> io::Result<Server> {
         let listener = Arc::new(Listener::bind(url)?);
         let shared = Arc::new(Shared {
             kernel,
             preforks: Mutex::new(VecDeque::new()),
             clients: AtomicUsize::new(0),
             busy: AtomicUsize::new(0),
-            verbose,
         });
         let (l, s) = (listener.clone(), shared.clone());
         std::thread::spawn(move || accept_loop(&l, &s));
@@ -160,11 +160,15 @@ fn accept_loop(listener: &Listener, shared: &Arc<Shared>) {
         };
         if shared.clients.fetch_add(1, Ordering::AcqRel) >= MAX_CLIENTS {
             shared.clients.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!(limit = MAX_CLIENTS, "connection refused: too many clients");
             continue;
         }
         let client = Arc::new(Client::new(conn, shared.clone()));
+        tracing::debug!(client = client.sock.raw_fd(), peer_pid = ?client.sock.peer_pid(), "connection accepted");
         std::thread::spawn(move || {
-            if client.send_banner().is_ok() {
+            if let Err(e) = client.send_banner() {
+                tracing::debug!(client = client.sock.raw_fd(), "banner not sent: {e}");
+            } else {
                 client.readers.fetch_add(1, Ordering::AcqRel);
                 serve_thread(client);
             }
@@ -195,9 +199,7 @@ struct Client {
 impl Drop for Client {
     fn drop(&mut self) {
         self.shared.clients.fetch_sub(1, Ordering::AcqRel);
-        if self.shared.verbose {
-            eprintln!("rump_server: client {} gone", self.sock.raw_fd());
-        }
+        tracing::info!(client = self.sock.raw_fd(), "client gone");
     }
 }
 
@@ -223,6 +225,7 @@ fn serve_thread(c: Arc<Client>) {
         };
         if let Err(reply) = outcome {
             if let Some((reqno, code)) = reply {
+                tracing::info!(client = c.sock.raw_fd(), reqno, error = ?code, "connection dropped");
                 let _ = c.send(reqno, Class::Error, MsgType::Handshake, code.raw(), &[]);
             }
             c.die();
@@ -337,9 +340,7 @@ impl Client {
             Emulation::Linux => KernelEmulation::Linux,
         };
         let comm = String::from_utf8_lossy(name.name).into_owned();
-        if self.shared.verbose {
-            eprintln!("rump_server: client {} is {comm} ({emul:?})", self.sock.raw_fd());
-        }
+        tracing::info!(client = self.sock.raw_fd(), %comm, ?emul, "handshake: guest");
         let Ok(p) = self.shared.kernel.spawn(emul, Cred::root(), &comm) else {
             return Err(Some((reqno, ErrorCode::Nomem)));
         };
@@ -364,7 +365,11 @@ impl Client {
             let mut pre = self.shared.preforks.lock();
             pre.iter().position(|(c, _)| *c == req.auth).and_then(|i| pre.remove(i))
         };
-        let Some((_, p)) = found else { return Err(Some((reqno, ErrorCode::InvalidPrefork))) };
+        let Some((_, p)) = found else {
+            tracing::info!(client = self.sock.raw_fd(), "handshake refused: unknown fork cookie");
+            return Err(Some((reqno, ErrorCode::InvalidPrefork)));
+        };
+        tracing::info!(client = self.sock.raw_fd(), cancel = req.cancel, "handshake: fork");
         if req.cancel {
             drop(p);
             self.reply_handshake(reqno)?;
@@ -425,6 +430,7 @@ impl Client {
     /// close-on-exec fds close once they have returned.
     fn exec(&self, reqno: u64, process: &Process, payload: &[u8]) -> Result<(), Fatal> {
         let name = NameRepr::parse(payload).map_err(|_| Some((reqno, ErrorCode::Malformed)))?;
+        tracing::info!(client = self.sock.raw_fd(), comm = %String::from_utf8_lossy(name.name), "handshake: exec");
         for lwp in self.calls.lock().values() {
             self.shared.kernel.cancel(lwp);
         }

@@ -1,39 +1,39 @@
-//! `rumpctl dumpbus [-h] [-o FILE.pcap] BUS`: what NetBSD's shmif_dumpbus
+//! `rumpctl dumpbus [-h] [-o FILE.pcap | --json] BUS`: what NetBSD's shmif_dumpbus
 //! does for a shmif bus file. It prints the bus header (`-h`: only that) and
 //! one line per frame from the oldest to the newest, or with `-o` writes the
 //! frames as a pcap capture (`-` for stdout) with the records' own
-//! timestamps. It reads a copy of the file without the bus lock, so it
+//! timestamps, or with `--json` the listing as JSON. It reads a copy of the file without the bus lock, so it
 //! never blocks, even on a bus whose lock holder died; a writer racing with
 //! it can only make the newest records look malformed.
 
-use crate::opts::getopt;
+use crate::cli::rumpctl::DumpbusArgs;
 use rump_kernel::net::pcap::PcapWriter;
 use rump_kernel::net::shmif::{BusHeaderRepr, Record, Snapshot};
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::Path;
 
-/// Runs the subcommand; `usage` is the caller's usage text for bad
-/// arguments. Errors are one line, naming the file at fault; an empty one
-/// means already reported.
-pub fn main(args: &[String], usage: &str) -> Result<(), String> {
-    let (opts, rest) = getopt(args, "ho:")?;
-    let [bus] = rest.as_slice() else {
-        return Err(usage.into());
-    };
-    let header_only = opts.iter().any(|o| o.letter == 'h');
-    let pcap = opts.iter().rev().find(|o| o.letter == 'o').and_then(|o| o.value.as_deref());
+/// Runs the subcommand. Errors are one line, naming the file at fault; an
+/// empty one means already reported.
+pub fn main(args: &DumpbusArgs) -> Result<(), String> {
+    let bus = args.bus.as_str();
     let snap = match Snapshot::read(Path::new(bus)) {
         Ok(Ok(s)) => s,
         Ok(Err(bad)) => return Err(format!("{bus}: {bad}")),
         Err(e) => return Err(format!("{bus}: {}", reason(&e))),
     };
-    let result = match pcap {
+    let result = match args.pcap.as_deref() {
+        None if args.json => {
+            let mut out = io::stdout().lock();
+            serde_json::to_writer_pretty(&mut out, &json(&snap, args.header_only, bus))
+                .map_err(io::Error::from)
+                .and_then(|()| writeln!(out))
+        }
         None => {
             let mut out = io::BufWriter::new(io::stdout().lock());
-            list(&snap, header_only, bus, &mut out).and_then(|()| out.flush())
+            list(&snap, args.header_only, bus, &mut out).and_then(|()| out.flush())
         }
-        Some(_) if header_only => {
+        Some(_) if args.header_only => {
             let mut out = io::stdout().lock();
             writeln!(out, "{}", header_line(snap.header()))
         }
@@ -64,6 +64,11 @@ fn reason(e: &io::Error) -> String {
     }
 }
 
+/// Reports a record that ends the walk through the bus.
+fn malformed(bus: &str, offset: impl std::fmt::Display, error: &dyn std::fmt::Display) {
+    eprintln!("rumpctl: {bus}: malformed record at offset {offset}: {error}");
+}
+
 /// NetBSD's header line.
 pub fn header_line(h: &BusHeaderRepr) -> String {
     format!(
@@ -86,11 +91,37 @@ fn list(snap: &Snapshot, header_only: bool, bus: &str, out: &mut impl Write) -> 
             Ok(r) => writeln!(out, "{}", frame_line(&r))?,
             Err(e) => {
                 writeln!(out, "{:>7} malformed record: {}", e.offset, e.error)?;
-                eprintln!("rumpctl: {bus}: malformed record at offset {}: {}", e.offset, e.error);
+                malformed(bus, e.offset, &e.error);
             }
         }
     }
     Ok(())
+}
+
+/// The listing as one JSON object: the header's fields and `frames`, each
+/// with the fields of its line (malformed records are reported and left out).
+fn json(snap: &Snapshot, header_only: bool, bus: &str) -> serde_json::Value {
+    let h = snap.header();
+    let mut v = serde_json::json!({
+        "bus": bus, "version": h.version, "lock": h.lock, "generation": h.gen,
+        "firstoff": h.first, "lastoff": h.last,
+    });
+    if header_only {
+        return v;
+    }
+    let mut frames = Vec::new();
+    for r in snap.records() {
+        match r {
+            Ok(r) if r.data.is_empty() => {}
+            Ok(r) => frames.push(serde_json::json!({
+                "offset": r.offset, "len": r.header.len, "sender": format!("{:016x}", r.header.sender),
+                "sec": r.header.sec, "usec": r.header.usec, "description": describe(&r.data),
+            })),
+            Err(e) => malformed(bus, e.offset, &e.error),
+        }
+    }
+    v["frames"] = frames.into();
+    v
 }
 
 /// The snapshot's frames as pcap, with the records' timestamps;
@@ -101,7 +132,7 @@ pub fn write_pcap<W: Write>(snap: &Snapshot, bus: &str, out: W) -> io::Result<()
         match r {
             Ok(r) if r.data.is_empty() => {}
             Ok(r) => w.record(r.header.sec, r.header.usec, &r.data)?,
-            Err(e) => eprintln!("rumpctl: {bus}: malformed record at offset {}: {}", e.offset, e.error),
+            Err(e) => malformed(bus, e.offset, &e.error),
         }
     }
     w.flush()

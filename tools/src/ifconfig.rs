@@ -16,7 +16,7 @@ use std::ffi::CString;
 use std::path::Path;
 
 /// One operation on an interface.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     Create,
     Destroy,

@@ -1,13 +1,15 @@
-//! What the command-line tools share: NetBSD-style option parsing, the
+//! What the command-line tools share: their command lines (`cli`), the
 //! server address a command talks to, and the storage options (`-d`, `-m`)
 //! that rump_server and `rumpctl run` both put into a kernel.
 
+pub mod cli;
 pub mod dumpbus;
 pub mod ifconfig;
+pub mod log;
 pub mod net;
 pub mod netem;
-pub mod opts;
 pub mod run;
+pub mod status_line;
 pub mod sysctl;
 
 use rump_abi::Errno;
@@ -27,16 +29,6 @@ pub fn server_url(flag: Option<&str>) -> Result<ServerUrl, String> {
 /// The host's text for a kernel errno.
 pub fn strerror(e: Errno) -> String {
     std::io::Error::from_raw_os_error(rump_abi::errno::native_to_linux(e).raw()).to_string()
-}
-
-/// A `-d` value: a host file at a kernel path, in rump_server's syntax.
-pub fn parse_drive(value: &str) -> Result<Drivespec, String> {
-    Drivespec::parse(value).map_err(|e| format!("-d {value}: {e}"))
-}
-
-/// A `-m` value: `HOSTDIR:PATH[:ro]`, a host directory at a kernel path.
-pub fn parse_mount(value: &str) -> Result<HostfsSpec, String> {
-    HostfsSpec::parse(value).map_err(|e| format!("-m {value}: {e}"))
 }
 
 /// Puts the drives, then the host directories, into a booted kernel. The

@@ -22,13 +22,12 @@
 //!
 //! Exit status: CMD's, or 128 + the signal that killed it; 127 if CMD is
 //! not found and 126 if it cannot be run, as a shell says; 125 if rumpctl
-//! itself fails (bad options, no library, a kernel that does not start),
-//! as env(1) does.
+//! itself fails (no library, a kernel that does not start), as env(1)
+//! does; 2 for a bad command line, before anything runs, as every rumpctl
+//! subcommand (see `cli`).
 
-use crate::opts::getopt_long;
-use crate::{attach_storage, parse_drive, parse_mount, strerror};
-use rump_kernel::fs::etfs::Drivespec;
-use rump_kernel::fs::hostfs::HostfsSpec;
+use crate::cli::rumpctl::RunArgs;
+use crate::{attach_storage, strerror};
 use rump_kernel::{Config, Kernel};
 use rumpclient::server::Server;
 use rumpclient::url::ServerUrl;
@@ -39,9 +38,6 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::Command;
 
-pub const USAGE: &str =
-    "rumpctl run [-s URL] [--hijack SPEC] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... -- CMD [ARGS]...";
-
 /// The preload library's file name.
 pub const LIBRARY: &str = "librumphijack.so";
 
@@ -51,42 +47,6 @@ pub const EXIT_FAILED: i32 = 125;
 pub const EXIT_CANNOT_RUN: i32 = 126;
 /// CMD was not found.
 pub const EXIT_NOT_FOUND: i32 = 127;
-
-/// What `rumpctl run` was asked to do.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RunOptions {
-    /// `-s`: a server to use instead of a kernel of our own.
-    pub server: Option<ServerUrl>,
-    /// `--hijack`: the `RUMPHIJACK` CMD gets.
-    pub hijack: Option<String>,
-    pub drives: Vec<Drivespec>,
-    pub mounts: Vec<HostfsSpec>,
-    /// CMD and its arguments.
-    pub command: Vec<String>,
-}
-
-/// Parses the arguments after `run`.
-pub fn parse(args: &[String]) -> Result<RunOptions, String> {
-    let (opts, command) = getopt_long(args, "s:d:m:", &[("hijack", 'j')])?;
-    if command.is_empty() {
-        return Err(format!("usage: {USAGE}"));
-    }
-    let mut o = RunOptions { server: None, hijack: None, drives: Vec::new(), mounts: Vec::new(), command };
-    for opt in opts {
-        let value = opt.value.unwrap_or_default();
-        match opt.letter {
-            's' => o.server = Some(ServerUrl::parse(&value).map_err(|e| format!("-s {value}: {e}"))?),
-            'j' => o.hijack = Some(value),
-            'd' => o.drives.push(parse_drive(&value)?),
-            'm' => o.mounts.push(parse_mount(&value)?),
-            _ => unreachable!("getopt only returns the letters asked for"),
-        }
-    }
-    if o.server.is_some() && !(o.drives.is_empty() && o.mounts.is_empty()) {
-        return Err("-d and -m need rumpctl's own kernel, so they cannot go with -s".into());
-    }
-    Ok(o)
-}
 
 /// The library beside the running rumpctl.
 pub fn library() -> Result<PathBuf, String> {
@@ -156,7 +116,7 @@ struct Hosted {
 }
 
 impl Hosted {
-    fn start(o: &RunOptions) -> Result<Hosted, String> {
+    fn start(o: &RunArgs) -> Result<Hosted, String> {
         let dir =
             PrivateDir::new().map_err(|e| format!("a private directory in {}: {e}", std::env::temp_dir().display()))?;
         // rump_server's configuration: two CPUs, as NetBSD's.
@@ -164,7 +124,7 @@ impl Hosted {
             Kernel::boot(Config { ncpu: 2, ..Config::default() }).map_err(|e| format!("boot: {}", strerror(e)))?;
         attach_storage(&kernel, &o.drives, &o.mounts)?;
         let url = ServerUrl::Unix(dir.0.join("sock"));
-        let server = Server::start(kernel.clone(), &url, false).map_err(|e| format!("{url}: {e}"))?;
+        let server = Server::start(kernel.clone(), &url).map_err(|e| format!("{url}: {e}"))?;
         Ok(Hosted { kernel, server, _dir: dir })
     }
 
@@ -217,11 +177,7 @@ fn fail(msg: &str) -> i32 {
 }
 
 /// `rumpctl run ARGS...`: returns the status rumpctl exits with.
-pub fn main(args: &[String]) -> i32 {
-    let o = match parse(args) {
-        Ok(o) => o,
-        Err(e) => return fail(&e),
-    };
+pub fn main(o: &RunArgs) -> i32 {
     let lib = match library() {
         Ok(l) => l,
         Err(e) => return fail(&e),
@@ -237,7 +193,7 @@ pub fn main(args: &[String]) -> i32 {
     }
     let hosted = match &o.server {
         Some(_) => None,
-        None => match Hosted::start(&o) {
+        None => match Hosted::start(o) {
             Ok(h) => Some(h),
             Err(e) => return fail(&e),
         },
@@ -270,15 +226,15 @@ pub fn main(args: &[String]) -> i32 {
             forward_signals(child.id(), forwarded);
             match child.wait() {
                 Ok(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
-                Err(e) => fail(&format!("waiting for {}: {e}", o.command[0])),
+                Err(e) => fail(&format!("waiting for {}: {e}", o.command[0].to_string_lossy())),
             }
         }
         Err(e) if e.kind() == ErrorKind::NotFound => {
-            eprintln!("rumpctl: {}: command not found", o.command[0]);
+            eprintln!("rumpctl: {}: command not found", o.command[0].to_string_lossy());
             EXIT_NOT_FOUND
         }
         Err(e) => {
-            eprintln!("rumpctl: {}: {e}", o.command[0]);
+            eprintln!("rumpctl: {}: {e}", o.command[0].to_string_lossy());
             EXIT_CANNOT_RUN
         }
     };
@@ -291,49 +247,6 @@ pub fn main(args: &[String]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn v(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn options() {
-        let o = parse(&v(&[
-            "--hijack",
-            "path=/r",
-            "-m",
-            "/tmp:/h:ro",
-            "-d",
-            "key=/k,hostpath=f,type=reg",
-            "--",
-            "ls",
-            "-l",
-        ]))
-        .unwrap();
-        assert_eq!(o.hijack.as_deref(), Some("path=/r"));
-        assert_eq!(o.mounts, [HostfsSpec::new("/tmp", "/h", true)]);
-        assert_eq!(o.drives[0].key, b"/k");
-        assert_eq!(o.command, v(&["ls", "-l"]));
-        assert_eq!(o.server, None);
-        // The command's own options are its own, with or without `--`.
-        assert_eq!(parse(&v(&["ls", "-s", "x"])).unwrap().command, v(&["ls", "-s", "x"]));
-        let o = parse(&v(&["-s", "unix:///tmp/s", "cat"])).unwrap();
-        assert_eq!(o.server, Some(ServerUrl::Unix("/tmp/s".into())));
-    }
-
-    #[test]
-    fn option_errors() {
-        assert!(parse(&v(&[])).unwrap_err().contains("usage"));
-        assert!(parse(&v(&["--"])).unwrap_err().contains("usage"));
-        let e = parse(&v(&["-s", "unix:///s", "-m", "/tmp:/h", "true"])).unwrap_err();
-        assert!(e.contains("-d and -m need rumpctl's own kernel"), "{e}");
-        let e = parse(&v(&["-s", "unix:///s", "-d", "key=/k,hostpath=f,type=reg", "true"])).unwrap_err();
-        assert!(e.contains("-d and -m need rumpctl's own kernel"), "{e}");
-        assert!(parse(&v(&["-m", "/tmp", "true"])).unwrap_err().starts_with("-m /tmp: "));
-        assert!(parse(&v(&["-d", "key=/k", "true"])).unwrap_err().starts_with("-d key=/k: "));
-        assert!(parse(&v(&["-s", "http://x", "true"])).unwrap_err().starts_with("-s http://x: "));
-        assert_eq!(parse(&v(&["-x", "true"])).unwrap_err(), "unknown option -x");
-    }
 
     #[test]
     fn preload_goes_first() {

@@ -210,6 +210,23 @@ fn listing_shows_the_header_and_one_line_per_frame() {
     let out = rumpctl(&["dumpbus", "-h", bus.to_str().unwrap()]);
     assert!(out.status.success());
     assert_eq!(text(&out.stdout), format!("{}\n", lines[0]));
+
+    // --json: the same facts, one object.
+    let out = rumpctl(&["dumpbus", "--json", bus.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("dumpbus --json is JSON");
+    assert_eq!((v["version"].as_u64(), v["lastoff"].as_u64()), (Some(3), Some(off3 as u64)));
+    let frames = v["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 3);
+    assert_eq!(
+        (frames[0]["offset"].as_u64(), frames[0]["sender"].as_str()),
+        (Some(off1 as u64), Some("1111222233334444"))
+    );
+    for (frame, line) in frames.iter().zip(&lines[1..]) {
+        assert!(line.ends_with(frame["description"].as_str().unwrap()), "{line} vs {frame}");
+    }
+    let out = rumpctl(&["dumpbus", "-h", "--json", bus.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v.get("frames").is_none() && v["generation"] == 0);
 }
 
 #[test]
@@ -266,7 +283,9 @@ fn files_that_are_not_buses_fail_with_one_line() {
     // dumpbus never creates the file it is asked about.
     assert!(!missing.exists());
 
+    // A usage error: status 2 and one line naming what is missing.
     let out = rumpctl(&["dumpbus"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("rumpctl dumpbus [-h] [-o FILE.pcap] BUS"));
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stderr).lines().count(), 1, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("<BUS>"), "{}", text(&out.stderr));
 }

@@ -374,19 +374,22 @@ fn start_stop_and_errors(dir: &Path) {
     assert!(st.success());
     until("the socket file is removed", || !sock.exists());
     let missing = format!("{}/missing:/m", dir.display());
-    for bad in [
-        vec!["http://x"],
-        vec!["-x", "unix://y"],
-        vec!["-l", "rumpfoo", "unix://y"],
-        vec!["-d", "key=/a", "unix://y"],
-        vec!["-m", "nocolon", "unix://y"],
-        vec!["-s", "-m", &missing, "unix://y"],
+    // A bad command line is a usage error (2); a good one that cannot be
+    // carried out is a failure (1). Either way one line says why.
+    for (bad, status) in [
+        (vec!["http://x"], 2),
+        (vec!["-x", "unix://y"], 2),
+        (vec!["-l", "rumpfoo", "unix://y"], 2),
+        (vec!["-d", "key=/a", "unix://y"], 2),
+        (vec!["-m", "nocolon", "unix://y"], 2),
+        (vec!["-s", "-m", &missing, "unix://y"], 1),
     ] {
         let out = Command::new(bin("rump_server")).args(&bad).output().unwrap();
-        assert_eq!(out.status.code(), Some(1), "{bad:?}");
-        assert!(String::from_utf8_lossy(&out.stderr).starts_with("rump_server: "), "{bad:?}");
+        assert_eq!(out.status.code(), Some(status), "{bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("rump_server: ") && err.lines().count() == 1, "{bad:?}: {err}");
     }
-    println!("  daemonized start accepts at once; a second server on the path fails with a clear message; bad options exit 1");
+    println!("  daemonized start accepts at once; a second server on the path fails with a clear message; bad options exit 2");
 }
 
 fn sysctl_and_signals(dir: &Path) {

@@ -3,40 +3,18 @@
 //! using the kernel through librumphijack.so (host directories with `-m`,
 //! host files with `-d`, another server with `-s`).
 //!
-//! The tests build librumphijack.so beside rumpctl themselves: `cargo
-//! test` builds only what tests link, which a cdylib never is, and this way
-//! the library tested is the current one.
+//! The tests build librumphijack.so beside rumpctl themselves (see
+//! `support::rumpctl`).
+
+mod support;
+
+use support::{rumpctl, TempDir};
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-/// rumpctl, with the library built beside it (once per test run).
-fn rumpctl() -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_rumpctl"));
-    BUILT.get_or_init(|| {
-        let profile_dir = bin.parent().unwrap();
-        let profile = match profile_dir.file_name().unwrap().to_str().unwrap() {
-            "debug" => "dev",
-            p => p,
-        };
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "-p", "rump-hijack", "--profile", profile])
-            .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap())
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(st.success(), "cargo build -p rump-hijack failed");
-    });
-    let lib = bin.with_file_name("librumphijack.so");
-    assert!(lib.is_file(), "{} is missing after building it", lib.display());
-    bin
-}
 
 /// `rumpctl run ARGS...`, its output collected.
 fn run(args: &[&str]) -> Output {
@@ -49,34 +27,6 @@ fn stdout(o: &Output) -> String {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A host temp directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("rumpctl-run-test-{}-{tag}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn s(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[test]
@@ -168,9 +118,11 @@ fn drives_as_rump_server_takes_them() {
     let spec = format!("key=/disks/one,hostpath={},type=reg", img.display());
     let o = run(&["-d", &spec, "--", "cat", "/rump/disks/one"]);
     assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "drive bytes\n"), "{}", stderr(&o));
+    // A bad drivespec is a bad command line (2); a good one naming a
+    // missing directory is rumpctl failing (125).
     let o = run(&["-d", "key=/k", "--", "/bin/true"]);
-    assert_eq!(o.status.code(), Some(125));
-    assert!(stderr(&o).contains("-d key=/k: drivespec"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("invalid value 'key=/k' for '-d <DRIVESPEC>': "), "{}", stderr(&o));
     let o = run(&["-m", &format!("{}/missing:/m", d.s()), "--", "/bin/true"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("No such file or directory"), "{}", stderr(&o));
@@ -187,9 +139,10 @@ fn another_server_with_dash_s() {
     // The server's kernel outlives one run.
     let o = run(&["-s", &url, "--", "cat", "/rump/kept"]);
     assert_eq!(stdout(&o), "kept\n", "{}", stderr(&o));
+    // -d and -m need rumpctl's own kernel.
     let o = run(&["-s", &url, "-m", "/tmp:/t", "--", "/bin/true"]);
-    assert_eq!(o.status.code(), Some(125));
-    assert!(stderr(&o).contains("-d and -m need rumpctl's own kernel"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("'-s <URL>' cannot be used with '-m <HOSTDIR:PATH[:ro]>'"), "{}", stderr(&o));
     assert!(Command::new(rumpctl()).args(["halt", "-s", &url]).status().unwrap().success());
 }
 

@@ -29,15 +29,20 @@ pub mod wait;
 /// and the C failure value), `host_expr` otherwise.
 #[macro_export]
 macro_rules! by_fd {
-    ($fd:expr, |$k:ident, $r:ident| $rump:expr, $host:expr) => {
-        match $crate::fdmap::rump_fd($fd) {
-            None => $host,
+    ($fd:expr, |$k:ident, $r:ident| $rump:expr, $host:expr) => {{
+        let fd = $fd;
+        match $crate::fdmap::rump_fd(fd) {
+            None => {
+                ::tracing::trace!(target: "rumphijack::fd", fd, "host fd");
+                $host
+            }
             Some($r) => $crate::host::guard(|| {
+                ::tracing::trace!(target: "rumphijack::fd", fd, rump = $r, "rump fd");
                 let $k = $crate::backend::kernel()?;
                 $rump
             }),
         }
-    };
+    }};
 }
 
 /// `by_path!(dirfd, path, |k, p| rump_expr, host_expr)`: as `by_fd!` for

@@ -1,7 +1,7 @@
 //! rump_server: boots a rump kernel and serves it at a URL.
 //!
 //! `rump_server [-sv] [-c ncpu] [-r ram] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... [-l component]... [-i "IF create linkstr BUS"]... URL`
-//! with NetBSD's meanings, and `-m`, ours: a host directory shown at a
+//! (see `rump_tools::cli::server`) with NetBSD's meanings, and `-m`, ours: a host directory shown at a
 //! kernel path (hostfs, confined to the directory; `:ro` read-only),
 //! mounted after the drives. Without `-s` it daemonizes: the parent exits 0
 //! only once the socket accepts, or 1 with the reason. SIGTERM and SIGINT
@@ -9,112 +9,36 @@
 //! socket file is removed and the server exits 0.
 
 use rump_kernel::cred::Cred;
-use rump_kernel::fs::etfs::{parse_size, Drivespec};
-use rump_kernel::fs::hostfs::HostfsSpec;
 use rump_kernel::proc::Emulation;
 use rump_kernel::{Config, Kernel};
-use rump_tools::opts::getopt;
-use rump_tools::{attach_storage, ifconfig, parse_drive, parse_mount, strerror};
+use rump_tools::cli::server::ServerArgs;
+use rump_tools::{attach_storage, cli, ifconfig, strerror};
 use rumpclient::server::Server;
-use rumpclient::url::ServerUrl;
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 
-const USAGE: &str =
-    "usage: rump_server [-sv] [-c ncpu] [-r ram] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... [-l component]... [-i 'IF create linkstr BUS']... URL";
-
-/// Components `-l` accepts (NetBSD's library names, `lib` and `.so`
-/// optional). They name subsystems; the file system ones are always in.
-const COMPONENTS: &[&str] = &[
-    "rumpvfs",
-    "rumpfs_tmpfs",
-    "rumpdev",
-    "rumpkern_sysproxy",
-    "rumpnet",
-    "rumpnet_net",
-    "rumpnet_netinet",
-    "rumpnet_netinet6",
-    "rumpnet_local",
-    "rumpnet_shmif",
-    "rumpnet_tap",
-];
-
-struct Options {
-    foreground: bool,
-    verbose: bool,
-    config: Config,
-    drives: Vec<Drivespec>,
-    mounts: Vec<HostfsSpec>,
-    /// `-i "IF create linkstr BUS"`: interfaces made before serving.
-    ifaces: Vec<(String, Vec<ifconfig::Op>)>,
-    url: ServerUrl,
-}
-
-fn parse(args: &[String]) -> Result<Options, String> {
-    let (opts, operands) = getopt(args, "svc:r:d:m:l:i:")?;
-    let [url] = &operands[..] else { return Err(USAGE.into()) };
-    let url = ServerUrl::parse(url).map_err(|e| format!("{url}: {e}"))?;
-    // Two CPUs is NetBSD's default, whatever the host has.
-    let config = Config { ncpu: 2, ..Config::default() };
-    let mut o = Options {
-        foreground: false,
-        verbose: false,
-        config,
-        drives: Vec::new(),
-        mounts: Vec::new(),
-        ifaces: Vec::new(),
-        url,
-    };
-    for opt in opts {
-        let value = opt.value.unwrap_or_default();
-        match opt.letter {
-            's' => o.foreground = true,
-            'v' => o.verbose = true,
-            'c' => {
-                o.config.ncpu = match value.as_str() {
-                    "host" => std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
-                    n => n.parse().ok().filter(|&n| n >= 1).ok_or(format!("-c {n}: expected a CPU count or host"))?,
-                }
-            }
-            'r' => {
-                o.config.ram_limit = Some(parse_size(&value).ok_or(format!("-r {value}: expected a size such as 16m"))?)
-            }
-            'd' => o.drives.push(parse_drive(&value)?),
-            'm' => o.mounts.push(parse_mount(&value)?),
-            'i' => {
-                let words: Vec<String> = value.split_whitespace().map(String::from).collect();
-                o.ifaces.push(ifconfig::parse(&words).map_err(|e| format!("-i {value}: {e}"))?);
-            }
-            'l' => {
-                let name = value.strip_prefix("lib").unwrap_or(&value);
-                let name = name.strip_suffix(".so").unwrap_or(name);
-                if !COMPONENTS.contains(&name) {
-                    return Err(format!("-l {value}: unknown component (known: {})", COMPONENTS.join(", ")));
-                }
-            }
-            _ => unreachable!("getopt only returns letters of the spec"),
-        }
-    }
-    Ok(o)
-}
-
 /// Boots, registers the drives, mounts the host directories and starts
 /// listening.
-fn start(o: &Options) -> Result<(Kernel, Server), String> {
-    let kernel = Kernel::boot(o.config.clone()).map_err(|e| format!("boot: {}", strerror(e)))?;
+fn start(o: &ServerArgs) -> Result<(Kernel, Server), String> {
+    // Two CPUs is NetBSD's default, whatever the host has.
+    let config = Config { ncpu: o.ncpu.unwrap_or(2), ram_limit: o.ram, ..Config::default() };
+    let kernel = Kernel::boot(config).map_err(|e| format!("boot: {}", strerror(e)))?;
     attach_storage(&kernel, &o.drives, &o.mounts)?;
     if !o.ifaces.is_empty() {
         let p = kernel
             .spawn(Emulation::Native, Cred::root(), "ifconfig")
             .map_err(|e| format!("ifconfig: {}", strerror(e)))?;
-        for (name, ops) in &o.ifaces {
-            ifconfig::apply(&p, name, ops).map_err(|e| format!("-i: {e}"))?;
+        for i in &o.ifaces {
+            ifconfig::apply(&p, &i.name, &i.ops).map_err(|e| format!("-i: {e}"))?;
         }
     }
-    let server = Server::start(kernel.clone(), &o.url, o.verbose).map_err(|e| format!("{}: {e}", o.url))?;
+    let server = Server::start(kernel.clone(), &o.url).map_err(|e| format!("{}: {e}", o.url))?;
+    // -v's first line is a contract: scripts read the URL (a tcp port 0
+    // resolved) from it.
     if o.verbose {
         eprintln!("rump_server: listening on {}", server.url());
     }
+    tracing::debug!("listening on {}", server.url());
     Ok((kernel, server))
 }
 
@@ -135,8 +59,9 @@ fn fail(msg: &str) -> ! {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let o = parse(&args).unwrap_or_else(|e| fail(&e));
+    let o: ServerArgs = cli::parse_or_exit(cli::EXIT_USAGE);
+    // -v is the info level of the log, to stderr unless RUMP_LOG says more.
+    rump_tools::log::init("rump_server", o.verbose.then_some("info"));
     // Blocked before any thread exists, so every thread inherits the mask
     // and the signals reach only the sigwait below.
     let set = halt_signals();

@@ -2,9 +2,11 @@
 //! follows a running bus and writes its frames as pcap as they appear,
 //! with the times their senders put them on the bus (real time, after
 //! any impairment delay), until COUNT frames, SECONDS, SIGINT or SIGTERM.
-//! `-a` starts with the frames already on the bus. Also the snapshot
+//! `-a` starts with the frames already on the bus. On a terminal a status
+//! line counts frames, bytes and frames lost while it runs. Also the snapshot
 //! `net down -c` writes for each bus.
 
+use crate::status_line::StatusLine;
 use rump_kernel::net::pcap::PcapWriter;
 use rump_kernel::net::shmif::{Bus, Snapshot};
 use std::io::BufWriter;
@@ -50,7 +52,10 @@ pub fn follow(bus: &Path, out: &Path, how: &Follow) -> Result<u64, String> {
     let mut reader = if how.from_start { b.reader_from_start() } else { b.reader() };
     let deadline = how.time.map(|t| Instant::now() + t);
     let mut n = 0;
+    let mut bytes = 0u64;
+    let mut line = StatusLine::stderr();
     while !STOP.load(Ordering::Relaxed) && how.count.is_none_or(|c| n < c) {
+        line.update(|| format!("net capture: {n} frames, {bytes} bytes, {} dropped", reader.lost()));
         if deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
@@ -58,6 +63,7 @@ pub fn follow(bus: &Path, out: &Path, how: &Follow) -> Result<u64, String> {
             Some(f) => {
                 w.record(f.sec, f.usec, &f.data).map_err(io)?;
                 n += 1;
+                bytes += f.data.len() as u64;
             }
             None => {
                 // Readers of the file see everything up to now.
@@ -67,6 +73,7 @@ pub fn follow(bus: &Path, out: &Path, how: &Follow) -> Result<u64, String> {
         }
     }
     w.flush().map_err(io)?;
+    line.finish();
     if reader.lost() > 0 {
         eprintln!("rumpctl: net capture: {} frames were overwritten before they could be read", reader.lost());
     }

@@ -6,6 +6,7 @@
 use super::configure::{configure, netem_words};
 use super::state::{Dir, State};
 use super::topology::{self, Topology};
+use crate::status_line::StatusLine;
 use rumpclient::client::Client;
 use rumpclient::url::ServerUrl;
 use rumpclient::wire::handshake::Emulation;
@@ -26,13 +27,14 @@ const WORKERS: usize = 16;
 const SUN_PATH_MAX: usize = 107;
 
 /// Reads and checks a topology file; errors name the file and line.
-pub fn load(file: &str) -> Result<Topology, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
-    let topo = topology::parse(&text).map_err(|e| format!("{file}: {e}"))?;
+pub fn load(file: &Path) -> Result<Topology, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let file = file.display();
+    let topo = topology::parse(&text).map_err(|e| format!("{file}:{e}"))?;
     // netem words are checked here, before anything starts.
     for i in topo.nodes.iter().flat_map(|n| &n.ifaces) {
         if let Some((words, line)) = netem_words(i, topo.bus(&i.bus)) {
-            crate::netem::parse(words).map_err(|e| format!("{file}: line {line}: {e}"))?;
+            crate::netem::parse(words).map_err(|e| format!("{file}:{line}: {e}"))?;
         }
     }
     Ok(topo)
@@ -45,7 +47,7 @@ fn server_binary() -> Result<PathBuf, String> {
     s.is_file().then_some(s.clone()).ok_or(format!("{} is missing (cargo build --workspace)", s.display()))
 }
 
-pub fn up(dir: &Dir, file: &str) -> Result<(), String> {
+pub fn up(dir: &Dir, file: &Path) -> Result<(), String> {
     let started = Instant::now();
     let topo = load(file)?;
     let server = server_binary()?;
@@ -55,8 +57,10 @@ pub fn up(dir: &Dir, file: &str) -> Result<(), String> {
         w(state.bus(&b.name, &dir.bus(&b.name)))?;
     }
     let mut children = Vec::new();
+    let mut line = StatusLine::stderr();
     let result = (|| {
-        for n in &topo.nodes {
+        for (i, n) in topo.nodes.iter().enumerate() {
+            line.update(|| format!("net up: starting servers {i}/{}", topo.nodes.len()));
             let sock = dir.socket(&n.name);
             if sock.as_os_str().len() > SUN_PATH_MAX {
                 return Err(format!("{}: too long for a unix socket; use a shorter -d", sock.display()));
@@ -69,8 +73,9 @@ pub fn up(dir: &Dir, file: &str) -> Result<(), String> {
             }
             children.push(Mutex::new(child));
         }
-        configure_all(dir, &topo, &children)
+        configure_all(dir, &topo, &children, &mut line)
     })();
+    line.finish();
     if let Err(e) = result {
         let _ = down(dir, None);
         return Err(e);
@@ -102,9 +107,11 @@ fn spawn(server: &Path, url: &str, log: &Path) -> Result<Child, String> {
 }
 
 /// Waits for each server to accept, then configures its node; WORKERS
-/// nodes at a time. The first error wins.
-fn configure_all(dir: &Dir, topo: &Topology, children: &[Mutex<Child>]) -> Result<(), String> {
+/// nodes at a time, while `line` shows how many are done. The first error
+/// wins.
+fn configure_all(dir: &Dir, topo: &Topology, children: &[Mutex<Child>], line: &mut StatusLine) -> Result<(), String> {
     let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
     let failed: Mutex<Option<String>> = Mutex::new(None);
     let bus_of = |name: &str| (dir.bus(name), topo.bus(name).cloned());
     std::thread::scope(|s| {
@@ -123,7 +130,12 @@ fn configure_all(dir: &Dir, topo: &Topology, children: &[Mutex<Child>]) -> Resul
                 if let Err(e) = r {
                     failed.lock().map(|mut f| f.get_or_insert(format!("node {}: {e}", node.name)).clone()).ok();
                 }
+                done.fetch_add(1, Ordering::Relaxed);
             });
+        }
+        while done.load(Ordering::Relaxed) < topo.nodes.len() && failed.lock().is_ok_and(|f| f.is_none()) {
+            line.update(|| format!("net up: configured {}/{} nodes", done.load(Ordering::Relaxed), topo.nodes.len()));
+            std::thread::sleep(Duration::from_millis(20));
         }
     });
     match failed.into_inner() {
@@ -153,7 +165,7 @@ fn wait_ready(url: &ServerUrl, child: &Mutex<Child>, log: &Path) -> Result<(), S
 
 /// Whether `pid` is still the server listening at `url` (not a process
 /// that reused the number, not a zombie).
-fn is_our_server(pid: i32, url: &str) -> bool {
+pub fn is_our_server(pid: i32, url: &str) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
     let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
     if matches!(state, Some('Z' | 'X') | None) {

@@ -1,5 +1,6 @@
-//! Where a running network lives: a directory (`-d DIR`, else
-//! `$RUMPNET_DIR`, else `./.rumpnet`) holding one server socket per node
+//! Where a running network lives: a directory (`-d DIR`; else, for the
+//! commands on a running network, the nearest `.rumpnet` in this or a parent
+//! directory, as git finds `.git`; else `$RUMPNET_DIR`, else `./.rumpnet`) holding one server socket per node
 //! (`sock/NODE`), the bus files (`bus/BUS`), each server's log
 //! (`log/NODE`) and the `state` file that the other subcommands read:
 //!
@@ -15,6 +16,9 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+
+/// The directory's name when no other is given.
+const DEFAULT: &str = ".rumpnet";
 
 pub struct Dir {
     pub root: PathBuf,
@@ -54,10 +58,27 @@ fn no_such<'a>(what: &str, name: &str, known: impl ExactSizeIterator<Item = &'a 
 }
 
 impl Dir {
-    /// The directory `-d` names, else `$RUMPNET_DIR`, else `./.rumpnet`.
-    pub fn choose(flag: Option<&str>) -> Dir {
+    /// Where `net up` makes a network: the directory `-d` names, else
+    /// `$RUMPNET_DIR`, else `./.rumpnet`.
+    pub fn for_up(flag: Option<&Path>) -> Dir {
         let root = flag.map(PathBuf::from).or_else(|| std::env::var_os("RUMPNET_DIR").map(PathBuf::from));
-        let root = root.unwrap_or_else(|| PathBuf::from(".rumpnet"));
+        Dir::at(root.unwrap_or_else(|| PathBuf::from(DEFAULT)))
+    }
+
+    /// The network the other commands act on: `-d`, else the nearest
+    /// `.rumpnet` with a state file in this or a parent directory, else
+    /// what `for_up` would make (whose absence `read` reports).
+    pub fn find(flag: Option<&Path>) -> Dir {
+        if flag.is_none() {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            if let Some(found) = cwd.ancestors().map(|d| Dir::at(d.join(DEFAULT))).find(|d| d.state_file().is_file()) {
+                return found;
+            }
+        }
+        Dir::for_up(flag)
+    }
+
+    fn at(root: PathBuf) -> Dir {
         Dir { root: std::path::absolute(&root).unwrap_or(root) }
     }
 
@@ -94,6 +115,7 @@ impl Dir {
             .append(true)
             .open(self.state_file())
             .map_err(|e| format!("{}: {e}", self.state_file().display()))?;
+        super::registry::add(&self.root);
         Ok(StateWriter(f))
     }
 
@@ -124,6 +146,7 @@ impl Dir {
     /// Removes what `create` and the servers made, leaving the directory
     /// itself only if something else is in it.
     pub fn remove(&self) {
+        super::registry::remove(&self.root);
         let _ = std::fs::remove_file(self.state_file());
         for sub in ["sock", "bus", "log"] {
             let _ = std::fs::remove_dir_all(self.root.join(sub));
@@ -156,7 +179,8 @@ mod tests {
 
     #[test]
     fn state_round_trip() {
-        let d = Dir::choose(Some(&format!("/tmp/rumpnet-state-test-{}", std::process::id())));
+        let root = PathBuf::from(format!("/tmp/rumpnet-state-test-{}", std::process::id()));
+        let d = Dir::for_up(Some(&root));
         d.remove();
         let mut w = d.create().unwrap();
         w.node("a", 12, "unix:///x/sock/a").unwrap();

@@ -158,7 +158,19 @@ fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
-pub fn status(st: &State) -> Result<(), String> {
+/// One table as JSON: an array of objects keyed by the lower-cased
+/// headings, with numbers as numbers.
+fn json_table(rows: &[Vec<String>]) -> serde_json::Value {
+    let Some((head, body)) = rows.split_first() else { return serde_json::Value::Array(vec![]) };
+    let keys: Vec<String> = head.iter().map(|h| h.to_lowercase().replace(' ', "_")).collect();
+    let cell = |s: &String| s.parse::<u64>().map_or_else(|_| serde_json::Value::from(s.as_str()), Into::into);
+    let row = |r: &Vec<String>| serde_json::Value::Object(keys.iter().cloned().zip(r.iter().map(cell)).collect());
+    body.iter().map(row).collect()
+}
+
+/// Prints the servers, interfaces, routes and buses as aligned tables, or
+/// (`json`) as one object of four arrays.
+pub fn status(st: &State, json: bool) -> Result<(), String> {
     let mut servers = vec![vec!["NODE".into(), "PID".into(), "STATE".into(), "SERVER".into()]];
     let mut ifrows = vec![["NODE", "IF", "BUS", "MAC", "MTU", "ADDRESSES", "TX", "RX", "DROPPED", "NETEM"]
         .map(String::from)
@@ -216,6 +228,14 @@ pub fn status(st: &State) -> Result<(), String> {
             path.display().to_string(),
         ]);
     }
-    print!("{}\n{}\n{}\n{}", table(&servers), table(&ifrows), table(&routes), table(&buses));
+    if json {
+        let doc = serde_json::json!({
+            "servers": json_table(&servers), "interfaces": json_table(&ifrows),
+            "routes": json_table(&routes), "buses": json_table(&buses),
+        });
+        println!("{doc:#}");
+    } else {
+        print!("{}\n{}\n{}\n{}", table(&servers), table(&ifrows), table(&routes), table(&buses));
+    }
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! - `target/release` there is the directory the tests' binaries were built
 //!   in, which is also first on `PATH` (so `rumpctl` and `rump_server`
 //!   work bare); `RUMP_SERVER`, `LD_PRELOAD`, `RUMPNET_DIR` start unset;
+//! - `scripts/` there links the workspace's scripts one by one;
 //! - `/tmp/` in a line means the scratch directory (so runs cannot collide);
 //! - the placeholders in `PLACEHOLDERS` are words replaced before running
 //!   (`URL`: a server `SETUP` starts);
@@ -29,7 +30,13 @@ use std::process::Command;
 use support::{rumpctl, TempDir};
 
 /// The sections whose ```sh blocks are run.
-const SECTIONS: &[&str] = &["The hijack library", "Remote kernels", "Networking", "Network CI"];
+const SECTIONS: &[&str] = &[
+    "The hijack library",
+    "Everyday programs: locks, shared mappings, inotify",
+    "Remote kernels",
+    "Networking",
+    "Network CI",
+];
 
 /// Commands run before a section's blocks, for what the README assumes the
 /// reader has running (rewritten like README lines).
@@ -42,26 +49,8 @@ const SETUP: &[(&str, &str)] = &[
 const PLACEHOLDERS: &[(&str, &str)] = &[("URL", "unix:///tmp/url")];
 
 /// Lines not run, each with why (matched after trimming, comment included).
-const SKIPPED: &[(&str, &str)] = &[
-    ("scripts/bench.sh", "the benchmarks take minutes; scripts/bench.sh is run by hand"),
-    (
-        "RUMP_SERVER=unix:///tmp/a ifconfig shmif0 add 2001:db8::1/64; ping -6 2001:db8::2",
-        "ping -6 runs without RUMP_SERVER (an in-process kernel with lo0 only) and without -c",
-    ),
-    (
-        "RUMP_SERVER=unix:///tmp/r sysctl -w net.ipv4.ip_forward=1  # = rumpctl sysctl -w net.inet.ip.forwarding=1",
-        "no server at /tmp/r in this block",
-    ),
-    (
-        "RUMP_SERVER=unix:///tmp/b nc -l 5000 > got &  RUMP_SERVER=unix:///tmp/a nc -N 10.0.0.2 5000 < file",
-        "a race: the client may connect before the listener listens (a `sleep 1;` between them would do)",
-    ),
-    (
-        "RUMP_SERVER=unix:///tmp/b python3 -m http.server 8000 &  RUMP_SERVER=unix:///tmp/a curl http://10.0.0.2:8000/",
-        "a race: curl connects before python3 has started listening (refused)",
-    ),
-    ("rumpctl net exec a -- ping -6 2001:db8:2::2", "ping without -c never ends"),
-];
+const SKIPPED: &[(&str, &str)] =
+    &[("scripts/bench.sh", "the benchmarks take minutes; scripts/bench.sh is run by hand")];
 
 /// A ```sh block: the heading it is under and its lines.
 struct Block {
@@ -137,6 +126,18 @@ fn script(block: &Block, scratch: &Path, bin: &Path) -> String {
     s
 }
 
+/// `scripts/` of the scratch directory: a real folder of links to the
+/// workspace's scripts, so a script that finds the binaries beside itself
+/// (`$(dirname "$0")/../target/release`) finds the scratch directory's.
+fn link_scripts(scratch: &Path) {
+    let dir = scratch.join("scripts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("scripts");
+    for entry in std::fs::read_dir(src).unwrap().flatten() {
+        std::os::unix::fs::symlink(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+}
+
 /// The fixtures the README's lines read.
 fn fixtures(dir: &Path, section: &str, text: &str) {
     std::fs::write(dir.join("file"), "a file to send\n".repeat(100)).unwrap();
@@ -170,6 +171,7 @@ fn the_readme_sh_blocks_run() {
         let scratch = TempDir::new(&format!("readme{n}"));
         std::fs::create_dir_all(scratch.path().join("target")).unwrap();
         std::os::unix::fs::symlink(&bin, scratch.path().join("target/release")).unwrap();
+        link_scripts(scratch.path());
         fixtures(scratch.path(), &block.section, &text);
         let out = Command::new("timeout")
             .args(["120", "bash", "-c", &script(block, scratch.path(), &bin)])

@@ -192,3 +192,40 @@ fn the_libraries_export_what_the_headers_declare() {
         }
     }
 }
+
+/// `rumpctl net` from the prefix with the network in `dir`.
+fn rumpnet(dir: &Path, args: &[&str]) -> String {
+    let mut cmd = Command::new(prefix().join("bin/rumpctl"));
+    cmd.arg("net").arg(args[0]).arg("-d").arg(dir).args(&args[1..]);
+    stdout(&run(&mut cmd)).trim().to_owned()
+}
+
+#[test]
+fn udp_between_librump_on_a_bus_and_a_client_of_a_rump_server() {
+    let echo = build("udp_echo", &pkg_config("rumpclient"));
+    let peer = build("udp_peer", &pkg_config("rump"));
+    let d = scratch("udp");
+    let topo = d.join("topo.toml");
+    std::fs::write(&topo, "[node.b]\nifaces = [\"shmif0 bus1 10.0.0.2/24\"]\n").unwrap();
+    let net = d.join("net");
+    rumpnet(&net, &["up", topo.to_str().unwrap()]);
+    let (url, bus) = (rumpnet(&net, &["url", "b"]), rumpnet(&net, &["bus", "bus1"]));
+    let mut server = Command::new(&echo)
+        .args(["10.0.0.2", "7777"])
+        .env("RUMP_SERVER", &url)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start udp_echo");
+    let mut out = BufReader::new(server.stdout.take().unwrap());
+    let mut ready = String::new();
+    out.read_line(&mut ready).unwrap();
+    assert_eq!(ready, "ready\n");
+    let answer = Command::new(&peer).arg(&bus).args(["10.0.0.2", "7777"]).output().unwrap();
+    let mut echoed = String::new();
+    out.read_line(&mut echoed).unwrap();
+    let st = server.wait().unwrap();
+    rumpnet(&net, &["down"]);
+    assert!(answer.status.success(), "udp_peer: {}", String::from_utf8_lossy(&answer.stderr));
+    assert_eq!(stdout(&answer), "PING OVER SHMIF\n");
+    assert!(st.success() && echoed.starts_with("echoed 15 bytes to 10.0.0.1:"), "{echoed}");
+}

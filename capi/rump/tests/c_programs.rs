@@ -229,3 +229,13 @@ fn udp_between_librump_on_a_bus_and_a_client_of_a_rump_server() {
     assert_eq!(stdout(&answer), "PING OVER SHMIF\n");
     assert!(st.success() && echoed.starts_with("echoed 15 bytes to 10.0.0.1:"), "{echoed}");
 }
+
+#[test]
+fn python_uses_files_and_sockets_through_ctypes() {
+    let script = repo().join("capi/examples/rump_ctypes.py");
+    let out = run(Command::new("python3").arg(script).arg(prefix()));
+    assert_eq!(
+        stdout(&out),
+        "file: hello from python\nmissing file: ENOENT\nudp: datagram in the kernel from 127.0.0.1\ntcp: PING\n"
+    );
+}

@@ -33,8 +33,9 @@ fn write(out: &str, text: &str) {
 
 fn generate(table: &str, out: &str, opts: &emit::EmitOpts) -> master::Table {
     let text = read(table);
-    let parsed =
-        master::parse(table, &text).and_then(|t| t.check_max_args(opts.max_args).map(|()| t)).unwrap_or_else(|e| fail(e));
+    let parsed = master::parse(table, &text)
+        .and_then(|t| t.check_max_args(opts.max_args).map(|()| t))
+        .unwrap_or_else(|e| fail(e));
     write(out, &emit::emit(&parsed, opts));
     parsed
 }
@@ -47,15 +48,19 @@ fn generate_capi(native: &master::Table) {
     write("rumpdefs.h", &defs);
     let std_includes = ["<sys/types.h>", "<stdint.h>", "<time.h>"];
     let mut names = String::new();
-    for (spec, header, guard) in
-        [("capi/rump.ifspec", "rump.h", "_RUMP_RUMP_H_"), ("capi/rumpclient.ifspec", "rumpclient.h", "_RUMP_RUMPCLIENT_H_")]
-    {
+    for (spec, header, guard) in [
+        ("capi/rump.ifspec", "rump.h", "_RUMP_RUMP_H_"),
+        ("capi/rumpclient.ifspec", "rumpclient.h", "_RUMP_RUMPCLIENT_H_"),
+    ] {
         let text = read(spec);
         let mut includes = std_includes.to_vec();
         includes.extend(["<rump/rumpdefs.h>", "<rump/rump_syscalls.h>"]);
         write(header, &capi::ifspec_h(spec, &text, guard, &includes).unwrap_or_else(|e| fail(e)));
         let konst = header.trim_end_matches(".h").to_uppercase();
-        names.push_str(&format!("/// The functions `{spec}` declares.\npub const {konst}_IFACES: &[&str] = &{:?};\n", capi::ifspec_names(&text)));
+        names.push_str(&format!(
+            "/// The functions `{spec}` declares.\npub const {konst}_IFACES: &[&str] = &{:?};\n",
+            capi::ifspec_names(&text)
+        ));
     }
     write("capi_ifaces.rs", &names);
 }

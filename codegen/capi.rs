@@ -109,7 +109,9 @@ macro_rules! native_c_syscalls {{
         let (ret, conv) = match &p.ret {
             CType::Void => (String::new(), ";".to_string()),
             CType::Scalar(s) => (format!(" -> {}", s.rust()), format!(" as {}", s.rust())),
-            CType::Ptr { .. } => (" -> *mut core::ffi::c_void".to_string(), " as usize as *mut core::ffi::c_void".into()),
+            CType::Ptr { .. } => {
+                (" -> *mut core::ffi::c_void".to_string(), " as usize as *mut core::ffi::c_void".into())
+            }
         };
         let num = e.sys_ident().map_or(e.number.to_string(), |id| format!("$crate::native::sys::SYS_{id}"));
         let _ = writeln!(

@@ -38,13 +38,21 @@ fn main() {
     must(Command::new(repo().join("scripts/install.sh")).arg(&prefix));
     let pc = |pkg: &str| -> Vec<String> {
         let out = must(
-            Command::new("pkg-config").args(["--cflags", "--libs", pkg]).env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig")),
+            Command::new("pkg-config")
+                .args(["--cflags", "--libs", pkg])
+                .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig")),
         );
         out.split_whitespace().map(str::to_owned).collect()
     };
     let build = |name: &str, pkg: &str| -> PathBuf {
         let exe = dir.join(name);
-        must(Command::new("cc").args(["-O2", "-o"]).arg(&exe).arg(repo().join(format!("capi/bench/{name}.c"))).args(pc(pkg)));
+        must(
+            Command::new("cc")
+                .args(["-O2", "-o"])
+                .arg(&exe)
+                .arg(repo().join(format!("capi/bench/{name}.c")))
+                .args(pc(pkg)),
+        );
         exe
     };
     report("in-process", &must(&mut Command::new(build("local", "rump"))));

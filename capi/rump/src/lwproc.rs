@@ -65,7 +65,8 @@ pub extern "C" fn rump_pub_lwproc_rfork(flags: c_int) -> c_int {
                 let child = parent.fork()?;
                 let pid = child.pid();
                 parent.kernel().with_state(|st| {
-                    let fds: Vec<i32> = st.procs.get(&pid).map(|p| p.fds.iter().map(|(fd, _)| fd).collect()).unwrap_or_default();
+                    let fds: Vec<i32> =
+                        st.procs.get(&pid).map(|p| p.fds.iter().map(|(fd, _)| fd).collect()).unwrap_or_default();
                     fds.into_iter().try_for_each(|fd| st.close_fd(pid, fd))
                 })?;
                 child

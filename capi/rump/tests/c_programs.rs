@@ -49,7 +49,8 @@ fn pkg_config(pkg: &str) -> Vec<String> {
 /// `cc -Wall -Werror capi/tests/c/NAME.c FLAGS`, returning the program
 /// (named after the flags too: two tests may build one source).
 fn build(name: &str, flags: &[String]) -> PathBuf {
-    let exe = scratch("bin").join(format!("{name}-{:x}", flags.join(" ").bytes().fold(0u64, |h, b| h.wrapping_mul(31) ^ b as u64)));
+    let exe = scratch("bin")
+        .join(format!("{name}-{:x}", flags.join(" ").bytes().fold(0u64, |h, b| h.wrapping_mul(31) ^ b as u64)));
     let src = repo().join(format!("capi/tests/c/{name}.c"));
     let out = Command::new("cc").args(["-Wall", "-Werror", "-o"]).arg(&exe).arg(&src).args(flags).output().expect("cc");
     assert!(out.status.success(), "cc {name}.c: {}", String::from_utf8_lossy(&out.stderr));
@@ -113,7 +114,10 @@ fn a_netbsd_program_links_with_netbsd_link_names() {
         format!("-Wl,-rpath,{}", p.join("lib").display()),
     ]
     .into_iter()
-    .chain(["-lrump", "-lrumpvfs", "-lrumpuser", "-lrumpnet", "-lrumpnet_net", "-lrumpnet_netinet", "-lrumpnet_shmif"].map(String::from))
+    .chain(
+        ["-lrump", "-lrumpvfs", "-lrumpuser", "-lrumpnet", "-lrumpnet_net", "-lrumpnet_netinet", "-lrumpnet_shmif"]
+            .map(String::from),
+    )
     .collect();
     let d = scratch("netbsd");
     std::fs::write(d.join("in"), "a host file\n").unwrap();
@@ -183,8 +187,11 @@ fn a_client_without_a_server_fails_cleanly() {
 
 #[test]
 fn the_libraries_export_what_the_headers_declare() {
-    for (lib, names) in [("librump.so", rump_abi::capi::RUMP_IFACES), ("librumpclient.so", rump_abi::capi::RUMPCLIENT_IFACES)] {
-        let out = Command::new("nm").args(["-D", "--defined-only"]).arg(prefix().join("lib").join(lib)).output().expect("nm");
+    for (lib, names) in
+        [("librump.so", rump_abi::capi::RUMP_IFACES), ("librumpclient.so", rump_abi::capi::RUMPCLIENT_IFACES)]
+    {
+        let out =
+            Command::new("nm").args(["-D", "--defined-only"]).arg(prefix().join("lib").join(lib)).output().expect("nm");
         let syms = String::from_utf8_lossy(&out.stdout);
         let has = |n: &str| syms.lines().any(|l| l.split_whitespace().last() == Some(n));
         for n in names.iter().copied().chain(["rump_sys_open", "rump_sys_getpid", "rump_sys___getcwd"]) {

@@ -69,7 +69,12 @@ pub extern "C" fn rumpclient_init() -> c_int {
 /// # Safety
 /// `data` holds `dlen` bytes and `retval` two `register_t`s.
 #[no_mangle]
-pub unsafe extern "C" fn rumpclient_syscall(sysnum: c_int, data: *const c_void, dlen: usize, retval: *mut i64) -> c_int {
+pub unsafe extern "C" fn rumpclient_syscall(
+    sysnum: c_int,
+    data: *const c_void,
+    dlen: usize,
+    retval: *mut i64,
+) -> c_int {
     let mut slots: Slots = [0; MAXARGS];
     let n = (dlen / 8).min(MAXARGS);
     if (n > 0 && data.is_null()) || retval.is_null() {

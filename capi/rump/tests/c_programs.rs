@@ -8,7 +8,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -46,14 +46,19 @@ fn pkg_config(pkg: &str) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect()
 }
 
-/// `cc -Wall -Werror capi/tests/c/NAME.c FLAGS`, returning the program
-/// (named after the flags too: two tests may build one source).
+/// `cc -Wall -Werror capi/tests/c/NAME.c FLAGS`, returning the program;
+/// built once per name and flags, since tests run in parallel.
 fn build(name: &str, flags: &[String]) -> PathBuf {
-    let exe = scratch("bin")
-        .join(format!("{name}-{:x}", flags.join(" ").bytes().fold(0u64, |h, b| h.wrapping_mul(31) ^ b as u64)));
+    static BUILT: Mutex<Vec<(String, Vec<String>, PathBuf)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, _, exe)) = built.iter().find(|(n, f, _)| n == name && f == flags) {
+        return exe.clone();
+    }
+    let exe = scratch("bin").join(format!("{name}-{}", built.len()));
     let src = repo().join(format!("capi/tests/c/{name}.c"));
     let out = Command::new("cc").args(["-Wall", "-Werror", "-o"]).arg(&exe).arg(&src).args(flags).output().expect("cc");
     assert!(out.status.success(), "cc {name}.c: {}", String::from_utf8_lossy(&out.stderr));
+    built.push((name.to_owned(), flags.to_vec(), exe.clone()));
     exe
 }
 
@@ -77,6 +82,12 @@ fn stdout(out: &Output) -> String {
 fn files_on_tmpfs_with_netbsd_flags_and_errnos() {
     let out = run(&mut Command::new(build("files", &pkg_config("rump"))));
     assert_eq!(stdout(&out), "files ok\n");
+}
+
+#[test]
+fn sockets_on_lo0_with_netbsd_sockaddrs_options_and_errnos() {
+    let out = run(&mut Command::new(build("sockets", &pkg_config("rump"))));
+    assert_eq!(stdout(&out), "sockets ok\n");
 }
 
 #[test]
@@ -173,7 +184,7 @@ fn a_client_program_over_unix_and_tcp_forks() {
     for url in [format!("unix://{}", sock.display()), "tcp://127.0.0.1:0".to_string()] {
         let server = Server::start(&url);
         let out = run(Command::new(&prog).env("RUMP_SERVER", &server.1));
-        assert_eq!(stdout(&out), "client ok\n", "over {}", server.1);
+        assert_eq!(stdout(&out), "client ok\nexec ok\n", "over {}", server.1);
     }
 }
 

@@ -1,13 +1,16 @@
 //! NetBSD's socket calls: `struct sockaddr_in/in6` with their length byte
 //! and NetBSD's family numbers, `MSG_*` and `SOCK_*` flags, onto the
 //! kernel's socket cores (`syscalls::sock`). What C programs of librump and
-//! librumpclient call as `rump_sys_bind`, `rump_sys_sendto`, ...
+//! librumpclient call as `rump_sys_bind`, `rump_sys_sendto`, ... Socket
+//! options are Linux's under NetBSD's numbers (`linux_option`).
 #![allow(non_snake_case)]
 
 use super::sock::MsgFlags;
+use crate::compat::linux::handlers::{linux_sys_getsockopt, linux_sys_setsockopt};
 use crate::usermem::{read_pod, write_pod};
 use crate::Cx;
-use rump_abi::native::errno::{EAFNOSUPPORT, EFAULT, EINVAL, ENOTCONN};
+use rump_abi::linux::sys::args::{linux_sys_getsockopt_args, linux_sys_setsockopt_args};
+use rump_abi::native::errno::{EAFNOSUPPORT, EFAULT, EINVAL, ENOPROTOOPT, ENOTCONN};
 use rump_abi::native::flags::*;
 use rump_abi::native::sys::args::*;
 use rump_abi::{Errno, SysResult, UserAddr};
@@ -163,4 +166,47 @@ pub fn sys_recvfrom(cx: &mut Cx, a: sys_recvfrom_args) -> SysResult {
         write_sockaddr(cx, a.from, a.fromlenaddr, from, v6)?;
     }
     Ok(if a.flags & MSG_TRUNC != 0 { r.full_len } else { r.data.len() } as i64)
+}
+
+/// The Linux (level, name) of a NetBSD socket option whose value has the
+/// same layout in both (an int). SO_SNDBUF and SO_RCVBUF read back as
+/// Linux reports them (twice what was set).
+fn linux_option(level: i32, name: i32) -> Result<(i32, i32), Errno> {
+    const LINUX_SOL_SOCKET: i32 = 1;
+    Ok(match (level, name) {
+        (SOL_SOCKET, SO_REUSEADDR) => (LINUX_SOL_SOCKET, 2),
+        (SOL_SOCKET, SO_TYPE) => (LINUX_SOL_SOCKET, 3),
+        (SOL_SOCKET, SO_BROADCAST) => (LINUX_SOL_SOCKET, 6),
+        (SOL_SOCKET, SO_SNDBUF) => (LINUX_SOL_SOCKET, 7),
+        (SOL_SOCKET, SO_RCVBUF) => (LINUX_SOL_SOCKET, 8),
+        (SOL_SOCKET, SO_KEEPALIVE) => (LINUX_SOL_SOCKET, 9),
+        (SOL_SOCKET, SO_REUSEPORT) => (LINUX_SOL_SOCKET, 15),
+        (IPPROTO_IP, IP_TOS) => (IPPROTO_IP, 1),
+        (IPPROTO_IP, IP_TTL) => (IPPROTO_IP, 2),
+        (IPPROTO_TCP, TCP_NODELAY) => (IPPROTO_TCP, 1),
+        (IPPROTO_IPV6, IPV6_UNICAST_HOPS) => (IPPROTO_IPV6, 16),
+        (IPPROTO_IPV6, IPV6_V6ONLY) => (IPPROTO_IPV6, 26),
+        _ => return Err(ENOPROTOOPT),
+    })
+}
+
+pub fn sys_setsockopt(cx: &mut Cx, a: sys_setsockopt_args) -> SysResult {
+    let (level, optname) = linux_option(a.level, a.name)?;
+    let optlen = i32::try_from(a.valsize).map_err(|_| EINVAL)?;
+    linux_sys_setsockopt(cx, linux_sys_setsockopt_args { fd: a.s, level, optname, optval: a.val, optlen })
+}
+
+pub fn sys_getsockopt(cx: &mut Cx, a: sys_getsockopt_args) -> SysResult {
+    if (a.level, a.name) == (SOL_SOCKET, SO_ERROR) {
+        // The pending error as a native errno (Linux's handler gives Linux's).
+        let (_, s) = cx.sock_of(a.s)?;
+        let e = cx.st.net.sock_mut(s)?.error.take().map_or(0, |e| e.raw());
+        let have: u32 = read_pod(cx.mem, a.avalsize)?;
+        let b = e.to_ne_bytes();
+        let n = b.len().min(have as usize);
+        cx.mem.copy_out(a.val, &b[..n])?;
+        return write_pod(cx.mem, a.avalsize, &(n as u32)).map(|()| 0);
+    }
+    let (level, optname) = linux_option(a.level, a.name)?;
+    linux_sys_getsockopt(cx, linux_sys_getsockopt_args { fd: a.s, level, optname, optval: a.val, optlen: a.avalsize })
 }

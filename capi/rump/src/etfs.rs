@@ -4,7 +4,7 @@
 
 use crate::{booted, guarded};
 use rump_abi::capi::c_error;
-use rump_abi::native::errno::{EFAULT, EINVAL, EOPNOTSUPP};
+use rump_abi::native::errno::{EFAULT, EINVAL};
 use rump_abi::Errno;
 use rump_kernel::fs::etfs::{EtfsKind, EtfsSize, EtfsSpec};
 use rump_kernel::fs::hostfs::HostfsSpec;
@@ -61,8 +61,11 @@ pub extern "C" fn rump_pub_etfs_register_withsize(
     c_error(guarded(|| register(key, hostpath, ftype, begin, size)))
 }
 
-/// The kernel cannot unmount yet, so a registration stays: EOPNOTSUPP.
+/// Takes a registration away (`State::unmount_at`): EINVAL if `key` has none.
 #[no_mangle]
 pub extern "C" fn rump_pub_etfs_remove(key: *const c_char) -> c_int {
-    c_error(guarded(|| c_str(key).and(Err(EOPNOTSUPP))))
+    c_error(guarded(|| {
+        let key = c_str(key)?.to_bytes();
+        booted()?.kernel.with_state(|st| st.unmount_at(key))
+    }))
 }

@@ -1,8 +1,22 @@
 /* Two lwprocs with separate fd tables, switching between them, a copied
  * table (RUMP_RFFDG), a second lwp of a process, and exit by release. */
+#include <pthread.h>
 #include <rump/rump.h>
 #include <rump/rump_syscalls.h>
 #include "check.h"
+
+/* A host thread has its own current lwp: none at first, then one it
+ * forks, while the main thread's stays as it was. */
+static void *thread(void *arg)
+{
+	pid_t main_pid = *(pid_t *)arg;
+
+	CHECK(rump_pub_lwproc_curlwp() == NULL && rump_sys_getpid() == 1);
+	CHECK(rump_pub_lwproc_rfork(RUMP_RFCFDG) == 0);
+	CHECK(rump_sys_getpid() != main_pid && rump_sys_getpid() != 1);
+	rump_pub_lwproc_releaselwp();
+	return NULL;
+}
 
 int main(void)
 {
@@ -32,6 +46,10 @@ int main(void)
 	CHECK(rump_pub_lwproc_newlwp(424242) == RUMP_ESRCH);
 	CHECK(rump_pub_lwproc_rfork(0x40) == RUMP_EINVAL);
 	rump_pub_lwproc_switch((struct lwp *)&pb); /* not an lwp: ignored */
+	CHECK(rump_sys_getpid() == pb);
+
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, thread, &pb) == 0 && pthread_join(t, NULL) == 0);
 	CHECK(rump_sys_getpid() == pb);
 
 	rump_pub_lwproc_switch(NULL);

@@ -14,10 +14,36 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// A fresh directory `tag` under cargo's scratch space for tests: fixed
+/// names, so a run replaces the last one's instead of piling up.
 fn scratch(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("rump-capi-{}-{tag}", std::process::id()));
+    let profile = if std::env::current_exe().is_ok_and(|e| e.ancestors().any(|a| a.ends_with("release"))) {
+        "release"
+    } else {
+        "debug"
+    };
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("capi-{profile}")).join(tag);
+    let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("scratch dir");
     d
+}
+
+/// A directory with a short path, for unix sockets (108 bytes at most),
+/// removed when dropped.
+struct SocketDir(PathBuf);
+
+impl SocketDir {
+    fn new(tag: &str) -> SocketDir {
+        let d = std::env::temp_dir().join(format!("rump-capi-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&d).expect("socket dir");
+        SocketDir(d)
+    }
+}
+
+impl Drop for SocketDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The prefix everything is installed in, once per test binary.
@@ -54,7 +80,8 @@ fn build(name: &str, flags: &[String]) -> PathBuf {
     if let Some((_, _, exe)) = built.iter().find(|(n, f, _)| n == name && f == flags) {
         return exe.clone();
     }
-    let exe = scratch("bin").join(format!("{name}-{}", built.len()));
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    let exe = BIN.get_or_init(|| scratch("bin")).join(format!("{name}-{}", built.len()));
     let src = repo().join(format!("capi/tests/c/{name}.c"));
     let out = Command::new("cc").args(["-Wall", "-Werror", "-o"]).arg(&exe).arg(&src).args(flags).output().expect("cc");
     assert!(out.status.success(), "cc {name}.c: {}", String::from_utf8_lossy(&out.stderr));
@@ -180,7 +207,8 @@ impl Drop for Server {
 #[test]
 fn a_client_program_over_unix_and_tcp_forks() {
     let prog = build("client", &pkg_config("rumpclient"));
-    let sock = scratch("client").join("sock");
+    let dir = SocketDir::new("client");
+    let sock = dir.0.join("sock");
     for url in [format!("unix://{}", sock.display()), "tcp://127.0.0.1:0".to_string()] {
         let server = Server::start(&url);
         let out = run(Command::new(&prog).env("RUMP_SERVER", &server.1));
@@ -225,7 +253,8 @@ fn udp_between_librump_on_a_bus_and_a_client_of_a_rump_server() {
     let d = scratch("udp");
     let topo = d.join("topo.toml");
     std::fs::write(&topo, "[node.b]\nifaces = [\"shmif0 bus1 10.0.0.2/24\"]\n").unwrap();
-    let net = d.join("net");
+    let dir = SocketDir::new("udp");
+    let net = dir.0.join("net");
     rumpnet(&net, &["up", topo.to_str().unwrap()]);
     let (url, bus) = (rumpnet(&net, &["url", "b"]), rumpnet(&net, &["bus", "bus1"]));
     let mut server = Command::new(&echo)

@@ -30,6 +30,8 @@ int main(int argc, char **argv)
 	if (argc == 5 && strcmp(argv[1], "exec") == 0)
 		return after_exec(argv);
 	CHECK(rumpclient_init() == 0);
+	ERR(rumpclient_setconnretry(0), RUMP_EINVAL);
+	CHECK(rumpclient_setconnretry(RUMPCLIENT_RETRYCONN_ONCE) == 0);
 	pid_t me = rump_sys_getpid();
 	int fd = rump_sys_open("/cf", RUMP_O_CREAT | RUMP_O_TRUNC | RUMP_O_RDWR, 0644);
 	CHECK(fd >= 0 && rump_sys_write(fd, "parent\n", 7) == 7);

@@ -2,20 +2,26 @@
 //! `rump_init` boots one kernel per host process; every `rump_sys_*`
 //! (generated from `syscalls.master`, `rump_abi::native_c_syscalls!`) runs
 //! as the calling thread's current lwp (`lwproc`); `etfs` and `netconfig`
-//! are the `rump_pub_*` that put host files and interfaces into it. No
-//! panic crosses into C: a call that panics fails with EIO.
+//! are the `rump_pub_*` that put host files and interfaces into it;
+//! `rump_init_server` serves it to librumpclient programs. No panic
+//! crosses into C: a call that panics fails with EIO.
 
 mod etfs;
 mod lwproc;
 mod netconfig;
 
+use etfs::c_str;
+use parking_lot::Mutex;
+use rump_abi::capi::c_error;
 use rump_abi::capi::c_result;
-use rump_abi::native::errno::{EIO, ENXIO};
+use rump_abi::native::errno::{EINVAL, EIO, ENXIO};
 use rump_abi::{Errno, Slots, SysResult};
 use rump_kernel::cred::Cred;
 use rump_kernel::proc::Emulation;
 use rump_kernel::{Config, Kernel, Process};
-use std::ffi::c_int;
+use rumpclient::server::Server;
+use rumpclient::url::ServerUrl;
+use std::ffi::{c_char, c_int};
 use std::sync::{Arc, OnceLock};
 
 /// The kernel and its first process (pid 1), which threads without an lwp
@@ -65,6 +71,24 @@ pub extern "C" fn rump_init() -> c_int {
         })
     });
     r.as_ref().err().map_or(0, |e| e.raw())
+}
+
+/// The servers `rump_init_server` started: they serve while the process lives.
+static SERVERS: Mutex<Vec<Server>> = Mutex::new(Vec::new());
+
+/// Serves the booted kernel at `url` as a rump_server would (after
+/// `rump_init`; ENXIO before). 0, or an errno value: EINVAL for a URL
+/// that does not parse, the host's errno if it cannot listen there.
+#[no_mangle]
+pub extern "C" fn rump_init_server(url: *const c_char) -> c_int {
+    c_error(guarded(|| {
+        let url = c_str(url)?.to_str().map_err(|_| EINVAL)?;
+        let url = ServerUrl::parse(url).map_err(|_| EINVAL)?;
+        let kernel = booted()?.kernel.clone();
+        let server = Server::start(kernel, &url, false).map_err(|e| Errno(e.raw_os_error().unwrap_or(EIO.raw())))?;
+        SERVERS.lock().push(server);
+        Ok(())
+    }))
 }
 
 /// NetBSD's `__NetBSD_Version__` the native ABI follows (10.0).

@@ -286,3 +286,24 @@ fn python_uses_files_and_sockets_through_ctypes() {
         "file: hello from python\nmissing file: ENOENT\nudp: datagram in the kernel from 127.0.0.1\ntcp: PING\n"
     );
 }
+
+#[test]
+fn an_in_process_kernel_serves_librumpclient_programs() {
+    let serve = build("serve", &pkg_config("rump"));
+    let client = build("client", &pkg_config("rumpclient"));
+    let dir = SocketDir::new("serve");
+    let url = format!("unix://{}", dir.0.join("sock").display());
+    let mut server =
+        Command::new(&serve).arg(&url).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("start serve");
+    let mut said = BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    said.read_line(&mut line).unwrap();
+    assert_eq!(line, "serving\n");
+    let out = run(Command::new(&client).env("RUMP_SERVER", &url));
+    drop(server.stdin.take());
+    line.clear();
+    said.read_line(&mut line).unwrap();
+    assert!(server.wait().unwrap().success());
+    assert_eq!(stdout(&out), "client ok\nexec ok\n");
+    assert_eq!(line, "the client's file is here\n");
+}

@@ -131,6 +131,9 @@ pub struct Arg {
     /// The C type as written, normalised to single spaces (`const char *`).
     pub ctext: String,
     pub marshal: Marshal,
+    /// Written after NetBSD's varargs marker (`int flags, ... mode_t mode`):
+    /// the C prototype ends in `...` here.
+    pub variadic: bool,
 }
 
 impl Arg {
@@ -539,7 +542,13 @@ fn parse_proto(text: &str) -> Result<Proto, String> {
     let args = raw
         .iter()
         .map(|a| {
-            Ok(Arg { name: a.name.clone(), ctype: a.ctype.clone(), ctext: a.ctext.clone(), marshal: resolve(a, &raw)? })
+            Ok(Arg {
+                name: a.name.clone(),
+                ctype: a.ctype.clone(),
+                ctext: a.ctext.clone(),
+                marshal: resolve(a, &raw)?,
+                variadic: a.variadic,
+            })
         })
         .collect::<Result<Vec<_>, String>>()?;
     Ok(Proto {
@@ -559,6 +568,7 @@ struct RawArg {
     ctype: CType,
     ctext: String,
     ann: Option<(String, Vec<String>)>,
+    variadic: bool,
 }
 
 fn split_args(list: &str) -> Result<Vec<RawArg>, String> {
@@ -589,7 +599,9 @@ fn split_args(list: &str) -> Result<Vec<RawArg>, String> {
 fn parse_arg(text: &str) -> Result<RawArg, String> {
     let whole = text.trim();
     // NetBSD's varargs marker (`int flags, ... mode_t mode`) changes nothing
-    // for us: the argument still has its own slot.
+    // for the slots: the argument still has its own. Only C prototypes
+    // (codegen/capi.rs) say `...` there.
+    let variadic = whole.starts_with("...");
     let mut t = whole.strip_prefix("...").unwrap_or(whole).trim_start();
     if t.is_empty() {
         return Err("empty argument".to_string());
@@ -619,7 +631,7 @@ fn parse_arg(text: &str) -> Result<RawArg, String> {
     if ctype == CType::Void {
         return Err(format!("argument `{name}` has type `void`"));
     }
-    Ok(RawArg { name, ctext: type_text(&toks), ctype, ann })
+    Ok(RawArg { name, ctext: type_text(&toks), ctype, ann, variadic })
 }
 
 /// Words and `*`s.

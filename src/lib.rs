@@ -6,6 +6,7 @@
 //! Linux x86-64 ABI. No behaviour lives here; the kernel, the client and the
 //! hijack library all build on it.
 
+pub mod capi;
 pub mod errno;
 pub mod linux;
 pub mod native;

@@ -218,3 +218,43 @@ pub const SYSCTL_VERS_1: u32 = 0x0100_0000;
 pub const SYSCTL_VERSION: u32 = SYSCTL_VERS_1;
 /// Bytes of kern.hostname, NUL included.
 pub const MAXHOSTNAMELEN: usize = 256;
+
+// socket(2): address families, types and type flags
+pub const AF_UNSPEC: u8 = 0;
+pub const AF_INET: u8 = 2;
+pub const AF_INET6: u8 = 24;
+pub const SOCK_STREAM: i32 = 1;
+pub const SOCK_DGRAM: i32 = 2;
+pub const SOCK_RAW: i32 = 3;
+pub const SOCK_CLOEXEC: i32 = 0x1000_0000;
+pub const SOCK_NONBLOCK: i32 = 0x2000_0000;
+pub const IPPROTO_IP: i32 = 0;
+pub const IPPROTO_ICMP: i32 = 1;
+pub const IPPROTO_TCP: i32 = 6;
+pub const IPPROTO_UDP: i32 = 17;
+pub const INADDR_ANY: u32 = 0;
+// send(2), recv(2) flags
+pub const MSG_PEEK: i32 = 0x2;
+pub const MSG_TRUNC: i32 = 0x10;
+pub const MSG_WAITALL: i32 = 0x40;
+pub const MSG_DONTWAIT: i32 = 0x80;
+// shutdown(2)
+pub const SHUT_RD: i32 = 0;
+pub const SHUT_WR: i32 = 1;
+pub const SHUT_RDWR: i32 = 2;
+// setsockopt(2), getsockopt(2)
+pub const SOL_SOCKET: i32 = 0xffff;
+pub const SO_REUSEADDR: i32 = 0x0004;
+pub const SO_KEEPALIVE: i32 = 0x0008;
+pub const SO_BROADCAST: i32 = 0x0020;
+pub const SO_REUSEPORT: i32 = 0x0200;
+pub const SO_SNDBUF: i32 = 0x1001;
+pub const SO_RCVBUF: i32 = 0x1002;
+pub const SO_ERROR: i32 = 0x1007;
+pub const SO_TYPE: i32 = 0x1008;
+pub const IP_TOS: i32 = 3;
+pub const IP_TTL: i32 = 4;
+pub const TCP_NODELAY: i32 = 1;
+pub const IPPROTO_IPV6: i32 = 41;
+pub const IPV6_UNICAST_HOPS: i32 = 4;
+pub const IPV6_V6ONLY: i32 = 27;

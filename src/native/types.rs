@@ -139,7 +139,42 @@ pub struct flock {
     pub l_whence: i16,
 }
 
+/// `struct sockaddr`: NetBSD's sockaddrs start with their length.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct sockaddr {
+    pub sa_len: u8,
+    pub sa_family: u8,
+    pub sa_data: [u8; 14],
+}
+
+/// `struct sockaddr_in`; port and address in network byte order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct sockaddr_in {
+    pub sin_len: u8,
+    pub sin_family: u8,
+    pub sin_port: u16,
+    pub sin_addr: u32,
+    pub sin_zero: [u8; 8],
+}
+
+/// `struct sockaddr_in6`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct sockaddr_in6 {
+    pub sin6_len: u8,
+    pub sin6_family: u8,
+    pub sin6_port: u16,
+    pub sin6_flowinfo: u32,
+    pub sin6_addr: [u8; 16],
+    pub sin6_scope_id: u32,
+}
+
 crate::pod! {
+    sockaddr = 16;
+    sockaddr_in = 16;
+    sockaddr_in6 = 28;
     flock = 24;
     timespec = 16;
     iovec = 16;

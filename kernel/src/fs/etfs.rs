@@ -609,6 +609,29 @@ impl State {
     }
 }
 
+impl State {
+    /// Takes away what `Kernel::register_etfs` or `Kernel::mount_hostfs`
+    /// put at `key` (rump_pub_etfs_remove): the mount leaves the namespace,
+    /// and for an etfs the node it covered goes too; files already open
+    /// on it keep working until closed, as after a lazy unmount. EINVAL if
+    /// nothing is mounted at `key`.
+    pub fn unmount_at(&mut self, key: &[u8]) -> Result<(), Errno> {
+        let comps = mount_path_components(key)?;
+        if comps.is_empty() {
+            return Err(EINVAL);
+        }
+        let (dir, name) = self.mount_parent(&join_components(&comps))?;
+        let covered = Vnode { mnt: dir.mnt, node: self.mounts.fs(dir.mnt).lookup(dir.node, &name)? };
+        let id = self.mounts.detach(covered).ok_or(EINVAL)?;
+        let etfs = self.mounts.get(id).fs.statfs().fstype == "etfs";
+        self.vrele(covered);
+        if etfs {
+            self.mounts.fs(dir.mnt).remove(dir.node, &name)?;
+        }
+        Ok(())
+    }
+}
+
 impl Kernel {
     /// Makes host file `spec.hostpath` visible at `key` (an absolute path)
     /// as rump_server's `-d` does: missing directories of `key` are made

@@ -64,6 +64,15 @@ pub(crate) fn join_components(comps: &[&[u8]]) -> Vec<u8> {
 }
 
 impl State {
+    /// The directory holding absolute path `path` and its last name,
+    /// looked up from the system root as root without making anything.
+    pub(crate) fn mount_parent(&mut self, path: &[u8]) -> Result<(Vnode, Vec<u8>), Errno> {
+        let root = self.mounts.system_root();
+        let from = WalkFrom { root, start: root, cred: Cred::root(), max_symlinks: MOUNT_MAX_SYMLINKS };
+        let par = self.namei_parent(&from, path)?;
+        Ok((par.dir, par.name.to_vec()))
+    }
+
     /// Walks `comps` from the system root as root, making each missing
     /// directory (0755, root's) like `mkdir -p`, and returns the last one
     /// (the root for no components). ENOTDIR if one exists as something

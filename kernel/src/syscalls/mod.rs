@@ -9,6 +9,7 @@ pub mod fd;
 pub mod ifconfig;
 pub mod misc;
 pub mod native;
+pub mod netbsd_sock;
 pub mod path;
 pub mod poll;
 pub mod rw;
@@ -26,6 +27,7 @@ pub type Handler = for<'a, 'b> fn(&'b mut Cx<'a>, &'b Slots) -> SysResult;
 /// Every native handler under the one path the generated table names.
 pub mod handlers {
     pub use super::native::*;
+    pub use super::netbsd_sock::*;
     pub use super::sysctl::*;
 }
 

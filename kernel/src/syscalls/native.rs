@@ -643,12 +643,11 @@ pub fn sys___kevent50(cx: &mut Cx, a: sys___kevent50_args) -> SysResult {
 /// Native sockets serve interface configuration (rumpctl ifconfig):
 /// NetBSD's AF_INET/AF_INET6 numbers and SOCK_* types.
 pub fn sys___socket30(cx: &mut Cx, a: sys___socket30_args) -> SysResult {
-    const AF_INET: i32 = 2;
-    const AF_INET6: i32 = 24;
-    let v6 = match a.domain {
-        AF_INET => false,
-        AF_INET6 => true,
+    let v6 = match u8::try_from(a.domain) {
+        Ok(AF_INET) => false,
+        Ok(AF_INET6) => true,
         _ => return Err(rump_abi::native::errno::EAFNOSUPPORT),
     };
-    cx.sock_create(v6, a.type_ & 0xf, a.protocol, false, false).map(i64::from)
+    let (nonblock, cloexec) = (a.type_ & SOCK_NONBLOCK != 0, a.type_ & SOCK_CLOEXEC != 0);
+    cx.sock_create(v6, a.type_ & !(SOCK_NONBLOCK | SOCK_CLOEXEC), a.protocol, nonblock, cloexec).map(i64::from)
 }

@@ -48,6 +48,12 @@ impl MountTable {
         id
     }
 
+    /// Takes the mount on `covered` out of the namespace (a lazy unmount:
+    /// vnodes already held keep working); the mount that was there, if any.
+    pub fn detach(&mut self, covered: Vnode) -> Option<MountId> {
+        self.on_top.remove(&covered)
+    }
+
     pub fn get(&self, id: MountId) -> &Mount {
         &self.mounts[id]
     }

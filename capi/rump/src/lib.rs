@@ -85,7 +85,7 @@ pub extern "C" fn rump_init_server(url: *const c_char) -> c_int {
         let url = c_str(url)?.to_str().map_err(|_| EINVAL)?;
         let url = ServerUrl::parse(url).map_err(|_| EINVAL)?;
         let kernel = booted()?.kernel.clone();
-        let server = Server::start(kernel, &url, false).map_err(|e| Errno(e.raw_os_error().unwrap_or(EIO.raw())))?;
+        let server = Server::start(kernel, &url).map_err(|e| Errno(e.raw_os_error().unwrap_or(EIO.raw())))?;
         SERVERS.lock().push(server);
         Ok(())
     }))

@@ -155,7 +155,7 @@ impl Net {
                         && s.peer.is_none_or(|p| ports.is_some_and(|(_, dp)| unmap(p) == SocketAddr::new(orig.dst, dp)))
                 }
                 Kind::Raw(p) => p == orig.proto && s.v6 == v6,
-                Kind::Tcp(_) => false,
+                Kind::Tcp(_) | Kind::Netlink(_) => false,
             };
             if !ours {
                 continue;

@@ -199,7 +199,7 @@ impl Net {
     /// holds them (Linux's local table).
     /// A link-local destination goes out of the interface its scope names
     /// (learnt from the caller's sin6_scope_id or from where it spoke from).
-    pub(super) fn route_local_first(&self, dst: IpAddr) -> Result<super::route::NextHop, Errno> {
+    pub fn route_local_first(&self, dst: IpAddr) -> Result<super::route::NextHop, Errno> {
         if self.ifaces.owner_of(dst).is_some() {
             if let Some(lo) = self.ifaces.iter().find(|i| i.is_loopback() && i.is_up()) {
                 return Ok(super::route::NextHop { iface: lo.index, via: dst });

@@ -87,8 +87,23 @@ pub struct Stats {
     pub udp_out_datagrams: u64,
 }
 
+/// A change to the configuration tables, kept until netlink has told the
+/// sockets that listen for it (`ip monitor`).
+#[derive(Clone, Copy, Debug)]
+pub enum Change {
+    Link(IfIndex),
+    LinkGone(IfIndex),
+    NewAddr(IfIndex, IfAddr),
+    DelAddr(IfIndex, IfAddr),
+    NewRoute(Route),
+    DelRoute(Route),
+    Neigh(IfIndex, IpAddr),
+}
+
 pub struct Net {
     pub ifaces: Ifaces,
+    /// Changes not yet announced (drained at the end of every call).
+    pub changes: Vec<Change>,
     pub routes: route::Table,
     pub neigh: neigh::Cache,
     pub sockets: Slab<Socket>,
@@ -117,6 +132,7 @@ impl Net {
         let now = mono_us(&*clock);
         let mut n = Net {
             ifaces: Ifaces::default(),
+            changes: Vec::new(),
             routes: route::Table::default(),
             neigh: neigh::Cache::default(),
             sockets: Slab::default(),
@@ -151,7 +167,13 @@ impl Net {
         }
         ifc.addrs.push(a);
         let net = masked(a.addr, a.prefix);
-        let _ = self.routes.add(Route { dst: net, prefix: a.prefix, gateway: None, iface, metric: 0, connected: true });
+        // Linux gives IPv6 prefix routes its IP6_RT_PRIO_ADDRCONF metric.
+        let metric = if a.addr.is_ipv6() { 256 } else { 0 };
+        let r = Route { dst: net, prefix: a.prefix, gateway: None, iface, metric, connected: true };
+        self.changes.push(Change::NewAddr(iface, a));
+        if self.routes.add(r).is_ok() {
+            self.changes.push(Change::NewRoute(r));
+        }
         Ok(())
     }
 
@@ -159,6 +181,7 @@ impl Net {
         let ifc = self.ifaces.get_mut(iface).ok_or(EADDRNOTAVAIL)?;
         let at = ifc.addrs.iter().position(|x| x.addr == addr).ok_or(EADDRNOTAVAIL)?;
         let a = ifc.addrs.remove(at);
+        self.changes.push(Change::DelAddr(iface, a));
         self.routes.remove_connected(iface, masked(a.addr, a.prefix), a.prefix);
         Ok(())
     }
@@ -195,6 +218,7 @@ impl Net {
         if !up {
             self.neigh.flush_iface(iface);
         }
+        self.changes.push(Change::Link(iface));
         Ok(())
     }
 
@@ -259,6 +283,7 @@ impl State {
     /// sockets whose readiness changed (their channel and their notes).
     pub fn net_run(&mut self) {
         self.net.settle();
+        crate::compat::linux::netlink::announce(&mut self.net);
         let changed: Vec<(SockId, i16)> = self.net.socket_changes();
         for (id, mask) in changed {
             if let Some(s) = self.net.sockets.get(id) {

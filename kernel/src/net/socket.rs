@@ -61,6 +61,25 @@ pub enum Kind {
     Udp,
     /// A raw socket of one IP protocol (ICMP, ICMPv6).
     Raw(u8),
+    /// A netlink socket: its messages are the Linux emulation's business
+    /// (`compat::linux::netlink`); replies and notifications queue in
+    /// `rxq` like datagrams.
+    Netlink(Netlink),
+}
+
+/// A netlink socket's address and options.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Netlink {
+    /// NETLINK_ROUTE, NETLINK_SOCK_DIAG...
+    pub protocol: u8,
+    /// Its port id (0 until bound, explicitly or by the first send).
+    pub portid: u32,
+    /// Multicast groups joined, bit n-1 for group n.
+    pub groups: u64,
+    /// NETLINK_EXT_ACK: error messages carry extended-ack attributes.
+    pub ext_ack: bool,
+    /// NETLINK_CAP_ACK: error messages do not echo the request's payload.
+    pub cap_ack: bool,
 }
 
 /// A datagram waiting to be read, with what recvmsg may report about it.
@@ -173,6 +192,7 @@ impl Socket {
             Kind::Tcp(_) => 6,
             Kind::Udp => 17,
             Kind::Raw(p) => p as i32,
+            Kind::Netlink(n) => n.protocol as i32,
         }
     }
 
@@ -241,7 +261,16 @@ impl Net {
             (SOCK_STREAM | SOCK_DGRAM, _) => return Err(EPROTONOSUPPORT),
             _ => return Err(ESOCKTNOSUPPORT),
         };
-        Ok(self.sockets.insert(Socket {
+        Ok(self.insert_socket(v6, stype, kind))
+    }
+
+    /// A new netlink socket of `protocol` (the caller checks which exist).
+    pub fn netlink_socket(&mut self, stype: i32, protocol: u8) -> SockId {
+        self.insert_socket(false, stype, Kind::Netlink(Netlink { protocol, ..Netlink::default() }))
+    }
+
+    fn insert_socket(&mut self, v6: bool, stype: i32, kind: Kind) -> SockId {
+        self.sockets.insert(Socket {
             v6,
             stype,
             kind,
@@ -257,7 +286,7 @@ impl Net {
             chan: Arc::new(WaitChannel::new()),
             connect_unreported: false,
             seen: (0, 0, 0),
-        }))
+        })
     }
 
     /// Whether (addr, port) is taken for a socket of `proto`.
@@ -451,6 +480,7 @@ impl Net {
             }
             Kind::Tcp(Tcp::Conn { .. }) => return Err(EISCONN),
             Kind::Tcp(Tcp::Listening(_)) => return Err(EINVAL),
+            Kind::Netlink(_) => return Err(EAFNOSUPPORT),
             Kind::Udp | Kind::Raw(_) => {
                 if to.ip().is_unspecified() && to.port() == 0 {
                     // AF_UNSPEC-style disconnect arrives as an all-zero address.
@@ -705,7 +735,7 @@ impl Net {
                 }
                 m
             }
-            Kind::Udp | Kind::Raw(_) => {
+            Kind::Udp | Kind::Raw(_) | Kind::Netlink(_) => {
                 let r = if s.rxq.is_empty() && !s.shut_rd { 0 } else { POLLIN | POLLRDNORM };
                 r | POLLOUT | POLLWRNORM
             }

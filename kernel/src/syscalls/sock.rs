@@ -53,7 +53,7 @@ impl Cx<'_> {
         self.st.net_kick(self.shared);
     }
 
-    fn install_socket(&mut self, s: SockId, nonblock: bool, cloexec: bool) -> Result<i32, Errno> {
+    pub(crate) fn install_socket(&mut self, s: SockId, nonblock: bool, cloexec: bool) -> Result<i32, Errno> {
         let flags = O_RDWR | if nonblock { O_NONBLOCK } else { 0 };
         match self.install(OpenFile::new(FileKind::Socket(s), flags), 0, cloexec) {
             Ok(fd) => Ok(fd),

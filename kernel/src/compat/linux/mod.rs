@@ -26,6 +26,7 @@ mod io;
 mod misc;
 mod names;
 mod netif;
+pub mod netlink;
 mod socket;
 pub mod stat;
 

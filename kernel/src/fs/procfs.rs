@@ -599,7 +599,7 @@ fn route(net: &Net) -> String {
             Some(IpAddr::V4(g)) => g,
             _ => Ipv4Addr::UNSPECIFIED,
         };
-        let mask = crate::net::iface::IfAddr { addr: r.dst, prefix: r.prefix }.netmask_v4();
+        let mask = crate::net::iface::IfAddr::new(r.dst, r.prefix).netmask_v4();
         let start = s.len();
         let _ = write!(
             s,

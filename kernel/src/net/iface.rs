@@ -29,9 +29,18 @@ pub type IfIndex = u32;
 pub struct IfAddr {
     pub addr: IpAddr,
     pub prefix: u8,
+    /// Whether a v4 address announces its subnet's broadcast address (the
+    /// ioctls always set one; `ip addr add` only with `brd`). Routing
+    /// treats the broadcast address as local either way, as Linux.
+    pub brd: bool,
 }
 
 impl IfAddr {
+    /// An address with its broadcast address set (v4), as SIOCSIFADDR makes.
+    pub fn new(addr: IpAddr, prefix: u8) -> IfAddr {
+        IfAddr { addr, prefix, brd: addr.is_ipv4() }
+    }
+
     pub fn netmask_v4(&self) -> Ipv4Addr {
         Ipv4Addr::from(if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix as u32) })
     }

@@ -149,8 +149,8 @@ impl Net {
             recovery: Default::default(),
         };
         let lo = n.ifaces.create("lo0", [0; 6]).expect("a fresh table has no lo0");
-        let _ = n.add_addr(lo, IfAddr { addr: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), prefix: 8 });
-        let _ = n.add_addr(lo, IfAddr { addr: IpAddr::V6(Ipv6Addr::LOCALHOST), prefix: 128 });
+        let _ = n.add_addr(lo, IfAddr { addr: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), prefix: 8, brd: false });
+        let _ = n.add_addr(lo, IfAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 128));
         let _ = n.set_flags(lo, IFF_UP);
         n
     }
@@ -162,7 +162,7 @@ impl Net {
     /// Adds an address and the route to its subnet.
     pub fn add_addr(&mut self, iface: IfIndex, a: IfAddr) -> Result<(), Errno> {
         let ifc = self.ifaces.get_mut(iface).ok_or(EADDRNOTAVAIL)?;
-        if ifc.addrs.contains(&a) {
+        if ifc.addrs.iter().any(|x| x.addr == a.addr && x.prefix == a.prefix) {
             return Err(EEXIST);
         }
         ifc.addrs.push(a);
@@ -190,7 +190,7 @@ impl Net {
         let ifc = self.ifaces.get(iface).ok_or(EADDRNOTAVAIL)?;
         let old = ifc.first_v4().ok_or(EADDRNOTAVAIL)?;
         self.remove_addr(iface, old.addr)?;
-        self.add_addr(iface, IfAddr { addr: old.addr, prefix })
+        self.add_addr(iface, IfAddr { prefix, ..old })
     }
 
     /// Changes the settable flags; bringing a link up also gives it an
@@ -213,7 +213,7 @@ impl Net {
             && !ifc.addrs.iter().any(|a| matches!(a.addr, IpAddr::V6(v) if ip::is_link_local(v)))
         {
             let ll = ifc.link_local();
-            let _ = self.add_addr(iface, IfAddr { addr: IpAddr::V6(ll), prefix: 64 });
+            let _ = self.add_addr(iface, IfAddr::new(IpAddr::V6(ll), 64));
         }
         if !up {
             self.neigh.flush_iface(iface);

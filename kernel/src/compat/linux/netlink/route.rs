@@ -103,6 +103,11 @@ const RTPROT_KERNEL: u8 = 2;
 const RTPROT_BOOT: u8 = 3;
 const RTN_UNICAST: u8 = 1;
 const RTN_LOCAL: u8 = 2;
+const RTN_BROADCAST: u8 = 3;
+/// A next hop whose link has no carrier (`linkdown`).
+const RTNH_F_LINKDOWN: u32 = 16;
+/// `ip route get` answered from the local table (`cache <local>`).
+const RTCF_LOCAL: u32 = 0x8000_0000;
 const RTM_F_CLONED: u32 = 0x200;
 /// The metrics Linux gives IPv6 routes: from an address, and added by hand.
 const IP6_RT_PRIO_USER: u32 = 1024;
@@ -391,9 +396,6 @@ fn set_link(cx: &mut Cx, index: IfIndex, m: &[u8], attrs: Attrs) -> Result<(), F
         if name != old_name && net.ifaces.by_name(name).is_some() {
             return Err(EEXIST.into());
         }
-        if name != old_name && i.is_up() {
-            return Err(EBUSY.into());
-        }
     }
     if let Some(a) = attrs.get(IFLA_IFALIAS)? {
         let path = a.str()?;
@@ -450,7 +452,7 @@ fn addr(b: &mut Builder, i: &Iface, a: &IfAddr) {
     b.attr(IFA_ADDRESS, &bytes);
     if a.addr.is_ipv4() {
         b.attr(IFA_LOCAL, &bytes);
-        if let Some(brd) = a.broadcast_v4().filter(|_| i.flags & crate::net::iface::IFF_BROADCAST != 0) {
+        if let Some(brd) = a.broadcast_v4().filter(|_| a.brd) {
             b.attr(IFA_BROADCAST, &brd.octets());
         }
         b.str(IFA_LABEL, &i.name);
@@ -464,11 +466,17 @@ fn get_addrs(net: &Net, req: &Request) -> Result<Answer, Failure> {
     let (m, _) = split(req.msg.payload(), IFADDRMSG_LEN)?;
     let (family, index) = (m[0], int_at(m, 4));
     let mut msgs = Vec::new();
-    for i in net.ifaces.iter().filter(|i| index == 0 || i.index == index) {
-        for a in i.addrs.iter().filter(|a| family == AF_UNSPEC || family_of(a.addr) == family) {
-            let mut b = req.reply(RTM_NEWADDR);
-            addr(&mut b, i, a);
-            msgs.push(b);
+    // Linux dumps family by family; an interface's v6 addresses come in
+    // order of widening scope (global before link-local).
+    for fam in [AF_INET, AF_INET6].into_iter().filter(|f| family == AF_UNSPEC || *f == family) {
+        for i in net.ifaces.iter().filter(|i| index == 0 || i.index == index) {
+            let mut addrs: Vec<&IfAddr> = i.addrs.iter().filter(|a| family_of(a.addr) == fam).collect();
+            addrs.sort_by_key(|a| scope_of(a.addr));
+            for a in addrs {
+                let mut b = req.reply(RTM_NEWADDR);
+                addr(&mut b, i, a);
+                msgs.push(b);
+            }
         }
     }
     Ok(Answer::Dump(msgs))
@@ -489,14 +497,16 @@ fn change_addr(net: &mut Net, req: &Request) -> Result<Answer, Failure> {
     if req.msg.kind() == RTM_DELADDR {
         let a = a.ok_or(EADDRNOTAVAIL)?;
         let found = i.addrs.iter().copied().find(|x| x.addr == a && (prefix == 0 || x.prefix == prefix));
-        let found = found.ok_or(EADDRNOTAVAIL)?;
+        let found = found.ok_or_else(|| fail(EADDRNOTAVAIL, if family == AF_INET { "ipv4: Address not found" } else { "ipv6: address not found" }))?;
         net.remove_addr(index, found.addr)?;
         return Ok(Answer::Done);
     }
-    let a = IfAddr { addr: a.ok_or_else(|| fail(EINVAL, "Local address required"))?, prefix };
+    let a = a.ok_or_else(|| fail(EINVAL, "Local address required"))?;
+    let a = IfAddr { addr: a, prefix, brd: family == AF_INET && attrs.get(IFA_BROADCAST)?.is_some() };
     let flags = req.msg.flags();
-    if i.addrs.contains(&a) {
-        return if flags & NLM_F_EXCL != 0 || flags & NLM_F_REPLACE == 0 { Err(EEXIST.into()) } else { Ok(Answer::Done) };
+    if i.addrs.iter().any(|x| x.addr == a.addr && x.prefix == a.prefix) {
+        let text = if family == AF_INET { "ipv4: Address already assigned" } else { "ipv6: address already assigned" };
+        return if flags & NLM_F_EXCL != 0 || flags & NLM_F_REPLACE == 0 { Err(fail(EEXIST, text)) } else { Ok(Answer::Done) };
     }
     if flags & NLM_F_CREATE == 0 {
         return Err(ENOENT.into());
@@ -508,10 +518,35 @@ fn change_addr(net: &mut Net, req: &Request) -> Result<Answer, Failure> {
 // ---- routes ----------------------------------------------------------------
 
 /// A route as rtnetlink shows it: one of the main table, or a local
-/// table entry derived from an address (`local A dev X`).
+/// table entry derived from an address (`local A dev X`, `broadcast B
+/// dev X`).
 enum Entry {
     Main(Route),
     Local(IfIndex, IfAddr),
+    /// A local-table v4 route: destination, prefix, the address it is
+    /// for, and its type.
+    Local4(IfIndex, Ipv4Addr, u8, Ipv4Addr, u8),
+}
+
+/// The local table Linux derives from an interface's addresses: for v4
+/// the address itself, the whole prefix on a loopback interface, and the
+/// subnet's broadcast address; for v6 the address.
+fn local_entries(i: &Iface, out: &mut Vec<Entry>) {
+    for a in &i.addrs {
+        let IpAddr::V4(v) = a.addr else {
+            out.push(Entry::Local(i.index, *a));
+            continue;
+        };
+        if i.is_loopback() {
+            if let IpAddr::V4(net) = masked(a.addr, a.prefix) {
+                out.push(Entry::Local4(i.index, net, a.prefix, v, RTN_LOCAL));
+            }
+        }
+        out.push(Entry::Local4(i.index, v, 32, v, RTN_LOCAL));
+        if let Some(b) = a.broadcast_v4() {
+            out.push(Entry::Local4(i.index, b, 32, v, RTN_BROADCAST));
+        }
+    }
 }
 
 fn rtmsg(family: u8, dst_len: u8, table: u8, protocol: u8, scope: u8, kind: u8, flags: u32) -> [u8; RTMSG_LEN] {
@@ -533,7 +568,9 @@ fn route(b: &mut Builder, net: &Net, e: &Entry) {
             let fam = family_of(r.dst);
             let protocol = if r.connected { RTPROT_KERNEL } else { RTPROT_BOOT };
             let scope = if r.gateway.is_some() || fam == AF_INET6 { RT_SCOPE_UNIVERSE } else { RT_SCOPE_LINK };
-            b.put(&rtmsg(fam, r.prefix, RT_TABLE_MAIN, protocol, scope, RTN_UNICAST, 0));
+            let down = net.ifaces.get(r.iface).is_none_or(|i| i.flags & IFF_RUNNING == 0);
+            let flags = if down { RTNH_F_LINKDOWN } else { 0 };
+            b.put(&rtmsg(fam, r.prefix, RT_TABLE_MAIN, protocol, scope, RTN_UNICAST, flags));
             b.u32(RTA_TABLE, u32::from(RT_TABLE_MAIN));
             if r.prefix != 0 {
                 b.attr(RTA_DST, &ip_bytes(r.dst));
@@ -555,21 +592,15 @@ fn route(b: &mut Builder, net: &Net, e: &Entry) {
             }
         }
         Entry::Local(index, a) => {
-            let fam = family_of(a.addr);
-            let lo = net.ifaces.get(*index).is_some_and(Iface::is_loopback);
-            // On a loopback interface the whole prefix is local (v4).
-            let (dst, len) = if lo && fam == AF_INET { (masked(a.addr, a.prefix), a.prefix) } else { (a.addr, max_prefix(fam)) };
-            b.put(&rtmsg(fam, len, RT_TABLE_LOCAL, RTPROT_KERNEL, RT_SCOPE_HOST, RTN_LOCAL, 0));
-            b.u32(RTA_TABLE, u32::from(RT_TABLE_LOCAL)).attr(RTA_DST, &ip_bytes(dst));
-            if fam == AF_INET {
-                b.attr(RTA_PREFSRC, &ip_bytes(a.addr));
-            } else {
-                b.u32(RTA_PRIORITY, 0);
-            }
-            b.u32(RTA_OIF, *index);
-            if fam == AF_INET6 {
-                b.u8(RTA_PREF, 0);
-            }
+            b.put(&rtmsg(AF_INET6, 128, RT_TABLE_LOCAL, RTPROT_KERNEL, RT_SCOPE_HOST, RTN_LOCAL, 0));
+            b.u32(RTA_TABLE, u32::from(RT_TABLE_LOCAL)).attr(RTA_DST, &ip_bytes(a.addr));
+            b.u32(RTA_PRIORITY, 0).u32(RTA_OIF, *index).u8(RTA_PREF, 0);
+        }
+        &Entry::Local4(index, dst, len, src, kind) => {
+            let scope = if kind == RTN_LOCAL { RT_SCOPE_HOST } else { RT_SCOPE_LINK };
+            b.put(&rtmsg(AF_INET, len, RT_TABLE_LOCAL, RTPROT_KERNEL, scope, kind, 0));
+            b.u32(RTA_TABLE, u32::from(RT_TABLE_LOCAL)).attr(RTA_DST, &dst.octets());
+            b.attr(RTA_PREFSRC, &src.octets()).u32(RTA_OIF, index);
         }
     }
 }
@@ -580,15 +611,30 @@ fn get_routes(net: &Net, req: &Request) -> Result<Answer, Failure> {
     let fam_ok = |a: IpAddr| family == AF_UNSPEC || family_of(a) == family;
     let mut entries: Vec<Entry> = Vec::new();
     if matches!(table, RT_TABLE_UNSPEC | RT_TABLE_MAIN) {
-        // A v4 prefix on a loopback interface is all local: Linux keeps
-        // it in the local table only, where `Entry::Local` shows it.
-        let lo_v4 = |r: &Route| r.connected && r.dst.is_ipv4() && net.ifaces.get(r.iface).is_some_and(Iface::is_loopback);
-        entries.extend(net.routes.iter().filter(|r| fam_ok(r.dst) && !lo_v4(r)).map(|r| Entry::Main(*r)));
+        // What a loopback interface's addresses reach is all local: Linux
+        // keeps it in the local table only, where `local_entries` shows it.
+        let lo = |r: &Route| r.connected && net.ifaces.get(r.iface).is_some_and(Iface::is_loopback);
+        let mut main: Vec<Route> = net.routes.iter().filter(|r| fam_ok(r.dst) && !lo(r)).copied().collect();
+        // Linux's tables are tries: a dump walks them in address order,
+        // the longer of two prefixes of one address first.
+        main.sort_by_key(|r| (!r.dst.is_ipv4(), r.dst, std::cmp::Reverse(r.prefix), r.metric));
+        entries.extend(main.into_iter().map(Entry::Main));
     }
     if matches!(table, RT_TABLE_UNSPEC | RT_TABLE_LOCAL) {
+        let mut local = Vec::new();
         for i in net.ifaces.iter() {
-            entries.extend(i.addrs.iter().filter(|a| fam_ok(a.addr)).map(|a| Entry::Local(i.index, *a)));
+            local_entries(i, &mut local);
         }
+        local.retain(|e| match e {
+            Entry::Local(..) => family != AF_INET,
+            _ => family != AF_INET6,
+        });
+        local.sort_by_key(|e| match *e {
+            Entry::Local4(_, dst, len, ..) => (false, IpAddr::V4(dst), std::cmp::Reverse(len)),
+            Entry::Local(_, a) => (true, a.addr, std::cmp::Reverse(128)),
+            Entry::Main(r) => (r.dst.is_ipv6(), r.dst, std::cmp::Reverse(r.prefix)),
+        });
+        entries.extend(local);
     }
     let msgs = entries
         .iter()
@@ -620,8 +666,11 @@ fn route_get(cx: &mut Cx, req: &Request) -> Result<Answer, Failure> {
     let local = net.ifaces.owner_of(dst).is_some();
     let mut b = req.reply(RTM_NEWROUTE);
     let kind = if local { RTN_LOCAL } else { RTN_UNICAST };
-    let table = if local { RT_TABLE_LOCAL } else { RT_TABLE_MAIN };
-    b.put(&rtmsg(family, max_prefix(family), table, 0, RT_SCOPE_UNIVERSE, kind, RTM_F_CLONED));
+    // Linux answers from its main table even for a local address: without
+    // policy rules its local table is merged into the main one.
+    let table = RT_TABLE_MAIN;
+    let flags = RTM_F_CLONED | if local { RTCF_LOCAL } else { 0 };
+    b.put(&rtmsg(family, max_prefix(family), table, 0, RT_SCOPE_UNIVERSE, kind, flags));
     b.u32(RTA_TABLE, u32::from(table)).attr(RTA_DST, &ip_bytes(dst)).u32(RTA_OIF, hop.iface);
     if hop.via != dst {
         b.attr(RTA_GATEWAY, &ip_bytes(hop.via));
@@ -682,11 +731,13 @@ fn change_route(net: &mut Net, req: &Request) -> Result<Answer, Failure> {
             match (direct, o) {
                 (Some(d), None) => d,
                 (Some(d), Some(o)) if d == o => o,
+                // Linux's v6 code says only EHOSTUNREACH.
+                _ if family == AF_INET6 => return Err(EHOSTUNREACH.into()),
                 _ => return Err(fail(ENETUNREACH, "Nexthop has invalid gateway")),
             }
         }
         (None, Some(o)) => o,
-        (None, None) => return Err(fail(EINVAL, "Nexthop device required for onlink")),
+        (None, None) => return Err(ENODEV.into()),
     };
     let metric = metric.unwrap_or(if family == AF_INET6 { IP6_RT_PRIO_USER } else { 0 });
     let r = Route { dst, prefix, gateway, iface, metric, connected: false };

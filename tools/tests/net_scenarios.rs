@@ -204,3 +204,8 @@ fn chain32() {
 fn loss_tcp() {
     scenario("loss_tcp");
 }
+
+#[test]
+fn iproute2_linux() {
+    scenario("iproute2_linux");
+}

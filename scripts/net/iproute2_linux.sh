@@ -146,6 +146,25 @@ both a "delete" neigh del 10.0.0.7 dev shmif0
 both a "flush" neigh flush dev shmif0
 same_view a "neighbours agree after the flush" -4 neigh
 
+note "ip monitor"
+# A monitor in one process sees the address another adds and deletes,
+# as Linux's does (interface numbers differ: cut).
+monitor() {
+	"$@" monitor address route >"$WORKDIR/state/monitor.out" 2>&1 &
+	local pid=$!
+	sleep 0.5
+	"$@" addr add 10.0.0.42/24 dev shmif0
+	"$@" addr del 10.0.0.42/24 dev shmif0
+	sleep 0.5
+	kill "$pid"
+	wait "$pid" 2>/dev/null
+	sed -e 's/^\(Deleted \)\?[0-9]*: /\1/' -e 's/\blo0\b/lo/g' "$WORKDIR/state/monitor.out"
+}
+rump_monitor=$(monitor rump b ip)
+linux_monitor=$(monitor ip -n "$NS_B")
+expect_match "rump b: ip monitor printed the address added" '^shmif0 +inet 10\.0\.0\.42/24 scope global secondary shmif0|^shmif0 +inet 10\.0\.0\.42/24' echo "$rump_monitor"
+expect_equal "ip monitor prints what Linux's prints" "$linux_monitor" "$rump_monitor"
+
 note "flush and down"
 both a "an unknown link type" link add foo type bogus
 both a "address flush" addr flush dev shmif0

@@ -182,7 +182,14 @@ impl Net {
         let at = ifc.addrs.iter().position(|x| x.addr == addr).ok_or(EADDRNOTAVAIL)?;
         let a = ifc.addrs.remove(at);
         self.changes.push(Change::DelAddr(iface, a));
-        self.routes.remove_connected(iface, masked(a.addr, a.prefix), a.prefix);
+        let (dst, prefix) = (masked(a.addr, a.prefix), a.prefix);
+        // Another address in the same subnet still needs its route.
+        if ifc.addrs.iter().any(|x| x.prefix == prefix && masked(x.addr, prefix) == dst) {
+            return Ok(());
+        }
+        let gone = self.routes.iter().filter(|r| r.connected && r.iface == iface && r.dst == dst && r.prefix == prefix);
+        self.changes.extend(gone.map(|r| Change::DelRoute(*r)).collect::<Vec<_>>());
+        self.routes.remove_connected(iface, dst, prefix);
         Ok(())
     }
 

@@ -17,7 +17,7 @@ mod route;
 pub mod wire;
 
 use crate::net::socket::{Datagram, Kind, Netlink, SockId};
-use crate::net::Net;
+use crate::net::{Change, Net};
 use crate::usermem::{read_pod, write_pod};
 use crate::Cx;
 use rump_abi::errno::native_to_linux;
@@ -336,7 +336,9 @@ fn queue(net: &mut Net, s: SockId, datagrams: Vec<Vec<u8>>) {
 /// Sends each change the stack recorded to the netlink sockets that
 /// joined its group (`ip monitor`), then forgets the changes.
 pub fn announce(net: &mut Net) {
-    let changes = std::mem::take(&mut net.changes);
+    let mut changes = std::mem::take(&mut net.changes);
+    // One call may change a link several times; one message says it.
+    changes.dedup_by(|a, b| matches!((a, b), (Change::Link(x), Change::Link(y)) if x == y));
     if changes.is_empty() {
         return;
     }
@@ -352,10 +354,11 @@ pub fn announce(net: &mut Net) {
         return;
     }
     for c in &changes {
-        let Some((group, msg)) = route::notification(net, c) else { continue };
-        for &(id, groups) in &listeners {
-            if groups & (1 << (group - 1)) != 0 {
-                queue(net, id, vec![msg.clone()]);
+        for (group, msg) in route::notifications(net, c) {
+            for &(id, groups) in &listeners {
+                if groups & (1 << (group - 1)) != 0 {
+                    queue(net, id, vec![msg.clone()]);
+                }
             }
         }
     }

@@ -36,6 +36,9 @@ const RTM_GETROUTE: u16 = 26;
 const RTM_NEWNEIGH: u16 = 28;
 const RTM_DELNEIGH: u16 = 29;
 const RTM_GETNEIGH: u16 = 30;
+const RTM_NEWNSID: u16 = 88;
+const RTM_GETNSID: u16 = 90;
+const NETNSA_NSID: u16 = 1;
 
 const AF_UNSPEC: u8 = 0;
 const AF_INET: u8 = 2;
@@ -80,6 +83,7 @@ const IFA_LABEL: u16 = 3;
 const IFA_BROADCAST: u16 = 4;
 const IFA_CACHEINFO: u16 = 6;
 const IFA_FLAGS: u16 = 8;
+const IFA_F_SECONDARY: u8 = 0x01;
 const IFA_F_PERMANENT: u8 = 0x80;
 const RT_SCOPE_UNIVERSE: u8 = 0;
 const RT_SCOPE_LINK: u8 = 253;
@@ -155,46 +159,83 @@ pub fn handle(cx: &mut Cx, req: &Request) -> Result<Answer, Failure> {
         RTM_NEWROUTE | RTM_DELROUTE => change_route(&mut cx.st.net, req),
         RTM_GETNEIGH => get_neighs(&cx.st.net, req),
         RTM_NEWNEIGH | RTM_DELNEIGH => change_neigh(&mut cx.st.net, req),
+        // There is one network namespace, which no id names: any the
+        // caller points at gets NETNSA_NSID_NOT_ASSIGNED (-1), as Linux
+        // answers for its own namespace.
+        RTM_GETNSID => {
+            let mut b = req.reply(RTM_NEWNSID);
+            b.put(&[AF_UNSPEC, 0, 0, 0]).u32(NETNSA_NSID, u32::MAX);
+            Ok(Answer::One(b))
+        }
         _ => Err(EOPNOTSUPP.into()),
     }
 }
 
-/// The message for a change, and the group it goes to.
-pub fn notification(net: &Net, c: &Change) -> Option<(u32, Vec<u8>)> {
+/// The messages a change sends, each with the group it goes to.
+pub fn notifications(net: &Net, c: &Change) -> Vec<(u32, Vec<u8>)> {
+    let route_group = |a: IpAddr| if a.is_ipv4() { RTNLGRP_IPV4_ROUTE } else { RTNLGRP_IPV6_ROUTE };
     match *c {
         Change::Link(index) => {
-            let i = net.ifaces.get(index)?;
+            let Some(i) = net.ifaces.get(index) else { return Vec::new() };
             let mut b = Builder::new(RTM_NEWLINK, 0, 0, 0);
             link(&mut b, net, i);
-            Some((RTNLGRP_LINK, b.finish()))
+            vec![(RTNLGRP_LINK, b.finish())]
         }
         Change::LinkGone(index) => {
             let mut b = Builder::new(RTM_DELLINK, 0, 0, 0);
             b.put(&ifinfomsg(ARPHRD_ETHER, index, 0));
-            Some((RTNLGRP_LINK, b.finish()))
+            vec![(RTNLGRP_LINK, b.finish())]
         }
         Change::NewAddr(index, a) | Change::DelAddr(index, a) => {
-            let kind = if matches!(c, Change::NewAddr(..)) { RTM_NEWADDR } else { RTM_DELADDR };
-            let i = net.ifaces.get(index)?;
-            let mut b = Builder::new(kind, 0, 0, 0);
+            let new = matches!(c, Change::NewAddr(..));
+            let Some(i) = net.ifaces.get(index) else { return Vec::new() };
+            let mut b = Builder::new(if new { RTM_NEWADDR } else { RTM_DELADDR }, 0, 0, 0);
             addr(&mut b, i, &a);
             let group = if a.addr.is_ipv4() { RTNLGRP_IPV4_IFADDR } else { RTNLGRP_IPV6_IFADDR };
-            Some((group, b.finish()))
+            let mut out = vec![(group, b.finish())];
+            // The local-table routes the address brings or takes away.
+            let mut local = Vec::new();
+            local_entries_of(i, &a, &mut local);
+            for e in &local {
+                let mut b = Builder::new(if new { RTM_NEWROUTE } else { RTM_DELROUTE }, 0, 0, 0);
+                route(&mut b, net, e);
+                out.push((route_group(a.addr), b.finish()));
+            }
+            out
         }
         Change::NewRoute(r) | Change::DelRoute(r) => {
             let kind = if matches!(c, Change::NewRoute(_)) { RTM_NEWROUTE } else { RTM_DELROUTE };
             let mut b = Builder::new(kind, 0, 0, 0);
             route(&mut b, net, &Entry::Main(r));
-            let group = if r.dst.is_ipv4() { RTNLGRP_IPV4_ROUTE } else { RTNLGRP_IPV6_ROUTE };
-            Some((group, b.finish()))
+            vec![(route_group(r.dst), b.finish())]
         }
         Change::Neigh(index, ip) => {
-            let e = net.neigh.iter().find(|(k, _)| **k == (index, ip))?;
+            let Some((_, e)) = net.neigh.iter().find(|(k, _)| **k == (index, ip)) else { return Vec::new() };
             let mut b = Builder::new(RTM_NEWNEIGH, 0, 0, 0);
-            neigh(&mut b, net, index, ip, e.1);
-            Some((RTNLGRP_NEIGH, b.finish()))
+            neigh(&mut b, net, index, ip, e);
+            vec![(RTNLGRP_NEIGH, b.finish())]
         }
     }
+}
+
+/// Whether `a` is a secondary address (Linux's IFA_F_SECONDARY): another
+/// v4 address on the interface, before it, is in the same subnet. One no
+/// longer listed (being deleted) is secondary if such another remains.
+fn is_secondary(i: &Iface, a: &IfAddr) -> bool {
+    primary_of(i, a).is_some()
+}
+
+/// The primary address of a secondary one.
+fn primary_of(i: &Iface, a: &IfAddr) -> Option<IpAddr> {
+    if a.addr.is_ipv6() {
+        return None;
+    }
+    let same = |x: &&IfAddr| x.addr != a.addr && x.prefix == a.prefix && masked(x.addr, x.prefix) == masked(a.addr, a.prefix);
+    let before = match i.addrs.iter().position(|x| x.addr == a.addr) {
+        Some(at) => &i.addrs[..at],
+        None => &i.addrs[..],
+    };
+    before.iter().find(same).map(|x| x.addr)
 }
 
 fn family_of(a: IpAddr) -> u8 {
@@ -441,10 +482,11 @@ fn scope_of(a: IpAddr) -> u8 {
 
 /// An RTM_NEWADDR body for `a` on `i`.
 fn addr(b: &mut Builder, i: &Iface, a: &IfAddr) {
+    let flags = IFA_F_PERMANENT | if is_secondary(i, a) { IFA_F_SECONDARY } else { 0 };
     let mut m = [0u8; IFADDRMSG_LEN];
     m[0] = family_of(a.addr);
     m[1] = a.prefix;
-    m[2] = IFA_F_PERMANENT;
+    m[2] = flags;
     m[3] = scope_of(a.addr);
     m[4..8].copy_from_slice(&i.index.to_ne_bytes());
     b.put(&m);
@@ -457,7 +499,7 @@ fn addr(b: &mut Builder, i: &Iface, a: &IfAddr) {
         }
         b.str(IFA_LABEL, &i.name);
     }
-    b.u32(IFA_FLAGS, u32::from(IFA_F_PERMANENT));
+    b.u32(IFA_FLAGS, u32::from(flags));
     let cache: Vec<u8> = [INFINITY_LIFE_TIME, INFINITY_LIFE_TIME, 0, 0].iter().flat_map(|v| v.to_ne_bytes()).collect();
     b.attr(IFA_CACHEINFO, &cache);
 }
@@ -533,19 +575,32 @@ enum Entry {
 /// subnet's broadcast address; for v6 the address.
 fn local_entries(i: &Iface, out: &mut Vec<Entry>) {
     for a in &i.addrs {
-        let IpAddr::V4(v) = a.addr else {
-            out.push(Entry::Local(i.index, *a));
-            continue;
-        };
-        if i.is_loopback() {
-            if let IpAddr::V4(net) = masked(a.addr, a.prefix) {
-                out.push(Entry::Local4(i.index, net, a.prefix, v, RTN_LOCAL));
-            }
+        local_entries_of(i, a, out);
+    }
+}
+
+/// The local-table entries of one address (a secondary one has only its
+/// own: the rest come with the primary).
+fn local_entries_of(i: &Iface, a: &IfAddr, out: &mut Vec<Entry>) {
+    let IpAddr::V4(v) = a.addr else {
+        out.push(Entry::Local(i.index, *a));
+        return;
+    };
+    let primary = primary_of(i, a);
+    // A secondary address's route names the primary as its source.
+    let src = match primary {
+        Some(IpAddr::V4(p)) => p,
+        _ => v,
+    };
+    let primary = primary.is_none();
+    if i.is_loopback() && primary {
+        if let IpAddr::V4(net) = masked(a.addr, a.prefix) {
+            out.push(Entry::Local4(i.index, net, a.prefix, v, RTN_LOCAL));
         }
-        out.push(Entry::Local4(i.index, v, 32, v, RTN_LOCAL));
-        if let Some(b) = a.broadcast_v4() {
-            out.push(Entry::Local4(i.index, b, 32, v, RTN_BROADCAST));
-        }
+    }
+    out.push(Entry::Local4(i.index, v, 32, src, RTN_LOCAL));
+    if let Some(b) = a.broadcast_v4().filter(|_| primary) {
+        out.push(Entry::Local4(i.index, b, 32, v, RTN_BROADCAST));
     }
 }
 

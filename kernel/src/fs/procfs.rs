@@ -18,7 +18,7 @@
 
 use crate::net::iface::Iface;
 use crate::net::route::Route;
-use crate::net::socket::{Kind, Tcp};
+use crate::net::census::{self, tcp_rows, TCP_LISTEN};
 use crate::net::Net;
 use crate::sysctl::{self, Leaf, Value};
 use crate::time::{Clock, Timespec};
@@ -28,10 +28,6 @@ use crate::State;
 use parking_lot::Mutex;
 use rump_abi::native::errno::{EACCES, EINVAL, EIO, EISDIR, ENOENT, ENOTDIR, EPERM};
 use rump_abi::Errno;
-use smoltcp::iface::SocketHandle;
-use smoltcp::socket::tcp::{self, State as TcpState};
-use smoltcp::socket::AnySocket;
-use smoltcp::wire::IpAddress;
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -644,43 +640,6 @@ fn ipv6_route(net: &Net) -> String {
     s
 }
 
-/// Linux's TCP_* state numbers.
-fn tcp_state(s: TcpState) -> Option<u8> {
-    Some(match s {
-        TcpState::Closed => return None,
-        TcpState::Established => 0x01,
-        TcpState::SynSent => 0x02,
-        TcpState::SynReceived => 0x03,
-        TcpState::FinWait1 => 0x04,
-        TcpState::FinWait2 => 0x05,
-        TcpState::TimeWait => 0x06,
-        TcpState::CloseWait => 0x08,
-        TcpState::LastAck => 0x09,
-        TcpState::Listen => 0x0a,
-        TcpState::Closing => 0x0b,
-    })
-}
-
-const TCP_LISTEN: u8 = 0x0a;
-const TCP_ESTABLISHED: u8 = 0x01;
-const TCP_CLOSE: u8 = 0x07;
-
-fn std_addr(a: IpAddress) -> IpAddr {
-    match a {
-        IpAddress::Ipv4(v) => IpAddr::V4(v),
-        IpAddress::Ipv6(v) => IpAddr::V6(v),
-    }
-}
-
-/// One socket as the tables list it.
-struct Row {
-    local: SocketAddr,
-    remote: SocketAddr,
-    state: u8,
-    tx: usize,
-    rx: usize,
-}
-
 /// `address:port` in the hex of the table's family (v4-mapped in v6).
 fn endpoint(a: SocketAddr, v6: bool) -> String {
     match (a.ip(), v6) {
@@ -689,50 +648,6 @@ fn endpoint(a: SocketAddr, v6: bool) -> String {
         (IpAddr::V6(v), true) => format!("{}:{:04X}", hex6(v), a.port()),
         (IpAddr::V6(_), false) => format!("{}:{:04X}", hex4(Ipv4Addr::UNSPECIFIED), a.port()),
     }
-}
-
-fn unspecified(v6: bool) -> SocketAddr {
-    SocketAddr::new(if v6 { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) }, 0)
-}
-
-/// The TCP sockets of one family: listeners, connections, and those
-/// closed by their owners that the engine still runs down.
-fn tcp_rows(net: &Net, v6: bool) -> Vec<Row> {
-    let engine: HashMap<SocketHandle, &tcp::Socket> =
-        net.tcp.sockets.iter().filter_map(|(h, s)| tcp::Socket::downcast(s).map(|t| (h, t))).collect();
-    let conn = |t: &tcp::Socket, local: Option<SocketAddr>, peer: Option<SocketAddr>| {
-        let ep = |e: Option<smoltcp::wire::IpEndpoint>| e.map(|e| SocketAddr::new(std_addr(e.addr), e.port));
-        Some(Row {
-            state: tcp_state(t.state())?,
-            local: ep(t.local_endpoint()).or(local).unwrap_or(unspecified(v6)),
-            remote: ep(t.remote_endpoint()).or(peer).unwrap_or(unspecified(v6)),
-            tx: t.send_queue(),
-            rx: t.recv_queue(),
-        })
-    };
-    let mut rows = Vec::new();
-    for (_, s) in net.sockets.iter().filter(|(_, s)| s.v6 == v6) {
-        match &s.kind {
-            Kind::Tcp(Tcp::Listening(_)) => rows.push(Row {
-                local: s.local.unwrap_or(unspecified(v6)),
-                remote: unspecified(v6),
-                state: TCP_LISTEN,
-                tx: 0,
-                rx: 0,
-            }),
-            Kind::Tcp(Tcp::Conn { h, .. }) => {
-                rows.extend(engine.get(h).and_then(|t| conn(t, s.local, s.peer)));
-            }
-            _ => {}
-        }
-    }
-    for h in &net.orphans {
-        let Some(t) = engine.get(h) else { continue };
-        if t.local_endpoint().is_some_and(|e| e.addr.version() == smoltcp::wire::IpVersion::Ipv6) == v6 {
-            rows.extend(conn(t, None, None));
-        }
-    }
-    rows
 }
 
 /// /proc/net/tcp and tcp6 (`get_tcp4_sock`, `get_tcp6_sock`); timers,
@@ -760,7 +675,8 @@ fn tcp(net: &Net, v6: bool) -> String {
             endpoint(r.local, v6),
             endpoint(r.remote, v6),
             r.state,
-            r.tx as u32,
+            // A listener's send queue is its backlog in sock_diag only.
+            if r.state == TCP_LISTEN { 0 } else { r.tx as u32 },
             r.rx as u32,
             0,
             0,
@@ -809,20 +725,9 @@ fn datagram(net: &Net, which: DgramView) -> String {
         ),
     }
     let raw = matches!(which, DgramView::Raw | DgramView::Raw6);
-    let mut n = 0;
-    for (_, sock) in net.sockets.iter().filter(|(_, x)| x.v6 == v6) {
-        let (local, remote) = match (&sock.kind, raw) {
-            (Kind::Raw(p), true) => (
-                SocketAddr::new(sock.local.map_or(unspecified(v6).ip(), |l| l.ip()), u16::from(*p)),
-                SocketAddr::new(sock.peer.map_or(unspecified(v6).ip(), |l| l.ip()), 0),
-            ),
-            (Kind::Udp, false) => match sock.local {
-                Some(l) => (l, sock.peer.unwrap_or(unspecified(v6))),
-                None => continue,
-            },
-            _ => continue,
-        };
-        let state = if sock.peer.is_some() { TCP_ESTABLISHED } else { TCP_CLOSE };
+    let rows = if raw { census::raw_rows(net, v6) } else { census::udp_rows(net, v6) };
+    for (n, r) in rows.iter().enumerate() {
+        let (local, remote, state) = (r.local, r.remote, r.state);
         let start = s.len();
         let width = if which == DgramView::Raw { 4 } else { 5 };
         let _ = write!(
@@ -833,7 +738,7 @@ fn datagram(net: &Net, which: DgramView) -> String {
             endpoint(remote, v6),
             state,
             0,
-            sock.rx_bytes as u32,
+            r.rx as u32,
             0,
             0,
             0,
@@ -843,7 +748,6 @@ fn datagram(net: &Net, which: DgramView) -> String {
         } else {
             s.push('\n');
         }
-        n += 1;
     }
     s
 }

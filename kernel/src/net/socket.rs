@@ -45,6 +45,18 @@ pub struct Listener {
     backlog: usize,
 }
 
+impl Listener {
+    /// Connections waiting for accept.
+    pub fn queued(&self) -> usize {
+        self.ready.len()
+    }
+
+    /// The most connections it keeps waiting (listen's backlog).
+    pub fn backlog(&self) -> usize {
+        self.backlog
+    }
+}
+
 pub enum Tcp {
     Fresh,
     Listening(Listener),

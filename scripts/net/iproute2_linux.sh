@@ -49,7 +49,8 @@ ns_of() {
 #   - a shmif interface's alias is the bus file it is attached to, which a
 #     veth has not (deleted);
 #   - loopback's MTU is 33624 here (NetBSD's) and 65536 on Linux (deleted);
-#   - the MACs a neighbour entry learnt are the peer's (become MAC).
+#   - the MACs a neighbour entry learnt are the peer's (become MAC);
+#   - Linux dumps neighbours in the order of a randomly keyed hash (sorted).
 normalise() {
 	sed -e 's/\blo0\b/lo/g' |
 		jq -S 'if type == "array" then map(
@@ -59,7 +60,9 @@ normalise() {
 				if (.local // "" | startswith("fe80:")) then .local = "fe80::LL" else . end) else . end
 			| if (.dst // "" | startswith("fe80:")) then .dst = "fe80::LL" else . end
 			| if (.lladdr and (.state | index("PERMANENT") | not)) then .lladdr = "MAC" else . end
-		) else . end'
+		)
+		| if (length > 0 and (.[0] | has("state") and has("dst"))) then sort_by(.dst) else . end
+		else . end'
 }
 
 # both NODE DESC IP-ARGS...: runs `ip IP-ARGS` on NODE's rump kernel and
@@ -164,6 +167,39 @@ rump_monitor=$(monitor rump b ip)
 linux_monitor=$(monitor ip -n "$NS_B")
 expect_match "rump b: ip monitor printed the address added" '^shmif0 +inet 10\.0\.0\.42/24 scope global secondary shmif0|^shmif0 +inet 10\.0\.0\.42/24' echo "$rump_monitor"
 expect_equal "ip monitor prints what Linux's prints" "$linux_monitor" "$rump_monitor"
+
+note "ss"
+# The same sockets in both worlds: on b a TCP listener with one connection
+# from a, a TCP listener on v6, a bound UDP socket; then `ss` on each side.
+# Ephemeral ports differ by nature (become EPH); Linux lists sockets in
+# hash order (lines sorted); column padding follows the widest entry
+# (blanks squeezed).
+ss_view() {
+	sed -E -e 's/:(3[2-9][0-9]{3}|[4-5][0-9]{4}|60[0-9]{3})\b/:EPH/g' -e 's/[[:space:]]+/ /g' | sort
+}
+rump_bg b nc -l 10.0.0.2 5001 >/dev/null 2>&1
+rump_bg b nc -6 -l fd00::2 5003 >/dev/null 2>&1
+rump_bg b nc -u -l 10.0.0.2 5002 >/dev/null 2>&1
+for args in "-l 10.0.0.2 5001" "-6 -l fd00::2 5003" "-u -l 10.0.0.2 5002"; do
+	# shellcheck disable=SC2086
+	ip netns exec "$NS_B" nc $args >/dev/null 2>&1 &
+	NET_BG_PIDS+=("$!")
+done
+sleep 0.5
+rump_bg a nc 10.0.0.2 5001 < <(sleep 20) >/dev/null 2>&1
+ip netns exec "$NS_A" nc 10.0.0.2 5001 < <(sleep 20) >/dev/null 2>&1 &
+NET_BG_PIDS+=("$!")
+sleep 0.5
+for args in -tanH -tlnH -uanH "-tanH state established" "-6 -tlnH"; do
+	# shellcheck disable=SC2086
+	r=$(rump b ss $args 2>&1 | ss_view)
+	# shellcheck disable=SC2086
+	l=$(ip netns exec "$NS_B" ss $args 2>&1 | ss_view)
+	expect_equal "b: ss $args lists what Linux's lists" "$l" "$r"
+done
+r=$(rump a ss -tanH 2>&1 | ss_view)
+l=$(ip netns exec "$NS_A" ss -tanH 2>&1 | ss_view)
+expect_equal "a: ss -tanH lists the connection as Linux's does" "$l" "$r"
 
 note "flush and down"
 both a "an unknown link type" link add foo type bogus

@@ -48,6 +48,8 @@ pub struct Row {
     pub rx: usize,
     /// The engine's socket of a TCP connection (for `tcp_info`).
     pub handle: Option<SocketHandle>,
+    /// IPV6_V6ONLY of the socket (false for one without an owner).
+    pub v6only: bool,
 }
 
 pub fn unspecified(v6: bool) -> SocketAddr {
@@ -68,6 +70,7 @@ pub fn tcp_rows(net: &Net, v6: bool) -> Vec<Row> {
             tx: t.send_queue(),
             rx: t.recv_queue(),
             handle: Some(h),
+            v6only: false,
         })
     };
     let mut rows = Vec::new();
@@ -81,9 +84,10 @@ pub fn tcp_rows(net: &Net, v6: bool) -> Vec<Row> {
                 tx: l.backlog(),
                 rx: l.queued(),
                 handle: None,
+                v6only: s.opts.v6only,
             }),
             Kind::Tcp(Tcp::Conn { h, .. }) => {
-                rows.extend(engine.get(h).and_then(|t| conn(*h, t, s.local, s.peer)));
+                rows.extend(engine.get(h).and_then(|t| conn(*h, t, s.local, s.peer)).map(|r| Row { v6only: s.opts.v6only, ..r }));
             }
             _ => {}
         }
@@ -128,7 +132,7 @@ fn dgram_rows(
         .filter_map(|(_, s)| {
             let (local, remote) = ends(s)?;
             let state = if s.peer.is_some() { TCP_ESTABLISHED } else { TCP_CLOSE };
-            Some(Row { local, remote, state, tx: 0, rx: s.rx_bytes, handle: None })
+            Some(Row { local, remote, state, tx: 0, rx: s.rx_bytes, handle: None, v6only: s.opts.v6only })
         })
         .collect()
 }

@@ -356,7 +356,13 @@ impl Net {
             }
             addr.port()
         };
-        self.sock_mut(id)?.local = Some(SocketAddr::new(ip, port));
+        let s = self.sock_mut(id)?;
+        s.local = Some(SocketAddr::new(ip, port));
+        // A v6 address of its own can take no v4 traffic: Linux marks such
+        // a socket v6-only (getsockopt and `ss` show it).
+        if matches!(ip, IpAddr::V6(v) if !v.is_unspecified() && v.to_ipv4_mapped().is_none()) {
+            s.opts.v6only = true;
+        }
         Ok(())
     }
 

@@ -123,7 +123,7 @@ fn message(b: &mut Builder, net: &Net, r: &Row, family: u8, ext: u8, id: &[u8]) 
     }
     b.u8(INET_DIAG_SHUTDOWN, 0);
     if family == AF_INET6 {
-        b.u8(INET_DIAG_SKV6ONLY, 0);
+        b.u8(INET_DIAG_SKV6ONLY, u8::from(r.v6only));
     }
 }
 

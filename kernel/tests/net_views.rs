@@ -256,7 +256,7 @@ fn ifconf_layout_agrees_with_linux() {
     k.with_state(|st| {
         let i = st.net.ifaces.create("shmif0", [2, 0, 0, 0, 0, 1]).unwrap();
         for a in [Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 1, 1)] {
-            st.net.add_addr(i, rump_kernel::net::iface::IfAddr { addr: a.into(), prefix: 24 }).unwrap();
+            st.net.add_addr(i, rump_kernel::net::iface::IfAddr::new(a.into(), 24)).unwrap();
         }
     });
     // A NULL buffer asks for the length: one ifreq per v4 address.
@@ -335,7 +335,7 @@ fn addresses_and_flags_as_ifconfig_sets_them() {
     set_addr(&r, fd, SIOCSIFADDR, "shmif0", ip(10, 0, 0, 1)).unwrap();
     k.with_state(|st| {
         let i = st.net.ifaces.index_of("shmif0").unwrap();
-        st.net.add_addr(i, rump_kernel::net::iface::IfAddr { addr: ip(172, 16, 0, 1).into(), prefix: 12 }).unwrap();
+        st.net.add_addr(i, rump_kernel::net::iface::IfAddr::new(ip(172, 16, 0, 1).into(), 12)).unwrap();
     });
     let second = call(&r, fd, SIOCGIFNETMASK, "shmif0", Some(ip(172, 16, 0, 1))).unwrap();
     assert_eq!(sin(&second, 16).1, ip(255, 240, 0, 0));

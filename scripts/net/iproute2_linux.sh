@@ -201,6 +201,29 @@ r=$(rump a ss -tanH 2>&1 | ss_view)
 l=$(ip netns exec "$NS_A" ss -tanH 2>&1 | ss_view)
 expect_equal "a: ss -tanH lists the connection as Linux's does" "$l" "$r"
 
+note "ICMP datagram sockets"
+# socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP) is for the groups of
+# net.ipv4.ping_group_range (per namespace on Linux, per kernel here).
+ping_socket='import socket
+try:
+    socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
+    print("made")
+except OSError as e:
+    print(e.strerror)'
+in_both() { # DESC CMD...: CMD prints the same on a's kernel and in a's namespace
+	local desc=$1 r l
+	shift
+	r=$(rump a "$@" 2>&1)
+	l=$(ip netns exec "$NS_A" "$@" 2>&1)
+	expect_equal "a: $desc" "$l" "$r"
+}
+in_both "the default range admits nobody" python3 -c "$ping_socket"
+in_both "/proc/sys/net/ipv4/ping_group_range says so" cat /proc/sys/net/ipv4/ping_group_range
+in_both "writing 0 0" sh -c 'echo "0 0" > /proc/sys/net/ipv4/ping_group_range; cat /proc/sys/net/ipv4/ping_group_range'
+in_both "now root's group may make one" python3 -c "$ping_socket"
+expect_match "rump a: ping over an ICMP datagram socket" '1 received' rump a "$PING" -c 1 -W 2 10.0.0.2
+in_both "a range upside down admits nobody again" sh -c 'echo "5 2" > /proc/sys/net/ipv4/ping_group_range; cat /proc/sys/net/ipv4/ping_group_range'
+
 note "flush and down"
 both a "an unknown link type" link add foo type bogus
 both a "address flush" addr flush dev shmif0

@@ -65,7 +65,7 @@ enum View {
 enum Knob {
     IpForward,
     DefaultTtl,
-    /// Read-only here: ICMP datagram sockets are refused whatever it says.
+    /// Two integers, stored as the string of `net.inet.icmp.ping_group_range`.
     PingGroupRange,
     GcStaleTime,
     Forwarding6,
@@ -79,7 +79,7 @@ impl Knob {
             Knob::DefaultTtl => "net.inet.ip.ttl",
             Knob::GcStaleTime => "net.inet.arp.keep",
             Knob::Forwarding6 => "net.inet6.ip6.forwarding",
-            Knob::PingGroupRange => return None,
+            Knob::PingGroupRange => "net.inet.icmp.ping_group_range",
         };
         sysctl::leaf(&sysctl::resolve(name).ok()?).ok()
     }
@@ -89,7 +89,7 @@ impl Knob {
         match self {
             Knob::IpForward => format!("{}\n", k.forwarding as i32),
             Knob::DefaultTtl => format!("{}\n", k.ttl),
-            Knob::PingGroupRange => "1\t0\n".to_string(),
+            Knob::PingGroupRange => format!("{}\t{}\n", k.ping_group.0, k.ping_group.1),
             Knob::GcStaleTime => format!("{}\n", k.arp_keep),
             Knob::Forwarding6 => format!("{}\n", k.forwarding6 as i32),
         }
@@ -300,7 +300,7 @@ impl FileSystem for Procfs {
         let (pos, e) = entry(node)?;
         let (vtype, mode, nlink) = match e.what {
             What::Dir => (VType::Dir, 0o555, 2 + children(pos).filter(|(_, c)| c.what == What::Dir).count() as u64),
-            What::View(_) | What::Knob(Knob::PingGroupRange) => (VType::Reg, 0o444, 1),
+            What::View(_) => (VType::Reg, 0o444, 1),
             What::Knob(_) => (VType::Reg, 0o644, 1),
         };
         let t = self.mounted;
@@ -411,8 +411,17 @@ impl FileSystem for Procfs {
         if offset != 0 {
             return Ok(data.len());
         }
-        let (v, used) = parse_int(data)?;
-        let v = leaf.check(&Value::Int(v))?;
+        let (v, used) = if k == Knob::PingGroupRange {
+            // Two integers, as Linux's proc_dointvec_minmax reads a vector.
+            let (lo, a) = parse_int(data)?;
+            let (hi, b) = parse_int(&data[a..])?;
+            let ids = [lo, hi].map(|g| u32::try_from(g).map_err(|_| EINVAL));
+            (Value::string(format!("{} {}", ids[0]?, ids[1]?)), a + b)
+        } else {
+            let (v, used) = parse_int(data)?;
+            (Value::Int(v), used)
+        };
+        let v = leaf.check(&v)?;
         self.shared.writes.lock().push((leaf, v, node));
         self.shared.pending.store(true, Ordering::Release);
         Ok(used)

@@ -24,6 +24,7 @@ pub mod ip;
 pub mod neigh;
 pub mod netem;
 pub mod pcap;
+pub mod ping;
 pub mod raw;
 pub mod recovery;
 pub mod route;
@@ -57,6 +58,17 @@ pub struct Knobs {
     pub arp_keep: u32,
     /// net.inet.ip.ttl
     pub ttl: u8,
+    /// net.ipv4.ping_group_range: the groups that may make ICMP datagram
+    /// sockets, low and high; Linux's default "1 0" admits nobody.
+    pub ping_group: (u32, u32),
+}
+
+impl Knobs {
+    /// Whether a process in groups `gids` may make an ICMP datagram socket.
+    pub fn may_ping(&self, gids: impl IntoIterator<Item = u32>) -> bool {
+        let (lo, hi) = self.ping_group;
+        gids.into_iter().any(|g| (lo..=hi).contains(&g))
+    }
 }
 
 impl Knobs {
@@ -138,7 +150,7 @@ impl Net {
             neigh: neigh::Cache::default(),
             sockets: Slab::default(),
             tcp: tcp::Engine::new(now),
-            knobs: Knobs { forwarding: false, forwarding6: false, arp_keep: 1200, ttl: 64 },
+            knobs: Knobs { forwarding: false, forwarding6: false, arp_keep: 1200, ttl: 64, ping_group: (1, 0) },
             stats: Stats::default(),
             clock,
             loopq: VecDeque::new(),

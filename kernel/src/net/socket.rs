@@ -73,6 +73,8 @@ pub enum Kind {
     Udp,
     /// A raw socket of one IP protocol (ICMP, ICMPv6).
     Raw(u8),
+    /// An ICMP datagram ("ping") socket of ICMP or ICMPv6 (`net::ping`).
+    Ping(u8),
     /// A netlink socket: its messages are the Linux emulation's business
     /// (`compat::linux::netlink`); replies and notifications queue in
     /// `rxq` like datagrams.
@@ -203,7 +205,7 @@ impl Socket {
         match self.kind {
             Kind::Tcp(_) => 6,
             Kind::Udp => 17,
-            Kind::Raw(p) => p as i32,
+            Kind::Raw(p) | Kind::Ping(p) => p as i32,
             Kind::Netlink(n) => n.protocol as i32,
         }
     }
@@ -264,9 +266,10 @@ impl Net {
         let kind = match (stype, protocol) {
             (SOCK_STREAM, 0 | 6) => Kind::Tcp(Tcp::Fresh),
             (SOCK_DGRAM, 0 | 17) => Kind::Udp,
-            // ICMP datagram sockets are gated by net.ipv4.ping_group_range,
-            // whose default ("1 0") admits nobody: EACCES, as on Linux.
-            (SOCK_DGRAM, 1 | 58) => return Err(EACCES),
+            // ICMP datagram sockets: the caller has checked
+            // net.ipv4.ping_group_range.
+            (SOCK_DGRAM, 1) if !v6 => Kind::Ping(1),
+            (SOCK_DGRAM, 58) if v6 => Kind::Ping(58),
             (SOCK_RAW, 1) if !v6 => Kind::Raw(1),
             (SOCK_RAW, 58) if v6 => Kind::Raw(58),
             (SOCK_RAW, _) => return Err(EPROTONOSUPPORT),
@@ -372,7 +375,8 @@ impl Net {
             return Ok(l);
         }
         let proto = self.sock(id)?.protocol();
-        let port = if proto == 6 || proto == 17 { self.ephemeral_port(id, proto, ip)? } else { 0 };
+        let ephemeral = proto == 6 || proto == 17 || matches!(self.sock(id)?.kind, Kind::Ping(_));
+        let port = if ephemeral { self.ephemeral_port(id, proto, ip)? } else { 0 };
         let l = SocketAddr::new(ip, port);
         self.sock_mut(id)?.local = Some(l);
         Ok(l)
@@ -499,7 +503,7 @@ impl Net {
             Kind::Tcp(Tcp::Conn { .. }) => return Err(EISCONN),
             Kind::Tcp(Tcp::Listening(_)) => return Err(EINVAL),
             Kind::Netlink(_) => return Err(EAFNOSUPPORT),
-            Kind::Udp | Kind::Raw(_) => {
+            Kind::Udp | Kind::Raw(_) | Kind::Ping(_) => {
                 if to.ip().is_unspecified() && to.port() == 0 {
                     // AF_UNSPEC-style disconnect arrives as an all-zero address.
                     self.sock_mut(id)?.peer = None;
@@ -753,7 +757,7 @@ impl Net {
                 }
                 m
             }
-            Kind::Udp | Kind::Raw(_) | Kind::Netlink(_) => {
+            Kind::Udp | Kind::Raw(_) | Kind::Ping(_) | Kind::Netlink(_) => {
                 let r = if s.rxq.is_empty() && !s.shut_rd { 0 } else { POLLIN | POLLRDNORM };
                 r | POLLOUT | POLLWRNORM
             }

@@ -164,8 +164,11 @@ impl Cx<'_> {
         let sock = self.st.net.sock(s)?;
         let timeout = sock.opts.sndtimeo;
         if !matches!(sock.kind, Kind::Tcp(_)) {
-            let raw = matches!(sock.kind, Kind::Raw(_));
-            let r = if raw { self.st.net.raw_send(s, data, to) } else { self.st.net.udp_send(s, data, to) };
+            let r = match sock.kind {
+                Kind::Raw(_) => self.st.net.raw_send(s, data, to),
+                Kind::Ping(_) => self.st.net.ping_send(s, data, to),
+                _ => self.st.net.udp_send(s, data, to),
+            };
             self.net_done();
             return r;
         }

@@ -29,6 +29,7 @@ const MSG_ERRQUEUE: u32 = 0x2000;
 
 const SOL_SOCKET: i32 = 1;
 const IPPROTO_IP: i32 = 0;
+const IPPROTO_ICMP: i32 = 1;
 const IPPROTO_TCP: i32 = 6;
 const IPPROTO_IPV6: i32 = 41;
 const IPPROTO_ICMPV6: i32 = 58;
@@ -134,6 +135,14 @@ pub fn linux_sys_socket(cx: &mut Cx, a: linux_sys_socket_args) -> SysResult {
     let stype = a.type_ & !(SOCK_NONBLOCK | SOCK_CLOEXEC);
     if !matches!(stype, SOCK_STREAM | SOCK_DGRAM | SOCK_RAW) {
         return Err(EINVAL);
+    }
+    // ICMP datagram sockets: for the groups net.ipv4.ping_group_range names.
+    if stype == SOCK_DGRAM && a.protocol == if v6 { IPPROTO_ICMPV6 } else { IPPROTO_ICMP } {
+        let cred = &cx.proc().cred;
+        let gids: Vec<u32> = std::iter::once(cred.gid).chain(cred.groups.iter().copied()).collect();
+        if !cx.st.net.knobs.may_ping(gids) {
+            return Err(EACCES);
+        }
     }
     cx.sock_create(v6, stype, a.protocol, a.type_ & SOCK_NONBLOCK != 0, a.type_ & SOCK_CLOEXEC != 0).map(i64::from)
 }
@@ -472,7 +481,7 @@ fn stored_option(level: i32, name: i32) -> bool {
     matches!(
         (level, name),
         (SOL_SOCKET, 1 | 5 | 10 | 11 | 12 | 16 | 18 | 19 | 36)
-            | (IPPROTO_IP, 8 | 13 | 32 | 33 | 34)
+            | (IPPROTO_IP, 7 | 8 | 13 | 32 | 33 | 34)
             | (IPPROTO_TCP, 4 | 5 | 6 | 9 | 12 | 18 | 23)
             | (IPPROTO_IPV6, 17 | 18 | 19 | 23 | 49 | 66 | 67)
             // IPV6_CHECKSUM: ICMPv6 is always checksummed by the kernel.

@@ -14,9 +14,11 @@ use rump_abi::syscall::{Slots, SysResult, Syscall};
 use rump_abi::Errno;
 use rump_kernel::cred::Cred;
 use rump_kernel::proc::Emulation as KernelEmulation;
+use rump_kernel::vfs::mapping::MapKind;
 use rump_kernel::{Config, Process};
 use rumpclient::client::Client;
 use rumpclient::wire::handshake::Emulation;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 /// An in-process kernel and this program's process in it.
@@ -152,6 +154,22 @@ pub fn shareable() -> Result<&'static Backend, Errno> {
     let Backend::Local(local) = b else { return Ok(b) };
     let client = crate::keeper::detach(local)?;
     Ok(install(Backend::Remote(client)))
+}
+
+/// A host descriptor through which this process maps its rump fd `r` as
+/// `kind` says (`rump_kernel::Process::mappable_fd`, or the server's over
+/// the wire); `None` for a private mapping to fill with the file's bytes.
+pub fn mappable_fd(b: &Backend, r: i32, kind: MapKind) -> Result<Option<OwnedFd>, Errno> {
+    match b {
+        Backend::Local(l) => l.process.mappable_fd(r, kind),
+        Backend::Remote(c) => c.mappable_fd(r, kind),
+    }
+}
+
+/// Whether host descriptors can come from the kernel: always in-process,
+/// and from a server over a unix socket but not over TCP.
+pub fn passes_fds(b: &Backend) -> bool {
+    client(b).is_none_or(Client::passes_fds)
 }
 
 /// The remote client, if this process's kernel is remote.

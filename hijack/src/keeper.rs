@@ -111,8 +111,9 @@ unsafe fn become_keeper(url: &ServerUrl, dir: &std::path::Path, report: i32) -> 
     unsafe { libc::_exit(0) }
 }
 
-/// Closes every inherited fd but `keep`, and points 0–2 at /dev/null;
-/// returns where `keep` now is.
+/// Closes every inherited fd but `keep` and the kernel's own (its shared
+/// memory, `rump_kernel::shm`, which the kernel carries along), and points
+/// 0–2 at /dev/null; returns where `keep` now is.
 fn detach_fds(keep: i32) -> i32 {
     let keep = if keep < 3 {
         sys(libc::SYS_fcntl, [keep as usize, libc::F_DUPFD as usize, 3, 0]).unwrap_or(-1) as i32
@@ -128,7 +129,16 @@ fn detach_fds(keep: i32) -> i32 {
             }
         }
     }
-    let _ = sys(libc::SYS_close_range, [3, keep as usize - 1, 0, 0]);
-    let _ = sys(libc::SYS_close_range, [keep as usize + 1, u32::MAX as usize, 0, 0]);
+    let mut spared = rump_kernel::shm::owned_fds();
+    spared.push(keep);
+    spared.sort_unstable();
+    let mut from = 3usize;
+    for fd in spared.into_iter().filter_map(|fd| usize::try_from(fd).ok()).filter(|&fd| fd >= 3) {
+        if fd > from {
+            let _ = sys(libc::SYS_close_range, [from, fd - 1, 0, 0]);
+        }
+        from = from.max(fd + 1);
+    }
+    let _ = sys(libc::SYS_close_range, [from, u32::MAX as usize, 0, 0]);
     keep
 }

@@ -77,16 +77,9 @@ pub fn drain(fd: i32) {
     let _ = sys(libc::SYS_read, [fd as usize, (&mut v as *mut u64) as usize, 8, 0]);
 }
 
-/// Whether `k` can arm notifiers (`call`).
-pub fn supported(k: &Backend) -> bool {
-    match k {
-        Backend::Local(_) => true,
-        Backend::Remote(c) => c.passes_fds(),
-    }
-}
-
 /// `k` as a `Syscall` whose poll-like calls arm this thread's notifier
-/// instead of sleeping. Only for kernels where `supported` is true.
+/// instead of sleeping. Only for kernels that take host descriptors
+/// (`backend::passes_fds`).
 pub struct Notifying<'a>(pub &'a Backend);
 
 impl Syscall for Notifying<'_> {

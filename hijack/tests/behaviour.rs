@@ -120,3 +120,51 @@ print([n for n in ("etc", "usr", "bin", "home") if n in root])
     let names: Vec<&str> = std::str::from_utf8(&o.stdout).unwrap().lines().collect();
     assert!(o.status.success() && !names.contains(&"etc") && !names.contains(&"usr"), "{o:?}");
 }
+
+/// Writes a page to /rump/m, then maps it shared twice and privately
+/// once, printing what each mapping gave.
+const MAP_THREE_WAYS: &str = "
+import errno, mmap, os
+fd = os.open('/rump/m', os.O_RDWR | os.O_CREAT, 0o644)
+os.write(fd, b'abc' + bytes(4093))
+for _ in range(2):
+    try:
+        m = mmap.mmap(fd, 0)
+        m[0:3] = b'xyz'
+        print('shared', bytes(m[0:3]), os.pread(fd, 3, 0))
+    except OSError as e:
+        print('shared', errno.errorcode[e.errno])
+m = mmap.mmap(fd, 0, flags=mmap.MAP_PRIVATE)
+print('private', bytes(m[0:3]))
+";
+
+/// The interpreter `python3` names, not a wrapper script in front of it.
+fn python3() -> String {
+    let o = Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().expect("python3 runs");
+    String::from_utf8_lossy(&o.stdout).trim().to_owned()
+}
+
+#[test]
+fn shared_mappings_need_a_connection_that_carries_descriptors() {
+    let python = python3();
+    // Over a unix socket the mapping is the file.
+    let server = Server::start();
+    let o = hijacked(&[&python, "-c", MAP_THREE_WAYS], &[("RUMP_SERVER", server.url.as_str())]);
+    assert_eq!(
+        stdout(&o),
+        "shared b'xyz' b'xyz'\nshared b'xyz' b'xyz'\nprivate b'xyz'\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Over TCP no memory can be shared: ENODEV, said once in the log;
+    // a private mapping is still a copy of the file.
+    // (Sockets stay on the host: with inet hijacked, the client's own
+    // connect would come back to the library.)
+    let server = Server::start_tcp();
+    let env = [("RUMP_SERVER", server.url.as_str()), ("RUMPHIJACK", "path=/rump")];
+    let o = hijacked(&[&python, "-c", MAP_THREE_WAYS], &env);
+    assert_eq!(stdout(&o), "shared ENODEV\nshared ENODEV\nprivate b'abc'\n", "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("MAP_SHARED") && err.contains("tcp://"), "{err}");
+}

@@ -1,12 +1,13 @@
 //! Differential tests (DESIGN.md §9): the C programs in `ctests/`, one per
 //! hook family (io, meta, ns, dir, stdio, proc, lock for the file locks
-//! of the fcntl family, inotify for watches) plus poll, select, epoll,
-//! signal and threads for event multiplexing, signals and threads over
-//! rump FIFOs beside host pipes, net for sockets, the resolver and
-//! interfaces over the kernel's TCP/IP stack, and the Python programs in
-//! `ctests/py/` (selectors and asyncio over both; inotify_raw, inotify
-//! through ctypes on the base and a host directory on one fd; run with
-//! `python3`), run three ways and must print the same transcript:
+//! of the fcntl family, inotify for watches, mmap for shared file
+//! mappings) plus poll, select, epoll, signal and threads for event
+//! multiplexing, signals and threads over rump FIFOs beside host pipes,
+//! net for sockets, the resolver and interfaces over the kernel's TCP/IP
+//! stack, and the Python programs in `ctests/py/` (selectors and asyncio
+//! over both; inotify_raw, inotify through ctypes on the base and a host
+//! directory on one fd; mmap_shared; run with `python3`), run three ways
+//! and must print the same transcript:
 //!
 //! - (a) on the host, in a fresh directory under `/dev/shm` (tmpfs, like
 //!   the rump kernel's root) — Linux is the oracle;
@@ -419,6 +420,11 @@ fn lock() {
 }
 
 #[test]
+fn mmap() {
+    differential("mmap");
+}
+
+#[test]
 fn poll() {
     differential("poll");
 }
@@ -466,6 +472,11 @@ fn py_inotify_raw() {
 #[test]
 fn py_asyncio_mixed() {
     differential("py/asyncio_mixed.py");
+}
+
+#[test]
+fn py_mmap_shared() {
+    differential("py/mmap_shared.py");
 }
 
 #[test]

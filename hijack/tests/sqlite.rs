@@ -158,7 +158,6 @@ fn sqlite3_cli_rollback_journal() {
 }
 
 #[test]
-#[ignore = "WAL maps the -shm file MAP_SHARED: needs shared mappings of rump files (issue 16, mmap part)"]
 fn sqlite3_cli_wal() {
     cli("wal");
 }
@@ -169,7 +168,6 @@ fn python_sqlite3_rollback_journal() {
 }
 
 #[test]
-#[ignore = "WAL maps the -shm file MAP_SHARED: needs shared mappings of rump files (issue 16, mmap part)"]
 fn python_sqlite3_wal() {
     python("wal");
 }

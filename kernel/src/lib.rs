@@ -18,8 +18,10 @@ pub mod lock;
 pub mod lwp;
 pub mod mem;
 pub mod net;
+pub mod ownfd;
 pub mod pipe;
 pub mod proc;
+pub mod shm;
 pub mod slab;
 pub mod syscalls;
 pub mod sysctl;
@@ -294,6 +296,19 @@ impl Process {
         if let Some(p) = self.shared.state.lock().procs.get_mut(&self.pid) {
             p.host_pid = host_pid;
         }
+    }
+
+    /// A host fd through which this process maps its fd `fd` (mmap) as
+    /// `kind` says, sharing the file's memory with the kernel; read-write
+    /// if the open file is, else read-only; `None` for a private mapping
+    /// the caller fills itself. Errors in this process's emulation. See
+    /// `State::mappable_fd`.
+    pub fn mappable_fd(&self, fd: i32, kind: vfs::mapping::MapKind) -> Result<Option<std::os::fd::OwnedFd>, Errno> {
+        let r = self.shared.state.lock().mappable_fd(self.pid, fd, kind);
+        r.map_err(|e| match self.emul {
+            Emulation::Native => e,
+            Emulation::Linux => rump_abi::errno::native_to_linux(e),
+        })
     }
 
     /// The process image changes (execve): close-on-exec fds close.

@@ -29,12 +29,13 @@ use crate::wire::handshake::{Emulation, ForkPacket, ForkRepr, NameRepr};
 use crate::wire::header::{Class, HandshakeKind, MsgType, MAX_PAYLOAD};
 use parking_lot::{Mutex, RwLock};
 use rump_abi::errno::native_to_linux;
-use rump_abi::native::errno::{EFAULT, ENOSYS, ENOTCONN};
+use rump_abi::native::errno::{EFAULT, EIO, ENODEV, ENOSYS, ENOTCONN};
 use rump_abi::{Errno, Slots, SysResult, Syscall, SyscallDesc, UserAddr};
+use rump_kernel::vfs::mapping::MapKind;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read};
-use std::os::fd::RawFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -186,7 +187,7 @@ impl Link {
             None => self.send(reqno, Class::Req, msg_type, value, payload),
             Some(fd) => {
                 let _g = self.send_lock.lock();
-                write_frame_passing(&self.sock, fd, reqno, msg_type, value, payload)
+                write_frame_passing(&self.sock, fd, reqno, Class::Req, msg_type, value, payload)
             }
         };
         if sent.is_err() {
@@ -233,10 +234,11 @@ impl Link {
     fn read_until(&self, reqno: u64, cancelled: &mut bool) -> Result<Frame, Lost> {
         loop {
             let mut src = Interruptible { link: self, reqno, cancelled: &mut *cancelled };
-            let Ok(Some(f)) = read_frame(&mut src) else {
+            let Ok(Some(mut f)) = read_frame(&mut src) else {
                 self.kill();
                 return Err(Lost);
             };
+            f.fd = self.sock.take_frame_fd();
             self.received.fetch_add(1, Ordering::Relaxed);
             if f.header.class == Class::Req {
                 if self.serve_copy(&f).is_err() {
@@ -652,6 +654,31 @@ impl Client {
                 let code = ErrorCode::from_raw(frame.header.value).unwrap_or(ErrorCode::Malformed);
                 Err(self.errno(code.errno()))
             }
+        }
+    }
+}
+
+impl Client {
+    /// A host descriptor through which this process maps its rump fd `fd`
+    /// as `kind` says (`MsgType::Mapfd`); `None` for a private mapping to
+    /// fill itself; ENODEV where no descriptor can travel (TCP).
+    pub fn mappable_fd(&self, fd: i32, kind: MapKind) -> Result<Option<OwnedFd>, Errno> {
+        if !self.passes_fds() {
+            return Err(self.errno(ENODEV));
+        }
+        let mut req = fd.to_ne_bytes().to_vec();
+        req.extend_from_slice(&u32::from(kind == MapKind::Shared).to_ne_bytes());
+        let mut f = self.rpc(MsgType::Mapfd, 0, &req).map_err(|e| self.errno(e))?;
+        let errno = <[u8; 4]>::try_from(&f.payload[..]).map(i32::from_ne_bytes);
+        match (f.header.class, errno, f.fd.take()) {
+            (Class::Resp, Ok(0), host) => Ok(host),
+            (Class::Resp, Ok(e), None) if e > 0 => Err(Errno(e)),
+            (Class::Error, _, _) => {
+                let code = ErrorCode::from_raw(f.header.value).unwrap_or(ErrorCode::Malformed);
+                Err(self.errno(code.errno()))
+            }
+            // A reply that breaks the format: no descriptor is kept.
+            _ => Err(self.errno(EIO)),
         }
     }
 }

@@ -6,12 +6,15 @@ use crate::sock::Conn;
 use crate::wire::header::{Class, HeaderPacket, HeaderRepr, MsgType, HEADER_LEN};
 use crate::wire::WireError;
 use std::io::{self, IoSlice, Read, Write};
-use std::os::fd::RawFd;
+use std::os::fd::{OwnedFd, RawFd};
 
 #[derive(Debug)]
 pub struct Frame {
     pub header: HeaderRepr,
     pub payload: Vec<u8>,
+    /// The descriptor that came with the frame, on a unix connection
+    /// (`Conn::take_frame_fd`); closed with the frame unless taken.
+    pub fd: Option<OwnedFd>,
 }
 
 /// Why reading a frame stopped.
@@ -47,7 +50,7 @@ pub fn read_frame(r: &mut impl Read) -> Result<Option<Frame>, FrameError> {
     let header = HeaderRepr::parse(&packet).map_err(|e| FrameError::Wire(e, packet.reqno()))?;
     let mut payload = vec![0u8; header.payload_len()];
     r.read_exact(&mut payload)?;
-    Ok(Some(Frame { header, payload }))
+    Ok(Some(Frame { header, payload, fd: None }))
 }
 
 /// Writes one frame: the header and the payload go out together from
@@ -71,11 +74,12 @@ pub fn write_frame_passing(
     conn: &Conn,
     fd: RawFd,
     reqno: u64,
+    class: Class,
     msg_type: MsgType,
     value: u32,
     payload: &[u8],
 ) -> io::Result<()> {
-    let head = header_bytes(reqno, Class::Req, msg_type, value, payload)?;
+    let head = header_bytes(reqno, class, msg_type, value, payload)?;
     let mut slices = [IoSlice::new(&head), IoSlice::new(payload)];
     let n = loop {
         match conn.send_passing(&slices, fd) {

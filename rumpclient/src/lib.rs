@@ -15,13 +15,16 @@ pub mod client;
 pub mod frame;
 pub mod marshal;
 pub mod notify;
-pub mod ownfd;
 pub mod selfmem;
 pub mod serve;
 pub mod server;
 pub mod sock;
 pub mod url;
 pub mod wire;
+
+/// Where a client inside a program keeps its descriptors; the kernel's
+/// own host descriptors (shared memory) live there too.
+pub use rump_kernel::ownfd;
 
 pub use marshal::{
     marshal, ClientCall, ClientMemory, MarshaledCall, MreplyPacket, MreplyRepr, MsyscallPacket, MsyscallRepr, OutRepr,

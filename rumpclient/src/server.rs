@@ -11,11 +11,16 @@
 //!
 //! Bounds: `MAX_CLIENTS` connections, `MAX_IN_FLIGHT` calls per connection
 //! (more get TRYAGAIN), frames of at most `MAX_PAYLOAD`. A malformed frame
-//! is answered with an ERROR and closes that connection only. A closed
+//! is answered with an ERROR and closes that connection only.
+//!
+//! Descriptors travel both ways on a unix connection, at most one with a
+//! frame (any other is closed on arrival): a client's eventfd with an
+//! NSYSCALL, and the host descriptor of a file's shared memory with the
+//! reply to a MAPFD, which the server closes once sent. A closed
 //! connection is an exited process: its calls are cancelled, and once the
 //! last returns its fds close.
 
-use crate::frame::{read_frame, write_frame, Frame, FrameError};
+use crate::frame::{read_frame, write_frame, write_frame_passing, Frame, FrameError};
 use crate::notify::EventFdNotifier;
 use crate::serve::{run_marshaled, run_plain, CopyChannel, RemoteMemory};
 use crate::sock::{rand_u64, Conn, Listener};
@@ -26,16 +31,17 @@ use crate::wire::error::ErrorCode;
 use crate::wire::handshake::{Emulation, ForkPacket, ForkRepr, NameRepr};
 use crate::wire::header::{Class, HandshakeKind, MsgType};
 use parking_lot::Mutex;
-use rump_abi::native::errno::EFAULT;
+use rump_abi::native::errno::{EFAULT, ENODEV};
 use rump_abi::Errno;
 use rump_kernel::cred::Cred;
 use rump_kernel::lwp::Lwp;
 use rump_kernel::proc::Emulation as KernelEmulation;
+use rump_kernel::vfs::mapping::MapKind;
 use rump_kernel::wchan::Notify;
 use rump_kernel::{Kernel, Process};
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Weak};
@@ -207,11 +213,11 @@ fn serve_thread(c: Arc<Client>) {
             }
             // A descriptor comes with the frame's first bytes: take it
             // before another thread reads on.
-            read_frame(&mut &c.sock).map(|f| f.map(|f| (c.passed_with(&f), f)))
+            read_frame(&mut &c.sock).map(|f| f.map(|f| Frame { fd: c.sock.take_frame_fd(), ..f }))
         };
         c.readers.fetch_sub(1, Ordering::AcqRel);
         let outcome = match frame {
-            Ok(Some((passed, f))) => c.handle(f, passed),
+            Ok(Some(f)) => c.handle(f),
             Ok(None) | Err(FrameError::Io(_)) => Err(None),
             Err(FrameError::Wire(_, reqno)) => Err(Some((reqno, ErrorCode::Malformed))),
         };
@@ -286,11 +292,7 @@ impl Client {
         self.process.lock().clone()
     }
 
-    fn passed_with(&self, f: &Frame) -> Option<OwnedFd> {
-        (f.header.msg_type == MsgType::Nsyscall).then(|| self.sock.take_passed()).flatten()
-    }
-
-    fn handle(self: &Arc<Self>, f: Frame, passed: Option<OwnedFd>) -> Result<(), Fatal> {
+    fn handle(self: &Arc<Self>, mut f: Frame) -> Result<(), Fatal> {
         let h = f.header;
         let fatal = |code| Err(Some((h.reqno, code)));
         if h.class != Class::Req {
@@ -308,7 +310,12 @@ impl Client {
             };
         };
         match h.msg_type {
-            MsgType::Msyscall | MsgType::Syscall | MsgType::Nsyscall => self.call(&process, &f, passed),
+            MsgType::Msyscall | MsgType::Syscall => self.call(&process, &f, None),
+            MsgType::Nsyscall => {
+                let passed = f.fd.take();
+                self.call(&process, &f, passed)
+            }
+            MsgType::Mapfd => self.mapfd(h.reqno, &process, &f.payload),
             MsgType::Cancel => {
                 if let Some(lwp) = self.calls.lock().get(&h.reqno) {
                     self.shared.kernel.cancel(lwp);
@@ -383,6 +390,34 @@ impl Client {
         }
         let bytes: Vec<u8> = cookie.iter().flat_map(|w| w.to_ne_bytes()).collect();
         self.send(reqno, Class::Resp, MsgType::Prefork, 0, &bytes).map_err(|_| None)
+    }
+
+    /// MAPFD: a host descriptor for mapping one of the process's fds,
+    /// passed with the reply; ours closes once it is sent.
+    fn mapfd(&self, reqno: u64, process: &Process, payload: &[u8]) -> Result<(), Fatal> {
+        let req = <[u8; 8]>::try_from(payload).map_err(|_| Some((reqno, ErrorCode::Malformed)))?;
+        let word = |i: usize| u32::from_ne_bytes([req[i], req[i + 1], req[i + 2], req[i + 3]]);
+        let kind = match word(4) {
+            0 => MapKind::Private,
+            1 => MapKind::Shared,
+            _ => return Err(Some((reqno, ErrorCode::Malformed))),
+        };
+        let answer = if self.sock.passes_fds() {
+            process.mappable_fd(word(0) as i32, kind)
+        } else {
+            // ENODEV has one number in both emulations.
+            Err(ENODEV)
+        };
+        let ok = 0i32.to_ne_bytes();
+        let sent = match answer {
+            Ok(Some(host)) => {
+                let _g = self.send_lock.lock();
+                write_frame_passing(&self.sock, host.as_raw_fd(), reqno, Class::Resp, MsgType::Mapfd, 0, &ok)
+            }
+            Ok(None) => self.send(reqno, Class::Resp, MsgType::Mapfd, 0, &ok),
+            Err(e) => self.send(reqno, Class::Resp, MsgType::Mapfd, 0, &e.raw().to_ne_bytes()),
+        };
+        sent.map_err(|_| None)
     }
 
     /// The client's host process exec'd with the connection inherited: the

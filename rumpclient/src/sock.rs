@@ -94,9 +94,24 @@ impl Conn {
         (r == 0 && cred.pid > 0).then_some(cred.pid)
     }
 
-    /// The oldest descriptor received and not yet taken.
-    pub fn take_passed(&self) -> Option<OwnedFd> {
-        self.passed.lock().pop_front()
+    /// The descriptor that came with the frame just read: a sender
+    /// attaches at most one to a frame's first bytes, so any other queued
+    /// is a peer's mistake and is closed here.
+    pub fn take_frame_fd(&self) -> Option<OwnedFd> {
+        let mut passed = self.passed.lock();
+        let fd = passed.pop_front();
+        passed.clear();
+        fd
+    }
+
+    /// Whether descriptors can travel on this connection (a unix socket).
+    pub fn passes_fds(&self) -> bool {
+        let mut domain: libc::c_int = 0;
+        let mut len = std::mem::size_of_val(&domain) as libc::socklen_t;
+        let p: *mut libc::c_int = &mut domain;
+        // SAFETY: getsockopt into a live int of the given size.
+        let r = unsafe { libc::getsockopt(self.raw_fd(), libc::SOL_SOCKET, libc::SO_DOMAIN, p.cast(), &mut len) };
+        r == 0 && domain == libc::AF_UNIX
     }
 
     /// Sends from `bufs` as `write_vectored` does, with `fd` attached to the

@@ -2,6 +2,7 @@
 
 use rump_abi::linux::errno::{EAGAIN, ENOENT};
 use rump_abi::linux::sys::*;
+use rump_kernel::vfs::mapping::MapKind;
 use rump_kernel::{Config, Kernel};
 use rumpclient::client::Client;
 use rumpclient::server::Server;
@@ -115,6 +116,17 @@ fn raw(path: &std::path::Path) -> UnixStream {
     }
 }
 
+/// A raw connection past a GUEST handshake as "evil".
+fn raw_guest(path: &std::path::Path) -> UnixStream {
+    let mut s = raw(path);
+    let mut hello = header(24 + 5, 0, 0, 0);
+    hello.extend_from_slice(b"evil\0");
+    s.write_all(&hello).unwrap();
+    let mut reply = [0u8; 28];
+    s.read_exact(&mut reply).unwrap();
+    s
+}
+
 /// After `bytes`, the server answers with an ERROR frame or closes; either
 /// way the connection ends.
 fn rejected(path: &std::path::Path, bytes: &[u8]) {
@@ -167,12 +179,7 @@ fn bad_frames_close_one_connection_only() {
     rejected(&srv.path, &header(24, 0, 9, 3));
     ok();
     // A garbage marshaled call after a proper handshake.
-    let mut s = raw(&srv.path);
-    let mut hello = header(24 + 5, 0, 0, 0);
-    hello.extend_from_slice(b"evil\0");
-    s.write_all(&hello).unwrap();
-    let mut reply = [0u8; 28];
-    s.read_exact(&mut reply).unwrap();
+    let mut s = raw_guest(&srv.path);
     let mut call = header(24 + 8, 0, 9, 0);
     call.extend_from_slice(&[0xff; 8]);
     s.write_all(&call).unwrap();
@@ -239,25 +246,101 @@ fn a_notifying_poll_arms_the_passed_eventfd_instead_of_sleeping() {
     unsafe { libc::close(efd) };
 }
 
-#[test]
-fn a_notifying_call_without_a_descriptor_closes_that_connection_only() {
+/// A handshaken client sending `frame` gets an ERROR frame and loses its
+/// connection; a bystander's carries on.
+fn fatal_after_handshake(frame: &[u8]) {
     let srv = start();
     let good = Client::connect(&srv.url, Emulation::Linux, "bystander").unwrap();
-    let mut s = raw(&srv.path);
-    let mut hello = header(24 + 5, 0, 0, 0);
-    hello.extend_from_slice(b"evil\0");
-    s.write_all(&hello).unwrap();
-    let mut reply = [0u8; 28];
-    s.read_exact(&mut reply).unwrap();
-    // NSYSCALL (11): a token and a well-formed getpid, but no eventfd.
-    let getpid = rumpclient::marshal(desc(SYS_getpid).unwrap(), &[0; 8], &rumpclient::selfmem::SelfMemory);
-    let mut frame = header(24 + 4 + getpid.payload().len() as u64, 0, 11, SYS_getpid);
-    frame.extend_from_slice(&1u32.to_ne_bytes());
-    frame.extend_from_slice(getpid.payload());
-    s.write_all(&frame).unwrap();
+    let mut s = raw_guest(&srv.path);
+    s.write_all(frame).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
     let mut rest = Vec::new();
     let _ = s.read_to_end(&mut rest);
     assert!(rest.len() >= 24 && u16::from_ne_bytes([rest[16], rest[17]]) == 2, "an ERROR frame, then EOF");
     assert!(rump_sys_getpid(&good).is_ok());
+}
+
+#[test]
+fn a_notifying_call_without_a_descriptor_closes_that_connection_only() {
+    // NSYSCALL (11): a token and a well-formed getpid, but no eventfd.
+    let getpid = rumpclient::marshal(desc(SYS_getpid).unwrap(), &[0; 8], &rumpclient::selfmem::SelfMemory);
+    let mut frame = header(24 + 4 + getpid.payload().len() as u64, 0, 11, SYS_getpid);
+    frame.extend_from_slice(&1u32.to_ne_bytes());
+    frame.extend_from_slice(getpid.payload());
+    fatal_after_handshake(&frame);
+}
+
+#[test]
+fn a_mapfd_reply_carries_a_descriptor_sharing_the_file() {
+    let srv = start();
+    let a = Client::connect(&srv.url, Emulation::Linux, "mapper").unwrap();
+    let b = Client::connect(&srv.url, Emulation::Linux, "reader").unwrap();
+    let name = b"/mapped\0";
+    let fd = rump_sys_openat(&a, -100, name.as_ptr().cast(), 0o102, 0o644).unwrap();
+    rump_sys_ftruncate(&a, fd as u32, 4096).unwrap();
+    let host = a.mappable_fd(fd, MapKind::Shared).unwrap().unwrap();
+    use std::os::fd::AsRawFd;
+    // SAFETY: a shared mapping of a descriptor we own, unmapped below.
+    let m = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            host.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(m, libc::MAP_FAILED);
+    drop(host);
+    // SAFETY: the mapping is 4096 bytes long.
+    let page = unsafe { std::slice::from_raw_parts_mut(m.cast::<u8>(), 4096) };
+    page[10..15].copy_from_slice(b"hello");
+    let rfd = rump_sys_openat(&b, -100, name.as_ptr().cast(), 0, 0).unwrap();
+    let mut buf = [0u8; 5];
+    assert_eq!(rump_sys_pread64(&b, rfd as u32, buf.as_mut_ptr().cast(), 5, 10), Ok(5));
+    assert_eq!(&buf, b"hello");
+    let wfd = rump_sys_openat(&b, -100, name.as_ptr().cast(), 2, 0).unwrap();
+    assert_eq!(rump_sys_pwrite64(&b, wfd as u32, b"world".as_ptr().cast(), 5, 20), Ok(5));
+    assert_eq!(&page[20..25], b"world");
+    // A read-only open gets a read-only descriptor.
+    let ro = b.mappable_fd(rfd, MapKind::Shared).unwrap().unwrap();
+    // SAFETY: fcntl on our fd.
+    assert_eq!(unsafe { libc::fcntl(ro.as_raw_fd(), libc::F_GETFL) } & libc::O_ACCMODE, libc::O_RDONLY);
+    // A private mapping of a file still in kernel pages: no descriptor.
+    let name2 = b"/private\0";
+    let pfd = rump_sys_openat(&a, -100, name2.as_ptr().cast(), 0o102, 0o644).unwrap();
+    assert!(a.mappable_fd(pfd, MapKind::Private).unwrap().is_none());
+    // Errors come back as the call's errno, with no descriptor.
+    use rump_abi::linux::errno::{EBADF, ENODEV};
+    assert_eq!(a.mappable_fd(999, MapKind::Shared).err(), Some(EBADF));
+    let mut fds = [0i32; 2];
+    rump_sys_pipe2(&a, fds.as_mut_ptr(), 0).unwrap();
+    assert_eq!(a.mappable_fd(fds[0], MapKind::Private).err(), Some(ENODEV));
+    // SAFETY: the mapping made above.
+    unsafe { libc::munmap(m, 4096) };
+}
+
+#[test]
+fn a_malformed_mapfd_closes_that_connection_only() {
+    // MAPFD (12) with seven bytes where an fd and a kind take eight.
+    let mut frame = header(24 + 7, 0, 12, 0);
+    frame.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7]);
+    fatal_after_handshake(&frame);
+    // And a kind that is neither private nor shared.
+    let mut frame = header(24 + 8, 0, 12, 0);
+    frame.extend_from_slice(&0i32.to_ne_bytes());
+    frame.extend_from_slice(&7u32.to_ne_bytes());
+    fatal_after_handshake(&frame);
+}
+
+#[test]
+fn mapfd_over_tcp_is_enodev() {
+    let url = ServerUrl::parse("tcp://127.0.0.1:0").unwrap();
+    let server = Server::start(Kernel::boot(Config::default()).unwrap(), &url, false).unwrap();
+    let c = Client::connect(server.url(), Emulation::Linux, "far").unwrap();
+    assert!(!c.passes_fds());
+    let name = b"/f\0";
+    let fd = rump_sys_openat(&c, -100, name.as_ptr().cast(), 0o102, 0o644).unwrap();
+    assert_eq!(c.mappable_fd(fd, MapKind::Shared).err(), Some(rump_abi::linux::errno::ENODEV));
 }

@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 #define WARMUP 1000
 #define MAXEVENTS 64
 
@@ -38,25 +40,6 @@ static int nfifos = 1000;
 static int *fds;
 static int ep;
 static uint32_t rng = 2463534242u;
-
-static void die(const char *what)
-{
-	fprintf(stderr, "epoll_loop: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static void fail(const char *msg)
-{
-	fprintf(stderr, "epoll_loop: %s\n", msg);
-	exit(1);
-}
-
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
 
 /* xorshift32, so every run visits the FIFOs in the same order. */
 static int next_fifo(void)

@@ -27,29 +27,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 #define WARMUP 1000
 
 static int in, wd;
 static char x[PATH_MAX];
-
-static void die(const char *what)
-{
-	fprintf(stderr, "inotify_loop: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static void fail(const char *msg)
-{
-	fprintf(stderr, "inotify_loop: %s\n", msg);
-	exit(1);
-}
-
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
 
 static void iteration(void)
 {

@@ -36,21 +36,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 #define WARMUP 1000
 
 static int use_epoll;
-
-static void die(const char *what)
-{
-	fprintf(stderr, "pingpong: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static void fail(const char *msg)
-{
-	fprintf(stderr, "pingpong: %s\n", msg);
-	exit(1);
-}
 
 /* One thread's fds: the idle host pipe's read end, the FIFO it waits on
  * and the FIFO it answers on, and its epoll (or -1). */
@@ -61,13 +51,6 @@ struct side {
 	int out;
 	int ep;
 };
-
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
 
 /* Waits until s->in is readable, and checks it is the only fd that is. */
 static void wait_in(const struct side *s)

@@ -97,7 +97,7 @@ impl Ask<'_> {
 /// Runs a wait until something is ready, `deadline` passes, or a signal
 /// interrupts the host sleep.
 fn wait(k: &Backend, sides: &mut impl Sides, deadline: Option<Instant>, mask: *const sigset_t) -> Result<usize, Errno> {
-    let efd = if notifier::supported(k) { Some(notifier::eventfd()?) } else { None };
+    let efd = if backend::passes_fds(k) { Some(notifier::eventfd()?) } else { None };
     loop {
         let ready = sides.rump(&Ask { k, arm: efd.is_some() })?;
         if ready > 0 {

@@ -20,7 +20,9 @@ use crate::{by_fd, by_path};
 use libc::{c_char, c_int, c_uint, c_void, iovec, mode_t, off64_t, off_t, size_t, ssize_t};
 use rump_abi::linux::sys as rump;
 use rump_abi::{ArgDesc, Errno, Marshal, SyscallDesc};
+use rump_kernel::vfs::mapping::MapKind;
 use rumpclient::ownfd;
+use std::os::fd::IntoRawFd;
 
 crate::real_fns! {
     fn open(path: *const c_char, flags: c_int, mode: mode_t) -> c_int;
@@ -836,27 +838,80 @@ pub unsafe extern "C" fn lockf64(fd: c_int, cmd: c_int, len: off64_t) -> c_int {
 
 // ---- mmap ----------------------------------------------------------------
 
-/// A mapping of a rump file: private (or read-only shared) mappings are
-/// anonymous memory filled by pread; a writable shared mapping cannot be
-/// kept in step with the kernel and fails with ENODEV.
-fn mmap_rump(
-    k: &Backend,
-    r: i32,
+/// mmap's arguments other than the fd.
+#[derive(Clone, Copy)]
+struct MapArgs {
     addr: *mut c_void,
     len: size_t,
     prot: c_int,
     flags: c_int,
     off: i64,
-) -> Result<*mut c_void, Errno> {
-    if flags & libc::MAP_SHARED != 0 && prot & libc::PROT_WRITE != 0 {
-        return Err(Errno(libc::ENODEV));
+}
+
+impl MapArgs {
+    /// The kind of mapping asked for, after the checks Linux makes on the
+    /// arguments before it looks at the file.
+    fn kind(&self) -> Result<MapKind, Errno> {
+        let page = 4096;
+        if self.off % page != 0 || self.len == 0 {
+            return Err(Errno(libc::EINVAL));
+        }
+        match self.flags & (libc::MAP_SHARED | libc::MAP_PRIVATE | libc::MAP_SHARED_VALIDATE) {
+            libc::MAP_PRIVATE => Ok(MapKind::Private),
+            libc::MAP_SHARED | libc::MAP_SHARED_VALIDATE => Ok(MapKind::Shared),
+            _ => Err(Errno(libc::EINVAL)),
+        }
     }
-    let anon = (flags & !(libc::MAP_SHARED | libc::MAP_SHARED_VALIDATE)) | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
-    // SAFETY: an anonymous mapping; the caller's address hint as given.
-    let m = unsafe { real::mmap(addr, len, libc::PROT_READ | libc::PROT_WRITE, anon, -1, 0) };
-    if m == libc::MAP_FAILED {
-        return Err(Errno(crate::host::errno()));
+
+    /// The host's mmap of host fd `fd` (-1 for anonymous memory).
+    fn host(&self, fd: c_int) -> Result<*mut c_void, Errno> {
+        // SAFETY: the caller's arguments, or ours for anonymous memory; the
+        // host checks them.
+        let m = unsafe { real::mmap(self.addr, self.len, self.prot, self.flags, fd, self.off) };
+        if m == libc::MAP_FAILED {
+            Err(Errno(crate::host::errno()))
+        } else {
+            Ok(m)
+        }
     }
+}
+
+/// A mapping of a rump file. The kernel hands out a host descriptor on the
+/// file's memory, which it shares (`rump_kernel::shm`), and the host maps
+/// that with the caller's own arguments: sharing with other processes and
+/// with the kernel's read and write, copy-on-write for MAP_PRIVATE, msync,
+/// mremap, munmap and SIGBUS past the end are then the host's, and so are
+/// its errors (EACCES for a writable shared mapping of a read-only fd).
+/// A private mapping of a file the kernel keeps in its own memory, and any
+/// private mapping where no descriptor can travel (a `tcp://` server), is a
+/// copy filled by pread; a shared one over TCP fails with ENODEV.
+fn mmap_rump(k: &Backend, r: i32, args: MapArgs) -> Result<*mut c_void, Errno> {
+    let kind = args.kind()?;
+    if !backend::passes_fds(k) {
+        if kind == MapKind::Shared {
+            crate::warn_once(
+                "MAP_SHARED of a rump file needs a unix:// server (memory cannot be shared over tcp://): ENODEV",
+            );
+            return Err(Errno(libc::ENODEV));
+        }
+        return mmap_copy(k, r, args);
+    }
+    let Some(fd) = backend::mappable_fd(k, r, kind)? else {
+        return mmap_copy(k, r, args);
+    };
+    let fd = fd.into_raw_fd();
+    let res = args.host(fd);
+    // The mapping holds the file; the descriptor is not needed any more.
+    host_close(fd);
+    res
+}
+
+/// A private mapping as anonymous memory filled by pread.
+fn mmap_copy(k: &Backend, r: i32, args: MapArgs) -> Result<*mut c_void, Errno> {
+    let anon =
+        MapArgs { prot: libc::PROT_READ | libc::PROT_WRITE, flags: args.flags | libc::MAP_ANONYMOUS, off: 0, ..args };
+    let m = anon.host(-1)?;
+    let len = args.len;
     let mut done = 0usize;
     while done < len {
         let n = rump::rump_sys_pread64(
@@ -864,7 +919,7 @@ fn mmap_rump(
             r as u32,
             m.cast::<u8>().wrapping_add(done).cast(),
             len - done,
-            off + done as i64,
+            args.off + done as i64,
         );
         match n {
             Ok(0) => break,
@@ -877,7 +932,7 @@ fn mmap_rump(
         }
     }
     // SAFETY: the mapping made above.
-    check(unsafe { libc::mprotect(m, len, prot) })?;
+    check(unsafe { libc::mprotect(m, len, args.prot) })?;
     Ok(m)
 }
 
@@ -895,13 +950,11 @@ pub unsafe extern "C" fn mmap(
     }
     match fdmap::rump_fd(fd) {
         None => unsafe { real::mmap(addr, len, prot, flags, fd, off) },
-        Some(r) => match backend::kernel().and_then(|k| mmap_rump(k, r, addr, len, prot, flags, off)) {
-            Ok(m) => m,
-            Err(e) => {
-                crate::host::set_errno(e.0);
-                libc::MAP_FAILED
-            }
-        },
+        // MAP_FAILED is -1 as an address: isize's failure value.
+        Some(r) => {
+            let args = MapArgs { addr, len, prot, flags, off };
+            guard(|| backend::kernel().and_then(|k| mmap_rump(k, r, args)).map(|m| m as isize)) as *mut c_void
+        }
     }
 }
 

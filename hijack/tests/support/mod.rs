@@ -78,10 +78,22 @@ impl Server {
 
     /// A server started with extra options (e.g. `-i "shmif0 create linkstr BUS"`).
     pub fn start_with(extra: &[&str]) -> Server {
+        Server::spawn(None, extra)
+    }
+
+    /// A server on a TCP port of the loopback interface.
+    #[allow(dead_code)] // not every test binary using `support` needs one
+    pub fn start_tcp() -> Server {
+        Server::spawn(Some("tcp://127.0.0.1:0"), &[])
+    }
+
+    /// A server at `url` (a private unix socket if `None`); `self.url` is
+    /// where it listens, as it says (a port 0 resolved).
+    fn spawn(url: Option<&str>, extra: &[&str]) -> Server {
         ensure_built();
         let dir = std::env::temp_dir().join(format!("rumptest-srv-{}-{}", std::process::id(), rand_tag()));
         std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("unix://{}/sock", dir.display());
+        let url = url.map_or_else(|| format!("unix://{}/sock", dir.display()), str::to_owned);
         let mut child = Command::new(build_dir().join("rump_server"))
             .args(["-s", "-v"])
             .args(extra)
@@ -94,7 +106,9 @@ impl Server {
             .expect("run rump_server");
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let first = lines.next().and_then(Result::ok).unwrap_or_default();
-        assert!(first.starts_with("rump_server: listening on "), "rump_server did not start: {first:?}");
+        let Some(url) = first.strip_prefix("rump_server: listening on ").map(str::to_owned) else {
+            panic!("rump_server did not start: {first:?}")
+        };
         // Keep draining its log so it never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
         Server { child, url, dir }

@@ -6,12 +6,14 @@
 //! Device numbers are Linux's (`mem` major 1) in Linux's 64-bit `makedev`
 //! encoding, so Linux tools see the numbers they expect in `st_rdev`.
 
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
-use rump_abi::native::errno::{EEXIST, EINVAL, EIO, EISDIR, ENOENT, ENOSPC, ENOTDIR, EPERM};
+use rump_abi::native::errno::{EEXIST, EINVAL, EIO, EISDIR, ENODEV, ENOENT, ENOSPC, ENOTDIR, EPERM};
 use rump_abi::Errno;
 
 use crate::time::{Clock, Timespec};
+use crate::vfs::mapping::MapKind;
 use crate::vfs::{Attr, DirEntry, FileSystem, FsStat, NewNode, NodeId, Owner, SetAttr, VType, NAME_MAX};
 
 /// Linux's DEVFS_SUPER_MAGIC.
@@ -334,6 +336,16 @@ impl FileSystem for Devfs {
 
     fn drives_devices(&self) -> bool {
         true
+    }
+
+    /// Of Linux's memory devices only `zero` can be mapped (shared, it is
+    /// memory shared with the mapper's children): the host's `/dev/zero`
+    /// does exactly that. The others are ENODEV, as on Linux.
+    fn mappable_fd(&mut self, node: NodeId, writable: bool, _kind: MapKind) -> Result<Option<OwnedFd>, Errno> {
+        match self.dev(node).map(|d| d.kind) {
+            Some(Device::Zero) => crate::shm::open_for_mapping(c"/dev/zero", writable).map(Some).map_err(|_| ENODEV),
+            _ => Err(ENODEV),
+        }
     }
 
     // Nothing here is ever freed, so references need no counting.

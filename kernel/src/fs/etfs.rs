@@ -29,17 +29,21 @@
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Seek, SeekFrom};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use rump_abi::errno::linux_to_native;
-use rump_abi::native::errno::{EACCES, EEXIST, EFBIG, EINVAL, EIO, EISDIR, ENOENT, ENOSPC, ENOTDIR, EPERM, EROFS};
+use rump_abi::native::errno::{
+    EACCES, EEXIST, EFBIG, EINVAL, EIO, EISDIR, ENODEV, ENOENT, ENOSPC, ENOTDIR, EPERM, EROFS,
+};
 use rump_abi::Errno;
 
 use crate::fs::devfs::makedev;
 use crate::fs::{join_components, mount_path_components};
 use crate::time::{Clock, Timespec};
+use crate::vfs::mapping::MapKind;
 use crate::vfs::mount::Vnode;
 use crate::vfs::{Attr, DirEntry, FileSystem, FsStat, NewNode, NodeId, Owner, SetAttr, VType, NAME_MAX};
 use crate::{Kernel, State};
@@ -545,6 +549,17 @@ impl FileSystem for Etfs {
 
     fn drives_devices(&self) -> bool {
         true
+    }
+
+    /// A regular file that is the host file itself (`size=host`, no
+    /// offset) is mapped through a new host open of it; a region of a host
+    /// file or a device cannot be (the mapping would not keep to it).
+    fn mappable_fd(&mut self, node: NodeId, writable: bool, _kind: MapKind) -> Result<Option<OwnedFd>, Errno> {
+        self.check(node)?;
+        if !(self.follows_host && self.offset == 0) {
+            return Err(ENODEV);
+        }
+        crate::shm::reopen_fd(std::os::fd::AsRawFd::as_raw_fd(&self.file), writable).map(Some)
     }
 
     // The node lives as long as the mount: nothing to count.

@@ -41,16 +41,18 @@
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::fmt;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rump_abi::native::errno::{
-    EBUSY, EINTR, EINVAL, EIO, EISDIR, ENAMETOOLONG, ENOENT, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, EROFS,
+    EBUSY, EINTR, EINVAL, EIO, EISDIR, ENAMETOOLONG, ENODEV, ENOENT, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, EROFS,
 };
 use rump_abi::Errno;
 
 use crate::fs::{join_components, mount_path_components};
 use crate::time::Timespec;
+use crate::vfs::mapping::MapKind;
 use crate::vfs::{Attr, DirEntry, FileSystem, FsStat, NewNode, NodeId, SetAttr, VType, NAME_MAX};
 use crate::{Kernel, State};
 
@@ -1002,6 +1004,15 @@ impl FileSystem for Hostfs {
             ffree: s.f_ffree,
             namemax: if s.f_namelen > 0 { s.f_namelen as u64 } else { NAME_MAX as u64 },
         }
+    }
+
+    /// A regular file is mapped through a new host open of its inode.
+    fn mappable_fd(&mut self, node: NodeId, writable: bool, _kind: MapKind) -> Result<Option<OwnedFd>, Errno> {
+        let n = self.node(node)?;
+        if n.vtype != VType::Reg {
+            return Err(ENODEV);
+        }
+        crate::shm::reopen_fd(n.fd.raw(), writable).map(Some)
     }
 
     fn read_only(&self) -> bool {

@@ -1,6 +1,8 @@
 //! tmpfs: a file system held entirely in kernel memory. It owns its nodes,
-//! the data of regular files (sparse 4 KiB pages), directory entries with
-//! readdir cookies that survive concurrent changes, and its space budget.
+//! the data of regular files (sparse 4 KiB pages, moved into shared kernel
+//! memory, `shm`, when a process first maps the file shared), directory
+//! entries with readdir cookies that survive concurrent changes, and its
+//! space budget.
 //!
 //! Space accounting: everything is charged to the kernel's memory budget
 //! (`mem::Mem`), which other kernel objects share, so the file system is
@@ -16,15 +18,19 @@
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use rump_abi::native::errno::{
-    EEXIST, EFBIG, EINVAL, EISDIR, EMLINK, ENAMETOOLONG, ENOENT, ENOSPC, ENOTDIR, ENOTEMPTY, EPERM,
+    EEXIST, EFBIG, EINVAL, EIO, EISDIR, EMLINK, ENAMETOOLONG, ENODEV, ENOENT, ENOMEM, ENOSPC, ENOTDIR, ENOTEMPTY, EPERM,
 };
 use rump_abi::Errno;
 
 use crate::mem::Mem;
+use crate::shm::SharedMem;
 use crate::time::{Clock, Timespec};
+use crate::vfs::mapping::MapKind;
 use crate::vfs::{Attr, DirEntry, FileSystem, FsStat, NewNode, NodeId, Owner, SetAttr, VType, NAME_MAX, PATH_MAX};
 
 const PAGE_SIZE: usize = 4096;
@@ -104,19 +110,19 @@ fn check_name(name: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
-/// A regular file's data: pages keyed by index. A BTreeMap keeps very
-/// sparse files (a write at 1 TiB) small, and a lookup per 4 KiB page costs
-/// little next to copying the page.
+/// A regular file's data in kernel memory: pages keyed by index. A
+/// BTreeMap keeps very sparse files (a write at 1 TiB) small, and a lookup
+/// per 4 KiB page costs little next to copying the page.
 ///
 /// Invariant: bytes of the last page past `size` are zero, so growing the
 /// file (by write past a hole or by truncate) exposes zeros.
 #[derive(Default)]
-struct RegFile {
+struct Pages {
     size: u64,
     pages: BTreeMap<u64, Box<[u8]>>,
 }
 
-impl RegFile {
+impl Pages {
     fn read(&self, offset: u64, buf: &mut [u8]) -> usize {
         if offset >= self.size {
             return 0;
@@ -137,14 +143,9 @@ impl RegFile {
         len
     }
 
+    /// Writes `data` (already clipped to the size limit) at `offset`.
     fn write(&mut self, offset: u64, data: &[u8], space: &mut Space) -> Result<usize, Errno> {
-        if data.is_empty() {
-            return Ok(0);
-        }
-        if offset >= MAX_FILE_SIZE {
-            return Err(EFBIG);
-        }
-        let len = (data.len() as u64).min(MAX_FILE_SIZE - offset) as usize;
+        let len = data.len();
         let mut done = 0;
         while done < len {
             let pos = offset + done as u64;
@@ -188,6 +189,106 @@ impl RegFile {
             }
         }
         self.size = size;
+    }
+
+    /// What these pages cost the budget.
+    fn cost(&self) -> u64 {
+        self.pages.len() as u64 * PAGE
+    }
+}
+
+/// A regular file's data: kernel pages until a process maps the file, then
+/// shared kernel memory (`shm`) that the kernel and every mapping see
+/// alike, for good. Shared data is charged by the region itself.
+enum RegFile {
+    Pages(Pages),
+    Shared(SharedMem),
+}
+
+impl Default for RegFile {
+    fn default() -> Self {
+        RegFile::Pages(Pages::default())
+    }
+}
+
+impl RegFile {
+    fn size(&self) -> Result<u64, Errno> {
+        match self {
+            RegFile::Pages(p) => Ok(p.size),
+            RegFile::Shared(m) => m.size(),
+        }
+    }
+
+    /// Storage used, in 512-byte blocks.
+    fn blocks(&self) -> Result<u64, Errno> {
+        match self {
+            RegFile::Pages(p) => Ok(p.pages.len() as u64 * (PAGE / 512)),
+            RegFile::Shared(m) => Ok(m.allocated()? / 512),
+        }
+    }
+
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        match self {
+            RegFile::Pages(p) => Ok(p.read(offset, buf)),
+            RegFile::Shared(m) => m.read_at(offset, buf),
+        }
+    }
+
+    fn write(&mut self, offset: u64, data: &[u8], space: &mut Space) -> Result<usize, Errno> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        if offset >= MAX_FILE_SIZE {
+            return Err(EFBIG);
+        }
+        let data = &data[..(data.len() as u64).min(MAX_FILE_SIZE - offset) as usize];
+        match self {
+            RegFile::Pages(p) => p.write(offset, data, space),
+            // The kernel's memory ran out: the file system is full.
+            RegFile::Shared(m) => m.write_at(offset, data).map_err(|e| if e == ENOMEM { ENOSPC } else { e }),
+        }
+    }
+
+    fn truncate(&mut self, size: u64, space: &mut Space) -> Result<(), Errno> {
+        match self {
+            RegFile::Pages(p) => {
+                p.truncate(size, space);
+                Ok(())
+            }
+            RegFile::Shared(m) => m.set_len(size),
+        }
+    }
+
+    /// What tmpfs has charged for the data (a shared region charges itself).
+    fn cost(&self) -> u64 {
+        match self {
+            RegFile::Pages(p) => p.cost(),
+            RegFile::Shared(_) => 0,
+        }
+    }
+
+    /// The file's data as shared kernel memory, moving it there first if it
+    /// is still in kernel pages (`node` names the region on the host).
+    fn shared(&mut self, node: NodeId, space: &mut Space) -> Result<&SharedMem, Errno> {
+        if let RegFile::Pages(p) = self {
+            let name = CString::new(format!("rump-tmpfs-{node}")).map_err(|_| EINVAL)?;
+            let mut region = SharedMem::new(&name, p.size, space.mem.clone())?;
+            // The pages' charge goes first so that the region fits where
+            // the pages did.
+            space.refund(p.cost());
+            for (&idx, page) in &p.pages {
+                let len = (p.size - idx * PAGE).min(PAGE) as usize;
+                if let Err(e) = region.write_at(idx * PAGE, &page[..len]) {
+                    space.charge_anyway(p.cost());
+                    return Err(e);
+                }
+            }
+            *self = RegFile::Shared(region);
+        }
+        match self {
+            RegFile::Shared(m) => Ok(m),
+            RegFile::Pages(_) => Err(EIO),
+        }
     }
 }
 
@@ -299,7 +400,7 @@ impl Node {
     fn cost(&self) -> u64 {
         NODE_BYTES
             + match &self.data {
-                Data::Reg(f) => f.pages.len() as u64 * PAGE,
+                Data::Reg(f) => f.cost(),
                 Data::Lnk(t) => t.len() as u64,
                 Data::Dir(_) | Data::Special { .. } => 0,
             }
@@ -404,7 +505,7 @@ impl FileSystem for Tmpfs {
     fn getattr(&self, node: NodeId) -> Result<Attr, Errno> {
         let n = self.node(node)?;
         let (size, blocks, rdev) = match &n.data {
-            Data::Reg(f) => (f.size, f.pages.len() as u64 * (PAGE / 512), 0),
+            Data::Reg(f) => (f.size()?, f.blocks()?, 0),
             Data::Dir(d) => (DIRENT_SIZE * (2 + d.by_seq.len() as u64), 0, 0),
             Data::Lnk(t) => (t.len() as u64, 0, 0),
             Data::Special { rdev, .. } => (0, 0, *rdev),
@@ -443,8 +544,8 @@ impl FileSystem for Tmpfs {
             }
         }
         if let (Some(size), Data::Reg(f)) = (set.size, &mut n.data) {
-            if size != f.size {
-                f.truncate(size, space);
+            if size != f.size()? {
+                f.truncate(size, space)?;
                 n.mtime = now;
             }
         }
@@ -684,7 +785,7 @@ impl FileSystem for Tmpfs {
         if buf.is_empty() {
             return Ok(0);
         }
-        let count = f.read(offset, buf);
+        let count = f.read(offset, buf)?;
         n.atime = now;
         Ok(count)
     }
@@ -703,6 +804,18 @@ impl FileSystem for Tmpfs {
             n.touch_modified(now);
         }
         Ok(count)
+    }
+
+    /// A regular file's data moves into shared kernel memory on its first
+    /// shared mapping and stays there; a private mapping of a file still in
+    /// kernel pages is the caller's copy. Other nodes cannot be mapped.
+    fn mappable_fd(&mut self, node: NodeId, writable: bool, kind: MapKind) -> Result<Option<OwnedFd>, Errno> {
+        let Tmpfs { nodes, space, .. } = self;
+        match (&mut nodes.get_mut(&node).ok_or(ENOENT)?.data, kind) {
+            (Data::Reg(RegFile::Pages(_)), MapKind::Private) => Ok(None),
+            (Data::Reg(f), _) => f.shared(node, space)?.reopen(writable).map(Some),
+            _ => Err(ENODEV),
+        }
     }
 
     fn readdir(&mut self, dir: NodeId, cookie: u64, out: &mut dyn FnMut(&DirEntry, u64) -> bool) -> Result<(), Errno> {

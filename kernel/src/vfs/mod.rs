@@ -6,11 +6,14 @@
 //! EXDEV, open-file bookkeeping. A file system owns its nodes and the rules
 //! that need its structure (ENOTEMPTY, renaming a directory into itself).
 
+pub mod mapping;
 pub mod mount;
 pub mod namei;
 
 use crate::time::Timespec;
+use mapping::MapKind;
 use rump_abi::Errno;
+use std::os::fd::OwnedFd;
 
 /// A node number inside one file system; doubles as the inode number.
 pub type NodeId = u64;
@@ -195,6 +198,15 @@ pub trait FileSystem: Send {
     /// access(W_OK) fail up front, as on Linux.
     fn read_only(&self) -> bool {
         false
+    }
+    /// A host fd on `node`'s data that a process maps (mmap) as `kind`
+    /// says: opened read-only, or read-write if `writable`, as the
+    /// process's open file is, so the host's mmap checks are Linux's.
+    /// `None` for a private mapping of data the kernel keeps in its own
+    /// memory (the caller copies it); ENODEV where the data cannot be
+    /// mapped (Linux's answer for a file without mmap).
+    fn mappable_fd(&mut self, _node: NodeId, _writable: bool, _kind: MapKind) -> Result<Option<OwnedFd>, Errno> {
+        Err(rump_abi::native::errno::ENODEV)
     }
     /// An open file, cwd or other kernel reference now holds `node`.
     fn hold(&mut self, node: NodeId);

@@ -116,6 +116,15 @@ pub enum MsgType {
     /// call returns as if it had timed out. A later frame with the same
     /// token replaces the notifier, so a client thread keeps one armed.
     Nsyscall = 11,
+    /// Our extension: asks for a host descriptor through which the client
+    /// maps one of its rump fds (mmap), sharing the file's memory with the
+    /// kernel (`rump_kernel::Process::mappable_fd`). The REQ payload is the
+    /// rump fd and the kind of mapping (4 bytes each: 1 shared, 0
+    /// private); the RESP payload is an errno (4 bytes, in the client's
+    /// emulation). With 0, one descriptor comes with the reply
+    /// (SCM_RIGHTS), or none for a private mapping the client fills itself.
+    /// A connection that cannot carry descriptors (TCP) gets ENODEV.
+    Mapfd = 12,
 }
 
 impl MsgType {
@@ -133,6 +142,7 @@ impl MsgType {
             9 => MsgType::Msyscall,
             10 => MsgType::Cancel,
             11 => MsgType::Nsyscall,
+            12 => MsgType::Mapfd,
             other => return Err(WireError::UnknownType(other)),
         })
     }
@@ -349,7 +359,7 @@ mod tests {
 
     #[test]
     fn every_type_and_class() {
-        for t in 0..=9u16 {
+        for t in 0..=12u16 {
             for c in 0..=2u16 {
                 let b = bytes(24, c, t);
                 let r = HeaderRepr::parse(&HeaderPacket::new_checked(&b[..]).unwrap()).unwrap();
@@ -375,7 +385,7 @@ mod tests {
         assert_eq!(parse(bytes(MAX_FRAME + 1, 0, 0)), Err(WireError::TooLarge));
         assert!(parse(bytes(MAX_FRAME, 0, 0)).is_ok());
         assert_eq!(parse(bytes(24, 3, 0)), Err(WireError::UnknownClass(3)));
-        assert_eq!(parse(bytes(24, 0, 12)), Err(WireError::UnknownType(12)));
+        assert_eq!(parse(bytes(24, 0, 13)), Err(WireError::UnknownType(13)));
         assert_eq!(parse(bytes(24, 0, 0xffff)), Err(WireError::UnknownType(0xffff)));
         // The raw reqno is still readable for an ERROR reply.
         assert_eq!(HeaderPacket::new_checked(&bytes(24, 0, 77)[..]).unwrap().reqno(), 7);

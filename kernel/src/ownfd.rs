@@ -1,6 +1,7 @@
-//! Descriptors a client keeps for itself inside a program whose fd table
-//! it shares (the hijack library): the connection to the server, each
-//! thread's notifier eventfd, the pipes of a fork or spawn in progress.
+//! Descriptors the library keeps for itself inside a program whose fd
+//! table it shares (the hijack library): the connection to the server,
+//! each thread's notifier eventfd, the pipes of a fork or spawn in
+//! progress, and an in-process kernel's shared memory (`shm`).
 //!
 //! Every number a program names is the program's. Ours therefore live
 //! high, from [`base`] up, close-on-exec; and when the program names one
@@ -61,13 +62,12 @@ pub fn enable() {
     ENABLED.store(true, Ordering::Release);
 }
 
-/// Stops tracking and forgets every entry, without closing anything (a
-/// process that has left the program, such as the keeper).
+/// Stops moving descriptors aside, without closing anything (a process
+/// that has left the program, such as the keeper). Entries keep their
+/// numbers: descriptors that went along with the kernel (its shared
+/// memory) are still read through them.
 pub fn disable() {
     ENABLED.store(false, Ordering::Release);
-    for e in &TABLE[..USED.load(Ordering::Acquire)] {
-        e.store(0, Ordering::Release);
-    }
     LOWEST.store(i32::MAX, Ordering::Release);
 }
 

@@ -162,7 +162,7 @@ impl Net {
                         && s.v6 == v6
                         && payload.get(4..6).is_some_and(|b| s.local.is_some_and(|l| l.port() == u16::from_be_bytes([b[0], b[1]])))
                 }
-                Kind::Tcp(_) | Kind::Netlink(_) => false,
+                Kind::Tcp(_) | Kind::Netlink(_) | Kind::Packet(_) => false,
             };
             if !ours {
                 continue;

@@ -16,6 +16,7 @@
 //! `State::net_run`, which lets TCP and loopback settle and wakes the
 //! sockets whose readiness changed.
 
+pub mod bpf;
 pub mod census;
 pub mod ether;
 pub mod icmp;
@@ -24,6 +25,7 @@ pub mod ip;
 pub mod neigh;
 pub mod netem;
 pub mod pcap;
+pub mod packet;
 pub mod ping;
 pub mod raw;
 pub mod recovery;
@@ -261,6 +263,7 @@ impl Net {
                     i.counters.rx_packets += 1;
                     i.counters.rx_bytes += pkt.len() as u64;
                 }
+                self.packet_tap_loopback(iface, &pkt);
                 self.ip_input(iface, &pkt);
             }
             if !moved && !self.tcp.has_input() {
@@ -277,6 +280,7 @@ impl Net {
         self.neigh_tick(now);
         self.ip_tick(now);
         self.netem_tick(now);
+        self.packet_tick(now);
         for (ip, seg) in self.recovery.tick(now) {
             let _ = self.ip_output(ip, &seg);
         }
@@ -291,6 +295,7 @@ impl Net {
             self.ip_deadline(),
             self.netem_deadline(),
             self.recovery.next_deadline(),
+            self.packet_deadline(),
         ]
         .into_iter()
         .flatten()

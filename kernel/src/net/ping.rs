@@ -81,6 +81,12 @@ impl Net {
             return;
         }
         s.rx_bytes += body.len();
-        s.rxq.push_back(Datagram { from: SocketAddr::new(ip.src, 0), data: body.to_vec(), at: (at.sec, at.nsec), ttl: ip.ttl });
+        s.rxq.push_back(Datagram {
+            from: SocketAddr::new(ip.src, 0),
+            data: body.to_vec(),
+            at: (at.sec, at.nsec),
+            ttl: ip.ttl,
+            link: None,
+        });
     }
 }

@@ -75,6 +75,8 @@ pub enum Kind {
     Raw(u8),
     /// An ICMP datagram ("ping") socket of ICMP or ICMPv6 (`net::ping`).
     Ping(u8),
+    /// An AF_PACKET socket (`net::packet`).
+    Packet(Box<super::packet::PacketSock>),
     /// A netlink socket: its messages are the Linux emulation's business
     /// (`compat::linux::netlink`); replies and notifications queue in
     /// `rxq` like datagrams.
@@ -97,12 +99,15 @@ pub struct Netlink {
 }
 
 /// A datagram waiting to be read, with what recvmsg may report about it.
+#[derive(Clone)]
 pub struct Datagram {
     pub from: SocketAddr,
     pub data: Vec<u8>,
     /// Realtime arrival (SO_TIMESTAMP).
     pub at: (i64, i64),
     pub ttl: u8,
+    /// For a packet socket, the link the frame came by (its sockaddr_ll).
+    pub link: Option<super::packet::LinkFrom>,
 }
 
 /// IP_MTU_DISCOVER's values: never DF; DF when no PMTU is known (we keep
@@ -206,6 +211,7 @@ impl Socket {
             Kind::Tcp(_) => 6,
             Kind::Udp => 17,
             Kind::Raw(p) | Kind::Ping(p) => p as i32,
+            Kind::Packet(ref p) => p.protocol.to_be() as i32,
             Kind::Netlink(n) => n.protocol as i32,
         }
     }
@@ -282,6 +288,11 @@ impl Net {
     /// A new netlink socket of `protocol` (the caller checks which exist).
     pub fn netlink_socket(&mut self, stype: i32, protocol: u8) -> SockId {
         self.insert_socket(false, stype, Kind::Netlink(Netlink { protocol, ..Netlink::default() }))
+    }
+
+    /// A new AF_PACKET socket.
+    pub fn packet_socket(&mut self, stype: i32, p: super::packet::PacketSock) -> SockId {
+        self.insert_socket(false, stype, Kind::Packet(Box::new(p)))
     }
 
     fn insert_socket(&mut self, v6: bool, stype: i32, kind: Kind) -> SockId {
@@ -502,7 +513,7 @@ impl Net {
             }
             Kind::Tcp(Tcp::Conn { .. }) => return Err(EISCONN),
             Kind::Tcp(Tcp::Listening(_)) => return Err(EINVAL),
-            Kind::Netlink(_) => return Err(EAFNOSUPPORT),
+            Kind::Netlink(_) | Kind::Packet(_) => return Err(EAFNOSUPPORT),
             Kind::Udp | Kind::Raw(_) | Kind::Ping(_) => {
                 if to.ip().is_unspecified() && to.port() == 0 {
                     // AF_UNSPEC-style disconnect arrives as an all-zero address.
@@ -757,7 +768,14 @@ impl Net {
                 }
                 m
             }
-            Kind::Udp | Kind::Raw(_) | Kind::Ping(_) | Kind::Netlink(_) => {
+            Kind::Packet(p) if p.ring.is_some() => {
+                if p.ring.as_ref().is_some_and(|r| r.user_has_block()) {
+                    POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM
+                } else {
+                    POLLOUT | POLLWRNORM
+                }
+            }
+            Kind::Udp | Kind::Raw(_) | Kind::Ping(_) | Kind::Netlink(_) | Kind::Packet(_) => {
                 let r = if s.rxq.is_empty() && !s.shut_rd { 0 } else { POLLIN | POLLRDNORM };
                 r | POLLOUT | POLLWRNORM
             }

@@ -28,6 +28,8 @@ pub struct Received {
     pub full_len: usize,
     pub at: Option<(i64, i64)>,
     pub ttl: Option<u8>,
+    /// A packet socket's frame: the link it came by.
+    pub link: Option<crate::net::packet::LinkFrom>,
 }
 
 /// Flags a send or receive may carry (MSG_*), already decoded.
@@ -166,6 +168,7 @@ impl Cx<'_> {
         if !matches!(sock.kind, Kind::Tcp(_)) {
             let r = match sock.kind {
                 Kind::Raw(_) => self.st.net.raw_send(s, data, to),
+                Kind::Packet(_) => self.st.net.packet_send(s, data),
                 Kind::Ping(_) => self.st.net.ping_send(s, data, to),
                 _ => self.st.net.udp_send(s, data, to),
             };
@@ -200,7 +203,7 @@ impl Cx<'_> {
             let full_len = d.data.len();
             let mut data = d.data;
             data.truncate(len);
-            return Ok(Received { data, from: Some(d.from), full_len, at: Some(d.at), ttl: Some(d.ttl) });
+            return Ok(Received { data, from: Some(d.from), full_len, at: Some(d.at), ttl: Some(d.ttl), link: d.link });
         }
         let mut buf = vec![0u8; len.min(RECV_MAX)];
         let mut got = 0;
@@ -219,7 +222,7 @@ impl Cx<'_> {
             }
         }
         buf.truncate(got);
-        Ok(Received { full_len: got, data: buf, from: None, at: None, ttl: None })
+        Ok(Received { full_len: got, data: buf, from: None, at: None, ttl: None, link: None })
     }
 
     pub fn sock_shutdown(&mut self, fd: i32, how: i32) -> Result<(), Errno> {

@@ -27,6 +27,7 @@ mod misc;
 mod names;
 mod netif;
 pub mod netlink;
+mod packet;
 mod socket;
 pub mod stat;
 

@@ -2,7 +2,7 @@
 //! its control messages, MSG_* and SOCK_* flags and the socket options,
 //! translated onto the kernel's socket calls (`syscalls::sock`).
 
-use super::netlink;
+use super::{netlink, packet};
 use crate::net::icmp::ErrMsg;
 use crate::net::socket::{Kind, Opts, Tcp, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM};
 use crate::syscalls::sock::{MsgFlags, Received, SEND_MAX};
@@ -122,10 +122,12 @@ fn is_v6(cx: &Cx, fd: i32) -> Result<bool, Errno> {
 }
 
 pub fn linux_sys_socket(cx: &mut Cx, a: linux_sys_socket_args) -> SysResult {
-    if a.family as u16 == netlink::AF_NETLINK {
-        let stype = a.type_ & !(SOCK_NONBLOCK | SOCK_CLOEXEC);
-        let (nonblock, cloexec) = (a.type_ & SOCK_NONBLOCK != 0, a.type_ & SOCK_CLOEXEC != 0);
-        return netlink::socket(cx, stype, a.protocol, nonblock, cloexec).map(i64::from);
+    let stype = a.type_ & !(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    let (nonblock, cloexec) = (a.type_ & SOCK_NONBLOCK != 0, a.type_ & SOCK_CLOEXEC != 0);
+    match a.family as u16 {
+        netlink::AF_NETLINK => return netlink::socket(cx, stype, a.protocol, nonblock, cloexec).map(i64::from),
+        packet::AF_PACKET => return packet::socket(cx, stype, a.protocol, nonblock, cloexec).map(i64::from),
+        _ => {}
     }
     let v6 = match a.family as u16 {
         AF_INET => false,
@@ -158,6 +160,9 @@ pub fn linux_sys_socketpair(_cx: &mut Cx, a: linux_sys_socketpair_args) -> SysRe
 pub fn linux_sys_bind(cx: &mut Cx, a: linux_sys_bind_args) -> SysResult {
     if let Some(s) = netlink::of_fd(cx, a.fd) {
         return netlink::bind(cx, s, a.umyaddr, a.addrlen).map(|()| 0);
+    }
+    if let Some(s) = packet::of_fd(cx, a.fd) {
+        return packet::bind(cx, s, a.umyaddr, a.addrlen).map(|()| 0);
     }
     let v6 = is_v6(cx, a.fd)?;
     let addr = read_sockaddr(cx, a.umyaddr, a.addrlen, v6)?;
@@ -214,6 +219,13 @@ fn name(cx: &mut Cx, fd: i32, addr: UserAddr, lenp: UserAddr, peer: bool) -> Sys
         }
         return netlink::name(cx, s, peer, addr, lenp).map(|()| 0);
     }
+    if let Some(s) = packet::of_fd(cx, fd) {
+        if peer {
+            return Err(ENOTCONN);
+        }
+        let b = packet::name(cx, s)?;
+        return write_addr_bytes(cx, addr, lenp, &b).map(|()| 0);
+    }
     let v6 = is_v6(cx, fd)?;
     let a = match cx.sock_name(fd, peer)? {
         Some(a) => a,
@@ -256,15 +268,21 @@ fn destination(cx: &Cx, fd: i32, addr: UserAddr, len: i32) -> Result<Option<Sock
     if netlink::of_fd(cx, fd).is_some() {
         return netlink::check_kernel_addr(cx, addr, len).map(|()| None);
     }
+    // A packet socket sends on the interface it is bound to.
+    if packet::of_fd(cx, fd).is_some() {
+        return Ok(None);
+    }
     let v6 = is_v6(cx, fd)?;
     Ok(Some(read_sockaddr(cx, addr, len, v6)?))
 }
 
 /// The bytes of the sockaddr a receive reports: an IP one, or for a
 /// netlink socket the kernel's sockaddr_nl.
-fn from_bytes(cx: &Cx, fd: i32, from: SocketAddr, v6: bool) -> Vec<u8> {
+fn from_bytes(cx: &Cx, fd: i32, r: &Received, from: SocketAddr, v6: bool) -> Vec<u8> {
     if netlink::of_fd(cx, fd).is_some() {
         netlink::sockaddr_nl(0, 0)
+    } else if packet::of_fd(cx, fd).is_some() {
+        packet::from_bytes(r.link)
     } else {
         sockaddr_bytes(from, v6)
     }
@@ -294,7 +312,7 @@ fn recv_error(cx: &mut Cx, fd: i32, len: usize) -> Result<(Received, Option<ErrM
     let mut data = e.payload.clone();
     let full_len = data.len();
     data.truncate(len);
-    Ok((Received { data, from: Some(e.dst), full_len, at: None, ttl: None }, Some(e)))
+    Ok((Received { data, from: Some(e.dst), full_len, at: None, ttl: None, link: None }, Some(e)))
 }
 
 fn receive(cx: &mut Cx, fd: i32, len: usize, fl: u32) -> Result<(Received, Option<ErrMsg>), Errno> {
@@ -320,7 +338,7 @@ pub fn linux_sys_recvfrom(cx: &mut Cx, a: linux_sys_recvfrom_args) -> SysResult 
     let (r, _) = receive(cx, a.fd, a.size, a.flags)?;
     cx.mem.copy_out(a.ubuf, &r.data)?;
     if let (Some(from), false) = (r.from, a.addr.is_null()) {
-        let b = from_bytes(cx, a.fd, from, v6);
+        let b = from_bytes(cx, a.fd, &r, from, v6);
         write_addr_bytes(cx, a.addr, a.addr_len, &b)?;
     }
     Ok(if a.flags & MSG_TRUNC != 0 { r.full_len } else { r.data.len() } as i64)
@@ -385,7 +403,7 @@ pub fn linux_sys_recvmsg(cx: &mut Cx, a: linux_sys_recvmsg_args) -> SysResult {
     m.flags = if r.full_len > r.data.len() { MSG_TRUNC as i32 } else { 0 };
     if m.name != 0 {
         if let Some(from) = r.from {
-            let b = from_bytes(cx, a.fd, from, v6);
+            let b = from_bytes(cx, a.fd, &r, from, v6);
             cx.mem.copy_out(UserAddr(m.name), &b[..b.len().min(m.namelen as usize)])?;
             m.namelen = b.len() as u32;
         } else {
@@ -512,6 +530,15 @@ pub fn linux_sys_setsockopt(cx: &mut Cx, a: linux_sys_setsockopt_args) -> SysRes
         let s = netlink::of_fd(cx, a.fd).ok_or(ENOPROTOOPT)?;
         return netlink::setsockopt(cx, s, a.optname, &b).map(|()| 0);
     }
+    if a.level == packet::SOL_PACKET {
+        let s = packet::of_fd(cx, a.fd).ok_or(ENOPROTOOPT)?;
+        return packet::setsockopt(cx, s, a.optname, &b).map(|()| 0);
+    }
+    if let (SOL_SOCKET, packet::SO_ATTACH_FILTER | packet::SO_DETACH_FILTER, Some(s)) =
+        (a.level, a.optname, packet::of_fd(cx, a.fd))
+    {
+        return packet::filter(cx, s, a.optname, &b).map(|()| 0);
+    }
     let int = || -> Result<i32, Errno> {
         match b.len() {
             0 => Err(EINVAL),
@@ -596,9 +623,20 @@ pub fn linux_sys_getsockopt(cx: &mut Cx, a: linux_sys_getsockopt_args) -> SysRes
     if have < 0 {
         return Err(EINVAL);
     }
-    if a.level == netlink::SOL_NETLINK {
-        let s = netlink::of_fd(cx, a.fd).ok_or(ENOPROTOOPT)?;
-        let v = netlink::getsockopt(cx, s, a.optname)?.to_ne_bytes();
+    let special = match (a.level, a.optname) {
+        (netlink::SOL_NETLINK, name) => {
+            let s = netlink::of_fd(cx, a.fd).ok_or(ENOPROTOOPT)?;
+            Some(netlink::getsockopt(cx, s, name)?.to_ne_bytes().to_vec())
+        }
+        (packet::SOL_PACKET, name) => {
+            let s = packet::of_fd(cx, a.fd).ok_or(ENOPROTOOPT)?;
+            Some(packet::getsockopt(cx, s, name, a.optval)?)
+        }
+        // No BPF extensions (SKF_AD_* loads) are interpreted.
+        (SOL_SOCKET, packet::SO_BPF_EXTENSIONS) => Some(0i32.to_ne_bytes().to_vec()),
+        _ => None,
+    };
+    if let Some(v) = special {
         let n = v.len().min(have as usize);
         cx.mem.copy_out(a.optval, &v[..n])?;
         write_pod(cx.mem, a.optlen, &(n as i32))?;

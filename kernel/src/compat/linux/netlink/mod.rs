@@ -329,6 +329,7 @@ fn queue(net: &mut Net, s: SockId, datagrams: Vec<Vec<u8>>) {
             data,
             at: (0, 0),
             ttl: 0,
+            link: None,
         });
     }
 }

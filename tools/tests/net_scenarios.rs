@@ -30,6 +30,7 @@ const SCENARIOS: &[&str] = &[
     "chain32",
     "loss_tcp",
     "iproute2_linux",
+    "tcpdump_node",
 ];
 
 /// How long one script may run before it is stopped.
@@ -208,4 +209,9 @@ fn loss_tcp() {
 #[test]
 fn iproute2_linux() {
     scenario("iproute2_linux");
+}
+
+#[test]
+fn tcpdump_node() {
+    scenario("tcpdump_node");
 }

@@ -168,8 +168,15 @@ pub fn bind(cx: &mut Cx, s: SockId, addr: UserAddr, len: i32) -> Result<(), Errn
         return Err(EINVAL);
     }
     autobind(cx, s)?;
+    join(cx, s, |g| (g & !0xffff_ffff) | u64::from(groups))
+}
+
+/// Changes a socket's groups, once what changed before has gone to the
+/// sockets already listening: a new member hears only later changes.
+fn join(cx: &mut Cx, s: SockId, groups: impl FnOnce(u64) -> u64) -> Result<(), Errno> {
+    announce(&mut cx.st.net);
     let n = state(&mut cx.st.net, s)?;
-    n.groups = (n.groups & !0xffff_ffff) | u64::from(groups);
+    n.groups = groups(n.groups);
     Ok(())
 }
 
@@ -210,19 +217,16 @@ pub fn setsockopt(cx: &mut Cx, s: SockId, name: i32, val: &[u8]) -> Result<(), E
     if matches!(name, NETLINK_ADD_MEMBERSHIP | NETLINK_DROP_MEMBERSHIP) {
         autobind(cx, s)?;
     }
+    if matches!(name, NETLINK_ADD_MEMBERSHIP | NETLINK_DROP_MEMBERSHIP) {
+        if v == 0 || v > 64 {
+            return Err(EINVAL);
+        }
+        let bit = 1u64 << (v - 1);
+        let add = name == NETLINK_ADD_MEMBERSHIP;
+        return join(cx, s, |g| if add { g | bit } else { g & !bit });
+    }
     let n = state(&mut cx.st.net, s)?;
     match name {
-        NETLINK_ADD_MEMBERSHIP | NETLINK_DROP_MEMBERSHIP => {
-            if v == 0 || v > 64 {
-                return Err(EINVAL);
-            }
-            let bit = 1u64 << (v - 1);
-            if name == NETLINK_ADD_MEMBERSHIP {
-                n.groups |= bit;
-            } else {
-                n.groups &= !bit;
-            }
-        }
         NETLINK_EXT_ACK => n.ext_ack = v != 0,
         NETLINK_CAP_ACK => n.cap_ack = v != 0,
         x if NETLINK_STORED.contains(&x) => {}

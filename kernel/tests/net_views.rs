@@ -594,7 +594,8 @@ fn ipv6_addresses_as_ifconfig_adds_them() {
     assert_eq!(
         row,
         "20010db8000000000000000000000000 40 00000000000000000000000000000000 00 \
-         00000000000000000000000000000000 00000000 00000001 00000000 00000001   shmif0"
+         00000000000000000000000000000000 00000100 00000001 00000000 00000001   shmif0",
+        "an address's prefix route has Linux's metric 256"
     );
 }
 
@@ -765,7 +766,13 @@ fn sysctl_files_and_the_mib_are_one_variable() {
 
     let pgr = "/proc/sys/net/ipv4/ping_group_range";
     assert_eq!(read_file(&p, pgr).unwrap(), std::fs::read_to_string(pgr).unwrap());
-    assert_eq!(write_file(&p, pgr, b"0 0"), Err(libc::EPERM));
+    write_file(&p, pgr, b"0 0").unwrap();
+    assert_eq!(read_file(&p, pgr).unwrap(), "0\t0\n");
+    assert_eq!(k.sysctl_get("net.inet.icmp.ping_group_range"), Ok(Value::string("0\t0")));
+    assert_eq!(write_file(&p, pgr, b"x"), Err(libc::EINVAL));
+    assert_eq!(write_file(&p, pgr, b"7"), Err(libc::EINVAL), "two numbers");
+    write_file(&p, pgr, b"5 2").unwrap();
+    assert_eq!(read_file(&p, pgr).unwrap(), "1\t0\n", "a range upside down admits nobody");
 
     // A write held open takes effect when its call returns.
     let c = CString::new(fwd).unwrap();

@@ -10,14 +10,13 @@
 use std::fmt;
 
 /// Protocol families `socket=` can name, with the host's PF values.
-const FAMILIES: &[(&str, i32)] =
-    &[
-        ("local", libc::PF_LOCAL),
-        ("inet", libc::PF_INET),
-        ("inet6", libc::PF_INET6),
-        ("route", libc::PF_NETLINK),
-        ("packet", libc::PF_PACKET),
-    ];
+const FAMILIES: &[(&str, i32)] = &[
+    ("local", libc::PF_LOCAL),
+    ("inet", libc::PF_INET),
+    ("inet6", libc::PF_INET6),
+    ("route", libc::PF_NETLINK),
+    ("packet", libc::PF_PACKET),
+];
 
 /// `vfs=` switches.
 const VFS_CALLS: &[&str] = &["nfssvc", "getvfsstat", "fhcalls"];

@@ -16,9 +16,9 @@
 //! The names cannot change: creating is ENOENT, removing EPERM, as on
 //! Linux; times and truncation are accepted and change nothing.
 
+use crate::net::census::{self, tcp_rows, TCP_LISTEN};
 use crate::net::iface::Iface;
 use crate::net::route::Route;
-use crate::net::census::{self, tcp_rows, TCP_LISTEN};
 use crate::net::Net;
 use crate::sysctl::{self, Leaf, Value};
 use crate::time::{Clock, Timespec};

@@ -179,7 +179,10 @@ mod tests {
     use super::*;
 
     fn prog(insns: &[(u16, u8, u8, u32)]) -> Vec<u8> {
-        insns.iter().flat_map(|&(c, t, f, k)| [c.to_ne_bytes().as_slice(), &[t, f], &k.to_ne_bytes()].concat()).collect()
+        insns
+            .iter()
+            .flat_map(|&(c, t, f, k)| [c.to_ne_bytes().as_slice(), &[t, f], &k.to_ne_bytes()].concat())
+            .collect()
     }
 
     #[test]

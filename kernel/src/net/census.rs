@@ -87,7 +87,12 @@ pub fn tcp_rows(net: &Net, v6: bool) -> Vec<Row> {
                 v6only: s.opts.v6only,
             }),
             Kind::Tcp(Tcp::Conn { h, .. }) => {
-                rows.extend(engine.get(h).and_then(|t| conn(*h, t, s.local, s.peer)).map(|r| Row { v6only: s.opts.v6only, ..r }));
+                rows.extend(
+                    engine
+                        .get(h)
+                        .and_then(|t| conn(*h, t, s.local, s.peer))
+                        .map(|r| Row { v6only: s.opts.v6only, ..r }),
+                );
             }
             _ => {}
         }
@@ -100,7 +105,6 @@ pub fn tcp_rows(net: &Net, v6: bool) -> Vec<Row> {
     }
     rows
 }
-
 
 /// Bound UDP sockets: connected ones ESTABLISHED, the rest CLOSE.
 pub fn udp_rows(net: &Net, v6: bool) -> Vec<Row> {

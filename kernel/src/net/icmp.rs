@@ -160,7 +160,9 @@ impl Net {
                 Kind::Ping(p) => {
                     p == orig.proto
                         && s.v6 == v6
-                        && payload.get(4..6).is_some_and(|b| s.local.is_some_and(|l| l.port() == u16::from_be_bytes([b[0], b[1]])))
+                        && payload
+                            .get(4..6)
+                            .is_some_and(|b| s.local.is_some_and(|l| l.port() == u16::from_be_bytes([b[0], b[1]])))
                 }
                 Kind::Tcp(_) | Kind::Netlink(_) | Kind::Packet(_) => false,
             };

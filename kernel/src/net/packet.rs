@@ -166,7 +166,17 @@ impl Ring {
 
     /// Writes one frame; false when there is no room (the process holds
     /// the block it would go in).
-    fn write(&mut self, frame: &[u8], wire_len: u32, keep: u32, from: &LinkFrom, maclen: u32, reserve: u32, now: u64, ts: (u32, u32)) -> bool {
+    fn write(
+        &mut self,
+        frame: &[u8],
+        wire_len: u32,
+        keep: u32,
+        from: &LinkFrom,
+        maclen: u32,
+        reserve: u32,
+        now: u64,
+        ts: (u32, u32),
+    ) -> bool {
         let netoff = align(TPACKET3_HDRLEN + maclen.max(16), TPACKET_ALIGN) + reserve;
         let macoff = netoff - maclen;
         let room = self.block_size - BLK_HDR_LEN;

@@ -159,7 +159,8 @@ pub fn bind(cx: &mut Cx, s: SockId, addr: UserAddr, len: i32) -> Result<(), Errn
     let (pid, groups) = read_sockaddr_nl(cx, addr, len)?;
     let current = state(&mut cx.st.net, s)?.portid;
     if pid != 0 && current == 0 {
-        let taken = cx.st.net.sockets.iter().any(|(id, x)| id != s && matches!(x.kind, Kind::Netlink(n) if n.portid == pid));
+        let taken =
+            cx.st.net.sockets.iter().any(|(id, x)| id != s && matches!(x.kind, Kind::Netlink(n) if n.portid == pid));
         if taken {
             return Err(EADDRINUSE);
         }

@@ -15,11 +15,11 @@
 use super::wire::*;
 use super::{fail, Answer, Failure, Request};
 use crate::net::iface::{IfAddr, IfIndex, Iface, Link, IFF_RUNNING, IFF_SETTABLE};
-use rump_abi::Errno;
 use crate::net::route::Route;
 use crate::net::{masked, Change, Net};
 use crate::Cx;
 use rump_abi::native::errno::*;
+use rump_abi::Errno;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
@@ -230,7 +230,8 @@ fn primary_of(i: &Iface, a: &IfAddr) -> Option<IpAddr> {
     if a.addr.is_ipv6() {
         return None;
     }
-    let same = |x: &&IfAddr| x.addr != a.addr && x.prefix == a.prefix && masked(x.addr, x.prefix) == masked(a.addr, a.prefix);
+    let same =
+        |x: &&IfAddr| x.addr != a.addr && x.prefix == a.prefix && masked(x.addr, x.prefix) == masked(a.addr, a.prefix);
     let before = match i.addrs.iter().position(|x| x.addr == a.addr) {
         Some(at) => &i.addrs[..at],
         None => &i.addrs[..],
@@ -431,7 +432,8 @@ fn set_link(cx: &mut Cx, index: IfIndex, m: &[u8], attrs: Attrs) -> Result<(), F
     }
     if let Some(a) = attrs.get(IFLA_IFNAME)? {
         let name = a.str()?;
-        if name.is_empty() || name.len() >= IFNAMSIZ || name.contains(['/', ':']) || name.contains(char::is_whitespace) {
+        if name.is_empty() || name.len() >= IFNAMSIZ || name.contains(['/', ':']) || name.contains(char::is_whitespace)
+        {
             return Err(EINVAL.into());
         }
         if name != old_name && net.ifaces.by_name(name).is_some() {
@@ -539,7 +541,9 @@ fn change_addr(net: &mut Net, req: &Request) -> Result<Answer, Failure> {
     if req.msg.kind() == RTM_DELADDR {
         let a = a.ok_or(EADDRNOTAVAIL)?;
         let found = i.addrs.iter().copied().find(|x| x.addr == a && (prefix == 0 || x.prefix == prefix));
-        let found = found.ok_or_else(|| fail(EADDRNOTAVAIL, if family == AF_INET { "ipv4: Address not found" } else { "ipv6: address not found" }))?;
+        let found = found.ok_or_else(|| {
+            fail(EADDRNOTAVAIL, if family == AF_INET { "ipv4: Address not found" } else { "ipv6: address not found" })
+        })?;
         net.remove_addr(index, found.addr)?;
         return Ok(Answer::Done);
     }
@@ -548,7 +552,11 @@ fn change_addr(net: &mut Net, req: &Request) -> Result<Answer, Failure> {
     let flags = req.msg.flags();
     if i.addrs.iter().any(|x| x.addr == a.addr && x.prefix == a.prefix) {
         let text = if family == AF_INET { "ipv4: Address already assigned" } else { "ipv6: address already assigned" };
-        return if flags & NLM_F_EXCL != 0 || flags & NLM_F_REPLACE == 0 { Err(fail(EEXIST, text)) } else { Ok(Answer::Done) };
+        return if flags & NLM_F_EXCL != 0 || flags & NLM_F_REPLACE == 0 {
+            Err(fail(EEXIST, text))
+        } else {
+            Ok(Answer::Done)
+        };
     }
     if flags & NLM_F_CREATE == 0 {
         return Err(ENOENT.into());
@@ -750,7 +758,8 @@ fn change_route(net: &mut Net, req: &Request) -> Result<Answer, Failure> {
     if ![u32::from(RT_TABLE_UNSPEC), u32::from(RT_TABLE_MAIN)].contains(&table) {
         return Err(fail(EOPNOTSUPP, "Only the main table is kept"));
     }
-    let unspecified = if family == AF_INET { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { IpAddr::V6(Ipv6Addr::UNSPECIFIED) };
+    let unspecified =
+        if family == AF_INET { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { IpAddr::V6(Ipv6Addr::UNSPECIFIED) };
     let dst = attrs.get(RTA_DST)?.map(|a| ip_attr(family, a)).transpose()?.unwrap_or(unspecified);
     if masked(dst, prefix) != dst {
         return Err(fail(EINVAL, "Invalid prefix for given prefix length"));

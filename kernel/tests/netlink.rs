@@ -75,9 +75,11 @@ fn send(p: &Process, fd: i32, m: &[u8]) {
     assert_eq!(n as usize, m.len());
 }
 
-/// The next datagram's messages as (type, flags, seq, pid, payload), or
-/// None when nothing is queued.
-fn recv(p: &Process, fd: i32) -> Option<Vec<(u16, u16, u32, u32, Vec<u8>)>> {
+/// One received message: type, flags, seq, pid, payload.
+type Msg = (u16, u16, u32, u32, Vec<u8>);
+
+/// The next datagram's messages, or None when nothing is queued.
+fn recv(p: &Process, fd: i32) -> Option<Vec<Msg>> {
     let mut buf = vec![0u8; 65536];
     let n = sc(p, libc::SYS_recvfrom, &[fd as u64, buf.as_mut_ptr() as u64, buf.len() as u64, MSG_DONTWAIT, 0, 0]);
     let n = match n {

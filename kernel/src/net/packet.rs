@@ -81,6 +81,18 @@ fn align(n: u32, a: u32) -> u32 {
     n.div_ceil(a) * a
 }
 
+/// One frame on its way into a ring: the frame (its link header
+/// `maclen` bytes long), how much of it the filter keeps, where it came
+/// from, and the socket's PACKET_RESERVE.
+#[derive(Clone, Copy)]
+struct Capture<'a> {
+    frame: &'a [u8],
+    keep: u32,
+    from: &'a LinkFrom,
+    maclen: u32,
+    reserve: u32,
+}
+
 /// A TPACKET_V3 receive ring.
 pub struct Ring {
     pub mem: SharedMem,
@@ -166,17 +178,9 @@ impl Ring {
 
     /// Writes one frame; false when there is no room (the process holds
     /// the block it would go in).
-    fn write(
-        &mut self,
-        frame: &[u8],
-        wire_len: u32,
-        keep: u32,
-        from: &LinkFrom,
-        maclen: u32,
-        reserve: u32,
-        now: u64,
-        ts: (u32, u32),
-    ) -> bool {
+    fn write(&mut self, c: &Capture, now: u64, ts: (u32, u32)) -> bool {
+        let Capture { frame, keep, from, maclen, reserve } = *c;
+        let wire_len = frame.len() as u32;
         let netoff = align(TPACKET3_HDRLEN + maclen.max(16), TPACKET_ALIGN) + reserve;
         let macoff = netoff - maclen;
         let room = self.block_size - BLK_HDR_LEN;
@@ -282,7 +286,8 @@ impl Net {
             p.packets = p.packets.wrapping_add(1);
             let maclen = if p.cooked { 0 } else { ETH_HLEN as u32 };
             if let Some(r) = p.ring.as_mut() {
-                if !r.write(data, data.len() as u32, keep, &from, maclen, p.reserve, now, ts) {
+                let c = Capture { frame: data, keep, from: &from, maclen, reserve: p.reserve };
+                if !r.write(&c, now, ts) {
                     p.drops = p.drops.wrapping_add(1);
                 }
                 continue;

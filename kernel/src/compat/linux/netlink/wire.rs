@@ -64,7 +64,8 @@ impl<'a> Packet<'a> {
         Ok(Packet { buf: &buf[..len] })
     }
 
-    pub fn len(&self) -> usize {
+    /// The message's length, header included (nlmsg_len).
+    pub fn total_len(&self) -> usize {
         self.buf.len()
     }
 
@@ -104,7 +105,7 @@ pub fn messages(buf: &[u8]) -> impl Iterator<Item = Result<Packet<'_>, Errno>> {
         }
         match Packet::new_checked(&buf[at..]) {
             Ok(p) => {
-                at += align4(p.len());
+                at += align4(p.total_len());
                 Some(Ok(p))
             }
             Err(e) => {
@@ -268,7 +269,7 @@ mod tests {
         b.end_nest(n);
         let m = b.finish();
         let p = Packet::new_checked(&m).unwrap();
-        assert_eq!((p.kind(), p.flags(), p.seq(), p.pid(), p.len()), (20, NLM_F_MULTI, 7, 42, m.len()));
+        assert_eq!((p.kind(), p.flags(), p.seq(), p.pid(), p.total_len()), (20, NLM_F_MULTI, 7, 42, m.len()));
         let (fixed, attrs) = split(p.payload(), 3).unwrap();
         assert_eq!(fixed, &[1, 2, 3]);
         assert_eq!(attrs.get(3).unwrap().unwrap().str().unwrap(), "lo0");

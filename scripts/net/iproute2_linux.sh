@@ -48,6 +48,9 @@ ns_of() {
 #     (deleted; link-local addresses become fe80::LL);
 #   - a shmif interface's alias is the bus file it is attached to, which a
 #     veth has not (deleted);
+#   - a lifetime that counts down reads differently a second later (a
+#     finite valid_life_time/preferred_life_time becomes LEFT, checked
+#     separately);
 #   - loopback's MTU is 33624 here (NetBSD's) and 65536 on Linux (deleted);
 #   - the MACs a neighbour entry learnt are the peer's (become MAC);
 #   - Linux dumps neighbours in the order of a randomly keyed hash (sorted).
@@ -57,7 +60,9 @@ normalise() {
 			del(.ifindex, .link, .link_index, .link_netnsid, .address, .broadcast, .link_type, .ifalias)
 			| if .ifname == "lo" then del(.mtu) else . end
 			| if .addr_info then .addr_info |= map(
-				if (.local // "" | startswith("fe80:")) then .local = "fe80::LL" else . end) else . end
+				if (.local // "" | startswith("fe80:")) then .local = "fe80::LL" else . end
+				| if (.valid_life_time // 0) < 4294967295 and .valid_life_time then .valid_life_time = "LEFT" else . end
+				| if (.preferred_life_time // 0) < 4294967295 and .preferred_life_time then .preferred_life_time = "LEFT" else . end) else . end
 			| if (.dst // "" | startswith("fe80:")) then .dst = "fe80::LL" else . end
 			| if (.lladdr and (.state | index("PERMANENT") | not)) then .lladdr = "MAC" else . end
 		)
@@ -115,6 +120,16 @@ same_view a "addresses agree" addr
 same_view a "v4 addresses of one device agree" -4 addr show dev shmif0
 both a "delete" addr del 10.1.0.1/16 dev shmif0
 same_view a "addresses agree after the delete" addr
+both a "an address that expires" addr add 10.2.0.1/16 dev shmif0 valid_lft 1000 preferred_lft 0
+same_view a "it is dynamic and deprecated on both" -4 addr show dev shmif0
+expect_match "rump a: its valid lifetime counts down from 1000 s" 'valid_lft (99[0-9]|1000)sec preferred_lft 0sec' \
+	rump a ip -4 addr show dev shmif0
+both a "made permanent" addr replace 10.2.0.1/16 dev shmif0 valid_lft forever preferred_lft forever
+same_view a "addresses agree after the replace" -4 addr show dev shmif0
+both a "an address that expires in 1 s" addr add 10.3.0.1/16 dev shmif0 valid_lft 1 preferred_lft 1
+pause_for 2.5
+same_view a "it is gone on both after 2.5 s" -4 addr show dev shmif0
+both a "delete the permanent one" addr del 10.2.0.1/16 dev shmif0
 
 note "routes"
 both a "via a gateway" route add 10.9.0.0/16 via 10.0.0.2

@@ -164,7 +164,7 @@ impl Net {
             recovery: Default::default(),
         };
         let lo = n.ifaces.create("lo0", [0; 6]).expect("a fresh table has no lo0");
-        let _ = n.add_addr(lo, IfAddr { addr: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), prefix: 8, brd: false });
+        let _ = n.add_addr(lo, IfAddr { brd: false, ..IfAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 8) });
         let _ = n.add_addr(lo, IfAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 128));
         let _ = n.set_flags(lo, IFF_UP);
         n
@@ -206,6 +206,18 @@ impl Net {
         self.changes.extend(gone.map(|r| Change::DelRoute(*r)).collect::<Vec<_>>());
         self.routes.remove_connected(iface, dst, prefix);
         Ok(())
+    }
+
+    /// Removes the addresses whose valid lifetime is over.
+    fn expire_addrs(&mut self, now: u64) {
+        let gone: Vec<(IfIndex, IpAddr)> = self
+            .ifaces
+            .iter()
+            .flat_map(|i| i.addrs.iter().filter(|a| a.valid_until.is_some_and(|t| t <= now)).map(|a| (i.index, a.addr)))
+            .collect();
+        for (iface, addr) in gone {
+            let _ = self.remove_addr(iface, addr);
+        }
     }
 
     pub fn set_v4_prefix(&mut self, iface: IfIndex, prefix: u8) -> Result<(), Errno> {
@@ -281,6 +293,7 @@ impl Net {
         self.ip_tick(now);
         self.netem_tick(now);
         self.packet_tick(now);
+        self.expire_addrs(now);
         for (ip, seg) in self.recovery.tick(now) {
             let _ = self.ip_output(ip, &seg);
         }
@@ -296,6 +309,7 @@ impl Net {
             self.netem_deadline(),
             self.recovery.next_deadline(),
             self.packet_deadline(),
+            self.ifaces.iter().flat_map(|i| i.addrs.iter().filter_map(|a| a.valid_until)).min(),
         ]
         .into_iter()
         .flatten()

@@ -84,6 +84,7 @@ const IFA_BROADCAST: u16 = 4;
 const IFA_CACHEINFO: u16 = 6;
 const IFA_FLAGS: u16 = 8;
 const IFA_F_SECONDARY: u8 = 0x01;
+const IFA_F_DEPRECATED: u8 = 0x20;
 const IFA_F_PERMANENT: u8 = 0x80;
 const RT_SCOPE_UNIVERSE: u8 = 0;
 const RT_SCOPE_LINK: u8 = 253;
@@ -97,6 +98,8 @@ const RTA_OIF: u16 = 4;
 const RTA_GATEWAY: u16 = 5;
 const RTA_PRIORITY: u16 = 6;
 const RTA_PREFSRC: u16 = 7;
+const RTA_METRICS: u16 = 8;
+const RTA_MULTIPATH: u16 = 9;
 const RTA_TABLE: u16 = 15;
 const RTA_PREF: u16 = 20;
 const RTA_UID: u16 = 25;
@@ -190,7 +193,7 @@ pub fn notifications(net: &Net, c: &Change) -> Vec<(u32, Vec<u8>)> {
             let new = matches!(c, Change::NewAddr(..));
             let Some(i) = net.ifaces.get(index) else { return Vec::new() };
             let mut b = Builder::new(if new { RTM_NEWADDR } else { RTM_DELADDR }, 0, 0, 0);
-            addr(&mut b, i, &a);
+            addr(&mut b, i, &a, net.now());
             let group = if a.addr.is_ipv4() { RTNLGRP_IPV4_IFADDR } else { RTNLGRP_IPV6_IFADDR };
             let mut out = vec![(group, b.finish())];
             // The local-table routes the address brings or takes away.
@@ -483,8 +486,16 @@ fn scope_of(a: IpAddr) -> u8 {
 }
 
 /// An RTM_NEWADDR body for `a` on `i`.
-fn addr(b: &mut Builder, i: &Iface, a: &IfAddr) {
-    let flags = IFA_F_PERMANENT | if is_secondary(i, a) { IFA_F_SECONDARY } else { 0 };
+fn addr(b: &mut Builder, i: &Iface, a: &IfAddr, now: u64) {
+    let mut flags = if is_secondary(i, a) { IFA_F_SECONDARY } else { 0 };
+    // One that expires is "dynamic" (not permanent), deprecated once no
+    // longer preferred.
+    if a.valid_until.is_none() {
+        flags |= IFA_F_PERMANENT;
+    }
+    if a.preferred_until.is_some_and(|t| t <= now) {
+        flags |= IFA_F_DEPRECATED;
+    }
     let mut m = [0u8; IFADDRMSG_LEN];
     m[0] = family_of(a.addr);
     m[1] = a.prefix;
@@ -502,7 +513,8 @@ fn addr(b: &mut Builder, i: &Iface, a: &IfAddr) {
         b.str(IFA_LABEL, &i.name);
     }
     b.u32(IFA_FLAGS, u32::from(flags));
-    let cache: Vec<u8> = [INFINITY_LIFE_TIME, INFINITY_LIFE_TIME, 0, 0].iter().flat_map(|v| v.to_ne_bytes()).collect();
+    let (preferred, valid) = (seconds_left(now, a.preferred_until), seconds_left(now, a.valid_until));
+    let cache: Vec<u8> = [preferred, valid, 0, 0].iter().flat_map(|v| v.to_ne_bytes()).collect();
     b.attr(IFA_CACHEINFO, &cache);
 }
 
@@ -518,7 +530,7 @@ fn get_addrs(net: &Net, req: &Request) -> Result<Answer, Failure> {
             addrs.sort_by_key(|a| scope_of(a.addr));
             for a in addrs {
                 let mut b = req.reply(RTM_NEWADDR);
-                addr(&mut b, i, a);
+                addr(&mut b, i, a, net.now());
                 msgs.push(b);
             }
         }
@@ -548,21 +560,46 @@ fn change_addr(net: &mut Net, req: &Request) -> Result<Answer, Failure> {
         return Ok(Answer::Done);
     }
     let a = a.ok_or_else(|| fail(EINVAL, "Local address required"))?;
-    let a = IfAddr { addr: a, prefix, brd: family == AF_INET && attrs.get(IFA_BROADCAST)?.is_some() };
+    let (preferred_until, valid_until) = lifetimes(net.now(), attrs.get(IFA_CACHEINFO)?)?;
+    let brd = family == AF_INET && attrs.get(IFA_BROADCAST)?.is_some();
+    let a = IfAddr { addr: a, prefix, brd, preferred_until, valid_until };
     let flags = req.msg.flags();
-    if i.addrs.iter().any(|x| x.addr == a.addr && x.prefix == a.prefix) {
+    if let Some(old) = net.ifaces.get_mut(index).and_then(|i| i.addrs.iter_mut().find(|x| x.addr == a.addr && x.prefix == a.prefix)) {
         let text = if family == AF_INET { "ipv4: Address already assigned" } else { "ipv6: address already assigned" };
-        return if flags & NLM_F_EXCL != 0 || flags & NLM_F_REPLACE == 0 {
-            Err(fail(EEXIST, text))
-        } else {
-            Ok(Answer::Done)
-        };
+        if flags & NLM_F_EXCL != 0 || flags & NLM_F_REPLACE == 0 {
+            return Err(fail(EEXIST, text));
+        }
+        // `ip addr replace` / `change`: the lifetimes are the new ones.
+        (old.preferred_until, old.valid_until) = (preferred_until, valid_until);
+        net.changes.push(Change::NewAddr(index, a));
+        return Ok(Answer::Done);
     }
     if flags & NLM_F_CREATE == 0 {
         return Err(ENOENT.into());
     }
     net.add_addr(index, a)?;
     Ok(Answer::Done)
+}
+
+/// The lifetimes an IFA_CACHEINFO asks for (seconds, all ones for ever)
+/// as deadlines after `now`; none given: permanent.
+fn lifetimes(now: u64, info: Option<Attr>) -> Result<(Option<u64>, Option<u64>), Failure> {
+    let Some(info) = info else { return Ok((None, None)) };
+    let v = info.value;
+    if v.len() < 8 {
+        return Err(EINVAL.into());
+    }
+    let (preferred, valid) = (int_at(v, 0), int_at(v, 4));
+    if valid == 0 || preferred > valid {
+        return Err(fail(EINVAL, "address lifetime invalid"));
+    }
+    let until = |s: u32| (s != INFINITY_LIFE_TIME).then(|| now + u64::from(s) * 1_000_000);
+    Ok((until(preferred), until(valid)))
+}
+
+/// Seconds left until `until` (µs), as IFA_CACHEINFO reports them.
+fn seconds_left(now: u64, until: Option<u64>) -> u32 {
+    until.map_or(INFINITY_LIFE_TIME, |t| (t.saturating_sub(now) / 1_000_000) as u32)
 }
 
 // ---- routes ----------------------------------------------------------------
@@ -788,6 +825,16 @@ fn change_route(net: &mut Net, req: &Request) -> Result<Answer, Failure> {
         net.routes.delete(found.dst, found.prefix, found.gateway)?;
         net.changes.push(Change::DelRoute(found));
         return Ok(Answer::Done);
+    }
+    // What a route here cannot hold is refused, not dropped.
+    if attrs.get(RTA_METRICS)?.is_some_and(|m| !m.value.is_empty()) {
+        return Err(fail(EOPNOTSUPP, "Route metrics are not kept"));
+    }
+    if attrs.get(RTA_PREFSRC)?.is_some() {
+        return Err(fail(EOPNOTSUPP, "A preferred source is not kept"));
+    }
+    if attrs.get(RTA_MULTIPATH)?.is_some() {
+        return Err(fail(EOPNOTSUPP, "Multipath routes are not kept"));
     }
     let iface = match (gateway, oif) {
         (Some(g), o) => {

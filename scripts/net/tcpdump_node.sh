@@ -66,6 +66,16 @@ expect_equal "b: tcpdump -i lo0 printed each request and reply once" \
 	"request reply request reply" \
 	"$(grep -Eo 'IP 127\.0\.0\.1 > 127\.0\.0\.1: ICMP echo (request|reply)' "$OUT/lo.out" | awk '{ print $NF }' | xargs)"
 
+note "any"
+# Every interface, cooked (SOCK_DGRAM): libpcap's filter then asks the
+# kernel for the protocol with an ancillary load.
+capture any -i any -c 2 -n -l icmp
+expect_success "a pings b once" rump a "$PING" -c 1 -W 2 10.0.0.2
+finished any
+expect_match "b: tcpdump -i any saw the request come in on shmif0" \
+	'shmif0 +In +IP 10\.0\.0\.1 > 10\.0\.0\.2: ICMP echo request' cat "$OUT/any.out"
+expect_match "b: and the reply go out" 'shmif0 +Out +IP 10\.0\.0\.2 > 10\.0\.0\.1: ICMP echo reply' cat "$OUT/any.out"
+
 note "filters"
 capture arp -i shmif0 -c 2 -n -l arp
 expect_success "a forgets b, so that it asks again" rump a ip neigh flush dev shmif0

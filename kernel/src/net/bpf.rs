@@ -84,6 +84,56 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Insn>, Errno> {
     }
 }
 
+/// What a program may ask of a packet besides its bytes: Linux's
+/// ancillary loads (SKF_AD_*, at SKF_AD_OFF) and the link-layer header a
+/// SOCK_DGRAM packet socket's packets start after (SKF_LL_OFF).
+#[derive(Clone, Copy, Default)]
+pub struct Ancillary<'a> {
+    /// The ethertype (host order), sll_pkttype, the interface, its ARPHRD.
+    pub protocol: u16,
+    pub pkttype: u8,
+    pub ifindex: u32,
+    pub hatype: u16,
+    /// The packet from its link-layer header on (the packet itself when
+    /// it starts there).
+    pub link: &'a [u8],
+}
+
+/// The negative offsets of linux/filter.h.
+const SKF_AD_OFF: u32 = -0x1000i32 as u32;
+const SKF_NET_OFF: u32 = -0x10_0000i32 as u32;
+const SKF_LL_OFF: u32 = -0x20_0000i32 as u32;
+const SKF_AD_PROTOCOL: u32 = 0;
+const SKF_AD_PKTTYPE: u32 = 4;
+const SKF_AD_IFINDEX: u32 = 8;
+const SKF_AD_HATYPE: u32 = 28;
+/// SO_BPF_EXTENSIONS: the ancillary loads past Linux's first ones
+/// (which are answered) that are, counted as Linux's SKF_AD_MAX counts
+/// them: none, so libpcap filters VLAN tags itself.
+pub const EXTENSIONS: u32 = 0;
+
+/// A load at `at` (absolute or indexed): from the packet, its link-layer
+/// header (SKF_LL_OFF), its network header (SKF_NET_OFF, where a packet
+/// here starts) or an ancillary value; None is out of bounds.
+fn load_at(p: &[u8], anc: &Ancillary, at: u32, size: u16) -> Option<u32> {
+    if at >= SKF_AD_OFF {
+        return match at - SKF_AD_OFF {
+            SKF_AD_PROTOCOL => Some(u32::from(anc.protocol)),
+            SKF_AD_PKTTYPE => Some(u32::from(anc.pkttype)),
+            SKF_AD_IFINDEX => Some(anc.ifindex),
+            SKF_AD_HATYPE => Some(u32::from(anc.hatype)),
+            _ => None,
+        };
+    }
+    if (SKF_LL_OFF..SKF_NET_OFF).contains(&at) {
+        return load(anc.link, at - SKF_LL_OFF, size);
+    }
+    if (SKF_NET_OFF..SKF_AD_OFF).contains(&at) {
+        return load(p, at - SKF_NET_OFF, size);
+    }
+    load(p, at, size)
+}
+
 fn load(p: &[u8], at: u32, size: u16) -> Option<u32> {
     let at = at as usize;
     Some(match size {
@@ -95,7 +145,7 @@ fn load(p: &[u8], at: u32, size: u16) -> Option<u32> {
 
 /// Runs `prog` on `pkt` (`wire_len` bytes long on the wire): the number
 /// of bytes to keep, 0 to drop. A load past the end drops the packet.
-pub fn run(prog: &[Insn], pkt: &[u8], wire_len: u32) -> u32 {
+pub fn run(prog: &[Insn], pkt: &[u8], wire_len: u32, anc: &Ancillary) -> u32 {
     let (mut a, mut x) = (0u32, 0u32);
     let mut mem = [0u32; MEMWORDS];
     let mut pc = 0;
@@ -108,11 +158,11 @@ pub fn run(prog: &[Insn], pkt: &[u8], wire_len: u32) -> u32 {
                     IMM => i.k,
                     LEN => wire_len,
                     MEM => mem[i.k as usize % MEMWORDS],
-                    ABS => match load(pkt, i.k, i.code & 0x18) {
+                    ABS => match load_at(pkt, anc, i.k, i.code & 0x18) {
                         Some(v) => v,
                         None => return 0,
                     },
-                    _ => match load(pkt, x.wrapping_add(i.k), i.code & 0x18) {
+                    _ => match load_at(pkt, anc, x.wrapping_add(i.k), i.code & 0x18) {
                         Some(v) => v,
                         None => return 0,
                     },
@@ -193,9 +243,26 @@ mod tests {
         arp[12..14].copy_from_slice(&[0x08, 0x06]);
         let mut ip = arp.clone();
         ip[12..14].copy_from_slice(&[0x08, 0x00]);
-        assert_eq!(run(&p, &arp, 42), 262144);
-        assert_eq!(run(&p, &ip, 42), 0);
-        assert_eq!(run(&p, &arp[..10], 42), 0, "a load past the end drops");
+        let anc = Ancillary::default();
+        assert_eq!(run(&p, &arp, 42, &anc), 262144);
+        assert_eq!(run(&p, &ip, 42, &anc), 0);
+        assert_eq!(run(&p, &arp[..10], 42, &anc), 0, "a load past the end drops");
+    }
+
+    #[test]
+    fn ancillary_loads_answer_for_cooked_packets() {
+        // ldh #proto; jeq #0x800, keep, drop; ret #96; ret #0
+        let p =
+            parse(&prog(&[(0x28, 0, 0, SKF_AD_OFF), (0x15, 0, 1, 0x800), (0x06, 0, 0, 96), (0x06, 0, 0, 0)])).unwrap();
+        let ip = Ancillary { protocol: 0x800, ..Ancillary::default() };
+        let arp = Ancillary { protocol: 0x806, ..Ancillary::default() };
+        assert_eq!(run(&p, &[0x45; 20], 20, &ip), 96);
+        assert_eq!(run(&p, &[0; 28], 28, &arp), 0);
+        // ldb [SKF_NET_OFF + 9] reads the packet itself.
+        let proto = parse(&prog(&[(0x30, 0, 0, SKF_NET_OFF + 9), (0x16, 0, 0, 0)])).unwrap();
+        let mut v4 = [0u8; 20];
+        v4[9] = 1;
+        assert_eq!(run(&proto, &v4, 20, &ip), 1);
     }
 
     #[test]

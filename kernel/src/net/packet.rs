@@ -277,7 +277,16 @@ impl Net {
             }
             let data = if p.cooked { &frame[ETH_HLEN..] } else { frame };
             let keep = match &p.filter {
-                Some(f) => bpf::run(f, data, data.len() as u32),
+                Some(f) => {
+                    let anc = bpf::Ancillary {
+                        protocol: from.protocol,
+                        pkttype,
+                        ifindex: iface,
+                        hatype: from.hatype,
+                        link: frame,
+                    };
+                    bpf::run(f, data, data.len() as u32, &anc)
+                }
                 None => u32::MAX,
             };
             if keep == 0 {

@@ -632,8 +632,7 @@ pub fn linux_sys_getsockopt(cx: &mut Cx, a: linux_sys_getsockopt_args) -> SysRes
             let s = packet::of_fd(cx, a.fd).ok_or(ENOPROTOOPT)?;
             Some(packet::getsockopt(cx, s, name, a.optval)?)
         }
-        // No BPF extensions (SKF_AD_* loads) are interpreted.
-        (SOL_SOCKET, packet::SO_BPF_EXTENSIONS) => Some(0i32.to_ne_bytes().to_vec()),
+        (SOL_SOCKET, packet::SO_BPF_EXTENSIONS) => Some(crate::net::bpf::EXTENSIONS.to_ne_bytes().to_vec()),
         _ => None,
     };
     if let Some(v) = special {

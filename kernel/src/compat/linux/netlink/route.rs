@@ -564,7 +564,9 @@ fn change_addr(net: &mut Net, req: &Request) -> Result<Answer, Failure> {
     let brd = family == AF_INET && attrs.get(IFA_BROADCAST)?.is_some();
     let a = IfAddr { addr: a, prefix, brd, preferred_until, valid_until };
     let flags = req.msg.flags();
-    if let Some(old) = net.ifaces.get_mut(index).and_then(|i| i.addrs.iter_mut().find(|x| x.addr == a.addr && x.prefix == a.prefix)) {
+    if let Some(old) =
+        net.ifaces.get_mut(index).and_then(|i| i.addrs.iter_mut().find(|x| x.addr == a.addr && x.prefix == a.prefix))
+    {
         let text = if family == AF_INET { "ipv4: Address already assigned" } else { "ipv6: address already assigned" };
         if flags & NLM_F_EXCL != 0 || flags & NLM_F_REPLACE == 0 {
             return Err(fail(EEXIST, text));

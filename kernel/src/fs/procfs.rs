@@ -1,5 +1,5 @@
 //! procfs: `/proc` as Linux tools read it, for the network — the fixed
-//! tree of `/proc/net/{dev,if_inet6,route,ipv6_route,tcp,tcp6,udp,udp6,
+//! tree of `/proc/net/{dev,if_inet6,route,ipv6_route,sockstat,sockstat6,tcp,tcp6,udp,udp6,
 //! raw,raw6,arp,snmp}` and the writable `/proc/sys/net/...` knobs — with
 //! the text of each file in Linux's exact format (headers, widths, the
 //! byte order of addresses), generated from `State.net`.
@@ -54,6 +54,8 @@ enum View {
     Raw6,
     Route,
     Snmp,
+    Sockstat,
+    Sockstat6,
     Tcp,
     Tcp6,
     Udp,
@@ -153,6 +155,8 @@ static TREE: &[Entry] = &[
     view(b"raw6", View::Raw6),
     view(b"route", View::Route),
     view(b"snmp", View::Snmp),
+    view(b"sockstat", View::Sockstat),
+    view(b"sockstat6", View::Sockstat6),
     view(b"tcp", View::Tcp),
     view(b"tcp6", View::Tcp6),
     view(b"udp", View::Udp),
@@ -481,6 +485,8 @@ fn render(v: View, net: &Net) -> String {
         View::Raw6 => datagram(net, DgramView::Raw6),
         View::Arp => arp(net),
         View::Snmp => snmp(net),
+        View::Sockstat => sockstat(net, false),
+        View::Sockstat6 => sockstat(net, true),
     }
 }
 
@@ -788,6 +794,25 @@ fn arp(net: &Net) -> String {
             writeln!(s, "{:<16} 0x{:<10x}0x{:<10x}{:<17}     *        {}", ip.to_string(), hw_type, flags, hw, i.name);
     }
     s
+}
+
+/// /proc/net/sockstat and sockstat6 (`sockstat_seq_show`): sockets in
+/// use by protocol; memory in pages is not counted here (0); there is no
+/// UDP-Lite; IPv6 has no reassembly of its own here.
+fn sockstat(net: &Net, v6: bool) -> String {
+    let u = census::usage(net);
+    if v6 {
+        return format!(
+            "TCP6: inuse {}\nUDP6: inuse {}\nUDPLITE6: inuse 0\nRAW6: inuse {}\nFRAG6: inuse 0 memory 0\n",
+            u.tcp[1], u.udp[1], u.raw[1]
+        );
+    }
+    let (frags, bytes) = net.frag_usage();
+    format!(
+        "sockets: used {}\nTCP: inuse {} orphan {} tw {} alloc {} mem 0\nUDP: inuse {} mem 0\nUDPLITE: inuse 0\n\
+         RAW: inuse {}\nFRAG: inuse {} memory {}\n",
+        u.sockets, u.tcp[0], u.tcp_orphans, u.tcp_timewait, u.tcp_alloc, u.udp[0], u.raw[0], frags, bytes
+    )
 }
 
 /// /proc/net/snmp with the counters the stack keeps; the ones it does

@@ -106,6 +106,34 @@ pub fn tcp_rows(net: &Net, v6: bool) -> Vec<Row> {
     rows
 }
 
+/// Counts for /proc/net/sockstat: every socket, and per family TCP
+/// sockets in use (bound: listening or connected, orphans included),
+/// orphaned, in TIME_WAIT and allocated, bound UDP and raw sockets.
+pub struct Usage {
+    pub sockets: usize,
+    pub tcp: [usize; 2],
+    pub tcp_orphans: usize,
+    pub tcp_timewait: usize,
+    pub tcp_alloc: usize,
+    pub udp: [usize; 2],
+    pub raw: [usize; 2],
+}
+
+pub fn usage(net: &Net) -> Usage {
+    let tcp = [false, true].map(|v6| tcp_rows(net, v6));
+    let live = |t: &tcp::Socket| t.state() != TcpState::Closed;
+    let orphans = net.orphans.iter().filter(|h| live(net.tcp.sockets.get::<tcp::Socket>(**h))).count();
+    Usage {
+        sockets: net.sockets.iter().count(),
+        tcp: [tcp[0].len(), tcp[1].len()],
+        tcp_orphans: orphans,
+        tcp_timewait: tcp.iter().flatten().filter(|r| r.state == 0x06).count(),
+        tcp_alloc: net.sockets.iter().filter(|(_, s)| matches!(s.kind, Kind::Tcp(_))).count() + orphans,
+        udp: [false, true].map(|v6| udp_rows(net, v6).len()),
+        raw: [false, true].map(|v6| raw_rows(net, v6).len()),
+    }
+}
+
 /// Bound UDP sockets: connected ones ESTABLISHED, the rest CLOSE.
 pub fn udp_rows(net: &Net, v6: bool) -> Vec<Row> {
     dgram_rows(net, v6, |s| match (&s.kind, s.local) {

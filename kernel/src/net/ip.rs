@@ -32,6 +32,12 @@ pub struct Reassembly {
 }
 
 impl Reassembly {
+    /// Datagrams being put together, and the bytes their pieces hold.
+    pub fn usage(&self) -> (usize, usize) {
+        let bytes = self.partial.values().flat_map(|p| p.pieces.iter().map(|(_, d)| d.len())).sum();
+        (self.partial.len(), bytes)
+    }
+
     /// Adds a fragment; returns the whole datagram once every byte is in.
     fn add(&mut self, ip: &IpRepr, data: &[u8], now: u64) -> Option<(IpRepr, Vec<u8>)> {
         let key = (ip.src, ip.dst, ip.proto, ip.ident);

@@ -208,6 +208,11 @@ impl Net {
         Ok(())
     }
 
+    /// IPv4 reassembly queues and the bytes they hold (/proc/net/sockstat).
+    pub fn frag_usage(&self) -> (usize, usize) {
+        self.reasm.usage()
+    }
+
     /// Removes the addresses whose valid lifetime is over.
     fn expire_addrs(&mut self, now: u64) {
         let gone: Vec<(IfIndex, IpAddr)> = self

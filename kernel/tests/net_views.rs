@@ -840,6 +840,8 @@ fn proc_tree_stats_and_lists_like_linux() {
         "raw6",
         "route",
         "snmp",
+        "sockstat",
+        "sockstat6",
         "tcp",
         "tcp6",
         "udp",

@@ -194,3 +194,15 @@ fn a_listener_hears_another_sockets_change() {
     assert_eq!((payload[0], payload[1]), (libc::AF_INET as u8, 24));
     assert!(recv(&p, fd).is_none(), "the changer asked for no ack");
 }
+
+#[test]
+fn replies_make_the_socket_readable() {
+    let (_k, p) = boot();
+    let fd = nl_socket(&p, 0);
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    let poll = |pfd: &mut libc::pollfd| sc(&p, libc::SYS_poll, &[pfd as *mut libc::pollfd as u64, 1, 0]).unwrap();
+    assert_eq!(poll(&mut pfd), 0, "nothing to read yet");
+    send(&p, fd, &message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1, &[0u8; 16]));
+    assert_eq!(poll(&mut pfd), 1);
+    assert_ne!(pfd.revents & libc::POLLIN, 0);
+}

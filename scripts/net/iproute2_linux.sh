@@ -205,7 +205,7 @@ rump_bg a nc 10.0.0.2 5001 < <(sleep 20) >/dev/null 2>&1
 ip netns exec "$NS_A" nc 10.0.0.2 5001 < <(sleep 20) >/dev/null 2>&1 &
 NET_BG_PIDS+=("$!")
 sleep 0.5
-for args in -tanH -tlnH -uanH "-tanH state established" "-6 -tlnH"; do
+for args in -tanH -tlnH -uanH -tuanH "-tanH state established" "-6 -tlnH"; do
 	# shellcheck disable=SC2086
 	r=$(rump b ss $args 2>&1 | ss_view)
 	# shellcheck disable=SC2086

@@ -9,7 +9,7 @@
 //! given). `ss` filters the rest itself.
 //!
 //! The kernel has no AF_UNIX sockets: a dump of them is empty. Families
-//! without a diag handler are ENOENT, as on Linux.
+//! and protocols without a diag handler are ENOENT, as on Linux.
 
 use super::wire::*;
 use super::{Answer, Failure, Request};
@@ -20,13 +20,19 @@ use rump_abi::native::errno::*;
 use smoltcp::socket::tcp;
 use std::net::{IpAddr, SocketAddr};
 
+const TCPDIAG_GETSOCK: u16 = 18;
+const DCCPDIAG_GETSOCK: u16 = 19;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// `struct inet_diag_req`: family, src_len, dst_len, ext, sockid,
+/// states, dbs.
+const OLD_REQ_LEN: usize = 60;
 const AF_UNIX: u8 = 1;
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
-const IPPROTO_RAW: u8 = 255;
+const IPPROTO_TCP: u32 = 6;
+const IPPROTO_UDP: u32 = 17;
+const IPPROTO_RAW: u32 = 255;
+const INET_DIAG_REQ_PROTOCOL: u16 = 3;
 /// `struct inet_diag_req_v2`: family, protocol, ext, pad, states, sockid.
 const REQ_LEN: usize = 56;
 /// Where `struct inet_diag_sockid` starts in the request and the reply.
@@ -44,27 +50,42 @@ const TCP_INFO_LEN: usize = 104;
 const TCPI_OPT_TIMESTAMPS: u8 = 1;
 
 pub fn handle(cx: &mut Cx, req: &Request) -> Result<Answer, Failure> {
-    if req.msg.kind() != SOCK_DIAG_BY_FAMILY {
-        return Err(EINVAL.into());
-    }
     let p = req.msg.payload();
-    let family = *p.first().ok_or(EINVAL)?;
-    match family {
-        AF_UNIX => return Ok(Answer::Dump(Vec::new())),
-        AF_INET | AF_INET6 => {}
-        _ => return Err(ENOENT.into()),
+    // The request: SOCK_DIAG_BY_FAMILY's `struct inet_diag_req_v2`, or the
+    // older TCPDIAG_GETSOCK's `struct inet_diag_req` (TCP implied).
+    let (family, protocol, ext, states, want_id) = match req.msg.kind() {
+        SOCK_DIAG_BY_FAMILY => {
+            match *p.first().ok_or(EINVAL)? {
+                AF_UNIX => return Ok(Answer::Dump(Vec::new())),
+                AF_INET | AF_INET6 => {}
+                _ => return Err(ENOENT.into()),
+            }
+            let (m, attrs) = split(p, REQ_LEN)?;
+            // A protocol past 255 (MPTCP's 262) comes as an attribute.
+            let protocol = attrs.get(INET_DIAG_REQ_PROTOCOL)?.map(|a| a.u32()).transpose()?.unwrap_or(u32::from(m[1]));
+            (m[0], protocol, m[2], u32::from_ne_bytes([m[4], m[5], m[6], m[7]]), &m[REQ_ID..REQ_ID + SOCKID_LEN])
+        }
+        TCPDIAG_GETSOCK => {
+            let (m, _) = split(p, OLD_REQ_LEN)?;
+            let states = u32::from_ne_bytes([m[52], m[53], m[54], m[55]]);
+            (m[0], IPPROTO_TCP, m[3], states, &m[4..4 + SOCKID_LEN])
+        }
+        // DCCPDIAG_GETSOCK: there is no DCCP.
+        DCCPDIAG_GETSOCK => return Err(ENOENT.into()),
+        _ => return Err(EINVAL.into()),
+    };
+    if !matches!(family, AF_INET | AF_INET6) {
+        return Err(ENOENT.into());
     }
-    let (m, _) = split(p, REQ_LEN)?;
-    let (protocol, ext, states) = (m[1], m[2], u32::from_ne_bytes([m[4], m[5], m[6], m[7]]));
     let v6 = family == AF_INET6;
     let net = &cx.st.net;
     let rows = match protocol {
         IPPROTO_TCP => census::tcp_rows(net, v6),
         IPPROTO_UDP => census::udp_rows(net, v6),
         IPPROTO_RAW => census::raw_rows(net, v6),
-        _ => return Err(EINVAL.into()),
+        // No such protocol here (SCTP, DCCP...): no handler, as Linux says.
+        _ => return Err(ENOENT.into()),
     };
-    let want_id = &m[REQ_ID..REQ_ID + SOCKID_LEN];
     let mut msgs = Vec::new();
     for r in rows.iter().filter(|r| states & (1 << r.state) != 0) {
         let id = sockid(r, v6);

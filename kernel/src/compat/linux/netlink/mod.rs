@@ -6,8 +6,10 @@
 //! `netlink_rcv_skb` does — dumps in batches ending with NLMSG_DONE, an
 //! NLMSG_ERROR for a failure (with an extended-ack text when the socket
 //! asked for them) or for a success when NLM_F_ACK asked, and nothing
-//! for messages that are not requests. Multicast notifications of
-//! changes (`ip monitor`) are sent from `announce`.
+//! for messages that are not requests; a message whose header is cut or
+//! claims more than was sent ends the datagram unanswered, as there.
+//! Multicast notifications of changes (`ip monitor`) are sent from
+//! `announce`.
 //!
 //! Replies queue on the socket like datagrams, so recv, poll and epoll
 //! work on them unchanged.

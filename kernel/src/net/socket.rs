@@ -96,6 +96,9 @@ pub struct Netlink {
     pub ext_ack: bool,
     /// NETLINK_CAP_ACK: error messages do not echo the request's payload.
     pub cap_ack: bool,
+    /// The largest buffer a receive has offered (Linux's max_recvmsg_len),
+    /// which sizes dump batches.
+    pub max_recv: usize,
 }
 
 /// A datagram waiting to be read, with what recvmsg may report about it.

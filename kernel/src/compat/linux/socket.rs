@@ -319,6 +319,9 @@ fn receive(cx: &mut Cx, fd: i32, len: usize, fl: u32) -> Result<(Received, Optio
     if fl & MSG_ERRQUEUE != 0 {
         return recv_error(cx, fd, len);
     }
+    if let Some(s) = netlink::of_fd(cx, fd) {
+        netlink::saw_receive(cx, s, len);
+    }
     Ok((cx.sock_recv(fd, len, flags(fl))?, None))
 }
 

@@ -44,9 +44,11 @@ const NETLINK_STORED: [i32; 5] = [3, 4, 5, 8, 12];
 const SOCKADDR_NL_LEN: usize = 12;
 /// Types below this are netlink's own control messages, not requests.
 const NLMSG_MIN_TYPE: u16 = 0x10;
-/// Most bytes of messages one dump datagram carries (Linux's
-/// NLMSG_GOODSIZE on 4 KiB pages; glibc reads dumps in 8 KiB).
+/// Bytes of messages one dump datagram carries: Linux's NLMSG_GOODSIZE
+/// on 4 KiB pages, or as much as the socket's receives have offered room
+/// for, up to 32 KiB (its netlink_dump's sizing).
 const DUMP_BATCH: usize = 3776;
+const DUMP_BATCH_MAX: usize = 32768;
 
 /// A request that failed: the errno, and the extended-ack text Linux
 /// gives for it, if any.
@@ -264,7 +266,8 @@ pub fn send(cx: &mut Cx, s: SockId, data: &[u8]) -> Result<usize, Errno> {
             NETLINK_ROUTE => route::handle(cx, &req),
             _ => diag::handle(cx, &req),
         };
-        let out = respond(&req, &n, answer);
+        let batch = n.max_recv.clamp(DUMP_BATCH, DUMP_BATCH_MAX);
+        let out = respond(&req, &n, answer, batch);
         queue(&mut cx.st.net, s, out);
     }
     cx.net_done();
@@ -272,13 +275,13 @@ pub fn send(cx: &mut Cx, s: SockId, data: &[u8]) -> Result<usize, Errno> {
 }
 
 /// The messages that answer `req`, batched into datagrams.
-fn respond(req: &Request, n: &Netlink, answer: Result<Answer, Failure>) -> Vec<Vec<u8>> {
+fn respond(req: &Request, n: &Netlink, answer: Result<Answer, Failure>, size: usize) -> Vec<Vec<u8>> {
     let ack = req.msg.flags() & NLM_F_ACK != 0;
     match answer {
         Ok(Answer::Dump(msgs)) => {
             let mut done = req.reply(NLMSG_DONE);
             done.put(&0i32.to_ne_bytes());
-            batch(msgs.into_iter().chain([done]).map(Builder::finish))
+            batch(msgs.into_iter().chain([done]).map(Builder::finish), size)
         }
         Ok(Answer::One(m)) => {
             let mut out = vec![m.finish()];
@@ -293,13 +296,13 @@ fn respond(req: &Request, n: &Netlink, answer: Result<Answer, Failure>) -> Vec<V
     }
 }
 
-/// Packs messages into datagrams of at most DUMP_BATCH bytes (one alone
-/// may be longer).
-fn batch(msgs: impl Iterator<Item = Vec<u8>>) -> Vec<Vec<u8>> {
+/// Packs messages into datagrams of at most `size` bytes (one alone may
+/// be longer).
+fn batch(msgs: impl Iterator<Item = Vec<u8>>, size: usize) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = Vec::new();
     for m in msgs {
         match out.last_mut() {
-            Some(d) if d.len() + m.len() <= DUMP_BATCH => d.extend_from_slice(&m),
+            Some(d) if d.len() + m.len() <= size => d.extend_from_slice(&m),
             _ => out.push(m),
         }
     }
@@ -369,6 +372,13 @@ pub fn announce(net: &mut Net) {
                 }
             }
         }
+    }
+}
+
+/// Notes the room a receive offers, for sizing later dumps.
+pub fn saw_receive(cx: &mut Cx, s: SockId, len: usize) {
+    if let Ok(n) = state(&mut cx.st.net, s) {
+        n.max_recv = n.max_recv.max(len);
     }
 }
 

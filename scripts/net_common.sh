@@ -413,6 +413,32 @@ check_route() {
 		fail "$node: route $dst via $gw flags $flags on $ifname" "$(rump "$node" route $v -n 2>&1)"
 	fi
 	ok "$node: route $dst via $gw flags $flags on $ifname"
+	_net_ip_route_check "$node" "$dst" "$gw" "$ifname"
+}
+
+# The iproute2 side of check_route: `ip route` (netlink) shows the same
+# route as DST [via GW] dev IF; with no GW, that no route to DST is listed.
+_net_ip_route_check() {
+	local node=$1 dst=$2 gw=${3:-} ifname=${4:-} fam=-4 table re
+	case $dst in
+	default6) fam=-6 dst=default ;;
+	*:*) fam=-6 ;;
+	*/32) dst=${dst%/32} ;;
+	esac
+	table=$(rump "$node" ip "$fam" route show table main 2>&1) || fail "$node: ip $fam route (failed)" "$table"
+	if [ -z "$ifname" ]; then
+		if awk -v d="$dst" '$1 == d { found = 1 } END { exit !found }' <<<"$table"; then
+			fail "$node: ip $fam route lists nothing for $dst" "$table"
+		fi
+		ok "$node: ip $fam route lists nothing for $dst"
+		return
+	fi
+	case $gw in
+	0.0.0.0 | ::) re="^${dst//./\\.} dev $ifname( |$)" ;;
+	*) re="^${dst//./\\.} via ${gw//./\\.} dev $ifname( |$)" ;;
+	esac
+	grep -Eq -- "$re" <<<"$table" || fail "$node: ip $fam route shows $dst via $gw dev $ifname" "$table"
+	ok "$node: ip $fam route shows $dst via $gw dev $ifname"
 }
 
 # check_route_no_entry NODE DST: NODE has no route for DST. An assertion.
@@ -426,6 +452,7 @@ check_route_no_entry() {
 		fail "$node: no route for $dst" "$(rump "$node" route $v -n 2>&1)"
 	fi
 	ok "$node: no route for $dst"
+	_net_ip_route_check "$node" "$dst"
 }
 
 # get_macaddr NODE IF: the Ethernet address of IF, from ifconfig.

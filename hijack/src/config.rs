@@ -10,8 +10,13 @@
 use std::fmt;
 
 /// Protocol families `socket=` can name, with the host's PF values.
-const FAMILIES: &[(&str, i32)] =
-    &[("local", libc::PF_LOCAL), ("inet", libc::PF_INET), ("inet6", libc::PF_INET6), ("route", libc::PF_NETLINK)];
+const FAMILIES: &[(&str, i32)] = &[
+    ("local", libc::PF_LOCAL),
+    ("inet", libc::PF_INET),
+    ("inet6", libc::PF_INET6),
+    ("route", libc::PF_NETLINK),
+    ("packet", libc::PF_PACKET),
+];
 
 /// `vfs=` switches.
 const VFS_CALLS: &[&str] = &["nfssvc", "getvfsstat", "fhcalls"];
@@ -96,9 +101,11 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Whether sockets of host family `pf` go to the kernel.
+    /// Whether sockets of host family `pf` go to the kernel. Packet
+    /// sockets also follow inet: the interfaces they capture on are the
+    /// stack's whenever its IPv4 is the kernel's.
     pub fn hijacks_family(&self, pf: i32) -> bool {
-        self.sockets.contains(&pf)
+        self.sockets.contains(&pf) || (pf == libc::PF_PACKET && self.sockets.contains(&libc::PF_INET))
     }
 }
 
@@ -188,7 +195,7 @@ mod tests {
     fn default_hijacks_rump_and_network_sockets() {
         let c = Config::parse(DEFAULT).unwrap();
         assert_eq!(c.prefix.as_deref(), Some("/rump"));
-        assert_eq!(c.sockets, vec![libc::PF_INET, libc::PF_INET6, libc::PF_NETLINK]);
+        assert_eq!(c.sockets, vec![libc::PF_INET, libc::PF_INET6, libc::PF_NETLINK, libc::PF_PACKET]);
         assert_eq!(c.fdoff, 128);
     }
 

@@ -263,6 +263,18 @@ fn set_ttl(st: &mut State, v: Value) -> Result<(), Errno> {
     Ok(())
 }
 
+/// "LOW HIGH" as Linux's /proc/sys/net/ipv4/ping_group_range takes it:
+/// two group ids below 2^32-1; a range with HIGH below LOW admits nobody
+/// and is stored as "1 0".
+fn set_ping_group(st: &mut State, v: Value) -> Result<(), Errno> {
+    let Value::String(s) = v else { return Err(EINVAL) };
+    let s = std::str::from_utf8(&s).map_err(|_| EINVAL)?;
+    let mut ids = s.split_ascii_whitespace().map(|w| w.parse::<u32>().ok().filter(|g| *g != u32::MAX));
+    let (Some(Some(lo)), Some(Some(hi)), None) = (ids.next(), ids.next(), ids.next()) else { return Err(EINVAL) };
+    st.net.knobs.ping_group = if hi < lo { (1, 0) } else { (lo, hi) };
+    Ok(())
+}
+
 fn set_arp_keep(st: &mut State, v: Value) -> Result<(), Errno> {
     st.net.knobs.arp_keep = u32::try_from(int(v)?).map_err(|_| EINVAL)?;
     Ok(())
@@ -274,6 +286,7 @@ const PF_INET: i32 = 2;
 const PF_INET6: i32 = 24;
 const IPPROTO_IP: i32 = 0;
 const IPPROTO_IPV6: i32 = 41;
+const IPPROTO_ICMP: i32 = 1;
 const IPCTL_FORWARDING: i32 = 1;
 const IPCTL_DEFTTL: i32 = 3;
 const IPV6CTL_FORWARDING: i32 = 1;
@@ -283,6 +296,8 @@ const IPV6CTL_FORWARDING: i32 = 1;
 const CREATE_BASE: i32 = 1024;
 const ARP: i32 = CREATE_BASE;
 const ARP_KEEP: i32 = CREATE_BASE + 1;
+/// Linux's variable, which NetBSD has not: a number from the same range.
+const ICMP_PING_GROUP_RANGE: i32 = CREATE_BASE + 2;
 
 /// Every variable. Interior nodes are implied by the names; rows sharing
 /// a prefix must agree on its numbers (a test checks). A new variable is
@@ -318,6 +333,14 @@ static LEAVES: &[Leaf] = &[
         set_arp_keep,
     )
     .range(0, i32::MAX),
+    Leaf::rw(
+        "net.inet.icmp.ping_group_range",
+        &[CTL_NET, PF_INET, IPPROTO_ICMP, ICMP_PING_GROUP_RANGE],
+        Type::String,
+        |st, _| Value::string(format!("{}\t{}", st.net.knobs.ping_group.0, st.net.knobs.ping_group.1)),
+        set_ping_group,
+    )
+    .max(32),
     Leaf::rw(
         "net.inet6.ip6.forwarding",
         &[CTL_NET, PF_INET6, IPPROTO_IPV6, IPV6CTL_FORWARDING],

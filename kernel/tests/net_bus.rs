@@ -30,7 +30,7 @@ fn host(bus: &std::path::Path, host: u8) -> (Kernel, Arc<Process>) {
     rump_sys_ioctl(&native, s, SIOCSLINKSTR as _, drv.as_mut_ptr().cast()).unwrap();
     k.with_state(|st| {
         let i = st.net.ifaces.index_of("shmif0").unwrap();
-        st.net.add_addr(i, IfAddr { addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, host)), prefix: 24 }).unwrap();
+        st.net.add_addr(i, IfAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, host)), 24)).unwrap();
         st.net.set_flags(i, IFF_UP).unwrap();
     });
     let p = Arc::new(k.spawn(Emulation::Linux, Cred::root(), "test").unwrap());

@@ -256,7 +256,7 @@ fn ifconf_layout_agrees_with_linux() {
     k.with_state(|st| {
         let i = st.net.ifaces.create("shmif0", [2, 0, 0, 0, 0, 1]).unwrap();
         for a in [Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 1, 1)] {
-            st.net.add_addr(i, rump_kernel::net::iface::IfAddr { addr: a.into(), prefix: 24 }).unwrap();
+            st.net.add_addr(i, rump_kernel::net::iface::IfAddr::new(a.into(), 24)).unwrap();
         }
     });
     // A NULL buffer asks for the length: one ifreq per v4 address.
@@ -335,7 +335,7 @@ fn addresses_and_flags_as_ifconfig_sets_them() {
     set_addr(&r, fd, SIOCSIFADDR, "shmif0", ip(10, 0, 0, 1)).unwrap();
     k.with_state(|st| {
         let i = st.net.ifaces.index_of("shmif0").unwrap();
-        st.net.add_addr(i, rump_kernel::net::iface::IfAddr { addr: ip(172, 16, 0, 1).into(), prefix: 12 }).unwrap();
+        st.net.add_addr(i, rump_kernel::net::iface::IfAddr::new(ip(172, 16, 0, 1).into(), 12)).unwrap();
     });
     let second = call(&r, fd, SIOCGIFNETMASK, "shmif0", Some(ip(172, 16, 0, 1))).unwrap();
     assert_eq!(sin(&second, 16).1, ip(255, 240, 0, 0));
@@ -594,7 +594,8 @@ fn ipv6_addresses_as_ifconfig_adds_them() {
     assert_eq!(
         row,
         "20010db8000000000000000000000000 40 00000000000000000000000000000000 00 \
-         00000000000000000000000000000000 00000000 00000001 00000000 00000001   shmif0"
+         00000000000000000000000000000000 00000100 00000001 00000000 00000001   shmif0",
+        "an address's prefix route has Linux's metric 256"
     );
 }
 
@@ -765,7 +766,13 @@ fn sysctl_files_and_the_mib_are_one_variable() {
 
     let pgr = "/proc/sys/net/ipv4/ping_group_range";
     assert_eq!(read_file(&p, pgr).unwrap(), std::fs::read_to_string(pgr).unwrap());
-    assert_eq!(write_file(&p, pgr, b"0 0"), Err(libc::EPERM));
+    write_file(&p, pgr, b"0 0").unwrap();
+    assert_eq!(read_file(&p, pgr).unwrap(), "0\t0\n");
+    assert_eq!(k.sysctl_get("net.inet.icmp.ping_group_range"), Ok(Value::string("0\t0")));
+    assert_eq!(write_file(&p, pgr, b"x"), Err(libc::EINVAL));
+    assert_eq!(write_file(&p, pgr, b"7"), Err(libc::EINVAL), "two numbers");
+    write_file(&p, pgr, b"5 2").unwrap();
+    assert_eq!(read_file(&p, pgr).unwrap(), "1\t0\n", "a range upside down admits nobody");
 
     // A write held open takes effect when its call returns.
     let c = CString::new(fwd).unwrap();
@@ -833,6 +840,8 @@ fn proc_tree_stats_and_lists_like_linux() {
         "raw6",
         "route",
         "snmp",
+        "sockstat",
+        "sockstat6",
         "tcp",
         "tcp6",
         "udp",

@@ -337,7 +337,7 @@ fn a_malformed_mapfd_closes_that_connection_only() {
 #[test]
 fn mapfd_over_tcp_is_enodev() {
     let url = ServerUrl::parse("tcp://127.0.0.1:0").unwrap();
-    let server = Server::start(Kernel::boot(Config::default()).unwrap(), &url, false).unwrap();
+    let server = Server::start(Kernel::boot(Config::default()).unwrap(), &url).unwrap();
     let c = Client::connect(server.url(), Emulation::Linux, "far").unwrap();
     assert!(!c.passes_fds());
     let name = b"/f\0";

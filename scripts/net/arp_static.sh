@@ -25,6 +25,7 @@ expect_success "a: arp -s 10.0.0.9 $bogus" rump a arp -s 10.0.0.9 $bogus
 expect_match "a: arp -n shows it complete and permanent (CM)" \
 	"^10\\.0\\.0\\.9 +ether +$bogus +CM +shmif0" rump a arp -n
 expect_match "a: arp -an says PERM" "^\\? \\(10\\.0\\.0\\.9\\) at $bogus \\[ether\\] PERM on shmif0" rump a arp -an
+expect_match "a: ip neigh says PERMANENT" "^10\\.0\\.0\\.9 dev shmif0 lladdr $bogus PERMANENT" rump a ip neigh show
 expect_match "a: /proc/net/arp flags 0x6 (ATF_COM|ATF_PERM)" "^10\\.0\\.0\\.9 +0x1 +0x6 +$bogus " \
 	rump a cat /proc/net/arp
 
@@ -46,6 +47,7 @@ expect_match "bus1: the echo requests went to b's MAC" "$mac_a > $mac_b, .*ICMP 
 expect_success "a: arp -s 10.0.0.8 $bogus temp" rump a arp -s 10.0.0.8 $bogus temp
 expect_match "a: the temp entry is complete but not permanent (C)" \
 	"^10\\.0\\.0\\.8 +ether +$bogus +C +shmif0" rump a arp -n
+expect_match "a: ip neigh says the temp entry is REACHABLE" "^10\\.0\\.0\\.8 dev shmif0 lladdr $bogus REACHABLE" rump a ip neigh show
 
 # The permanent ones outlive the cache timeout; the temp one does not.
 pause_for $((keep + 2))
@@ -57,6 +59,7 @@ expect_no_match "a: the temp entry 10.0.0.8 has expired" '^10\.0\.0\.8 ' rump a 
 # arp -d removes an entry; the other stays.
 expect_success "a: arp -d 10.0.0.9" rump a arp -d 10.0.0.9
 expect_no_match "a: 10.0.0.9 is gone from arp -n" '^10\.0\.0\.9 ' rump a arp -n
+expect_no_match "a: 10.0.0.9 is gone from ip neigh" '^10\.0\.0\.9 ' rump a ip neigh show
 expect_match "a: arp -n 10.0.0.9 says no entry" 'no entry' rump a arp -n 10.0.0.9
 expect_match "a: the static entry for b is still there" "^10\\.0\\.0\\.2 +ether +$mac_b +CM" rump a arp -n
 expect_failure "a: arp -d 10.0.0.9 again fails (no such entry)" rump a arp -d 10.0.0.9

@@ -5,10 +5,10 @@
 #   g1 (10.0.1.254; owns 10.9.1.1/24 on stub1) --bus1-- a --bus2-- g2 (10.0.2.254; owns 10.9.9.9/24 on stub2)
 #
 # Routes are added and deleted and read back with check_route. Which
-# route a destination takes is shown by traffic: net-tools has no
-# `route get`, and iproute2's `ip route get` needs netlink sockets, which
-# the kernel does not offer, so the bus the packet appears on, and the MAC
-# it is addressed to, say which route was chosen.
+# route a destination takes is shown by traffic — the bus the packet
+# appears on, and the MAC it is addressed to — and by iproute2's `ip route
+# get`, which asks the kernel's own lookup over netlink (net-tools has no
+# `route get`).
 # shellcheck source=scripts/net_common.sh
 . "$(dirname "$0")/../net_common.sh"
 require_tool ping iputils-ping
@@ -50,6 +50,10 @@ expect_success "a: route add -net 10.9.0.0/16 gw 10.0.1.254" \
 expect_success "a: route add -host 10.9.9.9 gw 10.0.2.254" rump a route add -host 10.9.9.9 gw 10.0.2.254
 check_route a 10.9.0.0/16 10.0.1.254 UG shmif0
 check_route a 10.9.9.9 10.0.2.254 UGH shmif1
+expect_match "a: ip route get 10.9.9.9 takes the host route" \
+	'^10\.9\.9\.9 via 10\.0\.2\.254 dev shmif1 src 10\.0\.2\.1 ' rump a ip route get 10.9.9.9
+expect_match "a: ip route get 10.9.1.1 takes the /16" \
+	'^10\.9\.1\.1 via 10\.0\.1\.254 dev shmif0 src 10\.0\.1\.1 ' rump a ip route get 10.9.1.1
 expect_match "a: netstat -rn agrees on the host route" '^10\.9\.9\.9 +10\.0\.2\.254 +255\.255\.255\.255 +UGH .* shmif1$' \
 	rump a netstat -rn
 expect_match "a: /proc/net/route has the host route (flags 0007 = U|G|H)" \

@@ -29,6 +29,8 @@ const SCENARIOS: &[&str] = &[
     "ipv6_router",
     "chain32",
     "loss_tcp",
+    "iproute2_linux",
+    "tcpdump_node",
 ];
 
 /// How long one script may run before it is stopped.
@@ -202,4 +204,14 @@ fn chain32() {
 #[test]
 fn loss_tcp() {
     scenario("loss_tcp");
+}
+
+#[test]
+fn iproute2_linux() {
+    scenario("iproute2_linux");
+}
+
+#[test]
+fn tcpdump_node() {
+    scenario("tcpdump_node");
 }

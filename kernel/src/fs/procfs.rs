@@ -1,5 +1,5 @@
 //! procfs: `/proc` as Linux tools read it, for the network — the fixed
-//! tree of `/proc/net/{dev,if_inet6,route,ipv6_route,tcp,tcp6,udp,udp6,
+//! tree of `/proc/net/{dev,if_inet6,route,ipv6_route,sockstat,sockstat6,tcp,tcp6,udp,udp6,
 //! raw,raw6,arp,snmp}` and the writable `/proc/sys/net/...` knobs — with
 //! the text of each file in Linux's exact format (headers, widths, the
 //! byte order of addresses), generated from `State.net`.
@@ -16,9 +16,9 @@
 //! The names cannot change: creating is ENOENT, removing EPERM, as on
 //! Linux; times and truncation are accepted and change nothing.
 
+use crate::net::census::{self, tcp_rows, TCP_LISTEN};
 use crate::net::iface::Iface;
 use crate::net::route::Route;
-use crate::net::socket::{Kind, Tcp};
 use crate::net::Net;
 use crate::sysctl::{self, Leaf, Value};
 use crate::time::{Clock, Timespec};
@@ -28,10 +28,6 @@ use crate::State;
 use parking_lot::Mutex;
 use rump_abi::native::errno::{EACCES, EINVAL, EIO, EISDIR, ENOENT, ENOTDIR, EPERM};
 use rump_abi::Errno;
-use smoltcp::iface::SocketHandle;
-use smoltcp::socket::tcp::{self, State as TcpState};
-use smoltcp::socket::AnySocket;
-use smoltcp::wire::IpAddress;
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -58,6 +54,8 @@ enum View {
     Raw6,
     Route,
     Snmp,
+    Sockstat,
+    Sockstat6,
     Tcp,
     Tcp6,
     Udp,
@@ -69,7 +67,7 @@ enum View {
 enum Knob {
     IpForward,
     DefaultTtl,
-    /// Read-only here: ICMP datagram sockets are refused whatever it says.
+    /// Two integers, stored as the string of `net.inet.icmp.ping_group_range`.
     PingGroupRange,
     GcStaleTime,
     Forwarding6,
@@ -83,7 +81,7 @@ impl Knob {
             Knob::DefaultTtl => "net.inet.ip.ttl",
             Knob::GcStaleTime => "net.inet.arp.keep",
             Knob::Forwarding6 => "net.inet6.ip6.forwarding",
-            Knob::PingGroupRange => return None,
+            Knob::PingGroupRange => "net.inet.icmp.ping_group_range",
         };
         sysctl::leaf(&sysctl::resolve(name).ok()?).ok()
     }
@@ -93,7 +91,7 @@ impl Knob {
         match self {
             Knob::IpForward => format!("{}\n", k.forwarding as i32),
             Knob::DefaultTtl => format!("{}\n", k.ttl),
-            Knob::PingGroupRange => "1\t0\n".to_string(),
+            Knob::PingGroupRange => format!("{}\t{}\n", k.ping_group.0, k.ping_group.1),
             Knob::GcStaleTime => format!("{}\n", k.arp_keep),
             Knob::Forwarding6 => format!("{}\n", k.forwarding6 as i32),
         }
@@ -157,6 +155,8 @@ static TREE: &[Entry] = &[
     view(b"raw6", View::Raw6),
     view(b"route", View::Route),
     view(b"snmp", View::Snmp),
+    view(b"sockstat", View::Sockstat),
+    view(b"sockstat6", View::Sockstat6),
     view(b"tcp", View::Tcp),
     view(b"tcp6", View::Tcp6),
     view(b"udp", View::Udp),
@@ -304,7 +304,7 @@ impl FileSystem for Procfs {
         let (pos, e) = entry(node)?;
         let (vtype, mode, nlink) = match e.what {
             What::Dir => (VType::Dir, 0o555, 2 + children(pos).filter(|(_, c)| c.what == What::Dir).count() as u64),
-            What::View(_) | What::Knob(Knob::PingGroupRange) => (VType::Reg, 0o444, 1),
+            What::View(_) => (VType::Reg, 0o444, 1),
             What::Knob(_) => (VType::Reg, 0o644, 1),
         };
         let t = self.mounted;
@@ -415,8 +415,17 @@ impl FileSystem for Procfs {
         if offset != 0 {
             return Ok(data.len());
         }
-        let (v, used) = parse_int(data)?;
-        let v = leaf.check(&Value::Int(v))?;
+        let (v, used) = if k == Knob::PingGroupRange {
+            // Two integers, as Linux's proc_dointvec_minmax reads a vector.
+            let (lo, a) = parse_int(data)?;
+            let (hi, b) = parse_int(&data[a..])?;
+            let ids = [lo, hi].map(|g| u32::try_from(g).map_err(|_| EINVAL));
+            (Value::string(format!("{} {}", ids[0]?, ids[1]?)), a + b)
+        } else {
+            let (v, used) = parse_int(data)?;
+            (Value::Int(v), used)
+        };
+        let v = leaf.check(&v)?;
         self.shared.writes.lock().push((leaf, v, node));
         self.shared.pending.store(true, Ordering::Release);
         Ok(used)
@@ -476,6 +485,8 @@ fn render(v: View, net: &Net) -> String {
         View::Raw6 => datagram(net, DgramView::Raw6),
         View::Arp => arp(net),
         View::Snmp => snmp(net),
+        View::Sockstat => sockstat(net, false),
+        View::Sockstat6 => sockstat(net, true),
     }
 }
 
@@ -599,7 +610,7 @@ fn route(net: &Net) -> String {
             Some(IpAddr::V4(g)) => g,
             _ => Ipv4Addr::UNSPECIFIED,
         };
-        let mask = crate::net::iface::IfAddr { addr: r.dst, prefix: r.prefix }.netmask_v4();
+        let mask = crate::net::iface::IfAddr::new(r.dst, r.prefix).netmask_v4();
         let start = s.len();
         let _ = write!(
             s,
@@ -644,43 +655,6 @@ fn ipv6_route(net: &Net) -> String {
     s
 }
 
-/// Linux's TCP_* state numbers.
-fn tcp_state(s: TcpState) -> Option<u8> {
-    Some(match s {
-        TcpState::Closed => return None,
-        TcpState::Established => 0x01,
-        TcpState::SynSent => 0x02,
-        TcpState::SynReceived => 0x03,
-        TcpState::FinWait1 => 0x04,
-        TcpState::FinWait2 => 0x05,
-        TcpState::TimeWait => 0x06,
-        TcpState::CloseWait => 0x08,
-        TcpState::LastAck => 0x09,
-        TcpState::Listen => 0x0a,
-        TcpState::Closing => 0x0b,
-    })
-}
-
-const TCP_LISTEN: u8 = 0x0a;
-const TCP_ESTABLISHED: u8 = 0x01;
-const TCP_CLOSE: u8 = 0x07;
-
-fn std_addr(a: IpAddress) -> IpAddr {
-    match a {
-        IpAddress::Ipv4(v) => IpAddr::V4(v),
-        IpAddress::Ipv6(v) => IpAddr::V6(v),
-    }
-}
-
-/// One socket as the tables list it.
-struct Row {
-    local: SocketAddr,
-    remote: SocketAddr,
-    state: u8,
-    tx: usize,
-    rx: usize,
-}
-
 /// `address:port` in the hex of the table's family (v4-mapped in v6).
 fn endpoint(a: SocketAddr, v6: bool) -> String {
     match (a.ip(), v6) {
@@ -689,50 +663,6 @@ fn endpoint(a: SocketAddr, v6: bool) -> String {
         (IpAddr::V6(v), true) => format!("{}:{:04X}", hex6(v), a.port()),
         (IpAddr::V6(_), false) => format!("{}:{:04X}", hex4(Ipv4Addr::UNSPECIFIED), a.port()),
     }
-}
-
-fn unspecified(v6: bool) -> SocketAddr {
-    SocketAddr::new(if v6 { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) }, 0)
-}
-
-/// The TCP sockets of one family: listeners, connections, and those
-/// closed by their owners that the engine still runs down.
-fn tcp_rows(net: &Net, v6: bool) -> Vec<Row> {
-    let engine: HashMap<SocketHandle, &tcp::Socket> =
-        net.tcp.sockets.iter().filter_map(|(h, s)| tcp::Socket::downcast(s).map(|t| (h, t))).collect();
-    let conn = |t: &tcp::Socket, local: Option<SocketAddr>, peer: Option<SocketAddr>| {
-        let ep = |e: Option<smoltcp::wire::IpEndpoint>| e.map(|e| SocketAddr::new(std_addr(e.addr), e.port));
-        Some(Row {
-            state: tcp_state(t.state())?,
-            local: ep(t.local_endpoint()).or(local).unwrap_or(unspecified(v6)),
-            remote: ep(t.remote_endpoint()).or(peer).unwrap_or(unspecified(v6)),
-            tx: t.send_queue(),
-            rx: t.recv_queue(),
-        })
-    };
-    let mut rows = Vec::new();
-    for (_, s) in net.sockets.iter().filter(|(_, s)| s.v6 == v6) {
-        match &s.kind {
-            Kind::Tcp(Tcp::Listening(_)) => rows.push(Row {
-                local: s.local.unwrap_or(unspecified(v6)),
-                remote: unspecified(v6),
-                state: TCP_LISTEN,
-                tx: 0,
-                rx: 0,
-            }),
-            Kind::Tcp(Tcp::Conn { h, .. }) => {
-                rows.extend(engine.get(h).and_then(|t| conn(t, s.local, s.peer)));
-            }
-            _ => {}
-        }
-    }
-    for h in &net.orphans {
-        let Some(t) = engine.get(h) else { continue };
-        if t.local_endpoint().is_some_and(|e| e.addr.version() == smoltcp::wire::IpVersion::Ipv6) == v6 {
-            rows.extend(conn(t, None, None));
-        }
-    }
-    rows
 }
 
 /// /proc/net/tcp and tcp6 (`get_tcp4_sock`, `get_tcp6_sock`); timers,
@@ -760,7 +690,8 @@ fn tcp(net: &Net, v6: bool) -> String {
             endpoint(r.local, v6),
             endpoint(r.remote, v6),
             r.state,
-            r.tx as u32,
+            // A listener's send queue is its backlog in sock_diag only.
+            if r.state == TCP_LISTEN { 0 } else { r.tx as u32 },
             r.rx as u32,
             0,
             0,
@@ -809,20 +740,9 @@ fn datagram(net: &Net, which: DgramView) -> String {
         ),
     }
     let raw = matches!(which, DgramView::Raw | DgramView::Raw6);
-    let mut n = 0;
-    for (_, sock) in net.sockets.iter().filter(|(_, x)| x.v6 == v6) {
-        let (local, remote) = match (&sock.kind, raw) {
-            (Kind::Raw(p), true) => (
-                SocketAddr::new(sock.local.map_or(unspecified(v6).ip(), |l| l.ip()), u16::from(*p)),
-                SocketAddr::new(sock.peer.map_or(unspecified(v6).ip(), |l| l.ip()), 0),
-            ),
-            (Kind::Udp, false) => match sock.local {
-                Some(l) => (l, sock.peer.unwrap_or(unspecified(v6))),
-                None => continue,
-            },
-            _ => continue,
-        };
-        let state = if sock.peer.is_some() { TCP_ESTABLISHED } else { TCP_CLOSE };
+    let rows = if raw { census::raw_rows(net, v6) } else { census::udp_rows(net, v6) };
+    for (n, r) in rows.iter().enumerate() {
+        let (local, remote, state) = (r.local, r.remote, r.state);
         let start = s.len();
         let width = if which == DgramView::Raw { 4 } else { 5 };
         let _ = write!(
@@ -833,7 +753,7 @@ fn datagram(net: &Net, which: DgramView) -> String {
             endpoint(remote, v6),
             state,
             0,
-            sock.rx_bytes as u32,
+            r.rx as u32,
             0,
             0,
             0,
@@ -843,7 +763,6 @@ fn datagram(net: &Net, which: DgramView) -> String {
         } else {
             s.push('\n');
         }
-        n += 1;
     }
     s
 }
@@ -875,6 +794,25 @@ fn arp(net: &Net) -> String {
             writeln!(s, "{:<16} 0x{:<10x}0x{:<10x}{:<17}     *        {}", ip.to_string(), hw_type, flags, hw, i.name);
     }
     s
+}
+
+/// /proc/net/sockstat and sockstat6 (`sockstat_seq_show`): sockets in
+/// use by protocol; memory in pages is not counted here (0); there is no
+/// UDP-Lite; IPv6 has no reassembly of its own here.
+fn sockstat(net: &Net, v6: bool) -> String {
+    let u = census::usage(net);
+    if v6 {
+        return format!(
+            "TCP6: inuse {}\nUDP6: inuse {}\nUDPLITE6: inuse 0\nRAW6: inuse {}\nFRAG6: inuse 0 memory 0\n",
+            u.tcp[1], u.udp[1], u.raw[1]
+        );
+    }
+    let (frags, bytes) = net.frag_usage();
+    format!(
+        "sockets: used {}\nTCP: inuse {} orphan {} tw {} alloc {} mem 0\nUDP: inuse {} mem 0\nUDPLITE: inuse 0\n\
+         RAW: inuse {}\nFRAG: inuse {} memory {}\n",
+        u.sockets, u.tcp[0], u.tcp_orphans, u.tcp_timewait, u.tcp_alloc, u.udp[0], u.raw[0], frags, bytes
+    )
 }
 
 /// /proc/net/snmp with the counters the stack keeps; the ones it does

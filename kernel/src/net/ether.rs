@@ -81,8 +81,10 @@ impl Net {
     pub(super) fn send_frame(&mut self, iface: IfIndex, dst: [u8; 6], ethertype: u16, payload: &[u8]) {
         let now = self.now();
         let ts = self.clock.realtime();
+        let Some(mac) = self.ifaces.get(iface).map(|i| i.mac) else { return };
+        let frame = EthernetRepr { dst, src: mac, ethertype }.emit(payload);
+        self.packet_tap(iface, &frame, true);
         let Some(ifc) = self.ifaces.get_mut(iface) else { return };
-        let frame = EthernetRepr { dst, src: ifc.mac, ethertype }.emit(payload);
         let Some(netem) = ifc.netem.as_mut() else { return put_on_bus(ifc, &frame, ts) };
         let (lost, overlimit) = (netem.counters.lost, netem.counters.overlimit);
         let mut out = Vec::new();
@@ -157,6 +159,7 @@ impl Net {
         }
         ifc.counters.rx_packets += 1;
         ifc.counters.rx_bytes += frame.len() as u64;
+        self.packet_tap(iface, frame, false);
         match eth.ethertype {
             ETHERTYPE_ARP => self.arp_input(iface, payload),
             ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => {

@@ -115,6 +115,7 @@ impl Net {
         };
         self.stats.icmp_in_msgs += 1;
         self.raw_input(ip, body);
+        self.ping_input(ip, body);
         let echo = if v6 { V6_ECHO_REQUEST } else { ECHO_REQUEST };
         if m.ty == echo && m.code == 0 && (v6 || !ip.dst.is_multicast()) {
             let src = if self.ifaces.owner_of(ip.dst).is_some() { ip.dst } else { IpAddr::from([0u8; 4]) };
@@ -155,7 +156,15 @@ impl Net {
                         && s.peer.is_none_or(|p| ports.is_some_and(|(_, dp)| unmap(p) == SocketAddr::new(orig.dst, dp)))
                 }
                 Kind::Raw(p) => p == orig.proto && s.v6 == v6,
-                Kind::Tcp(_) => false,
+                // The quoted echo request carries the socket's identifier.
+                Kind::Ping(p) => {
+                    p == orig.proto
+                        && s.v6 == v6
+                        && payload
+                            .get(4..6)
+                            .is_some_and(|b| s.local.is_some_and(|l| l.port() == u16::from_be_bytes([b[0], b[1]])))
+                }
+                Kind::Tcp(_) | Kind::Netlink(_) | Kind::Packet(_) => false,
             };
             if !ours {
                 continue;

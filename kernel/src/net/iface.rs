@@ -29,9 +29,22 @@ pub type IfIndex = u32;
 pub struct IfAddr {
     pub addr: IpAddr,
     pub prefix: u8,
+    /// Whether a v4 address announces its subnet's broadcast address (the
+    /// ioctls always set one; `ip addr add` only with `brd`). Routing
+    /// treats the broadcast address as local either way, as Linux.
+    pub brd: bool,
+    /// When the address stops being preferred and when it goes (µs on
+    /// the kernel clock); None: never (a permanent address).
+    pub preferred_until: Option<u64>,
+    pub valid_until: Option<u64>,
 }
 
 impl IfAddr {
+    /// An address with its broadcast address set (v4), as SIOCSIFADDR makes.
+    pub fn new(addr: IpAddr, prefix: u8) -> IfAddr {
+        IfAddr { addr, prefix, brd: addr.is_ipv4(), preferred_until: None, valid_until: None }
+    }
+
     pub fn netmask_v4(&self) -> Ipv4Addr {
         Ipv4Addr::from(if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix as u32) })
     }

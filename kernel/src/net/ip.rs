@@ -32,6 +32,12 @@ pub struct Reassembly {
 }
 
 impl Reassembly {
+    /// Datagrams being put together, and the bytes their pieces hold.
+    pub fn usage(&self) -> (usize, usize) {
+        let bytes = self.partial.values().flat_map(|p| p.pieces.iter().map(|(_, d)| d.len())).sum();
+        (self.partial.len(), bytes)
+    }
+
     /// Adds a fragment; returns the whole datagram once every byte is in.
     fn add(&mut self, ip: &IpRepr, data: &[u8], now: u64) -> Option<(IpRepr, Vec<u8>)> {
         let key = (ip.src, ip.dst, ip.proto, ip.ident);
@@ -199,7 +205,7 @@ impl Net {
     /// holds them (Linux's local table).
     /// A link-local destination goes out of the interface its scope names
     /// (learnt from the caller's sin6_scope_id or from where it spoke from).
-    pub(super) fn route_local_first(&self, dst: IpAddr) -> Result<super::route::NextHop, Errno> {
+    pub fn route_local_first(&self, dst: IpAddr) -> Result<super::route::NextHop, Errno> {
         if self.ifaces.owner_of(dst).is_some() {
             if let Some(lo) = self.ifaces.iter().find(|i| i.is_loopback() && i.is_up()) {
                 return Ok(super::route::NextHop { iface: lo.index, via: dst });

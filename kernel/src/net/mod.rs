@@ -16,13 +16,17 @@
 //! `State::net_run`, which lets TCP and loopback settle and wakes the
 //! sockets whose readiness changed.
 
+pub mod bpf;
+pub mod census;
 pub mod ether;
 pub mod icmp;
 pub mod iface;
 pub mod ip;
 pub mod neigh;
 pub mod netem;
+pub mod packet;
 pub mod pcap;
+pub mod ping;
 pub mod raw;
 pub mod recovery;
 pub mod route;
@@ -56,6 +60,17 @@ pub struct Knobs {
     pub arp_keep: u32,
     /// net.inet.ip.ttl
     pub ttl: u8,
+    /// net.ipv4.ping_group_range: the groups that may make ICMP datagram
+    /// sockets, low and high; Linux's default "1 0" admits nobody.
+    pub ping_group: (u32, u32),
+}
+
+impl Knobs {
+    /// Whether a process in groups `gids` may make an ICMP datagram socket.
+    pub fn may_ping(&self, gids: impl IntoIterator<Item = u32>) -> bool {
+        let (lo, hi) = self.ping_group;
+        gids.into_iter().any(|g| (lo..=hi).contains(&g))
+    }
 }
 
 impl Knobs {
@@ -87,8 +102,23 @@ pub struct Stats {
     pub udp_out_datagrams: u64,
 }
 
+/// A change to the configuration tables, kept until netlink has told the
+/// sockets that listen for it (`ip monitor`).
+#[derive(Clone, Copy, Debug)]
+pub enum Change {
+    Link(IfIndex),
+    LinkGone(IfIndex),
+    NewAddr(IfIndex, IfAddr),
+    DelAddr(IfIndex, IfAddr),
+    NewRoute(Route),
+    DelRoute(Route),
+    Neigh(IfIndex, IpAddr),
+}
+
 pub struct Net {
     pub ifaces: Ifaces,
+    /// Changes not yet announced (drained at the end of every call).
+    pub changes: Vec<Change>,
     pub routes: route::Table,
     pub neigh: neigh::Cache,
     pub sockets: Slab<Socket>,
@@ -117,11 +147,12 @@ impl Net {
         let now = mono_us(&*clock);
         let mut n = Net {
             ifaces: Ifaces::default(),
+            changes: Vec::new(),
             routes: route::Table::default(),
             neigh: neigh::Cache::default(),
             sockets: Slab::default(),
             tcp: tcp::Engine::new(now),
-            knobs: Knobs { forwarding: false, forwarding6: false, arp_keep: 1200, ttl: 64 },
+            knobs: Knobs { forwarding: false, forwarding6: false, arp_keep: 1200, ttl: 64, ping_group: (1, 0) },
             stats: Stats::default(),
             clock,
             loopq: VecDeque::new(),
@@ -133,8 +164,8 @@ impl Net {
             recovery: Default::default(),
         };
         let lo = n.ifaces.create("lo0", [0; 6]).expect("a fresh table has no lo0");
-        let _ = n.add_addr(lo, IfAddr { addr: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), prefix: 8 });
-        let _ = n.add_addr(lo, IfAddr { addr: IpAddr::V6(Ipv6Addr::LOCALHOST), prefix: 128 });
+        let _ = n.add_addr(lo, IfAddr { brd: false, ..IfAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 8) });
+        let _ = n.add_addr(lo, IfAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 128));
         let _ = n.set_flags(lo, IFF_UP);
         n
     }
@@ -146,12 +177,18 @@ impl Net {
     /// Adds an address and the route to its subnet.
     pub fn add_addr(&mut self, iface: IfIndex, a: IfAddr) -> Result<(), Errno> {
         let ifc = self.ifaces.get_mut(iface).ok_or(EADDRNOTAVAIL)?;
-        if ifc.addrs.contains(&a) {
+        if ifc.addrs.iter().any(|x| x.addr == a.addr && x.prefix == a.prefix) {
             return Err(EEXIST);
         }
         ifc.addrs.push(a);
         let net = masked(a.addr, a.prefix);
-        let _ = self.routes.add(Route { dst: net, prefix: a.prefix, gateway: None, iface, metric: 0, connected: true });
+        // Linux gives IPv6 prefix routes its IP6_RT_PRIO_ADDRCONF metric.
+        let metric = if a.addr.is_ipv6() { 256 } else { 0 };
+        let r = Route { dst: net, prefix: a.prefix, gateway: None, iface, metric, connected: true };
+        self.changes.push(Change::NewAddr(iface, a));
+        if self.routes.add(r).is_ok() {
+            self.changes.push(Change::NewRoute(r));
+        }
         Ok(())
     }
 
@@ -159,15 +196,40 @@ impl Net {
         let ifc = self.ifaces.get_mut(iface).ok_or(EADDRNOTAVAIL)?;
         let at = ifc.addrs.iter().position(|x| x.addr == addr).ok_or(EADDRNOTAVAIL)?;
         let a = ifc.addrs.remove(at);
-        self.routes.remove_connected(iface, masked(a.addr, a.prefix), a.prefix);
+        self.changes.push(Change::DelAddr(iface, a));
+        let (dst, prefix) = (masked(a.addr, a.prefix), a.prefix);
+        // Another address in the same subnet still needs its route.
+        if ifc.addrs.iter().any(|x| x.prefix == prefix && masked(x.addr, prefix) == dst) {
+            return Ok(());
+        }
+        let gone = self.routes.iter().filter(|r| r.connected && r.iface == iface && r.dst == dst && r.prefix == prefix);
+        self.changes.extend(gone.map(|r| Change::DelRoute(*r)).collect::<Vec<_>>());
+        self.routes.remove_connected(iface, dst, prefix);
         Ok(())
+    }
+
+    /// IPv4 reassembly queues and the bytes they hold (/proc/net/sockstat).
+    pub fn frag_usage(&self) -> (usize, usize) {
+        self.reasm.usage()
+    }
+
+    /// Removes the addresses whose valid lifetime is over.
+    fn expire_addrs(&mut self, now: u64) {
+        let gone: Vec<(IfIndex, IpAddr)> = self
+            .ifaces
+            .iter()
+            .flat_map(|i| i.addrs.iter().filter(|a| a.valid_until.is_some_and(|t| t <= now)).map(|a| (i.index, a.addr)))
+            .collect();
+        for (iface, addr) in gone {
+            let _ = self.remove_addr(iface, addr);
+        }
     }
 
     pub fn set_v4_prefix(&mut self, iface: IfIndex, prefix: u8) -> Result<(), Errno> {
         let ifc = self.ifaces.get(iface).ok_or(EADDRNOTAVAIL)?;
         let old = ifc.first_v4().ok_or(EADDRNOTAVAIL)?;
         self.remove_addr(iface, old.addr)?;
-        self.add_addr(iface, IfAddr { addr: old.addr, prefix })
+        self.add_addr(iface, IfAddr { prefix, ..old })
     }
 
     /// Changes the settable flags; bringing a link up also gives it an
@@ -190,11 +252,12 @@ impl Net {
             && !ifc.addrs.iter().any(|a| matches!(a.addr, IpAddr::V6(v) if ip::is_link_local(v)))
         {
             let ll = ifc.link_local();
-            let _ = self.add_addr(iface, IfAddr { addr: IpAddr::V6(ll), prefix: 64 });
+            let _ = self.add_addr(iface, IfAddr::new(IpAddr::V6(ll), 64));
         }
         if !up {
             self.neigh.flush_iface(iface);
         }
+        self.changes.push(Change::Link(iface));
         Ok(())
     }
 
@@ -217,6 +280,7 @@ impl Net {
                     i.counters.rx_packets += 1;
                     i.counters.rx_bytes += pkt.len() as u64;
                 }
+                self.packet_tap_loopback(iface, &pkt);
                 self.ip_input(iface, &pkt);
             }
             if !moved && !self.tcp.has_input() {
@@ -233,6 +297,8 @@ impl Net {
         self.neigh_tick(now);
         self.ip_tick(now);
         self.netem_tick(now);
+        self.packet_tick(now);
+        self.expire_addrs(now);
         for (ip, seg) in self.recovery.tick(now) {
             let _ = self.ip_output(ip, &seg);
         }
@@ -247,6 +313,8 @@ impl Net {
             self.ip_deadline(),
             self.netem_deadline(),
             self.recovery.next_deadline(),
+            self.packet_deadline(),
+            self.ifaces.iter().flat_map(|i| i.addrs.iter().filter_map(|a| a.valid_until)).min(),
         ]
         .into_iter()
         .flatten()
@@ -259,6 +327,7 @@ impl State {
     /// sockets whose readiness changed (their channel and their notes).
     pub fn net_run(&mut self) {
         self.net.settle();
+        crate::compat::linux::netlink::announce(&mut self.net);
         let changed: Vec<(SockId, i16)> = self.net.socket_changes();
         for (id, mask) in changed {
             if let Some(s) = self.net.sockets.get(id) {

@@ -106,6 +106,14 @@ impl Cache {
         std::mem::take(&mut e.held)
     }
 
+    /// Makes a learned entry look `by` µs older (`ip neigh add ... nud
+    /// stale`), without shortening its life below now.
+    pub fn backdate(&mut self, iface: IfIndex, ip: IpAddr, by: u64) {
+        if let Some(t) = self.map.get_mut(&(iface, ip)).and_then(|e| e.expires.as_mut()) {
+            *t = t.saturating_sub(by);
+        }
+    }
+
     pub fn remove(&mut self, iface: IfIndex, ip: IpAddr) -> bool {
         self.map.remove(&(iface, ip)).is_some()
     }

@@ -48,7 +48,13 @@ impl Net {
                 [h.as_slice(), body].concat()
             };
             s.rx_bytes += data.len();
-            s.rxq.push_back(Datagram { from: SocketAddr::new(ip.src, 0), data, at: (at.sec, at.nsec), ttl: ip.ttl });
+            s.rxq.push_back(Datagram {
+                from: SocketAddr::new(ip.src, 0),
+                data,
+                at: (at.sec, at.nsec),
+                ttl: ip.ttl,
+                link: None,
+            });
         }
     }
 

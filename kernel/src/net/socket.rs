@@ -45,6 +45,18 @@ pub struct Listener {
     backlog: usize,
 }
 
+impl Listener {
+    /// Connections waiting for accept.
+    pub fn queued(&self) -> usize {
+        self.ready.len()
+    }
+
+    /// The most connections it keeps waiting (listen's backlog).
+    pub fn backlog(&self) -> usize {
+        self.backlog
+    }
+}
+
 pub enum Tcp {
     Fresh,
     Listening(Listener),
@@ -61,15 +73,44 @@ pub enum Kind {
     Udp,
     /// A raw socket of one IP protocol (ICMP, ICMPv6).
     Raw(u8),
+    /// An ICMP datagram ("ping") socket of ICMP or ICMPv6 (`net::ping`).
+    Ping(u8),
+    /// An AF_PACKET socket (`net::packet`).
+    Packet(Box<super::packet::PacketSock>),
+    /// A netlink socket: its messages are the Linux emulation's business
+    /// (`compat::linux::netlink`); replies and notifications queue in
+    /// `rxq` like datagrams.
+    Netlink(Netlink),
+}
+
+/// A netlink socket's address and options.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Netlink {
+    /// NETLINK_ROUTE, NETLINK_SOCK_DIAG...
+    pub protocol: u8,
+    /// Its port id (0 until bound, explicitly or by the first send).
+    pub portid: u32,
+    /// Multicast groups joined, bit n-1 for group n.
+    pub groups: u64,
+    /// NETLINK_EXT_ACK: error messages carry extended-ack attributes.
+    pub ext_ack: bool,
+    /// NETLINK_CAP_ACK: error messages do not echo the request's payload.
+    pub cap_ack: bool,
+    /// The largest buffer a receive has offered (Linux's max_recvmsg_len),
+    /// which sizes dump batches.
+    pub max_recv: usize,
 }
 
 /// A datagram waiting to be read, with what recvmsg may report about it.
+#[derive(Clone)]
 pub struct Datagram {
     pub from: SocketAddr,
     pub data: Vec<u8>,
     /// Realtime arrival (SO_TIMESTAMP).
     pub at: (i64, i64),
     pub ttl: u8,
+    /// For a packet socket, the link the frame came by (its sockaddr_ll).
+    pub link: Option<super::packet::LinkFrom>,
 }
 
 /// IP_MTU_DISCOVER's values: never DF; DF when no PMTU is known (we keep
@@ -172,7 +213,9 @@ impl Socket {
         match self.kind {
             Kind::Tcp(_) => 6,
             Kind::Udp => 17,
-            Kind::Raw(p) => p as i32,
+            Kind::Raw(p) | Kind::Ping(p) => p as i32,
+            Kind::Packet(ref p) => p.protocol.to_be() as i32,
+            Kind::Netlink(n) => n.protocol as i32,
         }
     }
 
@@ -232,16 +275,31 @@ impl Net {
         let kind = match (stype, protocol) {
             (SOCK_STREAM, 0 | 6) => Kind::Tcp(Tcp::Fresh),
             (SOCK_DGRAM, 0 | 17) => Kind::Udp,
-            // ICMP datagram sockets are gated by net.ipv4.ping_group_range,
-            // whose default ("1 0") admits nobody: EACCES, as on Linux.
-            (SOCK_DGRAM, 1 | 58) => return Err(EACCES),
+            // ICMP datagram sockets: the caller has checked
+            // net.ipv4.ping_group_range.
+            (SOCK_DGRAM, 1) if !v6 => Kind::Ping(1),
+            (SOCK_DGRAM, 58) if v6 => Kind::Ping(58),
             (SOCK_RAW, 1) if !v6 => Kind::Raw(1),
             (SOCK_RAW, 58) if v6 => Kind::Raw(58),
             (SOCK_RAW, _) => return Err(EPROTONOSUPPORT),
             (SOCK_STREAM | SOCK_DGRAM, _) => return Err(EPROTONOSUPPORT),
             _ => return Err(ESOCKTNOSUPPORT),
         };
-        Ok(self.sockets.insert(Socket {
+        Ok(self.insert_socket(v6, stype, kind))
+    }
+
+    /// A new netlink socket of `protocol` (the caller checks which exist).
+    pub fn netlink_socket(&mut self, stype: i32, protocol: u8) -> SockId {
+        self.insert_socket(false, stype, Kind::Netlink(Netlink { protocol, ..Netlink::default() }))
+    }
+
+    /// A new AF_PACKET socket.
+    pub fn packet_socket(&mut self, stype: i32, p: super::packet::PacketSock) -> SockId {
+        self.insert_socket(false, stype, Kind::Packet(Box::new(p)))
+    }
+
+    fn insert_socket(&mut self, v6: bool, stype: i32, kind: Kind) -> SockId {
+        self.sockets.insert(Socket {
             v6,
             stype,
             kind,
@@ -257,7 +315,7 @@ impl Net {
             chan: Arc::new(WaitChannel::new()),
             connect_unreported: false,
             seen: (0, 0, 0),
-        }))
+        })
     }
 
     /// Whether (addr, port) is taken for a socket of `proto`.
@@ -315,7 +373,13 @@ impl Net {
             }
             addr.port()
         };
-        self.sock_mut(id)?.local = Some(SocketAddr::new(ip, port));
+        let s = self.sock_mut(id)?;
+        s.local = Some(SocketAddr::new(ip, port));
+        // A v6 address of its own can take no v4 traffic: Linux marks such
+        // a socket v6-only (getsockopt and `ss` show it).
+        if matches!(ip, IpAddr::V6(v) if !v.is_unspecified() && v.to_ipv4_mapped().is_none()) {
+            s.opts.v6only = true;
+        }
         Ok(())
     }
 
@@ -325,7 +389,8 @@ impl Net {
             return Ok(l);
         }
         let proto = self.sock(id)?.protocol();
-        let port = if proto == 6 || proto == 17 { self.ephemeral_port(id, proto, ip)? } else { 0 };
+        let ephemeral = proto == 6 || proto == 17 || matches!(self.sock(id)?.kind, Kind::Ping(_));
+        let port = if ephemeral { self.ephemeral_port(id, proto, ip)? } else { 0 };
         let l = SocketAddr::new(ip, port);
         self.sock_mut(id)?.local = Some(l);
         Ok(l)
@@ -451,7 +516,8 @@ impl Net {
             }
             Kind::Tcp(Tcp::Conn { .. }) => return Err(EISCONN),
             Kind::Tcp(Tcp::Listening(_)) => return Err(EINVAL),
-            Kind::Udp | Kind::Raw(_) => {
+            Kind::Netlink(_) | Kind::Packet(_) => return Err(EAFNOSUPPORT),
+            Kind::Udp | Kind::Raw(_) | Kind::Ping(_) => {
                 if to.ip().is_unspecified() && to.port() == 0 {
                     // AF_UNSPEC-style disconnect arrives as an all-zero address.
                     self.sock_mut(id)?.peer = None;
@@ -705,7 +771,14 @@ impl Net {
                 }
                 m
             }
-            Kind::Udp | Kind::Raw(_) => {
+            Kind::Packet(p) if p.ring.is_some() => {
+                if p.ring.as_ref().is_some_and(|r| r.user_has_block()) {
+                    POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM
+                } else {
+                    POLLOUT | POLLWRNORM
+                }
+            }
+            Kind::Udp | Kind::Raw(_) | Kind::Ping(_) | Kind::Netlink(_) | Kind::Packet(_) => {
                 let r = if s.rxq.is_empty() && !s.shut_rd { 0 } else { POLLIN | POLLRDNORM };
                 r | POLLOUT | POLLWRNORM
             }

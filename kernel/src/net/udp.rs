@@ -56,7 +56,7 @@ impl Net {
                 continue;
             }
             s.rx_bytes += data.len();
-            s.rxq.push_back(Datagram { from, data: data.to_vec(), at: (at.sec, at.nsec), ttl: ip.ttl });
+            s.rxq.push_back(Datagram { from, data: data.to_vec(), at: (at.sec, at.nsec), ttl: ip.ttl, link: None });
         }
     }
 
@@ -115,7 +115,7 @@ impl Net {
         }
         if peek {
             let d = s.rxq.front().ok_or(if s.shut_rd { EPIPE } else { EAGAIN })?;
-            return Ok(Datagram { from: d.from, data: d.data.clone(), at: d.at, ttl: d.ttl });
+            return Ok(d.clone());
         }
         match s.rxq.pop_front() {
             Some(d) => {

@@ -28,6 +28,8 @@ pub struct Received {
     pub full_len: usize,
     pub at: Option<(i64, i64)>,
     pub ttl: Option<u8>,
+    /// A packet socket's frame: the link it came by.
+    pub link: Option<crate::net::packet::LinkFrom>,
 }
 
 /// Flags a send or receive may carry (MSG_*), already decoded.
@@ -53,7 +55,7 @@ impl Cx<'_> {
         self.st.net_kick(self.shared);
     }
 
-    fn install_socket(&mut self, s: SockId, nonblock: bool, cloexec: bool) -> Result<i32, Errno> {
+    pub(crate) fn install_socket(&mut self, s: SockId, nonblock: bool, cloexec: bool) -> Result<i32, Errno> {
         let flags = O_RDWR | if nonblock { O_NONBLOCK } else { 0 };
         match self.install(OpenFile::new(FileKind::Socket(s), flags), 0, cloexec) {
             Ok(fd) => Ok(fd),
@@ -164,8 +166,12 @@ impl Cx<'_> {
         let sock = self.st.net.sock(s)?;
         let timeout = sock.opts.sndtimeo;
         if !matches!(sock.kind, Kind::Tcp(_)) {
-            let raw = matches!(sock.kind, Kind::Raw(_));
-            let r = if raw { self.st.net.raw_send(s, data, to) } else { self.st.net.udp_send(s, data, to) };
+            let r = match sock.kind {
+                Kind::Raw(_) => self.st.net.raw_send(s, data, to),
+                Kind::Packet(_) => self.st.net.packet_send(s, data),
+                Kind::Ping(_) => self.st.net.ping_send(s, data, to),
+                _ => self.st.net.udp_send(s, data, to),
+            };
             self.net_done();
             return r;
         }
@@ -197,7 +203,7 @@ impl Cx<'_> {
             let full_len = d.data.len();
             let mut data = d.data;
             data.truncate(len);
-            return Ok(Received { data, from: Some(d.from), full_len, at: Some(d.at), ttl: Some(d.ttl) });
+            return Ok(Received { data, from: Some(d.from), full_len, at: Some(d.at), ttl: Some(d.ttl), link: d.link });
         }
         let mut buf = vec![0u8; len.min(RECV_MAX)];
         let mut got = 0;
@@ -216,7 +222,7 @@ impl Cx<'_> {
             }
         }
         buf.truncate(got);
-        Ok(Received { full_len: got, data: buf, from: None, at: None, ttl: None })
+        Ok(Received { full_len: got, data: buf, from: None, at: None, ttl: None, link: None })
     }
 
     pub fn sock_shutdown(&mut self, fd: i32, how: i32) -> Result<(), Errno> {

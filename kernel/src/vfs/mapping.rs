@@ -4,7 +4,7 @@
 
 use std::os::fd::OwnedFd;
 
-use rump_abi::native::errno::{EACCES, EBADF, ENODEV, ESRCH};
+use rump_abi::native::errno::{EACCES, EBADF, EINVAL, ENODEV, ESRCH};
 use rump_abi::native::flags::O_PATH;
 use rump_abi::Errno;
 
@@ -29,7 +29,8 @@ impl State {
     /// it, see `MapKind::Private`): EBADF for a
     /// closed fd or an `O_PATH` one, EACCES for one not open for reading
     /// (every file mapping reads), ENODEV for what is not a file system
-    /// node (pipes, sockets, event queues) or cannot be mapped. The fd is
+    /// node (pipes, sockets but a packet socket's ring, event queues) or
+    /// cannot be mapped. The fd is
     /// read-write if the open file is writable: the host then refuses a
     /// writable shared mapping of a read-only open with Linux's EACCES.
     pub fn mappable_fd(&mut self, pid: Pid, fd: i32, kind: MapKind) -> Result<Option<OwnedFd>, Errno> {
@@ -42,7 +43,17 @@ impl State {
             return Err(EACCES);
         }
         let writable = file.writable();
-        let FileKind::Vnode(vn) = file.kind else { return Err(ENODEV) };
-        self.mounts.fs(vn.mnt).mappable_fd(vn.node, writable, kind)
+        match file.kind {
+            FileKind::Vnode(vn) => self.mounts.fs(vn.mnt).mappable_fd(vn.node, writable, kind),
+            // A packet socket's receive ring, shared with the kernel.
+            FileKind::Socket(s) => match &self.net.sock(s)?.kind {
+                crate::net::socket::Kind::Packet(p) if kind == MapKind::Shared => {
+                    let ring = p.ring.as_ref().ok_or(EINVAL)?;
+                    ring.mem.reopen(writable).map(Some)
+                }
+                _ => Err(ENODEV),
+            },
+            _ => Err(ENODEV),
+        }
     }
 }

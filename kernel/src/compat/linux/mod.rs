@@ -26,6 +26,8 @@ mod io;
 mod misc;
 mod names;
 mod netif;
+pub mod netlink;
+mod packet;
 mod socket;
 pub mod stat;
 

@@ -394,7 +394,7 @@ fn set_v4(net: &mut Net, index: IfIndex, old: Option<IfAddr>, addr: Ipv4Addr) ->
     if addr.is_unspecified() {
         return Ok(());
     }
-    net.add_addr(index, IfAddr { addr: IpAddr::V4(addr), prefix })
+    net.add_addr(index, IfAddr::new(IpAddr::V4(addr), prefix))
 }
 
 /// SIOCGIFCONF: one ifreq per IPv4 address, in interface order, as many
@@ -652,7 +652,7 @@ fn addr6(cx: &mut Cx, cmd: u32, arg: UserAddr) -> Result<(), Errno> {
     let net = &mut cx.st.net;
     let index = u32::try_from(index).ok().filter(|&x| net.ifaces.get(x).is_some()).ok_or(ENODEV)?;
     let i = iface(net, index)?;
-    let a = IfAddr { addr: IpAddr::V6(addr), prefix: prefix as u8 };
+    let a = IfAddr::new(IpAddr::V6(addr), prefix as u8);
     if cmd == SIOCDIFADDR {
         if !i.addrs.contains(&a) {
             return Err(EADDRNOTAVAIL);

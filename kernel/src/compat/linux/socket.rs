@@ -2,6 +2,7 @@
 //! its control messages, MSG_* and SOCK_* flags and the socket options,
 //! translated onto the kernel's socket calls (`syscalls::sock`).
 
+use super::{netlink, packet};
 use crate::net::icmp::ErrMsg;
 use crate::net::socket::{Kind, Opts, Tcp, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM};
 use crate::syscalls::sock::{MsgFlags, Received, SEND_MAX};
@@ -28,6 +29,7 @@ const MSG_ERRQUEUE: u32 = 0x2000;
 
 const SOL_SOCKET: i32 = 1;
 const IPPROTO_IP: i32 = 0;
+const IPPROTO_ICMP: i32 = 1;
 const IPPROTO_TCP: i32 = 6;
 const IPPROTO_IPV6: i32 = 41;
 const IPPROTO_ICMPV6: i32 = 58;
@@ -100,11 +102,16 @@ fn write_sockaddr(cx: &Cx, addr: UserAddr, lenp: UserAddr, a: SocketAddr, v6: bo
     if addr.is_null() {
         return Ok(());
     }
+    write_addr_bytes(cx, addr, lenp, &sockaddr_bytes(a, v6))
+}
+
+/// Writes sockaddr bytes to (addr, *lenp): truncated to the caller's
+/// length, the full length written back.
+pub fn write_addr_bytes(cx: &Cx, addr: UserAddr, lenp: UserAddr, b: &[u8]) -> Result<(), Errno> {
     let have: i32 = read_pod(cx.mem, lenp)?;
     if have < 0 {
         return Err(EINVAL);
     }
-    let b = sockaddr_bytes(a, v6);
     cx.mem.copy_out(addr, &b[..b.len().min(have as usize)])?;
     write_pod(cx.mem, lenp, &(b.len() as i32))
 }
@@ -115,6 +122,13 @@ fn is_v6(cx: &Cx, fd: i32) -> Result<bool, Errno> {
 }
 
 pub fn linux_sys_socket(cx: &mut Cx, a: linux_sys_socket_args) -> SysResult {
+    let stype = a.type_ & !(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    let (nonblock, cloexec) = (a.type_ & SOCK_NONBLOCK != 0, a.type_ & SOCK_CLOEXEC != 0);
+    match a.family as u16 {
+        netlink::AF_NETLINK => return netlink::socket(cx, stype, a.protocol, nonblock, cloexec).map(i64::from),
+        packet::AF_PACKET => return packet::socket(cx, stype, a.protocol, nonblock, cloexec).map(i64::from),
+        _ => {}
+    }
     let v6 = match a.family as u16 {
         AF_INET => false,
         AF_INET6 => true,
@@ -123,6 +137,14 @@ pub fn linux_sys_socket(cx: &mut Cx, a: linux_sys_socket_args) -> SysResult {
     let stype = a.type_ & !(SOCK_NONBLOCK | SOCK_CLOEXEC);
     if !matches!(stype, SOCK_STREAM | SOCK_DGRAM | SOCK_RAW) {
         return Err(EINVAL);
+    }
+    // ICMP datagram sockets: for the groups net.ipv4.ping_group_range names.
+    if stype == SOCK_DGRAM && a.protocol == if v6 { IPPROTO_ICMPV6 } else { IPPROTO_ICMP } {
+        let cred = &cx.proc().cred;
+        let gids: Vec<u32> = std::iter::once(cred.gid).chain(cred.groups.iter().copied()).collect();
+        if !cx.st.net.knobs.may_ping(gids) {
+            return Err(EACCES);
+        }
     }
     cx.sock_create(v6, stype, a.protocol, a.type_ & SOCK_NONBLOCK != 0, a.type_ & SOCK_CLOEXEC != 0).map(i64::from)
 }
@@ -136,6 +158,12 @@ pub fn linux_sys_socketpair(_cx: &mut Cx, a: linux_sys_socketpair_args) -> SysRe
 }
 
 pub fn linux_sys_bind(cx: &mut Cx, a: linux_sys_bind_args) -> SysResult {
+    if let Some(s) = netlink::of_fd(cx, a.fd) {
+        return netlink::bind(cx, s, a.umyaddr, a.addrlen).map(|()| 0);
+    }
+    if let Some(s) = packet::of_fd(cx, a.fd) {
+        return packet::bind(cx, s, a.umyaddr, a.addrlen).map(|()| 0);
+    }
     let v6 = is_v6(cx, a.fd)?;
     let addr = read_sockaddr(cx, a.umyaddr, a.addrlen, v6)?;
     if addr.is_ipv6() != v6 && !v6 {
@@ -172,6 +200,10 @@ pub fn linux_sys_accept4(cx: &mut Cx, a: linux_sys_accept4_args) -> SysResult {
 }
 
 pub fn linux_sys_connect(cx: &mut Cx, a: linux_sys_connect_args) -> SysResult {
+    if let Some(s) = netlink::of_fd(cx, a.fd) {
+        // The only peer a netlink socket here can have is the kernel.
+        return netlink::connect(cx, s, a.uservaddr, a.addrlen).map(|()| 0);
+    }
     let v6 = is_v6(cx, a.fd)?;
     let to = read_sockaddr(cx, a.uservaddr, a.addrlen, v6)?;
     if to.is_ipv6() && !v6 {
@@ -181,6 +213,19 @@ pub fn linux_sys_connect(cx: &mut Cx, a: linux_sys_connect_args) -> SysResult {
 }
 
 fn name(cx: &mut Cx, fd: i32, addr: UserAddr, lenp: UserAddr, peer: bool) -> SysResult {
+    if let Some(s) = netlink::of_fd(cx, fd) {
+        if addr.is_null() {
+            return Err(EFAULT);
+        }
+        return netlink::name(cx, s, peer, addr, lenp).map(|()| 0);
+    }
+    if let Some(s) = packet::of_fd(cx, fd) {
+        if peer {
+            return Err(ENOTCONN);
+        }
+        let b = packet::name(cx, s)?;
+        return write_addr_bytes(cx, addr, lenp, &b).map(|()| 0);
+    }
     let v6 = is_v6(cx, fd)?;
     let a = match cx.sock_name(fd, peer)? {
         Some(a) => a,
@@ -208,7 +253,39 @@ pub fn linux_sys_shutdown(cx: &mut Cx, a: linux_sys_shutdown_args) -> SysResult 
 }
 
 fn send(cx: &mut Cx, fd: i32, data: &[u8], to: Option<SocketAddr>, fl: u32) -> SysResult {
+    if let Some(s) = netlink::of_fd(cx, fd) {
+        return netlink::send(cx, s, data).map(|n| n as i64);
+    }
     cx.sock_send(fd, data, to, flags(fl)).map(|n| n as i64)
+}
+
+/// A send's destination: an IP address, or for a netlink socket none
+/// (its one destination, the kernel, is checked and dropped).
+fn destination(cx: &Cx, fd: i32, addr: UserAddr, len: i32) -> Result<Option<SocketAddr>, Errno> {
+    if addr.is_null() {
+        return Ok(None);
+    }
+    if netlink::of_fd(cx, fd).is_some() {
+        return netlink::check_kernel_addr(cx, addr, len).map(|()| None);
+    }
+    // A packet socket sends on the interface it is bound to.
+    if packet::of_fd(cx, fd).is_some() {
+        return Ok(None);
+    }
+    let v6 = is_v6(cx, fd)?;
+    Ok(Some(read_sockaddr(cx, addr, len, v6)?))
+}
+
+/// The bytes of the sockaddr a receive reports: an IP one, or for a
+/// netlink socket the kernel's sockaddr_nl.
+fn from_bytes(cx: &Cx, fd: i32, r: &Received, from: SocketAddr, v6: bool) -> Vec<u8> {
+    if netlink::of_fd(cx, fd).is_some() {
+        netlink::sockaddr_nl(0, 0)
+    } else if packet::of_fd(cx, fd).is_some() {
+        packet::from_bytes(r.link)
+    } else {
+        sockaddr_bytes(from, v6)
+    }
 }
 
 fn copy_in_buf(cx: &Cx, addr: UserAddr, len: usize) -> Result<Vec<u8>, Errno> {
@@ -218,8 +295,7 @@ fn copy_in_buf(cx: &Cx, addr: UserAddr, len: usize) -> Result<Vec<u8>, Errno> {
 }
 
 pub fn linux_sys_sendto(cx: &mut Cx, a: linux_sys_sendto_args) -> SysResult {
-    let v6 = is_v6(cx, a.fd)?;
-    let to = if a.addr.is_null() { None } else { Some(read_sockaddr(cx, a.addr, a.addr_len, v6)?) };
+    let to = destination(cx, a.fd, a.addr, a.addr_len)?;
     let data = copy_in_buf(cx, a.buff, a.len)?;
     send(cx, a.fd, &data, to, a.flags)
 }
@@ -236,12 +312,15 @@ fn recv_error(cx: &mut Cx, fd: i32, len: usize) -> Result<(Received, Option<ErrM
     let mut data = e.payload.clone();
     let full_len = data.len();
     data.truncate(len);
-    Ok((Received { data, from: Some(e.dst), full_len, at: None, ttl: None }, Some(e)))
+    Ok((Received { data, from: Some(e.dst), full_len, at: None, ttl: None, link: None }, Some(e)))
 }
 
 fn receive(cx: &mut Cx, fd: i32, len: usize, fl: u32) -> Result<(Received, Option<ErrMsg>), Errno> {
     if fl & MSG_ERRQUEUE != 0 {
         return recv_error(cx, fd, len);
+    }
+    if let Some(s) = netlink::of_fd(cx, fd) {
+        netlink::saw_receive(cx, s, len);
     }
     Ok((cx.sock_recv(fd, len, flags(fl))?, None))
 }
@@ -261,8 +340,9 @@ pub fn linux_sys_recvfrom(cx: &mut Cx, a: linux_sys_recvfrom_args) -> SysResult 
     let v6 = is_v6(cx, a.fd)?;
     let (r, _) = receive(cx, a.fd, a.size, a.flags)?;
     cx.mem.copy_out(a.ubuf, &r.data)?;
-    if let Some(from) = r.from {
-        write_sockaddr(cx, a.addr, a.addr_len, from, v6)?;
+    if let (Some(from), false) = (r.from, a.addr.is_null()) {
+        let b = from_bytes(cx, a.fd, &r, from, v6);
+        write_addr_bytes(cx, a.addr, a.addr_len, &b)?;
     }
     Ok(if a.flags & MSG_TRUNC != 0 { r.full_len } else { r.data.len() } as i64)
 }
@@ -302,8 +382,7 @@ fn iovecs(cx: &Cx, m: &MsgHdr) -> Result<Vec<IoVec>, Errno> {
 
 pub fn linux_sys_sendmsg(cx: &mut Cx, a: linux_sys_sendmsg_args) -> SysResult {
     let m: MsgHdr = read_pod(cx.mem, a.msg)?;
-    let v6 = is_v6(cx, a.fd)?;
-    let to = if m.name == 0 { None } else { Some(read_sockaddr(cx, UserAddr(m.name), m.namelen as i32, v6)?) };
+    let to = destination(cx, a.fd, UserAddr(m.name), m.namelen as i32)?;
     let mut data = Vec::new();
     for v in iovecs(cx, &m)? {
         let take = (v.len as usize).min(SEND_MAX - data.len());
@@ -327,7 +406,7 @@ pub fn linux_sys_recvmsg(cx: &mut Cx, a: linux_sys_recvmsg_args) -> SysResult {
     m.flags = if r.full_len > r.data.len() { MSG_TRUNC as i32 } else { 0 };
     if m.name != 0 {
         if let Some(from) = r.from {
-            let b = sockaddr_bytes(from, v6);
+            let b = from_bytes(cx, a.fd, &r, from, v6);
             cx.mem.copy_out(UserAddr(m.name), &b[..b.len().min(m.namelen as usize)])?;
             m.namelen = b.len() as u32;
         } else {
@@ -423,7 +502,7 @@ fn stored_option(level: i32, name: i32) -> bool {
     matches!(
         (level, name),
         (SOL_SOCKET, 1 | 5 | 10 | 11 | 12 | 16 | 18 | 19 | 36)
-            | (IPPROTO_IP, 8 | 13 | 32 | 33 | 34)
+            | (IPPROTO_IP, 7 | 8 | 13 | 32 | 33 | 34)
             | (IPPROTO_TCP, 4 | 5 | 6 | 9 | 12 | 18 | 23)
             | (IPPROTO_IPV6, 17 | 18 | 19 | 23 | 49 | 66 | 67)
             // IPV6_CHECKSUM: ICMPv6 is always checksummed by the kernel.
@@ -450,6 +529,19 @@ pub fn linux_sys_setsockopt(cx: &mut Cx, a: linux_sys_setsockopt_args) -> SysRes
     }
     let mut b = vec![0u8; (a.optlen as usize).min(256)];
     cx.mem.copy_in(a.optval, &mut b)?;
+    if a.level == netlink::SOL_NETLINK {
+        let s = netlink::of_fd(cx, a.fd).ok_or(ENOPROTOOPT)?;
+        return netlink::setsockopt(cx, s, a.optname, &b).map(|()| 0);
+    }
+    if a.level == packet::SOL_PACKET {
+        let s = packet::of_fd(cx, a.fd).ok_or(ENOPROTOOPT)?;
+        return packet::setsockopt(cx, s, a.optname, &b).map(|()| 0);
+    }
+    if let (SOL_SOCKET, packet::SO_ATTACH_FILTER | packet::SO_DETACH_FILTER, Some(s)) =
+        (a.level, a.optname, packet::of_fd(cx, a.fd))
+    {
+        return packet::filter(cx, s, a.optname, &b).map(|()| 0);
+    }
     let int = || -> Result<i32, Errno> {
         match b.len() {
             0 => Err(EINVAL),
@@ -534,6 +626,24 @@ pub fn linux_sys_getsockopt(cx: &mut Cx, a: linux_sys_getsockopt_args) -> SysRes
     if have < 0 {
         return Err(EINVAL);
     }
+    let special = match (a.level, a.optname) {
+        (netlink::SOL_NETLINK, name) => {
+            let s = netlink::of_fd(cx, a.fd).ok_or(ENOPROTOOPT)?;
+            Some(netlink::getsockopt(cx, s, name)?.to_ne_bytes().to_vec())
+        }
+        (packet::SOL_PACKET, name) => {
+            let s = packet::of_fd(cx, a.fd).ok_or(ENOPROTOOPT)?;
+            Some(packet::getsockopt(cx, s, name, a.optval)?)
+        }
+        (SOL_SOCKET, packet::SO_BPF_EXTENSIONS) => Some(crate::net::bpf::EXTENSIONS.to_ne_bytes().to_vec()),
+        _ => None,
+    };
+    if let Some(v) = special {
+        let n = v.len().min(have as usize);
+        cx.mem.copy_out(a.optval, &v[..n])?;
+        write_pod(cx.mem, a.optlen, &(n as i32))?;
+        return Ok(0);
+    }
     let sock = cx.st.net.sock_mut(s)?;
     let o = &sock.opts;
     let i = |v: i32| v.to_ne_bytes().to_vec();
@@ -558,7 +668,11 @@ pub fn linux_sys_getsockopt(cx: &mut Cx, a: linux_sys_getsockopt_args) -> SysRes
         (SOL_SOCKET, SO_TIMESTAMP_OLD) => i(o.timestamp as i32),
         (SOL_SOCKET, SO_ACCEPTCONN) => i(matches!(sock.kind, Kind::Tcp(Tcp::Listening(_))) as i32),
         (SOL_SOCKET, SO_PROTOCOL) => i(sock.protocol()),
-        (SOL_SOCKET, SO_DOMAIN) => i(if sock.v6 { AF_INET6 } else { AF_INET } as i32),
+        (SOL_SOCKET, SO_DOMAIN) => i(match sock.kind {
+            Kind::Netlink(_) => netlink::AF_NETLINK,
+            _ if sock.v6 => AF_INET6,
+            _ => AF_INET,
+        } as i32),
         (SOL_SOCKET, SO_LINGER) => {
             let mut b = i(o.linger.is_some() as i32);
             b.extend_from_slice(&(o.linger.unwrap_or(0) as i32).to_ne_bytes());

@@ -34,7 +34,7 @@ fn mapfd_descriptors_never_leak() {
     let dir = std::env::temp_dir().join(format!("rumpclient-mapfd-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = ServerUrl::Unix(dir.join("sock"));
-    let server = Server::start(Kernel::boot(Config::default()).unwrap(), &url, false).unwrap();
+    let server = Server::start(Kernel::boot(Config::default()).unwrap(), &url).unwrap();
     let c = Client::connect(&url, Emulation::Linux, "leaky").unwrap();
     let name = b"/leak\0";
     let fd = rump_sys_openat(&c, -100, name.as_ptr().cast(), 0o102, 0o644).unwrap();

@@ -31,6 +31,7 @@ const SCENARIOS: &[&str] = &[
     "loss_tcp",
     "iproute2_linux",
     "tcpdump_node",
+    "ip_lines",
 ];
 
 /// How long one script may run before it is stopped.
@@ -214,4 +215,9 @@ fn iproute2_linux() {
 #[test]
 fn tcpdump_node() {
     scenario("tcpdump_node");
+}
+
+#[test]
+fn ip_lines() {
+    scenario("ip_lines");
 }

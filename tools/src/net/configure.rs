@@ -3,9 +3,10 @@
 //! connection for what Linux has no words for (create, linkstr, netem)
 //! and for sysctls, then Linux's on a Linux-emulation connection, as
 //! `ifconfig`, `route -A inet6` and `arp -s` send them (addresses, MTU,
-//! flags, routes, static ARP entries).
+//! flags, routes, static ARP entries); last, the node's `ip` command lines,
+//! run by the real `ip` with the library preloaded.
 
-use super::topology::{Bus, Iface, Node, Route};
+use super::topology::{Bus, Iface, IpCommand, Node, Route};
 use crate::{ifconfig, netem, strerror, sysctl};
 use rump_abi::linux::sys::{rump_sys_close, rump_sys_ioctl, rump_sys_socket};
 use rump_abi::Errno;
@@ -73,7 +74,7 @@ pub fn configure(
     let s4 = rump_sys_socket(&linux, AF_INET, SOCK_DGRAM, 0).map_err(|e| format!("socket: {}", linux_strerror(e)))?;
     let s6 = rump_sys_socket(&linux, AF_INET6, SOCK_DGRAM, 0).map_err(|e| format!("socket: {}", linux_strerror(e)))?;
     let k = Linux { c: &linux, s4: s4 as u32, s6: s6 as u32 };
-    let result = (|| {
+    let result: Result<(), String> = (|| {
         for i in &node.ifaces {
             k.iface(i).map_err(|e| format!("line {}: {} {e}", i.line, i.name))?;
         }
@@ -87,7 +88,26 @@ pub fn configure(
     })();
     let _ = rump_sys_close(&linux, s4 as u32);
     let _ = rump_sys_close(&linux, s6 as u32);
-    result
+    result?;
+    node.ip.iter().try_for_each(|c| run_ip(c, url))
+}
+
+/// Runs one `ip` command line against the kernel at `url`; its own message
+/// (stderr) is the error.
+fn run_ip(c: &IpCommand, url: &ServerUrl) -> Result<(), String> {
+    let shown = format!("line {}: ip {}", c.line, c.args.join(" "));
+    let lib = crate::run::library()?;
+    let out = std::process::Command::new("ip")
+        .args(&c.args)
+        .env("LD_PRELOAD", &lib)
+        .env("RUMP_SERVER", url.to_string())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("{shown}: ip: {e} (iproute2 installed?)"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!("{shown}: {}", String::from_utf8_lossy(&out.stderr).trim()))
 }
 
 /// A Linux `struct ifreq` naming interface `name`.

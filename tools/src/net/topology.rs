@@ -1,6 +1,7 @@
 //! Topology files, which `rumpctl net up TOPOLOGY.toml` brings up: the
 //! rump kernels (nodes) to run, their shmif interfaces, the buses those
-//! attach to, and each node's routes, sysctls and static ARP entries. This
+//! attach to, and each node's routes, sysctls, static ARP entries and
+//! `ip` command lines. This
 //! module reads a file into a checked [`Topology`] and owns every rule
 //! below; starting kernels is left to the rest of `net`. Each error is
 //! `LINE:COLUMN: message`, at the offending key, value or table.
@@ -20,6 +21,7 @@
 //! routes = ["default 10.0.1.254", "2001:db8:2::/64 2001:db8:1::254"]
 //! sysctl = ["net.inet.arp.keep=5"]
 //! arp = ["10.0.1.9 b2:a0:00:00:00:09"]      # static (permanent) ARP entries
+//! ip = ["addr add 10.0.9.1/24 dev shmif0", "route add 10.9.0.0/16 via 10.0.1.254"]
 //!
 //! [node.r]
 //! ifaces = [
@@ -37,7 +39,7 @@
 //!
 //! Tables are `[node.NAME]` and `[bus.NAME]` (or `node.NAME = {...}`,
 //! `node.NAME.ifaces = [...]`); a name is 1 to 64 of `A-Za-z0-9_.-`
-//! (quoted if it holds a dot). A node has four optional arrays of strings:
+//! (quoted if it holds a dot). A node has five optional arrays of strings:
 //!
 //! - `ifaces`: `IFNAME BUS [ADDR/PREFIX]... [mtu N] [netem WORD...]`.
 //!   IFNAME is `shmifN`, once per node; addresses are IPv4 or IPv6 and need
@@ -48,6 +50,9 @@
 //!   the gateway is an address of DST's family.
 //! - `sysctl`: `NAME=VALUE` with a non-empty VALUE, blanks around `=` allowed.
 //! - `arp`: `IPV4 MAC`, a permanent entry; MAC is six hex pairs joined by `:`.
+//! - `ip`: the arguments of an iproute2 `ip` command (words split at
+//!   blanks), run last, in order, by the real `ip` hijacked against the
+//!   node (`net up` fails with `ip`'s own message if one fails).
 //!
 //! A bus has one optional key, `netem`, impairment words for every
 //! interface on it. Buses named by interfaces exist without a table, but a
@@ -96,6 +101,7 @@ pub struct Node {
     pub routes: Vec<Route>,
     pub sysctls: Vec<Sysctl>,
     pub arp: Vec<ArpEntry>,
+    pub ip: Vec<IpCommand>,
 }
 
 /// A shmif interface on a bus. `netem` holds the words after `netem`,
@@ -132,6 +138,13 @@ pub struct Sysctl {
 pub struct ArpEntry {
     pub ip: Ipv4Addr,
     pub mac: [u8; 6],
+    pub line: usize,
+}
+
+/// The arguments of one `ip` command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IpCommand {
+    pub args: Vec<String>,
     pub line: usize,
 }
 
@@ -190,6 +203,8 @@ pub struct NodeRepr {
     sysctl: Vec<toml::Spanned<String>>,
     #[serde(default)]
     arp: Vec<toml::Spanned<String>>,
+    #[serde(default)]
+    ip: Vec<toml::Spanned<String>>,
 }
 
 /// A `[bus.NAME]` table.
@@ -458,6 +473,7 @@ enum NodeKey {
     Routes,
     Sysctl,
     Arp,
+    Ip,
 }
 
 impl NodeKey {
@@ -468,18 +484,20 @@ impl NodeKey {
             NodeKey::Routes => "route",
             NodeKey::Sysctl => "sysctl",
             NodeKey::Arp => "arp entry",
+            NodeKey::Ip => "ip command",
         }
     }
 }
 
 impl NodeRepr {
     /// Each key's strings, in the order they are applied.
-    fn keys(&self) -> [(NodeKey, &[toml::Spanned<String>]); 4] {
+    fn keys(&self) -> [(NodeKey, &[toml::Spanned<String>]); 5] {
         [
             (NodeKey::Ifaces, &self.ifaces),
             (NodeKey::Routes, &self.routes),
             (NodeKey::Sysctl, &self.sysctl),
             (NodeKey::Arp, &self.arp),
+            (NodeKey::Ip, &self.ip),
         ]
     }
 }
@@ -493,6 +511,7 @@ fn build_node(table: &Table, repr: &NodeRepr, at: &Lines, name: String, i: Optio
         routes: Vec::new(),
         sysctls: Vec::new(),
         arp: Vec::new(),
+        ip: Vec::new(),
     };
     for (key, items) in repr.keys() {
         for item in items {
@@ -521,6 +540,13 @@ fn add_item(node: &mut Node, key: NodeKey, text: &str, line: usize) -> Result<()
         NodeKey::Routes => node.routes.push(route(text, line)?),
         NodeKey::Sysctl => node.sysctls.push(sysctl(text, line)?),
         NodeKey::Arp => node.arp.push(arp(text, line)?),
+        NodeKey::Ip => {
+            let args: Vec<String> = text.split_whitespace().map(String::from).collect();
+            if args.is_empty() {
+                return Err("an ip command needs at least one word".into());
+            }
+            node.ip.push(IpCommand { args, line });
+        }
     }
     Ok(())
 }
@@ -861,7 +887,7 @@ routes = ["10.0.1.0/24 10.0.2.254", "10.0.1.1 10.0.2.254", "2001:db8:1::1 fe80::
     }
 
     fn node(name: &str, line: usize) -> Node {
-        Node { name: name.into(), line, ifaces: vec![], routes: vec![], sysctls: vec![], arp: vec![] }
+        Node { name: name.into(), line, ifaces: vec![], routes: vec![], sysctls: vec![], arp: vec![], ip: vec![] }
     }
 
     fn err(text: &str) -> (usize, String) {
@@ -922,6 +948,22 @@ routes = ["10.0.1.0/24 10.0.2.254", "10.0.1.1 10.0.2.254", "2001:db8:1::1 fe80::
              sysctl = [\"net.inet.ip.forwarding=1\"]\n\
              [bus.\"c{{0..{n}}}\"]\nnetem = \"delay {{ -(-i) * 2 + 1 }}ms seed {{i}}\"\n"
         )
+    }
+
+    #[test]
+    fn ip_lines_are_words_evaluated_per_node() {
+        let t =
+            parse("[node.\"n{1..2}\"]\nip = [\"addr add 10.0.{i}.1/24 dev shmif0\", \"link set lo0 up\"]\n").unwrap();
+        let n2 = t.node("n2").unwrap();
+        let words = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        assert_eq!(
+            n2.ip,
+            [
+                IpCommand { args: words("addr add 10.0.2.1/24 dev shmif0"), line: 2 },
+                IpCommand { args: words("link set lo0 up"), line: 2 }
+            ]
+        );
+        fails("[node.a]\nip = [\"  \"]\n", 2, "node a: ip command \"  \": an ip command needs at least one word");
     }
 
     #[test]

@@ -40,7 +40,9 @@
 //! (quoted if it holds a dot). A node has four optional arrays of strings:
 //!
 //! - `ifaces`: `IFNAME BUS [ADDR/PREFIX]... [mtu N] [netem WORD...]`.
-//!   IFNAME is `shmifN`, once per node; addresses are IPv4 or IPv6 and need
+//!   IFNAME is `shmifN`, once per node; or `tapN` with `tap:DEVICE` in
+//!   place of BUS, a host tap device (1 to 15 characters, no `/` or `:`)
+//!   opened in the node's network namespace; addresses are IPv4 or IPv6 and need
 //!   their prefix length; mtu is 68 to 9000; netem takes the remaining
 //!   words, kept verbatim for the caller to check.
 //! - `routes`: `DST GATEWAY`. DST is `default` (0.0.0.0/0 or ::/0, after
@@ -98,8 +100,9 @@ pub struct Node {
     pub arp: Vec<ArpEntry>,
 }
 
-/// A shmif interface on a bus. `netem` holds the words after `netem`,
-/// unchecked; it is empty for none.
+/// A shmif interface on a bus, or a tap interface on a host tap device
+/// (then `bus` is `tap:DEVICE`, which no bus name can be). `netem` holds
+/// the words after `netem`, unchecked; it is empty for none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Iface {
     pub name: String,
@@ -109,6 +112,16 @@ pub struct Iface {
     pub netem: Vec<String>,
     pub line: usize,
 }
+
+impl Iface {
+    /// The host tap device of a tap interface.
+    pub fn tap(&self) -> Option<&str> {
+        self.bus.strip_prefix(TAP_PREFIX)
+    }
+}
+
+/// How an interface's BUS word names a host tap device instead.
+const TAP_PREFIX: &str = "tap:";
 
 /// A route; `default` is the unspecified address with prefix 0.
 #[derive(Debug, Clone, PartialEq)]
@@ -320,7 +333,7 @@ impl Builder {
             let msg = format!("node {}{} is already defined on line {first}", node.name, names.origin());
             return Err(err(Pos { line: node.line, column: 1 }, msg));
         }
-        for iface in &node.ifaces {
+        for iface in node.ifaces.iter().filter(|i| i.tap().is_none()) {
             self.mention_bus(&iface.bus, iface.line);
         }
         self.nodes.push(node);
@@ -543,7 +556,12 @@ fn iface(text: &str, line: usize) -> Result<Iface, String> {
         return Err("expected IFNAME BUS [ADDR/PREFIX]... [mtu N] [netem WORD...]".into());
     };
     check_ifname(name)?;
-    check_name(bus, "bus")?;
+    match (name.starts_with("tap"), bus.strip_prefix(TAP_PREFIX)) {
+        (true, Some(dev)) => check_tap_device(dev)?,
+        (true, None) => return Err(format!("{name} needs a host tap device: {name} tap:DEVICE")),
+        (false, Some(_)) => return Err(format!("{name} is on a bus; only tapN interfaces take tap:DEVICE")),
+        (false, None) => check_name(bus, "bus")?,
+    }
     let mut iface = Iface { name: name.into(), bus: bus.into(), addrs: Vec::new(), mtu: None, netem: Vec::new(), line };
     while let Some(word) = words.next() {
         match word {
@@ -562,13 +580,21 @@ fn iface(text: &str, line: usize) -> Result<Iface, String> {
 }
 
 fn check_ifname(name: &str) -> Result<(), String> {
-    let unit = name.strip_prefix("shmif").unwrap_or_default();
+    let unit = name.strip_prefix("shmif").or_else(|| name.strip_prefix("tap")).unwrap_or_default();
     if unit.is_empty() || !unit.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("bad interface name {name:?}; expected shmifN, like shmif0"));
+        return Err(format!("bad interface name {name:?}; expected shmifN or tapN, like shmif0"));
     }
     // The kernel's IFNAMSIZ is 16, with the NUL.
     if name.len() >= 16 {
         return Err(format!("interface name {name} is longer than 15 characters"));
+    }
+    Ok(())
+}
+
+/// A Linux interface name: 1 to 15 bytes, no `/`, `:` or blank.
+fn check_tap_device(dev: &str) -> Result<(), String> {
+    if dev.is_empty() || dev.len() >= 16 || dev.contains(['/', ':']) {
+        return Err(format!("bad tap device name {dev:?}; expected 1 to 15 characters without / or :"));
     }
     Ok(())
 }
@@ -875,6 +901,20 @@ routes = ["10.0.1.0/24 10.0.2.254", "10.0.1.1 10.0.2.254", "2001:db8:1::1 fe80::
         let (got_line, msg) = err(text);
         assert!(msg.contains(part), "message {msg:?} lacks {part:?}");
         assert_eq!(got_line, line, "line of {msg:?}");
+    }
+
+    #[test]
+    fn tap_interfaces_name_a_device_not_a_bus() {
+        let t = parse("[node.a]\nifaces = [\"tap0 tap:rtap0 10.9.0.2/24\", \"shmif0 b1\"]").unwrap();
+        let a = t.node("a").unwrap();
+        assert_eq!(a.ifaces[0].tap(), Some("rtap0"));
+        assert_eq!(a.ifaces[0].addrs, vec![("10.9.0.2".parse().unwrap(), 24)]);
+        assert_eq!(a.ifaces[1].tap(), None);
+        assert!(t.bus("tap:rtap0").is_none() && t.bus("b1").is_some());
+        fails("[node.a]\nifaces = [\"tap0 b1\"]", 2, "needs a host tap device");
+        fails("[node.a]\nifaces = [\"shmif0 tap:x\"]", 2, "only tapN interfaces take tap:DEVICE");
+        fails("[node.a]\nifaces = [\"tap0 tap:a/b\"]", 2, "bad tap device name");
+        fails("[node.a]\nifaces = [\"tap0 tap:\"]", 2, "bad tap device name");
     }
 
     #[test]

@@ -29,6 +29,7 @@ const SCENARIOS: &[&str] = &[
     "ipv6_router",
     "chain32",
     "loss_tcp",
+    "tap_netns",
 ];
 
 /// How long one script may run before it is stopped.

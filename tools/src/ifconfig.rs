@@ -9,9 +9,9 @@
 
 use crate::netem;
 use crate::strerror;
+use rump_abi::native::errno::{EACCES, EBUSY, EINVAL, ENODEV, ENOENT, ENXIO, EPERM};
 use rump_abi::native::sys::{rump_sys_close, rump_sys_ioctl, rump_sys_socket};
 use rump_abi::pod::Pod;
-use rump_abi::native::errno::{EACCES, EBUSY, EINVAL, ENODEV, ENOENT, ENXIO, EPERM};
 use rump_abi::{Errno, Syscall};
 use rump_kernel::syscalls::ifconfig::{IfNetem, SIOCIFCREATE, SIOCIFDESTROY, SIOCSIFNETEM, SIOCSLINKSTR};
 use std::ffi::CString;
@@ -52,7 +52,10 @@ pub fn parse(words: &[String]) -> Result<(String, Vec<Op>), String> {
                 let linkstr = if is_tap(name) {
                     bus.clone().into_bytes()
                 } else {
-                    std::path::absolute(Path::new(bus)).map_err(|e| format!("{bus}: {e}"))?.into_os_string().into_encoded_bytes()
+                    std::path::absolute(Path::new(bus))
+                        .map_err(|e| format!("{bus}: {e}"))?
+                        .into_os_string()
+                        .into_encoded_bytes()
                 };
                 Op::Linkstr(CString::new(linkstr).map_err(|_| format!("{bus}: contains NUL"))?)
             }

@@ -318,6 +318,26 @@ in_ns() {
 	timeout -k 5 "$RUMP_TIMEOUT" ip netns exec "$ns" "$@"
 }
 
+# netns_link NS1 ADDR1 NS2 ADDR2: joins two namespaces by a veth pair
+# (veth0 in each) with ADDR/PREFIX on either end, up.
+netns_link() {
+	expect_success "veth $1 ($2) <-> $3 ($4)" sh -c "
+		ip link add veth0 netns $1 type veth peer name veth0 netns $3 &&
+		ip -n $1 addr add $2 dev veth0 && ip -n $1 link set veth0 up &&
+		ip -n $3 addr add $4 dev veth0 && ip -n $3 link set veth0 up"
+}
+
+# bus_bridge NS BUS ARGS...: `rumpctl bus bridge` for BUS in namespace NS,
+# in the background (killed by cleanup); returns once it is bridging.
+bus_bridge() {
+	local ns=$1 bus=$2 log
+	shift 2
+	log=$WORKDIR/bridge-$ns-$bus.log
+	ip netns exec "$ns" env -u LD_PRELOAD "$RUMPCTL_BIN" bus bridge "$(bus_path "$bus")" "$@" >"$log" 2>&1 &
+	NET_BG_PIDS+=("$!")
+	wait_for "$ns: $bus bridged ($*)" 10 grep -q '^rumpctl: bridging' "$log"
+}
+
 # rump_server_add_iface NODE IF BUS: creates shmif interface IF on BUS.
 rump_server_add_iface() {
 	local url

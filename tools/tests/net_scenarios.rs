@@ -30,6 +30,8 @@ const SCENARIOS: &[&str] = &[
     "chain32",
     "loss_tcp",
     "tap_netns",
+    "vxlan_two_hosts",
+    "vxlan_linux",
 ];
 
 /// How long one script may run before it is stopped.

@@ -206,3 +206,18 @@ fn chain32() {
 fn loss_tcp() {
     scenario("loss_tcp");
 }
+
+#[test]
+fn tap_netns() {
+    scenario("tap_netns");
+}
+
+#[test]
+fn vxlan_two_hosts() {
+    scenario("vxlan_two_hosts");
+}
+
+#[test]
+fn vxlan_linux() {
+    scenario("vxlan_linux");
+}

@@ -55,9 +55,24 @@ pub fn endpoint(s: &str) -> Result<SocketAddr, String> {
 }
 
 /// What a bridge joins its bus to.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Far {
     Tap(String),
     Vxlan { vni: u32, local: SocketAddr, peers: Vec<SocketAddr> },
+}
+
+impl Far {
+    /// The `rumpctl bus bridge BUS` options that say this.
+    pub fn args(&self) -> Vec<String> {
+        match self {
+            Far::Tap(dev) => vec!["--tap".into(), dev.clone()],
+            Far::Vxlan { vni, local, peers } => {
+                let mut a = vec!["--vni".into(), vni.to_string(), "--local".into(), local.to_string()];
+                peers.iter().for_each(|p| a.extend(["--peer".into(), p.to_string()]));
+                a
+            }
+        }
+    }
 }
 
 /// Opens the far side (so errors show before anything runs) and says so.

@@ -51,8 +51,11 @@
 //! - `sysctl`: `NAME=VALUE` with a non-empty VALUE, blanks around `=` allowed.
 //! - `arp`: `IPV4 MAC`, a permanent entry; MAC is six hex pairs joined by `:`.
 //!
-//! A bus has one optional key, `netem`, impairment words for every
-//! interface on it. Buses named by interfaces exist without a table, but a
+//! A bus has optional keys: `netem`, impairment words for every
+//! interface on it; and either `vxlan = { vni = N, local = "ADDR[:PORT]",
+//! peers = ["ADDR[:PORT]", ...] }` (port 4789 by default) or `tap =
+//! "DEVICE"`, which `rumpctl net up` bridges the bus to with `rumpctl bus
+//! bridge` (taken verbatim, without `{EXPR}`). Buses named by interfaces exist without a table, but a
 //! table must name a bus some interface uses.
 //!
 //! A name `PREFIX{FIRST..LAST}SUFFIX` (decimal FIRST <= LAST, quoted in the
@@ -67,6 +70,7 @@
 //! Nodes come out in file order (a range's by increasing i), buses in the
 //! order of their first mention, by a table or by an interface.
 
+use crate::bridge::{endpoint, Far};
 use indexmap::IndexMap;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -154,6 +158,8 @@ pub struct ArpEntry {
 pub struct Bus {
     pub name: String,
     pub netem: Vec<String>,
+    /// A tap device or VXLAN segment `rumpctl bus bridge` joins it to.
+    pub bridge: Option<Far>,
     pub line: usize,
 }
 
@@ -210,6 +216,17 @@ pub struct NodeRepr {
 #[serde(deny_unknown_fields)]
 pub struct BusRepr {
     netem: Option<toml::Spanned<String>>,
+    vxlan: Option<toml::Spanned<VxlanRepr>>,
+    tap: Option<toml::Spanned<String>>,
+}
+
+/// A bus's `vxlan = { vni = N, local = "ADDR[:PORT]", peers = [...] }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VxlanRepr {
+    vni: u32,
+    local: String,
+    peers: Vec<String>,
 }
 
 impl Topology {
@@ -343,7 +360,7 @@ impl Builder {
     fn mention_bus(&mut self, name: &str, line: usize) {
         match self.bus_index.get(name) {
             Some(&at) => self.bus_uses[at].used = true,
-            None => self.push_bus(Bus { name: name.into(), netem: Vec::new(), line }, true, None),
+            None => self.push_bus(Bus { name: name.into(), netem: Vec::new(), bridge: None, line }, true, None),
         }
     }
 
@@ -357,7 +374,8 @@ impl Builder {
         let names = Names::parse(table.name, "bus").map_err(|m| err(table.pos, m))?;
         for (name, i) in names.expand() {
             let netem = bus_netem(repr, at, i)?;
-            self.declare_bus(Bus { name, netem, line: table.pos.line }, &names)?;
+            let bridge = bus_bridge(repr, at)?;
+            self.declare_bus(Bus { name, netem, bridge, line: table.pos.line }, &names)?;
         }
         Ok(())
     }
@@ -548,6 +566,31 @@ fn bus_netem(repr: &BusRepr, at: &Lines, i: Option<i64>) -> Result<Vec<String>, 
         return Err(err(pos, "netem needs at least one word"));
     }
     Ok(words)
+}
+
+/// A bus table's `vxlan` or `tap` key, checked.
+fn bus_bridge(repr: &BusRepr, at: &Lines) -> Result<Option<Far>, ParseError> {
+    match (&repr.vxlan, &repr.tap) {
+        (Some(_), Some(t)) => Err(err(at.pos(t.span().start), "a bus is bridged to vxlan or to a tap, not both")),
+        (None, Some(t)) => {
+            check_tap_device(t.get_ref()).map_err(|m| err(at.pos(t.span().start), m))?;
+            Ok(Some(Far::Tap(t.get_ref().clone())))
+        }
+        (Some(v), None) => {
+            let pos = at.pos(v.span().start);
+            let VxlanRepr { vni, local, peers } = v.get_ref();
+            if *vni >= 1 << 24 {
+                return Err(err(pos, format!("vxlan: VNI {vni} does not fit in 24 bits")));
+            }
+            if peers.is_empty() {
+                return Err(err(pos, "vxlan: peers needs at least one ADDR[:PORT]"));
+            }
+            let local = endpoint(local).map_err(|m| err(pos, format!("vxlan local: {m}")))?;
+            let peers = peers.iter().map(|p| endpoint(p)).collect::<Result<_, _>>();
+            Ok(Some(Far::Vxlan { vni: *vni, local, peers: peers.map_err(|m| err(pos, format!("vxlan peers: {m}")))? }))
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 fn iface(text: &str, line: usize) -> Result<Iface, String> {
@@ -904,6 +947,28 @@ routes = ["10.0.1.0/24 10.0.2.254", "10.0.1.1 10.0.2.254", "2001:db8:1::1 fe80::
     }
 
     #[test]
+    fn buses_bridged_to_vxlan_or_a_tap() {
+        let t = parse(
+            "[bus.b1]\nvxlan = { vni = 42, local = '10.99.0.1', peers = ['10.99.0.2', '10.99.0.3:8472'] }\n\
+             [bus.b2]\ntap = 'tap7'\n[node.a]\nifaces = ['shmif0 b1', 'shmif1 b2']",
+        )
+        .unwrap();
+        let vx = Far::Vxlan {
+            vni: 42,
+            local: "10.99.0.1:4789".parse().unwrap(),
+            peers: vec!["10.99.0.2:4789".parse().unwrap(), "10.99.0.3:8472".parse().unwrap()],
+        };
+        assert_eq!(t.bus("b1").unwrap().bridge, Some(vx));
+        assert_eq!(t.bus("b2").unwrap().bridge, Some(Far::Tap("tap7".into())));
+        let use_b = "\n[node.a]\nifaces = ['shmif0 b']";
+        fails(&format!("[bus.b]\nvxlan = {{ vni = 16777216, local = '::1', peers = ['::2'] }}{use_b}"), 2, "24 bits");
+        fails(&format!("[bus.b]\nvxlan = {{ vni = 1, local = 'x', peers = ['::2'] }}{use_b}"), 2, "vxlan local: x:");
+        fails(&format!("[bus.b]\nvxlan = {{ vni = 1, local = '::1', peers = [] }}{use_b}"), 2, "at least one");
+        fails(&format!("[bus.b]\nvxlan = {{ vni = 1, local = '::1' }}{use_b}"), 2, "missing field `peers`");
+        fails(&format!("[bus.b]\ntap = 't0'\nvxlan = {{ vni = 1, local = '::1', peers = ['::2'] }}{use_b}"), 2, "not both");
+    }
+
+    #[test]
     fn tap_interfaces_name_a_device_not_a_bus() {
         let t = parse("[node.a]\nifaces = [\"tap0 tap:rtap0 10.9.0.2/24\", \"shmif0 b1\"]").unwrap();
         let a = t.node("a").unwrap();
@@ -945,8 +1010,8 @@ routes = ["10.0.1.0/24 10.0.2.254", "10.0.1.1 10.0.2.254", "2001:db8:1::1 fe80::
             ..node("b", 18)
         };
         let buses = vec![
-            Bus { name: "bus1".into(), netem: words("loss 10% delay 20ms 5ms seed 7"), line: 2 },
-            Bus { name: "bus2".into(), netem: vec![], line: 14 },
+            Bus { name: "bus1".into(), netem: words("loss 10% delay 20ms 5ms seed 7"), bridge: None, line: 2 },
+            Bus { name: "bus2".into(), netem: vec![], bridge: None, line: 14 },
         ];
         assert_eq!(t, Topology { nodes: vec![a, r, b], buses });
         assert_eq!(t.node("r").unwrap().line, 11);
@@ -978,7 +1043,7 @@ routes = ["10.0.1.0/24 10.0.2.254", "10.0.1.1 10.0.2.254", "2001:db8:1::1 fe80::
         assert_eq!(names[..3], ["r1", "r2", "r3"]);
         assert_eq!(names[254], "r255");
         // Interfaces name c0, c1, ... first; the bus table only adds netem.
-        assert_eq!(t.buses[0], Bus { name: "c0".into(), netem: words("delay 1ms seed 0"), line: 5 });
+        assert_eq!(t.buses[0], Bus { name: "c0".into(), netem: words("delay 1ms seed 0"), bridge: None, line: 5 });
         assert_eq!(t.buses[255].netem, words("delay 511ms seed 255"));
     }
 
@@ -1027,7 +1092,7 @@ routes = ["10.0.1.0/24 10.0.2.254", "10.0.1.1 10.0.2.254", "2001:db8:1::1 fe80::
         fails("[node.a]\n\nfoo = []", 3, "unknown field `foo`, expected one of `ifaces`, `routes`, `sysctl`, `arp`");
         fails("[node.a]\nroute = []", 2, "did you mean `routes`?");
         fails("[node.a]\nsysctls = []", 2, "did you mean `sysctl`?");
-        fails("[bus.b]\nnetem = 'x'\nloss = 1", 3, "unknown field `loss`, expected `netem`");
+        fails("[bus.b]\nnetem = 'x'\nloss = 1", 3, "unknown field `loss`, expected one of `netem`, `vxlan`, `tap`");
         fails("[node.a]\nifaces = 'shmif0 b'", 2, "invalid type: string \"shmif0 b\", expected a sequence");
         fails("[node.a]\nroutes = [\n'default 10.0.0.1',\n 5]", 4, "invalid type: integer `5`, expected a string");
         fails("[bus.b]\nnetem = ['x']", 2, "invalid type: sequence, expected a string");

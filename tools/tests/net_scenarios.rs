@@ -32,6 +32,7 @@ const SCENARIOS: &[&str] = &[
     "tap_netns",
     "vxlan_two_hosts",
     "vxlan_linux",
+    "vxlan_topology",
 ];
 
 /// How long one script may run before it is stopped.
@@ -220,4 +221,9 @@ fn vxlan_two_hosts() {
 #[test]
 fn vxlan_linux() {
     scenario("vxlan_linux");
+}
+
+#[test]
+fn vxlan_topology() {
+    scenario("vxlan_topology");
 }

@@ -965,7 +965,11 @@ routes = ["10.0.1.0/24 10.0.2.254", "10.0.1.1 10.0.2.254", "2001:db8:1::1 fe80::
         fails(&format!("[bus.b]\nvxlan = {{ vni = 1, local = 'x', peers = ['::2'] }}{use_b}"), 2, "vxlan local: x:");
         fails(&format!("[bus.b]\nvxlan = {{ vni = 1, local = '::1', peers = [] }}{use_b}"), 2, "at least one");
         fails(&format!("[bus.b]\nvxlan = {{ vni = 1, local = '::1' }}{use_b}"), 2, "missing field `peers`");
-        fails(&format!("[bus.b]\ntap = 't0'\nvxlan = {{ vni = 1, local = '::1', peers = ['::2'] }}{use_b}"), 2, "not both");
+        fails(
+            &format!("[bus.b]\ntap = 't0'\nvxlan = {{ vni = 1, local = '::1', peers = ['::2'] }}{use_b}"),
+            2,
+            "not both",
+        );
     }
 
     #[test]

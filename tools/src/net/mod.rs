@@ -10,6 +10,7 @@
 
 pub mod capture;
 pub mod configure;
+pub mod hosts;
 pub mod lifecycle;
 pub mod registry;
 pub mod state;

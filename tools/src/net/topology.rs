@@ -91,6 +91,7 @@ const MAX_DEPTH: usize = 32;
 pub struct Topology {
     pub nodes: Vec<Node>,
     pub buses: Vec<Bus>,
+    pub hosts: Vec<Host>,
 }
 
 /// A rump kernel to run; `line` is its table's.
@@ -102,6 +103,8 @@ pub struct Node {
     pub routes: Vec<Route>,
     pub sysctls: Vec<Sysctl>,
     pub arp: Vec<ArpEntry>,
+    /// The `[host.NAME]` it runs on; None: where rumpctl runs.
+    pub host: Option<String>,
 }
 
 /// A shmif interface on a bus, or a tap interface on a host tap device
@@ -195,6 +198,29 @@ pub struct FileRepr {
     node: IndexMap<String, toml::Spanned<NodeRepr>>,
     #[serde(default)]
     bus: IndexMap<String, toml::Spanned<BusRepr>>,
+    #[serde(default)]
+    host: IndexMap<String, toml::Spanned<HostRepr>>,
+}
+
+/// A `[host.NAME]` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostRepr {
+    run: Option<String>,
+    bin: Option<String>,
+    addr: String,
+}
+
+/// A machine nodes run on: `run` is the command that runs a command
+/// there (`ssh user@b`, `ip netns exec b`; None: this machine), `bin` the
+/// directory of rumpctl and rump_server there, `addr` its address for
+/// VXLAN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub name: String,
+    pub run: Option<String>,
+    pub bin: Option<String>,
+    pub addr: IpAddr,
 }
 
 /// A `[node.NAME]` table.
@@ -209,6 +235,7 @@ pub struct NodeRepr {
     sysctl: Vec<toml::Spanned<String>>,
     #[serde(default)]
     arp: Vec<toml::Spanned<String>>,
+    host: Option<toml::Spanned<String>>,
 }
 
 /// A `[bus.NAME]` table.
@@ -259,7 +286,28 @@ pub fn parse(text: &str) -> Result<Topology, ParseError> {
             _ => unreachable!("each table is a node or a bus"),
         }
     }
-    builder.finish()
+    let mut topo = builder.finish()?;
+    for (name, h) in &file.host {
+        let pos = at.pos(h.span().start);
+        check_name(name, "host").map_err(|m| err(pos, m))?;
+        let HostRepr { run, bin, addr } = h.get_ref();
+        let addr = address(addr).map_err(|m| err(pos, format!("host {name}: {m}")))?;
+        topo.hosts.push(Host { name: name.clone(), run: run.clone(), bin: bin.clone(), addr });
+    }
+    for node in &topo.nodes {
+        let known = |h: &String| topo.hosts.iter().any(|x| &x.name == h);
+        match &node.host {
+            Some(h) if !known(h) => {
+                return Err(err(Pos { line: node.line, column: 1 }, format!("node {}: no [host.{h}] table", node.name)))
+            }
+            None if !topo.hosts.is_empty() => {
+                let msg = format!("node {}: a file with [host] tables needs host = \"NAME\" on every node", node.name);
+                return Err(err(Pos { line: node.line, column: 1 }, msg));
+            }
+            _ => {}
+        }
+    }
+    Ok(topo)
 }
 
 /// A table being read: its name and where it starts.
@@ -402,7 +450,7 @@ impl Builder {
                 return Err(err(Pos { line, column: 1 }, format!("bus {} is not used by any interface", bus.name)));
             }
         }
-        Ok(Topology { nodes: self.nodes, buses: self.buses })
+        Ok(Topology { nodes: self.nodes, buses: self.buses, hosts: Vec::new() })
     }
 }
 
@@ -524,6 +572,7 @@ fn build_node(table: &Table, repr: &NodeRepr, at: &Lines, name: String, i: Optio
         routes: Vec::new(),
         sysctls: Vec::new(),
         arp: Vec::new(),
+        host: repr.host.as_ref().map(|h| h.get_ref().clone()),
     };
     for (key, items) in repr.keys() {
         for item in items {
@@ -930,7 +979,7 @@ routes = ["10.0.1.0/24 10.0.2.254", "10.0.1.1 10.0.2.254", "2001:db8:1::1 fe80::
     }
 
     fn node(name: &str, line: usize) -> Node {
-        Node { name: name.into(), line, ifaces: vec![], routes: vec![], sysctls: vec![], arp: vec![] }
+        Node { name: name.into(), line, ifaces: vec![], routes: vec![], sysctls: vec![], arp: vec![], host: None }
     }
 
     fn err(text: &str) -> (usize, String) {
@@ -1017,7 +1066,7 @@ routes = ["10.0.1.0/24 10.0.2.254", "10.0.1.1 10.0.2.254", "2001:db8:1::1 fe80::
             Bus { name: "bus1".into(), netem: words("loss 10% delay 20ms 5ms seed 7"), bridge: None, line: 2 },
             Bus { name: "bus2".into(), netem: vec![], bridge: None, line: 14 },
         ];
-        assert_eq!(t, Topology { nodes: vec![a, r, b], buses });
+        assert_eq!(t, Topology { nodes: vec![a, r, b], buses, hosts: vec![] });
         assert_eq!(t.node("r").unwrap().line, 11);
         assert_eq!(t.bus("bus2").unwrap().line, 14);
         assert!(t.node("x").is_none() && t.bus("bus3").is_none());
@@ -1089,11 +1138,19 @@ routes = ["10.0.1.0/24 10.0.2.254", "10.0.1.1 10.0.2.254", "2001:db8:1::1 fe80::
 
     #[test]
     fn table_errors() {
-        fails("\n[host.a]", 2, "unknown field `host`, expected `node` or `bus`");
-        fails("[nodes.a]", 1, "unknown field `nodes`, expected `node` or `bus`; did you mean `node`?");
+        fails("\n[host.a]", 2, "missing field `addr`");
+        fails("[hosts.a]", 1, "unknown field `hosts`, expected one of `node`, `bus`, `host`; did you mean `host`?");
+        fails("[nodes.a]", 1, "unknown field `nodes`, expected one of `node`, `bus`, `host`; did you mean `node`?");
+        fails("[host.h]\naddr = '::1'\n[node.a]", 3, "node a: a file with [host] tables needs host");
+        fails("[host.h]\naddr = '::1'\n[node.a]\nhost = 'g'", 3, "node a: no [host.g] table");
+        fails("[host.h]\naddr = 'x'", 1, "host h: bad address");
         fails("[node.a.b]", 1, "unknown field `b`");
         fails("x = 1\n[node.a]", 1, "unknown field `x`");
-        fails("[node.a]\n\nfoo = []", 3, "unknown field `foo`, expected one of `ifaces`, `routes`, `sysctl`, `arp`");
+        fails(
+            "[node.a]\n\nfoo = []",
+            3,
+            "unknown field `foo`, expected one of `ifaces`, `routes`, `sysctl`, `arp`, `host`",
+        );
         fails("[node.a]\nroute = []", 2, "did you mean `routes`?");
         fails("[node.a]\nsysctls = []", 2, "did you mean `sysctl`?");
         fails("[bus.b]\nnetem = 'x'\nloss = 1", 3, "unknown field `loss`, expected one of `netem`, `vxlan`, `tap`");
@@ -1229,7 +1286,7 @@ ifaces = ["shmif0 bus2 10.0.2.1/24",]
 
     #[test]
     fn empty_files_make_empty_topologies() {
-        assert_eq!(parse("# nothing\n\n").unwrap(), Topology { nodes: vec![], buses: vec![] });
+        assert_eq!(parse("# nothing\n\n").unwrap(), Topology { nodes: vec![], buses: vec![], hosts: vec![] });
         assert_eq!(parse("[node.solo]").unwrap().nodes, [node("solo", 1)]);
     }
 

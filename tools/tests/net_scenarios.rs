@@ -33,6 +33,7 @@ const SCENARIOS: &[&str] = &[
     "vxlan_two_hosts",
     "vxlan_linux",
     "vxlan_topology",
+    "hosts_topology",
 ];
 
 /// How long one script may run before it is stopped.
@@ -226,4 +227,9 @@ fn vxlan_linux() {
 #[test]
 fn vxlan_topology() {
     scenario("vxlan_topology");
+}
+
+#[test]
+fn hosts_topology() {
+    scenario("hosts_topology");
 }

@@ -193,8 +193,13 @@ pub enum NetCommand {
     /// Start a rump_server per node and configure them
     #[command(after_help = "Examples:\n  rumpctl net up topology.toml\n  rumpctl net up -d /tmp/n1 topology.toml")]
     Up {
+        /// The file (`-`: standard input)
         #[arg(value_name = "TOPOLOGY.toml")]
         file: PathBuf,
+        /// Only the nodes of [host.NAME], with VXLAN bridges for the buses
+        /// they share with other hosts (what `net up` runs on each host)
+        #[arg(long, value_name = "NAME")]
+        host: Option<String>,
     },
     /// Check a topology file without starting anything
     Check {

@@ -56,19 +56,23 @@ pub fn host_of<'a>(topo: &'a Topology, node: &str) -> Option<&'a Host> {
     topo.hosts.iter().find(|h| Some(&h.name) == n.host.as_ref())
 }
 
-/// `RUN BIN/rumpctl ARGS...` on `host` through `sh -c`, with `input` on
-/// its standard input; its output.
-pub fn rumpctl_on(host: &Host, args: &[&str], input: &[u8]) -> Result<Output, String> {
+/// `sh -c "RUN BIN/rumpctl ARGS..."` for `host` (this rumpctl where the
+/// host has no `bin`).
+pub fn rumpctl_command(host: &Host, args: &[&str]) -> Result<Command, String> {
     let run = host.run.as_deref().unwrap_or("");
     let rumpctl = match &host.bin {
         Some(bin) => format!("{bin}/rumpctl"),
         None => std::env::current_exe().map_err(|e| e.to_string())?.display().to_string(),
     };
     let quoted: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
-    let line = format!("{run} {} {}", shell_quote(&rumpctl), quoted.join(" "));
-    let mut child = Command::new("sh")
-        .args(["-c", &line])
-        .env_remove("LD_PRELOAD")
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &format!("{run} {} {}", shell_quote(&rumpctl), quoted.join(" "))]).env_remove("LD_PRELOAD");
+    Ok(cmd)
+}
+
+/// `rumpctl_command` with `input` on its standard input; its output.
+pub fn rumpctl_on(host: &Host, args: &[&str], input: &[u8]) -> Result<Output, String> {
+    let mut child = rumpctl_command(host, args)?
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -83,6 +87,91 @@ pub fn rumpctl_on(host: &Host, args: &[&str], input: &[u8]) -> Result<Output, St
 /// Single-quotes a word for sh.
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The file a multi-host network keeps its topology in, in its directory.
+pub fn topology_file(dir: &Path) -> std::path::PathBuf {
+    dir.join("topology.toml")
+}
+
+/// `net up` of a file with hosts: each host's share on that host, in
+/// parallel; if one fails, every host is brought down again and each
+/// failure is reported.
+pub fn up(dir: &Path, text: &str, topo: &Topology) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let file = topology_file(dir);
+    if file.exists() {
+        return Err(format!(
+            "{}: a network is already up here (rumpctl net down -d {} first)",
+            dir.display(),
+            dir.display()
+        ));
+    }
+    std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let results: Vec<(String, Result<Output, String>)> = std::thread::scope(|s| {
+        let jobs: Vec<_> = topo
+            .hosts
+            .iter()
+            .map(|h| {
+                let sd = share_dir(dir, &h.name);
+                (
+                    h.name.clone(),
+                    s.spawn(move || rumpctl_on(h, &["net", "up", "--host", &h.name, "-d", &sd, "-"], text.as_bytes())),
+                )
+            })
+            .collect();
+        jobs.into_iter().map(|(n, j)| (n, j.join().unwrap_or_else(|_| Err("panicked".into())))).collect()
+    });
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|(name, r)| match r {
+            Ok(o) if o.status.success() => None,
+            Ok(o) => Some(format!("host {name}: {}", said(o))),
+            Err(e) => Some(format!("host {name}: {e}")),
+        })
+        .collect();
+    if !failed.is_empty() {
+        let _ = down(dir, topo);
+        return Err(failed.join("\n"));
+    }
+    println!(
+        "net up: {} nodes on {} hosts ({}; rumpctl net exec NODE -- CMD)",
+        topo.nodes.len(),
+        topo.hosts.len(),
+        dir.display()
+    );
+    Ok(())
+}
+
+/// `net down` on every host; a host that fails is reported and the others
+/// still go down.
+pub fn down(dir: &Path, topo: &Topology) -> Result<(), String> {
+    let mut failed = Vec::new();
+    for h in &topo.hosts {
+        let sd = share_dir(dir, &h.name);
+        if !Path::new(&sd).exists() && h.run.is_none() {
+            continue;
+        }
+        match rumpctl_on(h, &["net", "down", "-d", &sd], b"") {
+            Ok(o) if o.status.success() => print!("host {}: {}", h.name, String::from_utf8_lossy(&o.stdout)),
+            Ok(o) => failed.push(format!("host {}: {}", h.name, said(&o))),
+            Err(e) => failed.push(e),
+        }
+    }
+    let _ = std::fs::remove_file(topology_file(dir));
+    let _ = std::fs::remove_dir(dir.join("hosts"));
+    let _ = std::fs::remove_dir(dir);
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("\n"))
+    }
+}
+
+/// The topology of the multi-host network at `dir`, if that is one.
+pub fn running(dir: &Path) -> Option<Topology> {
+    let text = std::fs::read_to_string(topology_file(dir)).ok()?;
+    super::topology::parse(&text).ok()
 }
 
 /// Where host `name`'s share of the network at `dir` lives (on that host).

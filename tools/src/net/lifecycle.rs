@@ -4,6 +4,7 @@
 //! — a server that crashed meanwhile only leaves its socket, which goes too.
 
 use super::configure::{configure, netem_words};
+use super::hosts;
 use super::state::{Dir, State};
 use super::topology::{self, Topology};
 use crate::bridge::Far;
@@ -27,11 +28,25 @@ const WORKERS: usize = 16;
 /// sun_path's size, less its NUL.
 const SUN_PATH_MAX: usize = 107;
 
+/// The text of a topology file (`-`: standard input).
+pub fn read_text(file: &Path) -> Result<String, String> {
+    if file == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| format!("stdin: {e}"))?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))
+}
+
 /// Reads and checks a topology file; errors name the file and line.
 pub fn load(file: &Path) -> Result<Topology, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    parse_text(&read_text(file)?, file)
+}
+
+/// Checks a topology file's text; errors name the file and line.
+fn parse_text(text: &str, file: &Path) -> Result<Topology, String> {
     let file = file.display();
-    let topo = topology::parse(&text).map_err(|e| format!("{file}:{e}"))?;
+    let topo = topology::parse(text).map_err(|e| format!("{file}:{e}"))?;
     // netem words are checked here, before anything starts.
     for i in topo.nodes.iter().flat_map(|n| &n.ifaces) {
         if let Some((words, line)) = netem_words(i, topo.bus(&i.bus)) {
@@ -48,9 +63,17 @@ fn server_binary() -> Result<PathBuf, String> {
     s.is_file().then_some(s.clone()).ok_or(format!("{} is missing (cargo build --workspace)", s.display()))
 }
 
-pub fn up(dir: &Dir, file: &Path) -> Result<(), String> {
+/// `net up FILE`; with `host`, only that host's share of a file with
+/// hosts; without, a file with hosts is brought up on each.
+pub fn up(dir: &Dir, file: &Path, host: Option<&str>) -> Result<(), String> {
     let started = Instant::now();
-    let topo = load(file)?;
+    let text = read_text(file)?;
+    let mut topo = parse_text(&text, file)?;
+    match host {
+        Some(h) => topo = hosts::share(&topo, h)?,
+        None if !topo.hosts.is_empty() => return hosts::up(&dir.root, &text, &topo),
+        None => {}
+    }
     let server = server_binary()?;
     let mut state = dir.create()?;
     let w = |r: std::io::Result<()>| r.map_err(|e| format!("{}: {e}", dir.state_file().display()));
@@ -216,6 +239,9 @@ pub fn is_our_server(pid: i32, url: &str) -> bool {
 /// Stops every server (`capture`: first write each bus as CAPDIR/BUS.pcap)
 /// and removes the directory's sockets, buses, logs and state.
 pub fn down(dir: &Dir, capture: Option<&Path>) -> Result<(), String> {
+    if let Some(topo) = hosts::running(&dir.root) {
+        return hosts::down(&dir.root, &topo);
+    }
     let st: State = dir.read()?;
     if let Some(cap) = capture {
         std::fs::create_dir_all(cap).map_err(|e| format!("{}: {e}", cap.display()))?;

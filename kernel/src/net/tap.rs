@@ -72,11 +72,11 @@ impl Tap {
 
     /// The next frame the host sent, if one is waiting.
     pub fn recv(&self) -> Option<Vec<u8>> {
-        // A tap hands over one frame per read; 64 KiB covers any MTU.
-        let mut buf = vec![0u8; 65536];
+        // A tap hands over one frame per read; 64 KiB covers any MTU. On
+        // the stack, so that finding nothing costs no allocation.
+        let mut buf = [0u8; 65536];
         let n = (&self.file).read(&mut buf).ok()?;
-        buf.truncate(n);
-        Some(buf)
+        Some(buf[..n].to_vec())
     }
 
     /// Sleeps until a frame is waiting, at most `timeout`.

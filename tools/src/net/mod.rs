@@ -6,7 +6,8 @@
 //!   find it; `registry`: the networks a user has up, for `net ls`;
 //! - `lifecycle`: `up` (a server per node, configured in parallel) and
 //!   `down`; `configure`: one node's interfaces, routes, sysctls, ARP;
-//! - `status`: the tables; `capture`: pcap of a bus, live or at teardown.
+//! - `status`: the tables; `capture`: pcap of a bus, live or at teardown;
+//! - `hosts`: files whose nodes are on several machines (`[host.NAME]`).
 
 pub mod capture;
 pub mod configure;

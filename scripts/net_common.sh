@@ -74,6 +74,8 @@ NET_DIR=""          # set by net_up: the state directory of `rumpctl net`
 NET_SERVER_PIDS=()  # rump_servers started here, halted by cleanup
 NET_BG_PIDS=()      # background commands (nc servers, ...), killed by cleanup
 NET_NC_PIDS=()      # the nc servers of start_nc_server
+NET_NETNS=()        # Linux network namespaces made by netns_add, deleted by cleanup
+NET_SERVER_NS=""    # set by the caller: rump_server_start runs the server in this netns
 declare -A NET_NC_ERR # and where their stderr goes
 LAST_OUTPUT=""      # what the last expect_* command printed (stdout+stderr)
 LAST_STATUS=0       # and its exit status
@@ -268,8 +270,11 @@ rump_server_start() {
 	done
 	[ $# -eq 0 ] || fail "rump_server_start $node: IF without a BUS ($1)"
 	# -s keeps it in the foreground, so it is our child: its pid is known,
-	# and `wait` reaps it (a zombie would look alive to kill -0).
-	env -u LD_PRELOAD "$RUMP_SERVER_BIN" -s -v "${args[@]}" "$url" >"$log" 2>&1 &
+	# and `wait` reaps it (a zombie would look alive to kill -0). `ip netns
+	# exec` execs it, so the pid stays the server's.
+	local in_ns=()
+	[ -n "$NET_SERVER_NS" ] && in_ns=(ip netns exec "$NET_SERVER_NS")
+	"${in_ns[@]}" env -u LD_PRELOAD "$RUMP_SERVER_BIN" -s -v "${args[@]}" "$url" >"$log" 2>&1 &
 	local pid=$!
 	NET_SERVER_PIDS+=("$pid")
 	echo "$pid" >"$WORKDIR/nodes/$node.pid"
@@ -284,6 +289,53 @@ rump_server_start() {
 		sleep 0.05
 	done
 	fail "$desc" "$(cat "$log")"
+}
+
+# --- Linux network namespaces as "hosts" ------------------------------------
+
+# require_netns: skips the scenario unless this process may make network
+# namespaces and tap devices (root with iproute2 and /dev/net/tun).
+require_netns() {
+	require_tool ip iproute2
+	[ "$(id -u)" -eq 0 ] || skip "making network namespaces needs root"
+	[ -c /dev/net/tun ] || skip "the host has no /dev/net/tun (modprobe tun)"
+}
+
+# netns_add NAME: makes network namespace NAME (prefixed with this run's
+# id, in NETNS_NAME) with its loopback up; cleanup deletes it, and with it
+# every interface inside.
+netns_add() {
+	NETNS_NAME=rn$$-$1
+	expect_success "netns $NETNS_NAME made" ip netns add "$NETNS_NAME"
+	NET_NETNS+=("$NETNS_NAME")
+	ip -n "$NETNS_NAME" link set lo up || fail "netns $NETNS_NAME: lo up"
+}
+
+# in_ns NS CMD ARGS...: runs a host command in network namespace NS.
+in_ns() {
+	local ns=$1
+	shift
+	timeout -k 5 "$RUMP_TIMEOUT" ip netns exec "$ns" "$@"
+}
+
+# netns_link NS1 ADDR1 NS2 ADDR2: joins two namespaces by a veth pair
+# (veth0 in each) with ADDR/PREFIX on either end, up.
+netns_link() {
+	expect_success "veth $1 ($2) <-> $3 ($4)" sh -c "
+		ip link add veth0 netns $1 type veth peer name veth0 netns $3 &&
+		ip -n $1 addr add $2 dev veth0 && ip -n $1 link set veth0 up &&
+		ip -n $3 addr add $4 dev veth0 && ip -n $3 link set veth0 up"
+}
+
+# bus_bridge NS BUS ARGS...: `rumpctl bus bridge` for BUS in namespace NS,
+# in the background (killed by cleanup); returns once it is bridging.
+bus_bridge() {
+	local ns=$1 bus=$2 log
+	shift 2
+	log=$WORKDIR/bridge-$ns-$bus.log
+	ip netns exec "$ns" env -u LD_PRELOAD "$RUMPCTL_BIN" bus bridge "$(bus_path "$bus")" "$@" >"$log" 2>&1 &
+	NET_BG_PIDS+=("$!")
+	wait_for "$ns: $bus bridged ($*)" 10 grep -q '^rumpctl: bridging' "$log"
 }
 
 # rump_server_add_iface NODE IF BUS: creates shmif interface IF on BUS.
@@ -696,6 +748,9 @@ cleanup() {
 	fi
 	for pid in "${NET_SERVER_PIDS[@]}"; do
 		wait "$pid" 2>/dev/null
+	done
+	for pid in "${NET_NETNS[@]}"; do
+		ip netns del "$pid" 2>/dev/null
 	done
 	# Servers started by `rumpctl net` are not our children: find them by
 	# the work directory their command lines name.

@@ -1,16 +1,18 @@
 //! `rumpctl ifconfig` and `rump_server -i`: the interface operations Linux
 //! tools have no words for, in BSD ifconfig's: `IF create`, `IF destroy`,
 //! `IF linkstr BUS` (attach a shmif interface to a bus file, created on
-//! demand) and `IF -linkstr`, several per command, sent as NetBSD's ioctls
+//! demand; a `tapN` interface's linkstr names a host tap device instead,
+//! opened in the kernel's network namespace) and `IF -linkstr`, several per command, sent as NetBSD's ioctls
 //! on a native socket; and ours, `IF netem WORDS...` (egress impairment,
 //! see `netem`; the words run to the end) and `IF -netem`. Addresses, flags and routes are Linux ifconfig's
 //! and route's business (through the hijack library).
 
 use crate::netem;
 use crate::strerror;
+use rump_abi::native::errno::{EACCES, EBUSY, EINVAL, ENODEV, ENOENT, ENXIO, EPERM};
 use rump_abi::native::sys::{rump_sys_close, rump_sys_ioctl, rump_sys_socket};
 use rump_abi::pod::Pod;
-use rump_abi::Syscall;
+use rump_abi::{Errno, Syscall};
 use rump_kernel::syscalls::ifconfig::{IfNetem, SIOCIFCREATE, SIOCIFDESTROY, SIOCSIFNETEM, SIOCSLINKSTR};
 use std::ffi::CString;
 use std::path::Path;
@@ -26,7 +28,8 @@ pub enum Op {
 }
 
 /// Parses `IF word...`; a relative bus path is made absolute here, since
-/// the kernel may run with another working directory.
+/// the kernel may run with another working directory (a tap device name
+/// is kept as is).
 pub fn parse(words: &[String]) -> Result<(String, Vec<Op>), String> {
     let [name, rest @ ..] = words else { return Err("expected an interface name".into()) };
     if name.is_empty() || name.len() >= 16 {
@@ -45,12 +48,16 @@ pub fn parse(words: &[String]) -> Result<(String, Vec<Op>), String> {
             "-netem" => Op::Netem(Box::default()),
             "netem" => Op::Netem(Box::new(netem::parse(&it.by_ref().cloned().collect::<Vec<_>>())?)),
             "linkstr" => {
-                let bus = it.next().ok_or("linkstr: expected a bus file")?;
-                let abs = std::path::absolute(Path::new(bus)).map_err(|e| format!("{bus}: {e}"))?;
-                Op::Linkstr(
-                    CString::new(abs.into_os_string().into_encoded_bytes())
-                        .map_err(|_| format!("{bus}: contains NUL"))?,
-                )
+                let bus = it.next().ok_or("linkstr: expected a bus file (or, for tapN, a tap device)")?;
+                let linkstr = if is_tap(name) {
+                    bus.clone().into_bytes()
+                } else {
+                    std::path::absolute(Path::new(bus))
+                        .map_err(|e| format!("{bus}: {e}"))?
+                        .into_os_string()
+                        .into_encoded_bytes()
+                };
+                Op::Linkstr(CString::new(linkstr).map_err(|_| format!("{bus}: contains NUL"))?)
             }
             other => {
                 return Err(format!(
@@ -60,6 +67,26 @@ pub fn parse(words: &[String]) -> Result<(String, Vec<Op>), String> {
         });
     }
     Ok((name.clone(), ops))
+}
+
+/// Whether `name` is a tap interface, whose linkstr names a host device.
+fn is_tap(name: &str) -> bool {
+    name.strip_prefix("tap").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// What to do about a tap device the kernel could not open.
+fn tap_hint(e: Errno) -> &'static str {
+    match e {
+        e if e == EPERM || e == EACCES => {
+            "; opening a tap needs CAP_NET_ADMIN (run the kernel as root), or a persistent tap owned by the kernel's user: ip tuntap add dev NAME mode tap user USER"
+        }
+        e if e == ENOENT || e == ENXIO || e == ENODEV => {
+            "; the host has no /dev/net/tun: load the tun module (modprobe tun) or, in a container, pass the device in (--device /dev/net/tun)"
+        }
+        e if e == EBUSY => "; another process holds that tap device",
+        e if e == EINVAL => "; is that a tun (layer 3) device? a tapN interface needs a tap: ip tuntap add dev NAME mode tap",
+        _ => "",
+    }
 }
 
 /// Runs the operations through kernel `k` (a client or an in-process
@@ -99,9 +126,10 @@ fn one(k: &(impl Syscall + ?Sized), s: i32, name: &str, op: &Op) -> Result<(), S
             (SIOCSIFNETEM, "netem", n.as_bytes().to_vec())
         }
     };
-    rump_sys_ioctl(k, s, cmd as _, buf.as_mut_ptr().cast())
-        .map(|_| ())
-        .map_err(|e| format!("{name} {what}: {}", strerror(e)))
+    rump_sys_ioctl(k, s, cmd as _, buf.as_mut_ptr().cast()).map(|_| ()).map_err(|e| {
+        let hint = if is_tap(name) && matches!(op, Op::Linkstr(_)) { tap_hint(e) } else { "" };
+        format!("{name} {what}: {}{hint}", strerror(e))
+    })
 }
 
 #[cfg(test)]
@@ -128,5 +156,13 @@ mod tests {
         assert!(matches!(&ops[..], [Op::Netem(off), Op::Netem(on)] if off.flags == 0 && on.spec.loss_ppm == 50_000));
         assert!(parse(&words("shmif0 linkstr")).unwrap_err().contains("expected a bus file"));
         assert!(parse(&words("averyveryverylongname create")).unwrap_err().contains("bad interface name"));
+    }
+
+    #[test]
+    fn a_tap_linkstr_is_a_device_name() {
+        let (_, ops) = parse(&words("tap0 create linkstr rtap0")).unwrap();
+        assert_eq!(ops, vec![Op::Create, Op::Linkstr(CString::new("rtap0").unwrap())]);
+        assert!(tap_hint(EPERM).contains("CAP_NET_ADMIN"));
+        assert!(tap_hint(ENOENT).contains("/dev/net/tun"));
     }
 }

@@ -2,6 +2,7 @@
 //! server address a command talks to, and the storage options (`-d`, `-m`)
 //! that rump_server and `rumpctl run` both put into a kernel.
 
+pub mod bridge;
 pub mod cli;
 pub mod dumpbus;
 pub mod ifconfig;
@@ -11,6 +12,7 @@ pub mod netem;
 pub mod run;
 pub mod status_line;
 pub mod sysctl;
+pub mod vxlan;
 
 use rump_abi::Errno;
 use rump_kernel::fs::etfs::Drivespec;

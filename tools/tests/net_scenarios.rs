@@ -32,6 +32,11 @@ const SCENARIOS: &[&str] = &[
     "iproute2_linux",
     "tcpdump_node",
     "ip_lines",
+    "tap_netns",
+    "vxlan_two_hosts",
+    "vxlan_linux",
+    "vxlan_topology",
+    "hosts_topology",
 ];
 
 /// How long one script may run before it is stopped.
@@ -220,4 +225,29 @@ fn tcpdump_node() {
 #[test]
 fn ip_lines() {
     scenario("ip_lines");
+}
+
+#[test]
+fn tap_netns() {
+    scenario("tap_netns");
+}
+
+#[test]
+fn vxlan_two_hosts() {
+    scenario("vxlan_two_hosts");
+}
+
+#[test]
+fn vxlan_linux() {
+    scenario("vxlan_linux");
+}
+
+#[test]
+fn vxlan_topology() {
+    scenario("vxlan_topology");
+}
+
+#[test]
+fn hosts_topology() {
+    scenario("hosts_topology");
 }

@@ -271,18 +271,21 @@ fn nd_option(mut opts: &[u8], kind: u8) -> Option<[u8; 6]> {
     None
 }
 
-/// Writes a frame to an interface's bus, counting it.
+/// Writes a frame to an interface's bus or tap device, counting it.
 fn put_on_bus(ifc: &mut Iface, frame: &[u8], ts: Timespec) {
-    match &ifc.link {
+    let sent = match &ifc.link {
         Link::Shmif(Some(l)) if frame.len() <= shmif::MAX_FRAME => {
-            match l.bus.send(l.sender, frame, ts.sec as u32, (ts.nsec / 1000) as u32) {
-                Ok(()) => {
-                    ifc.counters.tx_packets += 1;
-                    ifc.counters.tx_bytes += frame.len() as u64;
-                }
-                Err(_) => ifc.counters.tx_errors += 1,
-            }
+            Some(l.bus.send(l.sender, frame, ts.sec as u32, (ts.nsec / 1000) as u32))
         }
-        _ => ifc.counters.tx_dropped += 1,
+        Link::Tap(Some(l)) => Some(l.dev.send(frame)),
+        _ => None,
+    };
+    match sent {
+        Some(Ok(())) => {
+            ifc.counters.tx_packets += 1;
+            ifc.counters.tx_bytes += frame.len() as u64;
+        }
+        Some(Err(_)) => ifc.counters.tx_errors += 1,
+        None => ifc.counters.tx_dropped += 1,
     }
 }

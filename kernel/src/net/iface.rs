@@ -1,15 +1,16 @@
 //! Network interfaces: names, flags, MTU, link addresses, the IP addresses
 //! configured on each, counters, and the link an interface sends through
-//! (loopback or a shmif bus).
+//! (loopback, a shmif bus or a host tap device).
 //!
 //! Flags use Linux's IFF_* bits, which the BSD ones agree with except
 //! IFF_MULTICAST (BSD 0x8000): the Linux views pass them through.
 
 use super::shmif::Bus;
+use super::tap::Tap;
 use rump_abi::native::errno::{EEXIST, EINVAL, ENXIO};
 use rump_abi::Errno;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub const IFF_UP: u32 = 0x1;
@@ -98,10 +99,42 @@ pub struct ShmifLink {
     pub stop: Arc<AtomicBool>,
 }
 
+/// A tap interface's attachment to its host tap device.
+pub struct TapLink {
+    pub dev: Arc<Tap>,
+    /// Tells the interface's reader thread to stop.
+    pub stop: Arc<AtomicBool>,
+}
+
 pub enum Link {
     Loopback,
     /// Not attached to a bus (no linkstr): frames go nowhere.
     Shmif(Option<ShmifLink>),
+    /// Not attached to a tap device (no linkstr): frames go nowhere.
+    Tap(Option<TapLink>),
+}
+
+impl Link {
+    /// Whether frames can go anywhere: loopback, or attached.
+    pub fn is_attached(&self) -> bool {
+        match self {
+            Link::Loopback => true,
+            Link::Shmif(l) => l.is_some(),
+            Link::Tap(l) => l.is_some(),
+        }
+    }
+
+    /// Detaches a shmif or tap link and stops its reader thread.
+    pub fn detach(&mut self) {
+        let stop = match self {
+            Link::Loopback => None,
+            Link::Shmif(l) => l.take().map(|l| l.stop),
+            Link::Tap(l) => l.take().map(|l| l.stop),
+        };
+        if let Some(stop) = stop {
+            stop.store(true, Ordering::Release);
+        }
+    }
 }
 
 pub struct Iface {
@@ -161,6 +194,11 @@ impl Iface {
     }
 }
 
+/// Whether `name` is `prefix` and a unit number.
+fn numbered(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix).is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// The interface list, indexed from 1 as Linux's ifindex.
 #[derive(Default)]
 pub struct Ifaces {
@@ -193,15 +231,17 @@ impl Ifaces {
         self.by_name(name).map(|i| i.index).ok_or(ENXIO)
     }
 
-    /// Adds an interface named `name` (`lo0`, `shmifN`); EEXIST if taken.
+    /// Adds an interface named `name` (`lo0`, `shmifN`, `tapN`); EEXIST if taken.
     pub fn create(&mut self, name: &str, mac: [u8; 6]) -> Result<IfIndex, Errno> {
         if self.by_name(name).is_some() {
             return Err(EEXIST);
         }
         let (link, flags, mtu, txqlen) = if name == "lo0" {
             (Link::Loopback, IFF_LOOPBACK, 33624, 1000)
-        } else if name.strip_prefix("shmif").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) {
+        } else if numbered(name, "shmif") {
             (Link::Shmif(None), IFF_BROADCAST | IFF_MULTICAST, 1500, 1000)
+        } else if numbered(name, "tap") {
+            (Link::Tap(None), IFF_BROADCAST | IFF_MULTICAST, 1500, 1000)
         } else {
             return Err(EINVAL);
         };

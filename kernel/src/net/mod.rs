@@ -33,6 +33,7 @@ pub mod route;
 pub mod shmif;
 pub mod socket;
 pub mod softnet;
+pub mod tap;
 pub mod tcp;
 pub mod udp;
 pub mod wire;
@@ -233,16 +234,12 @@ impl Net {
     }
 
     /// Changes the settable flags; bringing a link up also gives it an
-    /// IPv6 link-local address (shmif) and marks it running.
+    /// IPv6 link-local address (shmif, tap) and marks it running.
     pub fn set_flags(&mut self, iface: IfIndex, flags: u32) -> Result<(), Errno> {
         let ifc = self.ifaces.get_mut(iface).ok_or(EADDRNOTAVAIL)?;
         ifc.flags = (ifc.flags & !iface::IFF_SETTABLE) | (flags & iface::IFF_SETTABLE);
         let up = ifc.is_up();
-        let has_link = match &ifc.link {
-            iface::Link::Loopback => true,
-            iface::Link::Shmif(l) => l.is_some(),
-        };
-        if up && has_link {
+        if up && ifc.link.is_attached() {
             ifc.flags |= IFF_RUNNING;
         } else {
             ifc.flags &= !IFF_RUNNING;

@@ -1,11 +1,12 @@
 //! The stack's own threads: one runs timers (TCP retransmissions and
 //! delayed work, neighbour expiry and probes, reassembly), and one per
-//! attached shmif interface reads its bus. Both take the kernel lock like
+//! attached shmif or tap interface reads its bus or device. Both take the kernel lock like
 //! a call does, and both hold the kernel only weakly, so they end when it
 //! goes (or halts).
 
 use super::iface::IfIndex;
-use super::shmif::Bus;
+use super::shmif::{Bus, BusReader};
+use super::tap::Tap;
 use crate::{Shared, State};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -48,24 +49,63 @@ impl State {
     }
 }
 
-/// Starts the thread that reads `bus` for interface `iface`; it skips the
-/// frames `sender` wrote and stops when `stop` is set.
-pub(crate) fn start_reader(kernel: Weak<Shared>, iface: IfIndex, bus: Arc<Bus>, sender: u64, stop: Arc<AtomicBool>) {
-    let mut reader = bus.reader();
-    let _ = std::thread::Builder::new().name(format!("rump-shmif{iface}")).spawn(move || loop {
+/// Where an interface's incoming frames come from.
+pub(crate) trait FrameSource: Send + 'static {
+    /// The next frame, if one is waiting.
+    fn next_frame(&mut self) -> Option<Vec<u8>>;
+    /// Sleeps until a frame may be waiting, at most `timeout`.
+    fn wait(&mut self, timeout: Duration);
+}
+
+/// A shmif bus read from now on, without the frames `sender` (the
+/// interface itself) wrote.
+pub(crate) struct BusSource {
+    bus: Arc<Bus>,
+    reader: BusReader,
+    sender: u64,
+}
+
+impl BusSource {
+    pub(crate) fn new(bus: Arc<Bus>, sender: u64) -> BusSource {
+        BusSource { reader: bus.reader(), bus, sender }
+    }
+}
+
+impl FrameSource for BusSource {
+    fn next_frame(&mut self) -> Option<Vec<u8>> {
+        loop {
+            let f = self.reader.next(&self.bus)?;
+            if f.sender != self.sender {
+                return Some(f.data);
+            }
+        }
+    }
+
+    fn wait(&mut self, timeout: Duration) {
+        self.bus.wait(&self.reader, timeout)
+    }
+}
+
+impl FrameSource for Arc<Tap> {
+    fn next_frame(&mut self) -> Option<Vec<u8>> {
+        self.recv()
+    }
+
+    fn wait(&mut self, timeout: Duration) {
+        Tap::wait(self, timeout)
+    }
+}
+
+/// Starts the thread that feeds interface `iface` the frames of `source`;
+/// it stops when `stop` is set.
+pub(crate) fn start_reader(kernel: Weak<Shared>, iface: IfIndex, mut source: impl FrameSource, stop: Arc<AtomicBool>) {
+    let _ = std::thread::Builder::new().name(format!("rump-link{iface}")).spawn(move || loop {
         if stop.load(Ordering::Acquire) {
             return;
         }
-        let mut frames = Vec::new();
-        while frames.len() < BATCH {
-            match reader.next(&bus) {
-                Some(f) if f.sender == sender => {}
-                Some(f) => frames.push(f.data),
-                None => break,
-            }
-        }
+        let frames: Vec<Vec<u8>> = std::iter::from_fn(|| source.next_frame()).take(BATCH).collect();
         if frames.is_empty() {
-            bus.wait(&reader, IDLE);
+            source.wait(IDLE);
             continue;
         }
         let Some(sh) = kernel.upgrade() else { return };

@@ -1,21 +1,23 @@
 //! What Linux tools cannot say about interfaces, in NetBSD's ioctls on a
 //! native socket: SIOCIFCREATE / SIOCIFDESTROY (`struct ifreq`, 144 bytes)
 //! and SIOCSLINKSTR / SIOCGLINKSTR (`struct ifdrv`), which attach a shmif
-//! interface to its bus file, and our own SIOCSIFNETEM / SIOCGIFNETEM
+//! interface to its bus file or a tap interface to its host tap device,
+//! and our own SIOCSIFNETEM / SIOCGIFNETEM
 //! (`struct ifnetem`), which set and read an interface's egress
 //! impairment. `rumpctl ifconfig` and `rump_server -i` use them; the same
 //! operations are `Cx` methods for in-kernel callers.
 
-use crate::net::iface::{Link, ShmifLink, IFF_RUNNING};
+use crate::net::iface::{Link, ShmifLink, TapLink, IFF_RUNNING};
 use crate::net::netem::{Counters, Netem, Spec, DEFAULT_LIMIT, PPM};
 use crate::net::shmif::{self, Bus};
-use crate::net::softnet;
+use crate::net::softnet::{self, BusSource};
+use crate::net::tap::Tap;
 use crate::usermem::read_pod;
 use crate::Cx;
 use rump_abi::native::errno::{EBUSY, EINVAL, ENAMETOOLONG, ENOENT, ENXIO, ERANGE};
 use rump_abi::{Errno, UserAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 /// _IOW('i', 121/122, struct ifreq), _IOW/_IOWR('i', 137/138, struct ifdrv).
@@ -89,31 +91,43 @@ impl Cx<'_> {
         Ok(())
     }
 
-    /// Attaches shmif interface `name` to the bus file at `path` (created
-    /// if missing) or, with None, detaches it. Attaching an attached one
-    /// is EBUSY, as NetBSD.
-    pub fn if_set_linkstr(&mut self, name: &str, path: Option<PathBuf>) -> Result<(), Errno> {
+    /// Attaches shmif interface `name` to the bus file at `linkstr`
+    /// (created if missing), or tap interface `name` to the host tap
+    /// device named `linkstr` (in the kernel's network namespace), or,
+    /// with None, detaches it. Attaching an attached one is EBUSY, as
+    /// NetBSD.
+    pub fn if_set_linkstr(&mut self, name: &str, linkstr: Option<PathBuf>) -> Result<(), Errno> {
         let index = self.st.net.ifaces.index_of(name)?;
+        let kernel = Arc::downgrade(self.shared_arc());
         let ifc = self.st.net.ifaces.get_mut(index).ok_or(ENXIO)?;
-        let Link::Shmif(link) = &mut ifc.link else { return Err(EINVAL) };
-        match path {
-            None => {
-                if let Some(old) = link.take() {
-                    old.stop.store(true, Ordering::Release);
-                }
-                ifc.flags &= !IFF_RUNNING;
-            }
-            Some(_) if link.is_some() => return Err(EBUSY),
-            Some(p) => {
-                let bus = Arc::new(Bus::open(&p)?);
+        if ifc.is_loopback() {
+            return Err(EINVAL);
+        }
+        let Some(linkstr) = linkstr else {
+            ifc.link.detach();
+            ifc.flags &= !IFF_RUNNING;
+            return Ok(());
+        };
+        if ifc.link.is_attached() {
+            return Err(EBUSY);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        match &mut ifc.link {
+            Link::Shmif(link) => {
+                let bus = Arc::new(Bus::open(&linkstr)?);
                 let sender = shmif::random_sender();
-                let stop = Arc::new(AtomicBool::new(false));
                 *link = Some(ShmifLink { bus: bus.clone(), sender, stop: stop.clone() });
-                if ifc.is_up() {
-                    ifc.flags |= IFF_RUNNING;
-                }
-                softnet::start_reader(Arc::downgrade(self.shared_arc()), index, bus, sender, stop);
+                softnet::start_reader(kernel, index, BusSource::new(bus, sender), stop);
             }
+            Link::Tap(link) => {
+                let dev = Arc::new(Tap::open(linkstr.to_str().ok_or(EINVAL)?)?);
+                *link = Some(TapLink { dev: dev.clone(), stop: stop.clone() });
+                softnet::start_reader(kernel, index, dev, stop);
+            }
+            Link::Loopback => return Err(EINVAL),
+        }
+        if ifc.is_up() {
+            ifc.flags |= IFF_RUNNING;
         }
         Ok(())
     }
@@ -156,7 +170,8 @@ impl Cx<'_> {
         let index = self.st.net.ifaces.index_of(name)?;
         match &self.st.net.ifaces.get(index).ok_or(ENXIO)?.link {
             Link::Shmif(Some(l)) => Ok(l.bus.path().to_path_buf()),
-            Link::Shmif(None) => Err(ENOENT),
+            Link::Tap(Some(l)) => Ok(PathBuf::from(l.dev.name())),
+            Link::Shmif(None) | Link::Tap(None) => Err(ENOENT),
             Link::Loopback => Err(EINVAL),
         }
     }

@@ -7,7 +7,8 @@
 //! `run` exits with CMD's status (125 when rumpctl itself fails).
 
 use rump_abi::native::sys::rump_sys_reboot;
-use rump_tools::cli::rumpctl::{Command, IfconfigArgs, Rumpctl, SysctlArgs};
+use rump_tools::bridge::{self, Far};
+use rump_tools::cli::rumpctl::{BridgeArgs, BusCommand, Command, IfconfigArgs, Rumpctl, SysctlArgs};
 use rump_tools::cli::{self, docs};
 use rump_tools::{dumpbus, ifconfig, net, run, server_url, strerror, sysctl};
 use rumpclient::client::Client;
@@ -86,6 +87,17 @@ fn ifconfig_cmd(a: &IfconfigArgs) -> Result<(), String> {
     ifconfig::apply(&c, &name, &ops).map_err(|e| format!("ifconfig: {e}"))
 }
 
+fn bridge_cmd(a: &BridgeArgs) -> Result<(), String> {
+    let far = match (&a.tap, a.vni, a.local) {
+        (Some(dev), _, _) => Far::Tap(dev.clone()),
+        (None, Some(vni), Some(local)) => Far::Vxlan { vni, local, peers: a.peers.clone() },
+        _ => return Err("bus bridge: give --tap DEV, or --vni N --local ADDR --peer ADDR".into()),
+    };
+    let (port, what) = bridge::open(&far)?;
+    eprintln!("rumpctl: bridging {} to {what}", a.bus.display());
+    bridge::run(&a.bus, port)
+}
+
 fn main() {
     let args: Rumpctl = cli::parse_or_exit(cli::EXIT_USAGE);
     rump_tools::log::init("rumpctl", None);
@@ -95,6 +107,7 @@ fn main() {
         Command::Sysctl(s) => sysctl_cmd(s),
         Command::Ifconfig(i) => ifconfig_cmd(i),
         Command::Dumpbus(d) => dumpbus::main(d),
+        Command::Bus(BusCommand::Bridge(b)) => bridge_cmd(b),
         Command::Net(n) => net::main(n),
         Command::Completions(c) => {
             docs::completions(c.shell, &c.program, &mut std::io::stdout());

@@ -39,6 +39,8 @@ pub enum Command {
     Sysctl(SysctlArgs),
     Ifconfig(IfconfigArgs),
     Dumpbus(DumpbusArgs),
+    #[command(subcommand)]
+    Bus(BusCommand),
     Net(NetArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),
@@ -107,9 +109,11 @@ pub struct SysctlArgs {
 }
 
 /// Interface operations Linux tools have no words for: IF create,
-/// destroy, linkstr BUS, -linkstr, netem WORDS..., -netem.
+/// destroy, linkstr BUS (for tapN: a host tap device), -linkstr, netem
+/// WORDS..., -netem.
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  rumpctl ifconfig -s unix:///tmp/a shmif1 create linkstr /tmp/bus2\n  \
+rumpctl ifconfig -s unix:///tmp/a tap0 create linkstr tap0\n  \
 rumpctl ifconfig shmif0 netem loss 5% delay 10ms 2ms reorder 25% rate 10mbit seed 1\n  rumpctl ifconfig shmif0 -netem")]
 pub struct IfconfigArgs {
     #[command(flatten)]
@@ -117,6 +121,34 @@ pub struct IfconfigArgs {
     /// The interface and its words
     #[arg(value_name = "IF WORD", required = true, num_args = 2.., trailing_var_arg = true)]
     pub words: Vec<String>,
+}
+
+/// Work on a shmif bus file.
+#[derive(Subcommand, Debug)]
+pub enum BusCommand {
+    Bridge(BridgeArgs),
+}
+
+/// Join a shmif bus to a host tap device or a VXLAN segment (RFC 7348,
+/// Linux's `vxlan` interoperates), forwarding frames both ways until killed
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  rumpctl bus bridge /tmp/bus1 --tap tap0\n  \
+rumpctl bus bridge /tmp/bus1 --vni 42 --local 192.168.1.10 --peer 192.168.1.11 --peer 192.168.1.12:4789")]
+pub struct BridgeArgs {
+    /// The bus file (created if missing)
+    pub bus: PathBuf,
+    /// A host tap device (made if missing; needs CAP_NET_ADMIN or its owner)
+    #[arg(long, value_name = "DEV", conflicts_with_all = ["vni", "local", "peers"], required_unless_present = "vni")]
+    pub tap: Option<String>,
+    /// The VXLAN segment (24 bits)
+    #[arg(long, requires_all = ["local", "peers"])]
+    pub vni: Option<u32>,
+    /// The address to receive VXLAN on: ADDR[:PORT] (port 4789 by default)
+    #[arg(long, value_name = "ADDR[:PORT]", value_parser = crate::bridge::endpoint)]
+    pub local: Option<std::net::SocketAddr>,
+    /// A remote VTEP: ADDR[:PORT]; broadcasts and unknown MACs go to all
+    #[arg(long = "peer", value_name = "ADDR[:PORT]", value_parser = crate::bridge::endpoint)]
+    pub peers: Vec<std::net::SocketAddr>,
 }
 
 /// Show a shmif bus file (header and one line per frame), as NetBSD's
@@ -161,8 +193,13 @@ pub enum NetCommand {
     /// Start a rump_server per node and configure them
     #[command(after_help = "Examples:\n  rumpctl net up topology.toml\n  rumpctl net up -d /tmp/n1 topology.toml")]
     Up {
+        /// The file (`-`: standard input)
         #[arg(value_name = "TOPOLOGY.toml")]
         file: PathBuf,
+        /// Only the nodes of [host.NAME], with VXLAN bridges for the buses
+        /// they share with other hosts (what `net up` runs on each host)
+        #[arg(long, value_name = "NAME")]
+        host: Option<String>,
     },
     /// Check a topology file without starting anything
     Check {

@@ -41,10 +41,15 @@ pub fn netem_words<'a>(iface: &'a Iface, bus: Option<&'a Bus>) -> Option<(&'a [S
     bus.filter(|b| !b.netem.is_empty()).map(|b| (b.netem.as_slice(), b.line))
 }
 
-/// The native operations that make an interface: create, attach, impair.
+/// The native operations that make an interface: create, attach (to its
+/// bus file or tap device), impair.
 pub fn iface_ops(iface: &Iface, bus_file: &Path, bus: Option<&Bus>) -> Result<Vec<ifconfig::Op>, String> {
-    let path = CString::new(bus_file.as_os_str().as_encoded_bytes()).map_err(|_| "bus path contains NUL")?;
-    let mut ops = vec![ifconfig::Op::Create, ifconfig::Op::Linkstr(path)];
+    let linkstr = match iface.tap() {
+        Some(dev) => dev.as_bytes(),
+        None => bus_file.as_os_str().as_encoded_bytes(),
+    };
+    let linkstr = CString::new(linkstr).map_err(|_| "bus path contains NUL")?;
+    let mut ops = vec![ifconfig::Op::Create, ifconfig::Op::Linkstr(linkstr)];
     if let Some((words, line)) = netem_words(iface, bus) {
         ops.push(ifconfig::Op::Netem(Box::new(netem::parse(words).map_err(|e| format!("line {line}: {e}"))?)));
     }

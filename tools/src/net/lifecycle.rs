@@ -4,8 +4,10 @@
 //! — a server that crashed meanwhile only leaves its socket, which goes too.
 
 use super::configure::{configure, netem_words};
+use super::hosts;
 use super::state::{Dir, State};
 use super::topology::{self, Topology};
+use crate::bridge::Far;
 use crate::status_line::StatusLine;
 use rumpclient::client::Client;
 use rumpclient::url::ServerUrl;
@@ -26,11 +28,25 @@ const WORKERS: usize = 16;
 /// sun_path's size, less its NUL.
 const SUN_PATH_MAX: usize = 107;
 
+/// The text of a topology file (`-`: standard input).
+pub fn read_text(file: &Path) -> Result<String, String> {
+    if file == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| format!("stdin: {e}"))?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))
+}
+
 /// Reads and checks a topology file; errors name the file and line.
 pub fn load(file: &Path) -> Result<Topology, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    parse_text(&read_text(file)?, file)
+}
+
+/// Checks a topology file's text; errors name the file and line.
+fn parse_text(text: &str, file: &Path) -> Result<Topology, String> {
     let file = file.display();
-    let topo = topology::parse(&text).map_err(|e| format!("{file}:{e}"))?;
+    let topo = topology::parse(text).map_err(|e| format!("{file}:{e}"))?;
     // netem words are checked here, before anything starts.
     for i in topo.nodes.iter().flat_map(|n| &n.ifaces) {
         if let Some((words, line)) = netem_words(i, topo.bus(&i.bus)) {
@@ -47,9 +63,17 @@ fn server_binary() -> Result<PathBuf, String> {
     s.is_file().then_some(s.clone()).ok_or(format!("{} is missing (cargo build --workspace)", s.display()))
 }
 
-pub fn up(dir: &Dir, file: &Path) -> Result<(), String> {
+/// `net up FILE`; with `host`, only that host's share of a file with
+/// hosts; without, a file with hosts is brought up on each.
+pub fn up(dir: &Dir, file: &Path, host: Option<&str>) -> Result<(), String> {
     let started = Instant::now();
-    let topo = load(file)?;
+    let text = read_text(file)?;
+    let mut topo = parse_text(&text, file)?;
+    match host {
+        Some(h) => topo = hosts::share(&topo, h)?,
+        None if !topo.hosts.is_empty() => return hosts::up(&dir.root, &text, &topo),
+        None => {}
+    }
     let server = server_binary()?;
     let mut state = dir.create()?;
     let w = |r: std::io::Result<()>| r.map_err(|e| format!("{}: {e}", dir.state_file().display()));
@@ -59,6 +83,12 @@ pub fn up(dir: &Dir, file: &Path) -> Result<(), String> {
     let mut children = Vec::new();
     let mut line = StatusLine::stderr();
     let result = (|| {
+        for b in &topo.buses {
+            if let Some(far) = &b.bridge {
+                let pid = start_bridge(dir, &b.name, far)?;
+                w(state.bridge(&b.name, pid))?;
+            }
+        }
         for (i, n) in topo.nodes.iter().enumerate() {
             line.update(|| format!("net up: starting servers {i}/{}", topo.nodes.len()));
             let sock = dir.socket(&n.name);
@@ -93,9 +123,40 @@ pub fn up(dir: &Dir, file: &Path) -> Result<(), String> {
 /// A foreground server in a session of its own, so that a terminal's ^C
 /// for the command that ran `net up` does not reach it.
 fn spawn(server: &Path, url: &str, log: &Path) -> Result<Child, String> {
-    let log = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
     let mut cmd = Command::new(server);
-    cmd.args(["-s", url]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log).env_remove("LD_PRELOAD");
+    cmd.args(["-s", url]);
+    detached(cmd, log)
+}
+
+/// Starts `rumpctl bus bridge` for `bus`, detached as the servers are;
+/// its pid once it says it is bridging (or the reason it is not).
+fn start_bridge(dir: &Dir, bus: &str, far: &Far) -> Result<u32, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("where is rumpctl? {e}"))?;
+    let log = dir.log(&format!("bridge-{bus}"));
+    let mut cmd = Command::new(exe);
+    cmd.args(["bus", "bridge"]).arg(dir.bus(bus)).args(far.args());
+    let mut child = detached(cmd, &log)?;
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let said = std::fs::read_to_string(&log).unwrap_or_default();
+        if said.lines().any(|l| l.starts_with("rumpctl: bridging")) {
+            return Ok(child.id());
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            return Err(format!("bus {bus}: bridge exited ({st}): {}", said.trim()));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(format!("bus {bus}: the bridge did not start within {} s", START_TIMEOUT.as_secs()));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Spawns `cmd` in a session of its own, stderr to `log`.
+fn detached(mut cmd: Command, log: &Path) -> Result<Child, String> {
+    let file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(file).env_remove("LD_PRELOAD");
     // SAFETY: setsid is async-signal-safe.
     unsafe {
         cmd.pre_exec(|| {
@@ -103,7 +164,7 @@ fn spawn(server: &Path, url: &str, log: &Path) -> Result<Child, String> {
             Ok(())
         });
     }
-    cmd.spawn().map_err(|e| format!("{}: {e}", server.display()))
+    cmd.spawn().map_err(|e| format!("{}: {e}", cmd.get_program().to_string_lossy()))
 }
 
 /// Waits for each server to accept, then configures its node; WORKERS
@@ -178,6 +239,9 @@ pub fn is_our_server(pid: i32, url: &str) -> bool {
 /// Stops every server (`capture`: first write each bus as CAPDIR/BUS.pcap)
 /// and removes the directory's sockets, buses, logs and state.
 pub fn down(dir: &Dir, capture: Option<&Path>) -> Result<(), String> {
+    if let Some(topo) = hosts::running(&dir.root) {
+        return hosts::down(&dir.root, &topo);
+    }
     let st: State = dir.read()?;
     if let Some(cap) = capture {
         std::fs::create_dir_all(cap).map_err(|e| format!("{}: {e}", cap.display()))?;
@@ -186,6 +250,14 @@ pub fn down(dir: &Dir, capture: Option<&Path>) -> Result<(), String> {
                 let out = cap.join(format!("{name}.pcap"));
                 super::capture::snapshot(path, &out)?;
             }
+        }
+    }
+    // A bridge is ours if its command line names its bus file.
+    for (bus, pid) in &st.bridges {
+        if is_our_server(*pid, &dir.bus(bus).to_string_lossy()) {
+            // SAFETY: signalling a process we checked is our bridge; it
+            // holds nothing that needs an orderly end.
+            unsafe { libc::kill(*pid, libc::SIGKILL) };
         }
     }
     let running: Vec<_> = st.nodes.iter().filter(|n| is_our_server(n.pid, &n.url)).collect();

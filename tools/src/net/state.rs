@@ -37,6 +37,8 @@ pub struct State {
     pub buses: Vec<(String, PathBuf)>,
     /// (node, interface, bus)
     pub ifaces: Vec<(String, String, String)>,
+    /// The `rumpctl bus bridge` processes: (bus, pid).
+    pub bridges: Vec<(String, i32)>,
 }
 
 impl State {
@@ -137,6 +139,7 @@ impl Dir {
                 }
                 ["bus", name, path] => st.buses.push((name.to_string(), PathBuf::from(path))),
                 ["iface", node, ifname, bus] => st.ifaces.push((node.to_string(), ifname.to_string(), bus.to_string())),
+                ["bridge", bus, pid] => st.bridges.push((bus.to_string(), pid.parse().map_err(|_| bad())?)),
                 _ => return Err(bad()),
             }
         }
@@ -170,6 +173,10 @@ impl StateWriter {
 
     pub fn iface(&mut self, node: &str, ifname: &str, bus: &str) -> io::Result<()> {
         writeln!(self.0, "iface {node} {ifname} {bus}")
+    }
+
+    pub fn bridge(&mut self, bus: &str, pid: u32) -> io::Result<()> {
+        writeln!(self.0, "bridge {bus} {pid}")
     }
 }
 

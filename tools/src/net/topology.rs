@@ -42,7 +42,9 @@
 //! (quoted if it holds a dot). A node has five optional arrays of strings:
 //!
 //! - `ifaces`: `IFNAME BUS [ADDR/PREFIX]... [mtu N] [netem WORD...]`.
-//!   IFNAME is `shmifN`, once per node; addresses are IPv4 or IPv6 and need
+//!   IFNAME is `shmifN`, once per node; or `tapN` with `tap:DEVICE` in
+//!   place of BUS, a host tap device (1 to 15 characters, no `/` or `:`)
+//!   opened in the node's network namespace; addresses are IPv4 or IPv6 and need
 //!   their prefix length; mtu is 68 to 9000; netem takes the remaining
 //!   words, kept verbatim for the caller to check.
 //! - `routes`: `DST GATEWAY`. DST is `default` (0.0.0.0/0 or ::/0, after
@@ -54,8 +56,11 @@
 //!   blanks), run last, in order, by the real `ip` hijacked against the
 //!   node (`net up` fails with `ip`'s own message if one fails).
 //!
-//! A bus has one optional key, `netem`, impairment words for every
-//! interface on it. Buses named by interfaces exist without a table, but a
+//! A bus has optional keys: `netem`, impairment words for every
+//! interface on it; and either `vxlan = { vni = N, local = "ADDR[:PORT]",
+//! peers = ["ADDR[:PORT]", ...] }` (port 4789 by default) or `tap =
+//! "DEVICE"`, which `rumpctl net up` bridges the bus to with `rumpctl bus
+//! bridge` (taken verbatim, without `{EXPR}`). Buses named by interfaces exist without a table, but a
 //! table must name a bus some interface uses.
 //!
 //! A name `PREFIX{FIRST..LAST}SUFFIX` (decimal FIRST <= LAST, quoted in the
@@ -70,6 +75,7 @@
 //! Nodes come out in file order (a range's by increasing i), buses in the
 //! order of their first mention, by a table or by an interface.
 
+use crate::bridge::{endpoint, Far};
 use indexmap::IndexMap;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -90,6 +96,7 @@ const MAX_DEPTH: usize = 32;
 pub struct Topology {
     pub nodes: Vec<Node>,
     pub buses: Vec<Bus>,
+    pub hosts: Vec<Host>,
 }
 
 /// A rump kernel to run; `line` is its table's.
@@ -102,10 +109,13 @@ pub struct Node {
     pub sysctls: Vec<Sysctl>,
     pub arp: Vec<ArpEntry>,
     pub ip: Vec<IpCommand>,
+    /// The `[host.NAME]` it runs on; None: where rumpctl runs.
+    pub host: Option<String>,
 }
 
-/// A shmif interface on a bus. `netem` holds the words after `netem`,
-/// unchecked; it is empty for none.
+/// A shmif interface on a bus, or a tap interface on a host tap device
+/// (then `bus` is `tap:DEVICE`, which no bus name can be). `netem` holds
+/// the words after `netem`, unchecked; it is empty for none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Iface {
     pub name: String,
@@ -115,6 +125,16 @@ pub struct Iface {
     pub netem: Vec<String>,
     pub line: usize,
 }
+
+impl Iface {
+    /// The host tap device of a tap interface.
+    pub fn tap(&self) -> Option<&str> {
+        self.bus.strip_prefix(TAP_PREFIX)
+    }
+}
+
+/// How an interface's BUS word names a host tap device instead.
+const TAP_PREFIX: &str = "tap:";
 
 /// A route; `default` is the unspecified address with prefix 0.
 #[derive(Debug, Clone, PartialEq)]
@@ -154,6 +174,8 @@ pub struct IpCommand {
 pub struct Bus {
     pub name: String,
     pub netem: Vec<String>,
+    /// A tap device or VXLAN segment `rumpctl bus bridge` joins it to.
+    pub bridge: Option<Far>,
     pub line: usize,
 }
 
@@ -189,6 +211,29 @@ pub struct FileRepr {
     node: IndexMap<String, toml::Spanned<NodeRepr>>,
     #[serde(default)]
     bus: IndexMap<String, toml::Spanned<BusRepr>>,
+    #[serde(default)]
+    host: IndexMap<String, toml::Spanned<HostRepr>>,
+}
+
+/// A `[host.NAME]` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostRepr {
+    run: Option<String>,
+    bin: Option<String>,
+    addr: String,
+}
+
+/// A machine nodes run on: `run` is the command that runs a command
+/// there (`ssh user@b`, `ip netns exec b`; None: this machine), `bin` the
+/// directory of rumpctl and rump_server there, `addr` its address for
+/// VXLAN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub name: String,
+    pub run: Option<String>,
+    pub bin: Option<String>,
+    pub addr: IpAddr,
 }
 
 /// A `[node.NAME]` table.
@@ -205,6 +250,7 @@ pub struct NodeRepr {
     arp: Vec<toml::Spanned<String>>,
     #[serde(default)]
     ip: Vec<toml::Spanned<String>>,
+    host: Option<toml::Spanned<String>>,
 }
 
 /// A `[bus.NAME]` table.
@@ -212,6 +258,17 @@ pub struct NodeRepr {
 #[serde(deny_unknown_fields)]
 pub struct BusRepr {
     netem: Option<toml::Spanned<String>>,
+    vxlan: Option<toml::Spanned<VxlanRepr>>,
+    tap: Option<toml::Spanned<String>>,
+}
+
+/// A bus's `vxlan = { vni = N, local = "ADDR[:PORT]", peers = [...] }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VxlanRepr {
+    vni: u32,
+    local: String,
+    peers: Vec<String>,
 }
 
 impl Topology {
@@ -244,7 +301,28 @@ pub fn parse(text: &str) -> Result<Topology, ParseError> {
             _ => unreachable!("each table is a node or a bus"),
         }
     }
-    builder.finish()
+    let mut topo = builder.finish()?;
+    for (name, h) in &file.host {
+        let pos = at.pos(h.span().start);
+        check_name(name, "host").map_err(|m| err(pos, m))?;
+        let HostRepr { run, bin, addr } = h.get_ref();
+        let addr = address(addr).map_err(|m| err(pos, format!("host {name}: {m}")))?;
+        topo.hosts.push(Host { name: name.clone(), run: run.clone(), bin: bin.clone(), addr });
+    }
+    for node in &topo.nodes {
+        let known = |h: &String| topo.hosts.iter().any(|x| &x.name == h);
+        match &node.host {
+            Some(h) if !known(h) => {
+                return Err(err(Pos { line: node.line, column: 1 }, format!("node {}: no [host.{h}] table", node.name)))
+            }
+            None if !topo.hosts.is_empty() => {
+                let msg = format!("node {}: a file with [host] tables needs host = \"NAME\" on every node", node.name);
+                return Err(err(Pos { line: node.line, column: 1 }, msg));
+            }
+            _ => {}
+        }
+    }
+    Ok(topo)
 }
 
 /// A table being read: its name and where it starts.
@@ -335,7 +413,7 @@ impl Builder {
             let msg = format!("node {}{} is already defined on line {first}", node.name, names.origin());
             return Err(err(Pos { line: node.line, column: 1 }, msg));
         }
-        for iface in &node.ifaces {
+        for iface in node.ifaces.iter().filter(|i| i.tap().is_none()) {
             self.mention_bus(&iface.bus, iface.line);
         }
         self.nodes.push(node);
@@ -345,7 +423,7 @@ impl Builder {
     fn mention_bus(&mut self, name: &str, line: usize) {
         match self.bus_index.get(name) {
             Some(&at) => self.bus_uses[at].used = true,
-            None => self.push_bus(Bus { name: name.into(), netem: Vec::new(), line }, true, None),
+            None => self.push_bus(Bus { name: name.into(), netem: Vec::new(), bridge: None, line }, true, None),
         }
     }
 
@@ -359,7 +437,8 @@ impl Builder {
         let names = Names::parse(table.name, "bus").map_err(|m| err(table.pos, m))?;
         for (name, i) in names.expand() {
             let netem = bus_netem(repr, at, i)?;
-            self.declare_bus(Bus { name, netem, line: table.pos.line }, &names)?;
+            let bridge = bus_bridge(repr, at)?;
+            self.declare_bus(Bus { name, netem, bridge, line: table.pos.line }, &names)?;
         }
         Ok(())
     }
@@ -386,7 +465,7 @@ impl Builder {
                 return Err(err(Pos { line, column: 1 }, format!("bus {} is not used by any interface", bus.name)));
             }
         }
-        Ok(Topology { nodes: self.nodes, buses: self.buses })
+        Ok(Topology { nodes: self.nodes, buses: self.buses, hosts: Vec::new() })
     }
 }
 
@@ -512,6 +591,7 @@ fn build_node(table: &Table, repr: &NodeRepr, at: &Lines, name: String, i: Optio
         sysctls: Vec::new(),
         arp: Vec::new(),
         ip: Vec::new(),
+        host: repr.host.as_ref().map(|h| h.get_ref().clone()),
     };
     for (key, items) in repr.keys() {
         for item in items {
@@ -563,13 +643,43 @@ fn bus_netem(repr: &BusRepr, at: &Lines, i: Option<i64>) -> Result<Vec<String>, 
     Ok(words)
 }
 
+/// A bus table's `vxlan` or `tap` key, checked.
+fn bus_bridge(repr: &BusRepr, at: &Lines) -> Result<Option<Far>, ParseError> {
+    match (&repr.vxlan, &repr.tap) {
+        (Some(_), Some(t)) => Err(err(at.pos(t.span().start), "a bus is bridged to vxlan or to a tap, not both")),
+        (None, Some(t)) => {
+            check_tap_device(t.get_ref()).map_err(|m| err(at.pos(t.span().start), m))?;
+            Ok(Some(Far::Tap(t.get_ref().clone())))
+        }
+        (Some(v), None) => {
+            let pos = at.pos(v.span().start);
+            let VxlanRepr { vni, local, peers } = v.get_ref();
+            if *vni >= 1 << 24 {
+                return Err(err(pos, format!("vxlan: VNI {vni} does not fit in 24 bits")));
+            }
+            if peers.is_empty() {
+                return Err(err(pos, "vxlan: peers needs at least one ADDR[:PORT]"));
+            }
+            let local = endpoint(local).map_err(|m| err(pos, format!("vxlan local: {m}")))?;
+            let peers = peers.iter().map(|p| endpoint(p)).collect::<Result<_, _>>();
+            Ok(Some(Far::Vxlan { vni: *vni, local, peers: peers.map_err(|m| err(pos, format!("vxlan peers: {m}")))? }))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
 fn iface(text: &str, line: usize) -> Result<Iface, String> {
     let mut words = text.split_whitespace();
     let (Some(name), Some(bus)) = (words.next(), words.next()) else {
         return Err("expected IFNAME BUS [ADDR/PREFIX]... [mtu N] [netem WORD...]".into());
     };
     check_ifname(name)?;
-    check_name(bus, "bus")?;
+    match (name.starts_with("tap"), bus.strip_prefix(TAP_PREFIX)) {
+        (true, Some(dev)) => check_tap_device(dev)?,
+        (true, None) => return Err(format!("{name} needs a host tap device: {name} tap:DEVICE")),
+        (false, Some(_)) => return Err(format!("{name} is on a bus; only tapN interfaces take tap:DEVICE")),
+        (false, None) => check_name(bus, "bus")?,
+    }
     let mut iface = Iface { name: name.into(), bus: bus.into(), addrs: Vec::new(), mtu: None, netem: Vec::new(), line };
     while let Some(word) = words.next() {
         match word {
@@ -588,13 +698,21 @@ fn iface(text: &str, line: usize) -> Result<Iface, String> {
 }
 
 fn check_ifname(name: &str) -> Result<(), String> {
-    let unit = name.strip_prefix("shmif").unwrap_or_default();
+    let unit = name.strip_prefix("shmif").or_else(|| name.strip_prefix("tap")).unwrap_or_default();
     if unit.is_empty() || !unit.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("bad interface name {name:?}; expected shmifN, like shmif0"));
+        return Err(format!("bad interface name {name:?}; expected shmifN or tapN, like shmif0"));
     }
     // The kernel's IFNAMSIZ is 16, with the NUL.
     if name.len() >= 16 {
         return Err(format!("interface name {name} is longer than 15 characters"));
+    }
+    Ok(())
+}
+
+/// A Linux interface name: 1 to 15 bytes, no `/`, `:` or blank.
+fn check_tap_device(dev: &str) -> Result<(), String> {
+    if dev.is_empty() || dev.len() >= 16 || dev.contains(['/', ':']) {
+        return Err(format!("bad tap device name {dev:?}; expected 1 to 15 characters without / or :"));
     }
     Ok(())
 }
@@ -887,7 +1005,16 @@ routes = ["10.0.1.0/24 10.0.2.254", "10.0.1.1 10.0.2.254", "2001:db8:1::1 fe80::
     }
 
     fn node(name: &str, line: usize) -> Node {
-        Node { name: name.into(), line, ifaces: vec![], routes: vec![], sysctls: vec![], arp: vec![], ip: vec![] }
+        Node {
+            name: name.into(),
+            line,
+            ifaces: vec![],
+            routes: vec![],
+            sysctls: vec![],
+            arp: vec![],
+            ip: vec![],
+            host: None,
+        }
     }
 
     fn err(text: &str) -> (usize, String) {
@@ -901,6 +1028,46 @@ routes = ["10.0.1.0/24 10.0.2.254", "10.0.1.1 10.0.2.254", "2001:db8:1::1 fe80::
         let (got_line, msg) = err(text);
         assert!(msg.contains(part), "message {msg:?} lacks {part:?}");
         assert_eq!(got_line, line, "line of {msg:?}");
+    }
+
+    #[test]
+    fn buses_bridged_to_vxlan_or_a_tap() {
+        let t = parse(
+            "[bus.b1]\nvxlan = { vni = 42, local = '10.99.0.1', peers = ['10.99.0.2', '10.99.0.3:8472'] }\n\
+             [bus.b2]\ntap = 'tap7'\n[node.a]\nifaces = ['shmif0 b1', 'shmif1 b2']",
+        )
+        .unwrap();
+        let vx = Far::Vxlan {
+            vni: 42,
+            local: "10.99.0.1:4789".parse().unwrap(),
+            peers: vec!["10.99.0.2:4789".parse().unwrap(), "10.99.0.3:8472".parse().unwrap()],
+        };
+        assert_eq!(t.bus("b1").unwrap().bridge, Some(vx));
+        assert_eq!(t.bus("b2").unwrap().bridge, Some(Far::Tap("tap7".into())));
+        let use_b = "\n[node.a]\nifaces = ['shmif0 b']";
+        fails(&format!("[bus.b]\nvxlan = {{ vni = 16777216, local = '::1', peers = ['::2'] }}{use_b}"), 2, "24 bits");
+        fails(&format!("[bus.b]\nvxlan = {{ vni = 1, local = 'x', peers = ['::2'] }}{use_b}"), 2, "vxlan local: x:");
+        fails(&format!("[bus.b]\nvxlan = {{ vni = 1, local = '::1', peers = [] }}{use_b}"), 2, "at least one");
+        fails(&format!("[bus.b]\nvxlan = {{ vni = 1, local = '::1' }}{use_b}"), 2, "missing field `peers`");
+        fails(
+            &format!("[bus.b]\ntap = 't0'\nvxlan = {{ vni = 1, local = '::1', peers = ['::2'] }}{use_b}"),
+            2,
+            "not both",
+        );
+    }
+
+    #[test]
+    fn tap_interfaces_name_a_device_not_a_bus() {
+        let t = parse("[node.a]\nifaces = [\"tap0 tap:rtap0 10.9.0.2/24\", \"shmif0 b1\"]").unwrap();
+        let a = t.node("a").unwrap();
+        assert_eq!(a.ifaces[0].tap(), Some("rtap0"));
+        assert_eq!(a.ifaces[0].addrs, vec![("10.9.0.2".parse().unwrap(), 24)]);
+        assert_eq!(a.ifaces[1].tap(), None);
+        assert!(t.bus("tap:rtap0").is_none() && t.bus("b1").is_some());
+        fails("[node.a]\nifaces = [\"tap0 b1\"]", 2, "needs a host tap device");
+        fails("[node.a]\nifaces = [\"shmif0 tap:x\"]", 2, "only tapN interfaces take tap:DEVICE");
+        fails("[node.a]\nifaces = [\"tap0 tap:a/b\"]", 2, "bad tap device name");
+        fails("[node.a]\nifaces = [\"tap0 tap:\"]", 2, "bad tap device name");
     }
 
     #[test]
@@ -931,10 +1098,10 @@ routes = ["10.0.1.0/24 10.0.2.254", "10.0.1.1 10.0.2.254", "2001:db8:1::1 fe80::
             ..node("b", 18)
         };
         let buses = vec![
-            Bus { name: "bus1".into(), netem: words("loss 10% delay 20ms 5ms seed 7"), line: 2 },
-            Bus { name: "bus2".into(), netem: vec![], line: 14 },
+            Bus { name: "bus1".into(), netem: words("loss 10% delay 20ms 5ms seed 7"), bridge: None, line: 2 },
+            Bus { name: "bus2".into(), netem: vec![], bridge: None, line: 14 },
         ];
-        assert_eq!(t, Topology { nodes: vec![a, r, b], buses });
+        assert_eq!(t, Topology { nodes: vec![a, r, b], buses, hosts: vec![] });
         assert_eq!(t.node("r").unwrap().line, 11);
         assert_eq!(t.bus("bus2").unwrap().line, 14);
         assert!(t.node("x").is_none() && t.bus("bus3").is_none());
@@ -980,7 +1147,7 @@ routes = ["10.0.1.0/24 10.0.2.254", "10.0.1.1 10.0.2.254", "2001:db8:1::1 fe80::
         assert_eq!(names[..3], ["r1", "r2", "r3"]);
         assert_eq!(names[254], "r255");
         // Interfaces name c0, c1, ... first; the bus table only adds netem.
-        assert_eq!(t.buses[0], Bus { name: "c0".into(), netem: words("delay 1ms seed 0"), line: 5 });
+        assert_eq!(t.buses[0], Bus { name: "c0".into(), netem: words("delay 1ms seed 0"), bridge: None, line: 5 });
         assert_eq!(t.buses[255].netem, words("delay 511ms seed 255"));
     }
 
@@ -1022,14 +1189,22 @@ routes = ["10.0.1.0/24 10.0.2.254", "10.0.1.1 10.0.2.254", "2001:db8:1::1 fe80::
 
     #[test]
     fn table_errors() {
-        fails("\n[host.a]", 2, "unknown field `host`, expected `node` or `bus`");
-        fails("[nodes.a]", 1, "unknown field `nodes`, expected `node` or `bus`; did you mean `node`?");
+        fails("\n[host.a]", 2, "missing field `addr`");
+        fails("[hosts.a]", 1, "unknown field `hosts`, expected one of `node`, `bus`, `host`; did you mean `host`?");
+        fails("[nodes.a]", 1, "unknown field `nodes`, expected one of `node`, `bus`, `host`; did you mean `node`?");
+        fails("[host.h]\naddr = '::1'\n[node.a]", 3, "node a: a file with [host] tables needs host");
+        fails("[host.h]\naddr = '::1'\n[node.a]\nhost = 'g'", 3, "node a: no [host.g] table");
+        fails("[host.h]\naddr = 'x'", 1, "host h: bad address");
         fails("[node.a.b]", 1, "unknown field `b`");
         fails("x = 1\n[node.a]", 1, "unknown field `x`");
-        fails("[node.a]\n\nfoo = []", 3, "unknown field `foo`, expected one of `ifaces`, `routes`, `sysctl`, `arp`");
+        fails(
+            "[node.a]\n\nfoo = []",
+            3,
+            "unknown field `foo`, expected one of `ifaces`, `routes`, `sysctl`, `arp`, `host`",
+        );
         fails("[node.a]\nroute = []", 2, "did you mean `routes`?");
         fails("[node.a]\nsysctls = []", 2, "did you mean `sysctl`?");
-        fails("[bus.b]\nnetem = 'x'\nloss = 1", 3, "unknown field `loss`, expected `netem`");
+        fails("[bus.b]\nnetem = 'x'\nloss = 1", 3, "unknown field `loss`, expected one of `netem`, `vxlan`, `tap`");
         fails("[node.a]\nifaces = 'shmif0 b'", 2, "invalid type: string \"shmif0 b\", expected a sequence");
         fails("[node.a]\nroutes = [\n'default 10.0.0.1',\n 5]", 4, "invalid type: integer `5`, expected a string");
         fails("[bus.b]\nnetem = ['x']", 2, "invalid type: sequence, expected a string");
@@ -1162,7 +1337,7 @@ ifaces = ["shmif0 bus2 10.0.2.1/24",]
 
     #[test]
     fn empty_files_make_empty_topologies() {
-        assert_eq!(parse("# nothing\n\n").unwrap(), Topology { nodes: vec![], buses: vec![] });
+        assert_eq!(parse("# nothing\n\n").unwrap(), Topology { nodes: vec![], buses: vec![], hosts: vec![] });
         assert_eq!(parse("[node.solo]").unwrap().nodes, [node("solo", 1)]);
     }
 

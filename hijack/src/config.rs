@@ -31,6 +31,10 @@ pub struct Config {
     pub modctl: bool,
     /// `fdoff=`: the lowest fd number a rump fd is given.
     pub fdoff: i32,
+    /// `syscalls=all` (not NetBSD's): raw syscalls are caught too, by
+    /// Syscall User Dispatch; `syscalls=libc` (the default): libc's
+    /// functions only.
+    pub raw_syscalls: bool,
 }
 
 impl Default for Config {
@@ -43,6 +47,7 @@ impl Default for Config {
             sysctl: false,
             modctl: false,
             fdoff: 128,
+            raw_syscalls: false,
         }
     }
 }
@@ -68,6 +73,7 @@ const KEYS: &[(&str, Parser)] = &[
     ("sysctl", |c, v| parse_bool(v).map(|b| c.sysctl = b)),
     ("modctl", |c, v| parse_bool(v).map(|b| c.modctl = b)),
     ("fdoff=", parse_fdoff),
+    ("syscalls=", parse_syscalls),
 ];
 
 impl Config {
@@ -86,7 +92,7 @@ impl Config {
             let Some((name, parse)) = KEYS.iter().find(|(name, _)| item.starts_with(name)) else {
                 let key = item.split('=').next().unwrap_or(item);
                 return Err(BadConfig(format!(
-                    "unknown key '{key}' (known: path, blanket, socket, fdoff, sysctl, modctl, vfs)"
+                    "unknown key '{key}' (known: path, blanket, socket, fdoff, sysctl, modctl, vfs, syscalls)"
                 )));
             };
             let value = &item[name.len()..];
@@ -180,6 +186,15 @@ fn parse_fdoff(c: &mut Config, v: &str) -> Result<(), String> {
     }
 }
 
+fn parse_syscalls(c: &mut Config, v: &str) -> Result<(), String> {
+    c.raw_syscalls = match v {
+        "all" => true,
+        "libc" => false,
+        _ => return Err("expected all or libc".into()),
+    };
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +222,8 @@ mod tests {
         assert_eq!(c.sockets, vec![libc::PF_INET]);
         assert!(Config::parse("sysctl").unwrap().sysctl);
         assert_eq!(Config::parse("path=///").unwrap().prefix.as_deref(), Some("///"));
+        assert!(Config::parse("syscalls=all").unwrap().raw_syscalls);
+        assert!(!Config::parse("syscalls=all,syscalls=libc").unwrap().raw_syscalls);
     }
 
     #[test]
@@ -221,6 +238,7 @@ mod tests {
             ("fdoff=2", "'fdoff=2'"),
             ("fdoff=x", "'fdoff=x'"),
             ("sysctl=maybe", "'sysctl=maybe'"),
+            ("syscalls=some", "'syscalls=some'"),
         ] {
             let e = Config::parse(spec).unwrap_err().to_string();
             assert!(e.contains(needle), "{spec}: {e}");

@@ -13,7 +13,8 @@
 //!   kernel into a keeper process when the program forks or execs;
 //! - `state`: what crosses `execve` (the map, the cwd, the connection);
 //! - `hooks`: the libc functions, one module per family;
-//! - `host`: the way back to libc's own definitions.
+//! - `host`: the way back to libc's own definitions;
+//! - `sud`: raw syscalls caught by Syscall User Dispatch (`syscalls=all`).
 
 pub mod backend;
 pub mod config;
@@ -24,6 +25,7 @@ pub mod keeper;
 pub mod notifier;
 pub mod route;
 pub mod state;
+pub mod sud;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -43,6 +45,9 @@ extern "C" fn init() {
     state::import();
     // SAFETY: registers a handler that only bumps an atomic.
     unsafe { libc::pthread_atfork(None, None, Some(notifier::after_fork)) };
+    if route::config().raw_syscalls {
+        sud::start();
+    }
 }
 
 #[used]

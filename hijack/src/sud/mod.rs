@@ -39,6 +39,7 @@ const PR_SYS_DISPATCH_ON: usize = 1;
 /// main thread). Where the host cannot, says so in one line and leaves
 /// the symbol hooks to do what they can.
 pub fn start() {
+    in_library(0);
     if let Err(e) = signals::install().and_then(|()| arm_thread()) {
         let why = if e.0 == libc::EINVAL {
             "this kernel has no Syscall User Dispatch (Linux 5.11 or later)".to_string()
@@ -77,13 +78,35 @@ extern "C" fn rearm_child() {
     }
 }
 
+/// This library's executable segment, `[start, end)`, found once.
+static TEXT: std::sync::OnceLock<(usize, usize)> = std::sync::OnceLock::new();
+
 /// Whether code address `addr` lies in this library.
 pub fn in_library(addr: usize) -> bool {
-    let base = |a: usize| {
-        // SAFETY: dladdr fills a local.
-        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-        (unsafe { libc::dladdr(a as *const libc::c_void, &mut info) } != 0).then_some(info.dli_fbase as usize)
-    };
-    let ours = base(in_library as *const () as usize);
-    ours.is_some() && base(addr) == ours
+    let (start, end) = *TEXT.get_or_init(own_text);
+    (start..end).contains(&addr)
+}
+
+/// Finds the executable `PT_LOAD` segment of the object holding this code.
+fn own_text() -> (usize, usize) {
+    unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _: usize, out: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: ld.so's description of one object; `out` is ours.
+        let (info, out) = unsafe { (&*info, &mut *(out as *mut (usize, usize))) };
+        let here = in_library as *const () as usize;
+        for i in 0..info.dlpi_phnum as usize {
+            // SAFETY: `dlpi_phnum` headers.
+            let ph = unsafe { &*info.dlpi_phdr.add(i) };
+            let start = info.dlpi_addr as usize + ph.p_vaddr as usize;
+            let end = start + ph.p_memsz as usize;
+            if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0 && (start..end).contains(&here) {
+                *out = (start, end);
+                return 1;
+            }
+        }
+        0
+    }
+    let mut out = (0usize, 0usize);
+    // SAFETY: the callback only reads the headers and writes `out`.
+    unsafe { libc::dl_iterate_phdr(Some(visit), (&mut out as *mut (usize, usize)).cast()) };
+    out
 }

@@ -4,12 +4,15 @@
 //! The generated table (`rump_abi::linux::sys::RAW_ROUTES`, from the
 //! Linux `syscalls.master`) says which arguments of a call are fds, paths
 //! (and relative to which fd) or a socket family. If none of them names
-//! something of the kernel's — a rump fd, one of the library's own fds, a
+//! something of the kernel's — a rump fd, a
 //! path `route` sends to the kernel, a hijacked family — the call goes to
 //! the host as it is, through the gate. Otherwise the library's hook of
 //! the same name runs it (`openat`, `read`, `socket`...), so fd mapping,
 //! placeholders and errno rules are the hooks' own; the hook's C result
 //! becomes the raw `-errno` convention.
+//!
+//! A call made by the library itself (its own raw calls through libc's
+//! `syscall()`, on its own fds) goes to the host untouched.
 //!
 //! Calls the table cannot describe are listed here: signal calls
 //! (`signals`), process creation and exec (`process`), `poll` (fds inside
@@ -29,6 +32,9 @@ pub fn dispatch(uc: &mut ucontext_t) -> isize {
     let nr = g[libc::REG_RAX as usize];
     let a = [libc::REG_RDI, libc::REG_RSI, libc::REG_RDX, libc::REG_R10, libc::REG_R8, libc::REG_R9]
         .map(|r| g[r as usize] as usize);
+    if from_library(g[libc::REG_RSP as usize] as usize) {
+        return pass(nr, a);
+    }
     match nr {
         libc::SYS_rt_sigaction => signals::sigaction(a),
         libc::SYS_rt_sigprocmask => signals::sigprocmask(a),
@@ -38,15 +44,21 @@ pub fn dispatch(uc: &mut ucontext_t) -> isize {
         libc::SYS_poll | libc::SYS_ppoll if polls_kernel(a) => {
             by_hook(if nr == libc::SYS_poll { "poll" } else { "ppoll" }, true, a)
         }
-        libc::SYS_close_range if a[1] as u32 >= rumpclient::ownfd::base() as u32 || crate::fdmap::any() => {
-            by_hook("close_range", true, a)
-        }
+        libc::SYS_close_range if crate::fdmap::any() => by_hook("close_range", true, a),
         libc::SYS_getcwd if route::cwd() != route::Cwd::Host => getcwd(a),
         _ => match raw_route(nr as u32) {
             Some(r) if reaches_kernel(r, &a) => by_hook(hook_name(r.name), r.int_result, a),
             _ => pass(nr, a),
         },
     }
+}
+
+/// Whether the caught call is the library's own, made through a libc
+/// wrapper (`syscall()`, `read`...): those are leaves, so at the
+/// instruction the stack's top is the return address into the caller.
+fn from_library(sp: usize) -> bool {
+    // SAFETY: the interrupted thread's stack pointer, readable.
+    sp != 0 && super::in_library(unsafe { *(sp as *const usize) })
 }
 
 /// The call as it is, to the host.
@@ -57,12 +69,8 @@ pub fn pass(nr: i64, a: [usize; 6]) -> isize {
 
 /// Whether an argument of the call names something of the kernel's.
 fn reaches_kernel(r: &RawRoute, a: &[usize; 6]) -> bool {
-    let own = rumpclient::ownfd::base();
     r.args.iter().zip(a).any(|(kind, &v)| match *kind {
-        RawArg::Fd => {
-            let fd = v as i32;
-            fd >= own || crate::fdmap::rump_fd(fd).is_some()
-        }
+        RawArg::Fd => crate::fdmap::rump_fd(v as i32).is_some(),
         // SAFETY: the program passed a path here (NULL is the host's EFAULT).
         RawArg::Path => unsafe { !matches!(route::route(libc::AT_FDCWD, v as *const libc::c_char), Route::Host) },
         RawArg::PathAt(d) => unsafe { !matches!(route::route(a[d as usize] as i32, v as *const libc::c_char), Route::Host) },
@@ -79,7 +87,7 @@ fn polls_kernel(a: [usize; 6]) -> bool {
     }
     // SAFETY: the program's array of `n` entries (a bad one faults in
     // the host's poll as well).
-    (0..n).any(|i| crate::fdmap::rump_fd(unsafe { (*fds.add(i)).fd }).is_some())
+    (0..n).any(|i| crate::fdmap::peek(unsafe { (*fds.add(i)).fd }).is_some())
 }
 
 /// The libc name of a syscall's hook, where the two differ.

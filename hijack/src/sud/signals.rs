@@ -2,6 +2,8 @@
 //! caught call to the router, and the program's own signal calls, which
 //! are adjusted so interception survives them.
 //!
+//! - Every program handler runs behind `shim`, which catches its calls
+//!   even when the signal interrupted the library.
 //! - Every handler returns through the gate's `restore_rt`: its
 //!   `rt_sigreturn` runs while the handler's frame is still live, so it
 //!   must never be caught. `rt_sigaction` installs handlers with that
@@ -14,10 +16,11 @@
 use super::gate::{self, host_section, BLOCK};
 use super::router;
 use libc::{c_int, c_void, siginfo_t, ucontext_t};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The kernel's `struct sigaction` (not glibc's: the mask comes last).
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct KernelSigaction {
     handler: usize,
     flags: u64,
@@ -33,18 +36,52 @@ const SIGSYS_BIT: u64 = 1 << (libc::SIGSYS - 1);
 /// # Safety
 /// `act` and `old` are NULL or valid.
 unsafe fn sigaction_raw(sig: c_int, act: *const KernelSigaction, old: *mut KernelSigaction) -> isize {
-    unsafe { gate::syscall(libc::SYS_rt_sigaction, [sig as usize, act as usize, old as usize, 8, 0, 0]) }
+    unsafe { sigaction_raw_sized(sig, act, old, 8) }
 }
 
-/// `act` as installed under interception: our restorer, SIGSYS unmasked.
-fn adjusted(act: &KernelSigaction) -> KernelSigaction {
+/// The program's handler of each signal, run by `shim`, and whether it
+/// takes `siginfo` (its `SA_SIGINFO`).
+static PROGRAM: [AtomicUsize; 65] = [const { AtomicUsize::new(0) }; 65];
+static SIGINFO: [AtomicBool; 65] = [const { AtomicBool::new(false) }; 65];
+
+/// `act` (for `sig`) as installed under interception: the program's
+/// handler behind `shim`, our restorer, SIGSYS unmasked.
+fn adjusted(sig: c_int, act: &KernelSigaction) -> KernelSigaction {
     let mut a = *act;
-    if a.handler != libc::SIG_DFL && a.handler != libc::SIG_IGN {
-        a.flags |= SA_RESTORER;
+    if a.handler != libc::SIG_DFL && a.handler != libc::SIG_IGN && a.handler != shim as *const () as usize {
+        PROGRAM[sig as usize].store(a.handler, Ordering::Release);
+        SIGINFO[sig as usize].store(a.flags & libc::SA_SIGINFO as u64 != 0, Ordering::Release);
+        a.handler = shim as *const () as usize;
+        a.flags |= SA_RESTORER | libc::SA_SIGINFO as u64;
         a.restorer = gate::rumphijack_restore_rt as *const () as usize;
     }
     a.mask &= !SIGSYS_BIT;
     a
+}
+
+/// `old` as the program installed it.
+fn shown(sig: c_int, old: &mut KernelSigaction) {
+    if old.handler == shim as *const () as usize {
+        old.handler = PROGRAM[sig as usize].load(Ordering::Acquire);
+        if !SIGINFO[sig as usize].load(Ordering::Acquire) {
+            old.flags &= !(libc::SA_SIGINFO as u64);
+        }
+    }
+}
+
+/// Every program handler runs through here: with the selector at BLOCK,
+/// so its syscalls are caught even when the signal arrived while the
+/// library was working (a raw `kill` of itself is one).
+extern "C" fn shim(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
+    let h = PROGRAM.get(sig as usize).map_or(0, |h| h.load(Ordering::Acquire));
+    if h == 0 {
+        return;
+    }
+    let was = gate::set_selector(BLOCK);
+    // SAFETY: the program's handler; one taking only `sig` ignores the rest.
+    let h: extern "C" fn(c_int, *mut siginfo_t, *mut c_void) = unsafe { std::mem::transmute(h) };
+    h(sig, info, ctx);
+    gate::set_selector(was);
 }
 
 /// Installs the SIGSYS handler and moves handlers already installed onto
@@ -65,8 +102,8 @@ pub fn install() -> Result<(), rump_abi::Errno> {
         let mut old = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
         // SAFETY: querying into a local.
         if unsafe { sigaction_raw(sig, std::ptr::null(), &mut old) } == 0 {
-            let new = adjusted(&old);
-            if new.restorer != old.restorer || new.mask != old.mask {
+            let new = adjusted(sig, &old);
+            if new != old {
                 // SAFETY: a valid action.
                 unsafe { sigaction_raw(sig, &new, std::ptr::null_mut()) };
             }
@@ -89,18 +126,38 @@ pub fn sigaction(a: [usize; 6]) -> isize {
     if sig == libc::SIGSYS && !act.is_null() {
         return -(libc::EINVAL as isize);
     }
-    if act.is_null() {
+    if !(1..65).contains(&sig) {
         return unsafe { gate::syscall(libc::SYS_rt_sigaction, a) };
     }
-    let mut copy = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
-    // Read the caller's action through the kernel, so a bad pointer is
-    // EFAULT rather than a fault in the handler.
-    // SAFETY: `copy` is a local.
-    if let Err(e) = unsafe { copy_in(act, &mut copy) } {
-        return e;
+    let mut new = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
+    if !act.is_null() {
+        // Read the caller's action through the kernel, so a bad pointer
+        // is EFAULT rather than a fault in the handler.
+        // SAFETY: `new` is a local.
+        if let Err(e) = unsafe { copy_in(act, &mut new) } {
+            return e;
+        }
+        new = adjusted(sig, &new);
     }
-    let new = adjusted(&copy);
-    unsafe { gate::syscall(libc::SYS_rt_sigaction, [a[0], &new as *const _ as usize, old as usize, a[3], 0, 0]) }
+    let mut prev = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
+    let newp = if act.is_null() { std::ptr::null() } else { &new as *const KernelSigaction };
+    // SAFETY: locals for both actions.
+    let r = unsafe { sigaction_raw_sized(sig, newp, &mut prev, a[3]) };
+    if r == 0 && !old.is_null() {
+        shown(sig, &mut prev);
+        // SAFETY: the caller's buffer for the old action (the host's
+        // rt_sigaction would have written it too).
+        unsafe { old.write_unaligned(prev) };
+    }
+    r
+}
+
+/// `rt_sigaction` through the gate with the caller's set size.
+///
+/// # Safety
+/// As for [`sigaction_raw`].
+unsafe fn sigaction_raw_sized(sig: c_int, act: *const KernelSigaction, old: *mut KernelSigaction, size: usize) -> isize {
+    unsafe { gate::syscall(libc::SYS_rt_sigaction, [sig as usize, act as usize, old as usize, size, 0, 0]) }
 }
 
 /// A caught `rt_sigprocmask(how, set, old, size)`: SIGSYS stays deliverable.

@@ -151,6 +151,13 @@ pub unsafe fn syscall(nr: i64, a: [usize; 6]) -> isize {
 /// # Safety
 /// `stack` is the top of memory the child may use; `regs` the registers of
 /// the caught call.
-pub unsafe fn clone_resume(flags: usize, stack: usize, ptid: usize, ctid: usize, tls: usize, regs: &[usize; 16]) -> isize {
+pub unsafe fn clone_resume(
+    flags: usize,
+    stack: usize,
+    ptid: usize,
+    ctid: usize,
+    tls: usize,
+    regs: &[usize; 16],
+) -> isize {
     unsafe { rumphijack_clone_resume(flags, stack, ptid, ctid, tls, regs) }
 }

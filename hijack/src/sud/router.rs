@@ -73,7 +73,9 @@ fn reaches_kernel(r: &RawRoute, a: &[usize; 6]) -> bool {
         RawArg::Fd => crate::fdmap::rump_fd(v as i32).is_some(),
         // SAFETY: the program passed a path here (NULL is the host's EFAULT).
         RawArg::Path => unsafe { !matches!(route::route(libc::AT_FDCWD, v as *const libc::c_char), Route::Host) },
-        RawArg::PathAt(d) => unsafe { !matches!(route::route(a[d as usize] as i32, v as *const libc::c_char), Route::Host) },
+        RawArg::PathAt(d) => unsafe {
+            !matches!(route::route(a[d as usize] as i32, v as *const libc::c_char), Route::Host)
+        },
         RawArg::Family => route::config().hijacks_family(v as i32),
         RawArg::Other => false,
     })

@@ -10,8 +10,8 @@
 //!   restorer, and arming rewrites handlers installed before it.
 //! - SIGSYS is never blocked or replaced: the kernel kills a thread whose
 //!   caught call finds SIGSYS blocked. Masks given to `rt_sigprocmask` and
-//!   to handlers lose it, and a program's SIGSYS handler is refused
-//!   (EINVAL) while interception is on.
+//!   to handlers lose it, and a program's SIGSYS handler is accepted but
+//!   not installed while interception is on.
 
 use super::gate::{self, host_section, BLOCK};
 use super::router;
@@ -117,14 +117,22 @@ pub fn install() -> Result<(), rump_abi::Errno> {
 pub fn unblock_sigsys() {
     let set = SIGSYS_BIT;
     // SAFETY: a mask in a local.
-    unsafe { gate::syscall(libc::SYS_rt_sigprocmask, [libc::SIG_UNBLOCK as usize, &set as *const u64 as usize, 0, 8, 0, 0]) };
+    unsafe {
+        gate::syscall(libc::SYS_rt_sigprocmask, [libc::SIG_UNBLOCK as usize, &set as *const u64 as usize, 0, 8, 0, 0])
+    };
 }
 
 /// A caught `rt_sigaction(sig, act, old, size)`.
 pub fn sigaction(a: [usize; 6]) -> isize {
     let (sig, act, old) = (a[0] as c_int, a[1] as *const KernelSigaction, a[2] as *mut KernelSigaction);
     if sig == libc::SIGSYS && !act.is_null() {
-        return -(libc::EINVAL as isize);
+        // Kept ours; the program is told it took (Go's runtime installs a
+        // handler for every signal and stops if one fails).
+        if !old.is_null() {
+            // SAFETY: the caller's buffer for the old action.
+            unsafe { old.write_unaligned(KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 }) };
+        }
+        return 0;
     }
     if !(1..65).contains(&sig) {
         return unsafe { gate::syscall(libc::SYS_rt_sigaction, a) };
@@ -156,7 +164,12 @@ pub fn sigaction(a: [usize; 6]) -> isize {
 ///
 /// # Safety
 /// As for [`sigaction_raw`].
-unsafe fn sigaction_raw_sized(sig: c_int, act: *const KernelSigaction, old: *mut KernelSigaction, size: usize) -> isize {
+unsafe fn sigaction_raw_sized(
+    sig: c_int,
+    act: *const KernelSigaction,
+    old: *mut KernelSigaction,
+    size: usize,
+) -> isize {
     unsafe { gate::syscall(libc::SYS_rt_sigaction, [sig as usize, act as usize, old as usize, size, 0, 0]) }
 }
 

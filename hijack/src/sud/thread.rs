@@ -13,7 +13,12 @@ crate::real_fns! {
 type Start = extern "C" fn(*mut c_void) -> *mut c_void;
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_create(t: *mut pthread_t, attr: *const pthread_attr_t, start: Start, arg: *mut c_void) -> c_int {
+pub unsafe extern "C" fn pthread_create(
+    t: *mut pthread_t,
+    attr: *const pthread_attr_t,
+    start: Start,
+    arg: *mut c_void,
+) -> c_int {
     if !super::on() || super::in_library(start as usize) {
         return unsafe { real::pthread_create(t, attr, start, arg) };
     }

@@ -58,7 +58,11 @@ pub fn rand_tag() -> u64 {
 pub fn fresh_prefix() -> (String, String) {
     let prefix = format!("/rumptest-{}-{}", std::process::id(), rand_tag());
     assert!(!Path::new(&prefix).exists(), "the host already has {prefix}");
-    let spec = format!("path={prefix},socket=all:nolocal");
+    let mut spec = format!("path={prefix},socket=all:nolocal");
+    // RUMP_TEST_SYSCALLS=all runs every test with raw syscalls caught too.
+    if let Ok(v) = std::env::var("RUMP_TEST_SYSCALLS") {
+        spec = format!("{spec},syscalls={v}");
+    }
     (prefix, spec)
 }
 

@@ -37,7 +37,7 @@ pub fn dispatch(uc: &mut ucontext_t) -> isize {
     }
     match nr {
         libc::SYS_rt_sigaction => signals::sigaction(a),
-        libc::SYS_rt_sigprocmask => signals::sigprocmask(a),
+        libc::SYS_rt_sigprocmask => signals::sigprocmask(a, uc),
         libc::SYS_fork | libc::SYS_vfork | libc::SYS_clone | libc::SYS_clone3 => process::create(nr, a, uc),
         libc::SYS_execve => by_hook("execve", false, a),
         libc::SYS_execveat => by_hook("execveat", false, a),

@@ -173,37 +173,72 @@ unsafe fn sigaction_raw_sized(
     unsafe { gate::syscall(libc::SYS_rt_sigaction, [sig as usize, act as usize, old as usize, size, 0, 0]) }
 }
 
-/// A caught `rt_sigprocmask(how, set, old, size)`: SIGSYS stays deliverable.
-pub fn sigprocmask(a: [usize; 6]) -> isize {
-    let (how, set) = (a[0] as c_int, a[1] as *const u64);
-    if set.is_null() || how == libc::SIG_UNBLOCK {
-        return unsafe { gate::syscall(libc::SYS_rt_sigprocmask, a) };
+/// A caught `rt_sigprocmask(how, set, old, size)`. The mask the program
+/// sees and changes is the one the SIGSYS frame will restore (a mask set
+/// inside the handler would be undone by its return); SIGSYS stays
+/// deliverable.
+pub fn sigprocmask(a: [usize; 6], uc: &mut ucontext_t) -> isize {
+    let (how, set, old, size) = (a[0] as c_int, a[1] as *const u64, a[2] as *mut u64, a[3]);
+    if size != 8 {
+        return -(libc::EINVAL as isize);
     }
-    let mut mask = 0u64;
-    if let Err(e) = unsafe { copy_in(set, &mut mask) } {
-        return e;
+    // SAFETY: the kernel's sigset is the first word of glibc's.
+    let mask = unsafe { &mut *(&mut uc.uc_sigmask as *mut libc::sigset_t as *mut u64) };
+    let mut new = 0u64;
+    if !set.is_null() {
+        // SAFETY: `new` is a local.
+        if let Err(e) = unsafe { copy_in(set, &mut new) } {
+            return e;
+        }
     }
-    mask &= !SIGSYS_BIT;
-    unsafe { gate::syscall(libc::SYS_rt_sigprocmask, [a[0], &mask as *const u64 as usize, a[2], a[3], 0, 0]) }
+    let next = match how {
+        _ if set.is_null() => *mask,
+        libc::SIG_BLOCK => *mask | new,
+        libc::SIG_UNBLOCK => *mask & !new,
+        libc::SIG_SETMASK => new,
+        _ => return -(libc::EINVAL as isize),
+    };
+    if !old.is_null() {
+        let was = *mask;
+        // SAFETY: the kernel checks the caller's buffer.
+        if let Err(e) = unsafe { copy_out(&was, old) } {
+            return e;
+        }
+    }
+    *mask = next & !(SIGSYS_BIT | 1 << (libc::SIGKILL - 1) | 1 << (libc::SIGSTOP - 1));
+    0
 }
 
-/// Copies `*from` into `to` with the kernel checking the address (a pipe
-/// round trip would cost more; `process_vm_readv` on ourselves does it).
+/// Copies `*from` into `to` with the kernel checking the program's
+/// address, so a bad pointer is EFAULT and not a fault in the handler
+/// (`process_vm_readv` on ourselves).
 ///
 /// # Safety
 /// `to` is valid.
 unsafe fn copy_in<T: Copy>(from: *const T, to: &mut T) -> Result<(), isize> {
-    let n = std::mem::size_of::<T>();
-    let local = libc::iovec { iov_base: (to as *mut T).cast(), iov_len: n };
-    let remote = libc::iovec { iov_base: from as *mut c_void, iov_len: n };
-    // SAFETY: iovecs naming a local and the caller's address.
+    unsafe { copy(libc::SYS_process_vm_readv, (to as *mut T).cast(), from as *mut c_void, std::mem::size_of::<T>()) }
+}
+
+/// Copies `from` to the program's `to`, as [`copy_in`] the other way.
+///
+/// # Safety
+/// `from` is valid.
+unsafe fn copy_out<T: Copy>(from: &T, to: *mut T) -> Result<(), isize> {
+    let local = (from as *const T).cast_mut().cast();
+    unsafe { copy(libc::SYS_process_vm_writev, local, to.cast(), std::mem::size_of::<T>()) }
+}
+
+/// `n` bytes between our `local` and the program's `remote` by `call`
+/// (`process_vm_readv` or `process_vm_writev`).
+///
+/// # Safety
+/// `local` names `n` valid bytes.
+unsafe fn copy(call: i64, local: *mut c_void, remote: *mut c_void, n: usize) -> Result<(), isize> {
+    let local = libc::iovec { iov_base: local, iov_len: n };
+    let remote = libc::iovec { iov_base: remote, iov_len: n };
+    // SAFETY: iovecs naming a local and the program's address.
     let pid = unsafe { gate::syscall(libc::SYS_getpid, [0; 6]) } as usize;
-    let r = unsafe {
-        gate::syscall(
-            libc::SYS_process_vm_readv,
-            [pid, &local as *const _ as usize, 1, &remote as *const _ as usize, 1, 0],
-        )
-    };
+    let r = unsafe { gate::syscall(call, [pid, &local as *const _ as usize, 1, &remote as *const _ as usize, 1, 0]) };
     if r == n as isize {
         Ok(())
     } else {

@@ -335,7 +335,10 @@ fn typed_calls(o: &mut String, table: &Table, opts: &EmitOpts) {
 }
 
 /// Argument names that hold a descriptor.
-const FD_NAMES: &[&str] = &["fd", "fildes", "oldfd", "newfd", "dfd", "olddfd", "newdfd", "epfd"];
+const FD_NAMES: &[&str] = &[
+    "fd", "fildes", "oldfd", "newfd", "dfd", "olddfd", "newdfd", "epfd", "out_fd", "in_fd", "fd_in", "fd_out", "fdin",
+    "fdout",
+];
 
 /// What `a`, the `i`th argument of `p`, means for routing a raw call: a
 /// descriptor by name (an integer named like one), a path by annotation

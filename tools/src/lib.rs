@@ -8,6 +8,7 @@ pub mod net;
 pub mod netem;
 pub mod opts;
 pub mod run;
+pub mod supervise;
 pub mod sysctl;
 
 use rump_abi::Errno;

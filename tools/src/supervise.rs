@@ -8,7 +8,10 @@
 //! (`rump_abi::linux::sys::RAW_ROUTES`, from the Linux `syscalls.master`)
 //! says takes an fd, a path or a socket family; all else runs on the host
 //! untouched. For each caught call the supervisor decides as the library
-//! does: a path under the prefix, a relative path from a working directory
+//! does (with its default `socket=all:nolocal`): a path under the
+//! prefix or one of the network's `/proc` files, an inet socket (netlink
+//! is the library's own emulation, not the kernel's: static binaries
+//! see the host's), a relative path from a working directory
 //! in the kernel, or an fd that is a rump fd goes to the kernel, run in a
 //! kernel process of the caller's own with the caller's memory read and
 //! written through `process_vm_readv`/`writev`; anything else is let
@@ -354,6 +357,9 @@ impl Supervisor {
     fn path_route(&self, c: &Call, addr: u64, dirfd: i32) -> Option<Vec<u8>> {
         let p = read_str(c.tid, addr)?;
         if p.first() == Some(&b'/') {
+            if let Some(k) = rump_abi::linux::net_file(&p) {
+                return Some(k);
+            }
             let rest = p.strip_prefix(self.prefix.as_bytes())?;
             return match rest.first() {
                 None => Some(b"/".to_vec()),

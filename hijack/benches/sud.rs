@@ -3,9 +3,12 @@
 //! `getppid` and a raw 4 KiB `pread` on a host fd with interception on
 //! against the same program without the library; the first raw call's
 //! cost; a raw `pread` on a rump fd against libc's (hooked) `pread` on
-//! the same; starting `/bin/true` with and without the library. The loops
-//! are `sud_prog.c`, compiled here with `cc`. Run with
-//! `cargo bench -p rump-hijack --bench sud`.
+//! the same; starting `/bin/true` with and without the library; a static
+//! Go program's `os.ReadFile` of 4 KiB on /rump under `rumpctl run` (the
+//! seccomp supervisor) against /dev/shm. The loops are `sud_prog.c` and
+//! `sud_readfile.go`, compiled here with `cc` and `go`. Run with
+//! `cargo bench -p rump-hijack --bench sud` after a release build of the
+//! workspace (rumpctl).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -94,4 +97,24 @@ fn main() {
     let bare = start("", "");
     row("/bin/true start, library, syscalls=all (us)", start(lib, "path=/rump,syscalls=all"), "no library", bare, "us");
     row("/bin/true start, library, hooks only (us)", start(lib, "path=/rump"), "no library", bare, "us");
+
+    let go = std::env::temp_dir().join(format!("sud_readfile-{}", std::process::id()));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/sud_readfile.go");
+    let built = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&go)
+        .arg(&src)
+        .env("CGO_ENABLED", "0")
+        .env("GO111MODULE", "off")
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(built, "go build {}", src.display());
+    let go = go.to_str().expect("UTF-8 path").to_owned();
+    let rumpctl = dir.join("rumpctl");
+    let rumpctl = rumpctl.to_str().expect("UTF-8 path");
+    let reads = "2000";
+    let rump = best(&[rumpctl, "run", "--", &go, "/rump/f", reads], &[]);
+    let host = best(&[&go, &format!("{shm}-go"), reads], &[]);
+    row("Go os.ReadFile 4 KiB, /rump, rumpctl run (ns)", rump, "/dev/shm, no supervisor", host, "ns");
+    let _ = std::fs::remove_file(&go);
 }

@@ -4,8 +4,8 @@
 //! A comma-separated list of items; values that are lists use `:`. An item
 //! is recognised by the key it starts with (NetBSD compares each table
 //! entry's name as a prefix, so `sysctl` also accepts `sysctl=yes`).
-//! Unset means `path=/rump,socket=all:nolocal`; an empty string hijacks
-//! nothing.
+//! Unset means `path=/rump,socket=all:nolocal,syscalls=all`; an empty
+//! string hijacks nothing.
 
 use std::fmt;
 
@@ -16,7 +16,7 @@ const FAMILIES: &[(&str, i32)] =
 /// `vfs=` switches.
 const VFS_CALLS: &[&str] = &["nfssvc", "getvfsstat", "fhcalls"];
 
-pub const DEFAULT: &str = "path=/rump,socket=all:nolocal";
+pub const DEFAULT: &str = "path=/rump,socket=all:nolocal,syscalls=all";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -205,6 +205,7 @@ mod tests {
         assert_eq!(c.prefix.as_deref(), Some("/rump"));
         assert_eq!(c.sockets, vec![libc::PF_INET, libc::PF_INET6, libc::PF_NETLINK]);
         assert_eq!(c.fdoff, 128);
+        assert!(c.raw_syscalls);
     }
 
     #[test]

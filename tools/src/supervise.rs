@@ -93,8 +93,8 @@ fn filter() -> Vec<libc::sock_filter> {
         jf,
         k,
     };
-    let ld = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u32;
-    let ret = (libc::BPF_RET | libc::BPF_K) as u32;
+    let ld = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    let ret = libc::BPF_RET | libc::BPF_K;
     let gate = rumpctl_seccomp_gate_after as *const () as usize as u64;
     let mut p = vec![
         stmt(ld, 4),

@@ -34,6 +34,7 @@ pub fn on() -> bool {
 
 const PR_SET_SYSCALL_USER_DISPATCH: usize = 59;
 const PR_SYS_DISPATCH_ON: usize = 1;
+const PR_SYS_DISPATCH_OFF: usize = 0;
 
 /// Turns interception on for the process (from the constructor, on the
 /// main thread). Where the host cannot, says so in one line and leaves
@@ -70,6 +71,16 @@ pub fn arm_thread() -> Result<(), Errno> {
     }
     signals::unblock_sigsys();
     Ok(())
+}
+
+/// Turns interception off for the calling process (a keeper, which is
+/// single-threaded here and runs only library code).
+pub fn disarm() {
+    if ON.swap(false, Ordering::Relaxed) {
+        // SAFETY: prctl turning dispatch off for this thread.
+        unsafe { gate::syscall(libc::SYS_prctl, [PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0, 0]) };
+        gate::set_selector(gate::ALLOW);
+    }
 }
 
 extern "C" fn rearm_child() {

@@ -138,12 +138,21 @@ impl ChildSetup {
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            let fd = libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
-                &fprog as *const libc::sock_fprog,
-            );
+            // Once received, a call is not interrupted by a signal (Go's
+            // runtime preempts with SIGURG): it would be restarted and
+            // served twice. Linux before 5.19 lacks the flag.
+            let install = |flags: libc::c_ulong| {
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    flags,
+                    &fprog as *const libc::sock_fprog,
+                )
+            };
+            let mut fd = install(libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV);
+            if fd < 0 {
+                fd = install(libc::SECCOMP_FILTER_FLAG_NEW_LISTENER);
+            }
             if fd < 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -227,7 +236,13 @@ impl Pending {
         // SAFETY: the child's end, ours to close now the child has it.
         unsafe { libc::close(self.child.sock) };
         let listener = recv_fd(self.ours.as_raw_fd())?;
-        let sup = Arc::new(Supervisor { kernel, prefix, listener, procs: Mutex::new(HashMap::new()) });
+        let sup = Arc::new(Supervisor {
+            workers: Workers::default(),
+            kernel,
+            prefix,
+            listener,
+            procs: Mutex::new(HashMap::new()),
+        });
         std::thread::Builder::new().name("rump-seccomp".into()).spawn(move || sup.run())?;
         Ok(())
     }
@@ -241,10 +256,54 @@ struct Traced {
 }
 
 struct Supervisor {
+    workers: Workers,
     kernel: Kernel,
     prefix: String,
     listener: OwnedFd,
     procs: Mutex<HashMap<i32, Arc<Mutex<Traced>>>>,
+}
+
+/// The threads that run kernel calls. A call may block (a pipe, a
+/// socket), so none runs on the receiving thread; an idle worker takes
+/// the next, and a new one starts when all are busy.
+#[derive(Default)]
+struct Workers {
+    queue: Mutex<(Vec<Call>, usize)>,
+    ready: std::sync::Condvar,
+}
+
+impl Workers {
+    /// Hands `call` to an idle worker, starting one if none is idle.
+    fn give(&self, call: Call, sup: &Arc<Supervisor>) {
+        let Ok(mut q) = self.queue.lock() else { return };
+        q.0.push(call);
+        if q.1 > 0 {
+            q.1 -= 1;
+            self.ready.notify_one();
+            return;
+        }
+        drop(q);
+        let sup = sup.clone();
+        std::thread::spawn(move || sup.workers.work(&sup));
+    }
+
+    fn work(&self, sup: &Supervisor) {
+        loop {
+            let call = {
+                let Ok(mut q) = self.queue.lock() else { return };
+                loop {
+                    if let Some(c) = q.0.pop() {
+                        break c;
+                    }
+                    q.1 += 1;
+                    let Ok(next) = self.ready.wait(q) else { return };
+                    q = next;
+                }
+            };
+            let a = sup.serve(&call);
+            sup.answer(&call, a);
+        }
+    }
 }
 
 /// One caught call, as the kernel reports it.
@@ -286,13 +345,7 @@ impl Supervisor {
                 self.answer(&call, Answer::Continue);
                 continue;
             }
-            // A kernel call may block (a pipe, a socket): each runs on a
-            // thread of its own so the others go on.
-            let sup = self.clone();
-            std::thread::spawn(move || {
-                let a = sup.serve(&call);
-                sup.answer(&call, a);
-            });
+            self.workers.give(call, &self);
         }
     }
 

@@ -24,192 +24,21 @@
 //! process's kernel process is made on its first caught call, forked from
 //! its parent's if the parent has one.
 
-use rump_abi::linux::sys::{raw_route, RAW_ROUTES};
-use rump_abi::usermem::UserMemory;
-use rump_abi::{Errno, RawArg, Slots, UserAddr};
+mod filter;
+mod target;
+
+use filter::{filter, recv_fd};
+pub use filter::{is_static, ChildSetup};
+use target::{lowest_free, ppid_of, read_str, rump_fd, tgid_of, TargetMem};
+
+use rump_abi::linux::sys::raw_route;
+use rump_abi::{Errno, RawArg, Slots};
 use rump_kernel::cred::Cred;
 use rump_kernel::proc::Emulation;
 use rump_kernel::{Kernel, Process};
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
-
-/// Whether the executable `path` has no program interpreter (a static
-/// binary, which the preload library cannot enter).
-pub fn is_static(path: &std::path::Path) -> bool {
-    let Ok(data) = std::fs::read(path) else { return false };
-    if data.len() < 64 || &data[..4] != b"\x7fELF" || data[4] != 2 {
-        return false;
-    }
-    let u16_at = |o: usize| u16::from_le_bytes([data[o], data[o + 1]]) as usize;
-    let u64_at = |o: usize| u64::from_le_bytes(data[o..o + 8].try_into().unwrap_or_default()) as usize;
-    let (phoff, phentsize, phnum) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
-    (0..phnum).all(|i| {
-        let o = phoff + i * phentsize;
-        o + 4 > data.len() || u32::from_le_bytes(data[o..o + 4].try_into().unwrap_or_default()) != libc::PT_INTERP
-    })
-}
-
-/// The calls the filter sends here: every call with an argument that can
-/// name something of the kernel's.
-fn caught() -> Vec<u32> {
-    RAW_ROUTES.iter().filter(|r| r.args.iter().any(|a| *a != RawArg::Other)).map(|r| r.num).collect()
-}
-
-/// `AUDIT_ARCH_X86_64` (linux/audit.h).
-const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
-
-std::arch::global_asm!(
-    ".pushsection .text.rumpctl_seccomp_gate,\"ax\",@progbits",
-    ".globl rumpctl_seccomp_gate, rumpctl_seccomp_gate_after",
-    ".hidden rumpctl_seccomp_gate, rumpctl_seccomp_gate_after",
-    // long gate(nr, a0, a1, a2)
-    "rumpctl_seccomp_gate:",
-    "    mov rax, rdi",
-    "    mov rdi, rsi",
-    "    mov rsi, rdx",
-    "    mov rdx, rcx",
-    "    syscall",
-    "rumpctl_seccomp_gate_after:",
-    "    ret",
-    ".popsection",
-);
-
-extern "C" {
-    /// A syscall the filter lets through: the child's own calls between
-    /// installing the filter and exec (sending the listener would
-    /// otherwise wait for the supervisor it is being sent to).
-    fn rumpctl_seccomp_gate(nr: i64, a0: usize, a1: usize, a2: usize) -> isize;
-    fn rumpctl_seccomp_gate_after();
-}
-
-/// The BPF program: x86-64 only; calls made from the gate pass; listed
-/// numbers go to user notification.
-fn filter() -> Vec<libc::sock_filter> {
-    let stmt = |code: u32, k: u32| libc::sock_filter { code: code as u16, jt: 0, jf: 0, k };
-    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
-        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
-        jt,
-        jf,
-        k,
-    };
-    let ld = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
-    let ret = libc::BPF_RET | libc::BPF_K;
-    let gate = rumpctl_seccomp_gate_after as *const () as usize as u64;
-    let mut p = vec![
-        stmt(ld, 4),
-        jeq(AUDIT_ARCH_X86_64, 1, 0),
-        stmt(ret, libc::SECCOMP_RET_ALLOW),
-        // seccomp_data.instruction_pointer, low then high word.
-        stmt(ld, 8),
-        jeq(gate as u32, 0, 3),
-        stmt(ld, 12),
-        jeq((gate >> 32) as u32, 0, 1),
-        stmt(ret, libc::SECCOMP_RET_ALLOW),
-        stmt(ld, 0),
-    ];
-    for nr in caught() {
-        p.push(jeq(nr, 0, 1));
-        p.push(stmt(ret, libc::SECCOMP_RET_USER_NOTIF));
-    }
-    p.push(stmt(ret, libc::SECCOMP_RET_ALLOW));
-    p
-}
-
-/// The child's half: run between fork and exec (async-signal-safe calls
-/// only). Installs the filter and sends its listener fd over `sock`.
-pub struct ChildSetup {
-    prog: Vec<libc::sock_filter>,
-    sock: RawFd,
-}
-
-impl ChildSetup {
-    /// A copy to move into the child's `pre_exec` closure (the socket
-    /// stays owned by `Pending`).
-    pub fn clone_for_child(&self) -> ChildSetup {
-        ChildSetup { prog: self.prog.clone(), sock: self.sock }
-    }
-
-    /// # Safety
-    /// Only in the child of a fork, before exec.
-    pub unsafe fn install(&self) -> std::io::Result<()> {
-        let fprog = libc::sock_fprog { len: self.prog.len() as u16, filter: self.prog.as_ptr() as *mut _ };
-        unsafe {
-            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // Once received, a call is not interrupted by a signal (Go's
-            // runtime preempts with SIGURG): it would be restarted and
-            // served twice. Linux before 5.19 lacks the flag.
-            let install = |flags: libc::c_ulong| {
-                libc::syscall(
-                    libc::SYS_seccomp,
-                    libc::SECCOMP_SET_MODE_FILTER,
-                    flags,
-                    &fprog as *const libc::sock_fprog,
-                )
-            };
-            let mut fd = install(libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV);
-            if fd < 0 {
-                fd = install(libc::SECCOMP_FILTER_FLAG_NEW_LISTENER);
-            }
-            if fd < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            send_fd(self.sock, fd as RawFd)?;
-            rumpctl_seccomp_gate(libc::SYS_close, fd as usize, 0, 0);
-            rumpctl_seccomp_gate(libc::SYS_close, self.sock as usize, 0, 0);
-        }
-        Ok(())
-    }
-}
-
-/// Sends `fd` over unix socket `sock` (SCM_RIGHTS).
-unsafe fn send_fd(sock: RawFd, fd: RawFd) -> std::io::Result<()> {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
-    let mut cbuf = [0u64; 4];
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = libc::CMSG_SPACE(4) as usize;
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(4) as usize;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), fd);
-        let r = rumpctl_seccomp_gate(libc::SYS_sendmsg, sock as usize, &msg as *const libc::msghdr as usize, 0);
-        if r < 0 {
-            return Err(std::io::Error::from_raw_os_error(-r as i32));
-        }
-    }
-    Ok(())
-}
-
-/// Receives one fd sent by `send_fd`.
-fn recv_fd(sock: RawFd) -> std::io::Result<OwnedFd> {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
-    let mut cbuf = [0u64; 4];
-    // SAFETY: a message header over locals.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&cbuf);
-        if libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) <= 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        if c.is_null() || (*c).cmsg_type != libc::SCM_RIGHTS {
-            return Err(std::io::Error::from_raw_os_error(libc::EPROTO));
-        }
-        Ok(OwnedFd::from_raw_fd(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<RawFd>())))
-    }
-}
 
 /// A supervisor about to start: the socket its child sends the listener on.
 pub struct Pending {
@@ -226,7 +55,7 @@ pub fn prepare() -> std::io::Result<Pending> {
     }
     // SAFETY: fresh fds of ours.
     let ours = unsafe { OwnedFd::from_raw_fd(sv[0]) };
-    Ok(Pending { ours, child: ChildSetup { prog: filter(), sock: sv[1] } })
+    Ok(Pending { ours, child: ChildSetup::new(filter(), sv[1]) })
 }
 
 impl Pending {
@@ -536,138 +365,5 @@ impl Supervisor {
             }
             _ => Answer::Value(r),
         })
-    }
-}
-
-/// The kernel fd behind the caller's fd `fd`, if it is a placeholder.
-fn rump_fd(tid: i32, fd: i32) -> Option<i32> {
-    if fd < 0 {
-        return None;
-    }
-    let link = std::fs::read_link(format!("/proc/{tid}/fd/{fd}")).ok()?;
-    let s = link.to_str()?;
-    s.strip_prefix("/memfd:rumpfd:")?.split(' ').next()?.parse().ok()
-}
-
-/// The lowest fd number at or above `min` that the caller has free.
-fn lowest_free(tid: i32, min: i32) -> i32 {
-    (min.max(0)..).find(|n| std::fs::symlink_metadata(format!("/proc/{tid}/fd/{n}")).is_err()).unwrap_or(min)
-}
-
-fn status_field(pid: i32, field: &str) -> Option<i32> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find_map(|l| l.strip_prefix(field)?.trim().parse().ok())
-}
-
-fn tgid_of(tid: i32) -> Option<i32> {
-    status_field(tid, "Tgid:")
-}
-
-fn ppid_of(pid: i32) -> Option<i32> {
-    status_field(pid, "PPid:")
-}
-
-/// The caller's NUL-terminated string at `addr` (at most PATH_MAX).
-fn read_str(tid: i32, addr: u64) -> Option<Vec<u8>> {
-    if addr == 0 {
-        return None;
-    }
-    let mem = TargetMem { tid, overlay: Vec::new() };
-    mem.copy_in_str(UserAddr(addr), libc::PATH_MAX as usize).ok()
-}
-
-/// The caller's memory, with strings of ours lent at addresses it does
-/// not use (the kernel's view of a rewritten path).
-struct TargetMem {
-    tid: i32,
-    overlay: Vec<(u64, Vec<u8>)>,
-}
-
-/// Where lent strings go: a user address far from anything mapped.
-const LENT_BASE: u64 = 0x1000_0000_0000;
-
-impl TargetMem {
-    fn lend(&mut self, mut s: Vec<u8>) -> u64 {
-        s.push(0);
-        let at = LENT_BASE + self.overlay.len() as u64 * 0x1_0000;
-        self.overlay.push((at, s));
-        at
-    }
-
-    fn lent(&self, addr: u64) -> Option<&[u8]> {
-        self.overlay.iter().find(|(a, _)| *a == addr).map(|(_, s)| &s[..])
-    }
-
-    fn vm(&self, call: i64, local: *mut u8, addr: u64, n: usize) -> Result<usize, Errno> {
-        let l = libc::iovec { iov_base: local.cast(), iov_len: n };
-        let r = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: n };
-        // SAFETY: one local buffer of `n` bytes and the caller's address.
-        let got = unsafe {
-            libc::syscall(
-                call,
-                self.tid as libc::c_long,
-                &l as *const libc::iovec,
-                1usize,
-                &r as *const libc::iovec,
-                1usize,
-                0usize,
-            )
-        };
-        if got < 0 {
-            Err(Errno(libc::EFAULT))
-        } else {
-            Ok(got as usize)
-        }
-    }
-}
-
-impl UserMemory for TargetMem {
-    fn copy_in(&self, addr: UserAddr, buf: &mut [u8]) -> Result<(), Errno> {
-        if buf.is_empty() {
-            return Ok(());
-        }
-        if let Some(s) = self.lent(addr.0) {
-            let n = buf.len().min(s.len());
-            buf[..n].copy_from_slice(&s[..n]);
-            return Ok(());
-        }
-        match self.vm(libc::SYS_process_vm_readv, buf.as_mut_ptr(), addr.0, buf.len())? {
-            n if n == buf.len() => Ok(()),
-            _ => Err(Errno(libc::EFAULT)),
-        }
-    }
-
-    fn copy_out(&self, addr: UserAddr, data: &[u8]) -> Result<(), Errno> {
-        if data.is_empty() {
-            return Ok(());
-        }
-        match self.vm(libc::SYS_process_vm_writev, data.as_ptr().cast_mut(), addr.0, data.len())? {
-            n if n == data.len() => Ok(()),
-            _ => Err(Errno(libc::EFAULT)),
-        }
-    }
-
-    fn copy_in_str(&self, addr: UserAddr, max: usize) -> Result<Vec<u8>, Errno> {
-        if let Some(s) = self.lent(addr.0) {
-            return Ok(s[..s.len() - 1].to_vec());
-        }
-        if addr.is_null() {
-            return Err(Errno(libc::EFAULT));
-        }
-        let mut out = Vec::new();
-        let mut at = addr.0;
-        while out.len() < max {
-            // Up to the end of the page, so an unmapped next page is no fault.
-            let chunk = (4096 - (at % 4096) as usize).min(max - out.len());
-            let mut buf = vec![0u8; chunk];
-            let n = self.vm(libc::SYS_process_vm_readv, buf.as_mut_ptr(), at, chunk)?;
-            if let Some(z) = buf[..n].iter().position(|&b| b == 0) {
-                out.extend_from_slice(&buf[..z]);
-                return Ok(out);
-            }
-            out.extend_from_slice(&buf[..n]);
-            at += n as u64;
-        }
-        Err(Errno(libc::ENAMETOOLONG))
     }
 }

@@ -69,9 +69,9 @@ fn main() {
     for f in ["build.rs", "codegen/master.rs", "codegen/emit.rs", "codegen/capi.rs"] {
         println!("cargo:rerun-if-changed={f}");
     }
-    let native = emit::EmitOpts { table: "native", types: "crate::native::types", max_args: 8 };
+    let native = emit::EmitOpts { table: "native", types: "crate::native::types", max_args: 8, raw_routes: false };
     let table = generate("syscalls.master", "native_sys.rs", &native);
     generate_capi(&table);
-    let linux = emit::EmitOpts { table: "linux", types: "crate::linux::types", max_args: 6 };
+    let linux = emit::EmitOpts { table: "linux", types: "crate::linux::types", max_args: 6, raw_routes: true };
     generate("kernel/src/compat/linux/syscalls.master", "linux_sys.rs", &linux);
 }

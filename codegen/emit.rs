@@ -25,6 +25,8 @@ pub struct EmitOpts<'a> {
     pub types: &'a str,
     /// Argument slots the ABI passes (8 native, 6 Linux).
     pub max_args: usize,
+    /// Emit `RAW_ROUTES`, the interposer's routing table (the Linux table).
+    pub raw_routes: bool,
 }
 
 pub fn emit(table: &Table, opts: &EmitOpts) -> String {
@@ -41,6 +43,9 @@ pub fn emit(table: &Table, opts: &EmitOpts) -> String {
     lookups(o);
     sysent_macro(o, table, opts);
     typed_calls(o, table, opts);
+    if opts.raw_routes {
+        raw_routes(o, table);
+    }
     out
 }
 
@@ -327,4 +332,47 @@ fn typed_calls(o: &mut String, table: &Table, opts: &EmitOpts) {
             slots.join(", "),
         );
     }
+}
+
+/// Argument names that hold a descriptor.
+const FD_NAMES: &[&str] = &[
+    "fd", "fildes", "oldfd", "newfd", "dfd", "olddfd", "newdfd", "epfd", "out_fd", "in_fd", "fd_in", "fd_out", "fdin",
+    "fdout",
+];
+
+/// What `a`, the `i`th argument of `p`, means for routing a raw call: a
+/// descriptor by name (an integer named like one), a path by annotation
+/// (`_In_z_`), relative to the argument before it when that is a `*dfd`.
+fn raw_arg(p: &Proto, i: usize, a: &Arg) -> String {
+    match (&a.ctype, a.marshal) {
+        (CType::Scalar(_), _) if FD_NAMES.contains(&a.name.as_str()) => "Fd".into(),
+        (CType::Scalar(_), _) if a.name == "family" => "Family".into(),
+        (_, Marshal::InStr) => match i.checked_sub(1).map(|d| &p.args[d]) {
+            Some(d) if d.name.ends_with("dfd") => format!("PathAt({})", i - 1),
+            _ => "Path".into(),
+        },
+        _ => "Other".into(),
+    }
+}
+
+/// `RAW_ROUTES`: every call with a prototype, by number, with what its
+/// arguments mean to an interposer (`crate::RawRoute`), and `raw_route`.
+fn raw_routes(o: &mut String, table: &Table) {
+    let _ = writeln!(o, "/// How a raw call of each declared number is routed, by number.\npub static RAW_ROUTES: &[crate::RawRoute] = &[");
+    for (e, p) in protos(table) {
+        let args: Vec<String> =
+            p.args.iter().enumerate().map(|(i, a)| format!("crate::RawArg::{}", raw_arg(p, i, a))).collect();
+        let int_result = matches!(p.ret, CType::Scalar(Scalar::I32 | Scalar::U32));
+        let _ = writeln!(
+            o,
+            "    crate::RawRoute {{ num: {}, name: {:?}, args: &[{}], int_result: {int_result} }},",
+            e.number,
+            e.visible_name().unwrap_or_default(),
+            args.join(", ")
+        );
+    }
+    let _ = writeln!(
+        o,
+        "];\n\n/// The route of a call number, if the table declares it.\npub fn raw_route(num: u32) -> Option<&'static crate::RawRoute> {{\n    RAW_ROUTES.binary_search_by_key(&num, |r| r.num).ok().map(|i| &RAW_ROUTES[i])\n}}"
+    );
 }

@@ -15,4 +15,4 @@ pub mod syscall;
 pub mod usermem;
 
 pub use errno::Errno;
-pub use syscall::{ArgDesc, Marshal, Slots, SysResult, Syscall, SyscallDesc, UserAddr, MAXARGS};
+pub use syscall::{ArgDesc, Marshal, RawArg, RawRoute, Slots, SysResult, Syscall, SyscallDesc, UserAddr, MAXARGS};

@@ -117,3 +117,30 @@ impl SyscallDesc {
         self.args.len()
     }
 }
+
+/// What one argument of a raw call means to an interposer deciding where
+/// the call goes (generated from the table's argument names and types).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RawArg {
+    /// Nothing that decides the route.
+    Other,
+    /// A descriptor (`fd`, `oldfd`, `epfd`, a `dfd`...).
+    Fd,
+    /// A NUL-terminated path, relative to the working directory.
+    Path,
+    /// A NUL-terminated path relative to the descriptor in slot `n`.
+    PathAt(u8),
+    /// A socket's protocol family (`socket`, `socketpair`).
+    Family,
+}
+
+/// How a raw system call is routed: its arguments' meanings and whether
+/// the libc function of the same name returns a C `int` (so its result is
+/// sign-extended from 32 bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawRoute {
+    pub num: u32,
+    pub name: &'static str,
+    pub args: &'static [RawArg],
+    pub int_result: bool,
+}

@@ -256,7 +256,7 @@ fn real_tables_parse() {
 
 fn tiny_emit(text: &str) -> String {
     let t = parse(text).unwrap();
-    emit::emit(&t, &emit::EmitOpts { table: "native", types: "crate::native::types", max_args: 8 })
+    emit::emit(&t, &emit::EmitOpts { table: "native", types: "crate::native::types", max_args: 8, raw_routes: false })
 }
 
 #[test]

@@ -4,8 +4,8 @@
 //! A comma-separated list of items; values that are lists use `:`. An item
 //! is recognised by the key it starts with (NetBSD compares each table
 //! entry's name as a prefix, so `sysctl` also accepts `sysctl=yes`).
-//! Unset means `path=/rump,socket=all:nolocal`; an empty string hijacks
-//! nothing.
+//! Unset means `path=/rump,socket=all:nolocal,syscalls=all`; an empty
+//! string hijacks nothing.
 
 use std::fmt;
 
@@ -21,7 +21,7 @@ const FAMILIES: &[(&str, i32)] = &[
 /// `vfs=` switches.
 const VFS_CALLS: &[&str] = &["nfssvc", "getvfsstat", "fhcalls"];
 
-pub const DEFAULT: &str = "path=/rump,socket=all:nolocal";
+pub const DEFAULT: &str = "path=/rump,socket=all:nolocal,syscalls=all";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -36,6 +36,10 @@ pub struct Config {
     pub modctl: bool,
     /// `fdoff=`: the lowest fd number a rump fd is given.
     pub fdoff: i32,
+    /// `syscalls=all` (not NetBSD's): raw syscalls are caught too, by
+    /// Syscall User Dispatch; `syscalls=libc` (the default): libc's
+    /// functions only.
+    pub raw_syscalls: bool,
 }
 
 impl Default for Config {
@@ -48,6 +52,7 @@ impl Default for Config {
             sysctl: false,
             modctl: false,
             fdoff: 128,
+            raw_syscalls: false,
         }
     }
 }
@@ -73,6 +78,7 @@ const KEYS: &[(&str, Parser)] = &[
     ("sysctl", |c, v| parse_bool(v).map(|b| c.sysctl = b)),
     ("modctl", |c, v| parse_bool(v).map(|b| c.modctl = b)),
     ("fdoff=", parse_fdoff),
+    ("syscalls=", parse_syscalls),
 ];
 
 impl Config {
@@ -91,7 +97,7 @@ impl Config {
             let Some((name, parse)) = KEYS.iter().find(|(name, _)| item.starts_with(name)) else {
                 let key = item.split('=').next().unwrap_or(item);
                 return Err(BadConfig(format!(
-                    "unknown key '{key}' (known: path, blanket, socket, fdoff, sysctl, modctl, vfs)"
+                    "unknown key '{key}' (known: path, blanket, socket, fdoff, sysctl, modctl, vfs, syscalls)"
                 )));
             };
             let value = &item[name.len()..];
@@ -187,6 +193,15 @@ fn parse_fdoff(c: &mut Config, v: &str) -> Result<(), String> {
     }
 }
 
+fn parse_syscalls(c: &mut Config, v: &str) -> Result<(), String> {
+    c.raw_syscalls = match v {
+        "all" => true,
+        "libc" => false,
+        _ => return Err("expected all or libc".into()),
+    };
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +212,7 @@ mod tests {
         assert_eq!(c.prefix.as_deref(), Some("/rump"));
         assert_eq!(c.sockets, vec![libc::PF_INET, libc::PF_INET6, libc::PF_NETLINK, libc::PF_PACKET]);
         assert_eq!(c.fdoff, 128);
+        assert!(c.raw_syscalls);
     }
 
     #[test]
@@ -214,6 +230,8 @@ mod tests {
         assert_eq!(c.sockets, vec![libc::PF_INET]);
         assert!(Config::parse("sysctl").unwrap().sysctl);
         assert_eq!(Config::parse("path=///").unwrap().prefix.as_deref(), Some("///"));
+        assert!(Config::parse("syscalls=all").unwrap().raw_syscalls);
+        assert!(!Config::parse("syscalls=all,syscalls=libc").unwrap().raw_syscalls);
     }
 
     #[test]
@@ -228,6 +246,7 @@ mod tests {
             ("fdoff=2", "'fdoff=2'"),
             ("fdoff=x", "'fdoff=x'"),
             ("sysctl=maybe", "'sysctl=maybe'"),
+            ("syscalls=some", "'syscalls=some'"),
         ] {
             let e = Config::parse(spec).unwrap_err().to_string();
             assert!(e.contains(needle), "{spec}: {e}");

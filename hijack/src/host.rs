@@ -30,7 +30,8 @@ macro_rules! real_fns {
                     let f = $crate::host::resolve(&PTR, concat!(stringify!($name), "\0"));
                     // SAFETY: the symbol is libc's function of this signature.
                     let f: unsafe extern "C" fn($($t),*) -> $r = unsafe { std::mem::transmute(f) };
-                    unsafe { f($($arg),*) }
+                    // The host's function runs with its syscalls let through.
+                    $crate::sud::gate::host_section(|| unsafe { f($($arg),*) })
                 }
             )*
         }
@@ -92,7 +93,7 @@ impl<T> CRet for *const T {
 /// did on the way (a host call of its own that failed, say).
 pub fn guard<T: CRet>(body: impl FnOnce() -> Result<T, Errno>) -> T {
     let saved = errno();
-    match catch_unwind(AssertUnwindSafe(body)) {
+    match crate::sud::gate::host_section(|| catch_unwind(AssertUnwindSafe(body))) {
         Ok(Ok(v)) => {
             set_errno(saved);
             v
@@ -117,13 +118,14 @@ pub fn check<T: CRet + PartialEq>(r: T) -> Result<T, Errno> {
     }
 }
 
-/// A raw host syscall returning a Result (for the library's own plumbing).
+/// A raw host syscall returning a Result (for the library's own plumbing),
+/// made through the gate so that it is never caught.
 pub fn sys(n: libc::c_long, a: [usize; 4]) -> Result<i64, Errno> {
     // SAFETY: the caller passes arguments valid for syscall `n`.
-    let r = unsafe { libc::syscall(n, a[0], a[1], a[2], a[3]) };
+    let r = unsafe { crate::sud::gate::syscall(n, [a[0], a[1], a[2], a[3], 0, 0]) };
     if r < 0 {
-        Err(Errno(errno()))
+        Err(Errno(-r as i32))
     } else {
-        Ok(r)
+        Ok(r as i64)
     }
 }

@@ -89,6 +89,8 @@ unsafe fn become_keeper(url: &ServerUrl, dir: &std::path::Path, report: i32) -> 
     crate::fdmap::clear();
     rumpclient::ownfd::disable();
     crate::route::set_cwd(crate::route::Cwd::Host);
+    // The keeper runs the library's code only: nothing of its to catch.
+    crate::sud::disarm();
     // SAFETY: single-threaded; glibc's fork.
     match unsafe { real::fork() } {
         0 => {}

@@ -15,6 +15,7 @@
 //! - `hooks`: the libc functions, one module per family;
 //! - `host`: the way back to libc's own definitions;
 //! - `log`: `RUMP_LOG`, to stderr or `RUMP_LOG_FILE`, off by default.
+//! - `sud`: raw syscalls caught by Syscall User Dispatch (`syscalls=all`).
 
 pub mod backend;
 pub mod config;
@@ -26,6 +27,7 @@ pub mod log;
 pub mod notifier;
 pub mod route;
 pub mod state;
+pub mod sud;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -46,6 +48,9 @@ extern "C" fn init() {
     state::import();
     // SAFETY: registers a handler that only bumps an atomic.
     unsafe { libc::pthread_atfork(None, None, Some(notifier::after_fork)) };
+    if route::config().raw_syscalls {
+        sud::start();
+    }
 }
 
 #[used]

@@ -33,6 +33,7 @@
 
 use crate::config::Config;
 use crate::fdmap;
+use rump_abi::linux::net_file;
 use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
@@ -87,19 +88,6 @@ pub struct RumpPath {
 /// The kernel's view of `p` if an absolute path is routed there.
 fn absolute(p: &[u8]) -> Option<(Vec<u8>, Cwd)> {
     absolute_in(config(), p)
-}
-
-/// The network's files in `/proc`, and the kernel path each stands for.
-const NET_FILES: &[(&[u8], &[u8])] =
-    &[(b"/proc/net", b"/proc/net"), (b"/proc/self/net", b"/proc/net"), (b"/proc/sys/net", b"/proc/sys/net")];
-
-/// `p` as the kernel's network file if it is one: an entry of `NET_FILES`
-/// or a path below it.
-fn net_file(p: &[u8]) -> Option<Vec<u8>> {
-    NET_FILES.iter().find_map(|(shown, kernel)| {
-        let rest = p.strip_prefix(*shown)?;
-        (rest.is_empty() || rest[0] == b'/').then(|| [*kernel, rest].concat())
-    })
 }
 
 /// [`absolute`] under configuration `cfg`.

@@ -1,7 +1,8 @@
 //! What a user of the library relies on beyond single tools: the
 //! configuration is checked before `main`, a kernel outlives the process
 //! that wrote to it (a keeper in-process, a server remotely), and the host
-//! and rump kernels never see each other's fds or directories.
+//! and rump kernels never see each other's fds or directories, and raw
+//! syscalls are caught unless `syscalls=libc` opts out.
 
 mod support;
 
@@ -167,4 +168,21 @@ fn shared_mappings_need_a_connection_that_carries_descriptors() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("MAP_SHARED") && err.contains("tcp://"), "{err}");
+}
+
+/// A raw `syscall(SYS_openat, ...)` on /rump reaches the kernel by default
+/// (Syscall User Dispatch) and the host with `syscalls=libc`, where only
+/// libc's functions are hooked.
+#[test]
+fn raw_syscalls_are_caught_unless_opted_out() {
+    let script = "import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.syscall(257, -100, b'/rump/raw', os.O_CREAT | os.O_WRONLY, 0o644)
+print(fd >= 0, 0 if fd >= 0 else ctypes.get_errno())
+print(os.path.exists('/rump/raw'))";
+    let py = python3();
+    let on = hijacked(&[&py, "-c", script], &[]);
+    assert_eq!(stdout(&on), "True 0\nTrue\n", "{on:?}");
+    let off = hijacked(&[&py, "-c", script], &[("RUMPHIJACK", "path=/rump,syscalls=libc")]);
+    assert_eq!(stdout(&off), format!("False {}\nFalse\n", libc::ENOENT), "{off:?}");
 }

@@ -3,6 +3,7 @@
 //! of the fcntl family, inotify for watches, mmap for shared file
 //! mappings) plus poll, select, epoll, signal and threads for event
 //! multiplexing, signals and threads over rump FIFOs beside host pipes,
+//! raw for raw `syscall()`s caught by Syscall User Dispatch,
 //! net for sockets, the resolver and interfaces over the kernel's TCP/IP
 //! stack, and the Python programs in `ctests/py/` (selectors and asyncio
 //! over both; inotify_raw, inotify through ctypes on the base and a host
@@ -327,6 +328,11 @@ fn diff(a: &str, b: &str, a_name: &str, b_name: &str) -> String {
 /// through the library, and fails with the diffs if a rump run's
 /// transcript differs from the host's.
 fn differential(name: &str) {
+    differential_with(name, "")
+}
+
+/// [`differential`] with `keys` appended to the rump runs' `RUMPHIJACK`.
+fn differential_with(name: &str, keys: &str) {
     let lib = target_dir().join("librumphijack.so");
     assert!(lib.exists(), "{} is missing", lib.display());
     let lib = lib.to_str().expect("a UTF-8 library path").to_owned();
@@ -364,6 +370,7 @@ fn differential(name: &str) {
     let mut failures = Vec::new();
 
     let (prefix, hijack) = support::fresh_prefix();
+    let hijack = hijack + keys;
     let rump_base = format!("{prefix}/t");
     let mut env = vec![("LD_PRELOAD", lib.as_str()), ("RUMPHIJACK", hijack.as_str())];
     let local = run(&prog, &rump_base, &work.0, &env, &["RUMP_SERVER"]).normalised(&rump_base);
@@ -382,6 +389,13 @@ fn differential(name: &str) {
     }
 
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// Raw `syscall()` for the file, socket and process families, caught by
+/// Syscall User Dispatch.
+#[test]
+fn raw() {
+    differential_with("raw", ",syscalls=all");
 }
 
 #[test]

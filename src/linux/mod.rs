@@ -15,3 +15,20 @@ pub mod errno {
 pub mod sys {
     include!(concat!(env!("OUT_DIR"), "/linux_sys.rs"));
 }
+
+/// The network's files in `/proc`, and the kernel path each stands for:
+/// while a program's inet sockets are a rump kernel's, these are that
+/// kernel's too (netstat, ifconfig, sysctl see the stack the sockets are
+/// on). Both entry points route by this list: the preload library's
+/// path rules and `rumpctl run`'s supervisor for static binaries.
+pub const NET_FILES: &[(&[u8], &[u8])] =
+    &[(b"/proc/net", b"/proc/net"), (b"/proc/self/net", b"/proc/net"), (b"/proc/sys/net", b"/proc/sys/net")];
+
+/// `p` as the kernel's network file if it is one: an entry of
+/// [`NET_FILES`] or a path below it.
+pub fn net_file(p: &[u8]) -> Option<Vec<u8>> {
+    NET_FILES.iter().find_map(|(shown, kernel)| {
+        let rest = p.strip_prefix(*shown)?;
+        (rest.is_empty() || rest[0] == b'/').then(|| [*kernel, rest].concat())
+    })
+}

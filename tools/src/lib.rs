@@ -11,6 +11,7 @@ pub mod net;
 pub mod netem;
 pub mod run;
 pub mod status_line;
+pub mod supervise;
 pub mod sysctl;
 pub mod vxlan;
 

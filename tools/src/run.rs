@@ -171,6 +171,24 @@ fn forward_signals(pid: u32, set: libc::sigset_t) {
     });
 }
 
+/// The executable `name` runs as: itself if it has a slash, else the
+/// first match on `PATH`.
+fn which(name: &std::ffi::OsStr) -> Option<PathBuf> {
+    if name.as_encoded_bytes().contains(&b'/') {
+        return Some(PathBuf::from(name));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// The `path=` prefix a `RUMPHIJACK` spec names (the library's default
+/// without one).
+fn prefix(spec: Option<&str>) -> String {
+    let spec = spec.map(str::to_owned).or_else(|| std::env::var("RUMPHIJACK").ok());
+    spec.and_then(|s| s.split(',').find_map(|i| i.strip_prefix("path=").map(str::to_owned)))
+        .unwrap_or_else(|| "/rump".into())
+}
+
 fn fail(msg: &str) -> i32 {
     eprintln!("rumpctl: {msg}");
     EXIT_FAILED
@@ -204,6 +222,23 @@ pub fn main(o: &RunArgs) -> i32 {
         (None, None) => unreachable!("a kernel of our own without -s"),
     };
 
+    // A static binary cannot load the library: its calls are caught by
+    // seccomp and served by the kernel hosted here.
+    let supervised = match (&hosted, which(&o.command[0]).filter(|p| crate::supervise::is_static(p))) {
+        (Some(_), Some(_)) => match crate::supervise::prepare() {
+            Ok(p) => Some(p),
+            Err(e) => return fail(&format!("seccomp supervisor: {e}")),
+        },
+        (None, Some(_)) => {
+            eprintln!(
+                "rumpctl: {} is static: its calls reach a kernel only without -s",
+                o.command[0].to_string_lossy()
+            );
+            None
+        }
+        _ => None,
+    };
+    let child_setup = supervised.as_ref().map(|p| p.child.clone_for_child());
     let mut cmd = Command::new(&o.command[0]);
     cmd.args(&o.command[1..])
         .env("LD_PRELOAD", preload(&lib, std::env::var_os("LD_PRELOAD")))
@@ -218,12 +253,20 @@ pub fn main(o: &RunArgs) -> i32 {
             libc::signal(libc::SIGINT, libc::SIG_DFL);
             libc::signal(libc::SIGQUIT, libc::SIG_DFL);
             libc::sigprocmask(libc::SIG_UNBLOCK, &forwarded, std::ptr::null_mut());
-            Ok(())
+            match &child_setup {
+                Some(c) => c.install(),
+                None => Ok(()),
+            }
         });
     }
     let status = match cmd.spawn() {
         Ok(mut child) => {
             forward_signals(child.id(), forwarded);
+            if let (Some(p), Some(h)) = (supervised, &hosted) {
+                if let Err(e) = p.serve(h.kernel.clone(), prefix(o.hijack.as_deref())) {
+                    eprintln!("rumpctl: seccomp supervisor: {e}");
+                }
+            }
             match child.wait() {
                 Ok(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
                 Err(e) => fail(&format!("waiting for {}: {e}", o.command[0].to_string_lossy())),

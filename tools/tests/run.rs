@@ -1,7 +1,8 @@
 //! `rumpctl run`, started as a user would: exit statuses, the environment
 //! the program gets, the private socket directory, signals, and programs
 //! using the kernel through librumphijack.so (host directories with `-m`,
-//! host files with `-d`, another server with `-s`).
+//! host files with `-d`, another server with `-s`), and static binaries
+//! (busybox-static, a Go program) served by the seccomp supervisor.
 //!
 //! The tests build librumphijack.so beside rumpctl themselves (see
 //! `support::rumpctl`).
@@ -194,4 +195,51 @@ fn signals() {
         unsafe { libc::kill(c.id() as i32, sig) };
         assert_eq!(wait_within(&mut c, Duration::from_secs(10)).code(), Some(128 + sig));
     }
+}
+
+/// Runs `prog ARGS... BASE` on a host directory and under `rumpctl run`
+/// on `/rump/t`, and asserts the same output and status (the base shown
+/// as `BASE`). `prog` is a static binary: the library cannot enter it,
+/// rumpctl's seccomp supervisor serves it.
+fn static_differential(prog: &[&str]) {
+    let host = TempDir::new("static");
+    let hbase = format!("{}/t", host.s());
+    let norm =
+        |o: &Output, base: &str| (o.status.code(), stdout(o).replace(base, "BASE"), stderr(o).replace(base, "BASE"));
+    let h = Command::new(prog[0]).args(&prog[1..]).arg(&hbase).output().expect("runs on the host");
+    let h = norm(&h, &hbase);
+    assert_eq!(h.0, Some(0), "on the host: {h:?}");
+    let r = norm(&run(&[&["--"], prog, &["/rump/t"]].concat()), "/rump/t");
+    assert_eq!(h, r, "host (left) and rumpctl run (right) differ");
+}
+
+/// busybox-static's shell and applets on /rump.
+#[test]
+fn static_busybox() {
+    let script = r#"B=$1; mkdir $B && cd $B || exit 9
+echo x > b; cat b; echo y >> $B/b; wc -c < b; cat < b
+mkdir -p d/e; echo in > d/e/f; ls -R; ls -la d/e | grep f | awk '{print $1, $5, $NF}'
+mv d/e/f g; cat g; rm g; ls; cat missing; echo status $?
+cd d && pwd | sed "s|$B|BASE|"; cd / && rm -r $B/d; ls -a $B"#;
+    static_differential(&["/bin/busybox", "sh", "-c", script, "sh"]);
+}
+
+/// A Go program (static, as `go build` makes it without cgo) writing,
+/// reading, listing and stat'ing files on /rump.
+#[test]
+fn static_go() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/static/files.go");
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-files");
+    let st = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .env("GOCACHE", Path::new(env!("CARGO_TARGET_TMPDIR")).join("gocache"))
+        .env("GOFLAGS", "-mod=mod")
+        .env("GO111MODULE", "off")
+        .env("CGO_ENABLED", "0")
+        .status()
+        .expect("go (golang-go) runs");
+    assert!(st.success(), "go build {} failed", src.display());
+    static_differential(&[out.to_str().unwrap()]);
 }

@@ -1,0 +1,148 @@
+/*
+ * raw.c: the file, socket and process families made as raw system calls
+ * (syscall(2), no libc wrapper), which only reach a rump kernel when the
+ * library catches them (RUMPHIJACK syscalls=all, Syscall User Dispatch).
+ */
+#include "check.h"
+#include <dirent.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+/* The names in a getdents64 buffer, sorted, on one line. */
+static void names(const char *buf, long n)
+{
+    char list[64][256];
+    int count = 0;
+    for (long off = 0; off < n && count < 64;) {
+        const struct dirent64 *d = (const void *)(buf + off);
+        snprintf(list[count++], sizeof list[0], "%s", d->d_name);
+        off += d->d_reclen;
+    }
+    qsort(list, (size_t)count, sizeof list[0], (int (*)(const void *, const void *))strcmp);
+    say("names:");
+    for (int i = 0; i < count; i++)
+        say(" %s", list[i]);
+    say("\n");
+}
+
+static void *thread_body(void *arg)
+{
+    (void)arg;
+    long fd = syscall(SYS_openat, AT_FDCWD, F("thread"), O_CREAT | O_WRONLY, 0600);
+    if (fd >= 0) {
+        syscall(SYS_write, fd, "from a thread\n", 14);
+        syscall(SYS_close, fd);
+    }
+    return (void *)fd;
+}
+
+static volatile int handler_fd = -1;
+static void on_usr1(int sig)
+{
+    (void)sig;
+    syscall(SYS_write, handler_fd, "from a handler\n", 15);
+}
+
+static void file_family(void)
+{
+    char buf[4096];
+    struct stat st;
+    int fd = FD(syscall(SYS_openat, AT_FDCWD, F("f"), O_CREAT | O_RDWR | O_TRUNC, 0644));
+    I(syscall(SYS_write, fd, "raw bytes\n", 10));
+    I(syscall(SYS_pwrite64, fd, "RAW", 3, 0));
+    I(syscall(SYS_lseek, fd, 0, SEEK_SET));
+    long n = I(syscall(SYS_read, fd, buf, sizeof buf));
+    show("read", buf, n);
+    n = I(syscall(SYS_pread64, fd, buf, 5, 4));
+    show("pread", buf, n);
+    I(syscall(SYS_fstat, fd, &st));
+    say("size %lld mode %o\n", (long long)st.st_size, st.st_mode & 07777);
+    I(syscall(SYS_ftruncate, fd, 4));
+    I(syscall(SYS_newfstatat, AT_FDCWD, F("f"), &st, 0));
+    say("size %lld\n", (long long)st.st_size);
+    int d = FD(syscall(SYS_dup, fd));
+    I(syscall(SYS_close, fd));
+    I(syscall(SYS_close, d));
+    I(syscall(SYS_close, d));
+    I(syscall(SYS_mkdirat, AT_FDCWD, F("dir"), 0755));
+    I(syscall(SYS_mkdir, F("dir"), 0755));
+    int dir = FD(syscall(SYS_open, F("dir"), O_RDONLY | O_DIRECTORY));
+    int g = FD(syscall(SYS_openat, dir, "g", O_CREAT | O_WRONLY, 0600));
+    I(syscall(SYS_close, g));
+    I(syscall(SYS_renameat, dir, "g", dir, "h"));
+    I(syscall(SYS_symlinkat, "h", dir, "link"));
+    n = I(syscall(SYS_readlinkat, dir, "link", buf, sizeof buf));
+    show("readlink", buf, n);
+    I(syscall(SYS_faccessat, dir, "h", W_OK));
+    I(syscall(SYS_faccessat, dir, "missing", F_OK));
+    n = I(syscall(SYS_getdents64, dir, buf, sizeof buf));
+    names(buf, n);
+    I(syscall(SYS_unlinkat, dir, "link", 0));
+    I(syscall(SYS_unlinkat, dir, "h", 0));
+    I(syscall(SYS_close, dir));
+    I(syscall(SYS_rmdir, F("dir")));
+    I(syscall(SYS_stat, F("dir"), &st));
+    I(syscall(SYS_read, 1000, buf, 1));
+}
+
+static void socket_family(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    char buf[64];
+    int l = FD(syscall(SYS_socket, AF_INET, SOCK_STREAM, 0));
+    I(syscall(SYS_bind, l, &a, sizeof a));
+    I(syscall(SYS_listen, l, 4));
+    I(syscall(SYS_getsockname, l, &a, &len));
+    int c = FD(syscall(SYS_socket, AF_INET, SOCK_STREAM, 0));
+    I(syscall(SYS_connect, c, &a, sizeof a));
+    int s = FD(syscall(SYS_accept4, l, NULL, NULL, 0));
+    I(syscall(SYS_sendto, c, "over tcp", 8, 0, NULL, 0));
+    long n = I(syscall(SYS_recvfrom, s, buf, sizeof buf, 0, NULL, NULL));
+    show("recvfrom", buf, n);
+    I(syscall(SYS_shutdown, c, SHUT_WR));
+    I(syscall(SYS_read, s, buf, sizeof buf));
+    for (int fd = 0; fd < 3; fd++)
+        I(syscall(SYS_close, (int[]){l, c, s}[fd]));
+}
+
+static void process_family(void)
+{
+    int status = 0;
+    long pid = syscall(SYS_fork);
+    if (pid == 0) {
+        long fd = syscall(SYS_openat, AT_FDCWD, F("child"), O_CREAT | O_WRONLY, 0600);
+        syscall(SYS_write, fd, "from a child\n", 13);
+        syscall(SYS_exit_group, fd >= 0 ? 7 : 1);
+    }
+    B(pid > 0);
+    I(syscall(SYS_wait4, pid, &status, 0, NULL) == pid);
+    say("child exit %d\n", WEXITSTATUS(status));
+    cat("child");
+
+    pthread_t t;
+    void *r;
+    I(pthread_create(&t, NULL, thread_body, NULL));
+    I(pthread_join(t, &r));
+    B((long)r >= 0);
+    cat("thread");
+
+    handler_fd = FD(syscall(SYS_openat, AT_FDCWD, F("signal"), O_CREAT | O_WRONLY, 0600));
+    signal(SIGUSR1, on_usr1);
+    I(syscall(SYS_kill, syscall(SYS_getpid), SIGUSR1));
+    I(syscall(SYS_close, handler_fd));
+    cat("signal");
+}
+
+int main(int argc, char **argv)
+{
+    setup(argc, argv);
+    file_family();
+    socket_family();
+    process_family();
+    return 0;
+}

@@ -1,0 +1,163 @@
+//! The gate: the one stretch of code whose `syscall` instructions Syscall
+//! User Dispatch lets through, and each thread's selector byte.
+//!
+//! Everything the library asks of the host kernel while interception is on
+//! leaves through here: `host_syscall` (the library's own raw calls and the
+//! calls the router passes on), `restore_rt` (the return from every signal
+//! handler, ours and the program's, whose `rt_sigreturn` must never be
+//! caught: it is made while the handler's frame is still on the stack) and
+//! `clone_resume` (a thread made by a caught raw `clone`). The three are
+//! laid out together in their own section; `range()` is what `prctl` is
+//! given as the allowed region.
+//!
+//! The selector is the per-thread byte the kernel reads on every syscall
+//! outside the region: `BLOCK` while the program runs, `ALLOW` while the
+//! library works for it (`host_section`), so libc functions the library
+//! calls (`dlsym`, `malloc`, the host's own `read`) run untrapped.
+
+use std::cell::Cell;
+
+/// The selector's values (`SYSCALL_DISPATCH_FILTER_*`).
+pub const ALLOW: u8 = 0;
+pub const BLOCK: u8 = 1;
+
+thread_local! {
+    /// This thread's selector; `ALLOW` until the thread is armed.
+    static SELECTOR: Cell<u8> = const { Cell::new(ALLOW) };
+}
+
+/// The address of this thread's selector byte (for `prctl`).
+pub fn selector_addr() -> *mut u8 {
+    SELECTOR.with(Cell::as_ptr)
+}
+
+/// Sets this thread's selector, returning what it was.
+pub fn set_selector(v: u8) -> u8 {
+    SELECTOR.with(|s| s.replace(v))
+}
+
+/// Runs `f` with this thread's syscalls let through, restoring the
+/// selector afterwards (a no-op on an unarmed thread).
+#[inline]
+pub fn host_section<T>(f: impl FnOnce() -> T) -> T {
+    let was = set_selector(ALLOW);
+    let r = f();
+    set_selector(was);
+    r
+}
+
+std::arch::global_asm!(
+    ".pushsection .text.rumphijack_gate,\"ax\",@progbits",
+    ".globl rumphijack_gate_begin, rumphijack_gate_end, rumphijack_host_syscall",
+    ".globl rumphijack_restore_rt, rumphijack_clone_resume",
+    ".hidden rumphijack_gate_begin, rumphijack_gate_end, rumphijack_host_syscall",
+    ".hidden rumphijack_restore_rt, rumphijack_clone_resume",
+    "rumphijack_gate_begin:",
+    // long host_syscall(nr, a0..a5): the C argument registers shifted
+    // into the syscall ones; the sixth comes from the stack.
+    "rumphijack_host_syscall:",
+    "    mov rax, rdi",
+    "    mov rdi, rsi",
+    "    mov rsi, rdx",
+    "    mov rdx, rcx",
+    "    mov r10, r8",
+    "    mov r8, r9",
+    "    mov r9, [rsp + 8]",
+    "    syscall",
+    "    ret",
+    // The sa_restorer of every handler while interception is on.
+    "rumphijack_restore_rt:",
+    "    mov eax, 15",
+    "    syscall",
+    "    ud2",
+    // long clone_resume(flags, stack, ptid, ctid, tls, regs): a raw clone
+    // whose child, on its own stack, takes the caught call's registers
+    // from `regs` (16 words: rdi rsi rdx r10 r8 r9 rbx rbp r12 r13 r14 r15,
+    // the stack pointer to resume on, the address to resume at, two spare)
+    // copied to the top of that stack, and resumes the program there
+    // with rax = 0, as the kernel's clone would have.
+    "rumphijack_clone_resume:",
+    "    mov r10, rcx",
+    "    mov r11, r9",
+    // Copy the register block to the child's stack, below its top.
+    "    sub rsi, 128",
+    "    mov rcx, 16",
+    "2:  dec rcx",
+    "    mov rax, [r11 + rcx*8]",
+    "    mov [rsi + rcx*8], rax",
+    "    test rcx, rcx",
+    "    jnz 2b",
+    "    mov eax, 56",
+    "    syscall",
+    "    test rax, rax",
+    "    jz 3f",
+    "    ret",
+    "3:  mov rdi, [rsp + 0]",
+    "    mov rsi, [rsp + 8]",
+    "    mov rdx, [rsp + 16]",
+    "    mov r10, [rsp + 24]",
+    "    mov r8,  [rsp + 32]",
+    "    mov r9,  [rsp + 40]",
+    "    mov rbx, [rsp + 48]",
+    "    mov rbp, [rsp + 56]",
+    "    mov r12, [rsp + 64]",
+    "    mov r13, [rsp + 72]",
+    "    mov r14, [rsp + 80]",
+    "    mov r15, [rsp + 88]",
+    "    mov rax, [rsp + 104]",
+    "    mov rsp, [rsp + 96]",
+    "    push rax",
+    "    xor eax, eax",
+    "    ret",
+    "rumphijack_gate_end:",
+    ".popsection",
+);
+
+extern "C" {
+    fn rumphijack_host_syscall(nr: usize, a0: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize) -> isize;
+    fn rumphijack_gate_begin();
+    fn rumphijack_gate_end();
+    pub fn rumphijack_restore_rt();
+    fn rumphijack_clone_resume(
+        flags: usize,
+        stack: usize,
+        ptid: usize,
+        ctid: usize,
+        tls: usize,
+        regs: *const [usize; 16],
+    ) -> isize;
+}
+
+/// The allowed region: start and length.
+pub fn range() -> (usize, usize) {
+    let begin = rumphijack_gate_begin as *const () as usize;
+    (begin, rumphijack_gate_end as *const () as usize - begin)
+}
+
+/// A host syscall from inside the region: the kernel's raw answer
+/// (`-errno` on failure). Never trapped, whatever the selector.
+///
+/// # Safety
+/// The arguments must be valid for syscall `nr`.
+#[inline]
+pub unsafe fn syscall(nr: i64, a: [usize; 6]) -> isize {
+    unsafe { rumphijack_host_syscall(nr as usize, a[0], a[1], a[2], a[3], a[4], a[5]) }
+}
+
+/// A raw `clone` of a new thread on `stack` whose child resumes the
+/// program at `regs` (see `rumphijack_clone_resume`). The parent gets the
+/// kernel's answer.
+///
+/// # Safety
+/// `stack` is the top of memory the child may use; `regs` the registers of
+/// the caught call.
+pub unsafe fn clone_resume(
+    flags: usize,
+    stack: usize,
+    ptid: usize,
+    ctid: usize,
+    tls: usize,
+    regs: &[usize; 16],
+) -> isize {
+    unsafe { rumphijack_clone_resume(flags, stack, ptid, ctid, tls, regs) }
+}

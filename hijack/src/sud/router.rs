@@ -1,0 +1,163 @@
+//! Where a caught raw syscall goes: the same decision a libc hook makes,
+//! reached through the same hook.
+//!
+//! The generated table (`rump_abi::linux::sys::RAW_ROUTES`, from the
+//! Linux `syscalls.master`) says which arguments of a call are fds, paths
+//! (and relative to which fd) or a socket family. If none of them names
+//! something of the kernel's — a rump fd, a
+//! path `route` sends to the kernel, a hijacked family — the call goes to
+//! the host as it is, through the gate. Otherwise the library's hook of
+//! the same name runs it (`openat`, `read`, `socket`...), so fd mapping,
+//! placeholders and errno rules are the hooks' own; the hook's C result
+//! becomes the raw `-errno` convention.
+//!
+//! A call made by the library itself (its own raw calls through libc's
+//! `syscall()`, on its own fds) goes to the host untouched.
+//!
+//! Calls the table cannot describe are listed here: signal calls
+//! (`signals`), process creation and exec (`process`), `poll` (fds inside
+//! an array), `close_range` and `getcwd` (a different convention from
+//! libc's).
+
+use super::{gate, process, signals};
+use crate::route::{self, Route};
+use libc::ucontext_t;
+use rump_abi::linux::sys::raw_route;
+use rump_abi::{RawArg, RawRoute};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Runs the call caught in `uc` and gives its raw result.
+pub fn dispatch(uc: &mut ucontext_t) -> isize {
+    let g = &uc.uc_mcontext.gregs;
+    let nr = g[libc::REG_RAX as usize];
+    let a = [libc::REG_RDI, libc::REG_RSI, libc::REG_RDX, libc::REG_R10, libc::REG_R8, libc::REG_R9]
+        .map(|r| g[r as usize] as usize);
+    if from_library(g[libc::REG_RSP as usize] as usize) {
+        return pass(nr, a);
+    }
+    match nr {
+        libc::SYS_rt_sigaction => signals::sigaction(a),
+        libc::SYS_rt_sigprocmask => signals::sigprocmask(a, uc),
+        libc::SYS_fork | libc::SYS_vfork | libc::SYS_clone | libc::SYS_clone3 => process::create(nr, a, uc),
+        libc::SYS_execve => by_hook("execve", false, a),
+        libc::SYS_execveat => by_hook("execveat", false, a),
+        libc::SYS_poll | libc::SYS_ppoll if polls_kernel(a) => {
+            by_hook(if nr == libc::SYS_poll { "poll" } else { "ppoll" }, true, a)
+        }
+        libc::SYS_close_range if crate::fdmap::any() => by_hook("close_range", true, a),
+        libc::SYS_getcwd if route::cwd() != route::Cwd::Host => getcwd(a),
+        _ => match raw_route(nr as u32) {
+            Some(r) if reaches_kernel(r, &a) => by_hook(hook_name(r.name), r.int_result, a),
+            _ => pass(nr, a),
+        },
+    }
+}
+
+/// Whether the caught call is the library's own, made through a libc
+/// wrapper (`syscall()`, `read`...): those are leaves, so at the
+/// instruction the stack's top is the return address into the caller.
+fn from_library(sp: usize) -> bool {
+    // SAFETY: the interrupted thread's stack pointer, readable.
+    sp != 0 && super::in_library(unsafe { *(sp as *const usize) })
+}
+
+/// The call as it is, to the host.
+pub fn pass(nr: i64, a: [usize; 6]) -> isize {
+    // SAFETY: the program's own call, unchanged.
+    unsafe { gate::syscall(nr, a) }
+}
+
+/// Whether an argument of the call names something of the kernel's.
+fn reaches_kernel(r: &RawRoute, a: &[usize; 6]) -> bool {
+    r.args.iter().zip(a).any(|(kind, &v)| match *kind {
+        RawArg::Fd => crate::fdmap::rump_fd(v as i32).is_some(),
+        // SAFETY: the program passed a path here (NULL is the host's EFAULT).
+        RawArg::Path => unsafe { !matches!(route::route(libc::AT_FDCWD, v as *const libc::c_char), Route::Host) },
+        RawArg::PathAt(d) => unsafe {
+            !matches!(route::route(a[d as usize] as i32, v as *const libc::c_char), Route::Host)
+        },
+        RawArg::Family => route::config().hijacks_family(v as i32),
+        RawArg::Other => false,
+    })
+}
+
+/// Whether a `poll`/`ppoll` array names a rump fd.
+fn polls_kernel(a: [usize; 6]) -> bool {
+    let (fds, n) = (a[0] as *const libc::pollfd, a[1]);
+    if fds.is_null() || n > 65536 || !crate::fdmap::any() {
+        return false;
+    }
+    // SAFETY: the program's array of `n` entries (a bad one faults in
+    // the host's poll as well).
+    (0..n).any(|i| crate::fdmap::peek(unsafe { (*fds.add(i)).fd }).is_some())
+}
+
+/// The libc name of a syscall's hook, where the two differ.
+fn hook_name(sys: &'static str) -> &'static str {
+    match sys {
+        "newfstatat" => "fstatat",
+        "faccessat2" => "faccessat",
+        other => other,
+    }
+}
+
+/// `getcwd(buf, size)` in the kernel: the raw call returns the length
+/// with the NUL, libc's the buffer.
+fn getcwd(a: [usize; 6]) -> isize {
+    let r = by_hook("getcwd", false, a);
+    if r < 0 {
+        return r;
+    }
+    // SAFETY: the hook filled the buffer with a NUL-terminated path.
+    unsafe { libc::strlen(a[0] as *const libc::c_char) as isize + 1 }
+}
+
+/// The hooks found so far, by name: (name, address) pairs, 0 for none.
+static HOOKS: [(AtomicUsize, AtomicUsize); 64] = [const { (AtomicUsize::new(0), AtomicUsize::new(0)) }; 64];
+
+/// This library's definition of `name` (a hook), if it has one.
+fn hook(name: &'static str) -> Option<usize> {
+    let key = name.as_ptr() as usize;
+    for (k, f) in &HOOKS {
+        match k.load(Ordering::Acquire) {
+            0 => {
+                let addr = own_symbol(name)?;
+                f.store(addr, Ordering::Relaxed);
+                k.store(key, Ordering::Release);
+                return Some(addr);
+            }
+            k if k == key => return Some(f.load(Ordering::Relaxed)),
+            _ => {}
+        }
+    }
+    own_symbol(name)
+}
+
+/// `name` as this library defines it: dlsym's answer if it lies in this
+/// library (not libc's, which would take a rump fd to the host).
+fn own_symbol(name: &str) -> Option<usize> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: a NUL-terminated name.
+    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c.as_ptr()) } as usize;
+    (f != 0 && super::in_library(f)).then_some(f)
+}
+
+/// Runs the hook `name` with the raw arguments, turning its C result
+/// (`-1` and errno) into the raw convention (`-errno`). errno is the
+/// program's again afterwards: a raw call never touches it.
+pub fn by_hook(name: &'static str, int_result: bool, a: [usize; 6]) -> isize {
+    let Some(f) = hook(name) else {
+        crate::warn_once(&format!("raw syscall {name} on a rump object has no handler: ENOSYS"));
+        return -(libc::ENOSYS as isize);
+    };
+    type Hook = unsafe extern "C" fn(usize, usize, usize, usize, usize, usize) -> isize;
+    // SAFETY: `f` is our hook of that name; extra argument registers are
+    // ignored by a function taking fewer.
+    let f: Hook = unsafe { std::mem::transmute(f) };
+    let saved = crate::host::errno();
+    let r = unsafe { f(a[0], a[1], a[2], a[3], a[4], a[5]) };
+    let r = if int_result { r as i32 as isize } else { r };
+    let out = if r == -1 { -(crate::host::errno() as isize) } else { r };
+    crate::host::set_errno(saved);
+    out
+}

@@ -1,0 +1,369 @@
+//! Static binaries under `rumpctl run`: no dynamic loader, so no preload
+//! library; their system calls are caught by a seccomp filter instead and
+//! served here, in the process that hosts the kernel (seccomp user
+//! notification, Linux 5.9+).
+//!
+//! The filter (installed in the child before exec) sends to this
+//! supervisor every call the generated routing table
+//! (`rump_abi::linux::sys::RAW_ROUTES`, from the Linux `syscalls.master`)
+//! says takes an fd, a path or a socket family; all else runs on the host
+//! untouched. For each caught call the supervisor decides as the library
+//! does (with its default `socket=all:nolocal`): a path under the
+//! prefix or one of the network's `/proc` files, an inet socket (netlink
+//! is the library's own emulation, not the kernel's: static binaries
+//! see the host's), a relative path from a working directory
+//! in the kernel, or an fd that is a rump fd goes to the kernel, run in a
+//! kernel process of the caller's own with the caller's memory read and
+//! written through `process_vm_readv`/`writev`; anything else is let
+//! through (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`).
+//!
+//! A rump fd lives in the caller as a placeholder installed by
+//! `SECCOMP_IOCTL_NOTIF_ADDFD`: a memfd named `rumpfd:N` for the kernel's
+//! fd N, so the caller's own fd table is the map (it follows dup2, fork
+//! and close-on-exec by itself), read back through `/proc/PID/fd`. A
+//! process's kernel process is made on its first caught call, forked from
+//! its parent's if the parent has one.
+
+mod filter;
+mod target;
+
+use filter::{filter, recv_fd};
+pub use filter::{is_static, ChildSetup};
+use target::{lowest_free, ppid_of, read_str, rump_fd, tgid_of, TargetMem};
+
+use rump_abi::linux::sys::raw_route;
+use rump_abi::{Errno, RawArg, Slots};
+use rump_kernel::cred::Cred;
+use rump_kernel::proc::Emulation;
+use rump_kernel::{Kernel, Process};
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+
+/// A supervisor about to start: the socket its child sends the listener on.
+pub struct Pending {
+    ours: OwnedFd,
+    pub child: ChildSetup,
+}
+
+/// Prepares the two ends: `child` goes into the command's `pre_exec`.
+pub fn prepare() -> std::io::Result<Pending> {
+    let mut sv = [0; 2];
+    // SAFETY: a socket pair into a local array.
+    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, sv.as_mut_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fresh fds of ours.
+    let ours = unsafe { OwnedFd::from_raw_fd(sv[0]) };
+    Ok(Pending { ours, child: ChildSetup::new(filter(), sv[1]) })
+}
+
+impl Pending {
+    /// After the child is spawned: takes its listener and serves it on a
+    /// thread of its own for as long as the process tree runs.
+    pub fn serve(self, kernel: Kernel, prefix: String) -> std::io::Result<()> {
+        // SAFETY: the child's end, ours to close now the child has it.
+        unsafe { libc::close(self.child.sock) };
+        let listener = recv_fd(self.ours.as_raw_fd())?;
+        let sup = Arc::new(Supervisor {
+            workers: Workers::default(),
+            kernel,
+            prefix,
+            listener,
+            procs: Mutex::new(HashMap::new()),
+        });
+        std::thread::Builder::new().name("rump-seccomp".into()).spawn(move || sup.run())?;
+        Ok(())
+    }
+}
+
+/// A process under supervision.
+struct Traced {
+    process: Arc<Process>,
+    /// Its working directory is in the kernel (after a `chdir` there).
+    cwd_in_kernel: bool,
+}
+
+struct Supervisor {
+    workers: Workers,
+    kernel: Kernel,
+    prefix: String,
+    listener: OwnedFd,
+    procs: Mutex<HashMap<i32, Arc<Mutex<Traced>>>>,
+}
+
+/// The threads that run kernel calls. A call may block (a pipe, a
+/// socket), so none runs on the receiving thread; an idle worker takes
+/// the next, and a new one starts when all are busy.
+#[derive(Default)]
+struct Workers {
+    queue: Mutex<(Vec<Call>, usize)>,
+    ready: std::sync::Condvar,
+}
+
+impl Workers {
+    /// Hands `call` to an idle worker, starting one if none is idle.
+    fn give(&self, call: Call, sup: &Arc<Supervisor>) {
+        let Ok(mut q) = self.queue.lock() else { return };
+        q.0.push(call);
+        if q.1 > 0 {
+            q.1 -= 1;
+            self.ready.notify_one();
+            return;
+        }
+        drop(q);
+        let sup = sup.clone();
+        std::thread::spawn(move || sup.workers.work(&sup));
+    }
+
+    fn work(&self, sup: &Supervisor) {
+        loop {
+            let call = {
+                let Ok(mut q) = self.queue.lock() else { return };
+                loop {
+                    if let Some(c) = q.0.pop() {
+                        break c;
+                    }
+                    q.1 += 1;
+                    let Ok(next) = self.ready.wait(q) else { return };
+                    q = next;
+                }
+            };
+            let a = sup.serve(&call);
+            sup.answer(&call, a);
+        }
+    }
+}
+
+/// One caught call, as the kernel reports it.
+#[derive(Clone, Copy)]
+struct Call {
+    id: u64,
+    tid: i32,
+    nr: i64,
+    args: [u64; 6],
+}
+
+/// What to answer.
+enum Answer {
+    Continue,
+    Value(i64),
+    Error(Errno),
+    /// Install a placeholder for the kernel's fd and return its number.
+    NewFd {
+        rfd: i32,
+        at: Option<i32>,
+        cloexec: bool,
+    },
+}
+
+impl Supervisor {
+    fn run(self: Arc<Self>) {
+        loop {
+            // SAFETY: a zeroed notification buffer for the kernel to fill.
+            let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+            let r = unsafe { libc::ioctl(self.listener.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV as _, &mut req) };
+            if r != 0 {
+                match std::io::Error::last_os_error().raw_os_error() {
+                    Some(libc::EINTR) | Some(libc::ENOENT) => continue,
+                    _ => return,
+                }
+            }
+            let call = Call { id: req.id, tid: req.pid as i32, nr: req.data.nr as i64, args: req.data.args };
+            if !self.ours(&call) {
+                self.answer(&call, Answer::Continue);
+                continue;
+            }
+            self.workers.give(call, &self);
+        }
+    }
+
+    fn answer(&self, c: &Call, a: Answer) {
+        let l = self.listener.as_raw_fd();
+        let mut resp = libc::seccomp_notif_resp { id: c.id, val: 0, error: 0, flags: 0 };
+        match a {
+            Answer::Continue => resp.flags = libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
+            Answer::Value(v) => resp.val = v,
+            Answer::Error(e) => resp.error = -e.0,
+            Answer::NewFd { rfd, at, cloexec } => match self.install(c, rfd, at, cloexec) {
+                Ok(()) => return,
+                Err(e) => resp.error = -e.0,
+            },
+        }
+        // SAFETY: a response for the kernel; ENOENT if the caller died.
+        unsafe { libc::ioctl(l, libc::SECCOMP_IOCTL_NOTIF_SEND as _, &resp) };
+    }
+
+    /// Puts a placeholder for kernel fd `rfd` into the caller (at `at`, or
+    /// the lowest free number) and answers the call with its number.
+    fn install(&self, c: &Call, rfd: i32, at: Option<i32>, cloexec: bool) -> Result<(), Errno> {
+        let name = format!("rumpfd:{rfd}\0");
+        // SAFETY: a NUL-terminated name.
+        let m = unsafe { libc::memfd_create(name.as_ptr().cast(), libc::MFD_CLOEXEC) };
+        if m < 0 {
+            return Err(Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)));
+        }
+        // SAFETY: ours.
+        let m = unsafe { OwnedFd::from_raw_fd(m) };
+        let mut flags = libc::SECCOMP_ADDFD_FLAG_SEND as u32;
+        if at.is_some() {
+            flags |= libc::SECCOMP_ADDFD_FLAG_SETFD as u32;
+        }
+        let add = libc::seccomp_notif_addfd {
+            id: c.id,
+            flags,
+            srcfd: m.as_raw_fd() as u32,
+            newfd: at.unwrap_or(0) as u32,
+            newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
+        };
+        // SAFETY: the request for the kernel.
+        if unsafe { libc::ioctl(self.listener.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ADDFD as _, &add) } < 0 {
+            return Err(Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)));
+        }
+        Ok(())
+    }
+
+    /// Whether the call names something of the kernel's.
+    fn ours(&self, c: &Call) -> bool {
+        let Some(route) = raw_route(c.nr as u32) else { return false };
+        route.args.iter().enumerate().any(|(i, kind)| match *kind {
+            RawArg::Fd => rump_fd(c.tid, c.args[i] as i32).is_some(),
+            RawArg::Path => self.path_route(c, c.args[i], libc::AT_FDCWD).is_some(),
+            RawArg::PathAt(d) => self.path_route(c, c.args[i], c.args[d as usize] as i32).is_some(),
+            RawArg::Family => matches!(c.args[i] as i32, libc::AF_INET | libc::AF_INET6),
+            RawArg::Other => false,
+        })
+    }
+
+    /// The kernel's path for the caller's path at `addr`, if it goes there.
+    fn path_route(&self, c: &Call, addr: u64, dirfd: i32) -> Option<Vec<u8>> {
+        let p = read_str(c.tid, addr)?;
+        if p.first() == Some(&b'/') {
+            if let Some(k) = rump_abi::linux::net_file(&p) {
+                return Some(k);
+            }
+            let rest = p.strip_prefix(self.prefix.as_bytes())?;
+            return match rest.first() {
+                None => Some(b"/".to_vec()),
+                Some(b'/') => Some(rest.to_vec()),
+                _ => None,
+            };
+        }
+        let relative_ours = if dirfd == libc::AT_FDCWD {
+            self.traced_or_new(c.tid).is_ok_and(|t| t.lock().is_ok_and(|t| t.cwd_in_kernel))
+        } else {
+            rump_fd(c.tid, dirfd).is_some()
+        };
+        relative_ours.then_some(p)
+    }
+
+    /// The caller's kernel process, made on first use: a fork of its
+    /// parent's if that one is supervised, else a new one.
+    fn traced_or_new(&self, tid: i32) -> Result<Arc<Mutex<Traced>>, Errno> {
+        let tgid = tgid_of(tid).ok_or(Errno(libc::ESRCH))?;
+        let mut procs = self.procs.lock().map_err(|_| Errno(libc::EIO))?;
+        if let Some(t) = procs.get(&tgid) {
+            return Ok(t.clone());
+        }
+        let parent = ppid_of(tgid).and_then(|pp| procs.get(&pp).cloned());
+        let t = match parent {
+            Some(p) => {
+                let p = p.lock().map_err(|_| Errno(libc::EIO))?;
+                Traced { process: Arc::new(p.process.fork()?), cwd_in_kernel: p.cwd_in_kernel }
+            }
+            None => Traced {
+                process: Arc::new(self.kernel.spawn(Emulation::Linux, Cred::root(), "static")?),
+                cwd_in_kernel: false,
+            },
+        };
+        t.process.set_host_pid(tgid as _);
+        let t = Arc::new(Mutex::new(t));
+        procs.insert(tgid, t.clone());
+        Ok(t)
+    }
+
+    /// Runs a call that names something of the kernel's.
+    fn serve(&self, c: &Call) -> Answer {
+        match self.serve_in_kernel(c) {
+            Ok(a) => a,
+            Err(e) => Answer::Error(e),
+        }
+    }
+
+    fn serve_in_kernel(&self, c: &Call) -> Result<Answer, Errno> {
+        let route = raw_route(c.nr as u32).ok_or(Errno(libc::ENOSYS))?;
+        let t = self.traced_or_new(c.tid)?;
+        let mut slots: Slots = [0; rump_abi::MAXARGS];
+        let mut mem = TargetMem { tid: c.tid, overlay: Vec::new() };
+        for (i, kind) in route.args.iter().enumerate() {
+            slots[i] = c.args[i];
+            match *kind {
+                RawArg::Fd => {
+                    if let Some(r) = rump_fd(c.tid, c.args[i] as i32) {
+                        slots[i] = r as u64;
+                    }
+                }
+                RawArg::Path | RawArg::PathAt(_) => {
+                    let dirfd = match *kind {
+                        RawArg::PathAt(d) => c.args[d as usize] as i32,
+                        _ => libc::AT_FDCWD,
+                    };
+                    if let Some(p) = self.path_route(c, c.args[i], dirfd) {
+                        slots[i] = mem.lend(p);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let name = route.name;
+        let process = t.lock().map_err(|_| Errno(libc::EIO))?.process.clone();
+        if matches!(name, "dup2" | "dup3") && rump_fd(c.tid, c.args[0] as i32).is_none() {
+            // A host fd onto a placeholder: the kernel's fd closes, the
+            // host's dup2 replaces the placeholder.
+            if let Some(old) = rump_fd(c.tid, c.args[1] as i32) {
+                let _ = process.syscall_with(libc::SYS_close as u32, &[old as u64, 0, 0, 0, 0, 0, 0, 0], &mem);
+            }
+            return Ok(Answer::Continue);
+        }
+        // The kernel's view of a dup onto a number: a dup of its own.
+        let (nr, target) = match name {
+            "dup2" | "dup3" => (libc::SYS_dup as u32, Some(c.args[1] as i32)),
+            // F_DUPFD's floor: the lowest number at or above it free in the caller.
+            "fcntl" if matches!(c.args[1] as i32, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC) => {
+                (libc::SYS_dup as u32, Some(lowest_free(c.tid, c.args[2] as i32)))
+            }
+            _ => (c.nr as u32, None),
+        };
+        if name == "dup2" && c.args[0] == c.args[1] {
+            return Ok(Answer::Value(c.args[1] as i64));
+        }
+        let r = process.syscall_with(nr, &slots, &mem)?;
+        let cloexec = match name {
+            "open" => c.args[1] as i32 & libc::O_CLOEXEC != 0,
+            "openat" => c.args[2] as i32 & libc::O_CLOEXEC != 0,
+            "socket" => c.args[1] as i32 & libc::SOCK_CLOEXEC != 0,
+            "accept4" => c.args[3] as i32 & libc::SOCK_CLOEXEC != 0,
+            "dup3" => c.args[2] as i32 & libc::O_CLOEXEC != 0,
+            "fcntl" => c.args[1] as i32 == libc::F_DUPFD_CLOEXEC,
+            _ => false,
+        };
+        let returns_fd =
+            matches!(name, "open" | "openat" | "creat" | "socket" | "accept" | "accept4" | "dup" | "dup2" | "dup3")
+                || (name == "fcntl" && matches!(c.args[1] as i32, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC));
+        Ok(match name {
+            _ if returns_fd => {
+                if let Some(old) = target.and_then(|n| rump_fd(c.tid, n)) {
+                    let _ = process.syscall_with(libc::SYS_close as u32, &[old as u64, 0, 0, 0, 0, 0, 0, 0], &mem);
+                }
+                Answer::NewFd { rfd: r as i32, at: target, cloexec }
+            }
+            // The placeholder goes with the host's close.
+            "close" => Answer::Continue,
+            "chdir" | "fchdir" => {
+                t.lock().map_err(|_| Errno(libc::EIO))?.cwd_in_kernel = true;
+                Answer::Value(r)
+            }
+            _ => Answer::Value(r),
+        })
+    }
+}

@@ -1,0 +1,140 @@
+//! The supervised process as the supervisor sees it: its memory (through
+//! `process_vm_readv`/`writev`, with strings of the supervisor's lent at
+//! addresses it does not use), its fd table (placeholders read back
+//! through `/proc/PID/fd`), and its ids.
+
+use rump_abi::usermem::UserMemory;
+use rump_abi::{Errno, UserAddr};
+
+/// The kernel fd behind the caller's fd `fd`, if it is a placeholder.
+pub(super) fn rump_fd(tid: i32, fd: i32) -> Option<i32> {
+    if fd < 0 {
+        return None;
+    }
+    let link = std::fs::read_link(format!("/proc/{tid}/fd/{fd}")).ok()?;
+    let s = link.to_str()?;
+    s.strip_prefix("/memfd:rumpfd:")?.split(' ').next()?.parse().ok()
+}
+
+/// The lowest fd number at or above `min` that the caller has free.
+pub(super) fn lowest_free(tid: i32, min: i32) -> i32 {
+    (min.max(0)..).find(|n| std::fs::symlink_metadata(format!("/proc/{tid}/fd/{n}")).is_err()).unwrap_or(min)
+}
+
+fn status_field(pid: i32, field: &str) -> Option<i32> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find_map(|l| l.strip_prefix(field)?.trim().parse().ok())
+}
+
+pub(super) fn tgid_of(tid: i32) -> Option<i32> {
+    status_field(tid, "Tgid:")
+}
+
+pub(super) fn ppid_of(pid: i32) -> Option<i32> {
+    status_field(pid, "PPid:")
+}
+
+/// The caller's NUL-terminated string at `addr` (at most PATH_MAX).
+pub(super) fn read_str(tid: i32, addr: u64) -> Option<Vec<u8>> {
+    if addr == 0 {
+        return None;
+    }
+    let mem = TargetMem { tid, overlay: Vec::new() };
+    mem.copy_in_str(UserAddr(addr), libc::PATH_MAX as usize).ok()
+}
+
+/// The caller's memory, with strings of ours lent at addresses it does
+/// not use (the kernel's view of a rewritten path).
+pub(super) struct TargetMem {
+    pub(super) tid: i32,
+    pub(super) overlay: Vec<(u64, Vec<u8>)>,
+}
+
+/// Where lent strings go: a user address far from anything mapped.
+const LENT_BASE: u64 = 0x1000_0000_0000;
+
+impl TargetMem {
+    pub(super) fn lend(&mut self, mut s: Vec<u8>) -> u64 {
+        s.push(0);
+        let at = LENT_BASE + self.overlay.len() as u64 * 0x1_0000;
+        self.overlay.push((at, s));
+        at
+    }
+
+    fn lent(&self, addr: u64) -> Option<&[u8]> {
+        self.overlay.iter().find(|(a, _)| *a == addr).map(|(_, s)| &s[..])
+    }
+
+    fn vm(&self, call: i64, local: *mut u8, addr: u64, n: usize) -> Result<usize, Errno> {
+        let l = libc::iovec { iov_base: local.cast(), iov_len: n };
+        let r = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: n };
+        // SAFETY: one local buffer of `n` bytes and the caller's address.
+        let got = unsafe {
+            libc::syscall(
+                call,
+                self.tid as libc::c_long,
+                &l as *const libc::iovec,
+                1usize,
+                &r as *const libc::iovec,
+                1usize,
+                0usize,
+            )
+        };
+        if got < 0 {
+            Err(Errno(libc::EFAULT))
+        } else {
+            Ok(got as usize)
+        }
+    }
+}
+
+impl UserMemory for TargetMem {
+    fn copy_in(&self, addr: UserAddr, buf: &mut [u8]) -> Result<(), Errno> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        if let Some(s) = self.lent(addr.0) {
+            let n = buf.len().min(s.len());
+            buf[..n].copy_from_slice(&s[..n]);
+            return Ok(());
+        }
+        match self.vm(libc::SYS_process_vm_readv, buf.as_mut_ptr(), addr.0, buf.len())? {
+            n if n == buf.len() => Ok(()),
+            _ => Err(Errno(libc::EFAULT)),
+        }
+    }
+
+    fn copy_out(&self, addr: UserAddr, data: &[u8]) -> Result<(), Errno> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        match self.vm(libc::SYS_process_vm_writev, data.as_ptr().cast_mut(), addr.0, data.len())? {
+            n if n == data.len() => Ok(()),
+            _ => Err(Errno(libc::EFAULT)),
+        }
+    }
+
+    fn copy_in_str(&self, addr: UserAddr, max: usize) -> Result<Vec<u8>, Errno> {
+        if let Some(s) = self.lent(addr.0) {
+            return Ok(s[..s.len() - 1].to_vec());
+        }
+        if addr.is_null() {
+            return Err(Errno(libc::EFAULT));
+        }
+        let mut out = Vec::new();
+        let mut at = addr.0;
+        while out.len() < max {
+            // Up to the end of the page, so an unmapped next page is no fault.
+            let chunk = (4096 - (at % 4096) as usize).min(max - out.len());
+            let mut buf = vec![0u8; chunk];
+            let n = self.vm(libc::SYS_process_vm_readv, buf.as_mut_ptr(), at, chunk)?;
+            if let Some(z) = buf[..n].iter().position(|&b| b == 0) {
+                out.extend_from_slice(&buf[..z]);
+                return Ok(out);
+            }
+            out.extend_from_slice(&buf[..n]);
+            at += n as u64;
+        }
+        Err(Errno(libc::ENAMETOOLONG))
+    }
+}

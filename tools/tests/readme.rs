@@ -32,6 +32,7 @@ use support::{rumpctl, TempDir};
 /// The sections whose ```sh blocks are run.
 const SECTIONS: &[&str] = &[
     "The hijack library",
+    "Every system call: raw syscalls and static binaries",
     "Everyday programs: locks, shared mappings, inotify",
     "Remote kernels",
     "Networking",

@@ -4,7 +4,7 @@
 # tables say how to run a command on each host (here `ip netns exec`; on
 # real machines `ssh user@host`) and its VXLAN address. Bus lan has nodes
 # on both hosts, so each host's share bridges it over VXLAN. a (h1)
-# reaches b (h2) through router r (h2); status and exec work across
+# reaches b (h2) through router r (h2) (ping and traceroute); status and exec work across
 # hosts; down leaves nothing on either. A host whose command fails is
 # reported by name, and the other host is brought down again.
 # shellcheck source=scripts/net_common.sh
@@ -12,6 +12,7 @@
 require_netns
 require_rumpctl_net
 require_tool ping iputils-ping
+require_tool traceroute traceroute
 
 netns_add h1
 h1=$NETNS_NAME
@@ -56,6 +57,9 @@ expect_match "status shows node b running on h2" '^b +[0-9]+ +running ' echo "$L
 expect_match "a (h1) pings b (h2) through r (h2), one hop" 'ttl=63' \
 	rumpctl net exec -d "$net" a -- "$PING" -c 3 -i 0.2 -W 2 10.8.0.1
 expect_match "all 3 answered" '3 packets transmitted, 3 received' echo "$LAST_OUTPUT"
+expect_match "traceroute from a (h1) to b (h2) passes r (h2) at hop 1" '^ 1  10\.7\.0\.254 ' \
+	rumpctl net exec -d "$net" a -- traceroute -n -w 2 -q 1 10.8.0.1
+expect_match "and reaches b at hop 2" '^ 2  10\.8\.0\.1 ' echo "$LAST_OUTPUT"
 expect_match "b (h2) sees a's route back through r" '10\.7\.0\.0 +10\.8\.0\.254|0\.0\.0\.0 +10\.8\.0\.254' \
 	rumpctl net exec -d "$net" b -- route -n
 expect_success "rumpctl net down (both hosts)" rumpctl net down -d "$net"

@@ -25,6 +25,7 @@ pub mod syscalls;
 pub mod sysctl;
 pub mod time;
 pub mod vfs;
+pub mod watchdog;
 pub mod wchan;
 
 /// The caller-memory layer lives in the ABI crate, shared with the wire.
@@ -110,6 +111,8 @@ pub(crate) struct Shared {
     /// Wakes the network timer thread when work needs it sooner.
     pub(crate) net_timer: Condvar,
     pub(crate) config: Config,
+    /// Who holds `state` for a call now, for the watchdog.
+    holder: watchdog::Holder,
 }
 
 /// A booted kernel. Cloning gives another handle to the same kernel.
@@ -155,9 +158,15 @@ impl Kernel {
             let fs = fs::hostfs::Hostfs::open(&spec.hostdir, spec.readonly)?;
             state.mount_hostfs(&spec.path, fs)?;
         }
-        let shared =
-            Arc::new(Shared { state: Mutex::new(state), halt_chan: Condvar::new(), net_timer: Condvar::new(), config });
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            halt_chan: Condvar::new(),
+            net_timer: Condvar::new(),
+            config,
+            holder: watchdog::Holder::default(),
+        });
         net::softnet::start_timer(Arc::downgrade(&shared));
+        watchdog::start(Arc::downgrade(&shared));
         Ok(Kernel { shared })
     }
 
@@ -256,11 +265,14 @@ impl Process {
     pub fn syscall_lwp(&self, num: u32, args: &Slots, mem: &dyn UserMemory, lwp: &Lwp) -> SysResult {
         wchan::deferring(|| {
             let mut cx = Cx { st: self.shared.state.lock(), pid: self.pid, mem, lwp, shared: &self.shared };
+            let holder = &self.shared.holder;
+            holder.enter(self.pid, num);
             let r = match self.emul {
                 Emulation::Native => syscalls::dispatch(&mut cx, num, args),
                 Emulation::Linux => compat::linux::dispatch(&mut cx, num, args),
             };
             cx.st.apply_proc_writes();
+            holder.leave();
             r
         })
     }
@@ -398,17 +410,29 @@ impl Cx<'_> {
         if self.lwp.is_cancelled() {
             return Err(EINTR);
         }
-        let Some(first) = chans.first() else { return Ok(false) };
+        // A wait for nothing (poll of fds that never change) still sleeps,
+        // on a channel of its own, until its deadline, a signal or a cancel.
+        let nothing;
+        let chans = if chans.is_empty() {
+            nothing = [Arc::new(WaitChannel::new())];
+            &nothing[..]
+        } else {
+            chans
+        };
+        let first = &chans[0];
         // A cancel wakes the first channel, where this thread waits too.
         self.lwp.will_block(first);
         let word = wchan::WaitChannel::thread_word();
         for c in chans {
             c.enqueue(&word);
         }
+        let holder = &self.shared.holder;
+        holder.leave();
         let woke = MutexGuard::unlocked(&mut self.st, || {
             wchan::flush();
             wchan::wait(&word, deadline)
         });
+        holder.enter(self.pid, holder.syscall());
         for c in chans {
             c.dequeue(&word);
         }

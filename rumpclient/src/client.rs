@@ -22,6 +22,7 @@ use crate::marshal::{marshal, ClientMemory};
 use crate::selfmem::SelfMemory;
 use crate::sock::Conn;
 use crate::url::ServerUrl;
+use crate::auth::Key;
 use crate::wire::banner::{BannerRepr, BANNER_MAX};
 use crate::wire::copy::{CopyPacket, CopyRepr};
 use crate::wire::error::ErrorCode;
@@ -344,6 +345,9 @@ fn dial(url: &ServerUrl) -> io::Result<Conn> {
     let sock = Conn::connect(url)?;
     sock.set_cloexec(true)?;
     read_banner(&sock)?;
+    if let ServerUrl::Tcp(addr) = url {
+        Key::for_client(addr)?.answer(&sock, addr)?;
+    }
     Ok(sock)
 }
 

@@ -11,10 +11,12 @@
 //! it reads and returns a `WireError` instead of panicking, and no length
 //! read from the wire sizes an allocation beyond the bytes received.
 
+pub mod auth;
 pub mod client;
 pub mod frame;
 pub mod marshal;
 pub mod notify;
+pub mod policy;
 pub mod ownfd;
 pub mod selfmem;
 pub mod serve;

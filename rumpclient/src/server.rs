@@ -9,13 +9,18 @@
 //! other threads. A thread whose call ends while another reads exits, so
 //! the number of threads follows the number of blocked calls.
 //!
-//! Bounds: `MAX_CLIENTS` connections, `MAX_IN_FLIGHT` calls per connection
-//! (more get TRYAGAIN), frames of at most `MAX_PAYLOAD`. A malformed frame
-//! is answered with an ERROR and closes that connection only. A closed
-//! connection is an exited process: its calls are cancelled, and once the
-//! last returns its fds close.
+//! Bounds: the connections, handshake deadline, frame sizes and memory of
+//! `policy::Policy`, `MAX_IN_FLIGHT` calls per connection (more get
+//! TRYAGAIN), frames of at most `MAX_PAYLOAD`. A `tcp://` connection must
+//! answer the key's challenge (`auth`) before its first frame; a unix one
+//! must come from our own uid unless the policy allows others. A malformed
+//! frame is answered with an ERROR and closes that connection only; every
+//! refusal is a log line. A closed connection is an exited process: its
+//! calls are cancelled, and once the last returns its fds close.
 
-use crate::frame::{read_frame, write_frame, Frame, FrameError};
+use crate::auth::Key;
+use crate::frame::{read_header, read_payload, write_frame, Frame, FrameError};
+use crate::policy::Policy;
 use crate::notify::EventFdNotifier;
 use crate::serve::{run_marshaled, run_plain, CopyChannel, RemoteMemory};
 use crate::sock::{rand_u64, Conn, Listener};
@@ -24,13 +29,15 @@ use crate::wire::banner::BannerRepr;
 use crate::wire::copy::CopyRepr;
 use crate::wire::error::ErrorCode;
 use crate::wire::handshake::{Emulation, ForkPacket, ForkRepr, NameRepr};
-use crate::wire::header::{Class, HandshakeKind, MsgType};
+use crate::wire::header::{Class, HandshakeKind, MsgType, MAX_PAYLOAD};
+use crate::wire::WireError;
 use parking_lot::Mutex;
 use rump_abi::native::errno::EFAULT;
 use rump_abi::Errno;
 use rump_kernel::cred::Cred;
 use rump_kernel::lwp::Lwp;
 use rump_kernel::proc::Emulation as KernelEmulation;
+use rump_kernel::mem::{Mem, Reservation};
 use rump_kernel::wchan::Notify;
 use rump_kernel::{Kernel, Process};
 use std::collections::{HashMap, VecDeque};
@@ -41,8 +48,6 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-/// Connections served at once; more are accepted and closed.
-pub const MAX_CLIENTS: usize = 256;
 /// Calls one connection may have running at once; more get TRYAGAIN.
 pub const MAX_IN_FLIGHT: usize = 128;
 /// Notifiers (one per client thread waiting for readiness) per connection.
@@ -61,10 +66,21 @@ pub type Cookie = [u32; 4];
 struct Shared {
     kernel: Kernel,
     preforks: Mutex<VecDeque<(Cookie, Process)>>,
+    /// Connections open, pending or not.
     clients: AtomicUsize,
+    /// Connections whose handshake is not done yet.
+    pending: AtomicUsize,
+    /// Connections past their handshake.
+    guests: AtomicUsize,
+    /// Pending connections and when their handshake time runs out.
+    deadlines: Mutex<Vec<(Instant, Weak<Client>)>>,
     /// Calls running, server-wide, so shutdown can let replies go out.
     busy: AtomicUsize,
-    verbose: bool,
+    policy: Policy,
+    /// What `tcp://` clients must prove they know.
+    key: Option<Key>,
+    /// The kernel's memory budget, which frame payloads are charged to.
+    mem: Arc<Mem>,
 }
 
 /// A listening server; dropping it stops accepting and removes the socket.
@@ -75,18 +91,35 @@ pub struct Server {
 
 impl Server {
     /// Listens at `url` and starts accepting on a thread of its own. A unix
-    /// socket is created mode 0600; an existing path is refused.
-    pub fn start(kernel: Kernel, url: &ServerUrl, verbose: bool) -> io::Result<Server> {
+    /// socket is created mode 0600; an existing path is refused unless it
+    /// is a dead server's. A `tcp://` server uses the policy's key, or the
+    /// default key file of the address it got (made if missing).
+    pub fn start(kernel: Kernel, url: &ServerUrl, policy: Policy) -> io::Result<Server> {
         let listener = Arc::new(Listener::bind(url)?);
+        let key = match listener.url() {
+            ServerUrl::Tcp(addr) => Some(match &policy.key {
+                Some(k) => k.clone(),
+                None => Key::read_or_create(&Key::default_path(addr))?,
+            }),
+            ServerUrl::Unix(_) => None,
+        };
+        let mem = kernel.with_state(|st| st.mem.clone());
         let shared = Arc::new(Shared {
             kernel,
             preforks: Mutex::new(VecDeque::new()),
             clients: AtomicUsize::new(0),
+            pending: AtomicUsize::new(0),
+            guests: AtomicUsize::new(0),
+            deadlines: Mutex::new(Vec::new()),
             busy: AtomicUsize::new(0),
-            verbose,
+            policy,
+            key,
+            mem,
         });
         let (l, s) = (listener.clone(), shared.clone());
         std::thread::spawn(move || accept_loop(&l, &s));
+        let weak = Arc::downgrade(&shared);
+        std::thread::spawn(move || enforce_deadlines(&weak));
         Ok(Server { shared, listener })
     }
 
@@ -152,17 +185,52 @@ fn accept_loop(listener: &Listener, shared: &Arc<Shared>) {
             }
             Err(_) => return,
         };
-        if shared.clients.fetch_add(1, Ordering::AcqRel) >= MAX_CLIENTS {
-            shared.clients.fetch_sub(1, Ordering::AcqRel);
+        let policy = &shared.policy;
+        // SAFETY: geteuid cannot fail.
+        let uid = conn.peer_uid().filter(|&u| u != unsafe { libc::geteuid() });
+        let uid = uid.filter(|_| matches!(listener.url(), ServerUrl::Unix(_)));
+        if let Some(uid) = uid.filter(|_| !policy.allow_other_uid) {
+            tracing::warn!(uid, "refused a connection from another user");
             continue;
         }
+        if shared.pending.fetch_add(1, Ordering::AcqRel) >= policy.max_pending {
+            shared.pending.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!(max = policy.max_pending, "refused a connection: too many waiting for their handshake");
+            continue;
+        }
+        shared.clients.fetch_add(1, Ordering::AcqRel);
         let client = Arc::new(Client::new(conn, shared.clone()));
+        let deadline = Instant::now() + policy.handshake_timeout;
+        shared.deadlines.lock().push((deadline, Arc::downgrade(&client)));
         std::thread::spawn(move || {
-            if client.send_banner().is_ok() {
+            if client.send_banner().is_ok() && client.authenticate() {
                 client.readers.fetch_add(1, Ordering::AcqRel);
                 serve_thread(client);
+            } else {
+                client.die();
             }
         });
+    }
+}
+
+/// Closes each connection still pending when its handshake time is up.
+fn enforce_deadlines(shared: &Weak<Shared>) {
+    while let Some(shared) = shared.upgrade() {
+        let now = Instant::now();
+        shared.deadlines.lock().retain(|(deadline, client)| {
+            let Some(c) = client.upgrade() else { return false };
+            if c.is_guest.load(Ordering::Acquire) || c.dead.load(Ordering::Acquire) {
+                return false;
+            }
+            if now < *deadline {
+                return true;
+            }
+            tracing::warn!(conn = c.sock.raw_fd(), "closed a connection that did not finish its handshake in time");
+            c.die();
+            false
+        });
+        drop(shared);
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -175,6 +243,8 @@ struct Client {
     /// Threads reading or waiting to read.
     readers: AtomicUsize,
     process: Mutex<Option<Arc<Process>>>,
+    /// Past its handshake (counted in `guests`, not `pending`).
+    is_guest: AtomicBool,
     /// Calls in flight by request number, to cancel them.
     calls: Mutex<HashMap<u64, Arc<Lwp>>>,
     /// Our copy requests waiting for the client's reply.
@@ -189,7 +259,9 @@ struct Client {
 impl Drop for Client {
     fn drop(&mut self) {
         self.shared.clients.fetch_sub(1, Ordering::AcqRel);
-        if self.shared.verbose {
+        let count = if self.is_guest.load(Ordering::Acquire) { &self.shared.guests } else { &self.shared.pending };
+        count.fetch_sub(1, Ordering::AcqRel);
+        if self.shared.policy.verbose {
             eprintln!("rump_server: client {} gone", self.sock.raw_fd());
         }
     }
@@ -205,15 +277,17 @@ fn serve_thread(c: Arc<Client>) {
                 c.readers.fetch_sub(1, Ordering::AcqRel);
                 return;
             }
-            // A descriptor comes with the frame's first bytes: take it
-            // before another thread reads on.
-            read_frame(&mut &c.sock).map(|f| f.map(|f| (c.passed_with(&f), f)))
+            c.read_next()
         };
         c.readers.fetch_sub(1, Ordering::AcqRel);
         let outcome = match frame {
-            Ok(Some((passed, f))) => c.handle(f, passed),
+            // The payload's room stays charged while the frame is handled.
+            Ok(Some((passed, f, _room))) => c.handle(f, passed),
             Ok(None) | Err(FrameError::Io(_)) => Err(None),
-            Err(FrameError::Wire(_, reqno)) => Err(Some((reqno, ErrorCode::Malformed))),
+            Err(FrameError::Wire(e, reqno)) => {
+                tracing::warn!(conn = c.sock.raw_fd(), "dropped a connection: bad frame: {e}");
+                Err(Some((reqno, ErrorCode::Malformed)))
+            }
         };
         if let Err(reply) = outcome {
             if let Some((reqno, code)) = reply {
@@ -241,6 +315,7 @@ impl Client {
             reading: Mutex::new(()),
             readers: AtomicUsize::new(0),
             process: Mutex::new(None),
+            is_guest: AtomicBool::new(false),
             calls: Mutex::new(HashMap::new()),
             copies: Mutex::new(HashMap::new()),
             notifiers: Mutex::new(HashMap::new()),
@@ -255,6 +330,43 @@ impl Client {
         let mut buf = [0u8; 96];
         let n = banner.emit(&mut buf).map_err(|e| io::Error::other(format!("{e:?}")))?;
         io::Write::write_all(&mut &self.sock, &buf[..n])
+    }
+
+    /// Over `tcp://`, whether the peer answered the key's challenge (the
+    /// handshake deadline bounds the wait); elsewhere, true.
+    fn authenticate(&self) -> bool {
+        let Some(key) = &self.shared.key else { return true };
+        match key.challenge(&self.sock) {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::warn!(conn = self.sock.raw_fd(), "refused a tcp client: wrong key");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(conn = self.sock.raw_fd(), "refused a tcp client: no answer to the key challenge: {e}");
+                false
+            }
+        }
+    }
+
+    /// The next frame with the descriptor passed with it and the room its
+    /// payload takes in the kernel's memory budget. Before the handshake
+    /// only small frames are accepted.
+    #[allow(clippy::type_complexity)]
+    fn read_next(&self) -> Result<Option<(Option<OwnedFd>, Frame, Option<Reservation>)>, FrameError> {
+        let max = if self.is_guest.load(Ordering::Acquire) { MAX_PAYLOAD } else { self.shared.policy.pending_max_payload };
+        let Some(header) = read_header(&mut &self.sock, max)? else { return Ok(None) };
+        let room = match header.payload_len() {
+            0 => None,
+            n => Some(self.shared.mem.reserve(n as u64).map_err(|_| {
+                tracing::warn!(conn = self.sock.raw_fd(), bytes = n, "dropped a connection: frame over the memory budget");
+                FrameError::Wire(WireError::TooLarge, header.reqno)
+            })?),
+        };
+        let frame = read_payload(&mut &self.sock, header)?;
+        // A descriptor comes with the frame's first bytes: take it before
+        // another thread reads on.
+        Ok(Some((self.passed_with(&frame), frame, room)))
     }
 
     fn send(&self, reqno: u64, class: Class, msg_type: MsgType, value: u32, payload: &[u8]) -> io::Result<()> {
@@ -304,7 +416,10 @@ impl Client {
             return match (h.msg_type, h.handshake_kind()) {
                 (MsgType::Handshake, Ok(HandshakeKind::Guest)) => self.guest(h.reqno, &f.payload),
                 (MsgType::Handshake, Ok(HandshakeKind::Fork)) => self.fork(h.reqno, &f.payload),
-                _ => fatal(ErrorCode::Auth),
+                _ => {
+                    tracing::warn!(conn = self.sock.raw_fd(), "dropped a connection: a call before its handshake");
+                    fatal(ErrorCode::Auth)
+                }
             };
         };
         match h.msg_type {
@@ -330,14 +445,29 @@ impl Client {
             Emulation::Linux => KernelEmulation::Linux,
         };
         let comm = String::from_utf8_lossy(name.name).into_owned();
-        if self.shared.verbose {
+        if self.shared.policy.verbose {
             eprintln!("rump_server: client {} is {comm} ({emul:?})", self.sock.raw_fd());
         }
+        self.become_guest(reqno)?;
         let Ok(p) = self.shared.kernel.spawn(emul, Cred::root(), &comm) else {
             return Err(Some((reqno, ErrorCode::Nomem)));
         };
         self.become_process(p);
         self.reply_handshake(reqno)
+    }
+
+    /// Moves this connection from the pending slots to the guests' ones,
+    /// or refuses it if those are full.
+    fn become_guest(&self, reqno: u64) -> Result<(), Fatal> {
+        let (shared, max) = (&self.shared, self.shared.policy.max_guests);
+        if shared.guests.fetch_add(1, Ordering::AcqRel) >= max {
+            shared.guests.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!(max, "refused a handshake: the server has its maximum of clients");
+            return Err(Some((reqno, ErrorCode::TryAgain)));
+        }
+        shared.pending.fetch_sub(1, Ordering::AcqRel);
+        self.is_guest.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// This connection is `p` from now on; the host pid it connected from
@@ -357,7 +487,11 @@ impl Client {
             let mut pre = self.shared.preforks.lock();
             pre.iter().position(|(c, _)| *c == req.auth).and_then(|i| pre.remove(i))
         };
-        let Some((_, p)) = found else { return Err(Some((reqno, ErrorCode::InvalidPrefork))) };
+        let Some((_, p)) = found else {
+            tracing::warn!(conn = self.sock.raw_fd(), "refused a FORK handshake: unknown cookie");
+            return Err(Some((reqno, ErrorCode::InvalidPrefork)));
+        };
+        self.become_guest(reqno)?;
         if req.cancel {
             drop(p);
             self.reply_handshake(reqno)?;

@@ -30,6 +30,7 @@ use crate::{attach_storage, parse_drive, parse_mount, strerror};
 use rump_kernel::fs::etfs::Drivespec;
 use rump_kernel::fs::hostfs::HostfsSpec;
 use rump_kernel::{Config, Kernel};
+use rumpclient::policy::Policy;
 use rumpclient::server::Server;
 use rumpclient::url::ServerUrl;
 use std::ffi::OsString;
@@ -164,7 +165,7 @@ impl Hosted {
             Kernel::boot(Config { ncpu: 2, ..Config::default() }).map_err(|e| format!("boot: {}", strerror(e)))?;
         attach_storage(&kernel, &o.drives, &o.mounts)?;
         let url = ServerUrl::Unix(dir.0.join("sock"));
-        let server = Server::start(kernel.clone(), &url, false).map_err(|e| format!("{url}: {e}"))?;
+        let server = Server::start(kernel.clone(), &url, Policy::default()).map_err(|e| format!("{url}: {e}"))?;
         Ok(Hosted { kernel, server, _dir: dir })
     }
 

@@ -1,9 +1,9 @@
 //! rump_server: boots a rump kernel and serves it at a URL.
 //!
-//! `rump_server [-sv] [-c ncpu] [-r ram] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... [-l component]... [-i "IF create linkstr BUS"]... URL`
+//! `rump_server [-svU] [-c ncpu] [-r ram] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... [-l component]... [-i "IF create linkstr BUS"]... [--key FILE] [--handshake-timeout SECS] [--max-clients N] [--max-pending N] URL`
 //! with NetBSD's meanings, and `-m`, ours: a host directory shown at a
 //! kernel path (hostfs, confined to the directory; `:ro` read-only),
-//! mounted after the drives. Without `-s` it daemonizes: the parent exits 0
+//! mounted after the drives. The access flags (`policy_option`) are ours too. Without `-s` it daemonizes: the parent exits 0
 //! only once the socket accepts, or 1 with the reason. SIGTERM and SIGINT
 //! halt the kernel, as a reboot call from a client does; either way the
 //! socket file is removed and the server exits 0.
@@ -13,15 +13,43 @@ use rump_kernel::fs::etfs::{parse_size, Drivespec};
 use rump_kernel::fs::hostfs::HostfsSpec;
 use rump_kernel::proc::Emulation;
 use rump_kernel::{Config, Kernel};
-use rump_tools::opts::getopt;
+use rump_tools::opts::getopt_long;
 use rump_tools::{attach_storage, ifconfig, parse_drive, parse_mount, strerror};
+use rumpclient::auth::Key;
+use rumpclient::policy::Policy;
 use rumpclient::server::Server;
 use rumpclient::url::ServerUrl;
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::Path;
+use std::time::Duration;
 
 const USAGE: &str =
-    "usage: rump_server [-sv] [-c ncpu] [-r ram] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... [-l component]... [-i 'IF create linkstr BUS']... URL";
+    "usage: rump_server [-svU] [-c ncpu] [-r ram] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... [-l component]... [-i 'IF create linkstr BUS']... [--key FILE] [--handshake-timeout SECS] [--max-clients N] [--max-pending N] URL";
+
+/// The long options that set who may connect and what they may hold.
+const POLICY_OPTIONS: &[(&str, char)] =
+    &[("key", 'K'), ("handshake-timeout", 'T'), ("max-clients", 'C'), ("max-pending", 'P')];
+
+/// Applies one access flag to `p`; false if `letter` is not one. Defaults
+/// are `Policy::default()`'s: 256 clients, 64 pending, 5 s, the key file
+/// `$XDG_RUNTIME_DIR/rump/rump_server-HOST-PORT.key` made on first use,
+/// other uids refused.
+fn policy_option(p: &mut Policy, letter: char, value: &str) -> Result<bool, String> {
+    let count = |what: &str| value.parse::<usize>().ok().filter(|&n| n >= 1).ok_or(format!("--{what} {value}: expected a count"));
+    match letter {
+        'U' => p.allow_other_uid = true,
+        'K' => p.key = Some(Key::read_or_create(Path::new(value)).map_err(|e| format!("--key {value}: {e}"))?),
+        'T' => {
+            let secs = value.parse::<f64>().ok().filter(|s| s.is_finite() && *s > 0.0);
+            p.handshake_timeout = Duration::from_secs_f64(secs.ok_or(format!("--handshake-timeout {value}: expected seconds"))?);
+        }
+        'C' => p.max_guests = count("max-clients")?,
+        'P' => p.max_pending = count("max-pending")?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
 
 /// Components `-l` accepts (NetBSD's library names, `lib` and `.so`
 /// optional). They name subsystems; the file system ones are always in.
@@ -41,7 +69,7 @@ const COMPONENTS: &[&str] = &[
 
 struct Options {
     foreground: bool,
-    verbose: bool,
+    policy: Policy,
     config: Config,
     drives: Vec<Drivespec>,
     mounts: Vec<HostfsSpec>,
@@ -51,14 +79,14 @@ struct Options {
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
-    let (opts, operands) = getopt(args, "svc:r:d:m:l:i:")?;
+    let (opts, operands) = getopt_long(args, "svUc:r:d:m:l:i:", POLICY_OPTIONS)?;
     let [url] = &operands[..] else { return Err(USAGE.into()) };
     let url = ServerUrl::parse(url).map_err(|e| format!("{url}: {e}"))?;
     // Two CPUs is NetBSD's default, whatever the host has.
     let config = Config { ncpu: 2, ..Config::default() };
     let mut o = Options {
         foreground: false,
-        verbose: false,
+        policy: Policy::default(),
         config,
         drives: Vec::new(),
         mounts: Vec::new(),
@@ -67,9 +95,12 @@ fn parse(args: &[String]) -> Result<Options, String> {
     };
     for opt in opts {
         let value = opt.value.unwrap_or_default();
+        if policy_option(&mut o.policy, opt.letter, &value)? {
+            continue;
+        }
         match opt.letter {
             's' => o.foreground = true,
-            'v' => o.verbose = true,
+            'v' => o.policy.verbose = true,
             'c' => {
                 o.config.ncpu = match value.as_str() {
                     "host" => std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
@@ -111,8 +142,8 @@ fn start(o: &Options) -> Result<(Kernel, Server), String> {
             ifconfig::apply(&p, name, ops).map_err(|e| format!("-i: {e}"))?;
         }
     }
-    let server = Server::start(kernel.clone(), &o.url, o.verbose).map_err(|e| format!("{}: {e}", o.url))?;
-    if o.verbose {
+    let server = Server::start(kernel.clone(), &o.url, o.policy.clone()).map_err(|e| format!("{}: {e}", o.url))?;
+    if o.policy.verbose {
         eprintln!("rump_server: listening on {}", server.url());
     }
     Ok((kernel, server))

@@ -1,0 +1,129 @@
+//! A server facing strangers: connections that never handshake, frames
+//! too big to be honest before the handshake, a dead server's socket file,
+//! and `tcp://` clients with and without the key. Each used to wedge or
+//! fool the server (issue 19); a well-behaved client must still be served.
+
+use rump_abi::linux::sys::rump_sys_getpid;
+use rump_kernel::{Config, Kernel};
+use rumpclient::auth::{Key, ENV_KEY};
+use rumpclient::client::Client;
+use rumpclient::policy::Policy;
+use rumpclient::server::Server;
+use rumpclient::url::ServerUrl;
+use rumpclient::wire::handshake::Emulation;
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rump-hostile-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn serve(url: &ServerUrl, policy: Policy) -> Server {
+    Server::start(Kernel::boot(Config::default()).unwrap(), url, policy).unwrap()
+}
+
+fn served(url: &ServerUrl) -> bool {
+    Client::connect(url, Emulation::Linux, "bystander").is_ok_and(|c| rump_sys_getpid(&c).is_ok())
+}
+
+#[test]
+fn connections_that_never_handshake_do_not_lock_clients_out() {
+    let dir = scratch("idle");
+    let url = ServerUrl::Unix(dir.join("sock"));
+    let policy = Policy { max_pending: 8, handshake_timeout: Duration::from_millis(500), ..Policy::default() };
+    let _server = serve(&url, policy);
+    let ServerUrl::Unix(path) = &url else { unreachable!() };
+    // More idle connections than there are pending slots.
+    let idle: Vec<UnixStream> = (0..32).filter_map(|_| UnixStream::connect(path).ok()).collect();
+    // Handshaken guests have slots of their own... once the idle ones are
+    // closed at their deadline.
+    let start = Instant::now();
+    while !served(&url) {
+        assert!(start.elapsed() < Duration::from_secs(5), "a client was locked out");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // And the idle ones were closed by the server, not left to hold slots.
+    std::thread::sleep(Duration::from_millis(700));
+    for mut s in idle {
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+        assert!(rest.len() < 100, "only the banner before the close");
+    }
+}
+
+#[test]
+fn a_big_frame_before_the_handshake_is_refused_unread() {
+    let dir = scratch("big");
+    let url = ServerUrl::Unix(dir.join("sock"));
+    let _server = serve(&url, Policy::default());
+    let ServerUrl::Unix(path) = &url else { unreachable!() };
+    let mut s = UnixStream::connect(path).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut head = Vec::new();
+    head.extend_from_slice(&((64u64 << 20) + 24).to_ne_bytes());
+    head.extend_from_slice(&[0u8; 16]);
+    s.write_all(&head).unwrap();
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    // The banner, then an ERROR frame, then the close: nothing was waited for.
+    let banner_end = reply.iter().position(|&b| b == b'\n').unwrap() + 1;
+    assert_eq!(reply.len() - banner_end, 24, "one ERROR frame");
+    assert!(served(&url));
+}
+
+#[test]
+fn a_dead_servers_socket_is_replaced_and_a_live_one_is_not() {
+    let dir = scratch("stale");
+    let path = dir.join("sock");
+    // What a SIGKILLed server leaves: a socket file nobody listens on.
+    drop(UnixListener::bind(&path).unwrap());
+    let url = ServerUrl::Unix(path);
+    let server = serve(&url, Policy::default());
+    assert!(served(&url));
+    let again = Server::start(Kernel::boot(Config::default()).unwrap(), &url, Policy::default());
+    assert!(again.is_err_and(|e| e.to_string().contains("already exists")));
+    drop(server);
+}
+
+/// Both tcp cases in one test: they set `RUMP_SERVER_KEY`.
+#[test]
+fn tcp_clients_need_the_key() {
+    let dir = scratch("tcp");
+    let key_path = dir.join("server.key");
+    let policy = Policy { key: Some(Key::read_or_create(&key_path).unwrap()), ..Policy::default() };
+    let server = serve(&ServerUrl::parse("tcp://127.0.0.1:0").unwrap(), policy);
+    let url = server.url().clone();
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key_path).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+
+    std::env::set_var(ENV_KEY, &key_path);
+    let c = Client::connect(&url, Emulation::Linux, "friend");
+    assert!(c.as_ref().is_ok_and(|c| rump_sys_getpid(c).is_ok()), "{:?}", c.err());
+
+    let wrong = dir.join("wrong.key");
+    Key::read_or_create(&wrong).unwrap();
+    std::env::set_var(ENV_KEY, &wrong);
+    let err = Client::connect(&url, Emulation::Linux, "stranger").err().unwrap();
+    assert!(err.to_string().contains("refused our key"), "{err}");
+
+    std::env::set_var(ENV_KEY, dir.join("missing.key"));
+    let err = Client::connect(&url, Emulation::Linux, "stranger").err().unwrap();
+    assert!(err.to_string().contains("needs its key"), "{err}");
+
+    // A raw stranger that answers nothing is cut off, and never gets a frame in.
+    let ServerUrl::Tcp(addr) = url else { unreachable!() };
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    s.write_all(&[0u8; 32]).unwrap();
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    assert_eq!(reply.last(), Some(&0), "the refusal byte ends the connection");
+    std::env::set_var(ENV_KEY, &key_path);
+    assert!(served(&url));
+}

@@ -389,6 +389,11 @@ fn io() {
 }
 
 #[test]
+fn fault() {
+    differential("fault");
+}
+
+#[test]
 fn meta() {
     differential("meta");
 }

@@ -17,12 +17,12 @@
 //! by default calls fail with ENOTCONN. Fork and exec have their library
 //! calls here (`prefork`, `connect_forked`, `exec_env`, `resume_after_exec`).
 
+use crate::auth::Key;
 use crate::frame::{read_frame, write_frame, write_frame_passing, Frame};
 use crate::marshal::{marshal, ClientMemory};
 use crate::selfmem::SelfMemory;
 use crate::sock::Conn;
 use crate::url::ServerUrl;
-use crate::auth::Key;
 use crate::wire::banner::{BannerRepr, BANNER_MAX};
 use crate::wire::copy::{CopyPacket, CopyRepr};
 use crate::wire::error::ErrorCode;

@@ -64,6 +64,35 @@ fn own_pid() -> libc::pid_t {
     pid
 }
 
+/// The NUL-terminated string at `p`, checked to lie in readable memory
+/// first: one probe of a byte per page the string touches (a page is
+/// readable whole or not at all), then the scan reads in place. EFAULT for
+/// NULL, an address outside user space, or an unmapped page.
+///
+/// # Safety
+/// The memory must not be unmapped by another thread while the returned
+/// string is in use (a program that does so races with itself, as it
+/// would with the host kernel).
+pub unsafe fn c_str<'a>(p: *const libc::c_char) -> Result<&'a std::ffi::CStr, Errno> {
+    let start = p as u64;
+    let mut at = start;
+    loop {
+        let mut probe = 0u8;
+        transfer(&mut probe, UserAddr(at), 1, false)?;
+        let page_end = (at / PAGE + 1) * PAGE;
+        // SAFETY: [at, page_end) is one readable page's tail.
+        let tail = unsafe { std::slice::from_raw_parts(at as *const u8, (page_end - at) as usize) };
+        if let Some(nul) = tail.iter().position(|&b| b == 0) {
+            let len = (at - start) as usize + nul + 1;
+            // SAFETY: every page of [start, start + len) was probed.
+            return Ok(unsafe {
+                std::ffi::CStr::from_bytes_with_nul_unchecked(std::slice::from_raw_parts(p.cast(), len))
+            });
+        }
+        at = page_end;
+    }
+}
+
 impl ClientMemory for SelfMemory {
     fn read(&self, addr: UserAddr, buf: &mut [u8]) -> Result<(), Errno> {
         transfer(buf.as_mut_ptr(), addr, buf.len(), false)

@@ -20,8 +20,8 @@
 
 use crate::auth::Key;
 use crate::frame::{read_header, read_payload, write_frame, Frame, FrameError};
-use crate::policy::Policy;
 use crate::notify::EventFdNotifier;
+use crate::policy::Policy;
 use crate::serve::{run_marshaled, run_plain, CopyChannel, RemoteMemory};
 use crate::sock::{rand_u64, Conn, Listener};
 use crate::url::ServerUrl;
@@ -36,8 +36,8 @@ use rump_abi::native::errno::EFAULT;
 use rump_abi::Errno;
 use rump_kernel::cred::Cred;
 use rump_kernel::lwp::Lwp;
-use rump_kernel::proc::Emulation as KernelEmulation;
 use rump_kernel::mem::{Mem, Reservation};
+use rump_kernel::proc::Emulation as KernelEmulation;
 use rump_kernel::wchan::Notify;
 use rump_kernel::{Kernel, Process};
 use std::collections::{HashMap, VecDeque};
@@ -354,12 +354,17 @@ impl Client {
     /// only small frames are accepted.
     #[allow(clippy::type_complexity)]
     fn read_next(&self) -> Result<Option<(Option<OwnedFd>, Frame, Option<Reservation>)>, FrameError> {
-        let max = if self.is_guest.load(Ordering::Acquire) { MAX_PAYLOAD } else { self.shared.policy.pending_max_payload };
+        let max =
+            if self.is_guest.load(Ordering::Acquire) { MAX_PAYLOAD } else { self.shared.policy.pending_max_payload };
         let Some(header) = read_header(&mut &self.sock, max)? else { return Ok(None) };
         let room = match header.payload_len() {
             0 => None,
             n => Some(self.shared.mem.reserve(n as u64).map_err(|_| {
-                tracing::warn!(conn = self.sock.raw_fd(), bytes = n, "dropped a connection: frame over the memory budget");
+                tracing::warn!(
+                    conn = self.sock.raw_fd(),
+                    bytes = n,
+                    "dropped a connection: frame over the memory budget"
+                );
                 FrameError::Wire(WireError::TooLarge, header.reqno)
             })?),
         };

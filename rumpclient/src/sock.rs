@@ -377,7 +377,8 @@ impl SockAddr {
 /// A close-on-exec stream socket of `family`, made by the raw syscall.
 fn raw_socket(family: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: socket returns a new descriptor that only we own.
-    let fd = cvt(unsafe { libc::syscall(libc::SYS_socket, family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) } as isize)?;
+    let fd =
+        cvt(unsafe { libc::syscall(libc::SYS_socket, family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) } as isize)?;
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 

@@ -36,13 +36,16 @@ const POLICY_OPTIONS: &[(&str, char)] =
 /// `$XDG_RUNTIME_DIR/rump/rump_server-HOST-PORT.key` made on first use,
 /// other uids refused.
 fn policy_option(p: &mut Policy, letter: char, value: &str) -> Result<bool, String> {
-    let count = |what: &str| value.parse::<usize>().ok().filter(|&n| n >= 1).ok_or(format!("--{what} {value}: expected a count"));
+    let count = |what: &str| {
+        value.parse::<usize>().ok().filter(|&n| n >= 1).ok_or(format!("--{what} {value}: expected a count"))
+    };
     match letter {
         'U' => p.allow_other_uid = true,
         'K' => p.key = Some(Key::read_or_create(Path::new(value)).map_err(|e| format!("--key {value}: {e}"))?),
         'T' => {
             let secs = value.parse::<f64>().ok().filter(|s| s.is_finite() && *s > 0.0);
-            p.handshake_timeout = Duration::from_secs_f64(secs.ok_or(format!("--handshake-timeout {value}: expected seconds"))?);
+            p.handshake_timeout =
+                Duration::from_secs_f64(secs.ok_or(format!("--handshake-timeout {value}: expected seconds"))?);
         }
         'C' => p.max_guests = count("max-clients")?,
         'P' => p.max_pending = count("max-pending")?,

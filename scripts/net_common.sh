@@ -204,7 +204,7 @@ pause_for() {
 
 # require_tool PROGRAM PACKAGE: skips the scenario when PROGRAM is missing.
 require_tool() {
-	command -v "$1" >/dev/null 2>&1 || skip "$1 is not installed (apt-get install $2)"
+	command -v "$1" >/dev/null 2>&1 || skip "host lacks $1 (apt-get install $2)"
 }
 
 # --- servers and nodes ----------------------------------------------------
@@ -325,12 +325,6 @@ rump() {
 
 # --- `rumpctl net` topologies ---------------------------------------------
 
-# require_rumpctl_net: skips the scenario when rumpctl has no `net`.
-require_rumpctl_net() {
-	rumpctl 2>&1 | grep -q 'rumpctl net' ||
-		skip "this rumpctl ($RUMPCTL_BIN) has no 'net' subcommand"
-}
-
 # net_up TOPOLOGY.toml: starts the topology with `rumpctl net up` (state in
 # the work directory); nodes and buses are then known to rump, node_url
 # and bus_path by their topology names. An assertion.
@@ -344,15 +338,6 @@ net_down() {
 	[ -n "$NET_DIR" ] || return 0
 	expect_success "rumpctl net down" rumpctl net down -d "$NET_DIR"
 	NET_DIR_DOWN=1
-}
-
-# require_netem NODE IF: skips the scenario when `rumpctl ifconfig` does not
-# know netem (tried by removing an impairment from IF, which is harmless).
-require_netem() {
-	local url out
-	url=$(node_url "$1") || fail "require_netem: no node $1"
-	out=$(rumpctl ifconfig -s "$url" "$2" -netem 2>&1) ||
-		skip "rumpctl ifconfig does not know netem yet: $out"
 }
 
 # --- routes, addresses ----------------------------------------------------

@@ -16,6 +16,7 @@
 //! `State::net_run`, which lets TCP and loopback settle and wakes the
 //! sockets whose readiness changed.
 
+pub mod busguard;
 pub mod ether;
 pub mod icmp;
 pub mod iface;

@@ -78,10 +78,16 @@ impl Server {
 
     /// A server started with extra options (e.g. `-i "shmif0 create linkstr BUS"`).
     pub fn start_with(extra: &[&str]) -> Server {
+        Server::start_at(None, extra)
+    }
+
+    /// A server at `url` (a TCP port 0 is resolved: `url` is the real
+    /// one), or on a private unix socket for None.
+    pub fn start_at(url: Option<&str>, extra: &[&str]) -> Server {
         ensure_built();
         let dir = std::env::temp_dir().join(format!("rumptest-srv-{}-{}", std::process::id(), rand_tag()));
         std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("unix://{}/sock", dir.display());
+        let url = url.map_or_else(|| format!("unix://{}/sock", dir.display()), str::to_owned);
         let mut child = Command::new(build_dir().join("rump_server"))
             .args(["-s", "-v"])
             .args(extra)
@@ -94,7 +100,9 @@ impl Server {
             .expect("run rump_server");
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let first = lines.next().and_then(Result::ok).unwrap_or_default();
-        assert!(first.starts_with("rump_server: listening on "), "rump_server did not start: {first:?}");
+        let Some(url) = first.strip_prefix("rump_server: listening on ").map(str::to_owned) else {
+            panic!("rump_server did not start: {first:?}")
+        };
         // Keep draining its log so it never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
         Server { child, url, dir }

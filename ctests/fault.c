@@ -2,7 +2,8 @@
  * EFAULT, as the host kernel says, and never crash the program: NULL, an
  * address in the first page, one in an unmapped page, one in the kernel's
  * half of the address space; a path that starts readable and runs into an
- * unmapped page; and struct pointers into unmapped memory for a rump file. */
+ * unmapped page; and struct and buffer pointers into unmapped memory for
+ * a real file. */
 #include "check.h"
 #include <sys/mman.h>
 
@@ -43,5 +44,15 @@ int main(int argc, char **argv)
     /* The same path without its NUL: it runs into the unmapped page. */
     memmove(edge + 1, edge, len - 1);
     I(stat(edge + 1, &st));
+
+    /* Struct and buffer pointers into the unmapped page, for a real file. */
+    put("f", "data");
+    I(stat(F("f"), (struct stat *)gone));
+    I(fstatat(AT_FDCWD, F("f"), (struct stat *)gone, 0));
+    int fd = FD(open(F("f"), O_RDONLY));
+    I(read(fd, gone, 4));
+    I(fstat(fd, (struct stat *)gone));
+    I(close(fd));
+    I(readlink(F("f"), gone, 16));
     return done();
 }

@@ -16,6 +16,7 @@ use rump_kernel::cred::Cred;
 use rump_kernel::proc::Emulation as KernelEmulation;
 use rump_kernel::{Config, Process};
 use rumpclient::client::Client;
+use rumpclient::selfmem::SelfMemory;
 use rumpclient::wire::handshake::Emulation;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
@@ -34,7 +35,9 @@ impl Syscall for Backend {
     #[inline]
     fn syscall(&self, num: u32, args: &Slots) -> SysResult {
         match self {
-            Backend::Local(l) => l.process.syscall(num, args),
+            // The program's pointers are probed, never trusted: EFAULT,
+            // not a crash, for a bad one.
+            Backend::Local(l) => l.process.syscall_with(num, args, &SelfMemory),
             Backend::Remote(c) => c.syscall(num, args),
         }
     }

@@ -1,11 +1,12 @@
 //! The calling process's own memory as a client reads and writes it for
-//! its calls: through process_vm_readv/process_vm_writev on itself, so an
-//! unmapped or read-only address is EFAULT, as the host kernel would say,
-//! and never a crash of the program whose pointer it was.
+//! its calls, and as an in-process kernel sees it (`UserMemory`): through
+//! process_vm_readv/process_vm_writev on itself, so an unmapped or
+//! read-only address is EFAULT, as the host kernel would say, and never a
+//! crash of the program whose pointer it was.
 
 use crate::marshal::ClientMemory;
-use rump_abi::native::errno::EFAULT;
-use rump_abi::usermem::in_user_range;
+use rump_abi::native::errno::{EFAULT, ENAMETOOLONG};
+use rump_abi::usermem::{in_user_range, UserMemory};
 use rump_abi::{Errno, UserAddr};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Once;
@@ -118,6 +119,105 @@ impl ClientMemory for SelfMemory {
 
     fn write(&self, addr: UserAddr, data: &[u8]) -> Result<(), Errno> {
         transfer(data.as_ptr().cast_mut(), addr, data.len(), true)
+    }
+}
+
+/// Pages whose one byte a probe touches per syscall (the kernel's IOV_MAX).
+const PROBE_BATCH: usize = 1024;
+
+/// Checks that every page of `len` bytes at `addr` is readable, and with
+/// `writable` writable too, so the range can be lent as a slice: one byte
+/// of each page is read, and written back as it was. (A thread writing
+/// the same buffer at that moment races with the call, as it would with
+/// the host kernel filling it.)
+fn probe(addr: UserAddr, len: usize, writable: bool) -> Result<(), Errno> {
+    if !in_user_range(addr, len) {
+        return Err(EFAULT);
+    }
+    let end = addr.0 + len as u64;
+    let pages = std::iter::once(addr.0).chain((addr.0 / PAGE + 1..).map(|p| p * PAGE).take_while(|&a| a < end));
+    let mut remote = Vec::with_capacity(PROBE_BATCH);
+    let mut bytes = [0u8; PROBE_BATCH];
+    let mut run = |remote: &mut Vec<libc::iovec>| -> Result<(), Errno> {
+        let n = remote.len();
+        let local = libc::iovec { iov_base: bytes.as_mut_ptr().cast(), iov_len: n };
+        // SAFETY: `local` is our buffer of n bytes; the host kernel checks
+        // each remote byte and reports a fault instead of taking it.
+        let moved = unsafe {
+            let pid = own_pid();
+            let r = libc::process_vm_readv(pid, &local, 1, remote.as_ptr(), n as libc::c_ulong, 0);
+            if r == n as isize && writable {
+                libc::process_vm_writev(pid, &local, 1, remote.as_ptr(), n as libc::c_ulong, 0)
+            } else {
+                r
+            }
+        };
+        remote.clear();
+        if moved == n as isize {
+            Ok(())
+        } else {
+            Err(EFAULT)
+        }
+    };
+    for page in pages {
+        remote.push(libc::iovec { iov_base: page as *mut libc::c_void, iov_len: 1 });
+        if remote.len() == PROBE_BATCH {
+            run(&mut remote)?;
+        }
+    }
+    if remote.is_empty() {
+        Ok(())
+    } else {
+        run(&mut remote)
+    }
+}
+
+impl UserMemory for SelfMemory {
+    fn copy_in(&self, addr: UserAddr, buf: &mut [u8]) -> Result<(), Errno> {
+        transfer(buf.as_mut_ptr(), addr, buf.len(), false)
+    }
+
+    fn copy_out(&self, addr: UserAddr, data: &[u8]) -> Result<(), Errno> {
+        transfer(data.as_ptr().cast_mut(), addr, data.len(), true)
+    }
+
+    fn copy_in_str(&self, addr: UserAddr, max: usize) -> Result<Vec<u8>, Errno> {
+        let mut s = self.read_str(addr, max)?;
+        match s.pop() {
+            Some(0) => Ok(s),
+            _ => Err(ENAMETOOLONG),
+        }
+    }
+
+    /// The caller's buffer itself, once each of its pages is known to be
+    /// writable, so a read needs no second copy.
+    fn with_out(
+        &self,
+        addr: UserAddr,
+        len: usize,
+        f: &mut dyn FnMut(&mut [u8]) -> Result<usize, Errno>,
+    ) -> Result<usize, Errno> {
+        if len == 0 {
+            return f(&mut []);
+        }
+        probe(addr, len, true)?;
+        // SAFETY: every page of the range was just found writable; the
+        // slice is lent to `f` only for this call.
+        f(unsafe { std::slice::from_raw_parts_mut(addr.0 as *mut u8, len) })
+    }
+
+    fn with_in(
+        &self,
+        addr: UserAddr,
+        len: usize,
+        f: &mut dyn FnMut(&[u8]) -> Result<usize, Errno>,
+    ) -> Result<usize, Errno> {
+        if len == 0 {
+            return f(&[]);
+        }
+        probe(addr, len, false)?;
+        // SAFETY: as in with_out, for reading.
+        f(unsafe { std::slice::from_raw_parts(addr.0 as *const u8, len) })
     }
 }
 

@@ -1,8 +1,8 @@
 //! The hijack library's costs, each beside its host baseline in the same
 //! run: `cat` of a 256 MiB file on /rump against host `cat` of a /dev/shm
-//! file; a hooked 4 KiB `pread` on a host fd against the same program
-//! without the library; `ls -R` of 10,000 files on /rump against a host
-//! tree. Run with `cargo bench -p rump-hijack` (or scripts/bench.sh),
+//! file; a hooked 4 KiB `pread` on a host fd and a hooked `stat` of a host
+//! path against the same program without the library; `ls -R` of 10,000
+//! files on /rump against a host tree. Run with `cargo bench -p rump-hijack` (or scripts/bench.sh),
 //! after a release build of the workspace (rump_server).
 //!
 //! Whole commands are timed by bash's `time` inside one shell, so the
@@ -69,8 +69,10 @@ fn row(what: &str, rump: f64, base: &str, host: f64, unit: &str, note: &str) {
 }
 
 fn main() {
-    if std::env::var("RUMPBENCH_ROLE").as_deref() == Ok("readloop") {
-        return readloop();
+    match std::env::var("RUMPBENCH_ROLE").as_deref() {
+        Ok("readloop") => return readloop(),
+        Ok("statloop") => return statloop(),
+        _ => {}
     }
     let lib = build_dir().join("librumphijack.so");
     assert!(lib.exists(), "{} missing", lib.display());
@@ -122,25 +124,29 @@ fn main() {
         host_py / local_py
     );
 
-    // A hooked read on a host fd: the same program with and without us.
+    // A hooked read on a host fd, and a hooked stat of a host path (whose
+    // string the library probes before reading): the same program with
+    // and without us.
     let me = std::env::current_exe().unwrap();
-    let per_read = |env: &[(&str, &str)]| -> f64 {
+    let per_call = |role: &str, env: &[(&str, &str)]| -> f64 {
         let mut best = f64::INFINITY;
         for _ in 0..RUNS {
             let mut cmd = Command::new(&me);
-            cmd.env("RUMPBENCH_ROLE", "readloop").env_remove("LD_PRELOAD");
+            cmd.env("RUMPBENCH_ROLE", role).env_remove("LD_PRELOAD");
             for (k, v) in env {
                 cmd.env(k, v);
             }
             let out = cmd.output().expect("readloop");
-            let ns: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("ns per read");
+            let ns: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("ns per call");
             best = best.min(ns);
         }
         best
     };
-    let (plain, hooked) = (per_read(&[]), per_read(&pre));
+    let (plain, hooked) = (per_call("readloop", &[]), per_call("readloop", &pre));
     println!();
     row("pread 4 KiB on a host fd, library loaded", hooked, "without", plain, "ns", "(target <= 1.05)");
+    let (plain, hooked) = (per_call("statloop", &[]), per_call("statloop", &pre));
+    row("stat of a host path, library loaded", hooked, "without", plain, "ns", "(target <= 1.05)");
 
     // ls -R of a tree of 10,000 files.
     let tree = |d: &str| {
@@ -178,4 +184,22 @@ fn readloop() {
         assert_eq!(n, 4096);
     }
     println!("{:.1}", t.elapsed().as_nanos() as f64 / N as f64);
+}
+
+/// The child of the path benchmark: ns per stat of a /dev/shm file.
+fn statloop() {
+    const N: usize = 200_000;
+    let path = format!("/dev/shm/rumpbench-stat-{}", std::process::id());
+    std::fs::write(&path, b"x").unwrap();
+    let c = std::ffi::CString::new(path.clone()).unwrap();
+    // SAFETY: a zeroed stat buffer for stat to fill.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let t = Instant::now();
+    for _ in 0..N {
+        // SAFETY: a NUL-terminated path and a stat buffer.
+        assert_eq!(unsafe { libc::stat(c.as_ptr(), &mut st) }, 0);
+    }
+    let ns = t.elapsed().as_nanos() as f64 / N as f64;
+    let _ = std::fs::remove_file(&path);
+    println!("{ns:.1}");
 }

@@ -23,6 +23,10 @@ pub struct Policy {
     pub handshake_timeout: Duration,
     /// Largest frame payload before the handshake.
     pub pending_max_payload: usize,
+    /// How long a call waits for the client to answer a copy request. The
+    /// kernel is held meanwhile, so a client that never answers loses its
+    /// connection rather than stalling everyone for longer.
+    pub copy_timeout: Duration,
     /// Unix sockets: serve processes of other uids too (normally refused).
     pub allow_other_uid: bool,
     /// `tcp://`: the key clients must prove they hold (see `auth`). None
@@ -39,6 +43,7 @@ impl Default for Policy {
             max_pending: 64,
             handshake_timeout: Duration::from_secs(5),
             pending_max_payload: 4096,
+            copy_timeout: Duration::from_secs(10),
             allow_other_uid: false,
             key: None,
             verbose: false,

@@ -55,10 +55,6 @@ pub const MAX_NOTIFIERS: usize = 1024;
 /// Processes forked ahead of a host fork and not yet claimed; the oldest
 /// is dropped past this.
 pub const MAX_PREFORKS: usize = 256;
-/// How long a call waits for the client to answer a copy request. The
-/// kernel is held meanwhile, so a client that never answers loses its
-/// connection rather than stalling everyone.
-pub const COPY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A PREFORK cookie: 16 random bytes, as NetBSD's.
 pub type Cookie = [u32; 4];
@@ -627,12 +623,16 @@ impl CopyChannel for Arc<Client> {
         }
         // The reply comes through whoever reads the connection.
         self.ensure_reader();
-        match rx.recv_timeout(COPY_TIMEOUT) {
+        match rx.recv_timeout(self.shared.policy.copy_timeout) {
             Ok(f) if f.header.class == Class::Resp => Ok(f.payload),
             Ok(_) => Err(EFAULT),
             Err(_) => {
                 self.copies.lock().remove(&reqno);
-                self.die();
+                // This call holds the kernel, so it cannot cancel the
+                // connection's other calls (`die` takes the kernel): it
+                // hangs up, and the reader, seeing the end, does the rest.
+                tracing::warn!(conn = self.sock.raw_fd(), "dropped a connection: no answer to a copy request");
+                self.sock.shutdown();
                 Err(EFAULT)
             }
         }

@@ -31,6 +31,16 @@ fn served(url: &ServerUrl) -> bool {
     Client::connect(url, Emulation::Linux, "bystander").is_ok_and(|c| rump_sys_getpid(&c).is_ok())
 }
 
+/// `served`, giving up after 5 s (a wedged server never answers).
+fn served_soon(url: &ServerUrl) -> bool {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let url = url.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(served(&url));
+    });
+    rx.recv_timeout(Duration::from_secs(5)).unwrap_or(false)
+}
+
 #[test]
 fn connections_that_never_handshake_do_not_lock_clients_out() {
     let dir = scratch("idle");
@@ -126,4 +136,32 @@ fn tcp_clients_need_the_key() {
     assert_eq!(reply.last(), Some(&0), "the refusal byte ends the connection");
     std::env::set_var(ENV_KEY, &key_path);
     assert!(served(&url));
+}
+
+/// A client that never answers the server's copy request for its call
+/// loses its connection after the copy timeout; that used to deadlock the
+/// whole server (the timed-out call, holding the kernel, took it again to
+/// cancel the connection's calls).
+#[test]
+fn a_client_that_never_answers_a_copy_request_wedges_nobody() {
+    use rumpclient::frame::{read_frame, write_frame};
+    use rumpclient::wire::handshake::NameRepr;
+    use rumpclient::{Class, HandshakeKind, MsgType};
+    let dir = scratch("copy");
+    let url = ServerUrl::Unix(dir.join("sock"));
+    let _server = serve(&url, Policy { copy_timeout: Duration::from_millis(200), ..Policy::default() });
+    let c = rumpclient::sock::Conn::connect(&url).unwrap();
+    let mut byte = [0u8];
+    while (&c).read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {}
+    let hello = NameRepr { name: b"silent", emul: Emulation::Linux };
+    let mut payload = vec![0u8; hello.buffer_len()];
+    hello.emit(&mut payload).unwrap();
+    write_frame(&mut &c, 0, Class::Req, MsgType::Handshake, HandshakeKind::Guest.raw(), &payload).unwrap();
+    read_frame(&mut &c).unwrap();
+    // openat(AT_FDCWD, some address, O_RDONLY) as a plain SYSCALL: the
+    // server asks us for the path (COPYINSTR) and we never answer.
+    let args: Vec<u8> = [(-100i64) as u64, 0x1000, 0, 0].iter().flat_map(|a| a.to_ne_bytes()).collect();
+    write_frame(&mut &c, 1, Class::Req, MsgType::Syscall, 257, &args).unwrap();
+    assert!(served_soon(&url), "the server is wedged");
+    assert!(served_soon(&url));
 }

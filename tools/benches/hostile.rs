@@ -54,7 +54,10 @@ impl Drop for Reaped {
 
 fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches(" kB").parse::<f64>().ok());
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse::<f64>().ok());
     kib.unwrap_or(0.0) / 1024.0
 }
 
@@ -108,9 +111,21 @@ impl ClientMemory for RandomMemory {
     }
 }
 
+/// Gives up on a read or write after 5 s, so a wedged server shows as
+/// failed checks instead of a hung benchmark.
+fn bounded(c: &Conn) {
+    let tv = libc::timeval { tv_sec: 5, tv_usec: 0 };
+    let len = std::mem::size_of_val(&tv) as libc::socklen_t;
+    for opt in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
+        // SAFETY: setsockopt reading one timeval of ours.
+        unsafe { libc::setsockopt(c.raw_fd(), libc::SOL_SOCKET, opt, (&tv as *const libc::timeval).cast(), len) };
+    }
+}
+
 /// A raw connection past the banner and a GUEST handshake.
 fn guest(url: &ServerUrl) -> std::io::Result<Conn> {
     let c = Conn::connect(url)?;
+    bounded(&c);
     let mut byte = [0u8];
     while (&c).read(&mut byte)? == 1 && byte[0] != b'\n' {}
     let hello = NameRepr { name: b"fuzz", emul: Emulation::Linux };
@@ -233,7 +248,8 @@ fn attackers(path: std::path::PathBuf, stop: Arc<AtomicBool>) -> std::thread::Jo
                 let closed = s.as_ref().is_none_or(|s| {
                     s.set_nonblocking(true).ok();
                     let mut b = [0u8; 128];
-                    matches!((&*s).read(&mut b), Ok(0)) || matches!((&*s).read(&mut b), Err(e) if e.kind() != std::io::ErrorKind::WouldBlock)
+                    matches!((&*s).read(&mut b), Ok(0))
+                        || matches!((&*s).read(&mut b), Err(e) if e.kind() != std::io::ErrorKind::WouldBlock)
                 });
                 if closed {
                     *s = UnixStream::connect(&path).ok();

@@ -4,7 +4,9 @@
 //! A connection is *pending* from accept until its handshake (GUEST or
 //! FORK) is done, and a *guest* after. Pending connections have slots of
 //! their own (`max_pending`), so strangers that never handshake cannot
-//! starve guests (`max_guests`); each must finish its handshake (and over
+//! starve guests (`max_guests`); when they are all taken, new connections
+//! wait in the listen backlog and the oldest pending one is closed to make
+//! room once it has had 50 ms. Each must finish its handshake (and over
 //! `tcp://` the key's challenge) within `handshake_timeout`, and may send
 //! frames of at most `pending_max_payload` bytes until then. Every frame's
 //! payload is charged to the kernel's memory budget (`-r`) while it is
@@ -17,7 +19,7 @@ use std::time::Duration;
 pub struct Policy {
     /// Handshaken connections served at once; more are refused.
     pub max_guests: usize,
-    /// Connections not yet handshaken at once; more are closed on accept.
+    /// Connections not yet handshaken at once; more wait to be accepted.
     pub max_pending: usize,
     /// Time from accept to a finished handshake.
     pub handshake_timeout: Duration,

@@ -168,8 +168,14 @@ impl Drop for Server {
     }
 }
 
+/// How long a pending connection is left to finish its handshake before
+/// it may be closed to make room for a newer one; an honest client takes
+/// well under a millisecond.
+const EVICT_AGE: Duration = Duration::from_millis(50);
+
 fn accept_loop(listener: &Listener, shared: &Arc<Shared>) {
     loop {
+        make_room(shared);
         let conn = match listener.accept() {
             Ok(c) => c,
             Err(e) if e.kind() == io::ErrorKind::Interrupted || e.raw_os_error() == Some(libc::ECONNABORTED) => {
@@ -189,11 +195,7 @@ fn accept_loop(listener: &Listener, shared: &Arc<Shared>) {
             tracing::warn!(uid, "refused a connection from another user");
             continue;
         }
-        if shared.pending.fetch_add(1, Ordering::AcqRel) >= policy.max_pending {
-            shared.pending.fetch_sub(1, Ordering::AcqRel);
-            tracing::warn!(max = policy.max_pending, "refused a connection: too many waiting for their handshake");
-            continue;
-        }
+        shared.pending.fetch_add(1, Ordering::AcqRel);
         shared.clients.fetch_add(1, Ordering::AcqRel);
         let client = Arc::new(Client::new(conn, shared.clone()));
         let deadline = Instant::now() + policy.handshake_timeout;
@@ -206,6 +208,31 @@ fn accept_loop(listener: &Listener, shared: &Arc<Shared>) {
                 client.die();
             }
         });
+    }
+}
+
+/// Returns once a pending slot is free. While all are taken, new
+/// connections wait in the listen backlog, and the oldest pending one that
+/// has had `EVICT_AGE` to handshake is closed to make room: strangers that
+/// hold connections open cannot keep an honest client out.
+fn make_room(shared: &Shared) {
+    while shared.pending.load(Ordering::Acquire) >= shared.policy.max_pending {
+        let oldest = shared.deadlines.lock().iter().find_map(|(deadline, client)| {
+            let c = client.upgrade()?;
+            let waiting = !c.is_guest.load(Ordering::Acquire) && !c.dead.load(Ordering::Acquire);
+            waiting.then_some((*deadline, c))
+        });
+        if let Some((deadline, c)) = oldest {
+            if Instant::now() + shared.policy.handshake_timeout >= deadline + EVICT_AGE {
+                tracing::warn!(
+                    conn = c.sock.raw_fd(),
+                    max = shared.policy.max_pending,
+                    "closed the oldest connection waiting for its handshake, to make room"
+                );
+                c.die();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -539,6 +566,12 @@ impl Client {
 
     fn call(self: &Arc<Self>, process: &Process, f: &Frame, passed: Option<OwnedFd>) -> Result<(), Fatal> {
         let h = f.header;
+        // Another call of this connection may hold the kernel waiting for
+        // a copy reply: this thread may wait for the kernel now, so
+        // someone else must read that reply.
+        if !self.copies.lock().is_empty() {
+            self.ensure_reader();
+        }
         let weak: Weak<Client> = Arc::downgrade(self);
         let mut lwp = Lwp::with_block_hook(move || {
             if let Some(c) = weak.upgrade() {

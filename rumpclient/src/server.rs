@@ -44,7 +44,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -413,10 +413,12 @@ impl Client {
             return;
         }
         self.sock.shutdown();
+        // First the copy requests: a call waiting for one holds the kernel,
+        // which the cancels below need.
+        self.copies.lock().clear();
         for lwp in self.calls.lock().values() {
             self.shared.kernel.cancel(lwp);
         }
-        self.copies.lock().clear();
         for n in self.notifiers.lock().drain().map(|(_, n)| n) {
             n.retire();
         }
@@ -659,7 +661,9 @@ impl CopyChannel for Arc<Client> {
         match rx.recv_timeout(self.shared.policy.copy_timeout) {
             Ok(f) if f.header.class == Class::Resp => Ok(f.payload),
             Ok(_) => Err(EFAULT),
-            Err(_) => {
+            // The connection died meanwhile.
+            Err(RecvTimeoutError::Disconnected) => Err(EFAULT),
+            Err(RecvTimeoutError::Timeout) => {
                 self.copies.lock().remove(&reqno);
                 // This call holds the kernel, so it cannot cancel the
                 // connection's other calls (`die` takes the kernel): it

@@ -138,19 +138,13 @@ fn tcp_clients_need_the_key() {
     assert!(served(&url));
 }
 
-/// A client that never answers the server's copy request for its call
-/// loses its connection after the copy timeout; that used to deadlock the
-/// whole server (the timed-out call, holding the kernel, took it again to
-/// cancel the connection's calls).
-#[test]
-fn a_client_that_never_answers_a_copy_request_wedges_nobody() {
+/// A raw Linux guest whose `openat` (a plain SYSCALL) makes the server
+/// ask it for the path; the request is left unanswered.
+fn caller_owing_a_copy(url: &ServerUrl) -> rumpclient::sock::Conn {
     use rumpclient::frame::{read_frame, write_frame};
     use rumpclient::wire::handshake::NameRepr;
     use rumpclient::{Class, HandshakeKind, MsgType};
-    let dir = scratch("copy");
-    let url = ServerUrl::Unix(dir.join("sock"));
-    let _server = serve(&url, Policy { copy_timeout: Duration::from_millis(200), ..Policy::default() });
-    let c = rumpclient::sock::Conn::connect(&url).unwrap();
+    let c = rumpclient::sock::Conn::connect(url).unwrap();
     let mut byte = [0u8];
     while (&c).read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {}
     let hello = NameRepr { name: b"silent", emul: Emulation::Linux };
@@ -158,12 +152,37 @@ fn a_client_that_never_answers_a_copy_request_wedges_nobody() {
     hello.emit(&mut payload).unwrap();
     write_frame(&mut &c, 0, Class::Req, MsgType::Handshake, HandshakeKind::Guest.raw(), &payload).unwrap();
     read_frame(&mut &c).unwrap();
-    // openat(AT_FDCWD, some address, O_RDONLY) as a plain SYSCALL: the
-    // server asks us for the path (COPYINSTR) and we never answer.
     let args: Vec<u8> = [(-100i64) as u64, 0x1000, 0, 0].iter().flat_map(|a| a.to_ne_bytes()).collect();
     write_frame(&mut &c, 1, Class::Req, MsgType::Syscall, 257, &args).unwrap();
+    let request = read_frame(&mut &c).unwrap().unwrap();
+    assert_eq!(request.header.msg_type, MsgType::Copyinstr);
+    c
+}
+
+/// A client that never answers the server's copy request for its call
+/// loses its connection after the copy timeout; that used to deadlock the
+/// whole server (the timed-out call, holding the kernel, took it again to
+/// cancel the connection's calls).
+#[test]
+fn a_client_that_never_answers_a_copy_request_wedges_nobody() {
+    let dir = scratch("copy");
+    let url = ServerUrl::Unix(dir.join("sock"));
+    let _server = serve(&url, Policy { copy_timeout: Duration::from_millis(200), ..Policy::default() });
+    let _silent = caller_owing_a_copy(&url);
     assert!(served_soon(&url), "the server is wedged");
     assert!(served_soon(&url));
+}
+
+/// A client that hangs up while its call waits for a copy frees the
+/// kernel at once, not after the copy timeout (the hang-up used to wait
+/// for the kernel that the waiting call held).
+#[test]
+fn a_client_hanging_up_while_owing_a_copy_frees_the_kernel_at_once() {
+    let dir = scratch("hangup");
+    let url = ServerUrl::Unix(dir.join("sock"));
+    let _server = serve(&url, Policy { copy_timeout: Duration::from_secs(60), ..Policy::default() });
+    drop(caller_owing_a_copy(&url));
+    assert!(served_soon(&url), "the kernel is still held");
 }
 
 /// Two calls of one connection in flight: the first waits, holding the

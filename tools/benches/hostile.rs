@@ -93,15 +93,23 @@ impl Rng {
 /// calls carry random buffers and strings; writes land nowhere.
 struct RandomMemory;
 
+thread_local! {
+    static FILL: std::cell::RefCell<Rng> = std::cell::RefCell::new(Rng(rand_u64() | 1));
+}
+
+fn random_byte() -> u8 {
+    FILL.with(|r| r.borrow_mut().next() as u8)
+}
+
 impl ClientMemory for RandomMemory {
     fn read(&self, _: rump_abi::UserAddr, buf: &mut [u8]) -> Result<(), rump_abi::Errno> {
-        buf.iter_mut().for_each(|b| *b = rand_u64() as u8);
+        buf.iter_mut().for_each(|b| *b = random_byte());
         Ok(())
     }
 
     fn read_str(&self, _: rump_abi::UserAddr, max: usize) -> Result<Vec<u8>, rump_abi::Errno> {
-        let n = (rand_u64() as usize % 64).min(max.saturating_sub(1));
-        let mut s: Vec<u8> = (0..n).map(|_| b'a' + (rand_u64() % 26) as u8).collect();
+        let n = (random_byte() as usize % 64).min(max.saturating_sub(1));
+        let mut s: Vec<u8> = (0..n).map(|_| b'a' + random_byte() % 26).collect();
         s.push(0);
         Ok(s)
     }

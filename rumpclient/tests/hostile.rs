@@ -228,3 +228,25 @@ fn a_copy_reply_is_read_while_another_call_waits_for_the_kernel() {
     assert!(started.elapsed() < Duration::from_secs(2), "the copy reply waited {:?}", started.elapsed());
     assert_eq!(mkdir.unwrap().error, 0, "mkdir got its path");
 }
+
+/// Issue 19's first reproducer over the wire: a native `pollts` on a
+/// regular file asking for no events, with no timeout, used to spin with
+/// the kernel held, locking every other client out for good.
+#[test]
+fn a_poll_for_nothing_over_the_wire_locks_nobody_out() {
+    use rump_abi::native::flags::{O_CREAT, O_RDWR};
+    use rump_abi::native::sys::{rump_sys_open, rump_sys_pollts};
+    use rump_abi::native::types::pollfd;
+    let dir = scratch("poll");
+    let url = ServerUrl::Unix(dir.join("sock"));
+    let _server = serve(&url, Policy::default());
+    let c = Client::connect(&url, Emulation::Native, "poller").unwrap();
+    let path = std::ffi::CString::new("/file").unwrap();
+    let fd = rump_sys_open(&c, path.as_ptr(), (O_CREAT | O_RDWR) as i32, 0o600).unwrap();
+    std::thread::spawn(move || {
+        let mut set = [pollfd { fd, events: 0, revents: 0 }];
+        let _ = rump_sys_pollts(&c, set.as_mut_ptr(), 1, std::ptr::null(), std::ptr::null());
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(served_soon(&url), "the poll holds the kernel");
+}

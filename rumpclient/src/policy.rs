@@ -6,7 +6,7 @@
 //! their own (`max_pending`), so strangers that never handshake cannot
 //! starve guests (`max_guests`); when they are all taken, new connections
 //! wait in the listen backlog and the oldest pending one is closed to make
-//! room once it has had 50 ms. Each must finish its handshake (and over
+//! room once it has had 500 ms. Each must finish its handshake (and over
 //! `tcp://` the key's challenge) within `handshake_timeout`, and may send
 //! frames of at most `pending_max_payload` bytes until then. Every frame's
 //! payload is charged to the kernel's memory budget (`-r`) while it is

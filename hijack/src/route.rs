@@ -169,7 +169,7 @@ pub unsafe fn at(dirfd: libc::c_int, p: *const libc::c_char) -> Option<RumpPath>
 pub unsafe fn route(dirfd: libc::c_int, p: *const libc::c_char) -> Route {
     // A NULL or unreadable path is the host's, which answers EFAULT.
     // SAFETY: the caller's string, probed before it is read.
-    let Ok(bytes) = (unsafe { rumpclient::selfmem::c_str(p) }).map(CStr::to_bytes) else { return Route::Host };
+    let Ok(bytes) = (unsafe { rumpclient::probe::c_str(p) }).map(CStr::to_bytes) else { return Route::Host };
     if bytes.first() == Some(&b'/') {
         let Some((path, via)) = absolute(bytes) else { return Route::Host };
         if via == Cwd::Prefixed {

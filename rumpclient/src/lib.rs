@@ -18,6 +18,7 @@ pub mod marshal;
 pub mod notify;
 pub mod ownfd;
 pub mod policy;
+pub mod probe;
 pub mod selfmem;
 pub mod serve;
 pub mod server;

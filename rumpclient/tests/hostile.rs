@@ -61,7 +61,7 @@ fn connections_that_never_handshake_do_not_lock_clients_out() {
         .filter(|s| {
             s.set_nonblocking(true).unwrap();
             let mut rest = Vec::new();
-            matches!((&*s).read_to_end(&mut rest), Ok(_))
+            (&*s).read_to_end(&mut rest).is_ok()
         })
         .count();
     assert!(closed >= 8, "only {closed} idle connections were closed");

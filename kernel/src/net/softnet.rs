@@ -52,9 +52,20 @@ impl State {
 /// frames `sender` wrote and stops when `stop` is set.
 pub(crate) fn start_reader(kernel: Weak<Shared>, iface: IfIndex, bus: Arc<Bus>, sender: u64, stop: Arc<AtomicBool>) {
     let mut reader = bus.reader();
+    let mut faults = bus.faults();
     let _ = std::thread::Builder::new().name(format!("rump-shmif{iface}")).spawn(move || loop {
         if stop.load(Ordering::Acquire) {
             return;
+        }
+        // A bus that broke (its file truncated, replaced or scribbled on)
+        // counts as a receive error of the interface, once per breakage.
+        let now = bus.faults();
+        if now != faults {
+            let Some(sh) = kernel.upgrade() else { return };
+            if let Some(ifc) = sh.state.lock().net.ifaces.get_mut(iface) {
+                ifc.counters.rx_errors += now - faults;
+            }
+            faults = now;
         }
         let mut frames = Vec::new();
         while frames.len() < BATCH {

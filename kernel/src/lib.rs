@@ -226,6 +226,12 @@ impl Kernel {
         lwp.mark_cancelled();
     }
 
+    /// How many calls the watchdog has seen hold the kernel lock for over
+    /// `watchdog::PERIOD` (each also logged with its pid and syscall).
+    pub fn long_holds(&self) -> u64 {
+        self.shared.holder.long_holds()
+    }
+
     /// Runs `f` with the kernel state locked (for tests and tools that
     /// inspect the kernel without a process).
     pub fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {

@@ -24,6 +24,8 @@ pub struct Holder {
     held: AtomicBool,
     pid: AtomicI32,
     syscall: AtomicU32,
+    /// Holdings the watchdog found too long (and logged).
+    long: AtomicU64,
 }
 
 impl Holder {
@@ -38,6 +40,11 @@ impl Holder {
     /// The call has let go of the lock (returned or went to sleep).
     pub fn leave(&self) {
         self.held.store(false, Ordering::Release);
+    }
+
+    /// How many holdings the watchdog has found too long.
+    pub fn long_holds(&self) -> u64 {
+        self.long.load(Ordering::Relaxed)
     }
 
     /// The syscall of the current (or last) holding.
@@ -65,6 +72,7 @@ pub(crate) fn start(kernel: Weak<Shared>) {
             let now = holder.current();
             if let Some((seq, pid, syscall)) = now {
                 if last_seen == Some(seq) && last_reported != Some(seq) {
+                    holder.long.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(pid, syscall, "a call has held the kernel lock for over {PERIOD:?}");
                     last_reported = Some(seq);
                 }

@@ -650,13 +650,19 @@ fn a_scribbled_header_stops_the_bus_until_it_is_repaired() {
 }
 
 /// A bus file replaced under the interfaces (a new file renamed over the
-/// path) is followed: both ends move to it.
+/// path) is followed: both ends move to it, and a replacement that is not
+/// a bus stops them until a bus is there again.
 #[test]
 fn a_replaced_bus_file_is_followed() {
     let t = TmpPath::new("replace");
     let (a, b) = (Bus::open(t.path()).unwrap(), Bus::open(t.path()).unwrap());
     let ida = random_sender();
     let mut rb = b.reader();
+    let junk = TmpPath::new("junk");
+    std::fs::write(junk.path(), b"not a bus").unwrap();
+    std::fs::rename(junk.path(), t.path()).unwrap();
+    std::thread::sleep(CHECK_PERIOD * 2);
+    assert!(a.send(ida, &frame(6, 64), 0, 0).is_err(), "a send on a file that is not a bus");
     let next = TmpPath::new("replacement");
     std::fs::write(next.path(), b"").unwrap();
     std::fs::rename(next.path(), t.path()).unwrap();

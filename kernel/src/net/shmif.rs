@@ -614,6 +614,9 @@ struct Health {
     /// Why the bus is not usable now (None: it is).
     down: Option<String>,
     checked: Instant,
+    /// (device, inode) of the file the mapping shows; None once the SIGBUS
+    /// guard has put anonymous pages there.
+    mapped: Option<(u64, u64)>,
 }
 
 /// How often a usable bus checks that its file is still the bus (not
@@ -691,6 +694,11 @@ impl Drop for FileLock {
     }
 }
 
+/// The (device, inode) that tells files apart.
+fn file_id(file: &File) -> std::io::Result<(u64, u64)> {
+    file.metadata().map(|m| (m.dev(), m.ino()))
+}
+
 /// Opens (creating on demand, 0644) the regular file at `path`.
 fn open_file(path: &Path) -> Result<File, Errno> {
     let file = std::fs::OpenOptions::new()
@@ -761,12 +769,13 @@ impl Bus {
         let flock = FileLock::new(file.as_raw_fd());
         make_full_size(&file)?;
         let map = map_file(&file, None)?;
+        let mapped = Some(file_id(&file).map_err(|e| io_errno(&e))?);
         let bus = Bus {
             path: path.to_path_buf(),
             file: Mutex::new(file),
             map,
             guard: Guard::new(map.as_ptr(), BUS_SIZE),
-            health: Mutex::new(Health { down: None, checked: Instant::now() }),
+            health: Mutex::new(Health { down: None, checked: Instant::now(), mapped }),
             faults: AtomicU64::new(0),
         };
         let checked = bus.init();
@@ -785,11 +794,13 @@ impl Bus {
             return h.down.is_none();
         }
         h.checked = Instant::now();
-        if broken {
+        if let Some(g) = self.guard.as_ref().filter(|_| broken) {
+            g.mend();
+            h.mapped = None;
             self.faults.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(bus = %self.path.display(), "the file was cut short under the mapping");
         }
-        match self.revalidate(broken) {
+        match self.revalidate(&mut h.mapped) {
             Ok(()) => {
                 if let Some(why) = h.down.take() {
                     tracing::info!(bus = %self.path.display(), "usable again after: {why}");
@@ -807,24 +818,23 @@ impl Bus {
 
     /// Makes sure the mapping shows a valid bus: follows the path to a new
     /// file if it was replaced, grows a file truncated to zeros back into a
-    /// new bus, maps the file again where the SIGBUS guard had put
-    /// anonymous memory, and checks the header.
-    fn revalidate(&self, broken: bool) -> Result<(), String> {
+    /// new bus, maps the file again if the mapping shows another file or
+    /// the SIGBUS guard's anonymous pages (`mapped`), and checks the header.
+    fn revalidate(&self, mapped: &mut Option<(u64, u64)>) -> Result<(), String> {
         let mut file = self.file.lock();
-        let ours = file.metadata().map_err(|e| e.to_string())?;
+        let ours = file_id(&file).map_err(|e| e.to_string())?;
         // A path that no longer exists leaves us on the file we have.
-        let replaced = std::fs::metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) != (ours.dev(), ours.ino()));
-        if replaced {
+        let on_path = std::fs::metadata(&self.path).ok().map(|m| (m.dev(), m.ino()));
+        if on_path.is_some_and(|id| id != ours) {
             *file =
                 open_file(&self.path).map_err(|e| format!("the file was replaced by one that is not a bus ({e:?})"))?;
         }
         let flock = FileLock::new(file.as_raw_fd());
-        make_full_size(&file).map_err(|e| format!("the file was cut short and is not empty ({e:?})"))?;
-        if replaced || broken {
+        make_full_size(&file).map_err(|e| format!("the file is short and not empty ({e:?})"))?;
+        let now = file_id(&file).map_err(|e| e.to_string())?;
+        if *mapped != Some(now) {
             map_file(&file, Some(self.map)).map_err(|e| format!("cannot map the file again ({e:?})"))?;
-            if let Some(g) = &self.guard {
-                g.mend();
-            }
+            *mapped = Some(now);
         }
         drop(file);
         let checked = self.init().map_err(|_| self.header().err().map_or("bad header".into(), |e| e.to_string()));

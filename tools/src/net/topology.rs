@@ -1200,7 +1200,7 @@ routes = ["10.0.1.0/24 10.0.2.254", "10.0.1.1 10.0.2.254", "2001:db8:1::1 fe80::
         fails(
             "[node.a]\n\nfoo = []",
             3,
-            "unknown field `foo`, expected one of `ifaces`, `routes`, `sysctl`, `arp`, `host`",
+            "unknown field `foo`, expected one of `ifaces`, `routes`, `sysctl`, `arp`, `ip`, `host`",
         );
         fails("[node.a]\nroute = []", 2, "did you mean `routes`?");
         fails("[node.a]\nsysctls = []", 2, "did you mean `sysctl`?");

@@ -206,7 +206,7 @@ pause_for() {
 
 # require_tool PROGRAM PACKAGE: skips the scenario when PROGRAM is missing.
 require_tool() {
-	command -v "$1" >/dev/null 2>&1 || skip "$1 is not installed (apt-get install $2)"
+	command -v "$1" >/dev/null 2>&1 || skip "host lacks $1 (apt-get install $2)"
 }
 
 # --- servers and nodes ----------------------------------------------------
@@ -297,8 +297,8 @@ rump_server_start() {
 # namespaces and tap devices (root with iproute2 and /dev/net/tun).
 require_netns() {
 	require_tool ip iproute2
-	[ "$(id -u)" -eq 0 ] || skip "making network namespaces needs root"
-	[ -c /dev/net/tun ] || skip "the host has no /dev/net/tun (modprobe tun)"
+	[ "$(id -u)" -eq 0 ] || skip "host lacks root (network namespaces need it)"
+	[ -c /dev/net/tun ] || skip "host lacks /dev/net/tun (modprobe tun)"
 }
 
 # netns_add NAME: makes network namespace NAME (prefixed with this run's
@@ -377,12 +377,6 @@ rump() {
 
 # --- `rumpctl net` topologies ---------------------------------------------
 
-# require_rumpctl_net: skips the scenario when rumpctl has no `net`.
-require_rumpctl_net() {
-	rumpctl 2>&1 | grep -q 'rumpctl net' ||
-		skip "this rumpctl ($RUMPCTL_BIN) has no 'net' subcommand"
-}
-
 # net_up TOPOLOGY.toml: starts the topology with `rumpctl net up` (state in
 # the work directory); nodes and buses are then known to rump, node_url
 # and bus_path by their topology names. An assertion.
@@ -396,15 +390,6 @@ net_down() {
 	[ -n "$NET_DIR" ] || return 0
 	expect_success "rumpctl net down" rumpctl net down -d "$NET_DIR"
 	NET_DIR_DOWN=1
-}
-
-# require_netem NODE IF: skips the scenario when `rumpctl ifconfig` does not
-# know netem (tried by removing an impairment from IF, which is harmless).
-require_netem() {
-	local url out
-	url=$(node_url "$1") || fail "require_netem: no node $1"
-	out=$(rumpctl ifconfig -s "$url" "$2" -netem 2>&1) ||
-		skip "rumpctl ifconfig does not know netem yet: $out"
 }
 
 # --- routes, addresses ----------------------------------------------------

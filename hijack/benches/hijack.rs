@@ -2,9 +2,10 @@
 //! run: `cat` of a 256 MiB file on /rump against host `cat` of a /dev/shm
 //! file; writing 64 MiB through a shared mapping (python3's `mmap`) of a
 //! /rump file against one of a /dev/shm file; a hooked 4 KiB `pread` on a
-//! host fd against the same program without the library (the library's
-//! log off, then on with its trace events filtered out); `ls -R` of
-//! 10,000 files on /rump against a host tree. Run with `cargo bench -p rump-hijack` (or scripts/bench.sh),
+//! host fd and a hooked `stat` of a host path against the same program
+//! without the library (the library's log off, then on with its trace
+//! events filtered out); `ls -R` of 10,000 files on /rump against a host
+//! tree. Run with `cargo bench -p rump-hijack` (or scripts/bench.sh),
 //! after a release build of the workspace (rump_server).
 //!
 //! Whole commands are timed by bash's `time` inside one shell, so the
@@ -73,8 +74,10 @@ fn row(what: &str, rump: f64, base: &str, host: f64, unit: &str, note: &str) {
 }
 
 fn main() {
-    if std::env::var("RUMPBENCH_ROLE").as_deref() == Ok("readloop") {
-        return readloop();
+    match std::env::var("RUMPBENCH_ROLE").as_deref() {
+        Ok("readloop") => return readloop(),
+        Ok("statloop") => return statloop(),
+        _ => {}
     }
     let lib = build_dir().join("librumphijack.so");
     assert!(lib.exists(), "{} missing", lib.display());
@@ -151,31 +154,38 @@ fn main() {
     row(&format!("{MAP_MIB} MiB through MAP_SHARED, embedded"), local_map, "/dev/shm", host_map, "ms", "");
     row(&format!("{MAP_MIB} MiB through MAP_SHARED, rump_server"), remote_map, "/dev/shm", host_map, "ms", "");
 
-    // A hooked read on a host fd: the same program without us, with us,
-    // and with us and a subscriber installed (RUMP_LOG) whose filter drops
-    // the hooks' trace events; in alternating rounds (3 x RUNS), so a
-    // change in the machine's load hits all three alike.
+    // A hooked read on a host fd, and a hooked stat of a host path (whose
+    // string the library probes before reading): the same program without
+    // us, with us, and with us and a subscriber installed (RUMP_LOG) whose
+    // filter drops the hooks' trace events; in alternating rounds
+    // (3 x RUNS), so a change in the machine's load hits all three alike.
     let me = std::env::current_exe().unwrap();
-    let one_read = |env: &[(&str, &str)]| -> f64 {
+    let one_run = |role: &str, env: &[(&str, &str)]| -> f64 {
         let mut cmd = Command::new(&me);
-        cmd.env("RUMPBENCH_ROLE", "readloop").env_remove("LD_PRELOAD").env_remove("RUMP_LOG");
+        cmd.env("RUMPBENCH_ROLE", role).env_remove("LD_PRELOAD").env_remove("RUMP_LOG");
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("readloop");
-        String::from_utf8_lossy(&out.stdout).trim().parse().expect("ns per read")
+        let out = cmd.output().expect(role);
+        String::from_utf8_lossy(&out.stdout).trim().parse().expect("ns per call")
     };
     let logging_env = [pre[0], ("RUMP_LOG", "warn")];
     let envs: [&[(&str, &str)]; 3] = [&[], &pre, &logging_env];
-    let mut best = [f64::INFINITY; 3];
-    for _ in 0..3 * RUNS {
-        for (b, env) in best.iter_mut().zip(envs) {
-            *b = b.min(one_read(env));
+    let best_of = |role: &str| {
+        let mut best = [f64::INFINITY; 3];
+        for _ in 0..3 * RUNS {
+            for (b, env) in best.iter_mut().zip(envs) {
+                *b = b.min(one_run(role, env));
+            }
         }
-    }
-    let [plain, hooked, logging] = best;
+        best
+    };
+    let [plain, hooked, logging] = best_of("readloop");
     println!();
     row("pread 4 KiB on a host fd, library loaded", hooked, "without", plain, "ns", "(target <= 1.05)");
+    row("same, RUMP_LOG=warn (trace events filtered)", logging, "without", plain, "ns", "");
+    let [plain, hooked, logging] = best_of("statloop");
+    row("stat of a host path, library loaded", hooked, "without", plain, "ns", "(target <= 1.05)");
     row("same, RUMP_LOG=warn (trace events filtered)", logging, "without", plain, "ns", "");
 
     // ls -R of a tree of 10,000 files.
@@ -214,4 +224,22 @@ fn readloop() {
         assert_eq!(n, 4096);
     }
     println!("{:.1}", t.elapsed().as_nanos() as f64 / N as f64);
+}
+
+/// The child of the path benchmark: ns per stat of a /dev/shm file.
+fn statloop() {
+    const N: usize = 200_000;
+    let path = format!("/dev/shm/rumpbench-stat-{}", std::process::id());
+    std::fs::write(&path, b"x").unwrap();
+    let c = std::ffi::CString::new(path.clone()).unwrap();
+    // SAFETY: a zeroed stat buffer for stat to fill.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let t = Instant::now();
+    for _ in 0..N {
+        // SAFETY: a NUL-terminated path and a stat buffer.
+        assert_eq!(unsafe { libc::stat(c.as_ptr(), &mut st) }, 0);
+    }
+    let ns = t.elapsed().as_nanos() as f64 / N as f64;
+    let _ = std::fs::remove_file(&path);
+    println!("{ns:.1}");
 }

@@ -17,6 +17,7 @@ use rump_kernel::proc::Emulation as KernelEmulation;
 use rump_kernel::vfs::mapping::MapKind;
 use rump_kernel::{Config, Process};
 use rumpclient::client::Client;
+use rumpclient::selfmem::SelfMemory;
 use rumpclient::wire::handshake::Emulation;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -36,7 +37,9 @@ impl Syscall for Backend {
     #[inline]
     fn syscall(&self, num: u32, args: &Slots) -> SysResult {
         match self {
-            Backend::Local(l) => l.process.syscall(num, args),
+            // The program's pointers are probed, never trusted: EFAULT,
+            // not a crash, for a bad one.
+            Backend::Local(l) => l.process.syscall_with(num, args, &SelfMemory),
             Backend::Remote(c) => c.syscall(num, args),
         }
     }

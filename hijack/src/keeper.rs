@@ -15,6 +15,7 @@ use crate::host::sys;
 use rump_abi::linux::errno::EIO;
 use rump_abi::Errno;
 use rumpclient::client::{Client, ForkCookie};
+use rumpclient::policy::Policy;
 use rumpclient::server::Server;
 use rumpclient::sock::rand_u64;
 use rumpclient::url::ServerUrl;
@@ -99,7 +100,7 @@ unsafe fn become_keeper(url: &ServerUrl, dir: &std::path::Path, report: i32) -> 
     }
     let _ = sys(libc::SYS_setsid, [0; 4]);
     let report = detach_fds(report);
-    let server = match Server::start(kernel, url) {
+    let server = match Server::start(kernel, url, Policy::default()) {
         Ok(s) => s,
         Err(_) => unsafe { libc::_exit(1) },
     };

@@ -15,11 +15,11 @@
 use crate::backend::Backend;
 use crate::host::sys;
 use rump_abi::syscall::{Slots, SysResult, Syscall};
-use rump_abi::usermem::LocalMemory;
 use rump_abi::Errno;
 use rump_kernel::lwp::Lwp;
 use rump_kernel::wchan::Notify;
 use rumpclient::notify::EventFdNotifier;
+use rumpclient::selfmem::SelfMemory;
 use std::cell::RefCell;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -87,7 +87,7 @@ impl Syscall for Notifying<'_> {
         match self.0 {
             Backend::Local(l) => {
                 let n: Arc<dyn Notify> = with_mine(|m| m.notifier.clone())?;
-                l.process.syscall_lwp(num, args, &LocalMemory, &Lwp::new().notifying(n))
+                l.process.syscall_lwp(num, args, &SelfMemory, &Lwp::new().notifying(n))
             }
             Backend::Remote(c) => {
                 let fd = with_mine(|m| m.notifier.raw_fd())?;

@@ -137,8 +137,8 @@ impl Route {
 }
 
 /// Routes `p` relative to `dirfd` (`AT_FDCWD` for the working directory).
-/// `None` means the host; a NULL `p` also means the host, which reports
-/// EFAULT as Linux does. A path that climbs out of the kernel is `None`
+/// `None` means the host; a NULL or unreadable `p` also means the host,
+/// which reports EFAULT as Linux does. A path that climbs out of the kernel is `None`
 /// here too: callers that can use the host path take [`route`].
 ///
 /// # Safety
@@ -155,11 +155,9 @@ pub unsafe fn at(dirfd: libc::c_int, p: *const libc::c_char) -> Option<RumpPath>
 /// # Safety
 /// As for [`at`].
 pub unsafe fn route(dirfd: libc::c_int, p: *const libc::c_char) -> Route {
-    if p.is_null() {
-        return Route::Host;
-    }
-    // SAFETY: the caller's string.
-    let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
+    // A NULL or unreadable path is the host's, which answers EFAULT.
+    // SAFETY: the caller's string, probed before it is read.
+    let Ok(bytes) = (unsafe { rumpclient::probe::c_str(p) }).map(CStr::to_bytes) else { return Route::Host };
     if bytes.first() == Some(&b'/') {
         let Some((path, via)) = absolute(bytes) else { return Route::Host };
         if via == Cwd::Prefixed {

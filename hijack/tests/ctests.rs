@@ -404,6 +404,11 @@ fn io() {
 }
 
 #[test]
+fn fault() {
+    differential("fault");
+}
+
+#[test]
 fn meta() {
     differential("meta");
 }

@@ -27,6 +27,7 @@ pub mod syscalls;
 pub mod sysctl;
 pub mod time;
 pub mod vfs;
+pub mod watchdog;
 pub mod wchan;
 
 /// The caller-memory layer lives in the ABI crate, shared with the wire.
@@ -112,6 +113,8 @@ pub(crate) struct Shared {
     /// Wakes the network timer thread when work needs it sooner.
     pub(crate) net_timer: Condvar,
     pub(crate) config: Config,
+    /// Who holds `state` for a call now, for the watchdog.
+    holder: watchdog::Holder,
 }
 
 /// A booted kernel. Cloning gives another handle to the same kernel.
@@ -157,9 +160,15 @@ impl Kernel {
             let fs = fs::hostfs::Hostfs::open(&spec.hostdir, spec.readonly)?;
             state.mount_hostfs(&spec.path, fs)?;
         }
-        let shared =
-            Arc::new(Shared { state: Mutex::new(state), halt_chan: Condvar::new(), net_timer: Condvar::new(), config });
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            halt_chan: Condvar::new(),
+            net_timer: Condvar::new(),
+            config,
+            holder: watchdog::Holder::default(),
+        });
         net::softnet::start_timer(Arc::downgrade(&shared));
+        watchdog::start(Arc::downgrade(&shared));
         Ok(Kernel { shared })
     }
 
@@ -219,6 +228,12 @@ impl Kernel {
         lwp.mark_cancelled();
     }
 
+    /// How many calls the watchdog has seen hold the kernel lock for over
+    /// `watchdog::PERIOD` (each also logged with its pid and syscall).
+    pub fn long_holds(&self) -> u64 {
+        self.shared.holder.long_holds()
+    }
+
     /// Runs `f` with the kernel state locked (for tests and tools that
     /// inspect the kernel without a process).
     pub fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
@@ -258,11 +273,14 @@ impl Process {
     pub fn syscall_lwp(&self, num: u32, args: &Slots, mem: &dyn UserMemory, lwp: &Lwp) -> SysResult {
         wchan::deferring(|| {
             let mut cx = Cx { st: self.shared.state.lock(), pid: self.pid, mem, lwp, shared: &self.shared };
+            let holder = &self.shared.holder;
+            holder.enter(self.pid, num);
             let r = match self.emul {
                 Emulation::Native => syscalls::dispatch(&mut cx, num, args),
                 Emulation::Linux => compat::linux::dispatch(&mut cx, num, args),
             };
             cx.st.apply_proc_writes();
+            holder.leave();
             r
         })
     }
@@ -413,17 +431,29 @@ impl Cx<'_> {
         if self.lwp.is_cancelled() {
             return Err(EINTR);
         }
-        let Some(first) = chans.first() else { return Ok(false) };
+        // A wait for nothing (poll of fds that never change) still sleeps,
+        // on a channel of its own, until its deadline, a signal or a cancel.
+        let nothing;
+        let chans = if chans.is_empty() {
+            nothing = [Arc::new(WaitChannel::new())];
+            &nothing[..]
+        } else {
+            chans
+        };
+        let first = &chans[0];
         // A cancel wakes the first channel, where this thread waits too.
         self.lwp.will_block(first);
         let word = wchan::WaitChannel::thread_word();
         for c in chans {
             c.enqueue(&word);
         }
+        let holder = &self.shared.holder;
+        holder.leave();
         let woke = MutexGuard::unlocked(&mut self.st, || {
             wchan::flush();
             wchan::wait(&word, deadline)
         });
+        holder.enter(self.pid, holder.syscall());
         for c in chans {
             c.dequeue(&word);
         }

@@ -3,7 +3,7 @@
 //! half done, and the block hook has run before it slept.
 
 use rump_abi::native::errno::{EAGAIN, EINTR};
-use rump_abi::native::flags::{O_NONBLOCK, O_RDONLY, POLLIN};
+use rump_abi::native::flags::{O_CREAT, O_NONBLOCK, O_RDONLY, O_RDWR, POLLIN};
 use rump_abi::native::sys::*;
 use rump_abi::native::types::{pollfd, timespec};
 use rump_abi::usermem::LocalMemory;
@@ -76,6 +76,40 @@ fn poll_and_nanosleep_return_eintr() {
     let t = timespec { tv_sec: 60, tv_nsec: 0 };
     let args = [&t as *const timespec as u64, 0, 0, 0, 0, 0, 0, 0];
     assert_eq!(cancel_while_blocked(&k, &p, SYS___nanosleep50, args), Err(EINTR));
+}
+
+/// A poll that waits for nothing (a regular file asked for no events, no
+/// timeout) sleeps until cancelled, leaving the kernel to other calls;
+/// it used to spin holding the virtual CPU, locking everyone out for good.
+#[test]
+fn a_poll_waiting_for_nothing_sleeps_and_other_calls_run() {
+    let (k, p) = boot();
+    let path = CString::new("/file").unwrap();
+    let fd = rump_sys_open(&*p, path.as_ptr(), (O_CREAT | O_RDWR) as i32, 0o600).unwrap();
+    let set = [pollfd { fd, events: 0, revents: 0 }];
+    let args = [set.as_ptr() as u64, 1, u64::MAX, 0, 0, 0, 0, 0];
+    let blocked = Arc::new(AtomicUsize::new(0));
+    let b = blocked.clone();
+    let lwp = Arc::new(Lwp::with_block_hook(move || {
+        b.fetch_add(1, Ordering::SeqCst);
+    }));
+    let (p2, l2) = (p.clone(), lwp.clone());
+    let poller = std::thread::spawn(move || p2.syscall_lwp(SYS_poll, &args, &LocalMemory, &l2));
+    for _ in 0..5000 {
+        if blocked.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let p3 = p.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(rump_sys_getpid(&*p3));
+    });
+    assert!(rx.recv_timeout(Duration::from_secs(5)).is_ok_and(|r| r.is_ok()), "another call got the kernel");
+    assert_eq!(blocked.load(Ordering::SeqCst), 1, "the poll sleeps, once");
+    k.cancel(&lwp);
+    assert_eq!(poller.join().unwrap(), Err(EINTR));
 }
 
 #[test]

@@ -22,6 +22,7 @@
 //! - Calls that cannot run on the host (reboot) are checked against
 //!   Linux's documented behaviour at the end.
 
+mod strict;
 use libc::c_long;
 use rump_abi::Syscall;
 use rump_kernel::cred::Cred;
@@ -443,7 +444,10 @@ fn compare(host: &[String], kernel: &[String]) {
 fn differential_as(user: Option<(u32, u32)>, setup: Body, body: Body) {
     // SAFETY: no arguments, cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: the host side needs root (the kernel side runs as root and drops to a user the same way)");
+        strict::skip(
+            strict::HostFact::Root,
+            "the host side needs root (the kernel side runs as root and drops to a user the same way)",
+        );
         return;
     }
     let host = run_host(setup, body, user);
@@ -1240,7 +1244,10 @@ fn mknodat_types() {
 #[test]
 fn statfs_reports_the_file_system() {
     if !host_dirs().tmpfs {
-        eprintln!("skipped: the host test directory is not on a tmpfs, so the file systems differ");
+        strict::skip(
+            strict::HostFact::TmpfsScratch,
+            "the host test directory is not on a tmpfs, so the file systems differ",
+        );
         return;
     }
     differential(|s| {
@@ -1925,7 +1932,10 @@ fn symlink_chains_up_to_forty() {
 #[test]
 fn exdev_across_file_systems() {
     let Some(other) = host_dirs().other_fs.clone() else {
-        eprintln!("skipped: no second file system next to {}", host_dirs().parent);
+        strict::skip(
+            strict::HostFact::SecondFileSystem,
+            &format!("no second file system next to {}", host_dirs().parent),
+        );
         return;
     };
     eprintln!("exdev: host renames between {} and {other}", host_dirs().parent);

@@ -172,3 +172,47 @@ fn malformed_frames_on_the_bus_hurt_nobody() {
     assert!(errors >= 4, "the bad headers were counted ({errors})");
     assert!(!ka.is_halted());
 }
+
+/// Sends datagrams from `a` to 10.0.0.2:`port` on `b` until one arrives
+/// (3 s at most): true if one did.
+fn udp_gets_through(a: &Process, b: &Process, port: u16) -> bool {
+    let ub = sc(b, libc::SYS_socket, &[2, 2, 0]).unwrap();
+    let bb = sin([0, 0, 0, 0], port);
+    sc(b, libc::SYS_bind, &[ub as u64, &bb as *const _ as u64, 16]).unwrap();
+    let ua = sc(a, libc::SYS_socket, &[2, 2, 0]).unwrap();
+    let to = sin([10, 0, 0, 2], port);
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(3) {
+        let _ = sc(a, libc::SYS_sendto, &[ua as u64, b"hi".as_ptr() as u64, 2, 0, &to as *const _ as u64, 16]);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let mut buf = [0u8; 8];
+        let args = [ub as u64, buf.as_mut_ptr() as u64, 8, libc::MSG_DONTWAIT as u64, 0, 0];
+        if sc(b, libc::SYS_recvfrom, &args) == Ok(2) {
+            return true;
+        }
+    }
+    false
+}
+
+/// `truncate -s 0` of the bus under two kernels: nobody dies, the
+/// breakage shows in the interfaces' error counters, and traffic resumes
+/// on the emptied file without a restart.
+#[test]
+fn a_truncated_bus_is_survived_counted_and_recovered_from() {
+    let dir = tempdir();
+    let bus = dir.join("bus1");
+    let (ka, a) = host(&bus, 1);
+    let (kb, b) = host(&bus, 2);
+    assert!(udp_gets_through(&a, &b, 7101));
+    std::fs::OpenOptions::new().write(true).open(&bus).unwrap().set_len(0).unwrap();
+    assert!(udp_gets_through(&a, &b, 7102), "traffic resumed");
+    let errors = |k: &Kernel| {
+        k.with_state(|st| {
+            let c = &st.net.ifaces.by_name("shmif0").unwrap().counters;
+            c.rx_errors + c.tx_errors
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(errors(&ka) + errors(&kb) >= 1, "the breakage was counted");
+    assert!(!ka.is_halted() && !kb.is_halted());
+}

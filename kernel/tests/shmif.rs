@@ -586,3 +586,89 @@ fn random_ids_and_macs() {
     assert_eq!(ids.len(), 64);
     assert!(!ids.contains(&0));
 }
+
+/// Sends `seq` from `bus` until it gets through or 3 s pass (a broken bus
+/// looks at its file again every `CHECK_PERIOD`).
+fn send_when_usable(bus: &Bus, sender: u64, seq: u32) {
+    let start = Instant::now();
+    while bus.send(sender, &frame(seq, 64), 0, 0).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(3), "the bus did not recover");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Drains `r` until a frame with `seq` arrives (3 s at most).
+fn receive(bus: &Bus, r: &mut BusReader, seq: u32) {
+    let start = Instant::now();
+    while !drain(bus, r).iter().any(|f| seq_of(f) == seq) {
+        assert!(start.elapsed() < Duration::from_secs(3), "frame {seq} never arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `truncate -s 0 BUS` under attached interfaces used to SIGBUS-kill
+/// every process attached. Now both ends stop, count one fault, and
+/// carry on over the emptied file, which becomes a new bus.
+#[test]
+fn a_truncated_bus_file_kills_nobody_and_recovers() {
+    let t = TmpPath::new("truncate");
+    let (a, b) = (Bus::open(t.path()).unwrap(), Bus::open(t.path()).unwrap());
+    let (ida, idb) = (random_sender(), random_sender());
+    let mut rb = b.reader();
+    a.send(ida, &frame(1, 64), 0, 0).unwrap();
+    receive(&b, &mut rb, 1);
+    std::fs::OpenOptions::new().write(true).open(t.path()).unwrap().set_len(0).unwrap();
+    // Both ends touch the mapping past the file's end now.
+    let _ = a.send(ida, &frame(2, 64), 0, 0);
+    let _ = drain(&b, &mut rb);
+    send_when_usable(&a, ida, 3);
+    receive(&b, &mut rb, 3);
+    send_when_usable(&b, idb, 4);
+    assert!(a.faults() + b.faults() >= 1, "the breakage was counted");
+    assert_eq!(std::fs::metadata(t.path()).unwrap().len(), BUS_SIZE as u64);
+}
+
+/// A bad magic or impossible offsets stop the bus only until the header
+/// is good again; no restart is needed.
+#[test]
+fn a_scribbled_header_stops_the_bus_until_it_is_repaired() {
+    let t = TmpPath::new("scribble");
+    let (a, b) = (Bus::open(t.path()).unwrap(), Bus::open(t.path()).unwrap());
+    let ida = random_sender();
+    let mut rb = b.reader();
+    let file = std::fs::OpenOptions::new().write(true).open(t.path()).unwrap();
+    for (at, bad) in [(0u64, 0xdead_beefu32), (16, u32::MAX), (20, u32::MAX)] {
+        let good = std::fs::read(t.path()).unwrap()[..HEADER_LEN].to_vec();
+        file.write_at(&bad.to_ne_bytes(), at).unwrap();
+        std::thread::sleep(CHECK_PERIOD * 2);
+        assert!(a.send(ida, &frame(10, 64), 0, 0).is_err(), "a send on a bad header at {at}");
+        file.write_at(&good, 0).unwrap();
+        send_when_usable(&a, ida, at as u32);
+        receive(&b, &mut rb, at as u32);
+    }
+    assert!(a.faults() >= 3);
+}
+
+/// A bus file replaced under the interfaces (a new file renamed over the
+/// path) is followed: both ends move to it, and a replacement that is not
+/// a bus stops them until a bus is there again.
+#[test]
+fn a_replaced_bus_file_is_followed() {
+    let t = TmpPath::new("replace");
+    let (a, b) = (Bus::open(t.path()).unwrap(), Bus::open(t.path()).unwrap());
+    let ida = random_sender();
+    let mut rb = b.reader();
+    let junk = TmpPath::new("junk");
+    std::fs::write(junk.path(), b"not a bus").unwrap();
+    std::fs::rename(junk.path(), t.path()).unwrap();
+    std::thread::sleep(CHECK_PERIOD * 2);
+    assert!(a.send(ida, &frame(6, 64), 0, 0).is_err(), "a send on a file that is not a bus");
+    let next = TmpPath::new("replacement");
+    std::fs::write(next.path(), b"").unwrap();
+    std::fs::rename(next.path(), t.path()).unwrap();
+    std::thread::sleep(CHECK_PERIOD * 2);
+    send_when_usable(&a, ida, 7);
+    receive(&b, &mut rb, 7);
+    // The frame is in the new file.
+    assert!(Snapshot::read(t.path()).unwrap().unwrap().records().any(|r| r.is_ok_and(|r| r.header.sender == ida)));
+}

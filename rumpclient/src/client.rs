@@ -17,6 +17,7 @@
 //! by default calls fail with ENOTCONN. Fork and exec have their library
 //! calls here (`prefork`, `connect_forked`, `exec_env`, `resume_after_exec`).
 
+use crate::auth::Key;
 use crate::frame::{read_frame, write_frame, write_frame_passing, Frame};
 use crate::marshal::{marshal, ClientMemory};
 use crate::selfmem::SelfMemory;
@@ -346,6 +347,9 @@ fn dial(url: &ServerUrl) -> io::Result<Conn> {
     let sock = Conn::connect(url)?;
     sock.set_cloexec(true)?;
     read_banner(&sock)?;
+    if let ServerUrl::Tcp(addr) = url {
+        Key::for_client(addr)?.answer(&sock, addr)?;
+    }
     Ok(sock)
 }
 

@@ -3,7 +3,7 @@
 //! claim is refused before any buffer is allocated.
 
 use crate::sock::Conn;
-use crate::wire::header::{Class, HeaderPacket, HeaderRepr, MsgType, HEADER_LEN};
+use crate::wire::header::{Class, HeaderPacket, HeaderRepr, MsgType, HEADER_LEN, MAX_PAYLOAD};
 use crate::wire::WireError;
 use std::io::{self, IoSlice, Read, Write};
 use std::os::fd::{OwnedFd, RawFd};
@@ -35,6 +35,14 @@ impl From<io::Error> for FrameError {
 
 /// Reads one frame; `Ok(None)` on a clean end of stream between frames.
 pub fn read_frame(r: &mut impl Read) -> Result<Option<Frame>, FrameError> {
+    let Some(header) = read_header(r, MAX_PAYLOAD)? else { return Ok(None) };
+    read_payload(r, header).map(Some)
+}
+
+/// Reads a frame's header, refusing one whose payload would pass
+/// `max_payload`; `Ok(None)` on a clean end of stream. The caller may
+/// account for the payload's memory before it reads it (`read_payload`).
+pub fn read_header(r: &mut impl Read, max_payload: usize) -> Result<Option<HeaderRepr>, FrameError> {
     let mut head = [0u8; HEADER_LEN];
     let mut got = 0;
     while got < HEADER_LEN {
@@ -48,9 +56,17 @@ pub fn read_frame(r: &mut impl Read) -> Result<Option<Frame>, FrameError> {
     }
     let packet = HeaderPacket::new_unchecked(&head[..]);
     let header = HeaderRepr::parse(&packet).map_err(|e| FrameError::Wire(e, packet.reqno()))?;
+    if header.payload_len() > max_payload {
+        return Err(FrameError::Wire(WireError::TooLarge, header.reqno));
+    }
+    Ok(Some(header))
+}
+
+/// Reads the payload that follows `header`.
+pub fn read_payload(r: &mut impl Read, header: HeaderRepr) -> Result<Frame, FrameError> {
     let mut payload = vec![0u8; header.payload_len()];
     r.read_exact(&mut payload)?;
-    Ok(Some(Frame { header, payload, fd: None }))
+    Ok(Frame { header, payload, fd: None })
 }
 
 /// Writes one frame: the header and the payload go out together from

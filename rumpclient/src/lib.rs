@@ -11,10 +11,13 @@
 //! it reads and returns a `WireError` instead of panicking, and no length
 //! read from the wire sizes an allocation beyond the bytes received.
 
+pub mod auth;
 pub mod client;
 pub mod frame;
 pub mod marshal;
 pub mod notify;
+pub mod policy;
+pub mod probe;
 pub mod selfmem;
 pub mod serve;
 pub mod server;

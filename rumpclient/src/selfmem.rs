@@ -1,50 +1,25 @@
 //! The calling process's own memory as a client reads and writes it for
-//! its calls: through process_vm_readv/process_vm_writev on itself, so an
-//! unmapped or read-only address is EFAULT, as the host kernel would say,
-//! and never a crash of the program whose pointer it was.
+//! its calls, and as an in-process kernel sees it (`UserMemory`): through
+//! process_vm_readv/process_vm_writev on itself, or in place once
+//! `probe` has found the pages good, so an unmapped or read-only address
+//! is EFAULT, as the host kernel would say, and never a crash of the
+//! program whose pointer it was.
 
 use crate::marshal::ClientMemory;
-use rump_abi::native::errno::EFAULT;
-use rump_abi::usermem::in_user_range;
+use crate::probe::probe;
+use rump_abi::native::errno::{EFAULT, ENAMETOOLONG};
+use rump_abi::usermem::UserMemory;
 use rump_abi::{Errno, UserAddr};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Once;
 
 pub struct SelfMemory;
 
-const PAGE: u64 = 4096;
-
-/// Moves `len` bytes between `local` and the address `remote` of this
-/// process, all or nothing.
-fn transfer(local: *mut u8, remote: UserAddr, len: usize, write: bool) -> Result<(), Errno> {
-    if len == 0 {
-        return Ok(());
-    }
-    if !in_user_range(remote, len) {
-        return Err(EFAULT);
-    }
-    let l = libc::iovec { iov_base: local.cast(), iov_len: len };
-    let r = libc::iovec { iov_base: remote.0 as *mut libc::c_void, iov_len: len };
-    // SAFETY: `local` is our own buffer of `len` bytes; the host kernel
-    // checks `remote` and reports a fault instead of taking it.
-    let n = unsafe {
-        let pid = own_pid();
-        if write {
-            libc::process_vm_writev(pid, &l, 1, &r, 1, 0)
-        } else {
-            libc::process_vm_readv(pid, &l, 1, &r, 1, 0)
-        }
-    };
-    if n == len as isize {
-        Ok(())
-    } else {
-        Err(EFAULT)
-    }
-}
+pub(crate) const PAGE: u64 = 4096;
 
 /// This process's id, asked once per process image and fork rather than
 /// on every transfer (glibc does not cache getpid).
-fn own_pid() -> libc::pid_t {
+pub(crate) fn own_pid() -> libc::pid_t {
     static PID: AtomicI32 = AtomicI32::new(0);
     static AT_FORK: Once = Once::new();
     extern "C" fn forget() {
@@ -66,7 +41,7 @@ fn own_pid() -> libc::pid_t {
 
 impl ClientMemory for SelfMemory {
     fn read(&self, addr: UserAddr, buf: &mut [u8]) -> Result<(), Errno> {
-        transfer(buf.as_mut_ptr(), addr, buf.len(), false)
+        self.copy_in(addr, buf)
     }
 
     /// Reads a page at a time, so a string ending just before an unmapped
@@ -78,7 +53,7 @@ impl ClientMemory for SelfMemory {
             let chunk = ((PAGE - at.0 % PAGE) as usize).min(max - out.len());
             let start = out.len();
             out.resize(start + chunk, 0);
-            transfer(out[start..].as_mut_ptr(), at, chunk, false)?;
+            self.copy_in(at, &mut out[start..])?;
             if let Some(nul) = out[start..].iter().position(|&b| b == 0) {
                 out.truncate(start + nul + 1);
                 break;
@@ -88,7 +63,68 @@ impl ClientMemory for SelfMemory {
     }
 
     fn write(&self, addr: UserAddr, data: &[u8]) -> Result<(), Errno> {
-        transfer(data.as_ptr().cast_mut(), addr, data.len(), true)
+        self.copy_out(addr, data)
+    }
+}
+
+impl UserMemory for SelfMemory {
+    fn copy_in(&self, addr: UserAddr, buf: &mut [u8]) -> Result<(), Errno> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        probe(addr, buf.len(), false)?;
+        // SAFETY: every page of the range was found readable.
+        unsafe { std::ptr::copy(addr.0 as *const u8, buf.as_mut_ptr(), buf.len()) };
+        Ok(())
+    }
+
+    fn copy_out(&self, addr: UserAddr, data: &[u8]) -> Result<(), Errno> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        probe(addr, data.len(), true)?;
+        // SAFETY: every page of the range was found writable.
+        unsafe { std::ptr::copy(data.as_ptr(), addr.0 as *mut u8, data.len()) };
+        Ok(())
+    }
+
+    fn copy_in_str(&self, addr: UserAddr, max: usize) -> Result<Vec<u8>, Errno> {
+        let mut s = self.read_str(addr, max)?;
+        match s.pop() {
+            Some(0) => Ok(s),
+            _ => Err(ENAMETOOLONG),
+        }
+    }
+
+    /// The caller's buffer itself, once each of its pages is known to be
+    /// writable, so a read needs no second copy.
+    fn with_out(
+        &self,
+        addr: UserAddr,
+        len: usize,
+        f: &mut dyn FnMut(&mut [u8]) -> Result<usize, Errno>,
+    ) -> Result<usize, Errno> {
+        if len == 0 {
+            return f(&mut []);
+        }
+        probe(addr, len, true)?;
+        // SAFETY: every page of the range was just found writable; the
+        // slice is lent to `f` only for this call.
+        f(unsafe { std::slice::from_raw_parts_mut(addr.0 as *mut u8, len) })
+    }
+
+    fn with_in(
+        &self,
+        addr: UserAddr,
+        len: usize,
+        f: &mut dyn FnMut(&[u8]) -> Result<usize, Errno>,
+    ) -> Result<usize, Errno> {
+        if len == 0 {
+            return f(&[]);
+        }
+        probe(addr, len, false)?;
+        // SAFETY: as in with_out, for reading.
+        f(unsafe { std::slice::from_raw_parts(addr.0 as *const u8, len) })
     }
 }
 

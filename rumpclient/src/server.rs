@@ -9,9 +9,13 @@
 //! other threads. A thread whose call ends while another reads exits, so
 //! the number of threads follows the number of blocked calls.
 //!
-//! Bounds: `MAX_CLIENTS` connections, `MAX_IN_FLIGHT` calls per connection
-//! (more get TRYAGAIN), frames of at most `MAX_PAYLOAD`. A malformed frame
-//! is answered with an ERROR and closes that connection only.
+//! Bounds: the connections, handshake deadline, frame sizes and memory of
+//! `policy::Policy`, `MAX_IN_FLIGHT` calls per connection (more get
+//! TRYAGAIN), frames of at most `MAX_PAYLOAD`. A `tcp://` connection must
+//! answer the key's challenge (`auth`) before its first frame; a unix one
+//! must come from our own uid unless the policy allows others. A malformed
+//! frame is answered with an ERROR and closes that connection only; every
+//! refusal is a log line.
 //!
 //! Descriptors travel both ways on a unix connection, at most one with a
 //! frame (any other is closed on arrival): a client's eventfd with an
@@ -20,8 +24,10 @@
 //! connection is an exited process: its calls are cancelled, and once the
 //! last returns its fds close.
 
-use crate::frame::{read_frame, write_frame, write_frame_passing, Frame, FrameError};
+use crate::auth::Key;
+use crate::frame::{read_header, read_payload, write_frame, write_frame_passing, Frame, FrameError};
 use crate::notify::EventFdNotifier;
+use crate::policy::Policy;
 use crate::serve::{run_marshaled, run_plain, CopyChannel, RemoteMemory};
 use crate::sock::{rand_u64, Conn, Listener};
 use crate::url::ServerUrl;
@@ -29,12 +35,14 @@ use crate::wire::banner::BannerRepr;
 use crate::wire::copy::CopyRepr;
 use crate::wire::error::ErrorCode;
 use crate::wire::handshake::{Emulation, ForkPacket, ForkRepr, NameRepr};
-use crate::wire::header::{Class, HandshakeKind, MsgType};
+use crate::wire::header::{Class, HandshakeKind, MsgType, MAX_PAYLOAD};
+use crate::wire::WireError;
 use parking_lot::Mutex;
 use rump_abi::native::errno::{EFAULT, ENODEV};
 use rump_abi::Errno;
 use rump_kernel::cred::Cred;
 use rump_kernel::lwp::Lwp;
+use rump_kernel::mem::{Mem, Reservation};
 use rump_kernel::proc::Emulation as KernelEmulation;
 use rump_kernel::vfs::mapping::MapKind;
 use rump_kernel::wchan::Notify;
@@ -43,12 +51,10 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-/// Connections served at once; more are accepted and closed.
-pub const MAX_CLIENTS: usize = 256;
 /// Calls one connection may have running at once; more get TRYAGAIN.
 pub const MAX_IN_FLIGHT: usize = 128;
 /// Notifiers (one per client thread waiting for readiness) per connection.
@@ -56,10 +62,6 @@ pub const MAX_NOTIFIERS: usize = 1024;
 /// Processes forked ahead of a host fork and not yet claimed; the oldest
 /// is dropped past this.
 pub const MAX_PREFORKS: usize = 256;
-/// How long a call waits for the client to answer a copy request. The
-/// kernel is held meanwhile, so a client that never answers loses its
-/// connection rather than stalling everyone.
-pub const COPY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A PREFORK cookie: 16 random bytes, as NetBSD's.
 pub type Cookie = [u32; 4];
@@ -67,9 +69,21 @@ pub type Cookie = [u32; 4];
 struct Shared {
     kernel: Kernel,
     preforks: Mutex<VecDeque<(Cookie, Process)>>,
+    /// Connections open, pending or not.
     clients: AtomicUsize,
+    /// Connections whose handshake is not done yet.
+    pending: AtomicUsize,
+    /// Connections past their handshake.
+    guests: AtomicUsize,
+    /// Pending connections and when their handshake time runs out.
+    deadlines: Mutex<Vec<(Instant, Weak<Client>)>>,
     /// Calls running, server-wide, so shutdown can let replies go out.
     busy: AtomicUsize,
+    policy: Policy,
+    /// What `tcp://` clients must prove they know.
+    key: Option<Key>,
+    /// The kernel's memory budget, which frame payloads are charged to.
+    mem: Arc<Mem>,
 }
 
 /// A listening server; dropping it stops accepting and removes the socket.
@@ -80,19 +94,37 @@ pub struct Server {
 
 impl Server {
     /// Listens at `url` and starts accepting on a thread of its own. A unix
-    /// socket is created mode 0600; an existing path is refused.
+    /// socket is created mode 0600; an existing path is refused unless it
+    /// is a dead server's. A `tcp://` server uses the policy's key, or the
+    /// default key file of the address it got (made if missing).
     /// Connections, handshakes and disconnections are logged (`tracing`,
     /// target `rumpclient::server`).
-    pub fn start(kernel: Kernel, url: &ServerUrl) -> io::Result<Server> {
+    pub fn start(kernel: Kernel, url: &ServerUrl, policy: Policy) -> io::Result<Server> {
         let listener = Arc::new(Listener::bind(url)?);
+        let key = match listener.url() {
+            ServerUrl::Tcp(addr) => Some(match &policy.key {
+                Some(k) => k.clone(),
+                None => Key::read_or_create(&Key::default_path(addr))?,
+            }),
+            ServerUrl::Unix(_) => None,
+        };
+        let mem = kernel.with_state(|st| st.mem.clone());
         let shared = Arc::new(Shared {
             kernel,
             preforks: Mutex::new(VecDeque::new()),
             clients: AtomicUsize::new(0),
+            pending: AtomicUsize::new(0),
+            guests: AtomicUsize::new(0),
+            deadlines: Mutex::new(Vec::new()),
             busy: AtomicUsize::new(0),
+            policy,
+            key,
+            mem,
         });
         let (l, s) = (listener.clone(), shared.clone());
         std::thread::spawn(move || accept_loop(&l, &s));
+        let weak = Arc::downgrade(&shared);
+        std::thread::spawn(move || enforce_deadlines(&weak));
         Ok(Server { shared, listener })
     }
 
@@ -145,8 +177,15 @@ impl Drop for Server {
     }
 }
 
+/// How long a pending connection is left to finish its handshake before
+/// it may be closed to make room for a newer one: an honest client takes
+/// well under a millisecond, but hundreds connecting at once to a busy
+/// server have been seen to take over 50 ms.
+const EVICT_AGE: Duration = Duration::from_millis(500);
+
 fn accept_loop(listener: &Listener, shared: &Arc<Shared>) {
     loop {
+        make_room(shared);
         let conn = match listener.accept() {
             Ok(c) => c,
             Err(e) if e.kind() == io::ErrorKind::Interrupted || e.raw_os_error() == Some(libc::ECONNABORTED) => {
@@ -158,21 +197,78 @@ fn accept_loop(listener: &Listener, shared: &Arc<Shared>) {
             }
             Err(_) => return,
         };
-        if shared.clients.fetch_add(1, Ordering::AcqRel) >= MAX_CLIENTS {
-            shared.clients.fetch_sub(1, Ordering::AcqRel);
-            tracing::warn!(limit = MAX_CLIENTS, "connection refused: too many clients");
+        let policy = &shared.policy;
+        // SAFETY: geteuid cannot fail.
+        let uid = conn.peer_uid().filter(|&u| u != unsafe { libc::geteuid() });
+        let uid = uid.filter(|_| matches!(listener.url(), ServerUrl::Unix(_)));
+        if let Some(uid) = uid.filter(|_| !policy.allow_other_uid) {
+            tracing::warn!(uid, "refused a connection from another user");
             continue;
         }
+        shared.pending.fetch_add(1, Ordering::AcqRel);
+        shared.clients.fetch_add(1, Ordering::AcqRel);
         let client = Arc::new(Client::new(conn, shared.clone()));
         tracing::debug!(client = client.sock.raw_fd(), peer_pid = ?client.sock.peer_pid(), "connection accepted");
+        let deadline = Instant::now() + policy.handshake_timeout;
+        shared.deadlines.lock().push((deadline, Arc::downgrade(&client)));
         std::thread::spawn(move || {
-            if let Err(e) = client.send_banner() {
+            let banner = client.send_banner();
+            if let Err(e) = &banner {
                 tracing::debug!(client = client.sock.raw_fd(), "banner not sent: {e}");
-            } else {
+            }
+            if banner.is_ok() && client.authenticate() {
                 client.readers.fetch_add(1, Ordering::AcqRel);
                 serve_thread(client);
+            } else {
+                client.die();
             }
         });
+    }
+}
+
+/// Returns once a pending slot is free. While all are taken, new
+/// connections wait in the listen backlog, and the oldest pending one that
+/// has had `EVICT_AGE` to handshake is closed to make room: strangers that
+/// hold connections open cannot keep an honest client out.
+fn make_room(shared: &Shared) {
+    while shared.pending.load(Ordering::Acquire) >= shared.policy.max_pending {
+        let oldest = shared.deadlines.lock().iter().find_map(|(deadline, client)| {
+            let c = client.upgrade()?;
+            let waiting = !c.is_guest.load(Ordering::Acquire) && !c.dead.load(Ordering::Acquire);
+            waiting.then_some((*deadline, c))
+        });
+        if let Some((deadline, c)) = oldest {
+            if Instant::now() + shared.policy.handshake_timeout >= deadline + EVICT_AGE {
+                tracing::warn!(
+                    conn = c.sock.raw_fd(),
+                    max = shared.policy.max_pending,
+                    "closed the oldest connection waiting for its handshake, to make room"
+                );
+                c.die();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Closes each connection still pending when its handshake time is up.
+fn enforce_deadlines(shared: &Weak<Shared>) {
+    while let Some(shared) = shared.upgrade() {
+        let now = Instant::now();
+        shared.deadlines.lock().retain(|(deadline, client)| {
+            let Some(c) = client.upgrade() else { return false };
+            if c.is_guest.load(Ordering::Acquire) || c.dead.load(Ordering::Acquire) {
+                return false;
+            }
+            if now < *deadline {
+                return true;
+            }
+            tracing::warn!(conn = c.sock.raw_fd(), "closed a connection that did not finish its handshake in time");
+            c.die();
+            false
+        });
+        drop(shared);
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -185,6 +281,8 @@ struct Client {
     /// Threads reading or waiting to read.
     readers: AtomicUsize,
     process: Mutex<Option<Arc<Process>>>,
+    /// Past its handshake (counted in `guests`, not `pending`).
+    is_guest: AtomicBool,
     /// Calls in flight by request number, to cancel them.
     calls: Mutex<HashMap<u64, Arc<Lwp>>>,
     /// Our copy requests waiting for the client's reply.
@@ -199,6 +297,8 @@ struct Client {
 impl Drop for Client {
     fn drop(&mut self) {
         self.shared.clients.fetch_sub(1, Ordering::AcqRel);
+        let count = if self.is_guest.load(Ordering::Acquire) { &self.shared.guests } else { &self.shared.pending };
+        count.fetch_sub(1, Ordering::AcqRel);
         tracing::info!(client = self.sock.raw_fd(), "client gone");
     }
 }
@@ -213,15 +313,17 @@ fn serve_thread(c: Arc<Client>) {
                 c.readers.fetch_sub(1, Ordering::AcqRel);
                 return;
             }
-            // A descriptor comes with the frame's first bytes: take it
-            // before another thread reads on.
-            read_frame(&mut &c.sock).map(|f| f.map(|f| Frame { fd: c.sock.take_frame_fd(), ..f }))
+            c.read_next()
         };
         c.readers.fetch_sub(1, Ordering::AcqRel);
         let outcome = match frame {
-            Ok(Some(f)) => c.handle(f),
+            // The payload's room stays charged while the frame is handled.
+            Ok(Some((f, _room))) => c.handle(f),
             Ok(None) | Err(FrameError::Io(_)) => Err(None),
-            Err(FrameError::Wire(_, reqno)) => Err(Some((reqno, ErrorCode::Malformed))),
+            Err(FrameError::Wire(e, reqno)) => {
+                tracing::warn!(conn = c.sock.raw_fd(), "dropped a connection: bad frame: {e}");
+                Err(Some((reqno, ErrorCode::Malformed)))
+            }
         };
         if let Err(reply) = outcome {
             if let Some((reqno, code)) = reply {
@@ -250,6 +352,7 @@ impl Client {
             reading: Mutex::new(()),
             readers: AtomicUsize::new(0),
             process: Mutex::new(None),
+            is_guest: AtomicBool::new(false),
             calls: Mutex::new(HashMap::new()),
             copies: Mutex::new(HashMap::new()),
             notifiers: Mutex::new(HashMap::new()),
@@ -264,6 +367,48 @@ impl Client {
         let mut buf = [0u8; 96];
         let n = banner.emit(&mut buf).map_err(|e| io::Error::other(format!("{e:?}")))?;
         io::Write::write_all(&mut &self.sock, &buf[..n])
+    }
+
+    /// Over `tcp://`, whether the peer answered the key's challenge (the
+    /// handshake deadline bounds the wait); elsewhere, true.
+    fn authenticate(&self) -> bool {
+        let Some(key) = &self.shared.key else { return true };
+        match key.challenge(&self.sock) {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::warn!(conn = self.sock.raw_fd(), "refused a tcp client: wrong key");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(conn = self.sock.raw_fd(), "refused a tcp client: no answer to the key challenge: {e}");
+                false
+            }
+        }
+    }
+
+    /// The next frame, with the descriptor passed with it, and the room its
+    /// payload takes in the kernel's memory budget. Before the handshake
+    /// only small frames are accepted.
+    fn read_next(&self) -> Result<Option<(Frame, Option<Reservation>)>, FrameError> {
+        let max =
+            if self.is_guest.load(Ordering::Acquire) { MAX_PAYLOAD } else { self.shared.policy.pending_max_payload };
+        let Some(header) = read_header(&mut &self.sock, max)? else { return Ok(None) };
+        let room = match header.payload_len() {
+            0 => None,
+            n => Some(self.shared.mem.reserve(n as u64).map_err(|_| {
+                tracing::warn!(
+                    conn = self.sock.raw_fd(),
+                    bytes = n,
+                    "dropped a connection: frame over the memory budget"
+                );
+                FrameError::Wire(WireError::TooLarge, header.reqno)
+            })?),
+        };
+        let mut frame = read_payload(&mut &self.sock, header)?;
+        // A descriptor comes with the frame's first bytes: take it before
+        // another thread reads on.
+        frame.fd = self.sock.take_frame_fd();
+        Ok(Some((frame, room)))
     }
 
     fn send(&self, reqno: u64, class: Class, msg_type: MsgType, value: u32, payload: &[u8]) -> io::Result<()> {
@@ -282,10 +427,12 @@ impl Client {
             return;
         }
         self.sock.shutdown();
+        // First the copy requests: a call waiting for one holds the kernel,
+        // which the cancels below need.
+        self.copies.lock().clear();
         for lwp in self.calls.lock().values() {
             self.shared.kernel.cancel(lwp);
         }
-        self.copies.lock().clear();
         for n in self.notifiers.lock().drain().map(|(_, n)| n) {
             n.retire();
         }
@@ -309,7 +456,10 @@ impl Client {
             return match (h.msg_type, h.handshake_kind()) {
                 (MsgType::Handshake, Ok(HandshakeKind::Guest)) => self.guest(h.reqno, &f.payload),
                 (MsgType::Handshake, Ok(HandshakeKind::Fork)) => self.fork(h.reqno, &f.payload),
-                _ => fatal(ErrorCode::Auth),
+                _ => {
+                    tracing::warn!(conn = self.sock.raw_fd(), "dropped a connection: a call before its handshake");
+                    fatal(ErrorCode::Auth)
+                }
             };
         };
         match h.msg_type {
@@ -341,11 +491,26 @@ impl Client {
         };
         let comm = String::from_utf8_lossy(name.name).into_owned();
         tracing::info!(client = self.sock.raw_fd(), %comm, ?emul, "handshake: guest");
+        self.become_guest(reqno)?;
         let Ok(p) = self.shared.kernel.spawn(emul, Cred::root(), &comm) else {
             return Err(Some((reqno, ErrorCode::Nomem)));
         };
         self.become_process(p);
         self.reply_handshake(reqno)
+    }
+
+    /// Moves this connection from the pending slots to the guests' ones,
+    /// or refuses it if those are full.
+    fn become_guest(&self, reqno: u64) -> Result<(), Fatal> {
+        let (shared, max) = (&self.shared, self.shared.policy.max_guests);
+        if shared.guests.fetch_add(1, Ordering::AcqRel) >= max {
+            shared.guests.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!(max, "refused a handshake: the server has its maximum of clients");
+            return Err(Some((reqno, ErrorCode::TryAgain)));
+        }
+        shared.pending.fetch_sub(1, Ordering::AcqRel);
+        self.is_guest.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// This connection is `p` from now on; the host pid it connected from
@@ -366,10 +531,11 @@ impl Client {
             pre.iter().position(|(c, _)| *c == req.auth).and_then(|i| pre.remove(i))
         };
         let Some((_, p)) = found else {
-            tracing::info!(client = self.sock.raw_fd(), "handshake refused: unknown fork cookie");
+            tracing::warn!(client = self.sock.raw_fd(), "handshake refused: unknown fork cookie");
             return Err(Some((reqno, ErrorCode::InvalidPrefork)));
         };
         tracing::info!(client = self.sock.raw_fd(), cancel = req.cancel, "handshake: fork");
+        self.become_guest(reqno)?;
         if req.cancel {
             drop(p);
             self.reply_handshake(reqno)?;
@@ -445,6 +611,12 @@ impl Client {
 
     fn call(self: &Arc<Self>, process: &Process, f: &Frame, passed: Option<OwnedFd>) -> Result<(), Fatal> {
         let h = f.header;
+        // Another call of this connection may hold the kernel waiting for
+        // a copy reply: this thread may wait for the kernel now, so
+        // someone else must read that reply.
+        if !self.copies.lock().is_empty() {
+            self.ensure_reader();
+        }
         let weak: Weak<Client> = Arc::downgrade(self);
         let mut lwp = Lwp::with_block_hook(move || {
             if let Some(c) = weak.upgrade() {
@@ -529,12 +701,18 @@ impl CopyChannel for Arc<Client> {
         }
         // The reply comes through whoever reads the connection.
         self.ensure_reader();
-        match rx.recv_timeout(COPY_TIMEOUT) {
+        match rx.recv_timeout(self.shared.policy.copy_timeout) {
             Ok(f) if f.header.class == Class::Resp => Ok(f.payload),
             Ok(_) => Err(EFAULT),
-            Err(_) => {
+            // The connection died meanwhile.
+            Err(RecvTimeoutError::Disconnected) => Err(EFAULT),
+            Err(RecvTimeoutError::Timeout) => {
                 self.copies.lock().remove(&reqno);
-                self.die();
+                // This call holds the kernel, so it cannot cancel the
+                // connection's other calls (`die` takes the kernel): it
+                // hangs up, and the reader, seeing the end, does the rest.
+                tracing::warn!(conn = self.sock.raw_fd(), "dropped a connection: no answer to a copy request");
+                self.sock.shutdown();
                 Err(EFAULT)
             }
         }

@@ -16,10 +16,10 @@ use crate::url::ServerUrl;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
 fn cvt(r: isize) -> io::Result<usize> {
@@ -45,16 +45,41 @@ impl Conn {
         Conn { fd: OwnFd::new(fd), passed: Mutex::new(VecDeque::new()) }
     }
 
+    /// Connects to `url` with raw syscalls: inside a hijacked program the
+    /// libc `socket` and `connect` are hooks that may route the socket to
+    /// the very kernel this connection is being made for.
     pub fn connect(url: &ServerUrl) -> io::Result<Conn> {
-        let fd: OwnedFd = match url {
-            ServerUrl::Unix(path) => UnixStream::connect(path)?.into(),
-            ServerUrl::Tcp(addr) => {
-                let s = TcpStream::connect(addr)?;
-                s.set_nodelay(true)?;
-                s.into()
+        let (addr, len) = SockAddr::of(url)?;
+        let fd = raw_socket(addr.family())?;
+        loop {
+            // SAFETY: `addr` holds a socket address of `len` bytes.
+            let r = unsafe { libc::syscall(libc::SYS_connect, fd.as_raw_fd(), addr.as_ptr(), len) };
+            match cvt(r as isize) {
+                Ok(_) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
             }
-        };
-        Ok(Conn::new(fd))
+        }
+        let conn = Conn::new(fd);
+        if matches!(url, ServerUrl::Tcp(_)) {
+            conn.set_nodelay();
+        }
+        Ok(conn)
+    }
+
+    /// Turns off Nagle's algorithm: calls are small and answered at once.
+    fn set_nodelay(&self) {
+        let one: libc::c_int = 1;
+        let len = std::mem::size_of_val(&one) as libc::socklen_t;
+        let p: *const libc::c_int = &one;
+        // SAFETY: setsockopt reading one int of ours.
+        unsafe { libc::syscall(libc::SYS_setsockopt, self.raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, p, len) };
+    }
+
+    /// The uid of the process that connected (SO_PEERCRED); meaningful for
+    /// a unix connection only (TCP reports an overflow uid).
+    pub fn peer_uid(&self) -> Option<u32> {
+        self.peer_cred().map(|c| c.uid)
     }
 
     /// Takes over an inherited descriptor (after exec).
@@ -79,6 +104,10 @@ impl Conn {
     /// The pid of the process that connected (SO_PEERCRED), for a unix
     /// connection; None over TCP.
     pub fn peer_pid(&self) -> Option<i32> {
+        self.peer_cred().map(|c| c.pid).filter(|&pid| pid > 0)
+    }
+
+    fn peer_cred(&self) -> Option<libc::ucred> {
         let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
         let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
         // SAFETY: getsockopt into a local of the size it is told.
@@ -91,7 +120,7 @@ impl Conn {
                 &mut len,
             )
         };
-        (r == 0 && cred.pid > 0).then_some(cred.pid)
+        (r == 0 && len as usize == std::mem::size_of::<libc::ucred>()).then_some(cred)
     }
 
     /// The descriptor that came with the frame just read: a sender
@@ -217,7 +246,8 @@ pub struct Listener {
 
 impl Listener {
     /// Listens at `url`. A unix path that already exists is refused with
-    /// AddrInUse: it may be another server's.
+    /// AddrInUse while a server answers there; the socket of a dead server
+    /// (connecting is refused) is replaced.
     pub fn bind(url: &ServerUrl) -> io::Result<Listener> {
         match url {
             ServerUrl::Unix(path) => {
@@ -243,10 +273,7 @@ impl Listener {
         let fd = cvt(fd as isize)? as RawFd;
         let conn = Conn::new(unsafe { OwnedFd::from_raw_fd(fd) });
         if matches!(self.url, ServerUrl::Tcp(_)) {
-            let one: libc::c_int = 1;
-            let len = std::mem::size_of_val(&one) as libc::socklen_t;
-            let p = (&one as *const libc::c_int).cast();
-            unsafe { libc::setsockopt(conn.raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, p, len) };
+            conn.set_nodelay();
         }
         Ok(conn)
     }
@@ -265,7 +292,11 @@ impl Listener {
 fn bind_unix_private(path: &Path) -> io::Result<OwnedFd> {
     let in_use = || io::Error::new(io::ErrorKind::AddrInUse, format!("{} already exists", path.display()));
     if path.symlink_metadata().is_ok() {
-        return Err(in_use());
+        if !is_stale_socket(path) {
+            return Err(in_use());
+        }
+        tracing::info!(path = %path.display(), "replacing the socket of a server that is gone");
+        std::fs::remove_file(path)?;
     }
     let dir = path.parent().unwrap_or(Path::new("/"));
     let private = dir.join(format!(".rump_server.{}.{:x}", std::process::id(), rand_u64()));
@@ -288,10 +319,99 @@ fn bind_unix_private(path: &Path) -> io::Result<OwnedFd> {
     result
 }
 
+/// Whether `path` is a unix socket nobody listens on any more (a server
+/// killed before it could remove it): connecting is refused.
+fn is_stale_socket(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    let is_socket = path.symlink_metadata().is_ok_and(|m| m.file_type().is_socket());
+    is_socket
+        && Conn::connect(&ServerUrl::Unix(path.to_path_buf()))
+            .is_err_and(|e| e.raw_os_error() == Some(libc::ECONNREFUSED))
+}
+
+/// A socket address for the connect syscall, built without libc's help.
+enum SockAddr {
+    Unix(libc::sockaddr_un),
+    V4(libc::sockaddr_in),
+    V6(libc::sockaddr_in6),
+}
+
+impl SockAddr {
+    fn of(url: &ServerUrl) -> io::Result<(SockAddr, libc::socklen_t)> {
+        use std::os::unix::ffi::OsStrExt;
+        // SAFETY: the sockaddr types are plain data, valid all zero.
+        Ok(match url {
+            ServerUrl::Unix(path) => {
+                let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+                a.sun_family = libc::AF_UNIX as libc::sa_family_t;
+                let bytes = path.as_os_str().as_bytes();
+                if bytes.len() >= a.sun_path.len() {
+                    return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+                }
+                for (d, s) in a.sun_path.iter_mut().zip(bytes) {
+                    *d = *s as libc::c_char;
+                }
+                let len = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
+                (SockAddr::Unix(a), len as libc::socklen_t)
+            }
+            ServerUrl::Tcp(std::net::SocketAddr::V4(v4)) => {
+                let mut a: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+                a.sin_family = libc::AF_INET as libc::sa_family_t;
+                a.sin_port = v4.port().to_be();
+                a.sin_addr.s_addr = u32::from_ne_bytes(v4.ip().octets());
+                (SockAddr::V4(a), std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t)
+            }
+            ServerUrl::Tcp(std::net::SocketAddr::V6(v6)) => {
+                let mut a: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+                a.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                a.sin6_port = v6.port().to_be();
+                a.sin6_addr.s6_addr = v6.ip().octets();
+                a.sin6_scope_id = v6.scope_id();
+                (SockAddr::V6(a), std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t)
+            }
+        })
+    }
+
+    fn family(&self) -> libc::c_int {
+        match self {
+            SockAddr::Unix(_) => libc::AF_UNIX,
+            SockAddr::V4(_) => libc::AF_INET,
+            SockAddr::V6(_) => libc::AF_INET6,
+        }
+    }
+
+    fn as_ptr(&self) -> *const libc::sockaddr {
+        match self {
+            SockAddr::Unix(a) => (a as *const libc::sockaddr_un).cast(),
+            SockAddr::V4(a) => (a as *const libc::sockaddr_in).cast(),
+            SockAddr::V6(a) => (a as *const libc::sockaddr_in6).cast(),
+        }
+    }
+}
+
+/// A close-on-exec stream socket of `family`, made by the raw syscall.
+fn raw_socket(family: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: socket returns a new descriptor that only we own.
+    let fd =
+        cvt(unsafe { libc::syscall(libc::SYS_socket, family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) } as isize)?;
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
 /// Random bits from the host kernel (cookies, private names).
 pub fn rand_u64() -> u64 {
-    let mut v = 0u64;
-    let p: *mut u64 = &mut v;
-    unsafe { libc::getrandom(p.cast(), 8, 0) };
-    v
+    let mut v = [0u8; 8];
+    rand_bytes(&mut v);
+    u64::from_ne_bytes(v)
+}
+
+/// Fills `buf` with random bytes from the host kernel (keys, challenges).
+pub fn rand_bytes(buf: &mut [u8]) {
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: getrandom writes at most the rest of `buf`.
+        let n = unsafe { libc::syscall(libc::SYS_getrandom, buf[done..].as_mut_ptr(), buf.len() - done, 0) };
+        if n > 0 {
+            done += n as usize;
+        }
+    }
 }

@@ -6,6 +6,7 @@ use rump_abi::linux::sys::rump_sys_openat;
 use rump_kernel::vfs::mapping::MapKind;
 use rump_kernel::{Config, Kernel};
 use rumpclient::client::Client;
+use rumpclient::policy::Policy;
 use rumpclient::server::Server;
 use rumpclient::url::ServerUrl;
 use rumpclient::wire::handshake::Emulation;
@@ -34,7 +35,7 @@ fn mapfd_descriptors_never_leak() {
     let dir = std::env::temp_dir().join(format!("rumpclient-mapfd-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = ServerUrl::Unix(dir.join("sock"));
-    let server = Server::start(Kernel::boot(Config::default()).unwrap(), &url).unwrap();
+    let server = Server::start(Kernel::boot(Config::default()).unwrap(), &url, Policy::default()).unwrap();
     let c = Client::connect(&url, Emulation::Linux, "leaky").unwrap();
     let name = b"/leak\0";
     let fd = rump_sys_openat(&c, -100, name.as_ptr().cast(), 0o102, 0o644).unwrap();

@@ -5,6 +5,7 @@ use rump_abi::linux::sys::*;
 use rump_kernel::vfs::mapping::MapKind;
 use rump_kernel::{Config, Kernel};
 use rumpclient::client::Client;
+use rumpclient::policy::Policy;
 use rumpclient::server::Server;
 use rumpclient::url::ServerUrl;
 use rumpclient::wire::handshake::Emulation;
@@ -25,7 +26,7 @@ fn start() -> Running {
     let dir = tempdir::Dir::new();
     let path = dir.0.join("sock");
     let url = ServerUrl::Unix(path.clone());
-    let server = Server::start(Kernel::boot(Config::default()).unwrap(), &url).unwrap();
+    let server = Server::start(Kernel::boot(Config::default()).unwrap(), &url, Policy::default()).unwrap();
     Running { path, url, _server: server, _dir: dir }
 }
 
@@ -193,7 +194,7 @@ fn bad_frames_close_one_connection_only() {
 #[test]
 fn a_second_server_on_the_same_path_is_refused() {
     let srv = start();
-    let err = Server::start(Kernel::boot(Config::default()).unwrap(), &srv.url).err().unwrap();
+    let err = Server::start(Kernel::boot(Config::default()).unwrap(), &srv.url, Policy::default()).err().unwrap();
     assert!(err.to_string().contains("already exists"), "{err}");
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&srv.path).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
@@ -337,7 +338,7 @@ fn a_malformed_mapfd_closes_that_connection_only() {
 #[test]
 fn mapfd_over_tcp_is_enodev() {
     let url = ServerUrl::parse("tcp://127.0.0.1:0").unwrap();
-    let server = Server::start(Kernel::boot(Config::default()).unwrap(), &url).unwrap();
+    let server = Server::start(Kernel::boot(Config::default()).unwrap(), &url, Policy::default()).unwrap();
     let c = Client::connect(server.url(), Emulation::Linux, "far").unwrap();
     assert!(!c.passes_fds());
     let name = b"/f\0";

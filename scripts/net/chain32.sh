@@ -11,7 +11,6 @@
 . "$(dirname "$0")/../net_common.sh"
 require_tool ping iputils-ping
 require_tool tcpdump tcpdump
-require_rumpctl_net
 
 topo=$(dirname "$0")/chain32.toml
 net_up "$topo"

@@ -10,7 +10,6 @@
 # shellcheck source=scripts/net_common.sh
 . "$(dirname "$0")/../net_common.sh"
 require_netns
-require_rumpctl_net
 require_tool ping iputils-ping
 require_tool traceroute traceroute
 

@@ -14,11 +14,11 @@
 require_tool ip iproute2
 require_tool jq jq
 require_tool ping iputils-ping
-[ "$(id -u)" = 0 ] || skip "ip netns needs root"
+[ "$(id -u)" = 0 ] || skip "host lacks root (ip netns needs it)"
 
 NS_A=rumpdiff_a_$$
 NS_B=rumpdiff_b_$$
-ip netns add "$NS_A" 2>/dev/null || skip "cannot make network namespaces here"
+ip netns add "$NS_A" 2>/dev/null || skip "host lacks network namespaces (ip netns add failed)"
 ip netns add "$NS_B"
 linux_cleanup() {
 	ip netns del "$NS_A" 2>/dev/null

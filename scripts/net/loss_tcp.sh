@@ -13,7 +13,6 @@ require_tool tcpdump tcpdump
 
 rump_server_start a shmif0 bus1
 rump_server_start b shmif0 bus1
-require_netem a shmif0
 expect_success "a: 10.0.0.1/24" rump a ifconfig shmif0 10.0.0.1 netmask 255.255.255.0 up
 expect_success "b: 10.0.0.2/24" rump b ifconfig shmif0 10.0.0.2 netmask 255.255.255.0 up
 # Resolve the neighbours first, so that the frames counted below are the

@@ -44,13 +44,14 @@ expect_success "curl in A gets 1 MiB from r" in_ns "$ns" curl -s --max-time 30 -
 expect_equal "the 1 MiB arrived intact" "$(sha256_of "$WORKDIR/www/big.bin")" "$(sha256_of "$WORKDIR/got.bin")"
 
 # Without CAP_NET_ADMIN (a kernel run as nobody) the tap cannot be opened:
-# the error says so and what to do.
+# the error says so and what to do. (-U: nobody's kernel serves root's
+# rumpctl, another uid.)
 if command -v setpriv >/dev/null 2>&1; then
 	chmod 711 "$WORKDIR"
 	mkdir -m 1777 "$WORKDIR/nobody"
 	nb_url=unix://$WORKDIR/nobody/k.sock
 	expect_success "a kernel run as nobody starts" setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
-		env -u LD_PRELOAD "$RUMP_SERVER_BIN" "$nb_url"
+		env -u LD_PRELOAD "$RUMP_SERVER_BIN" -U "$nb_url"
 	expect_failure "nobody's kernel cannot open a tap" rumpctl ifconfig -s "$nb_url" tap0 create linkstr rtap9
 	expect_match "the error names the cause and the remedy" 'tap0 linkstr: Permission denied.*CAP_NET_ADMIN.*ip tuntap add dev NAME mode tap user' \
 		echo "$LAST_OUTPUT"

@@ -8,7 +8,6 @@
 # shellcheck source=scripts/net_common.sh
 . "$(dirname "$0")/../net_common.sh"
 require_netns
-require_rumpctl_net
 require_tool ping iputils-ping
 
 netns_add h1

@@ -29,6 +29,7 @@
 use crate::cli::rumpctl::RunArgs;
 use crate::{attach_storage, strerror};
 use rump_kernel::{Config, Kernel};
+use rumpclient::policy::Policy;
 use rumpclient::server::Server;
 use rumpclient::url::ServerUrl;
 use std::ffi::OsString;
@@ -124,7 +125,7 @@ impl Hosted {
             Kernel::boot(Config { ncpu: 2, ..Config::default() }).map_err(|e| format!("boot: {}", strerror(e)))?;
         attach_storage(&kernel, &o.drives, &o.mounts)?;
         let url = ServerUrl::Unix(dir.0.join("sock"));
-        let server = Server::start(kernel.clone(), &url).map_err(|e| format!("{url}: {e}"))?;
+        let server = Server::start(kernel.clone(), &url, Policy::default()).map_err(|e| format!("{url}: {e}"))?;
         Ok(Hosted { kernel, server, _dir: dir })
     }
 

@@ -24,7 +24,7 @@ fn text(b: &[u8]) -> String {
 fn help_goes_to_stdout_with_examples() {
     for (bin, args, wanted) in [
         (rump_server(), vec!["--help"], "rump_server -sv -c 2 -r 16m"),
-        (rump_server(), vec!["-h"], "Usage: rump_server [-sv] [-c ncpu] [-r ram] [-d drivespec]..."),
+        (rump_server(), vec!["-h"], "Usage: rump_server [-svU] [-c ncpu] [-r ram] [-d drivespec]..."),
         (rumpctl(), vec!["--help"], "rumpctl net up topology.toml"),
         (rumpctl(), vec!["net", "--help"], "nearest .rumpnet"),
         (rumpctl(), vec!["net", "up", "--help"], "rumpctl net up -d /tmp/n1 topology.toml"),
@@ -56,6 +56,13 @@ fn usage_errors_are_one_line_and_status_2() {
         (rump_server(), vec!["-l", "rumpfoo", "unix:///x"], "unknown component (known: rumpvfs,"),
         (rump_server(), vec!["-d", "key=/k", "unix:///x"], "for '-d <DRIVESPEC>'"),
         (rump_server(), vec!["http://x"], "invalid value 'http://x' for '<URL>'"),
+        (rump_server(), vec!["--max-clients", "0", "unix:///x"], "'--max-clients <N>': expected a count of at least 1"),
+        (rump_server(), vec!["--max-pending", "x", "unix:///x"], "'--max-pending <N>': expected a count of at least 1"),
+        (
+            rump_server(),
+            vec!["--handshake-timeout", "soon", "unix:///x"],
+            "'--handshake-timeout <SECS>': expected seconds",
+        ),
         (rumpctl(), vec![], "Usage: rumpctl <COMMAND>"),
         (rumpctl(), vec!["frobnicate"], "rumpctl: unrecognized subcommand 'frobnicate'"),
         (rumpctl(), vec!["net", "capture", "bus2", "-t", "5"], "-o <FILE.pcap>"),
@@ -138,6 +145,42 @@ fn netbsd_flags_group_and_take_values_attached_or_apart() {
     assert_eq!(all["hw.ncpu"], "2");
     assert!(all.as_object().unwrap().len() >= 5 && all["kern.hostname"].is_string(), "{all}");
     halt(&url);
+    assert!(server.exited().0);
+}
+
+/// The access flags make the server's policy: `--key` is the file a
+/// tcp:// client must hold (made by the server on first use), whatever
+/// the default key file says.
+#[test]
+fn access_flags_reach_the_server() {
+    let d = TempDir::new("access");
+    let key = d.path().join("key");
+    let key_s = key.to_str().unwrap();
+    let mut server = Foreground::start(
+        &[
+            "-svU",
+            "--key",
+            key_s,
+            "--handshake-timeout",
+            "2.5",
+            "--max-clients",
+            "4",
+            "--max-pending",
+            "2",
+            "tcp://127.0.0.1:0",
+        ],
+        &[],
+    );
+    let line = server.listening();
+    let url = line.trim().strip_prefix("rump_server: listening on ").expect("the listening line").to_string();
+    assert!(key.exists(), "--key's file is made on first use");
+    let ctl =
+        |args: &[&str], key: &str| Command::new(rumpctl()).args(args).env("RUMP_SERVER_KEY", key).output().unwrap();
+    let o = ctl(&["sysctl", "-s", &url, "kern.ostype"], key_s);
+    assert_eq!(text(&o.stdout), "kern.ostype = NetBSD\n", "{}", text(&o.stderr));
+    let o = ctl(&["sysctl", "-s", &url, "kern.ostype"], "/nonexistent/key");
+    assert!(!o.status.success() && o.stdout.is_empty());
+    assert!(ctl(&["halt", "-s", &url], key_s).status.success());
     assert!(server.exited().0);
 }
 

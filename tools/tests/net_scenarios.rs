@@ -123,6 +123,13 @@ fn run_script(name: &str) -> (ExitStatus, String, Duration) {
     (status, text, started.elapsed())
 }
 
+/// Strict mode (`RUMP_STRICT_TESTS=1`, scripts/test.sh's default): a
+/// scenario may skip only because the host lacks something (`SKIP: host
+/// lacks ...`: a program, root, /dev/net/tun), never because of our own code.
+fn strict() -> bool {
+    std::env::var("RUMP_STRICT_TESTS").is_ok_and(|v| v == "1")
+}
+
 /// The reason a skipping script gave: the rest of its `SKIP: ` line.
 fn skip_reason(output: &str) -> Option<&str> {
     output.lines().find_map(|l| l.strip_prefix("SKIP: ")).map(str::trim).filter(|r| !r.is_empty())
@@ -139,7 +146,8 @@ fn scenario(name: &str) {
             assert!(output.lines().any(|l| l.starts_with("ok ")), "{name}.sh asserted nothing");
         }
         Some(77) => match skip_reason(&output) {
-            Some(why) => println!("{name}.sh skipped: {why}"),
+            Some(why) if !strict() || why.starts_with("host lacks ") => println!("{name}.sh skipped: {why}"),
+            Some(why) => panic!("{name}.sh skipped for a reason that is not a missing host fact: {why}"),
             None => panic!("{name}.sh skipped (exit 77) without a `SKIP: reason` line"),
         },
         _ => {

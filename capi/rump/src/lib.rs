@@ -19,6 +19,7 @@ use rump_abi::{Errno, Slots, SysResult};
 use rump_kernel::cred::Cred;
 use rump_kernel::proc::Emulation;
 use rump_kernel::{Config, Kernel, Process};
+use rumpclient::policy::Policy;
 use rumpclient::server::Server;
 use rumpclient::url::ServerUrl;
 use std::ffi::{c_char, c_int};
@@ -85,7 +86,8 @@ pub extern "C" fn rump_init_server(url: *const c_char) -> c_int {
         let url = c_str(url)?.to_str().map_err(|_| EINVAL)?;
         let url = ServerUrl::parse(url).map_err(|_| EINVAL)?;
         let kernel = booted()?.kernel.clone();
-        let server = Server::start(kernel, &url).map_err(|e| Errno(e.raw_os_error().unwrap_or(EIO.raw())))?;
+        let server =
+            Server::start(kernel, &url, Policy::default()).map_err(|e| Errno(e.raw_os_error().unwrap_or(EIO.raw())))?;
         SERVERS.lock().push(server);
         Ok(())
     }))

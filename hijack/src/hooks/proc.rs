@@ -85,23 +85,23 @@ fn fork_with(host_fork: impl FnOnce() -> pid_t) -> pid_t {
 
 #[no_mangle]
 pub unsafe extern "C" fn fork() -> pid_t {
-    fork_with(|| unsafe { real::fork() })
+    crate::host::contain(|| fork_with(|| unsafe { real::fork() }))
 }
 
 #[no_mangle]
 #[allow(non_snake_case)]
 pub unsafe extern "C" fn _Fork() -> pid_t {
-    fork_with(|| unsafe { real::_Fork() })
+    crate::host::contain(|| fork_with(|| unsafe { real::_Fork() }))
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn vfork() -> pid_t {
-    unsafe { fork() }
+    crate::host::contain(|| unsafe { fork() })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn __vfork() -> pid_t {
-    unsafe { fork() }
+    crate::host::contain(|| unsafe { fork() })
 }
 
 // ---- exec ------------------------------------------------------------------
@@ -174,21 +174,23 @@ fn exec_with(envp: *const *const c_char, exec: impl FnOnce(*const *const c_char)
 
 #[no_mangle]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
-    // SAFETY: the caller's path.
-    let route = unsafe { crate::route::route(libc::AT_FDCWD, path) };
-    if let crate::route::Route::Kernel(p) = &route {
-        return match image_from_kernel(p) {
-            Ok(fd) => {
-                exec_with(envp, |env| unsafe { real::execveat(fd, c"".as_ptr(), argv, env, libc::AT_EMPTY_PATH) })
-            }
-            Err(e) => {
-                set_errno(e.0);
-                -1
-            }
-        };
-    }
-    let path = route.host_path().unwrap_or(path);
-    exec_with(envp, |env| unsafe { real::execve(path, argv, env) })
+    crate::host::contain(|| {
+        // SAFETY: the caller's path.
+        let route = unsafe { crate::route::route(libc::AT_FDCWD, path) };
+        if let crate::route::Route::Kernel(p) = &route {
+            return match image_from_kernel(p) {
+                Ok(fd) => {
+                    exec_with(envp, |env| unsafe { real::execveat(fd, c"".as_ptr(), argv, env, libc::AT_EMPTY_PATH) })
+                }
+                Err(e) => {
+                    set_errno(e.0);
+                    -1
+                }
+            };
+        }
+        let path = route.host_path().unwrap_or(path);
+        exec_with(envp, |env| unsafe { real::execve(path, argv, env) })
+    })
 }
 
 /// A program stored in the kernel, copied into a memfd the host can
@@ -225,27 +227,29 @@ fn image_from_kernel(p: &crate::route::RumpPath) -> Result<c_int, Errno> {
 
 #[no_mangle]
 pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
-    unsafe { execve(path, argv, environ) }
+    crate::host::contain(|| unsafe { execve(path, argv, environ) })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
-    exec_with(envp, |env| unsafe { real::execvpe(file, argv, env) })
+    crate::host::contain(|| exec_with(envp, |env| unsafe { real::execvpe(file, argv, env) }))
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int {
-    unsafe { execvpe(file, argv, environ) }
+    crate::host::contain(|| unsafe { execvpe(file, argv, environ) })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
-    if crate::fdmap::rump_fd(fd).is_some() {
-        // The host's loader cannot read a rump file.
-        set_errno(libc::ENOEXEC);
-        return -1;
-    }
-    exec_with(envp, |env| unsafe { real::fexecve(fd, argv, env) })
+    crate::host::contain(|| {
+        if crate::fdmap::rump_fd(fd).is_some() {
+            // The host's loader cannot read a rump file.
+            set_errno(libc::ENOEXEC);
+            return -1;
+        }
+        exec_with(envp, |env| unsafe { real::fexecve(fd, argv, env) })
+    })
 }
 
 #[no_mangle]
@@ -256,7 +260,7 @@ pub unsafe extern "C" fn execveat(
     envp: *const *const c_char,
     flags: c_int,
 ) -> c_int {
-    exec_with(envp, |env| unsafe { real::execveat(dirfd, path, argv, env, flags) })
+    crate::host::contain(|| exec_with(envp, |env| unsafe { real::execveat(dirfd, path, argv, env, flags) }))
 }
 
 /// The arguments of an `execl`-style call: the named one, then the
@@ -386,10 +390,12 @@ fn record(fa: *mut posix_spawn_file_actions_t, r: c_int, a: Action) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn posix_spawn_file_actions_destroy(fa: *mut posix_spawn_file_actions_t) -> c_int {
-    if let Some(m) = ACTIONS.lock().as_mut() {
-        m.remove(&(fa as usize));
-    }
-    unsafe { real::posix_spawn_file_actions_destroy(fa) }
+    crate::host::contain_errno_value(|| {
+        if let Some(m) = ACTIONS.lock().as_mut() {
+            m.remove(&(fa as usize));
+        }
+        unsafe { real::posix_spawn_file_actions_destroy(fa) }
+    })
 }
 
 #[no_mangle]
@@ -400,16 +406,20 @@ pub unsafe extern "C" fn posix_spawn_file_actions_addopen(
     oflag: c_int,
     mode: libc::mode_t,
 ) -> c_int {
-    let r = unsafe { real::posix_spawn_file_actions_addopen(fa, fd, path, oflag, mode) };
-    // SAFETY: glibc accepted it, so it is a C string.
-    let path = unsafe { CStr::from_ptr(path) }.to_owned();
-    record(fa, r, Action::Open { fd, path, oflag, mode })
+    crate::host::contain_errno_value(|| {
+        let r = unsafe { real::posix_spawn_file_actions_addopen(fa, fd, path, oflag, mode) };
+        // SAFETY: glibc accepted it, so it is a C string.
+        let path = unsafe { CStr::from_ptr(path) }.to_owned();
+        record(fa, r, Action::Open { fd, path, oflag, mode })
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn posix_spawn_file_actions_addclose(fa: *mut posix_spawn_file_actions_t, fd: c_int) -> c_int {
-    let r = unsafe { real::posix_spawn_file_actions_addclose(fa, fd) };
-    record(fa, r, Action::Close(fd))
+    crate::host::contain_errno_value(|| {
+        let r = unsafe { real::posix_spawn_file_actions_addclose(fa, fd) };
+        record(fa, r, Action::Close(fd))
+    })
 }
 
 #[no_mangle]
@@ -418,8 +428,10 @@ pub unsafe extern "C" fn posix_spawn_file_actions_adddup2(
     fd: c_int,
     newfd: c_int,
 ) -> c_int {
-    let r = unsafe { real::posix_spawn_file_actions_adddup2(fa, fd, newfd) };
-    record(fa, r, Action::Dup2(fd, newfd))
+    crate::host::contain_errno_value(|| {
+        let r = unsafe { real::posix_spawn_file_actions_adddup2(fa, fd, newfd) };
+        record(fa, r, Action::Dup2(fd, newfd))
+    })
 }
 
 #[no_mangle]
@@ -427,10 +439,12 @@ pub unsafe extern "C" fn posix_spawn_file_actions_addchdir_np(
     fa: *mut posix_spawn_file_actions_t,
     path: *const c_char,
 ) -> c_int {
-    let r = unsafe { real::posix_spawn_file_actions_addchdir_np(fa, path) };
-    // SAFETY: glibc accepted it, so it is a C string.
-    let path = unsafe { CStr::from_ptr(path) }.to_owned();
-    record(fa, r, Action::Chdir(path))
+    crate::host::contain_errno_value(|| {
+        let r = unsafe { real::posix_spawn_file_actions_addchdir_np(fa, path) };
+        // SAFETY: glibc accepted it, so it is a C string.
+        let path = unsafe { CStr::from_ptr(path) }.to_owned();
+        record(fa, r, Action::Chdir(path))
+    })
 }
 
 #[no_mangle]
@@ -438,8 +452,10 @@ pub unsafe extern "C" fn posix_spawn_file_actions_addfchdir_np(
     fa: *mut posix_spawn_file_actions_t,
     fd: c_int,
 ) -> c_int {
-    let r = unsafe { real::posix_spawn_file_actions_addfchdir_np(fa, fd) };
-    record(fa, r, Action::Fchdir(fd))
+    crate::host::contain_errno_value(|| {
+        let r = unsafe { real::posix_spawn_file_actions_addfchdir_np(fa, fd) };
+        record(fa, r, Action::Fchdir(fd))
+    })
 }
 
 #[no_mangle]
@@ -447,8 +463,10 @@ pub unsafe extern "C" fn posix_spawn_file_actions_addclosefrom_np(
     fa: *mut posix_spawn_file_actions_t,
     from: c_int,
 ) -> c_int {
-    let r = unsafe { real::posix_spawn_file_actions_addclosefrom_np(fa, from) };
-    record(fa, r, Action::Closefrom(from))
+    crate::host::contain_errno_value(|| {
+        let r = unsafe { real::posix_spawn_file_actions_addclosefrom_np(fa, from) };
+        record(fa, r, Action::Closefrom(from))
+    })
 }
 
 /// In the spawned child: the attributes, then the file actions in order.
@@ -596,7 +614,7 @@ pub unsafe extern "C" fn posix_spawn(
     argv: *const *mut c_char,
     envp: *const *mut c_char,
 ) -> c_int {
-    unsafe { spawn(pid, path, &actions_of(fa), attr, argv, envp, false) }
+    crate::host::contain_errno_value(|| unsafe { spawn(pid, path, &actions_of(fa), attr, argv, envp, false) })
 }
 
 #[no_mangle]
@@ -608,7 +626,7 @@ pub unsafe extern "C" fn posix_spawnp(
     argv: *const *mut c_char,
     envp: *const *mut c_char,
 ) -> c_int {
-    unsafe { spawn(pid, file, &actions_of(fa), attr, argv, envp, true) }
+    crate::host::contain_errno_value(|| unsafe { spawn(pid, file, &actions_of(fa), attr, argv, envp, true) })
 }
 
 // ---- system, popen, daemon -----------------------------------------------------
@@ -645,34 +663,37 @@ fn wait_status(pid: pid_t) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
-    if cmd.is_null() {
-        return 1;
-    }
-    // As POSIX says: SIGINT and SIGQUIT ignored and SIGCHLD blocked while
-    // the command runs, all restored in the child.
-    unsafe {
-        let mut ign: libc::sigaction = std::mem::zeroed();
-        ign.sa_sigaction = libc::SIG_IGN;
-        let (mut old_int, mut old_quit): (libc::sigaction, libc::sigaction) = (std::mem::zeroed(), std::mem::zeroed());
-        libc::sigaction(libc::SIGINT, &ign, &mut old_int);
-        libc::sigaction(libc::SIGQUIT, &ign, &mut old_quit);
-        let (mut chld, mut old_mask): (libc::sigset_t, libc::sigset_t) = (std::mem::zeroed(), std::mem::zeroed());
-        libc::sigemptyset(&mut chld);
-        libc::sigaddset(&mut chld, libc::SIGCHLD);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &chld, &mut old_mask);
-        let pid = sh_child(cmd, || {
+    crate::host::contain(|| {
+        if cmd.is_null() {
+            return 1;
+        }
+        // As POSIX says: SIGINT and SIGQUIT ignored and SIGCHLD blocked while
+        // the command runs, all restored in the child.
+        unsafe {
+            let mut ign: libc::sigaction = std::mem::zeroed();
+            ign.sa_sigaction = libc::SIG_IGN;
+            let (mut old_int, mut old_quit): (libc::sigaction, libc::sigaction) =
+                (std::mem::zeroed(), std::mem::zeroed());
+            libc::sigaction(libc::SIGINT, &ign, &mut old_int);
+            libc::sigaction(libc::SIGQUIT, &ign, &mut old_quit);
+            let (mut chld, mut old_mask): (libc::sigset_t, libc::sigset_t) = (std::mem::zeroed(), std::mem::zeroed());
+            libc::sigemptyset(&mut chld);
+            libc::sigaddset(&mut chld, libc::SIGCHLD);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &chld, &mut old_mask);
+            let pid = sh_child(cmd, || {
+                libc::sigaction(libc::SIGINT, &old_int, std::ptr::null_mut());
+                libc::sigaction(libc::SIGQUIT, &old_quit, std::ptr::null_mut());
+                libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut());
+            });
+            let st = if pid < 0 { -1 } else { wait_status(pid) };
+            let e = errno();
             libc::sigaction(libc::SIGINT, &old_int, std::ptr::null_mut());
             libc::sigaction(libc::SIGQUIT, &old_quit, std::ptr::null_mut());
             libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut());
-        });
-        let st = if pid < 0 { -1 } else { wait_status(pid) };
-        let e = errno();
-        libc::sigaction(libc::SIGINT, &old_int, std::ptr::null_mut());
-        libc::sigaction(libc::SIGQUIT, &old_quit, std::ptr::null_mut());
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut());
-        set_errno(e);
-        st
-    }
+            set_errno(e);
+            st
+        }
+    })
 }
 
 /// Streams made by our popen, with their child.
@@ -680,89 +701,95 @@ static POPENED: Mutex<Vec<(usize, pid_t)>> = Mutex::new(Vec::new());
 
 #[no_mangle]
 pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut FILE {
-    if cmd.is_null() || mode.is_null() {
-        set_errno(libc::EINVAL);
-        return std::ptr::null_mut();
-    }
-    // SAFETY: a C string.
-    let m = unsafe { CStr::from_ptr(mode) }.to_bytes();
-    let reading = match m.first() {
-        Some(b'r') => true,
-        Some(b'w') => false,
-        _ => {
+    crate::host::contain(|| {
+        if cmd.is_null() || mode.is_null() {
             set_errno(libc::EINVAL);
             return std::ptr::null_mut();
         }
-    };
-    let mut p = [0i32; 2];
-    if let Err(e) = sys(libc::SYS_pipe2, [p.as_mut_ptr() as usize, libc::O_CLOEXEC as usize, 0, 0]) {
-        set_errno(e.0);
-        return std::ptr::null_mut();
-    }
-    let (ours, theirs, target) = if reading { (p[0], p[1], 1) } else { (p[1], p[0], 0) };
-    // SAFETY: our fork; the child's setup only uses our dup2 hook.
-    let pid = unsafe {
-        sh_child(cmd, || {
-            // Our dup2 also retires a rump fd that held the target number.
-            libc::dup2(theirs, target);
-        })
-    };
-    let _ = sys(libc::SYS_close, [theirs as usize, 0, 0, 0]);
-    if pid < 0 {
-        let _ = sys(libc::SYS_close, [ours as usize, 0, 0, 0]);
-        return std::ptr::null_mut();
-    }
-    let cloexec = m.contains(&b'e');
-    if !cloexec {
-        let _ = sys(libc::SYS_fcntl, [ours as usize, libc::F_SETFD as usize, 0, 0]);
-    }
-    let fmode = if reading { c"r" } else { c"w" };
-    // SAFETY: a host pipe end we own.
-    let fp = unsafe { real::fdopen(ours, fmode.as_ptr()) };
-    if fp.is_null() {
-        let _ = sys(libc::SYS_close, [ours as usize, 0, 0, 0]);
-        wait_status(pid);
-        return fp;
-    }
-    POPENED.lock().push((fp as usize, pid));
-    fp
+        // SAFETY: a C string.
+        let m = unsafe { CStr::from_ptr(mode) }.to_bytes();
+        let reading = match m.first() {
+            Some(b'r') => true,
+            Some(b'w') => false,
+            _ => {
+                set_errno(libc::EINVAL);
+                return std::ptr::null_mut();
+            }
+        };
+        let mut p = [0i32; 2];
+        if let Err(e) = sys(libc::SYS_pipe2, [p.as_mut_ptr() as usize, libc::O_CLOEXEC as usize, 0, 0]) {
+            set_errno(e.0);
+            return std::ptr::null_mut();
+        }
+        let (ours, theirs, target) = if reading { (p[0], p[1], 1) } else { (p[1], p[0], 0) };
+        // SAFETY: our fork; the child's setup only uses our dup2 hook.
+        let pid = unsafe {
+            sh_child(cmd, || {
+                // Our dup2 also retires a rump fd that held the target number.
+                libc::dup2(theirs, target);
+            })
+        };
+        let _ = sys(libc::SYS_close, [theirs as usize, 0, 0, 0]);
+        if pid < 0 {
+            let _ = sys(libc::SYS_close, [ours as usize, 0, 0, 0]);
+            return std::ptr::null_mut();
+        }
+        let cloexec = m.contains(&b'e');
+        if !cloexec {
+            let _ = sys(libc::SYS_fcntl, [ours as usize, libc::F_SETFD as usize, 0, 0]);
+        }
+        let fmode = if reading { c"r" } else { c"w" };
+        // SAFETY: a host pipe end we own.
+        let fp = unsafe { real::fdopen(ours, fmode.as_ptr()) };
+        if fp.is_null() {
+            let _ = sys(libc::SYS_close, [ours as usize, 0, 0, 0]);
+            wait_status(pid);
+            return fp;
+        }
+        POPENED.lock().push((fp as usize, pid));
+        fp
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn pclose(fp: *mut FILE) -> c_int {
-    let pid = {
-        let mut list = POPENED.lock();
-        list.iter().position(|(f, _)| *f == fp as usize).map(|i| list.swap_remove(i).1)
-    };
-    let Some(pid) = pid else { return unsafe { real::pclose(fp) } };
-    unsafe { libc::fclose(fp) };
-    wait_status(pid)
+    crate::host::contain(|| {
+        let pid = {
+            let mut list = POPENED.lock();
+            list.iter().position(|(f, _)| *f == fp as usize).map(|i| list.swap_remove(i).1)
+        };
+        let Some(pid) = pid else { return unsafe { real::pclose(fp) } };
+        unsafe { libc::fclose(fp) };
+        wait_status(pid)
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn daemon(nochdir: c_int, noclose: c_int) -> c_int {
-    // SAFETY: our fork hook.
-    match unsafe { fork() } {
-        -1 => return -1,
-        0 => {}
-        _ => unsafe { libc::_exit(0) },
-    }
-    if unsafe { libc::setsid() } < 0 {
-        return -1;
-    }
-    if nochdir == 0 {
-        unsafe { libc::chdir(c"/".as_ptr()) };
-    }
-    if noclose == 0 {
-        let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
-        if null >= 0 {
-            for n in 0..3 {
-                unsafe { libc::dup2(null, n) };
-            }
-            if null > 2 {
-                unsafe { libc::close(null) };
+    crate::host::contain(|| {
+        // SAFETY: our fork hook.
+        match unsafe { fork() } {
+            -1 => return -1,
+            0 => {}
+            _ => unsafe { libc::_exit(0) },
+        }
+        if unsafe { libc::setsid() } < 0 {
+            return -1;
+        }
+        if nochdir == 0 {
+            unsafe { libc::chdir(c"/".as_ptr()) };
+        }
+        if noclose == 0 {
+            let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+            if null >= 0 {
+                for n in 0..3 {
+                    unsafe { libc::dup2(null, n) };
+                }
+                if null > 2 {
+                    unsafe { libc::close(null) };
+                }
             }
         }
-    }
-    0
+        0
+    })
 }

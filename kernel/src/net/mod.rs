@@ -17,6 +17,7 @@
 //! sockets whose readiness changed.
 
 pub mod bpf;
+pub mod busguard;
 pub mod census;
 pub mod ether;
 pub mod icmp;

@@ -71,6 +71,21 @@
 //!   mistake. A longer file with a good header is used as is: only the first
 //!   `BUS_SIZE` bytes are the bus.
 //!
+//! # Surviving the file
+//!
+//! Whoever can write the bus file can truncate it, replace it or scribble
+//! on its header; none of that may kill or wedge an interface. A truncated
+//! file under the mapping would raise SIGBUS: `busguard` contains it,
+//! putting anonymous memory where the mapping was. Each call checks the
+//! file every `CHECK_PERIOD` (and at once after a contained SIGBUS): a
+//! path that names another file now is followed, a file cut short is
+//! grown back if it holds only zeros (it is a new bus then), the mapping is
+//! remade if the guard replaced it, and the header must be valid. Until it
+//! all holds the bus is unusable (sends fail with ENETDOWN, counted by the
+//! interface, and readers see nothing); this is logged once, counted in
+//! `Bus::faults`, and the bus recovers by itself when the file is a bus
+//! again.
+//!
 //! # Wake-ups
 //!
 //! After each send the writer (1) increments `spare` and does a shared
@@ -82,17 +97,19 @@
 //! it (NetBSD's) are seen when that timeout expires, so callers should keep
 //! it short (NetBSD polls every 10 ms where it has no file events).
 
-use rump_abi::native::errno::{EINVAL, EMSGSIZE};
+use super::busguard::Guard;
+use parking_lot::Mutex;
+use rump_abi::native::errno::{EINVAL, EMSGSIZE, ENETDOWN};
 use rump_abi::Errno;
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The size of a bus file, and of the mapping.
 pub const BUS_SIZE: usize = 1 << 20;
@@ -580,12 +597,32 @@ pub struct Frame {
     pub data: Vec<u8>,
 }
 
-/// An open bus: the file and its 1 MiB shared mapping.
+/// An open bus: the file and its 1 MiB shared mapping, which stays at one
+/// address for the bus's life (the file behind it may change: see
+/// "Surviving the file" in the module doc).
 pub struct Bus {
     path: PathBuf,
-    file: File,
+    file: Mutex<File>,
     map: NonNull<u8>,
+    guard: Option<Guard>,
+    health: Mutex<Health>,
+    faults: AtomicU64,
 }
+
+/// Whether the bus is usable, and when that was last made sure of.
+struct Health {
+    /// Why the bus is not usable now (None: it is).
+    down: Option<String>,
+    checked: Instant,
+    /// (device, inode) of the file the mapping shows; None once the SIGBUS
+    /// guard has put anonymous pages there.
+    mapped: Option<(u64, u64)>,
+}
+
+/// How often a usable bus checks that its file is still the bus (not
+/// truncated, replaced or given a bad header), and a broken one whether it
+/// is a bus again.
+pub const CHECK_PERIOD: Duration = Duration::from_millis(100);
 
 // SAFETY: the mapping is shared memory touched only through atomics and
 // under the bus lock; nothing in it is tied to a thread.
@@ -594,6 +631,8 @@ unsafe impl Sync for Bus {}
 
 impl Drop for Bus {
     fn drop(&mut self) {
+        // The guard goes first: the mapping is not ours once unmapped.
+        self.guard = None;
         // SAFETY: the mapping was made with this length in `open` and no
         // reference into it outlives the Bus.
         unsafe { libc::munmap(self.map.as_ptr().cast(), BUS_SIZE) };
@@ -655,57 +694,157 @@ impl Drop for FileLock {
     }
 }
 
+/// The (device, inode) that tells files apart.
+fn file_id(file: &File) -> std::io::Result<(u64, u64)> {
+    file.metadata().map(|m| (m.dev(), m.ino()))
+}
+
+/// Opens (creating on demand, 0644) the regular file at `path`.
+fn open_file(path: &Path) -> Result<File, Errno> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .mode(0o644)
+        // A FIFO must not block the open; it is refused below.
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| io_errno(&e))?;
+    if !file.metadata().map_err(|e| io_errno(&e))?.file_type().is_file() {
+        return Err(BadBus::NotRegular.into());
+    }
+    Ok(file)
+}
+
+/// Grows a short file to `BUS_SIZE` if it may become a bus: empty, or all
+/// zeros but for the version word a wake-up write may have put back into
+/// a truncated bus. Anything else short is not ours to change.
+fn make_full_size(file: &File) -> Result<(), Errno> {
+    let size = file.metadata().map_err(|e| io_errno(&e))?.len();
+    if size >= BUS_SIZE as u64 {
+        return Ok(());
+    }
+    let mut prefix = Vec::with_capacity(size as usize);
+    file.take(size).read_to_end(&mut prefix).map_err(|e| io_errno(&e))?;
+    let version = field::VERSION..field::VERSION + 4;
+    if prefix.iter().enumerate().any(|(i, &b)| b != 0 && !version.contains(&i)) {
+        return Err(BadBus::Short(size).into());
+    }
+    file.set_len(BUS_SIZE as u64).map_err(|e| io_errno(&e))
+}
+
+/// Maps `BUS_SIZE` bytes of `file` shared, at `at` (replacing what is
+/// there) or anywhere. MAP_POPULATE prefaults it, as NetBSD does by hand,
+/// so that the bus lock is not held across page faults.
+fn map_file(file: &File, at: Option<NonNull<u8>>) -> Result<NonNull<u8>, Errno> {
+    let (addr, fixed) = match at {
+        Some(p) => (p.as_ptr().cast(), libc::MAP_FIXED),
+        None => (std::ptr::null_mut(), 0),
+    };
+    // SAFETY: a shared mapping of a file at least BUS_SIZE long, either
+    // fresh or over our own mapping of the same length.
+    let p = unsafe {
+        libc::mmap(
+            addr,
+            BUS_SIZE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_POPULATE | fixed,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(last_errno());
+    }
+    NonNull::new(p.cast::<u8>()).ok_or(EINVAL)
+}
+
 impl Bus {
     /// Opens (creating on demand, 0644, sized to BUS_SIZE) a bus file. A file
     /// that is not a bus (wrong magic, wrong version, too short, first/last
     /// out of range) is Err(EINVAL), never a crash. A file of size 0 or all
     /// zeros is a new bus and gets initialised.
     pub fn open(path: &Path) -> Result<Bus, Errno> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .mode(0o644)
-            // A FIFO must not block the open; it is refused below.
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
-            .map_err(|e| io_errno(&e))?;
-        if !file.metadata().map_err(|e| io_errno(&e))?.file_type().is_file() {
-            return Err(BadBus::NotRegular.into());
-        }
+        let file = open_file(path)?;
         let flock = FileLock::new(file.as_raw_fd());
-        let size = file.metadata().map_err(|e| io_errno(&e))?.len();
-        if size < BUS_SIZE as u64 {
-            // Only an empty or all-zero file may become a bus: growing
-            // anything else would change a file that is not ours.
-            let mut prefix = Vec::with_capacity(size as usize);
-            (&file).take(size).read_to_end(&mut prefix).map_err(|e| io_errno(&e))?;
-            if prefix.iter().any(|&b| b != 0) {
-                return Err(BadBus::Short(size).into());
-            }
-            file.set_len(BUS_SIZE as u64).map_err(|e| io_errno(&e))?;
-        }
-        // SAFETY: a fresh shared mapping of a file at least BUS_SIZE long;
-        // MAP_POPULATE prefaults it, as NetBSD does by hand, so that the
-        // bus lock is not held across page faults.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                BUS_SIZE,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                file.as_raw_fd(),
-                0,
-            )
+        make_full_size(&file)?;
+        let map = map_file(&file, None)?;
+        let mapped = Some(file_id(&file).map_err(|e| io_errno(&e))?);
+        let bus = Bus {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+            map,
+            guard: Guard::new(map.as_ptr(), BUS_SIZE),
+            health: Mutex::new(Health { down: None, checked: Instant::now(), mapped }),
+            faults: AtomicU64::new(0),
         };
-        if p == libc::MAP_FAILED {
-            return Err(last_errno());
-        }
-        let map = NonNull::new(p.cast::<u8>()).ok_or(EINVAL)?;
-        let bus = Bus { path: path.to_path_buf(), file, map };
         let checked = bus.init();
         drop(flock);
         checked.map(|()| bus)
+    }
+
+    /// Whether the bus may be used now. A usable bus checks its file every
+    /// `CHECK_PERIOD` (and at once if its mapping was found past the end of
+    /// the file); a broken one checks whether it is a bus again. Each
+    /// change is logged once; each breakage counts in `faults`.
+    fn usable(&self) -> bool {
+        let broken = self.guard.as_ref().is_some_and(Guard::is_broken);
+        let mut h = self.health.lock();
+        if !broken && h.checked.elapsed() < CHECK_PERIOD {
+            return h.down.is_none();
+        }
+        h.checked = Instant::now();
+        if let Some(g) = self.guard.as_ref().filter(|_| broken) {
+            g.mend();
+            h.mapped = None;
+            self.faults.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(bus = %self.path.display(), "the file was cut short under the mapping");
+        }
+        match self.revalidate(&mut h.mapped) {
+            Ok(()) => {
+                if let Some(why) = h.down.take() {
+                    tracing::info!(bus = %self.path.display(), "usable again after: {why}");
+                }
+            }
+            Err(why) if h.down.is_none() => {
+                self.faults.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(bus = %self.path.display(), "unusable until it is a bus again: {why}");
+                h.down = Some(why);
+            }
+            Err(_) => {}
+        }
+        h.down.is_none()
+    }
+
+    /// Makes sure the mapping shows a valid bus: follows the path to a new
+    /// file if it was replaced, grows a file truncated to zeros back into a
+    /// new bus, maps the file again if the mapping shows another file or
+    /// the SIGBUS guard's anonymous pages (`mapped`), and checks the header.
+    fn revalidate(&self, mapped: &mut Option<(u64, u64)>) -> Result<(), String> {
+        let mut file = self.file.lock();
+        let ours = file_id(&file).map_err(|e| e.to_string())?;
+        // A path that no longer exists leaves us on the file we have.
+        let on_path = std::fs::metadata(&self.path).ok().map(|m| (m.dev(), m.ino()));
+        if on_path.is_some_and(|id| id != ours) {
+            *file =
+                open_file(&self.path).map_err(|e| format!("the file was replaced by one that is not a bus ({e:?})"))?;
+        }
+        let flock = FileLock::new(file.as_raw_fd());
+        make_full_size(&file).map_err(|e| format!("the file is short and not empty ({e:?})"))?;
+        let now = file_id(&file).map_err(|e| e.to_string())?;
+        if *mapped != Some(now) {
+            map_file(&file, Some(self.map)).map_err(|e| format!("cannot map the file again ({e:?})"))?;
+            *mapped = Some(now);
+        }
+        drop(file);
+        let checked = self.init().map_err(|_| self.header().err().map_or("bad header".into(), |e| e.to_string()));
+        drop(flock);
+        checked
+    }
+
+    /// How often the bus became unusable (truncated, replaced, bad header).
+    pub fn faults(&self) -> u64 {
+        self.faults.load(Ordering::Relaxed)
     }
 
     /// Initialises a new bus or checks an existing one. Everything is
@@ -808,13 +947,16 @@ impl Bus {
     }
 
     /// Appends one frame from `sender`; EMSGSIZE above MAX_FRAME, EINVAL if
-    /// empty. Wakes readers.
+    /// empty, ENETDOWN while the bus is unusable. Wakes readers.
     pub fn send(&self, sender: u64, frame: &[u8], sec: u32, usec: u32) -> Result<(), Errno> {
         if frame.is_empty() {
             return Err(EINVAL);
         }
         if frame.len() > MAX_FRAME {
             return Err(EMSGSIZE);
+        }
+        if !self.usable() {
+            return Err(ENETDOWN);
         }
         {
             let _l = self.lock();
@@ -855,6 +997,10 @@ impl Bus {
             }
             self.word(field::SPARE).fetch_add(1, Ordering::Release);
         }
+        if self.guard.as_ref().is_some_and(Guard::is_broken) {
+            // The file was cut short while the frame went in: it is lost.
+            return Err(ENETDOWN);
+        }
         self.wake();
         Ok(())
     }
@@ -869,10 +1015,11 @@ impl Bus {
         }
         // NetBSD's wake-up: a write through the file, which mapping stores
         // are not, for inotify/kqueue watchers. It writes what is there.
-        let _ = self.file.write_at(&VERSION.to_ne_bytes(), field::VERSION as u64);
+        let _ = self.file.lock().write_at(&VERSION.to_ne_bytes(), field::VERSION as u64);
     }
 
     fn new_reader(&self, at_start: bool) -> BusReader {
+        self.usable();
         let seen = self.word(field::SPARE).load(Ordering::SeqCst);
         let _l = self.lock();
         let mut r = BusReader { gen: 0, pos: 0, seen: if at_start { None } else { Some(seen) }, errors: 0, lost: 0 };
@@ -899,6 +1046,11 @@ impl Bus {
     /// caught up by `next` (so a caller that stops draining early is not
     /// put to sleep with frames waiting).
     pub fn wait(&self, r: &BusReader, timeout: Duration) {
+        if self.health.lock().down.is_some() {
+            // Nothing to wake us on an unusable bus: look again later.
+            std::thread::sleep(timeout.min(CHECK_PERIOD));
+            return;
+        }
         let Some(seen) = r.seen else { return };
         let spare = self.word(field::SPARE);
         if spare.load(Ordering::SeqCst) != seen {
@@ -952,6 +1104,10 @@ impl BusReader {
             // Read before looking, so that a send after the look has
             // changed it by the time `wait` compares.
             let counter = bus.word(field::SPARE).load(Ordering::SeqCst);
+            if !bus.usable() {
+                self.seen = Some(counter);
+                return None;
+            }
             let lock = bus.lock();
             let Ok(h) = bus.header() else {
                 self.seen = Some(counter);

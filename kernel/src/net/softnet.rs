@@ -55,6 +55,11 @@ pub(crate) trait FrameSource: Send + 'static {
     fn next_frame(&mut self) -> Option<Vec<u8>>;
     /// Sleeps until a frame may be waiting, at most `timeout`.
     fn wait(&mut self, timeout: Duration);
+    /// Breakages of the source since the last call (a bus whose file was
+    /// truncated, replaced or scribbled on); none for most sources.
+    fn new_faults(&mut self) -> u64 {
+        0
+    }
 }
 
 /// A shmif bus read from now on, without the frames `sender` (the
@@ -63,11 +68,13 @@ pub(crate) struct BusSource {
     bus: Arc<Bus>,
     reader: BusReader,
     sender: u64,
+    /// The bus's fault count when last looked at.
+    faults: u64,
 }
 
 impl BusSource {
     pub(crate) fn new(bus: Arc<Bus>, sender: u64) -> BusSource {
-        BusSource { reader: bus.reader(), bus, sender }
+        BusSource { reader: bus.reader(), faults: bus.faults(), bus, sender }
     }
 }
 
@@ -83,6 +90,11 @@ impl FrameSource for BusSource {
 
     fn wait(&mut self, timeout: Duration) {
         self.bus.wait(&self.reader, timeout)
+    }
+
+    fn new_faults(&mut self) -> u64 {
+        let now = self.bus.faults();
+        now - std::mem::replace(&mut self.faults, now)
     }
 }
 
@@ -102,6 +114,16 @@ pub(crate) fn start_reader(kernel: Weak<Shared>, iface: IfIndex, mut source: imp
     let _ = std::thread::Builder::new().name(format!("rump-link{iface}")).spawn(move || loop {
         if stop.load(Ordering::Acquire) {
             return;
+        }
+        // A broken source counts as receive errors of the interface, once
+        // per breakage.
+        let broken = source.new_faults();
+        if broken > 0 {
+            let Some(sh) = kernel.upgrade() else { return };
+            let mut st = sh.state.lock();
+            if let Some(ifc) = st.net.ifaces.get_mut(iface) {
+                ifc.counters.rx_errors += broken;
+            }
         }
         let frames: Vec<Vec<u8>> = std::iter::from_fn(|| source.next_frame()).take(BATCH).collect();
         if frames.is_empty() {

@@ -1,9 +1,9 @@
 //! rump_server: boots a rump kernel and serves it at a URL.
 //!
-//! `rump_server [-sv] [-c ncpu] [-r ram] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... [-l component]... [-i "IF create linkstr BUS"]... URL`
+//! `rump_server [-svU] [-c ncpu] [-r ram] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... [-l component]... [-i "IF create linkstr BUS"]... [--key FILE] [--handshake-timeout SECS] [--max-clients N] [--max-pending N] URL`
 //! (see `rump_tools::cli::server`) with NetBSD's meanings, and `-m`, ours: a host directory shown at a
 //! kernel path (hostfs, confined to the directory; `:ro` read-only),
-//! mounted after the drives. Without `-s` it daemonizes: the parent exits 0
+//! mounted after the drives. The access flags (`-U`, `--key`, ...) are ours too. Without `-s` it daemonizes: the parent exits 0
 //! only once the socket accepts, or 1 with the reason. SIGTERM and SIGINT
 //! halt the kernel, as a reboot call from a client does; either way the
 //! socket file is removed and the server exits 0.
@@ -32,7 +32,8 @@ fn start(o: &ServerArgs) -> Result<(Kernel, Server), String> {
             ifconfig::apply(&p, &i.name, &i.ops).map_err(|e| format!("-i: {e}"))?;
         }
     }
-    let server = Server::start(kernel.clone(), &o.url).map_err(|e| format!("{}: {e}", o.url))?;
+    let policy = o.policy()?;
+    let server = Server::start(kernel.clone(), &o.url, policy).map_err(|e| format!("{}: {e}", o.url))?;
     // -v's first line is a contract: scripts read the URL (a tcp port 0
     // resolved) from it.
     if o.verbose {

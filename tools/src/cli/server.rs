@@ -1,12 +1,17 @@
 //! `rump_server`'s command line: NetBSD's flags (`-sv -c 2 -r 16m -d ...
 //! -l comp URL`, grouped short flags, values attached or apart) plus ours,
-//! `-m` and `-i`.
+//! `-m` and `-i`, and the access flags that make its `Policy` (`-U`,
+//! `--key`, `--handshake-timeout`, `--max-clients`, `--max-pending`).
 
 use crate::ifconfig;
 use clap::Parser;
 use rump_kernel::fs::etfs::{parse_size, Drivespec};
 use rump_kernel::fs::hostfs::HostfsSpec;
+use rumpclient::auth::Key;
+use rumpclient::policy::Policy;
 use rumpclient::url::ServerUrl;
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// Components `-l` accepts (NetBSD's library names, `lib` and `.so`
 /// optional). They name subsystems; the file system ones are always in.
@@ -32,6 +37,15 @@ Examples:
   rump_server -m ./data:/data:ro -i 'shmif0 create linkstr /tmp/bus1' unix:///tmp/a
 
 Environment:
+  rump_server --key ./k --max-clients 300 tcp://0.0.0.0:3755
+
+Access (defaults): other uids are refused on unix:// sockets unless -U;
+tcp:// clients must prove they hold the key (--key FILE, else
+$XDG_RUNTIME_DIR/rump/rump_server-HOST-PORT.key, made on first use; clients
+read RUMP_SERVER_KEY or that file); 256 clients, 64 connections waiting for
+their handshake, 5 s to finish it.
+
+Environment:
   RUMP_LOG       log filter, e.g. debug or rumpclient=trace (to stderr)
   RUMP_LOG_FILE  append the log to this file instead";
 
@@ -44,7 +58,7 @@ Environment:
     version,
     after_help = EXAMPLES,
     // NetBSD's synopsis, which says more than clap's [OPTIONS].
-    override_usage = "rump_server [-sv] [-c ncpu] [-r ram] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... [-l component]...\n       [-i 'IF create linkstr BUS']... URL"
+    override_usage = "rump_server [-svU] [-c ncpu] [-r ram] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... [-l component]...\n       [-i 'IF create linkstr BUS']... [--key FILE] [--handshake-timeout SECS] [--max-clients N]\n       [--max-pending N] URL"
 )]
 pub struct ServerArgs {
     /// Stay in the foreground (do not daemonize)
@@ -71,9 +85,44 @@ pub struct ServerArgs {
     /// An interface made before serving: "IF create linkstr BUS"
     #[arg(short = 'i', value_name = "IFCONFIG", value_parser = iface)]
     pub ifaces: Vec<IfaceSpec>,
+    /// Serve processes of other users on a unix:// socket (refused by default)
+    #[arg(short = 'U')]
+    pub allow_other_uid: bool,
+    /// tcp://: the key file clients must prove they hold (made if missing)
+    #[arg(long = "key", value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Seconds a connection has to finish its handshake [default: 5]
+    #[arg(long = "handshake-timeout", value_name = "SECS", value_parser = seconds)]
+    pub handshake_timeout: Option<Duration>,
+    /// Clients served at once; more are refused [default: 256]
+    #[arg(long = "max-clients", value_name = "N", value_parser = count)]
+    pub max_clients: Option<usize>,
+    /// Connections waiting for their handshake at once; more wait to be accepted [default: 64]
+    #[arg(long = "max-pending", value_name = "N", value_parser = count)]
+    pub max_pending: Option<usize>,
     /// Where to listen: unix://PATH or tcp://HOST:PORT
     #[arg(value_parser = super::url)]
     pub url: ServerUrl,
+}
+
+impl ServerArgs {
+    /// Who may connect and what they may hold: `Policy::default()` with
+    /// the access flags applied. Reads (or makes) the `--key` file.
+    pub fn policy(&self) -> Result<Policy, String> {
+        let default = Policy::default();
+        let key = match &self.key {
+            Some(path) => Some(Key::read_or_create(path).map_err(|e| format!("--key {}: {e}", path.display()))?),
+            None => None,
+        };
+        Ok(Policy {
+            max_guests: self.max_clients.unwrap_or(default.max_guests),
+            max_pending: self.max_pending.unwrap_or(default.max_pending),
+            handshake_timeout: self.handshake_timeout.unwrap_or(default.handshake_timeout),
+            allow_other_uid: self.allow_other_uid,
+            key,
+            ..default
+        })
+    }
 }
 
 /// An `-i` argument: an interface and what to do to it.
@@ -88,6 +137,15 @@ fn ncpu(value: &str) -> Result<u32, String> {
         "host" => Ok(std::thread::available_parallelism().map_or(1, |n| n.get() as u32)),
         n => n.parse().ok().filter(|&n| n >= 1).ok_or_else(|| "expected a CPU count or host".into()),
     }
+}
+
+fn seconds(value: &str) -> Result<Duration, String> {
+    let secs = value.parse::<f64>().ok().filter(|s| s.is_finite() && *s > 0.0);
+    secs.map(Duration::from_secs_f64).ok_or_else(|| "expected seconds, e.g. 5 or 0.5".into())
+}
+
+fn count(value: &str) -> Result<usize, String> {
+    value.parse::<usize>().ok().filter(|&n| n >= 1).ok_or_else(|| "expected a count of at least 1".into())
 }
 
 fn ram(value: &str) -> Result<u64, String> {

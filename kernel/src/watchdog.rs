@@ -1,0 +1,86 @@
+//! The virtual CPU's watchdog: who holds the kernel lock now, and a log
+//! line when one call holds it too long.
+//!
+//! A call records itself (pid, syscall number) as it takes the lock and
+//! clears the record when it lets go, sleeping or returning. Each taking
+//! bumps a sequence number, so the hot path reads no clock: a watchdog
+//! thread that finds the same holder with the same number on two looks a
+//! period apart knows that one call has held the CPU for at least a period,
+//! and says so once per holding.
+
+use crate::Shared;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::Weak;
+use std::time::Duration;
+
+/// How often the watchdog looks; a call seen holding the lock on two looks
+/// in a row has held it at least this long.
+pub const PERIOD: Duration = Duration::from_secs(1);
+
+/// The current holder of the virtual CPU.
+#[derive(Default)]
+pub struct Holder {
+    seq: AtomicU64,
+    held: AtomicBool,
+    pid: AtomicI32,
+    syscall: AtomicU32,
+    /// Holdings the watchdog found too long (and logged).
+    long: AtomicU64,
+}
+
+impl Holder {
+    /// A call of `pid` running `syscall` has taken the lock.
+    pub fn enter(&self, pid: i32, syscall: u32) {
+        self.pid.store(pid, Ordering::Relaxed);
+        self.syscall.store(syscall, Ordering::Relaxed);
+        self.seq.fetch_add(1, Ordering::Relaxed);
+        self.held.store(true, Ordering::Release);
+    }
+
+    /// The call has let go of the lock (returned or went to sleep).
+    pub fn leave(&self) {
+        self.held.store(false, Ordering::Release);
+    }
+
+    /// How many holdings the watchdog has found too long.
+    pub fn long_holds(&self) -> u64 {
+        self.long.load(Ordering::Relaxed)
+    }
+
+    /// The syscall of the current (or last) holding.
+    pub fn syscall(&self) -> u32 {
+        self.syscall.load(Ordering::Relaxed)
+    }
+
+    /// The holding in progress, as (sequence, pid, syscall).
+    fn current(&self) -> Option<(u64, i32, u32)> {
+        self.held.load(Ordering::Acquire).then(|| {
+            (self.seq.load(Ordering::Relaxed), self.pid.load(Ordering::Relaxed), self.syscall.load(Ordering::Relaxed))
+        })
+    }
+}
+
+/// Starts the watchdog of a kernel; it ends when the kernel is dropped.
+pub(crate) fn start(kernel: Weak<Shared>) {
+    let spawned = std::thread::Builder::new().name("rump-watchdog".into()).spawn(move || {
+        let mut last_seen: Option<u64> = None;
+        let mut last_reported: Option<u64> = None;
+        loop {
+            std::thread::sleep(PERIOD);
+            let Some(shared) = kernel.upgrade() else { return };
+            let holder = &shared.holder;
+            let now = holder.current();
+            if let Some((seq, pid, syscall)) = now {
+                if last_seen == Some(seq) && last_reported != Some(seq) {
+                    holder.long.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(pid, syscall, "a call has held the kernel lock for over {PERIOD:?}");
+                    last_reported = Some(seq);
+                }
+            }
+            last_seen = now.map(|(seq, ..)| seq);
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!("no kernel watchdog: {e}");
+    }
+}

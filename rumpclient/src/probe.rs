@@ -1,0 +1,130 @@
+//! Whether the program's memory at an address may be touched, found out
+//! without trusting the pointer: a page is probed by reading (and for
+//! writing, writing back) one of its bytes with process_vm_readv/writev on
+//! this process, which report a fault as an error instead of taking it. A
+//! page is readable or writable whole, so one byte answers for it.
+//!
+//! Probing costs a syscall (about 0.8 µs here), more than many hooked calls
+//! themselves, so each thread remembers the last `KNOWN` pages it found
+//! good and does not probe them again. The one way to still crash is a
+//! program that unmaps or write-protects memory and then hands the library
+//! a pointer into it (a use after free) while this thread remembers the
+//! page.
+
+use crate::selfmem::{own_pid, PAGE};
+use rump_abi::native::errno::EFAULT;
+use rump_abi::usermem::in_user_range;
+use rump_abi::{Errno, UserAddr};
+use std::cell::Cell;
+
+/// Pages remembered per thread.
+const KNOWN: usize = 16;
+/// Pages whose one byte a probe touches per syscall (the kernel's IOV_MAX).
+const BATCH: usize = 1024;
+
+/// The pages one thread found good, oldest overwritten first.
+struct Known {
+    /// Page numbers shifted left once, the low bit set when found
+    /// writable too; u64::MAX is an empty slot.
+    pages: [u64; KNOWN],
+    next: usize,
+}
+
+thread_local! {
+    static GOOD: Cell<Known> = const { Cell::new(Known { pages: [u64::MAX; KNOWN], next: 0 }) };
+}
+
+#[inline]
+fn is_known(page: u64, writable: bool) -> bool {
+    // SAFETY: this thread's own cell, read without copying it out; nothing
+    // here can re-enter and write it meanwhile.
+    GOOD.with(|g| unsafe { &(*g.as_ptr()).pages }.iter().any(|&e| e >> 1 == page && (!writable || e & 1 == 1)))
+}
+
+fn remember(page: u64, writable: bool) {
+    // SAFETY: as in is_known, for writing.
+    GOOD.with(|g| {
+        let k = unsafe { &mut *g.as_ptr() };
+        k.pages[k.next] = page << 1 | writable as u64;
+        k.next = (k.next + 1) % KNOWN;
+    });
+}
+
+/// The pages `len` bytes at `addr` touch.
+fn pages(addr: u64, len: usize) -> impl Iterator<Item = u64> {
+    let last = (addr + len.max(1) as u64 - 1) / PAGE;
+    addr / PAGE..=last
+}
+
+/// Checks that every page of `len` bytes at `addr` is readable, and with
+/// `writable` writable too, so the range can be used in place: the pages
+/// this thread does not remember are probed, one byte each, read and (for
+/// writing) written back as it was. (A thread writing the same buffer at
+/// that moment races with the call, as it would with the host kernel
+/// filling it.)
+pub fn probe(addr: UserAddr, len: usize, writable: bool) -> Result<(), Errno> {
+    if !in_user_range(addr, len) {
+        return Err(EFAULT);
+    }
+    let mut unknown = pages(addr.0, len).filter(|&p| !is_known(p, writable)).peekable();
+    while unknown.peek().is_some() {
+        let batch: Vec<u64> = unknown.by_ref().take(BATCH).collect();
+        probe_pages(&batch, writable)?;
+        batch.iter().for_each(|&p| remember(p, writable));
+    }
+    Ok(())
+}
+
+/// Probes one byte of each of `pages` in one or two syscalls.
+fn probe_pages(pages: &[u64], writable: bool) -> Result<(), Errno> {
+    let remote: Vec<libc::iovec> =
+        pages.iter().map(|&p| libc::iovec { iov_base: (p * PAGE) as *mut libc::c_void, iov_len: 1 }).collect();
+    let mut bytes = vec![0u8; pages.len()];
+    let local = libc::iovec { iov_base: bytes.as_mut_ptr().cast(), iov_len: bytes.len() };
+    let n = pages.len() as libc::c_ulong;
+    // SAFETY: `local` is our buffer of n bytes; the host kernel checks
+    // each remote byte and reports a fault instead of taking it.
+    let moved = unsafe {
+        let pid = own_pid();
+        let r = libc::process_vm_readv(pid, &local, 1, remote.as_ptr(), n, 0);
+        if r == n as isize && writable {
+            libc::process_vm_writev(pid, &local, 1, remote.as_ptr(), n, 0)
+        } else {
+            r
+        }
+    };
+    if moved == n as isize {
+        Ok(())
+    } else {
+        Err(EFAULT)
+    }
+}
+
+/// The NUL-terminated string at `p`, each page it touches found readable
+/// before it is scanned in place. EFAULT for NULL, an address outside user
+/// space, or an unreadable page.
+///
+/// # Safety
+/// The memory must not be unmapped by another thread while the returned
+/// string is in use (a program that does so races with itself, as it
+/// would with the host kernel).
+pub unsafe fn c_str<'a>(p: *const libc::c_char) -> Result<&'a std::ffi::CStr, Errno> {
+    let start = p as u64;
+    let mut at = start;
+    loop {
+        if !is_known(at / PAGE, false) {
+            probe(UserAddr(at), 1, false)?;
+        }
+        let page_end = (at / PAGE + 1) * PAGE;
+        // SAFETY: [at, page_end) is the tail of a readable page.
+        let tail = unsafe { std::slice::from_raw_parts(at as *const u8, (page_end - at) as usize) };
+        if let Some(nul) = tail.iter().position(|&b| b == 0) {
+            let len = (at - start) as usize + nul + 1;
+            // SAFETY: every page of [start, start + len) is readable.
+            return Ok(unsafe {
+                std::ffi::CStr::from_bytes_with_nul_unchecked(std::slice::from_raw_parts(p.cast(), len))
+            });
+        }
+        at = page_end;
+    }
+}

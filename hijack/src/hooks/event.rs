@@ -29,7 +29,7 @@ use rump_abi::{Errno, UserAddr};
 use rumpclient::marshal::ClientMemory;
 use rumpclient::selfmem::SelfMemory;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 crate::real_fns! {
@@ -436,7 +436,7 @@ pub unsafe extern "C" fn pselect(
 /// Whether a wait may involve the rump kernel: a rump fd is shown, or a
 /// host fd has a companion.
 fn any_rump() -> bool {
-    fdmap::any() || ANY_COMPANION.load(Ordering::Acquire)
+    fdmap::any() || KINDS_SEEN.load(Ordering::Acquire) != 0
 }
 
 /// What a host fd's companion is.
@@ -448,19 +448,30 @@ pub enum Kind {
 
 /// Host fds with a companion in the rump kernel → the companion.
 static COMPANIONS: Mutex<Option<HashMap<c_int, (i32, Kind)>>> = Mutex::new(None);
-/// Whether any companion exists, so other calls skip the lock.
-static ANY_COMPANION: AtomicBool = AtomicBool::new(false);
+/// The kinds of companion ever made (a bit per `Kind`), so the calls that
+/// look for one kind — every host `read` asks about inotify — skip the lock
+/// until a companion of that kind exists.
+static KINDS_SEEN: AtomicU8 = AtomicU8::new(0);
 
-fn companion(fd: c_int) -> Option<i32> {
-    companion_of(fd).map(|(c, _)| c)
+impl Kind {
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
 }
 
-/// Host fd `fd`'s companion and its kind, if it has one.
-pub fn companion_of(fd: c_int) -> Option<(i32, Kind)> {
-    if !ANY_COMPANION.load(Ordering::Acquire) {
+fn companion(fd: c_int) -> Option<i32> {
+    if KINDS_SEEN.load(Ordering::Acquire) == 0 {
         return None;
     }
-    COMPANIONS.lock().as_ref()?.get(&fd).copied()
+    COMPANIONS.lock().as_ref()?.get(&fd).map(|&(c, _)| c)
+}
+
+/// Host fd `fd`'s companion if it has one of `kind`.
+pub fn companion_of(fd: c_int, kind: Kind) -> Option<i32> {
+    if KINDS_SEEN.load(Ordering::Acquire) & kind.bit() == 0 {
+        return None;
+    }
+    COMPANIONS.lock().as_ref()?.get(&fd).filter(|&&(_, k)| k == kind).map(|&(c, _)| c)
 }
 
 /// Whether host fd `fd` is an anonymous inode of `name` (`[eventpoll]`,
@@ -481,7 +492,7 @@ pub fn companion_or_new(
     kind: Kind,
     create: impl FnOnce(&Backend) -> Result<i32, Errno>,
 ) -> Result<i32, Errno> {
-    if let Some((c, _)) = companion_of(fd).filter(|&(_, had)| had == kind) {
+    if let Some(c) = companion_of(fd, kind) {
         return Ok(c);
     }
     let name: &[u8] = match kind {
@@ -498,7 +509,7 @@ pub fn companion_or_new(
     }
     let c = create(k)?;
     all.insert(fd, (c, kind));
-    ANY_COMPANION.store(true, Ordering::Release);
+    KINDS_SEEN.fetch_or(kind.bit(), Ordering::Release);
     Ok(c)
 }
 

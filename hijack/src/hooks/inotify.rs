@@ -40,7 +40,7 @@ const HEADER: usize = 16;
 
 /// Host fd `fd`'s rump inotify instance, if it has one.
 fn companion(fd: c_int) -> Option<i32> {
-    event::companion_of(fd).filter(|&(_, kind)| kind == Kind::Inotify).map(|(c, _)| c)
+    event::companion_of(fd, Kind::Inotify)
 }
 
 #[no_mangle]

@@ -77,7 +77,7 @@ pub trait CRet: Copy {
 macro_rules! c_ret {
     ($($t:ty = $v:expr),*) => { $(impl CRet for $t { const FAIL: Self = $v; })* };
 }
-c_ret!(i32 = -1, i64 = -1, isize = -1, u32 = u32::MAX);
+c_ret!(i32 = -1, i64 = -1, isize = -1, u32 = u32::MAX, () = ());
 
 impl<T> CRet for *mut T {
     const FAIL: Self = std::ptr::null_mut();

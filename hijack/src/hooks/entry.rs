@@ -114,6 +114,16 @@ pub fn run_or<T>(fail: T, body: impl FnOnce() -> T) -> T {
     })
 }
 
+/// glibc's report of a fortify check that failed (a buffer smaller than
+/// the length given); it does not return.
+pub fn chk_fail() -> ! {
+    extern "C" {
+        fn __chk_fail() -> !;
+    }
+    // SAFETY: glibc's fortify failure report; it does not return.
+    unsafe { __chk_fail() }
+}
+
 /// Puts symbol `name` in the list of hooked symbols with route `kind`,
 /// for an entry point `hook!` cannot declare (a naked one, or one defined
 /// in another module).
@@ -181,7 +191,7 @@ macro_rules! hook {
         #[no_mangle]
         pub unsafe extern "C" fn $name($($arg: $t,)* $($carg: $ct),*) $(-> $ret)? {
             $(if $cond {
-                $crate::hooks::io::chk_fail();
+                $crate::hooks::entry::chk_fail();
             })?
             #[allow(unused_macros)]
             macro_rules! host {

@@ -270,7 +270,7 @@ pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_
 #[no_mangle]
 pub unsafe extern "C" fn __poll_chk(fds: *mut pollfd, n: nfds_t, timeout: c_int, fdslen: size_t) -> c_int {
     if fdslen / std::mem::size_of::<pollfd>() < n as usize {
-        super::io::chk_fail();
+        super::entry::chk_fail();
     }
     unsafe { poll(fds, n, timeout) }
 }
@@ -299,7 +299,7 @@ pub unsafe extern "C" fn __ppoll_chk(
     fdslen: size_t,
 ) -> c_int {
     if fdslen / std::mem::size_of::<pollfd>() < n as usize {
-        super::io::chk_fail();
+        super::entry::chk_fail();
     }
     unsafe { ppoll(fds, n, ts, mask) }
 }

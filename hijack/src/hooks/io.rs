@@ -144,14 +144,6 @@ crate::hook! {
 
 // ---- read and write ------------------------------------------------------
 
-pub(crate) fn chk_fail() -> ! {
-    extern "C" {
-        fn __chk_fail() -> !;
-    }
-    // SAFETY: glibc's fortify failure report; it does not return.
-    unsafe { __chk_fail() }
-}
-
 crate::hook! {
     Fd fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t;
         chk __read_chk(buflen: size_t) if n > buflen;

@@ -234,9 +234,7 @@ crate::hook! {
     {
         by_path!(libc::AT_FDCWD, name, |k, p| open_dir(k, &p), unsafe { host!(name) })
     }
-}
 
-crate::hook! {
     Fd fn fdopendir(fd: c_int) -> *mut DIR;
     {
         by_fd!(fd, |k, r| fdopen_dir(k, fd, r), unsafe { host!(fd) })
@@ -259,9 +257,7 @@ crate::hook! {
             Some(rd) => read_ours(rd),
         }
     }
-}
 
-crate::hook! {
     Dir fn readdir(d: *mut DIR) -> *mut dirent;
     {
         match ours(d) {
@@ -304,9 +300,7 @@ crate::hook! {
             Some(rd) => unsafe { read_r_ours(rd, entry, result) },
         }
     }
-}
 
-crate::hook! {
     Dir fn readdir_r(d: *mut DIR, entry: *mut dirent, result: *mut *mut dirent) -> c_int [panic = libc::EIO];
     {
         match ours(d) {
@@ -314,9 +308,7 @@ crate::hook! {
             Some(rd) => unsafe { read_r_ours(rd, entry.cast(), result.cast()) },
         }
     }
-}
 
-crate::hook! {
     Dir fn closedir(d: *mut DIR) -> c_int;
     {
         match take(d) {
@@ -329,9 +321,7 @@ crate::hook! {
             }
         }
     }
-}
 
-crate::hook! {
     Dir fn dirfd(d: *mut DIR) -> c_int;
     {
         match ours(d) {
@@ -339,9 +329,7 @@ crate::hook! {
             Some(rd) => rd.fd,
         }
     }
-}
 
-crate::hook! {
     Dir fn rewinddir(d: *mut DIR);
     {
         match ours(d) {
@@ -349,9 +337,7 @@ crate::hook! {
             Some(rd) => rd.seek(0),
         }
     }
-}
 
-crate::hook! {
     Dir fn seekdir(d: *mut DIR, loc: c_long);
     {
         match ours(d) {
@@ -359,9 +345,7 @@ crate::hook! {
             Some(rd) => rd.seek(loc),
         }
     }
-}
 
-crate::hook! {
     Dir fn telldir(d: *mut DIR) -> c_long;
     {
         match ours(d) {
@@ -480,16 +464,29 @@ fn scan_rump(
 }
 
 crate::hook! {
-    Path fn scandir | scandir64(dir: *const c_char, list: *mut *mut *mut dirent64, filter: Filter, compar: Compar) -> c_int;
+    Path fn scandir | scandir64(
+        dir: *const c_char,
+        list: *mut *mut *mut dirent64,
+        filter: Filter,
+        compar: Compar,
+    ) -> c_int;
     {
-        by_path!(libc::AT_FDCWD, dir, |k, p| scan_rump(k, &p, list, filter, compar), unsafe { host!(dir, list, filter, compar) })
+        by_path!(libc::AT_FDCWD, dir, |k, p| scan_rump(k, &p, list, filter, compar), unsafe {
+            host!(dir, list, filter, compar)
+        })
     }
-}
 
-crate::hook! {
-    Path fn scandirat | scandirat64(dirfd: c_int, dir: *const c_char, list: *mut *mut *mut dirent64, filter: Filter, compar: Compar) -> c_int;
+    Path fn scandirat | scandirat64(
+        dirfd: c_int,
+        dir: *const c_char,
+        list: *mut *mut *mut dirent64,
+        filter: Filter,
+        compar: Compar,
+    ) -> c_int;
     {
-        by_path!(dirfd, dir, |k, p| scan_rump(k, &p, list, filter, compar), unsafe { host!(dirfd, dir, list, filter, compar) })
+        by_path!(dirfd, dir, |k, p| scan_rump(k, &p, list, filter, compar), unsafe {
+            host!(dirfd, dir, list, filter, compar)
+        })
     }
 }
 
@@ -902,9 +899,7 @@ crate::hook! {
             Some(g) => unsafe { ftw_with(path, Func::Ftw(g), 0, || host!(path, f, nopenfd)) },
         }
     }
-}
 
-crate::hook! {
     Path fn nftw | nftw64(path: *const c_char, f: NftwFn, nopenfd: c_int, flags: c_int) -> c_int;
     {
         unsafe { nftw_with(path, f, flags, || host!(path, f, nopenfd, flags)) }

@@ -147,20 +147,23 @@ macro_rules! hooked {
 ///     Fd fn pread | pread64 (fd: c_int, buf: *mut c_void, n: size_t, off: off_t) -> ssize_t;
 ///         chk __pread_chk | __pread64_chk (buflen: size_t) if n > buflen;
 ///     {
-///         by_fd!(fd, |k, r| ..., unsafe { host!() })
+///         by_fd!(fd, |k, r| ..., unsafe { host!(fd, buf, n, off) })
 ///     }
 /// }
 /// ```
 ///
 /// exports `pread` and each `|` alias with that signature, and (with a
-/// `chk` line) each fortify variant with the extra arguments, which calls
-/// `__chk_fail` when the condition holds and otherwise runs the same body.
-/// Inside the body `host!()` is the call of the host's definition of the
-/// symbol being run (`real::pread64(fd, buf, n, off)` in `pread64`), with
-/// all its arguments; the module declares those in `real_fns!`. The body
-/// runs under `entry::run` (or `run_or(value, ...)` with
-/// `-> T [panic = value]`), and each symbol is recorded in the list with
-/// its route kind (`Fd`, `Path`... see `entry::Kind`).
+/// `chk` line) each fortify variant with the extra arguments appended,
+/// which calls `__chk_fail` when the condition holds and otherwise runs
+/// the same body. Inside the body `host!(args)` calls the host's
+/// definition of the symbol being run, as the module's `real_fns!`
+/// declares it: `real::pread64(fd, buf, n, off)` in `pread64`,
+/// `real::__pread_chk(fd, buf, n, off, buflen)` in `__pread_chk`. The
+/// arguments are written out because a body may pass others (`by_path!`
+/// hands the host the path it resolved). The body runs under
+/// `entry::run` (or `run_or(value, ...)` with `-> T [panic = value]`), and
+/// each symbol is recorded in the list with its route kind (`Fd`,
+/// `Path`... see `entry::Kind`).
 #[macro_export]
 macro_rules! hook {
     () => {};
@@ -173,7 +176,7 @@ macro_rules! hook {
     ) => {
         // `($)` hands the nested `host!` definition a `$` of its own.
         $crate::hook!(@decl ($)
-            {[$(#[$m])*] $kind ($($arg: $t),*) ($($arg),*) ($($ret)?) [$($fail)?] $body}
+            {[$(#[$m])*] $kind ($($arg: $t),*) ($($ret)?) [$($fail)?] $body}
             [$name $($alias)*]
             $([$chk $($chk_alias)*] ($($carg: $ct),*) [$cond])?
         );
@@ -185,7 +188,7 @@ macro_rules! hook {
         $($($crate::hook!(@one ($d) $chk $extra [$cond] $decl);)*)?
     };
     (@one ($d:tt) $name:ident ($($carg:ident: $ct:ty),*) [$($cond:expr)?]
-        {[$($m:tt)*] $kind:ident ($($arg:ident: $t:ty),*) ($($pass:ident),*) ($($ret:ty)?) [$($fail:expr)?] $body:block}
+        {[$($m:tt)*] $kind:ident ($($arg:ident: $t:ty),*) ($($ret:ty)?) [$($fail:expr)?] $body:block}
     ) => {
         $($m)*
         #[no_mangle]

@@ -268,9 +268,7 @@ crate::hook! {
             Some(r) => guard(|| r),
         }
     }
-}
 
-crate::hook! {
     Fds fn ppoll(fds: *mut pollfd, n: nfds_t, ts: *const timespec, mask: *const sigset_t) -> c_int;
         chk __ppoll_chk(fdslen: size_t) if fdslen / std::mem::size_of::<pollfd>() < n as usize;
     {
@@ -393,10 +391,15 @@ crate::hook! {
         }
         guard(|| result)
     }
-}
 
-crate::hook! {
-    Fds fn pselect(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, ts: *const timespec, mask: *const sigset_t) -> c_int;
+    Fds fn pselect(
+        n: c_int,
+        r: *mut fd_set,
+        w: *mut fd_set,
+        e: *mut fd_set,
+        ts: *const timespec,
+        mask: *const sigset_t,
+    ) -> c_int;
     {
         if !any_rump() {
             return unsafe { host!(n, r, w, e, ts, mask) };
@@ -631,18 +634,20 @@ crate::hook! {
         epoll_rump(epfd, ev, max, deadline_ms(timeout), std::ptr::null())
             .unwrap_or_else(|| unsafe { host!(epfd, ev, max, timeout) })
     }
-}
 
-crate::hook! {
     Fd fn epoll_pwait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int, mask: *const sigset_t) -> c_int;
     {
         epoll_rump(epfd, ev, max, deadline_ms(timeout), mask)
             .unwrap_or_else(|| unsafe { host!(epfd, ev, max, timeout, mask) })
     }
-}
 
-crate::hook! {
-    Fd fn epoll_pwait2(epfd: c_int, ev: *mut epoll_event, max: c_int, ts: *const timespec, mask: *const sigset_t) -> c_int;
+    Fd fn epoll_pwait2(
+        epfd: c_int,
+        ev: *mut epoll_event,
+        max: c_int,
+        ts: *const timespec,
+        mask: *const sigset_t,
+    ) -> c_int;
     {
         if companion(epfd).is_none() {
             return unsafe { host!(epfd, ev, max, ts, mask) };

@@ -473,9 +473,7 @@ crate::hook! {
             Ok(0)
         })
     }
-}
 
-crate::hook! {
     /// Frees a list as glibc's freeifaddrs does (both its lists and ours are
     /// one block).
     Ifaces fn freeifaddrs(list: *mut ifaddrs);
@@ -520,9 +518,7 @@ crate::hook! {
         // 0 is the failure value here, and errno says why.
         guard(|| name_to_index(name).map(|i| i as i32)).max(0) as c_uint
     }
-}
 
-crate::hook! {
     Ifaces fn if_indextoname(index: c_uint, buf: *mut c_char) -> *mut c_char;
     {
         if !hijacked() {
@@ -535,9 +531,7 @@ crate::hook! {
             Ok(buf)
         })
     }
-}
 
-crate::hook! {
     Ifaces fn if_nameindex() -> *mut IfNameIndex;
     {
         if !hijacked() {
@@ -547,7 +541,8 @@ crate::hook! {
             let ctl = Ctl::open()?;
             let links = links(&ctl, &ctl.conf()?);
             // SAFETY: a fresh zeroed array with a terminating entry.
-            let list = unsafe { libc::calloc(links.len() + 1, std::mem::size_of::<IfNameIndex>()) }.cast::<IfNameIndex>();
+            let list =
+                unsafe { libc::calloc(links.len() + 1, std::mem::size_of::<IfNameIndex>()) }.cast::<IfNameIndex>();
             if list.is_null() {
                 return Err(Errno(libc::ENOMEM));
             }
@@ -565,9 +560,7 @@ crate::hook! {
             Ok(list)
         })
     }
-}
 
-crate::hook! {
     /// Frees a list as glibc's if_freenameindex does (ours have its layout).
     Ifaces fn if_freenameindex(list: *mut IfNameIndex);
     {

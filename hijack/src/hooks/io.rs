@@ -110,23 +110,17 @@ crate::hook! {
     {
         by_path!(libc::AT_FDCWD, path, |k, p| open_rump(k, &p, flags, mode), unsafe { host!(path, flags, mode) })
     }
-}
 
-crate::hook! {
     Path fn __open_2 | __open64_2(path: *const c_char, flags: c_int) -> c_int;
     {
         by_path!(libc::AT_FDCWD, path, |k, p| open_rump(k, &p, flags, 0), unsafe { host!(path, flags) })
     }
-}
 
-crate::hook! {
     Path fn openat | openat64(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int;
     {
         by_path!(dirfd, path, |k, p| open_rump(k, &p, flags, mode), unsafe { host!(dirfd, path, flags, mode) })
     }
-}
 
-crate::hook! {
     Path fn __openat_2 | __openat64_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int;
     {
         by_path!(dirfd, path, |k, p| open_rump(k, &p, flags, 0), unsafe { host!(dirfd, path, flags) })
@@ -152,9 +146,7 @@ crate::hook! {
             super::inotify::read(fd, buf, n).unwrap_or_else(|| unsafe { host!(fd, buf, n) })
         })
     }
-}
 
-crate::hook! {
     Fd fn pread | pread64(fd: c_int, buf: *mut c_void, n: size_t, off: off_t) -> ssize_t;
         chk __pread_chk | __pread64_chk(buflen: size_t) if n > buflen;
     {
@@ -209,16 +201,12 @@ crate::hook! {
             super::inotify::readv(fd, iov, cnt).unwrap_or_else(|| unsafe { host!(fd, iov, cnt) })
         })
     }
-}
 
-crate::hook! {
     Fd fn preadv | preadv64(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t;
     {
         by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, Some(off), 0), unsafe { host!(fd, iov, cnt, off) })
     }
-}
 
-crate::hook! {
     Fd fn preadv2 | preadv64v2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t;
     {
         by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, v2_pos(off), flags), unsafe { host!(fd, iov, cnt, off, flags) })
@@ -240,37 +228,27 @@ crate::hook! {
     {
         by_fd!(fd, |k, r| sigpipe(rump::rump_sys_write(k, r as u32, buf.cast(), n)), unsafe { host!(fd, buf, n) })
     }
-}
 
-crate::hook! {
     Fd fn pwrite | pwrite64(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t;
     {
         by_fd!(fd, |k, r| rump::rump_sys_pwrite64(k, r as u32, buf.cast(), n, off), unsafe { host!(fd, buf, n, off) })
     }
-}
 
-crate::hook! {
     Fd fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t;
     {
         by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, None, 0), unsafe { host!(fd, iov, cnt) })
     }
-}
 
-crate::hook! {
     Fd fn pwritev | pwritev64(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t;
     {
         by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, Some(off), 0), unsafe { host!(fd, iov, cnt, off) })
     }
-}
 
-crate::hook! {
     Fd fn pwritev2 | pwritev64v2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t;
     {
         by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, v2_pos(off), flags), unsafe { host!(fd, iov, cnt, off, flags) })
     }
-}
 
-crate::hook! {
     Fd fn lseek | lseek64(fd: c_int, off: off_t, whence: c_int) -> off_t;
     {
         by_fd!(fd, |k, r| rump::rump_sys_lseek(k, r as u32, off, whence as u32), unsafe { host!(fd, off, whence) })
@@ -339,9 +317,7 @@ crate::hook! {
         }
         close_host_range(first, last, flags)
     }
-}
 
-crate::hook! {
     Fds fn closefrom(low: c_int);
     {
         if fdmap::any() && low >= 0 {
@@ -427,12 +403,13 @@ crate::hook! {
         }
         guard(|| dup_to(old, new, false))
     }
-}
 
-crate::hook! {
     Fd fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int;
     {
-        if old == new || flags & !libc::O_CLOEXEC != 0 || (fdmap::rump_fd(old).is_none() && fdmap::rump_fd(new).is_none()) {
+        if old == new
+            || flags & !libc::O_CLOEXEC != 0
+            || (fdmap::rump_fd(old).is_none() && fdmap::rump_fd(new).is_none())
+        {
             return unsafe { host!(old, new, flags) };
         }
         guard(|| dup_to(old, new, flags & libc::O_CLOEXEC != 0))
@@ -470,30 +447,22 @@ crate::hook! {
     {
         by_fd!(fd, |k, r| rump::rump_sys_fsync(k, r as u32), unsafe { host!(fd) })
     }
-}
 
-crate::hook! {
     Fd fn fdatasync(fd: c_int) -> c_int;
     {
         by_fd!(fd, |k, r| rump::rump_sys_fdatasync(k, r as u32), unsafe { host!(fd) })
     }
-}
 
-crate::hook! {
     Fd fn syncfs(fd: c_int) -> c_int;
     {
         by_fd!(fd, |k, r| rump::rump_sys_fsync(k, r as u32), unsafe { host!(fd) })
     }
-}
 
-crate::hook! {
     Fd fn ftruncate | ftruncate64(fd: c_int, len: off_t) -> c_int;
     {
         by_fd!(fd, |k, r| rump::rump_sys_ftruncate(k, r as u32, len), unsafe { host!(fd, len) })
     }
-}
 
-crate::hook! {
     Path fn truncate | truncate64(path: *const c_char, len: off_t) -> c_int;
     {
         by_path!(libc::AT_FDCWD, path, |k, p| truncate_rump(k, &p, len), unsafe { host!(path, len) })
@@ -538,7 +507,12 @@ fn errno_value(fd: c_int, rump: impl FnOnce(&Backend, i32) -> c_int, host: impl 
 }
 
 crate::hook! {
-    Fd fn posix_fadvise | posix_fadvise64(fd: c_int, off: off_t, len: off_t, advice: c_int) -> c_int [panic = libc::EIO];
+    Fd fn posix_fadvise | posix_fadvise64(
+        fd: c_int,
+        off: off_t,
+        len: off_t,
+        advice: c_int,
+    ) -> c_int [panic = libc::EIO];
     {
         errno_value(fd, |k, r| fadvise_rump(k, r, len, advice), || unsafe { host!(fd, off, len, advice) })
     }
@@ -620,16 +594,21 @@ fn refuse_copy(a: c_int, b: c_int, errno: i32) -> bool {
 }
 
 crate::hook! {
-    Fd fn copy_file_range(fd_in: c_int, off_in: *mut off64_t, fd_out: c_int, off_out: *mut off64_t, len: size_t, flags: c_uint) -> ssize_t;
+    Fd fn copy_file_range(
+        fd_in: c_int,
+        off_in: *mut off64_t,
+        fd_out: c_int,
+        off_out: *mut off64_t,
+        len: size_t,
+        flags: c_uint,
+    ) -> ssize_t;
     {
         if refuse_copy(fd_in, fd_out, libc::EXDEV) {
             return -1;
         }
         unsafe { host!(fd_in, off_in, fd_out, off_out, len, flags) }
     }
-}
 
-crate::hook! {
     Fd fn sendfile | sendfile64(out: c_int, fd_in: c_int, off: *mut off_t, n: size_t) -> ssize_t;
     {
         if refuse_copy(out, fd_in, libc::EINVAL) {
@@ -637,19 +616,22 @@ crate::hook! {
         }
         unsafe { host!(out, fd_in, off, n) }
     }
-}
 
-crate::hook! {
-    Fd fn splice(fd_in: c_int, off_in: *mut off64_t, fd_out: c_int, off_out: *mut off64_t, len: size_t, flags: c_uint) -> ssize_t;
+    Fd fn splice(
+        fd_in: c_int,
+        off_in: *mut off64_t,
+        fd_out: c_int,
+        off_out: *mut off64_t,
+        len: size_t,
+        flags: c_uint,
+    ) -> ssize_t;
     {
         if refuse_copy(fd_in, fd_out, libc::EINVAL) {
             return -1;
         }
         unsafe { host!(fd_in, off_in, fd_out, off_out, len, flags) }
     }
-}
 
-crate::hook! {
     Fd fn tee(fd_in: c_int, fd_out: c_int, len: size_t, flags: c_uint) -> ssize_t;
     {
         if refuse_copy(fd_in, fd_out, libc::EINVAL) {
@@ -657,9 +639,7 @@ crate::hook! {
         }
         unsafe { host!(fd_in, fd_out, len, flags) }
     }
-}
 
-crate::hook! {
     Fd fn vmsplice(fd: c_int, iov: *const iovec, cnt: size_t, flags: c_uint) -> ssize_t;
     {
         if refuse_copy(fd, fd, libc::EBADF) {

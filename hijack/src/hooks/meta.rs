@@ -119,30 +119,24 @@ crate::hook! {
     {
         by_path!(libc::AT_FDCWD, path, |k, p| stat_at(k, &p, buf.cast(), 0), unsafe { host!(path, buf.cast()) })
     }
-}
 
-crate::hook! {
     Path fn lstat | lstat64(path: *const c_char, buf: *mut c_void) -> c_int;
     {
         by_path!(libc::AT_FDCWD, path, |k, p| stat_at(k, &p, buf.cast(), NOFOLLOW), unsafe { host!(path, buf.cast()) })
     }
-}
 
-crate::hook! {
     Fd fn fstat | fstat64(fd: c_int, buf: *mut c_void) -> c_int;
     {
         by_fd!(fd, |k, r| fstat_rump(k, r, buf.cast()), unsafe { host!(fd, buf.cast()) })
     }
-}
 
-crate::hook! {
     Path fn fstatat | fstatat64(dirfd: c_int, path: *const c_char, buf: *mut c_void, flags: c_int) -> c_int;
     {
-        by_path!(dirfd, path = empty_ok(path, flags), |k, p| stat_at(k, &p, buf.cast(), flags), unsafe { host!(dirfd, path, buf.cast(), flags) })
+        by_path!(dirfd, path = empty_ok(path, flags), |k, p| stat_at(k, &p, buf.cast(), flags), unsafe {
+            host!(dirfd, path, buf.cast(), flags)
+        })
     }
-}
 
-crate::hook! {
     Path fn statx(dirfd: c_int, path: *const c_char, flags: c_int, mask: libc::c_uint, buf: *mut libc::statx) -> c_int;
     {
         by_path!(
@@ -194,24 +188,24 @@ crate::hook! {
     {
         unsafe { xstat_at(ver, libc::AT_FDCWD, path, buf.cast(), 0) }
     }
-}
 
-crate::hook! {
     Path fn __lxstat | __lxstat64(ver: c_int, path: *const c_char, buf: *mut c_void) -> c_int;
     {
         unsafe { xstat_at(ver, libc::AT_FDCWD, path, buf.cast(), NOFOLLOW) }
     }
-}
 
-crate::hook! {
     Fd fn __fxstat | __fxstat64(ver: c_int, fd: c_int, buf: *mut c_void) -> c_int;
     {
         unsafe { xstat_fd(ver, fd, buf.cast()) }
     }
-}
 
-crate::hook! {
-    Path fn __fxstatat | __fxstatat64(ver: c_int, dirfd: c_int, path: *const c_char, buf: *mut c_void, flags: c_int) -> c_int;
+    Path fn __fxstatat | __fxstatat64(
+        ver: c_int,
+        dirfd: c_int,
+        path: *const c_char,
+        buf: *mut c_void,
+        flags: c_int,
+    ) -> c_int;
     {
         unsafe { xstat_at(ver, dirfd, path, buf.cast(), flags) }
     }
@@ -234,16 +228,12 @@ crate::hook! {
     {
         by_path!(libc::AT_FDCWD, path, |k, p| access_rump(k, &p, mode, 0), unsafe { host!(path, mode) })
     }
-}
 
-crate::hook! {
     Path fn faccessat(dirfd: c_int, path: *const c_char, mode: c_int, flags: c_int) -> c_int;
     {
         by_path!(dirfd, path, |k, p| access_rump(k, &p, mode, flags), unsafe { host!(dirfd, path, mode, flags) })
     }
-}
 
-crate::hook! {
     Path fn eaccess | euidaccess(path: *const c_char, mode: c_int) -> c_int;
     {
         by_path!(libc::AT_FDCWD, path, |k, p| access_rump(k, &p, mode, libc::AT_EACCESS), unsafe { host!(path, mode) })
@@ -263,9 +253,7 @@ crate::hook! {
     {
         by_path!(libc::AT_FDCWD, path, |k, p| readlink_rump(k, &p, buf, n), unsafe { host!(path, buf, n) })
     }
-}
 
-crate::hook! {
     Path fn readlinkat(dirfd: c_int, path: *const c_char, buf: *mut c_char, n: size_t) -> ssize_t;
         chk __readlinkat_chk(buflen: size_t) if n > buflen;
     {
@@ -305,23 +293,17 @@ crate::hook! {
     {
         by_path!(libc::AT_FDCWD, path, |k, p| chmod_rump(k, &p, mode, 0), unsafe { host!(path, mode) })
     }
-}
 
-crate::hook! {
     Fd fn fchmod(fd: c_int, mode: mode_t) -> c_int;
     {
         by_fd!(fd, |k, r| rump::rump_sys_fchmod(k, r as u32, mode), unsafe { host!(fd, mode) })
     }
-}
 
-crate::hook! {
     Path fn fchmodat(dirfd: c_int, path: *const c_char, mode: mode_t, flags: c_int) -> c_int;
     {
         by_path!(dirfd, path, |k, p| chmod_rump(k, &p, mode, flags), unsafe { host!(dirfd, path, mode, flags) })
     }
-}
 
-crate::hook! {
     Path fn lchmod(path: *const c_char, mode: mode_t) -> c_int;
     {
         by_path!(libc::AT_FDCWD, path, |k, p| chmod_rump(k, &p, mode, NOFOLLOW), unsafe { host!(path, mode) })
@@ -337,23 +319,17 @@ crate::hook! {
     {
         by_path!(libc::AT_FDCWD, path, |k, p| chown_rump(k, &p, uid, gid, 0), unsafe { host!(path, uid, gid) })
     }
-}
 
-crate::hook! {
     Fd fn fchown(fd: c_int, uid: uid_t, gid: gid_t) -> c_int;
     {
         by_fd!(fd, |k, r| rump::rump_sys_fchown(k, r as u32, uid, gid), unsafe { host!(fd, uid, gid) })
     }
-}
 
-crate::hook! {
     Path fn lchown(path: *const c_char, uid: uid_t, gid: gid_t) -> c_int;
     {
         by_path!(libc::AT_FDCWD, path, |k, p| chown_rump(k, &p, uid, gid, NOFOLLOW), unsafe { host!(path, uid, gid) })
     }
-}
 
-crate::hook! {
     Path fn fchownat(dirfd: c_int, path: *const c_char, uid: uid_t, gid: gid_t, flags: c_int) -> c_int;
     {
         by_path!(dirfd, path, |k, p| chown_rump(k, &p, uid, gid, flags), unsafe { host!(dirfd, path, uid, gid, flags) })
@@ -406,40 +382,41 @@ crate::hook! {
             unsafe { host!(path, times) }
         )
     }
-}
 
-crate::hook! {
     Path fn utimes(path: *const c_char, tv: *const timeval) -> c_int;
     {
-        by_path!(libc::AT_FDCWD, path, |k, p| utimens_at(k, &p, ts_ptr(&unsafe { from_timevals(tv) }), 0), unsafe { host!(path, tv) })
+        by_path!(libc::AT_FDCWD, path, |k, p| utimens_at(k, &p, ts_ptr(&unsafe { from_timevals(tv) }), 0), unsafe {
+            host!(path, tv)
+        })
     }
-}
 
-crate::hook! {
     Path fn lutimes(path: *const c_char, tv: *const timeval) -> c_int;
     {
-        by_path!(libc::AT_FDCWD, path, |k, p| utimens_at(k, &p, ts_ptr(&unsafe { from_timevals(tv) }), NOFOLLOW), unsafe { host!(path, tv) })
+        by_path!(
+            libc::AT_FDCWD,
+            path,
+            |k, p| utimens_at(k, &p, ts_ptr(&unsafe { from_timevals(tv) }), NOFOLLOW),
+            unsafe { host!(path, tv) }
+        )
     }
-}
 
-crate::hook! {
     Fd fn futimes(fd: c_int, tv: *const timeval) -> c_int;
     {
         by_fd!(fd, |k, r| utimens_fd(k, r, ts_ptr(&unsafe { from_timevals(tv) })), unsafe { host!(fd, tv) })
     }
-}
 
-crate::hook! {
     Path fn futimesat(dirfd: c_int, path: *const c_char, tv: *const timeval) -> c_int;
     {
         if path.is_null() {
-            return by_fd!(dirfd, |k, r| utimens_fd(k, r, ts_ptr(&unsafe { from_timevals(tv) })), unsafe { host!(dirfd, path, tv) });
+            return by_fd!(dirfd, |k, r| utimens_fd(k, r, ts_ptr(&unsafe { from_timevals(tv) })), unsafe {
+                host!(dirfd, path, tv)
+            });
         }
-        by_path!(dirfd, path, |k, p| utimens_at(k, &p, ts_ptr(&unsafe { from_timevals(tv) }), 0), unsafe { host!(dirfd, path, tv) })
+        by_path!(dirfd, path, |k, p| utimens_at(k, &p, ts_ptr(&unsafe { from_timevals(tv) }), 0), unsafe {
+            host!(dirfd, path, tv)
+        })
     }
-}
 
-crate::hook! {
     /// glibc's utimensat refuses a NULL path (EINVAL) before any syscall;
     /// futimens and futimesat are the ways to name the fd alone.
     Path fn utimensat(dirfd: c_int, path: *const c_char, ts: *const timespec, flags: c_int) -> c_int;
@@ -449,9 +426,7 @@ crate::hook! {
         }
         by_path!(dirfd, path, |k, p| utimens_at(k, &p, ts, flags), unsafe { host!(dirfd, path, ts, flags) })
     }
-}
 
-crate::hook! {
     Fd fn futimens(fd: c_int, ts: *const timespec) -> c_int;
     {
         by_fd!(fd, |k, r| utimens_fd(k, r, ts), unsafe { host!(fd, ts) })
@@ -523,23 +498,17 @@ crate::hook! {
     {
         by_path!(libc::AT_FDCWD, path, |k, p| statfs_at(k, &p, buf.cast()), unsafe { host!(path, buf.cast()) })
     }
-}
 
-crate::hook! {
     Fd fn fstatfs | fstatfs64(fd: c_int, buf: *mut c_void) -> c_int;
     {
         by_fd!(fd, |k, r| statfs_fd(k, r, buf.cast()), unsafe { host!(fd, buf.cast()) })
     }
-}
 
-crate::hook! {
     Path fn statvfs | statvfs64(path: *const c_char, buf: *mut c_void) -> c_int;
     {
         by_path!(libc::AT_FDCWD, path, |k, p| statvfs_at(k, &p, buf.cast()), unsafe { host!(path, buf.cast()) })
     }
-}
 
-crate::hook! {
     Fd fn fstatvfs | fstatvfs64(fd: c_int, buf: *mut c_void) -> c_int;
     {
         by_fd!(fd, |k, r| statvfs_fd(k, r, buf.cast()), unsafe { host!(fd, buf.cast()) })
@@ -586,9 +555,7 @@ crate::hook! {
             unsafe { host!(path, name) }
         )
     }
-}
 
-crate::hook! {
     Fd fn fpathconf(fd: c_int, name: c_int) -> c_long;
     {
         by_fd!(
@@ -624,79 +591,71 @@ crate::hook! {
     {
         by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, 0), unsafe { host!(path, name, value, size) })
     }
-}
 
-crate::hook! {
     Path fn lgetxattr(path: *const c_char, name: *const c_char, value: *mut c_void, size: size_t) -> ssize_t;
     {
         by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, NOFOLLOW), unsafe { host!(path, name, value, size) })
     }
-}
 
-crate::hook! {
     Fd fn fgetxattr(fd: c_int, name: *const c_char, value: *mut c_void, size: size_t) -> ssize_t;
     {
         by_fd!(fd, |k, r| no_xattr_fd(k, r), unsafe { host!(fd, name, value, size) })
     }
-}
 
-crate::hook! {
-    Path fn setxattr(path: *const c_char, name: *const c_char, value: *const c_void, size: size_t, flags: c_int) -> c_int;
+    Path fn setxattr(
+        path: *const c_char,
+        name: *const c_char,
+        value: *const c_void,
+        size: size_t,
+        flags: c_int,
+    ) -> c_int;
     {
         by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, 0), unsafe { host!(path, name, value, size, flags) })
     }
-}
 
-crate::hook! {
-    Path fn lsetxattr(path: *const c_char, name: *const c_char, value: *const c_void, size: size_t, flags: c_int) -> c_int;
+    Path fn lsetxattr(
+        path: *const c_char,
+        name: *const c_char,
+        value: *const c_void,
+        size: size_t,
+        flags: c_int,
+    ) -> c_int;
     {
-        by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, NOFOLLOW), unsafe { host!(path, name, value, size, flags) })
+        by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, NOFOLLOW), unsafe {
+            host!(path, name, value, size, flags)
+        })
     }
-}
 
-crate::hook! {
     Fd fn fsetxattr(fd: c_int, name: *const c_char, value: *const c_void, size: size_t, flags: c_int) -> c_int;
     {
         by_fd!(fd, |k, r| no_xattr_fd(k, r), unsafe { host!(fd, name, value, size, flags) })
     }
-}
 
-crate::hook! {
     Path fn listxattr(path: *const c_char, list: *mut c_char, size: size_t) -> ssize_t;
     {
         by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, 0), unsafe { host!(path, list, size) })
     }
-}
 
-crate::hook! {
     Path fn llistxattr(path: *const c_char, list: *mut c_char, size: size_t) -> ssize_t;
     {
         by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, NOFOLLOW), unsafe { host!(path, list, size) })
     }
-}
 
-crate::hook! {
     Fd fn flistxattr(fd: c_int, list: *mut c_char, size: size_t) -> ssize_t;
     {
         by_fd!(fd, |k, r| no_xattr_fd(k, r), unsafe { host!(fd, list, size) })
     }
-}
 
-crate::hook! {
     Path fn removexattr(path: *const c_char, name: *const c_char) -> c_int;
     {
         by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, 0), unsafe { host!(path, name) })
     }
-}
 
-crate::hook! {
     Path fn lremovexattr(path: *const c_char, name: *const c_char) -> c_int;
     {
         by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, NOFOLLOW), unsafe { host!(path, name) })
     }
-}
 
-crate::hook! {
     Fd fn fremovexattr(fd: c_int, name: *const c_char) -> c_int;
     {
         by_fd!(fd, |k, r| no_xattr_fd(k, r), unsafe { host!(fd, name) })
@@ -875,9 +834,7 @@ crate::hook! {
     {
         by_path!(libc::AT_FDCWD, path, |k, p| realpath_rump(k, &p, resolved), unsafe { host!(path, resolved) })
     }
-}
 
-crate::hook! {
     Path fn canonicalize_file_name(path: *const c_char) -> *mut c_char;
     {
         by_path!(libc::AT_FDCWD, path, |k, p| realpath_rump(k, &p, std::ptr::null_mut()), unsafe { host!(path) })

@@ -130,9 +130,7 @@ crate::hook! {
     {
         by_fd!(fd, |k, r| accept_rump(k, r, addr, len, None), unsafe { host!(fd, addr, len) })
     }
-}
 
-crate::hook! {
     Fd fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int;
     {
         by_fd!(fd, |k, r| accept_rump(k, r, addr, len, Some(flags)), unsafe { host!(fd, addr, len, flags) })
@@ -146,51 +144,41 @@ crate::hook! {
     {
         by_fd!(fd, |k, r| rump::rump_sys_bind(k, r, addr.cast(), len as i32), unsafe { host!(fd, addr, len) })
     }
-}
 
-crate::hook! {
     Fd fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
     {
         by_fd!(fd, |k, r| rump::rump_sys_connect(k, r, addr.cast(), len as i32), unsafe { host!(fd, addr, len) })
     }
-}
 
-crate::hook! {
     Fd fn listen(fd: c_int, backlog: c_int) -> c_int;
     {
         by_fd!(fd, |k, r| rump::rump_sys_listen(k, r, backlog), unsafe { host!(fd, backlog) })
     }
-}
 
-crate::hook! {
     Fd fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
     {
         by_fd!(fd, |k, r| rump::rump_sys_getsockname(k, r, addr.cast(), len.cast()), unsafe { host!(fd, addr, len) })
     }
-}
 
-crate::hook! {
     Fd fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
     {
         by_fd!(fd, |k, r| rump::rump_sys_getpeername(k, r, addr.cast(), len.cast()), unsafe { host!(fd, addr, len) })
     }
-}
 
-crate::hook! {
     Fd fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int;
     {
-        by_fd!(fd, |k, r| rump::rump_sys_setsockopt(k, r, level, name, val.cast(), len as i32), unsafe { host!(fd, level, name, val, len) })
+        by_fd!(fd, |k, r| rump::rump_sys_setsockopt(k, r, level, name, val.cast(), len as i32), unsafe {
+            host!(fd, level, name, val, len)
+        })
     }
-}
 
-crate::hook! {
     Fd fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int;
     {
-        by_fd!(fd, |k, r| rump::rump_sys_getsockopt(k, r, level, name, val.cast(), len.cast()), unsafe { host!(fd, level, name, val, len) })
+        by_fd!(fd, |k, r| rump::rump_sys_getsockopt(k, r, level, name, val.cast(), len.cast()), unsafe {
+            host!(fd, level, name, val, len)
+        })
     }
-}
 
-crate::hook! {
     Fd fn shutdown(fd: c_int, how: c_int) -> c_int;
     {
         by_fd!(fd, |k, r| rump::rump_sys_shutdown(k, r, how), unsafe { host!(fd, how) })
@@ -226,10 +214,15 @@ crate::hook! {
     {
         by_fd!(fd, |k, r| sendto_rump(k, r, buf, n, flags, std::ptr::null(), 0), unsafe { host!(fd, buf, n, flags) })
     }
-}
 
-crate::hook! {
-    Fd fn sendto(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, addr: *const sockaddr, len: socklen_t) -> ssize_t;
+    Fd fn sendto(
+        fd: c_int,
+        buf: *const c_void,
+        n: size_t,
+        flags: c_int,
+        addr: *const sockaddr,
+        len: socklen_t,
+    ) -> ssize_t;
     {
         by_fd!(fd, |k, r| sendto_rump(k, r, buf, n, flags, addr, len), unsafe { host!(fd, buf, n, flags, addr, len) })
     }
@@ -295,34 +288,49 @@ fn recvfrom_rump(
 crate::hook! {
     Fd fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t;
     {
-        by_fd!(fd, |k, r| recvfrom_rump(k, r, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()), unsafe { host!(fd, buf, n, flags) })
+        by_fd!(fd, |k, r| recvfrom_rump(k, r, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()), unsafe {
+            host!(fd, buf, n, flags)
+        })
     }
-}
 
-crate::hook! {
     Fd fn __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int) -> ssize_t;
     {
         if n > buflen {
             chk_fail();
         }
-        by_fd!(fd, |k, r| recvfrom_rump(k, r, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()), unsafe { host!(fd, buf, n, buflen, flags) })
+        by_fd!(fd, |k, r| recvfrom_rump(k, r, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()), unsafe {
+            host!(fd, buf, n, buflen, flags)
+        })
     }
-}
 
-crate::hook! {
-    Fd fn recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t;
+    Fd fn recvfrom(
+        fd: c_int,
+        buf: *mut c_void,
+        n: size_t,
+        flags: c_int,
+        addr: *mut sockaddr,
+        len: *mut socklen_t,
+    ) -> ssize_t;
     {
         by_fd!(fd, |k, r| recvfrom_rump(k, r, buf, n, flags, addr, len), unsafe { host!(fd, buf, n, flags, addr, len) })
     }
-}
 
-crate::hook! {
-    Fd fn __recvfrom_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t;
+    Fd fn __recvfrom_chk(
+        fd: c_int,
+        buf: *mut c_void,
+        n: size_t,
+        buflen: size_t,
+        flags: c_int,
+        addr: *mut sockaddr,
+        len: *mut socklen_t,
+    ) -> ssize_t;
     {
         if n > buflen {
             chk_fail();
         }
-        by_fd!(fd, |k, r| recvfrom_rump(k, r, buf, n, flags, addr, len), unsafe { host!(fd, buf, n, buflen, flags, addr, len) })
+        by_fd!(fd, |k, r| recvfrom_rump(k, r, buf, n, flags, addr, len), unsafe {
+            host!(fd, buf, n, buflen, flags, addr, len)
+        })
     }
 }
 
@@ -401,7 +409,9 @@ fn recvmmsg_rump(
 crate::hook! {
     Fd fn recvmmsg(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, flags: c_int, timeout: *mut timespec) -> c_int;
     {
-        by_fd!(fd, |k, r| recvmmsg_rump(k, r, vec, vlen, flags, timeout), unsafe { host!(fd, vec, vlen, flags, timeout) })
+        by_fd!(fd, |k, r| recvmmsg_rump(k, r, vec, vlen, flags, timeout), unsafe {
+            host!(fd, vec, vlen, flags, timeout)
+        })
     }
 }
 

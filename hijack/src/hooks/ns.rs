@@ -66,14 +66,16 @@ crate::real_fns! {
 crate::hook! {
     Path fn mkdir(path: *const c_char, mode: mode_t) -> c_int;
     {
-        by_path!(libc::AT_FDCWD, path, |k, p| rump::rump_sys_mkdirat(k, p.dirfd, p.path.as_ptr(), mode), unsafe { host!(path, mode) })
+        by_path!(libc::AT_FDCWD, path, |k, p| rump::rump_sys_mkdirat(k, p.dirfd, p.path.as_ptr(), mode), unsafe {
+            host!(path, mode)
+        })
     }
-}
 
-crate::hook! {
     Path fn mkdirat(dirfd: c_int, path: *const c_char, mode: mode_t) -> c_int;
     {
-        by_path!(dirfd, path, |k, p| rump::rump_sys_mkdirat(k, p.dirfd, p.path.as_ptr(), mode), unsafe { host!(dirfd, path, mode) })
+        by_path!(dirfd, path, |k, p| rump::rump_sys_mkdirat(k, p.dirfd, p.path.as_ptr(), mode), unsafe {
+            host!(dirfd, path, mode)
+        })
     }
 }
 
@@ -86,23 +88,17 @@ crate::hook! {
     {
         by_path!(libc::AT_FDCWD, path, |k, p| unlink_rump(k, &p, libc::AT_REMOVEDIR), unsafe { host!(path) })
     }
-}
 
-crate::hook! {
     Path fn unlink(path: *const c_char) -> c_int;
     {
         by_path!(libc::AT_FDCWD, path, |k, p| unlink_rump(k, &p, 0), unsafe { host!(path) })
     }
-}
 
-crate::hook! {
     Path fn unlinkat(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int;
     {
         by_path!(dirfd, path, |k, p| unlink_rump(k, &p, flags), unsafe { host!(dirfd, path, flags) })
     }
-}
 
-crate::hook! {
     /// glibc's remove: unlink, and rmdir if that says it is a directory.
     Path fn remove(path: *const c_char) -> c_int;
     {
@@ -133,23 +129,17 @@ crate::hook! {
     {
         by_path!(libc::AT_FDCWD, path, |k, p| mknod_rump(k, &p, mode, dev), unsafe { host!(path, mode, dev) })
     }
-}
 
-crate::hook! {
     Path fn mknodat(dirfd: c_int, path: *const c_char, mode: mode_t, dev: dev_t) -> c_int;
     {
         by_path!(dirfd, path, |k, p| mknod_rump(k, &p, mode, dev), unsafe { host!(dirfd, path, mode, dev) })
     }
-}
 
-crate::hook! {
     Path fn mkfifo(path: *const c_char, mode: mode_t) -> c_int;
     {
         by_path!(libc::AT_FDCWD, path, |k, p| mknod_rump(k, &p, mode | libc::S_IFIFO, 0), unsafe { host!(path, mode) })
     }
-}
 
-crate::hook! {
     Path fn mkfifoat(dirfd: c_int, path: *const c_char, mode: mode_t) -> c_int;
     {
         by_path!(dirfd, path, |k, p| mknod_rump(k, &p, mode | libc::S_IFIFO, 0), unsafe { host!(dirfd, path, mode) })
@@ -178,26 +168,24 @@ crate::hook! {
     {
         unsafe { xmknod_at(ver, libc::AT_FDCWD, path, mode, dev) }
     }
-}
 
-crate::hook! {
     Path fn __xmknodat(ver: c_int, dirfd: c_int, path: *const c_char, mode: mode_t, dev: *const dev_t) -> c_int;
     {
         unsafe { xmknod_at(ver, dirfd, path, mode, dev) }
     }
-}
 
-crate::hook! {
     Path fn symlink(target: *const c_char, path: *const c_char) -> c_int;
     {
-        by_path!(libc::AT_FDCWD, path, |k, p| rump::rump_sys_symlinkat(k, target, p.dirfd, p.path.as_ptr()), unsafe { host!(target, path) })
+        by_path!(libc::AT_FDCWD, path, |k, p| rump::rump_sys_symlinkat(k, target, p.dirfd, p.path.as_ptr()), unsafe {
+            host!(target, path)
+        })
     }
-}
 
-crate::hook! {
     Path fn symlinkat(target: *const c_char, dirfd: c_int, path: *const c_char) -> c_int;
     {
-        by_path!(dirfd, path, |k, p| rump::rump_sys_symlinkat(k, target, p.dirfd, p.path.as_ptr()), unsafe { host!(target, dirfd, path) })
+        by_path!(dirfd, path, |k, p| rump::rump_sys_symlinkat(k, target, p.dirfd, p.path.as_ptr()), unsafe {
+            host!(target, dirfd, path)
+        })
     }
 }
 
@@ -273,9 +261,7 @@ crate::hook! {
         let at = libc::AT_FDCWD;
         unsafe { two_paths(at, old, at, new, |k, a, b| rename_rump(k, a, b, 0), rename_cross, |o, n| host!(o, n)) }
     }
-}
 
-crate::hook! {
     Path fn renameat(od: c_int, old: *const c_char, nd: c_int, new: *const c_char) -> c_int;
     {
         unsafe {
@@ -290,9 +276,7 @@ crate::hook! {
             )
         }
     }
-}
 
-crate::hook! {
     Path fn renameat2(od: c_int, old: *const c_char, nd: c_int, new: *const c_char, flags: c_uint) -> c_int;
     {
         unsafe {
@@ -307,9 +291,7 @@ crate::hook! {
             )
         }
     }
-}
 
-crate::hook! {
     Path fn link(old: *const c_char, new: *const c_char) -> c_int;
     {
         let at = libc::AT_FDCWD;
@@ -325,9 +307,7 @@ crate::hook! {
             )
         }
     }
-}
 
-crate::hook! {
     Path fn linkat(od: c_int, old: *const c_char, nd: c_int, new: *const c_char, flags: c_int) -> c_int;
     {
         unsafe {
@@ -459,9 +439,7 @@ crate::hook! {
             getcwd_rump(std::ptr::null_mut(), 0)
         })
     }
-}
 
-crate::hook! {
     /// getwd: `buf` holds PATH_MAX bytes; on failure it gets the error's text.
     Cwd fn getwd(buf: *mut c_char) -> *mut c_char;
     {
@@ -478,9 +456,7 @@ crate::hook! {
             }
         }
     }
-}
 
-crate::hook! {
     /// The kernel has no chroot, and a root inside it could not be shown to
     /// the host's view of the program either: EPERM, as for a caller without
     /// the privilege.
@@ -577,30 +553,22 @@ crate::hook! {
     {
         unsafe { make_temp(tmpl, 0, |k, p| temp_file(k, p, 0), || host!(tmpl)) }
     }
-}
 
-crate::hook! {
     Path fn mkostemp | mkostemp64(tmpl: *mut c_char, flags: c_int) -> c_int;
     {
         unsafe { make_temp(tmpl, 0, |k, p| temp_file(k, p, flags), || host!(tmpl, flags)) }
     }
-}
 
-crate::hook! {
     Path fn mkstemps | mkstemps64(tmpl: *mut c_char, suffixlen: c_int) -> c_int;
     {
         unsafe { make_temp(tmpl, suffixlen, |k, p| temp_file(k, p, 0), || host!(tmpl, suffixlen)) }
     }
-}
 
-crate::hook! {
     Path fn mkostemps | mkostemps64(tmpl: *mut c_char, suffixlen: c_int, flags: c_int) -> c_int;
     {
         unsafe { make_temp(tmpl, suffixlen, |k, p| temp_file(k, p, flags), || host!(tmpl, suffixlen, flags)) }
     }
-}
 
-crate::hook! {
     Path fn mkdtemp(tmpl: *mut c_char) -> *mut c_char;
     {
         unsafe {

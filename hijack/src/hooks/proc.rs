@@ -89,9 +89,7 @@ crate::hook! {
     {
         fork_with(|| unsafe { host!() })
     }
-}
 
-crate::hook! {
     Process fn vfork | __vfork() -> pid_t;
     {
         unsafe { fork() }
@@ -224,23 +222,17 @@ crate::hook! {
     {
         unsafe { execve(path, argv, environ) }
     }
-}
 
-crate::hook! {
     Process fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
     {
         exec_with(envp, |env| unsafe { host!(file, argv, env) })
     }
-}
 
-crate::hook! {
     Process fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int;
     {
         unsafe { execvpe(file, argv, environ) }
     }
-}
 
-crate::hook! {
     Process fn fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
     {
         if crate::fdmap::rump_fd(fd).is_some() {
@@ -250,10 +242,14 @@ crate::hook! {
         }
         exec_with(envp, |env| unsafe { host!(fd, argv, env) })
     }
-}
 
-crate::hook! {
-    Process fn execveat(dirfd: c_int, path: *const c_char, argv: *const *const c_char, envp: *const *const c_char, flags: c_int) -> c_int;
+    Process fn execveat(
+        dirfd: c_int,
+        path: *const c_char,
+        argv: *const *const c_char,
+        envp: *const *const c_char,
+        flags: c_int,
+    ) -> c_int;
     {
         exec_with(envp, |env| unsafe { host!(dirfd, path, argv, env, flags) })
     }
@@ -400,54 +396,64 @@ crate::hook! {
         }
         unsafe { host!(fa) }
     }
-}
 
-crate::hook! {
-    Process fn posix_spawn_file_actions_addopen(fa: *mut posix_spawn_file_actions_t, fd: c_int, path: *const c_char, oflag: c_int, mode: libc::mode_t) -> c_int [panic = libc::EIO];
+    Process fn posix_spawn_file_actions_addopen(
+        fa: *mut posix_spawn_file_actions_t,
+        fd: c_int,
+        path: *const c_char,
+        oflag: c_int,
+        mode: libc::mode_t,
+    ) -> c_int [panic = libc::EIO];
     {
         let r = unsafe { host!(fa, fd, path, oflag, mode) };
         // SAFETY: glibc accepted it, so it is a C string.
         let path = unsafe { CStr::from_ptr(path) }.to_owned();
         record(fa, r, Action::Open { fd, path, oflag, mode })
     }
-}
 
-crate::hook! {
-    Process fn posix_spawn_file_actions_addclose(fa: *mut posix_spawn_file_actions_t, fd: c_int) -> c_int [panic = libc::EIO];
+    Process fn posix_spawn_file_actions_addclose(
+        fa: *mut posix_spawn_file_actions_t,
+        fd: c_int,
+    ) -> c_int [panic = libc::EIO];
     {
         let r = unsafe { host!(fa, fd) };
         record(fa, r, Action::Close(fd))
     }
-}
 
-crate::hook! {
-    Process fn posix_spawn_file_actions_adddup2(fa: *mut posix_spawn_file_actions_t, fd: c_int, newfd: c_int) -> c_int [panic = libc::EIO];
+    Process fn posix_spawn_file_actions_adddup2(
+        fa: *mut posix_spawn_file_actions_t,
+        fd: c_int,
+        newfd: c_int,
+    ) -> c_int [panic = libc::EIO];
     {
         let r = unsafe { host!(fa, fd, newfd) };
         record(fa, r, Action::Dup2(fd, newfd))
     }
-}
 
-crate::hook! {
-    Process fn posix_spawn_file_actions_addchdir_np(fa: *mut posix_spawn_file_actions_t, path: *const c_char) -> c_int [panic = libc::EIO];
+    Process fn posix_spawn_file_actions_addchdir_np(
+        fa: *mut posix_spawn_file_actions_t,
+        path: *const c_char,
+    ) -> c_int [panic = libc::EIO];
     {
         let r = unsafe { host!(fa, path) };
         // SAFETY: glibc accepted it, so it is a C string.
         let path = unsafe { CStr::from_ptr(path) }.to_owned();
         record(fa, r, Action::Chdir(path))
     }
-}
 
-crate::hook! {
-    Process fn posix_spawn_file_actions_addfchdir_np(fa: *mut posix_spawn_file_actions_t, fd: c_int) -> c_int [panic = libc::EIO];
+    Process fn posix_spawn_file_actions_addfchdir_np(
+        fa: *mut posix_spawn_file_actions_t,
+        fd: c_int,
+    ) -> c_int [panic = libc::EIO];
     {
         let r = unsafe { host!(fa, fd) };
         record(fa, r, Action::Fchdir(fd))
     }
-}
 
-crate::hook! {
-    Process fn posix_spawn_file_actions_addclosefrom_np(fa: *mut posix_spawn_file_actions_t, from: c_int) -> c_int [panic = libc::EIO];
+    Process fn posix_spawn_file_actions_addclosefrom_np(
+        fa: *mut posix_spawn_file_actions_t,
+        from: c_int,
+    ) -> c_int [panic = libc::EIO];
     {
         let r = unsafe { host!(fa, from) };
         record(fa, r, Action::Closefrom(from))
@@ -591,14 +597,26 @@ fn actions_of(fa: *const posix_spawn_file_actions_t) -> Vec<Action> {
 }
 
 crate::hook! {
-    Process fn posix_spawn(pid: *mut pid_t, path: *const c_char, fa: *const posix_spawn_file_actions_t, attr: *const posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int [panic = libc::EIO];
+    Process fn posix_spawn(
+        pid: *mut pid_t,
+        path: *const c_char,
+        fa: *const posix_spawn_file_actions_t,
+        attr: *const posix_spawnattr_t,
+        argv: *const *mut c_char,
+        envp: *const *mut c_char,
+    ) -> c_int [panic = libc::EIO];
     {
         unsafe { spawn(pid, path, &actions_of(fa), attr, argv, envp, false) }
     }
-}
 
-crate::hook! {
-    Process fn posix_spawnp(pid: *mut pid_t, file: *const c_char, fa: *const posix_spawn_file_actions_t, attr: *const posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int [panic = libc::EIO];
+    Process fn posix_spawnp(
+        pid: *mut pid_t,
+        file: *const c_char,
+        fa: *const posix_spawn_file_actions_t,
+        attr: *const posix_spawnattr_t,
+        argv: *const *mut c_char,
+        envp: *const *mut c_char,
+    ) -> c_int [panic = libc::EIO];
     {
         unsafe { spawn(pid, file, &actions_of(fa), attr, argv, envp, true) }
     }
@@ -724,9 +742,7 @@ crate::hook! {
         POPENED.lock().push((fp as usize, pid));
         fp
     }
-}
 
-crate::hook! {
     Process fn pclose(fp: *mut FILE) -> c_int;
     {
         let pid = {
@@ -737,9 +753,7 @@ crate::hook! {
         unsafe { libc::fclose(fp) };
         wait_status(pid)
     }
-}
 
-crate::hook! {
     Process fn daemon(nochdir: c_int, noclose: c_int) -> c_int;
     {
         // SAFETY: our fork hook.

@@ -903,7 +903,12 @@ fn system(e: Errno) -> c_int {
 }
 
 crate::hook! {
-    Names fn getaddrinfo(node: *const c_char, service: *const c_char, hints: *const addrinfo, res: *mut *mut addrinfo) -> c_int
+    Names fn getaddrinfo(
+        node: *const c_char,
+        service: *const c_char,
+        hints: *const addrinfo,
+        res: *mut *mut addrinfo,
+    ) -> c_int
         [panic = libc::EAI_SYSTEM];
     {
         if !hijacked() {
@@ -913,7 +918,12 @@ crate::hook! {
             true => None,
             false => match read(hints) {
                 Ok(a) => {
-                    Some(Hints { flags: a.ai_flags, family: a.ai_family, socktype: a.ai_socktype, protocol: a.ai_protocol })
+                    Some(Hints {
+                        flags: a.ai_flags,
+                        family: a.ai_family,
+                        socktype: a.ai_socktype,
+                        protocol: a.ai_protocol,
+                    })
                 }
                 Err(e) => return system(e),
             },
@@ -943,9 +953,7 @@ crate::hook! {
         }
         0
     }
-}
 
-crate::hook! {
     /// Frees a list as glibc's freeaddrinfo does; ours have its layout, so
     /// lists from either library go the same way.
     Names fn freeaddrinfo(ai: *mut addrinfo);
@@ -1068,7 +1076,15 @@ fn nameinfo(
 }
 
 crate::hook! {
-    Names fn getnameinfo(sa: *const sockaddr, salen: socklen_t, host: *mut c_char, hostlen: socklen_t, serv: *mut c_char, servlen: socklen_t, flags: c_int) -> c_int
+    Names fn getnameinfo(
+        sa: *const sockaddr,
+        salen: socklen_t,
+        host: *mut c_char,
+        hostlen: socklen_t,
+        serv: *mut c_char,
+        servlen: socklen_t,
+        flags: c_int,
+    ) -> c_int
         [panic = libc::EAI_SYSTEM];
     {
         let family = (hijacked() && !sa.is_null() && salen as usize >= size_of::<libc::sa_family_t>())
@@ -1267,23 +1283,37 @@ fn inet_family(af: c_int) -> bool {
 }
 
 crate::hook! {
-    Names fn gethostbyname2_r(name: *const c_char, af: c_int, ret: *mut Hostent, buf: *mut c_char, buflen: size_t, result: *mut *mut Hostent, h_errnop: *mut c_int) -> c_int
+    Names fn gethostbyname2_r(
+        name: *const c_char,
+        af: c_int,
+        ret: *mut Hostent,
+        buf: *mut c_char,
+        buflen: size_t,
+        result: *mut *mut Hostent,
+        h_errnop: *mut c_int,
+    ) -> c_int
         [panic = libc::EIO];
     {
         if hijacked() && inet_family(af) && !name.is_null() {
             // SAFETY: the caller's string and buffers.
             let name_bytes = unsafe { CStr::from_ptr(name) }.to_bytes();
-            let got = std::panic::catch_unwind(|| unsafe { by_name_r(name_bytes, af, ret, buf, buflen, result, h_errnop) });
+            let got =
+                std::panic::catch_unwind(|| unsafe { by_name_r(name_bytes, af, ret, buf, buflen, result, h_errnop) });
             if let Ok(Some(r)) = got {
                 return r;
             }
         }
         unsafe { host!(name, af, ret, buf, buflen, result, h_errnop) }
     }
-}
 
-crate::hook! {
-    Names fn gethostbyname_r(name: *const c_char, ret: *mut Hostent, buf: *mut c_char, buflen: size_t, result: *mut *mut Hostent, h_errnop: *mut c_int) -> c_int
+    Names fn gethostbyname_r(
+        name: *const c_char,
+        ret: *mut Hostent,
+        buf: *mut c_char,
+        buflen: size_t,
+        result: *mut *mut Hostent,
+        h_errnop: *mut c_int,
+    ) -> c_int
         [panic = libc::EIO];
     {
         if hijacked() && !name.is_null() {
@@ -1356,9 +1386,7 @@ crate::hook! {
         }
         unsafe { host!(name, af) }
     }
-}
 
-crate::hook! {
     Names fn gethostbyname(name: *const c_char) -> *mut Hostent;
     {
         if hijacked() && !name.is_null() {

@@ -497,16 +497,12 @@ crate::hook! {
     {
         unsafe { freopen_with(path, mode, stream, real::freopen) }
     }
-}
 
-crate::hook! {
     Path fn freopen64(path: *const c_char, mode: *const c_char, stream: *mut FILE) -> *mut FILE;
     {
         unsafe { freopen_with(path, mode, stream, real::freopen64) }
     }
-}
 
-crate::hook! {
     /// setmntent: glibc's opens its file with an internal fopen, which would
     /// miss both the mount-table line and rump paths.
     Path fn setmntent(path: *const c_char, mode: *const c_char) -> *mut FILE;

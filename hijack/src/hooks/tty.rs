@@ -58,13 +58,12 @@ crate::hook! {
             }
         }
         by_fd!(fd, |k, r| ioctl_rump(k, r, request, arg), {
-            let inotify = (request == libc::FIONREAD).then(|| super::inotify::fionread(fd, arg as *mut c_int)).flatten();
+            let inotify =
+                (request == libc::FIONREAD).then(|| super::inotify::fionread(fd, arg as *mut c_int)).flatten();
             inotify.unwrap_or_else(|| unsafe { host!(fd, request, arg) })
         })
     }
-}
 
-crate::hook! {
     Fd fn isatty(fd: c_int) -> c_int [panic = 0];
     {
         match crate::fdmap::rump_fd(fd) {
@@ -76,44 +75,32 @@ crate::hook! {
             }
         }
     }
-}
 
-crate::hook! {
     Fd fn tcgetattr(fd: c_int, t: *mut termios) -> c_int;
     {
         by_fd!(fd, |k, r| Err::<c_int, _>(not_a_tty(k, r)), unsafe { host!(fd, t) })
     }
-}
 
-crate::hook! {
     Fd fn tcsetattr(fd: c_int, act: c_int, t: *const termios) -> c_int;
     {
         by_fd!(fd, |k, r| Err::<c_int, _>(not_a_tty(k, r)), unsafe { host!(fd, act, t) })
     }
-}
 
-crate::hook! {
     Fd fn tcgetpgrp(fd: c_int) -> pid_t;
     {
         by_fd!(fd, |k, r| Err::<pid_t, _>(not_a_tty(k, r)), unsafe { host!(fd) })
     }
-}
 
-crate::hook! {
     Fd fn tcsetpgrp(fd: c_int, pg: pid_t) -> c_int;
     {
         by_fd!(fd, |k, r| Err::<c_int, _>(not_a_tty(k, r)), unsafe { host!(fd, pg) })
     }
-}
 
-crate::hook! {
     Fd fn ttyname(fd: c_int) -> *mut c_char;
     {
         by_fd!(fd, |k, r| Err::<*mut c_char, _>(not_a_tty(k, r)), unsafe { host!(fd) })
     }
-}
 
-crate::hook! {
     Fd fn ttyname_r(fd: c_int, buf: *mut c_char, len: size_t) -> c_int [panic = libc::EIO];
     {
         match crate::fdmap::rump_fd(fd) {

@@ -59,30 +59,22 @@ crate::hook! {
     {
         unsafe { wait_child(-1, status, 0, std::ptr::null_mut()) }
     }
-}
 
-crate::hook! {
     Process fn waitpid(pid: pid_t, status: *mut c_int, options: c_int) -> pid_t;
     {
         unsafe { wait_child(pid, status, options, std::ptr::null_mut()) }
     }
-}
 
-crate::hook! {
     Process fn wait3(status: *mut c_int, options: c_int, ru: *mut rusage) -> pid_t;
     {
         unsafe { wait_child(-1, status, options, ru) }
     }
-}
 
-crate::hook! {
     Process fn wait4(pid: pid_t, status: *mut c_int, options: c_int, ru: *mut rusage) -> pid_t;
     {
         unsafe { wait_child(pid, status, options, ru) }
     }
-}
 
-crate::hook! {
     /// A child that exited or was killed, reaped (not WNOWAIT), is waited for
     /// in the kernel too.
     Process fn waitid(idtype: idtype_t, id: id_t, info: *mut siginfo_t, options: c_int) -> c_int;

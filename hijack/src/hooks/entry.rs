@@ -32,8 +32,6 @@ pub enum Kind {
     Fds,
     /// A `DIR *` stream of this library's or the host's.
     Dir,
-    /// A `FILE *` stream (the library's are cookie streams).
-    Stream,
     /// The virtual working directory.
     Cwd,
     /// Process creation, exec, wait and process-wide state.
@@ -53,7 +51,6 @@ impl Kind {
             Kind::Socket => "socket",
             Kind::Fds => "fds",
             Kind::Dir => "dir",
-            Kind::Stream => "stream",
             Kind::Cwd => "cwd",
             Kind::Process => "process",
             Kind::Names => "names",
@@ -105,7 +102,7 @@ pub fn run<T: CRet>(body: impl FnOnce() -> T) -> T {
 }
 
 /// As `run`, for a function whose failure is a value of its own (an errno
-/// value, an `EAI_*` code): a panic returns `fail` and leaves errno.
+/// value, an `EAI_*` code): a panic returns `fail`, errno EIO.
 #[inline(always)]
 pub fn run_or<T>(fail: T, body: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| {

@@ -77,7 +77,7 @@ pub trait CRet: Copy {
 macro_rules! c_ret {
     ($($t:ty = $v:expr),*) => { $(impl CRet for $t { const FAIL: Self = $v; })* };
 }
-c_ret!(i32 = -1, i64 = -1, isize = -1, u32 = u32::MAX);
+c_ret!(i32 = -1, i64 = -1, isize = -1, u32 = u32::MAX, () = ());
 
 impl<T> CRet for *mut T {
     const FAIL: Self = std::ptr::null_mut();
@@ -107,22 +107,6 @@ pub fn guard<T: CRet>(body: impl FnOnce() -> Result<T, Errno>) -> T {
             T::FAIL
         }
     }
-}
-
-/// Runs a hook body that leaves errno as its host call set it: only a
-/// panic (a bug) is caught, and becomes EIO and the C failure value
-/// instead of unwinding into C and aborting the program.
-pub fn contain<T: CRet>(body: impl FnOnce() -> T) -> T {
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| {
-        set_errno(libc::EIO);
-        T::FAIL
-    })
-}
-
-/// As `contain`, for a function that returns an errno value
-/// (posix_spawn and its file actions).
-pub fn contain_errno_value(body: impl FnOnce() -> libc::c_int) -> libc::c_int {
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or(libc::EIO)
 }
 
 /// A host call's result as a `Result`, reading errno on failure.

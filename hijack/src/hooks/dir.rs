@@ -15,7 +15,7 @@ use crate::hooks::io;
 use crate::host::{errno, guard, set_errno};
 use crate::route::{self, RumpPath};
 use crate::{by_fd, by_path};
-use libc::{c_char, c_int, c_long, c_void, dirent, dirent64, off64_t, off_t, size_t, ssize_t, DIR};
+use libc::{c_char, c_int, c_long, c_void, dirent, dirent64, off_t, size_t, ssize_t, DIR};
 use parking_lot::Mutex;
 use rump_abi::linux::sys as rump;
 use rump_abi::Errno;
@@ -229,14 +229,16 @@ fn fdopen_dir(k: &Backend, fd: c_int, r: i32) -> Result<*mut DIR, Errno> {
     Ok(new_dir(fd))
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn opendir(name: *const c_char) -> *mut DIR {
-    by_path!(libc::AT_FDCWD, name, |k, p| open_dir(k, &p), unsafe { real::opendir(name) })
-}
+crate::hook! {
+    Path fn opendir(name: *const c_char) -> *mut DIR;
+    {
+        by_path!(libc::AT_FDCWD, name, |k, p| open_dir(k, &p), unsafe { host!(name) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn fdopendir(fd: c_int) -> *mut DIR {
-    by_fd!(fd, |k, r| fdopen_dir(k, fd, r), unsafe { real::fdopendir(fd) })
+    Fd fn fdopendir(fd: c_int) -> *mut DIR;
+    {
+        by_fd!(fd, |k, r| fdopen_dir(k, fd, r), unsafe { host!(fd) })
+    }
 }
 
 /// readdir on one of ours: NULL at the end with errno untouched.
@@ -247,19 +249,21 @@ fn read_ours(d: &RumpDir) -> *mut dirent64 {
     })
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn readdir64(d: *mut DIR) -> *mut dirent64 {
-    match ours(d) {
-        None => unsafe { real::readdir64(d) },
-        Some(rd) => read_ours(rd),
+crate::hook! {
+    Dir fn readdir64(d: *mut DIR) -> *mut dirent64;
+    {
+        match ours(d) {
+            None => unsafe { host!(d) },
+            Some(rd) => read_ours(rd),
+        }
     }
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn readdir(d: *mut DIR) -> *mut dirent {
-    match ours(d) {
-        None => unsafe { real::readdir(d) },
-        Some(rd) => read_ours(rd).cast(),
+    Dir fn readdir(d: *mut DIR) -> *mut dirent;
+    {
+        match ours(d) {
+            None => unsafe { host!(d) },
+            Some(rd) => read_ours(rd).cast(),
+        }
     }
 }
 
@@ -288,64 +292,66 @@ unsafe fn read_r_ours(d: &RumpDir, entry: *mut dirent64, result: *mut *mut diren
     err
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn readdir64_r(d: *mut DIR, entry: *mut dirent64, result: *mut *mut dirent64) -> c_int {
-    match ours(d) {
-        None => unsafe { real::readdir64_r(d, entry, result) },
-        Some(rd) => unsafe { read_r_ours(rd, entry, result) },
-    }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn readdir_r(d: *mut DIR, entry: *mut dirent, result: *mut *mut dirent) -> c_int {
-    match ours(d) {
-        None => unsafe { real::readdir_r(d, entry, result) },
-        Some(rd) => unsafe { read_r_ours(rd, entry.cast(), result.cast()) },
-    }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn closedir(d: *mut DIR) -> c_int {
-    match take(d) {
-        None => unsafe { real::closedir(d) },
-        Some(rd) => {
-            let fd = rd.fd;
-            drop(rd);
-            // The close hook: the rump fd and its placeholder go together.
-            unsafe { io::close(fd) }
+crate::hook! {
+    Dir fn readdir64_r(d: *mut DIR, entry: *mut dirent64, result: *mut *mut dirent64) -> c_int [panic = libc::EIO];
+    {
+        match ours(d) {
+            None => unsafe { host!(d, entry, result) },
+            Some(rd) => unsafe { read_r_ours(rd, entry, result) },
         }
     }
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn dirfd(d: *mut DIR) -> c_int {
-    match ours(d) {
-        None => unsafe { real::dirfd(d) },
-        Some(rd) => rd.fd,
+    Dir fn readdir_r(d: *mut DIR, entry: *mut dirent, result: *mut *mut dirent) -> c_int [panic = libc::EIO];
+    {
+        match ours(d) {
+            None => unsafe { host!(d, entry, result) },
+            Some(rd) => unsafe { read_r_ours(rd, entry.cast(), result.cast()) },
+        }
     }
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn rewinddir(d: *mut DIR) {
-    match ours(d) {
-        None => unsafe { real::rewinddir(d) },
-        Some(rd) => rd.seek(0),
+    Dir fn closedir(d: *mut DIR) -> c_int;
+    {
+        match take(d) {
+            None => unsafe { host!(d) },
+            Some(rd) => {
+                let fd = rd.fd;
+                drop(rd);
+                // The close hook: the rump fd and its placeholder go together.
+                unsafe { io::close(fd) }
+            }
+        }
     }
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn seekdir(d: *mut DIR, loc: c_long) {
-    match ours(d) {
-        None => unsafe { real::seekdir(d, loc) },
-        Some(rd) => rd.seek(loc),
+    Dir fn dirfd(d: *mut DIR) -> c_int;
+    {
+        match ours(d) {
+            None => unsafe { host!(d) },
+            Some(rd) => rd.fd,
+        }
     }
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn telldir(d: *mut DIR) -> c_long {
-    match ours(d) {
-        None => unsafe { real::telldir(d) },
-        Some(rd) => rd.state.lock().tell,
+    Dir fn rewinddir(d: *mut DIR);
+    {
+        match ours(d) {
+            None => unsafe { host!(d) },
+            Some(rd) => rd.seek(0),
+        }
+    }
+
+    Dir fn seekdir(d: *mut DIR, loc: c_long);
+    {
+        match ours(d) {
+            None => unsafe { host!(d, loc) },
+            Some(rd) => rd.seek(loc),
+        }
+    }
+
+    Dir fn telldir(d: *mut DIR) -> c_long;
+    {
+        match ours(d) {
+            None => unsafe { host!(d) },
+            Some(rd) => rd.state.lock().tell,
+        }
     }
 }
 
@@ -356,9 +362,11 @@ fn count(n: size_t) -> u32 {
     n.min(i32::MAX as usize) as u32
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn getdents64(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
-    by_fd!(fd, |k, r| rump::rump_sys_getdents64(k, r as u32, buf, count(n)), unsafe { real::getdents64(fd, buf, n) })
+crate::hook! {
+    Fd fn getdents64(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t;
+    {
+        by_fd!(fd, |k, r| rump::rump_sys_getdents64(k, r as u32, buf, count(n)), unsafe { host!(fd, buf, n) })
+    }
 }
 
 /// getdirentries: the offset before the read, then getdents64 (whose
@@ -373,14 +381,11 @@ fn dirents_from(k: &Backend, r: i32, buf: *mut c_char, n: size_t, base: *mut i64
     Ok(got)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn getdirentries(fd: c_int, buf: *mut c_char, n: size_t, base: *mut off_t) -> ssize_t {
-    by_fd!(fd, |k, r| dirents_from(k, r, buf, n, base), unsafe { real::getdirentries(fd, buf, n, base) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn getdirentries64(fd: c_int, buf: *mut c_char, n: size_t, base: *mut off64_t) -> ssize_t {
-    by_fd!(fd, |k, r| dirents_from(k, r, buf, n, base), unsafe { real::getdirentries64(fd, buf, n, base) })
+crate::hook! {
+    Fd fn getdirentries | getdirentries64(fd: c_int, buf: *mut c_char, n: size_t, base: *mut off_t) -> ssize_t;
+    {
+        by_fd!(fd, |k, r| dirents_from(k, r, buf, n, base), unsafe { host!(fd, buf, n, base) })
+    }
 }
 
 // ---- scandir ---------------------------------------------------------------
@@ -458,54 +463,31 @@ fn scan_rump(
     Ok(v.len() as c_int)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn scandir(
-    dir: *const c_char,
-    list: *mut *mut *mut dirent64,
-    filter: Filter,
-    compar: Compar,
-) -> c_int {
-    by_path!(libc::AT_FDCWD, dir, |k, p| scan_rump(k, &p, list, filter, compar), unsafe {
-        real::scandir(dir, list, filter, compar)
-    })
-}
+crate::hook! {
+    Path fn scandir | scandir64(
+        dir: *const c_char,
+        list: *mut *mut *mut dirent64,
+        filter: Filter,
+        compar: Compar,
+    ) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, dir, |k, p| scan_rump(k, &p, list, filter, compar), unsafe {
+            host!(dir, list, filter, compar)
+        })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn scandir64(
-    dir: *const c_char,
-    list: *mut *mut *mut dirent64,
-    filter: Filter,
-    compar: Compar,
-) -> c_int {
-    by_path!(libc::AT_FDCWD, dir, |k, p| scan_rump(k, &p, list, filter, compar), unsafe {
-        real::scandir64(dir, list, filter, compar)
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn scandirat(
-    dirfd: c_int,
-    dir: *const c_char,
-    list: *mut *mut *mut dirent64,
-    filter: Filter,
-    compar: Compar,
-) -> c_int {
-    by_path!(dirfd, dir, |k, p| scan_rump(k, &p, list, filter, compar), unsafe {
-        real::scandirat(dirfd, dir, list, filter, compar)
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn scandirat64(
-    dirfd: c_int,
-    dir: *const c_char,
-    list: *mut *mut *mut dirent64,
-    filter: Filter,
-    compar: Compar,
-) -> c_int {
-    by_path!(dirfd, dir, |k, p| scan_rump(k, &p, list, filter, compar), unsafe {
-        real::scandirat64(dirfd, dir, list, filter, compar)
-    })
+    Path fn scandirat | scandirat64(
+        dirfd: c_int,
+        dir: *const c_char,
+        list: *mut *mut *mut dirent64,
+        filter: Filter,
+        compar: Compar,
+    ) -> c_int;
+    {
+        by_path!(dirfd, dir, |k, p| scan_rump(k, &p, list, filter, compar), unsafe {
+            host!(dirfd, dir, list, filter, compar)
+        })
+    }
 }
 
 // ---- glob ------------------------------------------------------------------
@@ -572,14 +554,12 @@ unsafe fn glob_with(pattern: *const c_char, flags: c_int, g: *mut GlobT, host: i
     r
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn glob(pattern: *const c_char, flags: c_int, errfunc: GlobErr, g: *mut GlobT) -> c_int {
-    unsafe { glob_with(pattern, flags, g, |f| real::glob(pattern, f, errfunc, g)) }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn glob64(pattern: *const c_char, flags: c_int, errfunc: GlobErr, g: *mut GlobT) -> c_int {
-    unsafe { glob_with(pattern, flags, g, |f| real::glob64(pattern, f, errfunc, g)) }
+crate::hook! {
+    Path fn glob | glob64(pattern: *const c_char, flags: c_int, errfunc: GlobErr, g: *mut GlobT) -> c_int
+        [panic = libc::GLOB_ABORTED];
+    {
+        unsafe { glob_with(pattern, flags, g, |f| host!(pattern, f, errfunc, g)) }
+    }
 }
 
 // ---- ftw and nftw ----------------------------------------------------------
@@ -911,28 +891,17 @@ unsafe fn nftw_with(path: *const c_char, f: NftwFn, flags: c_int, host: impl FnO
     unsafe { ftw_with(path, Func::Nftw(f), flags, host) }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn ftw(path: *const c_char, f: FtwFn, nopenfd: c_int) -> c_int {
-    match f {
-        None => unsafe { real::ftw(path, f, nopenfd) },
-        Some(g) => unsafe { ftw_with(path, Func::Ftw(g), 0, || real::ftw(path, f, nopenfd)) },
+crate::hook! {
+    Path fn ftw | ftw64(path: *const c_char, f: FtwFn, nopenfd: c_int) -> c_int;
+    {
+        match f {
+            None => unsafe { host!(path, f, nopenfd) },
+            Some(g) => unsafe { ftw_with(path, Func::Ftw(g), 0, || host!(path, f, nopenfd)) },
+        }
     }
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn ftw64(path: *const c_char, f: FtwFn, nopenfd: c_int) -> c_int {
-    match f {
-        None => unsafe { real::ftw64(path, f, nopenfd) },
-        Some(g) => unsafe { ftw_with(path, Func::Ftw(g), 0, || real::ftw64(path, f, nopenfd)) },
+    Path fn nftw | nftw64(path: *const c_char, f: NftwFn, nopenfd: c_int, flags: c_int) -> c_int;
+    {
+        unsafe { nftw_with(path, f, flags, || host!(path, f, nopenfd, flags)) }
     }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn nftw(path: *const c_char, f: NftwFn, nopenfd: c_int, flags: c_int) -> c_int {
-    unsafe { nftw_with(path, f, flags, || real::nftw(path, f, nopenfd, flags)) }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn nftw64(path: *const c_char, f: NftwFn, nopenfd: c_int, flags: c_int) -> c_int {
-    unsafe { nftw_with(path, f, flags, || real::nftw64(path, f, nopenfd, flags)) }
 }

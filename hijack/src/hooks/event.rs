@@ -256,52 +256,34 @@ fn poll_rump(
     })())
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
-    if !any_rump() {
-        return unsafe { real::poll(fds, n, timeout) };
+crate::hook! {
+    Fds fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int;
+        chk __poll_chk(fdslen: size_t) if fdslen / std::mem::size_of::<pollfd>() < n as usize;
+    {
+        if !any_rump() {
+            return unsafe { host!(fds, n, timeout) };
+        }
+        match poll_rump(fds, n, deadline_ms(timeout), std::ptr::null()) {
+            None => unsafe { host!(fds, n, timeout) },
+            Some(r) => guard(|| r),
+        }
     }
-    match poll_rump(fds, n, deadline_ms(timeout), std::ptr::null()) {
-        None => unsafe { real::poll(fds, n, timeout) },
-        Some(r) => guard(|| r),
-    }
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn __poll_chk(fds: *mut pollfd, n: nfds_t, timeout: c_int, fdslen: size_t) -> c_int {
-    if fdslen / std::mem::size_of::<pollfd>() < n as usize {
-        super::io::chk_fail();
+    Fds fn ppoll(fds: *mut pollfd, n: nfds_t, ts: *const timespec, mask: *const sigset_t) -> c_int;
+        chk __ppoll_chk(fdslen: size_t) if fdslen / std::mem::size_of::<pollfd>() < n as usize;
+    {
+        if !any_rump() {
+            return unsafe { host!(fds, n, ts, mask) };
+        }
+        let deadline = match deadline_ts(ts) {
+            Ok(d) => d,
+            Err(e) => return guard(|| Err::<c_int, _>(e)),
+        };
+        match poll_rump(fds, n, deadline, mask) {
+            None => unsafe { host!(fds, n, ts, mask) },
+            Some(r) => guard(|| r),
+        }
     }
-    unsafe { poll(fds, n, timeout) }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn ppoll(fds: *mut pollfd, n: nfds_t, ts: *const timespec, mask: *const sigset_t) -> c_int {
-    if !any_rump() {
-        return unsafe { real::ppoll(fds, n, ts, mask) };
-    }
-    let deadline = match deadline_ts(ts) {
-        Ok(d) => d,
-        Err(e) => return guard(|| Err::<c_int, _>(e)),
-    };
-    match poll_rump(fds, n, deadline, mask) {
-        None => unsafe { real::ppoll(fds, n, ts, mask) },
-        Some(r) => guard(|| r),
-    }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __ppoll_chk(
-    fds: *mut pollfd,
-    n: nfds_t,
-    ts: *const timespec,
-    mask: *const sigset_t,
-    fdslen: size_t,
-) -> c_int {
-    if fdslen / std::mem::size_of::<pollfd>() < n as usize {
-        super::io::chk_fail();
-    }
-    unsafe { ppoll(fds, n, ts, mask) }
 }
 
 /// Which poll events make an fd count as ready in each of select's sets
@@ -383,51 +365,53 @@ fn select_rump(
     })())
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn select(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, tv: *mut timeval) -> c_int {
-    if !any_rump() {
-        return unsafe { real::select(n, r, w, e, tv) };
-    }
-    let deadline = if tv.is_null() {
-        None
-    } else {
-        match copy_in(tv.cast::<i64>(), 2) {
-            // glibc carries whole seconds of tv_usec over, as Linux's select does.
-            Ok(t) if t[0] < 0 || t[1] < 0 => return guard(|| Err::<c_int, _>(Errno(libc::EINVAL))),
-            Ok(t) => Some(Instant::now() + Duration::from_secs(t[0] as u64) + Duration::from_micros(t[1] as u64)),
-            Err(e) => return guard(|| Err::<c_int, _>(e)),
+crate::hook! {
+    Fds fn select(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, tv: *mut timeval) -> c_int;
+    {
+        if !any_rump() {
+            return unsafe { host!(n, r, w, e, tv) };
         }
-    };
-    let Some(result) = select_rump(n, [r, w, e], deadline, std::ptr::null()) else {
-        return unsafe { real::select(n, r, w, e, tv) };
-    };
-    // Linux's select leaves the time not slept in the timeout.
-    if let Some(d) = deadline {
-        let left = d.saturating_duration_since(Instant::now());
-        let _ = copy_out(tv.cast::<i64>(), vec![left.as_secs() as i64, left.subsec_micros() as i64]);
+        let deadline = if tv.is_null() {
+            None
+        } else {
+            match copy_in(tv.cast::<i64>(), 2) {
+                // glibc carries whole seconds of tv_usec over, as Linux's select does.
+                Ok(t) if t[0] < 0 || t[1] < 0 => return guard(|| Err::<c_int, _>(Errno(libc::EINVAL))),
+                Ok(t) => Some(Instant::now() + Duration::from_secs(t[0] as u64) + Duration::from_micros(t[1] as u64)),
+                Err(e) => return guard(|| Err::<c_int, _>(e)),
+            }
+        };
+        let Some(result) = select_rump(n, [r, w, e], deadline, std::ptr::null()) else {
+            return unsafe { host!(n, r, w, e, tv) };
+        };
+        // Linux's select leaves the time not slept in the timeout.
+        if let Some(d) = deadline {
+            let left = d.saturating_duration_since(Instant::now());
+            let _ = copy_out(tv.cast::<i64>(), vec![left.as_secs() as i64, left.subsec_micros() as i64]);
+        }
+        guard(|| result)
     }
-    guard(|| result)
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn pselect(
-    n: c_int,
-    r: *mut fd_set,
-    w: *mut fd_set,
-    e: *mut fd_set,
-    ts: *const timespec,
-    mask: *const sigset_t,
-) -> c_int {
-    if !any_rump() {
-        return unsafe { real::pselect(n, r, w, e, ts, mask) };
-    }
-    let deadline = match deadline_ts(ts) {
-        Ok(d) => d,
-        Err(err) => return guard(|| Err::<c_int, _>(err)),
-    };
-    match select_rump(n, [r, w, e], deadline, mask) {
-        None => unsafe { real::pselect(n, r, w, e, ts, mask) },
-        Some(res) => guard(|| res),
+    Fds fn pselect(
+        n: c_int,
+        r: *mut fd_set,
+        w: *mut fd_set,
+        e: *mut fd_set,
+        ts: *const timespec,
+        mask: *const sigset_t,
+    ) -> c_int;
+    {
+        if !any_rump() {
+            return unsafe { host!(n, r, w, e, ts, mask) };
+        }
+        let deadline = match deadline_ts(ts) {
+            Ok(d) => d,
+            Err(err) => return guard(|| Err::<c_int, _>(err)),
+        };
+        match select_rump(n, [r, w, e], deadline, mask) {
+            None => unsafe { host!(n, r, w, e, ts, mask) },
+            Some(res) => guard(|| res),
+        }
     }
 }
 
@@ -541,28 +525,30 @@ pub fn host_fd_closing(fd: c_int) {
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut epoll_event) -> c_int {
-    if fdmap::rump_fd(epfd).is_some() {
-        // A rump fd is never an epoll instance.
-        return guard(|| Err::<c_int, _>(Errno(libc::EINVAL)));
-    }
-    match (fdmap::rump_fd(fd), companion(fd)) {
-        (None, None) => unsafe { real::epoll_ctl(epfd, op, fd, ev) },
-        (Some(r), _) => guard(|| {
-            let k = backend::kernel()?;
-            let c = epoll_companion(k, epfd)?;
-            rump::rump_sys_epoll_ctl(k, c, op, r, ev.cast())
-        }),
-        // An epoll fd with a companion goes in on both sides, so the
-        // outer one wakes for either's events.
-        (None, Some(inner)) => guard(|| {
-            let r = check(unsafe { real::epoll_ctl(epfd, op, fd, ev) })?;
-            let k = backend::kernel()?;
-            let c = epoll_companion(k, epfd)?;
-            rump::rump_sys_epoll_ctl(k, c, op, inner, ev.cast())?;
-            Ok(r)
-        }),
+crate::hook! {
+    Fd fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut epoll_event) -> c_int;
+    {
+        if fdmap::rump_fd(epfd).is_some() {
+            // A rump fd is never an epoll instance.
+            return guard(|| Err::<c_int, _>(Errno(libc::EINVAL)));
+        }
+        match (fdmap::rump_fd(fd), companion(fd)) {
+            (None, None) => unsafe { host!(epfd, op, fd, ev) },
+            (Some(r), _) => guard(|| {
+                let k = backend::kernel()?;
+                let c = epoll_companion(k, epfd)?;
+                rump::rump_sys_epoll_ctl(k, c, op, r, ev.cast())
+            }),
+            // An epoll fd with a companion goes in on both sides, so the
+            // outer one wakes for either's events.
+            (None, Some(inner)) => guard(|| {
+                let r = check(unsafe { host!(epfd, op, fd, ev) })?;
+                let k = backend::kernel()?;
+                let c = epoll_companion(k, epfd)?;
+                rump::rump_sys_epoll_ctl(k, c, op, inner, ev.cast())?;
+                Ok(r)
+            }),
+        }
     }
 }
 
@@ -642,39 +628,35 @@ fn epoll_rump(
     }))
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn epoll_wait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int) -> c_int {
-    epoll_rump(epfd, ev, max, deadline_ms(timeout), std::ptr::null())
-        .unwrap_or_else(|| unsafe { real::epoll_wait(epfd, ev, max, timeout) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn epoll_pwait(
-    epfd: c_int,
-    ev: *mut epoll_event,
-    max: c_int,
-    timeout: c_int,
-    mask: *const sigset_t,
-) -> c_int {
-    epoll_rump(epfd, ev, max, deadline_ms(timeout), mask)
-        .unwrap_or_else(|| unsafe { real::epoll_pwait(epfd, ev, max, timeout, mask) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn epoll_pwait2(
-    epfd: c_int,
-    ev: *mut epoll_event,
-    max: c_int,
-    ts: *const timespec,
-    mask: *const sigset_t,
-) -> c_int {
-    if companion(epfd).is_none() {
-        return unsafe { real::epoll_pwait2(epfd, ev, max, ts, mask) };
+crate::hook! {
+    Fd fn epoll_wait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int) -> c_int;
+    {
+        epoll_rump(epfd, ev, max, deadline_ms(timeout), std::ptr::null())
+            .unwrap_or_else(|| unsafe { host!(epfd, ev, max, timeout) })
     }
-    match deadline_ts(ts) {
-        Ok(d) => {
-            epoll_rump(epfd, ev, max, d, mask).unwrap_or_else(|| unsafe { real::epoll_pwait2(epfd, ev, max, ts, mask) })
+
+    Fd fn epoll_pwait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int, mask: *const sigset_t) -> c_int;
+    {
+        epoll_rump(epfd, ev, max, deadline_ms(timeout), mask)
+            .unwrap_or_else(|| unsafe { host!(epfd, ev, max, timeout, mask) })
+    }
+
+    Fd fn epoll_pwait2(
+        epfd: c_int,
+        ev: *mut epoll_event,
+        max: c_int,
+        ts: *const timespec,
+        mask: *const sigset_t,
+    ) -> c_int;
+    {
+        if companion(epfd).is_none() {
+            return unsafe { host!(epfd, ev, max, ts, mask) };
         }
-        Err(e) => guard(|| Err::<c_int, _>(e)),
+        match deadline_ts(ts) {
+            Ok(d) => {
+                epoll_rump(epfd, ev, max, d, mask).unwrap_or_else(|| unsafe { host!(epfd, ev, max, ts, mask) })
+            }
+            Err(e) => guard(|| Err::<c_int, _>(e)),
+        }
     }
 }

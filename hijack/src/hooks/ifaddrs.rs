@@ -456,29 +456,31 @@ pub fn configured_families() -> Result<(bool, bool), Errno> {
     Ok((v4, v6))
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn getifaddrs(list: *mut *mut ifaddrs) -> c_int {
-    if !hijacked() {
-        return unsafe { real::getifaddrs(list) };
-    }
-    guard(|| {
-        let (links, addrs) = survey()?;
-        let l = build(&links, &addrs)?;
-        if let Err(e) = SelfMemory.write(UserAddr(list as u64), &(l as u64).to_ne_bytes()) {
-            // SAFETY: the block made above, never shown.
-            unsafe { libc::free(l.cast()) };
-            return Err(e);
+crate::hook! {
+    Ifaces fn getifaddrs(list: *mut *mut ifaddrs) -> c_int;
+    {
+        if !hijacked() {
+            return unsafe { host!(list) };
         }
-        Ok(0)
-    })
-}
+        guard(|| {
+            let (links, addrs) = survey()?;
+            let l = build(&links, &addrs)?;
+            if let Err(e) = SelfMemory.write(UserAddr(list as u64), &(l as u64).to_ne_bytes()) {
+                // SAFETY: the block made above, never shown.
+                unsafe { libc::free(l.cast()) };
+                return Err(e);
+            }
+            Ok(0)
+        })
+    }
 
-/// Frees a list as glibc's freeifaddrs does (both its lists and ours are
-/// one block).
-#[no_mangle]
-pub unsafe extern "C" fn freeifaddrs(list: *mut ifaddrs) {
-    // SAFETY: a list from getifaddrs, as the caller promises.
-    unsafe { libc::free(list.cast()) }
+    /// Frees a list as glibc's freeifaddrs does (both its lists and ours are
+    /// one block).
+    Ifaces fn freeifaddrs(list: *mut ifaddrs);
+    {
+        // SAFETY: a list from getifaddrs, as the caller promises.
+        unsafe { libc::free(list.cast()) }
+    }
 }
 
 // ---- the index functions ------------------------------------------------------
@@ -501,76 +503,79 @@ pub fn index_to_name(index: u32) -> Result<Vec<u8>, Errno> {
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn if_nametoindex(name: *const c_char) -> c_uint {
-    if !hijacked() {
-        return unsafe { real::if_nametoindex(name) };
-    }
-    if name.is_null() {
-        crate::host::set_errno(libc::EFAULT);
-        return 0;
-    }
-    // SAFETY: a NUL-terminated name.
-    let name = unsafe { CStr::from_ptr(name) }.to_bytes();
-    // 0 is the failure value here, and errno says why.
-    guard(|| name_to_index(name).map(|i| i as i32)).max(0) as c_uint
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn if_indextoname(index: c_uint, buf: *mut c_char) -> *mut c_char {
-    if !hijacked() {
-        return unsafe { real::if_indextoname(index, buf) };
-    }
-    guard(|| {
-        let mut name = index_to_name(index)?;
-        name.push(0);
-        SelfMemory.write(UserAddr(buf as u64), &name)?;
-        Ok(buf)
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn if_nameindex() -> *mut IfNameIndex {
-    if !hijacked() {
-        return unsafe { real::if_nameindex() };
-    }
-    guard(|| {
-        let ctl = Ctl::open()?;
-        let links = links(&ctl, &ctl.conf()?);
-        // SAFETY: a fresh zeroed array with a terminating entry.
-        let list = unsafe { libc::calloc(links.len() + 1, std::mem::size_of::<IfNameIndex>()) }.cast::<IfNameIndex>();
-        if list.is_null() {
-            return Err(Errno(libc::ENOMEM));
+crate::hook! {
+    Ifaces fn if_nametoindex(name: *const c_char) -> c_uint [panic = 0];
+    {
+        if !hijacked() {
+            return unsafe { host!(name) };
         }
-        for (i, l) in links.iter().enumerate() {
-            // SAFETY: a copy of the name in its own block, as glibc's.
-            let name = unsafe { libc::strndup(l.name.as_ptr().cast(), l.name.len()) };
-            if name.is_null() {
-                // SAFETY: the entries filled so far, then the array.
-                unsafe { if_freenameindex(list) };
+        if name.is_null() {
+            crate::host::set_errno(libc::EFAULT);
+            return 0;
+        }
+        // SAFETY: a NUL-terminated name.
+        let name = unsafe { CStr::from_ptr(name) }.to_bytes();
+        // 0 is the failure value here, and errno says why.
+        guard(|| name_to_index(name).map(|i| i as i32)).max(0) as c_uint
+    }
+
+    Ifaces fn if_indextoname(index: c_uint, buf: *mut c_char) -> *mut c_char;
+    {
+        if !hijacked() {
+            return unsafe { host!(index, buf) };
+        }
+        guard(|| {
+            let mut name = index_to_name(index)?;
+            name.push(0);
+            SelfMemory.write(UserAddr(buf as u64), &name)?;
+            Ok(buf)
+        })
+    }
+
+    Ifaces fn if_nameindex() -> *mut IfNameIndex;
+    {
+        if !hijacked() {
+            return unsafe { host!() };
+        }
+        guard(|| {
+            let ctl = Ctl::open()?;
+            let links = links(&ctl, &ctl.conf()?);
+            // SAFETY: a fresh zeroed array with a terminating entry.
+            let list =
+                unsafe { libc::calloc(links.len() + 1, std::mem::size_of::<IfNameIndex>()) }.cast::<IfNameIndex>();
+            if list.is_null() {
                 return Err(Errno(libc::ENOMEM));
             }
-            // SAFETY: entry i of the array.
-            unsafe { *list.add(i) = IfNameIndex { if_index: l.index, if_name: name } };
-        }
-        Ok(list)
-    })
-}
-
-/// Frees a list as glibc's if_freenameindex does (ours have its layout).
-#[no_mangle]
-pub unsafe extern "C" fn if_freenameindex(list: *mut IfNameIndex) {
-    if list.is_null() {
-        return;
+            for (i, l) in links.iter().enumerate() {
+                // SAFETY: a copy of the name in its own block, as glibc's.
+                let name = unsafe { libc::strndup(l.name.as_ptr().cast(), l.name.len()) };
+                if name.is_null() {
+                    // SAFETY: the entries filled so far, then the array.
+                    unsafe { if_freenameindex(list) };
+                    return Err(Errno(libc::ENOMEM));
+                }
+                // SAFETY: entry i of the array.
+                unsafe { *list.add(i) = IfNameIndex { if_index: l.index, if_name: name } };
+            }
+            Ok(list)
+        })
     }
-    let mut p = list;
-    // SAFETY: an array ending in an entry with index 0 and no name.
-    unsafe {
-        while !(*p).if_name.is_null() || (*p).if_index != 0 {
-            libc::free((*p).if_name.cast());
-            p = p.add(1);
+
+    /// Frees a list as glibc's if_freenameindex does (ours have its layout).
+    Ifaces fn if_freenameindex(list: *mut IfNameIndex);
+    {
+        if list.is_null() {
+            return;
         }
-        libc::free(list.cast());
+        let mut p = list;
+        // SAFETY: an array ending in an entry with index 0 and no name.
+        unsafe {
+            while !(*p).if_name.is_null() || (*p).if_index != 0 {
+                libc::free((*p).if_name.cast());
+                p = p.add(1);
+            }
+            libc::free(list.cast());
+        }
     }
 }
 

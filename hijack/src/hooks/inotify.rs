@@ -43,24 +43,26 @@ fn companion(fd: c_int) -> Option<i32> {
     event::companion_of(fd, Kind::Inotify)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn inotify_add_watch(fd: c_int, path: *const c_char, mask: u32) -> c_int {
-    // SAFETY: the caller's path is NULL or NUL-terminated.
-    let Some(p) = (unsafe { route::at(libc::AT_FDCWD, path) }) else {
-        return unsafe { real::inotify_add_watch(fd, path, mask) };
-    };
-    guard(|| {
-        // Linux looks at the mask before the fd.
-        if !mask_valid(mask) {
-            return Err(Errno(libc::EINVAL));
-        }
-        let k = backend::kernel()?;
-        let c = event::companion_or_new(k, fd, Kind::Inotify, |k| {
-            rump::rump_sys_inotify_init1(k, (IN_NONBLOCK | IN_CLOEXEC) as i32)
-        })?;
-        let wd = rump::rump_sys_inotify_add_watch(k, c, p.path.as_ptr(), mask)?;
-        shown_wd(wd).ok_or(Errno(libc::ENOSPC))
-    })
+crate::hook! {
+    Path fn inotify_add_watch(fd: c_int, path: *const c_char, mask: u32) -> c_int;
+    {
+        // SAFETY: the caller's path is NULL or NUL-terminated.
+        let Some(p) = (unsafe { route::at(libc::AT_FDCWD, path) }) else {
+            return unsafe { host!(fd, path, mask) };
+        };
+        guard(|| {
+            // Linux looks at the mask before the fd.
+            if !mask_valid(mask) {
+                return Err(Errno(libc::EINVAL));
+            }
+            let k = backend::kernel()?;
+            let c = event::companion_or_new(k, fd, Kind::Inotify, |k| {
+                rump::rump_sys_inotify_init1(k, (IN_NONBLOCK | IN_CLOEXEC) as i32)
+            })?;
+            let wd = rump::rump_sys_inotify_add_watch(k, c, p.path.as_ptr(), mask)?;
+            shown_wd(wd).ok_or(Errno(libc::ENOSPC))
+        })
+    }
 }
 
 /// A rump wd as the program sees it; None past what the range holds.
@@ -71,13 +73,15 @@ fn shown_wd(wd: i32) -> Option<i32> {
     RUMP_WD_BASE.checked_add(wd)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn inotify_rm_watch(fd: c_int, wd: c_int) -> c_int {
-    match companion(fd) {
-        Some(c) if wd >= RUMP_WD_BASE => {
-            guard(|| rump::rump_sys_inotify_rm_watch(backend::kernel()?, c, wd - RUMP_WD_BASE))
+crate::hook! {
+    Fd fn inotify_rm_watch(fd: c_int, wd: c_int) -> c_int;
+    {
+        match companion(fd) {
+            Some(c) if wd >= RUMP_WD_BASE => {
+                guard(|| rump::rump_sys_inotify_rm_watch(backend::kernel()?, c, wd - RUMP_WD_BASE))
+            }
+            _ => unsafe { host!(fd, wd) },
         }
-        _ => unsafe { real::inotify_rm_watch(fd, wd) },
     }
 }
 

@@ -105,121 +105,53 @@ pub fn show(k: &Backend, r: i32, cloexec: bool) -> Result<c_int, Errno> {
     })
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| open_rump(k, &p, flags, mode), unsafe { real::open(path, flags, mode) })
-}
+crate::hook! {
+    Path fn open | open64(path: *const c_char, flags: c_int, mode: mode_t) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| open_rump(k, &p, flags, mode), unsafe { host!(path, flags, mode) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| open_rump(k, &p, flags, mode), unsafe { real::open64(path, flags, mode) })
-}
+    Path fn __open_2 | __open64_2(path: *const c_char, flags: c_int) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| open_rump(k, &p, flags, 0), unsafe { host!(path, flags) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| open_rump(k, &p, flags, 0), unsafe { real::__open_2(path, flags) })
-}
+    Path fn openat | openat64(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int;
+    {
+        by_path!(dirfd, path, |k, p| open_rump(k, &p, flags, mode), unsafe { host!(dirfd, path, flags, mode) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn __open64_2(path: *const c_char, flags: c_int) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| open_rump(k, &p, flags, 0), unsafe { real::__open64_2(path, flags) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
-    by_path!(dirfd, path, |k, p| open_rump(k, &p, flags, mode), unsafe { real::openat(dirfd, path, flags, mode) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn openat64(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
-    by_path!(dirfd, path, |k, p| open_rump(k, &p, flags, mode), unsafe { real::openat64(dirfd, path, flags, mode) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __openat_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
-    by_path!(dirfd, path, |k, p| open_rump(k, &p, flags, 0), unsafe { real::__openat_2(dirfd, path, flags) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __openat64_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
-    by_path!(dirfd, path, |k, p| open_rump(k, &p, flags, 0), unsafe { real::__openat64_2(dirfd, path, flags) })
+    Path fn __openat_2 | __openat64_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int;
+    {
+        by_path!(dirfd, path, |k, p| open_rump(k, &p, flags, 0), unsafe { host!(dirfd, path, flags) })
+    }
 }
 
 const CREAT: c_int = libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC;
 
-#[no_mangle]
-pub unsafe extern "C" fn creat(path: *const c_char, mode: mode_t) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| open_rump(k, &p, CREAT, mode), unsafe { real::creat(path, mode) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn creat64(path: *const c_char, mode: mode_t) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| open_rump(k, &p, CREAT, mode), unsafe { real::creat64(path, mode) })
+crate::hook! {
+    Path fn creat | creat64(path: *const c_char, mode: mode_t) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| open_rump(k, &p, CREAT, mode), unsafe { host!(path, mode) })
+    }
 }
 
 // ---- read and write ------------------------------------------------------
 
-pub(crate) fn chk_fail() -> ! {
-    extern "C" {
-        fn __chk_fail() -> !;
+crate::hook! {
+    Fd fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t;
+        chk __read_chk(buflen: size_t) if n > buflen;
+    {
+        by_fd!(fd, |k, r| rump::rump_sys_read(k, r as u32, buf.cast(), n), {
+            super::inotify::read(fd, buf, n).unwrap_or_else(|| unsafe { host!(fd, buf, n) })
+        })
     }
-    // SAFETY: glibc's fortify failure report; it does not return.
-    unsafe { __chk_fail() }
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
-    by_fd!(fd, |k, r| rump::rump_sys_read(k, r as u32, buf.cast(), n), {
-        super::inotify::read(fd, buf, n).unwrap_or_else(|| unsafe { real::read(fd, buf, n) })
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) -> ssize_t {
-    if n > buflen {
-        chk_fail();
+    Fd fn pread | pread64(fd: c_int, buf: *mut c_void, n: size_t, off: off_t) -> ssize_t;
+        chk __pread_chk | __pread64_chk(buflen: size_t) if n > buflen;
+    {
+        by_fd!(fd, |k, r| rump::rump_sys_pread64(k, r as u32, buf.cast(), n, off), unsafe { host!(fd, buf, n, off) })
     }
-    by_fd!(fd, |k, r| rump::rump_sys_read(k, r as u32, buf.cast(), n), {
-        super::inotify::read(fd, buf, n).unwrap_or_else(|| unsafe { real::__read_chk(fd, buf, n, buflen) })
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, n: size_t, off: off_t) -> ssize_t {
-    by_fd!(fd, |k, r| rump::rump_sys_pread64(k, r as u32, buf.cast(), n, off), unsafe { real::pread(fd, buf, n, off) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pread64(fd: c_int, buf: *mut c_void, n: size_t, off: off64_t) -> ssize_t {
-    by_fd!(fd, |k, r| rump::rump_sys_pread64(k, r as u32, buf.cast(), n, off), unsafe {
-        real::pread64(fd, buf, n, off)
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __pread_chk(fd: c_int, buf: *mut c_void, n: size_t, off: off_t, buflen: size_t) -> ssize_t {
-    if n > buflen {
-        chk_fail();
-    }
-    by_fd!(fd, |k, r| rump::rump_sys_pread64(k, r as u32, buf.cast(), n, off), unsafe {
-        real::__pread_chk(fd, buf, n, off, buflen)
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __pread64_chk(
-    fd: c_int,
-    buf: *mut c_void,
-    n: size_t,
-    off: off64_t,
-    buflen: size_t,
-) -> ssize_t {
-    if n > buflen {
-        chk_fail();
-    }
-    by_fd!(fd, |k, r| rump::rump_sys_pread64(k, r as u32, buf.cast(), n, off), unsafe {
-        real::__pread64_chk(fd, buf, n, off, buflen)
-    })
 }
 
 /// readv/preadv/preadv2 on a rump fd, at `pos` or (`None`) the file
@@ -262,35 +194,23 @@ fn v2_pos(off: i64) -> Option<i64> {
     (off != -1).then_some(off)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, None, 0), {
-        super::inotify::readv(fd, iov, cnt).unwrap_or_else(|| unsafe { real::readv(fd, iov, cnt) })
-    })
-}
+crate::hook! {
+    Fd fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t;
+    {
+        by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, None, 0), {
+            super::inotify::readv(fd, iov, cnt).unwrap_or_else(|| unsafe { host!(fd, iov, cnt) })
+        })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn preadv(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t {
-    by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, Some(off), 0), unsafe { real::preadv(fd, iov, cnt, off) })
-}
+    Fd fn preadv | preadv64(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t;
+    {
+        by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, Some(off), 0), unsafe { host!(fd, iov, cnt, off) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn preadv64(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t) -> ssize_t {
-    by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, Some(off), 0), unsafe { real::preadv64(fd, iov, cnt, off) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn preadv2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t {
-    by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, v2_pos(off), flags), unsafe {
-        real::preadv2(fd, iov, cnt, off, flags)
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn preadv64v2(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t, flags: c_int) -> ssize_t {
-    by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, v2_pos(off), flags), unsafe {
-        real::preadv64v2(fd, iov, cnt, off, flags)
-    })
+    Fd fn preadv2 | preadv64v2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t;
+    {
+        by_fd!(fd, |k, r| rump_readv(k, r, iov, cnt, v2_pos(off), flags), unsafe { host!(fd, iov, cnt, off, flags) })
+    }
 }
 
 /// A write to a pipe nobody reads raises SIGPIPE at the writing thread
@@ -303,62 +223,36 @@ fn sigpipe<T>(r: Result<T, Errno>) -> Result<T, Errno> {
     r
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
-    by_fd!(fd, |k, r| sigpipe(rump::rump_sys_write(k, r as u32, buf.cast(), n)), unsafe { real::write(fd, buf, n) })
-}
+crate::hook! {
+    Fd fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t;
+    {
+        by_fd!(fd, |k, r| sigpipe(rump::rump_sys_write(k, r as u32, buf.cast(), n)), unsafe { host!(fd, buf, n) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t {
-    by_fd!(fd, |k, r| rump::rump_sys_pwrite64(k, r as u32, buf.cast(), n, off), unsafe {
-        real::pwrite(fd, buf, n, off)
-    })
-}
+    Fd fn pwrite | pwrite64(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t;
+    {
+        by_fd!(fd, |k, r| rump::rump_sys_pwrite64(k, r as u32, buf.cast(), n, off), unsafe { host!(fd, buf, n, off) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, n: size_t, off: off64_t) -> ssize_t {
-    by_fd!(fd, |k, r| rump::rump_sys_pwrite64(k, r as u32, buf.cast(), n, off), unsafe {
-        real::pwrite64(fd, buf, n, off)
-    })
-}
+    Fd fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t;
+    {
+        by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, None, 0), unsafe { host!(fd, iov, cnt) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, None, 0), unsafe { real::writev(fd, iov, cnt) })
-}
+    Fd fn pwritev | pwritev64(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t;
+    {
+        by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, Some(off), 0), unsafe { host!(fd, iov, cnt, off) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn pwritev(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t {
-    by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, Some(off), 0), unsafe { real::pwritev(fd, iov, cnt, off) })
-}
+    Fd fn pwritev2 | pwritev64v2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t;
+    {
+        by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, v2_pos(off), flags), unsafe { host!(fd, iov, cnt, off, flags) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn pwritev64(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t) -> ssize_t {
-    by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, Some(off), 0), unsafe { real::pwritev64(fd, iov, cnt, off) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pwritev2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t {
-    by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, v2_pos(off), flags), unsafe {
-        real::pwritev2(fd, iov, cnt, off, flags)
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pwritev64v2(fd: c_int, iov: *const iovec, cnt: c_int, off: off64_t, flags: c_int) -> ssize_t {
-    by_fd!(fd, |k, r| rump_writev(k, r, iov, cnt, v2_pos(off), flags), unsafe {
-        real::pwritev64v2(fd, iov, cnt, off, flags)
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn lseek(fd: c_int, off: off_t, whence: c_int) -> off_t {
-    by_fd!(fd, |k, r| rump::rump_sys_lseek(k, r as u32, off, whence as u32), unsafe { real::lseek(fd, off, whence) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn lseek64(fd: c_int, off: off64_t, whence: c_int) -> off64_t {
-    by_fd!(fd, |k, r| rump::rump_sys_lseek(k, r as u32, off, whence as u32), unsafe { real::lseek64(fd, off, whence) })
+    Fd fn lseek | lseek64(fd: c_int, off: off_t, whence: c_int) -> off_t;
+    {
+        by_fd!(fd, |k, r| rump::rump_sys_lseek(k, r as u32, off, whence as u32), unsafe { host!(fd, off, whence) })
+    }
 }
 
 // ---- close and the dup family --------------------------------------------
@@ -370,12 +264,14 @@ pub fn close_rump(k: &Backend, fd: c_int, r: i32) -> Result<c_int, Errno> {
     rump::rump_sys_close(k, r as u32)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn close(fd: c_int) -> c_int {
-    by_fd!(fd, |k, r| close_rump(k, fd, r), {
-        super::event::host_fd_closing(fd);
-        unsafe { real::close(fd) }
-    })
+crate::hook! {
+    Fd fn close(fd: c_int) -> c_int;
+    {
+        by_fd!(fd, |k, r| close_rump(k, fd, r), {
+            super::event::host_fd_closing(fd);
+            unsafe { host!(fd) }
+        })
+    }
 }
 
 /// Closes (or marks close-on-exec) the rump fds shown in `first..=last`.
@@ -409,25 +305,27 @@ fn close_host_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
     0
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
-    if fdmap::any() && first <= last {
-        close_rump_range(first, last, flags & libc::CLOSE_RANGE_CLOEXEC as c_int != 0);
+crate::hook! {
+    Fds fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int;
+    {
+        if fdmap::any() && first <= last {
+            close_rump_range(first, last, flags & libc::CLOSE_RANGE_CLOEXEC as c_int != 0);
+        }
+        if first > last {
+            // SAFETY: the host reports EINVAL.
+            return unsafe { host!(first, last, flags) };
+        }
+        close_host_range(first, last, flags)
     }
-    if first > last {
-        // SAFETY: the host reports EINVAL.
-        return unsafe { real::close_range(first, last, flags) };
-    }
-    close_host_range(first, last, flags)
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn closefrom(low: c_int) {
-    if fdmap::any() && low >= 0 {
-        close_rump_range(low as u32, u32::MAX, false);
-    }
-    if low < 0 || close_host_range(low as c_uint, c_uint::MAX, 0) < 0 {
-        unsafe { real::closefrom(low) }
+    Fds fn closefrom(low: c_int);
+    {
+        if fdmap::any() && low >= 0 {
+            close_rump_range(low as u32, u32::MAX, false);
+        }
+        if low < 0 || close_host_range(low as c_uint, c_uint::MAX, 0) < 0 {
+            unsafe { host!(low) }
+        }
     }
 }
 
@@ -459,9 +357,11 @@ fn dup_rump_from(k: &Backend, fd: c_int, r: i32, min: c_int, cloexec: bool) -> R
     dup_rump_onto(k, r, n, cloexec)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
-    by_fd!(fd, |k, r| dup_rump_from(k, fd, r, 0, false), unsafe { real::dup(fd) })
+crate::hook! {
+    Fd fn dup(fd: c_int) -> c_int;
+    {
+        by_fd!(fd, |k, r| dup_rump_from(k, fd, r, 0, false), unsafe { host!(fd) })
+    }
 }
 
 /// dup2/dup3 where `old` or `new` is a rump fd.
@@ -488,27 +388,32 @@ fn dup_to(old: c_int, new: c_int, cloexec: bool) -> Result<c_int, Errno> {
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
-    if old == new {
-        return by_fd!(
-            old,
-            |k, r| rump::rump_sys_fcntl(k, r as u32, libc::F_GETFD as u32, std::ptr::null_mut()).map(|_| new),
-            unsafe { real::dup2(old, new) }
-        );
+crate::hook! {
+    Fd fn dup2(old: c_int, new: c_int) -> c_int;
+    {
+        if old == new {
+            return by_fd!(
+                old,
+                |k, r| rump::rump_sys_fcntl(k, r as u32, libc::F_GETFD as u32, std::ptr::null_mut()).map(|_| new),
+                unsafe { host!(old, new) }
+            );
+        }
+        if fdmap::rump_fd(old).is_none() && fdmap::rump_fd(new).is_none() {
+            return unsafe { host!(old, new) };
+        }
+        guard(|| dup_to(old, new, false))
     }
-    if fdmap::rump_fd(old).is_none() && fdmap::rump_fd(new).is_none() {
-        return unsafe { real::dup2(old, new) };
-    }
-    guard(|| dup_to(old, new, false))
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
-    if old == new || flags & !libc::O_CLOEXEC != 0 || (fdmap::rump_fd(old).is_none() && fdmap::rump_fd(new).is_none()) {
-        return unsafe { real::dup3(old, new, flags) };
+    Fd fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int;
+    {
+        if old == new
+            || flags & !libc::O_CLOEXEC != 0
+            || (fdmap::rump_fd(old).is_none() && fdmap::rump_fd(new).is_none())
+        {
+            return unsafe { host!(old, new, flags) };
+        }
+        guard(|| dup_to(old, new, flags & libc::O_CLOEXEC != 0))
     }
-    guard(|| dup_to(old, new, flags & libc::O_CLOEXEC != 0))
 }
 
 /// fcntl on a rump fd: dups get a host number; FD_CLOEXEC is kept on both
@@ -528,51 +433,40 @@ fn fcntl_rump(k: &Backend, fd: c_int, r: i32, cmd: c_int, arg: usize) -> Result<
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    by_fd!(fd, |k, r| fcntl_rump(k, fd, r, cmd, arg), unsafe { real::fcntl(fd, cmd, arg) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    by_fd!(fd, |k, r| fcntl_rump(k, fd, r, cmd, arg), unsafe { real::fcntl64(fd, cmd, arg) })
+crate::hook! {
+    Fd fn fcntl | fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int;
+    {
+        by_fd!(fd, |k, r| fcntl_rump(k, fd, r, cmd, arg), unsafe { host!(fd, cmd, arg) })
+    }
 }
 
 // ---- sync, truncate, space -----------------------------------------------
 
-#[no_mangle]
-pub unsafe extern "C" fn fsync(fd: c_int) -> c_int {
-    by_fd!(fd, |k, r| rump::rump_sys_fsync(k, r as u32), unsafe { real::fsync(fd) })
-}
+crate::hook! {
+    Fd fn fsync(fd: c_int) -> c_int;
+    {
+        by_fd!(fd, |k, r| rump::rump_sys_fsync(k, r as u32), unsafe { host!(fd) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn fdatasync(fd: c_int) -> c_int {
-    by_fd!(fd, |k, r| rump::rump_sys_fdatasync(k, r as u32), unsafe { real::fdatasync(fd) })
-}
+    Fd fn fdatasync(fd: c_int) -> c_int;
+    {
+        by_fd!(fd, |k, r| rump::rump_sys_fdatasync(k, r as u32), unsafe { host!(fd) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn syncfs(fd: c_int) -> c_int {
-    by_fd!(fd, |k, r| rump::rump_sys_fsync(k, r as u32), unsafe { real::syncfs(fd) })
-}
+    Fd fn syncfs(fd: c_int) -> c_int;
+    {
+        by_fd!(fd, |k, r| rump::rump_sys_fsync(k, r as u32), unsafe { host!(fd) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn ftruncate(fd: c_int, len: off_t) -> c_int {
-    by_fd!(fd, |k, r| rump::rump_sys_ftruncate(k, r as u32, len), unsafe { real::ftruncate(fd, len) })
-}
+    Fd fn ftruncate | ftruncate64(fd: c_int, len: off_t) -> c_int;
+    {
+        by_fd!(fd, |k, r| rump::rump_sys_ftruncate(k, r as u32, len), unsafe { host!(fd, len) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn ftruncate64(fd: c_int, len: off64_t) -> c_int {
-    by_fd!(fd, |k, r| rump::rump_sys_ftruncate(k, r as u32, len), unsafe { real::ftruncate64(fd, len) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn truncate(path: *const c_char, len: off_t) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| truncate_rump(k, &p, len), unsafe { real::truncate(path, len) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn truncate64(path: *const c_char, len: off64_t) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| truncate_rump(k, &p, len), unsafe { real::truncate64(path, len) })
+    Path fn truncate | truncate64(path: *const c_char, len: off_t) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| truncate_rump(k, &p, len), unsafe { host!(path, len) })
+    }
 }
 
 /// truncate by a routed path: the kernel's truncate takes no dirfd, so a
@@ -612,14 +506,16 @@ fn errno_value(fd: c_int, rump: impl FnOnce(&Backend, i32) -> c_int, host: impl 
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn posix_fadvise(fd: c_int, off: off_t, len: off_t, advice: c_int) -> c_int {
-    errno_value(fd, |k, r| fadvise_rump(k, r, len, advice), || unsafe { real::posix_fadvise(fd, off, len, advice) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn posix_fadvise64(fd: c_int, off: off64_t, len: off64_t, advice: c_int) -> c_int {
-    errno_value(fd, |k, r| fadvise_rump(k, r, len, advice), || unsafe { real::posix_fadvise64(fd, off, len, advice) })
+crate::hook! {
+    Fd fn posix_fadvise | posix_fadvise64(
+        fd: c_int,
+        off: off_t,
+        len: off_t,
+        advice: c_int,
+    ) -> c_int [panic = libc::EIO];
+    {
+        errno_value(fd, |k, r| fadvise_rump(k, r, len, advice), || unsafe { host!(fd, off, len, advice) })
+    }
 }
 
 /// Space for `off..off+len` in a rump file: tmpfs allocates on write, so
@@ -658,22 +554,15 @@ fn keeping_offset(k: &Backend, r: i32, f: impl FnOnce() -> Result<c_int, Errno>)
     res
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn posix_fallocate(fd: c_int, off: off_t, len: off_t) -> c_int {
-    errno_value(
-        fd,
-        |k, r| keeping_offset(k, r, || allocate_rump(k, r, off, len, false)).err().map_or(0, |e| e.0),
-        || unsafe { real::posix_fallocate(fd, off, len) },
-    )
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn posix_fallocate64(fd: c_int, off: off64_t, len: off64_t) -> c_int {
-    errno_value(
-        fd,
-        |k, r| keeping_offset(k, r, || allocate_rump(k, r, off, len, false)).err().map_or(0, |e| e.0),
-        || unsafe { real::posix_fallocate64(fd, off, len) },
-    )
+crate::hook! {
+    Fd fn posix_fallocate | posix_fallocate64(fd: c_int, off: off_t, len: off_t) -> c_int [panic = libc::EIO];
+    {
+        errno_value(
+            fd,
+            |k, r| keeping_offset(k, r, || allocate_rump(k, r, off, len, false)).err().map_or(0, |e| e.0),
+            || unsafe { host!(fd, off, len) },
+        )
+    }
 }
 
 fn fallocate_rump(k: &Backend, r: i32, mode: c_int, off: i64, len: i64) -> Result<c_int, Errno> {
@@ -684,14 +573,11 @@ fn fallocate_rump(k: &Backend, r: i32, mode: c_int, off: i64, len: i64) -> Resul
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn fallocate(fd: c_int, mode: c_int, off: off_t, len: off_t) -> c_int {
-    by_fd!(fd, |k, r| fallocate_rump(k, r, mode, off, len), unsafe { real::fallocate(fd, mode, off, len) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn fallocate64(fd: c_int, mode: c_int, off: off64_t, len: off64_t) -> c_int {
-    by_fd!(fd, |k, r| fallocate_rump(k, r, mode, off, len), unsafe { real::fallocate64(fd, mode, off, len) })
+crate::hook! {
+    Fd fn fallocate | fallocate64(fd: c_int, mode: c_int, off: off_t, len: off_t) -> c_int;
+    {
+        by_fd!(fd, |k, r| fallocate_rump(k, r, mode, off, len), unsafe { host!(fd, mode, off, len) })
+    }
 }
 
 // ---- copies between fds: fail when a rump fd is involved -------------------
@@ -707,66 +593,60 @@ fn refuse_copy(a: c_int, b: c_int, errno: i32) -> bool {
     rump
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn copy_file_range(
-    fd_in: c_int,
-    off_in: *mut off64_t,
-    fd_out: c_int,
-    off_out: *mut off64_t,
-    len: size_t,
-    flags: c_uint,
-) -> ssize_t {
-    if refuse_copy(fd_in, fd_out, libc::EXDEV) {
-        return -1;
+crate::hook! {
+    Fd fn copy_file_range(
+        fd_in: c_int,
+        off_in: *mut off64_t,
+        fd_out: c_int,
+        off_out: *mut off64_t,
+        len: size_t,
+        flags: c_uint,
+    ) -> ssize_t;
+    {
+        if refuse_copy(fd_in, fd_out, libc::EXDEV) {
+            return -1;
+        }
+        unsafe { host!(fd_in, off_in, fd_out, off_out, len, flags) }
     }
-    unsafe { real::copy_file_range(fd_in, off_in, fd_out, off_out, len, flags) }
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn sendfile(out: c_int, fd_in: c_int, off: *mut off_t, n: size_t) -> ssize_t {
-    if refuse_copy(out, fd_in, libc::EINVAL) {
-        return -1;
+    Fd fn sendfile | sendfile64(out: c_int, fd_in: c_int, off: *mut off_t, n: size_t) -> ssize_t;
+    {
+        if refuse_copy(out, fd_in, libc::EINVAL) {
+            return -1;
+        }
+        unsafe { host!(out, fd_in, off, n) }
     }
-    unsafe { real::sendfile(out, fd_in, off, n) }
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn sendfile64(out: c_int, fd_in: c_int, off: *mut off64_t, n: size_t) -> ssize_t {
-    if refuse_copy(out, fd_in, libc::EINVAL) {
-        return -1;
+    Fd fn splice(
+        fd_in: c_int,
+        off_in: *mut off64_t,
+        fd_out: c_int,
+        off_out: *mut off64_t,
+        len: size_t,
+        flags: c_uint,
+    ) -> ssize_t;
+    {
+        if refuse_copy(fd_in, fd_out, libc::EINVAL) {
+            return -1;
+        }
+        unsafe { host!(fd_in, off_in, fd_out, off_out, len, flags) }
     }
-    unsafe { real::sendfile64(out, fd_in, off, n) }
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn splice(
-    fd_in: c_int,
-    off_in: *mut off64_t,
-    fd_out: c_int,
-    off_out: *mut off64_t,
-    len: size_t,
-    flags: c_uint,
-) -> ssize_t {
-    if refuse_copy(fd_in, fd_out, libc::EINVAL) {
-        return -1;
+    Fd fn tee(fd_in: c_int, fd_out: c_int, len: size_t, flags: c_uint) -> ssize_t;
+    {
+        if refuse_copy(fd_in, fd_out, libc::EINVAL) {
+            return -1;
+        }
+        unsafe { host!(fd_in, fd_out, len, flags) }
     }
-    unsafe { real::splice(fd_in, off_in, fd_out, off_out, len, flags) }
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn tee(fd_in: c_int, fd_out: c_int, len: size_t, flags: c_uint) -> ssize_t {
-    if refuse_copy(fd_in, fd_out, libc::EINVAL) {
-        return -1;
+    Fd fn vmsplice(fd: c_int, iov: *const iovec, cnt: size_t, flags: c_uint) -> ssize_t;
+    {
+        if refuse_copy(fd, fd, libc::EBADF) {
+            return -1;
+        }
+        unsafe { host!(fd, iov, cnt, flags) }
     }
-    unsafe { real::tee(fd_in, fd_out, len, flags) }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn vmsplice(fd: c_int, iov: *const iovec, cnt: size_t, flags: c_uint) -> ssize_t {
-    if refuse_copy(fd, fd, libc::EBADF) {
-        return -1;
-    }
-    unsafe { real::vmsplice(fd, iov, cnt, flags) }
 }
 
 // ---- locks -----------------------------------------------------------------
@@ -800,9 +680,11 @@ fn fcntl_lock(k: &Backend, r: i32, cmd: c_int, fl: *mut c_void) -> Result<c_int,
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn flock(fd: c_int, op: c_int) -> c_int {
-    by_fd!(fd, |k, r| rump::rump_sys_flock(k, r as u32, op as u32), unsafe { real::flock(fd, op) })
+crate::hook! {
+    Fd fn flock(fd: c_int, op: c_int) -> c_int;
+    {
+        by_fd!(fd, |k, r| rump::rump_sys_flock(k, r as u32, op as u32), unsafe { host!(fd, op) })
+    }
 }
 
 /// lockf as glibc builds it on fcntl: `len` bytes from the file offset
@@ -826,14 +708,11 @@ fn lockf_rump(k: &Backend, r: i32, cmd: c_int, len: off64_t) -> Result<c_int, Er
     Ok(0)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn lockf(fd: c_int, cmd: c_int, len: off_t) -> c_int {
-    by_fd!(fd, |k, r| lockf_rump(k, r, cmd, len), unsafe { real::lockf(fd, cmd, len) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn lockf64(fd: c_int, cmd: c_int, len: off64_t) -> c_int {
-    by_fd!(fd, |k, r| lockf_rump(k, r, cmd, len), unsafe { real::lockf64(fd, cmd, len) })
+crate::hook! {
+    Fd fn lockf | lockf64(fd: c_int, cmd: c_int, len: off_t) -> c_int;
+    {
+        by_fd!(fd, |k, r| lockf_rump(k, r, cmd, len), unsafe { host!(fd, cmd, len) })
+    }
 }
 
 // ---- mmap ----------------------------------------------------------------
@@ -936,36 +815,20 @@ fn mmap_copy(k: &Backend, r: i32, args: MapArgs) -> Result<*mut c_void, Errno> {
     Ok(m)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn mmap(
-    addr: *mut c_void,
-    len: size_t,
-    prot: c_int,
-    flags: c_int,
-    fd: c_int,
-    off: off_t,
-) -> *mut c_void {
-    if flags & libc::MAP_ANONYMOUS != 0 {
-        return unsafe { real::mmap(addr, len, prot, flags, fd, off) };
-    }
-    match fdmap::rump_fd(fd) {
-        None => unsafe { real::mmap(addr, len, prot, flags, fd, off) },
-        // MAP_FAILED is -1 as an address: isize's failure value.
-        Some(r) => {
-            let args = MapArgs { addr, len, prot, flags, off };
-            guard(|| backend::kernel().and_then(|k| mmap_rump(k, r, args)).map(|m| m as isize)) as *mut c_void
+crate::hook! {
+    Fd fn mmap | mmap64(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: off_t) -> *mut c_void
+        [panic = libc::MAP_FAILED];
+    {
+        if flags & libc::MAP_ANONYMOUS != 0 {
+            return unsafe { host!(addr, len, prot, flags, fd, off) };
+        }
+        match fdmap::rump_fd(fd) {
+            None => unsafe { host!(addr, len, prot, flags, fd, off) },
+            // MAP_FAILED is -1 as an address: isize's failure value.
+            Some(r) => {
+                let args = MapArgs { addr, len, prot, flags, off };
+                guard(|| backend::kernel().and_then(|k| mmap_rump(k, r, args)).map(|m| m as isize)) as *mut c_void
+            }
         }
     }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn mmap64(
-    addr: *mut c_void,
-    len: size_t,
-    prot: c_int,
-    flags: c_int,
-    fd: c_int,
-    off: off64_t,
-) -> *mut c_void {
-    unsafe { mmap(addr, len, prot, flags, fd, off) }
 }

@@ -93,14 +93,6 @@ const _: () = assert!(std::mem::size_of::<libc::statfs64>() == std::mem::size_of
 const _: () = assert!(std::mem::size_of::<libc::statvfs>() == std::mem::size_of::<libc::statvfs64>());
 const _: () = assert!(std::mem::size_of::<timespec>() == std::mem::size_of::<lt::timespec>());
 
-fn chk_fail() -> ! {
-    extern "C" {
-        fn __chk_fail() -> !;
-    }
-    // SAFETY: glibc's fortify failure report; it does not return.
-    unsafe { __chk_fail() }
-}
-
 /// The path to route for a call that takes AT_EMPTY_PATH: Linux (6.11 on)
 /// reads a NULL path as the empty one then, so a NULL on a rump dirfd must
 /// reach the kernel rather than the host's placeholder.
@@ -122,64 +114,38 @@ fn fstat_rump(k: &Backend, r: i32, buf: *mut c_void) -> Result<c_int, Errno> {
     rump::rump_sys_fstat(k, r as u32, buf.cast())
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn stat(path: *const c_char, buf: *mut libc::stat) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| stat_at(k, &p, buf.cast(), 0), unsafe { real::stat(path, buf) })
-}
+crate::hook! {
+    Path fn stat | stat64(path: *const c_char, buf: *mut c_void) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| stat_at(k, &p, buf.cast(), 0), unsafe { host!(path, buf.cast()) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn stat64(path: *const c_char, buf: *mut libc::stat64) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| stat_at(k, &p, buf.cast(), 0), unsafe { real::stat64(path, buf) })
-}
+    Path fn lstat | lstat64(path: *const c_char, buf: *mut c_void) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| stat_at(k, &p, buf.cast(), NOFOLLOW), unsafe { host!(path, buf.cast()) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn lstat(path: *const c_char, buf: *mut libc::stat) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| stat_at(k, &p, buf.cast(), NOFOLLOW), unsafe { real::lstat(path, buf) })
-}
+    Fd fn fstat | fstat64(fd: c_int, buf: *mut c_void) -> c_int;
+    {
+        by_fd!(fd, |k, r| fstat_rump(k, r, buf.cast()), unsafe { host!(fd, buf.cast()) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn lstat64(path: *const c_char, buf: *mut libc::stat64) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| stat_at(k, &p, buf.cast(), NOFOLLOW), unsafe { real::lstat64(path, buf) })
-}
+    Path fn fstatat | fstatat64(dirfd: c_int, path: *const c_char, buf: *mut c_void, flags: c_int) -> c_int;
+    {
+        by_path!(dirfd, path = empty_ok(path, flags), |k, p| stat_at(k, &p, buf.cast(), flags), unsafe {
+            host!(dirfd, path, buf.cast(), flags)
+        })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int {
-    by_fd!(fd, |k, r| fstat_rump(k, r, buf.cast()), unsafe { real::fstat(fd, buf) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_int {
-    by_fd!(fd, |k, r| fstat_rump(k, r, buf.cast()), unsafe { real::fstat64(fd, buf) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn fstatat(dirfd: c_int, path: *const c_char, buf: *mut libc::stat, flags: c_int) -> c_int {
-    by_path!(dirfd, path = empty_ok(path, flags), |k, p| stat_at(k, &p, buf.cast(), flags), unsafe {
-        real::fstatat(dirfd, path, buf, flags)
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn fstatat64(dirfd: c_int, path: *const c_char, buf: *mut libc::stat64, flags: c_int) -> c_int {
-    by_path!(dirfd, path = empty_ok(path, flags), |k, p| stat_at(k, &p, buf.cast(), flags), unsafe {
-        real::fstatat64(dirfd, path, buf, flags)
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn statx(
-    dirfd: c_int,
-    path: *const c_char,
-    flags: c_int,
-    mask: libc::c_uint,
-    buf: *mut libc::statx,
-) -> c_int {
-    by_path!(
-        dirfd,
-        path = empty_ok(path, flags),
-        |k, p| rump::rump_sys_statx(k, p.dirfd, p.path.as_ptr(), flags as u32, mask, buf.cast()),
-        unsafe { real::statx(dirfd, path, flags, mask, buf) }
-    )
+    Path fn statx(dirfd: c_int, path: *const c_char, flags: c_int, mask: libc::c_uint, buf: *mut libc::statx) -> c_int;
+    {
+        by_path!(
+            dirfd,
+            path = empty_ok(path, flags),
+            |k, p| rump::rump_sys_statx(k, p.dirfd, p.path.as_ptr(), flags as u32, mask, buf.cast()),
+            unsafe { host!(dirfd, path, flags, mask, buf) }
+        )
+    }
 }
 
 // The pre-2.33 entry points. glibc 2.33+ keeps them only as compat symbols,
@@ -217,56 +183,32 @@ unsafe fn xstat_fd(ver: c_int, fd: c_int, buf: *mut c_void) -> c_int {
     )
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn __xstat(ver: c_int, path: *const c_char, buf: *mut libc::stat) -> c_int {
-    unsafe { xstat_at(ver, libc::AT_FDCWD, path, buf.cast(), 0) }
-}
+crate::hook! {
+    Path fn __xstat | __xstat64(ver: c_int, path: *const c_char, buf: *mut c_void) -> c_int;
+    {
+        unsafe { xstat_at(ver, libc::AT_FDCWD, path, buf.cast(), 0) }
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn __xstat64(ver: c_int, path: *const c_char, buf: *mut libc::stat64) -> c_int {
-    unsafe { xstat_at(ver, libc::AT_FDCWD, path, buf.cast(), 0) }
-}
+    Path fn __lxstat | __lxstat64(ver: c_int, path: *const c_char, buf: *mut c_void) -> c_int;
+    {
+        unsafe { xstat_at(ver, libc::AT_FDCWD, path, buf.cast(), NOFOLLOW) }
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn __lxstat(ver: c_int, path: *const c_char, buf: *mut libc::stat) -> c_int {
-    unsafe { xstat_at(ver, libc::AT_FDCWD, path, buf.cast(), NOFOLLOW) }
-}
+    Fd fn __fxstat | __fxstat64(ver: c_int, fd: c_int, buf: *mut c_void) -> c_int;
+    {
+        unsafe { xstat_fd(ver, fd, buf.cast()) }
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn __lxstat64(ver: c_int, path: *const c_char, buf: *mut libc::stat64) -> c_int {
-    unsafe { xstat_at(ver, libc::AT_FDCWD, path, buf.cast(), NOFOLLOW) }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __fxstat(ver: c_int, fd: c_int, buf: *mut libc::stat) -> c_int {
-    unsafe { xstat_fd(ver, fd, buf.cast()) }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __fxstat64(ver: c_int, fd: c_int, buf: *mut libc::stat64) -> c_int {
-    unsafe { xstat_fd(ver, fd, buf.cast()) }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __fxstatat(
-    ver: c_int,
-    dirfd: c_int,
-    path: *const c_char,
-    buf: *mut libc::stat,
-    flags: c_int,
-) -> c_int {
-    unsafe { xstat_at(ver, dirfd, path, buf.cast(), flags) }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __fxstatat64(
-    ver: c_int,
-    dirfd: c_int,
-    path: *const c_char,
-    buf: *mut libc::stat64,
-    flags: c_int,
-) -> c_int {
-    unsafe { xstat_at(ver, dirfd, path, buf.cast(), flags) }
+    Path fn __fxstatat | __fxstatat64(
+        ver: c_int,
+        dirfd: c_int,
+        path: *const c_char,
+        buf: *mut c_void,
+        flags: c_int,
+    ) -> c_int;
+    {
+        unsafe { xstat_at(ver, dirfd, path, buf.cast(), flags) }
+    }
 }
 
 // ---- access --------------------------------------------------------------
@@ -281,28 +223,21 @@ fn access_rump(k: &Backend, p: &RumpPath, mode: c_int, flags: c_int) -> Result<c
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn access(path: *const c_char, mode: c_int) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| access_rump(k, &p, mode, 0), unsafe { real::access(path, mode) })
-}
+crate::hook! {
+    Path fn access(path: *const c_char, mode: c_int) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| access_rump(k, &p, mode, 0), unsafe { host!(path, mode) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn faccessat(dirfd: c_int, path: *const c_char, mode: c_int, flags: c_int) -> c_int {
-    by_path!(dirfd, path, |k, p| access_rump(k, &p, mode, flags), unsafe { real::faccessat(dirfd, path, mode, flags) })
-}
+    Path fn faccessat(dirfd: c_int, path: *const c_char, mode: c_int, flags: c_int) -> c_int;
+    {
+        by_path!(dirfd, path, |k, p| access_rump(k, &p, mode, flags), unsafe { host!(dirfd, path, mode, flags) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn eaccess(path: *const c_char, mode: c_int) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| access_rump(k, &p, mode, libc::AT_EACCESS), unsafe {
-        real::eaccess(path, mode)
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn euidaccess(path: *const c_char, mode: c_int) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| access_rump(k, &p, mode, libc::AT_EACCESS), unsafe {
-        real::euidaccess(path, mode)
-    })
+    Path fn eaccess | euidaccess(path: *const c_char, mode: c_int) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| access_rump(k, &p, mode, libc::AT_EACCESS), unsafe { host!(path, mode) })
+    }
 }
 
 // ---- readlink ------------------------------------------------------------
@@ -312,40 +247,18 @@ fn readlink_rump(k: &Backend, p: &RumpPath, buf: *mut c_char, n: size_t) -> Resu
     rump::rump_sys_readlinkat(k, p.dirfd, p.path.as_ptr(), buf, n)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn readlink(path: *const c_char, buf: *mut c_char, n: size_t) -> ssize_t {
-    by_path!(libc::AT_FDCWD, path, |k, p| readlink_rump(k, &p, buf, n), unsafe { real::readlink(path, buf, n) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn readlinkat(dirfd: c_int, path: *const c_char, buf: *mut c_char, n: size_t) -> ssize_t {
-    by_path!(dirfd, path, |k, p| readlink_rump(k, &p, buf, n), unsafe { real::readlinkat(dirfd, path, buf, n) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __readlink_chk(path: *const c_char, buf: *mut c_char, n: size_t, buflen: size_t) -> ssize_t {
-    if n > buflen {
-        chk_fail();
+crate::hook! {
+    Path fn readlink(path: *const c_char, buf: *mut c_char, n: size_t) -> ssize_t;
+        chk __readlink_chk(buflen: size_t) if n > buflen;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| readlink_rump(k, &p, buf, n), unsafe { host!(path, buf, n) })
     }
-    by_path!(libc::AT_FDCWD, path, |k, p| readlink_rump(k, &p, buf, n), unsafe {
-        real::__readlink_chk(path, buf, n, buflen)
-    })
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn __readlinkat_chk(
-    dirfd: c_int,
-    path: *const c_char,
-    buf: *mut c_char,
-    n: size_t,
-    buflen: size_t,
-) -> ssize_t {
-    if n > buflen {
-        chk_fail();
+    Path fn readlinkat(dirfd: c_int, path: *const c_char, buf: *mut c_char, n: size_t) -> ssize_t;
+        chk __readlinkat_chk(buflen: size_t) if n > buflen;
+    {
+        by_path!(dirfd, path, |k, p| readlink_rump(k, &p, buf, n), unsafe { host!(dirfd, path, buf, n) })
     }
-    by_path!(dirfd, path, |k, p| readlink_rump(k, &p, buf, n), unsafe {
-        real::__readlinkat_chk(dirfd, path, buf, n, buflen)
-    })
 }
 
 // ---- chmod and chown -----------------------------------------------------
@@ -375,52 +288,52 @@ fn chmod_rump(k: &Backend, p: &RumpPath, mode: mode_t, flags: c_int) -> Result<c
     rump::rump_sys_fchmodat(k, p.dirfd, p.path.as_ptr(), mode)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn chmod(path: *const c_char, mode: mode_t) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| chmod_rump(k, &p, mode, 0), unsafe { real::chmod(path, mode) })
-}
+crate::hook! {
+    Path fn chmod(path: *const c_char, mode: mode_t) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| chmod_rump(k, &p, mode, 0), unsafe { host!(path, mode) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn fchmod(fd: c_int, mode: mode_t) -> c_int {
-    by_fd!(fd, |k, r| rump::rump_sys_fchmod(k, r as u32, mode), unsafe { real::fchmod(fd, mode) })
-}
+    Fd fn fchmod(fd: c_int, mode: mode_t) -> c_int;
+    {
+        by_fd!(fd, |k, r| rump::rump_sys_fchmod(k, r as u32, mode), unsafe { host!(fd, mode) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn fchmodat(dirfd: c_int, path: *const c_char, mode: mode_t, flags: c_int) -> c_int {
-    by_path!(dirfd, path, |k, p| chmod_rump(k, &p, mode, flags), unsafe { real::fchmodat(dirfd, path, mode, flags) })
-}
+    Path fn fchmodat(dirfd: c_int, path: *const c_char, mode: mode_t, flags: c_int) -> c_int;
+    {
+        by_path!(dirfd, path, |k, p| chmod_rump(k, &p, mode, flags), unsafe { host!(dirfd, path, mode, flags) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn lchmod(path: *const c_char, mode: mode_t) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| chmod_rump(k, &p, mode, NOFOLLOW), unsafe { real::lchmod(path, mode) })
+    Path fn lchmod(path: *const c_char, mode: mode_t) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| chmod_rump(k, &p, mode, NOFOLLOW), unsafe { host!(path, mode) })
+    }
 }
 
 fn chown_rump(k: &Backend, p: &RumpPath, uid: uid_t, gid: gid_t, flags: c_int) -> Result<c_int, Errno> {
     rump::rump_sys_fchownat(k, p.dirfd, p.path.as_ptr(), uid, gid, flags)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn chown(path: *const c_char, uid: uid_t, gid: gid_t) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| chown_rump(k, &p, uid, gid, 0), unsafe { real::chown(path, uid, gid) })
-}
+crate::hook! {
+    Path fn chown(path: *const c_char, uid: uid_t, gid: gid_t) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| chown_rump(k, &p, uid, gid, 0), unsafe { host!(path, uid, gid) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn fchown(fd: c_int, uid: uid_t, gid: gid_t) -> c_int {
-    by_fd!(fd, |k, r| rump::rump_sys_fchown(k, r as u32, uid, gid), unsafe { real::fchown(fd, uid, gid) })
-}
+    Fd fn fchown(fd: c_int, uid: uid_t, gid: gid_t) -> c_int;
+    {
+        by_fd!(fd, |k, r| rump::rump_sys_fchown(k, r as u32, uid, gid), unsafe { host!(fd, uid, gid) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn lchown(path: *const c_char, uid: uid_t, gid: gid_t) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| chown_rump(k, &p, uid, gid, NOFOLLOW), unsafe {
-        real::lchown(path, uid, gid)
-    })
-}
+    Path fn lchown(path: *const c_char, uid: uid_t, gid: gid_t) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| chown_rump(k, &p, uid, gid, NOFOLLOW), unsafe { host!(path, uid, gid) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn fchownat(dirfd: c_int, path: *const c_char, uid: uid_t, gid: gid_t, flags: c_int) -> c_int {
-    by_path!(dirfd, path, |k, p| chown_rump(k, &p, uid, gid, flags), unsafe {
-        real::fchownat(dirfd, path, uid, gid, flags)
-    })
+    Path fn fchownat(dirfd: c_int, path: *const c_char, uid: uid_t, gid: gid_t, flags: c_int) -> c_int;
+    {
+        by_path!(dirfd, path, |k, p| chown_rump(k, &p, uid, gid, flags), unsafe { host!(dirfd, path, uid, gid, flags) })
+    }
 }
 
 // ---- times: everything goes onto the kernel's utimensat ----------------
@@ -454,65 +367,70 @@ fn ts_ptr(ts: &Option<[timespec; 2]>) -> *const timespec {
     ts.as_ref().map_or(std::ptr::null(), |t| t.as_ptr())
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn utime(path: *const c_char, times: *const libc::utimbuf) -> c_int {
-    by_path!(
-        libc::AT_FDCWD,
-        path,
-        |k, p| {
-            // SAFETY: NULL or the caller's utimbuf.
-            let ts = unsafe { times.as_ref() }
-                .map(|t| [timespec { tv_sec: t.actime, tv_nsec: 0 }, timespec { tv_sec: t.modtime, tv_nsec: 0 }]);
-            utimens_at(k, &p, ts_ptr(&ts), 0)
-        },
-        unsafe { real::utime(path, times) }
-    )
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn utimes(path: *const c_char, tv: *const timeval) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| utimens_at(k, &p, ts_ptr(&unsafe { from_timevals(tv) }), 0), unsafe {
-        real::utimes(path, tv)
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn lutimes(path: *const c_char, tv: *const timeval) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| utimens_at(k, &p, ts_ptr(&unsafe { from_timevals(tv) }), NOFOLLOW), unsafe {
-        real::lutimes(path, tv)
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn futimes(fd: c_int, tv: *const timeval) -> c_int {
-    by_fd!(fd, |k, r| utimens_fd(k, r, ts_ptr(&unsafe { from_timevals(tv) })), unsafe { real::futimes(fd, tv) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn futimesat(dirfd: c_int, path: *const c_char, tv: *const timeval) -> c_int {
-    if path.is_null() {
-        return by_fd!(dirfd, |k, r| utimens_fd(k, r, ts_ptr(&unsafe { from_timevals(tv) })), unsafe {
-            real::futimesat(dirfd, path, tv)
-        });
+crate::hook! {
+    Path fn utime(path: *const c_char, times: *const libc::utimbuf) -> c_int;
+    {
+        by_path!(
+            libc::AT_FDCWD,
+            path,
+            |k, p| {
+                // SAFETY: NULL or the caller's utimbuf.
+                let ts = unsafe { times.as_ref() }
+                    .map(|t| [timespec { tv_sec: t.actime, tv_nsec: 0 }, timespec { tv_sec: t.modtime, tv_nsec: 0 }]);
+                utimens_at(k, &p, ts_ptr(&ts), 0)
+            },
+            unsafe { host!(path, times) }
+        )
     }
-    by_path!(dirfd, path, |k, p| utimens_at(k, &p, ts_ptr(&unsafe { from_timevals(tv) }), 0), unsafe {
-        real::futimesat(dirfd, path, tv)
-    })
-}
 
-/// glibc's utimensat refuses a NULL path (EINVAL) before any syscall;
-/// futimens and futimesat are the ways to name the fd alone.
-#[no_mangle]
-pub unsafe extern "C" fn utimensat(dirfd: c_int, path: *const c_char, ts: *const timespec, flags: c_int) -> c_int {
-    if path.is_null() && fdmap::rump_fd(dirfd).is_some() {
-        return guard(|| Err::<c_int, _>(Errno(libc::EINVAL)));
+    Path fn utimes(path: *const c_char, tv: *const timeval) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| utimens_at(k, &p, ts_ptr(&unsafe { from_timevals(tv) }), 0), unsafe {
+            host!(path, tv)
+        })
     }
-    by_path!(dirfd, path, |k, p| utimens_at(k, &p, ts, flags), unsafe { real::utimensat(dirfd, path, ts, flags) })
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn futimens(fd: c_int, ts: *const timespec) -> c_int {
-    by_fd!(fd, |k, r| utimens_fd(k, r, ts), unsafe { real::futimens(fd, ts) })
+    Path fn lutimes(path: *const c_char, tv: *const timeval) -> c_int;
+    {
+        by_path!(
+            libc::AT_FDCWD,
+            path,
+            |k, p| utimens_at(k, &p, ts_ptr(&unsafe { from_timevals(tv) }), NOFOLLOW),
+            unsafe { host!(path, tv) }
+        )
+    }
+
+    Fd fn futimes(fd: c_int, tv: *const timeval) -> c_int;
+    {
+        by_fd!(fd, |k, r| utimens_fd(k, r, ts_ptr(&unsafe { from_timevals(tv) })), unsafe { host!(fd, tv) })
+    }
+
+    Path fn futimesat(dirfd: c_int, path: *const c_char, tv: *const timeval) -> c_int;
+    {
+        if path.is_null() {
+            return by_fd!(dirfd, |k, r| utimens_fd(k, r, ts_ptr(&unsafe { from_timevals(tv) })), unsafe {
+                host!(dirfd, path, tv)
+            });
+        }
+        by_path!(dirfd, path, |k, p| utimens_at(k, &p, ts_ptr(&unsafe { from_timevals(tv) }), 0), unsafe {
+            host!(dirfd, path, tv)
+        })
+    }
+
+    /// glibc's utimensat refuses a NULL path (EINVAL) before any syscall;
+    /// futimens and futimesat are the ways to name the fd alone.
+    Path fn utimensat(dirfd: c_int, path: *const c_char, ts: *const timespec, flags: c_int) -> c_int;
+    {
+        if path.is_null() && fdmap::rump_fd(dirfd).is_some() {
+            return guard(|| Err::<c_int, _>(Errno(libc::EINVAL)));
+        }
+        by_path!(dirfd, path, |k, p| utimens_at(k, &p, ts, flags), unsafe { host!(dirfd, path, ts, flags) })
+    }
+
+    Fd fn futimens(fd: c_int, ts: *const timespec) -> c_int;
+    {
+        by_fd!(fd, |k, r| utimens_fd(k, r, ts), unsafe { host!(fd, ts) })
+    }
 }
 
 // ---- statfs, statvfs, pathconf ------------------------------------------
@@ -575,44 +493,26 @@ fn statvfs_fd(k: &Backend, r: i32, out: *mut libc::statvfs) -> Result<c_int, Err
     Ok(0)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn statfs(path: *const c_char, buf: *mut libc::statfs) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| statfs_at(k, &p, buf.cast()), unsafe { real::statfs(path, buf) })
-}
+crate::hook! {
+    Path fn statfs | statfs64(path: *const c_char, buf: *mut c_void) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| statfs_at(k, &p, buf.cast()), unsafe { host!(path, buf.cast()) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn statfs64(path: *const c_char, buf: *mut libc::statfs64) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| statfs_at(k, &p, buf.cast()), unsafe { real::statfs64(path, buf) })
-}
+    Fd fn fstatfs | fstatfs64(fd: c_int, buf: *mut c_void) -> c_int;
+    {
+        by_fd!(fd, |k, r| statfs_fd(k, r, buf.cast()), unsafe { host!(fd, buf.cast()) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn fstatfs(fd: c_int, buf: *mut libc::statfs) -> c_int {
-    by_fd!(fd, |k, r| statfs_fd(k, r, buf.cast()), unsafe { real::fstatfs(fd, buf) })
-}
+    Path fn statvfs | statvfs64(path: *const c_char, buf: *mut c_void) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| statvfs_at(k, &p, buf.cast()), unsafe { host!(path, buf.cast()) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn fstatfs64(fd: c_int, buf: *mut libc::statfs64) -> c_int {
-    by_fd!(fd, |k, r| statfs_fd(k, r, buf.cast()), unsafe { real::fstatfs64(fd, buf) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn statvfs(path: *const c_char, buf: *mut libc::statvfs) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| statvfs_at(k, &p, buf), unsafe { real::statvfs(path, buf) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn statvfs64(path: *const c_char, buf: *mut libc::statvfs64) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| statvfs_at(k, &p, buf.cast()), unsafe { real::statvfs64(path, buf) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn fstatvfs(fd: c_int, buf: *mut libc::statvfs) -> c_int {
-    by_fd!(fd, |k, r| statvfs_fd(k, r, buf), unsafe { real::fstatvfs(fd, buf) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn fstatvfs64(fd: c_int, buf: *mut libc::statvfs64) -> c_int {
-    by_fd!(fd, |k, r| statvfs_fd(k, r, buf.cast()), unsafe { real::fstatvfs64(fd, buf) })
+    Fd fn fstatvfs | fstatvfs64(fd: c_int, buf: *mut c_void) -> c_int;
+    {
+        by_fd!(fd, |k, r| statvfs_fd(k, r, buf.cast()), unsafe { host!(fd, buf.cast()) })
+    }
 }
 
 /// What glibc's Linux pathconf answers for a file system it has no special
@@ -641,31 +541,33 @@ fn pathconf_of(fs: &lt::statfs, name: c_int) -> Result<c_long, Errno> {
     })
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn pathconf(path: *const c_char, name: c_int) -> c_long {
-    by_path!(
-        libc::AT_FDCWD,
-        path,
-        |k, p| {
-            let mut fs = lt::statfs::default();
-            statfs_at(k, &p, &mut fs)?;
-            pathconf_of(&fs, name)
-        },
-        unsafe { real::pathconf(path, name) }
-    )
-}
+crate::hook! {
+    Path fn pathconf(path: *const c_char, name: c_int) -> c_long;
+    {
+        by_path!(
+            libc::AT_FDCWD,
+            path,
+            |k, p| {
+                let mut fs = lt::statfs::default();
+                statfs_at(k, &p, &mut fs)?;
+                pathconf_of(&fs, name)
+            },
+            unsafe { host!(path, name) }
+        )
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn fpathconf(fd: c_int, name: c_int) -> c_long {
-    by_fd!(
-        fd,
-        |k, r| {
-            let mut fs = lt::statfs::default();
-            statfs_fd(k, r, &mut fs)?;
-            pathconf_of(&fs, name)
-        },
-        unsafe { real::fpathconf(fd, name) }
-    )
+    Fd fn fpathconf(fd: c_int, name: c_int) -> c_long;
+    {
+        by_fd!(
+            fd,
+            |k, r| {
+                let mut fs = lt::statfs::default();
+                statfs_fd(k, r, &mut fs)?;
+                pathconf_of(&fs, name)
+            },
+            unsafe { host!(fd, name) }
+        )
+    }
 }
 
 // ---- extended attributes: none in the kernel ----------------------------
@@ -684,98 +586,80 @@ fn no_xattr_fd<T>(k: &Backend, r: i32) -> Result<T, Errno> {
     Err(Errno(libc::ENOTSUP))
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn getxattr(
-    path: *const c_char,
-    name: *const c_char,
-    value: *mut c_void,
-    size: size_t,
-) -> ssize_t {
-    by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, 0), unsafe { real::getxattr(path, name, value, size) })
-}
+crate::hook! {
+    Path fn getxattr(path: *const c_char, name: *const c_char, value: *mut c_void, size: size_t) -> ssize_t;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, 0), unsafe { host!(path, name, value, size) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn lgetxattr(
-    path: *const c_char,
-    name: *const c_char,
-    value: *mut c_void,
-    size: size_t,
-) -> ssize_t {
-    by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, NOFOLLOW), unsafe {
-        real::lgetxattr(path, name, value, size)
-    })
-}
+    Path fn lgetxattr(path: *const c_char, name: *const c_char, value: *mut c_void, size: size_t) -> ssize_t;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, NOFOLLOW), unsafe { host!(path, name, value, size) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn fgetxattr(fd: c_int, name: *const c_char, value: *mut c_void, size: size_t) -> ssize_t {
-    by_fd!(fd, |k, r| no_xattr_fd(k, r), unsafe { real::fgetxattr(fd, name, value, size) })
-}
+    Fd fn fgetxattr(fd: c_int, name: *const c_char, value: *mut c_void, size: size_t) -> ssize_t;
+    {
+        by_fd!(fd, |k, r| no_xattr_fd(k, r), unsafe { host!(fd, name, value, size) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn setxattr(
-    path: *const c_char,
-    name: *const c_char,
-    value: *const c_void,
-    size: size_t,
-    flags: c_int,
-) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, 0), unsafe {
-        real::setxattr(path, name, value, size, flags)
-    })
-}
+    Path fn setxattr(
+        path: *const c_char,
+        name: *const c_char,
+        value: *const c_void,
+        size: size_t,
+        flags: c_int,
+    ) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, 0), unsafe { host!(path, name, value, size, flags) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn lsetxattr(
-    path: *const c_char,
-    name: *const c_char,
-    value: *const c_void,
-    size: size_t,
-    flags: c_int,
-) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, NOFOLLOW), unsafe {
-        real::lsetxattr(path, name, value, size, flags)
-    })
-}
+    Path fn lsetxattr(
+        path: *const c_char,
+        name: *const c_char,
+        value: *const c_void,
+        size: size_t,
+        flags: c_int,
+    ) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, NOFOLLOW), unsafe {
+            host!(path, name, value, size, flags)
+        })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn fsetxattr(
-    fd: c_int,
-    name: *const c_char,
-    value: *const c_void,
-    size: size_t,
-    flags: c_int,
-) -> c_int {
-    by_fd!(fd, |k, r| no_xattr_fd(k, r), unsafe { real::fsetxattr(fd, name, value, size, flags) })
-}
+    Fd fn fsetxattr(fd: c_int, name: *const c_char, value: *const c_void, size: size_t, flags: c_int) -> c_int;
+    {
+        by_fd!(fd, |k, r| no_xattr_fd(k, r), unsafe { host!(fd, name, value, size, flags) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn listxattr(path: *const c_char, list: *mut c_char, size: size_t) -> ssize_t {
-    by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, 0), unsafe { real::listxattr(path, list, size) })
-}
+    Path fn listxattr(path: *const c_char, list: *mut c_char, size: size_t) -> ssize_t;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, 0), unsafe { host!(path, list, size) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn llistxattr(path: *const c_char, list: *mut c_char, size: size_t) -> ssize_t {
-    by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, NOFOLLOW), unsafe { real::llistxattr(path, list, size) })
-}
+    Path fn llistxattr(path: *const c_char, list: *mut c_char, size: size_t) -> ssize_t;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, NOFOLLOW), unsafe { host!(path, list, size) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn flistxattr(fd: c_int, list: *mut c_char, size: size_t) -> ssize_t {
-    by_fd!(fd, |k, r| no_xattr_fd(k, r), unsafe { real::flistxattr(fd, list, size) })
-}
+    Fd fn flistxattr(fd: c_int, list: *mut c_char, size: size_t) -> ssize_t;
+    {
+        by_fd!(fd, |k, r| no_xattr_fd(k, r), unsafe { host!(fd, list, size) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn removexattr(path: *const c_char, name: *const c_char) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, 0), unsafe { real::removexattr(path, name) })
-}
+    Path fn removexattr(path: *const c_char, name: *const c_char) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, 0), unsafe { host!(path, name) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn lremovexattr(path: *const c_char, name: *const c_char) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, NOFOLLOW), unsafe { real::lremovexattr(path, name) })
-}
+    Path fn lremovexattr(path: *const c_char, name: *const c_char) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| no_xattr_path(k, &p, NOFOLLOW), unsafe { host!(path, name) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn fremovexattr(fd: c_int, name: *const c_char) -> c_int {
-    by_fd!(fd, |k, r| no_xattr_fd(k, r), unsafe { real::fremovexattr(fd, name) })
+    Fd fn fremovexattr(fd: c_int, name: *const c_char) -> c_int;
+    {
+        by_fd!(fd, |k, r| no_xattr_fd(k, r), unsafe { host!(fd, name) })
+    }
 }
 
 // ---- realpath ------------------------------------------------------------
@@ -944,24 +828,15 @@ fn realpath_rump(k: &Backend, p: &RumpPath, resolved: *mut c_char) -> Result<*mu
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn realpath(path: *const c_char, resolved: *mut c_char) -> *mut c_char {
-    by_path!(libc::AT_FDCWD, path, |k, p| realpath_rump(k, &p, resolved), unsafe { real::realpath(path, resolved) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __realpath_chk(path: *const c_char, resolved: *mut c_char, len: size_t) -> *mut c_char {
-    if len < PATH_MAX {
-        chk_fail();
+crate::hook! {
+    Path fn realpath(path: *const c_char, resolved: *mut c_char) -> *mut c_char;
+        chk __realpath_chk(len: size_t) if len < PATH_MAX;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| realpath_rump(k, &p, resolved), unsafe { host!(path, resolved) })
     }
-    by_path!(libc::AT_FDCWD, path, |k, p| realpath_rump(k, &p, resolved), unsafe {
-        real::__realpath_chk(path, resolved, len)
-    })
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn canonicalize_file_name(path: *const c_char) -> *mut c_char {
-    by_path!(libc::AT_FDCWD, path, |k, p| realpath_rump(k, &p, std::ptr::null_mut()), unsafe {
-        real::canonicalize_file_name(path)
-    })
+    Path fn canonicalize_file_name(path: *const c_char) -> *mut c_char;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| realpath_rump(k, &p, std::ptr::null_mut()), unsafe { host!(path) })
+    }
 }

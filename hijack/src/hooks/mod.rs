@@ -4,13 +4,15 @@
 //!
 //! Rules: a host object goes to `real::*` untouched; a rump fd never
 //! reaches the host; an error is an errno; nothing panics into C
-//! (`host::guard`).
+//! (`host::guard`, and around every hook `entry::run`).
+//! Every hook is declared with `hook!` (`entry`), which also lists it.
 
 // The hooks are C entry points: their safety contract is the libc
 // function's they stand in for, documented in its manual page.
 #![allow(clippy::missing_safety_doc)]
 
 pub mod dir;
+pub mod entry;
 pub mod event;
 pub mod ifaddrs;
 pub mod inotify;

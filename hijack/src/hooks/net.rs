@@ -12,7 +12,8 @@
 
 use crate::backend::{self, Backend};
 use crate::fdmap;
-use crate::hooks::io::{chk_fail, close_rump, show};
+use crate::hooks::entry::chk_fail;
+use crate::hooks::io::{close_rump, show};
 use crate::host::guard;
 use crate::{by_fd, route};
 use libc::{c_int, c_uint, c_void, mmsghdr, msghdr, size_t, sockaddr, socklen_t, ssize_t, timespec};
@@ -56,16 +57,18 @@ const MAX_CONTROL: usize = 128 * 1024;
 
 // ---- making sockets -------------------------------------------------------
 
-#[no_mangle]
-pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int {
-    if !route::config().hijacks_family(domain) {
-        return unsafe { real::socket(domain, ty, proto) };
+crate::hook! {
+    Socket fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int;
+    {
+        if !route::config().hijacks_family(domain) {
+            return unsafe { host!(domain, ty, proto) };
+        }
+        guard(|| {
+            let k = backend::kernel()?;
+            let r = rump::rump_sys_socket(k, domain, ty, proto)?;
+            show(k, r, ty & libc::SOCK_CLOEXEC != 0)
+        })
     }
-    guard(|| {
-        let k = backend::kernel()?;
-        let r = rump::rump_sys_socket(k, domain, ty, proto)?;
-        show(k, r, ty & libc::SOCK_CLOEXEC != 0)
-    })
 }
 
 /// A pair made in the kernel, shown under two placeholders and stored in
@@ -96,12 +99,14 @@ fn socketpair_rump(k: &Backend, domain: c_int, ty: c_int, proto: c_int, sv: *mut
     Ok(0)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn socketpair(domain: c_int, ty: c_int, proto: c_int, sv: *mut c_int) -> c_int {
-    if !route::config().hijacks_family(domain) {
-        return unsafe { real::socketpair(domain, ty, proto, sv) };
+crate::hook! {
+    Socket fn socketpair(domain: c_int, ty: c_int, proto: c_int, sv: *mut c_int) -> c_int;
+    {
+        if !route::config().hijacks_family(domain) {
+            return unsafe { host!(domain, ty, proto, sv) };
+        }
+        guard(|| socketpair_rump(backend::kernel()?, domain, ty, proto, sv))
     }
-    guard(|| socketpair_rump(backend::kernel()?, domain, ty, proto, sv))
 }
 
 /// accept (`flags` None) or accept4 on rump fd `r`; the new socket is
@@ -120,70 +125,64 @@ fn accept_rump(
     show(k, n, flags.unwrap_or(0) & libc::SOCK_CLOEXEC != 0)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
-    by_fd!(fd, |k, r| accept_rump(k, r, addr, len, None), unsafe { real::accept(fd, addr, len) })
-}
+crate::hook! {
+    Fd fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
+    {
+        by_fd!(fd, |k, r| accept_rump(k, r, addr, len, None), unsafe { host!(fd, addr, len) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
-    by_fd!(fd, |k, r| accept_rump(k, r, addr, len, Some(flags)), unsafe { real::accept4(fd, addr, len, flags) })
+    Fd fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int;
+    {
+        by_fd!(fd, |k, r| accept_rump(k, r, addr, len, Some(flags)), unsafe { host!(fd, addr, len, flags) })
+    }
 }
 
 // ---- addresses, options, shutdown ----------------------------------------
 
-#[no_mangle]
-pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-    by_fd!(fd, |k, r| rump::rump_sys_bind(k, r, addr.cast(), len as i32), unsafe { real::bind(fd, addr, len) })
-}
+crate::hook! {
+    Fd fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
+    {
+        by_fd!(fd, |k, r| rump::rump_sys_bind(k, r, addr.cast(), len as i32), unsafe { host!(fd, addr, len) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-    by_fd!(fd, |k, r| rump::rump_sys_connect(k, r, addr.cast(), len as i32), unsafe { real::connect(fd, addr, len) })
-}
+    Fd fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
+    {
+        by_fd!(fd, |k, r| rump::rump_sys_connect(k, r, addr.cast(), len as i32), unsafe { host!(fd, addr, len) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
-    by_fd!(fd, |k, r| rump::rump_sys_listen(k, r, backlog), unsafe { real::listen(fd, backlog) })
-}
+    Fd fn listen(fd: c_int, backlog: c_int) -> c_int;
+    {
+        by_fd!(fd, |k, r| rump::rump_sys_listen(k, r, backlog), unsafe { host!(fd, backlog) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
-    by_fd!(fd, |k, r| rump::rump_sys_getsockname(k, r, addr.cast(), len.cast()), unsafe {
-        real::getsockname(fd, addr, len)
-    })
-}
+    Fd fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
+    {
+        by_fd!(fd, |k, r| rump::rump_sys_getsockname(k, r, addr.cast(), len.cast()), unsafe { host!(fd, addr, len) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
-    by_fd!(fd, |k, r| rump::rump_sys_getpeername(k, r, addr.cast(), len.cast()), unsafe {
-        real::getpeername(fd, addr, len)
-    })
-}
+    Fd fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
+    {
+        by_fd!(fd, |k, r| rump::rump_sys_getpeername(k, r, addr.cast(), len.cast()), unsafe { host!(fd, addr, len) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int {
-    by_fd!(fd, |k, r| rump::rump_sys_setsockopt(k, r, level, name, val.cast(), len as i32), unsafe {
-        real::setsockopt(fd, level, name, val, len)
-    })
-}
+    Fd fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int;
+    {
+        by_fd!(fd, |k, r| rump::rump_sys_setsockopt(k, r, level, name, val.cast(), len as i32), unsafe {
+            host!(fd, level, name, val, len)
+        })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn getsockopt(
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *mut c_void,
-    len: *mut socklen_t,
-) -> c_int {
-    by_fd!(fd, |k, r| rump::rump_sys_getsockopt(k, r, level, name, val.cast(), len.cast()), unsafe {
-        real::getsockopt(fd, level, name, val, len)
-    })
-}
+    Fd fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int;
+    {
+        by_fd!(fd, |k, r| rump::rump_sys_getsockopt(k, r, level, name, val.cast(), len.cast()), unsafe {
+            host!(fd, level, name, val, len)
+        })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
-    by_fd!(fd, |k, r| rump::rump_sys_shutdown(k, r, how), unsafe { real::shutdown(fd, how) })
+    Fd fn shutdown(fd: c_int, how: c_int) -> c_int;
+    {
+        by_fd!(fd, |k, r| rump::rump_sys_shutdown(k, r, how), unsafe { host!(fd, how) })
+    }
 }
 
 // ---- sending --------------------------------------------------------------
@@ -210,23 +209,23 @@ fn sendto_rump(
     sigpipe(flags, rump::rump_sys_sendto(k, r, buf, n, flags as u32, addr.cast(), len as i32))
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
-    by_fd!(fd, |k, r| sendto_rump(k, r, buf, n, flags, std::ptr::null(), 0), unsafe { real::send(fd, buf, n, flags) })
-}
+crate::hook! {
+    Fd fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t;
+    {
+        by_fd!(fd, |k, r| sendto_rump(k, r, buf, n, flags, std::ptr::null(), 0), unsafe { host!(fd, buf, n, flags) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn sendto(
-    fd: c_int,
-    buf: *const c_void,
-    n: size_t,
-    flags: c_int,
-    addr: *const sockaddr,
-    len: socklen_t,
-) -> ssize_t {
-    by_fd!(fd, |k, r| sendto_rump(k, r, buf, n, flags, addr, len), unsafe {
-        real::sendto(fd, buf, n, flags, addr, len)
-    })
+    Fd fn sendto(
+        fd: c_int,
+        buf: *const c_void,
+        n: size_t,
+        flags: c_int,
+        addr: *const sockaddr,
+        len: socklen_t,
+    ) -> ssize_t;
+    {
+        by_fd!(fd, |k, r| sendto_rump(k, r, buf, n, flags, addr, len), unsafe { host!(fd, buf, n, flags, addr, len) })
+    }
 }
 
 /// sendmsg on rump fd `r`. SCM_RIGHTS messages name the program's fds;
@@ -242,9 +241,11 @@ fn sendmsg_rump(k: &Backend, r: i32, msg: *const msghdr, flags: c_int) -> Result
     sigpipe(flags, sent)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
-    by_fd!(fd, |k, r| sendmsg_rump(k, r, msg, flags), unsafe { real::sendmsg(fd, msg, flags) })
+crate::hook! {
+    Fd fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t;
+    {
+        by_fd!(fd, |k, r| sendmsg_rump(k, r, msg, flags), unsafe { host!(fd, msg, flags) })
+    }
 }
 
 /// Linux's sendmmsg: messages go one by one until one fails; the count
@@ -263,9 +264,11 @@ fn sendmmsg_rump(k: &Backend, r: i32, vec: *mut mmsghdr, vlen: c_uint, flags: c_
     Ok(done)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn sendmmsg(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int {
-    by_fd!(fd, |k, r| sendmmsg_rump(k, r, vec, vlen, flags), unsafe { real::sendmmsg(fd, vec, vlen, flags) })
+crate::hook! {
+    Fd fn sendmmsg(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int;
+    {
+        by_fd!(fd, |k, r| sendmmsg_rump(k, r, vec, vlen, flags), unsafe { host!(fd, vec, vlen, flags) })
+    }
 }
 
 // ---- receiving ------------------------------------------------------------
@@ -282,53 +285,53 @@ fn recvfrom_rump(
     rump::rump_sys_recvfrom(k, r, buf, n, flags as u32, addr.cast(), len.cast())
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
-    by_fd!(fd, |k, r| recvfrom_rump(k, r, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()), unsafe {
-        real::recv(fd, buf, n, flags)
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int) -> ssize_t {
-    if n > buflen {
-        chk_fail();
+crate::hook! {
+    Fd fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t;
+    {
+        by_fd!(fd, |k, r| recvfrom_rump(k, r, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()), unsafe {
+            host!(fd, buf, n, flags)
+        })
     }
-    by_fd!(fd, |k, r| recvfrom_rump(k, r, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()), unsafe {
-        real::__recv_chk(fd, buf, n, buflen, flags)
-    })
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn recvfrom(
-    fd: c_int,
-    buf: *mut c_void,
-    n: size_t,
-    flags: c_int,
-    addr: *mut sockaddr,
-    len: *mut socklen_t,
-) -> ssize_t {
-    by_fd!(fd, |k, r| recvfrom_rump(k, r, buf, n, flags, addr, len), unsafe {
-        real::recvfrom(fd, buf, n, flags, addr, len)
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __recvfrom_chk(
-    fd: c_int,
-    buf: *mut c_void,
-    n: size_t,
-    buflen: size_t,
-    flags: c_int,
-    addr: *mut sockaddr,
-    len: *mut socklen_t,
-) -> ssize_t {
-    if n > buflen {
-        chk_fail();
+    Fd fn __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int) -> ssize_t;
+    {
+        if n > buflen {
+            chk_fail();
+        }
+        by_fd!(fd, |k, r| recvfrom_rump(k, r, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()), unsafe {
+            host!(fd, buf, n, buflen, flags)
+        })
     }
-    by_fd!(fd, |k, r| recvfrom_rump(k, r, buf, n, flags, addr, len), unsafe {
-        real::__recvfrom_chk(fd, buf, n, buflen, flags, addr, len)
-    })
+
+    Fd fn recvfrom(
+        fd: c_int,
+        buf: *mut c_void,
+        n: size_t,
+        flags: c_int,
+        addr: *mut sockaddr,
+        len: *mut socklen_t,
+    ) -> ssize_t;
+    {
+        by_fd!(fd, |k, r| recvfrom_rump(k, r, buf, n, flags, addr, len), unsafe { host!(fd, buf, n, flags, addr, len) })
+    }
+
+    Fd fn __recvfrom_chk(
+        fd: c_int,
+        buf: *mut c_void,
+        n: size_t,
+        buflen: size_t,
+        flags: c_int,
+        addr: *mut sockaddr,
+        len: *mut socklen_t,
+    ) -> ssize_t;
+    {
+        if n > buflen {
+            chk_fail();
+        }
+        by_fd!(fd, |k, r| recvfrom_rump(k, r, buf, n, flags, addr, len), unsafe {
+            host!(fd, buf, n, buflen, flags, addr, len)
+        })
+    }
 }
 
 /// recvmsg on rump fd `r`; fds that arrive in SCM_RIGHTS messages are
@@ -339,9 +342,11 @@ fn recvmsg_rump(k: &Backend, r: i32, msg: *mut msghdr, flags: c_int) -> Result<i
     Ok(n)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
-    by_fd!(fd, |k, r| recvmsg_rump(k, r, msg, flags), unsafe { real::recvmsg(fd, msg, flags) })
+crate::hook! {
+    Fd fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t;
+    {
+        by_fd!(fd, |k, r| recvmsg_rump(k, r, msg, flags), unsafe { host!(fd, msg, flags) })
+    }
 }
 
 /// Linux's recvmmsg: messages one by one; MSG_WAITFORONE makes every one
@@ -401,17 +406,13 @@ fn recvmmsg_rump(
     Ok(done)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn recvmmsg(
-    fd: c_int,
-    vec: *mut mmsghdr,
-    vlen: c_uint,
-    flags: c_int,
-    timeout: *mut timespec,
-) -> c_int {
-    by_fd!(fd, |k, r| recvmmsg_rump(k, r, vec, vlen, flags, timeout), unsafe {
-        real::recvmmsg(fd, vec, vlen, flags, timeout)
-    })
+crate::hook! {
+    Fd fn recvmmsg(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, flags: c_int, timeout: *mut timespec) -> c_int;
+    {
+        by_fd!(fd, |k, r| recvmmsg_rump(k, r, vec, vlen, flags, timeout), unsafe {
+            host!(fd, vec, vlen, flags, timeout)
+        })
+    }
 }
 
 // ---- the caller's memory ---------------------------------------------------

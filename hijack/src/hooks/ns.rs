@@ -61,61 +61,57 @@ crate::real_fns! {
     fn umask(mask: mode_t) -> mode_t;
 }
 
-fn chk_fail() -> ! {
-    extern "C" {
-        fn __chk_fail() -> !;
-    }
-    // SAFETY: glibc's fortify failure report; it does not return.
-    unsafe { __chk_fail() }
-}
-
 // ---- making and removing names ------------------------------------------
 
-#[no_mangle]
-pub unsafe extern "C" fn mkdir(path: *const c_char, mode: mode_t) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| rump::rump_sys_mkdirat(k, p.dirfd, p.path.as_ptr(), mode), unsafe {
-        real::mkdir(path, mode)
-    })
-}
+crate::hook! {
+    Path fn mkdir(path: *const c_char, mode: mode_t) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| rump::rump_sys_mkdirat(k, p.dirfd, p.path.as_ptr(), mode), unsafe {
+            host!(path, mode)
+        })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn mkdirat(dirfd: c_int, path: *const c_char, mode: mode_t) -> c_int {
-    by_path!(dirfd, path, |k, p| rump::rump_sys_mkdirat(k, p.dirfd, p.path.as_ptr(), mode), unsafe {
-        real::mkdirat(dirfd, path, mode)
-    })
+    Path fn mkdirat(dirfd: c_int, path: *const c_char, mode: mode_t) -> c_int;
+    {
+        by_path!(dirfd, path, |k, p| rump::rump_sys_mkdirat(k, p.dirfd, p.path.as_ptr(), mode), unsafe {
+            host!(dirfd, path, mode)
+        })
+    }
 }
 
 fn unlink_rump(k: &Backend, p: &RumpPath, flags: c_int) -> Result<c_int, Errno> {
     rump::rump_sys_unlinkat(k, p.dirfd, p.path.as_ptr(), flags)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn rmdir(path: *const c_char) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| unlink_rump(k, &p, libc::AT_REMOVEDIR), unsafe { real::rmdir(path) })
-}
+crate::hook! {
+    Path fn rmdir(path: *const c_char) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| unlink_rump(k, &p, libc::AT_REMOVEDIR), unsafe { host!(path) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn unlink(path: *const c_char) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| unlink_rump(k, &p, 0), unsafe { real::unlink(path) })
-}
+    Path fn unlink(path: *const c_char) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| unlink_rump(k, &p, 0), unsafe { host!(path) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn unlinkat(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
-    by_path!(dirfd, path, |k, p| unlink_rump(k, &p, flags), unsafe { real::unlinkat(dirfd, path, flags) })
-}
+    Path fn unlinkat(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int;
+    {
+        by_path!(dirfd, path, |k, p| unlink_rump(k, &p, flags), unsafe { host!(dirfd, path, flags) })
+    }
 
-/// glibc's remove: unlink, and rmdir if that says it is a directory.
-#[no_mangle]
-pub unsafe extern "C" fn remove(path: *const c_char) -> c_int {
-    by_path!(
-        libc::AT_FDCWD,
-        path,
-        |k, p| match unlink_rump(k, &p, 0) {
-            Err(Errno(libc::EISDIR)) => unlink_rump(k, &p, libc::AT_REMOVEDIR),
-            r => r,
-        },
-        unsafe { real::remove(path) }
-    )
+    /// glibc's remove: unlink, and rmdir if that says it is a directory.
+    Path fn remove(path: *const c_char) -> c_int;
+    {
+        by_path!(
+            libc::AT_FDCWD,
+            path,
+            |k, p| match unlink_rump(k, &p, 0) {
+                Err(Errno(libc::EISDIR)) => unlink_rump(k, &p, libc::AT_REMOVEDIR),
+                r => r,
+            },
+            unsafe { host!(path) }
+        )
+    }
 }
 
 /// The kernel's device number: Linux's mknod takes 32 bits, and glibc
@@ -128,28 +124,26 @@ fn mknod_rump(k: &Backend, p: &RumpPath, mode: mode_t, dev: dev_t) -> Result<c_i
     rump::rump_sys_mknodat(k, p.dirfd, p.path.as_ptr(), mode, kernel_dev(dev)?)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn mknod(path: *const c_char, mode: mode_t, dev: dev_t) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| mknod_rump(k, &p, mode, dev), unsafe { real::mknod(path, mode, dev) })
-}
+crate::hook! {
+    Path fn mknod(path: *const c_char, mode: mode_t, dev: dev_t) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| mknod_rump(k, &p, mode, dev), unsafe { host!(path, mode, dev) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn mknodat(dirfd: c_int, path: *const c_char, mode: mode_t, dev: dev_t) -> c_int {
-    by_path!(dirfd, path, |k, p| mknod_rump(k, &p, mode, dev), unsafe { real::mknodat(dirfd, path, mode, dev) })
-}
+    Path fn mknodat(dirfd: c_int, path: *const c_char, mode: mode_t, dev: dev_t) -> c_int;
+    {
+        by_path!(dirfd, path, |k, p| mknod_rump(k, &p, mode, dev), unsafe { host!(dirfd, path, mode, dev) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn mkfifo(path: *const c_char, mode: mode_t) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| mknod_rump(k, &p, mode | libc::S_IFIFO, 0), unsafe {
-        real::mkfifo(path, mode)
-    })
-}
+    Path fn mkfifo(path: *const c_char, mode: mode_t) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| mknod_rump(k, &p, mode | libc::S_IFIFO, 0), unsafe { host!(path, mode) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn mkfifoat(dirfd: c_int, path: *const c_char, mode: mode_t) -> c_int {
-    by_path!(dirfd, path, |k, p| mknod_rump(k, &p, mode | libc::S_IFIFO, 0), unsafe {
-        real::mkfifoat(dirfd, path, mode)
-    })
+    Path fn mkfifoat(dirfd: c_int, path: *const c_char, mode: mode_t) -> c_int;
+    {
+        by_path!(dirfd, path, |k, p| mknod_rump(k, &p, mode | libc::S_IFIFO, 0), unsafe { host!(dirfd, path, mode) })
+    }
 }
 
 /// `__xmknodat`: glibc 2.33+ keeps the `__xmknod` names only as compat
@@ -169,34 +163,30 @@ unsafe fn xmknod_at(ver: c_int, dirfd: c_int, path: *const c_char, mode: mode_t,
     })
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn __xmknod(ver: c_int, path: *const c_char, mode: mode_t, dev: *const dev_t) -> c_int {
-    unsafe { xmknod_at(ver, libc::AT_FDCWD, path, mode, dev) }
-}
+crate::hook! {
+    Path fn __xmknod(ver: c_int, path: *const c_char, mode: mode_t, dev: *const dev_t) -> c_int;
+    {
+        unsafe { xmknod_at(ver, libc::AT_FDCWD, path, mode, dev) }
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn __xmknodat(
-    ver: c_int,
-    dirfd: c_int,
-    path: *const c_char,
-    mode: mode_t,
-    dev: *const dev_t,
-) -> c_int {
-    unsafe { xmknod_at(ver, dirfd, path, mode, dev) }
-}
+    Path fn __xmknodat(ver: c_int, dirfd: c_int, path: *const c_char, mode: mode_t, dev: *const dev_t) -> c_int;
+    {
+        unsafe { xmknod_at(ver, dirfd, path, mode, dev) }
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn symlink(target: *const c_char, path: *const c_char) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |k, p| rump::rump_sys_symlinkat(k, target, p.dirfd, p.path.as_ptr()), unsafe {
-        real::symlink(target, path)
-    })
-}
+    Path fn symlink(target: *const c_char, path: *const c_char) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |k, p| rump::rump_sys_symlinkat(k, target, p.dirfd, p.path.as_ptr()), unsafe {
+            host!(target, path)
+        })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn symlinkat(target: *const c_char, dirfd: c_int, path: *const c_char) -> c_int {
-    by_path!(dirfd, path, |k, p| rump::rump_sys_symlinkat(k, target, p.dirfd, p.path.as_ptr()), unsafe {
-        real::symlinkat(target, dirfd, path)
-    })
+    Path fn symlinkat(target: *const c_char, dirfd: c_int, path: *const c_char) -> c_int;
+    {
+        by_path!(dirfd, path, |k, p| rump::rump_sys_symlinkat(k, target, p.dirfd, p.path.as_ptr()), unsafe {
+            host!(target, dirfd, path)
+        })
+    }
 }
 
 // ---- two paths: rename and link ------------------------------------------
@@ -265,99 +255,97 @@ fn link_rump(k: &Backend, a: &RumpPath, b: &RumpPath, flags: c_int) -> Result<c_
     rump::rump_sys_linkat(k, a.dirfd, a.path.as_ptr(), b.dirfd, b.path.as_ptr(), flags)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn rename(old: *const c_char, new: *const c_char) -> c_int {
-    let at = libc::AT_FDCWD;
-    unsafe { two_paths(at, old, at, new, |k, a, b| rename_rump(k, a, b, 0), rename_cross, |o, n| real::rename(o, n)) }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn renameat(od: c_int, old: *const c_char, nd: c_int, new: *const c_char) -> c_int {
-    unsafe {
-        two_paths(
-            od,
-            old,
-            nd,
-            new,
-            |k, a, b| rename_rump(k, a, b, 0),
-            rename_cross,
-            |o, n| real::renameat(od, o, nd, n),
-        )
+crate::hook! {
+    Path fn rename(old: *const c_char, new: *const c_char) -> c_int;
+    {
+        let at = libc::AT_FDCWD;
+        unsafe { two_paths(at, old, at, new, |k, a, b| rename_rump(k, a, b, 0), rename_cross, |o, n| host!(o, n)) }
     }
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn renameat2(
-    od: c_int,
-    old: *const c_char,
-    nd: c_int,
-    new: *const c_char,
-    flags: c_uint,
-) -> c_int {
-    unsafe {
-        two_paths(
-            od,
-            old,
-            nd,
-            new,
-            |k, a, b| rename_rump(k, a, b, flags),
-            rename_cross,
-            |o, n| real::renameat2(od, o, nd, n, flags),
-        )
+    Path fn renameat(od: c_int, old: *const c_char, nd: c_int, new: *const c_char) -> c_int;
+    {
+        unsafe {
+            two_paths(
+                od,
+                old,
+                nd,
+                new,
+                |k, a, b| rename_rump(k, a, b, 0),
+                rename_cross,
+                |o, n| host!(od, o, nd, n),
+            )
+        }
     }
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn link(old: *const c_char, new: *const c_char) -> c_int {
-    let at = libc::AT_FDCWD;
-    unsafe {
-        two_paths(
-            at,
-            old,
-            at,
-            new,
-            |k, a, b| link_rump(k, a, b, 0),
-            |a| link_cross(a, at, old, 0),
-            |o, n| real::link(o, n),
-        )
+    Path fn renameat2(od: c_int, old: *const c_char, nd: c_int, new: *const c_char, flags: c_uint) -> c_int;
+    {
+        unsafe {
+            two_paths(
+                od,
+                old,
+                nd,
+                new,
+                |k, a, b| rename_rump(k, a, b, flags),
+                rename_cross,
+                |o, n| host!(od, o, nd, n, flags),
+            )
+        }
     }
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn linkat(od: c_int, old: *const c_char, nd: c_int, new: *const c_char, flags: c_int) -> c_int {
-    unsafe {
-        two_paths(
-            od,
-            old,
-            nd,
-            new,
-            |k, a, b| link_rump(k, a, b, flags),
-            |a| link_cross(a, od, old, flags),
-            |o, n| real::linkat(od, o, nd, n, flags),
-        )
+    Path fn link(old: *const c_char, new: *const c_char) -> c_int;
+    {
+        let at = libc::AT_FDCWD;
+        unsafe {
+            two_paths(
+                at,
+                old,
+                at,
+                new,
+                |k, a, b| link_rump(k, a, b, 0),
+                |a| link_cross(a, at, old, 0),
+                |o, n| host!(o, n),
+            )
+        }
+    }
+
+    Path fn linkat(od: c_int, old: *const c_char, nd: c_int, new: *const c_char, flags: c_int) -> c_int;
+    {
+        unsafe {
+            two_paths(
+                od,
+                old,
+                nd,
+                new,
+                |k, a, b| link_rump(k, a, b, flags),
+                |a| link_cross(a, od, old, flags),
+                |o, n| host!(od, o, nd, n, flags),
+            )
+        }
     }
 }
 
 // ---- the working directory -----------------------------------------------
 
-#[no_mangle]
-pub unsafe extern "C" fn chdir(path: *const c_char) -> c_int {
-    let host = |path| {
-        let r = unsafe { real::chdir(path) };
-        if r == 0 {
-            route::set_cwd(Cwd::Host);
+crate::hook! {
+    Path fn chdir(path: *const c_char) -> c_int;
+    {
+        let host = |path| {
+            let r = unsafe { host!(path) };
+            if r == 0 {
+                route::set_cwd(Cwd::Host);
+            }
+            r
+        };
+        // SAFETY: the caller's path.
+        match unsafe { route::route(libc::AT_FDCWD, path) } {
+            Route::Host => host(path),
+            Route::HostPath(h) => host(h.as_ptr()),
+            Route::Kernel(p) => guard(|| {
+                rump::rump_sys_chdir(backend::kernel()?, p.path.as_ptr())?;
+                route::set_cwd(p.via);
+                Ok(0)
+            }),
         }
-        r
-    };
-    // SAFETY: the caller's path.
-    match unsafe { route::route(libc::AT_FDCWD, path) } {
-        Route::Host => host(path),
-        Route::HostPath(h) => host(h.as_ptr()),
-        Route::Kernel(p) => guard(|| {
-            rump::rump_sys_chdir(backend::kernel()?, p.path.as_ptr())?;
-            route::set_cwd(p.via);
-            Ok(0)
-        }),
     }
 }
 
@@ -369,15 +357,17 @@ fn fchdir_rump(k: &Backend, r: i32) -> Result<c_int, Errno> {
     Ok(0)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn fchdir(fd: c_int) -> c_int {
-    by_fd!(fd, |k, r| fchdir_rump(k, r), {
-        let r = unsafe { real::fchdir(fd) };
-        if r == 0 {
-            route::set_cwd(Cwd::Host);
-        }
-        r
-    })
+crate::hook! {
+    Fd fn fchdir(fd: c_int) -> c_int;
+    {
+        by_fd!(fd, |k, r| fchdir_rump(k, r), {
+            let r = unsafe { host!(fd) };
+            if r == 0 {
+                route::set_cwd(Cwd::Host);
+            }
+            r
+        })
+    }
 }
 
 /// The cwd as the program sees it, while it is in the kernel.
@@ -409,23 +399,15 @@ fn getcwd_rump(buf: *mut c_char, size: size_t) -> Result<*mut c_char, Errno> {
     unsafe { crate::hooks::meta::put_cstr(&s, dst) }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn getcwd(buf: *mut c_char, size: size_t) -> *mut c_char {
-    if route::cwd() == Cwd::Host {
-        return unsafe { real::getcwd(buf, size) };
+crate::hook! {
+    Cwd fn getcwd(buf: *mut c_char, size: size_t) -> *mut c_char;
+        chk __getcwd_chk(buflen: size_t) if size > buflen;
+    {
+        if route::cwd() == Cwd::Host {
+            return unsafe { host!(buf, size) };
+        }
+        guard(|| getcwd_rump(buf, size))
     }
-    guard(|| getcwd_rump(buf, size))
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __getcwd_chk(buf: *mut c_char, size: size_t, buflen: size_t) -> *mut c_char {
-    if size > buflen {
-        chk_fail();
-    }
-    if route::cwd() == Cwd::Host {
-        return unsafe { real::__getcwd_chk(buf, size, buflen) };
-    }
-    guard(|| getcwd_rump(buf, size))
 }
 
 /// Whether `$PWD` names the kernel's cwd (glibc's get_current_dir_name
@@ -440,46 +422,48 @@ fn pwd_is_cwd(pwd: *const c_char) -> Result<bool, Errno> {
     Ok(a.st_dev == b.st_dev && a.st_ino == b.st_ino)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn get_current_dir_name() -> *mut c_char {
-    if route::cwd() == Cwd::Host {
-        return unsafe { real::get_current_dir_name() };
-    }
-    guard(|| {
-        // SAFETY: a NUL-terminated name.
-        let pwd = unsafe { libc::getenv(c"PWD".as_ptr()) };
-        if !pwd.is_null() && pwd_is_cwd(pwd).unwrap_or(false) {
-            // SAFETY: the environment's string.
-            let s = unsafe { std::ffi::CStr::from_ptr(pwd) }.to_bytes();
-            return unsafe { crate::hooks::meta::put_cstr(s, std::ptr::null_mut()) };
+crate::hook! {
+    Cwd fn get_current_dir_name() -> *mut c_char;
+    {
+        if route::cwd() == Cwd::Host {
+            return unsafe { host!() };
         }
-        getcwd_rump(std::ptr::null_mut(), 0)
-    })
-}
-
-/// getwd: `buf` holds PATH_MAX bytes; on failure it gets the error's text.
-#[no_mangle]
-pub unsafe extern "C" fn getwd(buf: *mut c_char) -> *mut c_char {
-    if route::cwd() == Cwd::Host || buf.is_null() {
-        return unsafe { real::getwd(buf) };
+        guard(|| {
+            // SAFETY: a NUL-terminated name.
+            let pwd = unsafe { libc::getenv(c"PWD".as_ptr()) };
+            if !pwd.is_null() && pwd_is_cwd(pwd).unwrap_or(false) {
+                // SAFETY: the environment's string.
+                let s = unsafe { std::ffi::CStr::from_ptr(pwd) }.to_bytes();
+                return unsafe { crate::hooks::meta::put_cstr(s, std::ptr::null_mut()) };
+            }
+            getcwd_rump(std::ptr::null_mut(), 0)
+        })
     }
-    match getcwd_rump(buf, libc::PATH_MAX as size_t) {
-        Ok(p) => p,
-        Err(e) => {
-            // SAFETY: the caller's PATH_MAX buffer.
-            unsafe { libc::strerror_r(e.0, buf, libc::PATH_MAX as size_t) };
-            crate::host::set_errno(e.0);
-            std::ptr::null_mut()
+
+    /// getwd: `buf` holds PATH_MAX bytes; on failure it gets the error's text.
+    Cwd fn getwd(buf: *mut c_char) -> *mut c_char;
+    {
+        if route::cwd() == Cwd::Host || buf.is_null() {
+            return unsafe { host!(buf) };
+        }
+        match getcwd_rump(buf, libc::PATH_MAX as size_t) {
+            Ok(p) => p,
+            Err(e) => {
+                // SAFETY: the caller's PATH_MAX buffer.
+                unsafe { libc::strerror_r(e.0, buf, libc::PATH_MAX as size_t) };
+                crate::host::set_errno(e.0);
+                std::ptr::null_mut()
+            }
         }
     }
-}
 
-/// The kernel has no chroot, and a root inside it could not be shown to
-/// the host's view of the program either: EPERM, as for a caller without
-/// the privilege.
-#[no_mangle]
-pub unsafe extern "C" fn chroot(path: *const c_char) -> c_int {
-    by_path!(libc::AT_FDCWD, path, |_k, _p| Err(Errno(libc::EPERM)), unsafe { real::chroot(path) })
+    /// The kernel has no chroot, and a root inside it could not be shown to
+    /// the host's view of the program either: EPERM, as for a caller without
+    /// the privilege.
+    Path fn chroot(path: *const c_char) -> c_int;
+    {
+        by_path!(libc::AT_FDCWD, path, |_k, _p| Err(Errno(libc::EPERM)), unsafe { host!(path) })
+    }
 }
 
 // ---- temporary names -----------------------------------------------------
@@ -564,67 +548,51 @@ fn temp_file(k: &Backend, p: &RumpPath, flags: c_int) -> Result<c_int, Errno> {
     io::open_rump(k, p, flags, 0o600)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn mkstemp(tmpl: *mut c_char) -> c_int {
-    unsafe { make_temp(tmpl, 0, |k, p| temp_file(k, p, 0), || real::mkstemp(tmpl)) }
-}
+crate::hook! {
+    Path fn mkstemp | mkstemp64(tmpl: *mut c_char) -> c_int;
+    {
+        unsafe { make_temp(tmpl, 0, |k, p| temp_file(k, p, 0), || host!(tmpl)) }
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn mkstemp64(tmpl: *mut c_char) -> c_int {
-    unsafe { make_temp(tmpl, 0, |k, p| temp_file(k, p, 0), || real::mkstemp64(tmpl)) }
-}
+    Path fn mkostemp | mkostemp64(tmpl: *mut c_char, flags: c_int) -> c_int;
+    {
+        unsafe { make_temp(tmpl, 0, |k, p| temp_file(k, p, flags), || host!(tmpl, flags)) }
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn mkostemp(tmpl: *mut c_char, flags: c_int) -> c_int {
-    unsafe { make_temp(tmpl, 0, |k, p| temp_file(k, p, flags), || real::mkostemp(tmpl, flags)) }
-}
+    Path fn mkstemps | mkstemps64(tmpl: *mut c_char, suffixlen: c_int) -> c_int;
+    {
+        unsafe { make_temp(tmpl, suffixlen, |k, p| temp_file(k, p, 0), || host!(tmpl, suffixlen)) }
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn mkostemp64(tmpl: *mut c_char, flags: c_int) -> c_int {
-    unsafe { make_temp(tmpl, 0, |k, p| temp_file(k, p, flags), || real::mkostemp64(tmpl, flags)) }
-}
+    Path fn mkostemps | mkostemps64(tmpl: *mut c_char, suffixlen: c_int, flags: c_int) -> c_int;
+    {
+        unsafe { make_temp(tmpl, suffixlen, |k, p| temp_file(k, p, flags), || host!(tmpl, suffixlen, flags)) }
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn mkstemps(tmpl: *mut c_char, suffixlen: c_int) -> c_int {
-    unsafe { make_temp(tmpl, suffixlen, |k, p| temp_file(k, p, 0), || real::mkstemps(tmpl, suffixlen)) }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn mkstemps64(tmpl: *mut c_char, suffixlen: c_int) -> c_int {
-    unsafe { make_temp(tmpl, suffixlen, |k, p| temp_file(k, p, 0), || real::mkstemps64(tmpl, suffixlen)) }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn mkostemps(tmpl: *mut c_char, suffixlen: c_int, flags: c_int) -> c_int {
-    unsafe { make_temp(tmpl, suffixlen, |k, p| temp_file(k, p, flags), || real::mkostemps(tmpl, suffixlen, flags)) }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn mkostemps64(tmpl: *mut c_char, suffixlen: c_int, flags: c_int) -> c_int {
-    unsafe { make_temp(tmpl, suffixlen, |k, p| temp_file(k, p, flags), || real::mkostemps64(tmpl, suffixlen, flags)) }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn mkdtemp(tmpl: *mut c_char) -> *mut c_char {
-    unsafe {
-        make_temp(
-            tmpl,
-            0,
-            |k, p| rump::rump_sys_mkdirat(k, p.dirfd, p.path.as_ptr(), 0o700).map(|_| tmpl),
-            || real::mkdtemp(tmpl),
-        )
+    Path fn mkdtemp(tmpl: *mut c_char) -> *mut c_char;
+    {
+        unsafe {
+            make_temp(
+                tmpl,
+                0,
+                |k, p| rump::rump_sys_mkdirat(k, p.dirfd, p.path.as_ptr(), 0o700).map(|_| tmpl),
+                || host!(tmpl),
+            )
+        }
     }
 }
 
 // ---- umask ---------------------------------------------------------------
 
-/// The umask is the host's, and the kernel's too once there is one, so
-/// files made in either place get the same mode bits.
-#[no_mangle]
-pub unsafe extern "C" fn umask(mask: mode_t) -> mode_t {
-    let old = unsafe { real::umask(mask) };
-    if let Some(k) = backend::current() {
-        let _ = rump::rump_sys_umask(k, (mask & 0o777) as i32);
+crate::hook! {
+    /// The umask is the host's, and the kernel's too once there is one, so
+    /// files made in either place get the same mode bits.
+    Process fn umask(mask: mode_t) -> mode_t;
+    {
+        let old = unsafe { host!(mask) };
+        if let Some(k) = backend::current() {
+            let _ = rump::rump_sys_umask(k, (mask & 0o777) as i32);
+        }
+        old
     }
-    old
 }

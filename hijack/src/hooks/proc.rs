@@ -83,25 +83,17 @@ fn fork_with(host_fork: impl FnOnce() -> pid_t) -> pid_t {
     pid
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn fork() -> pid_t {
-    crate::host::contain(|| fork_with(|| unsafe { real::fork() }))
-}
+crate::hook! {
+    #[allow(non_snake_case)]
+    Process fn fork | _Fork() -> pid_t;
+    {
+        fork_with(|| unsafe { host!() })
+    }
 
-#[no_mangle]
-#[allow(non_snake_case)]
-pub unsafe extern "C" fn _Fork() -> pid_t {
-    crate::host::contain(|| fork_with(|| unsafe { real::_Fork() }))
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn vfork() -> pid_t {
-    crate::host::contain(|| unsafe { fork() })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __vfork() -> pid_t {
-    crate::host::contain(|| unsafe { fork() })
+    Process fn vfork | __vfork() -> pid_t;
+    {
+        unsafe { fork() }
+    }
 }
 
 // ---- exec ------------------------------------------------------------------
@@ -172,9 +164,9 @@ fn exec_with(envp: *const *const c_char, exec: impl FnOnce(*const *const c_char)
     r
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
-    crate::host::contain(|| {
+crate::hook! {
+    Process fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
+    {
         // SAFETY: the caller's path.
         let route = unsafe { crate::route::route(libc::AT_FDCWD, path) };
         if let crate::route::Route::Kernel(p) = &route {
@@ -189,8 +181,8 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char,
             };
         }
         let path = route.host_path().unwrap_or(path);
-        exec_with(envp, |env| unsafe { real::execve(path, argv, env) })
-    })
+        exec_with(envp, |env| unsafe { host!(path, argv, env) })
+    }
 }
 
 /// A program stored in the kernel, copied into a memfd the host can
@@ -225,42 +217,42 @@ fn image_from_kernel(p: &crate::route::RumpPath) -> Result<c_int, Errno> {
     res
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
-    crate::host::contain(|| unsafe { execve(path, argv, environ) })
-}
+crate::hook! {
+    Process fn execv(path: *const c_char, argv: *const *const c_char) -> c_int;
+    {
+        unsafe { execve(path, argv, environ) }
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
-    crate::host::contain(|| exec_with(envp, |env| unsafe { real::execvpe(file, argv, env) }))
-}
+    Process fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
+    {
+        exec_with(envp, |env| unsafe { host!(file, argv, env) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int {
-    crate::host::contain(|| unsafe { execvpe(file, argv, environ) })
-}
+    Process fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int;
+    {
+        unsafe { execvpe(file, argv, environ) }
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
-    crate::host::contain(|| {
+    Process fn fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
+    {
         if crate::fdmap::rump_fd(fd).is_some() {
             // The host's loader cannot read a rump file.
             set_errno(libc::ENOEXEC);
             return -1;
         }
-        exec_with(envp, |env| unsafe { real::fexecve(fd, argv, env) })
-    })
-}
+        exec_with(envp, |env| unsafe { host!(fd, argv, env) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn execveat(
-    dirfd: c_int,
-    path: *const c_char,
-    argv: *const *const c_char,
-    envp: *const *const c_char,
-    flags: c_int,
-) -> c_int {
-    crate::host::contain(|| exec_with(envp, |env| unsafe { real::execveat(dirfd, path, argv, env, flags) }))
+    Process fn execveat(
+        dirfd: c_int,
+        path: *const c_char,
+        argv: *const *const c_char,
+        envp: *const *const c_char,
+        flags: c_int,
+    ) -> c_int;
+    {
+        exec_with(envp, |env| unsafe { host!(dirfd, path, argv, env, flags) })
+    }
 }
 
 /// The arguments of an `execl`-style call: the named one, then the
@@ -358,6 +350,14 @@ unsafe extern "C" fn execle_imp(
     unsafe { execve(path, argv.as_ptr(), envp as *const *const c_char) }
 }
 
+// The execl family is variadic, with its arguments in registers and on
+// the stack: no Rust signature receives them, so `hook!` cannot declare
+// these entry points; they are listed here instead.
+crate::hooked!(execl: Process, execlp: Process, execle: Process);
+// `pthread_create` is `sud::thread`'s (threads start armed for Syscall
+// User Dispatch); it is an exported hook, so it is listed too.
+crate::hooked!(pthread_create: Process);
+
 #[cfg(target_arch = "x86_64")]
 execl_entry!(execl, execl_imp);
 #[cfg(target_arch = "x86_64")]
@@ -388,85 +388,76 @@ fn record(fa: *mut posix_spawn_file_actions_t, r: c_int, a: Action) -> c_int {
     r
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn posix_spawn_file_actions_destroy(fa: *mut posix_spawn_file_actions_t) -> c_int {
-    crate::host::contain_errno_value(|| {
+crate::hook! {
+    Process fn posix_spawn_file_actions_destroy(fa: *mut posix_spawn_file_actions_t) -> c_int [panic = libc::EIO];
+    {
         if let Some(m) = ACTIONS.lock().as_mut() {
             m.remove(&(fa as usize));
         }
-        unsafe { real::posix_spawn_file_actions_destroy(fa) }
-    })
-}
+        unsafe { host!(fa) }
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn posix_spawn_file_actions_addopen(
-    fa: *mut posix_spawn_file_actions_t,
-    fd: c_int,
-    path: *const c_char,
-    oflag: c_int,
-    mode: libc::mode_t,
-) -> c_int {
-    crate::host::contain_errno_value(|| {
-        let r = unsafe { real::posix_spawn_file_actions_addopen(fa, fd, path, oflag, mode) };
+    Process fn posix_spawn_file_actions_addopen(
+        fa: *mut posix_spawn_file_actions_t,
+        fd: c_int,
+        path: *const c_char,
+        oflag: c_int,
+        mode: libc::mode_t,
+    ) -> c_int [panic = libc::EIO];
+    {
+        let r = unsafe { host!(fa, fd, path, oflag, mode) };
         // SAFETY: glibc accepted it, so it is a C string.
         let path = unsafe { CStr::from_ptr(path) }.to_owned();
         record(fa, r, Action::Open { fd, path, oflag, mode })
-    })
-}
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn posix_spawn_file_actions_addclose(fa: *mut posix_spawn_file_actions_t, fd: c_int) -> c_int {
-    crate::host::contain_errno_value(|| {
-        let r = unsafe { real::posix_spawn_file_actions_addclose(fa, fd) };
+    Process fn posix_spawn_file_actions_addclose(
+        fa: *mut posix_spawn_file_actions_t,
+        fd: c_int,
+    ) -> c_int [panic = libc::EIO];
+    {
+        let r = unsafe { host!(fa, fd) };
         record(fa, r, Action::Close(fd))
-    })
-}
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn posix_spawn_file_actions_adddup2(
-    fa: *mut posix_spawn_file_actions_t,
-    fd: c_int,
-    newfd: c_int,
-) -> c_int {
-    crate::host::contain_errno_value(|| {
-        let r = unsafe { real::posix_spawn_file_actions_adddup2(fa, fd, newfd) };
+    Process fn posix_spawn_file_actions_adddup2(
+        fa: *mut posix_spawn_file_actions_t,
+        fd: c_int,
+        newfd: c_int,
+    ) -> c_int [panic = libc::EIO];
+    {
+        let r = unsafe { host!(fa, fd, newfd) };
         record(fa, r, Action::Dup2(fd, newfd))
-    })
-}
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn posix_spawn_file_actions_addchdir_np(
-    fa: *mut posix_spawn_file_actions_t,
-    path: *const c_char,
-) -> c_int {
-    crate::host::contain_errno_value(|| {
-        let r = unsafe { real::posix_spawn_file_actions_addchdir_np(fa, path) };
+    Process fn posix_spawn_file_actions_addchdir_np(
+        fa: *mut posix_spawn_file_actions_t,
+        path: *const c_char,
+    ) -> c_int [panic = libc::EIO];
+    {
+        let r = unsafe { host!(fa, path) };
         // SAFETY: glibc accepted it, so it is a C string.
         let path = unsafe { CStr::from_ptr(path) }.to_owned();
         record(fa, r, Action::Chdir(path))
-    })
-}
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn posix_spawn_file_actions_addfchdir_np(
-    fa: *mut posix_spawn_file_actions_t,
-    fd: c_int,
-) -> c_int {
-    crate::host::contain_errno_value(|| {
-        let r = unsafe { real::posix_spawn_file_actions_addfchdir_np(fa, fd) };
+    Process fn posix_spawn_file_actions_addfchdir_np(
+        fa: *mut posix_spawn_file_actions_t,
+        fd: c_int,
+    ) -> c_int [panic = libc::EIO];
+    {
+        let r = unsafe { host!(fa, fd) };
         record(fa, r, Action::Fchdir(fd))
-    })
-}
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn posix_spawn_file_actions_addclosefrom_np(
-    fa: *mut posix_spawn_file_actions_t,
-    from: c_int,
-) -> c_int {
-    crate::host::contain_errno_value(|| {
-        let r = unsafe { real::posix_spawn_file_actions_addclosefrom_np(fa, from) };
+    Process fn posix_spawn_file_actions_addclosefrom_np(
+        fa: *mut posix_spawn_file_actions_t,
+        from: c_int,
+    ) -> c_int [panic = libc::EIO];
+    {
+        let r = unsafe { host!(fa, from) };
         record(fa, r, Action::Closefrom(from))
-    })
+    }
 }
 
 /// In the spawned child: the attributes, then the file actions in order.
@@ -605,28 +596,30 @@ fn actions_of(fa: *const posix_spawn_file_actions_t) -> Vec<Action> {
     ACTIONS.lock().as_ref().and_then(|m| m.get(&(fa as usize)).cloned()).unwrap_or_default()
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn posix_spawn(
-    pid: *mut pid_t,
-    path: *const c_char,
-    fa: *const posix_spawn_file_actions_t,
-    attr: *const posix_spawnattr_t,
-    argv: *const *mut c_char,
-    envp: *const *mut c_char,
-) -> c_int {
-    crate::host::contain_errno_value(|| unsafe { spawn(pid, path, &actions_of(fa), attr, argv, envp, false) })
-}
+crate::hook! {
+    Process fn posix_spawn(
+        pid: *mut pid_t,
+        path: *const c_char,
+        fa: *const posix_spawn_file_actions_t,
+        attr: *const posix_spawnattr_t,
+        argv: *const *mut c_char,
+        envp: *const *mut c_char,
+    ) -> c_int [panic = libc::EIO];
+    {
+        unsafe { spawn(pid, path, &actions_of(fa), attr, argv, envp, false) }
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn posix_spawnp(
-    pid: *mut pid_t,
-    file: *const c_char,
-    fa: *const posix_spawn_file_actions_t,
-    attr: *const posix_spawnattr_t,
-    argv: *const *mut c_char,
-    envp: *const *mut c_char,
-) -> c_int {
-    crate::host::contain_errno_value(|| unsafe { spawn(pid, file, &actions_of(fa), attr, argv, envp, true) })
+    Process fn posix_spawnp(
+        pid: *mut pid_t,
+        file: *const c_char,
+        fa: *const posix_spawn_file_actions_t,
+        attr: *const posix_spawnattr_t,
+        argv: *const *mut c_char,
+        envp: *const *mut c_char,
+    ) -> c_int [panic = libc::EIO];
+    {
+        unsafe { spawn(pid, file, &actions_of(fa), attr, argv, envp, true) }
+    }
 }
 
 // ---- system, popen, daemon -----------------------------------------------------
@@ -661,9 +654,9 @@ fn wait_status(pid: pid_t) -> c_int {
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
-    crate::host::contain(|| {
+crate::hook! {
+    Process fn system(cmd: *const c_char) -> c_int;
+    {
         if cmd.is_null() {
             return 1;
         }
@@ -693,15 +686,15 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
             set_errno(e);
             st
         }
-    })
+    }
 }
 
 /// Streams made by our popen, with their child.
 static POPENED: Mutex<Vec<(usize, pid_t)>> = Mutex::new(Vec::new());
 
-#[no_mangle]
-pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut FILE {
-    crate::host::contain(|| {
+crate::hook! {
+    Process fn popen(cmd: *const c_char, mode: *const c_char) -> *mut FILE;
+    {
         if cmd.is_null() || mode.is_null() {
             set_errno(libc::EINVAL);
             return std::ptr::null_mut();
@@ -748,25 +741,21 @@ pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut 
         }
         POPENED.lock().push((fp as usize, pid));
         fp
-    })
-}
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn pclose(fp: *mut FILE) -> c_int {
-    crate::host::contain(|| {
+    Process fn pclose(fp: *mut FILE) -> c_int;
+    {
         let pid = {
             let mut list = POPENED.lock();
             list.iter().position(|(f, _)| *f == fp as usize).map(|i| list.swap_remove(i).1)
         };
-        let Some(pid) = pid else { return unsafe { real::pclose(fp) } };
+        let Some(pid) = pid else { return unsafe { host!(fp) } };
         unsafe { libc::fclose(fp) };
         wait_status(pid)
-    })
-}
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn daemon(nochdir: c_int, noclose: c_int) -> c_int {
-    crate::host::contain(|| {
+    Process fn daemon(nochdir: c_int, noclose: c_int) -> c_int;
+    {
         // SAFETY: our fork hook.
         match unsafe { fork() } {
             -1 => return -1,
@@ -791,5 +780,5 @@ pub unsafe extern "C" fn daemon(nochdir: c_int, noclose: c_int) -> c_int {
             }
         }
         0
-    })
+    }
 }

@@ -902,62 +902,71 @@ fn system(e: Errno) -> c_int {
     libc::EAI_SYSTEM
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn getaddrinfo(
-    node: *const c_char,
-    service: *const c_char,
-    hints: *const addrinfo,
-    res: *mut *mut addrinfo,
-) -> c_int {
-    if !hijacked() {
-        return unsafe { real::getaddrinfo(node, service, hints, res) };
-    }
-    let h = match hints.is_null() {
-        true => None,
-        false => match read(hints) {
-            Ok(a) => {
-                Some(Hints { flags: a.ai_flags, family: a.ai_family, socktype: a.ai_socktype, protocol: a.ai_protocol })
-            }
-            Err(e) => return system(e),
-        },
-    };
-    let saved = host::errno();
-    // SAFETY: the caller's strings.
-    let got = std::panic::catch_unwind(|| answer(unsafe { arg(node) }, unsafe { arg(service) }, h));
-    let (found, canon, tuples) = match got {
-        Ok(Answer::Host) => return unsafe { real::getaddrinfo(node, service, hints, res) },
-        Ok(Answer::Fail(e)) => {
-            host::set_errno(saved);
-            return e;
+crate::hook! {
+    Names fn getaddrinfo(
+        node: *const c_char,
+        service: *const c_char,
+        hints: *const addrinfo,
+        res: *mut *mut addrinfo,
+    ) -> c_int
+        [panic = libc::EAI_SYSTEM];
+    {
+        if !hijacked() {
+            return unsafe { host!(node, service, hints, res) };
         }
-        Ok(Answer::List(f, c, t)) => (f, c, t),
-        Err(_) => return system(Errno(libc::EIO)),
-    };
-    host::set_errno(saved);
-    let flags = h.map_or(libc::AI_V4MAPPED | libc::AI_ADDRCONFIG, |h| h.flags);
-    let list = match build_list(&found, canon.as_deref(), &tuples, flags) {
-        Ok(l) => l,
-        Err(e) => return e,
-    };
-    if let Err(e) = SelfMemory.write(UserAddr(res as u64), &(list as u64).to_ne_bytes()) {
-        // SAFETY: the list made above, never shown.
-        unsafe { freeaddrinfo(list) };
-        return system(e);
+        let h = match hints.is_null() {
+            true => None,
+            false => match read(hints) {
+                Ok(a) => {
+                    Some(Hints {
+                        flags: a.ai_flags,
+                        family: a.ai_family,
+                        socktype: a.ai_socktype,
+                        protocol: a.ai_protocol,
+                    })
+                }
+                Err(e) => return system(e),
+            },
+        };
+        let saved = host::errno();
+        // SAFETY: the caller's strings.
+        let got = std::panic::catch_unwind(|| answer(unsafe { arg(node) }, unsafe { arg(service) }, h));
+        let (found, canon, tuples) = match got {
+            Ok(Answer::Host) => return unsafe { host!(node, service, hints, res) },
+            Ok(Answer::Fail(e)) => {
+                host::set_errno(saved);
+                return e;
+            }
+            Ok(Answer::List(f, c, t)) => (f, c, t),
+            Err(_) => return system(Errno(libc::EIO)),
+        };
+        host::set_errno(saved);
+        let flags = h.map_or(libc::AI_V4MAPPED | libc::AI_ADDRCONFIG, |h| h.flags);
+        let list = match build_list(&found, canon.as_deref(), &tuples, flags) {
+            Ok(l) => l,
+            Err(e) => return e,
+        };
+        if let Err(e) = SelfMemory.write(UserAddr(res as u64), &(list as u64).to_ne_bytes()) {
+            // SAFETY: the list made above, never shown.
+            unsafe { freeaddrinfo(list) };
+            return system(e);
+        }
+        0
     }
-    0
-}
 
-/// Frees a list as glibc's freeaddrinfo does; ours have its layout, so
-/// lists from either library go the same way.
-#[no_mangle]
-pub unsafe extern "C" fn freeaddrinfo(mut ai: *mut addrinfo) {
-    while !ai.is_null() {
-        // SAFETY: a node of a getaddrinfo list, as the caller promises.
-        unsafe {
-            let next = (*ai).ai_next;
-            libc::free((*ai).ai_canonname.cast());
-            libc::free(ai.cast());
-            ai = next;
+    /// Frees a list as glibc's freeaddrinfo does; ours have its layout, so
+    /// lists from either library go the same way.
+    Names fn freeaddrinfo(ai: *mut addrinfo);
+    {
+        let mut ai = ai;
+        while !ai.is_null() {
+            // SAFETY: a node of a getaddrinfo list, as the caller promises.
+            unsafe {
+                let next = (*ai).ai_next;
+                libc::free((*ai).ai_canonname.cast());
+                libc::free(ai.cast());
+                ai = next;
+            }
         }
     }
 }
@@ -1066,44 +1075,47 @@ fn nameinfo(
     Ok(())
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn getnameinfo(
-    sa: *const sockaddr,
-    salen: socklen_t,
-    host: *mut c_char,
-    hostlen: socklen_t,
-    serv: *mut c_char,
-    servlen: socklen_t,
-    flags: c_int,
-) -> c_int {
-    let family = (hijacked() && !sa.is_null() && salen as usize >= size_of::<libc::sa_family_t>())
-        .then(|| read(sa.cast::<libc::sa_family_t>()).ok())
-        .flatten()
-        .map(c_int::from);
-    let inet = match family {
-        Some(libc::AF_INET) => size_of::<libc::sockaddr_in>(),
-        Some(libc::AF_INET6) => size_of::<libc::sockaddr_in6>(),
-        _ => return unsafe { real::getnameinfo(sa, salen, host, hostlen, serv, servlen, flags) },
-    };
-    if flags & !NI_KNOWN != 0 {
-        return libc::EAI_BADFLAGS;
+crate::hook! {
+    Names fn getnameinfo(
+        sa: *const sockaddr,
+        salen: socklen_t,
+        host: *mut c_char,
+        hostlen: socklen_t,
+        serv: *mut c_char,
+        servlen: socklen_t,
+        flags: c_int,
+    ) -> c_int
+        [panic = libc::EAI_SYSTEM];
+    {
+        let family = (hijacked() && !sa.is_null() && salen as usize >= size_of::<libc::sa_family_t>())
+            .then(|| read(sa.cast::<libc::sa_family_t>()).ok())
+            .flatten()
+            .map(c_int::from);
+        let inet = match family {
+            Some(libc::AF_INET) => size_of::<libc::sockaddr_in>(),
+            Some(libc::AF_INET6) => size_of::<libc::sockaddr_in6>(),
+            _ => return unsafe { host!(sa, salen, host, hostlen, serv, servlen, flags) },
+        };
+        if flags & !NI_KNOWN != 0 {
+            return libc::EAI_BADFLAGS;
+        }
+        if flags & libc::NI_NAMEREQD != 0 && host.is_null() && serv.is_null() {
+            return libc::EAI_NONAME;
+        }
+        if (salen as usize) < inet {
+            return libc::EAI_FAMILY;
+        }
+        let saved = host::errno();
+        // errno is the program's unless the answer is EAI_SYSTEM.
+        let r = match std::panic::catch_unwind(|| nameinfo(sa, salen, (host, hostlen), (serv, servlen), flags)) {
+            Ok(r) => r.err().unwrap_or(0),
+            Err(_) => return system(Errno(libc::EIO)),
+        };
+        if r != libc::EAI_SYSTEM {
+            host::set_errno(saved);
+        }
+        r
     }
-    if flags & libc::NI_NAMEREQD != 0 && host.is_null() && serv.is_null() {
-        return libc::EAI_NONAME;
-    }
-    if (salen as usize) < inet {
-        return libc::EAI_FAMILY;
-    }
-    let saved = host::errno();
-    // errno is the program's unless the answer is EAI_SYSTEM.
-    let r = match std::panic::catch_unwind(|| nameinfo(sa, salen, (host, hostlen), (serv, servlen), flags)) {
-        Ok(r) => r.err().unwrap_or(0),
-        Err(_) => return system(Errno(libc::EIO)),
-    };
-    if r != libc::EAI_SYSTEM {
-        host::set_errno(saved);
-    }
-    r
 }
 
 // ---- gethostbyname ----------------------------------------------------------
@@ -1270,47 +1282,52 @@ fn inet_family(af: c_int) -> bool {
     af == libc::AF_INET || af == libc::AF_INET6
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn gethostbyname2_r(
-    name: *const c_char,
-    af: c_int,
-    ret: *mut Hostent,
-    buf: *mut c_char,
-    buflen: size_t,
-    result: *mut *mut Hostent,
-    h_errnop: *mut c_int,
-) -> c_int {
-    if hijacked() && inet_family(af) && !name.is_null() {
-        // SAFETY: the caller's string and buffers.
-        let name_bytes = unsafe { CStr::from_ptr(name) }.to_bytes();
-        let got = std::panic::catch_unwind(|| unsafe { by_name_r(name_bytes, af, ret, buf, buflen, result, h_errnop) });
-        if let Ok(Some(r)) = got {
-            return r;
+crate::hook! {
+    Names fn gethostbyname2_r(
+        name: *const c_char,
+        af: c_int,
+        ret: *mut Hostent,
+        buf: *mut c_char,
+        buflen: size_t,
+        result: *mut *mut Hostent,
+        h_errnop: *mut c_int,
+    ) -> c_int
+        [panic = libc::EIO];
+    {
+        if hijacked() && inet_family(af) && !name.is_null() {
+            // SAFETY: the caller's string and buffers.
+            let name_bytes = unsafe { CStr::from_ptr(name) }.to_bytes();
+            let got =
+                std::panic::catch_unwind(|| unsafe { by_name_r(name_bytes, af, ret, buf, buflen, result, h_errnop) });
+            if let Ok(Some(r)) = got {
+                return r;
+            }
         }
+        unsafe { host!(name, af, ret, buf, buflen, result, h_errnop) }
     }
-    unsafe { real::gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop) }
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn gethostbyname_r(
-    name: *const c_char,
-    ret: *mut Hostent,
-    buf: *mut c_char,
-    buflen: size_t,
-    result: *mut *mut Hostent,
-    h_errnop: *mut c_int,
-) -> c_int {
-    if hijacked() && !name.is_null() {
-        // SAFETY: the caller's string and buffers.
-        let name_bytes = unsafe { CStr::from_ptr(name) }.to_bytes();
-        let got = std::panic::catch_unwind(|| unsafe {
-            by_name_r(name_bytes, libc::AF_INET, ret, buf, buflen, result, h_errnop)
-        });
-        if let Ok(Some(r)) = got {
-            return r;
+    Names fn gethostbyname_r(
+        name: *const c_char,
+        ret: *mut Hostent,
+        buf: *mut c_char,
+        buflen: size_t,
+        result: *mut *mut Hostent,
+        h_errnop: *mut c_int,
+    ) -> c_int
+        [panic = libc::EIO];
+    {
+        if hijacked() && !name.is_null() {
+            // SAFETY: the caller's string and buffers.
+            let name_bytes = unsafe { CStr::from_ptr(name) }.to_bytes();
+            let got = std::panic::catch_unwind(|| unsafe {
+                by_name_r(name_bytes, libc::AF_INET, ret, buf, buflen, result, h_errnop)
+            });
+            if let Ok(Some(r)) = got {
+                return r;
+            }
         }
+        unsafe { host!(name, ret, buf, buflen, result, h_errnop) }
     }
-    unsafe { real::gethostbyname_r(name, ret, buf, buflen, result, h_errnop) }
 }
 
 /// The non-reentrant entries' result: this thread's entry and buffer,
@@ -1357,28 +1374,30 @@ fn by_name_static(name: &[u8], af: c_int) -> Option<*mut Hostent> {
     got
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut Hostent {
-    if hijacked() && inet_family(af) && !name.is_null() {
-        // SAFETY: the caller's string.
-        let name_bytes = unsafe { CStr::from_ptr(name) }.to_bytes();
-        if let Ok(Some(h)) = std::panic::catch_unwind(|| by_name_static(name_bytes, af)) {
-            return h;
+crate::hook! {
+    Names fn gethostbyname2(name: *const c_char, af: c_int) -> *mut Hostent;
+    {
+        if hijacked() && inet_family(af) && !name.is_null() {
+            // SAFETY: the caller's string.
+            let name_bytes = unsafe { CStr::from_ptr(name) }.to_bytes();
+            if let Ok(Some(h)) = std::panic::catch_unwind(|| by_name_static(name_bytes, af)) {
+                return h;
+            }
         }
+        unsafe { host!(name, af) }
     }
-    unsafe { real::gethostbyname2(name, af) }
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut Hostent {
-    if hijacked() && !name.is_null() {
-        // SAFETY: the caller's string.
-        let name_bytes = unsafe { CStr::from_ptr(name) }.to_bytes();
-        if let Ok(Some(h)) = std::panic::catch_unwind(|| by_name_static(name_bytes, libc::AF_INET)) {
-            return h;
+    Names fn gethostbyname(name: *const c_char) -> *mut Hostent;
+    {
+        if hijacked() && !name.is_null() {
+            // SAFETY: the caller's string.
+            let name_bytes = unsafe { CStr::from_ptr(name) }.to_bytes();
+            if let Ok(Some(h)) = std::panic::catch_unwind(|| by_name_static(name_bytes, libc::AF_INET)) {
+                return h;
+            }
         }
+        unsafe { host!(name) }
     }
-    unsafe { real::gethostbyname(name) }
 }
 
 #[cfg(test)]

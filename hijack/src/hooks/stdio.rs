@@ -319,14 +319,11 @@ unsafe fn fopen_with(
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn fopen(path: *const c_char, mode: *const c_char) -> *mut FILE {
-    unsafe { fopen_with(path, mode, |p| real::fopen(p, mode)) }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn fopen64(path: *const c_char, mode: *const c_char) -> *mut FILE {
-    unsafe { fopen_with(path, mode, |p| real::fopen64(p, mode)) }
+crate::hook! {
+    Path fn fopen | fopen64(path: *const c_char, mode: *const c_char) -> *mut FILE;
+    {
+        unsafe { fopen_with(path, mode, |p| host!(p, mode)) }
+    }
 }
 
 /// fdopen on a rump fd, with glibc's checks: the fd's access mode must
@@ -346,9 +343,11 @@ fn fdopen_rump(k: &Backend, fd: c_int, r: i32, mode: *const c_char) -> Result<*m
     new_stream(fd, m.cookie_mode(), None)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn fdopen(fd: c_int, mode: *const c_char) -> *mut FILE {
-    crate::by_fd!(fd, |k, r| fdopen_rump(k, fd, r, mode), unsafe { real::fdopen(fd, mode) })
+crate::hook! {
+    Fd fn fdopen(fd: c_int, mode: *const c_char) -> *mut FILE;
+    {
+        crate::by_fd!(fd, |k, r| fdopen_rump(k, fd, r, mode), unsafe { host!(fd, mode) })
+    }
 }
 
 // ---- freopen ---------------------------------------------------------------
@@ -493,33 +492,35 @@ unsafe fn freopen_with(path: *const c_char, mode: *const c_char, stream: *mut FI
     unsafe { host(path, mode, stream) }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn freopen(path: *const c_char, mode: *const c_char, stream: *mut FILE) -> *mut FILE {
-    unsafe { freopen_with(path, mode, stream, real::freopen) }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn freopen64(path: *const c_char, mode: *const c_char, stream: *mut FILE) -> *mut FILE {
-    unsafe { freopen_with(path, mode, stream, real::freopen64) }
-}
-
-/// setmntent: glibc's opens its file with an internal fopen, which would
-/// miss both the mount-table line and rump paths.
-#[no_mangle]
-pub unsafe extern "C" fn setmntent(path: *const c_char, mode: *const c_char) -> *mut FILE {
-    let f = unsafe { fopen_with(path, mode, |_| std::ptr::null_mut()) };
-    if f.is_null() {
-        // Not ours (or failed in the kernel, errno set): glibc's own when
-        // the path is the host's.
-        // SAFETY: the caller's path.
-        if unsafe { route::path(path) }.is_none() {
-            return unsafe { real::setmntent(path, mode) };
-        }
-        return f;
+crate::hook! {
+    Path fn freopen(path: *const c_char, mode: *const c_char, stream: *mut FILE) -> *mut FILE;
+    {
+        unsafe { freopen_with(path, mode, stream, real::freopen) }
     }
-    // As glibc: the caller does the locking.
-    unsafe { __fsetlocking(f, FSETLOCKING_BYCALLER) };
-    f
+
+    Path fn freopen64(path: *const c_char, mode: *const c_char, stream: *mut FILE) -> *mut FILE;
+    {
+        unsafe { freopen_with(path, mode, stream, real::freopen64) }
+    }
+
+    /// setmntent: glibc's opens its file with an internal fopen, which would
+    /// miss both the mount-table line and rump paths.
+    Path fn setmntent(path: *const c_char, mode: *const c_char) -> *mut FILE;
+    {
+        let f = unsafe { fopen_with(path, mode, |_| std::ptr::null_mut()) };
+        if f.is_null() {
+            // Not ours (or failed in the kernel, errno set): glibc's own when
+            // the path is the host's.
+            // SAFETY: the caller's path.
+            if unsafe { route::path(path) }.is_none() {
+                return unsafe { host!(path, mode) };
+            }
+            return f;
+        }
+        // As glibc: the caller does the locking.
+        unsafe { __fsetlocking(f, FSETLOCKING_BYCALLER) };
+        f
+    }
 }
 
 // ---- stdin, stdout, stderr -------------------------------------------------

@@ -46,63 +46,66 @@ fn ioctl_rump(k: &crate::backend::Backend, r: i32, request: c_ulong, arg: usize)
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int {
-    if request == FICLONE || request == FICLONERANGE {
-        // A clone from a rump file onto a host one (cp /rump/a host/b).
-        let src = if request == FICLONE { arg as c_int } else { (unsafe { *(arg as *const i64) }) as c_int };
-        if crate::fdmap::rump_fd(src).is_some() && crate::fdmap::rump_fd(fd).is_none() {
-            set_errno(libc::EOPNOTSUPP);
-            return -1;
+crate::hook! {
+    Fd fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int;
+    {
+        if request == FICLONE || request == FICLONERANGE {
+            // A clone from a rump file onto a host one (cp /rump/a host/b).
+            let src = if request == FICLONE { arg as c_int } else { (unsafe { *(arg as *const i64) }) as c_int };
+            if crate::fdmap::rump_fd(src).is_some() && crate::fdmap::rump_fd(fd).is_none() {
+                set_errno(libc::EOPNOTSUPP);
+                return -1;
+            }
+        }
+        by_fd!(fd, |k, r| ioctl_rump(k, r, request, arg), {
+            let inotify =
+                (request == libc::FIONREAD).then(|| super::inotify::fionread(fd, arg as *mut c_int)).flatten();
+            inotify.unwrap_or_else(|| unsafe { host!(fd, request, arg) })
+        })
+    }
+
+    Fd fn isatty(fd: c_int) -> c_int [panic = 0];
+    {
+        match crate::fdmap::rump_fd(fd) {
+            None => unsafe { host!(fd) },
+            Some(r) => {
+                let e = crate::backend::kernel().map_or_else(|e| e, |k| not_a_tty(k, r));
+                set_errno(e.0);
+                0
+            }
         }
     }
-    by_fd!(fd, |k, r| ioctl_rump(k, r, request, arg), {
-        let inotify = (request == libc::FIONREAD).then(|| super::inotify::fionread(fd, arg as *mut c_int)).flatten();
-        inotify.unwrap_or_else(|| unsafe { real::ioctl(fd, request, arg) })
-    })
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn isatty(fd: c_int) -> c_int {
-    match crate::fdmap::rump_fd(fd) {
-        None => unsafe { real::isatty(fd) },
-        Some(r) => {
-            let e = crate::backend::kernel().map_or_else(|e| e, |k| not_a_tty(k, r));
-            set_errno(e.0);
-            0
-        }
+    Fd fn tcgetattr(fd: c_int, t: *mut termios) -> c_int;
+    {
+        by_fd!(fd, |k, r| Err::<c_int, _>(not_a_tty(k, r)), unsafe { host!(fd, t) })
     }
-}
 
-#[no_mangle]
-pub unsafe extern "C" fn tcgetattr(fd: c_int, t: *mut termios) -> c_int {
-    by_fd!(fd, |k, r| Err::<c_int, _>(not_a_tty(k, r)), unsafe { real::tcgetattr(fd, t) })
-}
+    Fd fn tcsetattr(fd: c_int, act: c_int, t: *const termios) -> c_int;
+    {
+        by_fd!(fd, |k, r| Err::<c_int, _>(not_a_tty(k, r)), unsafe { host!(fd, act, t) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn tcsetattr(fd: c_int, act: c_int, t: *const termios) -> c_int {
-    by_fd!(fd, |k, r| Err::<c_int, _>(not_a_tty(k, r)), unsafe { real::tcsetattr(fd, act, t) })
-}
+    Fd fn tcgetpgrp(fd: c_int) -> pid_t;
+    {
+        by_fd!(fd, |k, r| Err::<pid_t, _>(not_a_tty(k, r)), unsafe { host!(fd) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn tcgetpgrp(fd: c_int) -> pid_t {
-    by_fd!(fd, |k, r| Err::<pid_t, _>(not_a_tty(k, r)), unsafe { real::tcgetpgrp(fd) })
-}
+    Fd fn tcsetpgrp(fd: c_int, pg: pid_t) -> c_int;
+    {
+        by_fd!(fd, |k, r| Err::<c_int, _>(not_a_tty(k, r)), unsafe { host!(fd, pg) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn tcsetpgrp(fd: c_int, pg: pid_t) -> c_int {
-    by_fd!(fd, |k, r| Err::<c_int, _>(not_a_tty(k, r)), unsafe { real::tcsetpgrp(fd, pg) })
-}
+    Fd fn ttyname(fd: c_int) -> *mut c_char;
+    {
+        by_fd!(fd, |k, r| Err::<*mut c_char, _>(not_a_tty(k, r)), unsafe { host!(fd) })
+    }
 
-#[no_mangle]
-pub unsafe extern "C" fn ttyname(fd: c_int) -> *mut c_char {
-    by_fd!(fd, |k, r| Err::<*mut c_char, _>(not_a_tty(k, r)), unsafe { real::ttyname(fd) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn ttyname_r(fd: c_int, buf: *mut c_char, len: size_t) -> c_int {
-    match crate::fdmap::rump_fd(fd) {
-        None => unsafe { real::ttyname_r(fd, buf, len) },
-        Some(r) => guard(|| Ok::<_, Errno>(crate::backend::kernel().map_or_else(|e| e, |k| not_a_tty(k, r)).0)),
+    Fd fn ttyname_r(fd: c_int, buf: *mut c_char, len: size_t) -> c_int [panic = libc::EIO];
+    {
+        match crate::fdmap::rump_fd(fd) {
+            None => unsafe { host!(fd, buf, len) },
+            Some(r) => guard(|| Ok::<_, Errno>(crate::backend::kernel().map_or_else(|e| e, |k| not_a_tty(k, r)).0)),
+        }
     }
 }

@@ -54,38 +54,40 @@ pub unsafe fn wait_child(pid: pid_t, status: *mut c_int, options: c_int, ru: *mu
     r
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn wait(status: *mut c_int) -> pid_t {
-    unsafe { wait_child(-1, status, 0, std::ptr::null_mut()) }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn waitpid(pid: pid_t, status: *mut c_int, options: c_int) -> pid_t {
-    unsafe { wait_child(pid, status, options, std::ptr::null_mut()) }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn wait3(status: *mut c_int, options: c_int, ru: *mut rusage) -> pid_t {
-    unsafe { wait_child(-1, status, options, ru) }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn wait4(pid: pid_t, status: *mut c_int, options: c_int, ru: *mut rusage) -> pid_t {
-    unsafe { wait_child(pid, status, options, ru) }
-}
-
-/// A child that exited or was killed, reaped (not WNOWAIT), is waited for
-/// in the kernel too.
-#[no_mangle]
-pub unsafe extern "C" fn waitid(idtype: idtype_t, id: id_t, info: *mut siginfo_t, options: c_int) -> c_int {
-    // SAFETY: libc's waitid with the caller's arguments.
-    let r = unsafe { real::waitid(idtype, id, info, options) };
-    if r == 0 && !info.is_null() && options & libc::WNOWAIT == 0 {
-        // SAFETY: waitid filled in *info.
-        let (pid, code) = unsafe { ((*info).si_pid(), (*info).si_code) };
-        if pid > 0 && matches!(code, libc::CLD_EXITED | libc::CLD_KILLED | libc::CLD_DUMPED) {
-            reaped(pid);
-        }
+crate::hook! {
+    Process fn wait(status: *mut c_int) -> pid_t;
+    {
+        unsafe { wait_child(-1, status, 0, std::ptr::null_mut()) }
     }
-    r
+
+    Process fn waitpid(pid: pid_t, status: *mut c_int, options: c_int) -> pid_t;
+    {
+        unsafe { wait_child(pid, status, options, std::ptr::null_mut()) }
+    }
+
+    Process fn wait3(status: *mut c_int, options: c_int, ru: *mut rusage) -> pid_t;
+    {
+        unsafe { wait_child(-1, status, options, ru) }
+    }
+
+    Process fn wait4(pid: pid_t, status: *mut c_int, options: c_int, ru: *mut rusage) -> pid_t;
+    {
+        unsafe { wait_child(pid, status, options, ru) }
+    }
+
+    /// A child that exited or was killed, reaped (not WNOWAIT), is waited for
+    /// in the kernel too.
+    Process fn waitid(idtype: idtype_t, id: id_t, info: *mut siginfo_t, options: c_int) -> c_int;
+    {
+        // SAFETY: libc's waitid with the caller's arguments.
+        let r = unsafe { host!(idtype, id, info, options) };
+        if r == 0 && !info.is_null() && options & libc::WNOWAIT == 0 {
+            // SAFETY: waitid filled in *info.
+            let (pid, code) = unsafe { ((*info).si_pid(), (*info).si_code) };
+            if pid > 0 && matches!(code, libc::CLD_EXITED | libc::CLD_KILLED | libc::CLD_DUMPED) {
+                reaped(pid);
+            }
+        }
+        r
+    }
 }

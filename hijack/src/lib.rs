@@ -44,6 +44,7 @@ extern "C" fn init() {
     route::set_config(cfg);
     // Before the connection is taken over: it moves out of the program's way.
     rumpclient::ownfd::enable();
+    rumpclient::ownfd::reserve_table();
     log::init();
     state::import();
     // SAFETY: registers a handler that only bumps an atomic.

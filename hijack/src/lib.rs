@@ -9,8 +9,9 @@
 //! - `config`: `RUMPHIJACK`, checked before `main` runs;
 //! - `route`: which kernel a path belongs to, and the virtual cwd;
 //! - `fdmap`: which fd numbers are rump fds (placeholders on the host);
-//! - `backend`, `keeper`: the kernel handle, and moving an in-process
-//!   kernel into a keeper process when the program forks or execs;
+//! - `backend`, `keeper`, `tree`: the kernel handle, moving an in-process
+//!   kernel into a keeper process when the program forks or execs, and the
+//!   keeper a tree of processes starts when one of them first needs it;
 //! - `state`: what crosses `execve` (the map, the cwd, the connection);
 //! - `hooks`: the libc functions, one module per family;
 //! - `host`: the way back to libc's own definitions;
@@ -28,6 +29,7 @@ pub mod notifier;
 pub mod route;
 pub mod state;
 pub mod sud;
+pub mod tree;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

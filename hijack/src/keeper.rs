@@ -171,6 +171,8 @@ unsafe fn become_keeper(url: &ServerUrl, dir: &std::path::Path, report: i32, sou
         _ => unsafe { libc::_exit(0) },
     }
     let _ = sys(libc::SYS_setsid, [0; 4]);
+    // Named for what it is in ps and top, not for the program it came from.
+    let _ = sys(libc::SYS_prctl, [libc::PR_SET_NAME as usize, c"rump-keeper".as_ptr() as usize, 0, 0]);
     let (report, watch) = detach_fds(report, watch);
     let local = match copied {
         Some(local) => local,

@@ -11,7 +11,7 @@
 //! repository, `tar xf` of a 5,000-file archive, `make -j2` of a 50-file
 //! C project. Run with `cargo bench -p rump-hijack` (or
 //! scripts/bench.sh), after a release build of the workspace
-//! (rump_server).
+//! (rump_server); `RUMPBENCH_LIB` names another build of the library.
 //!
 //! Whole commands are timed by bash's `time` inside one shell, so the
 //! shell's own start-up is not counted; the best of several runs is kept.
@@ -88,7 +88,8 @@ fn main() {
         Ok("forks") => return forks(),
         _ => {}
     }
-    let lib = build_dir().join("librumphijack.so");
+    // Another build of the library (a before/after comparison) if named.
+    let lib = std::env::var_os("RUMPBENCH_LIB").map_or_else(|| build_dir().join("librumphijack.so"), PathBuf::from);
     assert!(lib.exists(), "{} missing", lib.display());
     let lib = lib.to_str().unwrap().to_string();
     let pre = [("LD_PRELOAD", lib.as_str())];

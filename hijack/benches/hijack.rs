@@ -247,9 +247,8 @@ fn main() {
 /// the kernel into a keeper).
 fn fork_rows(pre: &[(&str, &str)]) {
     const SHELLS: usize = 10;
-    let sh = |cmd: &str| {
-        format!("for r in $(seq {RUNS}); do time (for i in $(seq {SHELLS}); do sh -c '{cmd}'; done); done")
-    };
+    let sh =
+        |cmd: &str| format!("for r in $(seq {RUNS}); do time (for i in $(seq {SHELLS}); do sh -c '{cmd}'; done); done");
     let mut best = [f64::INFINITY; 4];
     // Alternating rounds, so a change in the machine's load hits all alike.
     for _ in 0..3 {
@@ -271,7 +270,8 @@ fn fork_rows(pre: &[(&str, &str)]) {
             cmd.env(k, v);
         }
         let out = cmd.output().expect("forks");
-        let ms: Vec<f64> = String::from_utf8_lossy(&out.stdout).split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        let ms: Vec<f64> =
+            String::from_utf8_lossy(&out.stdout).split_whitespace().filter_map(|w| w.parse().ok()).collect();
         assert_eq!(ms.len(), 2, "fork timings");
         [ms[0], ms[1]]
     };
@@ -283,7 +283,14 @@ fn fork_rows(pre: &[(&str, &str)]) {
         }
     }
     let [plain, untouched, touched] = best;
-    row("first fork, library loaded, kernel untouched", untouched[0], "without", plain[0], "ms", "(target: +1 ms at most)");
+    row(
+        "first fork, library loaded, kernel untouched",
+        untouched[0],
+        "without",
+        plain[0],
+        "ms",
+        "(target: +1 ms at most)",
+    );
     row("first fork after touching /rump (keeper)", touched[0], "without", plain[0], "ms", "(target: +1 ms at most)");
     row("same, until the child has run and been reaped", touched[1], "without", plain[1], "ms", "");
 }

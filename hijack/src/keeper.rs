@@ -101,7 +101,11 @@ fn lock_private_dir(dir: &std::path::Path) -> Result<rumpclient::ownfd::OwnFd, E
 /// Forks the keeper serving at `dir`/sock (`fork_with` runs the fork it is
 /// given, under whatever lock the copy needs) and claims this process's
 /// kernel process there.
-fn start(dir: &std::path::Path, source: Source, fork_with: impl FnOnce(&dyn Fn() -> i32) -> i32) -> Result<Client, Errno> {
+fn start(
+    dir: &std::path::Path,
+    source: Source,
+    fork_with: impl FnOnce(&dyn Fn() -> i32) -> i32,
+) -> Result<Client, Errno> {
     let url = ServerUrl::Unix(dir.join("sock"));
     let (rd, wr) = rumpclient::ownfd::pipe().map_err(Errno)?;
     // SAFETY: glibc's fork.
@@ -206,9 +210,9 @@ unsafe fn become_keeper(url: &ServerUrl, dir: &std::path::Path, report: i32, sou
 /// Waits until every writer of pipe `fd` is gone.
 fn wait_hangup(fd: i32) {
     let mut p = libc::pollfd { fd, events: 0, revents: 0 };
-    while sys(libc::SYS_poll, [&mut p as *mut libc::pollfd as usize, 1, usize::MAX, 0]).is_err_and(|e| e.0 == libc::EINTR)
-    {
-    }
+    while sys(libc::SYS_poll, [&mut p as *mut libc::pollfd as usize, 1, usize::MAX, 0])
+        .is_err_and(|e| e.0 == libc::EINTR)
+    {}
 }
 
 /// Closes every inherited fd but `keep`, `watch` and the kernel's own (its

@@ -5,8 +5,13 @@
 //! host fd and a hooked `stat` of a host path against the same program
 //! without the library (the library's log off, then on with its trace
 //! events filtered out); `ls -R` of 10,000 files on /rump against a host
-//! tree. Run with `cargo bench -p rump-hijack` (or scripts/bench.sh),
-//! after a release build of the workspace (rump_server).
+//! tree, and a walk with a stat of each of them inside one process; a
+//! shell's fork with the library loaded against one without; and real
+//! tools on /rump against /dev/shm: `git status` in a 2,000-file
+//! repository, `tar xf` of a 5,000-file archive, `make -j2` of a 50-file
+//! C project. Run with `cargo bench -p rump-hijack` (or
+//! scripts/bench.sh), after a release build of the workspace
+//! (rump_server); `RUMPBENCH_LIB` names another build of the library.
 //!
 //! Whole commands are timed by bash's `time` inside one shell, so the
 //! shell's own start-up is not counted; the best of several runs is kept.
@@ -20,6 +25,9 @@ const CAT_MIB: usize = 256;
 /// Bytes written through a shared mapping per run, in MiB.
 const MAP_MIB: usize = 64;
 const TREE_FILES: usize = 10_000;
+const GIT_FILES: usize = 2_000;
+const TAR_FILES: usize = 5_000;
+const MAKE_FILES: usize = 50;
 
 fn build_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("bench binary path");
@@ -77,9 +85,11 @@ fn main() {
     match std::env::var("RUMPBENCH_ROLE").as_deref() {
         Ok("readloop") => return readloop(),
         Ok("statloop") => return statloop(),
+        Ok("forks") => return forks(),
         _ => {}
     }
-    let lib = build_dir().join("librumphijack.so");
+    // Another build of the library (a before/after comparison) if named.
+    let lib = std::env::var_os("RUMPBENCH_LIB").map_or_else(|| build_dir().join("librumphijack.so"), PathBuf::from);
     assert!(lib.exists(), "{} missing", lib.display());
     let lib = lib.to_str().unwrap().to_string();
     let pre = [("LD_PRELOAD", lib.as_str())];
@@ -204,8 +214,138 @@ fn main() {
     let remote = best_ms(&format!("{}{}", tree("/rump/tree"), repeat("ls -R /rump/tree > /dev/null")), &remote_env);
     drop(server);
     println!();
-    row("ls -R, 10,000 files, embedded", embedded, "host", host, "ms", "");
+    row("ls -R, 10,000 files, embedded (keeper)", embedded, "host", host, "ms", "(target <= 1.5)");
     row("ls -R, 10,000 files, rump_server", remote, "host", host, "ms", "");
+    let walk = |d: &str, env: &[(&str, &str)]| -> f64 {
+        let code = format!(
+            "import os,sys,time\nd=sys.argv[1]\nos.mkdir(d)\nfor i in range(100):\n  p=os.path.join(d,str(i)); os.mkdir(p)\n  for j in range({}): os.close(os.open(os.path.join(p,str(j)),os.O_CREAT|os.O_WRONLY))\nbest=9e9\nfor r in range({RUNS}):\n  t=time.perf_counter()\n  for top,dirs,files in os.walk(d):\n    for f in files: os.lstat(os.path.join(top,f))\n  best=min(best,time.perf_counter()-t)\nprint(best*1000)",
+            TREE_FILES / 100
+        );
+        let mut cmd = Command::new(&python);
+        cmd.args(["-c", &code, d]).env_remove("LD_PRELOAD").env_remove("RUMP_SERVER");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("python3");
+        String::from_utf8_lossy(&out.stdout).trim().parse().expect("python3 walk")
+    };
+    let host = walk(&hdir, &[]);
+    let _ = std::fs::remove_dir_all(&hdir);
+    let local = walk("/rump/tree", &pre);
+    row("os.walk + lstat, 10,000 files, in the process", local, "host", host, "ms", "");
+
+    fork_rows(&pre);
+    tool_rows(&pre);
+}
+
+/// Shells started with the library loaded, against the same without it
+/// (each timed over 10 in a row): `sh -c '/bin/true'` never touches a
+/// kernel, so no keeper may start; in `sh -c 'ls /rump; /bin/true'` the
+/// child starts the tree's keeper. Then a process's first fork, timed in
+/// the process (fork, the child exits, wait): without the library, with it
+/// before touching a kernel, and after touching /rump (the fork that moves
+/// the kernel into a keeper).
+fn fork_rows(pre: &[(&str, &str)]) {
+    const SHELLS: usize = 10;
+    let sh =
+        |cmd: &str| format!("for r in $(seq {RUNS}); do time (for i in $(seq {SHELLS}); do sh -c '{cmd}'; done); done");
+    let mut best = [f64::INFINITY; 4];
+    // Alternating rounds, so a change in the machine's load hits all alike.
+    for _ in 0..3 {
+        best[0] = best[0].min(best_ms(&sh("/bin/true"), &[]));
+        best[1] = best[1].min(best_ms(&sh("/bin/true"), pre));
+        best[2] = best[2].min(best_ms(&sh("ls /dev/shm > /dev/null; /bin/true"), &[]));
+        best[3] = best[3].min(best_ms(&sh("ls /rump > /dev/null; /bin/true"), pre));
+    }
+    let per = |ms: f64| ms / SHELLS as f64;
+    println!();
+    row("sh -c '/bin/true', library loaded", per(best[1]), "without", per(best[0]), "ms", "");
+    row("sh -c 'ls /rump; /bin/true' (starts a keeper)", per(best[3]), "ls /dev/shm", per(best[2]), "ms", "");
+
+    let me = std::env::current_exe().unwrap();
+    let first_fork = |touch: &str, env: &[(&str, &str)]| -> [f64; 2] {
+        let mut cmd = Command::new(&me);
+        cmd.env("RUMPBENCH_ROLE", "forks").arg(touch).env_remove("LD_PRELOAD").env_remove("RUMP_SERVER");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("forks");
+        let ms: Vec<f64> =
+            String::from_utf8_lossy(&out.stdout).split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        assert_eq!(ms.len(), 2, "fork timings");
+        [ms[0], ms[1]]
+    };
+    let mut best = [[f64::INFINITY; 2]; 3];
+    for _ in 0..3 * RUNS {
+        for (b, (touch, env)) in best.iter_mut().zip([("-", &[][..]), ("-", pre), ("/rump", pre)]) {
+            let t = first_fork(touch, env);
+            *b = [b[0].min(t[0]), b[1].min(t[1])];
+        }
+    }
+    let [plain, untouched, touched] = best;
+    row(
+        "first fork, library loaded, kernel untouched",
+        untouched[0],
+        "without",
+        plain[0],
+        "ms",
+        "(target: +1 ms at most)",
+    );
+    row("first fork after touching /rump (keeper)", touched[0], "without", plain[0], "ms", "(target: +1 ms at most)");
+    row("same, until the child has run and been reaped", touched[1], "without", plain[1], "ms", "");
+}
+
+/// Real tools on /rump (the embedded default: the shell's children share
+/// the tree's keeper) against /dev/shm; the setup is not timed.
+fn tool_rows(pre: &[(&str, &str)]) {
+    let host_dir = format!("/dev/shm/rumpbench-tools-{}", std::process::id());
+    let files = |d: &str, n: usize, per_dir: usize| {
+        format!(
+            "python3 -c 'import os,sys\nfor i in range({n}):\n  p=os.path.join(sys.argv[1],\"d%d\" % (i//{per_dir}))\n  os.makedirs(p,exist_ok=True)\n  open(os.path.join(p,\"f%d.txt\" % i),\"w\").write(\"line %d\\n\" % i * 20)' {d}\n"
+        )
+    };
+    let git = |d: &str| {
+        format!(
+            "set -e\nmkdir -p {d}/repo; cd {d}/repo\n{}git init -q .; git add -A\ngit -c user.name=b -c user.email=b@b commit -qm init\necho changed > d0/f0.txt; git status --porcelain > /dev/null\n{}",
+            files(".", GIT_FILES, 50),
+            repeat("git status --porcelain > /dev/null")
+        )
+    };
+    let archive = format!("/dev/shm/rumpbench-tar-{}.tar", std::process::id());
+    let src = format!("/dev/shm/rumpbench-tarsrc-{}", std::process::id());
+    let made = Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -e\nmkdir -p {src}\n{}tar cf {archive} -C {src} .", files(&src, TAR_FILES, 100)))
+        .status();
+    assert!(made.is_ok_and(|s| s.success()), "making the tar archive");
+    let _ = std::fs::remove_dir_all(&src);
+    let tar = |d: &str| {
+        format!(
+            "set -e\nmkdir -p {d}\nfor i in $(seq {RUNS}); do rm -rf {d}/x; mkdir {d}/x; time tar xf {archive} -C {d}/x; done"
+        )
+    };
+    let make = |d: &str| {
+        let mut sources = String::new();
+        for i in 0..MAKE_FILES {
+            sources += &format!("printf 'int f{i}(int x) {{ return x * {i} + 1; }}\\n' > f{i}.c\n");
+        }
+        format!(
+            "set -e\nmkdir -p {d}/mk; cd {d}/mk\n{sources}printf 'int main(void) {{ return 0; }}\\n' > main.c\nprintf 'OBJS := $(patsubst %%.c,%%.o,$(wildcard *.c))\\nprog: $(OBJS)\\n\\t$(CC) -o $@ $(OBJS)\\n%%.o: %%.c\\n\\t$(CC) -O2 -c -o $@ $<\\nclean:\\n\\trm -f prog *.o\\n' > Makefile\nfor i in $(seq {RUNS}); do make -s clean; time make -s -j2; done"
+        )
+    };
+    let rump_dir = "/rump/tools";
+    println!();
+    for (what, script) in [
+        (format!("git status, {GIT_FILES}-file repository"), &git as &dyn Fn(&str) -> String),
+        (format!("tar xf, {TAR_FILES}-file archive"), &tar),
+        (format!("make -j2, {MAKE_FILES}-file C project"), &make),
+    ] {
+        let host = best_ms(&script(&host_dir), &[]);
+        let _ = std::fs::remove_dir_all(&host_dir);
+        let rump = best_ms(&script(rump_dir), pre);
+        row(&format!("{what}, /rump (keeper)"), rump, "/dev/shm", host, "ms", "");
+    }
+    let _ = std::fs::remove_file(&archive);
 }
 
 /// The child of the read benchmark: ns per 4 KiB pread of a /dev/shm file.
@@ -224,6 +364,29 @@ fn readloop() {
         assert_eq!(n, 4096);
     }
     println!("{:.1}", t.elapsed().as_nanos() as f64 / N as f64);
+}
+
+/// The child of the fork benchmark: stats the path in its argument (`-`:
+/// none), then prints the ms its first fork takes to return, and until the
+/// child (which exits at once) has been reaped.
+fn forks() {
+    let touch = std::env::args().nth(1).unwrap_or_default();
+    if touch != "-" {
+        let _ = std::fs::metadata(&touch);
+    }
+    let t = Instant::now();
+    // SAFETY: the child only exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: leaving the child at once.
+        unsafe { libc::_exit(0) };
+    }
+    let returned = t.elapsed();
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    println!("{:.3} {:.3}", ms(returned), ms(t.elapsed()));
 }
 
 /// The child of the path benchmark: ns per stat of a /dev/shm file.

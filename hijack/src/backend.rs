@@ -6,7 +6,9 @@
 //! numbers, flags and errno, so a hook passes results through unchanged.
 //! When a process with an in-process kernel forks or execs, the kernel
 //! moves into a keeper process (`keeper`) and this process becomes its
-//! client, so children and new images share it.
+//! client, so children and new images share it. A process that forks
+//! before touching any kernel starts none: its children share the one the
+//! first of them to touch it starts (`tree`).
 
 use parking_lot::Mutex;
 use rump_abi::linux::errno::{ENOTCONN, ENXIO};
@@ -31,6 +33,9 @@ pub struct Local {
 pub enum Backend {
     Local(Local),
     Remote(Client),
+    /// Not touched yet, in a tree whose keeper this process joins on its
+    /// first call.
+    Tree(crate::tree::Tree),
 }
 
 impl Syscall for Backend {
@@ -41,6 +46,20 @@ impl Syscall for Backend {
             // not a crash, for a bad one.
             Backend::Local(l) => l.process.syscall_with(num, args, &SelfMemory),
             Backend::Remote(c) => c.syscall(num, args),
+            // Nothing in the tree's kernel to keep in step with the host's
+            // umask before joining: joining copies it.
+            Backend::Tree(t) if num == rump_abi::linux::sys::SYS_umask && t.joined.get().is_none() => Ok(0),
+            Backend::Tree(t) => t.kernel()?.syscall(num, args),
+        }
+    }
+}
+
+impl Backend {
+    /// The kernel calls go to: a tree's once this process has joined it.
+    pub fn joined(&self) -> Result<&Backend, Errno> {
+        match self {
+            Backend::Tree(t) => t.kernel(),
+            b => Ok(b),
         }
     }
 }
@@ -130,12 +149,35 @@ fn start() -> Result<Backend, Errno> {
             }
         };
     }
+    let b = Backend::Local(boot()?);
+    inherit_umask(&b);
+    Ok(b)
+}
+
+/// A new in-process kernel with this program's process in it.
+pub fn boot() -> Result<Local, Errno> {
     let kernel = rump_kernel::Kernel::boot(Config::default()).map_err(|_| ENXIO)?;
     let process = kernel.spawn(KernelEmulation::Linux, Cred::root(), &comm()).map_err(|_| ENXIO)?;
     process.set_host_pid(std::process::id() as i32);
-    let b = Backend::Local(Local { kernel, process });
+    Ok(Local { kernel, process })
+}
+
+/// Joins `tree`'s keeper as this process's kernel (`Tree::kernel`).
+pub fn join_tree(tree: &crate::tree::Tree) -> Result<&'static Backend, Errno> {
+    let _g = START.lock();
+    if let Some(b) = tree.joined.get() {
+        return Ok(b);
+    }
+    let b = Backend::Remote(crate::keeper::join(tree)?);
     inherit_umask(&b);
+    let b = install(b);
+    let _ = tree.joined.set(b);
     Ok(b)
+}
+
+/// Adopts the tree a new image's parent image belonged to (after exec).
+pub fn set_tree(t: crate::tree::Tree) {
+    install(Backend::Tree(t));
 }
 
 /// A new kernel process starts with the host's umask, as a child would.
@@ -146,26 +188,38 @@ fn inherit_umask(b: &Backend) {
     let _ = rump_abi::linux::sys::rump_sys_umask(b, mask as i32);
 }
 
-/// The kernel as one that children and new images can reach, started if
-/// this process has none yet (a process tree shares one kernel from its
-/// first hijacked process down); an in-process kernel moves into a keeper
-/// first.
+/// The kernel as one that children and new images can reach (a process
+/// tree shares one kernel from its first hijacked process down): an
+/// in-process kernel moves into a keeper first; a process with none names
+/// the keeper its tree will share (`tree`), and a client of `RUMP_SERVER`
+/// connects.
 pub fn shareable() -> Result<&'static Backend, Errno> {
-    kernel()?;
+    if current().is_none() && std::env::var_os("RUMP_SERVER").is_some() {
+        kernel()?;
+    }
     let _g = START.lock();
-    let b = current().ok_or(ENXIO)?;
-    let Backend::Local(local) = b else { return Ok(b) };
-    let client = crate::keeper::detach(local)?;
-    Ok(install(Backend::Remote(client)))
+    let b = match current() {
+        Some(b) => b,
+        None => install(Backend::Tree(crate::tree::Tree::new()?)),
+    };
+    match b {
+        Backend::Local(local) => {
+            let client = crate::keeper::detach(local)?;
+            Ok(install(Backend::Remote(client)))
+        }
+        Backend::Tree(t) => Ok(t.joined.get().copied().unwrap_or(b)),
+        Backend::Remote(_) => Ok(b),
+    }
 }
 
 /// A host descriptor through which this process maps its rump fd `r` as
 /// `kind` says (`rump_kernel::Process::mappable_fd`, or the server's over
 /// the wire); `None` for a private mapping to fill with the file's bytes.
 pub fn mappable_fd(b: &Backend, r: i32, kind: MapKind) -> Result<Option<OwnedFd>, Errno> {
-    match b {
+    match b.joined()? {
         Backend::Local(l) => l.process.mappable_fd(r, kind),
         Backend::Remote(c) => c.mappable_fd(r, kind),
+        Backend::Tree(_) => Err(ENXIO),
     }
 }
 
@@ -175,10 +229,12 @@ pub fn passes_fds(b: &Backend) -> bool {
     client(b).is_none_or(Client::passes_fds)
 }
 
-/// The remote client, if this process's kernel is remote.
+/// The remote client, if this process's kernel is remote (a tree's once
+/// joined).
 pub fn client(b: &Backend) -> Option<&Client> {
     match b {
         Backend::Remote(c) => Some(c),
         Backend::Local(_) => None,
+        Backend::Tree(t) => t.joined.get().and_then(|b| client(b)),
     }
 }

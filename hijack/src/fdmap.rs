@@ -11,7 +11,10 @@
 
 use crate::host::sys;
 use rump_abi::Errno;
+use rumpclient::ownfd::OwnFd;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 /// fd numbers the map covers; a placeholder above this is refused (ENFILE).
 pub const SLOTS: usize = 1 << 16;
@@ -50,14 +53,25 @@ pub fn any() -> bool {
     COUNT.load(Ordering::Relaxed) != 0
 }
 
+/// The placeholder every other one is a copy of (one of the library's own
+/// descriptors), so that making one is a single host call.
+static TEMPLATE: OnceLock<OwnFd> = OnceLock::new();
+
+fn template() -> Result<i32, Errno> {
+    if let Some(t) = TEMPLATE.get() {
+        return Ok(t.raw());
+    }
+    let flags = libc::O_PATH | libc::O_CLOEXEC;
+    let fd = sys(libc::SYS_openat, [libc::AT_FDCWD as usize, c"/dev/null".as_ptr() as usize, flags as usize, 0])?;
+    // SAFETY: a descriptor just opened, ours alone.
+    let own = OwnFd::new(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+    Ok(TEMPLATE.get_or_init(|| own).raw())
+}
+
 /// A new placeholder at the lowest free number ≥ `min`.
 pub fn placeholder(min: i32, cloexec: bool) -> Result<i32, Errno> {
-    let flags = libc::O_PATH | libc::O_CLOEXEC;
-    let tmp = sys(libc::SYS_openat, [libc::AT_FDCWD as usize, c"/dev/null".as_ptr() as usize, flags as usize, 0])?;
     let cmd = if cloexec { libc::F_DUPFD_CLOEXEC } else { libc::F_DUPFD };
-    let n = sys(libc::SYS_fcntl, [tmp as usize, cmd as usize, min as usize, 0]);
-    let _ = sys(libc::SYS_close, [tmp as usize, 0, 0, 0]);
-    let n = n? as i32;
+    let n = sys(libc::SYS_fcntl, [template()? as usize, cmd as usize, min as usize, 0])? as i32;
     if n as usize >= SLOTS {
         let _ = sys(libc::SYS_close, [n as usize, 0, 0, 0]);
         return Err(Errno(libc::ENFILE));

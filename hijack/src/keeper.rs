@@ -9,9 +9,15 @@
 //! program's children (a shell's `wait` must not wait for it). The keeper
 //! leaves the session, holds no fd of the program (so no pipe stays open
 //! because of it), and exits once no client is left.
+//!
+//! A tree of processes that forked before touching a kernel (`tree`) gets
+//! its keeper from the first of them to touch one: that process forks the
+//! keeper the same way, the keeper boots a fresh kernel, and it stays up
+//! until the tree's last process is gone as well.
 
 use crate::backend::{self, Backend, Local};
 use crate::host::sys;
+use crate::tree::Tree;
 use rump_abi::linux::errno::EIO;
 use rump_abi::Errno;
 use rumpclient::client::{Client, ForkCookie};
@@ -31,18 +37,82 @@ crate::real_fns! {
 /// process before giving up on it.
 const CLAIM_GRACE: Duration = Duration::from_secs(10);
 
+/// Where the keeper's kernel comes from.
+enum Source {
+    /// The process's in-process kernel, copied by the fork.
+    Copied,
+    /// A new one, booted in the keeper (a tree's first user), kept up while
+    /// the liveness pipe's read end `watch` has writers.
+    Fresh { watch: i32 },
+}
+
 /// Moves `local` into a keeper and returns a client of it.
 pub fn detach(local: &Local) -> Result<Client, Errno> {
     let dir = std::env::temp_dir().join(format!("rump-keeper.{}.{:08x}", std::process::id(), rand_u64() as u32));
     std::fs::create_dir(&dir).map_err(io_errno)?;
     let _ = std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
+    // SAFETY: glibc's fork; the kernel lock is held so the copy is whole.
+    let got = start(&dir, Source::Copied, |child| local.kernel.with_state(|_| child()));
+    if got.is_err() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    got
+}
+
+/// Joins `tree`'s keeper, starting it if nobody in the tree has yet; the
+/// tree's directory is locked meanwhile, so two first users do not both.
+pub fn join(tree: &Tree) -> Result<Client, Errno> {
+    let dir = tree.dir();
+    let lock = lock_private_dir(dir)?;
+    let url = ServerUrl::Unix(dir.join("sock"));
+    let got = match Client::connect(&url, Emulation::Linux, &backend::comm()) {
+        Ok(c) => Ok(c),
+        Err(_) => start(dir, Source::Fresh { watch: tree.alive_fd() }, |child| child()),
+    };
+    drop(lock);
+    got
+}
+
+/// Makes `dir` (0700) unless it exists as this user's private directory,
+/// and locks it; the lock goes with the returned descriptor.
+fn lock_private_dir(dir: &std::path::Path) -> Result<rumpclient::ownfd::OwnFd, Errno> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    if let Err(e) = std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        let m = std::fs::symlink_metadata(dir).map_err(io_errno)?;
+        // SAFETY: geteuid cannot fail.
+        let mine = m.is_dir() && m.uid() == unsafe { libc::geteuid() } && m.mode() & 0o077 == 0;
+        if e.kind() != std::io::ErrorKind::AlreadyExists || !mine {
+            return Err(rump_abi::linux::errno::EACCES);
+        }
+    }
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(|_| EIO)?;
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+    let fd = sys(libc::SYS_openat, [libc::AT_FDCWD as usize, path.as_ptr() as usize, flags as usize, 0])?;
+    // SAFETY: a descriptor just opened, ours alone.
+    let fd = rumpclient::ownfd::OwnFd::new(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as i32) });
+    loop {
+        match sys(libc::SYS_flock, [fd.raw() as usize, libc::LOCK_EX as usize, 0, 0]) {
+            Err(Errno(libc::EINTR)) => continue,
+            r => break r.map(|_| fd),
+        }
+    }
+}
+
+/// Forks the keeper serving at `dir`/sock (`fork_with` runs the fork it is
+/// given, under whatever lock the copy needs) and claims this process's
+/// kernel process there.
+fn start(
+    dir: &std::path::Path,
+    source: Source,
+    fork_with: impl FnOnce(&dyn Fn() -> i32) -> i32,
+) -> Result<Client, Errno> {
     let url = ServerUrl::Unix(dir.join("sock"));
     let (rd, wr) = rumpclient::ownfd::pipe().map_err(Errno)?;
-    // SAFETY: glibc's fork; the kernel lock is held so the copy is whole.
-    let pid = local.kernel.with_state(|_| unsafe { real::fork() });
+    // SAFETY: glibc's fork.
+    let pid = fork_with(&|| unsafe { real::fork() });
     if pid == 0 {
         // SAFETY: the first child, single-threaded.
-        unsafe { become_keeper(&url, &dir, wr.raw()) };
+        unsafe { become_keeper(&url, dir, wr.raw(), source) };
     }
     drop(wr);
     let mut cookie = [0u8; 16];
@@ -53,7 +123,6 @@ pub fn detach(local: &Local) -> Result<Client, Errno> {
         let _ = sys(libc::SYS_wait4, [pid as usize, &mut status as *mut i32 as usize, 0, 0]);
     }
     if got != cookie.len() {
-        let _ = std::fs::remove_dir_all(&dir);
         return Err(if pid < 0 { Errno(crate::host::errno()) } else { EIO });
     }
     let word = |i: usize| u32::from_ne_bytes(cookie[4 * i..4 * i + 4].try_into().unwrap_or_default());
@@ -83,10 +152,17 @@ fn read_full(fd: i32, buf: &mut [u8]) -> usize {
 ///
 /// # Safety
 /// Only in the child of `detach`'s fork.
-unsafe fn become_keeper(url: &ServerUrl, dir: &std::path::Path, report: i32) -> ! {
+unsafe fn become_keeper(url: &ServerUrl, dir: &std::path::Path, report: i32, source: Source) -> ! {
     backend::unlock_in_child();
-    let Some(old) = backend::take_in_child(None) else { unsafe { libc::_exit(1) } };
-    let Backend::Local(Local { kernel, process }) = *old else { unsafe { libc::_exit(1) } };
+    let (copied, watch) = match source {
+        Source::Copied => match backend::take_in_child(None).map(|b| *b) {
+            Some(Backend::Local(local)) => (Some(local), None),
+            _ => unsafe { libc::_exit(1) },
+        },
+        // The tree's handle stays: dropping it would close the pipe.
+        Source::Fresh { watch } => (None, Some(watch)),
+    };
+    let client_pid = sys(libc::SYS_getppid, [0; 4]).unwrap_or(0) as i32;
     crate::fdmap::clear();
     rumpclient::ownfd::disable();
     crate::route::set_cwd(crate::route::Cwd::Host);
@@ -99,7 +175,20 @@ unsafe fn become_keeper(url: &ServerUrl, dir: &std::path::Path, report: i32) -> 
         _ => unsafe { libc::_exit(0) },
     }
     let _ = sys(libc::SYS_setsid, [0; 4]);
-    let report = detach_fds(report);
+    // Named for what it is in ps and top, not for the program it came from.
+    let _ = sys(libc::SYS_prctl, [libc::PR_SET_NAME as usize, c"rump-keeper".as_ptr() as usize, 0, 0]);
+    let (report, watch) = detach_fds(report, watch);
+    let local = match copied {
+        Some(local) => local,
+        None => match backend::boot() {
+            Ok(local) => {
+                local.process.set_host_pid(client_pid);
+                local
+            }
+            Err(_) => unsafe { libc::_exit(1) },
+        },
+    };
+    let Local { kernel, process } = local;
     let server = match Server::start(kernel, url, Policy::default()) {
         Ok(s) => s,
         Err(_) => unsafe { libc::_exit(1) },
@@ -109,20 +198,36 @@ unsafe fn become_keeper(url: &ServerUrl, dir: &std::path::Path, report: i32) -> 
     let _ = sys(libc::SYS_write, [report as usize, bytes.as_ptr() as usize, bytes.len(), 0]);
     let _ = sys(libc::SYS_close, [report as usize, 0, 0, 0]);
     server.wait_idle(CLAIM_GRACE);
+    if let Some(watch) = watch {
+        wait_hangup(watch);
+        server.wait_idle(CLAIM_GRACE);
+    }
     drop(server);
     let _ = std::fs::remove_dir_all(PathBuf::from(dir));
     unsafe { libc::_exit(0) }
 }
 
-/// Closes every inherited fd but `keep` and the kernel's own (its shared
-/// memory, `rump_kernel::shm`, which the kernel carries along), and points
-/// 0–2 at /dev/null; returns where `keep` now is.
-fn detach_fds(keep: i32) -> i32 {
-    let keep = if keep < 3 {
-        sys(libc::SYS_fcntl, [keep as usize, libc::F_DUPFD as usize, 3, 0]).unwrap_or(-1) as i32
-    } else {
-        keep
+/// Waits until every writer of pipe `fd` is gone.
+fn wait_hangup(fd: i32) {
+    let mut p = libc::pollfd { fd, events: 0, revents: 0 };
+    while sys(libc::SYS_poll, [&mut p as *mut libc::pollfd as usize, 1, usize::MAX, 0])
+        .is_err_and(|e| e.0 == libc::EINTR)
+    {}
+}
+
+/// Closes every inherited fd but `keep`, `watch` and the kernel's own (its
+/// shared memory, `rump_kernel::shm`, which the kernel carries along), and
+/// points 0–2 at /dev/null; returns where `keep` and `watch` now are.
+fn detach_fds(keep: i32, watch: Option<i32>) -> (i32, Option<i32>) {
+    let above_stdio = |fd: i32| {
+        if fd < 3 {
+            sys(libc::SYS_fcntl, [fd as usize, libc::F_DUPFD as usize, 3, 0]).unwrap_or(-1) as i32
+        } else {
+            fd
+        }
     };
+    let keep = above_stdio(keep);
+    let watch = watch.map(above_stdio);
     let null =
         sys(libc::SYS_openat, [libc::AT_FDCWD as usize, c"/dev/null".as_ptr() as usize, libc::O_RDWR as usize, 0]);
     if let Ok(null) = null {
@@ -134,6 +239,7 @@ fn detach_fds(keep: i32) -> i32 {
     }
     let mut spared = rump_kernel::shm::owned_fds();
     spared.push(keep);
+    spared.extend(watch);
     spared.sort_unstable();
     let mut from = 3usize;
     for fd in spared.into_iter().filter_map(|fd| usize::try_from(fd).ok()).filter(|&fd| fd >= 3) {
@@ -143,5 +249,5 @@ fn detach_fds(keep: i32) -> i32 {
         from = from.max(fd + 1);
     }
     let _ = sys(libc::SYS_close_range, [from, u32::MAX as usize, 0, 0]);
-    keep
+    (keep, watch)
 }

@@ -9,8 +9,9 @@
 //! - `config`: `RUMPHIJACK`, checked before `main` runs;
 //! - `route`: which kernel a path belongs to, and the virtual cwd;
 //! - `fdmap`: which fd numbers are rump fds (placeholders on the host);
-//! - `backend`, `keeper`: the kernel handle, and moving an in-process
-//!   kernel into a keeper process when the program forks or execs;
+//! - `backend`, `keeper`, `tree`: the kernel handle, moving an in-process
+//!   kernel into a keeper process when the program forks or execs, and the
+//!   keeper a tree of processes starts when one of them first needs it;
 //! - `state`: what crosses `execve` (the map, the cwd, the connection);
 //! - `hooks`: the libc functions, one module per family;
 //! - `host`: the way back to libc's own definitions;
@@ -28,6 +29,7 @@ pub mod notifier;
 pub mod route;
 pub mod state;
 pub mod sud;
+pub mod tree;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -44,6 +46,7 @@ extern "C" fn init() {
     route::set_config(cfg);
     // Before the connection is taken over: it moves out of the program's way.
     rumpclient::ownfd::enable();
+    rumpclient::ownfd::reserve_table();
     log::init();
     state::import();
     // SAFETY: registers a handler that only bumps an atomic.

@@ -84,7 +84,7 @@ pub struct Notifying<'a>(pub &'a Backend);
 
 impl Syscall for Notifying<'_> {
     fn syscall(&self, num: u32, args: &Slots) -> SysResult {
-        match self.0 {
+        match self.0.joined()? {
             Backend::Local(l) => {
                 let n: Arc<dyn Notify> = with_mine(|m| m.notifier.clone())?;
                 l.process.syscall_lwp(num, args, &SelfMemory, &Lwp::new().notifying(n))
@@ -95,6 +95,7 @@ impl Syscall for Notifying<'_> {
                 let token = unsafe { libc::gettid() } as u32;
                 c.syscall_notifying(num, args, token, fd)
             }
+            Backend::Tree(_) => Err(rump_abi::linux::errno::ENXIO),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! What crosses `execve`: the fd map, where the working directory is, and
-//! the connection to the kernel.
+//! the connection to the kernel (or the tree, `tree`, before one).
 //!
 //! The exec hooks add `RUMPHIJACK__STATE=cwd=N;fds=n:r,...` (with the
 //! client's own variables) to the new image's environment; the library's
@@ -17,6 +17,9 @@ const ENV_STATE: &str = "RUMPHIJACK__STATE";
 
 /// The variables a new image needs to carry on with kernel `k`.
 pub fn exec_env(k: &Backend) -> std::io::Result<Vec<(String, String)>> {
+    if let (Backend::Tree(t), None) = (k, backend::client(k)) {
+        return t.exec_env();
+    }
     let Some(client) = backend::client(k) else {
         return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
     };
@@ -30,8 +33,12 @@ pub fn exec_env(k: &Backend) -> std::io::Result<Vec<(String, String)>> {
     Ok(env)
 }
 
-/// In a new image: takes over the connection, the map and the cwd.
+/// In a new image: takes over the connection, the map and the cwd, or
+/// the tree a process that had not touched its kernel belonged to.
 pub fn import() {
+    if let Some(t) = crate::tree::Tree::import() {
+        backend::set_tree(t);
+    }
     let state = std::env::var(ENV_STATE).ok();
     if state.is_some() {
         std::env::remove_var(ENV_STATE);

@@ -58,6 +58,46 @@ fn in_process_kernel_outlives_fork_and_exec() {
     }
 }
 
+/// The `rump-keeper.*` directories under `tmp`, after waiting up to 2 s
+/// for them to go when `gone` is asked for.
+fn keeper_dirs(tmp: &std::path::Path, gone: bool) -> Vec<String> {
+    let list = || -> Vec<String> {
+        std::fs::read_dir(tmp)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("rump-keeper."))
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while gone && !list().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    list()
+}
+
+/// A shell that forks before touching a kernel starts none; its children
+/// share the keeper the first of them to touch /rump starts, across exec,
+/// after that child has exited, and from a background job outliving the
+/// shell; the keeper goes when the last of them has.
+#[test]
+fn a_tree_shares_the_kernel_its_first_user_starts() {
+    let tmp = std::env::temp_dir().join(format!("rumptree-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let env = [("TMPDIR", tmp.to_str().unwrap())];
+    for sh in ["dash", "bash"] {
+        let o = hijacked(&[sh, "-c", "/bin/true; /bin/true; ls /tmp > /dev/null"], &env);
+        assert!(o.status.success(), "{sh}: {o:?}");
+        assert_eq!(keeper_dirs(&tmp, false), Vec::<String>::new(), "{sh}: a keeper nobody used");
+
+        let script = "cp /etc/hostname /rump/x; cat /rump/x > /dev/null && echo shared; \
+                      exec sh -c 'mkdir /rump/d; ls -d /rump/d /rump/x; (sleep 0.3; cat /rump/d/late) & echo late > /rump/d/late'";
+        let o = hijacked(&[sh, "-c", script], &env);
+        assert_eq!(stdout(&o), "shared\n/rump/d\n/rump/x\nlate\n", "{sh}: {o:?}");
+        assert_eq!(keeper_dirs(&tmp, true), Vec::<String>::new(), "{sh}: the keeper outlived its tree");
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
 #[test]
 fn separate_processes_share_a_remote_kernel() {
     let server = Server::start();

@@ -158,6 +158,13 @@ fn tar_find_grep() {
     compare("tar_find_grep");
 }
 
+/// git (index, objects, status's stat walk) and make -j2 (timestamps, cc
+/// writing objects, running the program it linked) on /rump.
+#[test]
+fn git_make() {
+    compare("git_make");
+}
+
 #[test]
 fn df() {
     compare("df");

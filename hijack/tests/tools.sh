@@ -132,6 +132,31 @@ tar_find_grep)
   run du -s "$D/src/numbers"
   run du -sh "$D/src"
   ;;
+git_make)
+  mkdir -p "$D/repo" && cd "$D/repo" || exit 99
+  export HOME=$H GIT_CONFIG_NOSYSTEM=1 GIT_AUTHOR_DATE=2020-02-02T02:02:02Z GIT_COMMITTER_DATE=2020-02-02T02:02:02Z
+  for i in 1 2 3; do mkdir -p d$i; printf 'int f%d(void) { return %d; }\n' $i $i > d$i/f$i.c; done
+  printf 'int f1(void), f2(void), f3(void);\nint main(void) { return f1() + f2() + f3(); }\n' > main.c
+  printf 'OBJS := main.o d1/f1.o d2/f2.o d3/f3.o\nprog: $(OBJS)\n\t$(CC) -o $@ $(OBJS)\n%%.o: %%.c\n\t$(CC) -c -o $@ $<\n' > Makefile
+  printf '*.o\nprog\n' > .gitignore
+  run git init -q -b main .
+  run git add -A
+  run git -c user.name=t -c user.email=t@t commit -q -m first
+  run git log --format='%H %s'
+  run make -j2 -s
+  run ./prog
+  run git status --porcelain
+  echo 'int f1(void) { return 10; }' > d1/f1.c
+  touch new.txt
+  run git rm -q --cached d3/f3.c
+  run git status --porcelain
+  run git diff --stat
+  run make -s
+  run ./prog
+  run make -s
+  run git -c user.name=t -c user.email=t@t commit -q -am second
+  run git log --format='%H %s'
+  ;;
 df)
   mkdir -p "$D/sub"
   out=$(df "$D/sub")

@@ -14,6 +14,7 @@ pub mod cred;
 pub mod event;
 pub mod file;
 pub mod fs;
+pub mod idmap;
 pub mod lock;
 pub mod lwp;
 pub mod mem;
@@ -44,7 +45,6 @@ use rump_abi::native::errno::{EBADF, EINTR, ESRCH};
 use rump_abi::native::flags::{NOTE_CLOSE, NOTE_CLOSE_WRITE, O_PATH};
 use rump_abi::{Errno, Slots, SysResult, Syscall};
 use slab::Slab;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 use time::{Clock, HostClock};
@@ -87,8 +87,8 @@ pub struct State {
     pub files: Slab<OpenFile>,
     pub pipes: Slab<Pipe>,
     /// Named pipes with an open end: their vnode → the pipe behind them.
-    pub fifos: HashMap<Vnode, pipe::PipeId>,
-    pub procs: HashMap<Pid, Proc>,
+    pub fifos: idmap::IdMap<Vnode, pipe::PipeId>,
+    pub procs: idmap::IdMap<Pid, Proc>,
     next_pid: Pid,
     pub hostname: Vec<u8>,
     pub halted: bool,
@@ -144,8 +144,8 @@ impl Kernel {
             mounts,
             files: Slab::default(),
             pipes: Slab::default(),
-            fifos: HashMap::new(),
-            procs: HashMap::new(),
+            fifos: idmap::IdMap::default(),
+            procs: idmap::IdMap::default(),
             next_pid: 1,
             hostname: config.hostname.clone().into_bytes(),
             halted: false,

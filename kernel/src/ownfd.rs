@@ -62,6 +62,18 @@ pub fn enable() {
     ENABLED.store(true, Ordering::Release);
 }
 
+/// Grows the fd table to hold `base()` now, while the process has one
+/// thread: Linux waits for an RCU grace period (milliseconds on a VM)
+/// whenever it grows a table that threads share, and our first high
+/// descriptor would otherwise come after the kernel's threads started.
+/// Any of the standard descriptors serves as the one copied there.
+pub fn reserve_table() {
+    let base = base() as usize;
+    if let Some(high) = (0..3).find_map(|fd| raw(libc::SYS_fcntl, [fd, libc::F_DUPFD_CLOEXEC as usize, base]).ok()) {
+        raw_close(high as RawFd);
+    }
+}
+
 /// Stops moving descriptors aside, without closing anything (a process
 /// that has left the program, such as the keeper). Entries keep their
 /// numbers: descriptors that went along with the kernel (its shared

@@ -27,6 +27,7 @@ use rump_abi::native::errno::{
 };
 use rump_abi::Errno;
 
+use crate::idmap::IdMap;
 use crate::mem::Mem;
 use crate::shm::SharedMem;
 use crate::time::{Clock, Timespec};
@@ -415,7 +416,7 @@ impl Node {
 /// An in-memory file system; see the module documentation for its rules.
 pub struct Tmpfs {
     clock: Arc<dyn Clock>,
-    nodes: HashMap<NodeId, Node>,
+    nodes: IdMap<NodeId, Node>,
     /// Node numbers only grow, so a stale NodeId never names a new node.
     next_id: NodeId,
     space: Space,
@@ -438,7 +439,7 @@ impl Tmpfs {
             btime: now,
             data: Data::Dir(Directory::new(ROOT)),
         };
-        let mut nodes = HashMap::new();
+        let mut nodes = IdMap::default();
         nodes.insert(ROOT, root);
         // The root is charged even if it does not fit: a tiny limit still
         // yields a usable (if full) file system.

@@ -1,7 +1,6 @@
 //! The mount table: which file system answers for which directory.
 
 use super::{FileSystem, NodeId};
-use std::collections::HashMap;
 
 /// Index of a mount in the table.
 pub type MountId = usize;
@@ -27,7 +26,7 @@ pub struct Mount {
 pub struct MountTable {
     mounts: Vec<Mount>,
     /// Covered directory → the mount on top of it.
-    on_top: HashMap<Vnode, MountId>,
+    on_top: crate::idmap::IdMap<Vnode, MountId>,
 }
 
 impl MountTable {

@@ -17,7 +17,7 @@ use libc::ucontext_t;
 /// The flags a plain fork may carry besides the exit signal.
 const FORK_FLAGS: usize = (libc::CLONE_CHILD_SETTID | libc::CLONE_CHILD_CLEARTID) as usize;
 
-pub fn create(nr: i64, a: [usize; 6], uc: &ucontext_t) -> isize {
+pub fn create(nr: i64, a: [usize; 6], uc: Option<&mut ucontext_t>) -> isize {
     let (flags, stack) = (a[0], a[1]);
     let vm = flags & libc::CLONE_VM as usize != 0;
     match nr {
@@ -27,7 +27,12 @@ pub fn create(nr: i64, a: [usize; 6], uc: &ucontext_t) -> isize {
             router::by_hook("fork", true, [0; 6])
         }
         _ if vm && stack == 0 && flags & libc::CLONE_VFORK as usize != 0 => router::by_hook("fork", true, [0; 6]),
-        _ if vm && stack != 0 => thread(a, uc),
+        _ if vm && stack != 0 => match uc {
+            Some(uc) => thread(a, uc),
+            // Through `syscall()`: the child returns into libc's
+            // wrapper on its new stack, as without the library.
+            None => router::pass(nr, a),
+        },
         _ if !vm => {
             // Namespaces and other host matters: the host's clone; the
             // child returns through this handler and is armed again.

@@ -17,7 +17,8 @@
 //! Calls the table cannot describe are listed here: signal calls
 //! (`signals`), process creation and exec (`process`), `poll` (fds inside
 //! an array), `close_range` and `getcwd` (a different convention from
-//! libc's).
+//! libc's). Every pointer read here is probed first, so a bad one is the
+//! host's EFAULT (paths are probed by `route`).
 
 use super::{gate, process, signals};
 use crate::route::{self, Route};
@@ -35,9 +36,20 @@ pub fn dispatch(uc: &mut ucontext_t) -> isize {
     if from_library(g[libc::REG_RSP as usize] as usize) {
         return pass(nr, a);
     }
+    route(nr, a, Some(uc))
+}
+
+/// Runs call `nr` of the program. `uc` is the interrupted context of a
+/// caught instruction, `None` for a call made through a function
+/// (`syscall()`, a rewritten site): there, the signal mask is the
+/// thread's own and a new thread cannot be resumed elsewhere.
+pub fn route(nr: i64, a: [usize; 6], uc: Option<&mut ucontext_t>) -> isize {
     match nr {
-        libc::SYS_rt_sigaction => signals::sigaction(a),
-        libc::SYS_rt_sigprocmask => signals::sigprocmask(a, uc),
+        libc::SYS_rt_sigaction if super::on() => signals::sigaction(a),
+        libc::SYS_rt_sigprocmask if super::on() => match uc {
+            Some(uc) => signals::sigprocmask(a, uc),
+            None => signals::sigprocmask_now(a),
+        },
         libc::SYS_fork | libc::SYS_vfork | libc::SYS_clone | libc::SYS_clone3 => process::create(nr, a, uc),
         libc::SYS_execve => by_hook("execve", false, a),
         libc::SYS_execveat => by_hook("execveat", false, a),
@@ -81,14 +93,19 @@ fn reaches_kernel(r: &RawRoute, a: &[usize; 6]) -> bool {
     })
 }
 
-/// Whether a `poll`/`ppoll` array names a rump fd.
+/// Whether a `poll`/`ppoll` array names a rump fd. The array is probed
+/// first: a bad one is the host's EFAULT, not a fault here.
 fn polls_kernel(a: [usize; 6]) -> bool {
     let (fds, n) = (a[0] as *const libc::pollfd, a[1]);
-    if fds.is_null() || n > 65536 || !crate::fdmap::any() {
+    let size = n.saturating_mul(std::mem::size_of::<libc::pollfd>());
+    if fds.is_null()
+        || n > 65536
+        || !crate::fdmap::any()
+        || rumpclient::probe::probe(rump_abi::UserAddr(fds as u64), size, false).is_err()
+    {
         return false;
     }
-    // SAFETY: the program's array of `n` entries (a bad one faults in
-    // the host's poll as well).
+    // SAFETY: `n` entries, probed readable.
     (0..n).any(|i| crate::fdmap::peek(unsafe { (*fds.add(i)).fd }).is_some())
 }
 

@@ -1,7 +1,9 @@
 /* The timed loops of benches/sud.rs: `sud_prog MODE PATH N` prints the
- * mean ns per call. Modes: getppid (raw), pread-raw (raw pread64 of 4 KiB
- * at offset 0), pread-libc (libc's pread, which the library hooks),
- * first (the first raw getppid of the process, once). */
+ * mean ns per call. Modes: getppid and pread-raw (libc's syscall(), which
+ * the library defines), getppid-asm and pread-asm (glibc's inline form,
+ * `mov $nr,%eax; syscall`, in this program: caught by Syscall User
+ * Dispatch, then rewritten), pread-libc (libc's pread, which the library
+ * hooks), first (the first inline getppid of the process, once). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,6 +20,24 @@ static double now_ns(void)
     return t.tv_sec * 1e9 + t.tv_nsec;
 }
 
+static long asm_getppid(void)
+{
+    long r;
+    __asm__ volatile("mov $110, %%eax\n\tsyscall" : "=a"(r) : : "rcx", "r11", "memory");
+    return r;
+}
+
+static long asm_pread(int fd, void *buf, long n, long off)
+{
+    long r;
+    register long r10 __asm__("r10") = off;
+    __asm__ volatile("mov $17, %%eax\n\tsyscall"
+                     : "=a"(r)
+                     : "D"((long)fd), "S"(buf), "d"(n), "r"(r10)
+                     : "rcx", "r11", "memory");
+    return r;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4)
@@ -27,12 +47,12 @@ int main(int argc, char **argv)
     static char buf[4096];
     if (!strcmp(mode, "first")) {
         double t0 = now_ns();
-        syscall(SYS_getppid);
+        asm_getppid();
         printf("%.1f\n", now_ns() - t0);
         return 0;
     }
     int fd = -1;
-    if (strcmp(mode, "getppid")) {
+    if (strncmp(mode, "getppid", 7)) {
         fd = open(argv[2], O_RDWR | O_CREAT, 0644);
         if (fd < 0 || pwrite(fd, buf, sizeof buf, 0) != sizeof buf)
             return perror("open"), 1;
@@ -42,8 +62,12 @@ int main(int argc, char **argv)
         long r;
         if (!strcmp(mode, "getppid"))
             r = syscall(SYS_getppid);
+        else if (!strcmp(mode, "getppid-asm"))
+            r = asm_getppid();
         else if (!strcmp(mode, "pread-raw"))
             r = syscall(SYS_pread64, fd, buf, sizeof buf, 0);
+        else if (!strcmp(mode, "pread-asm"))
+            r = asm_pread(fd, buf, sizeof buf, 0);
         else
             r = pread(fd, buf, sizeof buf, 0);
         if (r < 0)

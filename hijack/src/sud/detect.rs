@@ -57,9 +57,36 @@ impl Object<'_> {
         self.segments(libc::PT_LOAD, libc::PF_X | libc::PF_R)
     }
 
+    /// Its executable load segments with their protection as `PROT_*`.
+    pub fn text_with_prot(&self) -> impl Iterator<Item = (usize, usize, u32)> + '_ {
+        let base = self.0.dlpi_addr as usize;
+        self.headers().iter().filter(|ph| ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0).map(move |ph| {
+            let prot = [(libc::PF_R, libc::PROT_READ), (libc::PF_W, libc::PROT_WRITE), (libc::PF_X, libc::PROT_EXEC)]
+                .iter()
+                .filter(|(pf, _)| ph.p_flags & pf != 0)
+                .fold(0, |acc, (_, prot)| acc | *prot as u32);
+            (base + ph.p_vaddr as usize, base + ph.p_vaddr as usize + ph.p_memsz as usize, prot)
+        })
+    }
+
+    fn is_go(&self) -> bool {
+        self.segments(libc::PT_NOTE, 0).any(|(s, e)| has_go_note(s, e))
+    }
+
+    fn file_name(&self) -> &[u8] {
+        let name = self.name();
+        name.rsplit(|&b| b == b'/').next().unwrap_or(name)
+    }
+
+    /// Whether its syscall sites may be rewritten (`rewrite`): not this
+    /// library, the vDSO or Go code.
+    pub fn rewritable(&self) -> bool {
+        !(self.file_name().starts_with(b"linux-vdso") || self.text().any(|(s, _)| super::in_library(s)) || self.is_go())
+    }
+
     /// Why this object makes system calls of its own, if it does.
     fn own_syscalls(&self) -> Option<&'static str> {
-        if self.segments(libc::PT_NOTE, 0).any(|(s, e)| has_go_note(s, e)) {
+        if self.is_go() {
             return Some("Go code");
         }
         // SAFETY: a mapped, readable segment of a loaded object.
@@ -70,8 +97,7 @@ impl Object<'_> {
 
     /// Whether it is one of the objects whose calls are never looked for.
     fn exempt(&self) -> bool {
-        let name = self.name();
-        let file = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
+        let file = self.file_name();
         file.starts_with(b"libc.so")
             || file.starts_with(b"ld-linux")
             || file.starts_with(b"linux-vdso")
@@ -164,7 +190,12 @@ crate::real_fns! {
 #[no_mangle]
 pub unsafe extern "C" fn dlopen(file: *const c_char, mode: c_int) -> *mut c_void {
     let h = unsafe { real::dlopen(file, mode) };
-    if !h.is_null() && super::mode() == crate::config::Syscalls::Auto && !super::on() {
+    if !h.is_null() && super::on() {
+        crate::host::contain(|| {
+            crate::sud::gate::host_section(super::rewrite::note_objects);
+            0
+        });
+    } else if !h.is_null() && super::mode() == crate::config::Syscalls::Auto {
         crate::host::contain(|| {
             crate::sud::gate::host_section(|| {
                 if let Some(why) = loaded_objects() {

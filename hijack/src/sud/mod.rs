@@ -9,7 +9,8 @@
 //!   it as the libc hooks would. Armed, it costs every system call of the
 //!   process the kernel's slow entry path (a hooked `pread` on a host fd
 //!   about 1.2× instead of 1.02×) and each caught call a signal (µs) until
-//!   its site is rewritten (`rewrite`).
+//!   its site is rewritten (`rewrite`; sites of other forms always pay the
+//!   signal).
 //!
 //! `syscalls=auto` (the default) arms dispatch only in processes whose code
 //! makes syscalls of its own outside libc, ld.so and this library
@@ -31,7 +32,9 @@
 //!   or to the hook of the same name;
 //! - `process`: caught fork/vfork/clone/clone3;
 //! - `thread`: arming threads made by `pthread_create`;
-//! - `detect`, `libc_fn`, `rewrite`: as above.
+//! - `detect`, `libc_fn`: as above;
+//! - `rewrite`: a caught site of glibc's inline form becomes a jump to a
+//!   stub that calls the router directly.
 //!
 //! Dispatch is per thread and does not survive fork or exec: the main
 //! thread is armed by the constructor (again in each new image), threads
@@ -110,6 +113,7 @@ fn arm_process(why: &str) {
     }
     tracing::debug!(target: "rumphijack::sud", "Syscall User Dispatch armed: {why}");
     ON.store(true, Ordering::Relaxed);
+    rewrite::note_objects();
     static ATFORK: std::sync::Once = std::sync::Once::new();
     // SAFETY: registers a handler that only re-arms the calling thread.
     ATFORK.call_once(|| unsafe {

@@ -33,10 +33,16 @@ pub fn dispatch(uc: &mut ucontext_t) -> isize {
     let nr = g[libc::REG_RAX as usize];
     let a = [libc::REG_RDI, libc::REG_RSI, libc::REG_RDX, libc::REG_R10, libc::REG_R8, libc::REG_R9]
         .map(|r| g[r as usize] as usize);
-    if from_library(g[libc::REG_RSP as usize] as usize) {
+    caught(nr, a, g[libc::REG_RSP as usize] as usize, Some(uc))
+}
+
+/// Runs call `nr` made by a `syscall` instruction (or the rewritten site
+/// of one) with the stack pointer at `sp`.
+pub fn caught(nr: i64, a: [usize; 6], sp: usize, uc: Option<&mut ucontext_t>) -> isize {
+    if from_library(sp) {
         return pass(nr, a);
     }
-    route(nr, a, Some(uc))
+    route(nr, a, uc)
 }
 
 /// Runs call `nr` of the program. `uc` is the interrupted context of a

@@ -1,7 +1,11 @@
 /*
  * raw.c: the file, socket and process families made as raw system calls
  * (syscall(2), no libc wrapper), which only reach a rump kernel when the
- * library catches them (RUMPHIJACK syscalls=all, Syscall User Dispatch).
+ * library catches them (libc's syscall() is the library's; Syscall User
+ * Dispatch, armed here by syscalls=auto because of the inline sites below,
+ * catches the rest). Also: glibc's inline form `mov $nr,%eax; syscall`,
+ * whose sites the library rewrites after the first catch; bad pointers
+ * (EFAULT, never a crash); the program's own SIGSYS handler.
  */
 #include "check.h"
 #include <dirent.h>
@@ -45,6 +49,93 @@ static void on_usr1(int sig)
 {
     (void)sig;
     syscall(SYS_write, handler_fd, "from a handler\n", 15);
+}
+
+/* glibc's inline form: one site per call, each run several times (the
+ * first is caught by a signal, the next go through the rewritten site). */
+static long asm_ret(long r)
+{
+    if (r < 0 && r > -4096) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
+}
+
+static long asm_openat(const char *path, long flags, long mode)
+{
+    long r;
+    register long r10 __asm__("r10") = mode;
+    __asm__ volatile("mov $257, %%eax\n\tsyscall"
+                     : "=a"(r)
+                     : "D"((long)AT_FDCWD), "S"(path), "d"(flags), "r"(r10)
+                     : "rcx", "r11", "memory");
+    return asm_ret(r);
+}
+
+static long asm_write(long fd, const void *buf, long n)
+{
+    long r;
+    __asm__ volatile("mov $1, %%eax\n\tsyscall" : "=a"(r) : "D"(fd), "S"(buf), "d"(n) : "rcx", "r11", "memory");
+    return asm_ret(r);
+}
+
+static long asm_close(long fd)
+{
+    long r;
+    __asm__ volatile("mov $3, %%eax\n\tsyscall" : "=a"(r) : "D"(fd) : "rcx", "r11", "memory");
+    return asm_ret(r);
+}
+
+static void inline_sites(void)
+{
+    for (int i = 0; i < 4; i++) {
+        int fd = FD(asm_openat(F("asm"), O_CREAT | O_WRONLY | O_APPEND, 0644));
+        I(asm_write(fd, "through a site\n", 15));
+        I(asm_close(fd));
+    }
+    cat("asm");
+    for (int i = 0; i < 2; i++)
+        I(asm_openat((const char *)8, O_RDONLY, 0));
+}
+
+/* Bad pointers in caught calls: the host's EFAULT, not a crash. */
+static void bad_pointers(void)
+{
+    struct stat st;
+    int fd = FD(syscall(SYS_openat, AT_FDCWD, F("bad"), O_CREAT | O_RDWR, 0644));
+    I(syscall(SYS_openat, AT_FDCWD, (const char *)8, O_RDONLY));
+    I(syscall(SYS_newfstatat, AT_FDCWD, (const char *)8, &st, 0));
+    I(syscall(SYS_newfstatat, AT_FDCWD, F("bad"), (struct stat *)8, 0));
+    I(syscall(SYS_write, fd, (const void *)8, 4));
+    I(syscall(SYS_pwrite64, fd, "data", 4, 0));
+    I(syscall(SYS_read, fd, (void *)8, 4));
+    I(syscall(SYS_fstat, fd, (struct stat *)8));
+    I(syscall(SYS_poll, (void *)8, 1, 0));
+    I(syscall(SYS_close, fd));
+}
+
+/* The program's SIGSYS handler gets the SIGSYS that dispatch did not
+ * raise, and sigaction shows it as the program set it. */
+static volatile int sigsys_seen;
+static void on_sigsys(int sig)
+{
+    (void)sig;
+    sigsys_seen++;
+}
+
+static void own_sigsys(void)
+{
+    struct sigaction sa = {.sa_handler = on_sigsys}, old;
+    I(sigaction(SIGSYS, &sa, NULL));
+    I(sigaction(SIGSYS, NULL, &old));
+    B(old.sa_handler == on_sigsys);
+    I(syscall(SYS_kill, syscall(SYS_getpid), SIGSYS));
+    say("SIGSYS handled %d\n", sigsys_seen);
+    signal(SIGSYS, SIG_IGN);
+    I(kill(getpid(), SIGSYS));
+    say("SIGSYS handled %d\n", sigsys_seen);
+    I(asm_close(1000));
 }
 
 static void file_family(void)
@@ -144,5 +235,8 @@ int main(int argc, char **argv)
     file_family();
     socket_family();
     process_family();
+    inline_sites();
+    bad_pointers();
+    own_sigsys();
     return 0;
 }

@@ -3,7 +3,8 @@
 //! of the fcntl family, inotify for watches, mmap for shared file
 //! mappings) plus poll, select, epoll, signal and threads for event
 //! multiplexing, signals and threads over rump FIFOs beside host pipes,
-//! raw for raw `syscall()`s caught by Syscall User Dispatch,
+//! raw for raw `syscall()`s and inline syscall sites (Syscall User
+//! Dispatch, site rewriting),
 //! net for sockets, the resolver and interfaces over the kernel's TCP/IP
 //! stack, and the Python programs in `ctests/py/` (selectors and asyncio
 //! over both; inotify_raw, inotify through ctypes on the base and a host
@@ -391,10 +392,18 @@ fn differential_with(name: &str, keys: &str) {
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
-/// Raw `syscall()` for the file, socket and process families, caught by
-/// Syscall User Dispatch.
+/// Raw `syscall()` for the file, socket and process families, inline
+/// sites (rewritten after their first catch), bad pointers and the
+/// program's SIGSYS handler: with `syscalls=auto` (armed because of the
+/// program's inline sites) and `syscalls=all`, whatever
+/// `RUMP_TEST_SYSCALLS` says for the other tests.
 #[test]
 fn raw() {
+    differential_with("raw", ",syscalls=auto");
+}
+
+#[test]
+fn raw_all() {
     differential_with("raw", ",syscalls=all");
 }
 

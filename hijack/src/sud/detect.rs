@@ -117,7 +117,7 @@ pub fn each_object(mut f: impl FnMut(&Object) -> bool) {
     unsafe { libc::dl_iterate_phdr(Some(visit), (&mut f as *mut &mut dyn FnMut(&Object) -> bool).cast()) };
 }
 
-/// Load addresses of the objects already looked at.
+/// The objects already looked at (their program headers' addresses).
 static SEEN: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 
 /// Looks at the objects not seen before; says which one needs dispatch
@@ -127,7 +127,8 @@ pub fn loaded_objects() -> Option<String> {
     let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
     let mut found = None;
     each_object(|obj| {
-        let key = obj.0.dlpi_addr as usize ^ obj.headers().as_ptr() as usize;
+        // Its program headers' address: mapped, so one object's only.
+        let key = obj.headers().as_ptr() as usize;
         if seen.contains(&key) {
             return false;
         }
@@ -152,8 +153,9 @@ fn has_go_note(start: usize, end: usize) -> bool {
         // SAFETY: inside a mapped note segment; notes are 4-aligned.
         let [namesz, descsz, kind] = unsafe { *(p as *const [u32; 3]) };
         let name = p + 12;
-        let next = name + (namesz as usize).next_multiple_of(4) + (descsz as usize).next_multiple_of(4);
-        if next > end {
+        let size = (namesz as usize).next_multiple_of(4) + (descsz as usize).next_multiple_of(4);
+        let next = name + size;
+        if size > end - name {
             return false;
         }
         // SAFETY: `namesz` bytes inside the segment.

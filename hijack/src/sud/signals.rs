@@ -112,7 +112,10 @@ fn run_program_handler(h: usize, sig: c_int, info: *mut siginfo_t, ctx: *mut c_v
 pub fn install() -> Result<(), rump_abi::Errno> {
     let act = KernelSigaction {
         handler: on_sigsys as *const () as usize,
-        flags: (libc::SA_SIGINFO | libc::SA_NODEFER) as u64 | SA_RESTORER,
+        // SA_RESTART: an `ARM` request landing on a blocked read must not
+        // turn it into EINTR (calls never restarted, poll or nanosleep,
+        // still see EINTR then, as with any handler).
+        flags: (libc::SA_SIGINFO | libc::SA_NODEFER | libc::SA_RESTART) as u64 | SA_RESTORER,
         restorer: gate::rumphijack_restore_rt as *const () as usize,
         mask: 0,
     };

@@ -1,9 +1,10 @@
 /* The timed loops of benches/sud.rs: `sud_prog MODE PATH N` prints the
  * mean ns per call. Modes: getppid and pread-raw (libc's syscall(), which
- * the library defines), getppid-asm and pread-asm (glibc's inline form,
- * `mov $nr,%eax; syscall`, in this program: caught by Syscall User
- * Dispatch, then rewritten), pread-libc (libc's pread, which the library
- * hooks), first (the first inline getppid of the process, once). */
+ * the library defines), pread-libc (libc's pread, which the library
+ * hooks); built with -DINLINE_SITES (a program syscalls=auto arms), also
+ * getppid-asm and pread-asm (glibc's inline form, `mov $nr,%eax; syscall`:
+ * caught by Syscall User Dispatch, then rewritten) and first (the first
+ * inline getppid of the process, once). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@ static double now_ns(void)
     return t.tv_sec * 1e9 + t.tv_nsec;
 }
 
+#ifdef INLINE_SITES
 static long asm_getppid(void)
 {
     long r;
@@ -37,6 +39,7 @@ static long asm_pread(int fd, void *buf, long n, long off)
                      : "rcx", "r11", "memory");
     return r;
 }
+#endif
 
 int main(int argc, char **argv)
 {
@@ -45,12 +48,14 @@ int main(int argc, char **argv)
     const char *mode = argv[1];
     long n = atol(argv[3]);
     static char buf[4096];
+#ifdef INLINE_SITES
     if (!strcmp(mode, "first")) {
         double t0 = now_ns();
         asm_getppid();
         printf("%.1f\n", now_ns() - t0);
         return 0;
     }
+#endif
     int fd = -1;
     if (strncmp(mode, "getppid", 7)) {
         fd = open(argv[2], O_RDWR | O_CREAT, 0644);
@@ -62,14 +67,18 @@ int main(int argc, char **argv)
         long r;
         if (!strcmp(mode, "getppid"))
             r = syscall(SYS_getppid);
-        else if (!strcmp(mode, "getppid-asm"))
-            r = asm_getppid();
         else if (!strcmp(mode, "pread-raw"))
             r = syscall(SYS_pread64, fd, buf, sizeof buf, 0);
+        else if (!strcmp(mode, "pread-libc"))
+            r = pread(fd, buf, sizeof buf, 0);
+#ifdef INLINE_SITES
+        else if (!strcmp(mode, "getppid-asm"))
+            r = asm_getppid();
         else if (!strcmp(mode, "pread-asm"))
             r = asm_pread(fd, buf, sizeof buf, 0);
+#endif
         else
-            r = pread(fd, buf, sizeof buf, 0);
+            return fprintf(stderr, "unknown mode %s\n", mode), 2;
         if (r < 0)
             return perror(mode), 1;
     }

@@ -38,6 +38,9 @@ pub struct Config {
     pub fdoff: i32,
     /// `syscalls=` (not NetBSD's): which raw syscalls are caught.
     pub syscalls: Syscalls,
+    /// `rewrite=no` (not NetBSD's): caught syscall sites are left as they
+    /// are, every call through them a signal (`sud::rewrite`).
+    pub rewrite: bool,
 }
 
 impl Default for Config {
@@ -51,6 +54,7 @@ impl Default for Config {
             modctl: false,
             fdoff: 128,
             syscalls: Syscalls::Libc,
+            rewrite: true,
         }
     }
 }
@@ -91,6 +95,7 @@ const KEYS: &[(&str, Parser)] = &[
     ("modctl", |c, v| parse_bool(v).map(|b| c.modctl = b)),
     ("fdoff=", parse_fdoff),
     ("syscalls=", parse_syscalls),
+    ("rewrite", |c, v| parse_bool(v).map(|b| c.rewrite = b)),
 ];
 
 impl Config {
@@ -109,7 +114,7 @@ impl Config {
             let Some((name, parse)) = KEYS.iter().find(|(name, _)| item.starts_with(name)) else {
                 let key = item.split('=').next().unwrap_or(item);
                 return Err(BadConfig(format!(
-                    "unknown key '{key}' (known: path, blanket, socket, fdoff, sysctl, modctl, vfs, syscalls)"
+                    "unknown key '{key}' (known: path, blanket, socket, fdoff, sysctl, modctl, vfs, syscalls, rewrite)"
                 )));
             };
             let value = &item[name.len()..];
@@ -246,6 +251,8 @@ mod tests {
         assert_eq!(Config::parse("syscalls=all").unwrap().syscalls, Syscalls::All);
         assert_eq!(Config::parse("syscalls=all,syscalls=libc").unwrap().syscalls, Syscalls::Libc);
         assert_eq!(Config::parse("path=/rump").unwrap().syscalls, Syscalls::Libc);
+        assert!(Config::parse("path=/rump").unwrap().rewrite);
+        assert!(!Config::parse("rewrite=no").unwrap().rewrite);
     }
 
     #[test]

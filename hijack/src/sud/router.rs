@@ -71,10 +71,42 @@ pub fn route(nr: i64, a: [usize; 6], uc: Option<&mut ucontext_t>) -> isize {
     }
 }
 
+/// The calls `route` decides by its own arms rather than by the table.
+const OWN_ARMS: [i64; 12] = [
+    libc::SYS_rt_sigaction,
+    libc::SYS_rt_sigprocmask,
+    libc::SYS_fork,
+    libc::SYS_vfork,
+    libc::SYS_clone,
+    libc::SYS_clone3,
+    libc::SYS_execve,
+    libc::SYS_execveat,
+    libc::SYS_poll,
+    libc::SYS_ppoll,
+    libc::SYS_close_range,
+    libc::SYS_getcwd,
+];
+
+/// Whether `route` would pass call `nr` to the host as it is, decided
+/// from the registers alone: no path read, no libc string function (the
+/// quick path of a rewritten site, which has saved only the SSE
+/// registers). `false` means `route` must decide.
+pub fn passes_on_registers(nr: i64, a: &[usize; 6]) -> bool {
+    !OWN_ARMS.contains(&nr)
+        && raw_route(nr as u32).is_none_or(|r| {
+            r.args.iter().zip(a).all(|(kind, &v)| match *kind {
+                RawArg::Fd => crate::fdmap::rump_fd(v as i32).is_none(),
+                RawArg::Family => !route::config().hijacks_family(v as i32),
+                RawArg::Other => true,
+                RawArg::Path | RawArg::PathAt(_) => false,
+            })
+        })
+}
+
 /// Whether the caught call is the library's own, made through a libc
 /// wrapper (`syscall()`, `read`...): those are leaves, so at the
 /// instruction the stack's top is the return address into the caller.
-fn from_library(sp: usize) -> bool {
+pub fn from_library(sp: usize) -> bool {
     // SAFETY: the interrupted thread's stack pointer, readable.
     sp != 0 && super::in_library(unsafe { *(sp as *const usize) })
 }

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sched.h>
 #include <sys/wait.h>
 
 /* The names in a getdents64 buffer, sorted, on one line. */
@@ -97,6 +98,64 @@ static void inline_sites(void)
     cat("asm");
     for (int i = 0; i < 2; i++)
         I(asm_openat((const char *)8, O_RDONLY, 0));
+}
+
+/* clone3: a new process, and a thread whose child runs on its own stack
+ * (the inline site: the child must not return through libc's syscall()). */
+struct clone3_args {
+    unsigned long long flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+};
+
+static volatile int clone3_done;
+/* Called by name from the asm below (so not static). The thread shares
+ * its parent's TLS, so it stays out of libc and the library. */
+void clone3_thread_body(void);
+void clone3_thread_body(void)
+{
+    clone3_done = 1;
+}
+
+static long asm_clone3_thread(struct clone3_args *ca)
+{
+    long r;
+    __asm__ volatile("mov $435, %%eax\n\tsyscall\n\t"
+                     "test %%rax, %%rax\n\tjnz 1f\n\t"
+                     "call clone3_thread_body\n\t"
+                     "mov $60, %%eax\n\txor %%edi, %%edi\n\tsyscall\n"
+                     "1:"
+                     : "=a"(r)
+                     : "D"(ca), "S"(sizeof *ca)
+                     : "rcx", "r11", "memory");
+    return asm_ret(r);
+}
+
+static void clone3_family(void)
+{
+    int status = 0;
+    struct clone3_args ca = {.exit_signal = SIGCHLD};
+    long pid = syscall(SYS_clone3, &ca, sizeof ca);
+    if (pid == 0) {
+        long fd = syscall(SYS_openat, AT_FDCWD, F("clone3-child"), O_CREAT | O_WRONLY, 0600);
+        syscall(SYS_write, fd, "from a clone3 child\n", 20);
+        syscall(SYS_exit_group, fd >= 0 ? 5 : 1);
+    }
+    B(pid > 0);
+    I(syscall(SYS_wait4, pid, &status, 0, NULL) == pid);
+    say("clone3 child exit %d\n", WEXITSTATUS(status));
+    cat("clone3-child");
+
+    static char stack[65536] __attribute__((aligned(16)));
+    struct clone3_args t = {
+        .flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM,
+        .stack = (unsigned long long)stack,
+        .stack_size = sizeof stack,
+    };
+    B(asm_clone3_thread(&t) > 0);
+    while (!clone3_done)
+        sched_yield();
+    say("clone3 thread ran\n");
+    I(syscall(SYS_clone3, (void *)8, sizeof ca));
+    I(syscall(SYS_clone3, &ca, 8));
 }
 
 /* Bad pointers in caught calls: the host's EFAULT, not a crash. */
@@ -236,6 +295,7 @@ int main(int argc, char **argv)
     socket_family();
     process_family();
     inline_sites();
+    clone3_family();
     bad_pointers();
     own_sigsys();
     return 0;

@@ -106,9 +106,26 @@ pub fn passes_on_registers(nr: i64, a: &[usize; 6]) -> bool {
 /// Whether the caught call is the library's own, made through a libc
 /// wrapper (`syscall()`, `read`...): those are leaves, so at the
 /// instruction the stack's top is the return address into the caller.
+/// A word that only happens to point into the library (a restorer kept in
+/// a local, say) is told apart by what precedes a return address: a call.
 pub fn from_library(sp: usize) -> bool {
     // SAFETY: the interrupted thread's stack pointer, readable.
-    sp != 0 && super::in_library(unsafe { *(sp as *const usize) })
+    let ret = if sp == 0 { 0 } else { unsafe { *(sp as *const usize) } };
+    super::in_library(ret) && super::in_library(ret - 6) && {
+        // SAFETY: the 6 bytes before `ret`, inside the library's text.
+        let before = unsafe { std::slice::from_raw_parts((ret - 6) as *const u8, 6) };
+        after_call(before)
+    }
+}
+
+/// Whether `code` (the 6 bytes before an address) ends with a `call`:
+/// `e8 rel32`, `ff 15 rel32` (through the GOT), or `ff /2` on a register
+/// (with or without a REX prefix).
+fn after_call(code: &[u8]) -> bool {
+    code[1] == 0xe8
+        || code[..2] == [0xff, 0x15]
+        || (code[4] == 0xff && (0xd0..=0xd7).contains(&code[5]))
+        || (code[3] == 0x41 && code[4] == 0xff && (0xd0..=0xd7).contains(&code[5]))
 }
 
 /// The call as it is, to the host.

@@ -21,7 +21,7 @@
 use super::gate::{self, host_section, BLOCK};
 use super::router;
 use libc::{c_int, c_void, siginfo_t, ucontext_t};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// The kernel's `struct sigaction` (not glibc's: the mask comes last).
 #[repr(C)]
@@ -58,10 +58,11 @@ fn set_program_sigsys(a: &KernelSigaction) {
     }
 }
 
-/// The program's handler of each signal, run by `shim`, and whether it
-/// takes `siginfo` (its `SA_SIGINFO`).
+/// The program's handler of each signal, run by `shim`, and the flags and
+/// restorer it gave with it (shown back to it as they were).
 static PROGRAM: [AtomicUsize; 65] = [const { AtomicUsize::new(0) }; 65];
-static SIGINFO: [AtomicBool; 65] = [const { AtomicBool::new(false) }; 65];
+static PROGRAM_FLAGS: [AtomicU64; 65] = [const { AtomicU64::new(0) }; 65];
+static PROGRAM_RESTORER: [AtomicUsize; 65] = [const { AtomicUsize::new(0) }; 65];
 
 /// `act` (for `sig`) as installed under interception: the program's
 /// handler behind `shim`, our restorer, SIGSYS unmasked.
@@ -69,7 +70,8 @@ fn adjusted(sig: c_int, act: &KernelSigaction) -> KernelSigaction {
     let mut a = *act;
     if a.handler != libc::SIG_DFL && a.handler != libc::SIG_IGN && a.handler != shim as *const () as usize {
         PROGRAM[sig as usize].store(a.handler, Ordering::Release);
-        SIGINFO[sig as usize].store(a.flags & libc::SA_SIGINFO as u64 != 0, Ordering::Release);
+        PROGRAM_FLAGS[sig as usize].store(a.flags, Ordering::Release);
+        PROGRAM_RESTORER[sig as usize].store(a.restorer, Ordering::Release);
         a.handler = shim as *const () as usize;
         a.flags |= SA_RESTORER | libc::SA_SIGINFO as u64;
         a.restorer = gate::rumphijack_restore_rt as *const () as usize;
@@ -82,9 +84,8 @@ fn adjusted(sig: c_int, act: &KernelSigaction) -> KernelSigaction {
 fn shown(sig: c_int, old: &mut KernelSigaction) {
     if old.handler == shim as *const () as usize {
         old.handler = PROGRAM[sig as usize].load(Ordering::Acquire);
-        if !SIGINFO[sig as usize].load(Ordering::Acquire) {
-            old.flags &= !(libc::SA_SIGINFO as u64);
-        }
+        old.flags = PROGRAM_FLAGS[sig as usize].load(Ordering::Acquire);
+        old.restorer = PROGRAM_RESTORER[sig as usize].load(Ordering::Acquire);
     }
 }
 
@@ -284,6 +285,14 @@ unsafe fn copy_in<T: Copy>(from: *const T, to: &mut T) -> Result<(), isize> {
 unsafe fn copy_out<T: Copy>(from: &T, to: *mut T) -> Result<(), isize> {
     let local = (from as *const T).cast_mut().cast();
     unsafe { copy(libc::SYS_process_vm_writev, local, to.cast(), std::mem::size_of::<T>()) }
+}
+
+/// Copies `n` bytes from the program's `from` to our `to`, as [`copy_in`].
+///
+/// # Safety
+/// `to` names `n` valid bytes.
+pub unsafe fn copy_bytes_in(from: *const u8, to: *mut u8, n: usize) -> Result<(), isize> {
+    unsafe { copy(libc::SYS_process_vm_readv, to.cast(), from.cast_mut().cast(), n) }
 }
 
 /// `n` bytes between our `local` and the program's `remote` by `call`

@@ -27,7 +27,10 @@
 //! a unified diff, host run on the `-` side.
 //!
 //! `CTESTS_VERBOSE=1` prints every transcript; `CTESTS_KEEP=1` keeps the
-//! scratch directories (compiled programs, host bases). The Python tests
+//! scratch directories (compiled programs, host bases).
+//! `RUMP_TEST_SYSCALLS=all` runs the programs with Syscall User Dispatch
+//! armed in every process (`libc`: raw interception off) instead of the
+//! library's default `syscalls=auto`. The Python tests
 //! need `python3` (the interpreter it names is run directly, not through
 //! a wrapper such as a pyenv shim) and fail, not skip, without it.
 

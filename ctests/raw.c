@@ -158,6 +158,52 @@ static void clone3_family(void)
     I(syscall(SYS_clone3, &ca, 8));
 }
 
+/* sigaltstack through an inline site (caught: SIGSYS itself is taken on
+ * the signal stack, which the call describes): query, set, use from a
+ * handler (on it: changes refused), disable. */
+static long asm_sigaltstack(const stack_t *ss, stack_t *old)
+{
+    long r;
+    __asm__ volatile("mov $131, %%eax\n\tsyscall" : "=a"(r) : "D"(ss), "S"(old) : "rcx", "r11", "memory");
+    return asm_ret(r);
+}
+
+static void say_stack(const char *what, const stack_t *st, const void *mine)
+{
+    say("%s: flags %d %s size %zu\n", what, st->ss_flags, st->ss_sp == mine ? "ours" : "other", st->ss_size);
+}
+
+static char altstack[65536];
+static void on_usr2(int sig)
+{
+    stack_t st, change = {.ss_sp = altstack, .ss_size = 4096};
+    (void)sig;
+    I(asm_sigaltstack(NULL, &st));
+    say_stack("in the handler", &st, altstack);
+    I(asm_sigaltstack(&change, NULL));
+}
+
+static void alt_stack(void)
+{
+    stack_t st, set = {.ss_sp = altstack, .ss_size = sizeof altstack}, off = {.ss_flags = SS_DISABLE};
+    I(asm_sigaltstack(NULL, &st));
+    B(st.ss_flags == SS_DISABLE);
+    I(asm_sigaltstack(&set, NULL));
+    I(asm_sigaltstack(NULL, &st));
+    say_stack("set", &st, altstack);
+    struct sigaction sa = {.sa_handler = on_usr2, .sa_flags = SA_ONSTACK};
+    I(sigaction(SIGUSR2, &sa, NULL));
+    I(syscall(SYS_kill, syscall(SYS_getpid), SIGUSR2));
+    stack_t small = {.ss_sp = altstack, .ss_size = 16};
+    I(asm_sigaltstack(&small, NULL));
+    stack_t bad = {.ss_sp = altstack, .ss_size = sizeof altstack, .ss_flags = 77};
+    I(asm_sigaltstack(&bad, NULL));
+    I(asm_sigaltstack((const stack_t *)8, NULL));
+    I(asm_sigaltstack(&off, NULL));
+    I(asm_sigaltstack(NULL, &st));
+    B(st.ss_flags == SS_DISABLE);
+}
+
 /* Bad pointers in caught calls: the host's EFAULT, not a crash. */
 static void bad_pointers(void)
 {
@@ -296,6 +342,7 @@ int main(int argc, char **argv)
     process_family();
     inline_sites();
     clone3_family();
+    alt_stack();
     bad_pointers();
     own_sigsys();
     return 0;

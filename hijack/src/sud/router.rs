@@ -56,6 +56,10 @@ pub fn route(nr: i64, a: [usize; 6], uc: Option<&mut ucontext_t>) -> isize {
             Some(uc) => signals::sigprocmask(a, uc),
             None => signals::sigprocmask_now(a),
         },
+        libc::SYS_sigaltstack => match uc {
+            Some(uc) => signals::sigaltstack(a, uc),
+            None => pass(nr, a),
+        },
         libc::SYS_fork | libc::SYS_vfork | libc::SYS_clone | libc::SYS_clone3 => process::create(nr, a, uc),
         libc::SYS_execve => by_hook("execve", false, a),
         libc::SYS_execveat => by_hook("execveat", false, a),
@@ -72,9 +76,10 @@ pub fn route(nr: i64, a: [usize; 6], uc: Option<&mut ucontext_t>) -> isize {
 }
 
 /// The calls `route` decides by its own arms rather than by the table.
-const OWN_ARMS: [i64; 12] = [
+const OWN_ARMS: [i64; 13] = [
     libc::SYS_rt_sigaction,
     libc::SYS_rt_sigprocmask,
+    libc::SYS_sigaltstack,
     libc::SYS_fork,
     libc::SYS_vfork,
     libc::SYS_clone,

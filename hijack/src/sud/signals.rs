@@ -115,8 +115,10 @@ pub fn install() -> Result<(), rump_abi::Errno> {
         handler: on_sigsys as *const () as usize,
         // SA_RESTART: an `ARM` request landing on a blocked read must not
         // turn it into EINTR (calls never restarted, poll or nanosleep,
-        // still see EINTR then, as with any handler).
-        flags: (libc::SA_SIGINFO | libc::SA_NODEFER | libc::SA_RESTART) as u64 | SA_RESTORER,
+        // still see EINTR then, as with any handler). SA_ONSTACK: on the
+        // thread's signal stack where it has one (Go's goroutine stacks
+        // start at 2 KiB; its threads all have a 32 KiB signal stack).
+        flags: (libc::SA_SIGINFO | libc::SA_NODEFER | libc::SA_RESTART | libc::SA_ONSTACK) as u64 | SA_RESTORER,
         restorer: gate::rumphijack_restore_rt as *const () as usize,
         mask: 0,
     };
@@ -251,6 +253,65 @@ pub fn sigprocmask(a: [usize; 6], uc: &mut ucontext_t) -> isize {
     *mask = next & !(SIGSYS_BIT | 1 << (libc::SIGKILL - 1) | 1 << (libc::SIGSTOP - 1));
     0
 }
+
+/// A caught `sigaltstack(new, old)`. The handler may be running on the
+/// very stack the program asks about (SIGSYS is taken on it), where the
+/// host would refuse any change: the program's answer and change go
+/// through the frame's `uc_stack`, which `rt_sigreturn` installs. The
+/// host's checks are made here, as that restore would fail them with a
+/// SIGSEGV rather than an errno.
+pub fn sigaltstack(a: [usize; 6], uc: &mut ucontext_t) -> isize {
+    let (new, old) = (a[0] as *const libc::stack_t, a[1] as *mut libc::stack_t);
+    // The frame holds the registered stack and flags as they are (a
+    // process's first thread has flags 0 with no stack); the answer is
+    // made from them as the host's query makes it.
+    let registered = uc.uc_stack;
+    let sp = uc.uc_mcontext.gregs[libc::REG_RSP as usize] as usize;
+    let base = registered.ss_sp as usize;
+    let on_stack = registered.ss_size != 0 && sp > base && sp - base <= registered.ss_size;
+    let state = match () {
+        _ if registered.ss_size == 0 => libc::SS_DISABLE,
+        _ if on_stack => libc::SS_ONSTACK,
+        _ => 0,
+    };
+    let current = libc::stack_t { ss_flags: state | (registered.ss_flags & SS_AUTODISARM), ..registered };
+    let mut next = current;
+    if !new.is_null() {
+        // SAFETY: `next` is a local.
+        if let Err(e) = unsafe { copy_in(new, &mut next) } {
+            return e;
+        }
+    }
+    if !old.is_null() {
+        // SAFETY: the kernel checks the caller's buffer.
+        if let Err(e) = unsafe { copy_out(&current, old) } {
+            return e;
+        }
+    }
+    if new.is_null() {
+        return 0;
+    }
+    if on_stack {
+        return -(libc::EPERM as isize);
+    }
+    let mode = next.ss_flags & !SS_AUTODISARM;
+    if mode != 0 && mode != libc::SS_DISABLE && mode != libc::SS_ONSTACK {
+        return -(libc::EINVAL as isize);
+    }
+    if mode == libc::SS_DISABLE {
+        next = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+    } else if next.ss_size < MINSIGSTKSZ {
+        return -(libc::ENOMEM as isize);
+    } else {
+        next.ss_flags &= SS_AUTODISARM;
+    }
+    uc.uc_stack = next;
+    0
+}
+
+/// The kernel's smallest signal stack, and its `SS_AUTODISARM`.
+const MINSIGSTKSZ: usize = 2048;
+const SS_AUTODISARM: libc::c_int = 1 << 31;
 
 /// A `rt_sigprocmask(how, set, old, size)` made through a function (no
 /// signal frame): the thread's own mask changes, SIGSYS left out of it.

@@ -26,5 +26,15 @@ func main() {
 	}
 	sort.Strings(names)
 	fmt.Println("dir", names, err)
+	// Enough calls for the runtime's preemption signals and collections
+	// to land while calls are being caught.
+	same := 0
+	for i := 0; i < 500; i++ {
+		if b, err := os.ReadFile(d + "/g.txt"); err == nil && string(b) == "from go\n" {
+			same++
+		}
+		_ = make([]byte, 64<<10)
+	}
+	fmt.Println("reads", same)
 	fmt.Println("remove", os.Remove(d+"/g.txt"))
 }

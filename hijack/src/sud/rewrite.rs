@@ -111,20 +111,27 @@ impl Drop for Held {
     }
 }
 
-/// After a caught call: rewrites its site if it has the recognised form.
-pub fn site(uc: &ucontext_t) {
+/// After a caught call `nr`: rewrites its site if it has the recognised
+/// form. The `syscall` is known to be an instruction (it trapped); that
+/// the five bytes before it are one, the `mov`, is inferred: they must
+/// load the very number caught, with no prefix byte before them (`41 b8`
+/// is `mov r8d`). Bytes ending a longer instruction that pass both would
+/// be misread; compilers do not put one before a syscall.
+pub fn site(uc: &ucontext_t, nr: i64) {
     let rip = uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
     let Some(site) = rip.checked_sub(7) else { return };
-    let Some(prot) = region_of(site, 7) else { return };
+    let Some(prot) = region_of(site - 1, 8) else { return };
     if super::in_library(site) || xsave_size() == 0 || !crate::route::config().rewrite {
         return;
     }
     // SAFETY: inside a listed, readable text segment.
-    let code = unsafe { std::slice::from_raw_parts(site as *const u8, 7) };
-    let Some(nr) = detect::inline_syscall_at(code, 5) else { return };
-    if needs_frame(nr) {
+    let code = unsafe { std::slice::from_raw_parts((site - 1) as *const u8, 8) };
+    let prefix = matches!(code[0], 0x40..=0x4f | 0x66 | 0x67 | 0xf0 | 0xf2 | 0xf3);
+    let code = &code[1..];
+    if prefix || detect::inline_syscall_at(code, 5).map(i64::from) != Some(nr) || needs_frame(nr as u32) {
         return;
     }
+    let nr = nr as u32;
     let Some(_lock) = LOCK.try_hold() else { return };
     let word = site & !15;
     if site + 5 > word + 16 {

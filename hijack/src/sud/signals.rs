@@ -385,9 +385,10 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
     if code == SYS_USER_DISPATCH {
         // SAFETY: the kernel's ucontext for this signal.
         let uc = unsafe { &mut *(ctx as *mut ucontext_t) };
+        let nr = uc.uc_mcontext.gregs[libc::REG_RAX as usize];
         let r = host_section(|| router::dispatch(uc));
         uc.uc_mcontext.gregs[libc::REG_RAX as usize] = r as i64;
-        super::rewrite::site(uc);
+        super::rewrite::site(uc, nr);
     } else if code == libc::SI_QUEUE && is_arm_request(info) {
         let _ = super::arm_thread();
     } else {

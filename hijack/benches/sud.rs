@@ -25,22 +25,29 @@ fn build_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
 }
 
-/// Runs `cmd` with `env` (no library unless it says so), best of five,
-/// and returns the number it prints.
+/// Runs `cmd` with `env` (no library unless it says so) once and returns
+/// the number it prints.
+fn once(cmd: &[&str], env: &[(&str, &str)]) -> f64 {
+    let out = Command::new(cmd[0])
+        .args(&cmd[1..])
+        .env_remove("LD_PRELOAD")
+        .env_remove("RUMP_SERVER")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().parse::<f64>().expect("a number")
+}
+
+/// `cmd` with `env`, best of five.
 fn best(cmd: &[&str], env: &[(&str, &str)]) -> f64 {
-    (0..5)
-        .map(|_| {
-            let out = Command::new(cmd[0])
-                .args(&cmd[1..])
-                .env_remove("LD_PRELOAD")
-                .env_remove("RUMP_SERVER")
-                .envs(env.iter().copied())
-                .output()
-                .expect("run");
-            assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
-            String::from_utf8_lossy(&out.stdout).trim().parse::<f64>().expect("a number")
-        })
-        .fold(f64::INFINITY, f64::min)
+    (0..5).map(|_| once(cmd, env)).fold(f64::INFINITY, f64::min)
+}
+
+/// Two measures taken in alternating rounds (so a change in the
+/// machine's load hits both alike), best of seven each.
+fn pair(a: (&[&str], &[(&str, &str)]), b: (&[&str], &[(&str, &str)])) -> (f64, f64) {
+    (0..7).fold((f64::INFINITY, f64::INFINITY), |(x, y), _| (x.min(once(a.0, a.1)), y.min(once(b.0, b.1))))
 }
 
 fn row(what: &str, v: f64, base: &str, b: f64, unit: &str) {
@@ -69,9 +76,14 @@ fn main() {
     let auto = [("LD_PRELOAD", lib)];
     let trap = [("LD_PRELOAD", lib), ("RUMPHIJACK", "path=/rump,socket=all:nolocal,syscalls=auto,rewrite=no")];
 
-    let run = |prog: &str, mode: &str, path: &str, env: &[(&str, &str)]| best(&[prog, mode, path, CALLS], env);
+    // Each row: the measure and its baseline in alternating rounds.
+    let versus =
+        |what: &str, run: (&str, &str, &str, &[(&str, &str)]), base: &str, b: (&str, &str, &str, &[(&str, &str)])| {
+            let (v, w) = pair((&[run.0, run.1, run.2, CALLS], run.3), (&[b.0, b.1, b.2, CALLS], b.3));
+            row(what, v, base, w, "ns");
+        };
     let same = |what: &str, prog: &str, mode: &str, path: &str, env: &[(&str, &str)]| {
-        row(what, run(prog, mode, path, env), "no library", run(prog, mode, path, &[]), "ns")
+        versus(what, (prog, mode, path, env), "no library", (prog, mode, path, &[]));
     };
     same("raw getppid, syscall(), not armed (ns)", &plain, "getppid", "-", &auto);
     same("raw pread 4 KiB host fd, syscall(), not armed", &plain, "pread-raw", &shm, &auto);
@@ -80,26 +92,20 @@ fn main() {
     same("inline pread 4 KiB host fd, armed, rewritten", &inline, "pread-asm", &shm, &auto);
     same("inline pread 4 KiB host fd, armed, rewrite=no", &inline, "pread-asm", &shm, &trap);
     same("libc pread 4 KiB host fd, armed process", &inline, "pread-libc", &shm, &auto);
-    row(
-        "first inline getppid (SIGSYS + rewrite)",
-        best(&[&inline, "first", "-", "1"], &auto),
-        "no library",
-        best(&[&inline, "first", "-", "1"], &[]),
-        "ns",
-    );
-    row(
+    let (first, bare) = pair((&[&inline, "first", "-", "1"], &auto), (&[&inline, "first", "-", "1"], &[]));
+    row("first inline getppid (SIGSYS + rewrite)", first, "no library", bare, "ns");
+    let hooked = "libc pread, hooked, rump fd";
+    versus(
         "raw pread 4 KiB rump fd, syscall()",
-        run(&plain, "pread-raw", "/rump/b", &auto),
-        "libc pread, hooked, rump fd",
-        run(&plain, "pread-libc", "/rump/b", &auto),
-        "ns",
+        (&plain, "pread-raw", "/rump/b", &auto),
+        hooked,
+        (&plain, "pread-libc", "/rump/b", &auto),
     );
-    row(
+    versus(
         "inline pread 4 KiB rump fd, rewritten",
-        run(&inline, "pread-asm", "/rump/b", &auto),
-        "libc pread, hooked, rump fd",
-        run(&inline, "pread-libc", "/rump/b", &auto),
-        "ns",
+        (&inline, "pread-asm", "/rump/b", &auto),
+        hooked,
+        (&inline, "pread-libc", "/rump/b", &auto),
     );
     let _ = std::fs::remove_file(&shm);
     let _ = std::fs::remove_file(&plain);

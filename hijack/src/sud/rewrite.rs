@@ -23,7 +23,9 @@
 //! in the text of objects listed by `note_objects` are rewritten: never
 //! this library (the gate), the vDSO, Go objects (their goroutine stacks
 //! are too small for the saved state; Go takes signals on its own stack),
-//! or code outside any object (a JIT). Calls needing the signal frame
+//! or code outside any object (a JIT). An object `dlclose` unloads stays
+//! listed: an object mapped there later is taken to have the same
+//! protection (its text, read and execute, in practice). Calls needing the signal frame
 //! (`rt_sigprocmask`, `rt_sigreturn`, the clone family) keep trapping.
 //! Rewriting happens under a try-lock: a site hit while another thread
 //! rewrites is simply caught again next time. `RUMPHIJACK=...,rewrite=no`

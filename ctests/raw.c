@@ -1,7 +1,11 @@
 /*
  * raw.c: the file, socket and process families made as raw system calls
  * (syscall(2), no libc wrapper), which only reach a rump kernel when the
- * library catches them (RUMPHIJACK syscalls=all, Syscall User Dispatch).
+ * library catches them (libc's syscall() is the library's; Syscall User
+ * Dispatch, armed here by syscalls=auto because of the inline sites below,
+ * catches the rest). Also: glibc's inline form `mov $nr,%eax; syscall`,
+ * whose sites the library rewrites after the first catch; bad pointers
+ * (EFAULT, never a crash); the program's own SIGSYS handler.
  */
 #include "check.h"
 #include <dirent.h>
@@ -10,6 +14,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sched.h>
 #include <sys/wait.h>
 
 /* The names in a getdents64 buffer, sorted, on one line. */
@@ -45,6 +50,197 @@ static void on_usr1(int sig)
 {
     (void)sig;
     syscall(SYS_write, handler_fd, "from a handler\n", 15);
+}
+
+/* glibc's inline form: one site per call, each run several times (the
+ * first is caught by a signal, the next go through the rewritten site). */
+static long asm_ret(long r)
+{
+    if (r < 0 && r > -4096) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
+}
+
+static long asm_openat(const char *path, long flags, long mode)
+{
+    long r;
+    register long r10 __asm__("r10") = mode;
+    __asm__ volatile("mov $257, %%eax\n\tsyscall"
+                     : "=a"(r)
+                     : "D"((long)AT_FDCWD), "S"(path), "d"(flags), "r"(r10)
+                     : "rcx", "r11", "memory");
+    return asm_ret(r);
+}
+
+static long asm_write(long fd, const void *buf, long n)
+{
+    long r;
+    __asm__ volatile("mov $1, %%eax\n\tsyscall" : "=a"(r) : "D"(fd), "S"(buf), "d"(n) : "rcx", "r11", "memory");
+    return asm_ret(r);
+}
+
+static long asm_close(long fd)
+{
+    long r;
+    __asm__ volatile("mov $3, %%eax\n\tsyscall" : "=a"(r) : "D"(fd) : "rcx", "r11", "memory");
+    return asm_ret(r);
+}
+
+static void inline_sites(void)
+{
+    for (int i = 0; i < 4; i++) {
+        int fd = FD(asm_openat(F("asm"), O_CREAT | O_WRONLY | O_APPEND, 0644));
+        I(asm_write(fd, "through a site\n", 15));
+        I(asm_close(fd));
+    }
+    cat("asm");
+    for (int i = 0; i < 2; i++)
+        I(asm_openat((const char *)8, O_RDONLY, 0));
+}
+
+/* clone3: a new process, and a thread whose child runs on its own stack
+ * (the inline site: the child must not return through libc's syscall()). */
+struct clone3_args {
+    unsigned long long flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+};
+
+static volatile int clone3_done;
+/* Called by name from the asm below (so not static). The thread shares
+ * its parent's TLS, so it stays out of libc and the library. */
+void clone3_thread_body(void);
+void clone3_thread_body(void)
+{
+    clone3_done = 1;
+}
+
+static long asm_clone3_thread(struct clone3_args *ca)
+{
+    long r;
+    __asm__ volatile("mov $435, %%eax\n\tsyscall\n\t"
+                     "test %%rax, %%rax\n\tjnz 1f\n\t"
+                     "call clone3_thread_body\n\t"
+                     "mov $60, %%eax\n\txor %%edi, %%edi\n\tsyscall\n"
+                     "1:"
+                     : "=a"(r)
+                     : "D"(ca), "S"(sizeof *ca)
+                     : "rcx", "r11", "memory");
+    return asm_ret(r);
+}
+
+static void clone3_family(void)
+{
+    int status = 0;
+    struct clone3_args ca = {.exit_signal = SIGCHLD};
+    long pid = syscall(SYS_clone3, &ca, sizeof ca);
+    if (pid == 0) {
+        long fd = syscall(SYS_openat, AT_FDCWD, F("clone3-child"), O_CREAT | O_WRONLY, 0600);
+        syscall(SYS_write, fd, "from a clone3 child\n", 20);
+        syscall(SYS_exit_group, fd >= 0 ? 5 : 1);
+    }
+    B(pid > 0);
+    I(syscall(SYS_wait4, pid, &status, 0, NULL) == pid);
+    say("clone3 child exit %d\n", WEXITSTATUS(status));
+    cat("clone3-child");
+
+    static char stack[65536] __attribute__((aligned(16)));
+    struct clone3_args t = {
+        .flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM,
+        .stack = (unsigned long long)stack,
+        .stack_size = sizeof stack,
+    };
+    B(asm_clone3_thread(&t) > 0);
+    while (!clone3_done)
+        sched_yield();
+    say("clone3 thread ran\n");
+    I(syscall(SYS_clone3, (void *)8, sizeof ca));
+    I(syscall(SYS_clone3, &ca, 8));
+}
+
+/* sigaltstack through an inline site (caught: SIGSYS itself is taken on
+ * the signal stack, which the call describes): query, set, use from a
+ * handler (on it: changes refused), disable. */
+static long asm_sigaltstack(const stack_t *ss, stack_t *old)
+{
+    long r;
+    __asm__ volatile("mov $131, %%eax\n\tsyscall" : "=a"(r) : "D"(ss), "S"(old) : "rcx", "r11", "memory");
+    return asm_ret(r);
+}
+
+static void say_stack(const char *what, const stack_t *st, const void *mine)
+{
+    say("%s: flags %d %s size %zu\n", what, st->ss_flags, st->ss_sp == mine ? "ours" : "other", st->ss_size);
+}
+
+static char altstack[65536];
+static void on_usr2(int sig)
+{
+    stack_t st, change = {.ss_sp = altstack, .ss_size = 4096};
+    (void)sig;
+    I(asm_sigaltstack(NULL, &st));
+    say_stack("in the handler", &st, altstack);
+    I(asm_sigaltstack(&change, NULL));
+}
+
+static void alt_stack(void)
+{
+    stack_t st, set = {.ss_sp = altstack, .ss_size = sizeof altstack}, off = {.ss_flags = SS_DISABLE};
+    I(asm_sigaltstack(NULL, &st));
+    B(st.ss_flags == SS_DISABLE);
+    I(asm_sigaltstack(&set, NULL));
+    I(asm_sigaltstack(NULL, &st));
+    say_stack("set", &st, altstack);
+    struct sigaction sa = {.sa_handler = on_usr2, .sa_flags = SA_ONSTACK};
+    I(sigaction(SIGUSR2, &sa, NULL));
+    I(syscall(SYS_kill, syscall(SYS_getpid), SIGUSR2));
+    stack_t small = {.ss_sp = altstack, .ss_size = 16};
+    I(asm_sigaltstack(&small, NULL));
+    stack_t bad = {.ss_sp = altstack, .ss_size = sizeof altstack, .ss_flags = 77};
+    I(asm_sigaltstack(&bad, NULL));
+    I(asm_sigaltstack((const stack_t *)8, NULL));
+    I(asm_sigaltstack(&off, NULL));
+    I(asm_sigaltstack(NULL, &st));
+    B(st.ss_flags == SS_DISABLE);
+}
+
+/* Bad pointers in caught calls: the host's EFAULT, not a crash. */
+static void bad_pointers(void)
+{
+    struct stat st;
+    int fd = FD(syscall(SYS_openat, AT_FDCWD, F("bad"), O_CREAT | O_RDWR, 0644));
+    I(syscall(SYS_openat, AT_FDCWD, (const char *)8, O_RDONLY));
+    I(syscall(SYS_newfstatat, AT_FDCWD, (const char *)8, &st, 0));
+    I(syscall(SYS_newfstatat, AT_FDCWD, F("bad"), (struct stat *)8, 0));
+    I(syscall(SYS_write, fd, (const void *)8, 4));
+    I(syscall(SYS_pwrite64, fd, "data", 4, 0));
+    I(syscall(SYS_read, fd, (void *)8, 4));
+    I(syscall(SYS_fstat, fd, (struct stat *)8));
+    I(syscall(SYS_poll, (void *)8, 1, 0));
+    I(syscall(SYS_close, fd));
+}
+
+/* The program's SIGSYS handler gets the SIGSYS that dispatch did not
+ * raise, and sigaction shows it as the program set it. */
+static volatile int sigsys_seen;
+static void on_sigsys(int sig)
+{
+    (void)sig;
+    sigsys_seen++;
+}
+
+static void own_sigsys(void)
+{
+    struct sigaction sa = {.sa_handler = on_sigsys}, old;
+    I(sigaction(SIGSYS, &sa, NULL));
+    I(sigaction(SIGSYS, NULL, &old));
+    B(old.sa_handler == on_sigsys);
+    I(syscall(SYS_kill, syscall(SYS_getpid), SIGSYS));
+    say("SIGSYS handled %d\n", sigsys_seen);
+    signal(SIGSYS, SIG_IGN);
+    I(kill(getpid(), SIGSYS));
+    say("SIGSYS handled %d\n", sigsys_seen);
+    I(asm_close(1000));
 }
 
 static void file_family(void)
@@ -144,5 +340,10 @@ int main(int argc, char **argv)
     file_family();
     socket_family();
     process_family();
+    inline_sites();
+    clone3_family();
+    alt_stack();
+    bad_pointers();
+    own_sigsys();
     return 0;
 }

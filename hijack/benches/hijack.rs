@@ -3,11 +3,12 @@
 //! file; writing 64 MiB through a shared mapping (python3's `mmap`) of a
 //! /rump file against one of a /dev/shm file; a hooked 4 KiB `pread` on a
 //! host fd and a hooked `stat` of a host path against the same program
-//! without the library (the library's log off, then on with its trace
-//! events filtered out); `ls -R` of 10,000 files on /rump against a host
-//! tree, and a walk with a stat of each of them inside one process; a
-//! shell's fork with the library loaded against one without; and real
-//! tools on /rump against /dev/shm: `git status` in a 2,000-file
+//! without the library (the default `syscalls=auto`, then with Syscall
+//! User Dispatch forced on by `syscalls=all`, then the library's log on
+//! with its trace events filtered out); `ls -R` of 10,000 files on /rump
+//! against a host tree, and a walk with a stat of each of them inside one
+//! process; a shell's fork with the library loaded against one without;
+//! and real tools on /rump against /dev/shm: `git status` in a 2,000-file
 //! repository, `tar xf` of a 5,000-file archive, `make -j2` of a 50-file
 //! C project. Run with `cargo bench -p rump-hijack` (or
 //! scripts/bench.sh), after a release build of the workspace
@@ -166,9 +167,12 @@ fn main() {
 
     // A hooked read on a host fd, and a hooked stat of a host path (whose
     // string the library probes before reading): the same program without
-    // us, with us, and with us and a subscriber installed (RUMP_LOG) whose
-    // filter drops the hooks' trace events; in alternating rounds
-    // (3 x RUNS), so a change in the machine's load hits all three alike.
+    // us, with us (`syscalls=auto`, the default: no dispatch armed for it),
+    // with us and Syscall User Dispatch armed (`syscalls=all`: every
+    // syscall takes the kernel's slow entry path), and with us and a
+    // subscriber installed (RUMP_LOG) whose filter drops the hooks' trace
+    // events; in alternating rounds (3 x RUNS), so a change in the
+    // machine's load hits all alike.
     let me = std::env::current_exe().unwrap();
     let one_run = |role: &str, env: &[(&str, &str)]| -> f64 {
         let mut cmd = Command::new(&me);
@@ -179,10 +183,11 @@ fn main() {
         let out = cmd.output().expect(role);
         String::from_utf8_lossy(&out.stdout).trim().parse().expect("ns per call")
     };
+    let all_env = [pre[0], ("RUMPHIJACK", "path=/rump,socket=all:nolocal,syscalls=all")];
     let logging_env = [pre[0], ("RUMP_LOG", "warn")];
-    let envs: [&[(&str, &str)]; 3] = [&[], &pre, &logging_env];
+    let envs: [&[(&str, &str)]; 4] = [&[], &pre, &all_env, &logging_env];
     let best_of = |role: &str| {
-        let mut best = [f64::INFINITY; 3];
+        let mut best = [f64::INFINITY; 4];
         for _ in 0..3 * RUNS {
             for (b, env) in best.iter_mut().zip(envs) {
                 *b = b.min(one_run(role, env));
@@ -190,12 +195,14 @@ fn main() {
         }
         best
     };
-    let [plain, hooked, logging] = best_of("readloop");
+    let [plain, hooked, all, logging] = best_of("readloop");
     println!();
     row("pread 4 KiB on a host fd, library loaded", hooked, "without", plain, "ns", "(target <= 1.05)");
+    row("same, syscalls=all (dispatch armed)", all, "without", plain, "ns", "");
     row("same, RUMP_LOG=warn (trace events filtered)", logging, "without", plain, "ns", "");
-    let [plain, hooked, logging] = best_of("statloop");
+    let [plain, hooked, all, logging] = best_of("statloop");
     row("stat of a host path, library loaded", hooked, "without", plain, "ns", "(target <= 1.05)");
+    row("same, syscalls=all (dispatch armed)", all, "without", plain, "ns", "");
     row("same, RUMP_LOG=warn (trace events filtered)", logging, "without", plain, "ns", "");
 
     // ls -R of a tree of 10,000 files.

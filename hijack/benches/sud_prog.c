@@ -1,7 +1,10 @@
 /* The timed loops of benches/sud.rs: `sud_prog MODE PATH N` prints the
- * mean ns per call. Modes: getppid (raw), pread-raw (raw pread64 of 4 KiB
- * at offset 0), pread-libc (libc's pread, which the library hooks),
- * first (the first raw getppid of the process, once). */
+ * mean ns per call. Modes: getppid and pread-raw (libc's syscall(), which
+ * the library defines), pread-libc (libc's pread, which the library
+ * hooks); built with -DINLINE_SITES (a program syscalls=auto arms), also
+ * getppid-asm and pread-asm (glibc's inline form, `mov $nr,%eax; syscall`:
+ * caught by Syscall User Dispatch, then rewritten) and first (the first
+ * inline getppid of the process, once). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,6 +21,26 @@ static double now_ns(void)
     return t.tv_sec * 1e9 + t.tv_nsec;
 }
 
+#ifdef INLINE_SITES
+static long asm_getppid(void)
+{
+    long r;
+    __asm__ volatile("mov $110, %%eax\n\tsyscall" : "=a"(r) : : "rcx", "r11", "memory");
+    return r;
+}
+
+static long asm_pread(int fd, void *buf, long n, long off)
+{
+    long r;
+    register long r10 __asm__("r10") = off;
+    __asm__ volatile("mov $17, %%eax\n\tsyscall"
+                     : "=a"(r)
+                     : "D"((long)fd), "S"(buf), "d"(n), "r"(r10)
+                     : "rcx", "r11", "memory");
+    return r;
+}
+#endif
+
 int main(int argc, char **argv)
 {
     if (argc != 4)
@@ -25,14 +48,16 @@ int main(int argc, char **argv)
     const char *mode = argv[1];
     long n = atol(argv[3]);
     static char buf[4096];
+#ifdef INLINE_SITES
     if (!strcmp(mode, "first")) {
         double t0 = now_ns();
-        syscall(SYS_getppid);
+        asm_getppid();
         printf("%.1f\n", now_ns() - t0);
         return 0;
     }
+#endif
     int fd = -1;
-    if (strcmp(mode, "getppid")) {
+    if (strncmp(mode, "getppid", 7)) {
         fd = open(argv[2], O_RDWR | O_CREAT, 0644);
         if (fd < 0 || pwrite(fd, buf, sizeof buf, 0) != sizeof buf)
             return perror("open"), 1;
@@ -44,8 +69,16 @@ int main(int argc, char **argv)
             r = syscall(SYS_getppid);
         else if (!strcmp(mode, "pread-raw"))
             r = syscall(SYS_pread64, fd, buf, sizeof buf, 0);
-        else
+        else if (!strcmp(mode, "pread-libc"))
             r = pread(fd, buf, sizeof buf, 0);
+#ifdef INLINE_SITES
+        else if (!strcmp(mode, "getppid-asm"))
+            r = asm_getppid();
+        else if (!strcmp(mode, "pread-asm"))
+            r = asm_pread(fd, buf, sizeof buf, 0);
+#endif
+        else
+            return fprintf(stderr, "unknown mode %s\n", mode), 2;
         if (r < 0)
             return perror(mode), 1;
     }

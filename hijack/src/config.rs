@@ -4,7 +4,7 @@
 //! A comma-separated list of items; values that are lists use `:`. An item
 //! is recognised by the key it starts with (NetBSD compares each table
 //! entry's name as a prefix, so `sysctl` also accepts `sysctl=yes`).
-//! Unset means `path=/rump,socket=all:nolocal,syscalls=all`; an empty
+//! Unset means `path=/rump,socket=all:nolocal,syscalls=auto`; an empty
 //! string hijacks nothing.
 
 use std::fmt;
@@ -21,7 +21,7 @@ const FAMILIES: &[(&str, i32)] = &[
 /// `vfs=` switches.
 const VFS_CALLS: &[&str] = &["nfssvc", "getvfsstat", "fhcalls"];
 
-pub const DEFAULT: &str = "path=/rump,socket=all:nolocal,syscalls=all";
+pub const DEFAULT: &str = "path=/rump,socket=all:nolocal,syscalls=auto";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -36,10 +36,11 @@ pub struct Config {
     pub modctl: bool,
     /// `fdoff=`: the lowest fd number a rump fd is given.
     pub fdoff: i32,
-    /// `syscalls=all` (not NetBSD's): raw syscalls are caught too, by
-    /// Syscall User Dispatch; `syscalls=libc` (the default): libc's
-    /// functions only.
-    pub raw_syscalls: bool,
+    /// `syscalls=` (not NetBSD's): which raw syscalls are caught.
+    pub syscalls: Syscalls,
+    /// `rewrite=no` (not NetBSD's): caught syscall sites are left as they
+    /// are, every call through them a signal (`sud::rewrite`).
+    pub rewrite: bool,
 }
 
 impl Default for Config {
@@ -52,9 +53,24 @@ impl Default for Config {
             sysctl: false,
             modctl: false,
             fdoff: 128,
-            raw_syscalls: false,
+            syscalls: Syscalls::Libc,
+            rewrite: true,
         }
     }
+}
+
+/// `syscalls=`: how far interception reaches beyond libc's functions
+/// (the `sud` module says what each costs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Syscalls {
+    /// `libc` (also when the key is absent from an explicit list): libc's
+    /// functions only.
+    Libc,
+    /// `auto` (the default): libc's `syscall()` too, and Syscall User
+    /// Dispatch for processes with code making its own syscalls.
+    Auto,
+    /// `all`: Syscall User Dispatch on every thread of every process.
+    All,
 }
 
 /// Why `RUMPHIJACK` was refused: the offending item and what is wrong.
@@ -79,6 +95,7 @@ const KEYS: &[(&str, Parser)] = &[
     ("modctl", |c, v| parse_bool(v).map(|b| c.modctl = b)),
     ("fdoff=", parse_fdoff),
     ("syscalls=", parse_syscalls),
+    ("rewrite", |c, v| parse_bool(v).map(|b| c.rewrite = b)),
 ];
 
 impl Config {
@@ -97,7 +114,7 @@ impl Config {
             let Some((name, parse)) = KEYS.iter().find(|(name, _)| item.starts_with(name)) else {
                 let key = item.split('=').next().unwrap_or(item);
                 return Err(BadConfig(format!(
-                    "unknown key '{key}' (known: path, blanket, socket, fdoff, sysctl, modctl, vfs, syscalls)"
+                    "unknown key '{key}' (known: path, blanket, socket, fdoff, sysctl, modctl, vfs, syscalls, rewrite)"
                 )));
             };
             let value = &item[name.len()..];
@@ -194,10 +211,11 @@ fn parse_fdoff(c: &mut Config, v: &str) -> Result<(), String> {
 }
 
 fn parse_syscalls(c: &mut Config, v: &str) -> Result<(), String> {
-    c.raw_syscalls = match v {
-        "all" => true,
-        "libc" => false,
-        _ => return Err("expected all or libc".into()),
+    c.syscalls = match v {
+        "all" => Syscalls::All,
+        "auto" => Syscalls::Auto,
+        "libc" => Syscalls::Libc,
+        _ => return Err("expected auto, all or libc".into()),
     };
     Ok(())
 }
@@ -212,7 +230,7 @@ mod tests {
         assert_eq!(c.prefix.as_deref(), Some("/rump"));
         assert_eq!(c.sockets, vec![libc::PF_INET, libc::PF_INET6, libc::PF_NETLINK, libc::PF_PACKET]);
         assert_eq!(c.fdoff, 128);
-        assert!(c.raw_syscalls);
+        assert_eq!(c.syscalls, Syscalls::Auto);
     }
 
     #[test]
@@ -230,8 +248,11 @@ mod tests {
         assert_eq!(c.sockets, vec![libc::PF_INET]);
         assert!(Config::parse("sysctl").unwrap().sysctl);
         assert_eq!(Config::parse("path=///").unwrap().prefix.as_deref(), Some("///"));
-        assert!(Config::parse("syscalls=all").unwrap().raw_syscalls);
-        assert!(!Config::parse("syscalls=all,syscalls=libc").unwrap().raw_syscalls);
+        assert_eq!(Config::parse("syscalls=all").unwrap().syscalls, Syscalls::All);
+        assert_eq!(Config::parse("syscalls=all,syscalls=libc").unwrap().syscalls, Syscalls::Libc);
+        assert_eq!(Config::parse("path=/rump").unwrap().syscalls, Syscalls::Libc);
+        assert!(Config::parse("path=/rump").unwrap().rewrite);
+        assert!(!Config::parse("rewrite=no").unwrap().rewrite);
     }
 
     #[test]

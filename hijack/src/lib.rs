@@ -16,7 +16,8 @@
 //! - `hooks`: the libc functions, one module per family;
 //! - `host`: the way back to libc's own definitions;
 //! - `log`: `RUMP_LOG`, to stderr or `RUMP_LOG_FILE`, off by default.
-//! - `sud`: raw syscalls caught by Syscall User Dispatch (`syscalls=all`).
+//! - `sud`: raw syscalls: libc's `syscall()`, and Syscall User Dispatch
+//!   (`syscalls=auto` where needed, `syscalls=all` everywhere).
 
 pub mod backend;
 pub mod config;
@@ -51,9 +52,7 @@ extern "C" fn init() {
     state::import();
     // SAFETY: registers a handler that only bumps an atomic.
     unsafe { libc::pthread_atfork(None, None, Some(notifier::after_fork)) };
-    if route::config().raw_syscalls {
-        sud::start();
-    }
+    sud::start(route::config().syscalls);
 }
 
 #[used]

@@ -3,7 +3,8 @@
 //! of the fcntl family, inotify for watches, mmap for shared file
 //! mappings) plus poll, select, epoll, signal and threads for event
 //! multiplexing, signals and threads over rump FIFOs beside host pipes,
-//! raw for raw `syscall()`s caught by Syscall User Dispatch,
+//! raw for raw `syscall()`s and inline syscall sites (Syscall User
+//! Dispatch, site rewriting),
 //! net for sockets, the resolver and interfaces over the kernel's TCP/IP
 //! stack, and the Python programs in `ctests/py/` (selectors and asyncio
 //! over both; inotify_raw, inotify through ctypes on the base and a host
@@ -26,7 +27,10 @@
 //! a unified diff, host run on the `-` side.
 //!
 //! `CTESTS_VERBOSE=1` prints every transcript; `CTESTS_KEEP=1` keeps the
-//! scratch directories (compiled programs, host bases). The Python tests
+//! scratch directories (compiled programs, host bases).
+//! `RUMP_TEST_SYSCALLS=all` runs the programs with Syscall User Dispatch
+//! armed in every process (`libc`: raw interception off) instead of the
+//! library's default `syscalls=auto`. The Python tests
 //! need `python3` (the interpreter it names is run directly, not through
 //! a wrapper such as a pyenv shim) and fail, not skip, without it.
 
@@ -391,10 +395,18 @@ fn differential_with(name: &str, keys: &str) {
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
-/// Raw `syscall()` for the file, socket and process families, caught by
-/// Syscall User Dispatch.
+/// Raw `syscall()` for the file, socket and process families, inline
+/// sites (rewritten after their first catch), bad pointers and the
+/// program's SIGSYS handler: with `syscalls=auto` (armed because of the
+/// program's inline sites) and `syscalls=all`, whatever
+/// `RUMP_TEST_SYSCALLS` says for the other tests.
 #[test]
 fn raw() {
+    differential_with("raw", ",syscalls=auto");
+}
+
+#[test]
+fn raw_all() {
     differential_with("raw", ",syscalls=all");
 }
 

@@ -31,6 +31,11 @@ pub fn selector_addr() -> *mut u8 {
     SELECTOR.with(Cell::as_ptr)
 }
 
+/// This thread's selector.
+pub fn selector() -> u8 {
+    SELECTOR.with(Cell::get)
+}
+
 /// Sets this thread's selector, returning what it was.
 pub fn set_selector(v: u8) -> u8 {
     SELECTOR.with(|s| s.replace(v))

@@ -1,8 +1,29 @@
-//! Every system call, not only libc's: Syscall User Dispatch (Linux 5.11+)
-//! sends each `syscall` instruction executed outside the library's gate to
-//! a SIGSYS handler, which routes it as the libc hooks would.
+//! Every system call, not only libc's: raw syscalls reach the library by
+//! two roads, chosen by `RUMPHIJACK=...,syscalls=`.
 //!
-//! On with `RUMPHIJACK=...,syscalls=all`. The pieces:
+//! - libc's `syscall()` is one of the library's functions (`libc_fn`): a
+//!   program calling it (C's `syscall(SYS_openat, ...)`, Python's ctypes)
+//!   is routed at the cost of a function call, in every mode but `libc`.
+//! - Syscall User Dispatch (Linux 5.11+) sends each `syscall` instruction
+//!   executed outside the library's gate to a SIGSYS handler, which routes
+//!   it as the libc hooks would. Armed, it costs every system call of the
+//!   process the kernel's slow entry path (a hooked `pread` on a host fd
+//!   about 1.2× instead of 1.02×) and each caught call a signal (µs) until
+//!   its site is rewritten (`rewrite`; sites of other forms always pay the
+//!   signal).
+//!
+//! `syscalls=auto` (the default) arms dispatch only in processes whose code
+//! makes syscalls of its own outside libc, ld.so and this library
+//! (`detect`: Go programs and objects, and objects with glibc's inline
+//! `mov $nr,%eax; syscall`), checking again each object `dlopen` loads and
+//! arming every thread then. What auto misses: syscall instructions in
+//! other forms (the number loaded from memory or a register, as in a
+//! hand-written `syscall()`), and glibc's own internal syscalls (the calls
+//! a libc function makes that are not the hooked function itself);
+//! `syscalls=all` arms every process for those, `syscalls=libc` turns
+//! both roads off.
+//!
+//! The pieces:
 //! - `gate`: the allowed code region (host syscalls, the signal return,
 //!   thread resumption) and the per-thread selector byte;
 //! - `signals`: the SIGSYS handler, and the program's signal calls kept
@@ -10,50 +31,95 @@
 //! - `router`: a caught call's route, by the generated table, to the host
 //!   or to the hook of the same name;
 //! - `process`: caught fork/vfork/clone/clone3;
-//! - `thread`: arming threads made by `pthread_create`.
+//! - `thread`: arming threads made by `pthread_create`;
+//! - `detect`, `libc_fn`: as above;
+//! - `rewrite`: a caught site of glibc's inline form becomes a jump to a
+//!   stub that calls the router directly.
 //!
 //! Dispatch is per thread and does not survive fork or exec: the main
 //! thread is armed by the constructor (again in each new image), threads
-//! as they start, a forked child by the atfork handler.
+//! as they start, a forked child by the atfork handler; threads already
+//! running when `dlopen` arms the process by a signal (`arm_others`).
 
+mod detect;
 pub mod gate;
+mod libc_fn;
 mod process;
+mod rewrite;
 mod router;
 mod signals;
 mod thread;
 
+use crate::config::Syscalls;
 use rump_abi::Errno;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 static ON: AtomicBool = AtomicBool::new(false);
+static MODE: AtomicU8 = AtomicU8::new(Syscalls::Libc as u8);
 
-/// Whether raw syscalls are being intercepted in this process.
+/// Whether raw syscalls are being intercepted by dispatch in this process.
 pub fn on() -> bool {
     ON.load(Ordering::Relaxed)
+}
+
+/// The `syscalls=` mode of this process.
+pub fn mode() -> Syscalls {
+    match MODE.load(Ordering::Relaxed) {
+        m if m == Syscalls::All as u8 => Syscalls::All,
+        m if m == Syscalls::Auto as u8 => Syscalls::Auto,
+        _ => Syscalls::Libc,
+    }
 }
 
 const PR_SET_SYSCALL_USER_DISPATCH: usize = 59;
 const PR_SYS_DISPATCH_ON: usize = 1;
 const PR_SYS_DISPATCH_OFF: usize = 0;
 
-/// Turns interception on for the process (from the constructor, on the
-/// main thread). Where the host cannot, says so in one line and leaves
-/// the symbol hooks to do what they can.
-pub fn start() {
+/// Starts interception for the process as `mode` says (from the
+/// constructor, on the main thread).
+pub fn start(mode: Syscalls) {
+    MODE.store(mode as u8, Ordering::Relaxed);
+    match mode {
+        Syscalls::Libc => return,
+        Syscalls::All => arm_process("syscalls=all"),
+        Syscalls::Auto => {
+            if let Some(why) = detect::loaded_objects() {
+                arm_process(&why);
+            }
+        }
+    }
+    // The program runs next. An unarmed thread's selector is never read,
+    // so it is set either way: a thread armed later by `arm_others` is
+    // then already right wherever it was interrupted.
+    gate::set_selector(gate::BLOCK);
+}
+
+/// Arms dispatch for the whole process: the handler, this thread, the
+/// threads already running. Where the host cannot, says so in one line
+/// and leaves the symbol hooks to do what they can.
+fn arm_process(why: &str) {
+    if on() {
+        return;
+    }
     in_library(0);
     if let Err(e) = signals::install().and_then(|()| arm_thread()) {
-        let why = if e.0 == libc::EINVAL {
+        let reason = if e.0 == libc::EINVAL {
             "this kernel has no Syscall User Dispatch (Linux 5.11 or later)".to_string()
         } else {
             format!("arming Syscall User Dispatch failed (errno {})", e.0)
         };
-        crate::warn_once(&format!("syscalls=all: {why}; raw system calls are not intercepted"));
+        crate::warn_once(&format!("{why}: {reason}; raw system calls are not intercepted"));
         return;
     }
+    tracing::debug!(target: "rumphijack::sud", "Syscall User Dispatch armed: {why}");
     ON.store(true, Ordering::Relaxed);
+    rewrite::note_objects();
+    static ATFORK: std::sync::Once = std::sync::Once::new();
     // SAFETY: registers a handler that only re-arms the calling thread.
-    unsafe { libc::pthread_atfork(None, None, Some(rearm_child)) };
-    gate::set_selector(gate::BLOCK);
+    ATFORK.call_once(|| unsafe {
+        libc::pthread_atfork(None, None, Some(rearm_child));
+    });
+    arm_others();
 }
 
 /// Arms dispatch on the calling thread, with its own selector. The
@@ -73,14 +139,57 @@ pub fn arm_thread() -> Result<(), Errno> {
     Ok(())
 }
 
+/// Asks every other thread of the process to arm itself: a SIGSYS queued
+/// to each with `signals::ARM` as its value, which the handler answers by
+/// arming the thread it runs on. A thread that blocked SIGSYS stays
+/// unarmed (its calls then go to the host, as before).
+fn arm_others() {
+    // SAFETY: argument-less calls through the gate.
+    let (pid, me) = unsafe { (gate::syscall(libc::SYS_getpid, [0; 6]), gate::syscall(libc::SYS_gettid, [0; 6])) };
+    let dir = b"/proc/self/task\0";
+    let flags = (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) as usize;
+    // SAFETY: a NUL-terminated path.
+    let fd =
+        unsafe { gate::syscall(libc::SYS_openat, [libc::AT_FDCWD as usize, dir.as_ptr() as usize, flags, 0, 0, 0]) };
+    if fd < 0 {
+        return;
+    }
+    let mut buf = [0u8; 4096];
+    loop {
+        // SAFETY: a buffer of its length.
+        let n = unsafe {
+            gate::syscall(libc::SYS_getdents64, [fd as usize, buf.as_mut_ptr() as usize, buf.len(), 0, 0, 0])
+        };
+        if n <= 0 {
+            break;
+        }
+        let mut off = 0;
+        while off < n as usize {
+            // linux_dirent64: ino (8), off (8), reclen (2), type (1), name.
+            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
+            let name = &buf[off + 19..off + reclen];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            if let Some(tid) = std::str::from_utf8(name).ok().and_then(|s| s.parse::<isize>().ok()) {
+                if tid != me {
+                    signals::send_arm(pid, tid);
+                }
+            }
+            off += reclen;
+        }
+    }
+    // SAFETY: our own fd.
+    unsafe { gate::syscall(libc::SYS_close, [fd as usize, 0, 0, 0, 0, 0]) };
+}
+
 /// Turns interception off for the calling process (a keeper, which is
 /// single-threaded here and runs only library code).
 pub fn disarm() {
+    MODE.store(Syscalls::Libc as u8, Ordering::Relaxed);
     if ON.swap(false, Ordering::Relaxed) {
         // SAFETY: prctl turning dispatch off for this thread.
         unsafe { gate::syscall(libc::SYS_prctl, [PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0, 0]) };
-        gate::set_selector(gate::ALLOW);
     }
+    gate::set_selector(gate::ALLOW);
 }
 
 extern "C" fn rearm_child() {
@@ -100,24 +209,16 @@ pub fn in_library(addr: usize) -> bool {
 
 /// Finds the executable `PT_LOAD` segment of the object holding this code.
 fn own_text() -> (usize, usize) {
-    unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _: usize, out: *mut libc::c_void) -> libc::c_int {
-        // SAFETY: ld.so's description of one object; `out` is ours.
-        let (info, out) = unsafe { (&*info, &mut *(out as *mut (usize, usize))) };
-        let here = in_library as *const () as usize;
-        for i in 0..info.dlpi_phnum as usize {
-            // SAFETY: `dlpi_phnum` headers.
-            let ph = unsafe { &*info.dlpi_phdr.add(i) };
-            let start = info.dlpi_addr as usize + ph.p_vaddr as usize;
-            let end = start + ph.p_memsz as usize;
-            if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0 && (start..end).contains(&here) {
-                *out = (start, end);
-                return 1;
+    let here = in_library as *const () as usize;
+    let mut out = (0usize, 0usize);
+    detect::each_object(|obj| {
+        for (start, end) in obj.text() {
+            if (start..end).contains(&here) {
+                out = (start, end);
+                return true;
             }
         }
-        0
-    }
-    let mut out = (0usize, 0usize);
-    // SAFETY: the callback only reads the headers and writes `out`.
-    unsafe { libc::dl_iterate_phdr(Some(visit), (&mut out as *mut (usize, usize)).cast()) };
+        false
+    });
     out
 }

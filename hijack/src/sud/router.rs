@@ -17,7 +17,8 @@
 //! Calls the table cannot describe are listed here: signal calls
 //! (`signals`), process creation and exec (`process`), `poll` (fds inside
 //! an array), `close_range` and `getcwd` (a different convention from
-//! libc's).
+//! libc's). Every pointer read here is probed first, so a bad one is the
+//! host's EFAULT (paths are probed by `route`).
 
 use super::{gate, process, signals};
 use crate::route::{self, Route};
@@ -32,12 +33,33 @@ pub fn dispatch(uc: &mut ucontext_t) -> isize {
     let nr = g[libc::REG_RAX as usize];
     let a = [libc::REG_RDI, libc::REG_RSI, libc::REG_RDX, libc::REG_R10, libc::REG_R8, libc::REG_R9]
         .map(|r| g[r as usize] as usize);
-    if from_library(g[libc::REG_RSP as usize] as usize) {
+    caught(nr, a, g[libc::REG_RSP as usize] as usize, Some(uc))
+}
+
+/// Runs call `nr` made by a `syscall` instruction (or the rewritten site
+/// of one) with the stack pointer at `sp`.
+pub fn caught(nr: i64, a: [usize; 6], sp: usize, uc: Option<&mut ucontext_t>) -> isize {
+    if from_library(sp) {
         return pass(nr, a);
     }
+    route(nr, a, uc)
+}
+
+/// Runs call `nr` of the program. `uc` is the interrupted context of a
+/// caught instruction, `None` for a call made through a function
+/// (`syscall()`, a rewritten site): there, the signal mask is the
+/// thread's own and a new thread cannot be resumed elsewhere.
+pub fn route(nr: i64, a: [usize; 6], uc: Option<&mut ucontext_t>) -> isize {
     match nr {
-        libc::SYS_rt_sigaction => signals::sigaction(a),
-        libc::SYS_rt_sigprocmask => signals::sigprocmask(a, uc),
+        libc::SYS_rt_sigaction if super::on() => signals::sigaction(a),
+        libc::SYS_rt_sigprocmask if super::on() => match uc {
+            Some(uc) => signals::sigprocmask(a, uc),
+            None => signals::sigprocmask_now(a),
+        },
+        libc::SYS_sigaltstack => match uc {
+            Some(uc) => signals::sigaltstack(a, uc),
+            None => pass(nr, a),
+        },
         libc::SYS_fork | libc::SYS_vfork | libc::SYS_clone | libc::SYS_clone3 => process::create(nr, a, uc),
         libc::SYS_execve => by_hook("execve", false, a),
         libc::SYS_execveat => by_hook("execveat", false, a),
@@ -53,12 +75,62 @@ pub fn dispatch(uc: &mut ucontext_t) -> isize {
     }
 }
 
+/// The calls `route` decides by its own arms rather than by the table.
+const OWN_ARMS: [i64; 13] = [
+    libc::SYS_rt_sigaction,
+    libc::SYS_rt_sigprocmask,
+    libc::SYS_sigaltstack,
+    libc::SYS_fork,
+    libc::SYS_vfork,
+    libc::SYS_clone,
+    libc::SYS_clone3,
+    libc::SYS_execve,
+    libc::SYS_execveat,
+    libc::SYS_poll,
+    libc::SYS_ppoll,
+    libc::SYS_close_range,
+    libc::SYS_getcwd,
+];
+
+/// Whether `route` would pass call `nr` to the host as it is, decided
+/// from the registers alone: no path read, no libc string function (the
+/// quick path of a rewritten site, which has saved only the SSE
+/// registers). `false` means `route` must decide.
+pub fn passes_on_registers(nr: i64, a: &[usize; 6]) -> bool {
+    !OWN_ARMS.contains(&nr)
+        && raw_route(nr as u32).is_none_or(|r| {
+            r.args.iter().zip(a).all(|(kind, &v)| match *kind {
+                RawArg::Fd => crate::fdmap::rump_fd(v as i32).is_none(),
+                RawArg::Family => !route::config().hijacks_family(v as i32),
+                RawArg::Other => true,
+                RawArg::Path | RawArg::PathAt(_) => false,
+            })
+        })
+}
+
 /// Whether the caught call is the library's own, made through a libc
 /// wrapper (`syscall()`, `read`...): those are leaves, so at the
 /// instruction the stack's top is the return address into the caller.
-fn from_library(sp: usize) -> bool {
+/// A word that only happens to point into the library (a restorer kept in
+/// a local, say) is told apart by what precedes a return address: a call.
+pub fn from_library(sp: usize) -> bool {
     // SAFETY: the interrupted thread's stack pointer, readable.
-    sp != 0 && super::in_library(unsafe { *(sp as *const usize) })
+    let ret = if sp == 0 { 0 } else { unsafe { *(sp as *const usize) } };
+    super::in_library(ret) && super::in_library(ret - 6) && {
+        // SAFETY: the 6 bytes before `ret`, inside the library's text.
+        let before = unsafe { std::slice::from_raw_parts((ret - 6) as *const u8, 6) };
+        after_call(before)
+    }
+}
+
+/// Whether `code` (the 6 bytes before an address) ends with a `call`:
+/// `e8 rel32`, `ff 15 rel32` (through the GOT), or `ff /2` on a register
+/// (with or without a REX prefix).
+fn after_call(code: &[u8]) -> bool {
+    code[1] == 0xe8
+        || code[..2] == [0xff, 0x15]
+        || (code[4] == 0xff && (0xd0..=0xd7).contains(&code[5]))
+        || (code[3] == 0x41 && code[4] == 0xff && (0xd0..=0xd7).contains(&code[5]))
 }
 
 /// The call as it is, to the host.
@@ -81,14 +153,19 @@ fn reaches_kernel(r: &RawRoute, a: &[usize; 6]) -> bool {
     })
 }
 
-/// Whether a `poll`/`ppoll` array names a rump fd.
+/// Whether a `poll`/`ppoll` array names a rump fd. The array is probed
+/// first: a bad one is the host's EFAULT, not a fault here.
 fn polls_kernel(a: [usize; 6]) -> bool {
     let (fds, n) = (a[0] as *const libc::pollfd, a[1]);
-    if fds.is_null() || n > 65536 || !crate::fdmap::any() {
+    let size = n.saturating_mul(std::mem::size_of::<libc::pollfd>());
+    if fds.is_null()
+        || n > 65536
+        || !crate::fdmap::any()
+        || rumpclient::probe::probe(rump_abi::UserAddr(fds as u64), size, false).is_err()
+    {
         return false;
     }
-    // SAFETY: the program's array of `n` entries (a bad one faults in
-    // the host's poll as well).
+    // SAFETY: `n` entries, probed readable.
     (0..n).any(|i| crate::fdmap::peek(unsafe { (*fds.add(i)).fd }).is_some())
 }
 

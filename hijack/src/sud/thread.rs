@@ -1,5 +1,7 @@
 //! Threads made by `pthread_create` start armed: the start routine is
-//! wrapped so the new thread arms itself before the program's code runs.
+//! wrapped so the new thread arms itself before the program's code runs
+//! (under `syscalls=auto` while nothing armed the process yet, it only
+//! sets its selector, for `arm_others` to find it right).
 //! Threads of the library itself (its start routine lies in this library)
 //! stay unarmed: their syscalls are the library's own.
 
@@ -19,7 +21,7 @@ pub unsafe extern "C" fn pthread_create(
     start: Start,
     arg: *mut c_void,
 ) -> c_int {
-    if !super::on() || super::in_library(start as usize) {
+    if super::mode() == crate::config::Syscalls::Libc || super::in_library(start as usize) {
         return unsafe { real::pthread_create(t, attr, start, arg) };
     }
     let job = Box::into_raw(Box::new((start, arg)));
@@ -34,8 +36,9 @@ pub unsafe extern "C" fn pthread_create(
 extern "C" fn armed_start(job: *mut c_void) -> *mut c_void {
     // SAFETY: the box made by pthread_create above, handed over once.
     let (start, arg) = *unsafe { Box::from_raw(job.cast::<(Start, *mut c_void)>()) };
-    if super::arm_thread().is_ok() {
-        gate::set_selector(gate::BLOCK);
+    gate::set_selector(gate::BLOCK);
+    if super::on() {
+        let _ = super::arm_thread();
     }
     start(arg)
 }

@@ -58,9 +58,10 @@ pub fn rand_tag() -> u64 {
 pub fn fresh_prefix() -> (String, String) {
     let prefix = format!("/rumptest-{}-{}", std::process::id(), rand_tag());
     assert!(!Path::new(&prefix).exists(), "the host already has {prefix}");
-    // Raw syscalls are caught too, as by default; RUMP_TEST_SYSCALLS=libc
-    // runs the tests with the libc hooks alone.
-    let syscalls = std::env::var("RUMP_TEST_SYSCALLS").unwrap_or_else(|_| "all".into());
+    // Raw syscalls as by default (`auto`); RUMP_TEST_SYSCALLS=all runs
+    // the tests with Syscall User Dispatch armed in every process, =libc
+    // with the libc hooks alone.
+    let syscalls = std::env::var("RUMP_TEST_SYSCALLS").unwrap_or_else(|_| "auto".into());
     let spec = format!("path={prefix},socket=all:nolocal,syscalls={syscalls}");
     (prefix, spec)
 }

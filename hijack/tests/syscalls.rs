@@ -1,0 +1,141 @@
+//! `syscalls=auto`, the default: Syscall User Dispatch armed only in
+//! processes whose code makes its own system calls, found in the program,
+//! its libraries and objects `dlopen` loads later (threads already running
+//! armed then too); Go's runtime calls reach the kernel; a caught site of
+//! glibc's inline form is rewritten to a jump. Differential: each program
+//! runs on a host directory and on /rump and must print the same.
+//! The C programs are in `tests/syscalls/`, built here with `cc` (and
+//! `go`, with cgo, for a dynamically linked Go program).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn sources() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/syscalls")
+}
+
+/// Builds `tests/syscalls/<src>` with `cc` and `flags` into a scratch
+/// directory; returns the output's path.
+fn cc(src: &str, out: &str, flags: &[&str]) -> String {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(out);
+    let st = Command::new("cc")
+        .args(["-O1", "-Wall", "-Werror"])
+        .args(flags)
+        .arg("-o")
+        .arg(&out)
+        .arg(sources().join(src))
+        .status()
+        .expect("cc runs");
+    assert!(st.success(), "compiling {src}");
+    out.to_str().expect("UTF-8 path").to_owned()
+}
+
+/// `args` with the library preloaded, `RUMPHIJACK` as given (unset for
+/// the default) and the library's dispatch log on stderr.
+fn run(args: &[&str], hijack: Option<&str>) -> Output {
+    let mut cmd = Command::new(args[0]);
+    cmd.args(&args[1..]).env_remove("RUMP_SERVER").env_remove("RUMPHIJACK");
+    cmd.env("LD_PRELOAD", support::library()).env("RUMP_LOG", "rumphijack::sud=debug");
+    if let Some(spec) = hijack {
+        cmd.env("RUMPHIJACK", spec);
+    }
+    cmd.stdin(Stdio::null()).output().expect("spawn")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The dispatch line of a run: what armed it, if anything.
+fn armed(o: &Output) -> Option<String> {
+    let err = text(&o.stderr);
+    err.lines().find_map(|l| l.split_once("Syscall User Dispatch armed: ").map(|(_, why)| why.to_owned()))
+}
+
+/// Runs `prog ... DIR` on a host directory without the library and on
+/// /rump with it (as `hijack` says); both must print the same, with the
+/// directory's name taken out. Returns the /rump run.
+fn differential(prog: &[&str], hijack: Option<&str>) -> Output {
+    let host_dir = support::host_dir("syscalls").join("d");
+    let host_dir = host_dir.to_str().unwrap();
+    let mut args = prog.to_vec();
+    args.push(host_dir);
+    let host = Command::new(args[0]).args(&args[1..]).env_remove("LD_PRELOAD").output().expect("spawn");
+    assert!(host.status.success(), "{host:?}");
+    let rump_dir = format!("/rump/d{}", support::rand_tag());
+    *args.last_mut().unwrap() = &rump_dir;
+    let rump = run(&args, hijack);
+    assert_eq!(
+        text(&rump.stdout).replace(&rump_dir, "DIR"),
+        text(&host.stdout).replace(host_dir, "DIR"),
+        "{prog:?} on /rump differs from the host: {}",
+        text(&rump.stderr)
+    );
+    assert!(rump.status.success(), "{rump:?}");
+    let _ = std::fs::remove_dir_all(Path::new(host_dir).parent().unwrap());
+    rump
+}
+
+/// A program with no system calls of its own is not armed (its hooked
+/// calls keep the kernel's fast entry path), one with an inline site is;
+/// `all` arms everything, `libc` nothing.
+#[test]
+fn auto_arms_only_programs_making_their_own_syscalls() {
+    let site = cc("site.c", "site-armed", &[]);
+    assert_eq!(armed(&run(&["/bin/true"], None)), None);
+    let why = armed(&run(&[&site], None));
+    assert_eq!(why.as_deref(), Some("inline syscall instructions in the program"));
+    assert_eq!(armed(&run(&[&site], Some("path=/rump,syscalls=libc"))), None);
+    let why = armed(&run(&["/bin/true"], Some("path=/rump,syscalls=all")));
+    assert_eq!(why.as_deref(), Some("syscalls=all"));
+}
+
+/// An object loaded by `dlopen` with inline syscall sites arms the process
+/// then: the calling thread and one already waiting in a read.
+#[test]
+fn dlopen_of_an_object_with_its_own_syscalls_arms_every_thread() {
+    let lib = cc("inline_lib.c", "libinline.so", &["-shared", "-fPIC"]);
+    let main = cc("dlopen_main.c", "dlopen_main", &["-pthread"]);
+    let o = differential(&[&main, &lib], None);
+    assert_eq!(text(&o.stdout).lines().take(2).collect::<Vec<_>>(), ["main: 10", "thread: 16"]);
+    let why = armed(&o).unwrap_or_default();
+    assert!(why.ends_with("libinline.so"), "{why}");
+    // Opted out, the calls reach the host, which has no /rump.
+    let o = run(&[&main, &lib, "/rump/off"], Some("path=/rump,syscalls=libc"));
+    assert!(text(&o.stdout).starts_with(&format!("main: -{}\n", libc::ENOENT)), "{o:?}");
+}
+
+/// A dynamically linked Go program (cgo): its runtime's own calls write,
+/// read, stat, list and remove on /rump, as on the host.
+#[test]
+fn go_program_reaches_the_kernel() {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-files-dynamic");
+    let st = Command::new("go")
+        .args(["build", "-ldflags=-linkmode=external", "-o"])
+        .arg(&out)
+        .arg(sources().join("files.go"))
+        .env("GOCACHE", Path::new(env!("CARGO_TARGET_TMPDIR")).join("gocache"))
+        .env("GO111MODULE", "off")
+        .env("CGO_ENABLED", "1")
+        .status()
+        .expect("go (golang-go) runs");
+    assert!(st.success(), "go build files.go");
+    let o = differential(&[out.to_str().unwrap()], None);
+    assert_eq!(armed(&o).as_deref(), Some("Go code in the program"));
+}
+
+/// A caught site of glibc's inline form becomes a `jmp` (e9) to a stub
+/// after its first call, and keeps giving the host's answers; without
+/// the library, or opted out, it stays a `mov` (b8).
+#[test]
+fn caught_inline_site_is_rewritten() {
+    let site = cc("site.c", "site-rewritten", &[]);
+    let bare = Command::new(&site).output().expect("spawn");
+    assert_eq!(text(&bare.stdout), "same same same b8\n");
+    for spec in [None, Some("path=/rump,syscalls=all")] {
+        assert_eq!(text(&run(&[&site], spec).stdout), "same same same e9\n", "{spec:?}");
+    }
+    assert_eq!(text(&run(&[&site], Some("path=/rump,syscalls=libc")).stdout), "same same same b8\n");
+}

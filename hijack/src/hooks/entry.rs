@@ -40,6 +40,8 @@ pub enum Kind {
     Names,
     /// Network interfaces of the kernel's stack.
     Ifaces,
+    /// Any system call, by number: the raw-syscall table decides.
+    Raw,
 }
 
 impl Kind {
@@ -55,6 +57,7 @@ impl Kind {
             Kind::Process => "process",
             Kind::Names => "names",
             Kind::Ifaces => "ifaces",
+            Kind::Raw => "raw",
         }
     }
 }

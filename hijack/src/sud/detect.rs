@@ -187,27 +187,23 @@ crate::real_fns! {
     fn dlopen(file: *const c_char, mode: c_int) -> *mut c_void;
 }
 
-/// `dlopen`: after the host's, an object that makes its own system calls
-/// arms the process (`syscalls=auto`).
-#[no_mangle]
-pub unsafe extern "C" fn dlopen(file: *const c_char, mode: c_int) -> *mut c_void {
-    let h = unsafe { real::dlopen(file, mode) };
-    if !h.is_null() && super::on() {
-        crate::host::contain(|| {
+crate::hook! {
+    /// `dlopen`: after the host's, an object that makes its own system
+    /// calls arms the process (`syscalls=auto`).
+    Process fn dlopen(file: *const c_char, mode: c_int) -> *mut c_void;
+    {
+        let h = unsafe { host!(file, mode) };
+        if !h.is_null() && super::on() {
             crate::sud::gate::host_section(super::rewrite::note_objects);
-            0
-        });
-    } else if !h.is_null() && super::mode() == crate::config::Syscalls::Auto {
-        crate::host::contain(|| {
+        } else if !h.is_null() && super::mode() == crate::config::Syscalls::Auto {
             crate::sud::gate::host_section(|| {
                 if let Some(why) = loaded_objects() {
                     super::arm_process(&why);
                 }
             });
-            0
-        });
+        }
+        h
     }
-    h
 }
 
 #[cfg(test)]

@@ -29,6 +29,8 @@ pub unsafe extern "C" fn syscall() {
     )
 }
 
+crate::hooked!(syscall: Raw);
+
 /// `syscall()`'s body: the raw result turned into libc's convention
 /// (`-1` and errno).
 #[allow(clippy::too_many_arguments)]

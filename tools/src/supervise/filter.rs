@@ -23,9 +23,10 @@ pub fn is_static(path: &std::path::Path) -> bool {
 }
 
 /// The calls the filter sends here: every call with an argument that can
-/// name something of the kernel's.
+/// name something of the kernel's, and the waits on sets in memory.
 fn caught() -> Vec<u32> {
-    RAW_ROUTES.iter().filter(|r| r.args.iter().any(|a| *a != RawArg::Other)).map(|r| r.num).collect()
+    let by_args = RAW_ROUTES.iter().filter(|r| r.args.iter().any(|a| *a != RawArg::Other)).map(|r| r.num);
+    by_args.chain(super::wait::SET_WAITS.iter().map(|&n| n as u32)).collect()
 }
 
 /// `AUDIT_ARCH_X86_64` (linux/audit.h).

@@ -26,10 +26,12 @@
 
 mod filter;
 mod target;
+mod wait;
 
 use filter::{filter, recv_fd};
 pub use filter::{is_static, ChildSetup};
 use target::{lowest_free, ppid_of, read_str, rump_fd, tgid_of, TargetMem};
+use wait::{Caller, Waits, SET_WAITS};
 
 use rump_abi::linux::sys::raw_route;
 use rump_abi::{Errno, RawArg, Slots};
@@ -82,6 +84,8 @@ struct Traced {
     process: Arc<Process>,
     /// Its working directory is in the kernel (after a `chdir` there).
     cwd_in_kernel: bool,
+    /// Its pidfd and epoll companions (apart: a wait holds them long).
+    waits: Arc<Mutex<Waits>>,
 }
 
 struct Supervisor {
@@ -223,9 +227,26 @@ impl Supervisor {
         Ok(())
     }
 
+    /// The waits of the caller's process, if it has been seen before.
+    fn known_waits(&self, tid: i32) -> Option<Arc<Mutex<Waits>>> {
+        let tgid = tgid_of(tid)?;
+        let procs = self.procs.lock().ok()?;
+        let t = procs.get(&tgid)?.lock().ok()?.waits.clone();
+        Some(t)
+    }
+
     /// Whether the call names something of the kernel's.
     fn ours(&self, c: &Call) -> bool {
         let Some(route) = raw_route(c.nr as u32) else { return false };
+        if SET_WAITS.contains(&c.nr) {
+            return wait::set_touches_rump(c.tid, c.nr, &c.args, self.known_waits(c.tid).as_deref());
+        }
+        let companion_of_arg0 = || {
+            self.known_waits(c.tid).is_some_and(|w| w.lock().is_ok_and(|w| w.has_companion(c.args[0] as i32)))
+        };
+        if matches!(route.name, "epoll_wait" | "epoll_pwait" | "epoll_pwait2" | "close") && companion_of_arg0() {
+            return true;
+        }
         route.args.iter().enumerate().any(|(i, kind)| match *kind {
             RawArg::Fd => rump_fd(c.tid, c.args[i] as i32).is_some(),
             RawArg::Path => self.path_route(c, c.args[i], libc::AT_FDCWD).is_some(),
@@ -269,11 +290,17 @@ impl Supervisor {
         let t = match parent {
             Some(p) => {
                 let p = p.lock().map_err(|_| Errno(libc::EIO))?;
-                Traced { process: Arc::new(p.process.fork()?), cwd_in_kernel: p.cwd_in_kernel }
+                let waits = p.waits.lock().map_err(|_| Errno(libc::EIO))?.fork();
+                Traced {
+                    process: Arc::new(p.process.fork()?),
+                    cwd_in_kernel: p.cwd_in_kernel,
+                    waits: Arc::new(Mutex::new(waits)),
+                }
             }
             None => Traced {
                 process: Arc::new(self.kernel.spawn(Emulation::Linux, Cred::root(), "static")?),
                 cwd_in_kernel: false,
+                waits: Arc::default(),
             },
         };
         t.process.set_host_pid(tgid as _);
@@ -288,6 +315,37 @@ impl Supervisor {
             Ok(a) => a,
             Err(e) => Answer::Error(e),
         }
+    }
+
+    /// The calls that wait across both kernels (`wait`), and the close of
+    /// a host epoll fd with a companion; None for any other call.
+    fn serve_wait(
+        &self,
+        c: &Call,
+        name: &str,
+        process: &Process,
+        waits: &Mutex<Waits>,
+        mem: &TargetMem,
+    ) -> Result<Option<Answer>, Errno> {
+        let tgid = tgid_of(c.tid).ok_or(Errno(libc::ESRCH))?;
+        let caller = Caller { tid: c.tid, tgid, args: c.args, process, waits };
+        let host_arg0 = rump_fd(c.tid, c.args[0] as i32).is_none();
+        Ok(Some(match name {
+            _ if SET_WAITS.contains(&c.nr) => Answer::Value(wait::serve_set_wait(&caller, c.nr, mem)?),
+            "epoll_ctl" if host_arg0 => {
+                // A host fd into a host epoll is the host's (not caught here).
+                let rfd = rump_fd(c.tid, c.args[2] as i32).ok_or(Errno(libc::EBADF))?;
+                Answer::Value(wait::epoll_ctl(&caller, rfd, mem)?)
+            }
+            "epoll_wait" | "epoll_pwait" | "epoll_pwait2" if host_arg0 => {
+                Answer::Value(wait::epoll_wait(&caller, c.nr, mem)?)
+            }
+            "close" if host_arg0 => {
+                waits.lock().map_err(|_| Errno(libc::EIO))?.close(process, c.args[0] as i32);
+                Answer::Continue
+            }
+            _ => return Ok(None),
+        }))
     }
 
     fn serve_in_kernel(&self, c: &Call) -> Result<Answer, Errno> {
@@ -316,7 +374,13 @@ impl Supervisor {
             }
         }
         let name = route.name;
-        let process = t.lock().map_err(|_| Errno(libc::EIO))?.process.clone();
+        let (process, waits) = {
+            let t = t.lock().map_err(|_| Errno(libc::EIO))?;
+            (t.process.clone(), t.waits.clone())
+        };
+        if let Some(a) = self.serve_wait(c, name, &process, &waits, &mem)? {
+            return Ok(a);
+        }
         if matches!(name, "dup2" | "dup3") && rump_fd(c.tid, c.args[0] as i32).is_none() {
             // A host fd onto a placeholder: the kernel's fd closes, the
             // host's dup2 replaces the placeholder.

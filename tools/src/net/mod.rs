@@ -99,10 +99,18 @@ fn exec(dir: &Dir, node: &str, command: &[OsString]) -> Result<(), String> {
     }
     let url = dir.read()?.node(node)?.url.clone();
     let lib = crate::run::library()?;
-    let err = std::process::Command::new(cmd)
-        .args(cmd_args)
+    let mut c = std::process::Command::new(cmd);
+    c.args(cmd_args)
         .env("LD_PRELOAD", crate::run::preload(&lib, std::env::var_os("LD_PRELOAD")))
-        .env("RUMP_SERVER", url)
-        .exec();
+        .env("RUMP_SERVER", &url);
+    // A static binary: served by the node's supervisor through its door.
+    if crate::run::which(cmd).is_some_and(|p| crate::supervise::is_static(&p)) {
+        let parsed = rumpclient::url::ServerUrl::parse(&url).map_err(|e| format!("{url}: {e}"))?;
+        if let Some(setup) = crate::run::supervision(&parsed, &crate::run::prefix(None), cmd) {
+            // SAFETY: exec follows; install makes only raw calls.
+            unsafe { c.pre_exec(move || setup.install()) };
+        }
+    }
+    let err = c.exec();
     Err(format!("{}: {err}", cmd.to_string_lossy()))
 }

@@ -95,17 +95,26 @@ pub struct ChildSetup {
     pub(super) prog: Vec<libc::sock_filter>,
     /// The child's end of the socket the listener goes over.
     pub(super) sock: RawFd,
+    /// The supervisor's pid when it is not an ancestor (Yama's tracer).
+    tracer: Option<libc::pid_t>,
 }
 
 impl ChildSetup {
-    /// A copy to move into the child's `pre_exec` closure (the socket
-    /// stays owned by `Pending`).
+    /// A copy to move into the child's `pre_exec` closure.
     pub fn clone_for_child(&self) -> ChildSetup {
-        ChildSetup::new(self.prog.clone(), self.sock)
+        ChildSetup { prog: self.prog.clone(), sock: self.sock, tracer: self.tracer }
     }
 
-    pub(super) fn new(prog: Vec<libc::sock_filter>, sock: RawFd) -> ChildSetup {
-        ChildSetup { prog, sock }
+    /// A setup that sends the listener over `sock` (ours: the child or
+    /// `close_parent_end` closes it) to the supervisor `tracer`.
+    pub(super) fn through(sock: RawFd, tracer: Option<libc::pid_t>) -> ChildSetup {
+        ChildSetup { prog: filter(), sock, tracer }
+    }
+
+    /// Closes the parent's copy of the socket once the child has its own.
+    pub fn close_parent_end(&self) {
+        // SAFETY: our fd, which nothing else uses.
+        unsafe { libc::close(self.sock) };
     }
 
     /// Installs the filter and sends the listener. Where seccomp is
@@ -118,6 +127,9 @@ impl ChildSetup {
     pub unsafe fn install(&self) -> std::io::Result<()> {
         let fprog = libc::sock_fprog { len: self.prog.len() as u16, filter: self.prog.as_ptr() as *mut _ };
         unsafe {
+            if let Some(pid) = self.tracer {
+                libc::prctl(libc::PR_SET_PTRACER, pid as libc::c_ulong, 0, 0, 0);
+            }
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                 return Ok(());
             }

@@ -9,9 +9,9 @@
 //! says takes an fd, a path or a socket family; all else runs on the host
 //! untouched. For each caught call the supervisor decides as the library
 //! does (with its default `socket=all:nolocal`): a path under the
-//! prefix or one of the network's `/proc` files, an inet socket (netlink
-//! is the library's own emulation, not the kernel's: static binaries
-//! see the host's), a relative path from a working directory
+//! prefix or one of the network's `/proc` files, a socket of a family the
+//! library takes by default (inet, inet6, route netlink, packet: `ip`
+//! sees the kernel's interfaces), a relative path from a working directory
 //! in the kernel, or an fd that is a rump fd goes to the kernel, run in a
 //! kernel process of the caller's own with the caller's memory read and
 //! written through `process_vm_readv`/`writev`; anything else is let
@@ -24,11 +24,12 @@
 //! process's kernel process is made on its first caught call, forked from
 //! its parent's if the parent has one.
 
+mod door;
 mod filter;
 mod target;
 mod wait;
 
-use filter::{filter, recv_fd};
+pub use door::{door_path, knock, Door};
 pub use filter::{is_static, ChildSetup};
 use target::{lowest_free, ppid_of, read_str, rump_fd, tgid_of, TargetMem};
 use wait::{Caller, Waits, SET_WAITS};
@@ -42,31 +43,22 @@ use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
-/// A supervisor about to start: the socket its child sends the listener on.
-pub struct Pending {
-    ours: OwnedFd,
-    pub child: ChildSetup,
+/// The socket families the kernel serves: the library's default
+/// `socket=all:nolocal` (inet, inet6, route netlink, packet).
+const KERNEL_FAMILIES: &[i32] = &[libc::AF_INET, libc::AF_INET6, libc::AF_NETLINK, libc::AF_PACKET];
+
+/// What a supervisor serves: a process tree's listener, with the kernel
+/// and the prefix its programs see the kernel at.
+struct Supervision {
+    kernel: Kernel,
+    prefix: String,
+    listener: OwnedFd,
 }
 
-/// Prepares the two ends: `child` goes into the command's `pre_exec`.
-pub fn prepare() -> std::io::Result<Pending> {
-    let mut sv = [0; 2];
-    // SAFETY: a socket pair into a local array.
-    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, sv.as_mut_ptr()) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fresh fds of ours.
-    let ours = unsafe { OwnedFd::from_raw_fd(sv[0]) };
-    Ok(Pending { ours, child: ChildSetup::new(filter(), sv[1]) })
-}
-
-impl Pending {
-    /// After the child is spawned: takes its listener and serves it on a
-    /// thread of its own for as long as the process tree runs.
-    pub fn serve(self, kernel: Kernel, prefix: String) -> std::io::Result<()> {
-        // SAFETY: the child's end, ours to close now the child has it.
-        unsafe { libc::close(self.child.sock) };
-        let listener = recv_fd(self.ours.as_raw_fd())?;
+impl Supervision {
+    /// Serves on a thread of its own for as long as the process tree runs.
+    fn start(self) -> std::io::Result<()> {
+        let Supervision { kernel, prefix, listener } = self;
         let sup = Arc::new(Supervisor {
             workers: Workers::default(),
             kernel,
@@ -251,7 +243,7 @@ impl Supervisor {
             RawArg::Fd => rump_fd(c.tid, c.args[i] as i32).is_some(),
             RawArg::Path => self.path_route(c, c.args[i], libc::AT_FDCWD).is_some(),
             RawArg::PathAt(d) => self.path_route(c, c.args[i], c.args[d as usize] as i32).is_some(),
-            RawArg::Family => matches!(c.args[i] as i32, libc::AF_INET | libc::AF_INET6),
+            RawArg::Family => KERNEL_FAMILIES.contains(&(c.args[i] as i32)),
             RawArg::Other => false,
         })
     }

@@ -37,6 +37,7 @@ const SCENARIOS: &[&str] = &[
     "vxlan_linux",
     "vxlan_topology",
     "hosts_topology",
+    "static_net",
 ];
 
 /// How long one script may run before it is stopped.

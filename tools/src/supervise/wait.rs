@@ -28,9 +28,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The calls that wait on a set the filter cannot see into (the set is in
-/// memory): caught whatever their arguments.
-pub(super) const SET_WAITS: &[i64] = &[libc::SYS_poll, libc::SYS_ppoll, libc::SYS_select, libc::SYS_pselect6];
+pub(super) use rump_abi::linux::seccomp::SET_WAITS;
 
 /// A host epoll fd's rump side.
 pub(super) struct Companion {

@@ -28,6 +28,7 @@ pub mod notifier;
 pub mod route;
 pub mod state;
 pub mod sud;
+pub mod supervised;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

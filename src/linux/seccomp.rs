@@ -35,10 +35,11 @@ pub fn is_static_elf(head: &[u8]) -> bool {
 pub const SET_WAITS: &[i64] = &[libc::SYS_poll, libc::SYS_ppoll, libc::SYS_select, libc::SYS_pselect6];
 
 /// The calls the filter sends to the supervisor: every call with an
-/// argument that can name something of the kernel's, and the set waits.
+/// argument that can name something of the kernel's, the set waits, and
+/// getcwd (the working directory may be in the kernel).
 fn caught() -> Vec<u32> {
     let by_args = RAW_ROUTES.iter().filter(|r| r.args.iter().any(|a| *a != RawArg::Other)).map(|r| r.num);
-    by_args.chain(SET_WAITS.iter().map(|&n| n as u32)).collect()
+    by_args.chain(SET_WAITS.iter().chain([&libc::SYS_getcwd]).map(|&n| n as u32)).collect()
 }
 
 /// `AUDIT_ARCH_X86_64` (linux/audit.h).

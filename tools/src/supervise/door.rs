@@ -4,8 +4,9 @@
 //! reaches that kernel.
 //!
 //! A server at `unix://PATH` (rump_server, rumpctl run's own) listens at
-//! `PATH.seccomp` too, 0600 as its socket. A caller connects, writes the
-//! prefix its program sees the kernel at and a newline, and its child
+//! `PATH.seccomp` too, 0600 as its socket. A caller connects, writes two
+//! lines: the prefix its program sees the kernel at, and the program's
+//! working directory in the kernel (empty: on the host); its child
 //! sends its seccomp listener over the connection between installing the
 //! filter and exec (`ChildSetup`); the server then supervises that
 //! process tree with its kernel, as `rumpctl run` supervises its own
@@ -58,29 +59,36 @@ impl Drop for Door {
     }
 }
 
-/// One caller: its prefix line, then its child's listener.
+/// One caller: its prefix line and cwd line, then its child's listener.
 fn admit(kernel: Kernel, mut conn: UnixStream) -> std::io::Result<()> {
-    // A byte at a time: a buffered read could swallow the byte that
-    // carries the listener, and the listener with it.
-    let mut prefix = Vec::new();
+    let prefix = String::from_utf8(read_line(&mut conn)?).map_err(|_| std::io::ErrorKind::InvalidData)?;
+    let cwd = Some(read_line(&mut conn)?).filter(|c| !c.is_empty());
+    let listener = recv_fd(conn.as_raw_fd())?;
+    Supervision { kernel, prefix, cwd, listener }.start()
+}
+
+/// One line, without its newline. A byte at a time: a buffered read
+/// could swallow the byte that carries the listener, and the listener
+/// with it.
+fn read_line(conn: &mut UnixStream) -> std::io::Result<Vec<u8>> {
+    let mut line = Vec::new();
     let mut b = [0u8];
-    while b[0] != b'\n' {
-        if prefix.len() > libc::PATH_MAX as usize || conn.read(&mut b)? == 0 {
+    loop {
+        if line.len() > libc::PATH_MAX as usize || conn.read(&mut b)? == 0 {
             return Err(std::io::ErrorKind::InvalidData.into());
         }
-        prefix.push(b[0]);
+        if b[0] == b'\n' {
+            return Ok(line);
+        }
+        line.push(b[0]);
     }
-    prefix.pop();
-    let prefix = String::from_utf8(prefix).map_err(|_| std::io::ErrorKind::InvalidData)?;
-    let listener = recv_fd(conn.as_raw_fd())?;
-    Supervision { kernel, prefix, listener }.start()
 }
 
 /// The caller's side: a child setup whose listener goes through the door
 /// of the server at `sock`, for a program that sees the kernel at `prefix`.
 pub fn knock(sock: &Path, prefix: &str) -> std::io::Result<ChildSetup> {
     let mut conn = UnixStream::connect(door_path(sock))?;
-    conn.write_all(format!("{prefix}\n").as_bytes())?;
+    conn.write_all(format!("{prefix}\n\n").as_bytes())?;
     // Under Yama's ptrace scope 1 only a named tracer may read the
     // child's memory: the server, named by the child (no Yama: EINVAL).
     // SAFETY: a plain call filling a local.

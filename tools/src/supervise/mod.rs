@@ -35,7 +35,8 @@ use target::{lowest_free, ppid_of, read_str, rump_fd, tgid_of, TargetMem};
 use wait::{Caller, Waits, SET_WAITS};
 
 use rump_abi::linux::sys::raw_route;
-use rump_abi::{Errno, RawArg, Slots};
+use rump_abi::usermem::UserMemory;
+use rump_abi::{Errno, RawArg, Slots, UserAddr};
 use rump_kernel::cred::Cred;
 use rump_kernel::proc::Emulation;
 use rump_kernel::{Kernel, Process};
@@ -52,17 +53,20 @@ const KERNEL_FAMILIES: &[i32] = &[libc::AF_INET, libc::AF_INET6, libc::AF_NETLIN
 struct Supervision {
     kernel: Kernel,
     prefix: String,
+    /// The first program's working directory in the kernel, if there.
+    cwd: Option<Vec<u8>>,
     listener: OwnedFd,
 }
 
 impl Supervision {
     /// Serves on a thread of its own for as long as the process tree runs.
     fn start(self) -> std::io::Result<()> {
-        let Supervision { kernel, prefix, listener } = self;
+        let Supervision { kernel, prefix, cwd, listener } = self;
         let sup = Arc::new(Supervisor {
             workers: Workers::default(),
             kernel,
             prefix,
+            root_cwd: Mutex::new(cwd),
             listener,
             procs: Mutex::new(HashMap::new()),
         });
@@ -84,6 +88,9 @@ struct Supervisor {
     workers: Workers,
     kernel: Kernel,
     prefix: String,
+    /// Where the first process without a supervised parent starts, in
+    /// the kernel (taken by it).
+    root_cwd: Mutex<Option<Vec<u8>>>,
     listener: OwnedFd,
     procs: Mutex<HashMap<i32, Arc<Mutex<Traced>>>>,
 }
@@ -167,6 +174,7 @@ impl Supervisor {
             }
             let call = Call { id: req.id, tid: req.pid as i32, nr: req.data.nr as i64, args: req.data.args };
             if !self.ours(&call) {
+                self.leaving_kernel_cwd(&call);
                 self.answer(&call, Answer::Continue);
                 continue;
             }
@@ -219,6 +227,49 @@ impl Supervisor {
         Ok(())
     }
 
+    /// Notes a chdir that the host runs: the working directory leaves the
+    /// kernel if it will succeed (a directory, checked here, or a host fd).
+    fn leaving_kernel_cwd(&self, c: &Call) {
+        let leaves = match c.nr {
+            libc::SYS_fchdir => true,
+            libc::SYS_chdir => read_str(c.tid, c.args[0])
+                .and_then(|p| String::from_utf8(p).ok())
+                .is_some_and(|p| p.starts_with('/') && std::path::Path::new(&p).is_dir()),
+            _ => false,
+        };
+        if leaves {
+            if let Ok(t) = self.traced_or_new(c.tid) {
+                if let Ok(mut t) = t.lock() {
+                    t.cwd_in_kernel = false;
+                }
+            }
+        }
+    }
+
+    /// Whether the caller's working directory is in the kernel.
+    fn cwd_in_kernel(&self, tid: i32) -> bool {
+        self.traced_or_new(tid).is_ok_and(|t| t.lock().is_ok_and(|t| t.cwd_in_kernel))
+    }
+
+    /// getcwd with the working directory in the kernel: the kernel's path
+    /// shown behind the prefix.
+    fn getcwd(&self, c: &Call, process: &Process, mem: &TargetMem) -> Result<Answer, Errno> {
+        let mut kpath = vec![0u8; libc::PATH_MAX as usize];
+        let args = [kpath.as_mut_ptr() as u64, kpath.len() as u64, 0, 0, 0, 0, 0, 0];
+        process.syscall_with(libc::SYS_getcwd as u32, &args, &rumpclient::selfmem::SelfMemory)?;
+        kpath.truncate(kpath.iter().position(|&b| b == 0).unwrap_or(0));
+        let mut shown = self.prefix.as_bytes().to_vec();
+        if kpath != b"/" {
+            shown.extend_from_slice(&kpath);
+        }
+        shown.push(0);
+        if shown.len() > c.args[1] as usize {
+            return Err(Errno(libc::ERANGE));
+        }
+        mem.copy_out(UserAddr(c.args[0]), &shown)?;
+        Ok(Answer::Value(shown.len() as i64))
+    }
+
     /// The waits of the caller's process, if it has been seen before.
     fn known_waits(&self, tid: i32) -> Option<Arc<Mutex<Waits>>> {
         let tgid = tgid_of(tid)?;
@@ -232,6 +283,9 @@ impl Supervisor {
         let Some(route) = raw_route(c.nr as u32) else { return false };
         if SET_WAITS.contains(&c.nr) {
             return wait::set_touches_rump(c.tid, c.nr, &c.args, self.known_waits(c.tid).as_deref());
+        }
+        if c.nr == libc::SYS_getcwd {
+            return self.cwd_in_kernel(c.tid);
         }
         let companion_of_arg0 = || {
             self.known_waits(c.tid).is_some_and(|w| w.lock().is_ok_and(|w| w.has_companion(c.args[0] as i32)))
@@ -289,11 +343,16 @@ impl Supervisor {
                     waits: Arc::new(Mutex::new(waits)),
                 }
             }
-            None => Traced {
-                process: Arc::new(self.kernel.spawn(Emulation::Linux, Cred::root(), "static")?),
-                cwd_in_kernel: false,
-                waits: Arc::default(),
-            },
+            None => {
+                let process = self.kernel.spawn(Emulation::Linux, Cred::root(), "static")?;
+                let cwd = self.root_cwd.lock().map_err(|_| Errno(libc::EIO))?.take();
+                if let Some(mut dir) = cwd.clone() {
+                    dir.push(0);
+                    let args = [dir.as_ptr() as u64, 0, 0, 0, 0, 0, 0, 0];
+                    process.syscall_with(libc::SYS_chdir as u32, &args, &rumpclient::selfmem::SelfMemory)?;
+                }
+                Traced { process: Arc::new(process), cwd_in_kernel: cwd.is_some(), waits: Arc::default() }
+            }
         };
         t.process.set_host_pid(tgid as _);
         let t = Arc::new(Mutex::new(t));
@@ -372,6 +431,9 @@ impl Supervisor {
         };
         if let Some(a) = self.serve_wait(c, name, &process, &waits, &mem)? {
             return Ok(a);
+        }
+        if c.nr == libc::SYS_getcwd {
+            return self.getcwd(c, &process, &mem);
         }
         if matches!(name, "dup2" | "dup3") && rump_fd(c.tid, c.args[0] as i32).is_none() {
             // A host fd onto a placeholder: the kernel's fd closes, the

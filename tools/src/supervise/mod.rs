@@ -31,7 +31,7 @@ mod wait;
 
 pub use door::{door_path, knock, Door};
 pub use filter::{is_static, ChildSetup};
-use target::{lowest_free, ppid_of, read_str, rump_fd, tgid_of, TargetMem};
+use target::{lowest_free, ppid_of, read_str, rump_fd, TargetMem, Tgids};
 use wait::{Caller, Waits, SET_WAITS};
 
 use rump_abi::linux::sys::raw_route;
@@ -42,6 +42,7 @@ use rump_kernel::proc::Emulation;
 use rump_kernel::{Kernel, Process};
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The socket families the kernel serves: the library's default
@@ -63,7 +64,8 @@ impl Supervision {
     fn start(self) -> std::io::Result<()> {
         let Supervision { kernel, prefix, cwd, listener } = self;
         let sup = Arc::new(Supervisor {
-            workers: Workers::default(),
+            idle: AtomicUsize::new(0),
+            tgids: Tgids::default(),
             kernel,
             prefix,
             root_cwd: Mutex::new(cwd),
@@ -85,7 +87,9 @@ struct Traced {
 }
 
 struct Supervisor {
-    workers: Workers,
+    /// Threads waiting for a notification (`run`).
+    idle: AtomicUsize,
+    tgids: Tgids,
     kernel: Kernel,
     prefix: String,
     /// Where the first process without a supervised parent starts, in
@@ -95,48 +99,8 @@ struct Supervisor {
     procs: Mutex<HashMap<i32, Arc<Mutex<Traced>>>>,
 }
 
-/// The threads that run kernel calls. A call may block (a pipe, a
-/// socket), so none runs on the receiving thread; an idle worker takes
-/// the next, and a new one starts when all are busy.
-#[derive(Default)]
-struct Workers {
-    queue: Mutex<(Vec<Call>, usize)>,
-    ready: std::sync::Condvar,
-}
-
-impl Workers {
-    /// Hands `call` to an idle worker, starting one if none is idle.
-    fn give(&self, call: Call, sup: &Arc<Supervisor>) {
-        let Ok(mut q) = self.queue.lock() else { return };
-        q.0.push(call);
-        if q.1 > 0 {
-            q.1 -= 1;
-            self.ready.notify_one();
-            return;
-        }
-        drop(q);
-        let sup = sup.clone();
-        std::thread::spawn(move || sup.workers.work(&sup));
-    }
-
-    fn work(&self, sup: &Supervisor) {
-        loop {
-            let call = {
-                let Ok(mut q) = self.queue.lock() else { return };
-                loop {
-                    if let Some(c) = q.0.pop() {
-                        break c;
-                    }
-                    q.1 += 1;
-                    let Ok(next) = self.ready.wait(q) else { return };
-                    q = next;
-                }
-            };
-            let a = sup.serve(&call);
-            sup.answer(&call, a);
-        }
-    }
-}
+/// Idle threads receiving beyond this many end once they have served.
+const SPARE_RECEIVERS: usize = 2;
 
 /// One caught call, as the kernel reports it.
 #[derive(Clone, Copy)]
@@ -145,6 +109,14 @@ struct Call {
     tid: i32,
     nr: i64,
     args: [u64; 6],
+}
+
+/// What a caught call's arguments name in the kernel, by argument: the
+/// kernel's fd behind a placeholder, the kernel's path for a path.
+#[derive(Default)]
+struct Resolved {
+    fds: [Option<i32>; 6],
+    paths: [Option<Vec<u8>>; 6],
 }
 
 /// What to answer.
@@ -161,24 +133,43 @@ enum Answer {
 }
 
 impl Supervisor {
+    /// A receiving thread. Each serves what it receives itself, so a call
+    /// costs no hand-over between threads; since a call may block (a
+    /// pipe, a socket), a thread about to serve starts another receiver
+    /// when none is left waiting, and surplus ones end after serving.
     fn run(self: Arc<Self>) {
         loop {
+            self.idle.fetch_add(1, Ordering::SeqCst);
             // SAFETY: a zeroed notification buffer for the kernel to fill.
             let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
             let r = unsafe { libc::ioctl(self.listener.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV as _, &mut req) };
+            let waiting = self.idle.fetch_sub(1, Ordering::SeqCst) - 1;
             if r != 0 {
                 match std::io::Error::last_os_error().raw_os_error() {
                     Some(libc::EINTR) | Some(libc::ENOENT) => continue,
                     _ => return,
                 }
             }
-            let call = Call { id: req.id, tid: req.pid as i32, nr: req.data.nr as i64, args: req.data.args };
-            if !self.ours(&call) {
-                self.leaving_kernel_cwd(&call);
-                self.answer(&call, Answer::Continue);
-                continue;
+            if waiting == 0 {
+                let next = self.clone();
+                if std::thread::Builder::new().name("rump-seccomp".into()).spawn(move || next.run()).is_err() {
+                    tracing::info!("seccomp supervisor: no thread for the next call until this one is served");
+                }
             }
-            self.workers.give(call, &self);
+            let call = Call { id: req.id, tid: req.pid as i32, nr: req.data.nr as i64, args: req.data.args };
+            match self.resolve(&call) {
+                Some(r) => {
+                    let a = self.serve(&call, r);
+                    self.answer(&call, a);
+                }
+                None => {
+                    self.leaving_kernel_cwd(&call);
+                    self.answer(&call, Answer::Continue);
+                }
+            }
+            if self.idle.load(Ordering::SeqCst) >= SPARE_RECEIVERS {
+                return;
+            }
         }
     }
 
@@ -272,38 +263,56 @@ impl Supervisor {
 
     /// The waits of the caller's process, if it has been seen before.
     fn known_waits(&self, tid: i32) -> Option<Arc<Mutex<Waits>>> {
-        let tgid = tgid_of(tid)?;
+        let tgid = self.tgids.of(tid)?;
         let procs = self.procs.lock().ok()?;
         let t = procs.get(&tgid)?.lock().ok()?.waits.clone();
         Some(t)
     }
 
-    /// Whether the call names something of the kernel's.
-    fn ours(&self, c: &Call) -> bool {
-        let Some(route) = raw_route(c.nr as u32) else { return false };
-        if SET_WAITS.contains(&c.nr) {
-            return wait::set_touches_rump(c.tid, c.nr, &c.args, self.known_waits(c.tid).as_deref());
-        }
-        if c.nr == libc::SYS_getcwd {
-            return self.cwd_in_kernel(c.tid);
+    /// What the call names of the kernel's (its rump fds and kernel
+    /// paths, each looked up once); None when it names nothing.
+    fn resolve(&self, c: &Call) -> Option<Resolved> {
+        let route = raw_route(c.nr as u32)?;
+        let mut r = Resolved::default();
+        let mut ours = false;
+        for (i, kind) in route.args.iter().enumerate() {
+            match *kind {
+                RawArg::Fd => {
+                    r.fds[i] = rump_fd(c.tid, c.args[i] as i32);
+                    ours |= r.fds[i].is_some();
+                }
+                RawArg::Path | RawArg::PathAt(_) => {
+                    // A dirfd comes before its path: already looked up.
+                    let relative_ours = || match *kind {
+                        RawArg::PathAt(d) if c.args[d as usize] as i32 != libc::AT_FDCWD => r.fds[d as usize].is_some(),
+                        _ => self.cwd_in_kernel(c.tid),
+                    };
+                    let p = self.path_route(c, c.args[i], relative_ours);
+                    ours |= p.is_some();
+                    r.paths[i] = p;
+                }
+                RawArg::Family => ours |= KERNEL_FAMILIES.contains(&(c.args[i] as i32)),
+                RawArg::Other => {}
+            }
         }
         let companion_of_arg0 = || {
             self.known_waits(c.tid).is_some_and(|w| w.lock().is_ok_and(|w| w.has_companion(c.args[0] as i32)))
         };
-        if matches!(route.name, "epoll_wait" | "epoll_pwait" | "epoll_pwait2" | "close") && companion_of_arg0() {
-            return true;
-        }
-        route.args.iter().enumerate().any(|(i, kind)| match *kind {
-            RawArg::Fd => rump_fd(c.tid, c.args[i] as i32).is_some(),
-            RawArg::Path => self.path_route(c, c.args[i], libc::AT_FDCWD).is_some(),
-            RawArg::PathAt(d) => self.path_route(c, c.args[i], c.args[d as usize] as i32).is_some(),
-            RawArg::Family => KERNEL_FAMILIES.contains(&(c.args[i] as i32)),
-            RawArg::Other => false,
-        })
+        ours = ours
+            || match route.name {
+                _ if SET_WAITS.contains(&c.nr) => {
+                    wait::set_touches_rump(c.tid, c.nr, &c.args, self.known_waits(c.tid).as_deref())
+                }
+                "getcwd" => self.cwd_in_kernel(c.tid),
+                "epoll_wait" | "epoll_pwait" | "epoll_pwait2" | "close" => companion_of_arg0(),
+                _ => false,
+            };
+        ours.then_some(r)
     }
 
-    /// The kernel's path for the caller's path at `addr`, if it goes there.
-    fn path_route(&self, c: &Call, addr: u64, dirfd: i32) -> Option<Vec<u8>> {
+    /// The kernel's path for the caller's path at `addr`, if it goes there
+    /// (a relative one if `relative_ours` says its directory is there).
+    fn path_route(&self, c: &Call, addr: u64, relative_ours: impl FnOnce() -> bool) -> Option<Vec<u8>> {
         let p = read_str(c.tid, addr)?;
         if p.first() == Some(&b'/') {
             if let Some(k) = rump_abi::linux::net_file(&p) {
@@ -316,18 +325,13 @@ impl Supervisor {
                 _ => None,
             };
         }
-        let relative_ours = if dirfd == libc::AT_FDCWD {
-            self.traced_or_new(c.tid).is_ok_and(|t| t.lock().is_ok_and(|t| t.cwd_in_kernel))
-        } else {
-            rump_fd(c.tid, dirfd).is_some()
-        };
-        relative_ours.then_some(p)
+        relative_ours().then_some(p)
     }
 
     /// The caller's kernel process, made on first use: a fork of its
     /// parent's if that one is supervised, else a new one.
     fn traced_or_new(&self, tid: i32) -> Result<Arc<Mutex<Traced>>, Errno> {
-        let tgid = tgid_of(tid).ok_or(Errno(libc::ESRCH))?;
+        let tgid = self.tgids.of(tid).ok_or(Errno(libc::ESRCH))?;
         let mut procs = self.procs.lock().map_err(|_| Errno(libc::EIO))?;
         if let Some(t) = procs.get(&tgid) {
             return Ok(t.clone());
@@ -361,8 +365,8 @@ impl Supervisor {
     }
 
     /// Runs a call that names something of the kernel's.
-    fn serve(&self, c: &Call) -> Answer {
-        match self.serve_in_kernel(c) {
+    fn serve(&self, c: &Call, r: Resolved) -> Answer {
+        match self.serve_in_kernel(c, r) {
             Ok(a) => a,
             Err(e) => Answer::Error(e),
         }
@@ -374,18 +378,19 @@ impl Supervisor {
         &self,
         c: &Call,
         name: &str,
+        r: &Resolved,
         process: &Process,
         waits: &Mutex<Waits>,
         mem: &TargetMem,
     ) -> Result<Option<Answer>, Errno> {
-        let tgid = tgid_of(c.tid).ok_or(Errno(libc::ESRCH))?;
+        let tgid = self.tgids.of(c.tid).ok_or(Errno(libc::ESRCH))?;
         let caller = Caller { tid: c.tid, tgid, args: c.args, process, waits };
-        let host_arg0 = rump_fd(c.tid, c.args[0] as i32).is_none();
+        let host_arg0 = r.fds[0].is_none();
         Ok(Some(match name {
             _ if SET_WAITS.contains(&c.nr) => Answer::Value(wait::serve_set_wait(&caller, c.nr, mem)?),
             "epoll_ctl" if host_arg0 => {
                 // A host fd into a host epoll is the host's (not caught here).
-                let rfd = rump_fd(c.tid, c.args[2] as i32).ok_or(Errno(libc::EBADF))?;
+                let rfd = r.fds[2].ok_or(Errno(libc::EBADF))?;
                 Answer::Value(wait::epoll_ctl(&caller, rfd, mem)?)
             }
             "epoll_wait" | "epoll_pwait" | "epoll_pwait2" if host_arg0 => {
@@ -399,46 +404,35 @@ impl Supervisor {
         }))
     }
 
-    fn serve_in_kernel(&self, c: &Call) -> Result<Answer, Errno> {
+    fn serve_in_kernel(&self, c: &Call, mut r: Resolved) -> Result<Answer, Errno> {
         let route = raw_route(c.nr as u32).ok_or(Errno(libc::ENOSYS))?;
         let t = self.traced_or_new(c.tid)?;
         let mut slots: Slots = [0; rump_abi::MAXARGS];
         let mut mem = TargetMem { tid: c.tid, overlay: Vec::new() };
-        for (i, kind) in route.args.iter().enumerate() {
-            slots[i] = c.args[i];
-            match *kind {
-                RawArg::Fd => {
-                    if let Some(r) = rump_fd(c.tid, c.args[i] as i32) {
-                        slots[i] = r as u64;
-                    }
-                }
-                RawArg::Path | RawArg::PathAt(_) => {
-                    let dirfd = match *kind {
-                        RawArg::PathAt(d) => c.args[d as usize] as i32,
-                        _ => libc::AT_FDCWD,
-                    };
-                    if let Some(p) = self.path_route(c, c.args[i], dirfd) {
-                        slots[i] = mem.lend(p);
-                    }
-                }
-                _ => {}
-            }
+        for i in 0..route.args.len() {
+            slots[i] = match (r.fds[i], r.paths[i].take()) {
+                (Some(fd), _) => fd as u64,
+                (None, Some(p)) => mem.lend(p),
+                (None, None) => c.args[i],
+            };
         }
         let name = route.name;
         let (process, waits) = {
             let t = t.lock().map_err(|_| Errno(libc::EIO))?;
             (t.process.clone(), t.waits.clone())
         };
-        if let Some(a) = self.serve_wait(c, name, &process, &waits, &mem)? {
+        if let Some(a) = self.serve_wait(c, name, &r, &process, &waits, &mem)? {
             return Ok(a);
         }
         if c.nr == libc::SYS_getcwd {
             return self.getcwd(c, &process, &mem);
         }
-        if matches!(name, "dup2" | "dup3") && rump_fd(c.tid, c.args[0] as i32).is_none() {
+        // What a dup onto a number replaces, if it is a rump fd.
+        let replaced = if matches!(name, "dup2" | "dup3") { r.fds[1] } else { None };
+        if matches!(name, "dup2" | "dup3") && r.fds[0].is_none() {
             // A host fd onto a placeholder: the kernel's fd closes, the
             // host's dup2 replaces the placeholder.
-            if let Some(old) = rump_fd(c.tid, c.args[1] as i32) {
+            if let Some(old) = replaced {
                 let _ = process.syscall_with(libc::SYS_close as u32, &[old as u64, 0, 0, 0, 0, 0, 0, 0], &mem);
             }
             return Ok(Answer::Continue);
@@ -455,7 +449,7 @@ impl Supervisor {
         if name == "dup2" && c.args[0] == c.args[1] {
             return Ok(Answer::Value(c.args[1] as i64));
         }
-        let r = process.syscall_with(nr, &slots, &mem)?;
+        let v = process.syscall_with(nr, &slots, &mem)?;
         let cloexec = match name {
             "open" => c.args[1] as i32 & libc::O_CLOEXEC != 0,
             "openat" => c.args[2] as i32 & libc::O_CLOEXEC != 0,
@@ -470,18 +464,18 @@ impl Supervisor {
                 || (name == "fcntl" && matches!(c.args[1] as i32, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC));
         Ok(match name {
             _ if returns_fd => {
-                if let Some(old) = target.and_then(|n| rump_fd(c.tid, n)) {
+                if let Some(old) = replaced {
                     let _ = process.syscall_with(libc::SYS_close as u32, &[old as u64, 0, 0, 0, 0, 0, 0, 0], &mem);
                 }
-                Answer::NewFd { rfd: r as i32, at: target, cloexec }
+                Answer::NewFd { rfd: v as i32, at: target, cloexec }
             }
             // The placeholder goes with the host's close.
             "close" => Answer::Continue,
             "chdir" | "fchdir" => {
                 t.lock().map_err(|_| Errno(libc::EIO))?.cwd_in_kernel = true;
-                Answer::Value(r)
+                Answer::Value(v)
             }
-            _ => Answer::Value(r),
+            _ => Answer::Value(v),
         })
     }
 }

@@ -26,8 +26,23 @@ fn status_field(pid: i32, field: &str) -> Option<i32> {
     s.lines().find_map(|l| l.strip_prefix(field)?.trim().parse().ok())
 }
 
-pub(super) fn tgid_of(tid: i32) -> Option<i32> {
-    status_field(tid, "Tgid:")
+/// Thread ids' processes, remembered: reading `/proc/TID/status` on
+/// every call costs more than the call. A remembered answer is checked
+/// with one lookup of `/proc/TGID/task/TID`, so a thread id reused by
+/// another process is looked up afresh.
+#[derive(Default)]
+pub(super) struct Tgids(std::sync::Mutex<std::collections::HashMap<i32, i32>>);
+
+impl Tgids {
+    pub(super) fn of(&self, tid: i32) -> Option<i32> {
+        let known = self.0.lock().ok()?.get(&tid).copied();
+        if let Some(tgid) = known.filter(|g| std::fs::symlink_metadata(format!("/proc/{g}/task/{tid}")).is_ok()) {
+            return Some(tgid);
+        }
+        let tgid = status_field(tid, "Tgid:")?;
+        self.0.lock().ok()?.insert(tid, tgid);
+        Some(tgid)
+    }
 }
 
 pub(super) fn ppid_of(pid: i32) -> Option<i32> {

@@ -21,21 +21,27 @@ use std::ffi::CStr;
 /// Before exec of the program's `path` (NULL or a C string): supervision
 /// for it if it is a static image and a supervisor is reachable; a line
 /// on stderr if one should be and is not.
-pub fn before_exec(path: *const libc::c_char) {
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string.
+pub unsafe fn before_exec(path: *const libc::c_char) {
     if path.is_null() {
         return;
     }
-    // SAFETY: the program's C string, as it passed it to exec.
+    // SAFETY: the caller's string.
     arrange(unsafe { CStr::from_ptr(path) })
 }
 
 /// As `before_exec` for the program's `file` looked up on `PATH` as
 /// execvp does (a name with a slash is a path).
-pub fn before_execvp(file: *const libc::c_char) {
+///
+/// # Safety
+/// As for `before_exec`.
+pub unsafe fn before_execvp(file: *const libc::c_char) {
     if file.is_null() {
         return;
     }
-    // SAFETY: as for `before_exec`.
+    // SAFETY: the caller's string.
     let file = unsafe { CStr::from_ptr(file) };
     if file.to_bytes().contains(&b'/') {
         return arrange(file);
@@ -54,10 +60,10 @@ pub fn before_execvp(file: *const libc::c_char) {
 }
 
 fn arrange(path: &CStr) {
+    let Some(sock) = server_socket() else { return };
     if !is_static(path) {
         return;
     }
-    let Some(sock) = server_socket() else { return };
     if let Err(e) = ask(&sock) {
         crate::warn_once(&format!(
             "{} is static and the supervisor at {sock}.seccomp does not answer (errno {}): its calls go to the host",

@@ -211,7 +211,10 @@ pub fn supervision(url: &ServerUrl, prefix: &str, cmd: &std::ffi::OsStr) -> Opti
     match knock(sock, prefix) {
         Ok(c) => Some(c),
         Err(e) => {
-            eprintln!("rumpctl: {cmd} is static and {} does not answer ({e}): its calls go to the host", door_path(sock).display());
+            eprintln!(
+                "rumpctl: {cmd} is static and {} does not answer ({e}): its calls go to the host",
+                door_path(sock).display()
+            );
             None
         }
     }

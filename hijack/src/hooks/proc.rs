@@ -189,7 +189,7 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char,
             };
         }
         let path = route.host_path().unwrap_or(path);
-        crate::supervised::before_exec(path);
+        unsafe { crate::supervised::before_exec(path) };
         exec_with(envp, |env| unsafe { real::execve(path, argv, env) })
     })
 }
@@ -234,7 +234,7 @@ pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) 
 #[no_mangle]
 pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
     crate::host::contain(|| {
-        crate::supervised::before_execvp(file);
+        unsafe { crate::supervised::before_execvp(file) };
         exec_with(envp, |env| unsafe { real::execvpe(file, argv, env) })
     })
 }

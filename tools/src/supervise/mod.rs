@@ -302,9 +302,8 @@ impl Supervisor {
                 RawArg::Other => {}
             }
         }
-        let companion_of_arg0 = || {
-            self.known_waits(c.tid).is_some_and(|w| w.lock().is_ok_and(|w| w.has_companion(c.args[0] as i32)))
-        };
+        let companion_of_arg0 =
+            || self.known_waits(c.tid).is_some_and(|w| w.lock().is_ok_and(|w| w.has_companion(c.args[0] as i32)));
         ours = ours
             || match route.name {
                 _ if SET_WAITS.contains(&c.nr) => {
@@ -416,8 +415,8 @@ impl Supervisor {
         let t = self.traced_or_new(c.tid)?;
         let mut slots: Slots = [0; rump_abi::MAXARGS];
         let mut mem = TargetMem { tid: c.tid, overlay: Vec::new() };
-        for i in 0..route.args.len() {
-            slots[i] = match (r.fds[i], r.paths[i].take()) {
+        for (i, slot) in slots.iter_mut().enumerate().take(route.args.len()) {
+            *slot = match (r.fds[i], r.paths[i].take()) {
                 (Some(fd), _) => fd as u64,
                 (None, Some(p)) => mem.lend(p),
                 (None, None) => c.args[i],

@@ -10,6 +10,11 @@
 //! starts. Once CMD exits the kernel halts, whatever CMD left running. With
 //! `-s URL`, CMD uses the server there and rumpctl runs no kernel.
 //!
+//! A static CMD (no program interpreter: busybox-static, a Go program)
+//! cannot load the library: it runs under a seccomp filter whose calls
+//! the kernel's supervisor serves, through the door beside the server's
+//! socket (`supervise`), with `-s` too when the URL is a unix socket.
+//!
 //! CMD's environment: `LD_PRELOAD` with the library first, `RUMP_SERVER`,
 //! and `RUMPHIJACK=SPEC` with `--hijack` (else whatever it was). The
 //! library is the `librumphijack.so` beside the rumpctl executable, where

@@ -85,7 +85,8 @@ fn on_each_host(dir: &Dir, topo: &topology::Topology, args: &[&str], json: bool)
 }
 
 /// Replaces rumpctl with CMD, hijacked against NODE's kernel (on NODE's
-/// host, through its `run` command, for a network across hosts).
+/// host, through its `run` command, for a network across hosts); a
+/// static CMD under the node's seccomp supervisor instead (`supervise`).
 fn exec(dir: &Dir, node: &str, command: &[OsString]) -> Result<(), String> {
     let [cmd, cmd_args @ ..] = command else { return Err("net exec: expected CMD".into()) };
     if let Some(topo) = hosts::running(&dir.root) {

@@ -140,6 +140,11 @@ fn another_server_with_dash_s() {
     // The server's kernel outlives one run.
     let o = run(&["-s", &url, "--", "cat", "/rump/kept"]);
     assert_eq!(stdout(&o), "kept\n", "{}", stderr(&o));
+    // A static binary too, served by the server's supervisor.
+    let o = run(&["-s", &url, "--", "/bin/busybox", "sh", "-c", "cat /rump/kept; echo static > /rump/s"]);
+    assert_eq!(stdout(&o), "kept\n", "{}", stderr(&o));
+    let o = run(&["-s", &url, "--", "cat", "/rump/s"]);
+    assert_eq!(stdout(&o), "static\n", "{}", stderr(&o));
     // -d and -m need rumpctl's own kernel.
     let o = run(&["-s", &url, "-m", "/tmp:/t", "--", "/bin/true"]);
     assert_eq!(o.status.code(), Some(2));

@@ -8,8 +8,8 @@
 //!
 //! Only with a server on a unix socket (`rumpctl run`, `rump_server`,
 //! `rumpctl net exec`); an in-process kernel has no supervisor. The new
-//! image gets a kernel process of its own, starting in the program's
-//! working directory; the rump fds the program had do not follow it.
+//! image gets a fork of the program's kernel process, so its rump fds
+//! (`sh -c 'busybox cat < /rump/f'`) and working directory follow it.
 //! Should the exec fail, the program goes on under the filter too, its
 //! calls served by the supervisor or let through: slower, still correct.
 
@@ -113,6 +113,8 @@ fn ask(sock: &str) -> Result<(), Errno> {
         let mut lines = format!("{}\n", crate::route::config().prefix.as_deref().unwrap_or("/rump")).into_bytes();
         lines.extend_from_slice(&kernel_cwd());
         lines.push(b'\n');
+        lines.extend_from_slice(hand_over().as_bytes());
+        lines.push(b'\n');
         sys(libc::SYS_write, [fd as usize, lines.as_ptr() as usize, lines.len(), 0])?;
         // SAFETY: a plain C struct for the kernel to fill.
         let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
@@ -148,6 +150,28 @@ fn kernel_cwd() -> Vec<u8> {
         Ok(_) => buf.iter().position(|&b| b == 0).map_or(Vec::new(), |n| buf[..n].to_vec()),
         Err(_) => Vec::new(),
     }
+}
+
+/// The program's kernel process, forked for the new image (PREFORK), as
+/// the door's cookie line; its rump fds are shown to the new image as the
+/// supervisor's placeholders (memfds named `rumpfd:N`) at the same
+/// numbers. Nothing (a new kernel process) without a server connection.
+fn hand_over() -> String {
+    let Some(c) = crate::backend::kernel().ok().and_then(crate::backend::client) else { return String::new() };
+    let Ok(cookie) = c.prefork() else { return String::new() };
+    for (fd, rfd) in crate::fdmap::entries() {
+        let cloexec = sys(libc::SYS_fcntl, [fd as usize, libc::F_GETFD as usize, 0, 0]).map_or(true, |f| f != 0);
+        if cloexec {
+            continue;
+        }
+        let name = format!("rumpfd:{rfd}\0");
+        let Ok(m) = sys(libc::SYS_memfd_create, [name.as_ptr() as usize, libc::MFD_CLOEXEC as usize, 0, 0]) else {
+            continue;
+        };
+        let _ = sys(libc::SYS_dup3, [m as usize, fd as usize, 0, 0]);
+        let _ = sys(libc::SYS_close, [m as usize, 0, 0, 0]);
+    }
+    cookie.0.map(|w| format!("{w:x}")).join(" ")
 }
 
 /// The library's gate as `seccomp::install` calls it.

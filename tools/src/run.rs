@@ -135,7 +135,8 @@ impl Hosted {
         let sock = dir.0.join("sock");
         let url = ServerUrl::Unix(sock.clone());
         let server = Server::start(kernel.clone(), &url, Policy::default()).map_err(|e| format!("{url}: {e}"))?;
-        let door = Door::open(kernel.clone(), &sock).map_err(|e| format!("{}: {e}", door_path(&sock).display()))?;
+        let door = Door::open(kernel.clone(), &sock, server.fork_claims())
+            .map_err(|e| format!("{}: {e}", door_path(&sock).display()))?;
         Ok(Hosted { kernel, server, _door: door, _dir: dir })
     }
 

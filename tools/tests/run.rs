@@ -257,12 +257,14 @@ fn go_build(name: &str) -> String {
 
 /// Static binaries started by a dynamic shell: the library's exec hook
 /// has the server's supervisor serve them (execve from the shell, execvp
-/// from env), starting in the shell's working directory in the kernel.
+/// from env) in a fork of the shell's kernel process, so the shell's
+/// working directory and rump fds follow them.
 #[test]
 fn static_from_dynamic_shell() {
     let script = r#"B=$1; mkdir $B && cd $B || exit 9
 echo hi > f; mkdir d; busybox ls -la | grep -v -e ' \.\.*$' -e '^total' | awk '{print $1, $NF}'
 busybox cat $B/f; env busybox cat f; busybox pwd | sed "s|$B|BASE|"
+busybox wc -c < f; exec 5< f; busybox sh -c 'busybox cat <&5'; busybox ls > list; cat list
 busybox sh -c 'echo from static >> f'; cat f; busybox ls missing; echo status $?"#;
     static_differential(&["/bin/sh", "-c", script, "sh"]);
 }

@@ -89,7 +89,7 @@ fn main() {
     }
     // Static binaries' supervision (`rumpctl net exec`, `rumpctl run -s`).
     let door = match &o.url {
-        ServerUrl::Unix(sock) => match Door::open(kernel.clone(), sock) {
+        ServerUrl::Unix(sock) => match Door::open(kernel.clone(), sock, server.fork_claims()) {
             Ok(d) => Some(d),
             Err(e) => {
                 tracing::info!("no door for static binaries: {e}");

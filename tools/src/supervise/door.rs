@@ -4,16 +4,20 @@
 //! reaches that kernel.
 //!
 //! A server at `unix://PATH` (rump_server, rumpctl run's own) listens at
-//! `PATH.seccomp` too, 0600 as its socket. A caller connects, writes two
-//! lines: the prefix its program sees the kernel at, and the program's
-//! working directory in the kernel (empty: on the host); its child
+//! `PATH.seccomp` too, 0600 as its socket. A caller connects, writes three
+//! lines: the prefix its program sees the kernel at, the program's
+//! working directory in the kernel (empty: on the host), and the cookie
+//! of a kernel process PREFORK made for the new image (empty: none; a
+//! client of this server execing a static image hands its fds over so);
+//! its child
 //! sends its seccomp listener over the connection between installing the
 //! filter and exec (`ChildSetup`); the server then supervises that
 //! process tree with its kernel, as `rumpctl run` supervises its own
 //! child.
 
-use super::{filter::recv_fd, ChildSetup, Supervision};
+use super::{filter::recv_fd, ChildSetup, Root, Supervision};
 use rump_kernel::Kernel;
+use rumpclient::server::ForkClaims;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, IntoRawFd};
 use std::os::unix::fs::PermissionsExt;
@@ -32,18 +36,20 @@ pub struct Door(PathBuf);
 
 impl Door {
     /// Opens the door of the server at `sock`, serving each caller's
-    /// process tree with `kernel` on threads of its own.
-    pub fn open(kernel: Kernel, sock: &Path) -> std::io::Result<Door> {
+    /// process tree with `kernel` on threads of its own; `claims` hands
+    /// over a kernel process its client forked for the new image.
+    pub fn open(kernel: Kernel, sock: &Path, claims: ForkClaims) -> std::io::Result<Door> {
         let path = door_path(sock);
         let _ = std::fs::remove_file(&path);
         let l = UnixListener::bind(&path)?;
         let door = Door(path);
         std::fs::set_permissions(&door.0, std::fs::Permissions::from_mode(0o600))?;
+        let claims = std::sync::Arc::new(claims);
         std::thread::Builder::new().name("rump-seccomp-door".into()).spawn(move || {
             for conn in l.incoming().flatten() {
-                let k = kernel.clone();
+                let (k, claims) = (kernel.clone(), claims.clone());
                 std::thread::spawn(move || {
-                    if let Err(e) = admit(k, conn) {
+                    if let Err(e) = admit(k, &claims, conn) {
                         tracing::info!("seccomp door: {e}");
                     }
                 });
@@ -59,12 +65,26 @@ impl Drop for Door {
     }
 }
 
-/// One caller: its prefix line and cwd line, then its child's listener.
-fn admit(kernel: Kernel, mut conn: UnixStream) -> std::io::Result<()> {
-    let prefix = String::from_utf8(read_line(&mut conn)?).map_err(|_| std::io::ErrorKind::InvalidData)?;
+/// One caller: its three lines, then its child's listener.
+fn admit(kernel: Kernel, claims: &ForkClaims, mut conn: UnixStream) -> std::io::Result<()> {
+    let bad = || std::io::Error::from(std::io::ErrorKind::InvalidData);
+    let prefix = String::from_utf8(read_line(&mut conn)?).map_err(|_| bad())?;
     let cwd = Some(read_line(&mut conn)?).filter(|c| !c.is_empty());
+    let cookie = read_line(&mut conn)?;
+    let handed = match cookie.is_empty() {
+        true => None,
+        false => Some(claims.take(parse_cookie(&cookie).ok_or_else(bad)?).ok_or_else(bad)?),
+    };
     let listener = recv_fd(conn.as_raw_fd())?;
-    Supervision { kernel, prefix, cwd, listener }.start()
+    Supervision { kernel, prefix, root: Root { cwd, handed }, listener }.start()
+}
+
+/// A PREFORK cookie as the door's third line has it: its four words in
+/// hex, separated by spaces.
+fn parse_cookie(line: &[u8]) -> Option<rumpclient::server::Cookie> {
+    let text = std::str::from_utf8(line).ok()?;
+    let words: Vec<u32> = text.split(' ').map(|w| u32::from_str_radix(w, 16).ok()).collect::<Option<_>>()?;
+    words.try_into().ok()
 }
 
 /// One line, without its newline. A byte at a time: a buffered read
@@ -88,7 +108,7 @@ fn read_line(conn: &mut UnixStream) -> std::io::Result<Vec<u8>> {
 /// of the server at `sock`, for a program that sees the kernel at `prefix`.
 pub fn knock(sock: &Path, prefix: &str) -> std::io::Result<ChildSetup> {
     let mut conn = UnixStream::connect(door_path(sock))?;
-    conn.write_all(format!("{prefix}\n\n").as_bytes())?;
+    conn.write_all(format!("{prefix}\n\n\n").as_bytes())?;
     // Under Yama's ptrace scope 1 only a named tracer may read the
     // child's memory: the server, named by the child (no Yama: EINVAL).
     // SAFETY: a plain call filling a local.

@@ -79,15 +79,24 @@ const KERNEL_FAMILIES: &[i32] = &[libc::AF_INET, libc::AF_INET6, libc::AF_NETLIN
 struct Supervision {
     kernel: Kernel,
     prefix: String,
-    /// The first program's working directory in the kernel, if there.
-    cwd: Option<Vec<u8>>,
+    root: Root,
     listener: OwnedFd,
+}
+
+/// How the first process of the tree starts in the kernel.
+#[derive(Default)]
+struct Root {
+    /// Its working directory in the kernel, if there.
+    cwd: Option<Vec<u8>>,
+    /// The kernel process the program that exec'd it handed over (its
+    /// fds with it), if any; else a new one.
+    handed: Option<Process>,
 }
 
 impl Supervision {
     /// Serves on a thread of its own for as long as the process tree runs.
     fn start(self) -> std::io::Result<()> {
-        let Supervision { kernel, prefix, cwd, listener } = self;
+        let Supervision { kernel, prefix, root, listener } = self;
         // The caller and the receiving thread hand the CPU to each other
         // directly on each call (Linux 6.6+; elsewhere the usual wake-ups).
         // SAFETY: an ioctl on our listener with a flag word.
@@ -97,7 +106,7 @@ impl Supervision {
             tgids: Tgids::default(),
             kernel,
             prefix,
-            root_cwd: Mutex::new(cwd),
+            root: Mutex::new(root),
             listener,
             procs: Mutex::new(HashMap::new()),
         });
@@ -121,9 +130,9 @@ struct Supervisor {
     tgids: Tgids,
     kernel: Kernel,
     prefix: String,
-    /// Where the first process without a supervised parent starts, in
-    /// the kernel (taken by it).
-    root_cwd: Mutex<Option<Vec<u8>>>,
+    /// How the first process without a supervised parent starts (taken
+    /// by it).
+    root: Mutex<Root>,
     listener: OwnedFd,
     procs: Mutex<HashMap<i32, Arc<Mutex<Traced>>>>,
 }
@@ -379,8 +388,13 @@ impl Supervisor {
                 }
             }
             None => {
-                let process = self.kernel.spawn(Emulation::Linux, Cred::root(), "static")?;
-                let cwd = self.root_cwd.lock().map_err(|_| Errno(libc::EIO))?.take();
+                let root = std::mem::take(&mut *self.root.lock().map_err(|_| Errno(libc::EIO))?);
+                let process = match root.handed {
+                    // Its image changed: close-on-exec fds close.
+                    Some(p) => p.exec("static").map(|()| p)?,
+                    None => self.kernel.spawn(Emulation::Linux, Cred::root(), "static")?,
+                };
+                let cwd = root.cwd;
                 if let Some(mut dir) = cwd.clone() {
                     dir.push(0);
                     let args = [dir.as_ptr() as u64, 0, 0, 0, 0, 0, 0, 0];

@@ -160,7 +160,7 @@ fn hand_over() -> String {
     let Some(c) = crate::backend::kernel().ok().and_then(crate::backend::client) else { return String::new() };
     let Ok(cookie) = c.prefork() else { return String::new() };
     for (fd, rfd) in crate::fdmap::entries() {
-        let cloexec = sys(libc::SYS_fcntl, [fd as usize, libc::F_GETFD as usize, 0, 0]).map_or(true, |f| f != 0);
+        let cloexec = sys(libc::SYS_fcntl, [fd as usize, libc::F_GETFD as usize, 0, 0]).ok().is_none_or(|f| f != 0);
         if cloexec {
             continue;
         }

@@ -65,11 +65,11 @@ fn arrange(path: &CStr) {
         return;
     }
     if let Err(e) = ask(&sock) {
-        crate::warn_once(&format!(
-            "{} is static and the supervisor at {sock}.seccomp does not answer (errno {}): its calls go to the host",
-            path.to_string_lossy(),
-            e.0
-        ));
+        let why = match e.0 {
+            libc::ENOSYS => "seccomp is unavailable here".to_owned(),
+            n => format!("no supervisor at {sock}.seccomp (errno {n})"),
+        };
+        crate::warn_once(&format!("{} is static and {why}: its calls go to the host", path.to_string_lossy()));
     }
 }
 
@@ -135,7 +135,12 @@ fn ask(sock: &str) -> Result<(), Errno> {
     let (begin, len) = crate::sud::gate::range();
     let prog = seccomp::filter((begin as u64, (begin + len) as u64));
     // SAFETY: just before exec; the gate is the range the filter passes.
-    unsafe { seccomp::install(&prog, fd, tracer, gate) }.map_err(Errno)
+    match unsafe { seccomp::install(&prog, fd, tracer, gate) } {
+        Ok(true) => Ok(()),
+        // No filter: the image runs on the host.
+        Ok(false) => Err(Errno(libc::ENOSYS)),
+        Err(e) => Err(Errno(e)),
+    }
 }
 
 /// The working directory's path in the kernel, or nothing for one on the

@@ -88,12 +88,13 @@ pub type Gate = unsafe fn(nr: i64, args: [usize; 6]) -> isize;
 /// `sock`, naming `tracer` (the supervisor, when it is not an ancestor)
 /// as Yama's ptracer; then closes both. Where seccomp is forbidden (a
 /// container's policy, a kernel without user notification) nothing is
-/// installed and nothing is sent: the supervisor sees the socket close.
-/// Allocates nothing (it runs between fork and exec).
+/// installed and nothing is sent (the supervisor sees the socket close):
+/// false, and the caller says so. Allocates nothing (it runs between
+/// fork and exec).
 ///
 /// # Safety
 /// Only just before exec; `gate` must be the gate `prog` lets through.
-pub unsafe fn install(prog: &[libc::sock_filter], sock: i32, tracer: Option<i32>, gate: Gate) -> Result<(), i32> {
+pub unsafe fn install(prog: &[libc::sock_filter], sock: i32, tracer: Option<i32>, gate: Gate) -> Result<bool, i32> {
     let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr() as *mut _ };
     let fprog = &fprog as *const libc::sock_fprog as usize;
     unsafe {
@@ -101,7 +102,8 @@ pub unsafe fn install(prog: &[libc::sock_filter], sock: i32, tracer: Option<i32>
             gate(libc::SYS_prctl, [libc::PR_SET_PTRACER as usize, pid as usize, 0, 0, 0, 0]);
         }
         if gate(libc::SYS_prctl, [libc::PR_SET_NO_NEW_PRIVS as usize, 1, 0, 0, 0, 0]) != 0 {
-            return Ok(());
+            gate(libc::SYS_close, [sock as usize, 0, 0, 0, 0, 0]);
+            return Ok(false);
         }
         // Once received, a call is not interrupted by a signal (Go's
         // runtime preempts with SIGURG): it would be restarted and served
@@ -113,12 +115,13 @@ pub unsafe fn install(prog: &[libc::sock_filter], sock: i32, tracer: Option<i32>
             fd = gate(libc::SYS_seccomp, [set, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as usize, fprog, 0, 0, 0]);
         }
         if fd < 0 {
-            return Ok(());
+            gate(libc::SYS_close, [sock as usize, 0, 0, 0, 0, 0]);
+            return Ok(false);
         }
         let sent = send_fd(sock, fd as i32, gate);
         gate(libc::SYS_close, [fd as usize, 0, 0, 0, 0, 0]);
         gate(libc::SYS_close, [sock as usize, 0, 0, 0, 0, 0]);
-        sent
+        sent.map(|()| true)
     }
 }
 

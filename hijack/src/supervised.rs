@@ -10,6 +10,9 @@
 //! `rumpctl net exec`); an in-process kernel has no supervisor. The new
 //! image gets a fork of the program's kernel process, so its rump fds
 //! (`sh -c 'busybox cat < /rump/f'`) and working directory follow it.
+//! A program that a static ancestor's supervisor already serves (its
+//! filter is inherited, and Linux allows one listener per filter chain)
+//! leaves the new image to that supervisor (`seccomp::PROBE` asks).
 //! Should the exec fail, the program goes on under the filter too, its
 //! calls served by the supervisor or let through: slower, still correct.
 
@@ -61,7 +64,7 @@ pub unsafe fn before_execvp(file: *const libc::c_char) {
 
 fn arrange(path: &CStr) {
     let Some(sock) = server_socket() else { return };
-    if !is_static(path) {
+    if !is_static(path) || already_supervised() {
         return;
     }
     if let Err(e) = ask(&sock) {
@@ -71,6 +74,13 @@ fn arrange(path: &CStr) {
         };
         crate::warn_once(&format!("{} is static and {why}: its calls go to the host", path.to_string_lossy()));
     }
+}
+
+/// Whether a supervisor serves this process already (a static ancestor's,
+/// whose filter it inherited): it serves the new image too.
+fn already_supervised() -> bool {
+    let (nr, [a0, a1, a2]) = seccomp::PROBE;
+    sys(nr, [a0 as usize, a1 as usize, a2 as usize, 0]) == Ok(seccomp::PROBE_WORD)
 }
 
 fn is_static(path: &CStr) -> bool {

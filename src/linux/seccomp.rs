@@ -81,6 +81,20 @@ pub fn filter(gate: (u64, u64)) -> Vec<libc::sock_filter> {
     p
 }
 
+/// The call a process makes to learn whether a supervisor already serves
+/// it (a filter with a listener is inherited, and Linux allows one
+/// listener per filter chain): `fcntl(-1, F_GETFD, PROBE_WORD)`, which
+/// the host answers EBADF and a supervisor with `PROBE_WORD`.
+pub const PROBE: (i64, [u64; 3]) = (libc::SYS_fcntl, [-1i32 as u32 as u64, libc::F_GETFD as u64, PROBE_WORD as u64]);
+
+/// A supervisor's answer to `PROBE`.
+pub const PROBE_WORD: i64 = 0x7275_6d70;
+
+/// Whether a caught call is `PROBE`.
+pub fn is_probe(nr: i64, args: &[u64; 6]) -> bool {
+    nr == PROBE.0 && args[..3] == PROBE.1
+}
+
 /// A raw syscall made from inside the filter's gate: `-errno` on failure.
 pub type Gate = unsafe fn(nr: i64, args: [usize; 6]) -> isize;
 

@@ -59,6 +59,7 @@ pub use filter::{is_static, ChildSetup};
 use target::{lowest_free, ppid_of, read_str, rump_fd, TargetMem, Tgids};
 use wait::{Caller, Waits, SET_WAITS};
 
+use rump_abi::linux::seccomp;
 use rump_abi::linux::sys::raw_route;
 use rump_abi::usermem::UserMemory;
 use rump_abi::{Errno, RawArg, Slots, UserAddr};
@@ -198,6 +199,10 @@ impl Supervisor {
                 }
             }
             let call = Call { id: req.id, tid: req.pid as i32, nr: req.data.nr as i64, args: req.data.args };
+            if seccomp::is_probe(call.nr, &call.args) {
+                self.answer(&call, Answer::Value(seccomp::PROBE_WORD));
+                continue;
+            }
             match self.resolve(&call) {
                 Some(r) => {
                     let a = self.serve(&call, r);

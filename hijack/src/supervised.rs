@@ -79,8 +79,8 @@ fn arrange(path: &CStr) {
 /// Whether a supervisor serves this process already (a static ancestor's,
 /// whose filter it inherited): it serves the new image too.
 fn already_supervised() -> bool {
-    let (nr, [a0, a1, a2]) = seccomp::PROBE;
-    sys(nr, [a0 as usize, a1 as usize, a2 as usize, 0]) == Ok(seccomp::PROBE_WORD)
+    let (nr, [a0, a1]) = seccomp::PROBE;
+    sys(nr, [a0 as usize, a1 as usize, 0, 0]) == Ok(seccomp::PROBE_WORD)
 }
 
 fn is_static(path: &CStr) -> bool {

@@ -36,10 +36,19 @@ pub const SET_WAITS: &[i64] = &[libc::SYS_poll, libc::SYS_ppoll, libc::SYS_selec
 
 /// The calls the filter sends to the supervisor: every call with an
 /// argument that can name something of the kernel's, the set waits, and
-/// getcwd (the working directory may be in the kernel).
-fn caught() -> Vec<u32> {
-    let by_args = RAW_ROUTES.iter().filter(|r| r.args.iter().any(|a| *a != RawArg::Other)).map(|r| r.num);
-    by_args.chain(SET_WAITS.iter().chain([&libc::SYS_getcwd]).map(|&n| n as u32)).collect()
+/// getcwd (the working directory may be in the kernel); with, for a call
+/// whose only such argument is one fd, that argument's index (a negative
+/// fd, as in an anonymous `mmap`, names nothing and passes at once).
+fn caught() -> Vec<(u32, Option<usize>)> {
+    let by_args = RAW_ROUTES.iter().filter(|r| r.args.iter().any(|a| *a != RawArg::Other)).map(|r| {
+        let named: Vec<usize> = (0..r.args.len()).filter(|&i| r.args[i] != RawArg::Other).collect();
+        let lone_fd = match named[..] {
+            [i] if r.args[i] == RawArg::Fd => Some(i),
+            _ => None,
+        };
+        (r.num, lone_fd)
+    });
+    by_args.chain(SET_WAITS.iter().chain([&libc::SYS_getcwd]).map(|&n| (n as u32, None))).collect()
 }
 
 /// `AUDIT_ARCH_X86_64` (linux/audit.h).
@@ -47,7 +56,8 @@ const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 
 /// The BPF program: x86-64 only; a call whose return address (the
 /// instruction after `syscall`) lies in `(gate.0, gate.1]` passes; the
-/// caught numbers go to user notification; everything else passes.
+/// caught numbers go to user notification (those with a lone fd only
+/// when it is not negative); everything else passes.
 pub fn filter(gate: (u64, u64)) -> Vec<libc::sock_filter> {
     let stmt = |code: u32, k: u32| libc::sock_filter { code: code as u16, jt: 0, jf: 0, k };
     let jump = |op: u32, k: u32, jt: u8, jf: u8| libc::sock_filter {
@@ -73,9 +83,21 @@ pub fn filter(gate: (u64, u64)) -> Vec<libc::sock_filter> {
         stmt(ret, libc::SECCOMP_RET_ALLOW),
         stmt(ld, 0),
     ];
-    for nr in caught() {
-        p.push(jump(libc::BPF_JEQ, nr, 0, 1));
-        p.push(stmt(ret, libc::SECCOMP_RET_USER_NOTIF));
+    for (nr, lone_fd) in caught() {
+        match lone_fd {
+            None => {
+                p.push(jump(libc::BPF_JEQ, nr, 0, 1));
+                p.push(stmt(ret, libc::SECCOMP_RET_USER_NOTIF));
+            }
+            // seccomp_data.args[i]'s low word: its sign bit set, it passes.
+            Some(i) => {
+                p.push(jump(libc::BPF_JEQ, nr, 0, 4));
+                p.push(stmt(ld, 16 + 8 * i as u32));
+                p.push(jump(libc::BPF_JSET, 0x8000_0000, 1, 0));
+                p.push(stmt(ret, libc::SECCOMP_RET_USER_NOTIF));
+                p.push(stmt(ret, libc::SECCOMP_RET_ALLOW));
+            }
+        }
     }
     p.push(stmt(ret, libc::SECCOMP_RET_ALLOW));
     p
@@ -83,16 +105,16 @@ pub fn filter(gate: (u64, u64)) -> Vec<libc::sock_filter> {
 
 /// The call a process makes to learn whether a supervisor already serves
 /// it (a filter with a listener is inherited, and Linux allows one
-/// listener per filter chain): `fcntl(-1, F_GETFD, PROBE_WORD)`, which
-/// the host answers EBADF and a supervisor with `PROBE_WORD`.
-pub const PROBE: (i64, [u64; 3]) = (libc::SYS_fcntl, [-1i32 as u32 as u64, libc::F_GETFD as u64, PROBE_WORD as u64]);
+/// listener per filter chain): `getcwd(NULL, PROBE_WORD)`, always caught,
+/// which the host answers EFAULT and a supervisor with `PROBE_WORD`.
+pub const PROBE: (i64, [u64; 2]) = (libc::SYS_getcwd, [0, PROBE_WORD as u64]);
 
 /// A supervisor's answer to `PROBE`.
 pub const PROBE_WORD: i64 = 0x7275_6d70;
 
 /// Whether a caught call is `PROBE`.
 pub fn is_probe(nr: i64, args: &[u64; 6]) -> bool {
-    nr == PROBE.0 && args[..3] == PROBE.1
+    nr == PROBE.0 && args[..2] == PROBE.1
 }
 
 /// A raw syscall made from inside the filter's gate: `-errno` on failure.

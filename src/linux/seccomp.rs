@@ -226,6 +226,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn what_the_filter_sends() {
+        let c = caught();
+        let of = |nr: i64| c.iter().find(|(n, _)| *n == nr as u32).map(|(_, fd)| *fd);
+        // A path: always; an anonymous mmap's fd (argument 4) passes when negative.
+        assert_eq!(of(libc::SYS_openat), Some(None));
+        assert_eq!(of(libc::SYS_mmap), Some(Some(4)));
+        assert_eq!(of(libc::SYS_read), Some(Some(0)));
+        // Two fds (a host epoll, a rump socket): always.
+        assert_eq!(of(libc::SYS_epoll_ctl), Some(None));
+        assert_eq!(of(libc::SYS_poll), Some(None));
+        assert_eq!(of(libc::SYS_getpid), None);
+        // BPF_MAXINSNS.
+        assert!(filter((0x1000, 0x1010)).len() < 4096);
+    }
+
+    #[test]
     fn static_and_dynamic_images() {
         let sh = std::fs::read("/bin/sh").unwrap();
         assert!(!is_static_elf(&sh[..4096.min(sh.len())]), "/bin/sh has an interpreter");

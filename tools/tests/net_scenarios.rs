@@ -260,3 +260,8 @@ fn vxlan_topology() {
 fn hosts_topology() {
     scenario("hosts_topology");
 }
+
+#[test]
+fn static_net() {
+    scenario("static_net");
+}

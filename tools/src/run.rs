@@ -118,8 +118,9 @@ impl Drop for PrivateDir {
 struct Hosted {
     kernel: Kernel,
     server: Server,
-    /// Where static binaries' supervision is asked for (`supervise`).
-    _door: Door,
+    /// Where static binaries' supervision is asked for (`supervise`);
+    /// without one (a socket path too long for it) they are told so.
+    _door: Option<Door>,
     // Dropped last: the sockets in it go first.
     _dir: PrivateDir,
 }
@@ -136,7 +137,8 @@ impl Hosted {
         let url = ServerUrl::Unix(sock.clone());
         let server = Server::start(kernel.clone(), &url, Policy::default()).map_err(|e| format!("{url}: {e}"))?;
         let door = Door::open(kernel.clone(), &sock, server.fork_claims())
-            .map_err(|e| format!("{}: {e}", door_path(&sock).display()))?;
+            .inspect_err(|e| tracing::info!("{}: {e}", door_path(&sock).display()))
+            .ok();
         Ok(Hosted { kernel, server, _door: door, _dir: dir })
     }
 

@@ -283,13 +283,31 @@ echo x > y; /bin/cat y; /bin/ls $B; /bin/ls > out; /bin/cat < out; /bin/pwd | se
 
 /// Static programs' sockets and waits in one kernel: a Go HTTP server
 /// (epoll over host and rump fds) on the kernel's loopback answers
-/// busybox's wget (poll), both served by the supervisor.
+/// busybox's wget (poll), both served by the supervisor; SIGTERM reaches
+/// the server's handler while its netpoller waits in the supervisor.
 #[test]
 fn static_go_http_on_loopback() {
     let httpd = go_build("httpd");
     let script = format!(
-        "{httpd} 127.0.0.1:8080 & for i in 1 2 3 4 5 6 7 8 9 10; do busybox wget -q -O- http://127.0.0.1:8080/x && break; sleep 0.2; done; kill $!"
+        "{httpd} 127.0.0.1:8080 & for i in 1 2 3 4 5 6 7 8 9 10; do busybox wget -q -O- http://127.0.0.1:8080/x && break; sleep 0.2; done; sleep 0.2; kill -TERM $!; wait $!; echo status $?"
     );
     let o = run(&["--", "/bin/busybox", "sh", "-c", &script]);
-    assert_eq!(stdout(&o), "listening on 127.0.0.1:8080\nhello from go, path /x, client 127.0.0.1\n", "{}", stderr(&o));
+    let want = "listening on 127.0.0.1:8080\nhello from go, path /x, client 127.0.0.1\nterminated\nstatus 0\n";
+    assert_eq!(stdout(&o), want, "{}", stderr(&o));
+}
+
+/// A signal reaches a static program whose only thread waits in the
+/// supervisor (poll on a rump socket): its handler runs and the wait ends
+/// with EINTR, as on the host.
+#[test]
+fn a_signal_ends_a_supervised_wait() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/static/sigpoll.c");
+    let exe = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sigpoll");
+    let st = Command::new("cc").args(["-static", "-O1", "-o"]).arg(&exe).arg(&src).status().expect("cc runs");
+    assert!(st.success(), "cc -static {} failed (libc6-dev's libc.a)", src.display());
+    let script = format!("{} & sleep 0.5; kill -USR1 $!; wait $!; echo status $?", exe.display());
+    let host = Command::new("/bin/busybox").args(["sh", "-c", &script]).output().expect("busybox runs");
+    assert_eq!(stdout(&host), "waiting\npoll -1 Interrupted system call\nstatus 0\n", "on the host");
+    let o = run(&["--", "/bin/busybox", "sh", "-c", &script]);
+    assert_eq!(stdout(&o), stdout(&host), "{}", stderr(&o));
 }

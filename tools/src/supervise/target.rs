@@ -26,6 +26,17 @@ fn status_field(pid: i32, field: &str) -> Option<i32> {
     s.lines().find_map(|l| l.strip_prefix(field)?.trim().parse().ok())
 }
 
+/// Whether thread `tid` has a signal pending that it does not block
+/// (one that a default action ignores is never queued).
+pub(super) fn signal_pending(tid: i32) -> bool {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{tid}/status")) else { return false };
+    let mask = |field: &str| {
+        let v = s.lines().find_map(|l| l.strip_prefix(field));
+        v.and_then(|v| u64::from_str_radix(v.trim(), 16).ok()).unwrap_or(0)
+    };
+    (mask("SigPnd:") | mask("ShdPnd:")) & !mask("SigBlk:") & !mask("SigIgn:") != 0
+}
+
 /// Thread ids' processes, remembered: reading `/proc/TID/status` on
 /// every call costs more than the call. A remembered answer is checked
 /// with one lookup of `/proc/TGID/task/TID`, so a thread id reused by

@@ -13,10 +13,12 @@
 //! kernel on the caller's host fds (copies taken with `pidfd_getfd`, the
 //! same open files, so reading an epoll's events here consumes them as
 //! the caller would), the eventfd and the caller's pidfd (its death ends
-//! the wait). Signal masks are not applied: the caller waits for the
-//! answer with its signals held back (`WAIT_KILLABLE_RECV`).
+//! the wait). The caller waits for the answer with its signals held back
+//! (`WAIT_KILLABLE_RECV`), so a long wait looks every `SIGNAL_SLICE` for
+//! one pending for it and then ends with EINTR, as the host's would;
+//! ppoll's and epoll_pwait's masks are not applied.
 
-use super::target::{rump_fd, TargetMem};
+use super::target::{rump_fd, signal_pending, TargetMem};
 use rump_abi::usermem::UserMemory;
 use rump_abi::{Errno, Slots, UserAddr};
 use rump_kernel::lwp::Lwp;
@@ -175,9 +177,19 @@ trait Sides {
     fn host_done(&mut self, set: &[libc::pollfd]) -> Result<usize, Errno>;
 }
 
-/// Runs a wait until something is ready, `deadline` passes or the caller
-/// dies (EINTR: the answer goes nowhere).
-fn wait(p: &Process, sides: &mut impl Sides, deadline: Option<Instant>, pidfd: RawFd) -> Result<usize, Errno> {
+/// How often a long wait looks for a signal pending for its caller.
+const SIGNAL_SLICE: Duration = Duration::from_millis(50);
+
+/// Runs a wait for thread `tid` until something is ready, `deadline`
+/// passes, or with EINTR a signal is pending for it (as the host's wait
+/// would end; the caller cannot take it while it waits for the answer)
+/// or it dies (the answer goes nowhere).
+fn wait(
+    p: &Process,
+    sides: &mut impl Sides,
+    deadline: Option<Instant>,
+    (tid, pidfd): (i32, RawFd),
+) -> Result<usize, Errno> {
     let Some((n, efd)) = NOTIFIER.with(|n| n.clone()) else { return Err(Errno(libc::ENOMEM)) };
     loop {
         let ready = sides.rump(p, Some(&n))?;
@@ -188,7 +200,8 @@ fn wait(p: &Process, sides: &mut impl Sides, deadline: Option<Instant>, pidfd: R
             set.push(libc::pollfd { fd: efd, events: libc::POLLIN, revents: 0 });
             set.push(libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 });
         }
-        host_poll(&mut set, now.or(deadline))?;
+        let slice = Instant::now() + SIGNAL_SLICE;
+        host_poll(&mut set, now.or(Some(deadline.map_or(slice, |d| d.min(slice)))))?;
         let host = sides.host_done(&set[..mine])?;
         if ready > 0 {
             return Ok(ready + host);
@@ -205,6 +218,9 @@ fn wait(p: &Process, sides: &mut impl Sides, deadline: Option<Instant>, pidfd: R
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(0);
+        }
+        if signal_pending(tid) {
+            return Err(Errno(libc::EINTR));
         }
     }
 }
@@ -361,9 +377,9 @@ pub(super) fn serve_set_wait(c: &Caller, nr: i64, mem: &TargetMem) -> Result<i64
             let deadline = if nr == libc::SYS_poll { deadline_ms(a[2] as i32) } else { deadline_ts(mem, a[2])? };
             let mut set = PollSet::new(c, &want)?;
             let ready = match set.ready() {
-                0 => wait(c.process, &mut set, deadline, pidfd)?,
+                0 => wait(c.process, &mut set, deadline, (c.tid, pidfd))?,
                 // A bad fd answers at once, with what else is ready now.
-                _ => wait(c.process, &mut set, Some(Instant::now()), pidfd)?,
+                _ => wait(c.process, &mut set, Some(Instant::now()), (c.tid, pidfd))?,
             };
             for (i, e) in set.0.iter().enumerate() {
                 raw[i * 8 + 6..i * 8 + 8].copy_from_slice(&e.revents.to_ne_bytes());
@@ -407,7 +423,7 @@ fn serve_select(c: &Caller, nr: i64, mem: &TargetMem, pidfd: RawFd) -> Result<i6
     if set.0.iter().any(|e| e.revents & libc::POLLNVAL != 0) {
         return Err(Errno(libc::EBADF));
     }
-    wait(c.process, &mut set, deadline, pidfd)?;
+    wait(c.process, &mut set, deadline, (c.tid, pidfd))?;
     let mut out = [vec![0u64; words], vec![0u64; words], vec![0u64; words]];
     let mut count = 0;
     for e in &set.0 {
@@ -490,7 +506,7 @@ pub(super) fn epoll_wait(c: &Caller, nr: i64, mem: &TargetMem) -> Result<i64, Er
         (k.rump, k.host.try_clone().map_err(|_| Errno(libc::EMFILE))?, pidfd)
     };
     let mut sides = EpollSides { rump, host, max: max as usize, events: Vec::new() };
-    wait(c.process, &mut sides, deadline, pidfd)?;
+    wait(c.process, &mut sides, deadline, (c.tid, pidfd))?;
     mem.copy_out(UserAddr(a[1]), &sides.events)?;
     Ok((sides.events.len() / EVENT_SIZE) as i64)
 }

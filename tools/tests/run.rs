@@ -297,17 +297,23 @@ fn static_go_http_on_loopback() {
 }
 
 /// A signal reaches a static program whose only thread waits in the
-/// supervisor (poll on a rump socket): its handler runs and the wait ends
-/// with EINTR, as on the host.
+/// supervisor (poll on a rump socket) or in the kernel for it (a blocking
+/// accept): its handler runs and the call ends with EINTR, or with
+/// SA_RESTART accept goes on and takes a connection, as on the host.
 #[test]
 fn a_signal_ends_a_supervised_wait() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/static/sigpoll.c");
-    let exe = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sigpoll");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/static/sigwait.c");
+    let exe = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sigwait");
     let st = Command::new("cc").args(["-static", "-O1", "-o"]).arg(&exe).arg(&src).status().expect("cc runs");
     assert!(st.success(), "cc -static {} failed (libc6-dev's libc.a)", src.display());
-    let script = format!("{} & sleep 0.5; kill -USR1 $!; wait $!; echo status $?", exe.display());
-    let host = Command::new("/bin/busybox").args(["sh", "-c", &script]).output().expect("busybox runs");
-    assert_eq!(stdout(&host), "waiting\npoll -1 Interrupted system call\nstatus 0\n", "on the host");
-    let o = run(&["--", "/bin/busybox", "sh", "-c", &script]);
-    assert_eq!(stdout(&o), stdout(&host), "{}", stderr(&o));
+    for (how, ends) in [("poll", "Interrupted system call"), ("accept", "Interrupted system call"), ("restart", "ok")] {
+        let script = format!(
+            "{} {how} & sleep 0.5; kill -USR1 $!; sleep 0.3; busybox nc 127.0.0.1 7001 </dev/null; wait $!; echo status $?",
+            exe.display()
+        );
+        let host = Command::new("/bin/busybox").args(["sh", "-c", &script]).output().expect("busybox runs");
+        assert_eq!(stdout(&host), format!("waiting\nhandled\n{how} {ends}\nstatus 0\n"), "on the host");
+        let o = run(&["--", "/bin/busybox", "sh", "-c", &script]);
+        assert_eq!(stdout(&o), stdout(&host), "{how}: {}", stderr(&o));
+    }
 }

@@ -49,14 +49,16 @@
 //! makes them direct hand-offs on Linux 6.6+); the receiver serves what
 //! it receives itself, and each argument's /proc lookup is made once.
 
+mod blocking;
 mod door;
 mod filter;
 mod target;
 mod wait;
 
+use blocking::Blocking;
 pub use door::{door_path, knock, Door};
 pub use filter::{is_static, ChildSetup};
-use target::{lowest_free, ppid_of, read_str, rump_fd, TargetMem, Tgids};
+use target::{lowest_free, pidfd_of, ppid_of, read_str, rump_fd, TargetMem, Tgids};
 use wait::{Caller, Waits, SET_WAITS};
 
 use rump_abi::linux::seccomp;
@@ -110,7 +112,10 @@ impl Supervision {
             root: Mutex::new(root),
             listener,
             procs: Mutex::new(HashMap::new()),
+            blocking: Blocking::default(),
         });
+        let weak = Arc::downgrade(&sup);
+        std::thread::Builder::new().name("rump-seccomp-watch".into()).spawn(move || Supervisor::watch(&weak))?;
         std::thread::Builder::new().name("rump-seccomp".into()).spawn(move || sup.run())?;
         Ok(())
     }
@@ -123,6 +128,8 @@ struct Traced {
     cwd_in_kernel: bool,
     /// Its pidfd and epoll companions (apart: a wait holds them long).
     waits: Arc<Mutex<Waits>>,
+    /// A pidfd of its, readable once it has exited.
+    exit: OwnedFd,
 }
 
 struct Supervisor {
@@ -136,10 +143,14 @@ struct Supervisor {
     root: Mutex<Root>,
     listener: OwnedFd,
     procs: Mutex<HashMap<i32, Arc<Mutex<Traced>>>>,
+    blocking: Blocking,
 }
 
 /// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (linux/seccomp.h).
 const SYNC_WAKE_UP: u64 = 1;
+
+/// How often the watcher looks (`Supervisor::watch`).
+const WATCH_PERIOD: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Idle threads receiving beyond this many end once they have served.
 const SPARE_RECEIVERS: usize = 2;
@@ -264,6 +275,40 @@ impl Supervisor {
         Ok(())
     }
 
+    /// The watcher, for as long as the supervisor lives: every
+    /// `WATCH_PERIOD` it looks at the calls sleeping in the kernel
+    /// (`blocking`) and lets go of the kernel processes of processes that
+    /// have exited (their fds close, as a process's do when it exits).
+    fn watch(sup: &std::sync::Weak<Supervisor>) {
+        loop {
+            std::thread::sleep(WATCH_PERIOD);
+            let Some(sup) = sup.upgrade() else { return };
+            sup.blocking.check(&sup);
+            sup.reap_exited();
+        }
+    }
+
+    fn reap_exited(&self) {
+        let Ok(mut procs) = self.procs.lock() else { return };
+        let mut set: Vec<(i32, libc::pollfd)> = procs
+            .iter()
+            .filter_map(|(&tgid, t)| {
+                let fd = t.lock().ok()?.exit.as_raw_fd();
+                Some((tgid, libc::pollfd { fd, events: libc::POLLIN, revents: 0 }))
+            })
+            .collect();
+        let mut fds: Vec<libc::pollfd> = set.iter().map(|(_, p)| *p).collect();
+        // SAFETY: our own array of our pidfds; no wait.
+        if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) } <= 0 {
+            return;
+        }
+        for ((tgid, _), p) in set.iter_mut().zip(&fds) {
+            if p.revents != 0 {
+                procs.remove(tgid);
+            }
+        }
+    }
+
     /// Notes a chdir that the host runs: the working directory leaves the
     /// kernel if it will succeed (a directory, checked here, or a host fd).
     fn leaving_kernel_cwd(&self, c: &Call) {
@@ -381,6 +426,7 @@ impl Supervisor {
         if let Some(t) = procs.get(&tgid) {
             return Ok(t.clone());
         }
+        let exit = pidfd_of(tgid)?;
         let parent = ppid_of(tgid).and_then(|pp| procs.get(&pp).cloned());
         let t = match parent {
             Some(p) => {
@@ -390,6 +436,7 @@ impl Supervisor {
                     process: Arc::new(p.process.fork()?),
                     cwd_in_kernel: p.cwd_in_kernel,
                     waits: Arc::new(Mutex::new(waits)),
+                    exit,
                 }
             }
             None => {
@@ -405,7 +452,7 @@ impl Supervisor {
                     let args = [dir.as_ptr() as u64, 0, 0, 0, 0, 0, 0, 0];
                     process.syscall_with(libc::SYS_chdir as u32, &args, &rumpclient::selfmem::SelfMemory)?;
                 }
-                Traced { process: Arc::new(process), cwd_in_kernel: cwd.is_some(), waits: Arc::default() }
+                Traced { process: Arc::new(process), cwd_in_kernel: cwd.is_some(), waits: Arc::default(), exit }
             }
         };
         t.process.set_host_pid(tgid as _);
@@ -499,7 +546,7 @@ impl Supervisor {
         if name == "dup2" && c.args[0] == c.args[1] {
             return Ok(Answer::Value(c.args[1] as i64));
         }
-        let v = process.syscall_with(nr, &slots, &mem)?;
+        let v = self.blocking.run(c, |lwp| process.syscall_lwp(nr, &slots, &mem, lwp))?;
         let cloexec = match name {
             "open" => c.args[1] as i32 & libc::O_CLOEXEC != 0,
             "openat" => c.args[2] as i32 & libc::O_CLOEXEC != 0,

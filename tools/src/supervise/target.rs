@@ -26,15 +26,32 @@ fn status_field(pid: i32, field: &str) -> Option<i32> {
     s.lines().find_map(|l| l.strip_prefix(field)?.trim().parse().ok())
 }
 
-/// Whether thread `tid` has a signal pending that it does not block
-/// (one that a default action ignores is never queued).
-pub(super) fn signal_pending(tid: i32) -> bool {
-    let Ok(s) = std::fs::read_to_string(format!("/proc/{tid}/status")) else { return false };
+/// A signal pending for a thread that it does not block (one that a
+/// default action ignores is never queued).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Pending {
+    /// Sent to the thread itself: it takes it as soon as it returns.
+    Thread,
+    /// Sent to its process of several threads: it or another one takes
+    /// it (one that stays pending is this thread's to take).
+    Process,
+}
+
+pub(super) fn signal_pending(tid: i32) -> Option<Pending> {
+    let s = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
     let mask = |field: &str| {
         let v = s.lines().find_map(|l| l.strip_prefix(field));
         v.and_then(|v| u64::from_str_radix(v.trim(), 16).ok()).unwrap_or(0)
     };
-    (mask("SigPnd:") | mask("ShdPnd:")) & !mask("SigBlk:") & !mask("SigIgn:") != 0
+    let open = !mask("SigBlk:") & !mask("SigIgn:");
+    let alone = s.lines().find_map(|l| l.strip_prefix("Threads:")).is_some_and(|v| v.trim() == "1");
+    let (own, shared) = (mask("SigPnd:") & open != 0, mask("ShdPnd:") & open != 0);
+    // The one thread of its process takes the process's signals too.
+    if own || (shared && alone) {
+        Some(Pending::Thread)
+    } else {
+        shared.then_some(Pending::Process)
+    }
 }
 
 /// Thread ids' processes, remembered: reading `/proc/TID/status` on
@@ -54,6 +71,17 @@ impl Tgids {
         self.0.lock().ok()?.insert(tid, tgid);
         Some(tgid)
     }
+}
+
+/// A pidfd for process `pid` (readable once it has exited).
+pub(super) fn pidfd_of(pid: i32) -> Result<std::os::fd::OwnedFd, Errno> {
+    // SAFETY: a plain call.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::ESRCH)));
+    }
+    // SAFETY: a fresh fd of ours.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as i32) })
 }
 
 pub(super) fn ppid_of(pid: i32) -> Option<i32> {

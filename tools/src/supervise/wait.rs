@@ -15,10 +15,10 @@
 //! the caller would), the eventfd and the caller's pidfd (its death ends
 //! the wait). The caller waits for the answer with its signals held back
 //! (`WAIT_KILLABLE_RECV`), so a long wait looks every `SIGNAL_SLICE` for
-//! one pending for it and then ends with EINTR, as the host's would;
-//! ppoll's and epoll_pwait's masks are not applied.
+//! one pending for it and then ends as the host's would (EINTR once the
+//! handler has run); ppoll's and epoll_pwait's masks are not applied.
 
-use super::target::{rump_fd, signal_pending, TargetMem};
+use super::target::{pidfd_of, rump_fd, signal_pending, Pending, TargetMem};
 use rump_abi::usermem::UserMemory;
 use rump_abi::{Errno, Slots, UserAddr};
 use rump_kernel::lwp::Lwp;
@@ -72,13 +72,7 @@ impl Waits {
 
     fn pidfd(&mut self, tgid: i32) -> Result<RawFd, Errno> {
         if self.pidfd.is_none() {
-            // SAFETY: a plain call.
-            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tgid, 0) };
-            if fd < 0 {
-                return Err(last_errno());
-            }
-            // SAFETY: a fresh fd of ours.
-            self.pidfd = Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+            self.pidfd = Some(pidfd_of(tgid)?);
         }
         Ok(self.pidfd.as_ref().map_or(-1, |f| f.as_raw_fd()))
     }
@@ -177,6 +171,11 @@ trait Sides {
     fn host_done(&mut self, set: &[libc::pollfd]) -> Result<usize, Errno>;
 }
 
+/// `ERESTARTNOHAND` (linux/errno.h, kernel-internal): the caller's kernel
+/// makes it EINTR once a handler has run, and restarts the wait if none
+/// did (a stop and continue), as Linux's poll and epoll_wait do.
+const ERESTARTNOHAND: i32 = 514;
+
 /// How often a long wait looks for a signal pending for its caller.
 const SIGNAL_SLICE: Duration = Duration::from_millis(50);
 
@@ -191,6 +190,7 @@ fn wait(
     (tid, pidfd): (i32, RawFd),
 ) -> Result<usize, Errno> {
     let Some((n, efd)) = NOTIFIER.with(|n| n.clone()) else { return Err(Errno(libc::ENOMEM)) };
+    let mut seen_process = false;
     loop {
         let ready = sides.rump(p, Some(&n))?;
         let mut set = sides.host_set();
@@ -219,8 +219,11 @@ fn wait(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(0);
         }
-        if signal_pending(tid) {
-            return Err(Errno(libc::EINTR));
+        // A process's signal counts once it stays pending a slice.
+        match signal_pending(tid) {
+            Some(Pending::Thread) => return Err(Errno(ERESTARTNOHAND)),
+            Some(Pending::Process) if seen_process => return Err(Errno(libc::EINTR)),
+            s => seen_process = s.is_some(),
         }
     }
 }

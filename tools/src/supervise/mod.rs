@@ -52,19 +52,19 @@
 mod blocking;
 mod door;
 mod filter;
+mod route;
+mod serve;
 mod target;
 mod wait;
 
 use blocking::Blocking;
 pub use door::{door_path, knock, Door};
 pub use filter::{is_static, ChildSetup};
-use target::{lowest_free, pidfd_of, ppid_of, read_str, rump_fd, TargetMem, Tgids};
-use wait::{Caller, Waits, SET_WAITS};
+use target::{pidfd_of, ppid_of, Tgids};
+use wait::Waits;
 
 use rump_abi::linux::seccomp;
-use rump_abi::linux::sys::raw_route;
-use rump_abi::usermem::UserMemory;
-use rump_abi::{Errno, RawArg, Slots, UserAddr};
+use rump_abi::Errno;
 use rump_kernel::cred::Cred;
 use rump_kernel::proc::Emulation;
 use rump_kernel::{Kernel, Process};
@@ -72,10 +72,6 @@ use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-
-/// The socket families the kernel serves: the library's default
-/// `socket=all:nolocal` (inet, inet6, route netlink, packet).
-const KERNEL_FAMILIES: &[i32] = &[libc::AF_INET, libc::AF_INET6, libc::AF_NETLINK, libc::AF_PACKET];
 
 /// What a supervisor serves: a process tree's listener, with the kernel
 /// and the prefix its programs see the kernel at.
@@ -309,47 +305,9 @@ impl Supervisor {
         }
     }
 
-    /// Notes a chdir that the host runs: the working directory leaves the
-    /// kernel if it will succeed (a directory, checked here, or a host fd).
-    fn leaving_kernel_cwd(&self, c: &Call) {
-        let leaves = match c.nr {
-            libc::SYS_fchdir => true,
-            libc::SYS_chdir => read_str(c.tid, c.args[0])
-                .and_then(|p| String::from_utf8(p).ok())
-                .is_some_and(|p| p.starts_with('/') && std::path::Path::new(&p).is_dir()),
-            _ => false,
-        };
-        if leaves {
-            if let Ok(t) = self.traced_or_new(c.tid) {
-                if let Ok(mut t) = t.lock() {
-                    t.cwd_in_kernel = false;
-                }
-            }
-        }
-    }
-
     /// Whether the caller's working directory is in the kernel.
     fn cwd_in_kernel(&self, tid: i32) -> bool {
         self.traced_or_new(tid).is_ok_and(|t| t.lock().is_ok_and(|t| t.cwd_in_kernel))
-    }
-
-    /// getcwd with the working directory in the kernel: the kernel's path
-    /// shown behind the prefix.
-    fn getcwd(&self, c: &Call, process: &Process, mem: &TargetMem) -> Result<Answer, Errno> {
-        let mut kpath = vec![0u8; libc::PATH_MAX as usize];
-        let args = [kpath.as_mut_ptr() as u64, kpath.len() as u64, 0, 0, 0, 0, 0, 0];
-        process.syscall_with(libc::SYS_getcwd as u32, &args, &rumpclient::selfmem::SelfMemory)?;
-        kpath.truncate(kpath.iter().position(|&b| b == 0).unwrap_or(0));
-        let mut shown = self.prefix.as_bytes().to_vec();
-        if kpath != b"/" {
-            shown.extend_from_slice(&kpath);
-        }
-        shown.push(0);
-        if shown.len() > c.args[1] as usize {
-            return Err(Errno(libc::ERANGE));
-        }
-        mem.copy_out(UserAddr(c.args[0]), &shown)?;
-        Ok(Answer::Value(shown.len() as i64))
     }
 
     /// The waits of the caller's process, if it has been seen before.
@@ -358,64 +316,6 @@ impl Supervisor {
         let procs = self.procs.lock().ok()?;
         let t = procs.get(&tgid)?.lock().ok()?.waits.clone();
         Some(t)
-    }
-
-    /// What the call names of the kernel's (its rump fds and kernel
-    /// paths, each looked up once); None when it names nothing.
-    fn resolve(&self, c: &Call) -> Option<Resolved> {
-        let route = raw_route(c.nr as u32)?;
-        let mut r = Resolved::default();
-        let mut ours = false;
-        for (i, kind) in route.args.iter().enumerate() {
-            match *kind {
-                RawArg::Fd => {
-                    r.fds[i] = rump_fd(c.tid, c.args[i] as i32);
-                    ours |= r.fds[i].is_some();
-                }
-                RawArg::Path | RawArg::PathAt(_) => {
-                    // A dirfd comes before its path: already looked up.
-                    let relative_ours = || match *kind {
-                        RawArg::PathAt(d) if c.args[d as usize] as i32 != libc::AT_FDCWD => r.fds[d as usize].is_some(),
-                        _ => self.cwd_in_kernel(c.tid),
-                    };
-                    let p = self.path_route(c, c.args[i], relative_ours);
-                    ours |= p.is_some();
-                    r.paths[i] = p;
-                }
-                RawArg::Family => ours |= KERNEL_FAMILIES.contains(&(c.args[i] as i32)),
-                RawArg::Other => {}
-            }
-        }
-        let companion_of_arg0 =
-            || self.known_waits(c.tid).is_some_and(|w| w.lock().is_ok_and(|w| w.has_companion(c.args[0] as i32)));
-        ours = ours
-            || match route.name {
-                _ if SET_WAITS.contains(&c.nr) => {
-                    wait::set_touches_rump(c.tid, c.nr, &c.args, self.known_waits(c.tid).as_deref())
-                }
-                "getcwd" => self.cwd_in_kernel(c.tid),
-                "epoll_wait" | "epoll_pwait" | "epoll_pwait2" | "close" => companion_of_arg0(),
-                _ => false,
-            };
-        ours.then_some(r)
-    }
-
-    /// The kernel's path for the caller's path at `addr`, if it goes there
-    /// (a relative one if `relative_ours` says its directory is there).
-    fn path_route(&self, c: &Call, addr: u64, relative_ours: impl FnOnce() -> bool) -> Option<Vec<u8>> {
-        let p = read_str(c.tid, addr)?;
-        if p.first() == Some(&b'/') {
-            if let Some(k) = rump_abi::linux::net_file(&p) {
-                return Some(k);
-            }
-            let rest = p.strip_prefix(self.prefix.as_bytes())?;
-            return match rest.first() {
-                None => Some(b"/".to_vec()),
-                Some(b'/') => Some(rest.to_vec()),
-                _ => None,
-            };
-        }
-        relative_ours().then_some(p)
     }
 
     /// The caller's kernel process, made on first use: a fork of its
@@ -459,120 +359,5 @@ impl Supervisor {
         let t = Arc::new(Mutex::new(t));
         procs.insert(tgid, t.clone());
         Ok(t)
-    }
-
-    /// Runs a call that names something of the kernel's.
-    fn serve(&self, c: &Call, r: Resolved) -> Answer {
-        match self.serve_in_kernel(c, r) {
-            Ok(a) => a,
-            Err(e) => Answer::Error(e),
-        }
-    }
-
-    /// The calls that wait across both kernels (`wait`), and the close of
-    /// a host epoll fd with a companion; None for any other call.
-    fn serve_wait(
-        &self,
-        c: &Call,
-        name: &str,
-        r: &Resolved,
-        process: &Process,
-        waits: &Mutex<Waits>,
-        mem: &TargetMem,
-    ) -> Result<Option<Answer>, Errno> {
-        let tgid = self.tgids.of(c.tid).ok_or(Errno(libc::ESRCH))?;
-        let caller = Caller { tid: c.tid, tgid, args: c.args, process, waits };
-        let host_arg0 = r.fds[0].is_none();
-        Ok(Some(match name {
-            _ if SET_WAITS.contains(&c.nr) => Answer::Value(wait::serve_set_wait(&caller, c.nr, mem)?),
-            "epoll_ctl" if host_arg0 => {
-                // A host fd into a host epoll is the host's (not caught here).
-                let rfd = r.fds[2].ok_or(Errno(libc::EBADF))?;
-                Answer::Value(wait::epoll_ctl(&caller, rfd, mem)?)
-            }
-            "epoll_wait" | "epoll_pwait" | "epoll_pwait2" if host_arg0 => {
-                Answer::Value(wait::epoll_wait(&caller, c.nr, mem)?)
-            }
-            "close" if host_arg0 => {
-                waits.lock().map_err(|_| Errno(libc::EIO))?.close(process, c.args[0] as i32);
-                Answer::Continue
-            }
-            _ => return Ok(None),
-        }))
-    }
-
-    fn serve_in_kernel(&self, c: &Call, mut r: Resolved) -> Result<Answer, Errno> {
-        let route = raw_route(c.nr as u32).ok_or(Errno(libc::ENOSYS))?;
-        let t = self.traced_or_new(c.tid)?;
-        let mut slots: Slots = [0; rump_abi::MAXARGS];
-        let mut mem = TargetMem { tid: c.tid, overlay: Vec::new() };
-        for (i, slot) in slots.iter_mut().enumerate().take(route.args.len()) {
-            *slot = match (r.fds[i], r.paths[i].take()) {
-                (Some(fd), _) => fd as u64,
-                (None, Some(p)) => mem.lend(p),
-                (None, None) => c.args[i],
-            };
-        }
-        let name = route.name;
-        let (process, waits) = {
-            let t = t.lock().map_err(|_| Errno(libc::EIO))?;
-            (t.process.clone(), t.waits.clone())
-        };
-        if let Some(a) = self.serve_wait(c, name, &r, &process, &waits, &mem)? {
-            return Ok(a);
-        }
-        if c.nr == libc::SYS_getcwd {
-            return self.getcwd(c, &process, &mem);
-        }
-        // What a dup onto a number replaces, if it is a rump fd.
-        let replaced = if matches!(name, "dup2" | "dup3") { r.fds[1] } else { None };
-        if matches!(name, "dup2" | "dup3") && r.fds[0].is_none() {
-            // A host fd onto a placeholder: the kernel's fd closes, the
-            // host's dup2 replaces the placeholder.
-            if let Some(old) = replaced {
-                let _ = process.syscall_with(libc::SYS_close as u32, &[old as u64, 0, 0, 0, 0, 0, 0, 0], &mem);
-            }
-            return Ok(Answer::Continue);
-        }
-        // The kernel's view of a dup onto a number: a dup of its own.
-        let (nr, target) = match name {
-            "dup2" | "dup3" => (libc::SYS_dup as u32, Some(c.args[1] as i32)),
-            // F_DUPFD's floor: the lowest number at or above it free in the caller.
-            "fcntl" if matches!(c.args[1] as i32, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC) => {
-                (libc::SYS_dup as u32, Some(lowest_free(c.tid, c.args[2] as i32)))
-            }
-            _ => (c.nr as u32, None),
-        };
-        if name == "dup2" && c.args[0] == c.args[1] {
-            return Ok(Answer::Value(c.args[1] as i64));
-        }
-        let v = self.blocking.run(c, |lwp| process.syscall_lwp(nr, &slots, &mem, lwp))?;
-        let cloexec = match name {
-            "open" => c.args[1] as i32 & libc::O_CLOEXEC != 0,
-            "openat" => c.args[2] as i32 & libc::O_CLOEXEC != 0,
-            "socket" => c.args[1] as i32 & libc::SOCK_CLOEXEC != 0,
-            "accept4" => c.args[3] as i32 & libc::SOCK_CLOEXEC != 0,
-            "dup3" => c.args[2] as i32 & libc::O_CLOEXEC != 0,
-            "fcntl" => c.args[1] as i32 == libc::F_DUPFD_CLOEXEC,
-            _ => false,
-        };
-        let returns_fd =
-            matches!(name, "open" | "openat" | "creat" | "socket" | "accept" | "accept4" | "dup" | "dup2" | "dup3")
-                || (name == "fcntl" && matches!(c.args[1] as i32, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC));
-        Ok(match name {
-            _ if returns_fd => {
-                if let Some(old) = replaced {
-                    let _ = process.syscall_with(libc::SYS_close as u32, &[old as u64, 0, 0, 0, 0, 0, 0, 0], &mem);
-                }
-                Answer::NewFd { rfd: v as i32, at: target, cloexec }
-            }
-            // The placeholder goes with the host's close.
-            "close" => Answer::Continue,
-            "chdir" | "fchdir" => {
-                t.lock().map_err(|_| Errno(libc::EIO))?.cwd_in_kernel = true;
-                Answer::Value(v)
-            }
-            _ => Answer::Value(v),
-        })
     }
 }

@@ -65,4 +65,14 @@ expect_match "busybox ip route on b: the bus's subnet on shmif0" '^10\.0\.0\.0/2
 expect_match "busybox ifconfig on b: shmif0 holds 10.0.0.2 (ioctls served by b's kernel)" \
 	'inet addr:10\.0\.0\.2 +Bcast:10\.0\.0\.255 +Mask:255\.255\.255\.0' \
 	rumpctl net exec -d "$NET_DIR" b -- busybox ifconfig shmif0
+
+# Once its static programs have exited, b's server is idle: their
+# supervisors ended with them (no thread left on a hung-up listener).
+pid_b=$(rumpctl net status -d "$NET_DIR" | awk '$1 == "b" { print $2; exit }')
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+ticks_before=$(cpu_ticks "$pid_b")
+pause_for 1
+ticks_after=$(cpu_ticks "$pid_b")
+expect_success "b's server is idle after its static programs ($ticks_before -> $ticks_after CPU ticks in 1 s)" \
+	test $((ticks_after - ticks_before)) -le 5
 net_down

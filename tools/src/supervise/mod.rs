@@ -194,8 +194,10 @@ impl Supervisor {
             let r = unsafe { libc::ioctl(self.listener.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV as _, &mut req) };
             let waiting = self.idle.fetch_sub(1, Ordering::SeqCst) - 1;
             if r != 0 {
+                // ENOENT: that caller died; or no process uses the filter
+                // any more (the listener hangs up), and the tree is done.
                 match std::io::Error::last_os_error().raw_os_error() {
-                    Some(libc::EINTR) | Some(libc::ENOENT) => continue,
+                    Some(libc::EINTR) | Some(libc::ENOENT) if !self.hung_up() => continue,
                     _ => return,
                 }
             }
@@ -224,6 +226,14 @@ impl Supervisor {
                 return;
             }
         }
+    }
+
+    /// Whether no process uses the filter any more.
+    fn hung_up(&self) -> bool {
+        let mut p = libc::pollfd { fd: self.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one pollfd of ours; no wait.
+        unsafe { libc::poll(&mut p, 1, 0) };
+        p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
     }
 
     fn answer(&self, c: &Call, a: Answer) {

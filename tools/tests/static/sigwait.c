@@ -31,7 +31,9 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_usr1;
 	sa.sa_flags = strcmp(how, "restart") == 0 ? SA_RESTART : 0;
 	sigaction(SIGUSR1, &sa, 0);
-	int s = socket(AF_INET, SOCK_STREAM, 0);
+	int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	/* The last run's connection may linger in TIME_WAIT. */
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(7001), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	if (bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 1)) {
 		perror("bind/listen");

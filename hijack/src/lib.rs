@@ -30,6 +30,7 @@ pub mod notifier;
 pub mod route;
 pub mod state;
 pub mod sud;
+pub mod supervised;
 pub mod tree;
 
 use std::sync::atomic::{AtomicBool, Ordering};

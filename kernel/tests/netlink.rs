@@ -206,3 +206,25 @@ fn replies_make_the_socket_readable() {
     assert_eq!(poll(&mut pfd), 1);
     assert_ne!(pfd.revents & libc::POLLIN, 0);
 }
+
+/// busybox's `ip` asks as older programs do: a `write` on the socket,
+/// and dumps whose header is only a `struct rtgenmsg` (the family, padded
+/// to 4 bytes), which Linux accepts; the answer is the full dump.
+#[test]
+fn a_write_is_a_send_and_an_rtgenmsg_dump_is_accepted() {
+    const RTM_GETADDR: u16 = 22;
+    const RTM_GETROUTE: u16 = 26;
+    let (_k, p) = boot();
+    let fd = nl_socket(&p, 0);
+    for (kind, seq) in [(RTM_GETADDR, 7), (RTM_GETROUTE, 8)] {
+        let m = message(kind, NLM_F_REQUEST | NLM_F_DUMP, seq, &[libc::AF_INET as u8, 0, 0, 0]);
+        let n = sc(&p, libc::SYS_write, &[fd as u64, m.as_ptr() as u64, m.len() as u64]).unwrap();
+        assert_eq!(n as usize, m.len());
+        let msgs = recv(&p, fd).expect("a reply");
+        // The loopback's 127.0.0.1 (and its route), then DONE.
+        assert!(msgs.len() >= 2, "{msgs:?}");
+        assert!(msgs.iter().all(|m| m.2 == seq));
+        assert_eq!(msgs.last().map(|m| m.0), Some(NLMSG_DONE), "{msgs:?}");
+        assert_ne!(msgs[0].0, NLMSG_ERROR, "{msgs:?}");
+    }
+}

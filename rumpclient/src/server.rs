@@ -142,6 +142,13 @@ impl Server {
         cookie
     }
 
+    /// A handle that claims a process PREFORK made, by its cookie, from
+    /// outside the wire: the seccomp supervisor's door, for a client that
+    /// execs a static image and hands it its process that way.
+    pub fn fork_claims(&self) -> ForkClaims {
+        ForkClaims(self.shared.clone())
+    }
+
     /// Blocks until the server has nothing left to do: no client
     /// connected, and no forked process waiting for its child, or `grace`
     /// passed since the last client left while one still waits.
@@ -182,6 +189,22 @@ impl Drop for Server {
 /// well under a millisecond, but hundreds connecting at once to a busy
 /// server have been seen to take over 50 ms.
 const EVICT_AGE: Duration = Duration::from_millis(500);
+
+/// Claims processes PREFORK made (`Server::fork_claims`).
+pub struct ForkClaims(Arc<Shared>);
+
+impl ForkClaims {
+    /// The process made for `cookie`, once.
+    pub fn take(&self, cookie: Cookie) -> Option<Process> {
+        take_prefork(&self.0, cookie)
+    }
+}
+
+/// The process PREFORK made for `cookie`, taken from the waiting ones.
+fn take_prefork(shared: &Shared, cookie: Cookie) -> Option<Process> {
+    let mut pre = shared.preforks.lock();
+    pre.iter().position(|(c, _)| *c == cookie).and_then(|i| pre.remove(i)).map(|(_, p)| p)
+}
 
 fn accept_loop(listener: &Listener, shared: &Arc<Shared>) {
     loop {
@@ -526,11 +549,7 @@ impl Client {
     fn fork(&self, reqno: u64, payload: &[u8]) -> Result<(), Fatal> {
         let req =
             ForkRepr::parse(&ForkPacket::new_unchecked(payload)).map_err(|_| Some((reqno, ErrorCode::Malformed)))?;
-        let found = {
-            let mut pre = self.shared.preforks.lock();
-            pre.iter().position(|(c, _)| *c == req.auth).and_then(|i| pre.remove(i))
-        };
-        let Some((_, p)) = found else {
+        let Some(p) = take_prefork(&self.shared, req.auth) else {
             tracing::warn!(client = self.sock.raw_fd(), "handshake refused: unknown fork cookie");
             return Err(Some((reqno, ErrorCode::InvalidPrefork)));
         };

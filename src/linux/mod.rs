@@ -3,6 +3,7 @@
 //! (`kernel/src/compat/linux`) translates between this and the native ABI.
 
 pub mod flags;
+pub mod seccomp;
 pub mod types;
 
 /// Linux errno values.

@@ -10,6 +10,11 @@
 //! starts. Once CMD exits the kernel halts, whatever CMD left running. With
 //! `-s URL`, CMD uses the server there and rumpctl runs no kernel.
 //!
+//! A static CMD (no program interpreter: busybox-static, a Go program)
+//! cannot load the library: it runs under a seccomp filter whose calls
+//! the kernel's supervisor serves, through the door beside the server's
+//! socket (`supervise`), with `-s` too when the URL is a unix socket.
+//!
 //! CMD's environment: `LD_PRELOAD` with the library first, `RUMP_SERVER`,
 //! and `RUMPHIJACK=SPEC` with `--hijack` (else whatever it was). The
 //! library is the `librumphijack.so` beside the rumpctl executable, where
@@ -27,6 +32,7 @@
 //! subcommand (see `cli`).
 
 use crate::cli::rumpctl::RunArgs;
+use crate::supervise::{door_path, is_static, knock, ChildSetup, Door};
 use crate::{attach_storage, strerror};
 use rump_kernel::{Config, Kernel};
 use rumpclient::policy::Policy;
@@ -112,7 +118,10 @@ impl Drop for PrivateDir {
 struct Hosted {
     kernel: Kernel,
     server: Server,
-    // Dropped last: the socket in it goes first.
+    /// Where static binaries' supervision is asked for (`supervise`);
+    /// without one (a socket path too long for it) they are told so.
+    _door: Option<Door>,
+    // Dropped last: the sockets in it go first.
     _dir: PrivateDir,
 }
 
@@ -124,9 +133,13 @@ impl Hosted {
         let kernel =
             Kernel::boot(Config { ncpu: 2, ..Config::default() }).map_err(|e| format!("boot: {}", strerror(e)))?;
         attach_storage(&kernel, &o.drives, &o.mounts)?;
-        let url = ServerUrl::Unix(dir.0.join("sock"));
+        let sock = dir.0.join("sock");
+        let url = ServerUrl::Unix(sock.clone());
         let server = Server::start(kernel.clone(), &url, Policy::default()).map_err(|e| format!("{url}: {e}"))?;
-        Ok(Hosted { kernel, server, _dir: dir })
+        let door = Door::open(kernel.clone(), &sock, server.fork_claims())
+            .inspect_err(|e| tracing::info!("{}: {e}", door_path(&sock).display()))
+            .ok();
+        Ok(Hosted { kernel, server, _door: door, _dir: dir })
     }
 
     fn stop(self) {
@@ -174,7 +187,7 @@ fn forward_signals(pid: u32, set: libc::sigset_t) {
 
 /// The executable `name` runs as: itself if it has a slash, else the
 /// first match on `PATH`.
-fn which(name: &std::ffi::OsStr) -> Option<PathBuf> {
+pub fn which(name: &std::ffi::OsStr) -> Option<PathBuf> {
     if name.as_encoded_bytes().contains(&b'/') {
         return Some(PathBuf::from(name));
     }
@@ -184,7 +197,7 @@ fn which(name: &std::ffi::OsStr) -> Option<PathBuf> {
 
 /// The `path=` prefix a `RUMPHIJACK` spec names (the library's default
 /// without one).
-fn prefix(spec: Option<&str>) -> String {
+pub fn prefix(spec: Option<&str>) -> String {
     let spec = spec.map(str::to_owned).or_else(|| std::env::var("RUMPHIJACK").ok());
     spec.and_then(|s| s.split(',').find_map(|i| i.strip_prefix("path=").map(str::to_owned)))
         .unwrap_or_else(|| "/rump".into())
@@ -193,6 +206,26 @@ fn prefix(spec: Option<&str>) -> String {
 fn fail(msg: &str) -> i32 {
     eprintln!("rumpctl: {msg}");
     EXIT_FAILED
+}
+
+/// The child setup that has static `cmd`'s calls served by the kernel at
+/// `url`, through its door; None (said on stderr) where there is none.
+pub fn supervision(url: &ServerUrl, prefix: &str, cmd: &std::ffi::OsStr) -> Option<ChildSetup> {
+    let cmd = cmd.to_string_lossy();
+    let ServerUrl::Unix(sock) = url else {
+        eprintln!("rumpctl: {cmd} is static: its calls reach a kernel only over a unix socket, not {url}");
+        return None;
+    };
+    match knock(sock, prefix) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!(
+                "rumpctl: {cmd} is static and {} does not answer ({e}): its calls go to the host",
+                door_path(sock).display()
+            );
+            None
+        }
+    }
 }
 
 /// `rumpctl run ARGS...`: returns the status rumpctl exits with.
@@ -224,22 +257,12 @@ pub fn main(o: &RunArgs) -> i32 {
     };
 
     // A static binary cannot load the library: its calls are caught by
-    // seccomp and served by the kernel hosted here.
-    let supervised = match (&hosted, which(&o.command[0]).filter(|p| crate::supervise::is_static(p))) {
-        (Some(_), Some(_)) => match crate::supervise::prepare() {
-            Ok(p) => Some(p),
-            Err(e) => return fail(&format!("seccomp supervisor: {e}")),
-        },
-        (None, Some(_)) => {
-            eprintln!(
-                "rumpctl: {} is static: its calls reach a kernel only without -s",
-                o.command[0].to_string_lossy()
-            );
-            None
-        }
-        _ => None,
+    // seccomp and served by the server's supervisor.
+    let child_setup = match which(&o.command[0]).filter(|p| is_static(p)) {
+        Some(_) => supervision(&url, &prefix(o.hijack.as_deref()), &o.command[0]),
+        None => None,
     };
-    let child_setup = supervised.as_ref().map(|p| p.child.clone_for_child());
+    let parent_end = child_setup.as_ref().map(ChildSetup::clone_for_child);
     let mut cmd = Command::new(&o.command[0]);
     cmd.args(&o.command[1..])
         .env("LD_PRELOAD", preload(&lib, std::env::var_os("LD_PRELOAD")))
@@ -260,14 +283,13 @@ pub fn main(o: &RunArgs) -> i32 {
             }
         });
     }
-    let status = match cmd.spawn() {
+    let spawned = cmd.spawn();
+    if let Some(c) = parent_end {
+        c.close_parent_end();
+    }
+    let status = match spawned {
         Ok(mut child) => {
             forward_signals(child.id(), forwarded);
-            if let (Some(p), Some(h)) = (supervised, &hosted) {
-                if let Err(e) = p.serve(h.kernel.clone(), prefix(o.hijack.as_deref())) {
-                    eprintln!("rumpctl: seccomp supervisor: {e}");
-                }
-            }
             match child.wait() {
                 Ok(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
                 Err(e) => fail(&format!("waiting for {}: {e}", o.command[0].to_string_lossy())),

@@ -37,6 +37,7 @@ const SCENARIOS: &[&str] = &[
     "vxlan_linux",
     "vxlan_topology",
     "hosts_topology",
+    "static_net",
 ];
 
 /// How long one script may run before it is stopped.
@@ -258,4 +259,9 @@ fn vxlan_topology() {
 #[test]
 fn hosts_topology() {
     scenario("hosts_topology");
+}
+
+#[test]
+fn static_net() {
+    scenario("static_net");
 }

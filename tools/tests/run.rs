@@ -140,6 +140,11 @@ fn another_server_with_dash_s() {
     // The server's kernel outlives one run.
     let o = run(&["-s", &url, "--", "cat", "/rump/kept"]);
     assert_eq!(stdout(&o), "kept\n", "{}", stderr(&o));
+    // A static binary too, served by the server's supervisor.
+    let o = run(&["-s", &url, "--", "/bin/busybox", "sh", "-c", "cat /rump/kept; echo static > /rump/s"]);
+    assert_eq!(stdout(&o), "kept\n", "{}", stderr(&o));
+    let o = run(&["-s", &url, "--", "cat", "/rump/s"]);
+    assert_eq!(stdout(&o), "static\n", "{}", stderr(&o));
     // -d and -m need rumpctl's own kernel.
     let o = run(&["-s", &url, "-m", "/tmp:/t", "--", "/bin/true"]);
     assert_eq!(o.status.code(), Some(2));
@@ -199,8 +204,8 @@ fn signals() {
 
 /// Runs `prog ARGS... BASE` on a host directory and under `rumpctl run`
 /// on `/rump/t`, and asserts the same output and status (the base shown
-/// as `BASE`). `prog` is a static binary: the library cannot enter it,
-/// rumpctl's seccomp supervisor serves it.
+/// as `BASE`). `prog` is or starts static binaries: the library cannot
+/// enter them, the seccomp supervisor serves them.
 fn static_differential(prog: &[&str]) {
     let host = TempDir::new("static");
     let hbase = format!("{}/t", host.s());
@@ -228,8 +233,14 @@ cd d && pwd | sed "s|$B|BASE|"; cd / && rm -r $B/d; ls -a $B"#;
 /// reading, listing and stat'ing files on /rump.
 #[test]
 fn static_go() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/static/files.go");
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-files");
+    static_differential(&[&go_build("files")]);
+}
+
+/// `tests/static/NAME.go` built static (as `go build` makes it without
+/// cgo); the executable's path.
+fn go_build(name: &str) -> String {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/static/{name}.go"));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("go-{name}"));
     let st = Command::new("go")
         .args(["build", "-o"])
         .arg(&out)
@@ -241,5 +252,68 @@ fn static_go() {
         .status()
         .expect("go (golang-go) runs");
     assert!(st.success(), "go build {} failed", src.display());
-    static_differential(&[out.to_str().unwrap()]);
+    out.to_str().expect("a UTF-8 path").to_owned()
+}
+
+/// Static binaries started by a dynamic shell: the library's exec hook
+/// has the server's supervisor serve them (execve from the shell, execvp
+/// from env) in a fork of the shell's kernel process, so the shell's
+/// working directory and rump fds follow them.
+#[test]
+fn static_from_dynamic_shell() {
+    let script = r#"B=$1; mkdir $B && cd $B || exit 9
+echo hi > f; mkdir d; busybox ls -la | grep -v -e ' \.\.*$' -e '^total' | awk '{print $1, $NF}'
+busybox cat $B/f; env busybox cat f; busybox pwd | sed "s|$B|BASE|"
+busybox wc -c < f; exec 5< f; busybox sh -c 'busybox cat <&5'; busybox ls > list; cat list
+busybox sh -c 'echo from static >> f'; cat f; busybox ls missing; echo status $?"#;
+    static_differential(&["/bin/sh", "-c", script, "sh"]);
+}
+
+/// Dynamic programs started by a static shell: the library serves them
+/// (LD_PRELOAD crosses the static image in the environment), and the
+/// supervisor inherited with the filter serves what they do on fds the
+/// static shell opened in the kernel (`ls > f`, `cat < f`).
+#[test]
+fn dynamic_from_static_shell() {
+    let script = r#"B=$1; mkdir $B && cd $B || exit 9
+echo x > y; /bin/cat y; /bin/ls $B; /bin/ls > out; /bin/cat < out; /bin/pwd | sed "s|$B|BASE|"
+/bin/sh -c 'busybox cat y; cd .. && /bin/ls t'; /bin/ls missing 2>&1 | sed 's/.*: //'"#;
+    static_differential(&["/bin/busybox", "sh", "-c", script, "sh"]);
+}
+
+/// Static programs' sockets and waits in one kernel: a Go HTTP server
+/// (epoll over host and rump fds) on the kernel's loopback answers
+/// busybox's wget (poll), both served by the supervisor; SIGTERM reaches
+/// the server's handler while its netpoller waits in the supervisor.
+#[test]
+fn static_go_http_on_loopback() {
+    let httpd = go_build("httpd");
+    let script = format!(
+        "{httpd} 127.0.0.1:8080 & for i in 1 2 3 4 5 6 7 8 9 10; do busybox wget -q -O- http://127.0.0.1:8080/x && break; sleep 0.2; done; sleep 0.2; kill -TERM $!; wait $!; echo status $?"
+    );
+    let o = run(&["--", "/bin/busybox", "sh", "-c", &script]);
+    let want = "listening on 127.0.0.1:8080\nhello from go, path /x, client 127.0.0.1\nterminated\nstatus 0\n";
+    assert_eq!(stdout(&o), want, "{}", stderr(&o));
+}
+
+/// A signal reaches a static program whose only thread waits in the
+/// supervisor (poll on a rump socket) or in the kernel for it (a blocking
+/// accept): its handler runs and the call ends with EINTR, or with
+/// SA_RESTART accept goes on and takes a connection, as on the host.
+#[test]
+fn a_signal_ends_a_supervised_wait() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/static/sigwait.c");
+    let exe = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sigwait");
+    let st = Command::new("cc").args(["-static", "-O1", "-o"]).arg(&exe).arg(&src).status().expect("cc runs");
+    assert!(st.success(), "cc -static {} failed (libc6-dev's libc.a)", src.display());
+    for (how, ends) in [("poll", "Interrupted system call"), ("accept", "Interrupted system call"), ("restart", "ok")] {
+        let script = format!(
+            "{} {how} & sleep 0.5; kill -USR1 $!; sleep 0.3; busybox nc 127.0.0.1 7001 </dev/null; wait $!; echo status $?",
+            exe.display()
+        );
+        let host = Command::new("/bin/busybox").args(["sh", "-c", &script]).output().expect("busybox runs");
+        assert_eq!(stdout(&host), format!("waiting\nhandled\n{how} {ends}\nstatus 0\n"), "on the host");
+        let o = run(&["--", "/bin/busybox", "sh", "-c", &script]);
+        assert_eq!(stdout(&o), stdout(&host), "{how}: {}", stderr(&o));
+    }
 }

@@ -181,6 +181,7 @@ crate::hook! {
             };
         }
         let path = route.host_path().unwrap_or(path);
+        unsafe { crate::supervised::before_exec(path) };
         exec_with(envp, |env| unsafe { host!(path, argv, env) })
     }
 }
@@ -225,6 +226,7 @@ crate::hook! {
 
     Process fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
     {
+        unsafe { crate::supervised::before_execvp(file) };
         exec_with(envp, |env| unsafe { host!(file, argv, env) })
     }
 

@@ -12,8 +12,10 @@ use rump_kernel::cred::Cred;
 use rump_kernel::proc::Emulation;
 use rump_kernel::{Config, Kernel};
 use rump_tools::cli::server::ServerArgs;
+use rump_tools::supervise::Door;
 use rump_tools::{attach_storage, cli, ifconfig, strerror};
 use rumpclient::server::Server;
+use rumpclient::url::ServerUrl;
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 
@@ -85,6 +87,17 @@ fn main() {
         drop(w);
         detach_stdio();
     }
+    // Static binaries' supervision (`rumpctl net exec`, `rumpctl run -s`).
+    let door = match &o.url {
+        ServerUrl::Unix(sock) => match Door::open(kernel.clone(), sock, server.fork_claims()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                tracing::info!("no door for static binaries: {e}");
+                None
+            }
+        },
+        _ => None,
+    };
     let k = kernel.clone();
     std::thread::spawn(move || {
         let mut sig = 0;
@@ -94,6 +107,7 @@ fn main() {
     });
     kernel.wait_halt();
     server.shutdown();
+    drop(door);
     std::process::exit(0);
 }
 

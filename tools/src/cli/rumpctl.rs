@@ -57,6 +57,8 @@ pub struct ServerOpt {
 /// Run CMD with librumphijack.so preloaded, against a kernel rumpctl
 /// hosts (or the server at -s URL), and exit with CMD's status (125 when
 /// rumpctl itself fails, 126/127 when CMD cannot run / is not found).
+/// A static CMD (busybox-static, a Go program) runs under the kernel's
+/// seccomp supervisor instead.
 #[derive(Args, Debug, Clone)]
 #[command(after_help = "Examples:\n  rumpctl run -- sh -c 'cp -r /etc/ssh /rump/ && du -sh /rump/ssh'\n  \
 rumpctl run -m ./data:/data:ro -d key=/img,hostpath=disk.img,size=host -- cat /rump/data/notes.txt\n  \
@@ -206,7 +208,7 @@ pub enum NetCommand {
         #[arg(value_name = "TOPOLOGY.toml")]
         file: PathBuf,
     },
-    /// Run CMD hijacked against NODE's kernel
+    /// Run CMD hijacked against NODE's kernel (a static CMD under its seccomp supervisor)
     #[command(after_help = "Example:\n  rumpctl net exec a -- ping -c 3 10.0.2.2")]
     Exec {
         node: String,

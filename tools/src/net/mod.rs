@@ -85,7 +85,8 @@ fn on_each_host(dir: &Dir, topo: &topology::Topology, args: &[&str], json: bool)
 }
 
 /// Replaces rumpctl with CMD, hijacked against NODE's kernel (on NODE's
-/// host, through its `run` command, for a network across hosts).
+/// host, through its `run` command, for a network across hosts); a
+/// static CMD under the node's seccomp supervisor instead (`supervise`).
 fn exec(dir: &Dir, node: &str, command: &[OsString]) -> Result<(), String> {
     let [cmd, cmd_args @ ..] = command else { return Err("net exec: expected CMD".into()) };
     if let Some(topo) = hosts::running(&dir.root) {
@@ -99,10 +100,18 @@ fn exec(dir: &Dir, node: &str, command: &[OsString]) -> Result<(), String> {
     }
     let url = dir.read()?.node(node)?.url.clone();
     let lib = crate::run::library()?;
-    let err = std::process::Command::new(cmd)
-        .args(cmd_args)
+    let mut c = std::process::Command::new(cmd);
+    c.args(cmd_args)
         .env("LD_PRELOAD", crate::run::preload(&lib, std::env::var_os("LD_PRELOAD")))
-        .env("RUMP_SERVER", url)
-        .exec();
+        .env("RUMP_SERVER", &url);
+    // A static binary: served by the node's supervisor through its door.
+    if crate::run::which(cmd).is_some_and(|p| crate::supervise::is_static(&p)) {
+        let parsed = rumpclient::url::ServerUrl::parse(&url).map_err(|e| format!("{url}: {e}"))?;
+        if let Some(setup) = crate::run::supervision(&parsed, &crate::run::prefix(None), cmd) {
+            // SAFETY: exec follows; install makes only raw calls.
+            unsafe { c.pre_exec(move || setup.install()) };
+        }
+    }
+    let err = c.exec();
     Err(format!("{}: {err}", cmd.to_string_lossy()))
 }

@@ -26,8 +26,62 @@ fn status_field(pid: i32, field: &str) -> Option<i32> {
     s.lines().find_map(|l| l.strip_prefix(field)?.trim().parse().ok())
 }
 
-pub(super) fn tgid_of(tid: i32) -> Option<i32> {
-    status_field(tid, "Tgid:")
+/// A signal pending for a thread that it does not block (one that a
+/// default action ignores is never queued).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Pending {
+    /// Sent to the thread itself: it takes it as soon as it returns.
+    Thread,
+    /// Sent to its process of several threads: it or another one takes
+    /// it (one that stays pending is this thread's to take).
+    Process,
+}
+
+pub(super) fn signal_pending(tid: i32) -> Option<Pending> {
+    let s = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    let mask = |field: &str| {
+        let v = s.lines().find_map(|l| l.strip_prefix(field));
+        v.and_then(|v| u64::from_str_radix(v.trim(), 16).ok()).unwrap_or(0)
+    };
+    let open = !mask("SigBlk:") & !mask("SigIgn:");
+    let alone = s.lines().find_map(|l| l.strip_prefix("Threads:")).is_some_and(|v| v.trim() == "1");
+    let (own, shared) = (mask("SigPnd:") & open != 0, mask("ShdPnd:") & open != 0);
+    // The one thread of its process takes the process's signals too.
+    if own || (shared && alone) {
+        Some(Pending::Thread)
+    } else {
+        shared.then_some(Pending::Process)
+    }
+}
+
+/// Thread ids' processes, remembered: reading `/proc/TID/status` on
+/// every call costs more than the call. A remembered answer is checked
+/// with one lookup of `/proc/TGID/task/TID`, so a thread id reused by
+/// another process is looked up afresh.
+#[derive(Default)]
+pub(super) struct Tgids(std::sync::Mutex<std::collections::HashMap<i32, i32>>);
+
+impl Tgids {
+    pub(super) fn of(&self, tid: i32) -> Option<i32> {
+        let known = self.0.lock().ok()?.get(&tid).copied();
+        if let Some(tgid) = known.filter(|g| std::fs::symlink_metadata(format!("/proc/{g}/task/{tid}")).is_ok()) {
+            return Some(tgid);
+        }
+        let tgid = status_field(tid, "Tgid:")?;
+        self.0.lock().ok()?.insert(tid, tgid);
+        Some(tgid)
+    }
+}
+
+/// A pidfd for process `pid` (readable once it has exited).
+pub(super) fn pidfd_of(pid: i32) -> Result<std::os::fd::OwnedFd, Errno> {
+    // SAFETY: a plain call.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::ESRCH)));
+    }
+    // SAFETY: a fresh fd of ours.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as i32) })
 }
 
 pub(super) fn ppid_of(pid: i32) -> Option<i32> {

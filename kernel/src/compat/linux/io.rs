@@ -24,6 +24,9 @@ pub fn linux_sys_read(cx: &mut Cx, a: linux_sys_read_args) -> SysResult {
 }
 
 pub fn linux_sys_write(cx: &mut Cx, a: linux_sys_write_args) -> SysResult {
+    if let Some(r) = super::socket::netlink_write(cx, a.fd as i32, a.buf, a.count) {
+        return r;
+    }
     cx.write(a.fd as i32, a.buf, a.count).map(|n| n as i64)
 }
 

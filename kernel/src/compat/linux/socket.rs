@@ -259,6 +259,13 @@ fn send(cx: &mut Cx, fd: i32, data: &[u8], to: Option<SocketAddr>, fl: u32) -> S
     cx.sock_send(fd, data, to, flags(fl)).map(|n| n as i64)
 }
 
+/// write(2) on a netlink socket, as busybox's `ip` sends its requests:
+/// a send to its one peer, the kernel. None for any other fd.
+pub fn netlink_write(cx: &mut Cx, fd: i32, buf: UserAddr, len: usize) -> Option<SysResult> {
+    netlink::of_fd(cx, fd)?;
+    Some(copy_in_buf(cx, buf, len).and_then(|data| send(cx, fd, &data, None, 0)))
+}
+
 /// A send's destination: an IP address, or for a netlink socket none
 /// (its one destination, the kernel, is checked and dropped).
 fn destination(cx: &Cx, fd: i32, addr: UserAddr, len: i32) -> Result<Option<SocketAddr>, Errno> {

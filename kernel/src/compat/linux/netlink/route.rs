@@ -519,8 +519,8 @@ fn addr(b: &mut Builder, i: &Iface, a: &IfAddr, now: u64) {
 }
 
 fn get_addrs(net: &Net, req: &Request) -> Result<Answer, Failure> {
-    let (m, _) = split(req.msg.payload(), IFADDRMSG_LEN)?;
-    let (family, index) = (m[0], int_at(m, 4));
+    let m = dump_header(req.msg.payload(), IFADDRMSG_LEN);
+    let (family, index) = (m[0], int_at(&m, 4));
     let mut msgs = Vec::new();
     // Linux dumps family by family; an interface's v6 addresses come in
     // order of widening scope (global before link-local).
@@ -708,7 +708,7 @@ fn route(b: &mut Builder, net: &Net, e: &Entry) {
 }
 
 fn get_routes(net: &Net, req: &Request) -> Result<Answer, Failure> {
-    let (m, _) = split(req.msg.payload(), RTMSG_LEN)?;
+    let m = dump_header(req.msg.payload(), RTMSG_LEN);
     let (family, table) = (m[0], m[4]);
     let fam_ok = |a: IpAddr| family == AF_UNSPEC || family_of(a) == family;
     let mut entries: Vec<Entry> = Vec::new();

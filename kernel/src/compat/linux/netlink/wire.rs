@@ -125,6 +125,15 @@ pub fn split(payload: &[u8], fixed: usize) -> Result<(&[u8], Attrs<'_>), Errno> 
     Ok((&payload[..fixed], Attrs { buf: payload.get(align4(fixed)..).unwrap_or(&[]) }))
 }
 
+/// A dump request's fixed header, zero-padded to `fixed` bytes: older
+/// programs (busybox's `ip`) send only a `struct rtgenmsg` (the family),
+/// which Linux accepts for a dump.
+pub fn dump_header(payload: &[u8], fixed: usize) -> Vec<u8> {
+    let mut m = payload[..payload.len().min(fixed)].to_vec();
+    m.resize(fixed, 0);
+    m
+}
+
 /// One attribute: its type (nested and byte-order bits cleared) and value.
 #[derive(Clone, Copy, Debug)]
 pub struct Attr<'a> {

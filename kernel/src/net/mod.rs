@@ -36,6 +36,7 @@ pub mod socket;
 pub mod softnet;
 pub mod tap;
 pub mod tcp;
+pub mod tcpinfo;
 pub mod udp;
 pub mod wire;
 

@@ -56,6 +56,31 @@ struct Flow {
     base_rto: u64,
     rto: u64,
     last_seen: u64,
+    /// The highest sequence number sent, for telling retransmissions apart.
+    high: Option<u32>,
+    stats: FlowStats,
+}
+
+/// What `TCP_INFO` reports of a connection we sent data on over a link:
+/// counted here because smoltcp keeps its own figures private.
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowStats {
+    /// Smoothed round-trip time and its variation (µs), 0 before a sample.
+    pub srtt: u64,
+    pub rttvar: u64,
+    /// The retransmission timeout in force (µs).
+    pub rto: u64,
+    /// Data segments sent, first transmissions and retransmissions.
+    pub segs_out: u64,
+    /// Segments sent again, by smoltcp or by this layer.
+    pub retrans: u64,
+    /// Timeouts in a row without progress (tcpi_backoff).
+    pub backoff: u8,
+    /// Segments and bytes sent and not yet acknowledged.
+    pub unacked: u32,
+    pub in_flight: u64,
+    /// Bytes the peer has acknowledged.
+    pub bytes_acked: u64,
 }
 
 #[derive(Default)]
@@ -124,10 +149,24 @@ impl Flow {
         self.base_rto = (self.srtt + 4 * self.rttvar).clamp(RTO_MIN_US, RTO_MAX_US);
     }
 
+    /// Queues `seg` to go again; `sent` counts it when it does.
     fn resend(seg: &mut Seg, now: u64, out: &mut Vec<(IpRepr, Vec<u8>)>) {
         seg.sent_at = now;
         seg.resent = true;
         out.push((seg.ip, seg.bytes.clone()));
+    }
+
+    fn stats(&self) -> FlowStats {
+        let in_flight = self.segs.iter().filter(|s| !s.sacked).map(|s| u64::from(s.end.wrapping_sub(s.seq))).sum();
+        FlowStats {
+            srtt: self.srtt,
+            rttvar: self.rttvar,
+            rto: self.rto,
+            backoff: (self.rto / self.base_rto.max(1)).max(1).ilog2() as u8,
+            unacked: self.segs.len() as u32,
+            in_flight,
+            ..self.stats
+        }
     }
 }
 
@@ -146,6 +185,14 @@ impl Recovery {
         }
         let f = self.flows.entry(key).or_insert_with(|| Flow::new(now));
         f.last_seen = now;
+        f.stats.segs_out += 1;
+        let end = seq.wrapping_add(len);
+        if f.high.is_some_and(|h| before(seq, h)) {
+            f.stats.retrans += 1;
+        }
+        if f.high.is_none_or(|h| before(h, end)) {
+            f.high = Some(end);
+        }
         if f.segs.back().is_some_and(|b| before(seq, b.end)) {
             // smoltcp's own retransmission: the kept segments are in
             // sequence order, so find it by bisection.
@@ -163,7 +210,6 @@ impl Recovery {
             f.snd_una = seq;
         }
         f.kept += seg.len();
-        let end = seq.wrapping_add(len);
         f.segs.push_back(Seg { seq, end, ip: *ip, bytes: seg.to_vec(), sent_at: now, resent: false, sacked: false });
     }
 
@@ -187,6 +233,7 @@ impl Recovery {
             while f.segs.front().is_some_and(|s| !before(ack, s.end)) {
                 let s = f.segs.pop_front().expect("checked");
                 f.kept -= s.bytes.len();
+                f.stats.bytes_acked += u64::from(s.end.wrapping_sub(s.seq));
                 sample = (s.end == ack && !s.resent && !s.sacked).then(|| now.saturating_sub(s.sent_at));
             }
             if let Some(rtt) = sample {
@@ -245,6 +292,12 @@ impl Recovery {
             }
         }
         out
+    }
+
+    /// The figures of the connection from `local` to `remote`, if it has
+    /// sent data over a link.
+    pub fn stats(&self, local: (IpAddr, u16), remote: (IpAddr, u16)) -> Option<FlowStats> {
+        self.flows.get(&(local.0, local.1, remote.0, remote.1)).map(Flow::stats)
     }
 
     pub fn next_deadline(&self) -> Option<u64> {

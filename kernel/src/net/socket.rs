@@ -152,6 +152,9 @@ pub struct Opts {
     pub icmp_filter: u32,
     /// ICMP6_FILTER: Linux's 256-bit "block" map.
     pub icmp6_filter: [u32; 8],
+    /// TCP_CONGESTION: the algorithm a TCP connection runs (a listener's
+    /// connections inherit it).
+    pub congestion: smoltcp::socket::tcp::CongestionControl,
     /// Integer options accepted and reported back without an effect
     /// here, by (level, name) in the caller's emulation.
     pub stored: std::collections::BTreeMap<(i32, i32), i32>,
@@ -180,6 +183,7 @@ impl Default for Opts {
             pmtudisc: PMTUDISC_WANT,
             icmp_filter: 0,
             icmp6_filter: [0; 8],
+            congestion: super::tcpinfo::ALGORITHMS[0].1,
             stored: Default::default(),
         }
     }
@@ -423,12 +427,12 @@ impl Net {
         let Some(s) = self.sockets.get(id) else { return };
         let Kind::Tcp(Tcp::Listening(l)) = &s.kind else { return };
         let Some(local) = s.local else { return };
-        let (rcv, snd, nodelay) = (s.opts.rcvbuf, s.opts.sndbuf, s.opts.nodelay);
+        let (rcv, snd, nodelay, cc) = (s.opts.rcvbuf, s.opts.sndbuf, s.opts.nodelay, s.opts.congestion);
         let want = (l.backlog + 1).saturating_sub(l.ready.len()).min(MAX_POOL);
         let have = l.pool.len();
         let mut new = Vec::new();
         for _ in have..want {
-            let h = self.tcp.add(rcv, snd);
+            let h = self.tcp.add(rcv, snd, cc);
             let sock = self.tcp.socket(h);
             sock.set_nagle_enabled(!nodelay);
             let addr = (!local.ip().is_unspecified()).then(|| smol(local.ip()));
@@ -544,8 +548,9 @@ impl Net {
             _ => self.source_for(to.ip())?,
         };
         let (rcv, snd, nodelay, keepalive) = (s.opts.rcvbuf, s.opts.sndbuf, s.opts.nodelay, s.opts.keepalive);
+        let cc = s.opts.congestion;
         let local = self.autobind(id, src)?;
-        let h = self.tcp.add(rcv, snd);
+        let h = self.tcp.add(rcv, snd, cc);
         let sock = self.tcp.socket(h);
         sock.set_nagle_enabled(!nodelay);
         if keepalive {

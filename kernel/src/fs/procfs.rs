@@ -531,7 +531,7 @@ fn dev(net: &Net) -> String {
             c.rx_packets,
             c.rx_errors,
             c.rx_dropped,
-            0,
+            c.rx_overruns,
             0,
             0,
             0,

@@ -58,6 +58,14 @@ struct Flow {
     last_seen: u64,
     /// The highest sequence number sent, for telling retransmissions apart.
     high: Option<u32>,
+    /// The peer last advertised a zero window: what goes out again then
+    /// is a window probe, not a retransmission.
+    peer_closed: bool,
+    /// Where smoltcp's last window probe went: it probes with the next
+    /// new byte, which the peer refuses, and sends that byte again once
+    /// the window opens. Linux probes with old data, so neither counts as
+    /// a retransmission there, nor here.
+    probe_at: Option<u32>,
     stats: FlowStats,
 }
 
@@ -72,7 +80,8 @@ pub struct FlowStats {
     pub rto: u64,
     /// Data segments sent, first transmissions and retransmissions.
     pub segs_out: u64,
-    /// Segments sent again, by smoltcp or by this layer.
+    /// Segments sent again, by smoltcp or by this layer (window probes
+    /// are not retransmissions).
     pub retrans: u64,
     /// Timeouts in a row without progress (tcpi_backoff).
     pub backoff: u8,
@@ -187,9 +196,11 @@ impl Recovery {
         f.last_seen = now;
         f.stats.segs_out += 1;
         let end = seq.wrapping_add(len);
-        if f.high.is_some_and(|h| before(seq, h)) {
+        let probe = f.peer_closed || f.probe_at == Some(seq);
+        if f.high.is_some_and(|h| before(seq, h)) && !probe {
             f.stats.retrans += 1;
         }
+        f.probe_at = (f.peer_closed && len == 1).then_some(seq).or(f.probe_at.filter(|&p| p != seq));
         if f.high.is_none_or(|h| before(h, end)) {
             f.high = Some(end);
         }
@@ -225,6 +236,7 @@ impl Recovery {
         }
         let Some(f) = self.flows.get_mut(&key) else { return out };
         f.last_seen = now;
+        f.peer_closed = seg[14..16] == [0, 0];
         if before(f.snd_una, ack) {
             // Only the segment whose arrival made this ACK times a round
             // trip, and only if it was sent once and not already SACKed

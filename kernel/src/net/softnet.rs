@@ -60,6 +60,10 @@ pub(crate) trait FrameSource: Send + 'static {
     fn new_faults(&mut self) -> u64 {
         0
     }
+    /// Overruns (frames missed because the source moved on) since the last call.
+    fn new_overruns(&mut self) -> u64 {
+        0
+    }
 }
 
 /// A shmif bus read from now on, without the frames `sender` (the
@@ -70,11 +74,13 @@ pub(crate) struct BusSource {
     sender: u64,
     /// The bus's fault count when last looked at.
     faults: u64,
+    /// The reader's overrun count when last looked at.
+    overruns: u64,
 }
 
 impl BusSource {
     pub(crate) fn new(bus: Arc<Bus>, sender: u64) -> BusSource {
-        BusSource { reader: bus.reader(), faults: bus.faults(), bus, sender }
+        BusSource { reader: bus.reader(), faults: bus.faults(), overruns: 0, bus, sender }
     }
 }
 
@@ -95,6 +101,11 @@ impl FrameSource for BusSource {
     fn new_faults(&mut self) -> u64 {
         let now = self.bus.faults();
         now - std::mem::replace(&mut self.faults, now)
+    }
+
+    fn new_overruns(&mut self) -> u64 {
+        let now = self.reader.lost();
+        now - std::mem::replace(&mut self.overruns, now)
     }
 }
 
@@ -126,6 +137,7 @@ pub(crate) fn start_reader(kernel: Weak<Shared>, iface: IfIndex, mut source: imp
             }
         }
         let frames: Vec<Vec<u8>> = std::iter::from_fn(|| source.next_frame()).take(BATCH).collect();
+        let overruns = source.new_overruns();
         if frames.is_empty() {
             source.wait(IDLE);
             continue;
@@ -136,6 +148,9 @@ pub(crate) fn start_reader(kernel: Weak<Shared>, iface: IfIndex, mut source: imp
             let mut st = sh.state.lock();
             if st.halted || stop.load(Ordering::Acquire) {
                 return false;
+            }
+            if let Some(ifc) = st.net.ifaces.get_mut(iface) {
+                ifc.counters.rx_overruns += overruns;
             }
             for f in &frames {
                 st.net.link_input(iface, f);

@@ -102,6 +102,9 @@ pub struct Stats {
     pub udp_in_datagrams: u64,
     pub udp_no_ports: u64,
     pub udp_in_errors: u64,
+    /// Datagrams dropped because the socket's receive buffer was full
+    /// (also counted in udp_in_errors, as Linux does).
+    pub udp_rcvbuf_errors: u64,
     pub udp_out_datagrams: u64,
 }
 

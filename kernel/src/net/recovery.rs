@@ -241,11 +241,13 @@ impl Recovery {
             // Only the segment whose arrival made this ACK times a round
             // trip, and only if it was sent once and not already SACKed
             // (the others waited behind a hole).
+            if f.high.is_some_and(|h| !before(h, ack)) {
+                f.stats.bytes_acked += u64::from(ack.wrapping_sub(f.snd_una));
+            }
             let mut sample = None;
             while f.segs.front().is_some_and(|s| !before(ack, s.end)) {
                 let s = f.segs.pop_front().expect("checked");
                 f.kept -= s.bytes.len();
-                f.stats.bytes_acked += u64::from(s.end.wrapping_sub(s.seq));
                 sample = (s.end == ack && !s.resent && !s.sacked).then(|| now.saturating_sub(s.sent_at));
             }
             if let Some(rtt) = sample {

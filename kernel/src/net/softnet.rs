@@ -14,8 +14,13 @@ use std::time::Duration;
 
 /// Longest a timer sleep lasts before looking whether the kernel is gone.
 const IDLE: Duration = Duration::from_millis(500);
-/// Frames a reader takes per trip into the kernel.
-const BATCH: usize = 64;
+/// Frames a reader holds while its kernel is busy, Linux's
+/// netdev_max_backlog: past this many it stops reading and the bus ring
+/// holds the rest.
+const BACKLOG: usize = 1000;
+/// How long a reader with room in its backlog waits for the kernel lock
+/// before it goes back to drain its link.
+const LOCK_SLICE: Duration = Duration::from_micros(50);
 
 pub(crate) fn start_timer(kernel: Weak<Shared>) {
     let _ = std::thread::Builder::new().name("rump-softnet".into()).spawn(move || loop {
@@ -121,7 +126,17 @@ impl FrameSource for Arc<Tap> {
 
 /// Starts the thread that feeds interface `iface` the frames of `source`;
 /// it stops when `stop` is set.
+///
+/// A bus is a ring that writers never wait on, so a reader must keep up
+/// or be overrun. This one does not stop reading while its kernel is busy
+/// (a call, the timer, another link holding the lock): it moves frames
+/// from the ring into its backlog and only waits for the lock a slice at
+/// a time, then hands the kernel everything it holds in one trip. Frames
+/// are lost only when the backlog is full and the ring laps the reader
+/// too; that counts as an overrun of the interface.
 pub(crate) fn start_reader(kernel: Weak<Shared>, iface: IfIndex, mut source: impl FrameSource, stop: Arc<AtomicBool>) {
+    let mut backlog: Vec<Vec<u8>> = Vec::new();
+    let mut overruns = 0;
     let _ = std::thread::Builder::new().name(format!("rump-link{iface}")).spawn(move || loop {
         if stop.load(Ordering::Acquire) {
             return;
@@ -136,24 +151,27 @@ pub(crate) fn start_reader(kernel: Weak<Shared>, iface: IfIndex, mut source: imp
                 ifc.counters.rx_errors += broken;
             }
         }
-        let frames: Vec<Vec<u8>> = std::iter::from_fn(|| source.next_frame()).take(BATCH).collect();
-        let overruns = source.new_overruns();
-        if frames.is_empty() {
+        let room = BACKLOG.saturating_sub(backlog.len());
+        backlog.extend(std::iter::from_fn(|| source.next_frame()).take(room));
+        overruns += source.new_overruns();
+        if backlog.is_empty() {
             source.wait(IDLE);
             continue;
         }
         let Some(sh) = kernel.upgrade() else { return };
         // Wake-ups go out once the lock is released.
         let live = crate::wchan::deferring(|| {
-            let mut st = sh.state.lock();
+            let st = if backlog.len() < BACKLOG { sh.state.try_lock_for(LOCK_SLICE) } else { Some(sh.state.lock()) };
+            // Busy: back to the link, which may be filling up meanwhile.
+            let Some(mut st) = st else { return true };
             if st.halted || stop.load(Ordering::Acquire) {
                 return false;
             }
             if let Some(ifc) = st.net.ifaces.get_mut(iface) {
-                ifc.counters.rx_overruns += overruns;
+                ifc.counters.rx_overruns += std::mem::take(&mut overruns);
             }
-            for f in &frames {
-                st.net.link_input(iface, f);
+            for f in backlog.drain(..) {
+                st.net.link_input(iface, &f);
             }
             st.net_run();
             st.net_kick(&sh);

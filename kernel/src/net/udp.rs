@@ -53,6 +53,7 @@ impl Net {
             let s = &mut self.sockets[id];
             if s.rx_bytes + data.len() > s.opts.rcvbuf {
                 self.stats.udp_in_errors += 1;
+                self.stats.udp_rcvbuf_errors += 1;
                 continue;
             }
             s.rx_bytes += data.len();

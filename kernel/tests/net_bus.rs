@@ -336,3 +336,62 @@ fn a_clean_bus_loses_none_of_100000_paced_udp_datagrams() {
         "((datagrams received, in order), overruns, UDP input errors)"
     );
 }
+
+/// A link slower than its sender: A's shmif0 sends at 20 Mbit/s
+/// (netem's rate). Datagrams waiting for the link count against the
+/// sender's send buffer, so a non-blocking sender meets EAGAIN once it
+/// holds a buffer's worth, and a blocking one is held to the link's
+/// pace; nothing is dropped on the way, as on Linux.
+#[test]
+fn a_slow_link_holds_udp_senders_back_instead_of_dropping() {
+    use rump_kernel::net::netem::{Netem, Spec, DEFAULT_LIMIT};
+    const COUNT: usize = 1000;
+    let dir = tempdir();
+    let bus = dir.join("bus1");
+    let (ka, a) = host(&bus, 1);
+    let (kb, b) = host(&bus, 2);
+    // ARP first, so that nothing waits for it below.
+    assert_eq!(udp_a_to_b(&a, &b, 7002, b"hello"), [10, 0, 0, 1]);
+    ka.with_state(|st| {
+        let i = st.net.ifaces.index_of("shmif0").unwrap();
+        let spec = Spec { rate_bps: 20_000_000, limit: DEFAULT_LIMIT, ..Spec::default() };
+        st.net.ifaces.get_mut(i).unwrap().netem = Some(Netem::new(spec));
+    });
+    let ub = sc(&b, libc::SYS_socket, &[2, 2, 0]).unwrap();
+    let bb = sin([0, 0, 0, 0], 7003);
+    sc(&b, libc::SYS_bind, &[ub as u64, &bb as *const _ as u64, 16]).unwrap();
+    let b2 = b.clone();
+    let receiver = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        let tv = [2i64, 0];
+        sc(&b2, libc::SYS_setsockopt, &[ub as u64, 1, 20, tv.as_ptr() as u64, 16]).unwrap();
+        (0..COUNT + 1)
+            .take_while(|_| sc(&b2, libc::SYS_recvfrom, &[ub as u64, buf.as_mut_ptr() as u64, 2048, 0, 0, 0]).is_ok())
+            .count()
+    });
+    let ua = sc(&a, libc::SYS_socket, &[2, 2, 0]).unwrap();
+    let to = sin([10, 0, 0, 2], 7003);
+    let msg = [7u8; 1000];
+    let send = |flags: u64| sc(&a, libc::SYS_sendto, &[ua as u64, msg.as_ptr() as u64, 1000, flags, &to as *const _ as u64, 16]);
+    // MSG_DONTWAIT: a send buffer's worth goes, then EAGAIN.
+    let mut queued = 0;
+    while send(libc::MSG_DONTWAIT as u64).is_ok() {
+        queued += 1;
+        assert!(queued < COUNT, "the send buffer never filled");
+    }
+    assert_eq!(send(libc::MSG_DONTWAIT as u64), Err(libc::EAGAIN));
+    assert!(queued > 100, "only {queued} datagrams fit a 208 KiB send buffer");
+    // Blocking sends wait for the link.
+    let start = std::time::Instant::now();
+    for _ in queued..COUNT {
+        assert_eq!(send(0), Ok(1000));
+    }
+    let took = start.elapsed();
+    assert_eq!(receiver.join().unwrap(), COUNT, "datagrams received");
+    // What was sent blocking took the link at least its wire time.
+    let wire = std::time::Duration::from_micros(((COUNT - queued) * 1042 * 8 / 20) as u64);
+    assert!(took * 10 >= wire * 9, "{} datagrams in {took:?}, the link needs {wire:?}", COUNT - queued);
+    let dropped = ka.with_state(|st| st.net.ifaces.by_name("shmif0").unwrap().counters.tx_dropped);
+    let in_errors = kb.with_state(|st| st.net.stats.udp_in_errors);
+    assert_eq!((dropped, in_errors), (0, 0), "(dropped at A's queue, UDP input errors at B)");
+}

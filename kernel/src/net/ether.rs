@@ -84,24 +84,45 @@ impl Net {
         let Some(mac) = self.ifaces.get(iface).map(|i| i.mac) else { return };
         let frame = EthernetRepr { dst, src: mac, ethertype }.emit(payload);
         self.packet_tap(iface, &frame, true);
+        let owner = self.tx_owner.map(|id| (id, frame.len()));
         let Some(ifc) = self.ifaces.get_mut(iface) else { return };
         let Some(netem) = ifc.netem.as_mut() else { return put_on_bus(ifc, &frame, ts) };
         let (lost, overlimit) = (netem.counters.lost, netem.counters.overlimit);
         let mut out = Vec::new();
-        netem.enqueue(now, frame, &mut out);
+        let charged = netem.enqueue(now, frame, owner, &mut out);
         let dropped = netem.counters.lost - lost + netem.counters.overlimit - overlimit;
         ifc.counters.tx_dropped += dropped;
         for f in out {
             put_on_bus(ifc, &f, ts);
+        }
+        if let (true, Some((id, n))) = (charged, owner) {
+            if let Some(s) = self.sockets.get_mut(id) {
+                s.tx_queued += n;
+            }
         }
     }
 
     /// Sends the impaired frames whose delay is over.
     pub(super) fn netem_tick(&mut self, now: u64) {
         let ts = self.clock.realtime();
+        let mut released = Vec::new();
         for ifc in self.ifaces.iter_mut() {
-            if let Some(due) = ifc.netem.as_mut().map(|n| n.due(now)) {
+            if let Some(n) = ifc.netem.as_mut() {
+                let due = n.due(now);
+                released.extend(n.take_released());
                 due.iter().for_each(|f| put_on_bus(ifc, f, ts));
+            }
+        }
+        self.give_back(released);
+    }
+
+    /// Takes charges off the send buffers of the sockets whose frames left
+    /// an interface queue. (A socket closed meanwhile may have passed its
+    /// id on: the charge is then taken off what the new one has, if any.)
+    pub(crate) fn give_back(&mut self, released: Vec<super::netem::Owner>) {
+        for (id, n) in released {
+            if let Some(s) = self.sockets.get_mut(id) {
+                s.tx_queued = s.tx_queued.saturating_sub(n);
             }
         }
     }

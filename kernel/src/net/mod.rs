@@ -145,6 +145,9 @@ pub struct Net {
     /// When the timer thread next wakes (µs), so that work needing an
     /// earlier wake-up can kick it.
     pub timer_at: u64,
+    /// The socket whose datagram is being sent, whose send buffer the
+    /// frames that wait in an interface queue are charged to.
+    tx_owner: Option<SockId>,
 }
 
 impl Net {
@@ -167,6 +170,7 @@ impl Net {
             orphans: Vec::new(),
             ll_scope: Default::default(),
             timer_at: u64::MAX,
+            tx_owner: None,
             recovery: Default::default(),
         };
         let lo = n.ifaces.create("lo0", [0; 6]).expect("a fresh table has no lo0");

@@ -197,6 +197,9 @@ pub struct Socket {
     pub peer: Option<SocketAddr>,
     pub rxq: VecDeque<Datagram>,
     pub rx_bytes: usize,
+    /// Bytes of this socket's datagrams waiting in interface queues (see
+    /// `netem::Owner`), counted against its send buffer.
+    pub tx_queued: usize,
     /// A pending error for SO_ERROR and the next call.
     pub error: Option<Errno>,
     /// ICMP errors for MSG_ERRQUEUE (IP_RECVERR).
@@ -311,6 +314,7 @@ impl Net {
             peer: None,
             rxq: VecDeque::new(),
             rx_bytes: 0,
+            tx_queued: 0,
             error: None,
             errq: VecDeque::new(),
             opts: Opts::default(),
@@ -491,6 +495,7 @@ impl Net {
             peer,
             rxq: VecDeque::new(),
             rx_bytes: 0,
+            tx_queued: 0,
             error: None,
             errq: VecDeque::new(),
             opts,
@@ -785,7 +790,8 @@ impl Net {
             }
             Kind::Udp | Kind::Raw(_) | Kind::Ping(_) | Kind::Netlink(_) | Kind::Packet(_) => {
                 let r = if s.rxq.is_empty() && !s.shut_rd { 0 } else { POLLIN | POLLRDNORM };
-                r | POLLOUT | POLLWRNORM
+                let w = if s.tx_queued < s.opts.sndbuf { POLLOUT | POLLWRNORM } else { 0 };
+                r | w
             }
         }
     }
@@ -803,7 +809,7 @@ impl Net {
                     let ts = self.tcp.sockets.get::<smoltcp::socket::tcp::Socket>(h);
                     (ts.recv_queue(), ts.send_queue())
                 }
-                None => (self.sockets[id].rxq.len(), 0),
+                None => (self.sockets[id].rxq.len(), self.sockets[id].tx_queued),
             };
             let s = &mut self.sockets[id];
             if s.seen != (mask, rq, sq) {

@@ -133,6 +133,17 @@ impl Net {
         if let Some(ifc) = self.ifaces.get_mut(iface) {
             frames.iter().for_each(|f| put_on_bus(ifc, f, ts));
         }
+        self.wake_links();
+    }
+
+    /// Wakes the readers of every bus this stack appended frames to since
+    /// it last did: once per piece of work, not once per frame.
+    pub(crate) fn wake_links(&self) {
+        for ifc in self.ifaces.iter() {
+            if let Link::Shmif(Some(l)) = &ifc.link {
+                l.bus.wake_readers();
+            }
+        }
     }
 
     pub(super) fn netem_deadline(&self) -> Option<u64> {
@@ -292,11 +303,12 @@ fn nd_option(mut opts: &[u8], kind: u8) -> Option<[u8; 6]> {
     None
 }
 
-/// Writes a frame to an interface's bus or tap device, counting it.
+/// Writes a frame to an interface's bus (readers are woken later, by
+/// `wake_links`) or tap device, counting it.
 fn put_on_bus(ifc: &mut Iface, frame: &[u8], ts: Timespec) {
     let sent = match &ifc.link {
         Link::Shmif(Some(l)) if frame.len() <= shmif::MAX_FRAME => {
-            Some(l.bus.send(l.sender, frame, ts.sec as u32, (ts.nsec / 1000) as u32))
+            Some(l.bus.append(l.sender, frame, ts.sec as u32, (ts.nsec / 1000) as u32))
         }
         Link::Tap(Some(l)) => Some(l.dev.send(frame)),
         _ => None,

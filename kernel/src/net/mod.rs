@@ -333,6 +333,7 @@ impl State {
     /// sockets whose readiness changed (their channel and their notes).
     pub fn net_run(&mut self) {
         self.net.settle();
+        self.net.wake_links();
         crate::compat::linux::netlink::announce(&mut self.net);
         let changed: Vec<(SockId, i16)> = self.net.socket_changes();
         for (id, mask) in changed {

@@ -88,11 +88,16 @@
 //!
 //! # Wake-ups
 //!
-//! After each send the writer (1) increments `spare` and does a shared
-//! `FUTEX_WAKE` on it, and (2) `pwrite`s the 4-byte version value at file
-//! offset 4, NetBSD's wake-up, which fires inotify/kqueue for NetBSD readers
-//! (stores through a mapping do not). Using `spare` as a change counter is
-//! our extension: NetBSD leaves it 0 and its readers ignore it. Our readers
+//! A writer wakes readers once per batch, not per frame: `append` puts a
+//! frame in the ring and `wake_readers` wakes them for everything appended
+//! since the last wake-up (`send` does both; the stack appends the frames
+//! one piece of work sends and wakes at its end). A wake-up (1) increments
+//! `spare` (its low 31 bits) and, only if a reader has said it sleeps (the
+//! top bit, `SLEEPING`), does a shared `FUTEX_WAKE` on it, and (2)
+//! `pwrite`s the 4-byte version value at file offset 4, NetBSD's wake-up,
+//! which fires inotify/kqueue for NetBSD readers (stores through a mapping
+//! do not). Using `spare` as a change counter is our extension: NetBSD
+//! leaves it 0 and its readers ignore it. Our readers set `SLEEPING` and
 //! `FUTEX_WAIT` on it with a timeout; frames from writers that do not bump
 //! it (NetBSD's) are seen when that timeout expires, so callers should keep
 //! it short (NetBSD polls every 10 ms where it has no file events).
@@ -108,7 +113,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The size of a bus file, and of the mapping.
@@ -130,6 +135,9 @@ const RECHDR: i64 = RECORD_HEADER_LEN as i64;
 const LOCK_SPINS: u32 = 1001;
 /// 1 ms sleeps after which a held lock is presumed abandoned.
 const LOCK_STALE_SLEEPS: u32 = 1000;
+/// The bit of `spare` a reader sets before it sleeps on it, so that
+/// writers make the futex call only when someone waits.
+const SLEEPING: u32 = 1 << 31;
 
 /// Byte offsets of the bus header's fields and of a record header's.
 mod field {
@@ -607,6 +615,8 @@ pub struct Bus {
     guard: Option<Guard>,
     health: Mutex<Health>,
     faults: AtomicU64,
+    /// Frames were appended that readers have not been woken for.
+    unannounced: AtomicBool,
 }
 
 /// Whether the bus is usable, and when that was last made sure of.
@@ -777,6 +787,7 @@ impl Bus {
             guard: Guard::new(map.as_ptr(), BUS_SIZE),
             health: Mutex::new(Health { down: None, checked: Instant::now(), mapped }),
             faults: AtomicU64::new(0),
+            unannounced: AtomicBool::new(false),
         };
         let checked = bus.init();
         drop(flock);
@@ -946,9 +957,17 @@ impl Bus {
         BusLock { word }
     }
 
-    /// Appends one frame from `sender`; EMSGSIZE above MAX_FRAME, EINVAL if
-    /// empty, ENETDOWN while the bus is unusable. Wakes readers.
+    /// Appends one frame from `sender` and wakes readers; see `append`.
     pub fn send(&self, sender: u64, frame: &[u8], sec: u32, usec: u32) -> Result<(), Errno> {
+        let sent = self.append(sender, frame, sec, usec);
+        self.wake_readers();
+        sent
+    }
+
+    /// Appends one frame from `sender` without waking readers (a later
+    /// `wake_readers` does); EMSGSIZE above MAX_FRAME, EINVAL if empty,
+    /// ENETDOWN while the bus is unusable.
+    pub fn append(&self, sender: u64, frame: &[u8], sec: u32, usec: u32) -> Result<(), Errno> {
         if frame.is_empty() {
             return Err(EINVAL);
         }
@@ -995,23 +1014,31 @@ impl Bus {
             if wrap {
                 self.gen_word().store(h.gen.wrapping_add(1), Ordering::Relaxed);
             }
-            self.word(field::SPARE).fetch_add(1, Ordering::Release);
         }
+        self.unannounced.store(true, Ordering::Release);
         if self.guard.as_ref().is_some_and(Guard::is_broken) {
             // The file was cut short while the frame went in: it is lost.
             return Err(ENETDOWN);
         }
-        self.wake();
         Ok(())
     }
 
-    fn wake(&self) {
+    /// Wakes the readers for the frames appended since the last wake-up,
+    /// if there are any.
+    pub fn wake_readers(&self) {
+        if !self.unannounced.swap(false, Ordering::AcqRel) {
+            return;
+        }
         let spare = self.word(field::SPARE);
-        // SAFETY: a futex word inside our shared mapping; without
-        // FUTEX_PRIVATE_FLAG the kernel keys it by file and offset, so
-        // waiters in other processes are found.
-        unsafe {
-            libc::syscall(libc::SYS_futex, spare.as_ptr(), libc::FUTEX_WAKE, i32::MAX, 0usize, 0usize, 0u32);
+        let bump = |v: u32| Some(((v & !SLEEPING).wrapping_add(1)) & !SLEEPING);
+        let old = spare.fetch_update(Ordering::SeqCst, Ordering::SeqCst, bump).unwrap_or_default();
+        if old & SLEEPING != 0 {
+            // SAFETY: a futex word inside our shared mapping; without
+            // FUTEX_PRIVATE_FLAG the kernel keys it by file and offset, so
+            // waiters in other processes are found.
+            unsafe {
+                libc::syscall(libc::SYS_futex, spare.as_ptr(), libc::FUTEX_WAKE, i32::MAX, 0usize, 0usize, 0u32);
+            }
         }
         // NetBSD's wake-up: a write through the file, which mapping stores
         // are not, for inotify/kqueue watchers. It writes what is there.
@@ -1053,14 +1080,20 @@ impl Bus {
         }
         let Some(seen) = r.seen else { return };
         let spare = self.word(field::SPARE);
-        if spare.load(Ordering::SeqCst) != seen {
+        let now = spare.load(Ordering::SeqCst);
+        if now & !SLEEPING != seen & !SLEEPING {
+            return;
+        }
+        // Say we sleep, so that the next wake-up makes the futex call.
+        let asleep = now | SLEEPING;
+        if now != asleep && spare.compare_exchange(now, asleep, Ordering::SeqCst, Ordering::SeqCst).is_err() {
             return;
         }
         let ts = libc::timespec {
             tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
             tv_nsec: timeout.subsec_nanos() as libc::c_long,
         };
-        // SAFETY: as in wake; the kernel compares the word with `seen`
+        // SAFETY: as in wake_readers; the kernel compares the word with `asleep`
         // atomically against FUTEX_WAKE, so a send after our check wakes us.
         // EINTR, EAGAIN and ETIMEDOUT all just mean "look again".
         unsafe {
@@ -1068,7 +1101,7 @@ impl Bus {
                 libc::SYS_futex,
                 spare.as_ptr(),
                 libc::FUTEX_WAIT,
-                seen,
+                asleep,
                 &ts as *const libc::timespec,
                 0usize,
                 0u32,

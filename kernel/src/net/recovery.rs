@@ -282,10 +282,12 @@ impl Recovery {
             None if f.dupacks >= 3 => 1.min(f.segs.len()),
             None => 0,
         };
-        let wait = f.srtt.max(RTO_MIN_US / 4);
-        for s in
-            f.segs.iter_mut().take(holes_end).filter(|s| !s.sacked && now.saturating_sub(s.sent_at) >= wait).take(BURST)
-        {
+        // A hole goes again at once (Linux's fast retransmit); once resent,
+        // not before a round trip has passed (or, before any sample, a
+        // quarter of the minimum RTO).
+        let again = if f.srtt > 0 { f.srtt + f.rttvar } else { RTO_MIN_US / 4 };
+        let due = |s: &Seg| !s.sacked && (!s.resent || now.saturating_sub(s.sent_at) >= again);
+        for s in f.segs.iter_mut().take(holes_end).filter(|s| due(s)).take(BURST) {
             Flow::resend(s, now, &mut out);
         }
         out

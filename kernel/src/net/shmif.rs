@@ -743,9 +743,29 @@ fn make_full_size(file: &File) -> Result<(), Errno> {
     file.set_len(BUS_SIZE as u64).map_err(|e| io_errno(&e))
 }
 
+/// Whether the first `BUS_SIZE` bytes of `file` are zeros but for the
+/// lock word. A file that is one hole (a new bus) is known to be without
+/// reading it; an unreadable one is not zero.
+fn zero_but_lock(file: &File) -> bool {
+    // SAFETY: plain syscall on an fd `file` owns.
+    let data_at = unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_DATA) };
+    if data_at < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) {
+        return true;
+    }
+    let lock = field::LOCK..field::LOCK + 4;
+    let mut chunk = vec![0u8; 64 << 10];
+    (0..BUS_SIZE).step_by(chunk.len()).all(|at| {
+        file.read_exact_at(&mut chunk, at as u64).is_ok()
+            && chunk.iter().enumerate().all(|(i, &b)| b == 0 || lock.contains(&(at + i)))
+    })
+}
+
 /// Maps `BUS_SIZE` bytes of `file` shared, at `at` (replacing what is
-/// there) or anywhere. MAP_POPULATE prefaults it, as NetBSD does by hand,
-/// so that the bus lock is not held across page faults.
+/// there) or anywhere. Unlike NetBSD, which prefaults the whole megabyte,
+/// pages come in as the ring reaches them: an idle node then holds only
+/// the header's page of each bus, not 1 MiB, and the faults the bus lock
+/// is held across are minor ones (the file's pages are in the page cache),
+/// once per page per process.
 fn map_file(file: &File, at: Option<NonNull<u8>>) -> Result<NonNull<u8>, Errno> {
     let (addr, fixed) = match at {
         Some(p) => (p.as_ptr().cast(), libc::MAP_FIXED),
@@ -758,7 +778,7 @@ fn map_file(file: &File, at: Option<NonNull<u8>>) -> Result<NonNull<u8>, Errno> 
             addr,
             BUS_SIZE,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_POPULATE | fixed,
+            libc::MAP_SHARED | fixed,
             file.as_raw_fd(),
             0,
         )
@@ -881,14 +901,14 @@ impl Bus {
         if self.word(field::MAGIC).load(Ordering::Acquire) != 0 {
             return self.header().map(|_| false);
         }
-        // SAFETY: BUS_SIZE bytes of our mapping; nobody writes a bus that
-        // has no magic yet (writers check it under the lock).
-        let all = unsafe { std::slice::from_raw_parts(self.map.as_ptr(), BUS_SIZE) };
-        let lock = field::LOCK..field::LOCK + 4;
-        if all.iter().enumerate().any(|(i, &b)| b != 0 && !lock.contains(&i)) {
-            return Err(BadBus::NotZero);
+        // Through the file, not the mapping, so that this process does not
+        // take a megabyte of resident pages to look; nobody writes a bus
+        // that has no magic yet (writers check it under the lock).
+        if zero_but_lock(&self.file.lock()) {
+            Ok(true)
+        } else {
+            Err(BadBus::NotZero)
         }
-        Ok(true)
     }
 
     pub fn path(&self) -> &Path {

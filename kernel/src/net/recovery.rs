@@ -85,6 +85,9 @@ pub struct FlowStats {
     pub retrans: u64,
     /// Timeouts in a row without progress (tcpi_backoff).
     pub backoff: u8,
+    /// Retransmissions a timeout made (Linux's TCPTimeouts): on a link
+    /// that loses nothing, only a peer stalled past the RTO causes them.
+    pub timeouts: u64,
     /// Segments and bytes sent and not yet acknowledged.
     pub unacked: u32,
     pub in_flight: u64,
@@ -302,6 +305,7 @@ impl Recovery {
             let rto = f.rto;
             if let Some(s) = f.segs.iter_mut().find(|s| !s.sacked) {
                 if now.saturating_sub(s.sent_at) >= rto {
+                    f.stats.timeouts += 1;
                     Flow::resend(s, now, &mut out);
                     f.rto = (f.rto * 2).min(RTO_MAX_US);
                 }

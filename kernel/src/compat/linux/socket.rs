@@ -627,6 +627,16 @@ pub fn linux_sys_setsockopt(cx: &mut Cx, a: linux_sys_setsockopt_args) -> SysRes
     Ok(0)
 }
 
+/// getsockopt at TCP's level on another socket: Linux's ip_getsockopt
+/// says EOPNOTSUPP, its ipv6_getsockopt ENOPROTOOPT.
+fn not_tcp(sock: &crate::net::socket::Socket) -> Errno {
+    if sock.v6 {
+        ENOPROTOOPT
+    } else {
+        EOPNOTSUPP
+    }
+}
+
 /// TCP_INFO of a TCP socket: a connection's figures, or just the state
 /// of one that is listening or not yet connected; None if not TCP.
 fn tcp_info(net: &crate::net::Net, sock: &crate::net::socket::Socket) -> Option<Vec<u8>> {
@@ -660,7 +670,10 @@ pub fn linux_sys_getsockopt(cx: &mut Cx, a: linux_sys_getsockopt_args) -> SysRes
             Some(packet::getsockopt(cx, s, name, a.optval)?)
         }
         (SOL_SOCKET, packet::SO_BPF_EXTENSIONS) => Some(crate::net::bpf::EXTENSIONS.to_ne_bytes().to_vec()),
-        (IPPROTO_TCP, TCP_INFO) => Some(tcp_info(&cx.st.net, cx.st.net.sock(s)?).ok_or(ENOPROTOOPT)?),
+        (IPPROTO_TCP, TCP_INFO) => {
+            let sock = cx.st.net.sock(s)?;
+            Some(tcp_info(&cx.st.net, sock).ok_or_else(|| not_tcp(sock))?)
+        }
         _ => None,
     };
     if let Some(v) = special {
@@ -670,6 +683,9 @@ pub fn linux_sys_getsockopt(cx: &mut Cx, a: linux_sys_getsockopt_args) -> SysRes
         return Ok(0);
     }
     let sock = cx.st.net.sock_mut(s)?;
+    if a.level == IPPROTO_TCP && !matches!(sock.kind, Kind::Tcp(_)) {
+        return Err(not_tcp(sock));
+    }
     let o = &sock.opts;
     let i = |v: i32| v.to_ne_bytes().to_vec();
     let tv = |d: Option<Duration>| {
@@ -714,9 +730,7 @@ pub fn linux_sys_getsockopt(cx: &mut Cx, a: linux_sys_getsockopt_args) -> SysRes
         (IPPROTO_IPV6, IPV6_V6ONLY) => i(o.v6only as i32),
         (IPPROTO_TCP, TCP_NODELAY) => i(o.nodelay as i32),
         (IPPROTO_TCP, TCP_MAXSEG) => i(1448),
-        (IPPROTO_TCP, TCP_CONGESTION) if matches!(sock.kind, Kind::Tcp(_)) => {
-            crate::net::tcpinfo::algorithm_name(o.congestion)
-        }
+        (IPPROTO_TCP, TCP_CONGESTION) => crate::net::tcpinfo::algorithm_name(o.congestion),
         (SOL_RAW, ICMP_FILTER) => i(o.icmp_filter as i32),
         (l, n) if stored_option(l, n) => i(o.stored.get(&(l, n)).copied().unwrap_or(0)),
         _ => return Err(ENOPROTOOPT),

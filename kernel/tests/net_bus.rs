@@ -279,7 +279,10 @@ fn a_clean_bus_moves_100_mib_of_tcp_without_a_retransmission() {
     let mut local = sin([0; 4], 0);
     let mut len = 16u32;
     sc(&a, libc::SYS_getsockname, &[c as u64, &mut local as *mut _ as u64, &mut len as *mut u32 as u64]).unwrap();
-    let ends = ((IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), u16::from_be(local.sin_port)), (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 8081));
+    let ends = (
+        (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), u16::from_be(local.sin_port)),
+        (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 8081),
+    );
     let timeouts = ka.with_state(|st| st.net.recovery.stats(ends.0, ends.1).unwrap().timeouts);
     assert_eq!(
         (stats.0 as u64 - timeouts.min(stats.0 as u64), stats.1, overruns(&ka), overruns(&kb)),
@@ -379,7 +382,9 @@ fn a_slow_link_holds_udp_senders_back_instead_of_dropping() {
     let ua = sc(&a, libc::SYS_socket, &[2, 2, 0]).unwrap();
     let to = sin([10, 0, 0, 2], 7003);
     let msg = [7u8; 1000];
-    let send = |flags: u64| sc(&a, libc::SYS_sendto, &[ua as u64, msg.as_ptr() as u64, 1000, flags, &to as *const _ as u64, 16]);
+    let send = |flags: u64| {
+        sc(&a, libc::SYS_sendto, &[ua as u64, msg.as_ptr() as u64, 1000, flags, &to as *const _ as u64, 16])
+    };
     // MSG_DONTWAIT: a send buffer's worth goes, then EAGAIN.
     let mut queued = 0;
     while send(libc::MSG_DONTWAIT as u64).is_ok() {

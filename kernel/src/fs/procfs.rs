@@ -885,7 +885,17 @@ fn snmp(net: &Net) -> String {
     table(
         "Udp",
         udp_names,
-        &[c(st.udp_in_datagrams), c(st.udp_no_ports), c(st.udp_in_errors), c(st.udp_out_datagrams), c(st.udp_rcvbuf_errors), 0, 0, 0, 0],
+        &[
+            c(st.udp_in_datagrams),
+            c(st.udp_no_ports),
+            c(st.udp_in_errors),
+            c(st.udp_out_datagrams),
+            c(st.udp_rcvbuf_errors),
+            0,
+            0,
+            0,
+            0,
+        ],
     );
     table("UdpLite", udp_names, &[0; 9]);
     s

@@ -774,14 +774,7 @@ fn map_file(file: &File, at: Option<NonNull<u8>>) -> Result<NonNull<u8>, Errno> 
     // SAFETY: a shared mapping of a file at least BUS_SIZE long, either
     // fresh or over our own mapping of the same length.
     let p = unsafe {
-        libc::mmap(
-            addr,
-            BUS_SIZE,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | fixed,
-            file.as_raw_fd(),
-            0,
-        )
+        libc::mmap(addr, BUS_SIZE, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | fixed, file.as_raw_fd(), 0)
     };
     if p == libc::MAP_FAILED {
         return Err(last_errno());

@@ -31,7 +31,8 @@ pub const CA_NAME_MAX: usize = 16;
 
 /// The algorithms TCP_CONGESTION can pick, by Linux's names; the first is
 /// Linux's default.
-pub const ALGORITHMS: [(&str, CongestionControl); 2] = [("cubic", CongestionControl::Cubic), ("reno", CongestionControl::Reno)];
+pub const ALGORITHMS: [(&str, CongestionControl); 2] =
+    [("cubic", CongestionControl::Cubic), ("reno", CongestionControl::Reno)];
 
 /// The algorithm called `name` (a C string: up to the first NUL).
 pub fn algorithm(name: &[u8]) -> Option<CongestionControl> {

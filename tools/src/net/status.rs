@@ -215,7 +215,8 @@ pub fn status(st: &State, json: bool) -> Result<(), String> {
             routes.push(vec![n.name.clone(), dst, gw, ifname]);
         }
     }
-    let mut buses = vec![["BUS", "SENT", "DROPPED", "OVERRUNS", "ON BUS", "WRAPS", "MEMBERS", "FILE"].map(String::from).to_vec()];
+    let mut buses =
+        vec![["BUS", "SENT", "DROPPED", "OVERRUNS", "ON BUS", "WRAPS", "MEMBERS", "FILE"].map(String::from).to_vec()];
     for (name, path) in &st.buses {
         let (held, wraps) = match Snapshot::read(path) {
             Ok(Ok(s)) => (s.records().count().to_string(), s.header().gen.to_string()),

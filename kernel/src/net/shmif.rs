@@ -981,10 +981,17 @@ impl Bus {
     /// `wake_readers` does); EMSGSIZE above MAX_FRAME, EINVAL if empty,
     /// ENETDOWN while the bus is unusable.
     pub fn append(&self, sender: u64, frame: &[u8], sec: u32, usec: u32) -> Result<(), Errno> {
-        if frame.is_empty() {
+        self.append_parts(sender, &[frame], sec, usec)
+    }
+
+    /// `append` for a frame given in pieces (a header and a payload), so
+    /// that the caller need not join them first.
+    pub fn append_parts(&self, sender: u64, parts: &[&[u8]], sec: u32, usec: u32) -> Result<(), Errno> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len == 0 {
             return Err(EINVAL);
         }
-        if frame.len() > MAX_FRAME {
+        if len > MAX_FRAME {
             return Err(EMSGSIZE);
         }
         if !self.usable() {
@@ -996,7 +1003,7 @@ impl Bus {
             let ring = self.ring();
             let win = Window::new(&h, &ring);
             let start = win.end;
-            let total = RECHDR + frame.len() as i64;
+            let total = RECHDR + len as i64;
             // Bytes at relative position p are overwritten by a write at
             // p + RING: every record starting before `reach` loses bytes.
             let reach = start + total - RING;
@@ -1019,10 +1026,14 @@ impl Bus {
                 self.word(field::FIRST).store(ring_off(first) as u32, Ordering::Relaxed);
             }
             let mut rh = [0u8; RECORD_HEADER_LEN];
-            let rec = RecordRepr { len: frame.len() as u32, sec, usec, sender };
+            let rec = RecordRepr { len: len as u32, sec, usec, sender };
             rec.emit(&mut RecordHeader::new_unchecked(&mut rh[..]));
             ring.copy_in(start as usize, &rh);
-            ring.copy_in(ring_off(start + RECHDR), frame);
+            let mut at = start + RECHDR;
+            for part in parts {
+                ring.copy_in(ring_off(at), part);
+                at += part.len() as i64;
+            }
             self.word(field::LAST).store(start as u32, Ordering::Relaxed);
             if wrap {
                 self.gen_word().store(h.gen.wrapping_add(1), Ordering::Relaxed);

@@ -6,7 +6,10 @@
 //! - `wire`: the headers, parsed and emitted; `iface`, `route`, `neigh`:
 //!   the tables; `ether`: frames, ARP and neighbour discovery; `ip`:
 //!   input, forwarding, output; `icmp`; `udp`, `raw`, `tcp`: transports;
-//!   `netem`: egress impairment; `recovery`: TCP loss recovery beside smoltcp's;
+//!   `netem`: egress impairment (and the interface queue whose frames count
+//!   against their senders' send buffers); `recovery`: TCP loss recovery
+//!   beside smoltcp's, and the figures `tcpinfo` reports (TCP_INFO,
+//!   TCP_CONGESTION);
 //!   `socket`: socket objects and the calls on them; `shmif`, `pcap`:
 //!   the bus file and its dumps; `softnet`: the threads that read buses
 //!   and run timers.

@@ -10,6 +10,10 @@
 //! computed as RFC 6298's with Linux's 200 ms floor, backed off while
 //! nothing gets through and reset as soon as something does. Duplicates it may
 //! cause are harmless to TCP; smoltcp's own timers stay as a backstop.
+//!
+//! Watching every segment also gives each connection the figures smoltcp
+//! keeps private (`FlowStats`: RTT, RTO, retransmissions whoever made
+//! them, timeouts, bytes acknowledged, flight), which `tcpinfo` reports.
 
 use super::wire::IpRepr;
 use std::collections::{HashMap, VecDeque};

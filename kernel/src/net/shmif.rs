@@ -71,6 +71,19 @@
 //!   mistake. A longer file with a good header is used as is: only the first
 //!   `BUS_SIZE` bytes are the bus.
 //!
+//! # Keeping up, and what is lost when a reader does not
+//!
+//! Writers never wait: a bus has readers in other processes that may be
+//! stopped, slow or gone, and NetBSD's readers publish no position to wait
+//! for. Loss is kept off a clean bus from the reading side instead: the
+//! stack's reader thread (`softnet::start_reader`) drains the ring into a
+//! backlog of its own whatever its kernel is doing, and the flows that
+//! cross a bus are bounded (TCP by its windows; UDP senders by their send
+//! buffers when a link is slower than they are), far below a ring's worth.
+//! A reader that still falls a lap behind resyncs at `first`, and that
+//! counts as one overrun (`BusReader::lost`), shown per interface as its
+//! receive fifo errors (/proc/net/dev) and in `rumpctl net status`.
+//!
 //! # Surviving the file
 //!
 //! Whoever can write the bus file can truncate it, replace it or scribble

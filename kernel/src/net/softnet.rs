@@ -1,8 +1,10 @@
 //! The stack's own threads: one runs timers (TCP retransmissions and
-//! delayed work, neighbour expiry and probes, reassembly), and one per
-//! attached shmif or tap interface reads its bus or device. Both take the kernel lock like
-//! a call does, and both hold the kernel only weakly, so they end when it
-//! goes (or halts).
+//! delayed work, neighbour expiry and probes, reassembly, impaired frames
+//! whose time has come), and one per attached shmif or tap interface
+//! reads its bus or device into a backlog and hands it to the stack (see
+//! `start_reader` for why it never stops reading). Both take the kernel
+//! lock like a call does, and both hold the kernel only weakly, so they
+//! end when it goes (or halts).
 
 use super::iface::IfIndex;
 use super::shmif::{Bus, BusReader};
@@ -18,6 +20,9 @@ const IDLE: Duration = Duration::from_millis(500);
 /// netdev_max_backlog: past this many it stops reading and the bus ring
 /// holds the rest.
 const BACKLOG: usize = 1000;
+/// Frames handed to the stack per trip into the kernel (NAPI's weight):
+/// between trips the lock is free for the calls that read what arrived.
+const BUDGET: usize = 64;
 /// How long a reader with room in its backlog waits for the kernel lock
 /// before it goes back to drain its link.
 const LOCK_SLICE: Duration = Duration::from_micros(50);
@@ -131,7 +136,7 @@ impl FrameSource for Arc<Tap> {
 /// or be overrun. This one does not stop reading while its kernel is busy
 /// (a call, the timer, another link holding the lock): it moves frames
 /// from the ring into its backlog and only waits for the lock a slice at
-/// a time, then hands the kernel everything it holds in one trip. Frames
+/// a time, then hands the kernel up to `BUDGET` frames per trip. Frames
 /// are lost only when the backlog is full and the ring laps the reader
 /// too; that counts as an overrun of the interface.
 pub(crate) fn start_reader(kernel: Weak<Shared>, iface: IfIndex, mut source: impl FrameSource, stop: Arc<AtomicBool>) {
@@ -170,7 +175,7 @@ pub(crate) fn start_reader(kernel: Weak<Shared>, iface: IfIndex, mut source: imp
             if let Some(ifc) = st.net.ifaces.get_mut(iface) {
                 ifc.counters.rx_overruns += std::mem::take(&mut overruns);
             }
-            for f in backlog.drain(..) {
+            for f in backlog.drain(..backlog.len().min(BUDGET)) {
                 st.net.link_input(iface, &f);
             }
             st.net_run();

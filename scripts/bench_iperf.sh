@@ -5,6 +5,8 @@
 #   - UDP at 500 Mbit/s offered, the same two nodes (loss, what the
 #     sender managed);
 #   - TCP and UDP through one router (a -- r -- b);
+#   - UDP at 500 Mbit/s offered over a 100 Mbit/s link (netem rate): the
+#     sender should be held to the link's pace, losing nothing;
 #   - TCP with 1% loss on the sender's egress (netem: `rumpctl ifconfig
 #     IF netem loss 1%` against `tc qdisc add dev IF root netem loss 1%`,
 #     when the host kernel has sch_netem).
@@ -81,6 +83,8 @@ measure() { # KEY SIDE(R|L) SERVER CLIENT DST
 "$RUMPCTL" net up -d "$WORK/two" "$WORK/two.toml" >/dev/null
 measure tcp R "$(rump_on "$WORK/two" b)" "$(rump_on "$WORK/two" a)" 10.0.0.2
 measure udp R "$(rump_on "$WORK/two" b)" "$(rump_on "$WORK/two" a)" 10.0.0.2
+"$RUMPCTL" net exec -d "$WORK/two" a -- "$RUMPCTL" ifconfig shmif0 netem rate 100mbit
+measure udpslow R "$(rump_on "$WORK/two" b)" "$(rump_on "$WORK/two" a)" 10.0.0.2
 "$RUMPCTL" net exec -d "$WORK/two" a -- "$RUMPCTL" ifconfig shmif0 netem loss 1%
 measure tcploss R "$(rump_on "$WORK/two" b)" "$(rump_on "$WORK/two" a)" 10.0.0.2
 "$RUMPCTL" net down -d "$WORK/two" >/dev/null
@@ -109,8 +113,10 @@ if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
 	measure udp L "$(ns_on b)" "$(ns_on a)" 10.0.0.2
 	measure tcprouted L "$(ns_on b)" "$(ns_on a)" 10.0.2.2
 	measure udprouted L "$(ns_on b)" "$(ns_on a)" 10.0.2.2
-	# This host's kernel may lack sch_netem: the row then shows "-".
-	if ip netns exec "${NS}a" tc qdisc add dev vab root netem loss 1% 2>/dev/null; then
+	# This host's kernel may lack sch_netem: the rows then show "-".
+	if ip netns exec "${NS}a" tc qdisc add dev vab root netem rate 100mbit 2>/dev/null; then
+		measure udpslow L "$(ns_on b)" "$(ns_on a)" 10.0.0.2
+		ip netns exec "${NS}a" tc qdisc replace dev vab root netem loss 1%
 		measure tcploss L "$(ns_on b)" "$(ns_on a)" 10.0.0.2
 	fi
 fi
@@ -127,4 +133,5 @@ row "TCP, two nodes on a clean bus" tcp retr
 row "UDP -b 500M, two nodes (received)" udp "% lost"
 row "TCP through one router" tcprouted retr
 row "UDP -b 500M through one router" udprouted "% lost"
+row "UDP -b 500M over a 100 Mbit/s link" udpslow "% lost"
 row "TCP with netem loss 1% (goodput)" tcploss retr

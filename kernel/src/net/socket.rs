@@ -790,7 +790,10 @@ impl Net {
             }
             Kind::Udp | Kind::Raw(_) | Kind::Ping(_) | Kind::Netlink(_) | Kind::Packet(_) => {
                 let r = if s.rxq.is_empty() && !s.shut_rd { 0 } else { POLLIN | POLLRDNORM };
-                let w = if s.tx_queued < s.opts.sndbuf { POLLOUT | POLLWRNORM } else { 0 };
+                // Writable again once half the send buffer has drained, as
+                // Linux's sock_writeable: a poller then sends a batch, not
+                // one datagram per wake-up.
+                let w = if s.tx_queued <= s.opts.sndbuf / 2 { POLLOUT | POLLWRNORM } else { 0 };
                 r | w
             }
         }

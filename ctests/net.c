@@ -239,6 +239,26 @@ static void tcp(int v6)
     say("SO_ERROR: %d\n", v);
     I(setsockopt(c[0], SOL_SOCKET, 12345, &one, sizeof one));
 
+    say("- TCP_INFO and TCP_CONGESTION (TCP's level on a UDP socket is not)\n");
+    struct tcp_info ti;
+    len = sizeof ti;
+    I(getsockopt(c[0], IPPROTO_TCP, TCP_INFO, &ti, &len));
+    B(ti.tcpi_state == TCP_ESTABLISHED && len >= 104);
+    len = 8;
+    I(getsockopt(l, IPPROTO_TCP, TCP_INFO, &ti, &len));
+    B(ti.tcpi_state == TCP_LISTEN && len == 8);
+    I(setsockopt(c[0], IPPROTO_TCP, TCP_CONGESTION, "reno", 4));
+    char cc[16] = "";
+    len = sizeof cc;
+    I(getsockopt(c[0], IPPROTO_TCP, TCP_CONGESTION, cc, &len));
+    say("congestion control: %s\n", cc);
+    I(setsockopt(c[0], IPPROTO_TCP, TCP_CONGESTION, "no-such", 7));
+    int u = FD(socket(family_of(v6), SOCK_DGRAM, 0));
+    len = sizeof ti;
+    I(getsockopt(u, IPPROTO_TCP, TCP_INFO, &ti, &len));
+    I(setsockopt(u, IPPROTO_TCP, TCP_CONGESTION, "reno", 4));
+    I(close(u));
+
     say("- SO_RCVTIMEO: a blocking recv gives up with EAGAIN\n");
     struct timeval tv = {0, 200000};
     I(setsockopt(c[2], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));

@@ -216,3 +216,194 @@ fn a_truncated_bus_is_survived_counted_and_recovered_from() {
     assert!(errors(&ka) + errors(&kb) >= 1, "the breakage was counted");
     assert!(!ka.is_halted() && !kb.is_halted());
 }
+
+/// `struct tcp_info`'s tcpi_total_retrans and tcpi_bytes_acked of TCP
+/// socket `fd`.
+fn retrans_and_acked(p: &Process, fd: i64) -> (u32, u64) {
+    let mut info = [0u8; 160];
+    let mut len = info.len() as u32;
+    let args = [fd as u64, 6, 11, info.as_mut_ptr() as u64, &mut len as *mut u32 as u64];
+    sc(p, libc::SYS_getsockopt, &args).unwrap();
+    assert_eq!(len, 160);
+    (u32::from_ne_bytes(info[100..104].try_into().unwrap()), u64::from_ne_bytes(info[120..128].try_into().unwrap()))
+}
+
+/// Overruns of shmif0's bus reader in `k`.
+fn overruns(k: &Kernel) -> u64 {
+    k.with_state(|st| st.net.ifaces.by_name("shmif0").unwrap().counters.rx_overruns)
+}
+
+#[test]
+fn a_clean_bus_moves_100_mib_of_tcp_without_a_retransmission() {
+    const TOTAL: usize = 100 << 20;
+    let dir = tempdir();
+    let bus = dir.join("bus1");
+    let (ka, a) = host(&bus, 1);
+    let (kb, b) = host(&bus, 2);
+    let l = sc(&b, libc::SYS_socket, &[2, 1, 0]).unwrap();
+    let lb = sin([0, 0, 0, 0], 8081);
+    sc(&b, libc::SYS_bind, &[l as u64, &lb as *const _ as u64, 16]).unwrap();
+    sc(&b, libc::SYS_listen, &[l as u64, 8]).unwrap();
+    let c = sc(&a, libc::SYS_socket, &[2, 1, 0]).unwrap();
+    let to = sin([10, 0, 0, 2], 8081);
+    sc(&a, libc::SYS_connect, &[c as u64, &to as *const _ as u64, 16]).unwrap();
+    let a2 = a.clone();
+    let sender = std::thread::spawn(move || {
+        let chunk = vec![0x5au8; 256 << 10];
+        let mut sent = 0;
+        while sent < TOTAL {
+            let n = (TOTAL - sent).min(chunk.len());
+            sent += sc(&a2, libc::SYS_write, &[c as u64, chunk.as_ptr() as u64, n as u64]).unwrap() as usize;
+        }
+    });
+    let s = sc(&b, libc::SYS_accept, &[l as u64, 0, 0]).unwrap();
+    let mut rb = vec![0u8; 256 << 10];
+    let mut got = 0;
+    while got < TOTAL {
+        let n = sc(&b, libc::SYS_read, &[s as u64, rb.as_mut_ptr() as u64, rb.len() as u64]).unwrap() as usize;
+        assert!(n > 0, "the stream ended after {got} bytes");
+        got += n;
+    }
+    sender.join().unwrap();
+    // The last ACKs may still be on their way back.
+    let mut stats = retrans_and_acked(&a, c);
+    for _ in 0..200 {
+        if stats.1 >= TOTAL as u64 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        stats = retrans_and_acked(&a, c);
+    }
+    // A test machine busy enough to stall the receiver past the 200 ms
+    // RTO makes a timeout resend; anything else would be a loss.
+    let mut local = sin([0; 4], 0);
+    let mut len = 16u32;
+    sc(&a, libc::SYS_getsockname, &[c as u64, &mut local as *mut _ as u64, &mut len as *mut u32 as u64]).unwrap();
+    let ends = (
+        (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), u16::from_be(local.sin_port)),
+        (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 8081),
+    );
+    let timeouts = ka.with_state(|st| st.net.recovery.stats(ends.0, ends.1).unwrap().timeouts);
+    assert_eq!(
+        (stats.0 as u64 - timeouts.min(stats.0 as u64), stats.1, overruns(&ka), overruns(&kb)),
+        (0, TOTAL as u64, 0, 0),
+        "(retransmissions but timeouts ({timeouts}), bytes acknowledged, overruns)"
+    );
+}
+
+/// The sender is paced by the receiver: it never has more than `AHEAD`
+/// datagrams unread, well inside the receive buffer, so that any loss is
+/// the path's (bus, reader, stack) and not a full socket's, which Linux
+/// drops too.
+#[test]
+fn a_clean_bus_loses_none_of_100000_paced_udp_datagrams() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const COUNT: usize = 100_000;
+    const AHEAD: usize = 100;
+    let read = Arc::new(AtomicUsize::new(0));
+    let dir = tempdir();
+    let bus = dir.join("bus1");
+    let (ka, a) = host(&bus, 1);
+    let (kb, b) = host(&bus, 2);
+    let ub = sc(&b, libc::SYS_socket, &[2, 2, 0]).unwrap();
+    let bb = sin([0, 0, 0, 0], 7001);
+    sc(&b, libc::SYS_bind, &[ub as u64, &bb as *const _ as u64, 16]).unwrap();
+    let (b2, read2) = (b.clone(), read.clone());
+    let receiver = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        let mut next = 0u32;
+        let mut in_order = true;
+        // SO_RCVTIMEO of 2 s ends the count if datagrams stop coming.
+        let tv = [2i64, 0];
+        sc(&b2, libc::SYS_setsockopt, &[ub as u64, 1, 20, tv.as_ptr() as u64, 16]).unwrap();
+        while (next as usize) < COUNT {
+            let Ok(n) = sc(&b2, libc::SYS_recvfrom, &[ub as u64, buf.as_mut_ptr() as u64, 2048, 0, 0, 0]) else {
+                break;
+            };
+            assert_eq!(n, 1000);
+            in_order &= u32::from_ne_bytes(buf[..4].try_into().unwrap()) == next;
+            next += 1;
+            read2.store(next as usize, Ordering::Release);
+        }
+        (next as usize, in_order)
+    });
+    let ua = sc(&a, libc::SYS_socket, &[2, 2, 0]).unwrap();
+    let to = sin([10, 0, 0, 2], 7001);
+    let mut msg = [0u8; 1000];
+    for i in 0..COUNT {
+        while i - read.load(Ordering::Acquire) >= AHEAD && !receiver.is_finished() {
+            std::thread::yield_now();
+        }
+        msg[..4].copy_from_slice(&(i as u32).to_ne_bytes());
+        let args = [ua as u64, msg.as_ptr() as u64, 1000, 0, &to as *const _ as u64, 16];
+        assert_eq!(sc(&a, libc::SYS_sendto, &args), Ok(1000));
+    }
+    let got = receiver.join().unwrap();
+    let in_errors = kb.with_state(|st| st.net.stats.udp_in_errors);
+    assert_eq!(
+        (got, overruns(&ka), overruns(&kb), in_errors),
+        ((COUNT, true), 0, 0, 0),
+        "((datagrams received, in order), overruns, UDP input errors)"
+    );
+}
+
+/// A link slower than its sender: A's shmif0 sends at 20 Mbit/s
+/// (netem's rate). Datagrams waiting for the link count against the
+/// sender's send buffer, so a non-blocking sender meets EAGAIN once it
+/// holds a buffer's worth, and a blocking one is held to the link's
+/// pace; nothing is dropped on the way, as on Linux.
+#[test]
+fn a_slow_link_holds_udp_senders_back_instead_of_dropping() {
+    use rump_kernel::net::netem::{Netem, Spec, DEFAULT_LIMIT};
+    const COUNT: usize = 1000;
+    let dir = tempdir();
+    let bus = dir.join("bus1");
+    let (ka, a) = host(&bus, 1);
+    let (kb, b) = host(&bus, 2);
+    // ARP first, so that nothing waits for it below.
+    assert_eq!(udp_a_to_b(&a, &b, 7002, b"hello"), [10, 0, 0, 1]);
+    ka.with_state(|st| {
+        let i = st.net.ifaces.index_of("shmif0").unwrap();
+        let spec = Spec { rate_bps: 20_000_000, limit: DEFAULT_LIMIT, ..Spec::default() };
+        st.net.ifaces.get_mut(i).unwrap().netem = Some(Netem::new(spec));
+    });
+    let ub = sc(&b, libc::SYS_socket, &[2, 2, 0]).unwrap();
+    let bb = sin([0, 0, 0, 0], 7003);
+    sc(&b, libc::SYS_bind, &[ub as u64, &bb as *const _ as u64, 16]).unwrap();
+    let b2 = b.clone();
+    let receiver = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        let tv = [2i64, 0];
+        sc(&b2, libc::SYS_setsockopt, &[ub as u64, 1, 20, tv.as_ptr() as u64, 16]).unwrap();
+        (0..COUNT + 1)
+            .take_while(|_| sc(&b2, libc::SYS_recvfrom, &[ub as u64, buf.as_mut_ptr() as u64, 2048, 0, 0, 0]).is_ok())
+            .count()
+    });
+    let ua = sc(&a, libc::SYS_socket, &[2, 2, 0]).unwrap();
+    let to = sin([10, 0, 0, 2], 7003);
+    let msg = [7u8; 1000];
+    let send = |flags: u64| {
+        sc(&a, libc::SYS_sendto, &[ua as u64, msg.as_ptr() as u64, 1000, flags, &to as *const _ as u64, 16])
+    };
+    // MSG_DONTWAIT: a send buffer's worth goes, then EAGAIN.
+    let mut queued = 0;
+    while send(libc::MSG_DONTWAIT as u64).is_ok() {
+        queued += 1;
+        assert!(queued < COUNT, "the send buffer never filled");
+    }
+    assert_eq!(send(libc::MSG_DONTWAIT as u64), Err(libc::EAGAIN));
+    assert!(queued > 100, "only {queued} datagrams fit a 208 KiB send buffer");
+    // Blocking sends wait for the link.
+    let start = std::time::Instant::now();
+    for _ in queued..COUNT {
+        assert_eq!(send(0), Ok(1000));
+    }
+    let took = start.elapsed();
+    assert_eq!(receiver.join().unwrap(), COUNT, "datagrams received");
+    // What was sent blocking took the link at least its wire time.
+    let wire = std::time::Duration::from_micros(((COUNT - queued) * 1042 * 8 / 20) as u64);
+    assert!(took * 10 >= wire * 9, "{} datagrams in {took:?}, the link needs {wire:?}", COUNT - queued);
+    let dropped = ka.with_state(|st| st.net.ifaces.by_name("shmif0").unwrap().counters.tx_dropped);
+    let in_errors = kb.with_state(|st| st.net.stats.udp_in_errors);
+    assert_eq!((dropped, in_errors), (0, 0), "(dropped at A's queue, UDP input errors at B)");
+}

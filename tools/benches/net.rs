@@ -65,6 +65,10 @@ fn drain(mut read: impl FnMut(&mut [u8]) -> usize) -> usize {
     }
 }
 
+/// TCP retransmissions of the connections `rump_bulk` made, from the
+/// senders' TCP_INFO (tcpi_total_retrans).
+static RETRANS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// Gbit/s moving BULK bytes from `client` (connecting to `to`) to `server`.
 fn rump_bulk(server: &Arc<Process>, client: &Arc<Process>, to: [u8; 4], port: u16) -> f64 {
     let l = sc(server, libc::SYS_socket, &[2, 1, 0]);
@@ -82,6 +86,11 @@ fn rump_bulk(server: &Arc<Process>, client: &Arc<Process>, to: [u8; 4], port: u1
         while sent < BULK {
             sent += sc(&c2, libc::SYS_write, &[c as u64, chunk.as_ptr() as u64, chunk.len() as u64]) as usize;
         }
+        let mut info = [0u8; 104];
+        let mut len = info.len() as u32;
+        sc(&c2, libc::SYS_getsockopt, &[c as u64, 6, 11, info.as_mut_ptr() as u64, &mut len as *mut u32 as u64]);
+        let retrans = u32::from_ne_bytes([info[100], info[101], info[102], info[103]]);
+        RETRANS.fetch_add(retrans, std::sync::atomic::Ordering::Relaxed);
         sc(&c2, libc::SYS_close, &[c as u64]);
     });
     let s = sc(server, libc::SYS_accept, &[l as u64, 0, 0]);
@@ -239,6 +248,8 @@ fn main() {
         host_tcp,
         "Gbit/s",
     );
+    let retrans = RETRANS.swap(0, std::sync::atomic::Ordering::Relaxed);
+    println!("  (retransmissions in those {ROUNDS} transfers of {} MiB: {retrans})", BULK >> 20);
     row("TCP bulk, one kernel over lo0", best(|| rump_bulk(&a, &a, [127, 0, 0, 1], next()), true), host_tcp, "Gbit/s");
     let host_udp = best(host_udp_rtt, false);
     row(

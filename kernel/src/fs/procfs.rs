@@ -531,7 +531,7 @@ fn dev(net: &Net) -> String {
             c.rx_packets,
             c.rx_errors,
             c.rx_dropped,
-            0,
+            c.rx_overruns,
             0,
             0,
             0,
@@ -885,7 +885,17 @@ fn snmp(net: &Net) -> String {
     table(
         "Udp",
         udp_names,
-        &[c(st.udp_in_datagrams), c(st.udp_no_ports), c(st.udp_in_errors), c(st.udp_out_datagrams), 0, 0, 0, 0, 0],
+        &[
+            c(st.udp_in_datagrams),
+            c(st.udp_no_ports),
+            c(st.udp_in_errors),
+            c(st.udp_out_datagrams),
+            c(st.udp_rcvbuf_errors),
+            0,
+            0,
+            0,
+            0,
+        ],
     );
     table("UdpLite", udp_names, &[0; 9]);
     s

@@ -81,27 +81,57 @@ impl Net {
     pub(super) fn send_frame(&mut self, iface: IfIndex, dst: [u8; 6], ethertype: u16, payload: &[u8]) {
         let now = self.now();
         let ts = self.clock.realtime();
-        let Some(mac) = self.ifaces.get(iface).map(|i| i.mac) else { return };
-        let frame = EthernetRepr { dst, src: mac, ethertype }.emit(payload);
+        let Some((mac, impaired)) = self.ifaces.get(iface).map(|i| (i.mac, i.netem.is_some())) else { return };
+        let header = EthernetRepr { dst, src: mac, ethertype }.header();
+        // The frame is joined only when something keeps or looks at it
+        // whole: an impairment, a packet socket.
+        if !impaired && !self.has_packet_sockets() {
+            if let Some(ifc) = self.ifaces.get_mut(iface) {
+                put_on_bus(ifc, &[&header, payload], ts);
+            }
+            return;
+        }
+        let frame = [&header[..], payload].concat();
         self.packet_tap(iface, &frame, true);
+        let owner = self.tx_owner.map(|id| (id, frame.len()));
         let Some(ifc) = self.ifaces.get_mut(iface) else { return };
-        let Some(netem) = ifc.netem.as_mut() else { return put_on_bus(ifc, &frame, ts) };
+        let Some(netem) = ifc.netem.as_mut() else { return put_on_bus(ifc, &[&frame], ts) };
         let (lost, overlimit) = (netem.counters.lost, netem.counters.overlimit);
         let mut out = Vec::new();
-        netem.enqueue(now, frame, &mut out);
+        let charged = netem.enqueue(now, frame, owner, &mut out);
         let dropped = netem.counters.lost - lost + netem.counters.overlimit - overlimit;
         ifc.counters.tx_dropped += dropped;
         for f in out {
-            put_on_bus(ifc, &f, ts);
+            put_on_bus(ifc, &[&f], ts);
+        }
+        if let (true, Some((id, n))) = (charged, owner) {
+            if let Some(s) = self.sockets.get_mut(id) {
+                s.tx_queued += n;
+            }
         }
     }
 
     /// Sends the impaired frames whose delay is over.
     pub(super) fn netem_tick(&mut self, now: u64) {
         let ts = self.clock.realtime();
+        let mut released = Vec::new();
         for ifc in self.ifaces.iter_mut() {
-            if let Some(due) = ifc.netem.as_mut().map(|n| n.due(now)) {
-                due.iter().for_each(|f| put_on_bus(ifc, f, ts));
+            if let Some(n) = ifc.netem.as_mut() {
+                let due = n.due(now);
+                released.extend(n.take_released());
+                due.iter().for_each(|f| put_on_bus(ifc, &[f], ts));
+            }
+        }
+        self.give_back(released);
+    }
+
+    /// Takes charges off the send buffers of the sockets whose frames left
+    /// an interface queue. (A socket closed meanwhile may have passed its
+    /// id on: the charge is then taken off what the new one has, if any.)
+    pub(crate) fn give_back(&mut self, released: Vec<super::netem::Owner>) {
+        for (id, n) in released {
+            if let Some(s) = self.sockets.get_mut(id) {
+                s.tx_queued = s.tx_queued.saturating_sub(n);
             }
         }
     }
@@ -110,7 +140,18 @@ impl Net {
     pub(crate) fn put_on_wire(&mut self, iface: IfIndex, frames: Vec<Vec<u8>>) {
         let ts = self.clock.realtime();
         if let Some(ifc) = self.ifaces.get_mut(iface) {
-            frames.iter().for_each(|f| put_on_bus(ifc, f, ts));
+            frames.iter().for_each(|f| put_on_bus(ifc, &[f], ts));
+        }
+        self.wake_links();
+    }
+
+    /// Wakes the readers of every bus this stack appended frames to since
+    /// it last did: once per piece of work, not once per frame.
+    pub(crate) fn wake_links(&self) {
+        for ifc in self.ifaces.iter() {
+            if let Link::Shmif(Some(l)) = &ifc.link {
+                l.bus.wake_readers();
+            }
         }
     }
 
@@ -271,19 +312,21 @@ fn nd_option(mut opts: &[u8], kind: u8) -> Option<[u8; 6]> {
     None
 }
 
-/// Writes a frame to an interface's bus or tap device, counting it.
-fn put_on_bus(ifc: &mut Iface, frame: &[u8], ts: Timespec) {
+/// Writes a frame to an interface's bus (readers are woken later, by
+/// `wake_links`) or tap device, counting it.
+fn put_on_bus(ifc: &mut Iface, parts: &[&[u8]], ts: Timespec) {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
     let sent = match &ifc.link {
-        Link::Shmif(Some(l)) if frame.len() <= shmif::MAX_FRAME => {
-            Some(l.bus.send(l.sender, frame, ts.sec as u32, (ts.nsec / 1000) as u32))
+        Link::Shmif(Some(l)) if len <= shmif::MAX_FRAME => {
+            Some(l.bus.append_parts(l.sender, parts, ts.sec as u32, (ts.nsec / 1000) as u32))
         }
-        Link::Tap(Some(l)) => Some(l.dev.send(frame)),
+        Link::Tap(Some(l)) => Some(l.dev.send(&parts.concat())),
         _ => None,
     };
     match sent {
         Some(Ok(())) => {
             ifc.counters.tx_packets += 1;
-            ifc.counters.tx_bytes += frame.len() as u64;
+            ifc.counters.tx_bytes += len as u64;
         }
         Some(Err(_)) => ifc.counters.tx_errors += 1,
         None => ifc.counters.tx_dropped += 1,

@@ -85,6 +85,9 @@ pub struct Counters {
     pub rx_bytes: u64,
     pub rx_errors: u64,
     pub rx_dropped: u64,
+    /// Times the bus reader fell a whole ring behind and skipped the
+    /// frames it missed (Linux's rx_fifo_errors, /proc/net/dev's fifo).
+    pub rx_overruns: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
     pub tx_errors: u64,

@@ -6,7 +6,10 @@
 //! - `wire`: the headers, parsed and emitted; `iface`, `route`, `neigh`:
 //!   the tables; `ether`: frames, ARP and neighbour discovery; `ip`:
 //!   input, forwarding, output; `icmp`; `udp`, `raw`, `tcp`: transports;
-//!   `netem`: egress impairment; `recovery`: TCP loss recovery beside smoltcp's;
+//!   `netem`: egress impairment (and the interface queue whose frames count
+//!   against their senders' send buffers); `recovery`: TCP loss recovery
+//!   beside smoltcp's, and the figures `tcpinfo` reports (TCP_INFO,
+//!   TCP_CONGESTION);
 //!   `socket`: socket objects and the calls on them; `shmif`, `pcap`:
 //!   the bus file and its dumps; `softnet`: the threads that read buses
 //!   and run timers.
@@ -36,6 +39,7 @@ pub mod socket;
 pub mod softnet;
 pub mod tap;
 pub mod tcp;
+pub mod tcpinfo;
 pub mod udp;
 pub mod wire;
 
@@ -101,6 +105,9 @@ pub struct Stats {
     pub udp_in_datagrams: u64,
     pub udp_no_ports: u64,
     pub udp_in_errors: u64,
+    /// Datagrams dropped because the socket's receive buffer was full
+    /// (also counted in udp_in_errors, as Linux does).
+    pub udp_rcvbuf_errors: u64,
     pub udp_out_datagrams: u64,
 }
 
@@ -141,6 +148,9 @@ pub struct Net {
     /// When the timer thread next wakes (µs), so that work needing an
     /// earlier wake-up can kick it.
     pub timer_at: u64,
+    /// The socket whose datagram is being sent, whose send buffer the
+    /// frames that wait in an interface queue are charged to.
+    tx_owner: Option<SockId>,
 }
 
 impl Net {
@@ -163,6 +173,7 @@ impl Net {
             orphans: Vec::new(),
             ll_scope: Default::default(),
             timer_at: u64::MAX,
+            tx_owner: None,
             recovery: Default::default(),
         };
         let lo = n.ifaces.create("lo0", [0; 6]).expect("a fresh table has no lo0");
@@ -325,6 +336,7 @@ impl State {
     /// sockets whose readiness changed (their channel and their notes).
     pub fn net_run(&mut self) {
         self.net.settle();
+        self.net.wake_links();
         crate::compat::linux::netlink::announce(&mut self.net);
         let changed: Vec<(SockId, i16)> = self.net.socket_changes();
         for (id, mask) in changed {

@@ -6,9 +6,9 @@ use super::iface::IfIndex;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-/// Packets held for one unresolved neighbour (Linux's unres_qlen is 101
-/// frames' worth of bytes; a few packets are what a ping or SYN needs).
-const MAX_HELD: usize = 16;
+/// Packets held for one unresolved neighbour: Linux's default unres_qlen,
+/// so that a burst sent before ARP answers is not cut short here either.
+const MAX_HELD: usize = 101;
 /// Requests sent before an unresolved neighbour is given up.
 pub const MAX_PROBES: u8 = 3;
 /// Time between requests, µs.

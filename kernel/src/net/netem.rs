@@ -55,7 +55,16 @@ pub struct Counters {
 struct Held {
     due: u64,
     frame: Vec<u8>,
+    /// The socket whose send buffer this frame is charged to until it
+    /// leaves (see `Owner`).
+    owner: Option<Owner>,
 }
+
+/// Who sent a frame, for send-buffer accounting: a socket id and the
+/// bytes charged to it. A frame waiting here counts against its sender's
+/// send buffer, as an skb in a Linux qdisc counts in sk_wmem_alloc, so a
+/// sender faster than the link blocks instead of overflowing the queue.
+pub type Owner = (usize, usize);
 
 pub struct Netem {
     pub spec: Spec,
@@ -63,6 +72,9 @@ pub struct Netem {
     queue: VecDeque<Held>,
     /// When the link is free again, for the rate (µs).
     link_free: u64,
+    /// Charges of frames that left (sent or dropped), for the stack to
+    /// give back to their senders.
+    released: Vec<Owner>,
 }
 
 /// The decisions drawn for each frame, each from its own stream.
@@ -76,7 +88,7 @@ enum Draw {
 
 impl Netem {
     pub fn new(spec: Spec) -> Netem {
-        Netem { spec, counters: Counters::default(), queue: VecDeque::new(), link_free: 0 }
+        Netem { spec, counters: Counters::default(), queue: VecDeque::new(), link_free: 0, released: Vec::new() }
     }
 
     /// A uniform 64-bit value for frame `n`'s decision `d` (SplitMix64's
@@ -94,13 +106,14 @@ impl Netem {
     }
 
     /// Takes frame number `self.counters.frames` at `now` (µs): appends
-    /// to `out` what goes on the wire now and queues the rest.
-    pub fn enqueue(&mut self, now: u64, frame: Vec<u8>, out: &mut Vec<Vec<u8>>) {
+    /// to `out` what goes on the wire now and queues the rest. Returns
+    /// whether `owner` was charged: the frame waits here with its charge.
+    pub fn enqueue(&mut self, now: u64, frame: Vec<u8>, owner: Option<Owner>, out: &mut Vec<Vec<u8>>) -> bool {
         let n = self.counters.frames;
         self.counters.frames += 1;
         if self.chance(n, Draw::Loss, self.spec.loss_ppm) {
             self.counters.lost += 1;
-            return;
+            return false;
         }
         let copies = if self.chance(n, Draw::Duplicate, self.spec.duplicate_ppm) {
             self.counters.duplicated += 1;
@@ -111,7 +124,7 @@ impl Netem {
         if self.spec.delay_us > 0 && self.chance(n, Draw::Reorder, self.spec.reorder_ppm) {
             self.counters.reordered += 1;
             out.extend(std::iter::repeat_n(frame, copies));
-            return;
+            return false;
         }
         let mut due = now + self.delay_for(n);
         if let Some(wire_us) = (frame.len() as u64 * 8 * 1_000_000).checked_div(self.spec.rate_bps) {
@@ -121,15 +134,18 @@ impl Netem {
         if let Some(last) = self.queue.back() {
             due = due.max(last.due);
         }
+        let mut owner = owner;
         for _ in 0..copies {
             if due <= now && self.queue.is_empty() {
                 out.push(frame.clone());
             } else if self.queue.len() >= self.spec.limit as usize {
                 self.counters.overlimit += 1;
             } else {
-                self.queue.push_back(Held { due, frame: frame.clone() });
+                // A duplicate is the link's doing: only one copy is charged.
+                self.queue.push_back(Held { due, frame: frame.clone(), owner: owner.take() });
             }
         }
+        owner.is_none()
     }
 
     fn delay_for(&self, n: u64) -> u64 {
@@ -144,7 +160,17 @@ impl Netem {
     /// The queued frames whose time has come, in order.
     pub fn due(&mut self, now: u64) -> Vec<Vec<u8>> {
         let ready = self.queue.iter().take_while(|h| h.due <= now).count();
-        self.queue.drain(..ready).map(|h| h.frame).collect()
+        let mut frames = Vec::with_capacity(ready);
+        for h in self.queue.drain(..ready) {
+            self.released.extend(h.owner);
+            frames.push(h.frame);
+        }
+        frames
+    }
+
+    /// The charges of frames that left since last asked.
+    pub fn take_released(&mut self) -> Vec<Owner> {
+        std::mem::take(&mut self.released)
     }
 
     pub fn next_deadline(&self) -> Option<u64> {
@@ -165,7 +191,7 @@ mod tests {
         let mut sent = Vec::new();
         for i in 0..frames {
             let mut out = Vec::new();
-            n.enqueue(i * 10, i.to_be_bytes().to_vec(), &mut out);
+            n.enqueue(i * 10, i.to_be_bytes().to_vec(), None, &mut out);
             out.extend(n.due(i * 10));
             sent.extend(out.iter().map(|f| u64::from_be_bytes(f[..8].try_into().unwrap())));
         }
@@ -198,7 +224,7 @@ mod tests {
         let s = Spec { delay_us: 20_000, jitter_us: 5_000, ..spec() };
         let mut n = Netem::new(s);
         let mut out = Vec::new();
-        n.enqueue(0, vec![1], &mut out);
+        n.enqueue(0, vec![1], None, &mut out);
         assert!(out.is_empty());
         let at = n.next_deadline().unwrap();
         assert!((15_000..=25_000).contains(&at), "{at}");
@@ -220,7 +246,7 @@ mod tests {
         let mut r = Netem::new(Spec { rate_bps: 8_000_000, ..spec() });
         let mut out = Vec::new();
         for _ in 0..3 {
-            r.enqueue(0, vec![0; 1000], &mut out);
+            r.enqueue(0, vec![0; 1000], None, &mut out);
         }
         assert_eq!(out.len(), 1);
         assert_eq!(r.next_deadline(), Some(1_000));
@@ -228,8 +254,23 @@ mod tests {
         assert_eq!(r.due(2_000).len(), 1);
         let mut l = Netem::new(Spec { delay_us: 10, limit: 2, ..spec() });
         for _ in 0..5 {
-            l.enqueue(0, vec![0], &mut out);
+            l.enqueue(0, vec![0], None, &mut out);
         }
         assert_eq!((l.queued(), l.counters.overlimit), (2, 3));
+    }
+
+    #[test]
+    fn queued_frames_hold_their_senders_charge_until_they_leave() {
+        let mut r = Netem::new(Spec { rate_bps: 8_000_000, duplicate_ppm: PPM, ..spec() });
+        let mut out = Vec::new();
+        // The first frame (and its copy) go at once: nothing is charged.
+        assert!(!r.enqueue(0, vec![0; 1000], Some((3, 1000)), &mut out));
+        // The second waits for the link, 1 ms; its copy waits uncharged.
+        assert!(r.enqueue(0, vec![0; 1000], Some((4, 1000)), &mut out));
+        assert_eq!((out.len(), r.queued()), (2, 2));
+        assert!(r.due(999).is_empty());
+        assert!(r.take_released().is_empty());
+        assert_eq!(r.due(1_000).len(), 2);
+        assert_eq!(r.take_released(), vec![(4, 1000)]);
     }
 }

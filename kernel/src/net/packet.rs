@@ -239,8 +239,13 @@ impl Net {
     /// Shows frame `frame` (with its Ethernet header) that interface
     /// `iface` received or, when `outgoing`, sent, to the packet sockets
     /// that take it.
+    /// Whether any packet socket may want to see frames.
+    pub(super) fn has_packet_sockets(&self) -> bool {
+        self.sockets.iter().any(|(_, s)| matches!(s.kind, Kind::Packet(_)))
+    }
+
     pub(super) fn packet_tap(&mut self, iface: IfIndex, frame: &[u8], outgoing: bool) {
-        if frame.len() < ETH_HLEN || !self.sockets.iter().any(|(_, s)| matches!(s.kind, Kind::Packet(_))) {
+        if frame.len() < ETH_HLEN || !self.has_packet_sockets() {
             return;
         }
         let Some(ifc) = self.ifaces.get(iface) else { return };

@@ -10,6 +10,10 @@
 //! computed as RFC 6298's with Linux's 200 ms floor, backed off while
 //! nothing gets through and reset as soon as something does. Duplicates it may
 //! cause are harmless to TCP; smoltcp's own timers stay as a backstop.
+//!
+//! Watching every segment also gives each connection the figures smoltcp
+//! keeps private (`FlowStats`: RTT, RTO, retransmissions whoever made
+//! them, timeouts, bytes acknowledged, flight), which `tcpinfo` reports.
 
 use super::wire::IpRepr;
 use std::collections::{HashMap, VecDeque};
@@ -56,6 +60,43 @@ struct Flow {
     base_rto: u64,
     rto: u64,
     last_seen: u64,
+    /// The highest sequence number sent, for telling retransmissions apart.
+    high: Option<u32>,
+    /// The peer last advertised a zero window: what goes out again then
+    /// is a window probe, not a retransmission.
+    peer_closed: bool,
+    /// Where smoltcp's last window probe went: it probes with the next
+    /// new byte, which the peer refuses, and sends that byte again once
+    /// the window opens. Linux probes with old data, so neither counts as
+    /// a retransmission there, nor here.
+    probe_at: Option<u32>,
+    stats: FlowStats,
+}
+
+/// What `TCP_INFO` reports of a connection we sent data on over a link:
+/// counted here because smoltcp keeps its own figures private.
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowStats {
+    /// Smoothed round-trip time and its variation (µs), 0 before a sample.
+    pub srtt: u64,
+    pub rttvar: u64,
+    /// The retransmission timeout in force (µs).
+    pub rto: u64,
+    /// Data segments sent, first transmissions and retransmissions.
+    pub segs_out: u64,
+    /// Segments sent again, by smoltcp or by this layer (window probes
+    /// are not retransmissions).
+    pub retrans: u64,
+    /// Timeouts in a row without progress (tcpi_backoff).
+    pub backoff: u8,
+    /// Retransmissions a timeout made (Linux's TCPTimeouts): on a link
+    /// that loses nothing, only a peer stalled past the RTO causes them.
+    pub timeouts: u64,
+    /// Segments and bytes sent and not yet acknowledged.
+    pub unacked: u32,
+    pub in_flight: u64,
+    /// Bytes the peer has acknowledged.
+    pub bytes_acked: u64,
 }
 
 #[derive(Default)]
@@ -124,10 +165,24 @@ impl Flow {
         self.base_rto = (self.srtt + 4 * self.rttvar).clamp(RTO_MIN_US, RTO_MAX_US);
     }
 
+    /// Queues `seg` to go again; `sent` counts it when it does.
     fn resend(seg: &mut Seg, now: u64, out: &mut Vec<(IpRepr, Vec<u8>)>) {
         seg.sent_at = now;
         seg.resent = true;
         out.push((seg.ip, seg.bytes.clone()));
+    }
+
+    fn stats(&self) -> FlowStats {
+        let in_flight = self.segs.iter().filter(|s| !s.sacked).map(|s| u64::from(s.end.wrapping_sub(s.seq))).sum();
+        FlowStats {
+            srtt: self.srtt,
+            rttvar: self.rttvar,
+            rto: self.rto,
+            backoff: (self.rto / self.base_rto.max(1)).max(1).ilog2() as u8,
+            unacked: self.segs.len() as u32,
+            in_flight,
+            ..self.stats
+        }
     }
 }
 
@@ -146,6 +201,16 @@ impl Recovery {
         }
         let f = self.flows.entry(key).or_insert_with(|| Flow::new(now));
         f.last_seen = now;
+        f.stats.segs_out += 1;
+        let end = seq.wrapping_add(len);
+        let probe = f.peer_closed || f.probe_at == Some(seq);
+        if f.high.is_some_and(|h| before(seq, h)) && !probe {
+            f.stats.retrans += 1;
+        }
+        f.probe_at = (f.peer_closed && len == 1).then_some(seq).or(f.probe_at.filter(|&p| p != seq));
+        if f.high.is_none_or(|h| before(h, end)) {
+            f.high = Some(end);
+        }
         if f.segs.back().is_some_and(|b| before(seq, b.end)) {
             // smoltcp's own retransmission: the kept segments are in
             // sequence order, so find it by bisection.
@@ -163,7 +228,6 @@ impl Recovery {
             f.snd_una = seq;
         }
         f.kept += seg.len();
-        let end = seq.wrapping_add(len);
         f.segs.push_back(Seg { seq, end, ip: *ip, bytes: seg.to_vec(), sent_at: now, resent: false, sacked: false });
     }
 
@@ -179,10 +243,14 @@ impl Recovery {
         }
         let Some(f) = self.flows.get_mut(&key) else { return out };
         f.last_seen = now;
+        f.peer_closed = seg[14..16] == [0, 0];
         if before(f.snd_una, ack) {
             // Only the segment whose arrival made this ACK times a round
             // trip, and only if it was sent once and not already SACKed
             // (the others waited behind a hole).
+            if f.high.is_some_and(|h| !before(h, ack)) {
+                f.stats.bytes_acked += u64::from(ack.wrapping_sub(f.snd_una));
+            }
             let mut sample = None;
             while f.segs.front().is_some_and(|s| !before(ack, s.end)) {
                 let s = f.segs.pop_front().expect("checked");
@@ -221,10 +289,12 @@ impl Recovery {
             None if f.dupacks >= 3 => 1.min(f.segs.len()),
             None => 0,
         };
-        let wait = f.srtt.max(RTO_MIN_US / 4);
-        for s in
-            f.segs.iter_mut().take(holes_end).filter(|s| !s.sacked && now.saturating_sub(s.sent_at) >= wait).take(BURST)
-        {
+        // A hole goes again at once (Linux's fast retransmit); once resent,
+        // not before a round trip has passed (or, before any sample, a
+        // quarter of the minimum RTO).
+        let again = if f.srtt > 0 { f.srtt + f.rttvar } else { RTO_MIN_US / 4 };
+        let due = |s: &Seg| !s.sacked && (!s.resent || now.saturating_sub(s.sent_at) >= again);
+        for s in f.segs.iter_mut().take(holes_end).filter(|s| due(s)).take(BURST) {
             Flow::resend(s, now, &mut out);
         }
         out
@@ -239,12 +309,19 @@ impl Recovery {
             let rto = f.rto;
             if let Some(s) = f.segs.iter_mut().find(|s| !s.sacked) {
                 if now.saturating_sub(s.sent_at) >= rto {
+                    f.stats.timeouts += 1;
                     Flow::resend(s, now, &mut out);
                     f.rto = (f.rto * 2).min(RTO_MAX_US);
                 }
             }
         }
         out
+    }
+
+    /// The figures of the connection from `local` to `remote`, if it has
+    /// sent data over a link.
+    pub fn stats(&self, local: (IpAddr, u16), remote: (IpAddr, u16)) -> Option<FlowStats> {
+        self.flows.get(&(local.0, local.1, remote.0, remote.1)).map(Flow::stats)
     }
 
     pub fn next_deadline(&self) -> Option<u64> {

@@ -71,6 +71,19 @@
 //!   mistake. A longer file with a good header is used as is: only the first
 //!   `BUS_SIZE` bytes are the bus.
 //!
+//! # Keeping up, and what is lost when a reader does not
+//!
+//! Writers never wait: a bus has readers in other processes that may be
+//! stopped, slow or gone, and NetBSD's readers publish no position to wait
+//! for. Loss is kept off a clean bus from the reading side instead: the
+//! stack's reader thread (`softnet::start_reader`) drains the ring into a
+//! backlog of its own whatever its kernel is doing, and the flows that
+//! cross a bus are bounded (TCP by its windows; UDP senders by their send
+//! buffers when a link is slower than they are), far below a ring's worth.
+//! A reader that still falls a lap behind resyncs at `first`, and that
+//! counts as one overrun (`BusReader::lost`), shown per interface as its
+//! receive fifo errors (/proc/net/dev) and in `rumpctl net status`.
+//!
 //! # Surviving the file
 //!
 //! Whoever can write the bus file can truncate it, replace it or scribble
@@ -88,11 +101,16 @@
 //!
 //! # Wake-ups
 //!
-//! After each send the writer (1) increments `spare` and does a shared
-//! `FUTEX_WAKE` on it, and (2) `pwrite`s the 4-byte version value at file
-//! offset 4, NetBSD's wake-up, which fires inotify/kqueue for NetBSD readers
-//! (stores through a mapping do not). Using `spare` as a change counter is
-//! our extension: NetBSD leaves it 0 and its readers ignore it. Our readers
+//! A writer wakes readers once per batch, not per frame: `append` puts a
+//! frame in the ring and `wake_readers` wakes them for everything appended
+//! since the last wake-up (`send` does both; the stack appends the frames
+//! one piece of work sends and wakes at its end). A wake-up (1) increments
+//! `spare` (its low 31 bits) and, only if a reader has said it sleeps (the
+//! top bit, `SLEEPING`), does a shared `FUTEX_WAKE` on it, and (2)
+//! `pwrite`s the 4-byte version value at file offset 4, NetBSD's wake-up,
+//! which fires inotify/kqueue for NetBSD readers (stores through a mapping
+//! do not). Using `spare` as a change counter is our extension: NetBSD
+//! leaves it 0 and its readers ignore it. Our readers set `SLEEPING` and
 //! `FUTEX_WAIT` on it with a timeout; frames from writers that do not bump
 //! it (NetBSD's) are seen when that timeout expires, so callers should keep
 //! it short (NetBSD polls every 10 ms where it has no file events).
@@ -108,7 +126,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The size of a bus file, and of the mapping.
@@ -130,6 +148,9 @@ const RECHDR: i64 = RECORD_HEADER_LEN as i64;
 const LOCK_SPINS: u32 = 1001;
 /// 1 ms sleeps after which a held lock is presumed abandoned.
 const LOCK_STALE_SLEEPS: u32 = 1000;
+/// The bit of `spare` a reader sets before it sleeps on it, so that
+/// writers make the futex call only when someone waits.
+const SLEEPING: u32 = 1 << 31;
 
 /// Byte offsets of the bus header's fields and of a record header's.
 mod field {
@@ -607,6 +628,8 @@ pub struct Bus {
     guard: Option<Guard>,
     health: Mutex<Health>,
     faults: AtomicU64,
+    /// Frames were appended that readers have not been woken for.
+    unannounced: AtomicBool,
 }
 
 /// Whether the bus is usable, and when that was last made sure of.
@@ -733,9 +756,29 @@ fn make_full_size(file: &File) -> Result<(), Errno> {
     file.set_len(BUS_SIZE as u64).map_err(|e| io_errno(&e))
 }
 
+/// Whether the first `BUS_SIZE` bytes of `file` are zeros but for the
+/// lock word. A file that is one hole (a new bus) is known to be without
+/// reading it; an unreadable one is not zero.
+fn zero_but_lock(file: &File) -> bool {
+    // SAFETY: plain syscall on an fd `file` owns.
+    let data_at = unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_DATA) };
+    if data_at < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) {
+        return true;
+    }
+    let lock = field::LOCK..field::LOCK + 4;
+    let mut chunk = vec![0u8; 64 << 10];
+    (0..BUS_SIZE).step_by(chunk.len()).all(|at| {
+        file.read_exact_at(&mut chunk, at as u64).is_ok()
+            && chunk.iter().enumerate().all(|(i, &b)| b == 0 || lock.contains(&(at + i)))
+    })
+}
+
 /// Maps `BUS_SIZE` bytes of `file` shared, at `at` (replacing what is
-/// there) or anywhere. MAP_POPULATE prefaults it, as NetBSD does by hand,
-/// so that the bus lock is not held across page faults.
+/// there) or anywhere. Unlike NetBSD, which prefaults the whole megabyte,
+/// pages come in as the ring reaches them: an idle node then holds only
+/// the header's page of each bus, not 1 MiB, and the faults the bus lock
+/// is held across are minor ones (the file's pages are in the page cache),
+/// once per page per process.
 fn map_file(file: &File, at: Option<NonNull<u8>>) -> Result<NonNull<u8>, Errno> {
     let (addr, fixed) = match at {
         Some(p) => (p.as_ptr().cast(), libc::MAP_FIXED),
@@ -744,14 +787,7 @@ fn map_file(file: &File, at: Option<NonNull<u8>>) -> Result<NonNull<u8>, Errno> 
     // SAFETY: a shared mapping of a file at least BUS_SIZE long, either
     // fresh or over our own mapping of the same length.
     let p = unsafe {
-        libc::mmap(
-            addr,
-            BUS_SIZE,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_POPULATE | fixed,
-            file.as_raw_fd(),
-            0,
-        )
+        libc::mmap(addr, BUS_SIZE, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | fixed, file.as_raw_fd(), 0)
     };
     if p == libc::MAP_FAILED {
         return Err(last_errno());
@@ -777,6 +813,7 @@ impl Bus {
             guard: Guard::new(map.as_ptr(), BUS_SIZE),
             health: Mutex::new(Health { down: None, checked: Instant::now(), mapped }),
             faults: AtomicU64::new(0),
+            unannounced: AtomicBool::new(false),
         };
         let checked = bus.init();
         drop(flock);
@@ -870,14 +907,14 @@ impl Bus {
         if self.word(field::MAGIC).load(Ordering::Acquire) != 0 {
             return self.header().map(|_| false);
         }
-        // SAFETY: BUS_SIZE bytes of our mapping; nobody writes a bus that
-        // has no magic yet (writers check it under the lock).
-        let all = unsafe { std::slice::from_raw_parts(self.map.as_ptr(), BUS_SIZE) };
-        let lock = field::LOCK..field::LOCK + 4;
-        if all.iter().enumerate().any(|(i, &b)| b != 0 && !lock.contains(&i)) {
-            return Err(BadBus::NotZero);
+        // Through the file, not the mapping, so that this process does not
+        // take a megabyte of resident pages to look; nobody writes a bus
+        // that has no magic yet (writers check it under the lock).
+        if zero_but_lock(&self.file.lock()) {
+            Ok(true)
+        } else {
+            Err(BadBus::NotZero)
         }
-        Ok(true)
     }
 
     pub fn path(&self) -> &Path {
@@ -946,13 +983,28 @@ impl Bus {
         BusLock { word }
     }
 
-    /// Appends one frame from `sender`; EMSGSIZE above MAX_FRAME, EINVAL if
-    /// empty, ENETDOWN while the bus is unusable. Wakes readers.
+    /// Appends one frame from `sender` and wakes readers; see `append`.
     pub fn send(&self, sender: u64, frame: &[u8], sec: u32, usec: u32) -> Result<(), Errno> {
-        if frame.is_empty() {
+        let sent = self.append(sender, frame, sec, usec);
+        self.wake_readers();
+        sent
+    }
+
+    /// Appends one frame from `sender` without waking readers (a later
+    /// `wake_readers` does); EMSGSIZE above MAX_FRAME, EINVAL if empty,
+    /// ENETDOWN while the bus is unusable.
+    pub fn append(&self, sender: u64, frame: &[u8], sec: u32, usec: u32) -> Result<(), Errno> {
+        self.append_parts(sender, &[frame], sec, usec)
+    }
+
+    /// `append` for a frame given in pieces (a header and a payload), so
+    /// that the caller need not join them first.
+    pub fn append_parts(&self, sender: u64, parts: &[&[u8]], sec: u32, usec: u32) -> Result<(), Errno> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len == 0 {
             return Err(EINVAL);
         }
-        if frame.len() > MAX_FRAME {
+        if len > MAX_FRAME {
             return Err(EMSGSIZE);
         }
         if !self.usable() {
@@ -964,7 +1016,7 @@ impl Bus {
             let ring = self.ring();
             let win = Window::new(&h, &ring);
             let start = win.end;
-            let total = RECHDR + frame.len() as i64;
+            let total = RECHDR + len as i64;
             // Bytes at relative position p are overwritten by a write at
             // p + RING: every record starting before `reach` loses bytes.
             let reach = start + total - RING;
@@ -987,31 +1039,43 @@ impl Bus {
                 self.word(field::FIRST).store(ring_off(first) as u32, Ordering::Relaxed);
             }
             let mut rh = [0u8; RECORD_HEADER_LEN];
-            let rec = RecordRepr { len: frame.len() as u32, sec, usec, sender };
+            let rec = RecordRepr { len: len as u32, sec, usec, sender };
             rec.emit(&mut RecordHeader::new_unchecked(&mut rh[..]));
             ring.copy_in(start as usize, &rh);
-            ring.copy_in(ring_off(start + RECHDR), frame);
+            let mut at = start + RECHDR;
+            for part in parts {
+                ring.copy_in(ring_off(at), part);
+                at += part.len() as i64;
+            }
             self.word(field::LAST).store(start as u32, Ordering::Relaxed);
             if wrap {
                 self.gen_word().store(h.gen.wrapping_add(1), Ordering::Relaxed);
             }
-            self.word(field::SPARE).fetch_add(1, Ordering::Release);
         }
+        self.unannounced.store(true, Ordering::Release);
         if self.guard.as_ref().is_some_and(Guard::is_broken) {
             // The file was cut short while the frame went in: it is lost.
             return Err(ENETDOWN);
         }
-        self.wake();
         Ok(())
     }
 
-    fn wake(&self) {
+    /// Wakes the readers for the frames appended since the last wake-up,
+    /// if there are any.
+    pub fn wake_readers(&self) {
+        if !self.unannounced.swap(false, Ordering::AcqRel) {
+            return;
+        }
         let spare = self.word(field::SPARE);
-        // SAFETY: a futex word inside our shared mapping; without
-        // FUTEX_PRIVATE_FLAG the kernel keys it by file and offset, so
-        // waiters in other processes are found.
-        unsafe {
-            libc::syscall(libc::SYS_futex, spare.as_ptr(), libc::FUTEX_WAKE, i32::MAX, 0usize, 0usize, 0u32);
+        let bump = |v: u32| Some(((v & !SLEEPING).wrapping_add(1)) & !SLEEPING);
+        let old = spare.fetch_update(Ordering::SeqCst, Ordering::SeqCst, bump).unwrap_or_default();
+        if old & SLEEPING != 0 {
+            // SAFETY: a futex word inside our shared mapping; without
+            // FUTEX_PRIVATE_FLAG the kernel keys it by file and offset, so
+            // waiters in other processes are found.
+            unsafe {
+                libc::syscall(libc::SYS_futex, spare.as_ptr(), libc::FUTEX_WAKE, i32::MAX, 0usize, 0usize, 0u32);
+            }
         }
         // NetBSD's wake-up: a write through the file, which mapping stores
         // are not, for inotify/kqueue watchers. It writes what is there.
@@ -1053,14 +1117,20 @@ impl Bus {
         }
         let Some(seen) = r.seen else { return };
         let spare = self.word(field::SPARE);
-        if spare.load(Ordering::SeqCst) != seen {
+        let now = spare.load(Ordering::SeqCst);
+        if now & !SLEEPING != seen & !SLEEPING {
+            return;
+        }
+        // Say we sleep, so that the next wake-up makes the futex call.
+        let asleep = now | SLEEPING;
+        if now != asleep && spare.compare_exchange(now, asleep, Ordering::SeqCst, Ordering::SeqCst).is_err() {
             return;
         }
         let ts = libc::timespec {
             tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
             tv_nsec: timeout.subsec_nanos() as libc::c_long,
         };
-        // SAFETY: as in wake; the kernel compares the word with `seen`
+        // SAFETY: as in wake_readers; the kernel compares the word with `asleep`
         // atomically against FUTEX_WAKE, so a send after our check wakes us.
         // EINTR, EAGAIN and ETIMEDOUT all just mean "look again".
         unsafe {
@@ -1068,7 +1138,7 @@ impl Bus {
                 libc::SYS_futex,
                 spare.as_ptr(),
                 libc::FUTEX_WAIT,
-                seen,
+                asleep,
                 &ts as *const libc::timespec,
                 0usize,
                 0u32,

@@ -152,6 +152,9 @@ pub struct Opts {
     pub icmp_filter: u32,
     /// ICMP6_FILTER: Linux's 256-bit "block" map.
     pub icmp6_filter: [u32; 8],
+    /// TCP_CONGESTION: the algorithm a TCP connection runs (a listener's
+    /// connections inherit it).
+    pub congestion: smoltcp::socket::tcp::CongestionControl,
     /// Integer options accepted and reported back without an effect
     /// here, by (level, name) in the caller's emulation.
     pub stored: std::collections::BTreeMap<(i32, i32), i32>,
@@ -180,6 +183,7 @@ impl Default for Opts {
             pmtudisc: PMTUDISC_WANT,
             icmp_filter: 0,
             icmp6_filter: [0; 8],
+            congestion: super::tcpinfo::ALGORITHMS[0].1,
             stored: Default::default(),
         }
     }
@@ -193,6 +197,9 @@ pub struct Socket {
     pub peer: Option<SocketAddr>,
     pub rxq: VecDeque<Datagram>,
     pub rx_bytes: usize,
+    /// Bytes of this socket's datagrams waiting in interface queues (see
+    /// `netem::Owner`), counted against its send buffer.
+    pub tx_queued: usize,
     /// A pending error for SO_ERROR and the next call.
     pub error: Option<Errno>,
     /// ICMP errors for MSG_ERRQUEUE (IP_RECVERR).
@@ -307,6 +314,7 @@ impl Net {
             peer: None,
             rxq: VecDeque::new(),
             rx_bytes: 0,
+            tx_queued: 0,
             error: None,
             errq: VecDeque::new(),
             opts: Opts::default(),
@@ -423,12 +431,12 @@ impl Net {
         let Some(s) = self.sockets.get(id) else { return };
         let Kind::Tcp(Tcp::Listening(l)) = &s.kind else { return };
         let Some(local) = s.local else { return };
-        let (rcv, snd, nodelay) = (s.opts.rcvbuf, s.opts.sndbuf, s.opts.nodelay);
+        let (rcv, snd, nodelay, cc) = (s.opts.rcvbuf, s.opts.sndbuf, s.opts.nodelay, s.opts.congestion);
         let want = (l.backlog + 1).saturating_sub(l.ready.len()).min(MAX_POOL);
         let have = l.pool.len();
         let mut new = Vec::new();
         for _ in have..want {
-            let h = self.tcp.add(rcv, snd);
+            let h = self.tcp.add(rcv, snd, cc);
             let sock = self.tcp.socket(h);
             sock.set_nagle_enabled(!nodelay);
             let addr = (!local.ip().is_unspecified()).then(|| smol(local.ip()));
@@ -487,6 +495,7 @@ impl Net {
             peer,
             rxq: VecDeque::new(),
             rx_bytes: 0,
+            tx_queued: 0,
             error: None,
             errq: VecDeque::new(),
             opts,
@@ -544,8 +553,9 @@ impl Net {
             _ => self.source_for(to.ip())?,
         };
         let (rcv, snd, nodelay, keepalive) = (s.opts.rcvbuf, s.opts.sndbuf, s.opts.nodelay, s.opts.keepalive);
+        let cc = s.opts.congestion;
         let local = self.autobind(id, src)?;
-        let h = self.tcp.add(rcv, snd);
+        let h = self.tcp.add(rcv, snd, cc);
         let sock = self.tcp.socket(h);
         sock.set_nagle_enabled(!nodelay);
         if keepalive {
@@ -780,7 +790,11 @@ impl Net {
             }
             Kind::Udp | Kind::Raw(_) | Kind::Ping(_) | Kind::Netlink(_) | Kind::Packet(_) => {
                 let r = if s.rxq.is_empty() && !s.shut_rd { 0 } else { POLLIN | POLLRDNORM };
-                r | POLLOUT | POLLWRNORM
+                // Writable again once half the send buffer has drained, as
+                // Linux's sock_writeable: a poller then sends a batch, not
+                // one datagram per wake-up.
+                let w = if s.tx_queued <= s.opts.sndbuf / 2 { POLLOUT | POLLWRNORM } else { 0 };
+                r | w
             }
         }
     }
@@ -798,7 +812,7 @@ impl Net {
                     let ts = self.tcp.sockets.get::<smoltcp::socket::tcp::Socket>(h);
                     (ts.recv_queue(), ts.send_queue())
                 }
-                None => (self.sockets[id].rxq.len(), 0),
+                None => (self.sockets[id].rxq.len(), self.sockets[id].tx_queued),
             };
             let s = &mut self.sockets[id];
             if s.seen != (mask, rq, sq) {

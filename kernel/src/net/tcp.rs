@@ -115,9 +115,10 @@ impl Engine {
         self.sockets.get_mut::<tcp::Socket>(h)
     }
 
-    pub fn add(&mut self, rcvbuf: usize, sndbuf: usize) -> SocketHandle {
+    pub fn add(&mut self, rcvbuf: usize, sndbuf: usize, cc: tcp::CongestionControl) -> SocketHandle {
         let mut s = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; rcvbuf]), tcp::SocketBuffer::new(vec![0; sndbuf]));
         s.set_ack_delay(None);
+        s.set_congestion_control(cc);
         self.sockets.add(s)
     }
 

@@ -53,6 +53,7 @@ impl Net {
             let s = &mut self.sockets[id];
             if s.rx_bytes + data.len() > s.opts.rcvbuf {
                 self.stats.udp_in_errors += 1;
+                self.stats.udp_rcvbuf_errors += 1;
                 continue;
             }
             s.rx_bytes += data.len();
@@ -73,6 +74,11 @@ impl Net {
         let s = self.sock(id)?;
         if data.len() > MAX_PAYLOAD {
             return Err(EMSGSIZE);
+        }
+        // The send buffer is full of datagrams still queued on a slow
+        // link: wait, as Linux's sock_alloc_send_skb does.
+        if s.tx_queued > 0 && s.tx_queued + data.len() > s.opts.sndbuf {
+            return Err(EAGAIN);
         }
         if dst.port() == 0 {
             return Err(EINVAL);
@@ -102,7 +108,10 @@ impl Net {
         let df = self.sock(id)?.opts.dont_fragment() && dst.is_ipv4();
         let ip = IpRepr { tos, df, ..IpRepr::new(src, dst.ip(), PROTO_UDP, ttl) };
         let dgram = UdpRepr { src_port: local.port(), dst_port: dst.port() }.emit(&ip, data);
-        self.ip_output(ip, &dgram).inspect_err(|e| self.local_error(id, *e, dst, data))?;
+        self.tx_owner = Some(id);
+        let sent = self.ip_output(ip, &dgram);
+        self.tx_owner = None;
+        sent.inspect_err(|e| self.local_error(id, *e, dst, data))?;
         self.stats.udp_out_datagrams += 1;
         Ok(data.len())
     }

@@ -47,13 +47,13 @@ impl EthernetRepr {
         Some((EthernetRepr { dst, src, ethertype: be16(f, 12) }, &f[ETH_HLEN..]))
     }
 
-    pub fn emit(&self, payload: &[u8]) -> Vec<u8> {
-        let mut f = Vec::with_capacity(ETH_HLEN + payload.len());
-        f.extend_from_slice(&self.dst);
-        f.extend_from_slice(&self.src);
-        f.extend_from_slice(&self.ethertype.to_be_bytes());
-        f.extend_from_slice(payload);
-        f
+    /// The 14 header bytes (the payload follows them).
+    pub fn header(&self) -> [u8; ETH_HLEN] {
+        let mut h = [0u8; ETH_HLEN];
+        h[..6].copy_from_slice(&self.dst);
+        h[6..12].copy_from_slice(&self.src);
+        h[12..].copy_from_slice(&self.ethertype.to_be_bytes());
+        h
     }
 }
 

@@ -147,6 +147,7 @@ impl Cx<'_> {
         }
         if let Some(mut old) = std::mem::replace(&mut ifc.netem, spec.map(Netem::new)) {
             net.put_on_wire(index, old.due(u64::MAX));
+            net.give_back(old.take_released());
         }
         self.net_done();
         Ok(())

@@ -170,7 +170,7 @@ impl Cx<'_> {
                 Kind::Raw(_) => self.st.net.raw_send(s, data, to),
                 Kind::Packet(_) => self.st.net.packet_send(s, data),
                 Kind::Ping(_) => self.st.net.ping_send(s, data, to),
-                _ => self.st.net.udp_send(s, data, to),
+                _ => return self.sock_wait(fd, flags.dontwait, timeout, |net, s| net.udp_send(s, data, to)),
             };
             self.net_done();
             return r;

@@ -29,6 +29,8 @@ struct IfView {
     tx: u64,
     rx: u64,
     dropped: u64,
+    /// Times this interface's bus reader fell a ring behind (/proc/net/dev rx fifo).
+    overruns: u64,
     netem: Option<IfNetem>,
 }
 
@@ -118,7 +120,7 @@ fn ask(n: &NodeEntry, names: &[&str]) -> Result<NodeView, String> {
         let Some((name, rest)) = line.split_once(':') else { continue };
         let f: Vec<u64> = rest.split_whitespace().filter_map(|x| x.parse().ok()).collect();
         if let (Some(v), true) = (ifaces.get_mut(name.trim()), f.len() >= 12) {
-            (v.rx, v.tx, v.dropped) = (f[1], f[9], f[11]);
+            (v.rx, v.overruns, v.tx, v.dropped) = (f[1], f[4], f[9], f[11]);
         }
     }
     let mut routes = Vec::new();
@@ -172,11 +174,11 @@ fn json_table(rows: &[Vec<String>]) -> serde_json::Value {
 /// (`json`) as one object of four arrays.
 pub fn status(st: &State, json: bool) -> Result<(), String> {
     let mut servers = vec![vec!["NODE".into(), "PID".into(), "STATE".into(), "SERVER".into()]];
-    let mut ifrows = vec![["NODE", "IF", "BUS", "MAC", "MTU", "ADDRESSES", "TX", "RX", "DROPPED", "NETEM"]
+    let mut ifrows = vec![["NODE", "IF", "BUS", "MAC", "MTU", "ADDRESSES", "TX", "RX", "DROPPED", "OVERRUNS", "NETEM"]
         .map(String::from)
         .to_vec()];
     let mut routes = vec![["NODE", "DESTINATION", "GATEWAY", "IF"].map(String::from).to_vec()];
-    let mut per_bus: HashMap<&str, (u64, u64, Vec<String>)> = HashMap::new();
+    let mut per_bus: HashMap<&str, (u64, u64, u64, Vec<String>)> = HashMap::new();
     for n in &st.nodes {
         let names: Vec<&str> =
             st.ifaces.iter().filter(|(node, _, _)| *node == n.name).map(|(_, i, _)| i.as_str()).collect();
@@ -192,7 +194,8 @@ pub fn status(st: &State, json: bool) -> Result<(), String> {
             let e = per_bus.entry(bus.as_str()).or_default();
             e.0 += v.tx;
             e.1 += v.dropped;
-            e.2.push(format!("{node}:{ifname}"));
+            e.2 += v.overruns;
+            e.3.push(format!("{node}:{ifname}"));
             let netem = v.netem.as_ref().map_or("-".to_string(), netem::describe);
             ifrows.push(vec![
                 node.clone(),
@@ -204,6 +207,7 @@ pub fn status(st: &State, json: bool) -> Result<(), String> {
                 v.tx.to_string(),
                 v.rx.to_string(),
                 v.dropped.to_string(),
+                v.overruns.to_string(),
                 netem,
             ]);
         }
@@ -211,17 +215,19 @@ pub fn status(st: &State, json: bool) -> Result<(), String> {
             routes.push(vec![n.name.clone(), dst, gw, ifname]);
         }
     }
-    let mut buses = vec![["BUS", "SENT", "DROPPED", "ON BUS", "WRAPS", "MEMBERS", "FILE"].map(String::from).to_vec()];
+    let mut buses =
+        vec![["BUS", "SENT", "DROPPED", "OVERRUNS", "ON BUS", "WRAPS", "MEMBERS", "FILE"].map(String::from).to_vec()];
     for (name, path) in &st.buses {
         let (held, wraps) = match Snapshot::read(path) {
             Ok(Ok(s)) => (s.records().count().to_string(), s.header().gen.to_string()),
             _ => ("-".into(), "-".into()),
         };
-        let (sent, dropped, members) = per_bus.remove(name.as_str()).unwrap_or_default();
+        let (sent, dropped, overruns, members) = per_bus.remove(name.as_str()).unwrap_or_default();
         buses.push(vec![
             name.clone(),
             sent.to_string(),
             dropped.to_string(),
+            overruns.to_string(),
             held,
             wraps,
             members.join(","),

@@ -495,6 +495,8 @@ const IP_RECVTTL: i32 = 12;
 const IP_MTU_DISCOVER: i32 = 10;
 const TCP_NODELAY: i32 = 1;
 const TCP_MAXSEG: i32 = 2;
+const TCP_INFO: i32 = 11;
+const TCP_CONGESTION: i32 = 13;
 const IPV6_UNICAST_HOPS: i32 = 16;
 const IPV6_RECVERR: i32 = 25;
 const IPV6_V6ONLY: i32 = 26;
@@ -603,6 +605,9 @@ pub fn linux_sys_setsockopt(cx: &mut Cx, a: linux_sys_setsockopt_args) -> SysRes
         (IPPROTO_TCP, TCP_MAXSEG) => {
             let _ = int()?;
         }
+        (IPPROTO_TCP, TCP_CONGESTION) if matches!(sock.kind, Kind::Tcp(_)) => {
+            o.congestion = crate::net::tcpinfo::algorithm(&b).ok_or(ENOENT)?
+        }
         (SOL_RAW, ICMP_FILTER) if raw => o.icmp_filter = int()? as u32,
         (IPPROTO_ICMPV6, ICMP6_FILTER) if raw => {
             if b.len() < 32 {
@@ -617,14 +622,43 @@ pub fn linux_sys_setsockopt(cx: &mut Cx, a: linux_sys_setsockopt_args) -> SysRes
         }
         _ => return Err(ENOPROTOOPT),
     }
-    // TCP_NODELAY on a live connection takes effect at once.
-    if let (IPPROTO_TCP, TCP_NODELAY) = (a.level, a.optname) {
-        let nodelay = cx.st.net.sock(s)?.opts.nodelay;
+    // TCP_NODELAY and TCP_CONGESTION on a live connection take effect at once.
+    if let (IPPROTO_TCP, TCP_NODELAY | TCP_CONGESTION) = (a.level, a.optname) {
+        let o = cx.st.net.sock(s)?.opts.clone();
         if let Some(h) = cx.st.net.sock(s)?.handle() {
-            cx.st.net.tcp.socket(h).set_nagle_enabled(!nodelay);
+            let t = cx.st.net.tcp.socket(h);
+            t.set_nagle_enabled(!o.nodelay);
+            t.set_congestion_control(o.congestion);
         }
     }
     Ok(0)
+}
+
+/// getsockopt at TCP's level on another socket: Linux's ip_getsockopt
+/// says EOPNOTSUPP, its ipv6_getsockopt ENOPROTOOPT.
+fn not_tcp(sock: &crate::net::socket::Socket) -> Errno {
+    if sock.v6 {
+        ENOPROTOOPT
+    } else {
+        EOPNOTSUPP
+    }
+}
+
+/// TCP_INFO of a TCP socket: a connection's figures, or just the state
+/// of one that is listening or not yet connected; None if not TCP.
+fn tcp_info(net: &crate::net::Net, sock: &crate::net::socket::Socket) -> Option<Vec<u8>> {
+    use crate::net::census::{tcp_state, TCP_CLOSE, TCP_LISTEN};
+    let mut b = vec![0u8; crate::net::tcpinfo::TCP_INFO_LEN];
+    match &sock.kind {
+        Kind::Tcp(Tcp::Conn { h, .. }) => {
+            let t = net.tcp.sockets.get::<smoltcp::socket::tcp::Socket>(*h);
+            return Some(net.tcp_info(t, tcp_state(t.state()).unwrap_or(TCP_CLOSE)));
+        }
+        Kind::Tcp(Tcp::Listening(_)) => b[0] = TCP_LISTEN,
+        Kind::Tcp(Tcp::Fresh) => b[0] = TCP_CLOSE,
+        _ => return None,
+    }
+    Some(b)
 }
 
 pub fn linux_sys_getsockopt(cx: &mut Cx, a: linux_sys_getsockopt_args) -> SysResult {
@@ -643,6 +677,10 @@ pub fn linux_sys_getsockopt(cx: &mut Cx, a: linux_sys_getsockopt_args) -> SysRes
             Some(packet::getsockopt(cx, s, name, a.optval)?)
         }
         (SOL_SOCKET, packet::SO_BPF_EXTENSIONS) => Some(crate::net::bpf::EXTENSIONS.to_ne_bytes().to_vec()),
+        (IPPROTO_TCP, TCP_INFO) => {
+            let sock = cx.st.net.sock(s)?;
+            Some(tcp_info(&cx.st.net, sock).ok_or_else(|| not_tcp(sock))?)
+        }
         _ => None,
     };
     if let Some(v) = special {
@@ -652,6 +690,9 @@ pub fn linux_sys_getsockopt(cx: &mut Cx, a: linux_sys_getsockopt_args) -> SysRes
         return Ok(0);
     }
     let sock = cx.st.net.sock_mut(s)?;
+    if a.level == IPPROTO_TCP && !matches!(sock.kind, Kind::Tcp(_)) {
+        return Err(not_tcp(sock));
+    }
     let o = &sock.opts;
     let i = |v: i32| v.to_ne_bytes().to_vec();
     let tv = |d: Option<Duration>| {
@@ -696,6 +737,7 @@ pub fn linux_sys_getsockopt(cx: &mut Cx, a: linux_sys_getsockopt_args) -> SysRes
         (IPPROTO_IPV6, IPV6_V6ONLY) => i(o.v6only as i32),
         (IPPROTO_TCP, TCP_NODELAY) => i(o.nodelay as i32),
         (IPPROTO_TCP, TCP_MAXSEG) => i(1448),
+        (IPPROTO_TCP, TCP_CONGESTION) => crate::net::tcpinfo::algorithm_name(o.congestion),
         (SOL_RAW, ICMP_FILTER) => i(o.icmp_filter as i32),
         (l, n) if stored_option(l, n) => i(o.stored.get(&(l, n)).copied().unwrap_or(0)),
         _ => return Err(ENOPROTOOPT),

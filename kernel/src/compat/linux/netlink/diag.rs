@@ -4,16 +4,15 @@
 //! list /proc/net/tcp also prints (`net::census`), filtered by the
 //! requested states — or by the exact socket, for a lookup — with the
 //! attributes Linux always adds (shutdown state, v6only) and, when asked
-//! for, `INET_DIAG_INFO` (a `struct tcp_info` with what the engine
-//! knows; it runs no congestion control, so no `INET_DIAG_CONG` is
-//! given). `ss` filters the rest itself.
+//! for, `INET_DIAG_INFO` (a `struct tcp_info`: `net::tcpinfo`; no
+//! `INET_DIAG_CONG` is given). `ss` filters the rest itself.
 //!
 //! The kernel has no AF_UNIX sockets: a dump of them is empty. Families
 //! and protocols without a diag handler are ENOENT, as on Linux.
 
 use super::wire::*;
 use super::{Answer, Failure, Request};
-use crate::net::census::{self, Row, TCP_LISTEN};
+use crate::net::census::{self, Row};
 use crate::net::Net;
 use crate::Cx;
 use rump_abi::native::errno::*;
@@ -44,10 +43,6 @@ const MSG_LEN: usize = 72;
 const INET_DIAG_INFO: u16 = 2;
 const INET_DIAG_SHUTDOWN: u16 = 8;
 const INET_DIAG_SKV6ONLY: u16 = 11;
-/// `struct tcp_info` up to tcpi_total_retrans, the part that has been
-/// stable since Linux 2.6 (readers take a shorter one).
-const TCP_INFO_LEN: usize = 104;
-const TCPI_OPT_TIMESTAMPS: u8 = 1;
 
 pub fn handle(cx: &mut Cx, req: &Request) -> Result<Answer, Failure> {
     let p = req.msg.payload();
@@ -140,30 +135,10 @@ fn message(b: &mut Builder, net: &Net, r: &Row, family: u8, ext: u8, id: &[u8]) 
     b.put(&m);
     let engine = r.handle.map(|h| net.tcp.sockets.get::<tcp::Socket>(h));
     if let (true, Some(t)) = (ext & (1 << (INET_DIAG_INFO - 1)) != 0, engine) {
-        b.attr(INET_DIAG_INFO, &tcp_info(r, t));
+        b.attr(INET_DIAG_INFO, &net.tcp_info(t, r.state));
     }
     b.u8(INET_DIAG_SHUTDOWN, 0);
     if family == AF_INET6 {
         b.u8(INET_DIAG_SKV6ONLY, u8::from(r.v6only));
     }
-}
-
-/// The `tcp_info` fields the engine can answer truthfully: the state,
-/// the timestamp option, the delayed-ack time (ato, µs), the reordering
-/// threshold, the receive window space; the rest stay 0 (which `ss`
-/// leaves out).
-fn tcp_info(r: &Row, t: &tcp::Socket) -> Vec<u8> {
-    let mut b = vec![0u8; TCP_INFO_LEN];
-    b[0] = r.state;
-    if t.timestamp_enabled() && r.state != TCP_LISTEN {
-        b[5] = TCPI_OPT_TIMESTAMPS;
-    }
-    let ato = t.ack_delay().map_or(0, |d| d.total_micros() as u32);
-    b[12..16].copy_from_slice(&ato.to_ne_bytes());
-    // tcpi_reordering: the duplicate acks that mean a loss, 3 here as
-    // in Linux's default.
-    b[88..92].copy_from_slice(&3u32.to_ne_bytes());
-    // tcpi_rcv_space
-    b[96..100].copy_from_slice(&(t.recv_capacity() as u32).to_ne_bytes());
-    b
 }

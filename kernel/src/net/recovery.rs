@@ -260,6 +260,15 @@ impl Recovery {
             if let Some(rtt) = sample {
                 f.sample(rtt);
             }
+            // All of a kept segment's data acknowledged but not its FIN:
+            // a peer on smoltcp takes a FIN only in a segment that starts
+            // at its window, so a verbatim resend would be ignored
+            // forever. smoltcp sends the bare FIN again itself (and that
+            // segment is kept in turn).
+            if f.segs.front().is_some_and(|s| s.seq != ack && s.end == ack.wrapping_add(1) && s.bytes[13] & FIN != 0) {
+                let s = f.segs.pop_front().expect("checked");
+                f.kept -= s.bytes.len();
+            }
             f.snd_una = ack;
             f.dupacks = 0;
             // New data got through: the path works, so no more backing
@@ -408,6 +417,19 @@ mod tests {
             out = r.received(&bip, &b, 100_000 * t);
         }
         assert_eq!(seqs(&out), vec![1]);
+    }
+
+    #[test]
+    fn a_fin_whose_data_is_acknowledged_is_left_to_smoltcp() {
+        let mut r = Recovery::default();
+        let ip = IpRepr::new(A, B, 6, 64);
+        let mut fin = seg(1000, 0, 100, &[]);
+        fin[13] |= FIN;
+        r.sent(&ip, &fin, 0);
+        let (aip, a) = ack(1100, &[]);
+        r.received(&aip, &a, 10);
+        // Nothing kept: no timeout resends the segment the peer ignores.
+        assert!(r.tick(RTO_MAX_US * 2).is_empty());
     }
 
     #[test]

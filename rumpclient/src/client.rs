@@ -329,8 +329,32 @@ fn bad(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.to_string())
 }
 
+/// How long a server may take to send its banner. It sends it at once;
+/// a peer that stays silent is something else listening at that address
+/// (a supervisor's `SOCK.seccomp` door, another program), not a server.
+const BANNER_WAIT: Duration = Duration::from_secs(10);
+
+/// The events of `events` that `fd` reports within `timeout` (0 if none).
+fn poll_one(fd: i32, events: i16, timeout: Duration) -> i16 {
+    let mut pfd = libc::pollfd { fd, events, revents: 0 };
+    let deadline = Instant::now() + timeout;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one pollfd on the stack; raw, since the caller's
+        // descriptor may be one of the library's own.
+        let n = unsafe { libc::syscall(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, ms) };
+        if n > 0 {
+            return pfd.revents;
+        }
+    }
+    0
+}
+
 /// Reads the banner: one line of at most `BANNER_MAX` bytes.
 fn read_banner(s: &Conn) -> io::Result<()> {
+    if poll_one(s.raw_fd(), libc::POLLIN, BANNER_WAIT) == 0 {
+        return Err(io::Error::new(io::ErrorKind::TimedOut, "no rump server banner within 10 s (not a rump server?)"));
+    }
     let mut line = Vec::new();
     let mut byte = [0u8];
     while line.last() != Some(&b'\n') {
@@ -583,18 +607,7 @@ impl Client {
     /// does when the kernel halts; true if it did.
     pub fn wait_closed(&self, timeout: Duration) -> bool {
         let link = self.link.read().clone();
-        let mut pfd = libc::pollfd { fd: link.sock.raw_fd(), events: libc::POLLRDHUP, revents: 0 };
-        let deadline = Instant::now() + timeout;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            // SAFETY: one pollfd on the stack.
-            let ms = left.as_millis().min(i32::MAX as u128) as i32;
-            // SAFETY: as above; raw, since the descriptor is an `OwnFd`.
-            let n = unsafe { libc::syscall(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, ms) };
-            if n > 0 && pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
-                return true;
-            }
-        }
-        false
+        poll_one(link.sock.raw_fd(), libc::POLLRDHUP, timeout) & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
     }
 
     /// An errno of the native kind in this client's emulation.

@@ -250,3 +250,18 @@ fn a_poll_for_nothing_over_the_wire_locks_nobody_out() {
     std::thread::sleep(Duration::from_millis(200));
     assert!(served_soon(&url), "the poll holds the kernel");
 }
+
+/// The other way round: a client pointed at a socket whose listener never
+/// speaks (a supervisor's `SOCK.seccomp` door, some other program) gets
+/// an error instead of waiting for a banner forever.
+#[test]
+fn a_silent_listener_is_not_taken_for_a_server() {
+    let dir = scratch("silent");
+    let path = dir.join("s");
+    let _listener = UnixListener::bind(&path).unwrap();
+    let url = ServerUrl::parse(&format!("unix://{}", path.display())).unwrap();
+    let t = Instant::now();
+    let err = Client::connect(&url, Emulation::Linux, "lost").err().expect("no server there");
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+    assert!(t.elapsed() < Duration::from_secs(15), "gave up after {:?}", t.elapsed());
+}

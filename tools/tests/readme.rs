@@ -110,7 +110,7 @@ fn script(block: &Block, scratch: &Path, bin: &Path) -> String {
          trap 'cleanup' EXIT\ncleanup() {{ st=$?; unset LD_PRELOAD RUMP_SERVER\n\
          kill $(jobs -p) 2>/dev/null || true\n\
          [ ! -e .rumpnet/state ] || {bin}/rumpctl net down >/dev/null || true\n\
-         for s in $(find {dir} -type s); do {bin}/rumpctl halt -s unix://$s 2>/dev/null || true; done\n\
+         for s in $(find {dir} -type s ! -name '*.seccomp'); do {bin}/rumpctl halt -s unix://$s 2>/dev/null || true; done\n\
          exit $st; }}\n",
         bin = bin.display(),
         dir = scratch.display()

@@ -21,7 +21,9 @@ use crate::auth::Key;
 use crate::frame::{read_frame, write_frame, write_frame_passing, Frame};
 use crate::marshal::{marshal, ClientMemory};
 use crate::selfmem::SelfMemory;
-use crate::sock::Conn;
+use crate::sock::{rand_bytes, Conn};
+use crate::transport::shm::client::{ClientChannel, Stop};
+use crate::transport::shm;
 use crate::url::ServerUrl;
 use crate::wire::banner::{BannerRepr, BANNER_MAX};
 use crate::wire::copy::{CopyPacket, CopyRepr};
@@ -125,6 +127,8 @@ struct Lost;
 /// One connection with its readers and waiters.
 struct Link {
     sock: Conn,
+    /// The shared-memory channel beside the socket, if the server gave one.
+    shm: Option<ClientChannel>,
     send_lock: Mutex<()>,
     inbox: Mutex<Inbox>,
     /// Frames received, for counting round trips.
@@ -229,6 +233,43 @@ impl Link {
 
     fn cancel(&self, reqno: u64) {
         let _ = self.send(reqno, Class::Req, MsgType::Cancel, 0, &[]);
+    }
+
+    /// One call through the channel: None if no slot is free (the caller
+    /// uses the socket). A signal handler that interrupts the wait cancels
+    /// the call, as on the socket.
+    fn shm_call(&self, ch: &ClientChannel, num: u32, args: &Slots, reqno: u64) -> Option<Result<SysResult, Lost>> {
+        let _in_rpc = InRpc::enter();
+        let posted = ch.post(num, args, reqno)?;
+        let mut cancelled = false;
+        loop {
+            match posted.wait(&|| self.server_gone()) {
+                Ok(r) => {
+                    self.received.fetch_add(1, Ordering::Relaxed);
+                    return Some(Ok(r));
+                }
+                Err(Stop::Interrupted) if !cancelled => {
+                    cancelled = true;
+                    self.cancel(reqno);
+                }
+                Err(Stop::Interrupted) => {}
+                Err(Stop::Lost) => {
+                    self.kill();
+                    return Some(Err(Lost));
+                }
+            }
+        }
+    }
+
+    /// Whether the server hung up (or the link was given up).
+    fn server_gone(&self) -> bool {
+        if self.inbox.lock().dead {
+            return true;
+        }
+        let mut pfd = libc::pollfd { fd: self.sock.raw_fd(), events: libc::POLLRDHUP, revents: 0 };
+        // SAFETY: one pollfd on the stack; raw, since the fd is an `OwnFd`.
+        let n = unsafe { libc::syscall(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, 0) };
+        n > 0 && pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
     }
 
     /// Reads frames as this connection's reader until `reqno`'s reply.
@@ -381,6 +422,28 @@ fn name_payload(name: &str, emul: Emulation) -> io::Result<Vec<u8>> {
     Ok(payload)
 }
 
+/// Asks the server for a shared-memory channel (`MsgType::Shmchan`) as
+/// request `reqno`, right after the handshake; None leaves the calls on
+/// the socket.
+fn open_channel(sock: &Conn, reqno: u64) -> Option<ClientChannel> {
+    let mut cookie = Box::new([0u8; 16]);
+    rand_bytes(&mut cookie[..]);
+    let mut payload = (cookie.as_ptr() as u64).to_ne_bytes().to_vec();
+    payload.extend_from_slice(&cookie[..]);
+    write_frame(&mut &*sock, reqno, Class::Req, MsgType::Shmchan, 0, &payload).ok()?;
+    let f = loop {
+        let f = read_frame(&mut &*sock).ok()??;
+        let fd = sock.take_frame_fd();
+        if f.header.reqno == reqno && f.header.msg_type == MsgType::Shmchan {
+            break Frame { fd, ..f };
+        }
+    };
+    match (f.header.class, &f.payload[..], &f.fd) {
+        (Class::Resp, [0, 0, 0, 0], Some(fd)) => ClientChannel::map(fd),
+        _ => None,
+    }
+}
+
 fn fork_handshake(sock: &Conn, cookie: ForkCookie, cancel: bool) -> io::Result<()> {
     let req = ForkRepr { auth: cookie.0, cancel };
     let mut payload = vec![0u8; req.buffer_len()];
@@ -412,9 +475,22 @@ impl Client {
     }
 
     /// A client on an established connection whose next request is `reqno`.
-    fn over(sock: Conn, url: ServerUrl, emul: Emulation, name: &str, reqno: u64, retry: Retry) -> Client {
-        let link =
-            Link { sock, send_lock: Mutex::new(()), inbox: Mutex::new(Inbox::default()), received: AtomicU64::new(0) };
+    /// Where the server shares memory (a unix connection) and this process
+    /// wants it (`shm::wanted`), calls move to a channel (request `reqno`).
+    fn over(sock: Conn, url: ServerUrl, emul: Emulation, name: &str, mut reqno: u64, retry: Retry) -> Client {
+        let shm = if sock.passes_fds() && shm::wanted() {
+            reqno += 1;
+            open_channel(&sock, reqno - 1)
+        } else {
+            None
+        };
+        let link = Link {
+            sock,
+            shm,
+            send_lock: Mutex::new(()),
+            inbox: Mutex::new(Inbox::default()),
+            received: AtomicU64::new(0),
+        };
         Client {
             link: RwLock::new(Arc::new(link)),
             url,
@@ -573,8 +649,15 @@ impl Client {
         Ok(Some(Client::over(sock, url, emul, name, reqno + 1, Retry::from_env().unwrap_or_default())))
     }
 
+    /// Whether calls travel through shared memory (`transport::shm`) on the
+    /// current connection.
+    pub fn shares_memory(&self) -> bool {
+        self.link.read().shm.is_some()
+    }
+
     /// Frames received from the server on the current connection: one per
-    /// call, plus one per copy request the server had to make.
+    /// call (through shared memory too), plus one per copy request the
+    /// server had to make.
     pub fn frames_received(&self) -> u64 {
         self.link.read().received.load(Ordering::Relaxed)
     }
@@ -642,6 +725,17 @@ impl Client {
 
     fn call_as(&self, desc: &SyscallDesc, args: &Slots, notify: Option<(u32, RawFd)>) -> SysResult {
         let num = desc.num;
+        // Through shared memory the kernel reaches every argument in place,
+        // so `desc` need not say how they travel.
+        while notify.is_none() {
+            let link = self.link.read().clone();
+            let Some(ch) = &link.shm else { break };
+            match link.shm_call(ch, num, args, self.reqno()) {
+                None => break,
+                Some(Ok(r)) => return r,
+                Some(Err(Lost)) => self.reconnect(&link).map_err(|e| self.errno(e))?,
+            }
+        }
         let call = marshal(desc, args, &SelfMemory);
         let frame = match notify {
             None => self.rpc(MsgType::Msyscall, num, call.payload()),

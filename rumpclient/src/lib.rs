@@ -22,6 +22,7 @@ pub mod selfmem;
 pub mod serve;
 pub mod server;
 pub mod sock;
+pub mod transport;
 pub mod url;
 pub mod wire;
 

@@ -30,6 +30,8 @@ use crate::notify::EventFdNotifier;
 use crate::policy::Policy;
 use crate::serve::{run_marshaled, run_plain, CopyChannel, RemoteMemory};
 use crate::sock::{rand_u64, Conn, Listener};
+use crate::transport::shm::peer::PeerMemory;
+use crate::transport::shm::server::{Call, ServerChannel};
 use crate::url::ServerUrl;
 use crate::wire::banner::BannerRepr;
 use crate::wire::copy::CopyRepr;
@@ -38,8 +40,9 @@ use crate::wire::handshake::{Emulation, ForkPacket, ForkRepr, NameRepr};
 use crate::wire::header::{Class, HandshakeKind, MsgType, MAX_PAYLOAD};
 use crate::wire::WireError;
 use parking_lot::Mutex;
-use rump_abi::native::errno::{EFAULT, ENODEV};
-use rump_abi::Errno;
+use rump_abi::native::errno::{EFAULT, EIO, ENODEV, EPERM};
+use rump_abi::usermem::UserMemory;
+use rump_abi::{Errno, UserAddr};
 use rump_kernel::cred::Cred;
 use rump_kernel::lwp::Lwp;
 use rump_kernel::mem::{Mem, Reservation};
@@ -289,6 +292,8 @@ struct Client {
     copies: Mutex<HashMap<u64, SyncSender<Frame>>>,
     /// The eventfd each client thread passed with its last NSYSCALL.
     notifiers: Mutex<HashMap<u32, Arc<EventFdNotifier>>>,
+    /// The shared-memory channel the client asked for (SHMCHAN), if any.
+    channel: Mutex<Option<Arc<ServerChannel>>>,
     next_reqno: AtomicU64,
     dead: AtomicBool,
     shared: Arc<Shared>,
@@ -341,6 +346,34 @@ fn serve_thread(c: Arc<Client>) {
     }
 }
 
+/// Makes sure a thread waits for `ch`'s posts, starting one if none does.
+fn ensure_shm_waiter(c: &Arc<Client>, ch: &Arc<ServerChannel>) {
+    if !ch.is_retired() && ch.become_waiter() {
+        let (c, ch) = (c.clone(), ch.clone());
+        std::thread::spawn(move || {
+            if let Some(call) = ch.wait_posted() {
+                serve_posted(&c, &ch, call);
+            }
+        });
+    }
+}
+
+/// Runs `call`, then every call posted meanwhile; with none left, waits
+/// for the next unless another thread already does.
+fn serve_posted(c: &Arc<Client>, ch: &Arc<ServerChannel>, mut call: Call) {
+    loop {
+        c.run_posted(ch, &call);
+        call = match ch.next_posted() {
+            Some(next) => next,
+            None if ch.become_waiter() => match ch.wait_posted() {
+                Some(next) => next,
+                None => return,
+            },
+            None => return,
+        };
+    }
+}
+
 /// A frame that ends the connection, with the ERROR to send first if any.
 type Fatal = Option<(u64, ErrorCode)>;
 
@@ -356,6 +389,7 @@ impl Client {
             calls: Mutex::new(HashMap::new()),
             copies: Mutex::new(HashMap::new()),
             notifiers: Mutex::new(HashMap::new()),
+            channel: Mutex::new(None),
             next_reqno: AtomicU64::new(1),
             dead: AtomicBool::new(false),
             shared,
@@ -436,6 +470,9 @@ impl Client {
         for n in self.notifiers.lock().drain().map(|(_, n)| n) {
             n.retire();
         }
+        if let Some(ch) = self.channel.lock().take() {
+            ch.retire();
+        }
     }
 
     fn process(&self) -> Option<Arc<Process>> {
@@ -469,6 +506,7 @@ impl Client {
                 self.call(&process, &f, passed)
             }
             MsgType::Mapfd => self.mapfd(h.reqno, &process, &f.payload),
+            MsgType::Shmchan => self.open_channel(h.reqno, &f.payload),
             MsgType::Cancel => {
                 if let Some(lwp) = self.calls.lock().get(&h.reqno) {
                     self.shared.kernel.cancel(lwp);
@@ -597,6 +635,10 @@ impl Client {
     fn exec(&self, reqno: u64, process: &Process, payload: &[u8]) -> Result<(), Fatal> {
         let name = NameRepr::parse(payload).map_err(|_| Some((reqno, ErrorCode::Malformed)))?;
         tracing::info!(client = self.sock.raw_fd(), comm = %String::from_utf8_lossy(name.name), "handshake: exec");
+        // The old image's mapping is gone; the new one asks for its own.
+        if let Some(ch) = self.channel.lock().take() {
+            ch.retire();
+        }
         for lwp in self.calls.lock().values() {
             self.shared.kernel.cancel(lwp);
         }
@@ -607,6 +649,90 @@ impl Client {
             return Err(Some((reqno, ErrorCode::RforkFailed)));
         }
         self.reply_handshake(reqno)
+    }
+
+    /// SHMCHAN: a channel in shared memory for this client's calls, its
+    /// descriptor passed with the reply; an errno leaves the client on the
+    /// socket.
+    fn open_channel(self: &Arc<Self>, reqno: u64, payload: &[u8]) -> Result<(), Fatal> {
+        let sent = match self.new_channel(payload) {
+            Ok((ch, fd)) => {
+                let sent = {
+                    let ok = 0i32.to_ne_bytes();
+                    let _g = self.send_lock.lock();
+                    write_frame_passing(&self.sock, fd.as_raw_fd(), reqno, Class::Resp, MsgType::Shmchan, 0, &ok)
+                };
+                if sent.is_ok() {
+                    tracing::debug!(client = self.sock.raw_fd(), "calls move to shared memory");
+                    let ch = Arc::new(ch);
+                    if let Some(old) = self.channel.lock().replace(ch.clone()) {
+                        old.retire();
+                    }
+                    if self.dead.load(Ordering::Acquire) {
+                        ch.retire();
+                    }
+                    ensure_shm_waiter(self, &ch);
+                }
+                sent
+            }
+            Err(e) => {
+                tracing::debug!(client = self.sock.raw_fd(), errno = e.0, "calls stay on the socket");
+                self.send(reqno, Class::Resp, MsgType::Shmchan, 0, &e.raw().to_ne_bytes())
+            }
+        };
+        sent.map_err(|_| None)
+    }
+
+    /// A channel for this client if it can have one: a unix peer of our
+    /// own uid whose memory shows the cookie it named.
+    fn new_channel(&self, payload: &[u8]) -> Result<(ServerChannel, OwnedFd), Errno> {
+        let (addr, cookie) = payload.split_at_checked(8).ok_or(EIO)?;
+        let addr = UserAddr(u64::from_ne_bytes(addr.try_into().map_err(|_| EIO)?));
+        if cookie.len() != 16 || !self.sock.passes_fds() {
+            return Err(ENODEV);
+        }
+        // SAFETY: geteuid cannot fail.
+        let same_uid = self.sock.peer_uid() == Some(unsafe { libc::geteuid() });
+        let pid = self.sock.peer_pid().filter(|_| same_uid).ok_or(EPERM)?;
+        let mut seen = [0u8; 16];
+        PeerMemory { pid }.copy_in(addr, &mut seen).map_err(|_| EPERM)?;
+        if seen[..] != *cookie {
+            return Err(EPERM);
+        }
+        let ch = ServerChannel::new(self.shared.mem.clone(), pid)?;
+        let fd = ch.client_fd()?;
+        Ok((ch, fd))
+    }
+
+    /// Runs one call a client posted in its channel and completes it.
+    fn run_posted(self: &Arc<Self>, ch: &Arc<ServerChannel>, call: &Call) {
+        let Some(process) = self.process() else {
+            ch.complete(call, &Err(EIO));
+            return;
+        };
+        let (c, chan) = (Arc::downgrade(self), Arc::downgrade(ch));
+        let lwp = Arc::new(Lwp::with_block_hook(move || {
+            if let (Some(c), Some(ch)) = (c.upgrade(), chan.upgrade()) {
+                ensure_shm_waiter(&c, &ch);
+            }
+        }));
+        // Registered so a CANCEL on the socket reaches it; a request
+        // number already in use just cannot be cancelled.
+        let cancellable = {
+            let mut calls = self.calls.lock();
+            let free = !calls.contains_key(&call.reqno);
+            if free {
+                calls.insert(call.reqno, lwp.clone());
+            }
+            free
+        };
+        self.shared.busy.fetch_add(1, Ordering::AcqRel);
+        let result = process.syscall_lwp(call.sysnum, &call.args, &PeerMemory { pid: ch.pid }, &lwp);
+        if cancellable {
+            self.calls.lock().remove(&call.reqno);
+        }
+        ch.complete(call, &result);
+        self.shared.busy.fetch_sub(1, Ordering::AcqRel);
     }
 
     fn call(self: &Arc<Self>, process: &Process, f: &Frame, passed: Option<OwnedFd>) -> Result<(), Fatal> {

@@ -1,0 +1,2 @@
+//! Transports: how a client's calls reach a server.
+pub mod shm;

@@ -249,7 +249,9 @@ unsafe impl Sync for Mapping {}
 impl Mapping {
     /// Maps `len` bytes of host fd `fd` shared, readable and writable.
     pub fn of_fd(fd: RawFd, len: usize) -> Result<Mapping, Errno> {
-        let (prot, flags) = (libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED);
+        // Every argument full width: the mmap system call takes longs.
+        let (prot, flags) = ((libc::PROT_READ | libc::PROT_WRITE) as libc::c_long, libc::MAP_SHARED as libc::c_long);
+        let fd = libc::c_long::from(fd);
         // SAFETY: a fresh mapping the kernel places; nothing of ours is at
         // the address it returns.
         let addr = host(|| unsafe { libc::syscall(libc::SYS_mmap, 0usize, len, prot, flags, fd, 0usize) })?;

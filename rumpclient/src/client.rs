@@ -21,6 +21,7 @@ use crate::auth::Key;
 use crate::frame::{read_frame, write_frame, write_frame_passing, Frame};
 use crate::marshal::{marshal, ClientMemory};
 use crate::selfmem::SelfMemory;
+use crate::ownfd::OwnFd;
 use crate::sock::{rand_bytes, Conn};
 use crate::transport::shm::client::{ClientChannel, Stop};
 use crate::transport::shm;
@@ -38,8 +39,8 @@ use rump_kernel::vfs::mapping::MapKind;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read};
-use std::os::fd::{OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -133,6 +134,9 @@ struct Link {
     inbox: Mutex<Inbox>,
     /// Frames received, for counting round trips.
     received: AtomicU64,
+    /// The process whose thread watches the socket for a hang-up while
+    /// calls sleep in the channel (`watch`), 0 before one is needed.
+    watcher: AtomicI32,
 }
 
 thread_local! {
@@ -238,7 +242,7 @@ impl Link {
     /// One call through the channel: None if no slot is free (the caller
     /// uses the socket). A signal handler that interrupts the wait cancels
     /// the call, as on the socket.
-    fn shm_call(&self, ch: &ClientChannel, num: u32, args: &Slots, reqno: u64) -> Option<Result<SysResult, Lost>> {
+    fn shm_call(self: &Arc<Self>, ch: &ClientChannel, num: u32, args: &Slots, reqno: u64) -> Option<Result<SysResult, Lost>> {
         let _in_rpc = InRpc::enter();
         let posted = ch.post(num, args, reqno)?;
         let mut cancelled = false;
@@ -261,17 +265,71 @@ impl Link {
         }
     }
 
-    /// Whether the server hung up (or the link was given up).
-    fn server_gone(&self) -> bool {
+    /// Before a call sleeps in the channel: whether the link is given up;
+    /// if not, makes sure a thread will notice the server hanging up.
+    fn server_gone(self: &Arc<Self>) -> bool {
         if self.inbox.lock().dead {
             return true;
         }
-        let mut pfd = libc::pollfd { fd: self.sock.raw_fd(), events: libc::POLLRDHUP, revents: 0 };
-        // SAFETY: one pollfd on the stack; raw, since the fd is an `OwnFd`.
-        let n = unsafe { libc::syscall(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, 0) };
-        n > 0 && pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
+        // SAFETY: getpid cannot fail.
+        let me = unsafe { libc::getpid() };
+        if self.watcher.swap(me, Ordering::AcqRel) == me {
+            return false;
+        }
+        // The watcher's own descriptor of the socket: it cannot outlive the
+        // link's and be reused under the watcher.
+        // SAFETY: a dup of our socket, owned by nobody else.
+        let dup = unsafe { libc::syscall(libc::SYS_fcntl, self.sock.raw_fd(), libc::F_DUPFD_CLOEXEC, 0 as libc::c_long) };
+        if dup < 0 {
+            self.watcher.store(0, Ordering::Release);
+            return false;
+        }
+        // SAFETY: fcntl just made this descriptor.
+        let fd = OwnFd::new(unsafe { OwnedFd::from_raw_fd(dup as RawFd) });
+        let link = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new().name("rumpclient-watch".into()).spawn(move || watch(&link, &fd));
+        if spawned.is_err() {
+            // Without a watcher a dead server goes unnoticed: try again next time.
+            self.watcher.store(0, Ordering::Release);
+        }
+        false
     }
+}
 
+/// Waits for the server to hang up on `sock`, then gives `link` up, waking
+/// the calls asleep in its channel. The thread takes no signals: they are
+/// the program's.
+fn watch(link: &std::sync::Weak<Link>, sock: &OwnFd) {
+        let all = !0u64;
+        // SAFETY: blocks every signal for this thread only, from a live
+        // kernel sigset (raw: the libc call may be a hook).
+        unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, &all, std::ptr::null_mut::<u64>(), 8usize) };
+        loop {
+            let mut pfd = libc::pollfd { fd: sock.raw(), events: libc::POLLRDHUP, revents: 0 };
+            // SAFETY: one pollfd on the stack; raw, since the fd is an `OwnFd`.
+            let n = unsafe { libc::syscall(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, -1) };
+            if n > 0 && pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+                break;
+            }
+        }
+        if let Some(link) = link.upgrade() {
+            link.kill();
+        }
+}
+
+impl Drop for Link {
+    /// Hangs up if a thread of this process watches the link, so that it
+    /// ends (a forked child dropping its parent's link must not: the
+    /// socket is shared).
+    fn drop(&mut self) {
+        // SAFETY: getpid cannot fail.
+        if self.watcher.load(Ordering::Acquire) == unsafe { libc::getpid() } {
+            self.sock.shutdown();
+        }
+    }
+}
+
+impl Link {
     /// Reads frames as this connection's reader until `reqno`'s reply.
     fn read_until(&self, reqno: u64, cancelled: &mut bool) -> Result<Frame, Lost> {
         loop {
@@ -313,6 +371,10 @@ impl Link {
         ib.dead = true;
         for w in ib.waiting.values() {
             w.wake();
+        }
+        drop(ib);
+        if let Some(ch) = &self.shm {
+            ch.lose_all();
         }
         self.sock.shutdown();
     }
@@ -490,6 +552,7 @@ impl Client {
             send_lock: Mutex::new(()),
             inbox: Mutex::new(Inbox::default()),
             received: AtomicU64::new(0),
+            watcher: AtomicI32::new(0),
         };
         Client {
             link: RwLock::new(Arc::new(link)),

@@ -363,7 +363,7 @@ fn ensure_shm_waiter(c: &Arc<Client>, ch: &Arc<ServerChannel>) {
 fn serve_posted(c: &Arc<Client>, ch: &Arc<ServerChannel>, mut call: Call) {
     loop {
         c.run_posted(ch, &call);
-        call = match ch.next_posted() {
+        call = match ch.claim() {
             Some(next) => next,
             None if ch.become_waiter() => match ch.wait_posted() {
                 Some(next) => next,

@@ -3,24 +3,31 @@
 //! completes it. The slot a thread used last is the one it tries first, so
 //! a thread keeps its slot while it has one.
 //!
-//! A signal handler that runs during the sleep makes `wait` report it once
-//! (the caller sends a CANCEL on the socket, as for a socket call), then
-//! the wait goes on for the reply the cancelled call still sends. Every
-//! `LIVENESS` of sleep the socket is asked whether the server hung up, so
-//! a killed server is noticed within that.
+//! The sleep is an untimed futex wait, so the host restarts it after a
+//! handler installed with SA_RESTART and ends it with EINTR otherwise, as
+//! it would a host read. `wait` reports that EINTR (the caller sends a
+//! CANCEL on the socket, as for a socket call), then goes on waiting for
+//! the reply the cancelled call still sends. That a server died is learnt
+//! from the socket by whoever owns it, which then marks every slot `LOST`
+//! (`lose_all`), waking its sleepers.
 
 use super::futex::{self, Woke};
-use super::layout::{mapping_len, Channel, Slot, DONE, FREE, POSTED, SLOTS, WAITER};
+use super::layout::{mapping_len, Channel, Slot, DONE, FREE, LOST, POSTED, SLOTS, WAITER};
 use super::spin::Spin;
 use rump_abi::{Slots, SysResult};
 use rump_kernel::shm::Mapping;
 use std::cell::Cell;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::Once;
 
-/// How often a sleeping caller checks that the server is still there.
-pub const LIVENESS: Duration = Duration::from_millis(100);
+/// Host forks this process has been through: a forked child must not
+/// post in its parent's channel, which it still has mapped.
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn count_fork() {
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
 
 thread_local! {
     /// The slot this thread used last.
@@ -33,6 +40,8 @@ pub struct ClientChannel {
     /// Bit set = slot free, for this process's threads.
     free: [AtomicU64; SLOTS / 64],
     spin: Spin,
+    /// `FORKS` when the channel was mapped.
+    forks: u64,
 }
 
 /// Why a posted call has no result.
@@ -53,8 +62,14 @@ pub struct Posted<'a> {
 impl ClientChannel {
     /// Maps the channel the server passed; None if it is not one.
     pub fn map(fd: &OwnedFd) -> Option<ClientChannel> {
+        static COUNTING: Once = Once::new();
+        // SAFETY: registers a handler that only bumps an atomic.
+        COUNTING.call_once(|| unsafe {
+            libc::pthread_atfork(None, None, Some(count_fork));
+        });
         let map = Mapping::of_fd(fd.as_raw_fd(), mapping_len()).ok()?;
-        let ch = ClientChannel { map, free: std::array::from_fn(|_| AtomicU64::new(u64::MAX)), spin: Spin::default() };
+        let free = std::array::from_fn(|_| AtomicU64::new(u64::MAX));
+        let ch = ClientChannel { map, free, spin: Spin::default(), forks: FORKS.load(Ordering::Relaxed) };
         ch.view().is_valid().then_some(ch)
     }
 
@@ -90,9 +105,22 @@ impl ClientChannel {
         None
     }
 
+    /// The server hung up: every sleeping caller wakes and gives up.
+    pub fn lose_all(&self) {
+        for slot in self.view().slots {
+            if slot.state.fetch_or(LOST, Ordering::SeqCst) & WAITER != 0 {
+                futex::wake(&slot.state, i32::MAX);
+            }
+        }
+    }
+
     /// Posts call `sysnum` with `args` as request `reqno`; None if every
-    /// slot is taken (the caller uses the socket).
+    /// slot is taken or the channel is a parent's (the caller uses the
+    /// socket).
     pub fn post(&self, sysnum: u32, args: &Slots, reqno: u64) -> Option<Posted<'_>> {
+        if FORKS.load(Ordering::Relaxed) != self.forks {
+            return None;
+        }
         let index = self.take_free()?;
         let slot = self.slot(index);
         slot.sysnum.store(sysnum, Ordering::Relaxed);
@@ -121,21 +149,24 @@ impl Posted<'_> {
         (slot.state.load(Ordering::Acquire) & !WAITER == DONE).then(|| slot.result())
     }
 
-    /// Waits for the result; `server_gone` is asked every `LIVENESS`.
+    /// Waits for the result. Before it sleeps, `server_gone` says whether
+    /// the server is already known gone (and may arrange for `lose_all`
+    /// should it go later).
     pub fn wait(&self, server_gone: &dyn Fn() -> bool) -> Result<SysResult, Stop> {
         if let Some(r) = self.ch.spin.run(|| self.done()) {
             return Ok(r);
         }
         let state = &self.slot().state;
         loop {
-            let seen = state.fetch_or(WAITER, Ordering::AcqRel) | WAITER;
+            let seen = state.fetch_or(WAITER, Ordering::SeqCst) | WAITER;
             if seen & !WAITER == DONE {
                 return Ok(self.slot().result());
             }
-            match futex::wait(state, seen, LIVENESS) {
-                Woke::Interrupted => return Err(Stop::Interrupted),
-                Woke::TimedOut if server_gone() => return Err(Stop::Lost),
-                _ => {}
+            if seen & LOST != 0 || server_gone() {
+                return Err(Stop::Lost);
+            }
+            if futex::wait(state, seen, None) == Woke::Interrupted {
+                return Err(Stop::Interrupted);
             }
         }
     }

@@ -14,11 +14,14 @@ pub enum Woke {
     TimedOut,
 }
 
-/// Sleeps while `word` holds `expected`, at most `timeout`.
-pub fn wait(word: &AtomicU32, expected: u32, timeout: Duration) -> Woke {
-    let ts = libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos() as _ };
-    // SAFETY: a futex wait on a live word with a live timespec.
-    let r = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, &ts) };
+/// Sleeps while `word` holds `expected`, at most `timeout` if given.
+/// Only an untimed wait is restarted after a handler installed with
+/// SA_RESTART (the host always ends a timed one with EINTR).
+pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Woke {
+    let ts = timeout.map(|t| libc::timespec { tv_sec: t.as_secs() as libc::time_t, tv_nsec: t.subsec_nanos() as _ });
+    let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: a futex wait on a live word with a live timespec or none.
+    let r = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, tsp) };
     if r == 0 {
         return Woke::Changed;
     }

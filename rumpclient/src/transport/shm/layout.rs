@@ -8,7 +8,8 @@
 //! ```
 //!
 //! A slot's `state` is FREE, POSTED or DONE, with `WAITER` set by a client
-//! thread about to sleep on it. The client writes the call, stores POSTED,
+//! thread about to sleep on it and `LOST` by the client's own watcher when
+//! the server hung up. The client writes the call, stores POSTED,
 //! sets the slot's bit and bumps the doorbell; a server clears the bit to
 //! claim it, and when the call returns writes the result and swaps in
 //! DONE, waking the client if `WAITER` was set. The client reads the
@@ -29,6 +30,8 @@ pub const POSTED: u32 = 1;
 pub const DONE: u32 = 2;
 /// Set in `state` by a client thread that sleeps until DONE.
 pub const WAITER: u32 = 1 << 31;
+/// Set in `state` by the client itself when the server hung up.
+pub const LOST: u32 = 1 << 30;
 
 #[repr(C, align(64))]
 pub struct Header {

@@ -44,8 +44,10 @@ impl PeerMemory {
         let here = libc::iovec { iov_base: local.cast(), iov_len: len };
         let there = libc::iovec { iov_base: addr.0 as *mut libc::c_void, iov_len: len };
         let nr = if write { libc::SYS_process_vm_writev } else { libc::SYS_process_vm_readv };
+        let (pid, one, flags) = (libc::c_long::from(self.pid), 1 as libc::c_ulong, 0 as libc::c_ulong);
         // SAFETY: `here` names `len` bytes of ours; the host checks `there`.
-        let n = unsafe { libc::syscall(nr, self.pid, &here as *const libc::iovec, 1, &there as *const libc::iovec, 1, 0) };
+        // Every argument is passed full width (the counts are longs).
+        let n = unsafe { libc::syscall(nr, pid, &here as *const libc::iovec, one, &there as *const libc::iovec, one, flags) };
         n == len as libc::c_long
     }
 
@@ -119,5 +121,26 @@ impl UserMemory for PeerMemory {
             self.copy_in(addr, buf)?;
             f(buf)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_and_writes_a_process_in_place() {
+        // SAFETY: getpid cannot fail.
+        let me = PeerMemory { pid: unsafe { libc::getpid() } };
+        let src = *b"in place\0tail";
+        let mut got = [0u8; 8];
+        me.copy_in(UserAddr(src.as_ptr() as u64), &mut got).unwrap();
+        assert_eq!(&got, b"in place");
+        assert_eq!(me.copy_in_str(UserAddr(src.as_ptr() as u64), 64), Ok(b"in place".to_vec()));
+        assert_eq!(me.copy_in_str(UserAddr(src.as_ptr() as u64), 4), Err(ENAMETOOLONG));
+        let mut dst = [0u8; 4];
+        me.copy_out(UserAddr(dst.as_mut_ptr() as u64), b"abcd").unwrap();
+        assert_eq!(&dst, b"abcd");
+        assert_eq!(me.copy_in(UserAddr(8192), &mut got), Err(EFAULT));
     }
 }

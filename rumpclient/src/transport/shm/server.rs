@@ -75,8 +75,8 @@ impl ServerChannel {
         &self.view().slots[i]
     }
 
-    /// Claims one posted call, if any.
-    fn claim(&self) -> Option<Call> {
+    /// Claims one posted call, if any, without waiting.
+    pub fn claim(&self) -> Option<Call> {
         let h = self.view().header;
         for (w, word) in h.posted.iter().enumerate() {
             let mut cur = word.load(Ordering::Acquire);
@@ -102,10 +102,6 @@ impl ServerChannel {
         None
     }
 
-    /// A call posted and not yet claimed, if any, without waiting.
-    pub fn next_posted(&self) -> Option<Call> {
-        self.claim()
-    }
 
     /// Becomes this channel's waiter unless another thread is one; false
     /// if there already is one.
@@ -134,7 +130,7 @@ impl ServerChannel {
             let seen = h.doorbell.load(Ordering::SeqCst);
             let claimed = self.claim();
             if claimed.is_none() && !self.retired.load(Ordering::Acquire) {
-                futex::wait(&h.doorbell, seen, RECHECK);
+                futex::wait(&h.doorbell, seen, Some(RECHECK));
             }
             h.sleeping.fetch_sub(1, Ordering::SeqCst);
             if claimed.is_some() {

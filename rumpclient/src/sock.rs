@@ -110,17 +110,18 @@ impl Conn {
     fn peer_cred(&self) -> Option<libc::ucred> {
         let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
         let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-        // SAFETY: getsockopt into a local of the size it is told.
-        let r = unsafe {
-            libc::getsockopt(
-                self.raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_PEERCRED,
-                (&mut cred as *mut libc::ucred).cast(),
-                &mut len,
-            )
-        };
+        let p: *mut libc::ucred = &mut cred;
+        let r = self.getsockopt(libc::SO_PEERCRED, p.cast(), &mut len);
         (r == 0 && len as usize == std::mem::size_of::<libc::ucred>()).then_some(cred)
+    }
+
+    /// A raw getsockopt at SOL_SOCKET (the libc function may be a hook
+    /// that takes our number for the program's).
+    fn getsockopt(&self, opt: libc::c_int, val: *mut libc::c_void, len: &mut libc::socklen_t) -> libc::c_long {
+        let (level, opt) = (libc::c_long::from(libc::SOL_SOCKET), libc::c_long::from(opt));
+        let len: *mut libc::socklen_t = len;
+        // SAFETY: the caller's buffer of `*len` bytes.
+        unsafe { libc::syscall(libc::SYS_getsockopt, self.raw_fd(), level, opt, val, len) }
     }
 
     /// The descriptor that came with the frame just read: a sender
@@ -138,9 +139,7 @@ impl Conn {
         let mut domain: libc::c_int = 0;
         let mut len = std::mem::size_of_val(&domain) as libc::socklen_t;
         let p: *mut libc::c_int = &mut domain;
-        // SAFETY: getsockopt into a live int of the given size.
-        let r = unsafe { libc::getsockopt(self.raw_fd(), libc::SOL_SOCKET, libc::SO_DOMAIN, p.cast(), &mut len) };
-        r == 0 && domain == libc::AF_UNIX
+        self.getsockopt(libc::SO_DOMAIN, p.cast(), &mut len) == 0 && domain == libc::AF_UNIX
     }
 
     /// Sends from `bufs` as `write_vectored` does, with `fd` attached to the

@@ -17,14 +17,13 @@
 //! by default calls fail with ENOTCONN. Fork and exec have their library
 //! calls here (`prefork`, `connect_forked`, `exec_env`, `resume_after_exec`).
 
-use crate::auth::Key;
 use crate::frame::{read_frame, write_frame, write_frame_passing, Frame};
 use crate::marshal::{marshal, ClientMemory};
-use crate::selfmem::SelfMemory;
 use crate::ownfd::OwnFd;
+use crate::selfmem::SelfMemory;
 use crate::sock::{rand_bytes, Conn};
 use crate::transport::shm::client::{ClientChannel, Stop};
-use crate::transport::shm;
+use crate::transport::{self, shm};
 use crate::url::ServerUrl;
 use crate::wire::banner::{BannerRepr, BANNER_MAX};
 use crate::wire::copy::{CopyPacket, CopyRepr};
@@ -242,7 +241,13 @@ impl Link {
     /// One call through the channel: None if no slot is free (the caller
     /// uses the socket). A signal handler that interrupts the wait cancels
     /// the call, as on the socket.
-    fn shm_call(self: &Arc<Self>, ch: &ClientChannel, num: u32, args: &Slots, reqno: u64) -> Option<Result<SysResult, Lost>> {
+    fn shm_call(
+        self: &Arc<Self>,
+        ch: &ClientChannel,
+        num: u32,
+        args: &Slots,
+        reqno: u64,
+    ) -> Option<Result<SysResult, Lost>> {
         let _in_rpc = InRpc::enter();
         let posted = ch.post(num, args, reqno)?;
         let mut cancelled = false;
@@ -279,7 +284,8 @@ impl Link {
         // The watcher's own descriptor of the socket: it cannot outlive the
         // link's and be reused under the watcher.
         // SAFETY: a dup of our socket, owned by nobody else.
-        let dup = unsafe { libc::syscall(libc::SYS_fcntl, self.sock.raw_fd(), libc::F_DUPFD_CLOEXEC, 0 as libc::c_long) };
+        let dup =
+            unsafe { libc::syscall(libc::SYS_fcntl, self.sock.raw_fd(), libc::F_DUPFD_CLOEXEC, 0 as libc::c_long) };
         if dup < 0 {
             self.watcher.store(0, Ordering::Release);
             return false;
@@ -300,21 +306,21 @@ impl Link {
 /// the calls asleep in its channel. The thread takes no signals: they are
 /// the program's.
 fn watch(link: &std::sync::Weak<Link>, sock: &OwnFd) {
-        let all = !0u64;
-        // SAFETY: blocks every signal for this thread only, from a live
-        // kernel sigset (raw: the libc call may be a hook).
-        unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, &all, std::ptr::null_mut::<u64>(), 8usize) };
-        loop {
-            let mut pfd = libc::pollfd { fd: sock.raw(), events: libc::POLLRDHUP, revents: 0 };
-            // SAFETY: one pollfd on the stack; raw, since the fd is an `OwnFd`.
-            let n = unsafe { libc::syscall(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, -1) };
-            if n > 0 && pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
-                break;
-            }
+    let all = !0u64;
+    // SAFETY: blocks every signal for this thread only, from a live
+    // kernel sigset (raw: the libc call may be a hook).
+    unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, &all, std::ptr::null_mut::<u64>(), 8usize) };
+    loop {
+        let mut pfd = libc::pollfd { fd: sock.raw(), events: libc::POLLRDHUP, revents: 0 };
+        // SAFETY: one pollfd on the stack; raw, since the fd is an `OwnFd`.
+        let n = unsafe { libc::syscall(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, -1) };
+        if n > 0 && pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            break;
         }
-        if let Some(link) = link.upgrade() {
-            link.kill();
-        }
+    }
+    if let Some(link) = link.upgrade() {
+        link.kill();
+    }
 }
 
 impl Drop for Link {
@@ -450,9 +456,7 @@ fn dial(url: &ServerUrl) -> io::Result<Conn> {
     let sock = Conn::connect(url)?;
     sock.set_cloexec(true)?;
     read_banner(&sock)?;
-    if let ServerUrl::Tcp(addr) = url {
-        Key::for_client(addr)?.answer(&sock, addr)?;
-    }
+    transport::of(url).prove(&sock, url)?;
     Ok(sock)
 }
 
@@ -762,7 +766,7 @@ impl Client {
 impl Client {
     /// Whether the connection can carry descriptors (`syscall_notifying`).
     pub fn passes_fds(&self) -> bool {
-        matches!(self.url, ServerUrl::Unix(_))
+        transport::of(&self.url).passes_fds()
     }
 
     /// A call whose readiness waits arm `eventfd` instead of sleeping (see

@@ -30,6 +30,7 @@ use crate::notify::EventFdNotifier;
 use crate::policy::Policy;
 use crate::serve::{run_marshaled, run_plain, CopyChannel, RemoteMemory};
 use crate::sock::{rand_u64, Conn, Listener};
+use crate::transport;
 use crate::transport::shm::peer::PeerMemory;
 use crate::transport::shm::server::{Call, ServerChannel};
 use crate::url::ServerUrl;
@@ -104,13 +105,7 @@ impl Server {
     /// target `rumpclient::server`).
     pub fn start(kernel: Kernel, url: &ServerUrl, policy: Policy) -> io::Result<Server> {
         let listener = Arc::new(Listener::bind(url)?);
-        let key = match listener.url() {
-            ServerUrl::Tcp(addr) => Some(match &policy.key {
-                Some(k) => k.clone(),
-                None => Key::read_or_create(&Key::default_path(addr))?,
-            }),
-            ServerUrl::Unix(_) => None,
-        };
+        let key = transport::of(listener.url()).demand(listener.url(), &policy)?;
         let mem = kernel.with_state(|st| st.mem.clone());
         let shared = Arc::new(Shared {
             kernel,
@@ -203,7 +198,7 @@ fn accept_loop(listener: &Listener, shared: &Arc<Shared>) {
         let policy = &shared.policy;
         // SAFETY: geteuid cannot fail.
         let uid = conn.peer_uid().filter(|&u| u != unsafe { libc::geteuid() });
-        let uid = uid.filter(|_| matches!(listener.url(), ServerUrl::Unix(_)));
+        let uid = uid.filter(|_| transport::of(listener.url()).knows_peer_uid());
         if let Some(uid) = uid.filter(|_| !policy.allow_other_uid) {
             tracing::warn!(uid, "refused a connection from another user");
             continue;

@@ -146,7 +146,10 @@ fn catch(sig: libc::c_int, flags: libc::c_int) {
 }
 
 /// Starts a thread blocked reading `fd`, and returns it with its pthread.
-fn blocked_reader(c: &Arc<Client>, fd: u32) -> (std::thread::JoinHandle<Result<isize, rump_abi::Errno>>, libc::pthread_t) {
+fn blocked_reader(
+    c: &Arc<Client>,
+    fd: u32,
+) -> (std::thread::JoinHandle<Result<isize, rump_abi::Errno>>, libc::pthread_t) {
     let (tx, rx) = std::sync::mpsc::channel();
     let c = c.clone();
     let t = std::thread::spawn(move || {

@@ -1,5 +1,8 @@
 //! What the server tests share: a server on a private unix socket.
 
+// Each test file uses part of what is here.
+#![allow(dead_code)]
+
 use rump_kernel::{Config, Kernel};
 use rumpclient::policy::Policy;
 use rumpclient::server::Server;

@@ -88,8 +88,7 @@ impl Channel<'_> {
 
     /// Whether the server wrote a header this client understands.
     pub fn is_valid(&self) -> bool {
-        self.header.magic.load(Ordering::Acquire) == MAGIC
-            && self.header.slots.load(Ordering::Relaxed) == SLOTS as u32
+        self.header.magic.load(Ordering::Acquire) == MAGIC && self.header.slots.load(Ordering::Relaxed) == SLOTS as u32
     }
 }
 

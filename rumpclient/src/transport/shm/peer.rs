@@ -47,7 +47,9 @@ impl PeerMemory {
         let (pid, one, flags) = (libc::c_long::from(self.pid), 1 as libc::c_ulong, 0 as libc::c_ulong);
         // SAFETY: `here` names `len` bytes of ours; the host checks `there`.
         // Every argument is passed full width (the counts are longs).
-        let n = unsafe { libc::syscall(nr, pid, &here as *const libc::iovec, one, &there as *const libc::iovec, one, flags) };
+        let n = unsafe {
+            libc::syscall(nr, pid, &here as *const libc::iovec, one, &there as *const libc::iovec, one, flags)
+        };
         n == len as libc::c_long
     }
 

@@ -102,7 +102,6 @@ impl ServerChannel {
         None
     }
 
-
     /// Becomes this channel's waiter unless another thread is one; false
     /// if there already is one.
     pub fn become_waiter(&self) -> bool {

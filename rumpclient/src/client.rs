@@ -490,23 +490,53 @@ fn name_payload(name: &str, emul: Emulation) -> io::Result<Vec<u8>> {
 
 /// Asks the server for a shared-memory channel (`MsgType::Shmchan`) as
 /// request `reqno`, right after the handshake; None leaves the calls on
-/// the socket.
+/// the socket. Where Yama lets only ancestors reach a process's memory
+/// and the server is refused for that, this process names the server its
+/// ptracer (the one exception Yama keeps per process) and asks again.
 fn open_channel(sock: &Conn, reqno: u64) -> Option<ClientChannel> {
+    match ask_channel(sock, reqno) {
+        Err(EPERM_RAW) if yama_restricted() && sock.peer_pid().is_some_and(name_ptracer) => {
+            ask_channel(sock, reqno).ok()
+        }
+        got => got.ok(),
+    }
+}
+
+const EPERM_RAW: i32 = libc::EPERM;
+
+/// Whether `kernel.yama.ptrace_scope` is 1 (descendants only).
+fn yama_restricted() -> bool {
+    std::fs::read("/proc/sys/kernel/yama/ptrace_scope").is_ok_and(|v| v.trim_ascii() == b"1")
+}
+
+/// Lets process `pid` reach this one's memory under Yama.
+fn name_ptracer(pid: i32) -> bool {
+    let pid = libc::c_ulong::try_from(pid).unwrap_or(0);
+    // SAFETY: prctl with plain numbers (raw: the libc call may be a hook).
+    unsafe { libc::syscall(libc::SYS_prctl, libc::PR_SET_PTRACER as libc::c_long, pid, 0usize, 0usize, 0usize) == 0 }
+}
+
+/// One SHMCHAN request: the channel, or the errno the server answered
+/// (EIO for a broken reply).
+fn ask_channel(sock: &Conn, reqno: u64) -> Result<ClientChannel, i32> {
+    let eio = libc::EIO;
     let mut cookie = Box::new([0u8; 16]);
     rand_bytes(&mut cookie[..]);
     let mut payload = (cookie.as_ptr() as u64).to_ne_bytes().to_vec();
     payload.extend_from_slice(&cookie[..]);
-    write_frame(&mut &*sock, reqno, Class::Req, MsgType::Shmchan, 0, &payload).ok()?;
+    write_frame(&mut &*sock, reqno, Class::Req, MsgType::Shmchan, 0, &payload).map_err(|_| eio)?;
     let f = loop {
-        let f = read_frame(&mut &*sock).ok()??;
+        let f = read_frame(&mut &*sock).ok().flatten().ok_or(eio)?;
         let fd = sock.take_frame_fd();
         if f.header.reqno == reqno && f.header.msg_type == MsgType::Shmchan {
             break Frame { fd, ..f };
         }
     };
-    match (f.header.class, &f.payload[..], &f.fd) {
-        (Class::Resp, [0, 0, 0, 0], Some(fd)) => ClientChannel::map(fd),
-        _ => None,
+    let errno = <[u8; 4]>::try_from(&f.payload[..]).map_or(eio, i32::from_ne_bytes);
+    match (f.header.class, errno, &f.fd) {
+        (Class::Resp, 0, Some(fd)) => ClientChannel::map(fd).ok_or(eio),
+        (Class::Resp, e, None) if e > 0 => Err(e),
+        _ => Err(eio),
     }
 }
 

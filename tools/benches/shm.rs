@@ -24,8 +24,8 @@ use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-const ROUNDS: usize = 7;
-const CALLS: usize = 20_000;
+const ROUNDS: usize = 5;
+const CALLS: usize = 5_000;
 const MIB: usize = 1 << 20;
 /// The CPUs the two sides run on.
 const CLIENT_CPU: usize = 0;
@@ -149,6 +149,7 @@ fn bare_socket_round_trip() -> f64 {
     // SAFETY: the child only echoes, then _exits.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
+        drop(a);
         pin(SERVER_CPU);
         let mut byte = [0u8];
         while b.read_exact(&mut byte).is_ok() && b.write_all(&byte).is_ok() {}
@@ -193,7 +194,12 @@ impl Remote {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rump_server"));
         cmd.args(["-s", &url.to_string()]).envs(env.iter().copied());
         // SAFETY: only sched_setaffinity between fork and exec.
-        unsafe { cmd.pre_exec(|| Ok(pin(SERVER_CPU))) };
+        unsafe {
+            cmd.pre_exec(|| {
+                pin(SERVER_CPU);
+                Ok(())
+            })
+        };
         let server = cmd.spawn().unwrap();
         for (k, v) in env {
             std::env::set_var(k, v);

@@ -20,6 +20,7 @@ use std::cell::Cell;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Once;
+use std::time::Instant;
 
 /// Host forks this process has been through: a forked child must not
 /// post in its parent's channel, which it still has mapped.
@@ -153,6 +154,7 @@ impl Posted<'_> {
     /// the server is already known gone (and may arrange for `lose_all`
     /// should it go later).
     pub fn wait(&self, server_gone: &dyn Fn() -> bool) -> Result<SysResult, Stop> {
+        let start = Instant::now();
         if let Some(r) = self.ch.spin.run(|| self.done()) {
             return Ok(r);
         }
@@ -160,6 +162,7 @@ impl Posted<'_> {
         loop {
             let seen = state.fetch_or(WAITER, Ordering::SeqCst) | WAITER;
             if seen & !WAITER == DONE {
+                self.ch.spin.slept(start.elapsed());
                 return Ok(self.slot().result());
             }
             if seen & LOST != 0 || server_gone() {

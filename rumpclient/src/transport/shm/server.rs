@@ -16,7 +16,7 @@ use rump_kernel::shm::{Mapping, SharedMem};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a waiter sleeps before looking at `retired` again (a retire
 /// wakes it sooner).
@@ -118,6 +118,7 @@ impl ServerChannel {
 
     fn wait_while_waiter(&self) -> Option<Call> {
         let h = self.view().header;
+        let start = Instant::now();
         if let Some(c) = self.spin.run(|| self.claim()) {
             return Some(c);
         }
@@ -132,10 +133,8 @@ impl ServerChannel {
                 futex::wait(&h.doorbell, seen, Some(RECHECK));
             }
             h.sleeping.fetch_sub(1, Ordering::SeqCst);
-            if claimed.is_some() {
-                return claimed;
-            }
-            if let Some(c) = self.claim() {
+            if let Some(c) = claimed.or_else(|| self.claim()) {
+                self.spin.slept(start.elapsed());
                 return Some(c);
             }
         }

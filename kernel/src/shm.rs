@@ -1,9 +1,10 @@
 //! Shared kernel memory: host memory the kernel reads and writes and hands
 //! to processes on the same host, which map it (DESIGN.md §5a). One region
-//! is one memfd. Today it backs rump files mapped `MAP_SHARED` (tmpfs moves
-//! a file's pages into a region on its first mapping, `fs::tmpfs`); the
-//! same regions will back `AF_PACKET` TPACKET rings and the shared-memory
-//! transport between clients and a server.
+//! is one memfd. It backs rump files mapped `MAP_SHARED` (tmpfs moves a
+//! file's pages into a region on its first mapping, `fs::tmpfs`) and the
+//! channels of the shared-memory transport (`rumpclient::transport::shm`,
+//! mapped through `Mapping`); the same regions will back `AF_PACKET`
+//! TPACKET rings.
 //!
 //! Host fds. A region's memfd is one of the library's own descriptors
 //! (`ownfd`): high, close-on-exec, stepping aside when a program names its

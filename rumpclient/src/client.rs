@@ -13,6 +13,13 @@
 //! host read; the client then asks the server to cancel the call, which
 //! returns EINTR. With SA_RESTART the wait goes on, as the host's would.
 //!
+//! Over a connection that passes descriptors the client asks, right after
+//! its handshake, to move its calls to shared memory (`transport::shm`;
+//! `RUMP_TRANSPORT=socket` says no): plain calls then post in the
+//! channel, and the socket carries the rest (readiness notifiers, file
+//! mappings, fork, exec, cancels). A thread that sleeps there makes sure
+//! one thread of this process watches the socket for the server hanging up.
+//!
 //! If the connection is lost, `RUMPHIJACK_RETRYCONNECT` decides (`Retry`):
 //! by default calls fail with ENOTCONN. Fork and exec have their library
 //! calls here (`prefork`, `connect_forked`, `exec_env`, `resume_after_exec`).

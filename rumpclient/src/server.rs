@@ -9,6 +9,11 @@
 //! other threads. A thread whose call ends while another reads exits, so
 //! the number of threads follows the number of blocked calls.
 //!
+//! A client may move its calls to a shared-memory channel (SHMCHAN,
+//! `transport::shm`): then one thread at a time waits on the channel's
+//! doorbell as one reads the socket, runs what it claims itself, and hands
+//! the doorbell on before a call sleeps in the kernel.
+//!
 //! Bounds: the connections, handshake deadline, frame sizes and memory of
 //! `policy::Policy`, `MAX_IN_FLIGHT` calls per connection (more get
 //! TRYAGAIN), frames of at most `MAX_PAYLOAD`. A `tcp://` connection must

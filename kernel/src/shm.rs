@@ -1,9 +1,10 @@
 //! Shared kernel memory: host memory the kernel reads and writes and hands
 //! to processes on the same host, which map it (DESIGN.md §5a). One region
-//! is one memfd. Today it backs rump files mapped `MAP_SHARED` (tmpfs moves
-//! a file's pages into a region on its first mapping, `fs::tmpfs`); the
-//! same regions will back `AF_PACKET` TPACKET rings and the shared-memory
-//! transport between clients and a server.
+//! is one memfd. It backs rump files mapped `MAP_SHARED` (tmpfs moves a
+//! file's pages into a region on its first mapping, `fs::tmpfs`) and the
+//! channels of the shared-memory transport (`rumpclient::transport::shm`,
+//! mapped through `Mapping`); the same regions will back `AF_PACKET`
+//! TPACKET rings.
 //!
 //! Host fds. A region's memfd is one of the library's own descriptors
 //! (`ownfd`): high, close-on-exec, stepping aside when a program names its
@@ -229,6 +230,61 @@ pub fn open_for_mapping(path: &CStr, writable: bool) -> Result<OwnedFd, Errno> {
     let new = host(|| unsafe { libc::syscall(libc::SYS_openat, libc::AT_FDCWD, path.as_ptr(), flags, 0) })?;
     // SAFETY: openat just made this fd for us.
     Ok(unsafe { OwnedFd::from_raw_fd(new as RawFd) })
+}
+
+/// A region mapped shared and writable into this process, unmapped when
+/// dropped: the kernel's own view of a region, or a client's view of one
+/// whose fd it was passed.
+#[derive(Debug)]
+pub struct Mapping {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: a shared mapping is plain memory; what lives in it is reached
+// through atomics by whoever uses it.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps `len` bytes of host fd `fd` shared, readable and writable.
+    pub fn of_fd(fd: RawFd, len: usize) -> Result<Mapping, Errno> {
+        // Every argument full width: the mmap system call takes longs.
+        let (prot, flags) = ((libc::PROT_READ | libc::PROT_WRITE) as libc::c_long, libc::MAP_SHARED as libc::c_long);
+        let fd = libc::c_long::from(fd);
+        // SAFETY: a fresh mapping the kernel places; nothing of ours is at
+        // the address it returns.
+        let addr = host(|| unsafe { libc::syscall(libc::SYS_mmap, 0usize, len, prot, flags, fd, 0usize) })?;
+        let ptr = std::ptr::NonNull::new(addr as *mut u8).ok_or(ENOMEM)?;
+        Ok(Mapping { ptr, len })
+    }
+
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, which nothing uses once it is dropped.
+        unsafe { libc::syscall(libc::SYS_munmap, self.ptr.as_ptr(), self.len) };
+    }
+}
+
+impl SharedMem {
+    /// The region mapped into this process, at its present size.
+    pub fn map(&self) -> Result<Mapping, Errno> {
+        Mapping::of_fd(self.fd.raw(), self.size()? as usize)
+    }
 }
 
 impl Drop for SharedMem {

@@ -13,15 +13,24 @@
 //! host read; the client then asks the server to cancel the call, which
 //! returns EINTR. With SA_RESTART the wait goes on, as the host's would.
 //!
+//! Over a connection that passes descriptors the client asks, right after
+//! its handshake, to move its calls to shared memory (`transport::shm`;
+//! `RUMP_TRANSPORT=socket` says no): plain calls then post in the
+//! channel, and the socket carries the rest (readiness notifiers, file
+//! mappings, fork, exec, cancels). A thread that sleeps there makes sure
+//! one thread of this process watches the socket for the server hanging up.
+//!
 //! If the connection is lost, `RUMPHIJACK_RETRYCONNECT` decides (`Retry`):
 //! by default calls fail with ENOTCONN. Fork and exec have their library
 //! calls here (`prefork`, `connect_forked`, `exec_env`, `resume_after_exec`).
 
-use crate::auth::Key;
 use crate::frame::{read_frame, write_frame, write_frame_passing, Frame};
 use crate::marshal::{marshal, ClientMemory};
+use crate::ownfd::OwnFd;
 use crate::selfmem::SelfMemory;
-use crate::sock::Conn;
+use crate::sock::{rand_bytes, Conn};
+use crate::transport::shm::client::{ClientChannel, Stop};
+use crate::transport::{self, shm};
 use crate::url::ServerUrl;
 use crate::wire::banner::{BannerRepr, BANNER_MAX};
 use crate::wire::copy::{CopyPacket, CopyRepr};
@@ -36,8 +45,8 @@ use rump_kernel::vfs::mapping::MapKind;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read};
-use std::os::fd::{OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -125,10 +134,15 @@ struct Lost;
 /// One connection with its readers and waiters.
 struct Link {
     sock: Conn,
+    /// The shared-memory channel beside the socket, if the server gave one.
+    shm: Option<ClientChannel>,
     send_lock: Mutex<()>,
     inbox: Mutex<Inbox>,
     /// Frames received, for counting round trips.
     received: AtomicU64,
+    /// The process whose thread watches the socket for a hang-up while
+    /// calls sleep in the channel (`watch`), 0 before one is needed.
+    watcher: AtomicI32,
 }
 
 thread_local! {
@@ -231,6 +245,104 @@ impl Link {
         let _ = self.send(reqno, Class::Req, MsgType::Cancel, 0, &[]);
     }
 
+    /// One call through the channel: None if no slot is free (the caller
+    /// uses the socket). A signal handler that interrupts the wait cancels
+    /// the call, as on the socket.
+    fn shm_call(
+        self: &Arc<Self>,
+        ch: &ClientChannel,
+        num: u32,
+        args: &Slots,
+        reqno: u64,
+    ) -> Option<Result<SysResult, Lost>> {
+        let _in_rpc = InRpc::enter();
+        let posted = ch.post(num, args, reqno)?;
+        let mut cancelled = false;
+        loop {
+            match posted.wait(&|| self.server_gone()) {
+                Ok(r) => {
+                    self.received.fetch_add(1, Ordering::Relaxed);
+                    return Some(Ok(r));
+                }
+                Err(Stop::Interrupted) if !cancelled => {
+                    cancelled = true;
+                    self.cancel(reqno);
+                }
+                Err(Stop::Interrupted) => {}
+                Err(Stop::Lost) => {
+                    self.kill();
+                    return Some(Err(Lost));
+                }
+            }
+        }
+    }
+
+    /// Before a call sleeps in the channel: whether the link is given up;
+    /// if not, makes sure a thread will notice the server hanging up.
+    fn server_gone(self: &Arc<Self>) -> bool {
+        if self.inbox.lock().dead {
+            return true;
+        }
+        // SAFETY: getpid cannot fail.
+        let me = unsafe { libc::getpid() };
+        if self.watcher.swap(me, Ordering::AcqRel) == me {
+            return false;
+        }
+        // The watcher's own descriptor of the socket: it cannot outlive the
+        // link's and be reused under the watcher.
+        // SAFETY: a dup of our socket, owned by nobody else.
+        let dup =
+            unsafe { libc::syscall(libc::SYS_fcntl, self.sock.raw_fd(), libc::F_DUPFD_CLOEXEC, 0 as libc::c_long) };
+        if dup < 0 {
+            self.watcher.store(0, Ordering::Release);
+            return false;
+        }
+        // SAFETY: fcntl just made this descriptor.
+        let fd = OwnFd::new(unsafe { OwnedFd::from_raw_fd(dup as RawFd) });
+        let link = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new().name("rumpclient-watch".into()).spawn(move || watch(&link, &fd));
+        if spawned.is_err() {
+            // Without a watcher a dead server goes unnoticed: try again next time.
+            self.watcher.store(0, Ordering::Release);
+        }
+        false
+    }
+}
+
+/// Waits for the server to hang up on `sock`, then gives `link` up, waking
+/// the calls asleep in its channel. The thread takes no signals: they are
+/// the program's.
+fn watch(link: &std::sync::Weak<Link>, sock: &OwnFd) {
+    let all = !0u64;
+    // SAFETY: blocks every signal for this thread only, from a live
+    // kernel sigset (raw: the libc call may be a hook).
+    unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, &all, std::ptr::null_mut::<u64>(), 8usize) };
+    loop {
+        let mut pfd = libc::pollfd { fd: sock.raw(), events: libc::POLLRDHUP, revents: 0 };
+        // SAFETY: one pollfd on the stack; raw, since the fd is an `OwnFd`.
+        let n = unsafe { libc::syscall(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, -1) };
+        if n > 0 && pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            break;
+        }
+    }
+    if let Some(link) = link.upgrade() {
+        link.kill();
+    }
+}
+
+impl Drop for Link {
+    /// Hangs up if a thread of this process watches the link, so that it
+    /// ends (a forked child dropping its parent's link must not: the
+    /// socket is shared).
+    fn drop(&mut self) {
+        // SAFETY: getpid cannot fail.
+        if self.watcher.load(Ordering::Acquire) == unsafe { libc::getpid() } {
+            self.sock.shutdown();
+        }
+    }
+}
+
+impl Link {
     /// Reads frames as this connection's reader until `reqno`'s reply.
     fn read_until(&self, reqno: u64, cancelled: &mut bool) -> Result<Frame, Lost> {
         loop {
@@ -272,6 +384,10 @@ impl Link {
         ib.dead = true;
         for w in ib.waiting.values() {
             w.wake();
+        }
+        drop(ib);
+        if let Some(ch) = &self.shm {
+            ch.lose_all();
         }
         self.sock.shutdown();
     }
@@ -371,9 +487,7 @@ fn dial(url: &ServerUrl) -> io::Result<Conn> {
     let sock = Conn::connect(url)?;
     sock.set_cloexec(true)?;
     read_banner(&sock)?;
-    if let ServerUrl::Tcp(addr) = url {
-        Key::for_client(addr)?.answer(&sock, addr)?;
-    }
+    transport::of(url).prove(&sock, url)?;
     Ok(sock)
 }
 
@@ -403,6 +517,58 @@ fn name_payload(name: &str, emul: Emulation) -> io::Result<Vec<u8>> {
     let mut payload = vec![0u8; hello.buffer_len()];
     hello.emit(&mut payload).map_err(|_| bad("bad process name"))?;
     Ok(payload)
+}
+
+/// Asks the server for a shared-memory channel (`MsgType::Shmchan`) as
+/// request `reqno`, right after the handshake; None leaves the calls on
+/// the socket. Where Yama lets only ancestors reach a process's memory
+/// and the server is refused for that, this process names the server its
+/// ptracer (the one exception Yama keeps per process) and asks again.
+fn open_channel(sock: &Conn, reqno: u64) -> Option<ClientChannel> {
+    match ask_channel(sock, reqno) {
+        Err(EPERM_RAW) if yama_restricted() && sock.peer_pid().is_some_and(name_ptracer) => {
+            ask_channel(sock, reqno).ok()
+        }
+        got => got.ok(),
+    }
+}
+
+const EPERM_RAW: i32 = libc::EPERM;
+
+/// Whether `kernel.yama.ptrace_scope` is 1 (descendants only).
+fn yama_restricted() -> bool {
+    std::fs::read("/proc/sys/kernel/yama/ptrace_scope").is_ok_and(|v| v.trim_ascii() == b"1")
+}
+
+/// Lets process `pid` reach this one's memory under Yama.
+fn name_ptracer(pid: i32) -> bool {
+    let pid = libc::c_ulong::try_from(pid).unwrap_or(0);
+    // SAFETY: prctl with plain numbers (raw: the libc call may be a hook).
+    unsafe { libc::syscall(libc::SYS_prctl, libc::PR_SET_PTRACER as libc::c_long, pid, 0usize, 0usize, 0usize) == 0 }
+}
+
+/// One SHMCHAN request: the channel, or the errno the server answered
+/// (EIO for a broken reply).
+fn ask_channel(sock: &Conn, reqno: u64) -> Result<ClientChannel, i32> {
+    let eio = libc::EIO;
+    let mut cookie = Box::new([0u8; 16]);
+    rand_bytes(&mut cookie[..]);
+    let mut payload = (cookie.as_ptr() as u64).to_ne_bytes().to_vec();
+    payload.extend_from_slice(&cookie[..]);
+    write_frame(&mut &*sock, reqno, Class::Req, MsgType::Shmchan, 0, &payload).map_err(|_| eio)?;
+    let f = loop {
+        let f = read_frame(&mut &*sock).ok().flatten().ok_or(eio)?;
+        let fd = sock.take_frame_fd();
+        if f.header.reqno == reqno && f.header.msg_type == MsgType::Shmchan {
+            break Frame { fd, ..f };
+        }
+    };
+    let errno = <[u8; 4]>::try_from(&f.payload[..]).map_or(eio, i32::from_ne_bytes);
+    match (f.header.class, errno, &f.fd) {
+        (Class::Resp, 0, Some(fd)) => ClientChannel::map(fd).ok_or(eio),
+        (Class::Resp, e, None) if e > 0 => Err(e),
+        _ => Err(eio),
+    }
 }
 
 fn fork_handshake(sock: &Conn, cookie: ForkCookie, cancel: bool) -> io::Result<()> {
@@ -436,9 +602,23 @@ impl Client {
     }
 
     /// A client on an established connection whose next request is `reqno`.
-    fn over(sock: Conn, url: ServerUrl, emul: Emulation, name: &str, reqno: u64, retry: Retry) -> Client {
-        let link =
-            Link { sock, send_lock: Mutex::new(()), inbox: Mutex::new(Inbox::default()), received: AtomicU64::new(0) };
+    /// Where the server shares memory (a unix connection) and this process
+    /// wants it (`shm::wanted`), calls move to a channel (request `reqno`).
+    fn over(sock: Conn, url: ServerUrl, emul: Emulation, name: &str, mut reqno: u64, retry: Retry) -> Client {
+        let shm = if sock.passes_fds() && shm::wanted() {
+            reqno += 1;
+            open_channel(&sock, reqno - 1)
+        } else {
+            None
+        };
+        let link = Link {
+            sock,
+            shm,
+            send_lock: Mutex::new(()),
+            inbox: Mutex::new(Inbox::default()),
+            received: AtomicU64::new(0),
+            watcher: AtomicI32::new(0),
+        };
         Client {
             link: RwLock::new(Arc::new(link)),
             url,
@@ -597,8 +777,15 @@ impl Client {
         Ok(Some(Client::over(sock, url, emul, name, reqno + 1, Retry::from_env().unwrap_or_default())))
     }
 
+    /// Whether calls travel through shared memory (`transport::shm`) on the
+    /// current connection.
+    pub fn shares_memory(&self) -> bool {
+        self.link.read().shm.is_some()
+    }
+
     /// Frames received from the server on the current connection: one per
-    /// call, plus one per copy request the server had to make.
+    /// call (through shared memory too), plus one per copy request the
+    /// server had to make.
     pub fn frames_received(&self) -> u64 {
         self.link.read().received.load(Ordering::Relaxed)
     }
@@ -629,7 +816,7 @@ impl Client {
 impl Client {
     /// Whether the connection can carry descriptors (`syscall_notifying`).
     pub fn passes_fds(&self) -> bool {
-        matches!(self.url, ServerUrl::Unix(_))
+        transport::of(&self.url).passes_fds()
     }
 
     /// A call whose readiness waits arm `eventfd` instead of sleeping (see
@@ -655,6 +842,17 @@ impl Client {
 
     fn call_as(&self, desc: &SyscallDesc, args: &Slots, notify: Option<(u32, RawFd)>) -> SysResult {
         let num = desc.num;
+        // Through shared memory the kernel reaches every argument in place,
+        // so `desc` need not say how they travel.
+        while notify.is_none() {
+            let link = self.link.read().clone();
+            let Some(ch) = &link.shm else { break };
+            match link.shm_call(ch, num, args, self.reqno()) {
+                None => break,
+                Some(Ok(r)) => return r,
+                Some(Err(Lost)) => self.reconnect(&link).map_err(|e| self.errno(e))?,
+            }
+        }
         let call = marshal(desc, args, &SelfMemory);
         let frame = match notify {
             None => self.rpc(MsgType::Msyscall, num, call.payload()),

@@ -4,7 +4,9 @@
 //! using NetBSD's sysproxy protocol (see `wire`) plus one extension of ours:
 //! the marshaled syscall (`marshal`), whose request carries the call's
 //! input buffers and whose reply carries its outputs, so that an annotated
-//! call costs one round trip. `frame` reads and writes whole frames,
+//! call costs one round trip. `transport` holds the ways frames travel
+//! (unix, tcp) and the shared-memory channel that carries a same-host
+//! client's calls beside the socket. `frame` reads and writes whole frames,
 //! `server` is the accept loop with a worker per call, `client` the
 //! thread-safe connection a process's calls share, `ownfd` where a client
 //! inside someone else's program keeps its descriptors. Every parser bounds-checks what
@@ -22,6 +24,7 @@ pub mod selfmem;
 pub mod serve;
 pub mod server;
 pub mod sock;
+pub mod transport;
 pub mod url;
 pub mod wire;
 

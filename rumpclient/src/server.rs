@@ -9,6 +9,11 @@
 //! other threads. A thread whose call ends while another reads exits, so
 //! the number of threads follows the number of blocked calls.
 //!
+//! A client may move its calls to a shared-memory channel (SHMCHAN,
+//! `transport::shm`): then one thread at a time waits on the channel's
+//! doorbell as one reads the socket, runs what it claims itself, and hands
+//! the doorbell on before a call sleeps in the kernel.
+//!
 //! Bounds: the connections, handshake deadline, frame sizes and memory of
 //! `policy::Policy`, `MAX_IN_FLIGHT` calls per connection (more get
 //! TRYAGAIN), frames of at most `MAX_PAYLOAD`. A `tcp://` connection must
@@ -30,6 +35,9 @@ use crate::notify::EventFdNotifier;
 use crate::policy::Policy;
 use crate::serve::{run_marshaled, run_plain, CopyChannel, RemoteMemory};
 use crate::sock::{rand_u64, Conn, Listener};
+use crate::transport;
+use crate::transport::shm::peer::PeerMemory;
+use crate::transport::shm::server::{Call, ServerChannel};
 use crate::url::ServerUrl;
 use crate::wire::banner::BannerRepr;
 use crate::wire::copy::CopyRepr;
@@ -38,8 +46,9 @@ use crate::wire::handshake::{Emulation, ForkPacket, ForkRepr, NameRepr};
 use crate::wire::header::{Class, HandshakeKind, MsgType, MAX_PAYLOAD};
 use crate::wire::WireError;
 use parking_lot::Mutex;
-use rump_abi::native::errno::{EFAULT, ENODEV};
-use rump_abi::Errno;
+use rump_abi::native::errno::{EFAULT, EIO, ENODEV, EPERM};
+use rump_abi::usermem::UserMemory;
+use rump_abi::{Errno, UserAddr};
 use rump_kernel::cred::Cred;
 use rump_kernel::lwp::Lwp;
 use rump_kernel::mem::{Mem, Reservation};
@@ -101,13 +110,7 @@ impl Server {
     /// target `rumpclient::server`).
     pub fn start(kernel: Kernel, url: &ServerUrl, policy: Policy) -> io::Result<Server> {
         let listener = Arc::new(Listener::bind(url)?);
-        let key = match listener.url() {
-            ServerUrl::Tcp(addr) => Some(match &policy.key {
-                Some(k) => k.clone(),
-                None => Key::read_or_create(&Key::default_path(addr))?,
-            }),
-            ServerUrl::Unix(_) => None,
-        };
+        let key = transport::of(listener.url()).demand(listener.url(), &policy)?;
         let mem = kernel.with_state(|st| st.mem.clone());
         let shared = Arc::new(Shared {
             kernel,
@@ -223,7 +226,7 @@ fn accept_loop(listener: &Listener, shared: &Arc<Shared>) {
         let policy = &shared.policy;
         // SAFETY: geteuid cannot fail.
         let uid = conn.peer_uid().filter(|&u| u != unsafe { libc::geteuid() });
-        let uid = uid.filter(|_| matches!(listener.url(), ServerUrl::Unix(_)));
+        let uid = uid.filter(|_| transport::of(listener.url()).knows_peer_uid());
         if let Some(uid) = uid.filter(|_| !policy.allow_other_uid) {
             tracing::warn!(uid, "refused a connection from another user");
             continue;
@@ -312,6 +315,8 @@ struct Client {
     copies: Mutex<HashMap<u64, SyncSender<Frame>>>,
     /// The eventfd each client thread passed with its last NSYSCALL.
     notifiers: Mutex<HashMap<u32, Arc<EventFdNotifier>>>,
+    /// The shared-memory channel the client asked for (SHMCHAN), if any.
+    channel: Mutex<Option<Arc<ServerChannel>>>,
     next_reqno: AtomicU64,
     dead: AtomicBool,
     shared: Arc<Shared>,
@@ -364,6 +369,34 @@ fn serve_thread(c: Arc<Client>) {
     }
 }
 
+/// Makes sure a thread waits for `ch`'s posts, starting one if none does.
+fn ensure_shm_waiter(c: &Arc<Client>, ch: &Arc<ServerChannel>) {
+    if !ch.is_retired() && ch.become_waiter() {
+        let (c, ch) = (c.clone(), ch.clone());
+        std::thread::spawn(move || {
+            if let Some(call) = ch.wait_posted() {
+                serve_posted(&c, &ch, call);
+            }
+        });
+    }
+}
+
+/// Runs `call`, then every call posted meanwhile; with none left, waits
+/// for the next unless another thread already does.
+fn serve_posted(c: &Arc<Client>, ch: &Arc<ServerChannel>, mut call: Call) {
+    loop {
+        c.run_posted(ch, &call);
+        call = match ch.claim() {
+            Some(next) => next,
+            None if ch.become_waiter() => match ch.wait_posted() {
+                Some(next) => next,
+                None => return,
+            },
+            None => return,
+        };
+    }
+}
+
 /// A frame that ends the connection, with the ERROR to send first if any.
 type Fatal = Option<(u64, ErrorCode)>;
 
@@ -379,6 +412,7 @@ impl Client {
             calls: Mutex::new(HashMap::new()),
             copies: Mutex::new(HashMap::new()),
             notifiers: Mutex::new(HashMap::new()),
+            channel: Mutex::new(None),
             next_reqno: AtomicU64::new(1),
             dead: AtomicBool::new(false),
             shared,
@@ -459,6 +493,9 @@ impl Client {
         for n in self.notifiers.lock().drain().map(|(_, n)| n) {
             n.retire();
         }
+        if let Some(ch) = self.channel.lock().take() {
+            ch.retire();
+        }
     }
 
     fn process(&self) -> Option<Arc<Process>> {
@@ -492,6 +529,7 @@ impl Client {
                 self.call(&process, &f, passed)
             }
             MsgType::Mapfd => self.mapfd(h.reqno, &process, &f.payload),
+            MsgType::Shmchan => self.open_channel(h.reqno, &f.payload),
             MsgType::Cancel => {
                 if let Some(lwp) = self.calls.lock().get(&h.reqno) {
                     self.shared.kernel.cancel(lwp);
@@ -616,6 +654,10 @@ impl Client {
     fn exec(&self, reqno: u64, process: &Process, payload: &[u8]) -> Result<(), Fatal> {
         let name = NameRepr::parse(payload).map_err(|_| Some((reqno, ErrorCode::Malformed)))?;
         tracing::info!(client = self.sock.raw_fd(), comm = %String::from_utf8_lossy(name.name), "handshake: exec");
+        // The old image's mapping is gone; the new one asks for its own.
+        if let Some(ch) = self.channel.lock().take() {
+            ch.retire();
+        }
         for lwp in self.calls.lock().values() {
             self.shared.kernel.cancel(lwp);
         }
@@ -626,6 +668,90 @@ impl Client {
             return Err(Some((reqno, ErrorCode::RforkFailed)));
         }
         self.reply_handshake(reqno)
+    }
+
+    /// SHMCHAN: a channel in shared memory for this client's calls, its
+    /// descriptor passed with the reply; an errno leaves the client on the
+    /// socket.
+    fn open_channel(self: &Arc<Self>, reqno: u64, payload: &[u8]) -> Result<(), Fatal> {
+        let sent = match self.new_channel(payload) {
+            Ok((ch, fd)) => {
+                let sent = {
+                    let ok = 0i32.to_ne_bytes();
+                    let _g = self.send_lock.lock();
+                    write_frame_passing(&self.sock, fd.as_raw_fd(), reqno, Class::Resp, MsgType::Shmchan, 0, &ok)
+                };
+                if sent.is_ok() {
+                    tracing::debug!(client = self.sock.raw_fd(), "calls move to shared memory");
+                    let ch = Arc::new(ch);
+                    if let Some(old) = self.channel.lock().replace(ch.clone()) {
+                        old.retire();
+                    }
+                    if self.dead.load(Ordering::Acquire) {
+                        ch.retire();
+                    }
+                    ensure_shm_waiter(self, &ch);
+                }
+                sent
+            }
+            Err(e) => {
+                tracing::debug!(client = self.sock.raw_fd(), errno = e.0, "calls stay on the socket");
+                self.send(reqno, Class::Resp, MsgType::Shmchan, 0, &e.raw().to_ne_bytes())
+            }
+        };
+        sent.map_err(|_| None)
+    }
+
+    /// A channel for this client if it can have one: a unix peer of our
+    /// own uid whose memory shows the cookie it named.
+    fn new_channel(&self, payload: &[u8]) -> Result<(ServerChannel, OwnedFd), Errno> {
+        let (addr, cookie) = payload.split_at_checked(8).ok_or(EIO)?;
+        let addr = UserAddr(u64::from_ne_bytes(addr.try_into().map_err(|_| EIO)?));
+        if cookie.len() != 16 || !self.sock.passes_fds() {
+            return Err(ENODEV);
+        }
+        // SAFETY: geteuid cannot fail.
+        let same_uid = self.sock.peer_uid() == Some(unsafe { libc::geteuid() });
+        let pid = self.sock.peer_pid().filter(|_| same_uid).ok_or(EPERM)?;
+        let mut seen = [0u8; 16];
+        PeerMemory { pid }.copy_in(addr, &mut seen).map_err(|_| EPERM)?;
+        if seen[..] != *cookie {
+            return Err(EPERM);
+        }
+        let ch = ServerChannel::new(self.shared.mem.clone(), pid)?;
+        let fd = ch.client_fd()?;
+        Ok((ch, fd))
+    }
+
+    /// Runs one call a client posted in its channel and completes it.
+    fn run_posted(self: &Arc<Self>, ch: &Arc<ServerChannel>, call: &Call) {
+        let Some(process) = self.process() else {
+            ch.complete(call, &Err(EIO));
+            return;
+        };
+        let (c, chan) = (Arc::downgrade(self), Arc::downgrade(ch));
+        let lwp = Arc::new(Lwp::with_block_hook(move || {
+            if let (Some(c), Some(ch)) = (c.upgrade(), chan.upgrade()) {
+                ensure_shm_waiter(&c, &ch);
+            }
+        }));
+        // Registered so a CANCEL on the socket reaches it; a request
+        // number already in use just cannot be cancelled.
+        let cancellable = {
+            let mut calls = self.calls.lock();
+            let free = !calls.contains_key(&call.reqno);
+            if free {
+                calls.insert(call.reqno, lwp.clone());
+            }
+            free
+        };
+        self.shared.busy.fetch_add(1, Ordering::AcqRel);
+        let result = process.syscall_lwp(call.sysnum, &call.args, &PeerMemory { pid: ch.pid }, &lwp);
+        if cancellable {
+            self.calls.lock().remove(&call.reqno);
+        }
+        ch.complete(call, &result);
+        self.shared.busy.fetch_sub(1, Ordering::AcqRel);
     }
 
     fn call(self: &Arc<Self>, process: &Process, f: &Frame, passed: Option<OwnedFd>) -> Result<(), Fatal> {

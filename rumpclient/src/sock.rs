@@ -1,26 +1,22 @@
-//! The stream sockets under the protocol, unix or TCP alike: a connection
+//! The stream sockets under the protocol, whatever their transport
+//! (`crate::transport` makes and listens on them): a connection
 //! sends with MSG_NOSIGNAL (a dead peer is an error, never SIGPIPE in a
 //! hijacked program) and reports EINTR to its reader instead of hiding it,
 //! because a signal during a wait is how a blocked remote call gets
 //! cancelled. A unix connection also carries descriptors (SCM_RIGHTS): a
 //! sender attaches one to a frame's first bytes, and the receiving side
 //! queues whatever arrives for the handler of that frame to take. A
-//! listener creates its unix socket mode 0600 without a
-//! moment of wider access, and never takes over an existing path. A
 //! connection's descriptor is an `OwnFd`: inside a hijacked program it
 //! lives high and steps aside when the program names its number, so every
 //! call on it is a raw syscall (the libc function may be the hook).
 
 use crate::ownfd::OwnFd;
+use crate::transport;
 use crate::url::ServerUrl;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
 
 fn cvt(r: isize) -> io::Result<usize> {
     if r < 0 {
@@ -45,35 +41,36 @@ impl Conn {
         Conn { fd: OwnFd::new(fd), passed: Mutex::new(VecDeque::new()) }
     }
 
-    /// Connects to `url` with raw syscalls: inside a hijacked program the
-    /// libc `socket` and `connect` are hooks that may route the socket to
-    /// the very kernel this connection is being made for.
+    /// Connects to `url` over its transport.
     pub fn connect(url: &ServerUrl) -> io::Result<Conn> {
-        let (addr, len) = SockAddr::of(url)?;
-        let fd = raw_socket(addr.family())?;
+        transport::of(url).connect(url)
+    }
+
+    /// A new close-on-exec stream socket of `family` connected to the
+    /// socket address `addr` (a `sockaddr_*` of which `len` bytes count),
+    /// by raw syscalls: inside a hijacked program the libc `socket` and
+    /// `connect` are hooks.
+    pub fn connect_raw<A>(family: libc::c_int, addr: &A, len: usize) -> io::Result<Conn> {
+        let len = len.min(std::mem::size_of::<A>()) as libc::socklen_t;
+        let addr: *const A = addr;
+        let fd = raw_socket(family)?;
         loop {
-            // SAFETY: `addr` holds a socket address of `len` bytes.
-            let r = unsafe { libc::syscall(libc::SYS_connect, fd.as_raw_fd(), addr.as_ptr(), len) };
+            // SAFETY: `addr` holds at least `len` bytes.
+            let r = unsafe { libc::syscall(libc::SYS_connect, fd.as_raw_fd(), addr, len) };
             match cvt(r as isize) {
-                Ok(_) => break,
+                Ok(_) => return Ok(Conn::new(fd)),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
         }
-        let conn = Conn::new(fd);
-        if matches!(url, ServerUrl::Tcp(_)) {
-            conn.set_nodelay();
-        }
-        Ok(conn)
     }
 
-    /// Turns off Nagle's algorithm: calls are small and answered at once.
-    fn set_nodelay(&self) {
-        let one: libc::c_int = 1;
-        let len = std::mem::size_of_val(&one) as libc::socklen_t;
-        let p: *const libc::c_int = &one;
+    /// Sets an int socket option (raw: the libc call may be a hook).
+    pub fn set_option(&self, level: libc::c_int, opt: libc::c_int, value: &libc::c_int) {
+        let len = std::mem::size_of_val(value) as libc::socklen_t;
+        let p: *const libc::c_int = value;
         // SAFETY: setsockopt reading one int of ours.
-        unsafe { libc::syscall(libc::SYS_setsockopt, self.raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, p, len) };
+        unsafe { libc::syscall(libc::SYS_setsockopt, self.raw_fd(), level, opt, p, len) };
     }
 
     /// The uid of the process that connected (SO_PEERCRED); meaningful for
@@ -110,17 +107,18 @@ impl Conn {
     fn peer_cred(&self) -> Option<libc::ucred> {
         let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
         let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-        // SAFETY: getsockopt into a local of the size it is told.
-        let r = unsafe {
-            libc::getsockopt(
-                self.raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_PEERCRED,
-                (&mut cred as *mut libc::ucred).cast(),
-                &mut len,
-            )
-        };
+        let p: *mut libc::ucred = &mut cred;
+        let r = self.getsockopt(libc::SO_PEERCRED, p.cast(), &mut len);
         (r == 0 && len as usize == std::mem::size_of::<libc::ucred>()).then_some(cred)
+    }
+
+    /// A raw getsockopt at SOL_SOCKET (the libc function may be a hook
+    /// that takes our number for the program's).
+    fn getsockopt(&self, opt: libc::c_int, val: *mut libc::c_void, len: &mut libc::socklen_t) -> libc::c_long {
+        let (level, opt) = (libc::c_long::from(libc::SOL_SOCKET), libc::c_long::from(opt));
+        let len: *mut libc::socklen_t = len;
+        // SAFETY: the caller's buffer of `*len` bytes.
+        unsafe { libc::syscall(libc::SYS_getsockopt, self.raw_fd(), level, opt, val, len) }
     }
 
     /// The descriptor that came with the frame just read: a sender
@@ -138,9 +136,7 @@ impl Conn {
         let mut domain: libc::c_int = 0;
         let mut len = std::mem::size_of_val(&domain) as libc::socklen_t;
         let p: *mut libc::c_int = &mut domain;
-        // SAFETY: getsockopt into a live int of the given size.
-        let r = unsafe { libc::getsockopt(self.raw_fd(), libc::SOL_SOCKET, libc::SO_DOMAIN, p.cast(), &mut len) };
-        r == 0 && domain == libc::AF_UNIX
+        self.getsockopt(libc::SO_DOMAIN, p.cast(), &mut len) == 0 && domain == libc::AF_UNIX
     }
 
     /// Sends from `bufs` as `write_vectored` does, with `fd` attached to the
@@ -245,21 +241,10 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Listens at `url`. A unix path that already exists is refused with
-    /// AddrInUse while a server answers there; the socket of a dead server
-    /// (connecting is refused) is replaced.
+    /// Listens at `url` over its transport.
     pub fn bind(url: &ServerUrl) -> io::Result<Listener> {
-        match url {
-            ServerUrl::Unix(path) => {
-                let fd = bind_unix_private(path)?;
-                Ok(Listener { fd, url: url.clone() })
-            }
-            ServerUrl::Tcp(addr) => {
-                let l = TcpListener::bind(addr)?;
-                let url = ServerUrl::Tcp(l.local_addr()?);
-                Ok(Listener { fd: l.into(), url })
-            }
-        }
+        let (fd, url) = transport::of(url).listen(url)?;
+        Ok(Listener { fd, url })
     }
 
     pub fn url(&self) -> &ServerUrl {
@@ -272,120 +257,13 @@ impl Listener {
         };
         let fd = cvt(fd as isize)? as RawFd;
         let conn = Conn::new(unsafe { OwnedFd::from_raw_fd(fd) });
-        if matches!(self.url, ServerUrl::Tcp(_)) {
-            conn.set_nodelay();
-        }
+        transport::of(&self.url).prepare(&conn);
         Ok(conn)
     }
 
-    /// Removes the unix socket file, if this listener made one.
+    /// Removes what listening left behind (a unix socket file).
     pub fn remove_socket_file(&self) {
-        if let ServerUrl::Unix(path) = &self.url {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-/// Binds in a fresh 0700 directory beside `path`, makes the socket 0600,
-/// then hard-links it into place: the link fails if `path` exists, and
-/// nobody can connect before the mode is right.
-fn bind_unix_private(path: &Path) -> io::Result<OwnedFd> {
-    let in_use = || io::Error::new(io::ErrorKind::AddrInUse, format!("{} already exists", path.display()));
-    if path.symlink_metadata().is_ok() {
-        if !is_stale_socket(path) {
-            return Err(in_use());
-        }
-        tracing::info!(path = %path.display(), "replacing the socket of a server that is gone");
-        std::fs::remove_file(path)?;
-    }
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    let private = dir.join(format!(".rump_server.{}.{:x}", std::process::id(), rand_u64()));
-    std::fs::DirBuilder::new().mode(0o700).create(&private)?;
-    let staged: PathBuf = private.join("s");
-    let result = (|| {
-        let l = UnixListener::bind(&staged)?;
-        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
-        std::fs::hard_link(&staged, path).map_err(|e| {
-            if e.kind() == io::ErrorKind::AlreadyExists {
-                in_use()
-            } else {
-                e
-            }
-        })?;
-        Ok(OwnedFd::from(l))
-    })();
-    let _ = std::fs::remove_file(&staged);
-    let _ = std::fs::remove_dir(&private);
-    result
-}
-
-/// Whether `path` is a unix socket nobody listens on any more (a server
-/// killed before it could remove it): connecting is refused.
-fn is_stale_socket(path: &Path) -> bool {
-    use std::os::unix::fs::FileTypeExt;
-    let is_socket = path.symlink_metadata().is_ok_and(|m| m.file_type().is_socket());
-    is_socket
-        && Conn::connect(&ServerUrl::Unix(path.to_path_buf()))
-            .is_err_and(|e| e.raw_os_error() == Some(libc::ECONNREFUSED))
-}
-
-/// A socket address for the connect syscall, built without libc's help.
-enum SockAddr {
-    Unix(libc::sockaddr_un),
-    V4(libc::sockaddr_in),
-    V6(libc::sockaddr_in6),
-}
-
-impl SockAddr {
-    fn of(url: &ServerUrl) -> io::Result<(SockAddr, libc::socklen_t)> {
-        use std::os::unix::ffi::OsStrExt;
-        // SAFETY: the sockaddr types are plain data, valid all zero.
-        Ok(match url {
-            ServerUrl::Unix(path) => {
-                let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-                a.sun_family = libc::AF_UNIX as libc::sa_family_t;
-                let bytes = path.as_os_str().as_bytes();
-                if bytes.len() >= a.sun_path.len() {
-                    return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
-                }
-                for (d, s) in a.sun_path.iter_mut().zip(bytes) {
-                    *d = *s as libc::c_char;
-                }
-                let len = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
-                (SockAddr::Unix(a), len as libc::socklen_t)
-            }
-            ServerUrl::Tcp(std::net::SocketAddr::V4(v4)) => {
-                let mut a: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-                a.sin_family = libc::AF_INET as libc::sa_family_t;
-                a.sin_port = v4.port().to_be();
-                a.sin_addr.s_addr = u32::from_ne_bytes(v4.ip().octets());
-                (SockAddr::V4(a), std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t)
-            }
-            ServerUrl::Tcp(std::net::SocketAddr::V6(v6)) => {
-                let mut a: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-                a.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-                a.sin6_port = v6.port().to_be();
-                a.sin6_addr.s6_addr = v6.ip().octets();
-                a.sin6_scope_id = v6.scope_id();
-                (SockAddr::V6(a), std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t)
-            }
-        })
-    }
-
-    fn family(&self) -> libc::c_int {
-        match self {
-            SockAddr::Unix(_) => libc::AF_UNIX,
-            SockAddr::V4(_) => libc::AF_INET,
-            SockAddr::V6(_) => libc::AF_INET6,
-        }
-    }
-
-    fn as_ptr(&self) -> *const libc::sockaddr {
-        match self {
-            SockAddr::Unix(a) => (a as *const libc::sockaddr_un).cast(),
-            SockAddr::V4(a) => (a as *const libc::sockaddr_in).cast(),
-            SockAddr::V6(a) => (a as *const libc::sockaddr_in6).cast(),
-        }
+        transport::of(&self.url).unlisten(&self.url);
     }
 }
 

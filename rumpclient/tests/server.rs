@@ -11,47 +11,10 @@ use rumpclient::url::ServerUrl;
 use rumpclient::wire::handshake::Emulation;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-/// A server on a fresh unix socket; it lives as long as the returned value.
-struct Running {
-    path: PathBuf,
-    url: ServerUrl,
-    _server: Server,
-    _dir: tempdir::Dir,
-}
-
-fn start() -> Running {
-    let dir = tempdir::Dir::new();
-    let path = dir.0.join("sock");
-    let url = ServerUrl::Unix(path.clone());
-    let server = Server::start(Kernel::boot(Config::default()).unwrap(), &url, Policy::default()).unwrap();
-    Running { path, url, _server: server, _dir: dir }
-}
-
-/// A private directory removed at the end of the test.
-mod tempdir {
-    pub struct Dir(pub std::path::PathBuf);
-    impl Dir {
-        pub fn new() -> Dir {
-            let n = std::sync::atomic::AtomicU32::new(0);
-            let p = std::env::temp_dir().join(format!(
-                "rumpclient-test-{}-{:?}-{}",
-                std::process::id(),
-                std::thread::current().id(),
-                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            ));
-            std::fs::create_dir_all(&p).unwrap();
-            Dir(p)
-        }
-    }
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
+mod support;
+use support::start;
 
 #[test]
 fn two_clients_share_one_file_system() {

@@ -125,6 +125,12 @@ pub enum MsgType {
     /// (SCM_RIGHTS), or none for a private mapping the client fills itself.
     /// A connection that cannot carry descriptors (TCP) gets ENODEV.
     Mapfd = 12,
+    /// Our extension: asks to move this connection's calls to shared memory
+    /// (`crate::transport::shm`). The REQ payload is the address of a
+    /// 16-byte cookie in the client's memory (8 bytes), then the cookie; the
+    /// RESP payload is an errno (4 bytes, 0 or ENODEV, EPERM, ENOMEM), and
+    /// with 0 the channel's descriptor comes with it (SCM_RIGHTS).
+    Shmchan = 13,
 }
 
 impl MsgType {
@@ -143,6 +149,7 @@ impl MsgType {
             10 => MsgType::Cancel,
             11 => MsgType::Nsyscall,
             12 => MsgType::Mapfd,
+            13 => MsgType::Shmchan,
             other => return Err(WireError::UnknownType(other)),
         })
     }
@@ -385,7 +392,7 @@ mod tests {
         assert_eq!(parse(bytes(MAX_FRAME + 1, 0, 0)), Err(WireError::TooLarge));
         assert!(parse(bytes(MAX_FRAME, 0, 0)).is_ok());
         assert_eq!(parse(bytes(24, 3, 0)), Err(WireError::UnknownClass(3)));
-        assert_eq!(parse(bytes(24, 0, 13)), Err(WireError::UnknownType(13)));
+        assert_eq!(parse(bytes(24, 0, 14)), Err(WireError::UnknownType(14)));
         assert_eq!(parse(bytes(24, 0, 0xffff)), Err(WireError::UnknownType(0xffff)));
         // The raw reqno is still readable for an ERROR reply.
         assert_eq!(HeaderPacket::new_checked(&bytes(24, 0, 77)[..]).unwrap().reqno(), 7);

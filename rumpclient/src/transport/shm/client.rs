@@ -1,0 +1,186 @@
+//! The client's side of a channel: a thread takes a free slot, posts its
+//! call, spins a little, then sleeps on the slot's futex until the server
+//! completes it. The slot a thread used last is the one it tries first, so
+//! a thread keeps its slot while it has one.
+//!
+//! The sleep is an untimed futex wait, so the host restarts it after a
+//! handler installed with SA_RESTART and ends it with EINTR otherwise, as
+//! it would a host read. `wait` reports that EINTR (the caller sends a
+//! CANCEL on the socket, as for a socket call), then goes on waiting for
+//! the reply the cancelled call still sends. That a server died is learnt
+//! from the socket by whoever owns it, which then marks every slot `LOST`
+//! (`lose_all`), waking its sleepers.
+
+use super::futex::{self, Woke};
+use super::layout::{mapping_len, Channel, Slot, DONE, FREE, LOST, POSTED, SLOTS, WAITER};
+use super::spin::Spin;
+use rump_abi::{Slots, SysResult};
+use rump_kernel::shm::Mapping;
+use std::cell::Cell;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Once;
+use std::time::Instant;
+
+/// Host forks this process has been through: a forked child must not
+/// post in its parent's channel, which it still has mapped.
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn count_fork() {
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+thread_local! {
+    /// The slot this thread used last.
+    static HINT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// A client's end of one channel.
+pub struct ClientChannel {
+    map: Mapping,
+    /// Bit set = slot free, for this process's threads.
+    free: [AtomicU64; SLOTS / 64],
+    spin: Spin,
+    /// `FORKS` when the channel was mapped.
+    forks: u64,
+}
+
+/// Why a posted call has no result.
+pub enum Stop {
+    /// A signal handler ran while this thread slept; the call goes on
+    /// until `wait` is called again.
+    Interrupted,
+    /// The server is gone.
+    Lost,
+}
+
+/// A slot this thread holds for one call.
+pub struct Posted<'a> {
+    ch: &'a ClientChannel,
+    index: usize,
+}
+
+impl ClientChannel {
+    /// Maps the channel the server passed; None if it is not one.
+    pub fn map(fd: &OwnedFd) -> Option<ClientChannel> {
+        static COUNTING: Once = Once::new();
+        // SAFETY: registers a handler that only bumps an atomic.
+        COUNTING.call_once(|| unsafe {
+            libc::pthread_atfork(None, None, Some(count_fork));
+        });
+        let map = Mapping::of_fd(fd.as_raw_fd(), mapping_len()).ok()?;
+        let free = std::array::from_fn(|_| AtomicU64::new(u64::MAX));
+        let ch = ClientChannel { map, free, spin: Spin::default(), forks: FORKS.load(Ordering::Relaxed) };
+        ch.view().is_valid().then_some(ch)
+    }
+
+    fn view(&self) -> Channel<'_> {
+        // SAFETY: our mapping is `mapping_len()` bytes and lives as long as `self`.
+        unsafe { Channel::at(self.map.as_ptr()) }
+    }
+
+    fn slot(&self, i: usize) -> &Slot {
+        // SAFETY: as in `view`; the slots array is SLOTS long and `i` < SLOTS.
+        unsafe { &*Channel::at(self.map.as_ptr()).slots.as_ptr().add(i) }
+    }
+
+    fn take_free(&self) -> Option<usize> {
+        let hint = HINT.with(Cell::get);
+        let bit = |i: usize| 1u64 << (i % 64);
+        if self.free[hint / 64].fetch_and(!bit(hint), Ordering::Acquire) & bit(hint) != 0 {
+            return Some(hint);
+        }
+        for (w, word) in self.free.iter().enumerate() {
+            let mut cur = word.load(Ordering::Relaxed);
+            while cur != 0 {
+                let b = cur.trailing_zeros() as usize;
+                match word.compare_exchange_weak(cur, cur & !(1 << b), Ordering::Acquire, Ordering::Relaxed) {
+                    Ok(_) => {
+                        HINT.with(|h| h.set(w * 64 + b));
+                        return Some(w * 64 + b);
+                    }
+                    Err(now) => cur = now,
+                }
+            }
+        }
+        None
+    }
+
+    /// The server hung up: every sleeping caller wakes and gives up.
+    pub fn lose_all(&self) {
+        for slot in self.view().slots {
+            if slot.state.fetch_or(LOST, Ordering::SeqCst) & WAITER != 0 {
+                futex::wake(&slot.state, i32::MAX);
+            }
+        }
+    }
+
+    /// Posts call `sysnum` with `args` as request `reqno`; None if every
+    /// slot is taken or the channel is a parent's (the caller uses the
+    /// socket).
+    pub fn post(&self, sysnum: u32, args: &Slots, reqno: u64) -> Option<Posted<'_>> {
+        if FORKS.load(Ordering::Relaxed) != self.forks {
+            return None;
+        }
+        let index = self.take_free()?;
+        let slot = self.slot(index);
+        slot.sysnum.store(sysnum, Ordering::Relaxed);
+        slot.reqno.store(reqno, Ordering::Relaxed);
+        for (a, v) in slot.args.iter().zip(args) {
+            a.store(*v, Ordering::Relaxed);
+        }
+        slot.state.store(POSTED, Ordering::Release);
+        let h = self.view().header;
+        h.posted[index / 64].fetch_or(1 << (index % 64), Ordering::SeqCst);
+        h.doorbell.fetch_add(1, Ordering::SeqCst);
+        if h.sleeping.load(Ordering::SeqCst) != 0 {
+            futex::wake(&h.doorbell, 1);
+        }
+        Some(Posted { ch: self, index })
+    }
+}
+
+impl Posted<'_> {
+    fn slot(&self) -> &Slot {
+        self.ch.slot(self.index)
+    }
+
+    fn done(&self) -> Option<SysResult> {
+        let slot = self.slot();
+        (slot.state.load(Ordering::Acquire) & !WAITER == DONE).then(|| slot.result())
+    }
+
+    /// Waits for the result. Before it sleeps, `server_gone` says whether
+    /// the server is already known gone (and may arrange for `lose_all`
+    /// should it go later).
+    pub fn wait(&self, server_gone: &dyn Fn() -> bool) -> Result<SysResult, Stop> {
+        let start = Instant::now();
+        if let Some(r) = self.ch.spin.run(|| self.done()) {
+            return Ok(r);
+        }
+        let state = &self.slot().state;
+        loop {
+            let seen = state.fetch_or(WAITER, Ordering::SeqCst) | WAITER;
+            if seen & !WAITER == DONE {
+                self.ch.spin.slept(start.elapsed());
+                return Ok(self.slot().result());
+            }
+            if seen & LOST != 0 || server_gone() {
+                return Err(Stop::Lost);
+            }
+            if futex::wait(state, seen, None) == Woke::Interrupted {
+                return Err(Stop::Interrupted);
+            }
+        }
+    }
+}
+
+impl Drop for Posted<'_> {
+    fn drop(&mut self) {
+        // A slot whose call never completed (the server is gone) stays taken.
+        if self.slot().state.load(Ordering::Acquire) & !WAITER == DONE {
+            self.slot().state.store(FREE, Ordering::Release);
+            self.ch.free[self.index / 64].fetch_or(1 << (self.index % 64), Ordering::Release);
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! What the shared mapping holds, and the rules both sides keep.
+//!
+//! ```text
+//! Header (64 bytes)  magic, slot count, doorbell futex, sleeping servers,
+//!                    bitmap of posted slots
+//! Slot × SLOTS       (128 bytes each) state futex, syscall number, request
+//!                    number, argument words, result
+//! ```
+//!
+//! A slot's `state` is FREE, POSTED or DONE, with `WAITER` set by a client
+//! thread about to sleep on it and `LOST` by the client's own watcher when
+//! the server hung up. The client writes the call, stores POSTED,
+//! sets the slot's bit and bumps the doorbell; a server clears the bit to
+//! claim it, and when the call returns writes the result and swaps in
+//! DONE, waking the client if `WAITER` was set. The client reads the
+//! result and stores FREE. The server trusts nothing it reads here: a slot
+//! is run only if its bit was set and it says POSTED, every field is copied
+//! out once, and a slot the server is already running is not run again.
+
+use rump_abi::{Errno, SysResult, MAXARGS};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
+
+/// Slots per channel: calls one client can have in flight over it.
+pub const SLOTS: usize = 128;
+/// "rsh1": the layout below.
+pub const MAGIC: u32 = 0x7273_6831;
+
+pub const FREE: u32 = 0;
+pub const POSTED: u32 = 1;
+pub const DONE: u32 = 2;
+/// Set in `state` by a client thread that sleeps until DONE.
+pub const WAITER: u32 = 1 << 31;
+/// Set in `state` by the client itself when the server hung up.
+pub const LOST: u32 = 1 << 30;
+
+#[repr(C, align(64))]
+pub struct Header {
+    pub magic: AtomicU32,
+    pub slots: AtomicU32,
+    /// Bumped by every post; servers sleep on it.
+    pub doorbell: AtomicU32,
+    /// Server threads asleep on the doorbell (a post with none skips the wake).
+    pub sleeping: AtomicU32,
+    pub posted: [AtomicU64; SLOTS / 64],
+}
+
+#[repr(C, align(64))]
+pub struct Slot {
+    pub state: AtomicU32,
+    pub sysnum: AtomicU32,
+    /// Names the call for a CANCEL sent on the socket.
+    pub reqno: AtomicU64,
+    pub args: [AtomicU64; MAXARGS],
+    pub ret: AtomicI64,
+    /// 0, or the errno in the client's emulation.
+    pub errno: AtomicI32,
+}
+
+/// Bytes a channel's mapping takes.
+pub const fn mapping_len() -> usize {
+    std::mem::size_of::<Header>() + SLOTS * std::mem::size_of::<Slot>()
+}
+
+/// A view of a mapping laid out as above.
+pub struct Channel<'a> {
+    pub header: &'a Header,
+    pub slots: &'a [Slot],
+}
+
+impl Channel<'_> {
+    /// The channel in the mapping at `base`.
+    ///
+    /// # Safety
+    /// `base` must be a live mapping of at least `mapping_len()` bytes,
+    /// page aligned, outliving the view; its bytes are only ever reached
+    /// through these atomics.
+    pub unsafe fn at<'a>(base: *mut u8) -> Channel<'a> {
+        let header = unsafe { &*(base as *const Header) };
+        let first = unsafe { base.add(std::mem::size_of::<Header>()) } as *const Slot;
+        Channel { header, slots: unsafe { std::slice::from_raw_parts(first, SLOTS) } }
+    }
+
+    /// Writes the header of a fresh mapping.
+    pub fn init(&self) {
+        self.header.slots.store(SLOTS as u32, Ordering::Relaxed);
+        self.header.magic.store(MAGIC, Ordering::Release);
+    }
+
+    /// Whether the server wrote a header this client understands.
+    pub fn is_valid(&self) -> bool {
+        self.header.magic.load(Ordering::Acquire) == MAGIC && self.header.slots.load(Ordering::Relaxed) == SLOTS as u32
+    }
+}
+
+impl Slot {
+    pub fn result(&self) -> SysResult {
+        match self.errno.load(Ordering::Relaxed) {
+            0 => Ok(self.ret.load(Ordering::Relaxed)),
+            e => Err(Errno(e)),
+        }
+    }
+
+    pub fn set_result(&self, r: &SysResult) {
+        let (ret, errno) = match *r {
+            Ok(v) => (v, 0),
+            Err(e) => (-1, e.raw()),
+        };
+        self.ret.store(ret, Ordering::Relaxed);
+        self.errno.store(errno, Ordering::Relaxed);
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<Slot>() == 128);
+const _: () = assert!(std::mem::size_of::<Header>() == 64);

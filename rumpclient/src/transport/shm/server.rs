@@ -1,0 +1,169 @@
+//! The server's side of a channel: the region it made, which threads wait
+//! on the doorbell, and claiming and completing slots.
+//!
+//! Threads follow the leader/follower pattern, as on the socket: one
+//! thread at a time waits for posts (`wait_posted`); the one that claims a
+//! call runs it itself, and claims the next posted one when it is done.
+//! The caller arranges for a new waiter whenever a call is about to sleep
+//! in the kernel (`want_waiter`), so a blocked call never holds up others.
+
+use super::futex;
+use super::layout::{mapping_len, Channel, Slot, DONE, POSTED, SLOTS, WAITER};
+use super::spin::Spin;
+use rump_abi::{Errno, Slots, SysResult};
+use rump_kernel::mem::Mem;
+use rump_kernel::shm::{Mapping, SharedMem};
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a waiter sleeps before looking at `retired` again (a retire
+/// wakes it sooner).
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// A call copied out of its slot.
+pub struct Call {
+    pub index: usize,
+    pub sysnum: u32,
+    pub reqno: u64,
+    pub args: Slots,
+}
+
+pub struct ServerChannel {
+    region: SharedMem,
+    map: Mapping,
+    /// Slots whose call is running here (a client cannot make us run one twice).
+    running: [AtomicBool; SLOTS],
+    /// Threads waiting on the doorbell.
+    waiting: AtomicU32,
+    retired: AtomicBool,
+    spin: Spin,
+    /// The client's pid, whose memory calls reach (`peer::PeerMemory`).
+    pub pid: i32,
+}
+
+impl ServerChannel {
+    /// A new channel for client `pid`, charged to `mem`.
+    pub fn new(mem: Arc<Mem>, pid: i32) -> Result<ServerChannel, Errno> {
+        let region = SharedMem::new(c"rump-channel", mapping_len() as u64, mem)?;
+        let map = region.map()?;
+        let ch = ServerChannel {
+            region,
+            map,
+            running: std::array::from_fn(|_| AtomicBool::new(false)),
+            waiting: AtomicU32::new(0),
+            retired: AtomicBool::new(false),
+            spin: Spin::default(),
+            pid,
+        };
+        ch.view().init();
+        Ok(ch)
+    }
+
+    /// A descriptor of the region for the client to map.
+    pub fn client_fd(&self) -> Result<OwnedFd, Errno> {
+        self.region.reopen(true)
+    }
+
+    fn view(&self) -> Channel<'_> {
+        // SAFETY: our mapping is `mapping_len()` bytes and lives as long as `self`.
+        unsafe { Channel::at(self.map.as_ptr()) }
+    }
+
+    fn slot(&self, i: usize) -> &Slot {
+        &self.view().slots[i]
+    }
+
+    /// Claims one posted call, if any, without waiting.
+    pub fn claim(&self) -> Option<Call> {
+        let h = self.view().header;
+        for (w, word) in h.posted.iter().enumerate() {
+            let mut cur = word.load(Ordering::Acquire);
+            while cur != 0 {
+                let b = cur.trailing_zeros() as usize;
+                let had = word.fetch_and(!(1 << b), Ordering::AcqRel);
+                cur = had & !(1 << b);
+                if had & (1 << b) == 0 {
+                    continue;
+                }
+                let index = w * 64 + b;
+                let slot = self.slot(index);
+                if slot.state.load(Ordering::Acquire) & !WAITER != POSTED
+                    || self.running[index].swap(true, Ordering::AcqRel)
+                {
+                    continue;
+                }
+                let args = std::array::from_fn(|i| slot.args[i].load(Ordering::Relaxed));
+                let (sysnum, reqno) = (slot.sysnum.load(Ordering::Relaxed), slot.reqno.load(Ordering::Relaxed));
+                return Some(Call { index, sysnum, reqno, args });
+            }
+        }
+        None
+    }
+
+    /// Becomes this channel's waiter unless another thread is one; false
+    /// if there already is one.
+    pub fn become_waiter(&self) -> bool {
+        self.waiting.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// As this channel's waiter (`become_waiter`), waits for a posted call;
+    /// None once the channel is retired. Stops being the waiter either way.
+    pub fn wait_posted(&self) -> Option<Call> {
+        let got = self.wait_while_waiter();
+        self.waiting.store(0, Ordering::Release);
+        got
+    }
+
+    fn wait_while_waiter(&self) -> Option<Call> {
+        let h = self.view().header;
+        let start = Instant::now();
+        if let Some(c) = self.spin.run(|| self.claim()) {
+            return Some(c);
+        }
+        loop {
+            if self.retired.load(Ordering::Acquire) {
+                return None;
+            }
+            h.sleeping.fetch_add(1, Ordering::SeqCst);
+            let seen = h.doorbell.load(Ordering::SeqCst);
+            let claimed = self.claim();
+            if claimed.is_none() && !self.retired.load(Ordering::Acquire) {
+                futex::wait(&h.doorbell, seen, Some(RECHECK));
+            }
+            h.sleeping.fetch_sub(1, Ordering::SeqCst);
+            if let Some(c) = claimed.or_else(|| self.claim()) {
+                self.spin.slept(start.elapsed());
+                return Some(c);
+            }
+        }
+    }
+
+    /// Whether a thread waits for posts now.
+    pub fn has_waiter(&self) -> bool {
+        self.waiting.load(Ordering::Acquire) != 0
+    }
+
+    /// Writes `call`'s result and wakes its client if it sleeps.
+    pub fn complete(&self, call: &Call, result: &SysResult) {
+        let slot = self.slot(call.index);
+        slot.set_result(result);
+        self.running[call.index].store(false, Ordering::Release);
+        if slot.state.swap(DONE, Ordering::AcqRel) & WAITER != 0 {
+            futex::wake(&slot.state, 1);
+        }
+    }
+
+    /// The client is gone or replaced its channel: the waiter leaves.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+        let h = self.view().header;
+        h.doorbell.fetch_add(1, Ordering::SeqCst);
+        futex::wake(&h.doorbell, i32::MAX);
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
+    }
+}

@@ -7,3 +7,8 @@ export RUMP_STRICT_TESTS="${RUMP_STRICT_TESTS:-1}"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+# Remote kernels on the same host talk through shared memory by default;
+# the client, the hijack's C programs and its real tools once more over
+# plain sockets, the fallback.
+RUMP_TRANSPORT=socket cargo test -p rumpclient
+RUMP_TRANSPORT=socket cargo test -p rump-hijack --test ctests --test tools

@@ -310,13 +310,17 @@ impl Link {
 }
 
 /// Waits for the server to hang up on `sock`, then gives `link` up, waking
-/// the calls asleep in its channel. The thread takes no signals: they are
-/// the program's.
+/// the calls asleep in its channel. The thread takes none of the
+/// program's signals, but does take glibc's own two (as `pthread_sigmask`
+/// would leave them): SIGSETXID makes every thread run `setuid`/`setgid`
+/// with the caller and waits until each has, so blocking it here hung
+/// `tcpdump` dropping its privileges; SIGCANCEL is cancellation.
 fn watch(link: &std::sync::Weak<Link>, sock: &OwnFd) {
-    let all = !0u64;
-    // SAFETY: blocks every signal for this thread only, from a live
-    // kernel sigset (raw: the libc call may be a hook).
-    unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, &all, std::ptr::null_mut::<u64>(), 8usize) };
+    const GLIBC_INTERNAL: u64 = (1 << (32 - 1)) | (1 << (33 - 1));
+    let mask = !GLIBC_INTERNAL;
+    // SAFETY: blocks signals for this thread only, from a live kernel
+    // sigset (raw: the libc call may be a hook).
+    unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, &mask, std::ptr::null_mut::<u64>(), 8usize) };
     loop {
         let mut pfd = libc::pollfd { fd: sock.raw(), events: libc::POLLRDHUP, revents: 0 };
         // SAFETY: one pollfd on the stack; raw, since the fd is an `OwnFd`.

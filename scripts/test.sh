@@ -12,3 +12,7 @@ cargo test --workspace
 # plain sockets, the fallback.
 RUMP_TRANSPORT=socket cargo test -p rumpclient
 RUMP_TRANSPORT=socket cargo test -p rump-hijack --test ctests --test tools
+# Syscall User Dispatch armed in every hijacked process (the default arms
+# it only where code makes its own syscalls): the C programs, the
+# real tools (and sqlite) once more with every raw syscall caught.
+RUMP_TEST_SYSCALLS=all cargo test -p rump-hijack --test ctests --test tools --test sqlite

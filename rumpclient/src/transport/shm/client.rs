@@ -147,7 +147,7 @@ impl Posted<'_> {
 
     fn done(&self) -> Option<SysResult> {
         let slot = self.slot();
-        (slot.state.load(Ordering::Acquire) & !WAITER == DONE).then(|| slot.result())
+        (slot.state.load(Ordering::Acquire) & !(WAITER | LOST) == DONE).then(|| slot.result())
     }
 
     /// Waits for the result. Before it sleeps, `server_gone` says whether
@@ -161,7 +161,10 @@ impl Posted<'_> {
         let state = &self.slot().state;
         loop {
             let seen = state.fetch_or(WAITER, Ordering::SeqCst) | WAITER;
-            if seen & !WAITER == DONE {
+            // A reply the server wrote before it went away is still the
+            // answer (`rumpctl halt`: the server replies, then exits, and
+            // the watcher may mark the slot lost before this thread looks).
+            if seen & !(WAITER | LOST) == DONE {
                 self.ch.spin.slept(start.elapsed());
                 return Ok(self.slot().result());
             }

@@ -10,7 +10,7 @@ use rump_abi::linux::sys::RAW_ROUTES;
 use rump_abi::RawArg;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The glibc functions the census (`/work/shared/reference/census.md`,
+/// The glibc functions the census (the reference `census.md`,
 /// "Per-tool results", the logger's "Sym" column, glibc 2.36) saw tools
 /// make on files, fds and sockets, which must reach the kernel when their
 /// object is the kernel's. Left out: calls on the library's cookie streams

@@ -85,7 +85,24 @@ fn main() {
     let same = |what: &str, prog: &str, mode: &str, path: &str, env: &[(&str, &str)]| {
         versus(what, (prog, mode, path, env), "no library", (prog, mode, path, &[]));
     };
-    same("raw getppid, syscall(), not armed (ns)", &plain, "getppid", "-", &auto);
+    // The kernel's share: an allowed getppid while dispatch is armed on
+    // the thread (by the program itself, no library), let through by the
+    // range and by the selector, against the same call unarmed.
+    let unarmed = "the same, not armed";
+    versus(
+        "getppid in the allowed range, armed (ns)",
+        (&plain, "sud-range", "-", &[]),
+        unarmed,
+        (&plain, "getppid-range", "-", &[]),
+    );
+    versus(
+        "getppid let through by the selector, armed",
+        (&plain, "sud-selector", "-", &[]),
+        unarmed,
+        (&plain, "getppid-range", "-", &[]),
+    );
+    same("raw getppid, syscall(), not armed", &plain, "getppid", "-", &auto);
+    same("raw getppid, syscall(), armed", &inline, "getppid", "-", &auto);
     same("raw pread 4 KiB host fd, syscall(), not armed", &plain, "pread-raw", &shm, &auto);
     same("inline getppid site, armed, rewritten", &inline, "getppid-asm", "-", &auto);
     same("inline getppid site, armed, rewrite=no", &inline, "getppid-asm", "-", &trap);

@@ -20,9 +20,9 @@ use std::sync::OnceLock;
 pub const SLOTS: usize = 1 << 16;
 
 /// Rump fd + 1 per program fd; 0 for a host fd.
-static MAP: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
+pub(crate) static MAP: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
 /// Entries in use, so a process without rump fds pays one load per call.
-static COUNT: AtomicUsize = AtomicUsize::new(0);
+pub(crate) static COUNT: AtomicUsize = AtomicUsize::new(0);
 /// One past the highest number ever mapped, to bound scans.
 static HIGH: AtomicUsize = AtomicUsize::new(0);
 

@@ -1,9 +1,11 @@
 //! `syscalls=auto`, the default: Syscall User Dispatch armed only in
 //! processes whose code makes its own system calls, found in the program,
 //! its libraries and objects `dlopen` loads later (threads already running
-//! armed then too); Go's runtime calls reach the kernel; a caught site of
-//! glibc's inline form is rewritten to a jump. Differential: each program
-//! runs on a host directory and on /rump and must print the same.
+//! armed then too) unless their sites could all be rewritten ahead; Go's
+//! runtime calls reach the kernel; a site of glibc's inline form is
+//! rewritten to a jump, ahead or after its first caught call.
+//! Differential: each program runs on a host directory and on /rump and
+//! must print the same.
 //! The C programs are in `tests/syscalls/`, built here with `cc` (and
 //! `go`, with cgo, for a dynamically linked Go program).
 
@@ -79,29 +81,47 @@ fn differential(prog: &[&str], hijack: Option<&str>) -> Output {
 }
 
 /// A program with no system calls of its own is not armed (its hooked
-/// calls keep the kernel's fast entry path), one with an inline site is;
-/// `all` arms everything, `libc` nothing.
+/// calls keep the kernel's fast entry path), nor one whose inline sites
+/// could all be rewritten ahead; one with a site outside the functions
+/// its unwind tables describe is; `all` arms everything, `libc` nothing.
 #[test]
 fn auto_arms_only_programs_making_their_own_syscalls() {
     let site = cc("site.c", "site-armed", &[]);
+    let bare = cc("site.c", "site-armed-no-unwind", &["-fno-asynchronous-unwind-tables"]);
     assert_eq!(armed(&run(&["/bin/true"], None)), None);
-    let why = armed(&run(&[&site], None));
+    let o = run(&[&site], None);
+    assert_eq!(armed(&o), None);
+    assert!(text(&o.stderr).contains("inline syscall sites rewritten ahead in the program"), "{o:?}");
+    let why = armed(&run(&[&bare], None));
     assert_eq!(why.as_deref(), Some("inline syscall instructions in the program"));
-    assert_eq!(armed(&run(&[&site], Some("path=/rump,syscalls=libc"))), None);
+    assert_eq!(armed(&run(&[&bare], Some("path=/rump,syscalls=libc"))), None);
     let why = armed(&run(&["/bin/true"], Some("path=/rump,syscalls=all")));
     assert_eq!(why.as_deref(), Some("syscalls=all"));
 }
 
-/// An object loaded by `dlopen` with inline syscall sites arms the process
-/// then: the calling thread and one already waiting in a read.
+/// An object loaded by `dlopen` with inline syscall sites: rewritten
+/// ahead, its calls reach the kernel through their stubs from the calling
+/// thread and one already waiting in a read; built without unwind tables
+/// (its sites not provably code), it arms the process then, both threads.
 #[test]
-fn dlopen_of_an_object_with_its_own_syscalls_arms_every_thread() {
-    let lib = cc("inline_lib.c", "libinline.so", &["-shared", "-fPIC"]);
+fn dlopen_of_an_object_with_its_own_syscalls_reaches_the_kernel_from_every_thread() {
     let main = cc("dlopen_main.c", "dlopen_main", &["-pthread"]);
-    let o = differential(&[&main, &lib], None);
-    assert_eq!(text(&o.stdout).lines().take(2).collect::<Vec<_>>(), ["main: 10", "thread: 16"]);
-    let why = armed(&o).unwrap_or_default();
-    assert!(why.ends_with("libinline.so"), "{why}");
+    let lib = cc("inline_lib.c", "libinline.so", &["-shared", "-fPIC"]);
+    let bare = cc("inline_lib.c", "libinline-no-unwind.so", &["-shared", "-fPIC", "-fno-asynchronous-unwind-tables"]);
+    for (lib, armed_by) in [(&lib, None), (&bare, Some("libinline-no-unwind.so"))] {
+        let o = differential(&[&main, lib], None);
+        assert_eq!(text(&o.stdout).lines().take(2).collect::<Vec<_>>(), ["main: 10", "thread: 16"]);
+        match armed_by {
+            None => {
+                assert_eq!(armed(&o), None);
+                assert!(text(&o.stderr).contains("rewritten ahead in"), "{o:?}");
+            }
+            Some(name) => {
+                let why = armed(&o).unwrap_or_default();
+                assert!(why.ends_with(name), "{why}");
+            }
+        }
+    }
     // Opted out, the calls reach the host, which has no /rump.
     let o = run(&[&main, &lib, "/rump/off"], Some("path=/rump,syscalls=libc"));
     assert!(text(&o.stdout).starts_with(&format!("main: -{}\n", libc::ENOENT)), "{o:?}");
@@ -126,16 +146,27 @@ fn go_program_reaches_the_kernel() {
     assert_eq!(armed(&o).as_deref(), Some("Go code in the program"));
 }
 
-/// A caught site of glibc's inline form becomes a `jmp` (e9) to a stub
-/// after its first call, and keeps giving the host's answers; without
-/// the library, or opted out, it stays a `mov` (b8).
+/// A site of glibc's inline form becomes a `jmp` (e9) to a stub and keeps
+/// giving the host's answers: ahead of its first call under `auto` when
+/// its call may be the kernel's (a getppid site is left as it is, unarmed
+/// it is the host's call already); after its first call, caught, where
+/// dispatch is armed (`all`, or `auto` for a program whose sites cannot be
+/// shown to be code). Without the library, or opted out, it stays a `mov`
+/// (b8).
 #[test]
-fn caught_inline_site_is_rewritten() {
+fn inline_sites_are_rewritten() {
     let site = cc("site.c", "site-rewritten", &[]);
+    let no_unwind = cc("site.c", "site-rewritten-no-unwind", &["-fno-asynchronous-unwind-tables"]);
+    let calls = "same same same same same same";
     let bare = Command::new(&site).output().expect("spawn");
-    assert_eq!(text(&bare.stdout), "same same same b8\n");
-    for spec in [None, Some("path=/rump,syscalls=all")] {
-        assert_eq!(text(&run(&[&site], spec).stdout), "same same same e9\n", "{spec:?}");
+    assert_eq!(text(&bare.stdout), format!("{calls} before=b8 getppid=b8 read=b8\n"));
+    let cases = [
+        (&site, None, "before=e9 getppid=b8 read=e9"),
+        (&no_unwind, None, "before=b8 getppid=e9 read=e9"),
+        (&site, Some("path=/rump,syscalls=all"), "before=b8 getppid=e9 read=e9"),
+        (&site, Some("path=/rump,syscalls=libc"), "before=b8 getppid=b8 read=b8"),
+    ];
+    for (prog, spec, bytes) in cases {
+        assert_eq!(text(&run(&[prog], spec).stdout), format!("{calls} {bytes}\n"), "{prog} {spec:?}");
     }
-    assert_eq!(text(&run(&[&site], Some("path=/rump,syscalls=libc")).stdout), "same same same b8\n");
 }

@@ -38,8 +38,9 @@ static TABLE: [AtomicI32; CAPACITY] = [const { AtomicI32::new(0) }; CAPACITY];
 /// One past the highest entry ever used, to bound scans.
 static USED: AtomicUsize = AtomicUsize::new(0);
 /// The lowest number ever tracked: a program fd below it is not ours,
-/// which is what nearly every check finds with one load.
-static LOWEST: AtomicI32 = AtomicI32::new(i32::MAX);
+/// which is what nearly every check finds with one load (public for the
+/// hijack library's syscall stubs, which make that check in assembly).
+pub static LOWEST: AtomicI32 = AtomicI32::new(i32::MAX);
 
 fn raw(n: libc::c_long, a: [usize; 3]) -> Result<i64, i32> {
     // SAFETY: the callers pass arguments valid for syscall `n`.

@@ -6,7 +6,10 @@
 //! needs dispatch when it
 //! - is Go (a `Go` build-id note): Go's runtime makes every call itself;
 //! - has glibc's inline form, `mov $nr,%eax; syscall` (`b8 imm32 0f 05`),
-//!   in an executable segment.
+//!   in an executable segment, and not every such site could be rewritten
+//!   ahead (`rewrite::ahead`): where all could, the object's calls reach
+//!   the library by their stubs and dispatch, with the slow kernel entry
+//!   it gives every call of the process, is not armed for it.
 //!
 //! libc, ld.so, the vDSO and this library are not looked at: libc's
 //! functions are hooked by name, and the other three make only calls of
@@ -69,6 +72,11 @@ impl Object<'_> {
         })
     }
 
+    /// Its `.eh_frame_hdr`, where it has one.
+    pub fn eh_frame_hdr(&self) -> Option<usize> {
+        self.segments(super::frames::PT_GNU_EH_FRAME, 0).next().map(|(start, _)| start)
+    }
+
     fn is_go(&self) -> bool {
         self.segments(libc::PT_NOTE, 0).any(|(s, e)| has_go_note(s, e))
     }
@@ -92,7 +100,7 @@ impl Object<'_> {
         // SAFETY: a mapped, readable segment of a loaded object.
         let inline =
             self.text().any(|(s, e)| has_inline_syscall(unsafe { std::slice::from_raw_parts(s as *const u8, e - s) }));
-        inline.then_some("inline syscall instructions")
+        inline.then_some(INLINE)
     }
 
     /// Whether it is one of the objects whose calls are never looked for.
@@ -104,6 +112,10 @@ impl Object<'_> {
             || self.text().any(|(s, _)| super::in_library(s))
     }
 }
+
+/// Why an object with glibc's inline form needs dispatch, unless its
+/// sites could all be rewritten ahead (`rewrite::ahead`).
+const INLINE: &str = "inline syscall instructions";
 
 /// Calls `f` on each loaded object until it returns true.
 pub fn each_object(mut f: impl FnMut(&Object) -> bool) {
@@ -136,10 +148,21 @@ pub fn loaded_objects() -> Option<String> {
         if obj.exempt() {
             return false;
         }
-        found = obj.own_syscalls().map(|why| {
-            let name = String::from_utf8_lossy(obj.name());
-            format!("{why} in {}", if name.is_empty() { "the program".into() } else { name })
-        });
+        let name = || {
+            let name = String::from_utf8_lossy(obj.name()).into_owned();
+            if name.is_empty() {
+                "the program".into()
+            } else {
+                name
+            }
+        };
+        found = match obj.own_syscalls() {
+            Some(INLINE) if super::rewrite::ahead(obj) => {
+                tracing::debug!(target: "rumphijack::sud", "inline syscall sites rewritten ahead in {}", name());
+                None
+            }
+            why => why.map(|why| format!("{why} in {}", name())),
+        };
         found.is_some()
     });
     found

@@ -5,10 +5,13 @@
 //! leaves through here: `host_syscall` (the library's own raw calls and the
 //! calls the router passes on), `restore_rt` (the return from every signal
 //! handler, ours and the program's, whose `rt_sigreturn` must never be
-//! caught: it is made while the handler's frame is still on the stack) and
-//! `clone_resume` (a thread made by a caught raw `clone`). The three are
-//! laid out together in their own section; `range()` is what `prctl` is
-//! given as the allowed region.
+//! caught: it is made while the handler's frame is still on the stack),
+//! `clone_resume` (a thread made by a caught raw `clone`) and the
+//! shortcuts of rewritten sites (`host_call`, `fd_call`). They are laid
+//! out together in their own section; `range()` is what `prctl` is given
+//! as the allowed region. A call leaving through the range costs the
+//! kernel less than one let through by the selector (a byte it must read
+//! from the thread's memory on each call).
 //!
 //! The selector is the per-thread byte the kernel reads on every syscall
 //! outside the region: `BLOCK` while the program runs, `ALLOW` while the
@@ -54,9 +57,9 @@ pub fn host_section<T>(f: impl FnOnce() -> T) -> T {
 std::arch::global_asm!(
     ".pushsection .text.rumphijack_gate,\"ax\",@progbits",
     ".globl rumphijack_gate_begin, rumphijack_gate_end, rumphijack_host_syscall",
-    ".globl rumphijack_restore_rt, rumphijack_clone_resume",
+    ".globl rumphijack_restore_rt, rumphijack_clone_resume, rumphijack_host_call, rumphijack_fd_call",
     ".hidden rumphijack_gate_begin, rumphijack_gate_end, rumphijack_host_syscall",
-    ".hidden rumphijack_restore_rt, rumphijack_clone_resume",
+    ".hidden rumphijack_restore_rt, rumphijack_clone_resume, rumphijack_host_call, rumphijack_fd_call",
     "rumphijack_gate_begin:",
     // long host_syscall(nr, a0..a5): the C argument registers shifted
     // into the syscall ones; the sixth comes from the stack.
@@ -70,6 +73,32 @@ std::arch::global_asm!(
     "    mov r9, [rsp + 8]",
     "    syscall",
     "    ret",
+    // The two shortcuts of a rewritten site's stub (`rewrite`), entered
+    // by a call with rax = nr and the arguments in place: `host_call`
+    // makes the call as it is; `fd_call` makes it when ecx, the call's
+    // only fd, is not a rump fd nor possibly one of the library's own,
+    // and otherwise goes on to the router's entry, `stub_common`, in the
+    // same state (rcx and r11 are the `syscall`'s to clobber; the flags
+    // it keeps are kept here too).
+    "rumphijack_host_call:",
+    "    syscall",
+    "    ret",
+    "rumphijack_fd_call:",
+    "    pushfq",
+    "    cmp ecx, dword ptr [rip + {lowest}]",
+    "    jge 5f",
+    "    cmp qword ptr [rip + {count}], 0",
+    "    je 4f",
+    "    cmp ecx, {slots}",
+    "    jae 4f",
+    "    lea r11, [rip + {map}]",
+    "    cmp dword ptr [r11 + rcx*4], 0",
+    "    jne 5f",
+    "4:  popfq",
+    "    syscall",
+    "    ret",
+    "5:  popfq",
+    "    jmp rumphijack_stub_common",
     // The sa_restorer of every handler while interception is on.
     "rumphijack_restore_rt:",
     "    mov eax, 15",
@@ -116,6 +145,10 @@ std::arch::global_asm!(
     "    ret",
     "rumphijack_gate_end:",
     ".popsection",
+    lowest = sym rumpclient::ownfd::LOWEST,
+    count = sym crate::fdmap::COUNT,
+    map = sym crate::fdmap::MAP,
+    slots = const crate::fdmap::SLOTS,
 );
 
 extern "C" {
@@ -123,6 +156,8 @@ extern "C" {
     fn rumphijack_gate_begin();
     fn rumphijack_gate_end();
     pub fn rumphijack_restore_rt();
+    pub fn rumphijack_host_call();
+    pub fn rumphijack_fd_call();
     fn rumphijack_clone_resume(
         flags: usize,
         stack: usize,

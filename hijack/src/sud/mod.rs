@@ -41,7 +41,9 @@
 //! as they start, a forked child by the atfork handler; threads already
 //! running when `dlopen` arms the process by a signal (`arm_others`).
 
+mod decode;
 mod detect;
+mod frames;
 pub mod gate;
 mod libc_fn;
 mod process;
@@ -194,6 +196,7 @@ pub fn disarm() {
 
 extern "C" fn rearm_child() {
     if on() {
+        rewrite::finish_in_child();
         let _ = arm_thread();
     }
 }

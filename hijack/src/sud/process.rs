@@ -58,6 +58,7 @@ pub fn create(nr: i64, a: [usize; 6], uc: Option<&mut ucontext_t>) -> isize {
 fn host_child(nr: i64, a: [usize; 6]) -> isize {
     let r = router::pass(nr, a);
     if r == 0 && super::on() {
+        super::rewrite::finish_in_child();
         let _ = super::arm_thread();
     }
     r

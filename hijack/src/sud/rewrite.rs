@@ -4,8 +4,13 @@
 //! router by two jumps and a call instead of a signal.
 //!
 //! The stub (one 32-byte slot in a page mapped within ±2 GiB of the site)
-//! does what the `mov` did, steps over the red zone, calls `stub_common`
-//! (in this library), and jumps back past the `syscall`. `stub_common`
+//! does what the `mov` did, steps over the red zone, calls one of three
+//! entries by the call's `router::Shortcut`, and jumps back past the
+//! `syscall`. A call that is never the kernel's (`getppid`, `futex`)
+//! goes straight to the host through the gate (`host_call`); one whose
+//! only fd decides (`read`, `pread64`) too when that fd is not a rump fd
+//! (`fd_call`, a few loads, no registers saved); the others, and those
+//! on a rump fd, go to `stub_common`. `stub_common`
 //! keeps what the kernel's `syscall` would have preserved (the argument
 //! registers and flags; the vector registers) and tries `stub_quick`:
 //! a call the thread's selector lets through (the library at work, a
@@ -17,9 +22,11 @@
 //!
 //! The `syscall` instruction itself is never touched: a thread that
 //! already executed the old `mov` still traps, as before. The 5 bytes are
-//! replaced by one `lock cmpxchg16b` on the aligned 16 bytes holding them
-//! (sites straddling such a boundary are left alone), with the page made
-//! writable for that moment and put back as its segment says. Only sites
+//! replaced by one `lock cmpxchg16b` on the aligned 16 bytes holding them,
+//! or, across two such blocks, in three steps with every thread's
+//! instruction stream resynchronised in between (`patch`; a site whose
+//! `mov` alone ends a block is left alone), with the page made writable
+//! for that moment and put back as its segment says. Only sites
 //! in the text of objects listed by `note_objects` are rewritten: never
 //! this library (the gate), the vDSO, Go objects (their goroutine stacks
 //! are too small for the saved state; Go takes signals on its own stack),
@@ -31,9 +38,10 @@
 //! rewrites is simply caught again next time. `RUMPHIJACK=...,rewrite=no`
 //! leaves every site as it is.
 
-use super::{detect, gate, router};
+use super::router::{self, Shortcut};
+use super::{decode, detect, frames, gate};
 use libc::ucontext_t;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// Text segments whose sites may be rewritten: start, end, `PROT_*` to
 /// restore. Appended to by `note_objects`, read by the handler.
@@ -116,9 +124,10 @@ impl Drop for Held {
 /// After a caught call `nr`: rewrites its site if it has the recognised
 /// form. The `syscall` is known to be an instruction (it trapped); that
 /// the five bytes before it are one, the `mov`, is inferred: they must
-/// load the very number caught, with no prefix byte before them (`41 b8`
-/// is `mov r8d`). Bytes ending a longer instruction that pass both would
-/// be misread; compilers do not put one before a syscall.
+/// load the very number caught, and the byte before them must not be a
+/// prefix that would make them another instruction of the same length
+/// (`prefix_changes_mov`). Bytes ending a longer instruction that pass
+/// both would be misread; compilers do not put one before a syscall.
 pub fn site(uc: &ucontext_t, nr: i64) {
     let rip = uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
     let Some(site) = rip.checked_sub(7) else { return };
@@ -128,47 +137,235 @@ pub fn site(uc: &ucontext_t, nr: i64) {
     }
     // SAFETY: inside a listed, readable text segment.
     let code = unsafe { std::slice::from_raw_parts((site - 1) as *const u8, 8) };
-    let prefix = matches!(code[0], 0x40..=0x4f | 0x66 | 0x67 | 0xf0 | 0xf2 | 0xf3);
+    let prefix = prefix_changes_mov(code[0]);
     let code = &code[1..];
     if prefix || detect::inline_syscall_at(code, 5).map(i64::from) != Some(nr) || needs_frame(nr as u32) {
         return;
     }
-    let nr = nr as u32;
     let Some(_lock) = LOCK.try_hold() else { return };
-    let word = site & !15;
-    if site + 5 > word + 16 {
-        return;
+    rewrite(site, nr as u32, prot);
+}
+
+/// Rewrites, before any of them has run, the inline sites of `obj` whose
+/// call may be the kernel's (`syscalls=auto` in a process not armed);
+/// whether that takes care of all its sites, so that `obj` needs no
+/// dispatch. Sites of calls never the kernel's (`router::Shortcut::Host`:
+/// `getppid`, `futex`) are left as they are: unarmed, they are the host's
+/// call already. A site is rewritten only where the object's unwind
+/// tables describe the function holding it and decoding that function
+/// from its first byte meets an instruction boundary right at the `mov`
+/// (bytes inside other instructions that look like a site are not one);
+/// any site that cannot be rewritten so (outside a described function, a
+/// call needing a signal frame, no stub within reach), and an object
+/// without unwind tables, leave the object to dispatch.
+pub fn ahead(obj: &detect::Object) -> bool {
+    let Some(hdr) = obj.eh_frame_hdr() else { return false };
+    if xsave_size() == 0 || !crate::route::config().rewrite || !obj.rewritable() {
+        return false;
     }
-    let Some(slot) = stub_for(site, nr) else { return };
-    let Ok(rel) = i32::try_from(slot as isize - (site + 5) as isize) else { return };
-    // SAFETY: the aligned 16 bytes around the site, in a text page made
-    // writable for the exchange and given back its protection.
+    let mut sites = Vec::new();
+    for (start, end, prot) in obj.text_with_prot() {
+        if prot & libc::PROT_READ as u32 == 0 {
+            return false;
+        }
+        // SAFETY: a mapped, readable segment of a loaded object.
+        let code = unsafe { std::slice::from_raw_parts(start as *const u8, end - start) };
+        for i in memchr::memmem::find_iter(code, b"\x0f\x05") {
+            if let Some(nr) = detect::inline_syscall_at(code, i) {
+                sites.push((start + i - 5, nr, prot as i32));
+            }
+        }
+    }
+    let _lock = LOCK.hold_blocking();
+    sites.into_iter().all(|(site, nr, prot)| {
+        nr == libc::SYS_rt_sigreturn as u32
+            || router::shortcut(i64::from(nr)) == Shortcut::Host
+            // SAFETY: `hdr` is the object's, `site` in its text.
+            || (!needs_frame(nr) && unsafe { starts_instruction(hdr, site) } && rewrite(site, nr, prot))
+    })
+}
+
+/// Whether an instruction starts at `site`, decoding the function that
+/// holds it (by the unwind tables at `hdr`) from its first byte.
+///
+/// # Safety
+/// `hdr` is the `.eh_frame_hdr` of the object whose text holds `site`.
+unsafe fn starts_instruction(hdr: usize, site: usize) -> bool {
+    // SAFETY: as the caller says.
+    let Some((start, end)) = (unsafe { frames::function_at(hdr, site) }) else { return false };
+    let mut at = start;
+    while at < site && site + 7 <= end {
+        // SAFETY: inside the function's text.
+        let code = unsafe { std::slice::from_raw_parts(at as *const u8, (end - at).min(15)) };
+        match decode::length(code) {
+            Some(n) => at += n,
+            None => return false,
+        }
+    }
+    at == site && site + 7 <= end
+}
+
+/// Points the site at `site`, whose `mov` loads `nr`, at a new stub, in
+/// a text segment of protection `prot`; whether it now does (under the
+/// lock).
+fn rewrite(site: usize, nr: u32, prot: i32) -> bool {
+    if site % 16 > 11 && (site % 16 == 15 || !sync_cores()) {
+        return false;
+    }
+    // SAFETY: the site's 5 bytes, in text.
+    let old = unsafe { std::ptr::read_volatile(site as *const [u8; 5]) };
+    let Some(slot) = stub_for(site, nr) else { return false };
+    let Ok(rel) = i32::try_from(slot as isize - (site + 5) as isize) else { return false };
+    let mut jmp = [0xe9u8; 5];
+    jmp[1..].copy_from_slice(&rel.to_le_bytes());
+    // SAFETY: the site's text, made writable for the patch and given
+    // back its protection.
     unsafe {
-        if mprotect(word, prot | libc::PROT_WRITE) < 0 {
-            return;
+        if mprotect(site, prot | libc::PROT_WRITE) < 0 {
+            return false;
         }
-        let old = std::ptr::read_volatile(word as *const [u8; 16]);
-        let mut new = old;
-        let at = site - word;
-        new[at] = 0xe9;
-        new[at + 1..at + 5].copy_from_slice(&rel.to_le_bytes());
-        if old[at..at + 5] == code[..5] {
-            exchange16(word, old, new);
-        }
-        mprotect(word, prot);
+        let done = patch(site, &old, jmp);
+        mprotect(site, prot);
+        done
     }
 }
 
-/// `mprotect` of the page holding `addr`, through the gate.
-unsafe fn mprotect(addr: usize, prot: i32) -> isize {
-    unsafe { gate::syscall(libc::SYS_mprotect, [addr & !4095, 4096, prot as usize, 0, 0, 0]) }
+/// Whether `byte`, read as a prefix of the `mov $nr,%eax` (`b8 imm32`)
+/// after it, would make it an instruction that still ends where the
+/// `syscall` starts but does something else, which the `jmp` put in its
+/// place would not do: REX.B without REX.W (`41 b8` is `mov r8d`), an
+/// operand-size (`66 b8` is a 3-byte `mov ax`, with `00 00` after it)
+/// or address-size prefix. Others cannot (REX.W makes the `mov` 10 bytes
+/// long, across the `syscall` known to be an instruction) or leave the
+/// `jmp` the same (`40`, REX.R or REX.X alone; `f2`, `f3`); so most bytes
+/// ending the previous instruction (a `jne`'s displacement `4b`, say) do
+/// not stop the rewrite.
+fn prefix_changes_mov(byte: u8) -> bool {
+    matches!(byte, 0x41 | 0x43 | 0x45 | 0x47 | 0x66 | 0x67 | 0xf0)
+}
+
+/// `mprotect` of the pages holding the 5 bytes at `site`, through the gate.
+unsafe fn mprotect(site: usize, prot: i32) -> isize {
+    let first = site & !4095;
+    let len = ((site + 5 - first) + 4095) & !4095;
+    unsafe { gate::syscall(libc::SYS_mprotect, [first, len, prot as usize, 0, 0, 0]) }
+}
+
+/// Replaces the 5 bytes at `site`, `old`, by `new` so that no thread ever
+/// executes a mix of the two. Within one aligned 16-byte block, one
+/// `lock cmpxchg16b` does it. Across two (the site at 12 to 14 in its
+/// block), the site is first parked on a `jmp` to itself (`eb fe`, in
+/// the first block), every thread's instruction stream is then
+/// resynchronised (`sync_cores`: one that had fetched the old `mov`
+/// has executed it by then), the last three bytes are written, the
+/// streams resynchronised again, and the first two bytes written: a
+/// thread that came meanwhile has only waited on the park.
+///
+/// # Safety
+/// `site` is writable text.
+unsafe fn patch(site: usize, old: &[u8], new: [u8; 5]) -> bool {
+    if site % 16 <= 11 {
+        return unsafe { replace(site, old, &new) };
+    }
+    let mut pending = [0u8; 8];
+    pending[..5].copy_from_slice(&new);
+    PENDING.1.store(u64::from_le_bytes(pending), Ordering::Relaxed);
+    PENDING.0.store(site, Ordering::Release);
+    // SAFETY: as the caller says; bytes 2..5 are not executed while the
+    // park is in place (a jump into an instruction's middle is no code's).
+    let parked = unsafe { replace(site, &old[..2], &PARK) };
+    if parked {
+        // SAFETY: as above.
+        unsafe {
+            sync_cores();
+            unpark(site, new);
+        }
+    }
+    PENDING.0.store(0, Ordering::Release);
+    parked
+}
+
+/// A site's `jmp` to itself while its patch is under way.
+const PARK: [u8; 2] = [0xeb, 0xfe];
+
+/// The site being patched across two blocks, and its new bytes: a child
+/// forked meanwhile finishes the patch (`finish_in_child`), or its thread
+/// would wait on the park for ever.
+static PENDING: (AtomicUsize, AtomicU64) = (AtomicUsize::new(0), AtomicU64::new(0));
+
+/// Writes `new` over a parked site: its last three bytes, then (every
+/// thread's stream resynchronised) the first two over the park.
+///
+/// # Safety
+/// `site` is writable, parked text.
+unsafe fn unpark(site: usize, new: [u8; 5]) {
+    // SAFETY: as the caller says.
+    unsafe {
+        for (i, &b) in new.iter().enumerate().skip(2) {
+            std::ptr::write_volatile((site + i) as *mut u8, b);
+        }
+        sync_cores();
+        replace(site, &PARK, &new[..2]);
+    }
+}
+
+/// In a forked child (one thread): finishes a patch the parent was making
+/// when it forked.
+pub fn finish_in_child() {
+    let site = PENDING.0.load(Ordering::Acquire);
+    let Some(prot) = (site != 0).then(|| region_of(site, 5)).flatten() else { return };
+    let new = PENDING.1.load(Ordering::Relaxed).to_le_bytes();
+    // SAFETY: a listed text site, made writable for the patch; the park
+    // is checked first (the parent may have been before or after it).
+    unsafe {
+        if std::ptr::read_volatile(site as *const [u8; 2]) == PARK && mprotect(site, prot | libc::PROT_WRITE) == 0 {
+            unpark(site, [new[0], new[1], new[2], new[3], new[4]]);
+            mprotect(site, prot);
+        }
+    }
+    PENDING.0.store(0, Ordering::Release);
+}
+
+/// Replaces the bytes at `at`, `old`, by `new` (of the same length, in
+/// one aligned 16-byte block) in one atomic exchange; false if they were
+/// not `old`.
+///
+/// # Safety
+/// `at` is writable.
+unsafe fn replace(at: usize, old: &[u8], new: &[u8]) -> bool {
+    let word = at & !15;
+    let off = at - word;
+    // SAFETY: as the caller says.
+    let cur = unsafe { std::ptr::read_volatile(word as *const [u8; 16]) };
+    if cur[off..off + old.len()] != *old {
+        return false;
+    }
+    let mut next = cur;
+    next[off..off + new.len()].copy_from_slice(new);
+    // SAFETY: as the caller says.
+    unsafe { exchange16(word, cur, next) }
+}
+
+/// Makes every thread of the process serialise its instruction stream
+/// before it runs on (`membarrier`'s private expedited sync-core). False
+/// where the kernel cannot, or will not for this process (registration
+/// is per address space: a forked child registers again here).
+fn sync_cores() -> bool {
+    const SYNC_CORE: usize = 1 << 5;
+    const REGISTER_SYNC_CORE: usize = 1 << 6;
+    let call = |cmd: usize| {
+        // SAFETY: membarrier takes no pointers.
+        unsafe { gate::syscall(libc::SYS_membarrier, [cmd, 0, 0, 0, 0, 0]) }
+    };
+    call(SYNC_CORE) == 0 || (call(REGISTER_SYNC_CORE) == 0 && call(SYNC_CORE) == 0)
 }
 
 /// Replaces the 16 bytes at `word` (16-aligned) by `new` if they are
-/// still `old`, in one atomic step.
-unsafe fn exchange16(word: usize, old: [u8; 16], new: [u8; 16]) {
+/// still `old`, in one atomic step; whether they were.
+unsafe fn exchange16(word: usize, old: [u8; 16], new: [u8; 16]) -> bool {
     let o = u128::from_le_bytes(old);
     let n = u128::from_le_bytes(new);
+    let swapped: u8;
     // SAFETY: a writable, aligned 16-byte location; rbx is saved around
     // the instruction (the compiler may use it).
     unsafe {
@@ -176,23 +373,49 @@ unsafe fn exchange16(word: usize, old: [u8; 16], new: [u8; 16]) {
             "xchg rbx, {nlo}",
             "lock cmpxchg16b [{p}]",
             "mov rbx, {nlo}",
+            "sete {ok}",
             p = in(reg) word,
             nlo = inout(reg) n as u64 => _,
+            ok = out(reg_byte) swapped,
             in("rcx") (n >> 64) as u64,
             inout("rax") o as u64 => _,
             inout("rdx") (o >> 64) as u64 => _,
         );
     }
+    swapped != 0
 }
 
 /// The stub pages: address and slots used.
 static PAGES: [(AtomicUsize, AtomicUsize); 64] = [const { (AtomicUsize::new(0), AtomicUsize::new(0)) }; 64];
 const PAGE: usize = 4096;
 const SLOT: usize = 32;
-/// Slot 0 holds the address of `stub_common` (and is never a stub).
+/// Slot 0 holds the addresses a stub calls (`ENTRIES`; it is never a
+/// stub itself).
 const SLOTS: usize = PAGE / SLOT;
 /// How far a `jmp rel32` reaches, with room for the page.
 const REACH: usize = (1 << 31) - 2 * PAGE;
+
+/// The words at the start of each stub page: where a stub goes, by its
+/// call's shortcut (`router::Shortcut`): the router, the host, the host
+/// unless an fd says otherwise.
+fn entries() -> [usize; 3] {
+    [
+        rumphijack_stub_common as *const () as usize,
+        gate::rumphijack_host_call as *const () as usize,
+        gate::rumphijack_fd_call as *const () as usize,
+    ]
+}
+
+/// The argument registers as `mov ecx, r32` (with a REX prefix, so each
+/// is 3 bytes): `rdi rsi rdx r10 r8 r9`.
+const MOV_ECX_FROM: [[u8; 3]; 6] = [
+    [0x40, 0x89, 0xf9],
+    [0x40, 0x89, 0xf1],
+    [0x40, 0x89, 0xd1],
+    [0x44, 0x89, 0xd1],
+    [0x44, 0x89, 0xc1],
+    [0x44, 0x89, 0xc9],
+];
 
 /// A new stub for the site at `site` with call number `nr`, in a page
 /// within reach (under the lock).
@@ -213,25 +436,33 @@ fn stub_for(site: usize, nr: u32) -> Option<usize> {
     let page = page.load(Ordering::Relaxed);
     let n = used.load(Ordering::Relaxed);
     let slot = page + n * SLOT;
+    let (entry, fd_reg) = match router::shortcut(i64::from(nr)) {
+        Shortcut::None => (0, None),
+        Shortcut::Host => (1, None),
+        Shortcut::UnlessFd(i) => (2, Some(i)),
+    };
     let mut code = [0xccu8; SLOT];
     code[0] = 0xb8; // mov eax, nr
     code[1..5].copy_from_slice(&nr.to_le_bytes());
     code[5..10].copy_from_slice(&[0x48, 0x8d, 0x64, 0x24, 0x80]); // lea rsp, [rsp-128]
-    code[10..12].copy_from_slice(&[0xff, 0x15]); // call [rip + rel32] (the page's first word)
-    code[12..16].copy_from_slice(&(page as i32).wrapping_sub((slot + 16) as i32).to_le_bytes());
-    code[16..24].copy_from_slice(&[0x48, 0x8d, 0xa4, 0x24, 0x80, 0, 0, 0]); // lea rsp, [rsp+128]
-    code[24] = 0xe9; // jmp back past the syscall
-    let back = i32::try_from((site + 7) as isize - (slot + 29) as isize).ok()?;
-    code[25..29].copy_from_slice(&back.to_le_bytes());
+                                                                  // mov ecx, <the fd> for fd_call; a 3-byte nop otherwise.
+    code[10..13].copy_from_slice(&fd_reg.map_or([0x0f, 0x1f, 0x00], |i| MOV_ECX_FROM[i]));
+    code[13..15].copy_from_slice(&[0xff, 0x15]); // call [rip + rel32] (a word of slot 0)
+    let word = page + entry * 8;
+    code[15..19].copy_from_slice(&(word as i32).wrapping_sub((slot + 19) as i32).to_le_bytes());
+    code[19..27].copy_from_slice(&[0x48, 0x8d, 0xa4, 0x24, 0x80, 0, 0, 0]); // lea rsp, [rsp+128]
+    code[27] = 0xe9; // jmp back past the syscall
+    let back = i32::try_from((site + 7) as isize - (slot + 32) as isize).ok()?;
+    code[28..32].copy_from_slice(&back.to_le_bytes());
     // SAFETY: an unused slot of our RWX page.
     unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), slot as *mut u8, SLOT) };
     used.store(n + 1, Ordering::Relaxed);
     Some(slot)
 }
 
-/// Maps a stub page within reach of `site`, its first word the address
-/// of `stub_common`. The kernel takes an address hint when it is free:
-/// hints step away from the site a megabyte at a time.
+/// Maps a stub page within reach of `site`, starting with `entries()`.
+/// The kernel takes an address hint when it is free: hints step away
+/// from the site a megabyte at a time.
 fn map_page_near(site: usize) -> Option<usize> {
     const MIB: usize = 1 << 20;
     let base = site & !(MIB - 1);
@@ -246,8 +477,8 @@ fn map_page_near(site: usize) -> Option<usize> {
             }
             let p = p as usize;
             if p.abs_diff(site) < REACH {
-                // SAFETY: the first word of the new page.
-                unsafe { *(p as *mut usize) = rumphijack_stub_common as *const () as usize };
+                // SAFETY: the first words of the new page.
+                unsafe { *(p as *mut [usize; 3]) = entries() };
                 return Some(p);
             }
             // SAFETY: the mapping just made.

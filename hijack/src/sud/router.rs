@@ -108,6 +108,33 @@ pub fn passes_on_registers(nr: i64, a: &[usize; 6]) -> bool {
         })
 }
 
+/// What a rewritten site of call `nr` can decide without the router.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Shortcut {
+    /// `route` passes every such call to the host (`getppid`, `futex`).
+    Host,
+    /// `route` passes it unless argument `n`, the call's only fd, is a
+    /// rump fd (or one of the library's own, which may have to step
+    /// aside): `read`, `pread64`, `fstat`...
+    UnlessFd(usize),
+    /// Only `route` can tell.
+    None,
+}
+
+/// The shortcut for call `nr`.
+pub fn shortcut(nr: i64) -> Shortcut {
+    if OWN_ARMS.contains(&nr) {
+        return Shortcut::None;
+    }
+    let Some(r) = raw_route(nr as u32) else { return Shortcut::Host };
+    let mut fds = r.args.iter().enumerate().filter(|(_, &k)| k != RawArg::Other);
+    match (fds.next(), fds.next()) {
+        (None, _) => Shortcut::Host,
+        (Some((n, RawArg::Fd)), None) => Shortcut::UnlessFd(n),
+        _ => Shortcut::None,
+    }
+}
+
 /// Whether the caught call is the library's own, made through a libc
 /// wrapper (`syscall()`, `read`...): those are leaves, so at the
 /// instruction the stack's top is the return address into the caller.

@@ -1,19 +1,25 @@
 //! Costs of catching raw syscalls, each beside its baseline in the same
-//! run: a raw `getppid` and a raw 4 KiB `pread` on a host fd through
-//! libc's `syscall()` (the library's function; the process not armed),
-//! and through an inline site (Syscall User Dispatch armed by
-//! `syscalls=auto`) rewritten, and not (`rewrite=no`: a signal each),
-//! against the same program without the library; libc's `pread` in an
-//! armed process (the slow entry path every call of it pays); the first
-//! inline call's cost (a signal and the rewrite); a raw `pread` on a rump
-//! fd against libc's (hooked) `pread` on the same; starting `/bin/true`
-//! with and without the library; a Go program's `os.ReadFile` of 4 KiB on
-//! /rump: static under `rumpctl run` (the seccomp supervisor) and dynamic
-//! (cgo) under the library (armed: Go's sites are not glibc's form, so
-//! each call is a signal), against /dev/shm. The loops are `sud_prog.c`
-//! and `sud_readfile.go`, compiled here with `cc` and `go`. Run with
-//! `cargo bench -p rump-hijack --bench sud` after a release build of the
-//! workspace (rumpctl).
+//! run: the kernel's own share of dispatch (an allowed `getppid` on a
+//! thread armed by the program itself, no library, against the same
+//! unarmed); a raw `getppid` and a raw 4 KiB `pread` on a host fd through
+//! libc's `syscall()` (the library's function) in a process not armed
+//! and in one armed (`syscalls=all`); through an inline site under
+//! `syscalls=auto` (the `pread` site rewritten ahead, the `getppid` one
+//! left as it is: the process is not armed), under `syscalls=all`
+//! (armed, each site rewritten after its first catch) and with
+//! `rewrite=no` (armed, a signal each), against the same program without
+//! the library; libc's `pread` in an armed process (the slow entry path
+//! every call of it pays); the first inline call's cost in an armed
+//! process (a signal and the rewrite); a raw `pread` on a rump fd against
+//! libc's (hooked) `pread` on the same; starting `/bin/true` with and
+//! without the library; a Go program's `os.ReadFile` of 4 KiB on /rump:
+//! static under `rumpctl run` (the seccomp supervisor) and dynamic (cgo)
+//! under the library (armed: Go's sites are not glibc's form, so each
+//! call is a signal), against /dev/shm. The loops are `sud_prog.c` and
+//! `sud_readfile.go`, compiled here with `cc` and `go`; host-only loops
+//! are timed in the thread's CPU time, so the machine's other load does
+//! not count. Run with `cargo bench -p rump-hijack --bench sud` after a
+//! release build of the workspace (rumpctl).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -75,6 +81,7 @@ fn main() {
     let shm = format!("/dev/shm/sud-bench-{}", std::process::id());
     let auto = [("LD_PRELOAD", lib)];
     let trap = [("LD_PRELOAD", lib), ("RUMPHIJACK", "path=/rump,socket=all:nolocal,syscalls=auto,rewrite=no")];
+    let all = [("LD_PRELOAD", lib), ("RUMPHIJACK", "path=/rump,socket=all:nolocal,syscalls=all")];
 
     // Each row: the measure and its baseline in alternating rounds.
     let versus =
@@ -102,15 +109,18 @@ fn main() {
         (&plain, "getppid-range", "-", &[]),
     );
     same("raw getppid, syscall(), not armed", &plain, "getppid", "-", &auto);
-    same("raw getppid, syscall(), armed", &inline, "getppid", "-", &auto);
+    same("raw getppid, syscall(), armed", &plain, "getppid", "-", &all);
     same("raw pread 4 KiB host fd, syscall(), not armed", &plain, "pread-raw", &shm, &auto);
-    same("inline getppid site, armed, rewritten", &inline, "getppid-asm", "-", &auto);
+    same("raw pread 4 KiB host fd, syscall(), armed", &plain, "pread-raw", &shm, &all);
+    same("inline getppid site, auto (left as is)", &inline, "getppid-asm", "-", &auto);
+    same("inline getppid site, armed, rewritten", &inline, "getppid-asm", "-", &all);
     same("inline getppid site, armed, rewrite=no", &inline, "getppid-asm", "-", &trap);
-    same("inline pread 4 KiB host fd, armed, rewritten", &inline, "pread-asm", &shm, &auto);
+    same("inline pread 4 KiB host fd, auto (ahead)", &inline, "pread-asm", &shm, &auto);
+    same("inline pread 4 KiB host fd, armed, rewritten", &inline, "pread-asm", &shm, &all);
     same("inline pread 4 KiB host fd, armed, rewrite=no", &inline, "pread-asm", &shm, &trap);
-    same("libc pread 4 KiB host fd, armed process", &inline, "pread-libc", &shm, &auto);
-    let (first, bare) = pair((&[&inline, "first", "-", "1"], &auto), (&[&inline, "first", "-", "1"], &[]));
-    row("first inline getppid (SIGSYS + rewrite)", first, "no library", bare, "ns");
+    same("libc pread 4 KiB host fd, armed process", &inline, "pread-libc", &shm, &all);
+    let (first, bare) = pair((&[&inline, "first", "-", "1"], &all), (&[&inline, "first", "-", "1"], &[]));
+    row("first inline getppid, armed (SIGSYS + rewrite)", first, "no library", bare, "ns");
     let hooked = "libc pread, hooked, rump fd";
     versus(
         "raw pread 4 KiB rump fd, syscall()",
@@ -119,7 +129,7 @@ fn main() {
         (&plain, "pread-libc", "/rump/b", &auto),
     );
     versus(
-        "inline pread 4 KiB rump fd, rewritten",
+        "inline pread 4 KiB rump fd, auto (ahead)",
         (&inline, "pread-asm", "/rump/b", &auto),
         hooked,
         (&inline, "pread-libc", "/rump/b", &auto),

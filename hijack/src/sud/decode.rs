@@ -226,4 +226,39 @@ mod tests {
         assert_eq!(length(b"\x06"), None);
         assert_eq!(length(b"\xb8\x00\x00"), None);
     }
+
+    /// Decoding each function of the loaded objects (this test program's
+    /// Rust, libc's hand-written SSE, AVX2 and AVX-512 string functions,
+    /// ld.so) from its first byte meets its last byte exactly: the lengths
+    /// agree with the compilers' and the assemblers'.
+    #[test]
+    fn every_loaded_function_decodes_to_its_end() {
+        let mut hdrs = Vec::new();
+        let mut libc = false;
+        crate::sud::detect::each_object(|obj| {
+            libc |= obj.is_libc() && obj.eh_frame_hdr().is_some();
+            hdrs.extend(obj.eh_frame_hdr());
+            false
+        });
+        assert!(libc, "libc's unwind tables");
+        // SAFETY: the objects' mapped unwind tables.
+        let functions: Vec<_> = hdrs.into_iter().flat_map(|h| unsafe { crate::sud::frames::functions(h) }).collect();
+        assert!(functions.len() > 10000, "{} functions", functions.len());
+        let mut off = Vec::new();
+        for &(start, end) in &functions {
+            let mut at = start;
+            while at < end {
+                // SAFETY: inside libc's text.
+                let code = unsafe { std::slice::from_raw_parts(at as *const u8, (end - at).min(15)) };
+                match length(code) {
+                    Some(n) => at += n,
+                    None => break,
+                }
+            }
+            if at != end {
+                off.push(format!("{:#x} (+{:#x})", start, at - start));
+            }
+        }
+        assert!(off.is_empty(), "{} of {} functions: {:?}", off.len(), functions.len(), &off[..off.len().min(20)]);
+    }
 }

@@ -103,10 +103,15 @@ impl Object<'_> {
         inline.then_some(INLINE)
     }
 
+    /// Whether it is the C library.
+    pub fn is_libc(&self) -> bool {
+        self.file_name().starts_with(b"libc.so")
+    }
+
     /// Whether it is one of the objects whose calls are never looked for.
     fn exempt(&self) -> bool {
         let file = self.file_name();
-        file.starts_with(b"libc.so")
+        self.is_libc()
             || file.starts_with(b"ld-linux")
             || file.starts_with(b"linux-vdso")
             || self.text().any(|(s, _)| super::in_library(s))

@@ -58,3 +58,22 @@ pub unsafe fn function_at(hdr: usize, addr: usize) -> Option<(usize, usize)> {
     let end = start + read_i32(fde + 12) as u32 as usize;
     (addr < end).then_some((start, end))
 }
+
+/// Every function the search table at `hdr` describes (for tests).
+///
+/// # Safety
+/// As for [`function_at`].
+#[cfg(test)]
+pub unsafe fn functions(hdr: usize) -> Vec<(usize, usize)> {
+    // SAFETY: as the caller says; the count and the table as `function_at` reads them.
+    unsafe {
+        let count = std::ptr::read_unaligned((hdr + 8) as *const i32) as usize;
+        (0..count)
+            .filter_map(|i| {
+                let start =
+                    hdr.wrapping_add_signed(std::ptr::read_unaligned((hdr + 12 + i * 8) as *const i32) as isize);
+                function_at(hdr, start)
+            })
+            .collect()
+    }
+}

@@ -36,7 +36,7 @@ crate::hooked!(syscall: Raw);
 #[allow(clippy::too_many_arguments)]
 extern "C" fn route_call(nr: i64, a0: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize, ret: usize) -> i64 {
     let a = [a0, a1, a2, a3, a4, a5];
-    let r = if super::mode() == Syscalls::Libc || super::in_library(ret) {
+    let r = if super::mode() == Syscalls::Libc || super::in_library(ret) || router::passes_at_once(nr, &a) {
         router::pass(nr, a)
     } else {
         let routed = gate::host_section(|| std::panic::catch_unwind(AssertUnwindSafe(|| router::route(nr, a, None))));

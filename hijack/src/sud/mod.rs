@@ -81,6 +81,10 @@ const PR_SYS_DISPATCH_OFF: usize = 0;
 /// constructor, on the main thread).
 pub fn start(mode: Syscalls) {
     MODE.store(mode as u8, Ordering::Relaxed);
+    if mode != Syscalls::Libc {
+        // SAFETY: registers a handler that only works on the calling thread.
+        unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
+    }
     match mode {
         Syscalls::Libc => return,
         Syscalls::All => arm_process("syscalls=all"),
@@ -116,11 +120,6 @@ fn arm_process(why: &str) {
     tracing::debug!(target: "rumphijack::sud", "Syscall User Dispatch armed: {why}");
     ON.store(true, Ordering::Relaxed);
     rewrite::note_objects();
-    static ATFORK: std::sync::Once = std::sync::Once::new();
-    // SAFETY: registers a handler that only re-arms the calling thread.
-    ATFORK.call_once(|| unsafe {
-        libc::pthread_atfork(None, None, Some(rearm_child));
-    });
     arm_others();
 }
 
@@ -194,9 +193,12 @@ pub fn disarm() {
     gate::set_selector(gate::ALLOW);
 }
 
-extern "C" fn rearm_child() {
+/// A forked child: a site patch the parent was making is finished (with
+/// or without dispatch: sites are rewritten ahead in a process not
+/// armed), and the child's thread armed as its parent's was.
+extern "C" fn in_child() {
+    rewrite::finish_in_child();
     if on() {
-        rewrite::finish_in_child();
         let _ = arm_thread();
     }
 }

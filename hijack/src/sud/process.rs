@@ -57,8 +57,10 @@ pub fn create(nr: i64, a: [usize; 6], uc: Option<&mut ucontext_t>) -> isize {
 /// through this handler and is armed again.
 fn host_child(nr: i64, a: [usize; 6]) -> isize {
     let r = router::pass(nr, a);
-    if r == 0 && super::on() {
+    if r == 0 {
         super::rewrite::finish_in_child();
+    }
+    if r == 0 && super::on() {
         let _ = super::arm_thread();
     }
     r

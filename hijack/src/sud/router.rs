@@ -25,7 +25,7 @@ use crate::route::{self, Route};
 use libc::ucontext_t;
 use rump_abi::linux::sys::raw_route;
 use rump_abi::{RawArg, RawRoute};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 /// Runs the call caught in `uc` and gives its raw result.
 pub fn dispatch(uc: &mut ucontext_t) -> isize {
@@ -121,8 +121,52 @@ pub enum Shortcut {
     None,
 }
 
+/// Each call number's shortcut, worked out on first use (`SHORTCUT_*`;
+/// 0 for not yet): the router's per-call decision without a search.
+static SHORTCUTS: [AtomicU8; 512] = [const { AtomicU8::new(0) }; 512];
+const SHORTCUT_HOST: u8 = 1;
+const SHORTCUT_NONE: u8 = 2;
+/// `SHORTCUT_FD + n`: `UnlessFd(n)`.
+const SHORTCUT_FD: u8 = 3;
+
 /// The shortcut for call `nr`.
 pub fn shortcut(nr: i64) -> Shortcut {
+    let Some(slot) = usize::try_from(nr).ok().and_then(|n| SHORTCUTS.get(n)) else { return decide(nr) };
+    let code = match slot.load(Ordering::Relaxed) {
+        0 => {
+            let code = match decide(nr) {
+                Shortcut::Host => SHORTCUT_HOST,
+                Shortcut::None => SHORTCUT_NONE,
+                Shortcut::UnlessFd(n) => SHORTCUT_FD + n as u8,
+            };
+            slot.store(code, Ordering::Relaxed);
+            code
+        }
+        code => code,
+    };
+    match code {
+        SHORTCUT_HOST => Shortcut::Host,
+        SHORTCUT_NONE => Shortcut::None,
+        fd => Shortcut::UnlessFd(usize::from(fd - SHORTCUT_FD)),
+    }
+}
+
+/// Whether `route` passes call `nr` to the host as it is, known from its
+/// shortcut and fd alone (a few loads): `false` means `route` must decide.
+pub fn passes_at_once(nr: i64, a: &[usize; 6]) -> bool {
+    match shortcut(nr) {
+        Shortcut::Host => true,
+        Shortcut::UnlessFd(n) => {
+            let fd = a[n] as i32;
+            // One of the library's own may have to step aside first.
+            fd < rumpclient::ownfd::LOWEST.load(Ordering::Relaxed) && crate::fdmap::peek(fd).is_none()
+        }
+        Shortcut::None => false,
+    }
+}
+
+/// `shortcut`, worked out from the table.
+fn decide(nr: i64) -> Shortcut {
     if OWN_ARMS.contains(&nr) {
         return Shortcut::None;
     }

@@ -16,9 +16,15 @@
 //! makes syscalls of its own outside libc, ld.so and this library
 //! (`detect`: Go programs and objects, and objects with glibc's inline
 //! `mov $nr,%eax; syscall`), checking again each object `dlopen` loads and
-//! arming every thread then. What auto misses: syscall instructions in
+//! arming every thread then. An object whose inline sites can all be
+//! rewritten ahead, shown to be code by its unwind tables
+//! (`rewrite::ahead`), does not arm it: armed, every call of the thread
+//! takes the kernel's slow entry, about 28 ns here even when let through
+//! by the gate's range (`getppid` 1.23×), 50 ns by the selector, which no
+//! stub can win back. What auto misses: syscall instructions in
 //! other forms (the number loaded from memory or a register, as in a
-//! hand-written `syscall()`), and glibc's own internal syscalls (the calls
+//! hand-written `syscall()`; in an object rewritten ahead too), and
+//! glibc's own internal syscalls (the calls
 //! a libc function makes that are not the hooked function itself);
 //! `syscalls=all` arms every process for those, `syscalls=libc` turns
 //! both roads off.
@@ -33,8 +39,9 @@
 //! - `process`: caught fork/vfork/clone/clone3;
 //! - `thread`: arming threads made by `pthread_create`;
 //! - `detect`, `libc_fn`: as above;
-//! - `rewrite`: a caught site of glibc's inline form becomes a jump to a
-//!   stub that calls the router directly.
+//! - `rewrite`: a site of glibc's inline form becomes a jump to a stub
+//!   that calls the host or the router directly, ahead or once caught;
+//!   `frames` and `decode` find where an object's instructions start.
 //!
 //! Dispatch is per thread and does not survive fork or exec: the main
 //! thread is armed by the constructor (again in each new image), threads

@@ -224,7 +224,7 @@ fn rewrite(site: usize, nr: u32, prot: i32) -> bool {
         if mprotect(site, prot | libc::PROT_WRITE) < 0 {
             return false;
         }
-        let done = patch(site, &old, jmp);
+        let done = patch(site, &old, jmp, prot);
         mprotect(site, prot);
         done
     }
@@ -262,13 +262,14 @@ unsafe fn mprotect(site: usize, prot: i32) -> isize {
 /// thread that came meanwhile has only waited on the park.
 ///
 /// # Safety
-/// `site` is writable text.
-unsafe fn patch(site: usize, old: &[u8], new: [u8; 5]) -> bool {
+/// `site` is text made writable, of protection `prot` otherwise.
+unsafe fn patch(site: usize, old: &[u8], new: [u8; 5], prot: i32) -> bool {
     if site % 16 <= 11 {
         return unsafe { replace(site, old, &new) };
     }
     let mut pending = [0u8; 8];
     pending[..5].copy_from_slice(&new);
+    pending[5] = prot as u8;
     PENDING.1.store(u64::from_le_bytes(pending), Ordering::Relaxed);
     PENDING.0.store(site, Ordering::Release);
     // SAFETY: as the caller says; bytes 2..5 are not executed while the
@@ -288,9 +289,10 @@ unsafe fn patch(site: usize, old: &[u8], new: [u8; 5]) -> bool {
 /// A site's `jmp` to itself while its patch is under way.
 const PARK: [u8; 2] = [0xeb, 0xfe];
 
-/// The site being patched across two blocks, and its new bytes: a child
-/// forked meanwhile finishes the patch (`finish_in_child`), or its thread
-/// would wait on the park for ever.
+/// The site being patched across two blocks, and its new bytes with its
+/// text's protection after them: a child forked meanwhile finishes the
+/// patch (`finish_in_child`), or its thread would wait on the park for
+/// ever.
 static PENDING: (AtomicUsize, AtomicU64) = (AtomicUsize::new(0), AtomicU64::new(0));
 
 /// Writes `new` over a parked site: its last three bytes, then (every
@@ -313,10 +315,14 @@ unsafe fn unpark(site: usize, new: [u8; 5]) {
 /// when it forked.
 pub fn finish_in_child() {
     let site = PENDING.0.load(Ordering::Acquire);
-    let Some(prot) = (site != 0).then(|| region_of(site, 5)).flatten() else { return };
+    if site == 0 {
+        return;
+    }
     let new = PENDING.1.load(Ordering::Relaxed).to_le_bytes();
-    // SAFETY: a listed text site, made writable for the patch; the park
-    // is checked first (the parent may have been before or after it).
+    let prot = i32::from(new[5]);
+    // SAFETY: the text site being patched, made writable for the patch;
+    // the park is checked first (the parent may have been before or
+    // after it).
     unsafe {
         if std::ptr::read_volatile(site as *const [u8; 2]) == PARK && mprotect(site, prot | libc::PROT_WRITE) == 0 {
             unpark(site, [new[0], new[1], new[2], new[3], new[4]]);
@@ -389,7 +395,7 @@ unsafe fn exchange16(word: usize, old: [u8; 16], new: [u8; 16]) -> bool {
 static PAGES: [(AtomicUsize, AtomicUsize); 64] = [const { (AtomicUsize::new(0), AtomicUsize::new(0)) }; 64];
 const PAGE: usize = 4096;
 const SLOT: usize = 32;
-/// Slot 0 holds the addresses a stub calls (`ENTRIES`; it is never a
+/// Slot 0 holds the addresses a stub calls (`entries`; it is never a
 /// stub itself).
 const SLOTS: usize = PAGE / SLOT;
 /// How far a `jmp rel32` reaches, with room for the page.
@@ -445,8 +451,8 @@ fn stub_for(site: usize, nr: u32) -> Option<usize> {
     code[0] = 0xb8; // mov eax, nr
     code[1..5].copy_from_slice(&nr.to_le_bytes());
     code[5..10].copy_from_slice(&[0x48, 0x8d, 0x64, 0x24, 0x80]); // lea rsp, [rsp-128]
-                                                                  // mov ecx, <the fd> for fd_call; a 3-byte nop otherwise.
-    code[10..13].copy_from_slice(&fd_reg.map_or([0x0f, 0x1f, 0x00], |i| MOV_ECX_FROM[i]));
+    let fd_or_nop = fd_reg.map_or([0x0f, 0x1f, 0x00], |i| MOV_ECX_FROM[i]);
+    code[10..13].copy_from_slice(&fd_or_nop); // mov ecx, <the fd> for fd_call
     code[13..15].copy_from_slice(&[0xff, 0x15]); // call [rip + rel32] (a word of slot 0)
     let word = page + entry * 8;
     code[15..19].copy_from_slice(&(word as i32).wrapping_sub((slot + 19) as i32).to_le_bytes());

@@ -170,3 +170,18 @@ fn inline_sites_are_rewritten() {
         assert_eq!(text(&run(&[prog], spec).stdout), format!("{calls} {bytes}\n"), "{prog} {spec:?}");
     }
 }
+
+/// A site whose `mov` lies across two aligned 16-byte blocks is rewritten
+/// too (parked on a jump to itself while its bytes change), here while
+/// four threads run it under dispatch, and ahead under `auto`: every
+/// call still gets the host's answer.
+#[test]
+fn site_across_two_blocks_is_rewritten_while_threads_run_it() {
+    let prog = cc("straddle.c", "straddle", &["-pthread"]);
+    for spec in [Some("path=/rump,syscalls=all"), None] {
+        for _ in 0..3 {
+            let o = run(&[&prog], spec);
+            assert_eq!(text(&o.stdout), "failures=0 site=e9 offset=13\n", "{spec:?}: {o:?}");
+        }
+    }
+}

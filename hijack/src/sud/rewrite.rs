@@ -102,7 +102,9 @@ struct Held(&'static Lock);
 
 impl Lock {
     fn try_hold(&'static self) -> Option<Held> {
-        (!self.0.swap(true, Ordering::Acquire)).then_some(Held(self))
+        // `then`, not `then_some`: a `Held` made and dropped on failure
+        // would release the lock another thread holds.
+        (!self.0.swap(true, Ordering::Acquire)).then(|| Held(self))
     }
 
     fn hold_blocking(&'static self) -> Held {

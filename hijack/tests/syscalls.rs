@@ -128,7 +128,8 @@ fn dlopen_of_an_object_with_its_own_syscalls_reaches_the_kernel_from_every_threa
 }
 
 /// A dynamically linked Go program (cgo): its runtime's own calls write,
-/// read, stat, list and remove on /rump, as on the host.
+/// read, stat, list and remove on /rump, as on the host, through the
+/// rewritten entry of its `Syscall6` (and dispatch behind it).
 #[test]
 fn go_program_reaches_the_kernel() {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-files-dynamic");
@@ -144,6 +145,7 @@ fn go_program_reaches_the_kernel() {
     assert!(st.success(), "go build files.go");
     let o = differential(&[out.to_str().unwrap()], None);
     assert_eq!(armed(&o).as_deref(), Some("Go code in the program"));
+    assert!(text(&o.stderr).contains("Go's Syscall6 at"), "{o:?}");
 }
 
 /// A site of glibc's inline form becomes a `jmp` (e9) to a stub and keeps

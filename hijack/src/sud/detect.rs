@@ -77,7 +77,18 @@ impl Object<'_> {
         self.segments(super::frames::PT_GNU_EH_FRAME, 0).next().map(|(start, _)| start)
     }
 
-    fn is_go(&self) -> bool {
+    /// Whether it is the program itself (ld.so names it "").
+    pub fn is_program(&self) -> bool {
+        self.name().is_empty()
+    }
+
+    /// Where it is loaded: its addresses are its file's plus this.
+    pub fn base(&self) -> usize {
+        self.0.dlpi_addr as usize
+    }
+
+    /// Whether it is Go (its build-id note).
+    pub fn is_go(&self) -> bool {
         self.segments(libc::PT_NOTE, 0).any(|(s, e)| has_go_note(s, e))
     }
 

@@ -7,7 +7,7 @@
 //! handler, ours and the program's, whose `rt_sigreturn` must never be
 //! caught: it is made while the handler's frame is still on the stack),
 //! `clone_resume` (a thread made by a caught raw `clone`) and the
-//! shortcuts of rewritten sites (`host_call`, `fd_call`). They are laid
+//! shortcuts of rewritten sites (`host_call`, `fd_call`, `dyn_call`). They are laid
 //! out together in their own section; `range()` is what `prctl` is given
 //! as the allowed region. A call leaving through the range costs the
 //! kernel less than one let through by the selector (a byte it must read
@@ -57,9 +57,9 @@ pub fn host_section<T>(f: impl FnOnce() -> T) -> T {
 std::arch::global_asm!(
     ".pushsection .text.rumphijack_gate,\"ax\",@progbits",
     ".globl rumphijack_gate_begin, rumphijack_gate_end, rumphijack_host_syscall",
-    ".globl rumphijack_restore_rt, rumphijack_clone_resume, rumphijack_host_call, rumphijack_fd_call",
+    ".globl rumphijack_restore_rt, rumphijack_clone_resume, rumphijack_host_call, rumphijack_fd_call, rumphijack_dyn_call",
     ".hidden rumphijack_gate_begin, rumphijack_gate_end, rumphijack_host_syscall",
-    ".hidden rumphijack_restore_rt, rumphijack_clone_resume, rumphijack_host_call, rumphijack_fd_call",
+    ".hidden rumphijack_restore_rt, rumphijack_clone_resume, rumphijack_host_call, rumphijack_fd_call, rumphijack_dyn_call",
     "rumphijack_gate_begin:",
     // long host_syscall(nr, a0..a5): the C argument registers shifted
     // into the syscall ones; the sixth comes from the stack.
@@ -73,32 +73,81 @@ std::arch::global_asm!(
     "    mov r9, [rsp + 8]",
     "    syscall",
     "    ret",
-    // The two shortcuts of a rewritten site's stub (`rewrite`), entered
-    // by a call with rax = nr and the arguments in place: `host_call`
-    // makes the call as it is; `fd_call` makes it when ecx, the call's
-    // only fd, is not a rump fd nor possibly one of the library's own,
-    // and otherwise goes on to the router's entry, `stub_common`, in the
-    // same state (rcx and r11 are the `syscall`'s to clobber; the flags
-    // it keeps are kept here too).
+    // The shortcuts of a rewritten site's stub (`rewrite`), entered by a
+    // call with rax = nr and the arguments in place: `host_call` makes
+    // the call as it is; `fd_call` makes it when ecx, the call's only
+    // fd, is not a rump fd nor possibly one of the library's own, and
+    // otherwise goes on to the router's entry, `stub_common`, in the same
+    // state (rcx and r11 are the `syscall`'s to clobber; the flags it
+    // keeps are kept here too). `dyn_call`, for a site whose number is
+    // known only as it runs (Go's), decides by the number's shortcut
+    // (`router::SHORTCUTS`), and leaves what it cannot make to the stub
+    // page's own `syscall; ret` (`rewrite::TRAP`), which dispatch catches:
+    // the router then runs on the signal stack, not on a goroutine's.
     "rumphijack_host_call:",
     "    syscall",
     "    ret",
     "rumphijack_fd_call:",
     "    pushfq",
-    "    cmp ecx, dword ptr [rip + {lowest}]",
-    "    jge 5f",
-    "    cmp qword ptr [rip + {count}], 0",
-    "    je 4f",
-    "    cmp ecx, {slots}",
-    "    jae 4f",
-    "    lea r11, [rip + {map}]",
-    "    cmp dword ptr [r11 + rcx*4], 0",
-    "    jne 5f",
-    "4:  popfq",
+    "    call 20f",
+    "    jne 21f",
+    "    popfq",
     "    syscall",
     "    ret",
-    "5:  popfq",
+    "21: popfq",
     "    jmp rumphijack_stub_common",
+    "rumphijack_dyn_call:",
+    "    pushfq",
+    "    cmp rax, {shortcuts_len}",
+    "    jae 28f",
+    "    lea r11, [rip + {shortcuts}]",
+    "    movzx ecx, byte ptr [r11 + rax]",
+    "    cmp ecx, {host}",
+    "    je 27f",
+    "    sub ecx, {fd}",
+    "    jb 28f",
+    "    jz 30f",
+    "    cmp ecx, 2",
+    "    jb 31f",
+    "    je 32f",
+    "    cmp ecx, 4",
+    "    jb 33f",
+    "    je 34f",
+    "    mov ecx, r9d",
+    "    jmp 26f",
+    "30: mov ecx, edi",
+    "    jmp 26f",
+    "31: mov ecx, esi",
+    "    jmp 26f",
+    "32: mov ecx, edx",
+    "    jmp 26f",
+    "33: mov ecx, r10d",
+    "    jmp 26f",
+    "34: mov ecx, r8d",
+    "26: call 20f",
+    "    jne 28f",
+    "27: popfq",
+    "    syscall",
+    "    ret",
+    "28: popfq",
+    "    mov rcx, [rsp]",
+    "    and rcx, -4096",
+    "    add rcx, {trap}",
+    "    jmp rcx",
+    // ecx = an fd: ZF set when a call may go to the host with it.
+    "20: cmp ecx, dword ptr [rip + {lowest}]",
+    "    jge 22f",
+    "    cmp qword ptr [rip + {count}], 0",
+    "    je 23f",
+    "    cmp ecx, {slots}",
+    "    jae 23f",
+    "    lea r11, [rip + {map}]",
+    "    cmp dword ptr [r11 + rcx*4], 0",
+    "    ret",
+    "22: or r11d, 1",
+    "    ret",
+    "23: cmp eax, eax",
+    "    ret",
     // The sa_restorer of every handler while interception is on.
     "rumphijack_restore_rt:",
     "    mov eax, 15",
@@ -149,6 +198,11 @@ std::arch::global_asm!(
     count = sym crate::fdmap::COUNT,
     map = sym crate::fdmap::MAP,
     slots = const crate::fdmap::SLOTS,
+    shortcuts = sym super::router::SHORTCUTS,
+    shortcuts_len = const super::router::SHORTCUTS_LEN,
+    host = const super::router::SHORTCUT_HOST,
+    fd = const super::router::SHORTCUT_FD,
+    trap = const super::rewrite::TRAP,
 );
 
 extern "C" {
@@ -158,6 +212,7 @@ extern "C" {
     pub fn rumphijack_restore_rt();
     pub fn rumphijack_host_call();
     pub fn rumphijack_fd_call();
+    pub fn rumphijack_dyn_call();
     fn rumphijack_clone_resume(
         flags: usize,
         stack: usize,

@@ -41,7 +41,8 @@
 //! - `detect`, `libc_fn`: as above;
 //! - `rewrite`: a site of glibc's inline form becomes a jump to a stub
 //!   that calls the host or the router directly, ahead or once caught;
-//!   `frames` and `decode` find where an object's instructions start.
+//!   `frames` and `decode` find where an object's instructions start;
+//! - `go`: the same for the one function Go's `syscall` package calls.
 //!
 //! Dispatch is per thread and does not survive fork or exec: the main
 //! thread is armed by the constructor (again in each new image), threads
@@ -52,6 +53,7 @@ mod decode;
 mod detect;
 mod frames;
 pub mod gate;
+mod go;
 mod libc_fn;
 mod process;
 mod rewrite;
@@ -100,6 +102,9 @@ pub fn start(mode: Syscalls) {
                 arm_process(&why);
             }
         }
+    }
+    if on() {
+        go::patch_program();
     }
     // The program runs next. An unarmed thread's selector is never read,
     // so it is set either way: a thread armed later by `arm_others` is

@@ -1,7 +1,9 @@
-//! Lazy rewriting of hot syscall sites: after a caught call, a site of
-//! glibc's inline form `mov $nr,%eax; syscall` (`b8 imm32 0f 05`) gets its
-//! 5-byte `mov` replaced by a `jmp` to a stub, so its later calls reach the
-//! router by two jumps and a call instead of a signal.
+//! Rewriting of syscall sites: a site of glibc's inline form
+//! `mov $nr,%eax; syscall` (`b8 imm32 0f 05`) gets its 5-byte `mov`
+//! replaced by a `jmp` to a stub, so its calls reach the host or the
+//! router by two jumps and a call instead of a signal. Lazily, after a
+//! caught call, in an armed process (`site`); ahead of any call, for the
+//! objects of a process `syscalls=auto` would otherwise arm (`ahead`).
 //!
 //! The stub (one 32-byte slot in a page mapped within ±2 GiB of the site)
 //! does what the `mov` did, steps over the red zone, calls one of three
@@ -26,14 +28,17 @@
 //! or, across two such blocks, in three steps with every thread's
 //! instruction stream resynchronised in between (`patch`; a site whose
 //! `mov` alone ends a block is left alone), with the page made writable
-//! for that moment and put back as its segment says. Only sites
-//! in the text of objects listed by `note_objects` are rewritten: never
-//! this library (the gate), the vDSO, Go objects (their goroutine stacks
-//! are too small for the saved state; Go takes signals on its own stack),
-//! or code outside any object (a JIT). An object `dlclose` unloads stays
-//! listed: an object mapped there later is taken to have the same
-//! protection (its text, read and execute, in practice). Calls needing the signal frame
-//! (`rt_sigprocmask`, `rt_sigreturn`, the clone family) keep trapping.
+//! for that moment and put back as its segment says. Only sites in the
+//! text of objects listed by `note_objects` (lazily) or given to `ahead`
+//! are rewritten: never this library (the gate), the vDSO, Go objects
+//! (their goroutine stacks are too small for the saved state; Go takes
+//! signals on its own stack; `go` rewrites the one site it knows there,
+//! whose stub needs 24 bytes of stack), or code outside any object (a
+//! JIT). An
+//! object `dlclose` unloads stays listed: an object mapped there later is
+//! taken to have the same protection (its text, read and execute, in
+//! practice). Calls needing the signal frame (`rt_sigprocmask`,
+//! `rt_sigreturn`, the clone family) keep trapping.
 //! Rewriting happens under a try-lock: a site hit while another thread
 //! rewrites is simply caught again next time. `RUMPHIJACK=...,rewrite=no`
 //! leaves every site as it is.
@@ -397,20 +402,26 @@ unsafe fn exchange16(word: usize, old: [u8; 16], new: [u8; 16]) -> bool {
 static PAGES: [(AtomicUsize, AtomicUsize); 64] = [const { (AtomicUsize::new(0), AtomicUsize::new(0)) }; 64];
 const PAGE: usize = 4096;
 const SLOT: usize = 32;
-/// Slot 0 holds the addresses a stub calls (`entries`; it is never a
-/// stub itself).
+/// Slots 0 and 1 hold the addresses a stub calls (`entries`) and the
+/// page's own `syscall; ret` (`TRAP`); stubs start after them.
 const SLOTS: usize = PAGE / SLOT;
+const FIRST_SLOT: usize = 2;
+/// Where a page's `syscall; ret` lies: outside the gate, so dispatch
+/// catches the call it makes (`gate::rumphijack_dyn_call`'s last resort).
+pub const TRAP: usize = 4 * 8;
 /// How far a `jmp rel32` reaches, with room for the page.
 const REACH: usize = (1 << 31) - 2 * PAGE;
 
 /// The words at the start of each stub page: where a stub goes, by its
 /// call's shortcut (`router::Shortcut`): the router, the host, the host
-/// unless an fd says otherwise.
-fn entries() -> [usize; 3] {
+/// unless an fd says otherwise; and, for a site whose number is known
+/// only when it runs (Go's), the entry deciding by the number.
+fn entries() -> [usize; 4] {
     [
         rumphijack_stub_common as *const () as usize,
         gate::rumphijack_host_call as *const () as usize,
         gate::rumphijack_fd_call as *const () as usize,
+        gate::rumphijack_dyn_call as *const () as usize,
     ]
 }
 
@@ -425,9 +436,9 @@ const MOV_ECX_FROM: [[u8; 3]; 6] = [
     [0x44, 0x89, 0xc9],
 ];
 
-/// A new stub for the site at `site` with call number `nr`, in a page
-/// within reach (under the lock).
-fn stub_for(site: usize, nr: u32) -> Option<usize> {
+/// A free slot in a stub page within reach of `site`, and its page
+/// (under the lock); taken once the stub is written (`take`).
+fn free_slot(site: usize) -> Option<(usize, usize, &'static AtomicUsize)> {
     let near = |p: usize| p.abs_diff(site) < REACH;
     let (page, used) = match PAGES.iter().find(|(p, u)| {
         let p = p.load(Ordering::Relaxed);
@@ -437,13 +448,41 @@ fn stub_for(site: usize, nr: u32) -> Option<usize> {
         None => {
             let free = PAGES.iter().find(|(p, _)| p.load(Ordering::Relaxed) == 0)?;
             free.0.store(map_page_near(site)?, Ordering::Relaxed);
-            free.1.store(1, Ordering::Relaxed);
+            free.1.store(FIRST_SLOT, Ordering::Relaxed);
             free
         }
     };
     let page = page.load(Ordering::Relaxed);
-    let n = used.load(Ordering::Relaxed);
-    let slot = page + n * SLOT;
+    Some((page, page + used.load(Ordering::Relaxed) * SLOT, used))
+}
+
+/// Writes `code` into `slot` and counts it used.
+fn take(slot: usize, code: &[u8; SLOT], used: &AtomicUsize) {
+    // SAFETY: an unused slot of our RWX page.
+    unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), slot as *mut u8, SLOT) };
+    used.fetch_add(1, Ordering::Relaxed);
+}
+
+/// `call [rip + rel32]` at `at` (6 bytes) of `entries()[entry]` of `page`.
+fn call_entry(page: usize, entry: usize, at: usize) -> [u8; 6] {
+    let rel = ((page + entry * 8) as i32).wrapping_sub((at + 6) as i32);
+    let mut code = [0xff, 0x15, 0, 0, 0, 0];
+    code[2..].copy_from_slice(&rel.to_le_bytes());
+    code
+}
+
+/// `jmp rel32` at `at` (5 bytes) to `to`.
+fn jmp(at: usize, to: usize) -> Option<[u8; 5]> {
+    let rel = i32::try_from(to as isize - (at + 5) as isize).ok()?;
+    let mut code = [0xe9, 0, 0, 0, 0];
+    code[1..].copy_from_slice(&rel.to_le_bytes());
+    Some(code)
+}
+
+/// A new stub for the site at `site` with call number `nr`, in a page
+/// within reach (under the lock).
+fn stub_for(site: usize, nr: u32) -> Option<usize> {
+    let (page, slot, used) = free_slot(site)?;
     let (entry, fd_reg) = match router::shortcut(i64::from(nr)) {
         Shortcut::None => (0, None),
         Shortcut::Host => (1, None),
@@ -455,20 +494,42 @@ fn stub_for(site: usize, nr: u32) -> Option<usize> {
     code[5..10].copy_from_slice(&[0x48, 0x8d, 0x64, 0x24, 0x80]); // lea rsp, [rsp-128]
     let fd_or_nop = fd_reg.map_or([0x0f, 0x1f, 0x00], |i| MOV_ECX_FROM[i]);
     code[10..13].copy_from_slice(&fd_or_nop); // mov ecx, <the fd> for fd_call
-    code[13..15].copy_from_slice(&[0xff, 0x15]); // call [rip + rel32] (a word of slot 0)
-    let word = page + entry * 8;
-    code[15..19].copy_from_slice(&(word as i32).wrapping_sub((slot + 19) as i32).to_le_bytes());
+    code[13..19].copy_from_slice(&call_entry(page, entry, slot + 13));
     code[19..27].copy_from_slice(&[0x48, 0x8d, 0xa4, 0x24, 0x80, 0, 0, 0]); // lea rsp, [rsp+128]
-    code[27] = 0xe9; // jmp back past the syscall
-    let back = i32::try_from((site + 7) as isize - (slot + 32) as isize).ok()?;
-    code[28..32].copy_from_slice(&back.to_le_bytes());
-    // SAFETY: an unused slot of our RWX page.
-    unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), slot as *mut u8, SLOT) };
-    used.store(n + 1, Ordering::Relaxed);
+    code[27..32].copy_from_slice(&jmp(slot + 27, site + 7)?); // back past the syscall
+    take(slot, &code, used);
     Some(slot)
 }
 
-/// Maps a stub page within reach of `site`, starting with `entries()`.
+/// Points Go's register-number site at `site` (`first`, a 3-byte
+/// register move, then `syscall`) at a stub that makes the move and calls
+/// `dyn_call` (no red zone to step over: Go has none, and its stack is
+/// small), in text of protection `prot`. Only before any Go code runs
+/// (one thread, nothing between the two instructions), so the 5 bytes
+/// are written as they come.
+pub fn go_site(site: usize, first: [u8; 3], prot: i32) -> bool {
+    let _lock = LOCK.hold_blocking();
+    let Some((page, slot, used)) = free_slot(site) else { return false };
+    let mut code = [0xccu8; SLOT];
+    code[..3].copy_from_slice(&first);
+    code[3..9].copy_from_slice(&call_entry(page, 3, slot + 3));
+    let (Some(back), Some(into)) = (jmp(slot + 9, site + 5), jmp(site, slot)) else { return false };
+    code[9..14].copy_from_slice(&back);
+    take(slot, &code, used);
+    // SAFETY: the site's text, made writable for the write and given
+    // back its protection; no other thread runs.
+    unsafe {
+        if mprotect(site, prot | libc::PROT_WRITE) < 0 {
+            return false;
+        }
+        std::ptr::copy_nonoverlapping(into.as_ptr(), site as *mut u8, 5);
+        mprotect(site, prot);
+    }
+    true
+}
+
+/// Maps a stub page within reach of `site`, starting with `entries()`
+/// and its `TRAP`.
 /// The kernel takes an address hint when it is free: hints step away
 /// from the site a megabyte at a time.
 fn map_page_near(site: usize) -> Option<usize> {
@@ -485,8 +546,11 @@ fn map_page_near(site: usize) -> Option<usize> {
             }
             let p = p as usize;
             if p.abs_diff(site) < REACH {
-                // SAFETY: the first words of the new page.
-                unsafe { *(p as *mut [usize; 3]) = entries() };
+                // SAFETY: the first slots of the new page.
+                unsafe {
+                    *(p as *mut [usize; 4]) = entries();
+                    *((p + TRAP) as *mut [u8; 3]) = [0x0f, 0x05, 0xc3]; // syscall; ret
+                }
                 return Some(p);
             }
             // SAFETY: the mapping just made.

@@ -123,11 +123,20 @@ pub enum Shortcut {
 
 /// Each call number's shortcut, worked out on first use (`SHORTCUT_*`;
 /// 0 for not yet): the router's per-call decision without a search.
-static SHORTCUTS: [AtomicU8; 512] = [const { AtomicU8::new(0) }; 512];
-const SHORTCUT_HOST: u8 = 1;
+/// Read by `gate`'s `dyn_call` too.
+pub static SHORTCUTS: [AtomicU8; SHORTCUTS_LEN] = [const { AtomicU8::new(0) }; SHORTCUTS_LEN];
+pub const SHORTCUTS_LEN: usize = 512;
+pub const SHORTCUT_HOST: u8 = 1;
 const SHORTCUT_NONE: u8 = 2;
 /// `SHORTCUT_FD + n`: `UnlessFd(n)`.
-const SHORTCUT_FD: u8 = 3;
+pub const SHORTCUT_FD: u8 = 3;
+
+/// Works out every number's shortcut now, for `dyn_call`, which cannot.
+pub fn work_out_shortcuts() {
+    for nr in 0..SHORTCUTS_LEN as i64 {
+        shortcut(nr);
+    }
+}
 
 /// The shortcut for call `nr`.
 pub fn shortcut(nr: i64) -> Shortcut {

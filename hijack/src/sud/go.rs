@@ -30,8 +30,12 @@ const SHT_SYMTAB: u32 = 2;
 const GO_RESULT_TEST: [u8; 6] = [0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff];
 
 /// Patches the program's `Syscall6`, if it is Go and has one of the
-/// shape known. The process is armed (its other Go calls still trap).
+/// shape known (unless `rewrite=no`). The process is armed (its other Go
+/// calls still trap).
 pub fn patch_program() {
+    if !crate::route::config().rewrite {
+        return;
+    }
     let mut program = None;
     detect::each_object(|obj| {
         if obj.is_program() && obj.is_go() {

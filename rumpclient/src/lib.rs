@@ -23,6 +23,7 @@ pub mod probe;
 pub mod selfmem;
 pub mod serve;
 pub mod server;
+pub mod supervise;
 pub mod sock;
 pub mod transport;
 pub mod url;

@@ -19,7 +19,7 @@ impl Supervisor {
     pub(super) fn getcwd(&self, c: &Call, process: &Process, mem: &TargetMem) -> Result<Answer, Errno> {
         let mut kpath = vec![0u8; libc::PATH_MAX as usize];
         let args = [kpath.as_mut_ptr() as u64, kpath.len() as u64, 0, 0, 0, 0, 0, 0];
-        process.syscall_with(libc::SYS_getcwd as u32, &args, &rumpclient::selfmem::SelfMemory)?;
+        process.syscall_with(libc::SYS_getcwd as u32, &args, &crate::selfmem::SelfMemory)?;
         kpath.truncate(kpath.iter().position(|&b| b == 0).unwrap_or(0));
         let mut shown = self.prefix.as_bytes().to_vec();
         if kpath != b"/" {

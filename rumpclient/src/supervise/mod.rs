@@ -360,7 +360,7 @@ impl Supervisor {
                 if let Some(mut dir) = cwd.clone() {
                     dir.push(0);
                     let args = [dir.as_ptr() as u64, 0, 0, 0, 0, 0, 0, 0];
-                    process.syscall_with(libc::SYS_chdir as u32, &args, &rumpclient::selfmem::SelfMemory)?;
+                    process.syscall_with(libc::SYS_chdir as u32, &args, &crate::selfmem::SelfMemory)?;
                 }
                 Traced { process: Arc::new(process), cwd_in_kernel: cwd.is_some(), waits: Arc::default(), exit }
             }

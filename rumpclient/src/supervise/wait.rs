@@ -24,7 +24,7 @@ use rump_abi::{Errno, Slots, UserAddr};
 use rump_kernel::lwp::Lwp;
 use rump_kernel::wchan::Notify;
 use rump_kernel::Process;
-use rumpclient::selfmem::SelfMemory;
+use crate::selfmem::SelfMemory;
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;

@@ -207,6 +207,22 @@ fn signals() {
 /// as `BASE`). `prog` is or starts static binaries: the library cannot
 /// enter them, the seccomp supervisor serves them.
 fn static_differential(prog: &[&str]) {
+    static_differential_in(prog, &[Mode::Run]);
+}
+
+/// Where a differential test's program meets the kernel.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    /// Under `rumpctl run` (a server, its supervisor beside it).
+    Run,
+    /// With the library only (`LD_PRELOAD`, no server): the kernel is in
+    /// the process until it moves into a keeper, whose supervisor serves
+    /// static images. The program itself must be dynamic.
+    Embedded,
+}
+
+/// As `static_differential`, in each of `modes`.
+fn static_differential_in(prog: &[&str], modes: &[Mode]) {
     let host = TempDir::new("static");
     let hbase = format!("{}/t", host.s());
     let norm =
@@ -214,8 +230,21 @@ fn static_differential(prog: &[&str]) {
     let h = Command::new(prog[0]).args(&prog[1..]).arg(&hbase).output().expect("runs on the host");
     let h = norm(&h, &hbase);
     assert_eq!(h.0, Some(0), "on the host: {h:?}");
-    let r = norm(&run(&[&["--"], prog, &["/rump/t"]].concat()), "/rump/t");
-    assert_eq!(h, r, "host (left) and rumpctl run (right) differ");
+    for &mode in modes {
+        let o = match mode {
+            Mode::Run => run(&[&["--"], prog, &["/rump/t"]].concat()),
+            Mode::Embedded => Command::new(prog[0])
+                .args(&prog[1..])
+                .arg("/rump/t")
+                .env("LD_PRELOAD", rumpctl().with_file_name("librumphijack.so"))
+                .env_remove("RUMP_SERVER")
+                .env_remove("RUMPHIJACK")
+                .stdin(Stdio::null())
+                .output()
+                .expect("runs with the library"),
+        };
+        assert_eq!(h, norm(&o, "/rump/t"), "host (left) and {mode:?} (right) differ");
+    }
 }
 
 /// busybox-static's shell and applets on /rump.
@@ -258,7 +287,8 @@ fn go_build(name: &str) -> String {
 /// Static binaries started by a dynamic shell: the library's exec hook
 /// has the server's supervisor serve them (execve from the shell, execvp
 /// from env) in a fork of the shell's kernel process, so the shell's
-/// working directory and rump fds follow them.
+/// working directory and rump fds follow them; with the library alone,
+/// the keeper the kernel moves into at exec supervises them.
 #[test]
 fn static_from_dynamic_shell() {
     let script = r#"B=$1; mkdir $B && cd $B || exit 9
@@ -266,7 +296,30 @@ echo hi > f; mkdir d; busybox ls -la | grep -v -e ' \.\.*$' -e '^total' | awk '{
 busybox cat $B/f; env busybox cat f; busybox pwd | sed "s|$B|BASE|"
 busybox wc -c < f; exec 5< f; busybox sh -c 'busybox cat <&5'; busybox ls > list; cat list
 busybox sh -c 'echo from static >> f'; cat f; busybox ls missing; echo status $?"#;
-    static_differential(&["/bin/sh", "-c", script, "sh"]);
+    static_differential_in(&["/bin/sh", "-c", script, "sh"], &[Mode::Run, Mode::Embedded]);
+}
+
+/// A shell that has not touched the kernel yet execs a static image that
+/// does (`sh -c 'busybox ls /rump'`): the exec hook starts the tree's
+/// keeper and has it supervise the image.
+#[test]
+fn static_first_touch_from_dynamic_shell() {
+    let script = r#"busybox mkdir $1 && busybox sh -c "echo first > $1/f" && busybox ls $1 && busybox cat $1/f"#;
+    static_differential_in(&["/bin/sh", "-c", script, "sh"], &[Mode::Run, Mode::Embedded]);
+}
+
+/// Programs stored in the kernel: `cp /bin/busybox /rump/...` then run
+/// from there (the image copied into a memfd and exec'd from it, under
+/// the supervisor since it is static), a dynamic one too (`cat`), from a
+/// dynamic shell (the library's exec hook) and from a static one (the
+/// supervisor's execve).
+#[test]
+fn static_image_stored_under_the_prefix() {
+    let script = r#"B=$1; mkdir $B && cd $B || exit 9
+cp /bin/busybox busybox; cp /bin/cat mycat; echo hi > f; ./busybox cat f; $B/busybox ls
+./busybox sh -c 'echo more >> f; ./busybox wc -l < f'; ./mycat f; ./busybox pwd | sed "s|$B|BASE|"
+./busybox ls missing; echo status $?"#;
+    static_differential_in(&["/bin/sh", "-c", script, "sh"], &[Mode::Run, Mode::Embedded]);
 }
 
 /// Dynamic programs started by a static shell: the library serves them

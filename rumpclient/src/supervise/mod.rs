@@ -51,6 +51,7 @@
 
 mod blocking;
 mod door;
+mod exec;
 mod filter;
 mod route;
 mod serve;
@@ -213,6 +214,10 @@ impl Supervisor {
                 continue;
             }
             match self.resolve(&call) {
+                _ if call.nr == libc::SYS_execve => {
+                    let a = self.execve(&call);
+                    self.answer(&call, a);
+                }
                 Some(r) => {
                     let a = self.serve(&call, r);
                     self.answer(&call, a);
@@ -263,22 +268,29 @@ impl Supervisor {
         }
         // SAFETY: ours.
         let m = unsafe { OwnedFd::from_raw_fd(m) };
-        let mut flags = libc::SECCOMP_ADDFD_FLAG_SEND as u32;
+        self.add_fd(c, m.as_raw_fd(), at, cloexec, true).map(|_| ())
+    }
+
+    /// Puts a copy of our fd `src` into the caller (at `at`, or the lowest
+    /// free number); with `send`, that also answers the call with its
+    /// number. The number it got.
+    fn add_fd(&self, c: &Call, src: i32, at: Option<i32>, cloexec: bool, send: bool) -> Result<i32, Errno> {
+        let mut flags = if send { libc::SECCOMP_ADDFD_FLAG_SEND as u32 } else { 0 };
         if at.is_some() {
             flags |= libc::SECCOMP_ADDFD_FLAG_SETFD as u32;
         }
         let add = libc::seccomp_notif_addfd {
             id: c.id,
             flags,
-            srcfd: m.as_raw_fd() as u32,
+            srcfd: src as u32,
             newfd: at.unwrap_or(0) as u32,
             newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
         };
         // SAFETY: the request for the kernel.
-        if unsafe { libc::ioctl(self.listener.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ADDFD as _, &add) } < 0 {
-            return Err(Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)));
+        match unsafe { libc::ioctl(self.listener.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ADDFD as _, &add) } {
+            n if n < 0 => Err(Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))),
+            n => Ok(n),
         }
-        Ok(())
     }
 
     /// The watcher, for as long as the supervisor lives: every

@@ -53,18 +53,17 @@ impl Supervisor {
         mem: &TargetMem,
     ) -> Result<Option<Answer>, Errno> {
         let tgid = self.tgids.of(c.tid).ok_or(Errno(libc::ESRCH))?;
-        let caller = Caller { tid: c.tid, tgid, args: c.args, process, waits };
+        let served = self.blocking.served(c.id).ok_or(Errno(libc::EIO))?;
+        let caller = Caller { tid: c.tid, tgid, args: c.args, process, waits, served: &served, replay: &self.replay };
         let host_arg0 = r.fds[0].is_none();
         Ok(Some(match name {
-            _ if SET_WAITS.contains(&c.nr) => Answer::Value(wait::serve_set_wait(&caller, c.nr, mem)?),
+            _ if SET_WAITS.contains(&c.nr) => wait::serve_set_wait(&caller, c.nr, mem)?,
             "epoll_ctl" if host_arg0 => {
                 // A host fd into a host epoll is the host's (not caught here).
                 let rfd = r.fds[2].ok_or(Errno(libc::EBADF))?;
                 Answer::Value(wait::epoll_ctl(&caller, rfd, mem)?)
             }
-            "epoll_wait" | "epoll_pwait" | "epoll_pwait2" if host_arg0 => {
-                Answer::Value(wait::epoll_wait(&caller, c.nr, mem)?)
-            }
+            "epoll_wait" | "epoll_pwait" | "epoll_pwait2" if host_arg0 => wait::epoll_wait(&caller, c.nr, mem)?,
             "close" if host_arg0 => {
                 waits.lock().map_err(|_| Errno(libc::EIO))?.close(process, c.args[0] as i32);
                 Answer::Continue

@@ -26,32 +26,35 @@ fn status_field(pid: i32, field: &str) -> Option<i32> {
     s.lines().find_map(|l| l.strip_prefix(field)?.trim().parse().ok())
 }
 
-/// A signal pending for a thread that it does not block (one that a
-/// default action ignores is never queued).
+/// A signal of a set pending for a thread (one that a default action
+/// ignores is never queued).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Pending {
-    /// Sent to the thread itself: it takes it as soon as it returns.
+    /// Sent to the thread itself: it takes it as soon as it may.
     Thread,
     /// Sent to its process of several threads: it or another one takes
     /// it (one that stays pending is this thread's to take).
     Process,
 }
 
-pub(super) fn signal_pending(tid: i32) -> Option<Pending> {
-    let s = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+/// A signal of `among` pending for thread `tid`, and the thread's own
+/// mask of blocked signals now.
+pub(super) fn signal_pending(tid: i32, among: u64) -> (Option<Pending>, u64) {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{tid}/status")) else { return (None, 0) };
     let mask = |field: &str| {
         let v = s.lines().find_map(|l| l.strip_prefix(field));
         v.and_then(|v| u64::from_str_radix(v.trim(), 16).ok()).unwrap_or(0)
     };
-    let open = !mask("SigBlk:") & !mask("SigIgn:");
+    let open = among & !mask("SigIgn:");
     let alone = s.lines().find_map(|l| l.strip_prefix("Threads:")).is_some_and(|v| v.trim() == "1");
     let (own, shared) = (mask("SigPnd:") & open != 0, mask("ShdPnd:") & open != 0);
     // The one thread of its process takes the process's signals too.
-    if own || (shared && alone) {
+    let pending = if own || (shared && alone) {
         Some(Pending::Thread)
     } else {
         shared.then_some(Pending::Process)
-    }
+    };
+    (pending, mask("SigBlk:"))
 }
 
 /// Thread ids' processes, remembered: reading `/proc/TID/status` on

@@ -13,12 +13,25 @@
 //! kernel on the caller's host fds (copies taken with `pidfd_getfd`, the
 //! same open files, so reading an epoll's events here consumes them as
 //! the caller would), the eventfd and the caller's pidfd (its death ends
-//! the wait). The caller waits for the answer with its signals held back
-//! (`WAIT_KILLABLE_RECV`), so a long wait looks every `SIGNAL_SLICE` for
-//! one pending for it and then ends as the host's would (EINTR once the
-//! handler has run); ppoll's and epoll_pwait's masks are not applied.
+//! the wait). A signal ends the caller's own wait for the answer at once
+//! (`blocking`), and the host runs its handler; the eventfd wakes the
+//! worker then, which stops.
+//!
+//! The masks of ppoll, pselect6 and epoll_pwait: a signal the caller's
+//! own mask lets through interrupts it as above, whatever the call's
+//! mask (unlike Linux, which blocks what the call's mask blocks for the
+//! call's length). One that its own mask holds back and the call's lets
+//! through (the pselect way of waiting for a signal without a race) is
+//! looked for before sleeping and every `SIGNAL_SLICE` while asleep (no
+//! event tells of it); once pending, the call is handed to the host, its
+//! sets emptied first (written back at the thread's next call, `replay`),
+//! so that the host's own call sets the call's mask, takes the signal,
+//! runs the handler under that mask and answers EINTR, as Linux does.
 
+use super::blocking::{Served, ABANDONED};
+use super::replay::Replay;
 use super::target::{pidfd_of, rump_fd, signal_pending, Pending, TargetMem};
+use super::Answer;
 use rump_abi::usermem::UserMemory;
 use rump_abi::{Errno, Slots, UserAddr};
 use rump_kernel::lwp::Lwp;
@@ -97,6 +110,9 @@ pub(super) struct Caller<'a> {
     pub(super) args: [u64; 6],
     pub(super) process: &'a Process,
     pub(super) waits: &'a std::sync::Mutex<Waits>,
+    /// The call's registration: cancelled once the caller has gone on.
+    pub(super) served: &'a Served,
+    pub(super) replay: &'a Replay,
 }
 
 fn last_errno() -> Errno {
@@ -171,59 +187,105 @@ trait Sides {
     fn host_done(&mut self, set: &[libc::pollfd]) -> Result<usize, Errno>;
 }
 
-/// `ERESTARTNOHAND` (linux/errno.h, kernel-internal): the caller's kernel
-/// makes it EINTR once a handler has run, and restarts the wait if none
-/// did (a stop and continue), as Linux's poll and epoll_wait do.
-const ERESTARTNOHAND: i32 = 514;
+/// How often a wait looks for a signal that the call's mask lets through
+/// and the thread's own holds back (nothing tells of it).
+const SIGNAL_SLICE: Duration = Duration::from_millis(10);
 
-/// How often a long wait looks for a signal pending for its caller.
-const SIGNAL_SLICE: Duration = Duration::from_millis(50);
+/// A wait's caller: its thread, its pidfd (its death ends the wait), its
+/// call's registration, and the signals the call's mask lets through
+/// that the thread's own holds back.
+struct Waiter<'a> {
+    tid: i32,
+    pidfd: RawFd,
+    served: &'a Served,
+    lets_through: u64,
+}
 
-/// Runs a wait for thread `tid` until something is ready, `deadline`
-/// passes, or with EINTR a signal is pending for it (as the host's wait
-/// would end; the caller cannot take it while it waits for the answer)
-/// or it dies (the answer goes nowhere).
-fn wait(
-    p: &Process,
-    sides: &mut impl Sides,
-    deadline: Option<Instant>,
-    (tid, pidfd): (i32, RawFd),
-) -> Result<usize, Errno> {
+impl Waiter<'_> {
+    fn new<'a>(c: &'a Caller, pidfd: RawFd, nr: i64, mem: &TargetMem) -> Result<Waiter<'a>, Errno> {
+        let lets_through = match call_mask(nr, &c.args, mem)? {
+            Some(mask) => signal_pending(c.tid, 0).1 & !mask,
+            None => 0,
+        };
+        Ok(Waiter { tid: c.tid, pidfd, served: c.served, lets_through })
+    }
+}
+
+/// The signal mask a call waits with, if it names one: ppoll's,
+/// pselect6's (inside its sixth argument) and epoll_pwait's.
+fn call_mask(nr: i64, a: &[u64; 6], mem: &TargetMem) -> Result<Option<u64>, Errno> {
+    let (addr, size) = match nr {
+        libc::SYS_ppoll => (a[3], a[4]),
+        libc::SYS_epoll_pwait | libc::SYS_epoll_pwait2 => (a[4], a[5]),
+        libc::SYS_pselect6 if a[5] != 0 => {
+            let [set, size] = read_pod(mem, a[5])?;
+            (set as u64, size as u64)
+        }
+        _ => return Ok(None),
+    };
+    if addr == 0 {
+        return Ok(None);
+    }
+    if size != 8 {
+        return Err(Errno(libc::EINVAL));
+    }
+    let [mask] = read_pod(mem, addr)?;
+    Ok(Some(mask as u64))
+}
+
+/// Runs a wait until something is ready (how many), `deadline` passes,
+/// or a signal the call's mask lets through is pending for the caller
+/// (None: the host is to take the call over); the caller's going on
+/// without it or dying ends it with an error (the answer goes nowhere).
+fn wait(p: &Process, sides: &mut impl Sides, deadline: Option<Instant>, w: &Waiter) -> Result<Option<usize>, Errno> {
     let Some((n, efd)) = NOTIFIER.with(|n| n.clone()) else { return Err(Errno(libc::ENOMEM)) };
+    w.served.woken_by(&n);
     let mut seen_process = false;
     loop {
+        if w.served.lwp.is_cancelled() {
+            return Err(ABANDONED);
+        }
+        if w.lets_through != 0 {
+            // A process's signal counts once it stays pending a slice.
+            match signal_pending(w.tid, w.lets_through).0 {
+                Some(Pending::Thread) => return Ok(None),
+                Some(Pending::Process) if seen_process => return Ok(None),
+                s => seen_process = s.is_some(),
+            }
+        }
         let ready = sides.rump(p, Some(&n))?;
         let mut set = sides.host_set();
         let mine = set.len();
         let now = (ready > 0).then(Instant::now);
         if now.is_none() {
             set.push(libc::pollfd { fd: efd, events: libc::POLLIN, revents: 0 });
-            set.push(libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 });
+            set.push(libc::pollfd { fd: w.pidfd, events: libc::POLLIN, revents: 0 });
         }
-        let slice = Instant::now() + SIGNAL_SLICE;
-        host_poll(&mut set, now.or(Some(deadline.map_or(slice, |d| d.min(slice)))))?;
+        let until = match (now, w.lets_through) {
+            (Some(t), _) => Some(t),
+            (None, 0) => deadline,
+            (None, _) => {
+                let slice = Instant::now() + SIGNAL_SLICE;
+                Some(deadline.map_or(slice, |d| d.min(slice)))
+            }
+        };
+        host_poll(&mut set, until)?;
         let host = sides.host_done(&set[..mine])?;
         if ready > 0 {
-            return Ok(ready + host);
+            return Ok(Some(ready + host));
         }
         if set[mine].revents != 0 {
             // Emptied only once it fired: a stale wake-up costs a round.
             drain(efd);
         }
         if host > 0 {
-            return Ok(host + sides.rump(p, None)?);
+            return Ok(Some(host + sides.rump(p, None)?));
         }
         if set[mine + 1].revents != 0 {
             return Err(Errno(libc::EINTR));
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Ok(0);
-        }
-        // A process's signal counts once it stays pending a slice.
-        match signal_pending(tid) {
-            Some(Pending::Thread) => return Err(Errno(ERESTARTNOHAND)),
-            Some(Pending::Process) if seen_process => return Err(Errno(libc::EINTR)),
-            s => seen_process = s.is_some(),
+            return Ok(Some(0));
         }
     }
 }
@@ -362,7 +424,7 @@ impl Sides for PollSet {
 }
 
 /// The poll family's and select family's answers.
-pub(super) fn serve_set_wait(c: &Caller, nr: i64, mem: &TargetMem) -> Result<i64, Errno> {
+pub(super) fn serve_set_wait(c: &Caller, nr: i64, mem: &TargetMem) -> Result<Answer, Errno> {
     let pidfd = lock(c.waits)?.pidfd(c.tgid)?;
     let a = c.args;
     match nr {
@@ -378,24 +440,35 @@ pub(super) fn serve_set_wait(c: &Caller, nr: i64, mem: &TargetMem) -> Result<i64
                 .map(|b| (i32::from_ne_bytes([b[0], b[1], b[2], b[3]]), i16::from_ne_bytes([b[4], b[5]])))
                 .collect();
             let deadline = if nr == libc::SYS_poll { deadline_ms(a[2] as i32) } else { deadline_ts(mem, a[2])? };
+            let waiter = Waiter::new(c, pidfd, nr, mem)?;
             let mut set = PollSet::new(c, &want)?;
-            let ready = match set.ready() {
-                0 => wait(c.process, &mut set, deadline, (c.tid, pidfd))?,
-                // A bad fd answers at once, with what else is ready now.
-                _ => wait(c.process, &mut set, Some(Instant::now()), (c.tid, pidfd))?,
+            // A bad fd answers at once, with what else is ready now.
+            let deadline = if set.ready() > 0 { Some(Instant::now()) } else { deadline };
+            let Some(ready) = wait(c.process, &mut set, deadline, &waiter)? else {
+                // Each entry's events emptied: the host's ppoll sees
+                // nothing ready, only the signal.
+                let mut quiet = raw.clone();
+                let mut back = Vec::with_capacity(n);
+                for i in 0..n {
+                    quiet[i * 8 + 4..i * 8 + 6].fill(0);
+                    back.push((a[0] + i as u64 * 8, raw[i * 8..i * 8 + 6].to_vec()));
+                }
+                mem.copy_out(UserAddr(a[0]), &quiet)?;
+                c.replay.restore_later(c.tid, back);
+                return Ok(Answer::Continue);
             };
             for (i, e) in set.0.iter().enumerate() {
                 raw[i * 8 + 6..i * 8 + 8].copy_from_slice(&e.revents.to_ne_bytes());
             }
             mem.copy_out(UserAddr(a[0]), &raw)?;
-            Ok(ready as i64)
+            Ok(Answer::Value(ready as i64))
         }
         _ => serve_select(c, nr, mem, pidfd),
     }
 }
 
 /// select and pselect6, as poll over the three sets.
-fn serve_select(c: &Caller, nr: i64, mem: &TargetMem, pidfd: RawFd) -> Result<i64, Errno> {
+fn serve_select(c: &Caller, nr: i64, mem: &TargetMem, pidfd: RawFd) -> Result<Answer, Errno> {
     let a = c.args;
     let n = a[0] as i32;
     if !(0..=1 << 20).contains(&n) {
@@ -422,11 +495,22 @@ fn serve_select(c: &Caller, nr: i64, mem: &TargetMem, pidfd: RawFd) -> Result<i6
         })
         .collect();
     let deadline = if nr == libc::SYS_select { deadline_tv(mem, a[4])? } else { deadline_ts(mem, a[4])? };
+    let waiter = Waiter::new(c, pidfd, nr, mem)?;
     let mut set = PollSet::new(c, &want)?;
     if set.0.iter().any(|e| e.revents & libc::POLLNVAL != 0) {
         return Err(Errno(libc::EBADF));
     }
-    wait(c.process, &mut set, deadline, (c.tid, pidfd))?;
+    if wait(c.process, &mut set, deadline, &waiter)?.is_none() {
+        // The sets emptied: the host's pselect6 sees only the signal.
+        let mut back = Vec::new();
+        for (k, addr) in [a[1], a[2], a[3]].into_iter().enumerate().filter(|&(_, addr)| addr != 0) {
+            let bytes: Vec<u8> = sets[k].iter().flat_map(|w| w.to_ne_bytes()).collect();
+            mem.copy_out(UserAddr(addr), &vec![0u8; bytes.len()])?;
+            back.push((addr, bytes));
+        }
+        c.replay.restore_later(c.tid, back);
+        return Ok(Answer::Continue);
+    }
     let mut out = [vec![0u64; words], vec![0u64; words], vec![0u64; words]];
     let mut count = 0;
     for e in &set.0 {
@@ -443,7 +527,7 @@ fn serve_select(c: &Caller, nr: i64, mem: &TargetMem, pidfd: RawFd) -> Result<i6
             mem.copy_out(UserAddr(addr), &bytes)?;
         }
     }
-    Ok(count)
+    Ok(Answer::Value(count))
 }
 
 /// Whether a poll or select call's set holds something of the kernel's.
@@ -492,7 +576,7 @@ pub(super) fn epoll_ctl(c: &Caller, rfd: i32, mem: &TargetMem) -> Result<i64, Er
 }
 
 /// The epoll_wait family on a host epoll fd with a companion.
-pub(super) fn epoll_wait(c: &Caller, nr: i64, mem: &TargetMem) -> Result<i64, Errno> {
+pub(super) fn epoll_wait(c: &Caller, nr: i64, mem: &TargetMem) -> Result<Answer, Errno> {
     let a = c.args;
     let max = a[2] as i32;
     if !(1..=(i32::MAX / EVENT_SIZE as i32)).contains(&max) {
@@ -508,10 +592,15 @@ pub(super) fn epoll_wait(c: &Caller, nr: i64, mem: &TargetMem) -> Result<i64, Er
         let k = waits.companions.get(&(a[0] as i32)).ok_or(Errno(libc::EBADF))?;
         (k.rump, k.host.try_clone().map_err(|_| Errno(libc::EMFILE))?, pidfd)
     };
+    let waiter = Waiter::new(c, pidfd, nr, mem)?;
     let mut sides = EpollSides { rump, host, max: max as usize, events: Vec::new() };
-    wait(c.process, &mut sides, deadline, (c.tid, pidfd))?;
+    if wait(c.process, &mut sides, deadline, &waiter)?.is_none() {
+        // Nothing taken from either side yet: the host's epoll_pwait
+        // returns what became ready on its side since, or the signal.
+        return Ok(Answer::Continue);
+    }
     mem.copy_out(UserAddr(a[1]), &sides.events)?;
-    Ok((sides.events.len() / EVENT_SIZE) as i64)
+    Ok(Answer::Value((sides.events.len() / EVENT_SIZE) as i64))
 }
 
 /// A host epoll and its companion: events from the rump side first.

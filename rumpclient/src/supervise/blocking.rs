@@ -27,6 +27,7 @@ use std::sync::{Arc, Condvar, Mutex};
 /// kernel (a wait's notifier).
 pub(super) struct Served {
     tid: i32,
+    id: u64,
     pub(super) lwp: Arc<Lwp>,
     wake: Mutex<Option<Arc<dyn Notify>>>,
 }
@@ -45,17 +46,38 @@ impl Served {
 #[derive(Default)]
 pub(super) struct Blocking {
     calls: Mutex<HashMap<u64, Arc<Served>>>,
+    /// The latest call each thread made that a receiver has seen (taken
+    /// with `calls` held).
+    latest: Mutex<HashMap<i32, u64>>,
     ended: Condvar,
 }
 
 impl Blocking {
-    /// Registers call `c` as being served, until the guard drops.
-    pub(super) fn enter<'a>(&'a self, c: &Call) -> Entered<'a> {
-        let s = Arc::new(Served { tid: c.tid, lwp: Arc::new(Lwp::with_block_hook(|| {})), wake: Mutex::new(None) });
-        if let Ok(mut m) = self.calls.lock() {
-            m.insert(c.id, s.clone());
+    /// Registers call `c` as being served, until the guard drops, once
+    /// any earlier call of its thread still served has been cancelled and
+    /// has ended; None if a later call of its thread was seen already
+    /// (receivers run side by side: `c` was cut short before its turn, and
+    /// nothing of it is done).
+    pub(super) fn enter<'a>(&'a self, sup: &Supervisor, c: &Call) -> Option<Entered<'a>> {
+        let mut m = self.calls.lock().ok()?;
+        // Notification ids grow: a thread's later call has a larger one.
+        let mut latest = self.latest.lock().ok()?;
+        if latest.get(&c.tid).is_some_and(|&l| l > c.id) {
+            return None;
         }
-        Entered { blocking: self, id: c.id, served: s }
+        latest.insert(c.tid, c.id);
+        drop(latest);
+        let lwp = Arc::new(Lwp::with_block_hook(|| {}));
+        let s = Arc::new(Served { tid: c.tid, id: c.id, lwp, wake: Mutex::new(None) });
+        m.insert(c.id, s.clone());
+        let earlier = |m: &HashMap<u64, Arc<Served>>| m.values().any(|s| s.tid == c.tid && s.id < c.id);
+        for s in m.values().filter(|s| s.tid == c.tid && s.id < c.id) {
+            cancel(sup, s);
+        }
+        while earlier(&m) {
+            m = self.ended.wait(m).ok()?;
+        }
+        Some(Entered { blocking: self, id: c.id, served: s })
     }
 
     /// Runs `call` for `c` as its lwp.
@@ -69,22 +91,6 @@ impl Blocking {
     /// The registration of call `id`.
     pub(super) fn served(&self, id: u64) -> Option<Arc<Served>> {
         self.calls.lock().ok()?.get(&id).cloned()
-    }
-
-    /// Thread `tid` made call `id`: any earlier call of its being served
-    /// was interrupted; cancels it and waits until it has ended.
-    pub(super) fn settle_before(&self, sup: &Supervisor, tid: i32, id: u64) {
-        let Ok(mut m) = self.calls.lock() else { return };
-        let earlier = |m: &HashMap<u64, Arc<Served>>| m.iter().any(|(&k, s)| s.tid == tid && k != id);
-        for (_, s) in m.iter().filter(|(&k, s)| s.tid == tid && k != id) {
-            cancel(sup, s);
-        }
-        while earlier(&m) {
-            m = match self.ended.wait(m) {
-                Ok(m) => m,
-                Err(_) => return,
-            };
-        }
     }
 
     /// The watcher's look at the calls being served: those whose caller

@@ -222,9 +222,8 @@ impl Supervisor {
             }
             // The thread's earlier call, if still served, was cut short
             // by a signal: it ends first, its answer kept for this one.
-            self.blocking.settle_before(&self, call.tid, call.id);
+            let Some(served) = self.blocking.enter(&self, &call) else { continue };
             self.replay.restore(call.tid);
-            let served = self.blocking.enter(&call);
             let a = match self.replay.take(&self, &call) {
                 Some(kept) => kept,
                 None => self.decide(&call),

@@ -73,18 +73,19 @@ impl Supervisor {
     }
 
     pub(super) fn serve_in_kernel(&self, c: &Call, mut r: Resolved) -> Result<Answer, Errno> {
-        let route = raw_route(c.nr as u32).ok_or(Errno(libc::ENOSYS))?;
+        // select and pselect6 have no route: the kernel's table has poll.
+        let route = raw_route(c.nr as u32);
         let t = self.traced_or_new(c.tid)?;
         let mut slots: Slots = [0; rump_abi::MAXARGS];
         let mut mem = TargetMem { tid: c.tid, overlay: Vec::new() };
-        for (i, slot) in slots.iter_mut().enumerate().take(route.args.len()) {
+        for (i, slot) in slots.iter_mut().enumerate().take(route.map_or(0, |r| r.args.len())) {
             *slot = match (r.fds[i], r.paths[i].take()) {
                 (Some(fd), _) => fd as u64,
                 (None, Some(p)) => mem.lend(p),
                 (None, None) => c.args[i],
             };
         }
-        let name = route.name;
+        let name = route.map_or("", |r| r.name);
         let (process, waits) = {
             let t = t.lock().map_err(|_| Errno(libc::EIO))?;
             (t.process.clone(), t.waits.clone())
@@ -94,6 +95,9 @@ impl Supervisor {
         }
         if c.nr == libc::SYS_getcwd {
             return self.getcwd(c, &process, &mem);
+        }
+        if route.is_none() {
+            return Err(Errno(libc::ENOSYS));
         }
         // What a dup onto a number replaces, if it is a rump fd.
         let replaced = if matches!(name, "dup2" | "dup3") { r.fds[1] } else { None };

@@ -142,12 +142,15 @@ pub unsafe fn install(prog: &[libc::sock_filter], sock: i32, tracer: Option<i32>
             gate(libc::SYS_close, [sock as usize, 0, 0, 0, 0, 0]);
             return Ok(false);
         }
-        // A signal interrupts a caught call as it would the host's own
-        // (the supervisor keeps the answer of a call it had served for
-        // when the call is made again: `rumpclient::supervise::replay`).
+        // Once received, a call is not interrupted by a signal (Go's
+        // runtime preempts with SIGURG): it would be restarted and served
+        // twice. Linux before 5.19 lacks the flag.
         let set = libc::SECCOMP_SET_MODE_FILTER as usize;
-        let flags = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as usize;
-        let fd = gate(libc::SYS_seccomp, [set, flags, fprog, 0, 0, 0]);
+        let flags = (libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV) as usize;
+        let mut fd = gate(libc::SYS_seccomp, [set, flags, fprog, 0, 0, 0]);
+        if fd < 0 {
+            fd = gate(libc::SYS_seccomp, [set, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as usize, fprog, 0, 0, 0]);
+        }
         if fd < 0 {
             gate(libc::SYS_close, [sock as usize, 0, 0, 0, 0, 0]);
             return Ok(false);

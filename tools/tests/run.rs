@@ -387,13 +387,13 @@ fn cc_static(name: &str) -> String {
     exe.to_str().expect("a UTF-8 path").to_owned()
 }
 
-/// Calls on rump files and sockets cut short by a stream of signals (an
-/// interval timer, a handler with SA_RESTART): each is done once, the
-/// file and the stream hold exactly what was written, as on the host.
-/// The supervisor keeps the answer of a call it had served when the
-/// signal came and gives it to the call the host makes again.
+/// Calls on rump files and sockets under a stream of signals (an
+/// interval timer, a handler with SA_RESTART): each is done once, and the
+/// file and the stream hold exactly what was written, as on the host (a
+/// caught call, once received, is not cut short by a signal; one cut
+/// short before is made again by the host: `supervise::wait`).
 #[test]
-fn calls_cut_short_by_signals_are_done_once() {
+fn calls_under_a_signal_storm_are_done_once() {
     let exe = cc_static("sigstorm");
     let host = TempDir::new("sigstorm");
     let h = Command::new(&exe).arg(format!("{}/f", host.s())).output().expect("runs on the host");

@@ -1,139 +1,75 @@
-//! The calls being served, by caller: how a served call learns that its
-//! caller has gone on without it.
-//!
-//! A supervised caller waits for its answer as it would in the host's
-//! own call: a signal interrupts the wait at once, and the host runs the
-//! handler and restarts the call (`SA_RESTART`, or no handler) or makes it
-//! EINTR, as Linux does for any interrupted call. The supervisor is not
-//! told; it finds out when the same thread's next call arrives (a thread
-//! has one call at a time, so the earlier one was interrupted), and then
-//! cancels the earlier one (its lwp in the kernel, or the wait it sleeps
-//! in, `wait`) and lets it end before serving the new one, whose answer
-//! may be that earlier call's (`replay`). A thread that makes no further
-//! call (it exited, or sleeps in a call the filter passes) is found by
-//! the watcher, which asks the kernel whether each call's caller still
-//! waits (`SECCOMP_IOCTL_NOTIF_ID_VALID`).
+//! Kernel calls that sleep for a supervised caller (a blocking read or
+//! accept on a rump socket): the caller waits for the answer with its
+//! signals held back (`WAIT_KILLABLE_RECV`) and may even be gone, so the
+//! supervisor's watcher looks at each sleeping call's caller and
+//! cancels the call when a signal is pending for it, or when it has died
+//! (so neither the receiving thread nor the kernel process waits for it
+//! forever). A call cancelled for a signal sent to the thread itself is
+//! answered ERESTARTSYS, which the caller's kernel turns into what Linux
+//! does once the handler has run: the call again (`SA_RESTART`) or
+//! EINTR; for a signal sent to the process that stays pending a period
+//! (no other thread took it), EINTR.
 
+use super::target::{signal_pending, Pending};
 use super::{Call, Supervisor};
 use rump_abi::{Errno, SysResult};
 use rump_kernel::lwp::Lwp;
-use rump_kernel::wchan::Notify;
 use std::collections::HashMap;
 use std::os::fd::AsRawFd;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 
-/// A call being served: its caller, the lwp it runs as (cancelled once
-/// the caller has gone on) and what wakes it where it sleeps outside the
-/// kernel (a wait's notifier).
-pub(super) struct Served {
+/// `ERESTARTSYS` (linux/errno.h, kernel-internal): never seen by a
+/// program, whose kernel restarts the call or makes it EINTR.
+const ERESTARTSYS: i32 = 512;
+
+/// A call in the kernel: its caller, its lwp, and why it was cancelled.
+struct Sleeper {
     tid: i32,
-    id: u64,
-    pub(super) lwp: Arc<Lwp>,
-    wake: Mutex<Option<Arc<dyn Notify>>>,
+    lwp: Arc<Lwp>,
+    signal: Mutex<Option<Pending>>,
 }
 
-impl Served {
-    /// `n` wakes this call's sleep from now on (`wait`).
-    pub(super) fn woken_by(&self, n: &Arc<dyn Notify>) {
-        if let Ok(mut w) = self.wake.lock() {
-            *w = Some(n.clone());
-        }
-    }
-}
-
-/// The calls being served, by notification id; a condition variable
-/// told when one ends.
+/// The calls in the kernel, by notification id.
 #[derive(Default)]
-pub(super) struct Blocking {
-    calls: Mutex<HashMap<u64, Arc<Served>>>,
-    /// The latest call each thread made that a receiver has seen (taken
-    /// with `calls` held).
-    latest: Mutex<HashMap<i32, u64>>,
-    ended: Condvar,
-}
+pub(super) struct Blocking(Mutex<HashMap<u64, Arc<Sleeper>>>);
 
 impl Blocking {
-    /// Registers call `c` as being served, until the guard drops, once
-    /// any earlier call of its thread still served has been cancelled and
-    /// has ended; None if a later call of its thread was seen already
-    /// (receivers run side by side: `c` was cut short before its turn, and
-    /// nothing of it is done).
-    pub(super) fn enter<'a>(&'a self, sup: &Supervisor, c: &Call) -> Option<Entered<'a>> {
-        let mut m = self.calls.lock().ok()?;
-        // Notification ids grow: a thread's later call has a larger one.
-        let mut latest = self.latest.lock().ok()?;
-        if latest.get(&c.tid).is_some_and(|&l| l > c.id) {
-            return None;
-        }
-        latest.insert(c.tid, c.id);
-        drop(latest);
-        let lwp = Arc::new(Lwp::with_block_hook(|| {}));
-        let s = Arc::new(Served { tid: c.tid, id: c.id, lwp, wake: Mutex::new(None) });
-        m.insert(c.id, s.clone());
-        let earlier = |m: &HashMap<u64, Arc<Served>>| m.values().any(|s| s.tid == c.tid && s.id < c.id);
-        for s in m.values().filter(|s| s.tid == c.tid && s.id < c.id) {
-            cancel(sup, s);
-        }
-        while earlier(&m) {
-            m = self.ended.wait(m).ok()?;
-        }
-        Some(Entered { blocking: self, id: c.id, served: s })
-    }
-
-    /// Runs `call` for `c` as its lwp.
+    /// Runs `call` for `c` as an lwp the watcher can cancel.
     pub(super) fn run(&self, c: &Call, call: impl FnOnce(&Lwp) -> SysResult) -> SysResult {
-        match self.served(c.id) {
-            Some(s) => call(&s.lwp),
-            None => call(&Lwp::with_block_hook(|| {})),
+        let s = Arc::new(Sleeper { tid: c.tid, lwp: Arc::new(Lwp::with_block_hook(|| {})), signal: Mutex::new(None) });
+        self.0.lock().map_err(|_| Errno(libc::EIO))?.insert(c.id, s.clone());
+        let r = call(&s.lwp);
+        if let Ok(mut m) = self.0.lock() {
+            m.remove(&c.id);
+        }
+        let signal = s.signal.lock().map_or(None, |g| *g);
+        match (r, signal) {
+            (Err(Errno(libc::EINTR)), Some(Pending::Thread)) => Err(Errno(ERESTARTSYS)),
+            (r, _) => r,
         }
     }
 
-    /// The registration of call `id`.
-    pub(super) fn served(&self, id: u64) -> Option<Arc<Served>> {
-        self.calls.lock().ok()?.get(&id).cloned()
-    }
-
-    /// The watcher's look at the calls being served: those whose caller
-    /// no longer waits (it exited, or went on after a signal without a
-    /// further call) are cancelled.
+    /// The watcher's look at the calls in the kernel (every `WATCH_PERIOD`).
     pub(super) fn check(&self, sup: &Supervisor) {
-        let calls: Vec<(u64, Arc<Served>)> = match self.calls.lock() {
+        let calls: Vec<(u64, Arc<Sleeper>)> = match self.0.lock() {
             Ok(m) => m.iter().map(|(&id, s)| (id, s.clone())).collect(),
             Err(_) => return,
         };
-        for (_, s) in calls.iter().filter(|(id, s)| !s.lwp.is_cancelled() && !notification_alive(sup, *id)) {
-            cancel(sup, s);
+        for (id, s) in calls.into_iter().filter(|(_, s)| !s.lwp.is_cancelled()) {
+            let signal = signal_pending(s.tid);
+            let Ok(mut seen) = s.signal.lock() else { continue };
+            // A process's signal counts once it stays pending a period.
+            let now = match signal {
+                Some(Pending::Process) => *seen == signal,
+                Some(Pending::Thread) => true,
+                None => !notification_alive(sup, id),
+            };
+            *seen = signal;
+            drop(seen);
+            if now {
+                sup.kernel.cancel(&s.lwp);
+            }
         }
-    }
-}
-
-/// A call registered as being served.
-pub(super) struct Entered<'a> {
-    blocking: &'a Blocking,
-    id: u64,
-    served: Arc<Served>,
-}
-
-impl Entered<'_> {
-    /// Whether its caller went on without it (cancelled meanwhile).
-    pub(super) fn abandoned(&self) -> bool {
-        self.served.lwp.is_cancelled()
-    }
-}
-
-impl Drop for Entered<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut m) = self.blocking.calls.lock() {
-            m.remove(&self.id);
-        }
-        self.blocking.ended.notify_all();
-    }
-}
-
-fn cancel(sup: &Supervisor, s: &Served) {
-    sup.kernel.cancel(&s.lwp);
-    if let Some(n) = s.wake.lock().ok().and_then(|w| w.clone()) {
-        n.notify();
     }
 }
 
@@ -142,6 +78,3 @@ fn notification_alive(sup: &Supervisor, id: u64) -> bool {
     // SAFETY: an ioctl on our listener with the id's address.
     unsafe { libc::ioctl(sup.listener.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ID_VALID as _, &id) == 0 }
 }
-
-/// An error for a call whose caller has gone on: the answer goes nowhere.
-pub(super) const ABANDONED: Errno = Errno(libc::EINTR);

@@ -53,14 +53,14 @@ mod blocking;
 mod door;
 mod exec;
 mod filter;
-mod replay;
+mod restore;
 mod route;
 mod serve;
 mod target;
 mod wait;
 
 use blocking::Blocking;
-use replay::Replay;
+use restore::Restore;
 pub use door::{door_path, knock, Door};
 pub use filter::{is_static, ChildSetup};
 use target::{pidfd_of, ppid_of, Tgids};
@@ -112,7 +112,7 @@ impl Supervision {
             listener,
             procs: Mutex::new(HashMap::new()),
             blocking: Blocking::default(),
-            replay: Replay::default(),
+            restore: Restore::default(),
         });
         let weak = Arc::downgrade(&sup);
         std::thread::Builder::new().name("rump-seccomp-watch".into()).spawn(move || Supervisor::watch(&weak))?;
@@ -144,16 +144,15 @@ struct Supervisor {
     listener: OwnedFd,
     procs: Mutex<HashMap<i32, Arc<Mutex<Traced>>>>,
     blocking: Blocking,
-    replay: Replay,
+    restore: Restore,
 }
 
 /// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (linux/seccomp.h).
 const SYNC_WAKE_UP: u64 = 1;
 
-/// How often the watcher looks (`Supervisor::watch`): for processes gone
-/// and for calls whose callers went on without a further call; a signal
-/// reaches its caller at once whatever this is (`blocking`).
-const WATCH_PERIOD: std::time::Duration = std::time::Duration::from_millis(50);
+/// How often the watcher looks (`Supervisor::watch`): how late, at most,
+/// a signal ends a call sleeping in the kernel (`blocking`).
+const WATCH_PERIOD: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Idle threads receiving beyond this many end once they have served.
 const SPARE_RECEIVERS: usize = 2;
@@ -176,7 +175,6 @@ struct Resolved {
 }
 
 /// What to answer.
-#[derive(Clone, Copy)]
 enum Answer {
     Continue,
     Value(i64),
@@ -220,37 +218,23 @@ impl Supervisor {
                 self.answer(&call, Answer::Value(seccomp::PROBE_WORD));
                 continue;
             }
-            // The thread's earlier call, if still served, was cut short
-            // by a signal: it ends first, its answer kept for this one.
-            let Some(served) = self.blocking.enter(&self, &call) else { continue };
-            self.replay.restore(call.tid);
-            let a = match self.replay.take(&self, &call) {
-                Some(kept) => kept,
-                None => self.decide(&call),
-            };
-            // A call cancelled before it did anything (EINTR) is made
-            // afresh; one that finished meanwhile keeps its answer.
-            let undone = served.abandoned() && matches!(a, Answer::Error(blocking::ABANDONED));
-            if !self.answer(&call, a) && !undone {
-                self.replay.keep(&self, &call, a);
+            self.restore.now(call.tid);
+            match self.resolve(&call) {
+                _ if call.nr == libc::SYS_execve => {
+                    let a = self.execve(&call);
+                    self.answer(&call, a);
+                }
+                Some(r) => {
+                    let a = self.serve(&call, r);
+                    self.answer(&call, a);
+                }
+                None => {
+                    self.leaving_kernel_cwd(&call);
+                    self.answer(&call, Answer::Continue);
+                }
             }
-            drop(served);
             if self.idle.load(Ordering::SeqCst) >= SPARE_RECEIVERS {
                 return;
-            }
-        }
-    }
-
-    /// What to answer to `call`, served.
-    fn decide(&self, call: &Call) -> Answer {
-        if call.nr == libc::SYS_execve {
-            return self.execve(call);
-        }
-        match self.resolve(call) {
-            Some(r) => self.serve(call, r),
-            None => {
-                self.leaving_kernel_cwd(call);
-                Answer::Continue
             }
         }
     }
@@ -263,9 +247,7 @@ impl Supervisor {
         p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
     }
 
-    /// Answers `c` with `a`; false if its caller no longer waits for it
-    /// (a signal cut its wait short, or it died).
-    fn answer(&self, c: &Call, a: Answer) -> bool {
+    fn answer(&self, c: &Call, a: Answer) {
         let l = self.listener.as_raw_fd();
         let mut resp = libc::seccomp_notif_resp { id: c.id, val: 0, error: 0, flags: 0 };
         match a {
@@ -273,13 +255,12 @@ impl Supervisor {
             Answer::Value(v) => resp.val = v,
             Answer::Error(e) => resp.error = -e.0,
             Answer::NewFd { rfd, at, cloexec } => match self.install(c, rfd, at, cloexec) {
-                Ok(()) => return true,
-                Err(Errno(libc::ENOENT | libc::ESRCH)) => return false,
+                Ok(()) => return,
                 Err(e) => resp.error = -e.0,
             },
         }
-        // SAFETY: a response for the kernel; ENOENT if the caller is gone.
-        unsafe { libc::ioctl(l, libc::SECCOMP_IOCTL_NOTIF_SEND as _, &resp) == 0 }
+        // SAFETY: a response for the kernel; ENOENT if the caller died.
+        unsafe { libc::ioctl(l, libc::SECCOMP_IOCTL_NOTIF_SEND as _, &resp) };
     }
 
     /// Puts a placeholder for kernel fd `rfd` into the caller (at `at`, or
@@ -348,7 +329,6 @@ impl Supervisor {
         for ((tgid, _), p) in set.iter_mut().zip(&fds) {
             if p.revents != 0 {
                 procs.remove(tgid);
-                self.replay.forget(*tgid);
             }
         }
     }

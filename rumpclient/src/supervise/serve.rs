@@ -53,8 +53,7 @@ impl Supervisor {
         mem: &TargetMem,
     ) -> Result<Option<Answer>, Errno> {
         let tgid = self.tgids.of(c.tid).ok_or(Errno(libc::ESRCH))?;
-        let served = self.blocking.served(c.id).ok_or(Errno(libc::EIO))?;
-        let caller = Caller { tid: c.tid, tgid, args: c.args, process, waits, served: &served, replay: &self.replay };
+        let caller = Caller { tid: c.tid, tgid, args: c.args, process, waits, restore: &self.restore };
         let host_arg0 = r.fds[0].is_none();
         Ok(Some(match name {
             _ if SET_WAITS.contains(&c.nr) => wait::serve_set_wait(&caller, c.nr, mem)?,

@@ -13,24 +13,29 @@
 //! kernel on the caller's host fds (copies taken with `pidfd_getfd`, the
 //! same open files, so reading an epoll's events here consumes them as
 //! the caller would), the eventfd and the caller's pidfd (its death ends
-//! the wait). A signal ends the caller's own wait for the answer at once
-//! (`blocking`), and the host runs its handler; the eventfd wakes the
-//! worker then, which stops.
+//! the wait). The caller waits for the answer with its signals held back
+//! (`WAIT_KILLABLE_RECV`: a call once received is never cut short, so
+//! never served twice), so a long wait looks every `SIGNAL_SLICE` for a
+//! signal pending for it and then ends as the host's would (EINTR once
+//! the handler has run). No event tells of a signal sent to another
+//! process: a caller that a signal could interrupt (no such flag) would
+//! learn of it at once, but then any caught call could end in EINTR
+//! where Linux never does (open, socket) for a handler without
+//! SA_RESTART, and a reply sent as the signal lands is lost to the
+//! caller, who makes the call again (a write written twice).
 //!
-//! The masks of ppoll, pselect6 and epoll_pwait: a signal the caller's
-//! own mask lets through interrupts it as above, whatever the call's
-//! mask (unlike Linux, which blocks what the call's mask blocks for the
-//! call's length). One that its own mask holds back and the call's lets
-//! through (the pselect way of waiting for a signal without a race) is
-//! looked for before sleeping and every `SIGNAL_SLICE` while asleep (no
-//! event tells of it); once pending, the call is handed to the host, its
-//! sets emptied first (written back at the thread's next call, `replay`),
-//! so that the host's own call sets the call's mask, takes the signal,
-//! runs the handler under that mask and answers EINTR, as Linux does.
+//! The masks of ppoll, pselect6 and epoll_pwait are the wait's: a signal
+//! the call's mask blocks does not end it (it is taken once the call has
+//! returned, as on Linux); one that the call's mask lets through and the
+//! thread's own holds back (the pselect way of waiting for a signal
+//! without a race) cannot be delivered by an answer, so the call is
+//! handed to the host, its sets emptied first (written back at the
+//! thread's next call, `restore`): the host's own call sets the mask,
+//! takes the signal, runs the handler under that mask and answers EINTR,
+//! as Linux does.
 
-use super::blocking::{Served, ABANDONED};
-use super::replay::Replay;
-use super::target::{pidfd_of, rump_fd, signal_pending, Pending, TargetMem};
+use super::restore::Restore;
+use super::target::{pidfd_of, rump_fd, Pending, Signals, TargetMem};
 use super::Answer;
 use rump_abi::usermem::UserMemory;
 use rump_abi::{Errno, Slots, UserAddr};
@@ -110,9 +115,7 @@ pub(super) struct Caller<'a> {
     pub(super) args: [u64; 6],
     pub(super) process: &'a Process,
     pub(super) waits: &'a std::sync::Mutex<Waits>,
-    /// The call's registration: cancelled once the caller has gone on.
-    pub(super) served: &'a Served,
-    pub(super) replay: &'a Replay,
+    pub(super) restore: &'a Restore,
 }
 
 fn last_errno() -> Errno {
@@ -187,27 +190,48 @@ trait Sides {
     fn host_done(&mut self, set: &[libc::pollfd]) -> Result<usize, Errno>;
 }
 
-/// How often a wait looks for a signal that the call's mask lets through
-/// and the thread's own holds back (nothing tells of it).
+/// `ERESTARTNOHAND` (linux/errno.h, kernel-internal): the caller's kernel
+/// makes it EINTR once a handler has run, and restarts the wait if none
+/// did (a stop and continue), as Linux's poll and epoll_wait do.
+const ERESTARTNOHAND: i32 = 514;
+
+/// How often a long wait looks for a signal pending for its caller.
 const SIGNAL_SLICE: Duration = Duration::from_millis(10);
 
-/// A wait's caller: its thread, its pidfd (its death ends the wait), its
-/// call's registration, and the signals the call's mask lets through
-/// that the thread's own holds back.
-struct Waiter<'a> {
+/// A wait's caller: its thread, its pidfd (its death ends the wait), and
+/// the call's own signal mask, if it has one.
+struct Waiter {
     tid: i32,
     pidfd: RawFd,
-    served: &'a Served,
-    lets_through: u64,
+    mask: Option<u64>,
 }
 
-impl Waiter<'_> {
-    fn new<'a>(c: &'a Caller, pidfd: RawFd, nr: i64, mem: &TargetMem) -> Result<Waiter<'a>, Errno> {
-        let lets_through = match call_mask(nr, &c.args, mem)? {
-            Some(mask) => signal_pending(c.tid, 0).1 & !mask,
-            None => 0,
+impl Waiter {
+    fn new(c: &Caller, pidfd: RawFd, nr: i64, mem: &TargetMem) -> Result<Waiter, Errno> {
+        Ok(Waiter { tid: c.tid, pidfd, mask: call_mask(nr, &c.args, mem)? })
+    }
+
+    /// How a signal pending for the caller ends the wait, if one does
+    /// (a process's signal once it stayed pending a slice, `seen`): with
+    /// ERESTARTNOHAND, or None when only the call's mask lets it through
+    /// (the host is to take the call over).
+    fn signalled(&self, seen: &mut bool) -> Option<Result<Option<usize>, Errno>> {
+        let s = Signals::of(self.tid)?;
+        let which = match s.pending(self.mask) {
+            Some((Pending::Process, _)) if !*seen => {
+                *seen = true;
+                return None;
+            }
+            Some((_, which)) => which,
+            None => {
+                *seen = false;
+                return None;
+            }
         };
-        Ok(Waiter { tid: c.tid, pidfd, served: c.served, lets_through })
+        Some(match which & s.blocked {
+            0 => Err(Errno(ERESTARTNOHAND)),
+            _ => Ok(None),
+        })
     }
 }
 
@@ -234,25 +258,22 @@ fn call_mask(nr: i64, a: &[u64; 6], mem: &TargetMem) -> Result<Option<u64>, Errn
 }
 
 /// Runs a wait until something is ready (how many), `deadline` passes,
-/// or a signal the call's mask lets through is pending for the caller
-/// (None: the host is to take the call over); the caller's going on
-/// without it or dying ends it with an error (the answer goes nowhere).
+/// or a signal is pending for the caller that ends it (see
+/// `Waiter::signalled`; None: the host is to take the call over); its
+/// death ends it with EINTR (the answer goes nowhere).
 fn wait(p: &Process, sides: &mut impl Sides, deadline: Option<Instant>, w: &Waiter) -> Result<Option<usize>, Errno> {
     let Some((n, efd)) = NOTIFIER.with(|n| n.clone()) else { return Err(Errno(libc::ENOMEM)) };
-    w.served.woken_by(&n);
     let mut seen_process = false;
+    // A call with a mask of its own may find a signal pending already
+    // (it was held back until the call): it ends at once.
+    let mut look = w.mask.is_some();
     loop {
-        if w.served.lwp.is_cancelled() {
-            return Err(ABANDONED);
-        }
-        if w.lets_through != 0 {
-            // A process's signal counts once it stays pending a slice.
-            match signal_pending(w.tid, w.lets_through).0 {
-                Some(Pending::Thread) => return Ok(None),
-                Some(Pending::Process) if seen_process => return Ok(None),
-                s => seen_process = s.is_some(),
+        if look {
+            if let Some(end) = w.signalled(&mut seen_process) {
+                return end;
             }
         }
+        look = true;
         let ready = sides.rump(p, Some(&n))?;
         let mut set = sides.host_set();
         let mine = set.len();
@@ -261,15 +282,8 @@ fn wait(p: &Process, sides: &mut impl Sides, deadline: Option<Instant>, w: &Wait
             set.push(libc::pollfd { fd: efd, events: libc::POLLIN, revents: 0 });
             set.push(libc::pollfd { fd: w.pidfd, events: libc::POLLIN, revents: 0 });
         }
-        let until = match (now, w.lets_through) {
-            (Some(t), _) => Some(t),
-            (None, 0) => deadline,
-            (None, _) => {
-                let slice = Instant::now() + SIGNAL_SLICE;
-                Some(deadline.map_or(slice, |d| d.min(slice)))
-            }
-        };
-        host_poll(&mut set, until)?;
+        let slice = Instant::now() + SIGNAL_SLICE;
+        host_poll(&mut set, now.or(Some(deadline.map_or(slice, |d| d.min(slice)))))?;
         let host = sides.host_done(&set[..mine])?;
         if ready > 0 {
             return Ok(Some(ready + host));
@@ -454,7 +468,7 @@ pub(super) fn serve_set_wait(c: &Caller, nr: i64, mem: &TargetMem) -> Result<Ans
                     back.push((a[0] + i as u64 * 8, raw[i * 8..i * 8 + 6].to_vec()));
                 }
                 mem.copy_out(UserAddr(a[0]), &quiet)?;
-                c.replay.restore_later(c.tid, back);
+                c.restore.later(c.tid, back);
                 return Ok(Answer::Continue);
             };
             for (i, e) in set.0.iter().enumerate() {
@@ -508,7 +522,7 @@ fn serve_select(c: &Caller, nr: i64, mem: &TargetMem, pidfd: RawFd) -> Result<An
             mem.copy_out(UserAddr(addr), &vec![0u8; bytes.len()])?;
             back.push((addr, bytes));
         }
-        c.replay.restore_later(c.tid, back);
+        c.restore.later(c.tid, back);
         return Ok(Answer::Continue);
     }
     let mut out = [vec![0u64; words], vec![0u64; words], vec![0u64; words]];

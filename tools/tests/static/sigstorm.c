@@ -1,10 +1,10 @@
 /* sigstorm.c FILE: writes and reads FILE and a loopback TCP stream at
  * 127.0.0.1:7002 (rump ones under rumpctl run) in 512-byte pieces while
  * an interval timer sends SIGALRM every 200 us to a handler with
- * SA_RESTART (as glibc's signal() and Go's runtime install theirs): an
- * interrupted call is made again by the host. Prints whether each holds
- * exactly what was written (each call done once). Built static for
- * tools/tests/run.rs. */
+ * SA_RESTART (as glibc's signal() and Go's runtime install theirs), so
+ * an interrupted call is made again, never ended with EINTR. Prints
+ * whether each holds exactly what was written (each call done once).
+ * Built static for tools/tests/run.rs. */
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>

@@ -141,7 +141,8 @@ fn is_static_fd(fd: i32) -> bool {
 /// `RUMP_SERVER`'s, or the keeper's, which the kernel moves into (or the
 /// tree's, joined) now rather than at the exec, so its door can be asked.
 fn supervisor_socket() -> Result<String, String> {
-    let k = crate::backend::shareable().and_then(|k| k.joined()).map_err(|e| format!("has no kernel (errno {})", e.0))?;
+    let k =
+        crate::backend::shareable().and_then(|k| k.joined()).map_err(|e| format!("has no kernel (errno {})", e.0))?;
     let unix = crate::backend::client(k).and_then(|c| match c.url() {
         rumpclient::url::ServerUrl::Unix(p) => p.to_str().map(str::to_owned),
         _ => None,

@@ -371,7 +371,8 @@ fn a_signal_ends_a_supervised_wait() {
             "{exe} {how} & sleep 0.5; kill -USR1 $!; sleep 0.3; busybox nc 127.0.0.1 7001 </dev/null; wait $!; echo status $?"
         );
         let host = Command::new("/bin/busybox").args(["sh", "-c", &script]).output().expect("busybox runs");
-        let blocked = if matches!(how, "ppoll" | "pselect" | "epoll") { "SIGUSR1 blocked after the wait\n" } else { "" };
+        let blocked =
+            if matches!(how, "ppoll" | "pselect" | "epoll") { "SIGUSR1 blocked after the wait\n" } else { "" };
         assert_eq!(stdout(&host), format!("waiting\nhandled\n{how} {ends}\n{blocked}status 0\n"), "on the host");
         let o = run(&["--", "/bin/busybox", "sh", "-c", &script]);
         assert_eq!(stdout(&o), stdout(&host), "{how}: {}", stderr(&o));

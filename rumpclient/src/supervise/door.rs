@@ -16,8 +16,8 @@
 //! child.
 
 use super::{filter::recv_fd, ChildSetup, Root, Supervision};
-use rump_kernel::Kernel;
 use crate::server::ForkClaims;
+use rump_kernel::Kernel;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, IntoRawFd};
 use std::os::unix::fs::PermissionsExt;

@@ -134,7 +134,7 @@ fn copy_out(p: &Process, kpath: &[u8]) -> Result<std::fs::File, Errno> {
 fn slash_padded(name: &str, len: usize) -> Option<Vec<u8>> {
     let extra = len.checked_sub(name.len())?;
     let cut = name[1..].find('/').map_or(name.len(), |i| i + 1);
-    let mut out = name[..cut].as_bytes().to_vec();
+    let mut out = name.as_bytes()[..cut].to_vec();
     out.extend(std::iter::repeat_n(b'/', extra));
     out.extend_from_slice(&name.as_bytes()[cut..]);
     Some(out)

@@ -60,9 +60,9 @@ mod target;
 mod wait;
 
 use blocking::Blocking;
-use restore::Restore;
 pub use door::{door_path, knock, Door};
 pub use filter::{is_static, ChildSetup};
+use restore::Restore;
 use target::{pidfd_of, ppid_of, Tgids};
 use wait::Waits;
 

@@ -8,13 +8,16 @@ use rump_abi::UserAddr;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+/// Bytes to write at an address of a thread's.
+pub(super) type WriteBack = (u64, Vec<u8>);
+
 /// Pending write-backs, by thread.
 #[derive(Default)]
-pub(super) struct Restore(Mutex<HashMap<i32, Vec<(u64, Vec<u8>)>>>);
+pub(super) struct Restore(Mutex<HashMap<i32, Vec<WriteBack>>>);
 
 impl Restore {
     /// Writes `bytes` at their addresses in thread `tid` at its next call.
-    pub(super) fn later(&self, tid: i32, bytes: Vec<(u64, Vec<u8>)>) {
+    pub(super) fn later(&self, tid: i32, bytes: Vec<WriteBack>) {
         if let Ok(mut m) = self.0.lock() {
             m.entry(tid).or_default().extend(bytes);
         }

@@ -37,12 +37,12 @@
 use super::restore::Restore;
 use super::target::{pidfd_of, rump_fd, Pending, Signals, TargetMem};
 use super::Answer;
+use crate::selfmem::SelfMemory;
 use rump_abi::usermem::UserMemory;
 use rump_abi::{Errno, Slots, UserAddr};
 use rump_kernel::lwp::Lwp;
 use rump_kernel::wchan::Notify;
 use rump_kernel::Process;
-use crate::selfmem::SelfMemory;
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;

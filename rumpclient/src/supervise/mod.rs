@@ -28,11 +28,14 @@
 //! its parent's if the parent has one.
 //!
 //! Who asks for supervision, and how (`door`): every server on a unix
-//! socket listens beside it for a program about to exec a static image,
-//! which sends its listener there. `rumpctl run` and `rumpctl net exec`
-//! do so for a static command; the preload library's exec hook does so
-//! when a dynamic program execs a static image (`sh -c 'busybox ls
-//! /rump'`), passing its working directory in the kernel along. The
+//! socket (rump_server, `rumpctl run`'s, and the keeper an in-process
+//! kernel moves into, `hijack/src/keeper.rs`) listens beside it for a
+//! program about to exec a static image, which sends its listener there.
+//! `rumpctl run` and `rumpctl net exec` do so for a static command; the
+//! preload library's exec hook does so when a dynamic program execs a
+//! static image (`sh -c 'busybox ls /rump'`), passing its working
+//! directory in the kernel along. A supervised program's execve of an
+//! image stored in the kernel runs a copy of it (`exec`). The
 //! filter then stays on that image and everything it starts: a dynamic
 //! program a static shell runs loads the library (LD_PRELOAD crosses in
 //! the environment) and is served by it, while what it does on the host

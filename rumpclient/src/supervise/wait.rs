@@ -22,7 +22,10 @@
 //! learn of it at once, but then any caught call could end in EINTR
 //! where Linux never does (open, socket) for a handler without
 //! SA_RESTART, and a reply sent as the signal lands is lost to the
-//! caller, who makes the call again (a write written twice).
+//! caller, who makes the call again (a write written twice: seen under
+//! load). Before the supervisor has received a call, a signal does cut
+//! it short (nothing of it done yet): made again under SA_RESTART, EINTR
+//! without, even for a call Linux never ends so (`open` of a file).
 //!
 //! The masks of ppoll, pselect6 and epoll_pwait are the wait's: a signal
 //! the call's mask blocks does not end it (it is taken once the call has

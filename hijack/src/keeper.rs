@@ -10,6 +10,10 @@
 //! leaves the session, holds no fd of the program (so no pipe stays open
 //! because of it), and exits once no client is left.
 //!
+//! Beside its socket the keeper opens the seccomp supervisor's door
+//! (`rumpclient::supervise`): static images exec'd by its clients, which
+//! no preload library can enter, are served there.
+//!
 //! A tree of processes that forked before touching a kernel (`tree`) gets
 //! its keeper from the first of them to touch one: that process forks the
 //! keeper the same way, the keeper boots a fresh kernel, and it stays up
@@ -24,6 +28,7 @@ use rumpclient::client::{Client, ForkCookie};
 use rumpclient::policy::Policy;
 use rumpclient::server::Server;
 use rumpclient::sock::rand_u64;
+use rumpclient::supervise::Door;
 use rumpclient::url::ServerUrl;
 use rumpclient::wire::handshake::Emulation;
 use std::path::PathBuf;
@@ -189,9 +194,15 @@ unsafe fn become_keeper(url: &ServerUrl, dir: &std::path::Path, report: i32, sou
         },
     };
     let Local { kernel, process } = local;
-    let server = match Server::start(kernel, url, Policy::default()) {
+    let server = match Server::start(kernel.clone(), url, Policy::default()) {
         Ok(s) => s,
         Err(_) => unsafe { libc::_exit(1) },
+    };
+    // Static images its clients exec are supervised here (`supervised`);
+    // they hold their parent's connection, so the keeper stays up for them.
+    let _door = match url {
+        ServerUrl::Unix(sock) => Door::open(kernel, sock, server.fork_claims()).ok(),
+        _ => None,
     };
     let cookie = server.adopt(process);
     let bytes: Vec<u8> = cookie.iter().flat_map(|w| w.to_ne_bytes()).collect();

@@ -1,15 +1,20 @@
 //! A static image exec'd by a program the library is in: no preload
 //! library can follow it into the new image, so just before the exec the
-//! library asks the server's seccomp supervisor to serve it, as `rumpctl
-//! run` does for a static command: through the door beside a unix
-//! `RUMP_SERVER` socket (`rump_tools::supervise`), with the filter and
-//! its installation from `rump_abi::linux::seccomp`, the library's own
-//! syscall gate being the range the filter lets through.
+//! library asks a seccomp supervisor to serve it, as `rumpctl run` does
+//! for a static command: through the door beside the unix socket of the
+//! kernel the new image inherits (`rumpclient::supervise`), with the
+//! filter and its installation from `rump_abi::linux::seccomp`, the
+//! library's own syscall gate being the range the filter lets through.
 //!
-//! Only with a server on a unix socket (`rumpctl run`, `rump_server`,
-//! `rumpctl net exec`); an in-process kernel has no supervisor. The new
-//! image gets a fork of the program's kernel process, so its rump fds
-//! (`sh -c 'busybox cat < /rump/f'`) and working directory follow it.
+//! That socket is a unix `RUMP_SERVER`'s (`rumpctl run`, `rump_server`,
+//! `rumpctl net exec`), or else the keeper's: an in-process kernel moves
+//! into a keeper at exec anyway (so the new image shares it), and a
+//! process that has not touched a kernel yet joins its tree's keeper
+//! (`LD_PRELOAD=librumphijack.so sh -c 'busybox ls /rump'`); every keeper
+//! has a door. The image may be a file under the prefix too, copied into
+//! a memfd first (`hooks::proc`): it is checked through that fd.
+//! The new image gets a fork of the program's kernel process, so its rump
+//! fds (`sh -c 'busybox cat < /rump/f'`) and working directory follow it.
 //! A program that a static ancestor's supervisor already serves (its
 //! filter is inherited, and Linux allows one listener per filter chain)
 //! leaves the new image to that supervisor (`seccomp::PROBE` asks).
@@ -32,7 +37,31 @@ pub unsafe fn before_exec(path: *const libc::c_char) {
         return;
     }
     // SAFETY: the caller's string.
-    arrange(unsafe { CStr::from_ptr(path) })
+    let path = unsafe { CStr::from_ptr(path) };
+    arrange(path, || is_static_at(libc::AT_FDCWD, path))
+}
+
+/// As `before_exec` for the image open at `fd` (a program under the
+/// prefix copied into a memfd), named `name` in messages.
+pub fn before_exec_fd(fd: i32, name: &CStr) {
+    arrange(name, || is_static_fd(fd))
+}
+
+/// As `before_exec` for execveat's (and fexecve's) image: `path` from
+/// `dirfd`, or `dirfd` itself for an empty path with `AT_EMPTY_PATH`.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string.
+pub unsafe fn before_execveat(dirfd: i32, path: *const libc::c_char, flags: i32) {
+    if path.is_null() {
+        return;
+    }
+    // SAFETY: the caller's string.
+    let path = unsafe { CStr::from_ptr(path) };
+    if path.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+        return arrange(c"the image of an fd", || is_static_fd(dirfd));
+    }
+    arrange(path, || is_static_at(dirfd, path))
 }
 
 /// As `before_exec` for the program's `file` looked up on `PATH` as
@@ -47,7 +76,7 @@ pub unsafe fn before_execvp(file: *const libc::c_char) {
     // SAFETY: the caller's string.
     let file = unsafe { CStr::from_ptr(file) };
     if file.to_bytes().contains(&b'/') {
-        return arrange(file);
+        return arrange(file, || is_static_at(libc::AT_FDCWD, file));
     }
     let path = std::env::var("PATH").unwrap_or_else(|_| "/bin:/usr/bin".into());
     let found = path.split(':').find_map(|dir| {
@@ -58,15 +87,21 @@ pub unsafe fn before_execvp(file: *const libc::c_char) {
         sys(libc::SYS_access, [full.as_ptr() as usize, libc::X_OK as usize, 0, 0]).ok().map(|_| full)
     });
     if let Some(f) = found {
-        arrange(&f);
+        arrange(&f, || is_static_at(libc::AT_FDCWD, &f));
     }
 }
 
-fn arrange(path: &CStr) {
-    let Some(sock) = server_socket() else { return };
-    if !is_static(path) || already_supervised() {
+fn arrange(path: &CStr, is_static: impl FnOnce() -> bool) {
+    if !is_static() || already_supervised() {
         return;
     }
+    let sock = match supervisor_socket() {
+        Ok(s) => s,
+        Err(why) => {
+            let msg = format!("{} is static and {why}: its calls go to the host", path.to_string_lossy());
+            return crate::warn_once(&msg);
+        }
+    };
     if let Err(e) = ask(&sock) {
         let why = match e.0 {
             libc::ENOSYS => "seccomp is unavailable here".to_owned(),
@@ -83,24 +118,36 @@ fn already_supervised() -> bool {
     sys(nr, [a0 as usize, a1 as usize, 0, 0]) == Ok(seccomp::PROBE_WORD)
 }
 
-fn is_static(path: &CStr) -> bool {
-    let Ok(fd) = sys(libc::SYS_open, [path.as_ptr() as usize, (libc::O_RDONLY | libc::O_CLOEXEC) as usize, 0, 0])
-    else {
+/// Whether the file at `dirfd`/`path` is a static executable.
+fn is_static_at(dirfd: i32, path: &CStr) -> bool {
+    let flags = (libc::O_RDONLY | libc::O_CLOEXEC) as usize;
+    let Ok(fd) = sys(libc::SYS_openat, [dirfd as usize, path.as_ptr() as usize, flags, 0]) else {
         return false;
     };
-    let mut head = [0u8; 4096];
-    let n = sys(libc::SYS_read, [fd as usize, head.as_mut_ptr() as usize, head.len(), 0]).unwrap_or(0);
+    let r = is_static_fd(fd as i32);
     let _ = sys(libc::SYS_close, [fd as usize, 0, 0, 0]);
+    r
+}
+
+/// Whether the image open at `fd` is a static executable (its head read
+/// in place, the file offset untouched).
+fn is_static_fd(fd: i32) -> bool {
+    let mut head = [0u8; 4096];
+    let n = sys(libc::SYS_pread64, [fd as usize, head.as_mut_ptr() as usize, head.len(), 0]).unwrap_or(0);
     seccomp::is_static_elf(&head[..n as usize])
 }
 
-/// The path of a unix `RUMP_SERVER`.
-fn server_socket() -> Option<String> {
-    let url = std::env::var("RUMP_SERVER").ok()?;
-    match rumpclient::url::ServerUrl::parse(&url).ok()? {
+/// The unix socket of the kernel the new image inherits: a unix
+/// `RUMP_SERVER`'s, or the keeper's, which the kernel moves into (or the
+/// tree's, joined) now rather than at the exec, so its door can be asked.
+fn supervisor_socket() -> Result<String, String> {
+    let k =
+        crate::backend::shareable().and_then(|k| k.joined()).map_err(|e| format!("has no kernel (errno {})", e.0))?;
+    let unix = crate::backend::client(k).and_then(|c| match c.url() {
         rumpclient::url::ServerUrl::Unix(p) => p.to_str().map(str::to_owned),
         _ => None,
-    }
+    });
+    unix.ok_or_else(|| "its kernel is not on a unix socket (no supervisor over tcp)".to_owned())
 }
 
 /// Knocks at the door of the server at `sock` and installs the filter.

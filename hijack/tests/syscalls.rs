@@ -187,3 +187,21 @@ fn site_across_two_blocks_is_rewritten_while_threads_run_it() {
         }
     }
 }
+
+/// A thread made by a raw clone (no pthread) is not armed, in any mode:
+/// its calls are the host's (a path under /rump: ENOENT), without a
+/// crash, while the main thread's reach the kernel (`sud::process`).
+#[test]
+fn raw_clone_threads_are_the_hosts() {
+    let prog = cc("rawclone.c", "rawclone", &[]);
+    let host = support::host_dir("rawclone").join("d");
+    let h = Command::new(&prog).arg(&host).output().expect("spawn");
+    assert_eq!(text(&h.stdout), "raw clone thread: ok\nmain thread: ok\n");
+    let _ = std::fs::remove_dir_all(host.parent().unwrap());
+    for spec in [None, Some("path=/rump,syscalls=all")] {
+        let dir = format!("/rump/d{}", support::rand_tag());
+        let o = run(&[&prog, &dir], spec);
+        assert_eq!(text(&o.stdout), "raw clone thread: ENOENT\nmain thread: ok\n", "{spec:?}: {}", text(&o.stderr));
+        assert!(o.status.success(), "{spec:?}: {o:?}");
+    }
+}

@@ -24,6 +24,7 @@ pub mod selfmem;
 pub mod serve;
 pub mod server;
 pub mod sock;
+pub mod supervise;
 pub mod transport;
 pub mod url;
 pub mod wire;

@@ -35,8 +35,9 @@ pub fn is_static_elf(head: &[u8]) -> bool {
 pub const SET_WAITS: &[i64] = &[libc::SYS_poll, libc::SYS_ppoll, libc::SYS_select, libc::SYS_pselect6];
 
 /// The calls the filter sends to the supervisor: every call with an
-/// argument that can name something of the kernel's, the set waits, and
-/// getcwd (the working directory may be in the kernel); with, for a call
+/// argument that can name something of the kernel's, the set waits,
+/// getcwd (the working directory may be in the kernel) and execve (the
+/// image may be in the kernel); with, for a call
 /// whose only such argument is one fd, that argument's index (a negative
 /// fd, as in an anonymous `mmap`, names nothing and passes at once).
 fn caught() -> Vec<(u32, Option<usize>)> {
@@ -48,7 +49,7 @@ fn caught() -> Vec<(u32, Option<usize>)> {
         };
         (r.num, lone_fd)
     });
-    by_args.chain(SET_WAITS.iter().chain([&libc::SYS_getcwd]).map(|&n| (n as u32, None))).collect()
+    by_args.chain(SET_WAITS.iter().chain([&libc::SYS_getcwd, &libc::SYS_execve]).map(|&n| (n as u32, None))).collect()
 }
 
 /// `AUDIT_ARCH_X86_64` (linux/audit.h).

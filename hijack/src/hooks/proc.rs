@@ -172,6 +172,8 @@ crate::hook! {
         if let crate::route::Route::Kernel(p) = &route {
             return match image_from_kernel(p) {
                 Ok(fd) => {
+                    // SAFETY: the caller's path.
+                    crate::supervised::before_exec_fd(fd, unsafe { std::ffi::CStr::from_ptr(path) });
                     exec_with(envp, |env| unsafe { real::execveat(fd, c"".as_ptr(), argv, env, libc::AT_EMPTY_PATH) })
                 }
                 Err(e) => {
@@ -242,6 +244,7 @@ crate::hook! {
             set_errno(libc::ENOEXEC);
             return -1;
         }
+        unsafe { crate::supervised::before_execveat(fd, c"".as_ptr(), libc::AT_EMPTY_PATH) };
         exec_with(envp, |env| unsafe { host!(fd, argv, env) })
     }
 
@@ -253,6 +256,7 @@ crate::hook! {
         flags: c_int,
     ) -> c_int;
     {
+        unsafe { crate::supervised::before_execveat(dirfd, path, flags) };
         exec_with(envp, |env| unsafe { host!(dirfd, path, argv, env, flags) })
     }
 }

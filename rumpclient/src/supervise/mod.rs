@@ -28,11 +28,14 @@
 //! its parent's if the parent has one.
 //!
 //! Who asks for supervision, and how (`door`): every server on a unix
-//! socket listens beside it for a program about to exec a static image,
-//! which sends its listener there. `rumpctl run` and `rumpctl net exec`
-//! do so for a static command; the preload library's exec hook does so
-//! when a dynamic program execs a static image (`sh -c 'busybox ls
-//! /rump'`), passing its working directory in the kernel along. The
+//! socket (rump_server, `rumpctl run`'s, and the keeper an in-process
+//! kernel moves into, `hijack/src/keeper.rs`) listens beside it for a
+//! program about to exec a static image, which sends its listener there.
+//! `rumpctl run` and `rumpctl net exec` do so for a static command; the
+//! preload library's exec hook does so when a dynamic program execs a
+//! static image (`sh -c 'busybox ls /rump'`), passing its working
+//! directory in the kernel along. A supervised program's execve of an
+//! image stored in the kernel runs a copy of it (`exec`). The
 //! filter then stays on that image and everything it starts: a dynamic
 //! program a static shell runs loads the library (LD_PRELOAD crosses in
 //! the environment) and is served by it, while what it does on the host
@@ -51,7 +54,9 @@
 
 mod blocking;
 mod door;
+mod exec;
 mod filter;
+mod restore;
 mod route;
 mod serve;
 mod target;
@@ -60,6 +65,7 @@ mod wait;
 use blocking::Blocking;
 pub use door::{door_path, knock, Door};
 pub use filter::{is_static, ChildSetup};
+use restore::Restore;
 use target::{pidfd_of, ppid_of, Tgids};
 use wait::Waits;
 
@@ -109,6 +115,7 @@ impl Supervision {
             listener,
             procs: Mutex::new(HashMap::new()),
             blocking: Blocking::default(),
+            restore: Restore::default(),
         });
         let weak = Arc::downgrade(&sup);
         std::thread::Builder::new().name("rump-seccomp-watch".into()).spawn(move || Supervisor::watch(&weak))?;
@@ -140,13 +147,15 @@ struct Supervisor {
     listener: OwnedFd,
     procs: Mutex<HashMap<i32, Arc<Mutex<Traced>>>>,
     blocking: Blocking,
+    restore: Restore,
 }
 
 /// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (linux/seccomp.h).
 const SYNC_WAKE_UP: u64 = 1;
 
-/// How often the watcher looks (`Supervisor::watch`).
-const WATCH_PERIOD: std::time::Duration = std::time::Duration::from_millis(50);
+/// How often the watcher looks (`Supervisor::watch`): how late, at most,
+/// a signal ends a call sleeping in the kernel (`blocking`).
+const WATCH_PERIOD: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Idle threads receiving beyond this many end once they have served.
 const SPARE_RECEIVERS: usize = 2;
@@ -212,7 +221,12 @@ impl Supervisor {
                 self.answer(&call, Answer::Value(seccomp::PROBE_WORD));
                 continue;
             }
+            self.restore.now(call.tid);
             match self.resolve(&call) {
+                _ if call.nr == libc::SYS_execve => {
+                    let a = self.execve(&call);
+                    self.answer(&call, a);
+                }
                 Some(r) => {
                     let a = self.serve(&call, r);
                     self.answer(&call, a);
@@ -263,22 +277,29 @@ impl Supervisor {
         }
         // SAFETY: ours.
         let m = unsafe { OwnedFd::from_raw_fd(m) };
-        let mut flags = libc::SECCOMP_ADDFD_FLAG_SEND as u32;
+        self.add_fd(c, m.as_raw_fd(), at, cloexec, true).map(|_| ())
+    }
+
+    /// Puts a copy of our fd `src` into the caller (at `at`, or the lowest
+    /// free number); with `send`, that also answers the call with its
+    /// number. The number it got.
+    fn add_fd(&self, c: &Call, src: i32, at: Option<i32>, cloexec: bool, send: bool) -> Result<i32, Errno> {
+        let mut flags = if send { libc::SECCOMP_ADDFD_FLAG_SEND as u32 } else { 0 };
         if at.is_some() {
             flags |= libc::SECCOMP_ADDFD_FLAG_SETFD as u32;
         }
         let add = libc::seccomp_notif_addfd {
             id: c.id,
             flags,
-            srcfd: m.as_raw_fd() as u32,
+            srcfd: src as u32,
             newfd: at.unwrap_or(0) as u32,
             newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
         };
         // SAFETY: the request for the kernel.
-        if unsafe { libc::ioctl(self.listener.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ADDFD as _, &add) } < 0 {
-            return Err(Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)));
+        match unsafe { libc::ioctl(self.listener.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ADDFD as _, &add) } {
+            n if n < 0 => Err(Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))),
+            n => Ok(n),
         }
-        Ok(())
     }
 
     /// The watcher, for as long as the supervisor lives: every
@@ -360,7 +381,7 @@ impl Supervisor {
                 if let Some(mut dir) = cwd.clone() {
                     dir.push(0);
                     let args = [dir.as_ptr() as u64, 0, 0, 0, 0, 0, 0, 0];
-                    process.syscall_with(libc::SYS_chdir as u32, &args, &rumpclient::selfmem::SelfMemory)?;
+                    process.syscall_with(libc::SYS_chdir as u32, &args, &crate::selfmem::SelfMemory)?;
                 }
                 Traced { process: Arc::new(process), cwd_in_kernel: cwd.is_some(), waits: Arc::default(), exit }
             }

@@ -26,32 +26,61 @@ fn status_field(pid: i32, field: &str) -> Option<i32> {
     s.lines().find_map(|l| l.strip_prefix(field)?.trim().parse().ok())
 }
 
-/// A signal pending for a thread that it does not block (one that a
-/// default action ignores is never queued).
+/// Who a pending signal is for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Pending {
-    /// Sent to the thread itself: it takes it as soon as it returns.
+    /// The thread itself: it takes it as soon as it returns.
     Thread,
-    /// Sent to its process of several threads: it or another one takes
-    /// it (one that stays pending is this thread's to take).
+    /// Its process of several threads: it or another one takes it (one
+    /// that stays pending is this thread's to take).
     Process,
 }
 
-pub(super) fn signal_pending(tid: i32) -> Option<Pending> {
-    let s = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
-    let mask = |field: &str| {
-        let v = s.lines().find_map(|l| l.strip_prefix(field));
-        v.and_then(|v| u64::from_str_radix(v.trim(), 16).ok()).unwrap_or(0)
-    };
-    let open = !mask("SigBlk:") & !mask("SigIgn:");
-    let alone = s.lines().find_map(|l| l.strip_prefix("Threads:")).is_some_and(|v| v.trim() == "1");
-    let (own, shared) = (mask("SigPnd:") & open != 0, mask("ShdPnd:") & open != 0);
-    // The one thread of its process takes the process's signals too.
-    if own || (shared && alone) {
-        Some(Pending::Thread)
-    } else {
-        shared.then_some(Pending::Process)
+/// A thread's signals as `/proc/TID/status` shows them.
+pub(super) struct Signals {
+    /// Its mask now.
+    pub(super) blocked: u64,
+    own: u64,
+    shared: u64,
+    ignored: u64,
+    alone: bool,
+}
+
+impl Signals {
+    pub(super) fn of(tid: i32) -> Option<Signals> {
+        let s = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+        let mask = |field: &str| {
+            let v = s.lines().find_map(|l| l.strip_prefix(field));
+            v.and_then(|v| u64::from_str_radix(v.trim(), 16).ok()).unwrap_or(0)
+        };
+        let alone = s.lines().find_map(|l| l.strip_prefix("Threads:")).is_some_and(|v| v.trim() == "1");
+        Some(Signals {
+            blocked: mask("SigBlk:"),
+            own: mask("SigPnd:"),
+            shared: mask("ShdPnd:"),
+            ignored: mask("SigIgn:"),
+            alone,
+        })
     }
+
+    /// The pending signals that `mask` (the thread's own if None) lets
+    /// through, and who they are for (one that a default action ignores
+    /// is never queued).
+    pub(super) fn pending(&self, mask: Option<u64>) -> Option<(Pending, u64)> {
+        let open = !mask.unwrap_or(self.blocked) & !self.ignored;
+        let (own, shared) = (self.own & open, self.shared & open);
+        // The one thread of its process takes the process's signals too.
+        if own != 0 || (shared != 0 && self.alone) {
+            Some((Pending::Thread, own | shared))
+        } else {
+            (shared != 0).then_some((Pending::Process, shared))
+        }
+    }
+}
+
+/// A signal pending for thread `tid` that it does not block.
+pub(super) fn signal_pending(tid: i32) -> Option<Pending> {
+    Signals::of(tid)?.pending(None).map(|(p, _)| p)
 }
 
 /// Thread ids' processes, remembered: reading `/proc/TID/status` on

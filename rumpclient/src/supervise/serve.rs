@@ -19,7 +19,7 @@ impl Supervisor {
     pub(super) fn getcwd(&self, c: &Call, process: &Process, mem: &TargetMem) -> Result<Answer, Errno> {
         let mut kpath = vec![0u8; libc::PATH_MAX as usize];
         let args = [kpath.as_mut_ptr() as u64, kpath.len() as u64, 0, 0, 0, 0, 0, 0];
-        process.syscall_with(libc::SYS_getcwd as u32, &args, &rumpclient::selfmem::SelfMemory)?;
+        process.syscall_with(libc::SYS_getcwd as u32, &args, &crate::selfmem::SelfMemory)?;
         kpath.truncate(kpath.iter().position(|&b| b == 0).unwrap_or(0));
         let mut shown = self.prefix.as_bytes().to_vec();
         if kpath != b"/" {
@@ -53,18 +53,16 @@ impl Supervisor {
         mem: &TargetMem,
     ) -> Result<Option<Answer>, Errno> {
         let tgid = self.tgids.of(c.tid).ok_or(Errno(libc::ESRCH))?;
-        let caller = Caller { tid: c.tid, tgid, args: c.args, process, waits };
+        let caller = Caller { tid: c.tid, tgid, args: c.args, process, waits, restore: &self.restore };
         let host_arg0 = r.fds[0].is_none();
         Ok(Some(match name {
-            _ if SET_WAITS.contains(&c.nr) => Answer::Value(wait::serve_set_wait(&caller, c.nr, mem)?),
+            _ if SET_WAITS.contains(&c.nr) => wait::serve_set_wait(&caller, c.nr, mem)?,
             "epoll_ctl" if host_arg0 => {
                 // A host fd into a host epoll is the host's (not caught here).
                 let rfd = r.fds[2].ok_or(Errno(libc::EBADF))?;
                 Answer::Value(wait::epoll_ctl(&caller, rfd, mem)?)
             }
-            "epoll_wait" | "epoll_pwait" | "epoll_pwait2" if host_arg0 => {
-                Answer::Value(wait::epoll_wait(&caller, c.nr, mem)?)
-            }
+            "epoll_wait" | "epoll_pwait" | "epoll_pwait2" if host_arg0 => wait::epoll_wait(&caller, c.nr, mem)?,
             "close" if host_arg0 => {
                 waits.lock().map_err(|_| Errno(libc::EIO))?.close(process, c.args[0] as i32);
                 Answer::Continue
@@ -74,18 +72,19 @@ impl Supervisor {
     }
 
     pub(super) fn serve_in_kernel(&self, c: &Call, mut r: Resolved) -> Result<Answer, Errno> {
-        let route = raw_route(c.nr as u32).ok_or(Errno(libc::ENOSYS))?;
+        // select and pselect6 have no route: the kernel's table has poll.
+        let route = raw_route(c.nr as u32);
         let t = self.traced_or_new(c.tid)?;
         let mut slots: Slots = [0; rump_abi::MAXARGS];
         let mut mem = TargetMem { tid: c.tid, overlay: Vec::new() };
-        for (i, slot) in slots.iter_mut().enumerate().take(route.args.len()) {
+        for (i, slot) in slots.iter_mut().enumerate().take(route.map_or(0, |r| r.args.len())) {
             *slot = match (r.fds[i], r.paths[i].take()) {
                 (Some(fd), _) => fd as u64,
                 (None, Some(p)) => mem.lend(p),
                 (None, None) => c.args[i],
             };
         }
-        let name = route.name;
+        let name = route.map_or("", |r| r.name);
         let (process, waits) = {
             let t = t.lock().map_err(|_| Errno(libc::EIO))?;
             (t.process.clone(), t.waits.clone())
@@ -95,6 +94,9 @@ impl Supervisor {
         }
         if c.nr == libc::SYS_getcwd {
             return self.getcwd(c, &process, &mem);
+        }
+        if route.is_none() {
+            return Err(Errno(libc::ENOSYS));
         }
         // What a dup onto a number replaces, if it is a rump fd.
         let replaced = if matches!(name, "dup2" | "dup3") { r.fds[1] } else { None };

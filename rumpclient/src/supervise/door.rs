@@ -16,8 +16,8 @@
 //! child.
 
 use super::{filter::recv_fd, ChildSetup, Root, Supervision};
+use crate::server::ForkClaims;
 use rump_kernel::Kernel;
-use rumpclient::server::ForkClaims;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, IntoRawFd};
 use std::os::unix::fs::PermissionsExt;
@@ -81,7 +81,7 @@ fn admit(kernel: Kernel, claims: &ForkClaims, mut conn: UnixStream) -> std::io::
 
 /// A PREFORK cookie as the door's third line has it: its four words in
 /// hex, separated by spaces.
-fn parse_cookie(line: &[u8]) -> Option<rumpclient::server::Cookie> {
+fn parse_cookie(line: &[u8]) -> Option<crate::server::Cookie> {
     let text = std::str::from_utf8(line).ok()?;
     let words: Vec<u32> = text.split(' ').map(|w| u32::from_str_radix(w, 16).ok()).collect::<Option<_>>()?;
     words.try_into().ok()

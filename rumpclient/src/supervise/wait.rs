@@ -14,17 +14,38 @@
 //! same open files, so reading an epoll's events here consumes them as
 //! the caller would), the eventfd and the caller's pidfd (its death ends
 //! the wait). The caller waits for the answer with its signals held back
-//! (`WAIT_KILLABLE_RECV`), so a long wait looks every `SIGNAL_SLICE` for
-//! one pending for it and then ends as the host's would (EINTR once the
-//! handler has run); ppoll's and epoll_pwait's masks are not applied.
+//! (`WAIT_KILLABLE_RECV`: a call once received is never cut short, so
+//! never served twice), so a long wait looks every `SIGNAL_SLICE` for a
+//! signal pending for it and then ends as the host's would (EINTR once
+//! the handler has run). No event tells of a signal sent to another
+//! process: a caller that a signal could interrupt (no such flag) would
+//! learn of it at once, but then any caught call could end in EINTR
+//! where Linux never does (open, socket) for a handler without
+//! SA_RESTART, and a reply sent as the signal lands is lost to the
+//! caller, who makes the call again (a write written twice: seen under
+//! load). Before the supervisor has received a call, a signal does cut
+//! it short (nothing of it done yet): made again under SA_RESTART, EINTR
+//! without, even for a call Linux never ends so (`open` of a file).
+//!
+//! The masks of ppoll, pselect6 and epoll_pwait are the wait's: a signal
+//! the call's mask blocks does not end it (it is taken once the call has
+//! returned, as on Linux); one that the call's mask lets through and the
+//! thread's own holds back (the pselect way of waiting for a signal
+//! without a race) cannot be delivered by an answer, so the call is
+//! handed to the host, its sets emptied first (written back at the
+//! thread's next call, `restore`): the host's own call sets the mask,
+//! takes the signal, runs the handler under that mask and answers EINTR,
+//! as Linux does.
 
-use super::target::{pidfd_of, rump_fd, signal_pending, Pending, TargetMem};
+use super::restore::Restore;
+use super::target::{pidfd_of, rump_fd, Pending, Signals, TargetMem};
+use super::Answer;
+use crate::selfmem::SelfMemory;
 use rump_abi::usermem::UserMemory;
 use rump_abi::{Errno, Slots, UserAddr};
 use rump_kernel::lwp::Lwp;
 use rump_kernel::wchan::Notify;
 use rump_kernel::Process;
-use rumpclient::selfmem::SelfMemory;
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
@@ -97,6 +118,7 @@ pub(super) struct Caller<'a> {
     pub(super) args: [u64; 6],
     pub(super) process: &'a Process,
     pub(super) waits: &'a std::sync::Mutex<Waits>,
+    pub(super) restore: &'a Restore,
 }
 
 fn last_errno() -> Errno {
@@ -177,53 +199,110 @@ trait Sides {
 const ERESTARTNOHAND: i32 = 514;
 
 /// How often a long wait looks for a signal pending for its caller.
-const SIGNAL_SLICE: Duration = Duration::from_millis(50);
+const SIGNAL_SLICE: Duration = Duration::from_millis(10);
 
-/// Runs a wait for thread `tid` until something is ready, `deadline`
-/// passes, or with EINTR a signal is pending for it (as the host's wait
-/// would end; the caller cannot take it while it waits for the answer)
-/// or it dies (the answer goes nowhere).
-fn wait(
-    p: &Process,
-    sides: &mut impl Sides,
-    deadline: Option<Instant>,
-    (tid, pidfd): (i32, RawFd),
-) -> Result<usize, Errno> {
+/// A wait's caller: its thread, its pidfd (its death ends the wait), and
+/// the call's own signal mask, if it has one.
+struct Waiter {
+    tid: i32,
+    pidfd: RawFd,
+    mask: Option<u64>,
+}
+
+impl Waiter {
+    fn new(c: &Caller, pidfd: RawFd, nr: i64, mem: &TargetMem) -> Result<Waiter, Errno> {
+        Ok(Waiter { tid: c.tid, pidfd, mask: call_mask(nr, &c.args, mem)? })
+    }
+
+    /// How a signal pending for the caller ends the wait, if one does
+    /// (a process's signal once it stayed pending a slice, `seen`): with
+    /// ERESTARTNOHAND, or None when only the call's mask lets it through
+    /// (the host is to take the call over).
+    fn signalled(&self, seen: &mut bool) -> Option<Result<Option<usize>, Errno>> {
+        let s = Signals::of(self.tid)?;
+        let which = match s.pending(self.mask) {
+            Some((Pending::Process, _)) if !*seen => {
+                *seen = true;
+                return None;
+            }
+            Some((_, which)) => which,
+            None => {
+                *seen = false;
+                return None;
+            }
+        };
+        Some(match which & s.blocked {
+            0 => Err(Errno(ERESTARTNOHAND)),
+            _ => Ok(None),
+        })
+    }
+}
+
+/// The signal mask a call waits with, if it names one: ppoll's,
+/// pselect6's (inside its sixth argument) and epoll_pwait's.
+fn call_mask(nr: i64, a: &[u64; 6], mem: &TargetMem) -> Result<Option<u64>, Errno> {
+    let (addr, size) = match nr {
+        libc::SYS_ppoll => (a[3], a[4]),
+        libc::SYS_epoll_pwait | libc::SYS_epoll_pwait2 => (a[4], a[5]),
+        libc::SYS_pselect6 if a[5] != 0 => {
+            let [set, size] = read_pod(mem, a[5])?;
+            (set as u64, size as u64)
+        }
+        _ => return Ok(None),
+    };
+    if addr == 0 {
+        return Ok(None);
+    }
+    if size != 8 {
+        return Err(Errno(libc::EINVAL));
+    }
+    let [mask] = read_pod(mem, addr)?;
+    Ok(Some(mask as u64))
+}
+
+/// Runs a wait until something is ready (how many), `deadline` passes,
+/// or a signal is pending for the caller that ends it (see
+/// `Waiter::signalled`; None: the host is to take the call over); its
+/// death ends it with EINTR (the answer goes nowhere).
+fn wait(p: &Process, sides: &mut impl Sides, deadline: Option<Instant>, w: &Waiter) -> Result<Option<usize>, Errno> {
     let Some((n, efd)) = NOTIFIER.with(|n| n.clone()) else { return Err(Errno(libc::ENOMEM)) };
     let mut seen_process = false;
+    // A call with a mask of its own may find a signal pending already
+    // (it was held back until the call): it ends at once.
+    let mut look = w.mask.is_some();
     loop {
+        if look {
+            if let Some(end) = w.signalled(&mut seen_process) {
+                return end;
+            }
+        }
+        look = true;
         let ready = sides.rump(p, Some(&n))?;
         let mut set = sides.host_set();
         let mine = set.len();
         let now = (ready > 0).then(Instant::now);
         if now.is_none() {
             set.push(libc::pollfd { fd: efd, events: libc::POLLIN, revents: 0 });
-            set.push(libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 });
+            set.push(libc::pollfd { fd: w.pidfd, events: libc::POLLIN, revents: 0 });
         }
         let slice = Instant::now() + SIGNAL_SLICE;
         host_poll(&mut set, now.or(Some(deadline.map_or(slice, |d| d.min(slice)))))?;
         let host = sides.host_done(&set[..mine])?;
         if ready > 0 {
-            return Ok(ready + host);
+            return Ok(Some(ready + host));
         }
         if set[mine].revents != 0 {
             // Emptied only once it fired: a stale wake-up costs a round.
             drain(efd);
         }
         if host > 0 {
-            return Ok(host + sides.rump(p, None)?);
+            return Ok(Some(host + sides.rump(p, None)?));
         }
         if set[mine + 1].revents != 0 {
             return Err(Errno(libc::EINTR));
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Ok(0);
-        }
-        // A process's signal counts once it stays pending a slice.
-        match signal_pending(tid) {
-            Some(Pending::Thread) => return Err(Errno(ERESTARTNOHAND)),
-            Some(Pending::Process) if seen_process => return Err(Errno(libc::EINTR)),
-            s => seen_process = s.is_some(),
+            return Ok(Some(0));
         }
     }
 }
@@ -362,7 +441,7 @@ impl Sides for PollSet {
 }
 
 /// The poll family's and select family's answers.
-pub(super) fn serve_set_wait(c: &Caller, nr: i64, mem: &TargetMem) -> Result<i64, Errno> {
+pub(super) fn serve_set_wait(c: &Caller, nr: i64, mem: &TargetMem) -> Result<Answer, Errno> {
     let pidfd = lock(c.waits)?.pidfd(c.tgid)?;
     let a = c.args;
     match nr {
@@ -378,24 +457,35 @@ pub(super) fn serve_set_wait(c: &Caller, nr: i64, mem: &TargetMem) -> Result<i64
                 .map(|b| (i32::from_ne_bytes([b[0], b[1], b[2], b[3]]), i16::from_ne_bytes([b[4], b[5]])))
                 .collect();
             let deadline = if nr == libc::SYS_poll { deadline_ms(a[2] as i32) } else { deadline_ts(mem, a[2])? };
+            let waiter = Waiter::new(c, pidfd, nr, mem)?;
             let mut set = PollSet::new(c, &want)?;
-            let ready = match set.ready() {
-                0 => wait(c.process, &mut set, deadline, (c.tid, pidfd))?,
-                // A bad fd answers at once, with what else is ready now.
-                _ => wait(c.process, &mut set, Some(Instant::now()), (c.tid, pidfd))?,
+            // A bad fd answers at once, with what else is ready now.
+            let deadline = if set.ready() > 0 { Some(Instant::now()) } else { deadline };
+            let Some(ready) = wait(c.process, &mut set, deadline, &waiter)? else {
+                // Each entry's events emptied: the host's ppoll sees
+                // nothing ready, only the signal.
+                let mut quiet = raw.clone();
+                let mut back = Vec::with_capacity(n);
+                for i in 0..n {
+                    quiet[i * 8 + 4..i * 8 + 6].fill(0);
+                    back.push((a[0] + i as u64 * 8, raw[i * 8..i * 8 + 6].to_vec()));
+                }
+                mem.copy_out(UserAddr(a[0]), &quiet)?;
+                c.restore.later(c.tid, back);
+                return Ok(Answer::Continue);
             };
             for (i, e) in set.0.iter().enumerate() {
                 raw[i * 8 + 6..i * 8 + 8].copy_from_slice(&e.revents.to_ne_bytes());
             }
             mem.copy_out(UserAddr(a[0]), &raw)?;
-            Ok(ready as i64)
+            Ok(Answer::Value(ready as i64))
         }
         _ => serve_select(c, nr, mem, pidfd),
     }
 }
 
 /// select and pselect6, as poll over the three sets.
-fn serve_select(c: &Caller, nr: i64, mem: &TargetMem, pidfd: RawFd) -> Result<i64, Errno> {
+fn serve_select(c: &Caller, nr: i64, mem: &TargetMem, pidfd: RawFd) -> Result<Answer, Errno> {
     let a = c.args;
     let n = a[0] as i32;
     if !(0..=1 << 20).contains(&n) {
@@ -422,11 +512,22 @@ fn serve_select(c: &Caller, nr: i64, mem: &TargetMem, pidfd: RawFd) -> Result<i6
         })
         .collect();
     let deadline = if nr == libc::SYS_select { deadline_tv(mem, a[4])? } else { deadline_ts(mem, a[4])? };
+    let waiter = Waiter::new(c, pidfd, nr, mem)?;
     let mut set = PollSet::new(c, &want)?;
     if set.0.iter().any(|e| e.revents & libc::POLLNVAL != 0) {
         return Err(Errno(libc::EBADF));
     }
-    wait(c.process, &mut set, deadline, (c.tid, pidfd))?;
+    if wait(c.process, &mut set, deadline, &waiter)?.is_none() {
+        // The sets emptied: the host's pselect6 sees only the signal.
+        let mut back = Vec::new();
+        for (k, addr) in [a[1], a[2], a[3]].into_iter().enumerate().filter(|&(_, addr)| addr != 0) {
+            let bytes: Vec<u8> = sets[k].iter().flat_map(|w| w.to_ne_bytes()).collect();
+            mem.copy_out(UserAddr(addr), &vec![0u8; bytes.len()])?;
+            back.push((addr, bytes));
+        }
+        c.restore.later(c.tid, back);
+        return Ok(Answer::Continue);
+    }
     let mut out = [vec![0u64; words], vec![0u64; words], vec![0u64; words]];
     let mut count = 0;
     for e in &set.0 {
@@ -443,7 +544,7 @@ fn serve_select(c: &Caller, nr: i64, mem: &TargetMem, pidfd: RawFd) -> Result<i6
             mem.copy_out(UserAddr(addr), &bytes)?;
         }
     }
-    Ok(count)
+    Ok(Answer::Value(count))
 }
 
 /// Whether a poll or select call's set holds something of the kernel's.
@@ -492,7 +593,7 @@ pub(super) fn epoll_ctl(c: &Caller, rfd: i32, mem: &TargetMem) -> Result<i64, Er
 }
 
 /// The epoll_wait family on a host epoll fd with a companion.
-pub(super) fn epoll_wait(c: &Caller, nr: i64, mem: &TargetMem) -> Result<i64, Errno> {
+pub(super) fn epoll_wait(c: &Caller, nr: i64, mem: &TargetMem) -> Result<Answer, Errno> {
     let a = c.args;
     let max = a[2] as i32;
     if !(1..=(i32::MAX / EVENT_SIZE as i32)).contains(&max) {
@@ -508,10 +609,15 @@ pub(super) fn epoll_wait(c: &Caller, nr: i64, mem: &TargetMem) -> Result<i64, Er
         let k = waits.companions.get(&(a[0] as i32)).ok_or(Errno(libc::EBADF))?;
         (k.rump, k.host.try_clone().map_err(|_| Errno(libc::EMFILE))?, pidfd)
     };
+    let waiter = Waiter::new(c, pidfd, nr, mem)?;
     let mut sides = EpollSides { rump, host, max: max as usize, events: Vec::new() };
-    wait(c.process, &mut sides, deadline, (c.tid, pidfd))?;
+    if wait(c.process, &mut sides, deadline, &waiter)?.is_none() {
+        // Nothing taken from either side yet: the host's epoll_pwait
+        // returns what became ready on its side since, or the signal.
+        return Ok(Answer::Continue);
+    }
     mem.copy_out(UserAddr(a[1]), &sides.events)?;
-    Ok((sides.events.len() / EVENT_SIZE) as i64)
+    Ok(Answer::Value((sides.events.len() / EVENT_SIZE) as i64))
 }
 
 /// A host epoll and its companion: events from the rump side first.

@@ -37,7 +37,12 @@ impl Supervisor {
     /// What the call names of the kernel's (its rump fds and kernel
     /// paths, each looked up once); None when it names nothing.
     pub(super) fn resolve(&self, c: &Call) -> Option<Resolved> {
-        let route = raw_route(c.nr as u32)?;
+        let Some(route) = raw_route(c.nr as u32) else {
+            // select and pselect6: not in the kernel's table (it has poll).
+            let ours = SET_WAITS.contains(&c.nr)
+                && wait::set_touches_rump(c.tid, c.nr, &c.args, self.known_waits(c.tid).as_deref());
+            return ours.then(Resolved::default);
+        };
         let mut r = Resolved::default();
         let mut ours = false;
         for (i, kind) in route.args.iter().enumerate() {

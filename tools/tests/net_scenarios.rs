@@ -29,6 +29,7 @@ const SCENARIOS: &[&str] = &[
     "ipv6_router",
     "chain32",
     "loss_tcp",
+    "iperf_udp",
     "iproute2_linux",
     "tcpdump_node",
     "ip_lines",

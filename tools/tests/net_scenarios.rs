@@ -223,6 +223,11 @@ fn loss_tcp() {
 }
 
 #[test]
+fn iperf_udp() {
+    scenario("iperf_udp");
+}
+
+#[test]
 fn iproute2_linux() {
     scenario("iproute2_linux");
 }

@@ -98,14 +98,8 @@ impl Ask<'_> {
 /// interrupts the host sleep.
 fn wait(k: &Backend, sides: &mut impl Sides, deadline: Option<Instant>, mask: *const sigset_t) -> Result<usize, Errno> {
     let efd = if backend::passes_fds(k) { Some(notifier::eventfd()?) } else { None };
-    // A server reached through shared memory answers a plain look there,
-    // while an arming call travels the socket with the eventfd: look
-    // first, arm only when nothing is ready (a reader that is behind, as a
-    // UDP receiver under load, then never pays for the arming call).
-    let look_first = efd.is_some() && backend::client(k).is_some_and(rumpclient::client::Client::shares_memory);
     loop {
-        let looked = if look_first { sides.rump(&Ask { k, arm: false })? } else { 0 };
-        let ready = if looked > 0 { looked } else { sides.rump(&Ask { k, arm: efd.is_some() })? };
+        let ready = sides.rump(&Ask { k, arm: efd.is_some() })?;
         if ready > 0 {
             let (host, _) = sides.host(None, Some(Instant::now()), std::ptr::null())?;
             return Ok(ready + host);
@@ -227,11 +221,6 @@ impl Sides for PollSides {
     ) -> Result<(usize, bool), Errno> {
         if let Some(fd) = extra {
             self.host.push(pollfd { fd, events: libc::POLLIN, revents: 0 });
-        }
-        if self.host.is_empty() && mask.is_null() && until.is_some_and(|u| u <= Instant::now()) {
-            // Nothing to look at, no time to wait, no signal mask to
-            // apply: no host call.
-            return Ok((0, false));
         }
         let r = host_ppoll(&mut self.host, until, mask);
         let woke = extra.is_some() && self.host.pop().is_some_and(|p| p.revents != 0);

@@ -57,10 +57,6 @@ impl Spin {
             if start.elapsed() >= limit {
                 return None;
             }
-            // The peer may be waiting for this very CPU (more runnable
-            // threads than CPUs): let it run rather than spin it out.
-            // SAFETY: sched_yield has no preconditions.
-            unsafe { libc::sched_yield() };
         }
     }
 

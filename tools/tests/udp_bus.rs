@@ -92,7 +92,7 @@ fn a_clean_bus_between_servers_loses_none_of_100000_paced_udp_datagrams() {
     let tv = [5i64, 0];
     rump_sys_setsockopt(&*b, ub, 1, 20, tv.as_ptr().cast(), 16).unwrap();
     let read = Arc::new(AtomicUsize::new(0));
-    let (b2, read2) = (b.clone(), read.clone());
+    let (b2, read2, sender) = (b.clone(), read.clone(), std::thread::current());
     let receiver = std::thread::spawn(move || {
         let mut buf = [0u8; 2048];
         let (mut next, mut in_order) = (0usize, true);
@@ -111,15 +111,18 @@ fn a_clean_bus_between_servers_loses_none_of_100000_paced_udp_datagrams() {
             in_order &= u32::from_ne_bytes(buf[..4].try_into().unwrap()) as usize == next;
             next += 1;
             read2.store(next, Ordering::Release);
+            sender.unpark();
         }
+        sender.unpark();
         (next, in_order)
     });
     let ua = rump_sys_socket(&a, 2, 2, 0).unwrap();
     let to = sockaddr_in([10, 0, 0, 2], 7001);
     let mut msg = [0u8; 1000];
     for i in 0..COUNT {
+        // Asleep while waiting, so that the servers have the CPUs.
         while i - read.load(Ordering::Acquire) >= AHEAD && !receiver.is_finished() {
-            std::thread::yield_now();
+            std::thread::park_timeout(std::time::Duration::from_millis(10));
         }
         msg[..4].copy_from_slice(&(i as u32).to_ne_bytes());
         assert_eq!(rump_sys_sendto(&a, ua, msg.as_ptr().cast(), 1000, 0, to.as_ptr().cast(), 16), Ok(1000));

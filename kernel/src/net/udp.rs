@@ -1,5 +1,7 @@
 //! UDP: datagrams matched to sockets by address and port, queued up to
-//! the socket's receive buffer, and port-unreachable errors for the rest.
+//! the socket's receive buffer (each charged its truesize, as Linux's;
+//! what does not fit counts in RcvbufErrors), and port-unreachable errors
+//! for the rest.
 
 use super::icmp::IcmpError;
 use super::socket::{unmap, Datagram, Kind, SockId};

@@ -342,6 +342,20 @@ static void udp(int v6)
     b = local_of(y);
     B(port_of(&a) != port_of(&b));
 
+    say("- buffer sizes: the defaults, twice what is asked, the least\n");
+    int opts[] = {SO_RCVBUF, SO_SNDBUF}, asks[] = {4096, 1};
+    for (int o = 0; o < 2; o++) {
+        int v;
+        socklen_t len = sizeof v;
+        I(getsockopt(x, SOL_SOCKET, opts[o], &v, &len));
+        say("%s: %d\n", o ? "SO_SNDBUF" : "SO_RCVBUF", v);
+        for (int i = 0; i < 2; i++) {
+            I(setsockopt(x, SOL_SOCKET, opts[o], &asks[i], sizeof asks[i]));
+            I(getsockopt(x, SOL_SOCKET, opts[o], &v, &len));
+            say("asked %d: %d\n", asks[i], v);
+        }
+    }
+
     say("- sendto/recvfrom: the source is the sender's address\n");
     I(sendto(x, "one", 3, 0, (void *)&b.ss, b.len));
     I(wait_for(y, POLLIN));

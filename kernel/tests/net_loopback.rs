@@ -131,3 +131,57 @@ fn tcp_errors_in_the_wrong_state() {
     let notsock = sc(&p, libc::SYS_getsockname, &[99, 0, 0]);
     assert_eq!(notsock, Err(libc::EBADF));
 }
+
+fn sockopt(p: &Process, fd: i32, name: i32) -> i32 {
+    let mut v = 0i32;
+    let mut len = 4u32;
+    let args = [fd as u64, libc::SOL_SOCKET as u64, name as u64, &mut v as *mut _ as u64, &mut len as *mut _ as u64];
+    sc(p, libc::SYS_getsockopt, &args).unwrap();
+    v
+}
+
+fn set_sockopt(p: &Process, fd: i32, name: i32, v: i32) {
+    let args = [fd as u64, libc::SOL_SOCKET as u64, name as u64, &v as *const _ as u64, 4];
+    sc(p, libc::SYS_setsockopt, &args).unwrap();
+}
+
+/// Linux's receive-buffer accounting: rmem_default to begin with,
+/// SO_RCVBUF doubled (2304 at least), and each queued datagram charged
+/// its skb's truesize (768 bytes for 100 of payload, 2304 for 1000), a
+/// datagram that does not fit dropped and counted in RcvbufErrors unless
+/// the queue is empty.
+#[test]
+fn udp_receive_buffers_count_as_linux_does() {
+    let (k, p) = boot();
+    let rx = socket(&p, libc::SOCK_DGRAM);
+    bind(&p, rx, 7200).unwrap();
+    assert_eq!(sockopt(&p, rx, libc::SO_RCVBUF), 212992, "rmem_default");
+    assert_eq!(sockopt(&p, rx, libc::SO_SNDBUF), 212992, "wmem_default");
+    set_sockopt(&p, rx, libc::SO_SNDBUF, 1);
+    assert_eq!(sockopt(&p, rx, libc::SO_SNDBUF), 4608, "SOCK_MIN_SNDBUF");
+    set_sockopt(&p, rx, libc::SO_RCVBUF, 1);
+    assert_eq!(sockopt(&p, rx, libc::SO_RCVBUF), 2304, "SOCK_MIN_RCVBUF");
+    set_sockopt(&p, rx, libc::SO_RCVBUF, 4096);
+    assert_eq!(sockopt(&p, rx, libc::SO_RCVBUF), 8192, "twice what was asked");
+
+    let tx = socket(&p, libc::SOCK_DGRAM);
+    let to = sin(7200);
+    // Fills an idle receive buffer with `size`-byte datagrams; how many it took.
+    let queued = |size: usize| {
+        let msg = vec![1u8; size];
+        for _ in 0..40 {
+            let args = [tx as u64, msg.as_ptr() as u64, size as u64, 0, &to as *const _ as u64, 16];
+            assert_eq!(sc(&p, libc::SYS_sendto, &args), Ok(size as i64));
+        }
+        let mut buf = [0u8; 2048];
+        let args = [rx as u64, buf.as_mut_ptr() as u64, 2048, libc::MSG_DONTWAIT as u64, 0, 0];
+        std::iter::from_fn(|| sc(&p, libc::SYS_recvfrom, &args).ok()).count()
+    };
+    let dropped = || k.with_state(|st| st.net.stats.udp_rcvbuf_errors);
+    assert_eq!(queued(100), 8192 / 768, "100-byte datagrams in 8 KiB");
+    assert_eq!(queued(1000), 8192 / 2304, "1000-byte datagrams in 8 KiB");
+    assert_eq!(dropped(), (40 - 10) + (40 - 3), "RcvbufErrors");
+    // A buffer smaller than one datagram still takes one at a time.
+    set_sockopt(&p, rx, libc::SO_RCVBUF, 1);
+    assert_eq!(queued(2000), 1, "a datagram of 4352 bytes' truesize in an empty 2304-byte buffer");
+}

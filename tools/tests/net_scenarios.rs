@@ -29,6 +29,7 @@ const SCENARIOS: &[&str] = &[
     "ipv6_router",
     "chain32",
     "loss_tcp",
+    "iperf_udp",
     "iproute2_linux",
     "tcpdump_node",
     "ip_lines",
@@ -219,6 +220,11 @@ fn chain32() {
 #[test]
 fn loss_tcp() {
     scenario("loss_tcp");
+}
+
+#[test]
+fn iperf_udp() {
+    scenario("iperf_udp");
 }
 
 #[test]

@@ -307,18 +307,18 @@ impl Net {
                 continue;
             }
             let kept = &data[..data.len().min(keep as usize)];
-            if s.rx_bytes + kept.len() > s.opts.rcvbuf {
-                p.drops = p.drops.wrapping_add(1);
-                continue;
-            }
-            s.rx_bytes += kept.len();
-            s.rxq.push_back(Datagram {
+            let d = Datagram {
                 from: SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0),
                 data: kept.to_vec(),
                 at: (at.sec, at.nsec),
                 ttl: 0,
                 link: Some(from),
-            });
+            };
+            if !s.queue_rx(d) {
+                if let Kind::Packet(p) = &mut s.kind {
+                    p.drops = p.drops.wrapping_add(1);
+                }
+            }
         }
     }
 

@@ -77,11 +77,7 @@ impl Net {
                 && s.peer.is_none_or(|p| unmap(p).ip() == ip.src)
         });
         let Some((_, s)) = found else { return };
-        if s.rx_bytes + body.len() > s.opts.rcvbuf {
-            return;
-        }
-        s.rx_bytes += body.len();
-        s.rxq.push_back(Datagram {
+        s.queue_rx(Datagram {
             from: SocketAddr::new(ip.src, 0),
             data: body.to_vec(),
             at: (at.sec, at.nsec),

@@ -33,7 +33,7 @@ impl Net {
             } else {
                 ty < 32 && s.opts.icmp_filter & (1 << ty) != 0
             };
-            if blocked || s.rx_bytes + body.len() > s.opts.rcvbuf {
+            if blocked {
                 continue;
             }
             let data = if v6 {
@@ -47,8 +47,7 @@ impl Net {
                 });
                 [h.as_slice(), body].concat()
             };
-            s.rx_bytes += data.len();
-            s.rxq.push_back(Datagram {
+            s.queue_rx(Datagram {
                 from: SocketAddr::new(ip.src, 0),
                 data,
                 at: (at.sec, at.nsec),

@@ -36,6 +36,32 @@ const MAX_POOL: usize = 16;
 /// Linux's default socket buffer sizes (rmem_default, wmem_default).
 pub const DEFAULT_RCVBUF: usize = 212992;
 pub const DEFAULT_SNDBUF: usize = 212992;
+/// The most SO_RCVBUF and SO_SNDBUF may ask for (net.core.rmem_max and
+/// wmem_max as distributions set them; SO_*BUFFORCE is capped the same).
+pub const MAX_SOCKBUF: usize = 4 << 20;
+/// The least a set buffer holds: Linux's SOCK_MIN_RCVBUF and
+/// SOCK_MIN_SNDBUF (one, two minimal skbs).
+pub const MIN_RCVBUF: usize = 2304;
+pub const MIN_SNDBUF: usize = 2 * MIN_RCVBUF;
+
+/// What a datagram of `len` bytes costs the receive buffer it waits in:
+/// Linux charges an skb's truesize, the kmalloc'd data area (the payload,
+/// its UDP, IP and link headers with alignment slack, and the shared
+/// info, rounded up to a power of two) plus the sk_buff itself. A
+/// 1448-byte datagram costs 2304 bytes, so a default buffer holds 92 of
+/// them, as Linux's does.
+pub fn truesize(len: usize) -> usize {
+    const HEADERS: usize = 28 + 16 + 15;
+    const SHARED_INFO: usize = 320;
+    const SK_BUFF: usize = 256;
+    ((len + HEADERS).next_multiple_of(64) + SHARED_INFO).next_power_of_two() + SK_BUFF
+}
+
+/// The buffer size SO_RCVBUF or SO_SNDBUF sets for `asked`: twice the
+/// value, for the kernel's overhead, as Linux's sock_setsockopt.
+pub fn sockbuf_for(asked: i32, min: usize) -> usize {
+    (asked.max(0) as usize).min(MAX_SOCKBUF).saturating_mul(2).max(min)
+}
 /// A connect that hears nothing for this long fails with ETIMEDOUT.
 const CONNECT_TIMEOUT: u64 = 75_000_000;
 
@@ -216,6 +242,32 @@ pub struct Socket {
 }
 
 impl Socket {
+    /// Queues a received datagram if the receive buffer has room for its
+    /// truesize; false (dropped) if not. As Linux's UDP
+    /// (__udp_enqueue_schedule_skb), an empty queue takes a datagram
+    /// whatever its size, so a tiny buffer still passes one at a time.
+    pub fn queue_rx(&mut self, d: Datagram) -> bool {
+        if self.rx_bytes > 0 && self.rx_bytes + truesize(d.data.len()) > self.opts.rcvbuf {
+            return false;
+        }
+        self.push_rx(d);
+        true
+    }
+
+    /// Queues a datagram whatever the buffer holds: the kernel's own
+    /// replies (netlink), which Linux holds back rather than drops.
+    pub fn push_rx(&mut self, d: Datagram) {
+        self.rx_bytes += truesize(d.data.len());
+        self.rxq.push_back(d);
+    }
+
+    /// Takes the next datagram off the receive queue, giving its charge back.
+    pub fn take_rx(&mut self) -> Option<Datagram> {
+        let d = self.rxq.pop_front()?;
+        self.rx_bytes -= truesize(d.data.len());
+        Some(d)
+    }
+
     pub fn protocol(&self) -> i32 {
         match self.kind {
             Kind::Tcp(_) => 6,

@@ -1,5 +1,7 @@
 //! UDP: datagrams matched to sockets by address and port, queued up to
-//! the socket's receive buffer, and port-unreachable errors for the rest.
+//! the socket's receive buffer (each charged its truesize, as Linux's;
+//! what does not fit counts in RcvbufErrors), and port-unreachable errors
+//! for the rest.
 
 use super::icmp::IcmpError;
 use super::socket::{unmap, Datagram, Kind, SockId};
@@ -50,14 +52,11 @@ impl Net {
             vec![*matches.iter().max_by_key(|id| self.sockets[**id].peer.is_some()).unwrap_or(&matches[0])]
         };
         for id in targets {
-            let s = &mut self.sockets[id];
-            if s.rx_bytes + data.len() > s.opts.rcvbuf {
+            let d = Datagram { from, data: data.to_vec(), at: (at.sec, at.nsec), ttl: ip.ttl, link: None };
+            if !self.sockets[id].queue_rx(d) {
                 self.stats.udp_in_errors += 1;
                 self.stats.udp_rcvbuf_errors += 1;
-                continue;
             }
-            s.rx_bytes += data.len();
-            s.rxq.push_back(Datagram { from, data: data.to_vec(), at: (at.sec, at.nsec), ttl: ip.ttl, link: None });
         }
     }
 
@@ -126,11 +125,8 @@ impl Net {
             let d = s.rxq.front().ok_or(if s.shut_rd { EPIPE } else { EAGAIN })?;
             return Ok(d.clone());
         }
-        match s.rxq.pop_front() {
-            Some(d) => {
-                s.rx_bytes -= d.data.len();
-                Ok(d)
-            }
+        match s.take_rx() {
+            Some(d) => Ok(d),
             None if s.shut_rd => Err(EPIPE),
             None => Err(EAGAIN),
         }

@@ -4,7 +4,7 @@
 
 use super::{netlink, packet};
 use crate::net::icmp::ErrMsg;
-use crate::net::socket::{Kind, Opts, Tcp, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM};
+use crate::net::socket::{sockbuf_for, Kind, Opts, Tcp, MIN_RCVBUF, MIN_SNDBUF, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM};
 use crate::syscalls::sock::{MsgFlags, Received, SEND_MAX};
 use crate::usermem::{read_pod, write_pod};
 use crate::Cx;
@@ -566,8 +566,8 @@ pub fn linux_sys_setsockopt(cx: &mut Cx, a: linux_sys_setsockopt_args) -> SysRes
         (SOL_SOCKET, SO_REUSEPORT) => o.reuseport = int()? != 0,
         (SOL_SOCKET, SO_BROADCAST) => o.broadcast = int()? != 0,
         (SOL_SOCKET, SO_KEEPALIVE) => o.keepalive = int()? != 0,
-        (SOL_SOCKET, SO_SNDBUF | SO_SNDBUFFORCE) => o.sndbuf = (int()?.max(2304) as usize).min(4 << 20),
-        (SOL_SOCKET, SO_RCVBUF | SO_RCVBUFFORCE) => o.rcvbuf = (int()?.max(1152) as usize).min(4 << 20),
+        (SOL_SOCKET, SO_SNDBUF | SO_SNDBUFFORCE) => o.sndbuf = sockbuf_for(int()?, MIN_SNDBUF),
+        (SOL_SOCKET, SO_RCVBUF | SO_RCVBUFFORCE) => o.rcvbuf = sockbuf_for(int()?, MIN_RCVBUF),
         (SOL_SOCKET, SO_RCVTIMEO_OLD) => o.rcvtimeo = timeout(&b)?,
         (SOL_SOCKET, SO_SNDTIMEO_OLD) => o.sndtimeo = timeout(&b)?,
         (SOL_SOCKET, SO_TIMESTAMP_OLD) => o.timestamp = int()? != 0,
@@ -708,9 +708,9 @@ pub fn linux_sys_getsockopt(cx: &mut Cx, a: linux_sys_getsockopt_args) -> SysRes
         (SOL_SOCKET, SO_REUSEPORT) => i(o.reuseport as i32),
         (SOL_SOCKET, SO_BROADCAST) => i(o.broadcast as i32),
         (SOL_SOCKET, SO_KEEPALIVE) => i(o.keepalive as i32),
-        // Linux reports twice what was asked, counting its overhead.
-        (SOL_SOCKET, SO_SNDBUF) => i(o.sndbuf as i32 * 2),
-        (SOL_SOCKET, SO_RCVBUF) => i(o.rcvbuf as i32 * 2),
+        // What the buffer holds: twice what was asked, or the default.
+        (SOL_SOCKET, SO_SNDBUF) => i(o.sndbuf as i32),
+        (SOL_SOCKET, SO_RCVBUF) => i(o.rcvbuf as i32),
         (SOL_SOCKET, SO_RCVTIMEO_OLD) => tv(o.rcvtimeo),
         (SOL_SOCKET, SO_SNDTIMEO_OLD) => tv(o.sndtimeo),
         (SOL_SOCKET, SO_TIMESTAMP_OLD) => i(o.timestamp as i32),

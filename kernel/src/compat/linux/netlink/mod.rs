@@ -333,8 +333,7 @@ fn error(req: &Request, n: &Netlink, f: Option<Failure>) -> Vec<u8> {
 fn queue(net: &mut Net, s: SockId, datagrams: Vec<Vec<u8>>) {
     let Ok(sock) = net.sock_mut(s) else { return };
     for data in datagrams {
-        sock.rx_bytes += data.len();
-        sock.rxq.push_back(Datagram {
+        sock.push_rx(Datagram {
             from: SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0),
             data,
             at: (0, 0),

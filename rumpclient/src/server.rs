@@ -24,7 +24,7 @@
 //!
 //! Descriptors travel both ways on a unix connection, at most one with a
 //! frame (any other is closed on arrival): a client's eventfd with an
-//! NSYSCALL, and the host descriptor of a file's shared memory with the
+//! NSYSCALL or a NOTIFIER, and the host descriptor of a file's shared memory with the
 //! reply to a MAPFD, which the server closes once sent. A closed
 //! connection is an exited process: its calls are cancelled, and once the
 //! last returns its fds close.
@@ -46,7 +46,7 @@ use crate::wire::handshake::{Emulation, ForkPacket, ForkRepr, NameRepr};
 use crate::wire::header::{Class, HandshakeKind, MsgType, MAX_PAYLOAD};
 use crate::wire::WireError;
 use parking_lot::Mutex;
-use rump_abi::native::errno::{EFAULT, EIO, ENODEV, EPERM};
+use rump_abi::native::errno::{EFAULT, EINVAL, EIO, ENODEV, EPERM};
 use rump_abi::usermem::UserMemory;
 use rump_abi::{Errno, UserAddr};
 use rump_kernel::cred::Cred;
@@ -530,6 +530,7 @@ impl Client {
             }
             MsgType::Mapfd => self.mapfd(h.reqno, &process, &f.payload),
             MsgType::Shmchan => self.open_channel(h.reqno, &f.payload),
+            MsgType::Notifier => self.register_notifier(h.reqno, h.value, f.fd.take()),
             MsgType::Cancel => {
                 if let Some(lwp) = self.calls.lock().get(&h.reqno) {
                     self.shared.kernel.cancel(lwp);
@@ -723,18 +724,37 @@ impl Client {
         Ok((ch, fd))
     }
 
+    /// NOTIFIER: the eventfd a client thread waits on for readiness
+    /// record `record` of the channel.
+    fn register_notifier(&self, reqno: u64, record: u32, fd: Option<OwnedFd>) -> Result<(), Fatal> {
+        let ch = self.channel.lock().clone();
+        let errno = match (ch, fd) {
+            (Some(ch), Some(fd)) => ch.ready.register(record as usize, fd).err().map_or(0, |e| e.raw()),
+            _ => EINVAL.raw(),
+        };
+        self.send(reqno, Class::Resp, MsgType::Notifier, 0, &errno.to_ne_bytes()).map_err(|_| None)
+    }
+
     /// Runs one call a client posted in its channel and completes it.
     fn run_posted(self: &Arc<Self>, ch: &Arc<ServerChannel>, call: &Call) {
         let Some(process) = self.process() else {
             ch.complete(call, &Err(EIO));
             return;
         };
+        let armed = match ch.ready.armed(call.index) {
+            Ok(n) => n,
+            Err(e) => return ch.complete(call, &Err(e)),
+        };
         let (c, chan) = (Arc::downgrade(self), Arc::downgrade(ch));
-        let lwp = Arc::new(Lwp::with_block_hook(move || {
+        let lwp = Lwp::with_block_hook(move || {
             if let (Some(c), Some(ch)) = (c.upgrade(), chan.upgrade()) {
                 ensure_shm_waiter(&c, &ch);
             }
-        }));
+        });
+        let lwp = Arc::new(match armed {
+            Some(n) => lwp.notifying(n),
+            None => lwp,
+        });
         // Registered so a CANCEL on the socket reaches it; a request
         // number already in use just cannot be cancelled.
         let cancellable = {

@@ -20,7 +20,7 @@
 use crate::backend::{self, Backend};
 use crate::fdmap;
 use crate::host::{check, guard};
-use crate::notifier::{self, Notifying};
+use crate::notifier::{self, Armed, Notifying};
 use libc::{c_int, epoll_event, fd_set, nfds_t, pollfd, sigset_t, size_t, timespec, timeval};
 use parking_lot::Mutex;
 use rump_abi::linux::sys as rump;
@@ -28,6 +28,7 @@ use rump_abi::pod::Pod;
 use rump_abi::{Errno, UserAddr};
 use rumpclient::marshal::ClientMemory;
 use rumpclient::selfmem::SelfMemory;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
@@ -69,27 +70,28 @@ trait Sides {
     fn clear_rump(&mut self);
 }
 
-/// How a wait asks the rump kernel: without waiting, or (`arm`) with an
+/// How a wait asks the rump kernel: without waiting, or (`armed`) with an
 /// infinite timeout and this thread's notifier, which the kernel arms
-/// instead of sleeping when nothing is ready.
+/// instead of sleeping when nothing is ready; `armed` then holds what the
+/// thread checks before it sleeps.
 struct Ask<'a> {
     k: &'a Backend,
-    arm: bool,
+    armed: Option<&'a Cell<Option<Armed>>>,
 }
 
 impl Ask<'_> {
     fn poll(&self, set: &mut [rump_abi::linux::types::pollfd]) -> Result<i32, Errno> {
         let (ptr, n) = (set.as_mut_ptr(), set.len() as u32);
-        match self.arm {
-            true => rump::rump_sys_poll(&Notifying(self.k), ptr, n, -1),
-            false => rump::rump_sys_poll(self.k, ptr, n, 0),
+        match self.armed {
+            Some(armed) => rump::rump_sys_poll(&Notifying { k: self.k, armed }, ptr, n, -1),
+            None => rump::rump_sys_poll(self.k, ptr, n, 0),
         }
     }
 
     fn epoll_wait(&self, epfd: i32, ev: *mut epoll_event, max: i32) -> Result<i32, Errno> {
-        match self.arm {
-            true => rump::rump_sys_epoll_wait(&Notifying(self.k), epfd, ev.cast(), max, -1),
-            false => rump::rump_sys_epoll_wait(self.k, epfd, ev.cast(), max, 0),
+        match self.armed {
+            Some(armed) => rump::rump_sys_epoll_wait(&Notifying { k: self.k, armed }, epfd, ev.cast(), max, -1),
+            None => rump::rump_sys_epoll_wait(self.k, epfd, ev.cast(), max, 0),
         }
     }
 }
@@ -98,8 +100,9 @@ impl Ask<'_> {
 /// interrupts the host sleep.
 fn wait(k: &Backend, sides: &mut impl Sides, deadline: Option<Instant>, mask: *const sigset_t) -> Result<usize, Errno> {
     let efd = if backend::passes_fds(k) { Some(notifier::eventfd()?) } else { None };
+    let armed = Cell::new(None);
     loop {
-        let ready = sides.rump(&Ask { k, arm: efd.is_some() })?;
+        let ready = sides.rump(&Ask { k, armed: efd.map(|_| &armed) })?;
         if ready > 0 {
             let (host, _) = sides.host(None, Some(Instant::now()), std::ptr::null())?;
             return Ok(ready + host);
@@ -108,14 +111,25 @@ fn wait(k: &Backend, sides: &mut impl Sides, deadline: Option<Instant>, mask: *c
             Some(_) => deadline,
             None => Some(deadline.map_or(Instant::now() + SLICE, |d| d.min(Instant::now() + SLICE))),
         };
-        let (host, woke) = sides.host(efd, until, mask)?;
+        // A notifier that fired since the call armed it: only a look at
+        // the host part, then the rump part is asked again.
+        let gate = armed.take();
+        let until = match gate.as_ref().is_none_or(Armed::sleep) {
+            true => until,
+            false => Some(Instant::now()),
+        };
+        let slept = sides.host(efd, until, mask);
+        if let Some(g) = &gate {
+            g.woke();
+        }
+        let (host, woke) = slept?;
         if let (true, Some(e)) = (woke, efd) {
             // Emptied only once it fired: a stale wake-up left from an
             // earlier wait costs one more round, never a missed one.
             notifier::drain(e);
         }
         if host > 0 {
-            return Ok(host + sides.rump(&Ask { k, arm: false })?);
+            return Ok(host + sides.rump(&Ask { k, armed: None })?);
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             sides.clear_rump();

@@ -115,6 +115,16 @@ impl Armed {
     pub fn woke(&self) {
         self.words().woke()
     }
+
+    /// Before the wait's buffers go away: what the kernel published for
+    /// the call that armed the notifier, its outputs in those buffers, if
+    /// it did (only a server's record does).
+    pub fn settle(&self) -> Option<SysResult> {
+        match &self.gate {
+            Gate::Local(_) => None,
+            Gate::Remote(g) => g.settle(),
+        }
+    }
 }
 
 /// `k` as a `Syscall` whose poll-like calls arm this thread's notifier
@@ -141,6 +151,9 @@ impl Syscall for Notifying<'_> {
                 let token = unsafe { libc::gettid() } as u32;
                 let gate = c.ready_gate(token, fd);
                 let seen = gate.as_ref().map_or(0, |g| g.words().fired());
+                if let Some(g) = &gate {
+                    g.arm();
+                }
                 let r = c.syscall_notifying(num, args, token, fd, gate.as_ref());
                 self.armed.set(gate.map(|g| Armed { gate: Gate::Remote(g), seen }));
                 r

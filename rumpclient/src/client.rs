@@ -31,6 +31,7 @@ use crate::ownfd::OwnFd;
 use crate::selfmem::SelfMemory;
 use crate::sock::{rand_bytes, Conn};
 use crate::transport::shm::client::{ClientChannel, Stop};
+use crate::transport::shm::ready::Record;
 use crate::transport::{self, shm};
 use crate::url::ServerUrl;
 use crate::wire::banner::{BannerRepr, BANNER_MAX};
@@ -571,7 +572,7 @@ fn ask_channel(sock: &Conn, reqno: u64) -> Result<ClientChannel, i32> {
     };
     let errno = <[u8; 4]>::try_from(&f.payload[..]).map_or(eio, i32::from_ne_bytes);
     match (f.header.class, errno, &f.fd) {
-        (Class::Resp, 0, Some(fd)) => ClientChannel::map(fd).ok_or(eio),
+        (Class::Resp, 0, Some(fd)) => ClientChannel::map(fd, sock.peer_pid()).ok_or(eio),
         (Class::Resp, e, None) if e > 0 => Err(e),
         _ => Err(eio),
     }
@@ -827,8 +828,24 @@ pub struct ReadyGate {
 }
 
 impl ReadyGate {
+    fn record(&self) -> &Record {
+        self.link.shm.as_ref().expect("a gate's link has a channel").record(self.record)
+    }
+
     pub fn words(&self) -> &GateWords {
-        self.link.shm.as_ref().expect("a gate's link has a channel").gate(self.record)
+        &self.record().gate
+    }
+
+    /// Before a call through the gate that may arm the record.
+    pub fn arm(&self) {
+        self.record().arm()
+    }
+
+    /// Before the buffers of the call that armed the record go away: the
+    /// result the server published for it, its outputs in those buffers,
+    /// if it did (`transport::shm::ready`).
+    pub fn settle(&self) -> Option<SysResult> {
+        self.record().settle()
     }
 }
 

@@ -37,6 +37,7 @@ use crate::serve::{run_marshaled, run_plain, CopyChannel, RemoteMemory};
 use crate::sock::{rand_u64, Conn, Listener};
 use crate::transport;
 use crate::transport::shm::peer::PeerMemory;
+use crate::transport::shm::ready;
 use crate::transport::shm::server::{Call, ServerChannel};
 use crate::url::ServerUrl;
 use crate::wire::banner::BannerRepr;
@@ -48,7 +49,7 @@ use crate::wire::WireError;
 use parking_lot::Mutex;
 use rump_abi::native::errno::{EFAULT, EINVAL, EIO, ENODEV, EPERM};
 use rump_abi::usermem::UserMemory;
-use rump_abi::{Errno, UserAddr};
+use rump_abi::{Errno, Slots, UserAddr};
 use rump_kernel::cred::Cred;
 use rump_kernel::lwp::Lwp;
 use rump_kernel::mem::{Mem, Reservation};
@@ -745,14 +746,15 @@ impl Client {
             Ok(n) => n,
             Err(e) => return ch.complete(call, &Err(e)),
         };
+        let gen = armed.as_ref().and_then(|n| n.armed_gen());
         let (c, chan) = (Arc::downgrade(self), Arc::downgrade(ch));
         let lwp = Lwp::with_block_hook(move || {
             if let (Some(c), Some(ch)) = (c.upgrade(), chan.upgrade()) {
                 ensure_shm_waiter(&c, &ch);
             }
         });
-        let lwp = Arc::new(match armed {
-            Some(n) => lwp.notifying(n),
+        let lwp = Arc::new(match &armed {
+            Some(n) => lwp.notifying(n.clone()),
             None => lwp,
         });
         // Registered so a CANCEL on the socket reaches it; a request
@@ -766,11 +768,21 @@ impl Client {
             free
         };
         self.shared.busy.fetch_add(1, Ordering::AcqRel);
-        let result = process.syscall_lwp(call.sysnum, &call.args, &PeerMemory { pid: ch.pid }, &lwp);
-        if cancellable {
-            self.calls.lock().remove(&call.reqno);
-        }
-        ch.complete(call, &result);
+        let pid = ch.pid;
+        let run = move |num: u32, args: &Slots, lwp: &Lwp| process.syscall_lwp(num, args, &PeerMemory { pid }, lwp);
+        ready::refreshing(
+            || run(call.sysnum, &call.args, &lwp),
+            |result| {
+                if cancellable {
+                    self.calls.lock().remove(&call.reqno);
+                }
+                // A wait armed: kept to run again when it is notified.
+                if let (Some(n), Some(gen), Ok(0)) = (&armed, gen, &result) {
+                    n.remember(gen, call.sysnum, call.args, Arc::new(run.clone()));
+                }
+                ch.complete(call, &result);
+            },
+        );
         self.shared.busy.fetch_sub(1, Ordering::AcqRel);
     }
 

@@ -13,8 +13,7 @@
 
 use super::futex::{self, Woke};
 use super::layout::{mapping_len, ready_offset, Channel, Slot, DONE, FREE, LOST, POSTED, SLOTS, WAITER};
-use super::ready::{self, Owners};
-use crate::notify::GateWords;
+use super::ready::{self, Owners, Record};
 use super::spin::Spin;
 use rump_abi::{Slots, SysResult};
 use rump_kernel::shm::Mapping;
@@ -65,8 +64,9 @@ pub struct Posted<'a> {
 }
 
 impl ClientChannel {
-    /// Maps the channel the server passed; None if it is not one.
-    pub fn map(fd: &OwnedFd) -> Option<ClientChannel> {
+    /// Maps the channel the server (process `server`, if known) passed;
+    /// None if it is not one.
+    pub fn map(fd: &OwnedFd, server: Option<i32>) -> Option<ClientChannel> {
         static COUNTING: Once = Once::new();
         // SAFETY: registers a handler that only bumps an atomic.
         COUNTING.call_once(|| unsafe {
@@ -75,7 +75,7 @@ impl ClientChannel {
         let map = Mapping::of_fd(fd.as_raw_fd(), mapping_len()).ok()?;
         let free = std::array::from_fn(|_| AtomicU64::new(u64::MAX));
         let forks = FORKS.load(Ordering::Relaxed);
-        let ch = ClientChannel { map, free, spin: Spin::default(), forks, records: Owners::default() };
+        let ch = ClientChannel { map, free, spin: Spin::toward(server), forks, records: Owners::default() };
         ch.view().is_valid().then_some(ch)
     }
 
@@ -125,9 +125,9 @@ impl ClientChannel {
         unsafe { ready::region(self.map.as_ptr(), ready_offset()) }
     }
 
-    /// Readiness record `index`'s gate words.
-    pub fn gate(&self, index: usize) -> &GateWords {
-        &self.ready().records[index].gate
+    /// Readiness record `index`.
+    pub fn record(&self, index: usize) -> &Record {
+        &self.ready().records[index]
     }
 
     /// Posts call `sysnum` with `args` as request `reqno`; None if every

@@ -58,7 +58,7 @@ impl ServerChannel {
             running: std::array::from_fn(|_| AtomicBool::new(false)),
             waiting: AtomicU32::new(0),
             retired: AtomicBool::new(false),
-            spin: Spin::default(),
+            spin: Spin::toward(Some(pid)),
             pid,
             ready,
         };

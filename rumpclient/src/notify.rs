@@ -92,7 +92,9 @@ impl EventFdNotifier {
     /// A notifier whose gate words are at `offset` in `map`, which the
     /// waiter maps too.
     pub fn gated_at(fd: OwnedFd, map: Arc<Mapping>, offset: usize) -> EventFdNotifier {
-        assert!(offset % std::mem::align_of::<GateWords>() == 0 && offset + size_of::<GateWords>() <= map.len());
+        assert!(
+            offset.is_multiple_of(std::mem::align_of::<GateWords>()) && offset + size_of::<GateWords>() <= map.len()
+        );
         EventFdNotifier { gate: Gate::Mapped(map, offset), ..EventFdNotifier::new(fd) }
     }
 

@@ -399,7 +399,7 @@ mod tests {
         assert_eq!(parse(bytes(MAX_FRAME + 1, 0, 0)), Err(WireError::TooLarge));
         assert!(parse(bytes(MAX_FRAME, 0, 0)).is_ok());
         assert_eq!(parse(bytes(24, 3, 0)), Err(WireError::UnknownClass(3)));
-        assert_eq!(parse(bytes(24, 0, 14)), Err(WireError::UnknownType(14)));
+        assert_eq!(parse(bytes(24, 0, 15)), Err(WireError::UnknownType(15)));
         assert_eq!(parse(bytes(24, 0, 0xffff)), Err(WireError::UnknownType(0xffff)));
         // The raw reqno is still readable for an ERROR reply.
         assert_eq!(HeaderPacket::new_checked(&bytes(24, 0, 77)[..]).unwrap().reqno(), 7);

@@ -40,6 +40,8 @@ static EPOCH: AtomicU64 = AtomicU64::new(0);
 struct Mine {
     epoch: u64,
     notifier: Arc<EventFdNotifier>,
+    /// The thread's id, which names its notifier to a server.
+    tid: u32,
 }
 
 impl Drop for Mine {
@@ -68,7 +70,9 @@ fn with_mine<R>(f: impl FnOnce(&Mine) -> R) -> Result<R, Errno> {
             // SAFETY: a descriptor we just made and own. The notifier keeps
             // it among the library's own, high and out of the program's way.
             let notifier = Arc::new(EventFdNotifier::gated(unsafe { OwnedFd::from_raw_fd(fd as i32) }));
-            *m = Some(Mine { epoch, notifier });
+            // SAFETY: gettid has no arguments and cannot fail.
+            let tid = unsafe { libc::gettid() } as u32;
+            *m = Some(Mine { epoch, notifier, tid });
         }
         Ok(f(m.as_ref().expect("just made")))
     })
@@ -146,9 +150,7 @@ impl Syscall for Notifying<'_> {
                 l.process.syscall_lwp(num, args, &SelfMemory, &Lwp::new().notifying(n as Arc<dyn Notify>))
             }
             Backend::Remote(c) => {
-                let fd = with_mine(|m| m.notifier.raw_fd())?;
-                // SAFETY: gettid has no arguments and cannot fail.
-                let token = unsafe { libc::gettid() } as u32;
+                let (fd, token) = with_mine(|m| (m.notifier.raw_fd(), m.tid))?;
                 let gate = c.ready_gate(token, fd);
                 let seen = gate.as_ref().map_or(0, |g| g.words().fired());
                 if let Some(g) = &gate {

@@ -777,7 +777,7 @@ impl Client {
                     self.calls.lock().remove(&call.reqno);
                 }
                 // A wait armed: kept to run again when it is notified.
-                if let (Some(n), Some(gen), Ok(0)) = (&armed, gen, &result) {
+                if let (Some(n), Some(gen), true) = (&armed, gen, lwp.armed()) {
                     n.remember(gen, call.sysnum, call.args, Arc::new(run.clone()));
                 }
                 ch.complete(call, &result);

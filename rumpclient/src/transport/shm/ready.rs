@@ -232,10 +232,17 @@ impl RecordNotifier {
         self.record().armed_gen()
     }
 
-    /// After that call armed it (returned 0): the wait to refresh, run
+    /// After that call armed it (`Lwp::armed`): the wait to refresh, run
     /// again through `run`.
     pub fn remember(&self, gen: u32, sysnum: u32, args: Slots, run: RunAs) {
         *self.wait.lock() = Some(Wait { gen, sysnum, args, run });
+    }
+
+    /// Replaced or its channel gone: it neither writes nor runs anything
+    /// any more (a wait channel may hold it a while yet).
+    fn retire(&self) {
+        self.eventfd.retire();
+        *self.wait.lock() = None;
     }
 
     fn record(&self) -> &Record {
@@ -248,13 +255,16 @@ impl RecordNotifier {
     /// "Publishing"); tells the client if it has an outcome, or if the
     /// client no longer waits for it.
     fn refresh(self: &Arc<Self>) {
+        if self.eventfd.is_stale() {
+            return;
+        }
         let wait = self.wait.lock().as_ref().map(|w| (w.gen, w.sysnum, w.args, w.run.clone()));
         let Some((gen, sysnum, args, run)) = wait.filter(|w| self.record().take(w.0)) else {
             return self.eventfd.notify();
         };
         let lwp = Lwp::with_block_hook(|| {}).notifying(self.clone() as Arc<dyn Notify>);
         let r = run(sysnum, &args, &lwp);
-        if r == Ok(0) {
+        if lwp.armed() {
             // Nothing ready after all: armed again, nobody woken.
             return self.record().publish(gen, None);
         }
@@ -328,7 +338,7 @@ impl Notifiers {
             me: me.clone(),
         });
         if let Some(old) = self.by_record.lock()[index].replace(n) {
-            old.eventfd.retire();
+            old.retire();
         }
         Ok(())
     }
@@ -347,8 +357,7 @@ impl Notifiers {
     /// The channel is done with: no notifier writes any more.
     pub fn retire(&self) {
         for n in self.by_record.lock().iter_mut().filter_map(Option::take) {
-            n.eventfd.retire();
-            *n.wait.lock() = None;
+            n.retire();
         }
     }
 }

@@ -248,8 +248,9 @@ impl Link {
     }
 
     /// One call through the channel, arming readiness record `record` if
-    /// given: None if no slot is free (the caller uses the socket). A signal handler that interrupts the wait cancels
-    /// the call, as on the socket.
+    /// given: None if no slot is free (the caller uses the socket). A
+    /// signal handler that interrupts the wait cancels the call, as on the
+    /// socket.
     fn shm_call(
         self: &Arc<Self>,
         ch: &ClientChannel,
@@ -889,9 +890,9 @@ impl Client {
         let ch = link.shm.as_ref()?;
         let (record, fresh) = ch.records.claim(token, eventfd)?;
         if fresh {
-            let f = link.rpc(self.reqno(), MsgType::Notifier, record as u32, &[], Some(eventfd));
-            let errno = f.as_ref().ok().and_then(|f| <[u8; 4]>::try_from(&f.payload[..]).ok()).map(i32::from_ne_bytes);
-            if f.is_err() || f.as_ref().is_ok_and(|f| f.header.class != Class::Resp) || errno != Some(0) {
+            let reply = link.rpc(self.reqno(), MsgType::Notifier, record as u32, &[], Some(eventfd));
+            let taken = matches!(reply, Ok(f) if f.header.class == Class::Resp && f.payload[..] == 0i32.to_ne_bytes());
+            if !taken {
                 ch.records.release(token);
                 return None;
             }

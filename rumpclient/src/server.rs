@@ -24,8 +24,8 @@
 //!
 //! Descriptors travel both ways on a unix connection, at most one with a
 //! frame (any other is closed on arrival): a client's eventfd with an
-//! NSYSCALL or a NOTIFIER, and the host descriptor of a file's shared memory with the
-//! reply to a MAPFD, which the server closes once sent. A closed
+//! NSYSCALL or a NOTIFIER, and the host descriptor of a file's shared
+//! memory with the reply to a MAPFD, which the server closes once sent. A closed
 //! connection is an exited process: its calls are cancelled, and once the
 //! last returns its fds close.
 

@@ -8,9 +8,16 @@
 //! rump kernel writes when what the call waited for may have changed. No
 //! thread is started; signals, timeouts and signal masks are the host's.
 //!
-//! An in-process kernel writes the eventfd itself; a server gets a copy of
-//! it with each call (`Client::syscall_notifying`). A TCP connection cannot
-//! carry descriptors: there `call` says so and the caller polls in slices.
+//! The notifier's gate words (`rumpclient::notify::GateWords`) spare both
+//! sides a system call: the kernel writes the eventfd only while the
+//! thread sleeps on it, and a thread whose notifier fired between the call
+//! and its sleep does not sleep (`Armed`). An in-process kernel keeps the
+//! words with the notifier; a server's are in the thread's readiness
+//! record of the shared-memory channel, where the call itself travels
+//! (`Client::ready_gate`). Over the socket alone a server gets a copy of
+//! the eventfd with each call and writes it at every notification. A TCP
+//! connection cannot carry descriptors: there `call` says so and the
+//! caller polls in slices.
 
 use crate::backend::Backend;
 use crate::host::sys;
@@ -18,9 +25,10 @@ use rump_abi::syscall::{Slots, SysResult, Syscall};
 use rump_abi::Errno;
 use rump_kernel::lwp::Lwp;
 use rump_kernel::wchan::Notify;
-use rumpclient::notify::EventFdNotifier;
+use rumpclient::client::ReadyGate;
+use rumpclient::notify::{EventFdNotifier, GateWords};
 use rumpclient::selfmem::SelfMemory;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -32,6 +40,8 @@ static EPOCH: AtomicU64 = AtomicU64::new(0);
 struct Mine {
     epoch: u64,
     notifier: Arc<EventFdNotifier>,
+    /// The thread's id, which names its notifier to a server.
+    tid: u32,
 }
 
 impl Drop for Mine {
@@ -59,8 +69,10 @@ fn with_mine<R>(f: impl FnOnce(&Mine) -> R) -> Result<R, Errno> {
             let fd = sys(libc::SYS_eventfd2, [0, (libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) as usize, 0, 0])?;
             // SAFETY: a descriptor we just made and own. The notifier keeps
             // it among the library's own, high and out of the program's way.
-            let notifier = Arc::new(EventFdNotifier::new(unsafe { OwnedFd::from_raw_fd(fd as i32) }));
-            *m = Some(Mine { epoch, notifier });
+            let notifier = Arc::new(EventFdNotifier::gated(unsafe { OwnedFd::from_raw_fd(fd as i32) }));
+            // SAFETY: gettid has no arguments and cannot fail.
+            let tid = unsafe { libc::gettid() } as u32;
+            *m = Some(Mine { epoch, notifier, tid });
         }
         Ok(f(m.as_ref().expect("just made")))
     })
@@ -77,23 +89,76 @@ pub fn drain(fd: i32) {
     let _ = sys(libc::SYS_read, [fd as usize, (&mut v as *mut u64) as usize, 8, 0]);
 }
 
+/// The gate words of the notifier a call armed, and how often it had
+/// fired before that call.
+pub struct Armed {
+    gate: Gate,
+    seen: u32,
+}
+
+enum Gate {
+    Local(Arc<EventFdNotifier>),
+    Remote(ReadyGate),
+}
+
+impl Armed {
+    fn words(&self) -> &GateWords {
+        match &self.gate {
+            Gate::Local(n) => n.words().expect("the thread's notifier is gated"),
+            Gate::Remote(g) => g.words(),
+        }
+    }
+
+    /// The thread is about to sleep on its eventfd: false (do not sleep,
+    /// look again) if the notifier fired since the call armed it.
+    pub fn sleep(&self) -> bool {
+        self.words().sleep(self.seen)
+    }
+
+    /// The thread is awake again.
+    pub fn woke(&self) {
+        self.words().woke()
+    }
+
+    /// Before the wait's buffers go away: what the kernel published for
+    /// the call that armed the notifier, its outputs in those buffers, if
+    /// it did (only a server's record does).
+    pub fn settle(&self) -> Option<SysResult> {
+        match &self.gate {
+            Gate::Local(_) => None,
+            Gate::Remote(g) => g.settle(),
+        }
+    }
+}
+
 /// `k` as a `Syscall` whose poll-like calls arm this thread's notifier
-/// instead of sleeping. Only for kernels that take host descriptors
-/// (`backend::passes_fds`).
-pub struct Notifying<'a>(pub &'a Backend);
+/// instead of sleeping, leaving in `armed` what the thread checks before
+/// it sleeps (nothing where the notifier has no gate words). Only for
+/// kernels that take host descriptors (`backend::passes_fds`).
+pub struct Notifying<'a> {
+    pub k: &'a Backend,
+    pub armed: &'a Cell<Option<Armed>>,
+}
 
 impl Syscall for Notifying<'_> {
     fn syscall(&self, num: u32, args: &Slots) -> SysResult {
-        match self.0.joined()? {
+        match self.k.joined()? {
             Backend::Local(l) => {
-                let n: Arc<dyn Notify> = with_mine(|m| m.notifier.clone())?;
-                l.process.syscall_lwp(num, args, &SelfMemory, &Lwp::new().notifying(n))
+                let n = with_mine(|m| m.notifier.clone())?;
+                let seen = n.words().map_or(0, GateWords::fired);
+                self.armed.set(Some(Armed { gate: Gate::Local(n.clone()), seen }));
+                l.process.syscall_lwp(num, args, &SelfMemory, &Lwp::new().notifying(n as Arc<dyn Notify>))
             }
             Backend::Remote(c) => {
-                let fd = with_mine(|m| m.notifier.raw_fd())?;
-                // SAFETY: gettid has no arguments and cannot fail.
-                let token = unsafe { libc::gettid() } as u32;
-                c.syscall_notifying(num, args, token, fd)
+                let (fd, token) = with_mine(|m| (m.notifier.raw_fd(), m.tid))?;
+                let gate = c.ready_gate(token, fd);
+                let seen = gate.as_ref().map_or(0, |g| g.words().fired());
+                if let Some(g) = &gate {
+                    g.arm();
+                }
+                let r = c.syscall_notifying(num, args, token, fd, gate.as_ref());
+                self.armed.set(gate.map(|g| Armed { gate: Gate::Remote(g), seen }));
+                r
             }
             Backend::Tree(_) => Err(rump_abi::linux::errno::ENXIO),
         }

@@ -3,6 +3,8 @@
 //! of the fcntl family, inotify for watches, mmap for shared file
 //! mappings) plus poll, select, epoll, signal and threads for event
 //! multiplexing, signals and threads over rump FIFOs beside host pipes,
+//! wake for blocked mixed waits that other threads wake (through a
+//! server, the readiness its kernel publishes in the shared channel),
 //! raw for raw `syscall()`s and inline syscall sites (Syscall User
 //! Dispatch, site rewriting),
 //! net for sockets, the resolver and interfaces over the kernel's TCP/IP
@@ -468,6 +470,11 @@ fn select() {
 #[test]
 fn epoll() {
     differential("epoll");
+}
+
+#[test]
+fn wake() {
+    differential("wake");
 }
 
 #[test]

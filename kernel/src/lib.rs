@@ -420,7 +420,7 @@ impl Cx<'_> {
     /// As `wait_ready`, woken by any of `chans` (poll's set, each fd's own
     /// channels, so a change elsewhere in the kernel wakes nobody here).
     pub fn wait_ready_any(&mut self, chans: &[Arc<WaitChannel>], deadline: Option<Instant>) -> Result<Waited, Errno> {
-        if let Some(n) = self.lwp.notifier() {
+        if let Some(n) = self.lwp.arming() {
             chans.iter().for_each(|c| c.arm(n));
             return Ok(Waited::Armed);
         }

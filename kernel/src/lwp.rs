@@ -22,6 +22,8 @@ pub struct Lwp {
     on_block: Option<BlockHook>,
     host_signals: bool,
     notifier: Option<Arc<dyn Notify>>,
+    /// A poll-like wait of the call armed `notifier` (and returned).
+    armed: AtomicBool,
 }
 
 impl Default for Lwp {
@@ -32,6 +34,7 @@ impl Default for Lwp {
             on_block: None,
             host_signals: true,
             notifier: None,
+            armed: AtomicBool::new(false),
         }
     }
 }
@@ -59,8 +62,16 @@ impl Lwp {
         self
     }
 
-    pub(crate) fn notifier(&self) -> Option<&Arc<dyn Notify>> {
+    /// The notifier, for a wait about to arm it.
+    pub(crate) fn arming(&self) -> Option<&Arc<dyn Notify>> {
+        self.armed.store(self.notifier.is_some(), Ordering::Release);
         self.notifier.as_ref()
+    }
+
+    /// Whether a wait of the call armed the notifier instead of sleeping:
+    /// only then may the call be run again when it is notified.
+    pub fn armed(&self) -> bool {
+        self.armed.load(Ordering::Acquire)
     }
 
     pub(crate) fn host_signals(&self) -> bool {

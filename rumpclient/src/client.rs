@@ -26,10 +26,12 @@
 
 use crate::frame::{read_frame, write_frame, write_frame_passing, Frame};
 use crate::marshal::{marshal, ClientMemory};
+use crate::notify::GateWords;
 use crate::ownfd::OwnFd;
 use crate::selfmem::SelfMemory;
 use crate::sock::{rand_bytes, Conn};
 use crate::transport::shm::client::{ClientChannel, Stop};
+use crate::transport::shm::ready::Record;
 use crate::transport::{self, shm};
 use crate::url::ServerUrl;
 use crate::wire::banner::{BannerRepr, BANNER_MAX};
@@ -245,18 +247,20 @@ impl Link {
         let _ = self.send(reqno, Class::Req, MsgType::Cancel, 0, &[]);
     }
 
-    /// One call through the channel: None if no slot is free (the caller
-    /// uses the socket). A signal handler that interrupts the wait cancels
-    /// the call, as on the socket.
+    /// One call through the channel, arming readiness record `record` if
+    /// given: None if no slot is free (the caller uses the socket). A
+    /// signal handler that interrupts the wait cancels the call, as on the
+    /// socket.
     fn shm_call(
         self: &Arc<Self>,
         ch: &ClientChannel,
         num: u32,
         args: &Slots,
         reqno: u64,
+        record: Option<usize>,
     ) -> Option<Result<SysResult, Lost>> {
         let _in_rpc = InRpc::enter();
-        let posted = ch.post(num, args, reqno)?;
+        let posted = ch.post_arming(num, args, reqno, record)?;
         let mut cancelled = false;
         loop {
             match posted.wait(&|| self.server_gone()) {
@@ -569,7 +573,7 @@ fn ask_channel(sock: &Conn, reqno: u64) -> Result<ClientChannel, i32> {
     };
     let errno = <[u8; 4]>::try_from(&f.payload[..]).map_or(eio, i32::from_ne_bytes);
     match (f.header.class, errno, &f.fd) {
-        (Class::Resp, 0, Some(fd)) => ClientChannel::map(fd).ok_or(eio),
+        (Class::Resp, 0, Some(fd)) => ClientChannel::map(fd, sock.peer_pid()).ok_or(eio),
         (Class::Resp, e, None) if e > 0 => Err(e),
         _ => Err(eio),
     }
@@ -817,17 +821,83 @@ impl Client {
     }
 }
 
+/// A thread's readiness record in one connection's channel
+/// (`Client::ready_gate`).
+pub struct ReadyGate {
+    link: Arc<Link>,
+    record: usize,
+}
+
+impl ReadyGate {
+    fn record(&self) -> &Record {
+        self.link.shm.as_ref().expect("a gate's link has a channel").record(self.record)
+    }
+
+    pub fn words(&self) -> &GateWords {
+        &self.record().gate
+    }
+
+    /// Before a call through the gate that may arm the record.
+    pub fn arm(&self) {
+        self.record().arm()
+    }
+
+    /// Before the buffers of the call that armed the record go away: the
+    /// result the server published for it, its outputs in those buffers,
+    /// if it did (`transport::shm::ready`).
+    pub fn settle(&self) -> Option<SysResult> {
+        self.record().settle()
+    }
+}
+
 impl Client {
     /// Whether the connection can carry descriptors (`syscall_notifying`).
     pub fn passes_fds(&self) -> bool {
         transport::of(&self.url).passes_fds()
     }
 
-    /// A call whose readiness waits arm `eventfd` instead of sleeping (see
-    /// `MsgType::Nsyscall`); `token` names the calling thread's notifier.
-    /// Unix connections only (`passes_fds`).
-    pub fn syscall_notifying(&self, num: u32, args: &Slots, token: u32, eventfd: RawFd) -> SysResult {
-        self.call(num, args, Some((token, eventfd)))
+    /// A call whose readiness waits arm `eventfd` instead of sleeping;
+    /// `token` names the calling thread's notifier. Through the channel
+    /// of `gate` while that is the connection's (`ready_gate`), else as an
+    /// NSYSCALL on the socket. Unix connections only (`passes_fds`).
+    pub fn syscall_notifying(
+        &self,
+        num: u32,
+        args: &Slots,
+        token: u32,
+        eventfd: RawFd,
+        gate: Option<&ReadyGate>,
+    ) -> SysResult {
+        let Some(desc) = self.desc(num).filter(|d| d.implemented) else { return Err(self.errno(ENOSYS)) };
+        if let Some(g) = gate.filter(|g| Arc::ptr_eq(&g.link, &self.link.read())) {
+            let ch = g.link.shm.as_ref().expect("a gate's link has a channel");
+            match g.link.shm_call(ch, num, args, self.reqno(), Some(g.record)) {
+                Some(Ok(r)) => return r,
+                Some(Err(Lost)) => self.reconnect(&g.link).map_err(|e| self.errno(e))?,
+                None => {}
+            }
+        }
+        self.call_as(desc, args, Some((token, eventfd)))
+    }
+
+    /// The readiness record of thread `token`, whose eventfd is `eventfd`,
+    /// in the connection's channel (registering the eventfd there first
+    /// if need be); None over the socket alone or with every record held.
+    /// Its gate words say whether the kernel notified the thread since a
+    /// call through it armed the record (`notify::GateWords`).
+    pub fn ready_gate(&self, token: u32, eventfd: RawFd) -> Option<ReadyGate> {
+        let link = self.link.read().clone();
+        let ch = link.shm.as_ref()?;
+        let (record, fresh) = ch.records.claim(token, eventfd)?;
+        if fresh {
+            let reply = link.rpc(self.reqno(), MsgType::Notifier, record as u32, &[], Some(eventfd));
+            let taken = matches!(reply, Ok(f) if f.header.class == Class::Resp && f.payload[..] == 0i32.to_ne_bytes());
+            if !taken {
+                ch.records.release(token);
+                return None;
+            }
+        }
+        Some(ReadyGate { link, record })
     }
 
     /// As `syscall`, with `desc` (for call `desc.num`) saying how the
@@ -851,7 +921,7 @@ impl Client {
         while notify.is_none() {
             let link = self.link.read().clone();
             let Some(ch) = &link.shm else { break };
-            match link.shm_call(ch, num, args, self.reqno()) {
+            match link.shm_call(ch, num, args, self.reqno(), None) {
                 None => break,
                 Some(Ok(r)) => return r,
                 Some(Err(Lost)) => self.reconnect(&link).map_err(|e| self.errno(e))?,

@@ -24,8 +24,8 @@
 //!
 //! Descriptors travel both ways on a unix connection, at most one with a
 //! frame (any other is closed on arrival): a client's eventfd with an
-//! NSYSCALL, and the host descriptor of a file's shared memory with the
-//! reply to a MAPFD, which the server closes once sent. A closed
+//! NSYSCALL or a NOTIFIER, and the host descriptor of a file's shared
+//! memory with the reply to a MAPFD, which the server closes once sent. A closed
 //! connection is an exited process: its calls are cancelled, and once the
 //! last returns its fds close.
 
@@ -37,6 +37,7 @@ use crate::serve::{run_marshaled, run_plain, CopyChannel, RemoteMemory};
 use crate::sock::{rand_u64, Conn, Listener};
 use crate::transport;
 use crate::transport::shm::peer::PeerMemory;
+use crate::transport::shm::ready;
 use crate::transport::shm::server::{Call, ServerChannel};
 use crate::url::ServerUrl;
 use crate::wire::banner::BannerRepr;
@@ -46,9 +47,9 @@ use crate::wire::handshake::{Emulation, ForkPacket, ForkRepr, NameRepr};
 use crate::wire::header::{Class, HandshakeKind, MsgType, MAX_PAYLOAD};
 use crate::wire::WireError;
 use parking_lot::Mutex;
-use rump_abi::native::errno::{EFAULT, EIO, ENODEV, EPERM};
+use rump_abi::native::errno::{EFAULT, EINVAL, EIO, ENODEV, EPERM};
 use rump_abi::usermem::UserMemory;
-use rump_abi::{Errno, UserAddr};
+use rump_abi::{Errno, Slots, UserAddr};
 use rump_kernel::cred::Cred;
 use rump_kernel::lwp::Lwp;
 use rump_kernel::mem::{Mem, Reservation};
@@ -530,6 +531,7 @@ impl Client {
             }
             MsgType::Mapfd => self.mapfd(h.reqno, &process, &f.payload),
             MsgType::Shmchan => self.open_channel(h.reqno, &f.payload),
+            MsgType::Notifier => self.register_notifier(h.reqno, h.value, f.fd.take()),
             MsgType::Cancel => {
                 if let Some(lwp) = self.calls.lock().get(&h.reqno) {
                     self.shared.kernel.cancel(lwp);
@@ -723,18 +725,38 @@ impl Client {
         Ok((ch, fd))
     }
 
+    /// NOTIFIER: the eventfd a client thread waits on for readiness
+    /// record `record` of the channel.
+    fn register_notifier(&self, reqno: u64, record: u32, fd: Option<OwnedFd>) -> Result<(), Fatal> {
+        let ch = self.channel.lock().clone();
+        let errno = match (ch, fd) {
+            (Some(ch), Some(fd)) => ch.ready.register(record as usize, fd).err().map_or(0, |e| e.raw()),
+            _ => EINVAL.raw(),
+        };
+        self.send(reqno, Class::Resp, MsgType::Notifier, 0, &errno.to_ne_bytes()).map_err(|_| None)
+    }
+
     /// Runs one call a client posted in its channel and completes it.
     fn run_posted(self: &Arc<Self>, ch: &Arc<ServerChannel>, call: &Call) {
         let Some(process) = self.process() else {
             ch.complete(call, &Err(EIO));
             return;
         };
+        let armed = match ch.ready.armed(call.index) {
+            Ok(n) => n,
+            Err(e) => return ch.complete(call, &Err(e)),
+        };
+        let gen = armed.as_ref().and_then(|n| n.armed_gen());
         let (c, chan) = (Arc::downgrade(self), Arc::downgrade(ch));
-        let lwp = Arc::new(Lwp::with_block_hook(move || {
+        let lwp = Lwp::with_block_hook(move || {
             if let (Some(c), Some(ch)) = (c.upgrade(), chan.upgrade()) {
                 ensure_shm_waiter(&c, &ch);
             }
-        }));
+        });
+        let lwp = Arc::new(match &armed {
+            Some(n) => lwp.notifying(n.clone()),
+            None => lwp,
+        });
         // Registered so a CANCEL on the socket reaches it; a request
         // number already in use just cannot be cancelled.
         let cancellable = {
@@ -746,11 +768,21 @@ impl Client {
             free
         };
         self.shared.busy.fetch_add(1, Ordering::AcqRel);
-        let result = process.syscall_lwp(call.sysnum, &call.args, &PeerMemory { pid: ch.pid }, &lwp);
-        if cancellable {
-            self.calls.lock().remove(&call.reqno);
-        }
-        ch.complete(call, &result);
+        let pid = ch.pid;
+        let run = move |num: u32, args: &Slots, lwp: &Lwp| process.syscall_lwp(num, args, &PeerMemory { pid }, lwp);
+        ready::refreshing(
+            || run(call.sysnum, &call.args, &lwp),
+            |result| {
+                if cancellable {
+                    self.calls.lock().remove(&call.reqno);
+                }
+                // A wait armed: kept to run again when it is notified.
+                if let (Some(n), Some(gen), true) = (&armed, gen, lwp.armed()) {
+                    n.remember(gen, call.sysnum, call.args, Arc::new(run.clone()));
+                }
+                ch.complete(call, &result);
+            },
+        );
         self.shared.busy.fetch_sub(1, Ordering::AcqRel);
     }
 

@@ -190,7 +190,7 @@ fn a_notifying_poll_arms_the_passed_eventfd_instead_of_sleeping() {
     let mut set = [rump_abi::linux::types::pollfd { fd: fds[0], events: 1, revents: 0 }];
     let poll = |set: &mut [rump_abi::linux::types::pollfd]| {
         let args = [set.as_mut_ptr() as u64, 1, -1i64 as u64, 0, 0, 0, 0, 0];
-        c.syscall_notifying(SYS_poll, &args, 1, efd)
+        c.syscall_notifying(SYS_poll, &args, 1, efd, None)
     };
     // Nothing ready: an infinite poll returns 0 at once, with the eventfd armed.
     assert_eq!(poll(&mut set), Ok(0));
@@ -207,6 +207,79 @@ fn a_notifying_poll_arms_the_passed_eventfd_instead_of_sleeping() {
     assert_eq!(poll(&mut set), Ok(0));
     rump_sys_write(&c, fds[1] as u32, b"y".as_ptr().cast(), 1).unwrap();
     assert_eq!(eventfd_count(efd), 1);
+    unsafe { libc::close(efd) };
+}
+
+/// Waits up to 5 s for `cond`.
+fn eventually(cond: impl Fn() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !cond() {
+        if std::time::Instant::now() > end {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+    true
+}
+
+#[test]
+fn a_wait_armed_through_the_channel_gets_its_outcome_published() {
+    let srv = start();
+    let c = Client::connect(&srv.url, Emulation::Linux, "published").unwrap();
+    assert!(c.shares_memory());
+    let path = c"/wake-fifo";
+    rump_sys_mknodat(&c, -100, path.as_ptr(), 0o010600, 0).unwrap();
+    let (o_rdonly_nonblock, o_wronly) = (0o4000, 1);
+    let r = rump_sys_openat(&c, -100, path.as_ptr(), o_rdonly_nonblock, 0).unwrap();
+    let w1 = rump_sys_openat(&c, -100, path.as_ptr(), o_wronly, 0).unwrap();
+    let w2 = rump_sys_openat(&c, -100, path.as_ptr(), o_wronly, 0).unwrap();
+    let efd = eventfd();
+    let token = unsafe { libc::gettid() } as u32;
+    let gate = c.ready_gate(token, efd).expect("a record in the channel");
+    let mut set = [rump_abi::linux::types::pollfd { fd: r, events: 1, revents: 0 }];
+    let args = [set.as_mut_ptr() as u64, 1, -1i64 as u64, 0, 0, 0, 0, 0];
+
+    // Armed, and the waiter not asleep: a write publishes the outcome
+    // into the waiter's own set without writing the eventfd.
+    let seen = gate.words().fired();
+    gate.arm();
+    assert_eq!(c.syscall_notifying(SYS_poll, &args, token, efd, Some(&gate)), Ok(0));
+    rump_sys_write(&c, w1 as u32, b"x".as_ptr().cast(), 1).unwrap();
+    assert!(eventually(|| gate.words().fired() != seen), "the write told the record");
+    assert_eq!(gate.settle(), Some(Ok(1)));
+    assert_eq!(unsafe { std::ptr::read_volatile(&set[0].revents) }, 1, "POLLIN, in the waiter's set");
+    assert_eq!(eventfd_count(efd), 0, "nobody slept on the eventfd");
+    let mut b = [0u8; 1];
+    rump_sys_read(&c, r as u32, b.as_mut_ptr().cast(), 1).unwrap();
+
+    // Armed with the waiter asleep: a change that makes nothing ready
+    // (one of two writers closing) wakes nobody; the write after does.
+    set[0].revents = 0;
+    let seen = gate.words().fired();
+    gate.arm();
+    assert_eq!(c.syscall_notifying(SYS_poll, &args, token, efd, Some(&gate)), Ok(0));
+    assert!(gate.words().sleep(seen));
+    rump_sys_close(&c, w1 as u32).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(gate.words().fired(), seen, "a spurious wake-up was armed again, not told");
+    assert_eq!(eventfd_count(efd), 0);
+    rump_sys_write(&c, w2 as u32, b"y".as_ptr().cast(), 1).unwrap();
+    assert!(eventually(|| gate.words().fired() != seen));
+    gate.words().woke();
+    assert_eq!(eventfd_count(efd), 1, "the sleeper's eventfd was written");
+    assert_eq!(gate.settle(), Some(Ok(1)));
+
+    // Settled before anything happens: nothing published, and a later
+    // change no longer writes into the set.
+    rump_sys_read(&c, r as u32, b.as_mut_ptr().cast(), 1).unwrap();
+    set[0].revents = 0;
+    gate.arm();
+    assert_eq!(c.syscall_notifying(SYS_poll, &args, token, efd, Some(&gate)), Ok(0));
+    assert_eq!(gate.settle(), None);
+    rump_sys_write(&c, w2 as u32, b"z".as_ptr().cast(), 1).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(unsafe { std::ptr::read_volatile(&set[0].revents) }, 0);
+    assert_eq!(gate.settle(), None);
     unsafe { libc::close(efd) };
 }
 

@@ -20,7 +20,7 @@
 use crate::backend::{self, Backend};
 use crate::fdmap;
 use crate::host::{check, guard};
-use crate::notifier::{self, Notifying};
+use crate::notifier::{self, Armed, Notifying};
 use libc::{c_int, epoll_event, fd_set, nfds_t, pollfd, sigset_t, size_t, timespec, timeval};
 use parking_lot::Mutex;
 use rump_abi::linux::sys as rump;
@@ -28,6 +28,7 @@ use rump_abi::pod::Pod;
 use rump_abi::{Errno, UserAddr};
 use rumpclient::marshal::ClientMemory;
 use rumpclient::selfmem::SelfMemory;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
@@ -56,40 +57,47 @@ trait Sides {
     /// Looks at the rump part as `ask` says; returns how many entries are
     /// ready.
     fn rump(&mut self, ask: &Ask) -> Result<usize, Errno>;
+    /// The call that armed the notifier found `n` entries ready after all:
+    /// the kernel published them into its buffers. Returns `n`.
+    fn published(&mut self, n: usize) -> usize;
     /// Sleeps in the host on the host part and `extra` until `until`
-    /// (None: forever) with `mask`; returns how many host entries are
-    /// ready and whether `extra` is.
-    fn host(
-        &mut self,
-        extra: Option<c_int>,
-        until: Option<Instant>,
-        mask: *const sigset_t,
-    ) -> Result<(usize, bool), Errno>;
+    /// (None: forever) with `mask`; returns whether `extra` is ready.
+    fn sleep(&mut self, extra: Option<c_int>, until: Option<Instant>, mask: *const sigset_t) -> Result<bool, Errno>;
+    /// How many host entries the last `sleep` found ready (taken, for an
+    /// epoll).
+    fn host_ready(&mut self) -> Result<usize, Errno>;
     /// Forgets the rump part's results (a timeout).
     fn clear_rump(&mut self);
+
+    /// The host part's ready entries, without waiting.
+    fn look(&mut self) -> Result<usize, Errno> {
+        self.sleep(None, Some(Instant::now()), std::ptr::null())?;
+        self.host_ready()
+    }
 }
 
-/// How a wait asks the rump kernel: without waiting, or (`arm`) with an
+/// How a wait asks the rump kernel: without waiting, or (`armed`) with an
 /// infinite timeout and this thread's notifier, which the kernel arms
-/// instead of sleeping when nothing is ready.
+/// instead of sleeping when nothing is ready; `armed` then holds what the
+/// thread checks before it sleeps.
 struct Ask<'a> {
     k: &'a Backend,
-    arm: bool,
+    armed: Option<&'a Cell<Option<Armed>>>,
 }
 
 impl Ask<'_> {
     fn poll(&self, set: &mut [rump_abi::linux::types::pollfd]) -> Result<i32, Errno> {
         let (ptr, n) = (set.as_mut_ptr(), set.len() as u32);
-        match self.arm {
-            true => rump::rump_sys_poll(&Notifying(self.k), ptr, n, -1),
-            false => rump::rump_sys_poll(self.k, ptr, n, 0),
+        match self.armed {
+            Some(armed) => rump::rump_sys_poll(&Notifying { k: self.k, armed }, ptr, n, -1),
+            None => rump::rump_sys_poll(self.k, ptr, n, 0),
         }
     }
 
     fn epoll_wait(&self, epfd: i32, ev: *mut epoll_event, max: i32) -> Result<i32, Errno> {
-        match self.arm {
-            true => rump::rump_sys_epoll_wait(&Notifying(self.k), epfd, ev.cast(), max, -1),
-            false => rump::rump_sys_epoll_wait(self.k, epfd, ev.cast(), max, 0),
+        match self.armed {
+            Some(armed) => rump::rump_sys_epoll_wait(&Notifying { k: self.k, armed }, epfd, ev.cast(), max, -1),
+            None => rump::rump_sys_epoll_wait(self.k, epfd, ev.cast(), max, 0),
         }
     }
 }
@@ -98,24 +106,51 @@ impl Ask<'_> {
 /// interrupts the host sleep.
 fn wait(k: &Backend, sides: &mut impl Sides, deadline: Option<Instant>, mask: *const sigset_t) -> Result<usize, Errno> {
     let efd = if backend::passes_fds(k) { Some(notifier::eventfd()?) } else { None };
+    let armed = Cell::new(None);
     loop {
-        let ready = sides.rump(&Ask { k, arm: efd.is_some() })?;
+        let ready = sides.rump(&Ask { k, armed: efd.map(|_| &armed) })?;
+        let gate = armed.take();
         if ready > 0 {
-            let (host, _) = sides.host(None, Some(Instant::now()), std::ptr::null())?;
-            return Ok(ready + host);
+            return Ok(ready + sides.look()?);
         }
         let until = match efd {
             Some(_) => deadline,
             None => Some(deadline.map_or(Instant::now() + SLICE, |d| d.min(Instant::now() + SLICE))),
         };
-        let (host, woke) = sides.host(efd, until, mask)?;
+        // A notifier that fired since the call armed it: only a look at
+        // the host part, then the rump part is asked again.
+        let until = match gate.as_ref().is_none_or(Armed::sleep) {
+            true => until,
+            false => Some(Instant::now()),
+        };
+        let slept = sides.sleep(efd, until, mask);
+        // What the kernel published for the armed call is taken before
+        // anything else lands in the buffers it wrote.
+        let published = gate.and_then(|g| {
+            g.woke();
+            g.settle()
+        });
+        let from_rump = match published {
+            Some(r) => sides.published(usize::try_from(r?).unwrap_or(0)),
+            None => 0,
+        };
+        let woke = match slept {
+            Ok(w) => w,
+            // Events taken off an epoll are reported, as Linux does.
+            Err(_) if from_rump > 0 => false,
+            Err(e) => return Err(e),
+        };
         if let (true, Some(e)) = (woke, efd) {
             // Emptied only once it fired: a stale wake-up left from an
             // earlier wait costs one more round, never a missed one.
             notifier::drain(e);
         }
+        let host = sides.host_ready()?;
+        if from_rump > 0 {
+            return Ok(from_rump + host);
+        }
         if host > 0 {
-            return Ok(host + sides.rump(&Ask { k, arm: false })?);
+            return Ok(host + sides.rump(&Ask { k, armed: None })?);
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             sides.clear_rump();
@@ -213,18 +248,22 @@ impl Sides for PollSides {
         ask.poll(&mut self.rump).map(|n| n as usize)
     }
 
-    fn host(
-        &mut self,
-        extra: Option<c_int>,
-        until: Option<Instant>,
-        mask: *const sigset_t,
-    ) -> Result<(usize, bool), Errno> {
+    fn published(&mut self, n: usize) -> usize {
+        n
+    }
+
+    fn sleep(&mut self, extra: Option<c_int>, until: Option<Instant>, mask: *const sigset_t) -> Result<bool, Errno> {
+        self.host.iter_mut().for_each(|p| p.revents = 0);
         if let Some(fd) = extra {
             self.host.push(pollfd { fd, events: libc::POLLIN, revents: 0 });
         }
         let r = host_ppoll(&mut self.host, until, mask);
         let woke = extra.is_some() && self.host.pop().is_some_and(|p| p.revents != 0);
-        Ok((r? - woke as usize, woke))
+        r.map(|_| woke)
+    }
+
+    fn host_ready(&mut self) -> Result<usize, Errno> {
+        Ok(self.host.iter().filter(|p| p.revents != 0).count())
     }
 
     fn clear_rump(&mut self) {
@@ -558,8 +597,11 @@ struct EpollSides {
     companion: i32,
     ev: *mut epoll_event,
     max: c_int,
-    /// Events already taken from the companion.
+    /// Events already taken, from the companion and the host epoll.
     got: usize,
+    /// Whether the host epoll may have events (the last `sleep` said so,
+    /// or did not wait).
+    host_readable: bool,
 }
 
 impl Sides for EpollSides {
@@ -575,31 +617,35 @@ impl Sides for EpollSides {
         Ok(n)
     }
 
-    fn host(
-        &mut self,
-        extra: Option<c_int>,
-        until: Option<Instant>,
-        mask: *const sigset_t,
-    ) -> Result<(usize, bool), Errno> {
-        let room = self.max - self.got as c_int;
-        if room <= 0 {
-            return Ok((0, false));
-        }
-        // SAFETY: inside the caller's array of `max` events.
-        let at = unsafe { self.ev.add(self.got) };
-        let epfd = self.epfd;
-        let take = || check(unsafe { real::epoll_wait(epfd, at, room, 0) }).map(|n| n as usize);
+    fn published(&mut self, n: usize) -> usize {
+        self.got += n;
+        n
+    }
+
+    fn sleep(&mut self, extra: Option<c_int>, until: Option<Instant>, mask: *const sigset_t) -> Result<bool, Errno> {
         let mut set = [
-            pollfd { fd: epfd, events: libc::POLLIN, revents: 0 },
+            pollfd { fd: self.epfd, events: libc::POLLIN, revents: 0 },
             pollfd { fd: extra.unwrap_or(-1), events: libc::POLLIN, revents: 0 },
         ];
         let waited = until.is_none_or(|d| d > Instant::now());
+        self.host_readable = !waited;
         if waited {
             host_ppoll(&mut set, until, mask)?;
+            self.host_readable = set[0].revents != 0;
         }
-        let host = if !waited || set[0].revents != 0 { take()? } else { 0 };
-        self.got += host;
-        Ok((host, set[1].revents != 0))
+        Ok(set[1].revents != 0)
+    }
+
+    fn host_ready(&mut self) -> Result<usize, Errno> {
+        let room = self.max - self.got as c_int;
+        if room <= 0 || !self.host_readable {
+            return Ok(0);
+        }
+        // SAFETY: inside the caller's array of `max` events.
+        let at = unsafe { self.ev.add(self.got) };
+        let n = check(unsafe { real::epoll_wait(self.epfd, at, room, 0) })? as usize;
+        self.got += n;
+        Ok(n)
     }
 
     fn clear_rump(&mut self) {
@@ -623,7 +669,7 @@ fn epoll_rump(
             return Err(Errno(libc::EINVAL));
         }
         let k = backend::kernel()?;
-        let mut sides = EpollSides { epfd, companion, ev, max, got: 0 };
+        let mut sides = EpollSides { epfd, companion, ev, max, got: 0, host_readable: false };
         Ok(wait(k, &mut sides, deadline, mask)? as c_int)
     }))
 }

@@ -131,6 +131,12 @@ pub enum MsgType {
     /// RESP payload is an errno (4 bytes, 0 or ENODEV, EPERM, ENOMEM), and
     /// with 0 the channel's descriptor comes with it (SCM_RIGHTS).
     Shmchan = 13,
+    /// Our extension: registers the calling thread's readiness eventfd for
+    /// record `value` of the connection's shared-memory channel
+    /// (`crate::transport::shm::ready`), passed with the frame (SCM_RIGHTS);
+    /// the REQ payload is empty. The RESP payload is an errno (4 bytes, 0
+    /// or EINVAL for a bad record or no channel or no descriptor).
+    Notifier = 14,
 }
 
 impl MsgType {
@@ -150,6 +156,7 @@ impl MsgType {
             11 => MsgType::Nsyscall,
             12 => MsgType::Mapfd,
             13 => MsgType::Shmchan,
+            14 => MsgType::Notifier,
             other => return Err(WireError::UnknownType(other)),
         })
     }
@@ -392,7 +399,7 @@ mod tests {
         assert_eq!(parse(bytes(MAX_FRAME + 1, 0, 0)), Err(WireError::TooLarge));
         assert!(parse(bytes(MAX_FRAME, 0, 0)).is_ok());
         assert_eq!(parse(bytes(24, 3, 0)), Err(WireError::UnknownClass(3)));
-        assert_eq!(parse(bytes(24, 0, 14)), Err(WireError::UnknownType(14)));
+        assert_eq!(parse(bytes(24, 0, 15)), Err(WireError::UnknownType(15)));
         assert_eq!(parse(bytes(24, 0, 0xffff)), Err(WireError::UnknownType(0xffff)));
         // The raw reqno is still readable for an ERROR reply.
         assert_eq!(HeaderPacket::new_checked(&bytes(24, 0, 77)[..]).unwrap().reqno(), 7);

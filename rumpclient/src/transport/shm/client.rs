@@ -12,7 +12,8 @@
 //! (`lose_all`), waking its sleepers.
 
 use super::futex::{self, Woke};
-use super::layout::{mapping_len, Channel, Slot, DONE, FREE, LOST, POSTED, SLOTS, WAITER};
+use super::layout::{mapping_len, ready_offset, Channel, Slot, DONE, FREE, LOST, POSTED, SLOTS, WAITER};
+use super::ready::{self, Owners, Record};
 use super::spin::Spin;
 use rump_abi::{Slots, SysResult};
 use rump_kernel::shm::Mapping;
@@ -43,6 +44,8 @@ pub struct ClientChannel {
     spin: Spin,
     /// `FORKS` when the channel was mapped.
     forks: u64,
+    /// Which thread waits with which readiness record.
+    pub records: Owners,
 }
 
 /// Why a posted call has no result.
@@ -61,8 +64,9 @@ pub struct Posted<'a> {
 }
 
 impl ClientChannel {
-    /// Maps the channel the server passed; None if it is not one.
-    pub fn map(fd: &OwnedFd) -> Option<ClientChannel> {
+    /// Maps the channel the server (process `server`, if known) passed;
+    /// None if it is not one.
+    pub fn map(fd: &OwnedFd, server: Option<i32>) -> Option<ClientChannel> {
         static COUNTING: Once = Once::new();
         // SAFETY: registers a handler that only bumps an atomic.
         COUNTING.call_once(|| unsafe {
@@ -70,7 +74,8 @@ impl ClientChannel {
         });
         let map = Mapping::of_fd(fd.as_raw_fd(), mapping_len()).ok()?;
         let free = std::array::from_fn(|_| AtomicU64::new(u64::MAX));
-        let ch = ClientChannel { map, free, spin: Spin::default(), forks: FORKS.load(Ordering::Relaxed) };
+        let forks = FORKS.load(Ordering::Relaxed);
+        let ch = ClientChannel { map, free, spin: Spin::toward(server), forks, records: Owners::default() };
         ch.view().is_valid().then_some(ch)
     }
 
@@ -115,10 +120,26 @@ impl ClientChannel {
         }
     }
 
+    fn ready(&self) -> &ready::Region {
+        // SAFETY: our mapping is `mapping_len()` bytes, with the region at `ready_offset()`.
+        unsafe { ready::region(self.map.as_ptr(), ready_offset()) }
+    }
+
+    /// Readiness record `index`.
+    pub fn record(&self, index: usize) -> &Record {
+        &self.ready().records[index]
+    }
+
     /// Posts call `sysnum` with `args` as request `reqno`; None if every
     /// slot is taken or the channel is a parent's (the caller uses the
     /// socket).
     pub fn post(&self, sysnum: u32, args: &Slots, reqno: u64) -> Option<Posted<'_>> {
+        self.post_arming(sysnum, args, reqno, None)
+    }
+
+    /// As `post`, for a call that arms readiness record `record` (see
+    /// `ready`) where it would wait.
+    pub fn post_arming(&self, sysnum: u32, args: &Slots, reqno: u64, record: Option<usize>) -> Option<Posted<'_>> {
         if FORKS.load(Ordering::Relaxed) != self.forks {
             return None;
         }
@@ -126,6 +147,7 @@ impl ClientChannel {
         let slot = self.slot(index);
         slot.sysnum.store(sysnum, Ordering::Relaxed);
         slot.reqno.store(reqno, Ordering::Relaxed);
+        self.ready().arms[index].store(record.map_or(0, |r| r as u32 + 1), Ordering::Relaxed);
         for (a, v) in slot.args.iter().zip(args) {
             a.store(*v, Ordering::Relaxed);
         }

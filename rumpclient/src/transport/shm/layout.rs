@@ -5,6 +5,8 @@
 //!                    bitmap of posted slots
 //! Slot × SLOTS       (128 bytes each) state futex, syscall number, request
 //!                    number, argument words, result
+//! ready::Region      which record each slot's call arms, and the
+//!                    readiness records of waiting threads (`ready`)
 //! ```
 //!
 //! A slot's `state` is FREE, POSTED or DONE, with `WAITER` set by a client
@@ -22,8 +24,8 @@ use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 /// Slots per channel: calls one client can have in flight over it.
 pub const SLOTS: usize = 128;
-/// "rsh1": the layout below.
-pub const MAGIC: u32 = 0x7273_6831;
+/// "rsh2": the layout below.
+pub const MAGIC: u32 = 0x7273_6832;
 
 pub const FREE: u32 = 0;
 pub const POSTED: u32 = 1;
@@ -56,9 +58,14 @@ pub struct Slot {
     pub errno: AtomicI32,
 }
 
+/// Where the readiness region (`ready::Region`) starts.
+pub const fn ready_offset() -> usize {
+    std::mem::size_of::<Header>() + SLOTS * std::mem::size_of::<Slot>()
+}
+
 /// Bytes a channel's mapping takes.
 pub const fn mapping_len() -> usize {
-    std::mem::size_of::<Header>() + SLOTS * std::mem::size_of::<Slot>()
+    ready_offset() + std::mem::size_of::<super::ready::Region>()
 }
 
 /// A view of a mapping laid out as above.

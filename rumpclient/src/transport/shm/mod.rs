@@ -9,7 +9,8 @@
 //! with the reply (SCM_RIGHTS). Any refusal leaves the client on the
 //! socket, which stays in any case for liveness (a hang-up is how either
 //! side learns the other died), descriptor passing, cancels, and the
-//! requests that have no slot form (fork, exec, mmap, readiness waits).
+//! requests that have no slot form (fork, exec, mmap, registering a
+//! thread's readiness eventfd).
 //!
 //! The mapping (`layout`): a header with a doorbell futex and a bitmap of
 //! posted slots, then `SLOTS` slots of one call each: the syscall number,
@@ -19,6 +20,10 @@
 //! it (`server`). Pointers stay the caller's: the kernel reaches the
 //! caller's buffers in place through `peer::PeerMemory`, so a read's data
 //! lands in the caller's buffer with one copy and nothing is marshaled.
+//!
+//! Readiness. A poll-like call posted for a wait beside host fds arms the
+//! calling thread's record instead of sleeping in the kernel, and the
+//! kernel tells the thread through the record and its eventfd (`ready`).
 //!
 //! Waiting. Both sides spin briefly, with a budget that follows how long
 //! waits turned out to be (`spin`), then sleep on a futex. A server thread
@@ -33,6 +38,7 @@ pub mod client;
 pub mod futex;
 pub mod layout;
 pub mod peer;
+pub mod ready;
 pub mod server;
 pub mod spin;
 

@@ -8,7 +8,8 @@
 //! in the kernel (`want_waiter`), so a blocked call never holds up others.
 
 use super::futex;
-use super::layout::{mapping_len, Channel, Slot, DONE, POSTED, SLOTS, WAITER};
+use super::layout::{mapping_len, ready_offset, Channel, Slot, DONE, POSTED, SLOTS, WAITER};
+use super::ready::Notifiers;
 use super::spin::Spin;
 use rump_abi::{Errno, Slots, SysResult};
 use rump_kernel::mem::Mem;
@@ -41,6 +42,8 @@ pub struct ServerChannel {
     spin: Spin,
     /// The client's pid, whose memory calls reach (`peer::PeerMemory`).
     pub pid: i32,
+    /// The client threads' readiness notifiers (`ready`).
+    pub ready: Notifiers,
 }
 
 impl ServerChannel {
@@ -48,14 +51,16 @@ impl ServerChannel {
     pub fn new(mem: Arc<Mem>, pid: i32) -> Result<ServerChannel, Errno> {
         let region = SharedMem::new(c"rump-channel", mapping_len() as u64, mem)?;
         let map = region.map()?;
+        let ready = Notifiers::new(region.map()?, ready_offset());
         let ch = ServerChannel {
             region,
             map,
             running: std::array::from_fn(|_| AtomicBool::new(false)),
             waiting: AtomicU32::new(0),
             retired: AtomicBool::new(false),
-            spin: Spin::default(),
+            spin: Spin::toward(Some(pid)),
             pid,
+            ready,
         };
         ch.view().init();
         Ok(ch)
@@ -158,6 +163,7 @@ impl ServerChannel {
     /// The client is gone or replaced its channel: the waiter leaves.
     pub fn retire(&self) {
         self.retired.store(true, Ordering::Release);
+        self.ready.retire();
         let h = self.view().header;
         h.doorbell.fetch_add(1, Ordering::SeqCst);
         futex::wake(&h.doorbell, i32::MAX);

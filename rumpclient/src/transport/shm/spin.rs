@@ -7,8 +7,10 @@
 //! one side sleeps, the other's wait includes that side's wake-up, and a
 //! budget that only learnt from waits that ended while spinning would
 //! never again cover it. On a single
-//! CPU there is no spinning at all, and `RUMP_SHM_SPIN_NS` sets the
-//! ceiling (0: never spin, as on a machine whose CPUs are all busy).
+//! CPU there is no spinning at all, nor between two processes that may
+//! both run on one and the same CPU only (`toward`: the peer cannot run
+//! while this side spins), and `RUMP_SHM_SPIN_NS` sets the ceiling (0:
+//! never spin, as on a machine whose CPUs are all busy).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -36,6 +38,15 @@ impl Default for Spin {
 }
 
 impl Spin {
+    /// The spin of one side of a channel whose other side is process
+    /// `peer` (None: unknown).
+    pub fn toward(peer: Option<i32>) -> Spin {
+        match peer.is_some_and(on_our_only_cpu) {
+            true => Spin { budget_ns: AtomicU32::new(0), max_ns: 0 },
+            false => Spin::default(),
+        }
+    }
+
     /// Spins until `done` returns `Some` or the budget runs out.
     pub fn run<T>(&self, mut done: impl FnMut() -> Option<T>) -> Option<T> {
         let budget = self.budget_ns.load(Ordering::Relaxed);
@@ -69,5 +80,25 @@ impl Spin {
         let waited = waited.as_nanos().min(u128::from(u32::MAX)) as u32;
         let next = if waited < self.max_ns { 2 * waited } else { budget - budget / 4 };
         self.budget_ns.store(next.clamp(MIN_NS.min(self.max_ns), self.max_ns), Ordering::Relaxed);
+    }
+}
+
+/// Whether this thread and process `peer` may both run on one CPU only,
+/// the same.
+fn on_our_only_cpu(peer: i32) -> bool {
+    let mask = |pid: i32| {
+        // SAFETY: a zeroed cpu_set_t is a valid empty set.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: the kernel writes at most the size we pass (raw: the libc
+        // call may be a hook).
+        let r = unsafe {
+            libc::syscall(libc::SYS_sched_getaffinity, pid, size_of::<libc::cpu_set_t>(), &mut set as *mut _)
+        };
+        (r > 0).then_some(set)
+    };
+    match (mask(0), mask(peer)) {
+        // SAFETY: CPU_COUNT and CPU_EQUAL only read the sets.
+        (Some(ours), Some(theirs)) => unsafe { libc::CPU_COUNT(&ours) == 1 && libc::CPU_EQUAL(&ours, &theirs) },
+        _ => false,
     }
 }

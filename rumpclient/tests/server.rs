@@ -226,7 +226,7 @@ fn eventually(cond: impl Fn() -> bool) -> bool {
 fn a_wait_armed_through_the_channel_gets_its_outcome_published() {
     let srv = start();
     let c = Client::connect(&srv.url, Emulation::Linux, "published").unwrap();
-    assert!(c.shares_memory());
+    assert_eq!(c.shares_memory(), rumpclient::transport::shm::wanted(), "the transport RUMP_TRANSPORT asks for");
     let path = c"/wake-fifo";
     rump_sys_mknodat(&c, -100, path.as_ptr(), 0o010600, 0).unwrap();
     let (o_rdonly_nonblock, o_wronly) = (0o4000, 1);
@@ -235,7 +235,12 @@ fn a_wait_armed_through_the_channel_gets_its_outcome_published() {
     let w2 = rump_sys_openat(&c, -100, path.as_ptr(), o_wronly, 0).unwrap();
     let efd = eventfd();
     let token = unsafe { libc::gettid() } as u32;
-    let gate = c.ready_gate(token, efd).expect("a record in the channel");
+    let Some(gate) = c.ready_gate(token, efd) else {
+        // Over sockets there is no mapping to hold records: mixed waits
+        // take the per-call path, which the test above covers.
+        assert!(!c.shares_memory(), "a shared-memory channel hands out records");
+        return;
+    };
     let mut set = [rump_abi::linux::types::pollfd { fd: r, events: 1, revents: 0 }];
     let args = [set.as_mut_ptr() as u64, 1, -1i64 as u64, 0, 0, 0, 0, 0];
 

@@ -41,8 +41,11 @@ fn solicited_node(target: Ipv6Addr) -> Ipv6Addr {
 }
 
 impl Net {
-    /// Hands an IP packet to interface `iface` for neighbour `via`.
-    pub fn link_output(&mut self, iface: IfIndex, via: IpAddr, pkt: Vec<u8>) -> Result<(), Errno> {
+    /// Hands an IP packet, given as its header and the rest (so that a
+    /// forwarded one need not be joined), to interface `iface` for
+    /// neighbour `via`. It is joined only to be kept: queued for loopback
+    /// or held until the neighbour answers.
+    pub fn link_output(&mut self, iface: IfIndex, via: IpAddr, head: &[u8], rest: &[u8]) -> Result<(), Errno> {
         let now = self.now();
         let ifc = self.ifaces.get_mut(iface).ok_or(ENXIO)?;
         if !ifc.is_up() {
@@ -51,8 +54,8 @@ impl Net {
         }
         if ifc.is_loopback() {
             ifc.counters.tx_packets += 1;
-            ifc.counters.tx_bytes += pkt.len() as u64;
-            self.loopq.push_back((iface, pkt));
+            ifc.counters.tx_bytes += (head.len() + rest.len()) as u64;
+            self.loopq.push_back((iface, [head, rest].concat()));
             return Ok(());
         }
         let broadcast = match via {
@@ -67,18 +70,19 @@ impl Net {
         } else if let Some(mac) = self.neigh.lookup(iface, via, now) {
             mac
         } else {
-            if self.neigh.hold(iface, via, pkt, now) {
+            if self.neigh.hold(iface, via, [head, rest].concat(), now) {
                 self.solicit(iface, via);
             }
             return Ok(());
         };
-        self.send_frame(iface, dst, ethertype, &pkt);
+        self.send_frame(iface, dst, ethertype, head, rest);
         Ok(())
     }
 
-    /// Sends one frame out of an interface: through its impairment, if it
-    /// has one, then onto its bus (nowhere, when it has none).
-    pub(super) fn send_frame(&mut self, iface: IfIndex, dst: [u8; 6], ethertype: u16, payload: &[u8]) {
+    /// Sends one frame, whose payload is `head` then `rest`, out of an
+    /// interface: through its impairment, if it has one, then onto its bus
+    /// (nowhere, when it has none).
+    pub(super) fn send_frame(&mut self, iface: IfIndex, dst: [u8; 6], ethertype: u16, head: &[u8], rest: &[u8]) {
         let now = self.now();
         let ts = self.clock.realtime();
         let Some((mac, impaired)) = self.ifaces.get(iface).map(|i| (i.mac, i.netem.is_some())) else { return };
@@ -87,11 +91,11 @@ impl Net {
         // whole: an impairment, a packet socket.
         if !impaired && !self.has_packet_sockets() {
             if let Some(ifc) = self.ifaces.get_mut(iface) {
-                put_on_bus(ifc, &[&header, payload], ts);
+                put_on_bus(ifc, &[&header, head, rest], ts);
             }
             return;
         }
-        let frame = [&header[..], payload].concat();
+        let frame = [&header[..], head, rest].concat();
         self.packet_tap(iface, &frame, true);
         let owner = self.tx_owner.map(|id| (id, frame.len()));
         let Some(ifc) = self.ifaces.get_mut(iface) else { return };
@@ -170,7 +174,7 @@ impl Net {
             IpAddr::V4(target) => {
                 let Some(IpAddr::V4(spa)) = ifc.source_for(ip) else { return };
                 let arp = ArpRepr { op: ARP_REQUEST, sha: mac, spa, tha: [0; 6], tpa: target };
-                self.send_frame(iface, BROADCAST_MAC, ETHERTYPE_ARP, &arp.emit());
+                self.send_frame(iface, BROADCAST_MAC, ETHERTYPE_ARP, &arp.emit(), &[]);
             }
             IpAddr::V6(target) => {
                 let Some(src) = ifc.source_for(ip) else { return };
@@ -182,7 +186,7 @@ impl Net {
                 let msg = IcmpRepr { ty: ND_SOLICIT, code: 0, rest: [0; 4], data: &data }.emit(&ip6);
                 let mut pkt = ip6.emit_header(msg.len());
                 pkt.extend_from_slice(&msg);
-                self.send_frame(iface, multicast_mac(IpAddr::V6(group)), ETHERTYPE_IPV6, &pkt);
+                self.send_frame(iface, multicast_mac(IpAddr::V6(group)), ETHERTYPE_IPV6, &pkt, &[]);
             }
         }
     }
@@ -203,14 +207,11 @@ impl Net {
         self.packet_tap(iface, frame, false);
         match eth.ethertype {
             ETHERTYPE_ARP => self.arp_input(iface, payload),
-            ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => {
-                if let Some((ip, body)) = IpRepr::parse(payload) {
-                    if ip.proto == PROTO_ICMPV6 && self.nd_input(iface, &ip, body) {
-                        return;
-                    }
-                }
-                self.ip_input(iface, payload)
-            }
+            ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => match IpRepr::parse(payload) {
+                Some((ip, body)) if ip.proto == PROTO_ICMPV6 && self.nd_input(iface, &ip, body) => {}
+                Some((ip, body)) => self.ip_input_parsed(iface, ip, payload, body),
+                None => self.stats.ip_in_hdr_errors += 1,
+            },
             _ => {
                 if let Some(i) = self.ifaces.get_mut(iface) {
                     i.counters.rx_dropped += 1;
@@ -232,11 +233,11 @@ impl Net {
             self.neigh.refresh(iface, IpAddr::V4(arp.spa), arp.sha, keep, now)
         };
         for pkt in held {
-            self.send_frame(iface, arp.sha, ETHERTYPE_IPV4, &pkt);
+            self.send_frame(iface, arp.sha, ETHERTYPE_IPV4, &pkt, &[]);
         }
         if ours && arp.op == ARP_REQUEST {
             let reply = ArpRepr { op: ARP_REPLY, sha: mac, spa: arp.tpa, tha: arp.sha, tpa: arp.spa };
-            self.send_frame(iface, arp.sha, ETHERTYPE_ARP, &reply.emit());
+            self.send_frame(iface, arp.sha, ETHERTYPE_ARP, &reply.emit(), &[]);
         }
     }
 
@@ -259,7 +260,7 @@ impl Net {
         if m.ty == ND_ADVERT {
             if let Some(ll) = ll {
                 for pkt in self.neigh.learn(iface, target, ll, keep, now) {
-                    self.send_frame(iface, ll, ETHERTYPE_IPV6, &pkt);
+                    self.send_frame(iface, ll, ETHERTYPE_IPV6, &pkt, &[]);
                 }
             }
             return true;
@@ -270,7 +271,7 @@ impl Net {
         let Some(ll) = ll else { return true };
         if !ip.src.is_unspecified() {
             for pkt in self.neigh.learn(iface, ip.src, ll, keep, now) {
-                self.send_frame(iface, ll, ETHERTYPE_IPV6, &pkt);
+                self.send_frame(iface, ll, ETHERTYPE_IPV6, &pkt, &[]);
             }
         }
         let reply_to =
@@ -283,7 +284,7 @@ impl Net {
         let msg = IcmpRepr { ty: ND_ADVERT, code: 0, rest: [0x60, 0, 0, 0], data: &data }.emit(&ip6);
         let mut pkt = ip6.emit_header(msg.len());
         pkt.extend_from_slice(&msg);
-        self.send_frame(iface, ll, ETHERTYPE_IPV6, &pkt);
+        self.send_frame(iface, ll, ETHERTYPE_IPV6, &pkt, &[]);
         true
     }
 

@@ -319,6 +319,24 @@ pub fn fill_icmp_sum(ip: &IpRepr, m: &mut [u8]) {
     }
 }
 
+/// The longest IP header `IpRepr::parse` accepts (v4 with 40 bytes of
+/// options; v6's fixed header is 40).
+pub const MAX_HEADER: usize = 60;
+
+/// Takes one hop off a parsed IPv4 or IPv6 header in place: the TTL or
+/// hop limit goes down by one and a v4 header checksum is made right
+/// again. The caller has checked that the TTL is above 1.
+pub fn decrement_ttl(header: &mut [u8]) {
+    if header[0] >> 4 == 6 {
+        header[7] -= 1;
+        return;
+    }
+    header[8] -= 1;
+    header[10..12].fill(0);
+    let sum = !checksum::data(header);
+    header[10..12].copy_from_slice(&sum.to_be_bytes());
+}
+
 /// The TCP MSS option of a SYN, if any: (offset of its value, value).
 pub fn tcp_mss(seg: &[u8]) -> Option<(usize, u16)> {
     if seg.len() < 20 || seg[13] & 0x02 == 0 {

@@ -40,12 +40,23 @@ fn solicited_node(target: Ipv6Addr) -> Ipv6Addr {
     Ipv6Addr::new(0xff02, 0, 0, 0, 0, 1, 0xff00 | o[13] as u16, u16::from_be_bytes([o[14], o[15]]))
 }
 
+/// What became of a frame sent out of an interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// Straight onto the link (or dropped), seen by nothing else here.
+    Wire,
+    /// Kept for later (the loopback queue, a neighbour being asked, an
+    /// impairment's queue) or seen by a packet socket: the stack has work
+    /// to settle (`State::net_run`).
+    Kept,
+}
+
 impl Net {
     /// Hands an IP packet, given as its header and the rest (so that a
     /// forwarded one need not be joined), to interface `iface` for
     /// neighbour `via`. It is joined only to be kept: queued for loopback
     /// or held until the neighbour answers.
-    pub fn link_output(&mut self, iface: IfIndex, via: IpAddr, head: &[u8], rest: &[u8]) -> Result<(), Errno> {
+    pub fn link_output(&mut self, iface: IfIndex, via: IpAddr, head: &[u8], rest: &[u8]) -> Result<Sent, Errno> {
         let now = self.now();
         let ifc = self.ifaces.get_mut(iface).ok_or(ENXIO)?;
         if !ifc.is_up() {
@@ -56,7 +67,7 @@ impl Net {
             ifc.counters.tx_packets += 1;
             ifc.counters.tx_bytes += (head.len() + rest.len()) as u64;
             self.loopq.push_back((iface, [head, rest].concat()));
-            return Ok(());
+            return Ok(Sent::Kept);
         }
         let broadcast = match via {
             IpAddr::V4(v) => v.is_broadcast() || ifc.addrs.iter().any(|a| a.broadcast_v4() == Some(v)),
@@ -73,19 +84,18 @@ impl Net {
             if self.neigh.hold(iface, via, [head, rest].concat(), now) {
                 self.solicit(iface, via);
             }
-            return Ok(());
+            return Ok(Sent::Kept);
         };
-        self.send_frame(iface, dst, ethertype, head, rest);
-        Ok(())
+        Ok(self.send_frame(iface, dst, ethertype, head, rest))
     }
 
     /// Sends one frame, whose payload is `head` then `rest`, out of an
     /// interface: through its impairment, if it has one, then onto its bus
     /// (nowhere, when it has none).
-    pub(super) fn send_frame(&mut self, iface: IfIndex, dst: [u8; 6], ethertype: u16, head: &[u8], rest: &[u8]) {
+    pub(super) fn send_frame(&mut self, iface: IfIndex, dst: [u8; 6], ethertype: u16, head: &[u8], rest: &[u8]) -> Sent {
         let now = self.now();
         let ts = self.clock.realtime();
-        let Some((mac, impaired)) = self.ifaces.get(iface).map(|i| (i.mac, i.netem.is_some())) else { return };
+        let Some((mac, impaired)) = self.ifaces.get(iface).map(|i| (i.mac, i.netem.is_some())) else { return Sent::Wire };
         let header = EthernetRepr { dst, src: mac, ethertype }.header();
         // The frame is joined only when something keeps or looks at it
         // whole: an impairment, a packet socket.
@@ -93,13 +103,16 @@ impl Net {
             if let Some(ifc) = self.ifaces.get_mut(iface) {
                 put_on_bus(ifc, &[&header, head, rest], ts);
             }
-            return;
+            return Sent::Wire;
         }
         let frame = [&header[..], head, rest].concat();
         self.packet_tap(iface, &frame, true);
         let owner = self.tx_owner.map(|id| (id, frame.len()));
-        let Some(ifc) = self.ifaces.get_mut(iface) else { return };
-        let Some(netem) = ifc.netem.as_mut() else { return put_on_bus(ifc, &[&frame], ts) };
+        let Some(ifc) = self.ifaces.get_mut(iface) else { return Sent::Kept };
+        let Some(netem) = ifc.netem.as_mut() else {
+            put_on_bus(ifc, &[&frame], ts);
+            return Sent::Kept;
+        };
         let (lost, overlimit) = (netem.counters.lost, netem.counters.overlimit);
         let mut out = Vec::new();
         let charged = netem.enqueue(now, frame, owner, &mut out);
@@ -113,6 +126,7 @@ impl Net {
                 s.tx_queued += n;
             }
         }
+        Sent::Kept
     }
 
     /// Sends the impaired frames whose delay is over.
@@ -191,25 +205,34 @@ impl Net {
         }
     }
 
-    /// A frame read from interface `iface`'s link.
-    pub fn link_input(&mut self, iface: IfIndex, frame: &[u8]) {
-        let Some(ifc) = self.ifaces.get_mut(iface) else { return };
+    /// A frame read from interface `iface`'s link. `Sent::Wire` when all
+    /// it caused was its forwarding straight onto another link (or its
+    /// drop): the stack has nothing to settle.
+    pub fn link_input(&mut self, iface: IfIndex, frame: &[u8]) -> Sent {
+        let Some(ifc) = self.ifaces.get_mut(iface) else { return Sent::Wire };
         let Some((eth, payload)) = EthernetRepr::parse(frame) else {
             ifc.counters.rx_errors += 1;
-            return;
+            return Sent::Wire;
         };
         if !ifc.is_up() {
             ifc.counters.rx_dropped += 1;
-            return;
+            return Sent::Wire;
         }
         ifc.counters.rx_packets += 1;
         ifc.counters.rx_bytes += frame.len() as u64;
+        // A packet socket that saw the frame has news for its reader.
+        let watched = self.has_packet_sockets();
         self.packet_tap(iface, frame, false);
         match eth.ethertype {
             ETHERTYPE_ARP => self.arp_input(iface, payload),
             ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => match IpRepr::parse(payload) {
                 Some((ip, body)) if ip.proto == PROTO_ICMPV6 && self.nd_input(iface, &ip, body) => {}
-                Some((ip, body)) => self.ip_input_parsed(iface, ip, payload, body),
+                Some((ip, body)) => {
+                    let sent = self.ip_input_parsed(iface, ip, payload, body);
+                    if !watched {
+                        return sent;
+                    }
+                }
                 None => self.stats.ip_in_hdr_errors += 1,
             },
             _ => {
@@ -218,6 +241,7 @@ impl Net {
                 }
             }
         }
+        Sent::Kept
     }
 
     fn arp_input(&mut self, iface: IfIndex, payload: &[u8]) {

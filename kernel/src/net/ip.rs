@@ -4,6 +4,7 @@
 //! and handed to the link. IPv4 fragments addressed to us are reassembled.
 
 use super::icmp::IcmpError;
+use super::ether::Sent;
 use super::iface::IfIndex;
 use super::wire::{decrement_ttl, tcp_mss, IpRepr, MAX_HEADER, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 use super::Net;
@@ -94,20 +95,23 @@ impl Net {
             self.stats.ip_in_hdr_errors += 1;
             return;
         };
-        self.ip_input_parsed(iface, ip, packet, payload)
+        self.ip_input_parsed(iface, ip, packet, payload);
     }
 
     /// `ip_input` of a packet whose header the link layer already parsed
-    /// into `ip`, with `payload` the bytes it carries.
-    pub fn ip_input_parsed(&mut self, iface: IfIndex, ip: IpRepr, packet: &[u8], payload: &[u8]) {
+    /// into `ip`, with `payload` the bytes it carries; `Sent::Wire` if it
+    /// was only forwarded straight on (or dropped).
+    pub fn ip_input_parsed(&mut self, iface: IfIndex, ip: IpRepr, packet: &[u8], payload: &[u8]) -> Sent {
         self.stats.ip_in_receives += 1;
         self.learn_scope(ip.src, iface);
         if self.ifaces.is_local(ip.dst) || ip.dst.is_multicast() {
             self.ip_deliver(ip, payload);
+            Sent::Kept
         } else if self.ifaces.get(iface).is_some_and(|i| i.is_loopback()) {
             // Martian: loopback traffic to a non-local address goes nowhere.
+            Sent::Wire
         } else {
-            self.ip_forward(ip, packet, payload);
+            self.ip_forward(ip, packet, payload)
         }
     }
 
@@ -141,36 +145,36 @@ impl Net {
     /// destination. A packet that fits the next link leaves as it came
     /// (options and all), but for its TTL and checksum, without being
     /// copied or re-emitted; a bigger one is cut into fragments.
-    fn ip_forward(&mut self, ip: IpRepr, packet: &[u8], payload: &[u8]) {
+    fn ip_forward(&mut self, ip: IpRepr, packet: &[u8], payload: &[u8]) -> Sent {
         let on = if ip.dst.is_ipv4() { self.knobs.forwarding } else { self.knobs.forwarding6 };
         if !on {
             self.stats.ip_in_addr_errors += 1;
-            return;
+            return Sent::Wire;
         }
         if ip.ttl <= 1 {
             self.icmp_error(&ip, payload, IcmpError::TtlExceeded);
-            return;
+            return Sent::Kept;
         }
         let Ok(hop) = self.routes.lookup(&self.ifaces, ip.dst) else {
             self.icmp_error(&ip, payload, IcmpError::NetUnreachable);
-            return;
+            return Sent::Kept;
         };
         self.stats.ip_forw_datagrams += 1;
         let fwd = IpRepr { ttl: ip.ttl - 1, ..ip };
         let mtu = self.ifaces.get(hop.iface).map_or(1500, |i| i.mtu) as usize;
         if fwd.header_len + payload.len() > mtu && (fwd.df || fwd.dst.is_ipv6()) {
             self.icmp_error(&ip, payload, IcmpError::TooBig(mtu as u32));
-            return;
+            return Sent::Kept;
         }
         if fwd.header_len + payload.len() <= mtu {
             let mut header = [0u8; MAX_HEADER];
             let header = &mut header[..ip.header_len];
             header.copy_from_slice(&packet[..ip.header_len]);
             decrement_ttl(header);
-            let _ = self.link_output(hop.iface, hop.via, header, payload);
-            return;
+            return self.link_output(hop.iface, hop.via, header, payload).unwrap_or(Sent::Wire);
         }
         let _ = self.send_fragments(hop.iface, hop.via, fwd, payload, mtu);
+        Sent::Kept
     }
 
     /// Sends a datagram we originate: routes it, picks the source address
@@ -272,7 +276,7 @@ impl Net {
     ) -> Result<(), Errno> {
         let hdr = if ip.dst.is_ipv4() { 20 } else { 40 };
         if hdr + payload.len() <= mtu || ip.dst.is_ipv6() {
-            return self.link_output(iface, via, &ip.emit_header(payload.len()), payload);
+            return self.link_output(iface, via, &ip.emit_header(payload.len()), payload).map(drop);
         }
         // Fragment sizes are multiples of 8 bytes, the last one excepted.
         let step = (mtu - hdr) & !7;

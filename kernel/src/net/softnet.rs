@@ -14,6 +14,7 @@
 //! woken by its own process's frame for nothing: two wake-ups per hop
 //! where one is needed.
 
+use super::ether::Sent;
 use super::futexv::{FutexWord, WaitV, Words, POLL_SLICE};
 use super::iface::IfIndex;
 use super::shmif::{Bus, BusReader, Sleep, CHECK_PERIOD, MAX_FRAME};
@@ -198,10 +199,11 @@ impl Backlog {
                     ifc.counters.rx_overruns += overruns;
                 }
             }
+            let mut settle = false;
             for _ in 0..BUDGET {
                 let Some((iface, frame)) = self.frames.pop_front() else { break };
                 if live(iface) {
-                    st.net.link_input(iface, &frame);
+                    settle |= st.net.link_input(iface, &frame) == Sent::Kept;
                 }
                 if self.spare.len() < BUDGET {
                     self.spare.push(frame);
@@ -209,10 +211,13 @@ impl Backlog {
             }
             // What was forwarded goes on at once: the next hop's reader
             // need not wait for the rest of the work (`net_run` wakes the
-            // readers again for what that sends).
+            // readers again for what that sends). Frames that were only
+            // forwarded straight on leave nothing to settle.
             st.net.wake_links();
-            st.net_run();
-            st.net_kick(&sh);
+            if settle {
+                st.net_run();
+                st.net_kick(&sh);
+            }
             true
         })
     }

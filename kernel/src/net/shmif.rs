@@ -76,7 +76,7 @@
 //! Writers never wait: a bus has readers in other processes that may be
 //! stopped, slow or gone, and NetBSD's readers publish no position to wait
 //! for. Loss is kept off a clean bus from the reading side instead: the
-//! stack's reader thread (`softnet::start_reader`) drains the ring into a
+//! stack's bus thread (`softnet::BusLinks`) drains the ring into a
 //! backlog of its own whatever its kernel is doing, and the flows that
 //! cross a bus are bounded (TCP by its windows; UDP senders by their send
 //! buffers when a link is slower than they are), far below a ring's worth.
@@ -111,9 +111,11 @@
 //! which fires inotify/kqueue for NetBSD readers (stores through a mapping
 //! do not). Using `spare` as a change counter is our extension: NetBSD
 //! leaves it 0 and its readers ignore it. Our readers set `SLEEPING` and
-//! `FUTEX_WAIT` on it with a timeout; frames from writers that do not bump
-//! it (NetBSD's) are seen when that timeout expires, so callers should keep
-//! it short (NetBSD polls every 10 ms where it has no file events).
+//! `FUTEX_WAIT` on it with a timeout (`prepare_wait` lets one thread
+//! sleep on the counters of several buses at once: see `futexv`); frames
+//! from writers that do not bump it (NetBSD's) are seen when that timeout
+//! expires, so callers should keep it short (NetBSD polls every 10 ms
+//! where it has no file events).
 
 use super::busguard::Guard;
 use super::futexv::FutexWord;
@@ -842,6 +844,11 @@ impl Bus {
             Ok(()) => {
                 if let Some(why) = h.down.take() {
                     tracing::info!(bus = %self.path.display(), "usable again after: {why}");
+                }
+                if broken {
+                    // Sleepers marked themselves (`SLEEPING`) in the old
+                    // contents: writers to the new ones would not wake them.
+                    FutexWord::wake_all(self.word(field::SPARE), true);
                 }
             }
             Err(why) if h.down.is_none() => {

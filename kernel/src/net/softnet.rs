@@ -259,7 +259,7 @@ impl BusLinks {
     }
 }
 
-/// The bus thread: reads every attached bus into the backlog (a frame
+/// The bus thread: reads every attached bus into the backlog (a budget
 /// from each in turn), hands the backlog to the stack, and sleeps on all
 /// the buses at once when they have nothing more.
 fn read_buses(kernel: Weak<Shared>, links: Arc<BusLinks>) {

@@ -370,3 +370,21 @@ pub fn tcp_ports(seg: &[u8]) -> Option<(u16, u16)> {
 pub fn rest_u32(rest: [u8; 4]) -> u32 {
     be32(&rest, 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hop_off_keeps_the_header_valid() {
+        let v4 = IpRepr { ttl: 2, ident: 7, df: true, ..IpRepr::new([10, 0, 0, 1].into(), [10, 0, 1, 2].into(), 17, 2) };
+        let mut h = v4.emit_header(8);
+        decrement_ttl(&mut h);
+        let (parsed, _) = IpRepr::parse(&[h, vec![0; 8]].concat()).expect("checksum still right");
+        assert_eq!(parsed, IpRepr { ttl: 1, header_len: 20, ..v4 });
+        let v6 = IpRepr::new("fe80::1".parse().unwrap(), "2001:db8::2".parse().unwrap(), 17, 64);
+        let mut h = v6.emit_header(0);
+        decrement_ttl(&mut h);
+        assert_eq!(IpRepr::parse(&h).map(|(ip, _)| ip.ttl), Some(63));
+    }
+}

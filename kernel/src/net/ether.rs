@@ -92,10 +92,19 @@ impl Net {
     /// Sends one frame, whose payload is `head` then `rest`, out of an
     /// interface: through its impairment, if it has one, then onto its bus
     /// (nowhere, when it has none).
-    pub(super) fn send_frame(&mut self, iface: IfIndex, dst: [u8; 6], ethertype: u16, head: &[u8], rest: &[u8]) -> Sent {
+    pub(super) fn send_frame(
+        &mut self,
+        iface: IfIndex,
+        dst: [u8; 6],
+        ethertype: u16,
+        head: &[u8],
+        rest: &[u8],
+    ) -> Sent {
         let now = self.now();
         let ts = self.clock.realtime();
-        let Some((mac, impaired)) = self.ifaces.get(iface).map(|i| (i.mac, i.netem.is_some())) else { return Sent::Wire };
+        let Some((mac, impaired)) = self.ifaces.get(iface).map(|i| (i.mac, i.netem.is_some())) else {
+            return Sent::Wire;
+        };
         let header = EthernetRepr { dst, src: mac, ethertype }.header();
         // The frame is joined only when something keeps or looks at it
         // whole: an impairment, a packet socket.

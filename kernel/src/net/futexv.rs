@@ -52,7 +52,15 @@ impl FutexWord<'_> {
         // SAFETY: a live aligned u32; the kernel compares it with `expect`
         // atomically against wakers, so a change after our check wakes us.
         unsafe {
-            libc::syscall(libc::SYS_futex, self.word.as_ptr(), op, self.expect, &ts as *const libc::timespec, 0usize, 0u32);
+            libc::syscall(
+                libc::SYS_futex,
+                self.word.as_ptr(),
+                op,
+                self.expect,
+                &ts as *const libc::timespec,
+                0usize,
+                0u32,
+            );
         }
     }
 

@@ -3,8 +3,8 @@
 //! is routed, given a source address, fragmented to the interface's MTU
 //! and handed to the link. IPv4 fragments addressed to us are reassembled.
 
-use super::icmp::IcmpError;
 use super::ether::Sent;
+use super::icmp::IcmpError;
 use super::iface::IfIndex;
 use super::wire::{decrement_ttl, tcp_mss, IpRepr, MAX_HEADER, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 use super::Net;

@@ -250,7 +250,8 @@ impl BusLinks {
         added.0.push(source);
         if !added.1 {
             let links = self.clone();
-            let spawned = std::thread::Builder::new().name("rump-buses".into()).spawn(move || read_buses(kernel, links));
+            let spawned =
+                std::thread::Builder::new().name("rump-buses".into()).spawn(move || read_buses(kernel, links));
             added.1 = spawned.is_ok();
         }
         drop(added);

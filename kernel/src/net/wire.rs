@@ -377,7 +377,8 @@ mod tests {
 
     #[test]
     fn a_hop_off_keeps_the_header_valid() {
-        let v4 = IpRepr { ttl: 2, ident: 7, df: true, ..IpRepr::new([10, 0, 0, 1].into(), [10, 0, 1, 2].into(), 17, 2) };
+        let v4 =
+            IpRepr { ttl: 2, ident: 7, df: true, ..IpRepr::new([10, 0, 0, 1].into(), [10, 0, 1, 2].into(), 17, 2) };
         let mut h = v4.emit_header(8);
         decrement_ttl(&mut h);
         let (parsed, _) = IpRepr::parse(&[h, vec![0; 8]].concat()).expect("checksum still right");

@@ -633,6 +633,19 @@ pub struct Bus {
     faults: AtomicU64,
     /// Frames were appended that readers have not been woken for.
     unannounced: AtomicBool,
+    /// Where the reader that passes over one sender's frames stood when
+    /// it last found the bus caught up, moved past each frame that sender
+    /// appended since: an interface never has to keep up with itself (see
+    /// `BusReader::next_into`). Taken under the bus lock.
+    caught_up: Mutex<Option<Caught>>,
+}
+
+/// A reader's position that only its own interface's frames followed.
+#[derive(Clone, Copy)]
+struct Caught {
+    sender: u64,
+    gen: u64,
+    pos: u32,
 }
 
 /// Whether the bus is usable, and when that was last made sure of.
@@ -817,6 +830,7 @@ impl Bus {
             health: Mutex::new(Health { down: None, checked: Instant::now(), mapped }),
             faults: AtomicU64::new(0),
             unannounced: AtomicBool::new(false),
+            caught_up: Mutex::new(None),
         };
         let checked = bus.init();
         drop(flock);
@@ -1056,6 +1070,11 @@ impl Bus {
                 at += part.len() as i64;
             }
             self.word(field::LAST).store(start as u32, Ordering::Relaxed);
+            let mut caught = self.caught_up.lock();
+            if let Some(c) = caught.as_mut().filter(|c| c.sender == sender && win.cursor(start) == (c.gen, c.pos)) {
+                (c.gen, c.pos) = win.cursor(start + total);
+            }
+            drop(caught);
             if wrap {
                 self.gen_word().store(h.gen.wrapping_add(1), Ordering::Relaxed);
             }
@@ -1184,7 +1203,10 @@ impl BusReader {
 
     /// `next` into a buffer the caller keeps (its old contents replaced),
     /// passing over the frames of sender `skip` without copying them: an
-    /// interface reading its own bus does not read back what it sent.
+    /// interface reading its own bus does not read back what it sent. Nor
+    /// need it keep up with them: while such a reader is caught up, `skip`
+    /// frames appended through the same `Bus` move it on (so a sender whose
+    /// reader does not get to run is not overrun by itself).
     pub fn next_into(&mut self, bus: &Bus, skip: Option<u64>, data: &mut Vec<u8>) -> Option<RecordRepr> {
         loop {
             // Read before looking, so that a send after the look has
@@ -1201,9 +1223,15 @@ impl BusReader {
             };
             let ring = bus.ring();
             let win = Window::new(&h, &ring);
+            let mut caught = bus.caught_up.lock();
+            if let Some(c) = caught.filter(|c| Some(c.sender) == skip) {
+                (self.gen, self.pos) = (c.gen, c.pos);
+            }
+            *caught = None;
             let rel = match win.rel(self.gen, self.pos) {
                 Ok(r) if r == win.end => {
                     self.seen = Some(counter);
+                    *caught = skip.map(|sender| Caught { sender, gen: self.gen, pos: self.pos });
                     return None;
                 }
                 Ok(r) if r > win.end => {

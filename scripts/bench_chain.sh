@@ -7,7 +7,10 @@
 #     what the RSS is (the server's text, shared libraries, bus mappings,
 #     heap and other private memory, stacks) and the threads per node;
 # beside the same chain built from network namespaces and veth pairs
-# (when run as root with iproute2), and a host loopback ping.
+# (when run as root with iproute2), a host loopback ping, and this host's
+# floor for a chain of processes: one cross-process futex wake-up per hop
+# (scripts/futex_chain.c, when a C compiler is there), which no chain of
+# processes woken per frame can beat.
 # Usage: scripts/bench_chain.sh [N]    (needs a release build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,6 +83,10 @@ t0=$(now_ms)
 "$RUMPCTL" net down -d "$DIR" >/dev/null
 down_ms=$(($(now_ms) - t0))
 host_rtt=$(ping -c 20 -i 0.05 127.0.0.1 | avg_rtt)
+floor_rtt_us="" floor_hop_us=""
+if command -v "${CC:-cc}" >/dev/null && "${CC:-cc}" -O2 -o "$WORK/futex_chain" scripts/futex_chain.c; then
+	read -r floor_rtt_us floor_hop_us < <("$WORK/futex_chain" "$N" 200)
+fi
 
 ns_up_ms="" ns_rtt="" ns_down_ms=""
 if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
@@ -116,6 +123,9 @@ printf "%-34s %11s ms %23s ms %8s\n" "end-to-end ping round trip" "${rump_rtt:--
 	"$(ratio "${rump_rtt:-0}" "${ns_rtt:-0}")"
 printf "%-34s %11s us %23s us %8s\n" "per hop (rtt / 2 / hops)" "$rump_hop" "$(per_hop "${ns_rtt:-}")" \
 	"$(ratio "$rump_hop" "$(per_hop "${ns_rtt:-}")")"
+printf "%-34s %11s us %23s %8s\n" "floor: one futex wake-up per hop" "${floor_hop_us:--}" "(rump / floor)" \
+	"$(ratio "$rump_hop" "${floor_hop_us:-0}")"
+printf "%-34s %11s us %23s\n" "floor: its round trip" "${floor_rtt_us:--}" ""
 printf "%-34s %11s us %23s\n" "host ping 127.0.0.1 round trip" "$(awk -v r="$host_rtt" 'BEGIN { printf "%.1f", r * 1000 }')" ""
 printf "%-34s %11s kB %23s\n" "RSS per idle node" "$((rss / n))" "(NetBSD: 700-1500 kB)"
 printf "%-34s %11s kB\n" "PSS per idle node" "$((pss / n))"

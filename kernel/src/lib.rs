@@ -112,6 +112,8 @@ pub(crate) struct Shared {
     halt_chan: Condvar,
     /// Wakes the network timer thread when work needs it sooner.
     pub(crate) net_timer: Condvar,
+    /// The shmif links, read by one thread.
+    pub(crate) bus_links: Arc<net::softnet::BusLinks>,
     pub(crate) config: Config,
     /// Who holds `state` for a call now, for the watchdog.
     holder: watchdog::Holder,
@@ -164,6 +166,7 @@ impl Kernel {
             state: Mutex::new(state),
             halt_chan: Condvar::new(),
             net_timer: Condvar::new(),
+            bus_links: Arc::default(),
             config,
             holder: watchdog::Holder::default(),
         });

@@ -40,9 +40,23 @@ fn solicited_node(target: Ipv6Addr) -> Ipv6Addr {
     Ipv6Addr::new(0xff02, 0, 0, 0, 0, 1, 0xff00 | o[13] as u16, u16::from_be_bytes([o[14], o[15]]))
 }
 
+/// What became of a frame sent out of an interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// Straight onto the link (or dropped), seen by nothing else here.
+    Wire,
+    /// Kept for later (the loopback queue, a neighbour being asked, an
+    /// impairment's queue) or seen by a packet socket: the stack has work
+    /// to settle (`State::net_run`).
+    Kept,
+}
+
 impl Net {
-    /// Hands an IP packet to interface `iface` for neighbour `via`.
-    pub fn link_output(&mut self, iface: IfIndex, via: IpAddr, pkt: Vec<u8>) -> Result<(), Errno> {
+    /// Hands an IP packet, given as its header and the rest (so that a
+    /// forwarded one need not be joined), to interface `iface` for
+    /// neighbour `via`. It is joined only to be kept: queued for loopback
+    /// or held until the neighbour answers.
+    pub fn link_output(&mut self, iface: IfIndex, via: IpAddr, head: &[u8], rest: &[u8]) -> Result<Sent, Errno> {
         let now = self.now();
         let ifc = self.ifaces.get_mut(iface).ok_or(ENXIO)?;
         if !ifc.is_up() {
@@ -51,9 +65,9 @@ impl Net {
         }
         if ifc.is_loopback() {
             ifc.counters.tx_packets += 1;
-            ifc.counters.tx_bytes += pkt.len() as u64;
-            self.loopq.push_back((iface, pkt));
-            return Ok(());
+            ifc.counters.tx_bytes += (head.len() + rest.len()) as u64;
+            self.loopq.push_back((iface, [head, rest].concat()));
+            return Ok(Sent::Kept);
         }
         let broadcast = match via {
             IpAddr::V4(v) => v.is_broadcast() || ifc.addrs.iter().any(|a| a.broadcast_v4() == Some(v)),
@@ -67,35 +81,47 @@ impl Net {
         } else if let Some(mac) = self.neigh.lookup(iface, via, now) {
             mac
         } else {
-            if self.neigh.hold(iface, via, pkt, now) {
+            if self.neigh.hold(iface, via, [head, rest].concat(), now) {
                 self.solicit(iface, via);
             }
-            return Ok(());
+            return Ok(Sent::Kept);
         };
-        self.send_frame(iface, dst, ethertype, &pkt);
-        Ok(())
+        Ok(self.send_frame(iface, dst, ethertype, head, rest))
     }
 
-    /// Sends one frame out of an interface: through its impairment, if it
-    /// has one, then onto its bus (nowhere, when it has none).
-    pub(super) fn send_frame(&mut self, iface: IfIndex, dst: [u8; 6], ethertype: u16, payload: &[u8]) {
+    /// Sends one frame, whose payload is `head` then `rest`, out of an
+    /// interface: through its impairment, if it has one, then onto its bus
+    /// (nowhere, when it has none).
+    pub(super) fn send_frame(
+        &mut self,
+        iface: IfIndex,
+        dst: [u8; 6],
+        ethertype: u16,
+        head: &[u8],
+        rest: &[u8],
+    ) -> Sent {
         let now = self.now();
         let ts = self.clock.realtime();
-        let Some((mac, impaired)) = self.ifaces.get(iface).map(|i| (i.mac, i.netem.is_some())) else { return };
+        let Some((mac, impaired)) = self.ifaces.get(iface).map(|i| (i.mac, i.netem.is_some())) else {
+            return Sent::Wire;
+        };
         let header = EthernetRepr { dst, src: mac, ethertype }.header();
         // The frame is joined only when something keeps or looks at it
         // whole: an impairment, a packet socket.
         if !impaired && !self.has_packet_sockets() {
             if let Some(ifc) = self.ifaces.get_mut(iface) {
-                put_on_bus(ifc, &[&header, payload], ts);
+                put_on_bus(ifc, &[&header, head, rest], ts);
             }
-            return;
+            return Sent::Wire;
         }
-        let frame = [&header[..], payload].concat();
+        let frame = [&header[..], head, rest].concat();
         self.packet_tap(iface, &frame, true);
         let owner = self.tx_owner.map(|id| (id, frame.len()));
-        let Some(ifc) = self.ifaces.get_mut(iface) else { return };
-        let Some(netem) = ifc.netem.as_mut() else { return put_on_bus(ifc, &[&frame], ts) };
+        let Some(ifc) = self.ifaces.get_mut(iface) else { return Sent::Kept };
+        let Some(netem) = ifc.netem.as_mut() else {
+            put_on_bus(ifc, &[&frame], ts);
+            return Sent::Kept;
+        };
         let (lost, overlimit) = (netem.counters.lost, netem.counters.overlimit);
         let mut out = Vec::new();
         let charged = netem.enqueue(now, frame, owner, &mut out);
@@ -109,6 +135,7 @@ impl Net {
                 s.tx_queued += n;
             }
         }
+        Sent::Kept
     }
 
     /// Sends the impaired frames whose delay is over.
@@ -170,7 +197,7 @@ impl Net {
             IpAddr::V4(target) => {
                 let Some(IpAddr::V4(spa)) = ifc.source_for(ip) else { return };
                 let arp = ArpRepr { op: ARP_REQUEST, sha: mac, spa, tha: [0; 6], tpa: target };
-                self.send_frame(iface, BROADCAST_MAC, ETHERTYPE_ARP, &arp.emit());
+                self.send_frame(iface, BROADCAST_MAC, ETHERTYPE_ARP, &arp.emit(), &[]);
             }
             IpAddr::V6(target) => {
                 let Some(src) = ifc.source_for(ip) else { return };
@@ -182,41 +209,48 @@ impl Net {
                 let msg = IcmpRepr { ty: ND_SOLICIT, code: 0, rest: [0; 4], data: &data }.emit(&ip6);
                 let mut pkt = ip6.emit_header(msg.len());
                 pkt.extend_from_slice(&msg);
-                self.send_frame(iface, multicast_mac(IpAddr::V6(group)), ETHERTYPE_IPV6, &pkt);
+                self.send_frame(iface, multicast_mac(IpAddr::V6(group)), ETHERTYPE_IPV6, &pkt, &[]);
             }
         }
     }
 
-    /// A frame read from interface `iface`'s link.
-    pub fn link_input(&mut self, iface: IfIndex, frame: &[u8]) {
-        let Some(ifc) = self.ifaces.get_mut(iface) else { return };
+    /// A frame read from interface `iface`'s link. `Sent::Wire` when all
+    /// it caused was its forwarding straight onto another link (or its
+    /// drop): the stack has nothing to settle.
+    pub fn link_input(&mut self, iface: IfIndex, frame: &[u8]) -> Sent {
+        let Some(ifc) = self.ifaces.get_mut(iface) else { return Sent::Wire };
         let Some((eth, payload)) = EthernetRepr::parse(frame) else {
             ifc.counters.rx_errors += 1;
-            return;
+            return Sent::Wire;
         };
         if !ifc.is_up() {
             ifc.counters.rx_dropped += 1;
-            return;
+            return Sent::Wire;
         }
         ifc.counters.rx_packets += 1;
         ifc.counters.rx_bytes += frame.len() as u64;
+        // A packet socket that saw the frame has news for its reader.
+        let watched = self.has_packet_sockets();
         self.packet_tap(iface, frame, false);
         match eth.ethertype {
             ETHERTYPE_ARP => self.arp_input(iface, payload),
-            ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => {
-                if let Some((ip, body)) = IpRepr::parse(payload) {
-                    if ip.proto == PROTO_ICMPV6 && self.nd_input(iface, &ip, body) {
-                        return;
+            ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => match IpRepr::parse(payload) {
+                Some((ip, body)) if ip.proto == PROTO_ICMPV6 && self.nd_input(iface, &ip, body) => {}
+                Some((ip, body)) => {
+                    let sent = self.ip_input_parsed(iface, ip, payload, body);
+                    if !watched {
+                        return sent;
                     }
                 }
-                self.ip_input(iface, payload)
-            }
+                None => self.stats.ip_in_hdr_errors += 1,
+            },
             _ => {
                 if let Some(i) = self.ifaces.get_mut(iface) {
                     i.counters.rx_dropped += 1;
                 }
             }
         }
+        Sent::Kept
     }
 
     fn arp_input(&mut self, iface: IfIndex, payload: &[u8]) {
@@ -232,11 +266,11 @@ impl Net {
             self.neigh.refresh(iface, IpAddr::V4(arp.spa), arp.sha, keep, now)
         };
         for pkt in held {
-            self.send_frame(iface, arp.sha, ETHERTYPE_IPV4, &pkt);
+            self.send_frame(iface, arp.sha, ETHERTYPE_IPV4, &pkt, &[]);
         }
         if ours && arp.op == ARP_REQUEST {
             let reply = ArpRepr { op: ARP_REPLY, sha: mac, spa: arp.tpa, tha: arp.sha, tpa: arp.spa };
-            self.send_frame(iface, arp.sha, ETHERTYPE_ARP, &reply.emit());
+            self.send_frame(iface, arp.sha, ETHERTYPE_ARP, &reply.emit(), &[]);
         }
     }
 
@@ -259,7 +293,7 @@ impl Net {
         if m.ty == ND_ADVERT {
             if let Some(ll) = ll {
                 for pkt in self.neigh.learn(iface, target, ll, keep, now) {
-                    self.send_frame(iface, ll, ETHERTYPE_IPV6, &pkt);
+                    self.send_frame(iface, ll, ETHERTYPE_IPV6, &pkt, &[]);
                 }
             }
             return true;
@@ -270,7 +304,7 @@ impl Net {
         let Some(ll) = ll else { return true };
         if !ip.src.is_unspecified() {
             for pkt in self.neigh.learn(iface, ip.src, ll, keep, now) {
-                self.send_frame(iface, ll, ETHERTYPE_IPV6, &pkt);
+                self.send_frame(iface, ll, ETHERTYPE_IPV6, &pkt, &[]);
             }
         }
         let reply_to =
@@ -283,7 +317,7 @@ impl Net {
         let msg = IcmpRepr { ty: ND_ADVERT, code: 0, rest: [0x60, 0, 0, 0], data: &data }.emit(&ip6);
         let mut pkt = ip6.emit_header(msg.len());
         pkt.extend_from_slice(&msg);
-        self.send_frame(iface, ll, ETHERTYPE_IPV6, &pkt);
+        self.send_frame(iface, ll, ETHERTYPE_IPV6, &pkt, &[]);
         true
     }
 

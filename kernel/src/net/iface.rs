@@ -98,7 +98,7 @@ pub struct Counters {
 pub struct ShmifLink {
     pub bus: Arc<Bus>,
     pub sender: u64,
-    /// Tells the interface's reader thread to stop.
+    /// Tells the kernel's bus thread to stop reading it for the interface.
     pub stop: Arc<AtomicBool>,
 }
 
@@ -127,7 +127,7 @@ impl Link {
         }
     }
 
-    /// Detaches a shmif or tap link and stops its reader thread.
+    /// Detaches a shmif or tap link and stops its reading.
     pub fn detach(&mut self) {
         let stop = match self {
             Link::Loopback => None,

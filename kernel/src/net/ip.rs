@@ -3,9 +3,10 @@
 //! is routed, given a source address, fragmented to the interface's MTU
 //! and handed to the link. IPv4 fragments addressed to us are reassembled.
 
+use super::ether::Sent;
 use super::icmp::IcmpError;
 use super::iface::IfIndex;
-use super::wire::{tcp_mss, IpRepr, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
+use super::wire::{decrement_ttl, tcp_mss, IpRepr, MAX_HEADER, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 use super::Net;
 use rump_abi::native::errno::{EADDRNOTAVAIL, EMSGSIZE};
 use rump_abi::Errno;
@@ -94,14 +95,23 @@ impl Net {
             self.stats.ip_in_hdr_errors += 1;
             return;
         };
+        self.ip_input_parsed(iface, ip, packet, payload);
+    }
+
+    /// `ip_input` of a packet whose header the link layer already parsed
+    /// into `ip`, with `payload` the bytes it carries; `Sent::Wire` if it
+    /// was only forwarded straight on (or dropped).
+    pub fn ip_input_parsed(&mut self, iface: IfIndex, ip: IpRepr, packet: &[u8], payload: &[u8]) -> Sent {
         self.stats.ip_in_receives += 1;
         self.learn_scope(ip.src, iface);
         if self.ifaces.is_local(ip.dst) || ip.dst.is_multicast() {
             self.ip_deliver(ip, payload);
+            Sent::Kept
         } else if self.ifaces.get(iface).is_some_and(|i| i.is_loopback()) {
             // Martian: loopback traffic to a non-local address goes nowhere.
+            Sent::Wire
         } else {
-            self.ip_forward(ip, packet);
+            self.ip_forward(ip, packet, payload)
         }
     }
 
@@ -131,29 +141,40 @@ impl Net {
         }
     }
 
-    fn ip_forward(&mut self, ip: IpRepr, packet: &[u8]) {
+    /// Forwards `packet` (`ip`'s header, then `payload`) towards its
+    /// destination. A packet that fits the next link leaves as it came
+    /// (options and all), but for its TTL and checksum, without being
+    /// copied or re-emitted; a bigger one is cut into fragments.
+    fn ip_forward(&mut self, ip: IpRepr, packet: &[u8], payload: &[u8]) -> Sent {
         let on = if ip.dst.is_ipv4() { self.knobs.forwarding } else { self.knobs.forwarding6 };
-        let payload = &packet[ip.header_len.min(packet.len())..];
         if !on {
             self.stats.ip_in_addr_errors += 1;
-            return;
+            return Sent::Wire;
         }
         if ip.ttl <= 1 {
             self.icmp_error(&ip, payload, IcmpError::TtlExceeded);
-            return;
+            return Sent::Kept;
         }
         let Ok(hop) = self.routes.lookup(&self.ifaces, ip.dst) else {
             self.icmp_error(&ip, payload, IcmpError::NetUnreachable);
-            return;
+            return Sent::Kept;
         };
         self.stats.ip_forw_datagrams += 1;
         let fwd = IpRepr { ttl: ip.ttl - 1, ..ip };
         let mtu = self.ifaces.get(hop.iface).map_or(1500, |i| i.mtu) as usize;
         if fwd.header_len + payload.len() > mtu && (fwd.df || fwd.dst.is_ipv6()) {
             self.icmp_error(&ip, payload, IcmpError::TooBig(mtu as u32));
-            return;
+            return Sent::Kept;
+        }
+        if fwd.header_len + payload.len() <= mtu {
+            let mut header = [0u8; MAX_HEADER];
+            let header = &mut header[..ip.header_len];
+            header.copy_from_slice(&packet[..ip.header_len]);
+            decrement_ttl(header);
+            return self.link_output(hop.iface, hop.via, header, payload).unwrap_or(Sent::Wire);
         }
         let _ = self.send_fragments(hop.iface, hop.via, fwd, payload, mtu);
+        Sent::Kept
     }
 
     /// Sends a datagram we originate: routes it, picks the source address
@@ -255,9 +276,7 @@ impl Net {
     ) -> Result<(), Errno> {
         let hdr = if ip.dst.is_ipv4() { 20 } else { 40 };
         if hdr + payload.len() <= mtu || ip.dst.is_ipv6() {
-            let mut pkt = ip.emit_header(payload.len());
-            pkt.extend_from_slice(payload);
-            return self.link_output(iface, via, pkt);
+            return self.link_output(iface, via, &ip.emit_header(payload.len()), payload).map(drop);
         }
         // Fragment sizes are multiples of 8 bytes, the last one excepted.
         let step = (mtu - hdr) & !7;
@@ -267,10 +286,8 @@ impl Net {
             let end = (off + step).min(payload.len());
             let last = end == payload.len();
             let frag = IpRepr { frag_off: (base + off) as u16, more_frags: !last || ip.more_frags, ..ip };
-            let mut pkt = frag.emit_header(end - off);
-            pkt.extend_from_slice(&payload[off..end]);
             self.stats.ip_frag_creates += 1;
-            self.link_output(iface, via, pkt)?;
+            self.link_output(iface, via, &frag.emit_header(end - off), &payload[off..end])?;
             off = end;
         }
         self.stats.ip_frag_oks += 1;

@@ -23,6 +23,7 @@ pub mod bpf;
 pub mod busguard;
 pub mod census;
 pub mod ether;
+pub mod futexv;
 pub mod icmp;
 pub mod iface;
 pub mod ip;

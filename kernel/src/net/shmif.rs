@@ -76,7 +76,7 @@
 //! Writers never wait: a bus has readers in other processes that may be
 //! stopped, slow or gone, and NetBSD's readers publish no position to wait
 //! for. Loss is kept off a clean bus from the reading side instead: the
-//! stack's reader thread (`softnet::start_reader`) drains the ring into a
+//! stack's bus thread (`softnet::BusLinks`) drains the ring into a
 //! backlog of its own whatever its kernel is doing, and the flows that
 //! cross a bus are bounded (TCP by its windows; UDP senders by their send
 //! buffers when a link is slower than they are), far below a ring's worth.
@@ -111,11 +111,14 @@
 //! which fires inotify/kqueue for NetBSD readers (stores through a mapping
 //! do not). Using `spare` as a change counter is our extension: NetBSD
 //! leaves it 0 and its readers ignore it. Our readers set `SLEEPING` and
-//! `FUTEX_WAIT` on it with a timeout; frames from writers that do not bump
-//! it (NetBSD's) are seen when that timeout expires, so callers should keep
-//! it short (NetBSD polls every 10 ms where it has no file events).
+//! `FUTEX_WAIT` on it with a timeout (`prepare_wait` lets one thread
+//! sleep on the counters of several buses at once: see `futexv`); frames
+//! from writers that do not bump it (NetBSD's) are seen when that timeout
+//! expires, so callers should keep it short (NetBSD polls every 10 ms
+//! where it has no file events).
 
 use super::busguard::Guard;
+use super::futexv::FutexWord;
 use parking_lot::Mutex;
 use rump_abi::native::errno::{EINVAL, EMSGSIZE, ENETDOWN};
 use rump_abi::Errno;
@@ -630,6 +633,19 @@ pub struct Bus {
     faults: AtomicU64,
     /// Frames were appended that readers have not been woken for.
     unannounced: AtomicBool,
+    /// Where the reader that passes over one sender's frames stood when
+    /// it last found the bus caught up, moved past each frame that sender
+    /// appended since: an interface never has to keep up with itself (see
+    /// `BusReader::next_into`). Taken under the bus lock.
+    caught_up: Mutex<Option<Caught>>,
+}
+
+/// A reader's position that only its own interface's frames followed.
+#[derive(Clone, Copy)]
+struct Caught {
+    sender: u64,
+    gen: u64,
+    pos: u32,
 }
 
 /// Whether the bus is usable, and when that was last made sure of.
@@ -814,6 +830,7 @@ impl Bus {
             health: Mutex::new(Health { down: None, checked: Instant::now(), mapped }),
             faults: AtomicU64::new(0),
             unannounced: AtomicBool::new(false),
+            caught_up: Mutex::new(None),
         };
         let checked = bus.init();
         drop(flock);
@@ -841,6 +858,11 @@ impl Bus {
             Ok(()) => {
                 if let Some(why) = h.down.take() {
                     tracing::info!(bus = %self.path.display(), "usable again after: {why}");
+                }
+                if broken {
+                    // Sleepers marked themselves (`SLEEPING`) in the old
+                    // contents: writers to the new ones would not wake them.
+                    FutexWord::wake_all(self.word(field::SPARE), true);
                 }
             }
             Err(why) if h.down.is_none() => {
@@ -1048,6 +1070,11 @@ impl Bus {
                 at += part.len() as i64;
             }
             self.word(field::LAST).store(start as u32, Ordering::Relaxed);
+            let mut caught = self.caught_up.lock();
+            if let Some(c) = caught.as_mut().filter(|c| c.sender == sender && win.cursor(start) == (c.gen, c.pos)) {
+                (c.gen, c.pos) = win.cursor(start + total);
+            }
+            drop(caught);
             if wrap {
                 self.gen_word().store(h.gen.wrapping_add(1), Ordering::Relaxed);
             }
@@ -1070,12 +1097,9 @@ impl Bus {
         let bump = |v: u32| Some(((v & !SLEEPING).wrapping_add(1)) & !SLEEPING);
         let old = spare.fetch_update(Ordering::SeqCst, Ordering::SeqCst, bump).unwrap_or_default();
         if old & SLEEPING != 0 {
-            // SAFETY: a futex word inside our shared mapping; without
-            // FUTEX_PRIVATE_FLAG the kernel keys it by file and offset, so
-            // waiters in other processes are found.
-            unsafe {
-                libc::syscall(libc::SYS_futex, spare.as_ptr(), libc::FUTEX_WAKE, i32::MAX, 0usize, 0usize, 0u32);
-            }
+            // Shared: the kernel keys the word by file and offset, so
+            // sleepers in other processes are found.
+            FutexWord::wake_all(spare, true);
         }
         // NetBSD's wake-up: a write through the file, which mapping stores
         // are not, for inotify/kqueue watchers. It writes what is there.
@@ -1110,41 +1134,43 @@ impl Bus {
     /// caught up by `next` (so a caller that stops draining early is not
     /// put to sleep with frames waiting).
     pub fn wait(&self, r: &BusReader, timeout: Duration) {
-        if self.health.lock().down.is_some() {
-            // Nothing to wake us on an unusable bus: look again later.
-            std::thread::sleep(timeout.min(CHECK_PERIOD));
-            return;
+        match self.prepare_wait(r) {
+            Sleep::Not => {}
+            Sleep::Poll => std::thread::sleep(timeout.min(CHECK_PERIOD)),
+            Sleep::On(word) => word.wait(timeout),
         }
-        let Some(seen) = r.seen else { return };
+    }
+
+    /// How a reader that found `r` caught up sleeps until the bus changes:
+    /// on its change counter, having said so (`SLEEPING`), so that the
+    /// next wake-up makes the futex call; not at all if it changed since
+    /// `r` looked; polling while the bus is unusable (nothing wakes us).
+    pub fn prepare_wait(&self, r: &BusReader) -> Sleep<'_> {
+        if self.health.lock().down.is_some() {
+            return Sleep::Poll;
+        }
+        let Some(seen) = r.seen else { return Sleep::Not };
         let spare = self.word(field::SPARE);
         let now = spare.load(Ordering::SeqCst);
         if now & !SLEEPING != seen & !SLEEPING {
-            return;
+            return Sleep::Not;
         }
-        // Say we sleep, so that the next wake-up makes the futex call.
         let asleep = now | SLEEPING;
         if now != asleep && spare.compare_exchange(now, asleep, Ordering::SeqCst, Ordering::SeqCst).is_err() {
-            return;
+            return Sleep::Not;
         }
-        let ts = libc::timespec {
-            tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
-            tv_nsec: timeout.subsec_nanos() as libc::c_long,
-        };
-        // SAFETY: as in wake_readers; the kernel compares the word with `asleep`
-        // atomically against FUTEX_WAKE, so a send after our check wakes us.
-        // EINTR, EAGAIN and ETIMEDOUT all just mean "look again".
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                spare.as_ptr(),
-                libc::FUTEX_WAIT,
-                asleep,
-                &ts as *const libc::timespec,
-                0usize,
-                0u32,
-            );
-        }
+        Sleep::On(FutexWord { word: spare, expect: asleep, shared: true })
     }
+}
+
+/// What `Bus::prepare_wait` found.
+pub enum Sleep<'a> {
+    /// The bus changed: look again now.
+    Not,
+    /// The bus is unusable: look again in a while (`CHECK_PERIOD`).
+    Poll,
+    /// Sleep on this word.
+    On(FutexWord<'a>),
 }
 
 /// A reading position on a bus: (generation, offset) of the next record.
@@ -1170,6 +1196,18 @@ impl BusReader {
     /// silently: see the module doc), never a panic, never an out-of-bounds
     /// read.
     pub fn next(&mut self, bus: &Bus) -> Option<Frame> {
+        let mut data = Vec::new();
+        let rec = self.next_into(bus, None, &mut data)?;
+        Some(Frame { sender: rec.sender, sec: rec.sec, usec: rec.usec, data })
+    }
+
+    /// `next` into a buffer the caller keeps (its old contents replaced),
+    /// passing over the frames of sender `skip` without copying them: an
+    /// interface reading its own bus does not read back what it sent. Nor
+    /// need it keep up with them: while such a reader is caught up, `skip`
+    /// frames appended through the same `Bus` move it on (so a sender whose
+    /// reader does not get to run is not overrun by itself).
+    pub fn next_into(&mut self, bus: &Bus, skip: Option<u64>, data: &mut Vec<u8>) -> Option<RecordRepr> {
         loop {
             // Read before looking, so that a send after the look has
             // changed it by the time `wait` compares.
@@ -1178,16 +1216,22 @@ impl BusReader {
                 self.seen = Some(counter);
                 return None;
             }
-            let lock = bus.lock();
+            let _lock = bus.lock();
             let Ok(h) = bus.header() else {
                 self.seen = Some(counter);
                 return None;
             };
             let ring = bus.ring();
             let win = Window::new(&h, &ring);
+            let mut caught = bus.caught_up.lock();
+            if let Some(c) = caught.filter(|c| Some(c.sender) == skip) {
+                (self.gen, self.pos) = (c.gen, c.pos);
+            }
+            *caught = None;
             let rel = match win.rel(self.gen, self.pos) {
                 Ok(r) if r == win.end => {
                     self.seen = Some(counter);
+                    *caught = skip.map(|sender| Caught { sender, gen: self.gen, pos: self.pos });
                     return None;
                 }
                 Ok(r) if r > win.end => {
@@ -1218,9 +1262,7 @@ impl BusReader {
                     continue;
                 }
             };
-            let data = Window::frame_bytes(&ring, rel, rec.len);
             self.seek(&win, next);
-            drop(lock);
             self.seen = None;
             if (rec.len as usize) < ETHER_HDR_LEN {
                 if rec.len != 0 {
@@ -1228,7 +1270,13 @@ impl BusReader {
                 }
                 continue;
             }
-            return Some(Frame { sender: rec.sender, sec: rec.sec, usec: rec.usec, data });
+            if skip == Some(rec.sender) {
+                continue;
+            }
+            data.clear();
+            data.resize(rec.len as usize, 0);
+            ring.copy_out(ring_off(rel + RECHDR), data);
+            return Some(rec);
         }
     }
 

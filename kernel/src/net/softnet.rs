@@ -1,16 +1,28 @@
 //! The stack's own threads: one runs timers (TCP retransmissions and
 //! delayed work, neighbour expiry and probes, reassembly, impaired frames
-//! whose time has come), and one per attached shmif or tap interface
-//! reads its bus or device into a backlog and hands it to the stack (see
-//! `start_reader` for why it never stops reading). Both take the kernel
-//! lock like a call does, and both hold the kernel only weakly, so they
-//! end when it goes (or halts).
+//! whose time has come); one reads every shmif bus the kernel is attached
+//! to (`BusLinks`), and one per tap interface reads its device. A reader
+//! moves frames into a backlog and hands them to the stack itself (see
+//! `Backlog` for why it never stops reading). All take the kernel lock
+//! like a call does, and all hold the kernel only weakly, so they end
+//! when it goes (or halts).
+//!
+//! Why one thread for all the buses: a router forwards on the thread that
+//! read the frame, straight onto the next bus, and then sleeps on all its
+//! buses at once (`futexv::wait_any`). With a thread per bus, the reader
+//! of the bus it forwarded onto, asleep on that bus's counter, would be
+//! woken by its own process's frame for nothing: two wake-ups per hop
+//! where one is needed.
 
+use super::ether::Sent;
+use super::futexv::{FutexWord, WaitV, Words, POLL_SLICE};
 use super::iface::IfIndex;
-use super::shmif::{Bus, BusReader};
+use super::shmif::{Bus, BusReader, Sleep, CHECK_PERIOD, MAX_FRAME};
 use super::tap::Tap;
 use crate::{Shared, State};
-use std::sync::atomic::{AtomicBool, Ordering};
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -60,11 +72,10 @@ impl State {
 }
 
 /// Where an interface's incoming frames come from.
-pub(crate) trait FrameSource: Send + 'static {
-    /// The next frame, if one is waiting.
-    fn next_frame(&mut self) -> Option<Vec<u8>>;
-    /// Sleeps until a frame may be waiting, at most `timeout`.
-    fn wait(&mut self, timeout: Duration);
+pub(crate) trait FrameSource {
+    /// Puts the next frame in `buf` (replacing what it held) and says
+    /// true, if one is waiting.
+    fn next_frame(&mut self, buf: &mut Vec<u8>) -> bool;
     /// Breakages of the source since the last call (a bus whose file was
     /// truncated, replaced or scribbled on); none for most sources.
     fn new_faults(&mut self) -> u64 {
@@ -76,36 +87,23 @@ pub(crate) trait FrameSource: Send + 'static {
     }
 }
 
-/// A shmif bus read from now on, without the frames `sender` (the
-/// interface itself) wrote.
-pub(crate) struct BusSource {
+/// A shmif bus read for interface `iface` from when it was attached,
+/// without the frames `sender` (the interface itself) wrote, until `stop`.
+struct BusSource {
+    iface: IfIndex,
     bus: Arc<Bus>,
     reader: BusReader,
     sender: u64,
+    stop: Arc<AtomicBool>,
     /// The bus's fault count when last looked at.
     faults: u64,
     /// The reader's overrun count when last looked at.
     overruns: u64,
 }
 
-impl BusSource {
-    pub(crate) fn new(bus: Arc<Bus>, sender: u64) -> BusSource {
-        BusSource { reader: bus.reader(), faults: bus.faults(), overruns: 0, bus, sender }
-    }
-}
-
 impl FrameSource for BusSource {
-    fn next_frame(&mut self) -> Option<Vec<u8>> {
-        loop {
-            let f = self.reader.next(&self.bus)?;
-            if f.sender != self.sender {
-                return Some(f.data);
-            }
-        }
-    }
-
-    fn wait(&mut self, timeout: Duration) {
-        self.bus.wait(&self.reader, timeout)
+    fn next_frame(&mut self, buf: &mut Vec<u8>) -> bool {
+        self.reader.next_into(&self.bus, Some(self.sender), buf).is_some()
     }
 
     fn new_faults(&mut self) -> u64 {
@@ -120,69 +118,212 @@ impl FrameSource for BusSource {
 }
 
 impl FrameSource for Arc<Tap> {
-    fn next_frame(&mut self) -> Option<Vec<u8>> {
-        self.recv()
-    }
-
-    fn wait(&mut self, timeout: Duration) {
-        Tap::wait(self, timeout)
+    fn next_frame(&mut self, buf: &mut Vec<u8>) -> bool {
+        self.recv_into(buf)
     }
 }
 
-/// Starts the thread that feeds interface `iface` the frames of `source`;
-/// it stops when `stop` is set.
+/// Frames read from links and waiting for the kernel, with the counts of
+/// what went wrong reading them until they are counted in.
 ///
 /// A bus is a ring that writers never wait on, so a reader must keep up
-/// or be overrun. This one does not stop reading while its kernel is busy
+/// or be overrun. A reader does not stop reading while its kernel is busy
 /// (a call, the timer, another link holding the lock): it moves frames
-/// from the ring into its backlog and only waits for the lock a slice at
-/// a time, then hands the kernel up to `BUDGET` frames per trip. Frames
-/// are lost only when the backlog is full and the ring laps the reader
-/// too; that counts as an overrun of the interface.
-pub(crate) fn start_reader(kernel: Weak<Shared>, iface: IfIndex, mut source: impl FrameSource, stop: Arc<AtomicBool>) {
-    let mut backlog: Vec<Vec<u8>> = Vec::new();
-    let mut overruns = 0;
+/// into its backlog and only waits for the lock a slice at a time, then
+/// hands the kernel up to `BUDGET` frames per trip. Frames are lost only
+/// when the backlog is full and the ring laps the reader too; that counts
+/// as an overrun of the interface.
+#[derive(Default)]
+struct Backlog {
+    frames: VecDeque<(IfIndex, Vec<u8>)>,
+    /// Buffers of frames already handed over, reused for the next ones so
+    /// that reading a frame allocates nothing.
+    spare: Vec<Vec<u8>>,
+    /// (interface, receive errors, overruns) not yet counted.
+    pending: Vec<(IfIndex, u64, u64)>,
+}
+
+impl Backlog {
+    fn is_full(&self) -> bool {
+        self.frames.len() >= BACKLOG
+    }
+
+    /// Reads up to `max` frames of `source` for interface `iface` while
+    /// there is room; returns how many.
+    fn fill(&mut self, iface: IfIndex, source: &mut impl FrameSource, max: usize) -> usize {
+        let mut read = 0;
+        while read < max && !self.is_full() {
+            let mut buf = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(MAX_FRAME));
+            if !source.next_frame(&mut buf) {
+                self.spare.push(buf);
+                break;
+            }
+            self.frames.push_back((iface, buf));
+            read += 1;
+        }
+        let (errors, overruns) = (source.new_faults(), source.new_overruns());
+        if errors + overruns > 0 {
+            self.pending.push((iface, errors, overruns));
+        }
+        read
+    }
+
+    /// Drops what is held for interface `iface`, whose link went away.
+    fn forget(&mut self, iface: IfIndex) {
+        self.frames.retain(|(i, _)| *i != iface);
+        self.pending.retain(|(i, _, _)| *i != iface);
+    }
+
+    fn is_idle(&self) -> bool {
+        self.frames.is_empty() && self.pending.is_empty()
+    }
+
+    /// Counts what is pending and hands the kernel up to `BUDGET` frames,
+    /// then lets the stack run (which forwards them and wakes the next
+    /// links' readers). Waits for the lock only a slice while there is room
+    /// to read more. False when the reader should end: the kernel is gone
+    /// or halted.
+    fn deliver(&mut self, kernel: &Weak<Shared>, live: impl Fn(IfIndex) -> bool) -> bool {
+        let Some(sh) = kernel.upgrade() else { return false };
+        // Wake-ups go out once the lock is released.
+        crate::wchan::deferring(|| {
+            let st = if self.is_full() { Some(sh.state.lock()) } else { sh.state.try_lock_for(LOCK_SLICE) };
+            // Busy: back to the links, which may be filling up meanwhile.
+            let Some(mut st) = st else { return true };
+            if st.halted {
+                return false;
+            }
+            for (iface, errors, overruns) in self.pending.drain(..) {
+                if let Some(ifc) = st.net.ifaces.get_mut(iface) {
+                    ifc.counters.rx_errors += errors;
+                    ifc.counters.rx_overruns += overruns;
+                }
+            }
+            let mut settle = false;
+            for _ in 0..BUDGET {
+                let Some((iface, frame)) = self.frames.pop_front() else { break };
+                if live(iface) {
+                    settle |= st.net.link_input(iface, &frame) == Sent::Kept;
+                }
+                if self.spare.len() < BUDGET {
+                    self.spare.push(frame);
+                }
+            }
+            // What was forwarded goes on at once: the next hop's reader
+            // need not wait for the rest of the work (`net_run` wakes the
+            // readers again for what that sends). Frames that were only
+            // forwarded straight on leave nothing to settle.
+            st.net.wake_links();
+            if settle {
+                st.net_run();
+                st.net_kick(&sh);
+            }
+            true
+        })
+    }
+}
+
+/// The shmif links of one kernel, all read by one thread (see the module
+/// doc), started when the first is attached.
+#[derive(Default)]
+pub(crate) struct BusLinks {
+    /// Links attached since the thread last looked, and whether it runs.
+    added: Mutex<(Vec<BusSource>, bool)>,
+    /// Bumped when a link is added, to end the thread's sleep.
+    changed: AtomicU32,
+}
+
+impl BusLinks {
+    /// Feeds interface `iface` the frames sent on `bus` from now on, but
+    /// for its own (`sender`'s), until `stop` is set.
+    pub(crate) fn attach(
+        self: &Arc<Self>,
+        kernel: Weak<Shared>,
+        iface: IfIndex,
+        bus: Arc<Bus>,
+        sender: u64,
+        stop: Arc<AtomicBool>,
+    ) {
+        let reader = bus.reader();
+        let source = BusSource { iface, faults: bus.faults(), overruns: 0, bus, reader, sender, stop };
+        let mut added = self.added.lock();
+        added.0.push(source);
+        if !added.1 {
+            let links = self.clone();
+            let spawned =
+                std::thread::Builder::new().name("rump-buses".into()).spawn(move || read_buses(kernel, links));
+            added.1 = spawned.is_ok();
+        }
+        drop(added);
+        self.changed.fetch_add(1, Ordering::SeqCst);
+        FutexWord::wake_all(&self.changed, false);
+    }
+}
+
+/// The bus thread: reads every attached bus into the backlog (a budget
+/// from each in turn), hands the backlog to the stack, and sleeps on all
+/// the buses at once when they have nothing more.
+fn read_buses(kernel: Weak<Shared>, links: Arc<BusLinks>) {
+    let mut sources: Vec<BusSource> = Vec::new();
+    let mut backlog = Backlog::default();
+    let mut sleep_list: Vec<WaitV> = Vec::new();
+    'read: loop {
+        let changed = links.changed.load(Ordering::SeqCst);
+        sources.append(&mut links.added.lock().0);
+        sources.retain(|s| {
+            let stopped = s.stop.load(Ordering::Acquire);
+            if stopped {
+                backlog.forget(s.iface);
+            }
+            !stopped
+        });
+        // A budget from each in turn, until all are drained (a link that
+        // gave less than a budget is) or the backlog is full.
+        while sources.iter_mut().map(|s| backlog.fill(s.iface, s, BUDGET)).fold(false, |more, n| more | (n == BUDGET))
+            && !backlog.is_full()
+        {}
+        if !backlog.is_idle() {
+            let live = |iface| sources.iter().any(|s| s.iface == iface && !s.stop.load(Ordering::Acquire));
+            if !backlog.deliver(&kernel, live) {
+                return;
+            }
+            continue;
+        }
+        if kernel.strong_count() == 0 {
+            return;
+        }
+        let mut words = Words::new(&mut sleep_list);
+        words.push(FutexWord { word: &links.changed, expect: changed, shared: false });
+        let mut timeout = IDLE;
+        for s in &sources {
+            match s.bus.prepare_wait(&s.reader) {
+                Sleep::Not => continue 'read,
+                Sleep::Poll => timeout = timeout.min(CHECK_PERIOD),
+                Sleep::On(w) => {
+                    if !words.push(w) {
+                        timeout = timeout.min(POLL_SLICE);
+                    }
+                }
+            }
+        }
+        words.wait(timeout);
+    }
+}
+
+/// Starts the thread that feeds tap interface `iface` the frames of its
+/// device; it stops when `stop` is set (see `Backlog`).
+pub(crate) fn start_tap_reader(kernel: Weak<Shared>, iface: IfIndex, mut dev: Arc<Tap>, stop: Arc<AtomicBool>) {
+    let mut backlog = Backlog::default();
     let _ = std::thread::Builder::new().name(format!("rump-link{iface}")).spawn(move || loop {
         if stop.load(Ordering::Acquire) {
             return;
         }
-        // A broken source counts as receive errors of the interface, once
-        // per breakage.
-        let broken = source.new_faults();
-        if broken > 0 {
-            let Some(sh) = kernel.upgrade() else { return };
-            let mut st = sh.state.lock();
-            if let Some(ifc) = st.net.ifaces.get_mut(iface) {
-                ifc.counters.rx_errors += broken;
-            }
-        }
-        let room = BACKLOG.saturating_sub(backlog.len());
-        backlog.extend(std::iter::from_fn(|| source.next_frame()).take(room));
-        overruns += source.new_overruns();
-        if backlog.is_empty() {
-            source.wait(IDLE);
+        backlog.fill(iface, &mut dev, BACKLOG);
+        if backlog.is_idle() {
+            dev.wait(IDLE);
             continue;
         }
-        let Some(sh) = kernel.upgrade() else { return };
-        // Wake-ups go out once the lock is released.
-        let live = crate::wchan::deferring(|| {
-            let st = if backlog.len() < BACKLOG { sh.state.try_lock_for(LOCK_SLICE) } else { Some(sh.state.lock()) };
-            // Busy: back to the link, which may be filling up meanwhile.
-            let Some(mut st) = st else { return true };
-            if st.halted || stop.load(Ordering::Acquire) {
-                return false;
-            }
-            if let Some(ifc) = st.net.ifaces.get_mut(iface) {
-                ifc.counters.rx_overruns += std::mem::take(&mut overruns);
-            }
-            for f in backlog.drain(..backlog.len().min(BUDGET)) {
-                st.net.link_input(iface, &f);
-            }
-            st.net_run();
-            st.net_kick(&sh);
-            true
-        });
-        if !live {
+        if !backlog.deliver(&kernel, |_| !stop.load(Ordering::Acquire)) {
             return;
         }
     });

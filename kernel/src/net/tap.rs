@@ -72,11 +72,20 @@ impl Tap {
 
     /// The next frame the host sent, if one is waiting.
     pub fn recv(&self) -> Option<Vec<u8>> {
+        let mut frame = Vec::new();
+        self.recv_into(&mut frame).then_some(frame)
+    }
+
+    /// Puts the next frame the host sent in `frame` (replacing what it
+    /// held) and says true, if one is waiting.
+    pub fn recv_into(&self, frame: &mut Vec<u8>) -> bool {
         // A tap hands over one frame per read; 64 KiB covers any MTU. On
         // the stack, so that finding nothing costs no allocation.
         let mut buf = [0u8; 65536];
-        let n = (&self.file).read(&mut buf).ok()?;
-        Some(buf[..n].to_vec())
+        let Ok(n) = (&self.file).read(&mut buf) else { return false };
+        frame.clear();
+        frame.extend_from_slice(&buf[..n]);
+        true
     }
 
     /// Sleeps until a frame is waiting, at most `timeout`.

@@ -319,6 +319,24 @@ pub fn fill_icmp_sum(ip: &IpRepr, m: &mut [u8]) {
     }
 }
 
+/// The longest IP header `IpRepr::parse` accepts (v4 with 40 bytes of
+/// options; v6's fixed header is 40).
+pub const MAX_HEADER: usize = 60;
+
+/// Takes one hop off a parsed IPv4 or IPv6 header in place: the TTL or
+/// hop limit goes down by one and a v4 header checksum is made right
+/// again. The caller has checked that the TTL is above 1.
+pub fn decrement_ttl(header: &mut [u8]) {
+    if header[0] >> 4 == 6 {
+        header[7] -= 1;
+        return;
+    }
+    header[8] -= 1;
+    header[10..12].fill(0);
+    let sum = !checksum::data(header);
+    header[10..12].copy_from_slice(&sum.to_be_bytes());
+}
+
 /// The TCP MSS option of a SYN, if any: (offset of its value, value).
 pub fn tcp_mss(seg: &[u8]) -> Option<(usize, u16)> {
     if seg.len() < 20 || seg[13] & 0x02 == 0 {
@@ -351,4 +369,23 @@ pub fn tcp_ports(seg: &[u8]) -> Option<(u16, u16)> {
 /// Reads a big-endian u32 (ICMP's rest-of-header fields).
 pub fn rest_u32(rest: [u8; 4]) -> u32 {
     be32(&rest, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hop_off_keeps_the_header_valid() {
+        let v4 =
+            IpRepr { ttl: 2, ident: 7, df: true, ..IpRepr::new([10, 0, 0, 1].into(), [10, 0, 1, 2].into(), 17, 2) };
+        let mut h = v4.emit_header(8);
+        decrement_ttl(&mut h);
+        let (parsed, _) = IpRepr::parse(&[h, vec![0; 8]].concat()).expect("checksum still right");
+        assert_eq!(parsed, IpRepr { ttl: 1, header_len: 20, ..v4 });
+        let v6 = IpRepr::new("fe80::1".parse().unwrap(), "2001:db8::2".parse().unwrap(), 17, 64);
+        let mut h = v6.emit_header(0);
+        decrement_ttl(&mut h);
+        assert_eq!(IpRepr::parse(&h).map(|(ip, _)| ip.ttl), Some(63));
+    }
 }

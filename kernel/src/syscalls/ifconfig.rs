@@ -10,7 +10,7 @@
 use crate::net::iface::{Link, ShmifLink, TapLink, IFF_RUNNING};
 use crate::net::netem::{Counters, Netem, Spec, DEFAULT_LIMIT, PPM};
 use crate::net::shmif::{self, Bus};
-use crate::net::softnet::{self, BusSource};
+use crate::net::softnet;
 use crate::net::tap::Tap;
 use crate::usermem::read_pod;
 use crate::Cx;
@@ -98,7 +98,8 @@ impl Cx<'_> {
     /// NetBSD.
     pub fn if_set_linkstr(&mut self, name: &str, linkstr: Option<PathBuf>) -> Result<(), Errno> {
         let index = self.st.net.ifaces.index_of(name)?;
-        let kernel = Arc::downgrade(self.shared_arc());
+        let shared = self.shared_arc().clone();
+        let kernel = Arc::downgrade(&shared);
         let ifc = self.st.net.ifaces.get_mut(index).ok_or(ENXIO)?;
         if ifc.is_loopback() {
             return Err(EINVAL);
@@ -117,12 +118,12 @@ impl Cx<'_> {
                 let bus = Arc::new(Bus::open(&linkstr)?);
                 let sender = shmif::random_sender();
                 *link = Some(ShmifLink { bus: bus.clone(), sender, stop: stop.clone() });
-                softnet::start_reader(kernel, index, BusSource::new(bus, sender), stop);
+                shared.bus_links.attach(kernel, index, bus, sender, stop);
             }
             Link::Tap(link) => {
                 let dev = Arc::new(Tap::open(linkstr.to_str().ok_or(EINVAL)?)?);
                 *link = Some(TapLink { dev: dev.clone(), stop: stop.clone() });
-                softnet::start_reader(kernel, index, dev, stop);
+                softnet::start_tap_reader(kernel, index, dev, stop);
             }
             Link::Loopback => return Err(EINVAL),
         }

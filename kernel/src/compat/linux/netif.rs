@@ -630,7 +630,7 @@ fn arp(cx: &mut Cx, cmd: u32, arg: UserAddr) -> Result<(), Errno> {
     };
     // What waited for this neighbour can go now.
     for pkt in held {
-        let _ = net.link_output(index, key, pkt);
+        let _ = net.link_output(index, key, &pkt, &[]);
     }
     Ok(())
 }

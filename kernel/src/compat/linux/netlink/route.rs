@@ -952,7 +952,7 @@ fn change_neigh(net: &mut Net, req: &Request) -> Result<Answer, Failure> {
         held
     };
     for pkt in held {
-        let _ = net.link_output(index, ip, pkt);
+        let _ = net.link_output(index, ip, &pkt, &[]);
     }
     net.changes.push(Change::Neigh(index, ip));
     Ok(Answer::Done)

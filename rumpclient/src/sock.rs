@@ -17,6 +17,7 @@ use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
 
 fn cvt(r: isize) -> io::Result<usize> {
     if r < 0 {
@@ -244,11 +245,29 @@ impl Listener {
     /// Listens at `url` over its transport.
     pub fn bind(url: &ServerUrl) -> io::Result<Listener> {
         let (fd, url) = transport::of(url).listen(url)?;
+        // Non-blocking: a connection gone between `wait_readable` and
+        // `accept` must not stall the accepting thread.
+        // SAFETY: flag changes on our own descriptor.
+        unsafe {
+            let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+            cvt(libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) as isize)?;
+        }
         Ok(Listener { fd, url })
     }
 
     pub fn url(&self) -> &ServerUrl {
         &self.url
+    }
+
+    /// Waits until a connection can be accepted (true) or `timeout`
+    /// passes (false); forever without one.
+    pub fn wait_readable(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // Rounded up: a deadline not yet reached is not slept past by less than a millisecond.
+        let ms = timeout.map_or(-1, |t| t.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int);
+        // SAFETY: one pollfd, ours.
+        let n = cvt(unsafe { libc::poll(&mut pfd, 1, ms) } as isize)?;
+        Ok(n > 0)
     }
 
     pub fn accept(&self) -> io::Result<Conn> {

@@ -12,12 +12,12 @@ use rump_kernel::cred::Cred;
 use rump_kernel::proc::Emulation;
 use rump_kernel::{Config, Kernel};
 use rump_tools::cli::server::ServerArgs;
-use rump_tools::supervise::Door;
+use rump_tools::supervise::{wait_readable, Door};
 use rump_tools::{attach_storage, cli, ifconfig, strerror};
 use rumpclient::server::Server;
 use rumpclient::url::ServerUrl;
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// Boots, registers the drives, mounts the host directories and starts
 /// listening.
@@ -89,7 +89,7 @@ fn main() {
     }
     // Static binaries' supervision (`rumpctl net exec`, `rumpctl run -s`).
     let door = match &o.url {
-        ServerUrl::Unix(sock) => match Door::open(kernel.clone(), sock, server.fork_claims()) {
+        ServerUrl::Unix(sock) => match Door::bind(kernel.clone(), sock, server.fork_claims()) {
             Ok(d) => Some(d),
             Err(e) => {
                 tracing::info!("no door for static binaries: {e}");
@@ -98,17 +98,38 @@ fn main() {
         },
         _ => None,
     };
-    let k = kernel.clone();
-    std::thread::spawn(move || {
-        let mut sig = 0;
-        // SAFETY: waiting for a signal blocked in every thread.
-        unsafe { libc::sigwait(&set, &mut sig) };
-        k.halt();
-    });
-    kernel.wait_halt();
+    wait_for_halt(&kernel, &set, door.as_ref());
+    kernel.halt();
     server.shutdown();
     drop(door);
     std::process::exit(0);
+}
+
+/// Admits the door's callers until a halt signal comes or the kernel
+/// halts (a reboot call, which signals this process for it): this thread
+/// waits for all three, so an idle server keeps no thread for any.
+fn wait_for_halt(kernel: &Kernel, set: &libc::sigset_t, door: Option<&Door>) {
+    // SAFETY: a new descriptor for signals blocked in every thread.
+    let fd = unsafe { libc::signalfd(-1, set, libc::SFD_CLOEXEC) };
+    if fd < 0 {
+        fail(&format!("signalfd: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: the descriptor is new and ours.
+    let signals = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: getpid cannot fail.
+    let pid = unsafe { libc::getpid() };
+    // SAFETY: signalling ourselves; SIGTERM is blocked, so it waits for the poll below.
+    kernel.on_halt(move || unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    });
+    let door_fd = door.map_or(-1, |d| d.as_raw_fd());
+    loop {
+        match wait_readable(&[signals.as_raw_fd(), door_fd]) {
+            Ok([false, true]) => door.into_iter().for_each(Door::admit_waiting),
+            Ok(_) => return,
+            Err(e) => fail(&format!("poll: {e}")),
+        }
+    }
 }
 
 /// Forks; the parent waits for the child's start-up report and exits with

@@ -241,6 +241,18 @@ impl Kernel {
         lwp.mark_cancelled();
     }
 
+    /// How many times calls have taken the virtual CPU (a call that slept
+    /// counts again as it wakes).
+    pub fn calls(&self) -> u64 {
+        self.shared.holder.entries()
+    }
+
+    /// Whether the kernel is at rest: no call has taken the virtual CPU
+    /// for a while (its watchdog has ended, or never started).
+    pub fn at_rest(&self) -> bool {
+        self.shared.holder.at_rest()
+    }
+
     /// How many calls the watchdog has seen hold the kernel lock for over
     /// `watchdog::PERIOD` (each also logged with its pid and syscall).
     pub fn long_holds(&self) -> u64 {

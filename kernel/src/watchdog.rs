@@ -21,7 +21,7 @@ use std::time::Duration;
 /// in a row has held it at least this long.
 pub const PERIOD: Duration = Duration::from_secs(1);
 /// Looks in a row without a call after which the watchdog ends.
-const IDLE_LOOKS: u32 = 3;
+const IDLE_LOOKS: u32 = 2;
 
 /// The current holder of the virtual CPU.
 #[derive(Default)]
@@ -61,6 +61,16 @@ impl Holder {
     /// How many holdings the watchdog has found too long.
     pub fn long_holds(&self) -> u64 {
         self.long.load(Ordering::Relaxed)
+    }
+
+    /// Whether the watchdog has ended for want of calls (or never started).
+    pub fn at_rest(&self) -> bool {
+        !self.watching.load(Ordering::SeqCst)
+    }
+
+    /// How many times calls have taken the lock so far.
+    pub fn entries(&self) -> u64 {
+        self.seq.load(Ordering::Relaxed)
     }
 
     /// The syscall of the current (or last) holding.

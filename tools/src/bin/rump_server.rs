@@ -13,11 +13,12 @@ use rump_kernel::proc::Emulation;
 use rump_kernel::{Config, Kernel};
 use rump_tools::cli::server::ServerArgs;
 use rump_tools::supervise::{wait_readable, Door};
-use rump_tools::{attach_storage, cli, ifconfig, strerror};
+use rump_tools::{attach_storage, cli, idle_text, ifconfig, strerror};
 use rumpclient::server::Server;
 use rumpclient::url::ServerUrl;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
 
 /// Boots, registers the drives, mounts the host directories and starts
 /// listening.
@@ -45,6 +46,13 @@ fn start(o: &ServerArgs) -> Result<(Kernel, Server), String> {
     Ok((kernel, server))
 }
 
+/// malloc arenas, shared by all threads: NetBSD's default CPU count.
+const MALLOC_ARENAS: libc::c_int = 2;
+
+/// How often the server looks whether its kernel is at rest, to let go of
+/// the program text it mapped (`idle_text`).
+const QUIET: Duration = Duration::from_millis(500);
+
 fn halt_signals() -> libc::sigset_t {
     // SAFETY: plain signal-set manipulation on a local.
     unsafe {
@@ -62,6 +70,11 @@ fn fail(msg: &str) -> ! {
 }
 
 fn main() {
+    // One malloc arena per CPU at most, not eight: every thread that ever
+    // allocated (each client's, each configuration call's) would otherwise
+    // keep an arena of its own for the server's life.
+    // SAFETY: a malloc tunable, set before any thread exists.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS) };
     let o: ServerArgs = cli::parse_or_exit(cli::EXIT_USAGE);
     // -v is the info level of the log, to stderr unless RUMP_LOG says more.
     rump_tools::log::init("rump_server", o.verbose.then_some("info"));
@@ -123,9 +136,22 @@ fn wait_for_halt(kernel: &Kernel, set: &libc::sigset_t, door: Option<&Door>) {
         libc::kill(pid, libc::SIGTERM);
     });
     let door_fd = door.map_or(-1, |d| d.as_raw_fd());
+    // The call count when the kernel was last seen at rest, and when text
+    // was last released: at rest on two looks in a row with no call
+    // between, the kernel's own threads have settled too.
+    let (mut rest_seen, mut released) = (None, None);
     loop {
-        match wait_readable(&[signals.as_raw_fd(), door_fd]) {
+        match wait_readable(&[signals.as_raw_fd(), door_fd], Some(QUIET)) {
             Ok([false, true]) => door.into_iter().for_each(Door::admit_waiting),
+            Ok([false, false]) => {
+                let rest = kernel.at_rest().then(|| kernel.calls());
+                if rest.is_some() && rest == rest_seen && rest != released {
+                    let bytes = idle_text::release();
+                    tracing::debug!(bytes, "at rest: released the program text mapped so far");
+                    released = rest;
+                }
+                rest_seen = rest;
+            }
             Ok(_) => return,
             Err(e) => fail(&format!("poll: {e}")),
         }

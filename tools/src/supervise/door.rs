@@ -21,6 +21,7 @@ use rumpclient::server::ForkClaims;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
 use std::sync::Arc;
+use std::time::Duration;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -56,7 +57,7 @@ impl Door {
         let c = &door.callers;
         let callers = Callers { listener: c.listener.try_clone()?, kernel: c.kernel.clone(), claims: c.claims.clone() };
         std::thread::Builder::new().name("rump-seccomp-door".into()).spawn(move || {
-            while wait_readable(&[callers.listener.as_raw_fd()]).is_ok() {
+            while wait_readable(&[callers.listener.as_raw_fd()], None).is_ok() {
                 callers.admit_waiting();
             }
         })?;
@@ -100,12 +101,14 @@ impl AsRawFd for Door {
     }
 }
 
-/// Waits until one of `fds` is readable; the readiness of each.
-pub fn wait_readable<const N: usize>(fds: &[RawFd; N]) -> std::io::Result<[bool; N]> {
+/// Waits until one of `fds` is readable or `timeout` passes (forever
+/// without one); the readiness of each.
+pub fn wait_readable<const N: usize>(fds: &[RawFd; N], timeout: Option<Duration>) -> std::io::Result<[bool; N]> {
     let mut pfds = fds.map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+    let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as libc::c_int);
     loop {
         // SAFETY: `pfds` is ours, N entries long.
-        if unsafe { libc::poll(pfds.as_mut_ptr(), N as libc::nfds_t, -1) } >= 0 {
+        if unsafe { libc::poll(pfds.as_mut_ptr(), N as libc::nfds_t, ms) } >= 0 {
             return Ok(pfds.map(|p| p.revents != 0));
         }
         let e = std::io::Error::last_os_error();

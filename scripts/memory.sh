@@ -13,18 +13,18 @@
 # Text is the page cache's, one copy for all servers; a server maps it as
 # it runs it, and lets go of it when at rest (tools/src/idle_text.rs).
 # Usage: scripts/memory.sh PID...        scripts/memory.sh --idle-server
-# (needs a release build for --idle-server)
+# (--idle-server needs a release build, or RUMP_BIN=DIR holding rump_server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "${1:-}" = --idle-server ]; then
 	dir=$(mktemp -d /tmp/rumpmem.XXXXXX)
-	target/release/rump_server -s "unix://$dir/sock" &
+	"${RUMP_BIN:-target/release}/rump_server" -s "unix://$dir/sock" &
 	pid=$!
 	trap 'kill $pid; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 	while [ ! -S "$dir/sock" ]; do sleep 0.01; done
-	# At rest: the server lets go of start-up's text after 0.5 s without a call.
-	sleep 1.5
+	# At rest: a server never called lets go of start-up's text within 1 s.
+	sleep 2
 	echo "idle rump_server (no client yet), pid $pid"
 	"$0" "$pid"
 	exit
@@ -35,7 +35,7 @@ declare -A kb=()
 n=0 threads=0
 for p in "$@"; do
 	while read -r k v; do kb[$k]=$((${kb[$k]:-0} + v)); done < <(
-		awk '/^(Rss|Pss|Private_Clean|Private_Dirty):/ { print $1, $2 }' "/proc/$p/smaps_rollup"
+		awk '/^(Rss|Pss|Anonymous):/ { print $1, $2 }' "/proc/$p/smaps_rollup"
 		awk '
 		# Each mapping is classified at its last line (VmFlags), once its
 		# Anonymous count is known: a read-only file mapping with private
@@ -63,10 +63,10 @@ for p in "$@"; do
 	n=$((n + 1))
 done
 avg() { echo $((${kb[$1]:-0} / n)); }
-row() { printf "  %-36s %8s kB\n" "$1" "$(avg "$2")"; }
-printf "%-38s %8s kB   (NetBSD rump_server: 700-1500 kB)\n" "RSS per process (average of $n)" "$(avg Rss:)"
+row() { printf "  %-44s %8s kB\n" "$1" "$(avg "$2")"; }
+printf "%-46s %8s kB   (NetBSD rump_server: 700-1500 kB)\n" "RSS per process (average of $n)" "$(avg Rss:)"
 row "PSS (shared pages split)" Pss:
-row "private (this process's alone)" Private_Dirty:
+row "private (anonymous: this process's alone)" Anonymous:
 row "RSS: program text (shared)" text
 row "RSS: program data (relocated, bss)" data
 row "RSS: libraries' text (shared)" libs
@@ -75,4 +75,4 @@ row "RSS: heap and malloc arenas" heap
 row "RSS: stacks (main and threads)" stack
 row "RSS: bus mappings (shared)" bus
 row "RSS: other anonymous" other
-printf "  %-36s %8s\n" "threads" "$(awk -v t="${kb[threads]:-0}" -v n="$n" 'BEGIN { printf "%.1f", t / n }')"
+printf "  %-44s %8s\n" "threads" "$(awk -v t="${kb[threads]:-0}" -v n="$n" 'BEGIN { printf "%.1f", t / n }')"

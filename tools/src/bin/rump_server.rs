@@ -51,7 +51,7 @@ const MALLOC_ARENAS: libc::c_int = 2;
 
 /// How often the server looks whether its kernel is at rest, to let go of
 /// the program text it mapped (`idle_text`).
-const QUIET: Duration = Duration::from_millis(500);
+const LOOK: Duration = Duration::from_millis(500);
 
 fn halt_signals() -> libc::sigset_t {
     // SAFETY: plain signal-set manipulation on a local.
@@ -136,21 +136,14 @@ fn wait_for_halt(kernel: &Kernel, set: &libc::sigset_t, door: Option<&Door>) {
         libc::kill(pid, libc::SIGTERM);
     });
     let door_fd = door.map_or(-1, |d| d.as_raw_fd());
-    // The call count when the kernel was last seen at rest, and when text
-    // was last released: at rest on two looks in a row with no call
-    // between, the kernel's own threads have settled too.
-    let (mut rest_seen, mut released) = (None, None);
+    let mut at_rest = idle_text::AtRest::default();
     loop {
-        match wait_readable(&[signals.as_raw_fd(), door_fd], Some(QUIET)) {
+        match wait_readable(&[signals.as_raw_fd(), door_fd], Some(LOOK)) {
             Ok([false, true]) => door.into_iter().for_each(Door::admit_waiting),
             Ok([false, false]) => {
-                let rest = kernel.at_rest().then(|| kernel.calls());
-                if rest.is_some() && rest == rest_seen && rest != released {
-                    let bytes = idle_text::release();
+                if let Some(bytes) = at_rest.look(kernel.at_rest().then(|| kernel.calls())) {
                     tracing::debug!(bytes, "at rest: released the program text mapped so far");
-                    released = rest;
                 }
-                rest_seen = rest;
             }
             Ok(_) => return,
             Err(e) => fail(&format!("poll: {e}")),

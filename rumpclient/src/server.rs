@@ -216,7 +216,6 @@ fn accept_loop(listener: &Listener, shared: &Arc<Shared>) {
         match listener.wait_readable(next_deadline.map(|d| d.saturating_duration_since(Instant::now()))) {
             Ok(true) => {}
             Ok(false) => continue,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return,
         }
         let conn = match listener.accept() {

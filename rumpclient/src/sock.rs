@@ -262,12 +262,7 @@ impl Listener {
     /// Waits until a connection can be accepted (true) or `timeout`
     /// passes (false); forever without one.
     pub fn wait_readable(&self, timeout: Option<Duration>) -> io::Result<bool> {
-        let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // Rounded up: a deadline not yet reached is not slept past by less than a millisecond.
-        let ms = timeout.map_or(-1, |t| t.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int);
-        // SAFETY: one pollfd, ours.
-        let n = cvt(unsafe { libc::poll(&mut pfd, 1, ms) } as isize)?;
-        Ok(n > 0)
+        wait_readable(&[self.fd.as_raw_fd()], timeout).map(|[ready]| ready)
     }
 
     pub fn accept(&self) -> io::Result<Conn> {
@@ -283,6 +278,22 @@ impl Listener {
     /// Removes what listening left behind (a unix socket file).
     pub fn remove_socket_file(&self) {
         transport::of(&self.url).unlisten(&self.url);
+    }
+}
+
+/// Waits until one of `fds` is readable (or closed) or `timeout` passes
+/// (forever without one); the readiness of each. Negative fds are ignored.
+pub fn wait_readable<const N: usize>(fds: &[RawFd; N], timeout: Option<Duration>) -> io::Result<[bool; N]> {
+    let mut pfds = fds.map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+    // Rounded up: a deadline not yet reached is not slept past by less than a millisecond.
+    let ms = timeout.map_or(-1, |t| t.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int);
+    loop {
+        // SAFETY: `pfds` is ours, N entries long.
+        match cvt(unsafe { libc::poll(pfds.as_mut_ptr(), N as libc::nfds_t, ms) } as isize) {
+            Ok(_) => return Ok(pfds.map(|p| p.revents != 0)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
     }
 }
 

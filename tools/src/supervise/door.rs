@@ -18,10 +18,10 @@
 use super::{filter::recv_fd, ChildSetup, Root, Supervision};
 use rump_kernel::Kernel;
 use rumpclient::server::ForkClaims;
+use rumpclient::sock::wait_readable;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
 use std::sync::Arc;
-use std::time::Duration;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -98,23 +98,6 @@ impl Callers {
 impl AsRawFd for Door {
     fn as_raw_fd(&self) -> RawFd {
         self.callers.listener.as_raw_fd()
-    }
-}
-
-/// Waits until one of `fds` is readable or `timeout` passes (forever
-/// without one); the readiness of each.
-pub fn wait_readable<const N: usize>(fds: &[RawFd; N], timeout: Option<Duration>) -> std::io::Result<[bool; N]> {
-    let mut pfds = fds.map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
-    let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as libc::c_int);
-    loop {
-        // SAFETY: `pfds` is ours, N entries long.
-        if unsafe { libc::poll(pfds.as_mut_ptr(), N as libc::nfds_t, ms) } >= 0 {
-            return Ok(pfds.map(|p| p.revents != 0));
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(e);
-        }
     }
 }
 

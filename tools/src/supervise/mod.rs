@@ -58,7 +58,7 @@ mod target;
 mod wait;
 
 use blocking::Blocking;
-pub use door::{door_path, knock, wait_readable, Door};
+pub use door::{door_path, knock, Door};
 pub use filter::{is_static, ChildSetup};
 use target::{pidfd_of, ppid_of, Tgids};
 use wait::Waits;

@@ -91,7 +91,12 @@ impl Memory {
             let line = rollup.lines().find(|l| l.starts_with(name)).unwrap_or_default();
             line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0)
         };
-        Memory { rss: rss_kib(pid), pss: field("Pss:"), anon: field("Anonymous:"), threads: status_number(pid, "Threads:") }
+        Memory {
+            rss: rss_kib(pid),
+            pss: field("Pss:"),
+            anon: field("Anonymous:"),
+            threads: status_number(pid, "Threads:"),
+        }
     }
 }
 

@@ -89,7 +89,9 @@ unsafe extern "C" fn find_segments(info: *mut libc::dl_phdr_info, _size: usize, 
     let (info, segs) = unsafe { (&*info, &mut *segs.cast::<Segments>()) };
     // The vDSO is the kernel's, not a file's: nothing to map again.
     // SAFETY: dlpi_name is a NUL-terminated string ("" for the program).
-    if !info.dlpi_name.is_null() && unsafe { std::ffi::CStr::from_ptr(info.dlpi_name) }.to_bytes().starts_with(b"linux-vdso") {
+    if !info.dlpi_name.is_null()
+        && unsafe { std::ffi::CStr::from_ptr(info.dlpi_name) }.to_bytes().starts_with(b"linux-vdso")
+    {
         return 0;
     }
     // SAFETY: dlpi_phdr points at dlpi_phnum program headers.

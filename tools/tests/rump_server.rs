@@ -488,7 +488,11 @@ fn status_number(pid: u32, field: &str) -> u64 {
 /// The names of a process's threads.
 fn thread_names(pid: u32) -> Vec<String> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
-    tasks.flatten().filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok()).map(|n| n.trim().into()).collect()
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .map(|n| n.trim().into())
+        .collect()
 }
 
 fn at_rest_it_lets_go_of_its_text_and_still_serves(dir: &Path) {

@@ -21,10 +21,10 @@ use rumpclient::server::ForkClaims;
 use rumpclient::sock::wait_readable;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
-use std::sync::Arc;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The door of the server whose socket is `sock`.
 pub fn door_path(sock: &Path) -> PathBuf {

@@ -243,12 +243,14 @@ impl Kernel {
 
     /// How many times calls have taken the virtual CPU (a call that slept
     /// counts again as it wakes).
+    #[inline]
     pub fn calls(&self) -> u64 {
         self.shared.holder.entries()
     }
 
     /// Whether the kernel is at rest: no call has taken the virtual CPU
     /// for a while (its watchdog has ended, or never started).
+    #[inline]
     pub fn at_rest(&self) -> bool {
         self.shared.holder.at_rest()
     }

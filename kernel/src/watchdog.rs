@@ -64,11 +64,13 @@ impl Holder {
     }
 
     /// Whether the watchdog has ended for want of calls (or never started).
+    #[inline]
     pub fn at_rest(&self) -> bool {
         !self.watching.load(Ordering::SeqCst)
     }
 
     /// How many times calls have taken the lock so far.
+    #[inline]
     pub fn entries(&self) -> u64 {
         self.seq.load(Ordering::Relaxed)
     }

@@ -59,8 +59,8 @@ t0=$(now_ms)
 "$RUMPCTL" net up -d "$DIR" "$WORK/chain.toml" >/dev/null
 up_ms=$(($(now_ms) - t0))
 # At rest: each server lets go of the text its start-up and configuration
-# mapped once its kernel has had no call for a few seconds.
-sleep 4
+# mapped once its kernel has had no call for about 5 s.
+sleep 7
 memory=$(scripts/memory.sh $(pgrep -f "$DIR/sock/"))
 ping_out=$("$RUMPCTL" net exec -d "$DIR" n0 -- ping -c 20 -i 0.05 -t 255 -W 5 "$far" 2>&1 || true)
 rump_rtt=$(avg_rtt <<<"$ping_out")

@@ -16,6 +16,12 @@
 
 use std::time::{Duration, Instant};
 
+/// How long the kernel must be at rest with no call before a release:
+/// past its watchdog's own idle time, so that a server just started and
+/// about to be configured (a node of `rumpctl net up`) is not released
+/// only to map its text again for the configuration calls.
+const SETTLE: Duration = Duration::from_secs(2);
+
 /// After the first release, how long the kernel must stay at rest for a
 /// second one, which drops what late one-off work mapped meanwhile (a
 /// handshake deadline's check, a thread's exit).
@@ -24,8 +30,8 @@ const AGAIN: Duration = Duration::from_secs(10);
 /// Decides when to release, from looks at the kernel.
 #[derive(Default)]
 pub struct AtRest {
-    /// The call count at the previous look, if the kernel was at rest.
-    seen: Option<u64>,
+    /// The call count since the kernel was seen at rest, and since when.
+    resting: Option<(u64, Instant)>,
     /// The call count at the last release, when, and whether the second
     /// release is still to come.
     released: Option<(u64, Instant, bool)>,
@@ -33,19 +39,26 @@ pub struct AtRest {
 
 impl AtRest {
     /// One look: `rest` is the kernel's call count if it is at rest. At
-    /// rest on two looks in a row with no call between, the kernel's own
-    /// threads have settled too, and the text is released (the bytes, if
-    /// it was).
+    /// rest for `SETTLE` with no call, the kernel's own threads have
+    /// settled too, and the text is released (the bytes, if it was).
     pub fn look(&mut self, rest: Option<u64>) -> Option<usize> {
-        let settled = rest.filter(|_| rest == self.seen);
-        self.seen = rest;
-        let calls = settled?;
-        let again = match self.released {
+        let Some(calls) = rest else {
+            self.resting = None;
+            return None;
+        };
+        let since = match self.resting {
+            Some((c, since)) if c == calls => since,
+            _ => self.resting.insert((calls, Instant::now())).1,
+        };
+        if since.elapsed() < SETTLE {
+            return None;
+        }
+        let due = match self.released {
             Some((c, at, true)) if c == calls => at.elapsed() >= AGAIN,
-            Some((c, _, false)) if c == calls => return None,
+            Some((c, _, false)) if c == calls => false,
             Some(_) | None => true,
         };
-        if !again {
+        if !due {
             return None;
         }
         let first = self.released.is_none_or(|(c, ..)| c != calls);

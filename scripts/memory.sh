@@ -23,8 +23,9 @@ if [ "${1:-}" = --idle-server ]; then
 	pid=$!
 	trap 'kill $pid; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 	while [ ! -S "$dir/sock" ]; do sleep 0.01; done
-	# At rest: a server never called lets go of start-up's text after 2 s.
-	sleep 3
+	# At rest: a server never called lets go of start-up's text after 2 to
+	# 2.5 s; a second later its idle threads have mapped what they run.
+	sleep 4
 	echo "idle rump_server (no client yet), pid $pid"
 	"$0" "$pid"
 	exit

@@ -80,6 +80,11 @@ struct Segments {
 /// Drops this process's mappings of the never-written segments of every
 /// loaded object; the bytes released.
 fn release() -> usize {
+    // A debugger's breakpoints are private copies of text pages: dropping
+    // them would silently take the breakpoints out.
+    if traced() {
+        return 0;
+    }
     // The heap's free pages go too (start-up's and configuration's
     // garbage), while libc's text is still mapped.
     // SAFETY: malloc_trim has no preconditions.
@@ -98,6 +103,13 @@ fn release() -> usize {
         }
     }
     released
+}
+
+/// Whether a debugger (or any tracer) is attached to this process.
+fn traced() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let tracer = status.lines().find_map(|l| l.strip_prefix("TracerPid:"));
+    tracer.is_some_and(|pid| pid.trim() != "0")
 }
 
 /// `dl_iterate_phdr`'s callback: one loaded object's read-only segments.

@@ -3,20 +3,22 @@
 # joined by its own bus, every inner node a router. Measures, in one run:
 #   - start-up: `rumpctl net up` of the whole chain, configured;
 #   - per-hop latency: an end-to-end ping round trip / (2 × hops);
-#   - memory per idle node (RSS, and PSS, which splits shared pages), with
-#     what the RSS is (the server's text, shared libraries, bus mappings,
-#     heap and other private memory, stacks) and the threads per node;
+#   - memory per idle node (RSS, PSS, which splits shared pages, and
+#     private memory), with what the RSS is (scripts/memory.sh: the
+#     server's text and data, shared libraries, bus mappings, heap, stacks)
+#     and the threads per node;
 # beside the same chain built from network namespaces and veth pairs
 # (when run as root with iproute2), a host loopback ping, and this host's
 # floor for a chain of processes: one cross-process futex wake-up per hop
 # (scripts/futex_chain.c, when a C compiler is there), which no chain of
 # processes woken per frame can beat.
-# Usage: scripts/bench_chain.sh [N]    (needs a release build)
+# Usage: scripts/bench_chain.sh [N]    (needs a release build; RUMP_BIN=DIR
+# takes rumpctl and rump_server from DIR instead, to compare builds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-255}
 [ "$N" -ge 3 ] && [ "$N" -le 256 ] || { echo "N must be 3..256" >&2; exit 2; }
-BIN=$PWD/target/release
+BIN=${RUMP_BIN:-$PWD/target/release}
 RUMPCTL=$BIN/rumpctl
 WORK=$(mktemp -d /tmp/rumpchain.XXXXXX)
 DIR=$WORK/net
@@ -59,23 +61,10 @@ topology >"$WORK/chain.toml"
 t0=$(now_ms)
 "$RUMPCTL" net up -d "$DIR" "$WORK/chain.toml" >/dev/null
 up_ms=$(($(now_ms) - t0))
-sleep 1
-rss=0 pss=0 n=0 threads=0
-# RSS by kind of mapping, summed over the nodes: text, libs, bus, heap, stack.
-declare -A kind=([text]=0 [libs]=0 [bus]=0 [heap]=0 [stack]=0)
-for p in $(pgrep -f "$DIR/sock/"); do
-	rss=$((rss + $(awk '/^VmRSS/ { print $2 }' "/proc/$p/status")))
-	pss=$((pss + $(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup")))
-	threads=$((threads + $(awk '/^Threads/ { print $2 }' "/proc/$p/status")))
-	while read -r k v; do kind[$k]=$((kind[$k] + v)); done < <(awk -v bus="$DIR/bus/" '
-		/^[0-9a-f]+-[0-9a-f]+ / {
-			f = $6
-			if (f ~ /rump_server$/) k = "text"; else if (index(f, bus) == 1) k = "bus"
-			else if (f == "[stack]") k = "stack"; else if (f ~ /^\//) k = "libs"; else k = "heap"
-		}
-		/^Rss:/ { s[k] += $2 } END { for (k in s) print k, s[k] }' "/proc/$p/smaps")
-	n=$((n + 1))
-done
+# At rest: each server lets go of the text its start-up and configuration
+# mapped once its kernel has had no call for about 5 s.
+sleep 7
+memory=$(scripts/memory.sh $(pgrep -f "$DIR/sock/"))
 ping_out=$("$RUMPCTL" net exec -d "$DIR" n0 -- ping -c 20 -i 0.05 -t 255 -W 5 "$far" 2>&1 || true)
 rump_rtt=$(avg_rtt <<<"$ping_out")
 received=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' <<<"$ping_out")
@@ -127,11 +116,5 @@ printf "%-34s %11s us %23s %8s\n" "floor: one futex wake-up per hop" "${floor_ho
 	"$(ratio "$rump_hop" "${floor_hop_us:-0}")"
 printf "%-34s %11s us %23s\n" "floor: its round trip" "${floor_rtt_us:--}" ""
 printf "%-34s %11s us %23s\n" "host ping 127.0.0.1 round trip" "$(awk -v r="$host_rtt" 'BEGIN { printf "%.1f", r * 1000 }')" ""
-printf "%-34s %11s kB %23s\n" "RSS per idle node" "$((rss / n))" "(NetBSD: 700-1500 kB)"
-printf "%-34s %11s kB\n" "PSS per idle node" "$((pss / n))"
-printf "%-34s %11s kB\n" "  RSS: rump_server text+data" "$((kind[text] / n))"
-printf "%-34s %11s kB\n" "  RSS: shared libraries" "$((kind[libs] / n))"
-printf "%-34s %11s kB\n" "  RSS: bus mappings" "$((kind[bus] / n))"
-printf "%-34s %11s kB\n" "  RSS: heap and other private" "$((kind[heap] / n))"
-printf "%-34s %11s kB\n" "  RSS: main stack" "$((kind[stack] / n))"
-printf "%-34s %11s\n" "threads per node" "$(awk -v t="$threads" -v n="$n" 'BEGIN { printf "%.1f", t / n }')"
+echo "memory per idle node (scripts/memory.sh):"
+echo "$memory"

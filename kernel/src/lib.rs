@@ -92,6 +92,8 @@ pub struct State {
     next_pid: Pid,
     pub hostname: Vec<u8>,
     pub halted: bool,
+    /// Run once when the kernel halts (`Kernel::on_halt`).
+    on_halt: Vec<Box<dyn FnOnce() + Send>>,
     /// kqueue and epoll registrations and their queues.
     pub events: event::Events,
     /// Record, OFD and flock locks.
@@ -151,6 +153,7 @@ impl Kernel {
             next_pid: 1,
             hostname: config.hostname.clone().into_bytes(),
             halted: false,
+            on_halt: Vec::new(),
             events: event::Events::default(),
             locks: lock::Locks::default(),
             mem,
@@ -171,7 +174,6 @@ impl Kernel {
             holder: watchdog::Holder::default(),
         });
         net::softnet::start_timer(Arc::downgrade(&shared));
-        watchdog::start(Arc::downgrade(&shared));
         Ok(Kernel { shared })
     }
 
@@ -219,8 +221,19 @@ impl Kernel {
     /// Halts the kernel from outside (rump_server on SIGTERM), as reboot(2)
     /// does from inside.
     pub fn halt(&self) {
-        self.shared.state.lock().halted = true;
-        self.shared.halt_chan.notify_all();
+        self.shared.state.lock().halt(&self.shared);
+    }
+
+    /// Runs `f` when the kernel halts (at once if it has): how a server
+    /// waiting for other things too (signals, connections) learns of a
+    /// reboot without a thread blocked in `wait_halt`. `f` runs with the
+    /// kernel locked, so it must only signal.
+    pub fn on_halt(&self, f: impl FnOnce() + Send + 'static) {
+        let mut st = self.shared.state.lock();
+        match st.halted {
+            true => f(),
+            false => st.on_halt.push(Box::new(f)),
+        }
     }
 
     /// Interrupts the call running as `lwp`: if it sleeps, or when it next
@@ -229,6 +242,20 @@ impl Kernel {
     pub fn cancel(&self, lwp: &Lwp) {
         let _cpu = self.shared.state.lock();
         lwp.mark_cancelled();
+    }
+
+    /// How many times calls have taken the virtual CPU (a call that slept
+    /// counts again as it wakes).
+    #[inline]
+    pub fn calls(&self) -> u64 {
+        self.shared.holder.entries()
+    }
+
+    /// Whether the kernel is at rest: no call has taken the virtual CPU
+    /// for a while (its watchdog has ended, or never started).
+    #[inline]
+    pub fn at_rest(&self) -> bool {
+        self.shared.holder.at_rest()
     }
 
     /// How many calls the watchdog has seen hold the kernel lock for over
@@ -278,6 +305,7 @@ impl Process {
             let mut cx = Cx { st: self.shared.state.lock(), pid: self.pid, mem, lwp, shared: &self.shared };
             let holder = &self.shared.holder;
             holder.enter(self.pid, num);
+            watchdog::ensure(&self.shared);
             let r = match self.emul {
                 Emulation::Native => syscalls::dispatch(&mut cx, num, args),
                 Emulation::Linux => compat::linux::dispatch(&mut cx, num, args),
@@ -457,6 +485,7 @@ impl Cx<'_> {
             wchan::wait(&word, deadline)
         });
         holder.enter(self.pid, holder.syscall());
+        watchdog::ensure(self.shared);
         for c in chans {
             c.dequeue(&word);
         }
@@ -469,12 +498,20 @@ impl Cx<'_> {
 
     /// Marks the kernel halted and wakes whoever waits for that.
     pub fn halt(&mut self) {
-        self.st.halted = true;
-        self.shared.halt_chan.notify_all();
+        self.st.halt(self.shared);
     }
 }
 
 impl State {
+    /// Marks the kernel halted and tells whoever waits for that.
+    fn halt(&mut self, shared: &Shared) {
+        self.halted = true;
+        shared.halt_chan.notify_all();
+        for f in std::mem::take(&mut self.on_halt) {
+            f();
+        }
+    }
+
     fn alloc_pid(&mut self) -> Pid {
         let pid = self.next_pid;
         self.next_pid += 1;

@@ -1,6 +1,7 @@
 //! The kernel-lock watchdog: a call that holds the virtual CPU for over a
 //! period is noticed (and logged with its pid and syscall), once; calls
-//! that sleep properly are not.
+//! that sleep properly are not. The watchdog runs only while calls are
+//! made: an idle kernel is at rest, and the next call wakes it.
 
 use rump_abi::native::sys::SYS_open;
 use rump_abi::usermem::{LocalMemory, UserMemory};
@@ -41,5 +42,21 @@ fn a_call_holding_the_kernel_too_long_is_noticed_once() {
     // A quick call after it is not counted.
     let _ = p.syscall_with(SYS_open, &args, &LocalMemory);
     std::thread::sleep(PERIOD + PERIOD / 4);
+    assert_eq!(k.long_holds(), 1);
+}
+
+#[test]
+fn the_watchdog_rests_with_an_idle_kernel_and_wakes_for_the_next_call() {
+    let k = Kernel::boot(Config::default()).unwrap();
+    assert!(k.at_rest(), "no call yet, no watchdog");
+    let p = k.spawn(Emulation::Native, Cred::root(), "slow").unwrap();
+    let path = c"/missing";
+    let args = [path.as_ptr() as u64, 0, 0, 0, 0, 0, 0, 0];
+    let _ = p.syscall_with(SYS_open, &args, &LocalMemory);
+    assert!(!k.at_rest(), "a call starts the watchdog");
+    std::thread::sleep(PERIOD * 4);
+    assert!(k.at_rest(), "no call for a few periods: the watchdog has ended");
+    // Started again by this call, it still sees the call hold the kernel.
+    let _ = p.syscall_with(SYS_open, &args, &SlowMemory);
     assert_eq!(k.long_holds(), 1);
 }

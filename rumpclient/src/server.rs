@@ -127,8 +127,6 @@ impl Server {
         });
         let (l, s) = (listener.clone(), shared.clone());
         std::thread::spawn(move || accept_loop(&l, &s));
-        let weak = Arc::downgrade(&shared);
-        std::thread::spawn(move || enforce_deadlines(&weak));
         Ok(Server { shared, listener })
     }
 
@@ -210,12 +208,23 @@ fn take_prefork(shared: &Shared, cookie: Cookie) -> Option<Process> {
     pre.iter().position(|(c, _)| *c == cookie).and_then(|i| pre.remove(i)).map(|(_, p)| p)
 }
 
+/// Accepts connections and, between them, closes those whose handshake
+/// time is up: one thread, asleep in `poll` while nothing is pending.
 fn accept_loop(listener: &Listener, shared: &Arc<Shared>) {
     loop {
         make_room(shared);
+        let next_deadline = enforce_deadlines(shared);
+        match listener.wait_readable(next_deadline.map(|d| d.saturating_duration_since(Instant::now()))) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(_) => return,
+        }
         let conn = match listener.accept() {
             Ok(c) => c,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted || e.raw_os_error() == Some(libc::ECONNABORTED) => {
+            Err(e)
+                if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock)
+                    || e.raw_os_error() == Some(libc::ECONNABORTED) =>
+            {
                 continue
             }
             Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)) => {
@@ -274,29 +283,29 @@ fn make_room(shared: &Shared) {
                 c.die();
             }
         }
+        enforce_deadlines(shared);
         std::thread::sleep(Duration::from_millis(1));
     }
 }
 
-/// Closes each connection still pending when its handshake time is up.
-fn enforce_deadlines(shared: &Weak<Shared>) {
-    while let Some(shared) = shared.upgrade() {
-        let now = Instant::now();
-        shared.deadlines.lock().retain(|(deadline, client)| {
-            let Some(c) = client.upgrade() else { return false };
-            if c.is_guest.load(Ordering::Acquire) || c.dead.load(Ordering::Acquire) {
-                return false;
-            }
-            if now < *deadline {
-                return true;
-            }
-            tracing::warn!(conn = c.sock.raw_fd(), "closed a connection that did not finish its handshake in time");
-            c.die();
-            false
-        });
-        drop(shared);
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// Closes each connection still pending when its handshake time is up;
+/// returns when the next of those still pending is up, if any.
+fn enforce_deadlines(shared: &Shared) -> Option<Instant> {
+    let now = Instant::now();
+    let mut deadlines = shared.deadlines.lock();
+    deadlines.retain(|(deadline, client)| {
+        let Some(c) = client.upgrade() else { return false };
+        if c.is_guest.load(Ordering::Acquire) || c.dead.load(Ordering::Acquire) {
+            return false;
+        }
+        if now < *deadline {
+            return true;
+        }
+        tracing::warn!(conn = c.sock.raw_fd(), "closed a connection that did not finish its handshake in time");
+        c.die();
+        false
+    });
+    deadlines.iter().map(|(deadline, _)| *deadline).min()
 }
 
 /// One connection: a client process.

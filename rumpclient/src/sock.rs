@@ -17,6 +17,7 @@ use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
 
 fn cvt(r: isize) -> io::Result<usize> {
     if r < 0 {
@@ -244,11 +245,24 @@ impl Listener {
     /// Listens at `url` over its transport.
     pub fn bind(url: &ServerUrl) -> io::Result<Listener> {
         let (fd, url) = transport::of(url).listen(url)?;
+        // Non-blocking: a connection gone between `wait_readable` and
+        // `accept` must not stall the accepting thread.
+        // SAFETY: flag changes on our own descriptor.
+        unsafe {
+            let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+            cvt(libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) as isize)?;
+        }
         Ok(Listener { fd, url })
     }
 
     pub fn url(&self) -> &ServerUrl {
         &self.url
+    }
+
+    /// Waits until a connection can be accepted (true) or `timeout`
+    /// passes (false); forever without one.
+    pub fn wait_readable(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        wait_readable(&[self.fd.as_raw_fd()], timeout).map(|[ready]| ready)
     }
 
     pub fn accept(&self) -> io::Result<Conn> {
@@ -264,6 +278,22 @@ impl Listener {
     /// Removes what listening left behind (a unix socket file).
     pub fn remove_socket_file(&self) {
         transport::of(&self.url).unlisten(&self.url);
+    }
+}
+
+/// Waits until one of `fds` is readable (or closed) or `timeout` passes
+/// (forever without one); the readiness of each. Negative fds are ignored.
+pub fn wait_readable<const N: usize>(fds: &[RawFd; N], timeout: Option<Duration>) -> io::Result<[bool; N]> {
+    let mut pfds = fds.map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+    // Rounded up: a deadline not yet reached is not slept past by less than a millisecond.
+    let ms = timeout.map_or(-1, |t| t.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int);
+    loop {
+        // SAFETY: `pfds` is ours, N entries long.
+        match cvt(unsafe { libc::poll(pfds.as_mut_ptr(), N as libc::nfds_t, ms) } as isize) {
+            Ok(_) => return Ok(pfds.map(|p| p.revents != 0)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -65,14 +65,49 @@ impl Drop for EchoPeer {
     }
 }
 
-fn status_kib(pid: u32, field: &str) -> u64 {
+fn status_number(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_default();
     line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 fn rss_kib(pid: u32) -> u64 {
-    status_kib(pid, "VmRSS:")
+    status_number(pid, "VmRSS:")
+}
+
+/// A process's resident memory: all of it, its share of what is shared,
+/// and its own; and its threads.
+struct Memory {
+    rss: u64,
+    pss: u64,
+    anon: u64,
+    threads: u64,
+}
+
+impl Memory {
+    fn of(pid: u32) -> Memory {
+        let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+        let field = |name: &str| {
+            let line = rollup.lines().find(|l| l.starts_with(name)).unwrap_or_default();
+            line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0)
+        };
+        Memory {
+            rss: rss_kib(pid),
+            pss: field("Pss:"),
+            anon: field("Anonymous:"),
+            threads: status_number(pid, "Threads:"),
+        }
+    }
+}
+
+impl std::fmt::Display for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(
+            f,
+            "RSS {} KiB, PSS {} KiB, private (anonymous) {} KiB, {} threads",
+            self.rss, self.pss, self.anon, self.threads
+        )
+    }
 }
 
 /// A child process killed and reaped when dropped.
@@ -130,8 +165,11 @@ fn main() {
         std::thread::sleep(Duration::from_millis(1));
     }
     std::thread::sleep(Duration::from_millis(200));
-    let idle_rss = rss_kib(idle.0.id());
-    let anon_kib = status_kib(idle.0.id(), "RssAnon:");
+    let started = Memory::of(idle.0.id());
+    // At rest (no call for 2 s) the server lets go of its start-up's text;
+    // a second later its idle threads have mapped again what they run.
+    std::thread::sleep(Duration::from_millis(3800));
+    let at_rest = Memory::of(idle.0.id());
     drop(idle);
     let (server, client, first_call) = start_server(&url);
     std::thread::sleep(Duration::from_millis(100));
@@ -205,9 +243,10 @@ fn main() {
 
     println!("\nserver start to first answered call: {:.2} ms (spawn + boot + bind + connect + getpid; target <= 10 ms; NetBSD 5.5-11 ms)", first_call.as_secs_f64() * 1e3);
     println!("daemonizing start, parent exit once accepting: {:.2} ms", daemon_up.as_secs_f64() * 1e3);
-    println!("idle server RSS, no client yet: {idle_rss} KiB (target <= 2048; NetBSD 700-1500 KB)");
-    println!("  with one client: {one_client_rss} KiB; after the calls above: {} KiB", rss_kib(server.0.id()));
-    println!("  (RssAnon of an idle server: {} KiB; the rest is shared program text)", anon_kib);
+    println!("idle server, no client yet (target RSS <= 2048 KiB; NetBSD 700-1500 KB; scripts/memory.sh --idle-server says what it is):");
+    println!("  0.2 s after start: {started}");
+    println!("  at rest, 4 s after: {at_rest}");
+    println!("  with one client: RSS {one_client_rss} KiB; after the calls above: {} KiB", rss_kib(server.0.id()));
     drop(peers);
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);

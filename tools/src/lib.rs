@@ -5,6 +5,7 @@
 pub mod bridge;
 pub mod cli;
 pub mod dumpbus;
+pub mod idle_text;
 pub mod ifconfig;
 pub mod log;
 pub mod net;

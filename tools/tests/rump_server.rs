@@ -478,6 +478,42 @@ fn run_role(role: &str) -> bool {
     }
 }
 
+/// A number field of /proc/PID/status (kB for sizes).
+fn status_number(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field}"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// The names of a process's threads.
+fn thread_names(pid: u32) -> Vec<String> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .map(|n| n.trim().into())
+        .collect()
+}
+
+fn at_rest_it_lets_go_of_its_text_and_still_serves(dir: &Path) {
+    let s = Served::start(&format!("unix://{}/rest", dir.display()), &[]);
+    let pid = s.child.id();
+    let k = s.client("rest");
+    let fd = open(&k, "/kept", O_RDWR | O_CREAT).unwrap();
+    write_str(&k, fd, "written before the rest");
+    let busy_text = status_number(pid, "RssFile:");
+    assert!(thread_names(pid).iter().any(|n| n == "rump-watchdog"), "a call starts the watchdog");
+    until("the server at rest lets go of its text", || status_number(pid, "RssFile:") < busy_text / 2);
+    assert!(!thread_names(pid).iter().any(|n| n == "rump-watchdog"), "no watchdog at rest");
+    println!("  at rest: program and library text mapped {busy_text} kB -> {} kB", status_number(pid, "RssFile:"));
+    assert_eq!(read_str(&k, fd).as_deref(), Ok("written before the rest"), "the same client is served after the rest");
+    let other = s.client("after-rest");
+    assert_eq!(read_str(&other, open(&other, "/kept", O_RDONLY).unwrap()).as_deref(), Ok("written before the rest"));
+    assert!(thread_names(pid).iter().any(|n| n == "rump-watchdog"), "the next call starts the watchdog again");
+    println!("  the same client and a new one are served after it; the watchdog is back with the calls");
+    s.halt();
+}
+
 fn main() {
     if let Ok(r) = std::env::var("ROLE") {
         std::process::exit(if run_role(&r) { 0 } else { 1 });
@@ -502,6 +538,7 @@ fn main() {
     start_stop_and_errors(&dir);
     sysctl_and_signals(&dir);
     reconnect_policy(&dir);
+    at_rest_it_lets_go_of_its_text_and_still_serves(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     println!("all rump_server scenarios passed");
 }

@@ -16,13 +16,15 @@
 //! child.
 
 use super::{filter::recv_fd, ChildSetup, Root, Supervision};
-use crate::server::ForkClaims;
 use rump_kernel::Kernel;
+use crate::server::ForkClaims;
+use crate::sock::wait_readable;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, IntoRawFd};
+use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The door of the server whose socket is `sock`.
 pub fn door_path(sock: &Path) -> PathBuf {
@@ -32,36 +34,76 @@ pub fn door_path(sock: &Path) -> PathBuf {
 }
 
 /// An open door; the socket file goes when it is dropped.
-pub struct Door(PathBuf);
+pub struct Door {
+    path: PathBuf,
+    callers: Callers,
+}
+
+/// Who the door admits callers to, and where they knock.
+struct Callers {
+    /// Non-blocking: `admit_waiting` takes what is there.
+    listener: UnixListener,
+    kernel: Kernel,
+    claims: Arc<ForkClaims>,
+}
 
 impl Door {
     /// Opens the door of the server at `sock`, serving each caller's
     /// process tree with `kernel` on threads of its own; `claims` hands
-    /// over a kernel process its client forked for the new image.
+    /// over a kernel process its client forked for the new image. A thread
+    /// of its own waits for callers.
     pub fn open(kernel: Kernel, sock: &Path, claims: ForkClaims) -> std::io::Result<Door> {
-        let path = door_path(sock);
-        let _ = std::fs::remove_file(&path);
-        let l = UnixListener::bind(&path)?;
-        let door = Door(path);
-        std::fs::set_permissions(&door.0, std::fs::Permissions::from_mode(0o600))?;
-        let claims = std::sync::Arc::new(claims);
+        let door = Door::bind(kernel, sock, claims)?;
+        let c = &door.callers;
+        let callers = Callers { listener: c.listener.try_clone()?, kernel: c.kernel.clone(), claims: c.claims.clone() };
         std::thread::Builder::new().name("rump-seccomp-door".into()).spawn(move || {
-            for conn in l.incoming().flatten() {
-                let (k, claims) = (kernel.clone(), claims.clone());
-                std::thread::spawn(move || {
-                    if let Err(e) = admit(k, &claims, conn) {
-                        tracing::info!("seccomp door: {e}");
-                    }
-                });
+            while wait_readable(&[callers.listener.as_raw_fd()], None).is_ok() {
+                callers.admit_waiting();
             }
         })?;
         Ok(door)
+    }
+
+    /// As `open`, without the thread: the owner polls the door's fd and
+    /// calls `admit_waiting` when it is readable.
+    pub fn bind(kernel: Kernel, sock: &Path, claims: ForkClaims) -> std::io::Result<Door> {
+        let path = door_path(sock);
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path)?;
+        let door = Door { path, callers: Callers { listener, kernel, claims: Arc::new(claims) } };
+        std::fs::set_permissions(&door.path, std::fs::Permissions::from_mode(0o600))?;
+        door.callers.listener.set_nonblocking(true)?;
+        Ok(door)
+    }
+
+    /// Admits every caller waiting, each on a thread of its own.
+    pub fn admit_waiting(&self) {
+        self.callers.admit_waiting()
+    }
+}
+
+impl Callers {
+    fn admit_waiting(&self) {
+        while let Ok((conn, _)) = self.listener.accept() {
+            let (k, claims) = (self.kernel.clone(), self.claims.clone());
+            std::thread::spawn(move || {
+                if let Err(e) = admit(k, &claims, conn) {
+                    tracing::info!("seccomp door: {e}");
+                }
+            });
+        }
+    }
+}
+
+impl AsRawFd for Door {
+    fn as_raw_fd(&self) -> RawFd {
+        self.callers.listener.as_raw_fd()
     }
 }
 
 impl Drop for Door {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 

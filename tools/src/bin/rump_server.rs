@@ -13,11 +13,13 @@ use rump_kernel::proc::Emulation;
 use rump_kernel::{Config, Kernel};
 use rump_tools::cli::server::ServerArgs;
 use rump_tools::supervise::Door;
-use rump_tools::{attach_storage, cli, ifconfig, strerror};
+use rump_tools::{attach_storage, cli, idle_text, ifconfig, strerror};
 use rumpclient::server::Server;
+use rumpclient::sock::wait_readable;
 use rumpclient::url::ServerUrl;
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
 
 /// Boots, registers the drives, mounts the host directories and starts
 /// listening.
@@ -45,6 +47,13 @@ fn start(o: &ServerArgs) -> Result<(Kernel, Server), String> {
     Ok((kernel, server))
 }
 
+/// malloc arenas, shared by all threads: NetBSD's default CPU count.
+const MALLOC_ARENAS: libc::c_int = 2;
+
+/// How often the server looks whether its kernel is at rest, to let go of
+/// the program text it mapped (`idle_text`).
+const LOOK: Duration = Duration::from_millis(500);
+
 fn halt_signals() -> libc::sigset_t {
     // SAFETY: plain signal-set manipulation on a local.
     unsafe {
@@ -62,6 +71,11 @@ fn fail(msg: &str) -> ! {
 }
 
 fn main() {
+    // One malloc arena per CPU at most, not eight: every thread that ever
+    // allocated (each client's, each configuration call's) would otherwise
+    // keep an arena of its own for the server's life.
+    // SAFETY: a malloc tunable, set before any thread exists.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS) };
     let o: ServerArgs = cli::parse_or_exit(cli::EXIT_USAGE);
     // -v is the info level of the log, to stderr unless RUMP_LOG says more.
     rump_tools::log::init("rump_server", o.verbose.then_some("info"));
@@ -89,7 +103,7 @@ fn main() {
     }
     // Static binaries' supervision (`rumpctl net exec`, `rumpctl run -s`).
     let door = match &o.url {
-        ServerUrl::Unix(sock) => match Door::open(kernel.clone(), sock, server.fork_claims()) {
+        ServerUrl::Unix(sock) => match Door::bind(kernel.clone(), sock, server.fork_claims()) {
             Ok(d) => Some(d),
             Err(e) => {
                 tracing::info!("no door for static binaries: {e}");
@@ -98,17 +112,44 @@ fn main() {
         },
         _ => None,
     };
-    let k = kernel.clone();
-    std::thread::spawn(move || {
-        let mut sig = 0;
-        // SAFETY: waiting for a signal blocked in every thread.
-        unsafe { libc::sigwait(&set, &mut sig) };
-        k.halt();
-    });
-    kernel.wait_halt();
+    wait_for_halt(&kernel, &set, door.as_ref());
+    kernel.halt();
     server.shutdown();
     drop(door);
     std::process::exit(0);
+}
+
+/// Admits the door's callers until a halt signal comes or the kernel
+/// halts (a reboot call, which signals this process for it): this thread
+/// waits for all three, so an idle server keeps no thread for any.
+fn wait_for_halt(kernel: &Kernel, set: &libc::sigset_t, door: Option<&Door>) {
+    // SAFETY: a new descriptor for signals blocked in every thread.
+    let fd = unsafe { libc::signalfd(-1, set, libc::SFD_CLOEXEC) };
+    if fd < 0 {
+        fail(&format!("signalfd: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: the descriptor is new and ours.
+    let signals = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: getpid cannot fail.
+    let pid = unsafe { libc::getpid() };
+    // SAFETY: signalling ourselves; SIGTERM is blocked, so it waits for the poll below.
+    kernel.on_halt(move || unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    });
+    let door_fd = door.map_or(-1, |d| d.as_raw_fd());
+    let mut at_rest = idle_text::AtRest::default();
+    loop {
+        match wait_readable(&[signals.as_raw_fd(), door_fd], Some(LOOK)) {
+            Ok([false, true]) => door.into_iter().for_each(Door::admit_waiting),
+            Ok([false, false]) => {
+                if let Some(bytes) = at_rest.look(kernel.at_rest().then(|| kernel.calls())) {
+                    tracing::debug!(bytes, "at rest: released the program text mapped so far");
+                }
+            }
+            Ok(_) => return,
+            Err(e) => fail(&format!("poll: {e}")),
+        }
+    }
 }
 
 /// Forks; the parent waits for the child's start-up report and exits with

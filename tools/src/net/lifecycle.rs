@@ -227,13 +227,20 @@ fn wait_ready(url: &ServerUrl, child: &Mutex<Child>, log: &Path) -> Result<(), S
 /// Whether `pid` is still the server listening at `url` (not a process
 /// that reused the number, not a zombie).
 pub fn is_our_server(pid: i32, url: &str) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
-    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
-    if matches!(state, Some('Z' | 'X') | None) {
+    if !is_running(pid) {
         return false;
     }
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     cmdline.split(|b| *b == 0).any(|arg| arg == url.as_bytes())
+}
+
+/// Whether `pid` is a process still running (not a zombie). A process
+/// on its way out has an empty command line before it is a zombie, so
+/// this, not `is_our_server`, says when a signalled server is gone.
+fn is_running(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+    !matches!(state, Some('Z' | 'X') | None)
 }
 
 /// Stops every server (`capture`: first write each bus as CAPDIR/BUS.pcap)
@@ -267,7 +274,7 @@ pub fn down(dir: &Dir, capture: Option<&Path>) -> Result<(), String> {
     }
     let deadline = Instant::now() + HALT_TIMEOUT;
     let mut killed = 0;
-    while running.iter().any(|n| is_our_server(n.pid, &n.url)) {
+    while running.iter().any(|n| is_running(n.pid)) {
         if Instant::now() > deadline {
             for n in running.iter().filter(|n| is_our_server(n.pid, &n.url)) {
                 // SAFETY: as above; it ignored the halt.

@@ -16,9 +16,9 @@
 //! child.
 
 use super::{filter::recv_fd, ChildSetup, Root, Supervision};
-use rump_kernel::Kernel;
 use crate::server::ForkClaims;
 use crate::sock::wait_readable;
+use rump_kernel::Kernel;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
 use std::os::unix::fs::PermissionsExt;

@@ -491,6 +491,13 @@ pub trait ClientMemory {
     fn read_str(&self, addr: UserAddr, max: usize) -> Result<Vec<u8>, Errno>;
     /// Writes `data` at `addr`.
     fn write(&self, addr: UserAddr, data: &[u8]) -> Result<(), Errno>;
+    /// Whether `len` bytes at `addr` can be written, as far as this memory
+    /// can tell before the call. An output that cannot is not shipped, so
+    /// the server's copy-out faults before the call moves anything (a read
+    /// into a bad buffer consumes no data), as the host's would.
+    fn writable(&self, _addr: UserAddr, _len: usize) -> bool {
+        true
+    }
 }
 
 /// A request built by [`marshal`], kept until its reply arrives.
@@ -534,7 +541,7 @@ impl Builder<'_> {
                 return;
             }
             self.push(arg, None, flags, addr, Some(&buf), len);
-        } else {
+        } else if self.mem.writable(UserAddr(addr), len) {
             self.push(arg, None, flags, addr, None, len);
         }
     }
@@ -597,7 +604,9 @@ impl Builder<'_> {
                 continue;
             }
             if write_buffers {
-                self.push(arg, Some(j as u32), SEG_OUT, base, None, len);
+                if self.mem.writable(UserAddr(base), len) {
+                    self.push(arg, Some(j as u32), SEG_OUT, base, None, len);
+                }
             } else {
                 let mut buf = vec![0u8; len];
                 if self.mem.read(UserAddr(base), &mut buf).is_ok() {

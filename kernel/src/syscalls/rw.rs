@@ -66,7 +66,7 @@ impl Cx<'_> {
                 if fs.getattr(vn.node)?.vtype == VType::Dir {
                     return Err(EISDIR);
                 }
-                let n = mem.with_out(buf, len, &mut |b| fs.read(vn.node, off, b))?;
+                let n = fs.read_to(vn.node, off, mem, buf, len)?;
                 if at.is_none() {
                     if let Some(f) = self.st.files.get_mut(id) {
                         f.offset = off + n as u64;
@@ -119,7 +119,7 @@ impl Cx<'_> {
                         None => cur,
                     }
                 };
-                let n = mem.with_in(buf, len, &mut |b| fs.write(vn.node, off, b))?;
+                let n = fs.write_from(vn.node, off, mem, buf, len)?;
                 if at.is_none() {
                     if let Some(f) = self.st.files.get_mut(id) {
                         f.offset = off + n as u64;

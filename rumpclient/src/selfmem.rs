@@ -67,8 +67,8 @@ impl ClientMemory for SelfMemory {
         self.copy_out(addr, data)
     }
 
-    fn writable(&self, addr: UserAddr, len: usize) -> bool {
-        probe(addr, len, true).is_ok()
+    fn writable_at(&self, addr: UserAddr) -> bool {
+        probe(addr, 1, true).is_ok()
     }
 }
 

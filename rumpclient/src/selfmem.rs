@@ -9,8 +9,8 @@ use crate::marshal::ClientMemory;
 use crate::probe::probe;
 use rump_abi::native::errno::{EFAULT, ENAMETOOLONG};
 use rump_abi::usermem::{load_pieces, store_pieces, total_len, uninit_len, UserMemory};
-use std::mem::MaybeUninit;
 use rump_abi::{Errno, UserAddr};
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Once;
 

@@ -9,12 +9,12 @@ use crate::wire::copy::CopyRepr;
 use crate::wire::header::MsgType;
 use crate::wire::syscall::{SyscallPacket, SyscallRepr, SyscallRespPacket, SyscallRespRepr};
 use crate::wire::WireError;
-use std::mem::MaybeUninit;
 use rump_abi::native::errno::{EFAULT, ENAMETOOLONG};
 use rump_abi::usermem::{in_user_range, total_len, uninit_len, UserMemory};
 use rump_abi::{Errno, UserAddr};
 use rump_kernel::lwp::Lwp;
 use rump_kernel::Process;
+use std::mem::MaybeUninit;
 
 /// Asks the client for bytes of its memory: one request, one reply.
 pub trait CopyChannel {

@@ -22,8 +22,7 @@ const O_RDWR_CREAT: i32 = 0o102;
 const MIB: usize = 1 << 20;
 const PAGE: usize = 4096;
 /// Lengths on each side of every boundary, and well past the last.
-const SIZES: [usize; 13] =
-    [0, 1, 127, 128, 129, PAGE - 1, PAGE, PAGE + 1, MIB - 1, MIB, MIB + 1, 4 * MIB + 1, 8 * MIB];
+const SIZES: [usize; 13] = [0, 1, 127, 128, 129, PAGE - 1, PAGE, PAGE + 1, MIB - 1, MIB, MIB + 1, 4 * MIB + 1, 8 * MIB];
 /// An address nothing is mapped at (the zero page is never mapped).
 const UNMAPPED: usize = 0x1000;
 
@@ -145,7 +144,8 @@ fn vectored(c: &Client) {
     let fd = open(c, "/vectored");
     let parts = [pattern(1, 1), pattern(PAGE - 1, 2), pattern(0, 3), pattern(MIB + 1, 4)];
     let total: usize = parts.iter().map(Vec::len).sum();
-    let iov: Vec<iovec> = parts.iter().map(|p| iovec { iov_base: p.as_ptr() as u64, iov_len: p.len() as u64 }).collect();
+    let iov: Vec<iovec> =
+        parts.iter().map(|p| iovec { iov_base: p.as_ptr() as u64, iov_len: p.len() as u64 }).collect();
     assert_eq!(rump_sys_writev(c, fd.into(), iov.as_ptr(), iov.len() as u64), Ok(total as isize));
     let mut back: Vec<Vec<u8>> = parts.iter().map(|p| vec![0u8; p.len()]).collect();
     let iov: Vec<iovec> =

@@ -870,11 +870,25 @@ impl FileSystem for Tmpfs {
         self.write_file(node, |f, space| f.write(offset, data, space))
     }
 
-    fn read_to(&mut self, node: NodeId, offset: u64, mem: &dyn UserMemory, to: UserAddr, len: usize) -> Result<usize, Errno> {
+    fn read_to(
+        &mut self,
+        node: NodeId,
+        offset: u64,
+        mem: &dyn UserMemory,
+        to: UserAddr,
+        len: usize,
+    ) -> Result<usize, Errno> {
         self.read_file(node, len, |f| f.read_to(offset, mem, to, len))
     }
 
-    fn write_from(&mut self, node: NodeId, offset: u64, mem: &dyn UserMemory, from: UserAddr, len: usize) -> Result<usize, Errno> {
+    fn write_from(
+        &mut self,
+        node: NodeId,
+        offset: u64,
+        mem: &dyn UserMemory,
+        from: UserAddr,
+        len: usize,
+    ) -> Result<usize, Errno> {
         self.write_file(node, |f, space| f.write_from(offset, mem, from, len, space))
     }
 

@@ -189,12 +189,26 @@ pub trait FileSystem: Send {
     /// whose data lies in its own pages hands `mem` those pages instead
     /// (`UserMemory::copy_out_pieces`), so that data crosses to a caller
     /// in another process with one copy.
-    fn read_to(&mut self, node: NodeId, offset: u64, mem: &dyn UserMemory, to: UserAddr, len: usize) -> Result<usize, Errno> {
+    fn read_to(
+        &mut self,
+        node: NodeId,
+        offset: u64,
+        mem: &dyn UserMemory,
+        to: UserAddr,
+        len: usize,
+    ) -> Result<usize, Errno> {
         mem.with_out(to, len, &mut |b| self.read(node, offset, b))
     }
     /// `write` from `len` bytes of a caller's memory at `from`; the
     /// counterpart of `read_to` (`UserMemory::copy_in_pieces`).
-    fn write_from(&mut self, node: NodeId, offset: u64, mem: &dyn UserMemory, from: UserAddr, len: usize) -> Result<usize, Errno> {
+    fn write_from(
+        &mut self,
+        node: NodeId,
+        offset: u64,
+        mem: &dyn UserMemory,
+        from: UserAddr,
+        len: usize,
+    ) -> Result<usize, Errno> {
         mem.with_in(from, len, &mut |b| self.write(node, offset, b))
     }
     /// Calls `out` with entries from position `cookie` on, each with the

@@ -21,6 +21,9 @@ use std::mem::MaybeUninit;
 /// Pages handed to the caller's memory at once (1 MiB).
 const PIECES: usize = 256;
 
+/// Pages a write adds to a file, by index, until it has filled them.
+type FreshPages = BTreeMap<u64, Box<[MaybeUninit<u8>]>>;
+
 /// What a hole reads as.
 static ZEROS: [u8; PAGE_SIZE] = [0; PAGE_SIZE];
 
@@ -108,7 +111,7 @@ impl Pages {
     /// of the bytes fall before that page. A page the write fills whole is
     /// left uninitialised; one it fills in part is zeroed, so that what
     /// the write does not cover reads as zeros.
-    fn fresh_pages(&self, pos: u64, len: usize, space: &mut Space) -> (BTreeMap<u64, Box<[MaybeUninit<u8>]>>, usize) {
+    fn fresh_pages(&self, pos: u64, len: usize, space: &mut Space) -> (FreshPages, usize) {
         let mut fresh = BTreeMap::new();
         let mut covered = 0;
         while covered < len {
@@ -138,7 +141,7 @@ impl Pages {
         &mut self,
         pos: u64,
         len: usize,
-        mut fresh: BTreeMap<u64, Box<[MaybeUninit<u8>]>>,
+        mut fresh: FreshPages,
         mem: &dyn UserMemory,
         from: UserAddr,
     ) -> Result<(), (Errno, usize)> {

@@ -66,7 +66,15 @@ impl PeerMemory {
             // buffers of ours; the host checks `there`. Every argument is
             // passed full width (the counts are longs).
             let moved = unsafe {
-                libc::syscall(nr, pid, batch.as_ptr().cast::<libc::iovec>(), count, &there as *const libc::iovec, one, flags)
+                libc::syscall(
+                    nr,
+                    pid,
+                    batch.as_ptr().cast::<libc::iovec>(),
+                    count,
+                    &there as *const libc::iovec,
+                    one,
+                    flags,
+                )
             };
             if moved != len as libc::c_long {
                 return false;

@@ -18,7 +18,8 @@
 //! thread claims it, runs the call as the client's process and completes
 //! it (`server`). Pointers stay the caller's: the kernel reaches the
 //! caller's buffers in place through `peer::PeerMemory`, so a read's data
-//! lands in the caller's buffer with one copy and nothing is marshaled.
+//! goes from the file's pages into the caller's buffer with one copy (and
+//! a write's the other way) and nothing is marshaled.
 //!
 //! Waiting. Both sides spin briefly, with a budget that follows how long
 //! waits turned out to be (`spin`), then sleep on a futex. A server thread

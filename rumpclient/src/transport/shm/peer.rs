@@ -5,10 +5,14 @@
 //! A range the client has not mapped is EFAULT, as for a host call.
 //!
 //! Only for a peer proven reachable at negotiation (same uid, and it read
-//! back the cookie the client put in its memory). `with_out` and `with_in`
-//! lend the call a buffer of the serving thread, kept between calls (never
-//! zero-filled again) and bounded by `SCRATCH_MAX`: a longer transfer is
-//! short, as a host read on a pipe may be.
+//! back the cookie the client put in its memory). A file's data moves by
+//! `copy_out_pieces`/`copy_in_pieces`: tmpfs hands over its pages, and one
+//! system call per `BATCH` of them copies between those pages and the
+//! client's buffer, with nothing in between. What has no pages to hand
+//! over (a pipe, a host file) goes through `with_out` and `with_in`, which
+//! lend the call a buffer of the serving thread, kept between calls
+//! (never zero-filled again) and bounded by `SCRATCH_MAX`: a longer
+//! transfer is short, as a host read on a pipe may be.
 
 use rump_abi::native::errno::{EFAULT, ENAMETOOLONG};
 use rump_abi::usermem::{as_uninit, in_user_range, UserMemory};

@@ -3,7 +3,7 @@
 //! client's buffer in place) and over the socket: sizes around each
 //! boundary the copy crosses (a 128-byte slot, a 4 KiB page, the 1 MiB a
 //! server moves per system call, the 4 MiB of a serving thread's buffer),
-//! holes, unaligned offsets, bad pointers. Each transport runs in a
+//! holes, unaligned offsets, bad pointers; and a pipe's ring. Each transport runs in a
 //! process of its own, this binary's ignored `data_path_helper` started
 //! with `RUMP_TRANSPORT` set.
 
@@ -182,6 +182,35 @@ fn bad_pointers(c: &Client) {
     rump_sys_close(c, fd).unwrap();
 }
 
+/// A pipe's ring read in the two pieces it wraps into (written and read
+/// in uneven steps, so the bytes wrap around it again and again), and a
+/// read into a bad pointer that takes nothing out. Non-blocking, so that
+/// a wrong count fails rather than hangs.
+fn pipes(c: &Client) {
+    const O_NONBLOCK: i32 = 0o4000;
+    let mut fds = [0i32; 2];
+    rump_sys_pipe2(c, fds.as_mut_ptr(), O_NONBLOCK).unwrap();
+    let (r, w) = (fds[0] as u32, fds[1] as u32);
+    let stream = pattern(40 * 3000, 3);
+    let mut got = vec![0u8; stream.len()];
+    let (mut sent, mut read) = (0, 0);
+    for _ in 0..40 {
+        let step = &stream[sent..sent + 3000];
+        assert_eq!(rump_sys_write(c, w, step.as_ptr().cast(), 3000), Ok(3000));
+        sent += 3000;
+        let n = rump_sys_read(c, r, got[read..].as_mut_ptr().cast(), 2500).unwrap() as usize;
+        assert_eq!(n, 2500);
+        read += n;
+    }
+    let nowhere = UNMAPPED as *mut libc::c_char;
+    assert_eq!(rump_sys_read(c, r, nowhere, 100), Err(EFAULT));
+    let rest = got.len() - read;
+    assert_eq!(rump_sys_read(c, r, got[read..].as_mut_ptr().cast(), rest), Ok(rest as isize));
+    assert!(got == stream, "a pipe's bytes come out in order, none lost");
+    rump_sys_close(c, r).unwrap();
+    rump_sys_close(c, w).unwrap();
+}
+
 #[test]
 #[ignore = "run by the tests above, with RUMP_TRANSPORT set"]
 fn data_path_helper() {
@@ -193,4 +222,5 @@ fn data_path_helper() {
     read_and_write_move_the_offset(&c);
     vectored(&c);
     bad_pointers(&c);
+    pipes(&c);
 }

@@ -274,7 +274,9 @@ impl Cx<'_> {
             if !p.is_empty() {
                 let was_full = p.is_full();
                 let mem = self.mem;
-                let n = mem.with_out(buf, len.min(p.len()), &mut |out| Ok(p.peek(out)))?;
+                let pieces = p.front(len);
+                mem.copy_out_pieces(buf, &pieces)?;
+                let n = pieces[0].len() + pieces[1].len();
                 p.consume(n);
                 p.wchan.notify_all();
                 let wake = if was_full { Wake::Key(POLLOUT) } else { Wake::None };

@@ -202,15 +202,16 @@ impl Pages {
 }
 
 /// How many of `len` bytes a write at `offset` may store: all, up to the
-/// largest file size, or EFBIG at it.
-fn writable_len(offset: u64, len: usize) -> Result<usize, Errno> {
+/// largest file size, or EFBIG at it; None for an empty write, which
+/// stores nothing and changes nothing.
+fn writable_len(offset: u64, len: usize) -> Result<Option<usize>, Errno> {
     if len == 0 {
-        return Ok(0);
+        return Ok(None);
     }
     if offset >= MAX_FILE_SIZE {
         return Err(EFBIG);
     }
-    Ok((len as u64).min(MAX_FILE_SIZE - offset) as usize)
+    Ok(Some((len as u64).min(MAX_FILE_SIZE - offset) as usize))
 }
 
 /// The kernel's memory ran out while a write grew shared data: the file
@@ -268,7 +269,8 @@ impl RegFile {
     }
 
     fn write(&mut self, offset: u64, data: &[u8], space: &mut Space) -> Result<usize, Errno> {
-        let data = &data[..writable_len(offset, data.len())?];
+        let Some(len) = writable_len(offset, data.len())? else { return Ok(0) };
+        let data = &data[..len];
         match self {
             RegFile::Pages(p) => p.write(offset, data, space),
             RegFile::Shared(m) => m.write_at(offset, data).map_err(full_when_out_of_memory),
@@ -283,7 +285,7 @@ impl RegFile {
         len: usize,
         space: &mut Space,
     ) -> Result<usize, Errno> {
-        let len = writable_len(offset, len)?;
+        let Some(len) = writable_len(offset, len)? else { return Ok(0) };
         match self {
             RegFile::Pages(p) => p.write_from(offset, mem, from, len, space),
             RegFile::Shared(m) => {

@@ -5,6 +5,7 @@
 
 use crate::native::errno::{EFAULT, ENAMETOOLONG};
 use crate::{Errno, UserAddr};
+use core::mem::MaybeUninit;
 
 pub trait UserMemory {
     /// Copies `buf.len()` bytes in from `addr`.
@@ -44,6 +45,74 @@ pub trait UserMemory {
         self.copy_in(addr, &mut buf)?;
         f(&buf)
     }
+
+    /// Copies `pieces`, one after another, out to `addr`: a file's pages
+    /// go straight into the caller's buffer, wherever the caller is, with
+    /// one copy. All of them or EFAULT (some may have landed).
+    fn copy_out_pieces(&self, addr: UserAddr, pieces: &[&[u8]]) -> Result<(), Errno> {
+        let mut at = addr;
+        for p in pieces {
+            self.copy_out(at, p)?;
+            at = at.offset(p.len() as u64).ok_or(EFAULT)?;
+        }
+        Ok(())
+    }
+
+    /// Fills `pieces`, one after another, from `addr`: a write's data goes
+    /// straight into a file's pages, which may be fresh and never zeroed.
+    /// All of them or EFAULT (some may have been filled). The default
+    /// reads through a buffer, so that it fills none on EFAULT.
+    fn copy_in_pieces(&self, addr: UserAddr, pieces: &mut [&mut [MaybeUninit<u8>]]) -> Result<(), Errno> {
+        let mut buf = vec![0u8; uninit_len(pieces)];
+        self.copy_in(addr, &mut buf)?;
+        // SAFETY: `buf` holds the pieces' total length.
+        unsafe { load_pieces(buf.as_ptr(), pieces) };
+        Ok(())
+    }
+}
+
+/// Initialised bytes seen as pieces that may be uninitialised, to be
+/// filled by `copy_in_pieces`, which only ever writes initialised bytes.
+pub fn as_uninit(bytes: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: same layout; `copy_in_pieces`, the one writer through the
+    // result, only ever stores bytes it copied.
+    unsafe { &mut *(bytes as *mut [u8] as *mut [MaybeUninit<u8>]) }
+}
+
+/// Copies `pieces`, one after another, to `to`.
+///
+/// # Safety
+/// `to` must be writable for the pieces' total length.
+pub unsafe fn store_pieces(mut to: *mut u8, pieces: &[&[u8]]) {
+    for p in pieces {
+        unsafe {
+            core::ptr::copy(p.as_ptr(), to, p.len());
+            to = to.add(p.len());
+        }
+    }
+}
+
+/// Fills `pieces`, one after another, from `from`.
+///
+/// # Safety
+/// `from` must be readable for the pieces' total length.
+pub unsafe fn load_pieces(mut from: *const u8, pieces: &mut [&mut [MaybeUninit<u8>]]) {
+    for p in pieces.iter_mut() {
+        unsafe {
+            core::ptr::copy(from, p.as_mut_ptr().cast::<u8>(), p.len());
+            from = from.add(p.len());
+        }
+    }
+}
+
+/// Bytes in `pieces`.
+pub fn total_len(pieces: &[&[u8]]) -> usize {
+    pieces.iter().map(|p| p.len()).sum()
+}
+
+/// Bytes in `pieces` to be filled.
+pub fn uninit_len(pieces: &[&mut [MaybeUninit<u8>]]) -> usize {
+    pieces.iter().map(|p| p.len()).sum()
 }
 
 /// Reads a plain-old-data struct through a trait object.
@@ -148,5 +217,27 @@ impl UserMemory for LocalMemory {
         // SAFETY: as in with_out.
         let slice = unsafe { core::slice::from_raw_parts(p as *const u8, len) };
         f(slice)
+    }
+
+    fn copy_out_pieces(&self, addr: UserAddr, pieces: &[&[u8]]) -> Result<(), Errno> {
+        let len = total_len(pieces);
+        if len == 0 {
+            return Ok(());
+        }
+        let to = check_range(addr, len)?;
+        // SAFETY: the checked range, as in copy_out.
+        unsafe { store_pieces(to, pieces) };
+        Ok(())
+    }
+
+    fn copy_in_pieces(&self, addr: UserAddr, pieces: &mut [&mut [MaybeUninit<u8>]]) -> Result<(), Errno> {
+        let len = uninit_len(pieces);
+        if len == 0 {
+            return Ok(());
+        }
+        let from = check_range(addr, len)?;
+        // SAFETY: the checked range, as in copy_in.
+        unsafe { load_pieces(from, pieces) };
+        Ok(())
     }
 }

@@ -124,15 +124,13 @@ impl Pipe {
         self.buf.extend(src);
     }
 
-    /// Copies up to `out.len()` bytes from the front, leaving them
-    /// queued; returns how many.
-    pub fn peek(&self, out: &mut [u8]) -> usize {
-        let n = out.len().min(self.buf.len());
+    /// Up to `n` bytes from the front, in the two pieces the ring holds
+    /// them in, left queued: a reader's memory copies them out in place.
+    pub fn front(&self, n: usize) -> [&[u8]; 2] {
+        let n = n.min(self.buf.len());
         let (a, b) = self.buf.as_slices();
         let k = n.min(a.len());
-        out[..k].copy_from_slice(&a[..k]);
-        out[k..n].copy_from_slice(&b[..n - k]);
-        n
+        [&a[..k], &b[..n - k]]
     }
 
     /// Drops `n` bytes from the front, freeing pages read to their end.

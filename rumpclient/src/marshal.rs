@@ -491,6 +491,15 @@ pub trait ClientMemory {
     fn read_str(&self, addr: UserAddr, max: usize) -> Result<Vec<u8>, Errno>;
     /// Writes `data` at `addr`.
     fn write(&self, addr: UserAddr, data: &[u8]) -> Result<(), Errno>;
+    /// Whether the byte at `addr` can be written, as far as this memory can
+    /// tell before the call. An output whose first byte cannot is not
+    /// shipped, so the server's copy-out faults before the call moves
+    /// anything (a read into a bad pointer consumes no data), as the host's
+    /// would. Only the first byte: a count larger than the buffer is no
+    /// fault as long as the call does not fill past it, as on the host.
+    fn writable_at(&self, _addr: UserAddr) -> bool {
+        true
+    }
 }
 
 /// A request built by [`marshal`], kept until its reply arrives.
@@ -534,7 +543,7 @@ impl Builder<'_> {
                 return;
             }
             self.push(arg, None, flags, addr, Some(&buf), len);
-        } else {
+        } else if self.mem.writable_at(UserAddr(addr)) {
             self.push(arg, None, flags, addr, None, len);
         }
     }
@@ -597,7 +606,9 @@ impl Builder<'_> {
                 continue;
             }
             if write_buffers {
-                self.push(arg, Some(j as u32), SEG_OUT, base, None, len);
+                if self.mem.writable_at(UserAddr(base)) {
+                    self.push(arg, Some(j as u32), SEG_OUT, base, None, len);
+                }
             } else {
                 let mut buf = vec![0u8; len];
                 if self.mem.read(UserAddr(base), &mut buf).is_ok() {

@@ -8,8 +8,9 @@
 use crate::marshal::ClientMemory;
 use crate::probe::probe;
 use rump_abi::native::errno::{EFAULT, ENAMETOOLONG};
-use rump_abi::usermem::UserMemory;
+use rump_abi::usermem::{load_pieces, store_pieces, total_len, uninit_len, UserMemory};
 use rump_abi::{Errno, UserAddr};
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Once;
 
@@ -64,6 +65,10 @@ impl ClientMemory for SelfMemory {
 
     fn write(&self, addr: UserAddr, data: &[u8]) -> Result<(), Errno> {
         self.copy_out(addr, data)
+    }
+
+    fn writable_at(&self, addr: UserAddr) -> bool {
+        probe(addr, 1, true).is_ok()
     }
 }
 
@@ -125,6 +130,28 @@ impl UserMemory for SelfMemory {
         probe(addr, len, false)?;
         // SAFETY: as in with_out, for reading.
         f(unsafe { std::slice::from_raw_parts(addr.0 as *const u8, len) })
+    }
+
+    fn copy_out_pieces(&self, addr: UserAddr, pieces: &[&[u8]]) -> Result<(), Errno> {
+        let len = total_len(pieces);
+        if len == 0 {
+            return Ok(());
+        }
+        probe(addr, len, true)?;
+        // SAFETY: the range was just found writable.
+        unsafe { store_pieces(addr.0 as *mut u8, pieces) };
+        Ok(())
+    }
+
+    fn copy_in_pieces(&self, addr: UserAddr, pieces: &mut [&mut [MaybeUninit<u8>]]) -> Result<(), Errno> {
+        let len = uninit_len(pieces);
+        if len == 0 {
+            return Ok(());
+        }
+        probe(addr, len, false)?;
+        // SAFETY: the range was just found readable.
+        unsafe { load_pieces(addr.0 as *const u8, pieces) };
+        Ok(())
     }
 }
 

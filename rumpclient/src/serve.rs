@@ -10,10 +10,11 @@ use crate::wire::header::MsgType;
 use crate::wire::syscall::{SyscallPacket, SyscallRepr, SyscallRespPacket, SyscallRespRepr};
 use crate::wire::WireError;
 use rump_abi::native::errno::{EFAULT, ENAMETOOLONG};
-use rump_abi::usermem::{in_user_range, UserMemory};
+use rump_abi::usermem::{in_user_range, total_len, uninit_len, UserMemory};
 use rump_abi::{Errno, UserAddr};
 use rump_kernel::lwp::Lwp;
 use rump_kernel::Process;
+use std::mem::MaybeUninit;
 
 /// Asks the client for bytes of its memory: one request, one reply.
 pub trait CopyChannel {
@@ -118,6 +119,14 @@ impl UserMemory for CallMemory<'_> {
         f: &mut dyn FnMut(&[u8]) -> Result<usize, Errno>,
     ) -> Result<usize, Errno> {
         self.pick(addr, len, SEG_IN).with_in(addr, len, f)
+    }
+
+    fn copy_out_pieces(&self, addr: UserAddr, pieces: &[&[u8]]) -> Result<(), Errno> {
+        self.pick(addr, total_len(pieces), SEG_OUT).copy_out_pieces(addr, pieces)
+    }
+
+    fn copy_in_pieces(&self, addr: UserAddr, pieces: &mut [&mut [MaybeUninit<u8>]]) -> Result<(), Errno> {
+        self.pick(addr, uninit_len(pieces), SEG_IN).copy_in_pieces(addr, pieces)
     }
 }
 

@@ -6,7 +6,8 @@
 //!   bare futex ping-pong; and the same call over the socket
 //!   (`RUMP_TRANSPORT=socket`) against a bare unix-socket ping-pong;
 //! - `pwrite` and `pread` of 1 MiB through shared memory against a 1 MiB
-//!   memcpy plus one futex round trip.
+//!   memcpy plus one futex round trip (and, for where the time goes, a
+//!   1 MiB process_vm_writev alone: the server's one copy).
 //!
 //! `cat` of 256 MiB through the keeper and `rump_server` is in
 //! `cargo bench -p rump-hijack --bench hijack` (run it with and without
@@ -178,6 +179,23 @@ fn memcpy_mib() -> f64 {
     })
 }
 
+/// A 1 MiB process_vm_writev between two hot buffers (of this process:
+/// the host pins the target's pages as for another's): the one copy a
+/// server makes between a file's pages and a client's buffer, alone.
+fn process_vm_mib() -> f64 {
+    let src = vec![1u8; MIB];
+    let mut dst = vec![0u8; MIB];
+    let here = libc::iovec { iov_base: src.as_ptr().cast_mut().cast(), iov_len: MIB };
+    let there = libc::iovec { iov_base: dst.as_mut_ptr().cast(), iov_len: MIB };
+    // SAFETY: getpid cannot fail.
+    let me = unsafe { libc::getpid() };
+    best_us(500, || {
+        // SAFETY: both iovecs name live buffers of MIB bytes.
+        let n = unsafe { libc::process_vm_writev(me, &here, 1, &there, 1, 0) };
+        assert_eq!(n, MIB as isize);
+    })
+}
+
 /// A `rump_server` on the server CPU with `env`, and a client of it made
 /// with `env` too; killed when dropped.
 struct Remote {
@@ -261,6 +279,7 @@ fn main() {
     let over_socket = socket.null_call();
     drop(socket);
     let copy = memcpy_mib();
+    let vm_copy = process_vm_mib();
 
     println!("two processes, client on CPU {CLIENT_CPU}, server on CPU {SERVER_CPU}; best of {ROUNDS} rounds");
     row("null call, shm, spin hitting", shm_spin, "bare shm spin ping-pong", spin_rt, "(target <= 0.5 us)");
@@ -270,5 +289,5 @@ fn main() {
     let base = copy + futex_rt;
     row("pwrite 1 MiB, shm", pwrite, "memcpy 1 MiB + futex round trip", base, "(target <= 1.5)");
     row("pread 1 MiB, shm", pread, "memcpy 1 MiB + futex round trip", base, "(target <= 1.5)");
-    println!("(memcpy 1 MiB alone: {copy:.2} us)");
+    println!("(memcpy 1 MiB alone: {copy:.2} us; process_vm_writev 1 MiB alone: {vm_copy:.2} us)");
 }

@@ -130,6 +130,28 @@ fn file_calls_in_two_processes(url: &str) {
     s.halt();
 }
 
+/// Data crossing between this process's buffers and the server's tmpfs
+/// pages (in place over shared memory on a unix socket, marshaled over
+/// tcp): lengths around a page and past the 1 MiB a server moves per copy,
+/// at an unaligned offset, and a pointer to nothing.
+fn large_transfers(url: &str) {
+    let s = Served::start(url, &[]);
+    let k = s.client("large");
+    let fd = open(&k, "/large", O_RDWR | O_CREAT).unwrap() as u32;
+    for len in [4095, 4097, (1 << 20) + 1, 8 << 20] {
+        let data: Vec<u8> = (0..len).map(|i| (i * 13 + len) as u8).collect();
+        assert_eq!(rump_sys_pwrite64(&k, fd, data.as_ptr().cast(), len, 3), Ok(len as isize));
+        let mut back = vec![0u8; len + 1];
+        assert_eq!(rump_sys_pread64(&k, fd, back.as_mut_ptr().cast(), len + 1, 3), Ok(len as isize));
+        assert!(back[..len] == data[..], "{len} bytes read back over {url}");
+    }
+    let nowhere = 0x1000 as *mut std::ffi::c_char;
+    assert_eq!(rump_sys_pread64(&k, fd, nowhere, 1 << 20, 0), Err(EFAULT));
+    assert_eq!(rump_sys_pwrite64(&k, fd, nowhere, 1 << 20, 0), Err(EFAULT));
+    println!("  up to 8 MiB in one call, and EFAULT for a bad pointer ({url})");
+    s.halt();
+}
+
 fn sixty_four_threads_on_pipes(url: &str) {
     let s = Served::start(url, &[]);
     let k = Arc::new(s.client("threads"));
@@ -524,6 +546,8 @@ fn main() {
     file_calls_in_two_processes(&unix);
     file_calls_in_two_processes("tcp://127.0.0.1:0");
     file_calls_in_two_processes("tcp://[::1]:0");
+    large_transfers(&unix);
+    large_transfers("tcp://127.0.0.1:0");
     sixty_four_threads_on_pipes(&unix);
     sixty_four_threads_on_pipes("tcp://127.0.0.1:0");
     let s = Served::start(&unix, &[]);

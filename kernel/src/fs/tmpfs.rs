@@ -25,7 +25,8 @@ use std::sync::Arc;
 use rump_abi::native::errno::{
     EEXIST, EFBIG, EINVAL, EIO, EISDIR, EMLINK, ENAMETOOLONG, ENODEV, ENOENT, ENOMEM, ENOSPC, ENOTDIR, ENOTEMPTY, EPERM,
 };
-use rump_abi::Errno;
+use rump_abi::usermem::UserMemory;
+use rump_abi::{Errno, UserAddr};
 
 use crate::idmap::IdMap;
 use crate::mem::Mem;
@@ -33,6 +34,8 @@ use crate::shm::SharedMem;
 use crate::time::{Clock, Timespec};
 use crate::vfs::mapping::MapKind;
 use crate::vfs::{Attr, DirEntry, FileSystem, FsStat, NewNode, NodeId, Owner, SetAttr, VType, NAME_MAX, PATH_MAX};
+
+mod uio;
 
 const PAGE_SIZE: usize = 4096;
 const PAGE: u64 = PAGE_SIZE as u64;
@@ -198,6 +201,29 @@ impl Pages {
     }
 }
 
+/// How many of `len` bytes a write at `offset` may store: all, up to the
+/// largest file size, or EFBIG at it; None for an empty write, which
+/// stores nothing and changes nothing.
+fn writable_len(offset: u64, len: usize) -> Result<Option<usize>, Errno> {
+    if len == 0 {
+        return Ok(None);
+    }
+    if offset >= MAX_FILE_SIZE {
+        return Err(EFBIG);
+    }
+    Ok(Some((len as u64).min(MAX_FILE_SIZE - offset) as usize))
+}
+
+/// The kernel's memory ran out while a write grew shared data: the file
+/// system is full.
+fn full_when_out_of_memory(e: Errno) -> Errno {
+    if e == ENOMEM {
+        ENOSPC
+    } else {
+        e
+    }
+}
+
 /// A regular file's data: kernel pages until a process maps the file, then
 /// shared kernel memory (`shm`) that the kernel and every mapping see
 /// alike, for good. Shared data is charged by the region itself.
@@ -235,18 +261,36 @@ impl RegFile {
         }
     }
 
+    fn read_to(&self, offset: u64, mem: &dyn UserMemory, to: UserAddr, len: usize) -> Result<usize, Errno> {
+        match self {
+            RegFile::Pages(p) => p.read_to(offset, mem, to, len),
+            RegFile::Shared(m) => mem.with_out(to, len, &mut |b| m.read_at(offset, b)),
+        }
+    }
+
     fn write(&mut self, offset: u64, data: &[u8], space: &mut Space) -> Result<usize, Errno> {
-        if data.is_empty() {
-            return Ok(0);
-        }
-        if offset >= MAX_FILE_SIZE {
-            return Err(EFBIG);
-        }
-        let data = &data[..(data.len() as u64).min(MAX_FILE_SIZE - offset) as usize];
+        let Some(len) = writable_len(offset, data.len())? else { return Ok(0) };
+        let data = &data[..len];
         match self {
             RegFile::Pages(p) => p.write(offset, data, space),
-            // The kernel's memory ran out: the file system is full.
-            RegFile::Shared(m) => m.write_at(offset, data).map_err(|e| if e == ENOMEM { ENOSPC } else { e }),
+            RegFile::Shared(m) => m.write_at(offset, data).map_err(full_when_out_of_memory),
+        }
+    }
+
+    fn write_from(
+        &mut self,
+        offset: u64,
+        mem: &dyn UserMemory,
+        from: UserAddr,
+        len: usize,
+        space: &mut Space,
+    ) -> Result<usize, Errno> {
+        let Some(len) = writable_len(offset, len)? else { return Ok(0) };
+        match self {
+            RegFile::Pages(p) => p.write_from(offset, mem, from, len, space),
+            RegFile::Shared(m) => {
+                mem.with_in(from, len, &mut |b| m.write_at(offset, b).map_err(full_when_out_of_memory))
+            }
         }
     }
 
@@ -458,6 +502,51 @@ impl Tmpfs {
 
     fn node_mut(&mut self, id: NodeId) -> Result<&mut Node, Errno> {
         self.nodes.get_mut(&id).ok_or(ENOENT)
+    }
+
+    /// Reads `len` bytes of regular file `node` with `read`, which counts
+    /// as an access.
+    fn read_file(
+        &mut self,
+        node: NodeId,
+        len: usize,
+        read: impl FnOnce(&RegFile) -> Result<usize, Errno>,
+    ) -> Result<usize, Errno> {
+        let now = self.now();
+        let n = self.node_mut(node)?;
+        let f = match &n.data {
+            Data::Reg(f) => f,
+            Data::Dir(_) => return Err(EISDIR),
+            _ => return Err(EINVAL),
+        };
+        if len == 0 {
+            return Ok(0);
+        }
+        let count = read(f)?;
+        n.atime = now;
+        Ok(count)
+    }
+
+    /// Writes regular file `node` with `write`, which counts as a change
+    /// if it stored anything.
+    fn write_file(
+        &mut self,
+        node: NodeId,
+        write: impl FnOnce(&mut RegFile, &mut Space) -> Result<usize, Errno>,
+    ) -> Result<usize, Errno> {
+        let now = self.now();
+        let Tmpfs { nodes, space, .. } = self;
+        let n = nodes.get_mut(&node).ok_or(ENOENT)?;
+        let f = match &mut n.data {
+            Data::Reg(f) => f,
+            Data::Dir(_) => return Err(EISDIR),
+            _ => return Err(EINVAL),
+        };
+        let count = write(f, space)?;
+        if count > 0 {
+            n.touch_modified(now);
+        }
+        Ok(count)
     }
 
     /// A directory that may gain names: one that has been removed (but is
@@ -776,35 +865,33 @@ impl FileSystem for Tmpfs {
     }
 
     fn read(&mut self, node: NodeId, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-        let now = self.now();
-        let n = self.node_mut(node)?;
-        let f = match &n.data {
-            Data::Reg(f) => f,
-            Data::Dir(_) => return Err(EISDIR),
-            _ => return Err(EINVAL),
-        };
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let count = f.read(offset, buf)?;
-        n.atime = now;
-        Ok(count)
+        self.read_file(node, buf.len(), |f| f.read(offset, buf))
     }
 
     fn write(&mut self, node: NodeId, offset: u64, data: &[u8]) -> Result<usize, Errno> {
-        let now = self.now();
-        let Tmpfs { nodes, space, .. } = self;
-        let n = nodes.get_mut(&node).ok_or(ENOENT)?;
-        let f = match &mut n.data {
-            Data::Reg(f) => f,
-            Data::Dir(_) => return Err(EISDIR),
-            _ => return Err(EINVAL),
-        };
-        let count = f.write(offset, data, space)?;
-        if count > 0 {
-            n.touch_modified(now);
-        }
-        Ok(count)
+        self.write_file(node, |f, space| f.write(offset, data, space))
+    }
+
+    fn read_to(
+        &mut self,
+        node: NodeId,
+        offset: u64,
+        mem: &dyn UserMemory,
+        to: UserAddr,
+        len: usize,
+    ) -> Result<usize, Errno> {
+        self.read_file(node, len, |f| f.read_to(offset, mem, to, len))
+    }
+
+    fn write_from(
+        &mut self,
+        node: NodeId,
+        offset: u64,
+        mem: &dyn UserMemory,
+        from: UserAddr,
+        len: usize,
+    ) -> Result<usize, Errno> {
+        self.write_file(node, |f, space| f.write_from(offset, mem, from, len, space))
     }
 
     /// A regular file's data moves into shared kernel memory on its first

@@ -66,7 +66,7 @@ impl Cx<'_> {
                 if fs.getattr(vn.node)?.vtype == VType::Dir {
                     return Err(EISDIR);
                 }
-                let n = mem.with_out(buf, len, &mut |b| fs.read(vn.node, off, b))?;
+                let n = fs.read_to(vn.node, off, mem, buf, len)?;
                 if at.is_none() {
                     if let Some(f) = self.st.files.get_mut(id) {
                         f.offset = off + n as u64;
@@ -119,7 +119,7 @@ impl Cx<'_> {
                         None => cur,
                     }
                 };
-                let n = mem.with_in(buf, len, &mut |b| fs.write(vn.node, off, b))?;
+                let n = fs.write_from(vn.node, off, mem, buf, len)?;
                 if at.is_none() {
                     if let Some(f) = self.st.files.get_mut(id) {
                         f.offset = off + n as u64;
@@ -274,7 +274,9 @@ impl Cx<'_> {
             if !p.is_empty() {
                 let was_full = p.is_full();
                 let mem = self.mem;
-                let n = mem.with_out(buf, len.min(p.len()), &mut |out| Ok(p.peek(out)))?;
+                let pieces = p.front(len);
+                mem.copy_out_pieces(buf, &pieces)?;
+                let n = pieces[0].len() + pieces[1].len();
                 p.consume(n);
                 p.wchan.notify_all();
                 let wake = if was_full { Wake::Key(POLLOUT) } else { Wake::None };

@@ -12,7 +12,8 @@ pub mod namei;
 
 use crate::time::Timespec;
 use mapping::MapKind;
-use rump_abi::Errno;
+use rump_abi::usermem::UserMemory;
+use rump_abi::{Errno, UserAddr};
 use std::os::fd::OwnedFd;
 
 /// A node number inside one file system; doubles as the inode number.
@@ -182,6 +183,34 @@ pub trait FileSystem: Send {
     fn read(&mut self, node: NodeId, offset: u64, buf: &mut [u8]) -> Result<usize, Errno>;
     /// Writes at `offset`, extending the file (holes read as zeros).
     fn write(&mut self, node: NodeId, offset: u64, data: &[u8]) -> Result<usize, Errno>;
+    /// `read` into `len` bytes of a caller's memory at `to`. The default
+    /// reads into what `mem.with_out` lends: the caller's buffer itself
+    /// in process, a bounce buffer for a caller elsewhere. A file system
+    /// whose data lies in its own pages hands `mem` those pages instead
+    /// (`UserMemory::copy_out_pieces`), so that data crosses to a caller
+    /// in another process with one copy.
+    fn read_to(
+        &mut self,
+        node: NodeId,
+        offset: u64,
+        mem: &dyn UserMemory,
+        to: UserAddr,
+        len: usize,
+    ) -> Result<usize, Errno> {
+        mem.with_out(to, len, &mut |b| self.read(node, offset, b))
+    }
+    /// `write` from `len` bytes of a caller's memory at `from`; the
+    /// counterpart of `read_to` (`UserMemory::copy_in_pieces`).
+    fn write_from(
+        &mut self,
+        node: NodeId,
+        offset: u64,
+        mem: &dyn UserMemory,
+        from: UserAddr,
+        len: usize,
+    ) -> Result<usize, Errno> {
+        mem.with_in(from, len, &mut |b| self.write(node, offset, b))
+    }
     /// Calls `out` with entries from position `cookie` on, each with the
     /// cookie of the entry after it, until `out` returns false or the
     /// directory ends. `.` and `..` come first. Cookies stay valid while

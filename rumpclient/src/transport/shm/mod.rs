@@ -19,7 +19,8 @@
 //! thread claims it, runs the call as the client's process and completes
 //! it (`server`). Pointers stay the caller's: the kernel reaches the
 //! caller's buffers in place through `peer::PeerMemory`, so a read's data
-//! lands in the caller's buffer with one copy and nothing is marshaled.
+//! goes from the file's pages into the caller's buffer with one copy (and
+//! a write's the other way) and nothing is marshaled.
 //!
 //! Readiness. A poll-like call posted for a wait beside host fds arms the
 //! calling thread's record instead of sleeping in the kernel, and the

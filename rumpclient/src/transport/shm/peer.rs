@@ -5,21 +5,29 @@
 //! A range the client has not mapped is EFAULT, as for a host call.
 //!
 //! Only for a peer proven reachable at negotiation (same uid, and it read
-//! back the cookie the client put in its memory). `with_out` and `with_in`
-//! lend the call a buffer of the serving thread, kept between calls (never
-//! zero-filled again) and bounded by `SCRATCH_MAX`: a longer transfer is
-//! short, as a host read on a pipe may be.
+//! back the cookie the client put in its memory). A file's data moves by
+//! `copy_out_pieces`/`copy_in_pieces`: tmpfs hands over its pages, and one
+//! system call per `BATCH` of them copies between those pages and the
+//! client's buffer, with nothing in between. What has no pages to hand
+//! over (a pipe, a host file) goes through `with_out` and `with_in`, which
+//! lend the call a buffer of the serving thread, kept between calls
+//! (never zero-filled again) and bounded by `SCRATCH_MAX`: a longer
+//! transfer is short, as a host read on a pipe may be.
 
 use rump_abi::native::errno::{EFAULT, ENAMETOOLONG};
-use rump_abi::usermem::{in_user_range, UserMemory};
+use rump_abi::usermem::{as_uninit, in_user_range, UserMemory};
 use rump_abi::{Errno, UserAddr};
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 
 /// Bytes one call moves through a serving thread's buffer at most.
 pub const SCRATCH_MAX: usize = 4 << 20;
 /// Bytes a string read asks for at once; a read never crosses a page it
 /// does not need.
 const STR_CHUNK: usize = 256;
+/// Buffers of ours one process_vm_readv/writev names at most (the host
+/// takes up to 1024): 1 MiB of a file's pages.
+const BATCH: usize = 256;
 
 thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -32,25 +40,51 @@ pub struct PeerMemory {
 }
 
 impl PeerMemory {
-    /// Moves `len` bytes between `local` and the client's `addr`; true if
-    /// all of them moved.
-    fn transfer(&self, local: *mut u8, addr: UserAddr, len: usize, write: bool) -> bool {
-        if len == 0 {
-            return true;
+    /// Moves bytes between the `local` buffers, one after another, and
+    /// the client's memory from `addr` on, `BATCH` buffers per system
+    /// call; true if all of them moved.
+    fn transfer(&self, mut local: impl Iterator<Item = libc::iovec>, addr: UserAddr, write: bool) -> bool {
+        let mut at = addr;
+        loop {
+            let mut batch = [const { MaybeUninit::<libc::iovec>::uninit() }; BATCH];
+            let (mut n, mut len) = (0, 0usize);
+            for v in local.by_ref().take(BATCH) {
+                batch[n].write(v);
+                n += 1;
+                len += v.iov_len;
+            }
+            if n == 0 {
+                return true;
+            }
+            if len == 0 {
+                continue;
+            }
+            if !in_user_range(at, len) {
+                return false;
+            }
+            let there = libc::iovec { iov_base: at.0 as *mut libc::c_void, iov_len: len };
+            let nr = if write { libc::SYS_process_vm_writev } else { libc::SYS_process_vm_readv };
+            let (pid, count, one, flags) =
+                (libc::c_long::from(self.pid), n as libc::c_ulong, 1 as libc::c_ulong, 0 as libc::c_ulong);
+            // SAFETY: the first `n` entries of `batch` were written and name
+            // buffers of ours; the host checks `there`. Every argument is
+            // passed full width (the counts are longs).
+            let moved = unsafe {
+                libc::syscall(
+                    nr,
+                    pid,
+                    batch.as_ptr().cast::<libc::iovec>(),
+                    count,
+                    &there as *const libc::iovec,
+                    one,
+                    flags,
+                )
+            };
+            if moved != len as libc::c_long {
+                return false;
+            }
+            at = UserAddr(at.0 + len as u64);
         }
-        if !in_user_range(addr, len) {
-            return false;
-        }
-        let here = libc::iovec { iov_base: local.cast(), iov_len: len };
-        let there = libc::iovec { iov_base: addr.0 as *mut libc::c_void, iov_len: len };
-        let nr = if write { libc::SYS_process_vm_writev } else { libc::SYS_process_vm_readv };
-        let (pid, one, flags) = (libc::c_long::from(self.pid), 1 as libc::c_ulong, 0 as libc::c_ulong);
-        // SAFETY: `here` names `len` bytes of ours; the host checks `there`.
-        // Every argument is passed full width (the counts are longs).
-        let n = unsafe {
-            libc::syscall(nr, pid, &here as *const libc::iovec, one, &there as *const libc::iovec, one, flags)
-        };
-        n == len as libc::c_long
     }
 
     /// Lends `f` `len` bytes (at most `SCRATCH_MAX`) of this thread's buffer.
@@ -71,12 +105,26 @@ impl PeerMemory {
 
 impl UserMemory for PeerMemory {
     fn copy_in(&self, addr: UserAddr, buf: &mut [u8]) -> Result<(), Errno> {
-        self.transfer(buf.as_mut_ptr(), addr, buf.len(), false).then_some(()).ok_or(EFAULT)
+        self.copy_in_pieces(addr, &mut [as_uninit(buf)])
     }
 
     fn copy_out(&self, addr: UserAddr, data: &[u8]) -> Result<(), Errno> {
-        // process_vm_writev only reads from the local buffer.
-        self.transfer(data.as_ptr().cast_mut(), addr, data.len(), true).then_some(()).ok_or(EFAULT)
+        self.copy_out_pieces(addr, &[data])
+    }
+
+    /// One process_vm_writev per `BATCH` pieces, from the pieces
+    /// themselves (a file's pages) into the client's buffer.
+    fn copy_out_pieces(&self, addr: UserAddr, pieces: &[&[u8]]) -> Result<(), Errno> {
+        // process_vm_writev only reads from the local buffers.
+        let local = pieces.iter().map(|p| libc::iovec { iov_base: p.as_ptr().cast_mut().cast(), iov_len: p.len() });
+        self.transfer(local, addr, true).then_some(()).ok_or(EFAULT)
+    }
+
+    /// One process_vm_readv per `BATCH` pieces, from the client's buffer
+    /// into the pieces themselves.
+    fn copy_in_pieces(&self, addr: UserAddr, pieces: &mut [&mut [MaybeUninit<u8>]]) -> Result<(), Errno> {
+        let local = pieces.iter_mut().map(|p| libc::iovec { iov_base: p.as_mut_ptr().cast(), iov_len: p.len() });
+        self.transfer(local, addr, false).then_some(()).ok_or(EFAULT)
     }
 
     fn copy_in_str(&self, addr: UserAddr, max: usize) -> Result<Vec<u8>, Errno> {

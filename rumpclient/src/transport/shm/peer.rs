@@ -6,9 +6,10 @@
 //!
 //! Only for a peer proven reachable at negotiation (same uid, and it read
 //! back the cookie the client put in its memory). A file's data moves by
-//! `copy_out_pieces`/`copy_in_pieces`: tmpfs hands over its pages, and one
-//! system call per `BATCH` of them copies between those pages and the
-//! client's buffer, with nothing in between. What has no pages to hand
+//! `copy_out_pieces`/`copy_in_pieces`: tmpfs hands over its pages; a
+//! write's data lands in them with one system call per `BATCH` pages and
+//! nothing in between, while a read's pages are gathered first (see
+//! `copy_out_pieces` for why). What has no pages to hand
 //! over (a pipe, a host file) goes through `with_out` and `with_in`, which
 //! lend the call a buffer of the serving thread, kept between calls
 //! (never zero-filled again) and bounded by `SCRATCH_MAX`: a longer
@@ -112,12 +113,45 @@ impl UserMemory for PeerMemory {
         self.copy_out_pieces(addr, &[data])
     }
 
-    /// One process_vm_writev per `BATCH` pieces, from the pieces
-    /// themselves (a file's pages) into the client's buffer.
+    /// Several pieces (a file's pages) are gathered into this thread's
+    /// scratch buffer and written with one contiguous process_vm_writev
+    /// per `SCRATCH_MAX`: the host copies scattered, cold pages into
+    /// another process more slowly than a memcpy into a warm buffer
+    /// followed by one contiguous copy (`cat` of a 256 MiB file measured
+    /// both ways). One piece goes straight from where it is.
     fn copy_out_pieces(&self, addr: UserAddr, pieces: &[&[u8]]) -> Result<(), Errno> {
         // process_vm_writev only reads from the local buffers.
-        let local = pieces.iter().map(|p| libc::iovec { iov_base: p.as_ptr().cast_mut().cast(), iov_len: p.len() });
-        self.transfer(local, addr, true).then_some(()).ok_or(EFAULT)
+        let iovec = |p: &[u8]| libc::iovec { iov_base: p.as_ptr().cast_mut().cast(), iov_len: p.len() };
+        if pieces.len() <= 1 {
+            return self.transfer(pieces.iter().map(|p| iovec(p)), addr, true).then_some(()).ok_or(EFAULT);
+        }
+        let total: usize = pieces.iter().map(|p| p.len()).sum();
+        Self::with_scratch(total, |buf| {
+            let (mut at, mut filled) = (addr, 0);
+            let flush = |gathered: &[u8], at: &mut UserAddr| -> Result<(), Errno> {
+                if !self.transfer(std::iter::once(iovec(gathered)), *at, true) {
+                    return Err(EFAULT);
+                }
+                *at = at.offset(gathered.len() as u64).ok_or(EFAULT)?;
+                Ok(())
+            };
+            for p in pieces {
+                let mut rest = *p;
+                while !rest.is_empty() {
+                    let n = rest.len().min(buf.len() - filled);
+                    buf[filled..filled + n].copy_from_slice(&rest[..n]);
+                    (filled, rest) = (filled + n, &rest[n..]);
+                    if filled == buf.len() {
+                        flush(&buf[..filled], &mut at)?;
+                        filled = 0;
+                    }
+                }
+            }
+            if filled > 0 {
+                flush(&buf[..filled], &mut at)?;
+            }
+            Ok(())
+        })
     }
 
     /// One process_vm_readv per `BATCH` pieces, from the client's buffer

@@ -54,14 +54,22 @@ impl Door {
     /// of its own waits for callers.
     pub fn open(kernel: Kernel, sock: &Path, claims: ForkClaims) -> std::io::Result<Door> {
         let door = Door::bind(kernel, sock, claims)?;
-        let c = &door.callers;
+        door.admit_on_a_thread()?;
+        Ok(door)
+    }
+
+    /// Starts the thread that admits callers to a bound door; until it
+    /// runs, callers wait in the listener's backlog, so an owner may bind
+    /// on its critical path and start this after.
+    pub fn admit_on_a_thread(&self) -> std::io::Result<()> {
+        let c = &self.callers;
         let callers = Callers { listener: c.listener.try_clone()?, kernel: c.kernel.clone(), claims: c.claims.clone() };
         std::thread::Builder::new().name("rump-seccomp-door".into()).spawn(move || {
             while wait_readable(&[callers.listener.as_raw_fd()], None).is_ok() {
                 callers.admit_waiting();
             }
         })?;
-        Ok(door)
+        Ok(())
     }
 
     /// As `open`, without the thread: the owner polls the door's fd and

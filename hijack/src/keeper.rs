@@ -194,14 +194,14 @@ unsafe fn become_keeper(url: &ServerUrl, dir: &std::path::Path, report: i32, sou
         },
     };
     let Local { kernel, process } = local;
-    let server = match Server::start(kernel.clone(), url, Policy::default()) {
+    let server = match Server::bind(kernel.clone(), url, Policy::default()) {
         Ok(s) => s,
         Err(_) => unsafe { libc::_exit(1) },
     };
     // Static images its clients exec are supervised here (`supervised`);
     // they hold their parent's connection, so the keeper stays up for them.
-    // Bound before the client is told, admitted after: the fork waiting
-    // for the report does not wait for a thread to start.
+    // Both bound before the client is told and served after: the fork
+    // waiting for the report does not wait for threads to start.
     let door = match url {
         ServerUrl::Unix(sock) => Door::bind(kernel, sock, server.fork_claims()).ok(),
         _ => None,
@@ -210,6 +210,7 @@ unsafe fn become_keeper(url: &ServerUrl, dir: &std::path::Path, report: i32, sou
     let bytes: Vec<u8> = cookie.iter().flat_map(|w| w.to_ne_bytes()).collect();
     let _ = sys(libc::SYS_write, [report as usize, bytes.as_ptr() as usize, bytes.len(), 0]);
     let _ = sys(libc::SYS_close, [report as usize, 0, 0, 0]);
+    server.accept_on_a_thread();
     let _door = door.filter(|d| d.admit_on_a_thread().is_ok());
     server.wait_idle(CLAIM_GRACE);
     if let Some(watch) = watch {

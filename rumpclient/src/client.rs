@@ -479,13 +479,31 @@ fn read_banner(s: &Conn) -> io::Result<()> {
     if poll_one(s.raw_fd(), libc::POLLIN, BANNER_WAIT) == 0 {
         return Err(io::Error::new(io::ErrorKind::TimedOut, "no rump server banner within 10 s (not a rump server?)"));
     }
-    let mut line = Vec::new();
-    let mut byte = [0u8];
+    // Peeked, then read up to its newline only: what follows (a TCP
+    // server's challenge) is not the banner's to consume. One peek usually
+    // holds the whole line, where a read per byte took a syscall each.
+    let mut line = Vec::with_capacity(BANNER_MAX);
+    let mut buf = [0u8; BANNER_MAX];
     while line.last() != Some(&b'\n') {
-        if line.len() >= BANNER_MAX || (&*s).read(&mut byte)? == 0 {
+        let room = BANNER_MAX - line.len();
+        // SAFETY: `room` bytes of `buf`; raw, since the descriptor may be
+        // one of the library's own.
+        let n = unsafe {
+            libc::syscall(libc::SYS_recvfrom, s.raw_fd(), buf.as_mut_ptr(), room, libc::MSG_PEEK, 0usize, 0usize)
+        };
+        if n < 0 {
+            match io::Error::last_os_error() {
+                e if e.kind() == io::ErrorKind::Interrupted => continue,
+                e => return Err(e),
+            }
+        }
+        let peeked = &buf[..n as usize];
+        let take = peeked.iter().position(|&b| b == b'\n').map_or(peeked.len(), |i| i + 1);
+        if take == 0 || (take == room && peeked[take - 1] != b'\n') {
             return Err(bad("no rump server banner"));
         }
-        line.push(byte[0]);
+        (&*s).read_exact(&mut buf[..take])?;
+        line.extend_from_slice(&buf[..take]);
     }
     BannerRepr::parse(&line).map(|_| ()).map_err(|_| bad("not a rump server banner"))
 }

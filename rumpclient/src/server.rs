@@ -110,6 +110,16 @@ impl Server {
     /// Connections, handshakes and disconnections are logged (`tracing`,
     /// target `rumpclient::server`).
     pub fn start(kernel: Kernel, url: &ServerUrl, policy: Policy) -> io::Result<Server> {
+        let server = Server::bind(kernel, url, policy)?;
+        server.accept_on_a_thread();
+        Ok(server)
+    }
+
+    /// Listens at `url` as `start` does, but accepts nothing until
+    /// `accept_on_a_thread`: connections made meanwhile wait in the listen
+    /// backlog. A keeper tells its client where to connect first and
+    /// starts the thread after, off the path of the fork waiting for it.
+    pub fn bind(kernel: Kernel, url: &ServerUrl, policy: Policy) -> io::Result<Server> {
         let listener = Arc::new(Listener::bind(url)?);
         let key = transport::of(listener.url()).demand(listener.url(), &policy)?;
         let mem = kernel.with_state(|st| st.mem.clone());
@@ -125,9 +135,13 @@ impl Server {
             key,
             mem,
         });
-        let (l, s) = (listener.clone(), shared.clone());
-        std::thread::spawn(move || accept_loop(&l, &s));
         Ok(Server { shared, listener })
+    }
+
+    /// Starts accepting the connections `bind` listens for.
+    pub fn accept_on_a_thread(&self) {
+        let (l, s) = (self.listener.clone(), self.shared.clone());
+        std::thread::spawn(move || accept_loop(&l, &s));
     }
 
     /// Where clients reach this server (a TCP port 0 resolved).

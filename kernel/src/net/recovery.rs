@@ -54,6 +54,9 @@ struct Flow {
     kept: usize,
     snd_una: u32,
     dupacks: u32,
+    /// The window field of the peer's last segment: an ACK that changes
+    /// it is a window update, not a duplicate ACK.
+    peer_window: Option<u16>,
     srtt: u64,
     rttvar: u64,
     /// RFC 6298's timeout, and the one in force (backed off).
@@ -243,7 +246,9 @@ impl Recovery {
         }
         let Some(f) = self.flows.get_mut(&key) else { return out };
         f.last_seen = now;
-        f.peer_closed = seg[14..16] == [0, 0];
+        let window = u16::from_be_bytes([seg[14], seg[15]]);
+        let window_update = f.peer_window.replace(window).is_some_and(|w| w != window);
+        f.peer_closed = window == 0;
         if before(f.snd_una, ack) {
             // Only the segment whose arrival made this ACK times a round
             // trip, and only if it was sent once and not already SACKed
@@ -274,7 +279,18 @@ impl Recovery {
             // New data got through: the path works, so no more backing
             // off (as Linux clears its backoff on forward progress).
             f.rto = f.base_rto;
-        } else if ack == f.snd_una && seg.len() == hlen && flags & (SYN | FIN) == 0 && !f.segs.is_empty() {
+        } else if ack == f.snd_una
+            && seg.len() == hlen
+            && flags & (SYN | FIN) == 0
+            && !f.segs.is_empty()
+            && !window_update
+            && !f.peer_closed
+        {
+            // A duplicate ACK as RFC 5681 and Linux define it: nothing but
+            // a repeated acknowledgement. A window update (the peer's
+            // reader freed room) or the refusal of a window probe (a zero
+            // window) says nothing about loss, and counting them resent
+            // smoltcp's probe byte once the window opened.
             f.dupacks += 1;
         }
         let blocks = sack_blocks(&seg[20..hlen]);
@@ -366,12 +382,17 @@ mod tests {
         s
     }
 
-    /// The peer's ACK: from B:80 to A:1000.
-    fn ack(ack: u32, sack: &[(u32, u32)]) -> (IpRepr, Vec<u8>) {
+    /// The peer's ACK: from B:80 to A:1000, advertising `window`.
+    fn ack_window(ack: u32, window: u16, sack: &[(u32, u32)]) -> (IpRepr, Vec<u8>) {
         let mut s = seg(0, ack, 0, sack);
         s[0..2].copy_from_slice(&80u16.to_be_bytes());
         s[2..4].copy_from_slice(&1000u16.to_be_bytes());
+        s[14..16].copy_from_slice(&window.to_be_bytes());
         (IpRepr::new(B, A, 6, 64), s)
+    }
+
+    fn ack(ack: u32, sack: &[(u32, u32)]) -> (IpRepr, Vec<u8>) {
+        ack_window(ack, 0x2000, sack)
     }
 
     fn seqs(out: &[(IpRepr, Vec<u8>)]) -> Vec<u32> {
@@ -417,6 +438,43 @@ mod tests {
             out = r.received(&bip, &b, 100_000 * t);
         }
         assert_eq!(seqs(&out), vec![1]);
+    }
+
+    /// What a stalled receiver sends: the refusal of smoltcp's window
+    /// probe, then window updates as its reader frees room. None is a
+    /// duplicate ACK; resending the probe byte on them made the data
+    /// segment that followed count as a retransmission.
+    #[test]
+    fn window_updates_and_probe_refusals_are_not_duplicate_acks() {
+        let mut r = Recovery::default();
+        let ip = IpRepr::new(A, B, 6, 64);
+        let stats = |r: &Recovery| r.stats((A, 1000), (B, 80)).unwrap();
+        r.sent(&ip, &seg(1, 1, 100, &[]), 0);
+        let (bip, b) = ack_window(101, 0, &[]);
+        assert!(r.received(&bip, &b, 1_000).is_empty());
+        // The probe: the next new byte, which the closed window refuses.
+        r.sent(&ip, &seg(101, 1, 1, &[]), 2_000);
+        for (t, window) in [(3_000, 0), (4_000, 0x100), (5_000, 0x800), (6_000, 0x1000)] {
+            let (bip, b) = ack_window(101, window, &[]);
+            assert!(r.received(&bip, &b, t).is_empty(), "resent on window {window:#x}");
+        }
+        // The window is open: smoltcp sends the probed byte again with new
+        // data, which Linux would not count as a retransmission either.
+        r.sent(&ip, &seg(101, 1, 100, &[]), 7_000);
+        assert_eq!(stats(&r).retrans, 0);
+        // With data in flight, window updates alone resend nothing, but
+        // three true duplicates still do.
+        r.sent(&ip, &seg(201, 1, 100, &[]), 7_000);
+        for window in [0x1100, 0x1200, 0x1300] {
+            let (bip, b) = ack_window(101, window, &[]);
+            assert!(r.received(&bip, &b, 100_000).is_empty(), "resent on window {window:#x}");
+        }
+        let (bip, b) = ack_window(101, 0x1300, &[]);
+        let mut out = Vec::new();
+        for t in 1..=3 {
+            out = r.received(&bip, &b, 100_000 + t);
+        }
+        assert_eq!(seqs(&out), vec![101]);
     }
 
     #[test]

@@ -412,6 +412,21 @@ fn raw_all() {
     differential_with("raw", ",syscalls=all");
 }
 
+/// Threads made by raw `clone` and `clone3` (with a TLS block of the
+/// program's and sharing the main thread's) and the main thread, all
+/// working on files at once by raw syscalls from inline sites and
+/// register-number ones: armed with their own selector and TLS block, so
+/// every call is the kernel's. `syscalls=auto` and `syscalls=all`.
+#[test]
+fn raw_threads() {
+    differential_with("raw_threads", ",syscalls=auto");
+}
+
+#[test]
+fn raw_threads_all() {
+    differential_with("raw_threads", ",syscalls=all");
+}
+
 #[test]
 fn io() {
     differential("io");

@@ -60,6 +60,12 @@ fn armed(o: &Output) -> Option<String> {
 /// /rump with it (as `hijack` says); both must print the same, with the
 /// directory's name taken out. Returns the /rump run.
 fn differential(prog: &[&str], hijack: Option<&str>) -> Output {
+    differential_by(prog, |args| run(args, hijack))
+}
+
+/// `differential` with the /rump run made by `rump` (given the program's
+/// arguments, the directory last).
+fn differential_by(prog: &[&str], rump: impl Fn(&[&str]) -> Output) -> Output {
     let host_dir = support::host_dir("syscalls").join("d");
     let host_dir = host_dir.to_str().unwrap();
     let mut args = prog.to_vec();
@@ -68,7 +74,7 @@ fn differential(prog: &[&str], hijack: Option<&str>) -> Output {
     assert!(host.status.success(), "{host:?}");
     let rump_dir = format!("/rump/d{}", support::rand_tag());
     *args.last_mut().unwrap() = &rump_dir;
-    let rump = run(&args, hijack);
+    let rump = rump(&args);
     assert_eq!(
         text(&rump.stdout).replace(&rump_dir, "DIR"),
         text(&host.stdout).replace(host_dir, "DIR"),
@@ -188,29 +194,25 @@ fn site_across_two_blocks_is_rewritten_while_threads_run_it() {
     }
 }
 
-/// A thread made by a raw clone (no pthread) is not armed, in any mode:
-/// a call it makes from a site nobody has rewritten yet is the host's (a
-/// path under /rump: ENOENT); from a site already rewritten (by the main
-/// thread's first catch, or ahead of time) it enters the library on its
-/// parent's thread state and reaches the kernel. Either way no crash, and
-/// the main thread's calls reach the kernel (`sud::process`).
+/// Threads made by raw `clone` and `clone3`, with a TLS block of the
+/// program's and sharing the main thread's (`ctests/raw_threads.c`, which
+/// the ctests run embedded and against a `rump_server`), under `rumpctl
+/// run` in `auto` and `all`: every call of every thread, from inline sites
+/// rewritten after their first catch and from register-number ones caught
+/// each time, is the kernel's, as the host's are on a host directory
+/// (`sud::foreign`).
 #[test]
-fn raw_clone_threads_are_the_hosts() {
-    let prog = cc("rawclone.c", "rawclone", &[]);
-    let host = support::host_dir("rawclone").join("d");
-    let h = Command::new(&prog).arg(&host).output().expect("spawn");
-    assert_eq!(text(&h.stdout), "raw clone thread: ok\nmain thread: ok\n");
-    let _ = std::fs::remove_dir_all(host.parent().unwrap());
-    for spec in [None, Some("path=/rump,syscalls=all")] {
-        let dir = format!("/rump/d{}", support::rand_tag());
-        let o = run(&[&prog, &dir], spec);
-        let out = text(&o.stdout);
-        assert!(
-            ["raw clone thread: ENOENT\nmain thread: ok\n", "raw clone thread: ok\nmain thread: ok\n"]
-                .contains(&out.as_str()),
-            "{spec:?}: {out:?} {}",
-            text(&o.stderr)
-        );
-        assert!(o.status.success(), "{spec:?}: {o:?}");
+fn raw_clone_threads_reach_the_kernel_under_rumpctl_run() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ctests/raw_threads.c");
+    let prog = cc(src.to_str().expect("UTF-8 path"), "raw_threads", &[]);
+    support::ensure_built();
+    for mode in ["auto", "all"] {
+        let spec = format!("path=/rump,syscalls={mode}");
+        differential_by(&[&prog], |args| {
+            let mut cmd = Command::new(support::build_dir().join("rumpctl"));
+            cmd.args(["run", "--hijack", &spec, "--"]).args(args);
+            cmd.env_remove("LD_PRELOAD").env_remove("RUMP_SERVER").env_remove("RUMPHIJACK");
+            cmd.stdin(Stdio::null()).output().expect("spawn rumpctl")
+        });
     }
 }

@@ -156,7 +156,8 @@ std::arch::global_asm!(
     // long clone_resume(flags, stack, ptid, ctid, tls, regs): a raw clone
     // whose child, on its own stack, takes the caught call's registers
     // from `regs` (16 words: rdi rsi rdx r10 r8 r9 rbx rbp r12 r13 r14 r15,
-    // the stack pointer to resume on, the address to resume at, two spare)
+    // the stack pointer to resume on, the address to resume at, the
+    // address of its selector byte and of its slot's tid, or two zeros)
     // copied to the top of that stack, and resumes the program there
     // with rax = 0, as the kernel's clone would have.
     "rumphijack_clone_resume:",
@@ -175,7 +176,25 @@ std::arch::global_asm!(
     "    test rax, rax",
     "    jz 3f",
     "    ret",
-    "3:  mov rdi, [rsp + 0]",
+    // A foreign thread (`foreign`): its tid into its slot, then dispatch
+    // armed with the selector in its own TLS block, before any of the
+    // program's code runs.
+    "3:  mov rdi, [rsp + 120]",
+    "    test rdi, rdi",
+    "    jz 4f",
+    "    mov eax, 186",
+    "    syscall",
+    "    mov [rdi], eax",
+    "    mov edi, 59",
+    "    mov esi, 1",
+    "    lea rdx, [rip + rumphijack_gate_begin]",
+    "    lea r10, [rip + rumphijack_gate_end]",
+    "    sub r10, rdx",
+    "    mov r8, [rsp + 112]",
+    "    xor r9d, r9d",
+    "    mov eax, 157",
+    "    syscall",
+    "4:  mov rdi, [rsp + 0]",
     "    mov rsi, [rsp + 8]",
     "    mov rdx, [rsp + 16]",
     "    mov r10, [rsp + 24]",

@@ -51,6 +51,7 @@
 
 mod decode;
 mod detect;
+mod foreign;
 mod frames;
 pub mod gate;
 mod go;
@@ -209,6 +210,7 @@ pub fn disarm() {
 /// or without dispatch: sites are rewritten ahead in a process not
 /// armed), and the child's thread armed as its parent's was.
 extern "C" fn in_child() {
+    foreign::in_child();
     rewrite::finish_in_child();
     if on() {
         let _ = arm_thread();

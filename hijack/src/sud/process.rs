@@ -21,7 +21,7 @@
 //! together with `CLONE_PARENT_SETTID`) goes to the host's `clone3` for a
 //! new process, and is ENOSYS for a thread (libc and Go then use `clone`).
 
-use super::{gate, router};
+use super::{foreign, gate, router};
 use libc::ucontext_t;
 
 /// The flags a plain fork may carry besides the exit signal.
@@ -58,6 +58,7 @@ pub fn create(nr: i64, a: [usize; 6], uc: Option<&mut ucontext_t>) -> isize {
 fn host_child(nr: i64, a: [usize; 6]) -> isize {
     let r = router::pass(nr, a);
     if r == 0 {
+        foreign::in_child();
         super::rewrite::finish_in_child();
     }
     if r == 0 && super::on() {
@@ -127,7 +128,7 @@ fn vm_clone3(a: [usize; 6]) -> bool {
 fn thread(a: [usize; 6], uc: &ucontext_t) -> isize {
     let g = &uc.uc_mcontext.gregs;
     let r = |i: i32| g[i as usize] as usize;
-    let regs = [
+    let mut regs = [
         r(libc::REG_RDI),
         r(libc::REG_RSI),
         r(libc::REG_RDX),
@@ -145,6 +146,11 @@ fn thread(a: [usize; 6], uc: &ucontext_t) -> isize {
         0,
         0,
     ];
-    // SAFETY: the program's stack for the child, its registers.
-    unsafe { gate::clone_resume(a[0], a[1], a[2], a[3], a[4], &regs) }
+    let Some(child) = foreign::prepare() else { return -(libc::EAGAIN as isize) };
+    regs[14] = child.selector;
+    regs[15] = child.tid_addr();
+    // SAFETY: the program's stack for the child, its registers, its slot.
+    let r = unsafe { gate::clone_resume(a[0], a[1], a[2], a[3], a[4], &regs) };
+    foreign::started(child, r);
+    r
 }

@@ -19,7 +19,7 @@
 //!   thread it lands on (`sud::arm_others`).
 
 use super::gate::{self, host_section, BLOCK};
-use super::router;
+use super::{foreign, router};
 use libc::{c_int, c_void, siginfo_t, ucontext_t};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -92,19 +92,25 @@ fn shown(sig: c_int, old: &mut KernelSigaction) {
 /// Every program handler runs through here: with the selector at BLOCK,
 /// so its syscalls are caught even when the signal arrived while the
 /// library was working (a raw `kill` of itself is one).
+/// On a foreign thread the library's state is reached only after
+/// `foreign::enter`, and the handler runs on the program's FS again.
 extern "C" fn shim(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
     let h = PROGRAM.get(sig as usize).map_or(0, |h| h.load(Ordering::Acquire));
     if h != 0 {
+        let entered = foreign::enter();
         run_program_handler(h, sig, info, ctx);
+        foreign::leave(entered);
     }
 }
 
-/// Calls the program's handler `h` with the selector at BLOCK.
+/// Calls the program's handler `h` with the selector at BLOCK (not
+/// inlined: it touches TLS, which only `foreign::enter` makes ours).
+#[inline(never)]
 fn run_program_handler(h: usize, sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
     let was = gate::set_selector(BLOCK);
     // SAFETY: the program's handler; one taking only `sig` ignores the rest.
     let h: extern "C" fn(c_int, *mut siginfo_t, *mut c_void) = unsafe { std::mem::transmute(h) };
-    h(sig, info, ctx);
+    foreign::as_program(|| h(sig, info, ctx));
     gate::set_selector(was);
 }
 
@@ -377,8 +383,17 @@ unsafe fn copy(call: i64, local: *mut c_void, remote: *mut c_void, n: usize) -> 
 /// The SIGSYS handler: a syscall instruction outside the gate was caught.
 /// The call's number and arguments are in the interrupted registers; its
 /// result goes back in `rax`, and the program resumes after the
-/// instruction. Other SIGSYS: an `ARM` request, or the program's.
+/// instruction. Other SIGSYS: an `ARM` request, or the program's. On a
+/// foreign thread, FS is the thread's own block while the library works.
 extern "C" fn on_sigsys(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
+    let entered = foreign::enter();
+    sigsys(sig, info, ctx);
+    foreign::leave(entered);
+}
+
+/// `on_sigsys` once FS is right (not inlined: it touches TLS).
+#[inline(never)]
+fn sigsys(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
     let was = gate::set_selector(gate::ALLOW);
     // SAFETY: the kernel's siginfo; si_code is at the same place for all.
     let code = unsafe { (*info).si_code };

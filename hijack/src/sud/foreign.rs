@@ -1,0 +1,329 @@
+//! Foreign threads: threads a caught raw `clone` (or `clone3`) made, which
+//! the library did not start and whose FS register does not point at a
+//! thread block glibc set up for them (without `CLONE_SETTLS` they share
+//! their parent's; with it they run on one the program laid out). The
+//! library's per-thread state (the selector byte, reentrancy flags, the
+//! channel slot hint) lives in glibc TLS reached through FS, so such a
+//! thread gets a block of its own from glibc (`_dl_allocate_tls`) at
+//! clone time, in a slot of a fixed pool, and FS is switched to it
+//! whenever the thread enters the library and back before the program's
+//! code runs again (`enter`, `leave`, `as_program`).
+//!
+//! A thread is known by its tid (`gettid`, through the gate): the stack
+//! pointer cannot name it, as such threads' stacks are wherever the
+//! program put them (several in one array, a handler on a stack of the
+//! program's choosing). While no foreign thread exists, the entries'
+//! whole cost is one relaxed load of `COUNT`. FS is read and written with
+//! `rdfsbase`/`wrfsbase` where the kernel allows them in user mode
+//! (`HWCAP2_FSGSBASE`), else by `arch_prctl`.
+//!
+//! A slot is taken before the clone, its tid set by both the child (first
+//! thing it does, before the program's code) and the parent; a slot whose
+//! thread is gone (`tgkill(tid, 0)` is ESRCH) is reclaimed when the pool
+//! runs out, its block kept for the next thread. A forked child keeps
+//! only the slot of the thread that forked.
+
+use super::gate;
+use std::sync::atomic::{AtomicI32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+/// One foreign thread: its tid (`FREE`, `TAKEN` before it has one), the
+/// library's TLS block for it (its thread pointer) and the FS its
+/// program code runs on, saved at its last entry.
+struct Slot {
+    tid: AtomicI32,
+    tls: AtomicUsize,
+    program_fs: AtomicUsize,
+}
+
+const FREE: i32 = 0;
+const TAKEN: i32 = -1;
+
+/// How many foreign threads may live at once; a raw clone beyond that is
+/// EAGAIN.
+const POOL: usize = 64;
+
+static SLOTS: [Slot; POOL] = [const {
+    Slot { tid: AtomicI32::new(FREE), tls: AtomicUsize::new(0), program_fs: AtomicUsize::new(0) }
+}; POOL];
+
+/// Slots not `FREE`: 0 means every thread is the library's or glibc's.
+static COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether user mode may use `rdfsbase`/`wrfsbase`: 0 not yet asked, 1
+/// no, 2 yes.
+static FSGSBASE: AtomicU8 = AtomicU8::new(0);
+
+/// A slot taken for a thread about to be cloned.
+pub struct Prepared {
+    slot: &'static Slot,
+    /// The new thread's selector byte (in its block), set to BLOCK.
+    pub selector: usize,
+}
+
+impl Prepared {
+    /// Where the child writes its tid.
+    pub fn tid_addr(&self) -> usize {
+        self.slot.tid.as_ptr() as usize
+    }
+}
+
+/// Takes a slot with a TLS block for a new foreign thread, or `None`
+/// when the pool is full or glibc cannot give a block.
+pub fn prepare() -> Option<Prepared> {
+    let slot = take_slot().or_else(|| {
+        reclaim();
+        take_slot()
+    })?;
+    let tls = match slot.tls.load(Ordering::Relaxed) {
+        0 => new_block().inspect(|&b| slot.tls.store(b, Ordering::Relaxed)),
+        b => Some(b),
+    };
+    let Some(tls) = tls else {
+        release(slot);
+        return None;
+    };
+    // SAFETY: a block glibc made for a thread, switched to and back.
+    let selector = unsafe {
+        let here = fs_base();
+        set_fs_base(tls);
+        let sel = arm_selector();
+        set_fs_base(here);
+        sel
+    };
+    Some(Prepared { slot, selector })
+}
+
+/// After the clone: the child's tid, or the clone's error (the slot is
+/// given back).
+pub fn started(p: Prepared, r: isize) {
+    if r > 0 {
+        p.slot.tid.store(r as i32, Ordering::Release);
+    } else {
+        release(p.slot);
+    }
+}
+
+/// The calling thread's selector, set to BLOCK for the thread to come
+/// (run with FS on that thread's block: not inlined, so that no TLS
+/// address worked out before the switch is reused).
+#[inline(never)]
+fn arm_selector() -> usize {
+    gate::set_selector(gate::BLOCK);
+    gate::selector_addr() as usize
+}
+
+fn take_slot() -> Option<&'static Slot> {
+    let slot = SLOTS.iter().find(|s| s.tid.compare_exchange(FREE, TAKEN, Ordering::AcqRel, Ordering::Relaxed).is_ok())?;
+    COUNT.fetch_add(1, Ordering::Relaxed);
+    Some(slot)
+}
+
+fn release(slot: &Slot) {
+    slot.tid.store(FREE, Ordering::Release);
+    COUNT.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Frees the slots of threads that have exited.
+fn reclaim() {
+    // SAFETY: argument-less.
+    let pid = unsafe { gate::syscall(libc::SYS_getpid, [0; 6]) } as usize;
+    for slot in &SLOTS {
+        let tid = slot.tid.load(Ordering::Acquire);
+        if tid <= 0 {
+            continue;
+        }
+        // SAFETY: signal 0 only checks the thread exists.
+        let r = unsafe { gate::syscall(libc::SYS_tgkill, [pid, tid as usize, 0, 0, 0, 0]) };
+        if r == -(libc::ESRCH as isize)
+            && slot.tid.compare_exchange(tid, FREE, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+        {
+            COUNT.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// In a forked child (one thread): the slots of the parent's other
+/// threads are free; the forking thread's, if it was foreign, now has
+/// the child's tid.
+pub fn in_child() {
+    if COUNT.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    // SAFETY: argument-less.
+    let (tid, here) = (unsafe { gate::syscall(libc::SYS_gettid, [0; 6]) } as i32, unsafe { fs_base() });
+    let mut live = 0;
+    for slot in &SLOTS {
+        if slot.tid.load(Ordering::Relaxed) != FREE && slot.tls.load(Ordering::Relaxed) == here {
+            slot.tid.store(tid, Ordering::Release);
+            live += 1;
+        } else {
+            slot.tid.store(FREE, Ordering::Release);
+        }
+    }
+    COUNT.store(live, Ordering::Relaxed);
+}
+
+/// The calling thread's slot, if it is a foreign thread.
+fn mine() -> Option<&'static Slot> {
+    // SAFETY: argument-less.
+    let tid = unsafe { gate::syscall(libc::SYS_gettid, [0; 6]) } as i32;
+    SLOTS.iter().find(|s| s.tid.load(Ordering::Acquire) == tid)
+}
+
+/// FS to give back at `leave`: `Some` when `enter` switched it.
+pub type Entered = Option<usize>;
+
+/// The first thing an entry into the library does, before any TLS is
+/// touched: on a foreign thread running on its program's FS, switches
+/// FS to the thread's block. Touches no TLS itself.
+#[inline]
+pub fn enter() -> Entered {
+    if COUNT.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    enter_foreign()
+}
+
+#[inline(never)]
+fn enter_foreign() -> Entered {
+    let slot = mine()?;
+    let tls = slot.tls.load(Ordering::Relaxed);
+    // SAFETY: FS moves to the block glibc made for this thread.
+    unsafe {
+        let program = fs_base();
+        if program == tls {
+            return None;
+        }
+        slot.program_fs.store(program, Ordering::Relaxed);
+        set_fs_base(tls);
+        Some(program)
+    }
+}
+
+/// The last thing an entry does before the program's code runs again.
+#[inline]
+pub fn leave(e: Entered) {
+    if let Some(fs) = e {
+        // SAFETY: the FS `enter` found.
+        unsafe { set_fs_base(fs) };
+    }
+}
+
+/// Runs `f`, the program's code (a signal handler), on the program's FS
+/// when the calling thread is a foreign one inside the library.
+pub fn as_program<T>(f: impl FnOnce() -> T) -> T {
+    let back = match (COUNT.load(Ordering::Relaxed), mine()) {
+        (0, _) | (_, None) => return f(),
+        (_, Some(slot)) => {
+            let tls = slot.tls.load(Ordering::Relaxed);
+            // SAFETY: back to the program's FS, and then to the block.
+            unsafe {
+                if fs_base() != tls {
+                    return f();
+                }
+                set_fs_base(slot.program_fs.load(Ordering::Relaxed));
+            }
+            tls
+        }
+    };
+    let r = f();
+    // SAFETY: the block this thread was on.
+    unsafe { set_fs_base(back) };
+    r
+}
+
+/// `_dl_allocate_tls`, glibc's maker of a new thread's TLS block and
+/// thread control block (GLIBC_PRIVATE, exported by ld.so).
+type AllocateTls = unsafe extern "C" fn(*mut libc::c_void) -> *mut libc::c_void;
+
+/// tcbhead_t (glibc 2.36, x86_64): the words a new thread's header takes
+/// from its creator's or points at itself.
+const TCB_SELF: usize = 0;
+const TCB_SELF_AGAIN: usize = 16;
+const TCB_MULTIPLE_THREADS: usize = 24;
+const TCB_STACK_GUARD: usize = 40;
+const TCB_POINTER_GUARD: usize = 48;
+const TCB_FEATURE_1: usize = 72;
+
+/// A new TLS block (its thread pointer) with the header glibc's
+/// `pthread_create` would give it.
+fn new_block() -> Option<usize> {
+    static ALLOCATE: OnceLock<usize> = OnceLock::new();
+    let f = *ALLOCATE.get_or_init(|| {
+        // SAFETY: a NUL-terminated name.
+        unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"_dl_allocate_tls".as_ptr()) as usize }
+    });
+    if f == 0 {
+        return None;
+    }
+    // SAFETY: the symbol has this signature; NULL asks for new memory.
+    let tcb = unsafe { std::mem::transmute::<usize, AllocateTls>(f)(std::ptr::null_mut()) } as usize;
+    if tcb == 0 {
+        return None;
+    }
+    // SAFETY: both are thread control blocks: ours (glibc's, fs:0 is its
+    // address) and the new one.
+    unsafe {
+        let ours = fs_base();
+        let word = |base: usize, off: usize| (base + off) as *mut usize;
+        *word(tcb, TCB_SELF) = tcb;
+        *word(tcb, TCB_SELF_AGAIN) = tcb;
+        for off in [TCB_STACK_GUARD, TCB_POINTER_GUARD] {
+            *word(tcb, off) = *word(ours, off);
+        }
+        for off in [TCB_MULTIPLE_THREADS, TCB_FEATURE_1] {
+            *((tcb + off) as *mut u32) = *((ours + off) as *const u32);
+        }
+    }
+    Some(tcb)
+}
+
+const ARCH_SET_FS: usize = 0x1002;
+const ARCH_GET_FS: usize = 0x1003;
+const HWCAP2_FSGSBASE: u64 = 1 << 1;
+
+fn fsgsbase() -> bool {
+    match FSGSBASE.load(Ordering::Relaxed) {
+        0 => {
+            // SAFETY: getauxval makes no system call.
+            let yes = unsafe { libc::getauxval(libc::AT_HWCAP2) } & HWCAP2_FSGSBASE != 0;
+            FSGSBASE.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+            yes
+        }
+        v => v == 2,
+    }
+}
+
+/// The FS base.
+///
+/// # Safety
+/// None beyond the asm's.
+unsafe fn fs_base() -> usize {
+    if fsgsbase() {
+        let v: usize;
+        // SAFETY: allowed in user mode (HWCAP2_FSGSBASE).
+        unsafe { std::arch::asm!("rdfsbase {}", out(reg) v, options(nomem, nostack, preserves_flags)) };
+        v
+    } else {
+        let mut v = 0usize;
+        // SAFETY: the kernel writes one word to a local.
+        unsafe { gate::syscall(libc::SYS_arch_prctl, [ARCH_GET_FS, &mut v as *mut usize as usize, 0, 0, 0, 0]) };
+        v
+    }
+}
+
+/// Sets the FS base: every TLS access after it reaches `v`'s block.
+///
+/// # Safety
+/// `v` is a thread pointer this thread may run on.
+unsafe fn set_fs_base(v: usize) {
+    if fsgsbase() {
+        // SAFETY: as the caller says; not `nomem`: TLS accesses must not
+        // move across it.
+        unsafe { std::arch::asm!("wrfsbase {}", in(reg) v, options(nostack, preserves_flags)) };
+    } else {
+        // SAFETY: as the caller says.
+        unsafe { gate::syscall(libc::SYS_arch_prctl, [ARCH_SET_FS, v, 0, 0, 0, 0]) };
+    }
+}

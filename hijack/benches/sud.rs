@@ -12,7 +12,9 @@
 //! every call of it pays); the first inline call's cost in an armed
 //! process (a signal and the rewrite); a raw `pread` on a rump fd against
 //! libc's (hooked) `pread` on the same; starting `/bin/true` with and
-//! without the library; a Go program's `os.ReadFile` of 4 KiB on /rump:
+//! without the library; an inline `pread` on a host fd and an inline
+//! `newfstatat` of a host path (both rewritten, armed) on a thread made by
+//! a raw clone against the same on a pthread; a Go program's `os.ReadFile` of 4 KiB on /rump:
 //! static under `rumpctl run` (the seccomp supervisor) and dynamic (cgo)
 //! under the library (armed; the `syscall` package's calls leave by the
 //! rewritten `Syscall6`, those on /rump still by a signal), against
@@ -123,6 +125,26 @@ fn main() {
     same("libc pread 4 KiB host fd, armed process", &inline, "pread-libc", &shm, &all);
     let (first, bare) = pair((&[&inline, "first", "-", "1"], &all), (&[&inline, "first", "-", "1"], &[]));
     row("first inline getppid, armed (SIGSYS + rewrite)", first, "no library", bare, "ns");
+    // Threads of a raw clone (`sud::foreign`): the same rewritten inline
+    // calls on one against a pthread, in a process armed alike. A pread
+    // on a host fd leaves by the gate's fd shortcut, which touches no
+    // thread state; a newfstatat of a host path goes through the router,
+    // entered on the thread's own TLS block.
+    let threads = compile("sud_prog_threads", &["-DTHREADS"]);
+    let pthread = "the same on a pthread";
+    versus(
+        "inline pread 4 KiB host fd, raw-clone thread",
+        (&threads, "pread-raw-thread", &shm, &all),
+        pthread,
+        (&threads, "pread-pthread", &shm, &all),
+    );
+    versus(
+        "inline newfstatat host path, raw-clone thread",
+        (&threads, "stat-raw-thread", &shm, &all),
+        pthread,
+        (&threads, "stat-pthread", &shm, &all),
+    );
+    let _ = std::fs::remove_file(&threads);
     let hooked = "libc pread, hooked, rump fd";
     versus(
         "raw pread 4 KiB rump fd, syscall()",

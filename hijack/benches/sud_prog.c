@@ -7,12 +7,20 @@
  * inline getppid of the process, once). Without the library: sud-range and
  * sud-selector arm Syscall User Dispatch on the thread itself and time
  * an allowed getppid, made inside the allowed range or let through by
- * the selector (the kernel's slow entry path alone, against getppid). */
+ * the selector (the kernel's slow entry path alone, against getppid).
+ * Built with -DTHREADS (no other inline sites, so as not to change what
+ * the others measure): pread-pthread and pread-raw-thread time the
+ * inline pread on a pthread and on a thread of a raw clone (sharing the
+ * main thread's TLS: a foreign thread to the library), stat-pthread and
+ * stat-raw-thread the same for an inline newfstatat of PATH. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <sys/prctl.h>
@@ -50,7 +58,9 @@ static long asm_getppid(void)
     __asm__ volatile("mov $110, %%eax\n\tsyscall" : "=a"(r) : : "rcx", "r11", "memory");
     return r;
 }
+#endif
 
+#if defined INLINE_SITES || defined THREADS
 static long asm_pread(int fd, void *buf, long n, long off)
 {
     long r;
@@ -60,6 +70,79 @@ static long asm_pread(int fd, void *buf, long n, long off)
                      : "D"((long)fd), "S"(buf), "d"(n), "r"(r10)
                      : "rcx", "r11", "memory");
     return r;
+}
+#endif
+
+#ifdef THREADS
+static long asm_newfstatat(const char *path, struct stat *st)
+{
+    long r;
+    register long r10 __asm__("r10") = 0;
+    __asm__ volatile("mov $262, %%eax\n\tsyscall"
+                     : "=a"(r)
+                     : "D"((long)AT_FDCWD), "S"(path), "d"(st), "r"(r10)
+                     : "rcx", "r11", "memory");
+    return r;
+}
+
+/* The same loops on another thread: a pthread, or one made by a raw
+ * clone sharing the main thread's TLS (a foreign thread to the library),
+ * which times itself and exits; the main thread waits for it. */
+static const char *loop_mode, *loop_path;
+static long loop_n;
+static int loop_fd;
+static double loop_ns;
+
+static void *timed_loop(void *unused)
+{
+    (void)unused;
+    static char buf[4096];
+    struct stat st;
+    double t0 = now_ns();
+    for (long i = 0; i < loop_n; i++) {
+        long r = loop_mode[0] == 'p' ? asm_pread(loop_fd, buf, sizeof buf, 0) : asm_newfstatat(loop_path, &st);
+        if (r < 0)
+            return loop_ns = -1, NULL;
+    }
+    loop_ns = (now_ns() - t0) / loop_n;
+    return NULL;
+}
+
+void raw_thread_body(void);
+void raw_thread_body(void)
+{
+    timed_loop(NULL);
+}
+
+static double on_raw_thread(void)
+{
+    static char stack[1 << 20] __attribute__((aligned(16)));
+    static volatile int ctid = 1;
+    long r;
+    register long r10 __asm__("r10") = (long)&ctid;
+    __asm__ volatile("mov $56, %%eax\n\tsyscall\n\t"
+                     "test %%rax, %%rax\n\tjnz 1f\n\t"
+                     "call raw_thread_body\n\t"
+                     "mov $60, %%eax\n\txor %%edi, %%edi\n\tsyscall\n"
+                     "1:"
+                     : "=a"(r)
+                     : "D"((long)(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
+                                  CLONE_CHILD_CLEARTID)),
+                       "S"(stack + sizeof stack), "d"(0L), "r"(r10)
+                     : "rcx", "r11", "memory");
+    if (r <= 0)
+        return -1;
+    while (ctid)
+        sched_yield();
+    return loop_ns;
+}
+
+static double on_pthread(void)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, timed_loop, NULL) || pthread_join(t, NULL))
+        return -1;
+    return loop_ns;
 }
 #endif
 
@@ -95,6 +178,17 @@ int main(int argc, char **argv)
         if (fd < 0 || pwrite(fd, buf, sizeof buf, 0) != sizeof buf)
             return perror("open"), 1;
     }
+#ifdef THREADS
+    if (!strcmp(mode, "pread-raw-thread") || !strcmp(mode, "pread-pthread") || !strcmp(mode, "stat-raw-thread") ||
+        !strcmp(mode, "stat-pthread")) {
+        loop_mode = mode, loop_path = argv[2], loop_n = n, loop_fd = fd;
+        double ns = strstr(mode, "raw") ? on_raw_thread() : on_pthread();
+        if (ns < 0)
+            return fprintf(stderr, "%s failed\n", mode), 1;
+        printf("%.1f\n", ns);
+        return 0;
+    }
+#endif
     double t0 = now_ns();
     for (long i = 0; i < n; i++) {
         long r;

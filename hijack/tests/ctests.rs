@@ -427,6 +427,20 @@ fn raw_threads_all() {
     differential_with("raw_threads", ",syscalls=all");
 }
 
+/// A raw-clone thread on the program's own TLS block raising a signal
+/// whose handler (run on it) makes raw calls, forking by a raw `fork`
+/// (the child's raw calls, its exit status through a raw `wait4`) and
+/// exec'ing by a raw `execve`: the kernel's answers, no crash.
+#[test]
+fn raw_thread_procs() {
+    differential_with("raw_thread_procs", ",syscalls=auto");
+}
+
+#[test]
+fn raw_thread_procs_all() {
+    differential_with("raw_thread_procs", ",syscalls=all");
+}
+
 #[test]
 fn io() {
     differential("io");

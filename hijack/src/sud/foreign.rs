@@ -164,11 +164,11 @@ pub fn in_child() {
     COUNT.store(live, Ordering::Relaxed);
 }
 
-/// The calling thread's slot, if it is a foreign thread.
-fn mine() -> Option<&'static Slot> {
+/// The calling thread's slot and tid, if it is a foreign thread.
+fn mine() -> Option<(&'static Slot, i32)> {
     // SAFETY: argument-less.
     let tid = unsafe { gate::syscall(libc::SYS_gettid, [0; 6]) } as i32;
-    SLOTS.iter().find(|s| s.tid.load(Ordering::Acquire) == tid)
+    SLOTS.iter().find(|s| s.tid.load(Ordering::Acquire) == tid).map(|s| (s, tid))
 }
 
 /// FS to give back at `leave`: `Some` when `enter` switched it.
@@ -187,14 +187,16 @@ pub fn enter() -> Entered {
 
 #[inline(never)]
 fn enter_foreign() -> Entered {
-    let slot = mine()?;
+    let (slot, tid) = mine()?;
     let tls = slot.tls.load(Ordering::Relaxed);
-    // SAFETY: FS moves to the block glibc made for this thread.
+    // SAFETY: FS moves to the block glibc made for this thread, which
+    // names the thread as glibc's own do.
     unsafe {
         let program = fs_base();
         if program == tls {
             return None;
         }
+        *((tls + PTHREAD_TID) as *mut i32) = tid;
         slot.program_fs.store(program, Ordering::Relaxed);
         set_fs_base(tls);
         Some(program)
@@ -215,7 +217,7 @@ pub fn leave(e: Entered) {
 pub fn as_program<T>(f: impl FnOnce() -> T) -> T {
     let back = match (COUNT.load(Ordering::Relaxed), mine()) {
         (0, _) | (_, None) => return f(),
-        (_, Some(slot)) => {
+        (_, Some((slot, _))) => {
             let tls = slot.tls.load(Ordering::Relaxed);
             // SAFETY: back to the program's FS, and then to the block.
             unsafe {
@@ -245,6 +247,30 @@ const TCB_MULTIPLE_THREADS: usize = 24;
 const TCB_STACK_GUARD: usize = 40;
 const TCB_POINTER_GUARD: usize = 48;
 const TCB_FEATURE_1: usize = 72;
+/// struct pthread (glibc 2.36, x86_64), which the header begins: its
+/// place in glibc's list of thread stacks (a fork's child unlinks the
+/// forking thread from it) and its tid (the owner of glibc's recursive
+/// locks, such as the dynamic linker's). Checked on the creating thread's
+/// own block before a new one is trusted (`layout_is_known`).
+const PTHREAD_LIST: usize = 0x2c0;
+const PTHREAD_TID: usize = 0x2d0;
+
+/// Whether the calling thread's block has a tid and a list node where
+/// `PTHREAD_TID` and `PTHREAD_LIST` say (another glibc may differ).
+///
+/// # Safety
+/// `tcb` is the calling thread's thread pointer.
+unsafe fn layout_is_known(tcb: usize) -> bool {
+    // SAFETY: argument-less.
+    let tid = unsafe { gate::syscall(libc::SYS_gettid, [0; 6]) } as i32;
+    // SAFETY: inside the thread's struct pthread; the node's neighbour
+    // is checked for readability by being non-null first.
+    unsafe {
+        let node = tcb + PTHREAD_LIST;
+        let next = *(node as *const usize);
+        *((tcb + PTHREAD_TID) as *const i32) == tid && next != 0 && *((next + 8) as *const usize) == node
+    }
+}
 
 /// A new TLS block (its thread pointer) with the header glibc's
 /// `pthread_create` would give it.
@@ -262,10 +288,14 @@ fn new_block() -> Option<usize> {
     if tcb == 0 {
         return None;
     }
-    // SAFETY: both are thread control blocks: ours (glibc's, fs:0 is its
-    // address) and the new one.
+    // SAFETY: both are thread control blocks: ours (glibc's, or one made
+    // here) and the new one.
     unsafe {
         let ours = fs_base();
+        if !layout_is_known(ours) {
+            crate::warn_once("this glibc's thread blocks are not laid out as 2.36's: raw clones of threads fail");
+            return None;
+        }
         let word = |base: usize, off: usize| (base + off) as *mut usize;
         *word(tcb, TCB_SELF) = tcb;
         *word(tcb, TCB_SELF_AGAIN) = tcb;
@@ -275,6 +305,9 @@ fn new_block() -> Option<usize> {
         for off in [TCB_MULTIPLE_THREADS, TCB_FEATURE_1] {
             *((tcb + off) as *mut u32) = *((ours + off) as *const u32);
         }
+        // An empty list node: unlinking it changes nothing.
+        *word(tcb, PTHREAD_LIST) = tcb + PTHREAD_LIST;
+        *word(tcb, PTHREAD_LIST + 8) = tcb + PTHREAD_LIST;
     }
     Some(tcb)
 }

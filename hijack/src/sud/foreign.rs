@@ -9,11 +9,18 @@
 //! whenever the thread enters the library and back before the program's
 //! code runs again (`enter`, `leave`, `as_program`).
 //!
-//! A thread is known by its tid (`gettid`, through the gate): the stack
-//! pointer cannot name it, as such threads' stacks are wherever the
-//! program put them (several in one array, a handler on a stack of the
-//! program's choosing). While no foreign thread exists, the entries'
-//! whole cost is one relaxed load of `COUNT`. FS is read and written with
+//! A thread is known by its GS base, which x86-64 Linux programs and
+//! glibc leave at 0 and the clone sets to the thread's slot: `rdgsbase`
+//! names it in a few ns, confirmed by FS being the slot's block or the
+//! program's FS the slot last saw (a thread that inherited the GS base,
+//! one glibc or the library started from a foreign thread, has an FS of
+//! its own). Where that does not settle it (no `rdgsbase`, a GS base of
+//! the program's, a foreign thread whose program moved FS), by its tid
+//! (`gettid`, a system call: 150 ns here). The stack pointer cannot name
+//! it, as such threads' stacks are wherever the program put them
+//! (several in one array, a handler on a stack of the program's
+//! choosing). While no foreign thread exists, the entries' whole cost is
+//! one relaxed load of `COUNT`. FS and GS are read and written with
 //! `rdfsbase`/`wrfsbase` where the kernel allows them in user mode
 //! (`HWCAP2_FSGSBASE`), else by `arch_prctl`.
 //!
@@ -29,7 +36,10 @@ use std::sync::OnceLock;
 
 /// One foreign thread: its tid (`FREE`, `TAKEN` before it has one), the
 /// library's TLS block for it (its thread pointer) and the FS its
-/// program code runs on, saved at its last entry.
+/// program code runs on (as cloned, then as found at its last entry).
+/// The slot's address is the thread's GS base; the tid comes first, so
+/// the same address is where the child writes it.
+#[repr(C)]
 struct Slot {
     tid: AtomicI32,
     tls: AtomicUsize,
@@ -62,15 +72,36 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Where the child writes its tid.
-    pub fn tid_addr(&self) -> usize {
-        self.slot.tid.as_ptr() as usize
+    /// The child's GS base, where it writes its tid.
+    pub fn slot_addr(&self) -> usize {
+        self.slot as *const Slot as usize
     }
 }
 
-/// Takes a slot with a TLS block for a new foreign thread, or `None`
-/// when the pool is full or glibc cannot give a block.
-pub fn prepare() -> Option<Prepared> {
+/// The FS the calling thread's program code runs on: its own, or for a
+/// foreign thread inside the library, the one saved at its entry.
+pub fn program_fs() -> usize {
+    // SAFETY: reading FS.
+    let here = unsafe { fs_base() };
+    match mine() {
+        Some((slot, _)) if slot.tls.load(Ordering::Relaxed) == here => slot.program_fs.load(Ordering::Relaxed),
+        _ => here,
+    }
+}
+
+/// A thread the library or glibc starts (`sud::thread`) is not foreign,
+/// whatever GS base it inherited from the thread that made it.
+pub fn not_foreign() {
+    if fsgsbase() && rdgsbase() != 0 && slot_at(rdgsbase()).is_some() {
+        // SAFETY: GS is the library's tag alone here.
+        unsafe { std::arch::asm!("wrgsbase {}", in(reg) 0usize, options(nostack, preserves_flags)) };
+    }
+}
+
+/// Takes a slot with a TLS block for a new foreign thread, which will
+/// start on FS `program_fs`, or `None` when the pool is full or glibc
+/// cannot give a block.
+pub fn prepare(program_fs: usize) -> Option<Prepared> {
     let slot = take_slot().or_else(|| {
         reclaim();
         take_slot()
@@ -83,6 +114,7 @@ pub fn prepare() -> Option<Prepared> {
         release(slot);
         return None;
     };
+    slot.program_fs.store(program_fs, Ordering::Relaxed);
     // SAFETY: a block glibc made for a thread, switched to and back.
     let selector = unsafe {
         let here = fs_base();
@@ -166,9 +198,39 @@ pub fn in_child() {
 
 /// The calling thread's slot and tid, if it is a foreign thread.
 fn mine() -> Option<(&'static Slot, i32)> {
+    if fsgsbase() {
+        let gs = rdgsbase();
+        if gs == 0 {
+            return None;
+        }
+        if let Some(slot) = slot_at(gs) {
+            // SAFETY: reading FS.
+            let fs = unsafe { fs_base() };
+            let tid = slot.tid.load(Ordering::Acquire);
+            let own = fs == slot.tls.load(Ordering::Relaxed) || fs == slot.program_fs.load(Ordering::Relaxed);
+            if own && tid > 0 {
+                return Some((slot, tid));
+            }
+        }
+    }
     // SAFETY: argument-less.
     let tid = unsafe { gate::syscall(libc::SYS_gettid, [0; 6]) } as i32;
     SLOTS.iter().find(|s| s.tid.load(Ordering::Acquire) == tid).map(|s| (s, tid))
+}
+
+/// The slot at `addr`, if it is one.
+fn slot_at(addr: usize) -> Option<&'static Slot> {
+    let first = SLOTS.as_ptr() as usize;
+    let i = addr.checked_sub(first)? / std::mem::size_of::<Slot>();
+    SLOTS.get(i).filter(|s| *s as *const Slot as usize == addr)
+}
+
+/// The GS base (only where `fsgsbase()`).
+fn rdgsbase() -> usize {
+    let v: usize;
+    // SAFETY: allowed in user mode (HWCAP2_FSGSBASE).
+    unsafe { std::arch::asm!("rdgsbase {}", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
 }
 
 /// FS to give back at `leave`: `Some` when `enter` switched it.

@@ -157,7 +157,8 @@ std::arch::global_asm!(
     // whose child, on its own stack, takes the caught call's registers
     // from `regs` (16 words: rdi rsi rdx r10 r8 r9 rbx rbp r12 r13 r14 r15,
     // the stack pointer to resume on, the address to resume at, the
-    // address of its selector byte and of its slot's tid, or two zeros)
+    // address of its selector byte and of its `foreign` slot, or two
+    // zeros)
     // copied to the top of that stack, and resumes the program there
     // with rax = 0, as the kernel's clone would have.
     "rumphijack_clone_resume:",
@@ -176,15 +177,18 @@ std::arch::global_asm!(
     "    test rax, rax",
     "    jz 3f",
     "    ret",
-    // A foreign thread (`foreign`): its tid into its slot, then dispatch
-    // armed with the selector in its own TLS block, before any of the
-    // program's code runs.
-    "3:  mov rdi, [rsp + 120]",
-    "    test rdi, rdi",
+    // A foreign thread (`foreign`): its tid into its slot, the slot its
+    // GS base, then dispatch armed with the selector in its own TLS
+    // block, before any of the program's code runs.
+    "3:  mov rsi, [rsp + 120]",
+    "    test rsi, rsi",
     "    jz 4f",
     "    mov eax, 186",
     "    syscall",
-    "    mov [rdi], eax",
+    "    mov [rsi], eax",
+    "    mov edi, 0x1001",
+    "    mov eax, 158",
+    "    syscall",
     "    mov edi, 59",
     "    mov esi, 1",
     "    lea rdx, [rip + rumphijack_gate_begin]",

@@ -146,9 +146,11 @@ fn thread(a: [usize; 6], uc: &ucontext_t) -> isize {
         0,
         0,
     ];
-    let Some(child) = foreign::prepare() else { return -(libc::EAGAIN as isize) };
+    let flags = a[0];
+    let fs = if flags & libc::CLONE_SETTLS as usize != 0 { a[4] } else { foreign::program_fs() };
+    let Some(child) = foreign::prepare(fs) else { return -(libc::EAGAIN as isize) };
     regs[14] = child.selector;
-    regs[15] = child.tid_addr();
+    regs[15] = child.slot_addr();
     // SAFETY: the program's stack for the child, its registers, its slot.
     let r = unsafe { gate::clone_resume(a[0], a[1], a[2], a[3], a[4], &regs) };
     foreign::started(child, r);

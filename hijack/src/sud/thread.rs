@@ -36,6 +36,7 @@ pub unsafe extern "C" fn pthread_create(
 extern "C" fn armed_start(job: *mut c_void) -> *mut c_void {
     // SAFETY: the box made by pthread_create above, handed over once.
     let (start, arg) = *unsafe { Box::from_raw(job.cast::<(Start, *mut c_void)>()) };
+    super::foreign::not_foreign();
     gate::set_selector(gate::BLOCK);
     if super::on() {
         let _ = super::arm_thread();

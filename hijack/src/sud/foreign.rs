@@ -20,12 +20,12 @@
 //! it, as such threads' stacks are wherever the program put them
 //! (several in one array, a handler on a stack of the program's
 //! choosing). While no foreign thread exists, the entries' whole cost is
-//! one relaxed load of `COUNT`. FS and GS are read and written with
+//! one relaxed load of `COUNT`. FS is read and written with
 //! `rdfsbase`/`wrfsbase` where the kernel allows them in user mode
 //! (`HWCAP2_FSGSBASE`), else by `arch_prctl`.
 //!
-//! A slot is taken before the clone, its tid set by both the child (first
-//! thing it does, before the program's code) and the parent; a slot whose
+//! A slot is taken before the clone, its tid set by the child (first
+//! thing it does, before the program's code); a slot whose
 //! thread is gone (`tgkill(tid, 0)` is ESRCH) is reclaimed when the pool
 //! runs out, its block kept for the next thread. A forked child keeps
 //! only the slot of the thread that forked.
@@ -53,9 +53,8 @@ const TAKEN: i32 = -1;
 /// EAGAIN.
 const POOL: usize = 64;
 
-static SLOTS: [Slot; POOL] = [const {
-    Slot { tid: AtomicI32::new(FREE), tls: AtomicUsize::new(0), program_fs: AtomicUsize::new(0) }
-}; POOL];
+static SLOTS: [Slot; POOL] =
+    [const { Slot { tid: AtomicI32::new(FREE), tls: AtomicUsize::new(0), program_fs: AtomicUsize::new(0) } }; POOL];
 
 /// Slots not `FREE`: 0 means every thread is the library's or glibc's.
 static COUNT: AtomicUsize = AtomicUsize::new(0);
@@ -126,12 +125,12 @@ pub fn prepare(program_fs: usize) -> Option<Prepared> {
     Some(Prepared { slot, selector })
 }
 
-/// After the clone: the child's tid, or the clone's error (the slot is
-/// given back).
+/// After the clone, in the parent: a slot the clone did not use (`r`, an
+/// error) is given back. The child's tid is the child's to write: a
+/// parent writing it late could name a slot that, its thread gone,
+/// `reclaim` has meanwhile handed to another.
 pub fn started(p: Prepared, r: isize) {
-    if r > 0 {
-        p.slot.tid.store(r as i32, Ordering::Release);
-    } else {
+    if r <= 0 {
         release(p.slot);
     }
 }
@@ -146,7 +145,8 @@ fn arm_selector() -> usize {
 }
 
 fn take_slot() -> Option<&'static Slot> {
-    let slot = SLOTS.iter().find(|s| s.tid.compare_exchange(FREE, TAKEN, Ordering::AcqRel, Ordering::Relaxed).is_ok())?;
+    let slot =
+        SLOTS.iter().find(|s| s.tid.compare_exchange(FREE, TAKEN, Ordering::AcqRel, Ordering::Relaxed).is_ok())?;
     COUNT.fetch_add(1, Ordering::Relaxed);
     Some(slot)
 }
@@ -277,9 +277,12 @@ pub fn leave(e: Entered) {
 /// Runs `f`, the program's code (a signal handler), on the program's FS
 /// when the calling thread is a foreign one inside the library.
 pub fn as_program<T>(f: impl FnOnce() -> T) -> T {
-    let back = match (COUNT.load(Ordering::Relaxed), mine()) {
-        (0, _) | (_, None) => return f(),
-        (_, Some((slot, _))) => {
+    if COUNT.load(Ordering::Relaxed) == 0 {
+        return f();
+    }
+    let back = match mine() {
+        None => return f(),
+        Some((slot, _)) => {
             let tls = slot.tls.load(Ordering::Relaxed);
             // SAFETY: back to the program's FS, and then to the block.
             unsafe {
@@ -325,18 +328,28 @@ const PTHREAD_TID: usize = 0x2d0;
 unsafe fn layout_is_known(tcb: usize) -> bool {
     // SAFETY: argument-less.
     let tid = unsafe { gate::syscall(libc::SYS_gettid, [0; 6]) } as i32;
-    // SAFETY: inside the thread's struct pthread; the node's neighbour
-    // is checked for readability by being non-null first.
-    unsafe {
-        let node = tcb + PTHREAD_LIST;
-        let next = *(node as *const usize);
-        *((tcb + PTHREAD_TID) as *const i32) == tid && next != 0 && *((next + 8) as *const usize) == node
-    }
+    let node = tcb + PTHREAD_LIST;
+    // SAFETY: inside the thread's struct pthread (over 2 KiB in every
+    // glibc with this header).
+    let (next, own_tid) = unsafe { (*(node as *const usize), *((tcb + PTHREAD_TID) as *const i32)) };
+    // What `next` points at is read fault-safely: on another layout it is
+    // any word.
+    let mut back = 0usize;
+    // SAFETY: `back` is a local of 8 bytes.
+    let read = unsafe { super::signals::copy_bytes_in((next + 8) as *const u8, (&mut back as *mut usize).cast(), 8) };
+    own_tid == tid && read.is_ok() && back == node
 }
 
 /// A new TLS block (its thread pointer) with the header glibc's
 /// `pthread_create` would give it.
 fn new_block() -> Option<usize> {
+    // SAFETY: FS is this thread's block (glibc's, or one made here).
+    let ours = unsafe { fs_base() };
+    // SAFETY: as above.
+    if !unsafe { layout_is_known(ours) } {
+        crate::warn_once("this glibc's thread blocks are not laid out as 2.36's: raw clones of threads fail");
+        return None;
+    }
     static ALLOCATE: OnceLock<usize> = OnceLock::new();
     let f = *ALLOCATE.get_or_init(|| {
         // SAFETY: a NUL-terminated name.
@@ -353,11 +366,6 @@ fn new_block() -> Option<usize> {
     // SAFETY: both are thread control blocks: ours (glibc's, or one made
     // here) and the new one.
     unsafe {
-        let ours = fs_base();
-        if !layout_is_known(ours) {
-            crate::warn_once("this glibc's thread blocks are not laid out as 2.36's: raw clones of threads fail");
-            return None;
-        }
         let word = |base: usize, off: usize| (base + off) as *mut usize;
         *word(tcb, TCB_SELF) = tcb;
         *word(tcb, TCB_SELF_AGAIN) = tcb;

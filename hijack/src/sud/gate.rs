@@ -6,7 +6,8 @@
 //! calls the router passes on), `restore_rt` (the return from every signal
 //! handler, ours and the program's, whose `rt_sigreturn` must never be
 //! caught: it is made while the handler's frame is still on the stack),
-//! `clone_resume` (a thread made by a caught raw `clone`) and the
+//! `clone_resume` (a thread made by a caught raw `clone`, which arms
+//! itself and takes its `foreign` tag here before resuming the program) and the
 //! shortcuts of rewritten sites (`host_call`, `fd_call`, `dyn_call`). They are laid
 //! out together in their own section; `range()` is what `prctl` is given
 //! as the allowed region. A call leaving through the range costs the
@@ -16,7 +17,9 @@
 //! The selector is the per-thread byte the kernel reads on every syscall
 //! outside the region: `BLOCK` while the program runs, `ALLOW` while the
 //! library works for it (`host_section`), so libc functions the library
-//! calls (`dlsym`, `malloc`, the host's own `read`) run untrapped.
+//! calls (`dlsym`, `malloc`, the host's own `read`) run untrapped. It is a
+//! thread-local: a foreign thread's is in the TLS block `foreign` gave it,
+//! the one it runs the library on.
 
 use std::cell::Cell;
 

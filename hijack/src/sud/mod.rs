@@ -38,6 +38,10 @@
 //!   or to the hook of the same name;
 //! - `process`: caught fork/vfork/clone/clone3;
 //! - `thread`: arming threads made by `pthread_create`;
+//! - `foreign`: threads made by a raw `clone`, armed and given a TLS block
+//!   of their own, which FS is switched to while the library works on
+//!   them (the SIGSYS handler, a rewritten site's stub, a program's
+//!   signal handler);
 //! - `detect`, `libc_fn`: as above;
 //! - `rewrite`: a site of glibc's inline form becomes a jump to a stub
 //!   that calls the host or the router directly, ahead or once caught;
@@ -46,8 +50,12 @@
 //!
 //! Dispatch is per thread and does not survive fork or exec: the main
 //! thread is armed by the constructor (again in each new image), threads
-//! as they start, a forked child by the atfork handler; threads already
+//! as they start (those of a caught raw `clone` before they resume the
+//! program), a forked child by the atfork handler; threads already
 //! running when `dlopen` arms the process by a signal (`arm_others`).
+//! A thread a raw `clone` made before the process was armed (dispatch
+//! did not catch it) is not known to `foreign`: asked to arm itself, it
+//! runs the handler on whatever FS it has.
 
 mod decode;
 mod detect;

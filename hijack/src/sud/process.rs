@@ -7,19 +7,20 @@
 //! atfork handler. `vfork` is served as a fork (allowed: the child may not
 //! rely on sharing memory). A new thread (`CLONE_VM` with a stack) is
 //! cloned through the gate so that it resumes the program on its own stack
-//! with the caught call's registers. It is not armed: the selector is a
-//! thread-local byte, and such a thread either shares its parent's TLS
-//! (no `CLONE_SETTLS`: one byte for two threads, so the library at work
-//! on one would open the other) or runs on a TLS block the program laid
-//! out, where the library's thread-locals are not. For the same reason
-//! such a thread must not call into the library at all (libc's hooked
-//! functions, `syscall()`, a rewritten site): it would run on its
-//! parent's thread-local state.
+//! with the caught call's registers, and is a foreign thread (`foreign`):
+//! before the program's code runs it is armed with a selector byte in a
+//! TLS block of its own and tagged, so that the library, whenever the
+//! thread enters it, runs on that block and not on its parent's (no
+//! `CLONE_SETTLS`) or on one the program laid out. When no slot or block
+//! can be had, the clone is EAGAIN rather than a thread the library
+//! cannot serve. A thread cloned through libc's `syscall()` (no signal
+//! frame to resume from) is the host's, not armed, as before.
 //!
-//! `clone3` is served as the `clone` its arguments describe. What `clone`
-//! cannot express (`set_tid`, a cgroup, `CLONE_CLEAR_SIGHAND`, a pidfd
-//! together with `CLONE_PARENT_SETTID`) goes to the host's `clone3` for a
-//! new process, and is ENOSYS for a thread (libc and Go then use `clone`).
+//! `clone3` is served as the `clone` its arguments describe (a thread
+//! too). What `clone` cannot express (`set_tid`, a cgroup,
+//! `CLONE_CLEAR_SIGHAND`, a pidfd together with `CLONE_PARENT_SETTID`)
+//! goes to the host's `clone3` for a new process, and is ENOSYS for a
+//! thread (libc and Go then use `clone`).
 
 use super::{foreign, gate, router};
 use libc::ucontext_t;
@@ -124,7 +125,8 @@ fn vm_clone3(a: [usize; 6]) -> bool {
     read.is_ok() && flags & libc::CLONE_VM as u64 != 0
 }
 
-/// A thread: the child resumes after the caught instruction on `stack`.
+/// A thread: the child resumes after the caught instruction on `stack`,
+/// a foreign thread of its own slot, starting on the FS the clone gives it.
 fn thread(a: [usize; 6], uc: &ucontext_t) -> isize {
     let g = &uc.uc_mcontext.gregs;
     let r = |i: i32| g[i as usize] as usize;

@@ -3,7 +3,10 @@
 //! (under `syscalls=auto` while nothing armed the process yet, it only
 //! sets its selector, for `arm_others` to find it right).
 //! Threads of the library itself (its start routine lies in this library)
-//! stay unarmed: their syscalls are the library's own.
+//! stay unarmed: their syscalls are the library's own. A program's thread
+//! started from a foreign thread drops the GS tag it inherited
+//! (`foreign::not_foreign`); threads made by raw `clone` are `process`'s
+//! and `foreign`'s.
 
 use super::gate;
 use libc::{c_int, c_void, pthread_attr_t, pthread_t};

@@ -8,7 +8,7 @@
  * their first catch), half with the number in a register (caught every
  * time). The main thread does the same on DIR/main meanwhile. Prints one
  * line per thread: "ok", or the first call that went wrong and its errno
- * name. */
+ * name. Then 300 threads, one after another, each stat DIR/t0 once. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +21,7 @@
 
 #define THREADS 4
 #define ROUNDS 1000
+#define SEQUENTIAL 300
 
 /* One site of the inline form per call number. */
 #define INLINE_SYSCALL(name, nr)                                                                                   \
@@ -128,11 +129,23 @@ static void work(int w)
             return;
 }
 
-/* Called by name from the asm below, on the thread's own stack. */
+/* One after another (`SEQUENTIAL`): each stats DIR/t0 once; the first
+ * failure is kept. */
+static volatile long sequential_answer;
+
+/* Called by name from the asm below, on the thread's own stack: a worker
+ * (w >= 0) or one of the threads made one after another (w < 0). */
 void thread_body(long w);
 void thread_body(long w)
 {
-    work((int)w);
+    struct stat st;
+    if (w >= 0) {
+        work((int)w);
+    } else {
+        long r = inline_newfstatat(AT_FDCWD, (long)workers[0].path, (long)&st, 0);
+        if (r < 0 && sequential_answer == 0)
+            sequential_answer = r;
+    }
 }
 
 /* The child of each clone: runs thread_body(r12) and exits. */
@@ -145,10 +158,10 @@ void thread_body(long w)
 #define THREAD_FLAGS                                                                                               \
     (CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | CLONE_CHILD_CLEARTID)
 
-static long by_clone(long w, char *stack_top, long flags, void *tls)
+static long by_clone(long w, char *stack_top, long flags, void *tls, volatile int *ctid_addr)
 {
     long r;
-    register long ctid __asm__("r10") = (long)&workers[w].ctid;
+    register long ctid __asm__("r10") = (long)ctid_addr;
     register long tlsr __asm__("r8") = (long)tls;
     register long arg __asm__("r12") = w;
     __asm__ volatile("mov $56, %%eax\n\tsyscall\n\t" CHILD
@@ -205,7 +218,8 @@ int main(int argc, char **argv)
         int own_tls = w % 2 == 0;
         long flags = THREAD_FLAGS | (own_tls ? CLONE_SETTLS : 0);
         void *tls = own_tls ? (tls_blocks[w][0] = tls_blocks[w]) : NULL;
-        long r = w < 2 ? by_clone(w, stacks[w] + STACK, flags, tls) : by_clone3(w, stacks[w], STACK, flags, tls);
+        long r = w < 2 ? by_clone(w, stacks[w] + STACK, flags, tls, &workers[w].ctid)
+                       : by_clone3(w, stacks[w], STACK, flags, tls);
         if (r <= 0) {
             printf("%s: %s\n", how[w], said(r));
             return 2;
@@ -223,5 +237,19 @@ int main(int argc, char **argv)
         else
             printf("%s: ok\n", who);
     }
+    /* More threads than the library's pool of foreign-thread slots, one
+     * after another: the slots of those that ended are reused. */
+    for (int i = 0; i < SEQUENTIAL; i++) {
+        static volatile int ctid;
+        ctid = 1;
+        long r = by_clone(-1, stacks[0] + STACK, THREAD_FLAGS, NULL, &ctid);
+        if (r <= 0) {
+            printf("thread %d of %d one after another: %s\n", i, SEQUENTIAL, said(r));
+            return 5;
+        }
+        while (ctid)
+            sched_yield();
+    }
+    printf("%d threads one after another: %s\n", SEQUENTIAL, said(sequential_answer));
     return 0;
 }

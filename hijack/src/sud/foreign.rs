@@ -51,7 +51,7 @@ const TAKEN: i32 = -1;
 
 /// How many foreign threads may live at once; a raw clone beyond that is
 /// EAGAIN.
-const POOL: usize = 64;
+const POOL: usize = 256;
 
 static SLOTS: [Slot; POOL] =
     [const { Slot { tid: AtomicI32::new(FREE), tls: AtomicUsize::new(0), program_fs: AtomicUsize::new(0) } }; POOL];

@@ -6,7 +6,9 @@
  * by raw syscalls only (no libc on those threads): half the calls from
  * sites of glibc's inline form (`mov $nr,%eax; syscall`, rewritten after
  * their first catch), half with the number in a register (caught every
- * time). The main thread does the same on DIR/main meanwhile. Prints one
+ * time). A fifth, made by glibc's clone() and sharing the main thread's
+ * TLS, does the same through libc's functions and syscall(). The main
+ * thread does the same on DIR/main meanwhile. Prints one
  * line per thread: "ok", or the first call that went wrong and its errno
  * name. Then 300 threads, one after another, each stat DIR/t0 once. */
 #define _GNU_SOURCE
@@ -19,7 +21,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define THREADS 4
+#define THREADS 5
+/* The worker that glibc's clone() makes and that calls libc. */
+#define LIBC_WORKER 4
 #define ROUNDS 1000
 #define SEQUENTIAL 300
 
@@ -86,7 +90,32 @@ static long line(char *buf, int w, int round)
     return n;
 }
 
-#define CALL(inl, nr, a0, a1, a2, a3) (round % 2 ? reg_syscall(nr, a0, a1, a2, a3) : inl(a0, a1, a2, a3))
+/* libc's function for call `nr`, or (odd rounds) libc's syscall(): a
+ * raw answer either way. */
+static long by_libc(int round, long nr, long a0, long a1, long a2, long a3)
+{
+    long r;
+    if (round % 2)
+        r = syscall(nr, a0, a1, a2, a3);
+    else if (nr == SYS_openat)
+        r = openat((int)a0, (const char *)a1, (int)a2, (mode_t)a3);
+    else if (nr == SYS_write)
+        r = write((int)a0, (const void *)a1, (size_t)a2);
+    else if (nr == SYS_pread64)
+        r = pread((int)a0, (void *)a1, (size_t)a2, (off_t)a3);
+    else if (nr == SYS_fstat)
+        r = fstat((int)a0, (struct stat *)a1);
+    else if (nr == SYS_close)
+        r = close((int)a0);
+    else
+        r = fstatat((int)a0, (const char *)a1, (struct stat *)a2, (int)a3);
+    return r < 0 ? -errno : r;
+}
+
+#define CALL(inl, nr, a0, a1, a2, a3)                                                                              \
+    (w == LIBC_WORKER ? by_libc(round, nr, a0, a1, a2, a3)                                                         \
+     : round % 2      ? reg_syscall(nr, a0, a1, a2, a3)                                                            \
+                      : inl(a0, a1, a2, a3))
 
 static int fail(struct worker *me, const char *what, long r)
 {
@@ -127,6 +156,20 @@ static void work(int w)
     for (me->round = 0; me->round < ROUNDS; me->round++)
         if (one_round(me, w, me->round))
             return;
+}
+
+/* glibc's clone() runs it on the new thread. */
+static char missing[4096];
+static long missing_by_function = 1, missing_by_syscall = 1;
+
+static int libc_worker(void *unused)
+{
+    (void)unused;
+    work(LIBC_WORKER);
+    /* The errno a hook sets is the one this thread's libc shows. */
+    missing_by_function = by_libc(0, SYS_openat, AT_FDCWD, (long)missing, O_RDONLY, 0);
+    missing_by_syscall = by_libc(1, SYS_openat, AT_FDCWD, (long)missing, O_RDONLY, 0);
+    return 0;
 }
 
 /* One after another (`SEQUENTIAL`): each stats DIR/t0 once; the first
@@ -212,9 +255,10 @@ int main(int argc, char **argv)
         snprintf(workers[w].path, sizeof workers[w].path, "%s/t%d", argv[1], w);
         workers[w].ctid = 1;
     }
+    snprintf(missing, sizeof missing, "%s/missing", argv[1]);
     static const char *const how[THREADS] = {"clone, own TLS", "clone, shared TLS", "clone3, own TLS",
-                                             "clone3, shared TLS"};
-    for (int w = 0; w < THREADS; w++) {
+                                             "clone3, shared TLS", "glibc clone(), shared TLS, libc calls"};
+    for (int w = 0; w < LIBC_WORKER; w++) {
         int own_tls = w % 2 == 0;
         long flags = THREAD_FLAGS | (own_tls ? CLONE_SETTLS : 0);
         void *tls = own_tls ? (tls_blocks[w][0] = tls_blocks[w]) : NULL;
@@ -225,6 +269,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (clone(libc_worker, stacks[LIBC_WORKER] + STACK, THREAD_FLAGS, NULL, NULL, NULL, &workers[LIBC_WORKER].ctid) <
+        0)
+        return perror("clone"), 2;
     work(THREADS);
     for (int w = 0; w < THREADS; w++)
         while (workers[w].ctid)
@@ -237,6 +284,8 @@ int main(int argc, char **argv)
         else
             printf("%s: ok\n", who);
     }
+    printf("opening a missing file on the glibc clone() thread: %s by openat(), %s by syscall()\n",
+           said(missing_by_function), said(missing_by_syscall));
     /* More threads than the library's pool of foreign-thread slots, one
      * after another: the slots of those that ended are reused. */
     for (int i = 0; i < SEQUENTIAL; i++) {

@@ -106,12 +106,41 @@ pub fn run<T: CRet>(body: impl FnOnce() -> T) -> T {
 
 /// As `run`, for a function whose failure is a value of its own (an errno
 /// value, an `EAI_*` code): a panic returns `fail`, errno EIO.
+///
+/// On a thread made by a raw `clone` (`sud::foreign`) the body runs on the
+/// thread's own TLS block, and an errno it sets is then given to the
+/// program's, on the FS the program runs on.
 #[inline(always)]
 pub fn run_or<T>(fail: T, body: impl FnOnce() -> T) -> T {
+    let entered = crate::sud::foreign::enter();
+    if entered.is_none() {
+        return run_here(fail, body);
+    }
+    let (r, errno) = run_foreign(fail, body);
+    crate::sud::foreign::leave(entered);
+    if errno != 0 {
+        crate::host::set_errno(errno);
+    }
+    r
+}
+
+/// `run_or`'s body where FS is already right (not inlined: it may touch
+/// TLS, which `enter` may just have moved).
+#[inline(never)]
+fn run_here<T>(fail: T, body: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| {
         crate::host::set_errno(libc::EIO);
         fail
     })
+}
+
+/// `run_here` on a foreign thread's block: with the errno the body left
+/// there, 0 for none (the block's errno is cleared first).
+#[inline(never)]
+fn run_foreign<T>(fail: T, body: impl FnOnce() -> T) -> (T, i32) {
+    crate::host::set_errno(0);
+    let r = run_here(fail, body);
+    (r, crate::host::errno())
 }
 
 /// glibc's report of a fortify check that failed (a buffer smaller than

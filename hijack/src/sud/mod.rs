@@ -59,7 +59,7 @@
 
 mod decode;
 mod detect;
-mod foreign;
+pub mod foreign;
 mod frames;
 pub mod gate;
 mod go;

@@ -112,35 +112,29 @@ pub fn run<T: CRet>(body: impl FnOnce() -> T) -> T {
 /// program's, on the FS the program runs on.
 #[inline(always)]
 pub fn run_or<T>(fail: T, body: impl FnOnce() -> T) -> T {
-    let entered = crate::sud::foreign::enter();
+    use crate::sud::foreign;
+    let entered = foreign::enter();
     if entered.is_none() {
         return run_here(fail, body);
     }
-    let (r, errno) = run_foreign(fail, body);
-    crate::sud::foreign::leave(entered);
+    // On the thread's block: the errno the body left there, 0 for none.
+    let (r, errno) = foreign::apart(|| {
+        crate::host::set_errno(0);
+        let r = run_here(fail, body);
+        (r, crate::host::errno())
+    });
+    foreign::leave(entered);
     if errno != 0 {
         crate::host::set_errno(errno);
     }
     r
 }
 
-/// `run_or`'s body where FS is already right (not inlined: it may touch
-/// TLS, which `enter` may just have moved).
-#[inline(never)]
 fn run_here<T>(fail: T, body: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| {
         crate::host::set_errno(libc::EIO);
         fail
     })
-}
-
-/// `run_here` on a foreign thread's block: with the errno the body left
-/// there, 0 for none (the block's errno is cleared first).
-#[inline(never)]
-fn run_foreign<T>(fail: T, body: impl FnOnce() -> T) -> (T, i32) {
-    crate::host::set_errno(0);
-    let r = run_here(fail, body);
-    (r, crate::host::errno())
 }
 
 /// glibc's report of a fortify check that failed (a buffer smaller than

@@ -274,6 +274,25 @@ pub fn leave(e: Entered) {
     }
 }
 
+/// Runs `f`, the library's work at one of its entries (the SIGSYS
+/// handler, a rewritten site's stub, `syscall()`), between `enter` and
+/// `leave`.
+#[inline(always)]
+pub fn library<T>(f: impl FnOnce() -> T) -> T {
+    let entered = enter();
+    let r = apart(f);
+    leave(entered);
+    r
+}
+
+/// `f` in a function of its own, never inlined: a TLS address it works
+/// out is not one worked out before `enter` moved FS (the compiler takes
+/// the thread pointer to stay put within a function).
+#[inline(never)]
+pub fn apart<T>(f: impl FnOnce() -> T) -> T {
+    f()
+}
+
 /// Runs `f`, the program's code (a signal handler), on the program's FS
 /// when the calling thread is a foreign one inside the library.
 pub fn as_program<T>(f: impl FnOnce() -> T) -> T {

@@ -39,10 +39,11 @@ extern "C" fn route_call(nr: i64, a0: usize, a1: usize, a2: usize, a3: usize, a4
     let r = if super::mode() == Syscalls::Libc || super::in_library(ret) || router::passes_at_once(nr, &a) {
         router::pass(nr, a)
     } else {
-        let entered = super::foreign::enter();
-        let r = route_here(nr, a);
-        super::foreign::leave(entered);
-        r
+        super::foreign::library(|| {
+            let routed =
+                gate::host_section(|| std::panic::catch_unwind(AssertUnwindSafe(|| router::route(nr, a, None))));
+            routed.unwrap_or(-(libc::EIO as isize))
+        })
     };
     if (-4095..0).contains(&r) {
         crate::host::set_errno(-r as i32);
@@ -50,12 +51,4 @@ extern "C" fn route_call(nr: i64, a0: usize, a1: usize, a2: usize, a3: usize, a4
     } else {
         r as i64
     }
-}
-
-/// The routed call, on the calling thread's own TLS (`sud::foreign`; not
-/// inlined: it touches TLS, which `enter` may just have moved).
-#[inline(never)]
-fn route_here(nr: i64, a: [usize; 6]) -> isize {
-    let routed = gate::host_section(|| std::panic::catch_unwind(AssertUnwindSafe(|| router::route(nr, a, None))));
-    routed.unwrap_or(-(libc::EIO as isize))
 }

@@ -701,14 +701,9 @@ struct Quick {
 /// functions): `router::passes_on_registers` reads no memory of the
 /// program's.
 extern "C" fn stub_quick(nr: i64, a: &[usize; 6], sp: usize) -> Quick {
-    let entered = super::foreign::enter();
-    let q = quick(nr, a, sp);
-    super::foreign::leave(entered);
-    q
+    super::foreign::library(|| quick(nr, a, sp))
 }
 
-/// `stub_quick` once FS is right (not inlined: it touches TLS).
-#[inline(never)]
 fn quick(nr: i64, a: &[usize; 6], sp: usize) -> Quick {
     let was = gate::set_selector(gate::ALLOW);
     let pass = was == gate::ALLOW
@@ -723,17 +718,10 @@ fn quick(nr: i64, a: &[usize; 6], sp: usize) -> Quick {
 
 /// A rewritten site's call that `stub_quick` left: routed as a caught one.
 extern "C" fn stub_entry(nr: i64, a: &[usize; 6], sp: usize) -> isize {
-    let entered = super::foreign::enter();
-    let r = entry(nr, a, sp);
-    super::foreign::leave(entered);
-    r
-}
-
-/// `stub_entry` once FS is right (not inlined: it touches TLS).
-#[inline(never)]
-fn entry(nr: i64, a: &[usize; 6], sp: usize) -> isize {
-    let was = gate::set_selector(gate::ALLOW);
-    let r = std::panic::catch_unwind(|| router::caught(nr, *a, sp, None)).unwrap_or(-(libc::EIO as isize));
-    gate::set_selector(was);
-    r
+    super::foreign::library(|| {
+        let was = gate::set_selector(gate::ALLOW);
+        let r = std::panic::catch_unwind(|| router::caught(nr, *a, sp, None)).unwrap_or(-(libc::EIO as isize));
+        gate::set_selector(was);
+        r
+    })
 }

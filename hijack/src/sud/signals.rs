@@ -97,15 +97,11 @@ fn shown(sig: c_int, old: &mut KernelSigaction) {
 extern "C" fn shim(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
     let h = PROGRAM.get(sig as usize).map_or(0, |h| h.load(Ordering::Acquire));
     if h != 0 {
-        let entered = foreign::enter();
-        run_program_handler(h, sig, info, ctx);
-        foreign::leave(entered);
+        foreign::library(|| run_program_handler(h, sig, info, ctx));
     }
 }
 
-/// Calls the program's handler `h` with the selector at BLOCK (not
-/// inlined: it touches TLS, which only `foreign::enter` makes ours).
-#[inline(never)]
+/// Calls the program's handler `h` with the selector at BLOCK.
 fn run_program_handler(h: usize, sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
     let was = gate::set_selector(BLOCK);
     // SAFETY: the program's handler; one taking only `sig` ignores the rest.
@@ -386,13 +382,9 @@ unsafe fn copy(call: i64, local: *mut c_void, remote: *mut c_void, n: usize) -> 
 /// instruction. Other SIGSYS: an `ARM` request, or the program's. On a
 /// foreign thread, FS is the thread's own block while the library works.
 extern "C" fn on_sigsys(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
-    let entered = foreign::enter();
-    sigsys(sig, info, ctx);
-    foreign::leave(entered);
+    foreign::library(|| sigsys(sig, info, ctx));
 }
 
-/// `on_sigsys` once FS is right (not inlined: it touches TLS).
-#[inline(never)]
 fn sigsys(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
     let was = gate::set_selector(gate::ALLOW);
     // SAFETY: the kernel's siginfo; si_code is at the same place for all.

@@ -7,7 +7,8 @@
  * sites of glibc's inline form (`mov $nr,%eax; syscall`, rewritten after
  * their first catch), half with the number in a register (caught every
  * time). A fifth, made by glibc's clone() and sharing the main thread's
- * TLS, does the same through libc's functions and syscall(). The main
+ * TLS, does the same through libc's functions and syscall(); a sixth,
+ * made by libc's syscall(SYS_clone, ...), by raw calls again. The main
  * thread does the same on DIR/main meanwhile. Prints one
  * line per thread: "ok", or the first call that went wrong and its errno
  * name. Then 300 threads, one after another, each stat DIR/t0 once. */
@@ -21,9 +22,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define THREADS 5
+#define THREADS 6
 /* The worker that glibc's clone() makes and that calls libc. */
 #define LIBC_WORKER 4
+/* The worker that libc's syscall(SYS_clone, ...) makes. */
+#define SYSCALL_WORKER 5
 #define ROUNDS 1000
 #define SEQUENTIAL 300
 
@@ -172,6 +175,14 @@ static int libc_worker(void *unused)
     return 0;
 }
 
+/* Entered by the `ret` of syscall() in the child, at a function's
+ * alignment; it has nowhere to return to. */
+static void syscall_worker(void)
+{
+    work(SYSCALL_WORKER);
+    reg_syscall(SYS_exit, 0, 0, 0, 0);
+}
+
 /* One after another (`SEQUENTIAL`): each stats DIR/t0 once; the first
  * failure is kept. */
 static volatile long sequential_answer;
@@ -257,7 +268,8 @@ int main(int argc, char **argv)
     }
     snprintf(missing, sizeof missing, "%s/missing", argv[1]);
     static const char *const how[THREADS] = {"clone, own TLS", "clone, shared TLS", "clone3, own TLS",
-                                             "clone3, shared TLS", "glibc clone(), shared TLS, libc calls"};
+                                             "clone3, shared TLS", "glibc clone(), shared TLS, libc calls",
+                                             "syscall(SYS_clone), shared TLS"};
     for (int w = 0; w < LIBC_WORKER; w++) {
         int own_tls = w % 2 == 0;
         long flags = THREAD_FLAGS | (own_tls ? CLONE_SETTLS : 0);
@@ -272,6 +284,12 @@ int main(int argc, char **argv)
     if (clone(libc_worker, stacks[LIBC_WORKER] + STACK, THREAD_FLAGS, NULL, NULL, NULL, &workers[LIBC_WORKER].ctid) <
         0)
         return perror("clone"), 2;
+    /* syscall() returns in the child on the new stack: into
+     * syscall_worker, whose address is on top of it. */
+    void **top = (void **)(stacks[SYSCALL_WORKER] + STACK - 16);
+    *top = (void *)syscall_worker;
+    if (syscall(SYS_clone, THREAD_FLAGS, top, NULL, &workers[SYSCALL_WORKER].ctid, NULL) < 0)
+        return perror("syscall(SYS_clone)"), 2;
     work(THREADS);
     for (int w = 0; w < THREADS; w++)
         while (workers[w].ctid)

@@ -13,8 +13,9 @@
 //! thread enters it, runs on that block and not on its parent's (no
 //! `CLONE_SETTLS`) or on one the program laid out. When no slot or block
 //! can be had, the clone is EAGAIN rather than a thread the library
-//! cannot serve. A thread cloned through libc's `syscall()` (no signal
-//! frame to resume from) is the host's, not armed, as before.
+//! cannot serve. A thread cloned through libc's `syscall()` is served the
+//! same way, from the registers its entry saved (`libc_fn`): it returns
+//! from `syscall()` on its new stack, as glibc's wrapper does.
 //!
 //! `clone3` is served as the `clone` its arguments describe (a thread
 //! too). What `clone` cannot express (`set_tid`, a cgroup,
@@ -45,9 +46,7 @@ pub fn create(nr: i64, a: [usize; 6], uc: Option<&mut ucontext_t>) -> isize {
         _ if vm && stack == 0 && flags & libc::CLONE_VFORK as usize != 0 => router::by_hook("fork", true, [0; 6]),
         _ if vm && stack != 0 => match uc {
             Some(uc) => thread(a, uc),
-            // Through `syscall()`: the child returns into libc's
-            // wrapper on its new stack, as without the library.
-            None => router::pass(nr, a),
+            None => -(libc::EINVAL as isize),
         },
         _ if !vm => host_child(nr, a),
         _ => -(libc::EINVAL as isize),

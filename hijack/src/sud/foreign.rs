@@ -7,7 +7,10 @@
 //! thread gets a block of its own from glibc (`_dl_allocate_tls`) at
 //! clone time, in a slot of a fixed pool, and FS is switched to it
 //! whenever the thread enters the library and back before the program's
-//! code runs again (`enter`, `leave`, `as_program`).
+//! code runs again (`library`, or `enter` and `leave`, at the SIGSYS
+//! handler, the program-handler shim, a rewritten site's stub,
+//! `syscall()` and every `hook!`; `as_program` around a program's
+//! handler the library runs).
 //!
 //! A thread is known by its GS base, which x86-64 Linux programs and
 //! glibc leave at 0 and the clone sets to the thread's slot: `rdgsbase`

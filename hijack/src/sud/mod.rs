@@ -40,8 +40,8 @@
 //! - `thread`: arming threads made by `pthread_create`;
 //! - `foreign`: threads made by a raw `clone`, armed and given a TLS block
 //!   of their own, which FS is switched to while the library works on
-//!   them (the SIGSYS handler, a rewritten site's stub, a program's
-//!   signal handler);
+//!   them (the SIGSYS handler, a rewritten site's stub, `syscall()`, a
+//!   libc hook, a program's signal handler run by the library);
 //! - `detect`, `libc_fn`: as above;
 //! - `rewrite`: a site of glibc's inline form becomes a jump to a stub
 //!   that calls the host or the router directly, ahead or once caught;

@@ -3,6 +3,7 @@
 //! (`kernel/src/compat/linux`) translates between this and the native ABI.
 
 pub mod flags;
+pub mod gate_asm;
 pub mod seccomp;
 pub mod types;
 

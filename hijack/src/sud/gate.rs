@@ -64,17 +64,9 @@ std::arch::global_asm!(
     ".hidden rumphijack_gate_begin, rumphijack_gate_end, rumphijack_host_syscall",
     ".hidden rumphijack_restore_rt, rumphijack_clone_resume, rumphijack_host_call, rumphijack_fd_call, rumphijack_dyn_call",
     "rumphijack_gate_begin:",
-    // long host_syscall(nr, a0..a5): the C argument registers shifted
-    // into the syscall ones; the sixth comes from the stack.
+    // long host_syscall(nr, a0..a5)
     "rumphijack_host_syscall:",
-    "    mov rax, rdi",
-    "    mov rdi, rsi",
-    "    mov rsi, rdx",
-    "    mov rdx, rcx",
-    "    mov r10, r8",
-    "    mov r8, r9",
-    "    mov r9, [rsp + 8]",
-    "    syscall",
+    rump_abi::syscall_from_c_args!(),
     "    ret",
     // The shortcuts of a rewritten site's stub (`rewrite`), entered by a
     // call with rax = nr and the arguments in place: `host_call` makes

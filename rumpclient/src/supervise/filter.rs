@@ -18,17 +18,9 @@ std::arch::global_asm!(
     ".pushsection .text.rumpctl_seccomp_gate,\"ax\",@progbits",
     ".globl rumpctl_seccomp_gate, rumpctl_seccomp_gate_after",
     ".hidden rumpctl_seccomp_gate, rumpctl_seccomp_gate_after",
-    // long gate(nr, a0..a5): the C argument registers shifted into the
-    // syscall ones; the sixth comes from the stack.
+    // long gate(nr, a0..a5)
     "rumpctl_seccomp_gate:",
-    "    mov rax, rdi",
-    "    mov rdi, rsi",
-    "    mov rsi, rdx",
-    "    mov rdx, rcx",
-    "    mov r10, r8",
-    "    mov r8, r9",
-    "    mov r9, [rsp + 8]",
-    "    syscall",
+    rump_abi::syscall_from_c_args!(),
     "rumpctl_seccomp_gate_after:",
     "    ret",
     ".popsection",

@@ -58,7 +58,8 @@ struct Record {
 
 impl Record {
     fn worth_a_spin(&self) -> bool {
-        self.score.load(Ordering::Relaxed) >= 0 || self.passed.fetch_add(1, Ordering::Relaxed) % PROBE_EVERY == 0
+        self.score.load(Ordering::Relaxed) >= 0
+            || self.passed.fetch_add(1, Ordering::Relaxed).is_multiple_of(PROBE_EVERY)
     }
 
     fn spun(&self, hit: bool) {
@@ -172,7 +173,12 @@ fn running_tasks() -> Option<u64> {
     // SAFETY: a NUL-terminated path; the fd is ours and closed below; the
     // read writes at most the buffer's length.
     let n = unsafe {
-        let fd = libc::syscall(libc::SYS_openat, libc::AT_FDCWD, c"/proc/loadavg".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        let fd = libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            c"/proc/loadavg".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        );
         if fd < 0 {
             return None;
         }

@@ -4,7 +4,8 @@
 #   - start-up: `rumpctl net up` of the whole chain, configured;
 #   - per-hop latency: an end-to-end ping round trip / (2 × hops);
 #   - CPU per hop: what all the servers' threads ran during the pings
-#     (/proc schedstat) / (pings × 2 × hops), beside the floor's: it
+#     (/proc schedstat; their idle work too: timers, bus timeouts) /
+#     (pings × 2 × hops), beside the floor's: it
 #     tells work done per hop from waiting to be scheduled;
 #   - memory per idle node (RSS, PSS, which splits shared pages, and
 #     private memory), with what the RSS is (scripts/memory.sh: the
@@ -123,7 +124,7 @@ printf "%-34s %11s us %23s us %8s\n" "per hop (rtt / 2 / hops)" "$rump_hop" "$(p
 printf "%-34s %11s us %23s %8s\n" "floor: one futex wake-up per hop" "${floor_hop_us:--}" "(rump / floor)" \
 	"$(ratio "$rump_hop" "${floor_hop_us:-0}")"
 printf "%-34s %11s us %23s\n" "floor: its round trip" "${floor_rtt_us:--}" ""
-printf "%-34s %11s us %23s %8s\n" "CPU per hop (all servers' threads)" "$cpu_hop_us" "${floor_cpu_us:--} us (floor's)" \
+printf "%-34s %11s us %23s %8s\n" "CPU per hop (servers, idle incl.)" "$cpu_hop_us" "${floor_cpu_us:--} us (floor's)" \
 	"$(ratio "$cpu_hop_us" "${floor_cpu_us:-0}")"
 printf "%-34s %11s us %23s\n" "host ping 127.0.0.1 round trip" "$(awk -v r="$host_rtt" 'BEGIN { printf "%.1f", r * 1000 }')" ""
 echo "memory per idle node (scripts/memory.sh):"

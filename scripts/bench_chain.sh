@@ -3,6 +3,10 @@
 # joined by its own bus, every inner node a router. Measures, in one run:
 #   - start-up: `rumpctl net up` of the whole chain, configured;
 #   - per-hop latency: an end-to-end ping round trip / (2 × hops);
+#   - CPU per hop: what all the servers' threads ran during the pings
+#     (/proc schedstat; their idle work too: timers, bus timeouts) /
+#     (pings × 2 × hops), beside the floor's: it
+#     tells work done per hop from waiting to be scheduled;
 #   - memory per idle node (RSS, PSS, which splits shared pages, and
 #     private memory), with what the RSS is (scripts/memory.sh: the
 #     server's text and data, shared libraries, bus mappings, heap, stacks)
@@ -64,17 +68,22 @@ up_ms=$(($(now_ms) - t0))
 # At rest: each server lets go of the text its start-up and configuration
 # mapped once its kernel has had no call for about 5 s.
 sleep 7
-memory=$(scripts/memory.sh $(pgrep -f "$DIR/sock/"))
+servers=$(pgrep -f "$DIR/sock/" | tr '\n' ' ')
+memory=$(scripts/memory.sh $servers)
+# ns every thread of every server has run so far.
+ran_ns() { for p in $servers; do cat /proc/$p/task/*/schedstat 2>/dev/null; done | awk '{ ns += $1 } END { print ns + 0 }'; }
+ran0=$(ran_ns)
 ping_out=$("$RUMPCTL" net exec -d "$DIR" n0 -- ping -c 20 -i 0.05 -t 255 -W 5 "$far" 2>&1 || true)
 rump_rtt=$(avg_rtt <<<"$ping_out")
 received=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' <<<"$ping_out")
+cpu_hop_us=$(awk -v ns=$(($(ran_ns) - ran0)) -v p="${received:-0}" -v h="$hops" 'BEGIN { if (p > 0) printf "%.1f", ns / 1000 / (p * 2 * h); else print "-" }')
 t0=$(now_ms)
 "$RUMPCTL" net down -d "$DIR" >/dev/null
 down_ms=$(($(now_ms) - t0))
 host_rtt=$(ping -c 20 -i 0.05 127.0.0.1 | avg_rtt)
-floor_rtt_us="" floor_hop_us=""
+floor_rtt_us="" floor_hop_us="" floor_cpu_us=""
 if command -v "${CC:-cc}" >/dev/null && "${CC:-cc}" -O2 -o "$WORK/futex_chain" scripts/futex_chain.c; then
-	read -r floor_rtt_us floor_hop_us < <("$WORK/futex_chain" "$N" 200)
+	read -r floor_rtt_us floor_hop_us floor_cpu_us < <("$WORK/futex_chain" "$N" 200)
 fi
 
 ns_up_ms="" ns_rtt="" ns_down_ms=""
@@ -115,6 +124,8 @@ printf "%-34s %11s us %23s us %8s\n" "per hop (rtt / 2 / hops)" "$rump_hop" "$(p
 printf "%-34s %11s us %23s %8s\n" "floor: one futex wake-up per hop" "${floor_hop_us:--}" "(rump / floor)" \
 	"$(ratio "$rump_hop" "${floor_hop_us:-0}")"
 printf "%-34s %11s us %23s\n" "floor: its round trip" "${floor_rtt_us:--}" ""
+printf "%-34s %11s us %23s %8s\n" "CPU per hop (servers, idle incl.)" "$cpu_hop_us" "${floor_cpu_us:--} us (floor's)" \
+	"$(ratio "$cpu_hop_us" "${floor_cpu_us:-0}")"
 printf "%-34s %11s us %23s\n" "host ping 127.0.0.1 round trip" "$(awk -v r="$host_rtt" 'BEGIN { printf "%.1f", r * 1000 }')" ""
 echo "memory per idle node (scripts/memory.sh):"
 echo "$memory"

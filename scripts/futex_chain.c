@@ -2,7 +2,8 @@
  * a line pass a token from the first to the last and back, each hop one
  * FUTEX_WAKE of a process asleep in FUTEX_WAIT on a word of shared memory
  * (as a chain of kernels on buses costs at best one cross-process wake-up
- * per hop). Prints the mean round trip and the time per hop.
+ * per hop). Prints the mean round trip, the time per hop and the CPU
+ * (user and system, all processes) per hop.
  * Usage: futex_chain N ROUNDS */
 #define _GNU_SOURCE
 #include <linux/futex.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -77,6 +79,12 @@ int main(int argc, char **argv)
 	double rtt = (now_us() - t0) / (rounds - 1);
 	while (wait(NULL) > 0)
 		;
-	printf("%.1f %.2f\n", rtt, rtt / (2.0 * (n - 1)));
+	struct rusage self, children;
+	getrusage(RUSAGE_SELF, &self);
+	getrusage(RUSAGE_CHILDREN, &children);
+	double cpu_us = 0;
+	for (struct rusage *u = &self; u; u = u == &self ? &children : NULL)
+		cpu_us += (u->ru_utime.tv_sec + u->ru_stime.tv_sec) * 1e6 + u->ru_utime.tv_usec + u->ru_stime.tv_usec;
+	printf("%.1f %.2f %.2f\n", rtt, rtt / (2.0 * (n - 1)), cpu_us / (2.0 * (n - 1) * rounds));
 	return 0;
 }

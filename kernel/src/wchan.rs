@@ -14,7 +14,7 @@
 //! waits for it, together with host descriptors, in the host kernel.
 
 use parking_lot::Mutex;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -53,6 +53,17 @@ thread_local! {
     static WORD: Arc<AtomicU32> = Arc::new(AtomicU32::new(0));
     /// Wake-ups held back while this thread runs a call (`deferring`).
     static DEFERRED: RefCell<Option<Vec<Waiter>>> = const { RefCell::new(None) };
+    /// Set while this thread delivers what a `deferring` call held back,
+    /// the call done and the kernel let go of (`after_work`).
+    static AFTER_WORK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread is delivering the wake-ups of a finished
+/// `deferring` call: it holds no kernel lock and is in no call, so a
+/// notifier told now may make a call of its own (publish a readiness
+/// result rather than have its waiter ask for it).
+pub fn after_work() -> bool {
+    AFTER_WORK.with(Cell::get)
 }
 
 fn wake(waiters: Vec<Waiter>) {
@@ -71,16 +82,22 @@ fn wake(waiters: Vec<Waiter>) {
 /// Runs `f`, a call that takes the virtual CPU, holding back the wake-ups
 /// it causes until it has returned (and so let go of the CPU).
 pub(crate) fn deferring<R>(f: impl FnOnce() -> R) -> R {
-    struct Flush;
+    /// Delivers what was held back, then puts back whether the thread was
+    /// delivering an outer call's (`after_work`: not while in this call).
+    struct Flush {
+        outer_after_work: bool,
+    }
     impl Drop for Flush {
         fn drop(&mut self) {
             if let Some(held) = DEFERRED.with(|d| d.borrow_mut().take()) {
+                AFTER_WORK.with(|a| a.set(true));
                 wake(held);
             }
+            AFTER_WORK.with(|a| a.set(self.outer_after_work));
         }
     }
     DEFERRED.with(|d| *d.borrow_mut() = Some(Vec::new()));
-    let _flush = Flush;
+    let _flush = Flush { outer_after_work: AFTER_WORK.with(|a| a.replace(false)) };
     f()
 }
 

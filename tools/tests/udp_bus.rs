@@ -1,7 +1,9 @@
 //! UDP between two real `rump_server` processes of a `rumpctl net`
 //! topology: every datagram of a paced stream crosses the clean bus, from
 //! a client of one node through that node's kernel, the bus and the other
-//! node's kernel to a client of it, with nothing lost on the way.
+//! node's kernel to a client of it, with nothing lost on the way; and a
+//! poll a client armed through the channel has its outcome published by
+//! the node's network reader when a datagram arrives.
 
 mod support;
 
@@ -133,4 +135,71 @@ fn a_clean_bus_between_servers_loses_none_of_100000_paced_udp_datagrams() {
         ((COUNT, true), 0, 0),
         "((datagrams received by b, in order), b's UDP InErrors, RcvbufErrors)"
     );
+}
+
+/// A poll over a UDP socket armed through the shared channel (a waiter
+/// about to sleep): the datagram that makes it ready comes off the bus,
+/// and the node's network reader publishes the outcome, POLLIN in the
+/// waiter's own set, so the waiter need not ask again; the eventfd is
+/// written only for a waiter asleep on it.
+#[test]
+fn a_datagram_off_the_bus_publishes_an_armed_poll() {
+    let net = Net::up(TOPOLOGY);
+    let (a, b) = (net.client("a"), net.client("b"));
+    let ub = rump_sys_socket(&b, 2, 2, 0).unwrap();
+    let here = sockaddr_in([0, 0, 0, 0], 7002);
+    rump_sys_bind(&b, ub, here.as_ptr().cast(), 16).unwrap();
+    // SAFETY: a plain syscall; the fd is closed below.
+    let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    assert!(efd >= 0);
+    let token = unsafe { libc::gettid() } as u32;
+    let Some(gate) = b.ready_gate(token, efd) else {
+        // Over sockets (RUMP_TRANSPORT=socket) there are no records.
+        assert!(!b.shares_memory(), "a shared-memory channel hands out records");
+        return;
+    };
+    let mut set = [rump_abi::linux::types::pollfd { fd: ub, events: libc::POLLIN, revents: 0 }];
+    let args = [set.as_mut_ptr() as u64, 1, -1i64 as u64, 0, 0, 0, 0, 0];
+    let ua = rump_sys_socket(&a, 2, 2, 0).unwrap();
+    let to = sockaddr_in([10, 0, 0, 2], 7002);
+    let eventfd_count = || {
+        let mut v = 0u64;
+        // SAFETY: reads 8 bytes into `v`.
+        let n = unsafe { libc::read(efd, (&mut v as *mut u64).cast(), 8) };
+        if n == 8 {
+            v
+        } else {
+            0
+        }
+    };
+    let eventually = |cond: &dyn Fn() -> bool| {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !cond() && std::time::Instant::now() < end {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        cond()
+    };
+    let mut buf = [0u8; 64];
+    for asleep in [false, true] {
+        set[0].revents = 0;
+        let seen = gate.words().fired();
+        gate.arm();
+        assert_eq!(b.syscall_notifying(libc::SYS_poll as u32, &args, token, efd, Some(&gate)), Ok(0), "armed");
+        if asleep {
+            assert!(gate.words().sleep(seen));
+        }
+        assert_eq!(rump_sys_sendto(&a, ua, b"x".as_ptr().cast(), 1, 0, to.as_ptr().cast(), 16), Ok(1));
+        assert!(eventually(&|| gate.words().fired() != seen), "the datagram told the record (asleep: {asleep})");
+        if asleep {
+            gate.words().woke();
+        }
+        assert_eq!(gate.settle(), Some(Ok(1)), "published (asleep: {asleep})");
+        // SAFETY: the kernel wrote the set through the client's memory.
+        assert_eq!(unsafe { std::ptr::read_volatile(&set[0].revents) }, libc::POLLIN, "in the waiter's set");
+        assert_eq!(eventfd_count(), u64::from(asleep), "the eventfd written only for a sleeper");
+        let got = rump_sys_recvfrom(&b, ub, buf.as_mut_ptr().cast(), 64, 0, std::ptr::null_mut(), std::ptr::null_mut());
+        assert_eq!(got, Ok(1));
+    }
+    // SAFETY: ours.
+    unsafe { libc::close(efd) };
 }

@@ -14,8 +14,11 @@
 //! epoll_wait's events), the count in the record, and only then is the
 //! waiter told, so a woken waiter does not ask again; if nothing is (a
 //! spurious wake-up), the wait is armed again and the waiter is not
-//! woken at all. A notification from anywhere else (a timer, the
-//! network) is told at once, and the waiter asks.
+//! woken at all. So is one that a kernel thread's work causes once that
+//! work is done and the thread holds nothing (`wchan::after_work`: the
+//! network's reader, after handing the stack what it read), on that
+//! thread. A notification from anywhere else (a timer) is told at once,
+//! and the waiter asks.
 //!
 //! The record's `state` keeps the two sides from each other: the client
 //! stores ARMED with a new generation before each arming call; the server
@@ -285,8 +288,15 @@ impl Notify for RecordNotifier {
             }
             _ => false,
         });
-        if !held {
-            self.eventfd.notify();
+        if held {
+            return;
+        }
+        // A kernel thread done with its work (the network's reader, having
+        // handed the stack a datagram) publishes as a server thread does:
+        // the waiter then does not come back to ask.
+        match self.me.upgrade().filter(|_| rump_kernel::wchan::after_work()) {
+            Some(me) => me.refresh(),
+            None => self.eventfd.notify(),
         }
     }
 

@@ -10,19 +10,63 @@
 //! CPU there is no spinning at all, nor between two processes that may
 //! both run on one and the same CPU only (`toward`: the peer cannot run
 //! while this side spins), and `RUMP_SHM_SPIN_NS` sets the ceiling (0:
-//! never spin, as on a machine whose CPUs are all busy).
+//! never spin).
+//!
+//! Nor is there any while the machine has more runnable tasks than CPUs
+//! (`Load`): a spinning side then holds a CPU that another task, often
+//! its own peer, waits for, and a loaded 2-CPU machine paid several times
+//! the CPU per call it pays sleeping at once. The count is Linux's
+//! (`/proc/loadavg`'s running tasks, this one included), looked at no more
+//! often than every `LOAD_PERIOD` by one thread of the process for all.
+//! A channel whose spins mostly end in a sleep anyway stops spinning too
+//! (`Record`): each miss wasted a whole budget of CPU. It tries again
+//! every `PROBE_EVERY` waits, and hits bring it back.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 const MIN_NS: u32 = 2_000;
 const MAX_NS: u32 = 50_000;
+/// How long a look at the machine's load stands: long beside a call
+/// (a look costs three system calls), short beside how fast load changes
+/// under a benchmark.
+const LOAD_PERIOD: Duration = Duration::from_millis(2);
+/// While spinning does not pay, one wait in this many spins all the same,
+/// to find out whether it pays again.
+const PROBE_EVERY: u32 = 16;
+/// Bounds of `Record`'s score: how much history it keeps.
+const SCORE_MAX: i32 = 8;
 
 /// A spin budget shared by the threads of one side of a channel.
 #[derive(Debug)]
 pub struct Spin {
     budget_ns: AtomicU32,
     max_ns: u32,
+    record: Record,
+}
+
+/// Whether spinning pays on a channel: a score that a hit raises by one
+/// and a miss (a spin that ended in a sleep) lowers by two, so spinning
+/// goes on while at least two in three spins hit.
+#[derive(Debug, Default)]
+struct Record {
+    score: AtomicI32,
+    /// Waits since spinning stopped paying, to pick the probes.
+    passed: AtomicU32,
+}
+
+impl Record {
+    fn worth_a_spin(&self) -> bool {
+        self.score.load(Ordering::Relaxed) >= 0
+            || self.passed.fetch_add(1, Ordering::Relaxed).is_multiple_of(PROBE_EVERY)
+    }
+
+    fn spun(&self, hit: bool) {
+        let step = if hit { 1 } else { -2 };
+        let next = |s: i32| Some((s + step).clamp(-SCORE_MAX, SCORE_MAX));
+        let _ = self.score.fetch_update(Ordering::Relaxed, Ordering::Relaxed, next);
+    }
 }
 
 impl Default for Spin {
@@ -33,7 +77,7 @@ impl Default for Spin {
         let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
         let max = std::env::var("RUMP_SHM_SPIN_NS").ok().and_then(|v| v.parse().ok()).unwrap_or(MAX_NS);
         let max = if cpus > 1 { max.min(MAX_NS) } else { 0 };
-        Spin { budget_ns: AtomicU32::new(max / 4), max_ns: max }
+        Spin { budget_ns: AtomicU32::new(max / 4), max_ns: max, record: Record::default() }
     }
 }
 
@@ -42,7 +86,7 @@ impl Spin {
     /// `peer` (None: unknown).
     pub fn toward(peer: Option<i32>) -> Spin {
         match peer.is_some_and(on_our_only_cpu) {
-            true => Spin { budget_ns: AtomicU32::new(0), max_ns: 0 },
+            true => Spin { budget_ns: AtomicU32::new(0), max_ns: 0, record: Record::default() },
             false => Spin::default(),
         }
     }
@@ -50,7 +94,7 @@ impl Spin {
     /// Spins until `done` returns `Some` or the budget runs out.
     pub fn run<T>(&self, mut done: impl FnMut() -> Option<T>) -> Option<T> {
         let budget = self.budget_ns.load(Ordering::Relaxed);
-        if self.max_ns == 0 {
+        if self.max_ns == 0 || Load::get().oversubscribed() || !self.record.worth_a_spin() {
             return done();
         }
         let start = Instant::now();
@@ -61,11 +105,13 @@ impl Spin {
                     let took = start.elapsed().as_nanos().min(u128::from(self.max_ns)) as u32;
                     let grown = budget.max(2 * took).clamp(MIN_NS.min(self.max_ns), self.max_ns);
                     self.budget_ns.store(grown, Ordering::Relaxed);
+                    self.record.spun(true);
                     return Some(v);
                 }
                 std::hint::spin_loop();
             }
             if start.elapsed() >= limit {
+                self.record.spun(false);
                 return None;
             }
         }
@@ -81,6 +127,72 @@ impl Spin {
         let next = if waited < self.max_ns { 2 * waited } else { budget - budget / 4 };
         self.budget_ns.store(next.clamp(MIN_NS.min(self.max_ns), self.max_ns), Ordering::Relaxed);
     }
+}
+
+/// The machine's load as spinning cares about it: whether more tasks are
+/// runnable than there are CPUs, as last looked at (process-wide).
+struct Load {
+    cpus: u64,
+    /// When it was last looked at, in ns from `epoch`; 0 before the first look.
+    looked_ns: AtomicU64,
+    epoch: Instant,
+    oversubscribed: AtomicBool,
+}
+
+impl Load {
+    fn get() -> &'static Load {
+        static LOAD: OnceLock<Load> = OnceLock::new();
+        LOAD.get_or_init(|| {
+            // SAFETY: sysconf has no preconditions.
+            let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u64;
+            Load { cpus, looked_ns: AtomicU64::new(0), epoch: Instant::now(), oversubscribed: AtomicBool::new(false) }
+        })
+    }
+
+    /// Whether runnable tasks outnumber CPUs; looks again if the last look
+    /// is older than `LOAD_PERIOD` (one thread looks; the others take the
+    /// last answer meanwhile).
+    fn oversubscribed(&self) -> bool {
+        let now = (self.epoch.elapsed().as_nanos() as u64).max(1);
+        let looked = self.looked_ns.load(Ordering::Relaxed);
+        let stale = looked == 0 || now.saturating_sub(looked) >= LOAD_PERIOD.as_nanos() as u64;
+        if stale && self.looked_ns.compare_exchange(looked, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            if let Some(running) = running_tasks() {
+                self.oversubscribed.store(running > self.cpus, Ordering::Relaxed);
+            }
+        }
+        self.oversubscribed.load(Ordering::Relaxed)
+    }
+}
+
+/// Tasks runnable on the machine now, this one included: the numerator
+/// of /proc/loadavg's fourth field ("3/412"). None if it cannot be read.
+fn running_tasks() -> Option<u64> {
+    let mut buf = [0u8; 128];
+    // Raw system calls: the libc ones may be hooks.
+    // SAFETY: a NUL-terminated path; the fd is ours and closed below; the
+    // read writes at most the buffer's length.
+    let n = unsafe {
+        let fd = libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            c"/proc/loadavg".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return None;
+        }
+        let n = libc::syscall(libc::SYS_read, fd, buf.as_mut_ptr(), buf.len());
+        libc::syscall(libc::SYS_close, fd);
+        n
+    };
+    let text = std::str::from_utf8(buf.get(..usize::try_from(n).ok()?)?).ok()?;
+    parse_running(text)
+}
+
+/// The running count of a /proc/loadavg line.
+fn parse_running(loadavg: &str) -> Option<u64> {
+    loadavg.split_ascii_whitespace().nth(3)?.split_once('/')?.0.parse().ok()
 }
 
 /// Whether this thread and process `peer` may both run on one CPU only,
@@ -100,5 +212,37 @@ fn on_our_only_cpu(peer: i32) -> bool {
         // SAFETY: CPU_COUNT and CPU_EQUAL only read the sets.
         (Some(ours), Some(theirs)) => unsafe { libc::CPU_COUNT(&ours) == 1 && libc::CPU_EQUAL(&ours, &theirs) },
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_is_the_fourth_fields_numerator() {
+        assert_eq!(parse_running("0.52 0.81 1.20 3/412 12345\n"), Some(3));
+        assert_eq!(parse_running("0.52 0.81 1.20"), None);
+        assert_eq!(parse_running("0.52 0.81 1.20 x/412 1"), None);
+    }
+
+    #[test]
+    fn spinning_stops_when_spins_miss_and_probes_bring_it_back() {
+        let r = Record::default();
+        assert!(r.worth_a_spin());
+        for _ in 0..SCORE_MAX {
+            r.spun(false);
+        }
+        let tried = (0..PROBE_EVERY * 4).filter(|_| r.worth_a_spin()).count();
+        assert_eq!(tried, 4, "one probe per PROBE_EVERY waits");
+        for _ in 0..2 * SCORE_MAX {
+            r.spun(true);
+        }
+        assert!(r.worth_a_spin());
+    }
+
+    #[test]
+    fn this_machine_counts_at_least_this_thread() {
+        assert!(running_tasks().is_some_and(|n| n >= 1));
     }
 }

@@ -39,7 +39,7 @@ pub struct Conn {
 
 impl Conn {
     fn new(fd: OwnedFd) -> Conn {
-        Conn { fd: OwnFd::new(fd), passed: Mutex::new(VecDeque::new()) }
+        Conn::from_own(OwnFd::new(fd))
     }
 
     /// Connects to `url` over its transport.
@@ -78,6 +78,11 @@ impl Conn {
     /// a unix connection only (TCP reports an overflow uid).
     pub fn peer_uid(&self) -> Option<u32> {
         self.peer_cred().map(|c| c.uid)
+    }
+
+    /// A connection on a descriptor of our own (one end of a socket pair).
+    pub fn from_own(fd: OwnFd) -> Conn {
+        Conn { fd, passed: Mutex::new(VecDeque::new()) }
     }
 
     /// Takes over an inherited descriptor (after exec).

@@ -5,13 +5,18 @@
 //! gets a consistent copy of the kernel; the grandchild (the keeper)
 //! serves that copy on a private unix socket, and the process stays the
 //! owner of its own kernel process there, fds and working directory
-//! included, over a socket pair made before the fork: no connection or
-//! handshake to wait for. When a fork of the program moved the kernel,
-//! the keeper has forked that process for the program's child too, so
-//! that fork needs no PREFORK round trip either. Forking twice keeps the keeper out of the
-//! program's children (a shell's `wait` must not wait for it). The keeper
-//! leaves the session, holds no fd of the program (so no pipe stays open
-//! because of it), and exits once no client is left.
+//! included. Forking twice keeps the keeper out of the program's children
+//! (a shell's `wait` must not wait for it). The keeper leaves the session,
+//! holds no fd of the program (so no pipe stays open because of it), and
+//! exits once no client is left.
+//!
+//! Nothing of the keeper's start is on the program's way: before its fork
+//! the process makes the socket its children connect to (listening
+//! already) and a socket pair for its own connection (no connect, banner
+//! or handshake), and the first child forks again at once. When a fork of
+//! the program moved the kernel, the keeper forks that process for the
+//! program's child as it adopts it, so that fork needs no PREFORK either,
+//! and the first child is reaped after the program's own fork.
 //!
 //! Beside its socket the keeper opens the seccomp supervisor's door
 //! (`rumpclient::supervise`): static images exec'd by its clients, which
@@ -31,10 +36,11 @@ use rump_kernel::Kernel;
 use rumpclient::client::{Client, ForkCookie};
 use rumpclient::policy::Policy;
 use rumpclient::server::{Cookie, Server};
-use rumpclient::sock::{rand_u64, Conn};
+use rumpclient::sock::{rand_u64, Conn, Listener};
 use rumpclient::supervise::Door;
 use rumpclient::url::ServerUrl;
 use rumpclient::wire::handshake::Emulation;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
@@ -110,50 +116,62 @@ fn lock_private_dir(dir: &std::path::Path) -> Result<rumpclient::ownfd::OwnFd, E
     }
 }
 
-/// What the process hands the keeper it forks: where to report that it
-/// serves, its end of the process's connection, and the cookie of the
-/// process to fork for a host fork that follows, if one does.
+/// What the process hands the keeper it forks: its end of the process's
+/// connection, the socket listening for the program's children, where to
+/// report that a fresh kernel serves, and the cookie of the process to
+/// fork for a host fork that follows, if one does.
 struct Handover {
-    report: i32,
     conn: i32,
+    listener: i32,
+    report: Option<i32>,
     fork: Option<Cookie>,
 }
 
 /// Forks the keeper serving at `dir`/sock (`fork_with` runs the fork it is
 /// given, under whatever lock the copy needs) and returns this process's
-/// client of it; `for_fork` as `detach`'s.
+/// client of it; `for_fork` as `detach`'s. The socket listens before the
+/// fork, so the program's children can connect at once; a copied kernel
+/// has nothing else to wait for, a fresh one is waited for until booted.
 fn start(
     dir: &std::path::Path,
     source: Source,
     for_fork: bool,
     fork_with: impl FnOnce(&dyn Fn() -> i32) -> i32,
 ) -> Result<(Client, Option<ForkCookie>), Errno> {
-    let url = ServerUrl::Unix(dir.join("sock"));
-    let (rd, wr) = rumpclient::ownfd::pipe().map_err(Errno)?;
+    let sock = dir.join("sock");
+    let listener = rumpclient::transport::unix::listen_private(&sock).map_err(io_errno)?;
     let (ours, keepers) = rumpclient::ownfd::socketpair().map_err(Errno)?;
+    let report = match source {
+        Source::Fresh { .. } => Some(rumpclient::ownfd::pipe().map_err(Errno)?),
+        Source::Copied => None,
+    };
     let fork: Option<Cookie> = for_fork.then(|| std::array::from_fn(|_| rand_u64() as u32));
+    let url = ServerUrl::Unix(sock);
     // SAFETY: glibc's fork.
     let pid = fork_with(&|| unsafe { real::fork() });
     if pid == 0 {
-        let handover = Handover { report: wr.raw(), conn: keepers.raw(), fork };
+        let report = report.as_ref().map(|(_, w)| w.raw());
+        let handover = Handover { conn: keepers.raw(), listener: listener.raw(), report, fork };
         // SAFETY: the first child, single-threaded.
         unsafe { become_keeper(&url, dir, handover, source) };
     }
-    drop((wr, keepers));
-    // The keeper is ready once it has bound its socket, where the
-    // program's children connect.
-    let mut ready = [0u8; 1];
-    let got = if pid > 0 { read_full(rd.raw(), &mut ready) } else { 0 };
-    drop(rd);
+    drop((keepers, listener));
+    let served = report.is_none_or(|(rd, wr)| {
+        drop(wr);
+        pid > 0 && read_full(rd.raw(), &mut [0u8; 1]) == 1
+    });
     if pid > 0 {
-        if got == ready.len() && for_fork {
+        if served && for_fork {
             UNREAPED.store(pid, Ordering::Release);
         } else {
             reap(pid);
         }
     }
-    if got != ready.len() {
-        return Err(if pid < 0 { Errno(crate::host::errno()) } else { EIO });
+    if pid < 0 {
+        return Err(Errno(crate::host::errno()));
+    }
+    if !served {
+        return Err(EIO);
     }
     let client = Client::adopted(Conn::from_own(ours), &url, Emulation::Linux, &backend::comm());
     Ok((client, fork.map(ForkCookie)))
@@ -215,18 +233,7 @@ unsafe fn become_keeper(url: &ServerUrl, dir: &std::path::Path, handover: Handov
     crate::route::set_cwd(crate::route::Cwd::Host);
     // The keeper runs the library's code only: nothing of its to catch.
     crate::sud::disarm();
-    let kept = detach_fds([handover.report, handover.conn].into_iter().chain(watch).collect());
-    let (report, watch) = (kept[0], kept.get(2).copied());
-    // SAFETY: the keeper's end of the socket pair, ours alone now.
-    let conn = unsafe { Conn::from_raw_fd(kept[1]) };
-    // A copied kernel's sockets are bound before the second fork: the
-    // program's fork goes on once they are, while the keeper starts
-    // (connections wait in the socket pair and the listen backlog).
-    let early = copied.map(|local| {
-        let sockets = bind_at(&local.kernel, url);
-        tell_ready(report);
-        (local, sockets)
-    });
+    // The first child leaves at once: the program reaps it in its fork.
     // SAFETY: single-threaded; glibc's fork.
     match unsafe { real::fork() } {
         0 => {}
@@ -236,12 +243,21 @@ unsafe fn become_keeper(url: &ServerUrl, dir: &std::path::Path, handover: Handov
     let _ = sys(libc::SYS_setsid, [0; 4]);
     // Named for what it is in ps and top, not for the program it came from.
     let _ = sys(libc::SYS_prctl, [libc::PR_SET_NAME as usize, c"rump-keeper".as_ptr() as usize, 0, 0]);
-    let (local, (server, door)) = early.unwrap_or_else(|| {
-        let Ok(local) = backend::boot() else { unsafe { libc::_exit(1) } };
-        let sockets = bind_at(&local.kernel, url);
-        tell_ready(report);
-        (local, sockets)
-    });
+    let given = [handover.conn, handover.listener, handover.report.unwrap_or(-1), watch.unwrap_or(-1)];
+    let kept = detach_fds(given.to_vec());
+    let (report, watch) = (Some(kept[2]).filter(|&fd| fd >= 0), Some(kept[3]).filter(|&fd| fd >= 0));
+    // SAFETY: the keeper's end of the socket pair and the listening
+    // socket, ours alone now.
+    let (conn, listener) = unsafe { (Conn::from_raw_fd(kept[0]), OwnedFd::from_raw_fd(kept[1])) };
+    let local = match copied.map_or_else(backend::boot, Ok) {
+        Ok(local) => local,
+        Err(_) => unsafe { libc::_exit(1) },
+    };
+    let (server, door) = serve_at(&local.kernel, listener, url);
+    if let Some(report) = report {
+        let _ = sys(libc::SYS_write, [report as usize, c"r".as_ptr() as usize, 1, 0]);
+        let _ = sys(libc::SYS_close, [report as usize, 0, 0, 0]);
+    }
     // The process's connection is served from here on (its host pid is
     // the socket pair's maker's), before any other: a forked child's
     // process must be there when its claim is accepted.
@@ -260,25 +276,21 @@ unsafe fn become_keeper(url: &ServerUrl, dir: &std::path::Path, handover: Handov
     unsafe { libc::_exit(0) }
 }
 
-/// The keeper's server for `kernel` at `url` and, beside it, the seccomp
-/// supervisor's door: static images its clients exec are supervised there
-/// (`supervised`); they hold their parent's connection, so the keeper
-/// stays up for them. Both are bound, not yet served. Exits if the server
-/// cannot bind.
-fn bind_at(kernel: &Kernel, url: &ServerUrl) -> (Server, Option<Door>) {
-    let Ok(server) = Server::bind(kernel.clone(), url, Policy::default()) else { unsafe { libc::_exit(1) } };
+/// The keeper's server for `kernel` on `listener` (at `url`) and, beside
+/// it, the seccomp supervisor's door: static images its clients exec are
+/// supervised there (`supervised`); they hold their parent's connection,
+/// so the keeper stays up for them. Neither serves yet. Exits if there is
+/// no server.
+fn serve_at(kernel: &Kernel, listener: OwnedFd, url: &ServerUrl) -> (Server, Option<Door>) {
+    let listener = Listener::on(listener, url.clone());
+    let Ok(server) = listener.and_then(|l| Server::on(kernel.clone(), l, Policy::default())) else {
+        unsafe { libc::_exit(1) }
+    };
     let door = match url {
         ServerUrl::Unix(sock) => Door::bind(kernel.clone(), sock, server.fork_claims()).ok(),
         _ => None,
     };
     (server, door)
-}
-
-/// Tells the process waiting in `start` that its keeper's sockets are
-/// bound.
-fn tell_ready(report: i32) {
-    let _ = sys(libc::SYS_write, [report as usize, c"r".as_ptr() as usize, 1, 0]);
-    let _ = sys(libc::SYS_close, [report as usize, 0, 0, 0]);
 }
 
 /// Waits until every writer of pipe `fd` is gone.

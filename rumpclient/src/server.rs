@@ -120,7 +120,12 @@ impl Server {
     /// backlog. A keeper tells its client where to connect first and
     /// starts the thread after, off the path of the fork waiting for it.
     pub fn bind(kernel: Kernel, url: &ServerUrl, policy: Policy) -> io::Result<Server> {
-        let listener = Arc::new(Listener::bind(url)?);
+        Server::on(kernel, Listener::bind(url)?, policy)
+    }
+
+    /// As `bind`, on a socket already listening (a keeper's).
+    pub fn on(kernel: Kernel, listener: Listener, policy: Policy) -> io::Result<Server> {
+        let listener = Arc::new(listener);
         let key = transport::of(listener.url()).demand(listener.url(), &policy)?;
         let mem = kernel.with_state(|st| st.mem.clone());
         let shared = Arc::new(Shared {

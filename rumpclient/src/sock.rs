@@ -250,6 +250,12 @@ impl Listener {
     /// Listens at `url` over its transport.
     pub fn bind(url: &ServerUrl) -> io::Result<Listener> {
         let (fd, url) = transport::of(url).listen(url)?;
+        Listener::on(fd, url)
+    }
+
+    /// The listener on `fd`, a socket already listening at `url` (one a
+    /// keeper inherits, `transport::unix::listen_private`).
+    pub fn on(fd: OwnedFd, url: ServerUrl) -> io::Result<Listener> {
         // Non-blocking: a connection gone between `wait_readable` and
         // `accept` must not stall the accepting thread.
         // SAFETY: flag changes on our own descriptor.
@@ -303,7 +309,7 @@ pub fn wait_readable<const N: usize>(fds: &[RawFd; N], timeout: Option<Duration>
 }
 
 /// A close-on-exec stream socket of `family`, made by the raw syscall.
-fn raw_socket(family: libc::c_int) -> io::Result<OwnedFd> {
+pub(crate) fn raw_socket(family: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: socket returns a new descriptor that only we own.
     let fd =
         cvt(unsafe { libc::syscall(libc::SYS_socket, family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) } as isize)?;

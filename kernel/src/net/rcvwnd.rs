@@ -116,6 +116,8 @@ impl Flow {
 #[derive(Default)]
 pub struct WindowGuard {
     flows: HashMap<FlowKey, Flow>,
+    /// The connections with bytes kept, which `due` looks at.
+    holding: Vec<FlowKey>,
     now: u64,
 }
 
@@ -146,6 +148,9 @@ impl WindowGuard {
         // edge back, by less than a unit.
         let from = edge.wrapping_sub(1 << shift);
         keep(&mut f.kept, h.seq, &seg[h.data_off..], from, offered);
+        if f.kept.is_some() && !self.holding.contains(&key) {
+            self.holding.push(key);
+        }
     }
 
     /// A packet smoltcp sends (`pkt`, from its IP header): an ACK whose
@@ -200,33 +205,40 @@ impl WindowGuard {
     /// edge is kept for a later round.
     pub fn due(&mut self) -> Vec<(IpRepr, Vec<u8>)> {
         let mut out = Vec::new();
-        for f in self.flows.values_mut() {
-            let (Some((ack, edge)), Some((ip, hdr))) = (f.own, &f.peer) else { continue };
-            let Some((seq, bytes)) = f.kept.take() else { continue };
-            if after(seq, ack) {
-                // A hole before them: the sender fills it first.
-                f.kept = Some((seq, bytes));
-                continue;
-            }
-            let Some(bytes) = bytes.get(ack.wrapping_sub(seq) as usize..).filter(|b| !b.is_empty()) else {
-                continue;
-            };
-            let room = edge.wrapping_sub(ack) as usize;
-            if !after(edge, ack) {
-                f.kept = Some((ack, bytes.to_vec()));
-                continue;
-            }
-            let mut seg = hdr.clone();
-            seg[4..8].copy_from_slice(&ack.to_be_bytes());
-            seg[13] = (seg[13] & !(FIN | SYN | RST)) | PSH | ACK;
-            seg.extend_from_slice(&bytes[..room.min(bytes.len())]);
-            ip.fill_transport_sum(&mut seg, 16);
-            out.push((*ip, seg));
-            if room < bytes.len() {
-                f.kept = Some((edge, bytes[room..].to_vec()));
+        for key in std::mem::take(&mut self.holding) {
+            let Some(f) = self.flows.get_mut(&key) else { continue };
+            Self::hand_back(f, &mut out);
+            if f.kept.is_some() {
+                self.holding.push(key);
             }
         }
         out
+    }
+
+    /// What `due` hands smoltcp of connection `f`'s kept bytes, into `out`.
+    fn hand_back(f: &mut Flow, out: &mut Vec<(IpRepr, Vec<u8>)>) {
+        let (Some((ack, edge)), Some((ip, hdr))) = (f.own, &f.peer) else { return };
+        let Some((seq, bytes)) = f.kept.take() else { return };
+        if after(seq, ack) {
+            // A hole before them: the sender fills it first.
+            f.kept = Some((seq, bytes));
+            return;
+        }
+        let Some(bytes) = bytes.get(ack.wrapping_sub(seq) as usize..).filter(|b| !b.is_empty()) else { return };
+        if !after(edge, ack) {
+            f.kept = Some((ack, bytes.to_vec()));
+            return;
+        }
+        let room = edge.wrapping_sub(ack) as usize;
+        let mut seg = hdr.clone();
+        seg[4..8].copy_from_slice(&ack.to_be_bytes());
+        seg[13] = (seg[13] & !(FIN | SYN | RST)) | PSH | ACK;
+        seg.extend_from_slice(&bytes[..room.min(bytes.len())]);
+        ip.fill_transport_sum(&mut seg, 16);
+        out.push((*ip, seg));
+        if room < bytes.len() {
+            f.kept = Some((edge, bytes[room..].to_vec()));
+        }
     }
 
     fn flow(&mut self, key: FlowKey) -> &mut Flow {

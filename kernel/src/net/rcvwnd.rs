@@ -31,6 +31,8 @@ const MAX_SHIFT: u8 = 14;
 const MAX_KEPT: usize = 64 << 10;
 /// A connection not heard of for this long is forgotten.
 const IDLE_US: u64 = 120_000_000;
+/// Connections known at most (a SYN flood makes no more).
+const MAX_FLOWS: usize = 1 << 16;
 
 /// (local address, local port, remote address, remote port)
 type FlowKey = (IpAddr, u16, IpAddr, u16);
@@ -131,7 +133,9 @@ impl WindowGuard {
             return;
         }
         if h.flags & SYN != 0 {
-            self.flow(key).peer_scales = tcp_option(seg, OPT_WSCALE, 1).is_some();
+            if let Some(f) = self.flow(key) {
+                f.peer_scales = tcp_option(seg, OPT_WSCALE, 1).is_some();
+            }
             return;
         }
         let Some(f) = self.flows.get_mut(&key) else { return };
@@ -139,6 +143,7 @@ impl WindowGuard {
         if shift == 0 {
             return;
         }
+        f.seen = self.now;
         let (peer_ip, peer_header) = f.peer.get_or_insert_with(|| (*ip, Vec::new()));
         *peer_ip = *ip;
         peer_header.clear();
@@ -171,8 +176,9 @@ impl WindowGuard {
         }
         if h.flags & SYN != 0 {
             let ours = tcp_option(seg, OPT_WSCALE, 1).map(|at| seg[at].min(MAX_SHIFT));
-            let f = self.flow(key);
-            *f = Flow { ours, peer_scales: f.peer_scales, seen: now, ..Flow::default() };
+            if let Some(f) = self.flow(key) {
+                *f = Flow { ours, peer_scales: f.peer_scales, seen: now, ..Flow::default() };
+            }
             return;
         }
         let Some(f) = self.flows.get_mut(&key) else { return };
@@ -241,12 +247,20 @@ impl WindowGuard {
         }
     }
 
-    fn flow(&mut self, key: FlowKey) -> &mut Flow {
+    /// Connection `key`'s state, made if need be (None when `MAX_FLOWS`
+    /// are known: that connection goes unguarded).
+    fn flow(&mut self, key: FlowKey) -> Option<&mut Flow> {
         let now = self.now;
         if !self.flows.contains_key(&key) {
-            self.flows.retain(|_, f| now.saturating_sub(f.seen) < IDLE_US);
+            // Swept every so many new connections, so a scan is rare.
+            if self.flows.len() % 256 == 255 || self.flows.len() >= MAX_FLOWS {
+                self.flows.retain(|_, f| now.saturating_sub(f.seen) < IDLE_US);
+            }
+            if self.flows.len() >= MAX_FLOWS {
+                return None;
+            }
         }
-        self.flows.entry(key).or_default()
+        Some(self.flows.entry(key).or_insert_with(|| Flow { seen: now, ..Flow::default() }))
     }
 }
 

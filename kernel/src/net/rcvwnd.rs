@@ -25,6 +25,7 @@ const RST: u8 = 0x04;
 const PSH: u8 = 0x08;
 const ACK: u8 = 0x10;
 const OPT_WSCALE: u8 = 3;
+const OPT_SACK: u8 = 5;
 /// The largest window scale (RFC 7323 §2.3).
 const MAX_SHIFT: u8 = 14;
 /// Bytes kept per connection at most; beyond, the sender resends.
@@ -68,6 +69,11 @@ fn header(seg: &[u8]) -> Option<Header> {
     })
 }
 
+/// The window scale a SYN offers, if it does (RFC 7323 §2.2).
+fn wscale(seg: &[u8]) -> Option<u8> {
+    tcp_option(seg, OPT_WSCALE).filter(|&(_, len)| len == 1).map(|(at, _)| seg[at])
+}
+
 /// Rewrites the window field of `seg`, updating its checksum in place
 /// (RFC 1624's incremental update).
 fn set_window(seg: &mut [u8], window: u16) {
@@ -91,6 +97,8 @@ struct Flow {
     own: Option<(u32, u32)>,
     /// The furthest edge advertised.
     offered: Option<u32>,
+    /// The acknowledgement and window field of the last ACK sent.
+    last_ack: Option<(u32, u16)>,
     /// Bytes beyond smoltcp's edge: the sequence number of the first, and
     /// the bytes.
     kept: Option<(u32, Vec<u8>)>,
@@ -134,7 +142,7 @@ impl WindowGuard {
         }
         if h.flags & SYN != 0 {
             if let Some(f) = self.flow(key) {
-                f.peer_scales = tcp_option(seg, OPT_WSCALE, 1).is_some();
+                f.peer_scales = wscale(seg).is_some();
             }
             return;
         }
@@ -159,51 +167,57 @@ impl WindowGuard {
     }
 
     /// A packet smoltcp sends (`pkt`, from its IP header): an ACK whose
-    /// edge would recede is rewritten.
-    pub fn outgoing(&mut self, pkt: &mut [u8], now: u64) {
+    /// edge would recede is rewritten. False if it is to go no further: a
+    /// rewritten bare ACK the same as the last one sent. Those are smoltcp's
+    /// answers to segments beyond its own edge (bytes kept here) and window
+    /// updates the rewrite flattened; the sender would count them as
+    /// duplicate ACKs and resend what got through.
+    pub fn outgoing(&mut self, pkt: &mut [u8], now: u64) -> bool {
         self.now = now;
-        let Some((ip, seg)) = IpRepr::parse(pkt) else { return };
+        let Some((ip, seg)) = IpRepr::parse(pkt) else { return true };
         if ip.proto != PROTO_TCP {
-            return;
+            return true;
         }
         let range = ip.header_len..ip.header_len + seg.len();
         let seg = &mut pkt[range];
-        let Some(h) = header(seg) else { return };
+        let Some(h) = header(seg) else { return true };
         let key = (ip.src, h.src_port, ip.dst, h.dst_port);
         if h.flags & RST != 0 {
             self.flows.remove(&key);
-            return;
+            return true;
         }
         if h.flags & SYN != 0 {
-            let ours = tcp_option(seg, OPT_WSCALE, 1).map(|at| seg[at].min(MAX_SHIFT));
+            let ours = wscale(seg).map(|s| s.min(MAX_SHIFT));
             if let Some(f) = self.flow(key) {
                 *f = Flow { ours, peer_scales: f.peer_scales, seen: now, ..Flow::default() };
             }
-            return;
+            return true;
         }
-        let Some(f) = self.flows.get_mut(&key) else { return };
+        let Some(f) = self.flows.get_mut(&key) else { return true };
         let shift = f.shift();
         if h.flags & ACK == 0 || shift == 0 {
-            return;
+            return true;
         }
         f.seen = now;
         let edge = h.ack.wrapping_add(u32::from(h.window) << shift);
         f.own = Some((h.ack, edge));
-        let offered = match f.offered {
+        let (offered, window) = match f.offered {
             Some(furthest) if after(furthest, edge) => {
                 let unit = 1u32 << shift;
                 let units = furthest.wrapping_sub(h.ack).div_ceil(unit).min(0xffff) as u16;
                 set_window(seg, units);
                 let rewritten = h.ack.wrapping_add(u32::from(units) << shift);
-                if after(rewritten, furthest) {
-                    rewritten
-                } else {
-                    furthest
-                }
+                (if after(rewritten, furthest) { rewritten } else { furthest }, Some(units))
             }
-            _ => edge,
+            _ => (edge, None),
         };
         f.offered = Some(offered);
+        let sent = (h.ack, window.unwrap_or(h.window));
+        // A duplicate ACK that reports a hole (SACK blocks) still goes.
+        let bare = seg.len() == h.data_off && h.flags & (FIN | SYN | RST) == 0 && tcp_option(seg, OPT_SACK).is_none();
+        let again = window.is_some() && bare && f.last_ack == Some(sent);
+        f.last_ack = Some(sent);
+        !again
     }
 
     /// Segments to hand smoltcp again: kept bytes from the first it still
@@ -327,7 +341,7 @@ mod tests {
             .filter_map(|p| {
                 let (_, seg) = IpRepr::parse(p)?;
                 let h = header(seg)?;
-                Some((h.seq, h.ack, h.window, h.flags, tcp_option(seg, OPT_WSCALE, 1).map(|at| seg[at])))
+                Some((h.seq, h.ack, h.window, h.flags, wscale(seg)))
             })
             .collect()
     }
@@ -359,10 +373,11 @@ mod tests {
         let lengths = [1460u32, 1001, 1460, 333, 1460, 1460, 7, 1460, 1459];
         let reads = [5001usize, 777, 12345, 64 << 10];
         let (mut next, mut got, mut buf) = (0u32, 0usize, vec![0u8; 64 << 10]);
-        let mut receded = Vec::new();
+        let (mut receded, mut last, mut same, mut most_same) = (Vec::new(), None, 0, 0);
         let mut now = 2000;
         // What the receiver sends: every edge at or past the furthest
-        // before it.
+        // before it, and never an ACK three times over (the sender would
+        // take that for a loss and resend).
         let mut hear = |e: &mut Engine, now: u64, furthest: &mut u32| {
             for (_, ack, window, _, _) in sent(&e.poll(now)) {
                 let edge = ack.wrapping_add(u32::from(window) << 2);
@@ -371,6 +386,9 @@ mod tests {
                 } else {
                     *furthest = edge;
                 }
+                same = if last == Some((ack, window)) { same + 1 } else { 0 };
+                most_same = most_same.max(same);
+                last = Some((ack, window));
             }
         };
         for round in 0..20_000usize {
@@ -404,5 +422,6 @@ mod tests {
         }
         assert_eq!(got, TOTAL as usize, "bytes the reader got of those sent once each");
         assert_eq!(receded, vec![], "(edge advertised, a later edge before it)");
+        assert!(most_same < 2, "the same ACK {} times over", most_same + 1);
     }
 }

@@ -113,9 +113,7 @@ impl Engine {
         for _ in 0..GUARD_ROUNDS {
             self.iface.poll(instant(now), &mut self.dev, &mut self.sockets);
             let mut tx = std::mem::take(&mut self.dev.tx);
-            for pkt in &mut tx {
-                self.guard.outgoing(pkt, now);
-            }
+            tx.retain_mut(|pkt| self.guard.outgoing(pkt, now));
             sent.append(&mut tx);
             let due = self.guard.due();
             if due.is_empty() {

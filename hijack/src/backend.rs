@@ -18,7 +18,7 @@ use rump_kernel::cred::Cred;
 use rump_kernel::proc::Emulation as KernelEmulation;
 use rump_kernel::vfs::mapping::MapKind;
 use rump_kernel::{Config, Process};
-use rumpclient::client::Client;
+use rumpclient::client::{Client, ForkCookie};
 use rumpclient::selfmem::SelfMemory;
 use rumpclient::wire::handshake::Emulation;
 use std::os::fd::OwnedFd;
@@ -194,6 +194,18 @@ fn inherit_umask(b: &Backend) {
 /// the keeper its tree will share (`tree`), and a client of `RUMP_SERVER`
 /// connects.
 pub fn shareable() -> Result<&'static Backend, Errno> {
+    share(false).map(|(b, _)| b)
+}
+
+/// `shareable`, for a host fork about to happen: when the kernel moves
+/// into a keeper now, the keeper has forked this process's kernel process
+/// for the child already, and the cookie the child claims it with comes
+/// back (no PREFORK needed).
+pub fn shareable_for_fork() -> Result<(&'static Backend, Option<ForkCookie>), Errno> {
+    share(true)
+}
+
+fn share(for_fork: bool) -> Result<(&'static Backend, Option<ForkCookie>), Errno> {
     if current().is_none() && std::env::var_os("RUMP_SERVER").is_some() {
         kernel()?;
     }
@@ -204,11 +216,11 @@ pub fn shareable() -> Result<&'static Backend, Errno> {
     };
     match b {
         Backend::Local(local) => {
-            let client = crate::keeper::detach(local)?;
-            Ok(install(Backend::Remote(client)))
+            let (client, forked) = crate::keeper::detach(local, for_fork)?;
+            Ok((install(Backend::Remote(client)), forked))
         }
-        Backend::Tree(t) => Ok(t.joined.get().copied().unwrap_or(b)),
-        Backend::Remote(_) => Ok(b),
+        Backend::Tree(t) => Ok((t.joined.get().copied().unwrap_or(b), None)),
+        Backend::Remote(_) => Ok((b, None)),
     }
 }
 

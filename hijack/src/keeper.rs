@@ -3,12 +3,20 @@
 //!
 //! The process forks twice with the kernel lock held, so the grandchild
 //! gets a consistent copy of the kernel; the grandchild (the keeper)
-//! serves that copy on a private unix socket, and the process becomes its
-//! client by claiming its own kernel process there, fds and working
-//! directory included. Forking twice keeps the keeper out of the
-//! program's children (a shell's `wait` must not wait for it). The keeper
-//! leaves the session, holds no fd of the program (so no pipe stays open
-//! because of it), and exits once no client is left.
+//! serves that copy on a private unix socket, and the process stays the
+//! owner of its own kernel process there, fds and working directory
+//! included. Forking twice keeps the keeper out of the program's children
+//! (a shell's `wait` must not wait for it). The keeper leaves the session,
+//! holds no fd of the program (so no pipe stays open because of it), and
+//! exits once no client is left.
+//!
+//! Nothing of the keeper's start is on the program's way: before its fork
+//! the process makes the socket its children connect to (listening
+//! already) and a socket pair for its own connection (no connect, banner
+//! or handshake), and the first child forks again at once. When a fork of
+//! the program moved the kernel, the keeper forks that process for the
+//! program's child as it adopts it, so that fork needs no PREFORK either,
+//! and the first child is reaped after the program's own fork.
 //!
 //! Beside its socket the keeper opens the seccomp supervisor's door
 //! (`rumpclient::supervise`): static images exec'd by its clients, which
@@ -24,14 +32,17 @@ use crate::host::sys;
 use crate::tree::Tree;
 use rump_abi::linux::errno::EIO;
 use rump_abi::Errno;
+use rump_kernel::Kernel;
 use rumpclient::client::{Client, ForkCookie};
 use rumpclient::policy::Policy;
-use rumpclient::server::Server;
-use rumpclient::sock::rand_u64;
+use rumpclient::server::{Cookie, Server};
+use rumpclient::sock::{rand_u64, Conn, Listener};
 use rumpclient::supervise::Door;
 use rumpclient::url::ServerUrl;
 use rumpclient::wire::handshake::Emulation;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 crate::real_fns! {
@@ -51,13 +62,15 @@ enum Source {
     Fresh { watch: i32 },
 }
 
-/// Moves `local` into a keeper and returns a client of it.
-pub fn detach(local: &Local) -> Result<Client, Errno> {
+/// Moves `local` into a keeper and returns a client of it; `for_fork`
+/// (a host fork follows) also returns the cookie of the process the keeper
+/// forked for the child.
+pub fn detach(local: &Local, for_fork: bool) -> Result<(Client, Option<ForkCookie>), Errno> {
     let dir = std::env::temp_dir().join(format!("rump-keeper.{}.{:08x}", std::process::id(), rand_u64() as u32));
     std::fs::create_dir(&dir).map_err(io_errno)?;
     let _ = std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
     // SAFETY: glibc's fork; the kernel lock is held so the copy is whole.
-    let got = start(&dir, Source::Copied, |child| local.kernel.with_state(|_| child()));
+    let got = start(&dir, Source::Copied, for_fork, |child| local.kernel.with_state(|_| child()));
     if got.is_err() {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -72,7 +85,7 @@ pub fn join(tree: &Tree) -> Result<Client, Errno> {
     let url = ServerUrl::Unix(dir.join("sock"));
     let got = match Client::connect(&url, Emulation::Linux, &backend::comm()) {
         Ok(c) => Ok(c),
-        Err(_) => start(dir, Source::Fresh { watch: tree.alive_fd() }, |child| child()),
+        Err(_) => start(dir, Source::Fresh { watch: tree.alive_fd() }, false, |child| child()).map(|(c, _)| c),
     };
     drop(lock);
     got
@@ -103,36 +116,84 @@ fn lock_private_dir(dir: &std::path::Path) -> Result<rumpclient::ownfd::OwnFd, E
     }
 }
 
+/// What the process hands the keeper it forks: its end of the process's
+/// connection, the socket listening for the program's children, where to
+/// report that a fresh kernel serves, and the cookie of the process to
+/// fork for a host fork that follows, if one does.
+struct Handover {
+    conn: i32,
+    listener: i32,
+    report: Option<i32>,
+    fork: Option<Cookie>,
+}
+
 /// Forks the keeper serving at `dir`/sock (`fork_with` runs the fork it is
-/// given, under whatever lock the copy needs) and claims this process's
-/// kernel process there.
+/// given, under whatever lock the copy needs) and returns this process's
+/// client of it; `for_fork` as `detach`'s. The socket listens before the
+/// fork, so the program's children can connect at once; a copied kernel
+/// has nothing else to wait for, a fresh one is waited for until booted.
 fn start(
     dir: &std::path::Path,
     source: Source,
+    for_fork: bool,
     fork_with: impl FnOnce(&dyn Fn() -> i32) -> i32,
-) -> Result<Client, Errno> {
-    let url = ServerUrl::Unix(dir.join("sock"));
-    let (rd, wr) = rumpclient::ownfd::pipe().map_err(Errno)?;
+) -> Result<(Client, Option<ForkCookie>), Errno> {
+    let sock = dir.join("sock");
+    let listener = rumpclient::transport::unix::listen_private(&sock).map_err(io_errno)?;
+    let (ours, keepers) = rumpclient::ownfd::socketpair().map_err(Errno)?;
+    let report = match source {
+        Source::Fresh { .. } => Some(rumpclient::ownfd::pipe().map_err(Errno)?),
+        Source::Copied => None,
+    };
+    let fork: Option<Cookie> = for_fork.then(|| std::array::from_fn(|_| rand_u64() as u32));
+    let url = ServerUrl::Unix(sock);
     // SAFETY: glibc's fork.
     let pid = fork_with(&|| unsafe { real::fork() });
     if pid == 0 {
+        let report = report.as_ref().map(|(_, w)| w.raw());
+        let handover = Handover { conn: keepers.raw(), listener: listener.raw(), report, fork };
         // SAFETY: the first child, single-threaded.
-        unsafe { become_keeper(&url, dir, wr.raw(), source) };
+        unsafe { become_keeper(&url, dir, handover, source) };
     }
-    drop(wr);
-    let mut cookie = [0u8; 16];
-    let got = if pid > 0 { read_full(rd.raw(), &mut cookie) } else { 0 };
-    drop(rd);
+    drop((keepers, listener));
+    let served = report.is_none_or(|(rd, wr)| {
+        drop(wr);
+        pid > 0 && read_full(rd.raw(), &mut [0u8; 1]) == 1
+    });
     if pid > 0 {
-        let mut status = 0;
-        let _ = sys(libc::SYS_wait4, [pid as usize, &mut status as *mut i32 as usize, 0, 0]);
+        if served && for_fork {
+            UNREAPED.store(pid, Ordering::Release);
+        } else {
+            reap(pid);
+        }
     }
-    if got != cookie.len() {
-        return Err(if pid < 0 { Errno(crate::host::errno()) } else { EIO });
+    if pid < 0 {
+        return Err(Errno(crate::host::errno()));
     }
-    let word = |i: usize| u32::from_ne_bytes(cookie[4 * i..4 * i + 4].try_into().unwrap_or_default());
-    let cookie = ForkCookie([word(0), word(1), word(2), word(3)]);
-    Client::claim(&url, Emulation::Linux, &backend::comm(), cookie).map_err(io_errno)
+    if !served {
+        return Err(EIO);
+    }
+    let client = Client::adopted(Conn::from_own(ours), &url, Emulation::Linux, &backend::comm());
+    Ok((client, fork.map(ForkCookie)))
+}
+
+/// The keeper's first child, still to reap: a `detach` for a fork leaves
+/// it to `reap_first_child`, after that fork, so that the keeper's own
+/// fork overlaps the program's.
+static UNREAPED: AtomicI32 = AtomicI32::new(0);
+
+/// Reaps the first child `detach` left (if any), before the program can
+/// see it among its children.
+pub fn reap_first_child() {
+    let pid = UNREAPED.swap(0, Ordering::AcqRel);
+    if pid > 0 {
+        reap(pid);
+    }
+}
+
+fn reap(pid: i32) {
+    let mut status = 0;
+    let _ = sys(libc::SYS_wait4, [pid as usize, &mut status as *mut i32 as usize, 0, 0]);
 }
 
 fn io_errno(e: std::io::Error) -> Errno {
@@ -157,7 +218,7 @@ fn read_full(fd: i32, buf: &mut [u8]) -> usize {
 ///
 /// # Safety
 /// Only in the child of `detach`'s fork.
-unsafe fn become_keeper(url: &ServerUrl, dir: &std::path::Path, report: i32, source: Source) -> ! {
+unsafe fn become_keeper(url: &ServerUrl, dir: &std::path::Path, handover: Handover, source: Source) -> ! {
     backend::unlock_in_child();
     let (copied, watch) = match source {
         Source::Copied => match backend::take_in_child(None).map(|b| *b) {
@@ -167,12 +228,12 @@ unsafe fn become_keeper(url: &ServerUrl, dir: &std::path::Path, report: i32, sou
         // The tree's handle stays: dropping it would close the pipe.
         Source::Fresh { watch } => (None, Some(watch)),
     };
-    let client_pid = sys(libc::SYS_getppid, [0; 4]).unwrap_or(0) as i32;
     crate::fdmap::clear();
     rumpclient::ownfd::disable();
     crate::route::set_cwd(crate::route::Cwd::Host);
     // The keeper runs the library's code only: nothing of its to catch.
     crate::sud::disarm();
+    // The first child leaves at once: the program reaps it in its fork.
     // SAFETY: single-threaded; glibc's fork.
     match unsafe { real::fork() } {
         0 => {}
@@ -182,34 +243,27 @@ unsafe fn become_keeper(url: &ServerUrl, dir: &std::path::Path, report: i32, sou
     let _ = sys(libc::SYS_setsid, [0; 4]);
     // Named for what it is in ps and top, not for the program it came from.
     let _ = sys(libc::SYS_prctl, [libc::PR_SET_NAME as usize, c"rump-keeper".as_ptr() as usize, 0, 0]);
-    let (report, watch) = detach_fds(report, watch);
-    let local = match copied {
-        Some(local) => local,
-        None => match backend::boot() {
-            Ok(local) => {
-                local.process.set_host_pid(client_pid);
-                local
-            }
-            Err(_) => unsafe { libc::_exit(1) },
-        },
-    };
-    let Local { kernel, process } = local;
-    let server = match Server::bind(kernel.clone(), url, Policy::default()) {
-        Ok(s) => s,
+    let given = [handover.conn, handover.listener, handover.report.unwrap_or(-1), watch.unwrap_or(-1)];
+    let kept = detach_fds(given.to_vec());
+    let (report, watch) = (Some(kept[2]).filter(|&fd| fd >= 0), Some(kept[3]).filter(|&fd| fd >= 0));
+    // SAFETY: the keeper's end of the socket pair and the listening
+    // socket, ours alone now.
+    let (conn, listener) = unsafe { (Conn::from_raw_fd(kept[0]), OwnedFd::from_raw_fd(kept[1])) };
+    let local = match copied.map_or_else(backend::boot, Ok) {
+        Ok(local) => local,
         Err(_) => unsafe { libc::_exit(1) },
     };
-    // Static images its clients exec are supervised here (`supervised`);
-    // they hold their parent's connection, so the keeper stays up for them.
-    // Both bound before the client is told and served after: the fork
-    // waiting for the report does not wait for threads to start.
-    let door = match url {
-        ServerUrl::Unix(sock) => Door::bind(kernel, sock, server.fork_claims()).ok(),
-        _ => None,
-    };
-    let cookie = server.adopt(process);
-    let bytes: Vec<u8> = cookie.iter().flat_map(|w| w.to_ne_bytes()).collect();
-    let _ = sys(libc::SYS_write, [report as usize, bytes.as_ptr() as usize, bytes.len(), 0]);
-    let _ = sys(libc::SYS_close, [report as usize, 0, 0, 0]);
+    let (server, door) = serve_at(&local.kernel, listener, url);
+    if let Some(report) = report {
+        let _ = sys(libc::SYS_write, [report as usize, c"r".as_ptr() as usize, 1, 0]);
+        let _ = sys(libc::SYS_close, [report as usize, 0, 0, 0]);
+    }
+    // The process's connection is served from here on (its host pid is
+    // the socket pair's maker's), before any other: a forked child's
+    // process must be there when its claim is accepted.
+    if server.adopt_on(conn, local.process, handover.fork).is_err() {
+        unsafe { libc::_exit(1) }
+    }
     server.accept_on_a_thread();
     let _door = door.filter(|d| d.admit_on_a_thread().is_ok());
     server.wait_idle(CLAIM_GRACE);
@@ -222,6 +276,23 @@ unsafe fn become_keeper(url: &ServerUrl, dir: &std::path::Path, report: i32, sou
     unsafe { libc::_exit(0) }
 }
 
+/// The keeper's server for `kernel` on `listener` (at `url`) and, beside
+/// it, the seccomp supervisor's door: static images its clients exec are
+/// supervised there (`supervised`); they hold their parent's connection,
+/// so the keeper stays up for them. Neither serves yet. Exits if there is
+/// no server.
+fn serve_at(kernel: &Kernel, listener: OwnedFd, url: &ServerUrl) -> (Server, Option<Door>) {
+    let listener = Listener::on(listener, url.clone());
+    let Ok(server) = listener.and_then(|l| Server::on(kernel.clone(), l, Policy::default())) else {
+        unsafe { libc::_exit(1) }
+    };
+    let door = match url {
+        ServerUrl::Unix(sock) => Door::bind(kernel.clone(), sock, server.fork_claims()).ok(),
+        _ => None,
+    };
+    (server, door)
+}
+
 /// Waits until every writer of pipe `fd` is gone.
 fn wait_hangup(fd: i32) {
     let mut p = libc::pollfd { fd, events: 0, revents: 0 };
@@ -230,10 +301,10 @@ fn wait_hangup(fd: i32) {
     {}
 }
 
-/// Closes every inherited fd but `keep`, `watch` and the kernel's own (its
+/// Closes every inherited fd but those in `keep` and the kernel's own (its
 /// shared memory, `rump_kernel::shm`, which the kernel carries along), and
-/// points 0–2 at /dev/null; returns where `keep` and `watch` now are.
-fn detach_fds(keep: i32, watch: Option<i32>) -> (i32, Option<i32>) {
+/// points 0–2 at /dev/null; returns where those kept now are.
+fn detach_fds(mut keep: Vec<i32>) -> Vec<i32> {
     let above_stdio = |fd: i32| {
         if fd < 3 {
             sys(libc::SYS_fcntl, [fd as usize, libc::F_DUPFD as usize, 3, 0]).unwrap_or(-1) as i32
@@ -241,8 +312,9 @@ fn detach_fds(keep: i32, watch: Option<i32>) -> (i32, Option<i32>) {
             fd
         }
     };
-    let keep = above_stdio(keep);
-    let watch = watch.map(above_stdio);
+    for fd in &mut keep {
+        *fd = above_stdio(*fd);
+    }
     let null =
         sys(libc::SYS_openat, [libc::AT_FDCWD as usize, c"/dev/null".as_ptr() as usize, libc::O_RDWR as usize, 0]);
     if let Ok(null) = null {
@@ -253,8 +325,7 @@ fn detach_fds(keep: i32, watch: Option<i32>) -> (i32, Option<i32>) {
         }
     }
     let mut spared = rump_kernel::shm::owned_fds();
-    spared.push(keep);
-    spared.extend(watch);
+    spared.extend_from_slice(&keep);
     spared.sort_unstable();
     let mut from = 3usize;
     for fd in spared.into_iter().filter_map(|fd| usize::try_from(fd).ok()).filter(|&fd| fd >= 3) {
@@ -264,5 +335,5 @@ fn detach_fds(keep: i32, watch: Option<i32>) -> (i32, Option<i32>) {
         from = from.max(fd + 1);
     }
     let _ = sys(libc::SYS_close_range, [from, u32::MAX as usize, 0, 0]);
-    (keep, watch)
+    keep
 }

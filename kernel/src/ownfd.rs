@@ -222,9 +222,25 @@ impl Drop for OwnFd {
 pub fn pipe() -> Result<(OwnFd, OwnFd), i32> {
     let mut p = [0i32; 2];
     raw(libc::SYS_pipe2, [p.as_mut_ptr() as usize, libc::O_CLOEXEC as usize, 0])?;
-    // SAFETY: both ends were just made and belong to nobody else.
+    Ok(own_pair(p))
+}
+
+/// A connected pair of unix stream sockets of our own (`SOCK_CLOEXEC`).
+pub fn socketpair() -> Result<(OwnFd, OwnFd), i32> {
+    let mut p = [0i32; 2];
+    let kind = libc::SOCK_STREAM | libc::SOCK_CLOEXEC;
+    // SAFETY: socketpair writing two descriptors into `p`.
+    if unsafe { libc::syscall(libc::SYS_socketpair, libc::AF_UNIX, kind, 0, p.as_mut_ptr()) } < 0 {
+        // SAFETY: libc's thread-local errno.
+        return Err(unsafe { *libc::__errno_location() });
+    }
+    Ok(own_pair(p))
+}
+
+fn own_pair(p: [RawFd; 2]) -> (OwnFd, OwnFd) {
+    // SAFETY: both descriptors were just made and belong to nobody else.
     let own = |fd| OwnFd::new(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
-    Ok((own(p[0]), own(p[1])))
+    (own(p[0]), own(p[1]))
 }
 
 #[cfg(test)]

@@ -48,8 +48,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// What to do when the connection to the server is lost
@@ -136,8 +136,9 @@ struct Lost;
 /// One connection with its readers and waiters.
 struct Link {
     sock: Conn,
-    /// The shared-memory channel beside the socket, if the server gave one.
-    shm: Option<ClientChannel>,
+    /// The shared-memory channel beside the socket, once the server gave
+    /// one.
+    shm: OnceLock<ClientChannel>,
     send_lock: Mutex<()>,
     inbox: Mutex<Inbox>,
     /// Frames received, for counting round trips.
@@ -394,7 +395,7 @@ impl Link {
             w.wake();
         }
         drop(ib);
-        if let Some(ch) = &self.shm {
+        if let Some(ch) = self.shm.get() {
             ch.lose_all();
         }
         self.sock.shutdown();
@@ -616,6 +617,8 @@ pub struct Client {
     name: String,
     next_reqno: AtomicU64,
     retry: Retry,
+    /// The channel is still to be asked for (`link`).
+    channel_due: AtomicBool,
 }
 
 impl Client {
@@ -627,19 +630,21 @@ impl Client {
         Ok(Client::over(sock, url.clone(), emul, name, 1, Retry::Never))
     }
 
-    /// A client on an established connection whose next request is `reqno`.
-    /// Where the server shares memory (a unix connection) and this process
-    /// wants it (`shm::wanted`), calls move to a channel (request `reqno`).
-    fn over(sock: Conn, url: ServerUrl, emul: Emulation, name: &str, mut reqno: u64, retry: Retry) -> Client {
-        let shm = if sock.passes_fds() && shm::wanted() {
-            reqno += 1;
-            open_channel(&sock, reqno - 1)
-        } else {
-            None
-        };
+    /// A client on an established connection whose next request is `reqno`,
+    /// its channel asked for at once (`link`).
+    fn over(sock: Conn, url: ServerUrl, emul: Emulation, name: &str, reqno: u64, retry: Retry) -> Client {
+        let c = Client::unopened(sock, url, emul, name, reqno, retry);
+        c.link();
+        c
+    }
+
+    /// A client on an established connection whose next request is `reqno`,
+    /// its channel not asked for before its first call.
+    fn unopened(sock: Conn, url: ServerUrl, emul: Emulation, name: &str, reqno: u64, retry: Retry) -> Client {
+        let channel_due = AtomicBool::new(sock.passes_fds() && shm::wanted());
         let link = Link {
             sock,
-            shm,
+            shm: OnceLock::new(),
             send_lock: Mutex::new(()),
             inbox: Mutex::new(Inbox::default()),
             received: AtomicU64::new(0),
@@ -652,7 +657,24 @@ impl Client {
             name: name.into(),
             next_reqno: AtomicU64::new(reqno),
             retry,
+            channel_due,
         }
+    }
+
+    /// The current connection. Where the server shares memory (a unix
+    /// connection) and this process wants it (`shm::wanted`), calls move to
+    /// a channel: the first caller asks for it, holding the connection so
+    /// that no other call reads the socket meanwhile.
+    fn link(&self) -> Arc<Link> {
+        if self.channel_due.load(Ordering::Acquire) {
+            let link = self.link.write();
+            if self.channel_due.swap(false, Ordering::AcqRel) {
+                if let Some(ch) = open_channel(&link.sock, self.reqno()) {
+                    let _ = link.shm.set(ch);
+                }
+            }
+        }
+        self.link.read().clone()
     }
 
     /// Connects to `RUMP_SERVER` with the reconnect policy of
@@ -683,7 +705,7 @@ impl Client {
 
     fn rpc_passing(&self, msg_type: MsgType, value: u32, payload: &[u8], pass: Option<RawFd>) -> Result<Frame, Errno> {
         loop {
-            let link = self.link.read().clone();
+            let link = self.link();
             match link.rpc(self.reqno(), msg_type, value, payload, pass) {
                 Ok(f) => return Ok(f),
                 Err(Lost) => self.reconnect(&link)?,
@@ -748,12 +770,13 @@ impl Client {
         Ok(Some(Client::over(sock, self.url.clone(), self.emul, &self.name, 1, self.retry)))
     }
 
-    /// Claims a process a server was told to hand over (`Server::adopt`)
-    /// with the cookie it gave.
-    pub fn claim(url: &ServerUrl, emul: Emulation, name: &str, cookie: ForkCookie) -> io::Result<Client> {
-        let sock = dial(url)?;
-        fork_handshake(&sock, cookie, false)?;
-        Ok(Client::over(sock, url.clone(), emul, name, 1, Retry::Never))
+    /// The client on `sock`, the end of a socket pair whose other end a
+    /// server serves as this process (`Server::adopt_on`); `url` is where
+    /// that server listens, for this process's forked children.
+    /// Its first call asks for the channel: the process that made the pair
+    /// does not wait for the server to start before it goes on.
+    pub fn adopted(sock: Conn, url: &ServerUrl, emul: Emulation, name: &str) -> Client {
+        Client::unopened(sock, url.clone(), emul, name, 1, Retry::Never)
     }
 
     /// Before a host exec: lets the connection survive it and returns the
@@ -806,7 +829,7 @@ impl Client {
     /// Whether calls travel through shared memory (`transport::shm`) on the
     /// current connection.
     pub fn shares_memory(&self) -> bool {
-        self.link.read().shm.is_some()
+        self.link().shm.get().is_some()
     }
 
     /// Frames received from the server on the current connection: one per
@@ -848,7 +871,7 @@ pub struct ReadyGate {
 
 impl ReadyGate {
     fn record(&self) -> &Record {
-        self.link.shm.as_ref().expect("a gate's link has a channel").record(self.record)
+        self.link.shm.get().expect("a gate's link has a channel").record(self.record)
     }
 
     pub fn words(&self) -> &GateWords {
@@ -888,7 +911,7 @@ impl Client {
     ) -> SysResult {
         let Some(desc) = self.desc(num).filter(|d| d.implemented) else { return Err(self.errno(ENOSYS)) };
         if let Some(g) = gate.filter(|g| Arc::ptr_eq(&g.link, &self.link.read())) {
-            let ch = g.link.shm.as_ref().expect("a gate's link has a channel");
+            let ch = g.link.shm.get().expect("a gate's link has a channel");
             match g.link.shm_call(ch, num, args, self.reqno(), Some(g.record)) {
                 Some(Ok(r)) => return r,
                 Some(Err(Lost)) => self.reconnect(&g.link).map_err(|e| self.errno(e))?,
@@ -904,8 +927,8 @@ impl Client {
     /// Its gate words say whether the kernel notified the thread since a
     /// call through it armed the record (`notify::GateWords`).
     pub fn ready_gate(&self, token: u32, eventfd: RawFd) -> Option<ReadyGate> {
-        let link = self.link.read().clone();
-        let ch = link.shm.as_ref()?;
+        let link = self.link();
+        let ch = link.shm.get()?;
         let (record, fresh) = ch.records.claim(token, eventfd)?;
         if fresh {
             let reply = link.rpc(self.reqno(), MsgType::Notifier, record as u32, &[], Some(eventfd));
@@ -937,8 +960,8 @@ impl Client {
         // Through shared memory the kernel reaches every argument in place,
         // so `desc` need not say how they travel.
         while notify.is_none() {
-            let link = self.link.read().clone();
-            let Some(ch) = &link.shm else { break };
+            let link = self.link();
+            let Some(ch) = link.shm.get() else { break };
             match link.shm_call(ch, num, args, self.reqno(), None) {
                 None => break,
                 Some(Ok(r)) => return r,

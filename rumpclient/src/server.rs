@@ -120,7 +120,12 @@ impl Server {
     /// backlog. A keeper tells its client where to connect first and
     /// starts the thread after, off the path of the fork waiting for it.
     pub fn bind(kernel: Kernel, url: &ServerUrl, policy: Policy) -> io::Result<Server> {
-        let listener = Arc::new(Listener::bind(url)?);
+        Server::on(kernel, Listener::bind(url)?, policy)
+    }
+
+    /// As `bind`, on a socket already listening (a keeper's).
+    pub fn on(kernel: Kernel, listener: Listener, policy: Policy) -> io::Result<Server> {
+        let listener = Arc::new(listener);
         let key = transport::of(listener.url()).demand(listener.url(), &policy)?;
         let mem = kernel.with_state(|st| st.mem.clone());
         let shared = Arc::new(Shared {
@@ -149,13 +154,24 @@ impl Server {
         self.listener.url()
     }
 
-    /// Lets a client take over `process` by presenting the returned cookie
-    /// in a FORK handshake, as if PREFORK had made it: how a process that
-    /// ran its kernel in-process hands it to a keeper and stays its owner.
-    pub fn adopt(&self, process: Process) -> Cookie {
-        let cookie: Cookie = std::array::from_fn(|_| rand_u64() as u32);
-        self.shared.preforks.lock().push_back((cookie, process));
-        cookie
+    /// Serves `conn`, one end of a socket pair the process that ran its
+    /// kernel in-process made before handing the kernel to a keeper, as
+    /// that process's connection to `process`: past its handshake, with no
+    /// round trip for the client to wait on. With `fork`, `process` is
+    /// forked first, as a PREFORK with that cookie would: the fork that
+    /// moved the kernel here needs no PREFORK of its own.
+    pub fn adopt_on(&self, conn: Conn, process: Process, fork: Option<Cookie>) -> Result<(), Errno> {
+        if let Some(cookie) = fork {
+            push_prefork(&self.shared, cookie, process.fork()?);
+        }
+        self.shared.clients.fetch_add(1, Ordering::AcqRel);
+        self.shared.guests.fetch_add(1, Ordering::AcqRel);
+        let client = Arc::new(Client::new(conn, self.shared.clone()));
+        client.is_guest.store(true, Ordering::Release);
+        client.become_process(process);
+        client.readers.fetch_add(1, Ordering::AcqRel);
+        std::thread::spawn(move || serve_thread(client));
+        Ok(())
     }
 
     /// A handle that claims a process PREFORK made, by its cookie, from
@@ -214,6 +230,16 @@ impl ForkClaims {
     pub fn take(&self, cookie: Cookie) -> Option<Process> {
         take_prefork(&self.0, cookie)
     }
+}
+
+/// Keeps `child` for the host fork child that presents `cookie`; past
+/// `MAX_PREFORKS` waiting, the oldest is dropped.
+fn push_prefork(shared: &Shared, cookie: Cookie, child: Process) {
+    let mut pre = shared.preforks.lock();
+    if pre.len() >= MAX_PREFORKS {
+        pre.pop_front();
+    }
+    pre.push_back((cookie, child));
 }
 
 /// The process PREFORK made for `cookie`, taken from the waiting ones.
@@ -634,13 +660,7 @@ impl Client {
                 .map_err(|_| None);
         };
         let cookie: Cookie = std::array::from_fn(|_| rand_u64() as u32);
-        {
-            let mut pre = self.shared.preforks.lock();
-            if pre.len() >= MAX_PREFORKS {
-                pre.pop_front();
-            }
-            pre.push_back((cookie, child));
-        }
+        push_prefork(&self.shared, cookie, child);
         let bytes: Vec<u8> = cookie.iter().flat_map(|w| w.to_ne_bytes()).collect();
         self.send(reqno, Class::Resp, MsgType::Prefork, 0, &bytes).map_err(|_| None)
     }

@@ -39,7 +39,7 @@ pub struct Conn {
 
 impl Conn {
     fn new(fd: OwnedFd) -> Conn {
-        Conn { fd: OwnFd::new(fd), passed: Mutex::new(VecDeque::new()) }
+        Conn::from_own(OwnFd::new(fd))
     }
 
     /// Connects to `url` over its transport.
@@ -78,6 +78,11 @@ impl Conn {
     /// a unix connection only (TCP reports an overflow uid).
     pub fn peer_uid(&self) -> Option<u32> {
         self.peer_cred().map(|c| c.uid)
+    }
+
+    /// A connection on a descriptor of our own (one end of a socket pair).
+    pub fn from_own(fd: OwnFd) -> Conn {
+        Conn { fd, passed: Mutex::new(VecDeque::new()) }
     }
 
     /// Takes over an inherited descriptor (after exec).
@@ -245,6 +250,12 @@ impl Listener {
     /// Listens at `url` over its transport.
     pub fn bind(url: &ServerUrl) -> io::Result<Listener> {
         let (fd, url) = transport::of(url).listen(url)?;
+        Listener::on(fd, url)
+    }
+
+    /// The listener on `fd`, a socket already listening at `url` (one a
+    /// keeper inherits, `transport::unix::listen_private`).
+    pub fn on(fd: OwnedFd, url: ServerUrl) -> io::Result<Listener> {
         // Non-blocking: a connection gone between `wait_readable` and
         // `accept` must not stall the accepting thread.
         // SAFETY: flag changes on our own descriptor.
@@ -298,7 +309,7 @@ pub fn wait_readable<const N: usize>(fds: &[RawFd; N], timeout: Option<Duration>
 }
 
 /// A close-on-exec stream socket of `family`, made by the raw syscall.
-fn raw_socket(family: libc::c_int) -> io::Result<OwnedFd> {
+pub(crate) fn raw_socket(family: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: socket returns a new descriptor that only we own.
     let fd =
         cvt(unsafe { libc::syscall(libc::SYS_socket, family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) } as isize)?;

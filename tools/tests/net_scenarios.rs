@@ -30,6 +30,7 @@ const SCENARIOS: &[&str] = &[
     "chain32",
     "loss_tcp",
     "iperf_udp",
+    "iperf_tcp",
     "iproute2_linux",
     "tcpdump_node",
     "ip_lines",
@@ -225,6 +226,11 @@ fn loss_tcp() {
 #[test]
 fn iperf_udp() {
     scenario("iperf_udp");
+}
+
+#[test]
+fn iperf_tcp() {
+    scenario("iperf_tcp");
 }
 
 #[test]

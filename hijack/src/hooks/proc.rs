@@ -49,7 +49,7 @@ extern "C" {
 /// Forks with `host_fork`, giving the child its own connection to the
 /// same kernel (a copy of this process in it, fds shared).
 fn fork_with(host_fork: impl FnOnce() -> pid_t) -> pid_t {
-    let k = match backend::shareable() {
+    let (k, forked) = match backend::shareable_for_fork() {
         Ok(k) => k,
         Err(e) => {
             crate::warn_once(&format!("children get kernels of their own: no shared kernel (errno {})", e.0));
@@ -57,7 +57,7 @@ fn fork_with(host_fork: impl FnOnce() -> pid_t) -> pid_t {
         }
     };
     let Some(client) = backend::client(k) else { return host_fork() };
-    let cookie = match client.prefork() {
+    let cookie = match forked.map_or_else(|| client.prefork(), Ok) {
         Ok(c) => c,
         Err(_) => {
             set_errno(libc::EAGAIN);
@@ -65,6 +65,9 @@ fn fork_with(host_fork: impl FnOnce() -> pid_t) -> pid_t {
         }
     };
     let pid = host_fork();
+    if pid != 0 {
+        crate::keeper::reap_first_child();
+    }
     if pid == 0 {
         backend::unlock_in_child();
         let new = match client.connect_forked(cookie, false) {

@@ -33,6 +33,7 @@ pub mod packet;
 pub mod pcap;
 pub mod ping;
 pub mod raw;
+pub mod rcvwnd;
 pub mod recovery;
 pub mod route;
 pub mod shmif;

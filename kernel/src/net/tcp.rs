@@ -3,8 +3,10 @@
 //! segments addressed to us) and routing nothing itself: what it sends
 //! comes back to `Net` as IP packets to route. Its MTU is large, so
 //! loopback carries big segments; `ip::ip_output` clamps the MSS a SYN
-//! offers to the real route.
+//! offers to the real route. Segments pass `rcvwnd::WindowGuard` both
+//! ways, so the windows we advertise never shrink.
 
+use super::rcvwnd::WindowGuard;
 use super::wire::IpRepr;
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
@@ -65,8 +67,12 @@ impl Device for Tunnel {
 pub struct Engine {
     iface: Interface,
     dev: Tunnel,
+    guard: WindowGuard,
     pub sockets: SocketSet<'static>,
 }
+
+/// Rounds of `Engine::poll` that hand smoltcp bytes the guard kept.
+const GUARD_ROUNDS: usize = 4;
 
 pub fn instant(us: u64) -> SmolInstant {
     SmolInstant::from_micros(us as i64)
@@ -86,11 +92,16 @@ impl Engine {
             let _ = a.push(IpCidr::new(IpAddress::Ipv4(Ipv4Address::new(0, 0, 0, 1)), 0));
             let _ = a.push(IpCidr::new(IpAddress::Ipv6(Ipv6Address::new(0, 0, 0, 0, 0, 0, 0, 2)), 0));
         });
-        Engine { iface, dev, sockets: SocketSet::new(Vec::new()) }
+        Engine { iface, dev, guard: WindowGuard::default(), sockets: SocketSet::new(Vec::new()) }
     }
 
     /// A segment addressed to us.
     pub fn input(&mut self, ip: &IpRepr, payload: &[u8]) {
+        self.guard.incoming(ip, payload);
+        self.queue(ip, payload);
+    }
+
+    fn queue(&mut self, ip: &IpRepr, payload: &[u8]) {
         let mut pkt = ip.emit_header(payload.len());
         pkt.extend_from_slice(payload);
         self.dev.rx.push_back(pkt);
@@ -98,8 +109,21 @@ impl Engine {
 
     /// Runs the state machines; returns the IP packets they sent.
     pub fn poll(&mut self, now: u64) -> Vec<Vec<u8>> {
-        self.iface.poll(instant(now), &mut self.dev, &mut self.sockets);
-        std::mem::take(&mut self.dev.tx)
+        let mut sent = Vec::new();
+        for _ in 0..GUARD_ROUNDS {
+            self.iface.poll(instant(now), &mut self.dev, &mut self.sockets);
+            let mut tx = std::mem::take(&mut self.dev.tx);
+            tx.retain_mut(|pkt| self.guard.outgoing(pkt, now));
+            sent.append(&mut tx);
+            let due = self.guard.due();
+            if due.is_empty() {
+                break;
+            }
+            for (ip, seg) in due {
+                self.queue(&ip, &seg);
+            }
+        }
+        sent
     }
 
     pub fn has_input(&self) -> bool {

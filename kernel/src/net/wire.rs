@@ -342,13 +342,22 @@ pub fn tcp_mss(seg: &[u8]) -> Option<(usize, u16)> {
     if seg.len() < 20 || seg[13] & 0x02 == 0 {
         return None;
     }
-    let off = ((seg[12] >> 4) as usize * 4).min(seg.len());
+    let at = tcp_option(seg, 2).filter(|&(_, len)| len == 2)?.0;
+    Some((at, be16(seg, at)))
+}
+
+/// Where the value of TCP option `kind` is in segment `seg`, if it
+/// carries one: its offset and length.
+pub fn tcp_option(seg: &[u8], kind: u8) -> Option<(usize, usize)> {
+    let off = ((*seg.get(12)? >> 4) as usize * 4).min(seg.len());
     let mut i = 20;
     while i < off {
         match seg[i] {
             0 => return None,
             1 => i += 1,
-            2 if i + 4 <= off && seg[i + 1] == 4 => return Some((i + 2, be16(seg, i + 2))),
+            k if k == kind && seg.get(i + 1).is_some_and(|&l| l >= 2 && i + l as usize <= off) => {
+                return Some((i + 2, seg[i + 1] as usize - 2))
+            }
             _ => {
                 let l = *seg.get(i + 1)? as usize;
                 if l < 2 {

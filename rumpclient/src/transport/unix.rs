@@ -5,10 +5,11 @@
 //! travel with frames.
 
 use super::{wrong_url, Transport};
-use crate::sock::{rand_u64, Conn};
+use crate::ownfd::OwnFd;
+use crate::sock::{rand_u64, raw_socket, Conn};
 use crate::url::ServerUrl;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
@@ -19,17 +20,7 @@ pub struct Unix;
 impl Transport for Unix {
     fn connect(&self, url: &ServerUrl) -> io::Result<Conn> {
         let ServerUrl::Unix(path) = url else { return Err(wrong_url(url)) };
-        // SAFETY: sockaddr_un is plain data, valid all zero.
-        let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-        a.sun_family = libc::AF_UNIX as libc::sa_family_t;
-        let bytes = path.as_os_str().as_bytes();
-        if bytes.len() >= a.sun_path.len() {
-            return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
-        }
-        for (d, s) in a.sun_path.iter_mut().zip(bytes) {
-            *d = *s as libc::c_char;
-        }
-        let len = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
+        let (a, len) = sockaddr(path)?;
         Conn::connect_raw(libc::AF_UNIX, &a, len)
     }
 
@@ -50,6 +41,46 @@ impl Transport for Unix {
         if let ServerUrl::Unix(path) = url {
             let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+/// The address of `path` and how many of its bytes count.
+fn sockaddr(path: &Path) -> io::Result<(libc::sockaddr_un, usize)> {
+    // SAFETY: sockaddr_un is plain data, valid all zero.
+    let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    a.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.len() >= a.sun_path.len() {
+        return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+    }
+    for (d, s) in a.sun_path.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    Ok((a, std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1))
+}
+
+/// A socket of our own listening at `path`, in a directory nobody else
+/// can enter (a keeper's), replacing whatever is there: no staging is
+/// needed where nobody else reaches the path. Raw syscalls, as inside a
+/// hijacked program the libc calls are hooks.
+pub fn listen_private(path: &Path) -> io::Result<OwnFd> {
+    let (a, len) = sockaddr(path)?;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+    // SAFETY: unlinking a NUL-terminated path; binding and listening on a
+    // socket of ours with an address of `len` valid bytes.
+    unsafe {
+        libc::syscall(libc::SYS_unlinkat, libc::AT_FDCWD, c.as_ptr(), 0);
+        let fd = raw_socket(libc::AF_UNIX)?;
+        let p: *const libc::sockaddr_un = &a;
+        for r in [
+            libc::syscall(libc::SYS_bind, fd.as_raw_fd(), p, len as libc::socklen_t),
+            libc::syscall(libc::SYS_listen, fd.as_raw_fd(), libc::SOMAXCONN),
+        ] {
+            if r < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(OwnFd::new(fd))
     }
 }
 

@@ -658,6 +658,17 @@ fn proc_net_headers_and_rows_match_the_host() {
             }
         }
     }
+    // /proc/net/netstat: each name of ours is one of Linux's TcpExt
+    // names, with a value beside it.
+    let ext = read_file(&p, "/proc/net/netstat").unwrap();
+    let ext: Vec<&str> = ext.lines().collect();
+    let linux = host_lines("/proc/net/netstat");
+    let linux_names: Vec<&str> = linux[0].split_whitespace().collect();
+    assert_eq!(ext.len(), 2);
+    let (names, values): (Vec<&str>, Vec<&str>) = (ext[0].split(' ').collect(), ext[1].split(' ').collect());
+    assert_eq!((names[0], values[0], names.len()), ("TcpExt:", "TcpExt:", values.len()));
+    assert!(names.iter().all(|n| linux_names.contains(n)), "{names:?}");
+    assert!(values[1..].iter().all(|v| v.parse::<u64>().is_ok()));
     // /proc/net/dev: the name ends at column 6; sixteen numbers follow.
     let dev = read_file(&p, "/proc/net/dev").unwrap();
     let lo = dev.lines().nth(2).unwrap();
@@ -836,6 +847,7 @@ fn proc_tree_stats_and_lists_like_linux() {
         "dev",
         "if_inet6",
         "ipv6_route",
+        "netstat",
         "raw",
         "raw6",
         "route",

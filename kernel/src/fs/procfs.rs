@@ -52,6 +52,7 @@ enum View {
     Ipv6Route,
     Raw,
     Raw6,
+    Netstat,
     Route,
     Snmp,
     Sockstat,
@@ -153,6 +154,7 @@ static TREE: &[Entry] = &[
     view(b"ipv6_route", View::Ipv6Route),
     view(b"raw", View::Raw),
     view(b"raw6", View::Raw6),
+    view(b"netstat", View::Netstat),
     view(b"route", View::Route),
     view(b"snmp", View::Snmp),
     view(b"sockstat", View::Sockstat),
@@ -485,6 +487,7 @@ fn render(v: View, net: &Net) -> String {
         View::Raw6 => datagram(net, DgramView::Raw6),
         View::Arp => arp(net),
         View::Snmp => snmp(net),
+        View::Netstat => netstat(net),
         View::Sockstat => sockstat(net, false),
         View::Sockstat6 => sockstat(net, true),
     }
@@ -820,6 +823,7 @@ fn sockstat(net: &Net, v6: bool) -> String {
 /// per-type counts, which are not kept.
 fn snmp(net: &Net) -> String {
     let st = &net.stats;
+    let tcp = net.recovery.totals();
     let k = &net.knobs;
     let estab = tcp_rows(net, false)
         .iter()
@@ -878,7 +882,7 @@ fn snmp(net: &Net) -> String {
         "Tcp",
         "RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails EstabResets CurrEstab InSegs \
          OutSegs RetransSegs InErrs OutRsts InCsumErrors",
-        &[1, 200, 120000, -1, 0, 0, 0, 0, estab as i64, 0, 0, 0, 0, 0, 0],
+        &[1, 200, 120000, -1, 0, 0, 0, 0, estab as i64, 0, 0, c(tcp.retrans), 0, 0, 0],
     );
     let udp_names = "InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti \
                      MemErrors";
@@ -899,6 +903,14 @@ fn snmp(net: &Net) -> String {
     );
     table("UdpLite", udp_names, &[0; 9]);
     s
+}
+
+/// /proc/net/netstat: Linux's extended counters, of which the kernel
+/// keeps one (a resend made by a retransmission timeout); `nstat` and
+/// `netstat -s` read names and values by position in the two lines.
+fn netstat(net: &Net) -> String {
+    let timeouts = net.recovery.totals().timeouts;
+    format!("TcpExt: TCPTimeouts\nTcpExt: {timeouts}\n")
 }
 
 #[cfg(test)]

@@ -105,6 +105,15 @@ pub struct FlowStats {
 #[derive(Default)]
 pub struct Recovery {
     flows: HashMap<FlowKey, Flow>,
+    totals: Totals,
+}
+
+/// The kernel's counts over every connection that ever sent data on a
+/// link (Linux's `Tcp: RetransSegs` and `TcpExt: TCPTimeouts`).
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Totals {
+    pub retrans: u64,
+    pub timeouts: u64,
 }
 
 /// `a` is before `b` in sequence space.
@@ -209,6 +218,7 @@ impl Recovery {
         let probe = f.peer_closed || f.probe_at == Some(seq);
         if f.high.is_some_and(|h| before(seq, h)) && !probe {
             f.stats.retrans += 1;
+            self.totals.retrans += 1;
         }
         f.probe_at = (f.peer_closed && len == 1).then_some(seq).or(f.probe_at.filter(|&p| p != seq));
         if f.high.is_none_or(|h| before(h, end)) {
@@ -335,6 +345,7 @@ impl Recovery {
             if let Some(s) = f.segs.iter_mut().find(|s| !s.sacked) {
                 if now.saturating_sub(s.sent_at) >= rto {
                     f.stats.timeouts += 1;
+                    self.totals.timeouts += 1;
                     Flow::resend(s, now, &mut out);
                     f.rto = (f.rto * 2).min(RTO_MAX_US);
                 }
@@ -347,6 +358,10 @@ impl Recovery {
     /// sent data over a link.
     pub fn stats(&self, local: (IpAddr, u16), remote: (IpAddr, u16)) -> Option<FlowStats> {
         self.flows.get(&(local.0, local.1, remote.0, remote.1)).map(Flow::stats)
+    }
+
+    pub fn totals(&self) -> Totals {
+        self.totals
     }
 
     pub fn next_deadline(&self) -> Option<u64> {

@@ -28,6 +28,12 @@
 //! from run to run (7 to 50 us a round trip on a 2-vCPU one), and would
 //! drown the library's own cost.
 //!
+//! Under the epoll loop's figures, the floor a server's figure stands on:
+//! what one `process_vm_readv` of one byte costs on this machine in the
+//! same run (beside a null system call), as a server pays for every
+//! buffer a call reads or fills in its client (the loop's write, its
+//! epoll_wait's events and its read: three per iteration).
+//!
 //! The C programs in benches/events/ are compiled at run time (`cc -O2
 //! -Wall -Werror -pthread`; `CC` overrides cc), check every event they
 //! get, and time themselves after an untimed warm-up. Host and rump runs
@@ -350,6 +356,39 @@ fn row(rump: &Best, host: &Best, unit: &str) {
     }
 }
 
+/// Nanoseconds per call of `f`, the best of a few batches.
+fn per_call(mut f: impl FnMut()) -> f64 {
+    const CALLS: u32 = 100_000;
+    (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            (0..CALLS).for_each(|_| f());
+            start.elapsed().as_nanos() as f64 / f64::from(CALLS)
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// One byte moved from this process's memory by `process_vm_readv`, and
+/// a null system call, in ns.
+fn process_vm_floor() -> (f64, f64) {
+    let src = 1u8;
+    let mut dst = 0u8;
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    let vm = per_call(|| {
+        let local = libc::iovec { iov_base: (&raw mut dst).cast(), iov_len: 1 };
+        let remote = libc::iovec { iov_base: (&raw const src).cast_mut().cast(), iov_len: 1 };
+        // SAFETY: both iovecs name one live byte of this process.
+        let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
+        assert_eq!(n, 1, "process_vm_readv");
+    });
+    // SAFETY: getppid has no preconditions; raw, so that glibc cannot cache it.
+    let null = per_call(|| unsafe {
+        libc::syscall(libc::SYS_getppid);
+    });
+    (vm, null)
+}
+
 fn main() {
     let lib = build_dir().join("librumphijack.so");
     assert!(lib.exists(), "{} missing (build the workspace in release mode first)", lib.display());
@@ -419,6 +458,8 @@ fn main() {
     row(local_loop, host_loop, "ns");
     row(remote_loop, host_loop, "ns");
     row(nospin_loop, host_loop, "ns");
+    let (vm, null) = process_vm_floor();
+    println!("  {:<42} {vm:>10.2} ns  vs getppid  {null:>10.2} ns", "process_vm_readv of 1 byte, same run");
     println!();
     println!("inotify: mkdir and rmdir in a watched directory ({WATCHES} watched), blocking read of both events");
     println!("(ns per iteration; best of {ROUNDS} runs of {LOOPS})");

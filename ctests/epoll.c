@@ -3,8 +3,11 @@
  * EPOLLONESHOT, data.u64 passed through, EPOLLHUP/EPOLLERR, maxevents,
  * a closed fd leaving the set, epoll_pwait with a signal mask, EINTR, an
  * epoll fd in poll and in another epoll, a thread whose write wakes a
- * blocked epoll_wait, and 10,000 round trips between a host pipe and a
- * rump FIFO through one epoll loop. Events are printed sorted by data. */
+ * blocked epoll_wait, 10,000 round trips between a host pipe and a
+ * rump FIFO through one epoll loop, and a level-triggered epoll over 200
+ * FIFOs alone (no host fd in the set): a busy loop, events that stay
+ * until read, maxevents below the ready count, MOD and DEL of ready fds.
+ * Events are printed sorted by data. */
 #include "mux.h"
 #include <sys/epoll.h>
 
@@ -111,6 +114,138 @@ static void *echo_main(void *arg)
 }
 
 #define ROUNDS 10000
+
+#define MANY 200
+#define MANY_ROUNDS 2000
+
+static uint32_t many_rng = 2463534242u;
+
+/* xorshift32: every run writes to the FIFOs in the same order */
+static int many_next(void)
+{
+    many_rng ^= many_rng << 13;
+    many_rng ^= many_rng >> 17;
+    many_rng ^= many_rng << 5;
+    return (int)(many_rng % MANY);
+}
+
+/* Waits on `ep` with room for `max` events; prints the count and the data
+ * of each, sorted, or the error. */
+static int many_wait(const char *what, int ep, int max, int timeout)
+{
+    struct epoll_event ev[64];
+    int n = epoll_wait(ep, ev, max, timeout);
+    if (n < 0) {
+        say("%s = -1 %s\n", what, ename(errno));
+        return n;
+    }
+    qsort(ev, (size_t)n, sizeof ev[0], by_data);
+    char line[64 * 24];
+    size_t o = 0;
+    line[0] = 0;
+    for (int i = 0; i < n; i++)
+        o += (size_t)snprintf(line + o, sizeof line - o, " %llu:%s", (unsigned long long)ev[i].data.u64,
+                              ev_names(ev[i].events));
+    say("%s = %d%s\n", what, n, line);
+    return n;
+}
+
+/* Reads one byte from each fd an epoll_wait on `ep` (room for `max`)
+ * returns until it returns none; counts the waits, the events and the
+ * FIFOs seen twice. */
+static void many_collect(const char *what, int ep, int max, const int *fds)
+{
+    struct epoll_event ev[64];
+    char seen[MANY] = {0};
+    int waits = 0, events = 0, twice = 0, n;
+    while ((n = epoll_wait(ep, ev, max, 0)) > 0) {
+        waits++;
+        for (int i = 0; i < n; i++) {
+            uint64_t j = ev[i].data.u64;
+            char c;
+            events++;
+            twice += seen[j]++ != 0;
+            if (read(fds[j], &c, 1) != 1)
+                die("read FIFO");
+        }
+    }
+    say("%s: %d waits of at most %d, %d events, %d twice, last wait = %d%s%s\n", what, waits, max, events, twice,
+        n, n < 0 ? " " : "", n < 0 ? ename(errno) : "");
+}
+
+/* A level-triggered epoll over MANY FIFOs opened O_RDWR, no host fd. */
+static void many_fifos(void)
+{
+    int fds[MANY];
+    char name[32];
+    int ep = FD(epoll_create1(EPOLL_CLOEXEC));
+    for (int i = 0; i < MANY; i++) {
+        snprintf(name, sizeof name, "many%d", i);
+        if (mkfifo(F(name), 0644) != 0)
+            die(name);
+        fds[i] = open(F(name), O_RDWR | O_NONBLOCK);
+        if (fds[i] < 0)
+            die(name);
+        if (ctl(ep, EPOLL_CTL_ADD, fds[i], EPOLLIN, (uint64_t)i) != 0)
+            die("epoll_ctl ADD");
+    }
+    many_wait("epoll_wait nothing written", ep, 64, 0);
+
+    /* The event loop: one byte, one event, that FIFO's. */
+    long wrong = 0;
+    for (int k = 0; k < MANY_ROUNDS; k++) {
+        struct epoll_event ev[64];
+        int i = many_next(), n;
+        char c = 'm';
+        if (write(fds[i], &c, 1) != 1)
+            die("write FIFO");
+        n = epoll_wait(ep, ev, 64, -1);
+        wrong += n != 1 || ev[0].data.u64 != (uint64_t)i || ev[0].events != EPOLLIN;
+        for (int j = 0; j < n; j++)
+            if (read(fds[ev[j].data.u64], &c, 1) != 1 || c != 'm')
+                die("read FIFO");
+    }
+    say("busy loop: %d rounds, %ld with other events than the one written\n", MANY_ROUNDS, wrong);
+
+    /* Level-triggered: reported at every wait until read empty. */
+    static const int some[] = {3, 77, 150, 199, 0, 77};
+    for (size_t k = 0; k < sizeof some / sizeof some[0]; k++)
+        I(write(fds[some[k]], "s", 1));
+    many_wait("epoll_wait 5 written", ep, 64, -1);
+    many_wait("epoll_wait again, nothing read", ep, 64, 0);
+    char c;
+    for (size_t k = 0; k < 5; k++)
+        I(read(fds[some[k]], &c, 1));
+    many_wait("epoll_wait one byte read from each", ep, 64, 0);
+    I(read(fds[77], &c, 1));
+    many_wait("epoll_wait all read", ep, 64, 0);
+
+    /* More ready than maxevents: every one comes, a few at a time. */
+    for (int i = 0; i < MANY; i += 10)
+        I(write(fds[i], "x", 1));
+    many_collect("20 written, collected", ep, 8, fds);
+    many_wait("epoll_wait after", ep, 64, 0);
+
+    /* MOD and DEL of ready fds. */
+    I(write(fds[5], "x", 1));
+    I(write(fds[6], "x", 1));
+    I(write(fds[7], "x", 1));
+    I(ctl(ep, EPOLL_CTL_MOD, fds[5], EPOLLOUT, 1005));
+    I(ctl(ep, EPOLL_CTL_DEL, fds[6], 0, 0));
+    many_wait("epoll_wait 5 as EPOLLOUT, 6 gone, 7 in", ep, 64, 0);
+    I(ctl(ep, EPOLL_CTL_MOD, fds[5], EPOLLIN | EPOLLOUT, 5));
+    many_wait("epoll_wait 5 as both", ep, 64, 0);
+    I(ctl(ep, EPOLL_CTL_ADD, fds[6], EPOLLIN, 6));
+    for (int i = 5; i <= 7; i++)
+        I(read(fds[i], &c, 1));
+    I(ctl(ep, EPOLL_CTL_MOD, fds[5], EPOLLIN, 5));
+    many_wait("epoll_wait all read again", ep, 64, 0);
+
+    for (int i = 0; i < MANY; i++)
+        if (close(fds[i]) != 0)
+            die("close FIFO");
+    I(close(ep));
+}
 
 /* main -> host pipe u -> thread 1 -> rump FIFO y -> main -> rump FIFO v ->
  * thread 2 -> host pipe x -> main, with main waiting on {y, x} in one
@@ -476,6 +611,9 @@ int main(int argc, char **argv)
 
     say("-- round trips through one epoll loop\n");
     ping_pong();
+
+    say("-- level-triggered over %d FIFOs alone\n", MANY);
+    many_fifos();
 
     I(close(ar));
     I(close(aw));

@@ -17,11 +17,22 @@
 //! Each rump figure is taken with the kernel in the process (RUMP_SERVER
 //! unset; the programs never fork, which would move it to a keeper) and
 //! against a foreground `rump_server -s` started for that run and killed
-//! after it. The ping-pong runs, and their servers, are pinned to one CPU
+//! after it. The epoll loop also runs against a server with the
+//! shared-memory transport's spin turned off on both sides
+//! (`RUMP_SHM_SPIN_NS=0`): on a machine whose CPUs other work keeps busy
+//! a spinning side holds a CPU its peer needs, and the pair of figures
+//! shows what the spin costs or gains in that run. The ping-pong runs,
+//! and their servers, are pinned to one CPU
 //! (when there are several): a wake-up across CPUs costs whatever waking
 //! an idle CPU costs on the machine, which on a VM varies several-fold
 //! from run to run (7 to 50 us a round trip on a 2-vCPU one), and would
 //! drown the library's own cost.
+//!
+//! Under the epoll loop's figures, the floor a server's figure stands on:
+//! what one `process_vm_readv` of one byte costs on this machine in the
+//! same run (beside a null system call), as a server pays for every
+//! buffer a call reads or fills in its client (the loop's write, its
+//! epoll_wait's events and its read: three per iteration).
 //!
 //! The C programs in benches/events/ are compiled at run time (`cc -O2
 //! -Wall -Werror -pthread`; `CC` overrides cc), check every event they
@@ -124,12 +135,13 @@ struct Server {
 }
 
 impl Server {
-    fn start(cpu: Option<usize>) -> Result<Server, String> {
+    fn start(cpu: Option<usize>, spin: Spin) -> Result<Server, String> {
         let dir = std::env::temp_dir().join(format!("rumpbench-events-srv-{}", tag()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let url = format!("unix://{}/sock", dir.display());
         let mut cmd = Command::new(build_dir().join("rump_server"));
         cmd.args(["-s", "-v", &url]).env_remove("LD_PRELOAD");
+        spin.set(&mut cmd);
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         pin(&mut cmd, cpu);
         let child = cmd.spawn();
@@ -173,7 +185,25 @@ enum Kernel {
     /// The library with a kernel in the process.
     Local,
     /// The library against a rump_server of its own.
-    Remote,
+    Remote(Spin),
+}
+
+/// Whether the shared-memory transport spins before it sleeps, on both
+/// sides of a run's channel.
+#[derive(Clone, Copy)]
+enum Spin {
+    /// As configured (`RUMP_SHM_SPIN_NS` of the bench's environment).
+    Default,
+    /// Never (`RUMP_SHM_SPIN_NS=0`).
+    Off,
+}
+
+impl Spin {
+    fn set(self, cmd: &mut Command) {
+        if let Spin::Off = self {
+            cmd.env("RUMP_SHM_SPIN_NS", "0");
+        }
+    }
 }
 
 struct Runner {
@@ -194,7 +224,7 @@ impl Runner {
         let (dir, server) = match kernel {
             Kernel::Host => (self.host_base.join(format!("events-{t}")), None),
             Kernel::Local => (PathBuf::from(format!("/rump/events-{t}")), None),
-            Kernel::Remote => (PathBuf::from(format!("/rump/events-{t}")), Some(Server::start(cpu)?)),
+            Kernel::Remote(spin) => (PathBuf::from(format!("/rump/events-{t}")), Some(Server::start(cpu, spin)?)),
         };
         let out_path = self.scratch.join(format!("out-{t}"));
         let err_path = self.scratch.join(format!("err-{t}"));
@@ -212,6 +242,9 @@ impl Runner {
         }
         if let Some(s) = &server {
             cmd.env("RUMP_SERVER", &s.url);
+        }
+        if let Kernel::Remote(spin) = kernel {
+            spin.set(&mut cmd);
         }
         let mut child = cmd.spawn().map_err(|e| format!("{}: {e}", prog.display()))?;
         let start = Instant::now();
@@ -323,6 +356,39 @@ fn row(rump: &Best, host: &Best, unit: &str) {
     }
 }
 
+/// Nanoseconds per call of `f`, the best of a few batches.
+fn per_call(mut f: impl FnMut()) -> f64 {
+    const CALLS: u32 = 100_000;
+    (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            (0..CALLS).for_each(|_| f());
+            start.elapsed().as_nanos() as f64 / f64::from(CALLS)
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// One byte moved from this process's memory by `process_vm_readv`, and
+/// a null system call, in ns.
+fn process_vm_floor() -> (f64, f64) {
+    let src = 1u8;
+    let mut dst = 0u8;
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    let vm = per_call(|| {
+        let local = libc::iovec { iov_base: (&raw mut dst).cast(), iov_len: 1 };
+        let remote = libc::iovec { iov_base: (&raw const src).cast_mut().cast(), iov_len: 1 };
+        // SAFETY: both iovecs name one live byte of this process.
+        let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
+        assert_eq!(n, 1, "process_vm_readv");
+    });
+    // SAFETY: getppid has no preconditions; raw, so that glibc cannot cache it.
+    let null = per_call(|| unsafe {
+        libc::syscall(libc::SYS_getppid);
+    });
+    (vm, null)
+}
+
 fn main() {
     let lib = build_dir().join("librumphijack.so");
     assert!(lib.exists(), "{} missing (build the workspace in release mode first)", lib.display());
@@ -341,16 +407,29 @@ fn main() {
     let mut all = [
         Best::new("poll {host pipe, host FIFO}, no library", &pingpong, poll_args, Kernel::Host, true),
         Best::new("poll {host pipe, rump FIFO}, in-process", &pingpong, poll_args, Kernel::Local, true),
-        Best::new("poll {host pipe, rump FIFO}, rump_server", &pingpong, poll_args, Kernel::Remote, true),
+        Best::new(
+            "poll {host pipe, rump FIFO}, rump_server",
+            &pingpong,
+            poll_args,
+            Kernel::Remote(Spin::Default),
+            true,
+        ),
         Best::new("epoll {host pipe, host FIFO}, no library", &pingpong, epoll_args, Kernel::Host, true),
         Best::new("epoll {host pipe, rump FIFO}, in-process", &pingpong, epoll_args, Kernel::Local, true),
-        Best::new("epoll {host pipe, rump FIFO}, rump_server", &pingpong, epoll_args, Kernel::Remote, true),
+        Best::new(
+            "epoll {host pipe, rump FIFO}, rump_server",
+            &pingpong,
+            epoll_args,
+            Kernel::Remote(Spin::Default),
+            true,
+        ),
         Best::new("host FIFOs on /dev/shm, no library", &epoll_loop, loop_args, Kernel::Host, false),
         Best::new("rump FIFOs, in-process", &epoll_loop, loop_args, Kernel::Local, false),
-        Best::new("rump FIFOs, rump_server", &epoll_loop, loop_args, Kernel::Remote, false),
+        Best::new("rump FIFOs, rump_server", &epoll_loop, loop_args, Kernel::Remote(Spin::Default), false),
+        Best::new("rump FIFOs, rump_server, no spin", &epoll_loop, loop_args, Kernel::Remote(Spin::Off), false),
         Best::new("host directory on /dev/shm, no library", &inotify_loop, inotify_args, Kernel::Host, false),
         Best::new("rump directory, in-process", &inotify_loop, inotify_args, Kernel::Local, false),
-        Best::new("rump directory, rump_server", &inotify_loop, inotify_args, Kernel::Remote, false),
+        Best::new("rump directory, rump_server", &inotify_loop, inotify_args, Kernel::Remote(Spin::Default), false),
     ];
     for _ in 0..ROUNDS {
         for b in all.iter_mut() {
@@ -359,7 +438,7 @@ fn main() {
     }
     let _ = std::fs::remove_dir_all(&scratch);
 
-    let [host_poll, local_poll, remote_poll, host_epoll, local_epoll, remote_epoll, host_loop, local_loop, remote_loop, host_in, local_in, remote_in] =
+    let [host_poll, local_poll, remote_poll, host_epoll, local_epoll, remote_epoll, host_loop, local_loop, remote_loop, nospin_loop, host_in, local_in, remote_in] =
         &all;
     let on = if runner.cpu.is_some() { ", all on one CPU" } else { "" };
     println!("wake-up latency: one byte ping-ponged between two threads over two FIFOs, each waiting on");
@@ -378,6 +457,9 @@ fn main() {
     baseline(host_loop, "ns");
     row(local_loop, host_loop, "ns");
     row(remote_loop, host_loop, "ns");
+    row(nospin_loop, host_loop, "ns");
+    let (vm, null) = process_vm_floor();
+    println!("  {:<42} {vm:>10.2} ns  vs getppid  {null:>10.2} ns", "process_vm_readv of 1 byte, same run");
     println!();
     println!("inotify: mkdir and rmdir in a watched directory ({WATCHES} watched), blocking read of both events");
     println!("(ns per iteration; best of {ROUNDS} runs of {LOOPS})");

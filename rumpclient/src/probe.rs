@@ -4,12 +4,16 @@
 //! this process, which report a fault as an error instead of taking it. A
 //! page is readable or writable whole, so one byte answers for it.
 //!
-//! Probing costs a syscall (about 0.8 µs here), more than many hooked calls
-//! themselves, so each thread remembers the last `KNOWN` pages it found
-//! good and does not probe them again. The one way to still crash is a
-//! program that unmaps or write-protects memory and then hands the library
-//! a pointer into it (a use after free) while this thread remembers the
-//! page.
+//! Probing costs a syscall (about 0.8 µs here, and the host pins each
+//! page it touches: a 1 MiB buffer costs tens of µs), more than many
+//! hooked calls themselves, so each thread remembers the last `KNOWN`
+//! ranges of pages it found good (one probe's range each: a 1 MiB buffer
+//! read into again and again is probed once) and does not probe them
+//! again (a remembered range of several pages is checked to be still
+//! mapped, which costs no pinning: `still_mapped`). The one way to still
+//! crash is a program that write-protects memory (or maps read-only
+//! memory where it had writable), or unmaps one page, and then hands the
+//! library a pointer into it while this thread remembers it.
 
 use crate::selfmem::{own_pid, PAGE};
 use rump_abi::native::errno::EFAULT;
@@ -17,62 +21,125 @@ use rump_abi::usermem::in_user_range;
 use rump_abi::{Errno, UserAddr};
 use std::cell::Cell;
 
-/// Pages remembered per thread.
+/// Ranges of pages remembered per thread.
 const KNOWN: usize = 16;
 /// Pages whose one byte a probe touches per syscall (the kernel's IOV_MAX).
 const BATCH: usize = 1024;
 
-/// The pages one thread found good, oldest overwritten first.
+/// Pages `first..=last` found readable, and writable too if `writable`.
+#[derive(Clone, Copy)]
+struct Good {
+    first: u64,
+    last: u64,
+    writable: bool,
+}
+
+/// An entry that holds no page.
+const NONE: Good = Good { first: u64::MAX, last: 0, writable: false };
+
+/// The ranges one thread found good, oldest overwritten first.
 struct Known {
-    /// Page numbers shifted left once, the low bit set when found
-    /// writable too; u64::MAX is an empty slot.
-    pages: [u64; KNOWN],
+    ranges: [Good; KNOWN],
     next: usize,
 }
 
 thread_local! {
-    static GOOD: Cell<Known> = const { Cell::new(Known { pages: [u64::MAX; KNOWN], next: 0 }) };
+    static GOOD: Cell<Known> = const { Cell::new(Known { ranges: [NONE; KNOWN], next: 0 }) };
 }
 
+/// Whether pages `first..=last` lie in one range this thread found good
+/// (`Some`), and whether that range is of several pages (`Some(true)`).
 #[inline]
-fn is_known(page: u64, writable: bool) -> bool {
+fn is_known(first: u64, last: u64, writable: bool) -> Option<bool> {
     // SAFETY: this thread's own cell, read without copying it out; nothing
     // here can re-enter and write it meanwhile.
-    GOOD.with(|g| unsafe { &(*g.as_ptr()).pages }.iter().any(|&e| e >> 1 == page && (!writable || e & 1 == 1)))
+    GOOD.with(|g| unsafe { &(*g.as_ptr()).ranges })
+        .iter()
+        .find(|r| r.first <= first && last <= r.last && (!writable || r.writable))
+        .map(|r| r.first != r.last)
 }
 
-fn remember(page: u64, writable: bool) {
+fn remember(first: u64, last: u64, writable: bool) {
     // SAFETY: as in is_known, for writing.
     GOOD.with(|g| {
         let k = unsafe { &mut *g.as_ptr() };
-        k.pages[k.next] = page << 1 | writable as u64;
+        k.ranges[k.next] = Good { first, last, writable };
         k.next = (k.next + 1) % KNOWN;
     });
 }
 
-/// The pages `len` bytes at `addr` touch.
-fn pages(addr: u64, len: usize) -> impl Iterator<Item = u64> {
-    let last = (addr + len.max(1) as u64 - 1) / PAGE;
-    addr / PAGE..=last
+/// The first and last page `len` bytes at `addr` touch.
+fn pages(addr: u64, len: usize) -> (u64, u64) {
+    (addr / PAGE, (addr + len.max(1) as u64 - 1) / PAGE)
 }
 
 /// Checks that every page of `len` bytes at `addr` is readable, and with
-/// `writable` writable too, so the range can be used in place: the pages
-/// this thread does not remember are probed, one byte each, read and (for
-/// writing) written back as it was. (A thread writing the same buffer at
-/// that moment races with the call, as it would with the host kernel
-/// filling it.)
+/// `writable` writable too, so the range can be used in place: unless
+/// this thread remembers them all, the pages are probed, one byte each,
+/// read and (for writing) written back as it was. (A thread writing the
+/// same buffer at that moment races with the call, as it would with the
+/// host kernel filling it.)
 pub fn probe(addr: UserAddr, len: usize, writable: bool) -> Result<(), Errno> {
     if !in_user_range(addr, len) {
         return Err(EFAULT);
     }
-    let mut unknown = pages(addr.0, len).filter(|&p| !is_known(p, writable)).peekable();
-    while unknown.peek().is_some() {
-        let batch: Vec<u64> = unknown.by_ref().take(BATCH).collect();
-        probe_pages(&batch, writable)?;
-        batch.iter().for_each(|&p| remember(p, writable));
+    let (first, last) = pages(addr.0, len);
+    if is_known(first, last, writable).is_some_and(|several| !several || still_mapped(first, last)) {
+        return Ok(());
     }
+    let mut at = first;
+    while at <= last {
+        let batch: Vec<u64> = (at..=last).take(BATCH).collect();
+        probe_pages(&batch, writable)?;
+        at += batch.len() as u64;
+    }
+    remember(first, last, writable);
     Ok(())
+}
+
+/// Whether pages `first..=last` are all still mapped: a remembered range
+/// of several pages (a large buffer, freed and mapped again by malloc
+/// with a hole in it) is checked by one mincore, which pins nothing and
+/// fails with ENOMEM where a page is not mapped.
+fn still_mapped(first: u64, last: u64) -> bool {
+    const CHUNK: u64 = 1024;
+    let mut residency = [0u8; CHUNK as usize];
+    let mut at = first;
+    while at <= last {
+        let n = (last + 1 - at).min(CHUNK);
+        // SAFETY: mincore writes one byte per page of the range, `n` <= CHUNK.
+        let r = unsafe { libc::syscall(libc::SYS_mincore, at * PAGE, n * PAGE, residency.as_mut_ptr()) };
+        if r != 0 {
+            return false;
+        }
+        at += n;
+    }
+    true
+}
+
+/// How many of `len` bytes at `addr` come before the first page that is
+/// not good (readable, and with `writable` writable): `len` if every page
+/// is. A bad range is bisected, a probe per step.
+pub fn good_prefix(addr: UserAddr, len: usize, writable: bool) -> usize {
+    if probe(addr, len, writable).is_ok() {
+        return len;
+    }
+    let (first, last) = pages(addr.0, len);
+    // The first `good` pages are good; the first `bad` hold a bad one.
+    let (mut good, mut bad) = (0, last - first + 1);
+    let upto = |n: u64| ((first + n) * PAGE - addr.0) as usize;
+    while bad - good > 1 {
+        let mid = (good + bad) / 2;
+        match probe(addr, upto(mid), writable) {
+            Ok(()) => good = mid,
+            Err(_) => bad = mid,
+        }
+    }
+    if good == 0 {
+        0
+    } else {
+        upto(good)
+    }
 }
 
 /// Probes one byte of each of `pages` in one or two syscalls.
@@ -112,9 +179,7 @@ pub unsafe fn c_str<'a>(p: *const libc::c_char) -> Result<&'a std::ffi::CStr, Er
     let start = p as u64;
     let mut at = start;
     loop {
-        if !is_known(at / PAGE, false) {
-            probe(UserAddr(at), 1, false)?;
-        }
+        probe(UserAddr(at), 1, false)?;
         let page_end = (at / PAGE + 1) * PAGE;
         // SAFETY: [at, page_end) is the tail of a readable page.
         let tail = unsafe { std::slice::from_raw_parts(at as *const u8, (page_end - at) as usize) };

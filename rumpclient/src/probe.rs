@@ -4,16 +4,20 @@
 //! this process, which report a fault as an error instead of taking it. A
 //! page is readable or writable whole, so one byte answers for it.
 //!
-//! Probing costs a syscall (about 0.8 µs here, and the host pins each
-//! page it touches: a 1 MiB buffer costs tens of µs), more than many
-//! hooked calls themselves, so each thread remembers the last `KNOWN`
-//! ranges of pages it found good (one probe's range each: a 1 MiB buffer
-//! read into again and again is probed once) and does not probe them
-//! again (a remembered range of several pages is checked to be still
-//! mapped, which costs no pinning: `still_mapped`). The one way to still
-//! crash is a program that write-protects memory (or maps read-only
-//! memory where it had writable), or unmaps one page, and then hands the
-//! library a pointer into it while this thread remembers it.
+//! Probing costs a syscall (about 0.8 µs here), more than many hooked calls
+//! themselves, so each thread remembers the last `KNOWN` pages it found
+//! good and does not probe them again. The one way to still crash is a
+//! program that unmaps or write-protects memory and then hands the library
+//! a pointer into it (a use after free) while this thread remembers the
+//! page.
+//!
+//! A large buffer (a read or write through a lane of the shared-memory
+//! transport) would need hundreds of probes, each pinning a page: 1 MiB
+//! costs more than 100 µs here. `probe_buffer` remembers such a buffer as
+//! one range instead (the last `RANGES` per thread) and checks that it is
+//! still mapped with one mincore, which pins nothing; what that cannot see
+//! is a buffer freed and its place mapped again without write access,
+//! then handed to the library as a pointer into it.
 
 use crate::selfmem::{own_pid, PAGE};
 use rump_abi::native::errno::EFAULT;
@@ -21,86 +25,107 @@ use rump_abi::usermem::in_user_range;
 use rump_abi::{Errno, UserAddr};
 use std::cell::Cell;
 
-/// Ranges of pages remembered per thread.
+/// Pages remembered per thread.
 const KNOWN: usize = 16;
 /// Pages whose one byte a probe touches per syscall (the kernel's IOV_MAX).
 const BATCH: usize = 1024;
 
+/// The pages one thread found good, oldest overwritten first.
+struct Known {
+    /// Page numbers shifted left once, the low bit set when found
+    /// writable too; u64::MAX is an empty slot.
+    pages: [u64; KNOWN],
+    next: usize,
+}
+
+thread_local! {
+    static GOOD: Cell<Known> = const { Cell::new(Known { pages: [u64::MAX; KNOWN], next: 0 }) };
+}
+
+#[inline]
+fn is_known(page: u64, writable: bool) -> bool {
+    // SAFETY: this thread's own cell, read without copying it out; nothing
+    // here can re-enter and write it meanwhile.
+    GOOD.with(|g| unsafe { &(*g.as_ptr()).pages }.iter().any(|&e| e >> 1 == page && (!writable || e & 1 == 1)))
+}
+
+fn remember(page: u64, writable: bool) {
+    // SAFETY: as in is_known, for writing.
+    GOOD.with(|g| {
+        let k = unsafe { &mut *g.as_ptr() };
+        k.pages[k.next] = page << 1 | writable as u64;
+        k.next = (k.next + 1) % KNOWN;
+    });
+}
+
+/// The pages `len` bytes at `addr` touch.
+fn pages(addr: u64, len: usize) -> impl Iterator<Item = u64> {
+    let last = (addr + len.max(1) as u64 - 1) / PAGE;
+    addr / PAGE..=last
+}
+
+/// Checks that every page of `len` bytes at `addr` is readable, and with
+/// `writable` writable too, so the range can be used in place: the pages
+/// this thread does not remember are probed, one byte each, read and (for
+/// writing) written back as it was. (A thread writing the same buffer at
+/// that moment races with the call, as it would with the host kernel
+/// filling it.)
+pub fn probe(addr: UserAddr, len: usize, writable: bool) -> Result<(), Errno> {
+    if !in_user_range(addr, len) {
+        return Err(EFAULT);
+    }
+    let mut unknown = pages(addr.0, len).filter(|&p| !is_known(p, writable)).peekable();
+    while unknown.peek().is_some() {
+        let batch: Vec<u64> = unknown.by_ref().take(BATCH).collect();
+        probe_pages(&batch, writable)?;
+        batch.iter().for_each(|&p| remember(p, writable));
+    }
+    Ok(())
+}
+
+/// Buffers remembered whole per thread (`probe_buffer`).
+const RANGES: usize = 8;
+
 /// Pages `first..=last` found readable, and writable too if `writable`.
 #[derive(Clone, Copy)]
-struct Good {
+struct Range {
     first: u64,
     last: u64,
     writable: bool,
 }
 
 /// An entry that holds no page.
-const NONE: Good = Good { first: u64::MAX, last: 0, writable: false };
-
-/// The ranges one thread found good, oldest overwritten first.
-struct Known {
-    ranges: [Good; KNOWN],
-    next: usize,
-}
+const NO_RANGE: Range = Range { first: u64::MAX, last: 0, writable: false };
 
 thread_local! {
-    static GOOD: Cell<Known> = const { Cell::new(Known { ranges: [NONE; KNOWN], next: 0 }) };
+    /// The buffers one thread found good, oldest overwritten first.
+    static BUFFERS: Cell<([Range; RANGES], usize)> = const { Cell::new(([NO_RANGE; RANGES], 0)) };
 }
 
-/// Whether pages `first..=last` lie in one range this thread found good
-/// (`Some`), and whether that range is of several pages (`Some(true)`).
-#[inline]
-fn is_known(first: u64, last: u64, writable: bool) -> Option<bool> {
-    // SAFETY: this thread's own cell, read without copying it out; nothing
-    // here can re-enter and write it meanwhile.
-    GOOD.with(|g| unsafe { &(*g.as_ptr()).ranges })
-        .iter()
-        .find(|r| r.first <= first && last <= r.last && (!writable || r.writable))
-        .map(|r| r.first != r.last)
-}
-
-fn remember(first: u64, last: u64, writable: bool) {
-    // SAFETY: as in is_known, for writing.
-    GOOD.with(|g| {
-        let k = unsafe { &mut *g.as_ptr() };
-        k.ranges[k.next] = Good { first, last, writable };
-        k.next = (k.next + 1) % KNOWN;
-    });
-}
-
-/// The first and last page `len` bytes at `addr` touch.
-fn pages(addr: u64, len: usize) -> (u64, u64) {
-    (addr / PAGE, (addr + len.max(1) as u64 - 1) / PAGE)
-}
-
-/// Checks that every page of `len` bytes at `addr` is readable, and with
-/// `writable` writable too, so the range can be used in place: unless
-/// this thread remembers them all, the pages are probed, one byte each,
-/// read and (for writing) written back as it was. (A thread writing the
-/// same buffer at that moment races with the call, as it would with the
-/// host kernel filling it.)
-pub fn probe(addr: UserAddr, len: usize, writable: bool) -> Result<(), Errno> {
+/// As `probe`, for a large buffer: remembered whole, and while it is, a
+/// mincore checking it is still mapped stands for the probe.
+pub fn probe_buffer(addr: UserAddr, len: usize, writable: bool) -> Result<(), Errno> {
     if !in_user_range(addr, len) {
         return Err(EFAULT);
     }
-    let (first, last) = pages(addr.0, len);
-    if is_known(first, last, writable).is_some_and(|several| !several || still_mapped(first, last)) {
+    let (first, last) = (addr.0 / PAGE, (addr.0 + len.max(1) as u64 - 1) / PAGE);
+    let known = BUFFERS.with(|b| {
+        b.get().0.iter().any(|r| r.first <= first && last <= r.last && (!writable || r.writable))
+    });
+    if known && still_mapped(first, last) {
         return Ok(());
     }
-    let mut at = first;
-    while at <= last {
-        let batch: Vec<u64> = (at..=last).take(BATCH).collect();
-        probe_pages(&batch, writable)?;
-        at += batch.len() as u64;
-    }
-    remember(first, last, writable);
+    probe_range(first, last, writable)?;
+    BUFFERS.with(|b| {
+        let (mut ranges, next) = b.get();
+        ranges[next] = Range { first, last, writable };
+        b.set((ranges, (next + 1) % RANGES));
+    });
     Ok(())
 }
 
-/// Whether pages `first..=last` are all still mapped: a remembered range
-/// of several pages (a large buffer, freed and mapped again by malloc
-/// with a hole in it) is checked by one mincore, which pins nothing and
-/// fails with ENOMEM where a page is not mapped.
+/// Whether pages `first..=last` are all still mapped: one mincore per
+/// `CHUNK` pages, which fails with ENOMEM where a page is not.
 fn still_mapped(first: u64, last: u64) -> bool {
     const CHUNK: u64 = 1024;
     let mut residency = [0u8; CHUNK as usize];
@@ -117,28 +142,39 @@ fn still_mapped(first: u64, last: u64) -> bool {
     true
 }
 
+/// Probes pages `first..=last`, `BATCH` at a time, remembering nothing.
+fn probe_range(first: u64, last: u64, writable: bool) -> Result<(), Errno> {
+    let mut at = first;
+    while at <= last {
+        let batch: Vec<u64> = (at..=last).take(BATCH).collect();
+        probe_pages(&batch, writable)?;
+        at += batch.len() as u64;
+    }
+    Ok(())
+}
+
 /// How many of `len` bytes at `addr` come before the first page that is
 /// not good (readable, and with `writable` writable): `len` if every page
-/// is. A bad range is bisected, a probe per step.
+/// is. A bad range is bisected, a probe per step; the steps are not
+/// remembered (the program's pointer is wrong, or its memory changing).
 pub fn good_prefix(addr: UserAddr, len: usize, writable: bool) -> usize {
     if probe(addr, len, writable).is_ok() {
         return len;
     }
-    let (first, last) = pages(addr.0, len);
+    let first = addr.0 / PAGE;
+    let last = (addr.0 + len.max(1) as u64 - 1) / PAGE;
     // The first `good` pages are good; the first `bad` hold a bad one.
     let (mut good, mut bad) = (0, last - first + 1);
-    let upto = |n: u64| ((first + n) * PAGE - addr.0) as usize;
     while bad - good > 1 {
         let mid = (good + bad) / 2;
-        match probe(addr, upto(mid), writable) {
+        match probe_range(first, first + mid - 1, writable) {
             Ok(()) => good = mid,
             Err(_) => bad = mid,
         }
     }
-    if good == 0 {
-        0
-    } else {
-        upto(good)
+    match good {
+        0 => 0,
+        _ => ((first + good) * PAGE - addr.0) as usize,
     }
 }
 
@@ -179,7 +215,9 @@ pub unsafe fn c_str<'a>(p: *const libc::c_char) -> Result<&'a std::ffi::CStr, Er
     let start = p as u64;
     let mut at = start;
     loop {
-        probe(UserAddr(at), 1, false)?;
+        if !is_known(at / PAGE, false) {
+            probe(UserAddr(at), 1, false)?;
+        }
         let page_end = (at / PAGE + 1) * PAGE;
         // SAFETY: [at, page_end) is the tail of a readable page.
         let tail = unsafe { std::slice::from_raw_parts(at as *const u8, (page_end - at) as usize) };

@@ -161,8 +161,10 @@ fn large_reads_and_writes_match_the_host_byte_for_byte() {
     }
 }
 
-/// An anonymous mapping of `len` bytes whose pages from `bad` on are
-/// unmapped (or, with `read_only`, write-protected); unmapped when dropped.
+/// An anonymous mapping of `len` bytes whose pages from `bad` on cannot
+/// be touched (PROT_NONE: to the kernel's copies as good as unmapped, but
+/// kept reserved, so no other mapping of this process lands there while
+/// the test runs) or, with `read_only`, only read; unmapped when dropped.
 struct Buffer {
     at: *mut u8,
     len: usize,
@@ -182,10 +184,8 @@ impl Buffer {
             );
             assert_ne!(at, libc::MAP_FAILED);
             let tail = at.cast::<u8>().add(bad);
-            match read_only {
-                true => assert_eq!(libc::mprotect(tail.cast(), len - bad, libc::PROT_READ), 0),
-                false => assert_eq!(libc::munmap(tail.cast(), len - bad), 0),
-            }
+            let prot = if read_only { libc::PROT_READ } else { libc::PROT_NONE };
+            assert_eq!(libc::mprotect(tail.cast(), len - bad, prot), 0);
             Buffer { at: at.cast(), len }
         }
     }
@@ -199,7 +199,7 @@ impl Buffer {
 
 impl Drop for Buffer {
     fn drop(&mut self) {
-        // SAFETY: our mapping (unmapping its missing tail again is harmless).
+        // SAFETY: our mapping.
         unsafe { libc::munmap(self.at.cast(), self.len) };
     }
 }
@@ -211,9 +211,13 @@ fn a_buffer_partly_unmapped_or_read_only_gives_what_linux_gives() {
     let f = Twin::open(&c, "faults");
     let data = pattern(2 * MIB, 3);
     assert_eq!(f.pwrite(data.as_ptr(), data.len(), 0), (Ok(2 * MIB as isize), Ok(2 * MIB as isize)));
+    // Every buffer lives to the end, so that none is mapped where one
+    // was before (a thread remembers the pages it found good).
+    let mut buffers = Vec::new();
     for (bad, read_only) in [(MIB / 2, false), (MIB / 2, true), (PAGE, false), (LANE_MIN + PAGE, false), (0, false)] {
         let what = format!("a 1 MiB buffer bad from {bad} (read-only: {read_only})");
-        let (hb, rb) = (Buffer::new(MIB, bad, read_only), Buffer::new(MIB, bad, read_only));
+        buffers.push((Buffer::new(MIB, bad, read_only), Buffer::new(MIB, bad, read_only)));
+        let (hb, rb) = buffers.last().unwrap();
         let (h, r) = f.pread(hb.at, rb.at, MIB, 3);
         assert_eq!(h, r, "pread into {what}");
         assert!(hb.head(bad) == rb.head(bad), "pread into {what}: other bytes");

@@ -11,9 +11,10 @@
 //! a pointer into it (a use after free) while this thread remembers the
 //! page.
 //!
-//! A large buffer (a read or write through a lane of the shared-memory
-//! transport) would need hundreds of probes, each pinning a page: 1 MiB
-//! costs more than 100 µs here. `probe_buffer` remembers such a buffer as
+//! The buffer of a large read or write (`good_prefix`: one that goes
+//! through a lane of the shared-memory transport, or over the socket)
+//! would need hundreds of probes, each pinning a page: 1 MiB costs more
+//! than 100 µs here. `probe_buffer` remembers such a buffer as
 //! one range instead (the last `RANGES` per thread) and checks that it is
 //! still mapped with one mincore, which pins nothing; what that cannot see
 //! is a buffer freed and its place mapped again without write access,
@@ -58,10 +59,15 @@ fn remember(page: u64, writable: bool) {
     });
 }
 
+/// The first and last page `len` bytes at `addr` touch.
+fn span(addr: u64, len: usize) -> (u64, u64) {
+    (addr / PAGE, (addr + len.max(1) as u64 - 1) / PAGE)
+}
+
 /// The pages `len` bytes at `addr` touch.
 fn pages(addr: u64, len: usize) -> impl Iterator<Item = u64> {
-    let last = (addr + len.max(1) as u64 - 1) / PAGE;
-    addr / PAGE..=last
+    let (first, last) = span(addr, len);
+    first..=last
 }
 
 /// Checks that every page of `len` bytes at `addr` is readable, and with
@@ -108,10 +114,9 @@ pub fn probe_buffer(addr: UserAddr, len: usize, writable: bool) -> Result<(), Er
     if !in_user_range(addr, len) {
         return Err(EFAULT);
     }
-    let (first, last) = (addr.0 / PAGE, (addr.0 + len.max(1) as u64 - 1) / PAGE);
-    let known = BUFFERS.with(|b| {
-        b.get().0.iter().any(|r| r.first <= first && last <= r.last && (!writable || r.writable))
-    });
+    let (first, last) = span(addr.0, len);
+    let known =
+        BUFFERS.with(|b| b.get().0.iter().any(|r| r.first <= first && last <= r.last && (!writable || r.writable)));
     if known && still_mapped(first, last) {
         return Ok(());
     }
@@ -155,14 +160,14 @@ fn probe_range(first: u64, last: u64, writable: bool) -> Result<(), Errno> {
 
 /// How many of `len` bytes at `addr` come before the first page that is
 /// not good (readable, and with `writable` writable): `len` if every page
-/// is. A bad range is bisected, a probe per step; the steps are not
-/// remembered (the program's pointer is wrong, or its memory changing).
+/// is. The buffer is looked at whole first (`probe_buffer`); a bad one
+/// is bisected, a probe per step, and the steps are not remembered (the
+/// program's pointer is wrong, or its memory changing).
 pub fn good_prefix(addr: UserAddr, len: usize, writable: bool) -> usize {
-    if probe(addr, len, writable).is_ok() {
+    if probe_buffer(addr, len, writable).is_ok() {
         return len;
     }
-    let first = addr.0 / PAGE;
-    let last = (addr.0 + len.max(1) as u64 - 1) / PAGE;
+    let (first, last) = span(addr.0, len);
     // The first `good` pages are good; the first `bad` hold a bad one.
     let (mut good, mut bad) = (0, last - first + 1);
     while bad - good > 1 {

@@ -122,8 +122,11 @@ impl Use {
     pub fn decode(word: u32) -> Option<Use> {
         let lane = (word & 0xff).checked_sub(1)? as usize;
         let (buf_arg, len_arg) = ((word >> 8 & 0xff) as usize, (word >> 16 & 0xff) as usize);
-        (lane < LANES && buf_arg < MAXARGS && len_arg < MAXARGS && word >> 24 == 0)
-            .then_some(Use { lane, buf_arg, len_arg })
+        (lane < LANES && buf_arg < MAXARGS && len_arg < MAXARGS && word >> 24 == 0).then_some(Use {
+            lane,
+            buf_arg,
+            len_arg,
+        })
     }
 }
 

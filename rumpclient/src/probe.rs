@@ -11,10 +11,9 @@
 //! a pointer into it (a use after free) while this thread remembers the
 //! page.
 //!
-//! The buffer of a large read or write (`good_prefix`: one that goes
-//! through a lane of the shared-memory transport, or over the socket)
-//! would need hundreds of probes, each pinning a page: 1 MiB costs more
-//! than 100 µs here. `probe_buffer` remembers such a buffer as
+//! The buffer of a read or write through a lane of the shared-memory
+//! transport would need hundreds of probes, each pinning a page: 1 MiB
+//! costs more than 100 µs here. `probe_buffer` remembers such a buffer as
 //! one range instead (the last `RANGES` per thread) and checks that it is
 //! still mapped with one mincore, which pins nothing; what that cannot see
 //! is a buffer freed and its place mapped again without write access,
@@ -160,11 +159,10 @@ fn probe_range(first: u64, last: u64, writable: bool) -> Result<(), Errno> {
 
 /// How many of `len` bytes at `addr` come before the first page that is
 /// not good (readable, and with `writable` writable): `len` if every page
-/// is. The buffer is looked at whole first (`probe_buffer`); a bad one
-/// is bisected, a probe per step, and the steps are not remembered (the
-/// program's pointer is wrong, or its memory changing).
+/// is. A bad range is bisected, a probe per step; the steps are not
+/// remembered (the program's pointer is wrong, or its memory changing).
 pub fn good_prefix(addr: UserAddr, len: usize, writable: bool) -> usize {
-    if probe_buffer(addr, len, writable).is_ok() {
+    if probe(addr, len, writable).is_ok() {
         return len;
     }
     let (first, last) = span(addr.0, len);

@@ -20,7 +20,7 @@ use super::lane::{Dir, Plan, LANES, LANE_LEN};
 use super::layout::{lanes_offset, mapping_len, ready_offset, Channel, Slot, DONE, FREE, LOST, POSTED, SLOTS, WAITER};
 use super::ready::{self, Owners, Record};
 use super::spin::Spin;
-use crate::probe::good_prefix;
+use crate::probe::{good_prefix, probe_buffer};
 use rump_abi::{Slots, SysResult};
 use rump_kernel::shm::Mapping;
 use std::cell::Cell;
@@ -133,9 +133,13 @@ impl ClientChannel {
     /// that is good (`lane`); None if its first page is not (the server's
     /// copy then finds the fault, as a host call would) or no lane is free.
     fn lend(&self, plan: Plan) -> Option<(usize, Plan)> {
-        let plan = match good_prefix(plan.buf, plan.len, plan.dir == Dir::ToCaller) {
-            0 => return None,
-            good => plan.shortened(good),
+        let writable = plan.dir == Dir::ToCaller;
+        let plan = match probe_buffer(plan.buf, plan.len, writable) {
+            Ok(()) => plan,
+            Err(_) => match good_prefix(plan.buf, plan.len, writable) {
+                0 => return None,
+                good => plan.shortened(good),
+            },
         };
         let mut cur = self.lanes.load(Ordering::Relaxed);
         let lane = loop {

@@ -31,6 +31,7 @@ use crate::ownfd::OwnFd;
 use crate::selfmem::SelfMemory;
 use crate::sock::{rand_bytes, Conn};
 use crate::transport::shm::client::{ClientChannel, Stop};
+use crate::transport::shm::lane::Plan;
 use crate::transport::shm::ready::Record;
 use crate::transport::{self, shm};
 use crate::url::ServerUrl;
@@ -249,8 +250,9 @@ impl Link {
     }
 
     /// One call through the channel, arming readiness record `record` if
-    /// given: None if no slot is free (the caller uses the socket). A
-    /// signal handler that interrupts the wait cancels the call, as on the
+    /// given, its data through a lane if `plan` says how and one is free:
+    /// None if no slot is free (the caller uses the socket). A signal
+    /// handler that interrupts the wait cancels the call, as on the
     /// socket.
     fn shm_call(
         self: &Arc<Self>,
@@ -259,9 +261,10 @@ impl Link {
         args: &Slots,
         reqno: u64,
         record: Option<usize>,
+        plan: Option<Plan>,
     ) -> Option<Result<SysResult, Lost>> {
         let _in_rpc = InRpc::enter();
-        let posted = ch.post_arming(num, args, reqno, record)?;
+        let posted = ch.post_arming(num, args, reqno, record, plan)?;
         let mut cancelled = false;
         loop {
             match posted.wait(&|| self.server_gone()) {
@@ -912,7 +915,7 @@ impl Client {
         let Some(desc) = self.desc(num).filter(|d| d.implemented) else { return Err(self.errno(ENOSYS)) };
         if let Some(g) = gate.filter(|g| Arc::ptr_eq(&g.link, &self.link.read())) {
             let ch = g.link.shm.get().expect("a gate's link has a channel");
-            match g.link.shm_call(ch, num, args, self.reqno(), Some(g.record)) {
+            match g.link.shm_call(ch, num, args, self.reqno(), Some(g.record), None) {
                 Some(Ok(r)) => return r,
                 Some(Err(Lost)) => self.reconnect(&g.link).map_err(|e| self.errno(e))?,
                 None => {}
@@ -958,11 +961,12 @@ impl Client {
     fn call_as(&self, desc: &SyscallDesc, args: &Slots, notify: Option<(u32, RawFd)>) -> SysResult {
         let num = desc.num;
         // Through shared memory the kernel reaches every argument in place,
-        // so `desc` need not say how they travel.
+        // so `desc` need not say how they travel, only whether a large
+        // buffer may go through a lane.
         while notify.is_none() {
             let link = self.link();
             let Some(ch) = link.shm.get() else { break };
-            match link.shm_call(ch, num, args, self.reqno(), None) {
+            match link.shm_call(ch, num, args, self.reqno(), None, Plan::of(desc, args)) {
                 None => break,
                 Some(Ok(r)) => return r,
                 Some(Err(Lost)) => self.reconnect(&link).map_err(|e| self.errno(e))?,

@@ -500,6 +500,14 @@ pub trait ClientMemory {
     fn writable_at(&self, _addr: UserAddr) -> bool {
         true
     }
+    /// How many of `len` bytes at `addr` come before the first page that
+    /// cannot be read (with `writable`, written), as far as this memory
+    /// can tell: a read or write of a buffer that turns bad part way is
+    /// one of its good part, which is where the host's copy would stop
+    /// (a short count).
+    fn good_len(&self, _addr: UserAddr, len: usize, _writable: bool) -> usize {
+        len
+    }
 }
 
 /// A request built by [`marshal`], kept until its reply arrives.
@@ -559,6 +567,21 @@ impl Builder<'_> {
             self.slots[i] = n as u64;
         }
         n
+    }
+
+    /// The `n` bytes of a buffer at `addr` whose count is in slot
+    /// `len_slot` (`clamp` checked it), lowered to its good part
+    /// (`ClientMemory::good_len`) if it has one; a buffer bad from its
+    /// first byte keeps its count, so the server faults (EFAULT, or 0 at
+    /// the end of a file, as the host says).
+    fn good_part(&mut self, len_slot: u8, addr: u64, n: usize, writable: bool) -> usize {
+        match self.mem.good_len(UserAddr(addr), n, writable) {
+            good if good > 0 && good < n => {
+                self.slots[len_slot as usize] = good as u64;
+                good
+            }
+            _ => n,
+        }
     }
 
     fn string(&mut self, arg: usize, addr: u64) {
@@ -663,10 +686,12 @@ pub fn marshal(desc: &SyscallDesc, args: &Slots, mem: &dyn ClientMemory) -> Clie
             }
             Marshal::InBytes { len } => {
                 let n = b.clamp(len, b.in_left);
+                let n = b.good_part(len, addr, n, false);
                 b.fixed(i, addr, Some(n), SEG_IN)
             }
             Marshal::OutBytesToRet { len } => {
                 let n = b.clamp(len, b.out_left);
+                let n = b.good_part(len, addr, n, true);
                 b.fixed(i, addr, Some(n), SEG_OUT | SEG_TO_RET)
             }
             Marshal::InIov { count } => b.iovecs(i, addr, count, false),

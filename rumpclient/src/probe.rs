@@ -10,6 +10,14 @@
 //! program that unmaps or write-protects memory and then hands the library
 //! a pointer into it (a use after free) while this thread remembers the
 //! page.
+//!
+//! The buffer of a read or write through a lane of the shared-memory
+//! transport would need hundreds of probes, each pinning a page: 1 MiB
+//! costs more than 100 µs here. `probe_buffer` remembers such a buffer as
+//! one range instead (the last `RANGES` per thread) and checks that it is
+//! still mapped with one mincore, which pins nothing; what that cannot see
+//! is a buffer freed and its place mapped again without write access,
+//! then handed to the library as a pointer into it.
 
 use crate::selfmem::{own_pid, PAGE};
 use rump_abi::native::errno::EFAULT;
@@ -50,10 +58,15 @@ fn remember(page: u64, writable: bool) {
     });
 }
 
+/// The first and last page `len` bytes at `addr` touch.
+fn span(addr: u64, len: usize) -> (u64, u64) {
+    (addr / PAGE, (addr + len.max(1) as u64 - 1) / PAGE)
+}
+
 /// The pages `len` bytes at `addr` touch.
 fn pages(addr: u64, len: usize) -> impl Iterator<Item = u64> {
-    let last = (addr + len.max(1) as u64 - 1) / PAGE;
-    addr / PAGE..=last
+    let (first, last) = span(addr, len);
+    first..=last
 }
 
 /// Checks that every page of `len` bytes at `addr` is readable, and with
@@ -73,6 +86,99 @@ pub fn probe(addr: UserAddr, len: usize, writable: bool) -> Result<(), Errno> {
         batch.iter().for_each(|&p| remember(p, writable));
     }
     Ok(())
+}
+
+/// Buffers remembered whole per thread (`probe_buffer`).
+const RANGES: usize = 8;
+
+/// Pages `first..=last` found readable, and writable too if `writable`.
+#[derive(Clone, Copy)]
+struct Range {
+    first: u64,
+    last: u64,
+    writable: bool,
+}
+
+/// An entry that holds no page.
+const NO_RANGE: Range = Range { first: u64::MAX, last: 0, writable: false };
+
+thread_local! {
+    /// The buffers one thread found good, oldest overwritten first.
+    static BUFFERS: Cell<([Range; RANGES], usize)> = const { Cell::new(([NO_RANGE; RANGES], 0)) };
+}
+
+/// As `probe`, for a large buffer: remembered whole, and while it is, a
+/// mincore checking it is still mapped stands for the probe.
+pub fn probe_buffer(addr: UserAddr, len: usize, writable: bool) -> Result<(), Errno> {
+    if !in_user_range(addr, len) {
+        return Err(EFAULT);
+    }
+    let (first, last) = span(addr.0, len);
+    let known =
+        BUFFERS.with(|b| b.get().0.iter().any(|r| r.first <= first && last <= r.last && (!writable || r.writable)));
+    if known && still_mapped(first, last) {
+        return Ok(());
+    }
+    probe_range(first, last, writable)?;
+    BUFFERS.with(|b| {
+        let (mut ranges, next) = b.get();
+        ranges[next] = Range { first, last, writable };
+        b.set((ranges, (next + 1) % RANGES));
+    });
+    Ok(())
+}
+
+/// Whether pages `first..=last` are all still mapped: one mincore per
+/// `CHUNK` pages, which fails with ENOMEM where a page is not.
+fn still_mapped(first: u64, last: u64) -> bool {
+    const CHUNK: u64 = 1024;
+    let mut residency = [0u8; CHUNK as usize];
+    let mut at = first;
+    while at <= last {
+        let n = (last + 1 - at).min(CHUNK);
+        // SAFETY: mincore writes one byte per page of the range, `n` <= CHUNK.
+        let r = unsafe { libc::syscall(libc::SYS_mincore, at * PAGE, n * PAGE, residency.as_mut_ptr()) };
+        if r != 0 {
+            return false;
+        }
+        at += n;
+    }
+    true
+}
+
+/// Probes pages `first..=last`, `BATCH` at a time, remembering nothing.
+fn probe_range(first: u64, last: u64, writable: bool) -> Result<(), Errno> {
+    let mut at = first;
+    while at <= last {
+        let batch: Vec<u64> = (at..=last).take(BATCH).collect();
+        probe_pages(&batch, writable)?;
+        at += batch.len() as u64;
+    }
+    Ok(())
+}
+
+/// How many of `len` bytes at `addr` come before the first page that is
+/// not good (readable, and with `writable` writable): `len` if every page
+/// is. A bad range is bisected, a probe per step; the steps are not
+/// remembered (the program's pointer is wrong, or its memory changing).
+pub fn good_prefix(addr: UserAddr, len: usize, writable: bool) -> usize {
+    if probe(addr, len, writable).is_ok() {
+        return len;
+    }
+    let (first, last) = span(addr.0, len);
+    // The first `good` pages are good; the first `bad` hold a bad one.
+    let (mut good, mut bad) = (0, last - first + 1);
+    while bad - good > 1 {
+        let mid = (good + bad) / 2;
+        match probe_range(first, first + mid - 1, writable) {
+            Ok(()) => good = mid,
+            Err(_) => bad = mid,
+        }
+    }
+    match good {
+        0 => 0,
+        _ => ((first + good) * PAGE - addr.0) as usize,
+    }
 }
 
 /// Probes one byte of each of `pages` in one or two syscalls.

@@ -6,7 +6,7 @@
 //! program whose pointer it was.
 
 use crate::marshal::ClientMemory;
-use crate::probe::probe;
+use crate::probe::{good_prefix, probe};
 use rump_abi::native::errno::{EFAULT, ENAMETOOLONG};
 use rump_abi::usermem::{load_pieces, store_pieces, total_len, uninit_len, UserMemory};
 use rump_abi::{Errno, UserAddr};
@@ -69,6 +69,10 @@ impl ClientMemory for SelfMemory {
 
     fn writable_at(&self, addr: UserAddr) -> bool {
         probe(addr, 1, true).is_ok()
+    }
+
+    fn good_len(&self, addr: UserAddr, len: usize, writable: bool) -> usize {
+        good_prefix(addr, len, writable)
     }
 }
 

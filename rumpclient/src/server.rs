@@ -812,9 +812,16 @@ impl Client {
         };
         self.shared.busy.fetch_add(1, Ordering::AcqRel);
         let pid = ch.pid;
+        // A call armed to run again later reaches the client's memory in
+        // place: its lane is the client's again by then.
+        let lane_memory = ch.lane_memory(call).filter(|_| armed.is_none());
+        let first = process.clone();
         let run = move |num: u32, args: &Slots, lwp: &Lwp| process.syscall_lwp(num, args, &PeerMemory { pid }, lwp);
         ready::refreshing(
-            || run(call.sysnum, &call.args, &lwp),
+            || match &lane_memory {
+                Some(mem) => first.syscall_lwp(call.sysnum, &call.args, mem, &lwp),
+                None => run(call.sysnum, &call.args, &lwp),
+            },
             |result| {
                 if cancellable {
                     self.calls.lock().remove(&call.reqno);

@@ -204,7 +204,9 @@ fn oversized_read_is_shortened() {
     let mut buf = [0u8; 8];
     let a = addr(buf.as_mut_ptr());
     let r = call(sys::SYS_read, &[0, a, 1 << 40], |k| {
-        assert_eq!(k.slots[2], MAX_CALL_OUT as u64);
+        // Lowered to the budget, and to the part of it that is mapped
+        // after the buffer (where a host copy would stop).
+        assert!((8..=MAX_CALL_OUT as u64).contains(&k.slots[2]), "count {}", k.slots[2]);
         k.copy_out(UserAddr(a), b"abc")?;
         Ok(3)
     });

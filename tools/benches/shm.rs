@@ -5,9 +5,10 @@
 //!   wake-up a futex), against a bare shared-memory spin ping-pong and a
 //!   bare futex ping-pong; and the same call over the socket
 //!   (`RUMP_TRANSPORT=socket`) against a bare unix-socket ping-pong;
-//! - `pwrite` and `pread` of 1 MiB through shared memory against a 1 MiB
-//!   memcpy plus one futex round trip (and, for where the time goes, a
-//!   1 MiB process_vm_writev alone: the server's one copy).
+//! - `pwrite` and `pread` of 1 MiB through shared memory (their data in
+//!   a lane of the channel: a memcpy on each side) against a 1 MiB memcpy
+//!   plus one futex round trip (and, for comparison, a 1 MiB
+//!   process_vm_writev alone: the one copy calls without a lane make).
 //!
 //! `cat` of 256 MiB through the keeper and `rump_server` is in
 //! `cargo bench -p rump-hijack --bench hijack` (run it with and without

@@ -10,16 +10,22 @@
 //! the reply the cancelled call still sends. That a server died is learnt
 //! from the socket by whoever owns it, which then marks every slot `LOST`
 //! (`lose_all`), waking its sleepers.
+//!
+//! A large read or write also takes a lane for its data (`lane`): the
+//! write's data is copied in before the call is posted, the read's out
+//! once it is done, and the lane is held as long as the slot.
 
 use super::futex::{self, Woke};
-use super::layout::{mapping_len, ready_offset, Channel, Slot, DONE, FREE, LOST, POSTED, SLOTS, WAITER};
+use super::lane::{Dir, Plan, LANES, LANE_LEN};
+use super::layout::{lanes_offset, mapping_len, ready_offset, Channel, Slot, DONE, FREE, LOST, POSTED, SLOTS, WAITER};
 use super::ready::{self, Owners, Record};
 use super::spin::Spin;
+use crate::probe::{good_prefix, probe_buffer};
 use rump_abi::{Slots, SysResult};
 use rump_kernel::shm::Mapping;
 use std::cell::Cell;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Once;
 use std::time::Instant;
 
@@ -41,6 +47,8 @@ pub struct ClientChannel {
     map: Mapping,
     /// Bit set = slot free, for this process's threads.
     free: [AtomicU64; SLOTS / 64],
+    /// Bit set = lane free.
+    lanes: AtomicU32,
     spin: Spin,
     /// `FORKS` when the channel was mapped.
     forks: u64,
@@ -61,6 +69,8 @@ pub enum Stop {
 pub struct Posted<'a> {
     ch: &'a ClientChannel,
     index: usize,
+    /// The lane this call's data goes through, and how.
+    lane: Option<(usize, Plan)>,
 }
 
 impl ClientChannel {
@@ -75,7 +85,8 @@ impl ClientChannel {
         let map = Mapping::of_fd(fd.as_raw_fd(), mapping_len()).ok()?;
         let free = std::array::from_fn(|_| AtomicU64::new(u64::MAX));
         let forks = FORKS.load(Ordering::Relaxed);
-        let ch = ClientChannel { map, free, spin: Spin::toward(server), forks, records: Owners::default() };
+        let lanes = AtomicU32::new((1 << LANES) - 1);
+        let ch = ClientChannel { map, free, lanes, spin: Spin::toward(server), forks, records: Owners::default() };
         ch.view().is_valid().then_some(ch)
     }
 
@@ -111,6 +122,43 @@ impl ClientChannel {
         None
     }
 
+    /// Lane `i`'s bytes in our mapping.
+    fn lane_ptr(&self, i: usize) -> *mut u8 {
+        // SAFETY: lane `i` < LANES lies inside our mapping of `mapping_len()` bytes.
+        unsafe { self.map.as_ptr().add(lanes_offset() + i * LANE_LEN) }
+    }
+
+    /// A free lane for a call that would use one as `plan` says, with a
+    /// write's data already in it, and the plan for the part of the buffer
+    /// that is good (`lane`); None if its first page is not (the server's
+    /// copy then finds the fault, as a host call would) or no lane is free.
+    fn lend(&self, plan: Plan) -> Option<(usize, Plan)> {
+        let writable = plan.dir == Dir::ToCaller;
+        let plan = match probe_buffer(plan.buf, plan.len, writable) {
+            Ok(()) => plan,
+            Err(_) => match good_prefix(plan.buf, plan.len, writable) {
+                0 => return None,
+                good => plan.shortened(good),
+            },
+        };
+        let mut cur = self.lanes.load(Ordering::Relaxed);
+        let lane = loop {
+            if cur == 0 {
+                return None;
+            }
+            let b = cur.trailing_zeros();
+            match self.lanes.compare_exchange_weak(cur, cur & !(1 << b), Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => break b as usize,
+                Err(now) => cur = now,
+            }
+        };
+        if plan.dir == Dir::FromCaller {
+            // SAFETY: `probe` found the buffer readable; the lane holds LANE_LEN >= plan.len bytes.
+            unsafe { std::ptr::copy_nonoverlapping(plan.buf.0 as *const u8, self.lane_ptr(lane), plan.len) };
+        }
+        Some((lane, plan))
+    }
+
     /// The server hung up: every sleeping caller wakes and gives up.
     pub fn lose_all(&self) {
         for slot in self.view().slots {
@@ -134,17 +182,28 @@ impl ClientChannel {
     /// slot is taken or the channel is a parent's (the caller uses the
     /// socket).
     pub fn post(&self, sysnum: u32, args: &Slots, reqno: u64) -> Option<Posted<'_>> {
-        self.post_arming(sysnum, args, reqno, None)
+        self.post_arming(sysnum, args, reqno, None, None)
     }
 
     /// As `post`, for a call that arms readiness record `record` (see
-    /// `ready`) where it would wait.
-    pub fn post_arming(&self, sysnum: u32, args: &Slots, reqno: u64, record: Option<usize>) -> Option<Posted<'_>> {
+    /// `ready`) where it would wait, and whose data goes through a lane
+    /// as `plan` says if one is free (`lane`).
+    pub fn post_arming(
+        &self,
+        sysnum: u32,
+        args: &Slots,
+        reqno: u64,
+        record: Option<usize>,
+        plan: Option<Plan>,
+    ) -> Option<Posted<'_>> {
         if FORKS.load(Ordering::Relaxed) != self.forks {
             return None;
         }
         let index = self.take_free()?;
         let slot = self.slot(index);
+        let lane = plan.and_then(|p| self.lend(p));
+        let args = &lane.map_or(*args, |(_, p)| p.args(args));
+        slot.lane.store(lane.map_or(0, |(l, p)| p.slot_word(l)), Ordering::Relaxed);
         slot.sysnum.store(sysnum, Ordering::Relaxed);
         slot.reqno.store(reqno, Ordering::Relaxed);
         self.ready().arms[index].store(record.map_or(0, |r| r as u32 + 1), Ordering::Relaxed);
@@ -158,7 +217,7 @@ impl ClientChannel {
         if h.sleeping.load(Ordering::SeqCst) != 0 {
             futex::wake(&h.doorbell, 1);
         }
-        Some(Posted { ch: self, index })
+        Some(Posted { ch: self, index, lane })
     }
 }
 
@@ -172,10 +231,24 @@ impl Posted<'_> {
         (slot.state.load(Ordering::Acquire) & !(WAITER | LOST) == DONE).then(|| slot.result())
     }
 
-    /// Waits for the result. Before it sleeps, `server_gone` says whether
+    /// Waits for the result, with a read's data copied from its lane into
+    /// the caller's buffer. Before it sleeps, `server_gone` says whether
     /// the server is already known gone (and may arrange for `lose_all`
     /// should it go later).
     pub fn wait(&self, server_gone: &dyn Fn() -> bool) -> Result<SysResult, Stop> {
+        let r = self.wait_done(server_gone)?;
+        if let (Some((lane, plan)), Ok(n)) = (self.lane, &r) {
+            if plan.dir == Dir::ToCaller {
+                let n = (*n).clamp(0, plan.len as i64) as usize;
+                // SAFETY: `lend` found the buffer writable; the lane holds
+                // `plan.len` <= LANE_LEN bytes.
+                unsafe { std::ptr::copy_nonoverlapping(self.ch.lane_ptr(lane), plan.buf.0 as *mut u8, n) };
+            }
+        }
+        Ok(r)
+    }
+
+    fn wait_done(&self, server_gone: &dyn Fn() -> bool) -> Result<SysResult, Stop> {
         let start = Instant::now();
         if let Some(r) = self.ch.spin.run(|| self.done()) {
             return Ok(r);
@@ -202,8 +275,12 @@ impl Posted<'_> {
 
 impl Drop for Posted<'_> {
     fn drop(&mut self) {
-        // A slot whose call never completed (the server is gone) stays taken.
+        // A slot whose call never completed (the server is gone) stays
+        // taken, and so does its lane.
         if self.slot().state.load(Ordering::Acquire) & !WAITER == DONE {
+            if let Some((lane, _)) = self.lane {
+                self.ch.lanes.fetch_or(1 << lane, Ordering::Release);
+            }
             self.slot().state.store(FREE, Ordering::Release);
             self.ch.free[self.index / 64].fetch_or(1 << (self.index % 64), Ordering::Release);
         }

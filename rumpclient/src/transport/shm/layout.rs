@@ -7,6 +7,8 @@
 //!                    number, argument words, result
 //! ready::Region      which record each slot's call arms, and the
 //!                    readiness records of waiting threads (`ready`)
+//! Lane × LANES       (page aligned, LANE_LEN bytes each) the data of one
+//!                    large read or write at a time (`lane`)
 //! ```
 //!
 //! A slot's `state` is FREE, POSTED or DONE, with `WAITER` set by a client
@@ -19,13 +21,14 @@
 //! is run only if its bit was set and it says POSTED, every field is copied
 //! out once, and a slot the server is already running is not run again.
 
+use super::lane::{LANES, LANE_LEN};
 use rump_abi::{Errno, SysResult, MAXARGS};
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 /// Slots per channel: calls one client can have in flight over it.
 pub const SLOTS: usize = 128;
-/// "rsh2": the layout below.
-pub const MAGIC: u32 = 0x7273_6832;
+/// "rsh3": the layout below.
+pub const MAGIC: u32 = 0x7273_6833;
 
 pub const FREE: u32 = 0;
 pub const POSTED: u32 = 1;
@@ -56,6 +59,8 @@ pub struct Slot {
     pub ret: AtomicI64,
     /// 0, or the errno in the client's emulation.
     pub errno: AtomicI32,
+    /// 0, or the lane the call's data goes through (`lane::Use`).
+    pub lane: AtomicU32,
 }
 
 /// Where the readiness region (`ready::Region`) starts.
@@ -63,9 +68,14 @@ pub const fn ready_offset() -> usize {
     std::mem::size_of::<Header>() + SLOTS * std::mem::size_of::<Slot>()
 }
 
+/// Where the first lane starts (on a page of its own).
+pub const fn lanes_offset() -> usize {
+    (ready_offset() + std::mem::size_of::<super::ready::Region>()).next_multiple_of(4096)
+}
+
 /// Bytes a channel's mapping takes.
 pub const fn mapping_len() -> usize {
-    ready_offset() + std::mem::size_of::<super::ready::Region>()
+    lanes_offset() + LANES * LANE_LEN
 }
 
 /// A view of a mapping laid out as above.

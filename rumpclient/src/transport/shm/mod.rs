@@ -20,7 +20,9 @@
 //! it (`server`). Pointers stay the caller's: the kernel reaches the
 //! caller's buffers in place through `peer::PeerMemory`, so a read's data
 //! goes from the file's pages into the caller's buffer with one copy (and
-//! a write's the other way) and nothing is marshaled.
+//! a write's the other way) and nothing is marshaled. A large read or
+//! write instead moves its data through a lane of the mapping, by memcpy
+//! on both sides (`lane`).
 //!
 //! Readiness. A poll-like call posted for a wait beside host fds arms the
 //! calling thread's record instead of sleeping in the kernel, and the
@@ -37,6 +39,7 @@
 
 pub mod client;
 pub mod futex;
+pub mod lane;
 pub mod layout;
 pub mod peer;
 pub mod ready;

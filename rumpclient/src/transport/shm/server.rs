@@ -8,7 +8,9 @@
 //! in the kernel (`want_waiter`), so a blocked call never holds up others.
 
 use super::futex;
-use super::layout::{mapping_len, ready_offset, Channel, Slot, DONE, POSTED, SLOTS, WAITER};
+use super::lane::{LaneMemory, Use, LANE_LEN};
+use super::layout::{lanes_offset, mapping_len, ready_offset, Channel, Slot, DONE, POSTED, SLOTS, WAITER};
+use super::peer::PeerMemory;
 use super::ready::Notifiers;
 use super::spin::Spin;
 use rump_abi::{Errno, Slots, SysResult};
@@ -29,6 +31,8 @@ pub struct Call {
     pub sysnum: u32,
     pub reqno: u64,
     pub args: Slots,
+    /// The lane its buffer goes through, if the slot names a valid one.
+    pub lane: Option<Use>,
 }
 
 pub struct ServerChannel {
@@ -80,6 +84,16 @@ impl ServerChannel {
         &self.view().slots[i]
     }
 
+    /// The client's memory as `call` reaches it if its buffer goes
+    /// through a lane (`lane`); None if it does not.
+    pub fn lane_memory(&self, call: &Call) -> Option<LaneMemory> {
+        let u = call.lane?;
+        // SAFETY: lane `u.lane` < LANES lies inside our mapping of
+        // `mapping_len()` bytes, which lives as long as `self`.
+        let lane = unsafe { self.map.as_ptr().add(lanes_offset() + u.lane * LANE_LEN) };
+        Some(LaneMemory::new(PeerMemory { pid: self.pid }, u, &call.args, lane))
+    }
+
     /// Claims one posted call, if any, without waiting.
     pub fn claim(&self) -> Option<Call> {
         let h = self.view().header;
@@ -101,7 +115,8 @@ impl ServerChannel {
                 }
                 let args = std::array::from_fn(|i| slot.args[i].load(Ordering::Relaxed));
                 let (sysnum, reqno) = (slot.sysnum.load(Ordering::Relaxed), slot.reqno.load(Ordering::Relaxed));
-                return Some(Call { index, sysnum, reqno, args });
+                let lane = Use::decode(slot.lane.load(Ordering::Relaxed));
+                return Some(Call { index, sysnum, reqno, args, lane });
             }
         }
         None

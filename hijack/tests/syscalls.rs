@@ -134,8 +134,12 @@ fn dlopen_of_an_object_with_its_own_syscalls_reaches_the_kernel_from_every_threa
 }
 
 /// A dynamically linked Go program (cgo): its runtime's own calls write,
-/// read, stat, list and remove on /rump, as on the host, through the
-/// rewritten entry of its `Syscall6` (and dispatch behind it).
+/// read, stat, list and remove on /rump, as on the host, from goroutines
+/// on several threads, through the rewritten entry of its `Syscall6`.
+/// Those that may be the kernel's run on each thread's library stack: a
+/// thread's first such call is caught by dispatch (a signal), which makes
+/// the stack; none after it is (the library logs every Go call it
+/// catches, and its thread), while each thread makes hundreds.
 #[test]
 fn go_program_reaches_the_kernel() {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-files-dynamic");
@@ -152,6 +156,15 @@ fn go_program_reaches_the_kernel() {
     let o = differential(&[out.to_str().unwrap()], None);
     assert_eq!(armed(&o).as_deref(), Some("Go code in the program"));
     assert!(text(&o.stderr).contains("Go's Syscall6 at"), "{o:?}");
+    let err = text(&o.stderr);
+    let caught: Vec<&str> =
+        err.lines().filter_map(|l| l.split_once("caught by dispatch on thread ").map(|(_, tid)| tid)).collect();
+    let stacks = err.matches("a library stack for Go's calls on thread").count();
+    assert!(!caught.is_empty() && stacks == caught.len(), "{err}");
+    let mut threads = caught.clone();
+    threads.sort();
+    threads.dedup();
+    assert_eq!(threads.len(), caught.len(), "a thread's Go calls caught more than once: {err}");
 }
 
 /// A site of glibc's inline form becomes a `jmp` (e9) to a stub and keeps

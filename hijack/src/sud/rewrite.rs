@@ -133,7 +133,7 @@ pub fn site(uc: &ucontext_t, nr: i64) {
     let code = unsafe { std::slice::from_raw_parts((site - 1) as *const u8, 8) };
     let prefix = prefix_changes_mov(code[0]);
     let code = &code[1..];
-    if prefix || detect::inline_syscall_at(code, 5).map(i64::from) != Some(nr) || router::needs_frame(i64::from(nr)) {
+    if prefix || detect::inline_syscall_at(code, 5).map(i64::from) != Some(nr) || router::needs_frame(nr) {
         return;
     }
     let Some(_lock) = LOCK.try_hold() else { return };

@@ -137,23 +137,39 @@ fn dlopen_of_an_object_with_its_own_syscalls_reaches_the_kernel_from_every_threa
 /// read, stat, list and remove on /rump, as on the host, from goroutines
 /// on several threads, through the rewritten entry of its `Syscall6`,
 /// with the kernel in the process and under `rumpctl run` (a server's).
-/// Those that may be the kernel's run on each thread's library stack: a
-/// thread's first such call is caught by dispatch (a signal), which makes
-/// the stack; none after it is (the library logs every Go call it
-/// catches, and its thread), while each thread makes hundreds.
 #[test]
 fn go_program_reaches_the_kernel() {
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-files-dynamic");
+    go_differential("files.go");
+}
+
+/// A dynamically linked Go program's blocking calls on a /rump FIFO (an
+/// open waiting for the writer, a read waiting for its write) block on
+/// its thread's library stack while signals arrive (Go's handlers run on
+/// Go's signal stack), and end as on the host.
+#[test]
+fn go_blocking_calls_wait_on_the_library_stack() {
+    go_differential("fifo.go");
+}
+
+/// Builds `tests/syscalls/<src>` with `go` (cgo, dynamically linked) and
+/// runs it on a host directory and on /rump, embedded and under `rumpctl
+/// run`. Go's calls that may be the kernel's run on each thread's library
+/// stack: a thread's first such call is caught by dispatch (a signal),
+/// which makes the stack; none after it is (the library logs every Go
+/// call it catches, and its thread), while the programs make dozens to
+/// hundreds on each.
+fn go_differential(src: &str) {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("go-{src}-dynamic"));
     let st = Command::new("go")
         .args(["build", "-ldflags=-linkmode=external", "-o"])
         .arg(&out)
-        .arg(sources().join("files.go"))
+        .arg(sources().join(src))
         .env("GOCACHE", Path::new(env!("CARGO_TARGET_TMPDIR")).join("gocache"))
         .env("GO111MODULE", "off")
         .env("CGO_ENABLED", "1")
         .status()
         .expect("go (golang-go) runs");
-    assert!(st.success(), "go build files.go");
+    assert!(st.success(), "go build {src}");
     let prog = out.to_str().unwrap();
     let embedded = differential(&[prog], None);
     support::ensure_built();

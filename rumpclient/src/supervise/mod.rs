@@ -221,6 +221,7 @@ impl Supervisor {
                 }
             }
             self.idle.fetch_sub(1, Ordering::SeqCst);
+            Tgids::new_call();
             let call = Call { id: req.id, tid: req.pid as i32, nr: req.data.nr as i64, args: req.data.args };
             if wait::waits_outside_the_kernel(call.nr) {
                 self.spare_receiver();

@@ -90,8 +90,11 @@ pub fn after_trap(rip: usize, nr: i64) {
     // SAFETY: argument-less.
     let tid = unsafe { gate::syscall(libc::SYS_gettid, [0; 6]) };
     tracing::debug!(target: "rumphijack::sud", "Go's call {nr} caught by dispatch on thread {tid}");
+    // While a foreign thread exists `dyn_call` uses no stack (and such a
+    // thread's own would never be unmapped: glibc runs no destructors
+    // for it).
     // SAFETY: this thread's word.
-    if unsafe { *top_word() } != 0 {
+    if super::foreign::COUNT.load(std::sync::atomic::Ordering::Relaxed) != 0 || unsafe { *top_word() } != 0 {
         return;
     }
     let prot = (libc::PROT_READ | libc::PROT_WRITE) as usize;

@@ -132,24 +132,25 @@ std::arch::global_asm!(
     "    ret",
     // The stack's top T keeps the return into the slot at [T] (where
     // `stub_common` looks for the program's stack, 136 bytes above its
-    // entry) and Go's stack pointer at [T + 8]. A call made while on the
-    // stack already (never Go's own) traps.
+    // entry) and Go's stack pointer at [T + 8], 0 while the stack is
+    // free: a call made while it is in use (from a signal handler that
+    // interrupted one; never Go's own) traps.
     "28: cmp qword ptr [rip + {foreign_count}], 0",
     "    jne 29f",
     "    mov r11, qword ptr [rip + rumphijack_go_stack_top@GOTTPOFF]",
     "    mov r11, qword ptr fs:[r11]",
     "    test r11, r11",
     "    jz 29f",
-    "    mov rcx, r11",
-    "    sub rcx, rsp",
-    "    cmp rcx, {go_stack_size}",
-    "    jb 29f",
+    "    cmp qword ptr [r11 + 8], 0",
+    "    jne 29f",
     "    mov rcx, [rsp + 8]",
     "    mov [r11], rcx",
     "    mov [r11 + 8], rsp",
     "    lea rsp, [r11 - 128]",
     "    call rumphijack_stub_common",
-    "    mov rsp, [rsp + 136]",
+    "    mov rcx, [rsp + 136]",
+    "    mov qword ptr [rsp + 136], 0",
+    "    mov rsp, rcx",
     "    popfq",
     "    ret",
     "29: popfq",
@@ -250,7 +251,6 @@ std::arch::global_asm!(
     fd = const super::router::SHORTCUT_FD,
     frame = const super::router::SHORTCUT_FRAME,
     foreign_count = sym super::foreign::COUNT,
-    go_stack_size = const super::go_stack::SIZE,
     trap = const super::rewrite::TRAP,
 );
 

@@ -26,7 +26,7 @@ use std::cell::Cell;
 /// The stack's size: the SIGSYS handler's work (the router, the hooks,
 /// an embedded kernel) fits Go's 32 KiB signal stack; this leaves room.
 /// Pages are only backed as they are touched.
-pub const SIZE: usize = 256 * 1024;
+const SIZE: usize = 256 * 1024;
 /// An unmapped page below the stack, so an overflow faults.
 const GUARD: usize = 4096;
 /// Bytes above the top `dyn_call` uses for its frame (kept inside the

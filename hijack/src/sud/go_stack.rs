@@ -8,7 +8,8 @@
 //! word of its own (`rumphijack_go_stack_top`, reached from asm by the
 //! initial-exec model: the library is loaded with the program), switches
 //! to it, enters `rewrite::stub_common` as a C site's stub does, and
-//! switches back. A thread without one yet takes the old way, a caught
+//! switches back (a call while the stack is in use, from a handler that
+//! interrupted one, traps). A thread without one yet takes the old way, a caught
 //! `syscall` from the stub page (`rewrite::TRAP`), and the SIGSYS handler
 //! makes its stack then (`after_trap`): one signal per thread, not per
 //! call. Go's signal handlers run on Go's own signal stack (SA_ONSTACK;

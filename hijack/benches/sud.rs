@@ -17,7 +17,8 @@
 //! a raw clone against the same on a pthread; a Go program's `os.ReadFile` of 4 KiB on /rump:
 //! static under `rumpctl run` (the seccomp supervisor) and dynamic (cgo)
 //! under the library (armed; the `syscall` package's calls leave by the
-//! rewritten `Syscall6`, those on /rump still by a signal), against
+//! rewritten `Syscall6`, those on /rump to the router on the thread's
+//! library stack, a thread's first one by a signal), against
 //! /dev/shm, and the same dynamic program on /dev/shm with the library
 //! (host calls through the rewritten `Syscall6`). The loops are `sud_prog.c` and
 //! `sud_readfile.go`, compiled here with `cc` and `go`; host-only loops

@@ -134,24 +134,59 @@ fn dlopen_of_an_object_with_its_own_syscalls_reaches_the_kernel_from_every_threa
 }
 
 /// A dynamically linked Go program (cgo): its runtime's own calls write,
-/// read, stat, list and remove on /rump, as on the host, through the
-/// rewritten entry of its `Syscall6` (and dispatch behind it).
+/// read, stat, list and remove on /rump, as on the host, from goroutines
+/// on several threads, through the rewritten entry of its `Syscall6`,
+/// with the kernel in the process and under `rumpctl run` (a server's).
 #[test]
 fn go_program_reaches_the_kernel() {
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-files-dynamic");
+    go_differential("files.go");
+}
+
+/// A dynamically linked Go program's blocking calls on a /rump FIFO (an
+/// open waiting for the writer, a read waiting for its write) block on
+/// its thread's library stack while signals arrive (Go's handlers run on
+/// Go's signal stack), and end as on the host.
+#[test]
+fn go_blocking_calls_wait_on_the_library_stack() {
+    go_differential("fifo.go");
+}
+
+/// Builds `tests/syscalls/<src>` with `go` (cgo, dynamically linked) and
+/// runs it on a host directory and on /rump, embedded and under `rumpctl
+/// run`. Go's calls that may be the kernel's run on each thread's library
+/// stack: a thread's first such call is caught by dispatch (a signal),
+/// which makes the stack; none after it is (the library logs every Go
+/// call it catches, and its thread), while the programs make dozens to
+/// hundreds on each.
+fn go_differential(src: &str) {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("go-{src}-dynamic"));
     let st = Command::new("go")
         .args(["build", "-ldflags=-linkmode=external", "-o"])
         .arg(&out)
-        .arg(sources().join("files.go"))
+        .arg(sources().join(src))
         .env("GOCACHE", Path::new(env!("CARGO_TARGET_TMPDIR")).join("gocache"))
         .env("GO111MODULE", "off")
         .env("CGO_ENABLED", "1")
         .status()
         .expect("go (golang-go) runs");
-    assert!(st.success(), "go build files.go");
-    let o = differential(&[out.to_str().unwrap()], None);
-    assert_eq!(armed(&o).as_deref(), Some("Go code in the program"));
-    assert!(text(&o.stderr).contains("Go's Syscall6 at"), "{o:?}");
+    assert!(st.success(), "go build {src}");
+    let prog = out.to_str().unwrap();
+    let embedded = differential(&[prog], None);
+    support::ensure_built();
+    let client = differential_by(&[prog], |args| rumpctl_run(args, "path=/rump,syscalls=auto"));
+    for o in [embedded, client] {
+        assert_eq!(armed(&o).as_deref(), Some("Go code in the program"));
+        let err = text(&o.stderr);
+        assert!(err.contains("Go's Syscall6 at"), "{err}");
+        let caught: Vec<&str> =
+            err.lines().filter_map(|l| l.split_once("caught by dispatch on thread ").map(|(_, tid)| tid)).collect();
+        let stacks = err.matches("a library stack for Go's calls on thread").count();
+        assert!(!caught.is_empty() && stacks == caught.len(), "{err}");
+        let mut threads = caught.clone();
+        threads.sort();
+        threads.dedup();
+        assert_eq!(threads.len(), caught.len(), "a thread's Go calls caught more than once: {err}");
+    }
 }
 
 /// A site of glibc's inline form becomes a `jmp` (e9) to a stub and keeps
@@ -208,11 +243,16 @@ fn raw_clone_threads_reach_the_kernel_under_rumpctl_run() {
     support::ensure_built();
     for mode in ["auto", "all"] {
         let spec = format!("path=/rump,syscalls={mode}");
-        differential_by(&[&prog], |args| {
-            let mut cmd = Command::new(support::build_dir().join("rumpctl"));
-            cmd.args(["run", "--hijack", &spec, "--"]).args(args);
-            cmd.env_remove("LD_PRELOAD").env_remove("RUMP_SERVER").env_remove("RUMPHIJACK");
-            cmd.stdin(Stdio::null()).output().expect("spawn rumpctl")
-        });
+        differential_by(&[&prog], |args| rumpctl_run(args, &spec));
     }
+}
+
+/// `args` under `rumpctl run` (its own kernel, the library a client of
+/// it) with `RUMPHIJACK` `spec` and the library's dispatch log on stderr.
+fn rumpctl_run(args: &[&str], spec: &str) -> Output {
+    let mut cmd = Command::new(support::build_dir().join("rumpctl"));
+    cmd.args(["run", "--hijack", spec, "--"]).args(args);
+    cmd.env_remove("LD_PRELOAD").env_remove("RUMP_SERVER").env_remove("RUMPHIJACK");
+    cmd.env("RUMP_LOG", "rumphijack::sud=debug");
+    cmd.stdin(Stdio::null()).output().expect("spawn rumpctl")
 }

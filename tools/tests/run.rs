@@ -265,15 +265,30 @@ fn static_go() {
     static_differential(&[&go_build("files")]);
 }
 
+/// A Go program's blocking calls on a /rump FIFO (an open waiting for
+/// the writer, a read waiting for its write, signals arriving meanwhile)
+/// while its other thread's calls (the writer's) need a receiver: the
+/// supervisor starts one when a call is about to sleep in the kernel.
+/// The program is the library's test of the same calls from dynamic Go.
+#[test]
+fn static_go_blocking_calls_leave_room_for_others() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hijack/tests/syscalls/fifo.go");
+    static_differential(&[&go_build_from(&src, "fifo")]);
+}
+
 /// `tests/static/NAME.go` built static (as `go build` makes it without
 /// cgo); the executable's path.
 fn go_build(name: &str) -> String {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/static/{name}.go"));
+    go_build_from(&Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/static/{name}.go")), name)
+}
+
+/// `src` built static as `go-NAME`; the executable's path.
+fn go_build_from(src: &Path, name: &str) -> String {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("go-{name}"));
     let st = Command::new("go")
         .args(["build", "-o"])
         .arg(&out)
-        .arg(&src)
+        .arg(src)
         .env("GOCACHE", Path::new(env!("CARGO_TARGET_TMPDIR")).join("gocache"))
         .env("GOFLAGS", "-mod=mod")
         .env("GO111MODULE", "off")

@@ -60,7 +60,8 @@ static SLOTS: [Slot; POOL] =
     [const { Slot { tid: AtomicI32::new(FREE), tls: AtomicUsize::new(0), program_fs: AtomicUsize::new(0) } }; POOL];
 
 /// Slots not `FREE`: 0 means every thread is the library's or glibc's.
-static COUNT: AtomicUsize = AtomicUsize::new(0);
+/// Read by `gate`'s `dyn_call` too.
+pub(super) static COUNT: AtomicUsize = AtomicUsize::new(0);
 
 /// Whether user mode may use `rdfsbase`/`wrfsbase`: 0 not yet asked, 1
 /// no, 2 yes.

@@ -76,9 +76,13 @@ std::arch::global_asm!(
     // state (rcx and r11 are the `syscall`'s to clobber; the flags it
     // keeps are kept here too). `dyn_call`, for a site whose number is
     // known only as it runs (Go's), decides by the number's shortcut
-    // (`router::SHORTCUTS`), and leaves what it cannot make to the stub
+    // (`router::SHORTCUTS`); a call it cannot make goes to `stub_common`
+    // on the thread's library stack (`go_stack`), not on a goroutine's
+    // (Go's flags kept across, rax the result, rcx and r11 clobbered).
+    // Calls needing a signal frame, and those of a thread with no such
+    // stack (yet), or while a foreign thread exists, go to the stub
     // page's own `syscall; ret` (`rewrite::TRAP`), which dispatch catches:
-    // the router then runs on the signal stack, not on a goroutine's.
+    // the router then runs on the signal stack.
     "rumphijack_host_call:",
     "    syscall",
     "    ret",
@@ -99,6 +103,8 @@ std::arch::global_asm!(
     "    movzx ecx, byte ptr [r11 + rax]",
     "    cmp ecx, {host}",
     "    je 27f",
+    "    cmp ecx, {frame}",
+    "    je 29f",
     "    sub ecx, {fd}",
     "    jb 28f",
     "    jz 30f",
@@ -124,7 +130,30 @@ std::arch::global_asm!(
     "27: popfq",
     "    syscall",
     "    ret",
-    "28: popfq",
+    // The stack's top T keeps the return into the slot at [T] (where
+    // `stub_common` looks for the program's stack, 136 bytes above its
+    // entry) and Go's stack pointer at [T + 8], 0 while the stack is
+    // free: a call made while it is in use (from a signal handler that
+    // interrupted one; never Go's own) traps.
+    "28: cmp qword ptr [rip + {foreign_count}], 0",
+    "    jne 29f",
+    "    mov r11, qword ptr [rip + rumphijack_go_stack_top@GOTTPOFF]",
+    "    mov r11, qword ptr fs:[r11]",
+    "    test r11, r11",
+    "    jz 29f",
+    "    cmp qword ptr [r11 + 8], 0",
+    "    jne 29f",
+    "    mov rcx, [rsp + 8]",
+    "    mov [r11], rcx",
+    "    mov [r11 + 8], rsp",
+    "    lea rsp, [r11 - 128]",
+    "    call rumphijack_stub_common",
+    "    mov rcx, [rsp + 136]",
+    "    mov qword ptr [rsp + 136], 0",
+    "    mov rsp, rcx",
+    "    popfq",
+    "    ret",
+    "29: popfq",
     "    mov rcx, [rsp]",
     "    and rcx, -4096",
     "    add rcx, {trap}",
@@ -220,6 +249,8 @@ std::arch::global_asm!(
     shortcuts_len = const super::router::SHORTCUTS_LEN,
     host = const super::router::SHORTCUT_HOST,
     fd = const super::router::SHORTCUT_FD,
+    frame = const super::router::SHORTCUT_FRAME,
+    foreign_count = sym super::foreign::COUNT,
     trap = const super::rewrite::TRAP,
 );
 

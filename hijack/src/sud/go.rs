@@ -6,8 +6,9 @@
 //! the process's one thread) that function's `syscall` and the register
 //! move before it become a `jmp` to a stub (`rewrite::go_site`): calls
 //! that are never the kernel's, and those on host fds, go to the host
-//! from the gate; the others still meet dispatch, from the stub page,
-//! and are routed on the signal stack as before.
+//! from the gate; the others run the router on the thread's library
+//! stack (`go_stack`; a thread's first one, which makes that stack,
+//! and those needing a signal frame meet dispatch, from the stub page).
 //!
 //! The function is found by the program's ELF symbol table (Go keeps one
 //! unless stripped) and recognised by its code: register moves only,

@@ -46,7 +46,8 @@
 //! - `rewrite`: a site of glibc's inline form becomes a jump to a stub
 //!   that calls the host or the router directly, ahead or once caught;
 //!   `frames` and `decode` find where an object's instructions start;
-//! - `go`: the same for the one function Go's `syscall` package calls.
+//! - `go`: the same for the one function Go's `syscall` package calls;
+//!   `go_stack`: the per-thread stack its calls to the router run on.
 //!
 //! Dispatch is per thread and does not survive fork or exec: the main
 //! thread is armed by the constructor (again in each new image), threads
@@ -63,6 +64,7 @@ pub mod foreign;
 mod frames;
 pub mod gate;
 mod go;
+mod go_stack;
 mod libc_fn;
 mod process;
 mod rewrite;

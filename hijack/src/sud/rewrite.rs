@@ -86,19 +86,6 @@ fn region_of(addr: usize, len: usize) -> Option<i32> {
     })
 }
 
-/// Calls that need the signal frame of a caught instruction.
-fn needs_frame(nr: u32) -> bool {
-    [
-        libc::SYS_rt_sigprocmask,
-        libc::SYS_rt_sigreturn,
-        libc::SYS_clone,
-        libc::SYS_fork,
-        libc::SYS_vfork,
-        libc::SYS_clone3,
-    ]
-    .contains(&(nr as i64))
-}
-
 /// A try-lock usable in the signal handler.
 struct Lock(AtomicBool);
 static LOCK: Lock = Lock(AtomicBool::new(false));
@@ -146,7 +133,7 @@ pub fn site(uc: &ucontext_t, nr: i64) {
     let code = unsafe { std::slice::from_raw_parts((site - 1) as *const u8, 8) };
     let prefix = prefix_changes_mov(code[0]);
     let code = &code[1..];
-    if prefix || detect::inline_syscall_at(code, 5).map(i64::from) != Some(nr) || needs_frame(nr as u32) {
+    if prefix || detect::inline_syscall_at(code, 5).map(i64::from) != Some(nr) || router::needs_frame(nr) {
         return;
     }
     let Some(_lock) = LOCK.try_hold() else { return };
@@ -188,7 +175,7 @@ pub fn ahead(obj: &detect::Object) -> bool {
         nr == libc::SYS_rt_sigreturn as u32
             || router::shortcut(i64::from(nr)) == Shortcut::Host
             // SAFETY: `hdr` is the object's, `site` in its text.
-            || (!needs_frame(nr) && unsafe { starts_instruction(hdr, site) } && rewrite(site, nr, prot))
+            || (!router::needs_frame(i64::from(nr)) && unsafe { starts_instruction(hdr, site) } && rewrite(site, nr, prot))
     })
 }
 
@@ -409,6 +396,13 @@ const FIRST_SLOT: usize = 2;
 /// Where a page's `syscall; ret` lies: outside the gate, so dispatch
 /// catches the call it makes (`gate::rumphijack_dyn_call`'s last resort).
 pub const TRAP: usize = 4 * 8;
+/// Whether `rip` is just after a stub page's `TRAP` `syscall` (a Go
+/// site's call `dyn_call` left to dispatch).
+pub fn is_trap(rip: usize) -> bool {
+    let page = rip & !(PAGE - 1);
+    rip - page == TRAP + 2 && PAGES.iter().any(|(p, _)| p.load(Ordering::Relaxed) == page)
+}
+
 /// How far a `jmp rel32` reaches, with room for the page.
 const REACH: usize = (1 << 31) - 2 * PAGE;
 

@@ -128,8 +128,11 @@ pub static SHORTCUTS: [AtomicU8; SHORTCUTS_LEN] = [const { AtomicU8::new(0) }; S
 pub const SHORTCUTS_LEN: usize = 512;
 pub const SHORTCUT_HOST: u8 = 1;
 const SHORTCUT_NONE: u8 = 2;
+/// `None`, and the call needs the signal frame of a caught instruction
+/// (`needs_frame`): `dyn_call` leaves it to dispatch.
+pub const SHORTCUT_FRAME: u8 = 3;
 /// `SHORTCUT_FD + n`: `UnlessFd(n)`.
-pub const SHORTCUT_FD: u8 = 3;
+pub const SHORTCUT_FD: u8 = 4;
 
 /// Works out every number's shortcut now, for `dyn_call`, which cannot.
 pub fn work_out_shortcuts() {
@@ -145,6 +148,7 @@ pub fn shortcut(nr: i64) -> Shortcut {
         0 => {
             let code = match decide(nr) {
                 Shortcut::Host => SHORTCUT_HOST,
+                Shortcut::None if needs_frame(nr) => SHORTCUT_FRAME,
                 Shortcut::None => SHORTCUT_NONE,
                 Shortcut::UnlessFd(n) => SHORTCUT_FD + n as u8,
             };
@@ -155,9 +159,24 @@ pub fn shortcut(nr: i64) -> Shortcut {
     };
     match code {
         SHORTCUT_HOST => Shortcut::Host,
-        SHORTCUT_NONE => Shortcut::None,
+        SHORTCUT_NONE | SHORTCUT_FRAME => Shortcut::None,
         fd => Shortcut::UnlessFd(usize::from(fd - SHORTCUT_FD)),
     }
+}
+
+/// Calls that need the signal frame of a caught instruction (its
+/// interrupted mask, or a stack to resume a new thread on): their sites
+/// keep trapping.
+pub fn needs_frame(nr: i64) -> bool {
+    [
+        libc::SYS_rt_sigprocmask,
+        libc::SYS_rt_sigreturn,
+        libc::SYS_clone,
+        libc::SYS_fork,
+        libc::SYS_vfork,
+        libc::SYS_clone3,
+    ]
+    .contains(&nr)
 }
 
 /// Whether `route` passes call `nr` to the host as it is, known from its

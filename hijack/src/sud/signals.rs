@@ -396,6 +396,7 @@ fn sigsys(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
         let r = host_section(|| router::dispatch(uc));
         uc.uc_mcontext.gregs[libc::REG_RAX as usize] = r as i64;
         super::rewrite::site(uc, nr);
+        super::go_stack::after_trap(uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize, nr);
     } else if code == libc::SI_QUEUE && is_arm_request(info) {
         let _ = super::arm_thread();
     } else {

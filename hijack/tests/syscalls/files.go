@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"sync"
+	"sync/atomic"
 )
 
 func main() {
@@ -26,15 +28,24 @@ func main() {
 	}
 	sort.Strings(names)
 	fmt.Println("dir", names, err)
-	// Enough calls for the runtime's preemption signals and collections
-	// to land while calls are being caught.
-	same := 0
-	for i := 0; i < 500; i++ {
-		if b, err := os.ReadFile(d + "/g.txt"); err == nil && string(b) == "from go\n" {
-			same++
-		}
-		_ = make([]byte, 64<<10)
+	// Enough calls, from goroutines on several threads, for the
+	// runtime's preemption signals and collections to land while calls
+	// are in the library.
+	var same atomic.Int64
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				if b, err := os.ReadFile(d + "/g.txt"); err == nil && string(b) == "from go\n" {
+					same.Add(1)
+				}
+				_ = make([]byte, 64<<10)
+			}
+		}()
 	}
-	fmt.Println("reads", same)
+	wg.Wait()
+	fmt.Println("reads", same.Load())
 	fmt.Println("remove", os.Remove(d+"/g.txt"))
 }

@@ -34,9 +34,17 @@ struct Sleeper {
 pub(super) struct Blocking(Mutex<HashMap<u64, Arc<Sleeper>>>);
 
 impl Blocking {
-    /// Runs `call` for `c` as an lwp the watcher can cancel.
-    pub(super) fn run(&self, c: &Call, call: impl FnOnce(&Lwp) -> SysResult) -> SysResult {
-        let s = Arc::new(Sleeper { tid: c.tid, lwp: Arc::new(Lwp::with_block_hook(|| {})), signal: Mutex::new(None) });
+    /// Runs `call` for `c` as an lwp the watcher can cancel, which starts
+    /// another receiver of `sup`'s when it is about to sleep.
+    pub(super) fn run(&self, sup: &Supervisor, c: &Call, call: impl FnOnce(&Lwp) -> SysResult) -> SysResult {
+        // About to sleep: the next call needs another receiver.
+        let me = sup.me.clone();
+        let hook = move || {
+            if let Some(sup) = me.upgrade() {
+                sup.spare_receiver();
+            }
+        };
+        let s = Arc::new(Sleeper { tid: c.tid, lwp: Arc::new(Lwp::with_block_hook(hook)), signal: Mutex::new(None) });
         self.0.lock().map_err(|_| Errno(libc::EIO))?.insert(c.id, s.clone());
         let r = call(&s.lwp);
         if let Ok(mut m) = self.0.lock() {

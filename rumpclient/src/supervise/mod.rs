@@ -106,7 +106,8 @@ impl Supervision {
         // directly on each call (Linux 6.6+; elsewhere the usual wake-ups).
         // SAFETY: an ioctl on our listener with a flag word.
         unsafe { libc::ioctl(listener.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS as _, SYNC_WAKE_UP) };
-        let sup = Arc::new(Supervisor {
+        let sup = Arc::new_cyclic(|me| Supervisor {
+            me: me.clone(),
             idle: AtomicUsize::new(0),
             tgids: Tgids::default(),
             kernel,
@@ -119,6 +120,7 @@ impl Supervision {
         });
         let weak = Arc::downgrade(&sup);
         std::thread::Builder::new().name("rump-seccomp-watch".into()).spawn(move || Supervisor::watch(&weak))?;
+        sup.idle.fetch_add(1, Ordering::SeqCst);
         std::thread::Builder::new().name("rump-seccomp".into()).spawn(move || sup.run())?;
         Ok(())
     }
@@ -136,7 +138,9 @@ struct Traced {
 }
 
 struct Supervisor {
-    /// Threads waiting for a notification (`run`).
+    /// Itself, for a call's lwp to start a receiver from (`blocking`).
+    me: std::sync::Weak<Supervisor>,
+    /// Threads waiting for a notification, or started to (`run`).
     idle: AtomicUsize,
     tgids: Tgids,
     kernel: Kernel,
@@ -191,34 +195,40 @@ enum Answer {
 }
 
 impl Supervisor {
-    /// A receiving thread. Each serves what it receives itself, so a call
-    /// costs no hand-over between threads; since a call may block (a
-    /// pipe, a socket), a thread about to serve starts another receiver
-    /// when none is left waiting, and surplus ones end after serving.
+    /// A receiving thread (counted in `idle` by whoever started it). Each
+    /// serves what it receives itself, so a call costs no hand-over
+    /// between threads; since a call may block, another receiver starts
+    /// when none is left waiting and the call is about to sleep in the
+    /// kernel (`blocking`) or is a wait served here (`serve_wait`), and
+    /// surplus ones end after serving. Starting one for every call that
+    /// found none waiting would start one per call of a single-threaded
+    /// program: its next call comes before the thread that answered the
+    /// last is back at receiving.
     fn run(self: Arc<Self>) {
         loop {
-            self.idle.fetch_add(1, Ordering::SeqCst);
             // SAFETY: a zeroed notification buffer for the kernel to fill.
             let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
             let r = unsafe { libc::ioctl(self.listener.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV as _, &mut req) };
-            let waiting = self.idle.fetch_sub(1, Ordering::SeqCst) - 1;
             if r != 0 {
                 // ENOENT: that caller died; or no process uses the filter
                 // any more (the listener hangs up), and the tree is done.
                 match std::io::Error::last_os_error().raw_os_error() {
                     Some(libc::EINTR) | Some(libc::ENOENT) if !self.hung_up() => continue,
-                    _ => return,
+                    _ => {
+                        self.idle.fetch_sub(1, Ordering::SeqCst);
+                        return;
+                    }
                 }
             }
-            if waiting == 0 {
-                let next = self.clone();
-                if std::thread::Builder::new().name("rump-seccomp".into()).spawn(move || next.run()).is_err() {
-                    tracing::info!("seccomp supervisor: no thread for the next call until this one is served");
-                }
-            }
+            self.idle.fetch_sub(1, Ordering::SeqCst);
+            Tgids::new_call();
             let call = Call { id: req.id, tid: req.pid as i32, nr: req.data.nr as i64, args: req.data.args };
+            if wait::waits_outside_the_kernel(call.nr) {
+                self.spare_receiver();
+            }
             if seccomp::is_probe(call.nr, &call.args) {
                 self.answer(&call, Answer::Value(seccomp::PROBE_WORD));
+                self.idle.fetch_add(1, Ordering::SeqCst);
                 continue;
             }
             self.restore.now(call.tid);
@@ -239,6 +249,20 @@ impl Supervisor {
             if self.idle.load(Ordering::SeqCst) >= SPARE_RECEIVERS {
                 return;
             }
+            self.idle.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Starts another receiver if none is waiting (counted at once, so a
+    /// call sleeping again before it runs starts no second one).
+    fn spare_receiver(&self) {
+        let Some(me) = self.me.upgrade() else { return };
+        if self.idle.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+            return;
+        }
+        if std::thread::Builder::new().name("rump-seccomp".into()).spawn(move || me.run()).is_err() {
+            self.idle.fetch_sub(1, Ordering::SeqCst);
+            tracing::info!("seccomp supervisor: no thread for the next call until this one is served");
         }
     }
 

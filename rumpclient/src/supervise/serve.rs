@@ -120,7 +120,7 @@ impl Supervisor {
         if name == "dup2" && c.args[0] == c.args[1] {
             return Ok(Answer::Value(c.args[1] as i64));
         }
-        let v = self.blocking.run(c, |lwp| process.syscall_lwp(nr, &slots, &mem, lwp))?;
+        let v = self.blocking.run(self, c, |lwp| process.syscall_lwp(nr, &slots, &mem, lwp))?;
         let cloexec = match name {
             "open" => c.args[1] as i32 & libc::O_CLOEXEC != 0,
             "openat" => c.args[2] as i32 & libc::O_CLOEXEC != 0,

@@ -86,18 +86,42 @@ pub(super) fn signal_pending(tid: i32) -> Option<Pending> {
 /// Thread ids' processes, remembered: reading `/proc/TID/status` on
 /// every call costs more than the call. A remembered answer is checked
 /// with one lookup of `/proc/TGID/task/TID`, so a thread id reused by
-/// another process is looked up afresh.
+/// another process is looked up afresh; once per call a receiver serves
+/// (`new_call`): its caller, stopped in the call, keeps its id meanwhile.
 #[derive(Default)]
 pub(super) struct Tgids(std::sync::Mutex<std::collections::HashMap<i32, i32>>);
 
+thread_local! {
+    /// On a receiving thread serving a call, its caller's tid and process
+    /// once checked (`Some(None)` before).
+    static CHECKED: std::cell::Cell<Option<Option<(i32, i32)>>> = const { std::cell::Cell::new(None) };
+}
+
 impl Tgids {
+    /// The calling receiver starts serving a new call.
+    pub(super) fn new_call() {
+        CHECKED.set(Some(None));
+    }
+
     pub(super) fn of(&self, tid: i32) -> Option<i32> {
-        let known = self.0.lock().ok()?.get(&tid).copied();
-        if let Some(tgid) = known.filter(|g| std::fs::symlink_metadata(format!("/proc/{g}/task/{tid}")).is_ok()) {
-            return Some(tgid);
+        let checked = CHECKED.get();
+        if let Some(Some((t, tgid))) = checked {
+            if t == tid {
+                return Some(tgid);
+            }
         }
-        let tgid = status_field(tid, "Tgid:")?;
-        self.0.lock().ok()?.insert(tid, tgid);
+        let known = self.0.lock().ok()?.get(&tid).copied();
+        let tgid = match known.filter(|g| std::fs::symlink_metadata(format!("/proc/{g}/task/{tid}")).is_ok()) {
+            Some(tgid) => tgid,
+            None => {
+                let tgid = status_field(tid, "Tgid:")?;
+                self.0.lock().ok()?.insert(tid, tgid);
+                tgid
+            }
+        };
+        if checked == Some(None) {
+            CHECKED.set(Some(Some((tid, tgid))));
+        }
         Some(tgid)
     }
 }

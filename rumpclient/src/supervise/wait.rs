@@ -53,6 +53,12 @@ use std::time::{Duration, Instant};
 
 pub(super) use rump_abi::linux::seccomp::SET_WAITS;
 
+/// Whether call `nr` may be a wait served here, on the host's side as
+/// well as the kernel's (its receiver may not come back soon).
+pub(super) fn waits_outside_the_kernel(nr: i64) -> bool {
+    SET_WAITS.contains(&nr) || [libc::SYS_epoll_wait, libc::SYS_epoll_pwait, libc::SYS_epoll_pwait2].contains(&nr)
+}
+
 /// A host epoll fd's rump side.
 pub(super) struct Companion {
     /// The kernel's epoll fd in the caller's kernel process.

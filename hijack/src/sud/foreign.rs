@@ -363,6 +363,20 @@ unsafe fn layout_is_known(tcb: usize) -> bool {
     own_tid == tid && read.is_ok() && back == node
 }
 
+/// Makes glibc take its locks from now on, once: until a process's first
+/// `pthread_create` glibc believes it has one thread (a flag of its own,
+/// which a raw clone never sets) and malloc takes no lock at all, so the
+/// library's allocations on a foreign thread would race with the other
+/// threads'. Making and joining one thread of the library's sets the flag
+/// for good. (Not for a `CLONE_VFORK` child: its parent waits meanwhile,
+/// and a thread made there would be the parent's.)
+pub fn tell_glibc_of_threads() {
+    static TOLD: std::sync::Once = std::sync::Once::new();
+    TOLD.call_once(|| {
+        let _ = std::thread::Builder::new().name("rump-threads".into()).spawn(|| {}).map(|t| t.join());
+    });
+}
+
 /// A new TLS block (its thread pointer) with the header glibc's
 /// `pthread_create` would give it.
 fn new_block() -> Option<usize> {

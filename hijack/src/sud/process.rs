@@ -149,6 +149,9 @@ fn thread(a: [usize; 6], uc: &ucontext_t) -> isize {
     ];
     let flags = a[0];
     let fs = if flags & libc::CLONE_SETTLS as usize != 0 { a[4] } else { foreign::program_fs() };
+    if flags & libc::CLONE_THREAD as usize != 0 {
+        foreign::tell_glibc_of_threads();
+    }
     let Some(child) = foreign::prepare(fs) else { return -(libc::EAGAIN as isize) };
     regs[14] = child.selector;
     regs[15] = child.slot_addr();

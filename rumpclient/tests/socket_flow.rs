@@ -73,7 +73,7 @@ fn mib_rounds(c: &Arc<Client>, path: &'static std::ffi::CStr, threads: usize, ro
 fn eight_threads_send_and_receive_a_mib_each_at_once() {
     let srv = support::start();
     let c = Arc::new(socket_client(&srv, "eight"));
-    within(60, "8 threads x 1 MiB each way", move || mib_rounds(&c, c"/eight", 8, 8));
+    within(30, "8 threads x 1 MiB each way", move || mib_rounds(&c, c"/eight", 8, 8));
 }
 
 fn threads_of_this_process() -> usize {

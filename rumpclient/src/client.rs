@@ -7,6 +7,12 @@
 //! and answers the server's copy requests from this process's memory, until
 //! its own reply arrives; then it passes the reading on. A short call from
 //! one thread thus costs one send and one receive, like a bare socket.
+//! The reader never waits to send while it holds the reading: before its
+//! answer to a copy request would wait (another thread sending a large
+//! frame, or the socket full), it hands the reading to another waiting
+//! thread, since the server may be waiting for us to read before it reads
+//! again (`server`). A thread sending its call reads nothing meanwhile,
+//! but nothing is owed to it before its call has gone out.
 //!
 //! A host signal whose handler returns while a thread waits makes the wait
 //! return EINTR unless the handler was installed with SA_RESTART, as for a

@@ -5,8 +5,8 @@
 use crate::sock::Conn;
 use crate::wire::header::{Class, HeaderPacket, HeaderRepr, MsgType, HEADER_LEN, MAX_PAYLOAD};
 use crate::wire::WireError;
-use std::io::{self, IoSlice, Read, Write};
 use parking_lot::Mutex;
+use std::io::{self, IoSlice, Read, Write};
 use std::os::fd::{OwnedFd, RawFd};
 
 #[derive(Debug)]
@@ -104,7 +104,13 @@ impl<'a> Outgoing<'a> {
     /// hands the reading on there. Both sides of a connection send large
     /// frames at once; a side whose reading waited on its own sending
     /// could wait forever on a peer waiting the same way.
-    pub fn send_under(&self, lock: &Mutex<()>, conn: &Conn, pass: Option<RawFd>, on_stall: &mut dyn FnMut()) -> io::Result<()> {
+    pub fn send_under(
+        &self,
+        lock: &Mutex<()>,
+        conn: &Conn,
+        pass: Option<RawFd>,
+        on_stall: &mut dyn FnMut(),
+    ) -> io::Result<()> {
         let mut stalled = false;
         let _g = lock.try_lock().unwrap_or_else(|| {
             stalled = true;

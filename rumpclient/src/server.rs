@@ -9,6 +9,20 @@
 //! other threads. A thread whose call ends while another reads exits, so
 //! the number of threads follows the number of blocked calls.
 //!
+//! Sending never stops the reading. Both ends send large frames at once
+//! (client threads their 1 MiB writes, the server its 1 MiB read
+//! replies): if either end read only once its own sends had gone out,
+//! each would wait for the other for good. So a thread about to wait to
+//! send (the send lock taken, or the socket full) first makes sure
+//! another thread reads (`Client::stall`). Up to `MAX_STALLED_SENDS`
+//! threads of a connection wait so; past that, its next frame is read
+//! only once a stalled send went out: backpressure, which bounds the
+//! threads and replies a client that does not read holds here, and
+//! touches no other connection. A client that reads cannot be wedged by
+//! it: its reader hands the reading on before it waits to send
+//! (`client`), so our stalled sends drain, a stalled thread comes back,
+//! and reading resumes.
+//!
 //! A client may move its calls to a shared-memory channel (SHMCHAN,
 //! `transport::shm`): then one thread at a time waits on the channel's
 //! doorbell as one reads the socket, runs what it claims itself, and hands
@@ -526,7 +540,14 @@ impl Client {
         Ok(Some((frame, room)))
     }
 
-    fn send(self: &Arc<Self>, reqno: u64, class: Class, msg_type: MsgType, value: u32, payload: &[u8]) -> io::Result<()> {
+    fn send(
+        self: &Arc<Self>,
+        reqno: u64,
+        class: Class,
+        msg_type: MsgType,
+        value: u32,
+        payload: &[u8],
+    ) -> io::Result<()> {
         self.send_passing(None, reqno, class, msg_type, value, payload)
     }
 

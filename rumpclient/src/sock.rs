@@ -165,8 +165,10 @@ impl Conn {
                 (*c).cmsg_len = libc::CMSG_LEN(4) as usize;
                 std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), fd);
             }
-            cvt(libc::syscall(libc::SYS_sendmsg, self.raw_fd(), &msg as *const libc::msghdr, libc::MSG_NOSIGNAL | flags)
-                as isize)
+            cvt(
+                libc::syscall(libc::SYS_sendmsg, self.raw_fd(), &msg as *const libc::msghdr, libc::MSG_NOSIGNAL | flags)
+                    as isize,
+            )
         }
     }
 

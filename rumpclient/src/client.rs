@@ -7,6 +7,12 @@
 //! and answers the server's copy requests from this process's memory, until
 //! its own reply arrives; then it passes the reading on. A short call from
 //! one thread thus costs one send and one receive, like a bare socket.
+//! The reader never waits to send while it holds the reading: before its
+//! answer to a copy request would wait (another thread sending a large
+//! frame, or the socket full), it hands the reading to another waiting
+//! thread, since the server may be waiting for us to read before it reads
+//! again (`server`). A thread sending its call reads nothing meanwhile,
+//! but nothing is owed to it before its call has gone out.
 //!
 //! A host signal whose handler returns while a thread waits makes the wait
 //! return EINTR unless the handler was installed with SA_RESTART, as for a
@@ -24,7 +30,7 @@
 //! by default calls fail with ENOTCONN. Fork and exec have their library
 //! calls here (`prefork`, `connect_forked`, `exec_env`, `resume_after_exec`).
 
-use crate::frame::{read_frame, write_frame, write_frame_passing, Frame};
+use crate::frame::{read_frame, write_frame, Frame, Outgoing};
 use crate::marshal::{marshal, ClientMemory};
 use crate::notify::GateWords;
 use crate::ownfd::OwnFd;
@@ -179,8 +185,7 @@ impl Drop for InRpc {
 
 impl Link {
     fn send(&self, reqno: u64, class: Class, msg_type: MsgType, value: u32, payload: &[u8]) -> io::Result<()> {
-        let _g = self.send_lock.lock();
-        write_frame(&mut &self.sock, reqno, class, msg_type, value, payload)
+        Outgoing::new(reqno, class, msg_type, value, payload)?.send_under(&self.send_lock, &self.sock, None, &mut || {})
     }
 
     /// Sends a request, with `pass` attached if given, and waits for the
@@ -202,13 +207,8 @@ impl Link {
             }
             ib.waiting.insert(reqno, w.clone());
         }
-        let sent = match pass {
-            None => self.send(reqno, Class::Req, msg_type, value, payload),
-            Some(fd) => {
-                let _g = self.send_lock.lock();
-                write_frame_passing(&self.sock, fd, reqno, Class::Req, msg_type, value, payload)
-            }
-        };
+        let sent = Outgoing::new(reqno, Class::Req, msg_type, value, payload)
+            .and_then(|out| out.send_under(&self.send_lock, &self.sock, pass, &mut || {}));
         if sent.is_err() {
             self.inbox.lock().waiting.remove(&reqno);
             self.kill();
@@ -233,7 +233,12 @@ impl Link {
                 if !ib.reading {
                     ib.reading = true;
                     drop(ib);
-                    let got = self.read_until(reqno, &mut cancelled);
+                    let got = match self.read_until(reqno, &mut cancelled) {
+                        // The reading was handed on: wait again.
+                        Ok(None) => continue,
+                        Ok(Some(f)) => Ok(f),
+                        Err(Lost) => Err(Lost),
+                    };
                     self.pass_reading();
                     return got;
                 }
@@ -355,8 +360,10 @@ impl Drop for Link {
 }
 
 impl Link {
-    /// Reads frames as this connection's reader until `reqno`'s reply.
-    fn read_until(&self, reqno: u64, cancelled: &mut bool) -> Result<Frame, Lost> {
+    /// Reads frames as this connection's reader until `reqno`'s reply;
+    /// None once it handed the reading on to answer a copy request
+    /// (`serve_copy`).
+    fn read_until(&self, reqno: u64, cancelled: &mut bool) -> Result<Option<Frame>, Lost> {
         loop {
             let mut src = Interruptible { link: self, reqno, cancelled: &mut *cancelled };
             let Ok(Some(mut f)) = read_frame(&mut src) else {
@@ -366,16 +373,25 @@ impl Link {
             f.fd = self.sock.take_frame_fd();
             self.received.fetch_add(1, Ordering::Relaxed);
             if f.header.class == Class::Req {
-                if self.serve_copy(&f).is_err() {
+                let mut handed_on = false;
+                let answered = self.serve_copy(&f, &mut || {
+                    handed_on = true;
+                    self.pass_reading();
+                });
+                if answered.is_err() {
                     self.kill();
-                    return Err(Lost);
                 }
-                continue;
+                match (handed_on, answered) {
+                    // Another thread reads now; the wait sees a kill.
+                    (true, _) => return Ok(None),
+                    (false, Err(())) => return Err(Lost),
+                    (false, Ok(())) => continue,
+                }
             }
             let mut ib = self.inbox.lock();
             let Some(w) = ib.waiting.remove(&f.header.reqno) else { continue };
             if f.header.reqno == reqno {
-                return Ok(f);
+                return Ok(Some(f));
             }
             *w.reply.lock() = Some(f);
             w.wake();
@@ -405,8 +421,11 @@ impl Link {
     }
 
     /// Answers the server's COPYIN/COPYINSTR/COPYOUT from this process's
-    /// memory; an address we cannot reach is a fault, never a crash.
-    fn serve_copy(&self, f: &Frame) -> Result<(), ()> {
+    /// memory; an address we cannot reach is a fault, never a crash. The
+    /// reader answers: if it would wait to send, `hand_on` gives the
+    /// reading to another waiting thread first, since the server may be
+    /// waiting for us to read before it reads our answer.
+    fn serve_copy(&self, f: &Frame, hand_on: &mut dyn FnMut()) -> Result<(), ()> {
         let h = f.header;
         let p = CopyPacket::new_checked(&f.payload[..]).map_err(drop)?;
         let req = CopyRepr::parse(&p, h.msg_type == MsgType::Copyout).map_err(drop)?;
@@ -424,7 +443,8 @@ impl Link {
             }
             _ => return Err(()),
         };
-        self.send(h.reqno, Class::Resp, h.msg_type, 0, &reply).map_err(drop)
+        let out = Outgoing::new(h.reqno, Class::Resp, h.msg_type, 0, &reply).map_err(drop)?;
+        out.send_under(&self.send_lock, &self.sock, None, hand_on).map_err(drop)
     }
 }
 

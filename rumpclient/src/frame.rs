@@ -5,6 +5,7 @@
 use crate::sock::Conn;
 use crate::wire::header::{Class, HeaderPacket, HeaderRepr, MsgType, HEADER_LEN, MAX_PAYLOAD};
 use crate::wire::WireError;
+use parking_lot::Mutex;
 use std::io::{self, IoSlice, Read, Write};
 use std::os::fd::{OwnedFd, RawFd};
 
@@ -84,28 +85,60 @@ pub fn write_frame(
     write_all(w, &mut [IoSlice::new(&head), IoSlice::new(payload)])
 }
 
-/// As `write_frame`, on a unix connection, with the descriptor `fd`
-/// attached to the frame.
-pub fn write_frame_passing(
-    conn: &Conn,
-    fd: RawFd,
-    reqno: u64,
-    class: Class,
-    msg_type: MsgType,
-    value: u32,
-    payload: &[u8],
-) -> io::Result<()> {
-    let head = header_bytes(reqno, class, msg_type, value, payload)?;
-    let mut slices = [IoSlice::new(&head), IoSlice::new(payload)];
-    let n = loop {
-        match conn.send_passing(&slices, fd) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            other => break other?,
+/// One frame to send on a connection that both sides also read
+/// (`Outgoing::send_under`).
+pub struct Outgoing<'a> {
+    head: [u8; HEADER_LEN],
+    payload: &'a [u8],
+}
+
+impl<'a> Outgoing<'a> {
+    pub fn new(reqno: u64, class: Class, msg_type: MsgType, value: u32, payload: &'a [u8]) -> io::Result<Outgoing<'a>> {
+        Ok(Outgoing { head: header_bytes(reqno, class, msg_type, value, payload)?, payload })
+    }
+
+    /// Sends the frame on `conn` under its send `lock`, with the
+    /// descriptor `pass` attached if given (unix connections only). If the
+    /// lock is taken or the socket's buffer is full, `on_stall` runs once,
+    /// before this thread waits: a thread that is also its side's reader
+    /// hands the reading on there. Both sides of a connection send large
+    /// frames at once; a side whose reading waited on its own sending
+    /// could wait forever on a peer waiting the same way.
+    pub fn send_under(
+        &self,
+        lock: &Mutex<()>,
+        conn: &Conn,
+        pass: Option<RawFd>,
+        on_stall: &mut dyn FnMut(),
+    ) -> io::Result<()> {
+        let mut stalled = false;
+        let _g = lock.try_lock().unwrap_or_else(|| {
+            stalled = true;
+            on_stall();
+            lock.lock()
+        });
+        let mut slices = [IoSlice::new(&self.head), IoSlice::new(self.payload)];
+        let mut bufs = &mut slices[..];
+        let mut pass = pass;
+        while !bufs.is_empty() {
+            let flags = if stalled { 0 } else { libc::MSG_DONTWAIT };
+            match conn.send_flags(bufs, pass, flags) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    // The descriptor went with the first byte.
+                    pass = None;
+                    IoSlice::advance_slices(&mut bufs, n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !stalled => {
+                    stalled = true;
+                    on_stall();
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
-    };
-    let mut bufs = &mut slices[..];
-    IoSlice::advance_slices(&mut bufs, n);
-    write_all(&mut &*conn, bufs)
+        Ok(())
+    }
 }
 
 fn header_bytes(

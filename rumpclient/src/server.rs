@@ -9,6 +9,20 @@
 //! other threads. A thread whose call ends while another reads exits, so
 //! the number of threads follows the number of blocked calls.
 //!
+//! Sending never stops the reading. Both ends send large frames at once
+//! (client threads their 1 MiB writes, the server its 1 MiB read
+//! replies): if either end read only once its own sends had gone out,
+//! each would wait for the other for good. So a thread about to wait to
+//! send (the send lock taken, or the socket full) first makes sure
+//! another thread reads (`Client::stall`). Up to `MAX_STALLED_SENDS`
+//! threads of a connection wait so; past that, its next frame is read
+//! only once a stalled send went out: backpressure, which bounds the
+//! threads and replies a client that does not read holds here, and
+//! touches no other connection. A client that reads cannot be wedged by
+//! it: its reader hands the reading on before it waits to send
+//! (`client`), so our stalled sends drain, a stalled thread comes back,
+//! and reading resumes.
+//!
 //! A client may move its calls to a shared-memory channel (SHMCHAN,
 //! `transport::shm`): then one thread at a time waits on the channel's
 //! doorbell as one reads the socket, runs what it claims itself, and hands
@@ -30,7 +44,7 @@
 //! last returns its fds close.
 
 use crate::auth::Key;
-use crate::frame::{read_header, read_payload, write_frame, write_frame_passing, Frame, FrameError};
+use crate::frame::{read_header, read_payload, Frame, FrameError, Outgoing};
 use crate::notify::EventFdNotifier;
 use crate::policy::Policy;
 use crate::serve::{run_marshaled, run_plain, CopyChannel, RemoteMemory};
@@ -59,7 +73,7 @@ use rump_kernel::wchan::Notify;
 use rump_kernel::{Kernel, Process};
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Weak};
@@ -67,6 +81,11 @@ use std::time::{Duration, Instant};
 
 /// Calls one connection may have running at once; more get TRYAGAIN.
 pub const MAX_IN_FLIGHT: usize = 128;
+/// Threads of one connection waiting to send to it (`Client::stall`) that
+/// each hand the reading on; past this, the connection is not read until
+/// its client reads: the threads and replies a client that stops reading
+/// holds here stay bounded.
+pub const MAX_STALLED_SENDS: usize = MAX_IN_FLIGHT;
 /// Notifiers (one per client thread waiting for readiness) per connection.
 pub const MAX_NOTIFIERS: usize = 1024;
 /// Processes forked ahead of a host fork and not yet claimed; the oldest
@@ -356,6 +375,8 @@ struct Client {
     reading: Mutex<()>,
     /// Threads reading or waiting to read.
     readers: AtomicUsize,
+    /// Threads waiting to send (`stall`).
+    stalled: AtomicUsize,
     process: Mutex<Option<Arc<Process>>>,
     /// Past its handshake (counted in `guests`, not `pending`).
     is_guest: AtomicBool,
@@ -457,6 +478,7 @@ impl Client {
             send_lock: Mutex::new(()),
             reading: Mutex::new(()),
             readers: AtomicUsize::new(0),
+            stalled: AtomicUsize::new(0),
             process: Mutex::new(None),
             is_guest: AtomicBool::new(false),
             calls: Mutex::new(HashMap::new()),
@@ -518,12 +540,52 @@ impl Client {
         Ok(Some((frame, room)))
     }
 
-    fn send(&self, reqno: u64, class: Class, msg_type: MsgType, value: u32, payload: &[u8]) -> io::Result<()> {
-        let _g = self.send_lock.lock();
-        write_frame(&mut &self.sock, reqno, class, msg_type, value, payload)
+    fn send(
+        self: &Arc<Self>,
+        reqno: u64,
+        class: Class,
+        msg_type: MsgType,
+        value: u32,
+        payload: &[u8],
+    ) -> io::Result<()> {
+        self.send_passing(None, reqno, class, msg_type, value, payload)
     }
 
-    fn reply_handshake(&self, reqno: u64) -> Result<(), Fatal> {
+    /// Sends a frame, with the descriptor `pass` attached if given. A
+    /// thread that would wait to send first makes sure another reads
+    /// (`stall`): the client may be sending to us at the same time, and
+    /// reads our frames only once its own have gone.
+    fn send_passing(
+        self: &Arc<Self>,
+        pass: Option<RawFd>,
+        reqno: u64,
+        class: Class,
+        msg_type: MsgType,
+        value: u32,
+        payload: &[u8],
+    ) -> io::Result<()> {
+        let out = Outgoing::new(reqno, class, msg_type, value, payload)?;
+        let mut stalled = false;
+        let sent = out.send_under(&self.send_lock, &self.sock, pass, &mut || {
+            stalled = true;
+            self.stall();
+        });
+        if stalled {
+            self.stalled.fetch_sub(1, Ordering::AcqRel);
+        }
+        sent
+    }
+
+    /// Before a thread waits to send: another thread reads the connection,
+    /// unless `MAX_STALLED_SENDS` already wait (then the client is not
+    /// reading, and it is not read until it does).
+    fn stall(self: &Arc<Self>) {
+        if self.stalled.fetch_add(1, Ordering::AcqRel) < MAX_STALLED_SENDS {
+            self.ensure_reader();
+        }
+    }
+
+    fn reply_handshake(self: &Arc<Self>, reqno: u64) -> Result<(), Fatal> {
         self.send(reqno, Class::Resp, MsgType::Handshake, 0, &0i32.to_ne_bytes()).map_err(|_| None)
     }
 
@@ -595,7 +657,7 @@ impl Client {
         }
     }
 
-    fn guest(&self, reqno: u64, payload: &[u8]) -> Result<(), Fatal> {
+    fn guest(self: &Arc<Self>, reqno: u64, payload: &[u8]) -> Result<(), Fatal> {
         let name = NameRepr::parse(payload).map_err(|_| Some((reqno, ErrorCode::Malformed)))?;
         let emul = match name.emul {
             Emulation::Native => KernelEmulation::Native,
@@ -613,7 +675,7 @@ impl Client {
 
     /// Moves this connection from the pending slots to the guests' ones,
     /// or refuses it if those are full.
-    fn become_guest(&self, reqno: u64) -> Result<(), Fatal> {
+    fn become_guest(self: &Arc<Self>, reqno: u64) -> Result<(), Fatal> {
         let (shared, max) = (&self.shared, self.shared.policy.max_guests);
         if shared.guests.fetch_add(1, Ordering::AcqRel) >= max {
             shared.guests.fetch_sub(1, Ordering::AcqRel);
@@ -635,7 +697,7 @@ impl Client {
     }
 
     /// The child of a host fork claims the process PREFORK made for it.
-    fn fork(&self, reqno: u64, payload: &[u8]) -> Result<(), Fatal> {
+    fn fork(self: &Arc<Self>, reqno: u64, payload: &[u8]) -> Result<(), Fatal> {
         let req =
             ForkRepr::parse(&ForkPacket::new_unchecked(payload)).map_err(|_| Some((reqno, ErrorCode::Malformed)))?;
         let Some(p) = take_prefork(&self.shared, req.auth) else {
@@ -653,7 +715,7 @@ impl Client {
         self.reply_handshake(reqno)
     }
 
-    fn prefork(&self, reqno: u64, process: &Process) -> Result<(), Fatal> {
+    fn prefork(self: &Arc<Self>, reqno: u64, process: &Process) -> Result<(), Fatal> {
         let Ok(child) = process.fork() else {
             return self
                 .send(reqno, Class::Error, MsgType::Prefork, ErrorCode::RforkFailed.raw(), &[])
@@ -667,7 +729,7 @@ impl Client {
 
     /// MAPFD: a host descriptor for mapping one of the process's fds,
     /// passed with the reply; ours closes once it is sent.
-    fn mapfd(&self, reqno: u64, process: &Process, payload: &[u8]) -> Result<(), Fatal> {
+    fn mapfd(self: &Arc<Self>, reqno: u64, process: &Process, payload: &[u8]) -> Result<(), Fatal> {
         let req = <[u8; 8]>::try_from(payload).map_err(|_| Some((reqno, ErrorCode::Malformed)))?;
         let word = |i: usize| u32::from_ne_bytes([req[i], req[i + 1], req[i + 2], req[i + 3]]);
         let kind = match word(4) {
@@ -683,10 +745,7 @@ impl Client {
         };
         let ok = 0i32.to_ne_bytes();
         let sent = match answer {
-            Ok(Some(host)) => {
-                let _g = self.send_lock.lock();
-                write_frame_passing(&self.sock, host.as_raw_fd(), reqno, Class::Resp, MsgType::Mapfd, 0, &ok)
-            }
+            Ok(Some(host)) => self.send_passing(Some(host.as_raw_fd()), reqno, Class::Resp, MsgType::Mapfd, 0, &ok),
             Ok(None) => self.send(reqno, Class::Resp, MsgType::Mapfd, 0, &ok),
             Err(e) => self.send(reqno, Class::Resp, MsgType::Mapfd, 0, &e.raw().to_ne_bytes()),
         };
@@ -696,7 +755,7 @@ impl Client {
     /// The client's host process exec'd with the connection inherited: the
     /// old image's threads are gone, so their calls are cancelled, and
     /// close-on-exec fds close once they have returned.
-    fn exec(&self, reqno: u64, process: &Process, payload: &[u8]) -> Result<(), Fatal> {
+    fn exec(self: &Arc<Self>, reqno: u64, process: &Process, payload: &[u8]) -> Result<(), Fatal> {
         let name = NameRepr::parse(payload).map_err(|_| Some((reqno, ErrorCode::Malformed)))?;
         tracing::info!(client = self.sock.raw_fd(), comm = %String::from_utf8_lossy(name.name), "handshake: exec");
         // The old image's mapping is gone; the new one asks for its own.
@@ -721,11 +780,8 @@ impl Client {
     fn open_channel(self: &Arc<Self>, reqno: u64, payload: &[u8]) -> Result<(), Fatal> {
         let sent = match self.new_channel(payload) {
             Ok((ch, fd)) => {
-                let sent = {
-                    let ok = 0i32.to_ne_bytes();
-                    let _g = self.send_lock.lock();
-                    write_frame_passing(&self.sock, fd.as_raw_fd(), reqno, Class::Resp, MsgType::Shmchan, 0, &ok)
-                };
+                let ok = 0i32.to_ne_bytes();
+                let sent = self.send_passing(Some(fd.as_raw_fd()), reqno, Class::Resp, MsgType::Shmchan, 0, &ok);
                 if sent.is_ok() {
                     tracing::debug!(client = self.sock.raw_fd(), "calls move to shared memory");
                     let ch = Arc::new(ch);
@@ -770,7 +826,7 @@ impl Client {
 
     /// NOTIFIER: the eventfd a client thread waits on for readiness
     /// record `record` of the channel.
-    fn register_notifier(&self, reqno: u64, record: u32, fd: Option<OwnedFd>) -> Result<(), Fatal> {
+    fn register_notifier(self: &Arc<Self>, reqno: u64, record: u32, fd: Option<OwnedFd>) -> Result<(), Fatal> {
         let ch = self.channel.lock().clone();
         let errno = match (ch, fd) {
             (Some(ch), Some(fd)) => ch.ready.register(record as usize, fd).err().map_or(0, |e| e.raw()),

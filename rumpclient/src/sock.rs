@@ -146,8 +146,9 @@ impl Conn {
     }
 
     /// Sends from `bufs` as `write_vectored` does, with `fd` attached to the
-    /// first byte sent (unix connections only).
-    pub fn send_passing(&self, bufs: &[IoSlice<'_>], fd: RawFd) -> io::Result<usize> {
+    /// first byte sent (unix connections only) if given, and `flags`
+    /// (MSG_DONTWAIT: EAGAIN rather than wait for room) beside MSG_NOSIGNAL.
+    pub fn send_flags(&self, bufs: &[IoSlice<'_>], fd: Option<RawFd>, flags: libc::c_int) -> io::Result<usize> {
         let mut space = [0u64; 4];
         // SAFETY: CMSG_* walk a buffer big enough for one int's header and
         // data; the msghdr names only our buffers (IoSlice has iovec's layout).
@@ -155,15 +156,19 @@ impl Conn {
             let mut msg: libc::msghdr = std::mem::zeroed();
             msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
             msg.msg_iovlen = bufs.len();
-            msg.msg_control = space.as_mut_ptr().cast();
-            msg.msg_controllen = libc::CMSG_SPACE(4) as usize;
-            let c = libc::CMSG_FIRSTHDR(&msg);
-            (*c).cmsg_level = libc::SOL_SOCKET;
-            (*c).cmsg_type = libc::SCM_RIGHTS;
-            (*c).cmsg_len = libc::CMSG_LEN(4) as usize;
-            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), fd);
-            cvt(libc::syscall(libc::SYS_sendmsg, self.raw_fd(), &msg as *const libc::msghdr, libc::MSG_NOSIGNAL)
-                as isize)
+            if let Some(fd) = fd {
+                msg.msg_control = space.as_mut_ptr().cast();
+                msg.msg_controllen = libc::CMSG_SPACE(4) as usize;
+                let c = libc::CMSG_FIRSTHDR(&msg);
+                (*c).cmsg_level = libc::SOL_SOCKET;
+                (*c).cmsg_type = libc::SCM_RIGHTS;
+                (*c).cmsg_len = libc::CMSG_LEN(4) as usize;
+                std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), fd);
+            }
+            cvt(
+                libc::syscall(libc::SYS_sendmsg, self.raw_fd(), &msg as *const libc::msghdr, libc::MSG_NOSIGNAL | flags)
+                    as isize,
+            )
         }
     }
 
@@ -223,15 +228,7 @@ impl Write for &Conn {
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        // SAFETY: an msghdr naming only the caller's buffers; IoSlice has
-        // iovec's layout.
-        let msg = libc::msghdr {
-            msg_iov: bufs.as_ptr() as *mut libc::iovec,
-            msg_iovlen: bufs.len(),
-            ..unsafe { std::mem::zeroed() }
-        };
-        cvt(unsafe { libc::syscall(libc::SYS_sendmsg, self.raw_fd(), &msg as *const libc::msghdr, libc::MSG_NOSIGNAL) }
-            as isize)
+        self.send_flags(bufs, None, 0)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -3,6 +3,8 @@
 //! and `tcp://` clients with and without the key. Each used to wedge or
 //! fool the server (issue 19); a well-behaved client must still be served.
 
+mod support;
+
 use rump_abi::linux::sys::rump_sys_getpid;
 use rump_kernel::{Config, Kernel};
 use rumpclient::auth::{Key, ENV_KEY};
@@ -142,16 +144,8 @@ fn tcp_clients_need_the_key() {
 /// ask it for the path; the request is left unanswered.
 fn caller_owing_a_copy(url: &ServerUrl) -> rumpclient::sock::Conn {
     use rumpclient::frame::{read_frame, write_frame};
-    use rumpclient::wire::handshake::NameRepr;
-    use rumpclient::{Class, HandshakeKind, MsgType};
-    let c = rumpclient::sock::Conn::connect(url).unwrap();
-    let mut byte = [0u8];
-    while (&c).read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {}
-    let hello = NameRepr { name: b"silent", emul: Emulation::Linux };
-    let mut payload = vec![0u8; hello.buffer_len()];
-    hello.emit(&mut payload).unwrap();
-    write_frame(&mut &c, 0, Class::Req, MsgType::Handshake, HandshakeKind::Guest.raw(), &payload).unwrap();
-    read_frame(&mut &c).unwrap();
+    use rumpclient::{Class, MsgType};
+    let c = support::raw_guest(url, "silent");
     let args: Vec<u8> = [(-100i64) as u64, 0x1000, 0, 0].iter().flat_map(|a| a.to_ne_bytes()).collect();
     write_frame(&mut &c, 1, Class::Req, MsgType::Syscall, 257, &args).unwrap();
     let request = read_frame(&mut &c).unwrap().unwrap();
@@ -193,20 +187,12 @@ fn a_client_hanging_up_while_owing_a_copy_frees_the_kernel_at_once() {
 #[test]
 fn a_copy_reply_is_read_while_another_call_waits_for_the_kernel() {
     use rumpclient::frame::{read_frame, write_frame};
-    use rumpclient::wire::handshake::NameRepr;
     use rumpclient::wire::syscall::{SyscallRespPacket, SyscallRespRepr};
-    use rumpclient::{Class, HandshakeKind, MsgType};
+    use rumpclient::{Class, MsgType};
     let dir = scratch("pipelined");
     let url = ServerUrl::Unix(dir.join("sock"));
     let _server = serve(&url, Policy { copy_timeout: Duration::from_secs(3), ..Policy::default() });
-    let c = rumpclient::sock::Conn::connect(&url).unwrap();
-    let mut byte = [0u8];
-    while (&c).read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {}
-    let hello = NameRepr { name: b"pipelined", emul: Emulation::Linux };
-    let mut payload = vec![0u8; hello.buffer_len()];
-    hello.emit(&mut payload).unwrap();
-    write_frame(&mut &c, 0, Class::Req, MsgType::Handshake, HandshakeKind::Guest.raw(), &payload).unwrap();
-    read_frame(&mut &c).unwrap();
+    let c = support::raw_guest(&url, "pipelined");
     // mkdir(path at 0x1000, 0755) asks for its path; getpid right behind it.
     let args: Vec<u8> = [0x1000u64, 0o755].iter().flat_map(|a| a.to_ne_bytes()).collect();
     write_frame(&mut &c, 1, Class::Req, MsgType::Syscall, 83, &args).unwrap();

@@ -245,11 +245,9 @@ fn a_buffer_partly_unmapped_or_read_only_gives_what_linux_gives() {
 fn more_threads_than_lanes_read_and_write_at_once() {
     const THREADS: usize = 8;
     const ROUNDS: usize = 20;
-    // Over the socket, threads sending 1 MiB frames at once while the
-    // server sends its 1 MiB replies wedge the connection (each side
-    // blocked writing, nobody reading): a fault of the socket transport,
-    // found here, not of lanes. Smaller transfers there.
-    let len = if shm::wanted() { LANE_LEN } else { LANE_MIN };
+    // 1 MiB each way on both transports: over the socket, threads sending
+    // large frames while the server sends large replies must not wedge it.
+    let len = LANE_LEN;
     let srv = start();
     let c = Arc::new(connect(&srv, "threads"));
     let fd = rump_sys_openat(&*c, AT_FDCWD, c"/threads".as_ptr(), O_RDWR_CREAT, 0o644).unwrap() as u32;

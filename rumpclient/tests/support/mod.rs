@@ -47,3 +47,21 @@ pub mod tempdir {
         }
     }
 }
+
+/// A connection to `url` past the banner and a Linux guest handshake as
+/// `name`, spoken frame by frame: a client that does what the test says,
+/// not what `Client` would.
+pub fn raw_guest(url: &ServerUrl, name: &str) -> rumpclient::sock::Conn {
+    use rumpclient::frame::{read_frame, write_frame};
+    use rumpclient::{Class, Emulation, HandshakeKind, MsgType, NameRepr};
+    use std::io::Read;
+    let c = rumpclient::sock::Conn::connect(url).unwrap();
+    let mut byte = [0u8];
+    while (&c).read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {}
+    let hello = NameRepr { name: name.as_bytes(), emul: Emulation::Linux };
+    let mut payload = vec![0u8; hello.buffer_len()];
+    hello.emit(&mut payload).unwrap();
+    write_frame(&mut &c, 0, Class::Req, MsgType::Handshake, HandshakeKind::Guest.raw(), &payload).unwrap();
+    read_frame(&mut &c).unwrap();
+    c
+}

@@ -151,6 +151,26 @@ fn go_blocking_calls_wait_on_the_library_stack() {
     go_differential("fifo.go");
 }
 
+/// A dynamically linked Go HTTP server on a rump socket answers its own
+/// Go client on the same rump stack: both park in Go's netpoller, whose
+/// raw `epoll_ctl` puts the rump sockets in the epoll fd's companion and
+/// whose raw `epoll_pwait` on that host fd must take the companion's
+/// events (edge-triggered), and a read deadline expires there, as on the
+/// host's loopback.
+#[test]
+fn go_http_server_on_a_rump_socket_answers_through_the_netpoller() {
+    go_differential("http.go");
+}
+
+/// A dynamically linked Go program's `os.File` read of an empty /rump
+/// FIFO (EAGAIN on the fd Go made non-blocking) parks in the netpoller
+/// and is woken when a writer fills it later; a read deadline expires
+/// there first, as on the host.
+#[test]
+fn go_fifo_read_parks_in_the_netpoller_until_a_writer_fills_it() {
+    go_differential("fifo_poll.go");
+}
+
 /// Builds `tests/syscalls/<src>` with `go` (cgo, dynamically linked) and
 /// runs it on a host directory and on /rump, embedded and under `rumpctl
 /// run`. Go's calls that may be the kernel's run on each thread's library

@@ -488,7 +488,9 @@ impl Kind {
     }
 }
 
-fn companion(fd: c_int) -> Option<i32> {
+/// Host fd `fd`'s companion, of any kind: a raw call on such an fd is
+/// the kernel's business too (`sud::router`).
+pub fn companion(fd: c_int) -> Option<i32> {
     if KINDS_SEEN.load(Ordering::Acquire) == 0 {
         return None;
     }

@@ -11,6 +11,12 @@
 //! placeholders and errno rules are the hooks' own; the hook's C result
 //! becomes the raw `-errno` convention.
 //!
+//! A host fd with a companion in the kernel (an epoll fd with rump fds
+//! added, `hooks::event`) names something of the kernel's too: a wait on
+//! it must take the companion's events, so the epoll waits, whose only
+//! argument of note is such an fd, always come here to be decided (Go's
+//! netpoller makes them from its own code).
+//!
 //! A call made by the library itself (its own raw calls through libc's
 //! `syscall()`, on its own fds) goes to the host untouched.
 //!
@@ -98,6 +104,7 @@ const OWN_ARMS: [i64; 13] = [
 /// registers). `false` means `route` must decide.
 pub fn passes_on_registers(nr: i64, a: &[usize; 6]) -> bool {
     !OWN_ARMS.contains(&nr)
+        && !ON_COMPANIONS.contains(&nr)
         && raw_route(nr as u32).is_none_or(|r| {
             r.args.iter().zip(a).all(|(kind, &v)| match *kind {
                 RawArg::Fd => crate::fdmap::rump_fd(v as i32).is_none(),
@@ -107,6 +114,10 @@ pub fn passes_on_registers(nr: i64, a: &[usize; 6]) -> bool {
             })
         })
 }
+
+/// Calls on an fd that may be a host fd with a companion, which only
+/// `route` can tell (the quick paths look at the fd map alone).
+const ON_COMPANIONS: [i64; 3] = [libc::SYS_epoll_wait, libc::SYS_epoll_pwait, libc::SYS_epoll_pwait2];
 
 /// What a rewritten site of call `nr` can decide without the router.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -195,7 +206,7 @@ pub fn passes_at_once(nr: i64, a: &[usize; 6]) -> bool {
 
 /// `shortcut`, worked out from the table.
 fn decide(nr: i64) -> Shortcut {
-    if OWN_ARMS.contains(&nr) {
+    if OWN_ARMS.contains(&nr) || ON_COMPANIONS.contains(&nr) {
         return Shortcut::None;
     }
     let Some(r) = raw_route(nr as u32) else { return Shortcut::Host };
@@ -241,7 +252,7 @@ pub fn pass(nr: i64, a: [usize; 6]) -> isize {
 /// Whether an argument of the call names something of the kernel's.
 fn reaches_kernel(r: &RawRoute, a: &[usize; 6]) -> bool {
     r.args.iter().zip(a).any(|(kind, &v)| match *kind {
-        RawArg::Fd => crate::fdmap::rump_fd(v as i32).is_some(),
+        RawArg::Fd => crate::fdmap::rump_fd(v as i32).is_some() || crate::hooks::event::companion(v as i32).is_some(),
         // SAFETY: the program passed a path here (NULL is the host's EFAULT).
         RawArg::Path => unsafe { !matches!(route::route(libc::AT_FDCWD, v as *const libc::c_char), Route::Host) },
         RawArg::PathAt(d) => unsafe {

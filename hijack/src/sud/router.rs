@@ -12,17 +12,16 @@
 //! becomes the raw `-errno` convention.
 //!
 //! A host fd with a companion in the kernel (an epoll fd with rump fds
-//! added, `hooks::event`) names something of the kernel's too: a wait on
-//! it must take the companion's events, so the epoll waits, whose only
-//! argument of note is such an fd, always come here to be decided (Go's
-//! netpoller makes them from its own code).
+//! added, `hooks::event`) names something of the kernel's too. The epoll
+//! waits always go to their hooks, whose fd may get a companion while the
+//! host waits on it (Go's netpoller makes them from its own code).
 //!
 //! A call made by the library itself (its own raw calls through libc's
 //! `syscall()`, on its own fds) goes to the host untouched.
 //!
 //! Calls the table cannot describe are listed here: signal calls
 //! (`signals`), process creation and exec (`process`), `poll` (fds inside
-//! an array), `close_range` and `getcwd` (a different convention from
+//! an array), the epoll waits, `close_range` and `getcwd` (a different convention from
 //! libc's). Every pointer read here is probed first, so a bad one is the
 //! host's EFAULT (paths are probed by `route`).
 
@@ -72,6 +71,9 @@ pub fn route(nr: i64, a: [usize; 6], uc: Option<&mut ucontext_t>) -> isize {
         libc::SYS_poll | libc::SYS_ppoll if polls_kernel(a) => {
             by_hook(if nr == libc::SYS_poll { "poll" } else { "ppoll" }, true, a)
         }
+        libc::SYS_epoll_wait => by_hook("epoll_wait", true, a),
+        libc::SYS_epoll_pwait => by_hook("epoll_pwait", true, a),
+        libc::SYS_epoll_pwait2 => by_hook("epoll_pwait2", true, a),
         libc::SYS_close_range if crate::fdmap::any() => by_hook("close_range", true, a),
         libc::SYS_getcwd if route::cwd() != route::Cwd::Host => getcwd(a),
         _ => match raw_route(nr as u32) {
@@ -82,7 +84,7 @@ pub fn route(nr: i64, a: [usize; 6], uc: Option<&mut ucontext_t>) -> isize {
 }
 
 /// The calls `route` decides by its own arms rather than by the table.
-const OWN_ARMS: [i64; 13] = [
+const OWN_ARMS: [i64; 16] = [
     libc::SYS_rt_sigaction,
     libc::SYS_rt_sigprocmask,
     libc::SYS_sigaltstack,
@@ -94,6 +96,9 @@ const OWN_ARMS: [i64; 13] = [
     libc::SYS_execveat,
     libc::SYS_poll,
     libc::SYS_ppoll,
+    libc::SYS_epoll_wait,
+    libc::SYS_epoll_pwait,
+    libc::SYS_epoll_pwait2,
     libc::SYS_close_range,
     libc::SYS_getcwd,
 ];
@@ -104,7 +109,6 @@ const OWN_ARMS: [i64; 13] = [
 /// registers). `false` means `route` must decide.
 pub fn passes_on_registers(nr: i64, a: &[usize; 6]) -> bool {
     !OWN_ARMS.contains(&nr)
-        && !ON_COMPANIONS.contains(&nr)
         && raw_route(nr as u32).is_none_or(|r| {
             r.args.iter().zip(a).all(|(kind, &v)| match *kind {
                 RawArg::Fd => crate::fdmap::rump_fd(v as i32).is_none(),
@@ -114,10 +118,6 @@ pub fn passes_on_registers(nr: i64, a: &[usize; 6]) -> bool {
             })
         })
 }
-
-/// Calls on an fd that may be a host fd with a companion, which only
-/// `route` can tell (the quick paths look at the fd map alone).
-const ON_COMPANIONS: [i64; 3] = [libc::SYS_epoll_wait, libc::SYS_epoll_pwait, libc::SYS_epoll_pwait2];
 
 /// What a rewritten site of call `nr` can decide without the router.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -206,7 +206,7 @@ pub fn passes_at_once(nr: i64, a: &[usize; 6]) -> bool {
 
 /// `shortcut`, worked out from the table.
 fn decide(nr: i64) -> Shortcut {
-    if OWN_ARMS.contains(&nr) || ON_COMPANIONS.contains(&nr) {
+    if OWN_ARMS.contains(&nr) {
         return Shortcut::None;
     }
     let Some(r) = raw_route(nr as u32) else { return Shortcut::Host };

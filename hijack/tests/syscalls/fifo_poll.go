@@ -13,6 +13,11 @@ import (
 )
 
 func main() {
+	// A wait never woken fails the test rather than hanging it.
+	time.AfterFunc(20*time.Second, func() {
+		fmt.Println("the read was never woken")
+		os.Exit(1)
+	})
 	d := os.Args[1]
 	fmt.Println("mkdir", os.MkdirAll(d, 0755))
 	p := d + "/fifo"

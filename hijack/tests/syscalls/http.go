@@ -14,6 +14,11 @@ import (
 )
 
 func main() {
+	// A wait never woken fails the test rather than hanging it.
+	time.AfterFunc(20*time.Second, func() {
+		fmt.Println("stuck")
+		os.Exit(1)
+	})
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		fmt.Println("listen", err)

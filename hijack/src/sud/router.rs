@@ -21,9 +21,9 @@
 //!
 //! Calls the table cannot describe are listed here: signal calls
 //! (`signals`), process creation and exec (`process`), `poll` (fds inside
-//! an array), the epoll waits, `close_range` and `getcwd` (a different convention from
-//! libc's). Every pointer read here is probed first, so a bad one is the
-//! host's EFAULT (paths are probed by `route`).
+//! an array), the epoll waits, `close_range` and `getcwd` (a different
+//! convention from libc's). Every pointer read here is probed first, so a
+//! bad one is the host's EFAULT (paths are probed by `route`).
 
 use super::{gate, process, signals};
 use crate::route::{self, Route};

@@ -3,7 +3,8 @@
  * EPOLLONESHOT, data.u64 passed through, EPOLLHUP/EPOLLERR, maxevents,
  * a closed fd leaving the set, epoll_pwait with a signal mask, EINTR, an
  * epoll fd in poll and in another epoll, a thread whose write wakes a
- * blocked epoll_wait, 10,000 round trips between a host pipe and a
+ * blocked epoll_wait, a thread already waiting on an epoll fd with no
+ * FIFO in it when another adds one, 10,000 round trips between a host pipe and a
  * rump FIFO through one epoll loop, and a level-triggered epoll over 200
  * FIFOs alone (no host fd in the set): a busy loop, events that stay
  * until read, maxevents below the ready count, MOD and DEL of ready fds.
@@ -111,6 +112,41 @@ static void *echo_main(void *arg)
     if (r != 0)
         e->err = r < 0 ? errno : EPROTO;
     return NULL;
+}
+
+/* A wait that starts on an epoll fd with no FIFO in it yet: main adds
+ * one, ready, while this thread sleeps (on the hijacked runs the epoll fd
+ * gets its companion in the kernel then, and the host's wait must end). */
+struct early_wait {
+    int ep;
+    int n;
+    int err;
+    struct epoll_event ev;
+};
+
+static void *early_wait_main(void *arg)
+{
+    struct early_wait *w = arg;
+    w->n = epoll_wait(w->ep, &w->ev, 1, 5000);
+    w->err = errno;
+    return NULL;
+}
+
+static void fifo_added_while_waiting(int fr, int fw)
+{
+    struct early_wait w = {FD(epoll_create1(EPOLL_CLOEXEC)), 0, 0, {0, {0}}};
+    pthread_t t = spawn(early_wait_main, &w);
+    sleep_ms(50);
+    I(write(fw, "late", 4));
+    I(ctl(w.ep, EPOLL_CTL_ADD, fr, EPOLLIN, 77));
+    join(t);
+    if (w.n < 0)
+        say("  (the thread's epoll_wait: %s)\n", ename(w.err));
+    else
+        say("  (the thread's epoll_wait: %d, data %llu, %s)\n", w.n, (unsigned long long)w.ev.data.u64,
+            ev_names(w.ev.events));
+    drain(fr);
+    I(close(w.ep));
 }
 
 #define ROUNDS 10000
@@ -608,6 +644,9 @@ int main(int argc, char **argv)
     join_later(t, &l);
     show("read p", buf, I(read(p[0], buf, sizeof buf)));
     I(close(ep));
+
+    say("-- a FIFO added while a thread waits on its epoll fd\n");
+    fifo_added_while_waiting(fr, fw);
 
     say("-- round trips through one epoll loop\n");
     ping_pong();

@@ -151,6 +151,26 @@ fn go_blocking_calls_wait_on_the_library_stack() {
     go_differential("fifo.go");
 }
 
+/// A dynamically linked Go HTTP server on a rump socket answers its own
+/// Go client on the same rump stack: both park in Go's netpoller, whose
+/// raw `epoll_ctl` puts the rump sockets in the epoll fd's companion and
+/// whose raw `epoll_pwait` on that host fd must take the companion's
+/// events (edge-triggered), and a read deadline expires there, as on the
+/// host's loopback.
+#[test]
+fn go_http_server_on_a_rump_socket_answers_through_the_netpoller() {
+    go_differential("http.go");
+}
+
+/// A dynamically linked Go program's `os.File` read of an empty /rump
+/// FIFO (EAGAIN on the fd Go made non-blocking) parks in the netpoller
+/// and is woken when a writer fills it later; a read deadline expires
+/// there first, as on the host.
+#[test]
+fn go_fifo_read_parks_in_the_netpoller_until_a_writer_fills_it() {
+    go_differential("fifo_poll.go");
+}
+
 /// Builds `tests/syscalls/<src>` with `go` (cgo, dynamically linked) and
 /// runs it on a host directory and on /rump, embedded and under `rumpctl
 /// run`. Go's calls that may be the kernel's run on each thread's library
@@ -159,18 +179,8 @@ fn go_blocking_calls_wait_on_the_library_stack() {
 /// call it catches, and its thread), while the programs make dozens to
 /// hundreds on each.
 fn go_differential(src: &str) {
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("go-{src}-dynamic"));
-    let st = Command::new("go")
-        .args(["build", "-ldflags=-linkmode=external", "-o"])
-        .arg(&out)
-        .arg(sources().join(src))
-        .env("GOCACHE", Path::new(env!("CARGO_TARGET_TMPDIR")).join("gocache"))
-        .env("GO111MODULE", "off")
-        .env("CGO_ENABLED", "1")
-        .status()
-        .expect("go (golang-go) runs");
-    assert!(st.success(), "go build {src}");
-    let prog = out.to_str().unwrap();
+    let prog = go_build(src);
+    let prog = prog.as_str();
     let embedded = differential(&[prog], None);
     support::ensure_built();
     let client = differential_by(&[prog], |args| rumpctl_run(args, "path=/rump,syscalls=auto"));
@@ -187,6 +197,75 @@ fn go_differential(src: &str) {
         threads.dedup();
         assert_eq!(threads.len(), caught.len(), "a thread's Go calls caught more than once: {err}");
     }
+}
+
+/// Builds `tests/syscalls/<src>` with `go` (cgo, dynamically linked)
+/// into a scratch directory; returns the output's path.
+fn go_build(src: &str) -> String {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("go-{src}-dynamic"));
+    let st = Command::new("go")
+        .args(["build", "-ldflags=-linkmode=external", "-o"])
+        .arg(&out)
+        .arg(sources().join(src))
+        .env("GOCACHE", Path::new(env!("CARGO_TARGET_TMPDIR")).join("gocache"))
+        .env("GO111MODULE", "off")
+        .env("CGO_ENABLED", "1")
+        .status()
+        .expect("go (golang-go) runs");
+    assert!(st.success(), "go build {src}");
+    out.to_str().expect("UTF-8 path").to_owned()
+}
+
+/// A dynamically linked Go HTTP server (`serve.go`) on a rump_server's
+/// stack answers `curl` run with the library against the same server, as
+/// the same server on the host's loopback answers a plain `curl`; the
+/// host's own loopback has nothing at the rump port.
+#[test]
+fn go_http_server_on_a_rump_server_answers_curl() {
+    let prog = go_build("serve.go");
+    let host = serve_and_ask(&prog, None);
+    let server = support::Server::start();
+    let rump = serve_and_ask(&prog, Some(&server.url));
+    assert_eq!(rump, host);
+    assert_eq!(host.last().map(String::as_str), Some("served 2 true"), "{host:?}");
+    server.halt().unwrap();
+}
+
+/// Runs `serve.go`'s `prog` (with the library against `rump` if given),
+/// asks it for /hello and /quit with `curl` (the same way) and gives
+/// what curl and the server said, the port left out.
+fn serve_and_ask(prog: &str, rump: Option<&str>) -> Vec<String> {
+    use std::io::{BufRead, BufReader};
+    let hijacked = |cmd: &mut Command| {
+        cmd.env_remove("RUMPHIJACK").env_remove("LD_PRELOAD").env_remove("RUMP_SERVER");
+        if let Some(url) = rump {
+            cmd.env("LD_PRELOAD", support::library()).env("RUMP_SERVER", url);
+        }
+    };
+    let mut cmd = Command::new(prog);
+    cmd.arg("127.0.0.1:0").stdin(Stdio::null()).stdout(Stdio::piped());
+    hijacked(&mut cmd);
+    let mut child = cmd.spawn().expect("spawn serve.go");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
+    let port = lines.next().and_then(|l| l.strip_prefix("port ").map(str::to_owned)).expect("serve.go's port");
+    let curl = |path: &str, with_library: bool| {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "--max-time", "10", &format!("http://127.0.0.1:{port}{path}")]);
+        cmd.env_remove("RUMPHIJACK").env_remove("LD_PRELOAD").env_remove("RUMP_SERVER");
+        if with_library {
+            hijacked(&mut cmd);
+        }
+        let o = cmd.stdin(Stdio::null()).output().expect("curl runs");
+        format!("{} {:?}", text(&o.stdout).trim_end(), o.status.code())
+    };
+    if rump.is_some() {
+        // The host's loopback has no such listener: curl cannot connect (7).
+        assert_eq!(curl("/hello?n=0", false), " Some(7)");
+    }
+    let mut said = vec![curl("/hello?n=1", true), curl("/quit", true)];
+    said.extend(lines);
+    assert!(child.wait().expect("serve.go ends").success(), "{said:?}");
+    said
 }
 
 /// A site of glibc's inline form becomes a `jmp` (e9) to a stub and keeps

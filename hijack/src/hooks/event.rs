@@ -16,6 +16,13 @@
 //! watching rump paths has a companion too (`inotify`); any host fd with
 //! a companion is ready to poll, select and an outer epoll when either
 //! side is, and its companion closes with it.
+//!
+//! A thread may already sleep in the host's wait on an epoll fd when
+//! another thread adds the first rump fd to it (Go's netpoller does: its
+//! wait starts before the first socket is made). Making the companion
+//! therefore rings the epoll fd's doorbell, an always-readable host fd
+//! added one-shot: the sleeper wakes, the doorbell's event is taken out of
+//! what it got, and it waits again on both sides for the time left.
 
 use crate::backend::{self, Backend};
 use crate::fdmap;
@@ -31,6 +38,7 @@ use rumpclient::selfmem::SelfMemory;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 crate::real_fns! {
@@ -488,7 +496,9 @@ impl Kind {
     }
 }
 
-fn companion(fd: c_int) -> Option<i32> {
+/// Host fd `fd`'s companion, of any kind: a raw call on such an fd is
+/// the kernel's business too (`sud::router`).
+pub fn companion(fd: c_int) -> Option<i32> {
     if KINDS_SEEN.load(Ordering::Acquire) == 0 {
         return None;
     }
@@ -552,7 +562,65 @@ pub fn wait_readable(fd: c_int) -> Result<(), Errno> {
 
 /// The companion of host epoll fd `epfd`, made if it has none.
 fn epoll_companion(k: &Backend, epfd: c_int) -> Result<i32, Errno> {
-    companion_or_new(k, epfd, Kind::Epoll, |k| rump::rump_sys_epoll_create1(k, libc::EPOLL_CLOEXEC))
+    if let Some(c) = companion_of(epfd, Kind::Epoll) {
+        return Ok(c);
+    }
+    let c = companion_or_new(k, epfd, Kind::Epoll, |k| rump::rump_sys_epoll_create1(k, libc::EPOLL_CLOEXEC))?;
+    // Rung once the companion is there to be found by the thread it wakes.
+    ring_doorbell(epfd)?;
+    Ok(c)
+}
+
+/// The data of a doorbell's event: no address (not canonical), so no
+/// program's pointer; taken out before the program sees the events.
+const DOORBELL: u64 = u64::from_le_bytes(*b"rumpbell");
+
+/// The doorbell: an eventfd holding 1, never read, so always readable;
+/// one for every epoll fd, each adding it one-shot.
+static DOORBELL_FD: OnceLock<rumpclient::ownfd::OwnFd> = OnceLock::new();
+
+/// Wakes a thread asleep in the host's wait on `epfd`, or the next one to
+/// wait there, once (again, if it was rung before: two threads made the
+/// companion at once).
+fn ring_doorbell(epfd: c_int) -> Result<(), Errno> {
+    let fd = match DOORBELL_FD.get() {
+        Some(fd) => fd,
+        None => {
+            let fd =
+                crate::host::sys(libc::SYS_eventfd2, [1, (libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) as usize, 0, 0])?;
+            // SAFETY: a descriptor just made, ours; another thread's may
+            // have won, and then this one closes.
+            let own = rumpclient::ownfd::OwnFd::new(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as i32) });
+            DOORBELL_FD.get_or_init(|| own)
+        }
+    };
+    let mut ev = epoll_event { events: (libc::EPOLLIN | libc::EPOLLONESHOT) as u32, u64: DOORBELL };
+    let ev_addr = &mut ev as *mut epoll_event as usize;
+    let ctl =
+        |op: c_int| crate::host::sys(libc::SYS_epoll_ctl, [epfd as usize, op as usize, fd.raw() as usize, ev_addr]);
+    match ctl(libc::EPOLL_CTL_ADD) {
+        Err(Errno(libc::EEXIST)) => ctl(libc::EPOLL_CTL_MOD).map(drop),
+        r => r.map(drop),
+    }
+}
+
+/// Takes doorbell events out of the first `n` of `ev`; returns how many
+/// are left.
+fn without_doorbell(ev: *mut epoll_event, n: usize) -> usize {
+    // Made before it is first added anywhere.
+    if DOORBELL_FD.get().is_none() || n == 0 {
+        return n;
+    }
+    // SAFETY: the `n` events the host just wrote.
+    let events = unsafe { std::slice::from_raw_parts_mut(ev, n) };
+    let mut kept = 0;
+    for i in 0..n {
+        if events[i].u64 != DOORBELL {
+            events[kept] = events[i];
+            kept += 1;
+        }
+    }
+    kept
 }
 
 fn fcntl_ok(fd: c_int) -> bool {
@@ -650,6 +718,7 @@ impl Sides for EpollSides {
         // SAFETY: inside the caller's array of `max` events.
         let at = unsafe { self.ev.add(self.got) };
         let n = check(unsafe { real::epoll_wait(self.epfd, at, room, 0) })? as usize;
+        let n = without_doorbell(at, n);
         self.got += n;
         Ok(n)
     }
@@ -680,17 +749,39 @@ fn epoll_rump(
     }))
 }
 
+/// A wait on host epoll fd `epfd`: `host`'s (the host's own wait) unless
+/// the fd has a companion, or gets one while the host waits (its doorbell
+/// rang), then `epoll_rump`'s until `deadline`.
+fn epoll_any(
+    epfd: c_int,
+    ev: *mut epoll_event,
+    max: c_int,
+    deadline: Option<Instant>,
+    mask: *const sigset_t,
+    host: impl FnOnce() -> c_int,
+) -> c_int {
+    if let Some(r) = epoll_rump(epfd, ev, max, deadline, mask) {
+        return r;
+    }
+    let n = host();
+    if n <= 0 {
+        return n;
+    }
+    match without_doorbell(ev, n as usize) {
+        0 => epoll_rump(epfd, ev, max, deadline, mask).unwrap_or(0),
+        left => left as c_int,
+    }
+}
+
 crate::hook! {
     Fd fn epoll_wait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int) -> c_int;
     {
-        epoll_rump(epfd, ev, max, deadline_ms(timeout), std::ptr::null())
-            .unwrap_or_else(|| unsafe { host!(epfd, ev, max, timeout) })
+        epoll_any(epfd, ev, max, deadline_ms(timeout), std::ptr::null(), || unsafe { host!(epfd, ev, max, timeout) })
     }
 
     Fd fn epoll_pwait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int, mask: *const sigset_t) -> c_int;
     {
-        epoll_rump(epfd, ev, max, deadline_ms(timeout), mask)
-            .unwrap_or_else(|| unsafe { host!(epfd, ev, max, timeout, mask) })
+        epoll_any(epfd, ev, max, deadline_ms(timeout), mask, || unsafe { host!(epfd, ev, max, timeout, mask) })
     }
 
     Fd fn epoll_pwait2(
@@ -701,13 +792,8 @@ crate::hook! {
         mask: *const sigset_t,
     ) -> c_int;
     {
-        if companion(epfd).is_none() {
-            return unsafe { host!(epfd, ev, max, ts, mask) };
-        }
         match deadline_ts(ts) {
-            Ok(d) => {
-                epoll_rump(epfd, ev, max, d, mask).unwrap_or_else(|| unsafe { host!(epfd, ev, max, ts, mask) })
-            }
+            Ok(d) => epoll_any(epfd, ev, max, d, mask, || unsafe { host!(epfd, ev, max, ts, mask) }),
             Err(e) => guard(|| Err::<c_int, _>(e)),
         }
     }

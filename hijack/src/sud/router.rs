@@ -11,14 +11,19 @@
 //! placeholders and errno rules are the hooks' own; the hook's C result
 //! becomes the raw `-errno` convention.
 //!
+//! A host fd with a companion in the kernel (an epoll fd with rump fds
+//! added, `hooks::event`) names something of the kernel's too. The epoll
+//! waits always go to their hooks, whose fd may get a companion while the
+//! host waits on it (Go's netpoller makes them from its own code).
+//!
 //! A call made by the library itself (its own raw calls through libc's
 //! `syscall()`, on its own fds) goes to the host untouched.
 //!
 //! Calls the table cannot describe are listed here: signal calls
 //! (`signals`), process creation and exec (`process`), `poll` (fds inside
-//! an array), `close_range` and `getcwd` (a different convention from
-//! libc's). Every pointer read here is probed first, so a bad one is the
-//! host's EFAULT (paths are probed by `route`).
+//! an array), the epoll waits, `close_range` and `getcwd` (a different
+//! convention from libc's). Every pointer read here is probed first, so a
+//! bad one is the host's EFAULT (paths are probed by `route`).
 
 use super::{gate, process, signals};
 use crate::route::{self, Route};
@@ -66,6 +71,9 @@ pub fn route(nr: i64, a: [usize; 6], uc: Option<&mut ucontext_t>) -> isize {
         libc::SYS_poll | libc::SYS_ppoll if polls_kernel(a) => {
             by_hook(if nr == libc::SYS_poll { "poll" } else { "ppoll" }, true, a)
         }
+        libc::SYS_epoll_wait => by_hook("epoll_wait", true, a),
+        libc::SYS_epoll_pwait => by_hook("epoll_pwait", true, a),
+        libc::SYS_epoll_pwait2 => by_hook("epoll_pwait2", true, a),
         libc::SYS_close_range if crate::fdmap::any() => by_hook("close_range", true, a),
         libc::SYS_getcwd if route::cwd() != route::Cwd::Host => getcwd(a),
         _ => match raw_route(nr as u32) {
@@ -76,7 +84,7 @@ pub fn route(nr: i64, a: [usize; 6], uc: Option<&mut ucontext_t>) -> isize {
 }
 
 /// The calls `route` decides by its own arms rather than by the table.
-const OWN_ARMS: [i64; 13] = [
+const OWN_ARMS: [i64; 16] = [
     libc::SYS_rt_sigaction,
     libc::SYS_rt_sigprocmask,
     libc::SYS_sigaltstack,
@@ -88,6 +96,9 @@ const OWN_ARMS: [i64; 13] = [
     libc::SYS_execveat,
     libc::SYS_poll,
     libc::SYS_ppoll,
+    libc::SYS_epoll_wait,
+    libc::SYS_epoll_pwait,
+    libc::SYS_epoll_pwait2,
     libc::SYS_close_range,
     libc::SYS_getcwd,
 ];
@@ -241,7 +252,7 @@ pub fn pass(nr: i64, a: [usize; 6]) -> isize {
 /// Whether an argument of the call names something of the kernel's.
 fn reaches_kernel(r: &RawRoute, a: &[usize; 6]) -> bool {
     r.args.iter().zip(a).any(|(kind, &v)| match *kind {
-        RawArg::Fd => crate::fdmap::rump_fd(v as i32).is_some(),
+        RawArg::Fd => crate::fdmap::rump_fd(v as i32).is_some() || crate::hooks::event::companion(v as i32).is_some(),
         // SAFETY: the program passed a path here (NULL is the host's EFAULT).
         RawArg::Path => unsafe { !matches!(route::route(libc::AT_FDCWD, v as *const libc::c_char), Route::Host) },
         RawArg::PathAt(d) => unsafe {

@@ -199,9 +199,8 @@ impl ClientChannel {
     }
 
     /// As `post`, for a call that arms readiness record `record` (see
-    /// `ready`) where it would wait, or else whose buffer goes through an
-    /// area as `plan` says if one is free (`lane`): a call armed may run
-    /// again after it returned, when its area is no longer its own.
+    /// `ready`) where it would wait, and whose buffer goes through an
+    /// area as `plan` says if one is free (`lane`).
     pub fn post_arming(
         &self,
         sysnum: u32,
@@ -215,7 +214,7 @@ impl ClientChannel {
         }
         let index = self.take_free()?;
         let slot = self.slot(index);
-        let area = plan.filter(|_| record.is_none()).and_then(|p| self.lend(p, index));
+        let area = plan.and_then(|p| self.lend(p, index));
         let args = &area.map_or(*args, |(_, p)| p.args(args));
         slot.window.store(area.map_or(0, |(a, p)| p.slot_word(a)), Ordering::Relaxed);
         slot.sysnum.store(sysnum, Ordering::Relaxed);
@@ -251,7 +250,10 @@ impl Posted<'_> {
     /// should it go later).
     pub fn wait(&self, server_gone: &dyn Fn() -> bool) -> Result<SysResult, Stop> {
         let r = self.wait_done(server_gone)?;
-        if let Some((area, plan)) = self.area {
+        // A call that armed a wait has its data in place already (the
+        // server cleared the slot's word; `LaneMemory::flush`).
+        let flushed = self.slot().window.load(Ordering::Relaxed) == 0;
+        if let (Some((area, plan)), false) = (self.area, flushed) {
             let n = match (plan.dir, &r) {
                 (Dir::ToCaller, Ok(n)) => (*n).clamp(0, plan.len as i64) as usize,
                 (Dir::Both, _) => plan.len,

@@ -40,7 +40,7 @@
 use super::peer::PeerMemory;
 use rump_abi::native::errno::EFAULT;
 use rump_abi::usermem::{load_pieces, store_pieces, total_len, uninit_len, UserMemory};
-use rump_abi::{Errno, Marshal, Slots, SyscallDesc, UserAddr, MAXARGS};
+use rump_abi::{Errno, Marshal, Slots, SysResult, SyscallDesc, UserAddr, MAXARGS};
 use std::mem::MaybeUninit;
 
 /// Lanes per channel: large transfers one client can have in flight at once.
@@ -59,6 +59,7 @@ pub const INLINE_LEN: usize = 4096;
 
 /// Which way a call's data crosses its area.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Dir {
     /// The kernel fills the buffer's first `return` bytes (a read):
     /// area to buffer afterwards, that many.
@@ -153,16 +154,17 @@ impl Plan {
 
     /// What the slot says of this plan carried by `area`.
     pub fn slot_word(&self, area: Area) -> u64 {
-        Use { area, buf_arg: self.buf_arg, len: self.len }.encode()
+        Use { area, buf_arg: self.buf_arg, dir: self.dir, len: self.len }.encode()
     }
 }
 
-/// A slot's `window` word: which area, which argument is the buffer, and
-/// its length. 0 is no area.
+/// A slot's `window` word: which area, which argument is the buffer, which
+/// way its data goes, and its length. 0 is no area.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Use {
     pub area: Area,
     pub buf_arg: usize,
+    pub dir: Dir,
     pub len: usize,
 }
 
@@ -175,7 +177,7 @@ impl Use {
             Area::Lane(n) => n as u64 + 1,
             Area::Inline => INLINE_TAG,
         };
-        tag | (self.buf_arg as u64) << 8 | (self.len as u64) << 16
+        tag | (self.buf_arg as u64) << 8 | (self.dir as u64) << 12 | (self.len as u64) << 16
     }
 
     /// The use a slot's word names, if it names a valid one.
@@ -184,8 +186,14 @@ impl Use {
             INLINE_TAG => Area::Inline,
             tag => Area::Lane(tag.checked_sub(1).filter(|&n| n < LANES as u64)? as usize),
         };
-        let (buf_arg, len) = ((word >> 8 & 0xff) as usize, (word >> 16) as usize);
-        (buf_arg < MAXARGS && len <= area.len()).then_some(Use { area, buf_arg, len })
+        let (buf_arg, len) = ((word >> 8 & 0xf) as usize, (word >> 16) as usize);
+        let dir = match word >> 12 & 0xf {
+            0 => Dir::ToCaller,
+            1 => Dir::FromCaller,
+            2 => Dir::Both,
+            _ => return None,
+        };
+        (buf_arg < MAXARGS && len <= area.len()).then_some(Use { area, buf_arg, dir, len })
     }
 }
 
@@ -198,6 +206,7 @@ pub struct LaneMemory {
     pub peer: PeerMemory,
     window: UserAddr,
     len: usize,
+    dir: Dir,
     lane: *mut u8,
 }
 
@@ -211,7 +220,21 @@ impl LaneMemory {
     /// The memory of a call with `args` using `u`, whose lane is mapped
     /// here at `lane` (`LANE_LEN` bytes, live while this is).
     pub fn new(peer: PeerMemory, u: Use, args: &Slots, lane: *mut u8) -> LaneMemory {
-        LaneMemory { peer, window: UserAddr(args[u.buf_arg]), len: u.len.min(u.area.len()), lane }
+        LaneMemory { peer, window: UserAddr(args[u.buf_arg]), len: u.len.min(u.area.len()), dir: u.dir, lane }
+    }
+
+    /// Writes what a call with `result` left in the area to the client's
+    /// buffer in place, as the client would have copied it: for a call
+    /// that armed a wait, whose later runs reach the buffer in place, so
+    /// the client must not copy the area over what they write.
+    pub fn flush(&self, result: &SysResult) -> Result<(), Errno> {
+        let n = match (self.dir, result) {
+            (Dir::ToCaller, Ok(n)) => (*n).clamp(0, self.len as i64) as usize,
+            (Dir::Both, _) => self.len,
+            _ => return Ok(()),
+        };
+        // SAFETY: the area holds `self.len` >= n bytes.
+        self.peer.copy_out(self.window, unsafe { std::slice::from_raw_parts(self.lane, n) })
     }
 
     fn place(&self, addr: UserAddr, len: usize) -> Result<Place, Errno> {
@@ -304,17 +327,17 @@ mod tests {
 
     #[test]
     fn a_slot_word_names_only_a_valid_use() {
-        for u in [Use { area: Area::Lane(LANES - 1), buf_arg: 1, len: LANE_LEN }, Use {
-            area: Area::Inline,
-            buf_arg: 2,
-            len: INLINE_LEN,
-        }] {
+        for u in [
+            Use { area: Area::Lane(LANES - 1), buf_arg: 1, dir: Dir::ToCaller, len: LANE_LEN },
+            Use { area: Area::Inline, buf_arg: 2, dir: Dir::Both, len: INLINE_LEN },
+        ] {
             assert_eq!(Use::decode(u.encode()), Some(u));
         }
         assert_eq!(Use::decode(0), None);
         assert_eq!(Use::decode(LANES as u64 + 1), None);
         assert_eq!(Use::decode(1 | (MAXARGS as u64) << 8), None);
         assert_eq!(Use::decode(INLINE_TAG | (INLINE_LEN as u64 + 1) << 16), None);
+        assert_eq!(Use::decode(INLINE_TAG | 3 << 12), None);
     }
 
     #[test]
@@ -325,7 +348,7 @@ mod tests {
         let args = [0, buf.0, 8192, 0, 0, 0, 0, 0];
         // SAFETY: getpid cannot fail.
         let peer = PeerMemory { pid: unsafe { libc::getpid() } };
-        let mem = LaneMemory::new(peer, Use { area: Area::Lane(0), buf_arg: 1, len: 8192 }, &args, lane.as_mut_ptr());
+        let mem = LaneMemory::new(peer, Use { area: Area::Lane(0), buf_arg: 1, dir: Dir::Both, len: 8192 }, &args, lane.as_mut_ptr());
         mem.copy_out_pieces(UserAddr(buf.0 + 4096), &[b"ab", b"cd"]).unwrap();
         assert_eq!(&lane[4096..4100], b"abcd");
         let mut back = [0u8; 4];

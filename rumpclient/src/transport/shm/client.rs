@@ -141,7 +141,8 @@ impl ClientChannel {
         let small = plan.len <= INLINE_LEN;
         // A small buffer's pages are mostly ones this thread used before:
         // `probe` remembers them and costs no syscall then.
-        let whole = if small { probe(plan.buf, plan.len, writable) } else { probe_buffer(plan.buf, plan.len, writable) };
+        let whole =
+            if small { probe(plan.buf, plan.len, writable) } else { probe_buffer(plan.buf, plan.len, writable) };
         let plan = match whole {
             Ok(()) => plan,
             Err(_) => match good_prefix(plan.buf, plan.len, writable) {

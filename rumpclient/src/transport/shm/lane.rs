@@ -83,7 +83,7 @@ pub enum Area {
 
 impl Area {
     /// The most bytes of a window the area holds.
-    pub fn len(self) -> usize {
+    pub fn capacity(self) -> usize {
         match self {
             Area::Lane(_) => LANE_LEN,
             Area::Inline => INLINE_LEN,
@@ -193,7 +193,7 @@ impl Use {
             2 => Dir::Both,
             _ => return None,
         };
-        (buf_arg < MAXARGS && len <= area.len()).then_some(Use { area, buf_arg, dir, len })
+        (buf_arg < MAXARGS && len <= area.capacity()).then_some(Use { area, buf_arg, dir, len })
     }
 }
 
@@ -220,7 +220,7 @@ impl LaneMemory {
     /// The memory of a call with `args` using `u`, whose lane is mapped
     /// here at `lane` (`LANE_LEN` bytes, live while this is).
     pub fn new(peer: PeerMemory, u: Use, args: &Slots, lane: *mut u8) -> LaneMemory {
-        LaneMemory { peer, window: UserAddr(args[u.buf_arg]), len: u.len.min(u.area.len()), dir: u.dir, lane }
+        LaneMemory { peer, window: UserAddr(args[u.buf_arg]), len: u.len.min(u.area.capacity()), dir: u.dir, lane }
     }
 
     /// Writes what a call with `result` left in the area to the client's
@@ -348,7 +348,12 @@ mod tests {
         let args = [0, buf.0, 8192, 0, 0, 0, 0, 0];
         // SAFETY: getpid cannot fail.
         let peer = PeerMemory { pid: unsafe { libc::getpid() } };
-        let mem = LaneMemory::new(peer, Use { area: Area::Lane(0), buf_arg: 1, dir: Dir::Both, len: 8192 }, &args, lane.as_mut_ptr());
+        let mem = LaneMemory::new(
+            peer,
+            Use { area: Area::Lane(0), buf_arg: 1, dir: Dir::Both, len: 8192 },
+            &args,
+            lane.as_mut_ptr(),
+        );
         mem.copy_out_pieces(UserAddr(buf.0 + 4096), &[b"ab", b"cd"]).unwrap();
         assert_eq!(&lane[4096..4100], b"abcd");
         let mut back = [0u8; 4];

@@ -215,7 +215,9 @@ fn a_buffer_partly_unmapped_or_read_only_gives_what_linux_gives() {
     // Every buffer lives to the end, so that none is mapped where one
     // was before (a thread remembers the pages it found good).
     let mut buffers = Vec::new();
-    for (bad, read_only) in [(MIB / 2, false), (MIB / 2, true), (PAGE, false), (LANE_MIN + PAGE, false), (0, false)] {
+    for (bad, read_only) in
+        [(MIB / 2, false), (MIB / 2, true), (PAGE, false), (LANE_MIN.next_multiple_of(PAGE) + PAGE, false), (0, false)]
+    {
         let what = format!("a 1 MiB buffer bad from {bad} (read-only: {read_only})");
         buffers.push((Buffer::new(MIB, bad, read_only), Buffer::new(MIB, bad, read_only)));
         let (hb, rb) = buffers.last().unwrap();

@@ -253,8 +253,8 @@ impl Posted<'_> {
         let r = self.wait_done(server_gone)?;
         // A call that armed a wait has its data in place already (the
         // server cleared the slot's word; `LaneMemory::flush`).
-        let flushed = self.slot().window.load(Ordering::Relaxed) == 0;
-        if let (Some((area, plan)), false) = (self.area, flushed) {
+        let flushed = || self.slot().window.load(Ordering::Relaxed) == 0;
+        if let Some((area, plan)) = self.area.filter(|_| !flushed()) {
             let n = match (plan.dir, &r) {
                 (Dir::ToCaller, Ok(n)) => (*n).clamp(0, plan.len as i64) as usize,
                 (Dir::Both, _) => plan.len,

@@ -497,6 +497,11 @@ fn select() {
 }
 
 #[test]
+fn smallbuf() {
+    differential("smallbuf");
+}
+
+#[test]
 fn epoll() {
     differential("epoll");
 }

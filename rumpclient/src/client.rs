@@ -935,7 +935,7 @@ impl Client {
         let Some(desc) = self.desc(num).filter(|d| d.implemented) else { return Err(self.errno(ENOSYS)) };
         if let Some(g) = gate.filter(|g| Arc::ptr_eq(&g.link, &self.link.read())) {
             let ch = g.link.shm.get().expect("a gate's link has a channel");
-            match g.link.shm_call(ch, num, args, self.reqno(), Some(g.record), None) {
+            match g.link.shm_call(ch, num, args, self.reqno(), Some(g.record), Plan::of(desc, args)) {
                 Some(Ok(r)) => return r,
                 Some(Err(Lost)) => self.reconnect(&g.link).map_err(|e| self.errno(e))?,
                 None => {}

@@ -868,9 +868,7 @@ impl Client {
         };
         self.shared.busy.fetch_add(1, Ordering::AcqRel);
         let pid = ch.pid;
-        // A call armed to run again later reaches the client's memory in
-        // place: its lane is the client's again by then.
-        let lane_memory = ch.lane_memory(call).filter(|_| armed.is_none());
+        let lane_memory = ch.lane_memory(call);
         let first = process.clone();
         let run = move |num: u32, args: &Slots, lwp: &Lwp| process.syscall_lwp(num, args, &PeerMemory { pid }, lwp);
         ready::refreshing(
@@ -878,9 +876,18 @@ impl Client {
                 Some(mem) => first.syscall_lwp(call.sysnum, &call.args, mem, &lwp),
                 None => run(call.sysnum, &call.args, &lwp),
             },
-            |result| {
+            |mut result| {
                 if cancellable {
                     self.calls.lock().remove(&call.reqno);
+                }
+                // A wait armed runs again later, reaching the client's
+                // memory in place (its area is no longer its own then):
+                // what this run left in the area goes there first.
+                if let (Some(mem), true) = (&lane_memory, lwp.armed()) {
+                    if let Err(e) = mem.flush(&result) {
+                        result = Err(e);
+                    }
+                    ch.flushed(call);
                 }
                 // A wait armed: kept to run again when it is notified.
                 if let (Some(n), Some(gen), true) = (&armed, gen, lwp.armed()) {

@@ -1,5 +1,6 @@
 //! Large reads and writes, which over shared memory travel through the
-//! channel's lanes (`transport::shm::lane`), against Linux: the same calls
+//! channel's lanes (`transport::shm::lane`), and small ones, which travel
+//! through their slot's inline area, against Linux: the same calls
 //! on a file in /dev/shm and on a rump file, compared count for count and
 //! byte for byte; buffers partly unmapped or read-only; more threads than
 //! lanes at once; a client killed while its data is in a lane. Run both
@@ -11,7 +12,7 @@ use rump_abi::linux::sys::*;
 use rump_abi::Errno;
 use rumpclient::client::Client;
 use rumpclient::transport::shm;
-use rumpclient::transport::shm::lane::{LANE_LEN, LANE_MIN};
+use rumpclient::transport::shm::lane::{INLINE_LEN, LANE_LEN, LANE_MIN};
 use rumpclient::wire::handshake::Emulation;
 use std::ffi::CString;
 use std::sync::Arc;
@@ -214,7 +215,9 @@ fn a_buffer_partly_unmapped_or_read_only_gives_what_linux_gives() {
     // Every buffer lives to the end, so that none is mapped where one
     // was before (a thread remembers the pages it found good).
     let mut buffers = Vec::new();
-    for (bad, read_only) in [(MIB / 2, false), (MIB / 2, true), (PAGE, false), (LANE_MIN + PAGE, false), (0, false)] {
+    for (bad, read_only) in
+        [(MIB / 2, false), (MIB / 2, true), (PAGE, false), (LANE_MIN.next_multiple_of(PAGE) + PAGE, false), (0, false)]
+    {
         let what = format!("a 1 MiB buffer bad from {bad} (read-only: {read_only})");
         buffers.push((Buffer::new(MIB, bad, read_only), Buffer::new(MIB, bad, read_only)));
         let (hb, rb) = buffers.last().unwrap();
@@ -239,6 +242,46 @@ fn a_buffer_partly_unmapped_or_read_only_gives_what_linux_gives() {
     let nowhere = Buffer::new(MIB, 0, false);
     assert_eq!(f.seek(0, 2).0, f.seek(0, 2).1);
     assert_eq!(f.read(nowhere.at, nowhere.at, MIB), (Ok(0), Ok(0)));
+}
+
+/// Small reads and writes travel through their slot's inline area: a
+/// buffer that starts good and turns bad (unmapped or read-only) part way,
+/// or is bad from its first byte, gives the count, bytes and offset the
+/// host gives.
+#[test]
+fn a_small_buffer_bad_part_way_gives_what_linux_gives() {
+    let srv = start();
+    let c = connect(&srv, "small-faults");
+    let f = Twin::open(&c, "small-faults");
+    let data = pattern(64 * PAGE, 5);
+    assert_eq!(f.pwrite(data.as_ptr(), data.len(), 0), (Ok(data.len() as isize), Ok(data.len() as isize)));
+    let mut buffers = Vec::new();
+    // (good bytes before the bad page, transfer length, read-only)
+    for (good, len, read_only) in
+        [(100, 300, false), (100, 300, true), (0, 300, false), (PAGE - 8, INLINE_LEN, false), (1, INLINE_LEN, true)]
+    {
+        let what = format!("a {len}-byte buffer bad after {good} (read-only: {read_only})");
+        buffers.push((Buffer::new(2 * PAGE, PAGE, read_only), Buffer::new(2 * PAGE, PAGE, read_only)));
+        let (hb, rb) = buffers.last().unwrap();
+        // SAFETY: inside each two-page mapping.
+        let (h_at, r_at) = unsafe { (hb.at.add(PAGE - good), rb.at.add(PAGE - good)) };
+        let head = |b: &Buffer| b.head(PAGE).to_vec();
+        let (h, r) = f.pread(h_at, r_at, len, 11);
+        assert_eq!(h, r, "pread into {what}");
+        assert!(head(hb) == head(rb), "pread into {what}: other bytes");
+        assert_eq!(f.seek(13, SEEK_SET), (Ok(13), Ok(13)));
+        let (h, r) = f.read(h_at, r_at, len);
+        assert_eq!(h, r, "read into {what}");
+        assert!(head(hb) == head(rb), "read into {what}: other bytes");
+        assert_eq!(f.seek(0, SEEK_CUR).0, f.seek(0, SEEK_CUR).1, "the offset after a read into {what}");
+        let (h, r) = f.pwrite(h_at, len, 3 * PAGE + 1);
+        assert_eq!(h, r, "pwrite from {what}");
+        let (h, r) = f.write(h_at, len);
+        assert_eq!(h, r, "write from {what}");
+        assert_eq!(f.seek(0, SEEK_CUR).0, f.seek(0, SEEK_CUR).1, "the offset after a write from {what}");
+        let (h, r) = f.contents();
+        assert!(h == r, "after writes from {what} the files differ");
+    }
 }
 
 #[test]

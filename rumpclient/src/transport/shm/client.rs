@@ -11,16 +11,17 @@
 //! from the socket by whoever owns it, which then marks every slot `LOST`
 //! (`lose_all`), waking its sleepers.
 //!
-//! A large read or write also takes a lane for its data (`lane`): the
-//! write's data is copied in before the call is posted, the read's out
-//! once it is done, and the lane is held as long as the slot.
+//! A call's small buffer travels through its slot's inline area, a large
+//! read's or write's through a lane (`lane`): the data the kernel reads is
+//! copied in before the call is posted, what it writes out once it is
+//! done, and a lane is held as long as the slot.
 
 use super::futex::{self, Woke};
-use super::lane::{Dir, Plan, LANES, LANE_LEN};
-use super::layout::{lanes_offset, mapping_len, ready_offset, Channel, Slot, DONE, FREE, LOST, POSTED, SLOTS, WAITER};
+use super::lane::{Area, Dir, Plan, INLINE_LEN, LANES};
+use super::layout::{area_offset, mapping_len, ready_offset, Channel, Slot, DONE, FREE, LOST, POSTED, SLOTS, WAITER};
 use super::ready::{self, Owners, Record};
 use super::spin::Spin;
-use crate::probe::{good_prefix, probe_buffer};
+use crate::probe::{good_prefix, probe, probe_buffer};
 use rump_abi::{Slots, SysResult};
 use rump_kernel::shm::Mapping;
 use std::cell::Cell;
@@ -69,8 +70,8 @@ pub enum Stop {
 pub struct Posted<'a> {
     ch: &'a ClientChannel,
     index: usize,
-    /// The lane this call's data goes through, and how.
-    lane: Option<(usize, Plan)>,
+    /// The area this call's buffer goes through, and how.
+    area: Option<(Area, Plan)>,
 }
 
 impl ClientChannel {
@@ -122,41 +123,54 @@ impl ClientChannel {
         None
     }
 
-    /// Lane `i`'s bytes in our mapping.
-    fn lane_ptr(&self, i: usize) -> *mut u8 {
-        // SAFETY: lane `i` < LANES lies inside our mapping of `mapping_len()` bytes.
-        unsafe { self.map.as_ptr().add(lanes_offset() + i * LANE_LEN) }
+    /// The bytes of `area` as slot `index` uses it, in our mapping.
+    fn area_ptr(&self, area: Area, index: usize) -> *mut u8 {
+        // SAFETY: our lanes are numbered below LANES and slot `index` <
+        // SLOTS: inside our mapping of `mapping_len()` bytes.
+        unsafe { self.map.as_ptr().add(area_offset(area, index)) }
     }
 
-    /// A free lane for a call that would use one as `plan` says, with a
-    /// write's data already in it, and the plan for the part of the buffer
-    /// that is good (`lane`); None if its first page is not (the server's
-    /// copy then finds the fault, as a host call would) or no lane is free.
-    fn lend(&self, plan: Plan) -> Option<(usize, Plan)> {
-        let writable = plan.dir == Dir::ToCaller;
-        let plan = match probe_buffer(plan.buf, plan.len, writable) {
+    /// An area for slot `index`'s call, which would use one as `plan`
+    /// says, with the data the kernel reads already in it, and the plan
+    /// for the part of the buffer that is good (`lane`); None if that
+    /// part is empty or not the whole of a buffer that cannot be
+    /// shortened (the server's copy then finds the fault, as a host call
+    /// would), or a large one finds no lane free.
+    fn lend(&self, plan: Plan, index: usize) -> Option<(Area, Plan)> {
+        let writable = plan.dir != Dir::FromCaller;
+        let small = plan.len <= INLINE_LEN;
+        // A small buffer's pages are mostly ones this thread used before:
+        // `probe` remembers them and costs no syscall then.
+        let whole =
+            if small { probe(plan.buf, plan.len, writable) } else { probe_buffer(plan.buf, plan.len, writable) };
+        let plan = match whole {
             Ok(()) => plan,
             Err(_) => match good_prefix(plan.buf, plan.len, writable) {
                 0 => return None,
-                good => plan.shortened(good),
+                good => plan.shortened(good)?,
             },
         };
+        let area = if small { Area::Inline } else { Area::Lane(self.take_lane()?) };
+        if plan.dir != Dir::ToCaller {
+            // SAFETY: `probe` found the buffer readable; the area holds at
+            // least `plan.len` bytes.
+            unsafe { std::ptr::copy_nonoverlapping(plan.buf.0 as *const u8, self.area_ptr(area, index), plan.len) };
+        }
+        Some((area, plan))
+    }
+
+    fn take_lane(&self) -> Option<usize> {
         let mut cur = self.lanes.load(Ordering::Relaxed);
-        let lane = loop {
+        loop {
             if cur == 0 {
                 return None;
             }
             let b = cur.trailing_zeros();
             match self.lanes.compare_exchange_weak(cur, cur & !(1 << b), Ordering::Acquire, Ordering::Relaxed) {
-                Ok(_) => break b as usize,
+                Ok(_) => return Some(b as usize),
                 Err(now) => cur = now,
             }
-        };
-        if plan.dir == Dir::FromCaller {
-            // SAFETY: `probe` found the buffer readable; the lane holds LANE_LEN >= plan.len bytes.
-            unsafe { std::ptr::copy_nonoverlapping(plan.buf.0 as *const u8, self.lane_ptr(lane), plan.len) };
         }
-        Some((lane, plan))
     }
 
     /// The server hung up: every sleeping caller wakes and gives up.
@@ -186,8 +200,8 @@ impl ClientChannel {
     }
 
     /// As `post`, for a call that arms readiness record `record` (see
-    /// `ready`) where it would wait, and whose data goes through a lane
-    /// as `plan` says if one is free (`lane`).
+    /// `ready`) where it would wait, and whose buffer goes through an
+    /// area as `plan` says if one is free (`lane`).
     pub fn post_arming(
         &self,
         sysnum: u32,
@@ -201,9 +215,9 @@ impl ClientChannel {
         }
         let index = self.take_free()?;
         let slot = self.slot(index);
-        let lane = plan.and_then(|p| self.lend(p));
-        let args = &lane.map_or(*args, |(_, p)| p.args(args));
-        slot.lane.store(lane.map_or(0, |(l, p)| p.slot_word(l)), Ordering::Relaxed);
+        let area = plan.and_then(|p| self.lend(p, index));
+        let args = &area.map_or(*args, |(_, p)| p.args(args));
+        slot.window.store(area.map_or(0, |(a, p)| p.slot_word(a)), Ordering::Relaxed);
         slot.sysnum.store(sysnum, Ordering::Relaxed);
         slot.reqno.store(reqno, Ordering::Relaxed);
         self.ready().arms[index].store(record.map_or(0, |r| r as u32 + 1), Ordering::Relaxed);
@@ -217,7 +231,7 @@ impl ClientChannel {
         if h.sleeping.load(Ordering::SeqCst) != 0 {
             futex::wake(&h.doorbell, 1);
         }
-        Some(Posted { ch: self, index, lane })
+        Some(Posted { ch: self, index, area })
     }
 }
 
@@ -231,19 +245,24 @@ impl Posted<'_> {
         (slot.state.load(Ordering::Acquire) & !(WAITER | LOST) == DONE).then(|| slot.result())
     }
 
-    /// Waits for the result, with a read's data copied from its lane into
-    /// the caller's buffer. Before it sleeps, `server_gone` says whether
+    /// Waits for the result, with the data the kernel wrote copied from
+    /// the call's area into the caller's buffer. Before it sleeps, `server_gone` says whether
     /// the server is already known gone (and may arrange for `lose_all`
     /// should it go later).
     pub fn wait(&self, server_gone: &dyn Fn() -> bool) -> Result<SysResult, Stop> {
         let r = self.wait_done(server_gone)?;
-        if let (Some((lane, plan)), Ok(n)) = (self.lane, &r) {
-            if plan.dir == Dir::ToCaller {
-                let n = (*n).clamp(0, plan.len as i64) as usize;
-                // SAFETY: `lend` found the buffer writable; the lane holds
-                // `plan.len` <= LANE_LEN bytes.
-                unsafe { std::ptr::copy_nonoverlapping(self.ch.lane_ptr(lane), plan.buf.0 as *mut u8, n) };
-            }
+        // A call that armed a wait has its data in place already (the
+        // server cleared the slot's word; `LaneMemory::flush`).
+        let flushed = || self.slot().window.load(Ordering::Relaxed) == 0;
+        if let Some((area, plan)) = self.area.filter(|_| !flushed()) {
+            let n = match (plan.dir, &r) {
+                (Dir::ToCaller, Ok(n)) => (*n).clamp(0, plan.len as i64) as usize,
+                (Dir::Both, _) => plan.len,
+                _ => 0,
+            };
+            // SAFETY: `lend` found the buffer writable; the area holds
+            // at least `plan.len` >= n bytes.
+            unsafe { std::ptr::copy_nonoverlapping(self.ch.area_ptr(area, self.index), plan.buf.0 as *mut u8, n) };
         }
         Ok(r)
     }
@@ -278,7 +297,7 @@ impl Drop for Posted<'_> {
         // A slot whose call never completed (the server is gone) stays
         // taken, and so does its lane.
         if self.slot().state.load(Ordering::Acquire) & !WAITER == DONE {
-            if let Some((lane, _)) = self.lane {
+            if let Some((Area::Lane(lane), _)) = self.area {
                 self.ch.lanes.fetch_or(1 << lane, Ordering::Release);
             }
             self.slot().state.store(FREE, Ordering::Release);

@@ -1,144 +1,215 @@
-//! Lanes: areas of the channel's mapping through which the data of a
-//! large read or write travels, copied with memcpy on both sides instead
-//! of `process_vm_readv/writev` (which pins every page of the client's
-//! buffer: for 1 MiB it alone costs over four memcpys).
+//! Lanes and inline areas: parts of the channel's mapping through which
+//! a call's buffer travels, copied with memcpy on both sides instead of
+//! reached in place with `process_vm_readv/writev`. That pins every page
+//! of a large buffer (for 1 MiB it alone costs over four memcpys) and
+//! costs a microsecond or more even for one byte, several times a small
+//! call's own work: a large read or write goes through one of the `LANES`
+//! lanes, a small buffer (at most `INLINE_LEN`) through its slot's own
+//! inline area.
 //!
-//! A client thread about to post a call whose one pointer is a buffer the
-//! kernel fills (`read`, `pread64`: `_Out_writes_bytes_to_(n, return)`) or
-//! reads (`write`, `pwrite64`: `_In_reads_bytes_(n)`), of `LANE_MIN` to
-//! `LANE_LEN` bytes, claims a free lane for the call (`Plan`,
-//! `client::ClientChannel`). For a write it copies its buffer into the
-//! lane before posting; for a read it copies the lane's first `return`
-//! bytes into its buffer once the call is done. It copies only what
-//! `probe` found good: a buffer whose first page is bad goes without a
-//! lane (the server's copy faults: EFAULT, or 0 at the end of a file, as
-//! Linux says), and one that turns bad further on is a call for its good
-//! part only, which is what Linux's copy stopping at the fault amounts to
-//! (a short count). With no lane free, or a longer transfer, the call
-//! goes without a lane, as before.
+//! A client thread about to post a call whose one non-NULL pointer is a
+//! buffer the table sizes (`Plan::of`: a read's or write's bytes, a struct
+//! such as fstat's, an array such as poll's or epoll_wait's) claims an
+//! area for it (`client::ClientChannel`). Data the kernel reads is copied
+//! into the area before posting; a read's first `return` bytes are copied
+//! out once the call is done, and a buffer the kernel may both read and
+//! write is copied in before and wholly back after (bytes the kernel did
+//! not write go back as they were). It copies only what `probe` found
+//! good: a byte buffer whose first page is bad goes without an area (the
+//! server's copy faults: EFAULT, or 0 at the end of a file, as Linux
+//! says), and one that turns bad further on is a call for its good part
+//! only, which is what Linux's copy stopping at the fault amounts to (a
+//! short count); any other buffer not wholly good goes without an area,
+//! so the kernel meets the fault where Linux would. With no lane free, or
+//! a transfer longer than a lane, the call goes without an area, as
+//! before.
 //!
-//! The server trusts nothing in the lane: it learns from the slot only
-//! which lane and which two arguments are the buffer and its length
-//! (`Use`), takes the address and length from its own copy of the call,
-//! and redirects exactly that window of the client's memory to the lane
+//! The server trusts nothing in an area: it learns from the slot only
+//! which area, which argument is the buffer and how long it is (`Use`,
+//! bounded by the area), takes the address from its own copy of the call,
+//! and redirects exactly that window of the client's memory to the area
 //! (`LaneMemory`); everything else the call touches is the client's
-//! memory as before. A client that scribbles on a lane while its call
-//! runs only garbles its own data.
+//! memory as before. A client that scribbles on an area while its call
+//! runs, or names a wrong window, only garbles its own data.
 //!
-//! Cost: a lane's pages exist once touched, so a client that never moves
-//! more than `LANE_MIN` at once costs nothing; one that does holds up to
-//! `LANES * LANE_LEN` (4 MiB) of shared memory per channel from then on.
+//! Cost: an area's pages exist once touched, so a client holds the inline
+//! pages of the slots its threads use and of each lane as much as its
+//! longest transfer through it, up to `LANES * LANE_LEN` (4 MiB) of
+//! shared memory per channel.
 
 use super::peer::PeerMemory;
 use rump_abi::native::errno::EFAULT;
 use rump_abi::usermem::{load_pieces, store_pieces, total_len, uninit_len, UserMemory};
-use rump_abi::{Errno, Marshal, Slots, SyscallDesc, UserAddr, MAXARGS};
+use rump_abi::{Errno, Marshal, Slots, SysResult, SyscallDesc, UserAddr, MAXARGS};
 use std::mem::MaybeUninit;
 
 /// Lanes per channel: large transfers one client can have in flight at once.
 pub const LANES: usize = 4;
 /// Bytes of one lane: the largest transfer that goes through one.
 pub const LANE_LEN: usize = 1 << 20;
-/// The smallest transfer that takes a lane: below it the client's buffer
-/// is reached in place as before (pinning a few pages costs less than a
-/// second copy, and the 4 KiB read stays as it was).
-pub const LANE_MIN: usize = 32 << 10;
+/// The smallest transfer that takes a lane: any too long for a slot's
+/// inline area. Reaching a buffer in place never pays here: one
+/// process_vm_writev of 4 KiB to 32 KiB cost 7 to 20 times a memcpy of as
+/// many bytes on this VM (1.0-2.6 us against 27-182 ns, one run of a
+/// loop over both), so the second copy a lane adds is cheaper at every
+/// size. (It was 32 KiB, on the guess that pinning a few pages costs less.)
+pub const LANE_MIN: usize = INLINE_LEN + 1;
+/// Bytes of each slot's inline area: a call's buffer at most this long
+/// travels there, copied by memcpy, instead of being reached in place
+/// (one process_vm_readv/writev of a few bytes costs several memcpys of
+/// a page).
+pub const INLINE_LEN: usize = 4096;
 
-/// Which way a call's data crosses its lane.
+/// Which way a call's data crosses its area.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Dir {
-    /// The kernel fills the buffer (a read): lane to buffer afterwards.
+    /// The kernel fills the buffer's first `return` bytes (a read):
+    /// area to buffer afterwards, that many.
     ToCaller,
-    /// The kernel reads the buffer (a write): buffer to lane before.
+    /// The kernel reads the buffer (a write): buffer to area before.
     FromCaller,
+    /// The kernel may read and write any of the buffer (a struct it
+    /// fills, poll's array): buffer to area before, all of it back after,
+    /// so what the kernel left alone is written back as it was.
+    Both,
 }
 
-/// How one call would use a lane: its buffer, the buffer's length, and
+/// Where one call's buffer travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Area {
+    /// Lane `n` (`LANE_LEN` bytes).
+    Lane(usize),
+    /// The inline area of the call's own slot (`INLINE_LEN` bytes).
+    Inline,
+}
+
+impl Area {
+    /// The most bytes of a window the area holds.
+    pub fn capacity(self) -> usize {
+        match self {
+            Area::Lane(_) => LANE_LEN,
+            Area::Inline => INLINE_LEN,
+        }
+    }
+}
+
+/// How one call would use an area: its buffer, the buffer's length, and
 /// the direction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Plan {
     pub buf: UserAddr,
     pub len: usize,
     pub dir: Dir,
-    /// The argument slots of the buffer and of its length.
+    /// The argument slot of the buffer.
     buf_arg: usize,
-    len_arg: usize,
+    /// The argument slot of its length in bytes, for a byte buffer (which
+    /// alone may be shortened to its good part, `shortened`).
+    len_arg: Option<usize>,
 }
 
 impl Plan {
-    /// The lane plan for call `desc` with `args`: one whose only pointer
-    /// is a buffer read or filled by the call, between `LANE_MIN` and
-    /// `LANE_LEN` bytes long; None for any other.
+    /// The plan for call `desc` with `args`: one for its one non-NULL
+    /// pointer if the table says how long its buffer is and which way it
+    /// goes, and the buffer fits a slot's inline area or is between
+    /// `LANE_MIN` and `LANE_LEN` long; None for any other.
     pub fn of(desc: &SyscallDesc, args: &Slots) -> Option<Plan> {
         let mut plan = None;
         for (i, a) in desc.args.iter().enumerate() {
-            let (dir, len_arg) = match a.marshal {
+            let arg = |n: u8| args.get(usize::from(n)).copied();
+            let (dir, len, len_arg) = match a.marshal {
                 Marshal::Value | Marshal::Pad => continue,
-                Marshal::OutBytesToRet { len } => (Dir::ToCaller, usize::from(len)),
-                Marshal::InBytes { len } => (Dir::FromCaller, usize::from(len)),
+                // Another pointer, NULL, is no buffer to overlap ours.
+                _ if args[i] == 0 => continue,
+                Marshal::OutBytesToRet { len } => (Dir::ToCaller, arg(len)?, Some(usize::from(len))),
+                Marshal::InBytes { len } => (Dir::FromCaller, arg(len)?, Some(usize::from(len))),
+                Marshal::OutBytes { len } => (Dir::Both, arg(len)?, None),
+                Marshal::In { size } => (Dir::FromCaller, size as u64, None),
+                Marshal::Out { size } | Marshal::InOut { size } => (Dir::Both, size as u64, None),
+                Marshal::InArray { count, size } => (Dir::FromCaller, arg(count)?.checked_mul(size as u64)?, None),
+                Marshal::OutArray { count, size } | Marshal::InOutArray { count, size } => {
+                    (Dir::Both, arg(count)?.checked_mul(size as u64)?, None)
+                }
                 _ => return None,
             };
-            if plan.is_some() || len_arg >= MAXARGS {
+            if plan.is_some() {
                 return None;
             }
-            plan = Some(Plan { buf: UserAddr(args[i]), len: args[len_arg] as usize, dir, buf_arg: i, len_arg });
+            plan = Some(Plan { buf: UserAddr(args[i]), len: usize::try_from(len).ok()?, dir, buf_arg: i, len_arg });
         }
-        plan.filter(|p| (LANE_MIN..=LANE_LEN).contains(&p.len))
+        plan.filter(|p| (1..=INLINE_LEN).contains(&p.len) || (LANE_MIN..=LANE_LEN).contains(&p.len))
     }
 
-    /// The plan for the first `len` bytes of the buffer only.
-    pub fn shortened(self, len: usize) -> Plan {
-        Plan { len: len.min(self.len), ..self }
+    /// The plan for the first `len` bytes of the buffer only; None if the
+    /// buffer's length is not an argument of the call.
+    pub fn shortened(self, len: usize) -> Option<Plan> {
+        self.len_arg.map(|_| Plan { len: len.min(self.len), ..self })
     }
 
     /// The call's arguments with the buffer's length this plan's.
     pub fn args(&self, args: &Slots) -> Slots {
         let mut args = *args;
-        args[self.len_arg] = self.len as u64;
+        if let Some(l) = self.len_arg {
+            args[l] = self.len as u64;
+        }
         args
     }
 
-    /// What the slot says of this plan carried by lane `lane`.
-    pub fn slot_word(&self, lane: usize) -> u32 {
-        Use { lane, buf_arg: self.buf_arg, len_arg: self.len_arg }.encode()
+    /// What the slot says of this plan carried by `area`.
+    pub fn slot_word(&self, area: Area) -> u64 {
+        Use { area, buf_arg: self.buf_arg, dir: self.dir, len: self.len }.encode()
     }
 }
 
-/// A slot's `lane` word: which lane, and which arguments are the buffer
-/// and its length. 0 is no lane.
+/// A slot's `window` word: which area, which argument is the buffer, which
+/// way its data goes, and its length. 0 is no area.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Use {
-    pub lane: usize,
+    pub area: Area,
     pub buf_arg: usize,
-    pub len_arg: usize,
+    pub dir: Dir,
+    pub len: usize,
 }
 
+/// The area byte of a slot's word naming the slot's inline area.
+const INLINE_TAG: u64 = 0xff;
+
 impl Use {
-    fn encode(&self) -> u32 {
-        (self.lane as u32 + 1) | (self.buf_arg as u32) << 8 | (self.len_arg as u32) << 16
+    fn encode(&self) -> u64 {
+        let tag = match self.area {
+            Area::Lane(n) => n as u64 + 1,
+            Area::Inline => INLINE_TAG,
+        };
+        tag | (self.buf_arg as u64) << 8 | (self.dir as u64) << 12 | (self.len as u64) << 16
     }
 
     /// The use a slot's word names, if it names a valid one.
-    pub fn decode(word: u32) -> Option<Use> {
-        let lane = (word & 0xff).checked_sub(1)? as usize;
-        let (buf_arg, len_arg) = ((word >> 8 & 0xff) as usize, (word >> 16 & 0xff) as usize);
-        (lane < LANES && buf_arg < MAXARGS && len_arg < MAXARGS && word >> 24 == 0).then_some(Use {
-            lane,
-            buf_arg,
-            len_arg,
-        })
+    pub fn decode(word: u64) -> Option<Use> {
+        let area = match word & 0xff {
+            INLINE_TAG => Area::Inline,
+            tag => Area::Lane(tag.checked_sub(1).filter(|&n| n < LANES as u64)? as usize),
+        };
+        let (buf_arg, len) = ((word >> 8 & 0xf) as usize, (word >> 16) as usize);
+        let dir = match word >> 12 & 0xf {
+            0 => Dir::ToCaller,
+            1 => Dir::FromCaller,
+            2 => Dir::Both,
+            _ => return None,
+        };
+        (buf_arg < MAXARGS && len <= area.capacity()).then_some(Use { area, buf_arg, dir, len })
     }
 }
 
-/// The client's memory as one call whose buffer travels through a lane
-/// sees it: the buffer's window (from the server's own copy of the
-/// arguments, at most `LANE_LEN` long) is the lane; all else is the
+/// The client's memory as one call whose buffer travels through an area
+/// sees it: the buffer's window (its address from the server's own copy
+/// of the arguments, at most the area long) is the area; all else is the
 /// client's memory itself. An access straddling the window's edge is
 /// EFAULT (an honest client's call never makes one).
 pub struct LaneMemory {
     pub peer: PeerMemory,
     window: UserAddr,
     len: usize,
+    dir: Dir,
     lane: *mut u8,
 }
 
@@ -152,7 +223,21 @@ impl LaneMemory {
     /// The memory of a call with `args` using `u`, whose lane is mapped
     /// here at `lane` (`LANE_LEN` bytes, live while this is).
     pub fn new(peer: PeerMemory, u: Use, args: &Slots, lane: *mut u8) -> LaneMemory {
-        LaneMemory { peer, window: UserAddr(args[u.buf_arg]), len: (args[u.len_arg] as usize).min(LANE_LEN), lane }
+        LaneMemory { peer, window: UserAddr(args[u.buf_arg]), len: u.len.min(u.area.capacity()), dir: u.dir, lane }
+    }
+
+    /// Writes what a call with `result` left in the area to the client's
+    /// buffer in place, as the client would have copied it: for a call
+    /// that armed a wait, whose later runs reach the buffer in place, so
+    /// the client must not copy the area over what they write.
+    pub fn flush(&self, result: &SysResult) -> Result<(), Errno> {
+        let n = match (self.dir, result) {
+            (Dir::ToCaller, Ok(n)) => (*n).clamp(0, self.len as i64) as usize,
+            (Dir::Both, _) => self.len,
+            _ => return Ok(()),
+        };
+        // SAFETY: the area holds `self.len` >= n bytes.
+        self.peer.copy_out(self.window, unsafe { std::slice::from_raw_parts(self.lane, n) })
     }
 
     fn place(&self, addr: UserAddr, len: usize) -> Result<Place, Errno> {
@@ -245,12 +330,17 @@ mod tests {
 
     #[test]
     fn a_slot_word_names_only_a_valid_use() {
-        let u = Use { lane: LANES - 1, buf_arg: 1, len_arg: 2 };
-        assert_eq!(Use::decode(u.encode()), Some(u));
+        for u in [
+            Use { area: Area::Lane(LANES - 1), buf_arg: 1, dir: Dir::ToCaller, len: LANE_LEN },
+            Use { area: Area::Inline, buf_arg: 2, dir: Dir::Both, len: INLINE_LEN },
+        ] {
+            assert_eq!(Use::decode(u.encode()), Some(u));
+        }
         assert_eq!(Use::decode(0), None);
-        assert_eq!(Use::decode(LANES as u32 + 1), None);
-        assert_eq!(Use::decode(1 | (MAXARGS as u32) << 8), None);
-        assert_eq!(Use::decode(1 | 1 << 24), None);
+        assert_eq!(Use::decode(LANES as u64 + 1), None);
+        assert_eq!(Use::decode(1 | (MAXARGS as u64) << 8), None);
+        assert_eq!(Use::decode(INLINE_TAG | (INLINE_LEN as u64 + 1) << 16), None);
+        assert_eq!(Use::decode(INLINE_TAG | 3 << 12), None);
     }
 
     #[test]
@@ -261,7 +351,12 @@ mod tests {
         let args = [0, buf.0, 8192, 0, 0, 0, 0, 0];
         // SAFETY: getpid cannot fail.
         let peer = PeerMemory { pid: unsafe { libc::getpid() } };
-        let mem = LaneMemory::new(peer, Use { lane: 0, buf_arg: 1, len_arg: 2 }, &args, lane.as_mut_ptr());
+        let mem = LaneMemory::new(
+            peer,
+            Use { area: Area::Lane(0), buf_arg: 1, dir: Dir::Both, len: 8192 },
+            &args,
+            lane.as_mut_ptr(),
+        );
         mem.copy_out_pieces(UserAddr(buf.0 + 4096), &[b"ab", b"cd"]).unwrap();
         assert_eq!(&lane[4096..4100], b"abcd");
         let mut back = [0u8; 4];

@@ -9,6 +9,8 @@
 //!                    readiness records of waiting threads (`ready`)
 //! Lane × LANES       (page aligned, LANE_LEN bytes each) the data of one
 //!                    large read or write at a time (`lane`)
+//! Inline × SLOTS     (INLINE_LEN bytes each) the small buffer of the
+//!                    slot's call (`lane`)
 //! ```
 //!
 //! A slot's `state` is FREE, POSTED or DONE, with `WAITER` set by a client
@@ -21,14 +23,14 @@
 //! is run only if its bit was set and it says POSTED, every field is copied
 //! out once, and a slot the server is already running is not run again.
 
-use super::lane::{LANES, LANE_LEN};
+use super::lane::{Area, INLINE_LEN, LANES, LANE_LEN};
 use rump_abi::{Errno, SysResult, MAXARGS};
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 /// Slots per channel: calls one client can have in flight over it.
 pub const SLOTS: usize = 128;
-/// "rsh3": the layout below.
-pub const MAGIC: u32 = 0x7273_6833;
+/// "rsh4": the layout below.
+pub const MAGIC: u32 = 0x7273_6834;
 
 pub const FREE: u32 = 0;
 pub const POSTED: u32 = 1;
@@ -59,8 +61,8 @@ pub struct Slot {
     pub ret: AtomicI64,
     /// 0, or the errno in the client's emulation.
     pub errno: AtomicI32,
-    /// 0, or the lane the call's data goes through (`lane::Use`).
-    pub lane: AtomicU32,
+    /// 0, or the area the call's buffer goes through (`lane::Use`).
+    pub window: AtomicU64,
 }
 
 /// Where the readiness region (`ready::Region`) starts.
@@ -73,9 +75,23 @@ pub const fn lanes_offset() -> usize {
     (ready_offset() + std::mem::size_of::<super::ready::Region>()).next_multiple_of(4096)
 }
 
+/// Where slot 0's inline area starts (slot `i`'s is `i * INLINE_LEN` on).
+pub const fn inline_offset() -> usize {
+    lanes_offset() + LANES * LANE_LEN
+}
+
+/// Where `area` starts as slot `slot`'s call uses it (`slot` < SLOTS, and
+/// a lane's number < LANES).
+pub const fn area_offset(area: Area, slot: usize) -> usize {
+    match area {
+        Area::Lane(i) => lanes_offset() + i * LANE_LEN,
+        Area::Inline => inline_offset() + slot * INLINE_LEN,
+    }
+}
+
 /// Bytes a channel's mapping takes.
 pub const fn mapping_len() -> usize {
-    lanes_offset() + LANES * LANE_LEN
+    inline_offset() + SLOTS * INLINE_LEN
 }
 
 /// A view of a mapping laid out as above.

@@ -8,8 +8,8 @@
 //! in the kernel (`want_waiter`), so a blocked call never holds up others.
 
 use super::futex;
-use super::lane::{LaneMemory, Use, LANE_LEN};
-use super::layout::{lanes_offset, mapping_len, ready_offset, Channel, Slot, DONE, POSTED, SLOTS, WAITER};
+use super::lane::{LaneMemory, Use};
+use super::layout::{area_offset, mapping_len, ready_offset, Channel, Slot, DONE, POSTED, SLOTS, WAITER};
 use super::peer::PeerMemory;
 use super::ready::Notifiers;
 use super::spin::Spin;
@@ -31,8 +31,8 @@ pub struct Call {
     pub sysnum: u32,
     pub reqno: u64,
     pub args: Slots,
-    /// The lane its buffer goes through, if the slot names a valid one.
-    pub lane: Option<Use>,
+    /// The area its buffer goes through, if the slot names a valid one.
+    pub area: Option<Use>,
 }
 
 pub struct ServerChannel {
@@ -85,13 +85,14 @@ impl ServerChannel {
     }
 
     /// The client's memory as `call` reaches it if its buffer goes
-    /// through a lane (`lane`); None if it does not.
+    /// through an area (`lane`); None if it does not.
     pub fn lane_memory(&self, call: &Call) -> Option<LaneMemory> {
-        let u = call.lane?;
-        // SAFETY: lane `u.lane` < LANES lies inside our mapping of
-        // `mapping_len()` bytes, which lives as long as `self`.
-        let lane = unsafe { self.map.as_ptr().add(lanes_offset() + u.lane * LANE_LEN) };
-        Some(LaneMemory::new(PeerMemory { pid: self.pid }, u, &call.args, lane))
+        let u = call.area?;
+        // SAFETY: a lane's number < LANES (`Use::decode`) and slot
+        // `call.index` < SLOTS: inside our mapping of `mapping_len()`
+        // bytes, which lives as long as `self`.
+        let area = unsafe { self.map.as_ptr().add(area_offset(u.area, call.index)) };
+        Some(LaneMemory::new(PeerMemory { pid: self.pid }, u, &call.args, area))
     }
 
     /// Claims one posted call, if any, without waiting.
@@ -115,8 +116,8 @@ impl ServerChannel {
                 }
                 let args = std::array::from_fn(|i| slot.args[i].load(Ordering::Relaxed));
                 let (sysnum, reqno) = (slot.sysnum.load(Ordering::Relaxed), slot.reqno.load(Ordering::Relaxed));
-                let lane = Use::decode(slot.lane.load(Ordering::Relaxed));
-                return Some(Call { index, sysnum, reqno, args, lane });
+                let area = Use::decode(slot.window.load(Ordering::Relaxed));
+                return Some(Call { index, sysnum, reqno, args, area });
             }
         }
         None
@@ -163,6 +164,12 @@ impl ServerChannel {
     /// Whether a thread waits for posts now.
     pub fn has_waiter(&self) -> bool {
         self.waiting.load(Ordering::Acquire) != 0
+    }
+
+    /// Tells `call`'s client that the data of its area is in its buffer
+    /// already (`LaneMemory::flush`): it does not copy it again.
+    pub fn flushed(&self, call: &Call) {
+        self.slot(call.index).window.store(0, Ordering::Relaxed);
     }
 
     /// Writes `call`'s result and wakes its client if it sleeps.

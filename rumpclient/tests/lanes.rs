@@ -17,7 +17,7 @@ use rumpclient::wire::handshake::Emulation;
 use std::ffi::CString;
 use std::sync::Arc;
 use std::time::Duration;
-use support::start;
+use support::{pattern, start};
 
 const AT_FDCWD: i32 = -100;
 const O_RDWR_CREAT: i32 = 0o102;
@@ -39,10 +39,6 @@ fn host(r: isize) -> Outcome {
 
 fn rump(r: Result<isize, Errno>) -> Outcome {
     r.map_err(|e| e.0)
-}
-
-fn pattern(len: usize, seed: usize) -> Vec<u8> {
-    (0..len).map(|i| (i.wrapping_mul(131) ^ seed.wrapping_mul(17) ^ i >> 12) as u8).collect()
 }
 
 /// A file opened read-write both on the host (in /dev/shm) and in rump,
@@ -293,25 +289,7 @@ fn more_threads_than_lanes_read_and_write_at_once() {
     let len = LANE_LEN;
     let srv = start();
     let c = Arc::new(connect(&srv, "threads"));
-    let fd = rump_sys_openat(&*c, AT_FDCWD, c"/threads".as_ptr(), O_RDWR_CREAT, 0o644).unwrap() as u32;
-    let workers: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let c = c.clone();
-            std::thread::spawn(move || {
-                let mut back = vec![0u8; len];
-                for round in 0..ROUNDS {
-                    let data = pattern(len, t * ROUNDS + round);
-                    let off = (t * len) as i64;
-                    assert_eq!(rump_sys_pwrite64(&*c, fd, data.as_ptr().cast(), len, off), Ok(len as isize));
-                    assert_eq!(rump_sys_pread64(&*c, fd, back.as_mut_ptr().cast(), len, off), Ok(len as isize));
-                    assert!(back == data, "thread {t} round {round} read back other bytes");
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.join().unwrap();
-    }
+    support::parallel_rounds(&c, c"/threads", len, THREADS, ROUNDS);
 }
 
 #[test]

@@ -18,8 +18,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const MIB: usize = 1 << 20;
-const AT_FDCWD: i32 = -100;
-const O_RDWR_CREAT: i32 = 0o102;
 const LINUX_GETPID: u32 = 39;
 
 /// A client whose calls all travel on the socket: every test here wants
@@ -41,39 +39,11 @@ fn within<T: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> T + Send
     rx.recv_timeout(Duration::from_secs(secs)).unwrap_or_else(|_| panic!("{what}: no end in {secs} s"))
 }
 
-fn pattern(len: usize, seed: usize) -> Vec<u8> {
-    (0..len).map(|i| (i.wrapping_mul(131) ^ seed.wrapping_mul(17) ^ i >> 12) as u8).collect()
-}
-
-/// Each thread writes 1 MiB to its own part of one file and reads it back.
-fn mib_rounds(c: &Arc<Client>, path: &'static std::ffi::CStr, threads: usize, rounds: usize) {
-    let fd = rump_sys_openat(&**c, AT_FDCWD, path.as_ptr(), O_RDWR_CREAT, 0o644).unwrap() as u32;
-    let workers: Vec<_> = (0..threads)
-        .map(|t| {
-            let c = c.clone();
-            std::thread::spawn(move || {
-                let mut back = vec![0u8; MIB];
-                for round in 0..rounds {
-                    let data = pattern(MIB, t * rounds + round);
-                    let off = (t * MIB) as i64;
-                    assert_eq!(rump_sys_pwrite64(&*c, fd, data.as_ptr().cast(), MIB, off), Ok(MIB as isize));
-                    assert_eq!(rump_sys_pread64(&*c, fd, back.as_mut_ptr().cast(), MIB, off), Ok(MIB as isize));
-                    assert!(back == data, "thread {t} round {round} read back other bytes");
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.join().unwrap();
-    }
-    rump_sys_close(&**c, fd).unwrap();
-}
-
 #[test]
 fn eight_threads_send_and_receive_a_mib_each_at_once() {
     let srv = support::start();
     let c = Arc::new(socket_client(&srv, "eight"));
-    within(30, "8 threads x 1 MiB each way", move || mib_rounds(&c, c"/eight", 8, 8));
+    within(30, "8 threads x 1 MiB each way", move || support::parallel_rounds(&c, c"/eight", MIB, 8, 8));
 }
 
 fn threads_of_this_process() -> usize {
@@ -115,7 +85,7 @@ fn a_client_that_stops_reading_stalls_no_other_client() {
     let other = Arc::new(socket_client(&srv, "other"));
     within(30, "another client beside the stuck one", move || {
         assert!(rump_sys_getpid(&*other).is_ok());
-        mib_rounds(&other, c"/other", 2, 2);
+        support::parallel_rounds(&other, c"/other", MIB, 2, 2);
     });
 
     let answered = within(30, "the stuck client's replies", move || {

@@ -65,3 +65,42 @@ pub fn raw_guest(url: &ServerUrl, name: &str) -> rumpclient::sock::Conn {
     read_frame(&mut &c).unwrap();
     c
 }
+
+/// `len` bytes that differ with `seed` and along the buffer.
+pub fn pattern(len: usize, seed: usize) -> Vec<u8> {
+    (0..len).map(|i| (i.wrapping_mul(131) ^ seed.wrapping_mul(17) ^ i >> 12) as u8).collect()
+}
+
+/// `threads` threads each write `len` bytes to their own part of the file
+/// `path`, `rounds` times, and read each round back, byte for byte.
+pub fn parallel_rounds(
+    c: &std::sync::Arc<rumpclient::client::Client>,
+    path: &'static std::ffi::CStr,
+    len: usize,
+    threads: usize,
+    rounds: usize,
+) {
+    use rump_abi::linux::sys::{rump_sys_close, rump_sys_openat, rump_sys_pread64, rump_sys_pwrite64};
+    const AT_FDCWD: i32 = -100;
+    const O_RDWR_CREAT: i32 = 0o102;
+    let fd = rump_sys_openat(&**c, AT_FDCWD, path.as_ptr(), O_RDWR_CREAT, 0o644).unwrap() as u32;
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let mut back = vec![0u8; len];
+                for round in 0..rounds {
+                    let data = pattern(len, t * rounds + round);
+                    let off = (t * len) as i64;
+                    assert_eq!(rump_sys_pwrite64(&*c, fd, data.as_ptr().cast(), len, off), Ok(len as isize));
+                    assert_eq!(rump_sys_pread64(&*c, fd, back.as_mut_ptr().cast(), len, off), Ok(len as isize));
+                    assert!(back == data, "thread {t} round {round} read back other bytes");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    rump_sys_close(&**c, fd).unwrap();
+}

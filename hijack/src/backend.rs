@@ -11,7 +11,7 @@
 //! first of them to touch it starts (`tree`).
 
 use parking_lot::Mutex;
-use rump_abi::linux::errno::{ENOTCONN, ENXIO};
+use rump_abi::linux::errno::{EFAULT, ENOTCONN, ENXIO};
 use rump_abi::syscall::{Slots, SysResult, Syscall};
 use rump_abi::Errno;
 use rump_kernel::cred::Cred;
@@ -19,7 +19,9 @@ use rump_kernel::proc::Emulation as KernelEmulation;
 use rump_kernel::vfs::mapping::MapKind;
 use rump_kernel::{Config, Process};
 use rumpclient::client::{Client, ForkCookie};
+use rumpclient::probe::good_prefix;
 use rumpclient::selfmem::SelfMemory;
+use rumpclient::transport::shm::lane::{Dir, Plan};
 use rumpclient::wire::handshake::Emulation;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -44,13 +46,33 @@ impl Syscall for Backend {
         match self {
             // The program's pointers are probed, never trusted: EFAULT,
             // not a crash, for a bad one.
-            Backend::Local(l) => l.process.syscall_with(num, args, &SelfMemory),
+            Backend::Local(l) => match l.process.syscall_with(num, args, &SelfMemory) {
+                Err(EFAULT) => good_part_again(&l.process, num, args),
+                r => r,
+            },
             Backend::Remote(c) => c.syscall(num, args),
             // Nothing in the tree's kernel to keep in step with the host's
             // umask before joining: joining copies it.
             Backend::Tree(t) if num == rump_abi::linux::sys::SYS_umask && t.joined.get().is_none() => Ok(0),
             Backend::Tree(t) => t.kernel()?.syscall(num, args),
         }
+    }
+}
+
+/// A read or write whose buffer turns bad part way: Linux copies up to
+/// the fault and returns that short count, while the in-process kernel,
+/// lending the buffer whole once every page of it is found good, said
+/// EFAULT having done nothing; the call is made again for the good part,
+/// as a client does over shared memory.
+#[cold]
+fn good_part_again(process: &Process, num: u32, args: &Slots) -> SysResult {
+    let good = rump_abi::linux::sys::desc(num).and_then(|d| Plan::of_any_size(d, args)).and_then(|plan| {
+        let good = good_prefix(plan.buf, plan.len, plan.dir != Dir::FromCaller);
+        (0 < good && good < plan.len).then(|| plan.shortened(good)).flatten()
+    });
+    match good {
+        Some(plan) => process.syscall_with(num, &plan.args(args), &SelfMemory),
+        None => Err(EFAULT),
     }
 }
 

@@ -655,6 +655,14 @@ pub fn marshal(desc: &SyscallDesc, args: &Slots, mem: &dyn ClientMemory) -> Clie
         in_left: MAX_CALL_IN,
         out_left: MAX_CALL_OUT,
     };
+    // Only a call whose one pointer is its byte buffer (read, write and
+    // their kin) stops at a fault with a short count; others (readlink:
+    // a path and a buffer) are EFAULT, as Linux's.
+    let pointers = desc.args.iter().zip(args).take(nslots);
+    let lone_buffer = pointers
+        .filter(|(a, &v)| v != 0 && !matches!(a.marshal, Marshal::Value | Marshal::Pad | Marshal::Opaque))
+        .count()
+        == 1;
     for (i, a) in desc.args.iter().enumerate().take(nslots) {
         let addr = args[i];
         if addr == 0 {
@@ -686,12 +694,12 @@ pub fn marshal(desc: &SyscallDesc, args: &Slots, mem: &dyn ClientMemory) -> Clie
             }
             Marshal::InBytes { len } => {
                 let n = b.clamp(len, b.in_left);
-                let n = b.good_part(len, addr, n, false);
+                let n = if lone_buffer { b.good_part(len, addr, n, false) } else { n };
                 b.fixed(i, addr, Some(n), SEG_IN)
             }
             Marshal::OutBytesToRet { len } => {
                 let n = b.clamp(len, b.out_left);
-                let n = b.good_part(len, addr, n, true);
+                let n = if lone_buffer { b.good_part(len, addr, n, true) } else { n };
                 b.fixed(i, addr, Some(n), SEG_OUT | SEG_TO_RET)
             }
             Marshal::InIov { count } => b.iovecs(i, addr, count, false),

@@ -114,6 +114,12 @@ impl Plan {
     /// goes, and the buffer fits a slot's inline area or is between
     /// `LANE_MIN` and `LANE_LEN` long; None for any other.
     pub fn of(desc: &SyscallDesc, args: &Slots) -> Option<Plan> {
+        Plan::of_any_size(desc, args)
+            .filter(|p| (1..=INLINE_LEN).contains(&p.len) || (LANE_MIN..=LANE_LEN).contains(&p.len))
+    }
+
+    /// As `of`, whatever the buffer's length.
+    pub fn of_any_size(desc: &SyscallDesc, args: &Slots) -> Option<Plan> {
         let mut plan = None;
         for (i, a) in desc.args.iter().enumerate() {
             let arg = |n: u8| args.get(usize::from(n)).copied();
@@ -137,7 +143,7 @@ impl Plan {
             }
             plan = Some(Plan { buf: UserAddr(args[i]), len: usize::try_from(len).ok()?, dir, buf_arg: i, len_arg });
         }
-        plan.filter(|p| (1..=INLINE_LEN).contains(&p.len) || (LANE_MIN..=LANE_LEN).contains(&p.len))
+        plan
     }
 
     /// The plan for the first `len` bytes of the buffer only; None if the

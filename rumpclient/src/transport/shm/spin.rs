@@ -12,26 +12,19 @@
 //! while this side spins), and `RUMP_SHM_SPIN_NS` sets the ceiling (0:
 //! never spin).
 //!
-//! Nor is there any while the machine has more runnable tasks than CPUs
-//! (`Load`): a spinning side then holds a CPU that another task, often
-//! its own peer, waits for, and a loaded 2-CPU machine paid several times
-//! the CPU per call it pays sleeping at once. The count is Linux's
-//! (`/proc/loadavg`'s running tasks, this one included), looked at no more
-//! often than every `LOAD_PERIOD` by one thread of the process for all.
-//! A channel whose spins mostly end in a sleep anyway stops spinning too
-//! (`Record`): each miss wasted a whole budget of CPU. It tries again
+//! A channel whose spins mostly end in a sleep anyway stops spinning
+//! (`Record`): each miss wasted a whole budget of CPU, which on a loaded
+//! machine another task, often the peer itself, was waiting for. (Looking
+//! at the machine's runnable count instead counted the spinners
+//! themselves: two spinning peers and one more task stopped every spin,
+//! and a null call went from 0.4 to 5 µs.) It tries again
 //! every `PROBE_EVERY` waits, and hits bring it back.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 const MIN_NS: u32 = 2_000;
 const MAX_NS: u32 = 50_000;
-/// How long a look at the machine's load stands: long beside a call
-/// (a look costs three system calls), short beside how fast load changes
-/// under a benchmark.
-const LOAD_PERIOD: Duration = Duration::from_millis(2);
 /// While spinning does not pay, one wait in this many spins all the same,
 /// to find out whether it pays again.
 const PROBE_EVERY: u32 = 16;
@@ -94,7 +87,7 @@ impl Spin {
     /// Spins until `done` returns `Some` or the budget runs out.
     pub fn run<T>(&self, mut done: impl FnMut() -> Option<T>) -> Option<T> {
         let budget = self.budget_ns.load(Ordering::Relaxed);
-        if self.max_ns == 0 || Load::get().oversubscribed() || !self.record.worth_a_spin() {
+        if self.max_ns == 0 || !self.record.worth_a_spin() {
             return done();
         }
         let start = Instant::now();
@@ -129,72 +122,6 @@ impl Spin {
     }
 }
 
-/// The machine's load as spinning cares about it: whether more tasks are
-/// runnable than there are CPUs, as last looked at (process-wide).
-struct Load {
-    cpus: u64,
-    /// When it was last looked at, in ns from `epoch`; 0 before the first look.
-    looked_ns: AtomicU64,
-    epoch: Instant,
-    oversubscribed: AtomicBool,
-}
-
-impl Load {
-    fn get() -> &'static Load {
-        static LOAD: OnceLock<Load> = OnceLock::new();
-        LOAD.get_or_init(|| {
-            // SAFETY: sysconf has no preconditions.
-            let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u64;
-            Load { cpus, looked_ns: AtomicU64::new(0), epoch: Instant::now(), oversubscribed: AtomicBool::new(false) }
-        })
-    }
-
-    /// Whether runnable tasks outnumber CPUs; looks again if the last look
-    /// is older than `LOAD_PERIOD` (one thread looks; the others take the
-    /// last answer meanwhile).
-    fn oversubscribed(&self) -> bool {
-        let now = (self.epoch.elapsed().as_nanos() as u64).max(1);
-        let looked = self.looked_ns.load(Ordering::Relaxed);
-        let stale = looked == 0 || now.saturating_sub(looked) >= LOAD_PERIOD.as_nanos() as u64;
-        if stale && self.looked_ns.compare_exchange(looked, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
-            if let Some(running) = running_tasks() {
-                self.oversubscribed.store(running > self.cpus, Ordering::Relaxed);
-            }
-        }
-        self.oversubscribed.load(Ordering::Relaxed)
-    }
-}
-
-/// Tasks runnable on the machine now, this one included: the numerator
-/// of /proc/loadavg's fourth field ("3/412"). None if it cannot be read.
-fn running_tasks() -> Option<u64> {
-    let mut buf = [0u8; 128];
-    // Raw system calls: the libc ones may be hooks.
-    // SAFETY: a NUL-terminated path; the fd is ours and closed below; the
-    // read writes at most the buffer's length.
-    let n = unsafe {
-        let fd = libc::syscall(
-            libc::SYS_openat,
-            libc::AT_FDCWD,
-            c"/proc/loadavg".as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        );
-        if fd < 0 {
-            return None;
-        }
-        let n = libc::syscall(libc::SYS_read, fd, buf.as_mut_ptr(), buf.len());
-        libc::syscall(libc::SYS_close, fd);
-        n
-    };
-    let text = std::str::from_utf8(buf.get(..usize::try_from(n).ok()?)?).ok()?;
-    parse_running(text)
-}
-
-/// The running count of a /proc/loadavg line.
-fn parse_running(loadavg: &str) -> Option<u64> {
-    loadavg.split_ascii_whitespace().nth(3)?.split_once('/')?.0.parse().ok()
-}
-
 /// Whether this thread and process `peer` may both run on one CPU only,
 /// the same.
 fn on_our_only_cpu(peer: i32) -> bool {
@@ -220,13 +147,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn running_is_the_fourth_fields_numerator() {
-        assert_eq!(parse_running("0.52 0.81 1.20 3/412 12345\n"), Some(3));
-        assert_eq!(parse_running("0.52 0.81 1.20"), None);
-        assert_eq!(parse_running("0.52 0.81 1.20 x/412 1"), None);
-    }
-
-    #[test]
     fn spinning_stops_when_spins_miss_and_probes_bring_it_back() {
         let r = Record::default();
         assert!(r.worth_a_spin());
@@ -239,10 +159,5 @@ mod tests {
             r.spun(true);
         }
         assert!(r.worth_a_spin());
-    }
-
-    #[test]
-    fn this_machine_counts_at_least_this_thread() {
-        assert!(running_tasks().is_some_and(|n| n >= 1));
     }
 }

@@ -657,12 +657,9 @@ pub fn marshal(desc: &SyscallDesc, args: &Slots, mem: &dyn ClientMemory) -> Clie
     };
     // Only a call whose one pointer is its byte buffer (read, write and
     // their kin) stops at a fault with a short count; others (readlink:
-    // a path and a buffer) are EFAULT, as Linux's.
-    let pointers = desc.args.iter().zip(args).take(nslots);
-    let lone_buffer = pointers
-        .filter(|(a, &v)| v != 0 && !matches!(a.marshal, Marshal::Value | Marshal::Pad | Marshal::Opaque))
-        .count()
-        == 1;
+    // a path and a buffer) are EFAULT, as Linux's. The same rule as the
+    // shared-memory path's and the in-process kernel's (`Plan`).
+    let lone_buffer = crate::transport::shm::lane::Plan::of_any_size(desc, args).is_some();
     for (i, a) in desc.args.iter().enumerate().take(nslots) {
         let addr = args[i];
         if addr == 0 {

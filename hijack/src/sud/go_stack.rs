@@ -88,9 +88,10 @@ pub fn after_trap(rip: usize, nr: i64) {
     if !super::rewrite::is_trap(rip) {
         return;
     }
+    // The tid is asked only when a line is logged.
     // SAFETY: argument-less.
-    let tid = unsafe { gate::syscall(libc::SYS_gettid, [0; 6]) };
-    tracing::debug!(target: "rumphijack::sud", "Go's call {nr} caught by dispatch on thread {tid}");
+    let tid = || unsafe { gate::syscall(libc::SYS_gettid, [0; 6]) };
+    tracing::debug!(target: "rumphijack::sud", "Go's call {nr} caught by dispatch on thread {}", tid());
     // While a foreign thread exists `dyn_call` uses no stack (and such a
     // thread's own would never be unmapped: glibc runs no destructors
     // for it).
@@ -117,5 +118,5 @@ pub fn after_trap(rip: usize, nr: i64) {
     }
     // SAFETY: this thread's word.
     unsafe { *top_word() = base + GUARD + SIZE - TOP_ROOM };
-    tracing::debug!(target: "rumphijack::sud", "a library stack for Go's calls on thread {tid}");
+    tracing::debug!(target: "rumphijack::sud", "a library stack for Go's calls on thread {}", tid());
 }

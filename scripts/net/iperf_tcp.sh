@@ -32,7 +32,15 @@ expect_success "a -> b: iperf3 -n 100M" rump a iperf3 -J -n 100M -c 10.0.1.2
 printf '%s\n' "$LAST_OUTPUT" >"$json"
 wait_bg "$server" 30 || fail "the iperf3 server on b ended" "$(cat "$WORKDIR/iperf-server.out")"
 note "a -> b: $(jq -r '.end.sum_sent.bits_per_second / 1e6 | floor' "$json") Mbit/s"
-expect_equal "a -> b: 100 MiB sent" $((100 << 20)) "$(jq -r '.end.sum_sent.bytes' "$json")"
+# iperf3 stops at the first write that reaches 100 MiB, and its socket is
+# non-blocking: a write the send buffer takes only in part (as Linux's may)
+# still counts, and the next starts a whole 128 KiB block, so the total may
+# pass 100 MiB by less than a block. (What the server counts is not checked:
+# it stops counting at the client's end message, which may pass the last
+# bytes still in flight, on Linux too.)
+sent=$(jq -r '.end.sum_sent.bytes' "$json")
+expect_equal "a -> b: 100 MiB sent, less than a block more" yes \
+	"$([ "$sent" -ge $((100 << 20)) ] && [ "$sent" -lt $(((100 << 20) + (128 << 10))) ] && echo yes || echo "no: $sent bytes")"
 retransmits=$(jq -r '.end.sum_sent.retransmits' "$json")
 stalls=$(($(timeouts a) - timeouts0))
 note "a: $retransmits retransmissions, $stalls of them by a timeout"

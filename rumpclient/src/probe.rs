@@ -1,8 +1,9 @@
 //! Whether the program's memory at an address may be touched, found out
-//! without trusting the pointer: a page is probed by reading (and for
-//! writing, writing back) one of its bytes with process_vm_readv/writev on
-//! this process, which report a fault as an error instead of taking it. A
-//! page is readable or writable whole, so one byte answers for it.
+//! without trusting the pointer: a page is probed by reading one of its
+//! bytes with process_vm_readv on this process, which reports a fault as
+//! an error instead of taking it, and for writing by faulting it in as a
+//! write would (madvise MADV_POPULATE_WRITE), which writes nothing. A page
+//! is readable or writable whole, so one byte answers for it.
 //!
 //! Probing costs a syscall (about 0.8 µs here), more than many hooked calls
 //! themselves, so each thread remembers the last `KNOWN` pages it found
@@ -71,10 +72,7 @@ fn pages(addr: u64, len: usize) -> impl Iterator<Item = u64> {
 
 /// Checks that every page of `len` bytes at `addr` is readable, and with
 /// `writable` writable too, so the range can be used in place: the pages
-/// this thread does not remember are probed, one byte each, read and (for
-/// writing) written back as it was. (A thread writing the same buffer at
-/// that moment races with the call, as it would with the host kernel
-/// filling it.)
+/// this thread does not remember are probed (`probe_pages`).
 pub fn probe(addr: UserAddr, len: usize, writable: bool) -> Result<(), Errno> {
     if !in_user_range(addr, len) {
         return Err(EFAULT);
@@ -181,8 +179,45 @@ pub fn good_prefix(addr: UserAddr, len: usize, writable: bool) -> usize {
     }
 }
 
-/// Probes one byte of each of `pages` in one or two syscalls.
+/// madvise advice (Linux 5.14): fault the range in as a write would, but
+/// change no byte of it. Not in the libc crate yet.
+const MADV_POPULATE_WRITE: libc::c_int = 23;
+
+/// Whether this host kernel knows MADV_POPULATE_WRITE, asked once of the
+/// page of this thread's stack that holds a local.
+fn populate_write_known() -> bool {
+    static KNOWN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *KNOWN.get_or_init(|| {
+        let local = 0u8;
+        let page = std::ptr::addr_of!(local) as u64 / PAGE * PAGE;
+        // SAFETY: advice on a page of our own stack; no byte changes.
+        unsafe { libc::madvise(page as *mut libc::c_void, PAGE as usize, MADV_POPULATE_WRITE) == 0 }
+    })
+}
+
+/// Probes each of `pages`. Readable: one byte of each read with one
+/// process_vm_readv. Writable: each run of consecutive pages faulted in
+/// for writing by one madvise, which fails (EINVAL, ENOMEM, EFAULT) where
+/// a write would fault and writes nothing. Writing a byte back as it was
+/// read would not do: another thread's write to that byte between the two
+/// would be undone (a malloc header at the start of a page, say). Only a
+/// kernel without the advice (before 5.14) is probed that way.
 fn probe_pages(pages: &[u64], writable: bool) -> Result<(), Errno> {
+    if writable && populate_write_known() {
+        let mut rest = pages;
+        while let Some(&first) = rest.first() {
+            let run = rest.iter().zip(first..).take_while(|(&p, q)| p == *q).count();
+            // SAFETY: advice on a range of pages; the host kernel checks
+            // the range and touches no byte of it.
+            if unsafe { libc::madvise((first * PAGE) as *mut libc::c_void, run * PAGE as usize, MADV_POPULATE_WRITE) }
+                != 0
+            {
+                return Err(EFAULT);
+            }
+            rest = &rest[run..];
+        }
+        return Ok(());
+    }
     let remote: Vec<libc::iovec> =
         pages.iter().map(|&p| libc::iovec { iov_base: (p * PAGE) as *mut libc::c_void, iov_len: 1 }).collect();
     let mut bytes = vec![0u8; pages.len()];
@@ -232,5 +267,49 @@ pub unsafe fn c_str<'a>(p: *const libc::c_char) -> Result<&'a std::ffi::CStr, Er
             });
         }
         at = page_end;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    /// A writability probe never undoes another thread's write to the
+    /// page it probes (a read-and-write-back probe lost some of these).
+    #[test]
+    fn probing_for_writing_loses_no_concurrent_write() {
+        #[repr(align(4096))]
+        struct Page(AtomicU64);
+        let page = Box::new(Page(AtomicU64::new(0)));
+        let addr = &page.0 as *const AtomicU64 as u64;
+        let stop = AtomicBool::new(false);
+        let bumps = std::thread::scope(|s| {
+            let bumper = s.spawn(|| {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    page.0.fetch_add(1, Ordering::Relaxed);
+                    n += 1;
+                }
+                n
+            });
+            for _ in 0..20_000 {
+                probe_range(addr / PAGE, addr / PAGE, true).unwrap();
+            }
+            stop.store(true, Ordering::Relaxed);
+            bumper.join().unwrap()
+        });
+        assert_eq!(page.0.load(Ordering::Relaxed), bumps);
+    }
+
+    #[test]
+    fn read_only_and_unmapped_pages_are_not_writable() {
+        static RO: [u8; 4] = *b"abc\0";
+        assert_eq!(probe(UserAddr(RO.as_ptr() as u64), 4, true), Err(EFAULT));
+        assert_eq!(probe(UserAddr(RO.as_ptr() as u64), 4, false), Ok(()));
+        assert_eq!(probe(UserAddr(0x1000), 1, false), Err(EFAULT));
+        let mut here = [0u8; 64];
+        assert_eq!(probe(UserAddr(here.as_mut_ptr() as u64), 64, true), Ok(()));
+        assert_eq!(good_prefix(UserAddr(here.as_mut_ptr() as u64), 64, true), 64);
     }
 }

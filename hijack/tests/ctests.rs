@@ -521,6 +521,13 @@ fn signal() {
     differential("signal");
 }
 
+/// Children reaped in a SIGCHLD handler while the program is in malloc;
+/// their locks are free once reaped.
+#[test]
+fn reap() {
+    differential("reap");
+}
+
 #[test]
 fn threads() {
     differential("threads");

@@ -773,6 +773,8 @@ impl Client {
     /// Before a host fork: the server forks this client's process and
     /// returns the cookie the child presents (`connect_forked`).
     pub fn prefork(&self) -> Result<ForkCookie, Errno> {
+        // A reaped child's pid may be the new child's.
+        self.catch_up();
         let f = self.rpc(MsgType::Prefork, 0, &[])?;
         if f.header.class != Class::Resp || f.payload.len() != 16 {
             return Err(self.errno(ErrorCode::from_raw(f.header.value).map_or(EFAULT, |c| c.errno())));
@@ -933,6 +935,7 @@ impl Client {
         gate: Option<&ReadyGate>,
     ) -> SysResult {
         let Some(desc) = self.desc(num).filter(|d| d.implemented) else { return Err(self.errno(ENOSYS)) };
+        self.catch_up();
         if let Some(g) = gate.filter(|g| Arc::ptr_eq(&g.link, &self.link.read())) {
             let ch = g.link.shm.get().expect("a gate's link has a channel");
             match g.link.shm_call(ch, num, args, self.reqno(), Some(g.record), Plan::of(desc, args)) {
@@ -978,7 +981,30 @@ impl Client {
         self.call_as(desc, args, notify)
     }
 
+    /// Has the kernel wait for the children this process reaped since its
+    /// last call (`reaped`), before a call that could otherwise see them.
+    /// Not from a signal handler that interrupted a request of this
+    /// thread's (it would deadlock on the request's locks): the next call
+    /// does it.
+    fn catch_up(&self) {
+        if in_request() {
+            return;
+        }
+        crate::reaped::take_each(|pid| {
+            // ECHILD (it never used the kernel, or has gone already) is fine.
+            let _ = rump_abi::linux::sys::rump_sys_waitid(
+                self,
+                libc::P_PID as i32,
+                pid,
+                std::ptr::null_mut(),
+                libc::WEXITED,
+                std::ptr::null_mut(),
+            );
+        });
+    }
+
     fn call_as(&self, desc: &SyscallDesc, args: &Slots, notify: Option<(u32, RawFd)>) -> SysResult {
+        self.catch_up();
         let num = desc.num;
         // Through shared memory the kernel reaches every argument in place,
         // so `desc` need not say how they travel, only whether a large

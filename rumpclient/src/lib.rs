@@ -20,6 +20,7 @@ pub mod marshal;
 pub mod notify;
 pub mod policy;
 pub mod probe;
+pub mod reaped;
 pub mod selfmem;
 pub mod serve;
 pub mod server;

@@ -1,9 +1,10 @@
-//! The wait family: when the host reports a child gone, the caller goes
-//! on only once the child's kernel process has gone too, so its exit is
-//! seen in the kernel as on Linux (its fds closed, its POSIX locks
-//! released) by the time `waitpid` returns. A remote kernel learns of an
-//! exit from the connection closing, a moment after the host reaps; the
-//! kernel's `waitid` waits for that moment (`Cx::wait_child_gone`).
+//! The wait family: when the host reports a child gone, the caller's next
+//! call to the kernel goes on only once the child's kernel process has
+//! gone too, so its exit is seen in the kernel as on Linux (its fds
+//! closed, its POSIX locks released) by every call made after `waitpid`
+//! returns. A remote kernel learns of an exit from the connection closing,
+//! a moment after the host reaps; the kernel's `waitid` waits for that
+//! moment (`Cx::wait_child_gone`).
 //!
 //! Only a process with a remote kernel asks: an in-process kernel has no
 //! children (the first fork moves it into a keeper).
@@ -18,12 +19,12 @@ crate::real_fns! {
     fn waitid(idtype: idtype_t, id: id_t, info: *mut siginfo_t, options: c_int) -> c_int;
 }
 
-/// Child `pid` was reaped: waits for its kernel process to go. Not from a
-/// signal handler (bash reaps in its SIGCHLD handler) that interrupted a
-/// request of this thread's: that would deadlock on the request's locks.
+/// Child `pid` was reaped: its kernel process is waited for before this
+/// process's next call to the kernel (`rumpclient::reaped`: this may run
+/// in a SIGCHLD handler that interrupted malloc), or now if too many are.
 fn reaped(pid: pid_t) {
     let Some(k @ Backend::Remote(_)) = backend::current() else { return };
-    if rumpclient::client::in_request() {
+    if rumpclient::reaped::note(pid) || rumpclient::client::in_request() {
         return;
     }
     let e = errno();

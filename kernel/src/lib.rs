@@ -113,12 +113,19 @@ pub(crate) struct Shared {
     /// Signalled when the kernel halts (reboot).
     halt_chan: Condvar,
     /// Wakes the network timer thread when work needs it sooner.
-    pub(crate) net_timer: Condvar,
+    pub(crate) net_timer: Arc<net::softnet::TimerWake>,
     /// The shmif links, read by one thread.
     pub(crate) bus_links: Arc<net::softnet::BusLinks>,
     pub(crate) config: Config,
     /// Who holds `state` for a call now, for the watchdog.
     holder: watchdog::Holder,
+}
+
+impl Drop for Shared {
+    /// The timer thread, asleep holding the kernel weakly, ends.
+    fn drop(&mut self) {
+        self.net_timer.kick();
+    }
 }
 
 /// A booted kernel. Cloning gives another handle to the same kernel.
@@ -168,12 +175,12 @@ impl Kernel {
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             halt_chan: Condvar::new(),
-            net_timer: Condvar::new(),
+            net_timer: Arc::default(),
             bus_links: Arc::default(),
             config,
             holder: watchdog::Holder::default(),
         });
-        net::softnet::start_timer(Arc::downgrade(&shared));
+        net::softnet::start_timer(Arc::downgrade(&shared), shared.net_timer.clone());
         Ok(Kernel { shared })
     }
 
@@ -507,6 +514,7 @@ impl State {
     fn halt(&mut self, shared: &Shared) {
         self.halted = true;
         shared.halt_chan.notify_all();
+        shared.net_timer.kick();
         for f in std::mem::take(&mut self.on_halt) {
             f();
         }

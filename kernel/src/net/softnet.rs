@@ -20,13 +20,14 @@ use super::iface::IfIndex;
 use super::shmif::{Bus, BusReader, Sleep, CHECK_PERIOD, MAX_FRAME};
 use super::tap::Tap;
 use crate::{Shared, State};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Longest a timer sleep lasts before looking whether the kernel is gone.
+/// Longest a reader sleeps before it looks whether its kernel is gone and
+/// its links are still sound (a bus file checked, a device still there).
 const IDLE: Duration = Duration::from_millis(500);
 /// Frames a reader holds while its kernel is busy, Linux's
 /// netdev_max_backlog: past this many it stops reading and the bus ring
@@ -39,22 +40,54 @@ const BUDGET: usize = 64;
 /// before it goes back to drain its link.
 const LOCK_SLICE: Duration = Duration::from_micros(50);
 
-pub(crate) fn start_timer(kernel: Weak<Shared>) {
+/// What wakes the timer thread: an earlier deadline (`net_kick`), a halt,
+/// or the kernel going. It is held apart from the kernel so that the
+/// thread sleeps holding the kernel only weakly, and so sleeps until its
+/// next deadline however far, or until woken when it has none: an idle
+/// node runs no code at all, and its program text, once let go, stays
+/// unmapped.
+#[derive(Default)]
+pub(crate) struct TimerWake {
+    kicked: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl TimerWake {
+    pub(crate) fn kick(&self) {
+        *self.kicked.lock() = true;
+        self.cv.notify_one();
+    }
+
+    /// Sleeps until `deadline` (None: until kicked), unless kicked since
+    /// the last sleep.
+    fn sleep(&self, deadline: Option<Instant>) {
+        let mut kicked = self.kicked.lock();
+        if !*kicked {
+            match deadline {
+                Some(at) => drop(self.cv.wait_until(&mut kicked, at)),
+                None => self.cv.wait(&mut kicked),
+            }
+        }
+        *kicked = false;
+    }
+}
+
+pub(crate) fn start_timer(kernel: Weak<Shared>, wake: Arc<TimerWake>) {
     let _ = std::thread::Builder::new().name("rump-softnet".into()).spawn(move || loop {
-        let Some(sh) = kernel.upgrade() else { return };
-        let mut st = sh.state.lock();
-        if st.halted {
-            return;
-        }
-        st.net.tick();
-        st.net_run();
-        let now = st.net.now();
-        let at = st.net.next_deadline().unwrap_or(u64::MAX);
-        st.net.timer_at = at;
-        let wait = Duration::from_micros(at.saturating_sub(now)).min(IDLE);
-        if !wait.is_zero() {
-            sh.net_timer.wait_for(&mut st, wait);
-        }
+        let deadline = {
+            let Some(sh) = kernel.upgrade() else { return };
+            let mut st = sh.state.lock();
+            if st.halted {
+                return;
+            }
+            st.net.tick();
+            st.net_run();
+            let now = st.net.now();
+            let at = st.net.next_deadline().unwrap_or(u64::MAX);
+            st.net.timer_at = at;
+            (at != u64::MAX).then(|| Instant::now() + Duration::from_micros(at.saturating_sub(now)))
+        };
+        wake.sleep(deadline);
     });
 }
 
@@ -65,7 +98,7 @@ impl State {
         if let Some(at) = self.net.next_deadline() {
             if at < self.net.timer_at {
                 self.net.timer_at = at;
-                shared.net_timer.notify_one();
+                shared.net_timer.kick();
             }
         }
     }
@@ -327,4 +360,39 @@ pub(crate) fn start_tap_reader(kernel: Weak<Shared>, iface: IfIndex, mut dev: Ar
             return;
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, Kernel};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    /// The timer thread, asleep with no deadline, ends as soon as its kernel
+    /// goes or halts; `keeps`: `end` keeps the kernel.
+    fn timer_thread_ends(keeps: bool, end: impl FnOnce(Kernel)) {
+        let k = Kernel::boot(Config::default()).expect("boot");
+        let wake = k.shared.net_timer.clone();
+        let without_thread = Arc::strong_count(&wake) - 1 - usize::from(!keeps);
+        end(k);
+        let deadline = Instant::now() + Duration::from_millis(200);
+        while Arc::strong_count(&wake) > without_thread {
+            assert!(Instant::now() < deadline, "the timer thread still runs");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn the_timer_thread_ends_with_its_kernel() {
+        timer_thread_ends(false, drop);
+    }
+
+    #[test]
+    fn the_timer_thread_ends_at_a_halt() {
+        timer_thread_ends(true, |k| {
+            k.halt();
+            // The handle is kept: a halted kernel still answers calls.
+            std::mem::forget(k);
+        });
+    }
 }

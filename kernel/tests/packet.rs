@@ -1,12 +1,15 @@
 //! AF_PACKET sockets through Linux's calls: a frame on lo0 read with its
 //! `struct sockaddr_ll`, classic BPF filters kept and refused, and the
-//! TPACKET_V3 ring's checks.
+//! TPACKET_V3 ring's checks and wake-ups.
 
 mod support;
 
 use rump_kernel::cred::Cred;
 use rump_kernel::proc::Emulation;
+use rump_kernel::vfs::mapping::MapKind;
 use rump_kernel::{Config, Kernel, Process};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
 use support::{sc, sockaddr_in};
 
 const ETH_P_IP: u16 = 0x0800;
@@ -107,4 +110,59 @@ fn rings_are_checked_as_linux_checks_them() {
     assert_eq!(ring(good), Err(libc::EBUSY), "one ring a socket");
     let r = sc(&p, libc::SYS_setsockopt, &[fd as u64, SOL_PACKET, PACKET_VERSION, &v3 as *const i32 as u64, 4]);
     assert_eq!(r, Err(libc::EBUSY), "the version is fixed once there is a ring");
+}
+
+/// Each block the timer retires is a wake-up of its own, as Linux's
+/// data-ready call per block: an edge-triggered epoll waiter hears of the
+/// second block while it still holds the first (the poll mask did not
+/// change, so a look at the mask alone missed it), and a level-triggered
+/// poll hears of a block after the process handed the last one back by
+/// writing its status word in the shared ring, no call the kernel sees.
+#[test]
+fn every_retired_block_wakes_a_waiter() {
+    const BLOCK: usize = 4096;
+    const BLOCK_STATUS: usize = 8;
+    let (_k, p) = boot();
+    let fd = packet_socket(&p);
+    let v3: i32 = 2;
+    sc(&p, libc::SYS_setsockopt, &[fd as u64, SOL_PACKET, PACKET_VERSION, &v3 as *const i32 as u64, 4]).unwrap();
+    // 4 blocks, retired 10 ms after their first frame.
+    let req: [u32; 7] = [BLOCK as u32, 4, 2048, 8, 10, 0, 0];
+    sc(&p, libc::SYS_setsockopt, &[fd as u64, SOL_PACKET, PACKET_RX_RING, req.as_ptr() as u64, 28]).unwrap();
+    let mem = p.mappable_fd(fd, MapKind::Shared).unwrap().expect("the ring's memory");
+    // SAFETY: a shared mapping of the ring's 4 blocks, unmapped below.
+    let ring = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4 * BLOCK,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            mem.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(ring, libc::MAP_FAILED);
+    let status = |block: usize| {
+        // SAFETY: a block's status word, inside the mapping.
+        unsafe { &*(ring.cast::<u8>().add(block * BLOCK + BLOCK_STATUS) as *const std::sync::atomic::AtomicU32) }
+    };
+    let ep = sc(&p, libc::SYS_epoll_create1, &[0]).unwrap();
+    let mut ev = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLET) as u32, u64: 7 };
+    sc(&p, libc::SYS_epoll_ctl, &[ep as u64, libc::EPOLL_CTL_ADD as u64, fd as u64, &mut ev as *mut _ as u64]).unwrap();
+    for block in 0..3 {
+        send_udp(&p, b"x");
+        let mut out = [libc::epoll_event { events: 0, u64: 0 }; 1];
+        let n = sc(&p, libc::SYS_epoll_wait, &[ep as u64, out.as_mut_ptr() as u64, 1, 2000]).unwrap();
+        assert_eq!(n, 1, "block {block}: an edge-triggered epoll_wait woke for it");
+        assert_eq!(status(block).load(Ordering::Acquire) & 1, 1, "block {block} is the process's");
+    }
+    for round in 3..8 {
+        (0..4).for_each(|b| status(b).store(0, Ordering::Release));
+        send_udp(&p, b"x");
+        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let n = sc(&p, libc::SYS_poll, &[&mut pfd as *mut libc::pollfd as u64, 1, 2000]).unwrap();
+        assert_eq!(n, 1, "round {round}: poll woke for the retired block");
+    }
+    // SAFETY: the mapping made above.
+    unsafe { libc::munmap(ring, 4 * BLOCK) };
 }

@@ -130,6 +130,13 @@ impl Ring {
         }
     }
 
+    /// Blocks handed to the process so far: a change of readiness that
+    /// the process's own hand-backs (status words it writes in the shared
+    /// ring, no call) hide from a look at the poll mask alone.
+    pub fn retired(&self) -> u64 {
+        self.seq
+    }
+
     fn block_at(&self, b: u32) -> u64 {
         b as u64 * self.block_size as u64
     }

@@ -866,6 +866,11 @@ impl Net {
                 }
                 None => (self.sockets[id].rxq.len(), self.sockets[id].tx_queued),
             };
+            // A ring's blocks come and go without a call: count retirals.
+            let rq = match &self.sockets[id].kind {
+                Kind::Packet(p) => p.ring.as_ref().map_or(rq, |r| rq + r.retired() as usize),
+                _ => rq,
+            };
             let s = &mut self.sockets[id];
             if s.seen != (mask, rq, sq) {
                 s.seen = (mask, rq, sq);

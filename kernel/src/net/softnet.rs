@@ -245,12 +245,16 @@ impl Backlog {
             // What was forwarded goes on at once: the next hop's reader
             // need not wait for the rest of the work (`net_run` wakes the
             // readers again for what that sends). Frames that were only
-            // forwarded straight on leave nothing to settle.
+            // forwarded straight on leave nothing to settle, but may have
+            // set a deadline all the same (a packet socket's block to
+            // retire, a neighbour to resolve, a frame netem delays): the
+            // timer thread sleeps until the deadline it knows of, so it
+            // is told of an earlier one.
             st.net.wake_links();
             if settle {
                 st.net_run();
-                st.net_kick(&sh);
             }
+            st.net_kick(&sh);
             true
         })
     }

@@ -165,11 +165,21 @@ static void work(int w)
 static char missing[4096];
 static long missing_by_function = 1, missing_by_syscall = 1;
 
+/* Set once the main thread's own calls are done. */
+static volatile int main_done;
+
 static int libc_worker(void *unused)
 {
     (void)unused;
     work(LIBC_WORKER);
-    /* The errno a hook sets is the one this thread's libc shows. */
+    /* The errno a hook sets is the one this thread's libc shows. This
+     * thread shares the main thread's TLS, so its errno too: it looks once
+     * the main thread has stopped calling, since calls the library serves
+     * on the main thread may write that errno back as they found it
+     * (glibc's free() does, on every call), which can undo a value set
+     * here in between. */
+    while (!main_done)
+        sched_yield();
     missing_by_function = by_libc(0, SYS_openat, AT_FDCWD, (long)missing, O_RDONLY, 0);
     missing_by_syscall = by_libc(1, SYS_openat, AT_FDCWD, (long)missing, O_RDONLY, 0);
     return 0;
@@ -291,6 +301,7 @@ int main(int argc, char **argv)
     if (syscall(SYS_clone, THREAD_FLAGS, top, NULL, &workers[SYSCALL_WORKER].ctid, NULL) < 0)
         return perror("syscall(SYS_clone)"), 2;
     work(THREADS);
+    main_done = 1;
     for (int w = 0; w < THREADS; w++)
         while (workers[w].ctid)
             sched_yield();

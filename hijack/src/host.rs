@@ -69,6 +69,16 @@ pub fn set_errno(e: i32) {
     unsafe { *libc::__errno_location() = e };
 }
 
+/// Gives errno back the value `saved` read earlier, writing it only if it
+/// changed: a thread made by a raw clone without TLS of its own shares
+/// this thread's errno, and writing back an unchanged value could undo
+/// what that thread's own call set meanwhile.
+pub fn restore_errno(saved: i32) {
+    if errno() != saved {
+        set_errno(saved);
+    }
+}
+
 /// A C return type and its failure value.
 pub trait CRet: Copy {
     const FAIL: Self;
@@ -95,7 +105,7 @@ pub fn guard<T: CRet>(body: impl FnOnce() -> Result<T, Errno>) -> T {
     let saved = errno();
     match crate::sud::gate::host_section(|| catch_unwind(AssertUnwindSafe(body))) {
         Ok(Ok(v)) => {
-            set_errno(saved);
+            restore_errno(saved);
             v
         }
         Ok(Err(e)) => {

@@ -75,10 +75,8 @@ macro_rules! by_path {
     };
 }
 
-/// Closes a host fd with the raw syscall (no hook, no errno change seen
-/// by the program).
+/// Closes a host fd with the raw syscall (no hook, and errno untouched:
+/// the gate's syscall reports errors as values).
 pub fn host_close(fd: i32) {
-    let e = crate::host::errno();
     let _ = crate::host::sys(libc::SYS_close, [fd as usize, 0, 0, 0]);
-    crate::host::set_errno(e);
 }

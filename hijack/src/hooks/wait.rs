@@ -10,7 +10,7 @@
 //! children (the first fork moves it into a keeper).
 
 use crate::backend::{self, Backend};
-use crate::host::{errno, set_errno};
+use crate::host::{errno, restore_errno};
 use libc::{c_int, id_t, idtype_t, pid_t, rusage, siginfo_t};
 use rump_abi::linux::sys as rump;
 
@@ -31,7 +31,7 @@ fn reaped(pid: pid_t) {
     // ECHILD (it never used the kernel, or has gone already) is fine.
     let _ =
         rump::rump_sys_waitid(k, libc::P_PID as i32, pid, std::ptr::null_mut(), libc::WEXITED, std::ptr::null_mut());
-    set_errno(e);
+    restore_errno(e);
 }
 
 /// wait4 with the status always collected, so that an exit can be told

@@ -345,6 +345,6 @@ pub fn by_hook(name: &'static str, int_result: bool, a: [usize; 6]) -> isize {
     let r = unsafe { f(a[0], a[1], a[2], a[3], a[4], a[5]) };
     let r = if int_result { r as i32 as isize } else { r };
     let out = if r == -1 { -(crate::host::errno() as isize) } else { r };
-    crate::host::set_errno(saved);
+    crate::host::restore_errno(saved);
     out
 }

@@ -8,10 +8,12 @@
 //! (unix, tcp) and the shared-memory channel that carries a same-host
 //! client's calls beside the socket. `frame` reads and writes whole frames,
 //! `server` is the accept loop with a worker per call, `client` the
-//! thread-safe connection a process's calls share, `ownfd` where a client
-//! inside someone else's program keeps its descriptors. Every parser bounds-checks what
-//! it reads and returns a `WireError` instead of panicking, and no length
-//! read from the wire sizes an allocation beyond the bytes received.
+//! thread-safe connection a process's calls share (and `reaped` the
+//! children it reaped whose kernel processes it has still to wait for),
+//! `ownfd` where a client inside someone else's program keeps its
+//! descriptors. Every parser bounds-checks what it reads and returns a
+//! `WireError` instead of panicking, and no length read from the wire
+//! sizes an allocation beyond the bytes received.
 
 pub mod auth;
 pub mod client;

@@ -296,20 +296,10 @@ impl Link {
         if self.inbox.lock().dead {
             return true;
         }
-        self.watch();
-        false
-    }
-
-    /// Makes sure a thread of this process will notice the server hanging
-    /// up while calls sleep in the channel. Started as the channel opens,
-    /// normally on a process's first call, rather than when a call first
-    /// sleeps: that call may be made by a signal handler that interrupted
-    /// malloc, and starting a thread allocates.
-    fn watch(self: &Arc<Self>) {
         // SAFETY: getpid cannot fail.
         let me = unsafe { libc::getpid() };
         if self.watcher.swap(me, Ordering::AcqRel) == me {
-            return;
+            return false;
         }
         // The watcher's own descriptor of the socket: it cannot outlive the
         // link's and be reused under the watcher.
@@ -318,7 +308,7 @@ impl Link {
             unsafe { libc::syscall(libc::SYS_fcntl, self.sock.raw_fd(), libc::F_DUPFD_CLOEXEC, 0 as libc::c_long) };
         if dup < 0 {
             self.watcher.store(0, Ordering::Release);
-            return;
+            return false;
         }
         // SAFETY: fcntl just made this descriptor.
         let fd = OwnFd::new(unsafe { OwnedFd::from_raw_fd(dup as RawFd) });
@@ -328,6 +318,7 @@ impl Link {
             // Without a watcher a dead server goes unnoticed: try again next time.
             self.watcher.store(0, Ordering::Release);
         }
+        false
     }
 }
 
@@ -703,7 +694,6 @@ impl Client {
             if self.channel_due.swap(false, Ordering::AcqRel) {
                 if let Some(ch) = open_channel(&link.sock, self.reqno()) {
                     let _ = link.shm.set(ch);
-                    link.watch();
                 }
             }
         }

@@ -987,7 +987,7 @@ impl Client {
     /// thread's (it would deadlock on the request's locks): the next call
     /// does it.
     fn catch_up(&self) {
-        if in_request() {
+        if !crate::reaped::any() || in_request() {
             return;
         }
         crate::reaped::take_each(|pid| {

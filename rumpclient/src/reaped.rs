@@ -28,11 +28,12 @@ static NOTES: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
 /// How many slots hold a note: the calls' fast path reads only this.
 static NOTED: AtomicUsize = AtomicUsize::new(0);
 
-/// This process's id, asked of the host each time (a raw getpid: no
-/// cache to keep right across forks, and async-signal-safe).
+/// This process's id, asked of the host each time (no cache to keep
+/// right across forks; getpid is async-signal-safe, and glibc's is a bare
+/// system call that the hijack does not hook).
 fn me() -> u64 {
     // SAFETY: getpid cannot fail.
-    unsafe { libc::syscall(libc::SYS_getpid) as u64 }
+    unsafe { libc::getpid() as u64 }
 }
 
 /// Notes that the host reaped child `pid`; false if there is no room left,
@@ -54,12 +55,15 @@ pub fn note(pid: i32) -> bool {
     false
 }
 
+/// Whether any child is noted: one load, for every call's fast path.
+#[inline]
+pub fn any() -> bool {
+    NOTED.load(Ordering::Acquire) != 0
+}
+
 /// Takes this process's noted children, each once, calling `wait` for
-/// each; drops notes a parent left.
+/// each; drops notes a parent left. (Callers ask `any` first.)
 pub fn take_each(mut wait: impl FnMut(i32)) {
-    if NOTED.load(Ordering::Acquire) == 0 {
-        return;
-    }
     let me = me();
     for slot in &NOTES {
         let note = slot.swap(0, Ordering::AcqRel);
@@ -79,11 +83,13 @@ mod tests {
     #[test]
     fn each_noted_child_is_taken_once_and_a_full_table_says_so() {
         take_each(drop);
+        assert!(!any());
         // A parent's note, as a forked child inherits it: dropped.
         NOTES[3].store((me() + 1) << 32 | 77, Ordering::Release);
         NOTED.fetch_add(1, Ordering::Release);
         assert!((1..=SLOTS as i32).all(note));
         assert!(!note(1000), "no room: the caller waits now");
+        assert!(any());
         let mut taken = Vec::new();
         take_each(|p| taken.push(p));
         taken.sort_unstable();

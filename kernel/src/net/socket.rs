@@ -864,12 +864,15 @@ impl Net {
                     let ts = self.tcp.sockets.get::<smoltcp::socket::tcp::Socket>(h);
                     (ts.recv_queue(), ts.send_queue())
                 }
-                None => (self.sockets[id].rxq.len(), self.sockets[id].tx_queued),
-            };
-            // A ring's blocks come and go without a call: count retirals.
-            let rq = match &self.sockets[id].kind {
-                Kind::Packet(p) => p.ring.as_ref().map_or(rq, |r| rq + r.retired() as usize),
-                _ => rq,
+                None => {
+                    let s = &self.sockets[id];
+                    // A ring's blocks come and go without a call: count retirals.
+                    let retired = match &s.kind {
+                        Kind::Packet(p) => p.ring.as_ref().map_or(0, |r| r.retired() as usize),
+                        _ => 0,
+                    };
+                    (s.rxq.len() + retired, s.tx_queued)
+                }
             };
             let s = &mut self.sockets[id];
             if s.seen != (mask, rq, sq) {

@@ -847,8 +847,15 @@ impl Client {
         };
         let gen = armed.as_ref().and_then(|n| n.armed_gen());
         let (c, chan) = (Arc::downgrade(self), Arc::downgrade(ch));
+        // Cleared once the call completes: a wait armed and run again
+        // later sleeps for no caller of this slot.
+        let running = Arc::new(AtomicBool::new(true));
+        let (index, in_slot) = (call.index, running.clone());
         let lwp = Lwp::with_block_hook(move || {
             if let (Some(c), Some(ch)) = (c.upgrade(), chan.upgrade()) {
+                if in_slot.load(Ordering::Acquire) {
+                    ch.sleeps(index);
+                }
                 ensure_shm_waiter(&c, &ch);
             }
         });
@@ -893,6 +900,7 @@ impl Client {
                 if let (Some(n), Some(gen), true) = (&armed, gen, lwp.armed()) {
                     n.remember(gen, call.sysnum, call.args, Arc::new(run.clone()));
                 }
+                running.store(false, Ordering::Release);
                 ch.complete(call, &result);
             },
         );

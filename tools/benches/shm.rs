@@ -6,7 +6,8 @@
 //!   bare futex ping-pong; and the same call over the socket
 //!   (`RUMP_TRANSPORT=socket`) against a bare unix-socket ping-pong;
 //! - `pwrite` and `pread` of 1 MiB through shared memory (their data in
-//!   a lane of the channel: a memcpy on each side) against a 1 MiB memcpy
+//!   a lane of the channel: a memcpy on each side), with the spin on and
+//!   off, against a 1 MiB memcpy
 //!   plus one futex round trip (and, for comparison, a 1 MiB
 //!   process_vm_writev alone: the one copy calls without a lane make).
 //!
@@ -242,6 +243,23 @@ impl Remote {
             std::hint::black_box(rump_sys_getpid(&self.client).unwrap());
         })
     }
+
+    /// Microseconds per `pwrite` and per `pread` of 1 MiB, with the
+    /// bytes read back checked.
+    fn copy_calls(&self) -> (f64, f64) {
+        let big = vec![7u8; MIB];
+        let mut back = vec![0u8; MIB];
+        let c = &self.client;
+        let fd = rump_sys_openat(c, -100, c"/bench".as_ptr(), 0o102, 0o644).unwrap() as u32;
+        let pwrite = best_us(200, || {
+            assert_eq!(rump_sys_pwrite64(c, fd, big.as_ptr().cast(), MIB, 0), Ok(MIB as isize));
+        });
+        let pread = best_us(200, || {
+            assert_eq!(rump_sys_pread64(c, fd, back.as_mut_ptr().cast(), MIB, 0), Ok(MIB as isize));
+        });
+        assert_eq!(back, big);
+        (pwrite, pread)
+    }
 }
 
 impl Drop for Remote {
@@ -261,19 +279,11 @@ fn main() {
     let spinning = Remote::start("spin", &[]);
     assert!(spinning.client.shares_memory(), "no shared-memory channel");
     let shm_spin = spinning.null_call();
-    let big = vec![7u8; MIB];
-    let mut back = vec![0u8; MIB];
-    let fd = rump_sys_openat(&spinning.client, -100, c"/bench".as_ptr(), 0o102, 0o644).unwrap() as u32;
-    let pwrite = best_us(200, || {
-        assert_eq!(rump_sys_pwrite64(&spinning.client, fd, big.as_ptr().cast(), MIB, 0), Ok(MIB as isize));
-    });
-    let pread = best_us(200, || {
-        assert_eq!(rump_sys_pread64(&spinning.client, fd, back.as_mut_ptr().cast(), MIB, 0), Ok(MIB as isize));
-    });
-    assert_eq!(back, big);
+    let (pwrite, pread) = spinning.copy_calls();
     drop(spinning);
     let sleeping = Remote::start("futex", &[("RUMP_SHM_SPIN_NS", "0")]);
     let shm_futex = sleeping.null_call();
+    let (pwrite_futex, pread_futex) = sleeping.copy_calls();
     drop(sleeping);
     let socket = Remote::start("socket", &[("RUMP_TRANSPORT", "socket")]);
     assert!(!socket.client.shares_memory());
@@ -290,5 +300,7 @@ fn main() {
     let base = copy + futex_rt;
     row("pwrite 1 MiB, shm", pwrite, "memcpy 1 MiB + futex round trip", base, "(target <= 1.5)");
     row("pread 1 MiB, shm", pread, "memcpy 1 MiB + futex round trip", base, "(target <= 1.5)");
+    row("pwrite 1 MiB, shm, spin off", pwrite_futex, "memcpy 1 MiB + futex round trip", base, "");
+    row("pread 1 MiB, shm, spin off", pread_futex, "memcpy 1 MiB + futex round trip", base, "");
     println!("(memcpy 1 MiB alone: {copy:.2} us; process_vm_writev 1 MiB alone: {vm_copy:.2} us)");
 }

@@ -18,9 +18,11 @@
 
 use super::futex::{self, Woke};
 use super::lane::{Area, Dir, Plan, INLINE_LEN, LANES};
-use super::layout::{area_offset, mapping_len, ready_offset, Channel, Slot, DONE, FREE, LOST, POSTED, SLOTS, WAITER};
+use super::layout::{
+    area_offset, mapping_len, ready_offset, Channel, Slot, DONE, FLAGS, FREE, LOST, POSTED, SLEEPS, SLOTS, WAITER,
+};
 use super::ready::{self, Owners, Record};
-use super::spin::Spin;
+use super::spin::{Look, Spin};
 use crate::probe::{good_prefix, probe, probe_buffer};
 use rump_abi::{Slots, SysResult};
 use rump_kernel::shm::Mapping;
@@ -240,9 +242,15 @@ impl Posted<'_> {
         self.ch.slot(self.index)
     }
 
-    fn done(&self) -> Option<SysResult> {
+    /// The call's result if it is done; whether it sleeps in the kernel
+    /// if not.
+    fn look(&self) -> Look<SysResult> {
         let slot = self.slot();
-        (slot.state.load(Ordering::Acquire) & !(WAITER | LOST) == DONE).then(|| slot.result())
+        match slot.state.load(Ordering::Acquire) {
+            s if s & !FLAGS == DONE => Look::Ready(slot.result()),
+            s if s & SLEEPS != 0 => Look::Asleep,
+            _ => Look::Pending,
+        }
     }
 
     /// Waits for the result, with the data the kernel wrote copied from
@@ -269,7 +277,7 @@ impl Posted<'_> {
 
     fn wait_done(&self, server_gone: &dyn Fn() -> bool) -> Result<SysResult, Stop> {
         let start = Instant::now();
-        if let Some(r) = self.ch.spin.run(|| self.done()) {
+        if let Some(r) = self.ch.spin.run(|| self.look()) {
             return Ok(r);
         }
         let state = &self.slot().state;
@@ -278,8 +286,12 @@ impl Posted<'_> {
             // A reply the server wrote before it went away is still the
             // answer (`rumpctl halt`: the server replies, then exits, and
             // the watcher may mark the slot lost before this thread looks).
-            if seen & !(WAITER | LOST) == DONE {
-                self.ch.spin.slept(start.elapsed());
+            if seen & !FLAGS == DONE {
+                // A call that slept in the kernel says nothing of how long
+                // calls run.
+                if seen & SLEEPS == 0 {
+                    self.ch.spin.slept(start.elapsed(), true);
+                }
                 return Ok(self.slot().result());
             }
             if seen & LOST != 0 || server_gone() {
@@ -296,7 +308,7 @@ impl Drop for Posted<'_> {
     fn drop(&mut self) {
         // A slot whose call never completed (the server is gone) stays
         // taken, and so does its lane.
-        if self.slot().state.load(Ordering::Acquire) & !WAITER == DONE {
+        if self.slot().state.load(Ordering::Acquire) & !(WAITER | SLEEPS) == DONE {
             if let Some((Area::Lane(lane), _)) = self.area {
                 self.ch.lanes.fetch_or(1 << lane, Ordering::Release);
             }

@@ -14,8 +14,9 @@
 //! ```
 //!
 //! A slot's `state` is FREE, POSTED or DONE, with `WAITER` set by a client
-//! thread about to sleep on it and `LOST` by the client's own watcher when
-//! the server hung up. The client writes the call, stores POSTED,
+//! thread about to sleep on it, `LOST` by the client's own watcher when
+//! the server hung up, and `SLEEPS` by the server when the call is about to
+//! sleep in the kernel (the client stops spinning then: see `spin`). The client writes the call, stores POSTED,
 //! sets the slot's bit and bumps the doorbell; a server clears the bit to
 //! claim it, and when the call returns writes the result and swaps in
 //! DONE, waking the client if `WAITER` was set. The client reads the
@@ -39,6 +40,12 @@ pub const DONE: u32 = 2;
 pub const WAITER: u32 = 1 << 31;
 /// Set in `state` by the client itself when the server hung up.
 pub const LOST: u32 = 1 << 30;
+/// Set in `state` by the server while it runs the call, when the call is
+/// about to sleep in the kernel (a read of an empty pipe, a wait); kept
+/// with DONE.
+pub const SLEEPS: u32 = 1 << 29;
+/// The flag bits of `state`: what is left is FREE, POSTED or DONE.
+pub const FLAGS: u32 = WAITER | LOST | SLEEPS;
 
 #[repr(C, align(64))]
 pub struct Header {

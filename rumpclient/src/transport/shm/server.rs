@@ -9,10 +9,12 @@
 
 use super::futex;
 use super::lane::{LaneMemory, Use};
-use super::layout::{area_offset, mapping_len, ready_offset, Channel, Slot, DONE, POSTED, SLOTS, WAITER};
+use super::layout::{
+    area_offset, mapping_len, ready_offset, Channel, Slot, DONE, FLAGS, POSTED, SLEEPS, SLOTS, WAITER,
+};
 use super::peer::PeerMemory;
 use super::ready::Notifiers;
-use super::spin::Spin;
+use super::spin::{Look, Spin};
 use rump_abi::{Errno, Slots, SysResult};
 use rump_kernel::mem::Mem;
 use rump_kernel::shm::{Mapping, SharedMem};
@@ -109,7 +111,7 @@ impl ServerChannel {
                 }
                 let index = w * 64 + b;
                 let slot = self.slot(index);
-                if slot.state.load(Ordering::Acquire) & !WAITER != POSTED
+                if slot.state.load(Ordering::Acquire) & !FLAGS != POSTED
                     || self.running[index].swap(true, Ordering::AcqRel)
                 {
                     continue;
@@ -140,7 +142,7 @@ impl ServerChannel {
     fn wait_while_waiter(&self) -> Option<Call> {
         let h = self.view().header;
         let start = Instant::now();
-        if let Some(c) = self.spin.run(|| self.claim()) {
+        if let Some(c) = self.spin.run(|| self.claim().map_or(Look::Pending, Look::Ready)) {
             return Some(c);
         }
         loop {
@@ -155,7 +157,7 @@ impl ServerChannel {
             }
             h.sleeping.fetch_sub(1, Ordering::SeqCst);
             if let Some(c) = claimed.or_else(|| self.claim()) {
-                self.spin.slept(start.elapsed());
+                self.spin.slept(start.elapsed(), false);
                 return Some(c);
             }
         }
@@ -172,12 +174,21 @@ impl ServerChannel {
         self.slot(call.index).window.store(0, Ordering::Relaxed);
     }
 
-    /// Writes `call`'s result and wakes its client if it sleeps.
+    /// The call of slot `index`, still running here, is about to sleep in
+    /// the kernel: its client stops spinning for it.
+    pub fn sleeps(&self, index: usize) {
+        self.slot(index).state.fetch_or(SLEEPS, Ordering::Release);
+    }
+
+    /// Writes `call`'s result and wakes its client if it sleeps; the
+    /// client learns whether the call slept here too.
     pub fn complete(&self, call: &Call, result: &SysResult) {
         let slot = self.slot(call.index);
         slot.set_result(result);
         self.running[call.index].store(false, Ordering::Release);
-        if slot.state.swap(DONE, Ordering::AcqRel) & WAITER != 0 {
+        let done = |s: u32| Some(DONE | (s & SLEEPS));
+        let was = slot.state.fetch_update(Ordering::AcqRel, Ordering::Acquire, done).unwrap_or_default();
+        if was & WAITER != 0 {
             futex::wake(&slot.state, 1);
         }
     }

@@ -12,6 +12,15 @@
 //! while this side spins), and `RUMP_SHM_SPIN_NS` sets the ceiling (0:
 //! never spin).
 //!
+//! A client knows more than how long waits were: the server marks a call
+//! about to sleep in the kernel (`Look::Asleep`), and the client stops
+//! spinning at once. Such a wait says nothing of how long a call runs, so
+//! it changes neither the budget nor the record; and a slept wait for a
+//! call that never slept there was the server at work plus wake-ups,
+//! which a longer spin would have caught (`slept(_, true)`: the budget
+//! grows to cover it, up to `MAX`, rather than shrinking as after a wait
+//! that may have been a blocking call).
+//!
 //! A channel whose spins mostly end in a sleep anyway stops spinning
 //! (`Record`): each miss wasted a whole budget of CPU, which on a loaded
 //! machine another task, often the peer itself, was waiting for. (Looking
@@ -30,6 +39,15 @@ const MAX_NS: u32 = 50_000;
 const PROBE_EVERY: u32 = 16;
 /// Bounds of `Record`'s score: how much history it keeps.
 const SCORE_MAX: i32 = 8;
+
+/// What a look at the awaited thing found.
+pub enum Look<T> {
+    Ready(T),
+    /// Not yet: spin on, within the budget.
+    Pending,
+    /// The peer sleeps until something else happens: spinning is useless.
+    Asleep,
+}
 
 /// A spin budget shared by the threads of one side of a channel.
 #[derive(Debug)]
@@ -84,24 +102,31 @@ impl Spin {
         }
     }
 
-    /// Spins until `done` returns `Some` or the budget runs out.
-    pub fn run<T>(&self, mut done: impl FnMut() -> Option<T>) -> Option<T> {
+    /// Spins until `look` finds the thing ready or the peer asleep, or the
+    /// budget runs out.
+    pub fn run<T>(&self, mut look: impl FnMut() -> Look<T>) -> Option<T> {
         let budget = self.budget_ns.load(Ordering::Relaxed);
         if self.max_ns == 0 || !self.record.worth_a_spin() {
-            return done();
+            return match look() {
+                Look::Ready(v) => Some(v),
+                Look::Pending | Look::Asleep => None,
+            };
         }
         let start = Instant::now();
         let limit = Duration::from_nanos(budget.into());
         loop {
             for _ in 0..32 {
-                if let Some(v) = done() {
-                    let took = start.elapsed().as_nanos().min(u128::from(self.max_ns)) as u32;
-                    let grown = budget.max(2 * took).clamp(MIN_NS.min(self.max_ns), self.max_ns);
-                    self.budget_ns.store(grown, Ordering::Relaxed);
-                    self.record.spun(true);
-                    return Some(v);
+                match look() {
+                    Look::Ready(v) => {
+                        let took = start.elapsed().as_nanos().min(u128::from(self.max_ns)) as u32;
+                        let grown = budget.max(2 * took).clamp(MIN_NS.min(self.max_ns), self.max_ns);
+                        self.budget_ns.store(grown, Ordering::Relaxed);
+                        self.record.spun(true);
+                        return Some(v);
+                    }
+                    Look::Asleep => return None,
+                    Look::Pending => std::hint::spin_loop(),
                 }
-                std::hint::spin_loop();
             }
             if start.elapsed() >= limit {
                 self.record.spun(false);
@@ -110,14 +135,15 @@ impl Spin {
         }
     }
 
-    /// A wait that `run` did not end took `waited` in all.
-    pub fn slept(&self, waited: Duration) {
+    /// A wait that `run` did not end took `waited` in all; `working`: the
+    /// peer worked on it throughout (it never slept in between).
+    pub fn slept(&self, waited: Duration, working: bool) {
         if self.max_ns == 0 {
             return;
         }
         let budget = self.budget_ns.load(Ordering::Relaxed);
         let waited = waited.as_nanos().min(u128::from(u32::MAX)) as u32;
-        let next = if waited < self.max_ns { 2 * waited } else { budget - budget / 4 };
+        let next = if waited < self.max_ns || working { waited.saturating_mul(2) } else { budget - budget / 4 };
         self.budget_ns.store(next.clamp(MIN_NS.min(self.max_ns), self.max_ns), Ordering::Relaxed);
     }
 }
@@ -159,5 +185,31 @@ mod tests {
             r.spun(true);
         }
         assert!(r.worth_a_spin());
+    }
+
+    fn spin(budget_ns: u32) -> Spin {
+        Spin { budget_ns: AtomicU32::new(budget_ns), max_ns: MAX_NS, record: Record::default() }
+    }
+
+    #[test]
+    fn a_peer_asleep_ends_the_spin_and_teaches_nothing() {
+        let s = spin(MAX_NS);
+        let t = Instant::now();
+        assert!(s.run(|| Look::<()>::Asleep).is_none());
+        assert!(t.elapsed() < Duration::from_nanos(MAX_NS.into()), "spun on after the peer slept");
+        assert_eq!(s.budget_ns.load(Ordering::Relaxed), MAX_NS);
+        assert_eq!(s.record.score.load(Ordering::Relaxed), 0, "counted as a miss");
+    }
+
+    #[test]
+    fn a_long_wait_on_a_working_peer_grows_the_budget() {
+        // Slept through the peer's work and the wake-ups: 80 us, over MAX.
+        let waited = Duration::from_micros(80);
+        let s = spin(MIN_NS);
+        s.slept(waited, true);
+        assert_eq!(s.budget_ns.load(Ordering::Relaxed), MAX_NS, "a longer spin would have caught it");
+        // A wait that may have been a blocking call shrinks it.
+        s.slept(waited, false);
+        assert_eq!(s.budget_ns.load(Ordering::Relaxed), MAX_NS - MAX_NS / 4);
     }
 }

@@ -31,6 +31,10 @@ func main() {
 	})
 	http.HandleFunc("/quit", func(w http.ResponseWriter, r *http.Request) {
 		served.Add(1)
+		// Whole once flushed: main may exit as soon as the listener
+		// closes, before the handler returns (a chunked reply's last
+		// chunk would be written only then).
+		w.Header().Set("Content-Length", "4")
 		fmt.Fprintln(w, "bye")
 		w.(http.Flusher).Flush()
 		ln.Close()

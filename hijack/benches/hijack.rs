@@ -47,13 +47,21 @@ fn best_ms(script: &str, env: &[(&str, &str)]) -> f64 {
     }
     let out = cmd.output().expect("bash");
     let err = String::from_utf8_lossy(&out.stderr);
-    let times: Vec<f64> = err.lines().filter_map(|l| l.trim().parse::<f64>().ok()).collect();
+    // `time`'s seconds, or `repeat`'s two clock readings in seconds.
+    let seconds = |l: &str| match l.split_whitespace().map(str::parse::<f64>).collect::<Result<Vec<_>, _>>() {
+        Ok(v) if v.len() == 1 => Some(v[0]),
+        Ok(v) if v.len() == 2 => Some(v[1] - v[0]),
+        _ => None,
+    };
+    let times: Vec<f64> = err.lines().filter_map(seconds).collect();
     assert!(out.status.success() && !times.is_empty(), "benchmark script failed: {err}");
     times.iter().cloned().fold(f64::INFINITY, f64::min) * 1000.0
 }
 
+/// `cmd` run `RUNS` times, each timed to the microsecond (bash's `time`
+/// counts whole milliseconds).
 fn repeat(cmd: &str) -> String {
-    format!("for i in $(seq {RUNS}); do time {cmd}; done")
+    format!("for i in $(seq {RUNS}); do s=$EPOCHREALTIME; {cmd}; echo \"$s $EPOCHREALTIME\" >&2; done")
 }
 
 struct Server {

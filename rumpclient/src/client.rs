@@ -37,7 +37,7 @@ use crate::ownfd::OwnFd;
 use crate::selfmem::SelfMemory;
 use crate::sock::{rand_bytes, Conn};
 use crate::transport::shm::client::{ClientChannel, Stop};
-use crate::transport::shm::lane::Plan;
+use crate::transport::shm::lane::Carry;
 use crate::transport::shm::ready::Record;
 use crate::transport::{self, shm};
 use crate::url::ServerUrl;
@@ -266,10 +266,10 @@ impl Link {
         args: &Slots,
         reqno: u64,
         record: Option<usize>,
-        plan: Option<Plan>,
+        carry: Carry,
     ) -> Option<Result<SysResult, Lost>> {
         let _in_rpc = InRpc::enter();
-        let posted = ch.post_arming(num, args, reqno, record, plan)?;
+        let posted = ch.post_arming(num, args, reqno, record, carry)?;
         let mut cancelled = false;
         loop {
             match posted.wait(&|| self.server_gone()) {
@@ -938,7 +938,7 @@ impl Client {
         self.catch_up();
         if let Some(g) = gate.filter(|g| Arc::ptr_eq(&g.link, &self.link.read())) {
             let ch = g.link.shm.get().expect("a gate's link has a channel");
-            match g.link.shm_call(ch, num, args, self.reqno(), Some(g.record), Plan::of(desc, args)) {
+            match g.link.shm_call(ch, num, args, self.reqno(), Some(g.record), Carry::of(desc, args)) {
                 Some(Ok(r)) => return r,
                 Some(Err(Lost)) => self.reconnect(&g.link).map_err(|e| self.errno(e))?,
                 None => {}
@@ -1012,7 +1012,7 @@ impl Client {
         while notify.is_none() {
             let link = self.link();
             let Some(ch) = link.shm.get() else { break };
-            match link.shm_call(ch, num, args, self.reqno(), None, Plan::of(desc, args)) {
+            match link.shm_call(ch, num, args, self.reqno(), None, Carry::of(desc, args)) {
                 None => break,
                 Some(Ok(r)) => return r,
                 Some(Err(Lost)) => self.reconnect(&link).map_err(|e| self.errno(e))?,

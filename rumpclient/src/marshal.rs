@@ -659,7 +659,7 @@ pub fn marshal(desc: &SyscallDesc, args: &Slots, mem: &dyn ClientMemory) -> Clie
     // their kin) stops at a fault with a short count; others (readlink:
     // a path and a buffer) are EFAULT, as Linux's. The same rule as the
     // shared-memory path's and the in-process kernel's (`Plan`).
-    let lone_buffer = crate::transport::shm::lane::Plan::of_any_size(desc, args).is_some();
+    let lone_buffer = crate::transport::shm::lane::Plan::of_any_size(desc, args).is_some_and(|p| p.shortens());
     for (i, a) in desc.args.iter().enumerate().take(nslots) {
         let addr = args[i];
         if addr == 0 {

@@ -2,8 +2,10 @@
 //! channel's lanes (`transport::shm::lane`), and small ones, which travel
 //! through their slot's inline area, against Linux: the same calls
 //! on a file in /dev/shm and on a rump file, compared count for count and
-//! byte for byte; buffers partly unmapped or read-only; more threads than
-//! lanes at once; a client killed while its data is in a lane. Run both
+//! byte for byte; buffers partly unmapped or read-only; paths, which
+//! travel at the end of the inline area, ending at a bad page or too long;
+//! more threads than lanes at once; a client killed while its data is in
+//! a lane. Run both
 //! ways (`RUMP_TRANSPORT=socket` keeps every call on the socket).
 
 mod support;
@@ -322,4 +324,101 @@ fn a_client_killed_mid_transfer_leaves_the_server_serving() {
     }
     let late = connect(&srv, "late");
     assert!(rump_sys_getpid(&late).is_ok(), "a new client after the kill");
+}
+
+/// The outcomes of `newfstatat` of a path (with the file's size and type
+/// when it succeeds) and of `readlinkat` of it into a 64-byte buffer (with
+/// the bytes), on the host for the string at `host_path` and in rump for
+/// the one at `rump_path`.
+fn stat_and_readlink(c: &Client, host_path: *const u8, rump_path: *const u8) -> [String; 2] {
+    let mut out = [String::new(), String::new()];
+    for (i, (at, is_host)) in [(host_path, true), (rump_path, false)].into_iter().enumerate() {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
+        let mut link = [0u8; 64];
+        let (s, l) = if is_host {
+            // SAFETY: buffers of ours; the path may be bad on purpose: the
+            // kernel checks it.
+            unsafe {
+                let s = libc::syscall(libc::SYS_newfstatat, libc::AT_FDCWD, at, st.as_mut_ptr(), 0) as isize;
+                let l = libc::syscall(libc::SYS_readlinkat, libc::AT_FDCWD, at, link.as_mut_ptr(), link.len()) as isize;
+                (host(s), host(l))
+            }
+        } else {
+            let s = rump_sys_newfstatat(c, AT_FDCWD, at.cast(), st.as_mut_ptr().cast(), 0).map(|r| r as isize);
+            let l = rump_sys_readlinkat(c, AT_FDCWD, at.cast(), link.as_mut_ptr().cast(), link.len() as i32);
+            (rump(s), rump(l))
+        };
+        // SAFETY: zeroed, then written by a successful call only.
+        let st = unsafe { st.assume_init() };
+        let stat = s.map(|_| (st.st_size, st.st_mode & libc::S_IFMT));
+        let link = l.map(|n| String::from_utf8_lossy(&link[..n as usize]).into_owned());
+        out[i] = format!("stat {stat:?} readlink {link:?}");
+    }
+    out
+}
+
+/// A call's path travels at the end of its slot's inline area: paths
+/// that end at a page's last byte, run into a bad page, are bad from the
+/// start or are too long give what Linux gives, beside a stat buffer or
+/// readlink's in the same area.
+#[test]
+fn paths_give_what_linux_gives() {
+    let srv = start();
+    let c = connect(&srv, "paths");
+    // The same tree on both sides, under directories whose names are as
+    // long (so paths end at the same places): a file of 5 bytes and a
+    // symlink to it.
+    let hbase = format!("/dev/shm/rump-paths-{}", std::process::id());
+    let rbase = format!("/tmp/shm/rump-paths-{}", std::process::id());
+    std::fs::create_dir_all(&hbase).unwrap();
+    std::fs::write(format!("{hbase}/f"), b"12345").unwrap();
+    std::os::unix::fs::symlink("f", format!("{hbase}/l")).unwrap();
+    let mut made = String::new();
+    for part in rbase.split('/').filter(|p| !p.is_empty()) {
+        made = format!("{made}/{part}");
+        let p = CString::new(made.as_str()).unwrap();
+        let _ = rump_sys_mkdirat(&c, AT_FDCWD, p.as_ptr(), 0o755);
+    }
+    let f = CString::new(format!("{rbase}/f")).unwrap();
+    let fd = rump_sys_openat(&c, AT_FDCWD, f.as_ptr(), O_RDWR_CREAT, 0o644).unwrap() as u32;
+    assert_eq!(rump_sys_write(&c, fd, b"12345".as_ptr().cast(), 5), Ok(5));
+    let (target, l) = (CString::new("f").unwrap(), CString::new(format!("{rbase}/l")).unwrap());
+    rump_sys_symlinkat(&c, target.as_ptr(), AT_FDCWD, l.as_ptr()).unwrap();
+
+    let mut buffers = Vec::new();
+    // The path's bytes (under the base) end `tail` bytes before a bad
+    // page (0: the last is the page's last byte); `nul`: whether they end
+    // with a NUL at all; None: no path, the pointer on the bad page.
+    let long = format!("/{}", "x/".repeat(INLINE_LEN / 2));
+    for (name, path, tail, nul) in [
+        ("a file", Some("/f"), 0, true),
+        ("a symlink, away from the page's end", Some("/l"), 100, true),
+        ("a path running into a bad page", Some("/f"), 0, false),
+        ("a path whose first byte is bad", None, 0, false),
+        ("a path longer than PATH_MAX", Some(long.as_str()), 0, true),
+        ("a missing file", Some("/nope"), 1, true),
+    ] {
+        let bytes = |base: &str| {
+            let mut b = path.map_or_else(Vec::new, |p| format!("{base}{p}").into_bytes());
+            if nul {
+                b.push(0);
+            }
+            b
+        };
+        let make = |bytes: Vec<u8>| {
+            let pages = bytes.len().div_ceil(PAGE) + 1;
+            let b = Buffer::new((pages + 1) * PAGE, pages * PAGE, false);
+            let start = pages * PAGE - tail - bytes.len();
+            // SAFETY: inside the good part of the mapping.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), b.at.add(start), bytes.len()) };
+            // SAFETY: as above; for no path, the bad page's first byte.
+            let at = unsafe { b.at.add(start) } as *const u8;
+            (b, at)
+        };
+        let ((hb, h_at), (rb, r_at)) = (make(bytes(&hbase)), make(bytes(&rbase)));
+        let [h, r] = stat_and_readlink(&c, h_at, r_at);
+        assert_eq!(h, r, "{name}");
+        buffers.push((hb, rb));
+    }
+    std::fs::remove_dir_all(&hbase).unwrap();
 }

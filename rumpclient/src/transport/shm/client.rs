@@ -17,14 +17,15 @@
 //! done, and a lane is held as long as the slot.
 
 use super::futex::{self, Woke};
-use super::lane::{Area, Dir, Plan, INLINE_LEN, LANES};
+use super::lane::{Area, Carry, Dir, PathUse, Plan, INLINE_LEN, LANES};
 use super::layout::{
     area_offset, mapping_len, ready_offset, Channel, Slot, DONE, FLAGS, FREE, LOST, POSTED, SLEEPS, SLOTS, WAITER,
 };
 use super::ready::{self, Owners, Record};
 use super::spin::{Look, Spin};
 use crate::probe::{good_prefix, probe, probe_buffer};
-use rump_abi::{Slots, SysResult};
+use crate::selfmem::PAGE;
+use rump_abi::{Slots, SysResult, UserAddr};
 use rump_kernel::shm::Mapping;
 use std::cell::Cell;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -161,6 +162,32 @@ impl ClientChannel {
         Some((area, plan))
     }
 
+    /// The path at `addr` copied, with its NUL, to the end of slot
+    /// `index`'s inline area, if it fits in its last `room` bytes and
+    /// `probe` finds it readable up to its NUL; the bytes copied.
+    fn lend_path(&self, addr: u64, room: usize, index: usize) -> Option<usize> {
+        let mut len = 0;
+        while len < room {
+            let at = addr.checked_add(len as u64)?;
+            let n = ((PAGE - at % PAGE) as usize).min(room - len);
+            probe(UserAddr(at), n, false).ok()?;
+            // SAFETY: `probe` found these `n` bytes readable.
+            let bytes = unsafe { std::slice::from_raw_parts(at as *const u8, n) };
+            if let Some(nul) = bytes.iter().position(|&b| b == 0) {
+                let len = len + nul + 1;
+                // SAFETY: the bytes were found readable above; the inline
+                // area holds INLINE_LEN >= room >= len bytes.
+                unsafe {
+                    let end = self.area_ptr(Area::Inline, index).add(INLINE_LEN);
+                    std::ptr::copy_nonoverlapping(addr as *const u8, end.sub(len), len);
+                }
+                return Some(len);
+            }
+            len += n;
+        }
+        None
+    }
+
     fn take_lane(&self) -> Option<usize> {
         let mut cur = self.lanes.load(Ordering::Relaxed);
         loop {
@@ -198,26 +225,32 @@ impl ClientChannel {
     /// slot is taken or the channel is a parent's (the caller uses the
     /// socket).
     pub fn post(&self, sysnum: u32, args: &Slots, reqno: u64) -> Option<Posted<'_>> {
-        self.post_arming(sysnum, args, reqno, None, None)
+        self.post_arming(sysnum, args, reqno, None, Carry::default())
     }
 
     /// As `post`, for a call that arms readiness record `record` (see
-    /// `ready`) where it would wait, and whose buffer goes through an
-    /// area as `plan` says if one is free (`lane`).
+    /// `ready`) where it would wait, and whose buffer and path go through
+    /// the mapping as `carry` says, where there is room (`lane`).
     pub fn post_arming(
         &self,
         sysnum: u32,
         args: &Slots,
         reqno: u64,
         record: Option<usize>,
-        plan: Option<Plan>,
+        carry: Carry,
     ) -> Option<Posted<'_>> {
         if FORKS.load(Ordering::Relaxed) != self.forks {
             return None;
         }
         let index = self.take_free()?;
         let slot = self.slot(index);
-        let area = plan.and_then(|p| self.lend(p, index));
+        let area = carry.buf.and_then(|p| self.lend(p, index));
+        let room = match area {
+            Some((Area::Inline, p)) => INLINE_LEN - p.len,
+            _ => INLINE_LEN,
+        };
+        let path = carry.path.and_then(|arg| Some(PathUse { arg, len: self.lend_path(args[arg], room, index)? }));
+        slot.path.store(path.map_or(0, |p| p.encode()), Ordering::Relaxed);
         let args = &area.map_or(*args, |(_, p)| p.args(args));
         slot.window.store(area.map_or(0, |(a, p)| p.slot_word(a)), Ordering::Relaxed);
         slot.sysnum.store(sysnum, Ordering::Relaxed);

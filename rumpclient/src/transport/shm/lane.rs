@@ -32,13 +32,21 @@
 //! memory as before. A client that scribbles on an area while its call
 //! runs, or names a wrong window, only garbles its own data.
 //!
+//! A call's path (its first string argument: open's, stat's) travels at
+//! the end of the slot's inline area too, past the buffer's part, when
+//! both fit (`Carry`): the client copies it with its NUL, found page by
+//! probed page, and the server serves that one string from there
+//! (`LaneMemory::copy_in_str`) if it holds a NUL, else from the client's
+//! memory, as before. Only the buffer alone (no path beside it) may be
+//! shortened to its good part: readlink's is EFAULT, as Linux's.
+//!
 //! Cost: an area's pages exist once touched, so a client holds the inline
 //! pages of the slots its threads use and of each lane as much as its
 //! longest transfer through it, up to `LANES * LANE_LEN` (4 MiB) of
 //! shared memory per channel.
 
 use super::peer::PeerMemory;
-use rump_abi::native::errno::EFAULT;
+use rump_abi::native::errno::{EFAULT, ENAMETOOLONG};
 use rump_abi::usermem::{load_pieces, store_pieces, total_len, uninit_len, UserMemory};
 use rump_abi::{Errno, Marshal, Slots, SysResult, SyscallDesc, UserAddr, MAXARGS};
 use std::mem::MaybeUninit;
@@ -121,10 +129,11 @@ impl Plan {
     /// As `of`, whatever the buffer's length.
     pub fn of_any_size(desc: &SyscallDesc, args: &Slots) -> Option<Plan> {
         let mut plan = None;
+        let beside_path = path_arg(desc, args).is_some();
         for (i, a) in desc.args.iter().enumerate() {
             let arg = |n: u8| args.get(usize::from(n)).copied();
             let (dir, len, len_arg) = match a.marshal {
-                Marshal::Value | Marshal::Pad => continue,
+                Marshal::Value | Marshal::Pad | Marshal::InStr => continue,
                 // Another pointer, NULL, is no buffer to overlap ours.
                 _ if args[i] == 0 => continue,
                 Marshal::OutBytesToRet { len } => (Dir::ToCaller, arg(len)?, Some(usize::from(len))),
@@ -141,13 +150,22 @@ impl Plan {
             if plan.is_some() {
                 return None;
             }
+            // A buffer beside a path is never shortened (readlink's).
+            let len_arg = len_arg.filter(|_| !beside_path);
             plan = Some(Plan { buf: UserAddr(args[i]), len: usize::try_from(len).ok()?, dir, buf_arg: i, len_arg });
         }
         plan
     }
 
+    /// Whether the call's buffer is its only pointer and its length an
+    /// argument: a fault part way shortens the call to its good part, as
+    /// Linux's copy stopping at the fault.
+    pub fn shortens(&self) -> bool {
+        self.len_arg.is_some()
+    }
+
     /// The plan for the first `len` bytes of the buffer only; None if the
-    /// buffer's length is not an argument of the call.
+    /// call may not be shortened (`shortens`).
     pub fn shortened(self, len: usize) -> Option<Plan> {
         self.len_arg.map(|_| Plan { len: len.min(self.len), ..self })
     }
@@ -164,6 +182,46 @@ impl Plan {
     /// What the slot says of this plan carried by `area`.
     pub fn slot_word(&self, area: Area) -> u64 {
         Use { area, buf_arg: self.buf_arg, dir: self.dir, len: self.len }.encode()
+    }
+}
+
+/// The first non-NULL string argument of call `desc` with `args`.
+pub fn path_arg(desc: &SyscallDesc, args: &Slots) -> Option<usize> {
+    desc.args.iter().zip(args).position(|(a, &v)| a.marshal == Marshal::InStr && v != 0)
+}
+
+/// What of one call may travel through the mapping: its buffer and its
+/// path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Carry {
+    pub buf: Option<Plan>,
+    /// The argument slot of the path.
+    pub path: Option<usize>,
+}
+
+impl Carry {
+    pub fn of(desc: &SyscallDesc, args: &Slots) -> Carry {
+        Carry { buf: Plan::of(desc, args), path: path_arg(desc, args) }
+    }
+}
+
+/// A slot's `path` word: which argument is the path, and how many bytes
+/// of it (its NUL included) end the slot's inline area. 0 is none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PathUse {
+    pub arg: usize,
+    pub len: usize,
+}
+
+impl PathUse {
+    pub fn encode(&self) -> u64 {
+        1 | (self.arg as u64) << 4 | (self.len as u64) << 8
+    }
+
+    /// The use a slot's word names, if it names a valid one.
+    pub fn decode(word: u64) -> Option<PathUse> {
+        let (arg, len) = ((word >> 4 & 0xf) as usize, (word >> 8) as usize);
+        (word & 0xf == 1 && arg < MAXARGS && (1..=INLINE_LEN).contains(&len)).then_some(PathUse { arg, len })
     }
 }
 
@@ -214,9 +272,12 @@ impl Use {
 pub struct LaneMemory {
     pub peer: PeerMemory,
     window: UserAddr,
+    /// 0 when the call's buffer does not travel here.
     len: usize,
     dir: Dir,
     lane: *mut u8,
+    /// The path's address (the server's copy of it) and its bytes here.
+    path: Option<(UserAddr, *const u8, usize)>,
 }
 
 /// Where an access falls.
@@ -229,7 +290,21 @@ impl LaneMemory {
     /// The memory of a call with `args` using `u`, whose lane is mapped
     /// here at `lane` (`LANE_LEN` bytes, live while this is).
     pub fn new(peer: PeerMemory, u: Use, args: &Slots, lane: *mut u8) -> LaneMemory {
-        LaneMemory { peer, window: UserAddr(args[u.buf_arg]), len: u.len.min(u.area.capacity()), dir: u.dir, lane }
+        let (window, len) = (UserAddr(args[u.buf_arg]), u.len.min(u.area.capacity()));
+        LaneMemory { peer, window, len, dir: u.dir, lane, path: None }
+    }
+
+    /// The memory of a call whose buffer is not in an area.
+    pub fn peer_only(peer: PeerMemory) -> LaneMemory {
+        LaneMemory { peer, window: UserAddr(0), len: 0, dir: Dir::Both, lane: std::ptr::null_mut(), path: None }
+    }
+
+    /// With the call's path served from the last `p.len` bytes of the
+    /// inline area at `inline` (`INLINE_LEN` bytes, live while this is).
+    pub fn with_path(self, p: PathUse, args: &Slots, inline: *const u8) -> LaneMemory {
+        // Inside the area: `p.len <= INLINE_LEN` (`PathUse::decode`).
+        let at = inline.wrapping_add(INLINE_LEN - p.len);
+        LaneMemory { path: Some((UserAddr(args[p.arg]), at, p.len)), ..self }
     }
 
     /// Writes what a call with `result` left in the area to the client's
@@ -237,6 +312,9 @@ impl LaneMemory {
     /// that armed a wait, whose later runs reach the buffer in place, so
     /// the client must not copy the area over what they write.
     pub fn flush(&self, result: &SysResult) -> Result<(), Errno> {
+        if self.len == 0 {
+            return Ok(());
+        }
         let n = match (self.dir, result) {
             (Dir::ToCaller, Ok(n)) => (*n).clamp(0, self.len as i64) as usize,
             (Dir::Both, _) => self.len,
@@ -249,7 +327,7 @@ impl LaneMemory {
     fn place(&self, addr: UserAddr, len: usize) -> Result<Place, Errno> {
         let (start, end) = (self.window.0, self.window.0 + self.len as u64);
         let Some(last) = addr.0.checked_add(len as u64) else { return Ok(Place::Peer) };
-        if len == 0 || last <= start || addr.0 >= end {
+        if len == 0 || self.len == 0 || last <= start || addr.0 >= end {
             return Ok(Place::Peer);
         }
         if addr.0 < start || last > end {
@@ -282,6 +360,15 @@ impl UserMemory for LaneMemory {
     }
 
     fn copy_in_str(&self, addr: UserAddr, max: usize) -> Result<Vec<u8>, Errno> {
+        if let Some((at, bytes, len)) = self.path.filter(|p| p.0 == addr) {
+            // SAFETY: `with_path` found `len` bytes of the inline area at `bytes`.
+            let copied = unsafe { std::slice::from_raw_parts(bytes, len) };
+            if let Some(nul) = copied.iter().position(|&b| b == 0) {
+                return if nul < max { Ok(copied[..nul].to_vec()) } else { Err(ENAMETOOLONG) };
+            }
+            // No NUL: not what an honest client copies; ask its memory.
+            return self.peer.copy_in_str(at, max);
+        }
         self.peer.copy_in_str(addr, max)
     }
 
@@ -347,6 +434,16 @@ mod tests {
         assert_eq!(Use::decode(1 | (MAXARGS as u64) << 8), None);
         assert_eq!(Use::decode(INLINE_TAG | (INLINE_LEN as u64 + 1) << 16), None);
         assert_eq!(Use::decode(INLINE_TAG | 3 << 12), None);
+    }
+
+    #[test]
+    fn a_path_word_names_only_a_valid_place() {
+        let p = PathUse { arg: 1, len: INLINE_LEN };
+        assert_eq!(PathUse::decode(p.encode()), Some(p));
+        assert_eq!(PathUse::decode(0), None);
+        assert_eq!(PathUse::decode(PathUse { arg: 1, len: 0 }.encode()), None);
+        assert_eq!(PathUse::decode(PathUse { arg: 1, len: INLINE_LEN + 1 }.encode()), None);
+        assert_eq!(PathUse::decode(PathUse { arg: MAXARGS, len: 5 }.encode()), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! Header (64 bytes)  magic, slot count, doorbell futex, sleeping servers,
 //!                    bitmap of posted slots
 //! Slot × SLOTS       (128 bytes each) state futex, syscall number, request
-//!                    number, argument words, result
+//!                    number, argument words, result, the areas it uses
 //! ready::Region      which record each slot's call arms, and the
 //!                    readiness records of waiting threads (`ready`)
 //! Lane × LANES       (page aligned, LANE_LEN bytes each) the data of one
@@ -70,6 +70,8 @@ pub struct Slot {
     pub errno: AtomicI32,
     /// 0, or the area the call's buffer goes through (`lane::Use`).
     pub window: AtomicU64,
+    /// 0, or where the call's path is in the inline area (`lane::PathUse`).
+    pub path: AtomicU64,
 }
 
 /// Where the readiness region (`ready::Region`) starts.

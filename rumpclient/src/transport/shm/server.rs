@@ -8,7 +8,7 @@
 //! in the kernel (`want_waiter`), so a blocked call never holds up others.
 
 use super::futex;
-use super::lane::{LaneMemory, Use};
+use super::lane::{Area, LaneMemory, PathUse, Use};
 use super::layout::{
     area_offset, mapping_len, ready_offset, Channel, Slot, DONE, FLAGS, POSTED, SLEEPS, SLOTS, WAITER,
 };
@@ -35,6 +35,8 @@ pub struct Call {
     pub args: Slots,
     /// The area its buffer goes through, if the slot names a valid one.
     pub area: Option<Use>,
+    /// Where its path is in the inline area, if the slot names a valid place.
+    pub path: Option<PathUse>,
 }
 
 pub struct ServerChannel {
@@ -86,15 +88,23 @@ impl ServerChannel {
         &self.view().slots[i]
     }
 
-    /// The client's memory as `call` reaches it if its buffer goes
-    /// through an area (`lane`); None if it does not.
+    /// The client's memory as `call` reaches it if its buffer or path
+    /// travels through the mapping (`lane`); None if neither does.
     pub fn lane_memory(&self, call: &Call) -> Option<LaneMemory> {
-        let u = call.area?;
         // SAFETY: a lane's number < LANES (`Use::decode`) and slot
         // `call.index` < SLOTS: inside our mapping of `mapping_len()`
         // bytes, which lives as long as `self`.
-        let area = unsafe { self.map.as_ptr().add(area_offset(u.area, call.index)) };
-        Some(LaneMemory::new(PeerMemory { pid: self.pid }, u, &call.args, area))
+        let at = |area| unsafe { self.map.as_ptr().add(area_offset(area, call.index)) };
+        let peer = PeerMemory { pid: self.pid };
+        let mem = match call.area {
+            Some(u) => LaneMemory::new(peer, u, &call.args, at(u.area)),
+            None if call.path.is_some() => LaneMemory::peer_only(peer),
+            None => return None,
+        };
+        Some(match call.path {
+            Some(p) => mem.with_path(p, &call.args, at(Area::Inline)),
+            None => mem,
+        })
     }
 
     /// Claims one posted call, if any, without waiting.
@@ -119,7 +129,8 @@ impl ServerChannel {
                 let args = std::array::from_fn(|i| slot.args[i].load(Ordering::Relaxed));
                 let (sysnum, reqno) = (slot.sysnum.load(Ordering::Relaxed), slot.reqno.load(Ordering::Relaxed));
                 let area = Use::decode(slot.window.load(Ordering::Relaxed));
-                return Some(Call { index, sysnum, reqno, args, area });
+                let path = PathUse::decode(slot.path.load(Ordering::Relaxed));
+                return Some(Call { index, sysnum, reqno, args, area, path });
             }
         }
         None

@@ -319,9 +319,12 @@ fn fork_rows(pre: &[(&str, &str)]) {
 /// the tree's keeper) against /dev/shm; the setup is not timed.
 fn tool_rows(pre: &[(&str, &str)]) {
     let host_dir = format!("/dev/shm/rumpbench-tools-{}", std::process::id());
+    // Files an hour old: git's index is then never racily clean (a file
+    // changed in the second the index was written is read again by every
+    // status, which made the host's figure move fivefold between runs).
     let files = |d: &str, n: usize, per_dir: usize| {
         format!(
-            "python3 -c 'import os,sys\nfor i in range({n}):\n  p=os.path.join(sys.argv[1],\"d%d\" % (i//{per_dir}))\n  os.makedirs(p,exist_ok=True)\n  open(os.path.join(p,\"f%d.txt\" % i),\"w\").write(\"line %d\\n\" % i * 20)' {d}\n"
+            "python3 -c 'import os,sys,time\nt=time.time()-3600\nfor i in range({n}):\n  p=os.path.join(sys.argv[1],\"d%d\" % (i//{per_dir}))\n  os.makedirs(p,exist_ok=True)\n  f=os.path.join(p,\"f%d.txt\" % i)\n  open(f,\"w\").write(\"line %d\\n\" % i * 20)\n  os.utime(f,(t,t))' {d}\n"
         )
     };
     let git = |d: &str| {

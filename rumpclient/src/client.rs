@@ -786,13 +786,16 @@ impl Client {
     /// In the child of a host fork: a connection of its own, to the process
     /// the parent's `prefork` made. With `cancel`, the server drops that
     /// process instead (the host fork failed) and no client is returned.
+    /// Its channel is asked for at its first call: a child that makes none
+    /// (most of a shell's, which exec a program that never touches the
+    /// kernel) costs the server no channel.
     pub fn connect_forked(&self, cookie: ForkCookie, cancel: bool) -> io::Result<Option<Client>> {
         let sock = dial(&self.url)?;
         fork_handshake(&sock, cookie, cancel)?;
         if cancel {
             return Ok(None);
         }
-        Ok(Some(Client::over(sock, self.url.clone(), self.emul, &self.name, 1, self.retry)))
+        Ok(Some(Client::unopened(sock, self.url.clone(), self.emul, &self.name, 1, self.retry)))
     }
 
     /// The client on `sock`, the end of a socket pair whose other end a
@@ -828,7 +831,8 @@ impl Client {
 
     /// After a host exec: takes over the inherited connection named in the
     /// environment (and removes those variables), tells the server the
-    /// image changed (its close-on-exec fds close), and returns the client;
+    /// image changed (its close-on-exec fds close), and returns the client,
+    /// whose channel is asked for at its first call (as a forked child's);
     /// `None` if this image was not exec'd by a client.
     pub fn resume_after_exec(name: &str) -> io::Result<Option<Client>> {
         let Ok(execfd) = std::env::var(ENV_EXECFD) else { return Ok(None) };
@@ -848,7 +852,7 @@ impl Client {
         let sock = unsafe { Conn::from_raw_fd(fd) };
         sock.set_cloexec(true)?;
         handshake(&sock, reqno, HandshakeKind::Exec, &name_payload(name, emul)?)?;
-        Ok(Some(Client::over(sock, url, emul, name, reqno + 1, Retry::from_env().unwrap_or_default())))
+        Ok(Some(Client::unopened(sock, url, emul, name, reqno + 1, Retry::from_env().unwrap_or_default())))
     }
 
     /// Whether calls travel through shared memory (`transport::shm`) on the

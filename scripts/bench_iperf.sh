@@ -6,10 +6,12 @@
 #     sender managed);
 #   - TCP and UDP through one router (a -- r -- b);
 #   - UDP at 500 Mbit/s offered over a 100 Mbit/s link (netem rate): the
-#     sender should be held to the link's pace, losing nothing;
+#     sender should be held to the link's pace, losing nothing (Linux:
+#     netem rate, or tbf where the kernel has no sch_netem);
 #   - TCP with 1% loss on the sender's egress (netem: `rumpctl ifconfig
 #     IF netem loss 1%` against `tc qdisc add dev IF root netem loss 1%`,
-#     when the host kernel has sch_netem).
+#     or, where the kernel has no sch_netem, an nftables rule (`nft`,
+#     Debian's nftables) dropping 1% of the segments reaching b).
 # Needs iperf3, jq, a release build; the Linux column needs root and
 # iproute2 (it shows "-" otherwise).
 # Usage: scripts/bench_iperf.sh [SECS]
@@ -113,11 +115,35 @@ if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
 	measure udp L "$(ns_on b)" "$(ns_on a)" 10.0.0.2
 	measure tcprouted L "$(ns_on b)" "$(ns_on a)" 10.0.2.2
 	measure udprouted L "$(ns_on b)" "$(ns_on a)" 10.0.2.2
-	# This host's kernel may lack sch_netem: the rows then show "-".
+	# This host's kernel may lack sch_netem: the link's rate then comes
+	# from tbf, and the loss from an nftables rule dropping 1% of what
+	# reaches b (with segmentation offloads off, so that a dropped packet
+	# is one segment, as a frame on a bus is: netem on a veth drops whole
+	# 64 KiB TSO packets); without either the rows show "-".
 	if ip netns exec "${NS}a" tc qdisc add dev vab root netem rate 100mbit 2>/dev/null; then
 		measure udpslow L "$(ns_on b)" "$(ns_on a)" 10.0.0.2
 		ip netns exec "${NS}a" tc qdisc replace dev vab root netem loss 1%
 		measure tcploss L "$(ns_on b)" "$(ns_on a)" 10.0.0.2
+	else
+		if ip netns exec "${NS}a" tc qdisc add dev vab root tbf rate 100mbit burst 32kbit latency 50ms 2>/dev/null; then
+			L_SLOW_BY="tbf"
+			measure udpslow L "$(ns_on b)" "$(ns_on a)" 10.0.0.2
+			ip netns exec "${NS}a" tc qdisc del dev vab root
+		fi
+		if command -v nft >/dev/null; then
+			ip -n "${NS}a" link set vab gso_max_segs 1
+			ip -n "${NS}b" link set vba gro_max_size 1500
+			ip netns exec "${NS}b" nft -f - <<-'EOF'
+				table inet loss {
+					chain in {
+						type filter hook prerouting priority 0; policy accept;
+						iifname "vba" numgen random mod 100 < 1 drop
+					}
+				}
+			EOF
+			L_LOSS_BY="nft"
+			measure tcploss L "$(ns_on b)" "$(ns_on a)" 10.0.0.2
+		fi
 	fi
 fi
 
@@ -135,3 +161,6 @@ row "TCP through one router" tcprouted retr
 row "UDP -b 500M through one router" udprouted "% lost"
 row "UDP -b 500M over a 100 Mbit/s link" udpslow "% lost"
 row "TCP with netem loss 1% (goodput)" tcploss retr
+[ -n "${L_SLOW_BY:-}" ] && echo "(Linux's 100 Mbit/s link: tbf rate 100mbit; this kernel has no sch_netem)"
+[ -n "${L_LOSS_BY:-}" ] && echo "(Linux's 1% loss: nftables drops 1% of the packets reaching b, offloads off so each is one segment; this kernel has no sch_netem)"
+true

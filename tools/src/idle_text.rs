@@ -22,25 +22,27 @@ use std::time::{Duration, Instant};
 /// only to map its text again for the configuration calls.
 const SETTLE: Duration = Duration::from_secs(2);
 
-/// After the first release, how long the kernel must stay at rest for a
-/// second one, which drops what late one-off work mapped meanwhile (a
-/// handshake deadline's check, a thread's exit).
-const AGAIN: Duration = Duration::from_secs(10);
+/// While the kernel stays at rest, how often the text is released again,
+/// dropping what one-off work mapped meanwhile (a handshake deadline's
+/// check, a thread's exit, the looks themselves).
+pub const AGAIN: Duration = Duration::from_secs(30);
 
 /// Decides when to release, from looks at the kernel.
 #[derive(Default)]
 pub struct AtRest {
     /// The call count since the kernel was seen at rest, and since when.
     resting: Option<(u64, Instant)>,
-    /// The call count at the last release, when, and whether the second
-    /// release is still to come.
-    released: Option<(u64, Instant, bool)>,
+    /// The call count at the last release, and when.
+    released: Option<(u64, Instant)>,
 }
 
 impl AtRest {
     /// One look: `rest` is the kernel's call count if it is at rest. At
     /// rest for `SETTLE` with no call, the kernel's own threads have
-    /// settled too, and the text is released (the bytes, if it was).
+    /// settled too, and the text is released (the bytes, if it was); and
+    /// again every `AGAIN` while the kernel stays at rest. The caller
+    /// looks next after `AGAIN` when this released (so that its own looks
+    /// map nothing again meanwhile), sooner otherwise.
     pub fn look(&mut self, rest: Option<u64>) -> Option<usize> {
         let Some(calls) = rest else {
             self.resting = None;
@@ -53,16 +55,10 @@ impl AtRest {
         if since.elapsed() < SETTLE {
             return None;
         }
-        let due = match self.released {
-            Some((c, at, true)) if c == calls => at.elapsed() >= AGAIN,
-            Some((c, _, false)) if c == calls => false,
-            Some(_) | None => true,
-        };
-        if !due {
+        if self.released.is_some_and(|(c, at)| c == calls && at.elapsed() < AGAIN) {
             return None;
         }
-        let first = self.released.is_none_or(|(c, ..)| c != calls);
-        self.released = Some((calls, Instant::now(), first));
+        self.released = Some((calls, Instant::now()));
         Some(release())
     }
 }

@@ -138,12 +138,15 @@ fn wait_for_halt(kernel: &Kernel, set: &libc::sigset_t, door: Option<&Door>) {
     });
     let door_fd = door.map_or(-1, |d| d.as_raw_fd());
     let mut at_rest = idle_text::AtRest::default();
+    let mut look = LOOK;
     loop {
-        match wait_readable(&[signals.as_raw_fd(), door_fd], Some(LOOK)) {
+        match wait_readable(&[signals.as_raw_fd(), door_fd], Some(look)) {
             Ok([false, true]) => door.into_iter().for_each(Door::admit_waiting),
             Ok([false, false]) => {
+                look = LOOK;
                 if let Some(bytes) = at_rest.look(kernel.at_rest().then(|| kernel.calls())) {
                     tracing::debug!(bytes, "at rest: released the program text mapped so far");
+                    look = idle_text::AGAIN;
                 }
             }
             Ok(_) => return,

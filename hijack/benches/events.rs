@@ -26,7 +26,9 @@
 //! (when there are several): a wake-up across CPUs costs whatever waking
 //! an idle CPU costs on the machine, which on a VM varies several-fold
 //! from run to run (7 to 50 us a round trip on a 2-vCPU one), and would
-//! drown the library's own cost.
+//! drown the library's own cost. They run once more with the server on
+//! another CPU, where the transport's spin can meet it (the two threads
+//! still on one).
 //!
 //! Under the epoll loop's figures, the floor a server's figure stands on:
 //! what one `process_vm_readv` of one byte costs on this machine in the
@@ -96,18 +98,30 @@ fn compile(name: &str, dir: &Path) -> PathBuf {
     out
 }
 
-/// The highest-numbered CPU this process may run on, if it may run on
-/// more than one.
-fn one_cpu() -> Option<usize> {
+/// The highest-numbered CPU this process may run on and the lowest, if
+/// it may run on more than one.
+fn two_cpus() -> Option<(usize, usize)> {
     // SAFETY: sched_getaffinity fills a local set; CPU_* read it.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
             return None;
         }
-        let last = (0..libc::CPU_SETSIZE as usize).rev().find(|&c| libc::CPU_ISSET(c, &set))?;
-        (libc::CPU_COUNT(&set) > 1).then_some(last)
+        let mut allowed = (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set));
+        let first = allowed.next()?;
+        allowed.next_back().map(|last| (last, first))
     }
+}
+
+/// Where a run and its server go.
+#[derive(Clone, Copy)]
+enum Pin {
+    /// Wherever the host puts them.
+    No,
+    /// Both on one CPU.
+    Together,
+    /// The run on one CPU, its server on another.
+    Apart,
 }
 
 /// Makes `cmd`'s process, and every thread it starts, run on `cpu` only.
@@ -207,8 +221,9 @@ impl Spin {
 }
 
 struct Runner {
-    /// Where pinned runs go (None: a single CPU anyway).
-    cpu: Option<usize>,
+    /// Where pinned runs go, and where a server kept apart goes (None: a
+    /// single CPU anyway).
+    cpus: Option<(usize, usize)>,
     lib: String,
     scratch: PathBuf,
     host_base: PathBuf,
@@ -216,15 +231,21 @@ struct Runner {
 
 impl Runner {
     /// Runs `prog` with `dir` (a fresh one, on /dev/shm or /rump) and
-    /// `args` against `kernel`, pinned (with its server) to one CPU or
-    /// not; returns its figure (ns) and count.
-    fn run(&self, prog: &Path, args: &[&str], kernel: Kernel, pinned: bool) -> Result<(f64, u64), String> {
+    /// `args` against `kernel`, pinned as `pin` says; returns its figure
+    /// (ns) and count.
+    fn run(&self, prog: &Path, args: &[&str], kernel: Kernel, pin_to: Pin) -> Result<(f64, u64), String> {
         let t = tag();
-        let cpu = if pinned { self.cpu } else { None };
+        let (cpu, server_cpu) = match (pin_to, self.cpus) {
+            (Pin::No, _) | (_, None) => (None, None),
+            (Pin::Together, Some((run, _))) => (Some(run), Some(run)),
+            (Pin::Apart, Some((run, other))) => (Some(run), Some(other)),
+        };
         let (dir, server) = match kernel {
             Kernel::Host => (self.host_base.join(format!("events-{t}")), None),
             Kernel::Local => (PathBuf::from(format!("/rump/events-{t}")), None),
-            Kernel::Remote(spin) => (PathBuf::from(format!("/rump/events-{t}")), Some(Server::start(cpu, spin)?)),
+            Kernel::Remote(spin) => {
+                (PathBuf::from(format!("/rump/events-{t}")), Some(Server::start(server_cpu, spin)?))
+            }
         };
         let out_path = self.scratch.join(format!("out-{t}"));
         let err_path = self.scratch.join(format!("err-{t}"));
@@ -302,7 +323,7 @@ struct Best {
     prog: PathBuf,
     args: Vec<&'static str>,
     kernel: Kernel,
-    pinned: bool,
+    pin: Pin,
     /// Iterations a run times unless its budget runs out first.
     full: u64,
     /// The best ns per iteration, and the fewest iterations a run timed.
@@ -311,16 +332,15 @@ struct Best {
 
 impl Best {
     /// `args` follow the directory; the second is the iteration count.
-    fn new(what: &'static str, prog: &Path, args: &[&'static str], kernel: Kernel, pinned: bool) -> Best {
+    fn new(what: &'static str, prog: &Path, args: &[&'static str], kernel: Kernel, pin: Pin) -> Best {
         let full = args[1].parse().expect("an iteration count");
         let result = Ok((f64::INFINITY, u64::MAX));
-        Best { what, prog: prog.to_path_buf(), args: args.to_vec(), kernel, pinned, full, result }
+        Best { what, prog: prog.to_path_buf(), args: args.to_vec(), kernel, pin, full, result }
     }
 
     fn round(&mut self, r: &Runner) {
         let Ok((best, count)) = self.result else { return };
-        self.result =
-            r.run(&self.prog, &self.args, self.kernel, self.pinned).map(|(ns, n)| (best.min(ns), count.min(n)));
+        self.result = r.run(&self.prog, &self.args, self.kernel, self.pin).map(|(ns, n)| (best.min(ns), count.min(n)));
     }
 }
 
@@ -395,7 +415,8 @@ fn main() {
     let scratch = std::env::temp_dir().join(format!("rumpbench-events-{}", tag()));
     std::fs::create_dir_all(&scratch).unwrap();
     let host_base = if Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() };
-    let runner = Runner { cpu: one_cpu(), lib: lib.to_str().unwrap().to_string(), scratch: scratch.clone(), host_base };
+    let runner =
+        Runner { cpus: two_cpus(), lib: lib.to_str().unwrap().to_string(), scratch: scratch.clone(), host_base };
     let pingpong = compile("pingpong", &scratch);
     let epoll_loop = compile("epoll_loop", &scratch);
     let inotify_loop = compile("inotify_loop", &scratch);
@@ -404,32 +425,23 @@ fn main() {
     let epoll_args: &[&str] = &["epoll", PINGPONG, BUDGET];
     let loop_args: &[&str] = &[FIFOS, LOOPS, BUDGET];
     let inotify_args: &[&str] = &[WATCHES, LOOPS, BUDGET];
+    let remote = Kernel::Remote(Spin::Default);
     let mut all = [
-        Best::new("poll {host pipe, host FIFO}, no library", &pingpong, poll_args, Kernel::Host, true),
-        Best::new("poll {host pipe, rump FIFO}, in-process", &pingpong, poll_args, Kernel::Local, true),
-        Best::new(
-            "poll {host pipe, rump FIFO}, rump_server",
-            &pingpong,
-            poll_args,
-            Kernel::Remote(Spin::Default),
-            true,
-        ),
-        Best::new("epoll {host pipe, host FIFO}, no library", &pingpong, epoll_args, Kernel::Host, true),
-        Best::new("epoll {host pipe, rump FIFO}, in-process", &pingpong, epoll_args, Kernel::Local, true),
-        Best::new(
-            "epoll {host pipe, rump FIFO}, rump_server",
-            &pingpong,
-            epoll_args,
-            Kernel::Remote(Spin::Default),
-            true,
-        ),
-        Best::new("host FIFOs on /dev/shm, no library", &epoll_loop, loop_args, Kernel::Host, false),
-        Best::new("rump FIFOs, in-process", &epoll_loop, loop_args, Kernel::Local, false),
-        Best::new("rump FIFOs, rump_server", &epoll_loop, loop_args, Kernel::Remote(Spin::Default), false),
-        Best::new("rump FIFOs, rump_server, no spin", &epoll_loop, loop_args, Kernel::Remote(Spin::Off), false),
-        Best::new("host directory on /dev/shm, no library", &inotify_loop, inotify_args, Kernel::Host, false),
-        Best::new("rump directory, in-process", &inotify_loop, inotify_args, Kernel::Local, false),
-        Best::new("rump directory, rump_server", &inotify_loop, inotify_args, Kernel::Remote(Spin::Default), false),
+        Best::new("poll {host pipe, host FIFO}, no library", &pingpong, poll_args, Kernel::Host, Pin::Together),
+        Best::new("poll {host pipe, rump FIFO}, in-process", &pingpong, poll_args, Kernel::Local, Pin::Together),
+        Best::new("poll {host pipe, rump FIFO}, rump_server", &pingpong, poll_args, remote, Pin::Together),
+        Best::new("same, rump_server on another CPU", &pingpong, poll_args, remote, Pin::Apart),
+        Best::new("epoll {host pipe, host FIFO}, no library", &pingpong, epoll_args, Kernel::Host, Pin::Together),
+        Best::new("epoll {host pipe, rump FIFO}, in-process", &pingpong, epoll_args, Kernel::Local, Pin::Together),
+        Best::new("epoll {host pipe, rump FIFO}, rump_server", &pingpong, epoll_args, remote, Pin::Together),
+        Best::new("same, rump_server on another CPU", &pingpong, epoll_args, remote, Pin::Apart),
+        Best::new("host FIFOs on /dev/shm, no library", &epoll_loop, loop_args, Kernel::Host, Pin::No),
+        Best::new("rump FIFOs, in-process", &epoll_loop, loop_args, Kernel::Local, Pin::No),
+        Best::new("rump FIFOs, rump_server", &epoll_loop, loop_args, remote, Pin::No),
+        Best::new("rump FIFOs, rump_server, no spin", &epoll_loop, loop_args, Kernel::Remote(Spin::Off), Pin::No),
+        Best::new("host directory on /dev/shm, no library", &inotify_loop, inotify_args, Kernel::Host, Pin::No),
+        Best::new("rump directory, in-process", &inotify_loop, inotify_args, Kernel::Local, Pin::No),
+        Best::new("rump directory, rump_server", &inotify_loop, inotify_args, remote, Pin::No),
     ];
     for _ in 0..ROUNDS {
         for b in all.iter_mut() {
@@ -438,9 +450,9 @@ fn main() {
     }
     let _ = std::fs::remove_dir_all(&scratch);
 
-    let [host_poll, local_poll, remote_poll, host_epoll, local_epoll, remote_epoll, host_loop, local_loop, remote_loop, nospin_loop, host_in, local_in, remote_in] =
+    let [host_poll, local_poll, remote_poll, apart_poll, host_epoll, local_epoll, remote_epoll, apart_epoll, host_loop, local_loop, remote_loop, nospin_loop, host_in, local_in, remote_in] =
         &all;
-    let on = if runner.cpu.is_some() { ", all on one CPU" } else { "" };
+    let on = if runner.cpus.is_some() { ", all on one CPU unless said" } else { "" };
     println!("wake-up latency: one byte ping-ponged between two threads over two FIFOs, each waiting on");
     println!(
         "{{an idle host pipe, a FIFO}} (ns per round trip, two wake-ups{on}; best of {ROUNDS} runs of {PINGPONG})"
@@ -448,9 +460,11 @@ fn main() {
     baseline(host_poll, "ns");
     row(local_poll, host_poll, "ns");
     row(remote_poll, host_poll, "ns");
+    row(apart_poll, host_poll, "ns");
     baseline(host_epoll, "ns");
     row(local_epoll, host_epoll, "ns");
     row(remote_epoll, host_epoll, "ns");
+    row(apart_epoll, host_epoll, "ns");
     println!();
     println!("epoll loop over {FIFOS} FIFOs, level-triggered: write 1 byte to one, epoll_wait(64, -1), read it");
     println!("(ns per iteration; best of {ROUNDS} runs of {LOOPS})");

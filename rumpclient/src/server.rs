@@ -846,16 +846,12 @@ impl Client {
             Err(e) => return ch.complete(call, &Err(e)),
         };
         let gen = armed.as_ref().and_then(|n| n.armed_gen());
-        let (c, chan) = (Arc::downgrade(self), Arc::downgrade(ch));
-        // Cleared once the call completes: a wait armed and run again
-        // later sleeps for no caller of this slot.
-        let running = Arc::new(AtomicBool::new(true));
-        let (index, in_slot) = (call.index, running.clone());
+        let (c, chan, index) = (Arc::downgrade(self), Arc::downgrade(ch), call.index);
+        // This lwp runs this call only (a wait armed and run again later
+        // has one of its own), so its sleeps are this slot's call's.
         let lwp = Lwp::with_block_hook(move || {
             if let (Some(c), Some(ch)) = (c.upgrade(), chan.upgrade()) {
-                if in_slot.load(Ordering::Acquire) {
-                    ch.sleeps(index);
-                }
+                ch.sleeps(index);
                 ensure_shm_waiter(&c, &ch);
             }
         });
@@ -900,7 +896,6 @@ impl Client {
                 if let (Some(n), Some(gen), true) = (&armed, gen, lwp.armed()) {
                     n.remember(gen, call.sysnum, call.args, Arc::new(run.clone()));
                 }
-                running.store(false, Ordering::Release);
                 ch.complete(call, &result);
             },
         );

@@ -3,6 +3,8 @@
 //! serves the "kernel's" accesses from the parsed request, and the client
 //! writes the reply back.
 
+mod support;
+
 use rump_abi::linux::sys::{self, desc};
 use rump_abi::linux::types::{pollfd, stat, timespec};
 use rump_abi::native::errno::{EBADF, EFAULT, ENAMETOOLONG};
@@ -16,6 +18,7 @@ use rumpclient::{
     MsgType, OutRepr, WireError, HEADER_LEN,
 };
 use std::cell::RefCell;
+use support::Rng;
 
 fn addr<T>(p: *const T) -> u64 {
     p as u64
@@ -412,22 +415,6 @@ fn client_refuses_outputs_it_did_not_ask_for() {
     let mut long = good.clone();
     long.push(0);
     assert!(c.finish(&long, &m).is_err());
-}
-
-/// xorshift64*: deterministic and dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 /// Touches every segment of a parsed call the way a kernel might.

@@ -19,6 +19,7 @@ use rumpclient::wire::handshake::Emulation;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::Rng;
 
 /// Slots from here on are the scribbler's: the honest thread, one call at
 /// a time, keeps to the first.
@@ -40,32 +41,16 @@ fn channel_mappings() -> Vec<usize> {
         .collect()
 }
 
-/// xorshift64: garbage, reproducible from its seed.
-struct Garbage(u64);
-
-impl Garbage {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// An argument word: small numbers (fds, lengths, flags), addresses in
-    /// the scratch buffer, or garbage no user address can be. (The server
-    /// runs in this process, so a call may reach no memory of ours but
-    /// the scratch buffer, whose overruns stop at its guard page.)
-    fn arg(&mut self, scratch: usize) -> u64 {
-        match self.below(4) {
-            0 => self.below(300),
-            1 => (scratch + self.below(SCRATCH as u64) as usize) as u64,
-            2 => 0,
-            _ => self.next() | 1 << 63,
-        }
+/// An argument word: small numbers (fds, lengths, flags), addresses in
+/// the scratch buffer, or garbage no user address can be. (The server
+/// runs in this process, so a call may reach no memory of ours but the
+/// scratch buffer, whose overruns stop at its guard page.)
+fn garbage_arg(g: &mut Rng, scratch: usize) -> u64 {
+    match g.below(4) {
+        0 => g.below(300) as u64,
+        1 => (scratch + g.below(SCRATCH)) as u64,
+        2 => 0,
+        _ => g.next() | 1 << 63,
     }
 }
 
@@ -122,10 +107,10 @@ fn a_client_scribbling_on_its_channel_harms_only_itself() {
         let stop = stop.clone();
         std::thread::spawn(move || {
             let scratch = guarded_scratch();
-            let mut g = Garbage(0x9e37_79b9_7f4a_7c15);
+            let mut g = Rng(0x9e37_79b9_7f4a_7c15);
             let (mut posted, mut answered) = (0u64, 0u64);
             while !stop.load(Ordering::Relaxed) {
-                let base = bases[g.below(bases.len() as u64) as usize];
+                let base = bases[g.below(bases.len())];
                 // SAFETY: a live mapping of `mapping_len()` bytes, reached
                 // only through its atomics and raw byte writes.
                 let ch = unsafe { Channel::at(base as *mut u8) };
@@ -136,19 +121,19 @@ fn a_client_scribbling_on_its_channel_harms_only_itself() {
                 // Bytes of an inline area or a lane.
                 let (area, len) = match g.below(2) {
                     0 => (Area::Inline, INLINE_LEN),
-                    _ => (Area::Lane(g.below(LANES as u64) as usize), LANE_LEN),
+                    _ => (Area::Lane(g.below(LANES)), LANE_LEN),
                 };
-                let at = base + area_offset(area, g.below(SLOTS as u64) as usize) + g.below(len as u64 - 8) as usize;
+                let at = base + area_offset(area, g.below(SLOTS)) + g.below(len - 8);
                 // SAFETY: inside the mapping.
                 unsafe { (at as *mut u64).write_unaligned(g.next()) };
                 // A garbage call in one of the scribbler's slots.
-                let i = GARBAGE_SLOTS + g.below((SLOTS - GARBAGE_SLOTS) as u64) as usize;
+                let i = GARBAGE_SLOTS + g.below(SLOTS - GARBAGE_SLOTS);
                 let slot = &ch.slots[i];
                 answered += u64::from(slot.state.load(Ordering::Acquire) & !FLAGS == DONE);
-                slot.sysnum.store(calls[g.below(calls.len() as u64) as usize], Ordering::Relaxed);
+                slot.sysnum.store(calls[g.below(calls.len())], Ordering::Relaxed);
                 slot.reqno.store(g.next(), Ordering::Relaxed);
                 for a in &slot.args {
-                    a.store(g.arg(scratch), Ordering::Relaxed);
+                    a.store(garbage_arg(&mut g, scratch), Ordering::Relaxed);
                 }
                 slot.state.store(POSTED, Ordering::Release);
                 ch.header.posted[i / 64].fetch_or(1 << (i % 64), Ordering::SeqCst);

@@ -1,4 +1,5 @@
-//! What the server tests share: a server on a private unix socket.
+//! What the tests share: a server on a private unix socket, and random
+//! inputs (`Rng`).
 
 // Each test file uses part of what is here.
 #![allow(dead_code)]
@@ -103,4 +104,20 @@ pub fn parallel_rounds(
         w.join().unwrap();
     }
     rump_sys_close(&**c, fd).unwrap();
+}
+
+/// xorshift64*: random inputs, deterministic and dependency-free.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
 }

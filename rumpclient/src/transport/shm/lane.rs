@@ -8,7 +8,7 @@
 //! inline area.
 //!
 //! A client thread about to post a call whose one non-NULL pointer is a
-//! buffer the table sizes (`Plan::of`: a read's or write's bytes, a struct
+//! buffer the table sizes (`Carry::of`: a read's or write's bytes, a struct
 //! such as fstat's, an array such as poll's or epoll_wait's) claims an
 //! area for it (`client::ClientChannel`). Data the kernel reads is copied
 //! into the area before posting; a read's first `return` bytes are copied
@@ -117,19 +117,23 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The plan for call `desc` with `args`: one for its one non-NULL
-    /// pointer if the table says how long its buffer is and which way it
+    /// The plan for call `desc` with `args` (which has a path if
+    /// `beside_path`): one for its one non-NULL pointer other than the
+    /// path if the table says how long its buffer is and which way it
     /// goes, and the buffer fits a slot's inline area or is between
     /// `LANE_MIN` and `LANE_LEN` long; None for any other.
-    pub fn of(desc: &SyscallDesc, args: &Slots) -> Option<Plan> {
-        Plan::of_any_size(desc, args)
+    fn of(desc: &SyscallDesc, args: &Slots, beside_path: bool) -> Option<Plan> {
+        Plan::of_size(desc, args, beside_path)
             .filter(|p| (1..=INLINE_LEN).contains(&p.len) || (LANE_MIN..=LANE_LEN).contains(&p.len))
     }
 
     /// As `of`, whatever the buffer's length.
     pub fn of_any_size(desc: &SyscallDesc, args: &Slots) -> Option<Plan> {
+        Plan::of_size(desc, args, path_arg(desc, args).is_some())
+    }
+
+    fn of_size(desc: &SyscallDesc, args: &Slots, beside_path: bool) -> Option<Plan> {
         let mut plan = None;
-        let beside_path = path_arg(desc, args).is_some();
         for (i, a) in desc.args.iter().enumerate() {
             let arg = |n: u8| args.get(usize::from(n)).copied();
             let (dir, len, len_arg) = match a.marshal {
@@ -201,7 +205,8 @@ pub struct Carry {
 
 impl Carry {
     pub fn of(desc: &SyscallDesc, args: &Slots) -> Carry {
-        Carry { buf: Plan::of(desc, args), path: path_arg(desc, args) }
+        let path = path_arg(desc, args);
+        Carry { buf: Plan::of(desc, args, path.is_some()), path }
     }
 }
 

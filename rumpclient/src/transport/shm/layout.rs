@@ -15,11 +15,12 @@
 //!
 //! A slot's `state` is FREE, POSTED or DONE, with `WAITER` set by a client
 //! thread about to sleep on it, `LOST` by the client's own watcher when
-//! the server hung up, and `SLEEPS` by the server when the call is about to
-//! sleep in the kernel (the client stops spinning then: see `spin`). The client writes the call, stores POSTED,
-//! sets the slot's bit and bumps the doorbell; a server clears the bit to
+//! the server hung up, and `SLEEPS` by the server when the call is about
+//! to sleep in the kernel (the client stops spinning then: see `spin`).
+//! The client writes the call, stores POSTED, sets the slot's bit and
+//! bumps the doorbell; a server clears the bit to
 //! claim it, and when the call returns writes the result and swaps in
-//! DONE, waking the client if `WAITER` was set. The client reads the
+//! DONE (keeping `SLEEPS`), waking the client if `WAITER` was set. The client reads the
 //! result and stores FREE. The server trusts nothing it reads here: a slot
 //! is run only if its bit was set and it says POSTED, every field is copied
 //! out once, and a slot the server is already running is not run again.

@@ -17,7 +17,9 @@
 # (scripts/futex_chain.c, when a C compiler is there), which no chain of
 # processes woken per frame can beat.
 # Usage: scripts/bench_chain.sh [N]    (needs a release build; RUMP_BIN=DIR
-# takes rumpctl and rump_server from DIR instead, to compare builds)
+# takes rumpctl and rump_server from DIR instead, to compare builds;
+# PER_SERVER=K runs K nodes per rump_server, `net up --nodes-per-server`,
+# e.g. 1 for a process per node as NetBSD's chain had)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-255}
@@ -63,13 +65,13 @@ far=10.0.$((last - 1)).2
 
 topology >"$WORK/chain.toml"
 t0=$(now_ms)
-"$RUMPCTL" net up -d "$DIR" "$WORK/chain.toml" >/dev/null
+"$RUMPCTL" net up -d "$DIR" ${PER_SERVER:+--nodes-per-server "$PER_SERVER"} "$WORK/chain.toml" >/dev/null
 up_ms=$(($(now_ms) - t0))
 # At rest: each server lets go of the text its start-up and configuration
 # mapped once its kernel has had no call for about 5 s.
 sleep 7
 servers=$(pgrep -f "$DIR/sock/" | tr '\n' ' ')
-memory=$(scripts/memory.sh $servers)
+memory=$(NODES=$N scripts/memory.sh $servers)
 # ns every thread of every server has run so far.
 ran_ns() { for p in $servers; do cat /proc/$p/task/*/schedstat 2>/dev/null; done | awk '{ ns += $1 } END { print ns + 0 }'; }
 ran0=$(ran_ns)

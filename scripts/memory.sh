@@ -12,6 +12,9 @@
 #   other           any other anonymous memory
 # Text is the page cache's, one copy for all servers; a server maps it as
 # it runs it, and lets go of it when at rest (tools/src/idle_text.rs).
+# With NODES=N in the environment (the kernels the processes run in all,
+# as `rumpctl net up` puts several nodes in one server), the figures are
+# per node rather than per process.
 # Usage: scripts/memory.sh PID...        scripts/memory.sh --idle-server
 # (--idle-server needs a release build, or RUMP_BIN=DIR holding rump_server)
 set -euo pipefail
@@ -63,9 +66,12 @@ for p in "$@"; do
 	)
 	n=$((n + 1))
 done
-avg() { echo $((${kb[$1]:-0} / n)); }
+per=${NODES:-$n}
+what="per process (average of $n)"
+[ -n "${NODES:-}" ] && what="per node ($per nodes in $n processes)"
+avg() { echo $((${kb[$1]:-0} / per)); }
 row() { printf "  %-44s %8s kB\n" "$1" "$(avg "$2")"; }
-printf "%-46s %8s kB   (NetBSD rump_server: 700-1500 kB)\n" "RSS per process (average of $n)" "$(avg Rss:)"
+printf "%-46s %8s kB   (NetBSD rump_server: 700-1500 kB)\n" "RSS $what" "$(avg Rss:)"
 row "PSS (shared pages split)" Pss:
 row "private (anonymous: this process's alone)" Anonymous:
 row "RSS: program text (shared)" text
@@ -76,4 +82,4 @@ row "RSS: heap and malloc arenas" heap
 row "RSS: stacks (main and threads)" stack
 row "RSS: bus mappings (shared)" bus
 row "RSS: other anonymous" other
-printf "  %-44s %8s\n" "threads" "$(awk -v t="${kb[threads]:-0}" -v n="$n" 'BEGIN { printf "%.1f", t / n }')"
+printf "  %-44s %8s\n" "threads" "$(awk -v t="${kb[threads]:-0}" -v n="$per" 'BEGIN { printf "%.1f", t / n }')"

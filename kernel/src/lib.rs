@@ -66,6 +66,9 @@ pub struct Config {
     /// Host directories to mount at boot (rump_server `-m`), in order;
     /// see `fs::hostfs`.
     pub hostfs: Vec<fs::hostfs::HostfsSpec>,
+    /// The thread that reads the kernel's shmif buses, shared with the
+    /// kernels booted with a clone of it.
+    pub bus_thread: net::softnet::BusThread,
 }
 
 impl Default for Config {
@@ -77,6 +80,7 @@ impl Default for Config {
             max_fds: 1024,
             clock: Arc::new(HostClock),
             hostfs: Vec::new(),
+            bus_thread: Default::default(),
         }
     }
 }
@@ -114,8 +118,6 @@ pub(crate) struct Shared {
     halt_chan: Condvar,
     /// Wakes the network timer thread when work needs it sooner.
     pub(crate) net_timer: Arc<net::softnet::TimerWake>,
-    /// The shmif links, read by one thread.
-    pub(crate) bus_links: Arc<net::softnet::BusLinks>,
     pub(crate) config: Config,
     /// Who holds `state` for a call now, for the watchdog.
     holder: watchdog::Holder,
@@ -176,7 +178,6 @@ impl Kernel {
             state: Mutex::new(state),
             halt_chan: Condvar::new(),
             net_timer: Arc::default(),
-            bus_links: Arc::default(),
             config,
             holder: watchdog::Holder::default(),
         });

@@ -482,3 +482,79 @@ fn a_router_forwards_datagrams_with_their_options_and_one_hop_less() {
     }
     assert_eq!(router.with_state(|st| st.net.stats.ip_forw_datagrams), 2);
 }
+
+/// Five kernels in a line, each pair joined by its own bus, the inner
+/// three routing, all booted with one bus thread (as a `rump_server`
+/// serving several nodes boots them): a datagram goes from one end to
+/// the other and its answer comes back, each hop handed on by that one
+/// thread.
+#[test]
+fn kernels_sharing_a_bus_thread_forward_along_a_chain() {
+    use rump_kernel::net::route::Route;
+    use rump_kernel::net::softnet::BusThread;
+    let dir = tempdir();
+    let bus = |i: usize| dir.join(format!("c{i}"));
+    let shared = BusThread::default();
+    let boot = || Kernel::boot(Config { bus_thread: shared.clone(), ..Config::default() }).unwrap();
+    let route = |k: &Kernel, dst: [u8; 4], prefix: u8, via: [u8; 4]| {
+        k.with_state(|st| {
+            let iface = st.net.ifaces.index_of("shmif0").unwrap();
+            let gateway = Some(IpAddr::V4(Ipv4Addr::from(via)));
+            let dst = IpAddr::V4(Ipv4Addr::from(dst));
+            st.net.routes.add(Route { dst, prefix, gateway, iface, metric: 0, connected: false }).unwrap();
+        })
+    };
+    let first = boot();
+    attach(&first, "shmif0", &bus(0), [10, 0, 0, 1]);
+    route(&first, [0; 4], 0, [10, 0, 0, 2]);
+    let routers: Vec<Kernel> = (1..4u8)
+        .map(|i| {
+            let k = boot();
+            attach(&k, "shmif0", &bus(i as usize - 1), [10, 0, i - 1, 2]);
+            attach(&k, "shmif1", &bus(i as usize), [10, 0, i, 1]);
+            k.sysctl_set("net.inet.ip.forwarding", Value::Int(1)).unwrap();
+            route(&k, [0; 4], 0, [10, 0, i - 1, 1]);
+            k.with_state(|st| {
+                let iface = st.net.ifaces.index_of("shmif1").unwrap();
+                let gateway = Some(IpAddr::V4(Ipv4Addr::new(10, 0, i, 2)));
+                let dst = IpAddr::V4(Ipv4Addr::new(10, 0, 3, 0));
+                let r = Route { dst, prefix: 24, gateway, iface, metric: 0, connected: false };
+                // The last router reaches 10.0.3.0/24 directly.
+                if i < 3 {
+                    st.net.routes.add(r).unwrap();
+                }
+            });
+            k
+        })
+        .collect();
+    let last = boot();
+    attach(&last, "shmif0", &bus(3), [10, 0, 3, 2]);
+    route(&last, [0; 4], 0, [10, 0, 3, 1]);
+
+    let a = first.spawn(Emulation::Linux, Cred::root(), "test").unwrap();
+    let b = last.spawn(Emulation::Linux, Cred::root(), "test").unwrap();
+    let patience = libc::timeval { tv_sec: 10, tv_usec: 0 };
+    let socket = |p: &Process, port: u16| {
+        let s = sc(p, libc::SYS_socket, &[2, 2, 0]).unwrap() as u64;
+        let at = sin([0, 0, 0, 0], port);
+        sc(p, libc::SYS_bind, &[s, &at as *const _ as u64, 16]).unwrap();
+        sc(p, libc::SYS_setsockopt, &[s, 1, libc::SO_RCVTIMEO as u64, &patience as *const _ as u64, 16]).unwrap();
+        s
+    };
+    let (ua, ub) = (socket(&a, 7001), socket(&b, 7002));
+    let to_b = sin([10, 0, 3, 2], 7002);
+    sc(&a, libc::SYS_sendto, &[ua, b"there".as_ptr() as u64, 5, 0, &to_b as *const _ as u64, 16]).unwrap();
+    let mut buf = [0u8; 16];
+    let mut from = sin([0; 4], 0);
+    let mut flen = 16u32;
+    let args = [ub, buf.as_mut_ptr() as u64, 16, 0, &mut from as *mut _ as u64, &mut flen as *mut _ as u64];
+    assert_eq!(sc(&b, libc::SYS_recvfrom, &args), Ok(5), "the datagram crossed three routers");
+    assert_eq!(&buf[..5], b"there");
+    assert_eq!(from.sin_addr.s_addr.to_ne_bytes(), [10, 0, 0, 1]);
+    sc(&b, libc::SYS_sendto, &[ub, b"back".as_ptr() as u64, 4, 0, &from as *const _ as u64, 16]).unwrap();
+    assert_eq!(sc(&a, libc::SYS_recvfrom, &[ua, buf.as_mut_ptr() as u64, 16, 0, 0, 0]), Ok(4), "and the answer back");
+    assert_eq!(&buf[..4], b"back");
+    for r in &routers {
+        assert_eq!(r.with_state(|st| st.net.stats.ip_forw_datagrams), 2, "each router forwarded both");
+    }
+}

@@ -106,6 +106,8 @@ struct Shared {
     guests: AtomicUsize,
     /// Pending connections and when their handshake time runs out.
     deadlines: Mutex<Vec<(Instant, Weak<Client>)>>,
+    /// Every connection, for `Server::disconnect_all`.
+    conns: Mutex<Vec<Weak<Client>>>,
     /// Calls running, server-wide, so shutdown can let replies go out.
     busy: AtomicUsize,
     policy: Policy,
@@ -154,6 +156,7 @@ impl Server {
             pending: AtomicUsize::new(0),
             guests: AtomicUsize::new(0),
             deadlines: Mutex::new(Vec::new()),
+            conns: Mutex::new(Vec::new()),
             busy: AtomicUsize::new(0),
             policy,
             key,
@@ -185,7 +188,7 @@ impl Server {
         }
         self.shared.clients.fetch_add(1, Ordering::AcqRel);
         self.shared.guests.fetch_add(1, Ordering::AcqRel);
-        let client = Arc::new(Client::new(conn, self.shared.clone()));
+        let client = Client::registered(conn, &self.shared);
         client.is_guest.store(true, Ordering::Release);
         client.become_process(process);
         client.readers.fetch_add(1, Ordering::AcqRel);
@@ -220,6 +223,14 @@ impl Server {
 
     /// Stops accepting, removes the socket file and gives running calls a
     /// moment to send their replies (the reboot that halted the kernel).
+    /// Drops every connection (their calls cancelled, as when a client
+    /// goes): for a server whose kernel halted in a process that goes on
+    /// serving other kernels, so that its clients see it gone.
+    pub fn disconnect_all(&self) {
+        let conns = std::mem::take(&mut *self.shared.conns.lock());
+        conns.iter().filter_map(Weak::upgrade).for_each(|c| c.die());
+    }
+
     pub fn shutdown(&self) {
         self.listener.remove_socket_file();
         let deadline = Instant::now() + Duration::from_secs(1);
@@ -302,7 +313,7 @@ fn accept_loop(listener: &Listener, shared: &Arc<Shared>) {
         }
         shared.pending.fetch_add(1, Ordering::AcqRel);
         shared.clients.fetch_add(1, Ordering::AcqRel);
-        let client = Arc::new(Client::new(conn, shared.clone()));
+        let client = Client::registered(conn, shared);
         tracing::debug!(client = client.sock.raw_fd(), peer_pid = ?client.sock.peer_pid(), "connection accepted");
         let deadline = Instant::now() + policy.handshake_timeout;
         shared.deadlines.lock().push((deadline, Arc::downgrade(&client)));
@@ -472,6 +483,15 @@ fn serve_posted(c: &Arc<Client>, ch: &Arc<ServerChannel>, mut call: Call) {
 type Fatal = Option<(u64, ErrorCode)>;
 
 impl Client {
+    /// A new connection, known to `Server::disconnect_all`.
+    fn registered(sock: Conn, shared: &Arc<Shared>) -> Arc<Client> {
+        let client = Arc::new(Client::new(sock, shared.clone()));
+        let mut conns = shared.conns.lock();
+        conns.retain(|c| c.strong_count() > 0);
+        conns.push(Arc::downgrade(&client));
+        client
+    }
+
     fn new(sock: Conn, shared: Arc<Shared>) -> Client {
         Client {
             sock,

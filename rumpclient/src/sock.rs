@@ -293,12 +293,24 @@ impl Listener {
 /// (forever without one); the readiness of each. Negative fds are ignored.
 pub fn wait_readable<const N: usize>(fds: &[RawFd; N], timeout: Option<Duration>) -> io::Result<[bool; N]> {
     let mut pfds = fds.map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+    poll(&mut pfds, timeout)?;
+    Ok(pfds.map(|p| p.revents != 0))
+}
+
+/// `wait_readable` for a number of fds known only at run time.
+pub fn wait_readable_any(fds: &[RawFd], timeout: Option<Duration>) -> io::Result<Vec<bool>> {
+    let mut pfds: Vec<_> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    poll(&mut pfds, timeout)?;
+    Ok(pfds.iter().map(|p| p.revents != 0).collect())
+}
+
+fn poll(pfds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<()> {
     // Rounded up: a deadline not yet reached is not slept past by less than a millisecond.
     let ms = timeout.map_or(-1, |t| t.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int);
     loop {
-        // SAFETY: `pfds` is ours, N entries long.
-        match cvt(unsafe { libc::poll(pfds.as_mut_ptr(), N as libc::nfds_t, ms) } as isize) {
-            Ok(_) => return Ok(pfds.map(|p| p.revents != 0)),
+        // SAFETY: `pfds` is ours, its length the count passed.
+        match cvt(unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) } as isize) {
+            Ok(_) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }

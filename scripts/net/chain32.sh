@@ -61,7 +61,7 @@ expect_match "status now counts frames sent on c16" '^c16 +[1-9][0-9]* ' rumpctl
 
 # Down: every server exits.
 net_down
-expect_match "net down stopped 34 servers" '34 servers stopped' echo "$LAST_OUTPUT"
+expect_match "net down stopped 34 nodes" '34 nodes stopped' echo "$LAST_OUTPUT"
 still=""
 for pid in $pids; do
 	_net_alive "$pid" && still+=" $pid"

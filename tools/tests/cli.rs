@@ -55,7 +55,7 @@ fn usage_errors_are_one_line_and_status_2() {
         (rump_server(), vec!["-r", "lots", "unix:///x"], "expected a size such as 16m"),
         (rump_server(), vec!["-l", "rumpfoo", "unix:///x"], "unknown component (known: rumpvfs,"),
         (rump_server(), vec!["-d", "key=/k", "unix:///x"], "for '-d <DRIVESPEC>'"),
-        (rump_server(), vec!["http://x"], "invalid value 'http://x' for '<URL>'"),
+        (rump_server(), vec!["http://x"], "invalid value 'http://x' for '<URL>...'"),
         (rump_server(), vec!["--max-clients", "0", "unix:///x"], "'--max-clients <N>': expected a count of at least 1"),
         (rump_server(), vec!["--max-pending", "x", "unix:///x"], "'--max-pending <N>': expected a count of at least 1"),
         (

@@ -5,7 +5,7 @@
 //! single-threaded process, and child roles re-run this binary with
 //! `ROLE=...`. Each scenario prints its name and what it asserted.
 
-use rump_abi::linux::errno::{EBADF, EFAULT, EINTR, ENOMEM, ENOSPC, ENOTCONN, ENXIO, EROFS};
+use rump_abi::linux::errno::{EBADF, EFAULT, EINTR, ENOENT, ENOMEM, ENOSPC, ENOTCONN, ENXIO, EROFS};
 use rump_abi::linux::sys::*;
 use rumpclient::client::{Client, Retry};
 use rumpclient::url::ServerUrl;
@@ -444,6 +444,45 @@ fn sysctl_and_signals(dir: &Path) {
     );
 }
 
+/// One server, several URLs: a kernel at each, apart from one another;
+/// a reboot call halts its own kernel only, and the server exits when
+/// none is left (or at SIGTERM).
+fn several_kernels_in_one_server(dir: &Path) {
+    let socks = [dir.join("k1"), dir.join("k2"), dir.join("k3")];
+    let urls: Vec<String> = socks.iter().map(|p| format!("unix://{}", p.display())).collect();
+    let mut child =
+        Command::new(bin("rump_server")).args(["-s", "-v"]).args(&urls).stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for u in &urls {
+        assert_eq!(lines.next().unwrap().unwrap(), format!("rump_server: listening on {u}"));
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    let k: Vec<Client> = urls
+        .iter()
+        .map(|u| Client::connect(&ServerUrl::parse(u).unwrap(), Emulation::Linux, "several").unwrap())
+        .collect();
+    let fd = open(&k[0], "/only-in-k1", O_CREAT | O_WRONLY).unwrap();
+    write_str(&k[0], fd, "k1's");
+    assert_eq!(open(&k[1], "/only-in-k1", O_RDONLY), Err(ENOENT), "each URL has a kernel of its own");
+    let st = Command::new(bin("rumpctl")).args(["halt", "-s", &urls[0]]).status().unwrap();
+    assert!(st.success());
+    until("the halted kernel's socket goes", || !socks[0].exists());
+    assert!(rump_sys_getpid(&k[1]).is_ok(), "the others still serve");
+    assert!(child.try_wait().unwrap().is_none(), "the server still runs");
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success(), "SIGTERM: exit 0");
+    assert!(socks.iter().all(|p| !p.exists()), "SIGTERM: every socket file is removed");
+    let out = Command::new(bin("rump_server"))
+        .args(["-s", "-i", "shmif0 create linkstr /tmp/nobus"])
+        .args(&urls[..2])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("-d and -i need a single URL"), "{err}");
+    println!("  several URLs: a kernel at each, halted one by one; -i with several is refused");
+}
+
 fn reconnect_policy(dir: &Path) {
     let url = format!("unix://{}/retry", dir.display());
     let s = Served::start(&url, &[]);
@@ -564,6 +603,7 @@ fn main() {
     start_stop_and_errors(&dir);
     sysctl_and_signals(&dir);
     reconnect_policy(&dir);
+    several_kernels_in_one_server(&dir);
     at_rest_it_lets_go_of_its_text_and_still_serves(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     println!("all rump_server scenarios passed");

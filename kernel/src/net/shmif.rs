@@ -1289,6 +1289,16 @@ impl BusReader {
         }
     }
 
+    /// Whether `next_into` may find a frame: false while the bus's change
+    /// counter has not moved since this reader last found itself caught
+    /// up. Cheaper than looking (no lock, no clock, no header), but blind
+    /// to writers that do not count their frames (NetBSD's) and to the
+    /// file's health: a reader must still look regularly, e.g. after each
+    /// sleep.
+    pub fn may_have_news(&self, bus: &Bus) -> bool {
+        self.seen.is_none_or(|seen| (bus.word(field::SPARE).load(Ordering::SeqCst) ^ seen) & !SLEEPING != 0)
+    }
+
     /// Malformed records seen.
     pub fn errors(&self) -> u64 {
         self.errors

@@ -260,19 +260,23 @@ impl Backlog {
     }
 }
 
-/// The shmif links of one kernel, all read by one thread (see the module
-/// doc), started when the first is attached.
+/// A link attached to a kernel and not yet taken up by its bus thread.
+type NewLink = (Weak<Shared>, BusSource);
+
+/// The shmif links of the kernels that share one bus thread (one
+/// kernel's unless they were booted with one `BusThread`), all read by
+/// that thread (see the module doc), started when the first is attached.
 #[derive(Default)]
 pub(crate) struct BusLinks {
     /// Links attached since the thread last looked, and whether it runs.
-    added: Mutex<(Vec<BusSource>, bool)>,
+    added: Mutex<(Vec<NewLink>, bool)>,
     /// Bumped when a link is added, to end the thread's sleep.
     changed: AtomicU32,
 }
 
 impl BusLinks {
-    /// Feeds interface `iface` the frames sent on `bus` from now on, but
-    /// for its own (`sender`'s), until `stop` is set.
+    /// Feeds interface `iface` of `kernel` the frames sent on `bus` from
+    /// now on, but for its own (`sender`'s), until `stop` is set.
     pub(crate) fn attach(
         self: &Arc<Self>,
         kernel: Weak<Shared>,
@@ -284,11 +288,10 @@ impl BusLinks {
         let reader = bus.reader();
         let source = BusSource { iface, faults: bus.faults(), overruns: 0, bus, reader, sender, stop };
         let mut added = self.added.lock();
-        added.0.push(source);
+        added.0.push((kernel, source));
         if !added.1 {
             let links = self.clone();
-            let spawned =
-                std::thread::Builder::new().name("rump-buses".into()).spawn(move || read_buses(kernel, links));
+            let spawned = std::thread::Builder::new().name("rump-buses".into()).spawn(move || read_buses(links));
             added.1 = spawned.is_ok();
         }
         drop(added);
@@ -297,42 +300,106 @@ impl BusLinks {
     }
 }
 
-/// The bus thread: reads every attached bus into the backlog (a budget
-/// from each in turn), hands the backlog to the stack, and sleeps on all
-/// the buses at once when they have nothing more.
-fn read_buses(kernel: Weak<Shared>, links: Arc<BusLinks>) {
-    let mut sources: Vec<BusSource> = Vec::new();
-    let mut backlog = Backlog::default();
-    let mut sleep_list: Vec<WaitV> = Vec::new();
-    'read: loop {
-        let changed = links.changed.load(Ordering::SeqCst);
-        sources.append(&mut links.added.lock().0);
-        sources.retain(|s| {
+/// A bus thread kernels can share (`Config::bus_thread`): kernels
+/// booted with clones of one read all their shmif buses on one thread,
+/// so a frame one of them forwards onto a bus another reads goes on
+/// without a wake-up. A kernel's own by default.
+#[derive(Clone, Default)]
+pub struct BusThread(pub(crate) Arc<BusLinks>);
+
+/// One kernel's links on a bus thread, and what was read from them.
+struct KernelLinks {
+    kernel: Weak<Shared>,
+    sources: Vec<BusSource>,
+    backlog: Backlog,
+}
+
+impl KernelLinks {
+    /// Drops the links that were stopped, and what was read from them.
+    fn prune(&mut self) {
+        let backlog = &mut self.backlog;
+        self.sources.retain(|s| {
             let stopped = s.stop.load(Ordering::Acquire);
             if stopped {
                 backlog.forget(s.iface);
             }
             !stopped
         });
-        // A budget from each in turn, until all are drained (a link that
-        // gave less than a budget is) or the backlog is full.
-        while sources.iter_mut().map(|s| backlog.fill(s.iface, s, BUDGET)).fold(false, |more, n| more | (n == BUDGET))
-            && !backlog.is_full()
-        {}
-        if !backlog.is_idle() {
-            let live = |iface| sources.iter().any(|s| s.iface == iface && !s.stop.load(Ordering::Acquire));
-            if !backlog.deliver(&kernel, live) {
+    }
+
+    /// A budget from each link in turn while there is room (`all`: from
+    /// every link; else only from those whose bus counted a frame since
+    /// they were last drained); true if one gave a whole budget (it may
+    /// hold more) and there is still room.
+    fn fill(&mut self, all: bool) -> bool {
+        let backlog = &mut self.backlog;
+        let more = self
+            .sources
+            .iter_mut()
+            .filter(|s| all || s.reader.may_have_news(&s.bus))
+            .fold(false, |more, s| more | (backlog.fill(s.iface, s, BUDGET) == BUDGET));
+        more && !backlog.is_full()
+    }
+
+    /// Hands the backlog to the kernel (see `Backlog::deliver`).
+    fn deliver(&mut self) -> bool {
+        let sources = &self.sources;
+        let live = |iface| sources.iter().any(|s| s.iface == iface && !s.stop.load(Ordering::Acquire));
+        self.backlog.deliver(&self.kernel, live)
+    }
+}
+
+/// The bus thread: reads every attached bus into its kernel's backlog (a
+/// budget from each in turn), hands the backlogs to their kernels, and
+/// sleeps on all the buses at once when they have nothing more. A frame
+/// one of its kernels forwards onto a bus another of them reads is read
+/// on the next turn, with no wake-up between them; between sleeps a turn
+/// looks only at the buses whose change counter moved, so a turn costs
+/// the same however many kernels share the thread. It ends when its
+/// kernels have all gone or halted.
+fn read_buses(links: Arc<BusLinks>) {
+    let mut kernels: Vec<KernelLinks> = Vec::new();
+    let mut sleep_list: Vec<WaitV> = Vec::new();
+    // Whether to look at every bus: after a sleep, for the frames of
+    // writers that do not count them and for the buses' health.
+    let mut look_all = true;
+    'read: loop {
+        let changed = links.changed.load(Ordering::SeqCst);
+        for (kernel, source) in links.added.lock().0.drain(..) {
+            match kernels.iter_mut().find(|k| k.kernel.ptr_eq(&kernel)) {
+                Some(k) => k.sources.push(source),
+                None => kernels.push(KernelLinks { kernel, sources: vec![source], backlog: Backlog::default() }),
+            }
+        }
+        kernels.iter_mut().for_each(KernelLinks::prune);
+        // Until all are drained (a link that gave less than a budget is)
+        // or the backlogs are full.
+        while kernels.iter_mut().fold(false, |more, k| more | k.fill(look_all)) {}
+        look_all = false;
+        let mut delivered = false;
+        kernels.retain_mut(|k| {
+            if k.backlog.is_idle() {
+                return true;
+            }
+            delivered = true;
+            k.deliver()
+        });
+        if delivered {
+            continue;
+        }
+        kernels.retain(|k| k.kernel.strong_count() > 0);
+        if kernels.is_empty() {
+            let mut added = links.added.lock();
+            if added.0.is_empty() {
+                added.1 = false;
                 return;
             }
             continue;
         }
-        if kernel.strong_count() == 0 {
-            return;
-        }
         let mut words = Words::new(&mut sleep_list);
         words.push(FutexWord { word: &links.changed, expect: changed, shared: false });
         let mut timeout = IDLE;
-        for s in &sources {
+        for s in kernels.iter().flat_map(|k| &k.sources) {
             match s.bus.prepare_wait(&s.reader) {
                 Sleep::Not => continue 'read,
                 Sleep::Poll => timeout = timeout.min(CHECK_PERIOD),
@@ -344,6 +411,7 @@ fn read_buses(kernel: Weak<Shared>, links: Arc<BusLinks>) {
             }
         }
         words.wait(timeout);
+        look_all = true;
     }
 }
 

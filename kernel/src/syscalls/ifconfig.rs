@@ -118,7 +118,7 @@ impl Cx<'_> {
                 let bus = Arc::new(Bus::open(&linkstr)?);
                 let sender = shmif::random_sender();
                 *link = Some(ShmifLink { bus: bus.clone(), sender, stop: stop.clone() });
-                shared.bus_links.attach(kernel, index, bus, sender, stop);
+                shared.config.bus_thread.0.attach(kernel, index, bus, sender, stop);
             }
             Link::Tap(link) => {
                 let dev = Arc::new(Tap::open(linkstr.to_str().ok_or(EINVAL)?)?);

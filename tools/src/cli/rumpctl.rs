@@ -192,12 +192,18 @@ pub struct NetArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum NetCommand {
-    /// Start a rump_server per node and configure them
-    #[command(after_help = "Examples:\n  rumpctl net up topology.toml\n  rumpctl net up -d /tmp/n1 topology.toml")]
+    /// Start rump_servers for the nodes and configure them
+    #[command(
+        after_help = "Examples:\n  rumpctl net up topology.toml\n  rumpctl net up -d /tmp/n1 topology.toml\n  rumpctl net up --nodes-per-server 1 topology.toml"
+    )]
     Up {
         /// The file (`-`: standard input)
         #[arg(value_name = "TOPOLOGY.toml")]
         file: PathBuf,
+        /// Nodes one rump_server process runs (neighbours in the file; 1: a
+        /// process per node, as NetBSD's are)
+        #[arg(long, value_name = "N", default_value_t = crate::net::lifecycle::PER_SERVER, value_parser = per_server)]
+        nodes_per_server: usize,
         /// Only the nodes of [host.NAME], with VXLAN bridges for the buses
         /// they share with other hosts (what `net up` runs on each host)
         #[arg(long, value_name = "NAME")]
@@ -275,4 +281,8 @@ pub struct ManArgs {
 fn seconds(value: &str) -> Result<std::time::Duration, String> {
     let s: f64 = value.parse().map_err(|_| "expected seconds")?;
     std::time::Duration::try_from_secs_f64(s).ok().filter(|d| !d.is_zero()).ok_or_else(|| "expected seconds".into())
+}
+
+fn per_server(value: &str) -> Result<usize, String> {
+    value.parse::<usize>().ok().filter(|&n| n >= 1).ok_or_else(|| "expected a count of at least 1".into())
 }

@@ -35,9 +35,8 @@ Examples:
   rump_server -sv -c 2 -r 16m unix:///tmp/k    foreground, verbose, 2 CPUs, 16 MiB
   rump_server -d key=/img,hostpath=disk.img,size=host tcp://127.0.0.1:3755
   rump_server -m ./data:/data:ro -i 'shmif0 create linkstr /tmp/bus1' unix:///tmp/a
-
-Environment:
   rump_server --key ./k --max-clients 300 tcp://0.0.0.0:3755
+  rump_server unix:///tmp/n1 unix:///tmp/n2    two kernels, one process
 
 Access (defaults): other uids are refused on unix:// sockets unless -U;
 tcp:// clients must prove they hold the key (--key FILE, else
@@ -49,16 +48,18 @@ Environment:
   RUMP_LOG       log filter, e.g. debug or rumpclient=trace (to stderr)
   RUMP_LOG_FILE  append the log to this file instead";
 
-/// Boots a rump kernel and serves it at URL. Without -s it daemonizes: the
-/// parent exits 0 only once the socket accepts, or 1 with the reason.
-/// SIGTERM and SIGINT halt the kernel, as a reboot call from a client does.
+/// Boots a rump kernel and serves it at URL (one per URL, sharing the
+/// thread that reads their buses). Without -s it daemonizes: the parent
+/// exits 0 only once the sockets accept, or 1 with the reason. SIGTERM
+/// and SIGINT halt the kernels; a reboot call from a client halts its own,
+/// and the server exits when none is left.
 #[derive(Parser, Debug)]
 #[command(
     name = "rump_server",
     version,
     after_help = EXAMPLES,
     // NetBSD's synopsis, which says more than clap's [OPTIONS].
-    override_usage = "rump_server [-svU] [-c ncpu] [-r ram] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... [-l component]...\n       [-i 'IF create linkstr BUS']... [--key FILE] [--handshake-timeout SECS] [--max-clients N]\n       [--max-pending N] URL"
+    override_usage = "rump_server [-svU] [-c ncpu] [-r ram] [-d drivespec]... [-m HOSTDIR:PATH[:ro]]... [-l component]...\n       [-i 'IF create linkstr BUS']... [--key FILE] [--handshake-timeout SECS] [--max-clients N]\n       [--max-pending N] URL..."
 )]
 pub struct ServerArgs {
     /// Stay in the foreground (do not daemonize)
@@ -100,9 +101,10 @@ pub struct ServerArgs {
     /// Connections waiting for their handshake at once; more wait to be accepted [default: 64]
     #[arg(long = "max-pending", value_name = "N", value_parser = count)]
     pub max_pending: Option<usize>,
-    /// Where to listen: unix://PATH or tcp://HOST:PORT
-    #[arg(value_parser = super::url)]
-    pub url: ServerUrl,
+    /// Where to listen: unix://PATH or tcp://HOST:PORT; several: a kernel
+    /// at each, all in this process (as `rumpctl net up` runs nodes)
+    #[arg(value_parser = super::url, required = true, value_name = "URL")]
+    pub urls: Vec<ServerUrl>,
 }
 
 impl ServerArgs {

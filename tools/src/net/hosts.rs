@@ -97,7 +97,7 @@ pub fn topology_file(dir: &Path) -> std::path::PathBuf {
 /// `net up` of a file with hosts: each host's share on that host, in
 /// parallel; if one fails, every host is brought down again and each
 /// failure is reported.
-pub fn up(dir: &Path, text: &str, topo: &Topology) -> Result<(), String> {
+pub fn up(dir: &Path, text: &str, topo: &Topology, per_server: usize) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let file = topology_file(dir);
     if file.exists() {
@@ -114,10 +114,12 @@ pub fn up(dir: &Path, text: &str, topo: &Topology) -> Result<(), String> {
             .iter()
             .map(|h| {
                 let sd = share_dir(dir, &h.name);
-                (
-                    h.name.clone(),
-                    s.spawn(move || rumpctl_on(h, &["net", "up", "--host", &h.name, "-d", &sd, "-"], text.as_bytes())),
-                )
+                let per = per_server.to_string();
+                let share = move || {
+                    let args = ["net", "up", "--nodes-per-server", &per, "--host", &h.name, "-d", &sd, "-"];
+                    rumpctl_on(h, &args, text.as_bytes())
+                };
+                (h.name.clone(), s.spawn(share))
             })
             .collect();
         jobs.into_iter().map(|(n, j)| (n, j.join().unwrap_or_else(|_| Err("panicked".into())))).collect()

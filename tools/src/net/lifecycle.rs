@@ -1,5 +1,7 @@
-//! `rumpctl net up` and `rumpctl net down`: one rump_server per node,
-//! started all at once and configured in parallel; stopped with SIGTERM
+//! `rumpctl net up` and `rumpctl net down`: rump_servers running up to
+//! `PER_SERVER` nodes each (neighbours in the file, so that a frame
+//! crosses most hops on one bus thread without a wake-up), started all at
+//! once and configured in parallel; stopped with SIGTERM
 //! (a halt), then SIGKILL for any that hang, so nothing is left running
 //! — a server that crashed meanwhile only leaves its socket, which goes too.
 
@@ -12,6 +14,7 @@ use crate::status_line::StatusLine;
 use rumpclient::client::Client;
 use rumpclient::url::ServerUrl;
 use rumpclient::wire::handshake::Emulation;
+use std::ops::Range;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -25,6 +28,11 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 const HALT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Nodes configured at once.
 const WORKERS: usize = 16;
+/// Interfaces one server's nodes may have in all: the bus words its bus
+/// thread sleeps on in one futex_waitv (128), less the thread's own.
+const BUS_WORDS: usize = 127;
+/// Nodes one server runs unless `net up --nodes-per-server` says.
+pub const PER_SERVER: usize = 32;
 /// sun_path's size, less its NUL.
 const SUN_PATH_MAX: usize = 107;
 
@@ -65,13 +73,13 @@ fn server_binary() -> Result<PathBuf, String> {
 
 /// `net up FILE`; with `host`, only that host's share of a file with
 /// hosts; without, a file with hosts is brought up on each.
-pub fn up(dir: &Dir, file: &Path, host: Option<&str>) -> Result<(), String> {
+pub fn up(dir: &Dir, file: &Path, host: Option<&str>, per_server: usize) -> Result<(), String> {
     let started = Instant::now();
     let text = read_text(file)?;
     let mut topo = parse_text(&text, file)?;
     match host {
         Some(h) => topo = hosts::share(&topo, h)?,
-        None if !topo.hosts.is_empty() => return hosts::up(&dir.root, &text, &topo),
+        None if !topo.hosts.is_empty() => return hosts::up(&dir.root, &text, &topo, per_server),
         None => {}
     }
     let server = server_binary()?;
@@ -82,6 +90,7 @@ pub fn up(dir: &Dir, file: &Path, host: Option<&str>) -> Result<(), String> {
     }
     let mut children = Vec::new();
     let mut line = StatusLine::stderr();
+    let groups = server_groups(&topo, per_server);
     let result = (|| {
         for b in &topo.buses {
             if let Some(far) = &b.bridge {
@@ -89,21 +98,27 @@ pub fn up(dir: &Dir, file: &Path, host: Option<&str>) -> Result<(), String> {
                 w(state.bridge(&b.name, pid))?;
             }
         }
-        for (i, n) in topo.nodes.iter().enumerate() {
-            line.update(|| format!("net up: starting servers {i}/{}", topo.nodes.len()));
-            let sock = dir.socket(&n.name);
-            if sock.as_os_str().len() > SUN_PATH_MAX {
-                return Err(format!("{}: too long for a unix socket; use a shorter -d", sock.display()));
+        for (started, group) in groups.iter().enumerate() {
+            line.update(|| format!("net up: starting servers {started}/{}", groups.len()));
+            let nodes = &topo.nodes[group.clone()];
+            let mut urls = Vec::new();
+            for n in nodes {
+                let sock = dir.socket(&n.name);
+                if sock.as_os_str().len() > SUN_PATH_MAX {
+                    return Err(format!("{}: too long for a unix socket; use a shorter -d", sock.display()));
+                }
+                urls.push(format!("unix://{}", sock.display()));
             }
-            let url = format!("unix://{}", sock.display());
-            let child = spawn(&server, &url, &dir.log(&n.name))?;
-            w(state.node(&n.name, child.id(), &url))?;
-            for i in &n.ifaces {
-                w(state.iface(&n.name, &i.name, &i.bus))?;
+            let child = spawn(&server, &urls, &dir.log(&nodes[0].name))?;
+            for (n, url) in nodes.iter().zip(&urls) {
+                w(state.node(&n.name, child.id(), url))?;
+                for i in &n.ifaces {
+                    w(state.iface(&n.name, &i.name, &i.bus))?;
+                }
             }
             children.push(Mutex::new(child));
         }
-        configure_all(dir, &topo, &children, &mut line)
+        configure_all(dir, &topo, &groups, &children, &mut line)
     })();
     line.finish();
     if let Err(e) = result {
@@ -122,10 +137,32 @@ pub fn up(dir: &Dir, file: &Path, host: Option<&str>) -> Result<(), String> {
 
 /// A foreground server in a session of its own, so that a terminal's ^C
 /// for the command that ran `net up` does not reach it.
-fn spawn(server: &Path, url: &str, log: &Path) -> Result<Child, String> {
+fn spawn(server: &Path, urls: &[String], log: &Path) -> Result<Child, String> {
     let mut cmd = Command::new(server);
-    cmd.args(["-s", url]);
+    cmd.arg("-s").args(urls);
     detached(cmd, log)
+}
+
+/// The nodes each server runs, as ranges of the topology's nodes: up to
+/// `per_server` neighbours in the file's order (a chain's next hops, a
+/// LAN's hosts), and no more interfaces than one bus thread sleeps on
+/// at once (`BUS_WORDS`), so that no thread has to poll.
+fn server_groups(topo: &Topology, per_server: usize) -> Vec<Range<usize>> {
+    let mut groups: Vec<Range<usize>> = Vec::new();
+    let mut ifaces = 0;
+    for (i, n) in topo.nodes.iter().enumerate() {
+        match groups.last_mut() {
+            Some(g) if g.len() < per_server && ifaces + n.ifaces.len() <= BUS_WORDS => {
+                g.end = i + 1;
+                ifaces += n.ifaces.len();
+            }
+            _ => {
+                groups.push(i..i + 1);
+                ifaces = n.ifaces.len();
+            }
+        }
+    }
+    groups
 }
 
 /// Starts `rumpctl bus bridge` for `bus`, detached as the servers are;
@@ -170,7 +207,13 @@ fn detached(mut cmd: Command, log: &Path) -> Result<Child, String> {
 /// Waits for each server to accept, then configures its node; WORKERS
 /// nodes at a time, while `line` shows how many are done. The first error
 /// wins.
-fn configure_all(dir: &Dir, topo: &Topology, children: &[Mutex<Child>], line: &mut StatusLine) -> Result<(), String> {
+fn configure_all(
+    dir: &Dir,
+    topo: &Topology,
+    groups: &[Range<usize>],
+    children: &[Mutex<Child>],
+    line: &mut StatusLine,
+) -> Result<(), String> {
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let failed: Mutex<Option<String>> = Mutex::new(None);
@@ -186,7 +229,10 @@ fn configure_all(dir: &Dir, topo: &Topology, children: &[Mutex<Child>], line: &m
                 let url = ServerUrl::parse(&format!("unix://{}", dir.socket(&node.name).display()));
                 let r = url
                     .map_err(|e| e.to_string())
-                    .and_then(|url| wait_ready(&url, &children[i], &dir.log(&node.name)).map(|()| url))
+                    .and_then(|url| {
+                        let g = groups.iter().position(|g| g.contains(&i)).expect("every node has a server");
+                        wait_ready(&url, &children[g], &dir.log(&topo.nodes[groups[g].start].name)).map(|()| url)
+                    })
                     .and_then(|url| configure(node, &url, &bus_of));
                 if let Err(e) = r {
                     failed.lock().map(|mut f| f.get_or_insert(format!("node {}: {e}", node.name)).clone()).ok();
@@ -268,17 +314,21 @@ pub fn down(dir: &Dir, capture: Option<&Path>) -> Result<(), String> {
         }
     }
     let running: Vec<_> = st.nodes.iter().filter(|n| is_our_server(n.pid, &n.url)).collect();
-    for n in &running {
+    // A server runs several nodes: each is signalled once.
+    let mut servers: Vec<_> = running.iter().map(|n| (n.pid, n.url.as_str())).collect();
+    servers.sort_unstable();
+    servers.dedup_by_key(|s| s.0);
+    for (pid, _) in &servers {
         // SAFETY: signalling a process we checked is our server.
-        unsafe { libc::kill(n.pid, libc::SIGTERM) };
+        unsafe { libc::kill(*pid, libc::SIGTERM) };
     }
     let deadline = Instant::now() + HALT_TIMEOUT;
     let mut killed = 0;
-    while running.iter().any(|n| is_running(n.pid)) {
+    while servers.iter().any(|s| is_running(s.0)) {
         if Instant::now() > deadline {
-            for n in running.iter().filter(|n| is_our_server(n.pid, &n.url)) {
+            for (pid, _) in servers.iter().filter(|(pid, url)| is_our_server(*pid, url)) {
                 // SAFETY: as above; it ignored the halt.
-                unsafe { libc::kill(n.pid, libc::SIGKILL) };
+                unsafe { libc::kill(*pid, libc::SIGKILL) };
                 killed += 1;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -293,8 +343,14 @@ pub fn down(dir: &Dir, capture: Option<&Path>) -> Result<(), String> {
         note += &format!(", {gone} had already exited");
     }
     if killed > 0 {
-        note += &format!(", {killed} killed after {} s", HALT_TIMEOUT.as_secs());
+        note += &format!(", {} killed after {} s", counted(killed, "server"), HALT_TIMEOUT.as_secs());
     }
-    println!("net down: {} servers stopped{note}", running.len());
+    let stopped = counted(running.len(), "node");
+    println!("net down: {stopped} stopped ({}){note}", counted(servers.len(), "server"));
     Ok(())
+}
+
+/// "1 node", "2 nodes".
+fn counted(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }

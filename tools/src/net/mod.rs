@@ -26,7 +26,9 @@ use std::os::unix::process::CommandExt;
 pub fn main(args: &NetArgs) -> Result<(), String> {
     let flag = args.dir.as_deref();
     match &args.command {
-        NetCommand::Up { file, host } => lifecycle::up(&Dir::for_up(flag), file, host.as_deref()),
+        NetCommand::Up { file, host, nodes_per_server } => {
+            lifecycle::up(&Dir::for_up(flag), file, host.as_deref(), *nodes_per_server)
+        }
         NetCommand::Check { file } => {
             let topo = lifecycle::load(file)?;
             println!("{}: {} nodes, {} buses", file.display(), topo.nodes.len(), topo.buses.len());

@@ -14,7 +14,8 @@
 #     Debian's nftables) dropping 1% of the segments reaching b).
 # Needs iperf3, jq, a release build; the Linux column needs root and
 # iproute2 (it shows "-" otherwise).
-# Usage: scripts/bench_iperf.sh [SECS]
+# Usage: scripts/bench_iperf.sh [SECS]   (PER_SERVER=K: K nodes per
+# rump_server, `net up --nodes-per-server`; 1 puts each node in a process)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
@@ -82,7 +83,7 @@ measure() { # KEY SIDE(R|L) SERVER CLIENT DST
 	if [ "$side" = R ]; then R[$key]=$out; else L[$key]=$out; fi
 }
 
-"$RUMPCTL" net up -d "$WORK/two" "$WORK/two.toml" >/dev/null
+"$RUMPCTL" net up -d "$WORK/two" ${PER_SERVER:+--nodes-per-server "$PER_SERVER"} "$WORK/two.toml" >/dev/null
 measure tcp R "$(rump_on "$WORK/two" b)" "$(rump_on "$WORK/two" a)" 10.0.0.2
 measure udp R "$(rump_on "$WORK/two" b)" "$(rump_on "$WORK/two" a)" 10.0.0.2
 "$RUMPCTL" net exec -d "$WORK/two" a -- "$RUMPCTL" ifconfig shmif0 netem rate 100mbit
@@ -90,7 +91,7 @@ measure udpslow R "$(rump_on "$WORK/two" b)" "$(rump_on "$WORK/two" a)" 10.0.0.2
 "$RUMPCTL" net exec -d "$WORK/two" a -- "$RUMPCTL" ifconfig shmif0 netem loss 1%
 measure tcploss R "$(rump_on "$WORK/two" b)" "$(rump_on "$WORK/two" a)" 10.0.0.2
 "$RUMPCTL" net down -d "$WORK/two" >/dev/null
-"$RUMPCTL" net up -d "$WORK/routed" "$WORK/routed.toml" >/dev/null
+"$RUMPCTL" net up -d "$WORK/routed" ${PER_SERVER:+--nodes-per-server "$PER_SERVER"} "$WORK/routed.toml" >/dev/null
 measure tcprouted R "$(rump_on "$WORK/routed" b)" "$(rump_on "$WORK/routed" a)" 10.0.2.2
 measure udprouted R "$(rump_on "$WORK/routed" b)" "$(rump_on "$WORK/routed" a)" 10.0.2.2
 "$RUMPCTL" net down -d "$WORK/routed" >/dev/null

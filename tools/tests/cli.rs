@@ -324,6 +324,54 @@ fn net_is_found_from_a_subdirectory_and_listed() {
     assert_eq!(net(&sub, &["ls"]), "");
 }
 
+/// `net up` puts neighbouring nodes in one server (a process per node with
+/// `--nodes-per-server 1`); a node halted by a reboot call is shown halted
+/// while its server goes on serving the others.
+#[test]
+fn nodes_share_a_server_and_halt_one_by_one() {
+    let d = TempDir::new("shared");
+    let three = "node.a = { ifaces = ['shmif0 b1 10.0.0.1/24'] }\n\
+                 node.b = { ifaces = ['shmif0 b1 10.0.0.2/24'] }\n\
+                 node.c = { ifaces = ['shmif0 b1 10.0.0.3/24'] }\n";
+    std::fs::write(d.path().join("t.toml"), three).unwrap();
+    let runtime = TempDir::new("shared-runtime");
+    let net = |args: &[&str]| {
+        let mut cmd = Command::new(rumpctl());
+        cmd.arg("net").args(args).current_dir(d.path()).env_remove("RUMPNET_DIR");
+        let o = cmd.env("XDG_RUNTIME_DIR", runtime.path()).output().unwrap();
+        assert!(o.status.success(), "net {args:?}: {}", text(&o.stderr));
+        text(&o.stdout)
+    };
+    let pids = |status: &str| -> Vec<(String, String, String)> {
+        let rows = status.lines().skip(1).take_while(|l| !l.is_empty());
+        rows.map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w[0].to_string(), w[1].to_string(), w[2].to_string())
+        })
+        .collect()
+    };
+    for (args, servers) in [(&["up", "t.toml"][..], 1), (&["up", "--nodes-per-server", "1", "t.toml"][..], 3)] {
+        net(args);
+        let rows = pids(&net(&["status"]));
+        assert_eq!(rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+        let mut distinct: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+        distinct.dedup();
+        assert_eq!(distinct.len(), servers, "{args:?}: {rows:?}");
+        if servers == 1 {
+            let b = net(&["url", "b"]);
+            let o = Command::new(rumpctl()).args(["halt", "-s", b.trim()]).output().unwrap();
+            assert!(o.status.success(), "{}", text(&o.stderr));
+            let status = net(&["status"]);
+            assert!(status.contains("halted (its server runs other nodes)"), "{status}");
+            assert_eq!(pids(&status).iter().filter(|r| r.2 == "running").count(), 2, "{status}");
+            assert!(net(&["ls"]).contains("3 nodes, 2 running"));
+            assert_eq!(net(&["down"]), "net down: 2 nodes stopped (1 server), 1 had already stopped\n");
+        } else {
+            assert_eq!(net(&["down"]), "net down: 3 nodes stopped (3 servers)\n");
+        }
+    }
+}
+
 /// The library logs to stderr or RUMP_LOG_FILE, never into the program's
 /// stdout, and says nothing without RUMP_LOG; the same program's output is
 /// the same either way.

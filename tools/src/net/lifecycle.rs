@@ -7,7 +7,7 @@
 
 use super::configure::{configure, netem_words};
 use super::hosts;
-use super::state::{Dir, State};
+use super::state::{Dir, NodeEntry, State};
 use super::topology::{self, Topology};
 use crate::bridge::Far;
 use crate::status_line::StatusLine;
@@ -280,6 +280,14 @@ pub fn is_our_server(pid: i32, url: &str) -> bool {
     cmdline.split(|b| *b == 0).any(|arg| arg == url.as_bytes())
 }
 
+/// Whether node `n` is served: its server runs and its socket is there
+/// (a node halted by a reboot call loses its socket while its server may
+/// go on serving other nodes).
+pub fn is_served(n: &NodeEntry) -> bool {
+    let socket = n.url.strip_prefix("unix://").map(Path::new);
+    is_our_server(n.pid, &n.url) && socket.is_none_or(Path::exists)
+}
+
 /// Whether `pid` is a process still running (not a zombie). A process
 /// on its way out has an empty command line before it is a zombie, so
 /// this, not `is_our_server`, says when a signalled server is gone.
@@ -313,9 +321,10 @@ pub fn down(dir: &Dir, capture: Option<&Path>) -> Result<(), String> {
             unsafe { libc::kill(*pid, libc::SIGKILL) };
         }
     }
-    let running: Vec<_> = st.nodes.iter().filter(|n| is_our_server(n.pid, &n.url)).collect();
-    // A server runs several nodes: each is signalled once.
-    let mut servers: Vec<_> = running.iter().map(|n| (n.pid, n.url.as_str())).collect();
+    let running = st.nodes.iter().filter(|n| is_served(n)).count();
+    // A server runs several nodes (some perhaps halted): each is signalled once.
+    let ours = st.nodes.iter().filter(|n| is_our_server(n.pid, &n.url));
+    let mut servers: Vec<_> = ours.map(|n| (n.pid, n.url.as_str())).collect();
     servers.sort_unstable();
     servers.dedup_by_key(|s| s.0);
     for (pid, _) in &servers {
@@ -336,16 +345,16 @@ pub fn down(dir: &Dir, capture: Option<&Path>) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    let gone = st.nodes.len() - running.len();
+    let gone = st.nodes.len() - running;
     dir.remove();
     let mut note = String::new();
     if gone > 0 {
-        note += &format!(", {gone} had already exited");
+        note += &format!(", {gone} had already stopped");
     }
     if killed > 0 {
         note += &format!(", {} killed after {} s", counted(killed, "server"), HALT_TIMEOUT.as_secs());
     }
-    let stopped = counted(running.len(), "node");
+    let stopped = counted(running, "node");
     println!("net down: {stopped} stopped ({}){note}", counted(servers.len(), "server"));
     Ok(())
 }

@@ -49,7 +49,7 @@ pub fn list() -> Result<(), String> {
         let dir = Dir::for_up(Some(&root));
         match dir.read() {
             Ok(st) => {
-                let alive = st.nodes.iter().filter(|n| super::lifecycle::is_our_server(n.pid, &n.url)).count();
+                let alive = st.nodes.iter().filter(|n| super::lifecycle::is_served(n)).count();
                 println!("{}  {} nodes, {alive} running, {} buses", root.display(), st.nodes.len(), st.buses.len());
             }
             Err(_) => {

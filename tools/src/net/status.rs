@@ -185,6 +185,9 @@ pub fn status(st: &State, json: bool) -> Result<(), String> {
         let view = ask(n, &names);
         let state = match &view {
             Ok(_) => "running".to_string(),
+            Err(_) if !super::lifecycle::is_served(n) && super::lifecycle::is_our_server(n.pid, &n.url) => {
+                "halted (its server runs other nodes)".to_string()
+            }
             Err(e) => format!("not answering ({e})"),
         };
         servers.push(vec![n.name.clone(), n.pid.to_string(), state, n.url.clone()]);

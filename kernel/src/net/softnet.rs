@@ -12,7 +12,9 @@
 //! buses at once (`futexv::wait_any`). With a thread per bus, the reader
 //! of the bus it forwarded onto, asleep on that bus's counter, would be
 //! woken by its own process's frame for nothing: two wake-ups per hop
-//! where one is needed.
+//! where one is needed. Kernels booted with one `BusThread` (the nodes of
+//! one `rump_server`) share that thread: a frame one of them forwards onto
+//! a bus another reads needs no wake-up at all.
 
 use super::ether::Sent;
 use super::futexv::{FutexWord, WaitV, Words, POLL_SLICE};

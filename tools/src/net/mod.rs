@@ -4,7 +4,8 @@
 //! - `topology`: the file format (TOML, with node ranges);
 //! - `state`: the directory a running network lives in, and how commands
 //!   find it; `registry`: the networks a user has up, for `net ls`;
-//! - `lifecycle`: `up` (a server per node, configured in parallel) and
+//! - `lifecycle`: `up` (servers of up to `PER_SERVER` neighbouring nodes,
+//!   configured in parallel) and
 //!   `down`; `configure`: one node's interfaces, routes, sysctls, ARP;
 //! - `status`: the tables; `capture`: pcap of a bus, live or at teardown;
 //! - `hosts`: files whose nodes are on several machines (`[host.NAME]`).

@@ -358,6 +358,8 @@ fn nodes_share_a_server_and_halt_one_by_one() {
         distinct.dedup();
         assert_eq!(distinct.len(), servers, "{args:?}: {rows:?}");
         if servers == 1 {
+            let log = d.path().join(".rumpnet/log/b");
+            assert_eq!(std::fs::read_link(&log).unwrap(), Path::new("a"), "a node's log is its server's");
             let b = net(&["url", "b"]);
             let o = Command::new(rumpctl()).args(["halt", "-s", b.trim()]).output().unwrap();
             assert!(o.status.success(), "{}", text(&o.stderr));

@@ -110,6 +110,11 @@ pub fn up(dir: &Dir, file: &Path, host: Option<&str>, per_server: usize) -> Resu
                 urls.push(format!("unix://{}", sock.display()));
             }
             let child = spawn(&server, &urls, &dir.log(&nodes[0].name))?;
+            // Each node's log is its server's, named after its first node.
+            for n in &nodes[1..] {
+                let log = dir.log(&n.name);
+                std::os::unix::fs::symlink(&nodes[0].name, &log).map_err(|e| format!("{}: {e}", log.display()))?;
+            }
             for (n, url) in nodes.iter().zip(&urls) {
                 w(state.node(&n.name, child.id(), url))?;
                 for i in &n.ifaces {
@@ -231,7 +236,7 @@ fn configure_all(
                     .map_err(|e| e.to_string())
                     .and_then(|url| {
                         let g = groups.iter().position(|g| g.contains(&i)).expect("every node has a server");
-                        wait_ready(&url, &children[g], &dir.log(&topo.nodes[groups[g].start].name)).map(|()| url)
+                        wait_ready(&url, &children[g], &dir.log(&node.name)).map(|()| url)
                     })
                     .and_then(|url| configure(node, &url, &bus_of));
                 if let Err(e) = r {

@@ -221,8 +221,6 @@ impl Server {
         }
     }
 
-    /// Stops accepting, removes the socket file and gives running calls a
-    /// moment to send their replies (the reboot that halted the kernel).
     /// Drops every connection (their calls cancelled, as when a client
     /// goes): for a server whose kernel halted in a process that goes on
     /// serving other kernels, so that its clients see it gone.
@@ -231,6 +229,8 @@ impl Server {
         conns.iter().filter_map(Weak::upgrade).for_each(|c| c.die());
     }
 
+    /// Stops accepting, removes the socket file and gives running calls a
+    /// moment to send their replies (the reboot that halted the kernel).
     pub fn shutdown(&self) {
         self.listener.remove_socket_file();
         let deadline = Instant::now() + Duration::from_secs(1);

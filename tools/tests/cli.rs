@@ -357,6 +357,15 @@ fn nodes_share_a_server_and_halt_one_by_one() {
         let mut distinct: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
         distinct.dedup();
         assert_eq!(distinct.len(), servers, "{args:?}: {rows:?}");
+        for pid in &distinct {
+            // One thread reads the buses of all a server's nodes.
+            let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten();
+            let is_reader = |t: &std::fs::DirEntry| {
+                std::fs::read_to_string(t.path().join("comm")).unwrap_or_default() == "rump-buses\n"
+            };
+            let readers = tasks.filter(is_reader).count();
+            assert_eq!(readers, 1, "{args:?}: bus threads in server {pid}");
+        }
         if servers == 1 {
             let log = d.path().join(".rumpnet/log/b");
             assert_eq!(std::fs::read_link(&log).unwrap(), Path::new("a"), "a node's log is its server's");

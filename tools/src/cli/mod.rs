@@ -62,6 +62,11 @@ pub fn mount(value: &str) -> Result<rump_kernel::fs::hostfs::HostfsSpec, String>
 }
 
 /// A server URL (`unix://PATH`, `tcp://HOST:PORT`).
+/// A count of at least 1 (`--max-clients`, `--nodes-per-server`).
+pub fn count(value: &str) -> Result<usize, String> {
+    value.parse::<usize>().ok().filter(|&n| n >= 1).ok_or_else(|| "expected a count of at least 1".into())
+}
+
 pub fn url(value: &str) -> Result<rumpclient::url::ServerUrl, String> {
     rumpclient::url::ServerUrl::parse(value).map_err(|e| e.to_string())
 }

@@ -202,7 +202,7 @@ pub enum NetCommand {
         file: PathBuf,
         /// Nodes one rump_server process runs (neighbours in the file; 1: a
         /// process per node, as NetBSD's are)
-        #[arg(long, value_name = "N", default_value_t = crate::net::lifecycle::PER_SERVER, value_parser = per_server)]
+        #[arg(long, value_name = "N", default_value_t = crate::net::lifecycle::PER_SERVER, value_parser = super::count)]
         nodes_per_server: usize,
         /// Only the nodes of [host.NAME], with VXLAN bridges for the buses
         /// they share with other hosts (what `net up` runs on each host)
@@ -281,8 +281,4 @@ pub struct ManArgs {
 fn seconds(value: &str) -> Result<std::time::Duration, String> {
     let s: f64 = value.parse().map_err(|_| "expected seconds")?;
     std::time::Duration::try_from_secs_f64(s).ok().filter(|d| !d.is_zero()).ok_or_else(|| "expected seconds".into())
-}
-
-fn per_server(value: &str) -> Result<usize, String> {
-    value.parse::<usize>().ok().filter(|&n| n >= 1).ok_or_else(|| "expected a count of at least 1".into())
 }

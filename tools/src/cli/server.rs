@@ -96,10 +96,10 @@ pub struct ServerArgs {
     #[arg(long = "handshake-timeout", value_name = "SECS", value_parser = seconds)]
     pub handshake_timeout: Option<Duration>,
     /// Clients served at once; more are refused [default: 256]
-    #[arg(long = "max-clients", value_name = "N", value_parser = count)]
+    #[arg(long = "max-clients", value_name = "N", value_parser = super::count)]
     pub max_clients: Option<usize>,
     /// Connections waiting for their handshake at once; more wait to be accepted [default: 64]
-    #[arg(long = "max-pending", value_name = "N", value_parser = count)]
+    #[arg(long = "max-pending", value_name = "N", value_parser = super::count)]
     pub max_pending: Option<usize>,
     /// Where to listen: unix://PATH or tcp://HOST:PORT; several: a kernel
     /// at each, all in this process (as `rumpctl net up` runs nodes)
@@ -144,10 +144,6 @@ fn ncpu(value: &str) -> Result<u32, String> {
 fn seconds(value: &str) -> Result<Duration, String> {
     let secs = value.parse::<f64>().ok().filter(|s| s.is_finite() && *s > 0.0);
     secs.map(Duration::from_secs_f64).ok_or_else(|| "expected seconds, e.g. 5 or 0.5".into())
-}
-
-fn count(value: &str) -> Result<usize, String> {
-    value.parse::<usize>().ok().filter(|&n| n >= 1).ok_or_else(|| "expected a count of at least 1".into())
 }
 
 fn ram(value: &str) -> Result<u64, String> {

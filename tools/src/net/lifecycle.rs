@@ -289,8 +289,12 @@ pub fn is_our_server(pid: i32, url: &str) -> bool {
 /// (a node halted by a reboot call loses its socket while its server may
 /// go on serving other nodes).
 pub fn is_served(n: &NodeEntry) -> bool {
-    let socket = n.url.strip_prefix("unix://").map(Path::new);
-    is_our_server(n.pid, &n.url) && socket.is_none_or(Path::exists)
+    is_our_server(n.pid, &n.url) && !lost_socket(n)
+}
+
+/// Whether node `n`'s unix socket is gone (its kernel halted).
+pub fn lost_socket(n: &NodeEntry) -> bool {
+    n.url.strip_prefix("unix://").is_some_and(|p| !Path::new(p).exists())
 }
 
 /// Whether `pid` is a process still running (not a zombie). A process

@@ -185,7 +185,7 @@ pub fn status(st: &State, json: bool) -> Result<(), String> {
         let view = ask(n, &names);
         let state = match &view {
             Ok(_) => "running".to_string(),
-            Err(_) if !super::lifecycle::is_served(n) && super::lifecycle::is_our_server(n.pid, &n.url) => {
+            Err(_) if super::lifecycle::lost_socket(n) && super::lifecycle::is_our_server(n.pid, &n.url) => {
                 "halted (its server runs other nodes)".to_string()
             }
             Err(e) => format!("not answering ({e})"),

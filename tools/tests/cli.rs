@@ -324,6 +324,21 @@ fn net_is_found_from_a_subdirectory_and_listed() {
     assert_eq!(net(&sub, &["ls"]), "");
 }
 
+/// A report piped into a reader that has gone (`| head -1`) ends
+/// quietly, killed by SIGPIPE as coreutils' are, never with a panic.
+#[test]
+fn a_report_into_a_closed_pipe_ends_quietly() {
+    // The reader is gone before the first write: the pipe's room cannot
+    // swallow the report.
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!("(sleep 0.3; {} completions bash) | true", rumpctl().display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(!text(&o.stderr).contains("panicked"), "{}", text(&o.stderr));
+}
+
 /// `net up` puts neighbouring nodes in one server (a process per node with
 /// `--nodes-per-server 1`); a node halted by a reboot call is shown halted
 /// while its server goes on serving the others.

@@ -101,6 +101,13 @@ fn bridge_cmd(a: &BridgeArgs) -> Result<(), String> {
 fn main() {
     let args: Rumpctl = cli::parse_or_exit(cli::EXIT_USAGE);
     rump_tools::log::init("rumpctl", None);
+    // A report piped into `head` ends quietly when its reader goes, as
+    // coreutils' do, instead of panicking on EPIPE; not a command that
+    // runs a kernel or a bridge, for which EPIPE is an error to handle.
+    if !matches!(args.command, Command::Run(_) | Command::Bus(_)) {
+        // SAFETY: restoring a signal's default disposition.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let result = match &args.command {
         Command::Run(r) => std::process::exit(run::main(r)),
         Command::Halt(h) => halt(h.server.server.as_deref()),

@@ -150,8 +150,9 @@ impl Syscall for Notifying<'_> {
                 l.process.syscall_lwp(num, args, &SelfMemory, &Lwp::new().notifying(n as Arc<dyn Notify>))
             }
             Backend::Remote(c) => {
-                let (fd, token) = with_mine(|m| (m.notifier.raw_fd(), m.tid))?;
-                let gate = c.ready_gate(token, fd);
+                let (n, token) = with_mine(|m| (m.notifier.clone(), m.tid))?;
+                let fd = n.raw_fd();
+                let gate = c.ready_gate(token, &n);
                 let seen = gate.as_ref().map_or(0, |g| g.words().fired());
                 if let Some(g) = &gate {
                     g.arm();

@@ -32,7 +32,7 @@
 
 use crate::frame::{read_frame, write_frame, Frame, Outgoing};
 use crate::marshal::{marshal, ClientMemory};
-use crate::notify::GateWords;
+use crate::notify::{EventFdNotifier, GateWords};
 use crate::ownfd::OwnFd;
 use crate::selfmem::SelfMemory;
 use crate::sock::{rand_bytes, Conn};
@@ -916,7 +916,7 @@ impl ReadyGate {
     /// result the server published for it, its outputs in those buffers,
     /// if it did (`transport::shm::ready`).
     pub fn settle(&self) -> Option<SysResult> {
-        self.record().settle()
+        self.link.shm.get().expect("a gate's link has a channel").settle(self.record)
     }
 }
 
@@ -951,16 +951,17 @@ impl Client {
         self.call_as(desc, args, Some((token, eventfd)))
     }
 
-    /// The readiness record of thread `token`, whose eventfd is `eventfd`,
-    /// in the connection's channel (registering the eventfd there first
+    /// The readiness record of thread `token`, whose notifier is `notifier`,
+    /// in the connection's channel (registering its eventfd there first
     /// if need be); None over the socket alone or with every record held.
     /// Its gate words say whether the kernel notified the thread since a
     /// call through it armed the record (`notify::GateWords`).
-    pub fn ready_gate(&self, token: u32, eventfd: RawFd) -> Option<ReadyGate> {
+    pub fn ready_gate(&self, token: u32, notifier: &Arc<EventFdNotifier>) -> Option<ReadyGate> {
         let link = self.link();
         let ch = link.shm.get()?;
-        let (record, fresh) = ch.records.claim(token, eventfd)?;
+        let (record, fresh) = ch.records.claim(token, notifier)?;
         if fresh {
+            let eventfd = notifier.raw_fd();
             let reply = link.rpc(self.reqno(), MsgType::Notifier, record as u32, &[], Some(eventfd));
             let taken = matches!(reply, Ok(f) if f.header.class == Class::Resp && f.payload[..] == 0i32.to_ne_bytes());
             if !taken {

@@ -36,7 +36,7 @@ pub struct GateWords {
 impl GateWords {
     /// The notifier side: records a notification; whether the waiter
     /// sleeps and so must be woken.
-    fn fire(&self) -> bool {
+    pub fn fire(&self) -> bool {
         self.fired.fetch_add(1, Ordering::SeqCst);
         self.sleeping.load(Ordering::SeqCst) != 0
     }
@@ -126,14 +126,21 @@ impl Notify for EventFdNotifier {
         if self.words().is_some_and(|w| !w.fire()) {
             return;
         }
+        self.wake();
+    }
+
+    fn is_stale(&self) -> bool {
+        self.stale.load(Ordering::Acquire)
+    }
+}
+
+impl EventFdNotifier {
+    /// Writes the eventfd, whatever the gate says: its waiter wakes.
+    pub fn wake(&self) {
         let one = 1u64;
         // An eventfd write only fails when the counter would overflow, and
         // then the reader has a wake-up pending anyway.
         // SAFETY: writing 8 bytes from a live u64.
         unsafe { libc::syscall(libc::SYS_write, self.fd.raw(), &one as *const u64, 8) };
-    }
-
-    fn is_stale(&self) -> bool {
-        self.stale.load(Ordering::Acquire)
     }
 }

@@ -51,7 +51,7 @@ use crate::serve::{run_marshaled, run_plain, CopyChannel, RemoteMemory};
 use crate::sock::{rand_u64, Conn, Listener};
 use crate::transport;
 use crate::transport::shm::peer::PeerMemory;
-use crate::transport::shm::ready;
+use crate::transport::shm::ready::{self, Kicks};
 use crate::transport::shm::server::{Call, ServerChannel};
 use crate::url::ServerUrl;
 use crate::wire::banner::BannerRepr;
@@ -858,12 +858,12 @@ impl Client {
     /// Runs one call a client posted in its channel and completes it.
     fn run_posted(self: &Arc<Self>, ch: &Arc<ServerChannel>, call: &Call) {
         let Some(process) = self.process() else {
-            ch.complete(call, &Err(EIO));
+            ch.complete(call, &Err(EIO), Kicks::default());
             return;
         };
         let armed = match ch.ready.armed(call.index) {
             Ok(n) => n,
-            Err(e) => return ch.complete(call, &Err(e)),
+            Err(e) => return ch.complete(call, &Err(e), Kicks::default()),
         };
         let gen = armed.as_ref().and_then(|n| n.armed_gen());
         let (c, chan, index) = (Arc::downgrade(self), Arc::downgrade(ch), call.index);
@@ -893,20 +893,25 @@ impl Client {
         let pid = ch.pid;
         let lane_memory = ch.lane_memory(call);
         let first = process.clone();
-        let run = move |num: u32, args: &Slots, lwp: &Lwp| process.syscall_lwp(num, args, &PeerMemory { pid }, lwp);
+        let run =
+            move |num: u32, args: &Slots, mem: &dyn UserMemory, lwp: &Lwp| process.syscall_lwp(num, args, mem, lwp);
         ready::refreshing(
+            &ch.ready,
             || match &lane_memory {
                 Some(mem) => first.syscall_lwp(call.sysnum, &call.args, mem, &lwp),
-                None => run(call.sysnum, &call.args, &lwp),
+                None => run(call.sysnum, &call.args, &PeerMemory { pid }, &lwp),
             },
-            |mut result| {
+            |mut result, kicks| {
                 if cancellable {
                     self.calls.lock().remove(&call.reqno);
                 }
-                // A wait armed runs again later, reaching the client's
-                // memory in place (its area is no longer its own then):
-                // what this run left in the area goes there first.
-                if let (Some(mem), true) = (&lane_memory, lwp.armed()) {
+                // A wait armed runs again later, with a buffer that came
+                // in the slot's inline area in the record's own
+                // (`ready::RecordNotifier::remember`), and a larger one in
+                // the client's memory in place (its lane is no longer its
+                // own then): what this run left in the lane goes there first.
+                let inline = ch.inline(call).filter(|_| armed.is_some() && gen.is_some());
+                if let (Some(mem), true, None) = (&lane_memory, lwp.armed(), inline) {
                     if let Err(e) = mem.flush(&result) {
                         result = Err(e);
                     }
@@ -914,9 +919,9 @@ impl Client {
                 }
                 // A wait armed: kept to run again when it is notified.
                 if let (Some(n), Some(gen), true) = (&armed, gen, lwp.armed()) {
-                    n.remember(gen, call.sysnum, call.args, Arc::new(run.clone()));
+                    n.remember(gen, call.sysnum, call.args, Arc::new(run.clone()), inline);
                 }
-                ch.complete(call, &result);
+                ch.complete(call, &result, kicks);
             },
         );
         self.shared.busy.fetch_sub(1, Ordering::AcqRel);

@@ -5,11 +5,13 @@ use rump_abi::linux::sys::*;
 use rump_kernel::vfs::mapping::MapKind;
 use rump_kernel::{Config, Kernel};
 use rumpclient::client::Client;
+use rumpclient::notify::EventFdNotifier;
 use rumpclient::policy::Policy;
 use rumpclient::server::Server;
 use rumpclient::url::ServerUrl;
 use rumpclient::wire::handshake::Emulation;
 use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
@@ -233,9 +235,10 @@ fn a_wait_armed_through_the_channel_gets_its_outcome_published() {
     let r = rump_sys_openat(&c, -100, path.as_ptr(), o_rdonly_nonblock, 0).unwrap();
     let w1 = rump_sys_openat(&c, -100, path.as_ptr(), o_wronly, 0).unwrap();
     let w2 = rump_sys_openat(&c, -100, path.as_ptr(), o_wronly, 0).unwrap();
-    let efd = eventfd();
+    let notifier = Arc::new(EventFdNotifier::gated(unsafe { OwnedFd::from_raw_fd(eventfd()) }));
+    let efd = notifier.raw_fd();
     let token = unsafe { libc::gettid() } as u32;
-    let Some(gate) = c.ready_gate(token, efd) else {
+    let Some(gate) = c.ready_gate(token, &notifier) else {
         // Over sockets there is no mapping to hold records: mixed waits
         // take the per-call path, which the test above covers.
         assert!(!c.shares_memory(), "a shared-memory channel hands out records");
@@ -269,10 +272,29 @@ fn a_wait_armed_through_the_channel_gets_its_outcome_published() {
     assert_eq!(gate.words().fired(), seen, "a spurious wake-up was armed again, not told");
     assert_eq!(eventfd_count(efd), 0);
     rump_sys_write(&c, w2 as u32, b"y".as_ptr().cast(), 1).unwrap();
-    assert!(eventually(|| gate.words().fired() != seen));
-    gate.words().woke();
+    // Published before the reply, and the eventfd written by the writer's
+    // own thread (a kick) before its write returned.
+    assert_ne!(gate.words().fired(), seen);
     assert_eq!(eventfd_count(efd), 1, "the sleeper's eventfd was written");
+    gate.words().woke();
     assert_eq!(gate.settle(), Some(Ok(1)));
+
+    // The same from another client: its call's reply cannot wake this
+    // thread (a kick only goes to threads of the caller's own process),
+    // so the server writes the eventfd itself.
+    rump_sys_read(&c, r as u32, b.as_mut_ptr().cast(), 1).unwrap();
+    set[0].revents = 0;
+    let seen = gate.words().fired();
+    gate.arm();
+    assert_eq!(c.syscall_notifying(SYS_poll, &args, token, efd, Some(&gate)), Ok(0));
+    assert!(gate.words().sleep(seen));
+    let other = Client::connect(&srv.url, Emulation::Linux, "other writer").unwrap();
+    let w3 = rump_sys_openat(&other, -100, path.as_ptr(), o_wronly, 0).unwrap();
+    rump_sys_write(&other, w3 as u32, b"w".as_ptr().cast(), 1).unwrap();
+    assert!(eventually(|| eventfd_count(efd) == 1), "the server wrote the sleeper's eventfd");
+    gate.words().woke();
+    assert_eq!(gate.settle(), Some(Ok(1)));
+    assert_eq!(unsafe { std::ptr::read_volatile(&set[0].revents) }, 1);
 
     // Settled before anything happens: nothing published, and a later
     // change no longer writes into the set.
@@ -285,7 +307,6 @@ fn a_wait_armed_through_the_channel_gets_its_outcome_published() {
     std::thread::sleep(std::time::Duration::from_millis(50));
     assert_eq!(unsafe { std::ptr::read_volatile(&set[0].revents) }, 0);
     assert_eq!(gate.settle(), None);
-    unsafe { libc::close(efd) };
 }
 
 /// A handshaken client sending `frame` gets an ERROR frame and loses its

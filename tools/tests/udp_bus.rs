@@ -10,8 +10,10 @@ mod support;
 use rump_abi::linux::sys::{rump_sys_bind, rump_sys_open, rump_sys_read, rump_sys_recvfrom, rump_sys_sendto};
 use rump_abi::linux::sys::{rump_sys_setsockopt, rump_sys_socket};
 use rumpclient::client::Client;
+use rumpclient::notify::EventFdNotifier;
 use rumpclient::url::ServerUrl;
 use rumpclient::wire::handshake::Emulation;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -149,11 +151,12 @@ fn a_datagram_off_the_bus_publishes_an_armed_poll() {
     let ub = rump_sys_socket(&b, 2, 2, 0).unwrap();
     let here = sockaddr_in([0, 0, 0, 0], 7002);
     rump_sys_bind(&b, ub, here.as_ptr().cast(), 16).unwrap();
-    // SAFETY: a plain syscall; the fd is closed below.
+    // SAFETY: a plain syscall; the notifier owns the fd.
     let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
     assert!(efd >= 0);
+    let notifier = Arc::new(EventFdNotifier::gated(unsafe { OwnedFd::from_raw_fd(efd) }));
     let token = unsafe { libc::gettid() } as u32;
-    let Some(gate) = b.ready_gate(token, efd) else {
+    let Some(gate) = b.ready_gate(token, &notifier) else {
         // Over sockets (RUMP_TRANSPORT=socket) there are no records.
         assert!(!b.shares_memory(), "a shared-memory channel hands out records");
         return;
@@ -200,6 +203,4 @@ fn a_datagram_off_the_bus_publishes_an_armed_poll() {
         let got = rump_sys_recvfrom(&b, ub, buf.as_mut_ptr().cast(), 64, 0, std::ptr::null_mut(), std::ptr::null_mut());
         assert_eq!(got, Ok(1));
     }
-    // SAFETY: ours.
-    unsafe { libc::close(efd) };
 }

@@ -19,7 +19,8 @@
 use super::futex::{self, Woke};
 use super::lane::{Area, Carry, Dir, PathUse, Plan, INLINE_LEN, LANES};
 use super::layout::{
-    area_offset, mapping_len, ready_offset, Channel, Slot, DONE, FLAGS, FREE, LOST, POSTED, SLEEPS, SLOTS, WAITER,
+    area_offset, mapping_len, ready_offset, record_area_offset, Channel, Slot, DONE, FLAGS, FREE, LOST, POSTED, SLEEPS,
+    SLOTS, WAITER,
 };
 use super::ready::{self, Owners, Record};
 use super::spin::{Look, Spin};
@@ -221,6 +222,18 @@ impl ClientChannel {
         &self.ready().records[index]
     }
 
+    /// Settles record `index` (`Record::settle`): what the server published
+    /// for the wait it armed last, with a buffer that came inline copied
+    /// from the record's area, where later runs of the wait left it.
+    pub fn settle(&self, index: usize) -> Option<SysResult> {
+        let r = self.record(index).settle()?;
+        if let Some(plan) = self.records.carried(index) {
+            // SAFETY: record `index` < RECORDS: its area is inside our mapping.
+            copy_back(&plan, &r, unsafe { self.map.as_ptr().add(record_area_offset(index)) });
+        }
+        Some(r)
+    }
+
     /// Posts call `sysnum` with `args` as request `reqno`; None if every
     /// slot is taken or the channel is a parent's (the caller uses the
     /// socket).
@@ -250,6 +263,9 @@ impl ClientChannel {
             _ => INLINE_LEN,
         };
         let path = carry.path.and_then(|arg| Some(PathUse { arg, len: self.lend_path(args[arg], room, index)? }));
+        if let Some(r) = record {
+            self.records.carry(r, area.filter(|(a, _)| *a == Area::Inline).map(|(_, p)| p));
+        }
         slot.path.store(path.map_or(0, |p| p.encode()), Ordering::Relaxed);
         let args = &area.map_or(*args, |(_, p)| p.args(args));
         slot.window.store(area.map_or(0, |(a, p)| p.slot_word(a)), Ordering::Relaxed);
@@ -292,18 +308,12 @@ impl Posted<'_> {
     /// should it go later).
     pub fn wait(&self, server_gone: &dyn Fn() -> bool) -> Result<SysResult, Stop> {
         let r = self.wait_done(server_gone)?;
+        self.ch.records.kick(self.slot().kicks());
         // A call that armed a wait has its data in place already (the
         // server cleared the slot's word; `LaneMemory::flush`).
         let flushed = || self.slot().window.load(Ordering::Relaxed) == 0;
         if let Some((area, plan)) = self.area.filter(|_| !flushed()) {
-            let n = match (plan.dir, &r) {
-                (Dir::ToCaller, Ok(n)) => (*n).clamp(0, plan.len as i64) as usize,
-                (Dir::Both, _) => plan.len,
-                _ => 0,
-            };
-            // SAFETY: `lend` found the buffer writable; the area holds
-            // at least `plan.len` >= n bytes.
-            unsafe { std::ptr::copy_nonoverlapping(self.ch.area_ptr(area, self.index), plan.buf.0 as *mut u8, n) };
+            copy_back(&plan, &r, self.ch.area_ptr(area, self.index));
         }
         Ok(r)
     }
@@ -335,6 +345,20 @@ impl Posted<'_> {
             }
         }
     }
+}
+
+/// What a call with result `r` left at `from` (an area holding the
+/// buffer of `plan`) into the caller's buffer: a read's first `r` bytes,
+/// all of a buffer the kernel may both read and write.
+fn copy_back(plan: &Plan, r: &SysResult, from: *const u8) {
+    let n = match (plan.dir, r) {
+        (Dir::ToCaller, Ok(n)) => (*n).clamp(0, plan.len as i64) as usize,
+        (Dir::Both, _) => plan.len,
+        _ => 0,
+    };
+    // SAFETY: `lend` found the buffer writable; the area holds at least
+    // `plan.len` >= n bytes.
+    unsafe { std::ptr::copy_nonoverlapping(from, plan.buf.0 as *mut u8, n) };
 }
 
 impl Drop for Posted<'_> {

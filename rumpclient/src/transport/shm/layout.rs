@@ -11,6 +11,8 @@
 //!                    large read or write at a time (`lane`)
 //! Inline × SLOTS     (INLINE_LEN bytes each) the small buffer of the
 //!                    slot's call (`lane`)
+//! Inline × RECORDS   (INLINE_LEN bytes each) the small buffer of the wait
+//!                    a readiness record armed, for its later runs (`ready`)
 //! ```
 //!
 //! A slot's `state` is FREE, POSTED or DONE, with `WAITER` set by a client
@@ -21,18 +23,19 @@
 //! bumps the doorbell; a server clears the bit to
 //! claim it, and when the call returns writes the result and swaps in
 //! DONE (keeping `SLEEPS`), waking the client if `WAITER` was set. The client reads the
-//! result and stores FREE. The server trusts nothing it reads here: a slot
+//! result, wakes the threads the reply's `kicks` name, and stores FREE. The server trusts nothing it reads here: a slot
 //! is run only if its bit was set and it says POSTED, every field is copied
 //! out once, and a slot the server is already running is not run again.
 
 use super::lane::{Area, INLINE_LEN, LANES, LANE_LEN};
+use super::ready::{Kicks, RECORDS};
 use rump_abi::{Errno, SysResult, MAXARGS};
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 /// Slots per channel: calls one client can have in flight over it.
 pub const SLOTS: usize = 128;
-/// "rsh4": the layout below.
-pub const MAGIC: u32 = 0x7273_6834;
+/// "rsh5": the layout below.
+pub const MAGIC: u32 = 0x7273_6835;
 
 pub const FREE: u32 = 0;
 pub const POSTED: u32 = 1;
@@ -73,6 +76,9 @@ pub struct Slot {
     pub window: AtomicU64,
     /// 0, or where the call's path is in the inline area (`lane::PathUse`).
     pub path: AtomicU64,
+    /// With the result: the readiness records whose threads the caller
+    /// wakes (`ready::refreshing`), a bit each.
+    pub kicks: [AtomicU64; RECORDS / 64],
 }
 
 /// Where the readiness region (`ready::Region`) starts.
@@ -99,9 +105,14 @@ pub const fn area_offset(area: Area, slot: usize) -> usize {
     }
 }
 
+/// Where readiness record `record`'s inline area starts.
+pub const fn record_area_offset(record: usize) -> usize {
+    inline_offset() + (SLOTS + record) * INLINE_LEN
+}
+
 /// Bytes a channel's mapping takes.
 pub const fn mapping_len() -> usize {
-    inline_offset() + SLOTS * INLINE_LEN
+    record_area_offset(RECORDS)
 }
 
 /// A view of a mapping laid out as above.
@@ -143,13 +154,22 @@ impl Slot {
         }
     }
 
-    pub fn set_result(&self, r: &SysResult) {
+    /// The server, before it marks the call done.
+    pub fn set_result(&self, r: &SysResult, kicks: Kicks) {
         let (ret, errno) = match *r {
             Ok(v) => (v, 0),
             Err(e) => (-1, e.raw()),
         };
         self.ret.store(ret, Ordering::Relaxed);
         self.errno.store(errno, Ordering::Relaxed);
+        for (word, k) in self.kicks.iter().zip(kicks) {
+            word.store(k, Ordering::Relaxed);
+        }
+    }
+
+    /// The client, once the call is done.
+    pub fn kicks(&self) -> Kicks {
+        std::array::from_fn(|i| self.kicks[i].load(Ordering::Relaxed))
     }
 }
 

@@ -10,7 +10,7 @@
 //! to a FIFO another thread polls) is not told at once: once that call
 //! is done, its server thread runs the armed wait again, as the waiting
 //! client, with no timeout (`refresh`). If something is ready, the
-//! results land in the waiter's own buffers (a poll's revents, an
+//! results land in the waiter's buffers (a poll's revents, an
 //! epoll_wait's events), the count in the record, and only then is the
 //! waiter told, so a woken waiter does not ask again; if nothing is (a
 //! spurious wake-up), the wait is armed again and the waiter is not
@@ -19,6 +19,21 @@
 //! network's reader, after handing the stack what it read), on that
 //! thread. A notification from anywhere else (a timer) is told at once,
 //! and the waiter asks.
+//!
+//! Where the results land. A wait whose buffer came in its slot's inline
+//! area (a small poll set or event array) has it copied to the record's
+//! own inline area when it arms; later runs read and write it there, and
+//! the waiter copies it to its buffer when it settles, so a refresh costs
+//! no `process_vm_readv/writev`. A larger buffer is reached in place.
+//!
+//! Kicks. The record of a thread of the same process as the call that
+//! notified it is refreshed before that call's reply, and the eventfd
+//! write is left to the calling thread: the reply names the record
+//! (`Slot::kicks`) and the caller writes the eventfd once it has read
+//! its result (`Owners::kick`). The sleeper is then woken from its
+//! waker's CPU, as a host pipe write wakes its reader; a write from a
+//! server thread wakes it across CPUs, which on a VM is an interrupt to
+//! a halted CPU and a multiple of the wait itself.
 //!
 //! The record's `state` keeps the two sides from each other: the client
 //! stores ARMED with a new generation before each arming call; the server
@@ -39,6 +54,8 @@
 //!                      result (as a slot's)
 //! ```
 //!
+//! and each record's inline area after the slots' (`layout`).
+//!
 //! A record belongs to one client thread and its eventfd, registered once
 //! per channel with a NOTIFIER frame on the socket (the eventfd passed
 //! with it), again only if the eventfd moves. Records of threads that
@@ -47,17 +64,20 @@
 //! trusts nothing here: an arm naming a record it was not given fails the
 //! call with EINVAL.
 
-use super::layout::SLOTS;
+use super::lane::{LaneMemory, Plan, Use};
+use super::layout::{ready_offset, record_area_offset, SLOTS};
+use super::peer::PeerMemory;
 use crate::notify::{EventFdNotifier, GateWords};
 use parking_lot::Mutex;
 use rump_abi::native::errno::EINVAL;
+use rump_abi::usermem::UserMemory;
 use rump_abi::{Errno, Slots, SysResult};
 use rump_kernel::lwp::Lwp;
 use rump_kernel::shm::Mapping;
 use rump_kernel::wchan::Notify;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 
@@ -159,35 +179,87 @@ pub unsafe fn region<'a>(base: *mut u8, offset: usize) -> &'a Region {
     unsafe { &*base.add(offset).cast::<Region>() }
 }
 
-/// The client's side: which thread holds which record.
+/// The client's side: which thread holds which record, and the notifier
+/// of the thread each record wakes.
 #[derive(Default)]
 pub struct Owners {
-    /// Thread id → its record and the eventfd number registered for it.
-    held: Mutex<HashMap<u32, (usize, RawFd)>>,
+    held: Mutex<Held>,
+}
+
+#[derive(Default)]
+struct Held {
+    /// Thread id → its record.
+    by_thread: HashMap<u32, usize>,
+    /// Record → the notifier registered for it; kept (and its eventfd
+    /// open) until the record is given to another thread, so a kick for
+    /// a thread that has just exited writes an eventfd nobody reads
+    /// rather than a number the process reused.
+    notifiers: Vec<Option<Arc<EventFdNotifier>>>,
+    /// Record → the buffer of the wait it armed last, if that came in the
+    /// call's inline area: later runs leave it in the record's area.
+    carried: Vec<Option<Plan>>,
 }
 
 impl Owners {
-    /// The record thread `tid`, whose eventfd is `fd` now, arms; true with
-    /// it when `fd` must be registered for it first. None if every record
-    /// is held by a live thread.
-    pub fn claim(&self, tid: u32, fd: RawFd) -> Option<(usize, bool)> {
+    /// The record thread `tid`, whose notifier is `n` now, arms; true with
+    /// it when `n`'s eventfd must be registered for it first. None if
+    /// every record is held by a live thread.
+    pub fn claim(&self, tid: u32, n: &Arc<EventFdNotifier>) -> Option<(usize, bool)> {
         let mut held = self.held.lock();
-        if let Some(entry) = held.get_mut(&tid) {
-            let fresh = entry.1 != fd;
-            entry.1 = fd;
-            return Some((entry.0, fresh));
+        let held = &mut *held;
+        if held.notifiers.is_empty() {
+            held.notifiers = vec![None; RECORDS];
+            held.carried = vec![None; RECORDS];
         }
-        if held.len() >= RECORDS {
-            held.retain(|&t, _| thread_alive(t));
+        if let Some(&index) = held.by_thread.get(&tid) {
+            let slot = &mut held.notifiers[index];
+            let fresh = !slot.as_ref().is_some_and(|old| Arc::ptr_eq(old, n));
+            *slot = Some(n.clone());
+            return Some((index, fresh));
         }
-        let index = (0..RECORDS).find(|i| !held.values().any(|&(r, _)| r == *i))?;
-        held.insert(tid, (index, fd));
+        if held.by_thread.len() >= RECORDS {
+            held.by_thread.retain(|&t, _| thread_alive(t));
+        }
+        let index = (0..RECORDS).find(|i| !held.by_thread.values().any(|r| r == i))?;
+        held.by_thread.insert(tid, index);
+        held.notifiers[index] = Some(n.clone());
         Some((index, true))
     }
 
     /// Registering thread `tid`'s eventfd failed: it holds nothing.
     pub fn release(&self, tid: u32) {
-        self.held.lock().remove(&tid);
+        let mut held = self.held.lock();
+        if let Some(index) = held.by_thread.remove(&tid) {
+            held.notifiers[index] = None;
+        }
+    }
+
+    /// Record `index` arms a wait whose buffer came inline as `plan`, or
+    /// (None) in place or not at all.
+    pub fn carry(&self, index: usize, plan: Option<Plan>) {
+        if let Some(c) = self.held.lock().carried.get_mut(index) {
+            *c = plan;
+        }
+    }
+
+    /// The buffer of the wait record `index` armed last, if it came inline.
+    pub fn carried(&self, index: usize) -> Option<Plan> {
+        self.held.lock().carried.get(index).copied().flatten()
+    }
+
+    /// Wakes the threads of the records a reply named (`refreshing`).
+    pub fn kick(&self, kicks: Kicks) {
+        if kicks == Kicks::default() {
+            return;
+        }
+        // Woken after the lock is let go: a thread woken on this CPU may
+        // run at once, and want the lock.
+        let woken: Vec<_> = {
+            let held = self.held.lock();
+            let named = held.notifiers.iter().enumerate().filter(|(i, _)| kicks[i / 64] & 1 << (i % 64) != 0);
+            named.filter_map(|(_, n)| n.clone()).collect()
+        };
+        woken.iter().for_each(|n| n.wake());
     }
 }
 
@@ -199,16 +271,19 @@ fn thread_alive(tid: u32) -> bool {
     r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
-/// Runs a call as the client whose wait a record belongs to, with its
-/// memory, as `lwp`.
-pub type RunAs = Arc<dyn Fn(u32, &Slots, &Lwp) -> SysResult + Send + Sync>;
+/// Runs a call as the client whose wait a record belongs to, with the
+/// memory given, as `lwp`.
+pub type RunAs = Arc<dyn Fn(u32, &Slots, &dyn UserMemory, &Lwp) -> SysResult + Send + Sync>;
 
-/// A wait a client armed: the call, how to run it again, its generation.
+/// A wait a client armed: the call, how to run it again, its generation,
+/// and its buffer's window if that is served from the record's area.
+#[derive(Clone)]
 struct Wait {
     gen: u32,
     sysnum: u32,
     args: Slots,
     run: RunAs,
+    carried: Option<Use>,
 }
 
 /// A record's notifier on the server: the thread's eventfd, gated by the
@@ -216,7 +291,10 @@ struct Wait {
 pub struct RecordNotifier {
     eventfd: EventFdNotifier,
     map: Arc<Mapping>,
-    /// Where the record is in `map`.
+    /// The client's pid, whose memory a wait reaches outside the record's area.
+    pid: i32,
+    /// Which record it is, and where that is in `map`.
+    index: usize,
     at: usize,
     wait: parking_lot::Mutex<Option<Wait>>,
     me: Weak<RecordNotifier>,
@@ -236,9 +314,25 @@ impl RecordNotifier {
     }
 
     /// After that call armed it (`Lwp::armed`): the wait to refresh, run
-    /// again through `run`.
-    pub fn remember(&self, gen: u32, sysnum: u32, args: Slots, run: RunAs) {
-        *self.wait.lock() = Some(Wait { gen, sysnum, args, run });
+    /// again through `run`. A buffer that came in the call's inline area
+    /// (`inline`: its window, and the area as the call left it) is copied
+    /// to the record's, where later runs reach it (see "Where the results
+    /// land").
+    pub fn remember(&self, gen: u32, sysnum: u32, args: Slots, run: RunAs, inline: Option<(Use, *const u8)>) {
+        let carried = inline.map(|(u, from)| {
+            // SAFETY: `from` is a slot's inline area and ours the record's,
+            // both INLINE_LEN bytes of live mappings; `u.len` <= INLINE_LEN
+            // (`Use::decode`). Bytes only: the client may change them.
+            unsafe { std::ptr::copy_nonoverlapping(from, self.area(), u.len) };
+            u
+        });
+        *self.wait.lock() = Some(Wait { gen, sysnum, args, run, carried });
+    }
+
+    /// The record's inline area in our mapping.
+    fn area(&self) -> *mut u8 {
+        // SAFETY: `index` < RECORDS: inside the mapping (`layout`).
+        unsafe { self.map.as_ptr().add(record_area_offset(self.index)) }
     }
 
     /// Replaced or its channel gone: it neither writes nor runs anything
@@ -255,25 +349,55 @@ impl RecordNotifier {
     }
 
     /// Runs the armed wait again for its client (see the module's
-    /// "Publishing"); tells the client if it has an outcome, or if the
-    /// client no longer waits for it.
-    fn refresh(self: &Arc<Self>) {
+    /// "Publishing"); tells the client (`tell`) if it has an outcome, or
+    /// if the client no longer waits for it.
+    fn refresh(self: &Arc<Self>, tell: impl FnOnce(&Self)) {
         if self.eventfd.is_stale() {
             return;
         }
-        let wait = self.wait.lock().as_ref().map(|w| (w.gen, w.sysnum, w.args, w.run.clone()));
-        let Some((gen, sysnum, args, run)) = wait.filter(|w| self.record().take(w.0)) else {
-            return self.eventfd.notify();
-        };
+        // Found nothing ready after all: armed again, nobody told.
+        if self.take().is_none_or(|wait| self.rerun(wait)) {
+            tell(self);
+        }
+    }
+
+    /// Tells the client by its eventfd, if it sleeps.
+    fn tell(&self) {
+        self.eventfd.notify()
+    }
+
+    /// Takes the record for a refresh of the wait it armed last; None if
+    /// it armed none or its client moved on.
+    fn take(&self) -> Option<Wait> {
+        let wait = self.wait.lock().clone()?;
+        self.record().take(wait.gen).then_some(wait)
+    }
+
+    /// Runs a wait taken for a refresh and publishes what it found; true
+    /// if it found something (the client is to be told), false if it is
+    /// armed again.
+    fn rerun(self: &Arc<Self>, w: Wait) -> bool {
         let lwp = Lwp::with_block_hook(|| {}).notifying(self.clone() as Arc<dyn Notify>);
-        let r = run(sysnum, &args, &lwp);
+        let peer = PeerMemory { pid: self.pid };
+        let r = match w.carried {
+            Some(u) => (w.run)(w.sysnum, &w.args, &LaneMemory::new(peer, u, &w.args, self.area()), &lwp),
+            None => (w.run)(w.sysnum, &w.args, &peer, &lwp),
+        };
         if lwp.armed() {
-            // Nothing ready after all: armed again, nobody woken.
-            return self.record().publish(gen, None);
+            self.record().publish(w.gen, None);
+            return false;
         }
         *self.wait.lock() = None;
-        self.record().publish(gen, Some(&r));
-        self.eventfd.notify();
+        self.record().publish(w.gen, Some(&r));
+        true
+    }
+
+    /// Tells the client, with the eventfd write (if it sleeps) left to the
+    /// thread that `kicks` goes to.
+    fn tell_by_kick(&self, kicks: &mut Kicks) {
+        if self.eventfd.words().is_some_and(GateWords::fire) {
+            kicks[self.index / 64] |= 1 << (self.index % 64);
+        }
     }
 }
 
@@ -295,7 +419,7 @@ impl Notify for RecordNotifier {
         // handed the stack a datagram) publishes as a server thread does:
         // the waiter then does not come back to ask.
         match self.me.upgrade().filter(|_| rump_kernel::wchan::after_work()) {
-            Some(me) => me.refresh(),
+            Some(me) => me.refresh(RecordNotifier::tell),
             None => self.eventfd.notify(),
         }
     }
@@ -305,16 +429,32 @@ impl Notify for RecordNotifier {
     }
 }
 
-/// Runs `call` (a server thread running a client's call), holding back
-/// the notifications of records it causes, then `then` with its result
-/// (the caller completes its call there), then refreshes those records.
-pub fn refreshing<R>(call: impl FnOnce() -> R, then: impl FnOnce(R)) {
+/// Records whose thread the client that made a call wakes itself, one
+/// bit each: set in the call's reply (`Slot::kicks`).
+pub type Kicks = [u64; RECORDS / 64];
+
+/// Runs `call` (a server thread running a call of the channel whose
+/// notifiers are `own`), holding back the notifications of records it
+/// causes, then `then` with its result (the caller completes its call
+/// there), then refreshes those records.
+///
+/// A record of `own` is refreshed before `then`, and its eventfd is not
+/// written here: its bit in the kicks handed to `then` has the calling
+/// thread write it once the reply is in, so a thread woken by another
+/// thread of its process is woken from that thread's CPU, as a host pipe
+/// write wakes its reader (a wake-up from a server thread crosses CPUs).
+pub fn refreshing<R>(own: &Notifiers, call: impl FnOnce() -> R, then: impl FnOnce(R, Kicks)) {
     let outer = HELD.with(|h| h.borrow_mut().replace(Vec::new()));
     let r = call();
     let held = HELD.with(|h| std::mem::replace(&mut *h.borrow_mut(), outer)).unwrap_or_default();
-    then(r);
-    for n in held {
-        n.refresh();
+    let (mine, others): (Vec<_>, Vec<_>) = held.into_iter().partition(|n| Arc::ptr_eq(&n.map, &own.map));
+    let mut kicks = Kicks::default();
+    for n in mine {
+        n.refresh(|n| n.tell_by_kick(&mut kicks));
+    }
+    then(r, kicks);
+    for n in others {
+        n.refresh(RecordNotifier::tell);
     }
 }
 
@@ -323,14 +463,15 @@ pub struct Notifiers {
     /// A mapping of the channel of the notifiers' own, which they keep
     /// alive as long as a wait channel of the kernel holds one.
     map: Arc<Mapping>,
-    offset: usize,
+    /// The client's pid.
+    pid: i32,
     by_record: Mutex<Vec<Option<Arc<RecordNotifier>>>>,
 }
 
 impl Notifiers {
-    /// The notifiers of the channel mapped at `map`, whose region is at `offset`.
-    pub fn new(map: Mapping, offset: usize) -> Notifiers {
-        Notifiers { map: Arc::new(map), offset, by_record: Mutex::new(vec![None; RECORDS]) }
+    /// The notifiers of the channel of client `pid` mapped at `map`.
+    pub fn new(map: Mapping, pid: i32) -> Notifiers {
+        Notifiers { map: Arc::new(map), pid, by_record: Mutex::new(vec![None; RECORDS]) }
     }
 
     /// Record `index`'s thread waits on `eventfd` from now on.
@@ -338,11 +479,13 @@ impl Notifiers {
         if index >= RECORDS {
             return Err(EINVAL);
         }
-        let at = self.offset + std::mem::offset_of!(Region, records) + index * size_of::<Record>();
+        let at = ready_offset() + std::mem::offset_of!(Region, records) + index * size_of::<Record>();
         let eventfd = EventFdNotifier::gated_at(eventfd, self.map.clone(), at);
         let n = Arc::new_cyclic(|me| RecordNotifier {
             eventfd,
             map: self.map.clone(),
+            pid: self.pid,
+            index,
             at,
             wait: parking_lot::Mutex::new(None),
             me: me.clone(),
@@ -356,8 +499,8 @@ impl Notifiers {
     /// The notifier the call in slot `slot` arms: None for a plain call,
     /// EINVAL if it names a record nobody registered.
     pub fn armed(&self, slot: usize) -> Result<Option<Arc<RecordNotifier>>, Errno> {
-        // SAFETY: our own mapping of the channel, with the region at `offset`.
-        let region = unsafe { region(self.map.as_ptr(), self.offset) };
+        // SAFETY: our own mapping of the channel, with the region at `ready_offset()`.
+        let region = unsafe { region(self.map.as_ptr(), ready_offset()) };
         match region.arms[slot].load(Ordering::Acquire) as usize {
             0 => Ok(None),
             r => self.by_record.lock().get(r - 1).cloned().flatten().ok_or(EINVAL).map(Some),

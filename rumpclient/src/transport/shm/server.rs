@@ -9,11 +9,9 @@
 
 use super::futex;
 use super::lane::{Area, LaneMemory, PathUse, Use};
-use super::layout::{
-    area_offset, mapping_len, ready_offset, Channel, Slot, DONE, FLAGS, POSTED, SLEEPS, SLOTS, WAITER,
-};
+use super::layout::{area_offset, mapping_len, Channel, Slot, DONE, FLAGS, POSTED, SLEEPS, SLOTS, WAITER};
 use super::peer::PeerMemory;
-use super::ready::Notifiers;
+use super::ready::{Kicks, Notifiers};
 use super::spin::{Look, Spin};
 use rump_abi::{Errno, Slots, SysResult};
 use rump_kernel::mem::Mem;
@@ -59,7 +57,7 @@ impl ServerChannel {
     pub fn new(mem: Arc<Mem>, pid: i32) -> Result<ServerChannel, Errno> {
         let region = SharedMem::new(c"rump-channel", mapping_len() as u64, mem)?;
         let map = region.map()?;
-        let ready = Notifiers::new(region.map()?, ready_offset());
+        let ready = Notifiers::new(region.map()?, pid);
         let ch = ServerChannel {
             region,
             map,
@@ -179,6 +177,14 @@ impl ServerChannel {
         self.waiting.load(Ordering::Acquire) != 0
     }
 
+    /// Where `call`'s buffer is, if it came in the slot's inline area: its
+    /// window and the area (live while `self` is).
+    pub fn inline(&self, call: &Call) -> Option<(Use, *const u8)> {
+        let u = call.area.filter(|u| u.area == Area::Inline)?;
+        // SAFETY: slot `call.index` < SLOTS: inside our mapping.
+        Some((u, unsafe { self.map.as_ptr().add(area_offset(Area::Inline, call.index)) }))
+    }
+
     /// Tells `call`'s client that the data of its area is in its buffer
     /// already (`LaneMemory::flush`): it does not copy it again.
     pub fn flushed(&self, call: &Call) {
@@ -192,10 +198,11 @@ impl ServerChannel {
     }
 
     /// Writes `call`'s result and wakes its client if it sleeps; the
-    /// client learns whether the call slept here too.
-    pub fn complete(&self, call: &Call, result: &SysResult) {
+    /// client learns whether the call slept here too, and which threads
+    /// of its own it is to wake (`ready::refreshing`).
+    pub fn complete(&self, call: &Call, result: &SysResult, kicks: Kicks) {
         let slot = self.slot(call.index);
-        slot.set_result(result);
+        slot.set_result(result, kicks);
         self.running[call.index].store(false, Ordering::Release);
         let done = |s: u32| Some(DONE | (s & SLEEPS));
         let was = slot.state.fetch_update(Ordering::AcqRel, Ordering::Acquire, done).unwrap_or_default();

@@ -211,7 +211,7 @@ inotifywait)
     --format '%w%f %e' "$D/w" > "$H/events" 2> "$H/setup" &
   watcher=$!
   seen() {
-    for _ in $(seq 250); do grep -qF -- "$1" "$H/$2" && return; sleep 0.02; done
+    for _ in $(seq 250); do grep -qsF -- "$1" "$H/$2" && return; sleep 0.02; done
     echo "no \"$1\" in $2"
   }
   seen 'Watches established' setup

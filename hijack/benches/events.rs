@@ -431,10 +431,14 @@ fn main() {
         Best::new("poll {host pipe, rump FIFO}, in-process", &pingpong, poll_args, Kernel::Local, Pin::Together),
         Best::new("poll {host pipe, rump FIFO}, rump_server", &pingpong, poll_args, remote, Pin::Together),
         Best::new("same, rump_server on another CPU", &pingpong, poll_args, remote, Pin::Apart),
+        Best::new("host FIFO, nothing pinned", &pingpong, poll_args, Kernel::Host, Pin::No),
+        Best::new("rump_server, nothing pinned", &pingpong, poll_args, remote, Pin::No),
         Best::new("epoll {host pipe, host FIFO}, no library", &pingpong, epoll_args, Kernel::Host, Pin::Together),
         Best::new("epoll {host pipe, rump FIFO}, in-process", &pingpong, epoll_args, Kernel::Local, Pin::Together),
         Best::new("epoll {host pipe, rump FIFO}, rump_server", &pingpong, epoll_args, remote, Pin::Together),
         Best::new("same, rump_server on another CPU", &pingpong, epoll_args, remote, Pin::Apart),
+        Best::new("host FIFO, nothing pinned", &pingpong, epoll_args, Kernel::Host, Pin::No),
+        Best::new("rump_server, nothing pinned", &pingpong, epoll_args, remote, Pin::No),
         Best::new("host FIFOs on /dev/shm, no library", &epoll_loop, loop_args, Kernel::Host, Pin::No),
         Best::new("rump FIFOs, in-process", &epoll_loop, loop_args, Kernel::Local, Pin::No),
         Best::new("rump FIFOs, rump_server", &epoll_loop, loop_args, remote, Pin::No),
@@ -450,7 +454,7 @@ fn main() {
     }
     let _ = std::fs::remove_dir_all(&scratch);
 
-    let [host_poll, local_poll, remote_poll, apart_poll, host_epoll, local_epoll, remote_epoll, apart_epoll, host_loop, local_loop, remote_loop, nospin_loop, host_in, local_in, remote_in] =
+    let [host_poll, local_poll, remote_poll, apart_poll, free_host_poll, free_poll, host_epoll, local_epoll, remote_epoll, apart_epoll, free_host_epoll, free_epoll, host_loop, local_loop, remote_loop, nospin_loop, host_in, local_in, remote_in] =
         &all;
     let on = if runner.cpus.is_some() { ", all on one CPU unless said" } else { "" };
     println!("wake-up latency: one byte ping-ponged between two threads over two FIFOs, each waiting on");
@@ -461,10 +465,16 @@ fn main() {
     row(local_poll, host_poll, "ns");
     row(remote_poll, host_poll, "ns");
     row(apart_poll, host_poll, "ns");
+    // Left to the scheduler, the threads may wake each other across CPUs:
+    // compared with the host's best case, the pinned one.
+    row(free_host_poll, host_poll, "ns");
+    row(free_poll, host_poll, "ns");
     baseline(host_epoll, "ns");
     row(local_epoll, host_epoll, "ns");
     row(remote_epoll, host_epoll, "ns");
     row(apart_epoll, host_epoll, "ns");
+    row(free_host_epoll, host_epoll, "ns");
+    row(free_epoll, host_epoll, "ns");
     println!();
     println!("epoll loop over {FIFOS} FIFOs, level-triggered: write 1 byte to one, epoll_wait(64, -1), read it");
     println!("(ns per iteration; best of {ROUNDS} runs of {LOOPS})");

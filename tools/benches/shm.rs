@@ -7,9 +7,10 @@
 //!   (`RUMP_TRANSPORT=socket`) against a bare unix-socket ping-pong;
 //! - `pwrite` and `pread` of 1 MiB through shared memory (their data in
 //!   a lane of the channel: a memcpy on each side), with the spin on and
-//!   off, against a 1 MiB memcpy
-//!   plus one futex round trip (and, for comparison, a 1 MiB
-//!   process_vm_writev alone: the one copy calls without a lane make).
+//!   off, against a 1 MiB memcpy plus one futex round trip, and against
+//!   the same two copies alone handed between the two CPUs through shared
+//!   memory (and, for comparison, a 1 MiB process_vm_writev alone: the
+//!   one copy calls without a lane make).
 //!
 //! `cat` of 256 MiB through the keeper and `rump_server` is in
 //! `cargo bench -p rump-hijack --bench hijack` (run it with and without
@@ -137,6 +138,58 @@ fn bare_shared_round_trip(spin: bool) -> f64 {
         w.ping().store(i, Ordering::Release);
         futex(w.ping(), libc::FUTEX_WAKE, 1);
         await_value(w.pong(), i, spin);
+    });
+    // SAFETY: our child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+    us
+}
+
+/// What the copies of a 1 MiB call through a lane cost by themselves:
+/// this process copies 1 MiB into shared memory and hands it over, and a
+/// child on the other CPU copies it out and hands back (each side
+/// spinning), so every cache line crosses between the CPUs as a lane's
+/// do. Where the two CPUs share no cache this is several memcpys.
+fn bare_handoff_mib() -> f64 {
+    let w = Words::new();
+    // SAFETY: a fresh anonymous shared mapping of MIB bytes, never unmapped.
+    let shared = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            MIB,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(shared, libc::MAP_FAILED);
+    let shared = shared.cast::<u8>();
+    // SAFETY: the child only copies out and answers, then _exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        pin(SERVER_CPU);
+        let mut mine = vec![0u8; MIB];
+        for i in 1.. {
+            await_value(w.ping(), i, true);
+            // SAFETY: MIB bytes of the shared mapping, written before the ping.
+            unsafe { std::ptr::copy_nonoverlapping(shared, mine.as_mut_ptr(), MIB) };
+            std::hint::black_box(&mut mine);
+            w.pong().store(i, Ordering::Release);
+        }
+        unsafe { libc::_exit(0) };
+    }
+    let src = vec![1u8; MIB];
+    let mut i = 0u32;
+    let us = best_us(200, || {
+        i += 1;
+        // SAFETY: MIB bytes of the shared mapping, which the child reads
+        // only between ping and pong.
+        unsafe { std::ptr::copy_nonoverlapping(std::hint::black_box(&src).as_ptr(), shared, MIB) };
+        w.ping().store(i, Ordering::Release);
+        await_value(w.pong(), i, true);
     });
     // SAFETY: our child.
     unsafe {
@@ -291,6 +344,7 @@ fn main() {
     drop(socket);
     let copy = memcpy_mib();
     let vm_copy = process_vm_mib();
+    let handoff = bare_handoff_mib();
 
     println!("two processes, client on CPU {CLIENT_CPU}, server on CPU {SERVER_CPU}; best of {ROUNDS} rounds");
     row("null call, shm, spin hitting", shm_spin, "bare shm spin ping-pong", spin_rt, "(target <= 0.5 us)");
@@ -302,5 +356,7 @@ fn main() {
     row("pread 1 MiB, shm", pread, "memcpy 1 MiB + futex round trip", base, "(target <= 1.5)");
     row("pwrite 1 MiB, shm, spin off", pwrite_futex, "memcpy 1 MiB + futex round trip", base, "");
     row("pread 1 MiB, shm, spin off", pread_futex, "memcpy 1 MiB + futex round trip", base, "");
+    row("pwrite 1 MiB, shm", pwrite, "bare 1 MiB handoff across CPUs", handoff, "");
+    row("pread 1 MiB, shm", pread, "bare 1 MiB handoff across CPUs", handoff, "");
     println!("(memcpy 1 MiB alone: {copy:.2} us; process_vm_writev 1 MiB alone: {vm_copy:.2} us)");
 }

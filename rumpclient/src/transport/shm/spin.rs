@@ -33,7 +33,10 @@ use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 const MIN_NS: u32 = 2_000;
-const MAX_NS: u32 = 50_000;
+/// Long enough for the server's copy of a full lane (1 MiB), which takes
+/// 50-60 us where the two CPUs share no cache: with 50 the spins gave up
+/// before it was done and each such call paid two futex wake-ups.
+const MAX_NS: u32 = 100_000;
 /// While spinning does not pay, one wait in this many spins all the same,
 /// to find out whether it pays again.
 const PROBE_EVERY: u32 = 16;
@@ -207,8 +210,8 @@ mod tests {
 
     #[test]
     fn a_long_wait_on_a_working_peer_grows_the_budget() {
-        // Slept through the peer's work and the wake-ups: 80 us, over MAX.
-        let waited = Duration::from_micros(80);
+        // Slept through the peer's work and the wake-ups: over MAX.
+        let waited = Duration::from_nanos(u64::from(MAX_NS) + 30_000);
         let s = spin(MIN_NS);
         s.slept(waited, true);
         assert_eq!(s.budget_ns.load(Ordering::Relaxed), MAX_NS, "a longer spin would have caught it");

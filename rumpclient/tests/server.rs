@@ -260,13 +260,21 @@ fn a_wait_armed_through_the_channel_gets_its_outcome_published() {
     let mut b = [0u8; 1];
     rump_sys_read(&c, r as u32, b.as_mut_ptr().cast(), 1).unwrap();
 
-    // Armed with the waiter asleep: a change that makes nothing ready
-    // (one of two writers closing) wakes nobody; the write after does.
-    set[0].revents = 0;
-    let seen = gate.words().fired();
-    gate.arm();
-    assert_eq!(c.syscall_notifying(SYS_poll, &args, token, efd, Some(&gate)), Ok(0));
-    assert!(gate.words().sleep(seen));
+    // Armed with the waiter asleep (the set's revents cleared first): how
+    // often the record had fired before.
+    let arm_asleep = |set: &mut [rump_abi::linux::types::pollfd; 1]| {
+        set[0].revents = 0;
+        let seen = gate.words().fired();
+        gate.arm();
+        let args = [set.as_mut_ptr() as u64, 1, -1i64 as u64, 0, 0, 0, 0, 0];
+        assert_eq!(c.syscall_notifying(SYS_poll, &args, token, efd, Some(&gate)), Ok(0));
+        assert!(gate.words().sleep(seen));
+        seen
+    };
+
+    // Asleep: a change that makes nothing ready (one of two writers
+    // closing) wakes nobody; the write after does.
+    let seen = arm_asleep(&mut set);
     rump_sys_close(&c, w1 as u32).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(50));
     assert_eq!(gate.words().fired(), seen, "a spurious wake-up was armed again, not told");
@@ -283,11 +291,7 @@ fn a_wait_armed_through_the_channel_gets_its_outcome_published() {
     // thread (a kick only goes to threads of the caller's own process),
     // so the server writes the eventfd itself.
     rump_sys_read(&c, r as u32, b.as_mut_ptr().cast(), 1).unwrap();
-    set[0].revents = 0;
-    let seen = gate.words().fired();
-    gate.arm();
-    assert_eq!(c.syscall_notifying(SYS_poll, &args, token, efd, Some(&gate)), Ok(0));
-    assert!(gate.words().sleep(seen));
+    arm_asleep(&mut set);
     let other = Client::connect(&srv.url, Emulation::Linux, "other writer").unwrap();
     let w3 = rump_sys_openat(&other, -100, path.as_ptr(), o_wronly, 0).unwrap();
     rump_sys_write(&other, w3 as u32, b"w".as_ptr().cast(), 1).unwrap();

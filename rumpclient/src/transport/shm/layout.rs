@@ -4,7 +4,8 @@
 //! Header (64 bytes)  magic, slot count, doorbell futex, sleeping servers,
 //!                    bitmap of posted slots
 //! Slot × SLOTS       (128 bytes each) state futex, syscall number, request
-//!                    number, argument words, result, the areas it uses
+//!                    number, argument words, result, the areas it uses,
+//!                    the readiness records the caller is to wake (kicks)
 //! ready::Region      which record each slot's call arms, and the
 //!                    readiness records of waiting threads (`ready`)
 //! Lane × LANES       (page aligned, LANE_LEN bytes each) the data of one

@@ -186,7 +186,6 @@ pub struct Owners {
     held: Mutex<Held>,
 }
 
-#[derive(Default)]
 struct Held {
     /// Thread id → its record.
     by_thread: HashMap<u32, usize>,
@@ -200,6 +199,12 @@ struct Held {
     carried: Vec<Option<Plan>>,
 }
 
+impl Default for Held {
+    fn default() -> Held {
+        Held { by_thread: HashMap::new(), notifiers: vec![None; RECORDS], carried: vec![None; RECORDS] }
+    }
+}
+
 impl Owners {
     /// The record thread `tid`, whose notifier is `n` now, arms; true with
     /// it when `n`'s eventfd must be registered for it first. None if
@@ -207,10 +212,6 @@ impl Owners {
     pub fn claim(&self, tid: u32, n: &Arc<EventFdNotifier>) -> Option<(usize, bool)> {
         let mut held = self.held.lock();
         let held = &mut *held;
-        if held.notifiers.is_empty() {
-            held.notifiers = vec![None; RECORDS];
-            held.carried = vec![None; RECORDS];
-        }
         if let Some(&index) = held.by_thread.get(&tid) {
             let slot = &mut held.notifiers[index];
             let fresh = !slot.as_ref().is_some_and(|old| Arc::ptr_eq(old, n));
@@ -237,14 +238,12 @@ impl Owners {
     /// Record `index` arms a wait whose buffer came inline as `plan`, or
     /// (None) in place or not at all.
     pub fn carry(&self, index: usize, plan: Option<Plan>) {
-        if let Some(c) = self.held.lock().carried.get_mut(index) {
-            *c = plan;
-        }
+        self.held.lock().carried[index] = plan;
     }
 
     /// The buffer of the wait record `index` armed last, if it came inline.
     pub fn carried(&self, index: usize) -> Option<Plan> {
-        self.held.lock().carried.get(index).copied().flatten()
+        self.held.lock().carried[index]
     }
 
     /// Wakes the threads of the records a reply named (`refreshing`).

@@ -14,6 +14,11 @@
 //! the advertised one are kept here and handed to smoltcp again once its
 //! edge has passed them (its reader made room). That is at most a few
 //! units per connection, never more than `MAX_KEPT`.
+//!
+//! And a segment that repeats bytes smoltcp has acknowledged and runs past
+//! its edge goes to smoltcp without those bytes (`trimmed`): smoltcp drops
+//! a segment that starts before its window and ends after it, which is
+//! what a sender on smoltcp sends after a zero-window probe.
 
 use super::wire::{tcp_option, IpRepr, PROTO_TCP};
 use std::collections::HashMap;
@@ -132,31 +137,33 @@ pub struct WindowGuard {
 }
 
 impl WindowGuard {
-    /// A segment from the peer (`ip` its header), before smoltcp takes it.
-    pub fn incoming(&mut self, ip: &IpRepr, seg: &[u8]) {
-        let Some(h) = header(seg) else { return };
+    /// A segment from the peer (`ip` its header), before smoltcp takes it;
+    /// the segment smoltcp is to take instead, if it must not take this
+    /// one as it is (`trimmed`).
+    pub fn incoming(&mut self, ip: &IpRepr, seg: &[u8]) -> Option<Vec<u8>> {
+        let h = header(seg)?;
         let key = (ip.dst, h.dst_port, ip.src, h.src_port);
         if h.flags & RST != 0 {
             self.flows.remove(&key);
-            return;
+            return None;
         }
         if h.flags & SYN != 0 {
             if let Some(f) = self.flow(key) {
                 f.peer_scales = wscale(seg).is_some();
             }
-            return;
+            return None;
         }
-        let Some(f) = self.flows.get_mut(&key) else { return };
+        let f = self.flows.get_mut(&key)?;
         let shift = f.shift();
         if shift == 0 {
-            return;
+            return None;
         }
         f.seen = self.now;
         let (peer_ip, peer_header) = f.peer.get_or_insert_with(|| (*ip, Vec::new()));
         *peer_ip = *ip;
         peer_header.clear();
         peer_header.extend_from_slice(&seg[..h.data_off]);
-        let (Some((_, edge)), Some(offered)) = (f.own, f.offered) else { return };
+        let (Some((ack, edge)), Some(offered)) = (f.own, f.offered) else { return None };
         // By the time smoltcp takes this segment it may have moved its
         // edge back, by less than a unit.
         let from = edge.wrapping_sub(1 << shift);
@@ -164,6 +171,7 @@ impl WindowGuard {
         if f.kept.is_some() && !self.holding.contains(&key) {
             self.holding.push(key);
         }
+        trimmed(ip, seg, &h, ack)
     }
 
     /// A packet smoltcp sends (`pkt`, from its IP header): an ACK whose
@@ -276,6 +284,28 @@ impl WindowGuard {
         }
         Some(self.flows.entry(key).or_insert_with(|| Flow { seen: now, ..Flow::default() }))
     }
+}
+
+/// `seg` without the bytes before `ack` that it repeats, if it starts
+/// before `ack` and goes past it. smoltcp takes a segment only if its
+/// first or its last byte is inside the window (RFC 9293's test), so one
+/// that starts before the window and ends beyond it is dropped whole,
+/// though Linux takes what falls inside. That is what a sender on
+/// smoltcp sends after a zero-window probe the receiver took: from the
+/// probe's byte again, as far as the window reaches, past the edge that
+/// moved back a little when the probe's byte was taken.
+fn trimmed(ip: &IpRepr, seg: &[u8], h: &Header, ack: u32) -> Option<Vec<u8>> {
+    let end = h.seq.wrapping_add((seg.len() - h.data_off) as u32);
+    if !after(ack, h.seq) || !after(end, ack) || h.flags & FIN != 0 {
+        return None;
+    }
+    let skip = ack.wrapping_sub(h.seq) as usize;
+    let mut out = Vec::with_capacity(seg.len() - skip);
+    out.extend_from_slice(&seg[..h.data_off]);
+    out[4..8].copy_from_slice(&ack.to_be_bytes());
+    out.extend_from_slice(&seg[h.data_off + skip..]);
+    ip.fill_transport_sum(&mut out, 16);
+    Some(out)
 }
 
 /// Adds to `kept` the bytes of `data` (sequence number `seq` first) that
@@ -423,5 +453,68 @@ mod tests {
         assert_eq!(got, TOTAL as usize, "bytes the reader got of those sent once each");
         assert_eq!(receded, vec![], "(edge advertised, a later edge before it)");
         assert!(most_same < 2, "the same ACK {} times over", most_same + 1);
+    }
+
+    /// The sequence that cost a retransmission on a clean bus: the
+    /// receiver's window closes, its reader frees a little, the sender's
+    /// zero-window probe byte is taken (the edge moves back by under a
+    /// unit), and the sender, on smoltcp, sends again from the probe's
+    /// byte as far as the window it heard reaches. That segment starts
+    /// before the window and ends past it; its new bytes must all arrive.
+    #[test]
+    fn a_segment_from_before_the_window_to_past_it_is_taken() {
+        let mut e = Engine::new(0);
+        let h = e.add(RCVBUF, 64 << 10, CongestionControl::None);
+        e.socket(h).listen(80).unwrap();
+        let (ip, syn) = segment(1000, 0, SYN, &[2, 4, 5, 0xb4, 1, 3, 3, 7], &[]);
+        e.input(&ip, &syn);
+        let (isn, ..) = *sent(&e.poll(1000)).first().unwrap();
+        let (first, peer_ack) = (1001u32, isn.wrapping_add(1));
+        let (ip, ack) = segment(first, peer_ack, ACK, &[], &[]);
+        e.input(&ip, &ack);
+        e.poll(1500);
+        let byte = |n: u32| (n % 251) as u8;
+        let data = |from: u32, len: u32| (from..from + len).map(byte).collect::<Vec<u8>>();
+        // Fill the window until it is shut.
+        let (mut next, mut now) = (0u32, 2000);
+        let mut last = (0, u16::MAX);
+        while last.1 != 0 {
+            let (ip, s) = segment(first.wrapping_add(next), peer_ack, ACK, &[], &data(next, 1460));
+            e.input(&ip, &s);
+            now += 10;
+            if let Some(&(_, ack, window, _, _)) = sent(&e.poll(now)).last() {
+                last = (ack, window);
+            }
+            next = last.0.wrapping_sub(first);
+        }
+        // The reader frees 1,300 bytes; the probe's byte is taken.
+        let mut buf = vec![0u8; 1300];
+        assert_eq!(e.socket(h).recv_slice(&mut buf), Ok(1300));
+        now += 10;
+        let opened = sent(&e.poll(now));
+        let &(_, _, window, _, _) = opened.last().expect("a window update");
+        let window = u32::from(window) << 2;
+        assert!(window >= 1300, "the window reopened: {window}");
+        let (ip, probe) = segment(first.wrapping_add(next), peer_ack, ACK, &[], &data(next, 1));
+        e.input(&ip, &probe);
+        now += 10;
+        let &(_, ack, ..) = sent(&e.poll(now)).last().expect("the probe answered");
+        assert_eq!(ack, first.wrapping_add(next + 1), "the probe's byte taken");
+        // Again from the probe's byte, as far as the window heard reaches.
+        let (ip, s) = segment(first.wrapping_add(next), peer_ack, ACK | PSH, &[], &data(next, window));
+        e.input(&ip, &s);
+        now += 10;
+        // No answer at all is the old ACK, which the guard holds back.
+        let ack = sent(&e.poll(now)).last().map_or(first.wrapping_add(next + 1), |&(_, ack, ..)| ack);
+        assert!(after(ack, first.wrapping_add(next + 1)), "the segment was dropped whole (ack {ack})");
+        // Everything read back in order, the repeated byte once.
+        let mut all = Vec::new();
+        let mut chunk = vec![0u8; 64 << 10];
+        while let Ok(n @ 1..) = e.socket(h).recv_slice(&mut chunk) {
+            all.extend_from_slice(&chunk[..n]);
+        }
+        let taken = ack.wrapping_sub(first) - 1300;
+        assert_eq!(all.len() as u32, taken);
+        assert!(all.iter().enumerate().all(|(k, &b)| b == byte(1300 + k as u32)), "bytes out of order");
     }
 }

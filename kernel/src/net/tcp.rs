@@ -97,8 +97,10 @@ impl Engine {
 
     /// A segment addressed to us.
     pub fn input(&mut self, ip: &IpRepr, payload: &[u8]) {
-        self.guard.incoming(ip, payload);
-        self.queue(ip, payload);
+        match self.guard.incoming(ip, payload) {
+            Some(trimmed) => self.queue(ip, &trimmed),
+            None => self.queue(ip, payload),
+        }
     }
 
     fn queue(&mut self, ip: &IpRepr, payload: &[u8]) {

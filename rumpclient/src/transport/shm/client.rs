@@ -351,11 +351,7 @@ impl Posted<'_> {
 /// buffer of `plan`) into the caller's buffer: a read's first `r` bytes,
 /// all of a buffer the kernel may both read and write.
 fn copy_back(plan: &Plan, r: &SysResult, from: *const u8) {
-    let n = match (plan.dir, r) {
-        (Dir::ToCaller, Ok(n)) => (*n).clamp(0, plan.len as i64) as usize,
-        (Dir::Both, _) => plan.len,
-        _ => 0,
-    };
+    let n = plan.dir.bytes_back(r, plan.len);
     // SAFETY: `lend` found the buffer writable; the area holds at least
     // `plan.len` >= n bytes.
     unsafe { std::ptr::copy_nonoverlapping(from, plan.buf.0 as *mut u8, n) };

@@ -83,6 +83,19 @@ pub enum Dir {
     Both,
 }
 
+impl Dir {
+    /// Bytes of a `len`-byte buffer a call with result `r` leaves for the
+    /// caller: a read's first `r`, all of one the kernel may both read and
+    /// write, none of one it only reads.
+    pub fn bytes_back(self, r: &SysResult, len: usize) -> usize {
+        match (self, r) {
+            (Dir::ToCaller, Ok(n)) => (*n).clamp(0, len as i64) as usize,
+            (Dir::Both, _) => len,
+            _ => 0,
+        }
+    }
+}
+
 /// Where one call's buffer travels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Area {
@@ -317,14 +330,10 @@ impl LaneMemory {
     /// that armed a wait, whose later runs reach the buffer in place, so
     /// the client must not copy the area over what they write.
     pub fn flush(&self, result: &SysResult) -> Result<(), Errno> {
-        if self.len == 0 {
+        let n = self.dir.bytes_back(result, self.len);
+        if n == 0 {
             return Ok(());
         }
-        let n = match (self.dir, result) {
-            (Dir::ToCaller, Ok(n)) => (*n).clamp(0, self.len as i64) as usize,
-            (Dir::Both, _) => self.len,
-            _ => return Ok(()),
-        };
         // SAFETY: the area holds `self.len` >= n bytes.
         self.peer.copy_out(self.window, unsafe { std::slice::from_raw_parts(self.lane, n) })
     }

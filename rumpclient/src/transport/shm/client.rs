@@ -23,7 +23,7 @@ use super::layout::{
     SLOTS, WAITER,
 };
 use super::ready::{self, Owners, Record};
-use super::spin::{Look, Spin};
+use super::spin::{Cpu, Look, Spin};
 use crate::probe::{good_prefix, probe, probe_buffer};
 use crate::selfmem::PAGE;
 use rump_abi::{Slots, SysResult, UserAddr};
@@ -267,6 +267,7 @@ impl ClientChannel {
             self.records.carry(r, area.filter(|(a, _)| *a == Area::Inline).map(|(_, p)| p));
         }
         slot.path.store(path.map_or(0, |p| p.encode()), Ordering::Relaxed);
+        slot.cpu.store(0, Ordering::Relaxed);
         let args = &area.map_or(*args, |(_, p)| p.args(args));
         slot.window.store(area.map_or(0, |(a, p)| p.slot_word(a)), Ordering::Relaxed);
         slot.sysnum.store(sysnum, Ordering::Relaxed);
@@ -277,6 +278,7 @@ impl ClientChannel {
         }
         slot.state.store(POSTED, Ordering::Release);
         let h = self.view().header;
+        h.poster_cpu.store(Cpu::current().0, Ordering::Relaxed);
         h.posted[index / 64].fetch_or(1 << (index % 64), Ordering::SeqCst);
         h.doorbell.fetch_add(1, Ordering::SeqCst);
         if h.sleeping.load(Ordering::SeqCst) != 0 {
@@ -293,11 +295,12 @@ impl Posted<'_> {
 
     /// The call's result if it is done; whether it sleeps in the kernel
     /// if not.
-    fn look(&self) -> Look<SysResult> {
+    fn look(&self, me: Cpu) -> Look<SysResult> {
         let slot = self.slot();
         match slot.state.load(Ordering::Acquire) {
             s if s & !FLAGS == DONE => Look::Ready(slot.result()),
             s if s & SLEEPS != 0 => Look::Asleep,
+            _ if me.shares(slot.cpu.load(Ordering::Relaxed)) => Look::Asleep,
             _ => Look::Pending,
         }
     }
@@ -320,7 +323,8 @@ impl Posted<'_> {
 
     fn wait_done(&self, server_gone: &dyn Fn() -> bool) -> Result<SysResult, Stop> {
         let start = Instant::now();
-        if let Some(r) = self.ch.spin.run(|| self.look()) {
+        let me = Cpu::current();
+        if let Some(r) = self.ch.spin.run(|| self.look(me)) {
             return Ok(r);
         }
         let state = &self.slot().state;

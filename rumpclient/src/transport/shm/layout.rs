@@ -2,10 +2,12 @@
 //!
 //! ```text
 //! Header (64 bytes)  magic, slot count, doorbell futex, sleeping servers,
+//!                    the latest poster's CPU,
 //!                    bitmap of posted slots
 //! Slot × SLOTS       (128 bytes each) state futex, syscall number, request
 //!                    number, argument words, result, the areas it uses,
-//!                    the readiness records the caller is to wake (kicks)
+//!                    the readiness records the caller is to wake (kicks),
+//!                    the CPU of the server thread running it
 //! ready::Region      which record each slot's call arms, and the
 //!                    readiness records of waiting threads (`ready`)
 //! Lane × LANES       (page aligned, LANE_LEN bytes each) the data of one
@@ -35,8 +37,8 @@ use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 /// Slots per channel: calls one client can have in flight over it.
 pub const SLOTS: usize = 128;
-/// "rsh5": the layout below.
-pub const MAGIC: u32 = 0x7273_6835;
+/// "rsh6": the layout below.
+pub const MAGIC: u32 = 0x7273_6836;
 
 pub const FREE: u32 = 0;
 pub const POSTED: u32 = 1;
@@ -60,6 +62,9 @@ pub struct Header {
     pub doorbell: AtomicU32,
     /// Server threads asleep on the doorbell (a post with none skips the wake).
     pub sleeping: AtomicU32,
+    /// The CPU the latest post came from (`spin::Cpu`): a server thread on
+    /// that CPU does not spin for the next one.
+    pub poster_cpu: AtomicU32,
     pub posted: [AtomicU64; SLOTS / 64],
 }
 
@@ -73,6 +78,9 @@ pub struct Slot {
     pub ret: AtomicI64,
     /// 0, or the errno in the client's emulation.
     pub errno: AtomicI32,
+    /// The CPU of the server thread that claimed the call (`spin::Cpu`):
+    /// its caller on that CPU does not spin for the result.
+    pub cpu: AtomicU32,
     /// 0, or the area the call's buffer goes through (`lane::Use`).
     pub window: AtomicU64,
     /// 0, or where the call's path is in the inline area (`lane::PathUse`).

@@ -12,7 +12,7 @@ use super::lane::{Area, LaneMemory, PathUse, Use};
 use super::layout::{area_offset, mapping_len, Channel, Slot, DONE, FLAGS, POSTED, SLEEPS, SLOTS, WAITER};
 use super::peer::PeerMemory;
 use super::ready::{Kicks, Notifiers};
-use super::spin::{Look, Spin};
+use super::spin::{Cpu, Look, Spin};
 use rump_abi::{Errno, Slots, SysResult};
 use rump_kernel::mem::Mem;
 use rump_kernel::shm::{Mapping, SharedMem};
@@ -124,6 +124,7 @@ impl ServerChannel {
                 {
                     continue;
                 }
+                slot.cpu.store(Cpu::current().0, Ordering::Relaxed);
                 let args = std::array::from_fn(|i| slot.args[i].load(Ordering::Relaxed));
                 let (sysnum, reqno) = (slot.sysnum.load(Ordering::Relaxed), slot.reqno.load(Ordering::Relaxed));
                 let area = Use::decode(slot.window.load(Ordering::Relaxed));
@@ -151,7 +152,13 @@ impl ServerChannel {
     fn wait_while_waiter(&self) -> Option<Call> {
         let h = self.view().header;
         let start = Instant::now();
-        if let Some(c) = self.spin.run(|| self.claim().map_or(Look::Pending, Look::Ready)) {
+        let me = Cpu::current();
+        let look = || match self.claim() {
+            Some(c) => Look::Ready(c),
+            None if me.shares(h.poster_cpu.load(Ordering::Relaxed)) => Look::Asleep,
+            None => Look::Pending,
+        };
+        if let Some(c) = self.spin.run(look) {
             return Some(c);
         }
         loop {

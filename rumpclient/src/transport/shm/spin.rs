@@ -21,9 +21,16 @@
 //! grows to cover it, up to `MAX`, rather than shrinking as after a wait
 //! that may have been a blocking call).
 //!
-//! A channel whose spins mostly end in a sleep anyway stops spinning
-//! (`Record`): each miss wasted a whole budget of CPU, which on a loaded
-//! machine another task, often the peer itself, was waiting for. (Looking
+//! Nor does a side spin for a peer that last ran on its own CPU (`Cpu`:
+//! the server thread that claimed the call, the client thread that posted
+//! last): that peer cannot run until this side stops, so the spin would
+//! only delay it. Each side publishes its CPU in the mapping as it posts
+//! or claims; reading one's own is a load from glibc's rseq area.
+//!
+//! A channel whose spins mostly end in a sleep anyway, or in the spinner
+//! being taken off its CPU (`PREEMPTED`), stops spinning (`Record`): each
+//! such miss wasted CPU that on a loaded machine another task, often the
+//! peer itself, was waiting for. (Looking
 //! at the machine's runnable count instead counted the spinners
 //! themselves: two spinning peers and one more task stopped every spin,
 //! and a null call went from 0.4 to 5 µs.) It tries again
@@ -37,6 +44,11 @@ const MIN_NS: u32 = 2_000;
 /// 50-60 us where the two CPUs share no cache: with 50 the spins gave up
 /// before it was done and each such call paid two futex wake-ups.
 const MAX_NS: u32 = 100_000;
+/// A gap this long between two looks at the clock while spinning means
+/// the spinner was taken off its CPU: the CPU was wanted by another
+/// thread (often the peer itself), so the spin did not pay, even if the
+/// wait was over when it came back.
+const PREEMPTED: Duration = Duration::from_micros(20);
 /// While spinning does not pay, one wait in this many spins all the same,
 /// to find out whether it pays again.
 const PROBE_EVERY: u32 = 16;
@@ -117,24 +129,31 @@ impl Spin {
         }
         let start = Instant::now();
         let limit = Duration::from_nanos(budget.into());
+        let mut last = start;
         loop {
             for _ in 0..32 {
                 match look() {
                     Look::Ready(v) => {
-                        let took = start.elapsed().as_nanos().min(u128::from(self.max_ns)) as u32;
-                        let grown = budget.max(2 * took).clamp(MIN_NS.min(self.max_ns), self.max_ns);
-                        self.budget_ns.store(grown, Ordering::Relaxed);
-                        self.record.spun(true);
+                        let now = Instant::now();
+                        let hit = now - last < PREEMPTED;
+                        if hit {
+                            let took = (now - start).as_nanos().min(u128::from(self.max_ns)) as u32;
+                            let grown = budget.max(2 * took).clamp(MIN_NS.min(self.max_ns), self.max_ns);
+                            self.budget_ns.store(grown, Ordering::Relaxed);
+                        }
+                        self.record.spun(hit);
                         return Some(v);
                     }
                     Look::Asleep => return None,
                     Look::Pending => std::hint::spin_loop(),
                 }
             }
-            if start.elapsed() >= limit {
+            let now = Instant::now();
+            if now - last >= PREEMPTED || now - start >= limit {
                 self.record.spun(false);
                 return None;
             }
+            last = now;
         }
     }
 
@@ -148,6 +167,26 @@ impl Spin {
         let waited = waited.as_nanos().min(u128::from(u32::MAX)) as u32;
         let next = if waited < self.max_ns || working { waited.saturating_mul(2) } else { budget - budget / 4 };
         self.budget_ns.store(next.clamp(MIN_NS.min(self.max_ns), self.max_ns), Ordering::Relaxed);
+    }
+}
+
+/// A CPU as the mapping records it: its number plus one, 0 for unknown.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Cpu(pub u32);
+
+impl Cpu {
+    /// The CPU this thread runs on now.
+    pub fn current() -> Cpu {
+        // SAFETY: no preconditions; glibc reads the rseq area where the
+        // thread registered one, else asks the vDSO.
+        let c = unsafe { libc::sched_getcpu() };
+        Cpu(u32::try_from(c).map_or(0, |c| c + 1))
+    }
+
+    /// Whether a peer that last ran on `peer` shares this CPU, so cannot
+    /// run while this side spins.
+    pub fn shares(self, peer: u32) -> bool {
+        self.0 != 0 && self.0 == peer
     }
 }
 
@@ -206,6 +245,48 @@ mod tests {
         assert_eq!(looks, 1, "spun on after the peer slept");
         assert_eq!(s.budget_ns.load(Ordering::Relaxed), MAX_NS);
         assert_eq!(s.record.score.load(Ordering::Relaxed), 0, "counted as a miss");
+    }
+
+    #[test]
+    fn a_spinner_taken_off_its_cpu_stops_and_counts_a_miss() {
+        // Standing in for a preemption: a look that loses the CPU longer
+        // than PREEMPTED.
+        let s = spin(MAX_NS);
+        let mut looks = 0;
+        let r = s.run(|| {
+            looks += 1;
+            if looks == 1 {
+                std::thread::sleep(PREEMPTED * 2);
+            }
+            Look::<()>::Pending
+        });
+        assert!(r.is_none());
+        assert_eq!(looks, 32, "spun on past the first look at the clock");
+        assert_eq!(s.record.score.load(Ordering::Relaxed), -2, "counted as a miss");
+        // A wait over when the spinner is back is taken, but still a miss,
+        // and teaches the budget nothing.
+        let s = spin(MIN_NS);
+        let mut first = true;
+        let r = s.run(|| match std::mem::replace(&mut first, false) {
+            true => {
+                std::thread::sleep(PREEMPTED * 2);
+                Look::Pending
+            }
+            false => Look::Ready(7),
+        });
+        assert_eq!(r, Some(7));
+        assert_eq!(s.record.score.load(Ordering::Relaxed), -2);
+        assert_eq!(s.budget_ns.load(Ordering::Relaxed), MIN_NS);
+    }
+
+    #[test]
+    fn a_peer_on_this_cpu_is_never_spun_for() {
+        let me = Cpu::current();
+        assert_ne!(me, Cpu(0), "sched_getcpu works here");
+        assert!(me.shares(me.0));
+        assert!(!me.shares(0), "a peer whose CPU is unknown");
+        assert!(!Cpu(0).shares(0), "nor when ours is");
+        assert!(!me.shares(me.0 + 1));
     }
 
     #[test]

@@ -309,6 +309,7 @@ impl Process {
     /// As `syscall_with`, running as `lwp` so that another thread can
     /// cancel the call (`Kernel::cancel`) and learn when it blocks.
     pub fn syscall_lwp(&self, num: u32, args: &Slots, mem: &dyn UserMemory, lwp: &Lwp) -> SysResult {
+        let _sends = net::softnet::CallSends::begin();
         wchan::deferring(|| {
             let mut cx = Cx { st: self.shared.state.lock(), pid: self.pid, mem, lwp, shared: &self.shared };
             let holder = &self.shared.holder;
@@ -490,6 +491,7 @@ impl Cx<'_> {
         holder.leave();
         let woke = MutexGuard::unlocked(&mut self.st, || {
             wchan::flush();
+            net::softnet::help();
             wchan::wait(&word, deadline)
         });
         holder.enter(self.pid, holder.syscall());

@@ -558,3 +558,35 @@ fn kernels_sharing_a_bus_thread_forward_along_a_chain() {
         assert_eq!(r.with_state(|st| st.net.stats.ip_forw_datagrams), 2, "each router forwarded both");
     }
 }
+
+/// Kernels sharing a bus thread (the nodes of one `rump_server`): a
+/// datagram one sends to another is in its receiver's socket by the time
+/// the send returns, handed over by the sending thread itself rather
+/// than left for the bus thread to wake up to.
+#[test]
+fn a_send_between_kernels_sharing_a_bus_thread_is_delivered_by_the_sender() {
+    use rump_kernel::net::softnet::BusThread;
+    let dir = tempdir();
+    let bus = dir.join("rtc");
+    let shared = BusThread::default();
+    let boot = || Kernel::boot(Config { bus_thread: shared.clone(), ..Config::default() }).unwrap();
+    let (ka, kb) = (boot(), boot());
+    attach(&ka, "shmif0", &bus, [10, 0, 0, 1]);
+    attach(&kb, "shmif0", &bus, [10, 0, 0, 2]);
+    let a = ka.spawn(Emulation::Linux, Cred::root(), "test").unwrap();
+    let b = kb.spawn(Emulation::Linux, Cred::root(), "test").unwrap();
+    // The first datagram also resolves B's address; it may take a while.
+    assert_eq!(udp_a_to_b(&a, &b, 7100, b"warm"), [10, 0, 0, 1]);
+    let sa = sc(&a, libc::SYS_socket, &[2, 2, 0]).unwrap() as u64;
+    let sb = sc(&b, libc::SYS_socket, &[2, 2, 0]).unwrap() as u64;
+    let at = sin([0; 4], 7101);
+    sc(&b, libc::SYS_bind, &[sb, &at as *const _ as u64, 16]).unwrap();
+    let to_b = sin([10, 0, 0, 2], 7101);
+    for i in 0..50u8 {
+        sc(&a, libc::SYS_sendto, &[sa, [i].as_ptr() as u64, 1, 0, &to_b as *const _ as u64, 16]).unwrap();
+        let mut got = [0u8; 4];
+        let args = [sb, got.as_mut_ptr() as u64, 4, libc::MSG_DONTWAIT as u64, 0, 0];
+        assert_eq!(sc(&b, libc::SYS_recvfrom, &args), Ok(1), "datagram {i} waits in B as the send returns");
+        assert_eq!(got[0], i);
+    }
+}

@@ -177,7 +177,7 @@ impl Net {
     pub(crate) fn wake_links(&self) {
         for ifc in self.ifaces.iter() {
             if let Link::Shmif(Some(l)) = &ifc.link {
-                l.bus.wake_readers();
+                l.readers.announce(&l.bus);
             }
         }
     }

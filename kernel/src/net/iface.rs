@@ -100,6 +100,8 @@ pub struct ShmifLink {
     pub sender: u64,
     /// Tells the kernel's bus thread to stop reading it for the interface.
     pub stop: Arc<AtomicBool>,
+    /// That bus thread, told of frames a call sent (`softnet::help`).
+    pub(crate) readers: Arc<super::softnet::BusLinks>,
 }
 
 /// A tap interface's attachment to its host tap device.

@@ -1099,16 +1099,32 @@ impl Bus {
     /// Wakes the readers for the frames appended since the last wake-up,
     /// if there are any.
     pub fn wake_readers(&self) {
+        if let Some(asleep) = self.announce() {
+            self.wake(asleep);
+        }
+    }
+
+    /// The first half of `wake_readers`: counts the frames appended since
+    /// the last wake-up, if there are any, so that a reader looking now
+    /// finds them (`may_have_news`); says whether a reader was asleep,
+    /// which `wake` must then wake: the count no longer says so.
+    pub fn announce(&self) -> Option<bool> {
         if !self.unannounced.swap(false, Ordering::AcqRel) {
-            return;
+            return None;
         }
         let spare = self.word(field::SPARE);
         let bump = |v: u32| Some(((v & !SLEEPING).wrapping_add(1)) & !SLEEPING);
         let old = spare.fetch_update(Ordering::SeqCst, Ordering::SeqCst, bump).unwrap_or_default();
-        if old & SLEEPING != 0 {
+        Some(old & SLEEPING != 0)
+    }
+
+    /// The second half of `wake_readers`, after `announce` said whether a
+    /// reader was `asleep`.
+    pub fn wake(&self, asleep: bool) {
+        if asleep {
             // Shared: the kernel keys the word by file and offset, so
             // sleepers in other processes are found.
-            FutexWord::wake_all(spare, true);
+            FutexWord::wake_all(self.word(field::SPARE), true);
         }
         // NetBSD's wake-up: a write through the file, which mapping stores
         // are not, for inotify/kqueue watchers. It writes what is there.

@@ -23,8 +23,9 @@ use super::shmif::{Bus, BusReader, Sleep, CHECK_PERIOD, MAX_FRAME};
 use super::tap::Tap;
 use crate::{Shared, State};
 use parking_lot::{Condvar, Mutex};
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -274,6 +275,11 @@ pub(crate) struct BusLinks {
     added: Mutex<(Vec<NewLink>, bool)>,
     /// Bumped when a link is added, to end the thread's sleep.
     changed: AtomicU32,
+    /// The links taken up and what was read from them: held by the bus
+    /// thread for a turn, or by a thread whose call sent frames (`help`).
+    reader: Mutex<Reader>,
+    /// How many kernels the reader holds links of.
+    kernels: AtomicUsize,
 }
 
 impl BusLinks {
@@ -351,6 +357,195 @@ impl KernelLinks {
     }
 }
 
+/// What the bus thread reads: the kernels' links and their backlogs.
+#[derive(Default)]
+struct Reader {
+    kernels: Vec<KernelLinks>,
+}
+
+impl Reader {
+    /// Takes up the links attached since the last look and drops the
+    /// stopped ones.
+    fn adopt(&mut self, added: &Mutex<(Vec<NewLink>, bool)>) {
+        for (kernel, source) in added.lock().0.drain(..) {
+            match self.kernels.iter_mut().find(|k| k.kernel.ptr_eq(&kernel)) {
+                Some(k) => k.sources.push(source),
+                None => self.kernels.push(KernelLinks { kernel, sources: vec![source], backlog: Backlog::default() }),
+            }
+        }
+        self.kernels.iter_mut().for_each(KernelLinks::prune);
+    }
+
+    /// Reads the links into the backlogs until all are drained (a link
+    /// that gave less than a budget is) or the backlogs are full, then
+    /// hands each backlog to its kernel (`all`: see `KernelLinks::fill`).
+    /// True if anything was handed over; kernels gone or halted are
+    /// dropped.
+    fn turn(&mut self, all: bool) -> bool {
+        while self.kernels.iter_mut().fold(false, |more, k| more | k.fill(all)) {}
+        let mut delivered = false;
+        self.kernels.retain_mut(|k| {
+            if k.backlog.is_idle() {
+                return true;
+            }
+            delivered = true;
+            k.deliver()
+        });
+        delivered
+    }
+
+    /// The buses to sleep on, each with where its reader stands.
+    fn sleep_plan(&self) -> Vec<(Arc<Bus>, BusReader)> {
+        self.kernels.iter().flat_map(|k| &k.sources).map(|s| (s.bus.clone(), s.reader.clone())).collect()
+    }
+}
+
+/// Turns a thread whose call sent frames may take in place of the bus
+/// thread, at most: enough for the frames it sent and what answers them
+/// at once (an ACK, a reply forwarded back), not a whole transfer.
+const HELP_TURNS: usize = 4;
+
+/// A bus a call appended frames to, whose readers it wakes once it has
+/// helped (`help`), and whether one was asleep (`Bus::announce`).
+type Unwoken = (Arc<BusLinks>, Arc<Bus>, bool);
+
+thread_local! {
+    /// Whether this thread holds a reader (`BusLinks::read`).
+    static READING: Cell<bool> = const { Cell::new(false) };
+    /// While this thread runs a call (`CallSends`): the buses it appended
+    /// to that other kernels of this process read, not yet woken.
+    static UNWOKEN: RefCell<Option<Vec<Unwoken>>> = const { RefCell::new(None) };
+}
+
+/// A reader held by this thread (`BusLinks::read`).
+struct Reading<'a> {
+    held: parking_lot::MutexGuard<'a, Reader>,
+    _mark: ReadingMark,
+}
+
+/// Clears `READING` when the reader is let go.
+struct ReadingMark;
+
+impl Drop for ReadingMark {
+    fn drop(&mut self) {
+        READING.with(|r| r.set(false));
+    }
+}
+
+impl Reading<'_> {
+    /// Lets go of the reader to a thread waiting for it, if one is, even
+    /// if this one asks again at once: a helper does not wait out the bus
+    /// thread's turns one after another.
+    fn hand_over(self) {
+        let Reading { held, _mark } = self;
+        drop(_mark);
+        parking_lot::MutexGuard::unlock_fair(held);
+    }
+}
+
+impl std::ops::Deref for Reading<'_> {
+    type Target = Reader;
+    fn deref(&self) -> &Reader {
+        &self.held
+    }
+}
+
+impl std::ops::DerefMut for Reading<'_> {
+    fn deref_mut(&mut self) -> &mut Reader {
+        &mut self.held
+    }
+}
+
+impl BusLinks {
+    /// The reader, once whoever holds it now is done with it.
+    fn read(&self) -> Reading<'_> {
+        let held = self.reader.lock();
+        READING.with(|r| r.set(true));
+        Reading { held, _mark: ReadingMark }
+    }
+
+    /// Wakes `bus`'s readers for the frames this kernel appended since it
+    /// last did, or, inside a call and where other kernels of this process
+    /// read these links, leaves the wake-up to `help` after the call.
+    pub(crate) fn announce(self: &Arc<Self>, bus: &Arc<Bus>) {
+        let Some(asleep) = bus.announce() else { return };
+        let shared = self.kernels.load(Ordering::Relaxed) > 1;
+        let held = shared
+            && UNWOKEN.with(|u| match u.borrow_mut().as_mut() {
+                Some(v) => {
+                    v.push((self.clone(), bus.clone(), asleep));
+                    true
+                }
+                None => false,
+            });
+        if !held {
+            bus.wake(asleep);
+        }
+    }
+}
+
+/// Marks this thread as running a call until dropped, when it helps
+/// (`help`); a call made while one runs (from its wake-ups) leaves the
+/// marking to the outer one.
+pub(crate) struct CallSends {
+    outer: bool,
+}
+
+impl CallSends {
+    pub(crate) fn begin() -> CallSends {
+        let outer = UNWOKEN.with(|u| {
+            let mut u = u.borrow_mut();
+            let first = u.is_none();
+            if first {
+                *u = Some(Vec::new());
+            }
+            first
+        });
+        CallSends { outer }
+    }
+}
+
+impl Drop for CallSends {
+    fn drop(&mut self) {
+        help();
+        if self.outer {
+            UNWOKEN.with(|u| *u.borrow_mut() = None);
+        }
+    }
+}
+
+/// Run to completion: once a call that sent frames onto buses other
+/// kernels of this process read (the nodes of one `rump_server`) has let
+/// go of its kernel, at its end or before it sleeps, the calling thread
+/// hands those kernels the frames itself, as Linux's veth has the
+/// sender's CPU run the receiver's input, and only then wakes the buses'
+/// readers (other processes', and this process's bus thread, which finds
+/// them read). The receiving kernel's work is the sender's, so a sender
+/// cannot outrun its receiver by having that work done on another
+/// thread's time, and a frame reaches its socket without waiting for a
+/// thread to be scheduled. A turn another thread is taking is waited for
+/// (it may have looked before these frames came); only a few turns are
+/// taken: what is left is the bus thread's.
+pub(crate) fn help() {
+    let Some(unwoken) = UNWOKEN.with(|u| u.borrow_mut().as_mut().map(std::mem::take)) else { return };
+    let Some((links, _, _)) = unwoken.first() else { return };
+    // What the turns themselves send wakes its readers at once.
+    let during = UNWOKEN.with(|u| u.borrow_mut().take());
+    // Not from within a turn (a call made by a wake-up it delivered).
+    if !READING.with(Cell::get) {
+        let mut reader = links.read();
+        for _ in 0..HELP_TURNS {
+            if !reader.turn(false) {
+                break;
+            }
+        }
+    }
+    UNWOKEN.with(|u| *u.borrow_mut() = during);
+    for (_, bus, asleep) in unwoken {
+        bus.wake(asleep);
+    }
+}
+
 /// The bus thread: reads every attached bus into its kernel's backlog (a
 /// budget from each in turn), hands the backlogs to their kernels, and
 /// sleeps on all the buses at once when they have nothing more. A frame
@@ -360,37 +555,23 @@ impl KernelLinks {
 /// the same however many kernels share the thread. It ends when its
 /// kernels have all gone or halted.
 fn read_buses(links: Arc<BusLinks>) {
-    let mut kernels: Vec<KernelLinks> = Vec::new();
     let mut sleep_list: Vec<WaitV> = Vec::new();
     // Whether to look at every bus: after a sleep, for the frames of
     // writers that do not count them and for the buses' health.
     let mut look_all = true;
     'read: loop {
         let changed = links.changed.load(Ordering::SeqCst);
-        for (kernel, source) in links.added.lock().0.drain(..) {
-            match kernels.iter_mut().find(|k| k.kernel.ptr_eq(&kernel)) {
-                Some(k) => k.sources.push(source),
-                None => kernels.push(KernelLinks { kernel, sources: vec![source], backlog: Backlog::default() }),
-            }
-        }
-        kernels.iter_mut().for_each(KernelLinks::prune);
-        // Until all are drained (a link that gave less than a budget is)
-        // or the backlogs are full.
-        while kernels.iter_mut().fold(false, |more, k| more | k.fill(look_all)) {}
-        look_all = false;
-        let mut delivered = false;
-        kernels.retain_mut(|k| {
-            if k.backlog.is_idle() {
-                return true;
-            }
-            delivered = true;
-            k.deliver()
-        });
-        if delivered {
+        let mut reader = links.read();
+        reader.adopt(&links.added);
+        links.kernels.store(reader.kernels.len(), Ordering::Relaxed);
+        if reader.turn(look_all) {
+            look_all = false;
+            reader.hand_over();
             continue;
         }
-        kernels.retain(|k| k.kernel.strong_count() > 0);
-        if kernels.is_empty() {
+        look_all = false;
+        reader.kernels.retain(|k| k.kernel.strong_count() > 0);
+        if reader.kernels.is_empty() {
             let mut added = links.added.lock();
             if added.0.is_empty() {
                 added.1 = false;
@@ -398,11 +579,16 @@ fn read_buses(links: Arc<BusLinks>) {
             }
             continue;
         }
+        // Slept on without the reader held, so that a helper can take
+        // it meanwhile; one that read past where it stood makes the wait
+        // end at once (`prepare_wait` finds the counter moved).
+        let plan = reader.sleep_plan();
+        drop(reader);
         let mut words = Words::new(&mut sleep_list);
         words.push(FutexWord { word: &links.changed, expect: changed, shared: false });
         let mut timeout = IDLE;
-        for s in kernels.iter().flat_map(|k| &k.sources) {
-            match s.bus.prepare_wait(&s.reader) {
+        for (bus, at) in &plan {
+            match bus.prepare_wait(at) {
                 Sleep::Not => continue 'read,
                 Sleep::Poll => timeout = timeout.min(CHECK_PERIOD),
                 Sleep::On(w) => {

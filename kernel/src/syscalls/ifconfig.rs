@@ -117,8 +117,9 @@ impl Cx<'_> {
             Link::Shmif(link) => {
                 let bus = Arc::new(Bus::open(&linkstr)?);
                 let sender = shmif::random_sender();
-                *link = Some(ShmifLink { bus: bus.clone(), sender, stop: stop.clone() });
-                shared.config.bus_thread.0.attach(kernel, index, bus, sender, stop);
+                let readers = shared.config.bus_thread.0.clone();
+                *link = Some(ShmifLink { bus: bus.clone(), sender, stop: stop.clone(), readers: readers.clone() });
+                readers.attach(kernel, index, bus, sender, stop);
             }
             Link::Tap(link) => {
                 let dev = Arc::new(Tap::open(linkstr.to_str().ok_or(EINVAL)?)?);

@@ -14,7 +14,10 @@
 //! woken by its own process's frame for nothing: two wake-ups per hop
 //! where one is needed. Kernels booted with one `BusThread` (the nodes of
 //! one `rump_server`) share that thread: a frame one of them forwards onto
-//! a bus another reads needs no wake-up at all.
+//! a bus another reads needs no wake-up at all. And a call that sends onto
+//! such a bus takes the thread's turn itself once it is done with its own
+//! kernel (`help`): the frames reach the other kernels on the sender's
+//! time, as Linux's veth does it.
 
 use super::ether::Sent;
 use super::futexv::{FutexWord, WaitV, Words, POLL_SLICE};

@@ -85,6 +85,31 @@ fn tcp_megabyte_each_way_over_loopback() {
     assert!(client.join().unwrap() == data);
 }
 
+/// A bad buffer is EFAULT and moves nothing, as on Linux: a write from it
+/// sends nothing, and a read into it leaves the bytes for the next read.
+#[test]
+fn tcp_bad_buffers_are_efault_and_lose_nothing() {
+    let (_k, p) = boot();
+    let l = socket(&p, libc::SOCK_STREAM);
+    bind(&p, l, 0).unwrap();
+    sc(&p, libc::SYS_listen, &[l as u64, 4]).unwrap();
+    let c = socket(&p, libc::SOCK_STREAM);
+    let a = sin(local_port(&p, l));
+    sc(&p, libc::SYS_connect, &[c as u64, &a as *const _ as u64, 16]).unwrap();
+    let s = sc(&p, libc::SYS_accept, &[l as u64, 0, 0]).unwrap() as u64;
+    let bad = 1u64;
+    assert_eq!(sc(&p, libc::SYS_write, &[c as u64, bad, 3]), Err(libc::EFAULT));
+    send_all(&p, c, b"abc");
+    let mut pfd = libc::pollfd { fd: s as i32, events: libc::POLLIN, revents: 0 };
+    assert_eq!(sc(&p, libc::SYS_poll, &[&mut pfd as *mut _ as u64, 1, 5000]), Ok(1));
+    assert_eq!(sc(&p, libc::SYS_read, &[s, bad, 3]), Err(libc::EFAULT));
+    // Non-blocking: bytes lost would be EAGAIN here, not a hang.
+    sc(&p, libc::SYS_fcntl, &[s, libc::F_SETFL as u64, libc::O_NONBLOCK as u64]).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(sc(&p, libc::SYS_read, &[s, buf.as_mut_ptr() as u64, 16]), Ok(3));
+    assert_eq!(&buf[..3], b"abc");
+}
+
 #[test]
 fn udp_datagrams_carry_their_source_and_refusals_come_back() {
     let (_k, p) = boot();

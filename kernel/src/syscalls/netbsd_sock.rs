@@ -5,7 +5,7 @@
 //! options are Linux's under NetBSD's numbers (`linux_option`).
 #![allow(non_snake_case)]
 
-use super::sock::MsgFlags;
+use super::sock::{MsgFlags, Payload};
 use crate::compat::linux::handlers::{linux_sys_getsockopt, linux_sys_setsockopt};
 use crate::usermem::{read_pod, write_pod};
 use crate::Cx;
@@ -153,9 +153,7 @@ pub fn sys_shutdown(cx: &mut Cx, a: sys_shutdown_args) -> SysResult {
 
 pub fn sys_sendto(cx: &mut Cx, a: sys_sendto_args) -> SysResult {
     let to = if a.to.is_null() { None } else { Some(addr_for(cx, a.s, a.to, a.tolen)?) };
-    let mut data = vec![0u8; a.len.min(super::sock::SEND_MAX)];
-    cx.mem.copy_in(a.buf, &mut data)?;
-    cx.sock_send(a.s, &data, to, msg_flags(a.flags)).map(|n| n as i64)
+    cx.sock_send(a.s, Payload::user(cx.mem, a.buf, a.len), to, msg_flags(a.flags)).map(|n| n as i64)
 }
 
 pub fn sys_recvfrom(cx: &mut Cx, a: sys_recvfrom_args) -> SysResult {

@@ -4,7 +4,7 @@
 use crate::event::{Flavor, Hint, QueueId, Source, Wake};
 use crate::file::FileKind;
 use crate::pipe::PipeId;
-use crate::syscalls::sock::{MsgFlags, SEND_MAX};
+use crate::syscalls::sock::{MsgFlags, Payload};
 use crate::usermem::read_pod;
 use crate::vfs::VType;
 use crate::Cx;
@@ -86,11 +86,7 @@ impl Cx<'_> {
             },
             FileKind::Queue(q) => Err(self.queue_error(q, Flavor::rw_error)),
             FileKind::Socket(_) if at.is_some() => Err(ESPIPE),
-            FileKind::Socket(_) => {
-                let r = self.sock_recv(fd, len, MsgFlags::default())?;
-                self.mem.copy_out(buf, &r.data)?;
-                Ok(r.data.len())
-            }
+            FileKind::Socket(_) => self.sock_read(fd, buf, len),
         }
     }
 
@@ -134,11 +130,7 @@ impl Cx<'_> {
             FileKind::Pipe { .. } => Err(ESPIPE),
             FileKind::Queue(q) => Err(self.queue_error(q, Flavor::rw_error)),
             FileKind::Socket(_) if at.is_some() => Err(ESPIPE),
-            FileKind::Socket(_) => {
-                let mut data = vec![0u8; len.min(SEND_MAX)];
-                self.mem.copy_in(buf, &mut data)?;
-                self.sock_send(fd, &data, None, MsgFlags::default())
-            }
+            FileKind::Socket(_) => self.sock_send(fd, Payload::user(self.mem, buf, len), None, MsgFlags::default()),
         }
     }
 

@@ -8,15 +8,49 @@ use crate::file::{FileId, FileKind, OpenFile};
 use crate::net::socket::{Datagram, Kind, SockId, Tcp};
 use crate::net::Net;
 use crate::Cx;
-use rump_abi::native::errno::{EAGAIN, EINPROGRESS, EINTR, EINVAL, ENOTSOCK};
+use rump_abi::native::errno::{EAGAIN, EFAULT, EINPROGRESS, EINTR, EINVAL, ENOTSOCK};
 use rump_abi::native::flags::{O_NONBLOCK, O_RDWR};
-use rump_abi::Errno;
+use rump_abi::usermem::UserMemory;
+use rump_abi::{Errno, UserAddr};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// Most bytes one send takes from the caller (larger stream writes
 /// return a partial count, which callers loop over).
 pub const SEND_MAX: usize = 4 << 20;
+
+/// What a send takes its bytes from: the kernel's own, or `len` bytes of
+/// the caller's at an address, reached at each attempt, in place where its
+/// memory allows (a lane of the shared-memory channel, the embedded
+/// kernel's process), and never lent across a sleep: a buffer that goes
+/// away while a send waits is EFAULT, not a fault in the kernel.
+#[derive(Clone, Copy)]
+pub enum Payload<'a> {
+    Bytes(&'a [u8]),
+    User(&'a dyn UserMemory, UserAddr, usize),
+}
+
+impl Payload<'_> {
+    /// The caller's `len` bytes at `addr`, at most `SEND_MAX`.
+    pub fn user(mem: &dyn UserMemory, addr: UserAddr, len: usize) -> Payload<'_> {
+        Payload::User(mem, addr, len.min(SEND_MAX))
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Payload::Bytes(b) => b.len(),
+            Payload::User(_, _, len) => *len,
+        }
+    }
+
+    /// `f` over the bytes from offset `from` on.
+    pub fn with(&self, from: usize, f: &mut dyn FnMut(&[u8]) -> Result<usize, Errno>) -> Result<usize, Errno> {
+        match *self {
+            Payload::Bytes(b) => f(&b[from..]),
+            Payload::User(mem, addr, len) => mem.with_in(addr.offset(from as u64).ok_or(EFAULT)?, len - from, f),
+        }
+    }
+}
 /// Most bytes one stream receive takes.
 const RECV_MAX: usize = 1 << 20;
 
@@ -161,24 +195,38 @@ impl Cx<'_> {
 
     /// Sends `data`; a blocking stream send queues all of it (a signal or
     /// timeout after some bytes returns what went).
-    pub fn sock_send(&mut self, fd: i32, data: &[u8], to: Option<SocketAddr>, flags: MsgFlags) -> Result<usize, Errno> {
+    pub fn sock_send(
+        &mut self,
+        fd: i32,
+        data: Payload,
+        to: Option<SocketAddr>,
+        flags: MsgFlags,
+    ) -> Result<usize, Errno> {
         let (_, s) = self.sock_of(fd)?;
         let sock = self.st.net.sock(s)?;
         let timeout = sock.opts.sndtimeo;
-        if !matches!(sock.kind, Kind::Tcp(_)) {
-            let r = match sock.kind {
-                Kind::Raw(_) => self.st.net.raw_send(s, data, to),
-                Kind::Packet(_) => self.st.net.packet_send(s, data),
-                Kind::Ping(_) => self.st.net.ping_send(s, data, to),
-                _ => return self.sock_wait(fd, flags.dontwait, timeout, |net, s| net.udp_send(s, data, to)),
-            };
+        // Sends that never wait.
+        type Once = fn(&mut Net, SockId, &[u8], Option<SocketAddr>) -> Result<usize, Errno>;
+        let once: Option<Once> = match sock.kind {
+            Kind::Raw(_) => Some(Net::raw_send),
+            Kind::Ping(_) => Some(Net::ping_send),
+            Kind::Packet(_) => Some(|net, s, d, _| net.packet_send(s, d)),
+            _ => None,
+        };
+        let stream = matches!(sock.kind, Kind::Tcp(_));
+        if let Some(send) = once {
+            let net = &mut self.st.net;
+            let r = data.with(0, &mut |d| send(net, s, d, to));
             self.net_done();
             return r;
         }
+        if !stream {
+            let send = |net: &mut Net, s| data.with(0, &mut |d| net.udp_send(s, d, to));
+            return self.sock_wait(fd, flags.dontwait, timeout, send);
+        }
         let mut sent = 0;
         loop {
-            let chunk = &data[sent..];
-            let r = self.sock_wait(fd, flags.dontwait, timeout, |net, s| net.tcp_send(s, chunk));
+            let r = self.sock_wait(fd, flags.dontwait, timeout, |net, s| data.with(sent, &mut |d| net.tcp_send(s, d)));
             match r {
                 Ok(n) => {
                     sent += n;
@@ -206,14 +254,29 @@ impl Cx<'_> {
             return Ok(Received { data, from: Some(d.from), full_len, at: Some(d.at), ttl: Some(d.ttl), link: d.link });
         }
         let mut buf = vec![0u8; len.min(RECV_MAX)];
+        let got = self.stream_recv(fd, buf.len(), flags, |net, s, at| net.tcp_recv(s, &mut buf[at..], flags.peek))?;
+        buf.truncate(got);
+        Ok(Received { full_len: got, data: buf, from: None, at: None, ttl: None, link: None })
+    }
+
+    /// Up to `len` bytes of a stream socket, each attempt putting them
+    /// with `put` from its offset on (`put` takes what is there: how many).
+    fn stream_recv(
+        &mut self,
+        fd: i32,
+        len: usize,
+        flags: MsgFlags,
+        mut put: impl FnMut(&mut Net, SockId, usize) -> Result<usize, Errno>,
+    ) -> Result<usize, Errno> {
+        let (_, s) = self.sock_of(fd)?;
+        let timeout = self.st.net.sock(s)?.opts.rcvtimeo;
         let mut got = 0;
         loop {
-            let r = self.sock_wait(fd, flags.dontwait, timeout, |net, s| net.tcp_recv(s, &mut buf[got..], flags.peek));
-            match r {
+            match self.sock_wait(fd, flags.dontwait, timeout, |net, s| put(net, s, got)) {
                 Ok(0) => break,
                 Ok(n) => {
                     got += n;
-                    if !flags.waitall || flags.peek || got == buf.len() {
+                    if !flags.waitall || flags.peek || got == len {
                         break;
                     }
                 }
@@ -221,8 +284,30 @@ impl Cx<'_> {
                 Err(e) => return Err(e),
             }
         }
-        buf.truncate(got);
-        Ok(Received { full_len: got, data: buf, from: None, at: None, ttl: None, link: None })
+        Ok(got)
+    }
+
+    /// read(2) on a socket. A stream's bytes go into the caller's buffer
+    /// at each attempt, in place where its memory allows (a lane, the
+    /// embedded kernel's process), never lent across a sleep (as
+    /// `Payload::User` is sent).
+    pub fn sock_read(&mut self, fd: i32, buf: UserAddr, len: usize) -> Result<usize, Errno> {
+        let (_, s) = self.sock_of(fd)?;
+        if !matches!(self.st.net.sock(s)?.kind, Kind::Tcp(_)) {
+            let r = self.sock_recv(fd, len, MsgFlags::default())?;
+            self.mem.copy_out(buf, &r.data)?;
+            return Ok(r.data.len());
+        }
+        let (mem, len) = (self.mem, len.min(RECV_MAX));
+        self.stream_recv(fd, len, MsgFlags::default(), |net, s, at| {
+            if net.readable_bytes(s) == 0 {
+                // The end, an error, or a wait, as Linux's: a bad buffer
+                // is found only once there are bytes for it.
+                return net.tcp_recv(s, &mut [], false);
+            }
+            let to = buf.offset(at as u64).ok_or(EFAULT)?;
+            mem.with_out(to, len - at, &mut |out| net.tcp_recv(s, out, false))
+        })
     }
 
     pub fn sock_shutdown(&mut self, fd: i32, how: i32) -> Result<(), Errno> {

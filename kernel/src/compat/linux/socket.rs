@@ -5,7 +5,7 @@
 use super::{netlink, packet};
 use crate::net::icmp::ErrMsg;
 use crate::net::socket::{sockbuf_for, Kind, Opts, Tcp, MIN_RCVBUF, MIN_SNDBUF, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM};
-use crate::syscalls::sock::{MsgFlags, Received, SEND_MAX};
+use crate::syscalls::sock::{MsgFlags, Payload, Received, SEND_MAX};
 use crate::usermem::{read_pod, write_pod};
 use crate::Cx;
 use rump_abi::linux::sys::args::*;
@@ -252,9 +252,9 @@ pub fn linux_sys_shutdown(cx: &mut Cx, a: linux_sys_shutdown_args) -> SysResult 
     cx.sock_shutdown(a.fd, a.how).map(|_| 0)
 }
 
-fn send(cx: &mut Cx, fd: i32, data: &[u8], to: Option<SocketAddr>, fl: u32) -> SysResult {
+fn send(cx: &mut Cx, fd: i32, data: Payload, to: Option<SocketAddr>, fl: u32) -> SysResult {
     if let Some(s) = netlink::of_fd(cx, fd) {
-        return netlink::send(cx, s, data).map(|n| n as i64);
+        return data.with(0, &mut |d| netlink::send(cx, s, d)).map(|n| n as i64);
     }
     cx.sock_send(fd, data, to, flags(fl)).map(|n| n as i64)
 }
@@ -263,7 +263,7 @@ fn send(cx: &mut Cx, fd: i32, data: &[u8], to: Option<SocketAddr>, fl: u32) -> S
 /// a send to its one peer, the kernel. None for any other fd.
 pub fn netlink_write(cx: &mut Cx, fd: i32, buf: UserAddr, len: usize) -> Option<SysResult> {
     netlink::of_fd(cx, fd)?;
-    Some(copy_in_buf(cx, buf, len).and_then(|data| send(cx, fd, &data, None, 0)))
+    Some(send(cx, fd, Payload::user(cx.mem, buf, len), None, 0))
 }
 
 /// A send's destination: an IP address, or for a netlink socket none
@@ -303,8 +303,7 @@ fn copy_in_buf(cx: &Cx, addr: UserAddr, len: usize) -> Result<Vec<u8>, Errno> {
 
 pub fn linux_sys_sendto(cx: &mut Cx, a: linux_sys_sendto_args) -> SysResult {
     let to = destination(cx, a.fd, a.addr, a.addr_len)?;
-    let data = copy_in_buf(cx, a.buff, a.len)?;
-    send(cx, a.fd, &data, to, a.flags)
+    send(cx, a.fd, Payload::user(cx.mem, a.buff, a.len), to, a.flags)
 }
 
 /// The next entry of a socket's error queue (MSG_ERRQUEUE never blocks),
@@ -395,7 +394,7 @@ pub fn linux_sys_sendmsg(cx: &mut Cx, a: linux_sys_sendmsg_args) -> SysResult {
         let take = (v.len as usize).min(SEND_MAX - data.len());
         data.extend_from_slice(&copy_in_buf(cx, UserAddr(v.base), take)?);
     }
-    send(cx, a.fd, &data, to, a.flags)
+    send(cx, a.fd, Payload::Bytes(&data), to, a.flags)
 }
 
 pub fn linux_sys_recvmsg(cx: &mut Cx, a: linux_sys_recvmsg_args) -> SysResult {

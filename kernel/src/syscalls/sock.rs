@@ -22,8 +22,8 @@ pub const SEND_MAX: usize = 4 << 20;
 /// What a send takes its bytes from: the kernel's own, or `len` bytes of
 /// the caller's at an address, reached at each attempt, in place where its
 /// memory allows (a lane of the shared-memory channel, the embedded
-/// kernel's process), and never lent across a sleep: a buffer that goes
-/// away while a send waits is EFAULT, not a fault in the kernel.
+/// kernel's process), and never lent across a sleep: after a wait the
+/// buffer is checked again, as Linux copies from it again.
 #[derive(Clone, Copy)]
 pub enum Payload<'a> {
     Bytes(&'a [u8]),
@@ -51,6 +51,7 @@ impl Payload<'_> {
         }
     }
 }
+
 /// Most bytes one stream receive takes.
 const RECV_MAX: usize = 1 << 20;
 

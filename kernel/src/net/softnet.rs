@@ -415,9 +415,15 @@ type Unwoken = (Arc<BusLinks>, Arc<Bus>, bool);
 thread_local! {
     /// Whether this thread holds a reader (`BusLinks::read`).
     static READING: Cell<bool> = const { Cell::new(false) };
-    /// While this thread runs a call (`CallSends`): the buses it appended
-    /// to that other kernels of this process read, not yet woken.
-    static UNWOKEN: RefCell<Option<Vec<Unwoken>>> = const { RefCell::new(None) };
+    /// How many calls this thread is in (`CallSends`; a call's wake-ups
+    /// may make another): wake-ups are held only inside one. Plain cells
+    /// on every call's way; `UNWOKEN` is touched only when one is held.
+    static CALLS: Cell<u32> = const { Cell::new(0) };
+    /// Whether `UNWOKEN` holds any.
+    static HELD: Cell<bool> = const { Cell::new(false) };
+    /// The buses this thread's calls appended to that other kernels of
+    /// this process read, not yet woken.
+    static UNWOKEN: RefCell<Vec<Unwoken>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A reader held by this thread (`BusLinks::read`).
@@ -473,47 +479,30 @@ impl BusLinks {
     pub(crate) fn announce(self: &Arc<Self>, bus: &Arc<Bus>) {
         let Some(asleep) = bus.announce() else { return };
         let shared = self.kernels.load(Ordering::Relaxed) > 1;
-        let held = shared
-            && UNWOKEN.with(|u| match u.borrow_mut().as_mut() {
-                Some(v) => {
-                    v.push((self.clone(), bus.clone(), asleep));
-                    true
-                }
-                None => false,
-            });
-        if !held {
+        if !shared || CALLS.with(Cell::get) == 0 {
             bus.wake(asleep);
+            return;
         }
+        UNWOKEN.with(|u| u.borrow_mut().push((self.clone(), bus.clone(), asleep)));
+        HELD.with(|h| h.set(true));
     }
 }
 
 /// Marks this thread as running a call until dropped, when it helps
-/// (`help`); a call made while one runs (from its wake-ups) leaves the
-/// marking to the outer one.
-pub(crate) struct CallSends {
-    outer: bool,
-}
+/// (`help`).
+pub(crate) struct CallSends(());
 
 impl CallSends {
     pub(crate) fn begin() -> CallSends {
-        let outer = UNWOKEN.with(|u| {
-            let mut u = u.borrow_mut();
-            let first = u.is_none();
-            if first {
-                *u = Some(Vec::new());
-            }
-            first
-        });
-        CallSends { outer }
+        CALLS.with(|c| c.set(c.get() + 1));
+        CallSends(())
     }
 }
 
 impl Drop for CallSends {
     fn drop(&mut self) {
         help();
-        if self.outer {
-            UNWOKEN.with(|u| *u.borrow_mut() = None);
-        }
+        CALLS.with(|c| c.set(c.get() - 1));
     }
 }
 
@@ -530,20 +519,24 @@ impl Drop for CallSends {
 /// (it may have looked before these frames came); only a few turns are
 /// taken: what is left is the bus thread's.
 pub(crate) fn help() {
-    let Some(unwoken) = UNWOKEN.with(|u| u.borrow_mut().as_mut().map(std::mem::take)) else { return };
+    if !HELD.with(|h| h.replace(false)) {
+        return;
+    }
+    let unwoken = UNWOKEN.with(|u| std::mem::take(&mut *u.borrow_mut()));
     let Some((links, _, _)) = unwoken.first() else { return };
-    // What the turns themselves send wakes its readers at once.
-    let during = UNWOKEN.with(|u| u.borrow_mut().take());
     // Not from within a turn (a call made by a wake-up it delivered).
     if !READING.with(Cell::get) {
+        // What the turns themselves send wakes its readers at once.
+        let calls = CALLS.with(|c| c.replace(0));
         let mut reader = links.read();
         for _ in 0..HELP_TURNS {
             if !reader.turn(false) {
                 break;
             }
         }
+        drop(reader);
+        CALLS.with(|c| c.set(calls));
     }
-    UNWOKEN.with(|u| *u.borrow_mut() = during);
     for (_, bus, asleep) in unwoken {
         bus.wake(asleep);
     }

@@ -280,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn a_peer_on_this_cpu_is_never_spun_for() {
+    fn a_cpu_is_shared_only_when_both_sides_know_theirs_and_they_match() {
         let me = Cpu::current();
         assert_ne!(me, Cpu(0), "sched_getcpu works here");
         assert!(me.shares(me.0));

@@ -154,9 +154,6 @@ impl Syscall for Notifying<'_> {
                 let fd = n.raw_fd();
                 let gate = c.ready_gate(token, &n);
                 let seen = gate.as_ref().map_or(0, |g| g.words().fired());
-                if let Some(g) = &gate {
-                    g.arm();
-                }
                 let r = c.syscall_notifying(num, args, token, fd, gate.as_ref());
                 self.armed.set(gate.map(|g| Armed { gate: Gate::Remote(g), seen }));
                 r

@@ -110,6 +110,8 @@ pub struct State {
     pub procfs: fs::procfs::ProcLink,
     /// Woken whenever a process exits (`Cx::wait_child_gone`).
     pub exits: Arc<WaitChannel>,
+    /// Bumped whenever an fd leaves any process's table (`Lwp::dropped_fds`).
+    fd_drops: u64,
 }
 
 pub(crate) struct Shared {
@@ -169,6 +171,7 @@ impl Kernel {
             net: net::Net::new(config.clock.clone()),
             procfs,
             exits: Arc::new(WaitChannel::new()),
+            fd_drops: 0,
         };
         for spec in &config.hostfs {
             let fs = fs::hostfs::Hostfs::open(&spec.hostdir, spec.readonly)?;
@@ -315,11 +318,15 @@ impl Process {
             let holder = &self.shared.holder;
             holder.enter(self.pid, num);
             watchdog::ensure(&self.shared);
+            let drops = cx.st.fd_drops;
             let r = match self.emul {
                 Emulation::Native => syscalls::dispatch(&mut cx, num, args),
                 Emulation::Linux => compat::linux::dispatch(&mut cx, num, args),
             };
             cx.st.apply_proc_writes();
+            if cx.st.fd_drops != drops {
+                lwp.mark_dropped_fds();
+            }
             holder.leave();
             r
         })
@@ -465,6 +472,22 @@ impl Cx<'_> {
             return Ok(Waited::Armed);
         }
         Ok(if self.sleep_on(chans, deadline)? { Waited::TimedOut } else { Waited::Woken })
+    }
+
+    /// For a poll-like wait on `chans` that a watching caller may watch
+    /// (`Lwp::watching`): it is, and if it found something ready
+    /// (`ready`), the notifier is armed on `chans` all the same.
+    pub fn watch_ready_any(&mut self, chans: &[Arc<WaitChannel>], ready: bool) {
+        let Some(n) = self.lwp.arming_notifier().filter(|_| self.lwp.watches()) else { return };
+        self.lwp.mark_watched();
+        if ready {
+            chans.iter().for_each(|c| c.arm(n));
+        }
+    }
+
+    /// Whether the caller watches the waits it returns from (`Lwp::watching`).
+    pub fn watches(&self) -> bool {
+        self.lwp.watches()
     }
 
     fn sleep_on(&mut self, chans: &[Arc<WaitChannel>], deadline: Option<Instant>) -> Result<bool, Errno> {
@@ -614,6 +637,7 @@ impl State {
     /// `file`: what was registered through the fd goes, the process's
     /// POSIX locks on the file go, and the fd's reference is dropped.
     pub(crate) fn fd_dropped(&mut self, pid: Pid, fd: i32, file: FileId) {
+        self.fd_drops += 1;
         self.fd_closed(pid, fd);
         self.locks_fd_closed(pid, file);
         self.file_unref(file);

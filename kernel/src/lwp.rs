@@ -5,7 +5,9 @@
 //! caller is that thread) or not (a server thread sleeping for a client);
 //! an optional hook run just before it blocks, which lets a server make
 //! sure another thread keeps reading its connection; and an optional
-//! notifier, which a poll-like call arms instead of sleeping.
+//! notifier, which a poll-like call arms instead of sleeping, or (a
+//! watching caller) also when it returns something ready, so that the
+//! caller hears of every later change.
 
 use crate::wchan::{Notify, WaitChannel};
 use parking_lot::Mutex;
@@ -24,6 +26,13 @@ pub struct Lwp {
     notifier: Option<Arc<dyn Notify>>,
     /// A poll-like wait of the call armed `notifier` (and returned).
     armed: AtomicBool,
+    /// Waits that find something ready arm `notifier` too (`watching`).
+    watch: bool,
+    /// A poll-like wait of the call was one the caller may watch: it
+    /// armed `notifier` whether or not it found something ready.
+    watched: AtomicBool,
+    /// The call took an fd out of a table (of any process of the kernel).
+    dropped_fds: AtomicBool,
 }
 
 impl Default for Lwp {
@@ -35,6 +44,9 @@ impl Default for Lwp {
             host_signals: true,
             notifier: None,
             armed: AtomicBool::new(false),
+            watch: false,
+            watched: AtomicBool::new(false),
+            dropped_fds: AtomicBool::new(false),
         }
     }
 }
@@ -60,6 +72,47 @@ impl Lwp {
     pub fn notifying(mut self, n: Arc<dyn Notify>) -> Lwp {
         self.notifier = Some(n);
         self
+    }
+
+    /// This lwp, with a poll whose set is all sockets arming the notifier
+    /// even when it finds something ready: every change to a socket's
+    /// readiness, a read that empties it included, is announced on its
+    /// channel (`State::net_run`), so the caller may keep the result until
+    /// it is told, and answer the same poll again without a call.
+    pub fn watching(mut self) -> Lwp {
+        self.watch = true;
+        self
+    }
+
+    pub(crate) fn watches(&self) -> bool {
+        self.watch && self.notifier.is_some()
+    }
+
+    /// A wait of the call may be watched (`watching`): it arms the
+    /// notifier whether or not it finds something ready.
+    pub(crate) fn mark_watched(&self) {
+        self.watched.store(true, Ordering::Release);
+    }
+
+    /// Whether a wait of the call was watched (`watching`): what it
+    /// returned, ready or armed, holds until the notifier is told.
+    pub fn watched(&self) -> bool {
+        self.watched.load(Ordering::Acquire)
+    }
+
+    /// Whether the call took an fd out of a process's table: a wait kept
+    /// by fd numbers (`watching`) may no longer mean what it did.
+    pub fn dropped_fds(&self) -> bool {
+        self.dropped_fds.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_dropped_fds(&self) {
+        self.dropped_fds.store(true, Ordering::Release);
+    }
+
+    /// The notifier, whether or not a wait armed it.
+    pub(crate) fn arming_notifier(&self) -> Option<&Arc<dyn Notify>> {
+        self.notifier.as_ref()
     }
 
     /// The notifier, for a wait about to arm it.

@@ -907,11 +907,6 @@ impl ReadyGate {
         &self.record().gate
     }
 
-    /// Before a call through the gate that may arm the record.
-    pub fn arm(&self) {
-        self.record().arm()
-    }
-
     /// Before the buffers of the call that armed the record go away: the
     /// result the server published for it, its outputs in those buffers,
     /// if it did (`transport::shm::ready`).
@@ -929,7 +924,9 @@ impl Client {
     /// A call whose readiness waits arm `eventfd` instead of sleeping;
     /// `token` names the calling thread's notifier. Through the channel
     /// of `gate` while that is the connection's (`ready_gate`), else as an
-    /// NSYSCALL on the socket. Unix connections only (`passes_fds`).
+    /// NSYSCALL on the socket. Unix connections only (`passes_fds`). A
+    /// poll the server watches for the gate's record is answered from it
+    /// without a call (`transport::shm::ready`, "Watched waits").
     pub fn syscall_notifying(
         &self,
         num: u32,
@@ -942,6 +939,10 @@ impl Client {
         self.catch_up();
         if let Some(g) = gate.filter(|g| Arc::ptr_eq(&g.link, &self.link.read())) {
             let ch = g.link.shm.get().expect("a gate's link has a channel");
+            if let Some(r) = (desc.name == "poll").then(|| ch.watched_poll(g.record, num, args)).flatten() {
+                return r;
+            }
+            g.record().arm();
             match g.link.shm_call(ch, num, args, self.reqno(), Some(g.record), Carry::of(desc, args)) {
                 Some(Ok(r)) => return r,
                 Some(Err(Lost)) => self.reconnect(&g.link).map_err(|e| self.errno(e))?,

@@ -51,7 +51,7 @@ use crate::serve::{run_marshaled, run_plain, CopyChannel, RemoteMemory};
 use crate::sock::{rand_u64, Conn, Listener};
 use crate::transport;
 use crate::transport::shm::peer::PeerMemory;
-use crate::transport::shm::ready::{self, Kicks};
+use crate::transport::shm::ready::{self, Kicks, RunAs};
 use crate::transport::shm::server::{Call, ServerChannel};
 use crate::url::ServerUrl;
 use crate::wire::banner::BannerRepr;
@@ -865,7 +865,7 @@ impl Client {
             Ok(n) => n,
             Err(e) => return ch.complete(call, &Err(e), Kicks::default()),
         };
-        let gen = armed.as_ref().and_then(|n| n.armed_gen());
+        let arming = armed.as_ref().and_then(|n| n.arming());
         let (c, chan, index) = (Arc::downgrade(self), Arc::downgrade(ch), call.index);
         // This lwp runs this call only (a wait armed and run again later
         // has one of its own), so its sleeps are this slot's call's.
@@ -875,7 +875,11 @@ impl Client {
                 ensure_shm_waiter(&c, &ch);
             }
         });
+        // A poll whose set came inline may be watched (`ready`, "Watched
+        // waits"): its client then answers it again from the record.
+        let watchable = armed.is_some() && arming.is_some() && ch.inline(call).is_some();
         let lwp = Arc::new(match &armed {
+            Some(n) if watchable => lwp.notifying(n.clone()).watching(),
             Some(n) => lwp.notifying(n.clone()),
             None => lwp,
         });
@@ -910,16 +914,25 @@ impl Client {
                 // (`ready::RecordNotifier::remember`), and a larger one in
                 // the client's memory in place (its lane is no longer its
                 // own then): what this run left in the lane goes there first.
-                let inline = ch.inline(call).filter(|_| armed.is_some() && gen.is_some());
+                // Fds left the table: what a watched wait names by number
+                // may be another file now.
+                if lwp.dropped_fds() {
+                    ch.ready.unwatch_all();
+                }
+                let inline = ch.inline(call).filter(|_| armed.is_some() && arming.is_some());
                 if let (Some(mem), true, None) = (&lane_memory, lwp.armed(), inline) {
                     if let Err(e) = mem.flush(&result) {
                         result = Err(e);
                     }
                     ch.flushed(call);
                 }
-                // A wait armed: kept to run again when it is notified.
-                if let (Some(n), Some(gen), true) = (&armed, gen, lwp.armed()) {
-                    n.remember(gen, call.sysnum, call.args, Arc::new(run.clone()), inline);
+                // A wait armed, or watched: kept to run again when it is notified.
+                if let (Some(n), Some(arming)) = (&armed, arming) {
+                    let ready = (!lwp.armed()).then_some(&result);
+                    if lwp.armed() || (lwp.watched() && inline.is_some()) {
+                        let call_again = (call.sysnum, call.args, Arc::new(run.clone()) as RunAs);
+                        n.remember(arming, call_again, inline, ready, lwp.watched());
+                    }
                 }
                 ch.complete(call, &result, kicks);
             },

@@ -250,7 +250,6 @@ fn a_wait_armed_through_the_channel_gets_its_outcome_published() {
     // Armed, and the waiter not asleep: a write publishes the outcome
     // into the waiter's own set without writing the eventfd.
     let seen = gate.words().fired();
-    gate.arm();
     assert_eq!(c.syscall_notifying(SYS_poll, &args, token, efd, Some(&gate)), Ok(0));
     rump_sys_write(&c, w1 as u32, b"x".as_ptr().cast(), 1).unwrap();
     assert!(eventually(|| gate.words().fired() != seen), "the write told the record");
@@ -265,7 +264,6 @@ fn a_wait_armed_through_the_channel_gets_its_outcome_published() {
     let arm_asleep = |set: &mut [rump_abi::linux::types::pollfd; 1]| {
         set[0].revents = 0;
         let seen = gate.words().fired();
-        gate.arm();
         let args = [set.as_mut_ptr() as u64, 1, -1i64 as u64, 0, 0, 0, 0, 0];
         assert_eq!(c.syscall_notifying(SYS_poll, &args, token, efd, Some(&gate)), Ok(0));
         assert!(gate.words().sleep(seen));
@@ -304,7 +302,6 @@ fn a_wait_armed_through_the_channel_gets_its_outcome_published() {
     // change no longer writes into the set.
     rump_sys_read(&c, r as u32, b.as_mut_ptr().cast(), 1).unwrap();
     set[0].revents = 0;
-    gate.arm();
     assert_eq!(c.syscall_notifying(SYS_poll, &args, token, efd, Some(&gate)), Ok(0));
     assert_eq!(gate.settle(), None);
     rump_sys_write(&c, w2 as u32, b"z".as_ptr().cast(), 1).unwrap();

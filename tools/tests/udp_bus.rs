@@ -52,6 +52,27 @@ impl Net {
     }
 }
 
+impl Net {
+    /// The pid of the server process that runs node `name`.
+    fn server_pid(&self, name: &str) -> i32 {
+        let s = std::os::unix::net::UnixStream::connect(format!("{}/sock/{name}", self.dir())).unwrap();
+        let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+        let mut len = size_of::<libc::ucred>() as libc::socklen_t;
+        // SAFETY: SO_PEERCRED fills a ucred of `len` bytes.
+        let r = unsafe {
+            libc::getsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&s),
+                libc::SOL_SOCKET,
+                libc::SO_PEERCRED,
+                (&mut cred as *mut libc::ucred).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(r, 0);
+        cred.pid
+    }
+}
+
 impl Drop for Net {
     fn drop(&mut self) {
         let _ = Command::new(rumpctl()).args(["net", "down", "-d", &self.dir()]).output();
@@ -186,7 +207,6 @@ fn a_datagram_off_the_bus_publishes_an_armed_poll() {
     for asleep in [false, true] {
         set[0].revents = 0;
         let seen = gate.words().fired();
-        gate.arm();
         assert_eq!(b.syscall_notifying(libc::SYS_poll as u32, &args, token, efd, Some(&gate)), Ok(0), "armed");
         if asleep {
             assert!(gate.words().sleep(seen));
@@ -203,4 +223,91 @@ fn a_datagram_off_the_bus_publishes_an_armed_poll() {
         let got = rump_sys_recvfrom(&b, ub, buf.as_mut_ptr().cast(), 64, 0, std::ptr::null_mut(), std::ptr::null_mut());
         assert_eq!(got, Ok(1));
     }
+}
+
+/// A poll over sockets that the server watches for the record: asked again
+/// over the same set, the client answers it from the record without a call
+/// (the server may be stopped meanwhile), and the record follows every
+/// change (a datagram arriving, another process reading it, the fd closed
+/// and its number given to another socket), as the kernel would answer.
+#[test]
+fn a_watched_poll_is_answered_without_a_call_and_follows_every_change() {
+    let net = Net::up(TOPOLOGY);
+    let (a, b) = (net.client("a"), net.client("b"));
+    let ub = rump_sys_socket(&b, 2, 2, 0).unwrap();
+    let here = sockaddr_in([0, 0, 0, 0], 7003);
+    rump_sys_bind(&b, ub, here.as_ptr().cast(), 16).unwrap();
+    // SAFETY: a plain syscall; the notifier owns the fd.
+    let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    let notifier = Arc::new(EventFdNotifier::gated(unsafe { OwnedFd::from_raw_fd(efd) }));
+    let token = unsafe { libc::gettid() } as u32;
+    let Some(gate) = b.ready_gate(token, &notifier) else {
+        assert!(!b.shares_memory(), "a shared-memory channel hands out records");
+        return;
+    };
+    let mut set = [rump_abi::linux::types::pollfd { fd: ub, events: libc::POLLIN, revents: 0 }];
+    let mut poll = || {
+        set[0].revents = 0;
+        let args = [set.as_mut_ptr() as u64, 1, -1i64 as u64, 0, 0, 0, 0, 0];
+        let r = b.syscall_notifying(libc::SYS_poll as u32, &args, token, efd, Some(&gate));
+        // SAFETY: written through the client's memory or from the record.
+        (r, unsafe { std::ptr::read_volatile(&set[0].revents) })
+    };
+    let ua = rump_sys_socket(&a, 2, 2, 0).unwrap();
+    let to = sockaddr_in([10, 0, 0, 2], 7003);
+    let send = || assert_eq!(rump_sys_sendto(&a, ua, b"x".as_ptr().cast(), 1, 0, to.as_ptr().cast(), 16), Ok(1));
+    let eventually = |cond: &mut dyn FnMut() -> bool| {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !cond() && std::time::Instant::now() < end {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        cond()
+    };
+
+    send();
+    assert!(eventually(&mut || poll() == (Ok(1), libc::POLLIN)), "the datagram found");
+    // The server stopped: no call could be answered, the watched poll is.
+    let server = net.server_pid("b");
+    // SAFETY: signals to the node's server process, which this test started.
+    unsafe { libc::kill(server, libc::SIGSTOP) };
+    // Should the poll make a call after all, it ends once the server goes on.
+    let resume = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        unsafe { libc::kill(server, libc::SIGCONT) }
+    });
+    let (answered, mut third) = (poll(), None);
+    if answered == (Ok(1), libc::POLLIN) {
+        // And a second datagram in the meantime changes nothing it says.
+        send();
+        third = Some(poll());
+    }
+    unsafe { libc::kill(server, libc::SIGCONT) };
+    resume.join().unwrap();
+    assert_eq!(answered, (Ok(1), libc::POLLIN), "answered from the record with its server stopped");
+    assert_eq!(third, Some((Ok(1), libc::POLLIN)));
+
+    // Another process holding the same socket reads both datagrams: the
+    // record no longer says ready (armed: nothing ready, told later).
+    let cookie = b.prefork().unwrap();
+    let child = b.connect_forked(cookie, false).unwrap().unwrap();
+    let mut buf = [0u8; 8];
+    for _ in 0..2 {
+        let got =
+            rump_sys_recvfrom(&child, ub, buf.as_mut_ptr().cast(), 8, 0, std::ptr::null_mut(), std::ptr::null_mut());
+        assert_eq!(got, Ok(1));
+    }
+    assert_eq!(poll(), (Ok(0), 0), "read elsewhere: nothing ready");
+    // A datagram arriving is published into the record and told.
+    let seen = gate.words().fired();
+    send();
+    assert!(eventually(&mut || gate.words().fired() != seen), "the datagram told the record");
+    assert_eq!(gate.settle(), Some(Ok(1)), "published");
+    assert_eq!(poll(), (Ok(1), libc::POLLIN));
+
+    // The fd closed and its number given to a new, empty socket: the
+    // record does not answer for the old one.
+    assert_eq!(rump_abi::linux::sys::rump_sys_close(&b, ub as u32), Ok(0));
+    assert_eq!(rump_sys_socket(&b, 2, 2, 0), Ok(ub), "the number is reused");
+    assert_eq!(poll(), (Ok(0), 0), "the new socket has nothing");
+    assert_eq!(gate.settle(), None);
 }

@@ -340,9 +340,9 @@ impl State {
         self.net.settle();
         self.net.wake_links();
         crate::compat::linux::netlink::announce(&mut self.net);
-        let changed: Vec<(SockId, i16)> = self.net.socket_changes();
-        for (id, mask) in changed {
-            if let Some(s) = self.net.sockets.get(id) {
+        let changed: Vec<(SockId, i16, bool)> = self.net.socket_changes();
+        for (id, mask, wake) in changed {
+            if let Some(s) = self.net.sockets.get(id).filter(|_| wake) {
                 s.chan.notify_all();
             }
             self.knote(Source::Socket(id), Hint::wake(Wake::Key(mask)));

@@ -799,6 +799,14 @@ impl Net {
         }
     }
 
+    /// Whether every move of socket `id`'s poll mask is announced on its
+    /// channel by the time the kernel is let go of (`socket_changes`): of
+    /// all but a packet socket, whose ring's mask moves as the process
+    /// hands blocks back, with no call.
+    pub fn announces_mask(&self, id: SockId) -> bool {
+        self.sockets.get(id).is_some_and(|s| !matches!(s.kind, Kind::Packet(_)))
+    }
+
     /// Readiness in native poll bits.
     pub fn poll_mask(&self, id: SockId) -> i16 {
         let Some(s) = self.sockets.get(id) else { return POLLERR };
@@ -852,8 +860,15 @@ impl Net {
     }
 
     /// Sockets whose readiness or queues moved since last asked, with the
-    /// events that may have become true.
-    pub(super) fn socket_changes(&mut self) -> Vec<(SockId, i16)> {
+    /// events that may have become true, and whether their channel is to
+    /// hear of it: when the poll mask moved, or for a packet socket's
+    /// ring, whose mask moves without a call as the process hands blocks
+    /// back. A sleeper on the channel waits for a mask to move (a reader
+    /// for data, a UDP sender for half its buffer free, as Linux's
+    /// `sock_writeable`), and a watched poll keeps its result until one
+    /// does (`Lwp::watching`); an edge-triggered epoll hears of every
+    /// datagram through its note instead.
+    pub(super) fn socket_changes(&mut self) -> Vec<(SockId, i16, bool)> {
         self.tend_connects();
         let ids: Vec<SockId> = self.sockets.iter().map(|(id, _)| id).collect();
         let mut out = Vec::new();
@@ -876,8 +891,9 @@ impl Net {
             };
             let s = &mut self.sockets[id];
             if s.seen != (mask, rq, sq) {
+                let wake = s.seen.0 != mask || matches!(s.kind, Kind::Packet(_));
                 s.seen = (mask, rq, sq);
-                out.push((id, mask));
+                out.push((id, mask, wake));
             }
         }
         out

@@ -75,8 +75,11 @@ impl Net {
             return Err(EMSGSIZE);
         }
         // The send buffer is full of datagrams still queued on a slow
-        // link: wait, as Linux's sock_alloc_send_skb does.
-        if s.tx_queued > 0 && s.tx_queued + data.len() > s.opts.sndbuf {
+        // link: wait, as Linux's sock_alloc_send_pskb does (only once it
+        // is full; the datagram that fills it may go past it). A waiter is
+        // woken when half is free (`poll_mask`'s POLLOUT), as by Linux's
+        // sock_def_write_space: a blocked sender is never writable to poll.
+        if s.tx_queued >= s.opts.sndbuf {
             return Err(EAGAIN);
         }
         if dst.port() == 0 {

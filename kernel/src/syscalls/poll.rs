@@ -93,6 +93,28 @@ impl Cx<'_> {
         ready & (events | POLLERR | POLLHUP | POLLNVAL) & !(if events & POLLPRI == 0 { POLLPRI } else { 0 })
     }
 
+    /// A watching caller's set that is all sockets (`Lwp::watching`) is
+    /// watched, and has its notifier armed on them though something is
+    /// `ready`. Other files do not announce every change (a pipe read
+    /// that empties it wakes only writers, a packet ring's mask moves
+    /// with no call), and a closed fd is not watched.
+    fn watch_sockets(&mut self, set: &[PollFd], ready: bool) {
+        if !self.watches() {
+            return;
+        }
+        let files: Option<Vec<FileId>> = set.iter().filter(|p| p.fd >= 0).map(|p| self.file_of(p.fd).ok()).collect();
+        let Some(files) = files else { return };
+        let socket = |f: &FileId| match self.st.files.get(*f).map(|f| f.kind) {
+            Some(FileKind::Socket(s)) => self.st.net.announces_mask(s),
+            _ => false,
+        };
+        if files.is_empty() || !files.iter().all(socket) {
+            return;
+        }
+        let chans: Vec<_> = files.iter().flat_map(|&f| self.st.readiness_channels(f, 0)).collect();
+        self.watch_ready_any(&chans, ready);
+    }
+
     /// Waits until an fd is ready or `deadline` passes (None: forever).
     /// Negative fds are skipped. Returns how many entries have events.
     pub fn poll(&mut self, set: &mut [PollFd], deadline: Option<Instant>) -> Result<usize, Errno> {
@@ -103,6 +125,7 @@ impl Cx<'_> {
                 n += (p.revents != 0) as usize;
             }
             if n > 0 {
+                self.watch_sockets(set, true);
                 return Ok(n);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -115,6 +138,7 @@ impl Cx<'_> {
                 .flat_map(|(f, events)| self.st.readiness_channels(f, events))
                 .collect();
             if self.wait_ready_any(&chans, deadline)? == Waited::Armed {
+                self.watch_sockets(set, false);
                 return Ok(0);
             }
         }

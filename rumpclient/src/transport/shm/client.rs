@@ -226,12 +226,54 @@ impl ClientChannel {
     /// for the wait it armed last, with a buffer that came inline copied
     /// from the record's area, where later runs of the wait left it.
     pub fn settle(&self, index: usize) -> Option<SysResult> {
-        let r = self.record(index).settle()?;
-        if let Some(plan) = self.records.carried(index) {
-            // SAFETY: record `index` < RECORDS: its area is inside our mapping.
-            copy_back(&plan, &r, unsafe { self.map.as_ptr().add(record_area_offset(index)) });
+        let carried = self.records.carried(index);
+        let area = self.record_area(index);
+        self.record(index).settle(|r| {
+            if let Some(c) = &carried {
+                copy_back(&c.plan, r, area);
+            }
+        })
+    }
+
+    /// Record `index`'s inline area in our mapping.
+    fn record_area(&self, index: usize) -> *mut u8 {
+        // SAFETY: record `index` < RECORDS: its area is inside our mapping.
+        unsafe { self.map.as_ptr().add(record_area_offset(index)) }
+    }
+
+    /// A poll (`sysnum`, `args`) answered without a call from what record
+    /// `index` holds, if the server watches the same poll over the same
+    /// set for it (`ready`, "Watched waits"): Ok(n) with the ready
+    /// entries' events in the caller's buffer, or Ok(0) with nothing
+    /// ready, the record armed (the caller sleeps until told, as after a
+    /// call that armed it). None: ask the server.
+    pub fn watched_poll(&self, index: usize, sysnum: u32, args: &Slots) -> Option<SysResult> {
+        let c = self.records.carried(index).filter(|c| c.sysnum == sysnum)?;
+        let plan = c.plan.for_same_call(&c.args, args)?;
+        let record = self.record(index);
+        let stage = record.watched()?;
+        probe(plan.buf, plan.len, true).ok()?;
+        let area = self.record_area(index);
+        // SAFETY: the caller's buffer was found writable just now; the
+        // record's area is INLINE_LEN >= plan.len bytes of our mapping,
+        // which the server may write meanwhile (bytes only, and `still`
+        // then fails).
+        let (asked, held) = unsafe {
+            (std::slice::from_raw_parts(plan.buf.0 as *const u8, plan.len), std::slice::from_raw_parts(area, plan.len))
+        };
+        if !ready::same_poll_set(asked, held) {
+            return None;
         }
-        Some(r)
+        self.records.carry(index, Some(ready::Carried { plan, ..c }));
+        let r = record.answer(stage)?;
+        match r {
+            // Nothing ready: the events of an earlier result may still be
+            // in the record's area.
+            // SAFETY: found writable above.
+            Ok(0) => ready::clear_revents(unsafe { std::slice::from_raw_parts_mut(plan.buf.0 as *mut u8, plan.len) }),
+            _ => copy_back(&plan, &r, area),
+        }
+        record.still(stage).then_some(r)
     }
 
     /// Posts call `sysnum` with `args` as request `reqno`; None if every
@@ -264,7 +306,8 @@ impl ClientChannel {
         };
         let path = carry.path.and_then(|arg| Some(PathUse { arg, len: self.lend_path(args[arg], room, index)? }));
         if let Some(r) = record {
-            self.records.carry(r, area.filter(|(a, _)| *a == Area::Inline).map(|(_, p)| p));
+            let inline = area.filter(|(a, _)| *a == Area::Inline);
+            self.records.carry(r, inline.map(|(_, plan)| ready::Carried { sysnum, args: *args, plan }));
         }
         slot.path.store(path.map_or(0, |p| p.encode()), Ordering::Relaxed);
         slot.cpu.store(0, Ordering::Relaxed);

@@ -140,6 +140,14 @@ impl Plan {
             .filter(|p| (1..=INLINE_LEN).contains(&p.len) || (LANE_MIN..=LANE_LEN).contains(&p.len))
     }
 
+    /// The plan for a call with `args` that is the one planned with
+    /// `planned` but for the place of its buffer; None if another argument
+    /// differs.
+    pub fn for_same_call(&self, planned: &Slots, args: &Slots) -> Option<Plan> {
+        let same = planned.iter().zip(args).enumerate().all(|(i, (a, b))| i == self.buf_arg || a == b);
+        same.then(|| Plan { buf: UserAddr(args[self.buf_arg]), ..*self })
+    }
+
     /// As `of`, whatever the buffer's length.
     pub fn of_any_size(desc: &SyscallDesc, args: &Slots) -> Option<Plan> {
         Plan::of_size(desc, args, path_arg(desc, args).is_some())

@@ -37,8 +37,8 @@ use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 /// Slots per channel: calls one client can have in flight over it.
 pub const SLOTS: usize = 128;
-/// "rsh6": the layout below.
-pub const MAGIC: u32 = 0x7273_6836;
+/// "rsh7": the layout below.
+pub const MAGIC: u32 = 0x7273_6837;
 
 pub const FREE: u32 = 0;
 pub const POSTED: u32 = 1;

@@ -35,7 +35,7 @@
 //! server thread wakes it across CPUs, which on a VM is an interrupt to
 //! a halted CPU and a multiple of the wait itself.
 //!
-//! The record's `state` keeps the two sides from each other: the client
+//! The record's `stage` keeps the two sides from each other: the client
 //! stores ARMED with a new generation before each arming call; the server
 //! remembers the call and its generation if it armed; a refresh swaps
 //! ARMED of that generation for PUBLISHING, runs, and stores PUBLISHED
@@ -44,14 +44,41 @@
 //! first it waits for PUBLISHED and takes the result: events a refresh
 //! took off an epoll are always delivered.
 //!
+//! Watched waits. A program's poll loop asks the same poll over and over
+//! (iperf3 selects on its sockets before each read or write): the second
+//! time, the answer can come from the record. A poll whose set came in
+//! the slot's inline area and is all sockets (`Lwp::watching`; a socket's
+//! channel hears of every move of its poll mask, a read that empties it
+//! included) is kept by the server with its notifier armed even when it
+//! returned something ready, and the stage says WATCH: PUBLISHED then
+//! holds the result until something changes, ARMED that nothing is ready
+//! and the client will be told. The client answers the same poll over
+//! the same set from it without a call (`ClientChannel::watched_poll`),
+//! and sleeps on its eventfd at once when nothing is ready. What keeps
+//! the answer true:
+//! - a notification turns PUBLISHED back to ARMED at once, before the
+//!   refresh that follows it publishes again (a read in another process
+//!   emptied the socket: the client waits for the refresh, it never
+//!   answers from the old result); one that no refresh follows (a timer)
+//!   drops WATCH, and the client asks;
+//! - every notification and every take bumps the stage's `seq`: a client
+//!   reading a result checks the stage did not move meanwhile, and a
+//!   publish that a notification overtook is not watched;
+//! - a call that takes an fd out of the process's table drops every
+//!   watch of the channel (`Notifiers::unwatch_all`): the wait names fds
+//!   by number;
+//! - the server stops watching a wait refreshed `IDLE_RUNS` times without
+//!   its client looking (a program that polled once, then only reads).
+//!
 //! ```text
 //! Region (after the slots)
 //!   arms    × SLOTS    u32: 0 for a plain call, or 1 + the record that
 //!                      the call in that slot arms
 //!   Record  × RECORDS  (64 bytes each) the gate words (fired, sleeping),
-//!                      state (generation << 2 | IDLE, ARMED, PUBLISHING
-//!                      or PUBLISHED), the client's generation counter,
-//!                      result (as a slot's)
+//!                      stage (seq << 32 | generation << 3 | WATCH |
+//!                      IDLE, ARMED, PUBLISHING or PUBLISHED), the client's
+//!                      generation counter, refreshes since the client
+//!                      looked, result (as a slot's)
 //! ```
 //!
 //! and each record's inline area after the slots' (`layout`).
@@ -78,7 +105,7 @@ use rump_kernel::wchan::Notify;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 /// Client threads with a record in one channel.
@@ -87,9 +114,12 @@ pub const RECORDS: usize = 128;
 #[repr(C, align(64))]
 pub struct Record {
     pub gate: GateWords,
-    state: AtomicU32,
+    /// A `Stage`.
+    stage: AtomicU64,
     /// The last generation the client armed with.
     gen: AtomicU32,
+    /// Refreshes of a watched wait since its client last looked at it.
+    idle_runs: AtomicU32,
     ret: AtomicI64,
     errno: AtomicI32,
 }
@@ -98,69 +128,201 @@ const IDLE: u32 = 0;
 const ARMED: u32 = 1;
 const PUBLISHING: u32 = 2;
 const PUBLISHED: u32 = 3;
-const TAG: u32 = 3;
+const TAG: u64 = 3;
+const WATCH: u64 = 4;
+/// Generations are 29 bits: the stage word keeps three flag bits beside them.
+const GEN: u32 = (1 << 29) - 1;
 
-impl Record {
-    /// The client, before a call that may arm this record.
-    pub fn arm(&self) {
-        let gen = self.gen.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-        self.state.store(gen << 2 | ARMED, Ordering::SeqCst);
+/// Refreshes of a watched wait its client has not looked at before the
+/// server stops watching it (a program that polled once, then only reads).
+const IDLE_RUNS: u32 = 16;
+
+/// Where a record is: `seq << 32 | gen << 3 | watch << 2 | tag`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stage {
+    /// Bumped by every notification and by every refresh that takes the
+    /// record: a reader of what a refresh published, or a publish, can
+    /// tell that something moved underneath.
+    seq: u32,
+    gen: u32,
+    /// The wait stays armed while something is ready (`Lwp::watching`):
+    /// PUBLISHED holds its result until a notification, ARMED means
+    /// nothing is ready and its client will be told.
+    watch: bool,
+    tag: u32,
+}
+
+impl Stage {
+    fn decode(w: u64) -> Stage {
+        Stage { seq: (w >> 32) as u32, gen: (w as u32) >> 3, watch: w & WATCH != 0, tag: (w & TAG) as u32 }
     }
 
-    /// The client, before the buffers of the armed call go away: what a
-    /// refresh published for it, if one did.
-    pub fn settle(&self) -> Option<SysResult> {
-        loop {
-            let cur = self.state.load(Ordering::SeqCst);
-            match cur & TAG {
-                ARMED => {
-                    if self.state.compare_exchange(cur, IDLE, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-                        return None;
-                    }
-                }
-                // A server thread is running the wait again; it takes as
-                // long as one call.
-                PUBLISHING => std::thread::yield_now(),
-                PUBLISHED => {
-                    let r = match self.errno.load(Ordering::Relaxed) {
-                        0 => Ok(self.ret.load(Ordering::Relaxed)),
-                        e => Err(Errno(e)),
-                    };
-                    self.state.store(IDLE, Ordering::SeqCst);
-                    return Some(r);
-                }
-                _ => return None,
-            }
+    fn encode(self) -> u64 {
+        u64::from(self.seq) << 32
+            | u64::from(self.gen & GEN) << 3
+            | if self.watch { WATCH } else { 0 }
+            | u64::from(self.tag)
+    }
+}
+
+impl Record {
+    fn stage(&self) -> Stage {
+        Stage::decode(self.stage.load(Ordering::SeqCst))
+    }
+
+    /// Moves the stage as `f` says; the stage it moved from, or the one
+    /// it found if `f` said no.
+    fn update(&self, f: impl Fn(Stage) -> Option<Stage>) -> Result<Stage, Stage> {
+        self.stage
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |w| f(Stage::decode(w)).map(Stage::encode))
+            .map(Stage::decode)
+            .map_err(Stage::decode)
+    }
+
+    fn replace(&self, from: Stage, to: Stage) -> bool {
+        self.stage.compare_exchange(from.encode(), to.encode(), Ordering::SeqCst, Ordering::SeqCst).is_ok()
+    }
+
+    fn result(&self) -> SysResult {
+        match self.errno.load(Ordering::Relaxed) {
+            0 => Ok(self.ret.load(Ordering::Relaxed)),
+            e => Err(Errno(e)),
         }
     }
 
-    /// The server: the generation the client armed with, if it did.
-    fn armed_gen(&self) -> Option<u32> {
-        let cur = self.state.load(Ordering::SeqCst);
-        (cur & TAG == ARMED).then_some(cur >> 2)
-    }
-
-    /// The server: takes the record from its client for a refresh of the
-    /// wait armed with `gen`; false if the client moved on.
-    fn take(&self, gen: u32) -> bool {
-        let armed = gen << 2 | ARMED;
-        self.state.compare_exchange(armed, gen << 2 | PUBLISHING, Ordering::SeqCst, Ordering::SeqCst).is_ok()
-    }
-
-    /// The server, after a refresh of the wait armed with `gen`: its
-    /// outcome, or armed again (None).
-    fn publish(&self, gen: u32, outcome: Option<&SysResult>) {
-        let Some(r) = outcome else {
-            self.state.store(gen << 2 | ARMED, Ordering::SeqCst);
-            return;
-        };
+    fn set_result(&self, r: &SysResult) {
         let (ret, errno) = match *r {
             Ok(v) => (v, 0),
             Err(e) => (-1, e.raw()),
         };
         self.ret.store(ret, Ordering::Relaxed);
         self.errno.store(errno, Ordering::Relaxed);
-        self.state.store(gen << 2 | PUBLISHED, Ordering::SeqCst);
+    }
+
+    /// The client, before a call that may arm this record. A refresh
+    /// running is let finish first: it publishes over what it took.
+    pub fn arm(&self) {
+        let gen = self.gen.fetch_add(1, Ordering::Relaxed).wrapping_add(1) & GEN;
+        while self.update(|s| (s.tag != PUBLISHING).then_some(Stage { gen, watch: false, tag: ARMED, ..s })).is_err() {
+            std::thread::yield_now();
+        }
+    }
+
+    /// The client, before the buffers of the armed call go away: what a
+    /// refresh published for it, if one did, after `copy` has taken its
+    /// outputs from the record's area. A watched result stays (the
+    /// client may answer the same wait from it again).
+    pub fn settle(&self, copy: impl Fn(&SysResult)) -> Option<SysResult> {
+        loop {
+            let s = self.stage();
+            match (s.tag, s.watch) {
+                (ARMED, false) => {
+                    if self.replace(s, Stage { tag: IDLE, ..s }) {
+                        return None;
+                    }
+                }
+                (ARMED, true) => return None,
+                // A server thread is running the wait again; it takes as
+                // long as one call.
+                (PUBLISHING, _) => std::thread::yield_now(),
+                (PUBLISHED, watch) => {
+                    let r = self.result();
+                    copy(&r);
+                    self.idle_runs.store(0, Ordering::Relaxed);
+                    let kept = if watch { self.stage() == s } else { self.replace(s, Stage { tag: IDLE, ..s }) };
+                    if kept {
+                        return Some(r);
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// The client: the stage of a watched wait it may answer from
+    /// (ARMED or PUBLISHED), if the record holds one.
+    pub fn watched(&self) -> Option<Stage> {
+        let s = self.stage();
+        self.idle_runs.store(0, Ordering::Relaxed);
+        (s.watch && matches!(s.tag, ARMED | PUBLISHED)).then_some(s)
+    }
+
+    /// The client, answering from a watched stage `s`: its result now
+    /// (Ok(0) for ARMED), None if there is none to answer with.
+    pub fn answer(&self, s: Stage) -> Option<SysResult> {
+        match s.tag {
+            ARMED => Some(Ok(0)),
+            PUBLISHED => Some(self.result()),
+            _ => None,
+        }
+    }
+
+    /// The client, after reading what it answered from at `s`: whether
+    /// nothing moved meanwhile.
+    pub fn still(&self, s: Stage) -> bool {
+        self.stage() == s
+    }
+
+    /// The server: the stage the client armed with, if it did.
+    fn arming(&self) -> Option<Stage> {
+        let s = self.stage();
+        (s.tag == ARMED && !s.watch).then_some(s)
+    }
+
+    /// The server, after the call that armed at `armed` found nothing
+    /// (`ready` None) or returned `ready` with the wait watched: the
+    /// client may answer from the record from now on; false if a
+    /// notification came since (the call's own result stands alone).
+    fn watch_from(&self, armed: Stage, ready: Option<&SysResult>) -> bool {
+        if let Some(r) = ready {
+            self.set_result(r);
+        }
+        let tag = if ready.is_some() { PUBLISHED } else { ARMED };
+        self.replace(armed, Stage { watch: true, tag, ..armed })
+    }
+
+    /// The server: takes the record from its client for a refresh of the
+    /// wait armed with `gen`; the stage it took, None if the client moved on.
+    fn take(&self, gen: u32) -> Option<Stage> {
+        let taken = |s: Stage| Stage { seq: s.seq.wrapping_add(1), tag: PUBLISHING, ..s };
+        self.update(|s| (s.tag == ARMED && s.gen == gen & GEN).then(|| taken(s))).ok().map(taken)
+    }
+
+    /// The server, after a refresh of what it took at `taken`: its
+    /// outcome (None: armed again), watched still if `watch`. False if a
+    /// notification came while it ran: the outcome is then left
+    /// unwatched, and the client is to be told.
+    fn publish(&self, taken: Stage, outcome: Option<&SysResult>, watch: bool) -> bool {
+        if let Some(r) = outcome {
+            self.set_result(r);
+        }
+        let tag = if outcome.is_some() { PUBLISHED } else { ARMED };
+        let moved = |s: Stage| s.seq != taken.seq || !s.watch;
+        let was = self.update(|s| Some(Stage { watch: watch && !moved(s), tag, ..s }));
+        was.is_ok_and(|s| s.seq == taken.seq)
+    }
+
+    /// The server, at a notification: a watched result is no longer
+    /// known to hold. With a refresh to follow (`refreshes`) the client
+    /// waits for it; without, it asks again itself.
+    fn notified(&self, refreshes: bool) {
+        let _ = self.update(|s| {
+            let watch = s.watch && refreshes;
+            let tag = if s.watch && s.tag == PUBLISHED { ARMED } else { s.tag };
+            Some(Stage { seq: s.seq.wrapping_add(1), watch, tag, ..s })
+        });
+    }
+
+    /// The server: the wait is watched no more (fd numbers moved); true
+    /// if it was, and the client, which may sleep on it, is to be told.
+    fn unwatch(&self) -> bool {
+        let off = |s: Stage| Stage {
+            seq: s.seq.wrapping_add(1),
+            watch: false,
+            tag: if s.tag == PUBLISHED { ARMED } else { s.tag },
+            ..s
+        };
+        self.update(|s| s.watch.then(|| off(s))).is_ok()
     }
 }
 
@@ -194,9 +356,18 @@ struct Held {
     /// a thread that has just exited writes an eventfd nobody reads
     /// rather than a number the process reused.
     notifiers: Vec<Option<Arc<EventFdNotifier>>>,
-    /// Record → the buffer of the wait it armed last, if that came in the
-    /// call's inline area: later runs leave it in the record's area.
-    carried: Vec<Option<Plan>>,
+    /// Record → the wait it armed last, if its buffer came in the call's
+    /// inline area: later runs leave it in the record's area.
+    carried: Vec<Option<Carried>>,
+}
+
+/// A wait whose buffer a record's area holds: the call, and the plan of
+/// its buffer (at the place of the latest call answered from it).
+#[derive(Clone, Copy, Debug)]
+pub struct Carried {
+    pub sysnum: u32,
+    pub args: Slots,
+    pub plan: Plan,
 }
 
 impl Default for Held {
@@ -235,14 +406,14 @@ impl Owners {
         }
     }
 
-    /// Record `index` arms a wait whose buffer came inline as `plan`, or
-    /// (None) in place or not at all.
-    pub fn carry(&self, index: usize, plan: Option<Plan>) {
-        self.held.lock().carried[index] = plan;
+    /// Record `index` arms a wait whose buffer came inline (`Carried`),
+    /// or (None) in place or not at all.
+    pub fn carry(&self, index: usize, wait: Option<Carried>) {
+        self.held.lock().carried[index] = wait;
     }
 
-    /// The buffer of the wait record `index` armed last, if it came inline.
-    pub fn carried(&self, index: usize) -> Option<Plan> {
+    /// The wait record `index` armed last, if its buffer came inline.
+    pub fn carried(&self, index: usize) -> Option<Carried> {
         self.held.lock().carried[index]
     }
 
@@ -285,6 +456,10 @@ struct Wait {
     carried: Option<Use>,
 }
 
+/// The record's stage when the client armed it (`RecordNotifier::arming`).
+#[derive(Clone, Copy, Debug)]
+pub struct Arming(Stage);
+
 /// A record's notifier on the server: the thread's eventfd, gated by the
 /// record's words, and the wait it armed last.
 pub struct RecordNotifier {
@@ -306,18 +481,27 @@ thread_local! {
 }
 
 impl RecordNotifier {
-    /// Before the client's call that may arm it: the generation it armed
-    /// with (`Record::arm`), if it did.
-    pub fn armed_gen(&self) -> Option<u32> {
-        self.record().armed_gen()
+    /// Before the client's call that may arm it: where the client armed
+    /// it (`Record::arm`), if it did.
+    pub fn arming(&self) -> Option<Arming> {
+        self.record().arming().map(Arming)
     }
 
-    /// After that call armed it (`Lwp::armed`): the wait to refresh, run
-    /// again through `run`. A buffer that came in the call's inline area
+    /// After that call armed it (`Lwp::armed`), or returned `ready` with
+    /// it armed all the same: the wait to refresh, run again through
+    /// `call`'s `RunAs`. A buffer that came in the call's inline area
     /// (`inline`: its window, and the area as the call left it) is copied
     /// to the record's, where later runs reach it (see "Where the results
-    /// land").
-    pub fn remember(&self, gen: u32, sysnum: u32, args: Slots, run: RunAs, inline: Option<(Use, *const u8)>) {
+    /// land"); a wait the kernel `watched` (`Lwp::watched`) with such a
+    /// buffer is watched here too (see "Watched waits").
+    pub fn remember(
+        &self,
+        arming: Arming,
+        call: (u32, Slots, RunAs),
+        inline: Option<(Use, *const u8)>,
+        ready: Option<&SysResult>,
+        watched: bool,
+    ) {
         let carried = inline.map(|(u, from)| {
             // SAFETY: `from` is a slot's inline area and ours the record's,
             // both INLINE_LEN bytes of live mappings; `u.len` <= INLINE_LEN
@@ -325,7 +509,12 @@ impl RecordNotifier {
             unsafe { std::ptr::copy_nonoverlapping(from, self.area(), u.len) };
             u
         });
-        *self.wait.lock() = Some(Wait { gen, sysnum, args, run, carried });
+        let (sysnum, args, run) = call;
+        *self.wait.lock() = Some(Wait { gen: arming.0.gen, sysnum, args, run, carried });
+        let watched = watched && carried.is_some() && self.record().watch_from(arming.0, ready);
+        if ready.is_some() && !watched {
+            *self.wait.lock() = None;
+        }
     }
 
     /// The record's inline area in our mapping.
@@ -355,7 +544,7 @@ impl RecordNotifier {
             return;
         }
         // Found nothing ready after all: armed again, nobody told.
-        if self.take().is_none_or(|wait| self.rerun(wait)) {
+        if self.take().is_none_or(|(wait, taken)| self.rerun(wait, taken)) {
             tell(self);
         }
     }
@@ -367,28 +556,31 @@ impl RecordNotifier {
 
     /// Takes the record for a refresh of the wait it armed last; None if
     /// it armed none or its client moved on.
-    fn take(&self) -> Option<Wait> {
+    fn take(&self) -> Option<(Wait, Stage)> {
         let wait = self.wait.lock().clone()?;
-        self.record().take(wait.gen).then_some(wait)
+        self.record().take(wait.gen).map(|taken| (wait, taken))
     }
 
-    /// Runs a wait taken for a refresh and publishes what it found; true
-    /// if it found something (the client is to be told), false if it is
-    /// armed again.
-    fn rerun(self: &Arc<Self>, w: Wait) -> bool {
+    /// Runs a wait taken at `taken` for a refresh and publishes what it
+    /// found; true if the client is to be told (something found, or a
+    /// notification came meanwhile), false if it is armed again.
+    fn rerun(self: &Arc<Self>, w: Wait, taken: Stage) -> bool {
+        let record = self.record();
+        let watch = taken.watch && record.idle_runs.fetch_add(1, Ordering::Relaxed) < IDLE_RUNS;
         let lwp = Lwp::with_block_hook(|| {}).notifying(self.clone() as Arc<dyn Notify>);
+        let lwp = if watch { lwp.watching() } else { lwp };
         let peer = PeerMemory { pid: self.pid };
         let r = match w.carried {
             Some(u) => (w.run)(w.sysnum, &w.args, &LaneMemory::new(peer, u, &w.args, self.area()), &lwp),
             None => (w.run)(w.sysnum, &w.args, &peer, &lwp),
         };
-        if lwp.armed() {
-            self.record().publish(w.gen, None);
-            return false;
+        let outcome = (!lwp.armed()).then_some(&r);
+        let watched = watch && lwp.watched();
+        if !lwp.armed() && !watched {
+            *self.wait.lock() = None;
         }
-        *self.wait.lock() = None;
-        self.record().publish(w.gen, Some(&r));
-        true
+        let clean = record.publish(taken, outcome, watched);
+        outcome.is_some() || !clean
     }
 
     /// Tells the client, with the eventfd write (if it sleeps) left to the
@@ -411,13 +603,13 @@ impl Notify for RecordNotifier {
             }
             _ => false,
         });
-        if held {
-            return;
-        }
         // A kernel thread done with its work (the network's reader, having
         // handed the stack a datagram) publishes as a server thread does:
         // the waiter then does not come back to ask.
-        match self.me.upgrade().filter(|_| rump_kernel::wchan::after_work()) {
+        let now = self.me.upgrade().filter(|_| !held && rump_kernel::wchan::after_work());
+        self.record().notified(held || now.is_some());
+        match now {
+            _ if held => {}
             Some(me) => me.refresh(RecordNotifier::tell),
             None => self.eventfd.notify(),
         }
@@ -426,6 +618,24 @@ impl Notify for RecordNotifier {
     fn is_stale(&self) -> bool {
         self.eventfd.is_stale()
     }
+}
+
+/// A `struct pollfd`'s bytes: fd and events (what is asked), then revents.
+const POLLFD: usize = 8;
+const ASKED: usize = 6;
+
+/// Whether two poll sets (`struct pollfd` arrays, as bytes) name the same
+/// fds with the same events, whatever their revents say.
+pub fn same_poll_set(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && a.len().is_multiple_of(POLLFD)
+        && a.chunks_exact(POLLFD).zip(b.chunks_exact(POLLFD)).all(|(x, y)| x[..ASKED] == y[..ASKED])
+}
+
+/// A poll set (as bytes) with no events returned, as a poll that found
+/// nothing leaves it.
+pub fn clear_revents(set: &mut [u8]) {
+    set.chunks_exact_mut(POLLFD).for_each(|p| p[ASKED..].fill(0));
 }
 
 /// Records whose thread the client that made a call wakes itself, one
@@ -503,6 +713,18 @@ impl Notifiers {
         match region.arms[slot].load(Ordering::Acquire) as usize {
             0 => Ok(None),
             r => self.by_record.lock().get(r - 1).cloned().flatten().ok_or(EINVAL).map(Some),
+        }
+    }
+
+    /// A call of the channel took fds out of the table: a watched wait,
+    /// kept by fd numbers, is asked again (see "Watched waits").
+    pub fn unwatch_all(&self) {
+        let all: Vec<_> = self.by_record.lock().iter().flatten().cloned().collect();
+        for n in all {
+            if n.record().unwatch() {
+                *n.wait.lock() = None;
+                n.tell();
+            }
         }
     }
 

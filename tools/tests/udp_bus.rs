@@ -9,7 +9,8 @@ mod support;
 
 use rump_abi::linux::sys::{rump_sys_bind, rump_sys_open, rump_sys_read, rump_sys_recvfrom, rump_sys_sendto};
 use rump_abi::linux::sys::{rump_sys_setsockopt, rump_sys_socket};
-use rumpclient::client::Client;
+use rump_abi::SysResult;
+use rumpclient::client::{Client, ReadyGate};
 use rumpclient::notify::EventFdNotifier;
 use rumpclient::url::ServerUrl;
 use rumpclient::wire::handshake::Emulation;
@@ -160,6 +161,66 @@ fn a_clean_bus_between_servers_loses_none_of_100000_paced_udp_datagrams() {
     );
 }
 
+/// A UDP socket of node b bound to a port, and a readiness record of the
+/// calling thread in b's channel, with a client of node a to send to it.
+struct Waiter {
+    net: Net,
+    a: Client,
+    b: Client,
+    /// a's socket, and b's.
+    ua: i32,
+    ub: i32,
+    efd: i32,
+    token: u32,
+    gate: ReadyGate,
+    _notifier: Arc<EventFdNotifier>,
+}
+
+impl Waiter {
+    /// None over sockets (`RUMP_TRANSPORT=socket`), which hand out no records.
+    fn on_port(port: u16) -> Option<Waiter> {
+        let net = Net::up(TOPOLOGY);
+        let (a, b) = (net.client("a"), net.client("b"));
+        let ub = rump_sys_socket(&b, 2, 2, 0).unwrap();
+        let here = sockaddr_in([0, 0, 0, 0], port);
+        rump_sys_bind(&b, ub, here.as_ptr().cast(), 16).unwrap();
+        // SAFETY: a plain syscall; the notifier owns the fd.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        assert!(efd >= 0);
+        let notifier = Arc::new(EventFdNotifier::gated(unsafe { OwnedFd::from_raw_fd(efd) }));
+        let token = unsafe { libc::gettid() } as u32;
+        let Some(gate) = b.ready_gate(token, &notifier) else {
+            assert!(!b.shares_memory(), "a shared-memory channel hands out records");
+            return None;
+        };
+        let ua = rump_sys_socket(&a, 2, 2, 0).unwrap();
+        Some(Waiter { net, a, b, ua, ub, efd, token, gate, _notifier: notifier })
+    }
+
+    /// A poll of `set` through the record, with its revents after.
+    fn poll(&self, set: &mut [rump_abi::linux::types::pollfd; 1]) -> (SysResult, i16) {
+        let args = [set.as_mut_ptr() as u64, 1, -1i64 as u64, 0, 0, 0, 0, 0];
+        let r = self.b.syscall_notifying(libc::SYS_poll as u32, &args, self.token, self.efd, Some(&self.gate));
+        // SAFETY: written through the client's memory or from the record.
+        (r, unsafe { std::ptr::read_volatile(&set[0].revents) })
+    }
+
+    /// Sends one byte from node a to b's socket at `port`.
+    fn send(&self, port: u16) {
+        let to = sockaddr_in([10, 0, 0, 2], port);
+        assert_eq!(rump_sys_sendto(&self.a, self.ua, b"x".as_ptr().cast(), 1, 0, to.as_ptr().cast(), 16), Ok(1));
+    }
+}
+
+/// Whether `cond` holds within 5 s.
+fn eventually(cond: &mut dyn FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !cond() && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    cond()
+}
+
 /// A poll over a UDP socket armed through the shared channel (a waiter
 /// about to sleep): the datagram that makes it ready comes off the bus,
 /// and the node's network reader publishes the outcome, POLLIN in the
@@ -167,60 +228,37 @@ fn a_clean_bus_between_servers_loses_none_of_100000_paced_udp_datagrams() {
 /// written only for a waiter asleep on it.
 #[test]
 fn a_datagram_off_the_bus_publishes_an_armed_poll() {
-    let net = Net::up(TOPOLOGY);
-    let (a, b) = (net.client("a"), net.client("b"));
-    let ub = rump_sys_socket(&b, 2, 2, 0).unwrap();
-    let here = sockaddr_in([0, 0, 0, 0], 7002);
-    rump_sys_bind(&b, ub, here.as_ptr().cast(), 16).unwrap();
-    // SAFETY: a plain syscall; the notifier owns the fd.
-    let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-    assert!(efd >= 0);
-    let notifier = Arc::new(EventFdNotifier::gated(unsafe { OwnedFd::from_raw_fd(efd) }));
-    let token = unsafe { libc::gettid() } as u32;
-    let Some(gate) = b.ready_gate(token, &notifier) else {
-        // Over sockets (RUMP_TRANSPORT=socket) there are no records.
-        assert!(!b.shares_memory(), "a shared-memory channel hands out records");
-        return;
-    };
-    let mut set = [rump_abi::linux::types::pollfd { fd: ub, events: libc::POLLIN, revents: 0 }];
-    let args = [set.as_mut_ptr() as u64, 1, -1i64 as u64, 0, 0, 0, 0, 0];
-    let ua = rump_sys_socket(&a, 2, 2, 0).unwrap();
-    let to = sockaddr_in([10, 0, 0, 2], 7002);
+    let Some(w) = Waiter::on_port(7002) else { return };
+    let mut set = [rump_abi::linux::types::pollfd { fd: w.ub, events: libc::POLLIN, revents: 0 }];
     let eventfd_count = || {
         let mut v = 0u64;
         // SAFETY: reads 8 bytes into `v`.
-        let n = unsafe { libc::read(efd, (&mut v as *mut u64).cast(), 8) };
+        let n = unsafe { libc::read(w.efd, (&mut v as *mut u64).cast(), 8) };
         if n == 8 {
             v
         } else {
             0
         }
     };
-    let eventually = |cond: &dyn Fn() -> bool| {
-        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while !cond() && std::time::Instant::now() < end {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        cond()
-    };
     let mut buf = [0u8; 64];
     for asleep in [false, true] {
         set[0].revents = 0;
-        let seen = gate.words().fired();
-        assert_eq!(b.syscall_notifying(libc::SYS_poll as u32, &args, token, efd, Some(&gate)), Ok(0), "armed");
+        let seen = w.gate.words().fired();
+        assert_eq!(w.poll(&mut set), (Ok(0), 0), "armed");
         if asleep {
-            assert!(gate.words().sleep(seen));
+            assert!(w.gate.words().sleep(seen));
         }
-        assert_eq!(rump_sys_sendto(&a, ua, b"x".as_ptr().cast(), 1, 0, to.as_ptr().cast(), 16), Ok(1));
-        assert!(eventually(&|| gate.words().fired() != seen), "the datagram told the record (asleep: {asleep})");
+        w.send(7002);
+        assert!(eventually(&mut || w.gate.words().fired() != seen), "the datagram told the record (asleep: {asleep})");
         if asleep {
-            gate.words().woke();
+            w.gate.words().woke();
         }
-        assert_eq!(gate.settle(), Some(Ok(1)), "published (asleep: {asleep})");
+        assert_eq!(w.gate.settle(), Some(Ok(1)), "published (asleep: {asleep})");
         // SAFETY: the kernel wrote the set through the client's memory.
         assert_eq!(unsafe { std::ptr::read_volatile(&set[0].revents) }, libc::POLLIN, "in the waiter's set");
         assert_eq!(eventfd_count(), u64::from(asleep), "the eventfd written only for a sleeper");
-        let got = rump_sys_recvfrom(&b, ub, buf.as_mut_ptr().cast(), 64, 0, std::ptr::null_mut(), std::ptr::null_mut());
+        let got =
+            rump_sys_recvfrom(&w.b, w.ub, buf.as_mut_ptr().cast(), 64, 0, std::ptr::null_mut(), std::ptr::null_mut());
         assert_eq!(got, Ok(1));
     }
 }
@@ -232,42 +270,14 @@ fn a_datagram_off_the_bus_publishes_an_armed_poll() {
 /// and its number given to another socket), as the kernel would answer.
 #[test]
 fn a_watched_poll_is_answered_without_a_call_and_follows_every_change() {
-    let net = Net::up(TOPOLOGY);
-    let (a, b) = (net.client("a"), net.client("b"));
-    let ub = rump_sys_socket(&b, 2, 2, 0).unwrap();
-    let here = sockaddr_in([0, 0, 0, 0], 7003);
-    rump_sys_bind(&b, ub, here.as_ptr().cast(), 16).unwrap();
-    // SAFETY: a plain syscall; the notifier owns the fd.
-    let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-    let notifier = Arc::new(EventFdNotifier::gated(unsafe { OwnedFd::from_raw_fd(efd) }));
-    let token = unsafe { libc::gettid() } as u32;
-    let Some(gate) = b.ready_gate(token, &notifier) else {
-        assert!(!b.shares_memory(), "a shared-memory channel hands out records");
-        return;
-    };
-    let mut set = [rump_abi::linux::types::pollfd { fd: ub, events: libc::POLLIN, revents: 0 }];
-    let mut poll = || {
-        set[0].revents = 0;
-        let args = [set.as_mut_ptr() as u64, 1, -1i64 as u64, 0, 0, 0, 0, 0];
-        let r = b.syscall_notifying(libc::SYS_poll as u32, &args, token, efd, Some(&gate));
-        // SAFETY: written through the client's memory or from the record.
-        (r, unsafe { std::ptr::read_volatile(&set[0].revents) })
-    };
-    let ua = rump_sys_socket(&a, 2, 2, 0).unwrap();
-    let to = sockaddr_in([10, 0, 0, 2], 7003);
-    let send = || assert_eq!(rump_sys_sendto(&a, ua, b"x".as_ptr().cast(), 1, 0, to.as_ptr().cast(), 16), Ok(1));
-    let eventually = |cond: &mut dyn FnMut() -> bool| {
-        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while !cond() && std::time::Instant::now() < end {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        cond()
-    };
+    let Some(w) = Waiter::on_port(7003) else { return };
+    let mut set = [rump_abi::linux::types::pollfd { fd: w.ub, events: libc::POLLIN, revents: 0 }];
+    let mut poll = || w.poll(&mut set);
 
-    send();
+    w.send(7003);
     assert!(eventually(&mut || poll() == (Ok(1), libc::POLLIN)), "the datagram found");
     // The server stopped: no call could be answered, the watched poll is.
-    let server = net.server_pid("b");
+    let server = w.net.server_pid("b");
     // SAFETY: signals to the node's server process, which this test started.
     unsafe { libc::kill(server, libc::SIGSTOP) };
     // Should the poll make a call after all, it ends once the server goes on.
@@ -278,7 +288,7 @@ fn a_watched_poll_is_answered_without_a_call_and_follows_every_change() {
     let (answered, mut third) = (poll(), None);
     if answered == (Ok(1), libc::POLLIN) {
         // And a second datagram in the meantime changes nothing it says.
-        send();
+        w.send(7003);
         third = Some(poll());
     }
     unsafe { libc::kill(server, libc::SIGCONT) };
@@ -288,26 +298,26 @@ fn a_watched_poll_is_answered_without_a_call_and_follows_every_change() {
 
     // Another process holding the same socket reads both datagrams: the
     // record no longer says ready (armed: nothing ready, told later).
-    let cookie = b.prefork().unwrap();
-    let child = b.connect_forked(cookie, false).unwrap().unwrap();
+    let cookie = w.b.prefork().unwrap();
+    let child = w.b.connect_forked(cookie, false).unwrap().unwrap();
     let mut buf = [0u8; 8];
     for _ in 0..2 {
         let got =
-            rump_sys_recvfrom(&child, ub, buf.as_mut_ptr().cast(), 8, 0, std::ptr::null_mut(), std::ptr::null_mut());
+            rump_sys_recvfrom(&child, w.ub, buf.as_mut_ptr().cast(), 8, 0, std::ptr::null_mut(), std::ptr::null_mut());
         assert_eq!(got, Ok(1));
     }
     assert_eq!(poll(), (Ok(0), 0), "read elsewhere: nothing ready");
     // A datagram arriving is published into the record and told.
-    let seen = gate.words().fired();
-    send();
-    assert!(eventually(&mut || gate.words().fired() != seen), "the datagram told the record");
-    assert_eq!(gate.settle(), Some(Ok(1)), "published");
+    let seen = w.gate.words().fired();
+    w.send(7003);
+    assert!(eventually(&mut || w.gate.words().fired() != seen), "the datagram told the record");
+    assert_eq!(w.gate.settle(), Some(Ok(1)), "published");
     assert_eq!(poll(), (Ok(1), libc::POLLIN));
 
     // The fd closed and its number given to a new, empty socket: the
     // record does not answer for the old one.
-    assert_eq!(rump_abi::linux::sys::rump_sys_close(&b, ub as u32), Ok(0));
-    assert_eq!(rump_sys_socket(&b, 2, 2, 0), Ok(ub), "the number is reused");
+    assert_eq!(rump_abi::linux::sys::rump_sys_close(&w.b, w.ub as u32), Ok(0));
+    assert_eq!(rump_sys_socket(&w.b, 2, 2, 0), Ok(w.ub), "the number is reused");
     assert_eq!(poll(), (Ok(0), 0), "the new socket has nothing");
-    assert_eq!(gate.settle(), None);
+    assert_eq!(w.gate.settle(), None);
 }

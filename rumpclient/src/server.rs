@@ -975,6 +975,13 @@ impl Client {
             _ => run_marshaled(process, &lwp, h.value, payload, &remote),
         };
         self.calls.lock().remove(&h.reqno);
+        // As a posted call's (`run_posted`): a watched wait of the channel
+        // names fds by number.
+        if lwp.dropped_fds() {
+            if let Some(ch) = self.channel.lock().clone() {
+                ch.ready.unwatch_all();
+            }
+        }
         let sent = match reply {
             Ok(body) => self.send(h.reqno, Class::Resp, h.msg_type, h.value, &body).map_err(|_| None),
             Err(_) => Err(Some((h.reqno, ErrorCode::Malformed))),

@@ -199,8 +199,18 @@ impl Waiter {
 
     /// A poll of `set` through the record, with its revents after.
     fn poll(&self, set: &mut [rump_abi::linux::types::pollfd; 1]) -> (SysResult, i16) {
+        self.poll_through(&self.gate, self.efd, set)
+    }
+
+    /// The same through `gate`, whose thread waits on `efd`.
+    fn poll_through(
+        &self,
+        gate: &ReadyGate,
+        efd: i32,
+        set: &mut [rump_abi::linux::types::pollfd; 1],
+    ) -> (SysResult, i16) {
         let args = [set.as_mut_ptr() as u64, 1, -1i64 as u64, 0, 0, 0, 0, 0];
-        let r = self.b.syscall_notifying(libc::SYS_poll as u32, &args, self.token, self.efd, Some(&self.gate));
+        let r = self.b.syscall_notifying(libc::SYS_poll as u32, &args, self.token, efd, Some(gate));
         // SAFETY: written through the client's memory or from the record.
         (r, unsafe { std::ptr::read_volatile(&set[0].revents) })
     }
@@ -272,10 +282,10 @@ fn a_datagram_off_the_bus_publishes_an_armed_poll() {
 fn a_watched_poll_is_answered_without_a_call_and_follows_every_change() {
     let Some(w) = Waiter::on_port(7003) else { return };
     let mut set = [rump_abi::linux::types::pollfd { fd: w.ub, events: libc::POLLIN, revents: 0 }];
-    let mut poll = || w.poll(&mut set);
+    let poll = |set: &mut _| w.poll(set);
 
     w.send(7003);
-    assert!(eventually(&mut || poll() == (Ok(1), libc::POLLIN)), "the datagram found");
+    assert!(eventually(&mut || poll(&mut set) == (Ok(1), libc::POLLIN)), "the datagram found");
     // The server stopped: no call could be answered, the watched poll is.
     let server = w.net.server_pid("b");
     // SAFETY: signals to the node's server process, which this test started.
@@ -285,11 +295,11 @@ fn a_watched_poll_is_answered_without_a_call_and_follows_every_change() {
         std::thread::sleep(std::time::Duration::from_secs(2));
         unsafe { libc::kill(server, libc::SIGCONT) }
     });
-    let (answered, mut third) = (poll(), None);
+    let (answered, mut third) = (poll(&mut set), None);
     if answered == (Ok(1), libc::POLLIN) {
         // And a second datagram in the meantime changes nothing it says.
         w.send(7003);
-        third = Some(poll());
+        third = Some(poll(&mut set));
     }
     unsafe { libc::kill(server, libc::SIGCONT) };
     resume.join().unwrap();
@@ -306,18 +316,32 @@ fn a_watched_poll_is_answered_without_a_call_and_follows_every_change() {
             rump_sys_recvfrom(&child, w.ub, buf.as_mut_ptr().cast(), 8, 0, std::ptr::null_mut(), std::ptr::null_mut());
         assert_eq!(got, Ok(1));
     }
-    assert_eq!(poll(), (Ok(0), 0), "read elsewhere: nothing ready");
+    assert_eq!(poll(&mut set), (Ok(0), 0), "read elsewhere: nothing ready");
     // A datagram arriving is published into the record and told.
     let seen = w.gate.words().fired();
     w.send(7003);
     assert!(eventually(&mut || w.gate.words().fired() != seen), "the datagram told the record");
     assert_eq!(w.gate.settle(), Some(Ok(1)), "published");
-    assert_eq!(poll(), (Ok(1), libc::POLLIN));
+    assert_eq!(poll(&mut set), (Ok(1), libc::POLLIN));
+
+    // The thread's eventfd moves (a new notifier for its record): the old
+    // notifier, retired, hears of nothing more, and the record does not
+    // answer from what it watched.
+    // SAFETY: a plain syscall; the notifier owns the fd.
+    let efd2 = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    let notifier2 = Arc::new(EventFdNotifier::gated(unsafe { OwnedFd::from_raw_fd(efd2) }));
+    let gate2 = w.b.ready_gate(w.token, &notifier2).unwrap();
+    let got =
+        rump_sys_recvfrom(&child, w.ub, buf.as_mut_ptr().cast(), 8, 0, std::ptr::null_mut(), std::ptr::null_mut());
+    assert_eq!(got, Ok(1));
+    assert_eq!(w.poll_through(&gate2, efd2, &mut set), (Ok(0), 0), "read elsewhere, after the eventfd moved");
+    w.send(7003);
+    assert!(eventually(&mut || w.poll_through(&gate2, efd2, &mut set) == (Ok(1), libc::POLLIN)));
 
     // The fd closed and its number given to a new, empty socket: the
     // record does not answer for the old one.
     assert_eq!(rump_abi::linux::sys::rump_sys_close(&w.b, w.ub as u32), Ok(0));
     assert_eq!(rump_sys_socket(&w.b, 2, 2, 0), Ok(w.ub), "the number is reused");
-    assert_eq!(poll(), (Ok(0), 0), "the new socket has nothing");
+    assert_eq!(poll(&mut set), (Ok(0), 0), "the new socket has nothing");
     assert_eq!(w.gate.settle(), None);
 }

@@ -66,7 +66,8 @@
 //!   publish that a notification overtook is not watched;
 //! - a call that takes an fd out of the process's table drops every
 //!   watch of the channel (`Notifiers::unwatch_all`): the wait names fds
-//!   by number;
+//!   by number; so does a notifier registered anew for the record (its
+//!   thread's eventfd moved, or another thread took the record);
 //! - the server stops watching a wait refreshed `IDLE_RUNS` times without
 //!   its client looking (a program that polled once, then only reads).
 //!
@@ -395,6 +396,7 @@ impl Owners {
         let index = (0..RECORDS).find(|i| !held.by_thread.values().any(|r| r == i))?;
         held.by_thread.insert(tid, index);
         held.notifiers[index] = Some(n.clone());
+        held.carried[index] = None;
         Some((index, true))
     }
 
@@ -699,6 +701,9 @@ impl Notifiers {
             wait: parking_lot::Mutex::new(None),
             me: me.clone(),
         });
+        // A wait the old notifier watched is watched no more: the record
+        // must not answer from it (its thread may be another one now).
+        n.record().unwatch();
         if let Some(old) = self.by_record.lock()[index].replace(n) {
             old.retire();
         }

@@ -7,7 +7,9 @@
  * shutdown, socket options, timeouts, EAGAIN, ECONNREFUSED, EADDRINUSE,
  * EPIPE and SIGPIPE, ioctl FIONREAD/FIONBIO. UDP: sendto/recvfrom with the
  * source address, a connected socket's chosen source, sendmsg/recvmsg
- * with iovecs, MSG_PEEK, MSG_DONTWAIT, sendmmsg/recvmmsg. Then
+ * with iovecs, MSG_PEEK, MSG_DONTWAIT, sendmmsg/recvmmsg; one poll and
+ * select asked again as a socket changes under it (reads here and in a
+ * child, the fd closed and its number reused). Then
  * getaddrinfo/getnameinfo, the loopback interface (named lo on Linux and
  * lo0 in the rump kernel: printed as "loopback"), and bad pointers.
  *
@@ -23,6 +25,8 @@
 #include <netpacket/packet.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/select.h>
+#include <sys/wait.h>
 
 /* An address nothing is mapped at (volatile: the compiler does not see
  * it and warn). */
@@ -640,6 +644,75 @@ static void bad_pointers(void)
     I(close(l));
 }
 
+/* A poll of `fd` for `events`, printed with its revents. */
+static void poll_one(const char *what, int fd, int events, int timeout)
+{
+    struct pollfd p = {fd, (short)events, 0};
+    int n = poll(&p, 1, timeout);
+    say("%s: poll = %d %s\n", what, n, n < 0 ? ename(errno) : poll_names(p.revents));
+}
+
+/* A select of `fd` for reading, printed with whether it is set. */
+static void select_one(const char *what, int fd, int timeout_ms)
+{
+    fd_set r;
+    FD_ZERO(&r);
+    FD_SET(fd, &r);
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    int n = select(fd + 1, &r, NULL, NULL, &tv);
+    say("%s: select = %d %s\n", what, n, n < 0 ? ename(errno) : FD_ISSET(fd, &r) ? "readable" : "-");
+}
+
+/* The same poll asked again while a socket's state moves under it, by
+ * this process, by a child sharing it, and by closing it: each answer is
+ * the kernel's at the time (a remote kernel answers a poll it watches
+ * from shared memory, without a call). */
+static void polls_again(void)
+{
+    char buf[16];
+    say("-- one poll asked again as a UDP socket changes\n");
+    int x = FD(socket(AF_INET, SOCK_DGRAM, 0));
+    int y = FD(socket(AF_INET, SOCK_DGRAM, 0));
+    struct addr a = loopback(0, 0);
+    I(bind(y, (void *)&a.ss, a.len));
+    a = local_of(y);
+    poll_one("nothing sent", y, POLLIN, 0);
+    I(sendto(x, "1", 1, 0, (void *)&a.ss, a.len));
+    I(sendto(x, "2", 1, 0, (void *)&a.ss, a.len));
+    poll_one("two sent", y, POLLIN, 5000);
+    poll_one("asked again", y, POLLIN, 0);
+    show("recv", buf, I(recv(y, buf, sizeof buf, 0)));
+    poll_one("one left", y, POLLIN, 5000);
+    show("recv", buf, I(recv(y, buf, sizeof buf, 0)));
+    poll_one("none left", y, POLLIN, 0);
+    poll_one("none left, for writing too", y, POLLIN | POLLOUT, 0);
+    select_one("none left", y, 0);
+    I(sendto(x, "3", 1, 0, (void *)&a.ss, a.len));
+    select_one("one sent", y, 5000);
+    select_one("asked again", y, 0);
+
+    say("- read by a child sharing the socket\n");
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(recv(y, buf, sizeof buf, 0) == 1 ? 0 : 1);
+    int st = 0;
+    B(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    poll_one("read by the child", y, POLLIN, 0);
+    select_one("read by the child", y, 0);
+
+    say("- the fd closed and its number given to a new socket\n");
+    I(sendto(x, "4", 1, 0, (void *)&a.ss, a.len));
+    poll_one("one sent", y, POLLIN, 5000);
+    int was = y;
+    I(close(y));
+    y = FD(socket(AF_INET, SOCK_DGRAM, 0));
+    B(y == was);
+    poll_one("the new socket", y, POLLIN, 0);
+    poll_one("the new socket, for writing too", y, POLLIN | POLLOUT, 0);
+    I(close(x));
+    I(close(y));
+}
+
 int main(int argc, char **argv)
 {
     setup(argc, argv);
@@ -648,6 +721,7 @@ int main(int argc, char **argv)
     tcp(1);
     udp(0);
     udp(1);
+    polls_again();
     names();
     interfaces();
     bad_pointers();

@@ -478,7 +478,7 @@ impl Cx<'_> {
     /// (`Lwp::watching`): it is, and if it found something ready
     /// (`ready`), the notifier is armed on `chans` all the same.
     pub fn watch_ready_any(&mut self, chans: &[Arc<WaitChannel>], ready: bool) {
-        let Some(n) = self.lwp.arming_notifier().filter(|_| self.lwp.watches()) else { return };
+        let Some(n) = self.lwp.watching_notifier() else { return };
         self.lwp.mark_watched();
         if ready {
             chans.iter().for_each(|c| c.arm(n));
@@ -487,7 +487,7 @@ impl Cx<'_> {
 
     /// Whether the caller watches the waits it returns from (`Lwp::watching`).
     pub fn watches(&self) -> bool {
-        self.lwp.watches()
+        self.lwp.watching_notifier().is_some()
     }
 
     fn sleep_on(&mut self, chans: &[Arc<WaitChannel>], deadline: Option<Instant>) -> Result<bool, Errno> {

@@ -84,8 +84,9 @@ impl Lwp {
         self
     }
 
-    pub(crate) fn watches(&self) -> bool {
-        self.watch && self.notifier.is_some()
+    /// The notifier, if waits are to be watched (`watching`).
+    pub(crate) fn watching_notifier(&self) -> Option<&Arc<dyn Notify>> {
+        self.notifier.as_ref().filter(|_| self.watch)
     }
 
     /// A wait of the call may be watched (`watching`): it arms the
@@ -108,11 +109,6 @@ impl Lwp {
 
     pub(crate) fn mark_dropped_fds(&self) {
         self.dropped_fds.store(true, Ordering::Release);
-    }
-
-    /// The notifier, whether or not a wait armed it.
-    pub(crate) fn arming_notifier(&self) -> Option<&Arc<dyn Notify>> {
-        self.notifier.as_ref()
     }
 
     /// The notifier, for a wait about to arm it.

@@ -37,6 +37,14 @@ fn local_port(p: &Process, fd: i32) -> u16 {
     u16::from_be(a.sin_port)
 }
 
+/// A TCP listener on a port of the kernel's choice, and the port.
+fn listener(p: &Process) -> (i32, u16) {
+    let l = socket(p, libc::SOCK_STREAM);
+    bind(p, l, 0).unwrap();
+    sc(p, libc::SYS_listen, &[l as u64, 4]).unwrap();
+    (l, local_port(p, l))
+}
+
 fn send_all(p: &Process, fd: i32, data: &[u8]) {
     let mut off = 0;
     while off < data.len() {
@@ -60,10 +68,7 @@ fn recv_all(p: &Process, fd: i32) -> Vec<u8> {
 #[test]
 fn tcp_megabyte_each_way_over_loopback() {
     let (_k, p) = boot();
-    let l = socket(&p, libc::SOCK_STREAM);
-    bind(&p, l, 0).unwrap();
-    sc(&p, libc::SYS_listen, &[l as u64, 4]).unwrap();
-    let port = local_port(&p, l);
+    let (l, port) = listener(&p);
     let data: Vec<u8> = (0..1 << 20).map(|i: u32| (i * 7 % 251) as u8).collect();
     let (p2, d2) = (p.clone(), data.clone());
     let client = std::thread::spawn(move || {
@@ -90,11 +95,9 @@ fn tcp_megabyte_each_way_over_loopback() {
 #[test]
 fn tcp_bad_buffers_are_efault_and_lose_nothing() {
     let (_k, p) = boot();
-    let l = socket(&p, libc::SOCK_STREAM);
-    bind(&p, l, 0).unwrap();
-    sc(&p, libc::SYS_listen, &[l as u64, 4]).unwrap();
+    let (l, port) = listener(&p);
     let c = socket(&p, libc::SOCK_STREAM);
-    let a = sin(local_port(&p, l));
+    let a = sin(port);
     sc(&p, libc::SYS_connect, &[c as u64, &a as *const _ as u64, 16]).unwrap();
     let s = sc(&p, libc::SYS_accept, &[l as u64, 0, 0]).unwrap() as u64;
     let bad = 1u64;

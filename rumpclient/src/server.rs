@@ -875,11 +875,12 @@ impl Client {
                 ensure_shm_waiter(&c, &ch);
             }
         });
+        // The buffer of a wait armed, if it came in the slot's inline area.
+        let inline = ch.inline(call).filter(|_| arming.is_some());
         // A poll whose set came inline may be watched (`ready`, "Watched
         // waits"): its client then answers it again from the record.
-        let watchable = armed.is_some() && arming.is_some() && ch.inline(call).is_some();
         let lwp = Arc::new(match &armed {
-            Some(n) if watchable => lwp.notifying(n.clone()).watching(),
+            Some(n) if inline.is_some() => lwp.notifying(n.clone()).watching(),
             Some(n) => lwp.notifying(n.clone()),
             None => lwp,
         });
@@ -909,17 +910,16 @@ impl Client {
                 if cancellable {
                     self.calls.lock().remove(&call.reqno);
                 }
-                // A wait armed runs again later, with a buffer that came
-                // in the slot's inline area in the record's own
-                // (`ready::RecordNotifier::remember`), and a larger one in
-                // the client's memory in place (its lane is no longer its
-                // own then): what this run left in the lane goes there first.
                 // Fds left the table: what a watched wait names by number
                 // may be another file now.
                 if lwp.dropped_fds() {
                     ch.ready.unwatch_all();
                 }
-                let inline = ch.inline(call).filter(|_| armed.is_some() && arming.is_some());
+                // A wait armed runs again later, with a buffer that came
+                // in the slot's inline area in the record's own
+                // (`ready::RecordNotifier::remember`), and a larger one in
+                // the client's memory in place (its lane is no longer its
+                // own then): what this run left in the lane goes there first.
                 if let (Some(mem), true, None) = (&lane_memory, lwp.armed(), inline) {
                     if let Err(e) = mem.flush(&result) {
                         result = Err(e);
@@ -929,7 +929,7 @@ impl Client {
                 // A wait armed, or watched: kept to run again when it is notified.
                 if let (Some(n), Some(arming)) = (&armed, arming) {
                     let ready = (!lwp.armed()).then_some(&result);
-                    if lwp.armed() || (lwp.watched() && inline.is_some()) {
+                    if lwp.armed() || lwp.watched() {
                         let call_again = (call.sysnum, call.args, Arc::new(run.clone()) as RunAs);
                         n.remember(arming, call_again, inline, ready, lwp.watched());
                     }
